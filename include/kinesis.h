@@ -1,0 +1,12 @@
+#ifndef KINESIS_H
+#define KINESIS_H
+
+/* libkinesis: an asynchronous Amazon Kinesis Data Streams client for libuv. */
+
+#include <uv.h>
+
+#include "kinesis/version.h"
+#include "kinesis/errno.h"
+#include "kinesis/client.h"
+
+#endif /* KINESIS_H */

@@ -1,0 +1,305 @@
+#ifndef KINESIS_CLIENT_H
+#define KINESIS_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "kinesis/errno.h"
+#include "kinesis/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Runs once an object has closed; the object must not be used after it. */
+typedef void (*kinesis_close_cb)(void* user_data);
+
+typedef void* (*kinesis_malloc_func)(size_t size);
+typedef void* (*kinesis_realloc_func)(void* ptr, size_t size);
+typedef void* (*kinesis_calloc_func)(size_t count, size_t size);
+typedef void (*kinesis_free_func)(void* ptr);
+
+/**
+ * Replaces the allocator the library uses for its own memory, like
+ * uv_replace_allocator(). Call it before creating any object. libcurl,
+ * jansson and mbedTLS keep their own allocators. Returns 0 or KINESIS_EINVAL
+ * when a function is NULL.
+ */
+KINESIS_EXTERN int kinesis_replace_allocator(kinesis_malloc_func malloc_fn,
+                                             kinesis_realloc_func realloc_fn,
+                                             kinesis_calloc_func calloc_fn,
+                                             kinesis_free_func free_fn);
+
+/** A Kinesis client: region, endpoint, credentials and HTTP on one loop. */
+typedef struct kinesis_client_s kinesis_client_t;
+
+typedef struct kinesis_client_options_s {
+  /* Default: $AWS_REGION, then $AWS_DEFAULT_REGION, then the profile's
+   * region. Copied. Without one, API calls return KINESIS_ENOREGION. */
+  const char* region;
+  /* Default: $AWS_ENDPOINT_URL_KINESIS, then $AWS_ENDPOINT_URL, then
+   * https://kinesis.REGION.amazonaws.com. Copied. */
+  const char* endpoint_url;
+  /* Default: $AWS_PROFILE, then "default". Copied. */
+  const char* profile;
+  /* Optional explicit credentials; used when both the key id and the secret
+   * are set, before the rest of the chain. Copied. */
+  const char* access_key_id;
+  const char* secret_access_key;
+  const char* session_token;
+  /* Default NULL: the system's CA store. A PEM file of CAs to trust. Copied. */
+  const char* ca_file;
+  /* Default 0. 1 turns certificate and host name verification off. */
+  int insecure;
+  /* Default 10000. Time to establish a connection, TLS included. */
+  uint32_t connect_timeout_ms;
+  /* Default 30000. Time for one attempt of a request, start to end. */
+  uint32_t request_timeout_ms;
+  /* Default 64. Open connections at most; further requests wait. */
+  uint32_t max_connections;
+  /* Default 5. Attempts per request for retriable errors (1: no retry). */
+  uint32_t max_attempts;
+  /* Default 100. Exponential backoff base; each wait is random in
+   * [0, min(cap, base * 2^attempt)] (full jitter). */
+  uint32_t retry_base_ms;
+  /* Default 5000. Longest wait between attempts. */
+  uint32_t retry_cap_ms;
+  /* Default NULL: the wall clock. Epoch milliseconds used for signing, for
+   * tests that pin time. Must outlive the client. */
+  int64_t (*clock_ms)(void* clock_arg);
+  void* clock_arg;
+} kinesis_client_options_t;
+
+/** Zeroes `options` and writes the defaults. */
+KINESIS_EXTERN void kinesis_client_options_init(
+    kinesis_client_options_t* options);
+
+/**
+ * Creates a client on `loop`. Resolves the region and endpoint now (reading
+ * the environment and the shared config file); credentials are resolved on
+ * the first call. Returns 0 and sets `*out`, or KINESIS_EINVAL (a bad
+ * endpoint URL or option), or KINESIS_ENOMEM; on failure `*out` is untouched.
+ */
+KINESIS_EXTERN int kinesis_client_new(uv_loop_t* loop,
+                                      const kinesis_client_options_t* options,
+                                      kinesis_client_t** out);
+
+/**
+ * Cancels every request in flight (each callback runs once with
+ * KINESIS_ECANCELED), closes every handle, then calls `cb` on a later tick
+ * and frees the client. Returns 0, or KINESIS_EALREADY when already closing.
+ */
+KINESIS_EXTERN int kinesis_client_close(kinesis_client_t* client,
+                                        kinesis_close_cb cb, void* user_data);
+
+KINESIS_EXTERN void kinesis_client_set_data(kinesis_client_t* client,
+                                            void* data);
+KINESIS_EXTERN void* kinesis_client_get_data(const kinesis_client_t* client);
+
+/** The resolved region, or NULL when there is none. */
+KINESIS_EXTERN const char* kinesis_client_region(
+    const kinesis_client_t* client);
+/** The resolved endpoint URL, or NULL when there is no region to build it. */
+KINESIS_EXTERN const char* kinesis_client_endpoint(
+    const kinesis_client_t* client);
+
+/**
+ * Replaces the credentials (all copied; `session_token` may be NULL). Later
+ * requests are signed with them. Returns 0, KINESIS_EINVAL or KINESIS_ENOMEM.
+ */
+KINESIS_EXTERN int kinesis_client_set_credentials(kinesis_client_t* client,
+                                                  const char* access_key_id,
+                                                  const char* secret_access_key,
+                                                  const char* session_token);
+
+/* ---- Results ---- */
+
+typedef struct kinesis_shard_s {
+  const char* shard_id;
+  const char* parent_shard_id;          /* NULL when none */
+  const char* adjacent_parent_shard_id; /* NULL when none */
+  const char* starting_hash_key;        /* decimal string */
+  const char* ending_hash_key;          /* decimal string */
+  const char* starting_sequence_number;
+  const char* ending_sequence_number;   /* NULL while the shard is open */
+} kinesis_shard_t;
+
+typedef struct kinesis_stream_summary_s {
+  const char* stream_name;
+  const char* stream_arn;
+  const char* stream_status;    /* CREATING, DELETING, ACTIVE or UPDATING */
+  const char* stream_mode;      /* PROVISIONED, ON_DEMAND, or NULL */
+  const char* encryption_type;  /* NONE, KMS, or NULL */
+  double creation_timestamp;    /* epoch seconds */
+  uint32_t retention_period_hours;
+  uint32_t open_shard_count;
+  uint32_t consumer_count;
+  uint32_t max_record_size_kib; /* 0 when the service did not say */
+} kinesis_stream_summary_t;
+
+/** One record of a GetRecords answer, data already base64-decoded. */
+typedef struct kinesis_fetched_record_s {
+  const uint8_t* data;
+  size_t len;
+  const char* partition_key;
+  const char* sequence_number;
+  double approximate_arrival_timestamp; /* epoch seconds; 0 when absent */
+  const char* encryption_type;          /* NULL when absent */
+} kinesis_fetched_record_t;
+
+/** One entry of a PutRecords answer, in request order. */
+typedef struct kinesis_put_entry_result_s {
+  const char* shard_id;         /* NULL on failure */
+  const char* sequence_number;  /* NULL on failure */
+  const char* error_code;       /* NULL on success */
+  const char* error_message;    /* NULL on success */
+} kinesis_put_entry_result_t;
+
+/**
+ * What a call produced. Valid only during the callback; copy what you keep.
+ * Fields for other actions are zero or NULL.
+ */
+typedef struct kinesis_result_s {
+  long http_status;           /* of the last attempt; 0 when none arrived */
+  uint32_t attempts;          /* requests sent, retries included */
+  const char* request_id;     /* x-amzn-RequestId of the last attempt */
+  const char* error_code;     /* e.g. "ResourceNotFoundException", or NULL */
+  const char* error_message;  /* service or transport message, or NULL */
+
+  /* DescribeStreamSummary and kinesis_client_wait_for_active */
+  const kinesis_stream_summary_t* summary;
+  /* ListShards, every page */
+  const kinesis_shard_t* shards;
+  size_t nshards;
+  /* GetShardIterator */
+  const char* shard_iterator;
+  /* GetRecords */
+  const kinesis_fetched_record_t* records;
+  size_t nrecords;
+  const char* next_shard_iterator;  /* NULL once a closed shard is read */
+  int64_t millis_behind_latest;     /* -1 when absent */
+  const kinesis_shard_t* child_shards;
+  size_t nchild_shards;
+  /* PutRecords */
+  const kinesis_put_entry_result_t* put_entries;
+  size_t nput_entries;
+  uint32_t failed_record_count;
+} kinesis_result_t;
+
+/**
+ * Completion of an API call. `status` is 0 or a negative KINESIS_E* code;
+ * `result` is never NULL and is valid only during the call.
+ */
+typedef void (*kinesis_client_cb)(kinesis_client_t* client, int status,
+                                  const kinesis_result_t* result,
+                                  void* user_data);
+
+/*
+ * Every call below follows the same rules. It returns 0 and `cb` runs
+ * exactly once, later, on the loop thread: with 0, with an error after
+ * retries of retriable errors are spent, or with KINESIS_ECANCELED when the
+ * client closes. Or it returns an error and `cb` never runs:
+ * KINESIS_EINVAL (a bad argument), KINESIS_ENOREGION (no region resolved),
+ * KINESIS_ENOMEM, or KINESIS_ECLOSING. A missing credential is reported
+ * through `cb` as KINESIS_ENOCREDS. `stream` is a stream name, or an ARN
+ * ("arn:..."), which is sent as StreamARN.
+ */
+
+/** CreateStream. `shard_count` 0 creates an on-demand stream. */
+KINESIS_EXTERN int kinesis_client_create_stream(kinesis_client_t* client,
+                                                const char* stream,
+                                                uint32_t shard_count,
+                                                kinesis_client_cb cb,
+                                                void* user_data);
+
+/** DeleteStream. */
+KINESIS_EXTERN int kinesis_client_delete_stream(kinesis_client_t* client,
+                                                const char* stream,
+                                                kinesis_client_cb cb,
+                                                void* user_data);
+
+/** DescribeStreamSummary; `result->summary` is set on success. */
+KINESIS_EXTERN int kinesis_client_describe_stream_summary(
+    kinesis_client_t* client, const char* stream, kinesis_client_cb cb,
+    void* user_data);
+
+/**
+ * Polls DescribeStreamSummary every `poll_ms` (0: 250) until the stream is
+ * ACTIVE, then calls `cb` with 0 and `result->summary`. A stream not found
+ * yet is polled again. After `timeout_ms` (0: 120000) it fails with
+ * KINESIS_ETIMEDOUT; a stream that is DELETING fails with KINESIS_EINUSE.
+ */
+KINESIS_EXTERN int kinesis_client_wait_for_active(kinesis_client_t* client,
+                                                  const char* stream,
+                                                  uint32_t poll_ms,
+                                                  uint32_t timeout_ms,
+                                                  kinesis_client_cb cb,
+                                                  void* user_data);
+
+/**
+ * ListShards, following every NextToken page; an expired token restarts the
+ * listing after the last shard seen. `result->shards` holds every shard.
+ */
+KINESIS_EXTERN int kinesis_client_list_shards(kinesis_client_t* client,
+                                              const char* stream,
+                                              kinesis_client_cb cb,
+                                              void* user_data);
+
+typedef enum {
+  KINESIS_ITERATOR_TRIM_HORIZON = 0,
+  KINESIS_ITERATOR_LATEST,
+  KINESIS_ITERATOR_AT_SEQUENCE_NUMBER,
+  KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER,
+  KINESIS_ITERATOR_AT_TIMESTAMP
+} kinesis_iterator_type_t;
+
+typedef struct kinesis_iterator_request_s {
+  const char* stream;               /* Required. */
+  const char* shard_id;             /* Required. */
+  kinesis_iterator_type_t type;     /* Default TRIM_HORIZON. */
+  const char* sequence_number;      /* Required for the *_SEQUENCE_NUMBER types. */
+  double timestamp;                 /* Epoch seconds, for AT_TIMESTAMP. */
+} kinesis_iterator_request_t;
+
+/** GetShardIterator; `result->shard_iterator` is set on success. */
+KINESIS_EXTERN int kinesis_client_get_shard_iterator(
+    kinesis_client_t* client, const kinesis_iterator_request_t* request,
+    kinesis_client_cb cb, void* user_data);
+
+/**
+ * GetRecords with `limit` 1 to 10000 (0: 10000). On success the result has
+ * the records, the next iterator and MillisBehindLatest.
+ */
+KINESIS_EXTERN int kinesis_client_get_records(kinesis_client_t* client,
+                                              const char* shard_iterator,
+                                              uint32_t limit,
+                                              kinesis_client_cb cb,
+                                              void* user_data);
+
+/** One record to send with kinesis_client_put_records(). */
+typedef struct kinesis_put_entry_s {
+  const void* data;               /* may be NULL when len is 0 */
+  size_t len;
+  const char* partition_key;      /* Required: 1 to 256 characters, UTF-8. */
+  const char* explicit_hash_key;  /* Optional decimal, at most 2^128-1. */
+} kinesis_put_entry_t;
+
+/**
+ * PutRecords with 1 to 500 entries, copied. Success means the request was
+ * answered: check `result->failed_record_count` and each of
+ * `result->put_entries`, since single records can fail in a 200 answer. A
+ * request that is retried is retried whole; per-record retries belong to the
+ * producer.
+ */
+KINESIS_EXTERN int kinesis_client_put_records(
+    kinesis_client_t* client, const char* stream,
+    const kinesis_put_entry_t* entries, size_t nentries, kinesis_client_cb cb,
+    void* user_data);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KINESIS_CLIENT_H */

@@ -1,0 +1,74 @@
+#ifndef KINESIS_ERRNO_H
+#define KINESIS_ERRNO_H
+
+#include <uv.h>
+
+#include "kinesis/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Library-local errors use [-30999, -30000]. Kinesis service errors, mapped
+ * from the response's __type, use [-31999, -31000]. System-level errors are
+ * libuv's own values, so a libuv failure passes through unchanged.
+ */
+#define KINESIS_ERRNO_MAP(XX)                                                 \
+  XX(EQUEUEFULL, -30001, "producer buffer is full")                           \
+  XX(ECLOSING, -30002, "object is closing")                                   \
+  XX(ETRANSPORT, -30003, "HTTP transport failure")                            \
+  XX(EPROTO, -30004, "malformed service response")                            \
+  XX(ENOCREDS, -30005, "no AWS credentials found")                            \
+  XX(ENOREGION, -30006, "no AWS region configured")                           \
+  XX(ETLS, -30007, "TLS certificate or handshake failure")                    \
+  XX(ETHROUGHPUT, -31001, "provisioned throughput exceeded")                  \
+  XX(ENOTFOUND, -31002, "stream or shard not found")                          \
+  XX(EEXPIRED, -31003, "shard iterator expired")                              \
+  XX(ESERVICE, -31004, "service-side failure (5xx)")                          \
+  XX(ELIMIT, -31005, "limit exceeded")                                        \
+  XX(EINUSE, -31006, "resource in use (stream not ACTIVE)")                   \
+  XX(EINVALIDARG, -31007, "request rejected as invalid")                      \
+  XX(EACCESS, -31008, "access denied or bad credentials")                     \
+  XX(EKMS, -31009, "KMS error")                                               \
+  XX(EEXPIREDTOKEN, -31010, "pagination token expired")                       \
+  XX(EUNSUPPORTED, -31011, "operation not supported by the server")           \
+  XX(ECREDEXPIRED, -31012, "security token expired")                          \
+  XX(ESVCOTHER, -31999, "other service error; see message")
+
+typedef enum {
+  KINESIS_OK = 0,
+  KINESIS_ENOMEM = UV_ENOMEM,
+  KINESIS_EINVAL = UV_EINVAL,
+  KINESIS_ECANCELED = UV_ECANCELED,
+  KINESIS_ETIMEDOUT = UV_ETIMEDOUT,
+  KINESIS_EBUSY = UV_EBUSY,
+  KINESIS_EALREADY = UV_EALREADY,
+#define XX(name, val, _) KINESIS_##name = (val),
+  KINESIS_ERRNO_MAP(XX)
+#undef XX
+} kinesis_errno_t;
+
+/**
+ * A static description of `err`. Never allocates; unknown codes give
+ * "unknown error". libuv error codes are described by libuv's table.
+ */
+KINESIS_EXTERN const char* kinesis_strerror(int err);
+
+/**
+ * The static name of `err`, such as "KINESIS_EQUEUEFULL". Never allocates;
+ * unknown codes give "KINESIS_UNKNOWN".
+ */
+KINESIS_EXTERN const char* kinesis_err_name(int err);
+
+/**
+ * 1 when a request that failed with `err` may succeed if sent again
+ * (throttling, 5xx, transport errors, timeouts), else 0.
+ */
+KINESIS_EXTERN int kinesis_err_is_retriable(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KINESIS_ERRNO_H */

@@ -1,0 +1,1 @@
+typedef int kn_placeholder_codec;

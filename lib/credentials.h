@@ -1,0 +1,108 @@
+#ifndef KN_CREDENTIALS_H
+#define KN_CREDENTIALS_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "http.h"
+
+/*
+ * The AWS credential chain, in order: explicit options; the environment
+ * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); the shared
+ * credentials and config files with profiles; container credentials; EC2
+ * instance metadata with IMDSv2. Temporary credentials refresh on the loop
+ * before they expire.
+ */
+
+typedef struct kn_credentials_s {
+  char* access_key_id;
+  char* secret_access_key;
+  char* session_token;   /* NULL when there is none */
+  int64_t expiration_ms; /* epoch ms; 0 = does not expire */
+  const char* source;    /* static: "options", "environment", "profile", ... */
+} kn_credentials_t;
+
+void kn_credentials_clear(kn_credentials_t* c);
+int kn_credentials_copy(kn_credentials_t* dst, const kn_credentials_t* src);
+
+/* ---- Shared config and credentials files ---- */
+
+/*
+ * Looks up `profile` in the credentials file, then the config file
+ * ("[profile NAME]", or "[default]"). Fills `creds` (access key, secret,
+ * token) and `region` (kn_malloc'd, may stay NULL). Either path may be NULL.
+ * Returns 0 when the profile had keys, KINESIS_ENOCREDS when it exists
+ * without keys or does not exist.
+ */
+typedef struct kn_profile_s {
+  char* access_key_id;
+  char* secret_access_key;
+  char* session_token;
+  char* region;
+  int found; /* 1 when a section of that name exists in either file */
+} kn_profile_t;
+
+int kn_profile_load(const char* credentials_path, const char* config_path,
+                    const char* profile, kn_profile_t* out);
+/* The same over in-memory file contents, for tests. Either may be NULL. */
+int kn_profile_parse(const char* credentials_text, const char* config_text,
+                     const char* profile, kn_profile_t* out);
+void kn_profile_clear(kn_profile_t* p);
+/* The profile name: `explicit` if set, else $AWS_PROFILE, else "default". */
+const char* kn_profile_name(const char* explicit_name);
+/* Paths from AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE or ~/.aws/...;
+ * kn_malloc'd, NULL when HOME is unset and no variable is set. */
+char* kn_profile_credentials_path(void);
+char* kn_profile_config_path(void);
+
+/* ---- The provider chain ---- */
+
+typedef struct kn_cred_provider_s kn_cred_provider_t;
+
+typedef struct kn_cred_options_s {
+  /* Explicit keys: used when access_key_id and secret are both set. */
+  const char* access_key_id;
+  const char* secret_access_key;
+  const char* session_token;
+  const char* profile;        /* NULL: $AWS_PROFILE or "default" */
+  /* Refresh temporary credentials this long before they expire. 0: 300000. */
+  uint32_t refresh_before_ms;
+  /* Metadata request timeout. 0: 1000 ms per attempt. */
+  uint32_t metadata_timeout_ms;
+} kn_cred_options_t;
+
+/*
+ * `status` is 0 with `creds` set, or an error (KINESIS_ENOCREDS when no
+ * provider had credentials) with `creds` NULL and `message` saying why.
+ */
+typedef void (*kn_cred_cb)(int status, const kn_credentials_t* creds,
+                           const char* message, void* arg);
+
+/* The provider borrows `http`, which must outlive it. */
+int kn_cred_provider_new(uv_loop_t* loop, kn_http_t* http,
+                         const kn_cred_options_t* opts,
+                         kn_cred_provider_t** out);
+
+/*
+ * Current credentials. Runs `cb` on a later tick, never inside this call,
+ * exactly once (KINESIS_ECANCELED at close). Concurrent calls share one
+ * fetch. Returns 0, KINESIS_ENOMEM or KINESIS_ECLOSING.
+ */
+int kn_cred_provider_get(kn_cred_provider_t* p, kn_cred_cb cb, void* arg);
+
+/*
+ * Cached credentials that are still valid (not within refresh_before_ms of
+ * expiring, or not expiring at all), or NULL. Never blocks.
+ */
+const kn_credentials_t* kn_cred_provider_cached(kn_cred_provider_t* p);
+
+/* Forgets the cache, so the next get fetches (after ExpiredToken). */
+void kn_cred_provider_invalidate(kn_cred_provider_t* p);
+
+/* Cancels waiting gets (ECANCELED), closes the refresh timer, frees `p`,
+ * then calls `cb` on a later tick. */
+void kn_cred_provider_close(kn_cred_provider_t* p, void (*cb)(void* arg),
+                            void* arg);
+
+#endif /* KN_CREDENTIALS_H */

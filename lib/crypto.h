@@ -1,0 +1,27 @@
+#ifndef KN_CRYPTO_H
+#define KN_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The only interface to mbedTLS; lib/crypto.c is the only file that includes it. */
+
+#define KN_SHA256_LEN 32
+#define KN_MD5_LEN 16
+
+int kn_sha256(const uint8_t* data, size_t len, uint8_t out[KN_SHA256_LEN]);
+int kn_hmac_sha256(const uint8_t* key, size_t key_len, const uint8_t* data,
+                   size_t len, uint8_t out[KN_SHA256_LEN]);
+int kn_md5(const uint8_t* data, size_t len, uint8_t out[KN_MD5_LEN]);
+
+/* Incremental SHA-256, for hashing a body assembled in pieces. */
+typedef struct kn_sha256_ctx_s {
+  /* Big enough for mbedtls_sha256_context in 2.28 and 3.x; checked at build. */
+  uint64_t opaque[32];
+} kn_sha256_ctx_t;
+
+int kn_sha256_start(kn_sha256_ctx_t* ctx);
+int kn_sha256_update(kn_sha256_ctx_t* ctx, const uint8_t* data, size_t len);
+int kn_sha256_finish(kn_sha256_ctx_t* ctx, uint8_t out[KN_SHA256_LEN]);
+
+#endif /* KN_CRYPTO_H */

@@ -1,0 +1,77 @@
+#ifndef KN_HTTP_H
+#define KN_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+/*
+ * HTTP on the application's loop: libcurl's multi-socket API driven by one
+ * uv_timer_t and a uv_poll_t per socket. lib/http.c is the only file that
+ * includes curl.
+ */
+
+typedef struct kn_http_s kn_http_t;
+typedef struct kn_http_req_s kn_http_req_t;
+
+typedef struct kn_http_options_s {
+  const char* ca_file;          /* NULL: the system's CA store. Copied. */
+  int insecure;                 /* 1: verify neither peer nor host name */
+  uint32_t max_connections;     /* 0: 64. Total open connections. */
+  uint32_t connect_timeout_ms;  /* 0: 10000 */
+  uint32_t timeout_ms;          /* 0: 30000. Whole request. */
+  size_t max_response_bytes;    /* 0: 64 MiB. Larger bodies fail EPROTO. */
+} kn_http_options_t;
+
+typedef struct kn_http_response_s {
+  long status;                  /* HTTP status; 0 when no response came */
+  const uint8_t* body;          /* NUL-terminated past body_len */
+  size_t body_len;
+  const char* request_id;       /* x-amzn-RequestId, or NULL */
+  const char* error_type;       /* x-amzn-ErrorType, or NULL */
+  const char* transport_error;  /* curl's words when status != 0, or NULL */
+} kn_http_response_t;
+
+/*
+ * `status` is 0 when a response arrived (whatever its HTTP status), or
+ * KINESIS_ETIMEDOUT, KINESIS_ETLS, KINESIS_ETRANSPORT, KINESIS_EPROTO or
+ * KINESIS_ECANCELED. `res` is never NULL and is valid during the call.
+ */
+typedef void (*kn_http_cb)(int status, const kn_http_response_t* res,
+                           void* arg);
+
+typedef struct kn_http_request_s {
+  const char* method;           /* "GET", "PUT" or "POST" */
+  const char* url;              /* copied */
+  const char* const* headers;   /* "Name: value", NULL-terminated; copied */
+  const uint8_t* body;          /* borrowed: must outlive the callback */
+  size_t body_len;
+  uint32_t timeout_ms;          /* 0: the client's default */
+  uint32_t connect_timeout_ms;  /* 0: the client's default */
+} kn_http_request_t;
+
+int kn_http_new(uv_loop_t* loop, const kn_http_options_t* opts,
+                kn_http_t** out);
+
+/*
+ * Starts a request. `cb` runs exactly once, on a later loop iteration, never
+ * inside this call. Returns 0, KINESIS_EINVAL, KINESIS_ENOMEM or
+ * KINESIS_ECLOSING; on error `cb` never runs. `out` may be NULL.
+ */
+int kn_http_send(kn_http_t* http, const kn_http_request_t* req, kn_http_cb cb,
+                 void* arg, kn_http_req_t** out);
+
+/* Aborts a request; its callback runs with KINESIS_ECANCELED on a later tick. */
+void kn_http_cancel(kn_http_req_t* req);
+
+/* Requests started and not yet completed. */
+size_t kn_http_pending(const kn_http_t* http);
+
+/*
+ * Cancels every request (each callback runs once with KINESIS_ECANCELED),
+ * closes every handle, frees `http`, then calls `cb` on a later tick.
+ */
+void kn_http_close(kn_http_t* http, void (*cb)(void* arg), void* arg);
+
+#endif /* KN_HTTP_H */

@@ -1,0 +1,67 @@
+#ifndef KN_INTERNAL_H
+#define KN_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "kinesis.h"
+
+/* Allocation goes through the replaceable allocator (kinesis_replace_allocator). */
+void* kn_malloc(size_t size);
+void* kn_calloc(size_t count, size_t size);
+void* kn_realloc(void* ptr, size_t size);
+void kn_free(void* ptr);
+/* A kn_malloc'd copy of `s` (NULL stays NULL); NULL on allocation failure. */
+char* kn_strdup(const char* s);
+char* kn_strndup(const char* s, size_t n);
+
+#define container_of(ptr, type, member)                                       \
+  ((type*) ((char*) (ptr) - offsetof(type, member)))
+
+#define KN_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define KN_ASSERT(expr)                                                       \
+  do {                                                                        \
+    if (!(expr)) {                                                            \
+      fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__,    \
+              #expr);                                                         \
+      abort();                                                                \
+    }                                                                         \
+  } while (0)
+
+/* Milliseconds since the Unix epoch, from the wall clock. */
+int64_t kn_now_ms(void);
+
+/* Doubly linked intrusive queue, the same idea as libuv's queue.h. */
+typedef struct kn_queue_s {
+  struct kn_queue_s* next;
+  struct kn_queue_s* prev;
+} kn_queue_t;
+
+static inline void kn_queue_init(kn_queue_t* q) {
+  q->next = q;
+  q->prev = q;
+}
+
+static inline int kn_queue_empty(const kn_queue_t* q) {
+  return q->next == q;
+}
+
+static inline void kn_queue_insert_tail(kn_queue_t* h, kn_queue_t* q) {
+  q->next = h;
+  q->prev = h->prev;
+  q->prev->next = q;
+  h->prev = q;
+}
+
+static inline void kn_queue_remove(kn_queue_t* q) {
+  q->prev->next = q->next;
+  q->next->prev = q->prev;
+  kn_queue_init(q);
+}
+
+#define kn_queue_data(ptr, type, field) container_of(ptr, type, field)
+
+#endif /* KN_INTERNAL_H */
