@@ -1,1 +1,1015 @@
-typedef int kn_placeholder_client;
+#include "internal.h"
+
+#include <string.h>
+
+#include "buf.h"
+#include "codec.h"
+#include "credentials.h"
+#include "http.h"
+#include "retry.h"
+#include "sigv4.h"
+#include "validate.h"
+
+/*
+ * kinesis_client_t: one region, one endpoint, one credential chain and one
+ * HTTP engine on the application's loop. Every API call is a kn_call_t that
+ * gets credentials, signs, sends, retries retriable errors with backoff and
+ * finally runs the user's callback exactly once.
+ */
+
+#define KN_TARGET_PREFIX "Kinesis_20131202."
+#define KN_CONTENT_TYPE "application/x-amz-json-1.1"
+
+struct kinesis_client_s {
+  uv_loop_t* loop;
+  kn_http_t* http;
+  kn_cred_provider_t* creds;
+  char* region;
+  char* endpoint;    /* scheme://host[:port]/ */
+  char* host;        /* host[:port], as sent in Host */
+  kn_retry_policy_t retry;
+  uint64_t rng;
+  kn_sigv4_key_cache_t key_cache;
+  int64_t (*clock_ms)(void* arg);
+  void* clock_arg;
+  kn_queue_t calls;
+  size_t ncalls;     /* calls not yet freed */
+  int closing;
+  int creds_open;
+  int http_open;
+  kinesis_close_cb close_cb;
+  void* close_arg;
+  void* data;
+};
+
+typedef struct kn_call_s kn_call_t;
+
+/* Handles a 2xx answer: parses it into the call, and returns 0 when the
+ * call is complete, 1 when it sent a follow-up request, or an error. */
+typedef int (*kn_call_success_fn)(kn_call_t* call, const kn_http_response_t* res);
+
+struct kn_call_s {
+  kn_queue_t node;
+  kinesis_client_t* client;
+  const char* action;
+  kn_buf_t body;
+  uint32_t attempts;         /* for this request; reset between pages */
+  uint32_t total_attempts;
+  int refreshed_creds;       /* one re-sign after ExpiredTokenException */
+  int list_restarts;         /* ListShards restarts after ExpiredNextToken */
+  kn_http_req_t* http_req;
+  int waiting_creds;
+  uv_timer_t timer;          /* retry backoff and polling */
+  int timer_inited;
+  int finished;
+  kn_call_success_fn on_success;
+  kinesis_client_cb cb;
+  void* arg;
+  kinesis_result_t result;
+  kn_parsed_t parsed;
+  /* ListShards: every page, kept until the callback returns. */
+  kn_parsed_t* pages;
+  size_t npages;
+  char* stream;
+  size_t nentries;           /* PutRecords */
+  /* kinesis_client_wait_for_active */
+  uint64_t deadline;
+  uint32_t poll_ms;
+  long http_status;
+  char request_id[256];
+  char error_code[128];
+  char error_message[512];
+};
+
+
+static void client_maybe_finish_close(kinesis_client_t* c);
+static void call_attempt(kn_call_t* call);
+static int wait_poll_again(kn_call_t* call);
+static int list_shards_send_next(kn_call_t* call, const char* token);
+
+
+static int64_t client_now_ms(kinesis_client_t* c) {
+  return c->clock_ms != NULL ? c->clock_ms(c->clock_arg) : kn_now_ms();
+}
+
+
+void kinesis_client_options_init(kinesis_client_options_t* o) {
+  memset(o, 0, sizeof(*o));
+  o->connect_timeout_ms = 10000;
+  o->request_timeout_ms = 30000;
+  o->max_connections = 64;
+  o->max_attempts = 5;
+  o->retry_base_ms = 100;
+  o->retry_cap_ms = 5000;
+}
+
+
+static const char* env_nonempty(const char* name) {
+  const char* v = getenv(name);
+  return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+
+/* Splits an endpoint URL into the URL we send to and the Host header. Only
+ * http and https with an empty or "/" path are accepted. */
+static int parse_endpoint(const char* url, char** endpoint, char** host) {
+  const char* rest;
+  const char* end;
+  size_t hlen;
+
+  if (strncmp(url, "https://", 8) == 0)
+    rest = url + 8;
+  else if (strncmp(url, "http://", 7) == 0)
+    rest = url + 7;
+  else
+    return KINESIS_EINVAL;
+  end = strchr(rest, '/');
+  hlen = end != NULL ? (size_t) (end - rest) : strlen(rest);
+  if (hlen == 0 || (end != NULL && strcmp(end, "/") != 0) ||
+      memchr(rest, '@', hlen) != NULL || memchr(rest, '?', hlen) != NULL)
+    return KINESIS_EINVAL;
+  *host = kn_strndup(rest, hlen);
+  *endpoint = kn_malloc((size_t) (rest - url) + hlen + 2);
+  if (*host == NULL || *endpoint == NULL) {
+    kn_free(*host);
+    kn_free(*endpoint);
+    return KINESIS_ENOMEM;
+  }
+  memcpy(*endpoint, url, (size_t) (rest - url) + hlen);
+  strcpy(*endpoint + (rest - url) + hlen, "/");
+  return 0;
+}
+
+
+static int resolve_region_endpoint(kinesis_client_t* c,
+                                   const kinesis_client_options_t* o) {
+  const char* region = o->region;
+  const char* url = o->endpoint_url;
+  char* profile_region = NULL;
+  char buf[256];
+  int r = 0;
+
+  if (region == NULL || region[0] == '\0')
+    region = env_nonempty("AWS_REGION");
+  if (region == NULL)
+    region = env_nonempty("AWS_DEFAULT_REGION");
+  if (region == NULL) {
+    kn_profile_t prof;
+    char* cred_path = kn_profile_credentials_path();
+    char* conf_path = kn_profile_config_path();
+    memset(&prof, 0, sizeof(prof));
+    kn_profile_load(cred_path, conf_path, kn_profile_name(o->profile), &prof);
+    profile_region = prof.region;
+    prof.region = NULL;
+    kn_profile_clear(&prof);
+    kn_free(cred_path);
+    kn_free(conf_path);
+    region = profile_region;
+  }
+  if (region != NULL && (c->region = kn_strdup(region)) == NULL)
+    r = KINESIS_ENOMEM;
+  kn_free(profile_region);
+  if (r != 0)
+    return r;
+
+  if (url == NULL || url[0] == '\0')
+    url = env_nonempty("AWS_ENDPOINT_URL_KINESIS");
+  if (url == NULL)
+    url = env_nonempty("AWS_ENDPOINT_URL");
+  if (url == NULL) {
+    if (c->region == NULL)
+      return 0;  /* API calls will say KINESIS_ENOREGION. */
+    snprintf(buf, sizeof(buf), "https://kinesis.%s.amazonaws.com%s/",
+             c->region, strncmp(c->region, "cn-", 3) == 0 ? ".cn" : "");
+    url = buf;
+  }
+  return parse_endpoint(url, &c->endpoint, &c->host);
+}
+
+
+static void client_free(kinesis_client_t* c) {
+  kn_free(c->region);
+  kn_free(c->endpoint);
+  kn_free(c->host);
+  kn_free(c);
+}
+
+
+int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
+                       kinesis_client_t** out) {
+  kinesis_client_options_t defaults;
+  kinesis_client_t* c;
+  kn_http_options_t hopts;
+  kn_cred_options_t copts;
+  int r;
+
+  if (loop == NULL || out == NULL)
+    return KINESIS_EINVAL;
+  if (opts == NULL) {
+    kinesis_client_options_init(&defaults);
+    opts = &defaults;
+  }
+  c = kn_calloc(1, sizeof(*c));
+  if (c == NULL)
+    return KINESIS_ENOMEM;
+  c->loop = loop;
+  kn_queue_init(&c->calls);
+  c->retry.max_attempts = opts->max_attempts > 0 ? opts->max_attempts : 5;
+  c->retry.base_ms = opts->retry_base_ms > 0 ? opts->retry_base_ms : 100;
+  c->retry.cap_ms = opts->retry_cap_ms > 0 ? opts->retry_cap_ms : 5000;
+  c->rng = uv_hrtime() | 1;
+  c->clock_ms = opts->clock_ms;
+  c->clock_arg = opts->clock_arg;
+  r = resolve_region_endpoint(c, opts);
+  if (r != 0) {
+    client_free(c);
+    return r;
+  }
+
+  memset(&hopts, 0, sizeof(hopts));
+  hopts.ca_file = opts->ca_file;
+  hopts.insecure = opts->insecure;
+  hopts.max_connections = opts->max_connections;
+  hopts.connect_timeout_ms = opts->connect_timeout_ms;
+  hopts.timeout_ms = opts->request_timeout_ms;
+  r = kn_http_new(loop, &hopts, &c->http);
+  if (r != 0) {
+    client_free(c);
+    return r;
+  }
+  memset(&copts, 0, sizeof(copts));
+  copts.access_key_id = opts->access_key_id;
+  copts.secret_access_key = opts->secret_access_key;
+  copts.session_token = opts->session_token;
+  copts.profile = opts->profile;
+  r = kn_cred_provider_new(loop, c->http, &copts, &c->creds);
+  if (r != 0) {
+    /* Nothing was sent yet, so the close completes on its own; the memory
+     * is released when the loop runs its close callbacks. */
+    kn_http_close(c->http, NULL, NULL);
+    client_free(c);
+    return r;
+  }
+  c->http_open = 1;
+  c->creds_open = 1;
+  *out = c;
+  return 0;
+}
+
+
+void kinesis_client_set_data(kinesis_client_t* c, void* data) {
+  c->data = data;
+}
+
+
+void* kinesis_client_get_data(const kinesis_client_t* c) {
+  return c->data;
+}
+
+
+const char* kinesis_client_region(const kinesis_client_t* c) {
+  return c->region;
+}
+
+
+const char* kinesis_client_endpoint(const kinesis_client_t* c) {
+  return c->endpoint;
+}
+
+
+int kinesis_client_set_credentials(kinesis_client_t* c, const char* akid,
+                                   const char* secret, const char* token) {
+  kn_cred_options_t copts;
+  kn_cred_provider_t* p;
+  int r;
+
+  if (c == NULL || akid == NULL || secret == NULL || akid[0] == '\0' ||
+      secret[0] == '\0')
+    return KINESIS_EINVAL;
+  if (c->closing)
+    return KINESIS_ECLOSING;
+  memset(&copts, 0, sizeof(copts));
+  copts.access_key_id = akid;
+  copts.secret_access_key = secret;
+  copts.session_token = token;
+  r = kn_cred_provider_new(c->loop, c->http, &copts, &p);
+  if (r != 0)
+    return r;
+  /* The old provider finishes its waiting calls with KINESIS_ECANCELED;
+   * calls retry credential errors, so they pick up the new provider. */
+  kn_cred_provider_close(c->creds, NULL, NULL);
+  c->creds = p;
+  return 0;
+}
+
+
+/* ---- Calls ---- */
+
+static void on_call_timer_closed(uv_handle_t* h) {
+  kn_call_t* call = h->data;
+  kinesis_client_t* c = call->client;
+  kn_free(call);
+  c->ncalls--;
+  client_maybe_finish_close(c);
+}
+
+
+static void call_free(kn_call_t* call) {
+  kinesis_client_t* c = call->client;
+  size_t i;
+
+  kn_queue_remove(&call->node);
+  kn_buf_free(&call->body);
+  kn_parsed_free(&call->parsed);
+  for (i = 0; i < call->npages; i++)
+    kn_parsed_free(&call->pages[i]);
+  kn_free(call->pages);
+  kn_free((void*) call->result.shards);
+  kn_free(call->stream);
+  if (call->timer_inited) {
+    uv_close((uv_handle_t*) &call->timer, on_call_timer_closed);
+    return;
+  }
+  kn_free(call);
+  c->ncalls--;
+  client_maybe_finish_close(c);
+}
+
+
+/* Runs the user's callback once, then frees the call. */
+static void call_finish(kn_call_t* call, int status) {
+  kinesis_result_t* res = &call->result;
+
+  KN_ASSERT(!call->finished);
+  call->finished = 1;
+  if (call->timer_inited)
+    uv_timer_stop(&call->timer);
+  res->http_status = call->http_status;
+  res->attempts = call->total_attempts;
+  res->request_id = call->request_id[0] != '\0' ? call->request_id : NULL;
+  res->error_code = call->error_code[0] != '\0' ? call->error_code : NULL;
+  res->error_message =
+      call->error_message[0] != '\0' ? call->error_message : NULL;
+  if (status != 0 && res->error_message == NULL) {
+    snprintf(call->error_message, sizeof(call->error_message), "%s",
+             kinesis_strerror(status));
+    res->error_message = call->error_message;
+  }
+  call->cb(call->client, status, res, call->arg);
+  call_free(call);
+}
+
+
+static void set_message(kn_call_t* call, const char* msg) {
+  snprintf(call->error_message, sizeof(call->error_message), "%s",
+           msg != NULL ? msg : "");
+}
+
+
+static void on_call_timer(uv_timer_t* t) {
+  kn_call_t* call = t->data;
+  if (call->client->closing) {
+    set_message(call, "client closed");
+    call_finish(call, KINESIS_ECANCELED);
+    return;
+  }
+  call_attempt(call);
+}
+
+
+static int call_schedule(kn_call_t* call, uint64_t delay_ms) {
+  if (!call->timer_inited) {
+    uv_timer_init(call->client->loop, &call->timer);
+    call->timer.data = call;
+    call->timer_inited = 1;
+  }
+  return uv_timer_start(&call->timer, on_call_timer, delay_ms, 0);
+}
+
+
+/* Retries a retriable failure after a backoff, or finishes the call. */
+static void call_fail(kn_call_t* call, int err) {
+  kinesis_client_t* c = call->client;
+  if (!c->closing && kinesis_err_is_retriable(err) &&
+      call->attempts < c->retry.max_attempts) {
+    call_schedule(call, kn_retry_backoff_ms(&c->retry, call->attempts, &c->rng));
+    return;
+  }
+  call_finish(call, err);
+}
+
+
+static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
+  kn_call_t* call = arg;
+  kinesis_client_t* c = call->client;
+  kn_codec_error_t err;
+  int r;
+
+  call->http_req = NULL;
+  call->http_status = res->status;
+  snprintf(call->request_id, sizeof(call->request_id), "%s",
+           res->request_id != NULL ? res->request_id : "");
+  call->error_code[0] = '\0';
+  call->error_message[0] = '\0';
+
+  if (status != 0) {
+    set_message(call, res->transport_error);
+    call_fail(call, c->closing ? KINESIS_ECANCELED : status);
+    return;
+  }
+  if (res->status >= 200 && res->status < 300) {
+    r = call->on_success(call, res);
+    if (r == 1)
+      return;
+    if (r != 0)
+      set_message(call, "malformed service response");
+    call_finish(call, r);
+    return;
+  }
+
+  kn_codec_parse_error(res->body, res->body_len, res->error_type, &err);
+  if (err.has_code)
+    snprintf(call->error_code, sizeof(call->error_code), "%s", err.code);
+  if (err.has_message)
+    set_message(call, err.message);
+  else
+    snprintf(call->error_message, sizeof(call->error_message), "HTTP %ld",
+             res->status);
+  r = kn_error_from_service(err.has_code ? err.code : NULL, res->status);
+  /* While waiting for ACTIVE, a stream just created may not be listed yet. */
+  if (r == KINESIS_ENOTFOUND && call->deadline != 0 && !c->closing &&
+      wait_poll_again(call))
+    return;
+  /* ListShards: a NextToken lives 300 s; list again after the last shard. */
+  if (r == KINESIS_EEXPIREDTOKEN && call->stream != NULL && !c->closing &&
+      call->list_restarts++ < 3) {
+    r = list_shards_send_next(call, NULL);
+    if (r == 1)
+      return;
+  }
+  if (r == KINESIS_ECREDEXPIRED && !call->refreshed_creds) {
+    /* Temporary credentials expired: fetch fresh ones and sign again. */
+    call->refreshed_creds = 1;
+    kn_cred_provider_invalidate(c->creds);
+    call_schedule(call, 0);
+    return;
+  }
+  call_fail(call, r);
+}
+
+
+static int call_send(kn_call_t* call, const kn_credentials_t* creds) {
+  kinesis_client_t* c = call->client;
+  char amz_date[17];
+  char target[64];
+  kn_sigv4_header_t sh[5];
+  size_t nsh = 0;
+  kn_sigv4_request_t sreq;
+  kn_sigv4_credentials_t screds;
+  kn_buf_t authz = KN_BUF_INIT;
+  kn_buf_t lines = KN_BUF_INIT;
+  const char* headers[8];
+  size_t offsets[7];
+  size_t nh = 0;
+  size_t i;
+  kn_http_request_t hreq;
+  int r;
+
+  kn_sigv4_amz_date(client_now_ms(c), amz_date);
+  snprintf(target, sizeof(target), KN_TARGET_PREFIX "%s", call->action);
+  sh[nsh].name = kn_cursor_from_str("content-type");
+  sh[nsh++].value = kn_cursor_from_str(KN_CONTENT_TYPE);
+  sh[nsh].name = kn_cursor_from_str("host");
+  sh[nsh++].value = kn_cursor_from_str(c->host);
+  sh[nsh].name = kn_cursor_from_str("x-amz-date");
+  sh[nsh++].value = kn_cursor_from_str(amz_date);
+  sh[nsh].name = kn_cursor_from_str("x-amz-target");
+  sh[nsh++].value = kn_cursor_from_str(target);
+  if (creds->session_token != NULL) {
+    sh[nsh].name = kn_cursor_from_str("x-amz-security-token");
+    sh[nsh++].value = kn_cursor_from_str(creds->session_token);
+  }
+  memset(&sreq, 0, sizeof(sreq));
+  sreq.method = "POST";
+  sreq.path = kn_cursor_from_str("/");
+  sreq.headers = sh;
+  sreq.nheaders = nsh;
+  sreq.payload.ptr = call->body.data;
+  sreq.payload.len = call->body.len;
+  screds.access_key_id = creds->access_key_id;
+  screds.secret_access_key = creds->secret_access_key;
+  r = kn_sigv4_sign(&sreq, &screds, amz_date, c->region, "kinesis",
+                    &c->key_cache, &authz);
+
+  /* "Name: value" lines, NUL-separated in one buffer. */
+  for (i = 0; r == 0 && i < nsh; i++) {
+    static const char* const names[] = {"Content-Type", "Host", "X-Amz-Date",
+                                        "X-Amz-Target",
+                                        "X-Amz-Security-Token"};
+    offsets[nh++] = lines.len;
+    r = kn_buf_appendf(&lines, "%s: %.*s", names[i], (int) sh[i].value.len,
+                       (const char*) sh[i].value.ptr);
+    if (r == 0)
+      r = kn_buf_append_byte(&lines, '\0');
+  }
+  if (r == 0) {
+    offsets[nh++] = lines.len;
+    r = kn_buf_appendf(&lines, "Authorization: %s", kn_buf_str(&authz));
+  }
+  kn_buf_free(&authz);
+  if (r != 0) {
+    kn_buf_free(&lines);
+    return r;
+  }
+  for (i = 0; i < nh; i++)
+    headers[i] = (const char*) lines.data + offsets[i];
+  headers[nh] = NULL;
+
+  memset(&hreq, 0, sizeof(hreq));
+  hreq.method = "POST";
+  hreq.url = c->endpoint;
+  hreq.headers = headers;
+  hreq.body = call->body.data;
+  hreq.body_len = call->body.len;
+  r = kn_http_send(c->http, &hreq, on_http_done, call, &call->http_req);
+  /* curl copied the header lines. */
+  kn_buf_free(&lines);
+  return r;
+}
+
+
+static void on_creds(int status, const kn_credentials_t* creds,
+                     const char* message, void* arg) {
+  kn_call_t* call = arg;
+  int r;
+
+  call->waiting_creds = 0;
+  if (status == KINESIS_ECANCELED && !call->client->closing) {
+    /* kinesis_client_set_credentials() replaced the provider: ask again. */
+    call->attempts--;
+    call->total_attempts--;
+    call_attempt(call);
+    return;
+  }
+  if (call->client->closing) {
+    set_message(call, "client closed");
+    call_finish(call, KINESIS_ECANCELED);
+    return;
+  }
+  if (status != 0) {
+    set_message(call, message);
+    call_finish(call, status);
+    return;
+  }
+  r = call_send(call, creds);
+  if (r != 0) {
+    set_message(call, kinesis_strerror(r));
+    call_finish(call, r);
+  }
+}
+
+
+static void call_attempt(kn_call_t* call) {
+  kinesis_client_t* c = call->client;
+  const kn_credentials_t* creds = kn_cred_provider_cached(c->creds);
+  int r;
+
+  call->attempts++;
+  call->total_attempts++;
+  if (creds != NULL) {
+    r = call_send(call, creds);
+  } else {
+    r = kn_cred_provider_get(c->creds, on_creds, call);
+    call->waiting_creds = r == 0;
+  }
+  if (r != 0) {
+    set_message(call, kinesis_strerror(r));
+    call_finish(call, r);
+  }
+}
+
+
+/* Creates a call with its body already encoded and starts it on a later
+ * tick, so the user's callback can never run inside the API function. */
+static int call_start(kinesis_client_t* c, const char* action,
+                      kn_call_success_fn on_success, kinesis_client_cb cb,
+                      void* arg, kn_call_t** out) {
+  kn_call_t* call;
+  if (c->closing)
+    return KINESIS_ECLOSING;
+  if (c->region == NULL || c->endpoint == NULL)
+    return KINESIS_ENOREGION;
+  call = kn_calloc(1, sizeof(*call));
+  if (call == NULL)
+    return KINESIS_ENOMEM;
+  call->client = c;
+  call->action = action;
+  call->on_success = on_success;
+  call->cb = cb;
+  call->arg = arg;
+  call->result.millis_behind_latest = -1;
+  kn_queue_init(&call->node);
+  *out = call;
+  return 0;
+}
+
+
+static int call_launch(kn_call_t* call) {
+  kinesis_client_t* c = call->client;
+  int r;
+  kn_queue_insert_tail(&c->calls, &call->node);
+  c->ncalls++;
+  r = call_schedule(call, 0);
+  if (r != 0) {
+    /* Never started: no callback, and the timer closes with the call. */
+    call->cb = NULL;
+    call_free(call);
+  }
+  return r;
+}
+
+
+static void call_discard(kn_call_t* call) {
+  kn_buf_free(&call->body);
+  kn_free(call->stream);
+  kn_free(call);
+}
+
+
+/* ---- Actions ---- */
+
+static int on_empty_success(kn_call_t* call, const kn_http_response_t* res) {
+  (void) call;
+  (void) res;
+  return 0;
+}
+
+
+static int simple_stream_call(kinesis_client_t* c, const char* action,
+                              const char* stream, uint32_t shard_count,
+                              int create, kn_call_success_fn fn,
+                              kinesis_client_cb cb, void* arg,
+                              kn_call_t** out) {
+  kn_call_t* call;
+  int r;
+
+  if (c == NULL || cb == NULL || !kn_valid_stream(stream))
+    return KINESIS_EINVAL;
+  if (create && strncmp(stream, "arn:", 4) == 0)
+    return KINESIS_EINVAL;
+  r = call_start(c, action, fn, cb, arg, &call);
+  if (r != 0)
+    return r;
+  r = create ? kn_codec_create_stream(&call->body, stream, shard_count)
+             : kn_codec_stream_request(&call->body, stream);
+  if (r != 0) {
+    call_discard(call);
+    return r;
+  }
+  if (out != NULL) {
+    *out = call;
+    return 0;
+  }
+  return call_launch(call);
+}
+
+
+int kinesis_client_create_stream(kinesis_client_t* c, const char* stream,
+                                 uint32_t shard_count, kinesis_client_cb cb,
+                                 void* arg) {
+  return simple_stream_call(c, "CreateStream", stream, shard_count, 1,
+                            on_empty_success, cb, arg, NULL);
+}
+
+
+int kinesis_client_delete_stream(kinesis_client_t* c, const char* stream,
+                                 kinesis_client_cb cb, void* arg) {
+  return simple_stream_call(c, "DeleteStream", stream, 0, 0,
+                            on_empty_success, cb, arg, NULL);
+}
+
+
+static int on_summary(kn_call_t* call, const kn_http_response_t* res) {
+  int r;
+  kn_parsed_free(&call->parsed);
+  r = kn_codec_parse_summary(res->body, res->body_len, &call->parsed);
+  if (r == 0)
+    call->result.summary = &call->parsed.summary;
+  return r;
+}
+
+
+int kinesis_client_describe_stream_summary(kinesis_client_t* c,
+                                           const char* stream,
+                                           kinesis_client_cb cb, void* arg) {
+  return simple_stream_call(c, "DescribeStreamSummary", stream, 0, 0,
+                            on_summary, cb, arg, NULL);
+}
+
+
+static int wait_poll_again(kn_call_t* call) {
+  if (uv_now(call->client->loop) + call->poll_ms > call->deadline)
+    return 0;
+  call->attempts = 0;
+  call_schedule(call, call->poll_ms);
+  return 1;
+}
+
+
+static int on_wait_summary(kn_call_t* call, const kn_http_response_t* res) {
+  int r = on_summary(call, res);
+  const char* status;
+  if (r != 0)
+    return r;
+  status = call->parsed.summary.stream_status;
+  if (strcmp(status, "ACTIVE") == 0)
+    return 0;
+  if (strcmp(status, "DELETING") == 0) {
+    set_message(call, "the stream is being deleted");
+    return KINESIS_EINUSE;
+  }
+  if (wait_poll_again(call))
+    return 1;
+  set_message(call, "timed out waiting for the stream to become ACTIVE");
+  return KINESIS_ETIMEDOUT;
+}
+
+
+int kinesis_client_wait_for_active(kinesis_client_t* c, const char* stream,
+                                   uint32_t poll_ms, uint32_t timeout_ms,
+                                   kinesis_client_cb cb, void* arg) {
+  kn_call_t* call;
+  int r = simple_stream_call(c, "DescribeStreamSummary", stream, 0, 0,
+                             on_wait_summary, cb, arg, &call);
+  if (r != 0)
+    return r;
+  call->poll_ms = poll_ms > 0 ? poll_ms : 250;
+  call->deadline = uv_now(c->loop) + (timeout_ms > 0 ? timeout_ms : 120000);
+  return call_launch(call);
+}
+
+
+/* ListShards: follow NextToken pages; restart after an expired token. */
+static int list_shards_send_next(kn_call_t* call, const char* token) {
+  const char* after = NULL;
+  size_t i;
+  int r;
+
+  if (token == NULL)
+    for (i = call->npages; i > 0 && after == NULL; i--)
+      if (call->pages[i - 1].nshards > 0)
+        after = call->pages[i - 1].shards[call->pages[i - 1].nshards - 1]
+                    .shard_id;
+  kn_buf_reset(&call->body);
+  r = kn_codec_list_shards(&call->body, call->stream, token, after);
+  if (r != 0)
+    return r;
+  call->attempts = 0;
+  call_attempt(call);
+  return 1;
+}
+
+
+static int list_shards_collect(kn_call_t* call) {
+  size_t total = 0;
+  size_t i;
+  size_t k = 0;
+  kinesis_shard_t* all;
+
+  for (i = 0; i < call->npages; i++)
+    total += call->pages[i].nshards;
+  if (total == 0)
+    return 0;
+  all = kn_calloc(total, sizeof(*all));
+  if (all == NULL)
+    return KINESIS_ENOMEM;
+  for (i = 0; i < call->npages; i++) {
+    memcpy(all + k, call->pages[i].shards,
+           call->pages[i].nshards * sizeof(*all));
+    k += call->pages[i].nshards;
+  }
+  call->result.shards = all;
+  call->result.nshards = total;
+  return 0;
+}
+
+
+static int on_list_shards(kn_call_t* call, const kn_http_response_t* res) {
+  kn_parsed_t* pages;
+  kn_parsed_t* page;
+  int r;
+
+  pages = kn_realloc(call->pages, (call->npages + 1) * sizeof(*pages));
+  if (pages == NULL)
+    return KINESIS_ENOMEM;
+  call->pages = pages;
+  page = &pages[call->npages++];
+  r = kn_codec_parse_list_shards(res->body, res->body_len, page);
+  if (r != 0)
+    return r;
+  if (page->next_token != NULL)
+    return list_shards_send_next(call, page->next_token);
+  return list_shards_collect(call);
+}
+
+
+int kinesis_client_list_shards(kinesis_client_t* c, const char* stream,
+                               kinesis_client_cb cb, void* arg) {
+  kn_call_t* call;
+  int r = simple_stream_call(c, "ListShards", stream, 0, 0, on_list_shards,
+                             cb, arg, &call);
+  if (r != 0)
+    return r;
+  call->stream = kn_strdup(stream);
+  if (call->stream == NULL) {
+    call_discard(call);
+    return KINESIS_ENOMEM;
+  }
+  return call_launch(call);
+}
+
+
+static int on_shard_iterator(kn_call_t* call, const kn_http_response_t* res) {
+  int r = kn_codec_parse_shard_iterator(res->body, res->body_len,
+                                        &call->parsed);
+  if (r == 0)
+    call->result.shard_iterator = call->parsed.shard_iterator;
+  return r;
+}
+
+
+int kinesis_client_get_shard_iterator(kinesis_client_t* c,
+                                      const kinesis_iterator_request_t* req,
+                                      kinesis_client_cb cb, void* arg) {
+  kn_call_t* call;
+  int seq;
+  int r;
+
+  if (c == NULL || req == NULL || cb == NULL || !kn_valid_stream(req->stream) ||
+      !kn_valid_shard_id(req->shard_id) ||
+      req->type > KINESIS_ITERATOR_AT_TIMESTAMP)
+    return KINESIS_EINVAL;
+  seq = req->type == KINESIS_ITERATOR_AT_SEQUENCE_NUMBER ||
+        req->type == KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER;
+  if (seq && !kn_valid_sequence_number(req->sequence_number))
+    return KINESIS_EINVAL;
+  if (req->type == KINESIS_ITERATOR_AT_TIMESTAMP && !(req->timestamp >= 0))
+    return KINESIS_EINVAL;
+  r = call_start(c, "GetShardIterator", on_shard_iterator, cb, arg, &call);
+  if (r != 0)
+    return r;
+  r = kn_codec_get_shard_iterator(&call->body, req);
+  if (r != 0) {
+    call_discard(call);
+    return r;
+  }
+  return call_launch(call);
+}
+
+
+static int on_get_records(kn_call_t* call, const kn_http_response_t* res) {
+  kinesis_result_t* out = &call->result;
+  kn_parsed_t* p = &call->parsed;
+  int r = kn_codec_parse_get_records(res->body, res->body_len, p);
+  if (r != 0)
+    return r;
+  out->records = p->records;
+  out->nrecords = p->nrecords;
+  out->next_shard_iterator = p->next_shard_iterator;
+  out->millis_behind_latest = p->millis_behind_latest;
+  out->child_shards = p->child_shards;
+  out->nchild_shards = p->nchild_shards;
+  return 0;
+}
+
+
+int kinesis_client_get_records(kinesis_client_t* c, const char* iterator,
+                               uint32_t limit, kinesis_client_cb cb,
+                               void* arg) {
+  kn_call_t* call;
+  size_t len;
+  int r;
+
+  if (c == NULL || cb == NULL || iterator == NULL || limit > 10000)
+    return KINESIS_EINVAL;
+  len = strlen(iterator);
+  if (len == 0 || len > 512)
+    return KINESIS_EINVAL;
+  r = call_start(c, "GetRecords", on_get_records, cb, arg, &call);
+  if (r != 0)
+    return r;
+  r = kn_codec_get_records(&call->body, iterator, limit);
+  if (r != 0) {
+    call_discard(call);
+    return r;
+  }
+  return call_launch(call);
+}
+
+
+static int on_put_records(kn_call_t* call, const kn_http_response_t* res) {
+  kinesis_result_t* out = &call->result;
+  kn_parsed_t* p = &call->parsed;
+  int r = kn_codec_parse_put_records(res->body, res->body_len, call->nentries,
+                                     p);
+  if (r != 0)
+    return r;
+  out->put_entries = p->put_entries;
+  out->nput_entries = p->nput_entries;
+  out->failed_record_count = p->failed_record_count;
+  return 0;
+}
+
+
+int kinesis_client_put_records(kinesis_client_t* c, const char* stream,
+                               const kinesis_put_entry_t* entries, size_t n,
+                               kinesis_client_cb cb, void* arg) {
+  kn_call_t* call;
+  size_t i;
+  int r;
+
+  if (c == NULL || cb == NULL || !kn_valid_stream(stream) || entries == NULL ||
+      n == 0 || n > 500)
+    return KINESIS_EINVAL;
+  for (i = 0; i < n; i++) {
+    const kinesis_put_entry_t* e = &entries[i];
+    size_t klen = e->partition_key != NULL ? strlen(e->partition_key) : 0;
+    if ((e->data == NULL && e->len > 0) ||
+        !kn_valid_partition_key(e->partition_key, klen) ||
+        e->len + klen > 10u * 1024 * 1024 ||
+        (e->explicit_hash_key != NULL && !kn_valid_hash_key(e->explicit_hash_key)))
+      return KINESIS_EINVAL;
+  }
+  r = call_start(c, "PutRecords", on_put_records, cb, arg, &call);
+  if (r != 0)
+    return r;
+  call->nentries = n;
+  r = kn_codec_put_records(&call->body, stream, entries, n);
+  if (r != 0) {
+    call_discard(call);
+    return r;
+  }
+  return call_launch(call);
+}
+
+
+/* ---- Closing ---- */
+
+static void on_http_closed(void* arg) {
+  kinesis_client_t* c = arg;
+  c->http_open = 0;
+  client_maybe_finish_close(c);
+}
+
+
+static void on_creds_closed(void* arg) {
+  kinesis_client_t* c = arg;
+  c->creds_open = 0;
+  client_maybe_finish_close(c);
+}
+
+
+static void client_maybe_finish_close(kinesis_client_t* c) {
+  kinesis_close_cb cb;
+  void* arg;
+
+  if (!c->closing)
+    return;
+  /* The HTTP engine closes last: calls and the credential provider use it
+   * until they are done. */
+  if (c->ncalls == 0 && !c->creds_open && c->http_open == 1) {
+    c->http_open = 2;
+    kn_http_close(c->http, on_http_closed, c);
+    return;
+  }
+  if (c->ncalls > 0 || c->creds_open || c->http_open)
+    return;
+  cb = c->close_cb;
+  arg = c->close_arg;
+  client_free(c);
+  if (cb != NULL)
+    cb(arg);
+}
+
+
+int kinesis_client_close(kinesis_client_t* c, kinesis_close_cb cb, void* arg) {
+  kn_queue_t* q;
+
+  if (c == NULL)
+    return KINESIS_EINVAL;
+  if (c->closing)
+    return KINESIS_EALREADY;
+  c->closing = 1;
+  c->close_cb = cb;
+  c->close_arg = arg;
+  for (q = c->calls.next; q != &c->calls; q = q->next) {
+    kn_call_t* call = kn_queue_data(q, kn_call_t, node);
+    if (call->http_req != NULL)
+      kn_http_cancel(call->http_req);
+    else if (!call->waiting_creds)
+      call_schedule(call, 0);  /* its timer callback sees closing */
+  }
+  /* Waiting credential requests end with KINESIS_ECANCELED. */
+  kn_cred_provider_close(c->creds, on_creds_closed, c);
+  return 0;
+}

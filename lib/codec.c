@@ -1,1 +1,621 @@
-typedef int kn_placeholder_codec;
+#include "codec.h"
+
+#include "internal.h"
+
+#include <string.h>
+
+#include <jansson.h>
+
+/* Defensive bound on a GetRecords answer: the service sends at most 10000. */
+#define KN_MAX_RECORDS_PER_RESPONSE 10000
+
+
+/* ---- Writing ---- */
+
+int kn_json_append_string(kn_buf_t* b, const char* s, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  size_t i;
+  size_t start = 0;
+  int r;
+
+  if ((r = kn_buf_reserve(b, len + 2)) != 0)
+    return r;
+  b->data[b->len++] = '"';
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char) s[i];
+    char esc[7];
+    size_t n = 0;
+    if (c == '"' || c == '\\') {
+      esc[0] = '\\';
+      esc[1] = (char) c;
+      n = 2;
+    } else if (c < 0x20) {
+      esc[0] = '\\';
+      esc[1] = 'u';
+      esc[2] = '0';
+      esc[3] = '0';
+      esc[4] = hex[c >> 4];
+      esc[5] = hex[c & 15];
+      n = 6;
+    } else {
+      continue;
+    }
+    if ((r = kn_buf_append(b, s + start, i - start)) != 0 ||
+        (r = kn_buf_append(b, esc, n)) != 0)
+      return r;
+    start = i + 1;
+  }
+  if ((r = kn_buf_append(b, s + start, len - start)) != 0)
+    return r;
+  return kn_buf_append_byte(b, '"');
+}
+
+
+static int append_str(kn_buf_t* b, const char* s) {
+  return kn_json_append_string(b, s, strlen(s));
+}
+
+
+/* Appends "StreamName":"x" or "StreamARN":"arn:...". */
+static int append_stream(kn_buf_t* b, const char* stream) {
+  int r = kn_buf_append_str(b, strncmp(stream, "arn:", 4) == 0
+                                   ? "\"StreamARN\":"
+                                   : "\"StreamName\":");
+  return r != 0 ? r : append_str(b, stream);
+}
+
+
+int kn_codec_stream_request(kn_buf_t* b, const char* stream) {
+  int r = kn_buf_append_byte(b, '{');
+  if (r == 0)
+    r = append_stream(b, stream);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_create_stream(kn_buf_t* b, const char* stream,
+                           uint32_t shard_count) {
+  int r = kn_buf_append_str(b, "{\"StreamName\":");
+  if (r == 0)
+    r = append_str(b, stream);
+  if (r != 0)
+    return r;
+  if (shard_count == 0)
+    return kn_buf_append_str(
+        b, ",\"StreamModeDetails\":{\"StreamMode\":\"ON_DEMAND\"}}");
+  return kn_buf_appendf(b, ",\"ShardCount\":%u}", (unsigned) shard_count);
+}
+
+
+int kn_codec_list_shards(kn_buf_t* b, const char* stream,
+                         const char* next_token, const char* start_after) {
+  int r;
+  if (next_token != NULL) {
+    r = kn_buf_append_str(b, "{\"NextToken\":");
+    if (r == 0)
+      r = append_str(b, next_token);
+    return r != 0 ? r : kn_buf_append_byte(b, '}');
+  }
+  r = kn_buf_append_byte(b, '{');
+  if (r == 0)
+    r = append_stream(b, stream);
+  if (r == 0 && start_after != NULL) {
+    r = kn_buf_append_str(b, ",\"ExclusiveStartShardId\":");
+    if (r == 0)
+      r = append_str(b, start_after);
+  }
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+static const char* iterator_type_name(kinesis_iterator_type_t t) {
+  switch (t) {
+    case KINESIS_ITERATOR_TRIM_HORIZON:
+      return "TRIM_HORIZON";
+    case KINESIS_ITERATOR_LATEST:
+      return "LATEST";
+    case KINESIS_ITERATOR_AT_SEQUENCE_NUMBER:
+      return "AT_SEQUENCE_NUMBER";
+    case KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER:
+      return "AFTER_SEQUENCE_NUMBER";
+    case KINESIS_ITERATOR_AT_TIMESTAMP:
+      return "AT_TIMESTAMP";
+  }
+  return NULL;
+}
+
+
+int kn_codec_get_shard_iterator(kn_buf_t* b,
+                                const kinesis_iterator_request_t* req) {
+  const char* type = iterator_type_name(req->type);
+  int r;
+
+  if (type == NULL)
+    return KINESIS_EINVAL;
+  r = kn_buf_append_byte(b, '{');
+  if (r == 0)
+    r = append_stream(b, req->stream);
+  if (r == 0)
+    r = kn_buf_append_str(b, ",\"ShardId\":");
+  if (r == 0)
+    r = append_str(b, req->shard_id);
+  if (r == 0)
+    r = kn_buf_appendf(b, ",\"ShardIteratorType\":\"%s\"", type);
+  /* AWS and kinesalite reject a sequence number with the other types. */
+  if (r == 0 && (req->type == KINESIS_ITERATOR_AT_SEQUENCE_NUMBER ||
+                 req->type == KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER)) {
+    r = kn_buf_append_str(b, ",\"StartingSequenceNumber\":");
+    if (r == 0)
+      r = append_str(b, req->sequence_number);
+  }
+  if (r == 0 && req->type == KINESIS_ITERATOR_AT_TIMESTAMP)
+    r = kn_buf_appendf(b, ",\"Timestamp\":%.3f", req->timestamp);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_get_records(kn_buf_t* b, const char* iterator, uint32_t limit) {
+  int r = kn_buf_append_str(b, "{\"ShardIterator\":");
+  if (r == 0)
+    r = append_str(b, iterator);
+  if (r == 0 && limit > 0)
+    r = kn_buf_appendf(b, ",\"Limit\":%u", (unsigned) limit);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_put_records(kn_buf_t* b, const char* stream,
+                         const kinesis_put_entry_t* entries, size_t n) {
+  size_t i;
+  size_t need = 64 + strlen(stream);
+  int r;
+
+  /* One reservation for the whole body keeps the loop free of reallocs. */
+  for (i = 0; i < n; i++)
+    need += kn_base64_encoded_len(entries[i].len) +
+            strlen(entries[i].partition_key) + 48 +
+            (entries[i].explicit_hash_key != NULL ? 64 : 0);
+  if ((r = kn_buf_reserve(b, need)) != 0)
+    return r;
+  r = kn_buf_append_byte(b, '{');
+  if (r == 0)
+    r = append_stream(b, stream);
+  if (r == 0)
+    r = kn_buf_append_str(b, ",\"Records\":[");
+  for (i = 0; r == 0 && i < n; i++) {
+    const kinesis_put_entry_t* e = &entries[i];
+    r = kn_buf_append_str(b, i == 0 ? "{\"Data\":\"" : ",{\"Data\":\"");
+    if (r == 0)
+      r = kn_buf_append_base64(b, e->data, e->len);
+    if (r == 0)
+      r = kn_buf_append_str(b, "\",\"PartitionKey\":");
+    if (r == 0)
+      r = append_str(b, e->partition_key);
+    if (r == 0 && e->explicit_hash_key != NULL) {
+      r = kn_buf_append_str(b, ",\"ExplicitHashKey\":");
+      if (r == 0)
+        r = append_str(b, e->explicit_hash_key);
+    }
+    if (r == 0)
+      r = kn_buf_append_byte(b, '}');
+  }
+  return r != 0 ? r : kn_buf_append_str(b, "]}");
+}
+
+
+/* ---- Reading ---- */
+
+/* A string member, or NULL when absent, null or not a string. */
+static const char* get_str(json_t* obj, const char* key) {
+  json_t* v = json_object_get(obj, key);
+  return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+
+static double get_num(json_t* obj, const char* key, double dflt) {
+  json_t* v = json_object_get(obj, key);
+  return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+
+static uint32_t get_u32(json_t* obj, const char* key) {
+  double d = get_num(obj, key, 0);
+  return d > 0 && d < 4294967296.0 ? (uint32_t) d : 0;
+}
+
+
+static void copy_trimmed(char* out, size_t size, const char* s, size_t len) {
+  if (len >= size)
+    len = size - 1;
+  memcpy(out, s, len);
+  out[len] = '\0';
+}
+
+
+/* protocol.md section 3: drop everything from the first ':' and everything
+ * up to and including the last '#'. */
+static void set_code(kn_codec_error_t* err, const char* code) {
+  const char* hash = strrchr(code, '#');
+  const char* colon;
+  if (hash != NULL)
+    code = hash + 1;
+  colon = strchr(code, ':');
+  copy_trimmed(err->code, sizeof(err->code), code,
+               colon != NULL ? (size_t) (colon - code) : strlen(code));
+  err->has_code = err->code[0] != '\0';
+}
+
+
+void kn_codec_parse_error(const uint8_t* body, size_t len,
+                          const char* error_type_header,
+                          kn_codec_error_t* err) {
+  json_t* root = NULL;
+  const char* s;
+
+  memset(err, 0, sizeof(*err));
+  if (len > 0)
+    root = json_loadb((const char*) body, len, JSON_DECODE_INT_AS_REAL, NULL);
+  if (error_type_header != NULL && error_type_header[0] != '\0')
+    set_code(err, error_type_header);
+  if (json_is_object(root)) {
+    if (!err->has_code && ((s = get_str(root, "code")) != NULL ||
+                           (s = get_str(root, "__type")) != NULL))
+      set_code(err, s);
+    if ((s = get_str(root, "message")) != NULL ||
+        (s = get_str(root, "Message")) != NULL) {
+      copy_trimmed(err->message, sizeof(err->message), s, strlen(s));
+      err->has_message = 1;
+    }
+  }
+  json_decref(root);
+}
+
+
+void kn_parsed_free(kn_parsed_t* p) {
+  json_decref(p->root);
+  kn_free(p->shards);
+  kn_free(p->records);
+  kn_free(p->data);
+  kn_free(p->child_shards);
+  kn_free(p->put_entries);
+  memset(p, 0, sizeof(*p));
+}
+
+
+static int parse_root(const uint8_t* body, size_t len, kn_parsed_t* out,
+                      json_t** root) {
+  memset(out, 0, sizeof(*out));
+  out->millis_behind_latest = -1;
+  *root = json_loadb((const char*) body, len, JSON_DECODE_INT_AS_REAL, NULL);
+  if (!json_is_object(*root)) {
+    json_decref(*root);
+    *root = NULL;
+    return KINESIS_EPROTO;
+  }
+  out->root = *root;
+  return 0;
+}
+
+
+int kn_codec_parse_summary(const uint8_t* body, size_t len, kn_parsed_t* out) {
+  json_t* root;
+  json_t* d;
+  kinesis_stream_summary_t* s = &out->summary;
+  int r = parse_root(body, len, out, &root);
+
+  if (r != 0)
+    return r;
+  d = json_object_get(root, "StreamDescriptionSummary");
+  if (!json_is_object(d))
+    return KINESIS_EPROTO;
+  s->stream_name = get_str(d, "StreamName");
+  s->stream_arn = get_str(d, "StreamARN");
+  s->stream_status = get_str(d, "StreamStatus");
+  if (s->stream_name == NULL || s->stream_status == NULL)
+    return KINESIS_EPROTO;
+  s->stream_mode = get_str(json_object_get(d, "StreamModeDetails"),
+                           "StreamMode");
+  s->encryption_type = get_str(d, "EncryptionType");
+  s->creation_timestamp = get_num(d, "StreamCreationTimestamp", 0);
+  s->retention_period_hours = get_u32(d, "RetentionPeriodHours");
+  s->open_shard_count = get_u32(d, "OpenShardCount");
+  s->consumer_count = get_u32(d, "ConsumerCount");
+  s->max_record_size_kib = get_u32(d, "MaxRecordSizeInKiB");
+  return 0;
+}
+
+
+static int parse_shard(json_t* j, kinesis_shard_t* s) {
+  json_t* range = json_object_get(j, "HashKeyRange");
+  json_t* seq = json_object_get(j, "SequenceNumberRange");
+  s->shard_id = get_str(j, "ShardId");
+  s->parent_shard_id = get_str(j, "ParentShardId");
+  s->adjacent_parent_shard_id = get_str(j, "AdjacentParentShardId");
+  s->starting_hash_key = get_str(range, "StartingHashKey");
+  s->ending_hash_key = get_str(range, "EndingHashKey");
+  s->starting_sequence_number = get_str(seq, "StartingSequenceNumber");
+  s->ending_sequence_number = get_str(seq, "EndingSequenceNumber");
+  if (s->shard_id == NULL)
+    return KINESIS_EPROTO;
+  return 0;
+}
+
+
+/* ListShards shards carry both ranges; ChildShards carry the hash range
+ * and their parents as a list. */
+static int parse_shard_array(json_t* arr, int child, kinesis_shard_t** out,
+                             size_t* n) {
+  size_t i;
+  json_t* v;
+
+  *n = 0;
+  if (arr == NULL || json_is_null(arr))
+    return 0;
+  if (!json_is_array(arr))
+    return KINESIS_EPROTO;
+  if (json_array_size(arr) == 0)
+    return 0;
+  *out = kn_calloc(json_array_size(arr), sizeof(**out));
+  if (*out == NULL)
+    return KINESIS_ENOMEM;
+  json_array_foreach(arr, i, v) {
+    kinesis_shard_t* s = &(*out)[i];
+    if (!json_is_object(v) || parse_shard(v, s) != 0)
+      return KINESIS_EPROTO;
+    if (child) {
+      json_t* parents = json_object_get(v, "ParentShards");
+      if (json_is_array(parents)) {
+        json_t* p0 = json_array_get(parents, 0);
+        json_t* p1 = json_array_get(parents, 1);
+        s->parent_shard_id = json_is_string(p0) ? json_string_value(p0) : NULL;
+        s->adjacent_parent_shard_id =
+            json_is_string(p1) ? json_string_value(p1) : NULL;
+      }
+    } else if (s->starting_hash_key == NULL || s->ending_hash_key == NULL) {
+      return KINESIS_EPROTO;
+    }
+  }
+  *n = json_array_size(arr);
+  return 0;
+}
+
+
+int kn_codec_parse_list_shards(const uint8_t* body, size_t len,
+                               kn_parsed_t* out) {
+  json_t* root;
+  int r = parse_root(body, len, out, &root);
+  if (r != 0)
+    return r;
+  out->next_token = get_str(root, "NextToken");
+  return parse_shard_array(json_object_get(root, "Shards"), 0, &out->shards,
+                           &out->nshards);
+}
+
+
+int kn_codec_parse_shard_iterator(const uint8_t* body, size_t len,
+                                  kn_parsed_t* out) {
+  json_t* root;
+  int r = parse_root(body, len, out, &root);
+  if (r != 0)
+    return r;
+  out->shard_iterator = get_str(root, "ShardIterator");
+  return out->shard_iterator != NULL ? 0 : KINESIS_EPROTO;
+}
+
+
+int kn_codec_parse_get_records(const uint8_t* body, size_t len,
+                               kn_parsed_t* out) {
+  json_t* root;
+  json_t* recs;
+  json_t* v;
+  size_t i;
+  size_t n;
+  size_t pool = 0;
+  size_t used = 0;
+  int r = parse_root(body, len, out, &root);
+
+  if (r != 0)
+    return r;
+  out->next_shard_iterator = get_str(root, "NextShardIterator");
+  out->millis_behind_latest =
+      (int64_t) get_num(root, "MillisBehindLatest", -1);
+  r = parse_shard_array(json_object_get(root, "ChildShards"), 1,
+                        &out->child_shards, &out->nchild_shards);
+  if (r != 0)
+    return r;
+  recs = json_object_get(root, "Records");
+  if (!json_is_array(recs))
+    return KINESIS_EPROTO;
+  n = json_array_size(recs);
+  if (n > KN_MAX_RECORDS_PER_RESPONSE)
+    return KINESIS_EPROTO;
+  if (n == 0)
+    return 0;
+  json_array_foreach(recs, i, v) {
+    const char* data = get_str(v, "Data");
+    if (data == NULL)
+      return KINESIS_EPROTO;
+    pool += kn_base64_decoded_max(json_string_length(json_object_get(v, "Data")));
+  }
+  out->records = kn_calloc(n, sizeof(*out->records));
+  out->data = kn_malloc(pool + 1);
+  if (out->records == NULL || out->data == NULL)
+    return KINESIS_ENOMEM;
+  json_array_foreach(recs, i, v) {
+    kinesis_fetched_record_t* rec = &out->records[i];
+    json_t* d = json_object_get(v, "Data");
+    size_t dlen = pool - used;
+    rec->partition_key = get_str(v, "PartitionKey");
+    rec->sequence_number = get_str(v, "SequenceNumber");
+    if (rec->partition_key == NULL || rec->sequence_number == NULL)
+      return KINESIS_EPROTO;
+    if (kn_base64_decode(json_string_value(d), json_string_length(d),
+                         out->data + used, &dlen) != 0)
+      return KINESIS_EPROTO;
+    rec->data = out->data + used;
+    rec->len = dlen;
+    used += dlen;
+    rec->approximate_arrival_timestamp =
+        get_num(v, "ApproximateArrivalTimestamp", 0);
+    rec->encryption_type = get_str(v, "EncryptionType");
+  }
+  out->nrecords = n;
+  return 0;
+}
+
+
+int kn_codec_parse_put_records(const uint8_t* body, size_t len,
+                               size_t expected, kn_parsed_t* out) {
+  json_t* root;
+  json_t* recs;
+  json_t* v;
+  size_t i;
+  uint32_t failed = 0;
+  int r = parse_root(body, len, out, &root);
+
+  if (r != 0)
+    return r;
+  recs = json_object_get(root, "Records");
+  if (!json_is_array(recs) || json_array_size(recs) != expected ||
+      expected == 0)
+    return KINESIS_EPROTO;
+  out->put_entries = kn_calloc(expected, sizeof(*out->put_entries));
+  if (out->put_entries == NULL)
+    return KINESIS_ENOMEM;
+  json_array_foreach(recs, i, v) {
+    kinesis_put_entry_result_t* e = &out->put_entries[i];
+    e->error_code = get_str(v, "ErrorCode");
+    if (e->error_code != NULL) {
+      e->error_message = get_str(v, "ErrorMessage");
+      failed++;
+      continue;
+    }
+    e->shard_id = get_str(v, "ShardId");
+    e->sequence_number = get_str(v, "SequenceNumber");
+    if (e->shard_id == NULL || e->sequence_number == NULL)
+      return KINESIS_EPROTO;
+  }
+  out->nput_entries = expected;
+  /* FailedRecordCount may be absent; the entries are the truth. */
+  out->failed_record_count = failed;
+  return 0;
+}
+
+
+/* ---- Credentials ---- */
+
+void kn_codec_creds_clear(kn_codec_creds_t* c) {
+  kn_free(c->access_key_id);
+  kn_free(c->secret_access_key);
+  kn_free(c->session_token);
+  memset(c, 0, sizeof(*c));
+}
+
+
+int kn_codec_parse_credentials(const uint8_t* body, size_t len,
+                               kn_codec_creds_t* out) {
+  json_t* root;
+  const char* code;
+  const char* akid;
+  const char* secret;
+  const char* token;
+  const char* exp;
+  int r = KINESIS_EPROTO;
+
+  memset(out, 0, sizeof(*out));
+  root = json_loadb((const char*) body, len, JSON_DECODE_INT_AS_REAL, NULL);
+  if (!json_is_object(root))
+    goto done;
+  code = get_str(root, "Code");
+  if (code != NULL && strcmp(code, "Success") != 0)
+    goto done;
+  akid = get_str(root, "AccessKeyId");
+  secret = get_str(root, "SecretAccessKey");
+  token = get_str(root, "Token");
+  exp = get_str(root, "Expiration");
+  if (akid == NULL || secret == NULL || akid[0] == '\0' || secret[0] == '\0')
+    goto done;
+  if (exp != NULL && kn_parse_iso8601(exp, &out->expiration_ms) != 0)
+    goto done;
+  r = KINESIS_ENOMEM;
+  out->access_key_id = kn_strdup(akid);
+  out->secret_access_key = kn_strdup(secret);
+  out->session_token = kn_strdup(token);
+  if (out->access_key_id == NULL || out->secret_access_key == NULL ||
+      (token != NULL && out->session_token == NULL)) {
+    kn_codec_creds_clear(out);
+    goto done;
+  }
+  r = 0;
+done:
+  json_decref(root);
+  return r;
+}
+
+
+static int digits(const char** p, int n, int* out) {
+  int v = 0;
+  int i;
+  for (i = 0; i < n; i++) {
+    char c = (*p)[i];
+    if (c < '0' || c > '9')
+      return -1;
+    v = v * 10 + (c - '0');
+  }
+  *p += n;
+  *out = v;
+  return 0;
+}
+
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static int64_t days_from_civil(int y, int m, int d) {
+  int64_t era;
+  int64_t yoe;
+  int64_t doy;
+  int64_t doe;
+  y -= m <= 2;
+  era = (y >= 0 ? y : y - 399) / 400;
+  yoe = y - era * 400;
+  doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+
+int kn_parse_iso8601(const char* s, int64_t* out_ms) {
+  int y, mo, d, h, mi, sec;
+  int ms = 0;
+  const char* p = s;
+
+  if (s == NULL || digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) ||
+      *p++ != '-' || digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
+    return KINESIS_EINVAL;
+  p++;
+  if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' ||
+      digits(&p, 2, &sec))
+    return KINESIS_EINVAL;
+  if (*p == '.') {
+    int scale = 100;
+    p++;
+    if (*p < '0' || *p > '9')
+      return KINESIS_EINVAL;
+    while (*p >= '0' && *p <= '9') {
+      ms += (*p - '0') * scale;
+      scale /= 10;
+      p++;
+    }
+  }
+  if (*p == 'Z' || *p == 'z')
+    p++;
+  else if (strcmp(p, "+00:00") == 0)
+    p += 6;
+  else
+    return KINESIS_EINVAL;
+  if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+      mi > 59 || sec > 60)
+    return KINESIS_EINVAL;
+  *out_ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 +
+            (int64_t) sec * 1000 + ms;
+  return 0;
+}

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "kinesis/client.h"
 
 /*
  * All JSON lives in lib/codec.c, the only file that includes jansson:
@@ -36,5 +37,81 @@ void kn_codec_creds_clear(kn_codec_creds_t* c);
  * KINESIS_EINVAL.
  */
 int kn_parse_iso8601(const char* s, int64_t* out_ms);
+
+/* ---- Requests: JSON bodies written straight into a buffer ---- */
+
+/* Appends `s` as a JSON string, quotes included. */
+int kn_json_append_string(kn_buf_t* b, const char* s, size_t len);
+
+/* {"StreamName": s} or {"StreamARN": s}, for DeleteStream and
+ * DescribeStreamSummary. */
+int kn_codec_stream_request(kn_buf_t* b, const char* stream);
+int kn_codec_create_stream(kn_buf_t* b, const char* stream,
+                           uint32_t shard_count);
+/* With `next_token` set the body carries it alone, as ListShards demands;
+ * otherwise the stream and, when set, ExclusiveStartShardId. */
+int kn_codec_list_shards(kn_buf_t* b, const char* stream,
+                         const char* next_token, const char* start_after);
+int kn_codec_get_shard_iterator(kn_buf_t* b,
+                                const kinesis_iterator_request_t* req);
+int kn_codec_get_records(kn_buf_t* b, const char* iterator, uint32_t limit);
+int kn_codec_put_records(kn_buf_t* b, const char* stream,
+                         const kinesis_put_entry_t* entries, size_t n);
+
+/* ---- Responses ---- */
+
+/* The error of a non-2xx answer: its code, with any namespace ("...#") and
+ * suffix (":...") removed, and its message. Both point into `err` and are
+ * NULL when absent. */
+typedef struct kn_codec_error_s {
+  char code[128];
+  char message[512];
+  int has_code;
+  int has_message;
+} kn_codec_error_t;
+
+/* Reads the code from the x-amzn-ErrorType header when given, else the
+ * body's "code" or "__type"; the message from "message" or "Message".
+ * Never fails: empty and non-JSON bodies leave the fields unset. */
+void kn_codec_parse_error(const uint8_t* body, size_t len,
+                          const char* error_type_header,
+                          kn_codec_error_t* err);
+
+/*
+ * A parsed success answer. Strings point into the parsed document, which
+ * lives until kn_parsed_free(): no copies for the caller's callback.
+ */
+typedef struct kn_parsed_s {
+  void* root;
+  kinesis_stream_summary_t summary;
+  kinesis_shard_t* shards;
+  size_t nshards;
+  const char* next_token;
+  const char* shard_iterator;
+  kinesis_fetched_record_t* records;
+  size_t nrecords;
+  uint8_t* data;                 /* decoded record data, one allocation */
+  const char* next_shard_iterator;
+  int64_t millis_behind_latest;
+  kinesis_shard_t* child_shards;
+  size_t nchild_shards;
+  kinesis_put_entry_result_t* put_entries;
+  size_t nput_entries;
+  uint32_t failed_record_count;
+} kn_parsed_t;
+
+/* Each returns 0, KINESIS_EPROTO (malformed or missing a required member)
+ * or KINESIS_ENOMEM. `out` must be kn_parsed_free()d in every case. */
+int kn_codec_parse_summary(const uint8_t* body, size_t len, kn_parsed_t* out);
+int kn_codec_parse_list_shards(const uint8_t* body, size_t len,
+                               kn_parsed_t* out);
+int kn_codec_parse_shard_iterator(const uint8_t* body, size_t len,
+                                  kn_parsed_t* out);
+int kn_codec_parse_get_records(const uint8_t* body, size_t len,
+                               kn_parsed_t* out);
+/* `expected` is the number of records sent; the answer must match it. */
+int kn_codec_parse_put_records(const uint8_t* body, size_t len,
+                               size_t expected, kn_parsed_t* out);
+void kn_parsed_free(kn_parsed_t* p);
 
 #endif /* KN_CODEC_H */

@@ -1,1 +1,570 @@
-typedef int kn_placeholder_http;
+#include "http.h"
+
+#include "internal.h"
+#include "buf.h"
+
+#include <string.h>
+
+#include <curl/curl.h>
+
+/*
+ * libcurl's multi-socket API on a uv loop, after curl's docs/examples/
+ * multi-uv.c with its known bugs removed (STYLE.md section 8): one timer per
+ * multi handle, one poll handle per socket stored with curl_multi_assign(),
+ * poll errors passed on as CURL_CSELECT_ERR, curl_multi_info_read() drained
+ * after every socket action, and completions run outside curl's callbacks.
+ */
+
+#define KN_HTTP_DEFAULT_MAX_CONNECTIONS 64
+#define KN_HTTP_DEFAULT_CONNECT_TIMEOUT_MS 10000
+#define KN_HTTP_DEFAULT_TIMEOUT_MS 30000
+#define KN_HTTP_DEFAULT_MAX_RESPONSE (64u * 1024 * 1024)
+#define KN_HTTP_MAX_HEADER_VALUE 256
+
+struct kn_http_s {
+  uv_loop_t* loop;
+  CURLM* multi;
+  uv_timer_t timer;      /* curl's timeout */
+  uv_idle_t defer;       /* runs completions that must not be synchronous */
+  kn_queue_t active;     /* requests added to the multi handle */
+  kn_queue_t done;       /* requests whose callback is due on the next tick */
+  size_t pending;        /* requests whose callback has not run */
+  char* ca_file;
+  int insecure;
+  uint32_t connect_timeout_ms;
+  uint32_t timeout_ms;
+  size_t max_response_bytes;
+  int closing;
+  int handles_open;      /* uv handles not yet closed: timer, idle, polls */
+  void (*close_cb)(void* arg);
+  void* close_arg;
+};
+
+struct kn_http_req_s {
+  kn_queue_t node;
+  kn_http_t* http;
+  CURL* easy;
+  struct curl_slist* headers;
+  kn_buf_t body;
+  char request_id[KN_HTTP_MAX_HEADER_VALUE];
+  char error_type[KN_HTTP_MAX_HEADER_VALUE];
+  char errbuf[CURL_ERROR_SIZE];
+  kn_http_cb cb;
+  void* arg;
+  int status;            /* the result, once done */
+  int too_big;
+};
+
+typedef struct {
+  uv_poll_t poll;
+  kn_http_t* http;
+  curl_socket_t fd;
+} kn_http_socket_t;
+
+
+static void http_maybe_finish_close(kn_http_t* http);
+static void http_drain(kn_http_t* http);
+static void on_defer(uv_idle_t* idle);
+
+
+static int curl_global_ready(void) {
+  /* curl_global_init() is thread-safe since 7.84, which meson requires. */
+  static int done;
+  if (!done) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      return KINESIS_ENOMEM;
+    done = 1;
+  }
+  return 0;
+}
+
+
+static void on_handle_closed(uv_handle_t* h) {
+  kn_http_t* http = h->data;
+  if (h->type == UV_POLL)
+    kn_free(container_of((uv_poll_t*) h, kn_http_socket_t, poll));
+  http->handles_open--;
+  http_maybe_finish_close(http);
+}
+
+
+static void on_poll(uv_poll_t* handle, int status, int events) {
+  kn_http_socket_t* s = container_of(handle, kn_http_socket_t, poll);
+  kn_http_t* http = s->http;
+  int flags = 0;
+  int running;
+
+  if (status < 0)
+    flags = CURL_CSELECT_ERR;
+  else {
+    if (events & UV_READABLE)
+      flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+      flags |= CURL_CSELECT_OUT;
+  }
+  curl_multi_socket_action(http->multi, s->fd, flags, &running);
+  /* Drained whatever running_handles says (multi-uv.c only checked it). */
+  (void) running;
+  http_drain(http);
+}
+
+
+static void on_timer(uv_timer_t* timer) {
+  kn_http_t* http = container_of(timer, kn_http_t, timer);
+  int running;
+  curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  http_drain(http);
+}
+
+
+/* CURLMOPT_TIMERFUNCTION: never call curl from here, only arm the timer. */
+static int on_curl_timer(CURLM* multi, long timeout_ms, void* userp) {
+  kn_http_t* http = userp;
+  (void) multi;
+  if (timeout_ms < 0)
+    uv_timer_stop(&http->timer);
+  else
+    uv_timer_start(&http->timer, on_timer, (uint64_t) timeout_ms, 0);
+  return 0;
+}
+
+
+static void socket_close(kn_http_t* http, kn_http_socket_t* s) {
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t*) &s->poll, on_handle_closed);
+  (void) http;
+}
+
+
+/* CURLMOPT_SOCKETFUNCTION: start, change or stop polling one socket. */
+static int on_curl_socket(CURL* easy, curl_socket_t fd, int what, void* userp,
+                          void* socketp) {
+  kn_http_t* http = userp;
+  kn_http_socket_t* s = socketp;
+  int events = 0;
+  (void) easy;
+
+  if (what == CURL_POLL_REMOVE) {
+    if (s != NULL) {
+      /* Stop and close now: curl closes the fd right after this returns,
+       * and the number may be reused for the next connection. */
+      socket_close(http, s);
+      curl_multi_assign(http->multi, fd, NULL);
+    }
+    return 0;
+  }
+
+  if (s == NULL) {
+    s = kn_malloc(sizeof(*s));
+    if (s == NULL)
+      return -1;
+    if (uv_poll_init_socket(http->loop, &s->poll, fd) != 0) {
+      kn_free(s);
+      return -1;
+    }
+    s->poll.data = http;
+    s->http = http;
+    s->fd = fd;
+    http->handles_open++;
+    curl_multi_assign(http->multi, fd, s);
+  }
+  if (what & CURL_POLL_IN)
+    events |= UV_READABLE;
+  if (what & CURL_POLL_OUT)
+    events |= UV_WRITABLE;
+  uv_poll_start(&s->poll, events, on_poll);
+  return 0;
+}
+
+
+static size_t on_body(char* data, size_t size, size_t nmemb, void* userp) {
+  kn_http_req_t* req = userp;
+  size_t n = size * nmemb;
+  if (req->body.len + n > req->http->max_response_bytes) {
+    req->too_big = 1;
+    return 0;
+  }
+  if (kn_buf_append(&req->body, data, n) != 0)
+    return 0;
+  return n;
+}
+
+
+static void header_value(const char* line, size_t len, size_t name_len,
+                         char* out, size_t out_size) {
+  size_t i = name_len + 1;
+  size_t end = len;
+  while (i < len && (line[i] == ' ' || line[i] == '\t'))
+    i++;
+  while (end > i && (line[end - 1] == '\r' || line[end - 1] == '\n' ||
+                     line[end - 1] == ' ' || line[end - 1] == '\t'))
+    end--;
+  if (end - i >= out_size)
+    end = i + out_size - 1;
+  memcpy(out, line + i, end - i);
+  out[end - i] = '\0';
+}
+
+
+static size_t on_header(char* line, size_t size, size_t nmemb, void* userp) {
+  kn_http_req_t* req = userp;
+  size_t n = size * nmemb;
+  static const char rid[] = "x-amzn-requestid:";
+  static const char etype[] = "x-amzn-errortype:";
+
+  if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+    /* A new response (after a 100 Continue, say) replaces the last. */
+    req->request_id[0] = '\0';
+    req->error_type[0] = '\0';
+  } else if (n > sizeof(rid) - 1 &&
+             strncasecmp(line, rid, sizeof(rid) - 1) == 0) {
+    header_value(line, n, sizeof(rid) - 2, req->request_id,
+                 sizeof(req->request_id));
+  } else if (n > sizeof(etype) - 1 &&
+             strncasecmp(line, etype, sizeof(etype) - 1) == 0) {
+    header_value(line, n, sizeof(etype) - 2, req->error_type,
+                 sizeof(req->error_type));
+  }
+  return n;
+}
+
+
+static int map_curl_error(const kn_http_req_t* req, CURLcode code) {
+  switch (code) {
+    case CURLE_OK:
+      return 0;
+    case CURLE_OPERATION_TIMEDOUT:
+      return KINESIS_ETIMEDOUT;
+    case CURLE_WRITE_ERROR:
+      return req->too_big ? KINESIS_EPROTO : KINESIS_ETRANSPORT;
+    case CURLE_OUT_OF_MEMORY:
+      return KINESIS_ENOMEM;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_USE_SSL_FAILED:
+      return KINESIS_ETLS;
+    default:
+      return KINESIS_ETRANSPORT;
+  }
+}
+
+
+static void req_free(kn_http_req_t* req) {
+  if (req->easy != NULL)
+    curl_easy_cleanup(req->easy);
+  curl_slist_free_all(req->headers);
+  kn_buf_free(&req->body);
+  kn_free(req);
+}
+
+
+static void req_run_callback(kn_http_req_t* req) {
+  kn_http_t* http = req->http;
+  kn_http_response_t res;
+  long code = 0;
+
+  memset(&res, 0, sizeof(res));
+  if (req->status == 0 || req->status == KINESIS_EPROTO)
+    curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &code);
+  res.status = code;
+  res.body = req->body.data != NULL ? req->body.data : (const uint8_t*) "";
+  res.body_len = req->body.len;
+  res.request_id = req->request_id[0] != '\0' ? req->request_id : NULL;
+  res.error_type = req->error_type[0] != '\0' ? req->error_type : NULL;
+  if (req->status != 0) {
+    if (req->status == KINESIS_ECANCELED)
+      res.transport_error = "request canceled";
+    else if (req->too_big)
+      res.transport_error = "response body exceeds the size limit";
+    else
+      res.transport_error = req->errbuf[0] != '\0' ? req->errbuf
+                                                   : kinesis_strerror(req->status);
+  }
+  http->pending--;
+  req->cb(req->status, &res, req->arg);
+  req_free(req);
+}
+
+
+/* Takes `req` off the multi handle and queues its callback for the next
+ * iteration of the loop. */
+static void req_defer(kn_http_req_t* req, int status) {
+  kn_http_t* http = req->http;
+  kn_queue_remove(&req->node);
+  if (http->multi != NULL)
+    curl_multi_remove_handle(http->multi, req->easy);
+  req->status = status;
+  kn_queue_insert_tail(&http->done, &req->node);
+  uv_idle_start(&http->defer, on_defer);
+}
+
+
+static void http_drain(kn_http_t* http) {
+  CURLMsg* msg;
+  int left;
+
+  /* A callback may close the client, which cleans the multi handle up. */
+  while (http->multi != NULL &&
+         (msg = curl_multi_info_read(http->multi, &left)) != NULL) {
+    kn_http_req_t* req;
+    if (msg->msg != CURLMSG_DONE)
+      continue;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char**) &req);
+    kn_queue_remove(&req->node);
+    curl_multi_remove_handle(http->multi, req->easy);
+    req->status = map_curl_error(req, msg->data.result);
+    req_run_callback(req);
+  }
+  http_maybe_finish_close(http);
+}
+
+
+static void on_defer(uv_idle_t* idle) {
+  kn_http_t* http = container_of(idle, kn_http_t, defer);
+  kn_queue_t batch;
+
+  /* Callbacks may cancel more requests; those wait for the next turn. */
+  kn_queue_init(&batch);
+  if (!kn_queue_empty(&http->done)) {
+    batch.next = http->done.next;
+    batch.prev = http->done.prev;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    kn_queue_init(&http->done);
+  }
+  while (!kn_queue_empty(&batch)) {
+    kn_http_req_t* req = kn_queue_data(batch.next, kn_http_req_t, node);
+    kn_queue_remove(&req->node);
+    req_run_callback(req);
+  }
+  if (kn_queue_empty(&http->done))
+    uv_idle_stop(&http->defer);
+  http_maybe_finish_close(http);
+}
+
+
+int kn_http_new(uv_loop_t* loop, const kn_http_options_t* opts,
+                kn_http_t** out) {
+  kn_http_t* http;
+  int r;
+
+  if (loop == NULL || out == NULL)
+    return KINESIS_EINVAL;
+  r = curl_global_ready();
+  if (r != 0)
+    return r;
+  http = kn_calloc(1, sizeof(*http));
+  if (http == NULL)
+    return KINESIS_ENOMEM;
+  http->loop = loop;
+  kn_queue_init(&http->active);
+  kn_queue_init(&http->done);
+  http->connect_timeout_ms = KN_HTTP_DEFAULT_CONNECT_TIMEOUT_MS;
+  http->timeout_ms = KN_HTTP_DEFAULT_TIMEOUT_MS;
+  http->max_response_bytes = KN_HTTP_DEFAULT_MAX_RESPONSE;
+  long max_conn = KN_HTTP_DEFAULT_MAX_CONNECTIONS;
+  if (opts != NULL) {
+    if (opts->ca_file != NULL &&
+        (http->ca_file = kn_strdup(opts->ca_file)) == NULL) {
+      kn_free(http);
+      return KINESIS_ENOMEM;
+    }
+    http->insecure = opts->insecure != 0;
+    if (opts->connect_timeout_ms > 0)
+      http->connect_timeout_ms = opts->connect_timeout_ms;
+    if (opts->timeout_ms > 0)
+      http->timeout_ms = opts->timeout_ms;
+    if (opts->max_response_bytes > 0)
+      http->max_response_bytes = opts->max_response_bytes;
+    if (opts->max_connections > 0)
+      max_conn = (long) opts->max_connections;
+  }
+  http->multi = curl_multi_init();
+  if (http->multi == NULL) {
+    kn_free(http->ca_file);
+    kn_free(http);
+    return KINESIS_ENOMEM;
+  }
+  curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+  curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
+  curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+  curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
+  curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_conn);
+  curl_multi_setopt(http->multi, CURLMOPT_MAXCONNECTS, max_conn);
+  uv_timer_init(loop, &http->timer);
+  http->timer.data = http;
+  uv_idle_init(loop, &http->defer);
+  http->defer.data = http;
+  http->handles_open = 2;
+  *out = http;
+  return 0;
+}
+
+
+static int req_setup(kn_http_t* http, kn_http_req_t* req,
+                     const kn_http_request_t* r) {
+  CURL* e = req->easy;
+  const char* const* h;
+  struct curl_slist* list;
+
+  curl_easy_setopt(e, CURLOPT_PRIVATE, (char*) req);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                   (long) (r->timeout_ms > 0 ? r->timeout_ms : http->timeout_ms));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   (long) (r->connect_timeout_ms > 0 ? r->connect_timeout_ms
+                                                     : http->connect_timeout_ms));
+  if (http->ca_file != NULL)
+    curl_easy_setopt(e, CURLOPT_CAINFO, http->ca_file);
+  if (http->insecure) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (curl_easy_setopt(e, CURLOPT_URL, r->url) != CURLE_OK)
+    return KINESIS_EINVAL;
+
+  if (strcmp(r->method, "GET") == 0) {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  } else if (strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0) {
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS,
+                     r->body != NULL ? (const char*) r->body : "");
+    if (r->method[1] == 'U')
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
+  } else {
+    return KINESIS_EINVAL;
+  }
+
+  /* No "Expect: 100-continue": it costs a round trip on large bodies. */
+  list = curl_slist_append(NULL, "Expect:");
+  if (list == NULL)
+    return KINESIS_ENOMEM;
+  req->headers = list;
+  for (h = r->headers; h != NULL && *h != NULL; h++) {
+    list = curl_slist_append(req->headers, *h);
+    if (list == NULL)
+      return KINESIS_ENOMEM;
+    req->headers = list;
+  }
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+  return 0;
+}
+
+
+int kn_http_send(kn_http_t* http, const kn_http_request_t* r, kn_http_cb cb,
+                 void* arg, kn_http_req_t** out) {
+  kn_http_req_t* req;
+  int rc;
+
+  if (http == NULL || r == NULL || r->url == NULL || r->method == NULL ||
+      cb == NULL || (r->body == NULL && r->body_len > 0))
+    return KINESIS_EINVAL;
+  if (http->closing)
+    return KINESIS_ECLOSING;
+  req = kn_calloc(1, sizeof(*req));
+  if (req == NULL)
+    return KINESIS_ENOMEM;
+  req->http = http;
+  req->cb = cb;
+  req->arg = arg;
+  kn_queue_init(&req->node);
+  req->easy = curl_easy_init();
+  if (req->easy == NULL) {
+    req_free(req);
+    return KINESIS_ENOMEM;
+  }
+  rc = req_setup(http, req, r);
+  if (rc != 0) {
+    req_free(req);
+    return rc;
+  }
+  /* Adding only arms curl's timer; the transfer starts on a later tick, so
+   * the callback can never run inside this call. */
+  if (curl_multi_add_handle(http->multi, req->easy) != CURLM_OK) {
+    req_free(req);
+    return KINESIS_ENOMEM;
+  }
+  kn_queue_insert_tail(&http->active, &req->node);
+  http->pending++;
+  if (out != NULL)
+    *out = req;
+  return 0;
+}
+
+
+void kn_http_cancel(kn_http_req_t* req) {
+  kn_http_t* http = req->http;
+  kn_queue_t* q;
+
+  /* Only requests still on the multi handle can be canceled. */
+  for (q = http->active.next; q != &http->active; q = q->next)
+    if (q == &req->node) {
+      req_defer(req, KINESIS_ECANCELED);
+      return;
+    }
+}
+
+
+size_t kn_http_pending(const kn_http_t* http) {
+  return http->pending;
+}
+
+
+static void http_maybe_finish_close(kn_http_t* http) {
+  void (*cb)(void*);
+  void* arg;
+
+  if (!http->closing || http->pending > 0)
+    return;
+  if (http->multi != NULL) {
+    /* Cleanup may still call the socket callback for cached connections,
+     * closing their poll handles; the timer is closed after it. */
+    curl_multi_cleanup(http->multi);
+    http->multi = NULL;
+    uv_close((uv_handle_t*) &http->timer, on_handle_closed);
+    uv_close((uv_handle_t*) &http->defer, on_handle_closed);
+    return;
+  }
+  if (http->handles_open > 0)
+    return;
+  cb = http->close_cb;
+  arg = http->close_arg;
+  kn_free(http->ca_file);
+  kn_free(http);
+  if (cb != NULL)
+    cb(arg);
+}
+
+
+void kn_http_close(kn_http_t* http, void (*cb)(void* arg), void* arg) {
+  if (http->closing)
+    return;
+  http->closing = 1;
+  http->close_cb = cb;
+  http->close_arg = arg;
+  while (!kn_queue_empty(&http->active))
+    req_defer(kn_queue_data(http->active.next, kn_http_req_t, node),
+              KINESIS_ECANCELED);
+  /* With nothing pending the close starts now; its callback still runs on a
+   * later tick, from the handles' close callbacks. */
+  http_maybe_finish_close(http);
+}

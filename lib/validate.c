@@ -1,0 +1,106 @@
+#include "validate.h"
+
+#include "internal.h"
+
+#include <string.h>
+
+#define KN_MAX_HASH_KEY "340282366920938463463374607431768211455"
+
+
+static int name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
+
+int kn_valid_shard_id(const char* s) {
+  size_t i;
+  if (s == NULL)
+    return 0;
+  for (i = 0; s[i] != '\0'; i++)
+    if (i >= 128 || !name_char(s[i]))
+      return 0;
+  return i > 0;
+}
+
+
+int kn_valid_stream(const char* s) {
+  if (s != NULL && strncmp(s, "arn:", 4) == 0)
+    return strlen(s) <= 2048;
+  return kn_valid_shard_id(s);
+}
+
+
+int kn_valid_partition_key(const char* key, size_t len) {
+  const unsigned char* p = (const unsigned char*) key;
+  size_t i = 0;
+  size_t units = 0;
+
+  if (key == NULL || len == 0)
+    return 0;
+  while (i < len) {
+    unsigned c = p[i];
+    size_t n;
+    unsigned cp;
+    size_t k;
+    if (c < 0x80) {
+      n = 1;
+      cp = c;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 4;
+      cp = c & 0x07;
+    } else {
+      return 0;
+    }
+    if (i + n > len)
+      return 0;
+    for (k = 1; k < n; k++) {
+      if ((p[i + k] & 0xC0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return 0;
+    units += cp >= 0x10000 ? 2 : 1;
+    i += n;
+  }
+  return units <= 256;
+}
+
+
+static int all_digits(const char* s, size_t len) {
+  size_t i;
+  for (i = 0; i < len; i++)
+    if (s[i] < '0' || s[i] > '9')
+      return 0;
+  return len > 0;
+}
+
+
+int kn_valid_hash_key(const char* key) {
+  size_t len;
+  if (key == NULL)
+    return 0;
+  len = strlen(key);
+  if (!all_digits(key, len) || len > 39 || (len > 1 && key[0] == '0'))
+    return 0;
+  /* Same length: decimal strings compare like numbers. */
+  return len < 39 || strcmp(key, KN_MAX_HASH_KEY) <= 0;
+}
+
+
+int kn_valid_sequence_number(const char* seq) {
+  size_t len;
+  if (seq == NULL)
+    return 0;
+  len = strlen(seq);
+  return len <= 128 && all_digits(seq, len);
+}

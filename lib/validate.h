@@ -1,0 +1,21 @@
+#ifndef KN_VALIDATE_H
+#define KN_VALIDATE_H
+
+#include <stddef.h>
+
+/* Client-side checks of what Kinesis would refuse, so a bad argument is
+ * refused at once with KINESIS_EINVAL (protocol.md section 4). Each returns
+ * 1 when valid. */
+
+/* [a-zA-Z0-9_.-]{1,128}, or an ARN ("arn:" and at most 2048 characters). */
+int kn_valid_stream(const char* stream);
+/* [a-zA-Z0-9_.-]{1,128}. */
+int kn_valid_shard_id(const char* shard_id);
+/* Well-formed UTF-8 of 1 to 256 UTF-16 code units, as both mocks count. */
+int kn_valid_partition_key(const char* key, size_t len);
+/* 0|[1-9][0-9]{0,38}, at most 2^128-1. */
+int kn_valid_hash_key(const char* key);
+/* A decimal string of 1 to 128 digits. */
+int kn_valid_sequence_number(const char* seq);
+
+#endif /* KN_VALIDATE_H */

@@ -1,0 +1,86 @@
+#include "client_util.h"
+
+#include <unistd.h>
+
+
+void capture_cb(kinesis_client_t* c, int status, const kinesis_result_t* r,
+                void* arg) {
+  capture_t* cap = arg;
+  size_t i;
+  (void) c;
+  ASSERT_NOT_NULL(r);
+  cap->calls++;
+  cap->done = 1;
+  cap->status = status;
+  cap->http_status = r->http_status;
+  cap->attempts = r->attempts;
+  snprintf(cap->error_code, sizeof(cap->error_code), "%s",
+           r->error_code ? r->error_code : "");
+  snprintf(cap->error_message, sizeof(cap->error_message), "%s",
+           r->error_message ? r->error_message : "");
+  snprintf(cap->request_id, sizeof(cap->request_id), "%s",
+           r->request_id ? r->request_id : "");
+  if (r->summary != NULL) {
+    snprintf(cap->stream_status, sizeof(cap->stream_status), "%s",
+             r->summary->stream_status);
+    cap->open_shards = r->summary->open_shard_count;
+  }
+  cap->nshards = r->nshards;
+  for (i = 0; i < r->nshards && i < 16; i++)
+    snprintf(cap->shard_ids[i], sizeof(cap->shard_ids[i]), "%s",
+             r->shards[i].shard_id);
+  snprintf(cap->iterator, sizeof(cap->iterator), "%s",
+           r->shard_iterator ? r->shard_iterator : "");
+  snprintf(cap->next_iterator, sizeof(cap->next_iterator), "%s",
+           r->next_shard_iterator ? r->next_shard_iterator : "");
+  cap->nrecords = r->nrecords;
+  for (i = 0; i < r->nrecords && i < 64; i++) {
+    snprintf(cap->records[i], sizeof(cap->records[i]), "%.*s",
+             (int) r->records[i].len, (const char*) r->records[i].data);
+    snprintf(cap->sequence_numbers[i], sizeof(cap->sequence_numbers[i]), "%s",
+             r->records[i].sequence_number);
+  }
+  cap->nput = r->nput_entries;
+  cap->failed = r->failed_record_count;
+}
+
+
+void capture_wait(uv_loop_t* loop, capture_t* cap) {
+  while (!cap->done)
+    ASSERT(uv_run(loop, UV_RUN_ONCE) != 0 || cap->done);
+}
+
+
+void test_client_options(kinesis_client_options_t* o, const char* endpoint) {
+  kinesis_client_options_init(o);
+  o->endpoint_url = endpoint;
+  o->region = "us-east-1";
+  o->access_key_id = "AKIDTEST";
+  o->secret_access_key = "test-secret-key";
+  o->retry_base_ms = 10;
+  o->retry_cap_ms = 50;
+}
+
+
+const char* test_stream_name(const char* prefix) {
+  static char name[128];
+  static int n;
+  snprintf(name, sizeof(name), "%s-%ld-%d", prefix, (long) getpid(), ++n);
+  return name;
+}
+
+
+static void on_closed(void* arg) {
+  (*(int*) arg)++;
+}
+
+
+void close_client(uv_loop_t* loop, kinesis_client_t* c) {
+  int closed = 0;
+  ASSERT_OK(kinesis_client_close(c, on_closed, &closed));
+  ASSERT_EQ(0, closed);  /* never synchronous */
+  ASSERT_EQ(KINESIS_EALREADY, kinesis_client_close(c, on_closed, &closed));
+  while (!closed)
+    uv_run(loop, UV_RUN_ONCE);
+  ASSERT_EQ(1, closed);
+}

@@ -1,0 +1,47 @@
+#ifndef KN_TEST_CLIENT_UTIL_H
+#define KN_TEST_CLIENT_UTIL_H
+
+/* Helpers for tests that drive kinesis_client_t calls one at a time. */
+
+#include "harness.h"
+
+#include "kinesis.h"
+
+/* What a callback saw, copied so it outlives the callback. */
+typedef struct {
+  int done;
+  int calls;            /* how many times the callback ran */
+  int status;
+  long http_status;
+  uint32_t attempts;
+  char error_code[128];
+  char error_message[512];
+  char request_id[128];
+  char stream_status[32];
+  uint32_t open_shards;
+  size_t nshards;
+  char shard_ids[16][64];
+  char iterator[600];
+  char next_iterator[600];
+  size_t nrecords;
+  char records[64][128];     /* data as text, for small test records */
+  char sequence_numbers[64][140];
+  size_t nput;
+  uint32_t failed;
+} capture_t;
+
+void capture_cb(kinesis_client_t* c, int status, const kinesis_result_t* r,
+                void* arg);
+
+/* Runs the loop until `cap` is done. Asserts it completes within the loop. */
+void capture_wait(uv_loop_t* loop, capture_t* cap);
+
+/* Client options for the test servers: region us-east-1, fixed keys. */
+void test_client_options(kinesis_client_options_t* o, const char* endpoint);
+
+/* A stream name unique to this process and call. */
+const char* test_stream_name(const char* prefix);
+
+void close_client(uv_loop_t* loop, kinesis_client_t* c);
+
+#endif

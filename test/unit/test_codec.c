@@ -1,0 +1,407 @@
+#include "harness.h"
+
+#include "codec.h"
+#include "internal.h"
+#include "retry.h"
+#include "validate.h"
+
+
+#define BODY(s) (const uint8_t*) (s), strlen(s)
+
+
+static void test_error_namespaced_type(void) {
+  kn_codec_error_t e;
+  kn_codec_parse_error(
+      BODY("{\"__type\":\"com.amazonaws.kinesis.v20131202#"
+           "ResourceNotFoundException:http://internal.amazon.com/\","
+           "\"message\":\"Stream x not found\"}"),
+      NULL, &e);
+  ASSERT(e.has_code);
+  ASSERT_STR_EQ("ResourceNotFoundException", e.code);
+  ASSERT_STR_EQ("Stream x not found", e.message);
+  ASSERT_EQ(KINESIS_ENOTFOUND, kn_error_from_service(e.code, 400));
+}
+
+
+static void test_error_capital_message(void) {
+  kn_codec_error_t e;
+  /* kinesalite's SerializationException uses "Message". */
+  kn_codec_parse_error(BODY("{\"__type\":\"SerializationException\","
+                            "\"Message\":\"bad base64\"}"),
+                       NULL, &e);
+  ASSERT_STR_EQ("SerializationException", e.code);
+  ASSERT_STR_EQ("bad base64", e.message);
+  ASSERT_EQ(KINESIS_EINVALIDARG, kn_error_from_service(e.code, 400));
+}
+
+
+static void test_error_header_wins(void) {
+  kn_codec_error_t e;
+  kn_codec_parse_error(BODY("{\"__type\":\"Other\",\"message\":\"m\"}"),
+                       "ProvisionedThroughputExceededException:http://x", &e);
+  ASSERT_STR_EQ("ProvisionedThroughputExceededException", e.code);
+  ASSERT_EQ(KINESIS_ETHROUGHPUT, kn_error_from_service(e.code, 400));
+}
+
+
+static void test_error_empty_and_non_json(void) {
+  kn_codec_error_t e;
+  kn_codec_parse_error((const uint8_t*) "", 0, NULL, &e);
+  ASSERT(!e.has_code);
+  ASSERT(!e.has_message);
+  ASSERT_EQ(KINESIS_ESERVICE, kn_error_from_service(NULL, 500));
+  kn_codec_parse_error(BODY("<UnknownOperationException/>"), NULL, &e);
+  ASSERT(!e.has_code);
+  ASSERT_EQ(KINESIS_ESVCOTHER, kn_error_from_service(NULL, 404));
+  ASSERT_EQ(KINESIS_ETHROUGHPUT, kn_error_from_service(NULL, 429));
+  ASSERT_EQ(KINESIS_EINVALIDARG, kn_error_from_service(NULL, 413));
+  /* A JSON body that is not an object, and a null __type. */
+  kn_codec_parse_error(BODY("[1,2]"), NULL, &e);
+  ASSERT(!e.has_code);
+  kn_codec_parse_error(BODY("{\"__type\":null,\"message\":null}"), NULL, &e);
+  ASSERT(!e.has_code);
+  ASSERT(!e.has_message);
+}
+
+
+static void test_error_classes(void) {
+  ASSERT_EQ(KINESIS_EEXPIRED,
+            kn_error_from_service("ExpiredIteratorException", 400));
+  ASSERT_EQ(KINESIS_EEXPIREDTOKEN,
+            kn_error_from_service("ExpiredNextTokenException", 400));
+  ASSERT_EQ(KINESIS_ELIMIT, kn_error_from_service("LimitExceededException", 400));
+  ASSERT_EQ(KINESIS_EINUSE, kn_error_from_service("ResourceInUseException", 400));
+  ASSERT_EQ(KINESIS_EACCESS,
+            kn_error_from_service("UnrecognizedClientException", 400));
+  ASSERT_EQ(KINESIS_ECREDEXPIRED,
+            kn_error_from_service("ExpiredTokenException", 400));
+  ASSERT_EQ(KINESIS_EKMS, kn_error_from_service("KMSDisabledException", 400));
+  ASSERT_EQ(KINESIS_EUNSUPPORTED,
+            kn_error_from_service("UnknownOperationException", 400));
+  ASSERT_EQ(KINESIS_ESERVICE,
+            kn_error_from_service("InternalFailureException", 500));
+  ASSERT_EQ(KINESIS_ESVCOTHER, kn_error_from_service("SomethingNew", 400));
+  ASSERT(kinesis_err_is_retriable(KINESIS_ETHROUGHPUT));
+  ASSERT(kinesis_err_is_retriable(KINESIS_ESERVICE));
+  ASSERT(kinesis_err_is_retriable(KINESIS_ELIMIT));
+  ASSERT(kinesis_err_is_retriable(KINESIS_ETRANSPORT));
+  ASSERT(kinesis_err_is_retriable(KINESIS_ETIMEDOUT));
+  ASSERT(!kinesis_err_is_retriable(KINESIS_ENOTFOUND));
+  ASSERT(!kinesis_err_is_retriable(KINESIS_EINVALIDARG));
+  ASSERT(!kinesis_err_is_retriable(KINESIS_EACCESS));
+  ASSERT(!kinesis_err_is_retriable(KINESIS_ECANCELED));
+}
+
+
+static void test_summary_lenient(void) {
+  kn_parsed_t p;
+  /* kinesis-mock style: explicit nulls, unknown members, fractional time. */
+  ASSERT_OK(kn_codec_parse_summary(
+      BODY("{\"StreamDescriptionSummary\":{\"StreamName\":\"s\","
+           "\"StreamARN\":\"arn:aws:kinesis:us-east-1:0:stream/s\","
+           "\"StreamStatus\":\"ACTIVE\",\"RetentionPeriodHours\":24,"
+           "\"StreamCreationTimestamp\":1459799926.480,"
+           "\"EnhancedMonitoring\":[],\"OpenShardCount\":2,\"KeyId\":null,"
+           "\"EncryptionType\":null,\"StreamModeDetails\":{\"StreamMode\":"
+           "\"PROVISIONED\"},\"ConsumerCount\":0,\"NewThing\":{\"a\":1}}}"),
+      &p));
+  ASSERT_STR_EQ("s", p.summary.stream_name);
+  ASSERT_STR_EQ("ACTIVE", p.summary.stream_status);
+  ASSERT_STR_EQ("PROVISIONED", p.summary.stream_mode);
+  ASSERT_NULL(p.summary.encryption_type);
+  ASSERT_EQ(24, p.summary.retention_period_hours);
+  ASSERT_EQ(2, p.summary.open_shard_count);
+  ASSERT(p.summary.creation_timestamp > 1459799926.4 &&
+         p.summary.creation_timestamp < 1459799926.5);
+  kn_parsed_free(&p);
+
+  /* An integer timestamp, as kinesalite sends. */
+  ASSERT_OK(kn_codec_parse_summary(
+      BODY("{\"StreamDescriptionSummary\":{\"StreamName\":\"s\","
+           "\"StreamStatus\":\"CREATING\",\"StreamCreationTimestamp\":"
+           "1459799926}}"),
+      &p));
+  ASSERT_EQ(1459799926, (int64_t) p.summary.creation_timestamp);
+  kn_parsed_free(&p);
+
+  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_summary(BODY("{}"), &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_summary(BODY("not json"), &p));
+  kn_parsed_free(&p);
+}
+
+
+static void test_list_shards(void) {
+  kn_parsed_t p;
+  ASSERT_OK(kn_codec_parse_list_shards(
+      BODY("{\"Shards\":[{\"ShardId\":\"shardId-000000000000\","
+           "\"HashKeyRange\":{\"StartingHashKey\":\"0\",\"EndingHashKey\":"
+           "\"170141183460469231731687303715884105727\"},"
+           "\"SequenceNumberRange\":{\"StartingSequenceNumber\":\"4959\"}},"
+           "{\"ShardId\":\"shardId-000000000001\",\"ParentShardId\":null,"
+           "\"HashKeyRange\":{\"StartingHashKey\":"
+           "\"170141183460469231731687303715884105728\",\"EndingHashKey\":"
+           "\"340282366920938463463374607431768211455\"},"
+           "\"SequenceNumberRange\":{\"StartingSequenceNumber\":\"4960\","
+           "\"EndingSequenceNumber\":\"4999\"}}],\"NextToken\":\"tok\"}"),
+      &p));
+  ASSERT_EQ(2, p.nshards);
+  ASSERT_STR_EQ("shardId-000000000001", p.shards[1].shard_id);
+  ASSERT_NULL(p.shards[1].parent_shard_id);
+  ASSERT_NULL(p.shards[0].ending_sequence_number);
+  ASSERT_STR_EQ("4999", p.shards[1].ending_sequence_number);
+  ASSERT_STR_EQ("340282366920938463463374607431768211455",
+                p.shards[1].ending_hash_key);
+  ASSERT_STR_EQ("tok", p.next_token);
+  kn_parsed_free(&p);
+
+  ASSERT_OK(kn_codec_parse_list_shards(BODY("{\"Shards\":[],\"NextToken\":null}"),
+                                       &p));
+  ASSERT_EQ(0, p.nshards);
+  ASSERT_NULL(p.next_token);
+  kn_parsed_free(&p);
+  /* A shard without its hash range is refused, not guessed. */
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_list_shards(BODY("{\"Shards\":[{\"ShardId\":\"a\"}]}"),
+                                       &p));
+  kn_parsed_free(&p);
+}
+
+
+static void test_get_records(void) {
+  kn_parsed_t p;
+  ASSERT_OK(kn_codec_parse_get_records(
+      BODY("{\"Records\":[{\"SequenceNumber\":\"1\",\"Data\":\"aGVsbG8=\","
+           "\"PartitionKey\":\"k\",\"ApproximateArrivalTimestamp\":"
+           "1700000000.123},{\"SequenceNumber\":\"2\",\"Data\":\"\","
+           "\"PartitionKey\":\"k2\",\"EncryptionType\":\"NONE\"}],"
+           "\"NextShardIterator\":\"it\",\"MillisBehindLatest\":42,"
+           "\"ChildShards\":null}"),
+      &p));
+  ASSERT_EQ(2, p.nrecords);
+  ASSERT_EQ(5, p.records[0].len);
+  ASSERT_MEM_EQ("hello", p.records[0].data, 5);
+  ASSERT_EQ(0, p.records[1].len);
+  ASSERT_STR_EQ("NONE", p.records[1].encryption_type);
+  ASSERT_STR_EQ("it", p.next_shard_iterator);
+  ASSERT_EQ(42, p.millis_behind_latest);
+  ASSERT_EQ(0, p.nchild_shards);
+  kn_parsed_free(&p);
+
+  /* The end of a closed shard: no iterator, child shards. */
+  ASSERT_OK(kn_codec_parse_get_records(
+      BODY("{\"Records\":[],\"MillisBehindLatest\":0,\"ChildShards\":[{"
+           "\"ShardId\":\"shardId-2\",\"ParentShards\":[\"shardId-0\","
+           "\"shardId-1\"],\"HashKeyRange\":{\"StartingHashKey\":\"0\","
+           "\"EndingHashKey\":\"9\"}}]}"),
+      &p));
+  ASSERT_NULL(p.next_shard_iterator);
+  ASSERT_EQ(1, p.nchild_shards);
+  ASSERT_STR_EQ("shardId-0", p.child_shards[0].parent_shard_id);
+  ASSERT_STR_EQ("shardId-1", p.child_shards[0].adjacent_parent_shard_id);
+  kn_parsed_free(&p);
+
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_get_records(
+                BODY("{\"Records\":[{\"SequenceNumber\":\"1\",\"Data\":"
+                     "\"!!\",\"PartitionKey\":\"k\"}]}"),
+                &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_get_records(BODY("{}"), &p));
+  kn_parsed_free(&p);
+}
+
+
+static void test_put_records_answer(void) {
+  kn_parsed_t p;
+  const char* body =
+      "{\"FailedRecordCount\":1,\"Records\":[{\"SequenceNumber\":\"10\","
+      "\"ShardId\":\"shardId-000000000000\"},{\"ErrorCode\":"
+      "\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"slow\"},"
+      "{\"SequenceNumber\":\"11\",\"ShardId\":\"shardId-000000000001\","
+      "\"ErrorCode\":null}]}";
+  ASSERT_OK(kn_codec_parse_put_records(BODY(body), 3, &p));
+  ASSERT_EQ(1, p.failed_record_count);
+  ASSERT_STR_EQ("10", p.put_entries[0].sequence_number);
+  ASSERT_STR_EQ("ProvisionedThroughputExceededException",
+                p.put_entries[1].error_code);
+  ASSERT_STR_EQ("slow", p.put_entries[1].error_message);
+  ASSERT_NULL(p.put_entries[1].shard_id);
+  ASSERT_STR_EQ("shardId-000000000001", p.put_entries[2].shard_id);
+  kn_parsed_free(&p);
+  /* A different number of entries than sent is a protocol error. */
+  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_put_records(BODY(body), 2, &p));
+  kn_parsed_free(&p);
+}
+
+
+static void test_encode_requests(void) {
+  kn_buf_t b = KN_BUF_INIT;
+  kinesis_iterator_request_t it;
+  kinesis_put_entry_t e[2];
+
+  ASSERT_OK(kn_codec_create_stream(&b, "s1", 2));
+  ASSERT_STR_EQ("{\"StreamName\":\"s1\",\"ShardCount\":2}", kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_create_stream(&b, "s1", 0));
+  ASSERT_STR_EQ("{\"StreamName\":\"s1\",\"StreamModeDetails\":{\"StreamMode\":"
+                "\"ON_DEMAND\"}}",
+                kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_stream_request(&b, "arn:aws:kinesis:us-east-1:1:stream/x"));
+  ASSERT_STR_EQ("{\"StreamARN\":\"arn:aws:kinesis:us-east-1:1:stream/x\"}",
+                kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_list_shards(&b, "s", "tok", "ignored"));
+  ASSERT_STR_EQ("{\"NextToken\":\"tok\"}", kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_list_shards(&b, "s", NULL, "shardId-1"));
+  ASSERT_STR_EQ("{\"StreamName\":\"s\",\"ExclusiveStartShardId\":\"shardId-1\"}",
+                kn_buf_str(&b));
+  kn_buf_reset(&b);
+
+  memset(&it, 0, sizeof(it));
+  it.stream = "s";
+  it.shard_id = "shardId-0";
+  it.type = KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER;
+  it.sequence_number = "123";
+  ASSERT_OK(kn_codec_get_shard_iterator(&b, &it));
+  ASSERT_STR_EQ("{\"StreamName\":\"s\",\"ShardId\":\"shardId-0\","
+                "\"ShardIteratorType\":\"AFTER_SEQUENCE_NUMBER\","
+                "\"StartingSequenceNumber\":\"123\"}",
+                kn_buf_str(&b));
+  kn_buf_reset(&b);
+  it.type = KINESIS_ITERATOR_AT_TIMESTAMP;
+  it.timestamp = 1700000000.5;
+  ASSERT_OK(kn_codec_get_shard_iterator(&b, &it));
+  ASSERT_STR_EQ("{\"StreamName\":\"s\",\"ShardId\":\"shardId-0\","
+                "\"ShardIteratorType\":\"AT_TIMESTAMP\",\"Timestamp\":"
+                "1700000000.500}",
+                kn_buf_str(&b));
+  kn_buf_reset(&b);
+
+  ASSERT_OK(kn_codec_get_records(&b, "it\"er", 100));
+  ASSERT_STR_EQ("{\"ShardIterator\":\"it\\\"er\",\"Limit\":100}", kn_buf_str(&b));
+  kn_buf_reset(&b);
+
+  e[0].data = "hello";
+  e[0].len = 5;
+  e[0].partition_key = "k\n1";
+  e[0].explicit_hash_key = NULL;
+  e[1].data = NULL;
+  e[1].len = 0;
+  e[1].partition_key = "\xe6\x97\xa5";
+  e[1].explicit_hash_key = "0";
+  ASSERT_OK(kn_codec_put_records(&b, "s", e, 2));
+  ASSERT_STR_EQ("{\"StreamName\":\"s\",\"Records\":[{\"Data\":\"aGVsbG8=\","
+                "\"PartitionKey\":\"k\\u000a1\"},{\"Data\":\"\","
+                "\"PartitionKey\":\"\xe6\x97\xa5\",\"ExplicitHashKey\":\"0\"}]}",
+                kn_buf_str(&b));
+  kn_buf_free(&b);
+}
+
+
+static void test_credentials_document(void) {
+  kn_codec_creds_t c;
+  ASSERT_OK(kn_codec_parse_credentials(
+      BODY("{\"Code\":\"Success\",\"AccessKeyId\":\"ASIA1\","
+           "\"SecretAccessKey\":\"s\",\"Token\":\"t\","
+           "\"Expiration\":\"2026-11-26T05:02:44Z\"}"),
+      &c));
+  ASSERT_STR_EQ("ASIA1", c.access_key_id);
+  ASSERT_STR_EQ("t", c.session_token);
+  ASSERT_EQ(INT64_C(1795669364000), c.expiration_ms);
+  kn_codec_creds_clear(&c);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_credentials(
+                BODY("{\"Code\":\"Failure\",\"AccessKeyId\":\"a\","
+                     "\"SecretAccessKey\":\"s\"}"),
+                &c));
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_credentials(BODY("{\"AccessKeyId\":\"a\"}"), &c));
+  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_credentials(BODY("oops"), &c));
+}
+
+
+static void test_iso8601(void) {
+  int64_t ms;
+  ASSERT_OK(kn_parse_iso8601("1970-01-01T00:00:00Z", &ms));
+  ASSERT_EQ(0, ms);
+  ASSERT_OK(kn_parse_iso8601("2015-08-30T12:36:00Z", &ms));
+  ASSERT_EQ(INT64_C(1440938160000), ms);
+  ASSERT_OK(kn_parse_iso8601("2024-02-29T23:59:59.250+00:00", &ms));
+  ASSERT_EQ(INT64_C(1709251199250), ms);
+  ASSERT_EQ(KINESIS_EINVAL, kn_parse_iso8601("2024-02-29", &ms));
+  ASSERT_EQ(KINESIS_EINVAL, kn_parse_iso8601("2024-13-01T00:00:00Z", &ms));
+  ASSERT_EQ(KINESIS_EINVAL, kn_parse_iso8601("2024-01-01T00:00:00+01:00", &ms));
+}
+
+
+static void test_validate(void) {
+  ASSERT(kn_valid_stream("a-b_c.1"));
+  ASSERT(kn_valid_stream("arn:aws:kinesis:us-east-1:123:stream/x"));
+  ASSERT(!kn_valid_stream(""));
+  ASSERT(!kn_valid_stream("bad name"));
+  ASSERT(!kn_valid_stream(NULL));
+  ASSERT(kn_valid_hash_key("0"));
+  ASSERT(kn_valid_hash_key("340282366920938463463374607431768211455"));
+  ASSERT(!kn_valid_hash_key("340282366920938463463374607431768211456"));
+  ASSERT(!kn_valid_hash_key("01"));
+  ASSERT(!kn_valid_hash_key("-1"));
+  ASSERT(!kn_valid_hash_key(""));
+  ASSERT(!kn_valid_hash_key("1234567890123456789012345678901234567890"));
+  ASSERT(kn_valid_partition_key("k", 1));
+  ASSERT(!kn_valid_partition_key("", 0));
+  ASSERT(!kn_valid_partition_key("\xff", 1));
+  ASSERT(!kn_valid_partition_key("\xc0\x80", 2));     /* overlong */
+  ASSERT(!kn_valid_partition_key("\xed\xa0\x80", 3)); /* surrogate */
+  {
+    char key[1100];
+    size_t i;
+    memset(key, 'a', 256);
+    ASSERT(kn_valid_partition_key(key, 256));
+    ASSERT(!kn_valid_partition_key(key, 257));
+    /* 128 U+1F600 are 256 UTF-16 units; 129 are too many. */
+    for (i = 0; i < 129; i++)
+      memcpy(key + 4 * i, "\xf0\x9f\x98\x80", 4);
+    ASSERT(kn_valid_partition_key(key, 128 * 4));
+    ASSERT(!kn_valid_partition_key(key, 129 * 4));
+  }
+  ASSERT(kn_valid_sequence_number("49590338271490256608559692538361571095921575989136588898"));
+  ASSERT(!kn_valid_sequence_number("12a"));
+  ASSERT(!kn_valid_sequence_number(""));
+}
+
+
+static void test_backoff(void) {
+  kn_retry_policy_t p = {5, 100, 1000};
+  uint64_t rng = 12345;
+  uint32_t attempt;
+  int i;
+  for (attempt = 1; attempt <= 8; attempt++) {
+    uint64_t ceiling = 100;
+    uint64_t seen_max = 0;
+    uint32_t k;
+    for (k = 1; k < attempt; k++)
+      ceiling = ceiling * 2 > 1000 ? 1000 : ceiling * 2;
+    for (i = 0; i < 2000; i++) {
+      uint64_t d = kn_retry_backoff_ms(&p, attempt, &rng);
+      ASSERT_LE(d, ceiling);
+      if (d > seen_max)
+        seen_max = d;
+    }
+    /* Full jitter spreads over the whole range. */
+    ASSERT_GT(seen_max, ceiling / 2);
+  }
+}
+
+
+KN_TEST_MAIN(KN_TEST(test_error_namespaced_type),
+             KN_TEST(test_error_capital_message),
+             KN_TEST(test_error_header_wins),
+             KN_TEST(test_error_empty_and_non_json),
+             KN_TEST(test_error_classes), KN_TEST(test_summary_lenient),
+             KN_TEST(test_list_shards), KN_TEST(test_get_records),
+             KN_TEST(test_put_records_answer), KN_TEST(test_encode_requests),
+             KN_TEST(test_credentials_document), KN_TEST(test_iso8601),
+             KN_TEST(test_validate), KN_TEST(test_backoff))
