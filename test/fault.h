@@ -1,0 +1,71 @@
+#ifndef KN_TEST_FAULT_H
+#define KN_TEST_FAULT_H
+
+/* Blocking HTTP helpers for the integration tests (libcurl easy API), and
+ * the client side of the fault server started by test/with-servers.sh.
+ *
+ * The fault server (KINESIS_TEST_FAULT_ENDPOINT) proxies Kinesis requests to
+ * kinesalite unless a scripted action matches. An action is a JSON object,
+ * queued with kn_fault_script(); the first queued action whose "target" is
+ * absent or equals the request's action (X-Amz-Target Kinesis_20131202.X)
+ * is used, "times" times (default 1), then removed:
+ *
+ *   {"status": 500, "body": "...", "headers": {...}}  answer this (body may
+ *       be a JSON object; Content-Type defaults to application/x-amz-json-1.1
+ *       and x-amzn-RequestId to "fault-<n>")
+ *   {"drop": true}               read the request, close without answering
+ *   {"drop_mid_response": true}  200 + Content-Length 1000, 10 bytes, close
+ *   {"delay_ms": N, "proxy": true}  stall N ms, then proxy
+ *   {"put_records_fail": [0, 2], "error_code": "...", "error_message": "..."}
+ *       PutRecords only (implies "target": "PutRecords"): entries 0 and 2
+ *       are not forwarded and come back failed, the rest are really written;
+ *       "all" fails every entry. Defaults: ProvisionedThroughputExceeded-
+ *       Exception, "Rate exceeded for shard".
+ *   Any action: "target": "GetRecords", "times": N, "delay_ms": N.
+ *
+ * kn_fault_log() returns a JSON array, one object per Kinesis request:
+ * {"target", "action" (proxy|status|drop|drop_mid_response|put_records_fail),
+ *  "status" (0 when nothing was sent), "headers" (lowercased), "body",
+ *  "n", "received_ms", "delay_ms"}. */
+
+/* Appends actions (a JSON array, or one object) to the queue. 0 or -1. */
+int kn_fault_script(const char* fault_endpoint, const char* json_actions);
+
+/* Clears the queue and the log. 0 or -1. */
+int kn_fault_reset(const char* fault_endpoint);
+
+/* The log as a malloc'd string (caller frees), NULL on failure. */
+char* kn_fault_log(const char* fault_endpoint);
+
+/* Generic request. `body` may be NULL (sent as a JSON body when given).
+ * `response_out` (malloc'd, caller frees) and `status_out` may be NULL.
+ * Returns 0 when an HTTP response arrived, whatever its status; -1 on any
+ * transport failure. */
+int kn_test_http(const char* method, const char* url, const char* body,
+                 char** response_out, long* status_out);
+
+/* The same with every knob. */
+typedef struct kn_test_http_req_s {
+  const char* method;          /* Required. */
+  const char* url;             /* Required. */
+  const char* body;            /* Optional. */
+  const char* const* headers;  /* Optional, NULL-terminated "Name: value". */
+  const char* ca_file;         /* Optional: verify TLS with this CA file. */
+  long timeout_ms;             /* Default (0) 10000. */
+} kn_test_http_req_t;
+
+/* Returns 0 when an HTTP response arrived, otherwise the (positive) CURLcode
+ * of the failure, e.g. 60 (CURLE_PEER_FAILED_VERIFICATION), 52
+ * (CURLE_GOT_NOTHING), 18 (CURLE_PARTIAL_FILE); -1 if curl cannot start. */
+int kn_test_http_request(const kn_test_http_req_t* req, char** response_out,
+                         long* status_out);
+
+/* A Kinesis JSON call with the headers kinesalite insists on (a dummy
+ * Authorization and X-Amz-Date; it checks presence only): POST `endpoint`/
+ * with X-Amz-Target Kinesis_20131202.`action`. For test setup without the
+ * library. Returns like kn_test_http(). */
+int kn_test_kinesis_call(const char* endpoint, const char* action,
+                         const char* json_body, char** response_out,
+                         long* status_out);
+
+#endif /* KN_TEST_FAULT_H */
