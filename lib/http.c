@@ -36,6 +36,7 @@ struct kn_http_s {
   size_t max_response_bytes;
   int closing;
   int handles_open;      /* uv handles not yet closed: timer, idle, polls */
+  size_t connections;    /* connections opened, over all time */
   void (*close_cb)(void* arg);
   void* close_arg;
 };
@@ -317,9 +318,12 @@ static void http_drain(kn_http_t* http) {
   while (http->multi != NULL &&
          (msg = curl_multi_info_read(http->multi, &left)) != NULL) {
     kn_http_req_t* req;
+    long connects = 0;
     if (msg->msg != CURLMSG_DONE)
       continue;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char**) &req);
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_NUM_CONNECTS, &connects);
+    http->connections += (size_t) connects;
     kn_queue_remove(&req->node);
     curl_multi_remove_handle(http->multi, req->easy);
     req->status = map_curl_error(req, msg->data.result);
@@ -526,6 +530,11 @@ void kn_http_cancel(kn_http_req_t* req) {
 
 size_t kn_http_pending(const kn_http_t* http) {
   return http->pending;
+}
+
+
+size_t kn_http_connections_opened(const kn_http_t* http) {
+  return http->connections;
 }
 
 

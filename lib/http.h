@@ -68,6 +68,10 @@ void kn_http_cancel(kn_http_req_t* req);
 /* Requests started and not yet completed. */
 size_t kn_http_pending(const kn_http_t* http);
 
+/* Connections opened by completed requests so far: with keep-alive,
+ * sequential requests share one. */
+size_t kn_http_connections_opened(const kn_http_t* http);
+
 /*
  * Cancels every request (each callback runs once with KINESIS_ECANCELED),
  * closes every handle, frees `http`, then calls `cb` on a later tick.
