@@ -34,7 +34,8 @@ int kn_buf_appendf(kn_buf_t* b, const char* fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* The contents as a C string: "" when empty. */
 const char* kn_buf_str(const kn_buf_t* b);
-/* Hands over the storage (NUL-terminated) and leaves `b` empty. */
+/* Hands over the storage (NUL-terminated) and leaves `b` empty. An empty
+ * buffer gives an allocated ""; NULL only when out of memory. */
 char* kn_buf_steal(kn_buf_t* b);
 
 /* Lowercase hex of `len` bytes. */

@@ -37,6 +37,8 @@ typedef struct kn_sigv4_credentials_s {
 /*
  * The derived signing key for one (secret, date, region, service). Deriving
  * costs four HMACs; the cache makes a request cost one more HMAC instead.
+ * Zero it before first use. A region of 64 or more characters, or a service
+ * of 32 or more, is signed correctly but not cached.
  */
 typedef struct kn_sigv4_key_cache_s {
   char date[9];
@@ -46,6 +48,11 @@ typedef struct kn_sigv4_key_cache_s {
   uint8_t key[KN_SHA256_LEN];
   int valid;
 } kn_sigv4_key_cache_t;
+
+/*
+ * The functions below append to their output buffers; on error the buffers
+ * are left as they were.
+ */
 
 /* Canonical request (SigV4 task 1) and its signed-headers list. */
 int kn_sigv4_canonical_request(const kn_sigv4_request_t* req, kn_buf_t* out,
