@@ -1,1 +1,869 @@
-int main(void) { return 0; }
+/*
+ * kinesis: a small command-line tool over libkinesis (DESIGN.md §6,
+ * docs/cli.md). It uses only the public API: it parses its arguments, makes
+ * a client on its own loop, issues the calls from callbacks, closes the
+ * client in the last callback and takes its exit status from the stored
+ * result.
+ *
+ * Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.
+ */
+
+#include <kinesis.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_USAGE 2
+/* parse_args(): go on and run the command. */
+#define CLI_CONTINUE (-1)
+
+/* CreateStream's ShardCount is a positive 32-bit signed integer. */
+#define CLI_MAX_SHARDS 2147483647UL
+
+
+/* ---- Commands and options ---- */
+
+typedef enum {
+  CMD_CREATE_STREAM = 1,
+  CMD_DELETE_STREAM,
+  CMD_DESCRIBE_STREAM
+} cmd_id_t;
+
+typedef struct {
+  const char* name;
+  cmd_id_t id;
+  const char* synopsis; /* after "kinesis NAME" */
+  const char* summary;  /* one line, for kinesis --help */
+  const char* help;     /* description and options, for NAME --help */
+} command_t;
+
+static const command_t commands[] = {
+    {"create-stream", CMD_CREATE_STREAM,
+     "--stream NAME [--shards N | --on-demand] [--wait]",
+     "Create a stream",
+     "Creates a stream. Prints nothing on stdout; a one-line confirmation\n"
+     "goes to stderr.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME   The stream name (required)\n"
+     "  --shards N      A provisioned stream with N shards (default 1)\n"
+     "  --on-demand     An on-demand stream (capacity managed by Kinesis)\n"
+     "  --wait          Wait until the stream is ACTIVE (at most 2 minutes)\n"},
+    {"delete-stream", CMD_DELETE_STREAM, "--stream NAME",
+     "Delete a stream",
+     "Deletes a stream (it goes through DELETING). Prints nothing on stdout;\n"
+     "a one-line confirmation goes to stderr.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME   The stream name or ARN (required)\n"},
+    {"describe-stream", CMD_DESCRIBE_STREAM, "--stream NAME",
+     "Print a stream's summary and shards as JSON",
+     "Prints one JSON object on stdout: the stream summary\n"
+     "(DescribeStreamSummary) and every shard (ListShards) under \"Shards\".\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME   The stream name or ARN (required)\n"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+typedef enum {
+  OPT_HELP,
+  OPT_VERSION,
+  OPT_ENDPOINT_URL,
+  OPT_REGION,
+  OPT_PROFILE,
+  OPT_CA_FILE,
+  OPT_NO_VERIFY_SSL,
+  OPT_STREAM,
+  OPT_SHARDS,
+  OPT_ON_DEMAND,
+  OPT_WAIT
+} opt_id_t;
+
+#define CMD_BIT(id) (1u << (id))
+#define ALL_STREAM_CMDS                                                       \
+  (CMD_BIT(CMD_CREATE_STREAM) | CMD_BIT(CMD_DELETE_STREAM) |                  \
+   CMD_BIT(CMD_DESCRIBE_STREAM))
+
+typedef struct {
+  const char* name; /* without the leading "--" */
+  opt_id_t id;
+  int has_arg;
+  unsigned commands; /* 0: a global option, valid anywhere */
+} option_t;
+
+static const option_t options[] = {
+    {"help", OPT_HELP, 0, 0},
+    {"version", OPT_VERSION, 0, 0},
+    {"endpoint-url", OPT_ENDPOINT_URL, 1, 0},
+    {"region", OPT_REGION, 1, 0},
+    {"profile", OPT_PROFILE, 1, 0},
+    {"ca-file", OPT_CA_FILE, 1, 0},
+    {"no-verify-ssl", OPT_NO_VERIFY_SSL, 0, 0},
+    {"stream", OPT_STREAM, 1, ALL_STREAM_CMDS},
+    {"shards", OPT_SHARDS, 1, CMD_BIT(CMD_CREATE_STREAM)},
+    {"on-demand", OPT_ON_DEMAND, 0, CMD_BIT(CMD_CREATE_STREAM)},
+    {"wait", OPT_WAIT, 0, CMD_BIT(CMD_CREATE_STREAM)},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+
+/* ---- A growable string, for the JSON output ---- */
+
+typedef struct {
+  char* data;
+  size_t len;
+  size_t cap;
+  int failed; /* an allocation failed; the content is incomplete */
+} sbuf_t;
+
+
+static void sb_append(sbuf_t* b, const char* s, size_t n) {
+  if (b->failed)
+    return;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap > 0 ? b->cap : 256;
+    char* p;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    p = realloc(b->data, cap);
+    if (p == NULL) {
+      b->failed = 1;
+      return;
+    }
+    b->data = p;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+
+static void sb_puts(sbuf_t* b, const char* s) {
+  sb_append(b, s, strlen(s));
+}
+
+
+static void sb_free(sbuf_t* b) {
+  free(b->data);
+  memset(b, 0, sizeof(*b));
+}
+
+
+/* A JSON string (RFC 8259 §7). The library hands us UTF-8 from the
+ * service's own JSON, so bytes >= 0x80 are copied as they are. */
+static void sb_json_string(sbuf_t* b, const char* s) {
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char* p = (const unsigned char*) s;
+  const unsigned char* run = p;
+
+  sb_append(b, "\"", 1);
+  for (; *p != '\0'; p++) {
+    char esc[7];
+    size_t n = 2;
+    if (*p >= 0x20 && *p != '"' && *p != '\\' && *p != 0x7f)
+      continue;
+    sb_append(b, (const char*) run, (size_t) (p - run));
+    run = p + 1;
+    esc[0] = '\\';
+    switch (*p) {
+      case '"': esc[1] = '"'; break;
+      case '\\': esc[1] = '\\'; break;
+      case '\b': esc[1] = 'b'; break;
+      case '\f': esc[1] = 'f'; break;
+      case '\n': esc[1] = 'n'; break;
+      case '\r': esc[1] = 'r'; break;
+      case '\t': esc[1] = 't'; break;
+      default:
+        esc[1] = 'u';
+        esc[2] = '0';
+        esc[3] = '0';
+        esc[4] = hex[*p >> 4];
+        esc[5] = hex[*p & 0xf];
+        n = 6;
+        break;
+    }
+    sb_append(b, esc, n);
+  }
+  sb_append(b, (const char*) run, (size_t) (p - run));
+  sb_append(b, "\"", 1);
+}
+
+
+/* ---- A JSON writer with two-space indentation ---- */
+
+#define JW_MAX_DEPTH 8
+
+typedef struct {
+  sbuf_t out;
+  int depth;
+  int empty[JW_MAX_DEPTH]; /* no member written yet at this depth */
+} jw_t;
+
+
+static void jw_indent(jw_t* w) {
+  int i;
+  sb_append(&w->out, "\n", 1);
+  for (i = 0; i < w->depth; i++)
+    sb_append(&w->out, "  ", 2);
+}
+
+
+/* Starts a member (`key` set, in an object) or an element (`key` NULL). */
+static void jw_key(jw_t* w, const char* key) {
+  if (w->depth > 0) {
+    if (!w->empty[w->depth])
+      sb_append(&w->out, ",", 1);
+    w->empty[w->depth] = 0;
+    jw_indent(w);
+  }
+  if (key != NULL) {
+    sb_json_string(&w->out, key);
+    sb_append(&w->out, ": ", 2);
+  }
+}
+
+
+static void jw_open(jw_t* w, const char* key, char bracket) {
+  jw_key(w, key);
+  sb_append(&w->out, &bracket, 1);
+  if (w->depth + 1 < JW_MAX_DEPTH) {
+    w->depth++;
+    w->empty[w->depth] = 1;
+  }
+}
+
+
+static void jw_close(jw_t* w, char bracket) {
+  int empty = w->empty[w->depth];
+  if (w->depth > 0)
+    w->depth--;
+  if (!empty)
+    jw_indent(w);
+  sb_append(&w->out, &bracket, 1);
+}
+
+
+/* Writes nothing when `value` is NULL: absent members are omitted. */
+static void jw_string(jw_t* w, const char* key, const char* value) {
+  if (value == NULL)
+    return;
+  jw_key(w, key);
+  sb_json_string(&w->out, value);
+}
+
+
+static void jw_uint(jw_t* w, const char* key, unsigned long value) {
+  char num[32];
+  snprintf(num, sizeof(num), "%lu", value);
+  jw_key(w, key);
+  sb_puts(&w->out, num);
+}
+
+
+/* Epoch seconds with at most millisecond precision and no trailing zeros,
+ * as the service sends them: 1700000000 or 1700000000.123. */
+static void jw_seconds(jw_t* w, const char* key, double value) {
+  char num[64];
+  size_t n;
+  jw_key(w, key);
+  if (!isfinite(value)) {
+    sb_puts(&w->out, "null");
+    return;
+  }
+  snprintf(num, sizeof(num), "%.3f", value);
+  n = strlen(num);
+  while (n > 0 && num[n - 1] == '0')
+    n--;
+  if (n > 0 && num[n - 1] == '.')
+    n--;
+  sb_append(&w->out, num, n);
+}
+
+
+/* ---- The run ---- */
+
+typedef struct {
+  const command_t* cmd;
+  int help;
+  int version;
+  const char* stream;
+  unsigned long shards;
+  int shards_set;
+  int on_demand;
+  int wait;
+  kinesis_client_options_t opts;
+
+  uv_loop_t loop;
+  kinesis_client_t* client;
+  int closing;
+  int closed;
+  int exit_code;
+  jw_t json; /* describe-stream: built over two callbacks */
+} cli_t;
+
+
+/* Writes one line to stderr. Control characters (a service message may
+ * hold newlines, a stream name anything) become spaces, so a failure is
+ * always exactly one line. */
+static void err_line(const char* fmt, ...) {
+  char line[4096];
+  size_t i;
+  size_t n;
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  n = strlen(line);
+  for (i = 0; i < n; i++)
+    if ((unsigned char) line[i] < 0x20 || line[i] == 0x7f)
+      line[i] = ' ';
+  while (n > 0 && line[n - 1] == ' ')
+    n--;
+  line[n] = '\0';
+  fprintf(stderr, "kinesis: %s\n", line);
+}
+
+
+static void print_global_help(FILE* f) {
+  size_t i;
+  fputs("Usage: kinesis [GLOBAL OPTIONS] COMMAND [OPTIONS]\n"
+        "\n"
+        "A command-line client for Amazon Kinesis Data Streams.\n"
+        "\n"
+        "Commands:\n",
+        f);
+  for (i = 0; i < NCOMMANDS; i++)
+    fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
+  fputs(
+      "\n"
+      "Global options (before or after the command):\n"
+      "  --endpoint-url URL  Send requests to URL (http:// or https://)\n"
+      "                      instead of https://kinesis.REGION.amazonaws.com\n"
+      "  --region REGION     The AWS region (default: $AWS_REGION,\n"
+      "                      $AWS_DEFAULT_REGION, then the profile's region)\n"
+      "  --profile NAME      The profile in ~/.aws/credentials and\n"
+      "                      ~/.aws/config (default: $AWS_PROFILE or default)\n"
+      "  --ca-file PATH      Trust the CA certificates in PATH (PEM) instead\n"
+      "                      of the system's store\n"
+      "  --no-verify-ssl     Do not verify the server's certificate and host\n"
+      "                      name\n"
+      "  -h, --help          Show this help, or a command's with\n"
+      "                      kinesis COMMAND --help, and exit\n"
+      "  --version           Show the version and exit\n"
+      "\n"
+      "Credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID,\n"
+      "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; the profile in the shared\n"
+      "files; container credentials; EC2 instance metadata. The endpoint may\n"
+      "also come from AWS_ENDPOINT_URL_KINESIS or AWS_ENDPOINT_URL.\n"
+      "\n"
+      "Exit status: 0 on success, 1 on failure, 2 on a usage error.\n",
+      f);
+}
+
+
+static void print_command_help(FILE* f, const command_t* cmd) {
+  fprintf(f, "Usage: kinesis %s %s\n\n%s\n", cmd->name,
+          cmd->synopsis, cmd->help);
+  fputs("Global options: see kinesis --help.\n", f);
+}
+
+
+/* Reports a usage error and returns the exit status for it. */
+static int usage_error(const command_t* cmd, const char* fmt, ...) {
+  char msg[1024];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  if (cmd != NULL) {
+    err_line("%s: %s", cmd->name, msg);
+    fprintf(stderr, "Usage: kinesis %s %s\n", cmd->name,
+            cmd->synopsis);
+    fprintf(stderr, "Try 'kinesis %s --help' for more information.\n",
+            cmd->name);
+  } else {
+    err_line("%s", msg);
+    fputs("Try 'kinesis --help' for more information.\n", stderr);
+  }
+  return CLI_EXIT_USAGE;
+}
+
+
+static const command_t* find_command(const char* name) {
+  size_t i;
+  for (i = 0; i < NCOMMANDS; i++)
+    if (strcmp(commands[i].name, name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+
+static const option_t* find_option(const char* name, size_t len) {
+  size_t i;
+  for (i = 0; i < NOPTIONS; i++)
+    if (strlen(options[i].name) == len &&
+        memcmp(options[i].name, name, len) == 0)
+      return &options[i];
+  return NULL;
+}
+
+
+static int parse_shards(cli_t* cli, const char* value) {
+  char* end;
+  unsigned long n;
+
+  if (value[0] < '0' || value[0] > '9')
+    return usage_error(cli->cmd, "--shards needs a positive number, not '%s'",
+                       value);
+  n = strtoul(value, &end, 10);
+  if (*end != '\0' || n > CLI_MAX_SHARDS)
+    return usage_error(cli->cmd, "--shards needs a number from 1 to %lu, "
+                       "not '%s'", CLI_MAX_SHARDS, value);
+  if (n == 0)
+    return usage_error(cli->cmd, "--shards must be at least 1; use "
+                       "--on-demand for an on-demand stream");
+  cli->shards = n;
+  cli->shards_set = 1;
+  return CLI_CONTINUE;
+}
+
+
+static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
+  switch (opt->id) {
+    case OPT_HELP: cli->help = 1; break;
+    case OPT_VERSION: cli->version = 1; break;
+    case OPT_ENDPOINT_URL: cli->opts.endpoint_url = value; break;
+    case OPT_REGION: cli->opts.region = value; break;
+    case OPT_PROFILE: cli->opts.profile = value; break;
+    case OPT_CA_FILE: cli->opts.ca_file = value; break;
+    case OPT_NO_VERIFY_SSL: cli->opts.insecure = 1; break;
+    case OPT_STREAM: cli->stream = value; break;
+    case OPT_SHARDS: return parse_shards(cli, value);
+    case OPT_ON_DEMAND: cli->on_demand = 1; break;
+    case OPT_WAIT: cli->wait = 1; break;
+  }
+  return CLI_CONTINUE;
+}
+
+
+/* Returns CLI_CONTINUE to run the command, or an exit status. Options take
+ * "--name value" or "--name=value"; global options may come before or
+ * after the command name, the command's own options only after it. */
+static int parse_args(cli_t* cli, int argc, char** argv) {
+  int i;
+  int r;
+
+  for (i = 1; i < argc; i++) {
+    const char* arg = argv[i];
+    const char* name;
+    const char* eq;
+    const char* value = NULL;
+    const option_t* opt;
+    size_t len;
+
+    if (arg[0] != '-' || arg[1] == '\0') {
+      if (cli->cmd != NULL)
+        return usage_error(cli->cmd, "unexpected argument '%s'", arg);
+      cli->cmd = find_command(arg);
+      if (cli->cmd == NULL)
+        return usage_error(NULL, "unknown command '%s'", arg);
+      continue;
+    }
+    if (strcmp(arg, "-h") == 0) {
+      cli->help = 1;
+      continue;
+    }
+    if (arg[1] != '-' || arg[2] == '\0')
+      return usage_error(cli->cmd, "unknown option '%s'", arg);
+    name = arg + 2;
+    eq = strchr(name, '=');
+    len = eq != NULL ? (size_t) (eq - name) : strlen(name);
+    opt = find_option(name, len);
+    if (opt == NULL)
+      return usage_error(cli->cmd, "unknown option '--%.*s'", (int) len,
+                         name);
+    if (opt->commands != 0) {
+      if (cli->cmd == NULL)
+        return usage_error(NULL, "option '--%s' goes after the command name",
+                           opt->name);
+      if ((opt->commands & CMD_BIT(cli->cmd->id)) == 0)
+        return usage_error(cli->cmd, "unknown option '--%s'", opt->name);
+    }
+    if (opt->has_arg) {
+      if (eq != NULL) {
+        value = eq + 1;
+      } else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+        value = argv[++i];
+      } else {
+        return usage_error(cli->cmd, "option '--%s' needs a value", opt->name);
+      }
+      if (value[0] == '\0')
+        return usage_error(cli->cmd, "option '--%s' needs a non-empty value",
+                           opt->name);
+    } else if (eq != NULL) {
+      return usage_error(cli->cmd, "option '--%s' takes no value", opt->name);
+    }
+    r = apply_option(cli, opt, value);
+    if (r != CLI_CONTINUE)
+      return r;
+  }
+
+  if (cli->help) {
+    if (cli->cmd != NULL)
+      print_command_help(stdout, cli->cmd);
+    else
+      print_global_help(stdout);
+    return CLI_EXIT_OK;
+  }
+  if (cli->version) {
+    printf("kinesis %s (libkinesis %s)\n", KINESIS_VERSION_STRING,
+           kinesis_version_string());
+    return CLI_EXIT_OK;
+  }
+  if (cli->cmd == NULL)
+    return usage_error(NULL, "missing command (create-stream, delete-stream "
+                       "or describe-stream)");
+  if (cli->stream == NULL)
+    return usage_error(cli->cmd, "missing --stream NAME");
+  if (cli->on_demand && cli->shards_set)
+    return usage_error(cli->cmd, "--shards and --on-demand cannot be used "
+                       "together");
+  if (!cli->shards_set)
+    cli->shards = 1;
+  return CLI_CONTINUE;
+}
+
+
+/* ---- Reporting ---- */
+
+static void on_client_closed(void* arg) {
+  cli_t* cli = arg;
+  cli->closed = 1;
+  cli->client = NULL;
+}
+
+
+/* Ends the run: the client closes, then uv_run() returns in main(). */
+static void finish(cli_t* cli, int exit_code) {
+  int r;
+
+  cli->exit_code = exit_code;
+  if (cli->closing)
+    return;
+  cli->closing = 1;
+  r = kinesis_client_close(cli->client, on_client_closed, cli);
+  if (r != 0) {
+    err_line("internal error: closing the client failed: %s",
+             kinesis_strerror(r));
+    cli->exit_code = CLI_EXIT_FAIL;
+  }
+}
+
+
+/* A failure reported through a callback: the service's error code when
+ * there is one, else the library's description, then the message. */
+static void report_failure(cli_t* cli, int status,
+                           const kinesis_result_t* res) {
+  const char* what = res->error_code;
+  const char* msg = res->error_message;
+
+  if (what == NULL || what[0] == '\0')
+    what = kinesis_strerror(status);
+  if (msg != NULL && (msg[0] == '\0' || strcmp(msg, what) == 0))
+    msg = NULL;
+  if (msg != NULL)
+    err_line("%s: %s: %s", cli->cmd->name, what, msg);
+  else
+    err_line("%s: %s", cli->cmd->name, what);
+}
+
+
+/* A failure returned by an API function: its callback will not run. */
+static void report_call_error(cli_t* cli, int r) {
+  const char* name = cli->cmd->name;
+
+  if (r == KINESIS_ENOREGION)
+    err_line("%s: %s (set --region or AWS_REGION)", name,
+             kinesis_strerror(r));
+  else if (r == KINESIS_EINVAL && cli->cmd->id == CMD_CREATE_STREAM &&
+           strncmp(cli->stream, "arn:", 4) == 0)
+    err_line("%s: --stream needs a stream name, not an ARN", name);
+  else if (r == KINESIS_EINVAL)
+    err_line("%s: invalid stream name '%s' (1 to 128 letters, digits, '_', "
+             "'.' or '-', or a stream ARN)", name, cli->stream);
+  else
+    err_line("%s: %s", name, kinesis_strerror(r));
+}
+
+
+static void call_failed(cli_t* cli, int r) {
+  report_call_error(cli, r);
+  finish(cli, CLI_EXIT_FAIL);
+}
+
+
+static void shard_phrase(const cli_t* cli, char* buf, size_t size) {
+  if (cli->on_demand)
+    snprintf(buf, size, "on-demand");
+  else
+    snprintf(buf, size, "%lu shard%s", cli->shards,
+             cli->shards == 1 ? "" : "s");
+}
+
+
+/* ---- create-stream ---- */
+
+static void on_stream_active(kinesis_client_t* client, int status,
+                             const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+  char shards[64];
+
+  (void) client;
+  if (status != 0) {
+    report_failure(cli, status, res);
+    finish(cli, CLI_EXIT_FAIL);
+    return;
+  }
+  shard_phrase(cli, shards, sizeof(shards));
+  err_line("created stream %s (%s), %s", cli->stream, shards,
+           res->summary != NULL && res->summary->stream_status != NULL
+               ? res->summary->stream_status
+               : "ACTIVE");
+  finish(cli, CLI_EXIT_OK);
+}
+
+
+static void on_stream_created(kinesis_client_t* client, int status,
+                              const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+  char shards[64];
+  int r;
+
+  if (status != 0) {
+    report_failure(cli, status, res);
+    finish(cli, CLI_EXIT_FAIL);
+    return;
+  }
+  if (cli->wait) {
+    r = kinesis_client_wait_for_active(client, cli->stream, 0, 0,
+                                       on_stream_active, cli);
+    if (r != 0)
+      call_failed(cli, r);
+    return;
+  }
+  shard_phrase(cli, shards, sizeof(shards));
+  err_line("creating stream %s (%s)", cli->stream, shards);
+  finish(cli, CLI_EXIT_OK);
+}
+
+
+/* ---- delete-stream ---- */
+
+static void on_stream_deleted(kinesis_client_t* client, int status,
+                              const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+
+  (void) client;
+  if (status != 0) {
+    report_failure(cli, status, res);
+    finish(cli, CLI_EXIT_FAIL);
+    return;
+  }
+  err_line("deleting stream %s", cli->stream);
+  finish(cli, CLI_EXIT_OK);
+}
+
+
+/* ---- describe-stream ---- */
+
+static void on_shards_listed(kinesis_client_t* client, int status,
+                             const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+  jw_t* w = &cli->json;
+  size_t i;
+
+  (void) client;
+  if (status != 0) {
+    report_failure(cli, status, res);
+    finish(cli, CLI_EXIT_FAIL);
+    return;
+  }
+  jw_open(w, "Shards", '[');
+  for (i = 0; i < res->nshards; i++) {
+    const kinesis_shard_t* s = &res->shards[i];
+    jw_open(w, NULL, '{');
+    jw_string(w, "ShardId", s->shard_id);
+    jw_string(w, "ParentShardId", s->parent_shard_id);
+    jw_string(w, "AdjacentParentShardId", s->adjacent_parent_shard_id);
+    if (s->starting_hash_key != NULL || s->ending_hash_key != NULL) {
+      jw_open(w, "HashKeyRange", '{');
+      jw_string(w, "StartingHashKey", s->starting_hash_key);
+      jw_string(w, "EndingHashKey", s->ending_hash_key);
+      jw_close(w, '}');
+    }
+    if (s->starting_sequence_number != NULL ||
+        s->ending_sequence_number != NULL) {
+      jw_open(w, "SequenceNumberRange", '{');
+      jw_string(w, "StartingSequenceNumber", s->starting_sequence_number);
+      jw_string(w, "EndingSequenceNumber", s->ending_sequence_number);
+      jw_close(w, '}');
+    }
+    jw_close(w, '}');
+  }
+  jw_close(w, ']');
+  jw_close(w, '}');
+  sb_append(&w->out, "\n", 1);
+  if (w->out.failed) {
+    err_line("%s: %s", cli->cmd->name, kinesis_strerror(KINESIS_ENOMEM));
+    finish(cli, CLI_EXIT_FAIL);
+    return;
+  }
+  fwrite(w->out.data, 1, w->out.len, stdout);
+  finish(cli, CLI_EXIT_OK);
+}
+
+
+static void on_summary(kinesis_client_t* client, int status,
+                       const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+  jw_t* w = &cli->json;
+  const kinesis_stream_summary_t* s = res->summary;
+  int r;
+
+  if (status == 0 && s == NULL)
+    status = KINESIS_EPROTO;
+  if (status != 0) {
+    report_failure(cli, status, res);
+    finish(cli, CLI_EXIT_FAIL);
+    return;
+  }
+  /* The summary is only valid during this callback: write it out now. */
+  jw_open(w, NULL, '{');
+  jw_string(w, "StreamName", s->stream_name);
+  jw_string(w, "StreamARN", s->stream_arn);
+  jw_string(w, "StreamStatus", s->stream_status);
+  jw_string(w, "StreamMode", s->stream_mode);
+  jw_uint(w, "RetentionPeriodHours", s->retention_period_hours);
+  jw_seconds(w, "StreamCreationTimestamp", s->creation_timestamp);
+  jw_uint(w, "OpenShardCount", s->open_shard_count);
+  jw_string(w, "EncryptionType", s->encryption_type);
+  r = kinesis_client_list_shards(client, cli->stream, on_shards_listed, cli);
+  if (r != 0)
+    call_failed(cli, r);
+}
+
+
+static int start_command(cli_t* cli) {
+  switch (cli->cmd->id) {
+    case CMD_CREATE_STREAM:
+      return kinesis_client_create_stream(
+          cli->client, cli->stream,
+          cli->on_demand ? 0 : (uint32_t) cli->shards, on_stream_created,
+          cli);
+    case CMD_DELETE_STREAM:
+      return kinesis_client_delete_stream(cli->client, cli->stream,
+                                          on_stream_deleted, cli);
+    case CMD_DESCRIBE_STREAM:
+      return kinesis_client_describe_stream_summary(cli->client, cli->stream,
+                                                    on_summary, cli);
+  }
+  return KINESIS_EINVAL;
+}
+
+
+/* The endpoint URL the library will use, if one was given. */
+static const char* endpoint_in_use(const cli_t* cli) {
+  static const char* const vars[] = {"AWS_ENDPOINT_URL_KINESIS",
+                                     "AWS_ENDPOINT_URL"};
+  const char* v;
+  size_t i;
+
+  if (cli->opts.endpoint_url != NULL)
+    return cli->opts.endpoint_url;
+  for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+    if ((v = getenv(vars[i])) != NULL && v[0] != '\0')
+      return v;
+  return NULL;
+}
+
+
+/* curl only says that it could not load a CA file; say why. */
+static int check_ca_file(const cli_t* cli) {
+  FILE* f;
+
+  if (cli->opts.ca_file == NULL)
+    return 0;
+  f = fopen(cli->opts.ca_file, "r");
+  if (f == NULL) {
+    err_line("%s: --ca-file %s: %s", cli->cmd->name, cli->opts.ca_file,
+             strerror(errno));
+    return -1;
+  }
+  fclose(f);
+  return 0;
+}
+
+
+int main(int argc, char** argv) {
+  static cli_t cli;
+  int r;
+
+  kinesis_client_options_init(&cli.opts);
+  r = parse_args(&cli, argc, argv);
+  if (r != CLI_CONTINUE)
+    return r;
+
+  if (check_ca_file(&cli) != 0)
+    return CLI_EXIT_FAIL;
+  r = uv_loop_init(&cli.loop);
+  if (r != 0) {
+    err_line("cannot create the event loop: %s", uv_strerror(r));
+    return CLI_EXIT_FAIL;
+  }
+  r = kinesis_client_new(&cli.loop, &cli.opts, &cli.client);
+  if (r != 0) {
+    const char* url = endpoint_in_use(&cli);
+    if (r == KINESIS_EINVAL && url != NULL)
+      err_line("%s: invalid endpoint URL '%s' (expected http://HOST[:PORT] "
+               "or https://HOST[:PORT], without a path)", cli.cmd->name, url);
+    else
+      err_line("%s: cannot create the client: %s", cli.cmd->name,
+               kinesis_strerror(r));
+    cli.exit_code = CLI_EXIT_FAIL;
+    cli.closed = 1;
+  } else {
+    r = start_command(&cli);
+    if (r != 0)
+      call_failed(&cli, r);
+  }
+
+  uv_run(&cli.loop, UV_RUN_DEFAULT);
+  sb_free(&cli.json.out);
+  if (!cli.closed) {
+    err_line("internal error: the loop stopped before the client closed");
+    cli.exit_code = CLI_EXIT_FAIL;
+  }
+  r = uv_loop_close(&cli.loop);
+  if (r != 0) {
+    err_line("internal error: the event loop did not close: %s",
+             uv_strerror(r));
+    cli.exit_code = CLI_EXIT_FAIL;
+  }
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    err_line("%s: cannot write to stdout", cli.cmd->name);
+    cli.exit_code = CLI_EXIT_FAIL;
+  }
+  return cli.exit_code;
+}
