@@ -36,7 +36,7 @@ run() {
 normal=FAIL
 sanitize=FAIL
 
-if run build 1 -Dwerror=true; then
+if run build 1 -Dwerror=true -Dbenchmarks=true; then
   normal=ok
 fi
 
