@@ -1,1 +1,1537 @@
-typedef int kn_placeholder_credentials;
+#include "credentials.h"
+#include "internal.h"
+
+#include "buf.h"
+#include "codec.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+
+/* Defaults of kn_cred_options_t. */
+#define KN_CRED_REFRESH_BEFORE_MS 300000
+#define KN_CRED_METADATA_TIMEOUT_MS 1000
+
+/* Never schedule a refresh sooner than this, so that an endpoint handing out
+ * credentials that are about to expire cannot make us spin. */
+#define KN_CRED_REFRESH_FLOOR_MS 1000
+
+/* Credentials this close to their expiration are no longer handed out: a
+ * request signed with them could arrive after they expired. */
+#define KN_CRED_EXPIRY_MARGIN_MS 1000
+
+/* Retries of a failed background refresh back off from 1 s to 1 min. */
+#define KN_CRED_BACKOFF_BASE_MS 1000
+#define KN_CRED_BACKOFF_CAP_MS 60000
+
+/* Shared config files and token files are small. Reading an arbitrary path
+ * named by an environment variable must not hang on /dev/zero. */
+#define KN_PROFILE_MAX_FILE_BYTES (1024 * 1024)
+
+/* ECS: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is relative to this host. */
+#define KN_CONTAINER_BASE "http://169.254.170.2"
+
+#define KN_IMDS_ENDPOINT_V4 "http://169.254.169.254"
+#define KN_IMDS_ENDPOINT_V6 "http://[fd00:ec2::254]"
+#define KN_IMDS_TOKEN_PATH "/latest/api/token"
+#define KN_IMDS_CREDS_PATH "/latest/meta-data/iam/security-credentials/"
+/* IMDSv2 session tokens may live up to six hours. */
+#define KN_IMDS_TOKEN_TTL_HEADER "X-aws-ec2-metadata-token-ttl-seconds: 21600"
+
+#define KN_CRED_CLOSING 0x1
+
+
+/* ---- Credentials ---- */
+
+
+/* Secrets are overwritten before their memory goes back to the allocator,
+ * so that they do not linger in freed heap blocks. The volatile pointer
+ * keeps the compiler from dropping the stores. */
+static void scrub_free(char* s) {
+  volatile char* v;
+  if (s == NULL)
+    return;
+  for (v = s; *v != '\0'; v++)
+    *v = '\0';
+  kn_free(s);
+}
+
+
+void kn_credentials_clear(kn_credentials_t* c) {
+  if (c == NULL)
+    return;
+  kn_free(c->access_key_id);
+  scrub_free(c->secret_access_key);
+  scrub_free(c->session_token);
+  memset(c, 0, sizeof(*c));
+}
+
+
+int kn_credentials_copy(kn_credentials_t* dst, const kn_credentials_t* src) {
+  kn_credentials_t c;
+
+  memset(&c, 0, sizeof(c));
+  c.access_key_id = kn_strdup(src->access_key_id);
+  c.secret_access_key = kn_strdup(src->secret_access_key);
+  c.session_token = kn_strdup(src->session_token);
+  if ((src->access_key_id != NULL && c.access_key_id == NULL) ||
+      (src->secret_access_key != NULL && c.secret_access_key == NULL) ||
+      (src->session_token != NULL && c.session_token == NULL)) {
+    kn_credentials_clear(&c);
+    memset(dst, 0, sizeof(*dst));
+    return KINESIS_ENOMEM;
+  }
+  c.expiration_ms = src->expiration_ms;
+  c.source = src->source;
+  *dst = c;
+  return 0;
+}
+
+
+/* ---- Small string helpers ---- */
+
+
+static int is_blank(char c) {
+  return c == ' ' || c == '\t';
+}
+
+
+static int is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' ||
+         c == '\v';
+}
+
+
+static void trim(const char** s, size_t* len) {
+  while (*len > 0 && is_space((*s)[0])) {
+    (*s)++;
+    (*len)--;
+  }
+  while (*len > 0 && is_space((*s)[*len - 1]))
+    (*len)--;
+}
+
+
+/* An environment variable, or NULL when it is unset or empty: the SDKs treat
+ * an empty variable as absent. */
+static const char* env_get(const char* name) {
+  const char* v = getenv(name);
+  return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+
+static char* str_concat(const char* a, const char* b, const char* c) {
+  size_t la = strlen(a);
+  size_t lb = strlen(b);
+  size_t lc = c != NULL ? strlen(c) : 0;
+  char* s = kn_malloc(la + lb + lc + 1);
+  if (s == NULL)
+    return NULL;
+  memcpy(s, a, la);
+  memcpy(s + la, b, lb);
+  if (lc > 0)
+    memcpy(s + la + lb, c, lc);
+  s[la + lb + lc] = '\0';
+  return s;
+}
+
+
+/*
+ * Reads a whole file into a kn_malloc'd, NUL-terminated string. A file that
+ * cannot be opened or read, or is larger than KN_PROFILE_MAX_FILE_BYTES, is
+ * reported as missing (0 with *out NULL): the chain then simply has no
+ * profile there, as in the SDKs. Only allocation failures are errors.
+ */
+static int read_small_file(const char* path, char** out, size_t* out_len) {
+  FILE* f;
+  char* data = NULL;
+  size_t len = 0;
+  size_t cap = 0;
+  int r = 0;
+  int usable;
+
+  *out = NULL;
+  *out_len = 0;
+  if (path == NULL || (f = fopen(path, "rb")) == NULL)
+    return 0;
+  for (;;) {
+    size_t n;
+    if (len == cap) {
+      size_t grown_cap = cap == 0 ? 8192 : cap * 2;
+      char* grown;
+      if (cap > KN_PROFILE_MAX_FILE_BYTES)
+        break;
+      /* Not kn_realloc: the old block may hold secrets and must be wiped
+       * before it is freed. */
+      grown = kn_malloc(grown_cap + 1);
+      if (grown == NULL) {
+        r = KINESIS_ENOMEM;
+        break;
+      }
+      if (data != NULL) {
+        memcpy(grown, data, len);
+        memset(data, 0, cap);
+        kn_free(data);
+      }
+      data = grown;
+      cap = grown_cap;
+    }
+    n = fread(data + len, 1, cap - len, f);
+    len += n;
+    if (n == 0)
+      break;
+  }
+  usable = r == 0 && !ferror(f) && len <= KN_PROFILE_MAX_FILE_BYTES;
+  fclose(f);
+  if (!usable) {
+    if (data != NULL) {
+      memset(data, 0, cap);
+      kn_free(data);
+    }
+    return r;
+  }
+  if (data == NULL) {
+    data = kn_malloc(1);
+    if (data == NULL)
+      return KINESIS_ENOMEM;
+  }
+  data[len] = '\0';
+  *out = data;
+  *out_len = len;
+  return 0;
+}
+
+
+/* ---- Shared config and credentials files ---- */
+
+
+typedef struct profile_parser_s {
+  const char* profile;
+  int is_config;
+  int in_profile;  /* the current section is the one we look for */
+  int in_subblock; /* the last property had an empty value */
+  kn_profile_t* out;
+} profile_parser_t;
+
+
+static int key_is(const char* key, size_t len, const char* name) {
+  return strlen(name) == len && strncasecmp(key, name, len) == 0;
+}
+
+
+/* An empty value unsets the key, so that a later section or the credentials
+ * file can blank out a value from earlier. */
+static int profile_set(char** field, const char* value, size_t len) {
+  char* copy = NULL;
+  if (len > 0) {
+    copy = kn_strndup(value, len);
+    if (copy == NULL)
+      return KINESIS_ENOMEM;
+  }
+  scrub_free(*field);
+  *field = copy;
+  return 0;
+}
+
+
+static int section_matches(const profile_parser_t* ps, const char* name,
+                           size_t len) {
+  size_t want = strlen(ps->profile);
+
+  if (!ps->is_config)
+    return len == want && memcmp(name, ps->profile, len) == 0;
+  /* The config file names profiles "[profile NAME]"; the default profile
+   * may also be written "[default]". Other sections ("[sso-session x]",
+   * "[services x]", or a bare "[x]") are not profiles. */
+  if (len == 7 && memcmp(name, "default", 7) == 0)
+    return strcmp(ps->profile, "default") == 0;
+  if (len > 8 && memcmp(name, "profile", 7) == 0 && is_blank(name[7])) {
+    name += 8;
+    len -= 8;
+    trim(&name, &len);
+    return len == want && memcmp(name, ps->profile, len) == 0;
+  }
+  return 0;
+}
+
+
+static int profile_parse_line(profile_parser_t* ps, const char* line,
+                              size_t len) {
+  int indented = len > 0 && is_blank(line[0]);
+  const char* eq;
+  const char* key;
+  const char* value;
+  size_t key_len;
+  size_t value_len;
+  size_t i;
+  kn_profile_t* out = ps->out;
+
+  trim(&line, &len);
+  if (len == 0 || line[0] == '#' || line[0] == ';')
+    return 0;
+
+  if (line[0] == '[') {
+    const char* end = memchr(line, ']', len);
+    const char* name = line + 1;
+    size_t name_len;
+    ps->in_subblock = 0;
+    /* A broken header still ends the previous section, so that its keys
+     * do not leak into the profile above it. */
+    if (end == NULL) {
+      ps->in_profile = 0;
+      return 0;
+    }
+    name_len = (size_t) (end - name);
+    trim(&name, &name_len);
+    ps->in_profile = section_matches(ps, name, name_len);
+    if (ps->in_profile)
+      out->found = 1;
+    return 0;
+  }
+
+  /* Indented lines under a property with an empty value are its
+   * sub-properties ("s3 =\n  max_concurrent_requests = 10"). Other indented
+   * lines are read as ordinary properties, which is more lenient than the
+   * CLI but keeps an indented profile body working. */
+  if (indented && ps->in_subblock)
+    return 0;
+  eq = memchr(line, '=', len);
+  if (eq == NULL)
+    return 0;
+  key = line;
+  key_len = (size_t) (eq - line);
+  trim(&key, &key_len);
+  value = eq + 1;
+  value_len = (size_t) (line + len - value);
+  /* A '#' or ';' after whitespace starts a comment. Keys and tokens are
+   * base64 and never contain one after a space. value[0] follows the '=',
+   * so the scan starts at 1. */
+  for (i = 1; i < value_len; i++) {
+    if ((value[i] == '#' || value[i] == ';') && is_space(value[i - 1])) {
+      value_len = i;
+      break;
+    }
+  }
+  trim(&value, &value_len);
+  ps->in_subblock = value_len == 0;
+  if (!ps->in_profile || key_len == 0)
+    return 0;
+
+  if (key_is(key, key_len, "aws_access_key_id"))
+    return profile_set(&out->access_key_id, value, value_len);
+  if (key_is(key, key_len, "aws_secret_access_key"))
+    return profile_set(&out->secret_access_key, value, value_len);
+  if (key_is(key, key_len, "aws_session_token"))
+    return profile_set(&out->session_token, value, value_len);
+  if (key_is(key, key_len, "region"))
+    return profile_set(&out->region, value, value_len);
+  return 0;
+}
+
+
+static int profile_parse_text(const char* text, int is_config,
+                              const char* profile, kn_profile_t* out) {
+  profile_parser_t ps;
+  const char* p = text;
+
+  if (text == NULL)
+    return 0;
+  memset(&ps, 0, sizeof(ps));
+  ps.profile = profile;
+  ps.is_config = is_config;
+  ps.out = out;
+  /* Editors on Windows may save the file with a UTF-8 byte order mark. */
+  if (strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+    p += 3;
+  while (*p != '\0') {
+    size_t len = strcspn(p, "\n");
+    int r = profile_parse_line(&ps, p, len);
+    if (r != 0)
+      return r;
+    p += len;
+    if (*p == '\n')
+      p++;
+  }
+  return 0;
+}
+
+
+void kn_profile_clear(kn_profile_t* p) {
+  if (p == NULL)
+    return;
+  kn_free(p->access_key_id);
+  scrub_free(p->secret_access_key);
+  scrub_free(p->session_token);
+  kn_free(p->region);
+  memset(p, 0, sizeof(*p));
+}
+
+
+int kn_profile_parse(const char* credentials_text, const char* config_text,
+                     const char* profile, kn_profile_t* out) {
+  int r;
+
+  memset(out, 0, sizeof(*out));
+  if (profile == NULL)
+    profile = kn_profile_name(NULL);
+  /* The config file goes first so that the credentials file, read second,
+   * overrides it key by key, as the AWS CLI merges them. */
+  r = profile_parse_text(config_text, 1, profile, out);
+  if (r == 0)
+    r = profile_parse_text(credentials_text, 0, profile, out);
+  if (r != 0) {
+    kn_profile_clear(out);
+    return r;
+  }
+  if (out->access_key_id == NULL || out->secret_access_key == NULL)
+    return KINESIS_ENOCREDS;
+  return 0;
+}
+
+
+/* Frees file contents that may hold secrets. */
+static void scrub_text(char* text, size_t len) {
+  if (text == NULL)
+    return;
+  memset(text, 0, len);
+  kn_free(text);
+}
+
+
+int kn_profile_load(const char* credentials_path, const char* config_path,
+                    const char* profile, kn_profile_t* out) {
+  char* creds_text = NULL;
+  char* config_text = NULL;
+  size_t creds_len = 0;
+  size_t config_len = 0;
+  int r;
+
+  memset(out, 0, sizeof(*out));
+  r = read_small_file(credentials_path, &creds_text, &creds_len);
+  if (r == 0)
+    r = read_small_file(config_path, &config_text, &config_len);
+  if (r == 0)
+    r = kn_profile_parse(creds_text, config_text, profile, out);
+  scrub_text(creds_text, creds_len);
+  scrub_text(config_text, config_len);
+  return r;
+}
+
+
+const char* kn_profile_name(const char* explicit_name) {
+  const char* env;
+  if (explicit_name != NULL && explicit_name[0] != '\0')
+    return explicit_name;
+  env = env_get("AWS_PROFILE");
+  return env != NULL ? env : "default";
+}
+
+
+/* Like the SDKs, a path from the environment may start with "~/". Returns
+ * 0 with *out NULL when there is no HOME and no variable, or
+ * KINESIS_ENOMEM. */
+static int profile_path(const char* env_name, const char* file_name,
+                        char** out) {
+  const char* v = env_get(env_name);
+  const char* home = env_get("HOME");
+  size_t home_len;
+
+  *out = NULL;
+  if (v != NULL) {
+    if (v[0] == '~' && (v[1] == '/' || v[1] == '\0') && home != NULL)
+      *out = str_concat(home, v + 1, NULL);
+    else
+      *out = kn_strdup(v);
+  } else if (home != NULL) {
+    home_len = strlen(home);
+    *out = str_concat(home, home[home_len - 1] == '/' ? ".aws/" : "/.aws/",
+                      file_name);
+  } else {
+    return 0;
+  }
+  return *out == NULL ? KINESIS_ENOMEM : 0;
+}
+
+
+char* kn_profile_credentials_path(void) {
+  char* path;
+  profile_path("AWS_SHARED_CREDENTIALS_FILE", "credentials", &path);
+  return path;
+}
+
+
+char* kn_profile_config_path(void) {
+  char* path;
+  profile_path("AWS_CONFIG_FILE", "config", &path);
+  return path;
+}
+
+
+/* ---- The provider chain ---- */
+
+
+typedef enum {
+  STEP_IDLE,
+  STEP_CONTAINER,
+  STEP_IMDS_TOKEN,
+  STEP_IMDS_ROLE,
+  STEP_IMDS_CREDS
+} fetch_step_t;
+
+
+typedef struct cred_waiter_s {
+  kn_queue_t node;
+  kn_cred_cb cb;
+  void* arg;
+} cred_waiter_t;
+
+
+struct kn_cred_provider_s {
+  uv_loop_t* loop;
+  kn_http_t* http;
+  /* Copied options. */
+  char* access_key_id;
+  char* secret_access_key;
+  char* session_token;
+  char* profile;
+  uint32_t refresh_before_ms;
+  uint32_t metadata_timeout_ms;
+
+  /* The cache. kn_cred_provider_invalidate() only clears `have_creds`: the
+   * strings stay allocated until the next fetch replaces them, because a
+   * user callback may invalidate while other waiters are still being handed
+   * the same struct. */
+  kn_credentials_t creds;
+  int have_creds;
+  int64_t refresh_at_ms; /* wall clock; when temporary creds go stale */
+  uint32_t backoff_ms;   /* last retry delay after a failed refresh */
+
+  kn_queue_t waiters;
+  /* Runs get() callbacks on a later tick. */
+  uv_timer_t deliver_timer;
+  /* Refreshes temporary credentials before they expire. Unreferenced: a
+   * pending refresh alone does not keep the application's loop alive. */
+  uv_timer_t refresh_timer;
+
+  /* The fetch in flight: at most one, shared by every waiter. */
+  fetch_step_t step;
+  kn_http_req_t* req;
+  char* imds_base;    /* metadata endpoint without a trailing slash */
+  char* imds_shown;   /* the same for messages (url_for_message) */
+  char* token_header; /* "X-aws-ec2-metadata-token: ..." (a secret) */
+  char* role;
+  kn_buf_t why;   /* the sources tried and why each failed */
+  int why_failed; /* `why` is incomplete: an append ran out of memory */
+
+  unsigned flags;
+  int in_callback;
+  int pending_closes;
+  void (*close_cb)(void* arg);
+  void* close_arg;
+};
+
+
+static void provider_resolve(kn_cred_provider_t* p);
+static void provider_maybe_finish(kn_cred_provider_t* p);
+static void on_refresh_timer(uv_timer_t* t);
+
+
+static void why_add(kn_cred_provider_t* p, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+
+static void why_add(kn_cred_provider_t* p, const char* fmt, ...) {
+  char small[512];
+  va_list ap;
+  int n;
+
+  va_start(ap, fmt);
+  n = vsnprintf(small, sizeof(small), fmt, ap);
+  va_end(ap);
+  if (n < 0) {
+    p->why_failed = 1;
+    return;
+  }
+  if ((size_t) n >= sizeof(small)) {
+    /* Long paths or URLs: format again into a buffer of the right size. */
+    char* big = kn_malloc((size_t) n + 1);
+    if (big == NULL) {
+      p->why_failed = 1;
+      return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t) n + 1, fmt, ap);
+    va_end(ap);
+    if (kn_buf_append(&p->why, big, (size_t) n) != 0)
+      p->why_failed = 1;
+    kn_free(big);
+    return;
+  }
+  if (kn_buf_append(&p->why, small, (size_t) n) != 0)
+    p->why_failed = 1;
+}
+
+
+static const char* why_message(kn_cred_provider_t* p) {
+  if (p->why_failed || p->why.len == 0)
+    return "no credentials (the sources tried could not be described: out "
+           "of memory)";
+  return kn_buf_str(&p->why);
+}
+
+
+/* A transport failure in words: curl's own when it gave some. */
+static const char* transport_words(int status, const kn_http_response_t* res) {
+  if (res != NULL && res->transport_error != NULL &&
+      res->transport_error[0] != '\0')
+    return res->transport_error;
+  return kinesis_strerror(status);
+}
+
+
+static int creds_usable(const kn_cred_provider_t* p, int64_t now) {
+  if (!p->have_creds)
+    return 0;
+  return p->creds.expiration_ms == 0 ||
+         now + KN_CRED_EXPIRY_MARGIN_MS < p->creds.expiration_ms;
+}
+
+
+static int creds_fresh(const kn_cred_provider_t* p, int64_t now) {
+  if (!p->have_creds)
+    return 0;
+  return p->creds.expiration_ms == 0 || now < p->refresh_at_ms;
+}
+
+
+static void fetch_reset(kn_cred_provider_t* p) {
+  p->step = STEP_IDLE;
+  kn_free(p->imds_base);
+  kn_free(p->imds_shown);
+  scrub_free(p->token_header);
+  kn_free(p->role);
+  p->imds_base = NULL;
+  p->imds_shown = NULL;
+  p->token_header = NULL;
+  p->role = NULL;
+}
+
+
+/* Hands every waiter queued now the same result. Waiters that callbacks add
+ * meanwhile wait for their own tick. A waiter whose turn comes after a
+ * callback closed the provider is cancelled instead. */
+static void deliver_all(kn_cred_provider_t* p, int status,
+                        const kn_credentials_t* creds, const char* message) {
+  kn_queue_t batch;
+
+  kn_queue_init(&batch);
+  if (!kn_queue_empty(&p->waiters)) {
+    /* Moves the whole queue onto `batch`. */
+    batch.next = p->waiters.next;
+    batch.prev = p->waiters.prev;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    kn_queue_init(&p->waiters);
+  }
+  p->in_callback++;
+  while (!kn_queue_empty(&batch)) {
+    cred_waiter_t* w = kn_queue_data(batch.next, cred_waiter_t, node);
+    kn_queue_remove(&w->node);
+    if (p->flags & KN_CRED_CLOSING)
+      w->cb(KINESIS_ECANCELED, NULL, "credential provider closed", w->arg);
+    else
+      w->cb(status, status == 0 ? creds : NULL, message, w->arg);
+    kn_free(w);
+  }
+  p->in_callback--;
+  if (p->flags & KN_CRED_CLOSING)
+    provider_maybe_finish(p);
+}
+
+
+/* Takes ownership of the three strings. */
+static void cache_set(kn_cred_provider_t* p, char* access_key_id,
+                      char* secret_access_key, char* session_token,
+                      int64_t expiration_ms, const char* source) {
+  int64_t now = kn_now_ms();
+
+  kn_credentials_clear(&p->creds);
+  p->creds.access_key_id = access_key_id;
+  p->creds.secret_access_key = secret_access_key;
+  p->creds.session_token = session_token;
+  p->creds.expiration_ms = expiration_ms;
+  p->creds.source = source;
+  p->have_creds = 1;
+  p->backoff_ms = 0;
+  uv_timer_stop(&p->refresh_timer);
+  p->refresh_at_ms = 0;
+  if (expiration_ms != 0) {
+    int64_t left = expiration_ms - now;
+    int64_t delay;
+    /* Refresh refresh_before_ms ahead of the expiration; credentials that
+     * live shorter than that are refreshed halfway through their life. */
+    if (left - (int64_t) p->refresh_before_ms >= KN_CRED_REFRESH_FLOOR_MS)
+      delay = left - (int64_t) p->refresh_before_ms;
+    else
+      delay = left / 2;
+    if (delay < KN_CRED_REFRESH_FLOOR_MS)
+      delay = KN_CRED_REFRESH_FLOOR_MS;
+    p->refresh_at_ms = now + delay;
+    uv_timer_start(&p->refresh_timer, on_refresh_timer, (uint64_t) delay, 0);
+  }
+}
+
+
+static void fetch_succeeded(kn_cred_provider_t* p, kn_codec_creds_t* cc,
+                            const char* source) {
+  fetch_reset(p);
+  cache_set(p, cc->access_key_id, cc->secret_access_key, cc->session_token,
+            cc->expiration_ms, source);
+  memset(cc, 0, sizeof(*cc));
+  deliver_all(p, 0, &p->creds, NULL);
+}
+
+
+/*
+ * The chain is exhausted. Old credentials that have not expired yet are
+ * kept and handed out, and a background refresh retries with backoff; only
+ * when there are none do waiters get the error.
+ */
+static void fetch_failed(kn_cred_provider_t* p, int status) {
+  int64_t now = kn_now_ms();
+
+  fetch_reset(p);
+  if (creds_usable(p, now)) {
+    if (p->creds.expiration_ms != 0) {
+      int64_t left = p->creds.expiration_ms - KN_CRED_EXPIRY_MARGIN_MS - now;
+      int64_t delay;
+      p->backoff_ms =
+          p->backoff_ms == 0 ? KN_CRED_BACKOFF_BASE_MS : p->backoff_ms * 2;
+      if (p->backoff_ms > KN_CRED_BACKOFF_CAP_MS)
+        p->backoff_ms = KN_CRED_BACKOFF_CAP_MS;
+      /* Retry before the old credentials run out, however long the
+       * backoff has grown. */
+      delay = p->backoff_ms;
+      if (delay > left / 2)
+        delay = left / 2;
+      if (delay < KN_CRED_REFRESH_FLOOR_MS)
+        delay = KN_CRED_REFRESH_FLOOR_MS;
+      uv_timer_start(&p->refresh_timer, on_refresh_timer, (uint64_t) delay, 0);
+    }
+    deliver_all(p, 0, &p->creds, NULL);
+    return;
+  }
+  p->have_creds = 0;
+  p->backoff_ms = 0;
+  uv_timer_stop(&p->refresh_timer);
+  deliver_all(
+      p, status, NULL,
+      status == KINESIS_ENOCREDS ? why_message(p) : kinesis_strerror(status));
+}
+
+
+/* ---- Options, environment, profile ---- */
+
+
+/* 1 when found (and cached), 0 when not, or KINESIS_ENOMEM. */
+static int resolve_static(kn_cred_provider_t* p) {
+  const char* key;
+  const char* secret;
+  const char* token;
+  const char* profile;
+  char* creds_path;
+  char* config_path;
+  char* k = NULL;
+  char* s = NULL;
+  char* t = NULL;
+  kn_profile_t prof;
+  int r;
+
+  why_add(p, "tried: options");
+  if (p->access_key_id != NULL && p->secret_access_key != NULL) {
+    k = kn_strdup(p->access_key_id);
+    s = kn_strdup(p->secret_access_key);
+    t = kn_strdup(p->session_token);
+    if (k == NULL || s == NULL || (p->session_token != NULL && t == NULL))
+      goto nomem;
+    cache_set(p, k, s, t, 0, "options");
+    return 1;
+  }
+  if (p->access_key_id != NULL || p->secret_access_key != NULL)
+    why_add(p, " (%s set without %s)",
+            p->access_key_id != NULL ? "access_key_id" : "secret_access_key",
+            p->access_key_id != NULL ? "secret_access_key" : "access_key_id");
+
+  why_add(p, ", environment");
+  key = env_get("AWS_ACCESS_KEY_ID");
+  secret = env_get("AWS_SECRET_ACCESS_KEY");
+  if (key != NULL && secret != NULL) {
+    token = env_get("AWS_SESSION_TOKEN");
+    k = kn_strdup(key);
+    s = kn_strdup(secret);
+    t = kn_strdup(token);
+    if (k == NULL || s == NULL || (token != NULL && t == NULL))
+      goto nomem;
+    cache_set(p, k, s, t, 0, "environment");
+    return 1;
+  }
+  if (key != NULL || secret != NULL)
+    why_add(p, " (%s set without %s)",
+            key != NULL ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+            key != NULL ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+
+  profile = kn_profile_name(p->profile);
+  r = profile_path("AWS_SHARED_CREDENTIALS_FILE", "credentials", &creds_path);
+  if (r != 0)
+    return r;
+  r = profile_path("AWS_CONFIG_FILE", "config", &config_path);
+  if (r != 0) {
+    kn_free(creds_path);
+    return r;
+  }
+  r = kn_profile_load(creds_path, config_path, profile, &prof);
+  if (r == 0) {
+    kn_free(creds_path);
+    kn_free(config_path);
+    cache_set(p, prof.access_key_id, prof.secret_access_key, prof.session_token,
+              0, "profile");
+    prof.access_key_id = NULL;
+    prof.secret_access_key = NULL;
+    prof.session_token = NULL;
+    kn_profile_clear(&prof);
+    return 1;
+  }
+  if (r == KINESIS_ENOCREDS) {
+    const char* what = "not found";
+    if (prof.access_key_id != NULL)
+      what = "aws_access_key_id without aws_secret_access_key";
+    else if (prof.secret_access_key != NULL)
+      what = "aws_secret_access_key without aws_access_key_id";
+    else if (prof.found)
+      what = "no keys";
+    why_add(p, ", profile \"%s\" (%s in %s, %s)", profile, what,
+            creds_path != NULL ? creds_path : "no credentials file: no HOME",
+            config_path != NULL ? config_path : "no config file: no HOME");
+  }
+  kn_profile_clear(&prof);
+  kn_free(creds_path);
+  kn_free(config_path);
+  return r == KINESIS_ENOCREDS ? 0 : r;
+
+nomem:
+  kn_free(k);
+  scrub_free(s);
+  scrub_free(t);
+  return KINESIS_ENOMEM;
+}
+
+
+/* ---- Container credentials (ECS, EKS Pod Identity) ---- */
+
+
+/*
+ * Plain http is only safe to hosts that cannot be on the network path: the
+ * loopback interface and the link-local addresses of the ECS and EKS agents.
+ * Any other host needs https. The host is taken from the URL's authority
+ * (after any "user@"), so "http://127.0.0.1@evil.example/" is refused.
+ */
+int kn_cred_container_uri_allowed(const char* uri) {
+  const char* auth;
+  const char* end;
+  const char* host;
+  const char* s;
+  size_t host_len;
+  char name[64];
+  unsigned char addr[16];
+
+  if (strncasecmp(uri, "https://", 8) == 0)
+    return uri[8] != '\0' && uri[8] != '/';
+  if (strncasecmp(uri, "http://", 7) != 0)
+    return 0;
+  auth = uri + 7;
+  end = auth + strcspn(auth, "/?#");
+  host = auth;
+  for (s = auth; s < end; s++)
+    if (*s == '@')
+      host = s + 1;
+  if (host < end && *host == '[') {
+    const char* close = memchr(host, ']', (size_t) (end - host));
+    if (close == NULL || (close + 1 < end && close[1] != ':'))
+      return 0;
+    host_len = (size_t) (close - host - 1);
+    if (host_len == 0 || host_len >= sizeof(name))
+      return 0;
+    memcpy(name, host + 1, host_len);
+    name[host_len] = '\0';
+    if (inet_pton(AF_INET6, name, addr) != 1)
+      return 0;
+    {
+      static const unsigned char loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                                 0, 0, 0, 0, 0, 0, 0, 1};
+      static const unsigned char eks[16] = {0xfd, 0, 0x0e, 0xc2, 0, 0, 0, 0,
+                                            0,    0, 0,    0,    0, 0, 0, 0x23};
+      return memcmp(addr, loopback, 16) == 0 || memcmp(addr, eks, 16) == 0;
+    }
+  }
+  host_len = strcspn(host, ":/?#");
+  if (host + host_len > end)
+    host_len = (size_t) (end - host);
+  if (host_len == 0 || host_len >= sizeof(name))
+    return 0;
+  memcpy(name, host, host_len);
+  name[host_len] = '\0';
+  if (strcasecmp(name, "localhost") == 0)
+    return 1;
+  if (inet_pton(AF_INET, name, addr) != 1)
+    return 0;
+  if (addr[0] == 127)
+    return 1;
+  return addr[0] == 169 && addr[1] == 254 && addr[2] == 170 &&
+         (addr[3] == 2 || addr[3] == 23);
+}
+
+
+/* A URL fit for messages: user information and the query string may carry
+ * secrets, so they are replaced by "***". kn_malloc'd; NULL on ENOMEM. */
+static char* url_for_message(const char* url) {
+  const char* sep = strstr(url, "://");
+  const char* auth = sep != NULL ? sep + 3 : url;
+  size_t auth_len = strcspn(auth, "/?#");
+  const char* host = auth;
+  const char* path;
+  size_t path_len;
+  size_t i;
+  kn_buf_t b;
+
+  for (i = 0; i < auth_len; i++)
+    if (auth[i] == '@')
+      host = auth + i + 1;
+  path = auth + auth_len;
+  path_len = strcspn(path, "?#");
+  kn_buf_init(&b);
+  if (kn_buf_append(&b, url, (size_t) (auth - url)) != 0 ||
+      (host != auth && kn_buf_append_str(&b, "***@") != 0) ||
+      kn_buf_append(&b, host, (size_t) (path + path_len - host)) != 0 ||
+      (path[path_len] != '\0' && kn_buf_append_str(&b, "?***") != 0)) {
+    kn_buf_free(&b);
+    return NULL;
+  }
+  return kn_buf_steal(&b);
+}
+
+
+/* A header value must stay on its line. */
+static int header_value_ok(const char* v) {
+  return strpbrk(v, "\r\n") == NULL;
+}
+
+
+/*
+ * The Authorization header for the container endpoint, or NULL with
+ * *header_out NULL when none is configured. Returns 0, KINESIS_ENOMEM, or
+ * KINESIS_EINVAL after adding the reason to `why`.
+ */
+static int container_auth_header(kn_cred_provider_t* p, char** header_out) {
+  const char* file = env_get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+  const char* token = env_get("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+  char* text = NULL;
+  size_t len = 0;
+  int r;
+
+  *header_out = NULL;
+  /* The token file wins: EKS rotates it, so it is read on every fetch. */
+  if (file != NULL) {
+    r = read_small_file(file, &text, &len);
+    if (r != 0)
+      return r;
+    if (text == NULL) {
+      why_add(p, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s", file);
+      return KINESIS_EINVAL;
+    }
+    while (len > 0 && is_space(text[len - 1]))
+      text[--len] = '\0';
+    if (len == 0 || strlen(text) != len || !header_value_ok(text)) {
+      why_add(p,
+              "the token in AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s is "
+              "empty or spans lines",
+              file);
+      scrub_text(text, len);
+      return KINESIS_EINVAL;
+    }
+    *header_out = str_concat("Authorization: ", text, NULL);
+    scrub_text(text, len);
+    return *header_out == NULL ? KINESIS_ENOMEM : 0;
+  }
+  if (token != NULL) {
+    if (!header_value_ok(token)) {
+      why_add(p, "AWS_CONTAINER_AUTHORIZATION_TOKEN spans lines");
+      return KINESIS_EINVAL;
+    }
+    *header_out = str_concat("Authorization: ", token, NULL);
+    return *header_out == NULL ? KINESIS_ENOMEM : 0;
+  }
+  return 0;
+}
+
+
+static void on_http_done(int status, const kn_http_response_t* res, void* arg);
+
+
+/* Starts one metadata request. Returns 0 or an error from kn_http_send. */
+static int fetch_send(kn_cred_provider_t* p, fetch_step_t step,
+                      const char* method, const char* url, const char* header1,
+                      const char* header2) {
+  const char* headers[3];
+  kn_http_request_t req;
+  int n = 0;
+  int r;
+
+  if (header1 != NULL)
+    headers[n++] = header1;
+  if (header2 != NULL)
+    headers[n++] = header2;
+  headers[n] = NULL;
+  memset(&req, 0, sizeof(req));
+  req.method = method;
+  req.url = url;
+  req.headers = headers;
+  req.timeout_ms = p->metadata_timeout_ms;
+  req.connect_timeout_ms = p->metadata_timeout_ms;
+  r = kn_http_send(p->http, &req, on_http_done, p, &p->req);
+  if (r != 0) {
+    p->req = NULL;
+    return r;
+  }
+  p->step = step;
+  return 0;
+}
+
+
+/* 1 when a request started, 0 when the source does not apply or failed to
+ * start (the reason is in `why`), or KINESIS_ENOMEM. */
+static int container_start(kn_cred_provider_t* p) {
+  const char* rel = env_get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+  const char* full = env_get("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+  char* url;
+  char* shown;
+  char* auth = NULL;
+  int r;
+
+  why_add(p, ", container endpoint (");
+  if (rel != NULL) {
+    url = str_concat(KN_CONTAINER_BASE, rel[0] == '/' ? "" : "/", rel);
+  } else if (full != NULL) {
+    if (!kn_cred_container_uri_allowed(full)) {
+      shown = url_for_message(full);
+      if (shown == NULL)
+        return KINESIS_ENOMEM;
+      why_add(p,
+              "refused AWS_CONTAINER_CREDENTIALS_FULL_URI %s: plain http "
+              "is allowed only to loopback or the ECS/EKS link-local "
+              "addresses; use https)",
+              shown);
+      kn_free(shown);
+      return 0;
+    }
+    url = kn_strdup(full);
+  } else {
+    why_add(p, "not configured)");
+    return 0;
+  }
+  if (url == NULL)
+    return KINESIS_ENOMEM;
+  r = container_auth_header(p, &auth);
+  if (r == KINESIS_EINVAL) {
+    why_add(p, ")");
+    kn_free(url);
+    return 0;
+  }
+  if (r != 0) {
+    kn_free(url);
+    return r;
+  }
+  /* The URL goes into `why` now; a success discards it. */
+  shown = url_for_message(url);
+  if (shown == NULL) {
+    kn_free(url);
+    scrub_free(auth);
+    return KINESIS_ENOMEM;
+  }
+  why_add(p, "%s: ", shown);
+  kn_free(shown);
+  r = fetch_send(p, STEP_CONTAINER, "GET", url, auth, NULL);
+  kn_free(url);
+  scrub_free(auth);
+  if (r == KINESIS_ENOMEM)
+    return r;
+  if (r != 0) {
+    why_add(p, "%s)", kinesis_strerror(r));
+    return 0;
+  }
+  return 1;
+}
+
+
+/* ---- EC2 instance metadata (IMDSv2) ---- */
+
+
+static int env_is_true(const char* name) {
+  const char* v = env_get(name);
+  size_t len;
+  if (v == NULL)
+    return 0;
+  len = strlen(v);
+  trim(&v, &len);
+  return len == 4 && strncasecmp(v, "true", 4) == 0;
+}
+
+
+static int imds_start(kn_cred_provider_t* p) {
+  const char* endpoint = env_get("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+  const char* mode = env_get("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+  size_t len;
+  char* url;
+  int r;
+
+  why_add(p, ", instance metadata (");
+  if (env_is_true("AWS_EC2_METADATA_DISABLED")) {
+    why_add(p, "disabled by AWS_EC2_METADATA_DISABLED)");
+    return 0;
+  }
+  if (endpoint == NULL)
+    endpoint = mode != NULL && strcasecmp(mode, "IPv6") == 0
+                   ? KN_IMDS_ENDPOINT_V6
+                   : KN_IMDS_ENDPOINT_V4;
+  len = strlen(endpoint);
+  while (len > 0 && endpoint[len - 1] == '/')
+    len--;
+  p->imds_base = kn_strndup(endpoint, len);
+  if (p->imds_base == NULL)
+    return KINESIS_ENOMEM;
+  p->imds_shown = url_for_message(p->imds_base);
+  if (p->imds_shown == NULL)
+    return KINESIS_ENOMEM;
+  url = str_concat(p->imds_base, KN_IMDS_TOKEN_PATH, NULL);
+  if (url == NULL)
+    return KINESIS_ENOMEM;
+  /* IMDSv2: a session token first, from a PUT that a misconfigured proxy or
+   * an SSRF through a GET cannot issue. */
+  r = fetch_send(p, STEP_IMDS_TOKEN, "PUT", url, KN_IMDS_TOKEN_TTL_HEADER,
+                 NULL);
+  if (r == KINESIS_ENOMEM) {
+    kn_free(url);
+    return r;
+  }
+  if (r != 0) {
+    why_add(p, "%s: %s)", p->imds_shown, kinesis_strerror(r));
+    kn_free(url);
+    return 0;
+  }
+  kn_free(url);
+  return 1;
+}
+
+
+/* Continues the chain after the container endpoint failed. */
+static void chain_after_container(kn_cred_provider_t* p) {
+  int r = imds_start(p);
+  if (r == 1)
+    return;
+  fetch_failed(p, r < 0 ? r : KINESIS_ENOCREDS);
+}
+
+
+/* IAM role names: alphanumerics and "+=,.@_-", at most 64 characters. */
+static int role_name_ok(const char* s, size_t len) {
+  size_t i;
+  if (len == 0 || len > 64)
+    return 0;
+  for (i = 0; i < len; i++) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || strchr("+=,.@_-", c) != NULL))
+      return 0;
+  }
+  return 1;
+}
+
+
+/* Handles the answer to one IMDS request and starts the next. Returns 1
+ * while requests continue, 0 on success (cached and delivered), or an
+ * error with the reason in `why`. */
+static int imds_step(kn_cred_provider_t* p, int status,
+                     const kn_http_response_t* res) {
+  const char* body = res->body != NULL ? (const char*) res->body : "";
+  size_t len = res->body_len;
+  const char* what = p->step == STEP_IMDS_TOKEN  ? "token request"
+                     : p->step == STEP_IMDS_ROLE ? "role request"
+                                                 : "credentials request";
+  char* url;
+  int r;
+
+  if (status != 0) {
+    why_add(p, "%s to %s failed: %s)", what, p->imds_shown,
+            transport_words(status, res));
+    return KINESIS_ENOCREDS;
+  }
+
+  if (p->step == STEP_IMDS_TOKEN) {
+    if (res->status != 200) {
+      why_add(p, "token request to %s failed: HTTP %ld)", p->imds_shown,
+              res->status);
+      return KINESIS_ENOCREDS;
+    }
+    trim(&body, &len);
+    if (len == 0 || memchr(body, '\n', len) != NULL ||
+        memchr(body, '\r', len) != NULL || strlen(body) < len) {
+      why_add(p, "%s returned a malformed token)", p->imds_shown);
+      return KINESIS_ENOCREDS;
+    }
+    p->token_header = kn_malloc(sizeof("X-aws-ec2-metadata-token: ") + len);
+    if (p->token_header == NULL)
+      return KINESIS_ENOMEM;
+    memcpy(p->token_header, "X-aws-ec2-metadata-token: ",
+           sizeof("X-aws-ec2-metadata-token: ") - 1);
+    memcpy(p->token_header + sizeof("X-aws-ec2-metadata-token: ") - 1, body,
+           len);
+    p->token_header[sizeof("X-aws-ec2-metadata-token: ") - 1 + len] = '\0';
+    url = str_concat(p->imds_base, KN_IMDS_CREDS_PATH, NULL);
+    if (url == NULL)
+      return KINESIS_ENOMEM;
+    r = fetch_send(p, STEP_IMDS_ROLE, "GET", url, p->token_header, NULL);
+    kn_free(url);
+    goto sent;
+  }
+
+  if (p->step == STEP_IMDS_ROLE) {
+    size_t line;
+    if (res->status == 404) {
+      why_add(p, "no IAM role attached to the instance at %s)", p->imds_shown);
+      return KINESIS_ENOCREDS;
+    }
+    if (res->status != 200) {
+      why_add(p, "role request to %s failed: HTTP %ld)", p->imds_shown,
+              res->status);
+      return KINESIS_ENOCREDS;
+    }
+    trim(&body, &len);
+    line = strcspn(body, "\r\n");
+    if (line < len)
+      len = line;
+    trim(&body, &len);
+    if (len == 0) {
+      why_add(p, "no IAM role attached to the instance at %s)", p->imds_shown);
+      return KINESIS_ENOCREDS;
+    }
+    if (!role_name_ok(body, len)) {
+      why_add(p, "%s returned a malformed role name)", p->imds_shown);
+      return KINESIS_ENOCREDS;
+    }
+    p->role = kn_strndup(body, len);
+    if (p->role == NULL)
+      return KINESIS_ENOMEM;
+    url = str_concat(p->imds_base, KN_IMDS_CREDS_PATH, p->role);
+    if (url == NULL)
+      return KINESIS_ENOMEM;
+    r = fetch_send(p, STEP_IMDS_CREDS, "GET", url, p->token_header, NULL);
+    kn_free(url);
+    goto sent;
+  }
+
+  if (res->status != 200) {
+    why_add(p, "credentials for role \"%s\" from %s: HTTP %ld)", p->role,
+            p->imds_shown, res->status);
+    return KINESIS_ENOCREDS;
+  }
+  {
+    kn_codec_creds_t cc;
+    memset(&cc, 0, sizeof(cc));
+    r = kn_codec_parse_credentials(res->body, res->body_len, &cc);
+    if (r == KINESIS_ENOMEM)
+      return r;
+    if (r != 0) {
+      kn_codec_creds_clear(&cc);
+      why_add(p, "malformed credentials for role \"%s\" from %s)", p->role,
+              p->imds_shown);
+      return KINESIS_ENOCREDS;
+    }
+    fetch_succeeded(p, &cc, "imds");
+    return 0;
+  }
+
+sent:
+  if (r == KINESIS_ENOMEM)
+    return r;
+  if (r != 0) {
+    why_add(p, "%s: %s)", p->imds_shown, kinesis_strerror(r));
+    return KINESIS_ENOCREDS;
+  }
+  return 1;
+}
+
+
+static void container_done(kn_cred_provider_t* p, int status,
+                           const kn_http_response_t* res) {
+  kn_codec_creds_t cc;
+  int r;
+
+  p->step = STEP_IDLE;
+  if (status != 0) {
+    why_add(p, "%s)", transport_words(status, res));
+  } else if (res->status != 200) {
+    why_add(p, "HTTP %ld)", res->status);
+  } else {
+    memset(&cc, 0, sizeof(cc));
+    r = kn_codec_parse_credentials(res->body, res->body_len, &cc);
+    if (r == 0) {
+      fetch_succeeded(p, &cc, "container");
+      return;
+    }
+    kn_codec_creds_clear(&cc);
+    if (r == KINESIS_ENOMEM) {
+      fetch_failed(p, r);
+      return;
+    }
+    why_add(p, "malformed credentials document)");
+  }
+  /* Like the AWS SDKs for Java and Rust, a failing container endpoint lets
+   * the chain go on to instance metadata. */
+  chain_after_container(p);
+}
+
+
+static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
+  kn_cred_provider_t* p = arg;
+  int r;
+
+  p->req = NULL;
+  if (p->flags & KN_CRED_CLOSING) {
+    fetch_reset(p);
+    provider_maybe_finish(p);
+    return;
+  }
+  if (p->step == STEP_CONTAINER) {
+    container_done(p, status, res);
+    return;
+  }
+  r = imds_step(p, status, res);
+  if (r < 0)
+    fetch_failed(p, r);
+}
+
+
+/* Runs the chain from the top. The first three sources answer at once;
+ * container and instance metadata continue in on_http_done. */
+static void provider_resolve(kn_cred_provider_t* p) {
+  int r;
+
+  KN_ASSERT(p->step == STEP_IDLE);
+  kn_buf_reset(&p->why);
+  p->why_failed = 0;
+  r = resolve_static(p);
+  if (r == 1) {
+    deliver_all(p, 0, &p->creds, NULL);
+    return;
+  }
+  if (r == 0) {
+    r = container_start(p);
+    if (r == 1)
+      return;
+  }
+  if (r == 0) {
+    r = imds_start(p);
+    if (r == 1)
+      return;
+  }
+  fetch_failed(p, r < 0 ? r : KINESIS_ENOCREDS);
+}
+
+
+static void on_refresh_timer(uv_timer_t* t) {
+  kn_cred_provider_t* p = t->data;
+  if ((p->flags & KN_CRED_CLOSING) || p->step != STEP_IDLE)
+    return;
+  provider_resolve(p);
+}
+
+
+static void on_deliver_timer(uv_timer_t* t) {
+  kn_cred_provider_t* p = t->data;
+  int64_t now = kn_now_ms();
+
+  if ((p->flags & KN_CRED_CLOSING) || kn_queue_empty(&p->waiters))
+    return;
+  if (creds_usable(p, now)) {
+    /* Stale but valid credentials are handed out while a refresh runs in
+     * the background, so callers never wait on the metadata service. */
+    if (!creds_fresh(p, now) && p->step == STEP_IDLE &&
+        !uv_is_active((uv_handle_t*) &p->refresh_timer))
+      uv_timer_start(&p->refresh_timer, on_refresh_timer, 0, 0);
+    deliver_all(p, 0, &p->creds, NULL);
+    return;
+  }
+  /* A fetch is in flight: these waiters join it. */
+  if (p->step != STEP_IDLE)
+    return;
+  provider_resolve(p);
+}
+
+
+int kn_cred_provider_new(uv_loop_t* loop, kn_http_t* http,
+                         const kn_cred_options_t* opts,
+                         kn_cred_provider_t** out) {
+  kn_cred_provider_t* p;
+
+  if (loop == NULL || http == NULL || out == NULL)
+    return KINESIS_EINVAL;
+  p = kn_calloc(1, sizeof(*p));
+  if (p == NULL)
+    return KINESIS_ENOMEM;
+  p->loop = loop;
+  p->http = http;
+  p->refresh_before_ms = KN_CRED_REFRESH_BEFORE_MS;
+  p->metadata_timeout_ms = KN_CRED_METADATA_TIMEOUT_MS;
+  if (opts != NULL) {
+    /* Empty strings count as unset, as they do in the environment. */
+    if (opts->access_key_id != NULL && opts->access_key_id[0] != '\0')
+      p->access_key_id = kn_strdup(opts->access_key_id);
+    if (opts->secret_access_key != NULL && opts->secret_access_key[0] != '\0')
+      p->secret_access_key = kn_strdup(opts->secret_access_key);
+    if (opts->session_token != NULL && opts->session_token[0] != '\0')
+      p->session_token = kn_strdup(opts->session_token);
+    if (opts->profile != NULL && opts->profile[0] != '\0')
+      p->profile = kn_strdup(opts->profile);
+    if ((opts->access_key_id != NULL && opts->access_key_id[0] != '\0' &&
+         p->access_key_id == NULL) ||
+        (opts->secret_access_key != NULL &&
+         opts->secret_access_key[0] != '\0' && p->secret_access_key == NULL) ||
+        (opts->session_token != NULL && opts->session_token[0] != '\0' &&
+         p->session_token == NULL) ||
+        (opts->profile != NULL && opts->profile[0] != '\0' &&
+         p->profile == NULL)) {
+      kn_free(p->access_key_id);
+      scrub_free(p->secret_access_key);
+      scrub_free(p->session_token);
+      kn_free(p->profile);
+      kn_free(p);
+      return KINESIS_ENOMEM;
+    }
+    if (opts->refresh_before_ms != 0)
+      p->refresh_before_ms = opts->refresh_before_ms;
+    if (opts->metadata_timeout_ms != 0)
+      p->metadata_timeout_ms = opts->metadata_timeout_ms;
+  }
+  kn_queue_init(&p->waiters);
+  kn_buf_init(&p->why);
+  uv_timer_init(loop, &p->deliver_timer);
+  uv_timer_init(loop, &p->refresh_timer);
+  p->deliver_timer.data = p;
+  p->refresh_timer.data = p;
+  uv_unref((uv_handle_t*) &p->refresh_timer);
+  *out = p;
+  return 0;
+}
+
+
+int kn_cred_provider_get(kn_cred_provider_t* p, kn_cred_cb cb, void* arg) {
+  cred_waiter_t* w;
+
+  if (p == NULL || cb == NULL)
+    return KINESIS_EINVAL;
+  if (p->flags & KN_CRED_CLOSING)
+    return KINESIS_ECLOSING;
+  w = kn_malloc(sizeof(*w));
+  if (w == NULL)
+    return KINESIS_ENOMEM;
+  w->cb = cb;
+  w->arg = arg;
+  kn_queue_insert_tail(&p->waiters, &w->node);
+  /* Even fresh cached credentials go out on a later tick (STYLE.md 4.2). */
+  if (!uv_is_active((uv_handle_t*) &p->deliver_timer))
+    uv_timer_start(&p->deliver_timer, on_deliver_timer, 0, 0);
+  return 0;
+}
+
+
+const kn_credentials_t* kn_cred_provider_cached(kn_cred_provider_t* p) {
+  if (p == NULL || !creds_fresh(p, kn_now_ms()))
+    return NULL;
+  return &p->creds;
+}
+
+
+void kn_cred_provider_invalidate(kn_cred_provider_t* p) {
+  if (p == NULL)
+    return;
+  p->have_creds = 0;
+  p->backoff_ms = 0;
+  uv_timer_stop(&p->refresh_timer);
+}
+
+
+static void provider_free(kn_cred_provider_t* p) {
+  fetch_reset(p);
+  kn_credentials_clear(&p->creds);
+  kn_buf_free(&p->why);
+  kn_free(p->access_key_id);
+  scrub_free(p->secret_access_key);
+  scrub_free(p->session_token);
+  kn_free(p->profile);
+  kn_free(p);
+}
+
+
+/* Finishes a close once both timers have closed and the HTTP request, if
+ * any, has called back: cancels the waiters, runs the close callback, then
+ * frees. */
+static void provider_maybe_finish(kn_cred_provider_t* p) {
+  void (*cb)(void* arg);
+  void* arg;
+
+  if (!(p->flags & KN_CRED_CLOSING) || p->pending_closes > 0 ||
+      p->req != NULL || p->in_callback > 0)
+    return;
+  p->in_callback++;
+  while (!kn_queue_empty(&p->waiters)) {
+    cred_waiter_t* w = kn_queue_data(p->waiters.next, cred_waiter_t, node);
+    kn_queue_remove(&w->node);
+    w->cb(KINESIS_ECANCELED, NULL, "credential provider closed", w->arg);
+    kn_free(w);
+  }
+  p->in_callback--;
+  cb = p->close_cb;
+  arg = p->close_arg;
+  provider_free(p);
+  if (cb != NULL)
+    cb(arg);
+}
+
+
+static void on_timer_closed(uv_handle_t* h) {
+  kn_cred_provider_t* p = h->data;
+  p->pending_closes--;
+  provider_maybe_finish(p);
+}
+
+
+void kn_cred_provider_close(kn_cred_provider_t* p, void (*cb)(void* arg),
+                            void* arg) {
+  if (p == NULL || (p->flags & KN_CRED_CLOSING))
+    return;
+  p->flags |= KN_CRED_CLOSING;
+  p->close_cb = cb;
+  p->close_arg = arg;
+  /* The request's callback still runs, with KINESIS_ECANCELED, on a later
+   * tick; the provider is freed only after it. */
+  if (p->req != NULL)
+    kn_http_cancel(p->req);
+  uv_timer_stop(&p->deliver_timer);
+  uv_timer_stop(&p->refresh_timer);
+  p->pending_closes = 2;
+  uv_close((uv_handle_t*) &p->deliver_timer, on_timer_closed);
+  uv_close((uv_handle_t*) &p->refresh_timer, on_timer_closed);
+}

@@ -33,7 +33,9 @@ int kn_credentials_copy(kn_credentials_t* dst, const kn_credentials_t* src);
  * ("[profile NAME]", or "[default]"). Fills `creds` (access key, secret,
  * token) and `region` (kn_malloc'd, may stay NULL). Either path may be NULL.
  * Returns 0 when the profile had keys, KINESIS_ENOCREDS when it exists
- * without keys or does not exist.
+ * without keys or does not exist, or KINESIS_ENOMEM. `out` is zeroed on
+ * entry and always needs kn_profile_clear(): on KINESIS_ENOCREDS it may hold
+ * a region or half a key pair.
  */
 typedef struct kn_profile_s {
   char* access_key_id;
@@ -52,11 +54,19 @@ void kn_profile_clear(kn_profile_t* p);
 /* The profile name: `explicit` if set, else $AWS_PROFILE, else "default". */
 const char* kn_profile_name(const char* explicit_name);
 /* Paths from AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE or ~/.aws/...;
- * kn_malloc'd, NULL when HOME is unset and no variable is set. */
+ * kn_malloc'd, NULL when HOME is unset and no variable is set, or when out
+ * of memory. */
 char* kn_profile_credentials_path(void);
 char* kn_profile_config_path(void);
 
 /* ---- The provider chain ---- */
+
+/*
+ * 1 when AWS_CONTAINER_CREDENTIALS_FULL_URI may be fetched: https to any
+ * host, or plain http to loopback (127.0.0.0/8, [::1], localhost) or the
+ * ECS/EKS agents (169.254.170.2, 169.254.170.23, [fd00:ec2::23]); else 0.
+ */
+int kn_cred_container_uri_allowed(const char* uri);
 
 typedef struct kn_cred_provider_s kn_cred_provider_t;
 
@@ -87,21 +97,24 @@ int kn_cred_provider_new(uv_loop_t* loop, kn_http_t* http,
 /*
  * Current credentials. Runs `cb` on a later tick, never inside this call,
  * exactly once (KINESIS_ECANCELED at close). Concurrent calls share one
- * fetch. Returns 0, KINESIS_ENOMEM or KINESIS_ECLOSING.
+ * fetch. Returns 0, KINESIS_EINVAL (NULL provider or callback),
+ * KINESIS_ENOMEM or KINESIS_ECLOSING.
  */
 int kn_cred_provider_get(kn_cred_provider_t* p, kn_cred_cb cb, void* arg);
 
 /*
- * Cached credentials that are still valid (not within refresh_before_ms of
- * expiring, or not expiring at all), or NULL. Never blocks.
+ * Cached credentials that are still valid (before their scheduled refresh,
+ * or not expiring at all), or NULL. Never blocks. The pointer is valid until
+ * control returns to the loop.
  */
 const kn_credentials_t* kn_cred_provider_cached(kn_cred_provider_t* p);
 
 /* Forgets the cache, so the next get fetches (after ExpiredToken). */
 void kn_cred_provider_invalidate(kn_cred_provider_t* p);
 
-/* Cancels waiting gets (ECANCELED), closes the refresh timer, frees `p`,
- * then calls `cb` on a later tick. */
+/* Cancels waiting gets (ECANCELED) and requests in flight, closes the
+ * refresh timer, frees `p`, then calls `cb` (which may be NULL) on a later
+ * tick. A second close does nothing. */
 void kn_cred_provider_close(kn_cred_provider_t* p, void (*cb)(void* arg),
                             void* arg);
 

@@ -1,0 +1,1235 @@
+#include "harness.h"
+#include "internal.h"
+
+#include "credentials.h"
+#include "http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+
+/* ---- Helpers ---- */
+
+
+/* A temporary file with `text`, or an unused path when `text` is NULL. The
+ * caller unlinks and frees it. */
+static char* temp_file(const char* text) {
+  char tmpl[] = "/tmp/kn-test-cred-XXXXXX";
+  int fd = mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  if (text != NULL) {
+    size_t len = strlen(text);
+    ASSERT_EQ((ssize_t) len, write(fd, text, len));
+  }
+  close(fd);
+  if (text == NULL)
+    unlink(tmpl);
+  return strdup(tmpl);
+}
+
+
+static void remove_temp(char* path) {
+  unlink(path);
+  free(path);
+}
+
+
+/* Every variable the chain reads, cleared; files pointed at paths that do
+ * not exist, so the developer's own ~/.aws never leaks into a test; and no
+ * network source configured. */
+static void env_isolate(void) {
+  static const char* const vars[] = {
+      "AWS_ACCESS_KEY_ID",
+      "AWS_SECRET_ACCESS_KEY",
+      "AWS_SESSION_TOKEN",
+      "AWS_PROFILE",
+      "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+      "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+      "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+      "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+      "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+      "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+  };
+  size_t i;
+  for (i = 0; i < KN_ARRAY_SIZE(vars); i++)
+    unsetenv(vars[i]);
+  setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/kn-test/credentials", 1);
+  setenv("AWS_CONFIG_FILE", "/nonexistent/kn-test/config", 1);
+  setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+}
+
+
+/* One get() result, copied out of the callback. */
+typedef struct get_result_s {
+  int calls;
+  int status;
+  char access_key_id[128];
+  char secret_access_key[128];
+  char session_token[128];
+  int has_token;
+  int64_t expiration_ms;
+  char source[32];
+  char message[1024];
+  /* Optional actions run inside the callback. */
+  kn_cred_provider_t* close_provider;
+  kn_cred_provider_t* get_again;
+  struct get_result_s* again;
+  int again_rc;
+  int* order; /* a shared counter: which callback ran when */
+  int seq;
+} get_result_t;
+
+
+static int close_calls;
+static int close_order;
+
+
+static void on_closed(void* arg) {
+  int* order = arg;
+  close_calls++;
+  close_order = order != NULL ? ++*order : 0;
+}
+
+
+static void on_get(int status, const kn_credentials_t* creds,
+                   const char* message, void* arg) {
+  get_result_t* r = arg;
+  r->calls++;
+  r->status = status;
+  if (r->order != NULL)
+    r->seq = ++*r->order;
+  if (status == 0) {
+    ASSERT_NOT_NULL(creds);
+    snprintf(r->access_key_id, sizeof(r->access_key_id), "%s",
+             creds->access_key_id);
+    snprintf(r->secret_access_key, sizeof(r->secret_access_key), "%s",
+             creds->secret_access_key);
+    r->has_token = creds->session_token != NULL;
+    snprintf(r->session_token, sizeof(r->session_token), "%s",
+             creds->session_token != NULL ? creds->session_token : "");
+    r->expiration_ms = creds->expiration_ms;
+    snprintf(r->source, sizeof(r->source), "%s", creds->source);
+  } else {
+    ASSERT_NULL(creds);
+    ASSERT_NOT_NULL(message);
+    snprintf(r->message, sizeof(r->message), "%s", message);
+  }
+  if (r->get_again != NULL) {
+    r->again_rc = kn_cred_provider_get(r->get_again, on_get, r->again);
+    /* Never synchronous, even from inside a callback. */
+    ASSERT_EQ(0, r->again->calls);
+  }
+  if (r->close_provider != NULL)
+    kn_cred_provider_close(r->close_provider, on_closed, r->order);
+}
+
+
+/* A loop, an HTTP client and a provider with `opts`. */
+typedef struct fixture_s {
+  uv_loop_t loop;
+  kn_http_t* http;
+  kn_cred_provider_t* p;
+} fixture_t;
+
+
+static void fixture_init(fixture_t* f, const kn_cred_options_t* opts) {
+  ASSERT_OK(uv_loop_init(&f->loop));
+  ASSERT_OK(kn_http_new(&f->loop, NULL, &f->http));
+  ASSERT_OK(kn_cred_provider_new(&f->loop, f->http, opts, &f->p));
+  close_calls = 0;
+  close_order = 0;
+}
+
+
+/* Closes the provider (unless the test did), then the HTTP client, and
+ * checks that every handle is gone. */
+static void fixture_close(fixture_t* f, int provider_closed) {
+  if (!provider_closed)
+    kn_cred_provider_close(f->p, on_closed, NULL);
+  ASSERT_OK(uv_run(&f->loop, UV_RUN_DEFAULT));
+  ASSERT_EQ(1, close_calls);
+  kn_http_close(f->http, NULL, NULL);
+  kn_test_loop_close(&f->loop);
+}
+
+
+/* Runs one get() to completion and checks it was asynchronous. */
+static void get_once(fixture_t* f, get_result_t* r) {
+  memset(r, 0, sizeof(*r));
+  ASSERT_OK(kn_cred_provider_get(f->p, on_get, r));
+  ASSERT_EQ(0, r->calls);
+  ASSERT_OK(uv_run(&f->loop, UV_RUN_DEFAULT));
+  ASSERT_EQ(1, r->calls);
+}
+
+
+/* ---- The file parser ---- */
+
+
+static void test_parse_credentials_file(void) {
+  static const char text[] =
+      "# a comment\n"
+      "; another comment\n"
+      "stray = before any section\n"
+      "\n"
+      "[other]\n"
+      "aws_access_key_id = AKIAOTHER\n"
+      "aws_secret_access_key = other-secret\n"
+      "\n"
+      "  [ default ]  \n"
+      "   aws_access_key_id   =   AKIADEFAULT   \n"
+      "\taws_secret_access_key\t=\tdefault/secret+key\t\n"
+      "# aws_session_token = commented-out\n"
+      "\n";
+  kn_profile_t prof;
+
+  ASSERT_OK(kn_profile_parse(text, NULL, "default", &prof));
+  ASSERT_EQ(1, prof.found);
+  ASSERT_STR_EQ("AKIADEFAULT", prof.access_key_id);
+  ASSERT_STR_EQ("default/secret+key", prof.secret_access_key);
+  ASSERT_NULL(prof.session_token);
+  ASSERT_NULL(prof.region);
+  kn_profile_clear(&prof);
+  ASSERT_NULL(prof.access_key_id);
+
+  ASSERT_OK(kn_profile_parse(text, NULL, "other", &prof));
+  ASSERT_STR_EQ("AKIAOTHER", prof.access_key_id);
+  ASSERT_STR_EQ("other-secret", prof.secret_access_key);
+  kn_profile_clear(&prof);
+}
+
+
+static void test_parse_session_token_crlf(void) {
+  static const char text[] =
+      "\xEF\xBB\xBF[dev]\r\n"
+      "AWS_Access_Key_ID = ASIADEV\r\n"
+      "aws_secret_access_key = dev-secret ; trailing comment\r\n"
+      "aws_session_token = tok/en+== # trailing comment\r\n"
+      "\r\n";
+  kn_profile_t prof;
+
+  ASSERT_OK(kn_profile_parse(text, NULL, "dev", &prof));
+  ASSERT_STR_EQ("ASIADEV", prof.access_key_id);
+  ASSERT_STR_EQ("dev-secret", prof.secret_access_key);
+  ASSERT_STR_EQ("tok/en+==", prof.session_token);
+  kn_profile_clear(&prof);
+}
+
+
+static void test_parse_missing(void) {
+  kn_profile_t prof;
+
+  /* No such section in either file. */
+  ASSERT_EQ(KINESIS_ENOCREDS,
+            kn_profile_parse("[a]\naws_access_key_id = X\n",
+                             "[profile b]\nregion = eu-west-1\n", "c", &prof));
+  ASSERT_EQ(0, prof.found);
+  ASSERT_NULL(prof.access_key_id);
+  ASSERT_NULL(prof.region);
+  kn_profile_clear(&prof);
+
+  /* A section without keys: found, but no credentials. */
+  ASSERT_EQ(KINESIS_ENOCREDS,
+            kn_profile_parse("[a]\n", "[profile a]\nregion = eu-west-1\n", "a",
+                             &prof));
+  ASSERT_EQ(1, prof.found);
+  ASSERT_NULL(prof.access_key_id);
+  ASSERT_STR_EQ("eu-west-1", prof.region);
+  kn_profile_clear(&prof);
+
+  /* Half a key pair is not credentials either. */
+  ASSERT_EQ(KINESIS_ENOCREDS,
+            kn_profile_parse("[a]\naws_access_key_id = AKIAHALF\n", NULL, "a",
+                             &prof));
+  ASSERT_EQ(1, prof.found);
+  ASSERT_STR_EQ("AKIAHALF", prof.access_key_id);
+  ASSERT_NULL(prof.secret_access_key);
+  kn_profile_clear(&prof);
+
+  /* Empty values count as missing. */
+  ASSERT_EQ(KINESIS_ENOCREDS, kn_profile_parse("[a]\naws_access_key_id =\n"
+                                               "aws_secret_access_key = \n",
+                                               NULL, "a", &prof));
+  ASSERT_NULL(prof.access_key_id);
+  kn_profile_clear(&prof);
+
+  /* No files at all. */
+  ASSERT_EQ(KINESIS_ENOCREDS, kn_profile_parse(NULL, NULL, "a", &prof));
+  ASSERT_EQ(0, prof.found);
+  kn_profile_clear(&prof);
+}
+
+
+static void test_parse_config_sections(void) {
+  static const char config[] =
+      "[default]\n"
+      "aws_access_key_id = AKIACONFIGDEFAULT\n"
+      "aws_secret_access_key = config-default-secret\n"
+      "region = us-east-2\n"
+      "[profile x]\n"
+      "aws_access_key_id = AKIACONFIGX\n"
+      "aws_secret_access_key = config-x-secret\n"
+      "[y]\n"
+      "aws_access_key_id = AKIANOTAPROFILE\n"
+      "aws_secret_access_key = not-a-profile\n"
+      "[sso-session x]\n"
+      "aws_access_key_id = AKIASSO\n";
+  static const char creds[] =
+      "[profile y]\n"
+      "aws_access_key_id = AKIACREDSPREFIXED\n"
+      "aws_secret_access_key = prefixed\n";
+  kn_profile_t prof;
+
+  /* "[profile x]" in the config file is profile x. */
+  ASSERT_OK(kn_profile_parse(NULL, config, "x", &prof));
+  ASSERT_STR_EQ("AKIACONFIGX", prof.access_key_id);
+  ASSERT_STR_EQ("config-x-secret", prof.secret_access_key);
+  ASSERT_NULL(prof.region);
+  kn_profile_clear(&prof);
+
+  /* "[default]" in the config file is the default profile. */
+  ASSERT_OK(kn_profile_parse(NULL, config, "default", &prof));
+  ASSERT_STR_EQ("AKIACONFIGDEFAULT", prof.access_key_id);
+  ASSERT_STR_EQ("us-east-2", prof.region);
+  kn_profile_clear(&prof);
+
+  /* A bare "[y]" in the config file is not a profile, and "[profile y]" in
+   * the credentials file is a profile named "profile y". */
+  ASSERT_EQ(KINESIS_ENOCREDS, kn_profile_parse(creds, config, "y", &prof));
+  ASSERT_EQ(0, prof.found);
+  kn_profile_clear(&prof);
+  ASSERT_OK(kn_profile_parse(creds, NULL, "profile y", &prof));
+  ASSERT_STR_EQ("AKIACREDSPREFIXED", prof.access_key_id);
+  kn_profile_clear(&prof);
+
+  /* "[profile default]" also names the default profile in the config. */
+  ASSERT_OK(kn_profile_parse(NULL,
+                             "[profile   default]\n"
+                             "aws_access_key_id = A\n"
+                             "aws_secret_access_key = B\n",
+                             "default", &prof));
+  ASSERT_STR_EQ("A", prof.access_key_id);
+  kn_profile_clear(&prof);
+}
+
+
+static void test_parse_credentials_override_config(void) {
+  static const char config[] =
+      "[profile p]\n"
+      "aws_access_key_id = AKIACONFIG\n"
+      "aws_secret_access_key = config-secret\n"
+      "aws_session_token = config-token\n"
+      "region = ap-south-1\n";
+  static const char creds[] =
+      "[p]\n"
+      "aws_access_key_id = AKIACREDS\n"
+      "aws_secret_access_key = creds-secret\n";
+  kn_profile_t prof;
+
+  ASSERT_OK(kn_profile_parse(creds, config, "p", &prof));
+  ASSERT_EQ(1, prof.found);
+  ASSERT_STR_EQ("AKIACREDS", prof.access_key_id);
+  ASSERT_STR_EQ("creds-secret", prof.secret_access_key);
+  /* Keys the credentials file does not set come from the config file. */
+  ASSERT_STR_EQ("config-token", prof.session_token);
+  ASSERT_STR_EQ("ap-south-1", prof.region);
+  kn_profile_clear(&prof);
+
+  /* Region only in the config, keys only in the credentials file. */
+  ASSERT_OK(
+      kn_profile_parse("[default]\naws_access_key_id = K\n"
+                       "aws_secret_access_key = S\n",
+                       "[default]\nregion = eu-north-1\n", "default", &prof));
+  ASSERT_STR_EQ("K", prof.access_key_id);
+  ASSERT_STR_EQ("eu-north-1", prof.region);
+  kn_profile_clear(&prof);
+}
+
+
+static void test_parse_duplicates_and_subproperties(void) {
+  static const char creds[] =
+      "[d]\n"
+      "aws_access_key_id = FIRST\n"
+      "aws_secret_access_key = first-secret\n"
+      "[other]\n"
+      "aws_access_key_id = OTHER\n"
+      "[d]\n"
+      "aws_access_key_id = SECOND\n"
+      "aws_access_key_id = THIRD\n";
+  static const char config[] =
+      "[profile d]\n"
+      "s3 =\n"
+      "  max_concurrent_requests = 10\n"
+      "  region = not-this-one\n"
+      "\n"
+      "  aws_access_key_id = NOT-A-SUBPROPERTY-PARENT\n"
+      "region = us-west-2\n"
+      "cli_pager=\n"
+      "[broken\n"
+      "region = from-a-broken-section\n";
+  kn_profile_t prof;
+
+  ASSERT_OK(kn_profile_parse(creds, config, "d", &prof));
+  /* A later duplicate section merges into the first; a later key wins. */
+  ASSERT_STR_EQ("THIRD", prof.access_key_id);
+  ASSERT_STR_EQ("first-secret", prof.secret_access_key);
+  /* Sub-properties are skipped, and a broken header ends the section. */
+  ASSERT_STR_EQ("us-west-2", prof.region);
+  kn_profile_clear(&prof);
+
+  /* An indented body without a sub-property parent still counts. */
+  ASSERT_OK(
+      kn_profile_parse("[i]\n"
+                       "  aws_access_key_id = INDENTED\n"
+                       "  aws_secret_access_key = indented-secret\n",
+                       NULL, "i", &prof));
+  ASSERT_STR_EQ("INDENTED", prof.access_key_id);
+  ASSERT_STR_EQ("indented-secret", prof.secret_access_key);
+  kn_profile_clear(&prof);
+}
+
+
+static void test_profile_load_files(void) {
+  char* creds = temp_file(
+      "[default]\n"
+      "aws_access_key_id = AKIAFILE\n"
+      "aws_secret_access_key = file-secret\n"
+      "aws_session_token = file-token\n");
+  char* config = temp_file(
+      "[default]\nregion = eu-central-1\n"
+      "[profile regiononly]\nregion = sa-east-1\n");
+  char* missing = temp_file(NULL);
+  kn_profile_t prof;
+
+  ASSERT_OK(kn_profile_load(creds, config, "default", &prof));
+  ASSERT_STR_EQ("AKIAFILE", prof.access_key_id);
+  ASSERT_STR_EQ("file-secret", prof.secret_access_key);
+  ASSERT_STR_EQ("file-token", prof.session_token);
+  ASSERT_STR_EQ("eu-central-1", prof.region);
+  kn_profile_clear(&prof);
+
+  ASSERT_EQ(KINESIS_ENOCREDS,
+            kn_profile_load(creds, config, "regiononly", &prof));
+  ASSERT_EQ(1, prof.found);
+  ASSERT_STR_EQ("sa-east-1", prof.region);
+  kn_profile_clear(&prof);
+
+  /* Missing files are no error, just no profile. */
+  ASSERT_EQ(KINESIS_ENOCREDS,
+            kn_profile_load(missing, missing, "default", &prof));
+  ASSERT_EQ(0, prof.found);
+  kn_profile_clear(&prof);
+  ASSERT_EQ(KINESIS_ENOCREDS, kn_profile_load(NULL, NULL, "default", &prof));
+  kn_profile_clear(&prof);
+  ASSERT_OK(kn_profile_load(creds, missing, "default", &prof));
+  ASSERT_NULL(prof.region);
+  kn_profile_clear(&prof);
+  /* A directory reads as nothing. */
+  ASSERT_EQ(KINESIS_ENOCREDS, kn_profile_load("/tmp", NULL, "default", &prof));
+  kn_profile_clear(&prof);
+
+  remove_temp(creds);
+  remove_temp(config);
+  free(missing);
+}
+
+
+static void test_profile_name(void) {
+  unsetenv("AWS_PROFILE");
+  ASSERT_STR_EQ("default", kn_profile_name(NULL));
+  ASSERT_STR_EQ("default", kn_profile_name(""));
+  ASSERT_STR_EQ("mine", kn_profile_name("mine"));
+  setenv("AWS_PROFILE", "from-env", 1);
+  ASSERT_STR_EQ("from-env", kn_profile_name(NULL));
+  ASSERT_STR_EQ("mine", kn_profile_name("mine"));
+  setenv("AWS_PROFILE", "", 1);
+  ASSERT_STR_EQ("default", kn_profile_name(NULL));
+  unsetenv("AWS_PROFILE");
+}
+
+
+static void test_profile_paths(void) {
+  char* home = getenv("HOME") != NULL ? strdup(getenv("HOME")) : NULL;
+  char* s;
+
+  unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+  unsetenv("AWS_CONFIG_FILE");
+  setenv("HOME", "/home/tester", 1);
+  s = kn_profile_credentials_path();
+  ASSERT_STR_EQ("/home/tester/.aws/credentials", s);
+  kn_free(s);
+  s = kn_profile_config_path();
+  ASSERT_STR_EQ("/home/tester/.aws/config", s);
+  kn_free(s);
+
+  setenv("AWS_SHARED_CREDENTIALS_FILE", "/etc/creds", 1);
+  setenv("AWS_CONFIG_FILE", "~/alt/config", 1);
+  s = kn_profile_credentials_path();
+  ASSERT_STR_EQ("/etc/creds", s);
+  kn_free(s);
+  s = kn_profile_config_path();
+  ASSERT_STR_EQ("/home/tester/alt/config", s);
+  kn_free(s);
+
+  /* Without HOME only the variables give a path. */
+  unsetenv("HOME");
+  s = kn_profile_credentials_path();
+  ASSERT_STR_EQ("/etc/creds", s);
+  kn_free(s);
+  unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+  unsetenv("AWS_CONFIG_FILE");
+  ASSERT_NULL(kn_profile_credentials_path());
+  ASSERT_NULL(kn_profile_config_path());
+
+  if (home != NULL) {
+    setenv("HOME", home, 1);
+    free(home);
+  }
+}
+
+
+static void test_credentials_copy(void) {
+  kn_credentials_t a;
+  kn_credentials_t b;
+
+  memset(&a, 0, sizeof(a));
+  a.access_key_id = kn_strdup("AKIA");
+  a.secret_access_key = kn_strdup("secret");
+  a.expiration_ms = 1234;
+  a.source = "options";
+  ASSERT_OK(kn_credentials_copy(&b, &a));
+  ASSERT_STR_EQ("AKIA", b.access_key_id);
+  ASSERT_STR_EQ("secret", b.secret_access_key);
+  ASSERT(b.access_key_id != a.access_key_id);
+  ASSERT_NULL(b.session_token);
+  ASSERT_EQ(1234, b.expiration_ms);
+  ASSERT_STR_EQ("options", b.source);
+  kn_credentials_clear(&a);
+  kn_credentials_clear(&b);
+  ASSERT_NULL(b.access_key_id);
+  kn_credentials_clear(NULL);
+}
+
+
+static void test_container_uri_allowed(void) {
+  static const char* const allowed[] = {
+      "https://example.com/creds",
+      "HTTPS://any.host:8443/x",
+      "http://127.0.0.1/creds",
+      "http://127.1.2.3:8080/creds",
+      "http://localhost:1234/creds",
+      "HTTP://LOCALHOST/creds",
+      "http://[::1]:80/creds",
+      "http://[0:0:0:0:0:0:0:1]/creds",
+      "http://169.254.170.2/v2/credentials/abc",
+      "http://169.254.170.23/v1/credentials",
+      "http://[fd00:ec2::23]/v1/credentials",
+      "http://user@127.0.0.1/creds",
+      "http://127.0.0.1",
+      "http://127.0.0.1?x=1",
+  };
+  static const char* const refused[] = {
+      "http://example.com/creds",
+      "http://169.254.170.3/creds",
+      "http://169.254.169.254/latest",
+      "http://10.0.0.1/creds",
+      "http://127.0.0.1.evil.example/creds",
+      "http://127.0.0.1@evil.example/creds",
+      "http://localhost.evil.example/creds",
+      "http://[::2]/creds",
+      "http://[fd00:ec2::24]/creds",
+      "http://[::1/creds",
+      "http://[::1]x/creds",
+      "http://127.1/creds",
+      "http:///creds",
+      "http://",
+      "https://",
+      "ftp://127.0.0.1/creds",
+      "127.0.0.1/creds",
+      "",
+  };
+  size_t i;
+
+  for (i = 0; i < KN_ARRAY_SIZE(allowed); i++) {
+    if (!kn_cred_container_uri_allowed(allowed[i]))
+      fprintf(stderr, "refused: %s\n", allowed[i]);
+    ASSERT_EQ(1, kn_cred_container_uri_allowed(allowed[i]));
+  }
+  for (i = 0; i < KN_ARRAY_SIZE(refused); i++) {
+    if (kn_cred_container_uri_allowed(refused[i]))
+      fprintf(stderr, "allowed: %s\n", refused[i]);
+    ASSERT_EQ(0, kn_cred_container_uri_allowed(refused[i]));
+  }
+}
+
+
+/* ---- Allocation failures ---- */
+
+
+static int64_t alloc_fail_at = -1; /* fail the allocation with this index */
+static int64_t alloc_count;
+static int64_t alloc_live;
+
+
+static void* fail_malloc(size_t n) {
+  void* p;
+  if (alloc_count++ == alloc_fail_at)
+    return NULL;
+  p = malloc(n);
+  if (p != NULL)
+    alloc_live++;
+  return p;
+}
+
+
+static void* fail_realloc(void* old, size_t n) {
+  void* p;
+  if (alloc_count++ == alloc_fail_at)
+    return NULL;
+  p = realloc(old, n);
+  if (p != NULL && old == NULL)
+    alloc_live++;
+  return p;
+}
+
+
+static void* fail_calloc(size_t c, size_t n) {
+  void* p;
+  if (alloc_count++ == alloc_fail_at)
+    return NULL;
+  p = calloc(c, n);
+  if (p != NULL)
+    alloc_live++;
+  return p;
+}
+
+
+static void fail_free(void* p) {
+  if (p != NULL)
+    alloc_live--;
+  free(p);
+}
+
+
+static void test_parse_failmalloc(void) {
+  static const char creds[] =
+      "[p]\naws_access_key_id = K\n"
+      "aws_secret_access_key = S\n"
+      "aws_session_token = T\n";
+  static const char config[] = "[profile p]\nregion = R\n";
+  char* cpath = temp_file(creds);
+  char* fpath = temp_file(config);
+  kn_profile_t prof;
+  int64_t i;
+  int r;
+
+  ASSERT_OK(kinesis_replace_allocator(fail_malloc, fail_realloc, fail_calloc,
+                                      fail_free));
+  /* Fail the first allocation, then the second, ... until a run succeeds.
+   * Each run either succeeds or reports ENOMEM, and leaks nothing. */
+  for (i = 0;; i++) {
+    alloc_fail_at = i;
+    alloc_count = 0;
+    alloc_live = 0;
+    r = kn_profile_load(cpath, fpath, "p", &prof);
+    if (r == 0) {
+      ASSERT_STR_EQ("K", prof.access_key_id);
+      ASSERT_STR_EQ("R", prof.region);
+    } else {
+      ASSERT_EQ(KINESIS_ENOMEM, r);
+      ASSERT_NULL(prof.access_key_id);
+      ASSERT_NULL(prof.region);
+    }
+    kn_profile_clear(&prof);
+    ASSERT_EQ(0, alloc_live);
+    if (r == 0)
+      break;
+  }
+  ASSERT_GT(i, 4);
+  alloc_fail_at = -1;
+  ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
+  remove_temp(cpath);
+  remove_temp(fpath);
+}
+
+
+/* One get() through the chain with the i-th allocation failing (counted from
+ * the get() call). Returns 1 once a run got through without a failure. */
+static int chain_failmalloc_run(int64_t i, int expect_status) {
+  fixture_t f;
+  get_result_t r;
+  int64_t fail_at;
+  int reached;
+  int rc;
+
+  alloc_fail_at = -1;
+  alloc_count = 0;
+  alloc_live = 0;
+  fixture_init(&f, NULL);
+  memset(&r, 0, sizeof(r));
+  fail_at = alloc_count + i;
+  alloc_fail_at = fail_at;
+  rc = kn_cred_provider_get(f.p, on_get, &r);
+  if (rc == 0) {
+    ASSERT_OK(uv_run(&f.loop, UV_RUN_DEFAULT));
+    ASSERT_EQ(1, r.calls);
+    if (r.status != KINESIS_ENOMEM)
+      ASSERT_EQ(expect_status, r.status);
+  } else {
+    ASSERT_EQ(KINESIS_ENOMEM, rc);
+  }
+  reached = alloc_count > fail_at;
+  alloc_fail_at = -1;
+  fixture_close(&f, 0);
+  ASSERT_EQ(0, alloc_live);
+  return !reached;
+}
+
+
+static void test_chain_failmalloc(void) {
+  char* creds = temp_file(
+      "[default]\naws_access_key_id = AKIAPROFILE\n"
+      "aws_secret_access_key = profile-secret\n"
+      "aws_session_token = profile-token\n");
+  int64_t i;
+  int done;
+
+  env_isolate();
+  ASSERT_OK(kinesis_replace_allocator(fail_malloc, fail_realloc, fail_calloc,
+                                      fail_free));
+  /* Credentials from the profile. */
+  setenv("AWS_SHARED_CREDENTIALS_FILE", creds, 1);
+  for (i = 0, done = 0; !done; i++)
+    done = chain_failmalloc_run(i, 0);
+  ASSERT_GT(i, 5);
+  /* Nothing anywhere: the message is built as the chain goes. */
+  setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/kn-test/credentials", 1);
+  for (i = 0, done = 0; !done; i++)
+    done = chain_failmalloc_run(i, KINESIS_ENOCREDS);
+  ASSERT_GT(i, 3);
+  ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
+  remove_temp(creds);
+  env_isolate();
+}
+
+
+/* ---- The chain, without network ---- */
+
+
+static void test_chain_options_beat_env(void) {
+  kn_cred_options_t opts;
+  fixture_t f;
+  get_result_t r;
+
+  env_isolate();
+  setenv("AWS_ACCESS_KEY_ID", "AKIAENV", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
+  memset(&opts, 0, sizeof(opts));
+  opts.access_key_id = "AKIAOPTIONS";
+  opts.secret_access_key = "options-secret";
+  opts.session_token = "options-token";
+  fixture_init(&f, &opts);
+  get_once(&f, &r);
+  ASSERT_OK(r.status);
+  ASSERT_STR_EQ("AKIAOPTIONS", r.access_key_id);
+  ASSERT_STR_EQ("options-secret", r.secret_access_key);
+  ASSERT_STR_EQ("options-token", r.session_token);
+  ASSERT_STR_EQ("options", r.source);
+  ASSERT_EQ(0, r.expiration_ms);
+  fixture_close(&f, 0);
+  env_isolate();
+}
+
+
+static void test_chain_env_beats_profile(void) {
+  char* creds = temp_file(
+      "[default]\naws_access_key_id = AKIAPROFILE\n"
+      "aws_secret_access_key = profile-secret\n"
+      "aws_session_token = profile-token\n");
+  kn_cred_options_t opts;
+  fixture_t f;
+  get_result_t r;
+
+  env_isolate();
+  setenv("AWS_SHARED_CREDENTIALS_FILE", creds, 1);
+  setenv("AWS_ACCESS_KEY_ID", "AKIAENV", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
+  setenv("AWS_SESSION_TOKEN", "env-token", 1);
+  /* Only half of the explicit pair: the options do not apply. */
+  memset(&opts, 0, sizeof(opts));
+  opts.access_key_id = "AKIAHALFOPTION";
+  fixture_init(&f, &opts);
+  get_once(&f, &r);
+  ASSERT_OK(r.status);
+  ASSERT_STR_EQ("AKIAENV", r.access_key_id);
+  ASSERT_STR_EQ("env-token", r.session_token);
+  ASSERT_STR_EQ("environment", r.source);
+  fixture_close(&f, 0);
+
+  /* Without the environment, the profile. */
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  unsetenv("AWS_SESSION_TOKEN");
+  fixture_init(&f, NULL);
+  get_once(&f, &r);
+  ASSERT_OK(r.status);
+  ASSERT_STR_EQ("AKIAPROFILE", r.access_key_id);
+  ASSERT_STR_EQ("profile-secret", r.secret_access_key);
+  ASSERT_STR_EQ("profile-token", r.session_token);
+  ASSERT_STR_EQ("profile", r.source);
+  fixture_close(&f, 0);
+
+  remove_temp(creds);
+  env_isolate();
+}
+
+
+static void test_chain_profile_selection(void) {
+  char* creds = temp_file(
+      "[default]\naws_access_key_id = AKIADEFAULT\n"
+      "aws_secret_access_key = d\n"
+      "[envprof]\naws_access_key_id = AKIAENVPROF\n"
+      "aws_secret_access_key = e\n"
+      "[optprof]\naws_access_key_id = AKIAOPTPROF\n"
+      "aws_secret_access_key = o\n");
+  kn_cred_options_t opts;
+  fixture_t f;
+  get_result_t r;
+
+  env_isolate();
+  setenv("AWS_SHARED_CREDENTIALS_FILE", creds, 1);
+  setenv("AWS_PROFILE", "envprof", 1);
+  fixture_init(&f, NULL);
+  get_once(&f, &r);
+  ASSERT_STR_EQ("AKIAENVPROF", r.access_key_id);
+  fixture_close(&f, 0);
+
+  memset(&opts, 0, sizeof(opts));
+  opts.profile = "optprof";
+  fixture_init(&f, &opts);
+  get_once(&f, &r);
+  ASSERT_STR_EQ("AKIAOPTPROF", r.access_key_id);
+  fixture_close(&f, 0);
+
+  remove_temp(creds);
+  env_isolate();
+}
+
+
+static void test_chain_partial_env_falls_through(void) {
+  char* creds = temp_file(
+      "[default]\naws_access_key_id = AKIAPROFILE\n"
+      "aws_secret_access_key = profile-secret\n");
+  fixture_t f;
+  get_result_t r;
+
+  env_isolate();
+  setenv("AWS_ACCESS_KEY_ID", "AKIAENVONLY", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "", 1);
+  setenv("AWS_SHARED_CREDENTIALS_FILE", creds, 1);
+  fixture_init(&f, NULL);
+  get_once(&f, &r);
+  ASSERT_OK(r.status);
+  ASSERT_STR_EQ("AKIAPROFILE", r.access_key_id);
+  ASSERT_STR_EQ("profile", r.source);
+  ASSERT(!r.has_token);
+  fixture_close(&f, 0);
+
+  /* With no profile either, the message says what was half there. */
+  setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/kn-test/credentials", 1);
+  fixture_init(&f, NULL);
+  get_once(&f, &r);
+  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "AWS_ACCESS_KEY_ID set without "
+                         "AWS_SECRET_ACCESS_KEY"));
+  fixture_close(&f, 0);
+
+  remove_temp(creds);
+  env_isolate();
+}
+
+
+static void test_chain_no_credentials(void) {
+  kn_cred_options_t opts;
+  fixture_t f;
+  get_result_t r;
+
+  env_isolate();
+  setenv("AWS_SECRET_ACCESS_KEY", "ENV-SECRET-MUST-NOT-LEAK", 1);
+  setenv("AWS_SESSION_TOKEN", "ENV-TOKEN-MUST-NOT-LEAK", 1);
+  memset(&opts, 0, sizeof(opts));
+  opts.secret_access_key = "OPTION-SECRET-MUST-NOT-LEAK";
+  opts.profile = "nosuch";
+  fixture_init(&f, &opts);
+  get_once(&f, &r);
+  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
+  ASSERT_NOT_NULL(strstr(r.message, "tried: options"));
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "options (secret_access_key set "
+                         "without access_key_id)"));
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "environment (AWS_SECRET_ACCESS_KEY "
+                         "set without AWS_ACCESS_KEY_ID)"));
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "profile \"nosuch\" (not found in "
+                         "/nonexistent/kn-test/credentials, "
+                         "/nonexistent/kn-test/config)"));
+  ASSERT_NOT_NULL(strstr(r.message, "container endpoint (not configured)"));
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "instance metadata (disabled by "
+                         "AWS_EC2_METADATA_DISABLED)"));
+  ASSERT_NULL(strstr(r.message, "MUST-NOT-LEAK"));
+  ASSERT_NULL(kn_cred_provider_cached(f.p));
+  fixture_close(&f, 0);
+  env_isolate();
+}
+
+
+static void test_chain_container_refused(void) {
+  fixture_t f;
+  get_result_t r;
+
+  env_isolate();
+  setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI",
+         "http://127.0.0.1@evil.example/creds", 1);
+  setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "CONTAINER-TOKEN-SECRET", 1);
+  fixture_init(&f, NULL);
+  get_once(&f, &r);
+  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
+  /* User information in a URL may be a secret: it never shows. */
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "refused AWS_CONTAINER_CREDENTIALS_"
+                         "FULL_URI http://***@evil.example/creds"));
+  ASSERT_NOT_NULL(strstr(r.message, "use https"));
+  ASSERT_NULL(strstr(r.message, "CONTAINER-TOKEN-SECRET"));
+  ASSERT_EQ(0, kn_http_pending(f.http));
+  fixture_close(&f, 0);
+  env_isolate();
+}
+
+
+/* An allowed loopback URL where nothing listens: the request fails fast and
+ * the chain reports it. */
+static void test_chain_container_unreachable(void) {
+  kn_cred_options_t opts;
+  fixture_t f;
+  get_result_t r;
+
+  env_isolate();
+  setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/creds", 1);
+  memset(&opts, 0, sizeof(opts));
+  opts.metadata_timeout_ms = 500;
+  fixture_init(&f, &opts);
+  get_once(&f, &r);
+  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "container endpoint "
+                         "(http://127.0.0.1:1/creds: "));
+  ASSERT_NOT_NULL(strstr(r.message, "instance metadata (disabled"));
+  fixture_close(&f, 0);
+
+  /* Secrets in the URL's user information or query stay out of it. */
+  setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI",
+         "http://user:PASSWORD@127.0.0.1:1/creds?key=QUERYSECRET", 1);
+  fixture_init(&f, &opts);
+  get_once(&f, &r);
+  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
+  ASSERT_NOT_NULL(strstr(r.message, "(http://***@127.0.0.1:1/creds?***: "));
+  ASSERT_NULL(strstr(r.message, "PASSWORD"));
+  ASSERT_NULL(strstr(r.message, "QUERYSECRET"));
+  fixture_close(&f, 0);
+  env_isolate();
+}
+
+
+static void test_chain_token_file_unreadable(void) {
+  fixture_t f;
+  get_result_t r;
+
+  env_isolate();
+  setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://localhost:1/creds", 1);
+  setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "/nonexistent/token", 1);
+  fixture_init(&f, NULL);
+  get_once(&f, &r);
+  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "cannot read AWS_CONTAINER_"
+                         "AUTHORIZATION_TOKEN_FILE "
+                         "/nonexistent/token"));
+  ASSERT_EQ(0, kn_http_pending(f.http));
+  fixture_close(&f, 0);
+  env_isolate();
+}
+
+
+static void test_get_never_synchronous(void) {
+  fixture_t f;
+  get_result_t r1;
+  get_result_t r2;
+
+  env_isolate();
+  setenv("AWS_ACCESS_KEY_ID", "AKIAENV", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
+  fixture_init(&f, NULL);
+  get_once(&f, &r1);
+  ASSERT_OK(r1.status);
+
+  /* Cached now, and still delivered on a later tick. */
+  ASSERT_NOT_NULL(kn_cred_provider_cached(f.p));
+  ASSERT_STR_EQ("AKIAENV", kn_cred_provider_cached(f.p)->access_key_id);
+  memset(&r2, 0, sizeof(r2));
+  ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r2));
+  ASSERT_EQ(0, r2.calls);
+  ASSERT_OK(uv_run(&f.loop, UV_RUN_NOWAIT));
+  ASSERT_EQ(1, r2.calls);
+  ASSERT_STR_EQ("AKIAENV", r2.access_key_id);
+
+  /* The static cache outlives changes to the environment... */
+  setenv("AWS_ACCESS_KEY_ID", "AKIAENV2", 1);
+  get_once(&f, &r2);
+  ASSERT_STR_EQ("AKIAENV", r2.access_key_id);
+  /* ...until it is invalidated. */
+  kn_cred_provider_invalidate(f.p);
+  ASSERT_NULL(kn_cred_provider_cached(f.p));
+  get_once(&f, &r2);
+  ASSERT_STR_EQ("AKIAENV2", r2.access_key_id);
+  fixture_close(&f, 0);
+  env_isolate();
+}
+
+
+static void test_get_from_callback(void) {
+  fixture_t f;
+  get_result_t r1;
+  get_result_t r2;
+
+  env_isolate();
+  setenv("AWS_ACCESS_KEY_ID", "AKIAENV", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
+  fixture_init(&f, NULL);
+  memset(&r1, 0, sizeof(r1));
+  memset(&r2, 0, sizeof(r2));
+  r1.get_again = f.p;
+  r1.again = &r2;
+  ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r1));
+  ASSERT_OK(uv_run(&f.loop, UV_RUN_DEFAULT));
+  ASSERT_EQ(1, r1.calls);
+  ASSERT_OK(r1.again_rc);
+  ASSERT_EQ(1, r2.calls);
+  ASSERT_STR_EQ("AKIAENV", r2.access_key_id);
+  fixture_close(&f, 0);
+  env_isolate();
+}
+
+
+static void test_close_cancels_pending_get(void) {
+  fixture_t f;
+  get_result_t r[3];
+  int order = 0;
+  int i;
+
+  env_isolate();
+  setenv("AWS_ACCESS_KEY_ID", "AKIAENV", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
+  fixture_init(&f, NULL);
+  memset(r, 0, sizeof(r));
+  for (i = 0; i < 3; i++) {
+    r[i].order = &order;
+    ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r[i]));
+  }
+  kn_cred_provider_close(f.p, on_closed, &order);
+  /* Neither the cancellations nor the close callback run inside close. */
+  ASSERT_EQ(0, r[0].calls);
+  ASSERT_EQ(0, close_calls);
+  ASSERT_EQ(KINESIS_ECLOSING, kn_cred_provider_get(f.p, on_get, &r[0]));
+  kn_cred_provider_close(f.p, on_closed, &order); /* a second close: no-op */
+  ASSERT_OK(uv_run(&f.loop, UV_RUN_DEFAULT));
+  for (i = 0; i < 3; i++) {
+    ASSERT_EQ(1, r[i].calls);
+    ASSERT_EQ(KINESIS_ECANCELED, r[i].status);
+    ASSERT_EQ(i + 1, r[i].seq);
+  }
+  /* Every get callback ran before the close callback. */
+  ASSERT_EQ(1, close_calls);
+  ASSERT_EQ(4, close_order);
+  fixture_close(&f, 1);
+  env_isolate();
+}
+
+
+static void test_close_from_callback(void) {
+  fixture_t f;
+  get_result_t r[3];
+  int order = 0;
+  int i;
+
+  env_isolate();
+  setenv("AWS_ACCESS_KEY_ID", "AKIAENV", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
+  fixture_init(&f, NULL);
+  memset(r, 0, sizeof(r));
+  for (i = 0; i < 3; i++) {
+    r[i].order = &order;
+    ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r[i]));
+  }
+  /* The first callback closes the provider (STYLE.md section 7). */
+  r[0].close_provider = f.p;
+  ASSERT_OK(uv_run(&f.loop, UV_RUN_DEFAULT));
+  ASSERT_EQ(1, r[0].calls);
+  ASSERT_OK(r[0].status);
+  ASSERT_STR_EQ("AKIAENV", r[0].access_key_id);
+  for (i = 1; i < 3; i++) {
+    ASSERT_EQ(1, r[i].calls);
+    ASSERT_EQ(KINESIS_ECANCELED, r[i].status);
+  }
+  ASSERT_EQ(1, close_calls);
+  ASSERT_EQ(4, close_order);
+  fixture_close(&f, 1);
+  env_isolate();
+}
+
+
+/* A loopback server that accepts connections and never answers, so that a
+ * metadata request stays in flight until the provider closes. */
+typedef struct silent_server_s {
+  uv_tcp_t server;
+  uv_tcp_t conn;
+  int accepted;
+  char buf[4096];
+} silent_server_t;
+
+
+static void on_silent_alloc(uv_handle_t* h, size_t size, uv_buf_t* buf) {
+  silent_server_t* s = h->data;
+  (void) size;
+  *buf = uv_buf_init(s->buf, sizeof(s->buf));
+}
+
+
+static void on_silent_read(uv_stream_t* stream, ssize_t n,
+                           const uv_buf_t* buf) {
+  (void) buf;
+  if (n < 0)
+    uv_read_stop(stream);
+}
+
+
+static void on_silent_connection(uv_stream_t* server, int status) {
+  silent_server_t* s = server->data;
+  ASSERT_OK(status);
+  ASSERT_EQ(0, s->accepted);
+  ASSERT_OK(uv_tcp_init(server->loop, &s->conn));
+  s->conn.data = s;
+  ASSERT_OK(uv_accept(server, (uv_stream_t*) &s->conn));
+  ASSERT_OK(
+      uv_read_start((uv_stream_t*) &s->conn, on_silent_alloc, on_silent_read));
+  s->accepted = 1;
+}
+
+
+typedef struct cancel_ctx_s {
+  fixture_t* f;
+  silent_server_t* s;
+  int order;
+} cancel_ctx_t;
+
+
+static void on_cancel_timer(uv_timer_t* t) {
+  cancel_ctx_t* c = t->data;
+  ASSERT_EQ(1, c->s->accepted);
+  ASSERT_EQ(1, kn_http_pending(c->f->http));
+  kn_cred_provider_close(c->f->p, on_closed, &c->order);
+  uv_close((uv_handle_t*) t, NULL);
+  uv_close((uv_handle_t*) &c->s->server, NULL);
+  uv_close((uv_handle_t*) &c->s->conn, NULL);
+}
+
+
+static void test_close_cancels_fetch_in_flight(void) {
+  silent_server_t s;
+  struct sockaddr_in addr;
+  struct sockaddr_storage bound;
+  int len = sizeof(bound);
+  char url[64];
+  kn_cred_options_t opts;
+  fixture_t f;
+  get_result_t r[2];
+  cancel_ctx_t ctx;
+  uv_timer_t timer;
+
+  env_isolate();
+  memset(&opts, 0, sizeof(opts));
+  opts.metadata_timeout_ms = 10000;
+  fixture_init(&f, &opts);
+  memset(&s, 0, sizeof(s));
+  ASSERT_OK(uv_tcp_init(&f.loop, &s.server));
+  s.server.data = &s;
+  ASSERT_OK(uv_ip4_addr("127.0.0.1", 0, &addr));
+  ASSERT_OK(uv_tcp_bind(&s.server, (const struct sockaddr*) &addr, 0));
+  ASSERT_OK(uv_listen((uv_stream_t*) &s.server, 8, on_silent_connection));
+  ASSERT_OK(uv_tcp_getsockname(&s.server, (struct sockaddr*) &bound, &len));
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/creds",
+           ntohs(((struct sockaddr_in*) &bound)->sin_port));
+  setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
+
+  memset(r, 0, sizeof(r));
+  memset(&ctx, 0, sizeof(ctx));
+  ctx.f = &f;
+  ctx.s = &s;
+  r[0].order = &ctx.order;
+  r[1].order = &ctx.order;
+  ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r[0]));
+  ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r[1]));
+  ASSERT_OK(uv_timer_init(&f.loop, &timer));
+  timer.data = &ctx;
+  ASSERT_OK(uv_timer_start(&timer, on_cancel_timer, 300, 0));
+  ASSERT_OK(uv_run(&f.loop, UV_RUN_DEFAULT));
+  ASSERT_EQ(1, r[0].calls);
+  ASSERT_EQ(1, r[1].calls);
+  ASSERT_EQ(KINESIS_ECANCELED, r[0].status);
+  ASSERT_EQ(KINESIS_ECANCELED, r[1].status);
+  ASSERT_EQ(1, close_calls);
+  ASSERT_EQ(3, close_order);
+  ASSERT_EQ(0, kn_http_pending(f.http));
+  fixture_close(&f, 1);
+  env_isolate();
+}
+
+
+static void test_new_invalid(void) {
+  uv_loop_t loop;
+  kn_http_t* http;
+  kn_cred_provider_t* p = NULL;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_http_new(&loop, NULL, &http));
+  ASSERT_EQ(KINESIS_EINVAL, kn_cred_provider_new(NULL, http, NULL, &p));
+  ASSERT_EQ(KINESIS_EINVAL, kn_cred_provider_new(&loop, NULL, NULL, &p));
+  ASSERT_EQ(KINESIS_EINVAL, kn_cred_provider_new(&loop, http, NULL, NULL));
+  ASSERT_NULL(p);
+  kn_http_close(http, NULL, NULL);
+  kn_test_loop_close(&loop);
+}
+
+
+KN_TEST_MAIN(
+    KN_TEST(test_parse_credentials_file),
+    KN_TEST(test_parse_session_token_crlf), KN_TEST(test_parse_missing),
+    KN_TEST(test_parse_config_sections),
+    KN_TEST(test_parse_credentials_override_config),
+    KN_TEST(test_parse_duplicates_and_subproperties),
+    KN_TEST(test_profile_load_files), KN_TEST(test_profile_name),
+    KN_TEST(test_profile_paths), KN_TEST(test_credentials_copy),
+    KN_TEST(test_container_uri_allowed), KN_TEST(test_parse_failmalloc),
+    KN_TEST(test_chain_failmalloc), KN_TEST(test_chain_options_beat_env),
+    KN_TEST(test_chain_env_beats_profile),
+    KN_TEST(test_chain_profile_selection),
+    KN_TEST(test_chain_partial_env_falls_through),
+    KN_TEST(test_chain_no_credentials), KN_TEST(test_chain_container_refused),
+    KN_TEST(test_chain_container_unreachable),
+    KN_TEST(test_chain_token_file_unreadable),
+    KN_TEST(test_get_never_synchronous), KN_TEST(test_get_from_callback),
+    KN_TEST(test_close_cancels_pending_get), KN_TEST(test_close_from_callback),
+    KN_TEST(test_close_cancels_fetch_in_flight), KN_TEST(test_new_invalid))
