@@ -97,7 +97,7 @@ const char* kn_test_require_env(const char* name);
 /* Directory of external vectors (../shared/testdata), from KINESIS_TEST_DATA. */
 const char* kn_test_data_dir(void);
 
-/* Reads a whole file; kn_test_free it. NULL on error. */
+/* Reads a whole file, NUL-terminated; free() it. NULL on error. */
 char* kn_test_read_file(const char* path, size_t* len);
 
 /* Runs the loop until it has nothing to do, then closes every handle still

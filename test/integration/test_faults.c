@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "fault.h"
+#include "sigv4.h"
 
 /* Retries, timeouts and error parsing, against the fault server: a proxy in
  * front of kinesalite that answers scripted statuses, stalls and drops. */
@@ -248,6 +249,12 @@ static void test_timeouts(void) {
 }
 
 
+static int64_t fixed_clock(void* arg) {
+  (void) arg;
+  return INT64_C(1440938160000); /* 2015-08-30T12:36:00Z */
+}
+
+
 static void test_signed_headers(void) {
   kinesis_client_options_t o;
   kinesis_client_t* c;
@@ -258,6 +265,7 @@ static void test_signed_headers(void) {
   setup();
   test_client_options(&o, fault);
   o.session_token = "session-token-value";
+  o.clock_ms = fixed_clock;
   ASSERT_OK(kinesis_client_new(&loop, &o, &c));
   describe(c, "nothere", &cap);
   ASSERT_EQ(KINESIS_ENOTFOUND, cap.status);
@@ -268,14 +276,41 @@ static void test_signed_headers(void) {
                 log_header(log, 0, "x-amz-target"));
   ASSERT_STR_EQ("session-token-value",
                 log_header(log, 0, "x-amz-security-token"));
-  ASSERT_EQ(16, strlen(log_header(log, 0, "x-amz-date")));
+  /* The injected clock decides the signing time and the scope's date. */
+  ASSERT_STR_EQ("20150830T123600Z", log_header(log, 0, "x-amz-date"));
   authz = log_header(log, 0, "authorization");
   ASSERT_NOT_NULL(authz);
   ASSERT(strncmp(authz, "AWS4-HMAC-SHA256 Credential=AKIDTEST/", 37) == 0);
-  ASSERT(strstr(authz, "/us-east-1/kinesis/aws4_request, SignedHeaders="
+  ASSERT(strstr(authz, "AKIDTEST/20150830/us-east-1/kinesis/aws4_request, "
+                       "SignedHeaders="
                        "content-type;host;x-amz-date;x-amz-security-token;"
                        "x-amz-target, Signature=") != NULL);
   ASSERT_NULL(log_header(log, 0, "expect"));
+  {
+    /* Sign again what the server received, as a verifying server would:
+     * the Host curl sent must be the one that was signed. */
+    static const char* const names[] = {"content-type", "host", "x-amz-date",
+                                        "x-amz-security-token", "x-amz-target"};
+    kn_sigv4_header_t h[5];
+    kn_sigv4_request_t req;
+    kn_sigv4_credentials_t creds = {"AKIDTEST", "test-secret-key"};
+    kn_buf_t expected = KN_BUF_INIT;
+    size_t i;
+    for (i = 0; i < 5; i++) {
+      h[i].name = kn_cursor_from_str(names[i]);
+      h[i].value = kn_cursor_from_str(log_header(log, 0, names[i]));
+    }
+    memset(&req, 0, sizeof(req));
+    req.method = "POST";
+    req.path = kn_cursor_from_str("/");
+    req.headers = h;
+    req.nheaders = 5;
+    req.payload = kn_cursor_from_str(log_str(log, 0, "body"));
+    ASSERT_OK(kn_sigv4_sign(&req, &creds, "20150830T123600Z", "us-east-1",
+                            "kinesis", NULL, &expected));
+    ASSERT_STR_EQ(kn_buf_str(&expected), authz);
+    kn_buf_free(&expected);
+  }
   ASSERT_STR_EQ("{\"StreamName\":\"nothere\"}", log_str(log, 0, "body"));
   json_decref(log);
   close_client(&loop, c);
