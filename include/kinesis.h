@@ -8,5 +8,6 @@
 #include "kinesis/version.h"
 #include "kinesis/errno.h"
 #include "kinesis/client.h"
+#include "kinesis/producer.h"
 
 #endif /* KINESIS_H */

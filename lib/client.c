@@ -1,3 +1,5 @@
+#include "client.h"
+
 #include "internal.h"
 
 #include <string.h>
@@ -35,14 +37,13 @@ struct kinesis_client_s {
   kn_queue_t calls;
   size_t ncalls;     /* calls not yet freed */
   int closing;
+  int children;      /* producers and consumers still open */
   int creds_open;
   int http_open;
   kinesis_close_cb close_cb;
   void* close_arg;
   void* data;
 };
-
-typedef struct kn_call_s kn_call_t;
 
 /* Handles a 2xx answer: parses it into the call, and returns 0 when the
  * call is complete, 1 when it sent a follow-up request, or an error. */
@@ -62,6 +63,7 @@ struct kn_call_s {
   uv_timer_t timer;          /* retry backoff and polling */
   int timer_inited;
   int finished;
+  int canceled;              /* kn_client_call_cancel() */
   kn_call_success_fn on_success;
   kinesis_client_cb cb;
   void* arg;
@@ -368,8 +370,8 @@ static void set_message(kn_call_t* call, const char* msg) {
 
 static void on_call_timer(uv_timer_t* t) {
   kn_call_t* call = t->data;
-  if (call->client->closing) {
-    set_message(call, "client closed");
+  if (call->client->closing || call->canceled) {
+    set_message(call, call->canceled ? "canceled" : "client closed");
     call_finish(call, KINESIS_ECANCELED);
     return;
   }
@@ -390,7 +392,7 @@ static int call_schedule(kn_call_t* call, uint64_t delay_ms) {
 /* Retries a retriable failure after a backoff, or finishes the call. */
 static void call_fail(kn_call_t* call, int err) {
   kinesis_client_t* c = call->client;
-  if (!c->closing && kinesis_err_is_retriable(err) &&
+  if (!c->closing && !call->canceled && kinesis_err_is_retriable(err) &&
       call->attempts < c->retry.max_attempts) {
     call_schedule(call, kn_retry_backoff_ms(&c->retry, call->attempts, &c->rng));
     return;
@@ -414,7 +416,7 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
 
   if (status != 0) {
     set_message(call, res->transport_error);
-    call_fail(call, c->closing ? KINESIS_ECANCELED : status);
+    call_fail(call, c->closing || call->canceled ? KINESIS_ECANCELED : status);
     return;
   }
   if (res->status >= 200 && res->status < 300) {
@@ -544,6 +546,11 @@ static void on_creds(int status, const kn_credentials_t* creds,
   int r;
 
   call->waiting_creds = 0;
+  if (call->canceled) {
+    set_message(call, "canceled");
+    call_finish(call, KINESIS_ECANCELED);
+    return;
+  }
   if (status == KINESIS_ECANCELED && !call->client->closing) {
     /* kinesis_client_set_credentials() replaced the provider: ask again. */
     call->attempts--;
@@ -815,6 +822,12 @@ static int on_list_shards(kn_call_t* call, const kn_http_response_t* res) {
 
 int kinesis_client_list_shards(kinesis_client_t* c, const char* stream,
                                kinesis_client_cb cb, void* arg) {
+  return kn_client_list_shards(c, stream, cb, arg, NULL);
+}
+
+
+int kn_client_list_shards(kinesis_client_t* c, const char* stream,
+                          kinesis_client_cb cb, void* arg, kn_call_t** out) {
   kn_call_t* call;
   int r = simple_stream_call(c, "ListShards", stream, 0, 0, on_list_shards,
                              cb, arg, &call);
@@ -825,7 +838,10 @@ int kinesis_client_list_shards(kinesis_client_t* c, const char* stream,
     call_discard(call);
     return KINESIS_ENOMEM;
   }
-  return call_launch(call);
+  r = call_launch(call);
+  if (r == 0 && out != NULL)
+    *out = call;
+  return r;
 }
 
 
@@ -924,6 +940,13 @@ static int on_put_records(kn_call_t* call, const kn_http_response_t* res) {
 int kinesis_client_put_records(kinesis_client_t* c, const char* stream,
                                const kinesis_put_entry_t* entries, size_t n,
                                kinesis_client_cb cb, void* arg) {
+  return kn_client_put_records(c, stream, entries, n, cb, arg, NULL);
+}
+
+
+int kn_client_put_records(kinesis_client_t* c, const char* stream,
+                          const kinesis_put_entry_t* entries, size_t n,
+                          kinesis_client_cb cb, void* arg, kn_call_t** out) {
   kn_call_t* call;
   size_t i;
   int r;
@@ -949,7 +972,42 @@ int kinesis_client_put_records(kinesis_client_t* c, const char* stream,
     call_discard(call);
     return r;
   }
-  return call_launch(call);
+  r = call_launch(call);
+  if (r == 0 && out != NULL)
+    *out = call;
+  return r;
+}
+
+
+void kn_client_call_cancel(kn_call_t* call) {
+  if (call->finished || call->canceled)
+    return;
+  call->canceled = 1;
+  if (call->http_req != NULL)
+    kn_http_cancel(call->http_req);
+  else if (!call->waiting_creds)
+    call_schedule(call, 0);
+  /* A call waiting for credentials ends when they arrive (on_creds). */
+}
+
+
+uv_loop_t* kn_client_loop(const kinesis_client_t* c) {
+  return c->loop;
+}
+
+
+void kn_client_child_add(kinesis_client_t* c) {
+  c->children++;
+}
+
+
+void kn_client_child_remove(kinesis_client_t* c) {
+  c->children--;
+}
+
+
+int kn_client_closing(const kinesis_client_t* c) {
+  return c->closing;
 }
 
 
@@ -999,6 +1057,8 @@ int kinesis_client_close(kinesis_client_t* c, kinesis_close_cb cb, void* arg) {
     return KINESIS_EINVAL;
   if (c->closing)
     return KINESIS_EALREADY;
+  if (c->children > 0)
+    return KINESIS_EBUSY;
   c->closing = 1;
   c->close_cb = cb;
   c->close_arg = arg;

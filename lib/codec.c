@@ -619,3 +619,82 @@ int kn_parse_iso8601(const char* s, int64_t* out_ms) {
             (int64_t) sec * 1000 + ms;
   return 0;
 }
+
+
+/* ---- kinesis put --format json ---- */
+
+void kn_put_line_clear(kn_put_line_t* l) {
+  kn_free(l->data);
+  kn_free(l->partition_key);
+  kn_free(l->explicit_hash_key);
+  l->data = NULL;
+  l->partition_key = NULL;
+  l->explicit_hash_key = NULL;
+  l->len = 0;
+}
+
+
+/* An optional string member: 0 when absent or a string (copied), else
+ * KINESIS_EINVAL. */
+static int optional_string(json_t* root, const char* key, char** out,
+                           kn_put_line_t* l) {
+  json_t* v = json_object_get(root, key);
+  if (v == NULL)
+    return 0;
+  if (!json_is_string(v)) {
+    snprintf(l->error, sizeof(l->error), "\"%s\" must be a string", key);
+    return KINESIS_EINVAL;
+  }
+  *out = kn_strndup(json_string_value(v), json_string_length(v));
+  return *out != NULL ? 0 : KINESIS_ENOMEM;
+}
+
+
+int kn_codec_parse_put_line(const char* line, size_t len, kn_put_line_t* l) {
+  json_t* root;
+  json_t* text;
+  json_t* b64;
+  int r;
+
+  memset(l, 0, sizeof(*l));
+  root = json_loadb(line, len, JSON_DECODE_INT_AS_REAL, NULL);
+  if (!json_is_object(root)) {
+    snprintf(l->error, sizeof(l->error), "not a JSON object");
+    json_decref(root);
+    return KINESIS_EINVAL;
+  }
+  text = json_object_get(root, "data");
+  b64 = json_object_get(root, "data_b64");
+  r = KINESIS_EINVAL;
+  if ((text == NULL) == (b64 == NULL)) {
+    snprintf(l->error, sizeof(l->error),
+             "needs exactly one of \"data\" and \"data_b64\"");
+  } else if (!json_is_string(text != NULL ? text : b64)) {
+    snprintf(l->error, sizeof(l->error), "\"%s\" must be a string",
+             text != NULL ? "data" : "data_b64");
+  } else if (text != NULL) {
+    l->len = json_string_length(text);
+    l->data = kn_malloc(l->len + 1);
+    r = l->data != NULL ? 0 : KINESIS_ENOMEM;
+    if (r == 0)
+      memcpy(l->data, json_string_value(text), l->len);
+  } else {
+    size_t in = json_string_length(b64);
+    l->len = kn_base64_decoded_max(in);
+    l->data = kn_malloc(l->len + 1);
+    r = l->data != NULL ? 0 : KINESIS_ENOMEM;
+    if (r == 0 &&
+        kn_base64_decode(json_string_value(b64), in, l->data, &l->len) != 0) {
+      snprintf(l->error, sizeof(l->error), "\"data_b64\" is not base64");
+      r = KINESIS_EINVAL;
+    }
+  }
+  if (r == 0)
+    r = optional_string(root, "partition_key", &l->partition_key, l);
+  if (r == 0)
+    r = optional_string(root, "explicit_hash_key", &l->explicit_hash_key, l);
+  if (r == KINESIS_ENOMEM)
+    snprintf(l->error, sizeof(l->error), "out of memory");
+  json_decref(root);
+  return r;
+}

@@ -1,0 +1,202 @@
+#ifndef KINESIS_PRODUCER_H
+#define KINESIS_PRODUCER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kinesis/client.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * A producer: records go in with kinesis_producer_put(), are batched per
+ * shard, rate-limited per shard, sent with PutRecords, retried, and each one
+ * gets exactly one callback. Since 0.2.
+ */
+typedef struct kinesis_producer_s kinesis_producer_t;
+
+/** One record to put. Everything is copied by kinesis_producer_put(). */
+typedef struct kinesis_record_s {
+  const void* data;               /* may be NULL when len is 0 */
+  size_t len;
+  const char* partition_key;      /* Required: 1 to 256 characters, UTF-8. */
+  const char* explicit_hash_key;  /* Optional: a decimal at most 2^128-1. */
+} kinesis_record_t;
+
+/** What became of one record. Valid only during the callback. */
+typedef struct kinesis_put_result_s {
+  const char* shard_id;          /* on success, else NULL */
+  const char* sequence_number;   /* on success, else NULL */
+  /* With aggregation, the record's index inside its aggregated record;
+   * records in one aggregate share a sequence number. 0 otherwise. */
+  uint32_t sub_sequence_number;
+  int aggregated;                /* 1 when it travelled inside an aggregate */
+  uint32_t attempts;             /* PutRecords requests that carried it */
+  const char* error_code;        /* the service's code on failure, or NULL */
+  const char* error_message;     /* on failure, or NULL */
+} kinesis_put_result_t;
+
+/**
+ * Completion of one record: `status` is 0, or KINESIS_ETIMEDOUT (its TTL
+ * passed), a service or transport error after its attempts were spent, or a
+ * non-retriable service error. `result` is never NULL.
+ */
+typedef void (*kinesis_put_cb)(kinesis_producer_t* producer, int status,
+                               const kinesis_put_result_t* result,
+                               void* user_data);
+
+/** Completion of a flush or a close: `status` is 0. */
+typedef void (*kinesis_producer_cb)(kinesis_producer_t* producer, int status,
+                                    void* user_data);
+
+/** What one PutRecords request did, given to `after_flush`. */
+typedef struct kinesis_flush_info_s {
+  int status;               /* of the request: 0, or its error */
+  size_t entries;           /* Kinesis records sent (aggregates count once) */
+  size_t user_records;      /* user records they carried */
+  size_t bytes;             /* data and partition key bytes sent */
+  size_t succeeded;         /* user records that landed */
+  size_t retrying;          /* user records queued again for another try */
+  size_t failed;            /* user records whose callback got an error */
+} kinesis_flush_info_t;
+
+typedef void (*kinesis_after_flush_cb)(kinesis_producer_t* producer,
+                                       const kinesis_flush_info_t* info,
+                                       void* user_data);
+
+/** Runs when the buffer falls below half after a put saw EQUEUEFULL. */
+typedef void (*kinesis_drain_cb)(kinesis_producer_t* producer,
+                                 void* user_data);
+
+typedef struct kinesis_producer_options_s {
+  /* Required. The stream name, or its ARN. Copied. */
+  const char* stream;
+  /* Default 500. Longest a record waits to join a batch, in milliseconds;
+   * 0 sends on the next turn of the loop. */
+  uint32_t buffer_time_ms;
+  /* Default 500, the most PutRecords takes. Records per request. */
+  uint32_t batch_size;
+  /* Default 5 MiB. Bytes per request (data and partition keys). */
+  size_t max_batch_bytes;
+  /* Default 10000. Records buffered (queued and in flight) at most; past it
+   * put returns KINESIS_EQUEUEFULL. */
+  uint32_t max_queue_size;
+  /* Default 64 MiB. Bytes buffered at most, the same way. */
+  size_t max_queue_bytes;
+  /* Default 1000. Records per second per shard; 0: no limit. An aggregated
+   * record counts once, as Kinesis counts it. */
+  uint32_t put_rate_limit_per_shard;
+  /* Default 1 MiB. Bytes per second per shard; 0: no limit. */
+  uint32_t put_bandwidth_limit_per_shard;
+  /* Default 10. Requests that may carry a record before it fails. */
+  uint32_t max_attempts;
+  /* Default 100 and 5000. Backoff of a record that failed inside a 200
+   * answer: random in [0, min(cap, base * 2^(attempt-1))]. */
+  uint32_t retry_base_ms;
+  uint32_t retry_cap_ms;
+  /* Default 30000. A record not settled this long after its put fails with
+   * KINESIS_ETIMEDOUT, in flight or not. */
+  uint32_t record_ttl_ms;
+  /* Default 1 MiB (1048576). Largest data plus partition key; streams may
+   * allow up to 10 MiB. */
+  size_t max_record_size;
+  /* Default 16. PutRecords requests in flight at most. */
+  uint32_t max_in_flight;
+  /* Default 0. 1 packs records bound for one shard into KPL aggregated
+   * records (the KPL's format; consumers de-aggregate them). */
+  int aggregate;
+  /* Default 60000. How often the shard map is listed again, to follow
+   * resharding; it is also listed when an answer names an unexpected shard. */
+  uint32_t shard_refresh_ms;
+  /* Optional. Called after each PutRecords answer is handled. */
+  kinesis_after_flush_cb after_flush;
+  void* after_flush_data;
+  /* Optional. Called when the buffer falls below half after EQUEUEFULL. */
+  kinesis_drain_cb on_drain;
+  void* on_drain_data;
+} kinesis_producer_options_t;
+
+/** Zeroes `options` and writes the defaults. */
+KINESIS_EXTERN void kinesis_producer_options_init(
+    kinesis_producer_options_t* options);
+
+/**
+ * Creates a producer on `client`'s loop and starts listing the stream's
+ * shards. Records put before the listing is done wait for it. Returns 0 and
+ * sets `*out`, or KINESIS_EINVAL (a missing stream or an option out of
+ * range), KINESIS_ECLOSING (the client is closing) or KINESIS_ENOMEM. The
+ * client refuses to close (KINESIS_EBUSY) until the producer has closed.
+ */
+KINESIS_EXTERN int kinesis_producer_new(
+    kinesis_client_t* client, const kinesis_producer_options_t* options,
+    kinesis_producer_t** out);
+
+/**
+ * Queues one record. The record is copied; `record` may be reused on return.
+ * `cb` runs exactly once, later, on the loop thread: with 0 and the shard id
+ * and sequence number, or with an error (see kinesis_put_cb). Returns 0,
+ * KINESIS_EINVAL (data plus key over max_record_size, a key that is empty,
+ * longer than 256 characters or not UTF-8, a bad explicit hash key, or a
+ * NULL cb), KINESIS_EQUEUEFULL (the buffer is full: wait for on_drain), or
+ * KINESIS_ECLOSING. On a non-zero return nothing is queued and `cb` never
+ * runs.
+ */
+KINESIS_EXTERN int kinesis_producer_put(kinesis_producer_t* producer,
+                                        const kinesis_record_t* record,
+                                        kinesis_put_cb cb, void* user_data);
+
+/**
+ * Sends everything buffered now, without waiting for buffer_time. `cb` runs
+ * once every record put before this call is settled (its callback has run).
+ * Returns 0, KINESIS_EINVAL or KINESIS_ECLOSING; on error `cb` never runs.
+ */
+KINESIS_EXTERN int kinesis_producer_flush(kinesis_producer_t* producer,
+                                          kinesis_producer_cb cb,
+                                          void* user_data);
+
+/**
+ * Flushes, waits until every record's callback has run (each within its TTL,
+ * so close finishes even when the server cannot be reached), closes every
+ * handle, then calls `cb` and frees the producer. Returns 0 or
+ * KINESIS_EALREADY.
+ */
+KINESIS_EXTERN int kinesis_producer_close(kinesis_producer_t* producer,
+                                          kinesis_producer_cb cb,
+                                          void* user_data);
+
+KINESIS_EXTERN void kinesis_producer_set_data(kinesis_producer_t* producer,
+                                              void* data);
+KINESIS_EXTERN void* kinesis_producer_get_data(
+    const kinesis_producer_t* producer);
+
+/** Counters since the producer was created. */
+typedef struct kinesis_producer_stats_s {
+  uint64_t records_put;       /* user records that landed */
+  uint64_t bytes_put;         /* their data and partition key bytes */
+  uint64_t records_failed;    /* user records whose callback got an error */
+  uint64_t records_retried;   /* times a user record was queued again */
+  uint64_t records_throttled; /* user records throttled inside answers */
+  uint64_t requests;          /* PutRecords requests answered or failed */
+  uint64_t request_failures;  /* requests that failed whole */
+  uint64_t entries_sent;      /* Kinesis records sent (aggregates once) */
+  uint64_t user_records_sent; /* user records sent, retries included */
+  uint64_t queue_depth;       /* user records buffered now */
+  uint64_t queue_bytes;       /* their bytes */
+  uint64_t in_flight;         /* requests in flight now */
+  uint64_t shards;            /* open shards in the current map */
+  /* Average user records per request over batch_size, 0 to 1; with
+   * aggregation it can exceed 1. */
+  double batch_fill;
+} kinesis_producer_stats_t;
+
+/** Fills `stats`. Returns 0 or KINESIS_EINVAL. */
+KINESIS_EXTERN int kinesis_producer_stats(const kinesis_producer_t* producer,
+                                          kinesis_producer_stats_t* stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KINESIS_PRODUCER_H */

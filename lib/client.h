@@ -1,0 +1,36 @@
+#ifndef KN_CLIENT_H
+#define KN_CLIENT_H
+
+#include <uv.h>
+
+#include "kinesis/client.h"
+
+/* What the producer and consumer need of the client beyond its public API:
+ * its loop, cancelable calls, and a count of children that keeps it from
+ * closing under them. */
+
+typedef struct kn_call_s kn_call_t;
+
+uv_loop_t* kn_client_loop(const kinesis_client_t* client);
+
+/* A child (producer, consumer) was created from `client`, or closed. While
+ * children remain, kinesis_client_close() returns KINESIS_EBUSY. */
+void kn_client_child_add(kinesis_client_t* client);
+void kn_client_child_remove(kinesis_client_t* client);
+
+/* Whether the client is closing: children must not start calls then. */
+int kn_client_closing(const kinesis_client_t* client);
+
+/* kinesis_client_put_records() and kinesis_client_list_shards(), returning
+ * the call so that it can be canceled. */
+int kn_client_put_records(kinesis_client_t* client, const char* stream,
+                          const kinesis_put_entry_t* entries, size_t n,
+                          kinesis_client_cb cb, void* arg, kn_call_t** out);
+int kn_client_list_shards(kinesis_client_t* client, const char* stream,
+                          kinesis_client_cb cb, void* arg, kn_call_t** out);
+
+/* Cancels a call whose callback has not run yet: the callback runs once,
+ * on a later tick, with KINESIS_ECANCELED. */
+void kn_client_call_cancel(kn_call_t* call);
+
+#endif /* KN_CLIENT_H */

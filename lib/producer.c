@@ -1,0 +1,1141 @@
+#include "internal.h"
+
+#include <string.h>
+
+#include "aggregation.h"
+#include "buf.h"
+#include "client.h"
+#include "ratelimit.h"
+#include "retry.h"
+#include "shardmap.h"
+#include "validate.h"
+
+/*
+ * The producer (DESIGN.md section 3). A record is copied into one
+ * allocation, routed by its hash key to its shard's queue, and waits there
+ * until a batch takes it: when a batch's worth is waiting, when the oldest
+ * record has waited buffer_time, or when a flush or close asks. A batch
+ * takes from each shard only what the shard's token buckets allow. Every
+ * record is also on the `unsettled` list, in put order, until its callback
+ * has run; flushes wait on that list.
+ *
+ * One uv_timer_t drives everything: buffer_time, retry backoff, rate-limit
+ * waits, TTL expiry and shard map refreshes. It is re-armed after each pass
+ * (producer_pump) for the earliest of those.
+ */
+
+#define KN_MAX_BATCH_RECORDS 500
+#define KN_MAX_RECORD_SIZE (10u * 1024 * 1024)
+#define KN_LISTING_RETRY_MIN_MS 200
+#define KN_LISTING_RETRY_MAX_MS 10000
+/* Relist at most this often when answers name unexpected shards. */
+#define KN_RELIST_MIN_INTERVAL_MS 1000
+
+typedef struct kn_prec_s {
+  kn_queue_t node;      /* a shard's queue, `unrouted`, or a batch entry */
+  kn_queue_t all;       /* `unsettled`, in put order */
+  uint64_t id;
+  kinesis_put_cb cb;
+  void* arg;
+  uint64_t put_ms;      /* loop time of the put */
+  uint64_t deadline;    /* loop time at which the TTL passes */
+  uint64_t not_before;  /* retry backoff */
+  uint32_t attempts;
+  kn_hash_key_t hash;
+  size_t len;
+  size_t pk_len;
+  size_t ehk_len;
+  char* pk;             /* these point into the same allocation */
+  char* ehk;            /* NULL when none */
+  uint8_t* data;
+} kn_prec_t;
+
+typedef struct kn_pshard_s {
+  char* shard_id;
+  kn_queue_t pending;
+  size_t npending;
+  kn_bucket_t records;
+  kn_bucket_t bytes;
+} kn_pshard_t;
+
+/* One PutRecords entry of a batch: a plain record or an aggregate. */
+typedef struct kn_entry_s {
+  kn_queue_t records;
+  size_t nrecords;
+  size_t shard;          /* predicted shard: an index into map `map_gen` */
+  uint64_t map_gen;
+  int aggregated;
+  size_t blob_off;       /* the aggregate, in the batch's `blobs` */
+  size_t blob_len;
+} kn_entry_t;
+
+typedef struct kn_batch_s {
+  kn_queue_t node;
+  kinesis_producer_t* producer;
+  kn_call_t* call;
+  kn_entry_t* entries;
+  size_t nentries;
+  size_t user_records;
+  size_t bytes;
+  uint64_t deadline;     /* the earliest TTL of its records */
+  int ttl_canceled;
+  kn_buf_t blobs;        /* aggregates, until the request is encoded */
+} kn_batch_t;
+
+typedef struct kn_flush_s {
+  kn_queue_t node;
+  uint64_t target;       /* settled when no record with a smaller id is left */
+  kinesis_producer_cb cb;
+  void* arg;
+} kn_flush_t;
+
+struct kinesis_producer_s {
+  kinesis_client_t* client;
+  uv_loop_t* loop;
+  char* stream;
+  kinesis_producer_options_t o;
+  kn_retry_policy_t retry;
+  uint64_t rng;
+
+  kn_shardmap_t* map;
+  uint64_t map_gen;      /* changes with every map installed */
+  kn_pshard_t* shards;
+  size_t nshards;
+  size_t rr;             /* round-robin start among shards */
+  kn_queue_t unrouted;   /* records waiting for a shard map */
+  size_t nunrouted;
+  size_t npending;       /* records in shard queues */
+  size_t pending_bytes;
+
+  kn_queue_t unsettled;
+  uint64_t next_id;
+  uint64_t count;        /* unsettled records */
+  uint64_t bytes;        /* their bytes */
+  int queue_full_seen;
+
+  kn_queue_t batches;
+  size_t in_flight;
+  kn_agg_t* agg;
+
+  uv_timer_t timer;
+  uint64_t timer_due;    /* 0 when the timer is stopped */
+
+  kn_call_t* listing;
+  int relist_wanted;
+  uint64_t next_listing_at;
+  uint64_t last_listing_at;
+  uint32_t listing_failures;
+  int listing_status;
+  char listing_error[256];
+
+  kn_queue_t flushes;
+  int closing;
+  int finishing;
+  int in_pump;
+  int in_timer;
+  kinesis_producer_cb close_cb;
+  void* close_arg;
+  void* data;
+  kinesis_producer_stats_t stats;
+};
+
+
+static void producer_pump(kinesis_producer_t* p);
+static void producer_maybe_finish_close(kinesis_producer_t* p);
+static void on_timer(uv_timer_t* t);
+
+
+void kinesis_producer_options_init(kinesis_producer_options_t* o) {
+  memset(o, 0, sizeof(*o));
+  o->buffer_time_ms = 500;
+  o->batch_size = 500;
+  o->max_batch_bytes = 5u * 1024 * 1024;
+  o->max_queue_size = 10000;
+  o->max_queue_bytes = 64u * 1024 * 1024;
+  o->put_rate_limit_per_shard = 1000;
+  o->put_bandwidth_limit_per_shard = 1024 * 1024;
+  o->max_attempts = 10;
+  o->retry_base_ms = 100;
+  o->retry_cap_ms = 5000;
+  o->record_ttl_ms = 30000;
+  o->max_record_size = 1024 * 1024;
+  o->max_in_flight = 16;
+  o->shard_refresh_ms = 60000;
+}
+
+
+/* ---- Timer ---- */
+
+/* Makes the timer fire no later than `due` (loop time). */
+static void timer_arm(kinesis_producer_t* p, uint64_t due) {
+  uint64_t now = uv_now(p->loop);
+  uint64_t delay = due > now ? due - now : 0;
+  if (p->finishing)
+    return;
+  if (p->timer_due != 0 && p->timer_due <= due)
+    return;
+  /* libuv runs a timer re-armed for "now" from its own callback again in
+   * the same pass, before any I/O: at least 1 ms lets the loop turn. */
+  if (delay == 0 && p->in_timer)
+    delay = 1;
+  p->timer_due = now + delay;
+  uv_timer_start(&p->timer, on_timer, delay, 0);
+}
+
+
+static void on_timer(uv_timer_t* t) {
+  kinesis_producer_t* p = t->data;
+  p->timer_due = 0;
+  p->in_timer = 1;
+  producer_pump(p);
+  p->in_timer = 0;
+}
+
+
+/* ---- Settling records ---- */
+
+static void record_free(kn_prec_t* r) {
+  kn_free(r);
+}
+
+
+static size_t record_size(const kn_prec_t* r) {
+  return r->len + r->pk_len;
+}
+
+
+static uint64_t oldest_unsettled_id(const kinesis_producer_t* p) {
+  if (kn_queue_empty(&p->unsettled))
+    return UINT64_MAX;
+  return kn_queue_data(p->unsettled.next, kn_prec_t, all)->id;
+}
+
+
+static void check_flushes_and_drain(kinesis_producer_t* p) {
+  kn_queue_t waiting;
+
+  /* Only flushes that were waiting before: one asked for inside a callback
+   * here is answered on a later pass, never in the same one. */
+  kn_queue_init(&waiting);
+  while (!kn_queue_empty(&p->flushes)) {
+    kn_queue_t* q = p->flushes.next;
+    kn_queue_remove(q);
+    kn_queue_insert_tail(&waiting, q);
+  }
+  while (!kn_queue_empty(&waiting)) {
+    kn_flush_t* f = kn_queue_data(waiting.next, kn_flush_t, node);
+    kn_queue_remove(&f->node);
+    if (oldest_unsettled_id(p) >= f->target) {
+      f->cb(p, 0, f->arg);
+      kn_free(f);
+    } else {
+      kn_queue_insert_tail(&p->flushes, &f->node);
+    }
+  }
+  if (p->queue_full_seen && p->count * 2 < p->o.max_queue_size &&
+      p->bytes * 2 < p->o.max_queue_bytes) {
+    p->queue_full_seen = 0;
+    if (p->o.on_drain != NULL)
+      p->o.on_drain(p, p->o.on_drain_data);
+  }
+}
+
+
+/* Runs the record's callback and frees it. */
+static void record_settle(kinesis_producer_t* p, kn_prec_t* r, int status,
+                          const kinesis_put_result_t* res) {
+  kn_queue_remove(&r->all);
+  p->count--;
+  p->bytes -= record_size(r);
+  if (status == 0) {
+    p->stats.records_put++;
+    p->stats.bytes_put += record_size(r);
+  } else {
+    p->stats.records_failed++;
+  }
+  r->cb(p, status, res, r->arg);
+  record_free(r);
+}
+
+
+static void record_fail(kinesis_producer_t* p, kn_prec_t* r, int status,
+                        const char* code, const char* message) {
+  kinesis_put_result_t res;
+  memset(&res, 0, sizeof(res));
+  res.attempts = r->attempts;
+  res.error_code = code;
+  res.error_message =
+      message != NULL && message[0] != '\0' ? message : kinesis_strerror(status);
+  record_settle(p, r, status, &res);
+}
+
+
+/* ---- Routing ---- */
+
+static void shard_push(kinesis_producer_t* p, size_t i, kn_prec_t* r,
+                       int front) {
+  kn_pshard_t* s = &p->shards[i];
+  if (front) {
+    r->node.next = s->pending.next;
+    r->node.prev = &s->pending;
+    s->pending.next->prev = &r->node;
+    s->pending.next = &r->node;
+  } else {
+    kn_queue_insert_tail(&s->pending, &r->node);
+  }
+  s->npending++;
+  p->npending++;
+  p->pending_bytes += record_size(r);
+}
+
+
+static void shard_pop(kinesis_producer_t* p, kn_pshard_t* s, kn_prec_t* r) {
+  kn_queue_remove(&r->node);
+  s->npending--;
+  p->npending--;
+  p->pending_bytes -= record_size(r);
+}
+
+
+/* Puts `r` in its shard's queue (at the front for a retry, to keep order),
+ * or in `unrouted` while there is no map or no shard for its key. */
+static void record_route(kinesis_producer_t* p, kn_prec_t* r, int front) {
+  int i = p->map != NULL ? kn_shardmap_lookup(p->map, &r->hash) : -1;
+  if (i < 0) {
+    if (p->map != NULL)
+      p->relist_wanted = 1;
+    if (front) {
+      r->node.next = p->unrouted.next;
+      r->node.prev = &p->unrouted;
+      p->unrouted.next->prev = &r->node;
+      p->unrouted.next = &r->node;
+    } else {
+      kn_queue_insert_tail(&p->unrouted, &r->node);
+    }
+    p->nunrouted++;
+    return;
+  }
+  shard_push(p, (size_t) i, r, front);
+}
+
+
+static void shards_free(kn_pshard_t* shards, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    kn_free(shards[i].shard_id);
+  kn_free(shards);
+}
+
+
+/* Replaces the shard map, carrying over rate-limit state of shards that
+ * remain, and routes every queued record again. */
+static int install_map(kinesis_producer_t* p, kn_shardmap_t* map) {
+  size_t n = kn_shardmap_count(map);
+  kn_pshard_t* shards = kn_calloc(n > 0 ? n : 1, sizeof(*shards));
+  kn_pshard_t* old = p->shards;
+  size_t nold = p->nshards;
+  uint64_t now = uv_now(p->loop);
+  kn_queue_t moving;
+  size_t i;
+
+  if (shards == NULL)
+    return KINESIS_ENOMEM;
+  for (i = 0; i < n; i++) {
+    const char* id = kn_shardmap_shard_id(map, i);
+    size_t k;
+    kn_queue_init(&shards[i].pending);
+    shards[i].shard_id = kn_strdup(id);
+    if (shards[i].shard_id == NULL) {
+      shards_free(shards, i);
+      return KINESIS_ENOMEM;
+    }
+    kn_bucket_init(&shards[i].records, p->o.put_rate_limit_per_shard,
+                   p->o.put_rate_limit_per_shard, now);
+    /* The burst holds the largest record, or it could never be sent. */
+    kn_bucket_init(&shards[i].bytes, p->o.put_bandwidth_limit_per_shard,
+                   p->o.put_bandwidth_limit_per_shard >
+                           p->o.max_record_size + 256
+                       ? (double) p->o.put_bandwidth_limit_per_shard
+                       : (double) (p->o.max_record_size + 256),
+                   now);
+    for (k = 0; k < nold; k++)
+      if (strcmp(old[k].shard_id, id) == 0) {
+        shards[i].records = old[k].records;
+        shards[i].bytes = old[k].bytes;
+      }
+  }
+
+  /* Everything queued goes through routing again, in its old order. */
+  kn_queue_init(&moving);
+  for (i = 0; i < nold; i++)
+    while (!kn_queue_empty(&old[i].pending)) {
+      kn_queue_t* q = old[i].pending.next;
+      kn_queue_remove(q);
+      kn_queue_insert_tail(&moving, q);
+    }
+  while (!kn_queue_empty(&p->unrouted)) {
+    kn_queue_t* q = p->unrouted.next;
+    kn_queue_remove(q);
+    kn_queue_insert_tail(&moving, q);
+  }
+  p->nunrouted = 0;
+  p->npending = 0;
+  p->pending_bytes = 0;
+  shards_free(old, nold);
+  kn_shardmap_free(p->map);
+  p->map = map;
+  p->map_gen++;
+  p->shards = shards;
+  p->nshards = n;
+  p->stats.shards = n;
+  p->rr = 0;
+  while (!kn_queue_empty(&moving)) {
+    kn_prec_t* r = kn_queue_data(moving.next, kn_prec_t, node);
+    kn_queue_remove(&r->node);
+    record_route(p, r, 0);
+  }
+  return 0;
+}
+
+
+static void on_listed(kinesis_client_t* c, int status,
+                      const kinesis_result_t* res, void* arg) {
+  kinesis_producer_t* p = arg;
+  uint64_t now = uv_now(p->loop);
+  kn_shardmap_t* map = NULL;
+  (void) c;
+
+  p->listing = NULL;
+  if (status == 0) {
+    status = kn_shardmap_new(res->shards, res->nshards, &map);
+    if (status == 0 && kn_shardmap_count(map) == 0) {
+      kn_shardmap_free(map);
+      map = NULL;
+      status = KINESIS_EPROTO;
+    }
+    if (status == 0 && (status = install_map(p, map)) != 0)
+      kn_shardmap_free(map);
+  }
+  if (status == 0) {
+    p->listing_failures = 0;
+    p->listing_status = 0;
+    p->next_listing_at = now + p->o.shard_refresh_ms;
+  } else if (status != KINESIS_ECANCELED) {
+    uint64_t wait = (uint64_t) KN_LISTING_RETRY_MIN_MS << (p->listing_failures < 6 ? p->listing_failures : 6);
+    p->listing_failures++;
+    p->listing_status = status;
+    snprintf(p->listing_error, sizeof(p->listing_error),
+             "no shard map: ListShards failed: %s%s%s",
+             res->error_code != NULL ? res->error_code : kinesis_strerror(status),
+             res->error_message != NULL ? ": " : "",
+             res->error_message != NULL ? res->error_message : "");
+    p->next_listing_at =
+        now + (wait < KN_LISTING_RETRY_MAX_MS ? wait : KN_LISTING_RETRY_MAX_MS);
+  }
+  producer_pump(p);
+}
+
+
+static void maybe_list(kinesis_producer_t* p, uint64_t now) {
+  int due = now >= p->next_listing_at;
+  int r;
+
+  if (p->listing != NULL || p->finishing)
+    return;
+  /* An answer named a shard we did not predict: list again soon. */
+  if (p->relist_wanted && p->listing_status == 0 &&
+      now >= p->last_listing_at + KN_RELIST_MIN_INTERVAL_MS)
+    due = 1;
+  /* Closing with nothing left to route: no need for a fresh map. */
+  if (p->closing && p->nunrouted == 0)
+    due = 0;
+  if (!due)
+    return;
+  p->relist_wanted = 0;
+  p->last_listing_at = now;
+  r = kn_client_list_shards(p->client, p->stream, on_listed, p, &p->listing);
+  if (r != 0) {
+    p->listing = NULL;
+    p->listing_status = r;
+    snprintf(p->listing_error, sizeof(p->listing_error),
+             "no shard map: ListShards: %s", kinesis_strerror(r));
+    p->next_listing_at = now + KN_LISTING_RETRY_MAX_MS;
+  }
+}
+
+
+/* ---- Batches ---- */
+
+static void batch_free(kn_batch_t* b) {
+  kn_buf_free(&b->blobs);
+  kn_free(b->entries);
+  kn_free(b);
+}
+
+
+/* Fails records whose TTL has passed while they waited in a queue. */
+static void expire_queued(kinesis_producer_t* p, uint64_t now) {
+  kn_queue_t expired;
+  size_t i;
+  kn_queue_t* q;
+
+  kn_queue_init(&expired);
+  for (i = 0; i < p->nshards; i++)
+    for (q = p->shards[i].pending.next; q != &p->shards[i].pending;) {
+      kn_prec_t* r = kn_queue_data(q, kn_prec_t, node);
+      q = q->next;
+      if (r->deadline <= now) {
+        shard_pop(p, &p->shards[i], r);
+        kn_queue_insert_tail(&expired, &r->node);
+      }
+    }
+  for (q = p->unrouted.next; q != &p->unrouted;) {
+    kn_prec_t* r = kn_queue_data(q, kn_prec_t, node);
+    q = q->next;
+    if (r->deadline <= now) {
+      kn_queue_remove(&r->node);
+      p->nunrouted--;
+      kn_queue_insert_tail(&expired, &r->node);
+    }
+  }
+  while (!kn_queue_empty(&expired)) {
+    kn_prec_t* r = kn_queue_data(expired.next, kn_prec_t, node);
+    kn_queue_remove(&r->node);
+    record_fail(p, r, KINESIS_ETIMEDOUT, NULL,
+                p->map == NULL && p->listing_status != 0
+                    ? p->listing_error
+                    : "record TTL passed before it was acknowledged");
+  }
+}
+
+
+/* Moves records from shard `s` into `e`, as one plain record or one
+ * aggregate, within the batch's remaining bytes and the shard's buckets.
+ * Returns the bytes the entry will send, 0 when the shard cannot give one
+ * now. */
+static size_t take_entry(kinesis_producer_t* p, size_t si, kn_entry_t* e,
+                         kn_buf_t* blobs, size_t room, uint64_t now) {
+  kn_pshard_t* s = &p->shards[si];
+  kn_prec_t* first = kn_queue_data(s->pending.next, kn_prec_t, node);
+  size_t size = record_size(first);
+  size_t limit;
+  kn_queue_t* q;
+
+  if (first->not_before > now || size > room ||
+      !kn_bucket_has(&s->records, 1, now) ||
+      !kn_bucket_has(&s->bytes, (double) size, now))
+    return 0;
+  kn_queue_init(&e->records);
+  e->shard = si;
+  e->map_gen = p->map_gen;
+  e->aggregated = 0;
+  e->nrecords = 1;
+  shard_pop(p, s, first);
+  kn_queue_insert_tail(&e->records, &first->node);
+
+  if (p->o.aggregate && s->npending > 0) {
+    /* Pack while the next record fits: the aggregate plus the outer
+     * partition key "a" stays within the record size, the batch and the
+     * shard's byte budget. */
+    limit = p->o.max_record_size < room ? p->o.max_record_size : room;
+    if (p->o.put_bandwidth_limit_per_shard > 0 && s->bytes.tokens < limit)
+      limit = (size_t) s->bytes.tokens;
+    kn_agg_reset(p->agg);
+    if (kn_agg_size_with(p->agg, first->pk, first->pk_len, first->ehk,
+                         first->ehk_len, first->len) + 1 <= limit &&
+        kn_agg_add(p->agg, first->pk, first->pk_len, first->ehk,
+                   first->ehk_len, first->data, first->len) == 0) {
+      for (q = s->pending.next; q != &s->pending;) {
+        kn_prec_t* r = kn_queue_data(q, kn_prec_t, node);
+        q = q->next;
+        if (r->not_before > now ||
+            kn_agg_size_with(p->agg, r->pk, r->pk_len, r->ehk, r->ehk_len,
+                             r->len) + 1 > limit ||
+            kn_agg_add(p->agg, r->pk, r->pk_len, r->ehk, r->ehk_len, r->data,
+                       r->len) != 0)
+          break;
+        shard_pop(p, s, r);
+        kn_queue_insert_tail(&e->records, &r->node);
+        e->nrecords++;
+      }
+      /* One record alone goes plain, as the KPL sends it. On allocation
+       * failure the aggregate is not sent, and the records go plain one by
+       * one: put the others back. */
+      if (e->nrecords > 1) {
+        e->blob_off = blobs->len;
+        if (kn_agg_finish(p->agg, blobs) == 0) {
+          e->aggregated = 1;
+          e->blob_len = blobs->len - e->blob_off;
+          size = e->blob_len + 1;
+        } else {
+          while (e->nrecords > 1) {
+            kn_prec_t* r = kn_queue_data(e->records.prev, kn_prec_t, node);
+            kn_queue_remove(&r->node);
+            shard_push(p, si, r, 1);
+            e->nrecords--;
+          }
+        }
+      }
+    }
+  }
+  kn_bucket_take(&s->records, 1);
+  kn_bucket_take(&s->bytes, (double) size);
+  return size;
+}
+
+
+static void on_put_done(kinesis_client_t* c, int status,
+                        const kinesis_result_t* res, void* arg);
+
+
+/* The PutRecords entries of a batch: plain records as they are, each
+ * aggregate as the KPL's outer record, key "a", routed by the explicit hash
+ * key of its first record. */
+static void batch_encode(kn_batch_t* b, kinesis_put_entry_t* out,
+                         char (*ehks)[KN_HASH_KEY_DECIMAL_MAX]) {
+  size_t i;
+  for (i = 0; i < b->nentries; i++) {
+    kn_entry_t* e = &b->entries[i];
+    kn_prec_t* first = kn_queue_data(e->records.next, kn_prec_t, node);
+    if (!e->aggregated) {
+      out[i].data = first->data;
+      out[i].len = first->len;
+      out[i].partition_key = first->pk;
+      out[i].explicit_hash_key = first->ehk;
+      continue;
+    }
+    out[i].data = b->blobs.data + e->blob_off;
+    out[i].len = e->blob_len;
+    out[i].partition_key = "a";
+    kn_hash_key_format(&first->hash, ehks[i]);
+    out[i].explicit_hash_key = ehks[i];
+  }
+}
+
+
+/* Builds one batch from the shard queues, round robin, and sends it.
+ * Returns 1 when a batch went out, 0 when nothing could be taken now. */
+static int send_batch(kinesis_producer_t* p, uint64_t now) {
+  kn_batch_t* b;
+  kinesis_put_entry_t* out;
+  char (*ehks)[KN_HASH_KEY_DECIMAL_MAX] = NULL;
+  size_t room = p->o.max_batch_bytes;
+  size_t k;
+  size_t i;
+  int progress = 1;
+  int r;
+
+  b = kn_calloc(1, sizeof(*b));
+  if (b != NULL)
+    b->entries = kn_calloc(p->o.batch_size, sizeof(*b->entries));
+  if (b == NULL || b->entries == NULL) {
+    kn_free(b);
+    return 0;
+  }
+  b->producer = p;
+  b->deadline = UINT64_MAX;
+  /* Take one entry per shard per round, so shards share the batch. */
+  while (progress && b->nentries < p->o.batch_size) {
+    progress = 0;
+    for (k = 0; k < p->nshards && b->nentries < p->o.batch_size; k++) {
+      size_t si = (p->rr + k) % p->nshards;
+      kn_entry_t* e = &b->entries[b->nentries];
+      size_t size;
+      if (p->shards[si].npending == 0)
+        continue;
+      size = take_entry(p, si, e, &b->blobs, room, now);
+      if (size == 0)
+        continue;
+      room -= size;
+      b->bytes += size;
+      b->user_records += e->nrecords;
+      b->nentries++;
+      progress = 1;
+    }
+  }
+  p->rr++;
+  if (b->nentries == 0) {
+    batch_free(b);
+    return 0;
+  }
+
+  out = kn_calloc(b->nentries, sizeof(*out));
+  if (p->o.aggregate)
+    ehks = kn_calloc(b->nentries, sizeof(*ehks));
+  r = out == NULL || (p->o.aggregate && ehks == NULL) ? KINESIS_ENOMEM : 0;
+  if (r == 0)
+    batch_encode(b, out, ehks);
+  for (i = 0; i < b->nentries; i++) {
+    kn_entry_t* e = &b->entries[i];
+    kn_queue_t* q;
+    for (q = e->records.next; q != &e->records; q = q->next) {
+      kn_prec_t* rec = kn_queue_data(q, kn_prec_t, node);
+      if (rec->deadline < b->deadline)
+        b->deadline = rec->deadline;
+    }
+  }
+  if (r == 0)
+    r = kn_client_put_records(p->client, p->stream, out, b->nentries,
+                              on_put_done, b, &b->call);
+  /* The client encoded the body: the aggregates are no longer needed. */
+  kn_free(out);
+  kn_free(ehks);
+  kn_buf_free(&b->blobs);
+  p->stats.entries_sent += b->nentries;
+  p->stats.user_records_sent += b->user_records;
+  kn_queue_insert_tail(&p->batches, &b->node);
+  p->in_flight++;
+  if (r != 0) {
+    /* Nothing went out: settle the batch as a failed request. This runs in
+     * a pass of the loop, never inside a call of the user's. */
+    kinesis_result_t res;
+    memset(&res, 0, sizeof(res));
+    res.error_message = kinesis_strerror(r);
+    on_put_done(p->client, r, &res, b);
+    return 0;
+  }
+  return 1;
+}
+
+
+/* A record that did not land goes back to the front of its shard's queue
+ * after a backoff, or fails when its attempts or TTL are spent. */
+static void record_retry_or_fail(kinesis_producer_t* p, kn_prec_t* r,
+                                 int err, int retriable, const char* code,
+                                 const char* message, uint64_t now) {
+  if (retriable && r->attempts < p->o.max_attempts && now < r->deadline) {
+    r->not_before = now + kn_retry_backoff_ms(&p->retry, r->attempts, &p->rng);
+    if (r->not_before > r->deadline)
+      r->not_before = r->deadline;
+    p->stats.records_retried++;
+    record_route(p, r, 1);
+    return;
+  }
+  if (now >= r->deadline && retriable)
+    err = KINESIS_ETIMEDOUT;
+  record_fail(p, r, err, code, message);
+}
+
+
+static void on_put_done(kinesis_client_t* c, int status,
+                        const kinesis_result_t* res, void* arg) {
+  kn_batch_t* b = arg;
+  kinesis_producer_t* p = b->producer;
+  uint64_t now = uv_now(p->loop);
+  kinesis_flush_info_t info;
+  size_t i;
+  (void) c;
+
+  kn_queue_remove(&b->node);
+  p->in_flight--;
+  p->stats.requests++;
+  memset(&info, 0, sizeof(info));
+  info.status = status;
+  info.entries = b->nentries;
+  info.user_records = b->user_records;
+  info.bytes = b->bytes;
+  if (status != 0)
+    p->stats.request_failures++;
+
+  /* Back to front, so that records queued again keep their order. */
+  for (i = b->nentries; i-- > 0;) {
+    kn_entry_t* e = &b->entries[i];
+    const kinesis_put_entry_result_t* er =
+        status == 0 && i < res->nput_entries ? &res->put_entries[i] : NULL;
+    uint32_t sub = (uint32_t) e->nrecords;
+    int err = status;
+    int retriable;
+    const char* code = res->error_code;
+    const char* message = res->error_message;
+
+    if (er != NULL && er->error_code == NULL) {
+      kinesis_put_result_t ok;
+      if (e->map_gen == p->map_gen &&
+          strcmp(er->shard_id, p->shards[e->shard].shard_id) != 0)
+        p->relist_wanted = 1;
+      memset(&ok, 0, sizeof(ok));
+      ok.shard_id = er->shard_id;
+      ok.sequence_number = er->sequence_number;
+      ok.aggregated = e->aggregated;
+      ok.attempts = 0;
+      /* Settle in order: the first record is sub-sequence 0. */
+      while (!kn_queue_empty(&e->records)) {
+        kn_prec_t* r = kn_queue_data(e->records.next, kn_prec_t, node);
+        kn_queue_remove(&r->node);
+        r->attempts += res->attempts;
+        ok.attempts = r->attempts;
+        ok.sub_sequence_number = (uint32_t) (e->nrecords - sub);
+        sub--;
+        info.succeeded++;
+        record_settle(p, r, 0, &ok);
+      }
+      continue;
+    }
+    if (er != NULL) {
+      code = er->error_code;
+      message = er->error_message;
+      err = kn_error_from_service(code, 400);
+      if (err == KINESIS_ETHROUGHPUT) {
+        p->stats.records_throttled += e->nrecords;
+        if (e->map_gen == p->map_gen)
+          kn_bucket_drain(&p->shards[e->shard].records, now);
+      }
+    }
+    retriable = kinesis_err_is_retriable(err) ||
+                (err == KINESIS_ECANCELED && b->ttl_canceled);
+    while (!kn_queue_empty(&e->records)) {
+      kn_prec_t* r = kn_queue_data(e->records.prev, kn_prec_t, node);
+      kn_queue_remove(&r->node);
+      r->attempts += res->attempts > 0 ? res->attempts : 1;
+      if (err == KINESIS_ECANCELED && b->ttl_canceled && now >= r->deadline) {
+        info.failed++;
+        record_fail(p, r, KINESIS_ETIMEDOUT, NULL,
+                    "record TTL passed while its request was in flight");
+        continue;
+      }
+      if (retriable && r->attempts < p->o.max_attempts && now < r->deadline)
+        info.retrying++;
+      else
+        info.failed++;
+      record_retry_or_fail(p, r, err, retriable, code, message, now);
+    }
+  }
+  batch_free(b);
+  if (p->o.after_flush != NULL)
+    p->o.after_flush(p, &info, p->o.after_flush_data);
+  producer_pump(p);
+}
+
+
+/* ---- The pass ---- */
+
+/* The loop time of the oldest record waiting in a shard queue. */
+static uint64_t oldest_pending(const kinesis_producer_t* p) {
+  uint64_t oldest = UINT64_MAX;
+  size_t i;
+  for (i = 0; i < p->nshards; i++)
+    if (p->shards[i].npending > 0) {
+      kn_prec_t* r =
+          kn_queue_data(p->shards[i].pending.next, kn_prec_t, node);
+      if (r->put_ms < oldest)
+        oldest = r->put_ms;
+    }
+  return oldest;
+}
+
+
+/* When the next pass is needed: the earliest of buffer_time, a backoff, a
+ * bucket refill, a TTL, and the next listing. */
+static void schedule(kinesis_producer_t* p, uint64_t now, int forced) {
+  uint64_t due = UINT64_MAX;
+  kn_queue_t* q;
+  size_t i;
+
+  if (p->finishing)
+    return;
+  if (p->listing == NULL && (p->map == NULL || !p->closing))
+    due = p->next_listing_at;
+  if (p->relist_wanted && p->listing == NULL &&
+      p->last_listing_at + KN_RELIST_MIN_INTERVAL_MS < due)
+    due = p->last_listing_at + KN_RELIST_MIN_INTERVAL_MS;
+  if (p->npending > 0 && !forced && p->in_flight < p->o.max_in_flight) {
+    uint64_t oldest = oldest_pending(p);
+    if (oldest + p->o.buffer_time_ms < due)
+      due = oldest + p->o.buffer_time_ms;
+  }
+  for (i = 0; i < p->nshards; i++) {
+    kn_pshard_t* s = &p->shards[i];
+    kn_prec_t* r;
+    uint64_t t;
+    if (s->npending == 0)
+      continue;
+    r = kn_queue_data(s->pending.next, kn_prec_t, node);
+    if (r->deadline < due)
+      due = r->deadline;
+    if (p->in_flight >= p->o.max_in_flight)
+      continue;
+    t = r->not_before > now ? r->not_before : now;
+    t += kn_bucket_wait_ms(&s->records, 1, now);
+    t += kn_bucket_wait_ms(&s->bytes, (double) record_size(r), now);
+    if (t > now && t < due)
+      due = t;
+  }
+  /* Queues are in put order, and retries go back to the front: the first
+   * record of a queue expires first. Shard queues were looked at above. */
+  if (!kn_queue_empty(&p->unrouted)) {
+    kn_prec_t* r = kn_queue_data(p->unrouted.next, kn_prec_t, node);
+    if (r->deadline < due)
+      due = r->deadline;
+  }
+  for (q = p->batches.next; q != &p->batches; q = q->next) {
+    kn_batch_t* b = kn_queue_data(q, kn_batch_t, node);
+    if (!b->ttl_canceled && b->deadline < due)
+      due = b->deadline;
+  }
+  if (due != UINT64_MAX)
+    timer_arm(p, due < now ? now : due);
+}
+
+
+static void producer_pump(kinesis_producer_t* p) {
+  uint64_t now;
+  int forced;
+  kn_queue_t* q;
+
+  if (p->in_pump || p->finishing)
+    return;
+  p->in_pump = 1;
+  uv_update_time(p->loop);
+  now = uv_now(p->loop);
+  maybe_list(p, now);
+
+  /* Requests in flight past their records' TTL are given up. */
+  for (q = p->batches.next; q != &p->batches; q = q->next) {
+    kn_batch_t* b = kn_queue_data(q, kn_batch_t, node);
+    if (!b->ttl_canceled && b->deadline <= now && b->call != NULL) {
+      b->ttl_canceled = 1;
+      kn_client_call_cancel(b->call);
+    }
+  }
+  if (!kn_queue_empty(&p->unsettled) &&
+      kn_queue_data(p->unsettled.next, kn_prec_t, all)->deadline <= now)
+    expire_queued(p, now);
+
+  for (;;) {
+    forced = !kn_queue_empty(&p->flushes) || p->closing ||
+             p->npending >= p->o.batch_size ||
+             p->pending_bytes >= p->o.max_batch_bytes ||
+             (p->npending > 0 &&
+              oldest_pending(p) + p->o.buffer_time_ms <= now);
+    if (!forced || p->in_flight >= p->o.max_in_flight || p->npending == 0)
+      break;
+    if (!send_batch(p, now))
+      break;
+  }
+  p->in_pump = 0;
+  check_flushes_and_drain(p);
+  schedule(p, now, forced);
+  producer_maybe_finish_close(p);
+}
+
+
+/* ---- Public API ---- */
+
+static int options_valid(const kinesis_producer_options_t* o) {
+  return o->stream != NULL && kn_valid_stream(o->stream) &&
+         o->batch_size >= 1 && o->batch_size <= KN_MAX_BATCH_RECORDS &&
+         o->max_record_size >= 1 && o->max_record_size <= KN_MAX_RECORD_SIZE &&
+         o->max_batch_bytes >= o->max_record_size &&
+         o->max_queue_size >= 1 && o->max_queue_bytes >= o->max_record_size &&
+         o->max_attempts >= 1 && o->retry_base_ms >= 1 &&
+         o->retry_cap_ms >= o->retry_base_ms && o->record_ttl_ms >= 1 &&
+         o->max_in_flight >= 1 && o->shard_refresh_ms >= 1;
+}
+
+
+int kinesis_producer_new(kinesis_client_t* client,
+                         const kinesis_producer_options_t* options,
+                         kinesis_producer_t** out) {
+  kinesis_producer_t* p;
+
+  if (client == NULL || options == NULL || out == NULL ||
+      !options_valid(options))
+    return KINESIS_EINVAL;
+  if (kn_client_closing(client))
+    return KINESIS_ECLOSING;
+  if (kinesis_client_region(client) == NULL)
+    return KINESIS_ENOREGION;
+  p = kn_calloc(1, sizeof(*p));
+  if (p == NULL)
+    return KINESIS_ENOMEM;
+  p->o = *options;
+  p->stream = kn_strdup(options->stream);
+  if (p->stream == NULL ||
+      (options->aggregate && kn_agg_new(&p->agg) != 0)) {
+    kn_free(p->stream);
+    kn_free(p);
+    return KINESIS_ENOMEM;
+  }
+  p->o.stream = p->stream;
+  p->client = client;
+  p->loop = kn_client_loop(client);
+  p->retry.max_attempts = options->max_attempts;
+  p->retry.base_ms = options->retry_base_ms;
+  p->retry.cap_ms = options->retry_cap_ms;
+  p->rng = uv_hrtime() | 1;
+  kn_queue_init(&p->unrouted);
+  kn_queue_init(&p->unsettled);
+  kn_queue_init(&p->batches);
+  kn_queue_init(&p->flushes);
+  uv_timer_init(p->loop, &p->timer);
+  p->timer.data = p;
+  kn_client_child_add(client);
+  /* List the shards on the next tick. */
+  p->next_listing_at = uv_now(p->loop);
+  timer_arm(p, p->next_listing_at);
+  *out = p;
+  return 0;
+}
+
+
+int kinesis_producer_put(kinesis_producer_t* p, const kinesis_record_t* rec,
+                         kinesis_put_cb cb, void* arg) {
+  size_t pk_len;
+  size_t ehk_len;
+  size_t size;
+  kn_prec_t* r;
+  uint64_t now;
+
+  if (p == NULL || rec == NULL || cb == NULL || rec->partition_key == NULL ||
+      (rec->data == NULL && rec->len > 0))
+    return KINESIS_EINVAL;
+  if (p->closing)
+    return KINESIS_ECLOSING;
+  pk_len = strlen(rec->partition_key);
+  ehk_len = rec->explicit_hash_key != NULL ? strlen(rec->explicit_hash_key) : 0;
+  if (!kn_valid_partition_key(rec->partition_key, pk_len) ||
+      rec->len > p->o.max_record_size ||
+      rec->len + pk_len > p->o.max_record_size ||
+      (rec->explicit_hash_key != NULL &&
+       !kn_valid_hash_key(rec->explicit_hash_key)))
+    return KINESIS_EINVAL;
+  size = rec->len + pk_len;
+  if (p->count + 1 > p->o.max_queue_size ||
+      p->bytes + size > p->o.max_queue_bytes) {
+    p->queue_full_seen = 1;
+    return KINESIS_EQUEUEFULL;
+  }
+  r = kn_malloc(sizeof(*r) + pk_len + 1 + (ehk_len > 0 ? ehk_len + 1 : 0) +
+                rec->len);
+  if (r == NULL)
+    return KINESIS_ENOMEM;
+  r->pk = (char*) (r + 1);
+  memcpy(r->pk, rec->partition_key, pk_len + 1);
+  r->pk_len = pk_len;
+  r->ehk = NULL;
+  r->ehk_len = ehk_len;
+  r->data = (uint8_t*) r->pk + pk_len + 1;
+  if (ehk_len > 0) {
+    r->ehk = r->pk + pk_len + 1;
+    memcpy(r->ehk, rec->explicit_hash_key, ehk_len + 1);
+    r->data = (uint8_t*) r->ehk + ehk_len + 1;
+    kn_hash_key_parse(r->ehk, &r->hash);
+  } else {
+    kn_hash_key_from_partition_key(r->pk, pk_len, &r->hash);
+  }
+  if (rec->len > 0)
+    memcpy(r->data, rec->data, rec->len);
+  r->len = rec->len;
+  r->cb = cb;
+  r->arg = arg;
+  r->attempts = 0;
+  r->not_before = 0;
+  now = uv_now(p->loop);
+  r->put_ms = now;
+  r->deadline = now + p->o.record_ttl_ms;
+  r->id = p->next_id++;
+  kn_queue_insert_tail(&p->unsettled, &r->all);
+  p->count++;
+  p->bytes += size;
+  record_route(p, r, 0);
+
+  /* Never send from inside put: a full batch is sent on the next tick. */
+  if (p->npending >= p->o.batch_size ||
+      p->pending_bytes >= p->o.max_batch_bytes)
+    timer_arm(p, now);
+  else
+    timer_arm(p, now + p->o.buffer_time_ms);
+  return 0;
+}
+
+
+int kinesis_producer_flush(kinesis_producer_t* p, kinesis_producer_cb cb,
+                           void* arg) {
+  kn_flush_t* f;
+  if (p == NULL || cb == NULL)
+    return KINESIS_EINVAL;
+  if (p->closing)
+    return KINESIS_ECLOSING;
+  f = kn_malloc(sizeof(*f));
+  if (f == NULL)
+    return KINESIS_ENOMEM;
+  f->target = p->next_id;
+  f->cb = cb;
+  f->arg = arg;
+  kn_queue_insert_tail(&p->flushes, &f->node);
+  timer_arm(p, uv_now(p->loop));
+  return 0;
+}
+
+
+static void on_timer_closed(uv_handle_t* h) {
+  kinesis_producer_t* p = h->data;
+
+  kn_client_child_remove(p->client);
+  if (p->close_cb != NULL)
+    p->close_cb(p, 0, p->close_arg);
+  shards_free(p->shards, p->nshards);
+  kn_shardmap_free(p->map);
+  kn_agg_free(p->agg);
+  kn_free(p->stream);
+  kn_free(p);
+}
+
+
+static void producer_maybe_finish_close(kinesis_producer_t* p) {
+  if (!p->closing || p->finishing || p->count > 0 || p->in_flight > 0)
+    return;
+  if (p->listing != NULL) {
+    kn_client_call_cancel(p->listing);
+    return;
+  }
+  /* Flush callbacks still waiting have nothing left to wait for. */
+  check_flushes_and_drain(p);
+  if (!kn_queue_empty(&p->flushes))
+    return;
+  p->finishing = 1;
+  uv_close((uv_handle_t*) &p->timer, on_timer_closed);
+}
+
+
+int kinesis_producer_close(kinesis_producer_t* p, kinesis_producer_cb cb,
+                           void* arg) {
+  if (p == NULL)
+    return KINESIS_EINVAL;
+  if (p->closing)
+    return KINESIS_EALREADY;
+  p->closing = 1;
+  p->close_cb = cb;
+  p->close_arg = arg;
+  /* The pass on the next tick sends everything and, once every record is
+   * settled, closes. */
+  timer_arm(p, uv_now(p->loop));
+  return 0;
+}
+
+
+void kinesis_producer_set_data(kinesis_producer_t* p, void* data) {
+  p->data = data;
+}
+
+
+void* kinesis_producer_get_data(const kinesis_producer_t* p) {
+  return p->data;
+}
+
+
+int kinesis_producer_stats(const kinesis_producer_t* p,
+                           kinesis_producer_stats_t* s) {
+  if (p == NULL || s == NULL)
+    return KINESIS_EINVAL;
+  *s = p->stats;
+  s->queue_depth = p->count;
+  s->queue_bytes = p->bytes;
+  s->in_flight = p->in_flight;
+  s->shards = p->nshards;
+  s->batch_fill = p->stats.requests > 0
+                      ? (double) p->stats.user_records_sent /
+                            (double) p->stats.requests / p->o.batch_size
+                      : 0;
+  return 0;
+}
