@@ -151,7 +151,7 @@ void kinesis_producer_options_init(kinesis_producer_options_t* o) {
   o->batch_size = 500;
   o->max_batch_bytes = 5u * 1024 * 1024;
   o->max_queue_size = 10000;
-  o->max_queue_bytes = 64u * 1024 * 1024;
+  o->max_queue_bytes = 16u * 1024 * 1024;
   o->put_rate_limit_per_shard = 1000;
   o->put_bandwidth_limit_per_shard = 1024 * 1024;
   o->max_attempts = 10;

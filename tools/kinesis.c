@@ -3,19 +3,29 @@
  * docs/cli.md). It uses only the public API: it parses its arguments, makes
  * a client on its own loop, issues the calls from callbacks, closes the
  * client in the last callback and takes its exit status from the stored
- * result.
+ * result. `put` also parses JSON lines with the library's own parser
+ * (codec.h) and checks keys with its validators (validate.h), so that the
+ * command refuses exactly what the producer would; it links the internal
+ * library for that.
  *
  * Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.
  */
 
 #include <kinesis.h>
 
+#include "codec.h"
+#include "validate.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAIL 1
@@ -26,13 +36,30 @@
 /* CreateStream's ShardCount is a positive 32-bit signed integer. */
 #define CLI_MAX_SHARDS 2147483647UL
 
+/* put: stdin is read this much at a time; the buffer grows for long lines
+ * up to the longest line a record can come from. */
+#define PUT_READ_SIZE (64 * 1024)
+/* A JSON line may write each data byte as a 6-byte \u00XX escape, and
+ * carries the keys and the JSON around them. */
+#define PUT_JSON_LINE_FACTOR 6
+#define PUT_JSON_LINE_EXTRA (64 * 1024)
+/* put: bytes buffered in the producer at most. Its default, 64 MiB, is
+ * more than one shard takes (1 MiB/s) within a record's TTL (30 s): a
+ * large input of large lines would time out at the back of the queue. */
+#define PUT_MAX_QUEUE_BYTES (8 * 1024 * 1024)
+/* put: the progress line is redrawn this often when stderr is a terminal. */
+#define PUT_PROGRESS_MS 200
+/* put: a read that found non-blocking stdin empty is tried again after. */
+#define PUT_READ_RETRY_MS 20
+
 
 /* ---- Commands and options ---- */
 
 typedef enum {
   CMD_CREATE_STREAM = 1,
   CMD_DELETE_STREAM,
-  CMD_DESCRIBE_STREAM
+  CMD_DESCRIBE_STREAM,
+  CMD_PUT
 } cmd_id_t;
 
 typedef struct {
@@ -69,6 +96,39 @@ static const command_t commands[] = {
      "\n"
      "Options:\n"
      "  --stream NAME   The stream name or ARN (required)\n"},
+    {"put", CMD_PUT,
+     "--stream NAME [--partition-key KEY] [--aggregate]\n"
+     "                   [--format lines|json] [--record-ttl MS] "
+     "[--rate-limit N]",
+     "Put records read from stdin, one a line",
+     "Reads records from stdin, one a line, and puts them into the stream\n"
+     "with the producer: batched per shard (PutRecords), rate-limited and\n"
+     "retried. Input formats:\n"
+     "  lines   Each line is one record's data, without its newline (and\n"
+     "          a trailing \"\\r\"). An empty line is an empty record.\n"
+     "  json    Each line is one JSON object: {\"data\": \"text\"} or\n"
+     "          {\"data_b64\": \"BASE64\"}, with optional \"partition_key\"\n"
+     "          and \"explicit_hash_key\" (a decimal from 0 to 2^128-1).\n"
+     "\n"
+     "Each record gets a random partition key unless the line's\n"
+     "\"partition_key\" or --partition-key gives one. A line that cannot be\n"
+     "put (bad JSON, too large, a bad key) and a record that fails after its\n"
+     "retries are reported as \"kinesis: put: line N: ...\"; the other lines\n"
+     "go on. When stderr is a terminal a progress line is shown. At the end\n"
+     "one summary line goes to stderr. Nothing is printed on stdout. The\n"
+     "exit status is 0 only when every record was acknowledged by Kinesis.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME        The stream name or ARN (required)\n"
+     "  --partition-key KEY  The partition key of every record (default:\n"
+     "                       16 random hex digits per record)\n"
+     "  --aggregate          Pack the records bound for one shard into KPL\n"
+     "                       aggregated records\n"
+     "  --format FORMAT      lines (default) or json\n"
+     "  --record-ttl MS      Fail a record that is not acknowledged MS\n"
+     "                       milliseconds after it was queued (default 30000)\n"
+     "  --rate-limit N       Send at most N records per second to each shard\n"
+     "                       (default 1000, the Kinesis limit; 0: no limit)\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -84,13 +144,18 @@ typedef enum {
   OPT_STREAM,
   OPT_SHARDS,
   OPT_ON_DEMAND,
-  OPT_WAIT
+  OPT_WAIT,
+  OPT_PARTITION_KEY,
+  OPT_AGGREGATE,
+  OPT_FORMAT,
+  OPT_RECORD_TTL,
+  OPT_RATE_LIMIT
 } opt_id_t;
 
 #define CMD_BIT(id) (1u << (id))
 #define ALL_STREAM_CMDS                                                       \
   (CMD_BIT(CMD_CREATE_STREAM) | CMD_BIT(CMD_DELETE_STREAM) |                  \
-   CMD_BIT(CMD_DESCRIBE_STREAM))
+   CMD_BIT(CMD_DESCRIBE_STREAM) | CMD_BIT(CMD_PUT))
 
 typedef struct {
   const char* name; /* without the leading "--" */
@@ -111,6 +176,11 @@ static const option_t options[] = {
     {"shards", OPT_SHARDS, 1, CMD_BIT(CMD_CREATE_STREAM)},
     {"on-demand", OPT_ON_DEMAND, 0, CMD_BIT(CMD_CREATE_STREAM)},
     {"wait", OPT_WAIT, 0, CMD_BIT(CMD_CREATE_STREAM)},
+    {"partition-key", OPT_PARTITION_KEY, 1, CMD_BIT(CMD_PUT)},
+    {"aggregate", OPT_AGGREGATE, 0, CMD_BIT(CMD_PUT)},
+    {"format", OPT_FORMAT, 1, CMD_BIT(CMD_PUT)},
+    {"record-ttl", OPT_RECORD_TTL, 1, CMD_BIT(CMD_PUT)},
+    {"rate-limit", OPT_RATE_LIMIT, 1, CMD_BIT(CMD_PUT)},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -292,6 +362,38 @@ static void jw_seconds(jw_t* w, const char* key, double value) {
 
 /* ---- The run ---- */
 
+typedef enum { PUT_FORMAT_LINES = 0, PUT_FORMAT_JSON } put_format_t;
+
+/* put: stdin goes through `buf`; bytes [pos, len) are not handled yet, and
+ * the first `scan` of them hold no newline. */
+typedef struct {
+  kinesis_producer_t* producer;
+  uv_fs_t read_req;
+  uv_timer_t progress;   /* the progress line, when stderr is a terminal */
+  uv_timer_t read_retry; /* a read again after EAGAIN */
+  int timers_open;
+  char* buf;
+  size_t cap;
+  size_t len;
+  size_t pos;
+  size_t scan;
+  size_t max_line;       /* longer lines cannot be records */
+  uint64_t line;         /* the number of the line at `pos`, from 1 */
+  int reading;           /* a uv_fs_read is in flight */
+  int paused;            /* the producer's buffer is full: wait for on_drain */
+  int skipping;          /* inside a line that is too long */
+  int eof;
+  int read_failed;
+  int closing;           /* kinesis_producer_close() was called */
+  uint64_t lines;        /* lines taken (records and refused lines) */
+  uint64_t acked;        /* records acknowledged */
+  uint64_t failed;       /* refused lines and failed records */
+  uint64_t retries;
+  uint64_t bytes;
+  uint64_t started;      /* uv_hrtime() at the start */
+  uint64_t rng;
+} put_t;
+
 typedef struct {
   const command_t* cmd;
   int help;
@@ -301,7 +403,10 @@ typedef struct {
   int shards_set;
   int on_demand;
   int wait;
+  const char* partition_key;
+  put_format_t format;
   kinesis_client_options_t opts;
+  kinesis_producer_options_t popts;
 
   uv_loop_t loop;
   kinesis_client_t* client;
@@ -309,7 +414,22 @@ typedef struct {
   int closed;
   int exit_code;
   jw_t json; /* describe-stream: built over two callbacks */
+  put_t put;
+  int stdin_closed; /* the command was started with fd 0 closed */
 } cli_t;
+
+
+/* The width of the progress line on stderr, 0 when none is shown. */
+static int progress_cols;
+
+
+/* Erases the progress line, so that a message starts on a clean line; the
+ * next tick draws it again. */
+static void progress_clear(void) {
+  if (progress_cols > 0)
+    fprintf(stderr, "\r%*s\r", progress_cols, "");
+  progress_cols = 0;
+}
 
 
 /* Writes one line to stderr. Control characters (a service message may
@@ -331,6 +451,7 @@ static void err_line(const char* fmt, ...) {
   while (n > 0 && line[n - 1] == ' ')
     n--;
   line[n] = '\0';
+  progress_clear();
   fprintf(stderr, "kinesis: %s\n", line);
 }
 
@@ -440,6 +561,64 @@ static int parse_shards(cli_t* cli, const char* value) {
 }
 
 
+/* A decimal from `min` to `max` for option `name`. */
+static int parse_number(cli_t* cli, const char* name, const char* value,
+                        unsigned long min, unsigned long max,
+                        unsigned long* out) {
+  char* end;
+  unsigned long n;
+
+  errno = 0;
+  n = strtoul(value, &end, 10);
+  if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0 ||
+      n < min || n > max)
+    return usage_error(cli->cmd, "--%s needs a number from %lu to %lu, "
+                       "not '%s'", name, min, max, value);
+  *out = n;
+  return CLI_CONTINUE;
+}
+
+
+static int apply_put_option(cli_t* cli, const option_t* opt,
+                            const char* value) {
+  unsigned long n;
+  int r;
+
+  switch (opt->id) {
+    case OPT_PARTITION_KEY:
+      if (!kn_valid_partition_key(value, strlen(value)))
+        return usage_error(cli->cmd, "--partition-key needs 1 to 256 "
+                           "characters of UTF-8");
+      cli->partition_key = value;
+      break;
+    case OPT_AGGREGATE: cli->popts.aggregate = 1; break;
+    case OPT_FORMAT:
+      if (strcmp(value, "lines") == 0)
+        cli->format = PUT_FORMAT_LINES;
+      else if (strcmp(value, "json") == 0)
+        cli->format = PUT_FORMAT_JSON;
+      else
+        return usage_error(cli->cmd, "--format needs lines or json, not "
+                           "'%s'", value);
+      break;
+    case OPT_RECORD_TTL:
+      r = parse_number(cli, opt->name, value, 1, UINT32_MAX, &n);
+      if (r != CLI_CONTINUE)
+        return r;
+      cli->popts.record_ttl_ms = (uint32_t) n;
+      break;
+    case OPT_RATE_LIMIT:
+      r = parse_number(cli, opt->name, value, 0, UINT32_MAX, &n);
+      if (r != CLI_CONTINUE)
+        return r;
+      cli->popts.put_rate_limit_per_shard = (uint32_t) n;
+      break;
+    default: break;
+  }
+  return CLI_CONTINUE;
+}
+
+
 static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
   switch (opt->id) {
     case OPT_HELP: cli->help = 1; break;
@@ -453,6 +632,11 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
     case OPT_SHARDS: return parse_shards(cli, value);
     case OPT_ON_DEMAND: cli->on_demand = 1; break;
     case OPT_WAIT: cli->wait = 1; break;
+    case OPT_PARTITION_KEY:
+    case OPT_AGGREGATE:
+    case OPT_FORMAT:
+    case OPT_RECORD_TTL:
+    case OPT_RATE_LIMIT: return apply_put_option(cli, opt, value);
   }
   return CLI_CONTINUE;
 }
@@ -533,8 +717,8 @@ static int parse_args(cli_t* cli, int argc, char** argv) {
     return CLI_EXIT_OK;
   }
   if (cli->cmd == NULL)
-    return usage_error(NULL, "missing command (create-stream, delete-stream "
-                       "or describe-stream)");
+    return usage_error(NULL, "missing command (create-stream, delete-stream, "
+                       "describe-stream or put)");
   if (cli->stream == NULL)
     return usage_error(cli->cmd, "missing --stream NAME");
   if (cli->on_demand && cli->shards_set)
@@ -572,17 +756,28 @@ static void finish(cli_t* cli, int exit_code) {
 }
 
 
-/* A failure reported through a callback: the service's error code when
- * there is one, else the library's description, then the message. */
+/* What to say about a failure: the service's error code when there is
+ * one, else the library's description; then the message, unless it is
+ * empty or only repeats that (`*msg` NULL). */
+static void describe_failure(int status, const char* code,
+                             const char* message, const char** what,
+                             const char** msg) {
+  *what = code;
+  *msg = message;
+  if (*what == NULL || (*what)[0] == '\0')
+    *what = kinesis_strerror(status);
+  if (*msg != NULL && ((*msg)[0] == '\0' || strcmp(*msg, *what) == 0))
+    *msg = NULL;
+}
+
+
+/* A failure reported through a callback. */
 static void report_failure(cli_t* cli, int status,
                            const kinesis_result_t* res) {
-  const char* what = res->error_code;
-  const char* msg = res->error_message;
+  const char* what;
+  const char* msg;
 
-  if (what == NULL || what[0] == '\0')
-    what = kinesis_strerror(status);
-  if (msg != NULL && (msg[0] == '\0' || strcmp(msg, what) == 0))
-    msg = NULL;
+  describe_failure(status, res->error_code, res->error_message, &what, &msg);
   if (msg != NULL)
     err_line("%s: %s: %s", cli->cmd->name, what, msg);
   else
@@ -765,6 +960,432 @@ static void on_summary(kinesis_client_t* client, int status,
 }
 
 
+/* ---- put ---- */
+
+static void put_pump(cli_t* cli);
+
+
+/* xorshift64*: fast, and random enough to spread keys over the shards. */
+static uint64_t put_random(put_t* p) {
+  uint64_t x = p->rng;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  p->rng = x;
+  return x * UINT64_C(0x2545F4914F6CDD1D);
+}
+
+
+/* 16 hex digits: the hash of a random key is uniform over the shards. */
+static void put_random_key(put_t* p, char key[17]) {
+  static const char hex[] = "0123456789abcdef";
+  uint64_t x = put_random(p);
+  int i;
+
+  for (i = 0; i < 16; i++) {
+    key[i] = hex[x & 0xf];
+    x >>= 4;
+  }
+  key[16] = '\0';
+}
+
+
+/* A line that did not become a record: reported, counted, and the others
+ * go on. */
+static void put_refused(cli_t* cli, uint64_t line, const char* reason) {
+  cli->put.lines++;
+  cli->put.failed++;
+  err_line("%s: line %" PRIu64 ": %s", cli->cmd->name, line, reason);
+}
+
+
+static void put_too_large_reason(const cli_t* cli, char* buf, size_t size) {
+  snprintf(buf, size, "record too large (data and partition key over %zu "
+           "bytes)", cli->popts.max_record_size);
+}
+
+
+static void put_too_large(cli_t* cli, uint64_t line) {
+  char reason[128];
+
+  put_too_large_reason(cli, reason, sizeof(reason));
+  put_refused(cli, line, reason);
+}
+
+
+/* Why kinesis_producer_put() refused `rec` with `r`: the producer checks
+ * what Kinesis would refuse, with the same validators. */
+static void put_refusal(const cli_t* cli, const kinesis_record_t* rec, int r,
+                        char* buf, size_t size) {
+  size_t pk_len = strlen(rec->partition_key);
+
+  if (r != KINESIS_EINVAL)
+    snprintf(buf, size, "%s", kinesis_strerror(r));
+  else if (rec->len + pk_len > cli->popts.max_record_size)
+    put_too_large_reason(cli, buf, size);
+  else if (!kn_valid_partition_key(rec->partition_key, pk_len))
+    snprintf(buf, size, "bad partition key (1 to 256 characters of UTF-8 "
+             "needed)");
+  else if (rec->explicit_hash_key != NULL &&
+           !kn_valid_hash_key(rec->explicit_hash_key))
+    snprintf(buf, size, "bad explicit hash key (a decimal from 0 to "
+             "2^128-1 needed)");
+  else
+    snprintf(buf, size, "%s", kinesis_strerror(r));
+}
+
+
+static void on_record_put(kinesis_producer_t* producer, int status,
+                          const kinesis_put_result_t* res, void* arg) {
+  cli_t* cli = kinesis_producer_get_data(producer);
+  uint64_t line = (uint64_t) (uintptr_t) arg;
+  const char* what;
+  const char* msg;
+
+  if (status == 0) {
+    cli->put.acked++;
+    return;
+  }
+  cli->put.failed++;
+  what = res->error_code;
+  /* "connection timed out" would mislead: the record's TTL passed. */
+  if (status == KINESIS_ETIMEDOUT && (what == NULL || what[0] == '\0'))
+    what = "timed out";
+  describe_failure(status, what, res->error_message, &what, &msg);
+  if (msg != NULL)
+    err_line("%s: line %" PRIu64 ": %s: %s", cli->cmd->name, line, what,
+             msg);
+  else
+    err_line("%s: line %" PRIu64 ": %s", cli->cmd->name, line, what);
+}
+
+
+/* Puts the line [s, s + n), its newline removed. Returns KINESIS_EQUEUEFULL
+ * when the line must be tried again after on_drain, else 0: the line was
+ * queued, or refused and reported. */
+static int put_line(cli_t* cli, const char* s, size_t n) {
+  put_t* p = &cli->put;
+  kinesis_record_t rec;
+  kn_put_line_t json;
+  char key[17];
+  char reason[160];
+  int r;
+
+  if (n > 0 && s[n - 1] == '\r')
+    n--;
+  memset(&rec, 0, sizeof(rec));
+  if (cli->format == PUT_FORMAT_JSON) {
+    r = kn_codec_parse_put_line(s, n, &json);
+    if (r != 0) {
+      put_refused(cli, p->line, json.error);
+      kn_put_line_clear(&json);
+      return 0;
+    }
+    rec.data = json.data;
+    rec.len = json.len;
+    rec.partition_key = json.partition_key;
+    rec.explicit_hash_key = json.explicit_hash_key;
+  } else {
+    rec.data = s;
+    rec.len = n;
+  }
+  if (rec.partition_key == NULL)
+    rec.partition_key = cli->partition_key;
+  if (rec.partition_key == NULL) {
+    put_random_key(p, key);
+    rec.partition_key = key;
+  }
+  r = kinesis_producer_put(p->producer, &rec, on_record_put,
+                           (void*) (uintptr_t) p->line);
+  if (r == 0) {
+    p->lines++;
+  } else if (r != KINESIS_EQUEUEFULL) {
+    put_refusal(cli, &rec, r, reason, sizeof(reason));
+    put_refused(cli, p->line, reason);
+  }
+  if (cli->format == PUT_FORMAT_JSON)
+    kn_put_line_clear(&json);
+  return r == KINESIS_EQUEUEFULL ? r : 0;
+}
+
+
+static void put_close_timers(put_t* p) {
+  if (!p->timers_open)
+    return;
+  p->timers_open = 0;
+  uv_close((uv_handle_t*) &p->progress, NULL);
+  uv_close((uv_handle_t*) &p->read_retry, NULL);
+}
+
+
+static double put_seconds(const put_t* p) {
+  double secs = (double) (uv_hrtime() - p->started) / 1e9;
+  return secs > 1e-3 ? secs : 1e-3;
+}
+
+
+static void on_producer_closed(kinesis_producer_t* producer, int status,
+                               void* arg) {
+  cli_t* cli = arg;
+  put_t* p = &cli->put;
+  kinesis_producer_stats_t st;
+  int ok;
+
+  (void) status;
+  if (kinesis_producer_stats(producer, &st) == 0) {
+    p->retries = st.records_retried;
+    p->bytes = st.bytes_put;
+  }
+  p->producer = NULL;
+  put_close_timers(p);
+  err_line("%s: %" PRIu64 " record%s, %" PRIu64 " bytes, %" PRIu64
+           " failed, %" PRIu64 " %s, %.0f records/s",
+           cli->cmd->name, p->acked, p->acked == 1 ? "" : "s", p->bytes,
+           p->failed, p->retries, p->retries == 1 ? "retry" : "retries",
+           (double) p->acked / put_seconds(p));
+  /* Every record's callback has run: each line is acknowledged or failed. */
+  ok = !p->read_failed && p->failed == 0 && p->acked == p->lines;
+  finish(cli, ok ? CLI_EXIT_OK : CLI_EXIT_FAIL);
+}
+
+
+/* At the end of the input: the producer sends what it holds and closes
+ * once every record's callback has run. */
+static void put_close(cli_t* cli) {
+  int r;
+
+  cli->put.closing = 1;
+  r = kinesis_producer_close(cli->put.producer, on_producer_closed, cli);
+  if (r != 0)
+    err_line("internal error: closing the producer failed: %s",
+             kinesis_strerror(r));
+}
+
+
+static void on_progress(uv_timer_t* t) {
+  cli_t* cli = t->data;
+  put_t* p = &cli->put;
+  char line[160];
+  int n;
+
+  n = snprintf(line, sizeof(line),
+               "kinesis: %s: %" PRIu64 " read, %" PRIu64 " acked, %" PRIu64
+               " failed, %.0f records/s",
+               cli->cmd->name, p->lines, p->acked, p->failed,
+               (double) p->acked / put_seconds(p));
+  if (n < 0)
+    return;
+  /* Spaces erase what is left of a longer line before. */
+  if (n < progress_cols)
+    n = progress_cols;
+  fprintf(stderr, "\r%-*s", n, line);
+  progress_cols = n;
+}
+
+
+/* stdin cannot be read any further: what was read is put, the rest of an
+ * unfinished line is dropped, and the run fails. */
+static void put_read_failed(cli_t* cli, int err) {
+  put_t* p = &cli->put;
+
+  err_line("%s: cannot read stdin: %s", cli->cmd->name, uv_strerror(err));
+  p->read_failed = 1;
+  p->eof = 1;
+  p->len = p->pos;
+  p->scan = 0;
+}
+
+
+static void on_read_retry(uv_timer_t* t) {
+  cli_t* cli = t->data;
+  cli->put.reading = 0;
+  put_pump(cli);
+}
+
+
+static void on_stdin_read(uv_fs_t* req) {
+  cli_t* cli = req->data;
+  put_t* p = &cli->put;
+  ssize_t n = req->result;
+
+  uv_fs_req_cleanup(req);
+  if (n == UV_EAGAIN || n == UV_EINTR) {
+    /* Non-blocking stdin (a terminal or pipe shared with a process that
+     * set O_NONBLOCK) with nothing to read yet. `reading` stays set. */
+    uv_timer_start(&p->read_retry, on_read_retry, PUT_READ_RETRY_MS, 0);
+    return;
+  }
+  p->reading = 0;
+  if (n < 0)
+    put_read_failed(cli, (int) n);
+  else if (n == 0)
+    p->eof = 1;
+  else
+    p->len += (size_t) n;
+  put_pump(cli);
+}
+
+
+/* Keeps only the unfinished line, at the front of the buffer, makes room
+ * and starts reading after it. uv_fs_read() reads regular files, pipes and
+ * terminals alike, in the thread pool. */
+static void put_read(cli_t* cli) {
+  put_t* p = &cli->put;
+  uv_buf_t b;
+  int r;
+
+  if (p->pos > 0) {
+    memmove(p->buf, p->buf + p->pos, p->len - p->pos);
+    p->len -= p->pos;
+    p->pos = 0;
+  }
+  /* A full buffer holds less than max_line + 1 bytes here: past that, the
+   * line was refused as too long and dropped. */
+  if (p->len == p->cap) {
+    size_t cap = p->cap * 2 < p->max_line + 1 ? p->cap * 2 : p->max_line + 1;
+    char* nb = realloc(p->buf, cap);
+    if (nb == NULL) {
+      put_read_failed(cli, UV_ENOMEM);
+      return;
+    }
+    p->buf = nb;
+    p->cap = cap;
+  }
+  b = uv_buf_init(p->buf + p->len, (unsigned int) (p->cap - p->len));
+  r = uv_fs_read(&cli->loop, &p->read_req, 0, &b, 1, -1, on_stdin_read);
+  if (r != 0) {
+    put_read_failed(cli, r);
+    return;
+  }
+  p->reading = 1;
+}
+
+
+/* Puts every whole line in the buffer, then reads more; stops while the
+ * producer's buffer is full (on_drain resumes), while a read is in flight
+ * (its callback resumes), and at the end of the input. So memory stays
+ * bounded: the producer's buffer and one line at most. */
+static void put_pump(cli_t* cli) {
+  put_t* p = &cli->put;
+
+  while (!p->paused && !p->reading && !p->closing) {
+    char* start = p->buf + p->pos;
+    char* nl = memchr(start + p->scan, '\n', p->len - p->pos - p->scan);
+
+    if (nl != NULL) {
+      size_t n = (size_t) (nl - start);
+      if (!p->skipping && put_line(cli, start, n) != 0) {
+        p->paused = 1;
+        return;
+      }
+      p->skipping = 0;
+      p->pos += n + 1;
+      p->scan = 0;
+      p->line++;
+      continue;
+    }
+    p->scan = p->len - p->pos;
+    if (!p->skipping && p->scan > p->max_line) {
+      put_too_large(cli, p->line);
+      p->skipping = 1;
+    }
+    if (p->skipping)
+      p->len = p->pos = p->scan = 0;
+    if (p->eof) {
+      /* A last line without a newline is a line too. */
+      if (p->len > p->pos) {
+        if (put_line(cli, start, p->len - p->pos) != 0) {
+          p->paused = 1;
+          return;
+        }
+        p->line++;
+      }
+      p->len = p->pos = p->scan = 0;
+      put_close(cli);
+      return;
+    }
+    put_read(cli);
+  }
+}
+
+
+static void on_put_drain(kinesis_producer_t* producer, void* arg) {
+  cli_t* cli = arg;
+
+  (void) producer;
+  if (!cli->put.paused)
+    return;
+  cli->put.paused = 0;
+  put_pump(cli);
+}
+
+
+static int put_start(cli_t* cli) {
+  put_t* p = &cli->put;
+  size_t max = cli->popts.max_record_size;
+  int r;
+
+  /* Longer lines cannot be records: a data line holds the data and a
+   * trailing "\r"; a JSON line the data, escaped, and the keys. */
+  if (cli->format == PUT_FORMAT_JSON)
+    p->max_line = PUT_JSON_LINE_FACTOR * max + PUT_JSON_LINE_EXTRA;
+  else
+    p->max_line = max + 1;
+  p->cap = PUT_READ_SIZE < p->max_line + 1 ? PUT_READ_SIZE : p->max_line + 1;
+  p->buf = malloc(p->cap);
+  if (p->buf == NULL)
+    return KINESIS_ENOMEM;
+
+  cli->popts.stream = cli->stream;
+  if (cli->popts.max_queue_bytes > PUT_MAX_QUEUE_BYTES)
+    cli->popts.max_queue_bytes = PUT_MAX_QUEUE_BYTES;
+  cli->popts.on_drain = on_put_drain;
+  cli->popts.on_drain_data = cli;
+  r = kinesis_producer_new(cli->client, &cli->popts, &p->producer);
+  if (r != 0)
+    return r;
+  kinesis_producer_set_data(p->producer, cli);
+
+  uv_timer_init(&cli->loop, &p->progress);
+  uv_timer_init(&cli->loop, &p->read_retry);
+  p->progress.data = cli;
+  p->read_retry.data = cli;
+  p->timers_open = 1;
+  p->read_req.data = cli;
+  p->line = 1;
+  p->started = uv_hrtime();
+  p->rng = (p->started ^ ((uint64_t) uv_os_getpid() << 32)) | 1;
+  if (uv_guess_handle(2) == UV_TTY)
+    uv_timer_start(&p->progress, on_progress, PUT_PROGRESS_MS,
+                   PUT_PROGRESS_MS);
+  if (cli->stdin_closed)
+    put_read_failed(cli, UV_EBADF);
+  put_pump(cli);
+  return 0;
+}
+
+
+/* ListShards first: a stream that does not exist, or credentials that do
+ * not work, fail at once rather than after each record's TTL. */
+static void on_put_shards_listed(kinesis_client_t* client, int status,
+                                 const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+  int r;
+
+  (void) client;
+  /* A stream that is not ACTIVE yet: the producer waits for it, within
+   * the records' TTL. */
+  if (status != 0 && status != KINESIS_EINUSE) {
+    report_failure(cli, status, res);
+    finish(cli, CLI_EXIT_FAIL);
+    return;
+  }
+  r = put_start(cli);
+  if (r != 0)
+    call_failed(cli, r);
+}
+
+
 static int start_command(cli_t* cli) {
   switch (cli->cmd->id) {
     case CMD_CREATE_STREAM:
@@ -778,6 +1399,9 @@ static int start_command(cli_t* cli) {
     case CMD_DESCRIBE_STREAM:
       return kinesis_client_describe_stream_summary(cli->client, cli->stream,
                                                     on_summary, cli);
+    case CMD_PUT:
+      return kinesis_client_list_shards(cli->client, cli->stream,
+                                        on_put_shards_listed, cli);
   }
   return KINESIS_EINVAL;
 }
@@ -816,11 +1440,33 @@ static int check_ca_file(const cli_t* cli) {
 }
 
 
+/* A closed stdin, stdout or stderr would be reused by the loop's or curl's
+ * first descriptor, and put would then read a socket; /dev/null holds the
+ * place. Returns 1 when stdin was closed. */
+static int keep_std_fds_open(void) {
+  int closed_stdin = 0;
+  int fd;
+
+  for (fd = 0; fd <= 2; fd++) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+      continue;
+    if (fd == 0)
+      closed_stdin = 1;
+    /* open() returns the lowest free descriptor: this one. */
+    if (open("/dev/null", O_RDWR) != fd)
+      exit(CLI_EXIT_FAIL);
+  }
+  return closed_stdin;
+}
+
+
 int main(int argc, char** argv) {
   static cli_t cli;
   int r;
 
+  cli.stdin_closed = keep_std_fds_open();
   kinesis_client_options_init(&cli.opts);
+  kinesis_producer_options_init(&cli.popts);
   r = parse_args(&cli, argc, argv);
   if (r != CLI_CONTINUE)
     return r;
@@ -851,6 +1497,7 @@ int main(int argc, char** argv) {
 
   uv_run(&cli.loop, UV_RUN_DEFAULT);
   sb_free(&cli.json.out);
+  free(cli.put.buf);
   if (!cli.closed) {
     err_line("internal error: the loop stopped before the client closed");
     cli.exit_code = CLI_EXIT_FAIL;

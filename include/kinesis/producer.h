@@ -83,7 +83,9 @@ typedef struct kinesis_producer_options_s {
   /* Default 10000. Records buffered (queued and in flight) at most; past it
    * put returns KINESIS_EQUEUEFULL. */
   uint32_t max_queue_size;
-  /* Default 64 MiB. Bytes buffered at most, the same way. */
+  /* Default 16 MiB. Bytes buffered at most, the same way. Keep it below
+   * what the stream's shards can take within record_ttl_ms (1 MiB/s each by
+   * default), or records at the back of the buffer time out. */
   size_t max_queue_bytes;
   /* Default 1000. Records per second per shard; 0: no limit. An aggregated
    * record counts once, as Kinesis counts it. */
