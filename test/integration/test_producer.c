@@ -894,7 +894,125 @@ static void test_close_and_flush_in_flight(void) {
 }
 
 
-KN_TEST_MAIN(KN_TEST(test_bad_records), KN_TEST(test_queue_full_then_drain),
+static int timer_fired;
+static int other_closed;
+
+
+static void on_other_closed(kinesis_producer_t* p, int status, void* arg) {
+  (void) p;
+  (void) arg;
+  ASSERT_OK(status);
+  other_closed++;
+  uv_stop(&loop);
+}
+
+
+static void on_wait_timer(uv_timer_t* t) {
+  (void) t;
+  timer_fired = 1;
+}
+
+
+/* Runs the loop for `ms` milliseconds. */
+static void run_for(uint64_t ms) {
+  uv_timer_t t;
+  timer_fired = 0;
+  ASSERT_OK(uv_timer_init(&loop, &t));
+  ASSERT_OK(uv_timer_start(&t, on_wait_timer, ms, 0));
+  while (!timer_fired)
+    uv_run(&loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t*) &t, NULL);
+  uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+
+static void test_follows_resharding(void) {
+  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  kinesis_client_t* c;
+  kinesis_producer_options_t o;
+  kinesis_producer_t* stale;
+  kinesis_producer_t* polling;
+  kinesis_producer_stats_t st;
+  capture_t cap;
+  char stream[128];
+  char body[512];
+  long status = 0;
+  size_t i;
+  int waited;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  c = new_client(ep);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("preshard"));
+  create_stream(c, stream, 1);
+  run_init(300, "rs", 40);
+  kinesis_producer_options_init(&o);
+  o.stream = stream;
+  o.buffer_time_ms = 10;
+  /* One producer only lists again when answers surprise it, the other
+   * lists every 300 ms. */
+  o.shard_refresh_ms = 600000;
+  ASSERT_OK(kinesis_producer_new(c, &o, &stale));
+  o.shard_refresh_ms = 300;
+  ASSERT_OK(kinesis_producer_new(c, &o, &polling));
+  run.n = 100;
+  put_all_and_wait(stale);
+  for (i = 0; i < 100; i++)
+    ASSERT_STR_EQ("shardId-000000000000", run.results[i].shard_id);
+  ASSERT_OK(kinesis_producer_stats(stale, &st));
+  ASSERT_EQ(1, st.shards);
+
+  snprintf(body, sizeof(body),
+           "{\"StreamName\":\"%s\",\"ShardToSplit\":"
+           "\"shardId-000000000000\",\"NewStartingHashKey\":"
+           "\"170141183460469231731687303715884105728\"}",
+           stream);
+  ASSERT_OK(kn_test_kinesis_call(ep, "SplitShard", body, NULL, &status));
+  ASSERT_EQ(200, status);
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_wait_for_active(c, stream, 20, 10000, capture_cb,
+                                           &cap));
+  capture_wait(&loop, &cap);
+  ASSERT_OK(cap.status);
+
+  /* The periodic listing finds the children by itself. */
+  for (waited = 0; waited < 3000; waited += 100) {
+    ASSERT_OK(kinesis_producer_stats(polling, &st));
+    if (st.shards == 2)
+      break;
+    run_for(100);
+  }
+  ASSERT_EQ(2, st.shards);
+
+  /* The stale producer still predicts the closed parent; the answers name
+   * the children, so it lists again and follows. */
+  run.n = 200;
+  put_all_and_wait(stale);
+  for (i = 100; i < 200; i++)
+    ASSERT(strcmp(run.results[i].shard_id, "shardId-000000000001") == 0 ||
+           strcmp(run.results[i].shard_id, "shardId-000000000002") == 0);
+  for (waited = 0; waited < 3000; waited += 100) {
+    ASSERT_OK(kinesis_producer_stats(stale, &st));
+    if (st.shards == 2)
+      break;
+    run_for(100);
+  }
+  ASSERT_EQ(2, st.shards);
+  run.n = 300;
+  put_all_and_wait(stale);
+  ASSERT_EQ(300, run.ok);
+
+  other_closed = 0;
+  ASSERT_OK(kinesis_producer_close(polling, on_other_closed, NULL));
+  while (!other_closed)
+    uv_run(&loop, UV_RUN_ONCE);
+  close_producer(stale);
+  close_client(&loop, c);
+  free(run.results);
+  kn_test_loop_close(&loop);
+}
+
+
+KN_TEST_MAIN(KN_TEST(test_follows_resharding), KN_TEST(test_bad_records), KN_TEST(test_queue_full_then_drain),
              KN_TEST(test_close_and_flush_in_flight),
              KN_TEST(test_faults_partial_and_whole),
              KN_TEST(test_fault_non_retriable_record),
