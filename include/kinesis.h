@@ -9,5 +9,7 @@
 #include "kinesis/errno.h"
 #include "kinesis/client.h"
 #include "kinesis/producer.h"
+#include "kinesis/checkpoint.h"
+#include "kinesis/consumer.h"
 
 #endif /* KINESIS_H */

@@ -2,6 +2,7 @@
 
 #include "internal.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 #include "buf.h"
@@ -34,6 +35,9 @@ struct kinesis_client_s {
   kn_sigv4_key_cache_t key_cache;
   int64_t (*clock_ms)(void* arg);
   void* clock_arg;
+  kinesis_log_cb log;
+  void* log_data;
+  kinesis_log_level_t log_level;
   kn_queue_t calls;
   size_t ncalls;     /* calls not yet freed */
   int closing;
@@ -103,6 +107,7 @@ void kinesis_client_options_init(kinesis_client_options_t* o) {
   o->max_attempts = 5;
   o->retry_base_ms = 100;
   o->retry_cap_ms = 5000;
+  o->log_level = KINESIS_LOG_WARN;
 }
 
 
@@ -222,6 +227,9 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
   c->rng = uv_hrtime() | 1;
   c->clock_ms = opts->clock_ms;
   c->clock_arg = opts->clock_arg;
+  c->log = opts->log;
+  c->log_data = opts->log_data;
+  c->log_level = opts->log_level;
   r = resolve_region_endpoint(c, opts);
   if (r != 0) {
     client_free(c);
@@ -857,6 +865,14 @@ static int on_shard_iterator(kn_call_t* call, const kn_http_response_t* res) {
 int kinesis_client_get_shard_iterator(kinesis_client_t* c,
                                       const kinesis_iterator_request_t* req,
                                       kinesis_client_cb cb, void* arg) {
+  return kn_client_get_shard_iterator(c, req, cb, arg, NULL);
+}
+
+
+int kn_client_get_shard_iterator(kinesis_client_t* c,
+                                 const kinesis_iterator_request_t* req,
+                                 kinesis_client_cb cb, void* arg,
+                                 kn_call_t** out) {
   kn_call_t* call;
   int seq;
   int r;
@@ -879,7 +895,10 @@ int kinesis_client_get_shard_iterator(kinesis_client_t* c,
     call_discard(call);
     return r;
   }
-  return call_launch(call);
+  r = call_launch(call);
+  if (r == 0 && out != NULL)
+    *out = call;
+  return r;
 }
 
 
@@ -902,6 +921,13 @@ static int on_get_records(kn_call_t* call, const kn_http_response_t* res) {
 int kinesis_client_get_records(kinesis_client_t* c, const char* iterator,
                                uint32_t limit, kinesis_client_cb cb,
                                void* arg) {
+  return kn_client_get_records(c, iterator, limit, cb, arg, NULL);
+}
+
+
+int kn_client_get_records(kinesis_client_t* c, const char* iterator,
+                          uint32_t limit, kinesis_client_cb cb, void* arg,
+                          kn_call_t** out) {
   kn_call_t* call;
   size_t len;
   int r;
@@ -919,7 +945,17 @@ int kinesis_client_get_records(kinesis_client_t* c, const char* iterator,
     call_discard(call);
     return r;
   }
-  return call_launch(call);
+  r = call_launch(call);
+  if (r == 0 && out != NULL)
+    *out = call;
+  return r;
+}
+
+
+void kn_client_steal_parsed(const kinesis_result_t* result, kn_parsed_t* out) {
+  kn_call_t* call = container_of(result, kn_call_t, result);
+  *out = call->parsed;
+  memset(&call->parsed, 0, sizeof(call->parsed));
 }
 
 
@@ -1003,6 +1039,19 @@ void kn_client_child_add(kinesis_client_t* c) {
 
 void kn_client_child_remove(kinesis_client_t* c) {
   c->children--;
+}
+
+
+void kn_client_log(const kinesis_client_t* c, kinesis_log_level_t level,
+                   const char* fmt, ...) {
+  char msg[512];
+  va_list ap;
+  if (c->log == NULL || level > c->log_level)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  c->log(level, msg, c->log_data);
 }
 
 

@@ -29,6 +29,27 @@ int kn_client_put_records(kinesis_client_t* client, const char* stream,
 int kn_client_list_shards(kinesis_client_t* client, const char* stream,
                           kinesis_client_cb cb, void* arg, kn_call_t** out);
 
+/* Sends a message to the application's log callback, if it takes `level`. */
+void kn_client_log(const kinesis_client_t* client, kinesis_log_level_t level,
+                   const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* kinesis_client_get_records() and kinesis_client_get_shard_iterator(),
+ * returning the call. */
+int kn_client_get_records(kinesis_client_t* client, const char* iterator,
+                          uint32_t limit, kinesis_client_cb cb, void* arg,
+                          kn_call_t** out);
+int kn_client_get_shard_iterator(kinesis_client_t* client,
+                                 const kinesis_iterator_request_t* req,
+                                 kinesis_client_cb cb, void* arg,
+                                 kn_call_t** out);
+
+/* Inside a callback: takes over the parsed answer that `result` points
+ * into, so its records outlive the callback without a copy. `out` must be
+ * kn_parsed_free()d. */
+struct kn_parsed_s;
+void kn_client_steal_parsed(const kinesis_result_t* result,
+                            struct kn_parsed_s* out);
+
 /* Cancels a call whose callback has not run yet: the callback runs once,
  * on a later tick, with KINESIS_ECANCELED. */
 void kn_client_call_cancel(kn_call_t* call);

@@ -32,6 +32,19 @@ KINESIS_EXTERN int kinesis_replace_allocator(kinesis_malloc_func malloc_fn,
                                              kinesis_calloc_func calloc_fn,
                                              kinesis_free_func free_fn);
 
+/** How much a log message matters. */
+typedef enum {
+  KINESIS_LOG_ERROR = 0,
+  KINESIS_LOG_WARN,
+  KINESIS_LOG_INFO,
+  KINESIS_LOG_DEBUG
+} kinesis_log_level_t;
+
+/** Receives the library's log messages; `message` is valid during the call
+ *  and never contains credentials. */
+typedef void (*kinesis_log_cb)(kinesis_log_level_t level, const char* message,
+                               void* user_data);
+
 /** A Kinesis client: region, endpoint, credentials and HTTP on one loop. */
 typedef struct kinesis_client_s kinesis_client_t;
 
@@ -70,6 +83,12 @@ typedef struct kinesis_client_options_s {
    * tests that pin time. Must outlive the client. */
   int64_t (*clock_ms)(void* clock_arg);
   void* clock_arg;
+  /* Default NULL: nothing is logged. Receives messages at `log_level` and
+   * more important, from the client and everything made from it. */
+  kinesis_log_cb log;
+  void* log_data;
+  /* Default KINESIS_LOG_WARN. */
+  kinesis_log_level_t log_level;
 } kinesis_client_options_t;
 
 /** Zeroes `options` and writes the defaults. */

@@ -22,6 +22,8 @@ extern "C" {
   XX(ENOCREDS, -30005, "no AWS credentials found")                            \
   XX(ENOREGION, -30006, "no AWS region configured")                           \
   XX(ETLS, -30007, "TLS certificate or handshake failure")                    \
+  XX(ELEASED, -30008, "shard lease held by another consumer")                 \
+  XX(ELEASELOST, -30009, "shard lease lost to another consumer")              \
   XX(ETHROUGHPUT, -31001, "provisioned throughput exceeded")                  \
   XX(ENOTFOUND, -31002, "stream or shard not found")                          \
   XX(EEXPIRED, -31003, "shard iterator expired")                              \

@@ -1,0 +1,135 @@
+#ifndef KINESIS_CHECKPOINT_H
+#define KINESIS_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "kinesis/client.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Checkpointers store, per (stream, shard): a lease (owner and heartbeat),
+ * the checkpoint, and whether the shard is finished. The consumer knows them
+ * only through kinesis_checkpointer_ops_t, so an application can write its
+ * own (PostgreSQL, DynamoDB, a file) against the same table. Since 0.3.
+ */
+
+/** A position in a shard. */
+typedef struct kinesis_checkpoint_s {
+  /* The last record processed, or NULL when the shard has no checkpoint. */
+  const char* sequence_number;
+  /* With `partial` set, the record is a KPL aggregate of which the user
+   * records up to and including this index were processed; the rest of it
+   * is still to come. */
+  uint32_t sub_sequence_number;
+  int partial;
+  /* 1 when the shard was read to its end and every record processed. */
+  int finished;
+} kinesis_checkpoint_t;
+
+/**
+ * The answer to claim and get: `status` 0 with the stored `checkpoint` (never
+ * NULL; its sequence_number is NULL when there is none), KINESIS_ELEASED when
+ * another live owner holds the lease, or another error. Valid only during the
+ * call.
+ */
+typedef void (*kinesis_ckpt_state_cb)(int status,
+                                      const kinesis_checkpoint_t* checkpoint,
+                                      void* arg);
+
+/** The answer to heartbeat, checkpoint, finish and release: `status` 0,
+ *  KINESIS_ELEASELOST when `owner` no longer holds the lease (nothing was
+ *  written), or another error. */
+typedef void (*kinesis_ckpt_cb)(int status, void* arg);
+
+/**
+ * The operations. Each returns 0 and later calls its callback exactly once,
+ * on the loop, never inside the call; or returns an error and never calls
+ * it: KINESIS_EINVAL (a NULL or empty string, a NULL callback or position, a
+ * sequence number that is not 1 to 128 digits), KINESIS_ENOMEM or
+ * KINESIS_ECLOSING. Strings are borrowed for the duration of the call.
+ * Unlike the objects of this library, the callbacks carry no object
+ * argument: a checkpointer is a table of functions, and `arg` is the
+ * caller's.
+ */
+typedef struct kinesis_checkpointer_ops_s {
+  /* Take the lease of a shard for `owner` if it is free, expired or already
+   * `owner`'s, and answer with the shard's checkpoint. On KINESIS_ELEASED
+   * the checkpoint still carries the stored position. A finished shard is
+   * claimed like any other (status 0, finished set): release it. */
+  int (*claim)(void* self, const char* stream, const char* shard_id,
+               const char* owner, kinesis_ckpt_state_cb cb, void* arg);
+  /* Keep `owner`'s lease alive. */
+  int (*heartbeat)(void* self, const char* stream, const char* shard_id,
+                   const char* owner, kinesis_ckpt_cb cb, void* arg);
+  /* Store a position, if `owner` still holds the lease. Its `finished` is
+   * ignored: only finish() marks a shard finished. */
+  int (*checkpoint)(void* self, const char* stream, const char* shard_id,
+                    const char* owner, const kinesis_checkpoint_t* position,
+                    kinesis_ckpt_cb cb, void* arg);
+  /* Mark the shard finished (read to its end) and free its lease. */
+  int (*finish)(void* self, const char* stream, const char* shard_id,
+                const char* owner, kinesis_ckpt_cb cb, void* arg);
+  /* Free `owner`'s lease, keeping the checkpoint. */
+  int (*release)(void* self, const char* stream, const char* shard_id,
+                 const char* owner, kinesis_ckpt_cb cb, void* arg);
+  /* Read a shard's checkpoint without claiming it (to see whether a parent
+   * shard is finished). */
+  int (*get)(void* self, const char* stream, const char* shard_id,
+             kinesis_ckpt_state_cb cb, void* arg);
+  /* Close: pending callbacks run (KINESIS_ECANCELED where not done), then
+   * `cb`, on a later tick. */
+  void (*close)(void* self, kinesis_close_cb cb, void* arg);
+} kinesis_checkpointer_ops_t;
+
+/** A checkpointer: the operations and their object. For your own, fill both
+ *  and keep the struct alive until the consumers using it are closed. */
+typedef struct kinesis_checkpointer_s {
+  const kinesis_checkpointer_ops_t* ops;
+  void* self;
+} kinesis_checkpointer_t;
+
+/* ---- The memory checkpointer ---- */
+
+typedef struct kinesis_checkpointer_memory_options_s {
+  /* Default 10000. A lease not heartbeaten for this long may be claimed by
+   * another owner. */
+  uint32_t session_timeout_ms;
+} kinesis_checkpointer_memory_options_t;
+
+/** Zeroes `options` and writes the defaults. */
+KINESIS_EXTERN void kinesis_checkpointer_memory_options_init(
+    kinesis_checkpointer_memory_options_t* options);
+
+/**
+ * A checkpointer that keeps everything in this process's memory, on `loop`,
+ * measuring leases by the loop's clock. `options` may be NULL for the
+ * defaults; a session_timeout_ms of 0 is KINESIS_EINVAL. It is meant
+ * for tests, for one process that may restart its consumer, and as a model
+ * for your own. Consumers in the same process may share it; leases then
+ * work between them as with a shared store. Returns 0, KINESIS_EINVAL or
+ * KINESIS_ENOMEM.
+ */
+KINESIS_EXTERN int kinesis_checkpointer_memory_new(
+    uv_loop_t* loop, const kinesis_checkpointer_memory_options_t* options,
+    kinesis_checkpointer_t** out);
+
+/**
+ * Closes a checkpointer made by a kinesis_checkpointer_*_new() function
+ * (calls ops->close); `cb` runs on a later tick, after which the
+ * checkpointer is freed. Close consumers that use it first.
+ */
+KINESIS_EXTERN void kinesis_checkpointer_close(kinesis_checkpointer_t* cp,
+                                               kinesis_close_cb cb,
+                                               void* user_data);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KINESIS_CHECKPOINT_H */

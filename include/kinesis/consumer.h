@@ -1,0 +1,174 @@
+#ifndef KINESIS_CONSUMER_H
+#define KINESIS_CONSUMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kinesis/checkpoint.h"
+#include "kinesis/client.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * A consumer: leases the stream's shards through a checkpointer, fetches
+ * each with its own timer, de-aggregates KPL records, and hands records to
+ * `on_record` through a bounded queue, checkpointing only what the
+ * application has finished with. Since 0.3.
+ */
+typedef struct kinesis_consumer_s kinesis_consumer_t;
+
+/** A record as the application sees it. Valid during `on_record`; with
+ *  manual ack, until kinesis_consumer_ack() for it. */
+typedef struct kinesis_consumer_record_s {
+  const uint8_t* data;
+  size_t len;
+  const char* partition_key;
+  const char* explicit_hash_key;   /* from an aggregate only, else NULL */
+  const char* sequence_number;
+  /* The index inside its KPL aggregate; 0 for a plain record. */
+  uint32_t sub_sequence_number;
+  int aggregated;                  /* 1 when it came out of an aggregate */
+  const char* shard_id;
+  double approximate_arrival_timestamp;  /* epoch seconds; 0 when absent */
+  int64_t millis_behind_latest;    /* of the answer it came in; -1 absent */
+} kinesis_consumer_record_t;
+
+typedef void (*kinesis_record_cb)(kinesis_consumer_t* consumer,
+                                  const kinesis_consumer_record_t* record,
+                                  void* user_data);
+
+/** Completion of a stop or close: `status` is 0. */
+typedef void (*kinesis_consumer_cb)(kinesis_consumer_t* consumer, int status,
+                                    void* user_data);
+
+typedef struct kinesis_consumer_options_s {
+  /* Required. The stream name, or its ARN. Copied. */
+  const char* stream;
+  /* Required. Called for each record, in order within a shard. */
+  kinesis_record_cb on_record;
+  void* on_record_data;
+  /* Default 1000. Records fetched and not yet handed to on_record at most;
+   * a full queue pauses fetching. */
+  uint32_t max_queue_size;
+  /* Default 0: every shard. Shards this consumer leases at most. */
+  uint32_t max_shard_consumers;
+  /* Default 10000. Records per GetRecords (1 to 10000). */
+  uint32_t record_limit;
+  /* Default 2000. Wait before fetching a shard again that had nothing. */
+  uint32_t sleep_time_no_records_ms;
+  /* Default 5. GetRecords calls per second per shard at most (AWS allows
+   * 5); fractions are allowed. */
+  double shard_fetch_rate;
+  /* Default TRIM_HORIZON. Where a shard without a checkpoint starts:
+   * TRIM_HORIZON, LATEST or AT_TIMESTAMP (with `timestamp`). */
+  kinesis_iterator_type_t iterator_type;
+  double timestamp;
+  /* Default NULL: a private memory checkpointer. Must outlive the
+   * consumer. */
+  kinesis_checkpointer_t* checkpointer;
+  /* Default 5000. How often acknowledged positions are checkpointed; also
+   * on stop and close. */
+  uint32_t checkpoint_interval_ms;
+  /* Default 3000. How often leases are heartbeaten. */
+  uint32_t heartbeat_interval_ms;
+  /* Default 0: a record is acknowledged when on_record returns. 1: records
+   * stay valid, and unacknowledged, until kinesis_consumer_ack(). */
+  int manual_ack;
+  /* Default 0: max_queue_size. With manual ack, records handed out and not
+   * acknowledged at most; past it, delivery and fetching pause. */
+  uint32_t max_unacked;
+  /* Default 30000. How often shards are listed, to find new shards after
+   * resharding and to claim leases that became free. */
+  uint32_t shard_discovery_ms;
+  /* Default NULL: "<hostname>-<pid>-<random>". The lease owner name.
+   * Copied. */
+  const char* owner;
+} kinesis_consumer_options_t;
+
+/** Zeroes `options` and writes the defaults. */
+KINESIS_EXTERN void kinesis_consumer_options_init(
+    kinesis_consumer_options_t* options);
+
+/**
+ * Creates a consumer on `client`'s loop; nothing is fetched until
+ * kinesis_consumer_start(). Returns 0, KINESIS_EINVAL (no stream, no
+ * on_record, or an option out of range), KINESIS_ENOREGION, KINESIS_ECLOSING
+ * or KINESIS_ENOMEM. The client refuses to close while the consumer is open.
+ */
+KINESIS_EXTERN int kinesis_consumer_new(
+    kinesis_client_t* client, const kinesis_consumer_options_t* options,
+    kinesis_consumer_t** out);
+
+/** Lists the shards, claims leases and starts fetching. Returns 0,
+ *  KINESIS_EALREADY or KINESIS_ECLOSING. */
+KINESIS_EXTERN int kinesis_consumer_start(kinesis_consumer_t* consumer);
+
+/** Stops handing records to on_record (fetching pauses once the queue is
+ *  full) until kinesis_consumer_resume(). Returns 0 or KINESIS_ECLOSING. */
+KINESIS_EXTERN int kinesis_consumer_pause(kinesis_consumer_t* consumer);
+KINESIS_EXTERN int kinesis_consumer_resume(kinesis_consumer_t* consumer);
+
+/**
+ * With manual ack: the application has finished with `record`, which is
+ * invalid afterwards. Checkpoints never pass a record not acknowledged.
+ * Returns 0, or KINESIS_EINVAL (NULL, not a record of this consumer, or
+ * manual ack is off). Acknowledging a record twice is an error of the
+ * application's: it may be caught (KINESIS_EALREADY) while the record's
+ * answer is still held for others, never after.
+ */
+KINESIS_EXTERN int kinesis_consumer_ack(kinesis_consumer_t* consumer,
+                                        const kinesis_consumer_record_t* record);
+
+/**
+ * Stops fetching and delivering, drops what was fetched but not delivered
+ * (it was never checkpointed, so the next consumer reads it again), writes
+ * the final checkpoints of what was acknowledged, releases the leases,
+ * closes every handle, then calls `cb` and frees the consumer. Records still
+ * unacknowledged at that point are invalid; the next consumer re-reads them.
+ * Returns 0 or KINESIS_EALREADY.
+ */
+KINESIS_EXTERN int kinesis_consumer_close(kinesis_consumer_t* consumer,
+                                          kinesis_consumer_cb cb,
+                                          void* user_data);
+
+KINESIS_EXTERN void kinesis_consumer_set_data(kinesis_consumer_t* consumer,
+                                              void* data);
+KINESIS_EXTERN void* kinesis_consumer_get_data(
+    const kinesis_consumer_t* consumer);
+
+/** One shard as the consumer sees it. */
+typedef struct kinesis_consumer_shard_stats_s {
+  const char* shard_id;
+  const char* state;             /* "waiting", "fetching", "finished", ... */
+  int64_t millis_behind_latest;  /* from the last answer; -1 before one */
+  int64_t last_record_age_ms;    /* now minus the last record's arrival */
+  uint64_t records;              /* user records delivered */
+  const char* checkpoint;        /* last sequence number checkpointed */
+} kinesis_consumer_shard_stats_t;
+
+typedef struct kinesis_consumer_stats_s {
+  uint64_t records_delivered;
+  uint64_t records_acked;
+  uint64_t records_dropped;      /* fetched, then dropped at close */
+  uint64_t get_records_calls;
+  uint64_t throttled;            /* GetRecords answered with throttling */
+  uint64_t expired_iterators;
+  uint64_t checkpoints;          /* checkpoints written */
+  uint64_t queue_depth;          /* fetched, not yet delivered */
+  uint64_t unacked;              /* delivered, not yet acknowledged */
+  size_t nshards;
+  const kinesis_consumer_shard_stats_t* shards;  /* valid until the next
+                                                    call on the consumer */
+} kinesis_consumer_stats_t;
+
+/** Fills `stats`. Returns 0 or KINESIS_EINVAL. */
+KINESIS_EXTERN int kinesis_consumer_stats(kinesis_consumer_t* consumer,
+                                          kinesis_consumer_stats_t* stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KINESIS_CONSUMER_H */

@@ -1,0 +1,599 @@
+/* The memory checkpointer: leases and checkpoints in this process's memory.
+ *
+ * Every operation decides its outcome when it is called, changes the store at
+ * once, and queues a completion that carries a private copy of the answer. A
+ * single uv_idle_t drains the queue in FIFO order on a later loop iteration,
+ * so callbacks are never synchronous and see a checkpoint that later
+ * operations cannot change under them. */
+
+#include "internal.h"
+
+#include <string.h>
+
+#include "kinesis/checkpoint.h"
+#include "validate.h"
+
+#define DEFAULT_SESSION_TIMEOUT_MS 10000
+#define INITIAL_BUCKETS 16
+
+/* One (stream, shard). The key is "stream\0shard", stored after the struct. */
+typedef struct entry_s {
+  struct entry_s* next; /* Hash chain. */
+  uint32_t hash;
+  char* owner;        /* NULL when nobody holds the lease. */
+  uint64_t heartbeat; /* uv_now() of the last claim or heartbeat. */
+  char* seq;          /* NULL when the shard has no checkpoint. */
+  uint32_t sub_sequence_number;
+  int partial;
+  int finished;
+  size_t keylen;
+  char key[];
+} entry_t;
+
+typedef enum { COMPLETION_STATE, COMPLETION_PLAIN } completion_kind_t;
+
+/* A decided answer waiting for its callback. The sequence number, when there
+ * is one, is stored after the struct. */
+typedef struct completion_s {
+  kn_queue_t node;
+  completion_kind_t kind;
+  kinesis_ckpt_state_cb state_cb;
+  kinesis_ckpt_cb cb;
+  void* arg;
+  int status;
+  kinesis_checkpoint_t checkpoint;
+  char seq[];
+} completion_t;
+
+enum {
+  MEM_CLOSING = 1,       /* close() was called: new operations are refused. */
+  MEM_HANDLE_CLOSING = 2 /* uv_close() was called on the idle handle. */
+};
+
+typedef struct mem_store_s {
+  /* The public object, freed together with the store (see
+   * kinesis_checkpointer_memory_new). */
+  kinesis_checkpointer_t pub;
+  uv_loop_t* loop;
+  uint64_t session_timeout_ms;
+  entry_t** buckets;
+  size_t nbuckets; /* A power of two. */
+  size_t nentries;
+  kn_queue_t pending; /* completion_t, oldest first. */
+  uv_idle_t idle;     /* Started while `pending` is not empty. */
+  unsigned flags;
+  unsigned in_callback;
+  kinesis_close_cb close_cb;
+  void* close_arg;
+} mem_store_t;
+
+
+static void on_idle(uv_idle_t* handle);
+static void on_idle_closed(uv_handle_t* handle);
+
+
+/* ---- The map ---- */
+
+
+/* Writes "stream\0shard" into `buf`, which holds its length. */
+static void make_key(const char* stream, const char* shard_id, char* buf) {
+  size_t slen = strlen(stream);
+  memcpy(buf, stream, slen + 1);
+  memcpy(buf + slen + 1, shard_id, strlen(shard_id));
+}
+
+
+/* Finds the entry of (stream, shard_id). `hash_out`, if not NULL, receives
+ * the FNV-1a hash of "stream\0shard", for an insert after a miss. */
+static entry_t* map_find(const mem_store_t* m, const char* stream,
+                         const char* shard_id, uint32_t* hash_out) {
+  size_t slen = strlen(stream);
+  size_t hlen = strlen(shard_id);
+  size_t len = slen + 1 + hlen;
+  uint32_t h = 2166136261u;
+  entry_t* e;
+  size_t i;
+
+  /* FNV-1a of "stream\0shard", without building the key. */
+  for (i = 0; i < slen; i++) {
+    h ^= (uint8_t) stream[i];
+    h *= 16777619u;
+  }
+  h *= 16777619u; /* The NUL separator: h ^= 0. */
+  for (i = 0; i < hlen; i++) {
+    h ^= (uint8_t) shard_id[i];
+    h *= 16777619u;
+  }
+  if (hash_out != NULL)
+    *hash_out = h;
+
+  for (e = m->buckets[h & (m->nbuckets - 1)]; e != NULL; e = e->next) {
+    if (e->hash == h && e->keylen == len &&
+        memcmp(e->key, stream, slen + 1) == 0 &&
+        memcmp(e->key + slen + 1, shard_id, hlen) == 0)
+      return e;
+  }
+  return NULL;
+}
+
+
+/* Doubles the bucket array when the load passes 1. A failed allocation only
+ * leaves the chains longer, so it is not an error. */
+static void map_maybe_grow(mem_store_t* m) {
+  entry_t** nb;
+  size_t n;
+  size_t i;
+
+  if (m->nentries <= m->nbuckets)
+    return;
+  n = m->nbuckets * 2;
+  nb = kn_calloc(n, sizeof(*nb));
+  if (nb == NULL)
+    return;
+  for (i = 0; i < m->nbuckets; i++) {
+    entry_t* e = m->buckets[i];
+    while (e != NULL) {
+      entry_t* next = e->next;
+      e->next = nb[e->hash & (n - 1)];
+      nb[e->hash & (n - 1)] = e;
+      e = next;
+    }
+  }
+  kn_free(m->buckets);
+  m->buckets = nb;
+  m->nbuckets = n;
+}
+
+
+static entry_t* entry_alloc(const char* stream, const char* shard_id,
+                            uint32_t hash) {
+  size_t len = strlen(stream) + 1 + strlen(shard_id);
+  entry_t* e = kn_calloc(1, sizeof(*e) + len);
+  if (e == NULL)
+    return NULL;
+  make_key(stream, shard_id, e->key);
+  e->keylen = len;
+  e->hash = hash;
+  return e;
+}
+
+
+static void map_insert(mem_store_t* m, entry_t* e) {
+  size_t b = e->hash & (m->nbuckets - 1);
+  e->next = m->buckets[b];
+  m->buckets[b] = e;
+  m->nentries++;
+  map_maybe_grow(m);
+}
+
+
+static void map_free(mem_store_t* m) {
+  size_t i;
+  for (i = 0; i < m->nbuckets; i++) {
+    entry_t* e = m->buckets[i];
+    while (e != NULL) {
+      entry_t* next = e->next;
+      kn_free(e->owner);
+      kn_free(e->seq);
+      kn_free(e);
+      e = next;
+    }
+  }
+  kn_free(m->buckets);
+  m->buckets = NULL;
+}
+
+
+/* ---- Completions ---- */
+
+
+/* A completion for a state callback, carrying a copy of `e`'s checkpoint
+ * (an empty one when `e` is NULL). */
+static completion_t* completion_state_alloc(const entry_t* e,
+                                            kinesis_ckpt_state_cb cb,
+                                            void* arg) {
+  size_t seqlen = (e != NULL && e->seq != NULL) ? strlen(e->seq) + 1 : 0;
+  completion_t* c = kn_calloc(1, sizeof(*c) + seqlen);
+  if (c == NULL)
+    return NULL;
+  c->kind = COMPLETION_STATE;
+  c->state_cb = cb;
+  c->arg = arg;
+  if (e != NULL) {
+    if (e->seq != NULL) {
+      memcpy(c->seq, e->seq, seqlen);
+      c->checkpoint.sequence_number = c->seq;
+    }
+    c->checkpoint.sub_sequence_number = e->sub_sequence_number;
+    c->checkpoint.partial = e->partial;
+    c->checkpoint.finished = e->finished;
+  }
+  return c;
+}
+
+
+static completion_t* completion_plain_alloc(kinesis_ckpt_cb cb, void* arg) {
+  completion_t* c = kn_calloc(1, sizeof(*c));
+  if (c == NULL)
+    return NULL;
+  c->kind = COMPLETION_PLAIN;
+  c->cb = cb;
+  c->arg = arg;
+  return c;
+}
+
+
+/* Queues `c` with `status`; it runs on a later tick. */
+static void completion_queue(mem_store_t* m, completion_t* c, int status) {
+  c->status = status;
+  kn_queue_insert_tail(&m->pending, &c->node);
+  /* Starting an active idle handle is a no-op. */
+  uv_idle_start(&m->idle, on_idle);
+}
+
+
+static void store_invoke(mem_store_t* m, completion_t* c) {
+  m->in_callback++;
+  if (c->kind == COMPLETION_STATE)
+    c->state_cb(c->status, &c->checkpoint, c->arg);
+  else
+    c->cb(c->status, c->arg);
+  m->in_callback--;
+}
+
+
+/* Once closing and nothing is left to deliver, closes the handle; its close
+ * callback notifies the user and frees everything. */
+static void store_maybe_finish_close(mem_store_t* m) {
+  if (!(m->flags & MEM_CLOSING) || (m->flags & MEM_HANDLE_CLOSING) ||
+      m->in_callback > 0 || !kn_queue_empty(&m->pending))
+    return;
+  m->flags |= MEM_HANDLE_CLOSING;
+  uv_close((uv_handle_t*) &m->idle, on_idle_closed);
+}
+
+
+static void on_idle(uv_idle_t* handle) {
+  mem_store_t* m = handle->data;
+  kn_queue_t batch;
+
+  /* Deliver only what was queued before this tick, so a callback that
+   * queues another operation does not keep this loop turning forever. The
+   * new completions wait for the next tick. */
+  kn_queue_init(&batch);
+  if (!kn_queue_empty(&m->pending)) {
+    batch.next = m->pending.next;
+    batch.prev = m->pending.prev;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    kn_queue_init(&m->pending);
+  }
+
+  while (!kn_queue_empty(&batch)) {
+    completion_t* c = kn_queue_data(batch.next, completion_t, node);
+    kn_queue_remove(&c->node);
+    store_invoke(m, c);
+    /* The store is freed only from a uv close callback, so `m` is still
+     * valid here even if the callback closed it. */
+    kn_free(c);
+  }
+
+  if (kn_queue_empty(&m->pending) && !(m->flags & MEM_HANDLE_CLOSING))
+    uv_idle_stop(&m->idle);
+  store_maybe_finish_close(m);
+}
+
+
+static void on_idle_closed(uv_handle_t* handle) {
+  mem_store_t* m = handle->data;
+  kinesis_close_cb cb = m->close_cb;
+  void* arg = m->close_arg;
+
+  /* MEM_CLOSING is still set, so anything the callback calls is refused
+   * with KINESIS_ECLOSING before the memory goes. */
+  if (cb != NULL) {
+    m->in_callback++;
+    cb(arg);
+    m->in_callback--;
+  }
+  KN_ASSERT(kn_queue_empty(&m->pending));
+  map_free(m);
+  kn_free(m);
+}
+
+
+/* ---- Operations ---- */
+
+
+static int valid_str(const char* s) {
+  return s != NULL && s[0] != '\0';
+}
+
+
+/* The common checks of every operation but get. */
+static int check_lease_args(const mem_store_t* m, const char* stream,
+                            const char* shard_id, const char* owner,
+                            int has_cb) {
+  if (m == NULL || !valid_str(stream) || !valid_str(shard_id) ||
+      !valid_str(owner) || !has_cb)
+    return KINESIS_EINVAL;
+  if (m->flags & MEM_CLOSING)
+    return KINESIS_ECLOSING;
+  return 0;
+}
+
+
+static int owned_by(const entry_t* e, const char* owner) {
+  return e != NULL && e->owner != NULL && strcmp(e->owner, owner) == 0;
+}
+
+
+static int mem_claim(void* self, const char* stream, const char* shard_id,
+                     const char* owner, kinesis_ckpt_state_cb cb, void* arg) {
+  mem_store_t* m = self;
+  entry_t* e;
+  entry_t* fresh = NULL;
+  char* owner_copy = NULL;
+  completion_t* c;
+  uint64_t now;
+  uint32_t hash;
+  int r;
+
+  r = check_lease_args(m, stream, shard_id, owner, cb != NULL);
+  if (r != 0)
+    return r;
+  now = uv_now(m->loop);
+  e = map_find(m, stream, shard_id, &hash);
+
+  if (e != NULL && e->owner != NULL && strcmp(e->owner, owner) != 0 &&
+      now - e->heartbeat <= m->session_timeout_ms) {
+    /* Another live owner: refuse, but show where the shard stands. */
+    c = completion_state_alloc(e, cb, arg);
+    if (c == NULL)
+      return KINESIS_ENOMEM;
+    completion_queue(m, c, KINESIS_ELEASED);
+    return 0;
+  }
+
+  /* Allocate everything first, so a failure changes nothing. */
+  if (e == NULL) {
+    fresh = entry_alloc(stream, shard_id, hash);
+    if (fresh == NULL)
+      return KINESIS_ENOMEM;
+  }
+  if (!owned_by(e, owner)) {
+    owner_copy = kn_strdup(owner);
+    if (owner_copy == NULL) {
+      kn_free(fresh);
+      return KINESIS_ENOMEM;
+    }
+  }
+  c = completion_state_alloc(e, cb, arg);
+  if (c == NULL) {
+    kn_free(owner_copy);
+    kn_free(fresh);
+    return KINESIS_ENOMEM;
+  }
+
+  if (fresh != NULL) {
+    map_insert(m, fresh);
+    e = fresh;
+  }
+  if (owner_copy != NULL) {
+    kn_free(e->owner);
+    e->owner = owner_copy;
+  }
+  e->heartbeat = now;
+  completion_queue(m, c, 0);
+  return 0;
+}
+
+
+static int mem_heartbeat(void* self, const char* stream, const char* shard_id,
+                         const char* owner, kinesis_ckpt_cb cb, void* arg) {
+  mem_store_t* m = self;
+  entry_t* e;
+  completion_t* c;
+  int r;
+
+  r = check_lease_args(m, stream, shard_id, owner, cb != NULL);
+  if (r != 0)
+    return r;
+  c = completion_plain_alloc(cb, arg);
+  if (c == NULL)
+    return KINESIS_ENOMEM;
+  e = map_find(m, stream, shard_id, NULL);
+  if (!owned_by(e, owner)) {
+    completion_queue(m, c, KINESIS_ELEASELOST);
+    return 0;
+  }
+  e->heartbeat = uv_now(m->loop);
+  completion_queue(m, c, 0);
+  return 0;
+}
+
+
+static int mem_checkpoint(void* self, const char* stream, const char* shard_id,
+                          const char* owner,
+                          const kinesis_checkpoint_t* position,
+                          kinesis_ckpt_cb cb, void* arg) {
+  mem_store_t* m = self;
+  entry_t* e;
+  completion_t* c;
+  char* seq;
+  int r;
+
+  r = check_lease_args(m, stream, shard_id, owner, cb != NULL);
+  if (r != 0)
+    return r;
+  if (position == NULL || !kn_valid_sequence_number(position->sequence_number))
+    return KINESIS_EINVAL;
+  c = completion_plain_alloc(cb, arg);
+  if (c == NULL)
+    return KINESIS_ENOMEM;
+  e = map_find(m, stream, shard_id, NULL);
+  if (!owned_by(e, owner)) {
+    /* Fencing: a consumer that lost its lease writes nothing. */
+    completion_queue(m, c, KINESIS_ELEASELOST);
+    return 0;
+  }
+  seq = kn_strdup(position->sequence_number);
+  if (seq == NULL) {
+    kn_free(c);
+    return KINESIS_ENOMEM;
+  }
+  kn_free(e->seq);
+  e->seq = seq;
+  e->sub_sequence_number = position->sub_sequence_number;
+  e->partial = position->partial ? 1 : 0;
+  /* `finished` is changed only by finish, which also frees the lease. */
+  completion_queue(m, c, 0);
+  return 0;
+}
+
+
+/* finish and release: both free the lease; finish also marks the shard. */
+static int mem_unlease(mem_store_t* m, const char* stream, const char* shard_id,
+                       const char* owner, int finish, kinesis_ckpt_cb cb,
+                       void* arg) {
+  entry_t* e;
+  completion_t* c;
+  int r;
+
+  r = check_lease_args(m, stream, shard_id, owner, cb != NULL);
+  if (r != 0)
+    return r;
+  c = completion_plain_alloc(cb, arg);
+  if (c == NULL)
+    return KINESIS_ENOMEM;
+  e = map_find(m, stream, shard_id, NULL);
+  if (!owned_by(e, owner)) {
+    completion_queue(m, c, KINESIS_ELEASELOST);
+    return 0;
+  }
+  if (finish)
+    e->finished = 1;
+  kn_free(e->owner);
+  e->owner = NULL;
+  completion_queue(m, c, 0);
+  return 0;
+}
+
+
+static int mem_finish(void* self, const char* stream, const char* shard_id,
+                      const char* owner, kinesis_ckpt_cb cb, void* arg) {
+  return mem_unlease(self, stream, shard_id, owner, 1, cb, arg);
+}
+
+
+static int mem_release(void* self, const char* stream, const char* shard_id,
+                       const char* owner, kinesis_ckpt_cb cb, void* arg) {
+  return mem_unlease(self, stream, shard_id, owner, 0, cb, arg);
+}
+
+
+static int mem_get(void* self, const char* stream, const char* shard_id,
+                   kinesis_ckpt_state_cb cb, void* arg) {
+  mem_store_t* m = self;
+  completion_t* c;
+
+  if (m == NULL || !valid_str(stream) || !valid_str(shard_id) || cb == NULL)
+    return KINESIS_EINVAL;
+  if (m->flags & MEM_CLOSING)
+    return KINESIS_ECLOSING;
+  c = completion_state_alloc(map_find(m, stream, shard_id, NULL), cb, arg);
+  if (c == NULL)
+    return KINESIS_ENOMEM;
+  completion_queue(m, c, 0);
+  return 0;
+}
+
+
+static void mem_close(void* self, kinesis_close_cb cb, void* arg) {
+  mem_store_t* m = self;
+
+  /* The ops table gives close no way to return KINESIS_EALREADY, so a
+   * second close is ignored and its callback never runs. */
+  if (m == NULL || (m->flags & MEM_CLOSING))
+    return;
+  m->flags |= MEM_CLOSING;
+  m->close_cb = cb;
+  m->close_arg = arg;
+  /* Completions already queued were decided: they run with their real
+   * results before the handle closes. */
+  store_maybe_finish_close(m);
+}
+
+
+static const kinesis_checkpointer_ops_t mem_ops = {
+    .claim = mem_claim,
+    .heartbeat = mem_heartbeat,
+    .checkpoint = mem_checkpoint,
+    .finish = mem_finish,
+    .release = mem_release,
+    .get = mem_get,
+    .close = mem_close,
+};
+
+
+/* ---- Public functions ---- */
+
+
+void kinesis_checkpointer_memory_options_init(
+    kinesis_checkpointer_memory_options_t* options) {
+  if (options == NULL)
+    return;
+  memset(options, 0, sizeof(*options));
+  options->session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
+}
+
+
+int kinesis_checkpointer_memory_new(
+    uv_loop_t* loop, const kinesis_checkpointer_memory_options_t* options,
+    kinesis_checkpointer_t** out) {
+  kinesis_checkpointer_memory_options_t defaults;
+  mem_store_t* m;
+  int r;
+
+  if (loop == NULL || out == NULL)
+    return KINESIS_EINVAL;
+  if (options == NULL) {
+    kinesis_checkpointer_memory_options_init(&defaults);
+    options = &defaults;
+  }
+  if (options->session_timeout_ms == 0)
+    return KINESIS_EINVAL;
+
+  m = kn_calloc(1, sizeof(*m));
+  if (m == NULL)
+    return KINESIS_ENOMEM;
+  m->buckets = kn_calloc(INITIAL_BUCKETS, sizeof(*m->buckets));
+  if (m->buckets == NULL) {
+    kn_free(m);
+    return KINESIS_ENOMEM;
+  }
+  m->nbuckets = INITIAL_BUCKETS;
+  r = uv_idle_init(loop, &m->idle);
+  if (r != 0) {
+    /* uv_idle_init cannot fail on Unix; nothing to close if it did. */
+    kn_free(m->buckets);
+    kn_free(m);
+    return r;
+  }
+  m->idle.data = m;
+  m->loop = loop;
+  m->session_timeout_ms = options->session_timeout_ms;
+  kn_queue_init(&m->pending);
+  m->pub.ops = &mem_ops;
+  m->pub.self = m;
+  *out = &m->pub;
+  return 0;
+}
+
+
+void kinesis_checkpointer_close(kinesis_checkpointer_t* cp, kinesis_close_cb cb,
+                                void* user_data) {
+  if (cp == NULL || cp->ops == NULL || cp->ops->close == NULL)
+    return;
+  cp->ops->close(cp->self, cb, user_data);
+}

@@ -1,0 +1,1306 @@
+#include "internal.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "aggregation.h"
+#include "client.h"
+#include "codec.h"
+#include "validate.h"
+
+/*
+ * The consumer (DESIGN.md section 4). Each leased shard has a fetch timer
+ * and at most one client call in flight (GetShardIterator or GetRecords).
+ * A GetRecords answer becomes a kn_fetch_t: the parsed answer, kept whole
+ * (records point into it, no copies), with its KPL aggregates split into
+ * user records. Fetches wait in one FIFO, `ready`, from which an idle
+ * handle hands records to on_record, so order within a shard is kept and
+ * no callback runs inside an API call. A shard's fetches also stay on the
+ * shard, in order, until every record in them is acknowledged: the acked
+ * prefix is what may be checkpointed.
+ */
+
+#define KN_DELIVER_PER_TURN 2000
+#define KN_BACKOFF_MIN_MS 500
+#define KN_BACKOFF_MAX_MS 10000
+
+enum {
+  SHARD_NEW = 0,       /* listed; not claimed */
+  SHARD_CLAIMING,      /* a claim or a parents check is in flight */
+  SHARD_LEASED_OTHER,  /* another consumer holds it */
+  SHARD_FETCHING,      /* ours: iterator and GetRecords */
+  SHARD_ENDING,        /* read to its end; waiting for acks, then finish */
+  SHARD_FINISHED,
+  SHARD_GONE           /* lost its lease, or left the stream */
+};
+
+static const char* const state_names[] = {
+    "new", "claiming", "leased-elsewhere", "fetching", "ending", "finished",
+    "gone"};
+
+typedef struct kn_fetch_s kn_fetch_t;
+typedef struct kn_cshard_s kn_cshard_t;
+
+typedef struct kn_crec_s {
+  kinesis_consumer_record_t pub;
+  kn_fetch_t* fetch;
+  uint8_t acked;
+  uint8_t partial;     /* not the last user record of its aggregate */
+} kn_crec_t;
+
+struct kn_fetch_s {
+  kn_queue_t node;     /* the shard's fetches, in order */
+  kn_queue_t ready;    /* the consumer's delivery FIFO, while undelivered */
+  kn_cshard_t* shard;
+  kn_parsed_t parsed;
+  kn_crec_t* recs;
+  size_t nrecs;
+  size_t delivered;    /* records handed to on_record */
+  size_t acked;        /* the acknowledged prefix */
+  kn_buf_t strings;    /* NUL-terminated keys of de-aggregated records */
+  kn_deagg_record_t** deaggs;
+  size_t ndeaggs;
+};
+
+struct kn_cshard_s {
+  kn_queue_t node;
+  kinesis_consumer_t* consumer;
+  char* id;
+  char* parent;
+  char* adjacent_parent;
+  int state;
+  int listed;          /* seen in the latest listing */
+  uv_timer_t timer;
+  int timer_open;
+  kn_call_t* call;     /* GetShardIterator or GetRecords in flight */
+  uint32_t reserved;   /* the Limit of the GetRecords in flight */
+  int ckpt_ops;        /* checkpointer calls in flight */
+  char* iterator;
+  kn_queue_t fetches;
+  /* Where to start again after an expired iterator: after the last record
+   * fetched, or from the start position when nothing was fetched. */
+  char* last_fetched;
+  kinesis_iterator_type_t start_type;
+  char* start_seq;
+  /* Records of the aggregate at start_seq up to this index were processed
+   * before a restart: they are skipped. -1 when none. */
+  int64_t skip_sub;
+  /* The acknowledged position, and what was last written. */
+  char* acked_seq;
+  uint32_t acked_sub;
+  int acked_partial;
+  int dirty;
+  char* written_seq;
+  uint32_t backoff_ms;
+  uint64_t next_fetch_at;
+  int64_t millis_behind;
+  double last_arrival;
+  uint64_t records;
+};
+
+struct kinesis_consumer_s {
+  kinesis_client_t* client;
+  uv_loop_t* loop;
+  kinesis_consumer_options_t o;
+  char* stream;
+  char* owner;
+  kinesis_checkpointer_t* cp;
+  int own_cp;          /* the private memory checkpointer */
+  kn_queue_t shards;
+  size_t nshards;
+  kn_queue_t ready;
+  uint64_t queue_depth;
+  uint64_t reserved;   /* records GetRecords calls in flight may bring */
+  uint64_t unacked;
+  uv_idle_t dispatcher;
+  uv_timer_t discovery;
+  uv_timer_t heartbeat;
+  uv_timer_t checkpoint;
+  kn_call_t* listing;
+  int started;
+  int paused;
+  int closing;
+  int in_dispatch;
+  int handles_open;
+  int cp_closing;
+  kinesis_consumer_cb close_cb;
+  void* close_arg;
+  void* data;
+  kinesis_consumer_stats_t stats;
+  kinesis_consumer_shard_stats_t* shard_stats;
+};
+
+
+static void shard_schedule_fetch(kn_cshard_t* s, uint64_t delay);
+static void consumer_maybe_finish_close(kinesis_consumer_t* c);
+static void discovery_run(kinesis_consumer_t* c);
+static void on_discovery_timer(uv_timer_t* t);
+static void dispatcher_kick(kinesis_consumer_t* c);
+static void shard_try_end(kn_cshard_t* s);
+
+
+void kinesis_consumer_options_init(kinesis_consumer_options_t* o) {
+  memset(o, 0, sizeof(*o));
+  o->max_queue_size = 1000;
+  o->record_limit = 10000;
+  o->sleep_time_no_records_ms = 2000;
+  o->shard_fetch_rate = 5;
+  o->iterator_type = KINESIS_ITERATOR_TRIM_HORIZON;
+  o->checkpoint_interval_ms = 5000;
+  o->heartbeat_interval_ms = 3000;
+  o->shard_discovery_ms = 30000;
+}
+
+
+static int set_str(char** dst, const char* src) {
+  char* copy = NULL;
+  if (src != NULL && (copy = kn_strdup(src)) == NULL)
+    return KINESIS_ENOMEM;
+  kn_free(*dst);
+  *dst = copy;
+  return 0;
+}
+
+
+/* ---- Fetches and acknowledgement ---- */
+
+static void fetch_free(kinesis_consumer_t* c, kn_fetch_t* f) {
+  size_t i;
+  if (!kn_queue_empty(&f->ready)) {
+    kn_queue_remove(&f->ready);
+    c->queue_depth -= f->nrecs - f->delivered;
+  }
+  kn_queue_remove(&f->node);
+  c->unacked -= f->delivered - f->acked;
+  for (i = f->acked; i < f->delivered; i++)
+    if (f->recs[i].acked)
+      c->unacked++;
+  for (i = 0; i < f->ndeaggs; i++)
+    kn_free(f->deaggs[i]);
+  kn_free(f->deaggs);
+  kn_free(f->recs);
+  kn_buf_free(&f->strings);
+  kn_parsed_free(&f->parsed);
+  kn_free(f);
+}
+
+
+/* Moves the shard's acknowledged position over every record acknowledged
+ * in order, freeing fetches that are done. */
+static void shard_advance(kn_cshard_t* s) {
+  kinesis_consumer_t* c = s->consumer;
+  while (!kn_queue_empty(&s->fetches)) {
+    kn_fetch_t* f = kn_queue_data(s->fetches.next, kn_fetch_t, node);
+    while (f->acked < f->delivered && f->recs[f->acked].acked) {
+      kn_crec_t* r = &f->recs[f->acked];
+      if (s->acked_seq == NULL ||
+          strcmp(s->acked_seq, r->pub.sequence_number) != 0)
+        set_str(&s->acked_seq, r->pub.sequence_number);
+      s->acked_sub = r->pub.sub_sequence_number;
+      s->acked_partial = r->partial;
+      s->dirty = 1;
+      f->acked++;
+    }
+    if (f->acked < f->nrecs)
+      return;
+    fetch_free(c, f);
+  }
+  if (s->state == SHARD_ENDING)
+    shard_try_end(s);
+}
+
+
+static void record_ack(kinesis_consumer_t* c, kn_crec_t* r) {
+  r->acked = 1;
+  c->unacked--;
+  c->stats.records_acked++;
+  if (r->fetch->acked < r->fetch->delivered &&
+      &r->fetch->recs[r->fetch->acked] == r)
+    shard_advance(r->fetch->shard);
+}
+
+
+int kinesis_consumer_ack(kinesis_consumer_t* c,
+                         const kinesis_consumer_record_t* record) {
+  kn_crec_t* r;
+  if (c == NULL || record == NULL || !c->o.manual_ack)
+    return KINESIS_EINVAL;
+  r = container_of(record, kn_crec_t, pub);
+  if (r->fetch == NULL || r->fetch->shard->consumer != c)
+    return KINESIS_EINVAL;
+  if (r->acked)
+    return KINESIS_EALREADY;
+  record_ack(c, r);
+  dispatcher_kick(c);
+  return 0;
+}
+
+
+/* ---- Delivery ---- */
+
+static void on_dispatch(uv_idle_t* idle) {
+  kinesis_consumer_t* c = container_of(idle, kinesis_consumer_t, dispatcher);
+  size_t budget = KN_DELIVER_PER_TURN;
+  uint32_t max_unacked =
+      c->o.max_unacked > 0 ? c->o.max_unacked : c->o.max_queue_size;
+
+  c->in_dispatch = 1;
+  while (budget > 0 && !kn_queue_empty(&c->ready) && !c->paused &&
+         !c->closing) {
+    kn_fetch_t* f = kn_queue_data(c->ready.next, kn_fetch_t, ready);
+    kn_crec_t* r;
+    if (c->o.manual_ack && c->unacked >= max_unacked)
+      break;
+    r = &f->recs[f->delivered++];
+    c->queue_depth--;
+    c->unacked++;
+    if (f->delivered == f->nrecs) {
+      kn_queue_remove(&f->ready);
+      kn_queue_init(&f->ready);
+    }
+    c->stats.records_delivered++;
+    f->shard->records++;
+    budget--;
+    c->o.on_record(c, &r->pub, c->o.on_record_data);
+    /* The application is done with it when on_record returns, even if it
+     * closed the consumer meanwhile: the final checkpoint includes it. */
+    if (!c->o.manual_ack)
+      record_ack(c, r);
+  }
+  c->in_dispatch = 0;
+  if (kn_queue_empty(&c->ready) || c->paused || c->closing ||
+      (c->o.manual_ack && c->unacked >= max_unacked))
+    uv_idle_stop(&c->dispatcher);
+  /* Room in the queue: shards that waited for it fetch again. */
+  if (!c->closing && c->queue_depth + c->reserved < c->o.max_queue_size) {
+    kn_queue_t* q;
+    for (q = c->shards.next; q != &c->shards; q = q->next) {
+      kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+      if (s->state == SHARD_FETCHING && s->call == NULL &&
+          !uv_is_active((uv_handle_t*) &s->timer))
+        shard_schedule_fetch(s, 0);
+    }
+  }
+  consumer_maybe_finish_close(c);
+}
+
+
+static void dispatcher_kick(kinesis_consumer_t* c) {
+  if (!c->closing && !c->paused && !kn_queue_empty(&c->ready))
+    uv_idle_start(&c->dispatcher, on_dispatch);
+}
+
+
+/* ---- Checkpoints and leases ---- */
+
+static void shard_lost(kn_cshard_t* s, const char* why);
+
+
+static void on_ckpt_done(int status, void* arg) {
+  kn_cshard_t* s = arg;
+  kinesis_consumer_t* c = s->consumer;
+  s->ckpt_ops--;
+  if (status == KINESIS_ELEASELOST)
+    shard_lost(s, "its lease was taken by another consumer");
+  else if (status != 0 && status != KINESIS_ECANCELED)
+    kn_client_log(c->client, KINESIS_LOG_WARN,
+                  "consumer: checkpointer call for %s failed: %s", s->id,
+                  kinesis_strerror(status));
+  consumer_maybe_finish_close(c);
+}
+
+
+static void on_checkpoint_written(int status, void* arg) {
+  kn_cshard_t* s = arg;
+  if (status == 0)
+    s->consumer->stats.checkpoints++;
+  on_ckpt_done(status, arg);
+}
+
+
+static void shard_write_checkpoint(kn_cshard_t* s) {
+  kinesis_consumer_t* c = s->consumer;
+  kinesis_checkpoint_t pos;
+  int r;
+
+  if (!s->dirty || s->acked_seq == NULL ||
+      (s->state != SHARD_FETCHING && s->state != SHARD_ENDING))
+    return;
+  memset(&pos, 0, sizeof(pos));
+  pos.sequence_number = s->acked_seq;
+  pos.sub_sequence_number = s->acked_sub;
+  pos.partial = s->acked_partial;
+  r = c->cp->ops->checkpoint(c->cp->self, c->stream, s->id, c->owner, &pos,
+                             on_checkpoint_written, s);
+  if (r == 0) {
+    s->ckpt_ops++;
+    s->dirty = 0;
+    set_str(&s->written_seq, s->acked_seq);
+  }
+}
+
+
+static void on_checkpoint_timer(uv_timer_t* t) {
+  kinesis_consumer_t* c = container_of(t, kinesis_consumer_t, checkpoint);
+  kn_queue_t* q;
+  for (q = c->shards.next; q != &c->shards; q = q->next)
+    shard_write_checkpoint(kn_queue_data(q, kn_cshard_t, node));
+}
+
+
+static void on_heartbeat_timer(uv_timer_t* t) {
+  kinesis_consumer_t* c = container_of(t, kinesis_consumer_t, heartbeat);
+  kn_queue_t* q;
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    if ((s->state == SHARD_FETCHING || s->state == SHARD_ENDING) &&
+        c->cp->ops->heartbeat(c->cp->self, c->stream, s->id, c->owner,
+                              on_ckpt_done, s) == 0)
+      s->ckpt_ops++;
+  }
+}
+
+
+static void on_finished(int status, void* arg) {
+  kn_cshard_t* s = arg;
+  kinesis_consumer_t* c = s->consumer;
+  s->ckpt_ops--;
+  if (status == 0) {
+    s->state = SHARD_FINISHED;
+    kn_client_log(c->client, KINESIS_LOG_INFO,
+                  "consumer: shard %s finished", s->id);
+    /* Its children may start now. */
+    if (!c->closing)
+      discovery_run(c);
+  } else if (status == KINESIS_ELEASELOST) {
+    shard_lost(s, "its lease was taken by another consumer");
+  } else {
+    /* Try again on the next discovery. */
+    s->state = SHARD_ENDING;
+    s->dirty = 1;
+  }
+  consumer_maybe_finish_close(c);
+}
+
+
+/* A shard read to its end is finished once everything in it is acked. */
+static void shard_try_end(kn_cshard_t* s) {
+  kinesis_consumer_t* c = s->consumer;
+  if (s->state != SHARD_ENDING || !kn_queue_empty(&s->fetches) ||
+      s->ckpt_ops > 0 || c->closing)
+    return;
+  if (c->cp->ops->finish(c->cp->self, c->stream, s->id, c->owner,
+                         on_finished, s) == 0)
+    s->ckpt_ops++;
+}
+
+
+/* ---- Fetching ---- */
+
+static void shard_stop_fetching(kn_cshard_t* s) {
+  if (s->timer_open)
+    uv_timer_stop(&s->timer);
+  if (s->call != NULL)
+    kn_client_call_cancel(s->call);
+}
+
+
+/* Drops the shard's undelivered records; they were never checkpointed. */
+static void shard_drop_queued(kn_cshard_t* s) {
+  kinesis_consumer_t* c = s->consumer;
+  kn_queue_t* q;
+  for (q = s->fetches.next; q != &s->fetches; q = q->next) {
+    kn_fetch_t* f = kn_queue_data(q, kn_fetch_t, node);
+    if (!kn_queue_empty(&f->ready)) {
+      c->stats.records_dropped += f->nrecs - f->delivered;
+      c->queue_depth -= f->nrecs - f->delivered;
+      kn_queue_remove(&f->ready);
+      kn_queue_init(&f->ready);
+      /* What was not delivered can never be acknowledged. */
+      f->nrecs = f->delivered;
+    }
+  }
+}
+
+
+static void shard_lost(kn_cshard_t* s, const char* why) {
+  kinesis_consumer_t* c = s->consumer;
+  if (s->state == SHARD_GONE)
+    return;
+  kn_client_log(c->client, KINESIS_LOG_WARN,
+                "consumer: dropping shard %s: %s", s->id, why);
+  s->state = SHARD_GONE;
+  shard_stop_fetching(s);
+  shard_drop_queued(s);
+}
+
+
+/* Splits the records of an answer into user records. Keys of
+ * de-aggregated records are copied, NUL-terminated, into `strings`. */
+static int fetch_build(kn_fetch_t* f, const kinesis_result_t* res,
+                       kn_cshard_t* s) {
+  size_t total = 0;
+  size_t i;
+  size_t k;
+  size_t n = 0;
+  size_t* counts;
+  const char* str;
+
+  f->deaggs = kn_calloc(res->nrecords, sizeof(*f->deaggs));
+  counts = kn_calloc(res->nrecords, sizeof(*counts));
+  if (f->deaggs == NULL || counts == NULL) {
+    kn_free(counts);
+    return KINESIS_ENOMEM;
+  }
+  f->ndeaggs = res->nrecords;
+  for (i = 0; i < res->nrecords; i++) {
+    const kinesis_fetched_record_t* fr = &res->records[i];
+    kn_deagg_record_t* users = NULL;
+    int r = kn_deagg(fr->data, fr->len, &users, &counts[i]);
+    if (r < 0) {
+      kn_free(counts);
+      return r;
+    }
+    if (r == 0) {
+      counts[i] = 0;
+    } else {
+      f->deaggs[i] = users;
+      for (k = 0; k < counts[i]; k++)
+        if (kn_buf_append(&f->strings, users[k].partition_key,
+                          users[k].partition_key_len) != 0 ||
+            kn_buf_append_byte(&f->strings, 0) != 0 ||
+            (users[k].explicit_hash_key != NULL &&
+             (kn_buf_append(&f->strings, users[k].explicit_hash_key,
+                            users[k].explicit_hash_key_len) != 0 ||
+              kn_buf_append_byte(&f->strings, 0) != 0))) {
+          kn_free(counts);
+          return KINESIS_ENOMEM;
+        }
+    }
+    /* A plain record counts once; an aggregate of no records, not at all. */
+    total += r == 1 ? counts[i] : 1;
+  }
+  f->recs = kn_calloc(total > 0 ? total : 1, sizeof(*f->recs));
+  if (f->recs == NULL) {
+    kn_free(counts);
+    return KINESIS_ENOMEM;
+  }
+  str = (const char*) f->strings.data;
+  for (i = 0; i < res->nrecords; i++) {
+    const kinesis_fetched_record_t* fr = &res->records[i];
+    kn_deagg_record_t* users = f->deaggs[i];
+    if (users == NULL) {
+      kn_crec_t* r = &f->recs[n++];
+      r->pub.data = fr->data;
+      r->pub.len = fr->len;
+      r->pub.partition_key = fr->partition_key;
+      r->pub.sequence_number = fr->sequence_number;
+      r->pub.approximate_arrival_timestamp = fr->approximate_arrival_timestamp;
+      continue;
+    }
+    for (k = 0; k < counts[i]; k++) {
+      kn_crec_t* r = &f->recs[n++];
+      r->pub.data = users[k].data;
+      r->pub.len = users[k].len;
+      r->pub.partition_key = str;
+      str += users[k].partition_key_len + 1;
+      if (users[k].explicit_hash_key != NULL) {
+        r->pub.explicit_hash_key = str;
+        str += users[k].explicit_hash_key_len + 1;
+      }
+      r->pub.sequence_number = fr->sequence_number;
+      r->pub.sub_sequence_number = (uint32_t) k;
+      r->pub.aggregated = 1;
+      r->pub.approximate_arrival_timestamp = fr->approximate_arrival_timestamp;
+      /* Until its last user record, the aggregate is partly processed. */
+      r->partial = k + 1 < counts[i];
+    }
+  }
+  kn_free(counts);
+  f->nrecs = n;
+  for (i = 0; i < n; i++) {
+    f->recs[i].fetch = f;
+    f->recs[i].pub.shard_id = s->id;
+    f->recs[i].pub.millis_behind_latest = res->millis_behind_latest;
+  }
+  return 0;
+}
+
+
+/* After a restart inside an aggregate, its processed records are skipped:
+ * they are marked delivered and acknowledged without reaching on_record. */
+static size_t fetch_skip_processed(kn_cshard_t* s, kn_fetch_t* f) {
+  size_t skip = 0;
+  if (s->skip_sub < 0 || s->start_seq == NULL)
+    return 0;
+  while (skip < f->nrecs && f->recs[skip].pub.aggregated &&
+         strcmp(f->recs[skip].pub.sequence_number, s->start_seq) == 0 &&
+         (int64_t) f->recs[skip].pub.sub_sequence_number <= s->skip_sub) {
+    f->recs[skip].acked = 1;
+    skip++;
+  }
+  s->skip_sub = -1;
+  return skip;
+}
+
+
+static void shard_backoff(kn_cshard_t* s) {
+  s->backoff_ms = s->backoff_ms == 0 ? KN_BACKOFF_MIN_MS : s->backoff_ms * 2;
+  if (s->backoff_ms > KN_BACKOFF_MAX_MS)
+    s->backoff_ms = KN_BACKOFF_MAX_MS;
+  shard_schedule_fetch(s, s->backoff_ms);
+}
+
+
+static void on_records(kinesis_client_t* client, int status,
+                       const kinesis_result_t* res, void* arg) {
+  kn_cshard_t* s = arg;
+  kinesis_consumer_t* c = s->consumer;
+  kn_fetch_t* f;
+  uint64_t now = uv_now(c->loop);
+  uint64_t interval;
+  size_t skip;
+  (void) client;
+
+  s->call = NULL;
+  c->reserved -= s->reserved;
+  s->reserved = 0;
+  c->stats.get_records_calls++;
+  if (c->closing || s->state != SHARD_FETCHING) {
+    consumer_maybe_finish_close(c);
+    return;
+  }
+  if (status == KINESIS_EEXPIRED) {
+    /* Start again after the last record fetched. */
+    c->stats.expired_iterators++;
+    kn_free(s->iterator);
+    s->iterator = NULL;
+    if (s->last_fetched != NULL) {
+      s->start_type = KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER;
+      set_str(&s->start_seq, s->last_fetched);
+    }
+    shard_schedule_fetch(s, 0);
+    return;
+  }
+  if (status == KINESIS_ENOTFOUND) {
+    shard_lost(s, "the service no longer knows it");
+    return;
+  }
+  if (status != 0) {
+    if (status == KINESIS_ETHROUGHPUT)
+      c->stats.throttled++;
+    kn_client_log(c->client, KINESIS_LOG_INFO,
+                  "consumer: GetRecords on %s failed (%s), backing off",
+                  s->id, res->error_message ? res->error_message : "");
+    shard_backoff(s);
+    return;
+  }
+  s->backoff_ms = 0;
+  s->millis_behind = res->millis_behind_latest;
+  if (res->nrecords > 0) {
+    f = kn_calloc(1, sizeof(*f));
+    if (f == NULL || fetch_build(f, res, s) != 0) {
+      if (f != NULL) {
+        size_t i;
+        for (i = 0; i < f->ndeaggs; i++)
+          kn_free(f->deaggs[i]);
+        kn_free(f->deaggs);
+        kn_free(f->recs);
+        kn_buf_free(&f->strings);
+        kn_free(f);
+      }
+      shard_backoff(s);
+      return;
+    }
+    /* The records point into the answer: keep it. */
+    kn_client_steal_parsed(res, &f->parsed);
+    f->shard = s;
+    kn_queue_init(&f->ready);
+    set_str(&s->last_fetched, res->records[res->nrecords - 1].sequence_number);
+    s->last_arrival =
+        res->records[res->nrecords - 1].approximate_arrival_timestamp;
+    skip = fetch_skip_processed(s, f);
+    f->delivered = skip;
+    f->acked = skip;
+    kn_queue_insert_tail(&s->fetches, &f->node);
+    if (skip < f->nrecs) {
+      kn_queue_insert_tail(&c->ready, &f->ready);
+      c->queue_depth += f->nrecs - skip;
+      dispatcher_kick(c);
+    } else {
+      shard_advance(s);
+    }
+  }
+  set_str(&s->iterator, res->next_shard_iterator);
+  if (res->next_shard_iterator == NULL) {
+    /* A closed shard, read to its end. */
+    s->state = SHARD_ENDING;
+    kn_client_log(c->client, KINESIS_LOG_INFO,
+                  "consumer: shard %s read to its end", s->id);
+    shard_try_end(s);
+    return;
+  }
+  interval = (uint64_t) (1000.0 / c->o.shard_fetch_rate);
+  if (res->nrecords == 0 && res->millis_behind_latest <= 0)
+    interval = interval > c->o.sleep_time_no_records_ms
+                   ? interval
+                   : c->o.sleep_time_no_records_ms;
+  s->next_fetch_at = now + interval;
+  if (c->queue_depth + c->reserved < c->o.max_queue_size)
+    shard_schedule_fetch(s, interval);
+  /* Otherwise the dispatcher starts it again when there is room. */
+}
+
+
+static void on_iterator(kinesis_client_t* client, int status,
+                        const kinesis_result_t* res, void* arg) {
+  kn_cshard_t* s = arg;
+  kinesis_consumer_t* c = s->consumer;
+  (void) client;
+
+  s->call = NULL;
+  if (c->closing || s->state != SHARD_FETCHING) {
+    consumer_maybe_finish_close(c);
+    return;
+  }
+  if (status == KINESIS_ENOTFOUND) {
+    shard_lost(s, "the service no longer knows it");
+    return;
+  }
+  if (status != 0) {
+    if (status == KINESIS_ETHROUGHPUT)
+      c->stats.throttled++;
+    shard_backoff(s);
+    return;
+  }
+  set_str(&s->iterator, res->shard_iterator);
+  shard_schedule_fetch(s, 0);
+}
+
+
+static void on_fetch_timer(uv_timer_t* t) {
+  kn_cshard_t* s = container_of(t, kn_cshard_t, timer);
+  kinesis_consumer_t* c = s->consumer;
+  uint32_t room;
+  int r;
+
+  if (c->closing || s->state != SHARD_FETCHING || s->call != NULL)
+    return;
+  if (s->iterator == NULL) {
+    kinesis_iterator_request_t it;
+    memset(&it, 0, sizeof(it));
+    it.stream = c->stream;
+    it.shard_id = s->id;
+    it.type = s->start_type;
+    it.sequence_number = s->start_seq;
+    it.timestamp = c->o.timestamp;
+    r = kn_client_get_shard_iterator(c->client, &it, on_iterator, s, &s->call);
+  } else {
+    if (c->queue_depth + c->reserved >= c->o.max_queue_size)
+      return;
+    /* Never ask for more than the queue can take, counting what the other
+     * shards' calls in flight may bring. (An aggregate counts once here and
+     * may bring more.) */
+    room = (uint32_t) (c->o.max_queue_size - c->queue_depth - c->reserved);
+    if (room > c->o.record_limit)
+      room = c->o.record_limit;
+    r = kn_client_get_records(c->client, s->iterator, room, on_records, s,
+                              &s->call);
+    if (r == 0) {
+      s->reserved = room;
+      c->reserved += room;
+    }
+  }
+  if (r != 0) {
+    s->call = NULL;
+    shard_backoff(s);
+  }
+}
+
+
+static void shard_schedule_fetch(kn_cshard_t* s, uint64_t delay) {
+  uint64_t now = uv_now(s->consumer->loop);
+  /* Calls on a shard stay 1/shard_fetch_rate apart. */
+  if (s->next_fetch_at > now + delay)
+    delay = s->next_fetch_at - now;
+  uv_timer_start(&s->timer, on_fetch_timer, delay, 0);
+}
+
+
+/* ---- Leases and discovery ---- */
+
+static kn_cshard_t* shard_find(kinesis_consumer_t* c, const char* id) {
+  kn_queue_t* q;
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    if (strcmp(s->id, id) == 0)
+      return s;
+  }
+  return NULL;
+}
+
+
+static size_t shards_owned(kinesis_consumer_t* c) {
+  size_t n = 0;
+  kn_queue_t* q;
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    int st = kn_queue_data(q, kn_cshard_t, node)->state;
+    if (st == SHARD_CLAIMING || st == SHARD_FETCHING || st == SHARD_ENDING)
+      n++;
+  }
+  return n;
+}
+
+
+static void on_claimed(int status, const kinesis_checkpoint_t* ckpt,
+                       void* arg) {
+  kn_cshard_t* s = arg;
+  kinesis_consumer_t* c = s->consumer;
+
+  s->ckpt_ops--;
+  if (c->closing || s->state != SHARD_CLAIMING) {
+    /* Claimed while closing: give it back at once. */
+    if (status == 0 &&
+        c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
+                            on_ckpt_done, s) == 0)
+      s->ckpt_ops++;
+    if (s->state == SHARD_CLAIMING)
+      s->state = SHARD_NEW;
+    consumer_maybe_finish_close(c);
+    return;
+  }
+  if (status == KINESIS_ELEASED) {
+    s->state = SHARD_LEASED_OTHER;
+    return;
+  }
+  if (status != 0) {
+    kn_client_log(c->client, KINESIS_LOG_WARN,
+                  "consumer: cannot claim %s: %s", s->id,
+                  kinesis_strerror(status));
+    s->state = SHARD_NEW;
+    return;
+  }
+  if (ckpt->finished) {
+    /* Someone read it to its end already: give the lease back. */
+    s->state = SHARD_FINISHED;
+    if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
+                            on_ckpt_done, s) == 0)
+      s->ckpt_ops++;
+    discovery_run(c);
+    return;
+  }
+  s->skip_sub = -1;
+  if (ckpt->sequence_number != NULL) {
+    set_str(&s->start_seq, ckpt->sequence_number);
+    set_str(&s->acked_seq, ckpt->sequence_number);
+    set_str(&s->written_seq, ckpt->sequence_number);
+    s->acked_sub = ckpt->sub_sequence_number;
+    s->acked_partial = ckpt->partial;
+    if (ckpt->partial) {
+      /* Part of an aggregate was processed: read it again, skip that part. */
+      s->start_type = KINESIS_ITERATOR_AT_SEQUENCE_NUMBER;
+      s->skip_sub = ckpt->sub_sequence_number;
+    } else {
+      s->start_type = KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER;
+    }
+  } else if (s->parent != NULL || s->adjacent_parent != NULL) {
+    /* A child of a reshard starts at its beginning, so per-key order holds
+     * across the reshard. */
+    s->start_type = KINESIS_ITERATOR_TRIM_HORIZON;
+  } else {
+    s->start_type = c->o.iterator_type;
+  }
+  s->state = SHARD_FETCHING;
+  kn_client_log(c->client, KINESIS_LOG_INFO, "consumer: leased shard %s",
+                s->id);
+  shard_schedule_fetch(s, 0);
+}
+
+
+static void shard_claim(kn_cshard_t* s) {
+  kinesis_consumer_t* c = s->consumer;
+  s->state = SHARD_CLAIMING;
+  if (c->cp->ops->claim(c->cp->self, c->stream, s->id, c->owner, on_claimed,
+                        s) == 0)
+    s->ckpt_ops++;
+  else
+    s->state = SHARD_NEW;
+}
+
+
+/* A parent check: the answer for one parent of `s`. */
+typedef struct {
+  kn_cshard_t* shard;
+  int pending;
+  int all_finished;
+} kn_parents_t;
+
+
+static void on_parent_state(int status, const kinesis_checkpoint_t* ckpt,
+                            void* arg) {
+  kn_parents_t* pc = arg;
+  kn_cshard_t* s = pc->shard;
+  kinesis_consumer_t* c = s->consumer;
+
+  s->ckpt_ops--;
+  if (status != 0 || !ckpt->finished)
+    pc->all_finished = 0;
+  if (--pc->pending > 0)
+    return;
+  if (pc->all_finished && !c->closing && s->state == SHARD_CLAIMING &&
+      (c->o.max_shard_consumers == 0 ||
+       shards_owned(c) <= c->o.max_shard_consumers))
+    shard_claim(s);
+  else if (s->state == SHARD_CLAIMING)
+    s->state = SHARD_NEW;
+  kn_free(pc);
+  consumer_maybe_finish_close(c);
+}
+
+
+/* Whether a parent is known to be finished here; 0 when only the
+ * checkpointer can say. */
+static int parent_done_locally(kinesis_consumer_t* c, const char* id) {
+  kn_cshard_t* p;
+  if (id == NULL)
+    return 1;
+  p = shard_find(c, id);
+  /* A parent no longer listed has aged out of the stream: it is done. */
+  return p == NULL || !p->listed || p->state == SHARD_FINISHED;
+}
+
+
+static void shard_consider(kn_cshard_t* s) {
+  kinesis_consumer_t* c = s->consumer;
+  const char* parents[2];
+  kn_parents_t* pc;
+  int i;
+
+  if (s->state != SHARD_NEW && s->state != SHARD_LEASED_OTHER)
+    return;
+  if (c->o.max_shard_consumers > 0 &&
+      shards_owned(c) >= c->o.max_shard_consumers)
+    return;
+  parents[0] = parent_done_locally(c, s->parent) ? NULL : s->parent;
+  parents[1] =
+      parent_done_locally(c, s->adjacent_parent) ? NULL : s->adjacent_parent;
+  if (parents[0] == NULL && parents[1] == NULL) {
+    shard_claim(s);
+    return;
+  }
+  /* Parents must be finished first, by whoever read them. */
+  pc = kn_calloc(1, sizeof(*pc));
+  if (pc == NULL)
+    return;
+  pc->shard = s;
+  pc->all_finished = 1;
+  s->state = SHARD_CLAIMING;
+  for (i = 0; i < 2; i++) {
+    if (parents[i] == NULL)
+      continue;
+    pc->pending++;
+    if (c->cp->ops->get(c->cp->self, c->stream, parents[i], on_parent_state,
+                        pc) == 0) {
+      s->ckpt_ops++;
+    } else {
+      pc->pending--;
+      pc->all_finished = 0;
+    }
+  }
+  if (pc->pending == 0) {
+    s->state = SHARD_NEW;
+    kn_free(pc);
+  }
+}
+
+
+static int shard_open_timer(kn_cshard_t* s) {
+  kinesis_consumer_t* c = s->consumer;
+  if (uv_timer_init(c->loop, &s->timer) != 0)
+    return KINESIS_ENOMEM;
+  s->timer.data = s;
+  s->timer_open = 1;
+  c->handles_open++;
+  return 0;
+}
+
+
+static void on_listed(kinesis_client_t* client, int status,
+                      const kinesis_result_t* res, void* arg) {
+  kinesis_consumer_t* c = arg;
+  kn_queue_t* q;
+  size_t i;
+  (void) client;
+
+  c->listing = NULL;
+  if (c->closing) {
+    consumer_maybe_finish_close(c);
+    return;
+  }
+  if (status != 0) {
+    kn_client_log(c->client, KINESIS_LOG_WARN,
+                  "consumer: ListShards failed: %s%s%s",
+                  res->error_code ? res->error_code : kinesis_strerror(status),
+                  res->error_message ? ": " : "",
+                  res->error_message ? res->error_message : "");
+    /* Try again soon rather than after a whole discovery interval. */
+    uv_timer_start(&c->discovery, on_discovery_timer, 1000,
+                   c->o.shard_discovery_ms);
+    return;
+  }
+  for (q = c->shards.next; q != &c->shards; q = q->next)
+    kn_queue_data(q, kn_cshard_t, node)->listed = 0;
+  for (i = 0; i < res->nshards; i++) {
+    const kinesis_shard_t* sh = &res->shards[i];
+    kn_cshard_t* s = shard_find(c, sh->shard_id);
+    if (s == NULL) {
+      s = kn_calloc(1, sizeof(*s));
+      if (s == NULL)
+        continue;
+      s->consumer = c;
+      s->skip_sub = -1;
+      s->millis_behind = -1;
+      kn_queue_init(&s->fetches);
+      if (set_str(&s->id, sh->shard_id) != 0 ||
+          set_str(&s->parent, sh->parent_shard_id) != 0 ||
+          set_str(&s->adjacent_parent, sh->adjacent_parent_shard_id) != 0 ||
+          shard_open_timer(s) != 0) {
+        kn_free(s->id);
+        kn_free(s->parent);
+        kn_free(s->adjacent_parent);
+        kn_free(s);
+        continue;
+      }
+      kn_queue_insert_tail(&c->shards, &s->node);
+      c->nshards++;
+    }
+    s->listed = 1;
+  }
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    if (!s->listed && s->state == SHARD_FETCHING)
+      shard_lost(s, "it is no longer in the stream's shard list");
+  }
+  for (q = c->shards.next; q != &c->shards; q = q->next)
+    shard_consider(kn_queue_data(q, kn_cshard_t, node));
+}
+
+
+static void discovery_run(kinesis_consumer_t* c) {
+  if (c->listing != NULL || c->closing)
+    return;
+  if (kn_client_list_shards(c->client, c->stream, on_listed, c, &c->listing) !=
+      0)
+    c->listing = NULL;
+}
+
+
+static void on_discovery_timer(uv_timer_t* t) {
+  kinesis_consumer_t* c = container_of(t, kinesis_consumer_t, discovery);
+  discovery_run(c);
+}
+
+
+/* ---- Life cycle ---- */
+
+static int options_valid(const kinesis_consumer_options_t* o) {
+  return o->stream != NULL && kn_valid_stream(o->stream) &&
+         o->on_record != NULL && o->max_queue_size >= 1 &&
+         o->record_limit >= 1 && o->record_limit <= 10000 &&
+         o->shard_fetch_rate > 0 && o->shard_fetch_rate <= 1000 &&
+         o->iterator_type != KINESIS_ITERATOR_AT_SEQUENCE_NUMBER &&
+         o->iterator_type != KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER &&
+         o->iterator_type <= KINESIS_ITERATOR_AT_TIMESTAMP &&
+         (o->iterator_type != KINESIS_ITERATOR_AT_TIMESTAMP ||
+          o->timestamp > 0) &&
+         o->checkpoint_interval_ms >= 1 && o->heartbeat_interval_ms >= 1 &&
+         o->shard_discovery_ms >= 1 &&
+         (o->checkpointer == NULL ||
+          (o->checkpointer->ops != NULL && o->checkpointer->ops->claim &&
+           o->checkpointer->ops->heartbeat && o->checkpointer->ops->checkpoint &&
+           o->checkpointer->ops->finish && o->checkpointer->ops->release &&
+           o->checkpointer->ops->get && o->checkpointer->ops->close));
+}
+
+
+static char* default_owner(void) {
+  char host[128];
+  char buf[256];
+  if (gethostname(host, sizeof(host)) != 0)
+    snprintf(host, sizeof(host), "host");
+  host[sizeof(host) - 1] = '\0';
+  snprintf(buf, sizeof(buf), "%s-%ld-%08x", host, (long) getpid(),
+           (unsigned) (uv_hrtime() & 0xffffffffu));
+  return kn_strdup(buf);
+}
+
+
+static void consumer_free(kinesis_consumer_t* c) {
+  kn_free(c->stream);
+  kn_free(c->owner);
+  kn_free(c->shard_stats);
+  kn_free(c);
+}
+
+
+int kinesis_consumer_new(kinesis_client_t* client,
+                         const kinesis_consumer_options_t* options,
+                         kinesis_consumer_t** out) {
+  kinesis_consumer_t* c;
+  int r;
+
+  if (client == NULL || options == NULL || out == NULL ||
+      !options_valid(options))
+    return KINESIS_EINVAL;
+  if (kn_client_closing(client))
+    return KINESIS_ECLOSING;
+  if (kinesis_client_region(client) == NULL)
+    return KINESIS_ENOREGION;
+  c = kn_calloc(1, sizeof(*c));
+  if (c == NULL)
+    return KINESIS_ENOMEM;
+  c->o = *options;
+  c->client = client;
+  c->loop = kn_client_loop(client);
+  c->stream = kn_strdup(options->stream);
+  c->owner = options->owner != NULL ? kn_strdup(options->owner)
+                                    : default_owner();
+  if (c->stream == NULL || c->owner == NULL) {
+    consumer_free(c);
+    return KINESIS_ENOMEM;
+  }
+  c->o.stream = c->stream;
+  c->o.owner = c->owner;
+  c->cp = options->checkpointer;
+  if (c->cp == NULL) {
+    r = kinesis_checkpointer_memory_new(c->loop, NULL, &c->cp);
+    if (r != 0) {
+      consumer_free(c);
+      return r;
+    }
+    c->own_cp = 1;
+  }
+  kn_queue_init(&c->shards);
+  kn_queue_init(&c->ready);
+  uv_idle_init(c->loop, &c->dispatcher);
+  uv_timer_init(c->loop, &c->discovery);
+  uv_timer_init(c->loop, &c->heartbeat);
+  uv_timer_init(c->loop, &c->checkpoint);
+  c->dispatcher.data = c;
+  c->discovery.data = c;
+  c->heartbeat.data = c;
+  c->checkpoint.data = c;
+  c->handles_open = 4;
+  kn_client_child_add(client);
+  *out = c;
+  return 0;
+}
+
+
+int kinesis_consumer_start(kinesis_consumer_t* c) {
+  if (c == NULL)
+    return KINESIS_EINVAL;
+  if (c->closing)
+    return KINESIS_ECLOSING;
+  if (c->started)
+    return KINESIS_EALREADY;
+  c->started = 1;
+  /* The first listing runs on the next tick, then every interval. */
+  uv_timer_start(&c->discovery, on_discovery_timer, 0, c->o.shard_discovery_ms);
+  uv_timer_start(&c->heartbeat, on_heartbeat_timer, c->o.heartbeat_interval_ms,
+                 c->o.heartbeat_interval_ms);
+  uv_timer_start(&c->checkpoint, on_checkpoint_timer,
+                 c->o.checkpoint_interval_ms, c->o.checkpoint_interval_ms);
+  return 0;
+}
+
+
+int kinesis_consumer_pause(kinesis_consumer_t* c) {
+  if (c == NULL)
+    return KINESIS_EINVAL;
+  if (c->closing)
+    return KINESIS_ECLOSING;
+  c->paused = 1;
+  uv_idle_stop(&c->dispatcher);
+  return 0;
+}
+
+
+int kinesis_consumer_resume(kinesis_consumer_t* c) {
+  if (c == NULL)
+    return KINESIS_EINVAL;
+  if (c->closing)
+    return KINESIS_ECLOSING;
+  c->paused = 0;
+  dispatcher_kick(c);
+  return 0;
+}
+
+
+void kinesis_consumer_set_data(kinesis_consumer_t* c, void* data) {
+  c->data = data;
+}
+
+
+void* kinesis_consumer_get_data(const kinesis_consumer_t* c) {
+  return c->data;
+}
+
+
+static void on_cp_closed(void* arg) {
+  kinesis_consumer_t* c = arg;
+  kinesis_consumer_cb cb = c->close_cb;
+  kn_client_child_remove(c->client);
+  if (cb != NULL)
+    cb(c, 0, c->close_arg);
+  consumer_free(c);
+}
+
+
+static void shard_free(kn_cshard_t* s) {
+  kinesis_consumer_t* c = s->consumer;
+  while (!kn_queue_empty(&s->fetches))
+    fetch_free(c, kn_queue_data(s->fetches.next, kn_fetch_t, node));
+  kn_free(s->id);
+  kn_free(s->parent);
+  kn_free(s->adjacent_parent);
+  kn_free(s->iterator);
+  kn_free(s->last_fetched);
+  kn_free(s->start_seq);
+  kn_free(s->acked_seq);
+  kn_free(s->written_seq);
+  kn_free(s);
+}
+
+
+static void on_handle_closed(uv_handle_t* h) {
+  kinesis_consumer_t* c = h->data;
+  if (h->type == UV_TIMER && (void*) h != (void*) &c->discovery &&
+      (void*) h != (void*) &c->heartbeat &&
+      (void*) h != (void*) &c->checkpoint) {
+    /* A shard's fetch timer: its shard goes with it. */
+    kn_cshard_t* s = container_of((uv_timer_t*) h, kn_cshard_t, timer);
+    c = s->consumer;
+    shard_free(s);
+  }
+  if (--c->handles_open > 0)
+    return;
+  if (c->own_cp)
+    kinesis_checkpointer_close(c->cp, on_cp_closed, c);
+  else
+    on_cp_closed(c);
+}
+
+
+/* Closing goes through phases, each waiting for the calls of the one
+ * before: calls canceled, final checkpoints written, leases released,
+ * handles closed. */
+enum { CLOSE_CALLS = 1, CLOSE_CHECKPOINTS, CLOSE_RELEASES, CLOSE_HANDLES };
+
+
+static int consumer_busy(kinesis_consumer_t* c) {
+  kn_queue_t* q;
+  if (c->listing != NULL || c->in_dispatch)
+    return 1;
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    if (s->call != NULL || s->ckpt_ops > 0)
+      return 1;
+  }
+  return 0;
+}
+
+
+static void consumer_maybe_finish_close(kinesis_consumer_t* c) {
+  kn_queue_t* q;
+
+  while (c->closing && c->closing < CLOSE_HANDLES && !consumer_busy(c)) {
+    c->closing++;
+    for (q = c->shards.next; q != &c->shards; q = q->next) {
+      kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+      if (c->closing == CLOSE_CHECKPOINTS) {
+        shard_write_checkpoint(s);
+      } else if (c->closing == CLOSE_RELEASES &&
+                 (s->state == SHARD_FETCHING || s->state == SHARD_ENDING)) {
+        if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
+                                on_ckpt_done, s) == 0)
+          s->ckpt_ops++;
+        s->state = SHARD_NEW;
+      }
+    }
+  }
+  if (c->closing != CLOSE_HANDLES || consumer_busy(c) || c->cp_closing)
+    return;
+  c->cp_closing = 1;
+  while (!kn_queue_empty(&c->shards)) {
+    kn_cshard_t* s = kn_queue_data(c->shards.next, kn_cshard_t, node);
+    kn_queue_remove(&s->node);
+    uv_close((uv_handle_t*) &s->timer, on_handle_closed);
+  }
+  uv_close((uv_handle_t*) &c->dispatcher, on_handle_closed);
+  uv_close((uv_handle_t*) &c->discovery, on_handle_closed);
+  uv_close((uv_handle_t*) &c->heartbeat, on_handle_closed);
+  uv_close((uv_handle_t*) &c->checkpoint, on_handle_closed);
+}
+
+
+int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_consumer_cb cb,
+                           void* arg) {
+  kn_queue_t* q;
+  if (c == NULL)
+    return KINESIS_EINVAL;
+  if (c->closing)
+    return KINESIS_EALREADY;
+  c->closing = CLOSE_CALLS;
+  c->close_cb = cb;
+  c->close_arg = arg;
+  uv_timer_stop(&c->discovery);
+  uv_timer_stop(&c->heartbeat);
+  uv_timer_stop(&c->checkpoint);
+  uv_idle_stop(&c->dispatcher);
+  if (c->listing != NULL)
+    kn_client_call_cancel(c->listing);
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    shard_stop_fetching(s);
+    shard_drop_queued(s);
+  }
+  /* What is left happens in callbacks, on later ticks; with nothing in
+   * flight the next phase starts now, and its callbacks come later. */
+  consumer_maybe_finish_close(c);
+  return 0;
+}
+
+
+int kinesis_consumer_stats(kinesis_consumer_t* c,
+                           kinesis_consumer_stats_t* st) {
+  kinesis_consumer_shard_stats_t* ss;
+  kn_queue_t* q;
+  size_t i = 0;
+  double now_s = (double) kn_now_ms() / 1000.0;
+
+  if (c == NULL || st == NULL)
+    return KINESIS_EINVAL;
+  *st = c->stats;
+  st->queue_depth = c->queue_depth;
+  st->unacked = c->unacked;
+  ss = kn_realloc(c->shard_stats,
+                  (c->nshards > 0 ? c->nshards : 1) * sizeof(*ss));
+  if (ss == NULL)
+    return KINESIS_ENOMEM;
+  c->shard_stats = ss;
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    ss[i].shard_id = s->id;
+    ss[i].state = state_names[s->state];
+    ss[i].millis_behind_latest = s->millis_behind;
+    ss[i].last_record_age_ms =
+        s->last_arrival > 0 ? (int64_t) ((now_s - s->last_arrival) * 1000) : -1;
+    ss[i].records = s->records;
+    ss[i].checkpoint = s->written_seq;
+    i++;
+  }
+  st->nshards = i;
+  st->shards = ss;
+  return 0;
+}
