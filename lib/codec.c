@@ -273,6 +273,7 @@ void kn_codec_parse_error(const uint8_t* body, size_t len,
 
 void kn_parsed_free(kn_parsed_t* p) {
   json_decref(p->root);
+  kn_free(p->text);
   kn_free(p->shards);
   kn_free(p->records);
   kn_free(p->data);
@@ -400,105 +401,6 @@ int kn_codec_parse_shard_iterator(const uint8_t* body, size_t len,
     return r;
   out->shard_iterator = get_str(root, "ShardIterator");
   return out->shard_iterator != NULL ? 0 : KINESIS_EPROTO;
-}
-
-
-int kn_codec_parse_get_records(const uint8_t* body, size_t len,
-                               kn_parsed_t* out) {
-  json_t* root;
-  json_t* recs;
-  json_t* v;
-  size_t i;
-  size_t n;
-  size_t pool = 0;
-  size_t used = 0;
-  int r = parse_root(body, len, out, &root);
-
-  if (r != 0)
-    return r;
-  out->next_shard_iterator = get_str(root, "NextShardIterator");
-  out->millis_behind_latest =
-      (int64_t) get_num(root, "MillisBehindLatest", -1);
-  r = parse_shard_array(json_object_get(root, "ChildShards"), 1,
-                        &out->child_shards, &out->nchild_shards);
-  if (r != 0)
-    return r;
-  recs = json_object_get(root, "Records");
-  if (!json_is_array(recs))
-    return KINESIS_EPROTO;
-  n = json_array_size(recs);
-  if (n > KN_MAX_RECORDS_PER_RESPONSE)
-    return KINESIS_EPROTO;
-  if (n == 0)
-    return 0;
-  json_array_foreach(recs, i, v) {
-    const char* data = get_str(v, "Data");
-    if (data == NULL)
-      return KINESIS_EPROTO;
-    pool += kn_base64_decoded_max(json_string_length(json_object_get(v, "Data")));
-  }
-  out->records = kn_calloc(n, sizeof(*out->records));
-  out->data = kn_malloc(pool + 1);
-  if (out->records == NULL || out->data == NULL)
-    return KINESIS_ENOMEM;
-  json_array_foreach(recs, i, v) {
-    kinesis_fetched_record_t* rec = &out->records[i];
-    json_t* d = json_object_get(v, "Data");
-    size_t dlen = pool - used;
-    rec->partition_key = get_str(v, "PartitionKey");
-    rec->sequence_number = get_str(v, "SequenceNumber");
-    if (rec->partition_key == NULL || rec->sequence_number == NULL)
-      return KINESIS_EPROTO;
-    if (kn_base64_decode(json_string_value(d), json_string_length(d),
-                         out->data + used, &dlen) != 0)
-      return KINESIS_EPROTO;
-    rec->data = out->data + used;
-    rec->len = dlen;
-    used += dlen;
-    rec->approximate_arrival_timestamp =
-        get_num(v, "ApproximateArrivalTimestamp", 0);
-    rec->encryption_type = get_str(v, "EncryptionType");
-  }
-  out->nrecords = n;
-  return 0;
-}
-
-
-int kn_codec_parse_put_records(const uint8_t* body, size_t len,
-                               size_t expected, kn_parsed_t* out) {
-  json_t* root;
-  json_t* recs;
-  json_t* v;
-  size_t i;
-  uint32_t failed = 0;
-  int r = parse_root(body, len, out, &root);
-
-  if (r != 0)
-    return r;
-  recs = json_object_get(root, "Records");
-  if (!json_is_array(recs) || json_array_size(recs) != expected ||
-      expected == 0)
-    return KINESIS_EPROTO;
-  out->put_entries = kn_calloc(expected, sizeof(*out->put_entries));
-  if (out->put_entries == NULL)
-    return KINESIS_ENOMEM;
-  json_array_foreach(recs, i, v) {
-    kinesis_put_entry_result_t* e = &out->put_entries[i];
-    e->error_code = get_str(v, "ErrorCode");
-    if (e->error_code != NULL) {
-      e->error_message = get_str(v, "ErrorMessage");
-      failed++;
-      continue;
-    }
-    e->shard_id = get_str(v, "ShardId");
-    e->sequence_number = get_str(v, "SequenceNumber");
-    if (e->shard_id == NULL || e->sequence_number == NULL)
-      return KINESIS_EPROTO;
-  }
-  out->nput_entries = expected;
-  /* FailedRecordCount may be absent; the entries are the truth. */
-  out->failed_record_count = failed;
-  return 0;
 }
 
 
@@ -697,4 +599,568 @@ int kn_codec_parse_put_line(const char* line, size_t len, kn_put_line_t* l) {
     snprintf(l->error, sizeof(l->error), "out of memory");
   json_decref(root);
   return r;
+}
+
+
+/* ---- A scanner for the hot answers ----
+ *
+ * GetRecords and PutRecords answers are parsed in place in a copy of the
+ * body: strings are unescaped where they stand and NUL-terminated there, so
+ * the records point into the copy. Unknown members of any shape are
+ * skipped, null stands for absent, and anything malformed is EPROTO. Numbers
+ * are read without strtod(), which would follow the application's locale.
+ */
+
+#define KN_SCAN_MAX_DEPTH 64
+
+typedef struct {
+  char* p;
+  char* end;
+  int err;
+} kn_scan_t;
+
+
+static void sc_ws(kn_scan_t* s) {
+  while (s->p < s->end &&
+         (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+    s->p++;
+}
+
+
+/* Consumes `c` after white space; 0 when something else is there. */
+static int sc_eat(kn_scan_t* s, char c) {
+  sc_ws(s);
+  if (s->p < s->end && *s->p == c) {
+    s->p++;
+    return 1;
+  }
+  return 0;
+}
+
+
+static int sc_literal(kn_scan_t* s, const char* word) {
+  size_t n = strlen(word);
+  if ((size_t) (s->end - s->p) >= n && memcmp(s->p, word, n) == 0) {
+    s->p += n;
+    return 1;
+  }
+  return 0;
+}
+
+
+static int hex4(const char* p, unsigned* out) {
+  unsigned v = 0;
+  int i;
+  for (i = 0; i < 4; i++) {
+    char c = p[i];
+    v <<= 4;
+    if (c >= '0' && c <= '9')
+      v |= (unsigned) (c - '0');
+    else if (c >= 'a' && c <= 'f')
+      v |= (unsigned) (c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F')
+      v |= (unsigned) (c - 'A' + 10);
+    else
+      return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+
+/* A string, unescaped in place and NUL-terminated; NULL on error. */
+static char* sc_string(kn_scan_t* s, size_t* len) {
+  char* start;
+  char* out;
+
+  sc_ws(s);
+  if (s->p >= s->end || *s->p != '"') {
+    s->err = 1;
+    return NULL;
+  }
+  start = out = ++s->p;
+  while (s->p < s->end) {
+    unsigned char c = (unsigned char) *s->p;
+    if (c == '"') {
+      *out = '\0';
+      s->p++;
+      if (len != NULL)
+        *len = (size_t) (out - start);
+      return start;
+    }
+    if (c < 0x20)
+      break;
+    if (c != '\\') {
+      *out++ = *s->p++;
+      continue;
+    }
+    if (s->end - s->p < 2)
+      break;
+    c = (unsigned char) s->p[1];
+    s->p += 2;
+    switch (c) {
+      case '"': *out++ = '"'; break;
+      case '\\': *out++ = '\\'; break;
+      case '/': *out++ = '/'; break;
+      case 'b': *out++ = '\b'; break;
+      case 'f': *out++ = '\f'; break;
+      case 'n': *out++ = '\n'; break;
+      case 'r': *out++ = '\r'; break;
+      case 't': *out++ = '\t'; break;
+      case 'u': {
+        unsigned cp;
+        unsigned lo;
+        if (s->end - s->p < 4 || hex4(s->p, &cp) != 0)
+          goto bad;
+        s->p += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          /* A surrogate pair; six bytes of escape give four of UTF-8. */
+          if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' ||
+              hex4(s->p + 2, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
+            goto bad;
+          s->p += 6;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+          goto bad;
+        }
+        /* UTF-8 is never longer than the escape it replaces. */
+        if (cp < 0x80) {
+          *out++ = (char) cp;
+        } else if (cp < 0x800) {
+          *out++ = (char) (0xC0 | (cp >> 6));
+          *out++ = (char) (0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+          *out++ = (char) (0xE0 | (cp >> 12));
+          *out++ = (char) (0x80 | ((cp >> 6) & 0x3F));
+          *out++ = (char) (0x80 | (cp & 0x3F));
+        } else {
+          *out++ = (char) (0xF0 | (cp >> 18));
+          *out++ = (char) (0x80 | ((cp >> 12) & 0x3F));
+          *out++ = (char) (0x80 | ((cp >> 6) & 0x3F));
+          *out++ = (char) (0x80 | (cp & 0x3F));
+        }
+        break;
+      }
+      default:
+        goto bad;
+    }
+  }
+bad:
+  s->err = 1;
+  return NULL;
+}
+
+
+/* A string or null (NULL, without error). */
+static char* sc_opt_string(kn_scan_t* s) {
+  sc_ws(s);
+  if (sc_literal(s, "null"))
+    return NULL;
+  return sc_string(s, NULL);
+}
+
+
+/* A JSON number, read in the C locale's way whatever the process's is. */
+static double sc_number(kn_scan_t* s) {
+  static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+                                 1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+                                 1e18, 1e19, 1e20, 1e21, 1e22};
+  uint64_t mant = 0;
+  int exp10 = 0;
+  int neg = 0;
+  int digits = 0;
+  int e = 0;
+  int eneg = 0;
+  double v;
+
+  sc_ws(s);
+  if (s->p < s->end && *s->p == '-') {
+    neg = 1;
+    s->p++;
+  }
+  while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+    if (mant < UINT64_C(1000000000000000000))
+      mant = mant * 10 + (uint64_t) (*s->p - '0');
+    else
+      exp10++;
+    s->p++;
+    digits++;
+  }
+  if (s->p < s->end && *s->p == '.') {
+    s->p++;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+      if (mant < UINT64_C(1000000000000000000)) {
+        mant = mant * 10 + (uint64_t) (*s->p - '0');
+        exp10--;
+      }
+      s->p++;
+      digits++;
+    }
+  }
+  if (digits == 0) {
+    s->err = 1;
+    return 0;
+  }
+  if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+    s->p++;
+    if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+      eneg = *s->p++ == '-';
+    if (s->p >= s->end || *s->p < '0' || *s->p > '9') {
+      s->err = 1;
+      return 0;
+    }
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+      if (e < 10000)
+        e = e * 10 + (*s->p - '0');
+      s->p++;
+    }
+    exp10 += eneg ? -e : e;
+  }
+  v = (double) mant;
+  while (exp10 > 0) {
+    int k = exp10 > 22 ? 22 : exp10;
+    v *= pow10[k];
+    exp10 -= k;
+  }
+  while (exp10 < 0) {
+    int k = -exp10 > 22 ? 22 : -exp10;
+    v /= pow10[k];
+    exp10 += k;
+  }
+  return neg ? -v : v;
+}
+
+
+static void sc_skip(kn_scan_t* s, int depth);
+
+
+static void sc_skip_container(kn_scan_t* s, int depth, char close, int obj) {
+  if (depth > KN_SCAN_MAX_DEPTH) {
+    s->err = 1;
+    return;
+  }
+  if (sc_eat(s, close))
+    return;
+  do {
+    if (obj && (sc_string(s, NULL) == NULL || !sc_eat(s, ':'))) {
+      s->err = 1;
+      return;
+    }
+    sc_skip(s, depth + 1);
+  } while (!s->err && sc_eat(s, ','));
+  if (!s->err && !sc_eat(s, close))
+    s->err = 1;
+}
+
+
+/* Any value. */
+static void sc_skip(kn_scan_t* s, int depth) {
+  sc_ws(s);
+  if (s->p >= s->end) {
+    s->err = 1;
+    return;
+  }
+  switch (*s->p) {
+    case '"':
+      sc_string(s, NULL);
+      return;
+    case '{':
+      s->p++;
+      sc_skip_container(s, depth, '}', 1);
+      return;
+    case '[':
+      s->p++;
+      sc_skip_container(s, depth, ']', 0);
+      return;
+    default:
+      if (sc_literal(s, "null") || sc_literal(s, "true") ||
+          sc_literal(s, "false"))
+        return;
+      sc_number(s);
+  }
+}
+
+
+/* Starts an object: its '{'. Then: while ((key = sc_member(s, &first)))
+ * read or skip the value. */
+static char* sc_member(kn_scan_t* s, int* first) {
+  char* key;
+  if (s->err)
+    return NULL;
+  if (*first) {
+    *first = 0;
+    if (sc_eat(s, '}'))
+      return NULL;
+  } else if (!sc_eat(s, ',')) {
+    if (!sc_eat(s, '}'))
+      s->err = 1;
+    return NULL;
+  }
+  key = sc_string(s, NULL);
+  if (key == NULL || !sc_eat(s, ':')) {
+    s->err = 1;
+    return NULL;
+  }
+  return key;
+}
+
+
+static int sc_begin(kn_scan_t* s, const uint8_t* body, size_t len,
+                    kn_parsed_t* out) {
+  memset(out, 0, sizeof(*out));
+  out->millis_behind_latest = -1;
+  out->text = kn_malloc(len + 1);
+  if (out->text == NULL)
+    return KINESIS_ENOMEM;
+  memcpy(out->text, body, len);
+  out->text[len] = '\0';
+  s->p = out->text;
+  s->end = out->text + len;
+  s->err = 0;
+  if (!sc_eat(s, '{'))
+    return KINESIS_EPROTO;
+  return 0;
+}
+
+
+/* After the top-level object: nothing but white space. */
+static int sc_finish(kn_scan_t* s) {
+  sc_ws(s);
+  return s->err || s->p != s->end ? KINESIS_EPROTO : 0;
+}
+
+
+/* A ChildShards entry: ShardId, ParentShards[], HashKeyRange{}. */
+static int sc_child_shard(kn_scan_t* s, kinesis_shard_t* sh) {
+  int first = 1;
+  char* key;
+  if (!sc_eat(s, '{'))
+    return KINESIS_EPROTO;
+  while ((key = sc_member(s, &first)) != NULL) {
+    if (strcmp(key, "ShardId") == 0) {
+      sh->shard_id = sc_opt_string(s);
+    } else if (strcmp(key, "ParentShards") == 0 && !sc_literal(s, "null")) {
+      int n = 0;
+      if (!sc_eat(s, '['))
+        return KINESIS_EPROTO;
+      if (!sc_eat(s, ']')) {
+        do {
+          char* id = sc_string(s, NULL);
+          if (n == 0)
+            sh->parent_shard_id = id;
+          else if (n == 1)
+            sh->adjacent_parent_shard_id = id;
+          n++;
+        } while (!s->err && sc_eat(s, ','));
+        if (!sc_eat(s, ']'))
+          return KINESIS_EPROTO;
+      }
+    } else if (strcmp(key, "HashKeyRange") == 0 && !sc_literal(s, "null")) {
+      int f2 = 1;
+      char* k2;
+      if (!sc_eat(s, '{'))
+        return KINESIS_EPROTO;
+      while ((k2 = sc_member(s, &f2)) != NULL) {
+        if (strcmp(k2, "StartingHashKey") == 0)
+          sh->starting_hash_key = sc_opt_string(s);
+        else if (strcmp(k2, "EndingHashKey") == 0)
+          sh->ending_hash_key = sc_opt_string(s);
+        else
+          sc_skip(s, 2);
+      }
+    } else {
+      sc_skip(s, 1);
+    }
+  }
+  return s->err || sh->shard_id == NULL ? KINESIS_EPROTO : 0;
+}
+
+
+static int sc_child_shards(kn_scan_t* s, kn_parsed_t* out) {
+  size_t cap = 0;
+  if (sc_literal(s, "null"))
+    return 0;
+  if (!sc_eat(s, '['))
+    return KINESIS_EPROTO;
+  if (sc_eat(s, ']'))
+    return 0;
+  do {
+    int r;
+    if (out->nchild_shards == cap) {
+      kinesis_shard_t* n;
+      cap = cap ? cap * 2 : 2;
+      n = kn_realloc(out->child_shards, cap * sizeof(*n));
+      if (n == NULL)
+        return KINESIS_ENOMEM;
+      out->child_shards = n;
+    }
+    memset(&out->child_shards[out->nchild_shards], 0,
+           sizeof(*out->child_shards));
+    r = sc_child_shard(s, &out->child_shards[out->nchild_shards]);
+    if (r != 0)
+      return r;
+    out->nchild_shards++;
+  } while (sc_eat(s, ','));
+  return sc_eat(s, ']') ? 0 : KINESIS_EPROTO;
+}
+
+
+/* One record of a GetRecords answer; its data is decoded into the pool. */
+static int sc_record(kn_scan_t* s, kinesis_fetched_record_t* rec,
+                     kn_parsed_t* out, size_t* used, size_t pool) {
+  int first = 1;
+  char* key;
+  char* data = NULL;
+  size_t data_len = 0;
+
+  if (!sc_eat(s, '{'))
+    return KINESIS_EPROTO;
+  while ((key = sc_member(s, &first)) != NULL) {
+    if (strcmp(key, "Data") == 0) {
+      data = sc_string(s, &data_len);
+    } else if (strcmp(key, "PartitionKey") == 0) {
+      rec->partition_key = sc_opt_string(s);
+    } else if (strcmp(key, "SequenceNumber") == 0) {
+      rec->sequence_number = sc_opt_string(s);
+    } else if (strcmp(key, "ApproximateArrivalTimestamp") == 0) {
+      if (!sc_literal(s, "null"))
+        rec->approximate_arrival_timestamp = sc_number(s);
+    } else if (strcmp(key, "EncryptionType") == 0) {
+      rec->encryption_type = sc_opt_string(s);
+    } else {
+      sc_skip(s, 2);
+    }
+  }
+  if (s->err || data == NULL || rec->partition_key == NULL ||
+      rec->sequence_number == NULL)
+    return KINESIS_EPROTO;
+  rec->len = pool - *used;
+  if (kn_base64_decode(data, data_len, out->data + *used, &rec->len) != 0)
+    return KINESIS_EPROTO;
+  rec->data = out->data + *used;
+  *used += rec->len;
+  return 0;
+}
+
+
+int kn_codec_parse_get_records(const uint8_t* body, size_t len,
+                               kn_parsed_t* out) {
+  kn_scan_t s;
+  int first = 1;
+  int have_records = 0;
+  size_t cap = 0;
+  size_t used = 0;
+  char* key;
+  int r = sc_begin(&s, body, len, out);
+
+  if (r != 0)
+    return r;
+  /* Decoded data is never longer than the answer. */
+  out->data = kn_malloc(len + 1);
+  if (out->data == NULL)
+    return KINESIS_ENOMEM;
+  while ((key = sc_member(&s, &first)) != NULL) {
+    if (strcmp(key, "Records") == 0) {
+      have_records = 1;
+      if (!sc_eat(&s, '['))
+        return KINESIS_EPROTO;
+      if (sc_eat(&s, ']'))
+        continue;
+      do {
+        if (out->nrecords == cap) {
+          kinesis_fetched_record_t* n;
+          if (cap >= KN_MAX_RECORDS_PER_RESPONSE)
+            return KINESIS_EPROTO;
+          cap = cap ? cap * 2 : 64;
+          n = kn_realloc(out->records, cap * sizeof(*n));
+          if (n == NULL)
+            return KINESIS_ENOMEM;
+          out->records = n;
+        }
+        memset(&out->records[out->nrecords], 0, sizeof(*out->records));
+        r = sc_record(&s, &out->records[out->nrecords], out, &used, len);
+        if (r != 0)
+          return r;
+        out->nrecords++;
+      } while (sc_eat(&s, ','));
+      if (!sc_eat(&s, ']'))
+        return KINESIS_EPROTO;
+      if (out->nrecords > KN_MAX_RECORDS_PER_RESPONSE)
+        return KINESIS_EPROTO;
+    } else if (strcmp(key, "NextShardIterator") == 0) {
+      out->next_shard_iterator = sc_opt_string(&s);
+    } else if (strcmp(key, "MillisBehindLatest") == 0) {
+      if (!sc_literal(&s, "null"))
+        out->millis_behind_latest = (int64_t) sc_number(&s);
+    } else if (strcmp(key, "ChildShards") == 0) {
+      r = sc_child_shards(&s, out);
+      if (r != 0)
+        return r;
+    } else {
+      sc_skip(&s, 1);
+    }
+  }
+  r = sc_finish(&s);
+  return r != 0 || !have_records ? KINESIS_EPROTO : 0;
+}
+
+
+int kn_codec_parse_put_records(const uint8_t* body, size_t len,
+                               size_t expected, kn_parsed_t* out) {
+  kn_scan_t s;
+  int first = 1;
+  char* key;
+  size_t n = 0;
+  int r = sc_begin(&s, body, len, out);
+
+  if (r != 0)
+    return r;
+  if (expected == 0)
+    return KINESIS_EPROTO;
+  out->put_entries = kn_calloc(expected, sizeof(*out->put_entries));
+  if (out->put_entries == NULL)
+    return KINESIS_ENOMEM;
+  while ((key = sc_member(&s, &first)) != NULL) {
+    if (strcmp(key, "Records") != 0) {
+      /* FailedRecordCount may be absent; the entries are the truth. */
+      sc_skip(&s, 1);
+      continue;
+    }
+    if (!sc_eat(&s, '[') || sc_eat(&s, ']'))
+      return KINESIS_EPROTO;
+    do {
+      kinesis_put_entry_result_t* e;
+      int f2 = 1;
+      char* k2;
+      if (n == expected || !sc_eat(&s, '{'))
+        return KINESIS_EPROTO;
+      e = &out->put_entries[n++];
+      while ((k2 = sc_member(&s, &f2)) != NULL) {
+        if (strcmp(k2, "SequenceNumber") == 0)
+          e->sequence_number = sc_opt_string(&s);
+        else if (strcmp(k2, "ShardId") == 0)
+          e->shard_id = sc_opt_string(&s);
+        else if (strcmp(k2, "ErrorCode") == 0)
+          e->error_code = sc_opt_string(&s);
+        else if (strcmp(k2, "ErrorMessage") == 0)
+          e->error_message = sc_opt_string(&s);
+        else
+          sc_skip(&s, 2);
+      }
+      if (s.err)
+        return KINESIS_EPROTO;
+      if (e->error_code != NULL)
+        out->failed_record_count++;
+      else if (e->shard_id == NULL || e->sequence_number == NULL)
+        return KINESIS_EPROTO;
+    } while (sc_eat(&s, ','));
+    if (!sc_eat(&s, ']'))
+      return KINESIS_EPROTO;
+  }
+  r = sc_finish(&s);
+  if (r != 0 || n != expected)
+    return KINESIS_EPROTO;
+  out->nput_entries = n;
+  return 0;
 }

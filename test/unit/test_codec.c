@@ -212,6 +212,69 @@ static void test_get_records(void) {
 }
 
 
+static void test_scanner_escapes_and_unknowns(void) {
+  kn_parsed_t p;
+  const char* body =
+      " {\"Unknown\":{\"a\":[1,{\"b\":null},true,false,-2.5e-3],"
+      "\"c\":\"x\\\"y\"},\"Records\":[{\"SequenceNumber\":\"7\","
+      "\"Data\":\"aGk=\",\"PartitionKey\":\"k\\u00e9\\ud83d\\ude00\\\"\\\\\\/\\n\","
+      "\"ApproximateArrivalTimestamp\":1.4597999264805e9,\"New\":[[]]}],"
+      "\"MillisBehindLatest\":1e3,\"NextShardIterator\":null} \n";
+  size_t len = strlen(body);
+  size_t i;
+
+  ASSERT_OK(kn_codec_parse_get_records((const uint8_t*) body, len, &p));
+  ASSERT_EQ(1, p.nrecords);
+  ASSERT_STR_EQ("k\xc3\xa9\xf0\x9f\x98\x80\"\\/\n", p.records[0].partition_key);
+  ASSERT_EQ(2, p.records[0].len);
+  ASSERT_MEM_EQ("hi", p.records[0].data, 2);
+  ASSERT(p.records[0].approximate_arrival_timestamp > 1459799926.4 &&
+         p.records[0].approximate_arrival_timestamp < 1459799926.5);
+  ASSERT_EQ(1000, p.millis_behind_latest);
+  ASSERT_NULL(p.next_shard_iterator);
+  kn_parsed_free(&p);
+
+  /* Every truncation is refused, and none reads past the end. */
+  for (i = 0; i + 2 < len; i++) {
+    char* copy = malloc(i);
+    memcpy(copy, body, i);
+    ASSERT_EQ(KINESIS_EPROTO,
+              kn_codec_parse_get_records((const uint8_t*) copy, i, &p));
+    kn_parsed_free(&p);
+    free(copy);
+  }
+  /* Trailing garbage, a lone surrogate, a control character, bad numbers. */
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_get_records(BODY("{\"Records\":[]} x"), &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_get_records(
+                BODY("{\"Records\":[],\"X\":\"\\ud800\"}"), &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_get_records(BODY("{\"Records\":[],\"X\":\"a\x01\"}"),
+                                       &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_get_records(BODY("{\"Records\":[],\"X\":-}"), &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_get_records(BODY("{\"Records\":[],\"X\":1e}"), &p));
+  kn_parsed_free(&p);
+  /* Nesting is bounded. */
+  {
+    char deep[400];
+    size_t k;
+    strcpy(deep, "{\"Records\":[],\"X\":");
+    for (k = 0; k < 100; k++)
+      strcat(deep, "[");
+    strcat(deep, "}");
+    ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_get_records(BODY(deep), &p));
+    kn_parsed_free(&p);
+  }
+}
+
+
 static void test_put_records_answer(void) {
   kn_parsed_t p;
   const char* body =
@@ -444,6 +507,7 @@ KN_TEST_MAIN(KN_TEST(test_put_lines), KN_TEST(test_error_namespaced_type),
              KN_TEST(test_error_empty_and_non_json),
              KN_TEST(test_error_classes), KN_TEST(test_summary_lenient),
              KN_TEST(test_list_shards), KN_TEST(test_get_records),
-             KN_TEST(test_put_records_answer), KN_TEST(test_encode_requests),
+             KN_TEST(test_put_records_answer),
+             KN_TEST(test_scanner_escapes_and_unknowns), KN_TEST(test_encode_requests),
              KN_TEST(test_credentials_document), KN_TEST(test_iso8601),
              KN_TEST(test_validate), KN_TEST(test_backoff))
