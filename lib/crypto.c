@@ -14,17 +14,12 @@
 /* The SHA-256 block size, which is also the HMAC key block size. */
 #define SHA256_BLOCK_LEN 64
 
-_Static_assert(sizeof(mbedtls_sha256_context) <=
-                   sizeof(((kn_sha256_ctx_t*) 0)->opaque),
-               "kn_sha256_ctx_t.opaque is too small for mbedtls");
-_Static_assert(_Alignof(mbedtls_sha256_context) <= _Alignof(uint64_t),
-               "kn_sha256_ctx_t.opaque is under-aligned for mbedtls");
 
 
 /* mbedTLS 2.x returns errors from the *_ret functions only; 3.x removed the
  * suffix (and the void versions). These wrappers pick the right one so the
  * rest of the file reads the same on both. */
-static int sha_starts(mbedtls_sha256_context* c) {
+static int mb_starts(mbedtls_sha256_context* c) {
 #if MBEDTLS_VERSION_NUMBER < 0x03000000
   return mbedtls_sha256_starts_ret(c, 0);
 #else
@@ -33,8 +28,8 @@ static int sha_starts(mbedtls_sha256_context* c) {
 }
 
 
-static int sha_update(mbedtls_sha256_context* c, const uint8_t* data,
-                      size_t len) {
+static int mb_update(mbedtls_sha256_context* c, const uint8_t* data,
+                     size_t len) {
 #if MBEDTLS_VERSION_NUMBER < 0x03000000
   return mbedtls_sha256_update_ret(c, data, len);
 #else
@@ -43,12 +38,253 @@ static int sha_update(mbedtls_sha256_context* c, const uint8_t* data,
 }
 
 
-static int sha_finish(mbedtls_sha256_context* c, uint8_t* out) {
+static int mb_finish(mbedtls_sha256_context* c, uint8_t* out) {
 #if MBEDTLS_VERSION_NUMBER < 0x03000000
   return mbedtls_sha256_finish_ret(c, out);
 #else
   return mbedtls_sha256_finish(c, out);
 #endif
+}
+
+
+/*
+ * SHA-256 with the x86 SHA extensions. Signing hashes every request body
+ * once, and mbedTLS 2.28 has no path for these instructions: on this
+ * project's machines it hashes at about 300 MB/s where the CPU's own
+ * instructions reach about 1.8 GB/s (bench/bench_sign). The instructions
+ * are used when CPUID reports them; otherwise mbedTLS does the work. The
+ * FIPS 180 vectors in test_crypto run on both paths.
+ */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define KN_HAVE_SHANI 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+typedef struct {
+  uint32_t state[8];
+  uint8_t buf[SHA256_BLOCK_LEN];
+  size_t buflen;
+  uint64_t total;
+} kn_shani_ctx_t;
+
+typedef struct {
+  int accel;
+  union {
+    mbedtls_sha256_context mb;
+    kn_shani_ctx_t ni;
+  } u;
+} sha_ctx_t;
+
+_Static_assert(sizeof(sha_ctx_t) <= sizeof(((kn_sha256_ctx_t*) 0)->opaque),
+               "kn_sha256_ctx_t.opaque is too small");
+_Static_assert(_Alignof(sha_ctx_t) <= _Alignof(uint64_t),
+               "kn_sha256_ctx_t.opaque is under-aligned");
+
+static int accel_allowed = 1;
+
+#ifdef KN_HAVE_SHANI
+static int cpu_has_shani(void) {
+  static int known = -1;
+  unsigned a, b, c, d;
+  if (known >= 0)
+    return known;
+  known = 0;
+  /* SHA (leaf 7, EBX bit 29), SSSE3 (leaf 1, ECX bit 9) and SSE4.1 (bit
+   * 19), which the shuffles and blends below need. */
+  if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 9)) && (c & (1u << 19)) &&
+      __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)))
+    known = 1;
+  return known;
+}
+
+
+static const uint32_t sha_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
+    0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
+    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
+    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
+    0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
+    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
+    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
+    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+
+/* Compresses `nblocks` 64-byte blocks into `state`. The state is held as
+ * the instructions want it: ABEF and CDGH. Each group of four rounds runs
+ * two sha256rnds2; the message schedule for group g+1 is finished with
+ * sha256msg2 in group g, having been started with sha256msg1 two groups
+ * before. */
+__attribute__((target("sha,ssse3,sse4.1"))) static void shani_blocks(
+    uint32_t state[8], const uint8_t* data, size_t nblocks) {
+  const __m128i mask =
+      _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+  __m128i tmp = _mm_loadu_si128((const __m128i*) &state[0]);
+  __m128i state1 = _mm_loadu_si128((const __m128i*) &state[4]);
+  __m128i state0;
+
+  tmp = _mm_shuffle_epi32(tmp, 0xB1);          /* CDAB */
+  state1 = _mm_shuffle_epi32(state1, 0x1B);    /* EFGH */
+  state0 = _mm_alignr_epi8(tmp, state1, 8);    /* ABEF */
+  state1 = _mm_blend_epi16(state1, tmp, 0xF0); /* CDGH */
+
+  while (nblocks-- > 0) {
+    __m128i save0 = state0;
+    __m128i save1 = state1;
+    __m128i m[4];
+    int g;
+    for (g = 0; g < 16; g++) {
+      __m128i msg;
+      if (g < 4)
+        m[g] = _mm_shuffle_epi8(
+            _mm_loadu_si128((const __m128i*) (data + 16 * g)), mask);
+      msg = _mm_add_epi32(m[g & 3],
+                          _mm_loadu_si128((const __m128i*) &sha_k[4 * g]));
+      state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+      if (g >= 3 && g < 15) {
+        __m128i t = _mm_alignr_epi8(m[g & 3], m[(g + 3) & 3], 4);
+        m[(g + 1) & 3] = _mm_add_epi32(m[(g + 1) & 3], t);
+        m[(g + 1) & 3] = _mm_sha256msg2_epu32(m[(g + 1) & 3], m[g & 3]);
+      }
+      msg = _mm_shuffle_epi32(msg, 0x0E);
+      state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
+      if (g >= 1 && g < 13)
+        m[(g + 3) & 3] = _mm_sha256msg1_epu32(m[(g + 3) & 3], m[g & 3]);
+    }
+    state0 = _mm_add_epi32(state0, save0);
+    state1 = _mm_add_epi32(state1, save1);
+    data += SHA256_BLOCK_LEN;
+  }
+
+  tmp = _mm_shuffle_epi32(state0, 0x1B);       /* FEBA */
+  state1 = _mm_shuffle_epi32(state1, 0xB1);    /* DCHG */
+  state0 = _mm_blend_epi16(tmp, state1, 0xF0); /* DCBA */
+  state1 = _mm_alignr_epi8(state1, tmp, 8);    /* HGFE */
+  _mm_storeu_si128((__m128i*) &state[0], state0);
+  _mm_storeu_si128((__m128i*) &state[4], state1);
+}
+#else
+static int cpu_has_shani(void) {
+  return 0;
+}
+
+
+static void shani_blocks(uint32_t state[8], const uint8_t* data,
+                         size_t nblocks) {
+  (void) state;
+  (void) data;
+  (void) nblocks;
+}
+#endif
+
+
+void kn_crypto_allow_acceleration(int allow) {
+  accel_allowed = allow != 0;
+}
+
+
+int kn_crypto_accelerated(void) {
+  return accel_allowed && cpu_has_shani();
+}
+
+
+static void ni_starts(kn_shani_ctx_t* c) {
+  static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372,
+                                 0xa54ff53a, 0x510e527f, 0x9b05688c,
+                                 0x1f83d9ab, 0x5be0cd19};
+  memcpy(c->state, iv, sizeof(iv));
+  c->buflen = 0;
+  c->total = 0;
+}
+
+
+static void ni_update(kn_shani_ctx_t* c, const uint8_t* data, size_t len) {
+  c->total += len;
+  if (c->buflen > 0) {
+    size_t take = SHA256_BLOCK_LEN - c->buflen;
+    if (take > len)
+      take = len;
+    memcpy(c->buf + c->buflen, data, take);
+    c->buflen += take;
+    data += take;
+    len -= take;
+    if (c->buflen < SHA256_BLOCK_LEN)
+      return;
+    shani_blocks(c->state, c->buf, 1);
+    c->buflen = 0;
+  }
+  if (len >= SHA256_BLOCK_LEN) {
+    shani_blocks(c->state, data, len / SHA256_BLOCK_LEN);
+    data += len - len % SHA256_BLOCK_LEN;
+    len %= SHA256_BLOCK_LEN;
+  }
+  memcpy(c->buf, data, len);
+  c->buflen = len;
+}
+
+
+static void ni_finish(kn_shani_ctx_t* c, uint8_t out[KN_SHA256_LEN]) {
+  uint64_t bits = c->total * 8;
+  uint8_t pad[SHA256_BLOCK_LEN * 2];
+  size_t padlen = (c->buflen < 56 ? 56 : 120) - c->buflen;
+  int i;
+
+  memset(pad, 0, sizeof(pad));
+  pad[0] = 0x80;
+  for (i = 0; i < 8; i++)
+    pad[padlen + (size_t) i] = (uint8_t) (bits >> (56 - 8 * i));
+  ni_update(c, pad, padlen + 8);
+  for (i = 0; i < 8; i++) {
+    out[4 * i] = (uint8_t) (c->state[i] >> 24);
+    out[4 * i + 1] = (uint8_t) (c->state[i] >> 16);
+    out[4 * i + 2] = (uint8_t) (c->state[i] >> 8);
+    out[4 * i + 3] = (uint8_t) c->state[i];
+  }
+}
+
+
+static void sha_init(sha_ctx_t* c) {
+  c->accel = kn_crypto_accelerated();
+  if (!c->accel)
+    mbedtls_sha256_init(&c->u.mb);
+}
+
+
+static void sha_free(sha_ctx_t* c) {
+  if (c->accel)
+    mbedtls_platform_zeroize(&c->u.ni, sizeof(c->u.ni));
+  else
+    mbedtls_sha256_free(&c->u.mb);
+}
+
+
+static int sha_starts(sha_ctx_t* c) {
+  if (c->accel) {
+    ni_starts(&c->u.ni);
+    return 0;
+  }
+  return mb_starts(&c->u.mb);
+}
+
+
+static int sha_update(sha_ctx_t* c, const uint8_t* data, size_t len) {
+  if (c->accel) {
+    ni_update(&c->u.ni, data, len);
+    return 0;
+  }
+  return mb_update(&c->u.mb, data, len);
+}
+
+
+static int sha_finish(sha_ctx_t* c, uint8_t* out) {
+  if (c->accel) {
+    ni_finish(&c->u.ni, out);
+    return 0;
+  }
+  return mb_finish(&c->u.mb, out);
 }
 
 
@@ -62,18 +298,18 @@ static int md5_oneshot(const uint8_t* data, size_t len, uint8_t* out) {
 
 
 int kn_sha256(const uint8_t* data, size_t len, uint8_t out[KN_SHA256_LEN]) {
-  mbedtls_sha256_context c;
+  sha_ctx_t c;
   int r;
 
   if ((data == NULL && len > 0) || out == NULL)
     return KINESIS_EINVAL;
-  mbedtls_sha256_init(&c);
+  sha_init(&c);
   r = sha_starts(&c);
   if (r == 0)
     r = sha_update(&c, data, len);
   if (r == 0)
     r = sha_finish(&c, out);
-  mbedtls_sha256_free(&c);
+  sha_free(&c);
   return r == 0 ? 0 : KINESIS_EINVAL;
 }
 
@@ -87,7 +323,7 @@ int kn_sha256(const uint8_t* data, size_t len, uint8_t out[KN_SHA256_LEN]) {
  */
 int kn_hmac_sha256(const uint8_t* key, size_t key_len, const uint8_t* data,
                    size_t len, uint8_t out[KN_SHA256_LEN]) {
-  mbedtls_sha256_context c;
+  sha_ctx_t c;
   uint8_t k0[SHA256_BLOCK_LEN];
   uint8_t pad[SHA256_BLOCK_LEN];
   uint8_t inner[KN_SHA256_LEN];
@@ -109,7 +345,7 @@ int kn_hmac_sha256(const uint8_t* key, size_t key_len, const uint8_t* data,
     memcpy(k0, key, key_len);
   }
 
-  mbedtls_sha256_init(&c);
+  sha_init(&c);
 
   /* inner = H((K0 ^ ipad) || data) */
   for (i = 0; i < SHA256_BLOCK_LEN; i++)
@@ -137,7 +373,7 @@ int kn_hmac_sha256(const uint8_t* key, size_t key_len, const uint8_t* data,
 
   /* The padded key blocks are as good as the key itself; do not leave them
    * on the stack. mbedtls_platform_zeroize() is not optimised away. */
-  mbedtls_sha256_free(&c);
+  sha_free(&c);
   mbedtls_platform_zeroize(k0, sizeof(k0));
   mbedtls_platform_zeroize(pad, sizeof(pad));
   mbedtls_platform_zeroize(inner, sizeof(inner));
@@ -154,20 +390,20 @@ int kn_md5(const uint8_t* data, size_t len, uint8_t out[KN_MD5_LEN]) {
 
 /* The opaque storage is only ever touched through mbedTLS's functions, in
  * this file, so the caller never sees the mbedTLS type. */
-static mbedtls_sha256_context* sha_ctx(kn_sha256_ctx_t* ctx) {
-  return (mbedtls_sha256_context*) (void*) ctx->opaque;
+static sha_ctx_t* sha_ctx(kn_sha256_ctx_t* ctx) {
+  return (sha_ctx_t*) (void*) ctx->opaque;
 }
 
 
 int kn_sha256_start(kn_sha256_ctx_t* ctx) {
-  mbedtls_sha256_context* c;
+  sha_ctx_t* c;
 
   if (ctx == NULL)
     return KINESIS_EINVAL;
   c = sha_ctx(ctx);
-  mbedtls_sha256_init(c);
+  sha_init(c);
   if (sha_starts(c) != 0) {
-    mbedtls_sha256_free(c);
+    sha_free(c);
     return KINESIS_EINVAL;
   }
   return 0;
@@ -184,7 +420,7 @@ int kn_sha256_update(kn_sha256_ctx_t* ctx, const uint8_t* data, size_t len) {
 
 
 int kn_sha256_finish(kn_sha256_ctx_t* ctx, uint8_t out[KN_SHA256_LEN]) {
-  mbedtls_sha256_context* c;
+  sha_ctx_t* c;
   int r;
 
   if (ctx == NULL || out == NULL)
@@ -194,6 +430,6 @@ int kn_sha256_finish(kn_sha256_ctx_t* ctx, uint8_t out[KN_SHA256_LEN]) {
   /* There is no separate free in crypto.h: finishing releases the context
    * (a no-op for the built-in implementation, which holds no heap memory,
    * but required for hardware-accelerated alternatives). */
-  mbedtls_sha256_free(c);
+  sha_free(c);
   return r == 0 ? 0 : KINESIS_EINVAL;
 }

@@ -252,7 +252,45 @@ static void test_md5_rfc1321(void) {
 }
 
 
+/* SHA-256 has two paths: the CPU's SHA instructions when it has them, and
+ * mbedTLS. The vectors above ran on the first; run them on mbedTLS too, and
+ * check that both agree on every length across block boundaries. */
+static void test_sha256_both_paths(void) {
+  uint8_t buf[300];
+  uint8_t a[KN_SHA256_LEN];
+  uint8_t b[KN_SHA256_LEN];
+  size_t len;
+  size_t i;
+
+  printf("# SHA instructions: %s\n",
+         kn_crypto_accelerated() ? "used" : "not available here");
+  for (i = 0; i < sizeof(buf); i++)
+    buf[i] = (uint8_t) (i * 7 + 3);
+  for (len = 0; len <= sizeof(buf); len++) {
+    kn_sha256_ctx_t ctx;
+    kn_crypto_allow_acceleration(1);
+    ASSERT_OK(kn_sha256(buf, len, a));
+    /* Incremental, in uneven pieces, on the same path. */
+    ASSERT_OK(kn_sha256_start(&ctx));
+    for (i = 0; i < len; i += 13)
+      ASSERT_OK(kn_sha256_update(&ctx, buf + i, len - i < 13 ? len - i : 13));
+    ASSERT_OK(kn_sha256_finish(&ctx, b));
+    ASSERT_MEM_EQ(a, b, sizeof(a));
+    kn_crypto_allow_acceleration(0);
+    ASSERT_EQ(0, kn_crypto_accelerated());
+    ASSERT_OK(kn_sha256(buf, len, b));
+    ASSERT_MEM_EQ(a, b, sizeof(a));
+  }
+  /* The published vectors on mbedTLS alone. */
+  test_sha256_vectors();
+  test_sha256_million_a();
+  test_sha256_incremental();
+  test_hmac_rfc4231();
+  kn_crypto_allow_acceleration(1);
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_sha256_vectors), KN_TEST(test_sha256_million_a),
              KN_TEST(test_sha256_incremental), KN_TEST(test_sha256_invalid),
              KN_TEST(test_hmac_rfc4231), KN_TEST(test_hmac_aliasing),
-             KN_TEST(test_md5_rfc1321))
+             KN_TEST(test_md5_rfc1321), KN_TEST(test_sha256_both_paths))
