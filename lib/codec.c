@@ -678,7 +678,12 @@ static char* sc_string(kn_scan_t* s, size_t* len) {
     s->err = 1;
     return NULL;
   }
-  start = out = ++s->p;
+  start = ++s->p;
+  /* Most strings have no escape: find the end without copying. */
+  while (s->p < s->end && *s->p != '"' && *s->p != '\\' &&
+         (unsigned char) *s->p >= 0x20)
+    s->p++;
+  out = s->p;
   while (s->p < s->end) {
     unsigned char c = (unsigned char) *s->p;
     if (c == '"') {
