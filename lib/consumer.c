@@ -123,6 +123,9 @@ struct kinesis_consumer_s {
   int in_dispatch;
   int handles_open;
   int cp_closing;
+  int stopping;        /* a stop, not a close: the consumer stays */
+  kinesis_consumer_cb stop_cb;
+  void* stop_arg;
   kinesis_consumer_cb close_cb;
   void* close_arg;
   void* data;
@@ -137,6 +140,7 @@ static void discovery_run(kinesis_consumer_t* c);
 static void on_discovery_timer(uv_timer_t* t);
 static void dispatcher_kick(kinesis_consumer_t* c);
 static void shard_try_end(kn_cshard_t* s);
+static void consumer_reset(kinesis_consumer_t* c);
 
 
 void kinesis_consumer_options_init(kinesis_consumer_options_t* o) {
@@ -1231,6 +1235,10 @@ static void consumer_maybe_finish_close(kinesis_consumer_t* c) {
   }
   if (c->closing != CLOSE_HANDLES || consumer_busy(c) || c->cp_closing)
     return;
+  if (c->stopping) {
+    consumer_reset(c);
+    return;
+  }
   c->cp_closing = 1;
   while (!kn_queue_empty(&c->shards)) {
     kn_cshard_t* s = kn_queue_data(c->shards.next, kn_cshard_t, node);
@@ -1244,16 +1252,9 @@ static void consumer_maybe_finish_close(kinesis_consumer_t* c) {
 }
 
 
-int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_consumer_cb cb,
-                           void* arg) {
+static void consumer_wind_down(kinesis_consumer_t* c) {
   kn_queue_t* q;
-  if (c == NULL)
-    return KINESIS_EINVAL;
-  if (c->closing)
-    return KINESIS_EALREADY;
   c->closing = CLOSE_CALLS;
-  c->close_cb = cb;
-  c->close_arg = arg;
   uv_timer_stop(&c->discovery);
   uv_timer_stop(&c->heartbeat);
   uv_timer_stop(&c->checkpoint);
@@ -1268,6 +1269,88 @@ int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_consumer_cb cb,
   /* What is left happens in callbacks, on later ticks; with nothing in
    * flight the next phase starts now, and its callbacks come later. */
   consumer_maybe_finish_close(c);
+}
+
+
+int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_consumer_cb cb,
+                           void* arg) {
+  if (c == NULL)
+    return KINESIS_EINVAL;
+  if (c->closing && !c->stopping)
+    return KINESIS_EALREADY;
+  c->close_cb = cb;
+  c->close_arg = arg;
+  if (c->stop_cb != NULL && !c->stopping) {
+    /* The stop finished and its callback waits for the next tick, which the
+     * close is about to take away: it runs now. */
+    kinesis_consumer_cb stop_cb = c->stop_cb;
+    c->stop_cb = NULL;
+    stop_cb(c, 0, c->stop_arg);
+  }
+  if (c->stopping) {
+    /* A stop is under way: it becomes a close, and the stop's callback
+     * still runs, first. */
+    c->stopping = 0;
+    if (c->stop_cb != NULL)
+      c->stop_cb(c, KINESIS_ECANCELED, c->stop_arg);
+    c->stop_cb = NULL;
+    consumer_maybe_finish_close(c);
+    return 0;
+  }
+  consumer_wind_down(c);
+  return 0;
+}
+
+
+static void on_stopped(uv_timer_t* t) {
+  kinesis_consumer_t* c = container_of(t, kinesis_consumer_t, checkpoint);
+  kinesis_consumer_cb cb = c->stop_cb;
+  c->stop_cb = NULL;
+  if (cb != NULL)
+    cb(c, 0, c->stop_arg);
+}
+
+
+/* After a stop: every shard back to "new", nothing held; the handles stay
+ * open for the next start. */
+static void consumer_reset(kinesis_consumer_t* c) {
+  kn_queue_t* q;
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    while (!kn_queue_empty(&s->fetches))
+      fetch_free(c, kn_queue_data(s->fetches.next, kn_fetch_t, node));
+    set_str(&s->iterator, NULL);
+    set_str(&s->last_fetched, NULL);
+    set_str(&s->start_seq, NULL);
+    set_str(&s->acked_seq, NULL);
+    s->dirty = 0;
+    s->skip_sub = -1;
+    s->backoff_ms = 0;
+    s->next_fetch_at = 0;
+    if (s->state != SHARD_FINISHED)
+      s->state = SHARD_NEW;
+  }
+  c->closing = 0;
+  c->stopping = 0;
+  c->started = 0;
+  c->paused = 0;
+  /* The stop's callback runs on a later tick, never inside a call. */
+  uv_timer_start(&c->checkpoint, on_stopped, 0, 0);
+}
+
+
+int kinesis_consumer_stop(kinesis_consumer_t* c, kinesis_consumer_cb cb,
+                          void* arg) {
+  if (c == NULL)
+    return KINESIS_EINVAL;
+  if (c->closing)
+    return c->stopping ? KINESIS_EALREADY : KINESIS_ECLOSING;
+  if (!c->started)
+    return KINESIS_EINVAL;
+  c->stopping = 1;
+  c->stop_cb = cb;
+  c->stop_arg = arg;
+  consumer_wind_down(c);
   return 0;
 }
 

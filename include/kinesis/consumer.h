@@ -122,6 +122,19 @@ KINESIS_EXTERN int kinesis_consumer_ack(kinesis_consumer_t* consumer,
                                         const kinesis_consumer_record_t* record);
 
 /**
+ * Stops the way close does (fetching and delivery stop, what was not
+ * delivered is dropped, final checkpoints are written, leases released), but
+ * keeps the consumer: `cb` runs once that is done, on a later tick, and
+ * kinesis_consumer_start() may be called again. Returns 0, KINESIS_EINVAL
+ * (not started), KINESIS_EALREADY (stopping) or KINESIS_ECLOSING. A close
+ * during a stop takes over; the stop's `cb` then runs with
+ * KINESIS_ECANCELED.
+ */
+KINESIS_EXTERN int kinesis_consumer_stop(kinesis_consumer_t* consumer,
+                                         kinesis_consumer_cb cb,
+                                         void* user_data);
+
+/**
  * Stops fetching and delivering, drops what was fetched but not delivered
  * (it was never checkpointed, so the next consumer reads it again), writes
  * the final checkpoints of what was acknowledged, releases the leases,

@@ -471,6 +471,111 @@ static void test_aggregated_records(void) {
 }
 
 
+static int stopped;
+
+
+static void on_stopped(kinesis_consumer_t* k, int status, void* arg) {
+  (void) k;
+  (void) arg;
+  ASSERT_OK(status);
+  stopped++;
+  wake();
+}
+
+
+static int claim_status;
+
+
+static void on_claim(int status, const kinesis_checkpoint_t* ckpt, void* arg) {
+  (void) arg;
+  ASSERT_NOT_NULL(ckpt);
+  /* The stopped consumer checkpointed what it had delivered. */
+  ASSERT_NOT_NULL(ckpt->sequence_number);
+  claim_status = status;
+  wake();
+}
+
+
+static void on_release(int status, void* arg) {
+  (void) arg;
+  claim_status = status;
+  wake();
+}
+
+
+static void test_stop_and_start_again(void) {
+  kinesis_client_t* c;
+  kinesis_producer_t* p;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  kinesis_checkpointer_t* cp;
+  char stream[128];
+  int cp_closed = 0;
+  size_t i;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  c = new_client();
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cstop"));
+  create_stream(c, stream, 2);
+  sink_init(3000, "st");
+  p = start_producer(c, stream, 0);
+  while (produced < sink.n)
+    uv_run(&loop, UV_RUN_ONCE);
+  close_producer(p);
+
+  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  consumer_options(&o, stream);
+  o.checkpointer = cp;
+  o.record_limit = 200;
+  o.owner = "stopper";
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_consumer_stop(k, on_stopped, NULL));
+  ASSERT_OK(kinesis_consumer_start(k));
+  while (sink.delivered < 1000)
+    uv_run(&loop, UV_RUN_ONCE);
+  stopped = 0;
+  ASSERT_OK(kinesis_consumer_stop(k, on_stopped, NULL));
+  ASSERT_EQ(KINESIS_EALREADY, kinesis_consumer_stop(k, on_stopped, NULL));
+  ASSERT_EQ(0, stopped);
+  while (!stopped)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  for (i = 0; i < st.nshards; i++)
+    ASSERT_STR_EQ("new", st.shards[i].state);
+
+  /* The leases are free: another owner can take them at once. */
+  for (i = 0; i < 2; i++) {
+    char shard[32];
+    claim_status = 1;
+    snprintf(shard, sizeof(shard), "shardId-00000000000%zu", i);
+    ASSERT_OK(cp->ops->claim(cp->self, stream, shard, "visitor", on_claim,
+                             NULL));
+    while (claim_status == 1)
+      uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_OK(claim_status);
+    claim_status = 1;
+    ASSERT_OK(cp->ops->release(cp->self, stream, shard, "visitor", on_release,
+                               NULL));
+    while (claim_status == 1)
+      uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_OK(claim_status);
+  }
+
+  /* Started again, it carries on from its checkpoints. */
+  ASSERT_OK(kinesis_consumer_start(k));
+  while (sink_distinct() < sink.n)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(0, sink.duplicates);
+  close_consumer(k);
+  kinesis_checkpointer_close(cp, on_cp_closed, &cp_closed);
+  while (!cp_closed)
+    uv_run(&loop, UV_RUN_ONCE);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+}
+
+
 static void test_bad_options(void) {
   kinesis_client_t* c;
   kinesis_consumer_options_t o;
@@ -509,6 +614,6 @@ static void test_bad_options(void) {
 }
 
 
-KN_TEST_MAIN(KN_TEST(test_bad_options), KN_TEST(test_backpressure_manual_ack),
+KN_TEST_MAIN(KN_TEST(test_bad_options), KN_TEST(test_stop_and_start_again), KN_TEST(test_backpressure_manual_ack),
              KN_TEST(test_restart_resumes), KN_TEST(test_aggregated_records),
              KN_TEST(test_round_trip_on_one_loop))
