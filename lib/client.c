@@ -402,7 +402,13 @@ static void call_fail(kn_call_t* call, int err) {
   kinesis_client_t* c = call->client;
   if (!c->closing && !call->canceled && kinesis_err_is_retriable(err) &&
       call->attempts < c->retry.max_attempts) {
-    call_schedule(call, kn_retry_backoff_ms(&c->retry, call->attempts, &c->rng));
+    uint64_t wait = kn_retry_backoff_ms(&c->retry, call->attempts, &c->rng);
+    kn_client_log(c, KINESIS_LOG_INFO,
+                  "%s attempt %u failed (%s%s%s), retrying in %llu ms",
+                  call->action, (unsigned) call->attempts,
+                  kinesis_err_name(err), call->error_message[0] ? ": " : "",
+                  call->error_message, (unsigned long long) wait);
+    call_schedule(call, wait);
     return;
   }
   call_finish(call, err);
