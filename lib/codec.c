@@ -679,10 +679,16 @@ static char* sc_string(kn_scan_t* s, size_t* len) {
     return NULL;
   }
   start = ++s->p;
-  /* Most strings have no escape: find the end without copying. */
-  while (s->p < s->end && *s->p != '"' && *s->p != '\\' &&
-         (unsigned char) *s->p >= 0x20)
-    s->p++;
+  {
+    /* Most strings have no escape: find the end without copying. A local
+     * pointer, since stores through char pointers would otherwise force
+     * s->p back to memory on every byte. */
+    const char* p = s->p;
+    const char* end = s->end;
+    while (p < end && *p != '"' && *p != '\\' && (unsigned char) *p >= 0x20)
+      p++;
+    s->p = (char*) p;
+  }
   out = s->p;
   while (s->p < s->end) {
     unsigned char c = (unsigned char) *s->p;

@@ -87,6 +87,12 @@ struct kn_cshard_s {
   int64_t skip_sub;
   /* The acknowledged position, and what was last written. */
   char* acked_seq;
+  /* The last acknowledged record's sequence number while its fetch is
+   * held: copied into acked_seq only when the fetch goes, not per record. */
+  const char* acked_ref;
+  /* User records per Kinesis record in recent answers: an aggregate counts
+   * once in GetRecords' Limit, and the queue's room is in user records. */
+  double fanout;
   uint32_t acked_sub;
   int acked_partial;
   int dirty;
@@ -135,6 +141,8 @@ struct kinesis_consumer_s {
 
 
 static void shard_schedule_fetch(kn_cshard_t* s, uint64_t delay);
+static void wake_waiting_shards(kinesis_consumer_t* c, kn_cshard_t* except);
+static size_t shards_fetching(kinesis_consumer_t* c);
 static void consumer_maybe_finish_close(kinesis_consumer_t* c);
 static void discovery_run(kinesis_consumer_t* c);
 static void on_discovery_timer(uv_timer_t* t);
@@ -197,9 +205,7 @@ static void shard_advance(kn_cshard_t* s) {
     kn_fetch_t* f = kn_queue_data(s->fetches.next, kn_fetch_t, node);
     while (f->acked < f->delivered && f->recs[f->acked].acked) {
       kn_crec_t* r = &f->recs[f->acked];
-      if (s->acked_seq == NULL ||
-          strcmp(s->acked_seq, r->pub.sequence_number) != 0)
-        set_str(&s->acked_seq, r->pub.sequence_number);
+      s->acked_ref = r->pub.sequence_number;
       s->acked_sub = r->pub.sub_sequence_number;
       s->acked_partial = r->partial;
       s->dirty = 1;
@@ -207,6 +213,10 @@ static void shard_advance(kn_cshard_t* s) {
     }
     if (f->acked < f->nrecs)
       return;
+    if (s->acked_ref != NULL) {
+      set_str(&s->acked_seq, s->acked_ref);
+      s->acked_ref = NULL;
+    }
     fetch_free(c, f);
   }
   if (s->state == SHARD_ENDING)
@@ -275,16 +285,7 @@ static void on_dispatch(uv_idle_t* idle) {
   if (kn_queue_empty(&c->ready) || c->paused || c->closing ||
       (c->o.manual_ack && c->unacked >= max_unacked))
     uv_idle_stop(&c->dispatcher);
-  /* Room in the queue: shards that waited for it fetch again. */
-  if (!c->closing && c->queue_depth + c->reserved < c->o.max_queue_size) {
-    kn_queue_t* q;
-    for (q = c->shards.next; q != &c->shards; q = q->next) {
-      kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-      if (s->state == SHARD_FETCHING && s->call == NULL &&
-          !uv_is_active((uv_handle_t*) &s->timer))
-        shard_schedule_fetch(s, 0);
-    }
-  }
+  wake_waiting_shards(c, NULL);
   consumer_maybe_finish_close(c);
 }
 
@@ -327,11 +328,13 @@ static void shard_write_checkpoint(kn_cshard_t* s) {
   kinesis_checkpoint_t pos;
   int r;
 
-  if (!s->dirty || s->acked_seq == NULL ||
+  const char* seq = s->acked_ref != NULL ? s->acked_ref : s->acked_seq;
+
+  if (!s->dirty || seq == NULL ||
       (s->state != SHARD_FETCHING && s->state != SHARD_ENDING))
     return;
   memset(&pos, 0, sizeof(pos));
-  pos.sequence_number = s->acked_seq;
+  pos.sequence_number = seq;
   pos.sub_sequence_number = s->acked_sub;
   pos.partial = s->acked_partial;
   r = c->cp->ops->checkpoint(c->cp->self, c->stream, s->id, c->owner, &pos,
@@ -339,7 +342,7 @@ static void shard_write_checkpoint(kn_cshard_t* s) {
   if (r == 0) {
     s->ckpt_ops++;
     s->dirty = 0;
-    set_str(&s->written_seq, s->acked_seq);
+    set_str(&s->written_seq, seq);
   }
 }
 
@@ -570,6 +573,8 @@ static void on_records(kinesis_client_t* client, int status,
   c->reserved -= s->reserved;
   s->reserved = 0;
   c->stats.get_records_calls++;
+  /* The room this call held is free again: shards waiting for it fetch. */
+  wake_waiting_shards(c, s);
   if (c->closing || s->state != SHARD_FETCHING) {
     consumer_maybe_finish_close(c);
     return;
@@ -615,6 +620,12 @@ static void on_records(kinesis_client_t* client, int status,
       }
       shard_backoff(s);
       return;
+    }
+    {
+      double seen = (double) f->nrecs / (double) res->nrecords;
+      s->fanout = s->fanout > 0 ? s->fanout * 0.5 + seen * 0.5 : seen;
+      if (s->fanout < 1)
+        s->fanout = 1;
     }
     /* The records point into the answer: keep it. */
     kn_client_steal_parsed(res, &f->parsed);
@@ -703,22 +714,61 @@ static void on_fetch_timer(uv_timer_t* t) {
     if (c->queue_depth + c->reserved >= c->o.max_queue_size)
       return;
     /* Never ask for more than the queue can take, counting what the other
-     * shards' calls in flight may bring. (An aggregate counts once here and
-     * may bring more.) */
+     * shards' calls in flight may bring, and leave the others their share.
+     * The room is in user records; Limit counts Kinesis records, which
+     * bring `fanout` user records each when they are aggregates. */
     room = (uint32_t) (c->o.max_queue_size - c->queue_depth - c->reserved);
+    if (shards_fetching(c) > 1 &&
+        room > c->o.max_queue_size / shards_fetching(c))
+      room = (uint32_t) (c->o.max_queue_size / shards_fetching(c));
     if (room > c->o.record_limit)
       room = c->o.record_limit;
+    if (s->fanout > 1) {
+      room = (uint32_t) ((double) room / s->fanout);
+      if (room == 0)
+        room = 1;
+    } else if (s->fanout == 0) {
+      /* Until an answer shows what the shard holds, ask for one record:
+       * a first answer of aggregates could otherwise bring thousands of
+       * user records for each one counted. */
+      room = 1;
+    }
     r = kn_client_get_records(c->client, s->iterator, room, on_records, s,
                               &s->call);
     if (r == 0) {
-      s->reserved = room;
-      c->reserved += room;
+      s->reserved = s->fanout > 1 ? (uint32_t) (room * s->fanout) : room;
+      c->reserved += s->reserved;
     }
   }
   if (r != 0) {
     s->call = NULL;
     shard_backoff(s);
   }
+}
+
+
+/* Shards that found the queue full wait, with no timer armed, until room
+ * comes back: from delivery, or from a call that gave its reservation
+ * back. */
+static void wake_waiting_shards(kinesis_consumer_t* c, kn_cshard_t* except) {
+  kn_queue_t* q;
+  if (c->closing || c->queue_depth + c->reserved >= c->o.max_queue_size)
+    return;
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    if (s != except && s->state == SHARD_FETCHING && s->call == NULL &&
+        !uv_is_active((uv_handle_t*) &s->timer))
+      shard_schedule_fetch(s, 0);
+  }
+}
+
+
+static size_t shards_fetching(kinesis_consumer_t* c) {
+  size_t n = 0;
+  kn_queue_t* q;
+  for (q = c->shards.next; q != &c->shards; q = q->next)
+    n += kn_queue_data(q, kn_cshard_t, node)->state == SHARD_FETCHING;
+  return n;
 }
 
 
@@ -1163,6 +1213,7 @@ static void on_cp_closed(void* arg) {
 
 static void shard_free(kn_cshard_t* s) {
   kinesis_consumer_t* c = s->consumer;
+  s->acked_ref = NULL;
   while (!kn_queue_empty(&s->fetches))
     fetch_free(c, kn_queue_data(s->fetches.next, kn_fetch_t, node));
   kn_free(s->id);
@@ -1323,6 +1374,7 @@ static void consumer_reset(kinesis_consumer_t* c) {
     set_str(&s->last_fetched, NULL);
     set_str(&s->start_seq, NULL);
     set_str(&s->acked_seq, NULL);
+    s->acked_ref = NULL;
     s->dirty = 0;
     s->skip_sub = -1;
     s->backoff_ms = 0;
