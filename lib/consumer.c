@@ -148,6 +148,7 @@ static void discovery_run(kinesis_consumer_t* c);
 static void on_discovery_timer(uv_timer_t* t);
 static void dispatcher_kick(kinesis_consumer_t* c);
 static void shard_try_end(kn_cshard_t* s);
+static void consider_all(kinesis_consumer_t* c, int leased_elsewhere_too);
 static void consumer_reset(kinesis_consumer_t* c);
 
 
@@ -427,6 +428,27 @@ static void shard_drop_queued(kn_cshard_t* s) {
       f->nrecs = f->delivered;
     }
   }
+}
+
+
+/* Back to "new", holding nothing: after a stop, or when a shard that was
+ * lost is listed again and may be claimed once more. */
+static void shard_forget(kn_cshard_t* s) {
+  kinesis_consumer_t* c = s->consumer;
+  s->acked_ref = NULL;
+  while (!kn_queue_empty(&s->fetches))
+    fetch_free(c, kn_queue_data(s->fetches.next, kn_fetch_t, node));
+  set_str(&s->iterator, NULL);
+  set_str(&s->last_fetched, NULL);
+  set_str(&s->start_seq, NULL);
+  set_str(&s->acked_seq, NULL);
+  s->dirty = 0;
+  s->skip_sub = -1;
+  s->backoff_ms = 0;
+  s->next_fetch_at = 0;
+  s->fanout = 0;
+  if (s->state != SHARD_FINISHED)
+    s->state = SHARD_NEW;
 }
 
 
@@ -824,7 +846,9 @@ static void on_claimed(int status, const kinesis_checkpoint_t* ckpt,
     return;
   }
   if (status == KINESIS_ELEASED) {
+    /* Its place under max_shard_consumers goes to the next candidate. */
     s->state = SHARD_LEASED_OTHER;
+    consider_all(c, 0);
     return;
   }
   if (status != 0) {
@@ -1034,9 +1058,29 @@ static void on_listed(kinesis_client_t* client, int status,
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
     if (!s->listed && s->state == SHARD_FETCHING)
       shard_lost(s, "it is no longer in the stream's shard list");
+    /* A shard lost earlier and listed now may be claimed again, once
+     * nothing of its old reading is in flight. */
+    else if (s->listed && s->state == SHARD_GONE && s->call == NULL &&
+             s->ckpt_ops == 0 && !uv_is_active((uv_handle_t*) &s->timer))
+      shard_forget(s);
   }
-  for (q = c->shards.next; q != &c->shards; q = q->next)
-    shard_consider(kn_queue_data(q, kn_cshard_t, node));
+  consider_all(c, 1);
+}
+
+
+/* Claims what it may: shards nobody was seen holding first, then, after a
+ * listing, those another consumer held (their leases may have expired). */
+static void consider_all(kinesis_consumer_t* c, int leased_elsewhere_too) {
+  kn_queue_t* q;
+  int pass;
+  if (c->closing)
+    return;
+  for (pass = 0; pass < (leased_elsewhere_too ? 2 : 1); pass++)
+    for (q = c->shards.next; q != &c->shards; q = q->next) {
+      kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+      if (s->state == (pass == 0 ? SHARD_NEW : SHARD_LEASED_OTHER))
+        shard_consider(s);
+    }
 }
 
 
@@ -1366,22 +1410,8 @@ static void on_stopped(uv_timer_t* t) {
  * open for the next start. */
 static void consumer_reset(kinesis_consumer_t* c) {
   kn_queue_t* q;
-  for (q = c->shards.next; q != &c->shards; q = q->next) {
-    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    while (!kn_queue_empty(&s->fetches))
-      fetch_free(c, kn_queue_data(s->fetches.next, kn_fetch_t, node));
-    set_str(&s->iterator, NULL);
-    set_str(&s->last_fetched, NULL);
-    set_str(&s->start_seq, NULL);
-    set_str(&s->acked_seq, NULL);
-    s->acked_ref = NULL;
-    s->dirty = 0;
-    s->skip_sub = -1;
-    s->backoff_ms = 0;
-    s->next_fetch_at = 0;
-    if (s->state != SHARD_FINISHED)
-      s->state = SHARD_NEW;
-  }
+  for (q = c->shards.next; q != &c->shards; q = q->next)
+    shard_forget(kn_queue_data(q, kn_cshard_t, node));
   c->closing = 0;
   c->stopping = 0;
   c->started = 0;

@@ -1,0 +1,1833 @@
+#include "client_util.h"
+
+#include <string.h>
+
+#include <jansson.h>
+
+#include "fault.h"
+
+/*
+ * The consumer against kinesalite, continued: failures injected by the fault
+ * server (expired iterators, throttling, 5xx, dropped connections, a shard
+ * that leaves the listing), resharding (split, then merge) with per-key
+ * order, de-aggregation of the KPL vectors, a restart inside an aggregate,
+ * the LATEST and AT_TIMESTAMP start positions, and max_shard_consumers with
+ * two consumers sharing a checkpointer.
+ *
+ * Consumer callbacks may run in the loop's idle or timer phase, so every
+ * callback calls uv_stop() and the tests wait with WAIT_UNTIL(), which also
+ * bounds the wait: a test that would hang fails with what it waited for.
+ *
+ * The last two tests fail against consumer.c as of this writing (known
+ * bugs, described above each); they come last because a failed assertion
+ * ends the process. Each test can be run alone by name.
+ */
+
+static uv_loop_t loop;
+static const char* direct_ep;   /* kinesalite */
+static const char* fault_ep;    /* the fault server in front of it */
+
+
+static void wake(void) {
+  uv_stop(&loop);
+}
+
+
+/* ---- Running the loop ---- */
+
+static uv_timer_t deadline;
+static int deadline_state;      /* 0 armed, 1 fired, 2 closed */
+
+
+static void on_deadline(uv_timer_t* t) {
+  (void) t;
+  deadline_state = 1;
+  wake();
+}
+
+
+static void on_deadline_closed(uv_handle_t* h) {
+  (void) h;
+  deadline_state = 2;
+}
+
+
+static void deadline_start(uint64_t ms) {
+  deadline_state = 0;
+  ASSERT_OK(uv_timer_init(&loop, &deadline));
+  ASSERT_OK(uv_timer_start(&deadline, on_deadline, ms, 0));
+}
+
+
+static void deadline_end(void) {
+  uv_close((uv_handle_t*) &deadline, on_deadline_closed);
+  while (deadline_state != 2)
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+
+static void dump_state(void);
+
+/* Runs the loop until `cond` holds; fails after `ms` milliseconds. */
+#define WAIT_UNTIL(cond, ms)                                                  \
+  do {                                                                        \
+    deadline_start(ms);                                                       \
+    while (!(cond)) {                                                         \
+      if (deadline_state == 1) {                                              \
+        fprintf(stderr, "%s:%d: timed out after %d ms waiting for `%s`\n",    \
+                __FILE__, __LINE__, (int) (ms), #cond);                       \
+        dump_state();                                                         \
+        abort();                                                              \
+      }                                                                       \
+      uv_run(&loop, UV_RUN_ONCE);                                             \
+    }                                                                         \
+    deadline_end();                                                           \
+  } while (0)
+
+
+static int run_for_state;       /* 0 armed, 1 fired, 2 closed */
+
+
+static void on_run_for(uv_timer_t* t) {
+  (void) t;
+  run_for_state = 1;
+  wake();
+}
+
+
+static void on_run_for_closed(uv_handle_t* h) {
+  (void) h;
+  run_for_state = 2;
+}
+
+
+/* Runs the loop for `ms` milliseconds. */
+static void run_for(uint64_t ms) {
+  uv_timer_t t;
+  run_for_state = 0;
+  ASSERT_OK(uv_timer_init(&loop, &t));
+  ASSERT_OK(uv_timer_start(&t, on_run_for, ms, 0));
+  WAIT_UNTIL(run_for_state != 0, ms + 5000);
+  uv_close((uv_handle_t*) &t, on_run_for_closed);
+  while (run_for_state != 2)
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+
+/* ---- What the consumers delivered ---- */
+
+/* A delivered record, copied. */
+typedef struct {
+  uint8_t* data;
+  size_t len;
+  char* pk;
+  char* ehk;
+  char seq[140];
+  uint32_t sub;
+  int aggregated;
+  char shard[40];
+  double arrival;
+} copy_t;
+
+typedef struct {
+  /* Records of this run carry "<prefix>-<idx>" (keyed: "<prefix>-<idx>:<c>",
+   * partition key "key-<idx % nkeys>", c = idx / nkeys, the record's place
+   * among its key's records). */
+  const char* prefix;
+  size_t n;
+  uint32_t* seen;          /* deliveries per index */
+  size_t* pos;             /* delivery position of the first delivery */
+  char (*dshard)[40];      /* the shard each index was delivered from */
+  char (*seq)[140];        /* from PutRecords, per index */
+  char (*shard)[40];       /* from PutRecords, per index */
+  size_t delivered;
+  size_t duplicates;
+  size_t foreign;
+  size_t nkeys;
+  int64_t* last_counter;   /* per key */
+  size_t order_violations;
+  size_t key_mismatches;
+  size_t shard_mismatches;
+  double min_arrival;
+  int keep;                /* copy every record into `log` */
+  copy_t* log;
+  size_t nlog;
+  size_t caplog;
+  int manual;              /* hold records for a later ack */
+  const kinesis_consumer_record_t** held;
+  size_t nheld;
+  size_t capheld;
+} sink_t;
+
+static sink_t sink;
+static kinesis_consumer_t* watched[2];
+
+
+static void sink_free(void) {
+  size_t i;
+  for (i = 0; i < sink.nlog; i++) {
+    free(sink.log[i].data);
+    free(sink.log[i].pk);
+    free(sink.log[i].ehk);
+  }
+  free(sink.log);
+  free(sink.held);
+  free(sink.seen);
+  free(sink.pos);
+  free(sink.dshard);
+  free(sink.seq);
+  free(sink.shard);
+  free(sink.last_counter);
+  memset(&sink, 0, sizeof(sink));
+}
+
+
+static void sink_init(size_t n, const char* prefix, size_t nkeys) {
+  size_t i;
+  sink_free();
+  sink.n = n;
+  sink.prefix = prefix;
+  sink.nkeys = nkeys;
+  sink.min_arrival = 1e300;
+  sink.seen = calloc(n, sizeof(*sink.seen));
+  sink.pos = calloc(n, sizeof(*sink.pos));
+  sink.dshard = calloc(n, sizeof(*sink.dshard));
+  sink.seq = calloc(n, sizeof(*sink.seq));
+  sink.shard = calloc(n, sizeof(*sink.shard));
+  sink.last_counter = calloc(nkeys > 0 ? nkeys : 1, sizeof(int64_t));
+  ASSERT(sink.seen && sink.pos && sink.dshard && sink.seq && sink.shard &&
+         sink.last_counter);
+  for (i = 0; i < nkeys; i++)
+    sink.last_counter[i] = -1;
+}
+
+
+static size_t sink_distinct(void) {
+  size_t i;
+  size_t d = 0;
+  for (i = 0; i < sink.n; i++)
+    d += sink.seen[i] > 0;
+  return d;
+}
+
+
+/* Records [from, to) were each delivered at least once. */
+static int sink_has(size_t from, size_t to) {
+  size_t i;
+  for (i = from; i < to; i++)
+    if (sink.seen[i] == 0)
+      return 0;
+  return 1;
+}
+
+
+/* Records [from, to) written to `shard_id` were each delivered. */
+static int sink_has_shard(size_t from, size_t to, const char* shard_id) {
+  size_t i;
+  for (i = from; i < to; i++)
+    if (sink.seen[i] == 0 && strcmp(sink.shard[i], shard_id) == 0)
+      return 0;
+  return 1;
+}
+
+
+static char* dup_mem(const void* p, size_t len) {
+  char* s = malloc(len + 1);
+  ASSERT_NOT_NULL(s);
+  if (len > 0)
+    memcpy(s, p, len);
+  s[len] = '\0';
+  return s;
+}
+
+
+static void sink_keep(const kinesis_consumer_record_t* r) {
+  copy_t* cp;
+  if (sink.nlog == sink.caplog) {
+    sink.caplog = sink.caplog ? sink.caplog * 2 : 256;
+    sink.log = realloc(sink.log, sink.caplog * sizeof(*sink.log));
+    ASSERT_NOT_NULL(sink.log);
+  }
+  cp = &sink.log[sink.nlog++];
+  memset(cp, 0, sizeof(*cp));
+  cp->data = (uint8_t*) dup_mem(r->data, r->len);
+  cp->len = r->len;
+  cp->pk = dup_mem(r->partition_key, strlen(r->partition_key));
+  if (r->explicit_hash_key != NULL)
+    cp->ehk = dup_mem(r->explicit_hash_key, strlen(r->explicit_hash_key));
+  ASSERT_LT(strlen(r->sequence_number), sizeof(cp->seq));
+  snprintf(cp->seq, sizeof(cp->seq), "%s", r->sequence_number);
+  snprintf(cp->shard, sizeof(cp->shard), "%s", r->shard_id);
+  cp->sub = r->sub_sequence_number;
+  cp->aggregated = r->aggregated;
+  cp->arrival = r->approximate_arrival_timestamp;
+}
+
+
+/* `arg` is NULL or a per-consumer delivery counter. */
+static void on_record(kinesis_consumer_t* c, const kinesis_consumer_record_t* r,
+                      void* arg) {
+  size_t* mine = arg;
+  size_t plen = strlen(sink.prefix);
+  char text[64];
+  size_t tlen;
+  (void) c;
+
+  ASSERT_NOT_NULL(r->sequence_number);
+  ASSERT_NOT_NULL(r->shard_id);
+  ASSERT_NOT_NULL(r->partition_key);
+  ASSERT(r->len == 0 || r->data != NULL);
+  sink.delivered++;
+  if (mine != NULL)
+    (*mine)++;
+  if (r->approximate_arrival_timestamp < sink.min_arrival)
+    sink.min_arrival = r->approximate_arrival_timestamp;
+  if (sink.keep)
+    sink_keep(r);
+  if (sink.manual) {
+    if (sink.nheld == sink.capheld) {
+      sink.capheld = sink.capheld ? sink.capheld * 2 : 256;
+      sink.held = realloc(sink.held, sink.capheld * sizeof(*sink.held));
+      ASSERT_NOT_NULL(sink.held);
+    }
+    sink.held[sink.nheld++] = r;
+  }
+  tlen = r->len < sizeof(text) - 1 ? r->len : sizeof(text) - 1;
+  if (tlen > 0)
+    memcpy(text, r->data, tlen);
+  text[tlen] = '\0';
+  if (tlen > plen + 1 && memcmp(text, sink.prefix, plen) == 0 &&
+      text[plen] == '-' && strlen(text) == tlen) {
+    char* end;
+    size_t idx = (size_t) strtoull(text + plen + 1, &end, 10);
+    ASSERT_LT(idx, sink.n);
+    if (sink.seen[idx]++ > 0) {
+      sink.duplicates++;
+    } else {
+      sink.pos[idx] = sink.delivered;
+      snprintf(sink.dshard[idx], sizeof(sink.dshard[idx]), "%s", r->shard_id);
+    }
+    if (sink.shard[idx][0] != '\0' && strcmp(sink.shard[idx], r->shard_id))
+      sink.shard_mismatches++;
+    if (sink.nkeys > 0) {
+      size_t k = idx % sink.nkeys;
+      int64_t counter;
+      char key[32];
+      ASSERT_EQ(':', *end);
+      counter = (int64_t) strtoll(end + 1, NULL, 10);
+      ASSERT_EQ((int64_t) (idx / sink.nkeys), counter);
+      snprintf(key, sizeof(key), "key-%zu", k);
+      if (strcmp(key, r->partition_key) != 0)
+        sink.key_mismatches++;
+      /* Exactly once and in production order: each key's counters arrive
+       * as 0, 1, 2, ... */
+      if (counter != sink.last_counter[k] + 1)
+        sink.order_violations++;
+      sink.last_counter[k] = counter;
+    }
+  } else {
+    sink.foreign++;
+  }
+  wake();
+}
+
+
+/* ---- Clients, streams, log ---- */
+
+typedef struct {
+  kinesis_log_level_t level;
+  char text[256];
+} log_msg_t;
+
+static log_msg_t logs[512];
+static size_t nlogs;
+
+
+static void on_log(kinesis_log_level_t level, const char* message, void* arg) {
+  (void) arg;
+  if (nlogs < sizeof(logs) / sizeof(logs[0])) {
+    logs[nlogs].level = level;
+    snprintf(logs[nlogs].text, sizeof(logs[nlogs].text), "%s", message);
+    nlogs++;
+  }
+}
+
+
+static void setup(void) {
+  direct_ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  fault_ep = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
+  ASSERT_OK(kn_fault_reset(fault_ep));
+  ASSERT_OK(uv_loop_init(&loop));
+  nlogs = 0;
+  watched[0] = NULL;
+  watched[1] = NULL;
+}
+
+
+static kinesis_client_t* new_client(const char* endpoint,
+                                    uint32_t max_attempts) {
+  kinesis_client_options_t o;
+  kinesis_client_t* c;
+  test_client_options(&o, endpoint);
+  if (max_attempts > 0)
+    o.max_attempts = max_attempts;
+  o.log = on_log;
+  o.log_level = KINESIS_LOG_WARN;
+  ASSERT_OK(kinesis_client_new(&loop, &o, &c));
+  return c;
+}
+
+
+static void wait_active(kinesis_client_t* c, const char* name) {
+  capture_t cap;
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_wait_for_active(c, name, 20, 10000, capture_cb,
+                                           &cap));
+  capture_wait(&loop, &cap);
+  ASSERT_OK(cap.status);
+  ASSERT_STR_EQ("ACTIVE", cap.stream_status);
+}
+
+
+static void create_stream(kinesis_client_t* c, const char* name,
+                          uint32_t shards) {
+  capture_t cap;
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_create_stream(c, name, shards, capture_cb, &cap));
+  capture_wait(&loop, &cap);
+  ASSERT_OK(cap.status);
+  wait_active(c, name);
+}
+
+
+/* ---- Producing, one PutRecords at a time ---- */
+
+typedef struct {
+  int done;
+  int status;
+  uint32_t failed;
+  size_t n;
+  char (*seqs)[140];
+  char (*shards)[40];
+} put_wait_t;
+
+
+static void on_put_records(kinesis_client_t* c, int status,
+                           const kinesis_result_t* r, void* arg) {
+  put_wait_t* w = arg;
+  size_t i;
+  (void) c;
+  w->done = 1;
+  w->status = status;
+  w->failed = r->failed_record_count;
+  if (status == 0) {
+    ASSERT_EQ(w->n, r->nput_entries);
+    for (i = 0; i < r->nput_entries; i++) {
+      const kinesis_put_entry_result_t* e = &r->put_entries[i];
+      if (e->sequence_number != NULL && w->seqs != NULL)
+        snprintf(w->seqs[i], sizeof(w->seqs[i]), "%s", e->sequence_number);
+      if (e->shard_id != NULL && w->shards != NULL)
+        snprintf(w->shards[i], sizeof(w->shards[i]), "%s", e->shard_id);
+    }
+  }
+  wake();
+}
+
+
+/* PutRecords, waiting for the answer: every entry must land. */
+static void put_entries(kinesis_client_t* c, const char* stream,
+                        const kinesis_put_entry_t* entries, size_t n,
+                        char (*seqs)[140], char (*shards)[40]) {
+  put_wait_t w;
+  memset(&w, 0, sizeof(w));
+  w.n = n;
+  w.seqs = seqs;
+  w.shards = shards;
+  ASSERT_OK(kinesis_client_put_records(c, stream, entries, n, on_put_records,
+                                       &w));
+  while (!w.done)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_OK(w.status);
+  ASSERT_EQ(0, w.failed);
+}
+
+
+/* Writes records [from, to) of the sink's run, in index order: with one
+ * request at a time, the order of production is the order of the index. */
+static void produce(kinesis_client_t* c, const char* stream, size_t from,
+                    size_t to) {
+  static kinesis_put_entry_t entries[500];
+  static char data[500][64];
+  static char keys[500][32];
+  ASSERT_LE(to, sink.n);
+  while (from < to) {
+    size_t n = to - from < 500 ? to - from : 500;
+    size_t i;
+    for (i = 0; i < n; i++) {
+      size_t idx = from + i;
+      if (sink.nkeys > 0) {
+        snprintf(data[i], sizeof(data[i]), "%s-%zu:%zu", sink.prefix, idx,
+                 idx / sink.nkeys);
+        snprintf(keys[i], sizeof(keys[i]), "key-%zu", idx % sink.nkeys);
+      } else {
+        snprintf(data[i], sizeof(data[i]), "%s-%zu", sink.prefix, idx);
+        snprintf(keys[i], sizeof(keys[i]), "k%zu", idx % 97);
+      }
+      memset(&entries[i], 0, sizeof(entries[i]));
+      entries[i].data = data[i];
+      entries[i].len = strlen(data[i]);
+      entries[i].partition_key = keys[i];
+    }
+    put_entries(c, stream, entries, n, &sink.seq[from], &sink.shard[from]);
+    from += n;
+  }
+}
+
+
+/* ---- Consumers ---- */
+
+static void consumer_options(kinesis_consumer_options_t* o,
+                             const char* stream) {
+  kinesis_consumer_options_init(o);
+  o->stream = stream;
+  o->on_record = on_record;
+  o->sleep_time_no_records_ms = 100;
+  o->shard_fetch_rate = 50;
+  o->checkpoint_interval_ms = 100;
+  o->shard_discovery_ms = 1000;
+}
+
+
+static void on_consumer_closed(kinesis_consumer_t* c, int status, void* arg) {
+  (void) c;
+  ASSERT_OK(status);
+  (*(int*) arg)++;
+  wake();
+}
+
+
+static void close_consumer(kinesis_consumer_t* k) {
+  int closed = 0;
+  size_t i;
+  for (i = 0; i < 2; i++)
+    if (watched[i] == k)
+      watched[i] = NULL;
+  ASSERT_OK(kinesis_consumer_close(k, on_consumer_closed, &closed));
+  ASSERT_EQ(0, closed);
+  WAIT_UNTIL(closed != 0, 10000);
+  ASSERT_EQ(1, closed);
+}
+
+
+static void on_cp_closed(void* arg) {
+  (*(int*) arg)++;
+  wake();
+}
+
+
+static void close_checkpointer(kinesis_checkpointer_t* cp) {
+  int closed = 0;
+  kinesis_checkpointer_close(cp, on_cp_closed, &closed);
+  WAIT_UNTIL(closed != 0, 5000);
+}
+
+
+/* The state of one shard as `k` sees it, or NULL when it does not know it.
+ * State names are static strings. */
+static const char* shard_state(kinesis_consumer_t* k, const char* shard_id) {
+  kinesis_consumer_stats_t st;
+  size_t i;
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  for (i = 0; i < st.nshards; i++)
+    if (strcmp(st.shards[i].shard_id, shard_id) == 0)
+      return st.shards[i].state;
+  return NULL;
+}
+
+
+static int shard_in_state(kinesis_consumer_t* k, const char* shard_id,
+                          const char* state) {
+  const char* s = shard_state(k, shard_id);
+  return s != NULL && strcmp(s, state) == 0;
+}
+
+
+static size_t count_state(kinesis_consumer_t* k, const char* state) {
+  kinesis_consumer_stats_t st;
+  size_t i;
+  size_t n = 0;
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  for (i = 0; i < st.nshards; i++)
+    n += strcmp(st.shards[i].state, state) == 0;
+  return n;
+}
+
+
+/* Every shard `k` knows has had a GetRecords answer. */
+static int all_shards_answered(kinesis_consumer_t* k, size_t nshards) {
+  kinesis_consumer_stats_t st;
+  size_t i;
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  if (st.nshards < nshards)
+    return 0;
+  for (i = 0; i < st.nshards; i++)
+    if (st.shards[i].millis_behind_latest < 0)
+      return 0;
+  return 1;
+}
+
+
+static void dump_state(void) {
+  size_t i;
+  size_t j;
+  fprintf(stderr, "sink: n %zu, delivered %zu, distinct %zu, duplicates %zu, "
+          "foreign %zu, order violations %zu\n", sink.n, sink.delivered,
+          sink.seen ? sink_distinct() : 0, sink.duplicates, sink.foreign,
+          sink.order_violations);
+  for (j = 0; j < 2; j++) {
+    kinesis_consumer_stats_t st;
+    if (watched[j] == NULL || kinesis_consumer_stats(watched[j], &st) != 0)
+      continue;
+    fprintf(stderr, "consumer %zu: delivered %" PRIu64 ", acked %" PRIu64
+            ", GetRecords %" PRIu64 ", throttled %" PRIu64 ", expired %"
+            PRIu64 ", queue %" PRIu64 "\n", j, st.records_delivered,
+            st.records_acked, st.get_records_calls, st.throttled,
+            st.expired_iterators, st.queue_depth);
+    for (i = 0; i < st.nshards; i++)
+      fprintf(stderr, "  %s %s records %" PRIu64 " behind %" PRId64
+              " checkpoint %s\n",
+              st.shards[i].shard_id, st.shards[i].state,
+              st.shards[i].records, st.shards[i].millis_behind_latest,
+              st.shards[i].checkpoint ? st.shards[i].checkpoint : "-");
+  }
+  for (i = 0; i < nlogs; i++)
+    fprintf(stderr, "log: %s\n", logs[i].text);
+}
+
+
+/* ---- Fault server log ---- */
+
+static json_t* fault_log(void) {
+  char* text = kn_fault_log(fault_ep);
+  json_t* log;
+  ASSERT_NOT_NULL(text);
+  log = json_loads(text, 0, NULL);
+  free(text);
+  ASSERT(json_is_array(log));
+  return log;
+}
+
+
+static const char* entry_str(json_t* e, const char* key) {
+  json_t* v = json_object_get(e, key);
+  return json_is_string(v) ? json_string_value(v) : "";
+}
+
+
+/* Requests to `target` the fault server handled with `action`. */
+static size_t fault_count(const char* target, const char* action) {
+  json_t* log = fault_log();
+  json_t* e;
+  size_t i;
+  size_t n = 0;
+  json_array_foreach(log, i, e) {
+    if (strcmp(entry_str(e, "target"), target) == 0 &&
+        (action == NULL || strcmp(entry_str(e, "action"), action) == 0))
+      n++;
+  }
+  json_decref(log);
+  return n;
+}
+
+
+static void script(const char* json) {
+  ASSERT_OK(kn_fault_script(fault_ep, json));
+}
+
+
+/* ---- Small helpers ---- */
+
+static int b64_value(int ch) {
+  if (ch >= 'A' && ch <= 'Z')
+    return ch - 'A';
+  if (ch >= 'a' && ch <= 'z')
+    return ch - 'a' + 26;
+  if (ch >= '0' && ch <= '9')
+    return ch - '0' + 52;
+  if (ch == '+')
+    return 62;
+  if (ch == '/')
+    return 63;
+  return -1;
+}
+
+
+/* Standard base64 (with padding) to bytes; free() the result. */
+static uint8_t* b64_decode(const char* s, size_t* out_len) {
+  size_t n = strlen(s);
+  uint8_t* out = malloc(n / 4 * 3 + 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t o = 0;
+  size_t i;
+  ASSERT_NOT_NULL(out);
+  for (i = 0; i < n && s[i] != '='; i++) {
+    int v = b64_value((unsigned char) s[i]);
+    ASSERT(v >= 0);
+    acc = (acc << 6) | (uint32_t) v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (uint8_t) (acc >> bits);
+      acc &= (1u << bits) - 1;
+    }
+  }
+  *out_len = o;
+  return out;
+}
+
+
+__extension__ typedef unsigned __int128 u128;
+
+
+static u128 u128_parse(const char* s) {
+  u128 v = 0;
+  ASSERT(*s != '\0');
+  for (; *s; s++) {
+    ASSERT(*s >= '0' && *s <= '9');
+    v = v * 10 + (u128) (*s - '0');
+  }
+  return v;
+}
+
+
+static void u128_format(u128 v, char* out, size_t size) {
+  char tmp[48];
+  size_t n = 0;
+  size_t i;
+  do {
+    tmp[n++] = (char) ('0' + (int) (v % 10));
+    v /= 10;
+  } while (v > 0);
+  ASSERT_LT(n, size);
+  for (i = 0; i < n; i++)
+    out[i] = tmp[n - 1 - i];
+  out[n] = '\0';
+}
+
+
+/* A Kinesis call straight to kinesalite, without the library: 200 or fail.
+ * Returns the parsed answer. */
+static json_t* kinesalite_call(const char* action, const char* body) {
+  char* resp = NULL;
+  long status = 0;
+  json_t* doc;
+  ASSERT_OK(kn_test_kinesis_call(direct_ep, action, body, &resp, &status));
+  if (status != 200)
+    fprintf(stderr, "%s: HTTP %ld: %s\n", action, status, resp ? resp : "");
+  ASSERT_EQ(200, status);
+  doc = json_loads(resp != NULL && resp[0] != '\0' ? resp : "{}", 0, NULL);
+  free(resp);
+  ASSERT_NOT_NULL(doc);
+  return doc;
+}
+
+
+static json_t* list_shards(const char* stream) {
+  char body[256];
+  json_t* doc;
+  snprintf(body, sizeof(body), "{\"StreamName\":\"%s\"}", stream);
+  doc = kinesalite_call("ListShards", body);
+  ASSERT(json_is_array(json_object_get(doc, "Shards")));
+  return doc;
+}
+
+
+static json_t* find_shard(json_t* doc, const char* shard_id) {
+  json_t* sh;
+  size_t i;
+  json_array_foreach(json_object_get(doc, "Shards"), i, sh) {
+    if (strcmp(entry_str(sh, "ShardId"), shard_id) == 0)
+      return sh;
+  }
+  return NULL;
+}
+
+
+static const char* hash_key(json_t* shard, const char* which) {
+  json_t* v = json_object_get(json_object_get(shard, "HashKeyRange"), which);
+  ASSERT(json_is_string(v));
+  return json_string_value(v);
+}
+
+
+/* ---- 1. Faults ---- */
+
+static void test_expired_iterator(void) {
+  kinesis_client_t* direct;
+  kinesis_client_t* via;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  char stream[128];
+  json_t* log;
+  json_t* e;
+  json_t* req;
+  size_t i;
+  size_t expired_at = SIZE_MAX;
+  size_t reiter_at = SIZE_MAX;
+  size_t restart_idx = SIZE_MAX;
+  const char* start_seq;
+
+  setup();
+  direct = new_client(direct_ep, 0);
+  via = new_client(fault_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmexp"));
+  create_stream(direct, stream, 1);
+  sink_init(1500, "ex", 0);
+  produce(direct, stream, 0, 1000);
+
+  ASSERT_OK(kn_fault_reset(fault_ep));
+  consumer_options(&o, stream);
+  o.record_limit = 50;
+  o.shard_fetch_rate = 20;
+  ASSERT_OK(kinesis_consumer_new(via, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink.delivered >= 200, 10000);
+  /* Mid-stream, the next GetRecords finds its iterator expired. */
+  script("{\"target\":\"GetRecords\",\"status\":400,\"body\":{\"__type\":"
+         "\"ExpiredIteratorException\",\"message\":\"Iterator expired\"}}");
+  produce(direct, stream, 1000, 1500);
+  WAIT_UNTIL(sink_distinct() == sink.n, 20000);
+  run_for(300);
+
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(0, sink.foreign);
+  ASSERT_EQ(sink.n, sink.delivered);
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  ASSERT_GE(st.expired_iterators, 1);
+  ASSERT_EQ(sink.n, st.records_delivered);
+
+  /* The fault log: after the expired GetRecords, a GetShardIterator after
+   * the last record fetched, and no GetRecords in between. */
+  log = fault_log();
+  json_array_foreach(log, i, e) {
+    const char* target = entry_str(e, "target");
+    if (expired_at == SIZE_MAX) {
+      if (strcmp(target, "GetRecords") == 0 &&
+          strcmp(entry_str(e, "action"), "status") == 0)
+        expired_at = i;
+    } else if (strcmp(target, "GetShardIterator") == 0) {
+      reiter_at = i;
+      break;
+    } else {
+      ASSERT(strcmp(target, "GetRecords") != 0);
+    }
+  }
+  ASSERT_NE(SIZE_MAX, expired_at);
+  ASSERT_NE(SIZE_MAX, reiter_at);
+  req = json_loads(entry_str(json_array_get(log, reiter_at), "body"), 0, NULL);
+  ASSERT_NOT_NULL(req);
+  ASSERT_STR_EQ("AFTER_SEQUENCE_NUMBER",
+                entry_str(req, "ShardIteratorType"));
+  start_seq = entry_str(req, "StartingSequenceNumber");
+  for (i = 0; i < sink.n; i++)
+    if (strcmp(sink.seq[i], start_seq) == 0)
+      restart_idx = i;
+  /* One of ours, and at least as far as what was delivered before the
+   * fault was scripted (all of it fetched before the expired call). */
+  ASSERT_NE(SIZE_MAX, restart_idx);
+  ASSERT_GE(restart_idx, 199);
+  json_decref(req);
+  json_decref(log);
+
+  close_consumer(k);
+  close_client(&loop, via);
+  close_client(&loop, direct);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+static void test_throttled_get_records(void) {
+  kinesis_client_t* direct;
+  kinesis_client_t* via;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  char stream[128];
+
+  setup();
+  direct = new_client(direct_ep, 0);
+  /* Two attempts per call: four throttles in a row reach the consumer. */
+  via = new_client(fault_ep, 2);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmthr"));
+  create_stream(direct, stream, 2);
+  sink_init(1000, "th", 0);
+  produce(direct, stream, 0, 600);
+
+  ASSERT_OK(kn_fault_reset(fault_ep));
+  script("{\"target\":\"GetRecords\",\"status\":400,\"times\":4,\"body\":"
+         "{\"__type\":\"ProvisionedThroughputExceededException\","
+         "\"message\":\"Rate exceeded for shard\"}}");
+  consumer_options(&o, stream);
+  o.record_limit = 100;
+  ASSERT_OK(kinesis_consumer_new(via, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  produce(direct, stream, 600, 1000);
+  WAIT_UNTIL(sink_distinct() == sink.n, 20000);
+  run_for(300);
+
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(0, sink.foreign);
+  ASSERT_EQ(sink.n, sink.delivered);
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  ASSERT_GE(st.throttled, 1);
+  ASSERT_EQ(4, fault_count("GetRecords", "status"));
+  /* Throttling keeps the iterator: one GetShardIterator per shard. */
+  ASSERT_EQ(2, fault_count("GetShardIterator", NULL));
+
+  close_consumer(k);
+  close_client(&loop, via);
+  close_client(&loop, direct);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+static void test_server_errors_and_drops(void) {
+  kinesis_client_t* direct;
+  kinesis_client_t* via;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  char stream[128];
+
+  setup();
+  direct = new_client(direct_ep, 0);
+  via = new_client(fault_ep, 2);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cm5xx"));
+  create_stream(direct, stream, 2);
+  sink_init(1600, "sx", 0);
+  produce(direct, stream, 0, 800);
+
+  ASSERT_OK(kn_fault_reset(fault_ep));
+  consumer_options(&o, stream);
+  o.record_limit = 50;
+  o.shard_fetch_rate = 20;
+  ASSERT_OK(kinesis_consumer_new(via, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink.delivered >= 100, 10000);
+  /* No answer reached the consumer in any of these, so nothing it was
+   * given is given twice. */
+  script("[{\"target\":\"GetRecords\",\"status\":500,\"times\":3,\"body\":"
+         "{\"__type\":\"InternalFailure\",\"message\":\"boom\"}},"
+         "{\"target\":\"GetRecords\",\"drop\":true,\"times\":2},"
+         "{\"target\":\"GetRecords\",\"drop_mid_response\":true,\"times\":2}]");
+  produce(direct, stream, 800, 1600);
+  WAIT_UNTIL(sink_distinct() == sink.n, 20000);
+  run_for(300);
+
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(0, sink.foreign);
+  ASSERT_EQ(sink.n, sink.delivered);
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  ASSERT_EQ(sink.n, st.records_delivered);
+  ASSERT_EQ(3, fault_count("GetRecords", "status"));
+  ASSERT_EQ(2, fault_count("GetRecords", "drop"));
+  ASSERT_EQ(2, fault_count("GetRecords", "drop_mid_response"));
+  ASSERT_EQ(2, fault_count("GetShardIterator", NULL));
+
+  close_consumer(k);
+  close_client(&loop, via);
+  close_client(&loop, direct);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+static void test_shard_disappears(void) {
+  kinesis_client_t* direct;
+  kinesis_client_t* via;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  char stream[128];
+  const char* gone_id = "shardId-000000000001";
+  const char* kept_id = "shardId-000000000000";
+  json_t* doc;
+  json_t* shards;
+  json_t* action;
+  char* text;
+  size_t i;
+  size_t named = 0;
+  size_t on_kept = 0;
+
+  setup();
+  direct = new_client(direct_ep, 0);
+  via = new_client(fault_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmgone"));
+  create_stream(direct, stream, 2);
+  sink_init(800, "gn", 0);
+  produce(direct, stream, 0, 400);
+
+  ASSERT_OK(kn_fault_reset(fault_ep));
+  consumer_options(&o, stream);
+  o.shard_discovery_ms = 300;
+  o.record_limit = 100;  /* see test_latest */
+  ASSERT_OK(kinesis_consumer_new(via, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink_distinct() == 400, 10000);
+  ASSERT_EQ(2, count_state(k, "fetching"));
+
+  /* The next listing answers without shard 1. */
+  doc = list_shards(stream);
+  shards = json_object_get(doc, "Shards");
+  ASSERT_EQ(2, json_array_size(shards));
+  for (i = 0; i < json_array_size(shards); i++)
+    if (strcmp(entry_str(json_array_get(shards, i), "ShardId"), gone_id) == 0)
+      ASSERT_OK(json_array_remove(shards, i));
+  ASSERT_EQ(1, json_array_size(shards));
+  action = json_pack("{s:s, s:i, s:O}", "target", "ListShards", "status", 200,
+                     "body", doc);
+  text = json_dumps(action, JSON_COMPACT);
+  script(text);
+  free(text);
+  json_decref(action);
+  json_decref(doc);
+
+  WAIT_UNTIL(shard_in_state(k, gone_id, "gone"), 5000);
+  ASSERT_EQ(1, fault_count("ListShards", "status"));
+  ASSERT(shard_in_state(k, kept_id, "fetching"));
+  for (i = 0; i < nlogs; i++)
+    if (strstr(logs[i].text, gone_id) != NULL &&
+        logs[i].level <= KINESIS_LOG_WARN)
+      named++;
+  ASSERT_GE(named, 1);
+
+  /* The other shard goes on. */
+  produce(direct, stream, 400, 800);
+  for (i = 400; i < 800; i++)
+    on_kept += strcmp(sink.shard[i], kept_id) == 0;
+  ASSERT_GT(on_kept, 0);
+  ASSERT_LT(on_kept, 400);
+  WAIT_UNTIL(sink_has_shard(400, 800, kept_id), 10000);
+  run_for(300);
+  for (i = 0; i < 800; i++)
+    if (i < 400 || strcmp(sink.shard[i], kept_id) == 0)
+      ASSERT_EQ(1, sink.seen[i]);
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(0, sink.foreign);
+
+  close_consumer(k);
+  close_client(&loop, via);
+  close_client(&loop, direct);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* ---- 2. Resharding ---- */
+
+#define RS_KEYS 32
+#define RS_ROUNDS 10   /* rounds per phase: each key once per round */
+
+
+/* Delivery positions of the records read from `shard_id`: first and last. */
+static void shard_span(const char* shard_id, size_t* first, size_t* last) {
+  size_t i;
+  *first = SIZE_MAX;
+  *last = 0;
+  for (i = 0; i < sink.n; i++) {
+    if (sink.seen[i] == 0 || strcmp(sink.dshard[i], shard_id) != 0)
+      continue;
+    if (sink.pos[i] < *first)
+      *first = sink.pos[i];
+    if (sink.pos[i] > *last)
+      *last = sink.pos[i];
+  }
+}
+
+
+static void test_reshard_split_merge(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  char stream[128];
+  char body[512];
+  char mid[48];
+  char lower[32] = "";
+  char upper[32] = "";
+  char merged[32] = "";
+  const size_t phase = RS_KEYS * RS_ROUNDS;
+  json_t* doc;
+  json_t* sh;
+  size_t i;
+  size_t f0, l0, f1, l1, f2, l2, fm, lm;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmresh"));
+  create_stream(c, stream, 2);
+  sink_init(3 * phase, "rs", RS_KEYS);
+
+  consumer_options(&o, stream);
+  o.shard_discovery_ms = 300;
+  o.record_limit = 100;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+
+  /* Phase 1 on the two original shards, then split shard 0 in the middle of
+   * its range. */
+  produce(c, stream, 0, phase);
+  doc = list_shards(stream);
+  sh = find_shard(doc, "shardId-000000000000");
+  ASSERT_NOT_NULL(sh);
+  u128_format((u128_parse(hash_key(sh, "StartingHashKey")) +
+               u128_parse(hash_key(sh, "EndingHashKey"))) / 2,
+              mid, sizeof(mid));
+  json_decref(doc);
+  snprintf(body, sizeof(body),
+           "{\"StreamName\":\"%s\",\"ShardToSplit\":\"shardId-000000000000\","
+           "\"NewStartingHashKey\":\"%s\"}", stream, mid);
+  json_decref(kinesalite_call("SplitShard", body));
+  wait_active(c, stream);
+
+  /* The children: the lower half ends just below `mid`. */
+  doc = list_shards(stream);
+  json_array_foreach(json_object_get(doc, "Shards"), i, sh) {
+    if (strcmp(entry_str(sh, "ParentShardId"), "shardId-000000000000") != 0)
+      continue;
+    if (strcmp(hash_key(sh, "StartingHashKey"), mid) == 0)
+      snprintf(upper, sizeof(upper), "%s", entry_str(sh, "ShardId"));
+    else
+      snprintf(lower, sizeof(lower), "%s", entry_str(sh, "ShardId"));
+  }
+  json_decref(doc);
+  ASSERT(lower[0] != '\0' && upper[0] != '\0');
+
+  /* Phase 2 goes to the children; then merge them back. */
+  produce(c, stream, phase, 2 * phase);
+  snprintf(body, sizeof(body),
+           "{\"StreamName\":\"%s\",\"ShardToMerge\":\"%s\","
+           "\"AdjacentShardToMerge\":\"%s\"}", stream, lower, upper);
+  json_decref(kinesalite_call("MergeShards", body));
+  wait_active(c, stream);
+  doc = list_shards(stream);
+  json_array_foreach(json_object_get(doc, "Shards"), i, sh) {
+    if (strcmp(entry_str(sh, "ParentShardId"), lower) == 0) {
+      ASSERT_STR_EQ(upper, entry_str(sh, "AdjacentParentShardId"));
+      snprintf(merged, sizeof(merged), "%s", entry_str(sh, "ShardId"));
+    }
+  }
+  json_decref(doc);
+  ASSERT(merged[0] != '\0');
+
+  /* Phase 3 goes to the merged shard. */
+  produce(c, stream, 2 * phase, 3 * phase);
+  WAIT_UNTIL(sink_distinct() == sink.n, 30000);
+  /* The parents are finished once read to the end and acknowledged. */
+  WAIT_UNTIL(shard_in_state(k, "shardId-000000000000", "finished") &&
+                 shard_in_state(k, lower, "finished") &&
+                 shard_in_state(k, upper, "finished"),
+             10000);
+  run_for(300);
+
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(0, sink.foreign);
+  ASSERT_EQ(sink.n, sink.delivered);
+  ASSERT_EQ(0, sink.key_mismatches);
+  ASSERT_EQ(0, sink.shard_mismatches);
+  ASSERT_EQ(0, sink.order_violations);
+  for (i = 0; i < RS_KEYS; i++)
+    ASSERT_EQ(3 * RS_ROUNDS - 1, sink.last_counter[i]);
+  /* Each phase really went where it should. */
+  for (i = 0; i < sink.n; i++) {
+    int on_zero = strcmp(sink.shard[i], "shardId-000000000000") == 0;
+    int on_one = strcmp(sink.shard[i], "shardId-000000000001") == 0;
+    int on_child = strcmp(sink.shard[i], lower) == 0 ||
+                   strcmp(sink.shard[i], upper) == 0;
+    int on_merged = strcmp(sink.shard[i], merged) == 0;
+    if (i < phase)
+      ASSERT(on_zero || on_one);
+    else if (i < 2 * phase)
+      ASSERT(on_child || on_one);
+    else
+      ASSERT(on_merged || on_one);
+  }
+  /* Parents before children, whole shards at a time. */
+  shard_span("shardId-000000000000", &f0, &l0);
+  shard_span(lower, &f1, &l1);
+  shard_span(upper, &f2, &l2);
+  shard_span(merged, &fm, &lm);
+  ASSERT_NE(SIZE_MAX, f0);
+  ASSERT_NE(SIZE_MAX, f1);
+  ASSERT_NE(SIZE_MAX, f2);
+  ASSERT_NE(SIZE_MAX, fm);
+  ASSERT_LT(l0, f1);
+  ASSERT_LT(l0, f2);
+  ASSERT_LT(l1, fm);
+  ASSERT_LT(l2, fm);
+
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  ASSERT_EQ(5, st.nshards);
+  ASSERT(shard_in_state(k, "shardId-000000000001", "fetching"));
+  ASSERT(shard_in_state(k, merged, "fetching"));
+
+  close_consumer(k);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* ---- 3. De-aggregation: the KPL vectors ---- */
+
+static void test_deaggregation_vectors(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  char stream[128];
+  char path[1024];
+  char* text;
+  json_t* doc;
+  json_t* vectors;
+  json_t* edges;
+  json_t* v;
+  kinesis_put_entry_t entries[64];
+  uint8_t* blobs[64];
+  size_t blob_len[64];
+  char seqs[64][140];
+  size_t nentries = 0;
+  size_t expected = 0;
+  size_t pos = 0;
+  size_t i;
+  size_t j;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmdeagg"));
+  /* One shard: every user record's hash key is in its range. */
+  create_stream(c, stream, 1);
+  snprintf(path, sizeof(path), "%s/kpl/vectors.json", kn_test_data_dir());
+  text = kn_test_read_file(path, NULL);
+  ASSERT_NOT_NULL(text);
+  doc = json_loads(text, 0, NULL);
+  free(text);
+  ASSERT_NOT_NULL(doc);
+  vectors = json_object_get(doc, "vectors");
+  edges = json_object_get(doc, "edgeCases");
+  ASSERT(json_array_size(vectors) > 0 && json_array_size(edges) > 0);
+  ASSERT_LE(json_array_size(vectors) + json_array_size(edges), 64);
+
+  /* Each aggregate and each edge case as one raw record, in one request, so
+   * they come back in this order. */
+  memset(entries, 0, sizeof(entries));
+  json_array_foreach(vectors, i, v) {
+    const char* b64 = json_string_value(
+        json_object_get(json_object_get(v, "aggregated"), "base64"));
+    ASSERT_NOT_NULL(b64);
+    blobs[nentries] = b64_decode(b64, &blob_len[nentries]);
+    expected += json_array_size(json_object_get(v, "expectedUserRecords"));
+    nentries++;
+  }
+  json_array_foreach(edges, i, v) {
+    const char* b64 = json_string_value(json_object_get(v, "base64"));
+    ASSERT_NOT_NULL(b64);
+    blobs[nentries] = b64_decode(b64, &blob_len[nentries]);
+    ASSERT_EQ(json_integer_value(json_object_get(v, "length")),
+              blob_len[nentries]);
+    expected++;
+    nentries++;
+  }
+  for (i = 0; i < nentries; i++) {
+    entries[i].data = blobs[i];
+    entries[i].len = blob_len[i];
+    entries[i].partition_key = "a";
+    seqs[i][0] = '\0';
+  }
+  sink_init(1, "unused", 0);
+  put_entries(c, stream, entries, nentries, seqs, NULL);
+
+  sink.keep = 1;
+  consumer_options(&o, stream);
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink.nlog >= expected, 10000);
+  run_for(300);
+  ASSERT_EQ(expected, sink.nlog);
+
+  json_array_foreach(vectors, i, v) {
+    json_t* u;
+    json_t* users = json_object_get(v, "expectedUserRecords");
+    const char* name = json_string_value(json_object_get(v, "name"));
+    json_array_foreach(users, j, u) {
+      const copy_t* got = &sink.log[pos++];
+      json_t* ehk = json_object_get(u, "explicitHashKey");
+      size_t len;
+      uint8_t* want = b64_decode(
+          json_string_value(json_object_get(u, "dataBase64")), &len);
+      if (got->len != len || (len > 0 && memcmp(got->data, want, len) != 0))
+        fprintf(stderr, "vector %s, user record %zu: data differs\n", name, j);
+      ASSERT_EQ(len, got->len);
+      ASSERT_MEM_EQ(want, got->data, len);
+      free(want);
+      ASSERT_STR_EQ(json_string_value(json_object_get(u, "partitionKey")),
+                    got->pk);
+      ASSERT_EQ(json_integer_value(json_object_get(u, "subSequenceNumber")),
+                got->sub);
+      ASSERT_EQ(j, got->sub);
+      ASSERT_EQ(1, got->aggregated);
+      ASSERT_STR_EQ(seqs[i], got->seq);
+      if (json_is_string(ehk))
+        ASSERT_STR_EQ(json_string_value(ehk), got->ehk);
+      else
+        ASSERT_NULL(got->ehk);
+    }
+  }
+  json_array_foreach(edges, i, v) {
+    size_t e = json_array_size(vectors) + i;
+    const copy_t* got = &sink.log[pos++];
+    if (got->aggregated || got->len != blob_len[e])
+      fprintf(stderr, "edge case %s was not passed through\n",
+              json_string_value(json_object_get(v, "name")));
+    ASSERT_EQ(0, got->aggregated);
+    ASSERT_EQ(0, got->sub);
+    ASSERT_EQ(blob_len[e], got->len);
+    ASSERT_MEM_EQ(blobs[e], got->data, blob_len[e]);
+    ASSERT_STR_EQ("a", got->pk);
+    ASSERT_NULL(got->ehk);
+    ASSERT_STR_EQ(seqs[e], got->seq);
+  }
+  ASSERT_EQ(expected, pos);
+  for (i = 0; i < nentries; i++)
+    free(blobs[i]);
+  json_decref(doc);
+
+  close_consumer(k);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* ---- 4. A restart inside an aggregate ---- */
+
+static size_t agg_put_done;
+static size_t agg_put_aggregated;
+
+
+static void on_agg_put(kinesis_producer_t* p, int status,
+                       const kinesis_put_result_t* res, void* arg) {
+  size_t idx = (size_t) (uintptr_t) arg;
+  (void) p;
+  ASSERT_OK(status);
+  snprintf(sink.seq[idx], sizeof(sink.seq[idx]), "%s", res->sequence_number);
+  snprintf(sink.shard[idx], sizeof(sink.shard[idx]), "%s", res->shard_id);
+  agg_put_aggregated += res->aggregated != 0;
+  agg_put_done++;
+  wake();
+}
+
+
+static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
+  (void) p;
+  ASSERT_OK(status);
+  (*(int*) arg)++;
+  wake();
+}
+
+
+typedef struct {
+  int done;
+  int status;
+  char seq[140];
+  uint32_t sub;
+  int partial;
+  int finished;
+} ckpt_read_t;
+
+
+static void on_ckpt_read(int status, const kinesis_checkpoint_t* ck,
+                         void* arg) {
+  ckpt_read_t* r = arg;
+  r->done = 1;
+  r->status = status;
+  ASSERT_NOT_NULL(ck);
+  snprintf(r->seq, sizeof(r->seq), "%s",
+           ck->sequence_number ? ck->sequence_number : "");
+  r->sub = ck->sub_sequence_number;
+  r->partial = ck->partial;
+  r->finished = ck->finished;
+  wake();
+}
+
+
+/* The first held record j (past a few) with a successor inside the same
+ * aggregate; SIZE_MAX while there is none. */
+static size_t split_point(void) {
+  size_t j;
+  for (j = 5; j + 1 < sink.nlog; j++)
+    if (sink.log[j].aggregated && sink.log[j + 1].aggregated &&
+        strcmp(sink.log[j].seq, sink.log[j + 1].seq) == 0 &&
+        sink.log[j + 1].sub == sink.log[j].sub + 1)
+      return j;
+  return SIZE_MAX;
+}
+
+
+static void test_partial_aggregate_restart(void) {
+  kinesis_client_t* c;
+  kinesis_producer_t* p;
+  kinesis_producer_options_t po;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  kinesis_checkpointer_t* cp;
+  ckpt_read_t ck;
+  char stream[128];
+  char cut_seq[140];
+  uint32_t cut_sub;
+  uint8_t* acked1;
+  size_t n = 3000;
+  size_t cut;
+  size_t i;
+  size_t remaining = 0;
+  int closed = 0;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmpart"));
+  create_stream(c, stream, 1);
+  sink_init(n, "pa", 0);
+
+  kinesis_producer_options_init(&po);
+  po.stream = stream;
+  po.buffer_time_ms = 20;
+  po.put_rate_limit_per_shard = 0;
+  po.put_bandwidth_limit_per_shard = 0;
+  po.aggregate = 1;
+  ASSERT_OK(kinesis_producer_new(c, &po, &p));
+  agg_put_done = 0;
+  agg_put_aggregated = 0;
+  for (i = 0; i < n; i++) {
+    char data[32];
+    char key[16];
+    kinesis_record_t rec;
+    snprintf(data, sizeof(data), "pa-%zu", i);
+    snprintf(key, sizeof(key), "k%zu", i % 97);
+    memset(&rec, 0, sizeof(rec));
+    rec.data = data;
+    rec.len = strlen(data);
+    rec.partition_key = key;
+    ASSERT_OK(kinesis_producer_put(p, &rec, on_agg_put, (void*) (uintptr_t) i));
+  }
+  WAIT_UNTIL(agg_put_done == n, 20000);
+  ASSERT_OK(kinesis_producer_close(p, on_producer_closed, &closed));
+  WAIT_UNTIL(closed != 0, 10000);
+  ASSERT_GT(agg_put_aggregated, 0);
+
+  /* The first consumer acknowledges a prefix that ends inside an
+   * aggregate, then closes. */
+  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  consumer_options(&o, stream);
+  o.checkpointer = cp;
+  o.owner = "first";
+  o.manual_ack = 1;
+  sink.keep = 1;
+  sink.manual = 1;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(split_point() != SIZE_MAX, 10000);
+  cut = split_point();
+  ASSERT_EQ(sink.nheld, sink.nlog);
+  acked1 = calloc(n, 1);
+  ASSERT_NOT_NULL(acked1);
+  for (i = 0; i <= cut; i++) {
+    size_t idx = (size_t) strtoull((const char*) sink.log[i].data + 3, NULL,
+                                   10);
+    ASSERT_LT(idx, n);
+    acked1[idx] = 1;
+    ASSERT_OK(kinesis_consumer_ack(k, sink.held[i]));
+  }
+  snprintf(cut_seq, sizeof(cut_seq), "%s", sink.log[cut].seq);
+  cut_sub = sink.log[cut].sub;
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  ASSERT_EQ(cut + 1, st.records_acked);
+  close_consumer(k);
+
+  /* The checkpoint names the aggregate and the last user record done. */
+  memset(&ck, 0, sizeof(ck));
+  ASSERT_OK(cp->ops->get(cp->self, stream, "shardId-000000000000",
+                         on_ckpt_read, &ck));
+  WAIT_UNTIL(ck.done, 5000);
+  ASSERT_OK(ck.status);
+  ASSERT_STR_EQ(cut_seq, ck.seq);
+  ASSERT_EQ(cut_sub, ck.sub);
+  ASSERT_EQ(1, ck.partial);
+  ASSERT_EQ(0, ck.finished);
+
+  /* The second starts with the next user record of that aggregate. */
+  sink_init(n, "pa", 0);
+  sink.keep = 1;
+  for (i = 0; i < n; i++)
+    remaining += !acked1[i];
+  o.owner = "second";
+  o.manual_ack = 0;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink_distinct() >= remaining, 15000);
+  run_for(300);
+  ASSERT_GE(sink.nlog, 1);
+  ASSERT_STR_EQ(cut_seq, sink.log[0].seq);
+  ASSERT_EQ(cut_sub + 1, sink.log[0].sub);
+  ASSERT_EQ(1, sink.log[0].aggregated);
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(0, sink.foreign);
+  /* No gap and no redelivery: each record exactly once over both. */
+  for (i = 0; i < n; i++)
+    ASSERT_EQ(1, acked1[i] + sink.seen[i]);
+  free(acked1);
+
+  close_consumer(k);
+  close_checkpointer(cp);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* ---- 5. LATEST and AT_TIMESTAMP ---- */
+
+static void test_latest(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  char stream[128];
+  size_t i;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmlatest"));
+  create_stream(c, stream, 2);
+  sink_init(400, "la", 0);
+  produce(c, stream, 0, 200);
+
+  consumer_options(&o, stream);
+  o.iterator_type = KINESIS_ITERATOR_LATEST;
+  /* Two calls of 100 stay under max_queue_size, so an idle shard keeps
+   * polling (see test_idle_shards_keep_polling for what happens when one
+   * call may take the whole queue). */
+  o.record_limit = 100;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  /* Both shards have their LATEST iterator (a GetRecords answered). */
+  WAIT_UNTIL(all_shards_answered(k, 2), 10000);
+  produce(c, stream, 200, 400);
+  WAIT_UNTIL(sink_has(200, 400), 10000);
+  run_for(300);
+  for (i = 0; i < 200; i++)
+    ASSERT_EQ(0, sink.seen[i]);
+  for (i = 200; i < 400; i++)
+    ASSERT_EQ(1, sink.seen[i]);
+  ASSERT_EQ(200, sink.delivered);
+  ASSERT_EQ(0, sink.foreign);
+
+  close_consumer(k);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+static void test_at_timestamp(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  uv_timeval64_t tv;
+  char stream[128];
+  double ts;
+  size_t i;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmatts"));
+  create_stream(c, stream, 2);
+  sink_init(400, "at", 0);
+  produce(c, stream, 0, 200);
+  /* kinesalite stamps arrival with its clock in milliseconds: leave a
+   * second on each side of the timestamp. */
+  run_for(1000);
+  ASSERT_OK(uv_gettimeofday(&tv));
+  ts = (double) tv.tv_sec + (double) tv.tv_usec / 1e6;
+  run_for(1000);
+  produce(c, stream, 200, 400);
+
+  consumer_options(&o, stream);
+  o.iterator_type = KINESIS_ITERATOR_AT_TIMESTAMP;
+  o.timestamp = ts;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink_has(200, 400), 10000);
+  run_for(300);
+  for (i = 0; i < 200; i++)
+    ASSERT_EQ(0, sink.seen[i]);
+  for (i = 200; i < 400; i++)
+    ASSERT_EQ(1, sink.seen[i]);
+  ASSERT_EQ(200, sink.delivered);
+  ASSERT(sink.min_arrival >= ts);
+
+  close_consumer(k);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* ---- 6. max_shard_consumers ---- */
+
+/*
+ * Known bug: the second consumer never leases shards 2 and 3. Each
+ * discovery it claims the first shards of the listing, 0 and 1, which the
+ * first consumer holds; those claims in flight count toward its
+ * max_shard_consumers (shards_owned() counts SHARD_CLAIMING), so
+ * shard_consider() stops before the free shards, and an ELEASED answer
+ * (on_claimed) does not go on to the next one. Nobody reads shards 2 and 3.
+ */
+
+static void test_max_shard_consumers(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* a;
+  kinesis_consumer_t* b;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t sa;
+  kinesis_consumer_stats_t sb;
+  kinesis_checkpointer_t* cp;
+  char stream[128];
+  size_t by_a = 0;
+  size_t by_b = 0;
+  size_t i;
+  size_t j;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmmax"));
+  create_stream(c, stream, 4);
+  sink_init(800, "mx", 0);
+  produce(c, stream, 0, 800);
+  for (i = 0; i < 4; i++) {
+    char id[32];
+    size_t on = 0;
+    snprintf(id, sizeof(id), "shardId-00000000000%zu", i);
+    for (j = 0; j < 800; j++)
+      on += strcmp(sink.shard[j], id) == 0;
+    ASSERT_GT(on, 0);  /* every shard has records to read */
+  }
+
+  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  consumer_options(&o, stream);
+  o.checkpointer = cp;
+  o.max_shard_consumers = 2;
+  o.shard_discovery_ms = 300;
+  o.record_limit = 100;  /* see test_latest */
+  o.owner = "a";
+  o.on_record_data = &by_a;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &a));
+  o.owner = "b";
+  o.on_record_data = &by_b;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &b));
+  watched[0] = a;
+  watched[1] = b;
+  ASSERT_OK(kinesis_consumer_start(a));
+  ASSERT_OK(kinesis_consumer_start(b));
+  WAIT_UNTIL(sink_distinct() == sink.n, 10000);
+  run_for(300);
+
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(sink.n, sink.delivered);
+  ASSERT_GT(by_a, 0);
+  ASSERT_GT(by_b, 0);
+  ASSERT_EQ(sink.n, by_a + by_b);
+  ASSERT_EQ(2, count_state(a, "fetching"));
+  ASSERT_EQ(2, count_state(b, "fetching"));
+  /* And not the same two: together, all four. */
+  ASSERT_OK(kinesis_consumer_stats(a, &sa));
+  ASSERT_OK(kinesis_consumer_stats(b, &sb));
+  ASSERT_EQ(4, sa.nshards);
+  ASSERT_EQ(4, sb.nshards);
+  for (i = 0; i < sa.nshards; i++) {
+    int in_a = strcmp(sa.shards[i].state, "fetching") == 0;
+    int in_b = 0;
+    for (j = 0; j < sb.nshards; j++)
+      if (strcmp(sb.shards[j].shard_id, sa.shards[i].shard_id) == 0)
+        in_b = strcmp(sb.shards[j].state, "fetching") == 0;
+    ASSERT_EQ(1, in_a + in_b);
+  }
+
+  close_consumer(a);
+  close_consumer(b);
+  close_checkpointer(cp);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* ---- Idle shards keep polling ---- */
+
+/*
+ * With record_limit >= max_queue_size (the defaults: 10000 and 1000), one
+ * shard's GetRecords in flight can reserve the whole queue. A shard whose
+ * fetch timer fires meanwhile waits for room; when the call gives its room
+ * back, the waiting shards must be woken, or on an idle stream they would
+ * never be polled again. Slow GetRecords answers make the overlap certain.
+ * (This found a bug, since fixed in consumer.c: wake_waiting_shards.)
+ */
+static void test_idle_shards_keep_polling(void) {
+  kinesis_client_t* direct;
+  kinesis_client_t* via;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_put_entry_t entries[20];
+  char data[20][32];
+  char stream[128];
+  json_t* doc;
+  json_t* sh;
+  size_t i;
+  size_t j;
+
+  setup();
+  direct = new_client(direct_ep, 0);
+  via = new_client(fault_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmidle"));
+  create_stream(direct, stream, 2);
+  sink_init(40, "id", 0);
+  ASSERT_OK(kn_fault_reset(fault_ep));
+  script("{\"target\":\"GetRecords\",\"delay_ms\":300,\"proxy\":true,"
+         "\"times\":6}");
+  consumer_options(&o, stream);  /* record_limit and max_queue_size: defaults */
+  ASSERT_OK(kinesis_consumer_new(via, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  run_for(1000);
+  /* Every shard of an idle stream keeps being polled. */
+  WAIT_UNTIL(all_shards_answered(k, 2), 3000);
+
+  /* And records written to one shard only arrive, each shard in turn. */
+  doc = list_shards(stream);
+  json_array_foreach(json_object_get(doc, "Shards"), i, sh) {
+    ASSERT_LT(i, 2);
+    for (j = 0; j < 20; j++) {
+      snprintf(data[j], sizeof(data[j]), "id-%zu", i * 20 + j);
+      memset(&entries[j], 0, sizeof(entries[j]));
+      entries[j].data = data[j];
+      entries[j].len = strlen(data[j]);
+      entries[j].partition_key = "p";
+      entries[j].explicit_hash_key = hash_key(sh, "StartingHashKey");
+    }
+    put_entries(direct, stream, entries, 20, &sink.seq[i * 20],
+                &sink.shard[i * 20]);
+    WAIT_UNTIL(sink_has(i * 20, i * 20 + 20), 5000);
+  }
+  json_decref(doc);
+  ASSERT_EQ(0, sink.duplicates);
+
+  close_consumer(k);
+  close_client(&loop, via);
+  close_client(&loop, direct);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* A consumer that lost its lease, and later finds the shard free again,
+ * reads it again from the checkpoint the other consumer left. */
+static void test_lost_lease_taken_back(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* a;
+  kinesis_consumer_t* b;
+  kinesis_consumer_options_t o;
+  kinesis_checkpointer_memory_options_t mo;
+  kinesis_checkpointer_t* cp;
+  char stream[128];
+  size_t by_a = 0;
+  size_t by_b = 0;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmlost"));
+  create_stream(c, stream, 1);
+  sink_init(300, "ll", 0);
+  produce(c, stream, 0, 100);
+
+  kinesis_checkpointer_memory_options_init(&mo);
+  mo.session_timeout_ms = 500;
+  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, &mo, &cp));
+  consumer_options(&o, stream);
+  o.checkpointer = cp;
+  o.record_limit = 100;
+  o.checkpoint_interval_ms = 50;
+  o.shard_discovery_ms = 300;
+  /* A heartbeats too rarely to keep its lease. */
+  o.heartbeat_interval_ms = 2000;
+  o.owner = "a";
+  o.on_record_data = &by_a;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &a));
+  ASSERT_OK(kinesis_consumer_start(a));
+  WAIT_UNTIL(sink_has(0, 100), 10000);
+  run_for(200);  /* A's checkpoint is written */
+
+  o.heartbeat_interval_ms = 100;
+  o.owner = "b";
+  o.on_record_data = &by_b;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &b));
+  watched[0] = a;
+  watched[1] = b;
+  ASSERT_OK(kinesis_consumer_start(b));
+  /* B takes the expired lease; A's next heartbeat finds it lost. */
+  WAIT_UNTIL(count_state(b, "fetching") == 1 &&
+                 count_state(a, "gone") + count_state(a, "leased-elsewhere") == 1,
+             10000);
+  produce(c, stream, 100, 200);
+  WAIT_UNTIL(sink_has(100, 200), 10000);
+  ASSERT_EQ(0, sink.duplicates);
+
+  /* B leaves and releases the lease; A takes the shard back and carries
+   * on from B's checkpoint. */
+  close_consumer(b);
+  WAIT_UNTIL(count_state(a, "fetching") == 1, 10000);
+  produce(c, stream, 200, 300);
+  WAIT_UNTIL(sink_distinct() == sink.n, 10000);
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(300, by_a + by_b);
+  ASSERT_GE(by_b, 100);
+  ASSERT_GE(by_a, 200);
+  close_consumer(a);
+  close_checkpointer(cp);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+KN_TEST_MAIN(KN_TEST(test_lost_lease_taken_back), KN_TEST(test_expired_iterator),
+             KN_TEST(test_throttled_get_records),
+             KN_TEST(test_server_errors_and_drops),
+             KN_TEST(test_shard_disappears),
+             KN_TEST(test_reshard_split_merge),
+             KN_TEST(test_deaggregation_vectors),
+             KN_TEST(test_partial_aggregate_restart),
+             KN_TEST(test_latest),
+             KN_TEST(test_at_timestamp),
+             KN_TEST(test_max_shard_consumers),
+             KN_TEST(test_idle_shards_keep_polling))
