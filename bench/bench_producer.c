@@ -19,24 +19,17 @@
  * [--queue N].
  */
 
-#include <ctype.h>
-#include <dirent.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/time.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <signal.h>
-#include <sys/prctl.h>
-#endif
 
 #include "kinesis.h"
+
+#include "bench_util.h"
 
 #define NKEYS 1000
 #define NSHARDS 4
@@ -60,8 +53,7 @@ static const config_t configs[] = {
 #define NCONFIGS (sizeof(configs) / sizeof(configs[0]))
 
 typedef struct bench_s {
-  uv_loop_t loop;
-  kinesis_client_t* client;
+  bench_client_t env; /* the loop and the client */
   kinesis_producer_t* producer;
   const char* endpoint;
   long server_pid;         /* 0 when not found */
@@ -77,208 +69,12 @@ typedef struct bench_s {
   uint8_t* data; /* one record's bytes, reused for every put */
   size_t record_size;
   char keys[NKEYS][16];
-  /* One client call at a time (create, wait, delete). */
-  int call_done;
-  int call_status;
-  char call_error[256];
-  int closed;
 } bench_t;
 
 static bench_t bench;
 
 
-/* ---- Machine and server facts ---- */
-
-static void cpu_model(char* out, size_t size) {
-  char line[512];
-  FILE* f = fopen("/proc/cpuinfo", "r");
-  snprintf(out, size, "unknown");
-  if (f == NULL)
-    return;
-  while (fgets(line, sizeof(line), f) != NULL) {
-    char* colon;
-    size_t len;
-    if (strncmp(line, "model name", 10) != 0)
-      continue;
-    colon = strchr(line, ':');
-    if (colon == NULL)
-      break;
-    colon++;
-    while (*colon == ' ' || *colon == '\t')
-      colon++;
-    len = strcspn(colon, "\n");
-    snprintf(out, size, "%.*s", (int) len, colon);
-    break;
-  }
-  fclose(f);
-}
-
-
-/* The port of "scheme://host:port[/...]", or 0. */
-static unsigned endpoint_port(const char* url) {
-  const char* host = strstr(url, "://");
-  const char* end;
-  const char* colon = NULL;
-  const char* s;
-  host = host != NULL ? host + 3 : url;
-  end = host + strcspn(host, "/");
-  for (s = host; s < end; s++)
-    if (*s == ':')
-      colon = s;
-  if (colon == NULL || colon + 1 == end)
-    return 0;
-  return (unsigned) strtoul(colon + 1, NULL, 10);
-}
-
-
-/* The inode of a socket listening on `port`, from /proc/net/tcp{,6}, or 0. */
-static unsigned long listening_inode(unsigned port) {
-  static const char* const files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
-  size_t i;
-  for (i = 0; i < 2; i++) {
-    char line[512];
-    FILE* f = fopen(files[i], "r");
-    if (f == NULL)
-      continue;
-    while (fgets(line, sizeof(line), f) != NULL) {
-      unsigned lport;
-      unsigned state;
-      unsigned long inode;
-      /* sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout
-       * inode; 0A is TCP_LISTEN. */
-      if (sscanf(line, "%*s %*[0-9A-Fa-f]:%x %*s %x %*s %*s %*s %*s %*s %lu",
-                 &lport, &state, &inode) == 3 &&
-          lport == port && state == 0x0A && inode != 0) {
-        fclose(f);
-        return inode;
-      }
-    }
-    fclose(f);
-  }
-  return 0;
-}
-
-
-/* The process holding socket `inode`, by scanning /proc/<pid>/fd; 0 when
- * none is visible (another user's processes cannot be read). */
-static long socket_owner(unsigned long inode) {
-  char want[64];
-  DIR* proc = opendir("/proc");
-  struct dirent* de;
-  long found = 0;
-  if (proc == NULL)
-    return 0;
-  snprintf(want, sizeof(want), "socket:[%lu]", inode);
-  while (found == 0 && (de = readdir(proc)) != NULL) {
-    char path[300];
-    DIR* fds;
-    struct dirent* fe;
-    if (!isdigit((unsigned char) de->d_name[0]))
-      continue;
-    snprintf(path, sizeof(path), "/proc/%s/fd", de->d_name);
-    fds = opendir(path);
-    if (fds == NULL)
-      continue;
-    while ((fe = readdir(fds)) != NULL) {
-      char target[64];
-      ssize_t len;
-      if (fe->d_name[0] == '.')
-        continue;
-      len = readlinkat(dirfd(fds), fe->d_name, target, sizeof(target) - 1);
-      if (len <= 0)
-        continue;
-      target[len] = '\0';
-      if (strcmp(target, want) == 0) {
-        found = strtol(de->d_name, NULL, 10);
-        break;
-      }
-    }
-    closedir(fds);
-  }
-  closedir(proc);
-  return found;
-}
-
-
-/* utime + stime of `pid`, all threads, in seconds; -1 when unreadable. */
-static double process_cpu_s(long pid) {
-  char path[64];
-  char buf[1024];
-  char* p;
-  size_t len;
-  unsigned long utime;
-  unsigned long stime;
-  FILE* f;
-  if (pid <= 0)
-    return -1;
-  snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-  f = fopen(path, "r");
-  if (f == NULL)
-    return -1;
-  len = fread(buf, 1, sizeof(buf) - 1, f);
-  fclose(f);
-  buf[len] = '\0';
-  /* The command name may hold spaces and parentheses: fields resume after
-   * the last ')'. utime and stime are fields 14 and 15; this is field 3. */
-  p = strrchr(buf, ')');
-  if (p == NULL ||
-      sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-             &utime, &stime) != 2)
-    return -1;
-  return (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK);
-}
-
-
-static double rusage_cpu_s(const struct rusage* ru) {
-  return (double) ru->ru_utime.tv_sec + ru->ru_utime.tv_usec / 1e6 +
-         (double) ru->ru_stime.tv_sec + ru->ru_stime.tv_usec / 1e6;
-}
-
-
-static double tv_s(const struct timeval* a, const struct timeval* b) {
-  return (double) (b->tv_sec - a->tv_sec) +
-         (double) (b->tv_usec - a->tv_usec) / 1e6;
-}
-
-
-/* ---- Client calls, one at a time ---- */
-
-static void on_call(kinesis_client_t* c, int status,
-                    const kinesis_result_t* res, void* arg) {
-  (void) c;
-  (void) arg;
-  bench.call_done = 1;
-  bench.call_status = status;
-  snprintf(bench.call_error, sizeof(bench.call_error), "%s%s%s",
-           res->error_code != NULL ? res->error_code : "",
-           res->error_code != NULL ? ": " : "",
-           res->error_message != NULL ? res->error_message : "");
-}
-
-
-static int call_wait(const char* what, int r) {
-  if (r != 0) {
-    fprintf(stderr, "bench_producer: %s: %s\n", what, kinesis_strerror(r));
-    return r;
-  }
-  while (!bench.call_done)
-    if (uv_run(&bench.loop, UV_RUN_ONCE) == 0 && !bench.call_done) {
-      fprintf(stderr, "bench_producer: %s: the loop ran dry\n", what);
-      return KINESIS_EPROTO;
-    }
-  bench.call_done = 0;
-  if (bench.call_status != 0)
-    fprintf(stderr, "bench_producer: %s: %s (%s)\n", what,
-            kinesis_strerror(bench.call_status), bench.call_error);
-  return bench.call_status;
-}
-
-
-static void on_closed(void* arg) {
-  (void) arg;
-  bench.closed = 1;
-}
-
+/* ---- Closing ---- */
 
 static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
   (void) p;
@@ -286,16 +82,7 @@ static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
   if (status != 0)
     fprintf(stderr, "bench_producer: producer close: %s\n",
             kinesis_strerror(status));
-  bench.closed = 1;
-}
-
-
-static int wait_closed(void) {
-  while (!bench.closed)
-    if (uv_run(&bench.loop, UV_RUN_ONCE) == 0 && !bench.closed)
-      return -1;
-  bench.closed = 0;
-  return 0;
+  bench.env.closed = 1;
 }
 
 
@@ -356,7 +143,6 @@ static void on_drain(kinesis_producer_t* p, void* arg) {
 
 
 static int run_config(const config_t* cfg, uint64_t n) {
-  kinesis_client_options_t co;
   kinesis_producer_options_t po;
   kinesis_producer_stats_t st;
   struct rusage ru0;
@@ -384,26 +170,11 @@ static int run_config(const config_t* cfg, uint64_t n) {
   for (i = 0; i < NKEYS; i++)
     snprintf(bench.keys[i], sizeof(bench.keys[i]), "pk-%u", (unsigned) i);
 
-  if (uv_loop_init(&bench.loop) != 0)
+  if (bench_client_open(&bench.env, "bench_producer", bench.endpoint) != 0)
     return 1;
-  kinesis_client_options_init(&co);
-  co.endpoint_url = bench.endpoint;
-  co.region = "us-east-1";
-  co.access_key_id = "AKIDBENCH";
-  co.secret_access_key = "bench-secret-key";
-  r = kinesis_client_new(&bench.loop, &co, &bench.client);
-  if (r != 0) {
-    fprintf(stderr, "bench_producer: client: %s\n", kinesis_strerror(r));
-    return 1;
-  }
   snprintf(stream, sizeof(stream), "bench-producer-%ld-%d", (long) getpid(),
            cfg->id);
-  if (call_wait("CreateStream",
-                kinesis_client_create_stream(bench.client, stream, NSHARDS,
-                                             on_call, NULL)) != 0 ||
-      call_wait("wait for ACTIVE",
-                kinesis_client_wait_for_active(bench.client, stream, 50, 0,
-                                               on_call, NULL)) != 0)
+  if (bench_create_stream(&bench.env, stream, NSHARDS) != 0)
     return 1;
 
   kinesis_producer_options_init(&po);
@@ -420,17 +191,17 @@ static int run_config(const config_t* cfg, uint64_t n) {
 
   /* The producing phase: from the producer's creation (its ListShards is
    * part of it) to the last callback. */
-  srv0 = process_cpu_s(bench.server_pid);
+  srv0 = bench_process_cpu_s(bench.server_pid);
   getrusage(RUSAGE_SELF, &ru0);
   t0 = uv_hrtime();
-  r = kinesis_producer_new(bench.client, &po, &bench.producer);
+  r = kinesis_producer_new(bench.env.client, &po, &bench.producer);
   if (r != 0) {
     fprintf(stderr, "bench_producer: producer: %s\n", kinesis_strerror(r));
     return 1;
   }
   put_more(bench.producer);
   while (bench.done < bench.n)
-    if (uv_run(&bench.loop, UV_RUN_ONCE) == 0 && bench.done < bench.n) {
+    if (uv_run(&bench.env.loop, UV_RUN_ONCE) == 0 && bench.done < bench.n) {
       fprintf(stderr,
               "bench_producer: the loop ran dry at %" PRIu64 " of %" PRIu64
               " callbacks\n",
@@ -439,12 +210,12 @@ static int run_config(const config_t* cfg, uint64_t n) {
     }
   t1 = uv_hrtime();
   getrusage(RUSAGE_SELF, &ru1);
-  srv1 = process_cpu_s(bench.server_pid);
+  srv1 = bench_process_cpu_s(bench.server_pid);
 
   if (kinesis_producer_stats(bench.producer, &st) != 0)
     memset(&st, 0, sizeof(st));
   wall = (double) (t1 - t0) / 1e9;
-  cpu = rusage_cpu_s(&ru1) - rusage_cpu_s(&ru0);
+  cpu = bench_rusage_cpu_s(&ru1) - bench_rusage_cpu_s(&ru0);
   printf("producer %6s  %-5s : %" PRIu64
          " records in %.1f s = %.0f rec/s, "
          "client CPU %.2f s = %.2f us/record, peak RSS %.1f MiB",
@@ -462,8 +233,8 @@ static int run_config(const config_t* cfg, uint64_t n) {
       "records (%" PRIu64
       " Kinesis records), batch fill %.2f, "
       "%" PRIu64 " retried, %" PRIu64 " drains\n",
-      tv_s(&ru0.ru_utime, &ru1.ru_utime), tv_s(&ru0.ru_stime, &ru1.ru_stime),
-      st.requests,
+      bench_tv_s(&ru0.ru_utime, &ru1.ru_utime),
+      bench_tv_s(&ru0.ru_stime, &ru1.ru_stime), st.requests,
       st.requests ? (double) st.user_records_sent / (double) st.requests : 0.0,
       st.entries_sent, st.batch_fill, st.records_retried, bench.drains);
   fflush(stdout);
@@ -487,7 +258,7 @@ static int run_config(const config_t* cfg, uint64_t n) {
     }
 
   if (kinesis_producer_close(bench.producer, on_producer_closed, NULL) != 0 ||
-      wait_closed() != 0) {
+      bench_wait_closed(&bench.env) != 0) {
     fprintf(stderr, "bench_producer: the producer did not close\n");
     return 1;
   }
@@ -496,54 +267,26 @@ static int run_config(const config_t* cfg, uint64_t n) {
     r = 1;
   }
   /* kinesalite keeps every record in memory; give it back. */
-  if (call_wait("DeleteStream", kinesis_client_delete_stream(
-                                    bench.client, stream, on_call, NULL)) != 0)
+  if (bench_delete_stream(&bench.env, stream) != 0)
     r = 1;
-  if (kinesis_client_close(bench.client, on_closed, NULL) != 0 ||
-      wait_closed() != 0) {
-    fprintf(stderr, "bench_producer: the client did not close\n");
-    return 1;
-  }
-  uv_run(&bench.loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(&bench.loop) != 0) {
-    fprintf(stderr, "bench_producer: FAILED: handles left on the loop:\n");
-    uv_print_all_handles(&bench.loop, stderr);
+  if (bench_client_close(&bench.env) != 0)
     r = 1;
-  }
   free(bench.seen);
   free(bench.data);
   return r;
 }
 
 
-/* Runs one configuration in a child process: its ru_maxrss is its own. */
-static int run_child(const config_t* cfg, uint64_t n) {
-  pid_t pid;
-  int status;
-  fflush(stdout);
-  fflush(stderr);
-  pid = fork();
-  if (pid < 0) {
-    perror("bench_producer: fork");
-    return 1;
-  }
-  if (pid == 0) {
-#ifdef __linux__
-    /* Do not outlive the parent when with-servers.sh stops it. */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-#endif
-    exit(run_config(cfg, n));
-  }
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) {
-      perror("bench_producer: waitpid");
-      return 1;
-    }
-  if (WIFEXITED(status))
-    return WEXITSTATUS(status);
-  fprintf(stderr, "bench_producer: configuration %d: killed by signal %d\n",
-          cfg->id, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  return 1;
+/* One configuration, for bench_run_child(). */
+typedef struct job_s {
+  const config_t* cfg;
+  uint64_t n;
+} job_t;
+
+
+static int run_job(void* arg) {
+  job_t* job = arg;
+  return run_config(job->cfg, job->n);
 }
 
 
@@ -561,27 +304,11 @@ static void usage(FILE* f) {
 }
 
 
-static int parse_u64(const char* s, uint64_t* out) {
-  char* end;
-  unsigned long long v;
-  if (s == NULL || *s == '\0' || *s == '-')
-    return -1;
-  errno = 0;
-  v = strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v == 0)
-    return -1;
-  *out = v;
-  return 0;
-}
-
-
 int main(int argc, char** argv) {
-  char model[256];
   uint64_t records = 0;
   uint64_t only = 0;
   uint64_t in_flight = 0;
   uint64_t queue = 0;
-  unsigned port;
   int status = 0;
   int i;
 
@@ -591,15 +318,16 @@ int main(int argc, char** argv) {
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       usage(stdout);
       return 0;
-    } else if (strcmp(a, "--records") == 0 && parse_u64(v, &records) == 0) {
+    } else if (strcmp(a, "--records") == 0 &&
+               bench_parse_u64(v, &records) == 0) {
       i++;
-    } else if (strcmp(a, "--config") == 0 && parse_u64(v, &only) == 0 &&
+    } else if (strcmp(a, "--config") == 0 && bench_parse_u64(v, &only) == 0 &&
                only <= NCONFIGS) {
       i++;
-    } else if (strcmp(a, "--in-flight") == 0 && parse_u64(v, &in_flight) == 0 &&
-               in_flight <= UINT32_MAX) {
+    } else if (strcmp(a, "--in-flight") == 0 &&
+               bench_parse_u64(v, &in_flight) == 0 && in_flight <= UINT32_MAX) {
       i++;
-    } else if (strcmp(a, "--queue") == 0 && parse_u64(v, &queue) == 0 &&
+    } else if (strcmp(a, "--queue") == 0 && bench_parse_u64(v, &queue) == 0 &&
                queue <= UINT32_MAX) {
       i++;
     } else {
@@ -620,34 +348,8 @@ int main(int argc, char** argv) {
   }
   bench.max_in_flight = (uint32_t) in_flight;
   bench.max_queue_size = (uint32_t) queue;
-  port = endpoint_port(bench.endpoint);
-  if (port != 0) {
-    unsigned long inode = listening_inode(port);
-    if (inode != 0)
-      bench.server_pid = socket_owner(inode);
-  }
-
-  cpu_model(model, sizeof(model));
-  printf("# bench_producer: %ld CPUs, %s\n", sysconf(_SC_NPROCESSORS_ONLN),
-         model);
-  printf("# libkinesis %s, %s build, asserts %s; kinesalite at %s",
-         KINESIS_VERSION_STRING,
-#ifdef __OPTIMIZE__
-         "optimized",
-#else
-         "unoptimized",
-#endif
-#ifdef NDEBUG
-         "off",
-#else
-         "on",
-#endif
-         bench.endpoint);
-  if (bench.server_pid != 0)
-    printf(" (pid %ld; its CPU counts all its servers, the others idle)\n",
-           bench.server_pid);
-  else
-    printf(" (server process not found: no server CPU)\n");
+  bench.server_pid = bench_server_pid(bench.endpoint);
+  bench_print_header("bench_producer", bench.endpoint, bench.server_pid);
   {
     kinesis_producer_options_t defaults;
     kinesis_producer_options_init(&defaults);
@@ -669,7 +371,10 @@ int main(int argc, char** argv) {
     const config_t* cfg = &configs[i];
     if (only != 0 && (uint64_t) cfg->id != only)
       continue;
-    if (run_child(cfg, records != 0 ? records : cfg->records) != 0)
+    job_t job;
+    job.cfg = cfg;
+    job.n = records != 0 ? records : cfg->records;
+    if (bench_run_child("bench_producer", "configuration", run_job, &job) != 0)
       status = 1;
   }
   return status;
