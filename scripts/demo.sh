@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A short demonstration of the kinesis CLI against a local kinesalite:
-# create a stream with 2 shards, describe it, delete it.
+# create a stream with 2 shards, describe it, put 1000 records and read them
+# back with tail, delete it; then the demo program (examples/demo.c), a
+# producer and a consumer on one loop.
 # Runs scripts/setup.sh, builds into build/, starts the test servers
 # (test/with-servers.sh, stopped on exit) and runs the CLI against them.
 set -euo pipefail
@@ -37,6 +39,12 @@ echo "==> create-stream --stream $stream --shards 2 --wait"
 kinesis create-stream --stream "$stream" --shards 2 --wait
 echo "==> describe-stream --stream $stream"
 kinesis describe-stream --stream "$stream"
+echo "==> seq 1 1000 | put --stream $stream"
+seq 1 1000 | kinesis put --stream "$stream"
+echo "==> tail --stream $stream --count 1000 --format raw | sort -n | tail -n 3"
+kinesis tail --stream "$stream" --count 1000 --format raw | sort -n | tail -n 3
 echo "==> delete-stream --stream $stream"
 kinesis delete-stream --stream "$stream"
+echo "==> build/examples/demo $endpoint demo-stream-$$"
+"$root/build/examples/demo" "$endpoint" "demo-stream-$$"
 echo "==> done"

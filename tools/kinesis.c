@@ -8,6 +8,9 @@
  * command refuses exactly what the producer would; it links the internal
  * library for that.
  *
+ * `tail` reads with the consumer and a memory checkpointer, and prints each
+ * record on stdout as it arrives.
+ *
  * Exit status: 0 success, 1 failure (one line on stderr), 2 usage error.
  */
 
@@ -20,11 +23,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CLI_EXIT_OK 0
@@ -51,6 +56,17 @@
 #define PUT_PROGRESS_MS 200
 /* put: a read that found non-blocking stdin empty is tried again after. */
 #define PUT_READ_RETRY_MS 20
+/* tail: a shard whose last GetRecords brought nothing is asked again after
+ * this long (the consumer's default is 2000), so a new record shows within
+ * about a second. */
+#define TAIL_SLEEP_NO_RECORDS_MS 1000
+/* tail: --idle-exit is in whole seconds, at most this many (a uint32_t of
+ * milliseconds). */
+#define TAIL_MAX_IDLE_SECONDS 4294967UL
+/* tail: the lease owner prefix without --app. */
+#define TAIL_DEFAULT_APP "kinesis-tail"
+/* tail: --app is at most this long, so that the owner name stays short. */
+#define TAIL_MAX_APP_LEN 128
 
 
 /* ---- Commands and options ---- */
@@ -59,7 +75,8 @@ typedef enum {
   CMD_CREATE_STREAM = 1,
   CMD_DELETE_STREAM,
   CMD_DESCRIBE_STREAM,
-  CMD_PUT
+  CMD_PUT,
+  CMD_TAIL
 } cmd_id_t;
 
 typedef struct {
@@ -129,6 +146,42 @@ static const command_t commands[] = {
      "                       milliseconds after it was queued (default 30000)\n"
      "  --rate-limit N       Send at most N records per second to each shard\n"
      "                       (default 1000, the Kinesis limit; 0: no limit)\n"},
+    {"tail", CMD_TAIL,
+     "--stream NAME [--from POSITION] [--count N]\n"
+     "                    [--idle-exit SECONDS] "
+     "[--checkpoint memory|redis://...]\n"
+     "                    [--app NAME] [--format raw|json]",
+     "Print a stream's records as they arrive",
+     "Reads every shard of the stream with the consumer and prints each\n"
+     "record on stdout as it arrives, flushed at once. Output formats:\n"
+     "  raw     Each record's data as it is, then a newline.\n"
+     "  json    One JSON object a line: shard_id, sequence_number,\n"
+     "          sub_sequence_number, partition_key, approximate_arrival\n"
+     "          (ISO 8601 UTC with milliseconds) and data_b64 (base64).\n"
+     "\n"
+     "It stops after --count records, after --idle-exit seconds without a\n"
+     "record, or at SIGINT or SIGTERM; then it checkpoints what it printed,\n"
+     "prints one summary line on stderr and exits 0. A shard with nothing\n"
+     "new is asked again every second. A stream that does not exist fails\n"
+     "at once.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME        The stream name or ARN (required)\n"
+     "  --from POSITION      Where shards without a checkpoint start:\n"
+     "                       trim-horizon (default: the oldest record),\n"
+     "                       latest (only new records), or\n"
+     "                       at-timestamp:ISO8601, for example\n"
+     "                       at-timestamp:2026-11-26T05:00:00Z\n"
+     "  --count N            Stop after N records\n"
+     "  --idle-exit SECONDS  Stop after SECONDS without a record\n"
+     "  --checkpoint STORE   Where positions and leases are kept: memory\n"
+     "                       (default; forgotten at exit). redis://... is\n"
+     "                       not built yet\n"
+     "  --app NAME           The application name: the prefix of this\n"
+     "                       reader's lease owner name (default\n"
+     "                       kinesis-tail). With a shared checkpoint store,\n"
+     "                       the tails of one application share the shards\n"
+     "  --format FORMAT      raw (default) or json\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -141,6 +194,7 @@ typedef enum {
   OPT_PROFILE,
   OPT_CA_FILE,
   OPT_NO_VERIFY_SSL,
+  OPT_VERBOSE,
   OPT_STREAM,
   OPT_SHARDS,
   OPT_ON_DEMAND,
@@ -149,13 +203,18 @@ typedef enum {
   OPT_AGGREGATE,
   OPT_FORMAT,
   OPT_RECORD_TTL,
-  OPT_RATE_LIMIT
+  OPT_RATE_LIMIT,
+  OPT_FROM,
+  OPT_COUNT,
+  OPT_IDLE_EXIT,
+  OPT_CHECKPOINT,
+  OPT_APP
 } opt_id_t;
 
 #define CMD_BIT(id) (1u << (id))
 #define ALL_STREAM_CMDS                                                       \
   (CMD_BIT(CMD_CREATE_STREAM) | CMD_BIT(CMD_DELETE_STREAM) |                  \
-   CMD_BIT(CMD_DESCRIBE_STREAM) | CMD_BIT(CMD_PUT))
+   CMD_BIT(CMD_DESCRIBE_STREAM) | CMD_BIT(CMD_PUT) | CMD_BIT(CMD_TAIL))
 
 typedef struct {
   const char* name; /* without the leading "--" */
@@ -172,15 +231,21 @@ static const option_t options[] = {
     {"profile", OPT_PROFILE, 1, 0},
     {"ca-file", OPT_CA_FILE, 1, 0},
     {"no-verify-ssl", OPT_NO_VERIFY_SSL, 0, 0},
+    {"verbose", OPT_VERBOSE, 0, 0},
     {"stream", OPT_STREAM, 1, ALL_STREAM_CMDS},
     {"shards", OPT_SHARDS, 1, CMD_BIT(CMD_CREATE_STREAM)},
     {"on-demand", OPT_ON_DEMAND, 0, CMD_BIT(CMD_CREATE_STREAM)},
     {"wait", OPT_WAIT, 0, CMD_BIT(CMD_CREATE_STREAM)},
     {"partition-key", OPT_PARTITION_KEY, 1, CMD_BIT(CMD_PUT)},
     {"aggregate", OPT_AGGREGATE, 0, CMD_BIT(CMD_PUT)},
-    {"format", OPT_FORMAT, 1, CMD_BIT(CMD_PUT)},
+    {"format", OPT_FORMAT, 1, CMD_BIT(CMD_PUT) | CMD_BIT(CMD_TAIL)},
     {"record-ttl", OPT_RECORD_TTL, 1, CMD_BIT(CMD_PUT)},
     {"rate-limit", OPT_RATE_LIMIT, 1, CMD_BIT(CMD_PUT)},
+    {"from", OPT_FROM, 1, CMD_BIT(CMD_TAIL)},
+    {"count", OPT_COUNT, 1, CMD_BIT(CMD_TAIL)},
+    {"idle-exit", OPT_IDLE_EXIT, 1, CMD_BIT(CMD_TAIL)},
+    {"checkpoint", OPT_CHECKPOINT, 1, CMD_BIT(CMD_TAIL)},
+    {"app", OPT_APP, 1, CMD_BIT(CMD_TAIL)},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -266,6 +331,35 @@ static void sb_json_string(sbuf_t* b, const char* s) {
   }
   sb_append(b, (const char*) run, (size_t) (p - run));
   sb_append(b, "\"", 1);
+}
+
+
+/* Standard base64 with padding (RFC 4648 §4), for tail's data_b64. */
+static void sb_base64(sbuf_t* b, const uint8_t* data, size_t len) {
+  static const char digits[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char quad[4];
+  size_t i;
+
+  for (i = 0; i + 3 <= len; i += 3) {
+    uint32_t v = (uint32_t) data[i] << 16 | (uint32_t) data[i + 1] << 8 |
+                 data[i + 2];
+    quad[0] = digits[v >> 18];
+    quad[1] = digits[(v >> 12) & 0x3f];
+    quad[2] = digits[(v >> 6) & 0x3f];
+    quad[3] = digits[v & 0x3f];
+    sb_append(b, quad, 4);
+  }
+  if (i < len) {
+    uint32_t v = (uint32_t) data[i] << 16;
+    if (i + 1 < len)
+      v |= (uint32_t) data[i + 1] << 8;
+    quad[0] = digits[v >> 18];
+    quad[1] = digits[(v >> 12) & 0x3f];
+    quad[2] = i + 1 < len ? digits[(v >> 6) & 0x3f] : '=';
+    quad[3] = '=';
+    sb_append(b, quad, 4);
+  }
 }
 
 
@@ -394,10 +488,36 @@ typedef struct {
   uint64_t rng;
 } put_t;
 
+typedef enum { TAIL_FORMAT_RAW = 0, TAIL_FORMAT_JSON } tail_format_t;
+
+/* tail: the consumer, its checkpointer, and the handles that stop it. */
+typedef struct {
+  kinesis_consumer_t* consumer;
+  kinesis_checkpointer_t* checkpointer;
+  uv_timer_t idle;       /* --idle-exit, restarted at each record */
+  uv_signal_t sigint;
+  uv_signal_t sigterm;
+  int handles_open;
+  kinesis_iterator_type_t from;
+  double timestamp;      /* --from at-timestamp:, epoch seconds */
+  tail_format_t format;
+  unsigned long count;   /* --count; 0: no limit */
+  unsigned long idle_s;  /* --idle-exit; 0: none */
+  const char* app;
+  char owner[256];       /* the lease owner: APP-HOST-PID */
+  uint64_t printed;
+  int stopping;          /* tail_stop() was called */
+  int exit_code;
+  const char* why;       /* why it stopped, for the summary; NULL: failed */
+  char idle_why[64];
+  sbuf_t line;           /* a JSON line */
+} tail_t;
+
 typedef struct {
   const command_t* cmd;
   int help;
   int version;
+  int verbose;
   const char* stream;
   unsigned long shards;
   int shards_set;
@@ -415,7 +535,9 @@ typedef struct {
   int exit_code;
   jw_t json; /* describe-stream: built over two callbacks */
   put_t put;
+  tail_t tail;
   int stdin_closed; /* the command was started with fd 0 closed */
+  int stdout_failed; /* a write to stdout failed and was reported */
 } cli_t;
 
 
@@ -479,6 +601,9 @@ static void print_global_help(FILE* f) {
       "                      of the system's store\n"
       "  --no-verify-ssl     Do not verify the server's certificate and host\n"
       "                      name\n"
+      "  -v, --verbose       Also print the library's informational and\n"
+      "                      debug messages on stderr (warnings and errors\n"
+      "                      are always printed)\n"
       "  -h, --help          Show this help, or a command's with\n"
       "                      kinesis COMMAND --help, and exit\n"
       "  --version           Show the version and exit\n"
@@ -619,6 +744,75 @@ static int apply_put_option(cli_t* cli, const option_t* opt,
 }
 
 
+/* --from trim-horizon|latest|at-timestamp:ISO8601 */
+static int parse_from(cli_t* cli, const char* value) {
+  static const char at[] = "at-timestamp:";
+  tail_t* t = &cli->tail;
+  int64_t ms;
+
+  if (strcmp(value, "trim-horizon") == 0) {
+    t->from = KINESIS_ITERATOR_TRIM_HORIZON;
+  } else if (strcmp(value, "latest") == 0) {
+    t->from = KINESIS_ITERATOR_LATEST;
+  } else if (strncmp(value, at, sizeof(at) - 1) == 0) {
+    if (kn_parse_iso8601(value + sizeof(at) - 1, &ms) != 0 || ms <= 0)
+      return usage_error(cli->cmd, "--from at-timestamp: needs a UTC time "
+                         "after 1970 such as 2026-11-26T05:00:00Z, not '%s'",
+                         value + sizeof(at) - 1);
+    t->from = KINESIS_ITERATOR_AT_TIMESTAMP;
+    t->timestamp = (double) ms / 1000.0;
+  } else {
+    return usage_error(cli->cmd, "--from needs trim-horizon, latest or "
+                       "at-timestamp:ISO8601, not '%s'", value);
+  }
+  return CLI_CONTINUE;
+}
+
+
+static int apply_tail_option(cli_t* cli, const option_t* opt,
+                             const char* value) {
+  tail_t* t = &cli->tail;
+
+  switch (opt->id) {
+    case OPT_FROM: return parse_from(cli, value);
+    case OPT_COUNT:
+      return parse_number(cli, opt->name, value, 1, UINT32_MAX, &t->count);
+    case OPT_IDLE_EXIT:
+      return parse_number(cli, opt->name, value, 1, TAIL_MAX_IDLE_SECONDS,
+                          &t->idle_s);
+    case OPT_CHECKPOINT:
+      if (strncmp(value, "redis://", 8) == 0) {
+        /* Not a usage error, so no usage hint; but the command cannot
+         * run as asked, and exit status 2 says so before anything ran. */
+        err_line("%s: --checkpoint %s: the Redis checkpointer is not built "
+                 "yet", cli->cmd->name, value);
+        return CLI_EXIT_USAGE;
+      }
+      if (strcmp(value, "memory") != 0)
+        return usage_error(cli->cmd, "--checkpoint needs memory or "
+                           "redis://HOST:PORT[/DB], not '%s'", value);
+      break;
+    case OPT_APP:
+      if (strlen(value) > TAIL_MAX_APP_LEN)
+        return usage_error(cli->cmd, "--app needs at most %d characters",
+                           TAIL_MAX_APP_LEN);
+      t->app = value;
+      break;
+    case OPT_FORMAT:
+      if (strcmp(value, "raw") == 0)
+        t->format = TAIL_FORMAT_RAW;
+      else if (strcmp(value, "json") == 0)
+        t->format = TAIL_FORMAT_JSON;
+      else
+        return usage_error(cli->cmd, "--format needs raw or json, not '%s'",
+                           value);
+      break;
+    default: break;
+  }
+  return CLI_CONTINUE;
+}
+
+
 static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
   switch (opt->id) {
     case OPT_HELP: cli->help = 1; break;
@@ -628,15 +822,24 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
     case OPT_PROFILE: cli->opts.profile = value; break;
     case OPT_CA_FILE: cli->opts.ca_file = value; break;
     case OPT_NO_VERIFY_SSL: cli->opts.insecure = 1; break;
+    case OPT_VERBOSE: cli->verbose = 1; break;
     case OPT_STREAM: cli->stream = value; break;
     case OPT_SHARDS: return parse_shards(cli, value);
     case OPT_ON_DEMAND: cli->on_demand = 1; break;
     case OPT_WAIT: cli->wait = 1; break;
+    case OPT_FORMAT:
+      if (cli->cmd->id == CMD_TAIL)
+        return apply_tail_option(cli, opt, value);
+      return apply_put_option(cli, opt, value);
     case OPT_PARTITION_KEY:
     case OPT_AGGREGATE:
-    case OPT_FORMAT:
     case OPT_RECORD_TTL:
     case OPT_RATE_LIMIT: return apply_put_option(cli, opt, value);
+    case OPT_FROM:
+    case OPT_COUNT:
+    case OPT_IDLE_EXIT:
+    case OPT_CHECKPOINT:
+    case OPT_APP: return apply_tail_option(cli, opt, value);
   }
   return CLI_CONTINUE;
 }
@@ -667,6 +870,10 @@ static int parse_args(cli_t* cli, int argc, char** argv) {
     }
     if (strcmp(arg, "-h") == 0) {
       cli->help = 1;
+      continue;
+    }
+    if (strcmp(arg, "-v") == 0) {
+      cli->verbose = 1;
       continue;
     }
     if (arg[1] != '-' || arg[2] == '\0')
@@ -718,7 +925,7 @@ static int parse_args(cli_t* cli, int argc, char** argv) {
   }
   if (cli->cmd == NULL)
     return usage_error(NULL, "missing command (create-stream, delete-stream, "
-                       "describe-stream or put)");
+                       "describe-stream, put or tail)");
   if (cli->stream == NULL)
     return usage_error(cli->cmd, "missing --stream NAME");
   if (cli->on_demand && cli->shards_set)
@@ -1386,6 +1593,318 @@ static void on_put_shards_listed(kinesis_client_t* client, int status,
 }
 
 
+/* ---- tail ---- */
+
+/* Epoch seconds as ISO 8601 UTC with milliseconds, the form --from
+ * at-timestamp: takes: 2026-11-26T05:00:00.123Z. Returns 0, or -1 when the
+ * time is absent (0) or cannot be written. */
+static int iso8601_ms(double seconds, char* buf, size_t size) {
+  int64_t ms;
+  time_t secs;
+  struct tm tm;
+  size_t n;
+
+  if (!(seconds > 0) || !isfinite(seconds) || seconds > 253402300799.0)
+    return -1;
+  /* Rounded to the millisecond; seconds is positive here. */
+  ms = (int64_t) (seconds * 1000.0 + 0.5);
+  secs = (time_t) (ms / 1000);
+  if (gmtime_r(&secs, &tm) == NULL)
+    return -1;
+  n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (n == 0 || snprintf(buf + n, size - n, ".%03dZ", (int) (ms % 1000)) < 0)
+    return -1;
+  return 0;
+}
+
+
+/* Writes a string as JSON, or null. */
+static void sb_json_string_or_null(sbuf_t* b, const char* s) {
+  if (s != NULL)
+    sb_json_string(b, s);
+  else
+    sb_puts(b, "null");
+}
+
+
+static void tail_json_line(sbuf_t* b, const kinesis_consumer_record_t* rec) {
+  char num[16];
+  char when[64];
+
+  b->len = 0;
+  sb_puts(b, "{\"shard_id\":");
+  sb_json_string_or_null(b, rec->shard_id);
+  sb_puts(b, ",\"sequence_number\":");
+  sb_json_string_or_null(b, rec->sequence_number);
+  snprintf(num, sizeof(num), "%" PRIu32, rec->sub_sequence_number);
+  sb_puts(b, ",\"sub_sequence_number\":");
+  sb_puts(b, num);
+  sb_puts(b, ",\"partition_key\":");
+  sb_json_string_or_null(b, rec->partition_key);
+  sb_puts(b, ",\"approximate_arrival\":");
+  sb_json_string_or_null(
+      b, iso8601_ms(rec->approximate_arrival_timestamp, when, sizeof(when)) ==
+                 0
+             ? when
+             : NULL);
+  sb_puts(b, ",\"data_b64\":\"");
+  sb_base64(b, rec->data, rec->len);
+  sb_puts(b, "\"}\n");
+}
+
+
+/* Prints one record and flushes it, so that a pipe sees it at once.
+ * Returns 0, or -1 with errno set. */
+static int tail_print(cli_t* cli, const kinesis_consumer_record_t* rec) {
+  sbuf_t* b = &cli->tail.line;
+
+  if (cli->tail.format == TAIL_FORMAT_JSON) {
+    tail_json_line(b, rec);
+    if (b->failed) {
+      errno = ENOMEM;
+      return -1;
+    }
+    if (fwrite(b->data, 1, b->len, stdout) != b->len)
+      return -1;
+  } else {
+    if (rec->len > 0 && fwrite(rec->data, 1, rec->len, stdout) != rec->len)
+      return -1;
+    if (putc('\n', stdout) == EOF)
+      return -1;
+  }
+  return fflush(stdout) == 0 ? 0 : -1;
+}
+
+
+static void on_tail_checkpointer_closed(void* arg) {
+  cli_t* cli = arg;
+
+  cli->tail.checkpointer = NULL;
+  finish(cli, cli->tail.exit_code);
+}
+
+
+/* Closing a uv_signal_t gives the signal its default action back; the
+ * run is stopping by then, and what is left (closing the checkpointer and
+ * the client) cancels rather than waits, so a signal that comes late must
+ * not turn a clean stop into death by signal: it is ignored. */
+static void tail_close_handles(tail_t* t) {
+  if (!t->handles_open)
+    return;
+  t->handles_open = 0;
+  uv_close((uv_handle_t*) &t->idle, NULL);
+  uv_close((uv_handle_t*) &t->sigint, NULL);
+  uv_close((uv_handle_t*) &t->sigterm, NULL);
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
+}
+
+
+/* The consumer is closed (or was never made): the summary, then the
+ * checkpointer and the client. */
+static void tail_finish(cli_t* cli) {
+  tail_t* t = &cli->tail;
+
+  tail_close_handles(t);
+  if (t->why != NULL)
+    err_line("%s: %" PRIu64 " record%s (%s)", cli->cmd->name, t->printed,
+             t->printed == 1 ? "" : "s", t->why);
+  if (t->checkpointer != NULL)
+    kinesis_checkpointer_close(t->checkpointer, on_tail_checkpointer_closed,
+                               cli);
+  else
+    finish(cli, t->exit_code);
+}
+
+
+static void on_tail_consumer_closed(kinesis_consumer_t* consumer, int status,
+                                    void* arg) {
+  cli_t* cli = arg;
+
+  (void) consumer;
+  (void) status;
+  cli->tail.consumer = NULL;
+  tail_finish(cli);
+}
+
+
+/* Ends the run: the consumer writes its last checkpoints (what was
+ * printed) and releases its leases, then the checkpointer and the client
+ * close. `why` is for the summary line; NULL after a reported failure.
+ * Signals that come meanwhile are caught and ignored: timeout(1), for one,
+ * sends its signal to the command and to the command's process group. */
+static void tail_stop(cli_t* cli, int exit_code, const char* why) {
+  tail_t* t = &cli->tail;
+  int r;
+
+  if (t->stopping)
+    return;
+  t->stopping = 1;
+  t->exit_code = exit_code;
+  t->why = why;
+  if (t->handles_open)
+    uv_timer_stop(&t->idle);
+  if (t->consumer == NULL) {
+    tail_finish(cli);
+    return;
+  }
+  r = kinesis_consumer_close(t->consumer, on_tail_consumer_closed, cli);
+  if (r != 0) {
+    /* Only a second close fails, and tail_stop() runs once. */
+    err_line("internal error: closing the consumer failed: %s",
+             kinesis_strerror(r));
+    t->exit_code = CLI_EXIT_FAIL;
+    tail_close_handles(t);
+  }
+}
+
+
+static void on_tail_idle(uv_timer_t* timer);
+
+
+static void on_tail_record(kinesis_consumer_t* consumer,
+                           const kinesis_consumer_record_t* rec, void* arg) {
+  cli_t* cli = arg;
+  tail_t* t = &cli->tail;
+
+  if (t->stopping)
+    return;
+  if (tail_print(cli, rec) != 0) {
+    /* Not acknowledged: the record was not printed whole, and a reader
+     * that shares the checkpoint will read it again. */
+    err_line("%s: cannot write to stdout: %s", cli->cmd->name,
+             strerror(errno));
+    cli->stdout_failed = 1;
+    tail_stop(cli, CLI_EXIT_FAIL, NULL);
+    return;
+  }
+  /* Manual acknowledgement, so that only printed records are
+   * checkpointed. */
+  kinesis_consumer_ack(consumer, rec);
+  t->printed++;
+  if (t->count > 0 && t->printed >= t->count) {
+    tail_stop(cli, CLI_EXIT_OK, "--count reached");
+    return;
+  }
+  if (t->idle_s > 0)
+    uv_timer_start(&t->idle, on_tail_idle, (uint64_t) t->idle_s * 1000, 0);
+}
+
+
+static void on_tail_idle(uv_timer_t* timer) {
+  cli_t* cli = timer->data;
+  tail_t* t = &cli->tail;
+
+  snprintf(t->idle_why, sizeof(t->idle_why), "no record for %lu s",
+           t->idle_s);
+  tail_stop(cli, CLI_EXIT_OK, t->idle_why);
+}
+
+
+static void on_tail_signal(uv_signal_t* handle, int signum) {
+  cli_t* cli = handle->data;
+
+  tail_stop(cli, CLI_EXIT_OK, signum == SIGINT ? "interrupted" : "terminated");
+}
+
+
+/* The lease owner: the application name, then this host and process. */
+static void tail_owner(tail_t* t) {
+  char host[128];
+  size_t size = sizeof(host);
+
+  if (uv_os_gethostname(host, &size) != 0)
+    snprintf(host, sizeof(host), "localhost");
+  snprintf(t->owner, sizeof(t->owner), "%s-%s-%ld",
+           t->app != NULL ? t->app : TAIL_DEFAULT_APP, host,
+           (long) uv_os_getpid());
+}
+
+
+/* A call failed after tail_begin(): one line, then the run ends. */
+static void tail_failed(cli_t* cli, int r) {
+  report_call_error(cli, r);
+  tail_stop(cli, CLI_EXIT_FAIL, NULL);
+}
+
+
+/* Starts the consumer; the other options keep the consumer's defaults. */
+static void tail_start(cli_t* cli) {
+  tail_t* t = &cli->tail;
+  kinesis_consumer_options_t co;
+  int r;
+
+  r = kinesis_checkpointer_memory_new(&cli->loop, NULL, &t->checkpointer);
+  if (r != 0) {
+    tail_failed(cli, r);
+    return;
+  }
+  tail_owner(t);
+  kinesis_consumer_options_init(&co);
+  co.stream = cli->stream;
+  co.on_record = on_tail_record;
+  co.on_record_data = cli;
+  co.manual_ack = 1;
+  co.iterator_type = t->from;
+  co.timestamp = t->timestamp;
+  co.checkpointer = t->checkpointer;
+  co.owner = t->owner;
+  co.sleep_time_no_records_ms = TAIL_SLEEP_NO_RECORDS_MS;
+  r = kinesis_consumer_new(cli->client, &co, &t->consumer);
+  if (r == 0)
+    r = kinesis_consumer_start(t->consumer);
+  if (r != 0) {
+    tail_failed(cli, r);
+    return;
+  }
+  if (t->idle_s > 0)
+    uv_timer_start(&t->idle, on_tail_idle, (uint64_t) t->idle_s * 1000, 0);
+}
+
+
+/* ListShards first, as put does: a stream that does not exist, or
+ * credentials that do not work, fail at once with one line, rather than
+ * as the consumer's warnings, again and again. */
+static void on_tail_shards_listed(kinesis_client_t* client, int status,
+                                  const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+
+  (void) client;
+  /* Stopped by a signal meanwhile: the client's close canceled this. */
+  if (cli->tail.stopping)
+    return;
+  /* A stream that is not ACTIVE yet: the consumer lists it again. */
+  if (status != 0 && status != KINESIS_EINUSE) {
+    report_failure(cli, status, res);
+    tail_stop(cli, CLI_EXIT_FAIL, NULL);
+    return;
+  }
+  tail_start(cli);
+}
+
+
+/* Lists the shards, and catches SIGINT and SIGTERM from now on. */
+static int tail_begin(cli_t* cli) {
+  tail_t* t = &cli->tail;
+  int r;
+
+  r = kinesis_client_list_shards(cli->client, cli->stream,
+                                 on_tail_shards_listed, cli);
+  if (r != 0)
+    return r;
+  uv_timer_init(&cli->loop, &t->idle);
+  uv_signal_init(&cli->loop, &t->sigint);
+  uv_signal_init(&cli->loop, &t->sigterm);
+  t->idle.data = cli;
+  t->sigint.data = cli;
+  t->sigterm.data = cli;
+  t->handles_open = 1;
+  uv_signal_start(&t->sigint, on_tail_signal, SIGINT);
+  uv_signal_start(&t->sigterm, on_tail_signal, SIGTERM);
+  return 0;
+}
+
+
 static int start_command(cli_t* cli) {
   switch (cli->cmd->id) {
     case CMD_CREATE_STREAM:
@@ -1402,6 +1921,8 @@ static int start_command(cli_t* cli) {
     case CMD_PUT:
       return kinesis_client_list_shards(cli->client, cli->stream,
                                         on_put_shards_listed, cli);
+    case CMD_TAIL:
+      return tail_begin(cli);
   }
   return KINESIS_EINVAL;
 }
@@ -1460,6 +1981,16 @@ static int keep_std_fds_open(void) {
 }
 
 
+/* The library's log messages (the consumer's, so far): warnings and errors
+ * always, the rest with -v; one line each, like every message. */
+static void on_log(kinesis_log_level_t level, const char* message,
+                   void* arg) {
+  (void) level;
+  (void) arg;
+  err_line("%s", message);
+}
+
+
 int main(int argc, char** argv) {
   static cli_t cli;
   int r;
@@ -1473,6 +2004,9 @@ int main(int argc, char** argv) {
 
   if (check_ca_file(&cli) != 0)
     return CLI_EXIT_FAIL;
+  cli.opts.log = on_log;
+  cli.opts.log_data = &cli;
+  cli.opts.log_level = cli.verbose ? KINESIS_LOG_DEBUG : KINESIS_LOG_WARN;
   r = uv_loop_init(&cli.loop);
   if (r != 0) {
     err_line("cannot create the event loop: %s", uv_strerror(r));
@@ -1498,6 +2032,7 @@ int main(int argc, char** argv) {
   uv_run(&cli.loop, UV_RUN_DEFAULT);
   sb_free(&cli.json.out);
   free(cli.put.buf);
+  sb_free(&cli.tail.line);
   if (!cli.closed) {
     err_line("internal error: the loop stopped before the client closed");
     cli.exit_code = CLI_EXIT_FAIL;
@@ -1508,7 +2043,7 @@ int main(int argc, char** argv) {
              uv_strerror(r));
     cli.exit_code = CLI_EXIT_FAIL;
   }
-  if (fflush(stdout) != 0 || ferror(stdout)) {
+  if (!cli.stdout_failed && (fflush(stdout) != 0 || ferror(stdout))) {
     err_line("%s: cannot write to stdout", cli.cmd->name);
     cli.exit_code = CLI_EXIT_FAIL;
   }

@@ -816,6 +816,271 @@ for s in "$sp" "$sj" "$sa" "$sb"; do
   expect_rc "delete-stream $s after the put tests" 0 stdout-empty
 done
 
+# ---- tail
+
+# check_tail_json DESCRIPTION < NODE-CODE: parses stdout ($tmp/out) as JSON
+# lines, checks that each has the six members with the right types, and runs
+# the code with `lines` (the objects), `data(o)` (the decoded bytes) and
+# `fail(msg)`.
+check_tail_json() {
+  local what="$1" msg
+  if msg="$( {
+      cat <<'EOF'
+'use strict'
+const fs = require('fs')
+const text = fs.readFileSync(process.argv[2], 'utf8')
+const fail = (m) => { console.log(m); process.exit(1) }
+if (text !== '' && !text.endsWith('\n')) fail('stdout does not end with a newline')
+const lines = text === '' ? [] : text.slice(0, -1).split('\n').map((l, i) => {
+  let o
+  try { o = JSON.parse(l) } catch (e) { fail('line ' + (i + 1) + ' is not JSON: ' + l) }
+  const keys = ['shard_id', 'sequence_number', 'sub_sequence_number', 'partition_key', 'approximate_arrival', 'data_b64']
+  if (Object.keys(o).join() !== keys.join()) fail('line ' + (i + 1) + ' has members ' + Object.keys(o).join())
+  if (!/^shardId-\d{12}$/.test(o.shard_id)) fail('bad shard_id ' + o.shard_id)
+  if (!/^\d{1,128}$/.test(o.sequence_number)) fail('bad sequence_number ' + o.sequence_number)
+  if (o.sub_sequence_number !== 0) fail('sub_sequence_number of a plain record is ' + o.sub_sequence_number)
+  if (typeof o.partition_key !== 'string' || o.partition_key === '') fail('bad partition_key ' + o.partition_key)
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(o.approximate_arrival)) fail('bad approximate_arrival ' + o.approximate_arrival)
+  const age = Date.now() - Date.parse(o.approximate_arrival)
+  if (!(age > -60000 && age < 3600000)) fail('approximate_arrival is not recent: ' + o.approximate_arrival)
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(o.data_b64) || o.data_b64.length % 4 !== 0) fail('bad data_b64 ' + o.data_b64)
+  return o
+})
+const data = (o) => Buffer.from(o.data_b64, 'base64')
+EOF
+      cat
+    } | node - "$tmp/out" 2>&1)"; then
+    ok "$what"
+  else
+    not_ok "$what" "$msg"
+  fi
+}
+
+# expect_out_lines DESCRIPTION FILE: stdout holds the lines of FILE, in any
+# order (the shards interleave), each exactly as often.
+expect_out_lines() {
+  local what="$1" want="$2"
+  if cmp -s <(sort "$tmp/out") <(sort "$want"); then
+    ok "$what"
+  else
+    not_ok "$what" "stdout differs from $want as a multiset of lines:" \
+      "$(diff <(sort "$tmp/out") <(sort "$want") | head -5)"
+  fi
+}
+
+run -- --help
+expect_out_contains "--help lists tail" "  tail "
+run -- tail --help
+expect_rc "tail --help exits 0" 0
+expect_out_contains "tail --help shows its usage" \
+  "Usage: kinesis tail --stream NAME [--from POSITION] [--count N]"
+expect_out_contains "tail --help explains --from" "at-timestamp:ISO8601"
+run -- tail
+expect_rc "tail without --stream exits 2" 2 stdout-empty
+expect_err_prefix "tail without --stream says so" \
+  "kinesis: tail: missing --stream NAME"
+run -- tail --stream x --format lines
+expect_rc "tail --format lines exits 2" 2 stdout-empty
+expect_err_prefix "tail --format lines is named" \
+  "kinesis: tail: --format needs raw or json, not 'lines'"
+run -- tail --stream x --from yesterday
+expect_rc "tail --from yesterday exits 2" 2 stdout-empty
+expect_err_prefix "tail --from yesterday is named" \
+  "kinesis: tail: --from needs trim-horizon, latest or at-timestamp:ISO8601, not 'yesterday'"
+run -- tail --stream x --from at-timestamp:2026-13-01T00:00:00Z
+expect_rc "tail --from at-timestamp: with month 13 exits 2" 2 stdout-empty
+expect_err_contains "a bad --from at-timestamp: is named" \
+  "not '2026-13-01T00:00:00Z'"
+run -- tail --stream x --count 0
+expect_rc "tail --count 0 exits 2" 2 stdout-empty
+run -- tail --stream x --idle-exit 1.5
+expect_rc "tail --idle-exit 1.5 exits 2" 2 stdout-empty
+run -- tail --stream x --checkpoint file
+expect_rc "tail --checkpoint file exits 2" 2 stdout-empty
+run -- --endpoint-url "$HTTP" tail --stream x --checkpoint redis://127.0.0.1:6379/0
+expect_rc "tail --checkpoint redis:// exits 2" 2 stdout-empty
+expect_err_exact "tail --checkpoint redis:// says it is not built yet" \
+  "kinesis: tail: --checkpoint redis://127.0.0.1:6379/0: the Redis checkpointer is not built yet"
+run -- put --stream x --count 3
+expect_rc "--count with put exits 2" 2 stdout-empty
+
+# A stream that does not exist: one line, at once.
+run -- --endpoint-url "$HTTP" tail --stream "cli-tail-none-$suffix" --count 1
+expect_failure_line "tail of a missing stream fails"
+expect_err_prefix "tail of a missing stream says why" \
+  "kinesis: tail: ResourceNotFoundException: Stream cli-tail-none-$suffix under account "
+run -- --endpoint-url "$HTTP" tail --stream 'bad name!'
+expect_failure_line "tail with a bad stream name fails"
+expect_err_contains "tail with a bad stream name is named" "invalid stream name"
+
+st="cli-tail-$suffix"
+run -- --endpoint-url "$HTTP" create-stream --stream "$st" --shards 2 --wait
+expect_rc "create-stream for tail (2 shards)" 0 stdout-empty
+before="$(date -u -d '-1 minute' +%Y-%m-%dT%H:%M:%SZ)"
+seq 1 500 >"$tmp/seq500"
+run_in "$tmp/seq500" -- --endpoint-url "$HTTP" put --stream "$st"
+expect_rc "put 500 lines for tail" 0 stdout-empty
+
+# --count: exactly the 500 lines, from both shards, then a summary.
+run -- --endpoint-url "$HTTP" tail --stream "$st" --count 500 --format raw
+expect_rc "tail --count 500 --format raw exits 0" 0
+expect_out_lines "tail --count 500 prints exactly the 500 lines" \
+  "$tmp/seq500"
+expect_err_exact "tail --count 500 prints one summary line" \
+  "kinesis: tail: 500 records (--count reached)"
+run -- --endpoint-url "$HTTP" tail --stream "$st" --count 7
+expect_rc "tail --count 7 exits 0" 0
+if [ "$(wc -l <"$tmp/out")" -eq 7 ]; then
+  ok "tail --count 7 prints 7 lines"
+else
+  not_ok "tail --count 7 prints 7 lines"
+fi
+
+# --format json: one object a line, with every member.
+run -- --endpoint-url "$HTTP" tail --stream "$st" --count 500 --format json
+expect_rc "tail --count 500 --format json exits 0" 0
+check_tail_json "tail --format json prints the 500 records as JSON lines" <<'EOF'
+if (lines.length !== 500) fail('expected 500 lines, got ' + lines.length)
+const got = lines.map((o) => data(o).toString('utf8')).sort((a, b) => a - b)
+for (let i = 0; i < 500; i++) if (got[i] !== String(i + 1)) fail('record ' + i + ' is ' + JSON.stringify(got[i]))
+if (new Set(lines.map((o) => o.shard_id)).size !== 2) fail('expected records from both shards')
+if (new Set(lines.map((o) => o.shard_id + '/' + o.sequence_number)).size !== 500) fail('a sequence number repeats')
+for (const o of lines) if (!/^[0-9a-f]{16}$/.test(o.partition_key)) fail('not the random key: ' + o.partition_key)
+EOF
+
+# --from at-timestamp: a time before the records were put reads them all.
+run -- --endpoint-url "$HTTP" tail --stream "$st" --count 500 \
+  --from "at-timestamp:$before"
+expect_rc "tail --from at-timestamp: exits 0" 0
+expect_out_lines "tail --from at-timestamp: before the put prints the 500 lines" \
+  "$tmp/seq500"
+
+# --from latest: the old records are not printed.
+run -- --endpoint-url "$HTTP" tail --stream "$st" --from latest --idle-exit 1
+expect_rc "tail --from latest --idle-exit 1 exits 0" 0 stdout-empty
+expect_err_exact "tail --from latest --idle-exit 1 says why it stopped" \
+  "kinesis: tail: 0 records (no record for 1 s)"
+
+# --from latest prints a record put while it runs: put a line every half
+# second until it has printed one (whenever its iterators were taken).
+timeout 60 "$KINESIS" --endpoint-url "$HTTP" tail --stream "$st" \
+  --from latest --count 1 --idle-exit 30 >"$tmp/out" 2>"$tmp/err" &
+tail_pid=$!
+for i in $(seq 1 40); do
+  kill -0 "$tail_pid" 2>/dev/null || break
+  echo "live-$i" | "$KINESIS" --endpoint-url "$HTTP" put --stream "$st" \
+    2>/dev/null
+  sleep 0.5
+done
+wait "$tail_pid"
+RC=$?
+ERR="$(cat "$tmp/err")"
+expect_rc "tail --from latest --count 1 of a live record exits 0" 0
+if grep -qx 'live-[0-9]*' "$tmp/out" && [ "$(wc -l <"$tmp/out")" -eq 1 ]; then
+  ok "tail --from latest prints a record put after it started"
+else
+  not_ok "tail --from latest prints a record put after it started"
+fi
+
+# --idle-exit on an empty stream: exit 0 after about a second.
+se="cli-tail-empty-$suffix"
+run -- --endpoint-url "$HTTP" create-stream --stream "$se" --wait
+expect_rc "create-stream for the empty tail" 0 stdout-empty
+started="$(date +%s%N)"
+run -- --endpoint-url "$HTTP" tail --stream "$se" --idle-exit 1
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+expect_rc "tail --idle-exit 1 of an empty stream exits 0" 0 stdout-empty
+if [ "$elapsed_ms" -ge 1000 ] && [ "$elapsed_ms" -lt 5000 ]; then
+  ok "tail --idle-exit 1 exits after about 1 s (${elapsed_ms} ms)"
+else
+  not_ok "tail --idle-exit 1 exits after about 1 s" "took ${elapsed_ms} ms"
+fi
+
+# SIGINT and SIGTERM: a clean close, exit 0.
+for sig in INT TERM; do
+  timeout 60 "$KINESIS" --endpoint-url "$HTTP" tail --stream "$se" \
+    >"$tmp/out" 2>"$tmp/err" &
+  tail_pid=$!
+  sleep 1
+  kill -"$sig" "$tail_pid"
+  wait "$tail_pid"
+  RC=$?
+  ERR="$(cat "$tmp/err")"
+  expect_rc "tail stopped by SIG$sig exits 0" 0 stdout-empty
+  if [ "$sig" = INT ]; then want="interrupted"; else want="terminated"; fi
+  expect_err_exact "tail stopped by SIG$sig says so" \
+    "kinesis: tail: 0 records ($want)"
+done
+
+# Binary data, newlines and quotes survive --format json; --format raw
+# prints the data as it is. -v prints the consumer's messages; --app names
+# the lease owner.
+sbin="cli-tail-bin-$suffix"
+run -- --endpoint-url "$HTTP" create-stream --stream "$sbin" --wait
+expect_rc "create-stream for the binary tail" 0 stdout-empty
+cat >"$tmp/tail-json.txt" <<'EOF'
+{"data_b64": "AAEC/4A=", "partition_key": "bin"}
+{"data": "two\nlines", "partition_key": "q\"uote\\d \u00e9"}
+{"data": "", "partition_key": "empty"}
+EOF
+run_in "$tmp/tail-json.txt" -- --endpoint-url "$HTTP" put --stream "$sbin" \
+  --format json
+expect_rc "put binary records for tail" 0 stdout-empty
+run -- --endpoint-url "$HTTP" tail --stream "$sbin" --count 3 --format json \
+  -v --app cli-test
+expect_rc "tail -v --app --format json of binary records exits 0" 0
+expect_err_contains "tail -v prints the consumer's messages" \
+  "kinesis: consumer: leased shard shardId-000000000000"
+check_tail_json "tail --format json keeps binary data and escapes keys" <<'EOF'
+if (lines.length !== 3) fail('expected 3 lines, got ' + lines.length)
+const [a, b, c] = lines
+if (a.partition_key !== 'bin' || data(a).toString('hex') !== '000102ff80') fail('binary record: ' + JSON.stringify(a))
+if (b.partition_key !== 'q"uote\\d \u00e9' || data(b).toString() !== 'two\nlines') fail('escaped record: ' + JSON.stringify(b))
+if (c.partition_key !== 'empty' || c.data_b64 !== '') fail('empty record: ' + JSON.stringify(c))
+EOF
+run -- --endpoint-url "$HTTP" tail --stream "$sbin" --count 3
+expect_rc "tail --format raw of binary records exits 0" 0
+if [ "$(od -An -tx1 "$tmp/out" | tr -d ' \n')" = "000102ff800a74776f0a6c696e65730a0a" ]; then
+  ok "tail --format raw prints the data bytes and a newline each"
+else
+  not_ok "tail --format raw prints the data bytes and a newline each" \
+    "got $(od -An -tx1 "$tmp/out" | tr -d '\n')"
+fi
+if [ -w /dev/full ]; then
+  timeout 60 "$KINESIS" --endpoint-url "$HTTP" tail --stream "$sbin" \
+    --count 3 >/dev/full 2>"$tmp/err"
+  RC=$?
+  ERR="$(cat "$tmp/err")"
+  : >"$tmp/out"
+  expect_failure_line "tail to a full disk fails"
+  expect_err_prefix "tail to a full disk says so" \
+    "kinesis: tail: cannot write to stdout: "
+fi
+
+# Records on one shard of two, the other empty: tail reads them (the empty
+# shard's calls must not hold up the other's).
+s1of2="cli-tail-one-$suffix"
+run -- --endpoint-url "$HTTP" create-stream --stream "$s1of2" --shards 2 --wait
+expect_rc "create-stream for the one-shard tail" 0 stdout-empty
+for i in 1 2 3; do
+  printf '{"data": "upper-%d", "partition_key": "u", "explicit_hash_key": "340282366920938463463374607431768211455"}\n' "$i"
+done >"$tmp/upper.txt"
+run_in "$tmp/upper.txt" -- --endpoint-url "$HTTP" put --stream "$s1of2" \
+  --format json
+expect_rc "put 3 records to the second shard only" 0 stdout-empty
+run -- --endpoint-url "$HTTP" tail --stream "$s1of2" --count 3 --idle-exit 10
+expect_rc "tail of a stream with one empty shard exits 0" 0
+if [ "$OUT" = $'upper-1\nupper-2\nupper-3' ]; then
+  ok "tail prints the second shard's records, in order, while the first is empty"
+else
+  not_ok "tail prints the second shard's records, in order, while the first is empty"
+fi
+
+for s in "$st" "$se" "$sbin" "$s1of2"; do
+  run -- --endpoint-url "$HTTP" delete-stream --stream "$s"
+  expect_rc "delete-stream $s after the tail tests" 0 stdout-empty
+done
+
 # ---- no secret in any output
 
 if grep -qF -e "$SECRET" -e "$PROFILE_SECRET" "$tmp/all"; then
