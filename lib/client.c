@@ -657,6 +657,21 @@ static void call_discard(kn_call_t* call) {
 }
 
 
+/* Launches a call whose body was just encoded with result `encoded`, and
+ * hands it to `out` (which may be NULL) when it started. */
+static int call_finish_start(kn_call_t* call, int encoded, kn_call_t** out) {
+  int r = encoded;
+  if (r != 0) {
+    call_discard(call);
+    return r;
+  }
+  r = call_launch(call);
+  if (r == 0 && out != NULL)
+    *out = call;
+  return r;
+}
+
+
 /* ---- Actions ---- */
 
 static int on_empty_success(kn_call_t* call, const kn_http_response_t* res) {
@@ -687,6 +702,7 @@ static int simple_stream_call(kinesis_client_t* c, const char* action,
     call_discard(call);
     return r;
   }
+  /* With `out`, the caller finishes setting the call up and launches it. */
   if (out != NULL) {
     *out = call;
     return 0;
@@ -848,14 +864,8 @@ int kn_client_list_shards(kinesis_client_t* c, const char* stream,
   if (r != 0)
     return r;
   call->stream = kn_strdup(stream);
-  if (call->stream == NULL) {
-    call_discard(call);
-    return KINESIS_ENOMEM;
-  }
-  r = call_launch(call);
-  if (r == 0 && out != NULL)
-    *out = call;
-  return r;
+  return call_finish_start(call, call->stream != NULL ? 0 : KINESIS_ENOMEM,
+                           out);
 }
 
 
@@ -896,15 +906,8 @@ int kn_client_get_shard_iterator(kinesis_client_t* c,
   r = call_start(c, "GetShardIterator", on_shard_iterator, cb, arg, &call);
   if (r != 0)
     return r;
-  r = kn_codec_get_shard_iterator(&call->body, req);
-  if (r != 0) {
-    call_discard(call);
-    return r;
-  }
-  r = call_launch(call);
-  if (r == 0 && out != NULL)
-    *out = call;
-  return r;
+  return call_finish_start(call, kn_codec_get_shard_iterator(&call->body, req),
+                           out);
 }
 
 
@@ -946,15 +949,8 @@ int kn_client_get_records(kinesis_client_t* c, const char* iterator,
   r = call_start(c, "GetRecords", on_get_records, cb, arg, &call);
   if (r != 0)
     return r;
-  r = kn_codec_get_records(&call->body, iterator, limit);
-  if (r != 0) {
-    call_discard(call);
-    return r;
-  }
-  r = call_launch(call);
-  if (r == 0 && out != NULL)
-    *out = call;
-  return r;
+  return call_finish_start(
+      call, kn_codec_get_records(&call->body, iterator, limit), out);
 }
 
 
@@ -1009,15 +1005,8 @@ int kn_client_put_records(kinesis_client_t* c, const char* stream,
   if (r != 0)
     return r;
   call->nentries = n;
-  r = kn_codec_put_records(&call->body, stream, entries, n);
-  if (r != 0) {
-    call_discard(call);
-    return r;
-  }
-  r = call_launch(call);
-  if (r == 0 && out != NULL)
-    *out = call;
-  return r;
+  return call_finish_start(
+      call, kn_codec_put_records(&call->body, stream, entries, n), out);
 }
 
 
@@ -1063,6 +1052,13 @@ void kn_client_log(const kinesis_client_t* c, kinesis_log_level_t level,
 
 int kn_client_closing(const kinesis_client_t* c) {
   return c->closing;
+}
+
+
+int kn_client_child_check(const kinesis_client_t* c) {
+  if (c->closing)
+    return KINESIS_ECLOSING;
+  return c->region == NULL ? KINESIS_ENOREGION : 0;
 }
 
 

@@ -21,6 +21,10 @@ void kn_client_child_remove(kinesis_client_t* client);
 /* Whether the client is closing: children must not start calls then. */
 int kn_client_closing(const kinesis_client_t* client);
 
+/* Whether a producer or consumer may be made from `client` now: 0,
+ * KINESIS_ECLOSING, or KINESIS_ENOREGION (it could never make a call). */
+int kn_client_child_check(const kinesis_client_t* client);
+
 /* kinesis_client_put_records() and kinesis_client_list_shards(), returning
  * the call so that it can be canceled. */
 int kn_client_put_records(kinesis_client_t* client, const char* stream,

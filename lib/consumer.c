@@ -1150,10 +1150,8 @@ int kinesis_consumer_new(kinesis_client_t* client,
   if (client == NULL || options == NULL || out == NULL ||
       !options_valid(options))
     return KINESIS_EINVAL;
-  if (kn_client_closing(client))
-    return KINESIS_ECLOSING;
-  if (kinesis_client_region(client) == NULL)
-    return KINESIS_ENOREGION;
+  if ((r = kn_client_child_check(client)) != 0)
+    return r;
   c = kn_calloc(1, sizeof(*c));
   if (c == NULL)
     return KINESIS_ENOMEM;

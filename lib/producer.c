@@ -937,14 +937,13 @@ int kinesis_producer_new(kinesis_client_t* client,
                          const kinesis_producer_options_t* options,
                          kinesis_producer_t** out) {
   kinesis_producer_t* p;
+  int r;
 
   if (client == NULL || options == NULL || out == NULL ||
       !options_valid(options))
     return KINESIS_EINVAL;
-  if (kn_client_closing(client))
-    return KINESIS_ECLOSING;
-  if (kinesis_client_region(client) == NULL)
-    return KINESIS_ENOREGION;
+  if ((r = kn_client_child_check(client)) != 0)
+    return r;
   p = kn_calloc(1, sizeof(*p));
   if (p == NULL)
     return KINESIS_ENOMEM;
