@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kinesis.h"
+
 
 int kn_test_main(int argc, char** argv, const kn_test_t* tests, size_t n) {
   size_t i;
@@ -98,4 +100,55 @@ void kn_test_loop_close(uv_loop_t* loop) {
   if (r != 0)
     uv_walk(loop, on_walk, NULL);
   ASSERT_EQ(0, r);
+}
+
+
+int64_t kn_test_alloc_fail_at = -1;
+int64_t kn_test_alloc_count;
+int64_t kn_test_alloc_live;
+
+
+static void* fail_malloc(size_t n) {
+  void* p;
+  if (kn_test_alloc_count++ == kn_test_alloc_fail_at)
+    return NULL;
+  p = malloc(n);
+  if (p != NULL)
+    kn_test_alloc_live++;
+  return p;
+}
+
+
+static void* fail_realloc(void* old, size_t n) {
+  void* p;
+  if (kn_test_alloc_count++ == kn_test_alloc_fail_at)
+    return NULL;
+  p = realloc(old, n);
+  if (p != NULL && old == NULL)
+    kn_test_alloc_live++;
+  return p;
+}
+
+
+static void* fail_calloc(size_t c, size_t n) {
+  void* p;
+  if (kn_test_alloc_count++ == kn_test_alloc_fail_at)
+    return NULL;
+  p = calloc(c, n);
+  if (p != NULL)
+    kn_test_alloc_live++;
+  return p;
+}
+
+
+static void fail_free(void* p) {
+  if (p != NULL)
+    kn_test_alloc_live--;
+  free(p);
+}
+
+
+void kn_test_alloc_install(void) {
+  ASSERT_OK(kinesis_replace_allocator(fail_malloc, fail_realloc, fail_calloc,
+                                      fail_free));
 }

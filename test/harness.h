@@ -104,4 +104,14 @@ char* kn_test_read_file(const char* path, size_t* len);
  * open as a failure and asserts uv_loop_close() == 0. */
 void kn_test_loop_close(uv_loop_t* loop);
 
+/* A counting allocator for allocation-failure tests (STYLE.md section 9),
+ * in nghttp2's way: run a scenario once to count its allocations, then again
+ * failing each one in turn. kn_test_alloc_install() makes the library use
+ * it; the allocation numbered kn_test_alloc_fail_at (from 0, counted in
+ * kn_test_alloc_count) fails; kn_test_alloc_live counts blocks not freed. */
+extern int64_t kn_test_alloc_fail_at;
+extern int64_t kn_test_alloc_count;
+extern int64_t kn_test_alloc_live;
+void kn_test_alloc_install(void);
+
 #endif /* KN_TEST_HARNESS_H */

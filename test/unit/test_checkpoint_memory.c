@@ -892,49 +892,6 @@ static void test_many_shards(void) {
 /* ---- Allocation failures ---- */
 
 
-static int64_t alloc_fail_at = -1;
-static int64_t alloc_count;
-static int64_t alloc_live;
-
-
-static void* fail_malloc(size_t n) {
-  void* p;
-  if (alloc_count++ == alloc_fail_at)
-    return NULL;
-  p = malloc(n);
-  if (p != NULL)
-    alloc_live++;
-  return p;
-}
-
-
-static void* fail_realloc(void* old, size_t n) {
-  void* p;
-  if (alloc_count++ == alloc_fail_at)
-    return NULL;
-  p = realloc(old, n);
-  if (p != NULL && old == NULL)
-    alloc_live++;
-  return p;
-}
-
-
-static void* fail_calloc(size_t c, size_t n) {
-  void* p;
-  if (alloc_count++ == alloc_fail_at)
-    return NULL;
-  p = calloc(c, n);
-  if (p != NULL)
-    alloc_live++;
-  return p;
-}
-
-
-static void fail_free(void* p) {
-  if (p != NULL)
-    alloc_live--;
-  free(p);
-}
 
 
 /* One run of a fixed scenario. Returns 1 when no allocation failed. */
@@ -1013,29 +970,28 @@ static int failmalloc_run(void) {
 
   close_all(&loop, cp);
   /* Done when the allocation to fail was never reached. */
-  return alloc_count <= alloc_fail_at;
+  return kn_test_alloc_count <= kn_test_alloc_fail_at;
 }
 
 
 static void test_failmalloc(void) {
   int64_t i;
 
-  ASSERT_OK(kinesis_replace_allocator(fail_malloc, fail_realloc, fail_calloc,
-                                      fail_free));
+  kn_test_alloc_install();
   /* Fail the first allocation, then the second, ... until a run needs no
    * more. Every run leaks nothing. */
   for (i = 0;; i++) {
     int done;
-    alloc_fail_at = i;
-    alloc_count = 0;
-    alloc_live = 0;
+    kn_test_alloc_fail_at = i;
+    kn_test_alloc_count = 0;
+    kn_test_alloc_live = 0;
     done = failmalloc_run();
-    ASSERT_EQ(0, alloc_live);
+    ASSERT_EQ(0, kn_test_alloc_live);
     if (done)
       break;
   }
   ASSERT_GE(i, 20);
-  alloc_fail_at = -1;
+  kn_test_alloc_fail_at = -1;
   ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
 }
 

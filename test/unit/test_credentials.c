@@ -567,49 +567,6 @@ static void test_container_uri_allowed(void) {
 /* ---- Allocation failures ---- */
 
 
-static int64_t alloc_fail_at = -1; /* fail the allocation with this index */
-static int64_t alloc_count;
-static int64_t alloc_live;
-
-
-static void* fail_malloc(size_t n) {
-  void* p;
-  if (alloc_count++ == alloc_fail_at)
-    return NULL;
-  p = malloc(n);
-  if (p != NULL)
-    alloc_live++;
-  return p;
-}
-
-
-static void* fail_realloc(void* old, size_t n) {
-  void* p;
-  if (alloc_count++ == alloc_fail_at)
-    return NULL;
-  p = realloc(old, n);
-  if (p != NULL && old == NULL)
-    alloc_live++;
-  return p;
-}
-
-
-static void* fail_calloc(size_t c, size_t n) {
-  void* p;
-  if (alloc_count++ == alloc_fail_at)
-    return NULL;
-  p = calloc(c, n);
-  if (p != NULL)
-    alloc_live++;
-  return p;
-}
-
-
-static void fail_free(void* p) {
-  if (p != NULL)
-    alloc_live--;
-  free(p);
-}
 
 
 static void test_parse_failmalloc(void) {
@@ -624,14 +581,13 @@ static void test_parse_failmalloc(void) {
   int64_t i;
   int r;
 
-  ASSERT_OK(kinesis_replace_allocator(fail_malloc, fail_realloc, fail_calloc,
-                                      fail_free));
+  kn_test_alloc_install();
   /* Fail the first allocation, then the second, ... until a run succeeds.
    * Each run either succeeds or reports ENOMEM, and leaks nothing. */
   for (i = 0;; i++) {
-    alloc_fail_at = i;
-    alloc_count = 0;
-    alloc_live = 0;
+    kn_test_alloc_fail_at = i;
+    kn_test_alloc_count = 0;
+    kn_test_alloc_live = 0;
     r = kn_profile_load(cpath, fpath, "p", &prof);
     if (r == 0) {
       ASSERT_STR_EQ("K", prof.access_key_id);
@@ -642,12 +598,12 @@ static void test_parse_failmalloc(void) {
       ASSERT_NULL(prof.region);
     }
     kn_profile_clear(&prof);
-    ASSERT_EQ(0, alloc_live);
+    ASSERT_EQ(0, kn_test_alloc_live);
     if (r == 0)
       break;
   }
   ASSERT_GT(i, 4);
-  alloc_fail_at = -1;
+  kn_test_alloc_fail_at = -1;
   ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
   remove_temp(cpath);
   remove_temp(fpath);
@@ -663,13 +619,13 @@ static int chain_failmalloc_run(int64_t i, int expect_status) {
   int reached;
   int rc;
 
-  alloc_fail_at = -1;
-  alloc_count = 0;
-  alloc_live = 0;
+  kn_test_alloc_fail_at = -1;
+  kn_test_alloc_count = 0;
+  kn_test_alloc_live = 0;
   fixture_init(&f, NULL);
   memset(&r, 0, sizeof(r));
-  fail_at = alloc_count + i;
-  alloc_fail_at = fail_at;
+  fail_at = kn_test_alloc_count + i;
+  kn_test_alloc_fail_at = fail_at;
   rc = kn_cred_provider_get(f.p, on_get, &r);
   if (rc == 0) {
     ASSERT_OK(uv_run(&f.loop, UV_RUN_DEFAULT));
@@ -679,10 +635,10 @@ static int chain_failmalloc_run(int64_t i, int expect_status) {
   } else {
     ASSERT_EQ(KINESIS_ENOMEM, rc);
   }
-  reached = alloc_count > fail_at;
-  alloc_fail_at = -1;
+  reached = kn_test_alloc_count > fail_at;
+  kn_test_alloc_fail_at = -1;
   fixture_close(&f, 0);
-  ASSERT_EQ(0, alloc_live);
+  ASSERT_EQ(0, kn_test_alloc_live);
   return !reached;
 }
 
@@ -696,8 +652,7 @@ static void test_chain_failmalloc(void) {
   int done;
 
   env_isolate();
-  ASSERT_OK(kinesis_replace_allocator(fail_malloc, fail_realloc, fail_calloc,
-                                      fail_free));
+  kn_test_alloc_install();
   /* Credentials from the profile. */
   setenv("AWS_SHARED_CREDENTIALS_FILE", creds, 1);
   for (i = 0, done = 0; !done; i++)

@@ -554,49 +554,6 @@ static void test_malformed(void) {
 /* ---- Allocation failures ---- */
 
 
-static int64_t alloc_fail_at = -1; /* fail the allocation with this index */
-static int64_t alloc_count;
-static int64_t alloc_live;
-
-
-static void* fail_malloc(size_t n) {
-  void* p;
-  if (alloc_count++ == alloc_fail_at)
-    return NULL;
-  p = malloc(n);
-  if (p != NULL)
-    alloc_live++;
-  return p;
-}
-
-
-static void* fail_realloc(void* old, size_t n) {
-  void* p;
-  if (alloc_count++ == alloc_fail_at)
-    return NULL;
-  p = realloc(old, n);
-  if (p != NULL && old == NULL)
-    alloc_live++;
-  return p;
-}
-
-
-static void* fail_calloc(size_t c, size_t n) {
-  void* p;
-  if (alloc_count++ == alloc_fail_at)
-    return NULL;
-  p = calloc(c, n);
-  if (p != NULL)
-    alloc_live++;
-  return p;
-}
-
-
-static void fail_free(void* p) {
-  if (p != NULL)
-    alloc_live--;
-  free(p);
-}
 
 
 static void test_failmalloc(void) {
@@ -609,14 +566,13 @@ static void test_failmalloc(void) {
   s[1] = OPEN("shard-0", four_ranges[0][0], four_ranges[0][1]);
   s[2] = OPEN("shard-3", four_ranges[3][0], four_ranges[3][1]);
   s[3] = OPEN("shard-1", four_ranges[1][0], four_ranges[1][1]);
-  ASSERT_OK(kinesis_replace_allocator(fail_malloc, fail_realloc, fail_calloc,
-                                      fail_free));
+  kn_test_alloc_install();
   /* Fail the first allocation, then the second, ... until a run succeeds.
    * Each failing run reports ENOMEM and leaks nothing. */
   for (i = 0;; i++) {
-    alloc_fail_at = i;
-    alloc_count = 0;
-    alloc_live = 0;
+    kn_test_alloc_fail_at = i;
+    kn_test_alloc_count = 0;
+    kn_test_alloc_live = 0;
     map = NULL;
     r = kn_shardmap_new(s, 4, &map);
     if (r == 0) {
@@ -626,17 +582,17 @@ static void test_failmalloc(void) {
       ASSERT_EQ(KINESIS_ENOMEM, r);
       ASSERT_NULL(map);
     }
-    ASSERT_EQ(0, alloc_live);
+    ASSERT_EQ(0, kn_test_alloc_live);
     if (r == 0)
       break;
   }
   ASSERT_GE(i, 1);
   /* A malformed listing fails without leaking either. */
-  alloc_fail_at = -1;
-  alloc_count = 0;
+  kn_test_alloc_fail_at = -1;
+  kn_test_alloc_count = 0;
   s[3] = OPEN("shard-1", "0", MAX_KEY);
   ASSERT_EQ(KINESIS_EPROTO, kn_shardmap_new(s, 4, &map));
-  ASSERT_EQ(0, alloc_live);
+  ASSERT_EQ(0, kn_test_alloc_live);
   ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
 }
 
