@@ -84,3 +84,32 @@ void close_client(uv_loop_t* loop, kinesis_client_t* c) {
     uv_run(loop, UV_RUN_ONCE);
   ASSERT_EQ(1, closed);
 }
+
+
+static int run_for_state; /* 0 armed, 1 fired, 2 closed */
+
+
+static void on_run_for_timer(uv_timer_t* t) {
+  run_for_state = 1;
+  /* Callbacks may run in the timer phase: let uv_run(ONCE) return. */
+  uv_stop(t->loop);
+}
+
+
+static void on_run_for_closed(uv_handle_t* h) {
+  (void) h;
+  run_for_state = 2;
+}
+
+
+void run_loop_for(uv_loop_t* loop, uint64_t ms) {
+  uv_timer_t t;
+  run_for_state = 0;
+  ASSERT_OK(uv_timer_init(loop, &t));
+  ASSERT_OK(uv_timer_start(&t, on_run_for_timer, ms, 0));
+  while (run_for_state == 0)
+    uv_run(loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t*) &t, on_run_for_closed);
+  while (run_for_state != 2)
+    uv_run(loop, UV_RUN_NOWAIT);
+}

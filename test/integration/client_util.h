@@ -44,4 +44,7 @@ const char* test_stream_name(const char* prefix);
 
 void close_client(uv_loop_t* loop, kinesis_client_t* c);
 
+/* Runs `loop` for `ms` milliseconds, whatever else it has to do. */
+void run_loop_for(uv_loop_t* loop, uint64_t ms);
+
 #endif

@@ -38,36 +38,6 @@ static void wake(void) {
 }
 
 
-static int timer_state;
-
-
-static void on_run_for_timer(uv_timer_t* t) {
-  (void) t;
-  timer_state = 1;
-  wake();
-}
-
-
-static void on_run_for_closed(uv_handle_t* h) {
-  (void) h;
-  timer_state = 2;
-}
-
-
-/* Runs the loop for `ms` milliseconds. */
-static void run_for(uint64_t ms) {
-  uv_timer_t t;
-  timer_state = 0;
-  ASSERT_OK(uv_timer_init(&loop, &t));
-  ASSERT_OK(uv_timer_start(&t, on_run_for_timer, ms, 0));
-  while (timer_state == 0)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t*) &t, on_run_for_closed);
-  while (timer_state != 2)
-    uv_run(&loop, UV_RUN_NOWAIT);
-}
-
-
 static int shard_index(const char* shard_id) {
   size_t len = strlen(shard_id);
   return shard_id[len - 1] - '0';
@@ -414,14 +384,14 @@ static void test_backpressure_manual_ack(void) {
   while (sink.delivered < 200)
     uv_run(&loop, UV_RUN_ONCE);
   /* Let it settle for a while: nothing more may arrive. */
-  run_for(500);
+  run_loop_for(&loop, 500);
   ASSERT_EQ(200, sink.delivered);
   ASSERT_OK(kinesis_consumer_stats(k, &st));
   ASSERT_EQ(200, st.unacked);
   ASSERT_LE(st.queue_depth, 300);
   ASSERT_GT(st.queue_depth, 0);
   calls = st.get_records_calls;
-  run_for(500);
+  run_loop_for(&loop, 500);
   ASSERT_OK(kinesis_consumer_stats(k, &st));
   /* Paused: no GetRecords while the queue is full. */
   ASSERT_EQ(calls, st.get_records_calls);

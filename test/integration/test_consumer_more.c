@@ -85,32 +85,9 @@ static void dump_state(void);
   } while (0)
 
 
-static int run_for_state;       /* 0 armed, 1 fired, 2 closed */
-
-
-static void on_run_for(uv_timer_t* t) {
-  (void) t;
-  run_for_state = 1;
-  wake();
-}
-
-
-static void on_run_for_closed(uv_handle_t* h) {
-  (void) h;
-  run_for_state = 2;
-}
-
-
 /* Runs the loop for `ms` milliseconds. */
 static void run_for(uint64_t ms) {
-  uv_timer_t t;
-  run_for_state = 0;
-  ASSERT_OK(uv_timer_init(&loop, &t));
-  ASSERT_OK(uv_timer_start(&t, on_run_for, ms, 0));
-  WAIT_UNTIL(run_for_state != 0, ms + 5000);
-  uv_close((uv_handle_t*) &t, on_run_for_closed);
-  while (run_for_state != 2)
-    uv_run(&loop, UV_RUN_NOWAIT);
+  run_loop_for(&loop, ms);
 }
 
 

@@ -894,7 +894,6 @@ static void test_close_and_flush_in_flight(void) {
 }
 
 
-static int timer_fired;
 static int other_closed;
 
 
@@ -904,25 +903,6 @@ static void on_other_closed(kinesis_producer_t* p, int status, void* arg) {
   ASSERT_OK(status);
   other_closed++;
   uv_stop(&loop);
-}
-
-
-static void on_wait_timer(uv_timer_t* t) {
-  (void) t;
-  timer_fired = 1;
-}
-
-
-/* Runs the loop for `ms` milliseconds. */
-static void run_for(uint64_t ms) {
-  uv_timer_t t;
-  timer_fired = 0;
-  ASSERT_OK(uv_timer_init(&loop, &t));
-  ASSERT_OK(uv_timer_start(&t, on_wait_timer, ms, 0));
-  while (!timer_fired)
-    uv_run(&loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t*) &t, NULL);
-  uv_run(&loop, UV_RUN_NOWAIT);
 }
 
 
@@ -979,7 +959,7 @@ static void test_follows_resharding(void) {
     ASSERT_OK(kinesis_producer_stats(polling, &st));
     if (st.shards == 2)
       break;
-    run_for(100);
+    run_loop_for(&loop, 100);
   }
   ASSERT_EQ(2, st.shards);
 
@@ -994,7 +974,7 @@ static void test_follows_resharding(void) {
     ASSERT_OK(kinesis_producer_stats(stale, &st));
     if (st.shards == 2)
       break;
-    run_for(100);
+    run_loop_for(&loop, 100);
   }
   ASSERT_EQ(2, st.shards);
   run.n = 300;
