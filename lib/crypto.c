@@ -202,6 +202,9 @@ static void ni_starts(kn_shani_ctx_t* c) {
 
 
 static void ni_update(kn_shani_ctx_t* c, const uint8_t* data, size_t len) {
+  /* An empty update may come with a NULL pointer, which memcpy may not. */
+  if (len == 0)
+    return;
   c->total += len;
   if (c->buflen > 0) {
     size_t take = SHA256_BLOCK_LEN - c->buflen;
