@@ -47,8 +47,10 @@ size_t kn_base64_encoded_len(size_t len);
 int kn_buf_append_base64(kn_buf_t* b, const uint8_t* data, size_t len);
 /*
  * Decodes standard base64 with padding. Writes at most `*out_len` bytes into
- * `out` and sets `*out_len` to the decoded size. Returns 0, or KINESIS_EINVAL
- * for malformed input or a short output buffer.
+ * `out` and sets `*out_len` to the decoded size. `out` may be `in` itself:
+ * every group is read before its bytes are written, and bytes never catch
+ * up with characters. Returns 0, or KINESIS_EINVAL for malformed input or a
+ * short output buffer.
  */
 int kn_base64_decode(const char* in, size_t in_len, uint8_t* out,
                      size_t* out_len);

@@ -914,7 +914,8 @@ int kn_client_get_shard_iterator(kinesis_client_t* c,
 static int on_get_records(kn_call_t* call, const kn_http_response_t* res) {
   kinesis_result_t* out = &call->result;
   kn_parsed_t* p = &call->parsed;
-  int r = kn_codec_parse_get_records(res->body, res->body_len, p);
+  int r = kn_codec_parse_get_records(res->body, res->body_len, res->body_buf,
+                                     p);
   if (r != 0)
     return r;
   out->records = p->records;
@@ -964,8 +965,8 @@ void kn_client_steal_parsed(const kinesis_result_t* result, kn_parsed_t* out) {
 static int on_put_records(kn_call_t* call, const kn_http_response_t* res) {
   kinesis_result_t* out = &call->result;
   kn_parsed_t* p = &call->parsed;
-  int r = kn_codec_parse_put_records(res->body, res->body_len, call->nentries,
-                                     p);
+  int r = kn_codec_parse_put_records(res->body, res->body_len, res->body_buf,
+                                     call->nentries, p);
   if (r != 0)
     return r;
   out->put_entries = p->put_entries;

@@ -918,14 +918,21 @@ static char* sc_member(kn_scan_t* s, int* first) {
 
 
 static int sc_begin(kn_scan_t* s, const uint8_t* body, size_t len,
-                    kn_parsed_t* out) {
+                    kn_buf_t* take, kn_parsed_t* out) {
   memset(out, 0, sizeof(*out));
   out->millis_behind_latest = -1;
-  out->text = kn_malloc(len + 1);
+  if (take != NULL && take->data == body && take->len == len && len > 0) {
+    /* The response's own buffer, NUL-terminated: no copy. */
+    out->text = kn_buf_steal(take);
+  } else {
+    out->text = kn_malloc(len + 1);
+    if (out->text != NULL) {
+      memcpy(out->text, body, len);
+      out->text[len] = '\0';
+    }
+  }
   if (out->text == NULL)
     return KINESIS_ENOMEM;
-  memcpy(out->text, body, len);
-  out->text[len] = '\0';
   s->p = out->text;
   s->end = out->text + len;
   s->err = 0;
@@ -1017,9 +1024,9 @@ static int sc_child_shards(kn_scan_t* s, kn_parsed_t* out) {
 }
 
 
-/* One record of a GetRecords answer; its data is decoded into the pool. */
-static int sc_record(kn_scan_t* s, kinesis_fetched_record_t* rec,
-                     kn_parsed_t* out, size_t* used, size_t pool) {
+/* One record of a GetRecords answer; its data is decoded where its base64
+ * stood. */
+static int sc_record(kn_scan_t* s, kinesis_fetched_record_t* rec) {
   int first = 1;
   char* key;
   char* data = NULL;
@@ -1046,31 +1053,25 @@ static int sc_record(kn_scan_t* s, kinesis_fetched_record_t* rec,
   if (s->err || data == NULL || rec->partition_key == NULL ||
       rec->sequence_number == NULL)
     return KINESIS_EPROTO;
-  rec->len = pool - *used;
-  if (kn_base64_decode(data, data_len, out->data + *used, &rec->len) != 0)
+  rec->len = data_len;
+  if (kn_base64_decode(data, data_len, (uint8_t*) data, &rec->len) != 0)
     return KINESIS_EPROTO;
-  rec->data = out->data + *used;
-  *used += rec->len;
+  rec->data = (const uint8_t*) data;
   return 0;
 }
 
 
-int kn_codec_parse_get_records(const uint8_t* body, size_t len,
+int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
                                kn_parsed_t* out) {
   kn_scan_t s;
   int first = 1;
   int have_records = 0;
   size_t cap = 0;
-  size_t used = 0;
   char* key;
-  int r = sc_begin(&s, body, len, out);
+  int r = sc_begin(&s, body, len, take, out);
 
   if (r != 0)
     return r;
-  /* Decoded data is never longer than the answer. */
-  out->data = kn_malloc(len + 1);
-  if (out->data == NULL)
-    return KINESIS_ENOMEM;
   while ((key = sc_member(&s, &first)) != NULL) {
     if (strcmp(key, "Records") == 0) {
       have_records = 1;
@@ -1090,7 +1091,7 @@ int kn_codec_parse_get_records(const uint8_t* body, size_t len,
           out->records = n;
         }
         memset(&out->records[out->nrecords], 0, sizeof(*out->records));
-        r = sc_record(&s, &out->records[out->nrecords], out, &used, len);
+        r = sc_record(&s, &out->records[out->nrecords]);
         if (r != 0)
           return r;
         out->nrecords++;
@@ -1117,13 +1118,13 @@ int kn_codec_parse_get_records(const uint8_t* body, size_t len,
 }
 
 
-int kn_codec_parse_put_records(const uint8_t* body, size_t len,
+int kn_codec_parse_put_records(const uint8_t* body, size_t len, kn_buf_t* take,
                                size_t expected, kn_parsed_t* out) {
   kn_scan_t s;
   int first = 1;
   char* key;
   size_t n = 0;
-  int r = sc_begin(&s, body, len, out);
+  int r = sc_begin(&s, body, len, take, out);
 
   if (r != 0)
     return r;

@@ -108,13 +108,15 @@ int kn_codec_parse_list_shards(const uint8_t* body, size_t len,
                                kn_parsed_t* out);
 int kn_codec_parse_shard_iterator(const uint8_t* body, size_t len,
                                   kn_parsed_t* out);
-int kn_codec_parse_get_records(const uint8_t* body, size_t len,
-                               kn_parsed_t* out);
 /* GetRecords and PutRecords answers are the hot paths: they are scanned in
  * place, without building a tree (bench/bench_producer showed jansson's tree
- * costing half the producer's CPU). `expected` is the number of records
- * sent; the answer must match it. */
-int kn_codec_parse_put_records(const uint8_t* body, size_t len,
+ * costing half the producer's CPU), and records' data is decoded where its
+ * base64 stood. When `take` holds `body` (the HTTP response's buffer), its
+ * bytes are taken over rather than copied; `take` may be NULL. `expected`
+ * is the number of records sent; the answer must match it. */
+int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
+                               kn_parsed_t* out);
+int kn_codec_parse_put_records(const uint8_t* body, size_t len, kn_buf_t* take,
                                size_t expected, kn_parsed_t* out);
 void kn_parsed_free(kn_parsed_t* p);
 

@@ -280,6 +280,7 @@ static void req_run_callback(kn_http_req_t* req) {
   res.status = code;
   res.body = req->body.data != NULL ? req->body.data : (const uint8_t*) "";
   res.body_len = req->body.len;
+  res.body_buf = &req->body;
   res.request_id = req->request_id[0] != '\0' ? req->request_id : NULL;
   res.error_type = req->error_type[0] != '\0' ? req->error_type : NULL;
   if (req->status != 0) {

@@ -6,6 +6,8 @@
 
 #include <uv.h>
 
+#include "buf.h"
+
 /*
  * HTTP on the application's loop: libcurl's multi-socket API driven by one
  * uv_timer_t and a uv_poll_t per socket. lib/http.c is the only file that
@@ -31,6 +33,9 @@ typedef struct kn_http_response_s {
   const char* request_id;       /* x-amzn-RequestId, or NULL */
   const char* error_type;       /* x-amzn-ErrorType, or NULL */
   const char* transport_error;  /* curl's words when status != 0, or NULL */
+  /* The buffer behind `body`. A callback may take the bytes (kn_buf_steal)
+   * to keep them past the call without a copy. */
+  kn_buf_t* body_buf;
 } kn_http_response_t;
 
 /*

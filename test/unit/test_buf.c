@@ -471,7 +471,28 @@ static void test_base64_roundtrip(void) {
 }
 
 
-KN_TEST_MAIN(KN_TEST(test_cursor), KN_TEST(test_buf_empty),
+/* Decoding in place, as the GetRecords scanner does, for every length. */
+static void test_base64_in_place(void) {
+  uint8_t data[200];
+  size_t len;
+  size_t i;
+  for (i = 0; i < sizeof(data); i++)
+    data[i] = (uint8_t) (i * 37 + 11);
+  for (len = 0; len <= sizeof(data); len++) {
+    kn_buf_t b = KN_BUF_INIT;
+    size_t out_len;
+    ASSERT_OK(kn_buf_append_base64(&b, data, len));
+    out_len = b.len;
+    ASSERT_OK(kn_base64_decode((const char*) b.data, b.len, b.data, &out_len));
+    ASSERT_EQ(len, out_len);
+    if (len > 0)
+      ASSERT_MEM_EQ(data, b.data, len);
+    kn_buf_free(&b);
+  }
+}
+
+
+KN_TEST_MAIN(KN_TEST(test_cursor), KN_TEST(test_buf_empty), KN_TEST(test_base64_in_place),
              KN_TEST(test_buf_growth), KN_TEST(test_buf_reserve),
              KN_TEST(test_buf_appendf), KN_TEST(test_buf_reset_steal),
              KN_TEST(test_buf_enomem), KN_TEST(test_buf_self_append),

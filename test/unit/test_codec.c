@@ -9,6 +9,17 @@
 #define BODY(s) (const uint8_t*) (s), strlen(s)
 
 
+/* The hot parsers, copying their input (no response buffer to take). */
+static int parse_get(const uint8_t* b, size_t l, kn_parsed_t* o) {
+  return kn_codec_parse_get_records(b, l, NULL, o);
+}
+
+
+static int parse_put(const uint8_t* b, size_t l, size_t e, kn_parsed_t* o) {
+  return kn_codec_parse_put_records(b, l, NULL, e, o);
+}
+
+
 static void test_error_namespaced_type(void) {
   kn_codec_error_t e;
   kn_codec_parse_error(
@@ -170,7 +181,7 @@ static void test_list_shards(void) {
 
 static void test_get_records(void) {
   kn_parsed_t p;
-  ASSERT_OK(kn_codec_parse_get_records(
+  ASSERT_OK(parse_get(
       BODY("{\"Records\":[{\"SequenceNumber\":\"1\",\"Data\":\"aGVsbG8=\","
            "\"PartitionKey\":\"k\",\"ApproximateArrivalTimestamp\":"
            "1700000000.123},{\"SequenceNumber\":\"2\",\"Data\":\"\","
@@ -189,7 +200,7 @@ static void test_get_records(void) {
   kn_parsed_free(&p);
 
   /* The end of a closed shard: no iterator, child shards. */
-  ASSERT_OK(kn_codec_parse_get_records(
+  ASSERT_OK(parse_get(
       BODY("{\"Records\":[],\"MillisBehindLatest\":0,\"ChildShards\":[{"
            "\"ShardId\":\"shardId-2\",\"ParentShards\":[\"shardId-0\","
            "\"shardId-1\"],\"HashKeyRange\":{\"StartingHashKey\":\"0\","
@@ -202,12 +213,12 @@ static void test_get_records(void) {
   kn_parsed_free(&p);
 
   ASSERT_EQ(KINESIS_EPROTO,
-            kn_codec_parse_get_records(
+            parse_get(
                 BODY("{\"Records\":[{\"SequenceNumber\":\"1\",\"Data\":"
                      "\"!!\",\"PartitionKey\":\"k\"}]}"),
                 &p));
   kn_parsed_free(&p);
-  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_get_records(BODY("{}"), &p));
+  ASSERT_EQ(KINESIS_EPROTO, parse_get(BODY("{}"), &p));
   kn_parsed_free(&p);
 }
 
@@ -223,7 +234,7 @@ static void test_scanner_escapes_and_unknowns(void) {
   size_t len = strlen(body);
   size_t i;
 
-  ASSERT_OK(kn_codec_parse_get_records((const uint8_t*) body, len, &p));
+  ASSERT_OK(parse_get((const uint8_t*) body, len, &p));
   ASSERT_EQ(1, p.nrecords);
   ASSERT_STR_EQ("k\xc3\xa9\xf0\x9f\x98\x80\"\\/\n", p.records[0].partition_key);
   ASSERT_EQ(2, p.records[0].len);
@@ -239,27 +250,27 @@ static void test_scanner_escapes_and_unknowns(void) {
     char* copy = malloc(i);
     memcpy(copy, body, i);
     ASSERT_EQ(KINESIS_EPROTO,
-              kn_codec_parse_get_records((const uint8_t*) copy, i, &p));
+              parse_get((const uint8_t*) copy, i, &p));
     kn_parsed_free(&p);
     free(copy);
   }
   /* Trailing garbage, a lone surrogate, a control character, bad numbers. */
   ASSERT_EQ(KINESIS_EPROTO,
-            kn_codec_parse_get_records(BODY("{\"Records\":[]} x"), &p));
+            parse_get(BODY("{\"Records\":[]} x"), &p));
   kn_parsed_free(&p);
   ASSERT_EQ(KINESIS_EPROTO,
-            kn_codec_parse_get_records(
+            parse_get(
                 BODY("{\"Records\":[],\"X\":\"\\ud800\"}"), &p));
   kn_parsed_free(&p);
   ASSERT_EQ(KINESIS_EPROTO,
-            kn_codec_parse_get_records(BODY("{\"Records\":[],\"X\":\"a\x01\"}"),
+            parse_get(BODY("{\"Records\":[],\"X\":\"a\x01\"}"),
                                        &p));
   kn_parsed_free(&p);
   ASSERT_EQ(KINESIS_EPROTO,
-            kn_codec_parse_get_records(BODY("{\"Records\":[],\"X\":-}"), &p));
+            parse_get(BODY("{\"Records\":[],\"X\":-}"), &p));
   kn_parsed_free(&p);
   ASSERT_EQ(KINESIS_EPROTO,
-            kn_codec_parse_get_records(BODY("{\"Records\":[],\"X\":1e}"), &p));
+            parse_get(BODY("{\"Records\":[],\"X\":1e}"), &p));
   kn_parsed_free(&p);
   /* Nesting is bounded. */
   {
@@ -269,9 +280,30 @@ static void test_scanner_escapes_and_unknowns(void) {
     for (k = 0; k < 100; k++)
       strcat(deep, "[");
     strcat(deep, "}");
-    ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_get_records(BODY(deep), &p));
+    ASSERT_EQ(KINESIS_EPROTO, parse_get(BODY(deep), &p));
     kn_parsed_free(&p);
   }
+}
+
+
+static void test_get_records_takes_the_buffer(void) {
+  kn_buf_t body = KN_BUF_INIT;
+  kn_parsed_t p;
+  const uint8_t* where;
+  ASSERT_OK(kn_buf_append_str(&body, "{\"Records\":[{\"SequenceNumber\":\"1\","
+                                     "\"Data\":\"AAECAwQF\",\"PartitionKey\":\"k\"}],"
+                                     "\"NextShardIterator\":\"n\"}"));
+  where = body.data;
+  ASSERT_OK(kn_codec_parse_get_records(body.data, body.len, &body, &p));
+  /* The bytes were taken, not copied, and decoded where they stood. */
+  ASSERT_NULL(body.data);
+  ASSERT_EQ(0, body.len);
+  ASSERT_EQ(6, p.records[0].len);
+  ASSERT_MEM_EQ("\0\1\2\3\4\5", p.records[0].data, 6);
+  ASSERT(p.records[0].data >= where && p.records[0].data < where + 80);
+  ASSERT_STR_EQ("n", p.next_shard_iterator);
+  kn_parsed_free(&p);
+  kn_buf_free(&body);
 }
 
 
@@ -283,7 +315,7 @@ static void test_put_records_answer(void) {
       "\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"slow\"},"
       "{\"SequenceNumber\":\"11\",\"ShardId\":\"shardId-000000000001\","
       "\"ErrorCode\":null}]}";
-  ASSERT_OK(kn_codec_parse_put_records(BODY(body), 3, &p));
+  ASSERT_OK(parse_put(BODY(body), 3, &p));
   ASSERT_EQ(1, p.failed_record_count);
   ASSERT_STR_EQ("10", p.put_entries[0].sequence_number);
   ASSERT_STR_EQ("ProvisionedThroughputExceededException",
@@ -293,7 +325,7 @@ static void test_put_records_answer(void) {
   ASSERT_STR_EQ("shardId-000000000001", p.put_entries[2].shard_id);
   kn_parsed_free(&p);
   /* A different number of entries than sent is a protocol error. */
-  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_put_records(BODY(body), 2, &p));
+  ASSERT_EQ(KINESIS_EPROTO, parse_put(BODY(body), 2, &p));
   kn_parsed_free(&p);
 }
 
@@ -508,6 +540,7 @@ KN_TEST_MAIN(KN_TEST(test_put_lines), KN_TEST(test_error_namespaced_type),
              KN_TEST(test_error_classes), KN_TEST(test_summary_lenient),
              KN_TEST(test_list_shards), KN_TEST(test_get_records),
              KN_TEST(test_put_records_answer),
-             KN_TEST(test_scanner_escapes_and_unknowns), KN_TEST(test_encode_requests),
+             KN_TEST(test_scanner_escapes_and_unknowns),
+             KN_TEST(test_get_records_takes_the_buffer), KN_TEST(test_encode_requests),
              KN_TEST(test_credentials_document), KN_TEST(test_iso8601),
              KN_TEST(test_validate), KN_TEST(test_backoff))
