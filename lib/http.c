@@ -212,6 +212,7 @@ static size_t on_header(char* line, size_t size, size_t nmemb, void* userp) {
   size_t n = size * nmemb;
   static const char rid[] = "x-amzn-requestid:";
   static const char etype[] = "x-amzn-errortype:";
+  static const char clen[] = "content-length:";
 
   if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
     /* A new response (after a 100 Continue, say) replaces the last. */
@@ -225,6 +226,16 @@ static size_t on_header(char* line, size_t size, size_t nmemb, void* userp) {
              strncasecmp(line, etype, sizeof(etype) - 1) == 0) {
     header_value(line, n, sizeof(etype) - 2, req->error_type,
                  sizeof(req->error_type));
+  } else if (n > sizeof(clen) - 1 &&
+             strncasecmp(line, clen, sizeof(clen) - 1) == 0) {
+    /* Room for the whole body at once, instead of growing chunk by chunk;
+     * a length over the limit is refused when the bytes come. */
+    char value[32];
+    unsigned long long len;
+    header_value(line, n, sizeof(clen) - 2, value, sizeof(value));
+    len = strtoull(value, NULL, 10);
+    if (len > 0 && len <= req->http->max_response_bytes && req->body.len == 0)
+      kn_buf_reserve(&req->body, (size_t) len);
   }
   return n;
 }
