@@ -389,30 +389,6 @@ static int mem_claim(void* self, const char* stream, const char* shard_id,
 }
 
 
-static int mem_heartbeat(void* self, const char* stream, const char* shard_id,
-                         const char* owner, kinesis_ckpt_cb cb, void* arg) {
-  mem_store_t* m = self;
-  entry_t* e;
-  completion_t* c;
-  int r;
-
-  r = check_lease_args(m, stream, shard_id, owner, cb != NULL);
-  if (r != 0)
-    return r;
-  c = completion_plain_alloc(cb, arg);
-  if (c == NULL)
-    return KINESIS_ENOMEM;
-  e = map_find(m, stream, shard_id, NULL);
-  if (!owned_by(e, owner)) {
-    completion_queue(m, c, KINESIS_ELEASELOST);
-    return 0;
-  }
-  e->heartbeat = uv_now(m->loop);
-  completion_queue(m, c, 0);
-  return 0;
-}
-
-
 static int mem_checkpoint(void* self, const char* stream, const char* shard_id,
                           const char* owner,
                           const kinesis_checkpoint_t* position,
@@ -452,10 +428,14 @@ static int mem_checkpoint(void* self, const char* stream, const char* shard_id,
 }
 
 
-/* finish and release: both free the lease; finish also marks the shard. */
-static int mem_unlease(mem_store_t* m, const char* stream, const char* shard_id,
-                       const char* owner, int finish, kinesis_ckpt_cb cb,
-                       void* arg) {
+/* What heartbeat, finish and release do to a lease its owner holds. */
+typedef enum { LEASE_RENEW, LEASE_FINISH, LEASE_RELEASE } lease_op_t;
+
+
+/* The three operations that need only the owner to hold the lease. */
+static int mem_owned_op(mem_store_t* m, const char* stream,
+                        const char* shard_id, const char* owner,
+                        lease_op_t op, kinesis_ckpt_cb cb, void* arg) {
   entry_t* e;
   completion_t* c;
   int r;
@@ -471,24 +451,35 @@ static int mem_unlease(mem_store_t* m, const char* stream, const char* shard_id,
     completion_queue(m, c, KINESIS_ELEASELOST);
     return 0;
   }
-  if (finish)
-    e->finished = 1;
-  kn_free(e->owner);
-  e->owner = NULL;
+  if (op == LEASE_RENEW) {
+    e->heartbeat = uv_now(m->loop);
+  } else {
+    /* Finish and release both free the lease; finish marks the shard. */
+    if (op == LEASE_FINISH)
+      e->finished = 1;
+    kn_free(e->owner);
+    e->owner = NULL;
+  }
   completion_queue(m, c, 0);
   return 0;
 }
 
 
+static int mem_heartbeat(void* self, const char* stream, const char* shard_id,
+                         const char* owner, kinesis_ckpt_cb cb, void* arg) {
+  return mem_owned_op(self, stream, shard_id, owner, LEASE_RENEW, cb, arg);
+}
+
+
 static int mem_finish(void* self, const char* stream, const char* shard_id,
                       const char* owner, kinesis_ckpt_cb cb, void* arg) {
-  return mem_unlease(self, stream, shard_id, owner, 1, cb, arg);
+  return mem_owned_op(self, stream, shard_id, owner, LEASE_FINISH, cb, arg);
 }
 
 
 static int mem_release(void* self, const char* stream, const char* shard_id,
                        const char* owner, kinesis_ckpt_cb cb, void* arg) {
-  return mem_unlease(self, stream, shard_id, owner, 0, cb, arg);
+  return mem_owned_op(self, stream, shard_id, owner, LEASE_RELEASE, cb, arg);
 }
 
 
