@@ -22,7 +22,7 @@
  * record is missing, comes twice or is corrupt, when delivery stalls, or
  * when something is leaked.
  *
- * Run it with bench/run-consumer.sh, or test/with-servers.sh
+ * Run it with bench/run.sh consumer, or test/with-servers.sh
  * build/bench/bench_consumer [--config 1..3] [--records N]
  * [--fetch-rate R] [--queue N] [--record-limit N]. To profile the
  * consuming phase alone:
@@ -578,7 +578,7 @@ int main(int argc, char** argv) {
   if (bench.endpoint == NULL || bench.endpoint[0] == '\0') {
     fprintf(stderr, PROG
             ": SKIP: KINESIS_TEST_ENDPOINT is not set; "
-            "run it as bench/run-consumer.sh, or under "
+            "run it as bench/run.sh consumer, or under "
             "test/with-servers.sh\n");
     return 77;
   }

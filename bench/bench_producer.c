@@ -14,7 +14,7 @@
  * It asserts nothing about speed. It fails (exit 1) only when a record's
  * callback reports an error, runs twice or never, or something is leaked.
  *
- * Run it with bench/run-producer.sh, or test/with-servers.sh
+ * Run it with bench/run.sh producer, or test/with-servers.sh
  * build/bench/bench_producer [--config 1..4] [--records N] [--in-flight N]
  * [--queue N].
  */
@@ -342,7 +342,7 @@ int main(int argc, char** argv) {
   if (bench.endpoint == NULL || bench.endpoint[0] == '\0') {
     fprintf(stderr,
             "bench_producer: SKIP: KINESIS_TEST_ENDPOINT is not set; "
-            "run it as bench/run-producer.sh, or under "
+            "run it as bench/run.sh producer, or under "
             "test/with-servers.sh\n");
     return 77;
   }

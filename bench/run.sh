@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds a benchmark if needed and runs it under test/with-servers.sh, which
+# starts kinesalite and exports KINESIS_TEST_ENDPOINT.
+#
+#   bench/run.sh producer [--config 1..4] [--records N] [--in-flight N] [--queue N]
+#   bench/run.sh consumer [--config 1..3] [--records N] [--fetch-rate R]
+#                         [--queue N] [--record-limit N]
+#
+# BUILD_DIR picks the build directory (default: build, beside this
+# directory). BENCH_WRAPPER runs the benchmark under a tool. Each step runs in
+# a child process, and callgrind writes one file per process; for the
+# consumer, --toggle-collect=consume keeps only the consuming phase:
+#   BENCH_WRAPPER="valgrind --tool=callgrind --toggle-collect=consume" \
+#     bench/run.sh consumer --config 1 --records 20000 --fetch-rate 50
+set -euo pipefail
+
+if [ $# -lt 1 ] || { [ "$1" != producer ] && [ "$1" != consumer ]; }; then
+  echo "usage: bench/run.sh producer|consumer [OPTIONS]" >&2
+  exit 2
+fi
+name="bench_$1"
+shift
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${BUILD_DIR:-$root/build}"
+
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" "$root" -Dbenchmarks=true
+fi
+if ! meson introspect --buildoptions "$build" |
+    grep -q '"name": "benchmarks", "value": true'; then
+  echo "run.sh: $build is configured without benchmarks;" \
+    "run: meson configure $build -Dbenchmarks=true" >&2
+  exit 1
+fi
+meson compile -C "$build" "$name" >/dev/null
+
+wrapper=()
+if [ -n "${BENCH_WRAPPER:-}" ]; then
+  read -r -a wrapper <<<"$BENCH_WRAPPER"
+fi
+exec "$root/test/with-servers.sh" "${wrapper[@]}" "$build/bench/$name" "$@"
