@@ -109,7 +109,8 @@ KINESIS_EXTERN int kinesis_client_new(uv_loop_t* loop,
  * Cancels every request in flight (each callback runs once with
  * KINESIS_ECANCELED), closes every handle, then calls `cb` on a later tick
  * and frees the client. Returns 0, KINESIS_EALREADY when already closing,
- * or KINESIS_EBUSY while producers created from it are still open.
+ * or KINESIS_EBUSY while producers or consumers created from it are still
+ * open.
  */
 KINESIS_EXTERN int kinesis_client_close(kinesis_client_t* client,
                                         kinesis_close_cb cb, void* user_data);
