@@ -707,8 +707,8 @@ static void test_signing_key(void) {
       "short",
       "123456789012345678901234567890123456789012345678901234567890",
       "1234567890123456789012345678901234567890123456789012345678901",
-      "a-much-longer-secret-that-is-not-what-AWS-issues-but-must-work-too"
-      "-a-much-longer-secret-that-is-not-what-AWS-issues-but-must-work-too",
+      ("a-much-longer-secret-that-is-not-what-AWS-issues-but-must-work-too"
+       "-a-much-longer-secret-that-is-not-what-AWS-issues-but-must-work-too"),
   };
   static const char long_region[] =
       "this-region-name-is-longer-than-the-sixty-four-bytes-the-cache-holds";
