@@ -130,6 +130,7 @@ struct kinesis_consumer_s {
   int handles_open;
   int cp_closing;
   int stopping;        /* a stop, not a close: the consumer stays */
+  int close_requested;
   kinesis_consumer_cb stop_cb;
   void* stop_arg;
   kinesis_consumer_cb close_cb;
@@ -247,6 +248,7 @@ int kinesis_consumer_ack(kinesis_consumer_t* c,
     return KINESIS_EALREADY;
   record_ack(c, r);
   dispatcher_kick(c);
+  wake_waiting_shards(c, NULL);
   return 0;
 }
 
@@ -312,6 +314,9 @@ static void on_ckpt_done(int status, void* arg) {
     kn_client_log(c->client, KINESIS_LOG_WARN,
                   "consumer: checkpointer call for %s failed: %s", s->id,
                   kinesis_strerror(status));
+  /* A shard read to its end waits for its other calls before finishing. */
+  if (s->state == SHARD_ENDING)
+    shard_try_end(s);
   consumer_maybe_finish_close(c);
 }
 
@@ -320,6 +325,8 @@ static void on_checkpoint_written(int status, void* arg) {
   kn_cshard_t* s = arg;
   if (status == 0)
     s->consumer->stats.checkpoints++;
+  else if (status != KINESIS_ELEASELOST)
+    s->dirty = 1;  /* written again on the next interval */
   on_ckpt_done(status, arg);
 }
 
@@ -461,6 +468,10 @@ static void shard_lost(kn_cshard_t* s, const char* why) {
   s->state = SHARD_GONE;
   shard_stop_fetching(s);
   shard_drop_queued(s);
+  /* Records handed out stay valid until acknowledged; fetches with none
+   * left out go now. Its room in the queue goes to the other shards. */
+  shard_advance(s);
+  wake_waiting_shards(c, NULL);
 }
 
 
@@ -491,7 +502,7 @@ static int fetch_build(kn_fetch_t* f, const kinesis_result_t* res,
       return r;
     }
     if (r == 0) {
-      counts[i] = 0;
+      counts[i] = SIZE_MAX;  /* plain */
     } else {
       f->deaggs[i] = users;
       for (k = 0; k < counts[i]; k++)
@@ -518,7 +529,7 @@ static int fetch_build(kn_fetch_t* f, const kinesis_result_t* res,
   for (i = 0; i < res->nrecords; i++) {
     const kinesis_fetched_record_t* fr = &res->records[i];
     kn_deagg_record_t* users = f->deaggs[i];
-    if (users == NULL) {
+    if (counts[i] == SIZE_MAX) {
       kn_crec_t* r = &f->recs[n++];
       r->pub.data = fr->data;
       r->pub.len = fr->len;
@@ -1061,8 +1072,12 @@ static void on_listed(kinesis_client_t* client, int status,
     /* A shard lost earlier and listed now may be claimed again, once
      * nothing of its old reading is in flight. */
     else if (s->listed && s->state == SHARD_GONE && s->call == NULL &&
-             s->ckpt_ops == 0 && !uv_is_active((uv_handle_t*) &s->timer))
+             s->ckpt_ops == 0 && !uv_is_active((uv_handle_t*) &s->timer) &&
+             kn_queue_empty(&s->fetches))
       shard_forget(s);
+    /* A shard whose finish did not go through: try again. */
+    else if (s->state == SHARD_ENDING)
+      shard_try_end(s);
   }
   consider_all(c, 1);
 }
@@ -1196,8 +1211,11 @@ int kinesis_consumer_new(kinesis_client_t* client,
 int kinesis_consumer_start(kinesis_consumer_t* c) {
   if (c == NULL)
     return KINESIS_EINVAL;
-  if (c->closing)
+  if (c->closing || c->close_requested)
     return KINESIS_ECLOSING;
+  /* A stop's callback not yet run: start after it. */
+  if (c->stop_cb != NULL)
+    return KINESIS_EBUSY;
   if (c->started)
     return KINESIS_EALREADY;
   c->started = 1;
@@ -1229,6 +1247,7 @@ int kinesis_consumer_resume(kinesis_consumer_t* c) {
     return KINESIS_ECLOSING;
   c->paused = 0;
   dispatcher_kick(c);
+  wake_waiting_shards(c, NULL);
   return 0;
 }
 
@@ -1369,8 +1388,9 @@ int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_consumer_cb cb,
                            void* arg) {
   if (c == NULL)
     return KINESIS_EINVAL;
-  if (c->closing && !c->stopping)
+  if (c->close_requested || (c->closing && !c->stopping))
     return KINESIS_EALREADY;
+  c->close_requested = 1;
   c->close_cb = cb;
   c->close_arg = arg;
   if (c->stop_cb != NULL && !c->stopping) {

@@ -630,6 +630,8 @@ static int send_batch(kinesis_producer_t* p, uint64_t now) {
     b->entries = kn_calloc(p->o.batch_size, sizeof(*b->entries));
   if (b == NULL || b->entries == NULL) {
     kn_free(b);
+    /* Out of memory: try again shortly rather than at the records' TTL. */
+    timer_arm(p, now + 100);
     return 0;
   }
   b->producer = p;
@@ -835,7 +837,9 @@ static void schedule(kinesis_producer_t* p, uint64_t now, int forced) {
     return;
   if (p->listing == NULL && (p->map == NULL || !p->closing))
     due = p->next_listing_at;
-  if (p->relist_wanted && p->listing == NULL &&
+  /* The same condition as maybe_list(): after a failed listing, the retry
+   * waits for next_listing_at, and so does the timer. */
+  if (p->relist_wanted && p->listing == NULL && p->listing_status == 0 &&
       p->last_listing_at + KN_RELIST_MIN_INTERVAL_MS < due)
     due = p->last_listing_at + KN_RELIST_MIN_INTERVAL_MS;
   if (p->npending > 0 && !forced && p->in_flight < p->o.max_in_flight) {

@@ -102,7 +102,8 @@ KINESIS_EXTERN int kinesis_consumer_new(
     kinesis_consumer_t** out);
 
 /** Lists the shards, claims leases and starts fetching. Returns 0,
- *  KINESIS_EALREADY or KINESIS_ECLOSING. */
+ *  KINESIS_EALREADY, KINESIS_EBUSY (a stop's callback has not run yet) or
+ *  KINESIS_ECLOSING. */
 KINESIS_EXTERN int kinesis_consumer_start(kinesis_consumer_t* consumer);
 
 /** Stops handing records to on_record (fetching pauses once the queue is
@@ -125,10 +126,12 @@ KINESIS_EXTERN int kinesis_consumer_ack(kinesis_consumer_t* consumer,
  * Stops the way close does (fetching and delivery stop, what was not
  * delivered is dropped, final checkpoints are written, leases released), but
  * keeps the consumer: `cb` runs once that is done, on a later tick, and
- * kinesis_consumer_start() may be called again. Returns 0, KINESIS_EINVAL
- * (not started), KINESIS_EALREADY (stopping) or KINESIS_ECLOSING. A close
- * during a stop takes over; the stop's `cb` then runs with
- * KINESIS_ECANCELED.
+ * kinesis_consumer_start() may be called again, from `cb` or later (before,
+ * it returns KINESIS_EBUSY). Records still unacknowledged when the stop
+ * completes are invalid; the next start reads them again. Returns 0,
+ * KINESIS_EINVAL (not started), KINESIS_EALREADY (stopping) or
+ * KINESIS_ECLOSING. A close during a stop takes over; the stop's `cb` then
+ * runs with KINESIS_ECANCELED.
  */
 KINESIS_EXTERN int kinesis_consumer_stop(kinesis_consumer_t* consumer,
                                          kinesis_consumer_cb cb,

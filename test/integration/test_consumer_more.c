@@ -131,6 +131,7 @@ typedef struct {
   size_t nlog;
   size_t caplog;
   int manual;              /* hold records for a later ack */
+  kinesis_consumer_t* hold_from;  /* only this consumer's, when set */
   const kinesis_consumer_record_t** held;
   size_t nheld;
   size_t capheld;
@@ -261,7 +262,7 @@ static void on_record(kinesis_consumer_t* c, const kinesis_consumer_record_t* r,
     sink.min_arrival = r->approximate_arrival_timestamp;
   if (sink.keep)
     sink_keep(r);
-  if (sink.manual) {
+  if (sink.manual && (sink.hold_from == NULL || sink.hold_from == c)) {
     if (sink.nheld == sink.capheld) {
       sink.capheld = sink.capheld ? sink.capheld * 2 : 256;
       sink.held = realloc(sink.held, sink.capheld * sizeof(*sink.held));
@@ -1797,7 +1798,262 @@ static void test_lost_lease_taken_back(void) {
 }
 
 
-KN_TEST_MAIN(KN_TEST(test_lost_lease_taken_back), KN_TEST(test_expired_iterator),
+/* ---- Found in review ---- */
+
+/* A valid KPL aggregate holding no records, between two plain ones: it
+ * yields nothing, and the plain ones come through. (It once overflowed the
+ * fetch's record array.) */
+static void test_empty_aggregate(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  char stream[128];
+  /* Magic, a protobuf with one partition key and no records, its MD5. */
+  static const uint8_t empty_agg[] = {
+      0xf3, 0x89, 0x9a, 0xc2, 0x0a, 0x01, 0x61, 0x0d, 0xa6, 0xf9, 0x98, 0xa7,
+      0xe3, 0x12, 0xb8, 0xf5, 0x23, 0x5e, 0xee, 0xb2, 0x85, 0x49, 0x7b};
+  kinesis_put_entry_t entries[3];
+  char seqs[3][140];
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmempty"));
+  create_stream(c, stream, 1);
+  memset(entries, 0, sizeof(entries));
+  entries[0].data = "plain-0";
+  entries[0].len = 7;
+  entries[0].partition_key = "a";
+  entries[1].data = empty_agg;
+  entries[1].len = sizeof(empty_agg);
+  entries[1].partition_key = "a";
+  entries[2].data = "plain-2";
+  entries[2].len = 7;
+  entries[2].partition_key = "a";
+  sink_init(1, "unused", 0);
+  put_entries(c, stream, entries, 3, seqs, NULL);
+  sink.keep = 1;
+  consumer_options(&o, stream);
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink.nlog >= 2, 10000);
+  run_for(300);
+  ASSERT_EQ(2, sink.nlog);
+  close_consumer(k);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+/* A start before the stop's callback ran is refused, the stop's callback
+ * runs once, and a close from inside a stop callback that the close itself
+ * ran is refused; the outer close's callback runs once. */
+static int rv_stopped;
+static int rv_closed_a;
+static int rv_closed_b;
+static int rv_inner_close_rc = 12345;
+
+
+static void rv_on_stopped(kinesis_consumer_t* k, int status, void* arg) {
+  (void) k;
+  (void) arg;
+  ASSERT_OK(status);
+  rv_stopped++;
+  wake();
+}
+
+
+static void rv_closed(kinesis_consumer_t* k, int status, void* arg) {
+  (void) k;
+  (void) status;
+  (*(int*) arg)++;
+  wake();
+}
+
+
+static void rv_on_stopped_close(kinesis_consumer_t* k, int status, void* arg) {
+  (void) arg;
+  (void) status;
+  rv_stopped++;
+  rv_inner_close_rc = kinesis_consumer_close(k, rv_closed, &rv_closed_b);
+}
+
+
+static void test_stop_callbacks(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  consumer_options(&o, "nosuchstream");
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  ASSERT_OK(kinesis_consumer_start(k));
+  ASSERT_OK(kinesis_consumer_stop(k, rv_on_stopped, NULL));
+  ASSERT_EQ(KINESIS_EBUSY, kinesis_consumer_start(k));
+  WAIT_UNTIL(rv_stopped == 1, 5000);
+  ASSERT_OK(kinesis_consumer_start(k));
+  ASSERT_OK(kinesis_consumer_close(k, rv_closed, &rv_closed_a));
+  WAIT_UNTIL(rv_closed_a == 1, 5000);
+  ASSERT_EQ(1, rv_stopped);
+
+  rv_stopped = 0;
+  rv_closed_a = 0;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  ASSERT_OK(kinesis_consumer_start(k));
+  ASSERT_OK(kinesis_consumer_stop(k, rv_on_stopped_close, NULL));
+  ASSERT_OK(kinesis_consumer_close(k, rv_closed, &rv_closed_a));
+  ASSERT_EQ(1, rv_stopped);
+  ASSERT_EQ(KINESIS_EALREADY, rv_inner_close_rc);
+  WAIT_UNTIL(rv_closed_a == 1, 5000);
+  run_for(200);
+  ASSERT_EQ(1, rv_closed_a);
+  ASSERT_EQ(0, rv_closed_b);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+}
+
+
+/* A finish that fails once is tried again, so the parent ends finished and
+ * its children are read. A checkpointer wraps the memory one and fails the
+ * first finish. */
+static kinesis_checkpointer_t* rv_inner;
+static int rv_finish_calls;
+typedef struct { uv_timer_t t; kinesis_ckpt_cb cb; void* arg; } rv_fail_t;
+static void rv_fail_closed(uv_handle_t* h) { free(h->data); }
+static void rv_fail_fire(uv_timer_t* t) {
+  rv_fail_t* f = t->data;
+  f->cb(KINESIS_ETRANSPORT, f->arg);
+  uv_close((uv_handle_t*) t, rv_fail_closed);
+}
+static int rv_claim(void* self, const char* st, const char* sh, const char* o, kinesis_ckpt_state_cb cb, void* a) { (void) self; return rv_inner->ops->claim(rv_inner->self, st, sh, o, cb, a); }
+static int rv_hb(void* self, const char* st, const char* sh, const char* o, kinesis_ckpt_cb cb, void* a) { (void) self; return rv_inner->ops->heartbeat(rv_inner->self, st, sh, o, cb, a); }
+static int rv_ckpt(void* self, const char* st, const char* sh, const char* o, const kinesis_checkpoint_t* p, kinesis_ckpt_cb cb, void* a) { (void) self; return rv_inner->ops->checkpoint(rv_inner->self, st, sh, o, p, cb, a); }
+static int rv_finish(void* self, const char* st, const char* sh, const char* o, kinesis_ckpt_cb cb, void* a) {
+  (void) self;
+  if (rv_finish_calls++ == 0) {
+    rv_fail_t* f = calloc(1, sizeof(*f));
+    f->cb = cb; f->arg = a;
+    uv_timer_init(&loop, &f->t);
+    f->t.data = f;
+    uv_timer_start(&f->t, rv_fail_fire, 10, 0);
+    return 0;
+  }
+  return rv_inner->ops->finish(rv_inner->self, st, sh, o, cb, a);
+}
+static int rv_release(void* self, const char* st, const char* sh, const char* o, kinesis_ckpt_cb cb, void* a) { (void) self; return rv_inner->ops->release(rv_inner->self, st, sh, o, cb, a); }
+static int rv_get(void* self, const char* st, const char* sh, kinesis_ckpt_state_cb cb, void* a) { (void) self; return rv_inner->ops->get(rv_inner->self, st, sh, cb, a); }
+static void rv_close(void* self, kinesis_close_cb cb, void* a) { (void) self; rv_inner->ops->close(rv_inner->self, cb, a); }
+static const kinesis_checkpointer_ops_t rv_ops = {rv_claim, rv_hb, rv_ckpt, rv_finish, rv_release, rv_get, rv_close};
+
+static void test_finish_retried(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_checkpointer_t* mem;
+  kinesis_checkpointer_t wrap;
+  char stream[128];
+  char body[512];
+  json_t* doc;
+  json_t* sh;
+  char mid[48];
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmrvfin"));
+  create_stream(c, stream, 1);
+  sink_init(200, "rf", 0);
+  produce(c, stream, 0, 100);
+  doc = list_shards(stream);
+  sh = find_shard(doc, "shardId-000000000000");
+  u128_format((u128_parse(hash_key(sh, "StartingHashKey")) +
+               u128_parse(hash_key(sh, "EndingHashKey"))) / 2, mid, sizeof(mid));
+  json_decref(doc);
+  snprintf(body, sizeof(body),
+           "{\"StreamName\":\"%s\",\"ShardToSplit\":\"shardId-000000000000\","
+           "\"NewStartingHashKey\":\"%s\"}", stream, mid);
+  json_decref(kinesalite_call("SplitShard", body));
+  wait_active(c, stream);
+  produce(c, stream, 100, 200);
+
+  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &mem));
+  rv_inner = mem;
+  wrap.ops = &rv_ops;
+  wrap.self = NULL;
+  consumer_options(&o, stream);
+  o.checkpointer = &wrap;
+  o.shard_discovery_ms = 300;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink_distinct() == 200, 10000);
+  ASSERT_GE(rv_finish_calls, 2);
+  ASSERT_STR_EQ("finished", shard_state(k, "shardId-000000000000"));
+  close_consumer(k);
+  close_checkpointer(mem);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+/* Records held with manual ack stay valid when the lease is lost, and can
+ * still be acknowledged; the shard is claimable again once they are. */
+static void test_lost_lease_with_held_records(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* a;
+  kinesis_consumer_t* b;
+  kinesis_consumer_options_t o;
+  kinesis_checkpointer_memory_options_t mo;
+  kinesis_checkpointer_t* cp;
+  char stream[128];
+  size_t i;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmrvlost"));
+  create_stream(c, stream, 1);
+  sink_init(100, "rl", 0);
+  produce(c, stream, 0, 50);
+  kinesis_checkpointer_memory_options_init(&mo);
+  mo.session_timeout_ms = 500;
+  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, &mo, &cp));
+  consumer_options(&o, stream);
+  o.checkpointer = cp;
+  o.shard_discovery_ms = 300;
+  o.heartbeat_interval_ms = 2000;
+  o.manual_ack = 1;
+  o.owner = "a";
+  sink.manual = 1;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &a));
+  sink.hold_from = a;
+  ASSERT_OK(kinesis_consumer_start(a));
+  WAIT_UNTIL(sink.nheld >= 10, 10000);
+  o.heartbeat_interval_ms = 100;
+  o.owner = "b";
+  o.manual_ack = 0;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &b));
+  ASSERT_OK(kinesis_consumer_start(b));
+  WAIT_UNTIL(count_state(a, "gone") == 1, 10000);
+  /* Another discovery passes: the held records must survive it. */
+  run_for(700);
+  ASSERT_GE(sink.nheld, 10);
+  for (i = 0; i < sink.nheld; i++)
+    ASSERT_OK(kinesis_consumer_ack(a, sink.held[i]));
+  sink.nheld = 0;
+  WAIT_UNTIL(count_state(a, "leased-elsewhere") == 1, 10000);
+  close_consumer(b);
+  close_consumer(a);
+  close_checkpointer(cp);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+KN_TEST_MAIN(KN_TEST(test_empty_aggregate), KN_TEST(test_stop_callbacks),
+             KN_TEST(test_finish_retried),
+             KN_TEST(test_lost_lease_with_held_records),
+             KN_TEST(test_lost_lease_taken_back), KN_TEST(test_expired_iterator),
              KN_TEST(test_throttled_get_records),
              KN_TEST(test_server_errors_and_drops),
              KN_TEST(test_shard_disappears),
