@@ -37,6 +37,7 @@ int kinesis_err_is_retriable(int err) {
     case KINESIS_ELIMIT:
     case KINESIS_ETRANSPORT:
     case KINESIS_ETIMEDOUT:
+    case KINESIS_ESTORE:
       return 1;
     default:
       return 0;

@@ -47,6 +47,12 @@ typedef void (*kinesis_ckpt_state_cb)(int status,
  *  written), or another error. */
 typedef void (*kinesis_ckpt_cb)(int status, void* arg);
 
+/** The answer to member: `status` 0 and how many owners of the application
+ *  are live on the stream (counting the caller unless it was leaving), or an
+ *  error and 0. */
+typedef void (*kinesis_ckpt_members_cb)(int status, uint32_t live_members,
+                                        void* arg);
+
 /**
  * The operations. Each returns 0 and later calls its callback exactly once,
  * on the loop, never inside the call; or returns an error and never calls
@@ -85,6 +91,14 @@ typedef struct kinesis_checkpointer_ops_s {
   /* Close: pending callbacks run (KINESIS_ECANCELED where not done), then
    * `cb`, on a later tick. */
   void (*close)(void* self, kinesis_close_cb cb, void* arg);
+  /* Optional; NULL when the store cannot count consumers, and then each
+   * consumer takes every shard it can, up to max_shard_consumers. Records
+   * that `owner` is alive on the stream (a membership that expires like a
+   * lease, after session_timeout without a call), or with `leaving` set that
+   * it has gone, and answers how many owners are live. Consumers call it
+   * with their heartbeat and aim at ceil(shards / live members) each. */
+  int (*member)(void* self, const char* stream, const char* owner,
+                int leaving, kinesis_ckpt_members_cb cb, void* arg);
 } kinesis_checkpointer_ops_t;
 
 /** A checkpointer: the operations and their object. For your own, fill both

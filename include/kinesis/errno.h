@@ -24,6 +24,7 @@ extern "C" {
   XX(ETLS, -30007, "TLS certificate or handshake failure")                    \
   XX(ELEASED, -30008, "shard lease held by another consumer")                 \
   XX(ELEASELOST, -30009, "shard lease lost to another consumer")              \
+  XX(ESTORE, -30010, "checkpoint store unreachable or failed")                \
   XX(ETHROUGHPUT, -31001, "provisioned throughput exceeded")                  \
   XX(ENOTFOUND, -31002, "stream or shard not found")                          \
   XX(EEXPIRED, -31003, "shard iterator expired")                              \
