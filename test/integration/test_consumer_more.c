@@ -1944,7 +1944,7 @@ static int rv_finish(void* self, const char* st, const char* sh, const char* o, 
 static int rv_release(void* self, const char* st, const char* sh, const char* o, kinesis_ckpt_cb cb, void* a) { (void) self; return rv_inner->ops->release(rv_inner->self, st, sh, o, cb, a); }
 static int rv_get(void* self, const char* st, const char* sh, kinesis_ckpt_state_cb cb, void* a) { (void) self; return rv_inner->ops->get(rv_inner->self, st, sh, cb, a); }
 static void rv_close(void* self, kinesis_close_cb cb, void* a) { (void) self; rv_inner->ops->close(rv_inner->self, cb, a); }
-static const kinesis_checkpointer_ops_t rv_ops = {rv_claim, rv_hb, rv_ckpt, rv_finish, rv_release, rv_get, rv_close};
+static const kinesis_checkpointer_ops_t rv_ops = {rv_claim, rv_hb, rv_ckpt, rv_finish, rv_release, rv_get, rv_close, NULL};
 
 static void test_finish_retried(void) {
   kinesis_client_t* c;
