@@ -979,13 +979,14 @@ static int on_put_records(kn_call_t* call, const kn_http_response_t* res) {
 int kinesis_client_put_records(kinesis_client_t* c, const char* stream,
                                const kinesis_put_entry_t* entries, size_t n,
                                kinesis_client_cb cb, void* arg) {
-  return kn_client_put_records(c, stream, entries, n, cb, arg, NULL);
+  return kn_client_put_records(c, stream, entries, n, 0, cb, arg, NULL);
 }
 
 
 int kn_client_put_records(kinesis_client_t* c, const char* stream,
                           const kinesis_put_entry_t* entries, size_t n,
-                          kinesis_client_cb cb, void* arg, kn_call_t** out) {
+                          int validated, kinesis_client_cb cb, void* arg,
+                          kn_call_t** out) {
   kn_call_t* call;
   size_t i;
   int r;
@@ -993,7 +994,7 @@ int kn_client_put_records(kinesis_client_t* c, const char* stream,
   if (c == NULL || cb == NULL || !kn_valid_stream(stream) || entries == NULL ||
       n == 0 || n > 500)
     return KINESIS_EINVAL;
-  for (i = 0; i < n; i++) {
+  for (i = 0; !validated && i < n; i++) {
     const kinesis_put_entry_t* e = &entries[i];
     size_t klen = e->partition_key != NULL ? strlen(e->partition_key) : 0;
     if ((e->data == NULL && e->len > 0) ||

@@ -26,10 +26,13 @@ int kn_client_closing(const kinesis_client_t* client);
 int kn_client_child_check(const kinesis_client_t* client);
 
 /* kinesis_client_put_records() and kinesis_client_list_shards(), returning
- * the call so that it can be canceled. */
+ * the call so that it can be canceled. With `validated`, the caller vouches
+ * that every entry passed the checks kinesis_client_put_records() makes
+ * (the producer checks each record at put), and they are not made again. */
 int kn_client_put_records(kinesis_client_t* client, const char* stream,
                           const kinesis_put_entry_t* entries, size_t n,
-                          kinesis_client_cb cb, void* arg, kn_call_t** out);
+                          int validated, kinesis_client_cb cb, void* arg,
+                          kn_call_t** out);
 int kn_client_list_shards(kinesis_client_t* client, const char* stream,
                           kinesis_client_cb cb, void* arg, kn_call_t** out);
 

@@ -31,6 +31,21 @@ char* kn_strndup(const char* s, size_t n);
     }                                                                         \
   } while (0)
 
+/* Asks the CPU to start loading the cache lines of [p, p + n) for reading.
+ * Records wait in queues long enough to leave the caches, and are visited
+ * in an order no hardware prefetcher guesses. */
+#if defined(__GNUC__) || defined(__clang__)
+#define KN_PREFETCH(p, n)                                                     \
+  do {                                                                        \
+    const char* kn_pf_ = (const char*) (p);                                   \
+    size_t kn_pfo_;                                                           \
+    for (kn_pfo_ = 0; kn_pfo_ < (size_t) (n); kn_pfo_ += 64)                  \
+      __builtin_prefetch(kn_pf_ + kn_pfo_);                                   \
+  } while (0)
+#else
+#define KN_PREFETCH(p, n) ((void) (p), (void) (n))
+#endif
+
 /* Milliseconds since the Unix epoch, from the wall clock. */
 int64_t kn_now_ms(void);
 
