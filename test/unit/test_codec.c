@@ -286,6 +286,48 @@ static void test_scanner_escapes_and_unknowns(void) {
 }
 
 
+/* The scanner looks at strings eight bytes at a time: a quote, an escape or
+ * a control character at any offset, with any bytes before it, must be seen
+ * exactly where it is. */
+static void test_scanner_word_boundaries(void) {
+  static const char* const specials[] = {"\\\"", "\\\\", "\\n", "\\u0001"};
+  static const char decoded[] = {'"', '\\', '\n', '\x01'};
+  size_t at;
+  size_t k;
+
+  for (k = 0; k < KN_ARRAY_SIZE(specials); k++)
+    for (at = 0; at < 24; at++) {
+      char value[64];
+      char want[64];
+      char body[256];
+      kn_parsed_t p;
+      size_t i;
+      /* Bytes of every kind around it: ASCII, UTF-8 (high bit set) and
+       * bytes just above the control range. */
+      for (i = 0; i < at; i++)
+        value[i] = "a\x20\x7f\xc3\xa9~!#"[i % 8];
+      value[at] = '\0';
+      memcpy(want, value, at);
+      want[at] = decoded[k];
+      memcpy(want + at + 1, "tail-0123456789", 16);
+      snprintf(body, sizeof(body),
+               "{\"Records\":[{\"SequenceNumber\":\"1\",\"ShardId\":"
+               "\"%s%stail-0123456789\"}]}",
+               value, specials[k]);
+      ASSERT_OK(parse_put(BODY(body), 1, &p));
+      ASSERT_STR_EQ(want, p.put_entries[0].shard_id);
+      kn_parsed_free(&p);
+      /* A raw control character at that offset is refused. */
+      snprintf(body, sizeof(body),
+               "{\"Records\":[{\"SequenceNumber\":\"1\",\"ShardId\":"
+               "\"%s\x1ftail-0123456789\"}]}",
+               value);
+      ASSERT_EQ(KINESIS_EPROTO, parse_put(BODY(body), 1, &p));
+      kn_parsed_free(&p);
+    }
+}
+
+
 static void test_get_records_takes_the_buffer(void) {
   kn_buf_t body = KN_BUF_INIT;
   kn_parsed_t p;
@@ -541,6 +583,7 @@ KN_TEST_MAIN(KN_TEST(test_put_lines), KN_TEST(test_error_namespaced_type),
              KN_TEST(test_list_shards), KN_TEST(test_get_records),
              KN_TEST(test_put_records_answer),
              KN_TEST(test_scanner_escapes_and_unknowns),
+             KN_TEST(test_scanner_word_boundaries),
              KN_TEST(test_get_records_takes_the_buffer), KN_TEST(test_encode_requests),
              KN_TEST(test_credentials_document), KN_TEST(test_iso8601),
              KN_TEST(test_validate), KN_TEST(test_backoff))
