@@ -83,9 +83,13 @@ typedef struct kinesis_producer_options_s {
   /* Default 10000. Records buffered (queued and in flight) at most; past it
    * put returns KINESIS_EQUEUEFULL. */
   uint32_t max_queue_size;
-  /* Default 16 MiB. Bytes buffered at most, the same way. Keep it below
-   * what the stream's shards can take within record_ttl_ms (1 MiB/s each by
-   * default), or records at the back of the buffer time out. */
+  /* Default 16 MiB. Bytes buffered at most (data and partition keys), the
+   * same way. It also bounds the memory holding small records: from 4 MiB
+   * up, records under 4 KiB are kept in 64 KiB blocks, and put refuses
+   * once the blocks in use reach this size, whatever the records' own
+   * bytes. Keep it below what the stream's shards can take within
+   * record_ttl_ms (1 MiB/s each by default), or records at the back of the
+   * buffer time out. */
   size_t max_queue_bytes;
   /* Default 1000. Records per second per shard; 0: no limit. An aggregated
    * record counts once, as Kinesis counts it. */

@@ -515,6 +515,82 @@ static void test_queue_full_then_drain(void) {
 }
 
 
+/* Small records are kept in blocks, and the memory the blocks hold counts
+ * against max_queue_bytes: with 4 MiB and 20-byte records, the queue is
+ * full long before their own bytes (2 MiB) or max_queue_size are reached. */
+static size_t mem_calls;
+static int mem_ok;
+
+
+static void on_mem_put(kinesis_producer_t* p, int status,
+                       const kinesis_put_result_t* res, void* arg) {
+  uint8_t* seen = arg;
+  (void) p;
+  (void) res;
+  ASSERT_EQ(0, (*seen)++);
+  if (status == 0)
+    mem_ok++;
+  mem_calls++;
+}
+
+
+static void test_queue_memory_bounded(void) {
+  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  enum { N = 100000 };
+  kinesis_client_t* c;
+  kinesis_producer_options_t o;
+  kinesis_producer_t* p;
+  kinesis_producer_stats_t st;
+  uint8_t* seen = calloc(N, 1);
+  size_t put = 0;
+  char stream[128];
+  int r = 0;
+
+  ASSERT_NOT_NULL(seen);
+  ASSERT_OK(uv_loop_init(&loop));
+  c = new_client(ep);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("pmem"));
+  create_stream(c, stream, 1);
+  memset(&run, 0, sizeof(run));
+  mem_calls = 0;
+  mem_ok = 0;
+  kinesis_producer_options_init(&o);
+  o.stream = stream;
+  o.max_queue_size = N;
+  o.max_queue_bytes = 4u * 1024 * 1024;
+  o.put_rate_limit_per_shard = 0;
+  o.put_bandwidth_limit_per_shard = 0;
+  ASSERT_OK(kinesis_producer_new(c, &o, &p));
+  while (put < N) {
+    char data[16];
+    kinesis_record_t rec;
+    memset(&rec, 0, sizeof(rec));
+    snprintf(data, sizeof(data), "m-%09zu", put);
+    rec.data = data;
+    rec.len = strlen(data);
+    rec.partition_key = "0123456789";
+    r = kinesis_producer_put(p, &rec, on_mem_put, &seen[put]);
+    if (r != 0)
+      break;
+    put++;
+  }
+  ASSERT_EQ(KINESIS_EQUEUEFULL, r);
+  ASSERT_OK(kinesis_producer_stats(p, &st));
+  ASSERT_EQ(put, st.queue_depth);
+  ASSERT_EQ(put * 21, st.queue_bytes);
+  /* Far below what the byte count alone allows (about 190,000 records)
+   * and below max_queue_size, and more than a few blocks' worth. */
+  ASSERT_LT(put, (size_t) N / 2);
+  ASSERT_GT(put, (size_t) 10000);
+  close_producer(p);
+  ASSERT_EQ(put, mem_calls);
+  ASSERT_EQ((int) put, mem_ok);
+  close_client(&loop, c);
+  free(seen);
+  kn_test_loop_close(&loop);
+}
+
+
 static uint64_t rate_start;
 static int rate_violations;
 
@@ -993,6 +1069,7 @@ static void test_follows_resharding(void) {
 
 
 KN_TEST_MAIN(KN_TEST(test_follows_resharding), KN_TEST(test_bad_records), KN_TEST(test_queue_full_then_drain),
+             KN_TEST(test_queue_memory_bounded),
              KN_TEST(test_close_and_flush_in_flight),
              KN_TEST(test_faults_partial_and_whole),
              KN_TEST(test_fault_non_retriable_record),
