@@ -21,6 +21,8 @@
 #define KN_HTTP_DEFAULT_MAX_RESPONSE (64u * 1024 * 1024)
 #define KN_HTTP_MAX_HEADER_VALUE 256
 
+#define KN_HTTP_IDLE_MAX 16
+
 struct kn_http_s {
   uv_loop_t* loop;
   CURLM* multi;
@@ -37,6 +39,10 @@ struct kn_http_s {
   int closing;
   int handles_open;      /* uv handles not yet closed: timer, idle, polls */
   size_t connections;    /* connections opened, over all time */
+  /* Easy handles of finished requests, reset and kept for the next ones:
+   * a fresh handle costs an allocation of its buffers each time. */
+  CURL* idle[KN_HTTP_IDLE_MAX];
+  size_t nidle;
   void (*close_cb)(void* arg);
   void* close_arg;
 };
@@ -272,8 +278,15 @@ static int map_curl_error(const kn_http_req_t* req, CURLcode code) {
 
 
 static void req_free(kn_http_req_t* req) {
-  if (req->easy != NULL)
-    curl_easy_cleanup(req->easy);
+  kn_http_t* http = req->http;
+  if (req->easy != NULL) {
+    if (!http->closing && http->nidle < KN_HTTP_IDLE_MAX) {
+      curl_easy_reset(req->easy);
+      http->idle[http->nidle++] = req->easy;
+    } else {
+      curl_easy_cleanup(req->easy);
+    }
+  }
   curl_slist_free_all(req->headers);
   kn_buf_free(&req->body);
   kn_free(req);
@@ -503,7 +516,7 @@ int kn_http_send(kn_http_t* http, const kn_http_request_t* r, kn_http_cb cb,
   req->cb = cb;
   req->arg = arg;
   kn_queue_init(&req->node);
-  req->easy = curl_easy_init();
+  req->easy = http->nidle > 0 ? http->idle[--http->nidle] : curl_easy_init();
   if (req->easy == NULL) {
     req_free(req);
     return KINESIS_ENOMEM;
@@ -556,6 +569,8 @@ static void http_maybe_finish_close(kn_http_t* http) {
 
   if (!http->closing || http->pending > 0)
     return;
+  while (http->nidle > 0)
+    curl_easy_cleanup(http->idle[--http->nidle]);
   if (http->multi != NULL) {
     /* Cleanup may still call the socket callback for cached connections,
      * closing their poll handles; the timer is closed after it. */
