@@ -1,4 +1,5 @@
 #include "buf.h"
+#include "crypto.h"
 #include "internal.h"
 
 #include <stdarg.h>
@@ -416,8 +417,67 @@ static const char b64_pairs[4][2048 + 1] = {
      "/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/0/1/2/3/4/5/6/7/8/9/+//"}};
 
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define KN_HAVE_AVX2_BASE64 1
+
+/* Base64 with AVX2, 24 input bytes to 32 characters a step, while at least
+ * 28 bytes are left (each step loads 16 bytes at offsets 0 and 12). Returns
+ * the input bytes done, a multiple of 3; the caller encodes the rest. The
+ * steps, for each 3 bytes b0 b1 b2 of a 128-bit lane:
+ * - a byte shuffle makes the 32-bit word [b1 b0 b2 b1], whose 16-bit halves
+ *   are b0:b1 and b1:b2;
+ * - the four 6-bit values sit at bits 15..10 and 9..4 of the first half and
+ *   11..6 and 5..0 of the second: a mulhi moves the 1st and 3rd down to bit
+ *   0 of bytes 0 and 2, a mullo moves the 2nd and 3rd up to bit 0 of bytes
+ *   1 and 3;
+ * - a value v becomes its character by adding an offset picked by a 16-entry
+ *   lookup: 'A' for 0..25, 'a' - 26 for 26..51, '0' - 52 for 52..61, and the
+ *   two last ones each their own. */
+__attribute__((target("avx2"))) static size_t base64_avx2(const uint8_t* in,
+                                                         size_t len,
+                                                         char* out) {
+  const __m256i shuffle = _mm256_setr_epi8(
+      1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10,
+      1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10);
+  const __m256i offsets = _mm256_setr_epi8(
+      'a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+      '0' - 52, '0' - 52, '0' - 52, '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0,
+      'a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+      '0' - 52, '0' - 52, '0' - 52, '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0);
+  size_t done = 0;
+
+  while (len - done >= 28) {
+    __m128i lo = _mm_loadu_si128((const __m128i*) (in + done));
+    __m128i hi = _mm_loadu_si128((const __m128i*) (in + done + 12));
+    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    __m256i ac;
+    __m256i bd;
+    __m256i idx;
+    __m256i pick;
+    v = _mm256_shuffle_epi8(v, shuffle);
+    ac = _mm256_mulhi_epu16(_mm256_and_si256(v, _mm256_set1_epi32(0x0fc0fc00)),
+                            _mm256_set1_epi32(0x04000040));
+    bd = _mm256_mullo_epi16(_mm256_and_si256(v, _mm256_set1_epi32(0x003f03f0)),
+                            _mm256_set1_epi32(0x01000010));
+    idx = _mm256_or_si256(ac, bd);
+    /* 0 for 0..51, 1..12 for 52..63; then 13 for 0..25. */
+    pick = _mm256_subs_epu8(idx, _mm256_set1_epi8(51));
+    pick = _mm256_or_si256(
+        pick, _mm256_and_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(26), idx),
+                               _mm256_set1_epi8(13)));
+    idx = _mm256_add_epi8(idx, _mm256_shuffle_epi8(offsets, pick));
+    _mm256_storeu_si256((__m256i*) out, idx);
+    out += 32;
+    done += 24;
+  }
+  return done;
+}
+#endif
+
+
 int kn_buf_append_base64(kn_buf_t* b, const uint8_t* data, size_t len) {
-  size_t i;
+  size_t i = 0;
   size_t out_len;
   char* out;
   int r;
@@ -437,7 +497,13 @@ int kn_buf_append_base64(kn_buf_t* b, const uint8_t* data, size_t len) {
   /* Encode in place: the producer base64-encodes records straight into the
    * batch body, so there is no intermediate copy. */
   out = (char*) b->data + b->len;
-  for (i = 0; i + 3 <= len; i += 3) {
+#ifdef KN_HAVE_AVX2_BASE64
+  if (len >= 28 && kn_cpu_has_avx2()) {
+    i = base64_avx2(data, len, out);
+    out += i / 3 * 4;
+  }
+#endif
+  for (; i + 3 <= len; i += 3) {
     uint32_t v = (uint32_t) data[i] << 16 | (uint32_t) data[i + 1] << 8 |
                  (uint32_t) data[i + 2];
     memcpy(out, &b64_pairs[v >> 22][2 * ((v >> 12) & 1023)], 2);

@@ -186,6 +186,32 @@ void kn_crypto_allow_acceleration(int allow) {
 }
 
 
+int kn_cpu_has_avx2(void) {
+#ifdef KN_HAVE_SHANI
+  static int known = -1;
+  unsigned a, b, c, d;
+  if (!accel_allowed)
+    return 0;
+  if (known >= 0)
+    return known;
+  known = 0;
+  /* AVX2 (leaf 7, EBX bit 5), and an OS that saves the AVX registers:
+   * OSXSAVE (leaf 1, ECX bit 27), then XCR0 with SSE and AVX state. */
+  if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 27)) &&
+      __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 5))) {
+    unsigned lo;
+    unsigned hi;
+    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void) hi;
+    known = (lo & 6u) == 6u;
+  }
+  return known;
+#else
+  return 0;
+#endif
+}
+
+
 int kn_crypto_accelerated(void) {
   return accel_allowed && cpu_has_shani();
 }

@@ -30,4 +30,8 @@ int kn_sha256_finish(kn_sha256_ctx_t* ctx, uint8_t out[KN_SHA256_LEN]);
 int kn_crypto_accelerated(void);
 void kn_crypto_allow_acceleration(int allow);
 
+/* 1 when the CPU and the OS support AVX2 (base64 uses it), and acceleration
+ * is allowed (the switch above turns this off too). */
+int kn_cpu_has_avx2(void);
+
 #endif /* KN_CRYPTO_H */
