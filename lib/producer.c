@@ -607,6 +607,14 @@ static size_t take_entry(kinesis_producer_t* p, size_t si, kn_entry_t* e,
   e->nrecords = 1;
   shard_pop(p, s, first);
   kn_queue_insert_tail(&e->records, &first->node);
+  /* The batch comes back to this shard after a round of the others: ask
+   * for the record after the next one now (the next one's header was just
+   * read, to unlink `first`). */
+  if (s->npending > 1) {
+    const kn_prec_t* after =
+        kn_queue_data(s->pending.next->next, kn_prec_t, node);
+    KN_PREFETCH(after, sizeof(*after));
+  }
 
   if (p->o.aggregate && s->npending > 0) {
     /* Pack while the next record fits: the aggregate plus the outer
