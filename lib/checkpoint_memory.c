@@ -30,7 +30,20 @@ typedef struct entry_s {
   char key[];
 } entry_t;
 
-typedef enum { COMPLETION_STATE, COMPLETION_PLAIN } completion_kind_t;
+/* One owner live on a stream (see mem_member). The key is "stream\0owner",
+ * stored after the struct. */
+typedef struct member_s {
+  struct member_s* next;
+  uint64_t seen; /* uv_now() of its last call. */
+  size_t keylen;
+  char key[];
+} member_t;
+
+typedef enum {
+  COMPLETION_STATE,
+  COMPLETION_PLAIN,
+  COMPLETION_MEMBERS
+} completion_kind_t;
 
 /* A decided answer waiting for its callback. The sequence number, when there
  * is one, is stored after the struct. */
@@ -39,8 +52,10 @@ typedef struct completion_s {
   completion_kind_t kind;
   kinesis_ckpt_state_cb state_cb;
   kinesis_ckpt_cb cb;
+  kinesis_ckpt_members_cb members_cb;
   void* arg;
   int status;
+  uint32_t live_members;
   kinesis_checkpoint_t checkpoint;
   char seq[];
 } completion_t;
@@ -59,6 +74,9 @@ typedef struct mem_store_s {
   entry_t** buckets;
   size_t nbuckets; /* A power of two. */
   size_t nentries;
+  /* Memberships of every stream, in no order. There are as many as there
+   * are consumers, so a list is enough. */
+  member_t* members;
   kn_queue_t pending; /* completion_t, oldest first. */
   uv_idle_t idle;     /* Started while `pending` is not empty. */
   unsigned flags;
@@ -184,6 +202,15 @@ static void map_free(mem_store_t* m) {
 }
 
 
+static void members_free(mem_store_t* m) {
+  while (m->members != NULL) {
+    member_t* next = m->members->next;
+    kn_free(m->members);
+    m->members = next;
+  }
+}
+
+
 /* ---- Completions ---- */
 
 
@@ -212,6 +239,18 @@ static completion_t* completion_state_alloc(const entry_t* e,
 }
 
 
+static completion_t* completion_members_alloc(kinesis_ckpt_members_cb cb,
+                                              void* arg) {
+  completion_t* c = kn_calloc(1, sizeof(*c));
+  if (c == NULL)
+    return NULL;
+  c->kind = COMPLETION_MEMBERS;
+  c->members_cb = cb;
+  c->arg = arg;
+  return c;
+}
+
+
 static completion_t* completion_plain_alloc(kinesis_ckpt_cb cb, void* arg) {
   completion_t* c = kn_calloc(1, sizeof(*c));
   if (c == NULL)
@@ -236,6 +275,8 @@ static void store_invoke(mem_store_t* m, completion_t* c) {
   m->in_callback++;
   if (c->kind == COMPLETION_STATE)
     c->state_cb(c->status, &c->checkpoint, c->arg);
+  else if (c->kind == COMPLETION_MEMBERS)
+    c->members_cb(c->status, c->live_members, c->arg);
   else
     c->cb(c->status, c->arg);
   m->in_callback--;
@@ -298,6 +339,7 @@ static void on_idle_closed(uv_handle_t* handle) {
   }
   KN_ASSERT(kn_queue_empty(&m->pending));
   map_free(m);
+  members_free(m);
   kn_free(m);
 }
 
@@ -500,6 +542,81 @@ static int mem_get(void* self, const char* stream, const char* shard_id,
 }
 
 
+static int mem_member(void* self, const char* stream, const char* owner,
+                      int leaving, kinesis_ckpt_members_cb cb, void* arg) {
+  mem_store_t* m = self;
+  size_t slen, olen;
+  member_t** link;
+  member_t* fresh = NULL;
+  member_t* found = NULL;
+  completion_t* c;
+  uint64_t now;
+  uint32_t live = 0;
+
+  if (m == NULL || !valid_str(stream) || !valid_str(owner) || cb == NULL)
+    return KINESIS_EINVAL;
+  if (m->flags & MEM_CLOSING)
+    return KINESIS_ECLOSING;
+  slen = strlen(stream);
+  olen = strlen(owner);
+
+  /* Allocate everything first, so a failure changes nothing. A new
+   * membership is allocated even if one turns out to exist: the lookup
+   * below also drops expired ones, which must not happen on failure. */
+  c = completion_members_alloc(cb, arg);
+  if (c == NULL)
+    return KINESIS_ENOMEM;
+  if (!leaving) {
+    fresh = kn_calloc(1, sizeof(*fresh) + slen + 1 + olen);
+    if (fresh == NULL) {
+      kn_free(c);
+      return KINESIS_ENOMEM;
+    }
+    memcpy(fresh->key, stream, slen + 1);
+    memcpy(fresh->key + slen + 1, owner, olen);
+    fresh->keylen = slen + 1 + olen;
+  }
+
+  /* One pass: drop every expired membership (of any stream, measured like
+   * leases), find `owner`'s, and count the live ones of `stream`. */
+  now = uv_now(m->loop);
+  link = &m->members;
+  while (*link != NULL) {
+    member_t* e = *link;
+    int same_stream = e->keylen > slen && memcmp(e->key, stream, slen + 1) == 0;
+    if (now - e->seen > m->session_timeout_ms ||
+        (leaving && same_stream && e->keylen == slen + 1 + olen &&
+         memcmp(e->key + slen + 1, owner, olen) == 0)) {
+      *link = e->next;
+      kn_free(e);
+      continue;
+    }
+    if (same_stream) {
+      if (e->keylen == slen + 1 + olen &&
+          memcmp(e->key + slen + 1, owner, olen) == 0)
+        found = e;
+      live++;
+    }
+    link = &e->next;
+  }
+
+  if (!leaving) {
+    if (found == NULL) {
+      fresh->next = m->members;
+      m->members = fresh;
+      found = fresh;
+      live++;
+    } else {
+      kn_free(fresh);
+    }
+    found->seen = now;
+  }
+  c->live_members = live;
+  completion_queue(m, c, 0);
+  return 0;
+}
+
+
 static void mem_close(void* self, kinesis_close_cb cb, void* arg) {
   mem_store_t* m = self;
 
@@ -524,6 +641,7 @@ static const kinesis_checkpointer_ops_t mem_ops = {
     .release = mem_release,
     .get = mem_get,
     .close = mem_close,
+    .member = mem_member,
 };
 
 
@@ -577,6 +695,7 @@ int kinesis_checkpointer_memory_new(
   kn_queue_init(&m->pending);
   m->pub.ops = &mem_ops;
   m->pub.self = m;
+  m->pub.session_timeout_ms = options->session_timeout_ms;
   *out = &m->pub;
   return 0;
 }

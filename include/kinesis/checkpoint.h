@@ -106,6 +106,12 @@ typedef struct kinesis_checkpointer_ops_s {
 typedef struct kinesis_checkpointer_s {
   const kinesis_checkpointer_ops_t* ops;
   void* self;
+  /* How long a lease lives without a heartbeat, or 0 when unknown. With
+   * it, a consumer that cannot confirm a lease for this long (the store is
+   * unreachable, or the process was stalled) stops reading that shard by
+   * itself, before another consumer may take it over; with 0 it stops only
+   * when an answer says the lease is lost. The checkpointers here set it. */
+  uint32_t session_timeout_ms;
 } kinesis_checkpointer_t;
 
 /* ---- The memory checkpointer ---- */
@@ -126,11 +132,69 @@ KINESIS_EXTERN void kinesis_checkpointer_memory_options_init(
  * defaults; a session_timeout_ms of 0 is KINESIS_EINVAL. It is meant
  * for tests, for one process that may restart its consumer, and as a model
  * for your own. Consumers in the same process may share it; leases then
- * work between them as with a shared store. Returns 0, KINESIS_EINVAL or
- * KINESIS_ENOMEM.
+ * work between them as with a shared store, and member counts them, per
+ * stream, on the same clock. Returns 0, KINESIS_EINVAL or KINESIS_ENOMEM.
  */
 KINESIS_EXTERN int kinesis_checkpointer_memory_new(
     uv_loop_t* loop, const kinesis_checkpointer_memory_options_t* options,
+    kinesis_checkpointer_t** out);
+
+/* ---- The Redis checkpointer ---- */
+
+typedef struct kinesis_checkpointer_redis_options_s {
+  /* Required. Copied. redis://[[user]:password@]host[:port][/db]: port
+   * 6379 by default, an IPv6 address in brackets, user and password
+   * percent-decoded. With a user and a password the checkpointer sends
+   * AUTH user password, with only a password (":password@") AUTH password;
+   * with /db, SELECT db. Prefer an address to a host name: hiredis resolves
+   * names blocking the loop, and tries only the first address. */
+  const char* url;
+  /* Required. Copied. The application: consumers with the same app_name
+   * share a stream's shards, and keys are namespaced by it and the stream.
+   * Non-empty, without ':', '{' or '}'. */
+  const char* app_name;
+  /* Default 10000. A lease (or membership) not renewed for this long may be
+   * claimed by another owner (no longer counts). Measured on the Redis
+   * server's clock. */
+  uint32_t session_timeout_ms;
+  /* Default 2000. Longest time to connect and authenticate. */
+  uint32_t connect_timeout_ms;
+  /* Default 100 and 5000. After a failed attempt or a lost connection the
+   * checkpointer connects again after a wait that doubles from the first to
+   * the second, with jitter, until it is closed. */
+  uint32_t reconnect_min_ms;
+  uint32_t reconnect_max_ms;
+} kinesis_checkpointer_redis_options_t;
+
+/** Zeroes `options` and writes the defaults. */
+KINESIS_EXTERN void kinesis_checkpointer_redis_options_init(
+    kinesis_checkpointer_redis_options_t* options);
+
+/**
+ * A checkpointer that keeps leases, checkpoints and memberships in Redis
+ * (5.0 or later), so that consumers in several processes and machines share
+ * a stream's shards. It implements every operation of the table, member
+ * included, each as one Lua script that reads the server's clock and checks
+ * the owner in the same step; docs/checkpointers.md documents the keys and
+ * scripts for other implementations.
+ *
+ * It connects on `loop` at once, without waiting: this call succeeds even
+ * when Redis is down. Operations called while a connection attempt is under
+ * way wait for it (at most connect_timeout_ms); between attempts, and when
+ * the connection fails under them, they are answered with KINESIS_ESTORE
+ * (retriable), on a later tick like every answer, as is a Redis error reply.
+ * Answers come in the order of the calls. The connection keeps the loop
+ * alive until kinesis_checkpointer_close(), which answers operations still
+ * waiting for Redis with KINESIS_ECANCELED (some may have been applied).
+ *
+ * Returns 0, KINESIS_EINVAL (NULL `loop`, `out` or `options`, a missing or
+ * malformed url, a bad app_name, a session_timeout_ms, connect_timeout_ms or
+ * reconnect_min_ms of 0, reconnect_max_ms below reconnect_min_ms),
+ * KINESIS_ENOMEM, or KINESIS_EUNSUPPORTED when the library was built
+ * without hiredis. On error `*out` is untouched. Since 0.3.
+ */
+KINESIS_EXTERN int kinesis_checkpointer_redis_new(
+    uv_loop_t* loop, const kinesis_checkpointer_redis_options_t* options,
     kinesis_checkpointer_t** out);
 
 /**

@@ -33,6 +33,13 @@ typedef struct {
   int order;
 } plain_res_t;
 
+typedef struct {
+  int calls;
+  int status;
+  int order;
+  uint32_t live;
+} members_res_t;
+
 
 static void on_state(int status, const kinesis_checkpoint_t* ck, void* arg) {
   state_res_t* r = arg;
@@ -59,6 +66,16 @@ static void on_plain(int status, void* arg) {
   r->calls++;
   r->status = status;
   r->order = ++g_order;
+}
+
+
+static void on_members(int status, uint32_t live, void* arg) {
+  members_res_t* r = arg;
+  ASSERT(!g_in_call);
+  r->calls++;
+  r->status = status;
+  r->order = ++g_order;
+  r->live = live;
 }
 
 
@@ -139,6 +156,24 @@ static int release(kinesis_checkpointer_t* cp, const char* shard,
   g_in_call = 0;
   ASSERT_EQ(before, res->calls);
   return r;
+}
+
+
+static int member_on(kinesis_checkpointer_t* cp, const char* stream,
+                     const char* owner, int leaving, members_res_t* res) {
+  int before = res->calls;
+  int r;
+  g_in_call = 1;
+  r = cp->ops->member(cp->self, stream, owner, leaving, on_members, res);
+  g_in_call = 0;
+  ASSERT_EQ(before, res->calls);
+  return r;
+}
+
+
+static int member(kinesis_checkpointer_t* cp, const char* owner, int leaving,
+                  members_res_t* res) {
+  return member_on(cp, STREAM, owner, leaving, res);
 }
 
 
@@ -540,6 +575,7 @@ static void test_invalid_arguments(void) {
   const kinesis_checkpointer_ops_t* ops;
   state_res_t s = {0};
   plain_res_t p = {0};
+  members_res_t m = {0};
   kinesis_checkpoint_t pos;
   char long_seq[130];
   void* self;
@@ -590,6 +626,13 @@ static void test_invalid_arguments(void) {
   ASSERT_EQ(KINESIS_EINVAL, ops->get(self, STREAM, "", on_state, &s));
   ASSERT_EQ(KINESIS_EINVAL, ops->get(self, STREAM, "s", NULL, &s));
 
+  ASSERT_EQ(KINESIS_EINVAL, ops->member(self, NULL, "A", 0, on_members, &m));
+  ASSERT_EQ(KINESIS_EINVAL, ops->member(self, "", "A", 0, on_members, &m));
+  ASSERT_EQ(KINESIS_EINVAL, ops->member(self, STREAM, NULL, 0, on_members, &m));
+  ASSERT_EQ(KINESIS_EINVAL, ops->member(self, STREAM, "", 1, on_members, &m));
+  ASSERT_EQ(KINESIS_EINVAL, ops->member(self, STREAM, "A", 0, NULL, &m));
+  ASSERT_EQ(KINESIS_EINVAL, ops->member(NULL, STREAM, "A", 0, on_members, &m));
+
   /* Sequence numbers must be decimal strings, even for the lease holder,
    * and a refused one writes nothing. */
   ASSERT_OK(claim(cp, "s", "A", &s));
@@ -613,7 +656,113 @@ static void test_invalid_arguments(void) {
   /* No callback for any refused call. */
   ASSERT_EQ(2, s.calls);
   ASSERT_EQ(1, p.calls);
+  ASSERT_EQ(0, m.calls);
   ASSERT_STR_EQ("77", s.seq);
+
+  close_all(&loop, cp);
+}
+
+
+/* ---- Members ---- */
+
+
+static void test_members(void) {
+  uv_loop_t loop;
+  kinesis_checkpointer_t* cp;
+  members_res_t a1 = {0}, b1 = {0}, a2 = {0}, b_leave = {0}, b_leave2 = {0};
+  members_res_t other = {0}, a_leave = {0}, empty = {0};
+
+  ASSERT_OK(uv_loop_init(&loop));
+  cp = make(&loop, 0);
+  ASSERT_NOT_NULL(cp->ops->member);
+
+  /* The answer counts the caller. */
+  ASSERT_OK(member(cp, "A", 0, &a1));
+  ASSERT_OK(member(cp, "B", 0, &b1));
+  /* Calling again renews, it does not add. */
+  ASSERT_OK(member(cp, "A", 0, &a2));
+  /* Memberships are per stream. */
+  ASSERT_OK(member_on(cp, "other", "C", 0, &other));
+  /* Leaving removes the caller and does not count it. */
+  ASSERT_OK(member(cp, "B", 1, &b_leave));
+  /* Leaving twice, or without having joined, is not an error. */
+  ASSERT_OK(member(cp, "B", 1, &b_leave2));
+  ASSERT_OK(member(cp, "A", 1, &a_leave));
+  ASSERT_OK(member_on(cp, "nobody", "Z", 1, &empty));
+  ASSERT_EQ(0, a1.calls + b1.calls + a2.calls + other.calls + b_leave.calls);
+  uv_run(&loop, UV_RUN_DEFAULT);
+
+  ASSERT_EQ(1, a1.calls);
+  ASSERT_OK(a1.status);
+  ASSERT_EQ(1, a1.live);
+  ASSERT_EQ(1, b1.calls);
+  ASSERT_OK(b1.status);
+  ASSERT_EQ(2, b1.live);
+  ASSERT_EQ(1, a2.calls);
+  ASSERT_EQ(2, a2.live);
+  ASSERT_EQ(1, other.calls);
+  ASSERT_EQ(1, other.live);
+  ASSERT_EQ(1, b_leave.calls);
+  ASSERT_OK(b_leave.status);
+  ASSERT_EQ(1, b_leave.live);
+  ASSERT_EQ(1, b_leave2.calls);
+  ASSERT_OK(b_leave2.status);
+  ASSERT_EQ(1, b_leave2.live);
+  ASSERT_EQ(1, a_leave.calls);
+  ASSERT_EQ(0, a_leave.live);
+  ASSERT_EQ(1, empty.calls);
+  ASSERT_OK(empty.status);
+  ASSERT_EQ(0, empty.live);
+  ASSERT_LT(a1.order, b1.order);
+  ASSERT_LT(b1.order, a2.order);
+  ASSERT_LT(a2.order, other.order);
+  ASSERT_LT(other.order, b_leave.order);
+
+  close_all(&loop, cp);
+}
+
+
+static void test_members_expire(void) {
+  uv_loop_t loop;
+  kinesis_checkpointer_t* cp;
+  members_res_t a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, c1 = {0};
+  uint64_t b_seen, a_seen, c_called;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  cp = make(&loop, 300);
+
+  ASSERT_OK(member(cp, "A", 0, &a1));
+  ASSERT_OK(member(cp, "B", 0, &b1));
+  b_seen = uv_now(&loop);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(2, b1.live);
+
+  /* A keeps calling, B goes silent: after the session timeout only A (and
+   * the caller) count. */
+  wait_ms(&loop, 200);
+  ASSERT_OK(member(cp, "A", 0, &a2));
+  a_seen = uv_now(&loop);
+  wait_ms(&loop, 200);
+  ASSERT_OK(member(cp, "C", 0, &c1));
+  c_called = uv_now(&loop);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(1, a2.calls);
+  ASSERT_EQ(2, a2.live);
+  ASSERT_EQ(1, c1.calls);
+  ASSERT_OK(c1.status);
+  ASSERT_GT(c_called - b_seen, 300);
+  /* The store uses the loop's clock, as this test does: on a machine so
+   * slow that 300 ms passed since A's call, A has expired too. */
+  if (c_called - a_seen <= 300)
+    ASSERT_EQ(2, c1.live);
+  else
+    ASSERT_EQ(1, c1.live);
+
+  /* B comes back: it is counted again. */
+  ASSERT_OK(member(cp, "B", 0, &b2));
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ASSERT_EQ(1, b2.calls);
+  ASSERT_EQ(c1.live + 1, b2.live);
 
   close_all(&loop, cp);
 }
@@ -717,6 +866,7 @@ static void test_close_with_pending(void) {
   kinesis_checkpointer_t* cp;
   state_res_t c = {0}, g = {0};
   plain_res_t ck = {0}, refused = {0};
+  members_res_t mem = {0}, mem_refused = {0};
   int closed = 0, closed_again = 0;
 
   ASSERT_OK(uv_loop_init(&loop));
@@ -724,6 +874,7 @@ static void test_close_with_pending(void) {
   ASSERT_OK(claim(cp, "s", "A", &c));
   ASSERT_OK(checkpoint(cp, "s", "A", "11", 0, 0, &ck));
   ASSERT_OK(get(cp, "s", &g));
+  ASSERT_OK(member(cp, "A", 0, &mem));
   kinesis_checkpointer_close(cp, on_closed, &closed);
   kinesis_checkpointer_close(cp, on_closed, &closed_again);
   ASSERT_EQ(0, closed);
@@ -735,6 +886,8 @@ static void test_close_with_pending(void) {
   ASSERT_EQ(KINESIS_ECLOSING, finish(cp, "s", "A", &refused));
   ASSERT_EQ(KINESIS_ECLOSING, release(cp, "s", "A", &refused));
   ASSERT_EQ(KINESIS_ECLOSING, get(cp, "s", &g));
+  ASSERT_EQ(KINESIS_ECLOSING, member(cp, "A", 0, &mem_refused));
+  ASSERT_EQ(KINESIS_ECLOSING, member(cp, "A", 1, &mem_refused));
   uv_run(&loop, UV_RUN_DEFAULT);
 
   /* Pending answers were already decided: they arrive with real results. */
@@ -745,7 +898,11 @@ static void test_close_with_pending(void) {
   ASSERT_EQ(1, g.calls);
   ASSERT_OK(g.status);
   ASSERT_STR_EQ("11", g.seq);
+  ASSERT_EQ(1, mem.calls);
+  ASSERT_OK(mem.status);
+  ASSERT_EQ(1, mem.live);
   ASSERT_EQ(0, refused.calls);
+  ASSERT_EQ(0, mem_refused.calls);
   ASSERT_EQ(1, closed);
   ASSERT_EQ(0, closed_again);
   kn_test_loop_close(&loop);
@@ -901,7 +1058,8 @@ static int failmalloc_run(void) {
   kinesis_checkpointer_t* cp = NULL;
   state_res_t c = {0}, g = {0}, b = {0}, many[N];
   plain_res_t ck = {0}, rel = {0};
-  int rc, rck, rg, rrel, rb, rmany[N];
+  members_res_t ma = {0}, mb = {0}, mleave = {0};
+  int rc, rck, rg, rrel, rb, rmany[N], rma, rmb, rmleave;
   int expected = 0;
   char shard[16];
   int i, r;
@@ -924,6 +1082,9 @@ static int failmalloc_run(void) {
   rg = get(cp, "s", &g);
   rrel = release(cp, "s", "A", &rel);
   rb = claim(cp, "s", "B", &b);
+  rma = member(cp, "A", 0, &ma);
+  rmb = member(cp, "B", 0, &mb);
+  rmleave = member(cp, "A", 1, &mleave);
   uv_run(&loop, UV_RUN_DEFAULT);
 
   /* Each call either succeeded and was answered once, or failed with
@@ -943,6 +1104,9 @@ static int failmalloc_run(void) {
   CHECK_CALL(rg, g);
   CHECK_CALL(rrel, rel);
   CHECK_CALL(rb, b);
+  CHECK_CALL(rma, ma);
+  CHECK_CALL(rmb, mb);
+  CHECK_CALL(rmleave, mleave);
   for (i = 0; i < N; i++)
     CHECK_CALL(rmany[i], many[i]);
 #undef CHECK_CALL
@@ -967,6 +1131,13 @@ static int failmalloc_run(void) {
   for (i = 0; i < N; i++)
     if (rmany[i] == 0)
       ASSERT_OK(many[i].status);
+  /* A failed join changed nothing, so it is not counted. */
+  if (rma == 0)
+    ASSERT_EQ(1, ma.live);
+  if (rmb == 0)
+    ASSERT_EQ(rma == 0 ? 2 : 1, mb.live);
+  if (rmleave == 0)
+    ASSERT_EQ(rmb == 0 ? 1 : 0, mleave.live);
 
   close_all(&loop, cp);
   /* Done when the allocation to fail was never reached. */
@@ -1000,6 +1171,7 @@ KN_TEST_MAIN(KN_TEST(test_options_and_new), KN_TEST(test_round_trip),
              KN_TEST(test_lease_expiry), KN_TEST(test_heartbeat_keeps_lease),
              KN_TEST(test_partial_aggregate), KN_TEST(test_finish_then_claim),
              KN_TEST(test_release_then_claim), KN_TEST(test_never_synchronous),
-             KN_TEST(test_invalid_arguments), KN_TEST(test_close_from_callback),
+             KN_TEST(test_invalid_arguments), KN_TEST(test_members),
+             KN_TEST(test_members_expire), KN_TEST(test_close_from_callback),
              KN_TEST(test_close_with_pending), KN_TEST(test_reentrancy),
              KN_TEST(test_many_shards), KN_TEST(test_failmalloc))

@@ -1,0 +1,1374 @@
+/* The Redis checkpointer: leases, checkpoints and memberships in Redis, so
+ * that consumers in several processes share a stream's shards.
+ *
+ * Each operation is one Lua script (get is one HMGET), run with EVALSHA on a
+ * single hiredis async connection driven by the loop. A script reads the
+ * clock with TIME and checks the owner in the same atomic step, so leases
+ * are judged by one clock, the server's, and a consumer that lost its lease
+ * writes nothing. docs/checkpointers.md documents the keys and the scripts,
+ * so that another implementation can share them.
+ *
+ * Answers never reach the user from inside hiredis: a reply is turned into a
+ * request's status and payload, and a uv_idle_t delivers answered requests
+ * on the loop, like the memory checkpointer's completions, in the order of
+ * the calls (`reqs` holds every request from call to callback). That keeps
+ * callbacks asynchronous (an operation refused while disconnected is
+ * answered on a later tick too), keeps user code, which may call any
+ * operation or close, out of hiredis's callbacks, and keeps the order when a
+ * NOSCRIPT fallback answers a request after later ones.
+ *
+ * The connection: redisAsyncConnect + redisLibuvAttach, then AUTH, SELECT
+ * and SCRIPT LOAD of every script, pipelined. It is ready when the last
+ * SCRIPT LOAD answers. One uv_timer_t bounds that (connect_timeout_ms) and,
+ * between attempts, waits out the reconnection backoff. Operations called
+ * while an attempt is under way wait for it, unsent: pipelined behind a
+ * SELECT that fails they would run in the wrong database. Between attempts
+ * they fail with KINESIS_ESTORE. */
+
+#include "internal.h"
+
+#include <string.h>
+
+#include "kinesis/checkpoint.h"
+
+#define DEFAULT_SESSION_TIMEOUT_MS 10000
+#define DEFAULT_CONNECT_TIMEOUT_MS 2000
+#define DEFAULT_RECONNECT_MIN_MS 100
+#define DEFAULT_RECONNECT_MAX_MS 5000
+
+
+void kinesis_checkpointer_redis_options_init(
+    kinesis_checkpointer_redis_options_t* options) {
+  if (options == NULL)
+    return;
+  memset(options, 0, sizeof(*options));
+  options->session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
+  options->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+  options->reconnect_min_ms = DEFAULT_RECONNECT_MIN_MS;
+  options->reconnect_max_ms = DEFAULT_RECONNECT_MAX_MS;
+}
+
+
+#ifndef KN_HAVE_REDIS
+
+
+int kinesis_checkpointer_redis_new(
+    uv_loop_t* loop, const kinesis_checkpointer_redis_options_t* options,
+    kinesis_checkpointer_t** out) {
+  (void) loop;
+  (void) options;
+  (void) out;
+  return KINESIS_EUNSUPPORTED;
+}
+
+
+#else /* KN_HAVE_REDIS */
+
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <hiredis/adapters/libuv.h>
+
+#include "retry.h"
+#include "validate.h"
+
+
+/* ---- The scripts (docs/checkpointers.md, "The Redis checkpointer") ---- */
+
+
+/* clang-format off */
+/* (One Lua line per C line.) */
+
+/* Every script starts with the server's time in milliseconds. */
+#define LUA_NOW                                                               \
+  "local t = redis.call('TIME')\n"                                            \
+  "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+
+/* The owned-lease scripts start with the fencing check. */
+#define LUA_FENCE                                                             \
+  "if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end\n"
+
+enum {
+  SCRIPT_CLAIM,
+  SCRIPT_HEARTBEAT,
+  SCRIPT_CHECKPOINT,
+  SCRIPT_FINISH,
+  SCRIPT_RELEASE,
+  SCRIPT_MEMBER,
+  NSCRIPTS
+};
+
+typedef struct script_s {
+  const char* name;
+  const char* source;
+} script_t;
+
+static const script_t scripts[NSCRIPTS] = {
+    /* KEYS[1] the shard's hash; ARGV[1] owner, ARGV[2] session timeout (ms).
+     * Returns {held, seq or nil, sub, partial, finished}: held is 1 when
+     * another owner's lease is live (nothing written), else 0 and the lease
+     * is the caller's until now + timeout. */
+    {"claim",
+     LUA_NOW
+     "local h = redis.call('HMGET', KEYS[1], 'owner', 'expires_ms', 'seq',\n"
+     "  'sub', 'partial', 'finished')\n"
+     "local held = 0\n"
+     "if h[1] and h[1] ~= '' and h[1] ~= ARGV[1] and\n"
+     "    now <= (tonumber(h[2]) or 0) then\n"
+     "  held = 1\n"
+     "else\n"
+     "  redis.call('HSET', KEYS[1], 'owner', ARGV[1],\n"
+     "    'expires_ms', now + tonumber(ARGV[2]), 'updated_ms', now)\n"
+     "end\n"
+     "return {held, h[3], tonumber(h[4]) or 0, tonumber(h[5]) or 0,\n"
+     "  tonumber(h[6]) or 0}\n"},
+    /* ARGV[1] owner, ARGV[2] session timeout. 1, or 0 when not the owner. */
+    {"heartbeat",
+     LUA_FENCE LUA_NOW
+     "redis.call('HSET', KEYS[1], 'expires_ms', now + tonumber(ARGV[2]),\n"
+     "  'updated_ms', now)\n"
+     "return 1\n"},
+    /* ARGV[1] owner, ARGV[2] sequence number, ARGV[3] sub-sequence number,
+     * ARGV[4] partial (0 or 1). 1, or 0 when not the owner. */
+    {"checkpoint",
+     LUA_FENCE LUA_NOW
+     "redis.call('HSET', KEYS[1], 'seq', ARGV[2], 'sub', ARGV[3],\n"
+     "  'partial', ARGV[4], 'updated_ms', now)\n"
+     "return 1\n"},
+    /* ARGV[1] owner. 1, or 0 when not the owner. */
+    {"finish",
+     LUA_FENCE LUA_NOW
+     "redis.call('HSET', KEYS[1], 'finished', 1, 'updated_ms', now)\n"
+     "redis.call('HDEL', KEYS[1], 'owner', 'expires_ms')\n"
+     "return 1\n"},
+    /* ARGV[1] owner. 1, or 0 when not the owner. */
+    {"release",
+     LUA_FENCE LUA_NOW
+     "redis.call('HSET', KEYS[1], 'updated_ms', now)\n"
+     "redis.call('HDEL', KEYS[1], 'owner', 'expires_ms')\n"
+     "return 1\n"},
+    /* KEYS[1] the stream's members (a sorted set scored by expiry); ARGV[1]
+     * owner, ARGV[2] session timeout, ARGV[3] leaving (0 or 1). Returns how
+     * many members are live. */
+    {"member",
+     LUA_NOW
+     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1)\n"
+     "if ARGV[3] == '1' then\n"
+     "  redis.call('ZREM', KEYS[1], ARGV[1])\n"
+     "else\n"
+     "  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
+     "end\n"
+     "local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')\n"
+     "if top[2] then\n"
+     "  redis.call('PEXPIREAT', KEYS[1], tonumber(top[2]) + 1)\n"
+     "end\n"
+     "return redis.call('ZCARD', KEYS[1])\n"},
+};
+
+/* clang-format on */
+
+#define SHA_LEN 40
+
+
+/* ---- Types ---- */
+
+
+typedef enum {
+  OP_CLAIM = SCRIPT_CLAIM,
+  OP_HEARTBEAT = SCRIPT_HEARTBEAT,
+  OP_CHECKPOINT = SCRIPT_CHECKPOINT,
+  OP_FINISH = SCRIPT_FINISH,
+  OP_RELEASE = SCRIPT_RELEASE,
+  OP_MEMBER = SCRIPT_MEMBER,
+  OP_GET = NSCRIPTS
+} op_t;
+
+/* The key and at most four script arguments. */
+#define REQ_MAX_ARGS 5
+
+struct redis_store_s;
+
+typedef enum {
+  REQ_WAITING,  /* Called during a connection attempt; not sent yet. */
+  REQ_INFLIGHT, /* hiredis holds it, as a command's privdata. */
+  REQ_ANSWERED  /* Waiting for its turn to be delivered. */
+} req_state_t;
+
+/* One operation, from its call to its callback, in the store's `reqs`. The
+ * key and the arguments are stored after the struct, to send the command
+ * when the connection is ready, or again with EVAL after a NOSCRIPT. */
+typedef struct req_s {
+  kn_queue_t node;
+  struct redis_store_s* store;
+  op_t op;
+  req_state_t state;
+  int use_eval;
+  kinesis_ckpt_state_cb state_cb;
+  kinesis_ckpt_cb cb;
+  kinesis_ckpt_members_cb members_cb;
+  void* arg;
+  int status;
+  uint32_t live_members;
+  kinesis_checkpoint_t checkpoint;
+  char* seq; /* The answer's sequence number; kn_malloc'd. */
+  int nargs;
+  const char* args[REQ_MAX_ARGS];
+  size_t arglens[REQ_MAX_ARGS];
+  char buf[];
+} req_t;
+
+enum {
+  RS_CLOSING = 1,        /* close() was called: new operations are refused. */
+  RS_HANDLES_CLOSING = 2 /* uv_close() was called on the idle and timer. */
+};
+
+typedef struct redis_store_s {
+  /* The public object, freed together with the store. */
+  kinesis_checkpointer_t pub;
+  uv_loop_t* loop;
+  /* From the URL. */
+  char* host;
+  int port;
+  char* user;     /* NULL: AUTH with the password alone. */
+  char* password; /* NULL: no AUTH. */
+  int db;         /* -1: no SELECT. */
+  char* app;
+  char timeout_arg[16]; /* session_timeout_ms, in decimal for the scripts. */
+  uint32_t connect_timeout_ms;
+  uint32_t reconnect_min_ms;
+  uint32_t reconnect_max_ms;
+  /* The connection: NULL between attempts. `ready` once the handshake has
+   * answered; until then `timer` bounds the attempt, and when `ac` is NULL
+   * it waits for the next one. */
+  redisAsyncContext* ac;
+  int ready;
+  int handshake_failed;
+  uint32_t attempts; /* Failed attempts since the last ready connection. */
+  uint64_t rng;
+  char sha[NSCRIPTS][SHA_LEN + 1]; /* Empty until SCRIPT LOAD answered. */
+  uv_timer_t timer;
+  uv_idle_t idle;    /* Started when a request is answered. */
+  kn_queue_t reqs;   /* Every req_t not yet delivered, oldest first. */
+  unsigned inflight; /* Those held by hiredis. */
+  unsigned pending_closes;
+  unsigned flags;
+  unsigned in_callback;
+  kinesis_close_cb close_cb;
+  void* close_arg;
+} redis_store_t;
+
+
+static void connect_start(redis_store_t* rs);
+static void on_timer(uv_timer_t* handle);
+static void on_idle(uv_idle_t* handle);
+
+
+/* ---- The URL ---- */
+
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+
+/* A kn_malloc'd, percent-decoded copy of [s, s + n). NULL with *err set to
+ * KINESIS_EINVAL (a bad escape, or an escaped NUL) or KINESIS_ENOMEM. */
+static char* dup_decoded(const char* s, size_t n, int* err) {
+  char* out = kn_malloc(n + 1);
+  size_t i, j = 0;
+  if (out == NULL) {
+    *err = KINESIS_ENOMEM;
+    return NULL;
+  }
+  for (i = 0; i < n; i++) {
+    if (s[i] == '%') {
+      int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+      int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+      if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+        kn_free(out);
+        *err = KINESIS_EINVAL;
+        return NULL;
+      }
+      out[j++] = (char) (hi * 16 + lo);
+      i += 2;
+    } else {
+      out[j++] = s[i];
+    }
+  }
+  out[j] = '\0';
+  return out;
+}
+
+
+/* Parses a decimal of 1 to `maxdigits` digits in [s, s + n). */
+static int parse_uint(const char* s, size_t n, size_t maxdigits, long* out) {
+  long v = 0;
+  size_t i;
+  if (n == 0 || n > maxdigits)
+    return -1;
+  for (i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+
+/* redis://[[user]:password@]host[:port][/db], host being a name, an IPv4
+ * address or a bracketed IPv6 one. Fills the store's host, port, user,
+ * password and db. */
+static int url_parse(redis_store_t* rs, const char* url) {
+  static const char scheme[] = "redis://";
+  const char* auth;
+  const char* end;
+  const char* at;
+  const char* hp;
+  const char* host;
+  const char* colon;
+  size_t hostlen;
+  long v;
+  int err = 0;
+
+  if (url == NULL || strncmp(url, scheme, sizeof(scheme) - 1) != 0)
+    return KINESIS_EINVAL;
+  auth = url + sizeof(scheme) - 1;
+  /* No query or fragment: nothing would read them. */
+  if (strpbrk(auth, "?#") != NULL)
+    return KINESIS_EINVAL;
+  end = strchr(auth, '/');
+  if (end == NULL)
+    end = auth + strlen(auth);
+
+  /* The last '@' ends the user information, so a password may contain an
+   * unescaped '@'. */
+  at = NULL;
+  for (hp = auth; hp < end; hp++)
+    if (*hp == '@')
+      at = hp;
+  hp = auth;
+  if (at != NULL) {
+    const char* sep = memchr(auth, ':', (size_t) (at - auth));
+    /* A user without a password cannot authenticate. */
+    if (sep == NULL || sep + 1 == at)
+      return KINESIS_EINVAL;
+    if (sep > auth) {
+      rs->user = dup_decoded(auth, (size_t) (sep - auth), &err);
+      if (rs->user == NULL)
+        return err;
+    }
+    rs->password = dup_decoded(sep + 1, (size_t) (at - sep - 1), &err);
+    if (rs->password == NULL)
+      return err;
+    hp = at + 1;
+  }
+
+  /* Host and port. */
+  if (*hp == '[') {
+    const char* close = memchr(hp, ']', (size_t) (end - hp));
+    if (close == NULL)
+      return KINESIS_EINVAL;
+    host = hp + 1;
+    hostlen = (size_t) (close - host);
+    colon = close + 1 < end ? close + 1 : NULL;
+    if (colon != NULL && *colon != ':')
+      return KINESIS_EINVAL;
+  } else {
+    host = hp;
+    colon = memchr(hp, ':', (size_t) (end - hp));
+    hostlen = (size_t) ((colon != NULL ? colon : end) - host);
+  }
+  if (hostlen == 0 || memchr(host, '@', hostlen) != NULL)
+    return KINESIS_EINVAL;
+  rs->port = 6379;
+  if (colon != NULL) {
+    if (parse_uint(colon + 1, (size_t) (end - colon - 1), 5, &v) != 0 ||
+        v < 1 || v > 65535)
+      return KINESIS_EINVAL;
+    rs->port = (int) v;
+  }
+  rs->host = kn_strndup(host, hostlen);
+  if (rs->host == NULL)
+    return KINESIS_ENOMEM;
+
+  /* The database: "/N", or nothing ("" or "/") for the server's default. */
+  rs->db = -1;
+  if (*end == '/' && end[1] != '\0') {
+    if (parse_uint(end + 1, strlen(end + 1), 9, &v) != 0)
+      return KINESIS_EINVAL;
+    rs->db = (int) v;
+  }
+  return 0;
+}
+
+
+/* ---- Keys ---- */
+
+
+static int valid_str(const char* s) {
+  return s != NULL && s[0] != '\0';
+}
+
+
+/* A stream name goes inside the keys' hash tag: a brace would end the tag
+ * early, or make two streams' keys meet. Kinesis names have none. */
+static int valid_stream(const char* s) {
+  return valid_str(s) && strpbrk(s, "{}") == NULL;
+}
+
+
+/* Writes "kinesis:{<app>:<stream>}<tail1><tail2>" and a NUL into `dst` if it
+ * is not NULL; returns the length without the NUL. */
+static size_t key_write(char* dst, const char* app, const char* stream,
+                        const char* tail1, const char* tail2) {
+  const char* parts[6];
+  size_t n = 0;
+  size_t i;
+  parts[0] = "kinesis:{";
+  parts[1] = app;
+  parts[2] = ":";
+  parts[3] = stream;
+  parts[4] = tail1;
+  parts[5] = tail2;
+  for (i = 0; i < KN_ARRAY_SIZE(parts); i++) {
+    size_t len = strlen(parts[i]);
+    if (dst != NULL)
+      memcpy(dst + n, parts[i], len);
+    n += len;
+  }
+  if (dst != NULL)
+    dst[n] = '\0';
+  return n;
+}
+
+
+/* ---- Requests ---- */
+
+
+/* A request whose first argument is the key "kinesis:{app:stream}" tail1
+ * tail2, followed by `args`. */
+static req_t* req_alloc(redis_store_t* rs, op_t op, const char* stream,
+                        const char* tail1, const char* tail2,
+                        const char* const* args, int nargs) {
+  size_t keylen = key_write(NULL, rs->app, stream, tail1, tail2);
+  size_t total = keylen + 1;
+  size_t off;
+  req_t* req;
+  int i;
+
+  KN_ASSERT(nargs + 1 <= REQ_MAX_ARGS);
+  for (i = 0; i < nargs; i++)
+    total += strlen(args[i]) + 1;
+  req = kn_calloc(1, sizeof(*req) + total);
+  if (req == NULL)
+    return NULL;
+  req->store = rs;
+  req->op = op;
+  key_write(req->buf, rs->app, stream, tail1, tail2);
+  req->args[0] = req->buf;
+  req->arglens[0] = keylen;
+  off = keylen + 1;
+  for (i = 0; i < nargs; i++) {
+    size_t len = strlen(args[i]);
+    memcpy(req->buf + off, args[i], len + 1);
+    req->args[i + 1] = req->buf + off;
+    req->arglens[i + 1] = len;
+    off += len + 1;
+  }
+  req->nargs = nargs + 1;
+  return req;
+}
+
+
+static void req_free(req_t* req) {
+  kn_free(req->seq);
+  kn_free(req);
+}
+
+
+/* Answers `req` with `status`; its callback runs on a later tick, after
+ * those of the requests called before it. */
+static void req_complete(redis_store_t* rs, req_t* req, int status) {
+  req->state = REQ_ANSWERED;
+  req->status = status;
+  /* Starting an active idle handle is a no-op; on_idle stops it when the
+   * oldest request is still unanswered. */
+  uv_idle_start(&rs->idle, on_idle);
+}
+
+
+static void on_reply(redisAsyncContext* ac, void* r, void* privdata);
+
+
+/* Hands `req` to hiredis on `ac`: EVALSHA once the script's SHA1 is known,
+ * EVAL before that or after a NOSCRIPT. */
+static int req_send(redis_store_t* rs, redisAsyncContext* ac, req_t* req) {
+  const char* argv[3 + REQ_MAX_ARGS + 4];
+  size_t argvlen[3 + REQ_MAX_ARGS + 4];
+  int argc = 0;
+  int i;
+
+  if (req->op == OP_GET) {
+    static const char* const fields[] = {"seq", "sub", "partial", "finished"};
+    argv[argc] = "HMGET";
+    argvlen[argc++] = 5;
+    argv[argc] = req->args[0];
+    argvlen[argc++] = req->arglens[0];
+    for (i = 0; i < (int) KN_ARRAY_SIZE(fields); i++) {
+      argv[argc] = fields[i];
+      argvlen[argc++] = strlen(fields[i]);
+    }
+  } else {
+    const script_t* s = &scripts[req->op];
+    if (rs->sha[req->op][0] != '\0' && !req->use_eval) {
+      argv[argc] = "EVALSHA";
+      argvlen[argc++] = 7;
+      argv[argc] = rs->sha[req->op];
+      argvlen[argc++] = SHA_LEN;
+    } else {
+      argv[argc] = "EVAL";
+      argvlen[argc++] = 4;
+      argv[argc] = s->source;
+      argvlen[argc++] = strlen(s->source);
+    }
+    argv[argc] = "1"; /* One key. */
+    argvlen[argc++] = 1;
+    for (i = 0; i < req->nargs; i++) {
+      argv[argc] = req->args[i];
+      argvlen[argc++] = req->arglens[i];
+    }
+  }
+  /* hiredis copies the arguments into its output buffer. */
+  return redisAsyncCommandArgv(ac, on_reply, req, argc, argv, argvlen);
+}
+
+
+/* Sends `req` on the ready connection, or answers it with KINESIS_ESTORE
+ * when it cannot be sent. */
+static void req_send_or_fail(redis_store_t* rs, req_t* req) {
+  if (rs->ac == NULL || !rs->ready || req_send(rs, rs->ac, req) != REDIS_OK) {
+    req_complete(rs, req, KINESIS_ESTORE);
+    return;
+  }
+  req->state = REQ_INFLIGHT;
+  rs->inflight++;
+}
+
+
+/* Takes a new request: sent at once when the connection is ready, kept
+ * while an attempt is under way, refused between attempts. Either way the
+ * answer comes later. */
+static void req_submit(redis_store_t* rs, req_t* req) {
+  req->state = REQ_WAITING;
+  kn_queue_insert_tail(&rs->reqs, &req->node);
+  if (rs->ac != NULL && !rs->ready && !rs->handshake_failed)
+    return;
+  req_send_or_fail(rs, req);
+}
+
+
+/* The attempt ended: sends (ready) or fails the waiting requests, in the
+ * order of the calls. */
+static void reqs_flush_waiting(redis_store_t* rs, int fail_status) {
+  kn_queue_t* q;
+  for (q = rs->reqs.next; q != &rs->reqs; q = q->next) {
+    req_t* req = kn_queue_data(q, req_t, node);
+    if (req->state != REQ_WAITING)
+      continue;
+    if (fail_status != 0)
+      req_complete(rs, req, fail_status);
+    else
+      req_send_or_fail(rs, req);
+  }
+}
+
+
+/* Stores a copy of a sequence number from a reply in `req`. A nil or empty
+ * one means no checkpoint. */
+static int req_take_seq(req_t* req, const redisReply* r) {
+  if (r->type == REDIS_REPLY_NIL ||
+      (r->type == REDIS_REPLY_STRING && r->len == 0))
+    return 0;
+  if (r->type != REDIS_REPLY_STRING)
+    return KINESIS_ESTORE;
+  req->seq = kn_strndup(r->str, r->len);
+  if (req->seq == NULL)
+    return KINESIS_ENOMEM;
+  req->checkpoint.sequence_number = req->seq;
+  return 0;
+}
+
+
+/* An integer field from a script (an integer) or from HMGET (a string or
+ * nil). Returns -1 for anything else. */
+static int reply_uint32(const redisReply* r, uint32_t* out) {
+  char* endp;
+  unsigned long long v;
+  if (r->type == REDIS_REPLY_NIL) {
+    *out = 0;
+    return 0;
+  }
+  if (r->type == REDIS_REPLY_INTEGER) {
+    if (r->integer < 0 || r->integer > (long long) UINT32_MAX)
+      return -1;
+    *out = (uint32_t) r->integer;
+    return 0;
+  }
+  if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 10 ||
+      r->str[0] < '0' || r->str[0] > '9')
+    return -1;
+  errno = 0;
+  v = strtoull(r->str, &endp, 10);
+  if (errno != 0 || endp != r->str + r->len || v > UINT32_MAX)
+    return -1;
+  *out = (uint32_t) v;
+  return 0;
+}
+
+
+/* Fills the checkpoint from seq, sub, partial and finished replies. */
+static int req_take_checkpoint(req_t* req, redisReply** f) {
+  uint32_t sub, partial, finished;
+  if (reply_uint32(f[1], &sub) != 0 || reply_uint32(f[2], &partial) != 0 ||
+      reply_uint32(f[3], &finished) != 0)
+    return KINESIS_ESTORE;
+  req->checkpoint.sub_sequence_number = sub;
+  req->checkpoint.partial = partial != 0;
+  req->checkpoint.finished = finished != 0;
+  return req_take_seq(req, f[0]);
+}
+
+
+/* The status of a request from its (non-error) reply. */
+static int req_parse(req_t* req, const redisReply* r) {
+  int status;
+
+  switch (req->op) {
+    case OP_CLAIM:
+      /* {held, seq, sub, partial, finished} */
+      if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
+          r->element[0]->type != REDIS_REPLY_INTEGER)
+        return KINESIS_ESTORE;
+      status = req_take_checkpoint(req, r->element + 1);
+      if (status != 0)
+        return status;
+      return r->element[0]->integer != 0 ? KINESIS_ELEASED : 0;
+    case OP_GET:
+      /* HMGET seq sub partial finished */
+      if (r->type != REDIS_REPLY_ARRAY || r->elements != 4)
+        return KINESIS_ESTORE;
+      return req_take_checkpoint(req, r->element);
+    case OP_MEMBER:
+      if (r->type != REDIS_REPLY_INTEGER || r->integer < 0)
+        return KINESIS_ESTORE;
+      req->live_members = r->integer > (long long) UINT32_MAX
+                              ? UINT32_MAX
+                              : (uint32_t) r->integer;
+      return 0;
+    case OP_HEARTBEAT:
+    case OP_CHECKPOINT:
+    case OP_FINISH:
+    case OP_RELEASE:
+      /* 1 when written, 0 when `owner` does not hold the lease. */
+      if (r->type != REDIS_REPLY_INTEGER)
+        return KINESIS_ESTORE;
+      return r->integer == 1 ? 0 : KINESIS_ELEASELOST;
+  }
+  return KINESIS_ESTORE;
+}
+
+
+/* A command's reply, or NULL when the context went away first (the
+ * connection failed or was closed, or the store is closing). */
+static void on_reply(redisAsyncContext* ac, void* r, void* privdata) {
+  req_t* req = privdata;
+  redis_store_t* rs = req->store;
+  redisReply* reply = r;
+
+  KN_ASSERT(rs->inflight > 0);
+  rs->inflight--;
+  if (reply == NULL) {
+    req_complete(rs, req,
+                 (rs->flags & RS_CLOSING) ? KINESIS_ECANCELED : KINESIS_ESTORE);
+    return;
+  }
+  if (reply->type == REDIS_REPLY_ERROR) {
+    /* Scripts vanish when Redis restarts or SCRIPT FLUSH runs: send the
+     * source, which loads it again, once. */
+    if (req->op != OP_GET && !req->use_eval && reply->str != NULL &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0 && rs->ac == ac &&
+        !(rs->flags & RS_CLOSING)) {
+      req->use_eval = 1;
+      if (req_send(rs, ac, req) == REDIS_OK) {
+        rs->inflight++;
+        return;
+      }
+    }
+    req_complete(rs, req, KINESIS_ESTORE);
+    return;
+  }
+  req_complete(rs, req, req_parse(req, reply));
+}
+
+
+/* ---- Delivery and close ---- */
+
+
+static void store_invoke(redis_store_t* rs, req_t* req) {
+  rs->in_callback++;
+  if (req->op == OP_CLAIM || req->op == OP_GET)
+    req->state_cb(req->status, &req->checkpoint, req->arg);
+  else if (req->op == OP_MEMBER)
+    req->members_cb(req->status, req->live_members, req->arg);
+  else
+    req->cb(req->status, req->arg);
+  rs->in_callback--;
+}
+
+
+static void on_handle_closed(uv_handle_t* handle) {
+  redis_store_t* rs = handle->data;
+  kinesis_close_cb cb;
+  void* arg;
+
+  if (--rs->pending_closes > 0)
+    return;
+  cb = rs->close_cb;
+  arg = rs->close_arg;
+  /* RS_CLOSING is still set, so anything the callback calls is refused
+   * with KINESIS_ECLOSING before the memory goes. */
+  if (cb != NULL) {
+    rs->in_callback++;
+    cb(arg);
+    rs->in_callback--;
+  }
+  KN_ASSERT(kn_queue_empty(&rs->reqs));
+  KN_ASSERT(rs->ac == NULL && rs->inflight == 0);
+  kn_free(rs->host);
+  kn_free(rs->user);
+  kn_free(rs->password);
+  kn_free(rs->app);
+  kn_free(rs);
+}
+
+
+/* Once closing and every request is answered, closes the handles; the last
+ * close callback notifies the user and frees everything. */
+static void store_maybe_finish_close(redis_store_t* rs) {
+  if (!(rs->flags & RS_CLOSING) || (rs->flags & RS_HANDLES_CLOSING) ||
+      rs->in_callback > 0 || !kn_queue_empty(&rs->reqs))
+    return;
+  rs->flags |= RS_HANDLES_CLOSING;
+  rs->pending_closes = 2;
+  uv_close((uv_handle_t*) &rs->idle, on_handle_closed);
+  uv_close((uv_handle_t*) &rs->timer, on_handle_closed);
+}
+
+
+static int head_answered(const redis_store_t* rs) {
+  return !kn_queue_empty(&rs->reqs) &&
+         kn_queue_data(rs->reqs.next, req_t, node)->state == REQ_ANSWERED;
+}
+
+
+static void on_idle(uv_idle_t* handle) {
+  redis_store_t* rs = handle->data;
+  kn_queue_t* q;
+  kn_queue_t* last;
+
+  /* Deliver answered requests from the oldest, up to the first unanswered
+   * one, and only among those called before this tick: a callback whose
+   * next operation is refused at once must not keep this loop turning
+   * forever. */
+  last = rs->reqs.prev;
+  while (head_answered(rs)) {
+    req_t* req;
+    q = rs->reqs.next;
+    req = kn_queue_data(q, req_t, node);
+    kn_queue_remove(q);
+    store_invoke(rs, req);
+    /* The store is freed only from a uv close callback, so `rs` is still
+     * valid here even if the callback closed it. */
+    req_free(req);
+    if (q == last)
+      break;
+  }
+
+  if (!head_answered(rs) && !(rs->flags & RS_HANDLES_CLOSING))
+    uv_idle_stop(&rs->idle);
+  store_maybe_finish_close(rs);
+}
+
+
+/* ---- The connection ---- */
+
+
+/* hiredis writes with write(2), which raises SIGPIPE when the server has
+ * gone. A library must not change the process's signal handling, so around
+ * each write SIGPIPE is blocked in this thread and a SIGPIPE the write
+ * raised is consumed before it is unblocked (libpq does the same). */
+typedef struct sigpipe_guard_s {
+  sigset_t old;
+  int blocked;
+  int was_pending;
+} sigpipe_guard_t;
+
+
+static void sigpipe_block(sigpipe_guard_t* g) {
+  sigset_t set, pending;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  g->blocked = pthread_sigmask(SIG_BLOCK, &set, &g->old) == 0;
+  g->was_pending = 0;
+  if (g->blocked && sigpending(&pending) == 0)
+    g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+}
+
+
+static void sigpipe_restore(const sigpipe_guard_t* g) {
+  static const struct timespec zero = {0, 0};
+  sigset_t set, pending;
+  if (!g->blocked)
+    return;
+  if (!g->was_pending && sigpending(&pending) == 0 &&
+      sigismember(&pending, SIGPIPE) == 1) {
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+
+/* hiredis's adapters/libuv.h (0.14) returns from its poll callback when the
+ * status is an error, and libuv reports POLLERR (a refused connect, a reset
+ * connection) exactly that way, after stopping the handle: hiredis would
+ * never learn the connection failed, and its requests would wait forever.
+ * Its read and write hooks are replaced by these, which run on the
+ * adapter's own handle and state but, on an error, let hiredis read and
+ * write so that it finds the error itself (getsockopt or read(2)) and
+ * disconnects. The adapter's attach and cleanup are kept. */
+static void on_redis_poll(uv_poll_t* handle, int status, int events) {
+  redisLibuvEvents* p = handle->data;
+  sigpipe_guard_t g;
+
+  if (status < 0)
+    events = UV_READABLE | UV_WRITABLE;
+  if (p->context != NULL && (events & UV_READABLE))
+    redisAsyncHandleRead(p->context);
+  /* The read may have freed the context; the cleanup hook clears it. */
+  if (p->context != NULL && (events & UV_WRITABLE)) {
+    sigpipe_block(&g);
+    redisAsyncHandleWrite(p->context);
+    sigpipe_restore(&g);
+  }
+}
+
+
+static void poll_update(redisLibuvEvents* p) {
+  if (p->events != 0)
+    uv_poll_start(&p->handle, p->events, on_redis_poll);
+  else
+    uv_poll_stop(&p->handle);
+}
+
+
+static void ev_add_read(void* privdata) {
+  redisLibuvEvents* p = privdata;
+  p->events |= UV_READABLE;
+  poll_update(p);
+}
+
+
+static void ev_del_read(void* privdata) {
+  redisLibuvEvents* p = privdata;
+  p->events &= ~UV_READABLE;
+  poll_update(p);
+}
+
+
+static void ev_add_write(void* privdata) {
+  redisLibuvEvents* p = privdata;
+  p->events |= UV_WRITABLE;
+  poll_update(p);
+}
+
+
+static void ev_del_write(void* privdata) {
+  redisLibuvEvents* p = privdata;
+  p->events &= ~UV_WRITABLE;
+  poll_update(p);
+}
+
+
+/* Exponential backoff with jitter: after the n-th failed attempt in a row,
+ * a wait drawn from [d/2, d] with d = min(max, min * 2^(n-1)), and never
+ * less than the minimum, so that consumers cut off together do not all
+ * come back in step. */
+static uint64_t reconnect_delay(redis_store_t* rs) {
+  uint64_t d = rs->reconnect_min_ms;
+  uint64_t j;
+  uint32_t i;
+  for (i = 1; i < rs->attempts && d < rs->reconnect_max_ms; i++)
+    d *= 2;
+  if (d > rs->reconnect_max_ms)
+    d = rs->reconnect_max_ms;
+  j = d / 2 + kn_rng_next(&rs->rng) % (d - d / 2 + 1);
+  return j < rs->reconnect_min_ms ? rs->reconnect_min_ms : j;
+}
+
+
+/* The attempt failed, or the connection was lost: try again later. The
+ * context is already gone (or being freed by hiredis, which answers the
+ * requests it holds). */
+static void schedule_reconnect(redis_store_t* rs) {
+  rs->ac = NULL;
+  rs->ready = 0;
+  reqs_flush_waiting(rs, KINESIS_ESTORE);
+  if (rs->flags & RS_CLOSING)
+    return;
+  if (rs->attempts < UINT32_MAX)
+    rs->attempts++;
+  uv_timer_start(&rs->timer, on_timer, reconnect_delay(rs), 0);
+}
+
+
+/* Frees the current context ourselves (connect timeout). hiredis answers
+ * its commands with NULL replies, and on_disconnect ignores it. */
+static void drop_connection(redis_store_t* rs) {
+  redisAsyncContext* ac = rs->ac;
+  rs->ac = NULL;
+  rs->ready = 0;
+  if (ac != NULL)
+    redisAsyncFree(ac);
+}
+
+
+static void on_timer(uv_timer_t* handle) {
+  redis_store_t* rs = handle->data;
+  if (rs->ac != NULL) {
+    /* The attempt (connect and handshake) took too long. */
+    drop_connection(rs);
+    schedule_reconnect(rs);
+    return;
+  }
+  connect_start(rs);
+}
+
+
+/* hiredis calls this with REDIS_OK once the TCP connection is up (the
+ * handshake was queued before), or with REDIS_ERR when it failed; then it
+ * frees the context, answering its commands with NULL. Not inside a reply
+ * callback in 0.14, so the context must not be freed from here. */
+static void on_connect(const redisAsyncContext* ac, int status) {
+  redis_store_t* rs = ac->data;
+  if (status != REDIS_OK && rs->ac == ac)
+    schedule_reconnect(rs);
+}
+
+
+/* An established connection ended: the server closed it, an I/O error, or
+ * redisAsyncDisconnect after a failed handshake. hiredis has answered the
+ * pending commands with NULL, and frees the context after this returns. */
+static void on_disconnect(const redisAsyncContext* ac, int status) {
+  redis_store_t* rs = ac->data;
+  (void) status;
+  if (rs->ac == ac)
+    schedule_reconnect(rs);
+}
+
+
+/* Replies to AUTH, SELECT and SCRIPT LOAD. `privdata` is the script for
+ * SCRIPT LOAD, NULL for the others. The last SCRIPT LOAD makes the
+ * connection ready and sends the waiting requests; an error anywhere fails
+ * them and ends the connection. */
+static void on_handshake_reply(redisAsyncContext* ac, void* r, void* privdata) {
+  redis_store_t* rs = ac->data;
+  redisReply* reply = r;
+  const script_t* script = privdata;
+
+  if (reply == NULL || rs->ac != ac || rs->handshake_failed)
+    return;
+  if (reply->type == REDIS_REPLY_ERROR ||
+      (script != NULL &&
+       (reply->type != REDIS_REPLY_STRING || reply->len != SHA_LEN))) {
+    rs->handshake_failed = 1;
+    reqs_flush_waiting(rs, KINESIS_ESTORE);
+    redisAsyncDisconnect(ac);
+    return;
+  }
+  if (script == NULL)
+    return;
+  memcpy(rs->sha[script - scripts], reply->str, SHA_LEN);
+  rs->sha[script - scripts][SHA_LEN] = '\0';
+  if (script == &scripts[NSCRIPTS - 1]) {
+    rs->ready = 1;
+    rs->attempts = 0;
+    uv_timer_stop(&rs->timer);
+    reqs_flush_waiting(rs, 0);
+  }
+}
+
+
+/* Queues AUTH, SELECT and the SCRIPT LOADs. Scripts are loaded on every
+ * connection, so that a restarted Redis has them before any EVALSHA: the
+ * NOSCRIPT fallback to EVAL lets requests already in flight behind the
+ * failed one take effect before it. */
+static int queue_handshake(redis_store_t* rs, redisAsyncContext* ac) {
+  char db[16];
+  int i;
+
+  if (rs->password != NULL) {
+    int r = rs->user != NULL
+                ? redisAsyncCommand(ac, on_handshake_reply, NULL, "AUTH %s %s",
+                                    rs->user, rs->password)
+                : redisAsyncCommand(ac, on_handshake_reply, NULL, "AUTH %s",
+                                    rs->password);
+    if (r != REDIS_OK)
+      return -1;
+  }
+  if (rs->db >= 0) {
+    snprintf(db, sizeof(db), "%d", rs->db);
+    if (redisAsyncCommand(ac, on_handshake_reply, NULL, "SELECT %s", db) !=
+        REDIS_OK)
+      return -1;
+  }
+  for (i = 0; i < NSCRIPTS; i++) {
+    if (redisAsyncCommand(ac, on_handshake_reply, (void*) &scripts[i],
+                          "SCRIPT LOAD %s", scripts[i].source) != REDIS_OK)
+      return -1;
+  }
+  return 0;
+}
+
+
+static void connect_start(redis_store_t* rs) {
+  redisAsyncContext* ac;
+
+  KN_ASSERT(rs->ac == NULL);
+  /* hiredis resolves the host name here, blocking: prefer an address. The
+   * connect itself is non-blocking. */
+  ac = redisAsyncConnect(rs->host, rs->port);
+  if (ac == NULL) {
+    schedule_reconnect(rs);
+    return;
+  }
+  if (ac->err != 0) {
+    /* Refused at once (common on loopback). Nothing is attached yet. */
+    redisAsyncFree(ac);
+    schedule_reconnect(rs);
+    return;
+  }
+  ac->data = rs;
+  /* A peer that vanishes without a FIN or RST (a dead host, a dropped
+   * route) is noticed after about 30 s of silence instead of never. Best
+   * effort: without it the connection still works. */
+  (void) redisEnableKeepAlive(&ac->c);
+  if (redisLibuvAttach(ac, rs->loop) != REDIS_OK) {
+    /* The adapter sets its hooks before it can fail, and its cleanup hook
+     * does not accept a NULL state: clear them so that the free does not
+     * call it. */
+    memset(&ac->ev, 0, sizeof(ac->ev));
+    redisAsyncFree(ac);
+    schedule_reconnect(rs);
+    return;
+  }
+  ac->ev.addRead = ev_add_read;
+  ac->ev.delRead = ev_del_read;
+  ac->ev.addWrite = ev_add_write;
+  ac->ev.delWrite = ev_del_write;
+  /* After the attach: setting the connect callback arms the write event
+   * that detects the connection. */
+  redisAsyncSetConnectCallback(ac, on_connect);
+  redisAsyncSetDisconnectCallback(ac, on_disconnect);
+  rs->ac = ac;
+  rs->ready = 0;
+  rs->handshake_failed = 0;
+  if (queue_handshake(rs, ac) != 0) {
+    drop_connection(rs);
+    schedule_reconnect(rs);
+    return;
+  }
+  uv_timer_start(&rs->timer, on_timer, rs->connect_timeout_ms, 0);
+}
+
+
+/* ---- Operations ---- */
+
+
+static int check_args(const redis_store_t* rs, const char* stream,
+                      const char* shard_id, const char* owner, int has_cb) {
+  if (rs == NULL || !valid_stream(stream) || !valid_str(shard_id) ||
+      !valid_str(owner) || !has_cb)
+    return KINESIS_EINVAL;
+  if (rs->flags & RS_CLOSING)
+    return KINESIS_ECLOSING;
+  return 0;
+}
+
+
+/* claim, heartbeat, finish and release: the shard's key, then the owner
+ * and, for claim and heartbeat, the session timeout. */
+static int lease_op(redis_store_t* rs, op_t op, const char* stream,
+                    const char* shard_id, const char* owner, int has_cb,
+                    req_t** out) {
+  const char* args[2];
+  int nargs = 1;
+  req_t* req;
+  int r;
+
+  r = check_args(rs, stream, shard_id, owner, has_cb);
+  if (r != 0)
+    return r;
+  args[0] = owner;
+  if (op == OP_CLAIM || op == OP_HEARTBEAT)
+    args[nargs++] = rs->timeout_arg;
+  req = req_alloc(rs, op, stream, "}:shard:", shard_id, args, nargs);
+  if (req == NULL)
+    return KINESIS_ENOMEM;
+  *out = req;
+  return 0;
+}
+
+
+static int rs_claim(void* self, const char* stream, const char* shard_id,
+                    const char* owner, kinesis_ckpt_state_cb cb, void* arg) {
+  redis_store_t* rs = self;
+  req_t* req;
+  int r = lease_op(rs, OP_CLAIM, stream, shard_id, owner, cb != NULL, &req);
+  if (r != 0)
+    return r;
+  req->state_cb = cb;
+  req->arg = arg;
+  req_submit(rs, req);
+  return 0;
+}
+
+
+static int rs_owned(void* self, op_t op, const char* stream,
+                    const char* shard_id, const char* owner, kinesis_ckpt_cb cb,
+                    void* arg) {
+  redis_store_t* rs = self;
+  req_t* req;
+  int r = lease_op(rs, op, stream, shard_id, owner, cb != NULL, &req);
+  if (r != 0)
+    return r;
+  req->cb = cb;
+  req->arg = arg;
+  req_submit(rs, req);
+  return 0;
+}
+
+
+static int rs_heartbeat(void* self, const char* stream, const char* shard_id,
+                        const char* owner, kinesis_ckpt_cb cb, void* arg) {
+  return rs_owned(self, OP_HEARTBEAT, stream, shard_id, owner, cb, arg);
+}
+
+
+static int rs_finish(void* self, const char* stream, const char* shard_id,
+                     const char* owner, kinesis_ckpt_cb cb, void* arg) {
+  return rs_owned(self, OP_FINISH, stream, shard_id, owner, cb, arg);
+}
+
+
+static int rs_release(void* self, const char* stream, const char* shard_id,
+                      const char* owner, kinesis_ckpt_cb cb, void* arg) {
+  return rs_owned(self, OP_RELEASE, stream, shard_id, owner, cb, arg);
+}
+
+
+static int rs_checkpoint(void* self, const char* stream, const char* shard_id,
+                         const char* owner,
+                         const kinesis_checkpoint_t* position,
+                         kinesis_ckpt_cb cb, void* arg) {
+  redis_store_t* rs = self;
+  const char* args[4];
+  char sub[16];
+  req_t* req;
+  int r;
+
+  r = check_args(rs, stream, shard_id, owner, cb != NULL);
+  if (r != 0)
+    return r;
+  if (position == NULL || !kn_valid_sequence_number(position->sequence_number))
+    return KINESIS_EINVAL;
+  snprintf(sub, sizeof(sub), "%" PRIu32, position->sub_sequence_number);
+  args[0] = owner;
+  args[1] = position->sequence_number;
+  args[2] = sub;
+  /* `finished` is changed only by finish, which also frees the lease. */
+  args[3] = position->partial ? "1" : "0";
+  req = req_alloc(rs, OP_CHECKPOINT, stream, "}:shard:", shard_id, args, 4);
+  if (req == NULL)
+    return KINESIS_ENOMEM;
+  req->cb = cb;
+  req->arg = arg;
+  req_submit(rs, req);
+  return 0;
+}
+
+
+static int rs_get(void* self, const char* stream, const char* shard_id,
+                  kinesis_ckpt_state_cb cb, void* arg) {
+  redis_store_t* rs = self;
+  req_t* req;
+
+  if (rs == NULL || !valid_stream(stream) || !valid_str(shard_id) || cb == NULL)
+    return KINESIS_EINVAL;
+  if (rs->flags & RS_CLOSING)
+    return KINESIS_ECLOSING;
+  req = req_alloc(rs, OP_GET, stream, "}:shard:", shard_id, NULL, 0);
+  if (req == NULL)
+    return KINESIS_ENOMEM;
+  req->state_cb = cb;
+  req->arg = arg;
+  req_submit(rs, req);
+  return 0;
+}
+
+
+static int rs_member(void* self, const char* stream, const char* owner,
+                     int leaving, kinesis_ckpt_members_cb cb, void* arg) {
+  redis_store_t* rs = self;
+  const char* args[3];
+  req_t* req;
+
+  if (rs == NULL || !valid_stream(stream) || !valid_str(owner) || cb == NULL)
+    return KINESIS_EINVAL;
+  if (rs->flags & RS_CLOSING)
+    return KINESIS_ECLOSING;
+  args[0] = owner;
+  args[1] = rs->timeout_arg;
+  args[2] = leaving ? "1" : "0";
+  req = req_alloc(rs, OP_MEMBER, stream, "}:members", "", args, 3);
+  if (req == NULL)
+    return KINESIS_ENOMEM;
+  req->members_cb = cb;
+  req->arg = arg;
+  req_submit(rs, req);
+  return 0;
+}
+
+
+static void rs_close(void* self, kinesis_close_cb cb, void* arg) {
+  redis_store_t* rs = self;
+
+  /* As with the memory checkpointer, a second close is ignored and its
+   * callback never runs. */
+  if (rs == NULL || (rs->flags & RS_CLOSING))
+    return;
+  rs->flags |= RS_CLOSING;
+  rs->close_cb = cb;
+  rs->close_arg = arg;
+  uv_timer_stop(&rs->timer);
+  reqs_flush_waiting(rs, KINESIS_ECANCELED);
+  /* hiredis answers every command it holds with NULL, at once (they become
+   * KINESIS_ECANCELED), and the adapter closes its poll handle. Answers
+   * already received keep their real status. User callbacks run only from
+   * on_idle, never inside hiredis, so the context is not in a callback and
+   * is freed here. */
+  drop_connection(rs);
+  store_maybe_finish_close(rs);
+}
+
+
+static const kinesis_checkpointer_ops_t redis_ops = {
+    .claim = rs_claim,
+    .heartbeat = rs_heartbeat,
+    .checkpoint = rs_checkpoint,
+    .finish = rs_finish,
+    .release = rs_release,
+    .get = rs_get,
+    .close = rs_close,
+    .member = rs_member,
+};
+
+
+/* ---- Public functions ---- */
+
+
+/* An application name goes inside the keys' hash tag, before the stream:
+ * no braces, and no colon, which separates it from the stream. */
+static int valid_app(const char* s) {
+  return valid_str(s) && strpbrk(s, "{}:") == NULL;
+}
+
+
+static void store_free_unstarted(redis_store_t* rs) {
+  kn_free(rs->host);
+  kn_free(rs->user);
+  kn_free(rs->password);
+  kn_free(rs->app);
+  kn_free(rs);
+}
+
+
+int kinesis_checkpointer_redis_new(
+    uv_loop_t* loop, const kinesis_checkpointer_redis_options_t* options,
+    kinesis_checkpointer_t** out) {
+  redis_store_t* rs;
+  int r;
+
+  if (loop == NULL || out == NULL || options == NULL ||
+      !valid_app(options->app_name) || options->session_timeout_ms == 0 ||
+      options->connect_timeout_ms == 0 || options->reconnect_min_ms == 0 ||
+      options->reconnect_max_ms < options->reconnect_min_ms)
+    return KINESIS_EINVAL;
+
+  rs = kn_calloc(1, sizeof(*rs));
+  if (rs == NULL)
+    return KINESIS_ENOMEM;
+  r = url_parse(rs, options->url);
+  if (r != 0) {
+    store_free_unstarted(rs);
+    return r;
+  }
+  rs->app = kn_strdup(options->app_name);
+  if (rs->app == NULL) {
+    store_free_unstarted(rs);
+    return KINESIS_ENOMEM;
+  }
+  /* uv_idle_init and uv_timer_init cannot fail on Unix. */
+  r = uv_idle_init(loop, &rs->idle);
+  if (r == 0)
+    r = uv_timer_init(loop, &rs->timer);
+  KN_ASSERT(r == 0);
+  rs->idle.data = rs;
+  rs->timer.data = rs;
+  rs->loop = loop;
+  snprintf(rs->timeout_arg, sizeof(rs->timeout_arg), "%" PRIu32,
+           options->session_timeout_ms);
+  rs->connect_timeout_ms = options->connect_timeout_ms;
+  rs->reconnect_min_ms = options->reconnect_min_ms;
+  rs->reconnect_max_ms = options->reconnect_max_ms;
+  rs->rng = uv_hrtime() ^ (uint64_t) (uintptr_t) rs;
+  if (rs->rng == 0)
+    rs->rng = 1;
+  kn_queue_init(&rs->reqs);
+  rs->pub.ops = &redis_ops;
+  rs->pub.self = rs;
+  rs->pub.session_timeout_ms = options->session_timeout_ms;
+  rs->pub.session_timeout_ms = options->session_timeout_ms;
+  connect_start(rs);
+  *out = &rs->pub;
+  return 0;
+}
+
+
+#endif /* KN_HAVE_REDIS */
