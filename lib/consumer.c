@@ -31,12 +31,13 @@ enum {
   SHARD_FETCHING,      /* ours: iterator and GetRecords */
   SHARD_ENDING,        /* read to its end; waiting for acks, then finish */
   SHARD_FINISHED,
-  SHARD_GONE           /* lost its lease, or left the stream */
+  SHARD_GONE,          /* lost its lease, or left the stream */
+  SHARD_HANDOVER       /* given up to rebalance: acks, checkpoint, release */
 };
 
 static const char* const state_names[] = {
     "new", "claiming", "leased-elsewhere", "fetching", "ending", "finished",
-    "gone"};
+    "gone", "handing-over"};
 
 typedef struct kn_fetch_s kn_fetch_t;
 typedef struct kn_cshard_s kn_cshard_t;
@@ -75,6 +76,14 @@ struct kn_cshard_s {
   kn_call_t* call;     /* GetShardIterator or GetRecords in flight */
   uint32_t reserved;   /* the Limit of the GetRecords in flight */
   int ckpt_ops;        /* checkpointer calls in flight */
+  /* The lease is known good until this loop time: the last claim or
+   * heartbeat that succeeded, counted from when it was sent. */
+  uint64_t lease_until;
+  uint64_t lease_sent_at;
+  int heartbeating;    /* a heartbeat is in flight */
+  /* The claim round (consumer's `round`) in which a claim of this shard
+   * was refused: it is not asked again in that round. */
+  uint64_t refused_round;
   char* iterator;
   kn_queue_t fetches;
   /* Where to start again after an expired iterator: after the last record
@@ -112,6 +121,11 @@ struct kinesis_consumer_s {
   char* owner;
   kinesis_checkpointer_t* cp;
   int own_cp;          /* the private memory checkpointer */
+  uint32_t lease_ms;   /* the checkpointer's session timeout; 0: unknown */
+  uint32_t live;       /* live members, as last answered; 0: unknown */
+  int member_calls;    /* member op calls in flight */
+  int left;            /* told the checkpointer it is leaving */
+  uint64_t round;      /* claim rounds: each listing and heartbeat */
   kn_queue_t shards;
   size_t nshards;
   kn_queue_t ready;
@@ -151,6 +165,9 @@ static void dispatcher_kick(kinesis_consumer_t* c);
 static void shard_try_end(kn_cshard_t* s);
 static void consider_all(kinesis_consumer_t* c, int leased_elsewhere_too);
 static void consumer_reset(kinesis_consumer_t* c);
+static void shard_try_hand_over(kn_cshard_t* s);
+static int shard_holds_lease(const kn_cshard_t* s);
+static int shard_lease_check(kn_cshard_t* s, uint64_t now);
 
 
 void kinesis_consumer_options_init(kinesis_consumer_options_t* o) {
@@ -223,6 +240,8 @@ static void shard_advance(kn_cshard_t* s) {
   }
   if (s->state == SHARD_ENDING)
     shard_try_end(s);
+  else if (s->state == SHARD_HANDOVER)
+    shard_try_hand_over(s);
 }
 
 
@@ -268,6 +287,10 @@ static void on_dispatch(uv_idle_t* idle) {
     kn_crec_t* r;
     if (c->o.manual_ack && c->unacked >= max_unacked)
       break;
+    /* Never hand out a record of a shard whose lease may have passed to
+     * another consumer: it drops the shard's queue. */
+    if (!shard_lease_check(f->shard, uv_now(c->loop)))
+      continue;
     r = &f->recs[f->delivered++];
     c->queue_depth--;
     c->unacked++;
@@ -308,15 +331,19 @@ static void on_ckpt_done(int status, void* arg) {
   kn_cshard_t* s = arg;
   kinesis_consumer_t* c = s->consumer;
   s->ckpt_ops--;
-  if (status == KINESIS_ELEASELOST)
+  if (status == KINESIS_ELEASELOST) {
+    if (shard_holds_lease(s))
+      c->stats.leases_lost++;
     shard_lost(s, "its lease was taken by another consumer");
-  else if (status != 0 && status != KINESIS_ECANCELED)
+  } else if (status != 0 && status != KINESIS_ECANCELED)
     kn_client_log(c->client, KINESIS_LOG_WARN,
                   "consumer: checkpointer call for %s failed: %s", s->id,
                   kinesis_strerror(status));
   /* A shard read to its end waits for its other calls before finishing. */
   if (s->state == SHARD_ENDING)
     shard_try_end(s);
+  else if (s->state == SHARD_HANDOVER)
+    shard_try_hand_over(s);
   consumer_maybe_finish_close(c);
 }
 
@@ -338,8 +365,7 @@ static void shard_write_checkpoint(kn_cshard_t* s) {
 
   const char* seq = s->acked_ref != NULL ? s->acked_ref : s->acked_seq;
 
-  if (!s->dirty || seq == NULL ||
-      (s->state != SHARD_FETCHING && s->state != SHARD_ENDING))
+  if (!s->dirty || seq == NULL || !shard_holds_lease(s))
     return;
   memset(&pos, 0, sizeof(pos));
   pos.sequence_number = seq;
@@ -363,16 +389,58 @@ static void on_checkpoint_timer(uv_timer_t* t) {
 }
 
 
+static int shard_holds_lease(const kn_cshard_t* s) {
+  return s->state == SHARD_FETCHING || s->state == SHARD_ENDING ||
+         s->state == SHARD_HANDOVER;
+}
+
+
+/* Whether the lease of a shard held here is still known good; when it is
+ * not, the shard is dropped (0), since another consumer may own it now. */
+static int shard_lease_check(kn_cshard_t* s, uint64_t now) {
+  kinesis_consumer_t* c = s->consumer;
+  if (c->lease_ms == 0 || !shard_holds_lease(s) || now < s->lease_until)
+    return 1;
+  c->stats.leases_lost++;
+  shard_lost(s, "its lease could not be confirmed within the session timeout");
+  return 0;
+}
+
+
+static void on_heartbeat(int status, void* arg) {
+  kn_cshard_t* s = arg;
+  kinesis_consumer_t* c = s->consumer;
+  s->heartbeating = 0;
+  if (status == 0 && shard_holds_lease(s))
+    s->lease_until = s->lease_sent_at + c->lease_ms;
+  on_ckpt_done(status, arg);
+}
+
+
+static void rebalance(kinesis_consumer_t* c);
+static void member_call(kinesis_consumer_t* c, int leaving);
+
+
 static void on_heartbeat_timer(uv_timer_t* t) {
   kinesis_consumer_t* c = container_of(t, kinesis_consumer_t, heartbeat);
+  uint64_t now = uv_now(c->loop);
   kn_queue_t* q;
   for (q = c->shards.next; q != &c->shards; q = q->next) {
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    if ((s->state == SHARD_FETCHING || s->state == SHARD_ENDING) &&
-        c->cp->ops->heartbeat(c->cp->self, c->stream, s->id, c->owner,
-                              on_ckpt_done, s) == 0)
+    if (!shard_lease_check(s, now) || !shard_holds_lease(s) ||
+        s->heartbeating)
+      continue;
+    if (c->cp->ops->heartbeat(c->cp->self, c->stream, s->id, c->owner,
+                              on_heartbeat, s) == 0) {
       s->ckpt_ops++;
+      s->heartbeating = 1;
+      s->lease_sent_at = now;
+    }
   }
+  if (c->cp->ops->member != NULL)
+    member_call(c, 0);
+  else
+    rebalance(c);
 }
 
 
@@ -609,6 +677,8 @@ static void on_records(kinesis_client_t* client, int status,
   /* The room this call held is free again: shards waiting for it fetch. */
   wake_waiting_shards(c, s);
   if (c->closing || s->state != SHARD_FETCHING) {
+    if (s->state == SHARD_HANDOVER)
+      shard_try_hand_over(s);
     consumer_maybe_finish_close(c);
     return;
   }
@@ -708,6 +778,8 @@ static void on_iterator(kinesis_client_t* client, int status,
 
   s->call = NULL;
   if (c->closing || s->state != SHARD_FETCHING) {
+    if (s->state == SHARD_HANDOVER)
+      shard_try_hand_over(s);
     consumer_maybe_finish_close(c);
     return;
   }
@@ -732,7 +804,8 @@ static void on_fetch_timer(uv_timer_t* t) {
   uint32_t room;
   int r;
 
-  if (c->closing || s->state != SHARD_FETCHING || s->call != NULL)
+  if (c->closing || s->state != SHARD_FETCHING || s->call != NULL ||
+      !shard_lease_check(s, uv_now(c->loop)))
     return;
   if (s->iterator == NULL) {
     kinesis_iterator_request_t it;
@@ -839,6 +912,42 @@ static size_t shards_owned(kinesis_consumer_t* c) {
 }
 
 
+/* Whether a shard counts toward the fair share: listed, not finished, and
+ * readable now (its parents done, as far as this consumer knows) or held
+ * here. */
+static int parent_done_locally(kinesis_consumer_t* c, const char* id);
+
+static int shard_counts(kinesis_consumer_t* c, kn_cshard_t* s) {
+  if (!s->listed || s->state == SHARD_FINISHED)
+    return 0;
+  return shard_holds_lease(s) || s->state == SHARD_CLAIMING ||
+         (parent_done_locally(c, s->parent) &&
+          parent_done_locally(c, s->adjacent_parent));
+}
+
+
+/* The most shards to hold now: a fair share, ceil(shards / live members),
+ * when the checkpointer counts members; never above max_shard_consumers.
+ * SIZE_MAX when there is no limit. */
+static size_t shard_limit(kinesis_consumer_t* c) {
+  size_t limit = c->o.max_shard_consumers > 0 ? c->o.max_shard_consumers
+                                              : SIZE_MAX;
+  if (c->cp->ops->member != NULL && c->live > 0) {
+    size_t n = 0;
+    size_t share;
+    kn_queue_t* q;
+    for (q = c->shards.next; q != &c->shards; q = q->next)
+      n += (size_t) shard_counts(c, kn_queue_data(q, kn_cshard_t, node));
+    share = (n + c->live - 1) / c->live;
+    if (share == 0)
+      share = 1;
+    if (share < limit)
+      limit = share;
+  }
+  return limit;
+}
+
+
 static void on_claimed(int status, const kinesis_checkpoint_t* ckpt,
                        void* arg) {
   kn_cshard_t* s = arg;
@@ -857,9 +966,12 @@ static void on_claimed(int status, const kinesis_checkpoint_t* ckpt,
     return;
   }
   if (status == KINESIS_ELEASED) {
-    /* Its place under max_shard_consumers goes to the next candidate. */
+    /* Its place under the limit goes to the next candidate, which may be
+     * a shard another consumer held too: its lease may have expired, or
+     * been handed over. Each is asked once a round. */
     s->state = SHARD_LEASED_OTHER;
-    consider_all(c, 0);
+    s->refused_round = c->round;
+    consider_all(c, 1);
     return;
   }
   if (status != 0) {
@@ -900,6 +1012,7 @@ static void on_claimed(int status, const kinesis_checkpoint_t* ckpt,
     s->start_type = c->o.iterator_type;
   }
   s->state = SHARD_FETCHING;
+  s->lease_until = s->lease_sent_at + c->lease_ms;
   kn_client_log(c->client, KINESIS_LOG_INFO, "consumer: leased shard %s",
                 s->id);
   shard_schedule_fetch(s, 0);
@@ -909,6 +1022,7 @@ static void on_claimed(int status, const kinesis_checkpoint_t* ckpt,
 static void shard_claim(kn_cshard_t* s) {
   kinesis_consumer_t* c = s->consumer;
   s->state = SHARD_CLAIMING;
+  s->lease_sent_at = uv_now(c->loop);
   if (c->cp->ops->claim(c->cp->self, c->stream, s->id, c->owner, on_claimed,
                         s) == 0)
     s->ckpt_ops++;
@@ -937,8 +1051,7 @@ static void on_parent_state(int status, const kinesis_checkpoint_t* ckpt,
   if (--pc->pending > 0)
     return;
   if (pc->all_finished && !c->closing && s->state == SHARD_CLAIMING &&
-      (c->o.max_shard_consumers == 0 ||
-       shards_owned(c) <= c->o.max_shard_consumers))
+      shards_owned(c) <= shard_limit(c))
     shard_claim(s);
   else if (s->state == SHARD_CLAIMING)
     s->state = SHARD_NEW;
@@ -967,8 +1080,9 @@ static void shard_consider(kn_cshard_t* s) {
 
   if (s->state != SHARD_NEW && s->state != SHARD_LEASED_OTHER)
     return;
-  if (c->o.max_shard_consumers > 0 &&
-      shards_owned(c) >= c->o.max_shard_consumers)
+  if (s->state == SHARD_LEASED_OTHER && s->refused_round == c->round)
+    return;
+  if (shards_owned(c) >= shard_limit(c))
     return;
   parents[0] = parent_done_locally(c, s->parent) ? NULL : s->parent;
   parents[1] =
@@ -1011,6 +1125,16 @@ static int shard_open_timer(kn_cshard_t* s) {
   s->timer_open = 1;
   c->handles_open++;
   return 0;
+}
+
+
+/* A shard lost earlier and still listed may be claimed again, once nothing
+ * of its old reading is in flight. */
+static void shard_maybe_forget(kn_cshard_t* s) {
+  if (s->listed && s->state == SHARD_GONE && s->call == NULL &&
+      s->ckpt_ops == 0 && !uv_is_active((uv_handle_t*) &s->timer) &&
+      kn_queue_empty(&s->fetches))
+    shard_forget(s);
 }
 
 
@@ -1069,16 +1193,13 @@ static void on_listed(kinesis_client_t* client, int status,
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
     if (!s->listed && s->state == SHARD_FETCHING)
       shard_lost(s, "it is no longer in the stream's shard list");
-    /* A shard lost earlier and listed now may be claimed again, once
-     * nothing of its old reading is in flight. */
-    else if (s->listed && s->state == SHARD_GONE && s->call == NULL &&
-             s->ckpt_ops == 0 && !uv_is_active((uv_handle_t*) &s->timer) &&
-             kn_queue_empty(&s->fetches))
-      shard_forget(s);
+    else if (s->state == SHARD_GONE)
+      shard_maybe_forget(s);
     /* A shard whose finish did not go through: try again. */
     else if (s->state == SHARD_ENDING)
       shard_try_end(s);
   }
+  c->round++;
   consider_all(c, 1);
 }
 
@@ -1096,6 +1217,125 @@ static void consider_all(kinesis_consumer_t* c, int leased_elsewhere_too) {
       if (s->state == (pass == 0 ? SHARD_NEW : SHARD_LEASED_OTHER))
         shard_consider(s);
     }
+}
+
+
+/* ---- Rebalancing ----
+ *
+ * Consumers of one application count each other through the checkpointer's
+ * member op, on every heartbeat. One that holds more than its fair share
+ * hands the extra shards over: it stops fetching, drops what it has not
+ * delivered, waits for the records it handed out to be acknowledged,
+ * checkpoints and releases. One that holds less claims free and expired
+ * leases, on the same heartbeat. */
+
+static void on_handed_over(int status, void* arg) {
+  kn_cshard_t* s = arg;
+  kinesis_consumer_t* c = s->consumer;
+  s->ckpt_ops--;
+  if (status != 0 && status != KINESIS_ELEASELOST &&
+      status != KINESIS_ECANCELED)
+    kn_client_log(c->client, KINESIS_LOG_WARN,
+                  "consumer: releasing %s failed (%s); its lease will expire",
+                  s->id, kinesis_strerror(status));
+  if (s->state == SHARD_HANDOVER) {
+    shard_forget(s);
+    s->state = SHARD_LEASED_OTHER;
+    c->stats.handovers++;
+    kn_client_log(c->client, KINESIS_LOG_INFO,
+                  "consumer: handed shard %s over", s->id);
+  }
+  consumer_maybe_finish_close(c);
+}
+
+
+/* The next step of a handover, once the one before is done. */
+static void shard_try_hand_over(kn_cshard_t* s) {
+  kinesis_consumer_t* c = s->consumer;
+  if (s->state != SHARD_HANDOVER || c->closing || s->call != NULL ||
+      s->ckpt_ops > 0 || !kn_queue_empty(&s->fetches))
+    return;
+  if (s->dirty) {
+    shard_write_checkpoint(s);
+    if (s->ckpt_ops > 0)
+      return;
+  }
+  if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
+                          on_handed_over, s) == 0)
+    s->ckpt_ops++;
+}
+
+
+static void shard_hand_over(kn_cshard_t* s) {
+  s->state = SHARD_HANDOVER;
+  shard_stop_fetching(s);
+  shard_drop_queued(s);
+  /* Fetches with nothing handed out go now; the others wait for acks. */
+  shard_advance(s);
+  shard_try_hand_over(s);
+  wake_waiting_shards(s->consumer, NULL);
+}
+
+
+static void rebalance(kinesis_consumer_t* c) {
+  size_t limit = shard_limit(c);
+  size_t owned = shards_owned(c);
+  kn_queue_t* q;
+
+  if (c->closing || !c->started)
+    return;
+  /* Hand over the most recently listed shards first. */
+  for (q = c->shards.prev; q != &c->shards && owned > limit; q = q->prev) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    if (s->state == SHARD_FETCHING) {
+      shard_hand_over(s);
+      owned--;
+    }
+  }
+  if (owned >= limit)
+    return;
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    if (s->state == SHARD_GONE)
+      shard_maybe_forget(s);
+  }
+  c->round++;
+  consider_all(c, 1);
+}
+
+
+static void on_members(int status, uint32_t live, void* arg) {
+  kinesis_consumer_t* c = arg;
+  c->member_calls--;
+  if (status == 0 && !c->left) {
+    if (live != c->live)
+      kn_client_log(c->client, KINESIS_LOG_INFO,
+                    "consumer: %u consumers live on %s", (unsigned) live,
+                    c->stream);
+    c->live = live;
+  } else if (status != 0 && status != KINESIS_ECANCELED) {
+    kn_client_log(c->client, KINESIS_LOG_WARN,
+                  "consumer: cannot count consumers: %s",
+                  kinesis_strerror(status));
+  }
+  if (c->closing)
+    consumer_maybe_finish_close(c);
+  else
+    rebalance(c);
+}
+
+
+/* Registers this consumer as live (or leaving) with the checkpointer. */
+static void member_call(kinesis_consumer_t* c, int leaving) {
+  if (c->member_calls > 0 && !leaving)
+    return;
+  if (c->cp->ops->member(c->cp->self, c->stream, c->owner, leaving,
+                         on_members, c) == 0)
+    c->member_calls++;
+  if (leaving) {
+    c->left = 1;
+    c->live = 0;
+  }
 }
 
 
@@ -1191,6 +1431,7 @@ int kinesis_consumer_new(kinesis_client_t* client,
     }
     c->own_cp = 1;
   }
+  c->lease_ms = c->cp->session_timeout_ms;
   kn_queue_init(&c->shards);
   kn_queue_init(&c->ready);
   uv_idle_init(c->loop, &c->dispatcher);
@@ -1211,14 +1452,22 @@ int kinesis_consumer_new(kinesis_client_t* client,
 int kinesis_consumer_start(kinesis_consumer_t* c) {
   if (c == NULL)
     return KINESIS_EINVAL;
-  if (c->closing || c->close_requested)
+  if (c->close_requested)
     return KINESIS_ECLOSING;
-  /* A stop's callback not yet run: start after it. */
-  if (c->stop_cb != NULL)
+  /* A stop under way, or its callback not yet run: start after it. */
+  if (c->stopping || c->stop_cb != NULL)
     return KINESIS_EBUSY;
+  if (c->closing)
+    return KINESIS_ECLOSING;
   if (c->started)
     return KINESIS_EALREADY;
   c->started = 1;
+  c->left = 0;
+  c->live = 0;
+  /* Count the live consumers first, so that the first claims take a fair
+   * share rather than every shard. */
+  if (c->cp->ops->member != NULL)
+    member_call(c, 0);
   /* The first listing runs on the next tick, then every interval. */
   uv_timer_start(&c->discovery, on_discovery_timer, 0, c->o.shard_discovery_ms);
   uv_timer_start(&c->heartbeat, on_heartbeat_timer, c->o.heartbeat_interval_ms,
@@ -1316,7 +1565,7 @@ enum { CLOSE_CALLS = 1, CLOSE_CHECKPOINTS, CLOSE_RELEASES, CLOSE_HANDLES };
 
 static int consumer_busy(kinesis_consumer_t* c) {
   kn_queue_t* q;
-  if (c->listing != NULL || c->in_dispatch)
+  if (c->listing != NULL || c->in_dispatch || c->member_calls > 0)
     return 1;
   for (q = c->shards.next; q != &c->shards; q = q->next) {
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
@@ -1332,12 +1581,15 @@ static void consumer_maybe_finish_close(kinesis_consumer_t* c) {
 
   while (c->closing && c->closing < CLOSE_HANDLES && !consumer_busy(c)) {
     c->closing++;
+    /* With the leases, the membership goes: the others rebalance. */
+    if (c->closing == CLOSE_RELEASES && c->cp->ops->member != NULL &&
+        c->started && !c->left)
+      member_call(c, 1);
     for (q = c->shards.next; q != &c->shards; q = q->next) {
       kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
       if (c->closing == CLOSE_CHECKPOINTS) {
         shard_write_checkpoint(s);
-      } else if (c->closing == CLOSE_RELEASES &&
-                 (s->state == SHARD_FETCHING || s->state == SHARD_ENDING)) {
+      } else if (c->closing == CLOSE_RELEASES && shard_holds_lease(s)) {
         if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
                                 on_ckpt_done, s) == 0)
           s->ckpt_ops++;
@@ -1467,6 +1719,11 @@ int kinesis_consumer_stats(kinesis_consumer_t* c,
   *st = c->stats;
   st->queue_depth = c->queue_depth;
   st->unacked = c->unacked;
+  st->live_members = c->live;
+  {
+    size_t limit = shard_limit(c);
+    st->shard_target = limit == SIZE_MAX ? 0 : (uint32_t) limit;
+  }
   ss = kn_realloc(c->shard_stats,
                   (c->nshards > 0 ? c->nshards : 1) * sizeof(*ss));
   if (ss == NULL)
@@ -1481,6 +1738,7 @@ int kinesis_consumer_stats(kinesis_consumer_t* c,
         s->last_arrival > 0 ? (int64_t) ((now_s - s->last_arrival) * 1000) : -1;
     ss[i].records = s->records;
     ss[i].checkpoint = s->written_seq;
+    st->leases_held += (uint32_t) shard_holds_lease(s);
     i++;
   }
   st->nshards = i;

@@ -52,7 +52,9 @@ typedef struct kinesis_consumer_options_s {
   /* Default 1000. Records fetched and not yet handed to on_record at most;
    * a full queue pauses fetching. */
   uint32_t max_queue_size;
-  /* Default 0: every shard. Shards this consumer leases at most. */
+  /* Default 0: no limit. Shards this consumer leases at most. When the
+   * checkpointer counts consumers (its member op), each also aims at a fair
+   * share, ceil(shards / live consumers), and hands extra shards over. */
   uint32_t max_shard_consumers;
   /* Default 10000. Records per GetRecords (1 to 10000). */
   uint32_t record_limit;
@@ -71,7 +73,8 @@ typedef struct kinesis_consumer_options_s {
   /* Default 5000. How often acknowledged positions are checkpointed; also
    * on stop and close. */
   uint32_t checkpoint_interval_ms;
-  /* Default 3000. How often leases are heartbeaten. */
+  /* Default 3000. How often leases are heartbeaten, and consumers counted;
+   * keep it well below the checkpointer's session timeout. */
   uint32_t heartbeat_interval_ms;
   /* Default 0: a record is acknowledged when on_record returns. 1: records
    * stay valid, and unacknowledged, until kinesis_consumer_ack(). */
@@ -174,6 +177,15 @@ typedef struct kinesis_consumer_stats_s {
   uint64_t checkpoints;          /* checkpoints written */
   uint64_t queue_depth;          /* fetched, not yet delivered */
   uint64_t unacked;              /* delivered, not yet acknowledged */
+  uint64_t handovers;            /* leases given up to rebalance */
+  uint64_t leases_lost;          /* leases taken away or not confirmed */
+  /* Consumers of the application live on the stream, as the checkpointer
+   * last answered (its member op); 0 when unknown or not supported. */
+  uint32_t live_members;
+  /* The most shards this consumer aims to hold now: ceil(shards / live
+   * members), within max_shard_consumers; 0 when there is no limit. */
+  uint32_t shard_target;
+  uint32_t leases_held;          /* shards leased now */
   size_t nshards;
   const kinesis_consumer_shard_stats_t* shards;  /* valid until the next
                                                     call on the consumer */
