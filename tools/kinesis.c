@@ -67,6 +67,8 @@
 #define TAIL_DEFAULT_APP "kinesis-tail"
 /* tail: --app is at most this long, so that the owner name stays short. */
 #define TAIL_MAX_APP_LEN 128
+/* tail: --session-timeout, in whole seconds: at most a day. */
+#define TAIL_MAX_SESSION_SECONDS 86400UL
 
 
 /* ---- Commands and options ---- */
@@ -150,7 +152,8 @@ static const command_t commands[] = {
      "--stream NAME [--from POSITION] [--count N]\n"
      "                    [--idle-exit SECONDS] "
      "[--checkpoint memory|redis://...]\n"
-     "                    [--app NAME] [--format raw|json]",
+     "                    [--app NAME] [--session-timeout SECONDS]\n"
+     "                    [--format raw|json]",
      "Print a stream's records as they arrive",
      "Reads every shard of the stream with the consumer and prints each\n"
      "record on stdout as it arrives, flushed at once. Output formats:\n"
@@ -175,12 +178,18 @@ static const command_t commands[] = {
      "  --count N            Stop after N records\n"
      "  --idle-exit SECONDS  Stop after SECONDS without a record\n"
      "  --checkpoint STORE   Where positions and leases are kept: memory\n"
-     "                       (default; forgotten at exit). redis://... is\n"
-     "                       not built yet\n"
+     "                       (default; forgotten at exit), or\n"
+     "                       redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]\n"
      "  --app NAME           The application name: the prefix of this\n"
      "                       reader's lease owner name (default\n"
      "                       kinesis-tail). With a shared checkpoint store,\n"
-     "                       the tails of one application share the shards\n"
+     "                       the tails of one application share the shards,\n"
+     "                       each taking a fair share, and each starts from\n"
+     "                       the checkpoints the others wrote\n"
+     "  --session-timeout SECONDS\n"
+     "                       A reader that does not renew its leases for\n"
+     "                       this long loses its shards to the others\n"
+     "                       (default 10)\n"
      "  --format FORMAT      raw (default) or json\n"},
 };
 
@@ -208,7 +217,8 @@ typedef enum {
   OPT_COUNT,
   OPT_IDLE_EXIT,
   OPT_CHECKPOINT,
-  OPT_APP
+  OPT_APP,
+  OPT_SESSION_TIMEOUT
 } opt_id_t;
 
 #define CMD_BIT(id) (1u << (id))
@@ -246,6 +256,7 @@ static const option_t options[] = {
     {"idle-exit", OPT_IDLE_EXIT, 1, CMD_BIT(CMD_TAIL)},
     {"checkpoint", OPT_CHECKPOINT, 1, CMD_BIT(CMD_TAIL)},
     {"app", OPT_APP, 1, CMD_BIT(CMD_TAIL)},
+    {"session-timeout", OPT_SESSION_TIMEOUT, 1, CMD_BIT(CMD_TAIL)},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -504,6 +515,8 @@ typedef struct {
   unsigned long count;   /* --count; 0: no limit */
   unsigned long idle_s;  /* --idle-exit; 0: none */
   const char* app;
+  const char* redis_url; /* --checkpoint redis://...; NULL: memory */
+  unsigned long session_s; /* --session-timeout; 0: the default */
   char owner[256];       /* the lease owner: APP-HOST-PID */
   uint64_t printed;
   int stopping;          /* tail_stop() was called */
@@ -782,22 +795,26 @@ static int apply_tail_option(cli_t* cli, const option_t* opt,
                           &t->idle_s);
     case OPT_CHECKPOINT:
       if (strncmp(value, "redis://", 8) == 0) {
-        /* Not a usage error, so no usage hint; but the command cannot
-         * run as asked, and exit status 2 says so before anything ran. */
-        err_line("%s: --checkpoint %s: the Redis checkpointer is not built "
-                 "yet", cli->cmd->name, value);
-        return CLI_EXIT_USAGE;
+        t->redis_url = value;
+        break;
       }
       if (strcmp(value, "memory") != 0)
         return usage_error(cli->cmd, "--checkpoint needs memory or "
                            "redis://HOST:PORT[/DB], not '%s'", value);
+      t->redis_url = NULL;
       break;
     case OPT_APP:
-      if (strlen(value) > TAIL_MAX_APP_LEN)
-        return usage_error(cli->cmd, "--app needs at most %d characters",
+      if (value[0] == '\0' || strlen(value) > TAIL_MAX_APP_LEN)
+        return usage_error(cli->cmd, "--app needs 1 to %d characters",
                            TAIL_MAX_APP_LEN);
+      /* The Redis checkpointer namespaces its keys with it. */
+      if (strpbrk(value, ":{}") != NULL)
+        return usage_error(cli->cmd, "--app cannot contain ':', '{' or '}'");
       t->app = value;
       break;
+    case OPT_SESSION_TIMEOUT:
+      return parse_number(cli, opt->name, value, 1, TAIL_MAX_SESSION_SECONDS,
+                          &t->session_s);
     case OPT_FORMAT:
       if (strcmp(value, "raw") == 0)
         t->format = TAIL_FORMAT_RAW;
@@ -839,7 +856,8 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
     case OPT_COUNT:
     case OPT_IDLE_EXIT:
     case OPT_CHECKPOINT:
-    case OPT_APP: return apply_tail_option(cli, opt, value);
+    case OPT_APP:
+    case OPT_SESSION_TIMEOUT: return apply_tail_option(cli, opt, value);
   }
   return CLI_CONTINUE;
 }
@@ -1834,13 +1852,43 @@ static void tail_start(cli_t* cli) {
   kinesis_consumer_options_t co;
   int r;
 
-  r = kinesis_checkpointer_memory_new(&cli->loop, NULL, &t->checkpointer);
+  if (t->redis_url != NULL) {
+    kinesis_checkpointer_redis_options_t ro;
+    kinesis_checkpointer_redis_options_init(&ro);
+    ro.url = t->redis_url;
+    ro.app_name = t->app != NULL ? t->app : TAIL_DEFAULT_APP;
+    if (t->session_s > 0)
+      ro.session_timeout_ms = (uint32_t) (t->session_s * 1000);
+    r = kinesis_checkpointer_redis_new(&cli->loop, &ro, &t->checkpointer);
+  } else {
+    kinesis_checkpointer_memory_options_t mo;
+    kinesis_checkpointer_memory_options_init(&mo);
+    if (t->session_s > 0)
+      mo.session_timeout_ms = (uint32_t) (t->session_s * 1000);
+    r = kinesis_checkpointer_memory_new(&cli->loop, &mo, &t->checkpointer);
+  }
+  if (r != 0 && t->redis_url != NULL &&
+      (r == KINESIS_EUNSUPPORTED || r == KINESIS_EINVAL)) {
+    if (r == KINESIS_EUNSUPPORTED)
+      err_line("%s: --checkpoint %s: this build has no Redis support "
+               "(hiredis was not found)", cli->cmd->name, t->redis_url);
+    else
+      err_line("%s: --checkpoint %s: not a Redis URL "
+               "(redis://[[USER]:PASSWORD@]HOST[:PORT][/DB])",
+               cli->cmd->name, t->redis_url);
+    tail_stop(cli, CLI_EXIT_FAIL, NULL);
+    return;
+  }
   if (r != 0) {
     tail_failed(cli, r);
     return;
   }
   tail_owner(t);
   kinesis_consumer_options_init(&co);
+  /* Heartbeats a third of the session apart: a lease survives two lost
+   * ones. */
+  if (t->checkpointer->session_timeout_ms >= 3)
+    co.heartbeat_interval_ms = t->checkpointer->session_timeout_ms / 3;
   co.stream = cli->stream;
   co.on_record = on_tail_record;
   co.on_record_data = cli;

@@ -897,10 +897,16 @@ run -- tail --stream x --idle-exit 1.5
 expect_rc "tail --idle-exit 1.5 exits 2" 2 stdout-empty
 run -- tail --stream x --checkpoint file
 expect_rc "tail --checkpoint file exits 2" 2 stdout-empty
-run -- --endpoint-url "$HTTP" tail --stream x --checkpoint redis://127.0.0.1:6379/0
-expect_rc "tail --checkpoint redis:// exits 2" 2 stdout-empty
-expect_err_exact "tail --checkpoint redis:// says it is not built yet" \
-  "kinesis: tail: --checkpoint redis://127.0.0.1:6379/0: the Redis checkpointer is not built yet"
+run -- tail --stream x --app "a:b"
+expect_rc "tail --app with a colon exits 2" 2 stdout-empty
+expect_err_prefix "tail --app with a colon is named" \
+  "kinesis: tail: --app cannot contain ':', '{' or '}'"
+run -- tail --stream x --app ""
+expect_rc "tail --app '' exits 2" 2 stdout-empty
+run -- tail --stream x --session-timeout 0
+expect_rc "tail --session-timeout 0 exits 2" 2 stdout-empty
+run -- tail --stream x --session-timeout 86401
+expect_rc "tail --session-timeout 86401 exits 2" 2 stdout-empty
 run -- put --stream x --count 3
 expect_rc "--count with put exits 2" 2 stdout-empty
 
@@ -954,6 +960,18 @@ run -- --endpoint-url "$HTTP" tail --stream "$st" --count 500 \
 expect_rc "tail --from at-timestamp: exits 0" 0
 expect_out_lines "tail --from at-timestamp: before the put prints the 500 lines" \
   "$tmp/seq500"
+
+# A Redis URL that does not parse fails after the listing, with one line.
+run -- --endpoint-url "$HTTP" tail --stream "$st" --count 1 \
+  --checkpoint "redis://127.0.0.1:notaport"
+expect_failure_line "tail with a malformed Redis URL fails"
+if [ "${KINESIS_TEST_REDIS:-1}" = 1 ]; then
+  expect_err_prefix "tail with a malformed Redis URL says so" \
+    "kinesis: tail: --checkpoint redis://127.0.0.1:notaport: not a Redis URL"
+else
+  expect_err_prefix "tail without Redis support says so" \
+    "kinesis: tail: --checkpoint redis://127.0.0.1:notaport: this build has no Redis support"
+fi
 
 # --from latest: the old records are not printed.
 run -- --endpoint-url "$HTTP" tail --stream "$st" --from latest --idle-exit 1
