@@ -41,6 +41,8 @@ char* kn_buf_steal(kn_buf_t* b);
 /* Lowercase hex of `len` bytes. */
 int kn_buf_append_hex(kn_buf_t* b, const uint8_t* data, size_t len);
 void kn_hex_encode(const uint8_t* data, size_t len, char* out /* 2*len+1 */);
+/* The value of a hex digit (either case), or -1. */
+int kn_hex_value(int c);
 
 /* Standard base64 with padding (RFC 4648 section 4). */
 size_t kn_base64_encoded_len(size_t len);

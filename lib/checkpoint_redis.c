@@ -76,6 +76,7 @@ int kinesis_checkpointer_redis_new(
 #include <hiredis/async.h>
 #include <hiredis/adapters/libuv.h>
 
+#include "buf.h"
 #include "retry.h"
 #include "validate.h"
 
@@ -273,17 +274,6 @@ static void on_idle(uv_idle_t* handle);
 /* ---- The URL ---- */
 
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-
 /* A kn_malloc'd, percent-decoded copy of [s, s + n). NULL with *err set to
  * KINESIS_EINVAL (a bad escape, or an escaped NUL) or KINESIS_ENOMEM. */
 static char* dup_decoded(const char* s, size_t n, int* err) {
@@ -295,8 +285,8 @@ static char* dup_decoded(const char* s, size_t n, int* err) {
   }
   for (i = 0; i < n; i++) {
     if (s[i] == '%') {
-      int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-      int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+      int hi = i + 2 < n ? kn_hex_value(s[i + 1]) : -1;
+      int lo = hi >= 0 ? kn_hex_value(s[i + 2]) : -1;
       if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
         kn_free(out);
         *err = KINESIS_EINVAL;

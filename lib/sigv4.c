@@ -118,17 +118,6 @@ static int is_unreserved(uint8_t c) {
 }
 
 
-static int hex_value(uint8_t c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-
 static int cursor_ok(kn_cursor_t c) {
   return c.ptr != NULL || c.len == 0;
 }
@@ -366,8 +355,8 @@ static int uri_next(uri_iter_t* it) {
     return -1;
   c = *it->p++;
   if (c == '%' && it->end - it->p >= 2) {
-    hi = hex_value(it->p[0]);
-    lo = hex_value(it->p[1]);
+    hi = kn_hex_value(it->p[0]);
+    lo = kn_hex_value(it->p[1]);
     if (hi >= 0 && lo >= 0) {
       c = (uint8_t) (hi << 4 | lo);
       it->p += 2;
