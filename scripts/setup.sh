@@ -10,7 +10,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packages=(
   build-essential meson ninja-build pkg-config
   libuv1-dev libcurl4-openssl-dev libjansson-dev libmbedtls-dev libhiredis-dev
-  redis-server openssl nodejs npm ca-certificates curl time
+  redis-server redis-tools openssl nodejs npm ca-certificates curl time python3
 )
 
 as_root() {
