@@ -81,6 +81,7 @@ struct kn_cshard_s {
   uint64_t lease_until;
   uint64_t lease_sent_at;
   int heartbeating;    /* a heartbeat is in flight */
+  int probing;         /* a get in flight, to learn whether it is finished */
   /* The claim round (consumer's `round`) in which a claim of this shard
    * was refused: it is not asked again in that round. */
   uint64_t refused_round;
@@ -1128,6 +1129,38 @@ static int shard_open_timer(kn_cshard_t* s) {
 }
 
 
+static void on_probed(int status, const kinesis_checkpoint_t* ckpt,
+                      void* arg) {
+  kn_cshard_t* s = arg;
+  kinesis_consumer_t* c = s->consumer;
+  s->ckpt_ops--;
+  s->probing = 0;
+  if (status == 0 && ckpt->finished &&
+      (s->state == SHARD_NEW || s->state == SHARD_LEASED_OTHER)) {
+    s->state = SHARD_FINISHED;
+    /* Its children now count toward the fair share, and may be claimed. */
+    rebalance(c);
+  }
+  consumer_maybe_finish_close(c);
+}
+
+
+/* A parent another consumer reads is finished by that consumer: ask the
+ * checkpointer, so that this one counts (and may claim) the children. A
+ * consumer at its limit would otherwise never look, and the children of a
+ * parent it never held could go unread. */
+static void probe_parent(kinesis_consumer_t* c, const char* id) {
+  kn_cshard_t* p = id != NULL ? shard_find(c, id) : NULL;
+  if (p == NULL || !p->listed || p->probing ||
+      (p->state != SHARD_NEW && p->state != SHARD_LEASED_OTHER))
+    return;
+  if (c->cp->ops->get(c->cp->self, c->stream, p->id, on_probed, p) == 0) {
+    p->probing = 1;
+    p->ckpt_ops++;
+  }
+}
+
+
 /* A shard lost earlier and still listed may be claimed again, once nothing
  * of its old reading is in flight. */
 static void shard_maybe_forget(kn_cshard_t* s) {
@@ -1198,6 +1231,10 @@ static void on_listed(kinesis_client_t* client, int status,
     /* A shard whose finish did not go through: try again. */
     else if (s->state == SHARD_ENDING)
       shard_try_end(s);
+    if (s->listed && s->state != SHARD_FINISHED) {
+      probe_parent(c, s->parent);
+      probe_parent(c, s->adjacent_parent);
+    }
   }
   c->round++;
   consider_all(c, 1);

@@ -1164,6 +1164,147 @@ static void test_reshard_split_merge(void) {
 }
 
 
+/* Parents before children across consumers: `a` may hold one shard and
+ * reads shard 0; `b` reads shard 1. Shard 0 is split. `a` finishes it and
+ * takes one child; `b`, which never held shard 0, must learn from the
+ * checkpointer that it is finished, then takes the other child. Every
+ * record once, and per key in order. */
+typedef struct {
+  char shards[8][40];
+  size_t nshards;
+  size_t delivered;
+} per_consumer_t;
+
+
+static void on_record_tracked(kinesis_consumer_t* k,
+                              const kinesis_consumer_record_t* r, void* arg) {
+  per_consumer_t* pc = arg;
+  size_t i;
+  pc->delivered++;
+  for (i = 0; i < pc->nshards; i++)
+    if (strcmp(pc->shards[i], r->shard_id) == 0)
+      break;
+  if (i == pc->nshards && pc->nshards < 8)
+    snprintf(pc->shards[pc->nshards++], sizeof(pc->shards[0]), "%s",
+             r->shard_id);
+  on_record(k, r, NULL);
+}
+
+
+static int read_from(const per_consumer_t* pc, const char* shard_id) {
+  size_t i;
+  for (i = 0; i < pc->nshards; i++)
+    if (strcmp(pc->shards[i], shard_id) == 0)
+      return 1;
+  return 0;
+}
+
+
+static void test_reshard_across_consumers(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* a;
+  kinesis_consumer_t* b;
+  kinesis_consumer_options_t o;
+  kinesis_checkpointer_t* cp;
+  per_consumer_t pa;
+  per_consumer_t pb;
+  char stream[128];
+  char body[512];
+  char mid[48];
+  char lower[32] = "";
+  char upper[32] = "";
+  const size_t phase = RS_KEYS * RS_ROUNDS;
+  json_t* doc;
+  json_t* sh;
+  size_t i;
+  size_t f0, l0, f1, l1, f2, l2;
+
+  setup();
+  memset(&pa, 0, sizeof(pa));
+  memset(&pb, 0, sizeof(pb));
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmrsx"));
+  create_stream(c, stream, 2);
+  sink_init(2 * phase, "rx", RS_KEYS);
+
+  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  consumer_options(&o, stream);
+  o.checkpointer = cp;
+  o.on_record = on_record_tracked;
+  o.shard_discovery_ms = 300;
+  o.heartbeat_interval_ms = 200;
+  o.record_limit = 100;
+  o.owner = "a";
+  o.max_shard_consumers = 1;
+  o.on_record_data = &pa;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &a));
+  o.owner = "b";
+  o.max_shard_consumers = 0;
+  o.on_record_data = &pb;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &b));
+  watched[0] = a;
+  watched[1] = b;
+  ASSERT_OK(kinesis_consumer_start(a));
+  WAIT_UNTIL(shard_in_state(a, "shardId-000000000000", "fetching"), 5000);
+  ASSERT_OK(kinesis_consumer_start(b));
+  WAIT_UNTIL(shard_in_state(b, "shardId-000000000001", "fetching"), 5000);
+
+  produce(c, stream, 0, phase);
+  doc = list_shards(stream);
+  sh = find_shard(doc, "shardId-000000000000");
+  ASSERT_NOT_NULL(sh);
+  u128_format((u128_parse(hash_key(sh, "StartingHashKey")) +
+               u128_parse(hash_key(sh, "EndingHashKey"))) / 2,
+              mid, sizeof(mid));
+  json_decref(doc);
+  snprintf(body, sizeof(body),
+           "{\"StreamName\":\"%s\",\"ShardToSplit\":\"shardId-000000000000\","
+           "\"NewStartingHashKey\":\"%s\"}", stream, mid);
+  json_decref(kinesalite_call("SplitShard", body));
+  wait_active(c, stream);
+  doc = list_shards(stream);
+  json_array_foreach(json_object_get(doc, "Shards"), i, sh) {
+    if (strcmp(entry_str(sh, "ParentShardId"), "shardId-000000000000") != 0)
+      continue;
+    if (strcmp(hash_key(sh, "StartingHashKey"), mid) == 0)
+      snprintf(upper, sizeof(upper), "%s", entry_str(sh, "ShardId"));
+    else
+      snprintf(lower, sizeof(lower), "%s", entry_str(sh, "ShardId"));
+  }
+  json_decref(doc);
+  ASSERT(lower[0] != '\0' && upper[0] != '\0');
+  produce(c, stream, phase, 2 * phase);
+  WAIT_UNTIL(sink_distinct() == sink.n, 30000);
+  run_for(300);
+
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(sink.n, sink.delivered);
+  ASSERT_EQ(0, sink.order_violations);
+  ASSERT_EQ(0, sink.key_mismatches);
+  /* a read shard 0 and a child; b read shard 1 and the other child. */
+  ASSERT(read_from(&pa, "shardId-000000000000"));
+  ASSERT(!read_from(&pb, "shardId-000000000000"));
+  ASSERT(read_from(&pb, "shardId-000000000001"));
+  ASSERT_EQ(1, read_from(&pa, lower) + read_from(&pa, upper));
+  ASSERT_EQ(1, read_from(&pb, lower) + read_from(&pb, upper));
+  ASSERT(shard_in_state(b, "shardId-000000000000", "finished"));
+  shard_span("shardId-000000000000", &f0, &l0);
+  shard_span(lower, &f1, &l1);
+  shard_span(upper, &f2, &l2);
+  ASSERT_NE(SIZE_MAX, f1);
+  ASSERT_NE(SIZE_MAX, f2);
+  ASSERT_LT(l0, f1);
+  ASSERT_LT(l0, f2);
+
+  close_consumer(a);
+  close_consumer(b);
+  close_checkpointer(cp);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
 /* ---- 3. De-aggregation: the KPL vectors ---- */
 
 static void test_deaggregation_vectors(void) {
@@ -2338,4 +2479,5 @@ KN_TEST_MAIN(KN_TEST(test_empty_aggregate), KN_TEST(test_stop_callbacks),
              KN_TEST(test_max_shard_consumers),
              KN_TEST(test_rebalance_join_and_leave),
              KN_TEST(test_rebalance_store_unreachable),
+             KN_TEST(test_reshard_across_consumers),
              KN_TEST(test_idle_shards_keep_polling))
