@@ -455,6 +455,9 @@ static int req_setup(kn_http_t* http, kn_http_req_t* req,
   curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  /* A 500-record PutRecords answer (about 50 KB) in one read, not four:
+   * measured 3-4% less CPU per record in bench_producer. */
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 65536L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
                    (long) (r->timeout_ms > 0 ? r->timeout_ms : http->timeout_ms));
