@@ -136,6 +136,13 @@ __attribute__((target("sha,ssse3,sse4.1"))) static void shani_blocks(
     __m128i save1 = state1;
     __m128i m[4];
     int g;
+    /* Unrolled, so that m[] stays in registers: as a loop, the indexing by
+     * g & 3 put it on the stack, and hashing ran about 40% slower. */
+#if defined(__clang__)
+#pragma clang loop unroll(full)
+#else
+#pragma GCC unroll 16
+#endif
     for (g = 0; g < 16; g++) {
       __m128i msg;
       if (g < 4)
