@@ -242,13 +242,63 @@ static void test_md5_rfc1321(void) {
        "1234567890123456789012345678901234567890",
        "57edf4a22be3c955ac49da2e2107b67a"},
   };
+  const uint8_t* msgs[KN_ARRAY_SIZE(v)];
+  size_t lens[KN_ARRAY_SIZE(v)];
+  uint8_t batch[KN_ARRAY_SIZE(v)][KN_MD5_LEN];
   size_t i;
 
   for (i = 0; i < KN_ARRAY_SIZE(v); i++) {
     uint8_t d[KN_MD5_LEN];
     ASSERT_OK(kn_md5((const uint8_t*) v[i].msg, strlen(v[i].msg), d));
     check_hex(d, sizeof(d), v[i].digest);
+    msgs[i] = (const uint8_t*) v[i].msg;
+    lens[i] = strlen(v[i].msg);
   }
+  /* The batch: the first six are short (eight lanes), the last is long. */
+  kn_md5_batch(msgs, lens, KN_ARRAY_SIZE(v), batch);
+  for (i = 0; i < KN_ARRAY_SIZE(v); i++)
+    check_hex(batch[i], KN_MD5_LEN, v[i].digest);
+}
+
+
+/* The batch path (eight lanes with AVX2) against mbedTLS one by one: every
+ * length from 0 to 80 (one block ends at 55), every batch size from 1 to
+ * 20, short and long messages mixed, with and without acceleration. */
+static void test_md5_batch_matches(void) {
+  static uint8_t buf[64][80];
+  const uint8_t* msgs[64];
+  size_t lens[64];
+  uint8_t got[64][KN_MD5_LEN];
+  uint32_t x = 12345;
+  size_t n;
+  size_t i;
+  int accel;
+
+  for (i = 0; i < 64; i++) {
+    size_t k;
+    for (k = 0; k < sizeof(buf[i]); k++) {
+      x = x * 1103515245u + 12345u;
+      buf[i][k] = (uint8_t) (x >> 16);
+    }
+    msgs[i] = buf[i];
+  }
+  for (accel = 1; accel >= 0; accel--) {
+    kn_crypto_allow_acceleration(accel);
+    for (n = 1; n <= 20; n++) {
+      size_t len;
+      for (len = 0; len <= 80; len++) {
+        for (i = 0; i < n; i++)
+          lens[i] = (len + i * 7) % 81;
+        kn_md5_batch(msgs, lens, n, got);
+        for (i = 0; i < n; i++) {
+          uint8_t want[KN_MD5_LEN];
+          ASSERT_OK(kn_md5(msgs[i], lens[i], want));
+          ASSERT_MEM_EQ(want, got[i], KN_MD5_LEN);
+        }
+      }
+    }
+  }
+  kn_crypto_allow_acceleration(1);
 }
 
 
@@ -293,4 +343,5 @@ static void test_sha256_both_paths(void) {
 KN_TEST_MAIN(KN_TEST(test_sha256_vectors), KN_TEST(test_sha256_million_a),
              KN_TEST(test_sha256_incremental), KN_TEST(test_sha256_invalid),
              KN_TEST(test_hmac_rfc4231), KN_TEST(test_hmac_aliasing),
-             KN_TEST(test_md5_rfc1321), KN_TEST(test_sha256_both_paths))
+             KN_TEST(test_md5_rfc1321), KN_TEST(test_md5_batch_matches),
+             KN_TEST(test_sha256_both_paths))
