@@ -5,6 +5,7 @@
 #include "aggregation.h"
 #include "buf.h"
 #include "client.h"
+#include "crypto.h"
 #include "ratelimit.h"
 #include "retry.h"
 #include "shardmap.h"
@@ -124,6 +125,11 @@ struct kinesis_producer_s {
   size_t rr;             /* round-robin start among shards */
   kn_queue_t unrouted;   /* records waiting for a shard map */
   size_t nunrouted;
+  /* Records put and not yet routed: their partition keys are hashed eight
+   * at a time (kn_md5_batch), when eight are here or at the next pass. */
+  kn_queue_t staged;
+  size_t nstaged;
+  size_t staged_bytes;
   size_t npending;       /* records in shard queues */
   size_t pending_bytes;
 
@@ -391,6 +397,44 @@ static void record_route(kinesis_producer_t* p, kn_prec_t* r, int front) {
     return;
   }
   shard_push(p, (size_t) i, r, front);
+}
+
+
+/* Hashes the partition keys of the staged records, eight at a time, and
+ * routes them in put order. A record with an explicit hash key was given
+ * its hash at put. */
+static void stage_flush(kinesis_producer_t* p) {
+  while (!kn_queue_empty(&p->staged)) {
+    kn_prec_t* batch[KN_MD5_BATCH];
+    const uint8_t* keys[KN_MD5_BATCH];
+    size_t lens[KN_MD5_BATCH];
+    size_t which[KN_MD5_BATCH];
+    uint8_t digests[KN_MD5_BATCH][KN_MD5_LEN];
+    size_t n = 0;
+    size_t k = 0;
+    size_t i;
+    kn_queue_t* q;
+
+    for (q = p->staged.next; q != &p->staged && n < KN_MD5_BATCH;
+         q = q->next) {
+      kn_prec_t* r = kn_queue_data(q, kn_prec_t, node);
+      if (r->ehk == NULL) {
+        keys[k] = (const uint8_t*) r->pk;
+        lens[k] = r->pk_len;
+        which[k++] = n;
+      }
+      batch[n++] = r;
+    }
+    kn_md5_batch(keys, lens, k, digests);
+    for (i = 0; i < k; i++)
+      memcpy(batch[which[i]]->hash.b, digests[i], KN_MD5_LEN);
+    for (i = 0; i < n; i++) {
+      kn_queue_remove(&batch[i]->node);
+      p->nstaged--;
+      p->staged_bytes -= record_size(batch[i]);
+      record_route(p, batch[i], 0);
+    }
+  }
 }
 
 
@@ -977,6 +1021,7 @@ static void producer_pump(kinesis_producer_t* p) {
   p->in_pump = 1;
   uv_update_time(p->loop);
   now = uv_now(p->loop);
+  stage_flush(p);
   maybe_list(p, now);
 
   /* Requests in flight past their records' TTL are given up. */
@@ -1053,6 +1098,7 @@ int kinesis_producer_new(kinesis_client_t* client,
   p->retry.cap_ms = options->retry_cap_ms;
   p->rng = uv_hrtime() | 1;
   kn_queue_init(&p->unrouted);
+  kn_queue_init(&p->staged);
   kn_queue_init(&p->unsettled);
   kn_queue_init(&p->batches);
   kn_queue_init(&p->flushes);
@@ -1110,8 +1156,6 @@ int kinesis_producer_put(kinesis_producer_t* p, const kinesis_record_t* rec,
     memcpy(r->ehk, rec->explicit_hash_key, ehk_len + 1);
     r->data = (uint8_t*) r->ehk + ehk_len + 1;
     kn_hash_key_parse(r->ehk, &r->hash);
-  } else {
-    kn_hash_key_from_partition_key(r->pk, pk_len, &r->hash);
   }
   if (rec->len > 0)
     memcpy(r->data, rec->data, rec->len);
@@ -1127,11 +1171,15 @@ int kinesis_producer_put(kinesis_producer_t* p, const kinesis_record_t* rec,
   kn_queue_insert_tail(&p->unsettled, &r->all);
   p->count++;
   p->bytes += size;
-  record_route(p, r, 0);
+  kn_queue_insert_tail(&p->staged, &r->node);
+  p->nstaged++;
+  p->staged_bytes += size;
+  if (p->nstaged == KN_MD5_BATCH)
+    stage_flush(p);
 
   /* Never send from inside put: a full batch is sent on the next tick. */
-  if (p->npending >= p->o.batch_size ||
-      p->pending_bytes >= p->o.max_batch_bytes)
+  if (p->npending + p->nstaged >= p->o.batch_size ||
+      p->pending_bytes + p->staged_bytes >= p->o.max_batch_bytes)
     timer_arm(p, now);
   else
     timer_arm(p, now + p->o.buffer_time_ms);
