@@ -626,7 +626,13 @@ typedef struct {
   char* p;
   char* end;
   int err;
+  size_t key_len;      /* of the key sc_member() returned last */
 } kn_scan_t;
+
+/* Whether the key sc_member() returned is `lit`, a string literal: a length
+ * test and a fixed-size compare, which the compiler inlines. */
+#define SC_KEY_IS(s, key, lit)                                                \
+  ((s)->key_len == sizeof(lit) - 1 && memcmp((key), (lit), sizeof(lit) - 1) == 0)
 
 
 static void sc_ws(kn_scan_t* s) {
@@ -934,7 +940,7 @@ static char* sc_member(kn_scan_t* s, int* first) {
       s->err = 1;
     return NULL;
   }
-  key = sc_string(s, NULL);
+  key = sc_string(s, &s->key_len);
   if (key == NULL || !sc_eat(s, ':')) {
     s->err = 1;
     return NULL;
@@ -982,9 +988,9 @@ static int sc_child_shard(kn_scan_t* s, kinesis_shard_t* sh) {
   if (!sc_eat(s, '{'))
     return KINESIS_EPROTO;
   while ((key = sc_member(s, &first)) != NULL) {
-    if (strcmp(key, "ShardId") == 0) {
+    if (SC_KEY_IS(s, key, "ShardId")) {
       sh->shard_id = sc_opt_string(s);
-    } else if (strcmp(key, "ParentShards") == 0 && !sc_literal(s, "null")) {
+    } else if (SC_KEY_IS(s, key, "ParentShards") && !sc_literal(s, "null")) {
       int n = 0;
       if (!sc_eat(s, '['))
         return KINESIS_EPROTO;
@@ -1000,15 +1006,15 @@ static int sc_child_shard(kn_scan_t* s, kinesis_shard_t* sh) {
         if (!sc_eat(s, ']'))
           return KINESIS_EPROTO;
       }
-    } else if (strcmp(key, "HashKeyRange") == 0 && !sc_literal(s, "null")) {
+    } else if (SC_KEY_IS(s, key, "HashKeyRange") && !sc_literal(s, "null")) {
       int f2 = 1;
       char* k2;
       if (!sc_eat(s, '{'))
         return KINESIS_EPROTO;
       while ((k2 = sc_member(s, &f2)) != NULL) {
-        if (strcmp(k2, "StartingHashKey") == 0)
+        if (SC_KEY_IS(s, k2, "StartingHashKey"))
           sh->starting_hash_key = sc_opt_string(s);
-        else if (strcmp(k2, "EndingHashKey") == 0)
+        else if (SC_KEY_IS(s, k2, "EndingHashKey"))
           sh->ending_hash_key = sc_opt_string(s);
         else
           sc_skip(s, 2);
@@ -1061,16 +1067,16 @@ static int sc_record(kn_scan_t* s, kinesis_fetched_record_t* rec) {
   if (!sc_eat(s, '{'))
     return KINESIS_EPROTO;
   while ((key = sc_member(s, &first)) != NULL) {
-    if (strcmp(key, "Data") == 0) {
+    if (SC_KEY_IS(s, key, "Data")) {
       data = sc_string(s, &data_len);
-    } else if (strcmp(key, "PartitionKey") == 0) {
+    } else if (SC_KEY_IS(s, key, "PartitionKey")) {
       rec->partition_key = sc_opt_string(s);
-    } else if (strcmp(key, "SequenceNumber") == 0) {
+    } else if (SC_KEY_IS(s, key, "SequenceNumber")) {
       rec->sequence_number = sc_opt_string(s);
-    } else if (strcmp(key, "ApproximateArrivalTimestamp") == 0) {
+    } else if (SC_KEY_IS(s, key, "ApproximateArrivalTimestamp")) {
       if (!sc_literal(s, "null"))
         rec->approximate_arrival_timestamp = sc_number(s);
-    } else if (strcmp(key, "EncryptionType") == 0) {
+    } else if (SC_KEY_IS(s, key, "EncryptionType")) {
       rec->encryption_type = sc_opt_string(s);
     } else {
       sc_skip(s, 2);
@@ -1099,7 +1105,7 @@ int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
   if (r != 0)
     return r;
   while ((key = sc_member(&s, &first)) != NULL) {
-    if (strcmp(key, "Records") == 0) {
+    if (SC_KEY_IS(&s, key, "Records")) {
       have_records = 1;
       if (!sc_eat(&s, '['))
         return KINESIS_EPROTO;
@@ -1126,12 +1132,12 @@ int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
         return KINESIS_EPROTO;
       if (out->nrecords > KN_MAX_RECORDS_PER_RESPONSE)
         return KINESIS_EPROTO;
-    } else if (strcmp(key, "NextShardIterator") == 0) {
+    } else if (SC_KEY_IS(&s, key, "NextShardIterator")) {
       out->next_shard_iterator = sc_opt_string(&s);
-    } else if (strcmp(key, "MillisBehindLatest") == 0) {
+    } else if (SC_KEY_IS(&s, key, "MillisBehindLatest")) {
       if (!sc_literal(&s, "null"))
         out->millis_behind_latest = (int64_t) sc_number(&s);
-    } else if (strcmp(key, "ChildShards") == 0) {
+    } else if (SC_KEY_IS(&s, key, "ChildShards")) {
       r = sc_child_shards(&s, out);
       if (r != 0)
         return r;
@@ -1160,7 +1166,7 @@ int kn_codec_parse_put_records(const uint8_t* body, size_t len, kn_buf_t* take,
   if (out->put_entries == NULL)
     return KINESIS_ENOMEM;
   while ((key = sc_member(&s, &first)) != NULL) {
-    if (strcmp(key, "Records") != 0) {
+    if (!SC_KEY_IS(&s, key, "Records")) {
       /* FailedRecordCount may be absent; the entries are the truth. */
       sc_skip(&s, 1);
       continue;
@@ -1175,13 +1181,13 @@ int kn_codec_parse_put_records(const uint8_t* body, size_t len, kn_buf_t* take,
         return KINESIS_EPROTO;
       e = &out->put_entries[n++];
       while ((k2 = sc_member(&s, &f2)) != NULL) {
-        if (strcmp(k2, "SequenceNumber") == 0)
+        if (SC_KEY_IS(&s, k2, "SequenceNumber"))
           e->sequence_number = sc_opt_string(&s);
-        else if (strcmp(k2, "ShardId") == 0)
+        else if (SC_KEY_IS(&s, k2, "ShardId"))
           e->shard_id = sc_opt_string(&s);
-        else if (strcmp(k2, "ErrorCode") == 0)
+        else if (SC_KEY_IS(&s, k2, "ErrorCode"))
           e->error_code = sc_opt_string(&s);
-        else if (strcmp(k2, "ErrorMessage") == 0)
+        else if (SC_KEY_IS(&s, k2, "ErrorMessage"))
           e->error_message = sc_opt_string(&s);
         else
           sc_skip(&s, 2);
