@@ -1030,6 +1030,45 @@ static void shard_span(const char* shard_id, size_t* first, size_t* last) {
 }
 
 
+/* Splits shardId-000000000000 in the middle of its range and waits for the
+ * stream to be ACTIVE; `lower` and `upper` (32 bytes each) get the
+ * children's ids, the lower half ending just below the middle. */
+static void split_shard_zero(kinesis_client_t* c, const char* stream,
+                             char* lower, char* upper) {
+  char body[512];
+  char mid[48];
+  json_t* doc;
+  json_t* sh;
+  size_t i;
+
+  doc = list_shards(stream);
+  sh = find_shard(doc, "shardId-000000000000");
+  ASSERT_NOT_NULL(sh);
+  u128_format((u128_parse(hash_key(sh, "StartingHashKey")) +
+               u128_parse(hash_key(sh, "EndingHashKey"))) / 2,
+              mid, sizeof(mid));
+  json_decref(doc);
+  snprintf(body, sizeof(body),
+           "{\"StreamName\":\"%s\",\"ShardToSplit\":\"shardId-000000000000\","
+           "\"NewStartingHashKey\":\"%s\"}", stream, mid);
+  json_decref(kinesalite_call("SplitShard", body));
+  wait_active(c, stream);
+  lower[0] = '\0';
+  upper[0] = '\0';
+  doc = list_shards(stream);
+  json_array_foreach(json_object_get(doc, "Shards"), i, sh) {
+    if (strcmp(entry_str(sh, "ParentShardId"), "shardId-000000000000") != 0)
+      continue;
+    if (strcmp(hash_key(sh, "StartingHashKey"), mid) == 0)
+      snprintf(upper, 32, "%s", entry_str(sh, "ShardId"));
+    else
+      snprintf(lower, 32, "%s", entry_str(sh, "ShardId"));
+  }
+  json_decref(doc);
+  ASSERT(lower[0] != '\0' && upper[0] != '\0');
+}
+
+
 static void test_reshard_split_merge(void) {
   kinesis_client_t* c;
   kinesis_consumer_t* k;
@@ -1037,7 +1076,6 @@ static void test_reshard_split_merge(void) {
   kinesis_consumer_stats_t st;
   char stream[128];
   char body[512];
-  char mid[48];
   char lower[32] = "";
   char upper[32] = "";
   char merged[32] = "";
@@ -1063,31 +1101,7 @@ static void test_reshard_split_merge(void) {
   /* Phase 1 on the two original shards, then split shard 0 in the middle of
    * its range. */
   produce(c, stream, 0, phase);
-  doc = list_shards(stream);
-  sh = find_shard(doc, "shardId-000000000000");
-  ASSERT_NOT_NULL(sh);
-  u128_format((u128_parse(hash_key(sh, "StartingHashKey")) +
-               u128_parse(hash_key(sh, "EndingHashKey"))) / 2,
-              mid, sizeof(mid));
-  json_decref(doc);
-  snprintf(body, sizeof(body),
-           "{\"StreamName\":\"%s\",\"ShardToSplit\":\"shardId-000000000000\","
-           "\"NewStartingHashKey\":\"%s\"}", stream, mid);
-  json_decref(kinesalite_call("SplitShard", body));
-  wait_active(c, stream);
-
-  /* The children: the lower half ends just below `mid`. */
-  doc = list_shards(stream);
-  json_array_foreach(json_object_get(doc, "Shards"), i, sh) {
-    if (strcmp(entry_str(sh, "ParentShardId"), "shardId-000000000000") != 0)
-      continue;
-    if (strcmp(hash_key(sh, "StartingHashKey"), mid) == 0)
-      snprintf(upper, sizeof(upper), "%s", entry_str(sh, "ShardId"));
-    else
-      snprintf(lower, sizeof(lower), "%s", entry_str(sh, "ShardId"));
-  }
-  json_decref(doc);
-  ASSERT(lower[0] != '\0' && upper[0] != '\0');
+  split_shard_zero(c, stream, lower, upper);
 
   /* Phase 2 goes to the children; then merge them back. */
   produce(c, stream, phase, 2 * phase);
@@ -1209,14 +1223,9 @@ static void test_reshard_across_consumers(void) {
   per_consumer_t pa;
   per_consumer_t pb;
   char stream[128];
-  char body[512];
-  char mid[48];
   char lower[32] = "";
   char upper[32] = "";
   const size_t phase = RS_KEYS * RS_ROUNDS;
-  json_t* doc;
-  json_t* sh;
-  size_t i;
   size_t f0, l0, f1, l1, f2, l2;
 
   setup();
@@ -1250,29 +1259,7 @@ static void test_reshard_across_consumers(void) {
   WAIT_UNTIL(shard_in_state(b, "shardId-000000000001", "fetching"), 5000);
 
   produce(c, stream, 0, phase);
-  doc = list_shards(stream);
-  sh = find_shard(doc, "shardId-000000000000");
-  ASSERT_NOT_NULL(sh);
-  u128_format((u128_parse(hash_key(sh, "StartingHashKey")) +
-               u128_parse(hash_key(sh, "EndingHashKey"))) / 2,
-              mid, sizeof(mid));
-  json_decref(doc);
-  snprintf(body, sizeof(body),
-           "{\"StreamName\":\"%s\",\"ShardToSplit\":\"shardId-000000000000\","
-           "\"NewStartingHashKey\":\"%s\"}", stream, mid);
-  json_decref(kinesalite_call("SplitShard", body));
-  wait_active(c, stream);
-  doc = list_shards(stream);
-  json_array_foreach(json_object_get(doc, "Shards"), i, sh) {
-    if (strcmp(entry_str(sh, "ParentShardId"), "shardId-000000000000") != 0)
-      continue;
-    if (strcmp(hash_key(sh, "StartingHashKey"), mid) == 0)
-      snprintf(upper, sizeof(upper), "%s", entry_str(sh, "ShardId"));
-    else
-      snprintf(lower, sizeof(lower), "%s", entry_str(sh, "ShardId"));
-  }
-  json_decref(doc);
-  ASSERT(lower[0] != '\0' && upper[0] != '\0');
+  split_shard_zero(c, stream, lower, upper);
   produce(c, stream, phase, 2 * phase);
   WAIT_UNTIL(sink_distinct() == sink.n, 30000);
   run_for(300);
