@@ -499,7 +499,8 @@ static void test_base64_simd_matches_scalar(void) {
       ASSERT_OK(kn_buf_append_base64(&slow, data, n));
       kn_crypto_allow_acceleration(1);
       ASSERT_EQ(slow.len, fast.len);
-      ASSERT_MEM_EQ(slow.data, fast.data, slow.len);
+      if (slow.len > 0)
+        ASSERT_MEM_EQ(slow.data, fast.data, slow.len);
       kn_buf_free(&fast);
       kn_buf_free(&slow);
     }
