@@ -84,18 +84,46 @@ _Static_assert(_Alignof(sha_ctx_t) <= _Alignof(uint64_t),
 static int accel_allowed = 1;
 
 #ifdef KN_HAVE_SHANI
-static int cpu_has_shani(void) {
-  static int known = -1;
+#define CPU_PROBED 1
+#define CPU_SHANI 2
+#define CPU_AVX2 4
+
+/* What the CPU (and the OS) offer, probed once. Relaxed atomics: programs
+ * may run loops in several threads, any of which may probe first, and all
+ * store the same value. */
+static int cpu_features(void) {
+  static int features;
+  int f = __atomic_load_n(&features, __ATOMIC_RELAXED);
   unsigned a, b, c, d;
-  if (known >= 0)
-    return known;
-  known = 0;
-  /* SHA (leaf 7, EBX bit 29), SSSE3 (leaf 1, ECX bit 9) and SSE4.1 (bit
-   * 19), which the shuffles and blends below need. */
-  if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 9)) && (c & (1u << 19)) &&
-      __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)))
-    known = 1;
-  return known;
+  unsigned c1;
+
+  if (f != 0)
+    return f;
+  f = CPU_PROBED;
+  if (__get_cpuid(1, &a, &b, &c1, &d) &&
+      __get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+    /* SHA (leaf 7, EBX bit 29), with SSSE3 (leaf 1, ECX bit 9) and SSE4.1
+     * (bit 19), which the shuffles and blends of shani_blocks() need. */
+    if ((b & (1u << 29)) && (c1 & (1u << 9)) && (c1 & (1u << 19)))
+      f |= CPU_SHANI;
+    /* AVX2 (leaf 7, EBX bit 5), and an OS that saves the AVX registers:
+     * OSXSAVE (leaf 1, ECX bit 27), then XCR0 with SSE and AVX state. */
+    if ((b & (1u << 5)) && (c1 & (1u << 27))) {
+      unsigned lo;
+      unsigned hi;
+      __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+      (void) hi;
+      if ((lo & 6u) == 6u)
+        f |= CPU_AVX2;
+    }
+  }
+  __atomic_store_n(&features, f, __ATOMIC_RELAXED);
+  return f;
+}
+
+
+static int cpu_has_shani(void) {
+  return (cpu_features() & CPU_SHANI) != 0;
 }
 
 
@@ -195,24 +223,7 @@ void kn_crypto_allow_acceleration(int allow) {
 
 int kn_cpu_has_avx2(void) {
 #ifdef KN_HAVE_SHANI
-  static int known = -1;
-  unsigned a, b, c, d;
-  if (!accel_allowed)
-    return 0;
-  if (known >= 0)
-    return known;
-  known = 0;
-  /* AVX2 (leaf 7, EBX bit 5), and an OS that saves the AVX registers:
-   * OSXSAVE (leaf 1, ECX bit 27), then XCR0 with SSE and AVX state. */
-  if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 27)) &&
-      __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 5))) {
-    unsigned lo;
-    unsigned hi;
-    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    (void) hi;
-    known = (lo & 6u) == 6u;
-  }
-  return known;
+  return accel_allowed && (cpu_features() & CPU_AVX2) != 0;
 #else
   return 0;
 #endif
