@@ -347,17 +347,12 @@ static void on_idle_closed(uv_handle_t* handle) {
 /* ---- Operations ---- */
 
 
-static int valid_str(const char* s) {
-  return s != NULL && s[0] != '\0';
-}
-
-
 /* The common checks of every operation but get. */
 static int check_lease_args(const mem_store_t* m, const char* stream,
                             const char* shard_id, const char* owner,
                             int has_cb) {
-  if (m == NULL || !valid_str(stream) || !valid_str(shard_id) ||
-      !valid_str(owner) || !has_cb)
+  if (m == NULL || !kn_valid_nonempty(stream) || !kn_valid_nonempty(shard_id) ||
+      !kn_valid_nonempty(owner) || !has_cb)
     return KINESIS_EINVAL;
   if (m->flags & MEM_CLOSING)
     return KINESIS_ECLOSING;
@@ -530,7 +525,7 @@ static int mem_get(void* self, const char* stream, const char* shard_id,
   mem_store_t* m = self;
   completion_t* c;
 
-  if (m == NULL || !valid_str(stream) || !valid_str(shard_id) || cb == NULL)
+  if (m == NULL || !kn_valid_nonempty(stream) || !kn_valid_nonempty(shard_id) || cb == NULL)
     return KINESIS_EINVAL;
   if (m->flags & MEM_CLOSING)
     return KINESIS_ECLOSING;
@@ -553,7 +548,7 @@ static int mem_member(void* self, const char* stream, const char* owner,
   uint64_t now;
   uint32_t live = 0;
 
-  if (m == NULL || !valid_str(stream) || !valid_str(owner) || cb == NULL)
+  if (m == NULL || !kn_valid_nonempty(stream) || !kn_valid_nonempty(owner) || cb == NULL)
     return KINESIS_EINVAL;
   if (m->flags & MEM_CLOSING)
     return KINESIS_ECLOSING;

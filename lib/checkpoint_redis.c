@@ -409,15 +409,10 @@ static int url_parse(redis_store_t* rs, const char* url) {
 /* ---- Keys ---- */
 
 
-static int valid_str(const char* s) {
-  return s != NULL && s[0] != '\0';
-}
-
-
 /* A stream name goes inside the keys' hash tag: a brace would end the tag
  * early, or make two streams' keys meet. Kinesis names have none. */
 static int valid_stream(const char* s) {
-  return valid_str(s) && strpbrk(s, "{}") == NULL;
+  return kn_valid_nonempty(s) && strpbrk(s, "{}") == NULL;
 }
 
 
@@ -1103,8 +1098,8 @@ static void connect_start(redis_store_t* rs) {
 
 static int check_args(const redis_store_t* rs, const char* stream,
                       const char* shard_id, const char* owner, int has_cb) {
-  if (rs == NULL || !valid_stream(stream) || !valid_str(shard_id) ||
-      !valid_str(owner) || !has_cb)
+  if (rs == NULL || !valid_stream(stream) || !kn_valid_nonempty(shard_id) ||
+      !kn_valid_nonempty(owner) || !has_cb)
     return KINESIS_EINVAL;
   if (rs->flags & RS_CLOSING)
     return KINESIS_ECLOSING;
@@ -1219,7 +1214,7 @@ static int rs_get(void* self, const char* stream, const char* shard_id,
   redis_store_t* rs = self;
   req_t* req;
 
-  if (rs == NULL || !valid_stream(stream) || !valid_str(shard_id) || cb == NULL)
+  if (rs == NULL || !valid_stream(stream) || !kn_valid_nonempty(shard_id) || cb == NULL)
     return KINESIS_EINVAL;
   if (rs->flags & RS_CLOSING)
     return KINESIS_ECLOSING;
@@ -1239,7 +1234,7 @@ static int rs_member(void* self, const char* stream, const char* owner,
   const char* args[3];
   req_t* req;
 
-  if (rs == NULL || !valid_stream(stream) || !valid_str(owner) || cb == NULL)
+  if (rs == NULL || !valid_stream(stream) || !kn_valid_nonempty(owner) || cb == NULL)
     return KINESIS_EINVAL;
   if (rs->flags & RS_CLOSING)
     return KINESIS_ECLOSING;
@@ -1296,7 +1291,7 @@ static const kinesis_checkpointer_ops_t redis_ops = {
 /* An application name goes inside the keys' hash tag, before the stream:
  * no braces, and no colon, which separates it from the stream. */
 static int valid_app(const char* s) {
-  return valid_str(s) && strpbrk(s, "{}:") == NULL;
+  return kn_valid_nonempty(s) && strpbrk(s, "{}:") == NULL;
 }
 
 

@@ -17,5 +17,10 @@ int kn_valid_partition_key(const char* key, size_t len);
 int kn_valid_hash_key(const char* key);
 /* A decimal string of 1 to 128 digits. */
 int kn_valid_sequence_number(const char* seq);
+/* Not NULL and not empty: the checkpointers' names of streams, shards and
+ * owners. */
+static inline int kn_valid_nonempty(const char* s) {
+  return s != NULL && s[0] != '\0';
+}
 
 #endif /* KN_VALIDATE_H */
