@@ -51,6 +51,9 @@ typedef struct kn_pblock_s {
   size_t live;          /* records carved from it and not yet settled */
 } kn_pblock_t;
 
+_Static_assert(sizeof(kn_pblock_t) % 16 == 0,
+               "records carved after the block header must stay aligned");
+
 typedef struct kn_prec_s {
   kn_queue_t node;      /* a shard's queue, `unrouted`, or a batch entry */
   kn_queue_t all;       /* `unsettled`, in put order */
@@ -244,7 +247,6 @@ static void record_free(kinesis_producer_t* p, kn_prec_t* r) {
 static kn_prec_t* record_alloc(kinesis_producer_t* p, size_t size) {
   kn_pblock_t* b = p->block;
   kn_prec_t* r;
-  size_t off;
 
   size = (size + 15) & ~(size_t) 15;
   if (size > KN_BLOCK_MAX_RECORD ||
@@ -270,9 +272,9 @@ static kn_prec_t* record_alloc(kinesis_producer_t* p, size_t size) {
     p->block = b;
     p->block_bytes += KN_BLOCK_SIZE;
   }
-  off = (b->used + 15) & ~(size_t) 15;
-  r = (kn_prec_t*) ((char*) b + off);
-  b->used = off + size;
+  /* `used` stays a multiple of 16: the header is, and so is every size. */
+  r = (kn_prec_t*) ((char*) b + b->used);
+  b->used += size;
   b->live++;
   r->block = b;
   return r;
