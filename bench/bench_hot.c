@@ -2,6 +2,8 @@
  * MB/s, next to SHA-256 over the same bytes:
  * - parsing a GetRecords answer of 10,000 records of 100 bytes (the
  *   scanner, base64 decoding in place);
+ * - parsing a PutRecords answer of 500 entries, as kinesalite writes it
+ *   (the scanner alone: shard ids and sequence numbers);
  * - routing: the MD5 of a partition key and the shard map lookup;
  * - KPL aggregation of 500 user records of 100 bytes, and de-aggregation of
  *   the result.
@@ -23,6 +25,7 @@
 #define RECORD_SIZE 100
 #define NKEYS 1000
 #define AGG_RECORDS 500
+#define PUT_ENTRIES 500
 
 
 static double now_s(void) {
@@ -98,6 +101,48 @@ static int bench_get_records(void) {
   t = now_s() - t0;
   report("parse GetRecords (10,000 x 100 B)", t,
          hash_time(body.data, body.len, rounds), body.len, GET_RECORDS,
+         rounds);
+  kn_buf_free(&body);
+  return 0;
+}
+
+
+static int bench_put_answer(void) {
+  kn_buf_t body = KN_BUF_INIT;
+  const int rounds = 2000;
+  double t0;
+  double t;
+  size_t i;
+  int k;
+  int r;
+
+  r = kn_buf_append_str(&body, "{\"FailedRecordCount\":0,\"Records\":[");
+  for (i = 0; r == 0 && i < PUT_ENTRIES; i++)
+    r = kn_buf_appendf(&body,
+                       "%s{\"ShardId\":\"shardId-00000000000%zu\","
+                       "\"SequenceNumber\":\"4968057750116762443997897046308"
+                       "9111188195094209956%06zu\"}",
+                       i == 0 ? "" : ",", i % 4, i);
+  if (r == 0)
+    r = kn_buf_append_str(&body, "]}");
+  if (r != 0)
+    return 1;
+
+  t0 = now_s();
+  for (k = 0; k < rounds; k++) {
+    kn_parsed_t p;
+    r = kn_codec_parse_put_records(body.data, body.len, NULL, PUT_ENTRIES, &p);
+    if (r != 0 || p.nput_entries != PUT_ENTRIES) {
+      kn_parsed_free(&p);
+      fprintf(stderr, "bench_hot: PutRecords answer: %s\n",
+              kinesis_strerror(r));
+      return 1;
+    }
+    kn_parsed_free(&p);
+  }
+  t = now_s() - t0;
+  report("parse PutRecords answer (500)", t,
+         hash_time(body.data, body.len, rounds), body.len, PUT_ENTRIES,
          rounds);
   kn_buf_free(&body);
   return 0;
@@ -260,7 +305,8 @@ int main(void) {
   printf("hot paths, %s SHA-256 and %s base64\n",
          kn_crypto_accelerated() ? "SHA-NI" : "mbedTLS",
          kn_cpu_has_avx2() ? "AVX2" : "scalar");
-  if (bench_get_records() != 0 || bench_routing() != 0 ||
+  if (bench_get_records() != 0 || bench_put_answer() != 0 ||
+      bench_routing() != 0 ||
       bench_aggregation() != 0) {
     fprintf(stderr, "bench_hot: a step failed\n");
     return 1;
