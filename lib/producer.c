@@ -60,19 +60,23 @@ typedef struct kn_prec_s {
   uint64_t id;
   kinesis_put_cb cb;
   void* arg;
-  uint64_t put_ms;      /* loop time of the put */
-  uint64_t deadline;    /* loop time at which the TTL passes */
+  uint64_t deadline;    /* loop time at which the TTL passes; the put was
+                           record_ttl_ms before it */
   uint64_t not_before;  /* retry backoff */
-  uint32_t attempts;
   kn_hash_key_t hash;
-  size_t len;
-  size_t pk_len;
-  size_t ehk_len;
-  char* pk;             /* these point into the same allocation */
-  char* ehk;            /* NULL when none */
-  uint8_t* data;
+  char* pk;             /* these point into the same allocation; the */
+  uint8_t* data;        /* explicit hash key, if any, sits between them */
   kn_pblock_t* block;   /* NULL: allocated alone */
+  uint32_t len;         /* at most KN_MAX_RECORD_SIZE */
+  uint32_t attempts;
+  uint16_t pk_len;      /* at most 256 */
+  uint8_t ehk_len;      /* at most 39; 0 when none */
 } kn_prec_t;
+
+/* Records wait in queues while earlier batches are in flight, and are
+ * touched again at batching and settling: each line of header is a miss. */
+_Static_assert(sizeof(void*) != 8 || sizeof(kn_prec_t) <= 128,
+               "a record's header fits in two cache lines");
 
 typedef struct kn_pshard_s {
   char* shard_id;
@@ -286,6 +290,12 @@ static size_t record_size(const kn_prec_t* r) {
 }
 
 
+/* The explicit hash key, or NULL: it follows the partition key's NUL. */
+static const char* record_ehk(const kn_prec_t* r) {
+  return r->ehk_len > 0 ? r->pk + r->pk_len + 1 : NULL;
+}
+
+
 static uint64_t oldest_unsettled_id(const kinesis_producer_t* p) {
   if (kn_queue_empty(&p->unsettled))
     return UINT64_MAX;
@@ -420,7 +430,7 @@ static void stage_flush(kinesis_producer_t* p) {
     for (q = p->staged.next; q != &p->staged && n < KN_MD5_BATCH;
          q = q->next) {
       kn_prec_t* r = kn_queue_data(q, kn_prec_t, node);
-      if (r->ehk == NULL) {
+      if (r->ehk_len == 0) {
         keys[k] = (const uint8_t*) r->pk;
         lens[k] = r->pk_len;
         which[k++] = n;
@@ -670,17 +680,17 @@ static size_t take_entry(kinesis_producer_t* p, size_t si, kn_entry_t* e,
     if (p->o.put_bandwidth_limit_per_shard > 0 && s->bytes.tokens < limit)
       limit = (size_t) s->bytes.tokens;
     kn_agg_reset(p->agg);
-    if (kn_agg_size_with(p->agg, first->pk, first->pk_len, first->ehk,
+    if (kn_agg_size_with(p->agg, first->pk, first->pk_len, record_ehk(first),
                          first->ehk_len, first->len) + 1 <= limit &&
-        kn_agg_add(p->agg, first->pk, first->pk_len, first->ehk,
+        kn_agg_add(p->agg, first->pk, first->pk_len, record_ehk(first),
                    first->ehk_len, first->data, first->len) == 0) {
       for (q = s->pending.next; q != &s->pending;) {
         kn_prec_t* r = kn_queue_data(q, kn_prec_t, node);
         q = q->next;
         if (r->not_before > now ||
-            kn_agg_size_with(p->agg, r->pk, r->pk_len, r->ehk, r->ehk_len,
+            kn_agg_size_with(p->agg, r->pk, r->pk_len, record_ehk(r), r->ehk_len,
                              r->len) + 1 > limit ||
-            kn_agg_add(p->agg, r->pk, r->pk_len, r->ehk, r->ehk_len, r->data,
+            kn_agg_add(p->agg, r->pk, r->pk_len, record_ehk(r), r->ehk_len, r->data,
                        r->len) != 0)
           break;
         shard_pop(p, s, r);
@@ -730,7 +740,7 @@ static void batch_encode(kn_batch_t* b, kinesis_put_entry_t* out,
       out[i].data = first->data;
       out[i].len = first->len;
       out[i].partition_key = first->pk;
-      out[i].explicit_hash_key = first->ehk;
+      out[i].explicit_hash_key = record_ehk(first);
       continue;
     }
     out[i].data = b->blobs.data + e->blob_off;
@@ -962,8 +972,8 @@ static uint64_t oldest_pending(const kinesis_producer_t* p) {
     if (p->shards[i].npending > 0) {
       kn_prec_t* r =
           kn_queue_data(p->shards[i].pending.next, kn_prec_t, node);
-      if (r->put_ms < oldest)
-        oldest = r->put_ms;
+      if (r->deadline - p->o.record_ttl_ms < oldest)
+        oldest = r->deadline - p->o.record_ttl_ms;
     }
   return oldest;
 }
@@ -1160,25 +1170,23 @@ int kinesis_producer_put(kinesis_producer_t* p, const kinesis_record_t* rec,
     return KINESIS_ENOMEM;
   r->pk = (char*) (r + 1);
   memcpy(r->pk, rec->partition_key, pk_len + 1);
-  r->pk_len = pk_len;
-  r->ehk = NULL;
-  r->ehk_len = ehk_len;
+  r->pk_len = (uint16_t) pk_len;
+  r->ehk_len = (uint8_t) ehk_len;
   r->data = (uint8_t*) r->pk + pk_len + 1;
   if (ehk_len > 0) {
-    r->ehk = r->pk + pk_len + 1;
-    memcpy(r->ehk, rec->explicit_hash_key, ehk_len + 1);
-    r->data = (uint8_t*) r->ehk + ehk_len + 1;
-    kn_hash_key_parse(r->ehk, &r->hash);
+    char* ehk = r->pk + pk_len + 1;
+    memcpy(ehk, rec->explicit_hash_key, ehk_len + 1);
+    r->data = (uint8_t*) ehk + ehk_len + 1;
+    kn_hash_key_parse(ehk, &r->hash);
   }
   if (rec->len > 0)
     memcpy(r->data, rec->data, rec->len);
-  r->len = rec->len;
+  r->len = (uint32_t) rec->len;
   r->cb = cb;
   r->arg = arg;
   r->attempts = 0;
   r->not_before = 0;
   now = uv_now(p->loop);
-  r->put_ms = now;
   r->deadline = now + p->o.record_ttl_ms;
   r->id = p->next_id++;
   kn_queue_insert_tail(&p->unsettled, &r->all);

@@ -695,6 +695,73 @@ static void test_aggregation_roundtrip(void) {
 }
 
 
+/* Explicit hash keys route records, whatever their partition key: every
+ * record here has the same partition key, and each lands on the shard whose
+ * range holds its hash key, sent plain and aggregated. A new stream's four
+ * shards split the key space evenly (kinesalite as AWS). */
+static void test_explicit_hash_keys(void) {
+  static const char* const keys[][2] = {
+      {"0", "85070591730234615865843651857942052863"},
+      {"85070591730234615865843651857942052864",
+       "170141183460469231731687303715884105727"},
+      {"170141183460469231731687303715884105728",
+       "255211775190703847597530955573826158591"},
+      {"255211775190703847597530955573826158592",
+       "340282366920938463463374607431768211455"},
+  };
+  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  kinesis_client_t* c;
+  char stream[128];
+  int aggregate;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  c = new_client(ep);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("pehk"));
+  create_stream(c, stream, 4);
+  for (aggregate = 0; aggregate <= 1; aggregate++) {
+    kinesis_producer_options_t o;
+    kinesis_producer_t* p;
+    size_t i;
+    run_init(40, "ehk", 1);
+    kinesis_producer_options_init(&o);
+    o.stream = stream;
+    o.aggregate = aggregate;
+    o.buffer_time_ms = 20;
+    ASSERT_OK(kinesis_producer_new(c, &o, &p));
+    for (i = 0; i < run.n; i++) {
+      kinesis_record_t rec;
+      char data[32];
+      memset(&rec, 0, sizeof(rec));
+      snprintf(data, sizeof(data), "ehk-%zu", i);
+      rec.data = data;
+      rec.len = strlen(data);
+      rec.partition_key = "one key for all";
+      rec.explicit_hash_key = keys[i % 4][(i / 4) % 2];
+      ASSERT_OK(kinesis_producer_put(p, &rec, on_put, &run.results[i]));
+      run.next++;
+    }
+    while (run.done < run.n)
+      uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_EQ(run.n, run.ok);
+    for (i = 0; i < run.n; i++) {
+      char want[64];
+      snprintf(want, sizeof(want), "shardId-%012zu", i % 4);
+      ASSERT_STR_EQ(want, run.results[i].shard_id);
+    }
+    if (aggregate) {
+      size_t packed = 0;
+      for (i = 0; i < run.n; i++)
+        packed += run.results[i].aggregated;
+      ASSERT_GT(packed, 0);
+    }
+    close_producer(p);
+    free(run.results);
+  }
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+}
+
+
 /* ---- Against the fault server ---- */
 
 static const char* fault;
@@ -1075,5 +1142,6 @@ KN_TEST_MAIN(KN_TEST(test_follows_resharding), KN_TEST(test_bad_records), KN_TES
              KN_TEST(test_fault_non_retriable_record),
              KN_TEST(test_fault_server_never_answers),
              KN_TEST(test_aggregation_roundtrip),
+             KN_TEST(test_explicit_hash_keys),
              KN_TEST(test_rate_limit_holds),
              KN_TEST(test_hundred_thousand_records))
