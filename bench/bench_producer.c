@@ -58,6 +58,7 @@ typedef struct bench_s {
   const char* endpoint;
   long server_pid;         /* 0 when not found */
   uint32_t max_in_flight;  /* 0: the producer's default */
+  uint32_t batch_size;     /* 0: the producer's default */
   uint32_t max_queue_size; /* 0: the producer's default */
   uint64_t n;              /* records to put */
   uint64_t next;           /* records put so far */
@@ -187,6 +188,8 @@ static int run_config(const config_t* cfg, uint64_t n) {
     po.max_in_flight = bench.max_in_flight;
   if (bench.max_queue_size != 0)
     po.max_queue_size = bench.max_queue_size;
+  if (bench.batch_size != 0)
+    po.batch_size = bench.batch_size;
   po.on_drain = on_drain;
 
   /* The producing phase: from the producer's creation (its ListShards is
@@ -300,6 +303,7 @@ static void usage(FILE* f) {
           "  --records N    put N records in each configuration run\n"
           "  --in-flight N  the producer's max_in_flight (default its own)\n"
           "  --queue N      the producer's max_queue_size (default its own)\n"
+          "  --batch N      the producer's batch_size (default its own)\n"
           "Needs KINESIS_TEST_ENDPOINT (run it under test/with-servers.sh).\n");
 }
 
@@ -309,6 +313,7 @@ int main(int argc, char** argv) {
   uint64_t only = 0;
   uint64_t in_flight = 0;
   uint64_t queue = 0;
+  uint64_t batch = 0;
   int status = 0;
   int i;
 
@@ -330,6 +335,9 @@ int main(int argc, char** argv) {
     } else if (strcmp(a, "--queue") == 0 && bench_parse_u64(v, &queue) == 0 &&
                queue <= UINT32_MAX) {
       i++;
+    } else if (strcmp(a, "--batch") == 0 && bench_parse_u64(v, &batch) == 0 &&
+               batch >= 1 && batch <= 500) {
+      i++;
     } else {
       fprintf(stderr, "bench_producer: bad argument: %s%s%s\n", a,
               v != NULL ? " " : "", v != NULL ? v : "");
@@ -348,6 +356,7 @@ int main(int argc, char** argv) {
   }
   bench.max_in_flight = (uint32_t) in_flight;
   bench.max_queue_size = (uint32_t) queue;
+  bench.batch_size = (uint32_t) batch;
   bench.server_pid = bench_server_pid(bench.endpoint);
   bench_print_header("bench_producer", bench.endpoint, bench.server_pid);
   {
@@ -361,7 +370,7 @@ int main(int argc, char** argv) {
         NSHARDS, NKEYS,
         in_flight != 0 ? in_flight : (uint64_t) defaults.max_in_flight,
         queue != 0 ? queue : (uint64_t) defaults.max_queue_size,
-        (unsigned) defaults.buffer_time_ms, (unsigned) defaults.batch_size);
+        (unsigned) defaults.buffer_time_ms, batch != 0 ? (unsigned) batch : (unsigned) defaults.batch_size);
   }
   printf(
       "# target: <= 1 us client CPU per 100-byte record; "

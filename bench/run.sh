@@ -3,6 +3,7 @@
 # starts kinesalite and exports KINESIS_TEST_ENDPOINT.
 #
 #   bench/run.sh producer [--config 1..4] [--records N] [--in-flight N] [--queue N]
+#                         [--batch N]
 #   bench/run.sh consumer [--config 1..3] [--records N] [--fetch-rate R]
 #                         [--queue N] [--record-limit N]
 #
