@@ -21,7 +21,10 @@
  *       are not forwarded and come back failed, the rest are really written;
  *       "all" fails every entry. Defaults: ProvisionedThroughputExceeded-
  *       Exception, "Rate exceeded for shard".
- *   Any action: "target": "GetRecords", "times": N, "delay_ms": N.
+ *   Any action: "target": "GetRecords", "times": N, "delay_ms": N, and
+ *       "close_after_ms": N, which closes the connection N ms after the
+ *       answer is sent, as a server does to a keep-alive connection idle
+ *       too long.
  *
  * kn_fault_log() returns a JSON array, one object per Kinesis request:
  * {"target", "action" (proxy|status|drop|drop_mid_response|put_records_fail),

@@ -165,7 +165,8 @@ function makeFaultServer (upstreamPort) {
     return a !== null && typeof a === 'object' && !Array.isArray(a) &&
       (a.target === undefined || typeof a.target === 'string') &&
       (a.times === undefined || (Number.isInteger(a.times) && a.times >= 1)) &&
-      (a.delay_ms === undefined || (typeof a.delay_ms === 'number' && a.delay_ms >= 0))
+      (a.delay_ms === undefined || (typeof a.delay_ms === 'number' && a.delay_ms >= 0)) &&
+      (a.close_after_ms === undefined || (typeof a.close_after_ms === 'number' && a.close_after_ms >= 0))
   }
 
   // put_records_fail only makes sense for PutRecords.
@@ -350,6 +351,11 @@ function makeFaultServer (upstreamPort) {
       delay_ms: (a && a.delay_ms) || 0
     }
     requestLog.push(entry)
+    if (a && a.close_after_ms !== undefined) {
+      // The connection is closed this long after the answer, without a
+      // word: a keep-alive connection dropped while the client has it idle.
+      res.on('finish', () => setTimeout(() => req.socket.destroy(), a.close_after_ms))
+    }
     if (a && a.delay_ms > 0) {
       setTimeout(() => {
         if (!req.socket.destroyed) perform(req, res, body, a, entry)

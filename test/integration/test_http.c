@@ -1,4 +1,4 @@
-#include "harness.h"
+#include "client_util.h"
 
 #include <string.h>
 
@@ -99,6 +99,46 @@ static void test_keep_alive(void) {
   /* Twenty requests, one after another, over one connection. */
   ASSERT_EQ(1, kn_http_connections_opened(http));
   ASSERT_EQ(0, kn_http_pending(http));
+  close_http(http);
+  kn_test_loop_close(&loop);
+}
+
+
+/* A connection the server closes between requests, with a
+ * "Connection: close" answer or without a word while it sits idle, is
+ * replaced: the next request opens another, and its socket's poll handle
+ * goes with the old socket, so the loop still closes clean. */
+static void test_connection_closed_between_requests(void) {
+  const char* fault = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
+  kn_http_t* http;
+  kn_http_request_t req;
+  result_t r;
+  int i;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_http_new(&loop, NULL, &http));
+  ASSERT_OK(kn_fault_reset(fault));
+  ASSERT_OK(kn_fault_script(
+      fault,
+      "[{\"status\": 200, \"body\": {\"StreamNames\": []},"
+      "  \"headers\": {\"Connection\": \"close\"}},"
+      " {\"status\": 200, \"body\": {\"StreamNames\": []},"
+      "  \"close_after_ms\": 0}]"));
+  list_streams_request(&req, fault);
+  for (i = 0; i < 4; i++) {
+    memset(&r, 0, sizeof(r));
+    ASSERT_OK(kn_http_send(http, &req, on_done, &r, NULL));
+    while (r.calls == 0)
+      uv_run(&loop, UV_RUN_ONCE);
+    ASSERT_OK(r.status);
+    ASSERT_EQ(200, r.http_status);
+    ASSERT(strstr(r.body, "StreamNames") != NULL);
+    /* Give the server's close time to arrive while the socket is idle. */
+    run_loop_for(&loop, 100);
+  }
+  /* The first answer said close, the second connection was dropped idle,
+   * the third lived on for the fourth request. */
+  ASSERT_EQ(3, kn_http_connections_opened(http));
   close_http(http);
   kn_test_loop_close(&loop);
 }
@@ -269,7 +309,9 @@ static void test_tls_verification(void) {
 }
 
 
-KN_TEST_MAIN(KN_TEST(test_keep_alive), KN_TEST(test_concurrent_and_capped),
+KN_TEST_MAIN(KN_TEST(test_keep_alive),
+             KN_TEST(test_connection_closed_between_requests),
+             KN_TEST(test_concurrent_and_capped),
              KN_TEST(test_cancel_and_close),
              KN_TEST(test_send_after_close_and_bad_args),
              KN_TEST(test_response_size_cap), KN_TEST(test_tls_verification))
