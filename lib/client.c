@@ -202,6 +202,11 @@ static void client_free(kinesis_client_t* c) {
 }
 
 
+static void on_cred_warning(const char* message, void* arg) {
+  kn_client_log(arg, KINESIS_LOG_WARN, "%s", message);
+}
+
+
 int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
                        kinesis_client_t** out) {
   kinesis_client_options_t defaults;
@@ -252,6 +257,8 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
   copts.secret_access_key = opts->secret_access_key;
   copts.session_token = opts->session_token;
   copts.profile = opts->profile;
+  copts.warn = on_cred_warning;
+  copts.warn_arg = c;
   r = kn_cred_provider_new(loop, c->http, &copts, &c->creds);
   if (r != 0) {
     /* Nothing was sent yet, so the close completes on its own; the memory

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 
 /* Defaults of kn_cred_options_t. */
@@ -146,6 +147,9 @@ static char* str_concat(const char* a, const char* b, const char* c) {
  * reported as missing (0 with *out NULL): the chain then simply has no
  * profile there, as in the SDKs. Only allocation failures are errors.
  */
+/* Room for a message naming a file. */
+#define KN_PATH_MESSAGE_MAX 4200
+
 static int read_small_file(const char* path, char** out, size_t* out_len) {
   FILE* f;
   char* data = NULL;
@@ -402,6 +406,25 @@ static void scrub_text(char* text, size_t len) {
 }
 
 
+/* Whether `text` holds a secret: a secret key or a session token. */
+static int holds_secret(const char* text) {
+  return text != NULL && (strcasestr(text, "aws_secret_access_key") != NULL ||
+                          strcasestr(text, "aws_session_token") != NULL);
+}
+
+
+/* Notes `path` in `out` when it holds a secret and its group or everyone
+ * may read it, as ssh and the AWS tools warn of private files. */
+static void note_exposed(const char* path, const char* text, kn_profile_t* out) {
+  struct stat st;
+  if (out->exposed_path != NULL || path == NULL || !holds_secret(text) ||
+      stat(path, &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+    return;
+  out->exposed_path = path;
+  out->exposed_mode = (unsigned) (st.st_mode & 07777);
+}
+
+
 int kn_profile_load(const char* credentials_path, const char* config_path,
                     const char* profile, kn_profile_t* out) {
   char* creds_text = NULL;
@@ -416,6 +439,10 @@ int kn_profile_load(const char* credentials_path, const char* config_path,
     r = read_small_file(config_path, &config_text, &config_len);
   if (r == 0)
     r = kn_profile_parse(creds_text, config_text, profile, out);
+  if (r == 0) {
+    note_exposed(credentials_path, creds_text, out);
+    note_exposed(config_path, config_text, out);
+  }
   scrub_text(creds_text, creds_len);
   scrub_text(config_text, config_len);
   return r;
@@ -500,6 +527,9 @@ struct kn_cred_provider_s {
   char* profile;
   uint32_t refresh_before_ms;
   uint32_t metadata_timeout_ms;
+  void (*warn)(const char* message, void* arg);
+  void* warn_arg;
+  int warned_exposed;    /* a shared profile file was reported */
 
   /* The cache. kn_cred_provider_invalidate() only clears `have_creds`: the
    * strings stay allocated until the next fetch replaces them, because a
@@ -794,6 +824,16 @@ static int resolve_static(kn_cred_provider_t* p) {
     return r;
   }
   r = kn_profile_load(creds_path, config_path, profile, &prof);
+  if (r == 0 && prof.exposed_path != NULL && p->warn != NULL &&
+      !p->warned_exposed) {
+    char msg[KN_PATH_MESSAGE_MAX];
+    snprintf(msg, sizeof(msg),
+             "credentials: %s holds a secret and other users can read it "
+             "(mode %04o); chmod 600 it",
+             prof.exposed_path, prof.exposed_mode);
+    p->warned_exposed = 1;
+    p->warn(msg, p->warn_arg);
+  }
   if (r == 0) {
     kn_free(creds_path);
     kn_free(config_path);
@@ -1424,6 +1464,8 @@ int kn_cred_provider_new(uv_loop_t* loop, kn_http_t* http,
       p->refresh_before_ms = opts->refresh_before_ms;
     if (opts->metadata_timeout_ms != 0)
       p->metadata_timeout_ms = opts->metadata_timeout_ms;
+    p->warn = opts->warn;
+    p->warn_arg = opts->warn_arg;
   }
   kn_queue_init(&p->waiters);
   kn_buf_init(&p->why);

@@ -43,6 +43,11 @@ typedef struct kn_profile_s {
   char* session_token;
   char* region;
   int found; /* 1 when a section of that name exists in either file */
+  /* Set by kn_profile_load: the first file that holds a secret key or a
+   * session token and that its group or everyone may read (it points at
+   * the caller's path), with its mode; NULL when none. */
+  const char* exposed_path;
+  unsigned exposed_mode;
 } kn_profile_t;
 
 int kn_profile_load(const char* credentials_path, const char* config_path,
@@ -80,6 +85,10 @@ typedef struct kn_cred_options_s {
   uint32_t refresh_before_ms;
   /* Metadata request timeout. 0: 1000 ms per attempt. */
   uint32_t metadata_timeout_ms;
+  /* Optional: told once per file when a profile's secret comes from a file
+   * that other users can read. The message names the file, never a key. */
+  void (*warn)(const char* message, void* arg);
+  void* warn_arg;
 } kn_cred_options_t;
 
 /*

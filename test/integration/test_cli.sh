@@ -45,7 +45,7 @@ FAULT="$KINESIS_TEST_FAULT_ENDPOINT"
 
 # A known environment: these credentials, this region, nothing else from the
 # caller's configuration.
-SECRET="secret"
+SECRET="env-secret-KN0test"
 PROFILE_SECRET="profile-secret-KN0test"
 export AWS_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=AKIDTEST
@@ -414,6 +414,7 @@ cat >"$tmp/credentials" <<EOF
 aws_access_key_id = AKIDPROFILE
 aws_secret_access_key = $PROFILE_SECRET
 EOF
+chmod 600 "$tmp/credentials"
 cat >"$tmp/config" <<EOF
 [profile kn-cli]
 region = us-east-1
@@ -425,6 +426,19 @@ run -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_REGION \
 expect_failure_line "--profile supplies credentials and region"
 expect_err_prefix "--profile: the request is answered" \
   "kinesis: describe-stream: ResourceNotFoundException: "
+
+# A credentials file that others can read still works, with a warning that
+# names the file (and nothing of its contents) before the answer.
+chmod 644 "$tmp/credentials"
+run -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_REGION \
+  "AWS_SHARED_CREDENTIALS_FILE=$tmp/credentials" \
+  "AWS_CONFIG_FILE=$tmp/config" -- --profile kn-cli --endpoint-url "$HTTP" \
+  describe-stream --stream "cli-none-$suffix"
+expect_rc "--profile from a file others can read still answers" 1
+expect_err_prefix "a file others can read gets a warning naming it" \
+  "kinesis: credentials: $tmp/credentials holds a secret and other users can read it (mode 0644); chmod 600 it
+kinesis: describe-stream: ResourceNotFoundException: "
+chmod 600 "$tmp/credentials"
 
 run -- --endpoint-url "ftp://127.0.0.1:1" describe-stream --stream x
 expect_failure_line "a bad --endpoint-url fails"
