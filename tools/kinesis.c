@@ -782,6 +782,22 @@ static int parse_from(cli_t* cli, const char* value) {
 }
 
 
+/* `url` as messages show it: whatever comes before the last '@' (after
+ * "//" when there is one) is replaced by "***", since a Redis URL may carry
+ * a user and password there. */
+static const char* url_for_message(const char* url, char* buf, size_t size) {
+  const char* at = strrchr(url, '@');
+  const char* start = strstr(url, "//");
+  size_t keep;
+  if (at == NULL)
+    return url;
+  start = start != NULL && start < at ? start + 2 : url;
+  keep = (size_t) (start - url);
+  snprintf(buf, size, "%.*s***%s", (int) keep, url, at);
+  return buf;
+}
+
+
 static int apply_tail_option(cli_t* cli, const option_t* opt,
                              const char* value) {
   tail_t* t = &cli->tail;
@@ -798,9 +814,12 @@ static int apply_tail_option(cli_t* cli, const option_t* opt,
         t->redis_url = value;
         break;
       }
-      if (strcmp(value, "memory") != 0)
+      if (strcmp(value, "memory") != 0) {
+        char shown[512];
         return usage_error(cli->cmd, "--checkpoint needs memory or "
-                           "redis://HOST:PORT[/DB], not '%s'", value);
+                           "redis://HOST:PORT[/DB], not '%s'",
+                           url_for_message(value, shown, sizeof(shown)));
+      }
       t->redis_url = NULL;
       break;
     case OPT_APP:
@@ -1869,13 +1888,15 @@ static void tail_start(cli_t* cli) {
   }
   if (r != 0 && t->redis_url != NULL &&
       (r == KINESIS_EUNSUPPORTED || r == KINESIS_EINVAL)) {
+    char shown[512];
+    const char* url = url_for_message(t->redis_url, shown, sizeof(shown));
     if (r == KINESIS_EUNSUPPORTED)
       err_line("%s: --checkpoint %s: this build has no Redis support "
-               "(hiredis was not found)", cli->cmd->name, t->redis_url);
+               "(hiredis was not found)", cli->cmd->name, url);
     else
       err_line("%s: --checkpoint %s: not a Redis URL "
                "(redis://[[USER]:PASSWORD@]HOST[:PORT][/DB])",
-               cli->cmd->name, t->redis_url);
+               cli->cmd->name, url);
     tail_stop(cli, CLI_EXIT_FAIL, NULL);
     return;
   }
