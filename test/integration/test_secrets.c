@@ -1,0 +1,282 @@
+#include "client_util.h"
+
+#include <string.h>
+
+#include <jansson.h>
+
+#include "fault.h"
+#include "internal.h"
+
+/* Secrets never reach the application: with every log message on (DEBUG),
+ * calls that succeed, are retried, are refused for their signature, lose
+ * their connection or fail TLS verification, and a producer and a consumer
+ * at work, nothing the library hands out (log messages, error codes and
+ * messages, strerror) holds the secret key, the session token or any part
+ * of the Authorization header. The fault server's log shows that the
+ * requests did carry the token, so the test is not looking for something
+ * that was never there. */
+
+#define SECRET "kn-secret-9d1c7e42-never-shown"
+#define TOKEN "kn-token-5b8f03aa-never-shown"
+
+static uv_loop_t loop;
+
+/* Everything the library said, one message per line. */
+static char* said;
+static size_t said_len;
+static size_t said_messages;
+
+
+static void note(const char* text) {
+  size_t n = strlen(text);
+  char* grown = realloc(said, said_len + n + 2);
+  ASSERT_NOT_NULL(grown);
+  said = grown;
+  memcpy(said + said_len, text, n);
+  said[said_len + n] = '\n';
+  said_len += n + 1;
+  said[said_len] = '\0';
+  said_messages++;
+}
+
+
+static void on_log(kinesis_log_level_t level, const char* message, void* arg) {
+  (void) level;
+  (void) arg;
+  note(message);
+}
+
+
+/* Notes what a call's callback saw, then hands it on to capture_cb. */
+static void noting_cb(kinesis_client_t* c, int status,
+                      const kinesis_result_t* r, void* arg) {
+  note(kinesis_strerror(status));
+  if (r != NULL && r->error_code != NULL)
+    note(r->error_code);
+  if (r != NULL && r->error_message != NULL)
+    note(r->error_message);
+  capture_cb(c, status, r, arg);
+}
+
+
+static void client_options(kinesis_client_options_t* o, const char* endpoint) {
+  test_client_options(o, endpoint);
+  o->access_key_id = "AKIDSECRETSTEST";
+  o->secret_access_key = SECRET;
+  o->session_token = TOKEN;
+  o->log = on_log;
+  o->log_level = KINESIS_LOG_DEBUG;
+  o->max_attempts = 3;
+}
+
+
+static void summary(kinesis_client_t* c, const char* stream, capture_t* cap) {
+  memset(cap, 0, sizeof(*cap));
+  ASSERT_OK(kinesis_client_describe_stream_summary(c, stream, noting_cb, cap));
+  capture_wait(&loop, cap);
+}
+
+
+static int put_done;
+
+
+static void on_put(kinesis_producer_t* p, int status,
+                   const kinesis_put_result_t* r, void* arg) {
+  (void) p;
+  (void) arg;
+  note(kinesis_strerror(status));
+  if (r->error_code != NULL)
+    note(r->error_code);
+  if (r->error_message != NULL)
+    note(r->error_message);
+  put_done++;
+}
+
+
+static int closed;
+
+
+static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
+  (void) p;
+  (void) arg;
+  ASSERT_OK(status);
+  closed++;
+}
+
+
+static int records_seen;
+
+
+static void on_record(kinesis_consumer_t* c, const kinesis_consumer_record_t* r,
+                      void* arg) {
+  (void) c;
+  (void) r;
+  (void) arg;
+  records_seen++;
+}
+
+
+static void on_consumer_closed(kinesis_consumer_t* c, int status, void* arg) {
+  (void) c;
+  (void) arg;
+  ASSERT_OK(status);
+  closed++;
+}
+
+
+/* How many logged requests carried the session token. */
+static size_t requests_with_token(const char* fault) {
+  char* text = kn_fault_log(fault);
+  json_t* log;
+  json_t* v;
+  size_t i;
+  size_t n = 0;
+  ASSERT_NOT_NULL(text);
+  log = json_loads(text, 0, NULL);
+  free(text);
+  ASSERT(json_is_array(log));
+  json_array_foreach(log, i, v) {
+    json_t* h = json_object_get(v, "headers");
+    const char* t = json_string_value(json_object_get(h, "x-amz-security-token"));
+    const char* a = json_string_value(json_object_get(h, "authorization"));
+    if (t != NULL && strcmp(t, TOKEN) == 0 && a != NULL &&
+        strncmp(a, "AWS4-HMAC-SHA256 ", 17) == 0)
+      n++;
+  }
+  json_decref(log);
+  return n;
+}
+
+
+static void test_no_secret_in_anything_said(void) {
+  const char* fault = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
+  const char* wrong_host =
+      kn_test_require_env("KINESIS_TEST_TLS_WRONG_HOST_ENDPOINT");
+  const char* ca = kn_test_require_env("KINESIS_TEST_CA_FILE");
+  static const char* const forbidden[] = {
+      SECRET, TOKEN, "Signature=", "AWS4-HMAC-SHA256", "uthorization",
+      "Credential="};
+  kinesis_client_options_t o;
+  kinesis_client_t* c;
+  kinesis_client_t* tls;
+  kinesis_producer_options_t po;
+  kinesis_producer_t* p;
+  kinesis_consumer_options_t co;
+  kinesis_consumer_t* consumer;
+  capture_t cap;
+  char stream[128];
+  int i;
+  size_t k;
+  size_t signed_requests;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_fault_reset(fault));
+  client_options(&o, fault);
+  ASSERT_OK(kinesis_client_new(&loop, &o, &c));
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("secrets"));
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_create_stream(c, stream, 1, noting_cb, &cap));
+  capture_wait(&loop, &cap);
+  ASSERT_OK(cap.status);
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_wait_for_active(c, stream, 20, 10000, noting_cb,
+                                           &cap));
+  capture_wait(&loop, &cap);
+  ASSERT_OK(cap.status);
+
+  /* Retried 5xx answers, then success. */
+  ASSERT_OK(kn_fault_script(
+      fault, "{\"status\": 500, \"times\": 2, \"body\": {\"__type\": "
+             "\"InternalFailure\", \"message\": \"injected\"}}"));
+  summary(c, stream, &cap);
+  ASSERT_OK(cap.status);
+  ASSERT_EQ(3, cap.attempts);
+  /* A signature refused: the service's message, not the request's. */
+  ASSERT_OK(kn_fault_script(
+      fault, "{\"status\": 403, \"body\": {\"__type\": "
+             "\"InvalidSignatureException\", \"message\": \"The request "
+             "signature we calculated does not match the signature you "
+             "provided.\"}}"));
+  summary(c, stream, &cap);
+  ASSERT_NE(0, cap.status);
+  /* Connections dropped, until the attempts are spent (curl itself sends
+   * again once on a kept-alive connection that died, so more drops are
+   * queued than attempts; only this action gets them). */
+  ASSERT_OK(kn_fault_script(fault, "{\"drop\": true, \"times\": 10, "
+                                   "\"target\": \"DescribeStreamSummary\"}"));
+  summary(c, stream, &cap);
+  ASSERT_NE(0, cap.status);
+
+  /* A producer whose records fail inside the answer, then land. */
+  ASSERT_OK(kn_fault_script(
+      fault, "{\"put_records_fail\": \"all\", \"times\": 2}"));
+  kinesis_producer_options_init(&po);
+  po.stream = stream;
+  po.buffer_time_ms = 10;
+  po.retry_base_ms = 10;
+  po.retry_cap_ms = 20;
+  ASSERT_OK(kinesis_producer_new(c, &po, &p));
+  for (i = 0; i < 20; i++) {
+    kinesis_record_t rec;
+    char data[32];
+    memset(&rec, 0, sizeof(rec));
+    snprintf(data, sizeof(data), "secret-test-%d", i);
+    rec.data = data;
+    rec.len = strlen(data);
+    rec.partition_key = "k";
+    ASSERT_OK(kinesis_producer_put(p, &rec, on_put, NULL));
+  }
+  closed = 0;
+  ASSERT_OK(kinesis_producer_close(p, on_producer_closed, NULL));
+  while (closed == 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(20, put_done);
+
+  /* A consumer reading them back. */
+  kinesis_consumer_options_init(&co);
+  co.stream = stream;
+  co.on_record = on_record;
+  co.sleep_time_no_records_ms = 50;
+  ASSERT_OK(kinesis_consumer_new(c, &co, &consumer));
+  ASSERT_OK(kinesis_consumer_start(consumer));
+  for (i = 0; i < 200 && records_seen < 20; i++)
+    run_loop_for(&loop, 50);
+  ASSERT_EQ(20, records_seen);
+  closed = 0;
+  ASSERT_OK(kinesis_consumer_close(consumer, on_consumer_closed, NULL));
+  while (closed == 0)
+    uv_run(&loop, UV_RUN_ONCE);
+
+  /* TLS that fails verification: a certificate for another name. */
+  client_options(&o, wrong_host);
+  o.ca_file = ca;
+  o.max_attempts = 1;
+  ASSERT_OK(kinesis_client_new(&loop, &o, &tls));
+  summary(tls, stream, &cap);
+  ASSERT_EQ(KINESIS_ETLS, cap.status);
+  close_client(&loop, tls);
+
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+
+  /* The requests really carried the secrets... */
+  signed_requests = requests_with_token(fault);
+  printf("# %zu requests signed with the token; the library said %zu "
+         "things\n", signed_requests, said_messages);
+  ASSERT_GT(signed_requests, 10);
+  /* ...the library really talked (retries, failures, the consumer's
+   * leases)... */
+  ASSERT_GT(said_messages, 30);
+  ASSERT(strstr(said, "InvalidSignatureException") != NULL);
+  ASSERT(strstr(said, "retry") != NULL);
+  /* ...and none of it shows a secret. */
+  for (k = 0; k < KN_ARRAY_SIZE(forbidden); k++)
+    if (strstr(said, forbidden[k]) != NULL) {
+      fprintf(stderr, "the library said \"%s\":\n%s", forbidden[k], said);
+      ASSERT(0);
+    }
+  free(said);
+}
+
+
+KN_TEST_MAIN(KN_TEST(test_no_secret_in_anything_said))
