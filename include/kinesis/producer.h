@@ -103,7 +103,8 @@ typedef struct kinesis_producer_options_s {
   uint32_t retry_base_ms;
   uint32_t retry_cap_ms;
   /* Default 30000. A record not settled this long after its put fails with
-   * KINESIS_ETIMEDOUT, in flight or not. */
+   * KINESIS_ETIMEDOUT, in flight or not. Counted from the loop's time at
+   * the put (uv_now()). */
   uint32_t record_ttl_ms;
   /* Default 1 MiB (1048576). Largest data plus partition key; streams may
    * allow up to 10 MiB. */
