@@ -217,6 +217,49 @@ char* kn_fault_log(const char* fault_endpoint) {
 }
 
 
+int kn_fault_chaos(const char* fault_endpoint, const char* json_config) {
+  if (fault_endpoint == NULL || json_config == NULL)
+    return -1;
+  return control(fault_endpoint, "POST", "/__control/chaos", json_config,
+                 NULL);
+}
+
+
+int kn_fault_chaos_off(const char* fault_endpoint) {
+  if (fault_endpoint == NULL)
+    return -1;
+  return control(fault_endpoint, "POST", "/__control/chaos",
+                 "{\"off\": true}", NULL);
+}
+
+
+char* kn_fault_chaos_stats(const char* fault_endpoint) {
+  char* stats = NULL;
+  if (fault_endpoint == NULL)
+    return NULL;
+  if (control(fault_endpoint, "GET", "/__control/chaos", NULL, &stats) != 0)
+    return NULL;
+  return stats;
+}
+
+
+int kn_fault_kinesalite_down(const char* fault_endpoint, unsigned down_ms) {
+  char body[64];
+  if (fault_endpoint == NULL || down_ms == 0 || down_ms > 600000)
+    return -1;
+  snprintf(body, sizeof(body), "{\"down_ms\": %u}", down_ms);
+  return control(fault_endpoint, "POST", "/__control/kinesalite", body, NULL);
+}
+
+
+int kn_fault_kinesalite_up(const char* fault_endpoint) {
+  if (fault_endpoint == NULL)
+    return -1;
+  return control(fault_endpoint, "POST", "/__control/kinesalite",
+                 "{\"up\": true}", NULL);
+}
+
+
 int kn_test_kinesis_call(const char* endpoint, const char* action,
                          const char* json_body, char** response_out,
                          long* status_out) {

@@ -17,6 +17,11 @@
 // --ignore-stdin), on SIGTERM/SIGINT/SIGHUP, and after --max-lifetime seconds
 // (default and maximum 1800) so that nothing is left running.
 //
+// The fault server also takes, on /__control/, a seeded random "chaos" mode
+// for PutRecords (throttling, 5xx, partial failures, answers cut after the
+// write, stalls) and a switch that takes the plain HTTP kinesalite down for
+// a while and brings it back with its data (an outage of the service).
+//
 // The only dependency is kinesalite (test/package-lock.json); the rest is
 // node's standard library. See test/fault.h for how the tests drive it.
 
@@ -135,8 +140,84 @@ function kinesaliteOptions () {
   return { createStreamMs: 100, deleteStreamMs: 100, updateStreamMs: 100, shardLimit: 100 }
 }
 
+// The plain HTTP kinesalite, behind a controller that can take it down and
+// bring it back (POST /__control/kinesalite on the fault server). kinesalite
+// runs in this process: kinesalite(options) returns an http.Server whose
+// 'request' handler holds the in-memory store. That server never listens
+// (its close() would close the store, and its listen() after a close would
+// start a new, empty one); our own http.Server on the port hands every
+// request to it. Closing our listener and destroying its connections is
+// therefore an outage of the service whose data survives, as when AWS has a
+// regional incident: clients get connection refused (or a reset in the
+// middle of a request), and after the restart every record stored before is
+// still there, on the same port.
 function startKinesalite (kinesalite, cb) {
-  listenLoopback(() => keepAlive(kinesalite(kinesaliteOptions())), false, cb)
+  const store = kinesalite(kinesaliteOptions())
+  const handler = (req, res) => store.emit('request', req, res)
+  const sockets = new Set()
+  const ctl = { port: 0, server: null, up: false, outages: 0, reopenTimer: null, downSince: 0 }
+
+  function makeServer () {
+    const server = keepAlive(http.createServer(handler))
+    server.on('connection', (sock) => {
+      sockets.add(sock)
+      sock.on('close', () => sockets.delete(sock))
+    })
+    return server
+  }
+
+  // Stops accepting and cuts every open connection, then reopens after `ms`
+  // (never, when `ms` is undefined, until up() is called). cb(err) runs
+  // once the listener is closed, so that a connection refused is
+  // guaranteed from then on.
+  ctl.down = (ms, done) => {
+    if (!ctl.up) return done(new Error('kinesalite is already down'))
+    ctl.up = false
+    ctl.outages++
+    ctl.downSince = Date.now()
+    const server = ctl.server
+    server.close()
+    for (const sock of sockets) sock.destroy()
+    sockets.clear()
+    if (ms !== undefined) ctl.reopenTimer = setTimeout(() => ctl.reopen(() => {}), ms)
+    // close() stops listening synchronously; its callback waits for the
+    // connections, which were just destroyed.
+    done(null)
+  }
+
+  // Listens again on the same port; retried for a while if someone else
+  // took the port meanwhile (unlikely on loopback with an ephemeral port).
+  ctl.reopen = (done) => {
+    if (ctl.reopenTimer) clearTimeout(ctl.reopenTimer)
+    ctl.reopenTimer = null
+    if (ctl.up) return done(null)
+    let tries = 0
+    const attempt = () => {
+      const server = makeServer()
+      server.once('error', (err) => {
+        if (++tries < 50) return setTimeout(attempt, 100)
+        log('kinesalite cannot listen again on port ' + ctl.port + ': ' + err.message)
+        done(err)
+      })
+      server.listen(ctl.port, '127.0.0.1', () => {
+        ctl.server = server
+        ctl.up = true
+        log('kinesalite back on port ' + ctl.port + ' after ' + (Date.now() - ctl.downSince) + ' ms')
+        done(null)
+      })
+    }
+    attempt()
+  }
+
+  ctl.state = () => ({ up: ctl.up, port: ctl.port, outages: ctl.outages })
+
+  listenLoopback(makeServer, false, (err, port, servers) => {
+    if (err) return cb(err)
+    ctl.port = port
+    ctl.server = servers[0]
+    ctl.up = true
+    cb(null, port, servers, ctl)
+  })
 }
 
 function startKinesaliteTls (kinesalite, opts, cb) {
@@ -155,11 +236,30 @@ function startKinesaliteTls (kinesalite, opts, cb) {
 
 // -------------------------------------------------------------- fault server
 
-function makeFaultServer (upstreamPort) {
+// A small seeded generator (mulberry32), so that a chaos run can be
+// replayed: the same seed and the same sequence of requests give the same
+// faults.
+function makeRng (seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const CHAOS_KINDS = ['throttle', 'error_5xx', 'partial', 'drop_after_write', 'stall']
+
+function makeFaultServer (upstreamPort, kinesaliteCtl) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
   let queue = []
   let requestLog = []
   let counter = 0
+  // Seeded random faults (POST /__control/chaos), applied to requests of
+  // `chaos.target` that no scripted action claimed.
+  let chaos = null
 
   function validAction (a) {
     return a !== null && typeof a === 'object' && !Array.isArray(a) &&
@@ -192,6 +292,7 @@ function makeFaultServer (upstreamPort) {
     if (a === null) return 'proxy'
     if (a.drop) return 'drop'
     if (a.drop_mid_response) return 'drop_mid_response'
+    if (a.drop_after_write) return 'drop_after_write'
     if (a.put_records_fail !== undefined) return 'put_records_fail'
     if (a.status !== undefined) return 'status'
     return 'proxy'
@@ -298,6 +399,132 @@ function makeFaultServer (upstreamPort) {
     })
   }
 
+  function newChaos (c) {
+    const cfg = {
+      seed: Number.isInteger(c.seed) ? c.seed : 1,
+      target: typeof c.target === 'string' ? c.target : 'PutRecords',
+      stall_ms: typeof c.stall_ms === 'number' && c.stall_ms >= 0 ? c.stall_ms : 2000,
+      partial_record_rate: typeof c.partial_record_rate === 'number' ? c.partial_record_rate : 0.3
+    }
+    for (const k of CHAOS_KINDS) cfg[k] = typeof c[k] === 'number' ? c[k] : 0
+    const counts = { requests: 0, proxy: 0, partial_records_failed: 0, drop_records_stored: 0 }
+    for (const k of CHAOS_KINDS) counts[k] = 0
+    return { cfg, counts, rng: makeRng(cfg.seed), dropped_data: [] }
+  }
+
+  function validChaos (c) {
+    if (c === null || typeof c !== 'object' || Array.isArray(c)) return false
+    let sum = 0
+    for (const k of CHAOS_KINDS) {
+      if (c[k] === undefined) continue
+      if (typeof c[k] !== 'number' || c[k] < 0 || c[k] > 1) return false
+      sum += c[k]
+    }
+    if (c.partial_record_rate !== undefined &&
+        (typeof c.partial_record_rate !== 'number' || c.partial_record_rate <= 0 ||
+         c.partial_record_rate > 1)) return false
+    return sum <= 1 + 1e-9
+  }
+
+  function recordCount (body) {
+    try {
+      const parsed = JSON.parse(body.toString('utf8'))
+      return parsed && Array.isArray(parsed.Records) ? parsed.Records.length : 0
+    } catch (e) {
+      return 0
+    }
+  }
+
+  // Draws this request's fate, as an action of the scripting language (so
+  // that perform() does the work), or null to proxy it untouched.
+  function chaosAction (body) {
+    const c = chaos
+    const cfg = c.cfg
+    c.counts.requests++
+    let x = c.rng()
+    let pick = null
+    for (const k of CHAOS_KINDS) {
+      if (x < cfg[k]) {
+        pick = k
+        break
+      }
+      x -= cfg[k]
+    }
+    if (pick === null) {
+      c.counts.proxy++
+      return null
+    }
+    c.counts[pick]++
+    if (pick === 'throttle') {
+      return {
+        chaos: pick,
+        status: 400,
+        body: {
+          __type: 'ProvisionedThroughputExceededException',
+          message: 'Rate exceeded for shard shardId-000000000000 in stream chaos under account 000000000000.'
+        }
+      }
+    }
+    if (pick === 'error_5xx') {
+      return c.rng() < 0.5
+        ? { chaos: pick, status: 500, body: { __type: 'InternalFailure', message: 'injected internal failure' } }
+        : { chaos: pick, status: 503, body: { __type: 'ServiceUnavailable', message: 'injected service unavailable' } }
+    }
+    if (pick === 'partial') {
+      const n = recordCount(body)
+      const failed = []
+      for (let i = 0; i < n; i++) if (c.rng() < cfg.partial_record_rate) failed.push(i)
+      if (n > 0 && failed.length === 0) failed.push(Math.floor(c.rng() * n))
+      c.counts.partial_records_failed += failed.length
+      return {
+        chaos: pick,
+        put_records_fail: failed,
+        error_code: c.rng() < 0.5 ? 'ProvisionedThroughputExceededException' : 'InternalFailure',
+        error_message: 'injected partial failure'
+      }
+    }
+    if (pick === 'drop_after_write') return { chaos: pick, drop_after_write: true }
+    return { chaos: pick, delay_ms: cfg.stall_ms, proxy: true }
+  }
+
+  // The data, as UTF-8 text, of the records a PutRecords body carries.
+  function recordTexts (body) {
+    try {
+      const parsed = JSON.parse(body.toString('utf8'))
+      if (!parsed || !Array.isArray(parsed.Records)) return []
+      return parsed.Records.map((r) => Buffer.from(String(r.Data || ''), 'base64').toString('utf8'))
+    } catch (e) {
+      return []
+    }
+  }
+
+  // The request is proxied and kinesalite answers (and, for a PutRecords,
+  // stores the records); the client gets the status line, the headers and
+  // half the body, then the connection is cut. A client that retries such
+  // a request writes its records twice.
+  function dropAfterWrite (req, res, body, a, entry) {
+    forward(req, body, (err, status, headers, upBody) => {
+      if (err) return relay(res, entry, err, status, headers, upBody)
+      entry.status = status
+      if (status === 200 && entry.target === 'PutRecords') {
+        const texts = recordTexts(body)
+        if (a.chaos !== undefined && chaos !== null) {
+          chaos.counts.drop_records_stored += texts.length
+          for (const t of texts) {
+            if (chaos.dropped_data.length < 200000) chaos.dropped_data.push(t)
+          }
+        }
+      }
+      res.writeHead(status, {
+        'Content-Type': JSON_TYPE,
+        'Content-Length': upBody.length,
+        'x-amzn-RequestId': (headers && headers['x-amzn-requestid']) || ('fault-' + entry.n)
+      })
+      const half = upBody.subarray(0, Math.max(1, Math.floor(upBody.length / 2)))
+      res.write(half, () => req.socket.destroy())
+    })
+  }
+
   function perform (req, res, body, a, entry) {
     const k = entry.action
     if (k === 'drop') {
@@ -331,6 +558,7 @@ function makeFaultServer (upstreamPort) {
       return
     }
     if (k === 'put_records_fail') return doPutRecordsFail(req, res, body, a, entry)
+    if (k === 'drop_after_write') return dropAfterWrite(req, res, body, a, entry)
     forward(req, body, (err, s, h, b) => relay(res, entry, err, s, h, b))
   }
 
@@ -338,7 +566,8 @@ function makeFaultServer (upstreamPort) {
     const targetHeader = req.headers['x-amz-target'] || ''
     const target = targetHeader.startsWith(TARGET_PREFIX) ? targetHeader.slice(TARGET_PREFIX.length) : ''
     const isKinesis = req.method === 'POST' && target !== ''
-    const a = isKinesis ? takeAction(target) : null
+    let a = isKinesis ? takeAction(target) : null
+    if (a === null && isKinesis && chaos !== null && target === chaos.cfg.target) a = chaosAction(body)
     counter++
     const entry = {
       target: target || targetHeader,
@@ -350,6 +579,7 @@ function makeFaultServer (upstreamPort) {
       received_ms: Date.now(),
       delay_ms: (a && a.delay_ms) || 0
     }
+    if (a && a.chaos !== undefined) entry.chaos = a.chaos
     requestLog.push(entry)
     if (a && a.close_after_ms !== undefined) {
       // The connection is closed this long after the answer, without a
@@ -387,7 +617,53 @@ function makeFaultServer (upstreamPort) {
     if (p === '/__control/reset' && req.method === 'POST') {
       queue = []
       requestLog = []
+      chaos = null
       return sendJson(res, 200, { reset: true })
+    }
+    if (p === '/__control/chaos' && req.method === 'POST') {
+      let c
+      try {
+        c = body.length ? JSON.parse(body.toString('utf8')) : {}
+      } catch (e) {
+        return sendJson(res, 400, { error: 'body is not JSON: ' + e.message })
+      }
+      if (c !== null && typeof c === 'object' && c.off === true) {
+        const last = chaos === null ? null : { config: chaos.cfg, counts: chaos.counts }
+        chaos = null
+        return sendJson(res, 200, { off: true, last })
+      }
+      if (!validChaos(c)) {
+        return sendJson(res, 400, { error: 'invalid chaos (probabilities in [0, 1], summing to at most 1): ' + JSON.stringify(c) })
+      }
+      chaos = newChaos(c)
+      return sendJson(res, 200, { config: chaos.cfg })
+    }
+    if (p === '/__control/chaos' && req.method === 'GET') {
+      if (chaos === null) return sendJson(res, 200, { off: true })
+      return sendJson(res, 200, { config: chaos.cfg, counts: chaos.counts, dropped_data: chaos.dropped_data })
+    }
+    if (p === '/__control/kinesalite' && req.method === 'GET') {
+      return sendJson(res, 200, kinesaliteCtl.state())
+    }
+    if (p === '/__control/kinesalite' && req.method === 'POST') {
+      let c
+      try {
+        c = body.length ? JSON.parse(body.toString('utf8')) : {}
+      } catch (e) {
+        return sendJson(res, 400, { error: 'body is not JSON: ' + e.message })
+      }
+      if (c !== null && typeof c === 'object' && c.up === true) {
+        return kinesaliteCtl.reopen((err) => err
+          ? sendJson(res, 500, { error: err.message })
+          : sendJson(res, 200, kinesaliteCtl.state()))
+      }
+      if (c === null || typeof c !== 'object' || typeof c.down_ms !== 'number' ||
+          !(c.down_ms > 0) || c.down_ms > 600000) {
+        return sendJson(res, 400, { error: 'expected {"down_ms": 1..600000} or {"up": true}' })
+      }
+      return kinesaliteCtl.down(c.down_ms, (err) => err
+        ? sendJson(res, 409, { error: err.message })
+        : sendJson(res, 200, Object.assign(kinesaliteCtl.state(), { reopen_in_ms: c.down_ms })))
     }
     if (p === '/__control/log' && req.method === 'GET') {
       return sendJson(res, 200, requestLog)
@@ -587,10 +863,12 @@ function main () {
   }
 
   const ports = {}
+  let kinesaliteCtl = null
   const steps = [
-    (next) => startKinesalite(kinesalite, (err, port, servers) => {
+    (next) => startKinesalite(kinesalite, (err, port, servers, ctl) => {
       if (err) return next(err)
       ports.kinesalite = port
+      kinesaliteCtl = ctl
       all.push(...servers)
       next()
     }),
@@ -600,7 +878,7 @@ function main () {
       all.push(...servers)
       next()
     }),
-    (next) => listenLoopback(makeFaultServer(ports.kinesalite), false, (err, port, servers) => {
+    (next) => listenLoopback(makeFaultServer(ports.kinesalite, kinesaliteCtl), false, (err, port, servers) => {
       if (err) return next(err)
       ports.fault = port
       all.push(...servers)
