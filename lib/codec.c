@@ -1,6 +1,7 @@
 #include "codec.h"
 
 #include "internal.h"
+#include "validate.h"
 
 #include <string.h>
 
@@ -9,8 +10,16 @@
 #include <emmintrin.h>
 #endif
 
-/* Defensive bound on a GetRecords answer: the service sends at most 10000. */
+/* Defensive bounds on a GetRecords answer (protocol.md section 4): the
+ * service sends at most 10000 records, none larger than the model's Data
+ * maximum of 10 MiB. */
 #define KN_MAX_RECORDS_PER_RESPONSE 10000
+#define KN_MAX_RECORD_DATA (10 * 1024 * 1024)
+
+/* The reasons kn_parsed_t.error gives. */
+#define KN_BAD_HASH_KEY "hash key is not a decimal from 0 to 2^128-1"
+#define KN_BAD_SEQUENCE \
+  "sequence number is not a decimal of 1 to 129 digits without a leading zero"
 
 
 /* ---- Writing ---- */
@@ -295,6 +304,32 @@ void kn_parsed_free(kn_parsed_t* p) {
 }
 
 
+/* An answer that breaks one of the API's bounds: KINESIS_EPROTO, saying
+ * which. */
+static int refuse(kn_parsed_t* out, const char* why) {
+  out->error = why;
+  return KINESIS_EPROTO;
+}
+
+
+/* Why a shard's hash keys or sequence numbers are not what the API allows,
+ * or NULL when they are; absent members are the caller's concern. A server
+ * that sends anything else is not trusted with the ranges that route keys
+ * and order checkpoints. */
+static const char* shard_range_error(const kinesis_shard_t* s) {
+  if ((s->starting_hash_key != NULL &&
+       !kn_valid_hash_key(s->starting_hash_key)) ||
+      (s->ending_hash_key != NULL && !kn_valid_hash_key(s->ending_hash_key)))
+    return KN_BAD_HASH_KEY;
+  if ((s->starting_sequence_number != NULL &&
+       !kn_valid_sequence_number_strict(s->starting_sequence_number)) ||
+      (s->ending_sequence_number != NULL &&
+       !kn_valid_sequence_number_strict(s->ending_sequence_number)))
+    return KN_BAD_SEQUENCE;
+  return NULL;
+}
+
+
 static int parse_root(const uint8_t* body, size_t len, kn_parsed_t* out,
                       json_t** root) {
   memset(out, 0, sizeof(*out));
@@ -357,7 +392,7 @@ static int parse_shard(json_t* j, kinesis_shard_t* s) {
 /* ListShards shards carry both ranges; ChildShards carry the hash range
  * and their parents as a list. */
 static int parse_shard_array(json_t* arr, int child, kinesis_shard_t** out,
-                             size_t* n) {
+                             size_t* n, const char** why) {
   size_t i;
   json_t* v;
 
@@ -387,6 +422,8 @@ static int parse_shard_array(json_t* arr, int child, kinesis_shard_t** out,
     } else if (s->starting_hash_key == NULL || s->ending_hash_key == NULL) {
       return KINESIS_EPROTO;
     }
+    if ((*why = shard_range_error(s)) != NULL)
+      return KINESIS_EPROTO;
   }
   *n = json_array_size(arr);
   return 0;
@@ -401,7 +438,7 @@ int kn_codec_parse_list_shards(const uint8_t* body, size_t len,
     return r;
   out->next_token = get_str(root, "NextToken");
   return parse_shard_array(json_object_get(root, "Shards"), 0, &out->shards,
-                           &out->nshards);
+                           &out->nshards, &out->error);
 }
 
 
@@ -828,6 +865,16 @@ static char* sc_opt_string(kn_scan_t* s) {
 }
 
 
+/* The same, with the string's length in *len (0 for null). */
+static char* sc_opt_string_len(kn_scan_t* s, size_t* len) {
+  sc_ws(s);
+  *len = 0;
+  if (sc_literal(s, "null"))
+    return NULL;
+  return sc_string(s, len);
+}
+
+
 /* A JSON number, read in the C locale's way whatever the process's is. */
 static double sc_number(kn_scan_t* s) {
   static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
@@ -982,9 +1029,11 @@ static int sc_begin(kn_scan_t* s, const uint8_t* body, size_t len,
     /* The response's own buffer, NUL-terminated: no copy. */
     out->text = kn_buf_steal(take);
   } else {
+    /* An empty body may come as (NULL, 0), which memcpy() must not see. */
     out->text = kn_malloc(len + 1);
     if (out->text != NULL) {
-      memcpy(out->text, body, len);
+      if (len > 0)
+        memcpy(out->text, body, len);
       out->text[len] = '\0';
     }
   }
@@ -1053,7 +1102,9 @@ static int sc_child_shard(kn_scan_t* s, kinesis_shard_t* sh) {
 
 
 static int sc_child_shards(kn_scan_t* s, kn_parsed_t* out) {
-  size_t cap = 0;
+  /* A repeated ChildShards member appends to what the first one left, so
+   * the array is grown from its length, never from zero. */
+  size_t cap = out->nchild_shards;
   if (sc_literal(s, "null"))
     return 0;
   if (!sc_eat(s, '['))
@@ -1075,6 +1126,9 @@ static int sc_child_shards(kn_scan_t* s, kn_parsed_t* out) {
     r = sc_child_shard(s, &out->child_shards[out->nchild_shards]);
     if (r != 0)
       return r;
+    if ((out->error = shard_range_error(
+             &out->child_shards[out->nchild_shards])) != NULL)
+      return KINESIS_EPROTO;
     out->nchild_shards++;
   } while (sc_eat(s, ','));
   return sc_eat(s, ']') ? 0 : KINESIS_EPROTO;
@@ -1083,11 +1137,13 @@ static int sc_child_shards(kn_scan_t* s, kn_parsed_t* out) {
 
 /* One record of a GetRecords answer; its data is decoded where its base64
  * stood. */
-static int sc_record(kn_scan_t* s, kinesis_fetched_record_t* rec) {
+static int sc_record(kn_scan_t* s, kinesis_fetched_record_t* rec,
+                     kn_parsed_t* out) {
   int first = 1;
   char* key;
   char* data = NULL;
   size_t data_len = 0;
+  size_t seq_len = 0;
 
   if (!sc_eat(s, '{'))
     return KINESIS_EPROTO;
@@ -1097,7 +1153,7 @@ static int sc_record(kn_scan_t* s, kinesis_fetched_record_t* rec) {
     } else if (SC_KEY_IS(s, key, "PartitionKey")) {
       rec->partition_key = sc_opt_string(s);
     } else if (SC_KEY_IS(s, key, "SequenceNumber")) {
-      rec->sequence_number = sc_opt_string(s);
+      rec->sequence_number = sc_opt_string_len(s, &seq_len);
     } else if (SC_KEY_IS(s, key, "ApproximateArrivalTimestamp")) {
       if (!sc_literal(s, "null"))
         rec->approximate_arrival_timestamp = sc_number(s);
@@ -1110,9 +1166,16 @@ static int sc_record(kn_scan_t* s, kinesis_fetched_record_t* rec) {
   if (s->err || data == NULL || rec->partition_key == NULL ||
       rec->sequence_number == NULL)
     return KINESIS_EPROTO;
+  if (!kn_valid_sequence_number_strict_len(rec->sequence_number, seq_len))
+    return refuse(out, "GetRecords: " KN_BAD_SEQUENCE);
+  /* Base64 of the largest record is 4 * ceil(10 MiB / 3) characters. */
+  if (data_len > (KN_MAX_RECORD_DATA + 2) / 3 * 4)
+    return refuse(out, "GetRecords: a record's data is over 10 MiB");
   rec->len = data_len;
   if (kn_base64_decode(data, data_len, (uint8_t*) data, &rec->len) != 0)
     return KINESIS_EPROTO;
+  if (rec->len > KN_MAX_RECORD_DATA)
+    return refuse(out, "GetRecords: a record's data is over 10 MiB");
   rec->data = (const uint8_t*) data;
   return 0;
 }
@@ -1137,31 +1200,38 @@ int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
       if (sc_eat(&s, ']'))
         continue;
       do {
+        if (out->nrecords == KN_MAX_RECORDS_PER_RESPONSE)
+          return refuse(out, "GetRecords: more than 10000 records");
         if (out->nrecords == cap) {
           kinesis_fetched_record_t* n;
-          if (cap >= KN_MAX_RECORDS_PER_RESPONSE)
-            return KINESIS_EPROTO;
           cap = cap ? cap * 2 : 64;
+          if (cap > KN_MAX_RECORDS_PER_RESPONSE)
+            cap = KN_MAX_RECORDS_PER_RESPONSE;
           n = kn_realloc(out->records, cap * sizeof(*n));
           if (n == NULL)
             return KINESIS_ENOMEM;
           out->records = n;
         }
         memset(&out->records[out->nrecords], 0, sizeof(*out->records));
-        r = sc_record(&s, &out->records[out->nrecords]);
+        r = sc_record(&s, &out->records[out->nrecords], out);
         if (r != 0)
           return r;
         out->nrecords++;
       } while (sc_eat(&s, ','));
       if (!sc_eat(&s, ']'))
         return KINESIS_EPROTO;
-      if (out->nrecords > KN_MAX_RECORDS_PER_RESPONSE)
-        return KINESIS_EPROTO;
     } else if (SC_KEY_IS(&s, key, "NextShardIterator")) {
       out->next_shard_iterator = sc_opt_string(&s);
     } else if (SC_KEY_IS(&s, key, "MillisBehindLatest")) {
-      if (!sc_literal(&s, "null"))
-        out->millis_behind_latest = (int64_t) sc_number(&s);
+      if (!sc_literal(&s, "null")) {
+        /* A long of at least 0 in the model. Converting a double outside
+         * int64_t's range is undefined, so such a value is refused, not
+         * cast. */
+        double ms = sc_number(&s);
+        if (!(ms >= 0 && ms < 9223372036854775808.0))
+          return refuse(out, "GetRecords: MillisBehindLatest out of range");
+        out->millis_behind_latest = (int64_t) ms;
+      }
     } else if (SC_KEY_IS(&s, key, "ChildShards")) {
       r = sc_child_shards(&s, out);
       if (r != 0)
@@ -1181,12 +1251,13 @@ int kn_codec_parse_put_records(const uint8_t* body, size_t len, kn_buf_t* take,
   int first = 1;
   char* key;
   size_t n = 0;
+  size_t seq_len = 0;
   int r = sc_begin(&s, body, len, take, out);
 
   if (r != 0)
     return r;
   if (expected == 0)
-    return KINESIS_EPROTO;
+    return refuse(out, "PutRecords: an answer to no records");
   out->put_entries = kn_calloc(expected, sizeof(*out->put_entries));
   if (out->put_entries == NULL)
     return KINESIS_ENOMEM;
@@ -1202,12 +1273,14 @@ int kn_codec_parse_put_records(const uint8_t* body, size_t len, kn_buf_t* take,
       kinesis_put_entry_result_t* e;
       int f2 = 1;
       char* k2;
-      if (n == expected || !sc_eat(&s, '{'))
+      if (n == expected)
+        return refuse(out, "PutRecords: more entries than records sent");
+      if (!sc_eat(&s, '{'))
         return KINESIS_EPROTO;
       e = &out->put_entries[n++];
       while ((k2 = sc_member(&s, &f2)) != NULL) {
         if (SC_KEY_IS(&s, k2, "SequenceNumber"))
-          e->sequence_number = sc_opt_string(&s);
+          e->sequence_number = sc_opt_string_len(&s, &seq_len);
         else if (SC_KEY_IS(&s, k2, "ShardId"))
           e->shard_id = sc_opt_string(&s);
         else if (SC_KEY_IS(&s, k2, "ErrorCode"))
@@ -1223,13 +1296,18 @@ int kn_codec_parse_put_records(const uint8_t* body, size_t len, kn_buf_t* take,
         out->failed_record_count++;
       else if (e->shard_id == NULL || e->sequence_number == NULL)
         return KINESIS_EPROTO;
+      else if (!kn_valid_sequence_number_strict_len(e->sequence_number,
+                                                    seq_len))
+        return refuse(out, "PutRecords: " KN_BAD_SEQUENCE);
     } while (sc_eat(&s, ','));
     if (!sc_eat(&s, ']'))
       return KINESIS_EPROTO;
   }
   r = sc_finish(&s);
-  if (r != 0 || n != expected)
-    return KINESIS_EPROTO;
+  if (r != 0)
+    return r;
+  if (n != expected)
+    return refuse(out, "PutRecords: fewer entries than records sent");
   out->nput_entries = n;
   return 0;
 }

@@ -99,10 +99,16 @@ typedef struct kn_parsed_s {
   kinesis_put_entry_result_t* put_entries;
   size_t nput_entries;
   uint32_t failed_record_count;
+  const char* error;             /* static: why the answer was refused */
 } kn_parsed_t;
 
 /* Each returns 0, KINESIS_EPROTO (malformed or missing a required member)
- * or KINESIS_ENOMEM. `out` must be kn_parsed_free()d in every case. */
+ * or KINESIS_ENOMEM. `out` must be kn_parsed_free()d in every case. Values
+ * the API bounds are not trusted blindly: a hash key or sequence number that
+ * is not a decimal of legal length (protocol.md section 2), more than 10000
+ * records or a record over 10 MiB in a GetRecords answer, and a PutRecords
+ * answer whose entries do not match the request one for one are
+ * KINESIS_EPROTO with `error` saying which. */
 int kn_codec_parse_summary(const uint8_t* body, size_t len, kn_parsed_t* out);
 int kn_codec_parse_list_shards(const uint8_t* body, size_t len,
                                kn_parsed_t* out);

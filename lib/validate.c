@@ -77,8 +77,20 @@ int kn_valid_partition_key(const char* key, size_t len) {
 
 
 static int all_digits(const char* s, size_t len) {
-  size_t i;
-  for (i = 0; i < len; i++)
+  size_t i = 0;
+  /* Eight at a time (every answer's sequence numbers pass here): a byte is
+   * a digit when its high nibble is 3, and still is after adding 6, which
+   * carries past '9'. A carry out of a byte only comes from one that already
+   * failed. */
+  for (; i + 8 <= len; i += 8) {
+    const uint64_t highs = 0xF0F0F0F0F0F0F0F0u;
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    if (((w & highs) | (((w + 0x0606060606060606u) & highs) >> 4)) !=
+        0x3333333333333333u)
+      return 0;
+  }
+  for (; i < len; i++)
     if (s[i] < '0' || s[i] > '9')
       return 0;
   return len > 0;
@@ -103,4 +115,15 @@ int kn_valid_sequence_number(const char* seq) {
     return 0;
   len = strlen(seq);
   return len <= 128 && all_digits(seq, len);
+}
+
+
+int kn_valid_sequence_number_strict(const char* seq) {
+  return seq != NULL && kn_valid_sequence_number_strict_len(seq, strlen(seq));
+}
+
+
+int kn_valid_sequence_number_strict_len(const char* seq, size_t len) {
+  return seq != NULL && len <= 129 && all_digits(seq, len) &&
+         (len == 1 || seq[0] != '0');
 }

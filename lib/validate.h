@@ -17,6 +17,12 @@ int kn_valid_partition_key(const char* key, size_t len);
 int kn_valid_hash_key(const char* key);
 /* A decimal string of 1 to 128 digits. */
 int kn_valid_sequence_number(const char* seq);
+/* A sequence number as the API model defines it, 0|[1-9][0-9]{0,128}: what
+ * the service's answers are checked against. Without leading zeros, two of
+ * them compare as numbers by length, then byte by byte. */
+int kn_valid_sequence_number_strict(const char* seq);
+/* The same for `len` bytes at `seq`, whose length the caller knows. */
+int kn_valid_sequence_number_strict_len(const char* seq, size_t len);
 /* Not NULL and not empty: the checkpointers' names of streams, shards and
  * owners. */
 static inline int kn_valid_nonempty(const char* s) {

@@ -372,6 +372,249 @@ static void test_put_records_answer(void) {
 }
 
 
+/* A ListShards answer of one shard with these keys and sequence numbers. */
+static int parse_one_shard(const char* start_hash, const char* end_hash,
+                           const char* start_seq, kn_parsed_t* p) {
+  kn_buf_t b = KN_BUF_INIT;
+  int r;
+  ASSERT_OK(kn_buf_appendf(
+      &b,
+      "{\"Shards\":[{\"ShardId\":\"shardId-000000000000\",\"HashKeyRange\":"
+      "{\"StartingHashKey\":\"%s\",\"EndingHashKey\":\"%s\"},"
+      "\"SequenceNumberRange\":{\"StartingSequenceNumber\":\"%s\"}}]}",
+      start_hash, end_hash, start_seq));
+  r = kn_codec_parse_list_shards(b.data, b.len, p);
+  kn_buf_free(&b);
+  return r;
+}
+
+
+static void test_list_shards_refuses_bad_numbers(void) {
+  static const char* bad_hash[] = {
+      "", "abc", "-1", "1e5", " 1", "01",
+      "340282366920938463463374607431768211456",   /* 2^128 */
+      "1000000000000000000000000000000000000000"}; /* 40 digits */
+  char seq[140];
+  kn_parsed_t p;
+  size_t i;
+
+  /* The widest legal values: 2^128-1 and a sequence number of 129 digits. */
+  memset(seq, '9', 129);
+  seq[129] = '\0';
+  ASSERT_OK(parse_one_shard("0", "340282366920938463463374607431768211455",
+                            seq, &p));
+  ASSERT_NULL(p.error);
+  kn_parsed_free(&p);
+
+  for (i = 0; i < sizeof(bad_hash) / sizeof(bad_hash[0]); i++) {
+    ASSERT_EQ(KINESIS_EPROTO, parse_one_shard(bad_hash[i], "9", "1", &p));
+    ASSERT_NOT_NULL(p.error);
+    ASSERT(strstr(p.error, "hash key") != NULL);
+    kn_parsed_free(&p);
+    ASSERT_EQ(KINESIS_EPROTO, parse_one_shard("0", bad_hash[i], "1", &p));
+    kn_parsed_free(&p);
+  }
+
+  /* 130 digits, a leading zero (which would break comparing by length), a
+   * letter, nothing. */
+  seq[129] = '9';
+  seq[130] = '\0';
+  ASSERT_EQ(KINESIS_EPROTO, parse_one_shard("0", "9", seq, &p));
+  ASSERT(strstr(p.error, "sequence number") != NULL);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO, parse_one_shard("0", "9", "0123", &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO, parse_one_shard("0", "9", "4959x", &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO, parse_one_shard("0", "9", "", &p));
+  kn_parsed_free(&p);
+  /* The ending sequence number of a closed shard too. */
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_list_shards(
+                BODY("{\"Shards\":[{\"ShardId\":\"a\",\"HashKeyRange\":{"
+                     "\"StartingHashKey\":\"0\",\"EndingHashKey\":\"9\"},"
+                     "\"SequenceNumberRange\":{\"StartingSequenceNumber\":"
+                     "\"1\",\"EndingSequenceNumber\":\"-2\"}}]}"),
+                &p));
+  ASSERT(strstr(p.error, "sequence number") != NULL);
+  kn_parsed_free(&p);
+}
+
+
+static void test_get_records_refuses_bad_numbers(void) {
+  kn_parsed_t p;
+  ASSERT_EQ(KINESIS_EPROTO,
+            parse_get(BODY("{\"Records\":[{\"SequenceNumber\":\"12x\","
+                           "\"Data\":\"\",\"PartitionKey\":\"k\"}]}"),
+                      &p));
+  ASSERT(strstr(p.error, "sequence number") != NULL);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            parse_get(BODY("{\"Records\":[{\"SequenceNumber\":\"007\","
+                           "\"Data\":\"\",\"PartitionKey\":\"k\"}]}"),
+                      &p));
+  kn_parsed_free(&p);
+  /* A child shard's hash range. */
+  ASSERT_EQ(KINESIS_EPROTO,
+            parse_get(BODY("{\"Records\":[],\"ChildShards\":[{\"ShardId\":"
+                           "\"s\",\"ParentShards\":[\"p\"],\"HashKeyRange\":{"
+                           "\"StartingHashKey\":\"0\",\"EndingHashKey\":"
+                           "\"340282366920938463463374607431768211456\"}}]}"),
+                      &p));
+  ASSERT(strstr(p.error, "hash key") != NULL);
+  kn_parsed_free(&p);
+}
+
+
+/* A GetRecords answer of `n` empty records. */
+static void append_records(kn_buf_t* b, size_t n) {
+  size_t i;
+  ASSERT_OK(kn_buf_append_str(b, "{\"Records\":["));
+  for (i = 0; i < n; i++)
+    ASSERT_OK(kn_buf_appendf(b,
+                             "%s{\"SequenceNumber\":\"%zu\",\"Data\":\"\","
+                             "\"PartitionKey\":\"k\"}",
+                             i == 0 ? "" : ",", i + 1));
+  ASSERT_OK(kn_buf_append_str(b, "],\"NextShardIterator\":\"it\"}"));
+}
+
+
+static void test_get_records_limits(void) {
+  kn_buf_t b = KN_BUF_INIT;
+  kn_parsed_t p;
+  uint8_t* data;
+  const size_t max = 10 * 1024 * 1024;
+
+  /* The API returns at most 10000 records per call. */
+  append_records(&b, 10000);
+  ASSERT_OK(parse_get(b.data, b.len, &p));
+  ASSERT_EQ(10000, p.nrecords);
+  kn_parsed_free(&p);
+  kn_buf_reset(&b);
+  append_records(&b, 10001);
+  ASSERT_EQ(KINESIS_EPROTO, parse_get(b.data, b.len, &p));
+  ASSERT_STR_EQ("GetRecords: more than 10000 records", p.error);
+  kn_parsed_free(&p);
+
+  /* And no record over 10 MiB: exactly 10 MiB passes, one byte more not. */
+  data = calloc(max + 3, 1);
+  ASSERT_NOT_NULL(data);
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_buf_append_str(&b, "{\"Records\":[{\"SequenceNumber\":\"1\","
+                                  "\"PartitionKey\":\"k\",\"Data\":\""));
+  ASSERT_OK(kn_buf_append_base64(&b, data, max));
+  ASSERT_OK(kn_buf_append_str(&b, "\"}]}"));
+  ASSERT_OK(parse_get(b.data, b.len, &p));
+  ASSERT_EQ(max, p.records[0].len);
+  kn_parsed_free(&p);
+  /* max + 1 bytes: base64 no longer than that of max + 2, decoded over. */
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_buf_append_str(&b, "{\"Records\":[{\"SequenceNumber\":\"1\","
+                                  "\"PartitionKey\":\"k\",\"Data\":\""));
+  ASSERT_OK(kn_buf_append_base64(&b, data, max + 1));
+  ASSERT_OK(kn_buf_append_str(&b, "\"}]}"));
+  ASSERT_EQ(KINESIS_EPROTO, parse_get(b.data, b.len, &p));
+  ASSERT_STR_EQ("GetRecords: a record's data is over 10 MiB", p.error);
+  kn_parsed_free(&p);
+  /* Base64 too long to be 10 MiB is refused before it is decoded. */
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_buf_append_str(&b, "{\"Records\":[{\"SequenceNumber\":\"1\","
+                                  "\"PartitionKey\":\"k\",\"Data\":\""));
+  ASSERT_OK(kn_buf_append_base64(&b, data, max + 3));
+  ASSERT_OK(kn_buf_append_str(&b, "\"}]}"));
+  ASSERT_EQ(KINESIS_EPROTO, parse_get(b.data, b.len, &p));
+  ASSERT_STR_EQ("GetRecords: a record's data is over 10 MiB", p.error);
+  kn_parsed_free(&p);
+  free(data);
+  kn_buf_free(&b);
+}
+
+
+static void test_put_records_entry_count(void) {
+  kn_parsed_t p;
+  const char* two = "{\"Records\":[{\"SequenceNumber\":\"10\",\"ShardId\":"
+                    "\"s\"},{\"SequenceNumber\":\"11\",\"ShardId\":\"s\"}]}";
+  ASSERT_OK(parse_put(BODY(two), 2, &p));
+  ASSERT_EQ(2, p.nput_entries);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO, parse_put(BODY(two), 1, &p));
+  ASSERT_STR_EQ("PutRecords: more entries than records sent", p.error);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO, parse_put(BODY(two), 3, &p));
+  ASSERT_STR_EQ("PutRecords: fewer entries than records sent", p.error);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO, parse_put(BODY(two), 0, &p));
+  kn_parsed_free(&p);
+  /* No Records member at all: fewer than sent. */
+  ASSERT_EQ(KINESIS_EPROTO,
+            parse_put(BODY("{\"FailedRecordCount\":0}"), 1, &p));
+  kn_parsed_free(&p);
+  /* A successful entry's sequence number must be one. */
+  ASSERT_EQ(KINESIS_EPROTO,
+            parse_put(BODY("{\"Records\":[{\"SequenceNumber\":\"1.5\","
+                           "\"ShardId\":\"s\"}]}"),
+                      1, &p));
+  ASSERT(strstr(p.error, "sequence number") != NULL);
+  kn_parsed_free(&p);
+}
+
+
+/* Found by fuzz_responses (regressions/responses/millis-behind-latest-
+ * overflow): a MillisBehindLatest beyond int64_t was cast, which is
+ * undefined; it is refused like a negative one. */
+static void test_get_records_millis_behind_range(void) {
+  kn_parsed_t p;
+  ASSERT_OK(parse_get(BODY("{\"Records\":[],\"MillisBehindLatest\":"
+                           "1000000000000000000}"),
+                      &p));
+  ASSERT_EQ(INT64_C(1000000000000000000), p.millis_behind_latest);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            parse_get(BODY("{\"Records\":[],\"MillisBehindLatest\":"
+                           "4444444444444444444444444444444444444444}"),
+                      &p));
+  ASSERT_STR_EQ("GetRecords: MillisBehindLatest out of range", p.error);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            parse_get(BODY("{\"Records\":[],\"MillisBehindLatest\":-1}"), &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            parse_get(BODY("{\"Records\":[],\"MillisBehindLatest\":1e999}"),
+                      &p));
+  kn_parsed_free(&p);
+}
+
+/* A second ChildShards member appended to the first one's array while
+ * counting its capacity from zero, writing past the end
+ * (regressions/responses/child-shards-twice). */
+static void test_get_records_child_shards_twice(void) {
+  kn_parsed_t p;
+  ASSERT_OK(parse_get(
+      BODY("{\"Records\":[],\"ChildShards\":[{\"ShardId\":\"a\"},"
+           "{\"ShardId\":\"b\"},{\"ShardId\":\"c\"}],\"ChildShards\":["
+           "{\"ShardId\":\"d\"},{\"ShardId\":\"e\"},{\"ShardId\":\"f\"},"
+           "{\"ShardId\":\"g\"}]}"),
+      &p));
+  ASSERT_EQ(7, p.nchild_shards);
+  ASSERT_STR_EQ("a", p.child_shards[0].shard_id);
+  ASSERT_STR_EQ("g", p.child_shards[6].shard_id);
+  kn_parsed_free(&p);
+}
+
+/* Found by fuzz_responses (regressions/responses/empty-body-taken-null): an
+ * empty body may be (NULL, 0), and the scanner copied it with memcpy(). */
+static void test_hot_parsers_empty_body(void) {
+  kn_buf_t empty = KN_BUF_INIT;
+  kn_parsed_t p;
+  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_get_records(NULL, 0, &empty, &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO, parse_get(NULL, 0, &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO, parse_put(NULL, 0, 1, &p));
+  kn_parsed_free(&p);
+}
+
+
 static void test_encode_requests(void) {
   kn_buf_t b = KN_BUF_INIT;
   kinesis_iterator_request_t it;
@@ -495,7 +738,7 @@ static void test_validate(void) {
   {
     char key[1100];
     size_t i;
-    memset(key, 'a', 256);
+    memset(key, 'a', 257);
     ASSERT(kn_valid_partition_key(key, 256));
     ASSERT(!kn_valid_partition_key(key, 257));
     /* 128 U+1F600 are 256 UTF-16 units; 129 are too many. */
@@ -507,6 +750,32 @@ static void test_validate(void) {
   ASSERT(kn_valid_sequence_number("49590338271490256608559692538361571095921575989136588898"));
   ASSERT(!kn_valid_sequence_number("12a"));
   ASSERT(!kn_valid_sequence_number(""));
+  ASSERT(kn_valid_sequence_number_strict("0"));
+  ASSERT(kn_valid_sequence_number_strict(
+      "49590338271490256608559692538361571095921575989136588898"));
+  ASSERT(!kn_valid_sequence_number_strict("00"));
+  ASSERT(!kn_valid_sequence_number_strict("012"));
+  ASSERT(!kn_valid_sequence_number_strict(""));
+  ASSERT(!kn_valid_sequence_number_strict(NULL));
+  ASSERT(!kn_valid_sequence_number_strict("1 "));
+  /* Digits are checked eight at a time: a byte just outside '0'..'9', or
+   * one whose +6 carries into the next, is caught at every offset. */
+  {
+    static const char bad[] = {'/', ':', '?', '@', ' ', '\x7f', '\xfa', '\xff'};
+    char seq[32];
+    size_t at;
+    size_t k;
+    for (at = 0; at < 24; at++)
+      for (k = 0; k < sizeof(bad); k++) {
+        memset(seq, '7', 24);
+        seq[24] = '\0';
+        ASSERT(kn_valid_sequence_number_strict(seq));
+        seq[at] = bad[k];
+        ASSERT(!kn_valid_sequence_number_strict(seq));
+        ASSERT(!kn_valid_sequence_number_strict_len(seq, 24));
+        ASSERT(!kn_valid_sequence_number(seq));
+      }
+  }
 }
 
 
@@ -586,4 +855,11 @@ KN_TEST_MAIN(KN_TEST(test_put_lines), KN_TEST(test_error_namespaced_type),
              KN_TEST(test_scanner_word_boundaries),
              KN_TEST(test_get_records_takes_the_buffer), KN_TEST(test_encode_requests),
              KN_TEST(test_credentials_document), KN_TEST(test_iso8601),
-             KN_TEST(test_validate), KN_TEST(test_backoff))
+             KN_TEST(test_validate), KN_TEST(test_backoff),
+             KN_TEST(test_list_shards_refuses_bad_numbers),
+             KN_TEST(test_get_records_refuses_bad_numbers),
+             KN_TEST(test_get_records_limits),
+             KN_TEST(test_put_records_entry_count),
+             KN_TEST(test_hot_parsers_empty_body),
+             KN_TEST(test_get_records_millis_behind_range),
+             KN_TEST(test_get_records_child_shards_twice))
