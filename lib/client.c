@@ -422,6 +422,19 @@ static void call_fail(kn_call_t* call, int err) {
 }
 
 
+/* Why a 2xx answer could not be used: the parser's reason when it gave one
+ * (a ListShards page keeps its own). */
+static const char* unusable_answer(const kn_call_t* call, int r) {
+  if (r != KINESIS_EPROTO)
+    return kinesis_strerror(r);
+  if (call->parsed.error != NULL)
+    return call->parsed.error;
+  if (call->npages > 0 && call->pages[call->npages - 1].error != NULL)
+    return call->pages[call->npages - 1].error;
+  return kinesis_strerror(r);
+}
+
+
 static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
   kn_call_t* call = arg;
   kinesis_client_t* c = call->client;
@@ -445,7 +458,7 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
     if (r == 1)
       return;
     if (r != 0)
-      set_message(call, "malformed service response");
+      set_message(call, unusable_answer(call, r));
     call_finish(call, r);
     return;
   }

@@ -457,6 +457,59 @@ static void test_put_records_partial_failure(void) {
 }
 
 
+/* A 200 answer that breaks the API's own bounds is refused with
+ * KINESIS_EPROTO and the parser's reason, never passed on: a hash key past
+ * 2^128-1, a sequence number with a leading zero, fewer PutRecords entries
+ * than records sent. */
+static void test_untrusted_answers_refused(void) {
+  kinesis_client_t* c;
+  capture_t cap;
+  kinesis_put_entry_t entries[2];
+
+  setup();
+  c = new_client(3, 0);
+  script("{\"target\":\"ListShards\",\"status\":200,\"body\":{\"Shards\":["
+         "{\"ShardId\":\"shardId-000000000000\",\"HashKeyRange\":{"
+         "\"StartingHashKey\":\"0\",\"EndingHashKey\":"
+         "\"340282366920938463463374607431768211456\"},"
+         "\"SequenceNumberRange\":{\"StartingSequenceNumber\":\"1\"}}]}}");
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_list_shards(c, "x", capture_cb, &cap));
+  capture_wait(&loop, &cap);
+  ASSERT_EQ(KINESIS_EPROTO, cap.status);
+  ASSERT_EQ(1, cap.attempts);
+  ASSERT_STR_EQ("hash key is not a decimal from 0 to 2^128-1",
+                cap.error_message);
+
+  script("{\"target\":\"GetRecords\",\"status\":200,\"body\":{\"Records\":["
+         "{\"SequenceNumber\":\"0496\",\"Data\":\"AA==\",\"PartitionKey\":"
+         "\"k\"}],\"NextShardIterator\":\"n\",\"MillisBehindLatest\":0}}");
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_get_records(c, "AAAA", 10, capture_cb, &cap));
+  capture_wait(&loop, &cap);
+  ASSERT_EQ(KINESIS_EPROTO, cap.status);
+  ASSERT(strstr(cap.error_message, "GetRecords: sequence number") ==
+         cap.error_message);
+
+  script("{\"target\":\"PutRecords\",\"status\":200,\"body\":{"
+         "\"FailedRecordCount\":0,\"Records\":[{\"SequenceNumber\":\"1\","
+         "\"ShardId\":\"shardId-000000000000\"}]}}");
+  memset(entries, 0, sizeof(entries));
+  entries[0].data = (const uint8_t*) "a";
+  entries[0].len = 1;
+  entries[0].partition_key = "k";
+  entries[1] = entries[0];
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_put_records(c, "x", entries, 2, capture_cb, &cap));
+  capture_wait(&loop, &cap);
+  ASSERT_EQ(KINESIS_EPROTO, cap.status);
+  ASSERT_STR_EQ("PutRecords: fewer entries than records sent",
+                cap.error_message);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_retries_5xx_then_succeeds),
              KN_TEST(test_retries_dropped_connections),
              KN_TEST(test_attempts_are_bounded),
@@ -465,4 +518,5 @@ KN_TEST_MAIN(KN_TEST(test_retries_5xx_then_succeeds),
              KN_TEST(test_expired_token_resigns_once),
              KN_TEST(test_list_shards_pages),
              KN_TEST(test_wait_for_active_polls_not_found),
-             KN_TEST(test_put_records_partial_failure))
+             KN_TEST(test_put_records_partial_failure),
+             KN_TEST(test_untrusted_answers_refused))
