@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds libkinesis and runs the whole test suite twice: a normal build in
-# build/ (warnings are errors) and an AddressSanitizer + UBSan build in
-# build-sanitize/. Runs scripts/setup.sh first. Exits non-zero if anything
-# fails; the last line summarises both runs.
+# build/ (warnings are errors), whose unit tests also run under valgrind's
+# memcheck, and an AddressSanitizer + UBSan build in build-sanitize/; then
+# fuzzes every harness for KN_FUZZ_SECONDS (default 20) each with clang in
+# build-fuzz/ (scripts/fuzz.sh). Runs scripts/setup.sh first. Exits non-zero
+# if anything fails; the last line summarises the runs.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,9 +37,22 @@ run() {
 
 normal=FAIL
 sanitize=FAIL
+memcheck=FAIL
+fuzz=FAIL
 
 if run build 1 -Dwerror=true -Dbenchmarks=true; then
   normal=ok
+fi
+
+# The unit tests and the corpus replays under valgrind's memcheck, in the
+# normal build (no sanitizer): no error, and no definite, indirect or
+# possible leak.
+echo "=== build: unit tests and corpus replays under valgrind memcheck"
+if [ "$normal" = ok ] &&
+   meson test -C build --suite unit --suite fuzz --print-errorlogs \
+     --timeout-multiplier 10 \
+     --wrap="valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible -q"; then
+  memcheck=ok
 fi
 
 if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -46,5 +61,13 @@ if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   sanitize=ok
 fi
 
-echo "test.sh: build: $normal; build-sanitize (address,undefined): $sanitize"
-[ "$normal" = ok ] && [ "$sanitize" = ok ]
+# A short fuzzing run of every harness (clang, ASan + UBSan, build-fuzz/).
+echo "=== build-fuzz: ${KN_FUZZ_SECONDS:-20} s of fuzzing per harness"
+if scripts/fuzz.sh "${KN_FUZZ_SECONDS:-20}"; then
+  fuzz=ok
+fi
+
+echo "test.sh: build: $normal; unit tests under memcheck: $memcheck;" \
+  "build-sanitize (address,undefined): $sanitize; fuzzing: $fuzz"
+[ "$normal" = ok ] && [ "$memcheck" = ok ] && [ "$sanitize" = ok ] &&
+  [ "$fuzz" = ok ]
