@@ -719,7 +719,7 @@ static int parse_number(cli_t* cli, const char* name, const char* value,
 
 static int apply_put_option(cli_t* cli, const option_t* opt,
                             const char* value) {
-  unsigned long n;
+  unsigned long n = 0;
   int r;
 
   switch (opt->id) {
