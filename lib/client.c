@@ -138,8 +138,11 @@ static int parse_endpoint(const char* url, char** endpoint, char** host) {
   *host = kn_strndup(rest, hlen);
   *endpoint = kn_malloc((size_t) (rest - url) + hlen + 2);
   if (*host == NULL || *endpoint == NULL) {
+    /* The caller frees what it holds on failure too: leave nothing behind. */
     kn_free(*host);
     kn_free(*endpoint);
+    *host = NULL;
+    *endpoint = NULL;
     return KINESIS_ENOMEM;
   }
   memcpy(*endpoint, url, (size_t) (rest - url) + hlen);

@@ -661,6 +661,21 @@ static void shard_backoff(kn_cshard_t* s) {
 }
 
 
+/* Forgets the shard's iterator, so that the next fetch takes a new one after
+ * the last record fetched (or where the shard started, before any). Returns
+ * KINESIS_ENOMEM, changing nothing, when that position cannot be kept. */
+static int shard_drop_iterator(kn_cshard_t* s) {
+  if (s->last_fetched != NULL) {
+    if (set_str(&s->start_seq, s->last_fetched) != 0)
+      return KINESIS_ENOMEM;
+    s->start_type = KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER;
+  }
+  kn_free(s->iterator);
+  s->iterator = NULL;
+  return 0;
+}
+
+
 static void on_records(kinesis_client_t* client, int status,
                        const kinesis_result_t* res, void* arg) {
   kn_cshard_t* s = arg;
@@ -669,6 +684,8 @@ static void on_records(kinesis_client_t* client, int status,
   uint64_t now = uv_now(c->loop);
   uint64_t interval;
   size_t skip;
+  char* next_iterator = NULL;
+  char* last_fetched = NULL;
   (void) client;
 
   s->call = NULL;
@@ -684,15 +701,14 @@ static void on_records(kinesis_client_t* client, int status,
     return;
   }
   if (status == KINESIS_EEXPIRED) {
-    /* Start again after the last record fetched. */
+    /* Start again after the last record fetched. Without the memory to
+     * note where, the expired iterator stays, and the next try fails the
+     * same way and comes back here. */
     c->stats.expired_iterators++;
-    kn_free(s->iterator);
-    s->iterator = NULL;
-    if (s->last_fetched != NULL) {
-      s->start_type = KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER;
-      set_str(&s->start_seq, s->last_fetched);
-    }
-    shard_schedule_fetch(s, 0);
+    if (shard_drop_iterator(s) != 0)
+      shard_backoff(s);
+    else
+      shard_schedule_fetch(s, 0);
     return;
   }
   if (status == KINESIS_ENOTFOUND) {
@@ -705,6 +721,23 @@ static void on_records(kinesis_client_t* client, int status,
     kn_client_log(c->client, KINESIS_LOG_INFO,
                   "consumer: GetRecords on %s failed (%s), backing off",
                   s->id, res->error_message ? res->error_message : "");
+    /* The service refused the iterator itself (say, one that arrived
+     * damaged): asking again with it can never work, so the next try takes
+     * a new one. */
+    if (status == KINESIS_EINVALIDARG)
+      (void) shard_drop_iterator(s);
+    shard_backoff(s);
+    return;
+  }
+  /* The next iterator and the last sequence number are copied first: once
+   * the records are taken in, losing either would read them again. */
+  if ((res->next_shard_iterator != NULL &&
+       (next_iterator = kn_strdup(res->next_shard_iterator)) == NULL) ||
+      (res->nrecords > 0 &&
+       res->records[res->nrecords - 1].sequence_number != NULL &&
+       (last_fetched = kn_strdup(
+            res->records[res->nrecords - 1].sequence_number)) == NULL)) {
+    kn_free(next_iterator);
     shard_backoff(s);
     return;
   }
@@ -713,6 +746,8 @@ static void on_records(kinesis_client_t* client, int status,
   if (res->nrecords > 0) {
     f = kn_calloc(1, sizeof(*f));
     if (f == NULL || fetch_build(f, res, s) != 0) {
+      kn_free(next_iterator);
+      kn_free(last_fetched);
       if (f != NULL) {
         size_t i;
         for (i = 0; i < f->ndeaggs; i++)
@@ -735,7 +770,8 @@ static void on_records(kinesis_client_t* client, int status,
     kn_client_steal_parsed(res, &f->parsed);
     f->shard = s;
     kn_queue_init(&f->ready);
-    set_str(&s->last_fetched, res->records[res->nrecords - 1].sequence_number);
+    kn_free(s->last_fetched);
+    s->last_fetched = last_fetched;
     s->last_arrival =
         res->records[res->nrecords - 1].approximate_arrival_timestamp;
     skip = fetch_skip_processed(s, f);
@@ -750,7 +786,8 @@ static void on_records(kinesis_client_t* client, int status,
       shard_advance(s);
     }
   }
-  set_str(&s->iterator, res->next_shard_iterator);
+  kn_free(s->iterator);
+  s->iterator = next_iterator;
   if (res->next_shard_iterator == NULL) {
     /* A closed shard, read to its end. */
     s->state = SHARD_ENDING;
@@ -794,7 +831,10 @@ static void on_iterator(kinesis_client_t* client, int status,
     shard_backoff(s);
     return;
   }
-  set_str(&s->iterator, res->shard_iterator);
+  if (set_str(&s->iterator, res->shard_iterator) != 0) {
+    shard_backoff(s);
+    return;
+  }
   shard_schedule_fetch(s, 0);
 }
 
@@ -992,10 +1032,19 @@ static void on_claimed(int status, const kinesis_checkpoint_t* ckpt,
     return;
   }
   s->skip_sub = -1;
+  if (ckpt->sequence_number != NULL &&
+      (set_str(&s->start_seq, ckpt->sequence_number) != 0 ||
+       set_str(&s->acked_seq, ckpt->sequence_number) != 0 ||
+       set_str(&s->written_seq, ckpt->sequence_number) != 0)) {
+    /* Without the checkpoint the shard would start at the wrong place: it
+     * is claimed again (our own lease) at the next discovery. */
+    kn_client_log(c->client, KINESIS_LOG_WARN,
+                  "consumer: cannot claim %s: %s", s->id,
+                  kinesis_strerror(KINESIS_ENOMEM));
+    s->state = SHARD_NEW;
+    return;
+  }
   if (ckpt->sequence_number != NULL) {
-    set_str(&s->start_seq, ckpt->sequence_number);
-    set_str(&s->acked_seq, ckpt->sequence_number);
-    set_str(&s->written_seq, ckpt->sequence_number);
     s->acked_sub = ckpt->sub_sequence_number;
     s->acked_partial = ckpt->partial;
     if (ckpt->partial) {
@@ -1189,8 +1238,11 @@ static void on_listed(kinesis_client_t* client, int status,
                   res->error_code ? res->error_code : kinesis_strerror(status),
                   res->error_message ? ": " : "",
                   res->error_message ? res->error_message : "");
-    /* Try again soon rather than after a whole discovery interval. */
-    uv_timer_start(&c->discovery, on_discovery_timer, 1000,
+    /* Try again soon rather than after a whole discovery interval (and
+     * never later than one). */
+    uv_timer_start(&c->discovery, on_discovery_timer,
+                   c->o.shard_discovery_ms < 1000 ? c->o.shard_discovery_ms
+                                                  : 1000,
                    c->o.shard_discovery_ms);
     return;
   }

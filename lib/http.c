@@ -48,6 +48,7 @@ struct kn_http_s {
   int closing;
   int handles_open;      /* uv handles not yet closed: timer, idle, polls */
   size_t connections;    /* connections opened, over all time */
+  int no_poll;           /* requests marked no_poll since the last check */
   /* Easy handles of finished requests, reset and kept for the next ones:
    * a fresh handle costs an allocation of its buffers each time. */
   CURL* idle[KN_HTTP_IDLE_MAX];
@@ -69,6 +70,7 @@ struct kn_http_req_s {
   void* arg;
   int status;            /* the result, once done */
   int too_big;
+  int no_poll;           /* its socket got no poll handle: the error */
 };
 
 typedef struct {
@@ -82,6 +84,8 @@ typedef struct {
 
 static void http_maybe_finish_close(kn_http_t* http);
 static void http_drain(kn_http_t* http);
+static void http_fail_no_poll(kn_http_t* http);
+static void req_defer(kn_http_req_t* req, int status);
 static void on_defer(uv_idle_t* idle);
 
 
@@ -123,6 +127,7 @@ static void on_poll(uv_poll_t* handle, int status, int events) {
   curl_multi_socket_action(http->multi, s->fd, flags, &running);
   /* Drained whatever running_handles says (multi-uv.c only checked it). */
   (void) running;
+  http_fail_no_poll(http);
   http_drain(http);
 }
 
@@ -131,6 +136,7 @@ static void on_timer(uv_timer_t* timer) {
   kn_http_t* http = container_of(timer, kn_http_t, timer);
   int running;
   curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  http_fail_no_poll(http);
   http_drain(http);
 }
 
@@ -158,13 +164,45 @@ static kn_http_socket_t* socket_find(kn_http_t* http, curl_socket_t fd) {
 }
 
 
+/* A socket of `easy` could not be polled (`err`). Returning -1 would make
+ * curl mark the whole multi handle dead and fail every transfer, and only
+ * once a timer wakes it up; instead the request is marked, and
+ * http_fail_no_poll() ends it with `err` when curl has returned. */
+static int socket_failed(kn_http_t* http, CURL* easy, int err) {
+  kn_http_req_t* req = NULL;
+  if (easy != NULL)
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char**) &req);
+  if (req == NULL)
+    return -1;
+  req->no_poll = err;
+  http->no_poll = 1;
+  return 0;
+}
+
+
+/* Ends the requests socket_failed() marked; outside curl's callbacks, since
+ * it removes their handles. */
+static void http_fail_no_poll(kn_http_t* http) {
+  kn_queue_t* q;
+  if (!http->no_poll)
+    return;
+  http->no_poll = 0;
+  q = http->active.next;
+  while (q != &http->active) {
+    kn_http_req_t* req = kn_queue_data(q, kn_http_req_t, node);
+    q = q->next;
+    if (req->no_poll != 0)
+      req_defer(req, req->no_poll);
+  }
+}
+
+
 /* CURLMOPT_SOCKETFUNCTION: start, change or stop polling one socket. */
 static int on_curl_socket(CURL* easy, curl_socket_t fd, int what, void* userp,
                           void* socketp) {
   kn_http_t* http = userp;
   kn_http_socket_t* s = socketp;
   int events = 0;
-  (void) easy;
 
   /* curl forgets what it was given on CURL_POLL_REMOVE: a connection taken
    * from its cache comes back without it. */
@@ -179,12 +217,14 @@ static int on_curl_socket(CURL* easy, curl_socket_t fd, int what, void* userp,
   }
 
   if (s == NULL) {
+    int err;
     s = kn_malloc(sizeof(*s));
     if (s == NULL)
-      return -1;
-    if (uv_poll_init_socket(http->loop, &s->poll, fd) != 0) {
+      return socket_failed(http, easy, KINESIS_ENOMEM);
+    err = uv_poll_init_socket(http->loop, &s->poll, fd);
+    if (err != 0) {
       kn_free(s);
-      return -1;
+      return socket_failed(http, easy, err);
     }
     s->poll.data = http;
     s->http = http;

@@ -529,6 +529,16 @@ static int install_map(kinesis_producer_t* p, kn_shardmap_t* map) {
 }
 
 
+/* The wait before listing again after a failed listing: doubling from
+ * KN_LISTING_RETRY_MIN_MS with each failure in a row, up to the max. */
+static uint64_t listing_backoff(kinesis_producer_t* p) {
+  uint64_t wait = (uint64_t) KN_LISTING_RETRY_MIN_MS
+                  << (p->listing_failures < 6 ? p->listing_failures : 6);
+  p->listing_failures++;
+  return wait < KN_LISTING_RETRY_MAX_MS ? wait : KN_LISTING_RETRY_MAX_MS;
+}
+
+
 static void on_listed(kinesis_client_t* c, int status,
                       const kinesis_result_t* res, void* arg) {
   kinesis_producer_t* p = arg;
@@ -552,16 +562,14 @@ static void on_listed(kinesis_client_t* c, int status,
     p->listing_status = 0;
     p->next_listing_at = now + p->o.shard_refresh_ms;
   } else if (status != KINESIS_ECANCELED) {
-    uint64_t wait = (uint64_t) KN_LISTING_RETRY_MIN_MS << (p->listing_failures < 6 ? p->listing_failures : 6);
-    p->listing_failures++;
+    uint64_t wait = listing_backoff(p);
     p->listing_status = status;
     snprintf(p->listing_error, sizeof(p->listing_error),
              "no shard map: ListShards failed: %s%s%s",
              res->error_code != NULL ? res->error_code : kinesis_strerror(status),
              res->error_message != NULL ? ": " : "",
              res->error_message != NULL ? res->error_message : "");
-    p->next_listing_at =
-        now + (wait < KN_LISTING_RETRY_MAX_MS ? wait : KN_LISTING_RETRY_MAX_MS);
+    p->next_listing_at = now + wait;
   }
   producer_pump(p);
 }
@@ -590,7 +598,9 @@ static void maybe_list(kinesis_producer_t* p, uint64_t now) {
     p->listing_status = r;
     snprintf(p->listing_error, sizeof(p->listing_error),
              "no shard map: ListShards: %s", kinesis_strerror(r));
-    p->next_listing_at = now + KN_LISTING_RETRY_MAX_MS;
+    /* A call refused now (no memory, say) backs off like a failed answer,
+     * rather than leaving the records without a map for the longest wait. */
+    p->next_listing_at = now + listing_backoff(p);
   }
 }
 
