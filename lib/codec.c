@@ -267,6 +267,21 @@ static void set_code(kn_codec_error_t* err, const char* code) {
 }
 
 
+/* json_loadb(), telling an allocation failure (*nomem set) from a text
+ * that is not JSON. jansson says "out of memory" for most, but its very
+ * first allocation fails without any message, where a bad text always has
+ * one. */
+static json_t* load_json(const char* text, size_t len, int* nomem) {
+  json_error_t e;
+  json_t* root;
+  memset(&e, 0, sizeof(e));
+  root = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, &e);
+  *nomem = root == NULL && (json_error_code(&e) == json_error_out_of_memory ||
+                            e.text[0] == '\0');
+  return root;
+}
+
+
 void kn_codec_parse_error(const uint8_t* body, size_t len,
                           const char* error_type_header,
                           kn_codec_error_t* err) {
@@ -332,13 +347,14 @@ static const char* shard_range_error(const kinesis_shard_t* s) {
 
 static int parse_root(const uint8_t* body, size_t len, kn_parsed_t* out,
                       json_t** root) {
+  int nomem;
   memset(out, 0, sizeof(*out));
   out->millis_behind_latest = -1;
-  *root = json_loadb((const char*) body, len, JSON_DECODE_INT_AS_REAL, NULL);
+  *root = load_json((const char*) body, len, &nomem);
   if (!json_is_object(*root)) {
     json_decref(*root);
     *root = NULL;
-    return KINESIS_EPROTO;
+    return nomem ? KINESIS_ENOMEM : KINESIS_EPROTO;
   }
   out->root = *root;
   return 0;
@@ -472,11 +488,15 @@ int kn_codec_parse_credentials(const uint8_t* body, size_t len,
   const char* token;
   const char* exp;
   int r = KINESIS_EPROTO;
+  int nomem;
 
   memset(out, 0, sizeof(*out));
-  root = json_loadb((const char*) body, len, JSON_DECODE_INT_AS_REAL, NULL);
-  if (!json_is_object(root))
+  root = load_json((const char*) body, len, &nomem);
+  if (!json_is_object(root)) {
+    if (nomem)
+      r = KINESIS_ENOMEM;
     goto done;
+  }
   code = get_str(root, "Code");
   if (code != NULL && strcmp(code, "Success") != 0)
     goto done;
@@ -605,14 +625,16 @@ int kn_codec_parse_put_line(const char* line, size_t len, kn_put_line_t* l) {
   json_t* root;
   json_t* text;
   json_t* b64;
+  int nomem;
   int r;
 
   memset(l, 0, sizeof(*l));
-  root = json_loadb(line, len, JSON_DECODE_INT_AS_REAL, NULL);
+  root = load_json(line, len, &nomem);
   if (!json_is_object(root)) {
-    snprintf(l->error, sizeof(l->error), "not a JSON object");
+    snprintf(l->error, sizeof(l->error), nomem ? "out of memory"
+                                               : "not a JSON object");
     json_decref(root);
-    return KINESIS_EINVAL;
+    return nomem ? KINESIS_ENOMEM : KINESIS_EINVAL;
   }
   text = json_object_get(root, "data");
   b64 = json_object_get(root, "data_b64");
