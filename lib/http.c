@@ -28,6 +28,9 @@
 #define KN_HTTP_DEFAULT_TIMEOUT_MS 30000
 #define KN_HTTP_DEFAULT_MAX_RESPONSE (64u * 1024 * 1024)
 #define KN_HTTP_MAX_HEADER_VALUE 256
+/* All of a response's header lines together, at most: Kinesis sends well
+ * under 1 KiB. */
+#define KN_HTTP_MAX_HEADER_BYTES (64u * 1024)
 
 #define KN_HTTP_IDLE_MAX 16
 
@@ -69,7 +72,8 @@ struct kn_http_req_s {
   kn_http_cb cb;
   void* arg;
   int status;            /* the result, once done */
-  int too_big;
+  int too_big;           /* 1: the body was over the limit; 2: the headers */
+  size_t header_bytes;   /* of the current response */
   int no_poll;           /* its socket got no poll handle: the error */
 };
 
@@ -300,7 +304,15 @@ static size_t on_header(char* line, size_t size, size_t nmemb, void* userp) {
     /* A new response (after a 100 Continue, say) replaces the last. */
     req->request_id[0] = '\0';
     req->error_type[0] = '\0';
-  } else if (n > sizeof(rid) - 1 &&
+    req->header_bytes = 0;
+  }
+  /* Refusing a line makes curl end the transfer (CURLE_WRITE_ERROR). */
+  req->header_bytes += n;
+  if (req->header_bytes > KN_HTTP_MAX_HEADER_BYTES) {
+    req->too_big = 2;
+    return 0;
+  }
+  if (n > sizeof(rid) - 1 &&
              strncasecmp(line, rid, sizeof(rid) - 1) == 0) {
     header_value(line, n, sizeof(rid) - 2, req->request_id,
                  sizeof(req->request_id));
@@ -386,6 +398,8 @@ static void req_run_callback(kn_http_req_t* req) {
   if (req->status != 0) {
     if (req->status == KINESIS_ECANCELED)
       res.transport_error = "request canceled";
+    else if (req->too_big == 2)
+      res.transport_error = "response headers exceed the size limit";
     else if (req->too_big)
       res.transport_error = "response body exceeds the size limit";
     else

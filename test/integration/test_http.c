@@ -266,6 +266,61 @@ static void test_response_size_cap(void) {
 }
 
 
+/* Response headers are capped as a whole (64 KiB): one huge header, or
+ * many that add up, end the request with KINESIS_EPROTO; headers under the
+ * cap pass. */
+static void test_response_header_cap(void) {
+  const char* fault = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
+  static const size_t sizes[] = {60 * 1024, 70 * 1024};
+  kn_http_t* http;
+  kn_http_request_t req;
+  result_t r;
+  size_t k;
+  int many;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_http_new(&loop, NULL, &http));
+  list_streams_request(&req, fault);
+  for (many = 0; many <= 1; many++)
+    for (k = 0; k < KN_ARRAY_SIZE(sizes); k++) {
+      /* One header of sizes[k] bytes, or sizes[k] / 2000 of 2000. */
+      size_t each = many ? 2000 : sizes[k];
+      size_t count = sizes[k] / each;
+      size_t cap = count * (each + 32) + 128;
+      char* script = malloc(cap);
+      size_t len;
+      size_t i;
+      ASSERT_NOT_NULL(script);
+      len = (size_t) snprintf(script, cap,
+                              "{\"status\":200,\"body\":{},\"headers\":{");
+      for (i = 0; i < count; i++) {
+        len += (size_t) snprintf(script + len, cap - len, "%s\"X-Big-%zu\":\"",
+                                 i == 0 ? "" : ",", i);
+        memset(script + len, 'a', each);
+        len += each;
+        len += (size_t) snprintf(script + len, cap - len, "\"");
+      }
+      snprintf(script + len, cap - len, "}}");
+      ASSERT_OK(kn_fault_reset(fault));
+      ASSERT_OK(kn_fault_script(fault, script));
+      free(script);
+      memset(&r, 0, sizeof(r));
+      ASSERT_OK(kn_http_send(http, &req, on_done, &r, NULL));
+      while (r.calls == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+      if (sizes[k] < 64 * 1024) {
+        ASSERT_OK(r.status);
+        ASSERT_EQ(200, r.http_status);
+      } else {
+        ASSERT_EQ(KINESIS_EPROTO, r.status);
+        ASSERT_STR_EQ("response headers exceed the size limit", r.error);
+      }
+    }
+  close_http(http);
+  kn_test_loop_close(&loop);
+}
+
+
 static int tls_request(const char* url, const char* ca_file, int insecure,
                        result_t* r) {
   kn_http_options_t o;
@@ -314,4 +369,6 @@ KN_TEST_MAIN(KN_TEST(test_keep_alive),
              KN_TEST(test_concurrent_and_capped),
              KN_TEST(test_cancel_and_close),
              KN_TEST(test_send_after_close_and_bad_args),
-             KN_TEST(test_response_size_cap), KN_TEST(test_tls_verification))
+             KN_TEST(test_response_size_cap),
+             KN_TEST(test_response_header_cap),
+             KN_TEST(test_tls_verification))
