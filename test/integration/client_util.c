@@ -113,3 +113,69 @@ void run_loop_for(uv_loop_t* loop, uint64_t ms) {
   while (run_for_state != 2)
     uv_run(loop, UV_RUN_NOWAIT);
 }
+
+
+typedef struct {
+  stream_record_fn fn;
+  void* arg;
+  const char* shard;
+  char iterator[600];
+  int done;
+  int empty_reads;
+} shard_reader_t;
+
+
+static void on_shard_records(kinesis_client_t* c, int status,
+                             const kinesis_result_t* res, void* arg) {
+  shard_reader_t* rd = arg;
+  size_t i;
+  ASSERT_OK(status);
+  for (i = 0; i < res->nrecords; i++)
+    rd->fn(rd->shard, &res->records[i], rd->arg);
+  if (res->nrecords == 0)
+    rd->empty_reads++;
+  if (res->next_shard_iterator == NULL || rd->empty_reads >= 2) {
+    rd->done = 1;
+    return;
+  }
+  snprintf(rd->iterator, sizeof(rd->iterator), "%s", res->next_shard_iterator);
+  ASSERT_OK(kinesis_client_get_records(c, rd->iterator, 10000,
+                                       on_shard_records, rd));
+}
+
+
+void read_whole_stream(uv_loop_t* loop, kinesis_client_t* c,
+                       const char* stream, stream_record_fn fn, void* arg) {
+  capture_t cap;
+  size_t nshards;
+  char shard_ids[16][64];
+  size_t i;
+
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_list_shards(c, stream, capture_cb, &cap));
+  capture_wait(loop, &cap);
+  ASSERT_OK(cap.status);
+  nshards = cap.nshards;
+  memcpy(shard_ids, cap.shard_ids, sizeof(shard_ids));
+  for (i = 0; i < nshards; i++) {
+    kinesis_iterator_request_t it;
+    shard_reader_t rd;
+    memset(&it, 0, sizeof(it));
+    it.stream = stream;
+    it.shard_id = shard_ids[i];
+    it.type = KINESIS_ITERATOR_TRIM_HORIZON;
+    memset(&cap, 0, sizeof(cap));
+    ASSERT_OK(kinesis_client_get_shard_iterator(c, &it, capture_cb, &cap));
+    capture_wait(loop, &cap);
+    ASSERT_OK(cap.status);
+    memset(&rd, 0, sizeof(rd));
+    rd.fn = fn;
+    rd.arg = arg;
+    rd.shard = shard_ids[i];
+    snprintf(rd.iterator, sizeof(rd.iterator), "%s", cap.iterator);
+    ASSERT_OK(kinesis_client_get_records(c, rd.iterator, 10000,
+                                         on_shard_records, &rd));
+    while (!rd.done)
+      uv_run(loop, UV_RUN_ONCE);
+  }
+}

@@ -47,4 +47,14 @@ void close_client(uv_loop_t* loop, kinesis_client_t* c);
 /* Runs `loop` for `ms` milliseconds, whatever else it has to do. */
 void run_loop_for(uv_loop_t* loop, uint64_t ms);
 
+/* Reads every shard of `stream` through `c` from TRIM_HORIZON, with
+ * GetRecords until the shard ends or two reads in a row come back empty;
+ * `fn` sees each record with its shard id. For checking what a stream
+ * holds. */
+typedef void (*stream_record_fn)(const char* shard_id,
+                                 const kinesis_fetched_record_t* record,
+                                 void* arg);
+void read_whole_stream(uv_loop_t* loop, kinesis_client_t* c,
+                       const char* stream, stream_record_fn fn, void* arg);
+
 #endif

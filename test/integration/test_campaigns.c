@@ -216,15 +216,6 @@ typedef struct {
   const char* prefix;
 } readback_t;
 
-typedef struct {
-  kinesis_client_t* c;
-  readback_t* rb;
-  const char* shard;
-  char iterator[600];
-  int done;
-  int empty_reads;
-} reader_t;
-
 
 static size_t index_of(const char* prefix, const uint8_t* data, size_t len) {
   size_t plen = strlen(prefix);
@@ -242,79 +233,35 @@ static size_t index_of(const char* prefix, const uint8_t* data, size_t len) {
 }
 
 
-static void on_read(kinesis_client_t* c, int status,
-                    const kinesis_result_t* res, void* arg) {
-  reader_t* rd = arg;
-  readback_t* rb = rd->rb;
-  size_t i;
-  ASSERT_OK(status);
-  for (i = 0; i < res->nrecords; i++) {
-    const kinesis_fetched_record_t* f = &res->records[i];
-    stored_t* s;
-    if (rb->n == rb->cap) {
-      rb->cap = rb->cap ? rb->cap * 2 : 4096;
-      rb->items = realloc(rb->items, rb->cap * sizeof(*rb->items));
-      ASSERT_NOT_NULL(rb->items);
-    }
-    s = &rb->items[rb->n++];
-    snprintf(s->shard, sizeof(s->shard), "%s", rd->shard);
-    snprintf(s->seq, sizeof(s->seq), "%s", f->sequence_number);
-    s->idx = index_of(rb->prefix, f->data, f->len);
-    if (s->idx != SIZE_MAX) {
-      ASSERT_LT(s->idx, rb->nseen);
-      rb->seen[s->idx]++;
-    }
+static void on_stored(const char* shard, const kinesis_fetched_record_t* f,
+                      void* arg) {
+  readback_t* rb = arg;
+  stored_t* s;
+  if (rb->n == rb->cap) {
+    rb->cap = rb->cap ? rb->cap * 2 : 4096;
+    rb->items = realloc(rb->items, rb->cap * sizeof(*rb->items));
+    ASSERT_NOT_NULL(rb->items);
   }
-  if (res->nrecords == 0)
-    rd->empty_reads++;
-  if (res->next_shard_iterator == NULL || rd->empty_reads >= 2) {
-    rd->done = 1;
-    return;
+  s = &rb->items[rb->n++];
+  snprintf(s->shard, sizeof(s->shard), "%s", shard);
+  snprintf(s->seq, sizeof(s->seq), "%s", f->sequence_number);
+  s->idx = index_of(rb->prefix, f->data, f->len);
+  if (s->idx != SIZE_MAX) {
+    ASSERT_LT(s->idx, rb->nseen);
+    rb->seen[s->idx]++;
   }
-  snprintf(rd->iterator, sizeof(rd->iterator), "%s", res->next_shard_iterator);
-  ASSERT_OK(kinesis_client_get_records(c, rd->iterator, 10000, on_read, rd));
 }
 
 
 /* Reads every shard of `stream` from TRIM_HORIZON through `c`. */
 static void read_stream(kinesis_client_t* c, const char* stream,
                         const char* prefix, size_t n, readback_t* rb) {
-  capture_t cap;
-  size_t nshards;
-  char shard_ids[16][64];
-  size_t i;
-
   memset(rb, 0, sizeof(*rb));
   rb->seen = calloc(n, sizeof(*rb->seen));
   ASSERT_NOT_NULL(rb->seen);
   rb->nseen = n;
   rb->prefix = prefix;
-  memset(&cap, 0, sizeof(cap));
-  ASSERT_OK(kinesis_client_list_shards(c, stream, capture_cb, &cap));
-  capture_wait(&loop, &cap);
-  ASSERT_OK(cap.status);
-  nshards = cap.nshards;
-  memcpy(shard_ids, cap.shard_ids, sizeof(shard_ids));
-  for (i = 0; i < nshards; i++) {
-    kinesis_iterator_request_t it;
-    reader_t rd;
-    memset(&it, 0, sizeof(it));
-    it.stream = stream;
-    it.shard_id = shard_ids[i];
-    it.type = KINESIS_ITERATOR_TRIM_HORIZON;
-    memset(&cap, 0, sizeof(cap));
-    ASSERT_OK(kinesis_client_get_shard_iterator(c, &it, capture_cb, &cap));
-    capture_wait(&loop, &cap);
-    ASSERT_OK(cap.status);
-    memset(&rd, 0, sizeof(rd));
-    rd.c = c;
-    rd.rb = rb;
-    rd.shard = shard_ids[i];
-    snprintf(rd.iterator, sizeof(rd.iterator), "%s", cap.iterator);
-    ASSERT_OK(kinesis_client_get_records(c, rd.iterator, 10000, on_read, &rd));
-    while (!rd.done)
-      uv_run(&loop, UV_RUN_ONCE);
-  }
+  read_whole_stream(&loop, c, stream, on_stored, rb);
 }
 
 

@@ -175,15 +175,6 @@ typedef struct {
 } readback_t;
 
 
-typedef struct {
-  readback_t* rb;
-  const char* shard;
-  char iterator[600];
-  int done;
-  int empty_reads;
-} reader_t;
-
-
 static void rb_add(readback_t* rb, const uint8_t* data, size_t len,
                    const char* seq, const char* shard, const char* pk,
                    size_t pk_len) {
@@ -203,72 +194,27 @@ static void rb_add(readback_t* rb, const uint8_t* data, size_t len,
 }
 
 
-static void on_records(kinesis_client_t* c, int status,
-                       const kinesis_result_t* res, void* arg) {
-  reader_t* rd = arg;
-  size_t i;
-  (void) c;
-  ASSERT_OK(status);
-  for (i = 0; i < res->nrecords; i++) {
-    const kinesis_fetched_record_t* f = &res->records[i];
-    kn_deagg_record_t* users = NULL;
-    size_t nusers = 0;
-    size_t k;
-    if (rd->rb->deaggregate &&
-        kn_deagg(f->data, f->len, &users, &nusers) == 1) {
-      for (k = 0; k < nusers; k++)
-        rb_add(rd->rb, users[k].data, users[k].len, f->sequence_number,
-               rd->shard, users[k].partition_key,
-               users[k].partition_key_len);
-      free(users);
-      continue;
-    }
-    rb_add(rd->rb, f->data, f->len, f->sequence_number, rd->shard,
-           f->partition_key, strlen(f->partition_key));
-  }
-  if (res->nrecords == 0)
-    rd->empty_reads++;
-  if (res->next_shard_iterator == NULL || rd->empty_reads >= 2) {
-    rd->done = 1;
+static void on_stored(const char* shard, const kinesis_fetched_record_t* f,
+                      void* arg) {
+  readback_t* rb = arg;
+  kn_deagg_record_t* users = NULL;
+  size_t nusers = 0;
+  size_t k;
+  if (rb->deaggregate && kn_deagg(f->data, f->len, &users, &nusers) == 1) {
+    for (k = 0; k < nusers; k++)
+      rb_add(rb, users[k].data, users[k].len, f->sequence_number, shard,
+             users[k].partition_key, users[k].partition_key_len);
+    free(users);
     return;
   }
-  snprintf(rd->iterator, sizeof(rd->iterator), "%s", res->next_shard_iterator);
-  ASSERT_OK(kinesis_client_get_records(c, rd->iterator, 10000, on_records, rd));
+  rb_add(rb, f->data, f->len, f->sequence_number, shard, f->partition_key,
+         strlen(f->partition_key));
 }
 
 
 static void read_stream(kinesis_client_t* c, const char* stream,
                         readback_t* rb) {
-  capture_t cap;
-  size_t nshards;
-  char shard_ids[16][64];
-  size_t i;
-
-  memset(&cap, 0, sizeof(cap));
-  ASSERT_OK(kinesis_client_list_shards(c, stream, capture_cb, &cap));
-  capture_wait(&loop, &cap);
-  ASSERT_OK(cap.status);
-  nshards = cap.nshards;
-  memcpy(shard_ids, cap.shard_ids, sizeof(shard_ids));
-  for (i = 0; i < nshards; i++) {
-    kinesis_iterator_request_t it;
-    reader_t rd;
-    memset(&it, 0, sizeof(it));
-    it.stream = stream;
-    it.shard_id = shard_ids[i];
-    it.type = KINESIS_ITERATOR_TRIM_HORIZON;
-    memset(&cap, 0, sizeof(cap));
-    ASSERT_OK(kinesis_client_get_shard_iterator(c, &it, capture_cb, &cap));
-    capture_wait(&loop, &cap);
-    ASSERT_OK(cap.status);
-    memset(&rd, 0, sizeof(rd));
-    rd.rb = rb;
-    rd.shard = shard_ids[i];
-    snprintf(rd.iterator, sizeof(rd.iterator), "%s", cap.iterator);
-    ASSERT_OK(kinesis_client_get_records(c, rd.iterator, 10000, on_records, &rd));
-    while (!rd.done)
-      uv_run(&loop, UV_RUN_ONCE);
-  }
+  read_whole_stream(&loop, c, stream, on_stored, rb);
 }
 
 
