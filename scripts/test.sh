@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds libkinesis and runs the whole test suite twice: a normal build in
 # build/ (warnings are errors), whose unit tests also run under valgrind's
-# memcheck, and an AddressSanitizer + UBSan build in build-sanitize/; then
-# fuzzes every harness for KN_FUZZ_SECONDS (default 20) each with clang in
-# build-fuzz/ (scripts/fuzz.sh). Runs scripts/setup.sh first. Exits non-zero
-# if anything fails; the last line summarises the runs.
+# memcheck and which a separate project finds installed and as a subproject
+# (scripts/packaging.sh), and an AddressSanitizer + UBSan build in
+# build-sanitize/; then fuzzes every harness for KN_FUZZ_SECONDS (default 20)
+# each with clang in build-fuzz/ (scripts/fuzz.sh). Runs scripts/setup.sh
+# first. Exits non-zero if anything fails; the last line summarises the runs.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,10 +39,17 @@ run() {
 normal=FAIL
 sanitize=FAIL
 memcheck=FAIL
+packaging=FAIL
 fuzz=FAIL
 
 if run build 1 -Dwerror=true -Dbenchmarks=true; then
   normal=ok
+fi
+
+# A project of its own finds the library installed (pkg-config) and bundled
+# as a meson subproject, and links and runs against it.
+if [ "$normal" = ok ] && scripts/packaging.sh build; then
+  packaging=ok
 fi
 
 # The unit tests and the corpus replays under valgrind's memcheck, in the
@@ -67,7 +75,8 @@ if scripts/fuzz.sh "${KN_FUZZ_SECONDS:-20}"; then
   fuzz=ok
 fi
 
-echo "test.sh: build: $normal; unit tests under memcheck: $memcheck;" \
+echo "test.sh: build: $normal; packaging: $packaging;" \
+  "unit tests under memcheck: $memcheck;" \
   "build-sanitize (address,undefined): $sanitize; fuzzing: $fuzz"
-[ "$normal" = ok ] && [ "$memcheck" = ok ] && [ "$sanitize" = ok ] &&
-  [ "$fuzz" = ok ]
+[ "$normal" = ok ] && [ "$packaging" = ok ] && [ "$memcheck" = ok ] &&
+  [ "$sanitize" = ok ] && [ "$fuzz" = ok ]
