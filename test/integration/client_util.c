@@ -62,6 +62,21 @@ void test_client_options(kinesis_client_options_t* o, const char* endpoint) {
 }
 
 
+void create_active_stream(uv_loop_t* loop, kinesis_client_t* c,
+                          const char* name, uint32_t shards) {
+  capture_t cap;
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_create_stream(c, name, shards, capture_cb, &cap));
+  capture_wait(loop, &cap);
+  ASSERT_OK(cap.status);
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_wait_for_active(c, name, 20, 10000, capture_cb,
+                                           &cap));
+  capture_wait(loop, &cap);
+  ASSERT_OK(cap.status);
+}
+
+
 const char* test_stream_name(const char* prefix) {
   static char name[128];
   static int n;

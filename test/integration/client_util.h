@@ -39,6 +39,10 @@ void capture_wait(uv_loop_t* loop, capture_t* cap);
 /* Client options for the test servers: region us-east-1, fixed keys. */
 void test_client_options(kinesis_client_options_t* o, const char* endpoint);
 
+/* Creates `name` with `shards` shards and waits until it is ACTIVE. */
+void create_active_stream(uv_loop_t* loop, kinesis_client_t* c,
+                          const char* name, uint32_t shards);
+
 /* A stream name unique to this process and call. */
 const char* test_stream_name(const char* prefix);
 

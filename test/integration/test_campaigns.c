@@ -162,21 +162,6 @@ static kinesis_client_t* new_client(const char* ep) {
 }
 
 
-static void create_stream(kinesis_client_t* c, const char* name,
-                          uint32_t shards) {
-  capture_t cap;
-  memset(&cap, 0, sizeof(cap));
-  ASSERT_OK(kinesis_client_create_stream(c, name, shards, capture_cb, &cap));
-  capture_wait(&loop, &cap);
-  ASSERT_OK(cap.status);
-  memset(&cap, 0, sizeof(cap));
-  ASSERT_OK(kinesis_client_wait_for_active(c, name, 20, 10000, capture_cb,
-                                           &cap));
-  capture_wait(&loop, &cap);
-  ASSERT_OK(cap.status);
-}
-
-
 /* Runs the loop until `*count` reaches `target`; fails after `limit_ms`. */
 static void run_until(const size_t* count, size_t target, uint64_t limit_ms,
                       const char* what) {
@@ -380,7 +365,7 @@ static void test_producer_chaos(void) {
   direct = new_client(endpoint);
   via_fault = new_client(fault);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("chaos"));
-  create_stream(direct, stream, 2);
+  create_active_stream(&loop, direct, stream, 2);
   campaign_init(n, "chaos");
 
   ASSERT_OK(kn_fault_reset(fault));
@@ -603,7 +588,7 @@ static void test_outage_produce(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(endpoint);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("odown"));
-  create_stream(c, stream, 2);
+  create_active_stream(&loop, c, stream, 2);
   campaign_init(n, "odown");
   producer_options(&o, stream);
   o.put_rate_limit_per_shard = 250;  /* 2 shards: about 6 s for 3000 */
@@ -663,7 +648,7 @@ static void test_outage_outlasts_ttl(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(endpoint);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("ottl"));
-  create_stream(c, stream, 2);
+  create_active_stream(&loop, c, stream, 2);
   campaign_init(3 * per, "ottl");
   producer_options(&o, stream);
   o.put_rate_limit_per_shard = 0;
@@ -815,7 +800,7 @@ static void test_outage_consume(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(endpoint);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("ocons"));
-  create_stream(c, stream, 2);
+  create_active_stream(&loop, c, stream, 2);
   campaign_init(n, "ocons");
   memset(&cons, 0, sizeof(cons));
   cons.seen = calloc(n, sizeof(*cons.seen));

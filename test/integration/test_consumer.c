@@ -139,21 +139,6 @@ static kinesis_client_t* new_client(void) {
 }
 
 
-static void create_stream(kinesis_client_t* c, const char* name,
-                          uint32_t shards) {
-  capture_t cap;
-  memset(&cap, 0, sizeof(cap));
-  ASSERT_OK(kinesis_client_create_stream(c, name, shards, capture_cb, &cap));
-  capture_wait(&loop, &cap);
-  ASSERT_OK(cap.status);
-  memset(&cap, 0, sizeof(cap));
-  ASSERT_OK(kinesis_client_wait_for_active(c, name, 20, 10000, capture_cb,
-                                           &cap));
-  capture_wait(&loop, &cap);
-  ASSERT_OK(cap.status);
-}
-
-
 /* ---- Producing ---- */
 
 static size_t next_put;
@@ -268,7 +253,7 @@ static void test_round_trip_on_one_loop(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client();
   snprintf(stream, sizeof(stream), "%s", test_stream_name("cround"));
-  create_stream(c, stream, 4);
+  create_active_stream(&loop, c, stream, 4);
   sink_init(100000, "rt");
   consumer_options(&o, stream);
   ASSERT_OK(kinesis_consumer_new(c, &o, &k));
@@ -311,7 +296,7 @@ static void test_restart_resumes(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client();
   snprintf(stream, sizeof(stream), "%s", test_stream_name("crestart"));
-  create_stream(c, stream, 2);
+  create_active_stream(&loop, c, stream, 2);
   sink_init(4000, "rs");
   p = start_producer(c, stream, 0);
   while (produced < sink.n)
@@ -365,7 +350,7 @@ static void test_backpressure_manual_ack(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client();
   snprintf(stream, sizeof(stream), "%s", test_stream_name("cback"));
-  create_stream(c, stream, 2);
+  create_active_stream(&loop, c, stream, 2);
   sink_init(5000, "bp");
   p = start_producer(c, stream, 0);
   while (produced < sink.n)
@@ -424,7 +409,7 @@ static void test_aggregated_records(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client();
   snprintf(stream, sizeof(stream), "%s", test_stream_name("cagg"));
-  create_stream(c, stream, 2);
+  create_active_stream(&loop, c, stream, 2);
   sink_init(20000, "ag");
   consumer_options(&o, stream);
   ASSERT_OK(kinesis_consumer_new(c, &o, &k));
@@ -487,7 +472,7 @@ static void test_stop_and_start_again(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client();
   snprintf(stream, sizeof(stream), "%s", test_stream_name("cstop"));
-  create_stream(c, stream, 2);
+  create_active_stream(&loop, c, stream, 2);
   sink_init(3000, "st");
   p = start_producer(c, stream, 0);
   while (produced < sink.n)

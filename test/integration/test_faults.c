@@ -74,15 +74,7 @@ static void setup(void) {
 
 /* A stream behind the proxy, for calls that should eventually succeed. */
 static void make_stream(kinesis_client_t* c, const char* name) {
-  capture_t cap;
-  memset(&cap, 0, sizeof(cap));
-  ASSERT_OK(kinesis_client_create_stream(c, name, 1, capture_cb, &cap));
-  capture_wait(&loop, &cap);
-  ASSERT_OK(cap.status);
-  memset(&cap, 0, sizeof(cap));
-  ASSERT_OK(kinesis_client_wait_for_active(c, name, 20, 10000, capture_cb, &cap));
-  capture_wait(&loop, &cap);
-  ASSERT_OK(cap.status);
+  create_active_stream(&loop, c, name, 1);
   ASSERT_OK(kn_fault_reset(fault));
 }
 

@@ -148,21 +148,6 @@ static void run_init(size_t n, const char* prefix, size_t nkeys) {
 }
 
 
-static void create_stream(kinesis_client_t* c, const char* name,
-                          uint32_t shards) {
-  capture_t cap;
-  memset(&cap, 0, sizeof(cap));
-  ASSERT_OK(kinesis_client_create_stream(c, name, shards, capture_cb, &cap));
-  capture_wait(&loop, &cap);
-  ASSERT_OK(cap.status);
-  memset(&cap, 0, sizeof(cap));
-  ASSERT_OK(kinesis_client_wait_for_active(c, name, 20, 10000, capture_cb,
-                                           &cap));
-  capture_wait(&loop, &cap);
-  ASSERT_OK(cap.status);
-}
-
-
 /* Everything in the stream, read with GetRecords from TRIM_HORIZON. */
 typedef struct {
   char** data;        /* data as text */
@@ -299,7 +284,7 @@ static void test_hundred_thousand_records(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(ep);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("p100k"));
-  create_stream(c, stream, 4);
+  create_active_stream(&loop, c, stream, 4);
   run_init(100000, "r", 1000);
 
   kinesis_producer_options_init(&o);
@@ -434,7 +419,7 @@ static void test_queue_full_then_drain(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(ep);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("pfull"));
-  create_stream(c, stream, 1);
+  create_active_stream(&loop, c, stream, 1);
   run_init(40, "q", 3);
   kinesis_producer_options_init(&o);
   o.stream = stream;
@@ -496,7 +481,7 @@ static void test_queue_memory_bounded(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(ep);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("pmem"));
-  create_stream(c, stream, 1);
+  create_active_stream(&loop, c, stream, 1);
   memset(&run, 0, sizeof(run));
   mem_calls = 0;
   mem_ok = 0;
@@ -566,7 +551,7 @@ static void test_rate_limit_holds(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(ep);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("prate"));
-  create_stream(c, stream, 1);
+  create_active_stream(&loop, c, stream, 1);
   run_init(3500, "rate", 50);
   kinesis_producer_options_init(&o);
   o.stream = stream;
@@ -609,7 +594,7 @@ static void test_aggregation_roundtrip(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(ep);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("pagg"));
-  create_stream(c, stream, 2);
+  create_active_stream(&loop, c, stream, 2);
   run_init(5000, "agg", 97);
   kinesis_producer_options_init(&o);
   o.stream = stream;
@@ -663,7 +648,7 @@ static void test_explicit_hash_keys(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(ep);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("pehk"));
-  create_stream(c, stream, 4);
+  create_active_stream(&loop, c, stream, 4);
   for (aggregate = 0; aggregate <= 1; aggregate++) {
     kinesis_producer_options_t o;
     kinesis_producer_t* p;
@@ -773,7 +758,7 @@ static void test_faults_partial_and_whole(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(fault);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("pfault"));
-  create_stream(c, stream, 2);
+  create_active_stream(&loop, c, stream, 2);
   ASSERT_OK(kn_fault_reset(fault));
   /* Partial failures inside 200 answers, whole requests throttled and
    * failing with 5xx, and a connection dropped mid-answer. */
@@ -843,7 +828,7 @@ static void test_fault_non_retriable_record(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(fault);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("pnonret"));
-  create_stream(c, stream, 1);
+  create_active_stream(&loop, c, stream, 1);
   ASSERT_OK(kn_fault_reset(fault));
   /* kinesis-mock answers an oversized record like this. */
   ASSERT_OK(kn_fault_script(fault,
@@ -907,7 +892,7 @@ static void test_fault_server_never_answers(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(fault);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("psilent"));
-  create_stream(c, stream, 1);
+  create_active_stream(&loop, c, stream, 1);
   ASSERT_OK(kn_fault_reset(fault));
   ASSERT_OK(kn_fault_script(fault, "{\"target\":\"PutRecords\",\"delay_ms\":"
                                    "60000,\"proxy\":true,\"times\":100}"));
@@ -952,7 +937,7 @@ static void test_close_and_flush_in_flight(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(ep);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("pclose"));
-  create_stream(c, stream, 2);
+  create_active_stream(&loop, c, stream, 2);
   run_init(1200, "cl", 50);
   kinesis_producer_options_init(&o);
   o.stream = stream;
@@ -1012,7 +997,7 @@ static void test_follows_resharding(void) {
   ASSERT_OK(uv_loop_init(&loop));
   c = new_client(ep);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("preshard"));
-  create_stream(c, stream, 1);
+  create_active_stream(&loop, c, stream, 1);
   run_init(300, "rs", 40);
   kinesis_producer_options_init(&o);
   o.stream = stream;
