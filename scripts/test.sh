@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds libkinesis and runs the whole test suite twice: a normal build in
 # build/ (warnings are errors), whose unit tests also run under valgrind's
-# memcheck and which a separate project finds installed and as a subproject
+# memcheck, whose API reference must build without a doxygen warning or an
+# undocumented public name (meson compile docs, scripts/apidoc.sh), and
+# which a separate project finds installed and as a subproject
 # (scripts/packaging.sh), and an AddressSanitizer + UBSan build in
 # build-sanitize/; then fuzzes every harness for KN_FUZZ_SECONDS (default 20)
 # each with clang in build-fuzz/ (scripts/fuzz.sh). Runs scripts/setup.sh
@@ -41,9 +43,18 @@ sanitize=FAIL
 memcheck=FAIL
 packaging=FAIL
 fuzz=FAIL
+docs=FAIL
 
-if run build 1 -Dwerror=true -Dbenchmarks=true; then
+if run build 1 -Dwerror=true -Dbenchmarks=true -Ddocs=enabled; then
   normal=ok
+fi
+
+# The API reference from the public headers (docs/meson.build): any doxygen
+# warning, and any undocumented public function, type, member, enum value or
+# macro, fails it.
+echo "=== build: API reference (doxygen)"
+if meson compile -C build docs; then
+  docs=ok
 fi
 
 # A project of its own finds the library installed (pkg-config) and bundled
@@ -75,8 +86,8 @@ if scripts/fuzz.sh "${KN_FUZZ_SECONDS:-20}"; then
   fuzz=ok
 fi
 
-echo "test.sh: build: $normal; packaging: $packaging;" \
+echo "test.sh: build: $normal; API reference: $docs; packaging: $packaging;" \
   "unit tests under memcheck: $memcheck;" \
   "build-sanitize (address,undefined): $sanitize; fuzzing: $fuzz"
-[ "$normal" = ok ] && [ "$packaging" = ok ] && [ "$memcheck" = ok ] &&
-  [ "$sanitize" = ok ] && [ "$fuzz" = ok ]
+[ "$normal" = ok ] && [ "$docs" = ok ] && [ "$packaging" = ok ] &&
+  [ "$memcheck" = ok ] && [ "$sanitize" = ok ] && [ "$fuzz" = ok ]

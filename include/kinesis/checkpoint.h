@@ -12,7 +12,8 @@
 extern "C" {
 #endif
 
-/*
+/**
+ * \file
  * Checkpointers store, per (stream, shard): a lease (owner and heartbeat),
  * the checkpoint, and whether the shard is finished. The consumer knows them
  * only through kinesis_checkpointer_ops_t, so an application can write its
@@ -21,14 +22,14 @@ extern "C" {
 
 /** A position in a shard. */
 typedef struct kinesis_checkpoint_s {
-  /* The last record processed, or NULL when the shard has no checkpoint. */
+  /** The last record processed, or NULL when the shard has no checkpoint. */
   const char* sequence_number;
-  /* With `partial` set, the record is a KPL aggregate of which the user
+  /** With `partial` set, the record is a KPL aggregate of which the user
    * records up to and including this index were processed; the rest of it
    * is still to come. */
   uint32_t sub_sequence_number;
-  int partial;
-  /* 1 when the shard was read to its end and every record processed. */
+  int partial; /**< 1 when only part of an aggregate was processed */
+  /** 1 when the shard was read to its end and every record processed. */
   int finished;
 } kinesis_checkpoint_t;
 
@@ -64,34 +65,34 @@ typedef void (*kinesis_ckpt_members_cb)(int status, uint32_t live_members,
  * caller's.
  */
 typedef struct kinesis_checkpointer_ops_s {
-  /* Take the lease of a shard for `owner` if it is free, expired or already
+  /** Take the lease of a shard for `owner` if it is free, expired or already
    * `owner`'s, and answer with the shard's checkpoint. On KINESIS_ELEASED
    * the checkpoint still carries the stored position. A finished shard is
    * claimed like any other (status 0, finished set): release it. */
   int (*claim)(void* self, const char* stream, const char* shard_id,
                const char* owner, kinesis_ckpt_state_cb cb, void* arg);
-  /* Keep `owner`'s lease alive. */
+  /** Keep `owner`'s lease alive. */
   int (*heartbeat)(void* self, const char* stream, const char* shard_id,
                    const char* owner, kinesis_ckpt_cb cb, void* arg);
-  /* Store a position, if `owner` still holds the lease. Its `finished` is
+  /** Store a position, if `owner` still holds the lease. Its `finished` is
    * ignored: only finish() marks a shard finished. */
   int (*checkpoint)(void* self, const char* stream, const char* shard_id,
                     const char* owner, const kinesis_checkpoint_t* position,
                     kinesis_ckpt_cb cb, void* arg);
-  /* Mark the shard finished (read to its end) and free its lease. */
+  /** Mark the shard finished (read to its end) and free its lease. */
   int (*finish)(void* self, const char* stream, const char* shard_id,
                 const char* owner, kinesis_ckpt_cb cb, void* arg);
-  /* Free `owner`'s lease, keeping the checkpoint. */
+  /** Free `owner`'s lease, keeping the checkpoint. */
   int (*release)(void* self, const char* stream, const char* shard_id,
                  const char* owner, kinesis_ckpt_cb cb, void* arg);
-  /* Read a shard's checkpoint without claiming it (to see whether a parent
+  /** Read a shard's checkpoint without claiming it (to see whether a parent
    * shard is finished). */
   int (*get)(void* self, const char* stream, const char* shard_id,
              kinesis_ckpt_state_cb cb, void* arg);
-  /* Close: pending callbacks run (KINESIS_ECANCELED where not done), then
+  /** Close: pending callbacks run (KINESIS_ECANCELED where not done), then
    * `cb`, on a later tick. */
   void (*close)(void* self, kinesis_close_cb cb, void* arg);
-  /* Optional; NULL when the store cannot count consumers, and then each
+  /** Optional; NULL when the store cannot count consumers, and then each
    * consumer takes every shard it can, up to max_shard_consumers. Records
    * that `owner` is alive on the stream (a membership that expires like a
    * lease, after session_timeout without a call), or with `leaving` set that
@@ -104,9 +105,9 @@ typedef struct kinesis_checkpointer_ops_s {
 /** A checkpointer: the operations and their object. For your own, fill both
  *  and keep the struct alive until the consumers using it are closed. */
 typedef struct kinesis_checkpointer_s {
-  const kinesis_checkpointer_ops_t* ops;
-  void* self;
-  /* How long a lease lives without a heartbeat, or 0 when unknown. With
+  const kinesis_checkpointer_ops_t* ops; /**< the operations */
+  void* self; /**< passed to each operation as `self` */
+  /** How long a lease lives without a heartbeat, or 0 when unknown. With
    * it, a consumer that cannot confirm a lease for this long (the store is
    * unreachable, or the process was stalled) stops reading that shard by
    * itself, before another consumer may take it over; with 0 it stops only
@@ -116,8 +117,10 @@ typedef struct kinesis_checkpointer_s {
 
 /* ---- The memory checkpointer ---- */
 
+/** The options of kinesis_checkpointer_memory_new(); see
+ *  kinesis_checkpointer_memory_options_init(). */
 typedef struct kinesis_checkpointer_memory_options_s {
-  /* Default 10000. A lease not heartbeaten for this long may be claimed by
+  /** Default 10000. A lease not heartbeaten for this long may be claimed by
    * another owner. */
   uint32_t session_timeout_ms;
 } kinesis_checkpointer_memory_options_t;
@@ -141,29 +144,31 @@ KINESIS_EXTERN int kinesis_checkpointer_memory_new(
 
 /* ---- The Redis checkpointer ---- */
 
+/** The options of kinesis_checkpointer_redis_new(); see
+ *  kinesis_checkpointer_redis_options_init(). */
 typedef struct kinesis_checkpointer_redis_options_s {
-  /* Required. Copied. redis://[[user]:password@]host[:port][/db]: port
+  /** Required. Copied. redis://[[user]:password@]host[:port][/db]: port
    * 6379 by default, an IPv6 address in brackets, user and password
    * percent-decoded. With a user and a password the checkpointer sends
    * AUTH user password, with only a password (":password@") AUTH password;
    * with /db, SELECT db. Prefer an address to a host name: hiredis resolves
    * names blocking the loop, and tries only the first address. */
   const char* url;
-  /* Required. Copied. The application: consumers with the same app_name
+  /** Required. Copied. The application: consumers with the same app_name
    * share a stream's shards, and keys are namespaced by it and the stream.
    * Non-empty, without ':', '{' or '}'. */
   const char* app_name;
-  /* Default 10000. A lease (or membership) not renewed for this long may be
+  /** Default 10000. A lease (or membership) not renewed for this long may be
    * claimed by another owner (no longer counts). Measured on the Redis
    * server's clock. */
   uint32_t session_timeout_ms;
-  /* Default 2000. Longest time to connect and authenticate. */
+  /** Default 2000. Longest time to connect and authenticate. */
   uint32_t connect_timeout_ms;
-  /* Default 100 and 5000. After a failed attempt or a lost connection the
+  /** Default 100 and 5000. After a failed attempt or a lost connection the
    * checkpointer connects again after a wait that doubles from the first to
    * the second, with jitter, until it is closed. */
   uint32_t reconnect_min_ms;
-  uint32_t reconnect_max_ms;
+  uint32_t reconnect_max_ms; /**< See reconnect_min_ms. */
 } kinesis_checkpointer_redis_options_t;
 
 /** Zeroes `options` and writes the defaults. */

@@ -1,6 +1,13 @@
 #ifndef KINESIS_CLIENT_H
 #define KINESIS_CLIENT_H
 
+/**
+ * \file
+ * The client: region, endpoint, credentials and connections on one loop,
+ * and the Kinesis API calls made through it. Also the allocator and the log
+ * hook, which the whole library uses.
+ */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,9 +23,13 @@ extern "C" {
 /** Runs once an object has closed; the object must not be used after it. */
 typedef void (*kinesis_close_cb)(void* user_data);
 
+/** Works like malloc(); see kinesis_replace_allocator(). */
 typedef void* (*kinesis_malloc_func)(size_t size);
+/** Works like realloc(); see kinesis_replace_allocator(). */
 typedef void* (*kinesis_realloc_func)(void* ptr, size_t size);
+/** Works like calloc(); see kinesis_replace_allocator(). */
 typedef void* (*kinesis_calloc_func)(size_t count, size_t size);
+/** Works like free(); see kinesis_replace_allocator(). */
 typedef void (*kinesis_free_func)(void* ptr);
 
 /**
@@ -34,10 +45,10 @@ KINESIS_EXTERN int kinesis_replace_allocator(kinesis_malloc_func malloc_fn,
 
 /** How much a log message matters. */
 typedef enum {
-  KINESIS_LOG_ERROR = 0,
-  KINESIS_LOG_WARN,
-  KINESIS_LOG_INFO,
-  KINESIS_LOG_DEBUG
+  KINESIS_LOG_ERROR = 0, /**< Something failed. */
+  KINESIS_LOG_WARN,      /**< Something went wrong, and the library goes on. */
+  KINESIS_LOG_INFO,      /**< Events worth knowing, such as a shard leased. */
+  KINESIS_LOG_DEBUG      /**< Details for debugging. */
 } kinesis_log_level_t;
 
 /** Receives the library's log messages; `message` is valid during the call
@@ -48,46 +59,48 @@ typedef void (*kinesis_log_cb)(kinesis_log_level_t level, const char* message,
 /** A Kinesis client: region, endpoint, credentials and HTTP on one loop. */
 typedef struct kinesis_client_s kinesis_client_t;
 
+/** The options of kinesis_client_new(); see kinesis_client_options_init(). */
 typedef struct kinesis_client_options_s {
-  /* Default: $AWS_REGION, then $AWS_DEFAULT_REGION, then the profile's
+  /** Default: $AWS_REGION, then $AWS_DEFAULT_REGION, then the profile's
    * region. Copied. Without one, API calls return KINESIS_ENOREGION. */
   const char* region;
-  /* Default: $AWS_ENDPOINT_URL_KINESIS, then $AWS_ENDPOINT_URL, then
+  /** Default: $AWS_ENDPOINT_URL_KINESIS, then $AWS_ENDPOINT_URL, then
    * https://kinesis.REGION.amazonaws.com. Copied. */
   const char* endpoint_url;
-  /* Default: $AWS_PROFILE, then "default". Copied. */
+  /** Default: $AWS_PROFILE, then "default". Copied. */
   const char* profile;
-  /* Optional explicit credentials; used when both the key id and the secret
+  /** Optional explicit credentials; used when both the key id and the secret
    * are set, before the rest of the chain. Copied. */
   const char* access_key_id;
-  const char* secret_access_key;
-  const char* session_token;
-  /* Default NULL: the system's CA store. A PEM file of CAs to trust. Copied. */
+  const char* secret_access_key; /**< See access_key_id. */
+  const char* session_token;     /**< Optional; see access_key_id. */
+  /** Default NULL: the system's CA store. A PEM file of CAs to trust.
+   * Copied. */
   const char* ca_file;
-  /* Default 0. 1 turns certificate and host name verification off. */
+  /** Default 0. 1 turns certificate and host name verification off. */
   int insecure;
-  /* Default 10000. Time to establish a connection, TLS included. */
+  /** Default 10000. Time to establish a connection, TLS included. */
   uint32_t connect_timeout_ms;
-  /* Default 30000. Time for one attempt of a request, start to end. */
+  /** Default 30000. Time for one attempt of a request, start to end. */
   uint32_t request_timeout_ms;
-  /* Default 64. Open connections at most; further requests wait. */
+  /** Default 64. Open connections at most; further requests wait. */
   uint32_t max_connections;
-  /* Default 5. Attempts per request for retriable errors (1: no retry). */
+  /** Default 5. Attempts per request for retriable errors (1: no retry). */
   uint32_t max_attempts;
-  /* Default 100. Exponential backoff base; each wait is random in
+  /** Default 100. Exponential backoff base; each wait is random in
    * [0, min(cap, base * 2^attempt)] (full jitter). */
   uint32_t retry_base_ms;
-  /* Default 5000. Longest wait between attempts. */
+  /** Default 5000. Longest wait between attempts. */
   uint32_t retry_cap_ms;
-  /* Default NULL: the wall clock. Epoch milliseconds used for signing, for
+  /** Default NULL: the wall clock. Epoch milliseconds used for signing, for
    * tests that pin time. Must outlive the client. */
   int64_t (*clock_ms)(void* clock_arg);
-  void* clock_arg;
-  /* Default NULL: nothing is logged. Receives messages at `log_level` and
+  void* clock_arg; /**< Passed to clock_ms. */
+  /** Default NULL: nothing is logged. Receives messages at `log_level` and
    * more important, from the client and everything made from it. */
   kinesis_log_cb log;
-  void* log_data;
-  /* Default KINESIS_LOG_WARN. */
+  void* log_data; /**< Passed to `log` as `user_data`. */
+  /** Default KINESIS_LOG_WARN. */
   kinesis_log_level_t log_level;
 } kinesis_client_options_t;
 
@@ -115,8 +128,10 @@ KINESIS_EXTERN int kinesis_client_new(uv_loop_t* loop,
 KINESIS_EXTERN int kinesis_client_close(kinesis_client_t* client,
                                         kinesis_close_cb cb, void* user_data);
 
+/** Sets the client's user slot, `data`, which the library never reads. */
 KINESIS_EXTERN void kinesis_client_set_data(kinesis_client_t* client,
                                             void* data);
+/** The client's user slot: NULL, or what kinesis_client_set_data() set. */
 KINESIS_EXTERN void* kinesis_client_get_data(const kinesis_client_t* client);
 
 /** The resolved region, or NULL when there is none. */
@@ -137,45 +152,48 @@ KINESIS_EXTERN int kinesis_client_set_credentials(kinesis_client_t* client,
 
 /* ---- Results ---- */
 
+/** One shard, from ListShards, or a child shard from GetRecords. */
 typedef struct kinesis_shard_s {
-  const char* shard_id;
-  const char* parent_shard_id;          /* NULL when none */
-  const char* adjacent_parent_shard_id; /* NULL when none */
-  const char* starting_hash_key;        /* decimal string */
-  const char* ending_hash_key;          /* decimal string */
+  const char* shard_id;                 /**< the shard's id */
+  const char* parent_shard_id;          /**< NULL when none */
+  const char* adjacent_parent_shard_id; /**< NULL when none */
+  const char* starting_hash_key;        /**< decimal string */
+  const char* ending_hash_key;          /**< decimal string */
+  /** The first sequence number of the shard; NULL for a child shard */
   const char* starting_sequence_number;
-  const char* ending_sequence_number;   /* NULL while the shard is open */
+  const char* ending_sequence_number;   /**< NULL while the shard is open */
 } kinesis_shard_t;
 
+/** A stream, from DescribeStreamSummary. */
 typedef struct kinesis_stream_summary_s {
-  const char* stream_name;
-  const char* stream_arn;
-  const char* stream_status;    /* CREATING, DELETING, ACTIVE or UPDATING */
-  const char* stream_mode;      /* PROVISIONED, ON_DEMAND, or NULL */
-  const char* encryption_type;  /* NONE, KMS, or NULL */
-  double creation_timestamp;    /* epoch seconds */
-  uint32_t retention_period_hours;
-  uint32_t open_shard_count;
-  uint32_t consumer_count;
-  uint32_t max_record_size_kib; /* 0 when the service did not say */
+  const char* stream_name;      /**< the stream's name */
+  const char* stream_arn;       /**< its ARN */
+  const char* stream_status;    /**< CREATING, DELETING, ACTIVE or UPDATING */
+  const char* stream_mode;      /**< PROVISIONED, ON_DEMAND, or NULL */
+  const char* encryption_type;  /**< NONE, KMS, or NULL */
+  double creation_timestamp;    /**< epoch seconds */
+  uint32_t retention_period_hours; /**< how long records are kept */
+  uint32_t open_shard_count;    /**< shards open now */
+  uint32_t consumer_count;      /**< enhanced fan-out consumers registered */
+  uint32_t max_record_size_kib; /**< 0 when the service did not say */
 } kinesis_stream_summary_t;
 
 /** One record of a GetRecords answer, data already base64-decoded. */
 typedef struct kinesis_fetched_record_s {
-  const uint8_t* data;
-  size_t len;
-  const char* partition_key;
-  const char* sequence_number;
-  double approximate_arrival_timestamp; /* epoch seconds; 0 when absent */
-  const char* encryption_type;          /* NULL when absent */
+  const uint8_t* data;                  /**< the record's data */
+  size_t len;                           /**< its length in bytes */
+  const char* partition_key;            /**< its partition key */
+  const char* sequence_number;          /**< its sequence number */
+  double approximate_arrival_timestamp; /**< epoch seconds; 0 when absent */
+  const char* encryption_type;          /**< NULL when absent */
 } kinesis_fetched_record_t;
 
 /** One entry of a PutRecords answer, in request order. */
 typedef struct kinesis_put_entry_result_s {
-  const char* shard_id;         /* NULL on failure */
-  const char* sequence_number;  /* NULL on failure */
-  const char* error_code;       /* NULL on success */
-  const char* error_message;    /* NULL on success */
+  const char* shard_id;         /**< NULL on failure */
+  const char* sequence_number;  /**< NULL on failure */
+  const char* error_code;       /**< NULL on success */
+  const char* error_message;    /**< NULL on success */
 } kinesis_put_entry_result_t;
 
 /**
@@ -183,30 +201,32 @@ typedef struct kinesis_put_entry_result_s {
  * Fields for other actions are zero or NULL.
  */
 typedef struct kinesis_result_s {
-  long http_status;           /* of the last attempt; 0 when none arrived */
-  uint32_t attempts;          /* requests sent, retries included */
-  const char* request_id;     /* x-amzn-RequestId of the last attempt */
-  const char* error_code;     /* e.g. "ResourceNotFoundException", or NULL */
-  const char* error_message;  /* service or transport message, or NULL */
+  long http_status;           /**< of the last attempt; 0 when none arrived */
+  uint32_t attempts;          /**< requests sent, retries included */
+  const char* request_id;     /**< x-amzn-RequestId of the last attempt */
+  /** the service's error code, such as "ResourceNotFoundException", or NULL */
+  const char* error_code;
+  const char* error_message;  /**< service or transport message, or NULL */
 
-  /* DescribeStreamSummary and kinesis_client_wait_for_active */
+  /** DescribeStreamSummary and kinesis_client_wait_for_active: the stream */
   const kinesis_stream_summary_t* summary;
-  /* ListShards, every page */
+  /** ListShards: the shards, of every page */
   const kinesis_shard_t* shards;
-  size_t nshards;
-  /* GetShardIterator */
+  size_t nshards;                   /**< entries in `shards` */
+  /** GetShardIterator: the iterator */
   const char* shard_iterator;
-  /* GetRecords */
+  /** GetRecords: the records */
   const kinesis_fetched_record_t* records;
-  size_t nrecords;
-  const char* next_shard_iterator;  /* NULL once a closed shard is read */
-  int64_t millis_behind_latest;     /* -1 when absent */
+  size_t nrecords;                  /**< entries in `records` */
+  const char* next_shard_iterator;  /**< NULL once a closed shard is read */
+  int64_t millis_behind_latest;     /**< -1 when absent */
+  /** GetRecords at the end of a closed shard: the shards that follow it */
   const kinesis_shard_t* child_shards;
-  size_t nchild_shards;
-  /* PutRecords */
+  size_t nchild_shards;             /**< entries in `child_shards` */
+  /** PutRecords: one per entry, in request order */
   const kinesis_put_entry_result_t* put_entries;
-  size_t nput_entries;
-  uint32_t failed_record_count;
+  size_t nput_entries;              /**< entries in `put_entries` */
+  uint32_t failed_record_count;     /**< entries that failed */
 } kinesis_result_t;
 
 /**
@@ -217,7 +237,8 @@ typedef void (*kinesis_client_cb)(kinesis_client_t* client, int status,
                                   const kinesis_result_t* result,
                                   void* user_data);
 
-/*
+/**
+ * \name API calls
  * Every call below follows the same rules. It returns 0 and `cb` runs
  * exactly once, later, on the loop thread: with 0, with an error after
  * retries of retriable errors are spent, or with KINESIS_ECANCELED when the
@@ -226,6 +247,7 @@ typedef void (*kinesis_client_cb)(kinesis_client_t* client, int status,
  * KINESIS_ENOMEM, or KINESIS_ECLOSING. A missing credential is reported
  * through `cb` as KINESIS_ENOCREDS. `stream` is a stream name, or an ARN
  * ("arn:..."), which is sent as StreamARN.
+ * @{
  */
 
 /** CreateStream. `shard_count` 0 creates an on-demand stream. */
@@ -268,20 +290,28 @@ KINESIS_EXTERN int kinesis_client_list_shards(kinesis_client_t* client,
                                               kinesis_client_cb cb,
                                               void* user_data);
 
+/** Where a shard iterator starts (GetShardIterator's ShardIteratorType). */
 typedef enum {
+  /** At the oldest record the shard keeps. */
   KINESIS_ITERATOR_TRIM_HORIZON = 0,
+  /** After the newest record: only records put later are read. */
   KINESIS_ITERATOR_LATEST,
+  /** At the record with `sequence_number`. */
   KINESIS_ITERATOR_AT_SEQUENCE_NUMBER,
+  /** Just after the record with `sequence_number`. */
   KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER,
+  /** At the first record that arrived at `timestamp` or later. */
   KINESIS_ITERATOR_AT_TIMESTAMP
 } kinesis_iterator_type_t;
 
+/** What kinesis_client_get_shard_iterator() asks for. */
 typedef struct kinesis_iterator_request_s {
-  const char* stream;               /* Required. */
-  const char* shard_id;             /* Required. */
-  kinesis_iterator_type_t type;     /* Default TRIM_HORIZON. */
-  const char* sequence_number;      /* Required for the *_SEQUENCE_NUMBER types. */
-  double timestamp;                 /* Epoch seconds, for AT_TIMESTAMP. */
+  const char* stream;               /**< Required. */
+  const char* shard_id;             /**< Required. */
+  kinesis_iterator_type_t type;     /**< Default TRIM_HORIZON. */
+  /** Required for the *_SEQUENCE_NUMBER types. */
+  const char* sequence_number;
+  double timestamp;                 /**< Epoch seconds, for AT_TIMESTAMP. */
 } kinesis_iterator_request_t;
 
 /** GetShardIterator; `result->shard_iterator` is set on success. */
@@ -301,10 +331,10 @@ KINESIS_EXTERN int kinesis_client_get_records(kinesis_client_t* client,
 
 /** One record to send with kinesis_client_put_records(). */
 typedef struct kinesis_put_entry_s {
-  const void* data;               /* may be NULL when len is 0 */
-  size_t len;
-  const char* partition_key;      /* Required: 1 to 256 characters, UTF-8. */
-  const char* explicit_hash_key;  /* Optional decimal, at most 2^128-1. */
+  const void* data;               /**< may be NULL when len is 0 */
+  size_t len;                     /**< the data's length in bytes */
+  const char* partition_key;      /**< Required: 1 to 256 characters, UTF-8. */
+  const char* explicit_hash_key;  /**< Optional decimal, at most 2^128-1. */
 } kinesis_put_entry_t;
 
 /**
@@ -318,6 +348,8 @@ KINESIS_EXTERN int kinesis_client_put_records(
     kinesis_client_t* client, const char* stream,
     const kinesis_put_entry_t* entries, size_t nentries, kinesis_client_cb cb,
     void* user_data);
+
+/** @} */
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,13 @@
 #ifndef KINESIS_CONSUMER_H
 #define KINESIS_CONSUMER_H
 
+/**
+ * \file
+ * The consumer: a stream's shards leased through a checkpointer, read, and
+ * handed to the application record by record, with checkpoints of what it
+ * has finished with.
+ */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,19 +29,20 @@ typedef struct kinesis_consumer_s kinesis_consumer_t;
 /** A record as the application sees it. Valid during `on_record`; with
  *  manual ack, until kinesis_consumer_ack() for it. */
 typedef struct kinesis_consumer_record_s {
-  const uint8_t* data;
-  size_t len;
-  const char* partition_key;
-  const char* explicit_hash_key;   /* from an aggregate only, else NULL */
-  const char* sequence_number;
-  /* The index inside its KPL aggregate; 0 for a plain record. */
+  const uint8_t* data;             /**< the record's data */
+  size_t len;                      /**< its length in bytes */
+  const char* partition_key;       /**< its partition key */
+  const char* explicit_hash_key;   /**< from an aggregate only, else NULL */
+  const char* sequence_number;     /**< its sequence number */
+  /** The index inside its KPL aggregate; 0 for a plain record. */
   uint32_t sub_sequence_number;
-  int aggregated;                  /* 1 when it came out of an aggregate */
-  const char* shard_id;
-  double approximate_arrival_timestamp;  /* epoch seconds; 0 when absent */
-  int64_t millis_behind_latest;    /* of the answer it came in; -1 absent */
+  int aggregated;                  /**< 1 when it came out of an aggregate */
+  const char* shard_id;            /**< the shard it was read from */
+  double approximate_arrival_timestamp;  /**< epoch seconds; 0 when absent */
+  int64_t millis_behind_latest;    /**< of the answer it came in; -1 absent */
 } kinesis_consumer_record_t;
 
+/** Receives one record; see `on_record`. */
 typedef void (*kinesis_record_cb)(kinesis_consumer_t* consumer,
                                   const kinesis_consumer_record_t* record,
                                   void* user_data);
@@ -43,49 +51,51 @@ typedef void (*kinesis_record_cb)(kinesis_consumer_t* consumer,
 typedef void (*kinesis_consumer_cb)(kinesis_consumer_t* consumer, int status,
                                     void* user_data);
 
+/** The options of kinesis_consumer_new(); see
+ *  kinesis_consumer_options_init(). */
 typedef struct kinesis_consumer_options_s {
-  /* Required. The stream name, or its ARN. Copied. */
+  /** Required. The stream name, or its ARN. Copied. */
   const char* stream;
-  /* Required. Called for each record, in order within a shard. */
+  /** Required. Called for each record, in order within a shard. */
   kinesis_record_cb on_record;
-  void* on_record_data;
-  /* Default 1000. Records fetched and not yet handed to on_record at most;
+  void* on_record_data; /**< Passed to on_record as `user_data`. */
+  /** Default 1000. Records fetched and not yet handed to on_record at most;
    * a full queue pauses fetching. */
   uint32_t max_queue_size;
-  /* Default 0: no limit. Shards this consumer leases at most. When the
+  /** Default 0: no limit. Shards this consumer leases at most. When the
    * checkpointer counts consumers (its member op), each also aims at a fair
    * share, ceil(shards / live consumers), and hands extra shards over. */
   uint32_t max_shard_consumers;
-  /* Default 10000. Records per GetRecords (1 to 10000). */
+  /** Default 10000. Records per GetRecords (1 to 10000). */
   uint32_t record_limit;
-  /* Default 2000. Wait before fetching a shard again that had nothing. */
+  /** Default 2000. Wait before fetching a shard again that had nothing. */
   uint32_t sleep_time_no_records_ms;
-  /* Default 5. GetRecords calls per second per shard at most (AWS allows
+  /** Default 5. GetRecords calls per second per shard at most (AWS allows
    * 5); fractions are allowed. */
   double shard_fetch_rate;
-  /* Default TRIM_HORIZON. Where a shard without a checkpoint starts:
+  /** Default TRIM_HORIZON. Where a shard without a checkpoint starts:
    * TRIM_HORIZON, LATEST or AT_TIMESTAMP (with `timestamp`). */
   kinesis_iterator_type_t iterator_type;
-  double timestamp;
-  /* Default NULL: a private memory checkpointer. Must outlive the
+  double timestamp; /**< Epoch seconds, for AT_TIMESTAMP. */
+  /** Default NULL: a private memory checkpointer. Must outlive the
    * consumer. */
   kinesis_checkpointer_t* checkpointer;
-  /* Default 5000. How often acknowledged positions are checkpointed; also
+  /** Default 5000. How often acknowledged positions are checkpointed; also
    * on stop and close. */
   uint32_t checkpoint_interval_ms;
-  /* Default 3000. How often leases are heartbeaten, and consumers counted;
+  /** Default 3000. How often leases are heartbeaten, and consumers counted;
    * keep it well below the checkpointer's session timeout. */
   uint32_t heartbeat_interval_ms;
-  /* Default 0: a record is acknowledged when on_record returns. 1: records
+  /** Default 0: a record is acknowledged when on_record returns. 1: records
    * stay valid, and unacknowledged, until kinesis_consumer_ack(). */
   int manual_ack;
-  /* Default 0: max_queue_size. With manual ack, records handed out and not
+  /** Default 0: max_queue_size. With manual ack, records handed out and not
    * acknowledged at most; past it, delivery and fetching pause. */
   uint32_t max_unacked;
-  /* Default 30000. How often shards are listed, to find new shards after
+  /** Default 30000. How often shards are listed, to find new shards after
    * resharding and to claim leases that became free. */
   uint32_t shard_discovery_ms;
-  /* Default NULL: "<hostname>-<pid>-<random>". The lease owner name.
+  /** Default NULL: `"<hostname>-<pid>-<random>"`. The lease owner name.
    * Copied. */
   const char* owner;
 } kinesis_consumer_options_t;
@@ -112,6 +122,8 @@ KINESIS_EXTERN int kinesis_consumer_start(kinesis_consumer_t* consumer);
 /** Stops handing records to on_record (fetching pauses once the queue is
  *  full) until kinesis_consumer_resume(). Returns 0 or KINESIS_ECLOSING. */
 KINESIS_EXTERN int kinesis_consumer_pause(kinesis_consumer_t* consumer);
+/** Hands records to on_record again, and fetching goes on, after
+ *  kinesis_consumer_pause(). Returns 0 or KINESIS_ECLOSING. */
 KINESIS_EXTERN int kinesis_consumer_resume(kinesis_consumer_t* consumer);
 
 /**
@@ -152,43 +164,46 @@ KINESIS_EXTERN int kinesis_consumer_close(kinesis_consumer_t* consumer,
                                           kinesis_consumer_cb cb,
                                           void* user_data);
 
+/** Sets the consumer's user slot, `data`, which the library never reads. */
 KINESIS_EXTERN void kinesis_consumer_set_data(kinesis_consumer_t* consumer,
                                               void* data);
+/** The consumer's user slot: NULL, or what kinesis_consumer_set_data() set. */
 KINESIS_EXTERN void* kinesis_consumer_get_data(
     const kinesis_consumer_t* consumer);
 
 /** One shard as the consumer sees it. */
 typedef struct kinesis_consumer_shard_stats_s {
-  const char* shard_id;
-  const char* state;             /* "waiting", "fetching", "finished", ... */
-  int64_t millis_behind_latest;  /* from the last answer; -1 before one */
-  int64_t last_record_age_ms;    /* now minus the last record's arrival */
-  uint64_t records;              /* user records delivered */
-  const char* checkpoint;        /* last sequence number checkpointed */
+  const char* shard_id;          /**< the shard's id */
+  const char* state;             /**< "waiting", "fetching", "finished", ... */
+  int64_t millis_behind_latest;  /**< from the last answer; -1 before one */
+  int64_t last_record_age_ms;    /**< now minus the last record's arrival */
+  uint64_t records;              /**< user records delivered */
+  const char* checkpoint;        /**< last sequence number checkpointed */
 } kinesis_consumer_shard_stats_t;
 
+/** Counters since the consumer was created, and its state now. */
 typedef struct kinesis_consumer_stats_s {
-  uint64_t records_delivered;
-  uint64_t records_acked;
-  uint64_t records_dropped;      /* fetched, then dropped at close */
-  uint64_t get_records_calls;
-  uint64_t throttled;            /* GetRecords answered with throttling */
-  uint64_t expired_iterators;
-  uint64_t checkpoints;          /* checkpoints written */
-  uint64_t queue_depth;          /* fetched, not yet delivered */
-  uint64_t unacked;              /* delivered, not yet acknowledged */
-  uint64_t handovers;            /* leases given up to rebalance */
-  uint64_t leases_lost;          /* leases taken away or not confirmed */
-  /* Consumers of the application live on the stream, as the checkpointer
+  uint64_t records_delivered;    /**< user records handed to on_record */
+  uint64_t records_acked;        /**< user records acknowledged */
+  uint64_t records_dropped;      /**< fetched, then dropped at close */
+  uint64_t get_records_calls;    /**< GetRecords calls answered or failed */
+  uint64_t throttled;            /**< GetRecords answered with throttling */
+  uint64_t expired_iterators;    /**< GetRecords failed: iterator expired */
+  uint64_t checkpoints;          /**< checkpoints written */
+  uint64_t queue_depth;          /**< fetched, not yet delivered */
+  uint64_t unacked;              /**< delivered, not yet acknowledged */
+  uint64_t handovers;            /**< leases given up to rebalance */
+  uint64_t leases_lost;          /**< leases taken away or not confirmed */
+  /** Consumers of the application live on the stream, as the checkpointer
    * last answered (its member op); 0 when unknown or not supported. */
   uint32_t live_members;
-  /* The most shards this consumer aims to hold now: ceil(shards / live
+  /** The most shards this consumer aims to hold now: ceil(shards / live
    * members), within max_shard_consumers; 0 when there is no limit. */
   uint32_t shard_target;
-  uint32_t leases_held;          /* shards leased now */
-  size_t nshards;
-  const kinesis_consumer_shard_stats_t* shards;  /* valid until the next
-                                                    call on the consumer */
+  uint32_t leases_held;          /**< shards leased now */
+  size_t nshards;                /**< entries in `shards` */
+  const kinesis_consumer_shard_stats_t* shards;  /**< valid until the next
+                                                      call on the consumer */
 } kinesis_consumer_stats_t;
 
 /** Fills `stats`. Returns 0 or KINESIS_EINVAL. */

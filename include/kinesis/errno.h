@@ -1,6 +1,13 @@
 #ifndef KINESIS_ERRNO_H
 #define KINESIS_ERRNO_H
 
+/**
+ * \file
+ * Error codes: 0 or a negative KINESIS_E* code, returned by every function
+ * that can fail and passed to callbacks as `status`, and their names and
+ * descriptions.
+ */
+
 #include <uv.h>
 
 #include "kinesis/version.h"
@@ -9,7 +16,11 @@
 extern "C" {
 #endif
 
-/*
+/**
+ * The library's own errors and the Kinesis service errors, one
+ * XX(name, value, description) each; kinesis_errno_t has a KINESIS_name
+ * for each, and kinesis_strerror() gives the description.
+ *
  * Library-local errors use [-30999, -30000]. Kinesis service errors, mapped
  * from the response's __type, use [-31999, -31000]. System-level errors are
  * libuv's own values, so a libuv failure passes through unchanged.
@@ -39,17 +50,28 @@ extern "C" {
   XX(ECREDEXPIRED, -31012, "security token expired")                          \
   XX(ESVCOTHER, -31999, "other service error; see message")
 
+/**
+ * The error codes: KINESIS_OK; the system errors below, whose values are
+ * libuv's (UV_ENOMEM and so on); and one for each entry of
+ * KINESIS_ERRNO_MAP (KINESIS_EQUEUEFULL, KINESIS_ECLOSING, and so on), with
+ * the value and description given there.
+ */
 typedef enum {
-  KINESIS_OK = 0,
-  KINESIS_ENOMEM = UV_ENOMEM,
-  KINESIS_EINVAL = UV_EINVAL,
-  KINESIS_ECANCELED = UV_ECANCELED,
-  KINESIS_ETIMEDOUT = UV_ETIMEDOUT,
+  KINESIS_OK = 0,                   /**< Success. */
+  KINESIS_ENOMEM = UV_ENOMEM,       /**< Out of memory. */
+  KINESIS_EINVAL = UV_EINVAL,       /**< An invalid argument. */
+  KINESIS_ECANCELED = UV_ECANCELED, /**< Canceled, as by a close. */
+  KINESIS_ETIMEDOUT = UV_ETIMEDOUT, /**< Timed out. */
+  /** Still in use, such as a client whose producers are still open. */
   KINESIS_EBUSY = UV_EBUSY,
+  /** Already done or under way, such as a second close. */
   KINESIS_EALREADY = UV_EALREADY,
+/* Doxygen skips these: the reference lists them with KINESIS_ERRNO_MAP. */
+/** \cond */
 #define XX(name, val, _) KINESIS_##name = (val),
   KINESIS_ERRNO_MAP(XX)
 #undef XX
+/** \endcond */
 } kinesis_errno_t;
 
 /**

@@ -1,6 +1,12 @@
 #ifndef KINESIS_PRODUCER_H
 #define KINESIS_PRODUCER_H
 
+/**
+ * \file
+ * The producer: records batched per shard into PutRecords, rate-limited,
+ * retried, and settled with exactly one callback each.
+ */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,23 +25,23 @@ typedef struct kinesis_producer_s kinesis_producer_t;
 
 /** One record to put. Everything is copied by kinesis_producer_put(). */
 typedef struct kinesis_record_s {
-  const void* data;               /* may be NULL when len is 0 */
-  size_t len;
-  const char* partition_key;      /* Required: 1 to 256 characters, UTF-8. */
-  const char* explicit_hash_key;  /* Optional: a decimal at most 2^128-1. */
+  const void* data;               /**< may be NULL when len is 0 */
+  size_t len;                     /**< the data's length in bytes */
+  const char* partition_key;      /**< Required: 1 to 256 characters, UTF-8. */
+  const char* explicit_hash_key;  /**< Optional: a decimal at most 2^128-1. */
 } kinesis_record_t;
 
 /** What became of one record. Valid only during the callback. */
 typedef struct kinesis_put_result_s {
-  const char* shard_id;          /* on success, else NULL */
-  const char* sequence_number;   /* on success, else NULL */
-  /* With aggregation, the record's index inside its aggregated record;
+  const char* shard_id;          /**< on success, else NULL */
+  const char* sequence_number;   /**< on success, else NULL */
+  /** With aggregation, the record's index inside its aggregated record;
    * records in one aggregate share a sequence number. 0 otherwise. */
   uint32_t sub_sequence_number;
-  int aggregated;                /* 1 when it travelled inside an aggregate */
-  uint32_t attempts;             /* PutRecords requests that carried it */
-  const char* error_code;        /* the service's code on failure, or NULL */
-  const char* error_message;     /* on failure, or NULL */
+  int aggregated;                /**< 1 when it travelled inside an aggregate */
+  uint32_t attempts;             /**< PutRecords requests that carried it */
+  const char* error_code;        /**< the service's code on failure, or NULL */
+  const char* error_message;     /**< on failure, or NULL */
 } kinesis_put_result_t;
 
 /**
@@ -53,15 +59,17 @@ typedef void (*kinesis_producer_cb)(kinesis_producer_t* producer, int status,
 
 /** What one PutRecords request did, given to `after_flush`. */
 typedef struct kinesis_flush_info_s {
-  int status;               /* of the request: 0, or its error */
-  size_t entries;           /* Kinesis records sent (aggregates count once) */
-  size_t user_records;      /* user records they carried */
-  size_t bytes;             /* data and partition key bytes sent */
-  size_t succeeded;         /* user records that landed */
-  size_t retrying;          /* user records queued again for another try */
-  size_t failed;            /* user records whose callback got an error */
+  int status;               /**< of the request: 0, or its error */
+  size_t entries;           /**< Kinesis records sent (aggregates count once) */
+  size_t user_records;      /**< user records they carried */
+  size_t bytes;             /**< data and partition key bytes sent */
+  size_t succeeded;         /**< user records that landed */
+  size_t retrying;          /**< user records queued again for another try */
+  size_t failed;            /**< user records whose callback got an error */
 } kinesis_flush_info_t;
 
+/** Receives what one PutRecords request did; see `after_flush`. `info` is
+ *  valid during the call. */
 typedef void (*kinesis_after_flush_cb)(kinesis_producer_t* producer,
                                        const kinesis_flush_info_t* info,
                                        void* user_data);
@@ -70,20 +78,22 @@ typedef void (*kinesis_after_flush_cb)(kinesis_producer_t* producer,
 typedef void (*kinesis_drain_cb)(kinesis_producer_t* producer,
                                  void* user_data);
 
+/** The options of kinesis_producer_new(); see
+ *  kinesis_producer_options_init(). */
 typedef struct kinesis_producer_options_s {
-  /* Required. The stream name, or its ARN. Copied. */
+  /** Required. The stream name, or its ARN. Copied. */
   const char* stream;
-  /* Default 500. Longest a record waits to join a batch, in milliseconds;
+  /** Default 500. Longest a record waits to join a batch, in milliseconds;
    * 0 sends on the next turn of the loop. */
   uint32_t buffer_time_ms;
-  /* Default 500, the most PutRecords takes. Records per request. */
+  /** Default 500, the most PutRecords takes. Records per request. */
   uint32_t batch_size;
-  /* Default 5 MiB. Bytes per request (data and partition keys). */
+  /** Default 5 MiB. Bytes per request (data and partition keys). */
   size_t max_batch_bytes;
-  /* Default 10000. Records buffered (queued and in flight) at most; past it
+  /** Default 10000. Records buffered (queued and in flight) at most; past it
    * put returns KINESIS_EQUEUEFULL. */
   uint32_t max_queue_size;
-  /* Default 16 MiB. Bytes buffered at most (data and partition keys), the
+  /** Default 16 MiB. Bytes buffered at most (data and partition keys), the
    * same way. It also bounds the memory holding small records: from 4 MiB
    * up, records under 4 KiB are kept in 64 KiB blocks, and put refuses
    * once the blocks in use reach this size, whatever the records' own
@@ -91,38 +101,38 @@ typedef struct kinesis_producer_options_s {
    * record_ttl_ms (1 MiB/s each by default), or records at the back of the
    * buffer time out. */
   size_t max_queue_bytes;
-  /* Default 1000. Records per second per shard; 0: no limit. An aggregated
+  /** Default 1000. Records per second per shard; 0: no limit. An aggregated
    * record counts once, as Kinesis counts it. */
   uint32_t put_rate_limit_per_shard;
-  /* Default 1 MiB. Bytes per second per shard; 0: no limit. */
+  /** Default 1 MiB. Bytes per second per shard; 0: no limit. */
   uint32_t put_bandwidth_limit_per_shard;
-  /* Default 10. Requests that may carry a record before it fails. */
+  /** Default 10. Requests that may carry a record before it fails. */
   uint32_t max_attempts;
-  /* Default 100 and 5000. Backoff of a record that failed inside a 200
+  /** Default 100 and 5000. Backoff of a record that failed inside a 200
    * answer: random in [0, min(cap, base * 2^(attempt-1))]. */
   uint32_t retry_base_ms;
-  uint32_t retry_cap_ms;
-  /* Default 30000. A record not settled this long after its put fails with
+  uint32_t retry_cap_ms; /**< See retry_base_ms. */
+  /** Default 30000. A record not settled this long after its put fails with
    * KINESIS_ETIMEDOUT, in flight or not. Counted from the loop's time at
    * the put (uv_now()). */
   uint32_t record_ttl_ms;
-  /* Default 1 MiB (1048576). Largest data plus partition key; streams may
+  /** Default 1 MiB (1048576). Largest data plus partition key; streams may
    * allow up to 10 MiB. */
   size_t max_record_size;
-  /* Default 16. PutRecords requests in flight at most. */
+  /** Default 16. PutRecords requests in flight at most. */
   uint32_t max_in_flight;
-  /* Default 0. 1 packs records bound for one shard into KPL aggregated
+  /** Default 0. 1 packs records bound for one shard into KPL aggregated
    * records (the KPL's format; consumers de-aggregate them). */
   int aggregate;
-  /* Default 60000. How often the shard map is listed again, to follow
+  /** Default 60000. How often the shard map is listed again, to follow
    * resharding; it is also listed when an answer names an unexpected shard. */
   uint32_t shard_refresh_ms;
-  /* Optional. Called after each PutRecords answer is handled. */
+  /** Optional. Called after each PutRecords answer is handled. */
   kinesis_after_flush_cb after_flush;
-  void* after_flush_data;
-  /* Optional. Called when the buffer falls below half after EQUEUEFULL. */
+  void* after_flush_data; /**< Passed to after_flush as `user_data`. */
+  /** Optional. Called when the buffer falls below half after EQUEUEFULL. */
   kinesis_drain_cb on_drain;
-  void* on_drain_data;
+  void* on_drain_data; /**< Passed to on_drain as `user_data`. */
 } kinesis_producer_options_t;
 
 /** Zeroes `options` and writes the defaults. */
@@ -173,27 +183,29 @@ KINESIS_EXTERN int kinesis_producer_close(kinesis_producer_t* producer,
                                           kinesis_producer_cb cb,
                                           void* user_data);
 
+/** Sets the producer's user slot, `data`, which the library never reads. */
 KINESIS_EXTERN void kinesis_producer_set_data(kinesis_producer_t* producer,
                                               void* data);
+/** The producer's user slot: NULL, or what kinesis_producer_set_data() set. */
 KINESIS_EXTERN void* kinesis_producer_get_data(
     const kinesis_producer_t* producer);
 
 /** Counters since the producer was created. */
 typedef struct kinesis_producer_stats_s {
-  uint64_t records_put;       /* user records that landed */
-  uint64_t bytes_put;         /* their data and partition key bytes */
-  uint64_t records_failed;    /* user records whose callback got an error */
-  uint64_t records_retried;   /* times a user record was queued again */
-  uint64_t records_throttled; /* user records throttled inside answers */
-  uint64_t requests;          /* PutRecords requests answered or failed */
-  uint64_t request_failures;  /* requests that failed whole */
-  uint64_t entries_sent;      /* Kinesis records sent (aggregates once) */
-  uint64_t user_records_sent; /* user records sent, retries included */
-  uint64_t queue_depth;       /* user records buffered now */
-  uint64_t queue_bytes;       /* their bytes */
-  uint64_t in_flight;         /* requests in flight now */
-  uint64_t shards;            /* open shards in the current map */
-  /* Average user records per request over batch_size, 0 to 1; with
+  uint64_t records_put;       /**< user records that landed */
+  uint64_t bytes_put;         /**< their data and partition key bytes */
+  uint64_t records_failed;    /**< user records whose callback got an error */
+  uint64_t records_retried;   /**< times a user record was queued again */
+  uint64_t records_throttled; /**< user records throttled inside answers */
+  uint64_t requests;          /**< PutRecords requests answered or failed */
+  uint64_t request_failures;  /**< requests that failed whole */
+  uint64_t entries_sent;      /**< Kinesis records sent (aggregates once) */
+  uint64_t user_records_sent; /**< user records sent, retries included */
+  uint64_t queue_depth;       /**< user records buffered now */
+  uint64_t queue_bytes;       /**< their bytes */
+  uint64_t in_flight;         /**< requests in flight now */
+  uint64_t shards;            /**< open shards in the current map */
+  /** Average user records per request over batch_size, 0 to 1; with
    * aggregation it can exceed 1. */
   double batch_fill;
 } kinesis_producer_stats_t;

@@ -1,15 +1,28 @@
 #ifndef KINESIS_VERSION_H
 #define KINESIS_VERSION_H
 
-#define KINESIS_VERSION_MAJOR 0
-#define KINESIS_VERSION_MINOR 1
-#define KINESIS_VERSION_PATCH 0
+/**
+ * \file
+ * The version of the headers and of the library linked at run time, and
+ * KINESIS_EXTERN.
+ */
+
+#define KINESIS_VERSION_MAJOR 0 /**< The headers' major version. */
+#define KINESIS_VERSION_MINOR 1 /**< The headers' minor version. */
+#define KINESIS_VERSION_PATCH 0 /**< The headers' patch version. */
+/** The headers' version, as "MAJOR.MINOR.PATCH". */
 #define KINESIS_VERSION_STRING "0.1.0"
-/* (major << 16) | (minor << 8) | patch, for compile-time comparisons. */
+/** (major << 16) | (minor << 8) | patch, for compile-time comparisons. */
 #define KINESIS_VERSION_HEX                                                   \
   ((KINESIS_VERSION_MAJOR << 16) | (KINESIS_VERSION_MINOR << 8) |             \
    KINESIS_VERSION_PATCH)
 
+/**
+ * \def KINESIS_EXTERN
+ * Marks a public function. The library is built with hidden symbols; with
+ * GCC and clang this gives the function default visibility, so that it is
+ * exported. Empty elsewhere.
+ */
 #if defined(_WIN32)
 #define KINESIS_EXTERN
 #elif defined(__GNUC__) || defined(__clang__)
