@@ -11,5 +11,6 @@
 #include "kinesis/producer.h"
 #include "kinesis/checkpoint.h"
 #include "kinesis/consumer.h"
+#include "kinesis/stats.h"
 
 #endif /* KINESIS_H */

@@ -11,6 +11,7 @@
 #include "http.h"
 #include "retry.h"
 #include "sigv4.h"
+#include "stats.h"
 #include "validate.h"
 
 /*
@@ -22,6 +23,13 @@
 
 #define KN_TARGET_PREFIX "Kinesis_20131202."
 #define KN_CONTENT_TYPE "application/x-amz-json-1.1"
+
+/* The operations the client calls, in the order kinesis_client_stats()
+ * lists them. */
+static const char* const op_names[] = {
+    "PutRecords", "GetRecords", "GetShardIterator", "ListShards",
+    "DescribeStreamSummary", "CreateStream", "DeleteStream"};
+#define KN_NOPS KN_ARRAY_SIZE(op_names)
 
 struct kinesis_client_s {
   uv_loop_t* loop;
@@ -40,6 +48,10 @@ struct kinesis_client_s {
   kinesis_log_level_t log_level;
   kn_queue_t calls;
   size_t ncalls;     /* calls not yet freed */
+  size_t calls_open; /* calls whose callback has not run */
+  uint64_t in_flight;
+  kn_op_stats_t ops[KN_NOPS];
+  kinesis_operation_stats_t ops_out[KN_NOPS];
   int closing;
   int children;      /* producers and consumers still open */
   int creds_open;
@@ -57,6 +69,8 @@ struct kn_call_s {
   kn_queue_t node;
   kinesis_client_t* client;
   const char* action;
+  kn_op_stats_t* op;
+  uint64_t sent_ns;          /* when the request in flight was sent */
   kn_buf_t body;
   uint32_t attempts;         /* for this request; reset between pages */
   uint32_t total_attempts;
@@ -216,6 +230,7 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
   kinesis_client_t* c;
   kn_http_options_t hopts;
   kn_cred_options_t copts;
+  size_t i;
   int r;
 
   if (loop == NULL || out == NULL)
@@ -229,6 +244,8 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
     return KINESIS_ENOMEM;
   c->loop = loop;
   kn_queue_init(&c->calls);
+  for (i = 0; i < KN_NOPS; i++)
+    c->ops[i].pub.operation = op_names[i];
   c->retry.max_attempts = opts->max_attempts > 0 ? opts->max_attempts : 5;
   c->retry.base_ms = opts->retry_base_ms > 0 ? opts->retry_base_ms : 100;
   c->retry.cap_ms = opts->retry_cap_ms > 0 ? opts->retry_cap_ms : 5000;
@@ -375,6 +392,9 @@ static void call_finish(kn_call_t* call, int status) {
              kinesis_strerror(status));
     res->error_message = call->error_message;
   }
+  call->op->pub.calls++;
+  call->op->pub.call_failures += status != 0;
+  call->client->calls_open--;
   call->cb(call->client, status, res, call->arg);
   call_free(call);
 }
@@ -413,6 +433,7 @@ static void call_fail(kn_call_t* call, int err) {
   if (!c->closing && !call->canceled && kinesis_err_is_retriable(err) &&
       call->attempts < c->retry.max_attempts) {
     uint64_t wait = kn_retry_backoff_ms(&c->retry, call->attempts, &c->rng);
+    call->op->pub.retries++;
     kn_client_log(c, KINESIS_LOG_INFO,
                   "%s attempt %u failed (%s%s%s), retrying in %llu ms",
                   call->action, (unsigned) call->attempts,
@@ -438,6 +459,26 @@ static const char* unusable_answer(const kn_call_t* call, int r) {
 }
 
 
+/* Counts a request that ended, and its time unless it was canceled. */
+static void request_ended(kn_call_t* call, int status,
+                          const kn_http_response_t* res) {
+  kinesis_client_t* c = call->client;
+  kinesis_operation_stats_t* st = &call->op->pub;
+
+  c->in_flight--;
+  st->in_flight--;
+  if (status == KINESIS_ECANCELED)
+    return;
+  st->requests++;
+  if (status != 0)
+    st->transport_errors++;
+  else if (res->status >= 500)
+    st->server_errors++;
+  kn_op_stats_latency(call->op, uv_now(c->loop),
+                      (uv_hrtime() - call->sent_ns) / 1000);
+}
+
+
 static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
   kn_call_t* call = arg;
   kinesis_client_t* c = call->client;
@@ -446,6 +487,7 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
 
   call->http_req = NULL;
   call->http_status = res->status;
+  request_ended(call, status, res);
   snprintf(call->request_id, sizeof(call->request_id), "%s",
            res->request_id != NULL ? res->request_id : "");
   call->error_code[0] = '\0';
@@ -475,6 +517,8 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
     snprintf(call->error_message, sizeof(call->error_message), "HTTP %ld",
              res->status);
   r = kn_error_from_service(err.has_code ? err.code : NULL, res->status);
+  if (r == KINESIS_ETHROUGHPUT || r == KINESIS_ELIMIT)
+    call->op->pub.throttled++;
   /* While waiting for ACTIVE, a stream just created may not be listed yet. */
   if (r == KINESIS_ENOTFOUND && call->deadline != 0 && !c->closing &&
       wait_poll_again(call))
@@ -489,6 +533,7 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
   if (r == KINESIS_ECREDEXPIRED && !call->refreshed_creds) {
     /* Temporary credentials expired: fetch fresh ones and sign again. */
     call->refreshed_creds = 1;
+    call->op->pub.retries++;
     kn_cred_provider_invalidate(c->creds);
     call_schedule(call, 0);
     return;
@@ -570,7 +615,12 @@ static int call_send(kn_call_t* call, const kn_credentials_t* creds) {
   hreq.headers = headers;
   hreq.body = call->body.data;
   hreq.body_len = call->body.len;
+  call->sent_ns = uv_hrtime();
   r = kn_http_send(c->http, &hreq, on_http_done, call, &call->http_req);
+  if (r == 0) {
+    c->in_flight++;
+    call->op->pub.in_flight++;
+  }
   /* curl copied the header lines. */
   kn_buf_free(&lines);
   return r;
@@ -639,6 +689,7 @@ static int call_start(kinesis_client_t* c, const char* action,
                       kn_call_success_fn on_success, kinesis_client_cb cb,
                       void* arg, kn_call_t** out) {
   kn_call_t* call;
+  size_t i;
   if (c->closing)
     return KINESIS_ECLOSING;
   if (c->region == NULL || c->endpoint == NULL)
@@ -648,6 +699,10 @@ static int call_start(kinesis_client_t* c, const char* action,
     return KINESIS_ENOMEM;
   call->client = c;
   call->action = action;
+  for (i = 0; i < KN_NOPS && call->op == NULL; i++)
+    if (strcmp(op_names[i], action) == 0)
+      call->op = &c->ops[i];
+  KN_ASSERT(call->op != NULL);
   call->on_success = on_success;
   call->cb = cb;
   call->arg = arg;
@@ -668,8 +723,10 @@ static int call_launch(kn_call_t* call) {
     /* Never started: no callback, and the timer closes with the call. */
     call->cb = NULL;
     call_free(call);
+    return r;
   }
-  return r;
+  c->calls_open++;
+  return 0;
 }
 
 
@@ -1123,6 +1180,26 @@ static void client_maybe_finish_close(kinesis_client_t* c) {
   client_free(c);
   if (cb != NULL)
     cb(arg);
+}
+
+
+int kinesis_client_stats(kinesis_client_t* c, kinesis_client_stats_t* st) {
+  uint64_t now;
+  size_t i;
+
+  if (c == NULL || st == NULL)
+    return KINESIS_EINVAL;
+  memset(st, 0, sizeof(*st));
+  now = uv_now(c->loop);
+  st->calls_open = c->calls_open;
+  st->in_flight = c->in_flight;
+  for (i = 0; i < KN_NOPS; i++) {
+    const kinesis_operation_stats_t* op = &c->ops[i].pub;
+    if (op->calls > 0 || op->requests > 0 || op->in_flight > 0)
+      kn_op_stats_snapshot(&c->ops[i], now, &c->ops_out[st->noperations++]);
+  }
+  st->operations = c->ops_out;
+  return 0;
 }
 
 

@@ -112,6 +112,9 @@ struct kn_cshard_s {
   int64_t millis_behind;
   double last_arrival;
   uint64_t records;
+  /* A GetRecords call succeeded since the lease was taken, and none has
+   * failed since, throttling aside: the shard is being read. */
+  int fetch_ok;
 };
 
 struct kinesis_consumer_s {
@@ -137,6 +140,7 @@ struct kinesis_consumer_s {
   uv_timer_t discovery;
   uv_timer_t heartbeat;
   uv_timer_t checkpoint;
+  uv_timer_t readiness;  /* reports a change of readiness on a later tick */
   kn_call_t* listing;
   int started;
   int paused;
@@ -153,6 +157,13 @@ struct kinesis_consumer_s {
   void* data;
   kinesis_consumer_stats_t stats;
   kinesis_consumer_shard_stats_t* shard_stats;
+  /* Readiness: the shards were listed, the first claims were answered,
+   * the checkpointer's last answer was not KINESIS_ESTORE, and every
+   * leased shard is being read. */
+  int listed_ok;
+  int claimed_once;
+  int store_down;
+  int reported_ready;    /* as last reported to on_ready */
 };
 
 
@@ -169,6 +180,7 @@ static void consumer_reset(kinesis_consumer_t* c);
 static void shard_try_hand_over(kn_cshard_t* s);
 static int shard_holds_lease(const kn_cshard_t* s);
 static int shard_lease_check(kn_cshard_t* s, uint64_t now);
+static void readiness_update(kinesis_consumer_t* c);
 
 
 void kinesis_consumer_options_init(kinesis_consumer_options_t* o) {
@@ -191,6 +203,72 @@ static int set_str(char** dst, const char* src) {
   kn_free(*dst);
   *dst = copy;
   return 0;
+}
+
+
+/* ---- Readiness ---- */
+
+/* Ready: started and not stopping, the shards listed, the first claims
+ * answered, the checkpointer reachable at its last answer, and each shard
+ * leased here read successfully since it was leased. Holding no shard at
+ * all (others hold them) is ready too. */
+static int consumer_ready_now(const kinesis_consumer_t* c) {
+  const kn_queue_t* q;
+  if (!c->started || c->closing || !c->listed_ok || c->store_down)
+    return 0;
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    const kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    if (s->state == SHARD_FETCHING && !s->fetch_ok)
+      return 0;
+    /* Later claims come every round, for shards held elsewhere: only the
+     * first round's count. */
+    if (s->state == SHARD_CLAIMING && !c->claimed_once)
+      return 0;
+  }
+  return 1;
+}
+
+
+static void on_readiness_timer(uv_timer_t* t) {
+  kinesis_consumer_t* c = container_of(t, kinesis_consumer_t, readiness);
+  int ready = consumer_ready_now(c);
+  if (ready == c->reported_ready || c->closing)
+    return;
+  c->reported_ready = ready;
+  kn_client_log(c->client, KINESIS_LOG_INFO, "consumer: %s",
+                ready ? "ready, every leased shard is being read"
+                      : "not ready");
+  if (c->o.on_ready != NULL)
+    c->o.on_ready(c, ready, c->o.on_ready_data);
+}
+
+
+/* Something readiness depends on changed: the change, if there is one, is
+ * reported on a later tick, so on_ready never runs inside the library's
+ * own work, and a state that flips and flips back in one tick is not
+ * reported at all. */
+static void readiness_update(kinesis_consumer_t* c) {
+  if (c->closing)
+    return;
+  if (!c->claimed_once && c->listed_ok && consumer_ready_now(c))
+    c->claimed_once = 1;
+  if (consumer_ready_now(c) != c->reported_ready)
+    uv_timer_start(&c->readiness, on_readiness_timer, 0, 0);
+}
+
+
+/* The checkpointer answered an operation: whether it could be reached. */
+static void note_store(kinesis_consumer_t* c, int status) {
+  int down = status == KINESIS_ESTORE;
+  if (status == KINESIS_ECANCELED || down == c->store_down)
+    return;
+  c->store_down = down;
+  readiness_update(c);
+}
+
+
+int kinesis_consumer_ready(const kinesis_consumer_t* c) {
+  return c != NULL && consumer_ready_now(c);
 }
 
 
@@ -351,6 +429,7 @@ static void on_ckpt_done(int status, void* arg) {
 
 static void on_checkpoint_written(int status, void* arg) {
   kn_cshard_t* s = arg;
+  note_store(s->consumer, status);
   if (status == 0)
     s->consumer->stats.checkpoints++;
   else if (status != KINESIS_ELEASELOST)
@@ -414,6 +493,7 @@ static void on_heartbeat(int status, void* arg) {
   s->heartbeating = 0;
   if (status == 0 && shard_holds_lease(s))
     s->lease_until = s->lease_sent_at + c->lease_ms;
+  note_store(c, status);
   on_ckpt_done(status, arg);
 }
 
@@ -541,6 +621,7 @@ static void shard_lost(kn_cshard_t* s, const char* why) {
    * left out go now. Its room in the queue goes to the other shards. */
   shard_advance(s);
   wake_waiting_shards(c, NULL);
+  readiness_update(c);
 }
 
 
@@ -676,6 +757,16 @@ static int shard_drop_iterator(kn_cshard_t* s) {
 }
 
 
+/* A GetRecords or GetShardIterator call failed, not from throttling: the
+ * shard is not being read until one succeeds. */
+static void shard_fetch_failed(kn_cshard_t* s) {
+  if (s->fetch_ok) {
+    s->fetch_ok = 0;
+    readiness_update(s->consumer);
+  }
+}
+
+
 static void on_records(kinesis_client_t* client, int status,
                        const kinesis_result_t* res, void* arg) {
   kn_cshard_t* s = arg;
@@ -718,6 +809,8 @@ static void on_records(kinesis_client_t* client, int status,
   if (status != 0) {
     if (status == KINESIS_ETHROUGHPUT)
       c->stats.throttled++;
+    else
+      shard_fetch_failed(s);
     kn_client_log(c->client, KINESIS_LOG_INFO,
                   "consumer: GetRecords on %s failed (%s), backing off",
                   s->id, res->error_message ? res->error_message : "");
@@ -743,6 +836,10 @@ static void on_records(kinesis_client_t* client, int status,
   }
   s->backoff_ms = 0;
   s->millis_behind = res->millis_behind_latest;
+  if (!s->fetch_ok) {
+    s->fetch_ok = 1;
+    readiness_update(c);
+  }
   if (res->nrecords > 0) {
     f = kn_calloc(1, sizeof(*f));
     if (f == NULL || fetch_build(f, res, s) != 0) {
@@ -794,6 +891,7 @@ static void on_records(kinesis_client_t* client, int status,
     kn_client_log(c->client, KINESIS_LOG_INFO,
                   "consumer: shard %s read to its end", s->id);
     shard_try_end(s);
+    readiness_update(c);
     return;
   }
   interval = (uint64_t) (1000.0 / c->o.shard_fetch_rate);
@@ -828,6 +926,8 @@ static void on_iterator(kinesis_client_t* client, int status,
   if (status != 0) {
     if (status == KINESIS_ETHROUGHPUT)
       c->stats.throttled++;
+    else
+      shard_fetch_failed(s);
     shard_backoff(s);
     return;
   }
@@ -989,9 +1089,8 @@ static size_t shard_limit(kinesis_consumer_t* c) {
 }
 
 
-static void on_claimed(int status, const kinesis_checkpoint_t* ckpt,
-                       void* arg) {
-  kn_cshard_t* s = arg;
+static void claimed(int status, const kinesis_checkpoint_t* ckpt,
+                    kn_cshard_t* s) {
   kinesis_consumer_t* c = s->consumer;
 
   s->ckpt_ops--;
@@ -1062,10 +1161,20 @@ static void on_claimed(int status, const kinesis_checkpoint_t* ckpt,
     s->start_type = c->o.iterator_type;
   }
   s->state = SHARD_FETCHING;
+  s->fetch_ok = 0;
   s->lease_until = s->lease_sent_at + c->lease_ms;
   kn_client_log(c->client, KINESIS_LOG_INFO, "consumer: leased shard %s",
                 s->id);
   shard_schedule_fetch(s, 0);
+}
+
+
+static void on_claimed(int status, const kinesis_checkpoint_t* ckpt,
+                       void* arg) {
+  kn_cshard_t* s = arg;
+  note_store(s->consumer, status);
+  claimed(status, ckpt, s);
+  readiness_update(s->consumer);
 }
 
 
@@ -1107,6 +1216,7 @@ static void on_parent_state(int status, const kinesis_checkpoint_t* ckpt,
     s->state = SHARD_NEW;
   kn_free(pc);
   consumer_maybe_finish_close(c);
+  readiness_update(c);
 }
 
 
@@ -1289,7 +1399,9 @@ static void on_listed(kinesis_client_t* client, int status,
     }
   }
   c->round++;
+  c->listed_ok = 1;
   consider_all(c, 1);
+  readiness_update(c);
 }
 
 
@@ -1396,6 +1508,7 @@ static void rebalance(kinesis_consumer_t* c) {
 static void on_members(int status, uint32_t live, void* arg) {
   kinesis_consumer_t* c = arg;
   c->member_calls--;
+  note_store(c, status);
   if (status == 0 && !c->left) {
     if (live != c->live)
       kn_client_log(c->client, KINESIS_LOG_INFO,
@@ -1527,11 +1640,13 @@ int kinesis_consumer_new(kinesis_client_t* client,
   uv_timer_init(c->loop, &c->discovery);
   uv_timer_init(c->loop, &c->heartbeat);
   uv_timer_init(c->loop, &c->checkpoint);
+  uv_timer_init(c->loop, &c->readiness);
   c->dispatcher.data = c;
   c->discovery.data = c;
   c->heartbeat.data = c;
   c->checkpoint.data = c;
-  c->handles_open = 4;
+  c->readiness.data = c;
+  c->handles_open = 5;
   kn_client_child_add(client);
   *out = c;
   return 0;
@@ -1631,7 +1746,8 @@ static void on_handle_closed(uv_handle_t* h) {
   kinesis_consumer_t* c = h->data;
   if (h->type == UV_TIMER && (void*) h != (void*) &c->discovery &&
       (void*) h != (void*) &c->heartbeat &&
-      (void*) h != (void*) &c->checkpoint) {
+      (void*) h != (void*) &c->checkpoint &&
+      (void*) h != (void*) &c->readiness) {
     /* A shard's fetch timer: its shard goes with it. */
     kn_cshard_t* s = container_of((uv_timer_t*) h, kn_cshard_t, timer);
     c = s->consumer;
@@ -1702,6 +1818,7 @@ static void consumer_maybe_finish_close(kinesis_consumer_t* c) {
   uv_close((uv_handle_t*) &c->discovery, on_handle_closed);
   uv_close((uv_handle_t*) &c->heartbeat, on_handle_closed);
   uv_close((uv_handle_t*) &c->checkpoint, on_handle_closed);
+  uv_close((uv_handle_t*) &c->readiness, on_handle_closed);
 }
 
 
@@ -1711,6 +1828,7 @@ static void consumer_wind_down(kinesis_consumer_t* c) {
   uv_timer_stop(&c->discovery);
   uv_timer_stop(&c->heartbeat);
   uv_timer_stop(&c->checkpoint);
+  uv_timer_stop(&c->readiness);
   uv_idle_stop(&c->dispatcher);
   if (c->listing != NULL)
     kn_client_call_cancel(c->listing);
@@ -1775,6 +1893,11 @@ static void consumer_reset(kinesis_consumer_t* c) {
   c->stopping = 0;
   c->started = 0;
   c->paused = 0;
+  /* The next start is ready only once it has listed and claimed again. */
+  c->listed_ok = 0;
+  c->claimed_once = 0;
+  c->store_down = 0;
+  c->reported_ready = 0;
   /* The stop's callback runs on a later tick, never inside a call. */
   uv_timer_start(&c->checkpoint, on_stopped, 0, 0);
 }
@@ -1809,6 +1932,7 @@ int kinesis_consumer_stats(kinesis_consumer_t* c,
   st->queue_depth = c->queue_depth;
   st->unacked = c->unacked;
   st->live_members = c->live;
+  st->ready = consumer_ready_now(c);
   {
     size_t limit = shard_limit(c);
     st->shard_target = limit == SIZE_MAX ? 0 : (uint32_t) limit;

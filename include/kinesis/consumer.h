@@ -51,6 +51,11 @@ typedef void (*kinesis_record_cb)(kinesis_consumer_t* consumer,
 typedef void (*kinesis_consumer_cb)(kinesis_consumer_t* consumer, int status,
                                     void* user_data);
 
+/** A change of readiness (see kinesis_consumer_ready()): `ready` is 1 or
+ *  0. */
+typedef void (*kinesis_ready_cb)(kinesis_consumer_t* consumer, int ready,
+                                 void* user_data);
+
 /** The options of kinesis_consumer_new(); see
  *  kinesis_consumer_options_init(). */
 typedef struct kinesis_consumer_options_s {
@@ -98,6 +103,11 @@ typedef struct kinesis_consumer_options_s {
   /** Default NULL: `"<hostname>-<pid>-<random>"`. The lease owner name.
    * Copied. */
   const char* owner;
+  /** Default NULL. Called on a later tick each time readiness changes
+   * (kinesis_consumer_ready()), for health checks; not called when a stop
+   * or close ends it. */
+  kinesis_ready_cb on_ready;
+  void* on_ready_data;              /**< passed to on_ready */
 } kinesis_consumer_options_t;
 
 /** Zeroes `options` and writes the defaults. */
@@ -201,6 +211,7 @@ typedef struct kinesis_consumer_stats_s {
    * members), within max_shard_consumers; 0 when there is no limit. */
   uint32_t shard_target;
   uint32_t leases_held;          /**< shards leased now */
+  int ready;                     /**< kinesis_consumer_ready() */
   size_t nshards;                /**< entries in `shards` */
   const kinesis_consumer_shard_stats_t* shards;  /**< valid until the next
                                                       call on the consumer */
@@ -209,6 +220,18 @@ typedef struct kinesis_consumer_stats_s {
 /** Fills `stats`. Returns 0 or KINESIS_EINVAL. */
 KINESIS_EXTERN int kinesis_consumer_stats(kinesis_consumer_t* consumer,
                                           kinesis_consumer_stats_t* stats);
+
+/**
+ * Whether the consumer is ready, for health checks: it was started and is
+ * not stopping or closing, it has listed the stream's shards, its first
+ * claims were answered, the checkpointer could be reached at its last
+ * answer, and every shard it leases has been read since it was leased with
+ * no failure since (throttling aside). A consumer that holds no shard,
+ * because others hold them all, is ready. Backpressure and
+ * kinesis_consumer_pause() do not change it. Returns 1 or 0 (also for a
+ * NULL consumer).
+ */
+KINESIS_EXTERN int kinesis_consumer_ready(const kinesis_consumer_t* consumer);
 
 #ifdef __cplusplus
 }

@@ -1889,6 +1889,35 @@ static void test_rebalance_join_and_leave(void) {
 }
 
 
+/* What on_ready reported, in order. */
+typedef struct {
+  int calls;
+  int last;
+  int seq[16];
+} ready_log_t;
+
+
+static void on_ready_logged(kinesis_consumer_t* k, int ready, void* arg) {
+  ready_log_t* l = arg;
+  /* What it reports is the state at that moment. */
+  ASSERT_EQ(ready, kinesis_consumer_ready(k));
+  /* A change each time, never the same twice in a row. */
+  if (l->calls > 0)
+    ASSERT_NE(l->last, ready);
+  if (l->calls < 16)
+    l->seq[l->calls] = ready;
+  l->calls++;
+  l->last = ready;
+}
+
+
+static void on_stopped_flag(kinesis_consumer_t* k, int status, void* arg) {
+  (void) k;
+  ASSERT_OK(status);
+  *(int*) arg = 1;
+}
+
+
 /* A checkpointer that wraps the memory one and, while `bo_dark` is set,
  * answers every call with KINESIS_ESTORE: a store this consumer cannot
  * reach while the others can. */
@@ -1976,8 +2005,11 @@ static void test_rebalance_store_unreachable(void) {
   char stream[128];
   size_t by_a = 0;
   size_t by_b = 0;
+  ready_log_t b_ready;
+  int calls_before;
 
   setup();
+  memset(&b_ready, 0, sizeof(b_ready));
   c = new_client(direct_ep, 0);
   snprintf(stream, sizeof(stream), "%s", test_stream_name("cmdark"));
   create_stream(c, stream, 4);
@@ -2006,6 +2038,8 @@ static void test_rebalance_store_unreachable(void) {
   o.owner = "b";
   o.on_record = on_record_b;
   o.on_record_data = &by_b;
+  o.on_ready = on_ready_logged;
+  o.on_ready_data = &b_ready;
   ASSERT_OK(kinesis_consumer_new(c, &o, &b));
   watched[0] = a;
   watched[1] = b;
@@ -2013,6 +2047,10 @@ static void test_rebalance_store_unreachable(void) {
   ASSERT_OK(kinesis_consumer_start(b));
   WAIT_UNTIL(sink_has(0, 400) && leases_held(a) == 2 && leases_held(b) == 2,
              10000);
+  /* b may have been ready, then not while it took another shard, and
+   * ready again: what counts is how it ends. */
+  WAIT_UNTIL(kinesis_consumer_ready(b) && b_ready.last == 1, 5000);
+  calls_before = b_ready.calls;
 
   /* b loses the store; records keep coming. */
   bo_dark = 1;
@@ -2023,6 +2061,10 @@ static void test_rebalance_store_unreachable(void) {
    * confirmed heartbeat. */
   ASSERT_LT(uv_now(&loop) - dark_since, 1000 + 200);
   ASSERT_EQ(2, stats_of(b).leases_lost);
+  /* A consumer cut off from its store is not ready, said once. */
+  ASSERT_EQ(0, kinesis_consumer_ready(b));
+  WAIT_UNTIL(b_ready.calls == calls_before + 1, 1000);
+  ASSERT_EQ(0, b_ready.last);
   WAIT_UNTIL(leases_held(a) == 4, 5000);
   WAIT_UNTIL(sink_has(400, 800), 10000);
   ASSERT_EQ(0, b_late);
@@ -2030,6 +2072,7 @@ static void test_rebalance_store_unreachable(void) {
   /* The store is back: b rejoins and gets two shards again. */
   bo_dark = 0;
   WAIT_UNTIL(leases_held(a) == 2 && leases_held(b) == 2, 10000);
+  WAIT_UNTIL(kinesis_consumer_ready(b) && b_ready.last == 1, 5000);
   produce(c, stream, 800, 1200);
   WAIT_UNTIL(sink_has(800, 1200), 10000);
   run_for(300);
@@ -2451,6 +2494,86 @@ static void test_lost_lease_with_held_records(void) {
 }
 
 
+/* ---- Readiness ---- */
+
+/* A consumer is ready once every shard it leases has been read; failing
+ * reads make it not ready, until they work again; throttling does not. A
+ * stop ends readiness at once, with no callback, and the next start
+ * reports it again. */
+static void test_readiness(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  ready_log_t log;
+  char stream[128];
+  int stopped = 0;
+
+  setup();
+  memset(&log, 0, sizeof(log));
+  /* One attempt per call: a failure reaches the consumer at once. */
+  c = new_client(fault_ep, 1);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmready"));
+  create_stream(c, stream, 2);
+  sink_init(200, "rd", 0);
+  produce(c, stream, 0, 100);
+  consumer_options(&o, stream);
+  o.on_ready = on_ready_logged;
+  o.on_ready_data = &log;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  ASSERT_EQ(0, kinesis_consumer_ready(NULL));
+  ASSERT_EQ(0, kinesis_consumer_ready(k));
+  ASSERT_OK(kinesis_consumer_start(k));
+  ASSERT_EQ(0, kinesis_consumer_ready(k));
+  WAIT_UNTIL(log.calls == 1, 10000);
+  ASSERT_EQ(1, log.seq[0]);
+  ASSERT_EQ(2, stats_of(k).leases_held);
+  ASSERT_EQ(1, stats_of(k).ready);
+  WAIT_UNTIL(sink_has(0, 100), 10000);
+
+  /* Reads fail with 500s: not ready; ready again once both shards read. */
+  ASSERT_OK(kn_fault_script(fault_ep,
+                            "{\"target\":\"GetRecords\",\"status\":500,"
+                            "\"body\":{\"__type\":\"InternalFailure\"},"
+                            "\"times\":3}"));
+  WAIT_UNTIL(log.calls == 2, 10000);
+  ASSERT_EQ(0, log.seq[1]);
+  ASSERT_EQ(0, kinesis_consumer_ready(k));
+  ASSERT_EQ(0, stats_of(k).ready);
+  WAIT_UNTIL(log.calls == 3, 15000);
+  ASSERT_EQ(1, log.seq[2]);
+  produce(c, stream, 100, 200);
+  WAIT_UNTIL(sink_has(100, 200), 10000);
+
+  /* Throttled reads are reads of a busy shard, not a broken one. */
+  ASSERT_OK(kn_fault_script(
+      fault_ep, "{\"target\":\"GetRecords\",\"status\":400,\"body\":{"
+                "\"__type\":\"ProvisionedThroughputExceededException\"},"
+                "\"times\":4}"));
+  WAIT_UNTIL(stats_of(k).throttled >= 4, 15000);
+  ASSERT_EQ(1, kinesis_consumer_ready(k));
+  ASSERT_EQ(3, log.calls);
+
+  /* A stop: not ready at once, and no callback for it. */
+  ASSERT_OK(kinesis_consumer_stop(k, on_stopped_flag, &stopped));
+  ASSERT_EQ(0, kinesis_consumer_ready(k));
+  WAIT_UNTIL(stopped == 1, 10000);
+  run_for(200);
+  ASSERT_EQ(3, log.calls);
+  ASSERT_EQ(0, kinesis_consumer_ready(k));
+  log.last = 0;  /* what the stop ended, unreported */
+
+  /* Started again: ready again, and reported. */
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(log.calls == 4, 10000);
+  ASSERT_EQ(1, log.seq[3]);
+  close_consumer(k);
+  ASSERT_EQ(4, log.calls);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_empty_aggregate), KN_TEST(test_stop_callbacks),
              KN_TEST(test_finish_retried),
              KN_TEST(test_lost_lease_with_held_records),
@@ -2467,4 +2590,5 @@ KN_TEST_MAIN(KN_TEST(test_empty_aggregate), KN_TEST(test_stop_callbacks),
              KN_TEST(test_rebalance_join_and_leave),
              KN_TEST(test_rebalance_store_unreachable),
              KN_TEST(test_reshard_across_consumers),
-             KN_TEST(test_idle_shards_keep_polling))
+             KN_TEST(test_idle_shards_keep_polling),
+             KN_TEST(test_readiness))

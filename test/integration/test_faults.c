@@ -502,6 +502,110 @@ static void test_untrusted_answers_refused(void) {
 }
 
 
+/* One operation's statistics from kinesis_client_stats(), or NULL when
+ * the client has not used it. */
+static const kinesis_operation_stats_t* op_stats(kinesis_client_t* c,
+                                                 const char* name) {
+  kinesis_client_stats_t st;
+  size_t i;
+  ASSERT_OK(kinesis_client_stats(c, &st));
+  for (i = 0; i < st.noperations; i++)
+    if (strcmp(st.operations[i].operation, name) == 0)
+      return &st.operations[i];
+  return NULL;
+}
+
+
+/* What kinesis_client_stats() counts: calls, the requests they took, the
+ * causes of retries, what is in flight, and request times. */
+static void test_client_stats(void) {
+  kinesis_client_t* c;
+  kinesis_client_t* c1;
+  kinesis_client_stats_t st;
+  const kinesis_operation_stats_t* op;
+  kinesis_operation_stats_t before;
+  capture_t cap;
+  char stream[128];
+  size_t i;
+
+  setup();
+  c = new_client(5, 0);
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_stats(NULL, &st));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_stats(c, NULL));
+  ASSERT_OK(kinesis_client_stats(c, &st));
+  ASSERT_EQ(0, st.noperations);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("stats"));
+  make_stream(c, stream);
+  ASSERT_NOT_NULL(op_stats(c, "CreateStream"));
+  ASSERT_NULL(op_stats(c, "PutRecords"));
+  before = *op_stats(c, "DescribeStreamSummary");
+
+  /* Three failures, then an answer: one call, four requests. */
+  script("[{\"status\":500,\"body\":\"\"},"
+         "{\"status\":503,\"body\":\"{\\\"__type\\\":\\\"ServiceUnavailable\\\"}\"},"
+         "{\"status\":400,\"body\":{\"__type\":"
+         "\"ProvisionedThroughputExceededException\",\"message\":\"slow\"}}]");
+  describe(c, stream, &cap);
+  ASSERT_OK(cap.status);
+  op = op_stats(c, "DescribeStreamSummary");
+  ASSERT_EQ(before.calls + 1, op->calls);
+  ASSERT_EQ(before.call_failures, op->call_failures);
+  ASSERT_EQ(before.requests + 4, op->requests);
+  ASSERT_EQ(before.retries + 3, op->retries);
+  ASSERT_EQ(before.server_errors + 2, op->server_errors);
+  ASSERT_EQ(before.throttled + 1, op->throttled);
+  ASSERT_EQ(0, op->transport_errors);
+  ASSERT_EQ(0, op->in_flight);
+  /* Every request was timed, all in the last minute. */
+  ASSERT_EQ(op->requests, op->latency_count);
+  ASSERT_EQ(op->requests, op->recent_requests);
+  ASSERT(op->latency_sum_ms > 0);
+  ASSERT(op->latency_p50_ms > 0);
+  ASSERT(op->latency_p50_ms <= op->latency_p90_ms);
+  ASSERT(op->latency_p90_ms <= op->latency_p99_ms);
+  ASSERT(op->latency_p99_ms <= op->latency_max_ms);
+  for (i = 1; i < KINESIS_LATENCY_BUCKETS; i++)
+    ASSERT_LE(op->latency_buckets[i - 1], op->latency_buckets[i]);
+  ASSERT_LE(op->latency_buckets[KINESIS_LATENCY_BUCKETS - 1],
+            op->latency_count);
+
+  /* A request that stalls 400 ms is in flight meanwhile, and timed. */
+  script("{\"delay_ms\":400,\"proxy\":true}");
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_describe_stream_summary(c, stream, capture_cb,
+                                                   &cap));
+  run_loop_for(&loop, 150);
+  ASSERT_OK(kinesis_client_stats(c, &st));
+  ASSERT_EQ(1, st.calls_open);
+  ASSERT_EQ(1, st.in_flight);
+  ASSERT_EQ(1, op_stats(c, "DescribeStreamSummary")->in_flight);
+  capture_wait(&loop, &cap);
+  ASSERT_OK(cap.status);
+  ASSERT_OK(kinesis_client_stats(c, &st));
+  ASSERT_EQ(0, st.calls_open);
+  ASSERT_EQ(0, st.in_flight);
+  op = op_stats(c, "DescribeStreamSummary");
+  ASSERT(op->latency_max_ms >= 400);
+  ASSERT(op->latency_max_ms < 5000);
+
+  /* A connection dropped without an answer, with no retry: a failed call
+   * and a request with no answer. */
+  c1 = new_client(1, 0);
+  script("{\"drop\":true}");
+  describe(c1, stream, &cap);
+  ASSERT_NE(0, cap.status);
+  op = op_stats(c1, "DescribeStreamSummary");
+  ASSERT_EQ(1, op->calls);
+  ASSERT_EQ(1, op->call_failures);
+  ASSERT_EQ(1, op->requests);
+  ASSERT_EQ(1, op->transport_errors);
+  ASSERT_EQ(0, op->retries);
+  close_client(&loop, c1);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_retries_5xx_then_succeeds),
              KN_TEST(test_retries_dropped_connections),
              KN_TEST(test_attempts_are_bounded),
@@ -511,4 +615,5 @@ KN_TEST_MAIN(KN_TEST(test_retries_5xx_then_succeeds),
              KN_TEST(test_list_shards_pages),
              KN_TEST(test_wait_for_active_polls_not_found),
              KN_TEST(test_put_records_partial_failure),
-             KN_TEST(test_untrusted_answers_refused))
+             KN_TEST(test_untrusted_answers_refused),
+             KN_TEST(test_client_stats))

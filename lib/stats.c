@@ -1,0 +1,483 @@
+#include "stats.h"
+
+#include "internal.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <string.h>
+
+/* ---- Histograms ---- */
+
+static const double bucket_ms[KINESIS_LATENCY_BUCKETS] = {
+    1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
+
+
+double kinesis_latency_bucket_ms(size_t i) {
+  return i < KINESIS_LATENCY_BUCKETS ? bucket_ms[i] : 0;
+}
+
+
+static unsigned top_bit(uint64_t v) {
+#if defined(__GNUC__) || defined(__clang__)
+  return 63u - (unsigned) __builtin_clzll(v);
+#else
+  unsigned e = 0;
+  while (v >>= 1)
+    e++;
+  return e;
+#endif
+}
+
+
+/* Values under 8 have a bucket each; above, each power of two [2^e,
+ * 2^(e+1)) is cut into 8 equal buckets. */
+static size_t hist_index(uint64_t v) {
+  const unsigned sub = 1u << KN_HIST_SUB_BITS;
+  unsigned e;
+  if (v < sub)
+    return (size_t) v;
+  e = top_bit(v);
+  if (e >= 35)
+    return KN_HIST_BUCKETS - 1;
+  return sub + (size_t) (e - KN_HIST_SUB_BITS) * sub +
+         (size_t) ((v >> (e - KN_HIST_SUB_BITS)) & (sub - 1));
+}
+
+
+/* The middle of bucket `i`. */
+static double hist_value(size_t i) {
+  const size_t sub = (size_t) 1 << KN_HIST_SUB_BITS;
+  unsigned shift;
+  if (i < sub)
+    return (double) i;
+  shift = (unsigned) ((i - sub) / sub);
+  return (double) ((sub + (i - sub) % sub) << shift) +
+         (double) (((uint64_t) 1 << shift) - 1) / 2.0;
+}
+
+
+void kn_hist_add(kn_hist_t* h, uint64_t us) {
+  h->n[hist_index(us)]++;
+  h->count++;
+  if (us > h->max_us)
+    h->max_us = us;
+}
+
+
+double kn_hist_quantile(const kn_hist_t* a, const kn_hist_t* b, double q) {
+  uint64_t total = a->count + b->count;
+  uint64_t max = a->max_us > b->max_us ? a->max_us : b->max_us;
+  uint64_t rank;
+  uint64_t seen = 0;
+  size_t i;
+
+  if (total == 0)
+    return 0;
+  if (q >= 1)
+    return (double) max;
+  /* The smallest value with at least q of all at or below it. */
+  rank = (uint64_t) (q * (double) total);
+  if ((double) rank < q * (double) total || rank == 0)
+    rank++;
+  for (i = 0; i < KN_HIST_BUCKETS; i++) {
+    seen += (uint64_t) a->n[i] + b->n[i];
+    if (seen >= rank) {
+      double v = hist_value(i);
+      return v < (double) max ? v : (double) max;
+    }
+  }
+  return (double) max;
+}
+
+
+/* Moves the window on: after one half, the current histogram becomes the
+ * previous; after two, both are stale. */
+static void op_rotate(kn_op_stats_t* s, uint64_t now_ms) {
+  if (now_ms - s->rotated_at < KN_STATS_HALF_MS)
+    return;
+  if (now_ms - s->rotated_at >= 2 * KN_STATS_HALF_MS)
+    memset(&s->window[s->cur ^ 1], 0, sizeof(s->window[0]));
+  s->cur ^= 1;
+  memset(&s->window[s->cur], 0, sizeof(s->window[0]));
+  s->rotated_at = now_ms;
+}
+
+
+void kn_op_stats_latency(kn_op_stats_t* s, uint64_t now_ms, uint64_t us) {
+  double ms = (double) us / 1000.0;
+  size_t i;
+
+  op_rotate(s, now_ms);
+  kn_hist_add(&s->window[s->cur], us);
+  s->pub.latency_count++;
+  s->pub.latency_sum_ms += ms;
+  for (i = 0; i < KINESIS_LATENCY_BUCKETS && ms > bucket_ms[i]; i++)
+    ;
+  s->buckets[i]++;
+}
+
+
+void kn_op_stats_snapshot(kn_op_stats_t* s, uint64_t now_ms,
+                          kinesis_operation_stats_t* out) {
+  const kn_hist_t* a;
+  const kn_hist_t* b;
+  uint64_t sum = 0;
+  size_t i;
+
+  op_rotate(s, now_ms);
+  a = &s->window[0];
+  b = &s->window[1];
+  *out = s->pub;
+  out->recent_requests = a->count + b->count;
+  out->latency_p50_ms = kn_hist_quantile(a, b, 0.5) / 1000.0;
+  out->latency_p90_ms = kn_hist_quantile(a, b, 0.9) / 1000.0;
+  out->latency_p99_ms = kn_hist_quantile(a, b, 0.99) / 1000.0;
+  out->latency_max_ms = kn_hist_quantile(a, b, 1) / 1000.0;
+  for (i = 0; i < KINESIS_LATENCY_BUCKETS; i++) {
+    sum += s->buckets[i];
+    out->latency_buckets[i] = sum;
+  }
+}
+
+
+/* ---- Prometheus text format ---- */
+
+/* Writes like snprintf into a fixed buffer, counting what did not fit. */
+typedef struct {
+  char* buf;
+  size_t size;
+  size_t len;
+  const char* labels;   /* the caller's, checked */
+  int metadata;
+} kn_prom_t;
+
+
+static void prom_printf(kn_prom_t* w, const char* fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void prom_printf(kn_prom_t* w, const char* fmt, ...) {
+  va_list ap;
+  int n;
+  char* at = w->len < w->size ? w->buf + w->len : NULL;
+  size_t room = w->len < w->size ? w->size - w->len : 0;
+
+  va_start(ap, fmt);
+  n = vsnprintf(at, room, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    w->len += (size_t) n;
+}
+
+
+/* A label value with \, " and newline escaped. */
+static void prom_escaped(kn_prom_t* w, const char* v) {
+  for (; *v != '\0'; v++) {
+    if (*v == '\\')
+      prom_printf(w, "\\\\");
+    else if (*v == '"')
+      prom_printf(w, "\\\"");
+    else if (*v == '\n')
+      prom_printf(w, "\\n");
+    else
+      prom_printf(w, "%c", *v);
+  }
+}
+
+
+static void prom_family(kn_prom_t* w, const char* name, const char* type,
+                        const char* help) {
+  if (w->metadata)
+    prom_printf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+
+/* `name{caller's labels,key="value",key2="value2"}`: each pair of `kv`
+ * (NULL-ended) is a label; values are escaped. */
+static void prom_name(kn_prom_t* w, const char* name, const char* const* kv) {
+  int first = 1;
+  prom_printf(w, "%s", name);
+  if (w->labels[0] == '\0' && (kv == NULL || kv[0] == NULL))
+    return;
+  prom_printf(w, "{%s", w->labels);
+  first = w->labels[0] == '\0';
+  for (; kv != NULL && kv[0] != NULL; kv += 2) {
+    prom_printf(w, "%s%s=\"", first ? "" : ",", kv[0]);
+    prom_escaped(w, kv[1]);
+    prom_printf(w, "\"");
+    first = 0;
+  }
+  prom_printf(w, "}");
+}
+
+
+static void prom_u64(kn_prom_t* w, const char* name, const char* const* kv,
+                     uint64_t v) {
+  prom_name(w, name, kv);
+  prom_printf(w, " %llu\n", (unsigned long long) v);
+}
+
+
+static void prom_double(kn_prom_t* w, const char* name, const char* const* kv,
+                        double v) {
+  prom_name(w, name, kv);
+  prom_printf(w, " %.9g\n", v);
+}
+
+
+/* A metric with one sample and no labels of its own. */
+static void prom_one(kn_prom_t* w, const char* name, const char* type,
+                     const char* help, uint64_t v) {
+  prom_family(w, name, type, help);
+  prom_u64(w, name, NULL, v);
+}
+
+
+/* A label name, then `="` ... `"`: the grammar of Prometheus's text
+ * format, so that what the caller adds cannot break the exposition. */
+static int labels_valid(const char* s) {
+  while (*s != '\0') {
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+      return 0;
+    while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+           (*s >= '0' && *s <= '9') || *s == '_')
+      s++;
+    if (s[0] != '=' || s[1] != '"')
+      return 0;
+    for (s += 2; *s != '"'; s++) {
+      if (*s == '\0' || *s == '\n')
+        return 0;
+      if (*s == '\\') {
+        s++;
+        if (*s != '\\' && *s != '"' && *s != 'n')
+          return 0;
+      }
+    }
+    s++;
+    if (*s == ',' && s[1] != '\0')
+      s++;
+    else if (*s != '\0')
+      return 0;
+  }
+  return 1;
+}
+
+
+/* Each per-operation metric: a name, a type, help, and the field. */
+typedef struct {
+  const char* name;
+  const char* type;
+  const char* help;
+  size_t offset;
+} kn_op_metric_t;
+
+#define OP_FIELD(f) offsetof(kinesis_operation_stats_t, f)
+
+static const kn_op_metric_t op_metrics[] = {
+    {"kinesis_client_calls_total", "counter",
+     "API calls finished, by operation.", OP_FIELD(calls)},
+    {"kinesis_client_call_failures_total", "counter",
+     "API calls finished with an error.", OP_FIELD(call_failures)},
+    {"kinesis_client_requests_total", "counter",
+     "HTTP requests that ended, retries included.", OP_FIELD(requests)},
+    {"kinesis_client_retries_total", "counter",
+     "HTTP requests sent again after a failure.", OP_FIELD(retries)},
+    {"kinesis_client_throttled_total", "counter",
+     "HTTP requests answered with throttling.", OP_FIELD(throttled)},
+    {"kinesis_client_server_errors_total", "counter",
+     "HTTP requests answered with a 5xx status.", OP_FIELD(server_errors)},
+    {"kinesis_client_transport_errors_total", "counter",
+     "HTTP requests that got no answer.", OP_FIELD(transport_errors)},
+    {"kinesis_client_requests_in_flight", "gauge",
+     "HTTP requests sent and not yet ended.", OP_FIELD(in_flight)},
+};
+
+
+static void prom_client(kn_prom_t* w, const kinesis_client_stats_t* st) {
+  static const double quantiles[] = {0.5, 0.9, 0.99, 1};
+  static const char* const qnames[] = {"0.5", "0.9", "0.99", "1"};
+  size_t m, i, j;
+
+  prom_one(w, "kinesis_client_calls_open", "gauge",
+           "API calls started and not finished.", st->calls_open);
+  for (m = 0; m < KN_ARRAY_SIZE(op_metrics); m++) {
+    prom_family(w, op_metrics[m].name, op_metrics[m].type, op_metrics[m].help);
+    for (i = 0; i < st->noperations; i++) {
+      const kinesis_operation_stats_t* op = &st->operations[i];
+      const char* kv[] = {"operation", op->operation, NULL};
+      prom_u64(w, op_metrics[m].name, kv,
+               *(const uint64_t*) ((const char*) op + op_metrics[m].offset));
+    }
+  }
+
+  prom_family(w, "kinesis_client_request_duration_seconds", "histogram",
+              "HTTP request time, send to end, since the client started.");
+  for (i = 0; i < st->noperations; i++) {
+    const kinesis_operation_stats_t* op = &st->operations[i];
+    const char* kv[] = {"operation", op->operation, NULL};
+    for (j = 0; j <= KINESIS_LATENCY_BUCKETS; j++) {
+      char le[32];
+      const char* bkv[] = {"operation", op->operation, "le", le, NULL};
+      if (j < KINESIS_LATENCY_BUCKETS)
+        snprintf(le, sizeof(le), "%g", bucket_ms[j] / 1000.0);
+      else
+        snprintf(le, sizeof(le), "+Inf");
+      prom_u64(w, "kinesis_client_request_duration_seconds_bucket", bkv,
+               j < KINESIS_LATENCY_BUCKETS ? op->latency_buckets[j]
+                                           : op->latency_count);
+    }
+    prom_double(w, "kinesis_client_request_duration_seconds_sum", kv,
+                op->latency_sum_ms / 1000.0);
+    prom_u64(w, "kinesis_client_request_duration_seconds_count", kv,
+             op->latency_count);
+  }
+
+  prom_family(w, "kinesis_client_request_duration_recent_seconds", "gauge",
+              "HTTP request time over the last 30 to 60 seconds, by "
+              "quantile (1 is the longest).");
+  for (i = 0; i < st->noperations; i++) {
+    const kinesis_operation_stats_t* op = &st->operations[i];
+    const double v[] = {op->latency_p50_ms, op->latency_p90_ms,
+                        op->latency_p99_ms, op->latency_max_ms};
+    for (j = 0; j < KN_ARRAY_SIZE(quantiles); j++) {
+      const char* kv[] = {"operation", op->operation, "quantile", qnames[j],
+                          NULL};
+      prom_double(w, "kinesis_client_request_duration_recent_seconds", kv,
+                  v[j] / 1000.0);
+    }
+  }
+}
+
+
+static void prom_producer(kn_prom_t* w, const kinesis_producer_stats_t* st) {
+  prom_one(w, "kinesis_producer_records_put_total", "counter",
+           "User records that landed.", st->records_put);
+  prom_one(w, "kinesis_producer_bytes_put_total", "counter",
+           "Data and partition key bytes of the records that landed.",
+           st->bytes_put);
+  prom_one(w, "kinesis_producer_records_failed_total", "counter",
+           "User records whose callback got an error.", st->records_failed);
+  prom_one(w, "kinesis_producer_records_retried_total", "counter",
+           "Times a user record was queued again.", st->records_retried);
+  prom_one(w, "kinesis_producer_records_throttled_total", "counter",
+           "User records throttled inside PutRecords answers.",
+           st->records_throttled);
+  prom_one(w, "kinesis_producer_requests_total", "counter",
+           "PutRecords requests answered or failed.", st->requests);
+  prom_one(w, "kinesis_producer_request_failures_total", "counter",
+           "PutRecords requests that failed whole.", st->request_failures);
+  prom_one(w, "kinesis_producer_entries_sent_total", "counter",
+           "Kinesis records sent; an aggregate counts once.",
+           st->entries_sent);
+  prom_one(w, "kinesis_producer_user_records_sent_total", "counter",
+           "User records sent, retries included.", st->user_records_sent);
+  prom_one(w, "kinesis_producer_queue_records", "gauge",
+           "User records buffered now.", st->queue_depth);
+  prom_one(w, "kinesis_producer_queue_bytes", "gauge",
+           "Bytes of the user records buffered now.", st->queue_bytes);
+  prom_one(w, "kinesis_producer_requests_in_flight", "gauge",
+           "PutRecords requests in flight now.", st->in_flight);
+  prom_one(w, "kinesis_producer_shards", "gauge",
+           "Open shards in the producer's shard map.", st->shards);
+  prom_family(w, "kinesis_producer_batch_fill", "gauge",
+              "Average user records per request over batch_size.");
+  prom_double(w, "kinesis_producer_batch_fill", NULL, st->batch_fill);
+}
+
+
+/* Whether the consumer holds the shard's lease in this state. */
+static int state_leased(const char* state) {
+  return strcmp(state, "fetching") == 0 || strcmp(state, "ending") == 0 ||
+         strcmp(state, "handing-over") == 0;
+}
+
+
+static void prom_consumer(kn_prom_t* w, const kinesis_consumer_stats_t* st) {
+  size_t i;
+
+  prom_one(w, "kinesis_consumer_ready", "gauge",
+           "1 when every leased shard is being fetched.",
+           (uint64_t) st->ready);
+  prom_one(w, "kinesis_consumer_records_delivered_total", "counter",
+           "Records handed to on_record.", st->records_delivered);
+  prom_one(w, "kinesis_consumer_records_acked_total", "counter",
+           "Records acknowledged.", st->records_acked);
+  prom_one(w, "kinesis_consumer_records_dropped_total", "counter",
+           "Records fetched, then dropped at a stop or close.",
+           st->records_dropped);
+  prom_one(w, "kinesis_consumer_get_records_total", "counter",
+           "GetRecords calls answered or failed.", st->get_records_calls);
+  prom_one(w, "kinesis_consumer_throttled_total", "counter",
+           "GetRecords and GetShardIterator calls throttled.", st->throttled);
+  prom_one(w, "kinesis_consumer_expired_iterators_total", "counter",
+           "Shard iterators that expired.", st->expired_iterators);
+  prom_one(w, "kinesis_consumer_checkpoints_total", "counter",
+           "Checkpoints written.", st->checkpoints);
+  prom_one(w, "kinesis_consumer_handovers_total", "counter",
+           "Leases given up to rebalance.", st->handovers);
+  prom_one(w, "kinesis_consumer_leases_lost_total", "counter",
+           "Leases taken away or not confirmed in time.", st->leases_lost);
+  prom_one(w, "kinesis_consumer_queue_records", "gauge",
+           "Records fetched and not yet delivered.", st->queue_depth);
+  prom_one(w, "kinesis_consumer_unacked_records", "gauge",
+           "Records delivered and not yet acknowledged.", st->unacked);
+  prom_one(w, "kinesis_consumer_live_members", "gauge",
+           "Live consumers of the application; 0 when unknown.",
+           st->live_members);
+  prom_one(w, "kinesis_consumer_shard_target", "gauge",
+           "The most shards this consumer aims to hold; 0: no limit.",
+           st->shard_target);
+  prom_one(w, "kinesis_consumer_leases_held", "gauge", "Shards leased now.",
+           st->leases_held);
+
+  prom_family(w, "kinesis_consumer_shard_behind_latest_seconds", "gauge",
+              "How far the last answer was behind the tip of the shard, for "
+              "shards leased now.");
+  for (i = 0; i < st->nshards; i++) {
+    const kinesis_consumer_shard_stats_t* s = &st->shards[i];
+    const char* kv[] = {"shard_id", s->shard_id, NULL};
+    if (state_leased(s->state) && s->millis_behind_latest >= 0)
+      prom_double(w, "kinesis_consumer_shard_behind_latest_seconds", kv,
+                  (double) s->millis_behind_latest / 1000.0);
+  }
+  prom_family(w, "kinesis_consumer_shard_records_total", "counter",
+              "Records delivered, by shard.");
+  for (i = 0; i < st->nshards; i++) {
+    const char* kv[] = {"shard_id", st->shards[i].shard_id, NULL};
+    prom_u64(w, "kinesis_consumer_shard_records_total", kv,
+             st->shards[i].records);
+  }
+  prom_family(w, "kinesis_consumer_shard_state", "gauge",
+              "1 for each shard's state as this consumer sees it.");
+  for (i = 0; i < st->nshards; i++) {
+    const char* kv[] = {"shard_id", st->shards[i].shard_id, "state",
+                        st->shards[i].state, NULL};
+    prom_u64(w, "kinesis_consumer_shard_state", kv, 1);
+  }
+}
+
+
+int kinesis_stats_format_prometheus(const kinesis_stats_t* stats, char* buf,
+                                    size_t size) {
+  kn_prom_t w;
+
+  if (stats == NULL || (buf == NULL && size > 0))
+    return KINESIS_EINVAL;
+  w.buf = buf;
+  w.size = size;
+  w.len = 0;
+  w.labels = stats->labels != NULL ? stats->labels : "";
+  w.metadata = !stats->omit_metadata;
+  if (!labels_valid(w.labels))
+    return KINESIS_EINVAL;
+  if (size > 0)
+    buf[0] = '\0';
+  if (stats->client != NULL)
+    prom_client(&w, stats->client);
+  if (stats->producer != NULL)
+    prom_producer(&w, stats->producer);
+  if (stats->consumer != NULL)
+    prom_consumer(&w, stats->consumer);
+  if (w.len > INT_MAX)
+    return KINESIS_ENOMEM;
+  return (int) w.len;
+}
