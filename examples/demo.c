@@ -1,7 +1,7 @@
 /*
  * demo: a producer and a consumer together on one loop, against one stream.
  *
- *   demo ENDPOINT STREAM [RECORDS]
+ *   demo ENDPOINT STREAM [RECORDS] [--stats]
  *
  * Creates STREAM with 2 shards at ENDPOINT (kinesalite, for example) and
  * waits until it is ACTIVE, starts a consumer on it, then puts RECORDS
@@ -9,6 +9,10 @@
  * buffer is full (KINESIS_EQUEUEFULL) until its on_drain callback. Every
  * second a progress line goes to stderr. Once every record was consumed it
  * prints a summary on stdout, deletes the stream and closes everything.
+ * The consumer's readiness (every shard it leases is being read) is
+ * reported as it changes. With --stats, the summary is followed by the
+ * client's, the producer's and the consumer's statistics in the Prometheus
+ * text format.
  *
  * Ctrl-C stops early: the records already buffered are still delivered
  * (within their TTL), the stream is deleted, and the exit status is 1.
@@ -50,6 +54,7 @@ typedef struct {
   kinesis_consumer_t* consumer;
   const char* stream;
   uint32_t records;
+  int print_stats;         /* --stats */
 
   uint32_t next;           /* the next record to put */
   int paused;              /* the producer's buffer is full */
@@ -262,12 +267,48 @@ static void print_summary(demo_t* d) {
 }
 
 
+/* --stats: everything the library counted, as a Prometheus server would
+ * scrape it. */
+static void print_stats(demo_t* d) {
+  kinesis_client_stats_t cs;
+  kinesis_producer_stats_t ps;
+  kinesis_consumer_stats_t ks;
+  kinesis_stats_t st;
+  char labels[300];
+  char* text;
+  int n;
+
+  memset(&st, 0, sizeof(st));
+  if (kinesis_client_stats(d->client, &cs) == 0)
+    st.client = &cs;
+  if (d->producer != NULL && kinesis_producer_stats(d->producer, &ps) == 0)
+    st.producer = &ps;
+  if (d->consumer != NULL && kinesis_consumer_stats(d->consumer, &ks) == 0)
+    st.consumer = &ks;
+  /* The stream name is the demo's own, made of safe characters. */
+  snprintf(labels, sizeof(labels), "stream=\"%s\"", d->stream);
+  st.labels = labels;
+  n = kinesis_stats_format_prometheus(&st, NULL, 0);
+  if (n < 0 || (text = malloc((size_t) n + 1)) == NULL) {
+    fprintf(stderr, "demo: cannot render the statistics: %s\n",
+            kinesis_strerror(n < 0 ? n : KINESIS_ENOMEM));
+    return;
+  }
+  kinesis_stats_format_prometheus(&st, text, (size_t) n + 1);
+  fputs(text, stdout);
+  fflush(stdout);
+  free(text);
+}
+
+
 /* Every record was put, acknowledged or failed, and consumed. */
 static void maybe_done(demo_t* d) {
   if (d->stopping || d->settled < d->records || d->consumed < d->records)
     return;
   d->ended = now_ms();
   print_summary(d);
+  if (d->print_stats)
+    print_stats(d);
   shutdown_demo(d, d->failed == 0 ? 0 : 1);
 }
 
@@ -427,6 +468,18 @@ static void on_record(kinesis_consumer_t* consumer,
 
 /* ---- Starting ---- */
 
+/* What a health check would look at: whether every shard the consumer
+ * leases is being read. */
+static void on_ready(kinesis_consumer_t* consumer, int ready, void* arg) {
+  demo_t* d = arg;
+  (void) consumer;
+  fprintf(stderr, "demo: %4.1f s: consumer %s\n",
+          seconds_between(d->started, now_ms()),
+          ready ? "ready: every shard it leases is being read"
+                : "not ready");
+}
+
+
 static void start(demo_t* d) {
   kinesis_consumer_options_t co;
   kinesis_producer_options_t po;
@@ -438,6 +491,8 @@ static void start(demo_t* d) {
   co.on_record_data = d;
   co.iterator_type = KINESIS_ITERATOR_TRIM_HORIZON;
   co.sleep_time_no_records_ms = DEMO_SLEEP_NO_RECORDS_MS;
+  co.on_ready = on_ready;
+  co.on_ready_data = d;
   r = kinesis_consumer_new(d->client, &co, &d->consumer);
   if (r == 0)
     r = kinesis_consumer_start(d->consumer);
@@ -521,8 +576,12 @@ int main(int argc, char** argv) {
   char* end;
   int r;
 
+  if (argc > 3 && strcmp(argv[argc - 1], "--stats") == 0) {
+    d.print_stats = 1;
+    argc--;
+  }
   if (argc < 3 || argc > 4) {
-    fprintf(stderr, "usage: demo ENDPOINT STREAM [RECORDS]\n");
+    fprintf(stderr, "usage: demo ENDPOINT STREAM [RECORDS] [--stats]\n");
     return 2;
   }
   if (argc == 4) {

@@ -395,7 +395,8 @@ static void prom_consumer(kn_prom_t* w, const kinesis_consumer_stats_t* st) {
   size_t i;
 
   prom_one(w, "kinesis_consumer_ready", "gauge",
-           "1 when every leased shard is being fetched.",
+           "1 when the consumer is ready: every shard it leases is being "
+           "read.",
            (uint64_t) st->ready);
   prom_one(w, "kinesis_consumer_records_delivered_total", "counter",
            "Records handed to on_record.", st->records_delivered);

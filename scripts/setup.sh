@@ -11,7 +11,7 @@ packages=(
   build-essential meson ninja-build pkg-config
   libuv1-dev libcurl4-openssl-dev libjansson-dev libmbedtls-dev libhiredis-dev
   redis-server redis-tools openssl nodejs npm ca-certificates curl time python3
-  valgrind clang libclang-rt-14-dev doxygen
+  valgrind clang libclang-rt-14-dev doxygen python3-prometheus-client
 )
 
 as_root() {

@@ -69,6 +69,8 @@
 #define TAIL_MAX_APP_LEN 128
 /* tail: --session-timeout, in whole seconds: at most a day. */
 #define TAIL_MAX_SESSION_SECONDS 86400UL
+/* --stats-every, in whole seconds: at most a day. */
+#define STATS_MAX_EVERY_SECONDS 86400UL
 
 
 /* ---- Commands and options ---- */
@@ -88,6 +90,18 @@ typedef struct {
   const char* summary;  /* one line, for kinesis --help */
   const char* help;     /* description and options, for NAME --help */
 } command_t;
+
+/* The statistics options of put and tail. */
+#define STATS_HELP                                                            \
+  "  --stats              Print statistics on stderr at the end: the\n"      \
+  "                       client's calls, retries and request latencies\n"  \
+  "                       by operation, and the producer's or consumer's\n" \
+  "                       counters, shard by shard\n"                        \
+  "  --stats-every SECONDS\n"                                                \
+  "                       Also print them every SECONDS while running\n"    \
+  "  --stats-format FORMAT\n"                                                \
+  "                       text (default) or prometheus (the Prometheus\n"   \
+  "                       text format)\n"
 
 static const command_t commands[] = {
     {"create-stream", CMD_CREATE_STREAM,
@@ -118,7 +132,9 @@ static const command_t commands[] = {
     {"put", CMD_PUT,
      "--stream NAME [--partition-key KEY] [--aggregate]\n"
      "                   [--format lines|json] [--record-ttl MS] "
-     "[--rate-limit N]",
+     "[--rate-limit N]\n"
+     "                   [--stats] [--stats-every SECONDS] "
+     "[--stats-format F]",
      "Put records read from stdin, one a line",
      "Reads records from stdin, one a line, and puts them into the stream\n"
      "with the producer: batched per shard (PutRecords), rate-limited and\n"
@@ -147,13 +163,16 @@ static const command_t commands[] = {
      "  --record-ttl MS      Fail a record that is not acknowledged MS\n"
      "                       milliseconds after it was queued (default 30000)\n"
      "  --rate-limit N       Send at most N records per second to each shard\n"
-     "                       (default 1000, the Kinesis limit; 0: no limit)\n"},
+     "                       (default 1000, the Kinesis limit; 0: no limit)\n"
+     STATS_HELP},
     {"tail", CMD_TAIL,
      "--stream NAME [--from POSITION] [--count N]\n"
      "                    [--idle-exit SECONDS] "
      "[--checkpoint memory|redis://...]\n"
      "                    [--app NAME] [--session-timeout SECONDS]\n"
-     "                    [--format raw|json]",
+     "                    [--format raw|json] [--stats] "
+     "[--stats-every SECONDS]\n"
+     "                    [--stats-format text|prometheus]",
      "Print a stream's records as they arrive",
      "Reads every shard of the stream with the consumer and prints each\n"
      "record on stdout as it arrives, flushed at once. Output formats:\n"
@@ -190,7 +209,8 @@ static const command_t commands[] = {
      "                       A reader that does not renew its leases for\n"
      "                       this long loses its shards to the others\n"
      "                       (default 10)\n"
-     "  --format FORMAT      raw (default) or json\n"},
+     "  --format FORMAT      raw (default) or json\n"
+     STATS_HELP},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -218,7 +238,10 @@ typedef enum {
   OPT_IDLE_EXIT,
   OPT_CHECKPOINT,
   OPT_APP,
-  OPT_SESSION_TIMEOUT
+  OPT_SESSION_TIMEOUT,
+  OPT_STATS,
+  OPT_STATS_EVERY,
+  OPT_STATS_FORMAT
 } opt_id_t;
 
 #define CMD_BIT(id) (1u << (id))
@@ -257,6 +280,10 @@ static const option_t options[] = {
     {"checkpoint", OPT_CHECKPOINT, 1, CMD_BIT(CMD_TAIL)},
     {"app", OPT_APP, 1, CMD_BIT(CMD_TAIL)},
     {"session-timeout", OPT_SESSION_TIMEOUT, 1, CMD_BIT(CMD_TAIL)},
+    {"stats", OPT_STATS, 0, CMD_BIT(CMD_PUT) | CMD_BIT(CMD_TAIL)},
+    {"stats-every", OPT_STATS_EVERY, 1, CMD_BIT(CMD_PUT) | CMD_BIT(CMD_TAIL)},
+    {"stats-format", OPT_STATS_FORMAT, 1,
+     CMD_BIT(CMD_PUT) | CMD_BIT(CMD_TAIL)},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -551,6 +578,12 @@ typedef struct {
   tail_t tail;
   int stdin_closed; /* the command was started with fd 0 closed */
   int stdout_failed; /* a write to stdout failed and was reported */
+  /* --stats, --stats-every and --stats-format */
+  int stats;
+  unsigned long stats_every_s;
+  int stats_prometheus;
+  uv_timer_t stats_timer;
+  int stats_timer_open;
 } cli_t;
 
 
@@ -877,6 +910,19 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
     case OPT_CHECKPOINT:
     case OPT_APP:
     case OPT_SESSION_TIMEOUT: return apply_tail_option(cli, opt, value);
+    case OPT_STATS: cli->stats = 1; break;
+    case OPT_STATS_EVERY:
+      cli->stats = 1;
+      return parse_number(cli, "stats-every", value, 1,
+                          STATS_MAX_EVERY_SECONDS, &cli->stats_every_s);
+    case OPT_STATS_FORMAT:
+      if (strcmp(value, "prometheus") == 0)
+        cli->stats_prometheus = 1;
+      else if (strcmp(value, "text") != 0)
+        return usage_error(cli->cmd, "--stats-format must be text or "
+                           "prometheus, not '%s'", value);
+      cli->stats = 1;
+      break;
   }
   return CLI_CONTINUE;
 }
@@ -974,6 +1020,135 @@ static int parse_args(cli_t* cli, int argc, char** argv) {
 }
 
 
+/* ---- Statistics (--stats) ---- */
+
+static void stats_print_prometheus(const kinesis_stats_t* st) {
+  char stack[16384];
+  char* buf = stack;
+  int n;
+
+  n = kinesis_stats_format_prometheus(st, buf, sizeof(stack));
+  if (n >= (int) sizeof(stack)) {
+    buf = malloc((size_t) n + 1);
+    n = buf != NULL ? kinesis_stats_format_prometheus(st, buf, (size_t) n + 1)
+                    : KINESIS_ENOMEM;
+  }
+  if (n < 0) {
+    err_line("stats: %s", kinesis_strerror(n));
+  } else {
+    progress_clear();
+    fputs(buf, stderr);
+  }
+  if (buf != stack)
+    free(buf);
+}
+
+
+static void stats_print_client(const kinesis_client_stats_t* cs) {
+  size_t i;
+
+  err_line("stats: client: %" PRIu64 " calls open, %" PRIu64
+           " requests in flight", cs->calls_open, cs->in_flight);
+  for (i = 0; i < cs->noperations; i++) {
+    const kinesis_operation_stats_t* op = &cs->operations[i];
+    err_line("stats: %s: %" PRIu64 " calls (%" PRIu64 " failed), %" PRIu64
+             " requests, %" PRIu64 " retries, %" PRIu64 " throttled, %" PRIu64
+             " 5xx, %" PRIu64 " without answer; last minute: %" PRIu64
+             " requests, p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms",
+             op->operation, op->calls, op->call_failures, op->requests,
+             op->retries, op->throttled, op->server_errors,
+             op->transport_errors, op->recent_requests, op->latency_p50_ms,
+             op->latency_p90_ms, op->latency_p99_ms, op->latency_max_ms);
+  }
+}
+
+
+static void stats_print_producer(const kinesis_producer_stats_t* ps) {
+  err_line("stats: producer: %" PRIu64 " records put (%" PRIu64
+           " bytes), %" PRIu64 " failed, %" PRIu64 " retried, %" PRIu64
+           " throttled; %" PRIu64 " requests (%" PRIu64 " failed), %" PRIu64
+           " in flight; %" PRIu64 " records (%" PRIu64
+           " bytes) queued; %" PRIu64 " shards; batches %.0f%% full",
+           ps->records_put, ps->bytes_put, ps->records_failed,
+           ps->records_retried, ps->records_throttled, ps->requests,
+           ps->request_failures, ps->in_flight, ps->queue_depth,
+           ps->queue_bytes, ps->shards, ps->batch_fill * 100);
+}
+
+
+static void stats_print_consumer(const kinesis_consumer_stats_t* ks) {
+  size_t i;
+
+  err_line("stats: consumer: %s; %u shards leased; %" PRIu64
+           " delivered, %" PRIu64 " acked, %" PRIu64 " dropped, %" PRIu64
+           " queued, %" PRIu64 " unacked; %" PRIu64 " GetRecords, %" PRIu64
+           " throttled, %" PRIu64 " expired iterators; %" PRIu64
+           " checkpoints; %" PRIu64 " leases lost, %" PRIu64 " handed over",
+           ks->ready ? "ready" : "not ready", (unsigned) ks->leases_held,
+           ks->records_delivered, ks->records_acked, ks->records_dropped,
+           ks->queue_depth, ks->unacked, ks->get_records_calls, ks->throttled,
+           ks->expired_iterators, ks->checkpoints, ks->leases_lost,
+           ks->handovers);
+  for (i = 0; i < ks->nshards; i++) {
+    const kinesis_consumer_shard_stats_t* sh = &ks->shards[i];
+    char behind[48] = "lag unknown";
+    if (sh->millis_behind_latest >= 0)
+      snprintf(behind, sizeof(behind), "%" PRId64 " ms behind",
+               sh->millis_behind_latest);
+    err_line("stats: shard %s: %s, %" PRIu64 " records, %s, checkpoint %s",
+             sh->shard_id, sh->state, sh->records, behind,
+             sh->checkpoint != NULL ? sh->checkpoint : "none");
+  }
+}
+
+
+/* Prints the client's statistics, and the producer's or the consumer's
+ * while there is one. */
+static void stats_print(cli_t* cli) {
+  kinesis_client_stats_t cs;
+  kinesis_producer_stats_t ps;
+  kinesis_consumer_stats_t ks;
+  kinesis_stats_t st;
+
+  memset(&st, 0, sizeof(st));
+  if (cli->client != NULL && kinesis_client_stats(cli->client, &cs) == 0)
+    st.client = &cs;
+  if (cli->put.producer != NULL &&
+      kinesis_producer_stats(cli->put.producer, &ps) == 0)
+    st.producer = &ps;
+  if (cli->tail.consumer != NULL &&
+      kinesis_consumer_stats(cli->tail.consumer, &ks) == 0)
+    st.consumer = &ks;
+  if (cli->stats_prometheus) {
+    stats_print_prometheus(&st);
+    return;
+  }
+  if (st.client != NULL)
+    stats_print_client(st.client);
+  if (st.producer != NULL)
+    stats_print_producer(st.producer);
+  if (st.consumer != NULL)
+    stats_print_consumer(st.consumer);
+}
+
+
+static void on_stats_timer(uv_timer_t* t) {
+  stats_print(t->data);
+}
+
+
+/* --stats-every: prints the statistics every so often until the end. */
+static void stats_start(cli_t* cli) {
+  uint64_t ms = (uint64_t) cli->stats_every_s * 1000;
+  if (ms == 0 || cli->stats_timer_open)
+    return;
+  uv_timer_init(&cli->loop, &cli->stats_timer);
+  cli->stats_timer.data = cli;
+  cli->stats_timer_open = 1;
+  uv_timer_start(&cli->stats_timer, on_stats_timer, ms, ms);
+}
+
+
 /* ---- Reporting ---- */
 
 static void on_client_closed(void* arg) {
@@ -991,6 +1166,10 @@ static void finish(cli_t* cli, int exit_code) {
   if (cli->closing)
     return;
   cli->closing = 1;
+  if (cli->stats_timer_open) {
+    cli->stats_timer_open = 0;
+    uv_close((uv_handle_t*) &cli->stats_timer, NULL);
+  }
   r = kinesis_client_close(cli->client, on_client_closed, cli);
   if (r != 0) {
     err_line("internal error: closing the client failed: %s",
@@ -1380,6 +1559,8 @@ static void on_producer_closed(kinesis_producer_t* producer, int status,
     p->retries = st.records_retried;
     p->bytes = st.bytes_put;
   }
+  if (cli->stats)
+    stats_print(cli);
   p->producer = NULL;
   put_close_timers(p);
   err_line("%s: %" PRIu64 " record%s, %" PRIu64 " bytes, %" PRIu64
@@ -1781,6 +1962,10 @@ static void tail_stop(cli_t* cli, int exit_code, const char* why) {
   t->why = why;
   if (t->handles_open)
     uv_timer_stop(&t->idle);
+  /* Before the close, which gives the leases up: the shards as they were
+   * read. */
+  if (cli->stats)
+    stats_print(cli);
   if (t->consumer == NULL) {
     tail_finish(cli);
     return;
@@ -2096,6 +2281,8 @@ int main(int argc, char** argv) {
     r = start_command(&cli);
     if (r != 0)
       call_failed(&cli, r);
+    else
+      stats_start(&cli);
   }
 
   uv_run(&cli.loop, UV_RUN_DEFAULT);

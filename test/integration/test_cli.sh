@@ -957,6 +957,70 @@ else
   not_ok "tail --count 7 prints 7 lines"
 fi
 
+# ---- --stats
+
+# Text: the client's operations, the consumer, and each shard, before the
+# close gives the leases up.
+run -- --endpoint-url "$HTTP" tail --stream "$st" --count 500 --stats
+expect_rc "tail --stats exits 0" 0
+expect_err_contains "tail --stats shows the consumer, ready, with 2 leases" \
+  "kinesis: stats: consumer: ready; 2 shards leased; 500 delivered, 500 acked"
+expect_err_contains "tail --stats shows GetRecords with its latency" \
+  "kinesis: stats: GetRecords: "
+if [ "$(grep -c '^kinesis: stats: shard shardId-' "$tmp/err")" -eq 2 ]; then
+  ok "tail --stats shows both shards"
+else
+  not_ok "tail --stats shows both shards"
+fi
+
+# Prometheus: what a Prometheus server would read of it, through the
+# Prometheus project's own Python parser.
+check_prometheus() {
+  local what="$1"
+  grep -av '^kinesis: ' "$tmp/err" >"$tmp/prom"
+  if PROM_CHECK="$(cat)" /usr/bin/python3 - "$tmp/prom" >"$tmp/prom-check" \
+       2>&1 <<'PY'
+import os, sys
+from prometheus_client.parser import text_string_to_metric_families
+text = open(sys.argv[1]).read()
+v = {}
+for family in text_string_to_metric_families(text):
+    for s in family.samples:
+        key = s.name + "".join(
+            "|%s=%s" % kv for kv in sorted(s.labels.items()))
+        v[key] = s.value
+def fail(msg):
+    print(msg)
+    sys.exit(1)
+exec(os.environ["PROM_CHECK"])
+PY
+  then
+    ok "$what"
+  else
+    not_ok "$what" "$(cat "$tmp/prom-check")"
+  fi
+}
+
+run -- --endpoint-url "$HTTP" tail --stream "$st" --count 500 \
+  --stats-format prometheus
+expect_rc "tail --stats-format prometheus exits 0" 0
+check_prometheus "tail's Prometheus text parses, with the consumer's figures" <<'EOF'
+if v.get("kinesis_consumer_records_delivered_total") != 500: fail(str(v))
+if v.get("kinesis_consumer_ready") != 1: fail("not ready")
+if v.get("kinesis_consumer_leases_held") != 2: fail("leases")
+states = [k for k in v if k.startswith("kinesis_consumer_shard_state|")]
+if len(states) != 2 or not all("state=fetching" in k for k in states): fail(str(states))
+n = v["kinesis_client_requests_total|operation=GetRecords"]
+if n < 2: fail("GetRecords requests: %s" % n)
+if v["kinesis_client_request_duration_seconds_count|operation=GetRecords"] != n: fail("count")
+if v["kinesis_client_request_duration_seconds_bucket|le=+Inf|operation=GetRecords"] != n: fail("+Inf")
+EOF
+
+run -- --endpoint-url "$HTTP" put --stream "$st" --stats-format yaml
+expect_rc "put --stats-format yaml is a usage error" 2 stdout-empty
+run -- --endpoint-url "$HTTP" describe-stream --stream "$st" --stats
+expect_rc "--stats is refused outside put and tail" 2 stdout-empty
+
 # --format json: one object a line, with every member.
 run -- --endpoint-url "$HTTP" tail --stream "$st" --count 500 --format json
 expect_rc "tail --count 500 --format json exits 0" 0
@@ -1128,6 +1192,24 @@ else
   not_ok "tail prints the second shard's records, in order, while the first is empty"
 fi
 
+# ---- --stats of put (the last use of $st: it adds two records)
+
+# A throttled PutRecords, retried: counted as a retry and a throttle.
+script_fault '[{"target":"PutRecords","status":400,"body":"{\"__type\":\"ProvisionedThroughputExceededException\",\"message\":\"Rate exceeded for shard.\"}"}]'
+printf 'one\ntwo\n' >"$tmp/two"
+run_in "$tmp/two" -- --endpoint-url "$FAULT" put --stream "$st" \
+  --partition-key k --stats-format prometheus
+expect_rc "put --stats-format prometheus through a throttle exits 0" 0 \
+  stdout-empty
+check_prometheus "put's Prometheus text counts the throttle and the retry" <<'EOF'
+if v.get("kinesis_producer_records_put_total") != 2: fail(str(v))
+op = "|operation=PutRecords"
+if v["kinesis_client_calls_total" + op] != 1: fail("calls")
+if v["kinesis_client_requests_total" + op] != 2: fail("requests")
+if v["kinesis_client_retries_total" + op] != 1: fail("retries")
+if v["kinesis_client_throttled_total" + op] != 1: fail("throttled")
+if v["kinesis_client_requests_in_flight" + op] != 0: fail("in flight")
+EOF
 for s in "$st" "$se" "$sbin" "$s1of2"; do
   run -- --endpoint-url "$HTTP" delete-stream --stream "$s"
   expect_rc "delete-stream $s after the tail tests" 0 stdout-empty

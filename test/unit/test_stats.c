@@ -288,7 +288,8 @@ static void test_prometheus_client(void) {
                          "\"a\",operation=\"PutRecords\"} 40.0088\n"));
   ASSERT_NOT_NULL(strstr(buf,
                          "kinesis_client_request_duration_recent_seconds{app="
-                         "\"a\",operation=\"PutRecords\",quantile=\"1\"} 40\n"));
+                         "\"a\",operation=\"PutRecords\",quantile=\"1\"} "
+                         "40\n"));
 }
 
 
