@@ -31,6 +31,9 @@
 #define KN_LISTING_RETRY_MAX_MS 10000
 /* Relist at most this often when answers name unexpected shards. */
 #define KN_RELIST_MIN_INTERVAL_MS 1000
+/* A shard held back by its rate limits waits for at least this much of its
+ * limits before a batch takes from it (shard_share()). */
+#define KN_SHARE_MIN_MS 100
 
 /* Small records are carved, in put order, from blocks of this size, and a
  * block is freed when its last record is settled. Records are sent and
@@ -82,8 +85,10 @@ typedef struct kn_pshard_s {
   char* shard_id;
   kn_queue_t pending;
   size_t npending;
+  size_t pending_bytes;
   kn_bucket_t records;
   kn_bucket_t bytes;
+  uint64_t admitted;     /* the batch that last took from it (send_batch) */
 } kn_pshard_t;
 
 /* One PutRecords entry of a batch: a plain record or an aggregate. */
@@ -130,6 +135,7 @@ struct kinesis_producer_s {
   kn_pshard_t* shards;
   size_t nshards;
   size_t rr;             /* round-robin start among shards */
+  uint64_t batch_seq;    /* batches built, for kn_pshard_t.admitted */
   kn_queue_t unrouted;   /* records waiting for a shard map */
   size_t nunrouted;
   /* Records put and not yet routed: their partition keys are hashed eight
@@ -377,6 +383,7 @@ static void shard_push(kinesis_producer_t* p, size_t i, kn_prec_t* r,
     kn_queue_insert_tail(&s->pending, &r->node);
   }
   s->npending++;
+  s->pending_bytes += record_size(r);
   p->npending++;
   p->pending_bytes += record_size(r);
 }
@@ -385,6 +392,7 @@ static void shard_push(kinesis_producer_t* p, size_t i, kn_prec_t* r,
 static void shard_pop(kinesis_producer_t* p, kn_pshard_t* s, kn_prec_t* r) {
   kn_queue_remove(&r->node);
   s->npending--;
+  s->pending_bytes -= record_size(r);
   p->npending--;
   p->pending_bytes -= record_size(r);
 }
@@ -650,6 +658,41 @@ static void expire_queued(kinesis_producer_t* p, uint64_t now) {
 }
 
 
+/* What a shard's buckets must hold before a batch takes from it: what it
+ * has pending, or what its limits refill in buffer_time (KN_SHARE_MIN_MS at
+ * least), whichever is less. A shard held back by its limits so sends a
+ * share at a time. Taking each token as it comes would send a request per
+ * record or two, up to a thousand a second per shard, each costing far more
+ * than the records in it: a backlog of 5000 records over two shards went
+ * out in 933 requests. With aggregation, the bytes are what binds. */
+static void shard_share(const kinesis_producer_t* p, const kn_pshard_t* s,
+                        double* records, double* bytes) {
+  const kn_prec_t* first = kn_queue_data(s->pending.next, kn_prec_t, node);
+  double window = (double) (p->o.buffer_time_ms > KN_SHARE_MIN_MS
+                                ? p->o.buffer_time_ms
+                                : KN_SHARE_MIN_MS) / 1000.0;
+  double r = s->records.rate * window;
+  double b = s->bytes.rate * window;
+
+  if (r > (double) p->o.batch_size)
+    r = (double) p->o.batch_size;
+  if (r > s->records.burst)
+    r = s->records.burst;
+  if (r > (double) s->npending)
+    r = (double) s->npending;
+  if (r < 1 || p->o.aggregate)
+    r = 1;
+  if (b > s->bytes.burst)
+    b = s->bytes.burst;
+  if (b > (double) s->pending_bytes)
+    b = (double) s->pending_bytes;
+  if (b < (double) record_size(first))
+    b = (double) record_size(first);
+  *records = r;
+  *bytes = b;
+}
+
+
 /* Moves records from shard `s` into `e`, as one plain record or one
  * aggregate, within the batch's remaining bytes and the shard's buckets.
  * Returns the bytes the entry will send, 0 when the shard cannot give one
@@ -785,15 +828,26 @@ static int send_batch(kinesis_producer_t* p, uint64_t now) {
   }
   b->producer = p;
   b->deadline = UINT64_MAX;
+  p->batch_seq++;
   /* Take one entry per shard per round, so shards share the batch. */
   while (progress && b->nentries < p->o.batch_size) {
     progress = 0;
     for (k = 0; k < p->nshards && b->nentries < p->o.batch_size; k++) {
       size_t si = (p->rr + k) % p->nshards;
+      kn_pshard_t* s = &p->shards[si];
       kn_entry_t* e = &b->entries[b->nentries];
       size_t size;
-      if (p->shards[si].npending == 0)
+      if (s->npending == 0)
         continue;
+      if (s->admitted != p->batch_seq) {
+        double want_records;
+        double want_bytes;
+        shard_share(p, s, &want_records, &want_bytes);
+        if (!kn_bucket_has(&s->records, want_records, now) ||
+            !kn_bucket_has(&s->bytes, want_bytes, now))
+          continue;
+        s->admitted = p->batch_seq;
+      }
       size = take_entry(p, si, e, &b->blobs, room, now);
       if (size == 0)
         continue;
@@ -1014,6 +1068,10 @@ static void schedule(kinesis_producer_t* p, uint64_t now, int forced) {
     kn_pshard_t* s = &p->shards[i];
     kn_prec_t* r;
     uint64_t t;
+    uint64_t wait_records;
+    uint64_t wait_bytes;
+    double want_records;
+    double want_bytes;
     if (s->npending == 0)
       continue;
     r = kn_queue_data(s->pending.next, kn_prec_t, node);
@@ -1021,9 +1079,12 @@ static void schedule(kinesis_producer_t* p, uint64_t now, int forced) {
       due = r->deadline;
     if (p->in_flight >= p->o.max_in_flight)
       continue;
+    /* The buckets fill side by side: the later of the two waits. */
+    shard_share(p, s, &want_records, &want_bytes);
+    wait_records = kn_bucket_wait_ms(&s->records, want_records, now);
+    wait_bytes = kn_bucket_wait_ms(&s->bytes, want_bytes, now);
     t = r->not_before > now ? r->not_before : now;
-    t += kn_bucket_wait_ms(&s->records, 1, now);
-    t += kn_bucket_wait_ms(&s->bytes, (double) record_size(r), now);
+    t += wait_records > wait_bytes ? wait_records : wait_bytes;
     if (t > now && t < due)
       due = t;
   }

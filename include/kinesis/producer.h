@@ -102,7 +102,9 @@ typedef struct kinesis_producer_options_s {
    * buffer time out. */
   size_t max_queue_bytes;
   /** Default 1000. Records per second per shard; 0: no limit. An aggregated
-   * record counts once, as Kinesis counts it. */
+   * record counts once, as Kinesis counts it. A shard held back by its
+   * limits sends once they have refilled for buffer_time_ms (100 ms at
+   * least), or enough for all it has pending. */
   uint32_t put_rate_limit_per_shard;
   /** Default 1 MiB. Bytes per second per shard; 0: no limit. */
   uint32_t put_bandwidth_limit_per_shard;
