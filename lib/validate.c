@@ -114,7 +114,7 @@ int kn_valid_sequence_number(const char* seq) {
   if (seq == NULL)
     return 0;
   len = strlen(seq);
-  return len <= 128 && all_digits(seq, len);
+  return len <= 129 && all_digits(seq, len);
 }
 
 

@@ -15,7 +15,8 @@ int kn_valid_shard_id(const char* shard_id);
 int kn_valid_partition_key(const char* key, size_t len);
 /* 0|[1-9][0-9]{0,38}, at most 2^128-1. */
 int kn_valid_hash_key(const char* key);
-/* A decimal string of 1 to 128 digits. */
+/* A decimal string of 1 to 129 digits: as long as the API model's pattern,
+ * 0|[1-9][0-9]{0,128}, allows. */
 int kn_valid_sequence_number(const char* seq);
 /* A sequence number as the API model defines it, 0|[1-9][0-9]{0,128}: what
  * the service's answers are checked against. Without leading zeros, two of

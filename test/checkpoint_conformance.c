@@ -534,7 +534,7 @@ static void test_finish_then_claim(void) {
   kn_conf_state_t a = {0}, g = {0}, b = {0}, g_other = {0}, c = {0};
   kn_conf_state_t gc = {0};
   kn_conf_plain_t ck = {0}, fin = {0}, hb = {0}, fin2 = {0}, ckc = {0};
-  char big[129];
+  char big[130];
 
   cp = open_case(&loop, 0);
 
@@ -549,8 +549,9 @@ static void test_finish_then_claim(void) {
   ASSERT_OK(kn_conf_claim(cp, "parent", "B", &b));
   /* Other shards are unaffected. */
   ASSERT_OK(kn_conf_get(cp, "child", &g_other));
-  /* checkpoint ignores `finished`; a 128-digit sequence number is kept
-   * whole (to Redis's Lua it is never a number). */
+  /* checkpoint ignores `finished`; a 129-digit sequence number, the
+   * longest the API allows, is kept whole (to Redis's Lua it is never a
+   * number). */
   memset(big, '7', sizeof(big) - 1);
   big[sizeof(big) - 1] = '\0';
   ASSERT_OK(kn_conf_claim(cp, "child", "C", &c));
@@ -660,7 +661,7 @@ static void test_invalid_arguments(void) {
   kn_conf_plain_t p = {0};
   kn_conf_members_t m = {0};
   kinesis_checkpoint_t pos;
-  char long_seq[130];
+  char long_seq[131];  /* 130 digits: one past the API's longest */
   void* self;
   kinesis_ckpt_state_cb on_state = kn_conf_on_state;
   kinesis_ckpt_cb on_plain = kn_conf_on_plain;

@@ -58,7 +58,7 @@ typedef void (*kinesis_ckpt_members_cb)(int status, uint32_t live_members,
  * The operations. Each returns 0 and later calls its callback exactly once,
  * on the loop, never inside the call; or returns an error and never calls
  * it: KINESIS_EINVAL (a NULL or empty string, a NULL callback or position, a
- * sequence number that is not 1 to 128 digits), KINESIS_ENOMEM or
+ * sequence number that is not 1 to 129 digits), KINESIS_ENOMEM or
  * KINESIS_ECLOSING. Strings are borrowed for the duration of the call.
  * Unlike the objects of this library, the callbacks carry no object
  * argument: a checkpointer is a table of functions, and `arg` is the

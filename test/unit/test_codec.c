@@ -750,6 +750,18 @@ static void test_validate(void) {
   ASSERT(kn_valid_sequence_number("49590338271490256608559692538361571095921575989136588898"));
   ASSERT(!kn_valid_sequence_number("12a"));
   ASSERT(!kn_valid_sequence_number(""));
+  /* As long as the API allows, 129 digits, and no longer: what an answer
+   * may carry can be checkpointed and asked for again. */
+  {
+    char seq[131];
+    memset(seq, '9', 130);
+    seq[130] = '\0';
+    ASSERT(!kn_valid_sequence_number(seq));
+    ASSERT(!kn_valid_sequence_number_strict(seq));
+    seq[129] = '\0';
+    ASSERT(kn_valid_sequence_number(seq));
+    ASSERT(kn_valid_sequence_number_strict(seq));
+  }
   ASSERT(kn_valid_sequence_number_strict("0"));
   ASSERT(kn_valid_sequence_number_strict(
       "49590338271490256608559692538361571095921575989136588898"));
