@@ -203,9 +203,11 @@ KINESIS_EXTERN int kinesis_checkpointer_redis_new(
     kinesis_checkpointer_t** out);
 
 /**
- * Closes a checkpointer made by a kinesis_checkpointer_*_new() function
- * (calls ops->close); `cb` runs on a later tick, after which the
- * checkpointer is freed. Close consumers that use it first.
+ * Closes a checkpointer: calls its ops->close, so it works for one of your
+ * own as well as for those of the kinesis_checkpointer_*_new() functions.
+ * `cb` runs on a later tick, after which the checkpointer is freed. Close
+ * consumers that use it first. A second close is ignored, and its `cb`
+ * never runs.
  */
 KINESIS_EXTERN void kinesis_checkpointer_close(kinesis_checkpointer_t* cp,
                                                kinesis_close_cb cb,
