@@ -134,9 +134,6 @@ int main(int argc, char** argv) {
   kinesis_checkpointer_redis_options_t ro;
   kinesis_consumer_options_t opts;
   const char* args[4] = {NULL, NULL, NULL, NULL};
-  char host[128];
-  char owner[192];
-  size_t hostlen = sizeof(host);
   long session_s = 10;
   int nargs = 0;
   int i;
@@ -178,16 +175,10 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  /* A recognizable owner name, for whoever looks at the leases in Redis. */
-  if (uv_os_gethostname(host, &hostlen) != 0)
-    strcpy(host, "localhost");
-  snprintf(owner, sizeof(owner), "%s-%ld", host, (long) uv_os_getpid());
-
   kinesis_consumer_options_init(&opts);
   opts.stream = args[0];
   opts.on_record = on_record;
   opts.checkpointer = checkpointer;
-  opts.owner = owner;
   opts.manual_ack = 1;
   opts.max_unacked = HELD_MAX;
   /* Three heartbeats a session: a lease survives one lost heartbeat. */
@@ -199,8 +190,10 @@ int main(int argc, char** argv) {
     fprintf(stderr, "consume_redis: consumer: %s\n", kinesis_strerror(r));
     return 1;
   }
-  fprintf(stderr, "consume_redis: %s reading %s for %s\n", owner, args[0],
-          args[2]);
+  /* The lease owner name ("<host>-<pid>-<random>"), for whoever looks at
+   * the leases in Redis. */
+  fprintf(stderr, "consume_redis: %s reading %s for %s\n",
+          kinesis_consumer_owner(consumer), args[0], args[2]);
 
   uv_check_init(loop, &flusher);
   uv_check_start(&flusher, on_check);

@@ -272,6 +272,11 @@ int kinesis_consumer_ready(const kinesis_consumer_t* c) {
 }
 
 
+const char* kinesis_consumer_owner(const kinesis_consumer_t* c) {
+  return c != NULL ? c->owner : NULL;
+}
+
+
 /* ---- Fetches and acknowledgement ---- */
 
 static void fetch_free(kinesis_consumer_t* c, kn_fetch_t* f) {

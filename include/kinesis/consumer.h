@@ -233,6 +233,12 @@ KINESIS_EXTERN int kinesis_consumer_stats(kinesis_consumer_t* consumer,
  */
 KINESIS_EXTERN int kinesis_consumer_ready(const kinesis_consumer_t* consumer);
 
+/** The lease owner name: the `owner` option, or the one made up for it
+ *  ("<hostname>-<pid>-<random>"). Valid while the consumer lives; NULL for
+ *  a NULL consumer. */
+KINESIS_EXTERN const char* kinesis_consumer_owner(
+    const kinesis_consumer_t* consumer);
+
 #ifdef __cplusplus
 }
 #endif

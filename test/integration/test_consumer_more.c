@@ -2041,6 +2041,7 @@ static void test_rebalance_store_unreachable(void) {
   o.on_ready = on_ready_logged;
   o.on_ready_data = &b_ready;
   ASSERT_OK(kinesis_consumer_new(c, &o, &b));
+  ASSERT_STR_EQ("b", kinesis_consumer_owner(b));
   watched[0] = a;
   watched[1] = b;
   ASSERT_OK(kinesis_consumer_start(a));
@@ -2520,6 +2521,20 @@ static void test_readiness(void) {
   o.on_ready = on_ready_logged;
   o.on_ready_data = &log;
   ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  /* No owner given: one made up from the host, the pid and a random part,
+   * which the application can read back (for its logs, or to find its
+   * leases in the store). */
+  {
+    char host[256];
+    size_t len = sizeof(host);
+    char prefix[300];
+    ASSERT_OK(uv_os_gethostname(host, &len));
+    snprintf(prefix, sizeof(prefix), "%s-%d-", host, (int) uv_os_getpid());
+    ASSERT_NOT_NULL(kinesis_consumer_owner(k));
+    ASSERT_EQ(0, strncmp(kinesis_consumer_owner(k), prefix, strlen(prefix)));
+    ASSERT_GT(strlen(kinesis_consumer_owner(k)), strlen(prefix));
+    ASSERT_NULL(kinesis_consumer_owner(NULL));
+  }
   ASSERT_EQ(0, kinesis_consumer_ready(NULL));
   ASSERT_EQ(0, kinesis_consumer_ready(k));
   ASSERT_OK(kinesis_consumer_start(k));
