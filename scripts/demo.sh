@@ -39,8 +39,8 @@ echo "==> create-stream --stream $stream --shards 2 --wait"
 kinesis create-stream --stream "$stream" --shards 2 --wait
 echo "==> describe-stream --stream $stream"
 kinesis describe-stream --stream "$stream"
-echo "==> seq 1 1000 | put --stream $stream"
-seq 1 1000 | kinesis put --stream "$stream"
+echo "==> seq 1 1000 | put --stream $stream --stats"
+seq 1 1000 | kinesis put --stream "$stream" --stats
 echo "==> tail --stream $stream --count 1000 --format raw | sort -n | tail -n 3"
 kinesis tail --stream "$stream" --count 1000 --format raw | sort -n | tail -n 3
 echo "==> delete-stream --stream $stream"
