@@ -224,14 +224,6 @@ static void prom_double(kn_prom_t* w, const char* name, const char* const* kv,
 }
 
 
-/* A metric with one sample and no labels of its own. */
-static void prom_one(kn_prom_t* w, const char* name, const char* type,
-                     const char* help, uint64_t v) {
-  prom_family(w, name, type, help);
-  prom_u64(w, name, NULL, v);
-}
-
-
 /* A label name, then `="` ... `"`: the grammar of Prometheus's text
  * format, so that what the caller adds cannot break the exposition. */
 static int labels_valid(const char* s) {
@@ -262,34 +254,139 @@ static int labels_valid(const char* s) {
 }
 
 
-/* Each per-operation metric: a name, a type, help, and the field. */
+/* A metric read from a field of a stats struct: its name, type, help, and
+ * where the field is and what type it has. The tables below list the
+ * metrics in the order they are written. */
+typedef enum { KN_U64, KN_U32, KN_INT, KN_DOUBLE } kn_field_type_t;
+
 typedef struct {
   const char* name;
   const char* type;
   const char* help;
   size_t offset;
-} kn_op_metric_t;
+  kn_field_type_t field;
+} kn_metric_t;
 
-#define OP_FIELD(f) offsetof(kinesis_operation_stats_t, f)
+#define OP(f) offsetof(kinesis_operation_stats_t, f), KN_U64
+#define PROD(f) offsetof(kinesis_producer_stats_t, f), KN_U64
+#define CONS(f) offsetof(kinesis_consumer_stats_t, f), KN_U64
+#define CONS32(f) offsetof(kinesis_consumer_stats_t, f), KN_U32
 
-static const kn_op_metric_t op_metrics[] = {
+static const kn_metric_t op_metrics[] = {
     {"kinesis_client_calls_total", "counter",
-     "API calls finished, by operation.", OP_FIELD(calls)},
+     "API calls finished, by operation.", OP(calls)},
     {"kinesis_client_call_failures_total", "counter",
-     "API calls finished with an error.", OP_FIELD(call_failures)},
+     "API calls finished with an error.", OP(call_failures)},
     {"kinesis_client_requests_total", "counter",
-     "HTTP requests that ended, retries included.", OP_FIELD(requests)},
+     "HTTP requests that ended, retries included.", OP(requests)},
     {"kinesis_client_retries_total", "counter",
-     "HTTP requests sent again after a failure.", OP_FIELD(retries)},
+     "HTTP requests sent again after a failure.", OP(retries)},
     {"kinesis_client_throttled_total", "counter",
-     "HTTP requests answered with throttling.", OP_FIELD(throttled)},
+     "HTTP requests answered with throttling.", OP(throttled)},
     {"kinesis_client_server_errors_total", "counter",
-     "HTTP requests answered with a 5xx status.", OP_FIELD(server_errors)},
+     "HTTP requests answered with a 5xx status.", OP(server_errors)},
     {"kinesis_client_transport_errors_total", "counter",
-     "HTTP requests that got no answer.", OP_FIELD(transport_errors)},
+     "HTTP requests that got no answer.", OP(transport_errors)},
     {"kinesis_client_requests_in_flight", "gauge",
-     "HTTP requests sent and not yet ended.", OP_FIELD(in_flight)},
+     "HTTP requests sent and not yet ended.", OP(in_flight)},
 };
+
+static const kn_metric_t producer_metrics[] = {
+    {"kinesis_producer_records_put_total", "counter",
+     "User records that landed.", PROD(records_put)},
+    {"kinesis_producer_bytes_put_total", "counter",
+     "Data and partition key bytes of the records that landed.",
+     PROD(bytes_put)},
+    {"kinesis_producer_records_failed_total", "counter",
+     "User records whose callback got an error.", PROD(records_failed)},
+    {"kinesis_producer_records_retried_total", "counter",
+     "Times a user record was queued again.", PROD(records_retried)},
+    {"kinesis_producer_records_throttled_total", "counter",
+     "User records throttled inside PutRecords answers.",
+     PROD(records_throttled)},
+    {"kinesis_producer_requests_total", "counter",
+     "PutRecords requests answered or failed.", PROD(requests)},
+    {"kinesis_producer_request_failures_total", "counter",
+     "PutRecords requests that failed whole.", PROD(request_failures)},
+    {"kinesis_producer_entries_sent_total", "counter",
+     "Kinesis records sent; an aggregate counts once.", PROD(entries_sent)},
+    {"kinesis_producer_user_records_sent_total", "counter",
+     "User records sent, retries included.", PROD(user_records_sent)},
+    {"kinesis_producer_queue_records", "gauge", "User records buffered now.",
+     PROD(queue_depth)},
+    {"kinesis_producer_queue_bytes", "gauge",
+     "Bytes of the user records buffered now.", PROD(queue_bytes)},
+    {"kinesis_producer_requests_in_flight", "gauge",
+     "PutRecords requests in flight now.", PROD(in_flight)},
+    {"kinesis_producer_shards", "gauge",
+     "Open shards in the producer's shard map.", PROD(shards)},
+    {"kinesis_producer_batch_fill", "gauge",
+     "Average user records per request over batch_size.",
+     offsetof(kinesis_producer_stats_t, batch_fill), KN_DOUBLE},
+};
+
+static const kn_metric_t consumer_metrics[] = {
+    {"kinesis_consumer_ready", "gauge",
+     "1 when the consumer is ready: every shard it leases is being read.",
+     offsetof(kinesis_consumer_stats_t, ready), KN_INT},
+    {"kinesis_consumer_records_delivered_total", "counter",
+     "Records handed to on_record.", CONS(records_delivered)},
+    {"kinesis_consumer_records_acked_total", "counter",
+     "Records acknowledged.", CONS(records_acked)},
+    {"kinesis_consumer_records_dropped_total", "counter",
+     "Records fetched, then dropped at a stop or close.",
+     CONS(records_dropped)},
+    {"kinesis_consumer_get_records_total", "counter",
+     "GetRecords calls answered or failed.", CONS(get_records_calls)},
+    {"kinesis_consumer_throttled_total", "counter",
+     "GetRecords and GetShardIterator calls throttled.", CONS(throttled)},
+    {"kinesis_consumer_expired_iterators_total", "counter",
+     "Shard iterators that expired.", CONS(expired_iterators)},
+    {"kinesis_consumer_checkpoints_total", "counter", "Checkpoints written.",
+     CONS(checkpoints)},
+    {"kinesis_consumer_handovers_total", "counter",
+     "Leases given up to rebalance.", CONS(handovers)},
+    {"kinesis_consumer_leases_lost_total", "counter",
+     "Leases taken away or not confirmed in time.", CONS(leases_lost)},
+    {"kinesis_consumer_queue_records", "gauge",
+     "Records fetched and not yet delivered.", CONS(queue_depth)},
+    {"kinesis_consumer_unacked_records", "gauge",
+     "Records delivered and not yet acknowledged.", CONS(unacked)},
+    {"kinesis_consumer_live_members", "gauge",
+     "Live consumers of the application; 0 when unknown.",
+     CONS32(live_members)},
+    {"kinesis_consumer_shard_target", "gauge",
+     "The most shards this consumer aims to hold; 0: no limit.",
+     CONS32(shard_target)},
+    {"kinesis_consumer_leases_held", "gauge", "Shards leased now.",
+     CONS32(leases_held)},
+};
+
+
+/* One sample of metric `m`, read from the struct at `base`. */
+static void prom_sample(kn_prom_t* w, const kn_metric_t* m, const void* base,
+                        const char* const* kv) {
+  const char* field = (const char*) base + m->offset;
+  switch (m->field) {
+    case KN_U64: prom_u64(w, m->name, kv, *(const uint64_t*) field); break;
+    case KN_U32: prom_u64(w, m->name, kv, *(const uint32_t*) field); break;
+    case KN_INT:
+      prom_u64(w, m->name, kv, (uint64_t) *(const int*) field);
+      break;
+    case KN_DOUBLE: prom_double(w, m->name, kv, *(const double*) field); break;
+  }
+}
+
+
+/* Metrics with one sample each and no labels of their own. */
+static void prom_table(kn_prom_t* w, const kn_metric_t* table, size_t n,
+                       const void* base) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    prom_family(w, table[i].name, table[i].type, table[i].help);
+    prom_sample(w, &table[i], base, NULL);
+  }
+}
 
 
 static void prom_client(kn_prom_t* w, const kinesis_client_stats_t* st) {
@@ -297,15 +394,14 @@ static void prom_client(kn_prom_t* w, const kinesis_client_stats_t* st) {
   static const char* const qnames[] = {"0.5", "0.9", "0.99", "1"};
   size_t m, i, j;
 
-  prom_one(w, "kinesis_client_calls_open", "gauge",
-           "API calls started and not finished.", st->calls_open);
+  prom_family(w, "kinesis_client_calls_open", "gauge",
+              "API calls started and not finished.");
+  prom_u64(w, "kinesis_client_calls_open", NULL, st->calls_open);
   for (m = 0; m < KN_ARRAY_SIZE(op_metrics); m++) {
     prom_family(w, op_metrics[m].name, op_metrics[m].type, op_metrics[m].help);
     for (i = 0; i < st->noperations; i++) {
-      const kinesis_operation_stats_t* op = &st->operations[i];
-      const char* kv[] = {"operation", op->operation, NULL};
-      prom_u64(w, op_metrics[m].name, kv,
-               *(const uint64_t*) ((const char*) op + op_metrics[m].offset));
+      const char* kv[] = {"operation", st->operations[i].operation, NULL};
+      prom_sample(w, &op_metrics[m], &st->operations[i], kv);
     }
   }
 
@@ -349,38 +445,7 @@ static void prom_client(kn_prom_t* w, const kinesis_client_stats_t* st) {
 
 
 static void prom_producer(kn_prom_t* w, const kinesis_producer_stats_t* st) {
-  prom_one(w, "kinesis_producer_records_put_total", "counter",
-           "User records that landed.", st->records_put);
-  prom_one(w, "kinesis_producer_bytes_put_total", "counter",
-           "Data and partition key bytes of the records that landed.",
-           st->bytes_put);
-  prom_one(w, "kinesis_producer_records_failed_total", "counter",
-           "User records whose callback got an error.", st->records_failed);
-  prom_one(w, "kinesis_producer_records_retried_total", "counter",
-           "Times a user record was queued again.", st->records_retried);
-  prom_one(w, "kinesis_producer_records_throttled_total", "counter",
-           "User records throttled inside PutRecords answers.",
-           st->records_throttled);
-  prom_one(w, "kinesis_producer_requests_total", "counter",
-           "PutRecords requests answered or failed.", st->requests);
-  prom_one(w, "kinesis_producer_request_failures_total", "counter",
-           "PutRecords requests that failed whole.", st->request_failures);
-  prom_one(w, "kinesis_producer_entries_sent_total", "counter",
-           "Kinesis records sent; an aggregate counts once.",
-           st->entries_sent);
-  prom_one(w, "kinesis_producer_user_records_sent_total", "counter",
-           "User records sent, retries included.", st->user_records_sent);
-  prom_one(w, "kinesis_producer_queue_records", "gauge",
-           "User records buffered now.", st->queue_depth);
-  prom_one(w, "kinesis_producer_queue_bytes", "gauge",
-           "Bytes of the user records buffered now.", st->queue_bytes);
-  prom_one(w, "kinesis_producer_requests_in_flight", "gauge",
-           "PutRecords requests in flight now.", st->in_flight);
-  prom_one(w, "kinesis_producer_shards", "gauge",
-           "Open shards in the producer's shard map.", st->shards);
-  prom_family(w, "kinesis_producer_batch_fill", "gauge",
-              "Average user records per request over batch_size.");
-  prom_double(w, "kinesis_producer_batch_fill", NULL, st->batch_fill);
+  prom_table(w, producer_metrics, KN_ARRAY_SIZE(producer_metrics), st);
 }
 
 
@@ -394,41 +459,7 @@ static int state_leased(const char* state) {
 static void prom_consumer(kn_prom_t* w, const kinesis_consumer_stats_t* st) {
   size_t i;
 
-  prom_one(w, "kinesis_consumer_ready", "gauge",
-           "1 when the consumer is ready: every shard it leases is being "
-           "read.",
-           (uint64_t) st->ready);
-  prom_one(w, "kinesis_consumer_records_delivered_total", "counter",
-           "Records handed to on_record.", st->records_delivered);
-  prom_one(w, "kinesis_consumer_records_acked_total", "counter",
-           "Records acknowledged.", st->records_acked);
-  prom_one(w, "kinesis_consumer_records_dropped_total", "counter",
-           "Records fetched, then dropped at a stop or close.",
-           st->records_dropped);
-  prom_one(w, "kinesis_consumer_get_records_total", "counter",
-           "GetRecords calls answered or failed.", st->get_records_calls);
-  prom_one(w, "kinesis_consumer_throttled_total", "counter",
-           "GetRecords and GetShardIterator calls throttled.", st->throttled);
-  prom_one(w, "kinesis_consumer_expired_iterators_total", "counter",
-           "Shard iterators that expired.", st->expired_iterators);
-  prom_one(w, "kinesis_consumer_checkpoints_total", "counter",
-           "Checkpoints written.", st->checkpoints);
-  prom_one(w, "kinesis_consumer_handovers_total", "counter",
-           "Leases given up to rebalance.", st->handovers);
-  prom_one(w, "kinesis_consumer_leases_lost_total", "counter",
-           "Leases taken away or not confirmed in time.", st->leases_lost);
-  prom_one(w, "kinesis_consumer_queue_records", "gauge",
-           "Records fetched and not yet delivered.", st->queue_depth);
-  prom_one(w, "kinesis_consumer_unacked_records", "gauge",
-           "Records delivered and not yet acknowledged.", st->unacked);
-  prom_one(w, "kinesis_consumer_live_members", "gauge",
-           "Live consumers of the application; 0 when unknown.",
-           st->live_members);
-  prom_one(w, "kinesis_consumer_shard_target", "gauge",
-           "The most shards this consumer aims to hold; 0: no limit.",
-           st->shard_target);
-  prom_one(w, "kinesis_consumer_leases_held", "gauge", "Shards leased now.",
-           st->leases_held);
+  prom_table(w, consumer_metrics, KN_ARRAY_SIZE(consumer_metrics), st);
 
   prom_family(w, "kinesis_consumer_shard_behind_latest_seconds", "gauge",
               "How far the last answer was behind the tip of the shard, for "
