@@ -23,13 +23,29 @@ if [ -z "$pc" ]; then
   exit 1
 fi
 lib="$(dirname "$(find "$tmp/root" -name 'libkinesis.so' | head -n 1)")"
+# The soname follows the version (meson.build): libkinesis.so.0.MINOR while
+# the major version is 0, libkinesis.so.MAJOR after.
+major="$(sed -n 's/^#define KINESIS_VERSION_MAJOR \([0-9]*\).*/\1/p' \
+  "$root/include/kinesis/version.h")"
+minor="$(sed -n 's/^#define KINESIS_VERSION_MINOR \([0-9]*\).*/\1/p' \
+  "$root/include/kinesis/version.h")"
+if [ "$major" = 0 ]; then
+  soname="libkinesis.so.0.$minor"
+else
+  soname="libkinesis.so.$major"
+fi
+if ! readelf -d "$lib/libkinesis.so" | grep -q "SONAME.*\[$soname\]"; then
+  echo "packaging.sh: the library's soname is not $soname:" \
+    "$(readelf -d "$lib/libkinesis.so" | grep SONAME)" >&2
+  exit 1
+fi
 # The staged files keep their installed paths under the staging root:
 # pkg-config adds that root to every -I and -L it prints.
 PKG_CONFIG_SYSROOT_DIR="$tmp/root" PKG_CONFIG_PATH="$(dirname "$pc")" \
   meson setup "$tmp/installed" "$root/test/packaging" -Dwerror=true >/dev/null
 meson compile -C "$tmp/installed" >/dev/null
 if ! LD_LIBRARY_PATH="$lib" ldd "$tmp/installed/use_kinesis" |
-     grep -q "libkinesis.so.0 => $lib/"; then
+     grep -q "$soname => $lib/"; then
   echo "packaging.sh: use_kinesis does not load the staged libkinesis" >&2
   exit 1
 fi
