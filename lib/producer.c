@@ -7,6 +7,7 @@
 #include "client.h"
 #include "crypto.h"
 #include "ratelimit.h"
+#include "stats.h"
 #include "retry.h"
 #include "shardmap.h"
 #include "validate.h"
@@ -178,6 +179,7 @@ struct kinesis_producer_s {
   void* close_arg;
   void* data;
   kinesis_producer_stats_t stats;
+  kn_window_t latency;   /* put to callback, of records that landed */
 };
 
 
@@ -347,8 +349,12 @@ static void record_settle(kinesis_producer_t* p, kn_prec_t* r, int status,
   p->count--;
   p->bytes -= record_size(r);
   if (status == 0) {
+    uint64_t now = uv_now(p->loop);
     p->stats.records_put++;
     p->stats.bytes_put += record_size(r);
+    /* The put's loop time is the deadline less the TTL. */
+    kn_window_add(&p->latency, now,
+                  (now - (r->deadline - p->o.record_ttl_ms)) * 1000);
   } else {
     p->stats.records_failed++;
   }
@@ -1357,6 +1363,8 @@ void* kinesis_producer_get_data(const kinesis_producer_t* p) {
 
 int kinesis_producer_stats(const kinesis_producer_t* p,
                            kinesis_producer_stats_t* s) {
+  kn_recent_t recent;
+
   if (p == NULL || s == NULL)
     return KINESIS_EINVAL;
   *s = p->stats;
@@ -1368,5 +1376,10 @@ int kinesis_producer_stats(const kinesis_producer_t* p,
                       ? (double) p->stats.user_records_sent /
                             (double) p->stats.requests / p->o.batch_size
                       : 0;
+  kn_window_read(&p->latency, uv_now(p->loop), &recent);
+  s->recent_records = recent.count;
+  s->latency_p50_ms = recent.p50_ms;
+  s->latency_p99_ms = recent.p99_ms;
+  s->latency_max_ms = recent.max_ms;
   return 0;
 }

@@ -17,33 +17,6 @@ double kinesis_latency_bucket_ms(size_t i) {
 }
 
 
-static unsigned top_bit(uint64_t v) {
-#if defined(__GNUC__) || defined(__clang__)
-  return 63u - (unsigned) __builtin_clzll(v);
-#else
-  unsigned e = 0;
-  while (v >>= 1)
-    e++;
-  return e;
-#endif
-}
-
-
-/* Values under 8 have a bucket each; above, each power of two [2^e,
- * 2^(e+1)) is cut into 8 equal buckets. */
-static size_t hist_index(uint64_t v) {
-  const unsigned sub = 1u << KN_HIST_SUB_BITS;
-  unsigned e;
-  if (v < sub)
-    return (size_t) v;
-  e = top_bit(v);
-  if (e >= 35)
-    return KN_HIST_BUCKETS - 1;
-  return sub + (size_t) (e - KN_HIST_SUB_BITS) * sub +
-         (size_t) ((v >> (e - KN_HIST_SUB_BITS)) & (sub - 1));
-}
-
-
 /* The middle of bucket `i`. */
 static double hist_value(size_t i) {
   const size_t sub = (size_t) 1 << KN_HIST_SUB_BITS;
@@ -53,14 +26,6 @@ static double hist_value(size_t i) {
   shift = (unsigned) ((i - sub) / sub);
   return (double) ((sub + (i - sub) % sub) << shift) +
          (double) (((uint64_t) 1 << shift) - 1) / 2.0;
-}
-
-
-void kn_hist_add(kn_hist_t* h, uint64_t us) {
-  h->n[hist_index(us)]++;
-  h->count++;
-  if (us > h->max_us)
-    h->max_us = us;
 }
 
 
@@ -90,16 +55,30 @@ double kn_hist_quantile(const kn_hist_t* a, const kn_hist_t* b, double q) {
 }
 
 
-/* Moves the window on: after one half, the current histogram becomes the
- * previous; after two, both are stale. */
-static void op_rotate(kn_op_stats_t* s, uint64_t now_ms) {
-  if (now_ms - s->rotated_at < KN_STATS_HALF_MS)
-    return;
-  if (now_ms - s->rotated_at >= 2 * KN_STATS_HALF_MS)
-    memset(&s->window[s->cur ^ 1], 0, sizeof(s->window[0]));
-  s->cur ^= 1;
-  memset(&s->window[s->cur], 0, sizeof(s->window[0]));
-  s->rotated_at = now_ms;
+/* After one half, the current histogram becomes the previous; after two,
+ * both are stale. */
+void kn_window_rotate(kn_window_t* w, uint64_t now_ms) {
+  if (now_ms - w->rotated_at >= 2 * KN_STATS_HALF_MS)
+    memset(&w->h[w->cur ^ 1], 0, sizeof(w->h[0]));
+  w->cur ^= 1;
+  memset(&w->h[w->cur], 0, sizeof(w->h[0]));
+  w->rotated_at = now_ms;
+}
+
+
+/* As kn_window_add() would see it at `now_ms`: the previous half is gone
+ * once the current one is over, and both after two halves. */
+void kn_window_read(const kn_window_t* w, uint64_t now_ms, kn_recent_t* out) {
+  static const kn_hist_t none;
+  uint64_t age = now_ms - w->rotated_at;
+  const kn_hist_t* a = age < 2 * KN_STATS_HALF_MS ? &w->h[w->cur] : &none;
+  const kn_hist_t* b = age < KN_STATS_HALF_MS ? &w->h[w->cur ^ 1] : &none;
+
+  out->count = a->count + b->count;
+  out->p50_ms = kn_hist_quantile(a, b, 0.5) / 1000.0;
+  out->p90_ms = kn_hist_quantile(a, b, 0.9) / 1000.0;
+  out->p99_ms = kn_hist_quantile(a, b, 0.99) / 1000.0;
+  out->max_ms = kn_hist_quantile(a, b, 1) / 1000.0;
 }
 
 
@@ -107,8 +86,7 @@ void kn_op_stats_latency(kn_op_stats_t* s, uint64_t now_ms, uint64_t us) {
   double ms = (double) us / 1000.0;
   size_t i;
 
-  op_rotate(s, now_ms);
-  kn_hist_add(&s->window[s->cur], us);
+  kn_window_add(&s->recent, now_ms, us);
   s->pub.latency_count++;
   s->pub.latency_sum_ms += ms;
   for (i = 0; i < KINESIS_LATENCY_BUCKETS && ms > bucket_ms[i]; i++)
@@ -117,22 +95,19 @@ void kn_op_stats_latency(kn_op_stats_t* s, uint64_t now_ms, uint64_t us) {
 }
 
 
-void kn_op_stats_snapshot(kn_op_stats_t* s, uint64_t now_ms,
+void kn_op_stats_snapshot(const kn_op_stats_t* s, uint64_t now_ms,
                           kinesis_operation_stats_t* out) {
-  const kn_hist_t* a;
-  const kn_hist_t* b;
+  kn_recent_t recent;
   uint64_t sum = 0;
   size_t i;
 
-  op_rotate(s, now_ms);
-  a = &s->window[0];
-  b = &s->window[1];
+  kn_window_read(&s->recent, now_ms, &recent);
   *out = s->pub;
-  out->recent_requests = a->count + b->count;
-  out->latency_p50_ms = kn_hist_quantile(a, b, 0.5) / 1000.0;
-  out->latency_p90_ms = kn_hist_quantile(a, b, 0.9) / 1000.0;
-  out->latency_p99_ms = kn_hist_quantile(a, b, 0.99) / 1000.0;
-  out->latency_max_ms = kn_hist_quantile(a, b, 1) / 1000.0;
+  out->recent_requests = recent.count;
+  out->latency_p50_ms = recent.p50_ms;
+  out->latency_p90_ms = recent.p90_ms;
+  out->latency_p99_ms = recent.p99_ms;
+  out->latency_max_ms = recent.max_ms;
   for (i = 0; i < KINESIS_LATENCY_BUCKETS; i++) {
     sum += s->buckets[i];
     out->latency_buckets[i] = sum;
@@ -445,7 +420,20 @@ static void prom_client(kn_prom_t* w, const kinesis_client_stats_t* st) {
 
 
 static void prom_producer(kn_prom_t* w, const kinesis_producer_stats_t* st) {
+  static const char* const qnames[] = {"0.5", "0.99", "1"};
+  const double v[] = {st->latency_p50_ms, st->latency_p99_ms,
+                      st->latency_max_ms};
+  size_t j;
+
   prom_table(w, producer_metrics, KN_ARRAY_SIZE(producer_metrics), st);
+  prom_family(w, "kinesis_producer_record_latency_recent_seconds", "gauge",
+              "Put to callback of the user records that landed in the last "
+              "30 to 60 seconds, by quantile (1 is the longest).");
+  for (j = 0; j < KN_ARRAY_SIZE(qnames); j++) {
+    const char* kv[] = {"quantile", qnames[j], NULL};
+    prom_double(w, "kinesis_producer_record_latency_recent_seconds", kv,
+                v[j] / 1000.0);
+  }
 }
 
 

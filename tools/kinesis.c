@@ -1068,11 +1068,15 @@ static void stats_print_producer(const kinesis_producer_stats_t* ps) {
            " bytes), %" PRIu64 " failed, %" PRIu64 " retried, %" PRIu64
            " throttled; %" PRIu64 " requests (%" PRIu64 " failed), %" PRIu64
            " in flight; %" PRIu64 " records (%" PRIu64
-           " bytes) queued; %" PRIu64 " shards; batches %.0f%% full",
+           " bytes) queued; %" PRIu64 " shards; batches %.0f%% full; last "
+           "minute: %" PRIu64 " landed, put to callback p50 %.0f ms, p99 "
+           "%.0f ms, max %.0f ms",
            ps->records_put, ps->bytes_put, ps->records_failed,
            ps->records_retried, ps->records_throttled, ps->requests,
            ps->request_failures, ps->in_flight, ps->queue_depth,
-           ps->queue_bytes, ps->shards, ps->batch_fill * 100);
+           ps->queue_bytes, ps->shards, ps->batch_fill * 100,
+           ps->recent_records, ps->latency_p50_ms, ps->latency_p99_ms,
+           ps->latency_max_ms);
 }
 
 

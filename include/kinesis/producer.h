@@ -210,6 +210,13 @@ typedef struct kinesis_producer_stats_s {
   /** Average user records per request over batch_size, 0 to 1; with
    * aggregation it can exceed 1. */
   double batch_fill;
+  /** User records that landed in the last 30 to 60 seconds, over which the
+   * times below are taken: from the put to the callback, buffering,
+   * rate limits and retries included, to the loop's millisecond. */
+  uint64_t recent_records;
+  double latency_p50_ms;      /**< recent median, put to callback */
+  double latency_p99_ms;      /**< recent 99th percentile */
+  double latency_max_ms;      /**< recent longest */
 } kinesis_producer_stats_t;
 
 /** Fills `stats`. Returns 0 or KINESIS_EINVAL. */

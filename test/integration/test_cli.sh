@@ -1209,6 +1209,8 @@ if v["kinesis_client_requests_total" + op] != 2: fail("requests")
 if v["kinesis_client_retries_total" + op] != 1: fail("retries")
 if v["kinesis_client_throttled_total" + op] != 1: fail("throttled")
 if v["kinesis_client_requests_in_flight" + op] != 0: fail("in flight")
+lat = "kinesis_producer_record_latency_recent_seconds|quantile="
+if not 0 <= v[lat + "0.5"] <= v[lat + "1"]: fail("put to callback times")
 EOF
 for s in "$st" "$se" "$sbin" "$s1of2"; do
   run -- --endpoint-url "$HTTP" delete-stream --stream "$s"

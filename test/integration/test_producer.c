@@ -578,6 +578,13 @@ static void test_rate_limit_holds(void) {
    * refill), not each record as its token comes: 2 requests for the
    * burst, then about 25. */
   ASSERT_LE(st.requests, 40);
+  /* Put to callback: every record landed within the last minute, and the
+   * last ones waited for the limit, over 2 s. */
+  ASSERT_EQ(run.n, st.recent_records);
+  ASSERT(st.latency_max_ms >= 2000);
+  ASSERT(st.latency_p50_ms > 0);
+  ASSERT(st.latency_p50_ms <= st.latency_p99_ms);
+  ASSERT(st.latency_p99_ms <= st.latency_max_ms);
   close_producer(p);
   close_client(&loop, c);
   free(run.results);

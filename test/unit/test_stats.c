@@ -127,6 +127,10 @@ static void producer_sample(kinesis_producer_stats_t* p) {
   p->in_flight = 1;
   p->shards = 2;
   p->batch_fill = 0.5;
+  p->recent_records = 900;
+  p->latency_p50_ms = 12.5;
+  p->latency_p99_ms = 250;
+  p->latency_max_ms = 1000;
 }
 
 
@@ -148,7 +152,13 @@ static void test_prometheus_producer(void) {
       "kinesis_producer_queue_bytes{stream=\"orders\"} 728\n"
       "kinesis_producer_requests_in_flight{stream=\"orders\"} 1\n"
       "kinesis_producer_shards{stream=\"orders\"} 2\n"
-      "kinesis_producer_batch_fill{stream=\"orders\"} 0.5\n";
+      "kinesis_producer_batch_fill{stream=\"orders\"} 0.5\n"
+      "kinesis_producer_record_latency_recent_seconds{stream=\"orders\","
+      "quantile=\"0.5\"} 0.0125\n"
+      "kinesis_producer_record_latency_recent_seconds{stream=\"orders\","
+      "quantile=\"0.99\"} 0.25\n"
+      "kinesis_producer_record_latency_recent_seconds{stream=\"orders\","
+      "quantile=\"1\"} 1\n";
   int n;
 
   producer_sample(&p);
