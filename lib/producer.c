@@ -558,6 +558,7 @@ static void on_listed(kinesis_client_t* c, int status,
   kinesis_producer_t* p = arg;
   uint64_t now = uv_now(p->loop);
   kn_shardmap_t* map = NULL;
+  size_t before = p->map != NULL ? p->nshards : 0;
   (void) c;
 
   p->listing = NULL;
@@ -575,6 +576,11 @@ static void on_listed(kinesis_client_t* c, int status,
     p->listing_failures = 0;
     p->listing_status = 0;
     p->next_listing_at = now + p->o.shard_refresh_ms;
+    /* The first map, and each one after a reshard. */
+    if (p->nshards != before)
+      kn_client_log(p->client, KINESIS_LOG_INFO,
+                    "producer: %zu open shard%s in %s", p->nshards,
+                    p->nshards == 1 ? "" : "s", p->stream);
   } else if (status != KINESIS_ECANCELED) {
     uint64_t wait = listing_backoff(p);
     p->listing_status = status;
@@ -584,6 +590,9 @@ static void on_listed(kinesis_client_t* c, int status,
              res->error_message != NULL ? ": " : "",
              res->error_message != NULL ? res->error_message : "");
     p->next_listing_at = now + wait;
+    kn_client_log(p->client, KINESIS_LOG_WARN,
+                  "producer: %s; listing again in %llu ms", p->listing_error,
+                  (unsigned long long) wait);
   }
   producer_pump(p);
 }
@@ -597,8 +606,13 @@ static void maybe_list(kinesis_producer_t* p, uint64_t now) {
     return;
   /* An answer named a shard we did not predict: list again soon. */
   if (p->relist_wanted && p->listing_status == 0 &&
-      now >= p->last_listing_at + KN_RELIST_MIN_INTERVAL_MS)
+      now >= p->last_listing_at + KN_RELIST_MIN_INTERVAL_MS) {
+    if (!due)
+      kn_client_log(p->client, KINESIS_LOG_INFO,
+                    "producer: a record landed in a shard the map did not "
+                    "predict, or found none; listing the shards again");
     due = 1;
+  }
   /* Closing with nothing left to route: no need for a fresh map. */
   if (p->closing && p->nunrouted == 0)
     due = 0;
@@ -631,6 +645,7 @@ static void batch_free(kn_batch_t* b) {
 /* Fails records whose TTL has passed while they waited in a queue. */
 static void expire_queued(kinesis_producer_t* p, uint64_t now) {
   kn_queue_t expired;
+  size_t n = 0;
   size_t i;
   kn_queue_t* q;
 
@@ -653,6 +668,16 @@ static void expire_queued(kinesis_producer_t* p, uint64_t now) {
       kn_queue_insert_tail(&expired, &r->node);
     }
   }
+  for (q = expired.next; q != &expired; q = q->next)
+    n++;
+  if (n > 0)
+    kn_client_log(p->client, KINESIS_LOG_WARN,
+                  "producer: %zu record%s still buffered when record_ttl_ms "
+                  "(%u ms) passed%s%s",
+                  n, n == 1 ? "" : "s", (unsigned) p->o.record_ttl_ms,
+                  p->map == NULL && p->listing_status != 0 ? ": " : "",
+                  p->map == NULL && p->listing_status != 0 ? p->listing_error
+                                                           : "");
   while (!kn_queue_empty(&expired)) {
     kn_prec_t* r = kn_queue_data(expired.next, kn_prec_t, node);
     kn_queue_remove(&r->node);
@@ -945,6 +970,13 @@ static void on_put_done(kinesis_client_t* c, int status,
   kinesis_producer_t* p = b->producer;
   uint64_t now = uv_now(p->loop);
   kinesis_flush_info_t info;
+  /* The first reason a record failed, and one a record is retried for,
+   * for the log: one line an answer, never one a record. */
+  int failed_err = 0;
+  const char* failed_code = NULL;
+  const char* failed_message = NULL;
+  int retry_err = 0;
+  const char* retry_code = NULL;
   size_t i;
   (void) c;
 
@@ -1014,18 +1046,47 @@ static void on_put_done(kinesis_client_t* c, int status,
       r->attempts += res->attempts > 0 ? res->attempts : 1;
       if (err == KINESIS_ECANCELED && b->ttl_canceled && now >= r->deadline) {
         info.failed++;
+        if (failed_err == 0) {
+          failed_err = KINESIS_ETIMEDOUT;
+          failed_message = "record TTL passed while its request was in flight";
+        }
         record_fail(p, r, KINESIS_ETIMEDOUT, NULL,
                     "record TTL passed while its request was in flight");
         continue;
       }
-      if (retriable && r->attempts < p->o.max_attempts && now < r->deadline)
+      if (retriable && r->attempts < p->o.max_attempts && now < r->deadline) {
         info.retrying++;
-      else
+        if (retry_err == 0) {
+          retry_err = err;
+          retry_code = code;
+        }
+      } else {
         info.failed++;
+        if (failed_err == 0) {
+          failed_err = now >= r->deadline && retriable ? KINESIS_ETIMEDOUT
+                                                       : err;
+          failed_code = code;
+          failed_message = message;
+        }
+      }
       record_retry_or_fail(p, r, err, retriable, code, message, now);
     }
   }
   batch_free(b);
+  if (failed_err != 0)
+    kn_client_log(p->client, KINESIS_LOG_WARN,
+                  "producer: %zu record%s failed: %s%s%s", info.failed,
+                  info.failed == 1 ? "" : "s",
+                  failed_code != NULL ? failed_code
+                                      : kinesis_err_name(failed_err),
+                  failed_message != NULL ? ": " : "",
+                  failed_message != NULL ? failed_message : "");
+  if (retry_err != 0)
+    kn_client_log(p->client, KINESIS_LOG_INFO,
+                  "producer: %zu record%s to send again: %s", info.retrying,
+                  info.retrying == 1 ? "" : "s",
+                  retry_code != NULL ? retry_code
+                                     : kinesis_err_name(retry_err));
   if (p->o.after_flush != NULL)
     p->o.after_flush(p, &info, p->o.after_flush_data);
   producer_pump(p);

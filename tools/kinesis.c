@@ -2239,12 +2239,16 @@ static int keep_std_fds_open(void) {
 }
 
 
-/* The library's log messages (the consumer's, so far): warnings and errors
- * always, the rest with -v; one line each, like every message. */
+/* The library's log messages: warnings and errors always, the rest with
+ * -v; one line each, like every message. */
 static void on_log(kinesis_log_level_t level, const char* message,
                    void* arg) {
-  (void) level;
-  (void) arg;
+  const cli_t* cli = arg;
+  /* put reports each failed line itself; the producer's summaries of the
+   * same failures are for -v. */
+  if (!cli->verbose && level > KINESIS_LOG_ERROR &&
+      strncmp(message, "producer: ", 10) == 0)
+    return;
   err_line("%s", message);
 }
 

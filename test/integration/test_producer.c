@@ -253,10 +253,41 @@ static void verify_readback(readback_t* rb, int allow_duplicates) {
 }
 
 
+/* The library's log lines, INFO and up, as one text, line after line. */
+static char logged[65536];
+static size_t logged_len;
+
+
+static void on_log(kinesis_log_level_t level, const char* message, void* arg) {
+  int n;
+  (void) arg;
+  n = snprintf(logged + logged_len, sizeof(logged) - logged_len, "%s %s\n",
+               level == KINESIS_LOG_WARN ? "WARN" : level == KINESIS_LOG_INFO
+                                                        ? "INFO"
+                                                        : "OTHER",
+               message);
+  if (n > 0 && (size_t) n < sizeof(logged) - logged_len)
+    logged_len += (size_t) n;
+}
+
+
+/* Whether a logged line holds `text`; logs what was logged when not. */
+static int was_logged(const char* text) {
+  if (strstr(logged, text) != NULL)
+    return 1;
+  fprintf(stderr, "not logged: %s\nlogged:\n%s", text, logged);
+  return 0;
+}
+
+
 static kinesis_client_t* new_client(const char* endpoint) {
   kinesis_client_options_t o;
   kinesis_client_t* c;
   test_client_options(&o, endpoint);
+  o.log = on_log;
+  o.log_level = KINESIS_LOG_INFO;
+  logged[0] = '\0';
+  logged_len = 0;
   ASSERT_OK(kinesis_client_new(&loop, &o, &c));
   return c;
 }
@@ -858,6 +889,10 @@ static void test_fault_non_retriable_record(void) {
   ASSERT_EQ(1, run.results[1].attempts);
   for (i = 0; i < 3; i++)
     ASSERT_EQ(1, run.results[i].calls);
+  /* One line for the answer, with the service's words. */
+  ASSERT(was_logged("INFO producer: 1 open shard in "));
+  ASSERT(was_logged("WARN producer: 1 record failed: "
+                    "InvalidArgumentException: Record too large\n"));
   close_producer(p);
   free(run.results);
 
@@ -884,11 +919,50 @@ static void test_fault_non_retriable_record(void) {
       ASSERT_STR_EQ("ProvisionedThroughputExceededException",
                     run.results[i].error_code);
     }
+    ASSERT(was_logged(" to send again: "
+                      "ProvisionedThroughputExceededException\n"));
+    ASSERT(was_logged("failed: ProvisionedThroughputExceededException: "));
     close_producer(p);
     free(run.results);
   }
   ASSERT_OK(kn_fault_reset(fault));
   close_client(&loop, c);
+  kn_test_loop_close(&loop);
+}
+
+
+/* A stream that does not exist: the records wait for a shard map that
+ * never comes, and fail at their TTL with the listing's error; the log
+ * says so once a listing and once for all of them, not once a record. */
+static void test_no_such_stream(void) {
+  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  kinesis_client_t* c;
+  kinesis_producer_options_t o;
+  kinesis_producer_t* p;
+  size_t i;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  c = new_client(ep);
+  run_init(3, "gone", 3);
+  kinesis_producer_options_init(&o);
+  o.stream = test_stream_name("pnosuch");
+  o.record_ttl_ms = 1500;
+  ASSERT_OK(kinesis_producer_new(c, &o, &p));
+  put_all_and_wait(p);
+  ASSERT_EQ(3, run.failed);
+  for (i = 0; i < 3; i++) {
+    ASSERT_EQ(KINESIS_ETIMEDOUT, run.results[i].status);
+    ASSERT_EQ(0, strncmp(run.results[i].error_message,
+                         "no shard map: ListShards failed: "
+                         "ResourceNotFoundException", 58));
+  }
+  ASSERT(was_logged("WARN producer: no shard map: ListShards failed: "
+                    "ResourceNotFoundException"));
+  ASSERT(was_logged("WARN producer: 3 records still buffered when "
+                    "record_ttl_ms (1500 ms) passed: no shard map: "));
+  close_producer(p);
+  close_client(&loop, c);
+  free(run.results);
   kn_test_loop_close(&loop);
 }
 
@@ -1066,6 +1140,11 @@ static void test_follows_resharding(void) {
   run.n = 300;
   put_all_and_wait(stale);
   ASSERT_EQ(300, run.ok);
+  /* Each map change is logged, and why the stale one listed again. */
+  ASSERT(was_logged("INFO producer: 1 open shard in "));
+  ASSERT(was_logged("INFO producer: 2 open shards in "));
+  ASSERT(was_logged("INFO producer: a record landed in a shard the map did "
+                    "not predict, or found none; listing the shards again"));
 
   other_closed = 0;
   ASSERT_OK(kinesis_producer_close(polling, on_other_closed, NULL));
@@ -1086,5 +1165,5 @@ KN_TEST_MAIN(KN_TEST(test_follows_resharding), KN_TEST(test_bad_records), KN_TES
              KN_TEST(test_fault_server_never_answers),
              KN_TEST(test_aggregation_roundtrip),
              KN_TEST(test_explicit_hash_keys),
-             KN_TEST(test_rate_limit_holds),
+             KN_TEST(test_rate_limit_holds), KN_TEST(test_no_such_stream),
              KN_TEST(test_hundred_thousand_records))
