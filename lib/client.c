@@ -68,8 +68,7 @@ typedef int (*kn_call_success_fn)(kn_call_t* call, const kn_http_response_t* res
 struct kn_call_s {
   kn_queue_t node;
   kinesis_client_t* client;
-  const char* action;
-  kn_op_stats_t* op;
+  kn_op_stats_t* op;         /* its operation: the action and its counters */
   uint64_t sent_ns;          /* when the request in flight was sent */
   kn_buf_t body;
   uint32_t attempts;         /* for this request; reset between pages */
@@ -436,7 +435,7 @@ static void call_fail(kn_call_t* call, int err) {
     call->op->pub.retries++;
     kn_client_log(c, KINESIS_LOG_INFO,
                   "%s attempt %u failed (%s%s%s), retrying in %llu ms",
-                  call->action, (unsigned) call->attempts,
+                  call->op->pub.operation, (unsigned) call->attempts,
                   kinesis_err_name(err), call->error_message[0] ? ": " : "",
                   call->error_message, (unsigned long long) wait);
     call_schedule(call, wait);
@@ -560,7 +559,8 @@ static int call_send(kn_call_t* call, const kn_credentials_t* creds) {
   int r;
 
   kn_sigv4_amz_date(client_now_ms(c), amz_date);
-  snprintf(target, sizeof(target), KN_TARGET_PREFIX "%s", call->action);
+  snprintf(target, sizeof(target), KN_TARGET_PREFIX "%s",
+           call->op->pub.operation);
   sh[nsh].name = kn_cursor_from_str("content-type");
   sh[nsh++].value = kn_cursor_from_str(KN_CONTENT_TYPE);
   sh[nsh].name = kn_cursor_from_str("host");
@@ -698,7 +698,6 @@ static int call_start(kinesis_client_t* c, const char* action,
   if (call == NULL)
     return KINESIS_ENOMEM;
   call->client = c;
-  call->action = action;
   for (i = 0; i < KN_NOPS && call->op == NULL; i++)
     if (strcmp(op_names[i], action) == 0)
       call->op = &c->ops[i];

@@ -248,11 +248,15 @@ static void on_readiness_timer(uv_timer_t* t) {
  * own work, and a state that flips and flips back in one tick is not
  * reported at all. */
 static void readiness_update(kinesis_consumer_t* c) {
+  int ready;
   if (c->closing)
     return;
-  if (!c->claimed_once && c->listed_ok && consumer_ready_now(c))
+  ready = consumer_ready_now(c);
+  /* Ready once means the first claims were answered (latching this cannot
+   * change `ready`: a ready consumer has no first-round claim pending). */
+  if (ready)
     c->claimed_once = 1;
-  if (consumer_ready_now(c) != c->reported_ready)
+  if (ready != c->reported_ready)
     uv_timer_start(&c->readiness, on_readiness_timer, 0, 0);
 }
 
