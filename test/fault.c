@@ -217,6 +217,26 @@ char* kn_fault_log(const char* fault_endpoint) {
 }
 
 
+json_t* kn_fault_log_json(const char* fault_endpoint) {
+  char* text = kn_fault_log(fault_endpoint);
+  json_error_t err;
+  json_t* log;
+  if (text == NULL) {
+    fprintf(stderr, "fault server: cannot fetch the log\n");
+    return NULL;
+  }
+  log = json_loads(text, 0, &err);
+  if (log == NULL || !json_is_array(log)) {
+    fprintf(stderr, "fault server: the log is not a JSON array (%s): %s\n",
+            log == NULL ? err.text : "not an array", text);
+    json_decref(log);
+    log = NULL;
+  }
+  free(text);
+  return log;
+}
+
+
 int kn_fault_chaos(const char* fault_endpoint, const char* json_config) {
   if (fault_endpoint == NULL || json_config == NULL)
     return -1;

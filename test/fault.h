@@ -1,6 +1,8 @@
 #ifndef KN_TEST_FAULT_H
 #define KN_TEST_FAULT_H
 
+#include <jansson.h>
+
 /* Blocking HTTP helpers for the integration tests (libcurl easy API), and
  * the client side of the fault server started by test/with-servers.sh.
  *
@@ -81,6 +83,10 @@ int kn_fault_reset(const char* fault_endpoint);
 
 /* The log as a malloc'd string (caller frees), NULL on failure. */
 char* kn_fault_log(const char* fault_endpoint);
+
+/* The log parsed: a JSON array the caller json_decref()s, or NULL (with
+ * the reason on stderr) when it cannot be fetched or is not an array. */
+json_t* kn_fault_log_json(const char* fault_endpoint);
 
 /* Turns chaos on with `json_config` (see above), replacing any chaos on.
  * 0 or -1. */

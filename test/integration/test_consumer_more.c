@@ -586,12 +586,8 @@ static void dump_state(void) {
 /* ---- Fault server log ---- */
 
 static json_t* fault_log(void) {
-  char* text = kn_fault_log(fault_ep);
-  json_t* log;
-  ASSERT_NOT_NULL(text);
-  log = json_loads(text, 0, NULL);
-  free(text);
-  ASSERT(json_is_array(log));
+  json_t* log = kn_fault_log_json(fault_ep);
+  ASSERT_NOT_NULL(log);
   return log;
 }
 

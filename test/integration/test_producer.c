@@ -767,15 +767,11 @@ static void put_all_and_wait(kinesis_producer_t* p) {
 
 
 static size_t log_count(const char* action) {
-  char* text = kn_fault_log(fault);
-  json_t* log;
+  json_t* log = kn_fault_log_json(fault);
   json_t* v;
   size_t i;
   size_t n = 0;
-  ASSERT_NOT_NULL(text);
-  log = json_loads(text, 0, NULL);
-  free(text);
-  ASSERT(json_is_array(log));
+  ASSERT_NOT_NULL(log);
   json_array_foreach(log, i, v) {
     json_t* a = json_object_get(v, "action");
     json_t* t = json_object_get(v, "target");

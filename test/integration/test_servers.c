@@ -36,16 +36,8 @@ static char* url_of(const char* base, const char* path) {
 
 /* Parses the fault log; asserts it is an array. */
 static json_t* fault_log(const char* fault) {
-  char* text = kn_fault_log(fault);
-  json_error_t err;
-  json_t* log;
-  ASSERT_NOT_NULL(text);
-  log = json_loads(text, 0, &err);
-  if (log == NULL)
-    fprintf(stderr, "log is not JSON (%s): %s\n", err.text, text);
+  json_t* log = kn_fault_log_json(fault);
   ASSERT_NOT_NULL(log);
-  ASSERT(json_is_array(log));
-  free(text);
   return log;
 }
 
