@@ -75,6 +75,7 @@ struct kn_call_s {
   uint32_t total_attempts;
   int refreshed_creds;       /* one re-sign after ExpiredTokenException */
   int list_restarts;         /* ListShards restarts after ExpiredNextToken */
+  double shard_filter_at;    /* ListShards: AT_TIMESTAMP filter, or 0 */
   kn_http_req_t* http_req;
   int waiting_creds;
   uv_timer_t timer;          /* retry backoff and polling */
@@ -877,7 +878,8 @@ static int list_shards_send_next(kn_call_t* call, const char* token) {
         after = call->pages[i - 1].shards[call->pages[i - 1].nshards - 1]
                     .shard_id;
   kn_buf_reset(&call->body);
-  r = kn_codec_list_shards(&call->body, call->stream, token, after);
+  r = kn_codec_list_shards(&call->body, call->stream, token, after,
+                           call->shard_filter_at);
   if (r != 0)
     return r;
   call->attempts = 0;
@@ -937,11 +939,29 @@ int kinesis_client_list_shards(kinesis_client_t* c, const char* stream,
 
 int kn_client_list_shards(kinesis_client_t* c, const char* stream,
                           kinesis_client_cb cb, void* arg, kn_call_t** out) {
+  return kn_client_list_shards_at(c, stream, 0, cb, arg, out);
+}
+
+
+int kn_client_list_shards_at(kinesis_client_t* c, const char* stream,
+                             double at_timestamp, kinesis_client_cb cb,
+                             void* arg, kn_call_t** out) {
   kn_call_t* call;
-  int r = simple_stream_call(c, "ListShards", stream, 0, 0, on_list_shards,
-                             cb, arg, &call);
+  int r;
+
+  r = simple_stream_call(c, "ListShards", stream, 0, 0, on_list_shards, cb,
+                         arg, &call);
   if (r != 0)
     return r;
+  if (at_timestamp > 0) {
+    /* The first page carries the filter; later pages carry it in their
+     * NextToken. */
+    call->shard_filter_at = at_timestamp;
+    kn_buf_reset(&call->body);
+    r = kn_codec_list_shards(&call->body, stream, NULL, NULL, at_timestamp);
+    if (r != 0)
+      return call_finish_start(call, r, out);
+  }
   call->stream = kn_strdup(stream);
   return call_finish_start(call, call->stream != NULL ? 0 : KINESIS_ENOMEM,
                            out);

@@ -35,6 +35,12 @@ int kn_client_put_records(kinesis_client_t* client, const char* stream,
                           kn_call_t** out);
 int kn_client_list_shards(kinesis_client_t* client, const char* stream,
                           kinesis_client_cb cb, void* arg, kn_call_t** out);
+/* The same with a ShardFilter of type AT_TIMESTAMP when `at_timestamp` > 0
+ * (epoch seconds): the shards open at that time. Servers that ignore the
+ * filter (kinesalite) answer with every shard. */
+int kn_client_list_shards_at(kinesis_client_t* client, const char* stream,
+                             double at_timestamp, kinesis_client_cb cb,
+                             void* arg, kn_call_t** out);
 
 /* Sends a message to the application's log callback, if it takes `level`. */
 void kn_client_log(const kinesis_client_t* client, kinesis_log_level_t level,

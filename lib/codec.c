@@ -100,7 +100,8 @@ int kn_codec_create_stream(kn_buf_t* b, const char* stream,
 
 
 int kn_codec_list_shards(kn_buf_t* b, const char* stream,
-                         const char* next_token, const char* start_after) {
+                         const char* next_token, const char* start_after,
+                         double at_timestamp) {
   int r;
   if (next_token != NULL) {
     r = kn_buf_append_str(b, "{\"NextToken\":");
@@ -116,6 +117,12 @@ int kn_codec_list_shards(kn_buf_t* b, const char* stream,
     if (r == 0)
       r = append_str(b, start_after);
   }
+  /* The shards open at that time, and those created after them. */
+  if (r == 0 && at_timestamp > 0)
+    r = kn_buf_appendf(b,
+                       ",\"ShardFilter\":{\"Type\":\"AT_TIMESTAMP\","
+                       "\"Timestamp\":%.3f}",
+                       at_timestamp);
   return r != 0 ? r : kn_buf_append_byte(b, '}');
 }
 

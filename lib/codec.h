@@ -49,9 +49,12 @@ int kn_codec_stream_request(kn_buf_t* b, const char* stream);
 int kn_codec_create_stream(kn_buf_t* b, const char* stream,
                            uint32_t shard_count);
 /* With `next_token` set the body carries it alone, as ListShards demands;
- * otherwise the stream and, when set, ExclusiveStartShardId. */
+ * otherwise the stream and, when set, ExclusiveStartShardId, and with
+ * `at_timestamp` > 0 (epoch seconds) a ShardFilter of type AT_TIMESTAMP:
+ * only the shards open at that time. */
 int kn_codec_list_shards(kn_buf_t* b, const char* stream,
-                         const char* next_token, const char* start_after);
+                         const char* next_token, const char* start_after,
+                         double at_timestamp);
 int kn_codec_get_shard_iterator(kn_buf_t* b,
                                 const kinesis_iterator_request_t* req);
 int kn_codec_get_records(kn_buf_t* b, const char* iterator, uint32_t limit);

@@ -632,12 +632,22 @@ static void test_encode_requests(void) {
   ASSERT_STR_EQ("{\"StreamARN\":\"arn:aws:kinesis:us-east-1:1:stream/x\"}",
                 kn_buf_str(&b));
   kn_buf_reset(&b);
-  ASSERT_OK(kn_codec_list_shards(&b, "s", "tok", "ignored"));
+  ASSERT_OK(kn_codec_list_shards(&b, "s", "tok", "ignored", 0));
   ASSERT_STR_EQ("{\"NextToken\":\"tok\"}", kn_buf_str(&b));
   kn_buf_reset(&b);
-  ASSERT_OK(kn_codec_list_shards(&b, "s", NULL, "shardId-1"));
+  ASSERT_OK(kn_codec_list_shards(&b, "s", NULL, "shardId-1", 0));
   ASSERT_STR_EQ("{\"StreamName\":\"s\",\"ExclusiveStartShardId\":\"shardId-1\"}",
                 kn_buf_str(&b));
+  kn_buf_reset(&b);
+  /* The shards open at a time: a ShardFilter; a NextToken still goes
+   * alone, since it carries the filter. */
+  ASSERT_OK(kn_codec_list_shards(&b, "s", NULL, NULL, 1700000000.25));
+  ASSERT_STR_EQ("{\"StreamName\":\"s\",\"ShardFilter\":{\"Type\":"
+                "\"AT_TIMESTAMP\",\"Timestamp\":1700000000.250}}",
+                kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_list_shards(&b, "s", "tok", NULL, 1700000000.25));
+  ASSERT_STR_EQ("{\"NextToken\":\"tok\"}", kn_buf_str(&b));
   kn_buf_reset(&b);
 
   memset(&it, 0, sizeof(it));
