@@ -46,7 +46,9 @@ typedef struct kn_plan_shard_s {
    * names. */
   unsigned frontier : 1;
   /* Held here but not to be handed over now (read to its end and
-   * finishing, or already being handed over). Counts as held. */
+   * finishing, or already being handed over). Counts as held by `self`
+   * whatever `owner` says (its lease may have lapsed), and is neither
+   * claimed nor released. */
   unsigned pinned : 1;
 } kn_plan_shard_t;
 
