@@ -32,12 +32,13 @@ enum {
   SHARD_ENDING,        /* read to its end; waiting for acks, then finish */
   SHARD_FINISHED,
   SHARD_GONE,          /* lost its lease, or left the stream */
-  SHARD_HANDOVER       /* given up to rebalance: acks, checkpoint, release */
+  SHARD_HANDOVER,      /* given up to rebalance: acks, checkpoint, release */
+  SHARD_FAILED         /* its checkpoint refused: leased, not read */
 };
 
 static const char* const state_names[] = {
     "new", "claiming", "leased-elsewhere", "fetching", "ending", "finished",
-    "gone", "handing-over"};
+    "gone", "handing-over", "failed"};
 
 typedef struct kn_fetch_s kn_fetch_t;
 typedef struct kn_cshard_s kn_cshard_t;
@@ -193,6 +194,7 @@ void kinesis_consumer_options_init(kinesis_consumer_options_t* o) {
   o->checkpoint_interval_ms = 5000;
   o->heartbeat_interval_ms = 3000;
   o->shard_discovery_ms = 30000;
+  o->invalid_checkpoint = KINESIS_INVALID_CHECKPOINT_FAIL;
 }
 
 
@@ -218,7 +220,8 @@ static int consumer_ready_now(const kinesis_consumer_t* c) {
     return 0;
   for (q = c->shards.next; q != &c->shards; q = q->next) {
     const kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    if (s->state == SHARD_FETCHING && !s->fetch_ok)
+    if ((s->state == SHARD_FETCHING && !s->fetch_ok) ||
+        s->state == SHARD_FAILED)
       return 0;
     /* Later claims come every round, for shards held elsewhere: only the
      * first round's count. */
@@ -480,7 +483,7 @@ static void on_checkpoint_timer(uv_timer_t* t) {
 
 static int shard_holds_lease(const kn_cshard_t* s) {
   return s->state == SHARD_FETCHING || s->state == SHARD_ENDING ||
-         s->state == SHARD_HANDOVER;
+         s->state == SHARD_HANDOVER || s->state == SHARD_FAILED;
 }
 
 
@@ -915,6 +918,74 @@ static void on_records(kinesis_client_t* client, int status,
 }
 
 
+/* Whether the shard's next GetShardIterator starts from the checkpoint it
+ * was claimed with: a sequence number start with nothing fetched since the
+ * claim (after a fetch, the start is the last record fetched instead). */
+static int shard_starts_at_checkpoint(const kn_cshard_t* s) {
+  return (s->start_type == KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER ||
+          s->start_type == KINESIS_ITERATOR_AT_SEQUENCE_NUMBER) &&
+         s->start_seq != NULL && s->last_fetched == NULL;
+}
+
+
+/* The service refused the checkpoint the shard started from: a stream
+ * deleted and created again under the same name, or another shard's
+ * checkpoint. Asking again can never work, so it is never retried: the
+ * shard either stops being read, keeping its lease so that no other
+ * consumer takes it and fails the same way, or starts over from
+ * invalid_checkpoint's position. The application's callback runs last,
+ * since it may close or stop the consumer. */
+static void shard_checkpoint_refused(kn_cshard_t* s, int status,
+                                     const char* message) {
+  kinesis_consumer_t* c = s->consumer;
+  kinesis_checkpoint_error_t e;
+  /* Taken from the shard, so that it outlives a stop or close called from
+   * the callback; the shard never starts from it again. */
+  char* refused = s->start_seq;
+
+  s->start_seq = NULL;
+  c->stats.invalid_checkpoints++;
+  memset(&e, 0, sizeof(e));
+  e.shard_id = s->id;
+  e.sequence_number = refused;
+  e.sub_sequence_number = s->acked_sub;
+  e.status = status;
+  e.message = message != NULL ? message : "";
+  if (c->o.invalid_checkpoint == KINESIS_INVALID_CHECKPOINT_FAIL) {
+    /* Nothing was read, so nothing is acknowledged or checkpointed; the
+     * store keeps the refused checkpoint. */
+    s->state = SHARD_FAILED;
+    s->dirty = 0;
+    kn_client_log(c->client, KINESIS_LOG_ERROR,
+                  "consumer: shard %s: the service refused checkpoint %s "
+                  "(%s); the shard is not read, and its lease kept",
+                  s->id, refused, e.message);
+    readiness_update(c);
+  } else {
+    int latest = c->o.invalid_checkpoint == KINESIS_INVALID_CHECKPOINT_LATEST;
+    kn_client_log(c->client, KINESIS_LOG_WARN,
+                  "consumer: shard %s: the service refused checkpoint %s "
+                  "(%s); reading it from %s instead",
+                  s->id, refused, e.message,
+                  latest ? "LATEST" : "TRIM_HORIZON");
+    /* The refused position is forgotten, so it is never written back: the
+     * next checkpoint is the first record acknowledged from the new
+     * start. The store keeps the old one until then. */
+    s->start_type = latest ? KINESIS_ITERATOR_LATEST
+                           : KINESIS_ITERATOR_TRIM_HORIZON;
+    s->skip_sub = -1;
+    s->acked_sub = 0;
+    s->acked_partial = 0;
+    s->dirty = 0;
+    set_str(&s->acked_seq, NULL);
+    shard_schedule_fetch(s, 0);
+  }
+  if (c->o.on_checkpoint_error != NULL)
+    c->o.on_checkpoint_error(c, &e, c->o.on_checkpoint_error_data);
+  kn_free(refused);
+}
+
+
 static void on_iterator(kinesis_client_t* client, int status,
                         const kinesis_result_t* res, void* arg) {
   kn_cshard_t* s = arg;
@@ -930,6 +1001,10 @@ static void on_iterator(kinesis_client_t* client, int status,
   }
   if (status == KINESIS_ENOTFOUND) {
     shard_lost(s, "the service no longer knows it");
+    return;
+  }
+  if (status == KINESIS_EINVALIDARG && shard_starts_at_checkpoint(s)) {
+    shard_checkpoint_refused(s, status, res->error_message);
     return;
   }
   if (status != 0) {
@@ -1055,7 +1130,8 @@ static size_t shards_owned(kinesis_consumer_t* c) {
   kn_queue_t* q;
   for (q = c->shards.next; q != &c->shards; q = q->next) {
     int st = kn_queue_data(q, kn_cshard_t, node)->state;
-    if (st == SHARD_CLAIMING || st == SHARD_FETCHING || st == SHARD_ENDING)
+    if (st == SHARD_CLAIMING || st == SHARD_FETCHING || st == SHARD_ENDING ||
+        st == SHARD_FAILED)
       n++;
   }
   return n;
@@ -1579,6 +1655,8 @@ static int options_valid(const kinesis_consumer_options_t* o) {
           o->timestamp > 0) &&
          o->checkpoint_interval_ms >= 1 && o->heartbeat_interval_ms >= 1 &&
          o->shard_discovery_ms >= 1 &&
+         (unsigned) o->invalid_checkpoint <=
+             (unsigned) KINESIS_INVALID_CHECKPOINT_LATEST &&
          (o->checkpointer == NULL ||
           (o->checkpointer->ops != NULL && o->checkpointer->ops->claim &&
            o->checkpointer->ops->heartbeat && o->checkpointer->ops->checkpoint &&

@@ -170,6 +170,7 @@ static const command_t commands[] = {
      "                    [--idle-exit SECONDS] "
      "[--checkpoint memory|redis://...]\n"
      "                    [--app NAME] [--session-timeout SECONDS]\n"
+     "                    [--invalid-checkpoint fail|trim-horizon|latest]\n"
      "                    [--format raw|json] [--stats] "
      "[--stats-every SECONDS]\n"
      "                    [--stats-format text|prometheus]",
@@ -209,6 +210,13 @@ static const command_t commands[] = {
      "                       A reader that does not renew its leases for\n"
      "                       this long loses its shards to the others\n"
      "                       (default 10)\n"
+     "  --invalid-checkpoint ACTION\n"
+     "                       What to do with a shard whose stored checkpoint\n"
+     "                       the service refuses (the stream was deleted and\n"
+     "                       created again under the same name): fail\n"
+     "                       (default: say so and exit 1), trim-horizon\n"
+     "                       (read the shard again from its oldest record)\n"
+     "                       or latest (read only new records)\n"
      "  --format FORMAT      raw (default) or json\n"
      STATS_HELP},
 };
@@ -241,7 +249,8 @@ typedef enum {
   OPT_SESSION_TIMEOUT,
   OPT_STATS,
   OPT_STATS_EVERY,
-  OPT_STATS_FORMAT
+  OPT_STATS_FORMAT,
+  OPT_INVALID_CHECKPOINT
 } opt_id_t;
 
 #define CMD_BIT(id) (1u << (id))
@@ -284,6 +293,7 @@ static const option_t options[] = {
     {"stats-every", OPT_STATS_EVERY, 1, CMD_BIT(CMD_PUT) | CMD_BIT(CMD_TAIL)},
     {"stats-format", OPT_STATS_FORMAT, 1,
      CMD_BIT(CMD_PUT) | CMD_BIT(CMD_TAIL)},
+    {"invalid-checkpoint", OPT_INVALID_CHECKPOINT, 1, CMD_BIT(CMD_TAIL)},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -544,6 +554,7 @@ typedef struct {
   const char* app;
   const char* redis_url; /* --checkpoint redis://...; NULL: memory */
   unsigned long session_s; /* --session-timeout; 0: the default */
+  kinesis_invalid_checkpoint_t invalid_checkpoint; /* --invalid-checkpoint */
   char owner[256];       /* the lease owner: APP-HOST-PID */
   uint64_t printed;
   int stopping;          /* tail_stop() was called */
@@ -867,6 +878,17 @@ static int apply_tail_option(cli_t* cli, const option_t* opt,
     case OPT_SESSION_TIMEOUT:
       return parse_number(cli, opt->name, value, 1, TAIL_MAX_SESSION_SECONDS,
                           &t->session_s);
+    case OPT_INVALID_CHECKPOINT:
+      if (strcmp(value, "fail") == 0)
+        t->invalid_checkpoint = KINESIS_INVALID_CHECKPOINT_FAIL;
+      else if (strcmp(value, "trim-horizon") == 0)
+        t->invalid_checkpoint = KINESIS_INVALID_CHECKPOINT_TRIM_HORIZON;
+      else if (strcmp(value, "latest") == 0)
+        t->invalid_checkpoint = KINESIS_INVALID_CHECKPOINT_LATEST;
+      else
+        return usage_error(cli->cmd, "--invalid-checkpoint needs fail, "
+                           "trim-horizon or latest, not '%s'", value);
+      break;
     case OPT_FORMAT:
       if (strcmp(value, "raw") == 0)
         t->format = TAIL_FORMAT_RAW;
@@ -909,7 +931,8 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
     case OPT_IDLE_EXIT:
     case OPT_CHECKPOINT:
     case OPT_APP:
-    case OPT_SESSION_TIMEOUT: return apply_tail_option(cli, opt, value);
+    case OPT_SESSION_TIMEOUT:
+    case OPT_INVALID_CHECKPOINT: return apply_tail_option(cli, opt, value);
     case OPT_STATS: cli->stats = 1; break;
     case OPT_STATS_EVERY:
       cli->stats = 1;
@@ -2034,6 +2057,27 @@ static void on_tail_signal(uv_signal_t* handle, int signum) {
 }
 
 
+/* The service refused a shard's checkpoint. With --invalid-checkpoint
+ * fail the run ends: one line, exit 1, the consumer closed gracefully (its
+ * leases released). Otherwise the consumer has said so (a warning) and
+ * reads the shard from the new start. */
+static void on_tail_checkpoint_error(kinesis_consumer_t* consumer,
+                                     const kinesis_checkpoint_error_t* e,
+                                     void* arg) {
+  cli_t* cli = arg;
+  tail_t* t = &cli->tail;
+
+  (void) consumer;
+  if (t->invalid_checkpoint != KINESIS_INVALID_CHECKPOINT_FAIL || t->stopping)
+    return;
+  err_line("%s: shard %s: the service refused its checkpoint %s: %s "
+           "(--invalid-checkpoint trim-horizon or latest reads it from a "
+           "new start)", cli->cmd->name, e->shard_id, e->sequence_number,
+           e->message[0] != '\0' ? e->message : kinesis_strerror(e->status));
+  tail_stop(cli, CLI_EXIT_FAIL, NULL);
+}
+
+
 /* The lease owner: the application name, then this host and process. */
 static void tail_owner(tail_t* t) {
   char host[128];
@@ -2108,6 +2152,9 @@ static void tail_start(cli_t* cli) {
   co.checkpointer = t->checkpointer;
   co.owner = t->owner;
   co.sleep_time_no_records_ms = TAIL_SLEEP_NO_RECORDS_MS;
+  co.invalid_checkpoint = t->invalid_checkpoint;
+  co.on_checkpoint_error = on_tail_checkpoint_error;
+  co.on_checkpoint_error_data = cli;
   r = kinesis_consumer_new(cli->client, &co, &t->consumer);
   if (r == 0)
     r = kinesis_consumer_start(t->consumer);
@@ -2248,6 +2295,14 @@ static void on_log(kinesis_log_level_t level, const char* message,
    * same failures are for -v. */
   if (!cli->verbose && level > KINESIS_LOG_ERROR &&
       strncmp(message, "producer: ", 10) == 0)
+    return;
+  /* tail says it itself, in its own words, when --invalid-checkpoint fail
+   * ends the run (on_tail_checkpoint_error). */
+  if (!cli->verbose && level == KINESIS_LOG_ERROR &&
+      cli->cmd->id == CMD_TAIL &&
+      cli->tail.invalid_checkpoint == KINESIS_INVALID_CHECKPOINT_FAIL &&
+      strncmp(message, "consumer: shard ", 16) == 0 &&
+      strstr(message, ": the service refused checkpoint ") != NULL)
     return;
   err_line("%s", message);
 }

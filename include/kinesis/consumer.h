@@ -56,6 +56,41 @@ typedef void (*kinesis_consumer_cb)(kinesis_consumer_t* consumer, int status,
 typedef void (*kinesis_ready_cb)(kinesis_consumer_t* consumer, int ready,
                                  void* user_data);
 
+/**
+ * What the consumer does when the service refuses the checkpoint a shard
+ * was to start from (GetShardIterator answers InvalidArgumentException):
+ * the stream was deleted and created again under the same name, or the
+ * checkpoint belongs to another shard. Since 0.9.
+ */
+typedef enum {
+  /** The shard is not read. Its lease is kept and heartbeaten, so that no
+   * other consumer takes it and fails the same way, until the consumer
+   * stops or closes; the consumer is not ready meanwhile. */
+  KINESIS_INVALID_CHECKPOINT_FAIL = 0,
+  /** The shard starts over at its oldest record. */
+  KINESIS_INVALID_CHECKPOINT_TRIM_HORIZON,
+  /** The shard starts over with the records put after this moment. */
+  KINESIS_INVALID_CHECKPOINT_LATEST
+} kinesis_invalid_checkpoint_t;
+
+/** A checkpoint the service refused; see `on_checkpoint_error`. Valid
+ *  during the callback. Since 0.9. */
+typedef struct kinesis_checkpoint_error_s {
+  const char* shard_id;          /**< the shard */
+  const char* sequence_number;   /**< the refused checkpoint */
+  /** The checkpoint's index inside a KPL aggregate (0 for a plain
+   * record). */
+  uint32_t sub_sequence_number;
+  int status;                    /**< the error, e.g. KINESIS_EINVALIDARG */
+  const char* message;           /**< the service's message; "" when none */
+} kinesis_checkpoint_error_t;
+
+/** Told that the service refused a shard's checkpoint; see
+ *  `on_checkpoint_error`. Since 0.9. */
+typedef void (*kinesis_checkpoint_error_cb)(
+    kinesis_consumer_t* consumer, const kinesis_checkpoint_error_t* error,
+    void* user_data);
+
 /** The options of kinesis_consumer_new(); see
  *  kinesis_consumer_options_init(). */
 typedef struct kinesis_consumer_options_s {
@@ -108,6 +143,18 @@ typedef struct kinesis_consumer_options_s {
    * or close ends it. */
   kinesis_ready_cb on_ready;
   void* on_ready_data;              /**< passed to on_ready */
+  /** Default KINESIS_INVALID_CHECKPOINT_FAIL. What to do when the service
+   * refuses the checkpoint a shard was to start from (see
+   * kinesis_invalid_checkpoint_t). With TRIM_HORIZON or LATEST the refused
+   * checkpoint stays in the store until the first record read from the new
+   * start is acknowledged and checkpointed. Since 0.9. */
+  kinesis_invalid_checkpoint_t invalid_checkpoint;
+  /** Default NULL. Called, on the loop and never inside a call of this
+   * library, each time the service refuses a shard's checkpoint, whatever
+   * `invalid_checkpoint` says, before the shard starts over (if it does).
+   * It may call any consumer function, close included. Since 0.9. */
+  kinesis_checkpoint_error_cb on_checkpoint_error;
+  void* on_checkpoint_error_data;   /**< passed to on_checkpoint_error */
 } kinesis_consumer_options_t;
 
 /** Zeroes `options` and writes the defaults. */
@@ -215,6 +262,9 @@ typedef struct kinesis_consumer_stats_s {
   size_t nshards;                /**< entries in `shards` */
   const kinesis_consumer_shard_stats_t* shards;  /**< valid until the next
                                                       call on the consumer */
+  /** Checkpoints the service refused (see `invalid_checkpoint`), whatever
+   * was done about them. Since 0.9. */
+  uint64_t invalid_checkpoints;
 } kinesis_consumer_stats_t;
 
 /** Fills `stats`. Returns 0 or KINESIS_EINVAL. */

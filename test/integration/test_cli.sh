@@ -922,6 +922,15 @@ run -- tail --stream x --session-timeout 0
 expect_rc "tail --session-timeout 0 exits 2" 2 stdout-empty
 run -- tail --stream x --session-timeout 86401
 expect_rc "tail --session-timeout 86401 exits 2" 2 stdout-empty
+run -- tail --help
+expect_out_contains "tail --help explains --invalid-checkpoint" \
+  "--invalid-checkpoint ACTION"
+run -- tail --stream x --invalid-checkpoint retry
+expect_rc "tail --invalid-checkpoint retry exits 2" 2 stdout-empty
+expect_err_prefix "tail --invalid-checkpoint retry is named" \
+  "kinesis: tail: --invalid-checkpoint needs fail, trim-horizon or latest, not 'retry'"
+run -- put --stream x --invalid-checkpoint fail
+expect_rc "--invalid-checkpoint with put exits 2" 2 stdout-empty
 run -- put --stream x --count 3
 expect_rc "--count with put exits 2" 2 stdout-empty
 
@@ -1190,6 +1199,118 @@ if [ "$OUT" = $'upper-1\nupper-2\nupper-3' ]; then
   ok "tail prints the second shard's records, in order, while the first is empty"
 else
   not_ok "tail prints the second shard's records, in order, while the first is empty"
+fi
+
+# ---- --invalid-checkpoint: a checkpoint the service refuses
+#
+# A stream read by `tail` with a Redis checkpoint, then deleted and created
+# again under its name: the checkpoint Redis keeps is refused. kinesalite
+# refuses it only when the two creations fall in different seconds, so the
+# second comes at least 1.1 s after the first. Needs test/with-redis.sh
+# (meson runs this script under it when the build has Redis support).
+
+# until_gone STREAM: waits (at most 10 s) until describe-stream fails.
+until_gone() {
+  local i
+  for i in $(seq 1 100); do
+    if ! timeout 30 "$KINESIS" --endpoint-url "$HTTP" describe-stream \
+         --stream "$1" >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+if [ -n "${KINESIS_TEST_REDIS_URL:-}" ]; then
+  sre="cli-recreate-$suffix"
+  app="cli-recreate-$suffix"
+  redis="$KINESIS_TEST_REDIS_URL"
+  run -- --endpoint-url "$HTTP" create-stream --stream "$sre" --wait
+  expect_rc "create-stream for the recreated tail" 0 stdout-empty
+  created=$(date +%s%N)
+  seq 1 10 >"$tmp/ten"
+  run_in "$tmp/ten" -- --endpoint-url "$HTTP" put --stream "$sre" \
+    --partition-key k
+  expect_rc "put 10 records for the recreated tail" 0 stdout-empty
+  run -- --endpoint-url "$HTTP" tail --stream "$sre" --count 10 \
+    --checkpoint "$redis" --app "$app"
+  expect_rc "tail --checkpoint redis of 10 records exits 0" 0
+  if [ "$OUT" = "$(seq 1 10)" ]; then
+    ok "tail --checkpoint redis prints the 10 records"
+  else
+    not_ok "tail --checkpoint redis prints the 10 records"
+  fi
+  run -- --endpoint-url "$HTTP" delete-stream --stream "$sre"
+  expect_rc "delete-stream before creating it again" 0 stdout-empty
+  if until_gone "$sre"; then
+    ok "the deleted stream is gone"
+  else
+    not_ok "the deleted stream is gone" "still described after 10 s"
+  fi
+  wait_ms=$(( 1100 - ($(date +%s%N) - created) / 1000000 ))
+  if [ "$wait_ms" -gt 0 ]; then
+    sleep "$(printf '%d.%03d' $((wait_ms / 1000)) $((wait_ms % 1000)))"
+  fi
+  run -- --endpoint-url "$HTTP" create-stream --stream "$sre" --wait
+  expect_rc "create-stream again under the same name" 0 stdout-empty
+  printf 'new-%d\n' 1 2 3 4 5 >"$tmp/five"
+  run_in "$tmp/five" -- --endpoint-url "$HTTP" put --stream "$sre" \
+    --partition-key k
+  expect_rc "put 5 records to the new stream" 0 stdout-empty
+
+  # fail (the default, named here): one line and exit 1, well within 30 s.
+  started=$(date +%s%N)
+  timeout 30 "$KINESIS" --endpoint-url "$HTTP" tail --stream "$sre" \
+    --checkpoint "$redis" --app "$app" --invalid-checkpoint fail \
+    >"$tmp/out" 2>"$tmp/err" </dev/null
+  RC=$?
+  elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  OUT="$(cat "$tmp/out")"
+  ERR="$(cat "$tmp/err")"
+  {
+    echo '$ kinesis tail --invalid-checkpoint fail'
+    cat "$tmp/out" "$tmp/err"
+  } >>"$tmp/all"
+  expect_failure_line "tail --invalid-checkpoint fail of a refused checkpoint fails"
+  expect_err_contains "the failure names the shard" "shardId-000000000000"
+  expect_err_contains "the failure is about the checkpoint" "checkpoint"
+  expect_err_contains "the failure carries the service's message" \
+    "did not come from this stream"
+  if [ "$elapsed_ms" -lt 20000 ]; then
+    ok "tail --invalid-checkpoint fail exits at once (${elapsed_ms} ms)"
+  else
+    not_ok "tail --invalid-checkpoint fail exits at once" \
+      "took ${elapsed_ms} ms"
+  fi
+
+  # trim-horizon: the 5 new records, with a warning; then the checkpoint is
+  # the last of them, so the next run is not refused and prints nothing.
+  run -- --endpoint-url "$HTTP" tail --stream "$sre" --count 5 \
+    --checkpoint "$redis" --app "$app" --invalid-checkpoint trim-horizon
+  expect_rc "tail --invalid-checkpoint trim-horizon exits 0" 0
+  if [ "$OUT" = "$(printf 'new-%d\n' 1 2 3 4 5)" ]; then
+    ok "tail --invalid-checkpoint trim-horizon prints the 5 new records"
+  else
+    not_ok "tail --invalid-checkpoint trim-horizon prints the 5 new records"
+  fi
+  expect_err_contains "trim-horizon warns about the refused checkpoint" \
+    "reading it from TRIM_HORIZON instead"
+  run -- --endpoint-url "$HTTP" tail --stream "$sre" --idle-exit 2 \
+    --checkpoint "$redis" --app "$app"
+  expect_rc "tail after trim-horizon starts from the new checkpoint" 0 \
+    stdout-empty
+  expect_err_exact "tail after trim-horizon has nothing new" \
+    "kinesis: tail: 0 records (no record for 2 s)"
+  run -- --endpoint-url "$HTTP" delete-stream --stream "$sre"
+  expect_rc "delete-stream of the recreated stream" 0 stdout-empty
+elif [ "${CI:-}" = "true" ]; then
+  RC=0
+  not_ok "tail --invalid-checkpoint against Redis" \
+    "KINESIS_TEST_REDIS_URL is not set (CI=true, so this is a failure)"
+else
+  echo "# SKIP tail --invalid-checkpoint against Redis:" \
+    "KINESIS_TEST_REDIS_URL is not set; run me under test/with-redis.sh"
 fi
 
 # ---- --stats of put (the last use of $st: it adds two records)
