@@ -63,17 +63,21 @@ typedef struct member_s {
 } member_t;
 
 /* A decided answer waiting for the next loop iteration. It carries its own
- * copy of the checkpoint, so later operations cannot change it. */
+ * copy of the checkpoint (or of the leases), so later operations cannot
+ * change it. */
 typedef struct answer_s {
   struct answer_s* next;
   int status;
-  kinesis_ckpt_state_cb state_cb; /* exactly one of the three is set */
+  kinesis_ckpt_state_cb state_cb; /* exactly one of the four is set */
   kinesis_ckpt_cb plain_cb;
   kinesis_ckpt_members_cb members_cb;
+  kinesis_ckpt_leases_cb leases_cb;
   void* arg;
   uint32_t live;
   kinesis_checkpoint_t checkpoint;
   char seq[SEQ_MAX + 1];
+  kinesis_lease_t* leases; /* malloc'd with their strings after them */
+  size_t nleases;
 } answer_t;
 
 typedef struct store_s {
@@ -380,8 +384,11 @@ static void on_idle(uv_idle_t* idle) {
       a->state_cb(a->status, &a->checkpoint, a->arg);
     else if (a->members_cb != NULL)
       a->members_cb(a->status, a->live, a->arg);
+    else if (a->leases_cb != NULL)
+      a->leases_cb(a->status, a->leases, a->nleases, a->arg);
     else
       a->plain_cb(a->status, a->arg);
+    free(a->leases);
     free(a);
   }
   s->delivering = 0;
@@ -628,6 +635,73 @@ static int fc_member(void* self, const char* stream, const char* owner,
 }
 
 
+/* Whether the lease of `sh` is live: held, and renewed within the session
+ * timeout (claim's rule). */
+static int lease_live(const store_t* s, const shard_t* sh, uint64_t now) {
+  return sh != NULL && sh->owner != NULL && now - sh->renewed <= s->timeout_ms;
+}
+
+
+/* leases (optional): who holds each of many shards, whether it is finished
+ * and whether the store knows it, in one call, changing nothing. The
+ * consumer plans its claims with it; without it, it learns owners by
+ * claiming. The caller's ids are borrowed for the call only, so the answer
+ * carries copies of them, and of the owners, in one block: the entries,
+ * then their strings. */
+static int fc_leases(void* self, const char* stream,
+                     const char* const* shard_ids, size_t n,
+                     kinesis_ckpt_leases_cb cb, void* arg) {
+  store_t* s = self;
+  uint64_t now;
+  size_t size, i;
+  answer_t* a;
+  char* p;
+
+  if (s == NULL || !valid_name(stream) || cb == NULL ||
+      (shard_ids == NULL && n > 0))
+    return KINESIS_EINVAL;
+  for (i = 0; i < n; i++)
+    if (!valid_name(shard_ids[i]))
+      return KINESIS_EINVAL;
+  if (s->closing)
+    return KINESIS_ECLOSING;
+  if (n > SIZE_MAX / 2 / sizeof(kinesis_lease_t))
+    return KINESIS_ENOMEM;
+  now = uv_now(s->loop);
+  size = n * sizeof(kinesis_lease_t);
+  for (i = 0; i < n; i++) {
+    const shard_t* sh = shard_find(s, stream, shard_ids[i]);
+    size += strlen(shard_ids[i]) + 1;
+    if (lease_live(s, sh, now))
+      size += strlen(sh->owner) + 1;
+  }
+  if ((a = answer_new(arg)) == NULL)
+    return KINESIS_ENOMEM;
+  if ((a->leases = calloc(1, size > 0 ? size : 1)) == NULL) {
+    free(a);
+    return KINESIS_ENOMEM;
+  }
+  a->leases_cb = cb;
+  a->nleases = n;
+  p = (char*) (a->leases + n);
+  for (i = 0; i < n; i++) {
+    const shard_t* sh = shard_find(s, stream, shard_ids[i]);
+    kinesis_lease_t* l = &a->leases[i];
+    l->shard_id = strcpy(p, shard_ids[i]);
+    p += strlen(p) + 1;
+    if (lease_live(s, sh, now)) {
+      l->owner = strcpy(p, sh->owner);
+      p += strlen(p) + 1;
+    }
+    /* An entry exists once the shard was claimed here or read from the
+     * file (a checkpoint, or finished). */
+    l->finished = sh != NULL && sh->finished;
+    l->known = sh != NULL;
+  }
+  return answer_queue(s, a, 0);
+}
+
+
 /* close: refuse new calls, deliver the answers already decided (with their
  * real results: each was decided, and written, when it was called), then
  * call `cb` on a later iteration and free the store. The ops table gives
@@ -652,6 +726,7 @@ static const kinesis_checkpointer_ops_t file_ops = {
     .get = fc_get,
     .close = fc_close,
     .member = fc_member,
+    .leases = fc_leases,
 };
 
 

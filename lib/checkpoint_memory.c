@@ -42,21 +42,26 @@ typedef struct member_s {
 typedef enum {
   COMPLETION_STATE,
   COMPLETION_PLAIN,
-  COMPLETION_MEMBERS
+  COMPLETION_MEMBERS,
+  COMPLETION_LEASES
 } completion_kind_t;
 
 /* A decided answer waiting for its callback. The sequence number, when there
- * is one, is stored after the struct. */
+ * is one, is stored after the struct; so are a leases answer's entries and
+ * their strings (see completion_leases_alloc). */
 typedef struct completion_s {
   kn_queue_t node;
   completion_kind_t kind;
   kinesis_ckpt_state_cb state_cb;
   kinesis_ckpt_cb cb;
   kinesis_ckpt_members_cb members_cb;
+  kinesis_ckpt_leases_cb leases_cb;
   void* arg;
   int status;
   uint32_t live_members;
   kinesis_checkpoint_t checkpoint;
+  kinesis_lease_t* leases;
+  size_t nleases;
   char seq[];
 } completion_t;
 
@@ -262,6 +267,38 @@ static completion_t* completion_plain_alloc(kinesis_ckpt_cb cb, void* arg) {
 }
 
 
+/* Where a leases completion's entries start: after the struct, aligned for
+ * them. */
+#define LEASES_OFFSET                                       \
+  ((sizeof(completion_t) + _Alignof(kinesis_lease_t) - 1) / \
+   _Alignof(kinesis_lease_t) * _Alignof(kinesis_lease_t))
+
+
+/* A completion for a leases callback: `n` entries and `strings` bytes for
+ * their ids and owners, in one block, so that it is freed like the others. */
+static completion_t* completion_leases_alloc(size_t n, size_t strings,
+                                             kinesis_ckpt_leases_cb cb,
+                                             void* arg) {
+  completion_t* c;
+  size_t size;
+
+  if (n > (SIZE_MAX - LEASES_OFFSET) / sizeof(kinesis_lease_t))
+    return NULL;
+  size = LEASES_OFFSET + n * sizeof(kinesis_lease_t);
+  if (strings > SIZE_MAX - size)
+    return NULL;
+  c = kn_calloc(1, size + strings);
+  if (c == NULL)
+    return NULL;
+  c->kind = COMPLETION_LEASES;
+  c->leases_cb = cb;
+  c->arg = arg;
+  c->leases = (kinesis_lease_t*) ((char*) c + LEASES_OFFSET);
+  c->nleases = n;
+  return c;
+}
+
+
 /* Queues `c` with `status`; it runs on a later tick. */
 static void completion_queue(mem_store_t* m, completion_t* c, int status) {
   c->status = status;
@@ -277,6 +314,8 @@ static void store_invoke(mem_store_t* m, completion_t* c) {
     c->state_cb(c->status, &c->checkpoint, c->arg);
   else if (c->kind == COMPLETION_MEMBERS)
     c->members_cb(c->status, c->live_members, c->arg);
+  else if (c->kind == COMPLETION_LEASES)
+    c->leases_cb(c->status, c->leases, c->nleases, c->arg);
   else
     c->cb(c->status, c->arg);
   m->in_callback--;
@@ -612,6 +651,74 @@ static int mem_member(void* self, const char* stream, const char* owner,
 }
 
 
+/* A lease is live under claim's rule: held, and renewed no longer than the
+ * session timeout ago. */
+static int lease_live(const mem_store_t* m, const entry_t* e, uint64_t now) {
+  return e != NULL && e->owner != NULL &&
+         now - e->heartbeat <= m->session_timeout_ms;
+}
+
+
+static int mem_leases(void* self, const char* stream,
+                      const char* const* shard_ids, size_t n,
+                      kinesis_ckpt_leases_cb cb, void* arg) {
+  mem_store_t* m = self;
+  completion_t* c;
+  uint64_t now;
+  size_t strings = 0;
+  char* p;
+  size_t i;
+
+  if (m == NULL || !kn_valid_nonempty(stream) || cb == NULL ||
+      (shard_ids == NULL && n > 0))
+    return KINESIS_EINVAL;
+  for (i = 0; i < n; i++)
+    if (!kn_valid_nonempty(shard_ids[i]))
+      return KINESIS_EINVAL;
+  if (m->flags & MEM_CLOSING)
+    return KINESIS_ECLOSING;
+
+  /* The answer is decided now, like every other: it carries copies of the
+   * ids (borrowed only for this call) and of the live owners. First the
+   * room they take, then one allocation. */
+  now = uv_now(m->loop);
+  for (i = 0; i < n; i++) {
+    const entry_t* e = map_find(m, stream, shard_ids[i], NULL);
+    size_t len = strlen(shard_ids[i]) + 1;
+    if (lease_live(m, e, now))
+      len += strlen(e->owner) + 1;
+    if (len > SIZE_MAX - strings)
+      return KINESIS_ENOMEM;
+    strings += len;
+  }
+  c = completion_leases_alloc(n, strings, cb, arg);
+  if (c == NULL)
+    return KINESIS_ENOMEM;
+
+  p = (char*) (c->leases + n);
+  for (i = 0; i < n; i++) {
+    const entry_t* e = map_find(m, stream, shard_ids[i], NULL);
+    kinesis_lease_t* l = &c->leases[i];
+    size_t len = strlen(shard_ids[i]) + 1;
+    memcpy(p, shard_ids[i], len);
+    l->shard_id = p;
+    p += len;
+    if (lease_live(m, e, now)) {
+      len = strlen(e->owner) + 1;
+      memcpy(p, e->owner, len);
+      l->owner = p;
+      p += len;
+    }
+    /* An entry exists once a shard was claimed: it keeps its checkpoint
+     * and finished mark when the lease goes. */
+    l->finished = e != NULL && e->finished;
+    l->known = e != NULL;
+  }
+  completion_queue(m, c, 0);
+  return 0;
+}
+
+
 static void mem_close(void* self, kinesis_close_cb cb, void* arg) {
   mem_store_t* m = self;
 
@@ -637,6 +744,7 @@ static const kinesis_checkpointer_ops_t mem_ops = {
     .get = mem_get,
     .close = mem_close,
     .member = mem_member,
+    .leases = mem_leases,
 };
 
 

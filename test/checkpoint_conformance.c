@@ -10,6 +10,7 @@
 
 
 #define STREAM KN_CONF_STREAM
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 
 /* The store under test, set by kn_conf_main(). */
@@ -66,6 +67,53 @@ void kn_conf_on_members(int status, uint32_t live, void* arg) {
   r->status = status;
   r->order = ++g_order;
   r->live = live;
+}
+
+
+void kn_conf_on_leases(int status, const kinesis_lease_t* leases, size_t n,
+                       void* arg) {
+  kn_conf_leases_t* r = arg;
+  size_t i;
+  ASSERT(!g_in_call);
+  g_answered++;
+  r->calls++;
+  r->status = status;
+  r->order = ++g_order;
+  r->n = n;
+  free(r->leases);
+  r->leases = NULL;
+  if (status != 0) {
+    /* An error carries no entries. */
+    ASSERT_NULL(leases);
+    ASSERT_EQ(0, n);
+    return;
+  }
+  /* One entry per asked id, in the order asked. */
+  ASSERT_EQ(r->nasked, n);
+  if (n > 0)
+    ASSERT_NOT_NULL(leases);
+  r->leases = calloc(n > 0 ? n : 1, sizeof(*r->leases));
+  ASSERT_NOT_NULL(r->leases);
+  for (i = 0; i < n; i++) {
+    const kinesis_lease_t* l = &leases[i];
+    kn_conf_lease_t* c = &r->leases[i];
+    ASSERT_STR_EQ(r->asked[i], l->shard_id);
+    ASSERT_LT(strlen(l->shard_id), sizeof(c->shard_id));
+    strcpy(c->shard_id, l->shard_id);
+    ASSERT(l->finished == 0 || l->finished == 1);
+    ASSERT(l->known == 0 || l->known == 1);
+    /* A shard the store never saw has no owner and is not finished. */
+    if (!l->known)
+      ASSERT(l->owner == NULL && !l->finished);
+    if (l->owner != NULL) {
+      ASSERT_NE(0, l->owner[0]);
+      ASSERT_LT(strlen(l->owner), sizeof(c->owner));
+      strcpy(c->owner, l->owner);
+      c->has_owner = 1;
+    }
+    c->finished = l->finished;
+    c->known = l->known;
+  }
 }
 
 
@@ -176,6 +224,50 @@ int kn_conf_member_on(kinesis_checkpointer_t* cp, const char* stream,
 int kn_conf_member(kinesis_checkpointer_t* cp, const char* owner, int leaving,
                    kn_conf_members_t* res) {
   return kn_conf_member_on(cp, STREAM, owner, leaving, res);
+}
+
+
+int kn_conf_leases_on(kinesis_checkpointer_t* cp, const char* stream,
+                      const char* const* ids, size_t n, kn_conf_leases_t* res) {
+  int before, r;
+  ASSERT_NOT_NULL(cp->ops->leases);
+  res->asked = ids;
+  res->nasked = n;
+  before = enter(res->calls);
+  r = cp->ops->leases(cp->self, stream, ids, n, kn_conf_on_leases, res);
+  return leave(r, before, res->calls);
+}
+
+
+int kn_conf_leases(kinesis_checkpointer_t* cp, const char* const* ids, size_t n,
+                   kn_conf_leases_t* res) {
+  return kn_conf_leases_on(cp, STREAM, ids, n, res);
+}
+
+
+void kn_conf_leases_free(kn_conf_leases_t* res) {
+  free(res->leases);
+  res->leases = NULL;
+}
+
+
+void kn_conf_expect_lease(const kn_conf_leases_t* res, size_t i,
+                          const char* owner, int finished, int known) {
+  const kn_conf_lease_t* l;
+  ASSERT_OK(res->status);
+  ASSERT_LT(i, res->n);
+  l = &res->leases[i];
+  if (owner == NULL) {
+    if (l->has_owner)
+      fprintf(stderr, "lease %zu (%s): owner %s, expected none\n", i,
+              l->shard_id, l->owner);
+    ASSERT(!l->has_owner);
+  } else {
+    ASSERT(l->has_owner);
+    ASSERT_STR_EQ(owner, l->owner);
+  }
+  ASSERT_EQ(finished, l->finished);
+  ASSERT_EQ(known, l->known);
 }
 
 
@@ -1169,6 +1261,260 @@ static void test_many_shards(void) {
 }
 
 
+/* ---- Leases (the optional op; these cases run when the store has it) ---- */
+
+
+/* Every state a shard can be in, as leases reports it; repeated ids are
+ * answered in place; leases changes nothing. */
+static void test_leases_states(void) {
+  static const char* const ids[] = {"held", "never",     "released", "done",
+                                    "held", "elsewhere", "never"};
+  static const char* const never[] = {"never", "elsewhere"};
+  static const char* const elsewhere[] = {"elsewhere"};
+  uv_loop_t loop;
+  kinesis_checkpointer_t* cp;
+  kn_conf_state_t c[4], g_before = {0}, c_after = {0}, g_rel = {0};
+  kn_conf_state_t g_never = {0};
+  kn_conf_plain_t p[5];
+  kn_conf_leases_t l = {0}, l_again = {0}, l_other = {0};
+
+  memset(c, 0, sizeof(c));
+  memset(p, 0, sizeof(p));
+  /* Long enough that no lease lapses during the case. */
+  cp = open_case(&loop, 60000);
+  ASSERT_OK(kn_conf_claim(cp, "held", "A", &c[0]));
+  ASSERT_OK(kn_conf_checkpoint(cp, "held", "A", "10", 0, 0, &p[0]));
+  ASSERT_OK(kn_conf_claim(cp, "released", "A", &c[1]));
+  ASSERT_OK(kn_conf_checkpoint(cp, "released", "A", "20", 0, 0, &p[1]));
+  ASSERT_OK(kn_conf_release(cp, "released", "A", &p[2]));
+  ASSERT_OK(kn_conf_claim(cp, "done", "B", &c[2]));
+  ASSERT_OK(kn_conf_checkpoint(cp, "done", "B", "30", 0, 0, &p[3]));
+  ASSERT_OK(kn_conf_finish(cp, "done", "B", &p[4]));
+  /* Another stream's shard is another record. */
+  ASSERT_OK(kn_conf_claim_on(cp, "other", "elsewhere", "A", &c[3]));
+  kn_conf_settle(&loop);
+  ASSERT_ANSWERED(c[0], 0);
+  ASSERT_ANSWERED(c[1], 0);
+  ASSERT_ANSWERED(c[2], 0);
+  ASSERT_ANSWERED(c[3], 0);
+  ASSERT_ANSWERED(p[2], 0);
+  ASSERT_ANSWERED(p[4], 0);
+
+  /* Answered in the order of the calls, like every operation. */
+  ASSERT_OK(kn_conf_get(cp, "held", &g_before));
+  ASSERT_OK(kn_conf_leases(cp, ids, N_ELEMS(ids), &l));
+  ASSERT_OK(kn_conf_claim(cp, "held", "B", &c_after));
+  kn_conf_settle(&loop);
+  ASSERT_EQ(1, l.calls);
+  ASSERT_EQ(N_ELEMS(ids), l.n);
+  kn_conf_expect_lease(&l, 0, "A", 0, 1);
+  kn_conf_expect_lease(&l, 1, NULL, 0, 0);
+  kn_conf_expect_lease(&l, 2, NULL, 0, 1);
+  kn_conf_expect_lease(&l, 3, NULL, 1, 1);
+  kn_conf_expect_lease(&l, 4, "A", 0, 1);
+  kn_conf_expect_lease(&l, 5, NULL, 0, 0);
+  kn_conf_expect_lease(&l, 6, NULL, 0, 0);
+  ASSERT_LT(g_before.order, l.order);
+  ASSERT_LT(l.order, c_after.order);
+  /* It took nothing and wrote nothing: A still holds its shard, the
+   * released one kept its checkpoint, and the shards it asked about that
+   * nobody had seen are still unknown. */
+  ASSERT_ANSWERED(c_after, KINESIS_ELEASED);
+  ASSERT_OK(kn_conf_get(cp, "released", &g_rel));
+  ASSERT_OK(kn_conf_get(cp, "never", &g_never));
+  ASSERT_OK(kn_conf_leases(cp, never, N_ELEMS(never), &l_again));
+  ASSERT_OK(kn_conf_leases_on(cp, "other", elsewhere, 1, &l_other));
+  kn_conf_settle(&loop);
+  ASSERT_STR_EQ("20", g_rel.seq);
+  ASSERT(!g_never.has_seq);
+  kn_conf_expect_lease(&l_again, 0, NULL, 0, 0);
+  kn_conf_expect_lease(&l_again, 1, NULL, 0, 0);
+  kn_conf_expect_lease(&l_other, 0, "A", 0, 1);
+
+  kn_conf_leases_free(&l);
+  kn_conf_leases_free(&l_again);
+  kn_conf_leases_free(&l_other);
+  kn_conf_close_all(&loop, cp);
+}
+
+
+/* A lease reported by leases lapses like one claim would take over: after
+ * the session timeout without a heartbeat. */
+static void test_leases_expiry(void) {
+  static const char* const ids[] = {"s"};
+  uv_loop_t loop;
+  kinesis_checkpointer_t* cp;
+  kn_conf_state_t a = {0}, b = {0};
+  kn_conf_leases_t l1 = {0}, l2 = {0}, l3 = {0};
+  span_t a_span, l1_span, l2_span;
+  uint32_t timeout;
+  int live;
+
+  cp = open_case(&loop, g_store->short_timeout_ms);
+  timeout = cp->session_timeout_ms;
+  ASSERT_GT(timeout, 0);
+
+  a_span.called = now_ms(&loop);
+  ASSERT_OK(kn_conf_claim(cp, "s", "A", &a));
+  kn_conf_settle(&loop);
+  a_span.answered = now_ms(&loop);
+  ASSERT_ANSWERED(a, 0);
+  l1_span.called = now_ms(&loop);
+  ASSERT_OK(kn_conf_leases(cp, ids, 1, &l1));
+  kn_conf_settle(&loop);
+  l1_span.answered = now_ms(&loop);
+  live = live_at(&a_span, &l1_span, timeout);
+  ASSERT_EQ(1, l1.calls);
+  if (live == 1)
+    kn_conf_expect_lease(&l1, 0, "A", 0, 1);
+  else if (live == 0)
+    kn_conf_expect_lease(&l1, 0, NULL, 0, 1);
+  else
+    ASSERT_EQ(1, l1.leases[0].known);
+
+  /* A goes silent: its lease lapses, and the store still knows the
+   * shard. */
+  kn_conf_wait_ms(&loop, timeout + timeout / 2);
+  l2_span.called = now_ms(&loop);
+  ASSERT_OK(kn_conf_leases(cp, ids, 1, &l2));
+  kn_conf_settle(&loop);
+  l2_span.answered = now_ms(&loop);
+  ASSERT_EQ(0, live_at(&a_span, &l2_span, timeout));
+  ASSERT_EQ(1, l2.calls);
+  kn_conf_expect_lease(&l2, 0, NULL, 0, 1);
+
+  /* B takes it over, and leases says so. */
+  ASSERT_OK(kn_conf_claim(cp, "s", "B", &b));
+  ASSERT_OK(kn_conf_leases(cp, ids, 1, &l3));
+  kn_conf_settle(&loop);
+  ASSERT_ANSWERED(b, 0);
+  ASSERT_EQ(1, l3.calls);
+  kn_conf_expect_lease(&l3, 0, "B", 0, 1);
+
+  kn_conf_leases_free(&l1);
+  kn_conf_leases_free(&l2);
+  kn_conf_leases_free(&l3);
+  kn_conf_close_all(&loop, cp);
+}
+
+
+/* No ids is a question like any other; bad arguments are refused at once,
+ * and never answered. */
+static void test_leases_empty_and_invalid(void) {
+  static const char* const one[] = {"s"};
+  static const char* const with_null[] = {"s", NULL, "t"};
+  static const char* const with_empty[] = {"s", "t", ""};
+  uv_loop_t loop;
+  kinesis_checkpointer_t* cp;
+  const kinesis_checkpointer_ops_t* ops;
+  kn_conf_leases_t none = {0}, none_null = {0}, bad = {0};
+  kinesis_ckpt_leases_cb on_leases = kn_conf_on_leases;
+  void* self;
+
+  cp = open_case(&loop, 0);
+  ops = cp->ops;
+  self = cp->self;
+
+  ASSERT_OK(kn_conf_leases(cp, one, 0, &none));
+  ASSERT_OK(kn_conf_leases(cp, NULL, 0, &none_null));
+  kn_conf_settle(&loop);
+  ASSERT_ANSWERED(none, 0);
+  ASSERT_EQ(0, none.n);
+  ASSERT_ANSWERED(none_null, 0);
+  ASSERT_EQ(0, none_null.n);
+
+  ASSERT_EQ(KINESIS_EINVAL, ops->leases(NULL, STREAM, one, 1, on_leases, &bad));
+  ASSERT_EQ(KINESIS_EINVAL, ops->leases(self, NULL, one, 1, on_leases, &bad));
+  ASSERT_EQ(KINESIS_EINVAL, ops->leases(self, "", one, 1, on_leases, &bad));
+  ASSERT_EQ(KINESIS_EINVAL, ops->leases(self, STREAM, one, 1, NULL, &bad));
+  ASSERT_EQ(KINESIS_EINVAL,
+            ops->leases(self, STREAM, NULL, 2, on_leases, &bad));
+  ASSERT_EQ(KINESIS_EINVAL,
+            ops->leases(self, STREAM, with_null, 3, on_leases, &bad));
+  ASSERT_EQ(KINESIS_EINVAL,
+            ops->leases(self, STREAM, with_empty, 3, on_leases, &bad));
+  ASSERT_EQ(KINESIS_EINVAL,
+            ops->leases(self, STREAM, with_null, 2, on_leases, &bad));
+  ASSERT_EQ(0, bad.calls);
+  /* Ids beyond n are not read. */
+  ASSERT_OK(kn_conf_leases(cp, with_null, 1, &bad));
+  kn_conf_settle(&loop);
+  ASSERT_ANSWERED(bad, 0);
+  kn_conf_expect_lease(&bad, 0, NULL, 0, 0);
+
+  kn_conf_leases_free(&none);
+  kn_conf_leases_free(&none_null);
+  kn_conf_leases_free(&bad);
+  kn_conf_close_all(&loop, cp);
+}
+
+
+typedef struct {
+  kn_conf_leases_t* pending;
+  int closed;
+  int closed_order;
+} leases_close_ctx_t;
+
+
+static void on_leases_ctx_closed(void* arg) {
+  leases_close_ctx_t* x = arg;
+  ASSERT(!g_in_call);
+  /* The pending call was answered first. */
+  ASSERT_EQ(1, x->pending->calls);
+  x->closed++;
+  x->closed_order = ++g_order;
+}
+
+
+/* A leases call pending at close is answered exactly once, before the
+ * close callback: with its real answer where the store had decided it,
+ * else cancelled. Once closing, leases is refused. */
+static void test_leases_close(void) {
+  static const char* const ids[] = {"s", "t"};
+  uv_loop_t loop;
+  kinesis_checkpointer_t* cp;
+  kn_conf_state_t c = {0};
+  kn_conf_leases_t l = {0}, refused = {0};
+  leases_close_ctx_t x;
+  int cancels = (g_store->promises & KN_CONF_CANCELS_AT_CLOSE) != 0;
+
+  memset(&x, 0, sizeof(x));
+  x.pending = &l;
+  cp = open_case(&loop, 0);
+  /* Settled first, so that a store behind a connection has it up: the
+   * leases call is then on its way when the close comes. */
+  ASSERT_OK(kn_conf_claim(cp, "s", "A", &c));
+  kn_conf_settle(&loop);
+  ASSERT_ANSWERED(c, 0);
+
+  ASSERT_OK(kn_conf_leases(cp, ids, 2, &l));
+  kinesis_checkpointer_close(cp, on_leases_ctx_closed, &x);
+  ASSERT_EQ(0, l.calls);
+  ASSERT_EQ(KINESIS_ECLOSING, kn_conf_leases(cp, ids, 2, &refused));
+  ASSERT_EQ(KINESIS_ECLOSING, kn_conf_leases(cp, NULL, 0, &refused));
+  /* Invalid arguments are still invalid. */
+  ASSERT_EQ(KINESIS_EINVAL,
+            cp->ops->leases(cp->self, STREAM, ids, 2, NULL, &refused));
+  run_until(&loop, &x.closed, 1);
+
+  ASSERT_EQ(1, l.calls);
+  if (cancels) {
+    ASSERT_EQ(KINESIS_ECANCELED, l.status);
+    ASSERT_EQ(0, l.n);
+  } else {
+    ASSERT_EQ(2, l.n);
+    kn_conf_expect_lease(&l, 0, "A", 0, 1);
+    kn_conf_expect_lease(&l, 1, NULL, 0, 0);
+  }
+  ASSERT_LT(l.order, x.closed_order);
+  ASSERT_EQ(0, refused.calls);
+  ASSERT_EQ(1, x.closed);
+  ASSERT_EQ(g_issued, g_answered);
+  kn_conf_leases_free(&l);
+  kn_test_loop_close(&loop);
+}
+
+
 /* ---- Running ---- */
 
 
@@ -1190,21 +1536,54 @@ static const kn_test_t suite[] = {
 };
 
 
+/* The cases of the optional leases op, run only against a store that has
+ * it. */
+static const kn_test_t leases_suite[] = {
+    KN_TEST(test_leases_states),
+    KN_TEST(test_leases_expiry),
+    KN_TEST(test_leases_empty_and_invalid),
+    KN_TEST(test_leases_close),
+};
+
+
+/* Whether the store's ops table has leases: a checkpointer made and closed
+ * for the question. */
+static int store_has_leases(void) {
+  uv_loop_t loop;
+  kinesis_checkpointer_t* cp = open_case(&loop, 0);
+  int has = cp->ops->leases != NULL;
+  kn_conf_close(&loop, cp);
+  kn_test_loop_close(&loop);
+  return has;
+}
+
+
 int kn_conf_main(int argc, char** argv, const kn_conf_store_t* store,
                  const kn_test_t* own, size_t nown) {
-  size_t nsuite = sizeof(suite) / sizeof(suite[0]);
+  size_t nsuite = N_ELEMS(suite);
+  size_t nleases = N_ELEMS(leases_suite);
   kn_test_t* all;
+  size_t i;
   int r;
 
   ASSERT_NOT_NULL(store->make);
   ASSERT_NOT_NULL(store->run_until);
   g_store = store;
-  all = malloc((nsuite + nown) * sizeof(*all));
+  if (!store_has_leases()) {
+    /* Not silently: each case that is not run says so. */
+    for (i = 0; i < nleases; i++)
+      fprintf(stderr, "note: the store has no leases operation: %s not run\n",
+              leases_suite[i].name);
+    nleases = 0;
+  }
+  all = malloc((nsuite + nleases + nown) * sizeof(*all));
   ASSERT_NOT_NULL(all);
   memcpy(all, suite, sizeof(suite));
+  if (nleases > 0)
+    memcpy(all + nsuite, leases_suite, sizeof(leases_suite));
   if (nown > 0)
-    memcpy(all + nsuite, own, nown * sizeof(*own));
-  r = kn_test_main(argc, argv, all, nsuite + nown);
+    memcpy(all + nsuite + nleases, own, nown * sizeof(*own));
+  r = kn_test_main(argc, argv, all, nsuite + nleases + nown);
   free(all);
   return r;
 }

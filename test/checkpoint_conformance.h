@@ -66,7 +66,9 @@ typedef struct kn_conf_store_s {
 
 
 /* Runs the suite's cases against `store`, then `own` (the cases only that
- * store has), as kn_test_main() does, and returns its exit status. */
+ * store has), as kn_test_main() does, and returns its exit status. The
+ * cases of the optional leases op are among them when a checkpointer the
+ * store makes has it; otherwise each is named on stderr as not run. */
 int kn_conf_main(int argc, char** argv, const kn_conf_store_t* store,
                  const kn_test_t* own, size_t nown);
 
@@ -104,6 +106,28 @@ typedef struct {
   uint32_t live;
 } kn_conf_members_t;
 
+/* One entry of a leases answer, copied. */
+typedef struct {
+  char shard_id[64];
+  int has_owner;
+  char owner[64];
+  int finished;
+  int known;
+} kn_conf_lease_t;
+
+/* A leases answer. The wrapper records the question, and the callback
+ * checks the answer against it (the asked ids, in order, repeats included):
+ * the array of ids must outlive the answer. */
+typedef struct {
+  int calls;
+  int status;
+  int order;
+  const char* const* asked;
+  size_t nasked;
+  size_t n;
+  kn_conf_lease_t* leases; /* malloc'd; kn_conf_leases_free() */
+} kn_conf_leases_t;
+
 /* `res` was answered exactly once, with `want`. */
 #define ASSERT_ANSWERED(res, want)                                            \
   do {                                                                        \
@@ -116,6 +140,8 @@ typedef struct {
 void kn_conf_on_state(int status, const kinesis_checkpoint_t* ck, void* arg);
 void kn_conf_on_plain(int status, void* arg);
 void kn_conf_on_members(int status, uint32_t live, void* arg);
+void kn_conf_on_leases(int status, const kinesis_lease_t* leases, size_t n,
+                       void* arg);
 
 
 /* ---- The operations, on stream KN_CONF_STREAM unless said ---- */
@@ -144,6 +170,17 @@ int kn_conf_member_on(kinesis_checkpointer_t* cp, const char* stream,
                       const char* owner, int leaving, kn_conf_members_t* res);
 int kn_conf_member(kinesis_checkpointer_t* cp, const char* owner, int leaving,
                    kn_conf_members_t* res);
+/* The optional leases op (the store must have it). */
+int kn_conf_leases_on(kinesis_checkpointer_t* cp, const char* stream,
+                      const char* const* ids, size_t n, kn_conf_leases_t* res);
+int kn_conf_leases(kinesis_checkpointer_t* cp, const char* const* ids, size_t n,
+                   kn_conf_leases_t* res);
+/* Frees the copied answer of `res`. */
+void kn_conf_leases_free(kn_conf_leases_t* res);
+/* Entry `i` of a successful answer has `owner` (NULL: none), `finished`
+ * and `known`. */
+void kn_conf_expect_lease(const kn_conf_leases_t* res, size_t i,
+                          const char* owner, int finished, int known);
 
 
 /* ---- The loop ---- */

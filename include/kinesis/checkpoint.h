@@ -54,6 +54,33 @@ typedef void (*kinesis_ckpt_cb)(int status, void* arg);
 typedef void (*kinesis_ckpt_members_cb)(int status, uint32_t live_members,
                                         void* arg);
 
+/** One shard's lease state, in the answer to the leases operation. Since
+ *  0.9. */
+typedef struct kinesis_lease_s {
+  /** The shard, as asked: equal to the asked id. The store's copy, since
+   * the caller's ids are borrowed for the call only. */
+  const char* shard_id;
+  /** The owner of the shard's live lease; NULL when the lease is free,
+   * released or expired (by the store's clock, as for claim). */
+  const char* owner;
+  /** 1 when the shard was read to its end (finish). */
+  int finished;
+  /** 1 when the store has any record of the shard: a lease (live or
+   * expired, held or released), a checkpoint, or finished. 0 for a shard
+   * it has never seen, which then has no owner and is not finished. */
+  int known;
+} kinesis_lease_t;
+
+/**
+ * The answer to leases: `status` 0 and `n` entries, one per asked shard in
+ * the order asked (repeated ids repeated); or an error, with `leases` NULL
+ * and `n` 0. The entries and their strings are valid only during the call.
+ * With `n` 0, `leases` may be NULL. Since 0.9.
+ */
+typedef void (*kinesis_ckpt_leases_cb)(int status,
+                                       const kinesis_lease_t* leases, size_t n,
+                                       void* arg);
+
 /**
  * The operations. Each returns 0 and later calls its callback exactly once,
  * on the loop, never inside the call; or returns an error and never calls
@@ -100,6 +127,21 @@ typedef struct kinesis_checkpointer_ops_s {
    * with their heartbeat and aim at ceil(shards / live members) each. */
   int (*member)(void* self, const char* stream, const char* owner,
                 int leaving, kinesis_ckpt_members_cb cb, void* arg);
+  /** Optional; NULL when the store cannot read many shards at once, and
+   * then the consumer learns owners by claiming, as before. Reads the lease
+   * state of the `n` shards of `shard_ids` (repeats allowed) in one call,
+   * changing nothing, and answers once, on a later tick, with one entry per
+   * asked shard in the order asked (see kinesis_ckpt_leases_cb). A lease is
+   * live, and its owner reported, under the same rule as claim's: while
+   * not expired by the store's clock. The entries need not be one snapshot
+   * of the store: a store may read them in parts. `n` 0 is allowed (and
+   * answered with no entries), and then `shard_ids` may be NULL. Returns
+   * KINESIS_EINVAL for a NULL `self`, `stream` or `cb`, a NULL `shard_ids`
+   * with `n` above 0, or a NULL or empty id among them; KINESIS_ENOMEM;
+   * KINESIS_ECLOSING. The ids are borrowed for the duration of the call.
+   * Since 0.9. */
+  int (*leases)(void* self, const char* stream, const char* const* shard_ids,
+                size_t n, kinesis_ckpt_leases_cb cb, void* arg);
 } kinesis_checkpointer_ops_t;
 
 /** A checkpointer: the operations and their object. For your own, fill both
@@ -179,9 +221,10 @@ KINESIS_EXTERN void kinesis_checkpointer_redis_options_init(
  * A checkpointer that keeps leases, checkpoints and memberships in Redis
  * (5.0 or later), so that consumers in several processes and machines share
  * a stream's shards. It implements every operation of the table, member
- * included, each as one Lua script that reads the server's clock and checks
- * the owner in the same step; docs/checkpointers.md documents the keys and
- * scripts for other implementations.
+ * and leases included, each as one Lua script that reads the server's clock
+ * and checks the owner in the same step (leases runs its script once per
+ * 1,000 shards); docs/checkpointers.md documents the keys and scripts for
+ * other implementations.
  *
  * It connects on `loop` at once, without waiting: this call succeeds even
  * when Redis is down. Operations called while a connection attempt is under

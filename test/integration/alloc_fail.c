@@ -204,6 +204,9 @@ void kn_af_run_until(uv_loop_t* loop, const int* flag, uint64_t limit_ms) {
 
 /* ---- The checkpointer's operations ---- */
 
+/* How many shards the leases call asks about. */
+#define AF_NLEASES 3
+
 typedef struct {
   int calls;
   int status;
@@ -211,6 +214,11 @@ typedef struct {
   char seq[140];
   int finished;
   uint32_t live;
+  /* A leases answer: its entries' owners ("" for none) and flags. */
+  size_t nleases;
+  char owner[AF_NLEASES][16];
+  int lease_finished[AF_NLEASES];
+  int known[AF_NLEASES];
 } af_answer_t;
 
 
@@ -238,6 +246,33 @@ static void on_members(int status, uint32_t live_members, void* arg) {
   a->calls++;
   a->status = status;
   a->live = live_members;
+}
+
+
+static const char* const af_lease_ids[AF_NLEASES] = {
+    "shardId-000000000000", "shardId-999999999999", "shardId-000000000000"};
+
+
+static void on_leases(int status, const kinesis_lease_t* leases, size_t n,
+                      void* arg) {
+  af_answer_t* a = arg;
+  size_t i;
+  a->calls++;
+  a->status = status;
+  a->nleases = n;
+  if (status != 0) {
+    ASSERT_NULL(leases);
+    ASSERT_EQ(0, n);
+    return;
+  }
+  ASSERT_EQ(AF_NLEASES, n);
+  for (i = 0; i < n; i++) {
+    ASSERT(strcmp(af_lease_ids[i], leases[i].shard_id) == 0);
+    snprintf(a->owner[i], sizeof(a->owner[i]), "%s",
+             leases[i].owner != NULL ? leases[i].owner : "");
+    a->lease_finished[i] = leases[i].finished;
+    a->known[i] = leases[i].known;
+  }
 }
 
 
@@ -276,7 +311,8 @@ void kn_af_checkpointer_ops(kinesis_checkpointer_t* (*make)(uv_loop_t* loop,
   kinesis_checkpointer_t* cp;
   const kinesis_checkpointer_ops_t* ops;
   kinesis_checkpoint_t pos;
-  af_answer_t claim, hb, ck, get1, mem, rel, claim_b, fin, get2;
+  af_answer_t claim, hb, ck, get1, lease_a, mem, rel, claim_b, fin, get2;
+  af_answer_t lease;
   int held, stored, released, held_b, finished;
   int closed = 0;
   int r;
@@ -299,6 +335,8 @@ void kn_af_checkpointer_ops(kinesis_checkpointer_t* (*make)(uv_loop_t* loop,
   memset(&claim_b, 0, sizeof(claim_b));
   memset(&fin, 0, sizeof(fin));
   memset(&get2, 0, sizeof(get2));
+  memset(&lease, 0, sizeof(lease));
+  memset(&lease_a, 0, sizeof(lease_a));
 
   /* A's claim of a free shard: its answer is 0 or ENOMEM. */
   r = ops->claim(cp->self, AF_STREAM, AF_SHARD, "A", on_state, &claim);
@@ -340,6 +378,22 @@ void kn_af_checkpointer_ops(kinesis_checkpointer_t* (*make)(uv_loop_t* loop,
     ASSERT_EQ(0, get1.finished);
   }
 
+  /* leases, when the store has it, names A while A holds the lease (its
+   * answer copies the owner). */
+  if (ops->leases != NULL) {
+    r = ops->leases(cp->self, AF_STREAM, af_lease_ids, AF_NLEASES, on_leases,
+                    &lease_a);
+    s = settle(&loop, r, &lease_a);
+    ASSERT_GE(s, 0);
+    if (s == 1) {
+      ASSERT(strcmp(lease_a.owner[0], held ? "A" : "") == 0);
+      ASSERT_EQ(held, lease_a.known[0]);
+      ASSERT_EQ(0, lease_a.lease_finished[0]);
+      ASSERT_EQ(0, lease_a.known[1]);
+      ASSERT(strcmp(lease_a.owner[2], lease_a.owner[0]) == 0);
+    }
+  }
+
   if (ops->member != NULL) {
     r = ops->member(cp->self, AF_STREAM, "A", 0, on_members, &mem);
     s = settle(&loop, r, &mem);
@@ -375,6 +429,43 @@ void kn_af_checkpointer_ops(kinesis_checkpointer_t* (*make)(uv_loop_t* loop,
   if (s == 1) {
     ASSERT_EQ(finished, get2.finished);
     ASSERT_EQ(stored, get2.has_seq);
+  }
+
+  /* leases, when the store has it, reports what the answers above imply
+   * about the shard (asked twice) and nothing about one never touched. */
+  if (ops->leases != NULL) {
+    const char* owner;
+    r = ops->leases(cp->self, AF_STREAM, af_lease_ids, AF_NLEASES, on_leases,
+                    &lease);
+    s = settle(&loop, r, &lease);
+    ASSERT_GE(s, 0);
+    if (s == 1) {
+      /* Whose lease is live: B's once it claimed, unless it finished; A's
+       * if B was refused because A's release failed. */
+      if (finished)
+        owner = "";
+      else if (held_b)
+        owner = "B";
+      else if (held && !released)
+        owner = "A";
+      else
+        owner = "";
+      ASSERT(strcmp(lease.owner[0], owner) == 0 ||
+             /* B's claim may have been applied and its answer's copy of
+              * the checkpoint failed (Redis). */
+             (strcmp(lease.owner[0], "B") == 0 && claim_b.calls == 1 &&
+              claim_b.status == KINESIS_ENOMEM));
+      ASSERT_EQ(finished, lease.lease_finished[0]);
+      ASSERT_EQ(held || held_b, lease.known[0]);
+      ASSERT(strcmp(lease.owner[1], "") == 0);
+      ASSERT_EQ(0, lease.lease_finished[1]);
+      ASSERT_EQ(0, lease.known[1]);
+      ASSERT(strcmp(lease.owner[2], lease.owner[0]) == 0);
+      ASSERT_EQ(lease.lease_finished[0], lease.lease_finished[2]);
+      ASSERT_EQ(lease.known[0], lease.known[2]);
+    }
+    if (!kn_af_injected())
+      ASSERT_EQ(1, s);
   }
 
   if (!kn_af_injected())

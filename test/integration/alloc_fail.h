@@ -61,8 +61,9 @@ int64_t kn_af_loop(const char* name, void (*scenario)(void));
 void kn_af_run_until(uv_loop_t* loop, const int* flag, uint64_t limit_ms);
 
 /* Runs every operation of a checkpointer once, in an order whose answers
- * follow from the earlier ones (claim, heartbeat, checkpoint, get, member,
- * release, a claim by another owner, finish, get, close), on a fresh loop
+ * follow from the earlier ones (claim, heartbeat, checkpoint, get, leases,
+ * member, release, a claim by another owner, finish, get, leases, close;
+ * member and leases when the store has them), on a fresh loop
  * that it closes. `make` returns a new checkpointer, or sets `*r` to the
  * error of its kinesis_checkpointer_*_new(). Each call must return 0 or
  * KINESIS_ENOMEM; each accepted call is answered once, with what the

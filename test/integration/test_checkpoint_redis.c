@@ -356,6 +356,7 @@ static void test_key_schema(void) {
   static const char key[] = "kinesis:{schema:orders}:shard:shardId-1";
   static const char members_key[] = "kinesis:{schema:orders}:members";
   static const char released_key[] = "kinesis:{schema:orders}:shard:shardId-2";
+  static const char* const schema_ids[] = {"shardId-1", "shardId-2", "nope"};
   uv_loop_t loop;
   kinesis_checkpointer_t* cp;
   redisContext* rc;
@@ -363,6 +364,7 @@ static void test_key_schema(void) {
   kn_conf_state_t a = {0}, a2 = {0}, braces = {0};
   kn_conf_plain_t ck = {0}, fin = {0}, rel = {0}, lost[4];
   kn_conf_members_t m = {0};
+  kn_conf_leases_t l = {0}, braces_l = {0};
   long long now, expires, updated;
   int i;
 
@@ -428,6 +430,11 @@ static void test_key_schema(void) {
    * no key for a shard nobody held. */
   ASSERT_OK(kn_conf_claim(cp, "shardId-2", "owner-1", &a2));
   ASSERT_OK(kn_conf_release(cp, "shardId-2", "owner-1", &rel));
+  /* leases reads those hashes (the finished one, the released one, one
+   * nobody held) and writes nothing: no key for "nope" below. */
+  ASSERT_OK(kn_conf_leases(cp, schema_ids, 3, &l));
+  ASSERT_EQ(KINESIS_EINVAL, cp->ops->leases(cp->self, "a{b", schema_ids, 3,
+                                            kn_conf_on_leases, &braces_l));
   ASSERT_OK(kn_conf_heartbeat(cp, "nope", "owner-1", &lost[0]));
   ASSERT_OK(kn_conf_checkpoint(cp, "nope", "owner-1", "1", 0, 0, &lost[1]));
   ASSERT_OK(kn_conf_finish(cp, "nope", "owner-1", &lost[2]));
@@ -443,6 +450,12 @@ static void test_key_schema(void) {
   for (i = 0; i < 4; i++)
     ASSERT_EQ(KINESIS_ELEASELOST, lost[i].status);
   ASSERT_EQ(0, braces.calls);
+  ASSERT_EQ(0, braces_l.calls);
+  ASSERT_EQ(1, l.calls);
+  kn_conf_expect_lease(&l, 0, NULL, 1, 1);
+  kn_conf_expect_lease(&l, 1, NULL, 0, 1);
+  kn_conf_expect_lease(&l, 2, NULL, 0, 0);
+  kn_conf_leases_free(&l);
   ASSERT_EQ(1, sync_int(rc, "EXISTS %s", released_key));
   ASSERT_EQ(0, sync_int(rc, "EXISTS %s", "kinesis:{schema:orders}:shard:nope"));
 
@@ -538,6 +551,239 @@ static void test_app_namespace(void) {
 }
 
 
+/* ---- leases in parts ---- */
+
+
+/* More shards than one part of a leases call holds (1,000): three parts. */
+#define MANY 2500
+
+static char g_many_names[MANY][32];
+static const char* g_many_ids[MANY];
+
+
+/* MANY distinct shard ids, "shardId-000000000000" up. */
+static void many_ids_init(void) {
+  int i;
+  for (i = 0; i < MANY; i++) {
+    snprintf(g_many_names[i], sizeof(g_many_names[i]), "shardId-%012d", i);
+    g_many_ids[i] = g_many_names[i];
+  }
+}
+
+
+/* Keys of an application's stream, counted with KEYS (a test's Redis). */
+static size_t count_keys(redisContext* rc, const char* app) {
+  char pattern[128];
+  redisReply* r;
+  size_t n;
+  snprintf(pattern, sizeof(pattern), "kinesis:{%s:orders}:*", app);
+  r = sync_cmd(rc, "KEYS %s", pattern);
+  ASSERT_EQ(REDIS_REPLY_ARRAY, r->type);
+  n = r->elements;
+  freeReplyObject(r);
+  return n;
+}
+
+
+/* The states test_leases_many gives its shards, by index modulo ST_N. */
+enum {
+  ST_HELD,     /* claimed by one of three owners */
+  ST_RELEASED, /* claimed, checkpointed, released */
+  ST_FINISHED, /* claimed, finished */
+  ST_UNKNOWN,  /* never seen */
+  ST_EXPIRED,  /* a hash whose lease expired long ago (written here) */
+  ST_SEQ_ONLY, /* a hash with a checkpoint and no lease (written here) */
+  ST_N
+};
+
+
+/* 2,500 answers from one call, in three parts, each checked against the
+ * state its shard was given, with ids repeated across the parts. */
+static void test_leases_many(void) {
+  enum { DISTINCT = 2200 };
+  static const char* const owners[] = {"owner-0", "owner-1", "owner-2"};
+  static const char* ids[MANY];
+  static kn_conf_state_t claims[DISTINCT];
+  static kn_conf_plain_t writes[DISTINCT][2];
+  uv_loop_t loop;
+  kinesis_checkpointer_t* cp;
+  redisContext* rc;
+  kn_conf_leases_t l = {0};
+  char key[96];
+  size_t keys_before;
+  int i, j;
+
+  memset(claims, 0, sizeof(claims));
+  memset(writes, 0, sizeof(writes));
+  many_ids_init();
+  ASSERT_OK(uv_loop_init(&loop));
+  cp = make(&loop, "many", 60000);
+  rc = sync_connect();
+  for (i = 0; i < DISTINCT; i++) {
+    const char* id = g_many_ids[i];
+    snprintf(key, sizeof(key), "kinesis:{many:orders}:shard:%s", id);
+    switch (i % ST_N) {
+      case ST_HELD:
+        ASSERT_OK(kn_conf_claim(cp, id, owners[i % 3], &claims[i]));
+        break;
+      case ST_RELEASED:
+        ASSERT_OK(kn_conf_claim(cp, id, "A", &claims[i]));
+        ASSERT_OK(kn_conf_checkpoint(cp, id, "A", "5", 0, 0, &writes[i][0]));
+        ASSERT_OK(kn_conf_release(cp, id, "A", &writes[i][1]));
+        break;
+      case ST_FINISHED:
+        ASSERT_OK(kn_conf_claim(cp, id, "A", &claims[i]));
+        ASSERT_OK(kn_conf_finish(cp, id, "A", &writes[i][0]));
+        break;
+      case ST_EXPIRED:
+        ASSERT_EQ(3,
+                  sync_int(rc, "HSET %s owner ghost expires_ms 1 seq 9", key));
+        break;
+      case ST_SEQ_ONLY:
+        ASSERT_EQ(1, sync_int(rc, "HSET %s seq 7", key));
+        break;
+    }
+  }
+  kn_conf_settle(&loop);
+  for (i = 0; i < DISTINCT; i++) {
+    if (claims[i].calls > 0)
+      ASSERT_ANSWERED(claims[i], 0);
+    for (j = 0; j < 2; j++)
+      if (writes[i][j].calls > 0)
+        ASSERT_ANSWERED(writes[i][j], 0);
+  }
+
+  /* The first 300 ids again at the end, across the parts' borders. */
+  for (j = 0; j < MANY; j++)
+    ids[j] = g_many_ids[j < DISTINCT ? j : j - DISTINCT];
+  keys_before = count_keys(rc, "many");
+  ASSERT_OK(kn_conf_leases(cp, ids, MANY, &l));
+  kn_conf_settle(&loop);
+  ASSERT_EQ(1, l.calls);
+  ASSERT_EQ(MANY, l.n);
+  for (j = 0; j < MANY; j++) {
+    i = j < DISTINCT ? j : j - DISTINCT;
+    switch (i % ST_N) {
+      case ST_HELD:
+        kn_conf_expect_lease(&l, (size_t) j, owners[i % 3], 0, 1);
+        break;
+      case ST_RELEASED:
+      case ST_EXPIRED:
+      case ST_SEQ_ONLY:
+        kn_conf_expect_lease(&l, (size_t) j, NULL, 0, 1);
+        break;
+      case ST_FINISHED:
+        kn_conf_expect_lease(&l, (size_t) j, NULL, 1, 1);
+        break;
+      case ST_UNKNOWN:
+        kn_conf_expect_lease(&l, (size_t) j, NULL, 0, 0);
+        break;
+    }
+  }
+  /* Read only: no key was made for the unknown shards. */
+  ASSERT_EQ(keys_before, count_keys(rc, "many"));
+  kn_conf_leases_free(&l);
+
+  redisFree(rc);
+  kn_conf_close_all(&loop, cp);
+}
+
+
+/* A part that fails fails the call, once; scripts flushed from the server
+ * are sent again, part by part. */
+static void test_leases_errors(void) {
+  uv_loop_t loop;
+  kinesis_checkpointer_t* cp;
+  redisContext* rc;
+  kn_conf_state_t c = {0}, g = {0};
+  kn_conf_leases_t l_bad = {0}, l = {0};
+  char key[96];
+  int i;
+
+  many_ids_init();
+  ASSERT_OK(uv_loop_init(&loop));
+  cp = make(&loop, "leases-errors", 0);
+  rc = sync_connect();
+
+  /* The second part meets a key that is not a hash (WRONGTYPE); the other
+   * two are fine. */
+  snprintf(key, sizeof(key), "kinesis:{leases-errors:orders}:shard:%s",
+           g_many_ids[1500]);
+  sync_ok(rc, "SET %s %s", key, "x");
+  ASSERT_OK(kn_conf_claim(cp, g_many_ids[0], "A", &c));
+  ASSERT_OK(kn_conf_leases(cp, g_many_ids, MANY, &l_bad));
+  ASSERT_OK(kn_conf_get(cp, g_many_ids[0], &g));
+  kn_conf_settle(&loop);
+  ASSERT_ANSWERED(c, 0);
+  ASSERT_ANSWERED(l_bad, KINESIS_ESTORE);
+  ASSERT_EQ(0, l_bad.n);
+  ASSERT_ANSWERED(g, 0);
+  ASSERT_LT(c.order, l_bad.order);
+  ASSERT_LT(l_bad.order, g.order);
+
+  /* The scripts are gone: each part gets NOSCRIPT and goes again with
+   * EVAL, and the parts still make one answer. */
+  ASSERT_EQ(1, sync_int(rc, "DEL %s", key));
+  sync_ok(rc, "SCRIPT FLUSH");
+  ASSERT_OK(kn_conf_leases(cp, g_many_ids, MANY, &l));
+  kn_conf_settle(&loop);
+  ASSERT_EQ(1, l.calls);
+  ASSERT_EQ(MANY, l.n);
+  kn_conf_expect_lease(&l, 0, "A", 0, 1);
+  for (i = 1; i < MANY; i++)
+    kn_conf_expect_lease(&l, (size_t) i, NULL, 0, 0);
+  kn_conf_leases_free(&l);
+
+  redisFree(rc);
+  kn_conf_close_all(&loop, cp);
+}
+
+
+typedef struct {
+  kn_conf_leases_t* pending;
+  int closed;
+} in_flight_close_t;
+
+
+static void on_in_flight_closed(void* arg) {
+  in_flight_close_t* x = arg;
+  /* Answered before the close callback, once. */
+  ASSERT_EQ(1, x->pending->calls);
+  x->closed++;
+}
+
+
+/* Closed while the three parts of a call are with Redis: the call is
+ * cancelled, once. */
+static void test_leases_close_in_flight(void) {
+  uv_loop_t loop;
+  kinesis_checkpointer_t* cp;
+  kn_conf_state_t c = {0};
+  kn_conf_leases_t l = {0};
+  in_flight_close_t x;
+  int limit = 1;
+
+  many_ids_init();
+  memset(&x, 0, sizeof(x));
+  x.pending = &l;
+  ASSERT_OK(uv_loop_init(&loop));
+  cp = make(&loop, "leases-close", 0);
+  /* Connected: the parts are sent as soon as the call is made. */
+  ASSERT_OK(kn_conf_claim(cp, "s", "A", &c));
+  kn_conf_settle(&loop);
+  ASSERT_ANSWERED(c, 0);
+
+  ASSERT_OK(kn_conf_leases(cp, g_many_ids, MANY, &l));
+  kinesis_checkpointer_close(cp, on_in_flight_closed, &x);
+  ASSERT_EQ(0, l.calls);
+  redis_store.run_until(&loop, &x.closed, &limit, KN_CONF_SETTLE_MS);
+  ASSERT_EQ(1, x.closed);
+  ASSERT_ANSWERED(l, KINESIS_ECANCELED);
+  ASSERT_EQ(0, l.n);
+  kn_test_loop_close(&loop);
+}
+
+
 /* ---- The server's failures ---- */
 
 
@@ -614,14 +860,17 @@ static int claim_until_connected(uv_loop_t* loop, kinesis_checkpointer_t* cp,
 
 
 static void test_restart(void) {
+  static const char* const restart_ids[] = {"s"};
   uv_loop_t loop;
   kinesis_checkpointer_t* cp;
   kn_conf_state_t c = {0}, in_flight = {0}, down = {0}, g_down = {0}, g = {0};
   kn_conf_plain_t hb_down = {0}, ck = {0};
   kn_conf_members_t m_down = {0};
+  kn_conf_leases_t l_in_flight = {0}, l_down = {0}, l_back = {0};
   int i;
 
   ASSERT_OK(uv_loop_init(&loop));
+  many_ids_init();
   cp = make(&loop, "restart", 0);
   ASSERT_OK(kn_conf_claim(cp, "s", "A", &c));
   kn_conf_settle(&loop);
@@ -631,10 +880,14 @@ static void test_restart(void) {
    * to a closed socket: no SIGPIPE may kill the process. */
   ASSERT_OK(kn_conf_heartbeat(cp, "s", "A", &hb_down));
   ASSERT_OK(kn_conf_claim(cp, "s", "A", &in_flight));
+  /* In several parts: the lost connection answers it once. */
+  ASSERT_OK(kn_conf_leases(cp, g_many_ids, MANY, &l_in_flight));
   redis_ctl("stop");
   kn_conf_settle(&loop);
   ASSERT_EQ(KINESIS_ESTORE, hb_down.status);
   ASSERT_EQ(KINESIS_ESTORE, in_flight.status);
+  ASSERT_ANSWERED(l_in_flight, KINESIS_ESTORE);
+  ASSERT_EQ(0, l_in_flight.n);
 
   /* While it is down: between attempts and during them, every operation
    * fails, later. */
@@ -642,10 +895,13 @@ static void test_restart(void) {
     memset(&down, 0, sizeof(down));
     memset(&g_down, 0, sizeof(g_down));
     memset(&m_down, 0, sizeof(m_down));
+    memset(&l_down, 0, sizeof(l_down));
     ASSERT_OK(kn_conf_claim(cp, "s", "A", &down));
     ASSERT_OK(kn_conf_get(cp, "s", &g_down));
     ASSERT_OK(kn_conf_member(cp, "A", 0, &m_down));
+    ASSERT_OK(kn_conf_leases(cp, g_many_ids, 2, &l_down));
     kn_conf_settle(&loop);
+    ASSERT_ANSWERED(l_down, KINESIS_ESTORE);
     ASSERT_EQ(KINESIS_ESTORE, down.status);
     ASSERT(!down.has_seq);
     ASSERT_EQ(KINESIS_ESTORE, g_down.status);
@@ -660,10 +916,13 @@ static void test_restart(void) {
   ASSERT_OK(claim_until_connected(&loop, cp, "s", "A", 10000));
   ASSERT_OK(kn_conf_checkpoint(cp, "s", "A", "77", 0, 0, &ck));
   ASSERT_OK(kn_conf_get(cp, "s", &g));
+  ASSERT_OK(kn_conf_leases(cp, restart_ids, 1, &l_back));
   kn_conf_settle(&loop);
   ASSERT_OK(ck.status);
   ASSERT_OK(g.status);
   ASSERT_STR_EQ("77", g.seq);
+  kn_conf_expect_lease(&l_back, 0, "A", 0, 1);
+  kn_conf_leases_free(&l_back);
 
   kn_conf_close_all(&loop, cp);
 }
@@ -806,4 +1065,6 @@ static void test_select(void) {
 KN_CONF_MAIN(&redis_store, KN_TEST(test_options), KN_TEST(test_key_schema),
              KN_TEST(test_two_instances), KN_TEST(test_app_namespace),
              KN_TEST(test_store_errors), KN_TEST(test_connect_timeout),
-             KN_TEST(test_auth), KN_TEST(test_select), KN_TEST(test_restart))
+             KN_TEST(test_auth), KN_TEST(test_select),
+             KN_TEST(test_leases_many), KN_TEST(test_leases_errors),
+             KN_TEST(test_leases_close_in_flight), KN_TEST(test_restart))

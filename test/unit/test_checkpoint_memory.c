@@ -122,7 +122,9 @@ static int failmalloc_run(void) {
   kn_conf_state_t c = {0}, g = {0}, b = {0}, many[N];
   kn_conf_plain_t ck = {0}, rel = {0};
   kn_conf_members_t ma = {0}, mb = {0}, mleave = {0};
-  int rc, rck, rg, rrel, rb, rmany[N], rma, rmb, rmleave;
+  kn_conf_leases_t l = {0};
+  static const char* const lease_ids[] = {"s", "m0", "none"};
+  int rc, rck, rg, rrel, rb, rmany[N], rma, rmb, rmleave, rl;
   int expected = 0;
   char shard[16];
   int i, r;
@@ -148,6 +150,7 @@ static int failmalloc_run(void) {
   rma = kn_conf_member(cp, "A", 0, &ma);
   rmb = kn_conf_member(cp, "B", 0, &mb);
   rmleave = kn_conf_member(cp, "A", 1, &mleave);
+  rl = kn_conf_leases(cp, lease_ids, 3, &l);
   kn_conf_settle(&loop);
 
   /* Each call either succeeded and was answered once, or failed with
@@ -170,6 +173,7 @@ static int failmalloc_run(void) {
   CHECK_CALL(rma, ma);
   CHECK_CALL(rmb, mb);
   CHECK_CALL(rmleave, mleave);
+  CHECK_CALL(rl, l);
   for (i = 0; i < N; i++)
     CHECK_CALL(rmany[i], many[i]);
 #undef CHECK_CALL
@@ -201,6 +205,20 @@ static int failmalloc_run(void) {
     ASSERT_EQ(rma == 0 ? 2 : 1, mb.live);
   if (rmleave == 0)
     ASSERT_EQ(rmb == 0 ? 1 : 0, mleave.live);
+  /* leases sees what the calls before it did: "s" is B's if B took it,
+   * else A's if A took it and failed to release it. */
+  if (rl == 0) {
+    int b_holds = rb == 0 && b.status == 0;
+    const char* owner = NULL;
+    if (b_holds)
+      owner = "B";
+    else if (rc == 0 && rrel != 0)
+      owner = "A";
+    kn_conf_expect_lease(&l, 0, owner, 0, rc == 0 || b_holds);
+    kn_conf_expect_lease(&l, 1, rmany[0] == 0 ? "A" : NULL, 0, rmany[0] == 0);
+    kn_conf_expect_lease(&l, 2, NULL, 0, 0);
+  }
+  kn_conf_leases_free(&l);
 
   kn_conf_close_all(&loop, cp);
   /* Done when the allocation to fail was never reached. */
