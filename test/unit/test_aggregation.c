@@ -13,8 +13,8 @@
 #include <jansson.h>
 
 
-/* The KPL vectors (testdata/kpl/vectors.json, generated with aws-kinesis-agg;
- * see testdata/SOURCES.md). expectedUserRecords is the truth for decoding:
+/* The KPL vectors (test/data/kpl/vectors.json, generated with aws-kinesis-agg;
+ * see test/data/SOURCES.md). expectedUserRecords is the truth for decoding:
  * aws-kinesis-agg's own de-aggregator mislabels some records. */
 static json_t* load_vectors(void) {
   char path[1024];
