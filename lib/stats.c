@@ -323,6 +323,10 @@ static const kn_metric_t consumer_metrics[] = {
      "Leases given up to rebalance.", CONS(handovers)},
     {"kinesis_consumer_leases_lost_total", "counter",
      "Leases taken away or not confirmed in time.", CONS(leases_lost)},
+    {"kinesis_consumer_aggregates_dropped_total", "counter",
+     "KPL aggregates dropped whole: a user record's hash key was outside "
+     "the shard's range.",
+     CONS(aggregates_dropped)},
     {"kinesis_consumer_queue_records", "gauge",
      "Records fetched and not yet delivered.", CONS(queue_depth)},
     {"kinesis_consumer_unacked_records", "gauge",

@@ -323,6 +323,7 @@ static void test_prometheus_consumer(void) {
   memset(&cs, 0, sizeof(cs));
   cs.ready = 1;
   cs.leases_held = 2;
+  cs.aggregates_dropped = 7;
   cs.nshards = 3;
   cs.shards = shards;
   memset(&st, 0, sizeof(st));
@@ -331,6 +332,8 @@ static void test_prometheus_consumer(void) {
   ASSERT_GT(kinesis_stats_format_prometheus(&st, buf, sizeof(buf)), 0);
   ASSERT_NOT_NULL(strstr(buf, "kinesis_consumer_ready 1\n"));
   ASSERT_NOT_NULL(strstr(buf, "kinesis_consumer_leases_held 2\n"));
+  ASSERT_NOT_NULL(
+      strstr(buf, "kinesis_consumer_aggregates_dropped_total 7\n"));
   ASSERT_NOT_NULL(strstr(buf,
                          "kinesis_consumer_shard_behind_latest_seconds{"
                          "shard_id=\"shardId-000000000000\"} 1.5\n"));
