@@ -845,3 +845,36 @@ fail:
   kn_free(block);
   return 0;
 }
+
+
+/* The hash key a user record is routed by (protocol.md section 5). Returns
+ * 0, or KINESIS_EINVAL for an explicit hash key that is not a decimal of at
+ * most 2^128-1. The key is copied to be NUL-terminated; one with a NUL
+ * inside would otherwise parse as its prefix. */
+static int user_hash_key(const kn_deagg_record_t* u, kn_hash_key_t* out) {
+  char dec[KN_HASH_KEY_DECIMAL_MAX];
+  if (u->explicit_hash_key == NULL) {
+    kn_hash_key_from_partition_key(u->partition_key, u->partition_key_len,
+                                   out);
+    return 0;
+  }
+  if (u->explicit_hash_key_len >= sizeof(dec) ||
+      memchr(u->explicit_hash_key, '\0', u->explicit_hash_key_len) != NULL)
+    return KINESIS_EINVAL;
+  memcpy(dec, u->explicit_hash_key, u->explicit_hash_key_len);
+  dec[u->explicit_hash_key_len] = '\0';
+  return kn_hash_key_parse(dec, out);
+}
+
+
+int kn_deagg_in_range(const kn_deagg_record_t* users, size_t n,
+                      const kn_hash_key_t* start, const kn_hash_key_t* end) {
+  kn_hash_key_t key;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    if (user_hash_key(&users[i], &key) != 0 ||
+        kn_hash_key_cmp(&key, start) < 0 || kn_hash_key_cmp(&key, end) > 0)
+      return 0;
+  }
+  return 1;
+}

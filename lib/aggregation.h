@@ -5,9 +5,10 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "shardmap.h"
 
 /*
- * KPL aggregated records (protocol.md section 6, testdata/kpl/):
+ * KPL aggregated records (protocol.md section 6, test/data/kpl/):
  *   F3 89 9A C2 | protobuf AggregatedRecord | MD5 of the protobuf (16 bytes)
  * AggregatedRecord { repeated string partition_key_table = 1;
  *                    repeated string explicit_hash_key_table = 2;
@@ -71,9 +72,22 @@ typedef struct kn_deagg_record_s {
  * skipped. A valid aggregate of no records gives 1 with `*n` 0 and
  * `*records` NULL. Known fields with an unexpected wire type are skipped as
  * unknown ones, as protobuf-java (and so the KCL) does. The KCL's check of
- * each record's hash key against the shard's range is the consumer's.
+ * each record's hash key against the shard's range is kn_deagg_in_range(),
+ * which the consumer applies.
  */
 int kn_deagg(const uint8_t* blob, size_t len, kn_deagg_record_t** records,
              size_t* n);
+
+/*
+ * The KCL's check of a de-aggregated record against the shard it was read
+ * from (AggregatorUtil): 1 when the hash key of every user record, its
+ * explicit hash key or else the MD5 of its partition key, lies in [start,
+ * end]; 0 as soon as one does not. An explicit hash key that is not a
+ * decimal of at most 2^128-1 (kn_hash_key_parse) counts as outside. No user
+ * records gives 1. An aggregate that fails is dropped whole by the consumer:
+ * the KPL sends every user record of it again, to the right shard.
+ */
+int kn_deagg_in_range(const kn_deagg_record_t* users, size_t n,
+                      const kn_hash_key_t* start, const kn_hash_key_t* end);
 
 #endif /* KN_AGGREGATION_H */

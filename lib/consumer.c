@@ -6,6 +6,7 @@
 #include "aggregation.h"
 #include "client.h"
 #include "codec.h"
+#include "shardmap.h"
 #include "validate.h"
 
 /*
@@ -116,6 +117,12 @@ struct kn_cshard_s {
   /* A GetRecords call succeeded since the lease was taken, and none has
    * failed since, throttling aside: the shard is being read. */
   int fetch_ok;
+  /* The shard's hash-key range, from the listing, for the KCL's check of
+   * KPL aggregates (fetch_build). Without a range that parses, has_range is
+   * 0 and no aggregate is dropped. */
+  kn_hash_key_t range_start;
+  kn_hash_key_t range_end;
+  int has_range;
 };
 
 struct kinesis_consumer_s {
@@ -637,10 +644,18 @@ static void shard_lost(kn_cshard_t* s, const char* why) {
 }
 
 
+/* fetch_build's count for an aggregate dropped whole; SIZE_MAX stands for
+ * a plain record. An aggregate never holds this many user records. */
+#define DEAGG_DROPPED (SIZE_MAX - 1)
+
+
 /* Splits the records of an answer into user records. Keys of
- * de-aggregated records are copied, NUL-terminated, into `strings`. */
+ * de-aggregated records are copied, NUL-terminated, into `strings`. An
+ * aggregate with a user record outside the shard's hash-key range gives no
+ * record at all (kn_deagg_in_range). */
 static int fetch_build(kn_fetch_t* f, const kinesis_result_t* res,
                        kn_cshard_t* s) {
+  kinesis_consumer_t* c = s->consumer;
   size_t total = 0;
   size_t i;
   size_t k;
@@ -665,6 +680,18 @@ static int fetch_build(kn_fetch_t* f, const kinesis_result_t* res,
     }
     if (r == 0) {
       counts[i] = SIZE_MAX;  /* plain */
+    } else if (s->has_range && !kn_deagg_in_range(users, counts[i],
+                                                  &s->range_start,
+                                                  &s->range_end)) {
+      /* The KCL's rule. The KPL puts an aggregate where its shard map says
+       * all its keys live; with a stale map (after a reshard) it lands on a
+       * shard that does not hold them all, and the KPL, seeing another
+       * shard id in the answer than it predicted, sends every user record
+       * of it again. Delivering the ones that belong here would deliver
+       * them twice. */
+      kn_free(users);
+      counts[i] = DEAGG_DROPPED;
+      continue;
     } else {
       f->deaggs[i] = users;
       for (k = 0; k < counts[i]; k++)
@@ -698,6 +725,16 @@ static int fetch_build(kn_fetch_t* f, const kinesis_result_t* res,
       r->pub.partition_key = fr->partition_key;
       r->pub.sequence_number = fr->sequence_number;
       r->pub.approximate_arrival_timestamp = fr->approximate_arrival_timestamp;
+      continue;
+    }
+    if (counts[i] == DEAGG_DROPPED) {
+      /* Counted here, past the last allocation, so that an answer taken
+       * again after running out of memory does not count it twice. */
+      c->stats.aggregates_dropped++;
+      kn_client_log(c->client, KINESIS_LOG_DEBUG,
+                    "consumer: dropped the KPL aggregate %s on %s: a user "
+                    "record's hash key is outside the shard's range",
+                    fr->sequence_number ? fr->sequence_number : "?", s->id);
       continue;
     }
     for (k = 0; k < counts[i]; k++) {
@@ -1454,6 +1491,10 @@ static void on_listed(kinesis_client_t* client, int status,
       s->skip_sub = -1;
       s->millis_behind = -1;
       kn_queue_init(&s->fetches);
+      s->has_range =
+          kn_hash_key_parse(sh->starting_hash_key, &s->range_start) == 0 &&
+          kn_hash_key_parse(sh->ending_hash_key, &s->range_end) == 0 &&
+          kn_hash_key_cmp(&s->range_start, &s->range_end) <= 0;
       if (set_str(&s->id, sh->shard_id) != 0 ||
           set_str(&s->parent, sh->parent_shard_id) != 0 ||
           set_str(&s->adjacent_parent, sh->adjacent_parent_shard_id) != 0 ||

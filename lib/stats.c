@@ -326,6 +326,10 @@ static const kn_metric_t consumer_metrics[] = {
     {"kinesis_consumer_invalid_checkpoints_total", "counter",
      "Checkpoints the service refused to start a shard from.",
      CONS(invalid_checkpoints)},
+    {"kinesis_consumer_aggregates_dropped_total", "counter",
+     "KPL aggregates dropped whole: a user record's hash key was outside "
+     "the shard's range.",
+     CONS(aggregates_dropped)},
     {"kinesis_consumer_queue_records", "gauge",
      "Records fetched and not yet delivered.", CONS(queue_depth)},
     {"kinesis_consumer_unacked_records", "gauge",

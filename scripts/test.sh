@@ -7,7 +7,9 @@
 # (scripts/packaging.sh), and an AddressSanitizer + UBSan build in
 # build-sanitize/; then fuzzes every harness for KN_FUZZ_SECONDS (default 20)
 # each with clang in build-fuzz/ (scripts/fuzz.sh). Runs scripts/setup.sh
-# first. Exits non-zero if anything fails; the last line summarises the runs.
+# first, then scripts/check-no-shared.sh (nothing may read test data from
+# outside the checkout). Exits non-zero if anything fails; the last line
+# summarises the runs.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,12 +40,20 @@ run() {
   meson test -C "$dir" --print-errorlogs --timeout-multiplier "$mult" || return 1
 }
 
+selfcontained=FAIL
 normal=FAIL
 sanitize=FAIL
 memcheck=FAIL
 packaging=FAIL
 fuzz=FAIL
 docs=FAIL
+
+# A plain clone must pass alone: no file may point outside the checkout for
+# test data (the vectors are in test/data/).
+echo "=== check: nothing refers outside the checkout"
+if scripts/check-no-shared.sh; then
+  selfcontained=ok
+fi
 
 if run build 1 -Dwerror=true -Dbenchmarks=true -Ddocs=enabled; then
   normal=ok
@@ -86,8 +96,10 @@ if scripts/fuzz.sh "${KN_FUZZ_SECONDS:-20}"; then
   fuzz=ok
 fi
 
-echo "test.sh: build: $normal; API reference: $docs; packaging: $packaging;" \
+echo "test.sh: self-contained: $selfcontained; build: $normal;" \
+  "API reference: $docs; packaging: $packaging;" \
   "unit tests under memcheck: $memcheck;" \
   "build-sanitize (address,undefined): $sanitize; fuzzing: $fuzz"
-[ "$normal" = ok ] && [ "$docs" = ok ] && [ "$packaging" = ok ] &&
-  [ "$memcheck" = ok ] && [ "$sanitize" = ok ] && [ "$fuzz" = ok ]
+[ "$selfcontained" = ok ] && [ "$normal" = ok ] && [ "$docs" = ok ] &&
+  [ "$packaging" = ok ] && [ "$memcheck" = ok ] && [ "$sanitize" = ok ] &&
+  [ "$fuzz" = ok ]

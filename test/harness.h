@@ -94,7 +94,8 @@ int kn_test_main(int argc, char** argv, const kn_test_t* tests, size_t n);
  * CI=true its absence fails, otherwise the test skips with a hint. */
 const char* kn_test_require_env(const char* name);
 
-/* Directory of external vectors (../shared/testdata), from KINESIS_TEST_DATA. */
+/* Directory of the test vectors, from KINESIS_TEST_DATA: test/data in the
+ * source tree unless the testdata meson option names another. */
 const char* kn_test_data_dir(void);
 
 /* Reads a whole file, NUL-terminated; free() it. NULL on error. */

@@ -251,6 +251,10 @@ typedef struct kinesis_consumer_stats_s {
   uint64_t unacked;              /**< delivered, not yet acknowledged */
   uint64_t handovers;            /**< leases given up to rebalance */
   uint64_t leases_lost;          /**< leases taken away or not confirmed */
+  /** KPL aggregates dropped whole because a user record's hash key is
+   * outside the shard's range (the KCL's rule; see docs/consumer.md).
+   * Since 0.9. */
+  uint64_t aggregates_dropped;
   /** Consumers of the application live on the stream, as the checkpointer
    * last answered (its member op); 0 when unknown or not supported. */
   uint32_t live_members;

@@ -4,13 +4,16 @@
 
 #include <jansson.h>
 
+#include "aggregation.h"
 #include "fault.h"
+#include "shardmap.h"
 
 /*
  * The consumer against kinesalite, continued: failures injected by the fault
  * server (expired iterators, throttling, 5xx, dropped connections, a shard
  * that leaves the listing), resharding (split, then merge) with per-key
- * order, de-aggregation of the KPL vectors, a restart inside an aggregate,
+ * order, de-aggregation of the KPL vectors, aggregates dropped whole for a
+ * user record of another shard, a restart inside an aggregate,
  * the LATEST and AT_TIMESTAMP start positions, and max_shard_consumers with
  * two consumers sharing a checkpointer.
  *
@@ -2238,6 +2241,283 @@ static void test_lost_lease_taken_back(void) {
 }
 
 
+/* ---- 3b. Aggregates that landed on the wrong shard ---- */
+
+/* A partition key "<prefix>-<i>" whose MD5 is in [lo, hi], into `out`. */
+static void key_in(const char* prefix, const kn_hash_key_t* lo,
+                   const kn_hash_key_t* hi, char* out, size_t size) {
+  kn_hash_key_t k;
+  int i;
+  for (i = 0; i < 1000; i++) {
+    snprintf(out, size, "%s-%d", prefix, i);
+    kn_hash_key_from_partition_key(out, strlen(out), &k);
+    if (kn_hash_key_cmp(&k, lo) >= 0 && kn_hash_key_cmp(&k, hi) <= 0)
+      return;
+  }
+  ASSERT(0);
+}
+
+
+/* Adds the user record `data` to `agg`; `ehk` may be NULL. */
+static void agg_user(kn_agg_t* agg, const char* data, const char* pk,
+                     const char* ehk) {
+  ASSERT_OK(kn_agg_add(agg, pk, strlen(pk), ehk, ehk ? strlen(ehk) : 0,
+                       (const uint8_t*) data, strlen(data)));
+}
+
+
+/* Reads the shard's checkpoint from `cp` into `ck`. */
+static void read_checkpoint(kinesis_checkpointer_t* cp, const char* stream,
+                            const char* shard, ckpt_read_t* ck) {
+  memset(ck, 0, sizeof(*ck));
+  ASSERT_OK(cp->ops->get(cp->self, stream, shard, on_ckpt_read, ck));
+  while (!ck->done)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_OK(ck->status);
+}
+
+
+/* Waits, up to 5 s, for the shard's checkpoint to be `seq`. */
+static void wait_checkpoint(kinesis_checkpointer_t* cp, const char* stream,
+                            const char* shard, const char* seq,
+                            ckpt_read_t* ck) {
+  int i;
+  for (i = 0; i < 50; i++) {
+    read_checkpoint(cp, stream, shard, ck);
+    if (strcmp(ck->seq, seq) == 0)
+      return;
+    run_for(100);
+  }
+  fprintf(stderr, "checkpoint of %s: \"%s\", expected \"%s\"\n", shard,
+          ck->seq, seq);
+  ASSERT_STR_EQ(seq, ck->seq);
+}
+
+
+static size_t count_logs(kinesis_log_level_t level, const char* text) {
+  size_t i;
+  size_t n = 0;
+  for (i = 0; i < nlogs; i++)
+    n += logs[i].level == level && strstr(logs[i].text, text) != NULL;
+  return n;
+}
+
+
+/*
+ * The KCL's rule (issue 14): a KPL aggregate holding a user record whose
+ * hash key is outside the range of the shard it was read from is dropped
+ * whole. On a stream of two shards, three aggregates are put on shard 0 (by
+ * their outer explicit hash key): one whose user records all belong there
+ * (by partition key, by an explicit hash key at each end of the range, one
+ * of them overriding a partition key of shard 1), one with a record whose
+ * explicit hash key is shard 1's first, one with a record whose partition
+ * key hashes to shard 1. Plain records, before, between and after, have
+ * partition keys of shard 1 too, and are still delivered: the rule is for
+ * aggregates only. The stream is read twice, each time from the start with
+ * a checkpointer of its own: first one Kinesis record per GetRecords (so
+ * that each dropped aggregate is an answer that brings no record) with
+ * manual acks, to see the checkpoint wait for the records before it and
+ * then pass it; then with the defaults, where they share answers.
+ */
+static void test_aggregate_wrong_shard(void) {
+  static const char* const want[] = {"wr-plain-0", "wr-good-0", "wr-good-1",
+                                     "wr-good-2", "wr-plain-1", "wr-plain-2"};
+  /* Entry (Kinesis record) and sub-sequence number of each, in `seqs`. */
+  static const size_t want_entry[] = {0, 1, 1, 1, 3, 5};
+  static const uint32_t want_sub[] = {0, 0, 1, 2, 0, 0};
+  static const int want_agg[] = {0, 1, 1, 1, 0, 0};
+  const size_t nwant = sizeof(want) / sizeof(want[0]);
+  const char* shard0 = "shardId-000000000000";
+  kinesis_client_options_t co;
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  kinesis_checkpointer_t* cp;
+  ckpt_read_t ck;
+  kn_hash_key_t start0;
+  kn_hash_key_t end0;
+  kn_hash_key_t start1;
+  kn_hash_key_t end1;
+  char start0_dec[KN_HASH_KEY_DECIMAL_MAX];
+  char end0_dec[KN_HASH_KEY_DECIMAL_MAX];
+  char start1_dec[KN_HASH_KEY_DECIMAL_MAX];
+  char pk0[4][32];
+  char pk1[3][32];
+  char stream[128];
+  char seqs[6][140];
+  char shards[6][40];
+  kn_buf_t blobs[3] = {KN_BUF_INIT, KN_BUF_INIT, KN_BUF_INIT};
+  kn_agg_t* agg;
+  kinesis_put_entry_t entries[6];
+  json_t* doc;
+  size_t i;
+  int run;
+
+  setup();
+  test_client_options(&co, direct_ep);
+  co.log = on_log;
+  co.log_level = KINESIS_LOG_DEBUG;
+  ASSERT_OK(kinesis_client_new(&loop, &co, &c));
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmwrong"));
+  create_stream(c, stream, 2);
+
+  /* The shards' ranges as the service gives them. */
+  doc = list_shards(stream);
+  ASSERT_EQ(2, json_array_size(json_object_get(doc, "Shards")));
+  ASSERT_OK(kn_hash_key_parse(
+      hash_key(find_shard(doc, shard0), "StartingHashKey"), &start0));
+  ASSERT_OK(kn_hash_key_parse(
+      hash_key(find_shard(doc, shard0), "EndingHashKey"), &end0));
+  ASSERT_OK(kn_hash_key_parse(
+      hash_key(find_shard(doc, "shardId-000000000001"), "StartingHashKey"),
+      &start1));
+  ASSERT_OK(kn_hash_key_parse(
+      hash_key(find_shard(doc, "shardId-000000000001"), "EndingHashKey"),
+      &end1));
+  json_decref(doc);
+  kn_hash_key_format(&start0, start0_dec);
+  kn_hash_key_format(&end0, end0_dec);
+  kn_hash_key_format(&start1, start1_dec);
+  for (i = 0; i < 4; i++) {
+    char prefix[16];
+    snprintf(prefix, sizeof(prefix), "s0k%zu", i);
+    key_in(prefix, &start0, &end0, pk0[i], sizeof(pk0[i]));
+  }
+  for (i = 0; i < 3; i++) {
+    char prefix[16];
+    snprintf(prefix, sizeof(prefix), "s1k%zu", i);
+    key_in(prefix, &start1, &end1, pk1[i], sizeof(pk1[i]));
+  }
+
+  /* In range: by partition key, and by explicit hash keys at the start
+   * and the end of shard 0, the first with a partition key of shard 1. */
+  ASSERT_OK(kn_agg_new(&agg));
+  agg_user(agg, "wr-good-0", pk0[0], NULL);
+  agg_user(agg, "wr-good-1", pk1[0], start0_dec);
+  agg_user(agg, "wr-good-2", pk0[1], end0_dec);
+  ASSERT_OK(kn_agg_finish(agg, &blobs[0]));
+  /* An explicit hash key one past shard 0's end. */
+  kn_agg_reset(agg);
+  agg_user(agg, "wr-bad-ehk-0", pk0[2], NULL);
+  agg_user(agg, "wr-bad-ehk-1", pk0[2], start1_dec);
+  agg_user(agg, "wr-bad-ehk-2", pk0[3], NULL);
+  ASSERT_OK(kn_agg_finish(agg, &blobs[1]));
+  /* A partition key that hashes to shard 1. */
+  kn_agg_reset(agg);
+  agg_user(agg, "wr-bad-pk-0", pk0[3], NULL);
+  agg_user(agg, "wr-bad-pk-1", pk1[1], NULL);
+  ASSERT_OK(kn_agg_finish(agg, &blobs[2]));
+  kn_agg_free(agg);
+
+  /* One request, every entry routed to shard 0 by its explicit hash key,
+   * in this order. */
+  memset(entries, 0, sizeof(entries));
+  entries[0].data = "wr-plain-0";
+  entries[1].data = blobs[0].data;
+  entries[1].len = blobs[0].len;
+  entries[2].data = blobs[1].data;
+  entries[2].len = blobs[1].len;
+  entries[3].data = "wr-plain-1";
+  entries[4].data = blobs[2].data;
+  entries[4].len = blobs[2].len;
+  entries[5].data = "wr-plain-2";
+  for (i = 0; i < 6; i++) {
+    if (i == 0 || i == 3 || i == 5) {
+      entries[i].len = strlen(entries[i].data);
+      entries[i].partition_key = pk1[2];
+    } else {
+      entries[i].partition_key = "a";
+    }
+    entries[i].explicit_hash_key = start0_dec;
+  }
+  sink_init(1, "unused", 0);
+  put_entries(c, stream, entries, 6, seqs, shards);
+  for (i = 0; i < 6; i++)
+    ASSERT_STR_EQ(shard0, shards[i]);
+
+  for (run = 0; run < 2; run++) {
+    ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+    consumer_options(&o, stream);
+    o.checkpointer = cp;
+    o.iterator_type = KINESIS_ITERATOR_TRIM_HORIZON;
+    sink_init(1, "unused", 0);
+    sink.keep = 1;
+    nlogs = 0;
+    if (run == 0) {
+      o.record_limit = 1;
+      o.manual_ack = 1;
+      sink.manual = 1;
+    }
+    ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+    watched[0] = k;
+    ASSERT_OK(kinesis_consumer_start(k));
+    WAIT_UNTIL(sink.nlog >= nwant, 10000);
+    run_for(500);
+
+    /* Exactly the plain records and the good aggregate's, in order. */
+    ASSERT_EQ(nwant, sink.nlog);
+    for (i = 0; i < nwant; i++) {
+      const copy_t* got = &sink.log[i];
+      ASSERT_EQ(strlen(want[i]), got->len);
+      ASSERT_MEM_EQ(want[i], got->data, got->len);
+      ASSERT_STR_EQ(seqs[want_entry[i]], got->seq);
+      ASSERT_EQ(want_sub[i], got->sub);
+      ASSERT_EQ(want_agg[i], got->aggregated);
+      ASSERT_STR_EQ(shard0, got->shard);
+    }
+    ASSERT_STR_EQ(pk1[0], sink.log[2].pk);
+    ASSERT_STR_EQ(start0_dec, sink.log[2].ehk);
+    ASSERT_STR_EQ(end0_dec, sink.log[3].ehk);
+    ASSERT_STR_EQ(pk1[2], sink.log[4].pk);
+    ASSERT_OK(kinesis_consumer_stats(k, &st));
+    ASSERT_EQ(2, st.aggregates_dropped);
+    ASSERT_EQ(nwant, st.records_delivered);
+    /* One debug line each, naming the aggregate. */
+    ASSERT_EQ(2, count_logs(KINESIS_LOG_DEBUG, "dropped the KPL aggregate"));
+    ASSERT_EQ(1, count_logs(KINESIS_LOG_DEBUG, seqs[2]));
+    ASSERT_EQ(1, count_logs(KINESIS_LOG_DEBUG, seqs[4]));
+
+    if (run == 0) {
+      ASSERT_EQ(nwant, sink.nheld);
+      ASSERT_EQ(0, st.records_acked);
+      /* Nothing acknowledged, nothing checkpointed: the dropped
+       * aggregates, each in an answer of its own, did not move it. */
+      read_checkpoint(cp, stream, shard0, &ck);
+      ASSERT_STR_EQ("", ck.seq);
+      /* Up to the good aggregate's last record: the checkpoint stops
+       * there, before the dropped one that follows, since wr-plain-1 is
+       * not acknowledged. */
+      for (i = 0; i < 4; i++)
+        ASSERT_OK(kinesis_consumer_ack(k, sink.held[i]));
+      wait_checkpoint(cp, stream, shard0, seqs[1], &ck);
+      ASSERT_EQ(2, ck.sub);
+      ASSERT_EQ(0, ck.partial);
+      run_for(300);
+      read_checkpoint(cp, stream, shard0, &ck);
+      ASSERT_STR_EQ(seqs[1], ck.seq);
+      /* The rest: the checkpoint passes both dropped aggregates. */
+      ASSERT_OK(kinesis_consumer_ack(k, sink.held[4]));
+      ASSERT_OK(kinesis_consumer_ack(k, sink.held[5]));
+      wait_checkpoint(cp, stream, shard0, seqs[5], &ck);
+    }
+    close_consumer(k);
+    /* The final checkpoint is the last record's. */
+    read_checkpoint(cp, stream, shard0, &ck);
+    ASSERT_STR_EQ(seqs[5], ck.seq);
+    ASSERT_EQ(0, ck.partial);
+    ASSERT_EQ(0, ck.finished);
+    close_checkpointer(cp);
+  }
+
+  for (i = 0; i < 3; i++)
+    kn_buf_free(&blobs[i]);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
 /* ---- Found in review ---- */
 
 /* A valid KPL aggregate holding no records, between two plain ones: it
@@ -2594,6 +2874,7 @@ KN_TEST_MAIN(KN_TEST(test_empty_aggregate), KN_TEST(test_stop_callbacks),
              KN_TEST(test_shard_disappears),
              KN_TEST(test_reshard_split_merge),
              KN_TEST(test_deaggregation_vectors),
+             KN_TEST(test_aggregate_wrong_shard),
              KN_TEST(test_partial_aggregate_restart),
              KN_TEST(test_latest),
              KN_TEST(test_at_timestamp),

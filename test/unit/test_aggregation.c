@@ -4,6 +4,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "internal.h"
+#include "shardmap.h"
 
 #include <ctype.h>
 #include <stddef.h>
@@ -13,8 +14,8 @@
 #include <jansson.h>
 
 
-/* The KPL vectors (testdata/kpl/vectors.json, generated with aws-kinesis-agg;
- * see testdata/SOURCES.md). expectedUserRecords is the truth for decoding:
+/* The KPL vectors (test/data/kpl/vectors.json, generated with aws-kinesis-agg;
+ * see test/data/SOURCES.md). expectedUserRecords is the truth for decoding:
  * aws-kinesis-agg's own de-aggregator mislabels some records. */
 static json_t* load_vectors(void) {
   char path[1024];
@@ -1083,6 +1084,207 @@ static void test_alloc_failures_decoder(void) {
 }
 
 
+/* ---- The KCL's hash-key range check ---- */
+
+/* The hash key `k` plus `delta` (1 or -1), modulo 2^128. */
+static kn_hash_key_t key_step(const kn_hash_key_t* k, int delta) {
+  kn_hash_key_t r = *k;
+  int i;
+  for (i = KN_HASH_KEY_LEN - 1; i >= 0; i--) {
+    uint8_t before = r.b[i];
+    r.b[i] = (uint8_t) (before + delta);
+    /* Carry or borrow only when this byte wrapped. */
+    if ((delta > 0 && r.b[i] != 0) || (delta < 0 && before != 0))
+      break;
+  }
+  return r;
+}
+
+
+static kn_hash_key_t key_of(const char* decimal) {
+  kn_hash_key_t k;
+  ASSERT_OK(kn_hash_key_parse(decimal, &k));
+  return k;
+}
+
+
+static int in_range_dec(const kn_deagg_record_t* users, size_t n,
+                        const char* start, const char* end) {
+  kn_hash_key_t s = key_of(start);
+  kn_hash_key_t e = key_of(end);
+  return kn_deagg_in_range(users, n, &s, &e);
+}
+
+
+#define KEY_MAX "340282366920938463463374607431768211455"
+
+
+/* Each vector's aggregate, decoded, against ranges built from the
+ * effectiveHashKey of its input records: each record alone is inside the
+ * one-key range of its own key and outside the ranges of the keys just
+ * below and above it; the whole aggregate is inside [lowest, highest] and
+ * outside that range moved in by one at either end. */
+static void test_in_range_vectors(void) {
+  json_t* root = load_vectors();
+  json_t* vectors = vectors_array(root, "vectors");
+  const kn_hash_key_t zero = key_of("0");
+  const kn_hash_key_t max = key_of(KEY_MAX);
+  size_t checked = 0;
+  size_t i;
+  json_t* v;
+
+  json_array_foreach(vectors, i, v) {
+    json_t* input = json_object_get(v, "input");
+    kn_deagg_record_t* recs;
+    kn_hash_key_t lo = max;
+    kn_hash_key_t hi = zero;
+    kn_hash_key_t a;
+    kn_hash_key_t b;
+    uint8_t* blob;
+    size_t blob_len;
+    size_t n;
+    size_t j;
+
+    blob = b64(member_str(json_object_get(v, "aggregated"), "base64", NULL, 1),
+               &blob_len);
+    ASSERT_EQ(1, kn_deagg(blob, blob_len, &recs, &n));
+    ASSERT_EQ(json_array_size(input), n);
+    ASSERT_GE(n, 1);
+    for (j = 0; j < n; j++) {
+      kn_hash_key_t k = key_of(
+          member_str(json_array_get(input, j), "effectiveHashKey", NULL, 1));
+      kn_hash_key_t below = key_step(&k, -1);
+      kn_hash_key_t above = key_step(&k, 1);
+      ASSERT_EQ(1, kn_deagg_in_range(&recs[j], 1, &k, &k));
+      ASSERT_EQ(0, kn_deagg_in_range(&recs[j], 1, &below, &below));
+      ASSERT_EQ(0, kn_deagg_in_range(&recs[j], 1, &above, &above));
+      if (kn_hash_key_cmp(&k, &lo) < 0)
+        lo = k;
+      if (kn_hash_key_cmp(&k, &hi) > 0)
+        hi = k;
+    }
+    ASSERT_EQ(1, kn_deagg_in_range(recs, n, &lo, &hi));
+    ASSERT_EQ(1, kn_deagg_in_range(recs, n, &zero, &max));
+    /* The range starts one past the lowest key: that record is outside. */
+    if (kn_hash_key_cmp(&lo, &max) < 0) {
+      a = key_step(&lo, 1);
+      ASSERT_EQ(0, kn_deagg_in_range(recs, n, &a, &hi));
+    }
+    /* The range ends one before the highest key. */
+    if (kn_hash_key_cmp(&hi, &zero) > 0) {
+      b = key_step(&hi, -1);
+      ASSERT_EQ(0, kn_deagg_in_range(recs, n, &lo, &b));
+    }
+    kn_free(recs);
+    free(blob);
+    checked++;
+  }
+  ASSERT_EQ(json_array_size(vectors), checked);
+  json_decref(root);
+}
+
+
+static kn_deagg_record_t user(const char* pk, const char* ehk) {
+  kn_deagg_record_t u;
+  memset(&u, 0, sizeof(u));
+  u.partition_key = pk;
+  u.partition_key_len = strlen(pk);
+  if (ehk != NULL) {
+    u.explicit_hash_key = ehk;
+    u.explicit_hash_key_len = strlen(ehk);
+  }
+  return u;
+}
+
+
+/* An explicit hash key decides, whatever the partition key's MD5; one
+ * outside the range drops the aggregate wherever it stands in it. */
+static void test_in_range_explicit(void) {
+  /* MD5("pk-b") as a number (the vector explicit-hash-keys-mixed). */
+  static const char pk_b[] = "85407741071154541078745004925322871391";
+  kn_deagg_record_t u[3];
+
+  u[0] = user("pk-b", "100");
+  ASSERT_EQ(1, in_range_dec(u, 1, "100", "100"));
+  ASSERT_EQ(1, in_range_dec(u, 1, "0", "100"));
+  ASSERT_EQ(1, in_range_dec(u, 1, "100", KEY_MAX));
+  ASSERT_EQ(0, in_range_dec(u, 1, "0", "99"));
+  ASSERT_EQ(0, in_range_dec(u, 1, "101", KEY_MAX));
+  ASSERT_EQ(0, in_range_dec(u, 1, pk_b, pk_b));
+  u[0] = user("pk-b", NULL);
+  ASSERT_EQ(1, in_range_dec(u, 1, pk_b, pk_b));
+
+  /* One record out of three, first, middle or last. */
+  u[0] = user("x", "5");
+  u[1] = user("y", "6");
+  u[2] = user("z", "7");
+  ASSERT_EQ(1, in_range_dec(u, 3, "5", "7"));
+  ASSERT_EQ(0, in_range_dec(u, 3, "6", "7"));
+  ASSERT_EQ(0, in_range_dec(u, 3, "5", "6"));
+  u[1] = user("y", "170141183460469231731687303715884105728");
+  ASSERT_EQ(0, in_range_dec(u, 3, "0",
+                            "170141183460469231731687303715884105727"));
+  ASSERT_EQ(1, in_range_dec(u, 3, "0", KEY_MAX));
+  /* The bounds of the whole key space. */
+  u[0] = user("x", "0");
+  u[1] = user("y", KEY_MAX);
+  ASSERT_EQ(1, in_range_dec(u, 2, "0", KEY_MAX));
+  ASSERT_EQ(0, in_range_dec(u, 2, "1", KEY_MAX));
+  ASSERT_EQ(0, in_range_dec(u, 2, "0",
+                            "340282366920938463463374607431768211454"));
+}
+
+
+/* An explicit hash key that is not a decimal of at most 2^128-1 counts as
+ * outside every range, even the whole key space. */
+static void test_in_range_bad_explicit(void) {
+  static const char* const bad[] = {
+      "", "abc", "007", "00", "-1", "+1", " 1", "1 ", "1.0", "0x10",
+      "340282366920938463463374607431768211456",   /* 2^128 */
+      "999999999999999999999999999999999999999",   /* 39 digits, too big */
+      "1000000000000000000000000000000000000000",  /* 40 digits */
+  };
+  static const char nul_inside[] = {'1', '2', '\0', '3'};
+  kn_deagg_record_t u[2];
+  size_t i;
+
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    u[0] = user("a", bad[i]);
+    if (in_range_dec(u, 1, "0", KEY_MAX) != 0)
+      fprintf(stderr, "explicit hash key \"%s\" was accepted\n", bad[i]);
+    ASSERT_EQ(0, in_range_dec(u, 1, "0", KEY_MAX));
+    /* After a good record too. */
+    u[0] = user("a", "1");
+    u[1] = user("b", bad[i]);
+    ASSERT_EQ(0, in_range_dec(u, 2, "0", KEY_MAX));
+  }
+  /* Bytes after a NUL are part of the key: it must not parse as "12". */
+  u[0] = user("a", NULL);
+  u[0].explicit_hash_key = nul_inside;
+  u[0].explicit_hash_key_len = sizeof(nul_inside);
+  ASSERT_EQ(0, in_range_dec(u, 1, "0", KEY_MAX));
+  u[0].explicit_hash_key_len = 2;  /* "12" */
+  ASSERT_EQ(1, in_range_dec(u, 1, "12", "12"));
+}
+
+
+/* An aggregate of no user records has nothing outside any range. */
+static void test_in_range_empty(void) {
+  /* Magic, a protobuf with one partition key and no records, its MD5. */
+  static const uint8_t empty_agg[] = {
+      0xf3, 0x89, 0x9a, 0xc2, 0x0a, 0x01, 0x61, 0x0d, 0xa6, 0xf9, 0x98, 0xa7,
+      0xe3, 0x12, 0xb8, 0xf5, 0x23, 0x5e, 0xee, 0xb2, 0x85, 0x49, 0x7b};
+  kn_deagg_record_t* recs = NULL;
+  size_t n = 99;
+
+  ASSERT_EQ(1, kn_deagg(empty_agg, sizeof(empty_agg), &recs, &n));
+  ASSERT_EQ(0, n);
+  ASSERT_EQ(1, in_range_dec(recs, n, "5", "5"));
+  ASSERT_EQ(1, in_range_dec(NULL, 0, "0", "0"));
+  kn_free(recs);
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_vectors_aggregate), KN_TEST(test_vectors_deaggregate),
              KN_TEST(test_edge_cases_plain), KN_TEST(test_truncations),
              KN_TEST(test_truncations_resealed), KN_TEST(test_md5_over_garbage),
@@ -1090,4 +1292,7 @@ KN_TEST_MAIN(KN_TEST(test_vectors_aggregate), KN_TEST(test_vectors_deaggregate),
              KN_TEST(test_many_records), KN_TEST(test_random_roundtrip),
              KN_TEST(test_encoder_basics), KN_TEST(test_reset_keeps_memory),
              KN_TEST(test_alloc_failures_encoder),
-             KN_TEST(test_alloc_failures_decoder))
+             KN_TEST(test_alloc_failures_decoder),
+             KN_TEST(test_in_range_vectors), KN_TEST(test_in_range_explicit),
+             KN_TEST(test_in_range_bad_explicit),
+             KN_TEST(test_in_range_empty))

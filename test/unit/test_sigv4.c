@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-/* Fixed inputs of the AWS test suite (testdata/SOURCES.md). */
+/* Fixed inputs of the AWS test suite (test/data/SOURCES.md). */
 #define SUITE_DIR "sigv4/aws-sig-v4-test-suite"
 #define SUITE_REGION "us-east-1"
 #define SUITE_SERVICE "service"

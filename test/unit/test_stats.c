@@ -324,6 +324,7 @@ static void test_prometheus_consumer(void) {
   cs.ready = 1;
   cs.leases_held = 2;
   cs.invalid_checkpoints = 1;
+  cs.aggregates_dropped = 7;
   cs.nshards = 3;
   cs.shards = shards;
   memset(&st, 0, sizeof(st));
@@ -334,6 +335,8 @@ static void test_prometheus_consumer(void) {
   ASSERT_NOT_NULL(strstr(buf, "kinesis_consumer_leases_held 2\n"));
   ASSERT_NOT_NULL(
       strstr(buf, "kinesis_consumer_invalid_checkpoints_total 1\n"));
+  ASSERT_NOT_NULL(
+      strstr(buf, "kinesis_consumer_aggregates_dropped_total 7\n"));
   ASSERT_NOT_NULL(strstr(buf,
                          "kinesis_consumer_shard_behind_latest_seconds{"
                          "shard_id=\"shardId-000000000000\"} 1.5\n"));
