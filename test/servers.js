@@ -29,6 +29,8 @@ const fs = require('fs')
 const http = require('http')
 const https = require('https')
 const path = require('path')
+const net = require('net')
+const childProcess = require('child_process')
 
 const MAX_LIFETIME_S = 1800
 const JSON_TYPE = 'application/x-amz-json-1.1'
@@ -820,6 +822,64 @@ function makeMetadataServer () {
   }))
 }
 
+// ------------------------------------------------------------- kinesis-mock
+
+// kinesis-mock (npm kinesis-local, the Scala.js build), for the tests that
+// need what kinesalite lacks: ListShards' ShardFilter, and GetShardIterator
+// AT_TIMESTAMP on shards that closed before the timestamp (mocks.md). It
+// runs as a child process (it reads server.json from its own directory) on
+// ports found free here, and is started only when KINESIS_TEST_WITH_MOCK=1,
+// since it takes a few seconds to come up.
+function startKinesisMock (cb) {
+  let mockDir
+  try {
+    mockDir = path.dirname(require.resolve('kinesis-local/package.json'))
+  } catch (e) {
+    return cb(new Error('cannot find kinesis-local (run `npm ci --prefix test`): ' + e.message))
+  }
+  const ports = []
+  const findPort = (done) => {
+    const probe = net.createServer()
+    probe.listen(0, '127.0.0.1', () => {
+      const port = probe.address().port
+      probe.close(() => done(port))
+    })
+  }
+  findPort((plain) => findPort((tls) => {
+    ports.push(plain, tls)
+    const child = childProcess.spawn(process.execPath, ['main.js'], {
+      cwd: mockDir,
+      env: Object.assign({}, process.env, {
+        KINESIS_MOCK_PLAIN_PORT: String(plain),
+        KINESIS_MOCK_TLS_PORT: String(tls),
+        LOG_LEVEL: 'WARN'
+      }),
+      stdio: ['ignore', 'inherit', 'inherit']
+    })
+    let started = false
+    child.on('exit', (code) => {
+      if (!started) cb(new Error('kinesis-mock exited with ' + code))
+    })
+    const deadline = Date.now() + 60000
+    const poll = () => {
+      const sock = net.connect(plain, '127.0.0.1')
+      sock.on('connect', () => {
+        sock.destroy()
+        started = true
+        cb(null, plain, child)
+      })
+      sock.on('error', () => {
+        if (Date.now() > deadline) {
+          child.kill('SIGKILL')
+          return cb(new Error('kinesis-mock did not listen within 60 s'))
+        }
+        setTimeout(poll, 100)
+      })
+    }
+    poll()
+  }))
+}
+
 // ---------------------------------------------------------------------- main
 
 function shellQuote (s) {
@@ -836,7 +896,9 @@ function main () {
   }
 
   const all = []
+  let mockChild = null
   const stop = (code) => {
+    if (mockChild) mockChild.kill('SIGKILL')
     for (const s of all) {
       if (typeof s.closeAllConnections === 'function') s.closeAllConnections()
     }
@@ -893,8 +955,19 @@ function main () {
   ]
 
   let i = 0
+  if (process.env.KINESIS_TEST_WITH_MOCK === '1') {
+    steps.push((next) => startKinesisMock((err, port, child) => {
+      if (err) return next(err)
+      ports.mock = port
+      mockChild = child
+      next()
+    }))
+  }
   const next = (err) => {
-    if (err) fail('cannot start servers: ' + err.message)
+    if (err) {
+      if (mockChild) mockChild.kill('SIGKILL')
+      fail('cannot start servers: ' + err.message)
+    }
     if (i < steps.length) return steps[i++](next)
     const vars = [
       ['KINESIS_TEST_ENDPOINT', 'http://127.0.0.1:' + ports.kinesalite],
@@ -904,6 +977,7 @@ function main () {
       ['KINESIS_TEST_FAULT_ENDPOINT', 'http://127.0.0.1:' + ports.fault],
       ['KINESIS_TEST_METADATA_URL', 'http://127.0.0.1:' + ports.metadata]
     ]
+    if (ports.mock) vars.push(['KINESIS_TEST_MOCK_ENDPOINT', 'http://127.0.0.1:' + ports.mock])
     const text = vars.map(([k, v]) => 'export ' + k + '=' + shellQuote(v) + '\n').join('')
     if (opts.envFile) {
       const tmp = opts.envFile + '.tmp'
