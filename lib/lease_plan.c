@@ -215,7 +215,9 @@ static int plan_share(const kn_plan_input_t* in, uint8_t* mine,
   size_t nothers = 0;
   size_t named = 1; /* self */
   size_t ahead = 0;
+  size_t lagging = 0; /* other named members below the smaller share */
   size_t members;
+  size_t floor_share;
   size_t i;
 
   out->readable = 0;
@@ -231,27 +233,39 @@ static int plan_share(const kn_plan_input_t* in, uint8_t* mine,
     out->readable++;
   }
 
-  /* `ahead` counts the other members that rank before self: more shards,
-   * or as many and a smaller name. */
+  /* The members: self, those named in the table, and as many more as the
+   * count says, holding nothing. */
+  owner_t* owners = NULL;
+  size_t cap = 4;
   if (nothers > 0) {
-    size_t cap = 4;
-    owner_t* owners;
     while (cap < 2 * nothers)
       cap *= 2;
     owners = kn_calloc(cap, sizeof(*owners));
     if (owners == NULL)
       return KINESIS_ENOMEM;
     named += count_owners(sh, n, mine, owners, cap);
-    for (i = 0; i < cap; i++)
-      if (owners[i].name != NULL &&
-          (owners[i].count > out->held ||
-           (owners[i].count == out->held && strcmp(owners[i].name, self) < 0)))
-        ahead++;
-    kn_free(owners);
   }
-
   members = in->members > named ? in->members : named;
   out->members = members > UINT32_MAX ? UINT32_MAX : (uint32_t) members;
+  floor_share = out->readable / members;
+
+  /* `ahead` counts the other members that rank before self: more shards,
+   * or as many and a smaller name; `lagging` those below the smaller
+   * share, the members holding nothing included. */
+  for (i = 0; owners != NULL && i < cap; i++) {
+    if (owners[i].name == NULL)
+      continue;
+    if (owners[i].count > out->held ||
+        (owners[i].count == out->held && strcmp(owners[i].name, self) < 0))
+      ahead++;
+    if (owners[i].count < floor_share)
+      lagging++;
+  }
+  kn_free(owners);
+  if (floor_share > 0)
+    lagging += members - named;
+  out->others_lagging = lagging > 0;
+  out->ceil_share = floor_share + (out->readable % members != 0 ? 1 : 0);
 
   if (in->members == 0) {
     out->target = SIZE_MAX;
@@ -271,6 +285,10 @@ static int plan_share(const kn_plan_input_t* in, uint8_t* mine,
   }
   if (in->max_shards != 0 && out->target > in->max_shards)
     out->target = in->max_shards;
+  if (!in->exact || in->members == 0 || out->ceil_share < out->target)
+    out->ceil_share = out->target;
+  if (in->max_shards != 0 && out->ceil_share > in->max_shards)
+    out->ceil_share = in->max_shards;
   return 0;
 }
 
@@ -284,6 +302,17 @@ static int is_candidate(const kn_plan_input_t* in, const uint8_t* mine,
     return !s->pinned && mine[i];
   return s->owner == NULL && !s->pinned && !s->finished &&
          out->status[i] == KN_PLAN_READY;
+}
+
+
+/* Free READY shards that stayed free a whole round. */
+static size_t count_stale(const kn_plan_input_t* in, const uint8_t* mine,
+                          const kn_plan_t* out) {
+  size_t n = 0;
+  size_t i;
+  for (i = 0; i < in->nshards; i++)
+    n += in->shards[i].stale && is_candidate(in, mine, out, 0, i);
+  return n;
 }
 
 
@@ -398,12 +427,22 @@ int kn_lease_plan(const kn_plan_input_t* in, kn_plan_t* out) {
   if (mine == NULL)
     goto fail;
   r = plan_share(in, mine, out);
-  if (r == 0 && out->held < out->target)
-    r = plan_pick(in, mine, out, 0, out->target - out->held, &out->claim,
-                  &out->nclaim);
-  else if (r == 0 && out->held > out->target)
+  if (r == 0 && out->held < out->ceil_share) {
+    /* Its share; and, of shards nobody took for a whole round, up to the
+     * larger share. */
+    size_t room = out->ceil_share - out->held;
+    size_t want = out->held < out->target ? out->target - out->held : 0;
+    if (want < room) {
+      size_t spill = count_stale(in, mine, out);
+      want += spill < room - want ? spill : room - want;
+    }
+    if (want > 0)
+      r = plan_pick(in, mine, out, 0, want, &out->claim, &out->nclaim);
+  } else if (r == 0 && out->held > out->target &&
+             (out->held > out->ceil_share || out->others_lagging)) {
     r = plan_pick(in, mine, out, 1, out->held - out->target, &out->release,
                   &out->nrelease);
+  }
   if (r != 0)
     goto fail;
   kn_free(mine);

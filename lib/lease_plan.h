@@ -50,6 +50,11 @@ typedef struct kn_plan_shard_s {
    * whatever `owner` says (its lease may have lapsed), and is neither
    * claimed nor released. */
   unsigned pinned : 1;
+  /* Free, and free in the consumer's previous round too: nobody whose
+   * share it was took it (a member at its max_shard_consumers, say), so a
+   * member below the larger share may take it beyond its own (exact only;
+   * see kn_plan_t.target). */
+  unsigned stale : 1;
 } kn_plan_shard_t;
 
 typedef struct kn_plan_input_s {
@@ -89,10 +94,17 @@ typedef struct kn_plan_s {
   size_t* release;
   size_t nrelease;
   /* This consumer's share, and what it was computed from. SIZE_MAX
-   * target: no limit. */
+   * target: no limit. With `exact`, a member holding more than its share
+   * hands the extra over only when it holds more than the larger share,
+   * ceil(readable / members), or when another member holds less than the
+   * smaller one: a member whose share another could not take (its
+   * max_shard_consumers) keeps the stale shard it took, and the fleet
+   * settles within one all the same. */
   size_t target;
   size_t readable; /* READY shards plus held ones: what is shared */
   size_t held;     /* shards `self` holds, pinned included */
+  size_t ceil_share;  /* the larger share (exact), or `target` */
+  int others_lagging; /* another member holds less than the smaller share */
   uint32_t members; /* as used, after raising */
 } kn_plan_t;
 

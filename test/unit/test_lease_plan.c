@@ -8,7 +8,7 @@
  * members sharing a lease table round after round. */
 
 #define S(id, parent, adjacent) \
-  { id, parent, adjacent, NULL, 0, 0, 0, 0, 0 }
+  { id, parent, adjacent, NULL, 0, 0, 0, 0, 0, 0 }
 
 
 static void plan_ok(const kn_plan_shard_t* shards, size_t n, const char* self,
@@ -1296,10 +1296,72 @@ static void test_failmalloc(void) {
 }
 
 
+/* A member capped by max_shard_consumers cannot take the larger share the
+ * ranking gives it: the shard it would take stays free. Once it has stayed
+ * free a whole round (stale), a member below the larger share takes it
+ * beyond its own share, and keeps it: nobody lags, so it holds no more
+ * than within one of the others. */
+static void test_stale_spillover(void) {
+  kn_plan_shard_t sh[] = {S("x", NULL, NULL), S("y", NULL, NULL),
+                          S("z", NULL, NULL)};
+  kn_plan_t p;
+
+  sh[0].owner = "a";
+  sh[1].owner = "b";
+  /* "a" ranks first (a tie, and the smaller name) and gets 2; "b" gets 1
+   * and holds it: while z is fresh, b leaves it to a. */
+  plan_ok(sh, 3, "b", 2, 1, 0, &p);
+  ASSERT_EQ(1, p.target);
+  ASSERT_EQ(2, p.ceil_share);
+  ASSERT_EQ(0, p.nclaim);
+  kn_lease_plan_free(&p);
+  /* A round later nobody took it: b does. */
+  sh[2].stale = 1;
+  plan_ok(sh, 3, "b", 2, 1, 0, &p);
+  ASSERT_EQ(1, p.nclaim);
+  ASSERT_EQ(2, p.claim[0]);
+  kn_lease_plan_free(&p);
+  /* b now holds 2 and ranks first: a stable fleet. */
+  sh[2].stale = 0;
+  sh[2].owner = "b";
+  plan_ok(sh, 3, "b", 2, 1, 0, &p);
+  ASSERT_EQ(2, p.target);
+  ASSERT_EQ(0, p.nclaim);
+  ASSERT_EQ(0, p.nrelease);
+  kn_lease_plan_free(&p);
+  plan_ok(sh, 3, "a", 2, 1, 0, &p);
+  ASSERT_EQ(1, p.target);
+  ASSERT_EQ(0, p.nclaim);
+  ASSERT_EQ(0, p.nrelease);
+  kn_lease_plan_free(&p);
+  /* Over the smaller share but within the larger, with nobody lagging, a
+   * member keeps what it holds even when the ranking says less: 4 shards,
+   * 3 members holding 2, 1 and 1, "b" ranks below "a"... */
+  {
+    kn_plan_shard_t t[] = {S("p", NULL, NULL), S("q", NULL, NULL),
+                           S("r", NULL, NULL), S("s", NULL, NULL)};
+    t[0].owner = "c";
+    t[1].owner = "c";
+    t[2].owner = "a";
+    t[3].owner = "b";
+    plan_ok(t, 4, "c", 3, 1, 0, &p);
+    ASSERT_EQ(2, p.target);
+    ASSERT_EQ(0, p.nrelease);
+    kn_lease_plan_free(&p);
+    /* ...but a member with nothing lags: then the one above its share
+     * hands over. 4 shards, 4 members: c holds 2, d nothing. */
+    plan_ok(t, 4, "c", 4, 1, 0, &p);
+    ASSERT_EQ(1, p.target);
+    ASSERT_EQ(1, p.nrelease);
+    kn_lease_plan_free(&p);
+  }
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_status_trim_horizon),
              KN_TEST(test_status_from_frontier), KN_TEST(test_shares_exact),
              KN_TEST(test_shares_not_exact),
              KN_TEST(test_no_members_and_max_shards), KN_TEST(test_pinned),
              KN_TEST(test_claim_and_release_order), KN_TEST(test_invalid),
              KN_TEST(test_random_graphs), KN_TEST(test_fleet),
-             KN_TEST(test_failmalloc))
+             KN_TEST(test_stale_spillover), KN_TEST(test_failmalloc))
