@@ -6,7 +6,9 @@
 #include "aggregation.h"
 #include "client.h"
 #include "codec.h"
+#include "lease_plan.h"
 #include "shardmap.h"
+#include "strmap.h"
 #include "validate.h"
 
 /*
@@ -123,7 +125,26 @@ struct kn_cshard_s {
   kn_hash_key_t range_start;
   kn_hash_key_t range_end;
   int has_range;
+  /* For the planner: from the listing, the lease table and the plan. */
+  int open;            /* listed without an ending sequence number */
+  int frontier;        /* open at the start position (LATEST, AT_TIMESTAMP) */
+  int known;           /* the store has a record of it */
+  int at_position;     /* without a checkpoint, start at iterator_type */
+  int plan_status;     /* KN_PLAN_* of the last plan */
+  const char* owner;   /* the table's live owner (interned); NULL: free */
+  int free_rounds;     /* rounds in a row the table showed it free */
+  int started_event;   /* a start went to on_shard_start; an end is owed */
 };
+
+/* A shard's start or end, for on_shard_start and on_shard_end, queued so
+ * that each runs on the loop after the work that caused it, in order. */
+typedef struct kn_event_s {
+  kn_queue_t node;
+  int start;
+  kinesis_shard_start_t st;
+  kinesis_shard_end_reason_t reason;
+  char strings[];      /* the shard id, then the sequence number */
+} kn_event_t;
 
 struct kinesis_consumer_s {
   kinesis_client_t* client;
@@ -140,6 +161,29 @@ struct kinesis_consumer_s {
   uint64_t round;      /* claim rounds: each listing and heartbeat */
   kn_queue_t shards;
   size_t nshards;
+  kn_strmap_t index;   /* shards by id */
+  kn_strmap_t owners;  /* the last lease table's owner names, interned */
+  /* Rounds (see "Rounds" below). */
+  int round_busy;      /* a round is counting, reading or planning */
+  int round_again;     /* another round was asked for meanwhile */
+  int leases_calls;    /* leases op calls in flight */
+  int claims_out;      /* claims of the last plans in flight */
+  int claims_refused;  /* of those, refused since the last plan */
+  int probes_out;      /* parent gets in flight (no leases op) */
+  int probes_found;    /* of those, parents found finished */
+  int planned_once;    /* a plan was carried out since the start */
+  size_t target;       /* the last plan's share; SIZE_MAX: no limit */
+  const char** ids;    /* the ids asked of the leases op */
+  size_t ids_cap;
+  kn_plan_shard_t* plan_in;
+  kn_cshard_t** plan_shards;
+  size_t plan_cap;
+  /* The start position's frontier (LATEST, AT_TIMESTAMP): marked once per
+   * start; trusted when it could be worked out. */
+  int frontier_done;
+  int frontier_trusted;
+  kn_call_t* frontier_call;
+  kn_queue_t events;   /* kn_event_t, for on_shard_start and on_shard_end */
   kn_queue_t ready;
   uint64_t queue_depth;
   uint64_t reserved;   /* records GetRecords calls in flight may bring */
@@ -149,6 +193,11 @@ struct kinesis_consumer_s {
   uv_timer_t heartbeat;
   uv_timer_t checkpoint;
   uv_timer_t readiness;  /* reports a change of readiness on a later tick */
+  /* The loop's turns, for the stats: the time between two prepare phases
+   * less what the loop spent waiting in the kernel. */
+  uv_prepare_t turns;
+  uint64_t turn_at;      /* uv_hrtime() at the last prepare; 0 before */
+  uint64_t turn_idle;    /* uv_metrics_idle_time() then */
   kn_call_t* listing;
   int started;
   int paused;
@@ -183,12 +232,17 @@ static void discovery_run(kinesis_consumer_t* c);
 static void on_discovery_timer(uv_timer_t* t);
 static void dispatcher_kick(kinesis_consumer_t* c);
 static void shard_try_end(kn_cshard_t* s);
-static void consider_all(kinesis_consumer_t* c, int leased_elsewhere_too);
+static void round_start(kinesis_consumer_t* c);
 static void consumer_reset(kinesis_consumer_t* c);
 static void shard_try_hand_over(kn_cshard_t* s);
 static int shard_holds_lease(const kn_cshard_t* s);
 static int shard_lease_check(kn_cshard_t* s, uint64_t now);
 static void readiness_update(kinesis_consumer_t* c);
+static void shard_hand_over(kn_cshard_t* s);
+static void member_call(kinesis_consumer_t* c, int leaving);
+static void on_handle_closed(uv_handle_t* h);
+static void event_push_start(kn_cshard_t* s, const kinesis_checkpoint_t* ckpt);
+static void event_push_end(kn_cshard_t* s, kinesis_shard_end_reason_t why);
 
 
 void kinesis_consumer_options_init(kinesis_consumer_options_t* o) {
@@ -223,7 +277,8 @@ static int set_str(char** dst, const char* src) {
  * all (others hold them) is ready too. */
 static int consumer_ready_now(const kinesis_consumer_t* c) {
   const kn_queue_t* q;
-  if (!c->started || c->closing || !c->listed_ok || c->store_down)
+  if (!c->started || c->closing || !c->listed_ok || !c->planned_once ||
+      c->store_down)
     return 0;
   for (q = c->shards.next; q != &c->shards; q = q->next) {
     const kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
@@ -372,13 +427,86 @@ int kinesis_consumer_ack(kinesis_consumer_t* c,
 
 /* ---- Delivery ---- */
 
+/* Queues a shard's start or end for its callback. A start is queued when
+ * the lease is taken, before any GetShardIterator, so it comes before the
+ * shard's records; an end once the shard's undelivered records are
+ * dropped or all were acknowledged, so it comes after them. */
+static void event_push(kn_cshard_t* s, int start, kinesis_iterator_type_t type,
+                       const char* seq, uint32_t sub,
+                       kinesis_shard_end_reason_t why) {
+  kinesis_consumer_t* c = s->consumer;
+  size_t idlen = strlen(s->id) + 1;
+  size_t seqlen = seq != NULL ? strlen(seq) + 1 : 0;
+  kn_event_t* e;
+
+  if (start ? c->o.on_shard_start == NULL && c->o.on_shard_end == NULL
+            : !s->started_event)
+    return;
+  s->started_event = start;
+  e = kn_malloc(sizeof(*e) + idlen + seqlen);
+  if (e == NULL) {
+    kn_client_log(c->client, KINESIS_LOG_ERROR,
+                  "consumer: the %s of shard %s cannot be reported: %s",
+                  start ? "start" : "end", s->id,
+                  kinesis_strerror(KINESIS_ENOMEM));
+    return;
+  }
+  memset(e, 0, sizeof(*e));
+  e->start = start;
+  e->reason = why;
+  memcpy(e->strings, s->id, idlen);
+  e->st.shard_id = e->strings;
+  e->st.iterator_type = type;
+  e->st.sub_sequence_number = sub;
+  if (seq != NULL) {
+    memcpy(e->strings + idlen, seq, seqlen);
+    e->st.sequence_number = e->strings + idlen;
+  }
+  kn_queue_insert_tail(&c->events, &e->node);
+  dispatcher_kick(c);
+}
+
+
+static void event_push_start(kn_cshard_t* s, const kinesis_checkpoint_t* ckpt) {
+  event_push(s, 1, s->start_type,
+             ckpt->sequence_number != NULL ? s->start_seq : NULL,
+             ckpt->partial ? ckpt->sub_sequence_number : 0,
+             KINESIS_SHARD_END_FINISHED);
+}
+
+
+static void event_push_end(kn_cshard_t* s, kinesis_shard_end_reason_t why) {
+  event_push(s, 0, KINESIS_ITERATOR_TRIM_HORIZON, NULL, 0, why);
+}
+
+
+/* Runs the queued starts and ends. The application may stop or close the
+ * consumer from one; the rest still run, at the latest before the stop's
+ * or close's own callback. */
+static void events_run(kinesis_consumer_t* c) {
+  c->in_dispatch++;
+  while (!kn_queue_empty(&c->events)) {
+    kn_event_t* e = kn_queue_data(c->events.next, kn_event_t, node);
+    kn_queue_remove(&e->node);
+    if (e->start && c->o.on_shard_start != NULL)
+      c->o.on_shard_start(c, &e->st, c->o.on_shard_data);
+    else if (!e->start && c->o.on_shard_end != NULL)
+      c->o.on_shard_end(c, e->st.shard_id, e->reason, c->o.on_shard_data);
+    kn_free(e);
+  }
+  c->in_dispatch--;
+}
+
+
 static void on_dispatch(uv_idle_t* idle) {
   kinesis_consumer_t* c = container_of(idle, kinesis_consumer_t, dispatcher);
   size_t budget = KN_DELIVER_PER_TURN;
   uint32_t max_unacked =
       c->o.max_unacked > 0 ? c->o.max_unacked : c->o.max_queue_size;
 
-  c->in_dispatch = 1;
+  if (!c->closing)
+    events_run(c);
+  c->in_dispatch++;
   while (budget > 0 && !kn_queue_empty(&c->ready) && !c->paused &&
          !c->closing) {
     kn_fetch_t* f = kn_queue_data(c->ready.next, kn_fetch_t, ready);
@@ -405,9 +533,10 @@ static void on_dispatch(uv_idle_t* idle) {
     if (!c->o.manual_ack)
       record_ack(c, r);
   }
-  c->in_dispatch = 0;
-  if (kn_queue_empty(&c->ready) || c->paused || c->closing ||
-      (c->o.manual_ack && c->unacked >= max_unacked))
+  c->in_dispatch--;
+  if ((kn_queue_empty(&c->ready) || c->paused || c->closing ||
+       (c->o.manual_ack && c->unacked >= max_unacked)) &&
+      (kn_queue_empty(&c->events) || c->closing))
     uv_idle_stop(&c->dispatcher);
   wake_waiting_shards(c, NULL);
   consumer_maybe_finish_close(c);
@@ -415,7 +544,8 @@ static void on_dispatch(uv_idle_t* idle) {
 
 
 static void dispatcher_kick(kinesis_consumer_t* c) {
-  if (!c->closing && !c->paused && !kn_queue_empty(&c->ready))
+  if (!c->closing && ((!c->paused && !kn_queue_empty(&c->ready)) ||
+                      !kn_queue_empty(&c->events)))
     uv_idle_start(&c->dispatcher, on_dispatch);
 }
 
@@ -517,10 +647,6 @@ static void on_heartbeat(int status, void* arg) {
 }
 
 
-static void rebalance(kinesis_consumer_t* c);
-static void member_call(kinesis_consumer_t* c, int leaving);
-
-
 static void on_heartbeat_timer(uv_timer_t* t) {
   kinesis_consumer_t* c = container_of(t, kinesis_consumer_t, heartbeat);
   uint64_t now = uv_now(c->loop);
@@ -537,10 +663,7 @@ static void on_heartbeat_timer(uv_timer_t* t) {
       s->lease_sent_at = now;
     }
   }
-  if (c->cp->ops->member != NULL)
-    member_call(c, 0);
-  else
-    rebalance(c);
+  round_start(c);
 }
 
 
@@ -552,6 +675,7 @@ static void on_finished(int status, void* arg) {
     s->state = SHARD_FINISHED;
     kn_client_log(c->client, KINESIS_LOG_INFO,
                   "consumer: shard %s finished", s->id);
+    event_push_end(s, KINESIS_SHARD_END_FINISHED);
     /* Its children may start now. */
     if (!c->closing)
       discovery_run(c);
@@ -636,6 +760,7 @@ static void shard_lost(kn_cshard_t* s, const char* why) {
   s->state = SHARD_GONE;
   shard_stop_fetching(s);
   shard_drop_queued(s);
+  event_push_end(s, KINESIS_SHARD_END_LOST);
   /* Records handed out stay valid until acknowledged; fetches with none
    * left out go now. Its room in the queue goes to the other shards. */
   shard_advance(s);
@@ -1149,66 +1274,23 @@ static void shard_schedule_fetch(kn_cshard_t* s, uint64_t delay) {
 }
 
 
-/* ---- Leases and discovery ---- */
+/* ---- Leases and discovery ----
+ *
+ * A round runs on every heartbeat and after every listing: count the live
+ * consumers (the member op), read the lease table of the listed shards (the
+ * leases op), ask the planner (lease_plan.c) which shards to claim and which
+ * to hand over, and do that. Nothing else decides claims. With a store that
+ * lacks the leases op, the consumer plans with what it learned itself: the
+ * shards it holds, those whose claim another's lease refused, and parents
+ * found finished through get. */
 
 static kn_cshard_t* shard_find(kinesis_consumer_t* c, const char* id) {
-  kn_queue_t* q;
-  for (q = c->shards.next; q != &c->shards; q = q->next) {
-    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    if (strcmp(s->id, id) == 0)
-      return s;
-  }
-  return NULL;
+  return kn_strmap_get(&c->index, id);
 }
 
 
-static size_t shards_owned(kinesis_consumer_t* c) {
-  size_t n = 0;
-  kn_queue_t* q;
-  for (q = c->shards.next; q != &c->shards; q = q->next) {
-    int st = kn_queue_data(q, kn_cshard_t, node)->state;
-    if (st == SHARD_CLAIMING || st == SHARD_FETCHING || st == SHARD_ENDING ||
-        st == SHARD_FAILED)
-      n++;
-  }
-  return n;
-}
-
-
-/* Whether a shard counts toward the fair share: listed, not finished, and
- * readable now (its parents done, as far as this consumer knows) or held
- * here. */
-static int parent_done_locally(kinesis_consumer_t* c, const char* id);
-
-static int shard_counts(kinesis_consumer_t* c, kn_cshard_t* s) {
-  if (!s->listed || s->state == SHARD_FINISHED)
-    return 0;
-  return shard_holds_lease(s) || s->state == SHARD_CLAIMING ||
-         (parent_done_locally(c, s->parent) &&
-          parent_done_locally(c, s->adjacent_parent));
-}
-
-
-/* The most shards to hold now: a fair share, ceil(shards / live members),
- * when the checkpointer counts members; never above max_shard_consumers.
- * SIZE_MAX when there is no limit. */
-static size_t shard_limit(kinesis_consumer_t* c) {
-  size_t limit = c->o.max_shard_consumers > 0 ? c->o.max_shard_consumers
-                                              : SIZE_MAX;
-  if (c->cp->ops->member != NULL && c->live > 0) {
-    size_t n = 0;
-    size_t share;
-    kn_queue_t* q;
-    for (q = c->shards.next; q != &c->shards; q = q->next)
-      n += (size_t) shard_counts(c, kn_queue_data(q, kn_cshard_t, node));
-    share = (n + c->live - 1) / c->live;
-    if (share == 0)
-      share = 1;
-    if (share < limit)
-      limit = share;
-  }
-  return limit;
-}
+static void claims_settled(kinesis_consumer_t* c);
+static void round_plan(kinesis_consumer_t* c);
 
 
 static void claimed(int status, const kinesis_checkpoint_t* ckpt,
@@ -1228,12 +1310,10 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
     return;
   }
   if (status == KINESIS_ELEASED) {
-    /* Its place under the limit goes to the next candidate, which may be
-     * a shard another consumer held too: its lease may have expired, or
-     * been handed over. Each is asked once a round. */
+    /* Another consumer holds it: the next plan knows. */
     s->state = SHARD_LEASED_OTHER;
-    s->refused_round = c->round;
-    consider_all(c, 1);
+    s->known = 1;
+    c->claims_refused++;
     return;
   }
   if (status != 0) {
@@ -1243,6 +1323,7 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
     s->state = SHARD_NEW;
     return;
   }
+  s->known = 1;
   if (ckpt->finished) {
     /* Someone read it to its end already: give the lease back. */
     s->state = SHARD_FINISHED;
@@ -1258,7 +1339,7 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
        set_str(&s->acked_seq, ckpt->sequence_number) != 0 ||
        set_str(&s->written_seq, ckpt->sequence_number) != 0)) {
     /* Without the checkpoint the shard would start at the wrong place: it
-     * is claimed again (our own lease) at the next discovery. */
+     * is claimed again (our own lease) in a later round. */
     kn_client_log(c->client, KINESIS_LOG_WARN,
                   "consumer: cannot claim %s: %s", s->id,
                   kinesis_strerror(KINESIS_ENOMEM));
@@ -1275,18 +1356,23 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
     } else {
       s->start_type = KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER;
     }
-  } else if (s->parent != NULL || s->adjacent_parent != NULL) {
-    /* A child of a reshard starts at its beginning, so per-key order holds
-     * across the reshard. */
-    s->start_type = KINESIS_ITERATOR_TRIM_HORIZON;
-  } else {
+  } else if (c->o.iterator_type == KINESIS_ITERATOR_AT_TIMESTAMP) {
+    /* Every shard read, parents first, starts at the timestamp: a shard
+     * made after it starts at its beginning all the same. */
+    s->start_type = KINESIS_ITERATOR_AT_TIMESTAMP;
+  } else if (s->at_position) {
     s->start_type = c->o.iterator_type;
+  } else {
+    /* A child of a shard this application read starts at its beginning,
+     * so per-key order holds across the reshard. */
+    s->start_type = KINESIS_ITERATOR_TRIM_HORIZON;
   }
   s->state = SHARD_FETCHING;
   s->fetch_ok = 0;
   s->lease_until = s->lease_sent_at + c->lease_ms;
   kn_client_log(c->client, KINESIS_LOG_INFO, "consumer: leased shard %s",
                 s->id);
+  event_push_start(s, ckpt);
   shard_schedule_fetch(s, 0);
 }
 
@@ -1294,9 +1380,24 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
 static void on_claimed(int status, const kinesis_checkpoint_t* ckpt,
                        void* arg) {
   kn_cshard_t* s = arg;
-  note_store(s->consumer, status);
+  kinesis_consumer_t* c = s->consumer;
+  note_store(c, status);
   claimed(status, ckpt, s);
-  readiness_update(s->consumer);
+  c->claims_out--;
+  claims_settled(c);
+  readiness_update(c);
+}
+
+
+/* Every claim of a plan was answered: when some were refused and the store
+ * cannot list its leases, plan again with what the refusals taught, once
+ * for the whole batch rather than once per answer. */
+static void claims_settled(kinesis_consumer_t* c) {
+  if (c->claims_out > 0 || c->claims_refused == 0)
+    return;
+  c->claims_refused = 0;
+  if (!c->closing && c->started && c->cp->ops->leases == NULL)
+    round_plan(c);
 }
 
 
@@ -1305,96 +1406,11 @@ static void shard_claim(kn_cshard_t* s) {
   s->state = SHARD_CLAIMING;
   s->lease_sent_at = uv_now(c->loop);
   if (c->cp->ops->claim(c->cp->self, c->stream, s->id, c->owner, on_claimed,
-                        s) == 0)
+                        s) == 0) {
     s->ckpt_ops++;
-  else
+    c->claims_out++;
+  } else {
     s->state = SHARD_NEW;
-}
-
-
-/* A parent check: the answer for one parent of `s`. */
-typedef struct {
-  kn_cshard_t* shard;
-  int pending;
-  int all_finished;
-} kn_parents_t;
-
-
-static void on_parent_state(int status, const kinesis_checkpoint_t* ckpt,
-                            void* arg) {
-  kn_parents_t* pc = arg;
-  kn_cshard_t* s = pc->shard;
-  kinesis_consumer_t* c = s->consumer;
-
-  s->ckpt_ops--;
-  if (status != 0 || !ckpt->finished)
-    pc->all_finished = 0;
-  if (--pc->pending > 0)
-    return;
-  if (pc->all_finished && !c->closing && s->state == SHARD_CLAIMING &&
-      shards_owned(c) <= shard_limit(c))
-    shard_claim(s);
-  else if (s->state == SHARD_CLAIMING)
-    s->state = SHARD_NEW;
-  kn_free(pc);
-  consumer_maybe_finish_close(c);
-  readiness_update(c);
-}
-
-
-/* Whether a parent is known to be finished here; 0 when only the
- * checkpointer can say. */
-static int parent_done_locally(kinesis_consumer_t* c, const char* id) {
-  kn_cshard_t* p;
-  if (id == NULL)
-    return 1;
-  p = shard_find(c, id);
-  /* A parent no longer listed has aged out of the stream: it is done. */
-  return p == NULL || !p->listed || p->state == SHARD_FINISHED;
-}
-
-
-static void shard_consider(kn_cshard_t* s) {
-  kinesis_consumer_t* c = s->consumer;
-  const char* parents[2];
-  kn_parents_t* pc;
-  int i;
-
-  if (s->state != SHARD_NEW && s->state != SHARD_LEASED_OTHER)
-    return;
-  if (s->state == SHARD_LEASED_OTHER && s->refused_round == c->round)
-    return;
-  if (shards_owned(c) >= shard_limit(c))
-    return;
-  parents[0] = parent_done_locally(c, s->parent) ? NULL : s->parent;
-  parents[1] =
-      parent_done_locally(c, s->adjacent_parent) ? NULL : s->adjacent_parent;
-  if (parents[0] == NULL && parents[1] == NULL) {
-    shard_claim(s);
-    return;
-  }
-  /* Parents must be finished first, by whoever read them. */
-  pc = kn_calloc(1, sizeof(*pc));
-  if (pc == NULL)
-    return;
-  pc->shard = s;
-  pc->all_finished = 1;
-  s->state = SHARD_CLAIMING;
-  for (i = 0; i < 2; i++) {
-    if (parents[i] == NULL)
-      continue;
-    pc->pending++;
-    if (c->cp->ops->get(c->cp->self, c->stream, parents[i], on_parent_state,
-                        pc) == 0) {
-      s->ckpt_ops++;
-    } else {
-      pc->pending--;
-      pc->all_finished = 0;
-    }
-  }
-  if (pc->pending == 0) {
-    s->state = SHARD_NEW;
-    kn_free(pc);
   }
 }
 
@@ -1416,20 +1432,27 @@ static void on_probed(int status, const kinesis_checkpoint_t* ckpt,
   kinesis_consumer_t* c = s->consumer;
   s->ckpt_ops--;
   s->probing = 0;
-  if (status == 0 && ckpt->finished &&
-      (s->state == SHARD_NEW || s->state == SHARD_LEASED_OTHER)) {
-    s->state = SHARD_FINISHED;
-    /* Its children now count toward the fair share, and may be claimed. */
-    rebalance(c);
+  c->probes_out--;
+  if (status == 0) {
+    s->known = s->known || ckpt->sequence_number != NULL || ckpt->finished;
+    if (ckpt->finished &&
+        (s->state == SHARD_NEW || s->state == SHARD_LEASED_OTHER)) {
+      s->state = SHARD_FINISHED;
+      c->probes_found++;
+    }
+  }
+  /* Parents found finished: their children may be claimed now. */
+  if (c->probes_out == 0 && c->probes_found > 0) {
+    c->probes_found = 0;
+    if (!c->closing && c->started)
+      round_plan(c);
   }
   consumer_maybe_finish_close(c);
 }
 
 
-/* A parent another consumer reads is finished by that consumer: ask the
- * checkpointer, so that this one counts (and may claim) the children. A
- * consumer at its limit would otherwise never look, and the children of a
- * parent it never held could go unread. */
+/* Without the leases op: a parent another consumer reads is finished by
+ * that consumer, so ask the checkpointer whether it is. */
 static void probe_parent(kinesis_consumer_t* c, const char* id) {
   kn_cshard_t* p = id != NULL ? shard_find(c, id) : NULL;
   if (p == NULL || !p->listed || p->probing ||
@@ -1438,6 +1461,7 @@ static void probe_parent(kinesis_consumer_t* c, const char* id) {
   if (c->cp->ops->get(c->cp->self, c->stream, p->id, on_probed, p) == 0) {
     p->probing = 1;
     p->ckpt_ops++;
+    c->probes_out++;
   }
 }
 
@@ -1452,10 +1476,66 @@ static void shard_maybe_forget(kn_cshard_t* s) {
 }
 
 
+/* A shard neither listed nor held, with nothing in flight, leaves the
+ * table: a stream resharded again and again keeps a table of the shards
+ * it lists now. Its timer's close frees it. */
+static void shard_maybe_drop(kn_cshard_t* s) {
+  kinesis_consumer_t* c = s->consumer;
+  if (s->listed || shard_holds_lease(s) || s->state == SHARD_CLAIMING ||
+      s->call != NULL || s->ckpt_ops > 0 || s->probing ||
+      !kn_queue_empty(&s->fetches))
+    return;
+  kn_queue_remove(&s->node);
+  kn_strmap_remove(&c->index, s->id);
+  c->nshards--;
+  uv_close((uv_handle_t*) &s->timer, on_handle_closed);
+}
+
+
+static kn_cshard_t* shard_new(kinesis_consumer_t* c, const kinesis_shard_t* sh) {
+  kn_cshard_t* s = kn_calloc(1, sizeof(*s));
+  if (s == NULL)
+    return NULL;
+  s->consumer = c;
+  s->skip_sub = -1;
+  s->millis_behind = -1;
+  kn_queue_init(&s->fetches);
+  s->has_range =
+      kn_hash_key_parse(sh->starting_hash_key, &s->range_start) == 0 &&
+      kn_hash_key_parse(sh->ending_hash_key, &s->range_end) == 0 &&
+      kn_hash_key_cmp(&s->range_start, &s->range_end) <= 0;
+  if (set_str(&s->id, sh->shard_id) != 0 ||
+      set_str(&s->parent, sh->parent_shard_id) != 0 ||
+      set_str(&s->adjacent_parent, sh->adjacent_parent_shard_id) != 0 ||
+      kn_strmap_put(&c->index, s->id, s) != 0) {
+    kn_free(s->id);
+    kn_free(s->parent);
+    kn_free(s->adjacent_parent);
+    kn_free(s);
+    return NULL;
+  }
+  if (shard_open_timer(s) != 0) {
+    kn_strmap_remove(&c->index, s->id);
+    kn_free(s->id);
+    kn_free(s->parent);
+    kn_free(s->adjacent_parent);
+    kn_free(s);
+    return NULL;
+  }
+  kn_queue_insert_tail(&c->shards, &s->node);
+  c->nshards++;
+  return s;
+}
+
+
+static void frontier_query(kinesis_consumer_t* c);
+
+
 static void on_listed(kinesis_client_t* client, int status,
                       const kinesis_result_t* res, void* arg) {
   kinesis_consumer_t* c = arg;
   kn_queue_t* q;
+  kn_queue_t* next;
   size_t i;
   (void) client;
 
@@ -1483,35 +1563,14 @@ static void on_listed(kinesis_client_t* client, int status,
   for (i = 0; i < res->nshards; i++) {
     const kinesis_shard_t* sh = &res->shards[i];
     kn_cshard_t* s = shard_find(c, sh->shard_id);
-    if (s == NULL) {
-      s = kn_calloc(1, sizeof(*s));
-      if (s == NULL)
-        continue;
-      s->consumer = c;
-      s->skip_sub = -1;
-      s->millis_behind = -1;
-      kn_queue_init(&s->fetches);
-      s->has_range =
-          kn_hash_key_parse(sh->starting_hash_key, &s->range_start) == 0 &&
-          kn_hash_key_parse(sh->ending_hash_key, &s->range_end) == 0 &&
-          kn_hash_key_cmp(&s->range_start, &s->range_end) <= 0;
-      if (set_str(&s->id, sh->shard_id) != 0 ||
-          set_str(&s->parent, sh->parent_shard_id) != 0 ||
-          set_str(&s->adjacent_parent, sh->adjacent_parent_shard_id) != 0 ||
-          shard_open_timer(s) != 0) {
-        kn_free(s->id);
-        kn_free(s->parent);
-        kn_free(s->adjacent_parent);
-        kn_free(s);
-        continue;
-      }
-      kn_queue_insert_tail(&c->shards, &s->node);
-      c->nshards++;
-    }
+    if (s == NULL && (s = shard_new(c, sh)) == NULL)
+      continue;
     s->listed = 1;
+    s->open = sh->ending_sequence_number == NULL;
   }
-  for (q = c->shards.next; q != &c->shards; q = q->next) {
+  for (q = c->shards.next; q != &c->shards; q = next) {
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    next = q->next;
     if (!s->listed && s->state == SHARD_FETCHING)
       shard_lost(s, "it is no longer in the stream's shard list");
     else if (s->state == SHARD_GONE)
@@ -1519,42 +1578,340 @@ static void on_listed(kinesis_client_t* client, int status,
     /* A shard whose finish did not go through: try again. */
     else if (s->state == SHARD_ENDING)
       shard_try_end(s);
-    if (s->listed && s->state != SHARD_FINISHED) {
-      probe_parent(c, s->parent);
-      probe_parent(c, s->adjacent_parent);
-    }
+    /* Without a lease table, a lease seen elsewhere may have expired since:
+     * this round claims it again to find out. */
+    else if (s->state == SHARD_LEASED_OTHER && c->cp->ops->leases == NULL)
+      s->state = SHARD_NEW;
+    if (!s->listed)
+      shard_maybe_drop(s);
   }
-  c->round++;
   c->listed_ok = 1;
-  consider_all(c, 1);
+  if (!c->frontier_done) {
+    if (c->o.iterator_type == KINESIS_ITERATOR_AT_TIMESTAMP) {
+      frontier_query(c);
+      return;
+    }
+    /* LATEST: the shards open now. The start position is this moment, so
+     * the frontier is fixed here; shards made later are read from their
+     * beginning. */
+    for (q = c->shards.next; q != &c->shards; q = q->next) {
+      kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+      s->frontier = s->listed && s->open;
+    }
+    c->frontier_done = 1;
+    c->frontier_trusted = 1;
+  }
+  round_start(c);
   readiness_update(c);
 }
 
 
-/* Claims what it may: shards nobody was seen holding first, then, after a
- * listing, those another consumer held (their leases may have expired). */
-static void consider_all(kinesis_consumer_t* c, int leased_elsewhere_too) {
-  kn_queue_t* q;
-  int pass;
-  if (c->closing)
+/* AT_TIMESTAMP: the shards open at the timestamp, from ListShards with a
+ * ShardFilter. A server that ignores the filter (kinesalite) answers with
+ * every shard, parents and children together, which a real answer never
+ * holds: then there is no frontier, and every shard is read from the
+ * timestamp, parents first, which is right but reads shards that closed
+ * before it to their (empty) end. */
+static void on_frontier(kinesis_client_t* client, int status,
+                        const kinesis_result_t* res, void* arg) {
+  kinesis_consumer_t* c = arg;
+  kn_strmap_t answer;
+  int trusted = status == 0;
+  size_t i;
+  (void) client;
+
+  c->frontier_call = NULL;
+  if (c->closing) {
+    consumer_maybe_finish_close(c);
     return;
-  for (pass = 0; pass < (leased_elsewhere_too ? 2 : 1); pass++)
-    for (q = c->shards.next; q != &c->shards; q = q->next) {
-      kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-      if (s->state == (pass == 0 ? SHARD_NEW : SHARD_LEASED_OTHER))
-        shard_consider(s);
-    }
+  }
+  kn_strmap_init(&answer);
+  for (i = 0; trusted && i < res->nshards; i++)
+    if (kn_strmap_put(&answer, res->shards[i].shard_id, &answer) != 0)
+      trusted = 0;
+  for (i = 0; trusted && i < res->nshards; i++) {
+    const kinesis_shard_t* sh = &res->shards[i];
+    if ((sh->parent_shard_id != NULL &&
+         kn_strmap_get(&answer, sh->parent_shard_id) != NULL) ||
+        (sh->adjacent_parent_shard_id != NULL &&
+         kn_strmap_get(&answer, sh->adjacent_parent_shard_id) != NULL))
+      trusted = 0;
+  }
+  for (i = 0; trusted && i < res->nshards; i++) {
+    kn_cshard_t* s = shard_find(c, res->shards[i].shard_id);
+    if (s != NULL)
+      s->frontier = 1;
+  }
+  kn_strmap_free(&answer);
+  if (!trusted)
+    kn_client_log(c->client, KINESIS_LOG_INFO,
+                  "consumer: no list of the shards open at the timestamp "
+                  "(%s); every shard is read from it, parents first",
+                  status != 0 ? kinesis_strerror(status)
+                              : "the filter was ignored");
+  c->frontier_done = 1;
+  c->frontier_trusted = trusted;
+  round_start(c);
+  readiness_update(c);
 }
 
 
-/* ---- Rebalancing ----
+static void frontier_query(kinesis_consumer_t* c) {
+  if (c->frontier_call != NULL)
+    return;
+  if (kn_client_list_shards_at(c->client, c->stream, c->o.timestamp,
+                               on_frontier, c, &c->frontier_call) != 0) {
+    c->frontier_call = NULL;
+    c->frontier_done = 1;
+    c->frontier_trusted = 0;
+    round_start(c);
+  }
+}
+
+
+/* ---- Rounds ----
  *
- * Consumers of one application count each other through the checkpointer's
- * member op, on every heartbeat. One that holds more than its fair share
- * hands the extra shards over: it stops fetching, drops what it has not
- * delivered, waits for the records it handed out to be acknowledged,
- * checkpoints and releases. One that holds less claims free and expired
- * leases, on the same heartbeat. */
+ * Rebalancing comes out of the plan: a consumer above its share hands the
+ * extra shards over (stops fetching, drops what it has not delivered, waits
+ * for the records it handed out to be acknowledged, checkpoints, releases),
+ * and one below it claims free and expired leases. */
+
+static void round_table(kinesis_consumer_t* c);
+static void on_leases(int status, const kinesis_lease_t* leases, size_t n,
+                      void* arg);
+
+
+static void round_end(kinesis_consumer_t* c) {
+  c->round_busy = 0;
+  if (c->round_again) {
+    c->round_again = 0;
+    round_start(c);
+  }
+}
+
+
+static void round_start(kinesis_consumer_t* c) {
+  if (c->closing || !c->started || !c->listed_ok || !c->frontier_done)
+    return;
+  if (c->round_busy) {
+    c->round_again = 1;
+    return;
+  }
+  c->round_busy = 1;
+  if (c->cp->ops->member != NULL) {
+    member_call(c, 0);
+    /* The count answers, then the table is read (on_members). */
+    if (c->member_calls > 0)
+      return;
+  }
+  round_table(c);
+}
+
+
+static void round_table(kinesis_consumer_t* c) {
+  kn_queue_t* q;
+  size_t n = 0;
+
+  if (c->cp->ops->leases == NULL) {
+    round_plan(c);
+    round_end(c);
+    return;
+  }
+  if (c->nshards > c->ids_cap) {
+    const char** ids = kn_realloc(c->ids, c->nshards * sizeof(*ids));
+    if (ids == NULL) {
+      round_end(c);
+      return;
+    }
+    c->ids = ids;
+    c->ids_cap = c->nshards;
+  }
+  /* A finished shard stays finished: it is not asked about again. */
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    if (s->listed && s->state != SHARD_FINISHED)
+      c->ids[n++] = s->id;
+  }
+  if (c->cp->ops->leases(c->cp->self, c->stream, c->ids, n, on_leases, c) ==
+      0)
+    c->leases_calls++;
+  else
+    round_end(c);
+}
+
+
+/* Owner names are interned per table, so that shards point at one copy
+ * each. */
+static const char* owner_intern(kinesis_consumer_t* c, const char* owner) {
+  char* copy = kn_strmap_get(&c->owners, owner);
+  if (copy != NULL)
+    return copy;
+  copy = kn_strdup(owner);
+  if (copy == NULL || kn_strmap_put(&c->owners, copy, copy) != 0) {
+    kn_free(copy);
+    return NULL;
+  }
+  return copy;
+}
+
+
+static void owners_clear(kinesis_consumer_t* c) {
+  size_t i;
+  for (i = 0; i < c->owners.nslots; i++)
+    if (c->owners.slots[i].key != NULL)
+      kn_free(c->owners.slots[i].value);
+  kn_strmap_free(&c->owners);
+}
+
+
+static void on_leases(int status, const kinesis_lease_t* leases, size_t n,
+                      void* arg) {
+  kinesis_consumer_t* c = arg;
+  kn_queue_t* q;
+  size_t i;
+
+  c->leases_calls--;
+  note_store(c, status);
+  if (c->closing || !c->started) {
+    c->round_busy = 0;
+    consumer_maybe_finish_close(c);
+    return;
+  }
+  if (status != 0) {
+    kn_client_log(c->client, KINESIS_LOG_WARN,
+                  "consumer: cannot read the lease table: %s",
+                  kinesis_strerror(status));
+    round_end(c);
+    return;
+  }
+  for (q = c->shards.next; q != &c->shards; q = q->next)
+    kn_queue_data(q, kn_cshard_t, node)->owner = NULL;
+  owners_clear(c);
+  for (i = 0; i < n; i++) {
+    kn_cshard_t* s = shard_find(c, leases[i].shard_id);
+    if (s == NULL)
+      continue;
+    s->known = leases[i].known;
+    if (leases[i].owner != NULL)
+      s->owner = owner_intern(c, leases[i].owner);
+    s->free_rounds = leases[i].owner == NULL && !leases[i].finished
+                         ? s->free_rounds + 1
+                         : 0;
+    if (leases[i].finished &&
+        (s->state == SHARD_NEW || s->state == SHARD_LEASED_OTHER))
+      s->state = SHARD_FINISHED;
+    /* The stats show who holds what, as the table says. */
+    else if (s->state == SHARD_NEW && leases[i].owner != NULL &&
+             strcmp(leases[i].owner, c->owner) != 0)
+      s->state = SHARD_LEASED_OTHER;
+    else if (s->state == SHARD_LEASED_OTHER && leases[i].owner == NULL)
+      s->state = SHARD_NEW;
+  }
+  round_plan(c);
+  round_end(c);
+}
+
+
+/* The owner the planner sees: this consumer for what it holds or claims;
+ * otherwise the table's owner, or, without a table, "another" for a shard
+ * whose claim was refused. A lease the table still gives this consumer but
+ * that it no longer holds (lost, then forgotten) reads as free: claiming
+ * one's own lease again is allowed. */
+static const char* plan_owner(kinesis_consumer_t* c, const kn_cshard_t* s) {
+  if (shard_holds_lease(s) || s->state == SHARD_CLAIMING)
+    return c->owner;
+  if (c->cp->ops->leases == NULL)
+    return s->state == SHARD_LEASED_OTHER ? "" : NULL;
+  if (s->owner != NULL && strcmp(s->owner, c->owner) == 0)
+    return NULL;
+  return s->owner;
+}
+
+
+static void round_plan(kinesis_consumer_t* c) {
+  kn_plan_input_t in;
+  kn_plan_t plan;
+  kn_queue_t* q;
+  size_t n = 0;
+  size_t i;
+  int r;
+
+  if (c->closing || !c->started || !c->frontier_done)
+    return;
+  if (c->nshards > c->plan_cap) {
+    kn_plan_shard_t* ps = kn_realloc(c->plan_in, c->nshards * sizeof(*ps));
+    kn_cshard_t** pp;
+    if (ps == NULL)
+      return;
+    c->plan_in = ps;
+    pp = kn_realloc(c->plan_shards, c->nshards * sizeof(*pp));
+    if (pp == NULL)
+      return;
+    c->plan_shards = pp;
+    c->plan_cap = c->nshards;
+  }
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    kn_plan_shard_t* p = &c->plan_in[n];
+    if (!s->listed)
+      continue;
+    memset(p, 0, sizeof(*p));
+    p->id = s->id;
+    p->parent = s->parent;
+    p->adjacent_parent = s->adjacent_parent;
+    p->owner = plan_owner(c, s);
+    p->open = s->open;
+    p->finished = s->state == SHARD_FINISHED;
+    p->known = s->known || shard_holds_lease(s);
+    p->frontier = s->frontier;
+    p->pinned = p->owner == c->owner && s->state != SHARD_FETCHING;
+    p->stale = p->owner == NULL && s->free_rounds >= 2;
+    c->plan_shards[n++] = s;
+  }
+  memset(&in, 0, sizeof(in));
+  in.shards = c->plan_in;
+  in.nshards = n;
+  in.self = c->owner;
+  in.members = c->cp->ops->member != NULL ? c->live : 0;
+  in.max_shards = c->o.max_shard_consumers;
+  in.exact = c->cp->ops->leases != NULL;
+  in.from_frontier =
+      c->o.iterator_type != KINESIS_ITERATOR_TRIM_HORIZON && c->frontier_trusted;
+  r = kn_lease_plan(&in, &plan);
+  if (r != 0) {
+    kn_client_log(c->client, KINESIS_LOG_WARN, "consumer: cannot plan: %s",
+                  kinesis_strerror(r));
+    kn_lease_plan_free(&plan);
+    return;
+  }
+  c->round++;
+  c->planned_once = 1;
+  c->target = plan.target;
+  for (i = 0; i < n; i++) {
+    c->plan_shards[i]->at_position = plan.at_position[i];
+    c->plan_shards[i]->plan_status = plan.status[i];
+  }
+  for (i = 0; i < plan.nrelease; i++) {
+    kn_cshard_t* s = c->plan_shards[plan.release[i]];
+    if (s->state == SHARD_FETCHING)
+      shard_hand_over(s);
+  }
+  for (i = 0; i < plan.nclaim; i++) {
+    kn_cshard_t* s = c->plan_shards[plan.claim[i]];
+    if (s->state == SHARD_NEW || s->state == SHARD_LEASED_OTHER)
+      shard_claim(s);
+  }
+  /* Without a table, parents that hold children back are asked about. */
+  if (c->cp->ops->leases == NULL)
+    for (i = 0; i < n; i++)
+      if (plan.status[i] == KN_PLAN_WAIT) {
+        probe_parent(c, c->plan_shards[i]->parent);
+        probe_parent(c, c->plan_shards[i]->adjacent_parent);
+      }
+  kn_lease_plan_free(&plan);
+  readiness_update(c);
+}
+
 
 static void on_handed_over(int status, void* arg) {
   kn_cshard_t* s = arg;
@@ -1571,6 +1928,7 @@ static void on_handed_over(int status, void* arg) {
     c->stats.handovers++;
     kn_client_log(c->client, KINESIS_LOG_INFO,
                   "consumer: handed shard %s over", s->id);
+    event_push_end(s, KINESIS_SHARD_END_HANDED_OVER);
   }
   consumer_maybe_finish_close(c);
 }
@@ -1604,33 +1962,6 @@ static void shard_hand_over(kn_cshard_t* s) {
 }
 
 
-static void rebalance(kinesis_consumer_t* c) {
-  size_t limit = shard_limit(c);
-  size_t owned = shards_owned(c);
-  kn_queue_t* q;
-
-  if (c->closing || !c->started)
-    return;
-  /* Hand over the most recently listed shards first. */
-  for (q = c->shards.prev; q != &c->shards && owned > limit; q = q->prev) {
-    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    if (s->state == SHARD_FETCHING) {
-      shard_hand_over(s);
-      owned--;
-    }
-  }
-  if (owned >= limit)
-    return;
-  for (q = c->shards.next; q != &c->shards; q = q->next) {
-    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    if (s->state == SHARD_GONE)
-      shard_maybe_forget(s);
-  }
-  c->round++;
-  consider_all(c, 1);
-}
-
-
 static void on_members(int status, uint32_t live, void* arg) {
   kinesis_consumer_t* c = arg;
   c->member_calls--;
@@ -1648,8 +1979,8 @@ static void on_members(int status, uint32_t live, void* arg) {
   }
   if (c->closing)
     consumer_maybe_finish_close(c);
-  else
-    rebalance(c);
+  else if (c->round_busy && c->member_calls == 0)
+    round_table(c);
 }
 
 
@@ -1718,7 +2049,44 @@ static char* default_owner(void) {
 }
 
 
+/* Upper bounds of the loop-turn histogram's buckets, in microseconds; the
+ * last bucket takes the rest. */
+static const uint64_t turn_bounds_us[KINESIS_LOOP_TURN_BUCKETS - 1] = {
+    1000, 2000, 5000, 10000, 20000, 50000, 100000};
+
+
+static void on_turn(uv_prepare_t* h) {
+  kinesis_consumer_t* c = container_of(h, kinesis_consumer_t, turns);
+  uint64_t now = uv_hrtime();
+  uint64_t idle = uv_metrics_idle_time(c->loop);
+  if (c->turn_at != 0 && now >= c->turn_at) {
+    uint64_t waited = idle - c->turn_idle;
+    uint64_t wall = now - c->turn_at;
+    uint64_t us = (wall > waited ? wall - waited : 0) / 1000;
+    size_t b = 0;
+    while (b < KN_ARRAY_SIZE(turn_bounds_us) && us >= turn_bounds_us[b])
+      b++;
+    c->stats.loop_turns[b]++;
+    c->stats.loop_turn_total_us += us;
+    if (us > c->stats.loop_turn_max_us)
+      c->stats.loop_turn_max_us = us;
+  }
+  c->turn_at = now;
+  c->turn_idle = idle;
+}
+
+
 static void consumer_free(kinesis_consumer_t* c) {
+  while (!kn_queue_empty(&c->events)) {
+    kn_event_t* e = kn_queue_data(c->events.next, kn_event_t, node);
+    kn_queue_remove(&e->node);
+    kn_free(e);
+  }
+  owners_clear(c);
+  kn_strmap_free(&c->index);
+  kn_free(c->ids);
+  kn_free(c->plan_in);
+  kn_free(c->plan_shards);
   kn_free(c->stream);
   kn_free(c->owner);
   kn_free(c->shard_stats);
@@ -1740,6 +2108,10 @@ int kinesis_consumer_new(kinesis_client_t* client,
   c = kn_calloc(1, sizeof(*c));
   if (c == NULL)
     return KINESIS_ENOMEM;
+  kn_strmap_init(&c->index);
+  kn_strmap_init(&c->owners);
+  kn_queue_init(&c->events);
+  c->target = SIZE_MAX;
   c->o = *options;
   c->client = client;
   c->loop = kn_client_loop(client);
@@ -1769,12 +2141,17 @@ int kinesis_consumer_new(kinesis_client_t* client,
   uv_timer_init(c->loop, &c->heartbeat);
   uv_timer_init(c->loop, &c->checkpoint);
   uv_timer_init(c->loop, &c->readiness);
+  uv_prepare_init(c->loop, &c->turns);
+  /* Turns are measured without the kernel's wait, which needs the loop to
+   * account for it; a flag, harmless to the application. */
+  (void) uv_loop_configure(c->loop, UV_METRICS_IDLE_TIME);
   c->dispatcher.data = c;
   c->discovery.data = c;
   c->heartbeat.data = c;
   c->checkpoint.data = c;
   c->readiness.data = c;
-  c->handles_open = 5;
+  c->turns.data = c;
+  c->handles_open = 6;
   kn_client_child_add(client);
   *out = c;
   return 0;
@@ -1804,6 +2181,10 @@ int kinesis_consumer_start(kinesis_consumer_t* c) {
   uv_timer_start(&c->discovery, on_discovery_timer, 0, c->o.shard_discovery_ms);
   uv_timer_start(&c->heartbeat, on_heartbeat_timer, c->o.heartbeat_interval_ms,
                  c->o.heartbeat_interval_ms);
+  /* It measures; it does not keep the loop alive. */
+  c->turn_at = 0;
+  uv_prepare_start(&c->turns, on_turn);
+  uv_unref((uv_handle_t*) &c->turns);
   uv_timer_start(&c->checkpoint, on_checkpoint_timer,
                  c->o.checkpoint_interval_ms, c->o.checkpoint_interval_ms);
   return 0;
@@ -1845,7 +2226,10 @@ void* kinesis_consumer_get_data(const kinesis_consumer_t* c) {
 
 static void on_cp_closed(void* arg) {
   kinesis_consumer_t* c = arg;
-  kinesis_consumer_cb cb = c->close_cb;
+  kinesis_consumer_cb cb;
+  /* The ends of the shards it held come before the close's callback. */
+  events_run(c);
+  cb = c->close_cb;
   kn_client_child_remove(c->client);
   if (cb != NULL)
     cb(c, 0, c->close_arg);
@@ -1898,7 +2282,8 @@ enum { CLOSE_CALLS = 1, CLOSE_CHECKPOINTS, CLOSE_RELEASES, CLOSE_HANDLES };
 
 static int consumer_busy(kinesis_consumer_t* c) {
   kn_queue_t* q;
-  if (c->listing != NULL || c->in_dispatch || c->member_calls > 0)
+  if (c->listing != NULL || c->frontier_call != NULL || c->in_dispatch ||
+      c->member_calls > 0 || c->leases_calls > 0)
     return 1;
   for (q = c->shards.next; q != &c->shards; q = q->next) {
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
@@ -1927,6 +2312,7 @@ static void consumer_maybe_finish_close(kinesis_consumer_t* c) {
                                 on_ckpt_done, s) == 0)
           s->ckpt_ops++;
         s->state = SHARD_NEW;
+        event_push_end(s, KINESIS_SHARD_END_STOPPED);
       }
     }
   }
@@ -1947,6 +2333,7 @@ static void consumer_maybe_finish_close(kinesis_consumer_t* c) {
   uv_close((uv_handle_t*) &c->heartbeat, on_handle_closed);
   uv_close((uv_handle_t*) &c->checkpoint, on_handle_closed);
   uv_close((uv_handle_t*) &c->readiness, on_handle_closed);
+  uv_close((uv_handle_t*) &c->turns, on_handle_closed);
 }
 
 
@@ -1958,8 +2345,11 @@ static void consumer_wind_down(kinesis_consumer_t* c) {
   uv_timer_stop(&c->checkpoint);
   uv_timer_stop(&c->readiness);
   uv_idle_stop(&c->dispatcher);
+  uv_prepare_stop(&c->turns);
   if (c->listing != NULL)
     kn_client_call_cancel(c->listing);
+  if (c->frontier_call != NULL)
+    kn_client_call_cancel(c->frontier_call);
   for (q = c->shards.next; q != &c->shards; q = q->next) {
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
     shard_stop_fetching(s);
@@ -2004,7 +2394,9 @@ int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_consumer_cb cb,
 
 static void on_stopped(uv_timer_t* t) {
   kinesis_consumer_t* c = container_of(t, kinesis_consumer_t, checkpoint);
-  kinesis_consumer_cb cb = c->stop_cb;
+  kinesis_consumer_cb cb;
+  events_run(c);
+  cb = c->stop_cb;
   c->stop_cb = NULL;
   if (cb != NULL)
     cb(c, 0, c->stop_arg);
@@ -2015,8 +2407,20 @@ static void on_stopped(uv_timer_t* t) {
  * open for the next start. */
 static void consumer_reset(kinesis_consumer_t* c) {
   kn_queue_t* q;
-  for (q = c->shards.next; q != &c->shards; q = q->next)
-    shard_forget(kn_queue_data(q, kn_cshard_t, node));
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    shard_forget(s);
+    /* The next start has a start position of its own. */
+    s->frontier = 0;
+  }
+  c->frontier_done = 0;
+  c->frontier_trusted = 0;
+  c->planned_once = 0;
+  c->round_busy = 0;
+  c->round_again = 0;
+  c->claims_refused = 0;
+  c->probes_found = 0;
+  c->target = SIZE_MAX;
   c->closing = 0;
   c->stopping = 0;
   c->started = 0;
@@ -2061,10 +2465,8 @@ int kinesis_consumer_stats(kinesis_consumer_t* c,
   st->unacked = c->unacked;
   st->live_members = c->live;
   st->ready = consumer_ready_now(c);
-  {
-    size_t limit = shard_limit(c);
-    st->shard_target = limit == SIZE_MAX ? 0 : (uint32_t) limit;
-  }
+  st->shard_target =
+      c->target == SIZE_MAX || c->target > UINT32_MAX ? 0 : (uint32_t) c->target;
   ss = kn_realloc(c->shard_stats,
                   (c->nshards > 0 ? c->nshards : 1) * sizeof(*ss));
   if (ss == NULL)
@@ -2073,7 +2475,10 @@ int kinesis_consumer_stats(kinesis_consumer_t* c,
   for (q = c->shards.next; q != &c->shards; q = q->next) {
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
     ss[i].shard_id = s->id;
-    ss[i].state = state_names[s->state];
+    /* A shard before the start position is never read: say so. */
+    ss[i].state = s->state == SHARD_NEW && s->plan_status == KN_PLAN_SKIP
+                      ? "skipped"
+                      : state_names[s->state];
     ss[i].millis_behind_latest = s->millis_behind;
     ss[i].last_record_age_ms =
         s->last_arrival > 0 ? (int64_t) ((now_s - s->last_arrival) * 1000) : -1;

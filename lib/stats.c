@@ -447,14 +447,33 @@ static void prom_producer(kn_prom_t* w, const kinesis_producer_stats_t* st) {
 /* Whether the consumer holds the shard's lease in this state. */
 static int state_leased(const char* state) {
   return strcmp(state, "fetching") == 0 || strcmp(state, "ending") == 0 ||
-         strcmp(state, "handing-over") == 0;
+         strcmp(state, "handing-over") == 0 || strcmp(state, "failed") == 0;
 }
 
 
 static void prom_consumer(kn_prom_t* w, const kinesis_consumer_stats_t* st) {
+  static const char* const turn_le[KINESIS_LOOP_TURN_BUCKETS] = {
+      "0.001", "0.002", "0.005", "0.01", "0.02", "0.05", "0.1", "+Inf"};
+  uint64_t turns = 0;
   size_t i;
 
   prom_table(w, consumer_metrics, KN_ARRAY_SIZE(consumer_metrics), st);
+
+  prom_family(w, "kinesis_consumer_loop_turn_seconds", "histogram",
+              "Turns of the loop while the consumer ran, less the kernel's "
+              "wait: the work of every callback on the loop.");
+  for (i = 0; i < KINESIS_LOOP_TURN_BUCKETS; i++) {
+    const char* kv[] = {"le", turn_le[i], NULL};
+    turns += st->loop_turns[i];
+    prom_u64(w, "kinesis_consumer_loop_turn_seconds_bucket", kv, turns);
+  }
+  prom_double(w, "kinesis_consumer_loop_turn_seconds_sum", NULL,
+              (double) st->loop_turn_total_us / 1e6);
+  prom_u64(w, "kinesis_consumer_loop_turn_seconds_count", NULL, turns);
+  prom_family(w, "kinesis_consumer_loop_turn_max_seconds", "gauge",
+              "The longest turn of the loop while the consumer ran.");
+  prom_double(w, "kinesis_consumer_loop_turn_max_seconds", NULL,
+              (double) st->loop_turn_max_us / 1e6);
 
   prom_family(w, "kinesis_consumer_shard_behind_latest_seconds", "gauge",
               "How far the last answer was behind the tip of the shard, for "

@@ -91,6 +91,50 @@ typedef void (*kinesis_checkpoint_error_cb)(
     kinesis_consumer_t* consumer, const kinesis_checkpoint_error_t* error,
     void* user_data);
 
+/** Where a shard's reading starts, for on_shard_start. Valid during the
+ *  callback. Since 0.9. */
+typedef struct kinesis_shard_start_s {
+  const char* shard_id; /**< the shard */
+  /** KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER after a checkpoint (or
+   * AT_SEQUENCE_NUMBER inside a KPL aggregate partly processed), else where
+   * a shard without a checkpoint starts: TRIM_HORIZON, LATEST or
+   * AT_TIMESTAMP (docs/consumer.md, "Start positions"). */
+  kinesis_iterator_type_t iterator_type;
+  /** The checkpoint it starts after; NULL without one. */
+  const char* sequence_number;
+  /** With AT_SEQUENCE_NUMBER: user records of the aggregate up to and
+   * including this index were processed and are skipped. */
+  uint32_t sub_sequence_number;
+} kinesis_shard_start_t;
+
+/** Why a shard's reading ended, for on_shard_end. Since 0.9. */
+typedef enum {
+  /** Read to its end, every record acknowledged, and marked finished. */
+  KINESIS_SHARD_END_FINISHED = 0,
+  /** Its lease was taken by another consumer or could not be confirmed, or
+   * the shard left the stream: records not yet delivered were dropped, and
+   * acknowledgements can no longer be checkpointed. */
+  KINESIS_SHARD_END_LOST,
+  /** Handed over to another consumer, to rebalance, after its records
+   * handed out were acknowledged and checkpointed. */
+  KINESIS_SHARD_END_HANDED_OVER,
+  /** The consumer stopped or closed: the final checkpoint was written and
+   * the lease released. */
+  KINESIS_SHARD_END_STOPPED
+} kinesis_shard_end_reason_t;
+
+/** A shard's reading starts: see on_shard_start. Since 0.9. */
+typedef void (*kinesis_shard_start_cb)(kinesis_consumer_t* consumer,
+                                       const kinesis_shard_start_t* start,
+                                       void* user_data);
+
+/** A shard's reading ended: see on_shard_end. `shard_id` is valid during
+ *  the call. Since 0.9. */
+typedef void (*kinesis_shard_end_cb)(kinesis_consumer_t* consumer,
+                                     const char* shard_id,
+                                     kinesis_shard_end_reason_t reason,
+                                     void* user_data);
+
 /** The options of kinesis_consumer_new(); see
  *  kinesis_consumer_options_init(). */
 typedef struct kinesis_consumer_options_s {
@@ -104,7 +148,9 @@ typedef struct kinesis_consumer_options_s {
   uint32_t max_queue_size;
   /** Default 0: no limit. Shards this consumer leases at most. When the
    * checkpointer counts consumers (its member op), each also aims at a fair
-   * share, ceil(shards / live consumers), and hands extra shards over. */
+   * share of the readable shards and hands extra shards over: shares within
+   * one of each other when the checkpointer can list its leases (its leases
+   * op), else ceil(shards / live consumers). */
   uint32_t max_shard_consumers;
   /** Default 10000. Records per GetRecords (1 to 10000). */
   uint32_t record_limit;
@@ -155,6 +201,18 @@ typedef struct kinesis_consumer_options_s {
    * It may call any consumer function, close included. Since 0.9. */
   kinesis_checkpoint_error_cb on_checkpoint_error;
   void* on_checkpoint_error_data;   /**< passed to on_checkpoint_error */
+
+  /** Default NULL. Called when this consumer starts reading a shard (its
+   * lease was taken), before any of its records reach on_record, with where
+   * it starts. Like the KCL's record processor initialize. Since 0.9. */
+  kinesis_shard_start_cb on_shard_start;
+  /** Default NULL. Called once for every on_shard_start, when the reading
+   * of that shard ends, after the last of its records reached on_record,
+   * with the reason; at stop and close, before their callback. Both run on
+   * the loop, never inside a call of the library, in order per shard.
+   * Since 0.9. */
+  kinesis_shard_end_cb on_shard_end;
+  void* on_shard_data; /**< passed to on_shard_start and on_shard_end */
 } kinesis_consumer_options_t;
 
 /** Zeroes `options` and writes the defaults. */
@@ -228,10 +286,16 @@ KINESIS_EXTERN void kinesis_consumer_set_data(kinesis_consumer_t* consumer,
 KINESIS_EXTERN void* kinesis_consumer_get_data(
     const kinesis_consumer_t* consumer);
 
+/** Buckets of kinesis_consumer_stats_t.loop_turns. Since 0.9. */
+#define KINESIS_LOOP_TURN_BUCKETS 8
+
 /** One shard as the consumer sees it. */
 typedef struct kinesis_consumer_shard_stats_s {
   const char* shard_id;          /**< the shard's id */
-  const char* state;             /**< "waiting", "fetching", "finished", ... */
+  /** "new", "claiming", "leased-elsewhere", "fetching", "ending",
+   * "finished", "gone", "handing-over", or "skipped" (before the start
+   * position: never read). */
+  const char* state;
   int64_t millis_behind_latest;  /**< from the last answer; -1 before one */
   int64_t last_record_age_ms;    /**< now minus the last record's arrival */
   uint64_t records;              /**< user records delivered */
@@ -258,11 +322,22 @@ typedef struct kinesis_consumer_stats_s {
   /** Consumers of the application live on the stream, as the checkpointer
    * last answered (its member op); 0 when unknown or not supported. */
   uint32_t live_members;
-  /** The most shards this consumer aims to hold now: ceil(shards / live
-   * members), within max_shard_consumers; 0 when there is no limit. */
+  /** The most shards this consumer aims to hold now, as its last plan
+   * worked out (docs/consumer.md, "A fleet of consumers"): its share of the
+   * readable shards, within max_shard_consumers; 0 when there is no
+   * limit. */
   uint32_t shard_target;
   uint32_t leases_held;          /**< shards leased now */
   int ready;                     /**< kinesis_consumer_ready() */
+  /** How long the loop's turns took while the consumer ran (started, not
+   * stopped), counted in buckets by their upper bounds: 1, 2, 5, 10, 20,
+   * 50 and 100 ms, and the rest. A turn is one iteration of uv_run(), less
+   * the time it waited in the kernel for events: the work of every callback
+   * on the loop, the application's included. A long turn delays every
+   * timer and answer on the loop. Since 0.9. */
+  uint64_t loop_turns[KINESIS_LOOP_TURN_BUCKETS];
+  uint64_t loop_turn_max_us;     /**< the longest turn, in microseconds */
+  uint64_t loop_turn_total_us;   /**< all the turns, in microseconds */
   size_t nshards;                /**< entries in `shards` */
   const kinesis_consumer_shard_stats_t* shards;  /**< valid until the next
                                                       call on the consumer */

@@ -479,6 +479,11 @@ static void consumer_options(kinesis_consumer_options_t* o,
 }
 
 
+/* Set around calls into the library that take a callback: callbacks check
+ * that they never run inside one. */
+static int in_api;
+
+
 static void on_consumer_closed(kinesis_consumer_t* c, int status, void* arg) {
   (void) c;
   ASSERT_OK(status);
@@ -493,7 +498,9 @@ static void close_consumer(kinesis_consumer_t* k) {
   for (i = 0; i < 2; i++)
     if (watched[i] == k)
       watched[i] = NULL;
+  in_api = 1;
   ASSERT_OK(kinesis_consumer_close(k, on_consumer_closed, &closed));
+  in_api = 0;
   ASSERT_EQ(0, closed);
   WAIT_UNTIL(closed != 0, 10000);
   ASSERT_EQ(1, closed);
@@ -959,6 +966,10 @@ static void test_shard_disappears(void) {
   ASSERT_OK(kinesis_consumer_start(k));
   WAIT_UNTIL(sink_distinct() == 400, 10000);
   ASSERT_EQ(2, count_state(k, "fetching"));
+  /* The checkpoints of what was read land first (checkpoint_interval_ms is
+   * 100), so that reading shard 1 again, once it is listed again, starts
+   * after them. */
+  run_for(300);
 
   /* The next listing answers without shard 1. */
   doc = list_shards(stream);
@@ -976,7 +987,8 @@ static void test_shard_disappears(void) {
   json_decref(action);
   json_decref(doc);
 
-  WAIT_UNTIL(shard_in_state(k, gone_id, "gone"), 5000);
+  /* It is dropped, and, neither listed nor held, leaves the table. */
+  WAIT_UNTIL(shard_state(k, gone_id) == NULL, 5000);
   ASSERT_EQ(1, fault_count("ListShards", "status"));
   ASSERT(shard_in_state(k, kept_id, "fetching"));
   for (i = 0; i < nlogs; i++)
@@ -1068,19 +1080,43 @@ static void split_shard_zero(kinesis_client_t* c, const char* stream,
 }
 
 
+/* Merges the two children of a split back into one; `merged` gets its id. */
+static void merge_children(kinesis_client_t* c, const char* stream,
+                           const char* lower, const char* upper,
+                           char* merged) {
+  char body[512];
+  json_t* doc;
+  json_t* sh;
+  size_t i;
+
+  snprintf(body, sizeof(body),
+           "{\"StreamName\":\"%s\",\"ShardToMerge\":\"%s\","
+           "\"AdjacentShardToMerge\":\"%s\"}", stream, lower, upper);
+  json_decref(kinesalite_call("MergeShards", body));
+  wait_active(c, stream);
+  merged[0] = '\0';
+  doc = list_shards(stream);
+  json_array_foreach(json_object_get(doc, "Shards"), i, sh) {
+    if (strcmp(entry_str(sh, "ParentShardId"), lower) == 0) {
+      ASSERT_STR_EQ(upper, entry_str(sh, "AdjacentParentShardId"));
+      snprintf(merged, 32, "%s", entry_str(sh, "ShardId"));
+    }
+  }
+  json_decref(doc);
+  ASSERT(merged[0] != '\0');
+}
+
+
 static void test_reshard_split_merge(void) {
   kinesis_client_t* c;
   kinesis_consumer_t* k;
   kinesis_consumer_options_t o;
   kinesis_consumer_stats_t st;
   char stream[128];
-  char body[512];
   char lower[32] = "";
   char upper[32] = "";
   char merged[32] = "";
   const size_t phase = RS_KEYS * RS_ROUNDS;
-  json_t* doc;
-  json_t* sh;
   size_t i;
   size_t f0, l0, f1, l1, f2, l2, fm, lm;
 
@@ -1104,20 +1140,7 @@ static void test_reshard_split_merge(void) {
 
   /* Phase 2 goes to the children; then merge them back. */
   produce(c, stream, phase, 2 * phase);
-  snprintf(body, sizeof(body),
-           "{\"StreamName\":\"%s\",\"ShardToMerge\":\"%s\","
-           "\"AdjacentShardToMerge\":\"%s\"}", stream, lower, upper);
-  json_decref(kinesalite_call("MergeShards", body));
-  wait_active(c, stream);
-  doc = list_shards(stream);
-  json_array_foreach(json_object_get(doc, "Shards"), i, sh) {
-    if (strcmp(entry_str(sh, "ParentShardId"), lower) == 0) {
-      ASSERT_STR_EQ(upper, entry_str(sh, "AdjacentParentShardId"));
-      snprintf(merged, sizeof(merged), "%s", entry_str(sh, "ShardId"));
-    }
-  }
-  json_decref(doc);
-  ASSERT(merged[0] != '\0');
+  merge_children(c, stream, lower, upper, merged);
 
   /* Phase 3 goes to the merged shard. */
   produce(c, stream, 2 * phase, 3 * phase);
@@ -1693,6 +1716,397 @@ static void test_at_timestamp(void) {
   ASSERT(sink.min_arrival >= ts);
 
   close_consumer(k);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* ---- 5b. Start positions on resharded streams, lifecycle callbacks ---- */
+
+/* What on_shard_start and on_shard_end saw, in order, with the number of
+ * records delivered before each. */
+typedef struct {
+  int start;
+  char shard[40];
+  kinesis_iterator_type_t type;
+  int has_seq;
+  kinesis_shard_end_reason_t reason;
+  size_t delivered_before;
+} shard_event_t;
+
+static shard_event_t events[64];
+static size_t nevents;
+
+
+static void on_shard_start(kinesis_consumer_t* c,
+                           const kinesis_shard_start_t* st, void* arg) {
+  (void) c;
+  (void) arg;
+  ASSERT_EQ(0, in_api);
+  ASSERT_LT(nevents, sizeof(events) / sizeof(events[0]));
+  events[nevents].start = 1;
+  snprintf(events[nevents].shard, sizeof(events[nevents].shard), "%s",
+           st->shard_id);
+  events[nevents].type = st->iterator_type;
+  events[nevents].has_seq = st->sequence_number != NULL;
+  events[nevents].delivered_before = sink.delivered;
+  nevents++;
+  wake();
+}
+
+
+static void on_shard_end(kinesis_consumer_t* c, const char* shard_id,
+                         kinesis_shard_end_reason_t reason, void* arg) {
+  (void) c;
+  (void) arg;
+  ASSERT_EQ(0, in_api);
+  ASSERT_LT(nevents, sizeof(events) / sizeof(events[0]));
+  events[nevents].start = 0;
+  snprintf(events[nevents].shard, sizeof(events[nevents].shard), "%s",
+           shard_id);
+  events[nevents].reason = reason;
+  events[nevents].delivered_before = sink.delivered;
+  nevents++;
+  wake();
+}
+
+
+/* The index of the `nth` event (from 0) of `shard` that is a start (1) or
+ * an end (0); -1 when there is none. */
+static int event_find(const char* shard, int start, int nth) {
+  size_t i;
+  for (i = 0; i < nevents; i++)
+    if (strcmp(events[i].shard, shard) == 0 && events[i].start == start &&
+        nth-- == 0)
+      return (int) i;
+  return -1;
+}
+
+
+static void watch_shards(kinesis_consumer_options_t* o) {
+  nevents = 0;
+  o->on_shard_start = on_shard_start;
+  o->on_shard_end = on_shard_end;
+}
+
+
+/* The shard `id` has had a GetRecords answer. */
+static int shard_answered(kinesis_consumer_t* k, const char* id) {
+  kinesis_consumer_stats_t st;
+  size_t i;
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  for (i = 0; i < st.nshards; i++)
+    if (strcmp(st.shards[i].shard_id, id) == 0)
+      return st.shards[i].millis_behind_latest >= 0;
+  return 0;
+}
+
+
+/*
+ * LATEST on a stream split, then merged, before the reader starts: the
+ * reader begins at the one open shard, and reads nothing of the history.
+ * (Before the lease planner, the children of the split, having no
+ * checkpoint, started at TRIM_HORIZON and replayed it.)
+ */
+static void test_latest_resharded(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  char stream[128];
+  char lower[32];
+  char upper[32];
+  char merged[32];
+  size_t i;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmlatrs"));
+  create_stream(c, stream, 1);
+  sink_init(100, "lr", 0);
+  produce(c, stream, 0, 20);
+  split_shard_zero(c, stream, lower, upper);
+  produce(c, stream, 20, 40);
+  merge_children(c, stream, lower, upper, merged);
+  produce(c, stream, 40, 50);
+
+  consumer_options(&o, stream);
+  o.iterator_type = KINESIS_ITERATOR_LATEST;
+  o.record_limit = 100;
+  watch_shards(&o);
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  in_api = 1;
+  ASSERT_OK(kinesis_consumer_start(k));
+  in_api = 0;
+  WAIT_UNTIL(shard_answered(k, merged) && kinesis_consumer_ready(k), 10000);
+  produce(c, stream, 50, 100);
+  WAIT_UNTIL(sink_has(50, 100), 10000);
+  run_for(500);
+  for (i = 0; i < 50; i++)
+    ASSERT_EQ(0, sink.seen[i]);
+  for (i = 50; i < 100; i++)
+    ASSERT_EQ(1, sink.seen[i]);
+  ASSERT_EQ(50, sink.delivered);
+  ASSERT_EQ(0, sink.foreign);
+  /* The history before the start is skipped, never leased. */
+  ASSERT(shard_in_state(k, "shardId-000000000000", "skipped"));
+  ASSERT(shard_in_state(k, lower, "skipped"));
+  ASSERT(shard_in_state(k, upper, "skipped"));
+  ASSERT(shard_in_state(k, merged, "fetching"));
+  /* One start, for the open shard, at LATEST, before its records. */
+  ASSERT_EQ(1, nevents);
+  ASSERT_EQ(0, event_find(merged, 1, 0));
+  ASSERT_EQ(KINESIS_ITERATOR_LATEST, events[0].type);
+  ASSERT_EQ(0, events[0].has_seq);
+  ASSERT_EQ(0, events[0].delivered_before);
+
+  close_consumer(k);
+  /* Its end came before the close's callback (close_consumer waits for
+   * that), with the reason. */
+  ASSERT_EQ(2, nevents);
+  ASSERT_EQ(1, event_find(merged, 0, 0));
+  ASSERT_EQ(KINESIS_SHARD_END_STOPPED, events[1].reason);
+  ASSERT_EQ(50, events[1].delivered_before);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/*
+ * AT_TIMESTAMP on kinesis-mock (kinesalite never answers GetShardIterator
+ * AT_TIMESTAMP on a shard with no record after the timestamp): the
+ * timestamp falls between a split and a merge, so the reader starts at the
+ * split's children (ListShards with a ShardFilter), skips their parent, and
+ * goes on to the merged shard: exactly the records put after the
+ * timestamp, in order per key.
+ */
+static void test_at_timestamp_resharded(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  uv_timeval64_t tv;
+  char stream[128];
+  char lower[32];
+  char upper[32];
+  char merged[32];
+  double ts;
+  size_t i;
+
+  setup();
+  direct_ep = kn_test_require_env("KINESIS_TEST_MOCK_ENDPOINT");
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmatrs"));
+  create_stream(c, stream, 1);
+  sink_init(80, "ar", 8);
+  /* Each key's first record read is its sixth (index 40 and on). */
+  for (i = 0; i < 8; i++)
+    sink.last_counter[i] = 40 / 8 - 1;
+  produce(c, stream, 0, 20);
+  split_shard_zero(c, stream, lower, upper);
+  produce(c, stream, 20, 40);
+  /* A second on each side of the timestamp, against clock granularity. */
+  run_for(1100);
+  ASSERT_OK(uv_gettimeofday(&tv));
+  ts = (double) tv.tv_sec + (double) tv.tv_usec / 1e6;
+  run_for(1100);
+  produce(c, stream, 40, 60);
+  merge_children(c, stream, lower, upper, merged);
+  produce(c, stream, 60, 80);
+
+  consumer_options(&o, stream);
+  o.iterator_type = KINESIS_ITERATOR_AT_TIMESTAMP;
+  o.timestamp = ts;
+  watch_shards(&o);
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink_has(40, 80), 15000);
+  run_for(500);
+  for (i = 0; i < 40; i++)
+    ASSERT_EQ(0, sink.seen[i]);
+  for (i = 40; i < 80; i++)
+    ASSERT_EQ(1, sink.seen[i]);
+  ASSERT_EQ(40, sink.delivered);
+  ASSERT_EQ(0, sink.order_violations);
+  ASSERT_EQ(0, sink.foreign);
+  ASSERT(sink.min_arrival >= ts);
+  ASSERT(shard_in_state(k, "shardId-000000000000", "skipped"));
+  ASSERT(shard_in_state(k, lower, "finished"));
+  ASSERT(shard_in_state(k, upper, "finished"));
+  /* The root was never started; each child started at the timestamp and
+   * ended finished before the merged shard started. */
+  ASSERT_EQ(-1, event_find("shardId-000000000000", 1, 0));
+  ASSERT(event_find(lower, 1, 0) >= 0);
+  ASSERT_EQ(KINESIS_ITERATOR_AT_TIMESTAMP, events[event_find(lower, 1, 0)].type);
+  ASSERT(event_find(merged, 1, 0) > event_find(lower, 0, 0));
+  ASSERT(event_find(merged, 1, 0) > event_find(upper, 0, 0));
+  ASSERT_EQ(KINESIS_SHARD_END_FINISHED, events[event_find(lower, 0, 0)].reason);
+  ASSERT_EQ(KINESIS_SHARD_END_FINISHED, events[event_find(upper, 0, 0)].reason);
+
+  close_consumer(k);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/*
+ * A parent past the stream's retention is no longer listed: its children
+ * are read at once, from where a shard without a parent starts. The fault
+ * server answers the listing without the parent, as the service does once
+ * the parent has aged out.
+ */
+static void test_parent_aged_out(void) {
+  kinesis_client_t* direct;
+  kinesis_client_t* via;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  char stream[128];
+  char lower[32];
+  char upper[32];
+  json_t* doc;
+  json_t* shards;
+  json_t* action;
+  char* text;
+  size_t i;
+
+  setup();
+  direct = new_client(direct_ep, 0);
+  via = new_client(fault_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmaged"));
+  create_stream(direct, stream, 1);
+  sink_init(60, "ag", 0);
+  produce(direct, stream, 0, 20);
+  split_shard_zero(direct, stream, lower, upper);
+  produce(direct, stream, 20, 40);
+
+  /* Every listing of this test answers without the parent. */
+  ASSERT_OK(kn_fault_reset(fault_ep));
+  doc = list_shards(stream);
+  shards = json_object_get(doc, "Shards");
+  for (i = 0; i < json_array_size(shards); i++)
+    if (strcmp(entry_str(json_array_get(shards, i), "ShardId"),
+               "shardId-000000000000") == 0)
+      ASSERT_OK(json_array_remove(shards, i));
+  ASSERT_EQ(2, json_array_size(shards));
+  action = json_pack("{s:s, s:i, s:O}", "target", "ListShards", "status", 200,
+                     "body", doc);
+  text = json_dumps(action, JSON_COMPACT);
+  for (i = 0; i < 4; i++)
+    script(text);
+  free(text);
+  json_decref(action);
+  json_decref(doc);
+
+  consumer_options(&o, stream);
+  o.shard_discovery_ms = 60000;
+  watch_shards(&o);
+  ASSERT_OK(kinesis_consumer_new(via, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink_has(20, 40), 10000);
+  produce(direct, stream, 40, 60);
+  WAIT_UNTIL(sink_has(40, 60), 10000);
+  run_for(300);
+  for (i = 0; i < 20; i++)
+    ASSERT_EQ(0, sink.seen[i]);
+  for (i = 20; i < 60; i++)
+    ASSERT_EQ(1, sink.seen[i]);
+  ASSERT_NULL(shard_state(k, "shardId-000000000000"));
+  ASSERT(shard_in_state(k, lower, "fetching"));
+  ASSERT(shard_in_state(k, upper, "fetching"));
+  /* Both children started where a shard without a parent starts. */
+  ASSERT_EQ(KINESIS_ITERATOR_TRIM_HORIZON, events[event_find(lower, 1, 0)].type);
+  ASSERT_EQ(KINESIS_ITERATOR_TRIM_HORIZON, events[event_find(upper, 1, 0)].type);
+
+  close_consumer(k);
+  close_client(&loop, via);
+  close_client(&loop, direct);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/*
+ * Lifecycle callbacks through a split, a restart from a checkpoint, and
+ * close: each shard's start comes before its first record and its end
+ * after its last, a finished parent ends before its children start, a
+ * restart reports the checkpoint it starts after, and none runs inside a
+ * call of the library.
+ */
+static void test_shard_lifecycle(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_checkpointer_t* cp;
+  char stream[128];
+  char lower[32];
+  char upper[32];
+  int e0;
+  int s1;
+  int s2;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmlife"));
+  create_stream(c, stream, 1);
+  sink_init(90, "lf", 4);
+  produce(c, stream, 0, 30);
+
+  consumer_options(&o, stream);
+  o.checkpointer = cp;
+  o.shard_discovery_ms = 300;
+  watch_shards(&o);
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  in_api = 1;
+  ASSERT_OK(kinesis_consumer_start(k));
+  in_api = 0;
+  WAIT_UNTIL(sink_has(0, 30), 10000);
+  ASSERT_EQ(0, event_find("shardId-000000000000", 1, 0));
+  ASSERT_EQ(KINESIS_ITERATOR_TRIM_HORIZON, events[0].type);
+  ASSERT_EQ(0, events[0].delivered_before);
+
+  split_shard_zero(c, stream, lower, upper);
+  produce(c, stream, 30, 60);
+  WAIT_UNTIL(sink_has(30, 60), 15000);
+  e0 = event_find("shardId-000000000000", 0, 0);
+  s1 = event_find(lower, 1, 0);
+  s2 = event_find(upper, 1, 0);
+  ASSERT(e0 > 0 && s1 > e0 && s2 > e0);
+  ASSERT_EQ(KINESIS_SHARD_END_FINISHED, events[e0].reason);
+  ASSERT_EQ(30, events[e0].delivered_before);
+  ASSERT_EQ(KINESIS_ITERATOR_TRIM_HORIZON, events[s1].type);
+  ASSERT_EQ(30, events[s1].delivered_before);
+  ASSERT_EQ(30, events[s2].delivered_before);
+  ASSERT_EQ(0, sink.order_violations);
+
+  /* Close: both children end, stopped, after every record delivered. */
+  close_consumer(k);
+  ASSERT_EQ(KINESIS_SHARD_END_STOPPED, events[event_find(lower, 0, 0)].reason);
+  ASSERT_EQ(KINESIS_SHARD_END_STOPPED, events[event_find(upper, 0, 0)].reason);
+  ASSERT_EQ(60, events[event_find(lower, 0, 0)].delivered_before);
+  ASSERT_EQ(6, nevents);
+
+  /* A new consumer on the same store starts after the checkpoints. */
+  produce(c, stream, 60, 90);
+  nevents = 0;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  WAIT_UNTIL(kinesis_consumer_start(k) == 0, 1000);
+  WAIT_UNTIL(sink_has(60, 90), 10000);
+  run_for(300);
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(0, sink.order_violations);
+  ASSERT_EQ(2, nevents);
+  ASSERT_EQ(KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER, events[0].type);
+  ASSERT_EQ(1, events[0].has_seq);
+  ASSERT_EQ(KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER, events[1].type);
+  close_consumer(k);
+  close_checkpointer(cp);
   close_client(&loop, c);
   kn_test_loop_close(&loop);
   sink_free();
@@ -2878,6 +3292,10 @@ KN_TEST_MAIN(KN_TEST(test_empty_aggregate), KN_TEST(test_stop_callbacks),
              KN_TEST(test_partial_aggregate_restart),
              KN_TEST(test_latest),
              KN_TEST(test_at_timestamp),
+             KN_TEST(test_latest_resharded),
+             KN_TEST(test_at_timestamp_resharded),
+             KN_TEST(test_parent_aged_out),
+             KN_TEST(test_shard_lifecycle),
              KN_TEST(test_max_shard_consumers),
              KN_TEST(test_rebalance_join_and_leave),
              KN_TEST(test_rebalance_store_unreachable),

@@ -325,6 +325,11 @@ static void test_prometheus_consumer(void) {
   cs.leases_held = 2;
   cs.invalid_checkpoints = 1;
   cs.aggregates_dropped = 7;
+  cs.loop_turns[0] = 5;
+  cs.loop_turns[3] = 2;
+  cs.loop_turns[7] = 1;
+  cs.loop_turn_total_us = 250000;
+  cs.loop_turn_max_us = 150000;
   cs.nshards = 3;
   cs.shards = shards;
   memset(&st, 0, sizeof(st));
@@ -337,6 +342,18 @@ static void test_prometheus_consumer(void) {
       strstr(buf, "kinesis_consumer_invalid_checkpoints_total 1\n"));
   ASSERT_NOT_NULL(
       strstr(buf, "kinesis_consumer_aggregates_dropped_total 7\n"));
+  /* The loop-turn histogram, cumulative as Prometheus has it. */
+  ASSERT_NOT_NULL(strstr(
+      buf, "kinesis_consumer_loop_turn_seconds_bucket{le=\"0.001\"} 5\n"));
+  ASSERT_NOT_NULL(strstr(
+      buf, "kinesis_consumer_loop_turn_seconds_bucket{le=\"0.005\"} 5\n"));
+  ASSERT_NOT_NULL(strstr(
+      buf, "kinesis_consumer_loop_turn_seconds_bucket{le=\"0.01\"} 7\n"));
+  ASSERT_NOT_NULL(strstr(
+      buf, "kinesis_consumer_loop_turn_seconds_bucket{le=\"+Inf\"} 8\n"));
+  ASSERT_NOT_NULL(strstr(buf, "kinesis_consumer_loop_turn_seconds_sum 0.25\n"));
+  ASSERT_NOT_NULL(strstr(buf, "kinesis_consumer_loop_turn_seconds_count 8\n"));
+  ASSERT_NOT_NULL(strstr(buf, "kinesis_consumer_loop_turn_max_seconds 0.15\n"));
   ASSERT_NOT_NULL(strstr(buf,
                          "kinesis_consumer_shard_behind_latest_seconds{"
                          "shard_id=\"shardId-000000000000\"} 1.5\n"));
