@@ -152,6 +152,9 @@ struct kinesis_consumer_s {
   int close_requested;
   kinesis_consumer_cb stop_cb;
   void* stop_arg;
+  /* What stop_cb gets: 0, or KINESIS_ECANCELED once a close took over the
+   * stop under way. */
+  int stop_status;
   kinesis_consumer_cb close_cb;
   void* close_arg;
   void* data;
@@ -1727,6 +1730,8 @@ void* kinesis_consumer_get_data(const kinesis_consumer_t* c) {
 static void on_cp_closed(void* arg) {
   kinesis_consumer_t* c = arg;
   kinesis_consumer_cb cb = c->close_cb;
+  /* The stop's callback ran when the handles were closed. */
+  KN_ASSERT(c->stop_cb == NULL);
   kn_client_child_remove(c->client);
   if (cb != NULL)
     cb(c, 0, c->close_arg);
@@ -1751,6 +1756,29 @@ static void shard_free(kn_cshard_t* s) {
 }
 
 
+/* One of the consumer's handles is closed: after the last, the
+ * checkpointer goes, then the close's callback runs. */
+static void consumer_handle_closed(kinesis_consumer_t* c) {
+  kinesis_consumer_cb stop_cb;
+  if (--c->handles_open > 0)
+    return;
+  stop_cb = c->stop_cb;
+  /* A stop the close took over (KINESIS_ECANCELED), or one that completed
+   * with its callback still waiting for its tick when the close came (0):
+   * its callback runs here, on a later tick than the close, once, and
+   * before the close's callback. The checkpointer is still open, so the
+   * callback may still read the consumer's stats. */
+  if (stop_cb != NULL) {
+    c->stop_cb = NULL;
+    stop_cb(c, c->stop_status, c->stop_arg);
+  }
+  if (c->own_cp)
+    kinesis_checkpointer_close(c->cp, on_cp_closed, c);
+  else
+    on_cp_closed(c);
+}
+
+
 static void on_handle_closed(uv_handle_t* h) {
   kinesis_consumer_t* c = h->data;
   if (h->type == UV_TIMER && (void*) h != (void*) &c->discovery &&
@@ -1762,12 +1790,7 @@ static void on_handle_closed(uv_handle_t* h) {
     c = s->consumer;
     shard_free(s);
   }
-  if (--c->handles_open > 0)
-    return;
-  if (c->own_cp)
-    kinesis_checkpointer_close(c->cp, on_cp_closed, c);
-  else
-    on_cp_closed(c);
+  consumer_handle_closed(c);
 }
 
 
@@ -1861,23 +1884,19 @@ int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_consumer_cb cb,
   c->close_requested = 1;
   c->close_cb = cb;
   c->close_arg = arg;
-  if (c->stop_cb != NULL && !c->stopping) {
-    /* The stop finished and its callback waits for the next tick, which the
-     * close is about to take away: it runs now. */
-    kinesis_consumer_cb stop_cb = c->stop_cb;
-    c->stop_cb = NULL;
-    stop_cb(c, 0, c->stop_arg);
-  }
+  /* A stop's callback never runs inside this call: it runs once the close
+   * has closed the handles, before the close's callback (see
+   * consumer_handle_closed). */
   if (c->stopping) {
-    /* A stop is under way: it becomes a close, and the stop's callback
-     * still runs, first. */
+    /* A stop is under way: it becomes a close, and its callback is told the
+     * close took over. */
     c->stopping = 0;
-    if (c->stop_cb != NULL)
-      c->stop_cb(c, KINESIS_ECANCELED, c->stop_arg);
-    c->stop_cb = NULL;
+    c->stop_status = KINESIS_ECANCELED;
     consumer_maybe_finish_close(c);
     return 0;
   }
+  /* A stop that completed may still wait for its callback's tick (on the
+   * checkpoint timer, which the wind-down stops): it then runs with 0. */
   consumer_wind_down(c);
   return 0;
 }
@@ -1888,7 +1907,7 @@ static void on_stopped(uv_timer_t* t) {
   kinesis_consumer_cb cb = c->stop_cb;
   c->stop_cb = NULL;
   if (cb != NULL)
-    cb(c, 0, c->stop_arg);
+    cb(c, c->stop_status, c->stop_arg);
 }
 
 
@@ -1923,6 +1942,7 @@ int kinesis_consumer_stop(kinesis_consumer_t* c, kinesis_consumer_cb cb,
   c->stopping = 1;
   c->stop_cb = cb;
   c->stop_arg = arg;
+  c->stop_status = 0;
   consumer_wind_down(c);
   return 0;
 }

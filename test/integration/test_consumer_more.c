@@ -2286,12 +2286,14 @@ static void test_empty_aggregate(void) {
 }
 
 /* A start before the stop's callback ran is refused, the stop's callback
- * runs once, and a close from inside a stop callback that the close itself
- * ran is refused; the outer close's callback runs once. */
+ * runs once, and a close that comes while a stop's callback is still to run
+ * never runs it inside the close: the stop's callback runs once, on a later
+ * tick, before the close's callback, with 0 when the stop had completed and
+ * KINESIS_ECANCELED when the close took over a stop under way. A close from
+ * inside that stop callback is refused (one is under way). */
 static int rv_stopped;
 static int rv_closed_a;
 static int rv_closed_b;
-static int rv_inner_close_rc = 12345;
 
 
 static void rv_on_stopped(kinesis_consumer_t* k, int status, void* arg) {
@@ -2311,18 +2313,160 @@ static void rv_closed(kinesis_consumer_t* k, int status, void* arg) {
 }
 
 
-static void rv_on_stopped_close(kinesis_consumer_t* k, int status, void* arg) {
+/* The stop and close callbacks as they ran: 's' for the stop's, 'c' for
+ * the close's. */
+static char sc_order[8];
+static int sc_norder;
+static int sc_stop_status;
+static int sc_in_close; /* set around kinesis_consumer_close() */
+
+
+static void sc_on_stopped(kinesis_consumer_t* k, int status, void* arg) {
   (void) arg;
-  (void) status;
-  rv_stopped++;
-  rv_inner_close_rc = kinesis_consumer_close(k, rv_closed, &rv_closed_b);
+  ASSERT_EQ(0, sc_in_close);
+  ASSERT_LT(sc_norder, (int) sizeof(sc_order));
+  sc_order[sc_norder++] = 's';
+  sc_stop_status = status;
+  /* The close goes on: another is refused, and so is a start. */
+  ASSERT_EQ(KINESIS_EALREADY,
+            kinesis_consumer_close(k, rv_closed, &rv_closed_b));
+  ASSERT_EQ(KINESIS_ECLOSING, kinesis_consumer_start(k));
+  wake();
 }
+
+
+static void sc_on_closed(kinesis_consumer_t* k, int status, void* arg) {
+  (void) k;
+  (void) arg;
+  ASSERT_OK(status);
+  ASSERT_EQ(0, sc_in_close);
+  ASSERT_LT(sc_norder, (int) sizeof(sc_order));
+  sc_order[sc_norder++] = 'c';
+  wake();
+}
+
+
+static void sc_reset(void) {
+  memset(sc_order, 0, sizeof(sc_order));
+  sc_norder = 0;
+  sc_stop_status = 12345;
+  rv_closed_b = 0;
+}
+
+
+static void sc_close(kinesis_consumer_t* k) {
+  sc_in_close = 1;
+  ASSERT_OK(kinesis_consumer_close(k, sc_on_closed, NULL));
+  sc_in_close = 0;
+}
+
+
+/* A checkpointer that wraps the memory one and, when the consumer's
+ * `leaving` call is answered (the last step of its stop), closes it right
+ * after the consumer's callback returns: the stop has completed and its
+ * callback waits for a later tick. */
+static kinesis_checkpointer_t* sc_inner;
+static kinesis_consumer_t* sc_close_after_leave;
+static int sc_closed_after_leave;
+
+typedef struct {
+  kinesis_ckpt_members_cb cb;
+  void* arg;
+  int leaving;
+} sc_member_t;
+
+
+static void sc_on_member(int status, uint32_t live, void* arg) {
+  sc_member_t m = *(sc_member_t*) arg;
+  free(arg);
+  m.cb(status, live, m.arg);
+  if (m.leaving && sc_close_after_leave != NULL) {
+    kinesis_consumer_t* k = sc_close_after_leave;
+    sc_close_after_leave = NULL;
+    /* Stopped, and its callback not run yet. */
+    ASSERT_EQ(KINESIS_EBUSY, kinesis_consumer_start(k));
+    ASSERT_EQ(0, sc_norder);
+    sc_close(k);
+    ASSERT_EQ(0, sc_norder);
+    sc_closed_after_leave = 1;
+  }
+}
+
+
+static int sc_member(void* self, const char* st, const char* o, int leaving,
+                     kinesis_ckpt_members_cb cb, void* a) {
+  sc_member_t* m = malloc(sizeof(*m));
+  int r;
+  (void) self;
+  ASSERT_NOT_NULL(m);
+  m->cb = cb;
+  m->arg = a;
+  m->leaving = leaving;
+  r = sc_inner->ops->member(sc_inner->self, st, o, leaving, sc_on_member, m);
+  if (r != 0)
+    free(m);
+  return r;
+}
+
+
+static int sc_claim(void* self, const char* st, const char* sh, const char* o,
+                    kinesis_ckpt_state_cb cb, void* a) {
+  (void) self;
+  return sc_inner->ops->claim(sc_inner->self, st, sh, o, cb, a);
+}
+
+
+static int sc_hb(void* self, const char* st, const char* sh, const char* o,
+                 kinesis_ckpt_cb cb, void* a) {
+  (void) self;
+  return sc_inner->ops->heartbeat(sc_inner->self, st, sh, o, cb, a);
+}
+
+
+static int sc_ckpt(void* self, const char* st, const char* sh, const char* o,
+                   const kinesis_checkpoint_t* p, kinesis_ckpt_cb cb, void* a) {
+  (void) self;
+  return sc_inner->ops->checkpoint(sc_inner->self, st, sh, o, p, cb, a);
+}
+
+
+static int sc_finish(void* self, const char* st, const char* sh, const char* o,
+                     kinesis_ckpt_cb cb, void* a) {
+  (void) self;
+  return sc_inner->ops->finish(sc_inner->self, st, sh, o, cb, a);
+}
+
+
+static int sc_release(void* self, const char* st, const char* sh, const char* o,
+                      kinesis_ckpt_cb cb, void* a) {
+  (void) self;
+  return sc_inner->ops->release(sc_inner->self, st, sh, o, cb, a);
+}
+
+
+static int sc_get(void* self, const char* st, const char* sh,
+                  kinesis_ckpt_state_cb cb, void* a) {
+  (void) self;
+  return sc_inner->ops->get(sc_inner->self, st, sh, cb, a);
+}
+
+
+static void sc_close_op(void* self, kinesis_close_cb cb, void* a) {
+  (void) self;
+  sc_inner->ops->close(sc_inner->self, cb, a);
+}
+
+
+static const kinesis_checkpointer_ops_t sc_ops = {
+    sc_claim,   sc_hb,  sc_ckpt,     sc_finish,
+    sc_release, sc_get, sc_close_op, sc_member};
 
 
 static void test_stop_callbacks(void) {
   kinesis_client_t* c;
   kinesis_consumer_t* k;
   kinesis_consumer_options_t o;
+  kinesis_checkpointer_t wrap;
 
   setup();
   c = new_client(direct_ep, 0);
@@ -2337,18 +2481,43 @@ static void test_stop_callbacks(void) {
   WAIT_UNTIL(rv_closed_a == 1, 5000);
   ASSERT_EQ(1, rv_stopped);
 
-  rv_stopped = 0;
-  rv_closed_a = 0;
+  /* A close in the same turn as the stop, which waits for the answer to
+   * the start's member call: the close takes the stop over. */
+  sc_reset();
   ASSERT_OK(kinesis_consumer_new(c, &o, &k));
   ASSERT_OK(kinesis_consumer_start(k));
-  ASSERT_OK(kinesis_consumer_stop(k, rv_on_stopped_close, NULL));
-  ASSERT_OK(kinesis_consumer_close(k, rv_closed, &rv_closed_a));
-  ASSERT_EQ(1, rv_stopped);
-  ASSERT_EQ(KINESIS_EALREADY, rv_inner_close_rc);
-  WAIT_UNTIL(rv_closed_a == 1, 5000);
+  ASSERT_OK(kinesis_consumer_stop(k, sc_on_stopped, NULL));
+  sc_close(k);
+  ASSERT_EQ(0, sc_norder);
+  WAIT_UNTIL(sc_norder == 2, 5000);
+  ASSERT_EQ('s', sc_order[0]);
+  ASSERT_EQ('c', sc_order[1]);
+  ASSERT_EQ(KINESIS_ECANCELED, sc_stop_status);
   run_for(200);
-  ASSERT_EQ(1, rv_closed_a);
+  ASSERT_EQ(2, sc_norder);
   ASSERT_EQ(0, rv_closed_b);
+
+  /* A close once the stop has completed (from the checkpointer's answer
+   * that completed it), before its callback ran: it still runs, with 0. */
+  sc_reset();
+  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &sc_inner));
+  wrap.ops = &sc_ops;
+  wrap.self = NULL;
+  wrap.session_timeout_ms = 0;
+  o.checkpointer = &wrap;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  ASSERT_OK(kinesis_consumer_start(k));
+  sc_close_after_leave = k;
+  ASSERT_OK(kinesis_consumer_stop(k, sc_on_stopped, NULL));
+  WAIT_UNTIL(sc_norder == 2, 5000);
+  ASSERT_EQ(1, sc_closed_after_leave);
+  ASSERT_EQ('s', sc_order[0]);
+  ASSERT_EQ('c', sc_order[1]);
+  ASSERT_EQ(0, sc_stop_status);
+  run_for(200);
+  ASSERT_EQ(2, sc_norder);
+  ASSERT_EQ(0, rv_closed_b);
+  close_checkpointer(sc_inner);
   close_client(&loop, c);
   kn_test_loop_close(&loop);
 }
