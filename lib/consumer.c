@@ -1756,8 +1756,8 @@ static void shard_free(kn_cshard_t* s) {
 }
 
 
-/* One of the consumer's handles is closed: after the last, the
- * checkpointer goes, then the close's callback runs. */
+/* One of the consumer's handles, its own or a shard's timer, is closed:
+ * after the last, the checkpointer goes, then the close's callback runs. */
 static void consumer_handle_closed(kinesis_consumer_t* c) {
   kinesis_consumer_cb stop_cb;
   if (--c->handles_open > 0)
@@ -1779,17 +1779,25 @@ static void consumer_handle_closed(kinesis_consumer_t* c) {
 }
 
 
+/* The consumer's own handles (dispatcher, discovery, heartbeat,
+ * checkpoint, readiness) carry the consumer in `data`. */
 static void on_handle_closed(uv_handle_t* h) {
   kinesis_consumer_t* c = h->data;
-  if (h->type == UV_TIMER && (void*) h != (void*) &c->discovery &&
-      (void*) h != (void*) &c->heartbeat &&
-      (void*) h != (void*) &c->checkpoint &&
-      (void*) h != (void*) &c->readiness) {
-    /* A shard's fetch timer: its shard goes with it. */
-    kn_cshard_t* s = container_of((uv_timer_t*) h, kn_cshard_t, timer);
-    c = s->consumer;
-    shard_free(s);
-  }
+  KN_ASSERT(
+      h == (uv_handle_t*) &c->dispatcher || h == (uv_handle_t*) &c->discovery ||
+      h == (uv_handle_t*) &c->heartbeat || h == (uv_handle_t*) &c->checkpoint ||
+      h == (uv_handle_t*) &c->readiness);
+  consumer_handle_closed(c);
+}
+
+
+/* A shard's fetch timer carries its shard in `data` (shard_open_timer):
+ * the shard goes with it. */
+static void on_shard_timer_closed(uv_handle_t* h) {
+  kn_cshard_t* s = h->data;
+  kinesis_consumer_t* c = s->consumer;
+  KN_ASSERT(h == (uv_handle_t*) &s->timer);
+  shard_free(s);
   consumer_handle_closed(c);
 }
 
@@ -1844,7 +1852,7 @@ static void consumer_maybe_finish_close(kinesis_consumer_t* c) {
   while (!kn_queue_empty(&c->shards)) {
     kn_cshard_t* s = kn_queue_data(c->shards.next, kn_cshard_t, node);
     kn_queue_remove(&s->node);
-    uv_close((uv_handle_t*) &s->timer, on_handle_closed);
+    uv_close((uv_handle_t*) &s->timer, on_shard_timer_closed);
   }
   uv_close((uv_handle_t*) &c->dispatcher, on_handle_closed);
   uv_close((uv_handle_t*) &c->discovery, on_handle_closed);
