@@ -2754,6 +2754,262 @@ static void test_readiness(void) {
 }
 
 
+/* ---- Pause and resume, the fetch rate, a stop and a start ---- */
+
+/* on_record, then, when the sink has `trigger` records, `action`: once. */
+static size_t hook_trigger;
+static void (*hook_action)(kinesis_consumer_t* k);
+
+
+static void on_record_hooked(kinesis_consumer_t* k,
+                             const kinesis_consumer_record_t* r, void* arg) {
+  on_record(k, r, arg);
+  if (hook_action != NULL && sink.delivered == hook_trigger) {
+    void (*action)(kinesis_consumer_t*) = hook_action;
+    hook_action = NULL;
+    action(k);
+  }
+}
+
+
+/* Every record written to the same shard was first delivered in the order
+ * it was written (the index order: produce() writes one request at a
+ * time). */
+static size_t order_violations_per_shard(void) {
+  size_t i;
+  size_t j;
+  size_t bad = 0;
+  for (i = 0; i < sink.n; i++) {
+    if (sink.seen[i] == 0)
+      continue;
+    for (j = i + 1; j < sink.n; j++) {
+      if (sink.seen[j] == 0 || strcmp(sink.shard[i], sink.shard[j]) != 0)
+        continue;
+      /* The next record of the same shard: it came later. */
+      bad += sink.pos[j] <= sink.pos[i];
+      break;
+    }
+  }
+  return bad;
+}
+
+
+static void pause_now(kinesis_consumer_t* k) {
+  ASSERT_OK(kinesis_consumer_pause(k));
+}
+
+
+/* A consumer paused from on_record hands out nothing more while paused;
+ * its queue fills to max_queue_size and then fetching stops. Resumed, it
+ * hands out every record exactly once, in order within each shard. Pause
+ * and resume are refused once a close is under way. */
+static void test_pause_resume(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  char stream[128];
+  uint64_t calls;
+  size_t n = 400;
+  int closed = 0;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmpause"));
+  create_stream(c, stream, 2);
+  sink_init(n, "ps", 0);
+  produce(c, stream, 0, n);
+  consumer_options(&o, stream);
+  o.on_record = on_record_hooked;
+  o.max_queue_size = 50;
+  hook_trigger = 20;
+  hook_action = pause_now;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(hook_action == NULL, 10000);
+  ASSERT_EQ(20, sink.delivered);
+
+  /* Paused: the queue fills, to max_queue_size and no further, and then no
+   * GetRecords goes out; nothing is handed out meanwhile. */
+  WAIT_UNTIL(stats_of(k).queue_depth == 50, 10000);
+  calls = stats_of(k).get_records_calls;
+  run_for(1500);
+  st = stats_of(k);
+  ASSERT_EQ(20, sink.delivered);
+  ASSERT_EQ(20, st.records_delivered);
+  ASSERT_EQ(50, st.queue_depth);
+  ASSERT_EQ(calls, st.get_records_calls);
+  /* Pausing again changes nothing. */
+  ASSERT_OK(kinesis_consumer_pause(k));
+
+  /* Resumed: everything, once, in order within each shard. */
+  ASSERT_OK(kinesis_consumer_resume(k));
+  WAIT_UNTIL(sink_has(0, n), 15000);
+  run_for(300);
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(0, sink.foreign);
+  ASSERT_EQ(0, sink.shard_mismatches);
+  ASSERT_EQ(n, sink.delivered);
+  ASSERT_EQ(0, order_violations_per_shard());
+  ASSERT_GT(stats_of(k).get_records_calls, calls);
+
+  /* Closing: both refused, and the close goes on. */
+  watched[0] = NULL;
+  ASSERT_OK(kinesis_consumer_close(k, on_consumer_closed, &closed));
+  ASSERT_EQ(KINESIS_ECLOSING, kinesis_consumer_pause(k));
+  ASSERT_EQ(KINESIS_ECLOSING, kinesis_consumer_resume(k));
+  WAIT_UNTIL(closed == 1, 10000);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* GetRecords calls on a shard stay 1/shard_fetch_rate apart. With a
+ * backlog larger than what the run can read (five records a call) and
+ * sleep_time_no_records_ms at 1, the rate is the only limit: over a
+ * measured stretch of loop time T, the calls answered stay within
+ * rate * T * shards, plus one per shard for the edges, and come to at
+ * least half of that, so the consumer does poll at about the rate. */
+static void test_fetch_rate(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  char stream[128];
+  const double rate = 2;
+  const double shards = 2;
+  uint64_t t0;
+  uint64_t t1;
+  uint64_t calls0;
+  double calls;
+  double expected;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmrate"));
+  create_stream(c, stream, (uint32_t) shards);
+  sink_init(1000, "fr", 0);
+  produce(c, stream, 0, 1000);
+  consumer_options(&o, stream);
+  o.shard_fetch_rate = rate;
+  o.sleep_time_no_records_ms = 1;
+  o.record_limit = 5;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  /* Both shards read: from here on each call is followed by the next. */
+  WAIT_UNTIL(all_shards_answered(k, 2), 10000);
+
+  t0 = uv_now(&loop);
+  calls0 = stats_of(k).get_records_calls;
+  run_for(3000);
+  t1 = uv_now(&loop);
+  st = stats_of(k);
+  calls = (double) (st.get_records_calls - calls0);
+  expected = rate * (double) (t1 - t0) / 1000.0 * shards;
+  fprintf(stderr, "# %.0f GetRecords calls in %.0f ms, at most %.1f\n", calls,
+          (double) (t1 - t0), expected + shards);
+  ASSERT_GE(t1 - t0, 3000);
+  ASSERT_EQ(0, st.throttled);
+  /* The backlog was not read out: the rate was the limit throughout. */
+  ASSERT_LT(st.records_delivered, 1000);
+  ASSERT_LE(calls, expected + shards);
+  ASSERT_GE(calls, expected / 2);
+
+  close_consumer(k);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* A consumer stopped after some records, with the memory checkpointer it
+ * was given, and started again from the stop's callback, claims its leases
+ * again and carries on after its checkpoints: with automatic ack, every
+ * record is handed out exactly once over both runs, including the records
+ * written after the stop. (test_consumer.c's test_stop_and_start_again
+ * starts again from outside the callback, with no new records.) */
+static int rs_stops;
+static int rs_start_rc = 12345;
+static uint32_t rs_leases_at_stop = 12345;
+static uint64_t rs_delivered_at_stop;
+
+
+static void rs_on_stopped(kinesis_consumer_t* k, int status, void* arg) {
+  (void) arg;
+  ASSERT_OK(status);
+  rs_stops++;
+  rs_leases_at_stop = stats_of(k).leases_held;
+  rs_delivered_at_stop = stats_of(k).records_delivered;
+  rs_start_rc = kinesis_consumer_start(k);
+  wake();
+}
+
+
+static void stop_now(kinesis_consumer_t* k) {
+  ASSERT_OK(kinesis_consumer_stop(k, rs_on_stopped, NULL));
+}
+
+
+static void test_stop_then_start(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_checkpointer_t* cp;
+  char stream[128];
+  size_t n = 600;
+  size_t first_run;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmrestart"));
+  create_stream(c, stream, 2);
+  sink_init(n, "rs", 0);
+  produce(c, stream, 0, 300);
+  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  consumer_options(&o, stream);
+  o.checkpointer = cp;
+  o.on_record = on_record_hooked;
+  /* Small calls, so that the stop comes with records still unread. */
+  o.record_limit = 20;
+  hook_trigger = 100;
+  hook_action = stop_now;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(rs_stops == 1, 10000);
+  first_run = sink.delivered;
+  ASSERT_EQ(100, first_run);
+  ASSERT_EQ(100, rs_delivered_at_stop);
+  /* Stopped: no lease held, and the start from the callback went. */
+  ASSERT_EQ(0, rs_leases_at_stop);
+  ASSERT_OK(rs_start_rc);
+  ASSERT_EQ(KINESIS_EALREADY, kinesis_consumer_start(k));
+
+  /* More records after the stop; the second run reads them and the rest
+   * of the first batch, and nothing twice. */
+  produce(c, stream, 300, n);
+  WAIT_UNTIL(leases_held(k) == 2, 10000);
+  WAIT_UNTIL(sink_has(0, n), 15000);
+  run_for(300);
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(0, sink.foreign);
+  ASSERT_EQ(n, sink.delivered);
+  ASSERT_EQ(n, sink_distinct());
+  ASSERT_EQ(0, order_violations_per_shard());
+  ASSERT_EQ(1, rs_stops);
+  ASSERT_EQ(2, leases_held(k));
+
+  close_consumer(k);
+  close_checkpointer(cp);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_empty_aggregate), KN_TEST(test_stop_callbacks),
              KN_TEST(test_finish_retried),
              KN_TEST(test_lost_lease_with_held_records),
@@ -2771,4 +3027,5 @@ KN_TEST_MAIN(KN_TEST(test_empty_aggregate), KN_TEST(test_stop_callbacks),
              KN_TEST(test_rebalance_store_unreachable),
              KN_TEST(test_reshard_across_consumers),
              KN_TEST(test_idle_shards_keep_polling),
-             KN_TEST(test_readiness))
+             KN_TEST(test_readiness), KN_TEST(test_pause_resume),
+             KN_TEST(test_fetch_rate), KN_TEST(test_stop_then_start))
