@@ -209,6 +209,9 @@ struct kinesis_consumer_s {
   int close_requested;
   kinesis_consumer_cb stop_cb;
   void* stop_arg;
+  /* What stop_cb gets: 0, or KINESIS_ECANCELED once a close took over the
+   * stop under way. */
+  int stop_status;
   kinesis_consumer_cb close_cb;
   void* close_arg;
   void* data;
@@ -240,7 +243,7 @@ static int shard_lease_check(kn_cshard_t* s, uint64_t now);
 static void readiness_update(kinesis_consumer_t* c);
 static void shard_hand_over(kn_cshard_t* s);
 static void member_call(kinesis_consumer_t* c, int leaving);
-static void on_handle_closed(uv_handle_t* h);
+static void on_shard_timer_closed(uv_handle_t* h);
 static void event_push_start(kn_cshard_t* s, const kinesis_checkpoint_t* ckpt);
 static void event_push_end(kn_cshard_t* s, kinesis_shard_end_reason_t why);
 
@@ -1488,7 +1491,7 @@ static void shard_maybe_drop(kn_cshard_t* s) {
   kn_queue_remove(&s->node);
   kn_strmap_remove(&c->index, s->id);
   c->nshards--;
-  uv_close((uv_handle_t*) &s->timer, on_handle_closed);
+  uv_close((uv_handle_t*) &s->timer, on_shard_timer_closed);
 }
 
 
@@ -2230,6 +2233,8 @@ static void on_cp_closed(void* arg) {
   /* The ends of the shards it held come before the close's callback. */
   events_run(c);
   cb = c->close_cb;
+  /* The stop's callback ran when the handles were closed. */
+  KN_ASSERT(c->stop_cb == NULL);
   kn_client_child_remove(c->client);
   if (cb != NULL)
     cb(c, 0, c->close_arg);
@@ -2254,23 +2259,51 @@ static void shard_free(kn_cshard_t* s) {
 }
 
 
-static void on_handle_closed(uv_handle_t* h) {
-  kinesis_consumer_t* c = h->data;
-  if (h->type == UV_TIMER && (void*) h != (void*) &c->discovery &&
-      (void*) h != (void*) &c->heartbeat &&
-      (void*) h != (void*) &c->checkpoint &&
-      (void*) h != (void*) &c->readiness) {
-    /* A shard's fetch timer: its shard goes with it. */
-    kn_cshard_t* s = container_of((uv_timer_t*) h, kn_cshard_t, timer);
-    c = s->consumer;
-    shard_free(s);
-  }
+/* One of the consumer's handles, its own or a shard's timer, is closed:
+ * after the last, the checkpointer goes, then the close's callback runs. */
+static void consumer_handle_closed(kinesis_consumer_t* c) {
+  kinesis_consumer_cb stop_cb;
   if (--c->handles_open > 0)
     return;
+  /* The ends of the shards it held come first. */
+  events_run(c);
+  stop_cb = c->stop_cb;
+  /* A stop the close took over (KINESIS_ECANCELED), or one that completed
+   * with its callback still waiting for its tick when the close came (0):
+   * its callback runs here, on a later tick than the close, once, and
+   * before the close's callback. The checkpointer is still open, so the
+   * callback may still read the consumer's stats. */
+  if (stop_cb != NULL) {
+    c->stop_cb = NULL;
+    stop_cb(c, c->stop_status, c->stop_arg);
+  }
   if (c->own_cp)
     kinesis_checkpointer_close(c->cp, on_cp_closed, c);
   else
     on_cp_closed(c);
+}
+
+
+/* The consumer's own handles (dispatcher, discovery, heartbeat,
+ * checkpoint, readiness, turns) carry the consumer in `data`. */
+static void on_handle_closed(uv_handle_t* h) {
+  kinesis_consumer_t* c = h->data;
+  KN_ASSERT(
+      h == (uv_handle_t*) &c->dispatcher || h == (uv_handle_t*) &c->discovery ||
+      h == (uv_handle_t*) &c->heartbeat || h == (uv_handle_t*) &c->checkpoint ||
+      h == (uv_handle_t*) &c->readiness || h == (uv_handle_t*) &c->turns);
+  consumer_handle_closed(c);
+}
+
+
+/* A shard's fetch timer carries its shard in `data` (shard_open_timer):
+ * the shard goes with it. */
+static void on_shard_timer_closed(uv_handle_t* h) {
+  kn_cshard_t* s = h->data;
+  kinesis_consumer_t* c = s->consumer;
+  KN_ASSERT(h == (uv_handle_t*) &s->timer);
+  shard_free(s);
+  consumer_handle_closed(c);
 }
 
 
@@ -2326,7 +2359,7 @@ static void consumer_maybe_finish_close(kinesis_consumer_t* c) {
   while (!kn_queue_empty(&c->shards)) {
     kn_cshard_t* s = kn_queue_data(c->shards.next, kn_cshard_t, node);
     kn_queue_remove(&s->node);
-    uv_close((uv_handle_t*) &s->timer, on_handle_closed);
+    uv_close((uv_handle_t*) &s->timer, on_shard_timer_closed);
   }
   uv_close((uv_handle_t*) &c->dispatcher, on_handle_closed);
   uv_close((uv_handle_t*) &c->discovery, on_handle_closed);
@@ -2370,23 +2403,19 @@ int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_consumer_cb cb,
   c->close_requested = 1;
   c->close_cb = cb;
   c->close_arg = arg;
-  if (c->stop_cb != NULL && !c->stopping) {
-    /* The stop finished and its callback waits for the next tick, which the
-     * close is about to take away: it runs now. */
-    kinesis_consumer_cb stop_cb = c->stop_cb;
-    c->stop_cb = NULL;
-    stop_cb(c, 0, c->stop_arg);
-  }
+  /* A stop's callback never runs inside this call: it runs once the close
+   * has closed the handles, before the close's callback (see
+   * consumer_handle_closed). */
   if (c->stopping) {
-    /* A stop is under way: it becomes a close, and the stop's callback
-     * still runs, first. */
+    /* A stop is under way: it becomes a close, and its callback is told the
+     * close took over. */
     c->stopping = 0;
-    if (c->stop_cb != NULL)
-      c->stop_cb(c, KINESIS_ECANCELED, c->stop_arg);
-    c->stop_cb = NULL;
+    c->stop_status = KINESIS_ECANCELED;
     consumer_maybe_finish_close(c);
     return 0;
   }
+  /* A stop that completed may still wait for its callback's tick (on the
+   * checkpoint timer, which the wind-down stops): it then runs with 0. */
   consumer_wind_down(c);
   return 0;
 }
@@ -2399,7 +2428,7 @@ static void on_stopped(uv_timer_t* t) {
   cb = c->stop_cb;
   c->stop_cb = NULL;
   if (cb != NULL)
-    cb(c, 0, c->stop_arg);
+    cb(c, c->stop_status, c->stop_arg);
 }
 
 
@@ -2446,6 +2475,7 @@ int kinesis_consumer_stop(kinesis_consumer_t* c, kinesis_consumer_cb cb,
   c->stopping = 1;
   c->stop_cb = cb;
   c->stop_arg = arg;
+  c->stop_status = 0;
   consumer_wind_down(c);
   return 0;
 }

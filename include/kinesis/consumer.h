@@ -47,7 +47,9 @@ typedef void (*kinesis_record_cb)(kinesis_consumer_t* consumer,
                                   const kinesis_consumer_record_t* record,
                                   void* user_data);
 
-/** Completion of a stop or close: `status` is 0. */
+/** Completion of a stop or close: `status` is 0, or for a stop
+ *  KINESIS_ECANCELED when a close took it over (see
+ *  kinesis_consumer_stop()). */
 typedef void (*kinesis_consumer_cb)(kinesis_consumer_t* consumer, int status,
                                     void* user_data);
 
@@ -261,7 +263,9 @@ KINESIS_EXTERN int kinesis_consumer_ack(kinesis_consumer_t* consumer,
  * completes are invalid; the next start reads them again. Returns 0,
  * KINESIS_EINVAL (not started), KINESIS_EALREADY (stopping) or
  * KINESIS_ECLOSING. A close during a stop takes over; the stop's `cb` then
- * runs with KINESIS_ECANCELED.
+ * runs with KINESIS_ECANCELED. A close after the stop completed but before
+ * `cb` ran lets `cb` run with 0. Either way `cb` runs on a later tick, never
+ * inside the close, and before the close's callback.
  */
 KINESIS_EXTERN int kinesis_consumer_stop(kinesis_consumer_t* consumer,
                                          kinesis_consumer_cb cb,

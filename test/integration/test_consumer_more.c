@@ -933,6 +933,25 @@ static void test_server_errors_and_drops(void) {
 }
 
 
+/* The checkpoint of every shard `k` knows is the last record of [from, to)
+ * written to that shard, or the shard had none of them. */
+static int checkpointed_through(kinesis_consumer_t* k, size_t from, size_t to) {
+  kinesis_consumer_stats_t st;
+  size_t i;
+  size_t j;
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  for (i = 0; i < st.nshards; i++) {
+    for (j = to; j > from; j--)
+      if (strcmp(sink.shard[j - 1], st.shards[i].shard_id) == 0)
+        break;
+    if (j > from && (st.shards[i].checkpoint == NULL ||
+                     strcmp(st.shards[i].checkpoint, sink.seq[j - 1]) != 0))
+      return 0;
+  }
+  return 1;
+}
+
+
 static void test_shard_disappears(void) {
   kinesis_client_t* direct;
   kinesis_client_t* via;
@@ -966,10 +985,10 @@ static void test_shard_disappears(void) {
   ASSERT_OK(kinesis_consumer_start(k));
   WAIT_UNTIL(sink_distinct() == 400, 10000);
   ASSERT_EQ(2, count_state(k, "fetching"));
-  /* The checkpoints of what was read land first (checkpoint_interval_ms is
-   * 100), so that reading shard 1 again, once it is listed again, starts
-   * after them. */
-  run_for(300);
+  /* A shard dropped from the listing writes no checkpoint, and when a later
+   * listing names it again it is claimed anew from its last one: wait for
+   * the checkpoints of what was read, or its last records come again. */
+  WAIT_UNTIL(checkpointed_through(k, 0, 400), 5000);
 
   /* The next listing answers without shard 1. */
   doc = list_shards(stream);
@@ -2980,12 +2999,14 @@ static void test_empty_aggregate(void) {
 }
 
 /* A start before the stop's callback ran is refused, the stop's callback
- * runs once, and a close from inside a stop callback that the close itself
- * ran is refused; the outer close's callback runs once. */
+ * runs once, and a close that comes while a stop's callback is still to run
+ * never runs it inside the close: the stop's callback runs once, on a later
+ * tick, before the close's callback, with 0 when the stop had completed and
+ * KINESIS_ECANCELED when the close took over a stop under way. A close from
+ * inside that stop callback is refused (one is under way). */
 static int rv_stopped;
 static int rv_closed_a;
 static int rv_closed_b;
-static int rv_inner_close_rc = 12345;
 
 
 static void rv_on_stopped(kinesis_consumer_t* k, int status, void* arg) {
@@ -3005,18 +3026,167 @@ static void rv_closed(kinesis_consumer_t* k, int status, void* arg) {
 }
 
 
-static void rv_on_stopped_close(kinesis_consumer_t* k, int status, void* arg) {
+/* The stop and close callbacks as they ran: 's' for the stop's, 'c' for
+ * the close's. */
+static char sc_order[8];
+static int sc_norder;
+static int sc_stop_status;
+static int sc_in_close; /* set around kinesis_consumer_close() */
+
+
+static void sc_on_stopped(kinesis_consumer_t* k, int status, void* arg) {
   (void) arg;
-  (void) status;
-  rv_stopped++;
-  rv_inner_close_rc = kinesis_consumer_close(k, rv_closed, &rv_closed_b);
+  ASSERT_EQ(0, sc_in_close);
+  ASSERT_LT(sc_norder, (int) sizeof(sc_order));
+  sc_order[sc_norder++] = 's';
+  sc_stop_status = status;
+  /* The close goes on: another is refused, and so is a start. */
+  ASSERT_EQ(KINESIS_EALREADY,
+            kinesis_consumer_close(k, rv_closed, &rv_closed_b));
+  ASSERT_EQ(KINESIS_ECLOSING, kinesis_consumer_start(k));
+  wake();
 }
+
+
+static void sc_on_closed(kinesis_consumer_t* k, int status, void* arg) {
+  (void) k;
+  (void) arg;
+  ASSERT_OK(status);
+  ASSERT_EQ(0, sc_in_close);
+  ASSERT_LT(sc_norder, (int) sizeof(sc_order));
+  sc_order[sc_norder++] = 'c';
+  wake();
+}
+
+
+static void sc_reset(void) {
+  memset(sc_order, 0, sizeof(sc_order));
+  sc_norder = 0;
+  sc_stop_status = 12345;
+  rv_closed_b = 0;
+}
+
+
+static void sc_close(kinesis_consumer_t* k) {
+  sc_in_close = 1;
+  ASSERT_OK(kinesis_consumer_close(k, sc_on_closed, NULL));
+  sc_in_close = 0;
+}
+
+
+/* A checkpointer that wraps the memory one and, when the consumer's
+ * `leaving` call is answered (the last step of its stop), closes it right
+ * after the consumer's callback returns: the stop has completed and its
+ * callback waits for a later tick. */
+static kinesis_checkpointer_t* sc_inner;
+static kinesis_consumer_t* sc_close_after_leave;
+static int sc_closed_after_leave;
+
+typedef struct {
+  kinesis_ckpt_members_cb cb;
+  void* arg;
+  int leaving;
+} sc_member_t;
+
+
+static void sc_on_member(int status, uint32_t live, void* arg) {
+  sc_member_t m = *(sc_member_t*) arg;
+  free(arg);
+  m.cb(status, live, m.arg);
+  if (m.leaving && sc_close_after_leave != NULL) {
+    kinesis_consumer_t* k = sc_close_after_leave;
+    sc_close_after_leave = NULL;
+    /* Stopped, and its callback not run yet. */
+    ASSERT_EQ(KINESIS_EBUSY, kinesis_consumer_start(k));
+    ASSERT_EQ(0, sc_norder);
+    sc_close(k);
+    ASSERT_EQ(0, sc_norder);
+    sc_closed_after_leave = 1;
+  }
+}
+
+
+static int sc_member(void* self, const char* st, const char* o, int leaving,
+                     kinesis_ckpt_members_cb cb, void* a) {
+  sc_member_t* m = malloc(sizeof(*m));
+  int r;
+  (void) self;
+  ASSERT_NOT_NULL(m);
+  m->cb = cb;
+  m->arg = a;
+  m->leaving = leaving;
+  r = sc_inner->ops->member(sc_inner->self, st, o, leaving, sc_on_member, m);
+  if (r != 0)
+    free(m);
+  return r;
+}
+
+
+static int sc_claim(void* self, const char* st, const char* sh, const char* o,
+                    kinesis_ckpt_state_cb cb, void* a) {
+  (void) self;
+  return sc_inner->ops->claim(sc_inner->self, st, sh, o, cb, a);
+}
+
+
+static int sc_hb(void* self, const char* st, const char* sh, const char* o,
+                 kinesis_ckpt_cb cb, void* a) {
+  (void) self;
+  return sc_inner->ops->heartbeat(sc_inner->self, st, sh, o, cb, a);
+}
+
+
+static int sc_ckpt(void* self, const char* st, const char* sh, const char* o,
+                   const kinesis_checkpoint_t* p, kinesis_ckpt_cb cb, void* a) {
+  (void) self;
+  return sc_inner->ops->checkpoint(sc_inner->self, st, sh, o, p, cb, a);
+}
+
+
+static int sc_finish(void* self, const char* st, const char* sh, const char* o,
+                     kinesis_ckpt_cb cb, void* a) {
+  (void) self;
+  return sc_inner->ops->finish(sc_inner->self, st, sh, o, cb, a);
+}
+
+
+static int sc_release(void* self, const char* st, const char* sh, const char* o,
+                      kinesis_ckpt_cb cb, void* a) {
+  (void) self;
+  return sc_inner->ops->release(sc_inner->self, st, sh, o, cb, a);
+}
+
+
+static int sc_get(void* self, const char* st, const char* sh,
+                  kinesis_ckpt_state_cb cb, void* a) {
+  (void) self;
+  return sc_inner->ops->get(sc_inner->self, st, sh, cb, a);
+}
+
+
+static void sc_close_op(void* self, kinesis_close_cb cb, void* a) {
+  (void) self;
+  sc_inner->ops->close(sc_inner->self, cb, a);
+}
+
+
+static int sc_leases(void* self, const char* st, const char* const* ids,
+                     size_t n, kinesis_ckpt_leases_cb cb, void* a) {
+  (void) self;
+  return sc_inner->ops->leases(sc_inner->self, st, ids, n, cb, a);
+}
+
+
+static const kinesis_checkpointer_ops_t sc_ops = {
+    sc_claim,   sc_hb,  sc_ckpt,     sc_finish,
+    sc_release, sc_get, sc_close_op, sc_member, sc_leases};
 
 
 static void test_stop_callbacks(void) {
   kinesis_client_t* c;
   kinesis_consumer_t* k;
   kinesis_consumer_options_t o;
+  kinesis_checkpointer_t wrap;
 
   setup();
   c = new_client(direct_ep, 0);
@@ -3031,18 +3201,43 @@ static void test_stop_callbacks(void) {
   WAIT_UNTIL(rv_closed_a == 1, 5000);
   ASSERT_EQ(1, rv_stopped);
 
-  rv_stopped = 0;
-  rv_closed_a = 0;
+  /* A close in the same turn as the stop, which waits for the answer to
+   * the start's member call: the close takes the stop over. */
+  sc_reset();
   ASSERT_OK(kinesis_consumer_new(c, &o, &k));
   ASSERT_OK(kinesis_consumer_start(k));
-  ASSERT_OK(kinesis_consumer_stop(k, rv_on_stopped_close, NULL));
-  ASSERT_OK(kinesis_consumer_close(k, rv_closed, &rv_closed_a));
-  ASSERT_EQ(1, rv_stopped);
-  ASSERT_EQ(KINESIS_EALREADY, rv_inner_close_rc);
-  WAIT_UNTIL(rv_closed_a == 1, 5000);
+  ASSERT_OK(kinesis_consumer_stop(k, sc_on_stopped, NULL));
+  sc_close(k);
+  ASSERT_EQ(0, sc_norder);
+  WAIT_UNTIL(sc_norder == 2, 5000);
+  ASSERT_EQ('s', sc_order[0]);
+  ASSERT_EQ('c', sc_order[1]);
+  ASSERT_EQ(KINESIS_ECANCELED, sc_stop_status);
   run_for(200);
-  ASSERT_EQ(1, rv_closed_a);
+  ASSERT_EQ(2, sc_norder);
   ASSERT_EQ(0, rv_closed_b);
+
+  /* A close once the stop has completed (from the checkpointer's answer
+   * that completed it), before its callback ran: it still runs, with 0. */
+  sc_reset();
+  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &sc_inner));
+  wrap.ops = &sc_ops;
+  wrap.self = NULL;
+  wrap.session_timeout_ms = 0;
+  o.checkpointer = &wrap;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  ASSERT_OK(kinesis_consumer_start(k));
+  sc_close_after_leave = k;
+  ASSERT_OK(kinesis_consumer_stop(k, sc_on_stopped, NULL));
+  WAIT_UNTIL(sc_norder == 2, 5000);
+  ASSERT_EQ(1, sc_closed_after_leave);
+  ASSERT_EQ('s', sc_order[0]);
+  ASSERT_EQ('c', sc_order[1]);
+  ASSERT_EQ(0, sc_stop_status);
+  run_for(200);
+  ASSERT_EQ(2, sc_norder);
+  ASSERT_EQ(0, rv_closed_b);
+  close_checkpointer(sc_inner);
   close_client(&loop, c);
   kn_test_loop_close(&loop);
 }
@@ -3279,6 +3474,262 @@ static void test_readiness(void) {
 }
 
 
+/* ---- Pause and resume, the fetch rate, a stop and a start ---- */
+
+/* on_record, then, when the sink has `trigger` records, `action`: once. */
+static size_t hook_trigger;
+static void (*hook_action)(kinesis_consumer_t* k);
+
+
+static void on_record_hooked(kinesis_consumer_t* k,
+                             const kinesis_consumer_record_t* r, void* arg) {
+  on_record(k, r, arg);
+  if (hook_action != NULL && sink.delivered == hook_trigger) {
+    void (*action)(kinesis_consumer_t*) = hook_action;
+    hook_action = NULL;
+    action(k);
+  }
+}
+
+
+/* Every record written to the same shard was first delivered in the order
+ * it was written (the index order: produce() writes one request at a
+ * time). */
+static size_t order_violations_per_shard(void) {
+  size_t i;
+  size_t j;
+  size_t bad = 0;
+  for (i = 0; i < sink.n; i++) {
+    if (sink.seen[i] == 0)
+      continue;
+    for (j = i + 1; j < sink.n; j++) {
+      if (sink.seen[j] == 0 || strcmp(sink.shard[i], sink.shard[j]) != 0)
+        continue;
+      /* The next record of the same shard: it came later. */
+      bad += sink.pos[j] <= sink.pos[i];
+      break;
+    }
+  }
+  return bad;
+}
+
+
+static void pause_now(kinesis_consumer_t* k) {
+  ASSERT_OK(kinesis_consumer_pause(k));
+}
+
+
+/* A consumer paused from on_record hands out nothing more while paused;
+ * its queue fills to max_queue_size and then fetching stops. Resumed, it
+ * hands out every record exactly once, in order within each shard. Pause
+ * and resume are refused once a close is under way. */
+static void test_pause_resume(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  char stream[128];
+  uint64_t calls;
+  size_t n = 400;
+  int closed = 0;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmpause"));
+  create_stream(c, stream, 2);
+  sink_init(n, "ps", 0);
+  produce(c, stream, 0, n);
+  consumer_options(&o, stream);
+  o.on_record = on_record_hooked;
+  o.max_queue_size = 50;
+  hook_trigger = 20;
+  hook_action = pause_now;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(hook_action == NULL, 10000);
+  ASSERT_EQ(20, sink.delivered);
+
+  /* Paused: the queue fills, to max_queue_size and no further, and then no
+   * GetRecords goes out; nothing is handed out meanwhile. */
+  WAIT_UNTIL(stats_of(k).queue_depth == 50, 10000);
+  calls = stats_of(k).get_records_calls;
+  run_for(1500);
+  st = stats_of(k);
+  ASSERT_EQ(20, sink.delivered);
+  ASSERT_EQ(20, st.records_delivered);
+  ASSERT_EQ(50, st.queue_depth);
+  ASSERT_EQ(calls, st.get_records_calls);
+  /* Pausing again changes nothing. */
+  ASSERT_OK(kinesis_consumer_pause(k));
+
+  /* Resumed: everything, once, in order within each shard. */
+  ASSERT_OK(kinesis_consumer_resume(k));
+  WAIT_UNTIL(sink_has(0, n), 15000);
+  run_for(300);
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(0, sink.foreign);
+  ASSERT_EQ(0, sink.shard_mismatches);
+  ASSERT_EQ(n, sink.delivered);
+  ASSERT_EQ(0, order_violations_per_shard());
+  ASSERT_GT(stats_of(k).get_records_calls, calls);
+
+  /* Closing: both refused, and the close goes on. */
+  watched[0] = NULL;
+  ASSERT_OK(kinesis_consumer_close(k, on_consumer_closed, &closed));
+  ASSERT_EQ(KINESIS_ECLOSING, kinesis_consumer_pause(k));
+  ASSERT_EQ(KINESIS_ECLOSING, kinesis_consumer_resume(k));
+  WAIT_UNTIL(closed == 1, 10000);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* GetRecords calls on a shard stay 1/shard_fetch_rate apart. With a
+ * backlog larger than what the run can read (five records a call) and
+ * sleep_time_no_records_ms at 1, the rate is the only limit: over a
+ * measured stretch of loop time T, the calls answered stay within
+ * rate * T * shards, plus one per shard for the edges, and come to at
+ * least half of that, so the consumer does poll at about the rate. */
+static void test_fetch_rate(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  char stream[128];
+  const double rate = 2;
+  const double shards = 2;
+  uint64_t t0;
+  uint64_t t1;
+  uint64_t calls0;
+  double calls;
+  double expected;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmrate"));
+  create_stream(c, stream, (uint32_t) shards);
+  sink_init(1000, "fr", 0);
+  produce(c, stream, 0, 1000);
+  consumer_options(&o, stream);
+  o.shard_fetch_rate = rate;
+  o.sleep_time_no_records_ms = 1;
+  o.record_limit = 5;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  /* Both shards read: from here on each call is followed by the next. */
+  WAIT_UNTIL(all_shards_answered(k, 2), 10000);
+
+  t0 = uv_now(&loop);
+  calls0 = stats_of(k).get_records_calls;
+  run_for(3000);
+  t1 = uv_now(&loop);
+  st = stats_of(k);
+  calls = (double) (st.get_records_calls - calls0);
+  expected = rate * (double) (t1 - t0) / 1000.0 * shards;
+  fprintf(stderr, "# %.0f GetRecords calls in %.0f ms, at most %.1f\n", calls,
+          (double) (t1 - t0), expected + shards);
+  ASSERT_GE(t1 - t0, 3000);
+  ASSERT_EQ(0, st.throttled);
+  /* The backlog was not read out: the rate was the limit throughout. */
+  ASSERT_LT(st.records_delivered, 1000);
+  ASSERT_LE(calls, expected + shards);
+  ASSERT_GE(calls, expected / 2);
+
+  close_consumer(k);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* A consumer stopped after some records, with the memory checkpointer it
+ * was given, and started again from the stop's callback, claims its leases
+ * again and carries on after its checkpoints: with automatic ack, every
+ * record is handed out exactly once over both runs, including the records
+ * written after the stop. (test_consumer.c's test_stop_and_start_again
+ * starts again from outside the callback, with no new records.) */
+static int rs_stops;
+static int rs_start_rc = 12345;
+static uint32_t rs_leases_at_stop = 12345;
+static uint64_t rs_delivered_at_stop;
+
+
+static void rs_on_stopped(kinesis_consumer_t* k, int status, void* arg) {
+  (void) arg;
+  ASSERT_OK(status);
+  rs_stops++;
+  rs_leases_at_stop = stats_of(k).leases_held;
+  rs_delivered_at_stop = stats_of(k).records_delivered;
+  rs_start_rc = kinesis_consumer_start(k);
+  wake();
+}
+
+
+static void stop_now(kinesis_consumer_t* k) {
+  ASSERT_OK(kinesis_consumer_stop(k, rs_on_stopped, NULL));
+}
+
+
+static void test_stop_then_start(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_checkpointer_t* cp;
+  char stream[128];
+  size_t n = 600;
+  size_t first_run;
+
+  setup();
+  c = new_client(direct_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmrestart"));
+  create_stream(c, stream, 2);
+  sink_init(n, "rs", 0);
+  produce(c, stream, 0, 300);
+  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  consumer_options(&o, stream);
+  o.checkpointer = cp;
+  o.on_record = on_record_hooked;
+  /* Small calls, so that the stop comes with records still unread. */
+  o.record_limit = 20;
+  hook_trigger = 100;
+  hook_action = stop_now;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(rs_stops == 1, 10000);
+  first_run = sink.delivered;
+  ASSERT_EQ(100, first_run);
+  ASSERT_EQ(100, rs_delivered_at_stop);
+  /* Stopped: no lease held, and the start from the callback went. */
+  ASSERT_EQ(0, rs_leases_at_stop);
+  ASSERT_OK(rs_start_rc);
+  ASSERT_EQ(KINESIS_EALREADY, kinesis_consumer_start(k));
+
+  /* More records after the stop; the second run reads them and the rest
+   * of the first batch, and nothing twice. */
+  produce(c, stream, 300, n);
+  WAIT_UNTIL(leases_held(k) == 2, 10000);
+  WAIT_UNTIL(sink_has(0, n), 15000);
+  run_for(300);
+  ASSERT_EQ(0, sink.duplicates);
+  ASSERT_EQ(0, sink.foreign);
+  ASSERT_EQ(n, sink.delivered);
+  ASSERT_EQ(n, sink_distinct());
+  ASSERT_EQ(0, order_violations_per_shard());
+  ASSERT_EQ(1, rs_stops);
+  ASSERT_EQ(2, leases_held(k));
+
+  close_consumer(k);
+  close_checkpointer(cp);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_empty_aggregate), KN_TEST(test_stop_callbacks),
              KN_TEST(test_finish_retried),
              KN_TEST(test_lost_lease_with_held_records),
@@ -3301,4 +3752,5 @@ KN_TEST_MAIN(KN_TEST(test_empty_aggregate), KN_TEST(test_stop_callbacks),
              KN_TEST(test_rebalance_store_unreachable),
              KN_TEST(test_reshard_across_consumers),
              KN_TEST(test_idle_shards_keep_polling),
-             KN_TEST(test_readiness))
+             KN_TEST(test_readiness), KN_TEST(test_pause_resume),
+             KN_TEST(test_fetch_rate), KN_TEST(test_stop_then_start))
