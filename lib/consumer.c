@@ -1574,7 +1574,8 @@ static void on_listed(kinesis_client_t* client, int status,
   for (q = c->shards.next; q != &c->shards; q = next) {
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
     next = q->next;
-    if (!s->listed && s->state == SHARD_FETCHING)
+    if (!s->listed &&
+        (s->state == SHARD_FETCHING || s->state == SHARD_FAILED))
       shard_lost(s, "it is no longer in the stream's shard list");
     else if (s->state == SHARD_GONE)
       shard_maybe_forget(s);
