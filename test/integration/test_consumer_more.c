@@ -2102,6 +2102,18 @@ static void test_shard_lifecycle(void) {
   ASSERT_EQ(30, events[s1].delivered_before);
   ASSERT_EQ(30, events[s2].delivered_before);
   ASSERT_EQ(0, sink.order_violations);
+  /* The loop's turns were measured, each counted once. */
+  {
+    kinesis_consumer_stats_t st;
+    uint64_t turns = 0;
+    size_t b;
+    ASSERT_OK(kinesis_consumer_stats(k, &st));
+    for (b = 0; b < KINESIS_LOOP_TURN_BUCKETS; b++)
+      turns += st.loop_turns[b];
+    ASSERT_GT(turns, 10);
+    ASSERT_GT(st.loop_turn_total_us, 0);
+    ASSERT_GE(st.loop_turn_total_us, st.loop_turn_max_us);
+  }
 
   /* Close: both children end, stopped, after every record delivered. */
   close_consumer(k);
