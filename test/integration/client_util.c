@@ -194,3 +194,32 @@ void read_whole_stream(uv_loop_t* loop, kinesis_client_t* c,
       uv_run(loop, UV_RUN_ONCE);
   }
 }
+
+
+static void on_test_deadline(uv_timer_t* t) {
+  test_deadline_t* d = t->data;
+  d->fired = 1;
+  uv_stop(d->loop);
+}
+
+
+static void on_test_deadline_closed(uv_handle_t* h) {
+  test_deadline_t* d = h->data;
+  d->closed = 1;
+}
+
+
+void test_deadline_start(test_deadline_t* d, uv_loop_t* loop, uint64_t ms) {
+  memset(d, 0, sizeof(*d));
+  d->loop = loop;
+  ASSERT_OK(uv_timer_init(loop, &d->timer));
+  d->timer.data = d;
+  ASSERT_OK(uv_timer_start(&d->timer, on_test_deadline, ms, 0));
+}
+
+
+void test_deadline_end(test_deadline_t* d) {
+  uv_close((uv_handle_t*) &d->timer, on_test_deadline_closed);
+  while (!d->closed)
+    uv_run(d->loop, UV_RUN_NOWAIT);
+}

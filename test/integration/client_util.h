@@ -48,6 +48,39 @@ const char* test_stream_name(const char* prefix);
 
 void close_client(uv_loop_t* loop, kinesis_client_t* c);
 
+/* A deadline for a wait that must not hang: test_deadline_start() arms a
+ * timer on `loop` that, when it fires, sets `fired` and stops the loop;
+ * test_deadline_end() closes it (running the loop until it is closed). */
+typedef struct {
+  uv_timer_t timer;
+  uv_loop_t* loop;
+  int fired;
+  int closed;
+} test_deadline_t;
+
+void test_deadline_start(test_deadline_t* d, uv_loop_t* loop, uint64_t ms);
+void test_deadline_end(test_deadline_t* d);
+
+/* Runs `loop` until `cond` holds, one turn at a time; after `ms`
+ * milliseconds, prints what it waited for, runs `on_timeout` (a statement:
+ * a dump of the test's state, or nothing) and aborts. Callbacks that make
+ * `cond` true should stop the loop, so that it is looked at soon. */
+#define TEST_WAIT_UNTIL(loop, cond, ms, on_timeout)                           \
+  do {                                                                        \
+    test_deadline_t twu_deadline_;                                            \
+    test_deadline_start(&twu_deadline_, (loop), (ms));                        \
+    while (!(cond)) {                                                         \
+      if (twu_deadline_.fired) {                                              \
+        fprintf(stderr, "%s:%d: timed out after %d ms waiting for `%s`\n",    \
+                __FILE__, __LINE__, (int) (ms), #cond);                       \
+        on_timeout;                                                           \
+        abort();                                                              \
+      }                                                                       \
+      uv_run((loop), UV_RUN_ONCE);                                            \
+    }                                                                         \
+    test_deadline_end(&twu_deadline_);                                        \
+  } while (0)
+
 /* Runs `loop` for `ms` milliseconds, whatever else it has to do. */
 void run_loop_for(uv_loop_t* loop, uint64_t ms);
 

@@ -35,41 +35,8 @@ static void wake(void) {
 
 /* ---- Running the loop ---- */
 
-static uv_timer_t deadline;
-static int deadline_state;      /* 0 armed, 1 fired, 2 closed */
-
-
-static void on_deadline(uv_timer_t* t) {
-  (void) t;
-  deadline_state = 1;
-  wake();
-}
-
-
-static void on_deadline_closed(uv_handle_t* h) {
-  (void) h;
-  deadline_state = 2;
-}
-
-
 /* Runs the loop until `cond` holds; fails after `ms` milliseconds. */
-#define WAIT_UNTIL(cond, ms)                                                  \
-  do {                                                                        \
-    deadline_state = 0;                                                       \
-    ASSERT_OK(uv_timer_init(&loop, &deadline));                               \
-    ASSERT_OK(uv_timer_start(&deadline, on_deadline, (ms), 0));               \
-    while (!(cond)) {                                                         \
-      if (deadline_state == 1) {                                              \
-        fprintf(stderr, "%s:%d: timed out after %d ms waiting for `%s`\n",    \
-                __FILE__, __LINE__, (int) (ms), #cond);                       \
-        abort();                                                              \
-      }                                                                       \
-      uv_run(&loop, UV_RUN_ONCE);                                             \
-    }                                                                         \
-    uv_close((uv_handle_t*) &deadline, on_deadline_closed);                   \
-    while (deadline_state != 2)                                               \
-      uv_run(&loop, UV_RUN_NOWAIT);                                           \
-  } while (0)
+#define WAIT_UNTIL(cond, ms) TEST_WAIT_UNTIL(&loop, cond, ms, (void) 0)
 
 
 /* ---- What a consumer saw ---- */

@@ -38,54 +38,10 @@ static void wake(void) {
 
 /* ---- Running the loop ---- */
 
-static uv_timer_t deadline;
-static int deadline_state;      /* 0 armed, 1 fired, 2 closed */
-
-
-static void on_deadline(uv_timer_t* t) {
-  (void) t;
-  deadline_state = 1;
-  wake();
-}
-
-
-static void on_deadline_closed(uv_handle_t* h) {
-  (void) h;
-  deadline_state = 2;
-}
-
-
-static void deadline_start(uint64_t ms) {
-  deadline_state = 0;
-  ASSERT_OK(uv_timer_init(&loop, &deadline));
-  ASSERT_OK(uv_timer_start(&deadline, on_deadline, ms, 0));
-}
-
-
-static void deadline_end(void) {
-  uv_close((uv_handle_t*) &deadline, on_deadline_closed);
-  while (deadline_state != 2)
-    uv_run(&loop, UV_RUN_NOWAIT);
-}
-
-
 static void dump_state(void);
 
 /* Runs the loop until `cond` holds; fails after `ms` milliseconds. */
-#define WAIT_UNTIL(cond, ms)                                                  \
-  do {                                                                        \
-    deadline_start(ms);                                                       \
-    while (!(cond)) {                                                         \
-      if (deadline_state == 1) {                                              \
-        fprintf(stderr, "%s:%d: timed out after %d ms waiting for `%s`\n",    \
-                __FILE__, __LINE__, (int) (ms), #cond);                       \
-        dump_state();                                                         \
-        abort();                                                              \
-      }                                                                       \
-      uv_run(&loop, UV_RUN_ONCE);                                             \
-    }                                                                         \
-    deadline_end();                                                           \
-  } while (0)
+#define WAIT_UNTIL(cond, ms) TEST_WAIT_UNTIL(&loop, cond, ms, dump_state())
 
 
 /* Runs the loop for `ms` milliseconds. */
