@@ -322,8 +322,18 @@ check "put $SECOND records into the children while the tails start" "$rc" \
   "$(tail -n 5 "$tmp/put2.err")"
 note "put $SECOND records in $(secs_since "$T_READ") s: $(tail -n 1 "$tmp/put2.err")"
 
+# printed: every record is printed (by the line count); every 10 s it
+# notes how far the tails are.
+next_note=$(($(now_us) + 10000000))
 printed() {
-  [ "$(cat "$tmp/t1.out" "$tmp/t2.out" | wc -l)" -ge "$TOTAL" ]
+  local n1 n2
+  n1="$(wc -l <"$tmp/t1.out")"
+  n2="$(wc -l <"$tmp/t2.out")"
+  if [ "$(now_us)" -ge "$next_note" ]; then
+    note "$(secs_since "$T_READ") s: t1 printed $n1, t2 $n2"
+    next_note=$((next_note + 10000000))
+  fi
+  [ $((n1 + n2)) -ge "$TOTAL" ]
 }
 if poll 150000 printed; then
   read_s="$(secs_since "$T_READ")"
