@@ -187,6 +187,9 @@ struct kinesis_consumer_s {
   kn_queue_t ready;
   uint64_t queue_depth;
   uint64_t reserved;   /* records GetRecords calls in flight may bring */
+  /* A shard found the queue full and waits, with no timer armed, for room:
+   * only then has wake_waiting_shards() anything to look for. */
+  int room_waiters;
   uint64_t unacked;
   uv_idle_t dispatcher;
   uv_timer_t discovery;
@@ -1079,7 +1082,8 @@ static void on_records(kinesis_client_t* client, int status,
   s->next_fetch_at = now + interval;
   if (c->queue_depth + c->reserved < c->o.max_queue_size)
     shard_schedule_fetch(s, interval);
-  /* Otherwise the dispatcher starts it again when there is room. */
+  else
+    c->room_waiters = 1;  /* the dispatcher starts it when there is room */
 }
 
 
@@ -1207,16 +1211,19 @@ static void on_fetch_timer(uv_timer_t* t) {
     it.timestamp = c->o.timestamp;
     r = kn_client_get_shard_iterator(c->client, &it, on_iterator, s, &s->call);
   } else {
-    if (c->queue_depth + c->reserved >= c->o.max_queue_size)
+    size_t fetching;
+    if (c->queue_depth + c->reserved >= c->o.max_queue_size) {
+      c->room_waiters = 1;
       return;
+    }
     /* Never ask for more than the queue can take, counting what the other
      * shards' calls in flight may bring, and leave the others their share.
      * The room is in user records; Limit counts Kinesis records, which
      * bring `fanout` user records each when they are aggregates. */
     room = (uint32_t) (c->o.max_queue_size - c->queue_depth - c->reserved);
-    if (shards_fetching(c) > 1 &&
-        room > c->o.max_queue_size / shards_fetching(c))
-      room = (uint32_t) (c->o.max_queue_size / shards_fetching(c));
+    fetching = shards_fetching(c);
+    if (fetching > 1 && room > c->o.max_queue_size / fetching)
+      room = (uint32_t) (c->o.max_queue_size / fetching);
     if (room > c->o.record_limit)
       room = c->o.record_limit;
     if (s->fanout > 1) {
@@ -1245,11 +1252,15 @@ static void on_fetch_timer(uv_timer_t* t) {
 
 /* Shards that found the queue full wait, with no timer armed, until room
  * comes back: from delivery, or from a call that gave its reservation
- * back. */
+ * back. This runs on every answer and delivery, so it walks the shards
+ * only when one of them is waiting. */
 static void wake_waiting_shards(kinesis_consumer_t* c, kn_cshard_t* except) {
   kn_queue_t* q;
-  if (c->closing || c->queue_depth + c->reserved >= c->o.max_queue_size)
+  if (c->closing || !c->room_waiters ||
+      c->queue_depth + c->reserved >= c->o.max_queue_size)
     return;
+  /* Every waiting shard gets its timer below. */
+  c->room_waiters = 0;
   for (q = c->shards.next; q != &c->shards; q = q->next) {
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
     if (s != except && s->state == SHARD_FETCHING && s->call == NULL &&

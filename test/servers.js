@@ -138,8 +138,12 @@ function keepAlive (server) {
 
 // ---------------------------------------------------------------- kinesalite
 
+// shardLimit counts the open shards of every stream of this kinesalite:
+// test_scale_tail.sh and bench_idle open 1,000. updateStreamMs is how long
+// a SplitShard or MergeShards keeps the stream UPDATING, and so the least
+// time between two of them: they make 500 splits in a row.
 function kinesaliteOptions () {
-  return { createStreamMs: 100, deleteStreamMs: 100, updateStreamMs: 100, shardLimit: 100 }
+  return { createStreamMs: 100, deleteStreamMs: 100, updateStreamMs: 10, shardLimit: 2000 }
 }
 
 // The plain HTTP kinesalite, behind a controller that can take it down and
