@@ -396,75 +396,6 @@ int kn_codec_parse_summary(const uint8_t* body, size_t len, kn_parsed_t* out) {
 }
 
 
-static int parse_shard(json_t* j, kinesis_shard_t* s) {
-  json_t* range = json_object_get(j, "HashKeyRange");
-  json_t* seq = json_object_get(j, "SequenceNumberRange");
-  s->shard_id = get_str(j, "ShardId");
-  s->parent_shard_id = get_str(j, "ParentShardId");
-  s->adjacent_parent_shard_id = get_str(j, "AdjacentParentShardId");
-  s->starting_hash_key = get_str(range, "StartingHashKey");
-  s->ending_hash_key = get_str(range, "EndingHashKey");
-  s->starting_sequence_number = get_str(seq, "StartingSequenceNumber");
-  s->ending_sequence_number = get_str(seq, "EndingSequenceNumber");
-  if (s->shard_id == NULL)
-    return KINESIS_EPROTO;
-  return 0;
-}
-
-
-/* ListShards shards carry both ranges; ChildShards carry the hash range
- * and their parents as a list. */
-static int parse_shard_array(json_t* arr, int child, kinesis_shard_t** out,
-                             size_t* n, const char** why) {
-  size_t i;
-  json_t* v;
-
-  *n = 0;
-  if (arr == NULL || json_is_null(arr))
-    return 0;
-  if (!json_is_array(arr))
-    return KINESIS_EPROTO;
-  if (json_array_size(arr) == 0)
-    return 0;
-  *out = kn_calloc(json_array_size(arr), sizeof(**out));
-  if (*out == NULL)
-    return KINESIS_ENOMEM;
-  json_array_foreach(arr, i, v) {
-    kinesis_shard_t* s = &(*out)[i];
-    if (!json_is_object(v) || parse_shard(v, s) != 0)
-      return KINESIS_EPROTO;
-    if (child) {
-      json_t* parents = json_object_get(v, "ParentShards");
-      if (json_is_array(parents)) {
-        json_t* p0 = json_array_get(parents, 0);
-        json_t* p1 = json_array_get(parents, 1);
-        s->parent_shard_id = json_is_string(p0) ? json_string_value(p0) : NULL;
-        s->adjacent_parent_shard_id =
-            json_is_string(p1) ? json_string_value(p1) : NULL;
-      }
-    } else if (s->starting_hash_key == NULL || s->ending_hash_key == NULL) {
-      return KINESIS_EPROTO;
-    }
-    if ((*why = shard_range_error(s)) != NULL)
-      return KINESIS_EPROTO;
-  }
-  *n = json_array_size(arr);
-  return 0;
-}
-
-
-int kn_codec_parse_list_shards(const uint8_t* body, size_t len,
-                               kn_parsed_t* out) {
-  json_t* root;
-  int r = parse_root(body, len, out, &root);
-  if (r != 0)
-    return r;
-  out->next_token = get_str(root, "NextToken");
-  return parse_shard_array(json_object_get(root, "Shards"), 0, &out->shards,
-                           &out->nshards, &out->error);
-}
-
-
 int kn_codec_parse_shard_iterator(const uint8_t* body, size_t len,
                                   kn_parsed_t* out) {
   json_t* root;
@@ -1084,6 +1015,28 @@ static int sc_finish(kn_scan_t* s) {
 }
 
 
+/* The members of a ListShards shard's HashKeyRange or SequenceNumberRange:
+ * `a` and `b` get the two named strings. */
+static int sc_range(kn_scan_t* s, const char* na, const char** a,
+                    const char* nb, const char** b) {
+  int first = 1;
+  char* key;
+  if (sc_literal(s, "null"))
+    return 0;
+  if (!sc_eat(s, '{'))
+    return KINESIS_EPROTO;
+  while ((key = sc_member(s, &first)) != NULL) {
+    if (s->key_len == strlen(na) && memcmp(key, na, s->key_len) == 0)
+      *a = sc_opt_string(s);
+    else if (s->key_len == strlen(nb) && memcmp(key, nb, s->key_len) == 0)
+      *b = sc_opt_string(s);
+    else
+      sc_skip(s, 3);
+  }
+  return s->err ? KINESIS_EPROTO : 0;
+}
+
+
 /* A ChildShards entry: ShardId, ParentShards[], HashKeyRange{}. */
 static int sc_child_shard(kn_scan_t* s, kinesis_shard_t* sh) {
   int first = 1;
@@ -1093,8 +1046,10 @@ static int sc_child_shard(kn_scan_t* s, kinesis_shard_t* sh) {
   while ((key = sc_member(s, &first)) != NULL) {
     if (SC_KEY_IS(s, key, "ShardId")) {
       sh->shard_id = sc_opt_string(s);
-    } else if (SC_KEY_IS(s, key, "ParentShards") && !sc_literal(s, "null")) {
+    } else if (SC_KEY_IS(s, key, "ParentShards")) {
       int n = 0;
+      if (sc_literal(s, "null"))
+        continue;
       if (!sc_eat(s, '['))
         return KINESIS_EPROTO;
       if (!sc_eat(s, ']')) {
@@ -1109,19 +1064,10 @@ static int sc_child_shard(kn_scan_t* s, kinesis_shard_t* sh) {
         if (!sc_eat(s, ']'))
           return KINESIS_EPROTO;
       }
-    } else if (SC_KEY_IS(s, key, "HashKeyRange") && !sc_literal(s, "null")) {
-      int f2 = 1;
-      char* k2;
-      if (!sc_eat(s, '{'))
+    } else if (SC_KEY_IS(s, key, "HashKeyRange")) {
+      if (sc_range(s, "StartingHashKey", &sh->starting_hash_key,
+                   "EndingHashKey", &sh->ending_hash_key) != 0)
         return KINESIS_EPROTO;
-      while ((k2 = sc_member(s, &f2)) != NULL) {
-        if (SC_KEY_IS(s, k2, "StartingHashKey"))
-          sh->starting_hash_key = sc_opt_string(s);
-        else if (SC_KEY_IS(s, k2, "EndingHashKey"))
-          sh->ending_hash_key = sc_opt_string(s);
-        else
-          sc_skip(s, 2);
-      }
     } else {
       sc_skip(s, 1);
     }
@@ -1271,6 +1217,88 @@ int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
   }
   r = sc_finish(&s);
   return r != 0 || !have_records ? KINESIS_EPROTO : 0;
+}
+
+
+/* A ListShards shard: ShardId, its parents, HashKeyRange{} and
+ * SequenceNumberRange{}. */
+static int sc_list_shard(kn_scan_t* s, kinesis_shard_t* sh) {
+  int first = 1;
+  char* key;
+  int r = 0;
+  if (!sc_eat(s, '{'))
+    return KINESIS_EPROTO;
+  while (r == 0 && (key = sc_member(s, &first)) != NULL) {
+    if (SC_KEY_IS(s, key, "ShardId"))
+      sh->shard_id = sc_opt_string(s);
+    else if (SC_KEY_IS(s, key, "ParentShardId"))
+      sh->parent_shard_id = sc_opt_string(s);
+    else if (SC_KEY_IS(s, key, "AdjacentParentShardId"))
+      sh->adjacent_parent_shard_id = sc_opt_string(s);
+    else if (SC_KEY_IS(s, key, "HashKeyRange"))
+      r = sc_range(s, "StartingHashKey", &sh->starting_hash_key,
+                   "EndingHashKey", &sh->ending_hash_key);
+    else if (SC_KEY_IS(s, key, "SequenceNumberRange"))
+      r = sc_range(s, "StartingSequenceNumber", &sh->starting_sequence_number,
+                   "EndingSequenceNumber", &sh->ending_sequence_number);
+    else
+      sc_skip(s, 2);
+  }
+  if (r != 0 || s->err || sh->shard_id == NULL ||
+      sh->starting_hash_key == NULL || sh->ending_hash_key == NULL)
+    return KINESIS_EPROTO;
+  return 0;
+}
+
+
+/* ListShards, scanned in place like GetRecords: a stream of a thousand
+ * shards lists half a megabyte, which jansson's tree took tens of
+ * milliseconds of the loop to build. */
+int kn_codec_parse_list_shards(const uint8_t* body, size_t len,
+                               kn_parsed_t* out) {
+  kn_scan_t s;
+  int first = 1;
+  size_t cap = 0;
+  char* key;
+  int r = sc_begin(&s, body, len, NULL, out);
+
+  if (r != 0)
+    return r;
+  while ((key = sc_member(&s, &first)) != NULL) {
+    if (SC_KEY_IS(&s, key, "NextToken")) {
+      out->next_token = sc_opt_string(&s);
+    } else if (SC_KEY_IS(&s, key, "Shards")) {
+      if (sc_literal(&s, "null"))
+        continue;
+      if (!sc_eat(&s, '['))
+        return KINESIS_EPROTO;
+      if (sc_eat(&s, ']'))
+        continue;
+      do {
+        if (out->nshards == cap) {
+          kinesis_shard_t* n;
+          cap = cap ? cap * 2 : 64;
+          n = kn_realloc(out->shards, cap * sizeof(*n));
+          if (n == NULL)
+            return KINESIS_ENOMEM;
+          out->shards = n;
+        }
+        memset(&out->shards[out->nshards], 0, sizeof(*out->shards));
+        r = sc_list_shard(&s, &out->shards[out->nshards]);
+        if (r != 0)
+          return r;
+        if ((out->error = shard_range_error(&out->shards[out->nshards])) !=
+            NULL)
+          return KINESIS_EPROTO;
+        out->nshards++;
+      } while (sc_eat(&s, ','));
+      if (!sc_eat(&s, ']'))
+        return KINESIS_EPROTO;
+    } else {
+      sc_skip(&s, 1);
+    }
+  }
+  return sc_finish(&s);
 }
 
 

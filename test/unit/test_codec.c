@@ -176,6 +176,32 @@ static void test_list_shards(void) {
             kn_codec_parse_list_shards(BODY("{\"Shards\":[{\"ShardId\":\"a\"}]}"),
                                        &p));
   kn_parsed_free(&p);
+  /* Members the model may grow are skipped, at any depth; null Shards is
+   * none; a truncated answer and a string where an object goes are
+   * refused. */
+  ASSERT_OK(kn_codec_parse_list_shards(
+      BODY("{\"Shards\":[{\"New\":{\"a\":[1,{\"b\":null}]},\"ShardId\":\"a\","
+           "\"HashKeyRange\":{\"X\":[],\"StartingHashKey\":\"0\","
+           "\"EndingHashKey\":\"9\"},\"SequenceNumberRange\":null}],"
+           "\"More\":true}"),
+      &p));
+  ASSERT_EQ(1, p.nshards);
+  ASSERT_STR_EQ("a", p.shards[0].shard_id);
+  ASSERT_STR_EQ("9", p.shards[0].ending_hash_key);
+  ASSERT_NULL(p.shards[0].starting_sequence_number);
+  kn_parsed_free(&p);
+  ASSERT_OK(kn_codec_parse_list_shards(BODY("{\"Shards\":null}"), &p));
+  ASSERT_EQ(0, p.nshards);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_list_shards(BODY("{\"Shards\":[{\"ShardId\":\"a\""),
+                                       &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_list_shards(
+                BODY("{\"Shards\":[{\"ShardId\":\"a\",\"HashKeyRange\":\"x\"}]}"),
+                &p));
+  kn_parsed_free(&p);
 }
 
 
@@ -210,6 +236,19 @@ static void test_get_records(void) {
   ASSERT_EQ(1, p.nchild_shards);
   ASSERT_STR_EQ("shardId-0", p.child_shards[0].parent_shard_id);
   ASSERT_STR_EQ("shardId-1", p.child_shards[0].adjacent_parent_shard_id);
+  kn_parsed_free(&p);
+  /* Explicit nulls (kinesis-mock writes them) are absent members, followed
+   * by more members. (The scanner once skipped the member after a null
+   * here, and refused the answer.) */
+  ASSERT_OK(parse_get(
+      BODY("{\"Records\":[],\"ChildShards\":[{\"ParentShards\":null,"
+           "\"HashKeyRange\":null,\"ShardId\":\"shardId-2\"}],"
+           "\"MillisBehindLatest\":5}"),
+      &p));
+  ASSERT_EQ(1, p.nchild_shards);
+  ASSERT_STR_EQ("shardId-2", p.child_shards[0].shard_id);
+  ASSERT_NULL(p.child_shards[0].parent_shard_id);
+  ASSERT_EQ(5, p.millis_behind_latest);
   kn_parsed_free(&p);
 
   ASSERT_EQ(KINESIS_EPROTO,
