@@ -32,6 +32,7 @@ static const char* const op_names[] = {
 #define KN_NOPS KN_ARRAY_SIZE(op_names)
 
 struct kinesis_client_s {
+  uint32_t max_connections;  /* as configured, or the default */
   uv_loop_t* loop;
   kn_http_t* http;
   kn_cred_provider_t* creds;
@@ -250,6 +251,8 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
   c->retry.base_ms = opts->retry_base_ms > 0 ? opts->retry_base_ms : 100;
   c->retry.cap_ms = opts->retry_cap_ms > 0 ? opts->retry_cap_ms : 5000;
   c->rng = uv_hrtime() | 1;
+  c->max_connections =
+      opts->max_connections > 0 ? opts->max_connections : 64;
   c->clock_ms = opts->clock_ms;
   c->clock_arg = opts->clock_arg;
   c->log = opts->log;
@@ -1125,6 +1128,11 @@ void kn_client_call_cancel(kn_call_t* call) {
 
 uv_loop_t* kn_client_loop(const kinesis_client_t* c) {
   return c->loop;
+}
+
+
+uint32_t kn_client_max_connections(const kinesis_client_t* c) {
+  return c->max_connections;
 }
 
 

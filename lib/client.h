@@ -12,6 +12,9 @@
 typedef struct kn_call_s kn_call_t;
 
 uv_loop_t* kn_client_loop(const kinesis_client_t* client);
+/* The most connections the client opens (max_connections, or its
+ * default): more calls than that in flight only wait inside libcurl. */
+uint32_t kn_client_max_connections(const kinesis_client_t* client);
 
 /* A child (producer, consumer) was created from `client`, or closed. While
  * children remain, kinesis_client_close() returns KINESIS_EBUSY. */

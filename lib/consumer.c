@@ -133,6 +133,9 @@ struct kn_cshard_s {
   int plan_status;     /* KN_PLAN_* of the last plan */
   const char* owner;   /* the table's live owner (interned); NULL: free */
   int free_rounds;     /* rounds in a row the table showed it free */
+  /* Waiting in the consumer's call_waiters for a call to end. */
+  kn_queue_t call_wait;
+  int call_waiting;
   int started_event;   /* a start went to on_shard_start; an end is owed */
 };
 
@@ -184,6 +187,13 @@ struct kinesis_consumer_s {
   int frontier_trusted;
   kn_call_t* frontier_call;
   kn_queue_t events;   /* kn_event_t, for on_shard_start and on_shard_end */
+  /* Shard calls (GetShardIterator, GetRecords) in flight, at most
+   * max_calls, the client's connections: more would only wait inside
+   * libcurl, whose list of waiting transfers costs O(n) per transfer. The
+   * shards beyond wait here, in order. */
+  uint32_t calls;
+  uint32_t max_calls;
+  kn_queue_t call_waiters;
   kn_queue_t ready;
   uint64_t queue_depth;
   uint64_t reserved;   /* records GetRecords calls in flight may bring */
@@ -673,6 +683,20 @@ static void on_heartbeat_timer(uv_timer_t* t) {
 }
 
 
+/* Whether a listed shard names `id` as a parent. */
+static int shard_has_child(kinesis_consumer_t* c, const char* id) {
+  kn_queue_t* q;
+  for (q = c->shards.next; q != &c->shards; q = q->next) {
+    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
+    if (s->listed &&
+        ((s->parent != NULL && strcmp(s->parent, id) == 0) ||
+         (s->adjacent_parent != NULL && strcmp(s->adjacent_parent, id) == 0)))
+      return 1;
+  }
+  return 0;
+}
+
+
 static void on_finished(int status, void* arg) {
   kn_cshard_t* s = arg;
   kinesis_consumer_t* c = s->consumer;
@@ -682,9 +706,15 @@ static void on_finished(int status, void* arg) {
     kn_client_log(c->client, KINESIS_LOG_INFO,
                   "consumer: shard %s finished", s->id);
     event_push_end(s, KINESIS_SHARD_END_FINISHED);
-    /* Its children may start now. */
-    if (!c->closing)
-      discovery_run(c);
+    /* Its children may start now: a round when they are listed already,
+     * else a listing to find them. (A listing per finished shard was one
+     * long loop turn each on a stream of a thousand shards.) */
+    if (!c->closing) {
+      if (shard_has_child(c, s->id))
+        round_start(c);
+      else
+        discovery_run(c);
+    }
   } else if (status == KINESIS_ELEASELOST) {
     shard_lost(s, "its lease was taken by another consumer");
   } else {
@@ -710,7 +740,12 @@ static void shard_try_end(kn_cshard_t* s) {
 
 /* ---- Fetching ---- */
 
+static void call_ended(kinesis_consumer_t* c);
+static void shard_unwait_call(kn_cshard_t* s);
+
+
 static void shard_stop_fetching(kn_cshard_t* s) {
+  shard_unwait_call(s);
   if (s->timer_open)
     uv_timer_stop(&s->timer);
   if (s->call != NULL)
@@ -962,6 +997,7 @@ static void on_records(kinesis_client_t* client, int status,
   s->call = NULL;
   c->reserved -= s->reserved;
   s->reserved = 0;
+  call_ended(c);
   c->stats.get_records_calls++;
   /* The room this call held is free again: shards waiting for it fetch. */
   wake_waiting_shards(c, s);
@@ -1162,6 +1198,7 @@ static void on_iterator(kinesis_client_t* client, int status,
   (void) client;
 
   s->call = NULL;
+  call_ended(c);
   if (c->closing || s->state != SHARD_FETCHING) {
     if (s->state == SHARD_HANDOVER)
       shard_try_hand_over(s);
@@ -1192,15 +1229,21 @@ static void on_iterator(kinesis_client_t* client, int status,
 }
 
 
-static void on_fetch_timer(uv_timer_t* t) {
-  kn_cshard_t* s = container_of(t, kn_cshard_t, timer);
+/* The shard's next call: GetShardIterator when it has no iterator, else
+ * GetRecords; or, with max_calls calls in flight, a place in the line. */
+static void shard_fetch_now(kn_cshard_t* s) {
   kinesis_consumer_t* c = s->consumer;
   uint32_t room;
   int r;
 
   if (c->closing || s->state != SHARD_FETCHING || s->call != NULL ||
-      !shard_lease_check(s, uv_now(c->loop)))
+      s->call_waiting || !shard_lease_check(s, uv_now(c->loop)))
     return;
+  if (c->calls >= c->max_calls) {
+    kn_queue_insert_tail(&c->call_waiters, &s->call_wait);
+    s->call_waiting = 1;
+    return;
+  }
   if (s->iterator == NULL) {
     kinesis_iterator_request_t it;
     memset(&it, 0, sizeof(it));
@@ -1246,6 +1289,36 @@ static void on_fetch_timer(uv_timer_t* t) {
   if (r != 0) {
     s->call = NULL;
     shard_backoff(s);
+  } else {
+    c->calls++;
+  }
+}
+
+
+static void on_fetch_timer(uv_timer_t* t) {
+  shard_fetch_now(container_of(t, kn_cshard_t, timer));
+}
+
+
+/* A shard call ended: the shards waiting in line take the room, in
+ * order. */
+static void call_ended(kinesis_consumer_t* c) {
+  c->calls--;
+  while (c->calls < c->max_calls && !kn_queue_empty(&c->call_waiters) &&
+         !c->closing) {
+    kn_cshard_t* s = kn_queue_data(c->call_waiters.next, kn_cshard_t,
+                                   call_wait);
+    kn_queue_remove(&s->call_wait);
+    s->call_waiting = 0;
+    shard_fetch_now(s);
+  }
+}
+
+
+static void shard_unwait_call(kn_cshard_t* s) {
+  if (s->call_waiting) {
+    kn_queue_remove(&s->call_wait);
+    s->call_waiting = 0;
   }
 }
 
@@ -1514,6 +1587,7 @@ static kn_cshard_t* shard_new(kinesis_consumer_t* c, const kinesis_shard_t* sh) 
   s->skip_sub = -1;
   s->millis_behind = -1;
   kn_queue_init(&s->fetches);
+  kn_queue_init(&s->call_wait);
   s->has_range =
       kn_hash_key_parse(sh->starting_hash_key, &s->range_start) == 0 &&
       kn_hash_key_parse(sh->ending_hash_key, &s->range_end) == 0 &&
@@ -2126,6 +2200,10 @@ int kinesis_consumer_new(kinesis_client_t* client,
   kn_strmap_init(&c->index);
   kn_strmap_init(&c->owners);
   kn_queue_init(&c->events);
+  kn_queue_init(&c->call_waiters);
+  c->max_calls = kn_client_max_connections(client);
+  if (c->max_calls == 0)
+    c->max_calls = 1;
   c->target = SIZE_MAX;
   c->o = *options;
   c->client = client;
@@ -2256,6 +2334,7 @@ static void on_cp_closed(void* arg) {
 
 static void shard_free(kn_cshard_t* s) {
   kinesis_consumer_t* c = s->consumer;
+  shard_unwait_call(s);
   s->acked_ref = NULL;
   while (!kn_queue_empty(&s->fetches))
     fetch_free(c, kn_queue_data(s->fetches.next, kn_fetch_t, node));

@@ -2100,6 +2100,72 @@ static void test_shard_lifecycle(void) {
 }
 
 
+/*
+ * Shard calls in flight stay within the client's connections: with
+ * max_connections 2 and six busy shards, the others wait in the consumer's
+ * line rather than inside libcurl (whose waiting transfers cost O(n) each),
+ * and every record still comes once.
+ */
+static kinesis_client_t* sampled_client;
+static uint64_t max_calls_open;
+
+
+static void on_sample(uv_timer_t* t) {
+  kinesis_client_stats_t st;
+  (void) t;
+  ASSERT_OK(kinesis_client_stats(sampled_client, &st));
+  if (st.calls_open > max_calls_open)
+    max_calls_open = st.calls_open;
+}
+
+
+static void test_calls_within_connections(void) {
+  kinesis_client_options_t co;
+  kinesis_client_t* c;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  uv_timer_t sampler;
+  char stream[128];
+  size_t i;
+
+  setup();
+  test_client_options(&co, direct_ep);
+  co.max_connections = 2;
+  co.log = on_log;
+  co.log_level = KINESIS_LOG_WARN;
+  ASSERT_OK(kinesis_client_new(&loop, &co, &c));
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmgate"));
+  create_stream(c, stream, 6);
+  sink_init(1200, "gt", 0);
+  produce(c, stream, 0, 1200);
+
+  sampled_client = c;
+  max_calls_open = 0;
+  ASSERT_OK(uv_timer_init(&loop, &sampler));
+  ASSERT_OK(uv_timer_start(&sampler, on_sample, 1, 1));
+  consumer_options(&o, stream);
+  o.record_limit = 20;
+  o.shard_discovery_ms = 60000;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink_distinct() == sink.n, 20000);
+  run_for(300);
+  for (i = 0; i < sink.n; i++)
+    ASSERT_EQ(1, sink.seen[i]);
+  ASSERT_EQ(6, count_state(k, "fetching"));
+  /* Two shard calls, and at times the listing. */
+  ASSERT_LE(max_calls_open, 3);
+  ASSERT_GE(max_calls_open, 2);
+
+  uv_close((uv_handle_t*) &sampler, NULL);
+  close_consumer(k);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
 /* ---- 6. max_shard_consumers ---- */
 
 /*
@@ -3715,6 +3781,7 @@ KN_TEST_MAIN(KN_TEST(test_empty_aggregate), KN_TEST(test_stop_callbacks),
              KN_TEST(test_at_timestamp_resharded),
              KN_TEST(test_parent_aged_out),
              KN_TEST(test_shard_lifecycle),
+             KN_TEST(test_calls_within_connections),
              KN_TEST(test_max_shard_consumers),
              KN_TEST(test_rebalance_join_and_leave),
              KN_TEST(test_rebalance_store_unreachable),
