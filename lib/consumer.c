@@ -1260,11 +1260,15 @@ static void shard_fetch_now(kn_cshard_t* s) {
       return;
     }
     /* Never ask for more than the queue can take, counting what the other
-     * shards' calls in flight may bring, and leave the others their share.
-     * The room is in user records; Limit counts Kinesis records, which
-     * bring `fanout` user records each when they are aggregates. */
+     * shards' calls in flight may bring, and leave the others their share:
+     * a share of the calls that can be in flight at once (max_calls), not
+     * of every shard, or a thousand shards would each ask for one or two
+     * records. The room is in user records; Limit counts Kinesis records,
+     * which bring `fanout` user records each when they are aggregates. */
     room = (uint32_t) (c->o.max_queue_size - c->queue_depth - c->reserved);
     fetching = shards_fetching(c);
+    if (fetching > c->max_calls)
+      fetching = c->max_calls;
     if (fetching > 1 && room > c->o.max_queue_size / fetching)
       room = (uint32_t) (c->o.max_queue_size / fetching);
     if (room > c->o.record_limit)
