@@ -326,8 +326,52 @@ check "put $SECOND records into the children while the tails start" "$rc" \
   "$(tail -n 5 "$tmp/put2.err")"
 note "put $SECOND records in $(secs_since "$T_READ") s: $(tail -n 1 "$tmp/put2.err")"
 
-# printed: every record is printed (by the line count); every 10 s it
-# notes how far the tails are.
+# A record is its shard, sequence number and subsequence number: one
+# printed twice is a duplicate of the consumers. The same data under two
+# sequence numbers is the producer's (a PutRecords retried after a timeout
+# that had been written): counted apart, as a figure.
+cat >"$tmp/check.py" <<'EOF'
+import base64, collections, json, sys
+
+expected = set(open(sys.argv[1], "rb").read().split(b"\n")) - {b""}
+printed = collections.Counter()
+keys = collections.defaultdict(set)
+bad = 0
+for path in sys.argv[2:]:
+    for line in open(path, "rb").read().split(b"\n"):
+        if not line:
+            continue
+        try:
+            o = json.loads(line)
+            key = (o["shard_id"], o["sequence_number"], o["sub_sequence_number"])
+            data = base64.b64decode(o["data_b64"], validate=True)
+        except Exception:
+            bad += 1
+            continue
+        printed[key] += 1
+        keys[data].add(key)
+lost = len(expected - set(keys))
+dups = sum(n - 1 for n in printed.values() if n > 1)
+unexpected = len(set(keys) - expected)
+producer_dups = sum(len(k) - 1 for k in keys.values() if len(k) > 1)
+with open(sys.argv[1] + ".detail", "w") as f:
+    for d in sorted(expected - set(keys))[:5]:
+        f.write("lost %r\n" % d)
+    for k, n in [(k, n) for k, n in printed.items() if n > 1][:5]:
+        f.write("printed %d times: %r\n" % (n, k))
+    for d, k in [(d, k) for d, k in keys.items() if len(k) > 1][:3]:
+        f.write("written twice by the producer: %r at %r\n" % (d, sorted(k)))
+print(lost, dups, unexpected, bad, producer_dups)
+EOF
+# records: runs the checker; sets LOST DUPS UNEXPECTED BAD PDUPS.
+records() {
+  read -r LOST DUPS UNEXPECTED BAD PDUPS < <(python3 "$tmp/check.py" \
+    "$tmp/expected" "$tmp/t1.out" "$tmp/t2.out" 2>&1 ||
+    echo 999999 999999 999999 999999 999999)
+}
+
+# printed: every record is printed (the checker runs once the lines are
+# enough); every 10 s it notes how far the tails are.
 next_note=$(($(now_us) + 10000000))
 printed() {
   local n1 n2
@@ -337,14 +381,16 @@ printed() {
     note "$(secs_since "$T_READ") s: t1 printed $n1, t2 $n2"
     next_note=$((next_note + 10000000))
   fi
-  [ $((n1 + n2)) -ge "$TOTAL" ]
+  [ $((n1 + n2)) -ge "$TOTAL" ] || return 1
+  records
+  [ "$LOST" -eq 0 ]
 }
 if poll 300000 printed; then
   read_s="$(secs_since "$T_READ")"
-  ok "the two tails print $TOTAL lines"
+  ok "the two tails print all $TOTAL records"
   note "every record printed $read_s s after the tails started"
 else
-  not_ok "the two tails print $TOTAL lines" \
+  not_ok "the two tails print all $TOTAL records" \
     "t1 $(wc -l <"$tmp/t1.out"), t2 $(wc -l <"$tmp/t2.out") after $(secs_since "$T_READ") s" \
     "t1: $(tail -n 3 "$tmp/t1.err")" "t2: $(tail -n 3 "$tmp/t2.err")"
 fi
@@ -467,41 +513,14 @@ done
 
 # ---- What was printed
 
-# A record is its shard, sequence number and subsequence number: one
-# printed twice is a duplicate of the consumers. The same data under two
-# sequence numbers is the producer's (a PutRecords retried after a timeout
-# that had been written): counted apart, as a figure.
-cat >"$tmp/check.py" <<'EOF'
-import base64, collections, json, sys
-
-expected = set(open(sys.argv[1], "rb").read().split(b"\n")) - {b""}
-printed = collections.Counter()
-keys = collections.defaultdict(set)
-bad = 0
-for path in sys.argv[2:]:
-    for line in open(path, "rb").read().split(b"\n"):
-        if not line:
-            continue
-        try:
-            o = json.loads(line)
-            key = (o["shard_id"], o["sequence_number"], o["sub_sequence_number"])
-            data = base64.b64decode(o["data_b64"], validate=True)
-        except Exception:
-            bad += 1
-            continue
-        printed[key] += 1
-        keys[data].add(key)
-lost = len(expected - set(keys))
-dups = sum(n - 1 for n in printed.values() if n > 1)
-unexpected = len(set(keys) - expected)
-producer_dups = sum(len(k) - 1 for k in keys.values() if len(k) > 1)
-print(lost, dups, unexpected, bad, producer_dups)
-EOF
-read -r LOST DUPS UNEXPECTED BAD PDUPS < <(python3 "$tmp/check.py" "$tmp/expected" \
-  "$tmp/t1.out" "$tmp/t2.out" 2>&1 || echo 999999 999999 999999 999999 999999)
+records
 note "printed: t1 $(wc -l <"$tmp/t1.out"), t2 $(wc -l <"$tmp/t2.out"); records the producer wrote twice (a retried PutRecords): $PDUPS"
 [ "$LOST" -eq 0 ] && [ "$DUPS" -eq 0 ] && [ "$UNEXPECTED" -eq 0 ] && [ "$BAD" -eq 0 ]
-check "every record printed exactly once (lost $LOST, duplicates $DUPS, unexpected $UNEXPECTED, bad lines $BAD)" $?
+check "every record printed exactly once (lost $LOST, duplicates $DUPS, unexpected $UNEXPECTED, bad lines $BAD)" $? \
+  "$(cat "$tmp/expected.detail" 2>/dev/null)"
+if [ "$PDUPS" -gt 0 ]; then
+  note "for example: $(grep -m 1 'written twice' "$tmp/expected.detail")"
+fi
 
 # metric NAME FILE: the value of an unlabelled Prometheus sample.
 metric() {
