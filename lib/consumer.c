@@ -1,6 +1,7 @@
 #include "internal.h"
 
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aggregation.h"
@@ -211,6 +212,7 @@ struct kinesis_consumer_s {
   uv_prepare_t turns;
   uint64_t turn_at;      /* uv_hrtime() at the last prepare; 0 before */
   uint64_t turn_idle;    /* uv_metrics_idle_time() then */
+  uint64_t turn_cpu;     /* this thread's CPU time then, in ns */
   kn_call_t* listing;
   int started;
   int paused;
@@ -2148,10 +2150,24 @@ static const uint64_t turn_bounds_us[KINESIS_LOOP_TURN_BUCKETS - 1] = {
     1000, 2000, 5000, 10000, 20000, 50000, 100000};
 
 
+/* This thread's CPU time in ns, or 0 when the clock is missing. */
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+    return 0;
+  return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+
 static void on_turn(uv_prepare_t* h) {
   kinesis_consumer_t* c = container_of(h, kinesis_consumer_t, turns);
   uint64_t now = uv_hrtime();
   uint64_t idle = uv_metrics_idle_time(c->loop);
+  uint64_t cpu = thread_cpu_ns();
+  if (c->turn_at != 0 && cpu >= c->turn_cpu &&
+      (cpu - c->turn_cpu) / 1000 > c->stats.loop_turn_max_cpu_us)
+    c->stats.loop_turn_max_cpu_us = (cpu - c->turn_cpu) / 1000;
+  c->turn_cpu = cpu;
   if (c->turn_at != 0 && now >= c->turn_at) {
     uint64_t waited = idle - c->turn_idle;
     uint64_t wall = now - c->turn_at;

@@ -474,6 +474,10 @@ static void prom_consumer(kn_prom_t* w, const kinesis_consumer_stats_t* st) {
               "The longest turn of the loop while the consumer ran.");
   prom_double(w, "kinesis_consumer_loop_turn_max_seconds", NULL,
               (double) st->loop_turn_max_us / 1e6);
+  prom_family(w, "kinesis_consumer_loop_turn_max_cpu_seconds", "gauge",
+              "The most CPU time of the loop's thread in one turn.");
+  prom_double(w, "kinesis_consumer_loop_turn_max_cpu_seconds", NULL,
+              (double) st->loop_turn_max_cpu_us / 1e6);
 
   prom_family(w, "kinesis_consumer_shard_behind_latest_seconds", "gauge",
               "How far the last answer was behind the tip of the shard, for "

@@ -342,6 +342,11 @@ typedef struct kinesis_consumer_stats_s {
   uint64_t loop_turns[KINESIS_LOOP_TURN_BUCKETS];
   uint64_t loop_turn_max_us;     /**< the longest turn, in microseconds */
   uint64_t loop_turn_total_us;   /**< all the turns, in microseconds */
+  /** The most CPU time the loop's thread used in one turn, in
+   * microseconds: the work itself, without the time the thread waited for
+   * a core (on a busy machine a turn's wall time, above, can be much
+   * longer). Since 0.9. */
+  uint64_t loop_turn_max_cpu_us;
   size_t nshards;                /**< entries in `shards` */
   const kinesis_consumer_shard_stats_t* shards;  /**< valid until the next
                                                       call on the consumer */

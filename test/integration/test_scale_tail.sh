@@ -24,10 +24,12 @@
 # outputs, that the tails hold 500 shards each (within one) in the lease
 # table and in their own statistics, that both exit 0 within 5 s of the
 # signal, and, except under a sanitizer (KINESIS_TEST_SANITIZE, set by
-# meson, not "none"), that no turn of either tail's loop took 10 ms or more
-# (kinesis_consumer_loop_turn_max_seconds). Figures (setup and reading
-# times, each tail's turns, its CPU while idle, kinesalite's) are printed as
-# "# ..." lines.
+# meson, not "none"), that no turn of either tail's loop used 10 ms of CPU
+# or more (kinesis_consumer_loop_turn_max_cpu_seconds: the loop's own work;
+# by the clock a turn also counts the time kinesalite, busy on the same two
+# cores, kept the thread from running, which is printed, not bounded).
+# Figures (setup and reading times, each tail's turns, its CPU while idle,
+# kinesalite's) are printed as "# ..." lines.
 set -u
 
 prog="test_scale_tail.sh"
@@ -531,14 +533,15 @@ held=()
 for n in 1 2; do
   f="$tmp/t$n.err"
   h="$(metric kinesis_consumer_leases_held "$f")"
-  mx="$(metric kinesis_consumer_loop_turn_max_seconds "$f")"
+  mx="$(metric kinesis_consumer_loop_turn_max_cpu_seconds "$f")"
+  wall="$(metric kinesis_consumer_loop_turn_max_seconds "$f")"
   hist="$(awk '/^kinesis_consumer_loop_turn_seconds_bucket/ {
       le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le)
       printf "%s%s:%s", sep, le, $2; sep = " " }' "$f")"
   cnt="$(metric kinesis_consumer_loop_turn_seconds_count "$f")"
   sum="$(metric kinesis_consumer_loop_turn_seconds_sum "$f")"
   gr="$(metric kinesis_consumer_get_records_total "$f")"
-  note "t$n: $h leases held at the stop, $gr GetRecords; loop turns: longest ${mx:-?} s, $cnt turns, $sum s in all; cumulative buckets (le:count) $hist"
+  note "t$n: $h leases held at the stop, $gr GetRecords; loop turns: the most CPU in one ${mx:-?} s, the longest by the clock ${wall:-?} s, $cnt turns, $sum s in all; cumulative buckets by the clock (le:count) $hist"
   held+=("${h:-0}")
   if [ -z "$mx" ]; then
     not_ok "t$n printed its statistics" "$(tail -n 5 "$f")"
@@ -547,9 +550,9 @@ for n in 1 2; do
   awk -v m="$mx" -v b="$TURN_BOUND" 'BEGIN { exit !(m < b) }'
   st=$?
   if [ "$sanitized" -eq 1 ]; then
-    note "t$n: longest loop turn $mx s; the $TURN_BOUND s bound is not checked under a sanitizer (KINESIS_TEST_SANITIZE=$KINESIS_TEST_SANITIZE)"
+    note "t$n: the most CPU in one loop turn $mx s; the $TURN_BOUND s bound is not checked under a sanitizer (KINESIS_TEST_SANITIZE=$KINESIS_TEST_SANITIZE)"
   else
-    check "t$n: no loop turn of $TURN_BOUND s or more (longest $mx s)" "$st"
+    check "t$n: no loop turn used $TURN_BOUND s of CPU or more (the most $mx s)" "$st"
   fi
 done
 d=$((held[0] - held[1]))

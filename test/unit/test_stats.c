@@ -330,6 +330,7 @@ static void test_prometheus_consumer(void) {
   cs.loop_turns[7] = 1;
   cs.loop_turn_total_us = 250000;
   cs.loop_turn_max_us = 150000;
+  cs.loop_turn_max_cpu_us = 4000;
   cs.nshards = 3;
   cs.shards = shards;
   memset(&st, 0, sizeof(st));
@@ -354,6 +355,8 @@ static void test_prometheus_consumer(void) {
   ASSERT_NOT_NULL(strstr(buf, "kinesis_consumer_loop_turn_seconds_sum 0.25\n"));
   ASSERT_NOT_NULL(strstr(buf, "kinesis_consumer_loop_turn_seconds_count 8\n"));
   ASSERT_NOT_NULL(strstr(buf, "kinesis_consumer_loop_turn_max_seconds 0.15\n"));
+  ASSERT_NOT_NULL(
+      strstr(buf, "kinesis_consumer_loop_turn_max_cpu_seconds 0.004\n"));
   ASSERT_NOT_NULL(strstr(buf,
                          "kinesis_consumer_shard_behind_latest_seconds{"
                          "shard_id=\"shardId-000000000000\"} 1.5\n"));
