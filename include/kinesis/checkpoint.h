@@ -124,7 +124,8 @@ typedef struct kinesis_checkpointer_ops_s {
    * that `owner` is alive on the stream (a membership that expires like a
    * lease, after session_timeout without a call), or with `leaving` set that
    * it has gone, and answers how many owners are live. Consumers call it
-   * with their heartbeat and aim at ceil(shards / live members) each. */
+   * with their heartbeat and share the readable shards between that many
+   * (docs/consumer.md, "A fleet of consumers"). */
   int (*member)(void* self, const char* stream, const char* owner,
                 int leaving, kinesis_ckpt_members_cb cb, void* arg);
   /** Optional; NULL when the store cannot read many shards at once, and
