@@ -699,6 +699,20 @@ static int shard_has_child(kinesis_consumer_t* c, const char* id) {
 }
 
 
+/* A shard is finished: its children may start now. A round when they are
+ * listed already, else a listing to find them. (A listing per finished
+ * shard was one long loop turn each on a stream of a thousand shards.) */
+static void shard_children_may_start(kn_cshard_t* s) {
+  kinesis_consumer_t* c = s->consumer;
+  if (c->closing)
+    return;
+  if (shard_has_child(c, s->id))
+    round_start(c);
+  else
+    discovery_run(c);
+}
+
+
 static void on_finished(int status, void* arg) {
   kn_cshard_t* s = arg;
   kinesis_consumer_t* c = s->consumer;
@@ -708,15 +722,7 @@ static void on_finished(int status, void* arg) {
     kn_client_log(c->client, KINESIS_LOG_INFO,
                   "consumer: shard %s finished", s->id);
     event_push_end(s, KINESIS_SHARD_END_FINISHED);
-    /* Its children may start now: a round when they are listed already,
-     * else a listing to find them. (A listing per finished shard was one
-     * long loop turn each on a stream of a thousand shards.) */
-    if (!c->closing) {
-      if (shard_has_child(c, s->id))
-        round_start(c);
-      else
-        discovery_run(c);
-    }
+    shard_children_may_start(s);
   } else if (status == KINESIS_ELEASELOST) {
     shard_lost(s, "its lease was taken by another consumer");
   } else {
@@ -1423,7 +1429,7 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
     if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
                             on_ckpt_done, s) == 0)
       s->ckpt_ops++;
-    discovery_run(c);
+    shard_children_may_start(s);
     return;
   }
   s->skip_sub = -1;
