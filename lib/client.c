@@ -589,20 +589,24 @@ static int call_send(kn_call_t* call, const kn_credentials_t* creds) {
   r = kn_sigv4_sign(&sreq, &screds, amz_date, c->region, "kinesis",
                     &c->key_cache, &authz);
 
-  /* "Name: value" lines, NUL-separated in one buffer. */
-  for (i = 0; r == 0 && i < nsh; i++) {
-    static const char* const names[] = {"Content-Type", "Host", "X-Amz-Date",
-                                        "X-Amz-Target",
-                                        "X-Amz-Security-Token"};
+  /* "Name: value" lines, NUL-separated in one buffer (appended piece by
+   * piece: a printf per line was 6% of an idle GetRecords). */
+  for (i = 0; r == 0 && i <= nsh; i++) {
+    static const char* const names[] = {"Content-Type: ", "Host: ",
+                                        "X-Amz-Date: ", "X-Amz-Target: ",
+                                        "X-Amz-Security-Token: "};
     offsets[nh++] = lines.len;
-    r = kn_buf_appendf(&lines, "%s: %.*s", names[i], (int) sh[i].value.len,
-                       (const char*) sh[i].value.ptr);
+    if (i < nsh) {
+      r = kn_buf_append_str(&lines, names[i]);
+      if (r == 0)
+        r = kn_buf_append(&lines, sh[i].value.ptr, sh[i].value.len);
+    } else {
+      r = kn_buf_append_str(&lines, "Authorization: ");
+      if (r == 0)
+        r = kn_buf_append(&lines, authz.data, authz.len);
+    }
     if (r == 0)
       r = kn_buf_append_byte(&lines, '\0');
-  }
-  if (r == 0) {
-    offsets[nh++] = lines.len;
-    r = kn_buf_appendf(&lines, "Authorization: %s", kn_buf_str(&authz));
   }
   kn_buf_free(&authz);
   if (r != 0) {
