@@ -25,6 +25,11 @@
  */
 
 #define KN_DELIVER_PER_TURN 2000
+/* Shard calls started in one loop turn, at most: each costs about 100 us of
+ * CPU to sign and send, and its answer as much again. */
+#define KN_CALLS_PER_TURN 16
+/* Calls that wait are started on multiples of this many ms of loop time. */
+#define KN_FETCH_SLOT_MS 10
 #define KN_BACKOFF_MIN_MS 500
 #define KN_BACKOFF_MAX_MS 10000
 
@@ -195,6 +200,12 @@ struct kinesis_consumer_s {
   uint32_t calls;
   uint32_t max_calls;
   kn_queue_t call_waiters;
+  /* Shard calls started in this loop turn, at most KN_CALLS_PER_TURN: the
+   * rest wait in the line for the next turn (on_turn), so that a thousand
+   * shards coming due together cost several short turns, not one long
+   * one. */
+  uint32_t turn_calls;
+  size_t fetching;     /* shards in SHARD_FETCHING */
   kn_queue_t ready;
   uint64_t queue_depth;
   uint64_t reserved;   /* records GetRecords calls in flight may bring */
@@ -243,8 +254,17 @@ struct kinesis_consumer_s {
 
 
 static void shard_schedule_fetch(kn_cshard_t* s, uint64_t delay);
+
+
+/* Every change of a shard's state goes through here, which keeps the count
+ * of fetching shards that each GetRecords divides its Limit by. */
+static void shard_set_state(kn_cshard_t* s, int state) {
+  kinesis_consumer_t* c = s->consumer;
+  c->fetching += (size_t) (state == SHARD_FETCHING) -
+                 (size_t) (s->state == SHARD_FETCHING);
+  s->state = state;
+}
 static void wake_waiting_shards(kinesis_consumer_t* c, kn_cshard_t* except);
-static size_t shards_fetching(kinesis_consumer_t* c);
 static void consumer_maybe_finish_close(kinesis_consumer_t* c);
 static void discovery_run(kinesis_consumer_t* c);
 static void on_discovery_timer(uv_timer_t* t);
@@ -718,7 +738,7 @@ static void on_finished(int status, void* arg) {
   kinesis_consumer_t* c = s->consumer;
   s->ckpt_ops--;
   if (status == 0) {
-    s->state = SHARD_FINISHED;
+    shard_set_state(s, SHARD_FINISHED);
     kn_client_log(c->client, KINESIS_LOG_INFO,
                   "consumer: shard %s finished", s->id);
     event_push_end(s, KINESIS_SHARD_END_FINISHED);
@@ -727,7 +747,7 @@ static void on_finished(int status, void* arg) {
     shard_lost(s, "its lease was taken by another consumer");
   } else {
     /* Try again on the next discovery. */
-    s->state = SHARD_ENDING;
+    shard_set_state(s, SHARD_ENDING);
     s->dirty = 1;
   }
   consumer_maybe_finish_close(c);
@@ -796,7 +816,7 @@ static void shard_forget(kn_cshard_t* s) {
   s->next_fetch_at = 0;
   s->fanout = 0;
   if (s->state != SHARD_FINISHED)
-    s->state = SHARD_NEW;
+    shard_set_state(s, SHARD_NEW);
 }
 
 
@@ -806,7 +826,7 @@ static void shard_lost(kn_cshard_t* s, const char* why) {
     return;
   kn_client_log(c->client, KINESIS_LOG_WARN,
                 "consumer: dropping shard %s: %s", s->id, why);
-  s->state = SHARD_GONE;
+  shard_set_state(s, SHARD_GONE);
   shard_stop_fetching(s);
   shard_drop_queued(s);
   event_push_end(s, KINESIS_SHARD_END_LOST);
@@ -1111,7 +1131,7 @@ static void on_records(kinesis_client_t* client, int status,
   s->iterator = next_iterator;
   if (res->next_shard_iterator == NULL) {
     /* A closed shard, read to its end. */
-    s->state = SHARD_ENDING;
+    shard_set_state(s, SHARD_ENDING);
     kn_client_log(c->client, KINESIS_LOG_INFO,
                   "consumer: shard %s read to its end", s->id);
     shard_try_end(s);
@@ -1167,7 +1187,7 @@ static void shard_checkpoint_refused(kn_cshard_t* s, int status,
   if (c->o.invalid_checkpoint == KINESIS_INVALID_CHECKPOINT_FAIL) {
     /* Nothing was read, so nothing is acknowledged or checkpointed; the
      * store keeps the refused checkpoint. */
-    s->state = SHARD_FAILED;
+    shard_set_state(s, SHARD_FAILED);
     s->dirty = 0;
     kn_client_log(c->client, KINESIS_LOG_ERROR,
                   "consumer: shard %s: the service refused checkpoint %s "
@@ -1247,7 +1267,7 @@ static void shard_fetch_now(kn_cshard_t* s) {
   if (c->closing || s->state != SHARD_FETCHING || s->call != NULL ||
       s->call_waiting || !shard_lease_check(s, uv_now(c->loop)))
     return;
-  if (c->calls >= c->max_calls) {
+  if (c->calls >= c->max_calls || c->turn_calls >= KN_CALLS_PER_TURN) {
     kn_queue_insert_tail(&c->call_waiters, &s->call_wait);
     s->call_waiting = 1;
     return;
@@ -1274,7 +1294,7 @@ static void shard_fetch_now(kn_cshard_t* s) {
      * records. The room is in user records; Limit counts Kinesis records,
      * which bring `fanout` user records each when they are aggregates. */
     room = (uint32_t) (c->o.max_queue_size - c->queue_depth - c->reserved);
-    fetching = shards_fetching(c);
+    fetching = c->fetching;
     if (fetching > c->max_calls)
       fetching = c->max_calls;
     if (fetching > 1 && room > c->o.max_queue_size / fetching)
@@ -1303,6 +1323,7 @@ static void shard_fetch_now(kn_cshard_t* s) {
     shard_backoff(s);
   } else {
     c->calls++;
+    c->turn_calls++;
   }
 }
 
@@ -1312,18 +1333,24 @@ static void on_fetch_timer(uv_timer_t* t) {
 }
 
 
-/* A shard call ended: the shards waiting in line take the room, in
- * order. */
-static void call_ended(kinesis_consumer_t* c) {
-  c->calls--;
-  while (c->calls < c->max_calls && !kn_queue_empty(&c->call_waiters) &&
-         !c->closing) {
+/* The shards waiting in line take the room there is, in order, as many as
+ * this turn may still start. */
+static void line_advance(kinesis_consumer_t* c) {
+  while (c->calls < c->max_calls && c->turn_calls < KN_CALLS_PER_TURN &&
+         !kn_queue_empty(&c->call_waiters) && !c->closing) {
     kn_cshard_t* s = kn_queue_data(c->call_waiters.next, kn_cshard_t,
                                    call_wait);
     kn_queue_remove(&s->call_wait);
     s->call_waiting = 0;
     shard_fetch_now(s);
   }
+}
+
+
+/* A shard call ended: its room goes to the line. */
+static void call_ended(kinesis_consumer_t* c) {
+  c->calls--;
+  line_advance(c);
 }
 
 
@@ -1355,20 +1382,18 @@ static void wake_waiting_shards(kinesis_consumer_t* c, kn_cshard_t* except) {
 }
 
 
-static size_t shards_fetching(kinesis_consumer_t* c) {
-  size_t n = 0;
-  kn_queue_t* q;
-  for (q = c->shards.next; q != &c->shards; q = q->next)
-    n += kn_queue_data(q, kn_cshard_t, node)->state == SHARD_FETCHING;
-  return n;
-}
-
-
 static void shard_schedule_fetch(kn_cshard_t* s, uint64_t delay) {
   uint64_t now = uv_now(s->consumer->loop);
   /* Calls on a shard stay 1/shard_fetch_rate apart. */
   if (s->next_fetch_at > now + delay)
     delay = s->next_fetch_at - now;
+  /* A later call falls on the next slot of the loop's clock, so that the
+   * shards due in one slot go out in one turn and share its wake-up,
+   * rather than each waking the loop alone: later, never sooner, so the
+   * rate holds. */
+  if (delay > 0)
+    delay += KN_FETCH_SLOT_MS - 1 - (now + delay + KN_FETCH_SLOT_MS - 1) %
+                                        KN_FETCH_SLOT_MS;
   uv_timer_start(&s->timer, on_fetch_timer, delay, 0);
 }
 
@@ -1404,13 +1429,13 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
                             on_ckpt_done, s) == 0)
       s->ckpt_ops++;
     if (s->state == SHARD_CLAIMING)
-      s->state = SHARD_NEW;
+      shard_set_state(s, SHARD_NEW);
     consumer_maybe_finish_close(c);
     return;
   }
   if (status == KINESIS_ELEASED) {
     /* Another consumer holds it: the next plan knows. */
-    s->state = SHARD_LEASED_OTHER;
+    shard_set_state(s, SHARD_LEASED_OTHER);
     s->known = 1;
     c->claims_refused++;
     return;
@@ -1419,13 +1444,13 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
     kn_client_log(c->client, KINESIS_LOG_WARN,
                   "consumer: cannot claim %s: %s", s->id,
                   kinesis_strerror(status));
-    s->state = SHARD_NEW;
+    shard_set_state(s, SHARD_NEW);
     return;
   }
   s->known = 1;
   if (ckpt->finished) {
     /* Someone read it to its end already: give the lease back. */
-    s->state = SHARD_FINISHED;
+    shard_set_state(s, SHARD_FINISHED);
     if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
                             on_ckpt_done, s) == 0)
       s->ckpt_ops++;
@@ -1442,7 +1467,7 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
     kn_client_log(c->client, KINESIS_LOG_WARN,
                   "consumer: cannot claim %s: %s", s->id,
                   kinesis_strerror(KINESIS_ENOMEM));
-    s->state = SHARD_NEW;
+    shard_set_state(s, SHARD_NEW);
     return;
   }
   if (ckpt->sequence_number != NULL) {
@@ -1466,7 +1491,7 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
      * so per-key order holds across the reshard. */
     s->start_type = KINESIS_ITERATOR_TRIM_HORIZON;
   }
-  s->state = SHARD_FETCHING;
+  shard_set_state(s, SHARD_FETCHING);
   s->fetch_ok = 0;
   s->lease_until = s->lease_sent_at + c->lease_ms;
   kn_client_log(c->client, KINESIS_LOG_INFO, "consumer: leased shard %s",
@@ -1502,14 +1527,14 @@ static void claims_settled(kinesis_consumer_t* c) {
 
 static void shard_claim(kn_cshard_t* s) {
   kinesis_consumer_t* c = s->consumer;
-  s->state = SHARD_CLAIMING;
+  shard_set_state(s, SHARD_CLAIMING);
   s->lease_sent_at = uv_now(c->loop);
   if (c->cp->ops->claim(c->cp->self, c->stream, s->id, c->owner, on_claimed,
                         s) == 0) {
     s->ckpt_ops++;
     c->claims_out++;
   } else {
-    s->state = SHARD_NEW;
+    shard_set_state(s, SHARD_NEW);
   }
 }
 
@@ -1536,7 +1561,7 @@ static void on_probed(int status, const kinesis_checkpoint_t* ckpt,
     s->known = s->known || ckpt->sequence_number != NULL || ckpt->finished;
     if (ckpt->finished &&
         (s->state == SHARD_NEW || s->state == SHARD_LEASED_OTHER)) {
-      s->state = SHARD_FINISHED;
+      shard_set_state(s, SHARD_FINISHED);
       c->probes_found++;
     }
   }
@@ -1682,7 +1707,7 @@ static void on_listed(kinesis_client_t* client, int status,
     /* Without a lease table, a lease seen elsewhere may have expired since:
      * this round claims it again to find out. */
     else if (s->state == SHARD_LEASED_OTHER && c->cp->ops->leases == NULL)
-      s->state = SHARD_NEW;
+      shard_set_state(s, SHARD_NEW);
     if (!s->listed)
       shard_maybe_drop(s);
   }
@@ -1900,13 +1925,13 @@ static void on_leases(int status, const kinesis_lease_t* leases, size_t n,
                          : 0;
     if (leases[i].finished &&
         (s->state == SHARD_NEW || s->state == SHARD_LEASED_OTHER))
-      s->state = SHARD_FINISHED;
+      shard_set_state(s, SHARD_FINISHED);
     /* The stats show who holds what, as the table says. */
     else if (s->state == SHARD_NEW && leases[i].owner != NULL &&
              strcmp(leases[i].owner, c->owner) != 0)
-      s->state = SHARD_LEASED_OTHER;
+      shard_set_state(s, SHARD_LEASED_OTHER);
     else if (s->state == SHARD_LEASED_OTHER && leases[i].owner == NULL)
-      s->state = SHARD_NEW;
+      shard_set_state(s, SHARD_NEW);
   }
   round_plan(c);
   round_end(c);
@@ -2025,7 +2050,7 @@ static void on_handed_over(int status, void* arg) {
                   s->id, kinesis_strerror(status));
   if (s->state == SHARD_HANDOVER) {
     shard_forget(s);
-    s->state = SHARD_LEASED_OTHER;
+    shard_set_state(s, SHARD_LEASED_OTHER);
     c->stats.handovers++;
     kn_client_log(c->client, KINESIS_LOG_INFO,
                   "consumer: handed shard %s over", s->id);
@@ -2053,7 +2078,7 @@ static void shard_try_hand_over(kn_cshard_t* s) {
 
 
 static void shard_hand_over(kn_cshard_t* s) {
-  s->state = SHARD_HANDOVER;
+  shard_set_state(s, SHARD_HANDOVER);
   shard_stop_fetching(s);
   shard_drop_queued(s);
   /* Fetches with nothing handed out go now; the others wait for acks. */
@@ -2188,6 +2213,10 @@ static void on_turn(uv_prepare_t* h) {
   }
   c->turn_at = now;
   c->turn_idle = idle;
+  /* A new turn may start calls again: those still in line start now, and
+   * curl sends them at the next turn's timers. */
+  c->turn_calls = 0;
+  line_advance(c);
 }
 
 
@@ -2360,6 +2389,7 @@ static void on_cp_closed(void* arg) {
 
 static void shard_free(kn_cshard_t* s) {
   kinesis_consumer_t* c = s->consumer;
+  shard_set_state(s, SHARD_GONE);
   shard_unwait_call(s);
   s->acked_ref = NULL;
   while (!kn_queue_empty(&s->fetches))
@@ -2461,7 +2491,7 @@ static void consumer_maybe_finish_close(kinesis_consumer_t* c) {
         if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
                                 on_ckpt_done, s) == 0)
           s->ckpt_ops++;
-        s->state = SHARD_NEW;
+        shard_set_state(s, SHARD_NEW);
         event_push_end(s, KINESIS_SHARD_END_STOPPED);
       }
     }
