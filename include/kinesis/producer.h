@@ -116,10 +116,18 @@ typedef struct kinesis_producer_options_s {
   uint32_t retry_cap_ms; /**< See retry_base_ms. */
   /** Default 30000. A record not settled this long after its put fails with
    * KINESIS_ETIMEDOUT, in flight or not. Counted from the loop's time at
-   * the put (uv_now()). */
+   * the put (uv_now()). 0: no TTL, a record is retried until it lands,
+   * its attempts are spent, or stall_timeout_ms fails it (since 0.9;
+   * before, 0 was KINESIS_EINVAL). */
   uint32_t record_ttl_ms;
-  /** Default 1 MiB (1048576). Largest data plus partition key; streams may
-   * allow up to 10 MiB. */
+  /** Default 0: the stream's limit, read with DescribeStreamSummary
+   * (MaxRecordSizeInKiB, up to 10 MiB), or 1 MiB when the service does not
+   * say or the call fails. Until it has answered, nothing is sent and put
+   * takes records up to 10 MiB; those over the limit then fail with
+   * KINESIS_EINVAL. A value from 1 to 10 MiB (10485760) is the largest data
+   * plus partition key, and DescribeStreamSummary is not called. A record
+   * over max_batch_bytes goes alone in its request. Since 0.9 (before, the
+   * default was 1 MiB and 0 was KINESIS_EINVAL). */
   size_t max_record_size;
   /** Default 16. PutRecords requests in flight at most. */
   uint32_t max_in_flight;
@@ -129,6 +137,29 @@ typedef struct kinesis_producer_options_s {
   /** Default 60000. How often the shard map is listed again, to follow
    * resharding; it is also listed when an answer names an unexpected shard. */
   uint32_t shard_refresh_ms;
+  /** Default 120000. When records are outstanding and none at all has
+   * been acknowledged for this long (milliseconds), every record put so far
+   * fails with KINESIS_ETIMEDOUT, those in flight included; the count
+   * starts again with the next put. A slow service that still acknowledges
+   * something keeps every record alive (with record_ttl_ms 0), a service
+   * that answers nothing does not keep them forever. 0: no stall timeout;
+   * with record_ttl_ms 0 too, a record may then wait, and a close with it,
+   * until the service answers. Since 0.9. */
+  uint32_t stall_timeout_ms;
+  /** Default 0. 1: each partition key's records land in put order. At most
+   * one PutRecords request is in flight per shard, a request carries at
+   * most one aggregate, or one plain record per partition key, per shard,
+   * and a record that fails holds back the records after it on its shard
+   * until it lands or fails; after a reshard nothing is sent until the
+   * requests built on the old map are answered. This costs throughput: a
+   * shard sends one request per round trip.
+   *
+   * The default mode keeps no order: up to max_in_flight requests per
+   * shard may be in flight at once, and a record retried after throttling
+   * or a lost answer lands after records put later. Without failures and
+   * with one request in flight at a time records of a key land in put
+   * order, but nothing enforces it. Since 0.9. */
+  int ordered;
   /** Optional. Called after each PutRecords answer is handled. */
   kinesis_after_flush_cb after_flush;
   void* after_flush_data; /**< Passed to after_flush as `user_data`. */
@@ -217,6 +248,20 @@ typedef struct kinesis_producer_stats_s {
   double latency_p50_ms;      /**< recent median, put to callback */
   double latency_p99_ms;      /**< recent 99th percentile */
   double latency_max_ms;      /**< recent longest */
+  /** Sends of user records that may put a second copy in the stream: the
+   * records of a request sent again after it got no usable answer (a
+   * transport error, a 5xx, a timeout, an answer that could not be read),
+   * each time. Requests the client retried by itself count too, whatever
+   * their earlier attempt failed with (the client does not say), so this
+   * is an upper bound. The only records that may be in the stream twice.
+   * Since 0.9. */
+  uint64_t records_maybe_duplicated;
+  /** User records put again because the aggregate carrying them landed on
+   * a shard (a reshard moved the ranges) whose hash key range does not
+   * hold all of them: a reader applying the KCL's rule drops such an
+   * aggregate whole. Their callbacks report where they land at last.
+   * Since 0.9. */
+  uint64_t records_rerouted;
 } kinesis_producer_stats_t;
 
 /** Fills `stats`. Returns 0 or KINESIS_EINVAL. */
