@@ -355,6 +355,12 @@ static int record_expired(const kinesis_producer_t* p, const kn_prec_t* r,
 }
 
 
+/* Whether the record may be sent again: max_attempts 0 is no limit. */
+static int attempts_left(const kinesis_producer_t* p, const kn_prec_t* r) {
+  return p->o.max_attempts == 0 || r->attempts < p->o.max_attempts;
+}
+
+
 /* Why record_expired() said so, for its callback. */
 static const char* expiry_message(const kinesis_producer_t* p,
                                   const kn_prec_t* r) {
@@ -1116,8 +1122,7 @@ static void record_retry_or_fail(kinesis_producer_t* p, kn_prec_t* r,
                                  int err, int retriable, const char* code,
                                  const char* message, uint64_t now) {
   uint64_t deadline = record_deadline(p, r);
-  if (retriable && r->attempts < p->o.max_attempts &&
-      !record_expired(p, r, now)) {
+  if (retriable && attempts_left(p, r) && !record_expired(p, r, now)) {
     r->not_before = now + kn_retry_backoff_ms(&p->retry, r->attempts, &p->rng);
     if (r->not_before > deadline)
       r->not_before = deadline;
@@ -1388,8 +1393,7 @@ static void on_put_done(kinesis_client_t* c, int status,
         record_fail(p, r, KINESIS_ETIMEDOUT, NULL, why);
         continue;
       }
-      if (retriable && r->attempts < p->o.max_attempts &&
-          !record_expired(p, r, now)) {
+      if (retriable && attempts_left(p, r) && !record_expired(p, r, now)) {
         info.retrying++;
         if (retry_err == 0) {
           retry_err = err;
@@ -1600,9 +1604,12 @@ static void on_described(kinesis_client_t* c, int status,
   }
   p->record_limit = limit;
   p->limit_known = 1;
+  /* Nothing has been sent: the buckets are full, at their new size. */
   for (i = 0; i < p->nshards; i++)
-    if (p->shards[i].bytes.burst < bytes_burst(p))
+    if (p->shards[i].bytes.burst < bytes_burst(p)) {
       p->shards[i].bytes.burst = bytes_burst(p);
+      p->shards[i].bytes.tokens = bytes_burst(p);
+    }
   /* Nothing has been sent yet: every record is in a queue. */
   stage_flush(p);
   kn_queue_init(&over);
@@ -1642,7 +1649,7 @@ static int options_valid(const kinesis_producer_options_t* o) {
          o->max_batch_bytes >= 1 && o->max_batch_bytes >= o->max_record_size &&
          o->max_queue_size >= 1 && o->max_queue_bytes >= 1 &&
          o->max_queue_bytes >= o->max_record_size &&
-         o->max_attempts >= 1 && o->retry_base_ms >= 1 &&
+         o->retry_base_ms >= 1 &&
          o->retry_cap_ms >= o->retry_base_ms &&
          o->max_in_flight >= 1 && o->shard_refresh_ms >= 1;
 }

@@ -108,7 +108,9 @@ typedef struct kinesis_producer_options_s {
   uint32_t put_rate_limit_per_shard;
   /** Default 1 MiB. Bytes per second per shard; 0: no limit. */
   uint32_t put_bandwidth_limit_per_shard;
-  /** Default 10. Requests that may carry a record before it fails. */
+  /** Default 10. Requests that may carry a record before it fails. 0: no
+   * limit, a record is retried until it lands, its TTL passes or
+   * stall_timeout_ms fails it (since 0.9; before, 0 was KINESIS_EINVAL). */
   uint32_t max_attempts;
   /** Default 100 and 5000. Backoff of a record that failed inside a 200
    * answer: random in [0, min(cap, base * 2^(attempt-1))]. */
