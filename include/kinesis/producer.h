@@ -46,8 +46,10 @@ typedef struct kinesis_put_result_s {
 
 /**
  * Completion of one record: `status` is 0, or KINESIS_ETIMEDOUT (its TTL
- * passed), a service or transport error after its attempts were spent, or a
- * non-retriable service error. `result` is never NULL.
+ * passed, or no record at all was acknowledged for stall_timeout_ms), a
+ * service or transport error after its attempts were spent, a non-retriable
+ * service error, or KINESIS_EINVAL (over the stream's largest record, found
+ * after the put: see max_record_size). `result` is never NULL.
  */
 typedef void (*kinesis_put_cb)(kinesis_producer_t* producer, int status,
                                const kinesis_put_result_t* result,
@@ -134,7 +136,11 @@ typedef struct kinesis_producer_options_s {
   /** Default 16. PutRecords requests in flight at most. */
   uint32_t max_in_flight;
   /** Default 0. 1 packs records bound for one shard into KPL aggregated
-   * records (the KPL's format; consumers de-aggregate them). */
+   * records (the KPL's format; consumers de-aggregate them). An aggregate
+   * that lands, after a reshard, on a shard whose hash key range does not
+   * hold all of its records (a KCL reader drops it whole) is put again,
+   * every record of it, once a fresh shard map says where they belong; see
+   * records_rerouted. */
   int aggregate;
   /** Default 60000. How often the shard map is listed again, to follow
    * resharding; it is also listed when an answer names an unexpected shard. */
@@ -189,7 +195,8 @@ KINESIS_EXTERN int kinesis_producer_new(
  * Queues one record. The record is copied; `record` may be reused on return.
  * `cb` runs exactly once, later, on the loop thread: with 0 and the shard id
  * and sequence number, or with an error (see kinesis_put_cb). Returns 0,
- * KINESIS_EINVAL (data plus key over max_record_size, a key that is empty,
+ * KINESIS_EINVAL (data plus key over the largest record, see
+ * max_record_size, or over max_queue_bytes, a key that is empty,
  * longer than 256 characters or not UTF-8, a bad explicit hash key, or a
  * NULL cb), KINESIS_EQUEUEFULL (the buffer is full: wait for on_drain), or
  * KINESIS_ECLOSING. On a non-zero return nothing is queued and `cb` never
@@ -209,10 +216,11 @@ KINESIS_EXTERN int kinesis_producer_flush(kinesis_producer_t* producer,
                                           void* user_data);
 
 /**
- * Flushes, waits until every record's callback has run (each within its TTL,
- * so close finishes even when the server cannot be reached), closes every
- * handle, then calls `cb` and frees the producer. Returns 0 or
- * KINESIS_EALREADY.
+ * Flushes, waits until every record's callback has run (each within its TTL
+ * or the stall timeout, so close finishes even when the server cannot be
+ * reached, unless record_ttl_ms and stall_timeout_ms are both 0) and the
+ * DescribeStreamSummary call has ended, closes every handle, then calls `cb`
+ * and frees the producer. Returns 0 or KINESIS_EALREADY.
  */
 KINESIS_EXTERN int kinesis_producer_close(kinesis_producer_t* producer,
                                           kinesis_producer_cb cb,
