@@ -127,7 +127,7 @@ typedef struct kn_batch_s {
 
 /* An aggregate that landed on a shard the map did not predict: its records
  * wait, unsettled, for a fresh map to tell whether that shard's range holds
- * all of them (settle_landed()). */
+ * all of them (judge_landed()). */
 typedef struct kn_landed_s {
   kn_queue_t node;
   kn_queue_t records;    /* in the aggregate's order */
@@ -1322,10 +1322,10 @@ static void on_put_done(kinesis_client_t* c, int status,
       kinesis_put_result_t ok;
       int predicted = e->map_gen == p->map_gen &&
                       same_id(er->shard_id, p->shards[e->shard].shard_id);
-      kn_queue_t* q;
-      for (q = e->records.next; q != &e->records; q = q->next)
-        kn_queue_data(q, kn_prec_t, node)->attempts += res->attempts;
       if (!predicted && e->aggregated) {
+        kn_queue_t* q;
+        for (q = e->records.next; q != &e->records; q = q->next)
+          kn_queue_data(q, kn_prec_t, node)->attempts += res->attempts;
         /* An aggregate whose shard the map did not predict: judged now
          * when the map was listed since it was sent and knows the shard,
          * else after the next listing. */
@@ -1352,6 +1352,7 @@ static void on_put_done(kinesis_client_t* c, int status,
       while (!kn_queue_empty(&e->records)) {
         kn_prec_t* r = kn_queue_data(e->records.next, kn_prec_t, node);
         kn_queue_remove(&r->node);
+        r->attempts += res->attempts;
         ok.attempts = r->attempts;
         ok.sub_sequence_number = (uint32_t) (e->nrecords - sub);
         sub--;
