@@ -28,6 +28,8 @@
 
 #define KN_MAX_BATCH_RECORDS 500
 #define KN_MAX_RECORD_SIZE (10u * 1024 * 1024)
+/* The stream's largest record when it does not say (MaxRecordSizeInKiB). */
+#define KN_DEFAULT_RECORD_SIZE (1024u * 1024)
 #define KN_LISTING_RETRY_MIN_MS 200
 #define KN_LISTING_RETRY_MAX_MS 10000
 /* Relist at most this often when answers name unexpected shards. */
@@ -64,8 +66,7 @@ typedef struct kn_prec_s {
   uint64_t id;
   kinesis_put_cb cb;
   void* arg;
-  uint64_t deadline;    /* loop time at which the TTL passes; the put was
-                           record_ttl_ms before it */
+  uint64_t put_at;      /* loop time of the put; the TTL counts from it */
   uint64_t not_before;  /* retry backoff */
   kn_hash_key_t hash;
   char* pk;             /* these point into the same allocation; the */
@@ -75,7 +76,13 @@ typedef struct kn_prec_s {
   uint32_t attempts;
   uint16_t pk_len;      /* at most 256 */
   uint8_t ehk_len;      /* at most 39; 0 when none */
+  uint8_t flags;        /* KN_PREC_* */
 } kn_prec_t;
+
+/* The last request that carried the record got no usable answer (no
+ * answer, a 5xx, a timeout): it may have landed, and sending it again may
+ * put it in the stream twice. */
+#define KN_PREC_UNSURE 1
 
 /* Records wait in queues while earlier batches are in flight, and are
  * touched again at batching and settling: each line of header is a miss. */
@@ -90,6 +97,7 @@ typedef struct kn_pshard_s {
   kn_bucket_t records;
   kn_bucket_t bytes;
   uint64_t admitted;     /* the batch that last took from it (send_batch) */
+  int busy;              /* ordered: a request carrying it is in flight */
 } kn_pshard_t;
 
 /* One PutRecords entry of a batch: a plain record or an aggregate. */
@@ -112,9 +120,21 @@ typedef struct kn_batch_s {
   size_t user_records;
   size_t bytes;
   uint64_t deadline;     /* the earliest TTL of its records */
+  uint64_t map_gen;      /* the map it was built on */
   int ttl_canceled;
   kn_buf_t blobs;        /* aggregates, until the request is encoded */
 } kn_batch_t;
+
+/* An aggregate that landed on a shard the map did not predict: its records
+ * wait, unsettled, for a fresh map to tell whether that shard's range holds
+ * all of them (judge_landed()). */
+typedef struct kn_landed_s {
+  kn_queue_t node;
+  kn_queue_t records;    /* in the aggregate's order */
+  size_t nrecords;
+  char* shard_id;        /* where it landed; the sequence number follows */
+  char* sequence_number;
+} kn_landed_t;
 
 typedef struct kn_flush_s {
   kn_queue_t node;
@@ -178,6 +198,19 @@ struct kinesis_producer_s {
   kinesis_producer_cb close_cb;
   void* close_arg;
   void* data;
+  /* Aggregates waiting for a fresh map to judge where they landed. */
+  kn_queue_t landed;
+  /* Loop time of the last record that landed, or of the put that found
+   * nothing outstanding: stall_timeout_ms counts from it. */
+  uint64_t progress_at;
+  /* Records with a smaller id fail with KINESIS_ETIMEDOUT: a stall. */
+  uint64_t stall_below;
+  /* The largest record (data and partition key) the stream takes; known
+   * once DescribeStreamSummary answered, or at once when max_record_size
+   * is set. */
+  size_t record_limit;
+  int limit_known;
+  int describing;        /* DescribeStreamSummary in flight */
   kinesis_producer_stats_t stats;
   kn_window_t latency;   /* put to callback, of records that landed */
 };
@@ -186,6 +219,7 @@ struct kinesis_producer_s {
 static void producer_pump(kinesis_producer_t* p);
 static void producer_maybe_finish_close(kinesis_producer_t* p);
 static void on_timer(uv_timer_t* t);
+static void judge_landed(kinesis_producer_t* p, uint64_t now);
 
 
 void kinesis_producer_options_init(kinesis_producer_options_t* o) {
@@ -201,7 +235,8 @@ void kinesis_producer_options_init(kinesis_producer_options_t* o) {
   o->retry_base_ms = 100;
   o->retry_cap_ms = 5000;
   o->record_ttl_ms = 30000;
-  o->max_record_size = 1024 * 1024;
+  o->max_record_size = 0;
+  o->stall_timeout_ms = 120000;
   o->max_in_flight = 16;
   o->shard_refresh_ms = 60000;
 }
@@ -304,6 +339,37 @@ static const char* record_ehk(const kn_prec_t* r) {
 }
 
 
+/* Loop time at which the record's TTL passes; never with no TTL. */
+static uint64_t record_deadline(const kinesis_producer_t* p,
+                                const kn_prec_t* r) {
+  return p->o.record_ttl_ms > 0 ? r->put_at + p->o.record_ttl_ms
+                                : UINT64_MAX;
+}
+
+
+/* Whether the record must fail with KINESIS_ETIMEDOUT now: its TTL passed,
+ * or a stall (stall_timeout_ms without a record landing) caught it. */
+static int record_expired(const kinesis_producer_t* p, const kn_prec_t* r,
+                          uint64_t now) {
+  return r->id < p->stall_below || now >= record_deadline(p, r);
+}
+
+
+/* Whether the record may be sent again: max_attempts 0 is no limit. */
+static int attempts_left(const kinesis_producer_t* p, const kn_prec_t* r) {
+  return p->o.max_attempts == 0 || r->attempts < p->o.max_attempts;
+}
+
+
+/* Why record_expired() said so, for its callback. */
+static const char* expiry_message(const kinesis_producer_t* p,
+                                  const kn_prec_t* r) {
+  return r->id < p->stall_below
+             ? "no record was acknowledged for stall_timeout_ms"
+             : "record TTL passed before it was acknowledged";
+}
+
+
 static uint64_t oldest_unsettled_id(const kinesis_producer_t* p) {
   if (kn_queue_empty(&p->unsettled))
     return UINT64_MAX;
@@ -352,9 +418,8 @@ static void record_settle(kinesis_producer_t* p, kn_prec_t* r, int status,
     uint64_t now = uv_now(p->loop);
     p->stats.records_put++;
     p->stats.bytes_put += record_size(r);
-    /* The put's loop time is the deadline less the TTL. */
-    kn_window_add(&p->latency, now,
-                  (now - (r->deadline - p->o.record_ttl_ms)) * 1000);
+    p->progress_at = now;
+    kn_window_add(&p->latency, now, (now - r->put_at) * 1000);
   } else {
     p->stats.records_failed++;
   }
@@ -472,6 +537,15 @@ static void shards_free(kn_pshard_t* shards, size_t n) {
 }
 
 
+/* The burst of a shard's byte bucket: its limit, or the largest record if
+ * more, or that record could never be sent. */
+static double bytes_burst(const kinesis_producer_t* p) {
+  return p->o.put_bandwidth_limit_per_shard > p->record_limit + 256
+             ? (double) p->o.put_bandwidth_limit_per_shard
+             : (double) (p->record_limit + 256);
+}
+
+
 /* Replaces the shard map, carrying over rate-limit state of shards that
  * remain, and routes every queued record again. */
 static int install_map(kinesis_producer_t* p, kn_shardmap_t* map) {
@@ -498,11 +572,7 @@ static int install_map(kinesis_producer_t* p, kn_shardmap_t* map) {
                    p->o.put_rate_limit_per_shard, now);
     /* The burst holds the largest record, or it could never be sent. */
     kn_bucket_init(&shards[i].bytes, p->o.put_bandwidth_limit_per_shard,
-                   p->o.put_bandwidth_limit_per_shard >
-                           p->o.max_record_size + 256
-                       ? (double) p->o.put_bandwidth_limit_per_shard
-                       : (double) (p->o.max_record_size + 256),
-                   now);
+                   bytes_burst(p), now);
     for (k = 0; k < nold; k++)
       if (strcmp(old[k].shard_id, id) == 0) {
         shards[i].records = old[k].records;
@@ -575,6 +645,7 @@ static void on_listed(kinesis_client_t* c, int status,
   if (status == 0) {
     p->listing_failures = 0;
     p->listing_status = 0;
+    judge_landed(p, now);
     p->next_listing_at = now + p->o.shard_refresh_ms;
     /* The first map, and each one after a reshard. */
     if (p->nshards != before)
@@ -613,8 +684,9 @@ static void maybe_list(kinesis_producer_t* p, uint64_t now) {
                     "predict, or found none; listing the shards again");
     due = 1;
   }
-  /* Closing with nothing left to route: no need for a fresh map. */
-  if (p->closing && p->nunrouted == 0)
+  /* Closing with nothing left to route or to judge: no need for a fresh
+   * map. */
+  if (p->closing && p->nunrouted == 0 && kn_queue_empty(&p->landed))
     due = 0;
   if (!due)
     return;
@@ -642,8 +714,9 @@ static void batch_free(kn_batch_t* b) {
 }
 
 
-/* Fails records whose TTL has passed while they waited in a queue. */
-static void expire_queued(kinesis_producer_t* p, uint64_t now) {
+/* Fails records whose TTL has passed, or that a stall caught, while they
+ * waited in a queue, or for a map to judge where their aggregate landed. */
+static void expire_queued(kinesis_producer_t* p, uint64_t now, int stalled) {
   kn_queue_t expired;
   size_t n = 0;
   size_t i;
@@ -654,7 +727,7 @@ static void expire_queued(kinesis_producer_t* p, uint64_t now) {
     for (q = p->shards[i].pending.next; q != &p->shards[i].pending;) {
       kn_prec_t* r = kn_queue_data(q, kn_prec_t, node);
       q = q->next;
-      if (r->deadline <= now) {
+      if (record_expired(p, r, now)) {
         shard_pop(p, &p->shards[i], r);
         kn_queue_insert_tail(&expired, &r->node);
       }
@@ -662,15 +735,33 @@ static void expire_queued(kinesis_producer_t* p, uint64_t now) {
   for (q = p->unrouted.next; q != &p->unrouted;) {
     kn_prec_t* r = kn_queue_data(q, kn_prec_t, node);
     q = q->next;
-    if (r->deadline <= now) {
+    if (record_expired(p, r, now)) {
       kn_queue_remove(&r->node);
       p->nunrouted--;
       kn_queue_insert_tail(&expired, &r->node);
     }
   }
+  for (q = p->landed.next; q != &p->landed;) {
+    kn_landed_t* l = kn_queue_data(q, kn_landed_t, node);
+    kn_queue_t* k;
+    q = q->next;
+    for (k = l->records.next; k != &l->records;) {
+      kn_prec_t* r = kn_queue_data(k, kn_prec_t, node);
+      k = k->next;
+      if (record_expired(p, r, now)) {
+        kn_queue_remove(&r->node);
+        l->nrecords--;
+        kn_queue_insert_tail(&expired, &r->node);
+      }
+    }
+    if (l->nrecords == 0) {
+      kn_queue_remove(&l->node);
+      kn_free(l);
+    }
+  }
   for (q = expired.next; q != &expired; q = q->next)
     n++;
-  if (n > 0)
+  if (n > 0 && !stalled)
     kn_client_log(p->client, KINESIS_LOG_WARN,
                   "producer: %zu record%s still buffered when record_ttl_ms "
                   "(%u ms) passed%s%s",
@@ -684,8 +775,36 @@ static void expire_queued(kinesis_producer_t* p, uint64_t now) {
     record_fail(p, r, KINESIS_ETIMEDOUT, NULL,
                 p->map == NULL && p->listing_status != 0
                     ? p->listing_error
-                    : "record TTL passed before it was acknowledged");
+                    : expiry_message(p, r));
   }
+}
+
+
+/* No record has landed for stall_timeout_ms while records were
+ * outstanding: every record put so far fails with KINESIS_ETIMEDOUT, those
+ * in flight once their canceled requests come back. Records put from here
+ * on get a stall_timeout_ms of their own. */
+static void stall(kinesis_producer_t* p, uint64_t now) {
+  kn_queue_t* q;
+
+  kn_client_log(p->client, KINESIS_LOG_WARN,
+                "producer: no record acknowledged for %u ms "
+                "(stall_timeout_ms); failing the %llu records outstanding%s%s",
+                (unsigned) p->o.stall_timeout_ms,
+                (unsigned long long) p->count,
+                p->map == NULL && p->listing_status != 0 ? ": " : "",
+                p->map == NULL && p->listing_status != 0 ? p->listing_error
+                                                         : "");
+  p->stall_below = p->next_id;
+  p->progress_at = now;
+  for (q = p->batches.next; q != &p->batches; q = q->next) {
+    kn_batch_t* b = kn_queue_data(q, kn_batch_t, node);
+    if (!b->ttl_canceled && b->call != NULL) {
+      b->ttl_canceled = 1;
+      kn_client_call_cancel(b->call);
+    }
+  }
+  expire_queued(p, now, 1);
 }
 
 
@@ -760,7 +879,7 @@ static size_t take_entry(kinesis_producer_t* p, size_t si, kn_entry_t* e,
     /* Pack while the next record fits: the aggregate plus the outer
      * partition key "a" stays within the record size, the batch and the
      * shard's byte budget. */
-    limit = p->o.max_record_size < room ? p->o.max_record_size : room;
+    limit = p->record_limit < room ? p->record_limit : room;
     if (p->o.put_bandwidth_limit_per_shard > 0 && s->bytes.tokens < limit)
       limit = (size_t) s->bytes.tokens;
     kn_agg_reset(p->agg);
@@ -836,6 +955,49 @@ static void batch_encode(kn_batch_t* b, kinesis_put_entry_t* out,
 }
 
 
+/* Ordered mode: whether shard `si` may give batch `b` no entry now. A
+ * shard with a request in flight waits for its answer, so that a record
+ * that fails is retried before anything after it is sent. Within a batch,
+ * entries of one shard may land or fail independently: a shard gives one
+ * aggregate, or plain records of distinct partition keys, and stops at the
+ * first record whose key is already in the batch. */
+static int ordered_holds(const kinesis_producer_t* p, const kn_batch_t* b,
+                         size_t si) {
+  const kn_pshard_t* s = &p->shards[si];
+  const kn_prec_t* first;
+  size_t i;
+
+  if (s->admitted != p->batch_seq)
+    return s->busy;
+  first = kn_queue_data(s->pending.next, kn_prec_t, node);
+  for (i = 0; i < b->nentries; i++) {
+    const kn_entry_t* e = &b->entries[i];
+    const kn_prec_t* r;
+    if (e->shard != si)
+      continue;
+    if (p->o.aggregate)
+      return 1;
+    r = kn_queue_data(e->records.next, kn_prec_t, node);
+    if (r->pk_len == first->pk_len &&
+        memcmp(r->pk, first->pk, r->pk_len) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+
+/* Ordered mode: whether a request built on an earlier map is in flight.
+ * Its records may come back to be retried, routed on this map, and must not
+ * find records put after them already sent. */
+static int old_map_in_flight(const kinesis_producer_t* p) {
+  const kn_queue_t* q;
+  for (q = p->batches.next; q != &p->batches; q = q->next)
+    if (kn_queue_data(q, kn_batch_t, node)->map_gen != p->map_gen)
+      return 1;
+  return 0;
+}
+
+
 /* Builds one batch from the shard queues, round robin, and sends it.
  * Returns 1 when a batch went out, 0 when nothing could be taken now. */
 static int send_batch(kinesis_producer_t* p, uint64_t now) {
@@ -848,6 +1010,10 @@ static int send_batch(kinesis_producer_t* p, uint64_t now) {
   int progress = 1;
   int r;
 
+  /* Ordered mode: nothing goes out while records of an earlier map may yet
+   * come back, or wait to be judged (they would follow later records). */
+  if (p->o.ordered && (old_map_in_flight(p) || !kn_queue_empty(&p->landed)))
+    return 0;
   b = kn_calloc(1, sizeof(*b));
   if (b != NULL)
     b->entries = kn_calloc(p->o.batch_size, sizeof(*b->entries));
@@ -859,6 +1025,7 @@ static int send_batch(kinesis_producer_t* p, uint64_t now) {
   }
   b->producer = p;
   b->deadline = UINT64_MAX;
+  b->map_gen = p->map_gen;
   p->batch_seq++;
   /* Take one entry per shard per round, so shards share the batch. */
   while (progress && b->nentries < p->o.batch_size) {
@@ -868,7 +1035,10 @@ static int send_batch(kinesis_producer_t* p, uint64_t now) {
       kn_pshard_t* s = &p->shards[si];
       kn_entry_t* e = &b->entries[b->nentries];
       size_t size;
+      size_t take_room = room;
       if (s->npending == 0)
+        continue;
+      if (p->o.ordered && ordered_holds(p, b, si))
         continue;
       if (s->admitted != p->batch_seq) {
         double want_records;
@@ -879,10 +1049,14 @@ static int send_batch(kinesis_producer_t* p, uint64_t now) {
           continue;
         s->admitted = p->batch_seq;
       }
-      size = take_entry(p, si, e, &b->blobs, room, now);
+      /* A record over max_batch_bytes (the stream takes records up to
+       * 10 MiB) goes alone. */
+      if (b->nentries == 0 && take_room < p->record_limit)
+        take_room = p->record_limit;
+      size = take_entry(p, si, e, &b->blobs, take_room, now);
       if (size == 0)
         continue;
-      room -= size;
+      room = size < room ? room - size : 0;
       b->bytes += size;
       b->user_records += e->nrecords;
       b->nentries++;
@@ -890,6 +1064,9 @@ static int send_batch(kinesis_producer_t* p, uint64_t now) {
     }
   }
   p->rr++;
+  if (p->o.ordered)
+    for (i = 0; i < b->nentries; i++)
+      p->shards[b->entries[i].shard].busy = 1;
   if (b->nentries == 0) {
     batch_free(b);
     return 0;
@@ -906,8 +1083,12 @@ static int send_batch(kinesis_producer_t* p, uint64_t now) {
     kn_queue_t* q;
     for (q = e->records.next; q != &e->records; q = q->next) {
       kn_prec_t* rec = kn_queue_data(q, kn_prec_t, node);
-      if (rec->deadline < b->deadline)
-        b->deadline = rec->deadline;
+      if (record_deadline(p, rec) < b->deadline)
+        b->deadline = record_deadline(p, rec);
+      if (rec->flags & KN_PREC_UNSURE) {
+        rec->flags &= (uint8_t) ~KN_PREC_UNSURE;
+        p->stats.records_maybe_duplicated++;
+      }
     }
   }
   if (r == 0)
@@ -935,20 +1116,27 @@ static int send_batch(kinesis_producer_t* p, uint64_t now) {
 
 
 /* A record that did not land goes back to the front of its shard's queue
- * after a backoff, or fails when its attempts or TTL are spent. */
+ * after a backoff, or fails when its attempts or TTL are spent, or a stall
+ * caught it. */
 static void record_retry_or_fail(kinesis_producer_t* p, kn_prec_t* r,
                                  int err, int retriable, const char* code,
                                  const char* message, uint64_t now) {
-  if (retriable && r->attempts < p->o.max_attempts && now < r->deadline) {
+  uint64_t deadline = record_deadline(p, r);
+  if (retriable && attempts_left(p, r) && !record_expired(p, r, now)) {
     r->not_before = now + kn_retry_backoff_ms(&p->retry, r->attempts, &p->rng);
-    if (r->not_before > r->deadline)
-      r->not_before = r->deadline;
+    if (r->not_before > deadline)
+      r->not_before = deadline;
     p->stats.records_retried++;
     record_route(p, r, 1);
     return;
   }
-  if (now >= r->deadline && retriable)
+  if (retriable && record_expired(p, r, now)) {
     err = KINESIS_ETIMEDOUT;
+    if (r->id < p->stall_below) {
+      code = NULL;
+      message = expiry_message(p, r);
+    }
+  }
   record_fail(p, r, err, code, message);
 }
 
@@ -961,6 +1149,123 @@ static int same_id(const char* a, const char* b) {
     b++;
   }
   return *a == *b;
+}
+
+
+/* Settles the records of an aggregate, in order, as landed on `shard_id`
+ * at `seq`; sub-sequence numbers count from 0. */
+static void settle_aggregate(kinesis_producer_t* p, kn_queue_t* records,
+                             const char* shard_id, const char* seq) {
+  kinesis_put_result_t ok;
+  uint32_t sub = 0;
+
+  memset(&ok, 0, sizeof(ok));
+  ok.shard_id = shard_id;
+  ok.sequence_number = seq;
+  ok.aggregated = 1;
+  while (!kn_queue_empty(records)) {
+    kn_prec_t* r = kn_queue_data(records->next, kn_prec_t, node);
+    kn_queue_remove(&r->node);
+    ok.attempts = r->attempts;
+    ok.sub_sequence_number = sub++;
+    record_settle(p, r, 0, &ok);
+  }
+}
+
+
+/* Judges an aggregate that landed on shard `idx` of the current map (-1: a
+ * shard not in it, closed or unknown). When that shard's range holds the
+ * hash key of every record, they landed where they belong. Otherwise a
+ * reader applying the KCL's rule drops the aggregate whole, so every record
+ * of it is put again, routed on the current map, at the front of its
+ * queue; records that expired meanwhile fail. Returns the records put
+ * again. */
+static size_t judge_aggregate(kinesis_producer_t* p, kn_queue_t* records,
+                              int idx, const char* shard_id, const char* seq,
+                              uint64_t now) {
+  kn_queue_t* q;
+  size_t n = 0;
+  int fits = idx >= 0;
+
+  for (q = records->next; fits && q != records; q = q->next) {
+    kn_prec_t* r = kn_queue_data(q, kn_prec_t, node);
+    fits = kn_shardmap_lookup(p->map, &r->hash) == idx;
+  }
+  if (fits) {
+    settle_aggregate(p, records, shard_id, seq);
+    return 0;
+  }
+  /* Back to front, so that they keep their order at the queues' fronts. */
+  while (!kn_queue_empty(records)) {
+    kn_prec_t* r = kn_queue_data(records->prev, kn_prec_t, node);
+    kn_queue_remove(&r->node);
+    if (record_expired(p, r, now)) {
+      record_fail(p, r, KINESIS_ETIMEDOUT, NULL, expiry_message(p, r));
+      continue;
+    }
+    r->not_before = 0;
+    p->stats.records_rerouted++;
+    record_route(p, r, 1);
+    n++;
+  }
+  if (n > 0)
+    kn_client_log(p->client, KINESIS_LOG_INFO,
+                  "producer: an aggregate landed on %s, whose hash key "
+                  "range does not hold all of its %zu records; putting them "
+                  "again", shard_id, n);
+  return n;
+}
+
+
+/* The aggregates of `landed`, judged on the map just installed. */
+static void judge_landed(kinesis_producer_t* p, uint64_t now) {
+  while (!kn_queue_empty(&p->landed)) {
+    kn_landed_t* l = kn_queue_data(p->landed.next, kn_landed_t, node);
+    kn_queue_remove(&l->node);
+    judge_aggregate(p, &l->records, kn_shardmap_find(p->map, l->shard_id),
+                    l->shard_id, l->sequence_number, now);
+    kn_free(l);
+  }
+}
+
+
+/* An aggregate that landed on a shard the map did not predict waits for a
+ * fresh map: until one is listed, the shard's range is not known, and
+ * neither is where its records belong. */
+static void hold_aggregate(kinesis_producer_t* p, kn_entry_t* e,
+                           const char* shard_id, const char* seq,
+                           uint64_t now) {
+  size_t ls = strlen(shard_id) + 1;
+  size_t lq = strlen(seq) + 1;
+  kn_landed_t* l = kn_malloc(sizeof(*l) + ls + lq);
+
+  p->relist_wanted = 1;
+  if (l == NULL) {
+    /* Without memory to wait, put them again: a duplicate, never a loss. */
+    judge_aggregate(p, &e->records, -1, shard_id, seq, now);
+    return;
+  }
+  kn_queue_init(&l->records);
+  while (!kn_queue_empty(&e->records)) {
+    kn_queue_t* q = e->records.next;
+    kn_queue_remove(q);
+    kn_queue_insert_tail(&l->records, q);
+  }
+  l->nrecords = e->nrecords;
+  l->shard_id = (char*) (l + 1);
+  memcpy(l->shard_id, shard_id, ls);
+  l->sequence_number = l->shard_id + ls;
+  memcpy(l->sequence_number, seq, lq);
+  kn_queue_insert_tail(&p->landed, &l->node);
+}
+
+
+/* Whether a request that failed whole may have written its records: it
+ * got no usable answer. */
+static int answer_lost(int status, const kn_batch_t* b) {
+  return status == KINESIS_ETRANSPORT || status == KINESIS_ESERVICE ||
+         status == KINESIS_ETIMEDOUT || status == KINESIS_EPROTO ||
+         (status == KINESIS_ECANCELED && b->ttl_canceled);
 }
 
 
@@ -977,6 +1282,7 @@ static void on_put_done(kinesis_client_t* c, int status,
   const char* failed_message = NULL;
   int retry_err = 0;
   const char* retry_code = NULL;
+  int unsure = status != 0 && answer_lost(status, b);
   size_t i;
   (void) c;
 
@@ -990,6 +1296,11 @@ static void on_put_done(kinesis_client_t* c, int status,
   info.bytes = b->bytes;
   if (status != 0)
     p->stats.request_failures++;
+  /* The client sent the request more than once: its records may have
+   * landed at an earlier attempt too. */
+  if (res->attempts > 1)
+    p->stats.records_maybe_duplicated +=
+        (uint64_t) (res->attempts - 1) * b->user_records;
 
   /* Back to front, so that records queued again keep their order. */
   for (i = b->nentries; i-- > 0;) {
@@ -1005,10 +1316,32 @@ static void on_put_done(kinesis_client_t* c, int status,
     const char* code = res->error_code;
     const char* message = res->error_message;
 
+    if (p->o.ordered && e->map_gen == p->map_gen)
+      p->shards[e->shard].busy = 0;
     if (er != NULL && er->error_code == NULL) {
       kinesis_put_result_t ok;
-      if (e->map_gen == p->map_gen &&
-          !same_id(er->shard_id, p->shards[e->shard].shard_id))
+      int predicted = e->map_gen == p->map_gen &&
+                      same_id(er->shard_id, p->shards[e->shard].shard_id);
+      if (!predicted && e->aggregated) {
+        kn_queue_t* q;
+        for (q = e->records.next; q != &e->records; q = q->next)
+          kn_queue_data(q, kn_prec_t, node)->attempts += res->attempts;
+        /* An aggregate whose shard the map did not predict: judged now
+         * when the map was listed since it was sent and knows the shard,
+         * else after the next listing. */
+        int idx = e->map_gen != p->map_gen
+                      ? kn_shardmap_find(p->map, er->shard_id)
+                      : -1;
+        info.succeeded += e->nrecords;
+        if (idx >= 0)
+          info.succeeded -= judge_aggregate(p, &e->records, idx,
+                                            er->shard_id, er->sequence_number,
+                                            now);
+        else
+          hold_aggregate(p, e, er->shard_id, er->sequence_number, now);
+        continue;
+      }
+      if (!predicted && e->map_gen == p->map_gen)
         p->relist_wanted = 1;
       memset(&ok, 0, sizeof(ok));
       ok.shard_id = er->shard_id;
@@ -1044,17 +1377,24 @@ static void on_put_done(kinesis_client_t* c, int status,
       kn_prec_t* r = kn_queue_data(e->records.prev, kn_prec_t, node);
       kn_queue_remove(&r->node);
       r->attempts += res->attempts > 0 ? res->attempts : 1;
-      if (err == KINESIS_ECANCELED && b->ttl_canceled && now >= r->deadline) {
+      if (unsure)
+        r->flags |= KN_PREC_UNSURE;
+      if (err == KINESIS_ECANCELED && b->ttl_canceled &&
+          record_expired(p, r, now)) {
+        const char* why = r->id < p->stall_below
+                              ? "no record was acknowledged for "
+                                "stall_timeout_ms"
+                              : "record TTL passed while its request was in "
+                                "flight";
         info.failed++;
         if (failed_err == 0) {
           failed_err = KINESIS_ETIMEDOUT;
-          failed_message = "record TTL passed while its request was in flight";
+          failed_message = why;
         }
-        record_fail(p, r, KINESIS_ETIMEDOUT, NULL,
-                    "record TTL passed while its request was in flight");
+        record_fail(p, r, KINESIS_ETIMEDOUT, NULL, why);
         continue;
       }
-      if (retriable && r->attempts < p->o.max_attempts && now < r->deadline) {
+      if (retriable && attempts_left(p, r) && !record_expired(p, r, now)) {
         info.retrying++;
         if (retry_err == 0) {
           retry_err = err;
@@ -1063,8 +1403,9 @@ static void on_put_done(kinesis_client_t* c, int status,
       } else {
         info.failed++;
         if (failed_err == 0) {
-          failed_err = now >= r->deadline && retriable ? KINESIS_ETIMEDOUT
-                                                       : err;
+          failed_err = record_expired(p, r, now) && retriable
+                           ? KINESIS_ETIMEDOUT
+                           : err;
           failed_code = code;
           failed_message = message;
         }
@@ -1103,8 +1444,8 @@ static uint64_t oldest_pending(const kinesis_producer_t* p) {
     if (p->shards[i].npending > 0) {
       kn_prec_t* r =
           kn_queue_data(p->shards[i].pending.next, kn_prec_t, node);
-      if (r->deadline - p->o.record_ttl_ms < oldest)
-        oldest = r->deadline - p->o.record_ttl_ms;
+      if (r->put_at < oldest)
+        oldest = r->put_at;
     }
   return oldest;
 }
@@ -1142,9 +1483,10 @@ static void schedule(kinesis_producer_t* p, uint64_t now, int forced) {
     if (s->npending == 0)
       continue;
     r = kn_queue_data(s->pending.next, kn_prec_t, node);
-    if (r->deadline < due)
-      due = r->deadline;
-    if (p->in_flight >= p->o.max_in_flight)
+    if (record_deadline(p, r) < due)
+      due = record_deadline(p, r);
+    /* A shard held back in ordered mode is woken by its answer. */
+    if (p->in_flight >= p->o.max_in_flight || (p->o.ordered && s->busy))
       continue;
     /* The buckets fill side by side: the later of the two waits. */
     shard_share(p, s, &want_records, &want_bytes);
@@ -1159,9 +1501,19 @@ static void schedule(kinesis_producer_t* p, uint64_t now, int forced) {
    * record of a queue expires first. Shard queues were looked at above. */
   if (!kn_queue_empty(&p->unrouted)) {
     kn_prec_t* r = kn_queue_data(p->unrouted.next, kn_prec_t, node);
-    if (r->deadline < due)
-      due = r->deadline;
+    if (record_deadline(p, r) < due)
+      due = record_deadline(p, r);
   }
+  /* Records waiting for a judge: the oldest put is the first to expire. */
+  if (p->o.record_ttl_ms > 0 && !kn_queue_empty(&p->landed)) {
+    kn_landed_t* l = kn_queue_data(p->landed.next, kn_landed_t, node);
+    kn_prec_t* r = kn_queue_data(l->records.next, kn_prec_t, node);
+    if (record_deadline(p, r) < due)
+      due = record_deadline(p, r);
+  }
+  if (p->o.stall_timeout_ms > 0 && p->count > 0 &&
+      p->progress_at + p->o.stall_timeout_ms < due)
+    due = p->progress_at + p->o.stall_timeout_ms;
   for (q = p->batches.next; q != &p->batches; q = q->next) {
     kn_batch_t* b = kn_queue_data(q, kn_batch_t, node);
     if (!b->ttl_canceled && b->deadline < due)
@@ -1194,8 +1546,12 @@ static void producer_pump(kinesis_producer_t* p) {
     }
   }
   if (!kn_queue_empty(&p->unsettled) &&
-      kn_queue_data(p->unsettled.next, kn_prec_t, all)->deadline <= now)
-    expire_queued(p, now);
+      record_deadline(p, kn_queue_data(p->unsettled.next, kn_prec_t, all)) <=
+          now)
+    expire_queued(p, now, 0);
+  if (p->o.stall_timeout_ms > 0 && p->count > 0 &&
+      now >= p->progress_at + p->o.stall_timeout_ms)
+    stall(p, now);
 
   for (;;) {
     forced = !kn_queue_empty(&p->flushes) || p->closing ||
@@ -1203,7 +1559,10 @@ static void producer_pump(kinesis_producer_t* p) {
              p->pending_bytes >= p->o.max_batch_bytes ||
              (p->npending > 0 &&
               oldest_pending(p) + p->o.buffer_time_ms <= now);
-    if (!forced || p->in_flight >= p->o.max_in_flight || p->npending == 0)
+    /* Nothing goes out before the stream's record size limit is known:
+     * records over it must fail rather than be sent. */
+    if (!forced || p->in_flight >= p->o.max_in_flight || p->npending == 0 ||
+        !p->limit_known)
       break;
     if (!send_batch(p, now))
       break;
@@ -1217,14 +1576,82 @@ static void producer_pump(kinesis_producer_t* p) {
 
 /* ---- Public API ---- */
 
+/* The stream's record size limit: MaxRecordSizeInKiB, or 1 MiB when the
+ * service does not say or cannot be asked. Records queued meanwhile that
+ * are over it fail; buckets grow to hold the largest record. */
+static void on_described(kinesis_client_t* c, int status,
+                         const kinesis_result_t* res, void* arg) {
+  kinesis_producer_t* p = arg;
+  size_t limit = KN_DEFAULT_RECORD_SIZE;
+  kn_queue_t over;
+  kn_queue_t* q;
+  size_t i;
+  (void) c;
+
+  p->describing = 0;
+  if (status == 0 && res->summary != NULL &&
+      res->summary->max_record_size_kib > 0) {
+    limit = (size_t) res->summary->max_record_size_kib * 1024;
+    if (limit > KN_MAX_RECORD_SIZE)
+      limit = KN_MAX_RECORD_SIZE;
+  } else if (status != 0 && status != KINESIS_ECANCELED) {
+    kn_client_log(p->client, KINESIS_LOG_INFO,
+                  "producer: DescribeStreamSummary failed (%s%s%s); taking "
+                  "records up to 1 MiB",
+                  res->error_code != NULL ? res->error_code
+                                          : kinesis_err_name(status),
+                  res->error_message != NULL ? ": " : "",
+                  res->error_message != NULL ? res->error_message : "");
+  }
+  p->record_limit = limit;
+  p->limit_known = 1;
+  /* Nothing has been sent: the buckets are full, at their new size. */
+  for (i = 0; i < p->nshards; i++)
+    if (p->shards[i].bytes.burst < bytes_burst(p)) {
+      p->shards[i].bytes.burst = bytes_burst(p);
+      p->shards[i].bytes.tokens = bytes_burst(p);
+    }
+  /* Nothing has been sent yet: every record is in a queue. */
+  stage_flush(p);
+  kn_queue_init(&over);
+  for (i = 0; i < p->nshards; i++)
+    for (q = p->shards[i].pending.next; q != &p->shards[i].pending;) {
+      kn_prec_t* r = kn_queue_data(q, kn_prec_t, node);
+      q = q->next;
+      if (record_size(r) > limit) {
+        shard_pop(p, &p->shards[i], r);
+        kn_queue_insert_tail(&over, &r->node);
+      }
+    }
+  for (q = p->unrouted.next; q != &p->unrouted;) {
+    kn_prec_t* r = kn_queue_data(q, kn_prec_t, node);
+    q = q->next;
+    if (record_size(r) > limit) {
+      kn_queue_remove(&r->node);
+      p->nunrouted--;
+      kn_queue_insert_tail(&over, &r->node);
+    }
+  }
+  while (!kn_queue_empty(&over)) {
+    kn_prec_t* r = kn_queue_data(over.next, kn_prec_t, node);
+    kn_queue_remove(&r->node);
+    record_fail(p, r, KINESIS_EINVAL, NULL,
+                "data and partition key over the stream's largest record "
+                "(MaxRecordSizeInKiB)");
+  }
+  producer_pump(p);
+}
+
+
 static int options_valid(const kinesis_producer_options_t* o) {
   return o->stream != NULL && kn_valid_stream(o->stream) &&
          o->batch_size >= 1 && o->batch_size <= KN_MAX_BATCH_RECORDS &&
-         o->max_record_size >= 1 && o->max_record_size <= KN_MAX_RECORD_SIZE &&
-         o->max_batch_bytes >= o->max_record_size &&
-         o->max_queue_size >= 1 && o->max_queue_bytes >= o->max_record_size &&
-         o->max_attempts >= 1 && o->retry_base_ms >= 1 &&
-         o->retry_cap_ms >= o->retry_base_ms && o->record_ttl_ms >= 1 &&
+         o->max_record_size <= KN_MAX_RECORD_SIZE &&
+         o->max_batch_bytes >= 1 && o->max_batch_bytes >= o->max_record_size &&
+         o->max_queue_size >= 1 && o->max_queue_bytes >= 1 &&
+         o->max_queue_bytes >= o->max_record_size &&
+         o->retry_base_ms >= 1 &&
+         o->retry_cap_ms >= o->retry_base_ms &&
          o->max_in_flight >= 1 && o->shard_refresh_ms >= 1;
 }
 
@@ -1263,6 +1690,22 @@ int kinesis_producer_new(kinesis_client_t* client,
   kn_queue_init(&p->unsettled);
   kn_queue_init(&p->batches);
   kn_queue_init(&p->flushes);
+  kn_queue_init(&p->landed);
+  if (options->max_record_size > 0) {
+    p->record_limit = options->max_record_size;
+    p->limit_known = 1;
+  } else {
+    p->record_limit = KN_DEFAULT_RECORD_SIZE;
+    r = kinesis_client_describe_stream_summary(client, p->stream,
+                                               on_described, p);
+    if (r != 0) {
+      kn_agg_free(p->agg);
+      kn_free(p->stream);
+      kn_free(p);
+      return r;
+    }
+    p->describing = 1;
+  }
   uv_timer_init(p->loop, &p->timer);
   p->timer.data = p;
   kn_client_child_add(client);
@@ -1279,6 +1722,7 @@ int kinesis_producer_put(kinesis_producer_t* p, const kinesis_record_t* rec,
   size_t pk_len;
   size_t ehk_len;
   size_t size;
+  size_t limit;
   kn_prec_t* r;
   uint64_t now;
 
@@ -1289,9 +1733,11 @@ int kinesis_producer_put(kinesis_producer_t* p, const kinesis_record_t* rec,
     return KINESIS_ECLOSING;
   pk_len = strlen(rec->partition_key);
   ehk_len = rec->explicit_hash_key != NULL ? strlen(rec->explicit_hash_key) : 0;
+  /* Until the stream's limit is known, records up to 10 MiB wait for it. */
+  limit = p->limit_known ? p->record_limit : KN_MAX_RECORD_SIZE;
   if (!kn_valid_partition_key(rec->partition_key, pk_len) ||
-      rec->len > p->o.max_record_size ||
-      rec->len + pk_len > p->o.max_record_size ||
+      rec->len > limit || rec->len + pk_len > limit ||
+      rec->len + pk_len > p->o.max_queue_bytes ||
       (rec->explicit_hash_key != NULL &&
        !kn_valid_hash_key(rec->explicit_hash_key)))
     return KINESIS_EINVAL;
@@ -1324,9 +1770,12 @@ int kinesis_producer_put(kinesis_producer_t* p, const kinesis_record_t* rec,
   r->arg = arg;
   r->attempts = 0;
   r->not_before = 0;
+  r->flags = 0;
   now = uv_now(p->loop);
-  r->deadline = now + p->o.record_ttl_ms;
+  r->put_at = now;
   r->id = p->next_id++;
+  if (p->count == 0)
+    p->progress_at = now;
   kn_queue_insert_tail(&p->unsettled, &r->all);
   p->count++;
   p->bytes += size;
@@ -1381,7 +1830,8 @@ static void on_timer_closed(uv_handle_t* h) {
 
 
 static void producer_maybe_finish_close(kinesis_producer_t* p) {
-  if (!p->closing || p->finishing || p->count > 0 || p->in_flight > 0)
+  if (!p->closing || p->finishing || p->count > 0 || p->in_flight > 0 ||
+      p->describing)
     return;
   if (p->listing != NULL) {
     kn_client_call_cancel(p->listing);

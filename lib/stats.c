@@ -287,6 +287,14 @@ static const kn_metric_t producer_metrics[] = {
      "Kinesis records sent; an aggregate counts once.", PROD(entries_sent)},
     {"kinesis_producer_user_records_sent_total", "counter",
      "User records sent, retries included.", PROD(user_records_sent)},
+    {"kinesis_producer_records_maybe_duplicated_total", "counter",
+     "Sends of user records that may have put a second copy in the "
+     "stream: sent again after a request got no usable answer.",
+     PROD(records_maybe_duplicated)},
+    {"kinesis_producer_records_rerouted_total", "counter",
+     "User records put again because their aggregate landed on a shard "
+     "whose hash key range does not hold all of them.",
+     PROD(records_rerouted)},
     {"kinesis_producer_queue_records", "gauge", "User records buffered now.",
      PROD(queue_depth)},
     {"kinesis_producer_queue_bytes", "gauge",

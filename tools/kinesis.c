@@ -48,10 +48,10 @@
  * carries the keys and the JSON around them. */
 #define PUT_JSON_LINE_FACTOR 6
 #define PUT_JSON_LINE_EXTRA (64 * 1024)
-/* put: bytes buffered in the producer at most. Its default, 64 MiB, is
- * more than one shard takes (1 MiB/s) within a record's TTL (30 s): a
- * large input of large lines would time out at the back of the queue. */
-#define PUT_MAX_QUEUE_BYTES (8 * 1024 * 1024)
+/* put: bytes buffered in the producer at most, which bounds the memory a
+ * large input holds: room for the largest record a stream takes (10 MiB)
+ * and some more. */
+#define PUT_MAX_QUEUE_BYTES (11 * 1024 * 1024)
 /* put: the progress line is redrawn this often when stderr is a terminal. */
 #define PUT_PROGRESS_MS 200
 /* put: a read that found non-blocking stdin empty is tried again after. */
@@ -131,7 +131,8 @@ static const command_t commands[] = {
      "  --stream NAME   The stream name or ARN (required)\n"},
     {"put", CMD_PUT,
      "--stream NAME [--partition-key KEY] [--aggregate]\n"
-     "                   [--format lines|json] [--record-ttl MS] "
+     "                   [--format lines|json] [--ordered]\n"
+     "                   [--stall-timeout SECONDS] [--record-ttl MS] "
      "[--rate-limit N]\n"
      "                   [--stats] [--stats-every SECONDS] "
      "[--stats-format F]",
@@ -160,8 +161,16 @@ static const command_t commands[] = {
      "  --aggregate          Pack the records bound for one shard into KPL\n"
      "                       aggregated records\n"
      "  --format FORMAT      lines (default) or json\n"
-     "  --record-ttl MS      Fail a record that is not acknowledged MS\n"
-     "                       milliseconds after it was queued (default 30000)\n"
+     "  --ordered            Keep each partition key's records in input\n"
+     "                       order: one request in flight per shard, and a\n"
+     "                       record that fails holds back those after it\n"
+     "  --stall-timeout SECONDS\n"
+     "                       Fail the records outstanding when none at all\n"
+     "                       has been acknowledged for SECONDS (default 120;\n"
+     "                       0: never). A slow service is waited out.\n"
+     "  --record-ttl MS      Also fail a record that is not acknowledged MS\n"
+     "                       milliseconds after it was queued (default: no\n"
+     "                       TTL)\n"
      "  --rate-limit N       Send at most N records per second to each shard\n"
      "                       (default 1000, the Kinesis limit; 0: no limit)\n"
      STATS_HELP},
@@ -241,6 +250,8 @@ typedef enum {
   OPT_FORMAT,
   OPT_RECORD_TTL,
   OPT_RATE_LIMIT,
+  OPT_ORDERED,
+  OPT_STALL_TIMEOUT,
   OPT_FROM,
   OPT_COUNT,
   OPT_IDLE_EXIT,
@@ -283,6 +294,8 @@ static const option_t options[] = {
     {"format", OPT_FORMAT, 1, CMD_BIT(CMD_PUT) | CMD_BIT(CMD_TAIL)},
     {"record-ttl", OPT_RECORD_TTL, 1, CMD_BIT(CMD_PUT)},
     {"rate-limit", OPT_RATE_LIMIT, 1, CMD_BIT(CMD_PUT)},
+    {"ordered", OPT_ORDERED, 0, CMD_BIT(CMD_PUT)},
+    {"stall-timeout", OPT_STALL_TIMEOUT, 1, CMD_BIT(CMD_PUT)},
     {"from", OPT_FROM, 1, CMD_BIT(CMD_TAIL)},
     {"count", OPT_COUNT, 1, CMD_BIT(CMD_TAIL)},
     {"idle-exit", OPT_IDLE_EXIT, 1, CMD_BIT(CMD_TAIL)},
@@ -531,6 +544,7 @@ typedef struct {
   uint64_t acked;        /* records acknowledged */
   uint64_t failed;       /* refused lines and failed records */
   uint64_t retries;
+  uint64_t duplicates;   /* sends that may have put a record twice */
   uint64_t bytes;
   uint64_t started;      /* uv_hrtime() at the start */
   uint64_t rng;
@@ -795,6 +809,13 @@ static int apply_put_option(cli_t* cli, const option_t* opt,
         return r;
       cli->popts.put_rate_limit_per_shard = (uint32_t) n;
       break;
+    case OPT_ORDERED: cli->popts.ordered = 1; break;
+    case OPT_STALL_TIMEOUT:
+      r = parse_number(cli, opt->name, value, 0, UINT32_MAX / 1000, &n);
+      if (r != CLI_CONTINUE)
+        return r;
+      cli->popts.stall_timeout_ms = (uint32_t) (n * 1000);
+      break;
     default: break;
   }
   return CLI_CONTINUE;
@@ -925,7 +946,9 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
     case OPT_PARTITION_KEY:
     case OPT_AGGREGATE:
     case OPT_RECORD_TTL:
-    case OPT_RATE_LIMIT: return apply_put_option(cli, opt, value);
+    case OPT_RATE_LIMIT:
+    case OPT_ORDERED:
+    case OPT_STALL_TIMEOUT: return apply_put_option(cli, opt, value);
     case OPT_FROM:
     case OPT_COUNT:
     case OPT_IDLE_EXIT:
@@ -1089,13 +1112,15 @@ static void stats_print_client(const kinesis_client_stats_t* cs) {
 static void stats_print_producer(const kinesis_producer_stats_t* ps) {
   err_line("stats: producer: %" PRIu64 " records put (%" PRIu64
            " bytes), %" PRIu64 " failed, %" PRIu64 " retried, %" PRIu64
-           " throttled; %" PRIu64 " requests (%" PRIu64 " failed), %" PRIu64
+           " throttled, %" PRIu64 " possible duplicates, %" PRIu64
+           " rerouted; %" PRIu64 " requests (%" PRIu64 " failed), %" PRIu64
            " in flight; %" PRIu64 " records (%" PRIu64
            " bytes) queued; %" PRIu64 " shards; batches %.0f%% full; last "
            "minute: %" PRIu64 " landed, put to callback p50 %.0f ms, p99 "
            "%.0f ms, max %.0f ms",
            ps->records_put, ps->bytes_put, ps->records_failed,
-           ps->records_retried, ps->records_throttled, ps->requests,
+           ps->records_retried, ps->records_throttled,
+           ps->records_maybe_duplicated, ps->records_rerouted, ps->requests,
            ps->request_failures, ps->in_flight, ps->queue_depth,
            ps->queue_bytes, ps->shards, ps->batch_fill * 100,
            ps->recent_records, ps->latency_p50_ms, ps->latency_p99_ms,
@@ -1449,9 +1474,21 @@ static void put_refused(cli_t* cli, uint64_t line, const char* reason) {
 }
 
 
+/* The largest record put takes: --max-record-size is not an option, so
+ * the producer's limit is the stream's (at most 10 MiB), found when it
+ * starts. */
+#define PUT_MAX_RECORD (10u * 1024 * 1024)
+/* A record over the stream's limit, refused at put or failed once the
+ * producer learnt the limit (it takes up to PUT_MAX_RECORD until then). */
+#define PUT_TOO_LARGE_FOR_STREAM                                              \
+  "record too large for the stream (data and partition key over its "         \
+  "MaxRecordSizeInKiB)"
+
+
 static void put_too_large_reason(const cli_t* cli, char* buf, size_t size) {
-  snprintf(buf, size, "record too large (data and partition key over %zu "
-           "bytes)", cli->popts.max_record_size);
+  (void) cli;
+  snprintf(buf, size, "record too large (data and partition key over %u "
+           "bytes)", PUT_MAX_RECORD);
 }
 
 
@@ -1471,8 +1508,10 @@ static void put_refusal(const cli_t* cli, const kinesis_record_t* rec, int r,
 
   if (r != KINESIS_EINVAL)
     snprintf(buf, size, "%s", kinesis_strerror(r));
-  else if (rec->len + pk_len > cli->popts.max_record_size)
+  else if (rec->len + pk_len > PUT_MAX_RECORD)
     put_too_large_reason(cli, buf, size);
+  else if (rec->len + pk_len > 1024 * 1024)
+    snprintf(buf, size, "%s", PUT_TOO_LARGE_FOR_STREAM);
   else if (!kn_valid_partition_key(rec->partition_key, pk_len))
     snprintf(buf, size, "bad partition key (1 to 256 characters of UTF-8 "
              "needed)");
@@ -1497,6 +1536,13 @@ static void on_record_put(kinesis_producer_t* producer, int status,
     return;
   }
   cli->put.failed++;
+  /* Over the stream's limit, found once the producer knew it: the same
+   * words as a line refused at put. */
+  if (status == KINESIS_EINVAL) {
+    err_line("%s: line %" PRIu64 ": %s", cli->cmd->name, line,
+             PUT_TOO_LARGE_FOR_STREAM);
+    return;
+  }
   what = res->error_code;
   /* "connection timed out" would mislead: the record's TTL passed. */
   if (status == KINESIS_ETIMEDOUT && (what == NULL || what[0] == '\0'))
@@ -1584,6 +1630,7 @@ static void on_producer_closed(kinesis_producer_t* producer, int status,
   (void) status;
   if (kinesis_producer_stats(producer, &st) == 0) {
     p->retries = st.records_retried;
+    p->duplicates = st.records_maybe_duplicated;
     p->bytes = st.bytes_put;
   }
   if (cli->stats)
@@ -1591,9 +1638,11 @@ static void on_producer_closed(kinesis_producer_t* producer, int status,
   p->producer = NULL;
   put_close_timers(p);
   err_line("%s: %" PRIu64 " record%s, %" PRIu64 " bytes, %" PRIu64
-           " failed, %" PRIu64 " %s, %.0f records/s",
+           " failed, %" PRIu64 " %s, %" PRIu64 " possible duplicate%s, "
+           "%.0f records/s",
            cli->cmd->name, p->acked, p->acked == 1 ? "" : "s", p->bytes,
            p->failed, p->retries, p->retries == 1 ? "retry" : "retries",
+           p->duplicates, p->duplicates == 1 ? "" : "s",
            (double) p->acked / put_seconds(p));
   /* Every record's callback has run: each line is acknowledged or failed. */
   ok = !p->read_failed && p->failed == 0 && p->acked == p->lines;
@@ -1774,7 +1823,8 @@ static void on_put_drain(kinesis_producer_t* producer, void* arg) {
 
 static int put_start(cli_t* cli) {
   put_t* p = &cli->put;
-  size_t max = cli->popts.max_record_size;
+  size_t max = cli->popts.max_record_size > 0 ? cli->popts.max_record_size
+                                               : PUT_MAX_RECORD;
   int r;
 
   /* Longer lines cannot be records: a data line holds the data and a
@@ -2315,6 +2365,10 @@ int main(int argc, char** argv) {
   cli.stdin_closed = keep_std_fds_open();
   kinesis_client_options_init(&cli.opts);
   kinesis_producer_options_init(&cli.popts);
+  /* put waits out a slow service: no TTL and no limit on attempts, only
+   * the stall timeout. */
+  cli.popts.record_ttl_ms = 0;
+  cli.popts.max_attempts = 0;
   r = parse_args(&cli, argc, argv);
   if (r != CLI_CONTINUE)
     return r;

@@ -46,8 +46,10 @@ typedef struct kinesis_put_result_s {
 
 /**
  * Completion of one record: `status` is 0, or KINESIS_ETIMEDOUT (its TTL
- * passed), a service or transport error after its attempts were spent, or a
- * non-retriable service error. `result` is never NULL.
+ * passed, or no record at all was acknowledged for stall_timeout_ms), a
+ * service or transport error after its attempts were spent, a non-retriable
+ * service error, or KINESIS_EINVAL (over the stream's largest record, found
+ * after the put: see max_record_size). `result` is never NULL.
  */
 typedef void (*kinesis_put_cb)(kinesis_producer_t* producer, int status,
                                const kinesis_put_result_t* result,
@@ -108,7 +110,9 @@ typedef struct kinesis_producer_options_s {
   uint32_t put_rate_limit_per_shard;
   /** Default 1 MiB. Bytes per second per shard; 0: no limit. */
   uint32_t put_bandwidth_limit_per_shard;
-  /** Default 10. Requests that may carry a record before it fails. */
+  /** Default 10. Requests that may carry a record before it fails. 0: no
+   * limit, a record is retried until it lands, its TTL passes or
+   * stall_timeout_ms fails it (since 0.9; before, 0 was KINESIS_EINVAL). */
   uint32_t max_attempts;
   /** Default 100 and 5000. Backoff of a record that failed inside a 200
    * answer: random in [0, min(cap, base * 2^(attempt-1))]. */
@@ -116,19 +120,54 @@ typedef struct kinesis_producer_options_s {
   uint32_t retry_cap_ms; /**< See retry_base_ms. */
   /** Default 30000. A record not settled this long after its put fails with
    * KINESIS_ETIMEDOUT, in flight or not. Counted from the loop's time at
-   * the put (uv_now()). */
+   * the put (uv_now()). 0: no TTL, a record is retried until it lands,
+   * its attempts are spent, or stall_timeout_ms fails it (since 0.9;
+   * before, 0 was KINESIS_EINVAL). */
   uint32_t record_ttl_ms;
-  /** Default 1 MiB (1048576). Largest data plus partition key; streams may
-   * allow up to 10 MiB. */
+  /** Default 0: the stream's limit, read with DescribeStreamSummary
+   * (MaxRecordSizeInKiB, up to 10 MiB), or 1 MiB when the service does not
+   * say or the call fails. Until it has answered, nothing is sent and put
+   * takes records up to 10 MiB; those over the limit then fail with
+   * KINESIS_EINVAL. A value from 1 to 10 MiB (10485760) is the largest data
+   * plus partition key, and DescribeStreamSummary is not called. A record
+   * over max_batch_bytes goes alone in its request. Since 0.9 (before, the
+   * default was 1 MiB and 0 was KINESIS_EINVAL). */
   size_t max_record_size;
   /** Default 16. PutRecords requests in flight at most. */
   uint32_t max_in_flight;
   /** Default 0. 1 packs records bound for one shard into KPL aggregated
-   * records (the KPL's format; consumers de-aggregate them). */
+   * records (the KPL's format; consumers de-aggregate them). An aggregate
+   * that lands, after a reshard, on a shard whose hash key range does not
+   * hold all of its records (a KCL reader drops it whole) is put again,
+   * every record of it, once a fresh shard map says where they belong; see
+   * records_rerouted. */
   int aggregate;
   /** Default 60000. How often the shard map is listed again, to follow
    * resharding; it is also listed when an answer names an unexpected shard. */
   uint32_t shard_refresh_ms;
+  /** Default 120000. When records are outstanding and none at all has
+   * been acknowledged for this long (milliseconds), every record put so far
+   * fails with KINESIS_ETIMEDOUT, those in flight included; the count
+   * starts again with the next put. A slow service that still acknowledges
+   * something keeps every record alive (with record_ttl_ms 0), a service
+   * that answers nothing does not keep them forever. 0: no stall timeout;
+   * with record_ttl_ms 0 too, a record may then wait, and a close with it,
+   * until the service answers. Since 0.9. */
+  uint32_t stall_timeout_ms;
+  /** Default 0. 1: each partition key's records land in put order. At most
+   * one PutRecords request is in flight per shard, a request carries at
+   * most one aggregate, or one plain record per partition key, per shard,
+   * and a record that fails holds back the records after it on its shard
+   * until it lands or fails; after a reshard nothing is sent until the
+   * requests built on the old map are answered. This costs throughput: a
+   * shard sends one request per round trip.
+   *
+   * The default mode keeps no order: up to max_in_flight requests per
+   * shard may be in flight at once, and a record retried after throttling
+   * or a lost answer lands after records put later. Without failures and
+   * with one request in flight at a time records of a key land in put
+   * order, but nothing enforces it. Since 0.9. */
+  int ordered;
   /** Optional. Called after each PutRecords answer is handled. */
   kinesis_after_flush_cb after_flush;
   void* after_flush_data; /**< Passed to after_flush as `user_data`. */
@@ -156,7 +195,8 @@ KINESIS_EXTERN int kinesis_producer_new(
  * Queues one record. The record is copied; `record` may be reused on return.
  * `cb` runs exactly once, later, on the loop thread: with 0 and the shard id
  * and sequence number, or with an error (see kinesis_put_cb). Returns 0,
- * KINESIS_EINVAL (data plus key over max_record_size, a key that is empty,
+ * KINESIS_EINVAL (data plus key over the largest record, see
+ * max_record_size, or over max_queue_bytes, a key that is empty,
  * longer than 256 characters or not UTF-8, a bad explicit hash key, or a
  * NULL cb), KINESIS_EQUEUEFULL (the buffer is full: wait for on_drain), or
  * KINESIS_ECLOSING. On a non-zero return nothing is queued and `cb` never
@@ -176,10 +216,11 @@ KINESIS_EXTERN int kinesis_producer_flush(kinesis_producer_t* producer,
                                           void* user_data);
 
 /**
- * Flushes, waits until every record's callback has run (each within its TTL,
- * so close finishes even when the server cannot be reached), closes every
- * handle, then calls `cb` and frees the producer. Returns 0 or
- * KINESIS_EALREADY.
+ * Flushes, waits until every record's callback has run (each within its TTL
+ * or the stall timeout, so close finishes even when the server cannot be
+ * reached, unless record_ttl_ms and stall_timeout_ms are both 0) and the
+ * DescribeStreamSummary call has ended, closes every handle, then calls `cb`
+ * and frees the producer. Returns 0 or KINESIS_EALREADY.
  */
 KINESIS_EXTERN int kinesis_producer_close(kinesis_producer_t* producer,
                                           kinesis_producer_cb cb,
@@ -217,6 +258,20 @@ typedef struct kinesis_producer_stats_s {
   double latency_p50_ms;      /**< recent median, put to callback */
   double latency_p99_ms;      /**< recent 99th percentile */
   double latency_max_ms;      /**< recent longest */
+  /** Sends of user records that may put a second copy in the stream: the
+   * records of a request sent again after it got no usable answer (a
+   * transport error, a 5xx, a timeout, an answer that could not be read),
+   * each time. Requests the client retried by itself count too, whatever
+   * their earlier attempt failed with (the client does not say), so this
+   * is an upper bound. The only records that may be in the stream twice.
+   * Since 0.9. */
+  uint64_t records_maybe_duplicated;
+  /** User records put again because the aggregate carrying them landed on
+   * a shard (a reshard moved the ranges) whose hash key range does not
+   * hold all of them: a reader applying the KCL's rule drops such an
+   * aggregate whole. Their callbacks report where they land at last.
+   * Since 0.9. */
+  uint64_t records_rerouted;
 } kinesis_producer_stats_t;
 
 /** Fills `stats`. Returns 0 or KINESIS_EINVAL. */

@@ -578,6 +578,10 @@ run -- put --stream x --record-ttl 0
 expect_rc "put --record-ttl 0 exits 2" 2 stdout-empty
 run -- put --stream x --rate-limit lots
 expect_rc "put --rate-limit lots exits 2" 2 stdout-empty
+run -- put --stream x --stall-timeout soon
+expect_rc "put --stall-timeout soon exits 2" 2 stdout-empty
+run -- put --stream x --ordered=yes
+expect_rc "put --ordered=yes exits 2" 2 stdout-empty
 run -- put --stream x --partition-key "$(printf 'k%.0s' $(seq 1 257))"
 expect_rc "a 257-character --partition-key exits 2" 2 stdout-empty
 expect_err_contains "a 257-character --partition-key is named" \
@@ -595,7 +599,7 @@ seq 1 1000 | STDIN_FILE=/dev/stdin run -- --endpoint-url "$HTTP" put \
 expect_rc "put of 1000 lines from a pipe exits 0" 0 stdout-empty
 expect_err_lines "put of 1000 lines prints only the summary" 1
 expect_summary "the summary counts 1000 records, 0 failed" \
-  '^kinesis: put: 1000 records, [0-9]+ bytes, 0 failed, [0-9]+ retr(y|ies), [0-9]+ records/s$'
+  '^kinesis: put: 1000 records, [0-9]+ bytes, 0 failed, [0-9]+ retr(y|ies), [0-9]+ possible duplicates?, [0-9]+ records/s$'
 read_stream "$sp"
 check_records "the 1000 lines landed once each, with random keys on both shards" <<'EOF'
 if (records.length !== 1000) fail('expected 1000 records, got ' + records.length)
@@ -621,7 +625,7 @@ run_in "$tmp/lines.txt" -- --endpoint-url "$HTTP" put --stream "$sp" \
 expect_rc "put with a line over 1 MiB exits 1" 1 stdout-empty
 expect_err_lines "the line over 1 MiB and the summary on stderr" 2
 expect_err_prefix "the line over 1 MiB is reported with its number" \
-  "kinesis: put: line 4: record too large (data and partition key over 1048576 bytes)
+  "kinesis: put: line 4: record too large for the stream (data and partition key over its MaxRecordSizeInKiB)
 kinesis: put: "
 expect_summary "the summary counts 4 records and 1 failed" \
   '^kinesis: put: 4 records, 1048587 bytes, 1 failed, '
@@ -639,7 +643,7 @@ EOF
 run_in "$tmp/empty" -- --endpoint-url "$HTTP" put --stream "$sp"
 expect_rc "put of empty input exits 0" 0 stdout-empty
 expect_summary "put of empty input says 0 records" \
-  '^kinesis: put: 0 records, 0 bytes, 0 failed, 0 retries, 0 records/s$'
+  '^kinesis: put: 0 records, 0 bytes, 0 failed, 0 retries, 0 possible duplicates, 0 records/s$'
 # stdin that cannot be read: a directory, or closed.
 run_in / -- --endpoint-url "$HTTP" put --stream "$sp"
 expect_rc "put with a directory on stdin exits 1" 1 stdout-empty
@@ -688,7 +692,7 @@ expect_err_contains "an empty partition key is reported with its line" \
 expect_err_contains "bad base64 is reported with its line" \
   "kinesis: put: line 11: \"data_b64\" is not base64"
 expect_err_contains "a record over 1 MiB in JSON is reported with its line" \
-  "kinesis: put: line 12: record too large (data and partition key over 1048576 bytes)"
+  "kinesis: put: line 12: record too large for the stream (data and partition key over its MaxRecordSizeInKiB)"
 expect_summary "put --format json counts 7 records and 6 failed" \
   '^kinesis: put: 7 records, [0-9]+ bytes, 6 failed, '
 read_stream "$sj"
@@ -770,6 +774,100 @@ if (mine.join(',') !== 'r1,r2,r3') fail('records with key r: ' + mine.join(','))
 if (records.some((r) => r.key === 'f')) fail('a record that failed was written')
 EOF
 
+# A slow service is waited out: every PutRecords waits 700 ms before
+# kinesalite sees it. 20,000 lines to two shards (2,000 records/s after a
+# burst of 2,000) take about 10 s, longer than the stall timeout, and with
+# no TTL (the default) every one lands. The issue describes a run of over
+# 60 s; this one keeps its shape within CI's time.
+ss="cli-put-slow-$suffix"
+run -- --endpoint-url "$HTTP" create-stream --stream "$ss" --shards 2 --wait
+expect_rc "create-stream for the slow put" 0 stdout-empty
+seq 1 20000 >"$tmp/seq20000"
+curl -sf -X POST "$FAULT/__control/reset" >/dev/null
+script_fault '[{"target":"PutRecords","delay_ms":700,"proxy":true,"times":100000}]'
+slow_start=$SECONDS
+run_in "$tmp/seq20000" -- --endpoint-url "$FAULT" put --stream "$ss" \
+  --stall-timeout 5
+slow_secs=$((SECONDS - slow_start))
+expect_rc "put of 20000 lines through a slow service exits 0" 0 stdout-empty
+expect_summary "the slow put counts 20000 records, 0 failed" \
+  '^kinesis: put: 20000 records, [0-9]+ bytes, 0 failed, '
+if [ "$slow_secs" -ge 7 ]; then
+  ok "the slow put took longer than its stall timeout (${slow_secs} s)"
+else
+  not_ok "the slow put took longer than its stall timeout" "${slow_secs} s"
+fi
+read_stream "$ss"
+check_records "every line of the slow put landed once" <<'EOF'
+const seen = new Map()
+for (const r of records) {
+  const d = data(r).toString()
+  seen.set(d, (seen.get(d) || 0) + 1)
+}
+if (seen.size !== 20000) fail('distinct lines: ' + seen.size)
+for (let i = 1; i <= 20000; i++)
+  if (seen.get(String(i)) !== 1) fail('line ' + i + ' read ' + seen.get(String(i)) + ' times')
+EOF
+# The same service with a TTL: records at the back of one shard's queue
+# (1,000 records/s) wait longer than 2 s and fail.
+seq 1 5000 >"$tmp/seq5000ttl"
+run_in "$tmp/seq5000ttl" -- --endpoint-url "$FAULT" put --stream "$ss" \
+  --partition-key t --record-ttl 2000
+expect_rc "the slow put with --record-ttl 2000 exits 1" 1 stdout-empty
+expect_err_contains "its records time out on their TTL" \
+  "timed out: record TTL passed"
+curl -sf -X POST "$FAULT/__control/reset" >/dev/null
+
+# A service that never acknowledges anything: after --stall-timeout the
+# records fail, each reported once, and the 5xx answers' records count as
+# possible duplicates, in the summary and in --stats.
+script_fault '[{"target":"PutRecords","status":503,"body":"","times":100000}]'
+printf 's1\ns2\ns3\n' >"$tmp/stall.txt"
+stall_start=$SECONDS
+run_in "$tmp/stall.txt" -- --endpoint-url "$FAULT" put --stream "$ss" \
+  --partition-key s --stall-timeout 2 --stats
+stall_secs=$((SECONDS - stall_start))
+expect_rc "put to a service that never acknowledges exits 1" 1 stdout-empty
+for i in 1 2 3; do
+  expect_err_contains "stalled record $i is reported" \
+    "kinesis: put: line $i: timed out: no record was acknowledged for stall_timeout_ms"
+done
+if [ "$(grep -c ': timed out: ' "$tmp/err")" -eq 3 ]; then
+  ok "exactly 3 records are reported timed out"
+else
+  not_ok "exactly 3 records are reported timed out" "$(cat "$tmp/err")"
+fi
+if [ "$stall_secs" -ge 2 ] && [ "$stall_secs" -le 20 ]; then
+  ok "the stall is noticed after the stall timeout (${stall_secs} s)"
+else
+  not_ok "the stall is noticed after the stall timeout" "${stall_secs} s"
+fi
+expect_err_contains "--stats shows the possible duplicates" \
+  " possible duplicates, "
+expect_summary "the stalled put's summary counts 3 failed and the duplicates" \
+  '^kinesis: put: 0 records, 0 bytes, 3 failed, [0-9]+ retr(y|ies), [1-9][0-9]* possible duplicates?, '
+curl -sf -X POST "$FAULT/__control/reset" >/dev/null
+
+# --ordered: entries failed inside answers hold back the records after them,
+# so one key's records land in input order.
+seq 1 300 >"$tmp/seq300"
+script_fault '[{"put_records_fail":[0,3,7],"times":6}]'
+run_in "$tmp/seq300" -- --endpoint-url "$FAULT" put --stream "$ss" \
+  --partition-key ordered-key --ordered
+expect_rc "put --ordered with failed entries exits 0" 0 stdout-empty
+expect_summary "put --ordered counts 300 records and the retries" \
+  '^kinesis: put: 300 records, [0-9]+ bytes, 0 failed, [1-9][0-9]* retr(y|ies), '
+curl -sf -X POST "$FAULT/__control/reset" >/dev/null
+read_stream "$ss"
+check_records "put --ordered keeps the key's records in input order" <<'EOF'
+const mine = records.filter((r) => r.key === 'ordered-key').map((r) => Number(data(r).toString()))
+if (mine.length !== 300) fail('records with the key: ' + mine.length)
+for (let i = 0; i < mine.length; i++)
+  if (mine[i] !== i + 1) fail('position ' + i + ' holds ' + mine[i])
+EOF
+run -- --endpoint-url "$HTTP" delete-stream --stream "$ss"
+rm -f "$tmp/seq20000" "$tmp/seq5000ttl"
+
 # Progress on a terminal: a line redrawn with "\r", erased before the summary.
 if command -v script >/dev/null 2>&1; then
   seq 1 3000 >"$tmp/seq3000"
@@ -789,7 +887,7 @@ else
 fi
 
 # A large input goes through with bounded memory: 200000 lines of 200 bytes
-# (40 MB), far more than the producer may buffer (10000 records, 8 MiB).
+# (40 MB), far more than the producer may buffer (10000 records, 11 MiB).
 # Aggregated, on 8 shards, so that kinesalite and the producer's per-shard
 # limit (1 MiB/s) keep it short.
 sb="cli-put-big-$suffix"

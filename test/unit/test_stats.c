@@ -131,6 +131,8 @@ static void producer_sample(kinesis_producer_stats_t* p) {
   p->latency_p50_ms = 12.5;
   p->latency_p99_ms = 250;
   p->latency_max_ms = 1000;
+  p->records_maybe_duplicated = 6;
+  p->records_rerouted = 5;
 }
 
 
@@ -148,6 +150,8 @@ static void test_prometheus_producer(void) {
       "kinesis_producer_request_failures_total{stream=\"orders\"} 1\n"
       "kinesis_producer_entries_sent_total{stream=\"orders\"} 1030\n"
       "kinesis_producer_user_records_sent_total{stream=\"orders\"} 1030\n"
+      "kinesis_producer_records_maybe_duplicated_total{stream=\"orders\"} 6\n"
+      "kinesis_producer_records_rerouted_total{stream=\"orders\"} 5\n"
       "kinesis_producer_queue_records{stream=\"orders\"} 7\n"
       "kinesis_producer_queue_bytes{stream=\"orders\"} 728\n"
       "kinesis_producer_requests_in_flight{stream=\"orders\"} 1\n"
