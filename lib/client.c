@@ -74,6 +74,10 @@ struct kn_call_s {
   kn_buf_t body;
   uint32_t attempts;         /* for this request; reset between pages */
   uint32_t total_attempts;
+  /* The last attempt got no usable answer (a transport error, a timeout, a
+   * 5xx): the service may have carried it out. */
+  int last_unsure;
+  uint32_t unsure_retries;   /* attempts sent again after such an attempt */
   int refreshed_creds;       /* one re-sign after ExpiredTokenException */
   int list_restarts;         /* ListShards restarts after ExpiredNextToken */
   double shard_filter_at;    /* ListShards: AT_TIMESTAMP filter, or 0 */
@@ -386,6 +390,7 @@ static void call_finish(kn_call_t* call, int status) {
     uv_timer_stop(&call->timer);
   res->http_status = call->http_status;
   res->attempts = call->total_attempts;
+  res->unsure_retries = call->unsure_retries;
   res->request_id = call->request_id[0] != '\0' ? call->request_id : NULL;
   res->error_code = call->error_code[0] != '\0' ? call->error_code : NULL;
   res->error_message =
@@ -437,6 +442,7 @@ static void call_fail(kn_call_t* call, int err) {
       call->attempts < c->retry.max_attempts) {
     uint64_t wait = kn_retry_backoff_ms(&c->retry, call->attempts, &c->rng);
     call->op->pub.retries++;
+    call->unsure_retries += call->last_unsure != 0;
     kn_client_log(c, KINESIS_LOG_INFO,
                   "%s attempt %u failed (%s%s%s), retrying in %llu ms",
                   call->op->pub.operation, (unsigned) call->attempts,
@@ -490,6 +496,8 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
 
   call->http_req = NULL;
   call->http_status = res->status;
+  call->last_unsure = (status != 0 && status != KINESIS_ECANCELED) ||
+                      res->status >= 500;
   request_ended(call, status, res);
   snprintf(call->request_id, sizeof(call->request_id), "%s",
            res->request_id != NULL ? res->request_id : "");

@@ -1296,11 +1296,10 @@ static void on_put_done(kinesis_client_t* c, int status,
   info.bytes = b->bytes;
   if (status != 0)
     p->stats.request_failures++;
-  /* The client sent the request more than once: its records may have
-   * landed at an earlier attempt too. */
-  if (res->attempts > 1)
-    p->stats.records_maybe_duplicated +=
-        (uint64_t) (res->attempts - 1) * b->user_records;
+  /* The client sent the request again after an attempt with no usable
+   * answer: its records may have landed at that attempt too. */
+  p->stats.records_maybe_duplicated +=
+      (uint64_t) res->unsure_retries * b->user_records;
 
   /* Back to front, so that records queued again keep their order. */
   for (i = b->nentries; i-- > 0;) {

@@ -227,6 +227,10 @@ typedef struct kinesis_result_s {
   const kinesis_put_entry_result_t* put_entries;
   size_t nput_entries;              /**< entries in `put_entries` */
   uint32_t failed_record_count;     /**< entries that failed */
+  /** Attempts sent again after an attempt that got no usable answer (a
+   * transport error, a timeout, a 5xx), which the service may have carried
+   * out: a PutRecords whose records may be in the stream twice. Since 0.9. */
+  uint32_t unsure_retries;
 } kinesis_result_t;
 
 /**

@@ -261,10 +261,10 @@ typedef struct kinesis_producer_stats_s {
   /** Sends of user records that may put a second copy in the stream: the
    * records of a request sent again after it got no usable answer (a
    * transport error, a 5xx, a timeout, an answer that could not be read),
-   * each time. Requests the client retried by itself count too, whatever
-   * their earlier attempt failed with (the client does not say), so this
-   * is an upper bound. The only records that may be in the stream twice.
-   * Since 0.9. */
+   * each time, whether the producer or the client (unsure_retries of
+   * kinesis_result_t) sent it again. The only records that may be in the
+   * stream twice; a connection refused before anything was sent counts
+   * too, so this is an upper bound. Since 0.9. */
   uint64_t records_maybe_duplicated;
   /** User records put again because the aggregate carrying them landed on
    * a shard (a reshard moved the ranges) whose hash key range does not

@@ -14,6 +14,7 @@ void capture_cb(kinesis_client_t* c, int status, const kinesis_result_t* r,
   cap->status = status;
   cap->http_status = r->http_status;
   cap->attempts = r->attempts;
+  cap->unsure_retries = r->unsure_retries;
   snprintf(cap->error_code, sizeof(cap->error_code), "%s",
            r->error_code ? r->error_code : "");
   snprintf(cap->error_message, sizeof(cap->error_message), "%s",

@@ -14,6 +14,7 @@ typedef struct {
   int status;
   long http_status;
   uint32_t attempts;
+  uint32_t unsure_retries;
   char error_code[128];
   char error_message[512];
   char request_id[128];

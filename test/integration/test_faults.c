@@ -92,6 +92,9 @@ static void test_retries_5xx_then_succeeds(void) {
   describe(c, stream, &cap);
   ASSERT_OK(cap.status);
   ASSERT_EQ(4, cap.attempts);
+  /* Sent again after the 500 and the 503, which the service may have
+   * carried out, and after the throttling, which it did not. */
+  ASSERT_EQ(2, cap.unsure_retries);
   ASSERT_EQ(200, cap.http_status);
   ASSERT_STR_EQ("ACTIVE", cap.stream_status);
   log = fault_log();
@@ -122,6 +125,7 @@ static void test_retries_dropped_connections(void) {
    * answer, so the drop may cost no attempt of ours; the server saw all. */
   ASSERT_GE(cap.attempts, 2);
   ASSERT_LE(cap.attempts, 3);
+  ASSERT_EQ(cap.attempts - 1, cap.unsure_retries);
   log = fault_log();
   ASSERT_EQ(3, json_array_size(log));
   ASSERT_STR_EQ("drop", log_str(log, 0, "action"));
