@@ -1064,6 +1064,115 @@ else
   not_ok "tail --count 7 prints 7 lines"
 fi
 
+# ---- tail's output blocks
+#
+# tail writes the records that came together with one write(), before it
+# waits for more. Three things must hold: every record of a large answer is
+# printed exactly once, across blocks of 64 KiB; a record shows on a pipe at
+# once, not when more records or the end come; and a reader that goes away
+# ends the command promptly, as it ends cat.
+sblk="cli-tail-blocks-$suffix"
+run -- --endpoint-url "$HTTP" create-stream --stream "$sblk" --wait
+expect_rc "create-stream for the output blocks (1 shard)" 0 stdout-empty
+# 3000 lines of 100 bytes: 300 KB, more than four blocks, and on one shard
+# one GetRecords answer may carry them all.
+awk 'BEGIN { pad = sprintf("%089d", 0); for (i = 1; i <= 3000; i++) printf "blk-%06d-%s\n", i, pad }' \
+  >"$tmp/blk3000"
+run_in "$tmp/blk3000" -- --endpoint-url "$HTTP" put --stream "$sblk" \
+  --partition-key k
+expect_rc "put 3000 lines for the output blocks" 0 stdout-empty
+run -- --endpoint-url "$HTTP" tail --stream "$sblk" --count 3000
+expect_rc "tail --count 3000 of one shard exits 0" 0
+if cmp -s "$tmp/out" "$tmp/blk3000"; then
+  ok "tail prints the 3000 records of one shard once each, in order, over several blocks"
+else
+  not_ok "tail prints the 3000 records of one shard once each, in order, over several blocks" \
+    "$(wc -l <"$tmp/out") lines; first difference: $(cmp "$tmp/out" "$tmp/blk3000" 2>&1 | head -1)"
+fi
+expect_err_exact "tail --count 3000 counts them" \
+  "kinesis: tail: 3000 records (--count reached)"
+run -- --endpoint-url "$HTTP" tail --stream "$sblk" --count 3000 --format json
+expect_rc "tail --count 3000 --format json exits 0" 0
+check_tail_json "tail --format json prints the 3000 records once each, in order" <<'JS'
+if (lines.length !== 3000) fail('expected 3000 lines, got ' + lines.length)
+lines.forEach((o, i) => {
+  const want = 'blk-' + String(i + 1).padStart(6, '0') + '-' + '0'.repeat(89)
+  if (data(o).toString() !== want) fail('line ' + (i + 1) + ' is ' + data(o).toString())
+})
+JS
+
+# A reader that stops after 3 lines: the command ends at its next write
+# (SIGPIPE, as for cat), at once rather than at --idle-exit, and says
+# nothing. Its reader saw the first 3 records.
+started="$(date +%s%N)"
+timeout -s KILL 60 "$KINESIS" --endpoint-url "$HTTP" tail --stream "$sblk" \
+  --idle-exit 30 2>"$tmp/err" | head -n 3 >"$tmp/out"
+statuses=("${PIPESTATUS[@]}")
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+RC="${statuses[0]}"
+ERR="$(cat "$tmp/err")"
+# Where SIGPIPE is ignored (inherited), the write fails with EPIPE instead,
+# which is reported as any failed write is.
+if [ "$RC" -eq 141 ] && [ -z "$ERR" ]; then
+  ok "tail | head -n 3 ends tail by SIGPIPE, silently"
+elif [ "$RC" -eq 1 ] &&
+     [ "$ERR" = "kinesis: tail: cannot write to stdout: Broken pipe" ]; then
+  ok "tail | head -n 3 ends tail with EPIPE (SIGPIPE is ignored here)"
+else
+  not_ok "tail | head -n 3 ends tail by SIGPIPE, silently" \
+    "statuses: ${statuses[*]}"
+fi
+if [ "$elapsed_ms" -lt 20000 ]; then
+  ok "tail | head -n 3 ends at once, not at --idle-exit (${elapsed_ms} ms)"
+else
+  not_ok "tail | head -n 3 ends at once, not at --idle-exit" \
+    "took ${elapsed_ms} ms"
+fi
+if cmp -s "$tmp/out" <(head -n 3 "$tmp/blk3000"); then
+  ok "tail | head -n 3 shows the first 3 records"
+else
+  not_ok "tail | head -n 3 shows the first 3 records"
+fi
+
+# A single record shows on a pipe while the command goes on waiting for
+# more: read through a FIFO with a timeout, well before --idle-exit.
+sone="cli-tail-one-record-$suffix"
+run -- --endpoint-url "$HTTP" create-stream --stream "$sone" --wait
+expect_rc "create-stream for the single record" 0 stdout-empty
+echo "only-one" >"$tmp/one"
+run_in "$tmp/one" -- --endpoint-url "$HTTP" put --stream "$sone"
+expect_rc "put the single record" 0 stdout-empty
+rm -f "$tmp/fifo"
+mkfifo "$tmp/fifo"
+ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+  timeout -s KILL 90 "$KINESIS" --endpoint-url "$HTTP" tail --stream "$sone" \
+  --idle-exit 60 >"$tmp/fifo" 2>"$tmp/err" &
+tail_pid=$!
+line=""
+started="$(date +%s%N)"
+exec 7<"$tmp/fifo"
+IFS= read -r -t 20 line <&7 || true
+elapsed_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+if [ "$line" = "only-one" ] && kill -0 "$tail_pid" 2>/dev/null; then
+  ok "a single record shows on a pipe at once, while tail waits for more (${elapsed_ms} ms)"
+else
+  not_ok "a single record shows on a pipe at once, while tail waits for more" \
+    "read '$line' after ${elapsed_ms} ms"
+fi
+kill -INT "$tail_pid" 2>/dev/null
+cat <&7 >"$tmp/out"
+exec 7<&-
+wait "$tail_pid"
+RC=$?
+ERR="$(cat "$tmp/err")"
+expect_rc "tail stopped after the single record exits 0" 0 stdout-empty
+expect_err_exact "tail stopped after the single record counts it" \
+  "kinesis: tail: 1 record (interrupted)"
+for s in "$sblk" "$sone"; do
+  run -- --endpoint-url "$HTTP" delete-stream --stream "$s"
+  expect_rc "delete-stream $s after the output blocks" 0 stdout-empty
+done
+
 # ---- --stats
 
 # Text: the client's operations, the consumer, and each shard, before the
