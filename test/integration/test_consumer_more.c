@@ -2433,6 +2433,10 @@ static int bo_member(void* self, const char* st, const char* o, int leaving, kin
 static const kinesis_checkpointer_ops_t bo_ops = {bo_claim, bo_hb, bo_ckpt, bo_finish, bo_release, bo_get, bo_close, bo_member, NULL};
 
 
+/* The session of test_rebalance_store_unreachable: long enough that `a`,
+ * heartbeating every 100 ms, keeps its leases on a loaded machine (at
+ * 1000 ms it once lost one, and the records it had read came twice). */
+#define DARK_SESSION_MS 2000
 static uint64_t dark_since;
 static uint64_t b_late;      /* records b handed out a session after dark */
 static uint64_t* b_when;     /* per record: when b last handed it out, +1 */
@@ -2444,7 +2448,7 @@ static void on_record_b(kinesis_consumer_t* k,
   size_t len = r->len < sizeof(text) - 1 ? r->len : sizeof(text) - 1;
   memcpy(text, r->data, len);
   text[len] = '\0';
-  if (bo_dark && uv_now(&loop) >= dark_since + 1000)
+  if (bo_dark && uv_now(&loop) >= dark_since + DARK_SESSION_MS)
     b_late++;
   if (strncmp(text, "dk-", 3) == 0) {
     size_t idx = (size_t) strtoull(text + 3, NULL, 10);
@@ -2483,7 +2487,7 @@ static void test_rebalance_store_unreachable(void) {
   produce(c, stream, 0, 400);
 
   kinesis_checkpointer_memory_options_init(&mo);
-  mo.session_timeout_ms = 1000;
+  mo.session_timeout_ms = DARK_SESSION_MS;
   ASSERT_OK(kinesis_checkpointer_memory_new(&loop, &mo, &cp));
   bo_inner = cp;
   bo_dark = 0;
@@ -2523,10 +2527,10 @@ static void test_rebalance_store_unreachable(void) {
   bo_dark = 1;
   dark_since = uv_now(&loop);
   produce(c, stream, 400, 800);
-  WAIT_UNTIL(leases_held(b) == 0, 3000);
+  WAIT_UNTIL(leases_held(b) == 0, DARK_SESSION_MS + 2000);
   /* It let go before the session timeout had passed, counted from its last
    * confirmed heartbeat. */
-  ASSERT_LT(uv_now(&loop) - dark_since, 1000 + 200);
+  ASSERT_LT(uv_now(&loop) - dark_since, DARK_SESSION_MS + 200);
   ASSERT_EQ(2, stats_of(b).leases_lost);
   /* A consumer cut off from its store is not ready, said once. */
   ASSERT_EQ(0, kinesis_consumer_ready(b));
@@ -2556,7 +2560,7 @@ static void test_rebalance_store_unreachable(void) {
       twice++;
       ASSERT_GT(b_when[i], 0);
       ASSERT_GE(b_when[i] - 1 + 300, dark_since);
-      ASSERT_LT(b_when[i] - 1, dark_since + 1000);
+      ASSERT_LT(b_when[i] - 1, dark_since + DARK_SESSION_MS);
     }
     fprintf(stderr, "store unreachable: %zu records read twice\n", twice);
   }
