@@ -129,7 +129,7 @@ static void table(kn_plan_shard_t* sh, size_t n, char (*ids)[8],
   size_t j;
   size_t at = 0;
   for (i = 0; i < n; i++) {
-    snprintf(ids[i], sizeof(ids[i]), "s%02zu", i);
+    snprintf(ids[i], sizeof(ids[i]), "s%02u", (unsigned) (i % 1000));
     memset(&sh[i], 0, sizeof(sh[i]));
     sh[i].id = ids[i];
     sh[i].open = 1;
