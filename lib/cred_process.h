@@ -13,9 +13,12 @@
  * runs it. The command runs through `/bin/sh -c COMMAND`, so quoting,
  * variables and pipes work as in a shell; it inherits the environment and
  * the working directory, its standard input is /dev/null, and it is started
- * in a process group of its own (setsid) so that a timeout or a cancel can
- * stop whatever it started. Everything happens on the loop: libuv's process
- * API, two pipes and a timer; no thread, no blocking wait.
+ * in a session and process group of its own (setsid) so that a timeout or a
+ * cancel can stop whatever it started. It therefore has no controlling
+ * terminal: a command that prompts on /dev/tty (an MFA code, say) fails,
+ * where the AWS CLI would let it ask. Everything happens on the loop:
+ * libuv's process API, two pipes and a timer; no thread, no blocking
+ * wait.
  *
  * The command prints one JSON object on its standard output:
  *   {"Version": 1, "AccessKeyId": "...", "SecretAccessKey": "...",

@@ -69,9 +69,10 @@ typedef struct kn_cred_sso_options_s {
  * token (no cache file, a file without accessToken or expiresAt, or a token
  * that expired) or the portal refused it (HTTP 401 or 403), with a message
  * saying to run `aws sso login`; KINESIS_EPROTO for an answer that is not
- * the document above; KINESIS_ESERVICE when the portal kept answering 5xx;
- * KINESIS_EACCESS or KINESIS_ESVCOTHER for other HTTP errors (the message
- * gives the status and the error's code); a transport error (such as
+ * the document above; KINESIS_ESERVICE when the portal kept answering 5xx,
+ * KINESIS_ETHROUGHPUT when it kept answering 429; KINESIS_ESVCOTHER for
+ * other HTTP errors (the message gives the status and the error's code,
+ * from x-amzn-ErrorType or the body); a transport error (such as
  * KINESIS_ETIMEDOUT or KINESIS_ETRANSPORT) once the attempts are spent; or
  * KINESIS_ECANCELED after a cancel.
  *

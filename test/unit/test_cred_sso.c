@@ -418,9 +418,58 @@ static void test_cancel_pending_answer(void) {
 }
 
 
+/* Each allocation of a start failing in turn: KINESIS_ENOMEM with nothing
+ * left behind and no callback, or a start whose callback runs once; either
+ * way every block is freed once the loop is done. */
+static void test_start_alloc_failures(void) {
+  kn_cred_sso_options_t o;
+  int64_t i;
+  int done = 0;
+
+  tmp_setup();
+  kn_test_alloc_install();
+  for (i = 0; !done; i++) {
+    uv_loop_t loop;
+    kn_http_t* http;
+    result_t r;
+    int64_t live;
+    int closed = 0;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    ASSERT_OK(uv_loop_init(&loop));
+    ASSERT_OK(kn_http_new(&loop, NULL, &http));
+    options(&o);
+    live = kn_test_alloc_live;
+    kn_test_alloc_count = 0;
+    kn_test_alloc_fail_at = i;
+    rc = kn_cred_sso_start(&loop, http, &o, on_done, &r, NULL);
+    r.started = 1;
+    if (rc == 0) {
+      ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
+      ASSERT_EQ(1, r.calls);
+      ASSERT(r.status == KINESIS_ENOCREDS || r.status == KINESIS_ENOMEM);
+    } else {
+      ASSERT_EQ(KINESIS_ENOMEM, rc);
+      ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
+      ASSERT_EQ(0, r.calls);
+    }
+    /* The failure point was past every allocation: the last round. */
+    done = kn_test_alloc_count <= i;
+    kn_test_alloc_fail_at = -1;
+    ASSERT_EQ(live, kn_test_alloc_live);
+    kn_http_close(http, on_http_closed, &closed);
+    kn_test_loop_close(&loop);
+  }
+  ASSERT_GT(i, 3);
+  tmp_cleanup();
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_sha1_vectors), KN_TEST(test_cache_name),
              KN_TEST(test_parse_token), KN_TEST(test_parse_role),
              KN_TEST(test_missing_cache_file), KN_TEST(test_expired_token),
              KN_TEST(test_unusable_token_file), KN_TEST(test_home),
              KN_TEST(test_invalid_options),
-             KN_TEST(test_cancel_pending_answer))
+             KN_TEST(test_cancel_pending_answer),
+             KN_TEST(test_start_alloc_failures))
