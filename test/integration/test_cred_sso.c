@@ -130,7 +130,15 @@ typedef struct result_s {
   int started;
   int calls;
   int status;
-  kn_credentials_t creds;
+  /* Copies of the credentials, made without the library's allocator (the
+   * allocation-failure test counts its blocks). */
+  struct {
+    char access_key_id[64];
+    char secret_access_key[64];
+    char session_token[64];
+    int64_t expiration_ms;
+    const char* source;
+  } creds;
   char message[2048];
   int cancel_at_start;
 } result_t;
@@ -146,7 +154,15 @@ static void on_done(int status, kn_credentials_t* creds, const char* message,
   if (status == 0) {
     ASSERT_NOT_NULL(creds);
     ASSERT_NULL(message);
-    ASSERT_OK(kn_credentials_copy(&r->creds, creds));
+    ASSERT_NOT_NULL(creds->session_token);
+    snprintf(r->creds.access_key_id, sizeof(r->creds.access_key_id), "%s",
+             creds->access_key_id);
+    snprintf(r->creds.secret_access_key, sizeof(r->creds.secret_access_key),
+             "%s", creds->secret_access_key);
+    snprintf(r->creds.session_token, sizeof(r->creds.session_token), "%s",
+             creds->session_token);
+    r->creds.expiration_ms = creds->expiration_ms;
+    r->creds.source = creds->source;
   } else {
     ASSERT_NULL(creds);
     ASSERT_NOT_NULL(message);
@@ -208,7 +224,6 @@ static void test_good(void) {
   /* An hour from now, in milliseconds. */
   ASSERT_GT(r.creds.expiration_ms, now + 3590 * 1000LL);
   ASSERT_LT(r.creds.expiration_ms, now + 3610 * 1000LL);
-  kn_credentials_clear(&r.creds);
   ASSERT_EQ(1, sso_counter("requests"));
   ASSERT_EQ(0, sso_counter("refused"));
 
@@ -220,7 +235,6 @@ static void test_good(void) {
     run_sso(&o, &r, 0);
     ASSERT_OK(r.status);
     ASSERT_STR_EQ("ASIASSO2", r.creds.access_key_id);
-    kn_credentials_clear(&r.creds);
   }
   cleanup();
 }
@@ -240,7 +254,6 @@ static void test_good_legacy(void) {
   run_sso(&o, &r, 0);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIASSO1", r.creds.access_key_id);
-  kn_credentials_clear(&r.creds);
   cleanup();
 }
 
@@ -294,7 +307,6 @@ static void test_unauthorized(void) {
   write_token(SESSION_FILE, SSO_TOKEN, 3600);
   run_sso(&o, &r, 0);
   ASSERT_OK(r.status);
-  kn_credentials_clear(&r.creds);
 
   sso_control("{\"reset\": true, \"fail\": \"401\", \"fail_times\": 1}");
   run_sso(&o, &r, 0);
@@ -337,7 +349,6 @@ static void test_5xx_then_success(void) {
   run_sso(&o, &r, 0);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIASSO1", r.creds.access_key_id);
-  kn_credentials_clear(&r.creds);
   ASSERT_EQ(3, sso_counter("requests"));
   cleanup();
 }
@@ -408,9 +419,113 @@ static void test_cancel_in_flight(void) {
 }
 
 
+typedef struct delayed_cancel_s {
+  uv_timer_t timer;
+  kn_cred_sso_t* s;
+} delayed_cancel_t;
+
+
+static void on_cancel_timer(uv_timer_t* t) {
+  delayed_cancel_t* d = t->data;
+  kn_cred_sso_cancel(d->s);
+  uv_close((uv_handle_t*) t, NULL);
+}
+
+
+/* A cancel while the fetch waits to try again after a 500. */
+static void test_cancel_during_backoff(void) {
+  kn_cred_sso_options_t o;
+  result_t r;
+  uv_loop_t loop;
+  kn_http_t* http;
+  delayed_cancel_t d;
+  int closed = 0;
+
+  setup();
+  options(&o);
+  write_token(SESSION_FILE, SSO_TOKEN, 3600);
+  sso_control("{\"fail\": \"500\", \"fail_times\": 0}");
+  memset(&r, 0, sizeof(r));
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_http_new(&loop, NULL, &http));
+  ASSERT_OK(kn_cred_sso_start(&loop, http, &o, on_done, &r, &d.s));
+  r.started = 1;
+  /* The first answer comes within a few ms; the retry waits 200 ms. */
+  ASSERT_OK(uv_timer_init(&loop, &d.timer));
+  d.timer.data = &d;
+  ASSERT_OK(uv_timer_start(&d.timer, on_cancel_timer,
+                           KN_CRED_SSO_RETRY_MS / 2, 0));
+  ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
+  ASSERT_EQ(1, r.calls);
+  ASSERT_EQ(KINESIS_ECANCELED, r.status);
+  ASSERT_EQ(1, sso_counter("requests"));
+  kn_http_close(http, on_http_closed, &closed);
+  kn_test_loop_close(&loop);
+  cleanup();
+}
+
+
+/* The good path failing each allocation in turn, through the request and
+ * its answer: KINESIS_ENOMEM from the start or in the callback, or
+ * credentials; never a leak. */
+static void test_alloc_failures(void) {
+  kn_cred_sso_options_t o;
+  int64_t i;
+  int done = 0;
+  int ok = 0;
+
+  setup();
+  options(&o);
+  write_token(SESSION_FILE, SSO_TOKEN, 3600);
+  kn_test_alloc_install();
+  for (i = 0; !done; i++) {
+    uv_loop_t loop;
+    kn_http_t* http;
+    result_t r;
+    int64_t live;
+    int closed = 0;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    ASSERT_OK(uv_loop_init(&loop));
+    live = kn_test_alloc_live;
+    kn_test_alloc_count = 0;
+    kn_test_alloc_fail_at = i;
+    rc = kn_http_new(&loop, NULL, &http);
+    if (rc == 0) {
+      rc = kn_cred_sso_start(&loop, http, &o, on_done, &r, NULL);
+      r.started = 1;
+      if (rc == 0) {
+        ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
+        ASSERT_EQ(1, r.calls);
+        if (r.status == 0)
+          ok++;
+        else if (r.status != KINESIS_ENOMEM && r.status != KINESIS_ETRANSPORT)
+          fprintf(stderr, "allocation %lld: %s\n", (long long) i, r.message);
+      } else {
+        ASSERT_EQ(KINESIS_ENOMEM, rc);
+      }
+      kn_http_close(http, on_http_closed, &closed);
+    } else {
+      ASSERT_EQ(KINESIS_ENOMEM, rc);
+    }
+    kn_test_loop_close(&loop);
+    done = kn_test_alloc_count <= i;
+    kn_test_alloc_fail_at = -1;
+    ASSERT_EQ(live, kn_test_alloc_live);
+  }
+  /* The last round failed nothing. */
+  ASSERT_GT(ok, 0);
+  ASSERT_GT(i, 10);
+  cleanup();
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_good), KN_TEST(test_good_legacy),
              KN_TEST(test_expired_token), KN_TEST(test_missing_cache_file),
              KN_TEST(test_unauthorized), KN_TEST(test_malformed_answer),
              KN_TEST(test_5xx_then_success), KN_TEST(test_5xx_gives_up),
              KN_TEST(test_connection_refused),
-             KN_TEST(test_cancel_in_flight))
+             KN_TEST(test_cancel_in_flight),
+             KN_TEST(test_cancel_during_backoff),
+             KN_TEST(test_alloc_failures))
