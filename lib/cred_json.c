@@ -37,8 +37,8 @@ static json_t* load_object(const char* text, size_t len, int* r, char* why,
     /* jansson's own text may quote the document; only its position is
      * given. */
     if (root == NULL)
-      set_why(why, why_size, "not JSON (error at line %d, column %d)",
-              e.line, e.column);
+      set_why(why, why_size, "not JSON (error at line %d, column %d)", e.line,
+              e.column);
     else
       set_why(why, why_size, "not a JSON object");
     json_decref(root);
@@ -141,8 +141,7 @@ done:
 
 
 int kn_cred_json_sso_token(const char* text, size_t len, char** token,
-                           int64_t* expires_at_ms, char* why,
-                           size_t why_size) {
+                           int64_t* expires_at_ms, char* why, size_t why_size) {
   json_t* root;
   const char* t;
   const char* exp;
@@ -216,8 +215,9 @@ int kn_cred_json_sso_role(const char* text, size_t len, kn_credentials_t* out,
   token = get_str(rc, "sessionToken");
   if (akid == NULL || secret == NULL || token == NULL) {
     set_why(why, why_size, "no \"roleCredentials.%s\" string",
-            akid == NULL ? "accessKeyId"
-                         : secret == NULL ? "secretAccessKey" : "sessionToken");
+            akid == NULL     ? "accessKeyId"
+            : secret == NULL ? "secretAccessKey"
+                             : "sessionToken");
     goto done;
   }
   /* Epoch milliseconds; anything before 2000 or past 9999 is not one. */

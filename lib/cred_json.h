@@ -37,8 +37,7 @@ int kn_cred_json_process(const char* text, size_t len, kn_credentials_t* out,
  * with `why` set, or KINESIS_ENOMEM; *token stays NULL on failure.
  */
 int kn_cred_json_sso_token(const char* text, size_t len, char** token,
-                           int64_t* expires_at_ms, char* why,
-                           size_t why_size);
+                           int64_t* expires_at_ms, char* why, size_t why_size);
 
 /*
  * The answer of the IAM Identity Center portal's GetRoleCredentials:

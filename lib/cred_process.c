@@ -16,9 +16,9 @@
 /* Where the run is in stopping the command. */
 enum {
   KILL_NONE = 0,
-  KILL_TERM,      /* SIGTERM sent; SIGKILL when the grace period ends */
-  KILL_KILL,      /* SIGKILL sent; the pipes get one more grace period */
-  KILL_GAVE_UP    /* pipes still open: something escaped the group */
+  KILL_TERM,   /* SIGTERM sent; SIGKILL when the grace period ends */
+  KILL_KILL,   /* SIGKILL sent; the pipes get one more grace period */
+  KILL_GAVE_UP /* pipes still open: something escaped the group */
 };
 
 struct kn_cred_process_s {
@@ -39,8 +39,8 @@ struct kn_cred_process_s {
   char err_buf[4096];
   char line[KN_CRED_PROCESS_MAX_LINE + 4];
   size_t line_len;
-  int line_cut;       /* the current line was longer than the limit */
-  unsigned lines;     /* lines logged so far */
+  int line_cut;   /* the current line was longer than the limit */
+  unsigned lines; /* lines logged so far */
 
   char name[KN_PROC_NAME_MAX + 4];
   uint32_t timeout_ms;
@@ -48,10 +48,10 @@ struct kn_cred_process_s {
   int exited;
   int64_t exit_status;
   int term_signal;
-  int out_open;       /* reading stdout until EOF */
+  int out_open; /* reading stdout until EOF */
   int err_open;
   int kill_stage;
-  int finishing;      /* handles are closing */
+  int finishing; /* handles are closing */
   int pending_closes;
   int canceled;
   int in_callback;
@@ -76,8 +76,8 @@ static void set_failure(kn_cred_process_t* p, int status, const char* fmt,
   if (p->failure != 0)
     return;
   p->failure = status;
-  n = snprintf(p->message, sizeof(p->message), "credential_process \"%s\": ",
-               p->name);
+  n = snprintf(p->message, sizeof(p->message),
+               "credential_process \"%s\": ", p->name);
   if (n < 0 || (size_t) n >= sizeof(p->message))
     return;
   va_start(ap, fmt);
@@ -148,8 +148,7 @@ static void deliver(kn_cred_process_t* p) {
   memset(&creds, 0, sizeof(creds));
   if (p->canceled) {
     status = KINESIS_ECANCELED;
-    snprintf(msg, sizeof(msg), "credential_process \"%s\": canceled",
-             p->name);
+    snprintf(msg, sizeof(msg), "credential_process \"%s\": canceled", p->name);
   } else if (p->failure != 0) {
     status = p->failure;
     snprintf(msg, sizeof(msg), "%s", p->message);
@@ -174,8 +173,7 @@ static void deliver(kn_cred_process_t* p) {
              (long long) p->exit_status, note);
   } else {
     why[0] = '\0';
-    status = kn_cred_json_process(p->out, p->out_len, &creds, why,
-                                  sizeof(why));
+    status = kn_cred_json_process(p->out, p->out_len, &creds, why, sizeof(why));
     if (status == KINESIS_EPROTO)
       snprintf(msg, sizeof(msg),
                "credential_process \"%s\": its output is not valid: %s",
@@ -282,28 +280,28 @@ static void on_timer(uv_timer_t* t) {
   kn_cred_process_t* p = t->data;
 
   switch (p->kill_stage) {
-  case KILL_NONE:
-    if (p->exited)
-      set_failure(p, KINESIS_ETIMEDOUT,
-                  "exited, but what it started kept its output open past "
-                  "the timeout of %u ms",
-                  (unsigned) p->timeout_ms);
-    else
-      set_failure(p, KINESIS_ETIMEDOUT,
-                  "did not finish within %u ms; stopped it",
-                  (unsigned) p->timeout_ms);
-    start_kill(p);
-    break;
-  case KILL_TERM:
-    p->kill_stage = KILL_KILL;
-    signal_group(p, SIGKILL);
-    uv_timer_start(&p->timer, on_timer, KN_CRED_PROCESS_KILL_GRACE_MS, 0);
-    break;
-  default:
-    /* Something left the group and holds a pipe: stop waiting for it. */
-    p->kill_stage = KILL_GAVE_UP;
-    maybe_finish(p);
-    break;
+    case KILL_NONE:
+      if (p->exited)
+        set_failure(p, KINESIS_ETIMEDOUT,
+                    "exited, but what it started kept its output open past "
+                    "the timeout of %u ms",
+                    (unsigned) p->timeout_ms);
+      else
+        set_failure(p, KINESIS_ETIMEDOUT,
+                    "did not finish within %u ms; stopped it",
+                    (unsigned) p->timeout_ms);
+      start_kill(p);
+      break;
+    case KILL_TERM:
+      p->kill_stage = KILL_KILL;
+      signal_group(p, SIGKILL);
+      uv_timer_start(&p->timer, on_timer, KN_CRED_PROCESS_KILL_GRACE_MS, 0);
+      break;
+    default:
+      /* Something left the group and holds a pipe: stop waiting for it. */
+      p->kill_stage = KILL_GAVE_UP;
+      maybe_finish(p);
+      break;
   }
 }
 
@@ -312,7 +310,7 @@ static void on_timer(uv_timer_t* t) {
 
 
 static void on_proc_exit(uv_process_t* proc, int64_t exit_status,
-                    int term_signal) {
+                         int term_signal) {
   kn_cred_process_t* p = proc->data;
   p->exited = 1;
   p->exit_status = exit_status;
@@ -358,8 +356,15 @@ static void on_out_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 static void flush_line(kn_cred_process_t* p) {
   char msg[KN_CRED_PROCESS_MAX_LINE + KN_PROC_NAME_MAX + 48];
 
+  size_t i;
+
+  /* CRLF ends a line too; any other carriage return would let the line
+   * overwrite itself on a terminal. */
   if (p->line_len > 0 && p->line[p->line_len - 1] == '\r')
     p->line_len--;
+  for (i = 0; i < p->line_len; i++)
+    if (p->line[i] == '\r')
+      p->line[i] = '?';
   p->line[p->line_len] = '\0';
   if (p->log != NULL && p->lines <= KN_CRED_PROCESS_MAX_LINES) {
     if (p->lines == KN_CRED_PROCESS_MAX_LINES)

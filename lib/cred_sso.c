@@ -17,19 +17,19 @@
 struct kn_cred_sso_s {
   uv_loop_t* loop;
   kn_http_t* http;
-  uv_timer_t timer;         /* retry backoff */
-  kn_http_req_t* req;       /* the request in flight, or NULL */
+  uv_timer_t timer;   /* retry backoff */
+  kn_http_req_t* req; /* the request in flight, or NULL */
 
   char* profile;
-  char* session;            /* NULL for a legacy profile */
-  char* url;                /* the GetRoleCredentials request */
-  char* shown;              /* the endpoint, fit for messages */
-  char* header;             /* "x-amz-sso_bearer_token: TOKEN"; wiped */
+  char* session; /* NULL for a legacy profile */
+  char* url;     /* the GetRoleCredentials request */
+  char* shown;   /* the endpoint, fit for messages */
+  char* header;  /* "x-amz-sso_bearer_token: TOKEN"; wiped */
   uint32_t timeout_ms;
-  unsigned attempts;        /* requests sent so far */
+  unsigned attempts; /* requests sent so far */
   uint32_t backoff_ms;
 
-  int finishing;            /* the timer is closing; the result is set */
+  int finishing; /* the timer is closing; the result is set */
   int canceled;
   int in_callback;
 
@@ -96,8 +96,8 @@ static void finish(kn_cred_sso_t* s, int status, const char* fmt, ...) {
   s->finishing = 1;
   s->status = status;
   if (status != 0 && fmt != NULL) {
-    n = snprintf(s->message, sizeof(s->message), "SSO profile \"%s\": ",
-                 s->profile);
+    n = snprintf(s->message, sizeof(s->message),
+                 "SSO profile \"%s\": ", s->profile);
     if (n > 0 && (size_t) n < sizeof(s->message)) {
       va_start(ap, fmt);
       vsnprintf(s->message + n, sizeof(s->message) - (size_t) n, fmt, ap);
@@ -110,8 +110,7 @@ static void finish(kn_cred_sso_t* s, int status, const char* fmt, ...) {
 
 
 /* What to run to get a fresh token. */
-static const char* login_hint(const kn_cred_sso_t* s, char* buf,
-                              size_t size) {
+static const char* login_hint(const kn_cred_sso_t* s, char* buf, size_t size) {
   if (s->session != NULL)
     snprintf(buf, size,
              "run `aws sso login --profile %s` (or `aws sso login "
@@ -319,8 +318,7 @@ static int load_token(kn_cred_sso_t* s, const kn_cred_sso_options_t* o) {
     if (path != NULL)
       sprintf(path, "%s/.aws/sso/cache/%s", home, name);
   } else {
-    finish(s, KINESIS_ENOCREDS,
-           "no token cache: HOME is not set; %s", hint);
+    finish(s, KINESIS_ENOCREDS, "no token cache: HOME is not set; %s", hint);
     return 0;
   }
   if (path == NULL)
@@ -335,8 +333,7 @@ static int load_token(kn_cred_sso_t* s, const kn_cred_sso_options_t* o) {
     kn_free(path);
     return 0;
   }
-  r = kn_cred_json_sso_token(text, len, &token, &expires_ms, why,
-                             sizeof(why));
+  r = kn_cred_json_sso_token(text, len, &token, &expires_ms, why, sizeof(why));
   memset(text, 0, len);
   kn_free(text);
   if (r == KINESIS_ENOMEM) {
@@ -358,8 +355,8 @@ static int load_token(kn_cred_sso_t* s, const kn_cred_sso_options_t* o) {
   }
   /* A header value must stay on its line. */
   if (strpbrk(token, "\r\n") != NULL) {
-    finish(s, KINESIS_ENOCREDS, "the token cached in %s spans lines; %s",
-           path, hint);
+    finish(s, KINESIS_ENOCREDS, "the token cached in %s spans lines; %s", path,
+           hint);
     kn_free(path);
     scrub_free(token);
     return 0;
@@ -419,8 +416,7 @@ static int retry_later(kn_cred_sso_t* s) {
 }
 
 
-static void on_http_done(int status, const kn_http_response_t* res,
-                         void* arg) {
+static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
   kn_cred_sso_t* s = arg;
   kn_codec_error_t err;
   char why[160];
@@ -443,14 +439,14 @@ static void on_http_done(int status, const kn_http_response_t* res,
   }
   if (res->status == 200) {
     why[0] = '\0';
-    r = kn_cred_json_sso_role((const char*) res->body, res->body_len,
-                              &s->creds, why, sizeof(why));
+    r = kn_cred_json_sso_role((const char*) res->body, res->body_len, &s->creds,
+                              why, sizeof(why));
     if (r == 0) {
       s->creds.source = "sso";
       finish(s, 0, NULL);
     } else if (r == KINESIS_EPROTO) {
-      finish(s, r, "malformed GetRoleCredentials answer from %s: %s",
-             s->shown, why);
+      finish(s, r, "malformed GetRoleCredentials answer from %s: %s", s->shown,
+             why);
     } else {
       finish(s, r, "%s", kinesis_strerror(r));
     }
@@ -469,7 +465,7 @@ static void on_http_done(int status, const kn_http_response_t* res,
     return;
   }
   finish(s,
-         res->status >= 500 ? KINESIS_ESERVICE
+         res->status >= 500   ? KINESIS_ESERVICE
          : res->status == 429 ? KINESIS_ETHROUGHPUT
                               : KINESIS_ESVCOTHER,
          "GetRoleCredentials at %s failed with HTTP %ld%s%s%s", s->shown,
@@ -489,13 +485,12 @@ int kn_cred_sso_start(uv_loop_t* loop, kn_http_t* http,
 
   if (loop == NULL || http == NULL || opts == NULL || cb == NULL ||
       opts->profile == NULL || opts->profile[0] == '\0' ||
-      !chars_ok(opts->region, "-") ||
-      !chars_ok(opts->account_id, "+=,.@_-") ||
+      !chars_ok(opts->region, "-") || !chars_ok(opts->account_id, "+=,.@_-") ||
       !chars_ok(opts->role_name, "+=,.@_-"))
     return KINESIS_EINVAL;
-  if (opts->sso_session != NULL ? opts->sso_session[0] == '\0'
-                                : opts->start_url == NULL ||
-                                      opts->start_url[0] == '\0')
+  if (opts->sso_session != NULL
+          ? opts->sso_session[0] == '\0'
+          : opts->start_url == NULL || opts->start_url[0] == '\0')
     return KINESIS_EINVAL;
   s = kn_calloc(1, sizeof(*s));
   if (s == NULL)
@@ -505,8 +500,7 @@ int kn_cred_sso_start(uv_loop_t* loop, kn_http_t* http,
   s->timeout_ms = opts->timeout_ms;
   s->profile = kn_strdup(opts->profile);
   s->session = kn_strdup(opts->sso_session);
-  if (s->profile == NULL ||
-      (opts->sso_session != NULL && s->session == NULL) ||
+  if (s->profile == NULL || (opts->sso_session != NULL && s->session == NULL) ||
       build_url(s, opts) != 0) {
     sso_free(s);
     return KINESIS_ENOMEM;

@@ -249,8 +249,7 @@ static void test_good_legacy(void) {
   o.sso_session = NULL;
   o.start_url = "https://test.awsapps.com/start";
   /* printf '%s' https://test.awsapps.com/start | sha1sum */
-  write_token("bfe9e37c85cc299e34d8c03b631672483f78cd01.json", SSO_TOKEN,
-              3600);
+  write_token("bfe9e37c85cc299e34d8c03b631672483f78cd01.json", SSO_TOKEN, 3600);
   run_sso(&o, &r, 0);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIASSO1", r.creds.access_key_id);
@@ -453,8 +452,8 @@ static void test_cancel_during_backoff(void) {
   /* The first answer comes within a few ms; the retry waits 200 ms. */
   ASSERT_OK(uv_timer_init(&loop, &d.timer));
   d.timer.data = &d;
-  ASSERT_OK(uv_timer_start(&d.timer, on_cancel_timer,
-                           KN_CRED_SSO_RETRY_MS / 2, 0));
+  ASSERT_OK(
+      uv_timer_start(&d.timer, on_cancel_timer, KN_CRED_SSO_RETRY_MS / 2, 0));
   ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
   ASSERT_EQ(1, r.calls);
   ASSERT_EQ(KINESIS_ECANCELED, r.status);
@@ -525,7 +524,5 @@ KN_TEST_MAIN(KN_TEST(test_good), KN_TEST(test_good_legacy),
              KN_TEST(test_expired_token), KN_TEST(test_missing_cache_file),
              KN_TEST(test_unauthorized), KN_TEST(test_malformed_answer),
              KN_TEST(test_5xx_then_success), KN_TEST(test_5xx_gives_up),
-             KN_TEST(test_connection_refused),
-             KN_TEST(test_cancel_in_flight),
-             KN_TEST(test_cancel_during_backoff),
-             KN_TEST(test_alloc_failures))
+             KN_TEST(test_connection_refused), KN_TEST(test_cancel_in_flight),
+             KN_TEST(test_cancel_during_backoff), KN_TEST(test_alloc_failures))

@@ -60,7 +60,7 @@ static const char* script(const char* name, const char* body) {
 #define MAX_LOG 300
 
 typedef struct run_s {
-  int started;       /* set once start returned: the callback must see it */
+  int started; /* set once start returned: the callback must see it */
   int calls;
   int status;
   kn_credentials_t creds;
@@ -475,8 +475,7 @@ static void test_hang_ignoring_term(void) {
   run(&r, cmd, 200);
   ASSERT_EQ(KINESIS_ETIMEDOUT, r.status);
   ASSERT_GE(r.done_ms - r.started_ms, 200 + KN_CRED_PROCESS_KILL_GRACE_MS);
-  ASSERT_LT(r.done_ms - r.started_ms,
-            200 + 2 * KN_CRED_PROCESS_KILL_GRACE_MS);
+  ASSERT_LT(r.done_ms - r.started_ms, 200 + 2 * KN_CRED_PROCESS_KILL_GRACE_MS);
   ASSERT(pid_dead(read_pid("stubborn.pid")));
   ASSERT(pid_dead(read_pid("child.pid")));
   run_free(&r);
@@ -531,7 +530,7 @@ static void test_stderr_bounded(void) {
   run(&r,
       script("noisy.sh",
              "head -c 5000 /dev/zero | tr '\\0' x >&2\n"
-             "printf '\\n\\033[31mred\\033[0m\\n' >&2\n"
+             "printf '\\n\\033[31mred\\033[0m\\rover\\r\\n' >&2\n"
              "i=0; while [ $i -lt 300 ]; do echo \"line $i\" >&2; "
              "i=$((i+1)); done\n"
              "echo '{\"Version\":1,\"AccessKeyId\":\"A\","
@@ -541,7 +540,8 @@ static void test_stderr_bounded(void) {
   ASSERT_EQ(KN_CRED_PROCESS_MAX_LINES + 1, r.nlog);
   ASSERT_LE(strlen(r.log[0]), KN_CRED_PROCESS_MAX_LINE + 100);
   ASSERT_NOT_NULL(strstr(r.log[0], "xxx..."));
-  ASSERT_NOT_NULL(strstr(r.log[1], "?[31mred?[0m"));
+  ASSERT_NOT_NULL(strstr(r.log[1], "?[31mred?[0m?over"));
+  ASSERT_NULL(strchr(r.log[1], '\r'));
   ASSERT_NOT_NULL(strstr(r.log[KN_CRED_PROCESS_MAX_LINES], "not logged"));
   for (i = 0; i < r.nlog; i++)
     ASSERT_NULL(strchr(r.log[i], '\033'));
@@ -628,8 +628,8 @@ static void test_invalid_arguments(void) {
                                                   never_cb, NULL, &p));
   ASSERT_EQ(KINESIS_EINVAL, kn_cred_process_start(&loop, "", 0, NULL, NULL,
                                                   never_cb, NULL, &p));
-  ASSERT_EQ(KINESIS_EINVAL, kn_cred_process_start(&loop, " \t\n", 0, NULL,
-                                                  NULL, never_cb, NULL, &p));
+  ASSERT_EQ(KINESIS_EINVAL, kn_cred_process_start(&loop, " \t\n", 0, NULL, NULL,
+                                                  never_cb, NULL, &p));
   ASSERT_EQ(KINESIS_EINVAL, kn_cred_process_start(&loop, "true", 0, NULL, NULL,
                                                   NULL, NULL, &p));
   ASSERT_NULL(p);
@@ -650,9 +650,8 @@ static void test_start_alloc_failures(void) {
     kn_test_alloc_count = 0;
     kn_test_alloc_live = 0;
     kn_test_alloc_fail_at = i;
-    ASSERT_EQ(KINESIS_ENOMEM,
-              kn_cred_process_start(&loop, "true", 0, NULL, NULL, never_cb,
-                                    NULL, &p));
+    ASSERT_EQ(KINESIS_ENOMEM, kn_cred_process_start(&loop, "true", 0, NULL,
+                                                    NULL, never_cb, NULL, &p));
     kn_test_alloc_fail_at = -1;
     ASSERT_EQ(0, kn_test_alloc_live);
     kn_test_loop_close(&loop);
@@ -678,17 +677,15 @@ static void test_parse_process_json(void) {
   ASSERT_NULL(c.session_token);
   ASSERT_EQ(1893553445250LL, c.expiration_ms);
   kn_credentials_clear(&c);
-  ASSERT_EQ(KINESIS_EPROTO,
-            kn_cred_json_process("{\"Version\":1.0}", 15, &c, why,
-                                 sizeof(why)));
+  ASSERT_EQ(KINESIS_EPROTO, kn_cred_json_process("{\"Version\":1.0}", 15, &c,
+                                                 why, sizeof(why)));
   ASSERT_NOT_NULL(strstr(why, "Version"));
   ASSERT_NULL(c.access_key_id);
-  ASSERT_EQ(KINESIS_EPROTO,
-            kn_cred_json_process(bad_token, strlen(bad_token), &c, why,
-                                 sizeof(why)));
+  ASSERT_EQ(KINESIS_EPROTO, kn_cred_json_process(bad_token, strlen(bad_token),
+                                                 &c, why, sizeof(why)));
   ASSERT_NOT_NULL(strstr(why, "SessionToken"));
-  ASSERT_EQ(KINESIS_EINVAL, kn_cred_json_process(NULL, 0, &c, why,
-                                                 sizeof(why)));
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_cred_json_process(NULL, 0, &c, why, sizeof(why)));
 }
 
 

@@ -85,14 +85,14 @@ static void test_parse_token(void) {
                                    sizeof(why)));
   ASSERT_EQ(1893553445000LL, ms);
   kn_free(token);
-  ASSERT_EQ(KINESIS_EPROTO, kn_cred_json_sso_token(no_token, strlen(no_token),
-                                                   &token, &ms, why,
-                                                   sizeof(why)));
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_cred_json_sso_token(no_token, strlen(no_token), &token, &ms, why,
+                                   sizeof(why)));
   ASSERT_NULL(token);
   ASSERT_NOT_NULL(strstr(why, "accessToken"));
-  ASSERT_EQ(KINESIS_EPROTO, kn_cred_json_sso_token(bad_time, strlen(bad_time),
-                                                   &token, &ms, why,
-                                                   sizeof(why)));
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_cred_json_sso_token(bad_time, strlen(bad_time), &token, &ms, why,
+                                   sizeof(why)));
   ASSERT_NOT_NULL(strstr(why, "expiresAt"));
   ASSERT_NULL(strstr(why, "tok"));
 }
@@ -125,8 +125,8 @@ static void test_parse_role(void) {
   ASSERT_NULL(strstr(why, "sso-secret"));
   ASSERT_NULL(c.access_key_id);
   /* Seconds where milliseconds belong would expire in 1970. */
-  ASSERT_EQ(KINESIS_EPROTO, kn_cred_json_sso_role(seconds, strlen(seconds),
-                                                  &c, why, sizeof(why)));
+  ASSERT_EQ(KINESIS_EPROTO, kn_cred_json_sso_role(seconds, strlen(seconds), &c,
+                                                  why, sizeof(why)));
   ASSERT_NOT_NULL(strstr(why, "expiration"));
   ASSERT_EQ(KINESIS_EPROTO,
             kn_cred_json_sso_role("{}", 2, &c, why, sizeof(why)));
@@ -347,41 +347,40 @@ static void test_invalid_options(void) {
   ASSERT_OK(uv_loop_init(&loop));
   ASSERT_OK(kn_http_new(&loop, NULL, &http));
   options(&o);
-  ASSERT_EQ(KINESIS_EINVAL, kn_cred_sso_start(NULL, http, &o, never_cb, NULL,
-                                              &s));
-  ASSERT_EQ(KINESIS_EINVAL, kn_cred_sso_start(&loop, NULL, &o, never_cb, NULL,
-                                              &s));
-  ASSERT_EQ(KINESIS_EINVAL, kn_cred_sso_start(&loop, http, NULL, never_cb,
-                                              NULL, &s));
-  ASSERT_EQ(KINESIS_EINVAL, kn_cred_sso_start(&loop, http, &o, NULL, NULL,
-                                              &s));
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_cred_sso_start(NULL, http, &o, never_cb, NULL, &s));
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_cred_sso_start(&loop, NULL, &o, never_cb, NULL, &s));
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_cred_sso_start(&loop, http, NULL, never_cb, NULL, &s));
+  ASSERT_EQ(KINESIS_EINVAL, kn_cred_sso_start(&loop, http, &o, NULL, NULL, &s));
   o.profile = "";
-  ASSERT_EQ(KINESIS_EINVAL, kn_cred_sso_start(&loop, http, &o, never_cb, NULL,
-                                              &s));
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_cred_sso_start(&loop, http, &o, never_cb, NULL, &s));
   options(&o);
   o.region = "us-east-1/evil";
-  ASSERT_EQ(KINESIS_EINVAL, kn_cred_sso_start(&loop, http, &o, never_cb, NULL,
-                                              &s));
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_cred_sso_start(&loop, http, &o, never_cb, NULL, &s));
   options(&o);
   o.role_name = "Read Only";
-  ASSERT_EQ(KINESIS_EINVAL, kn_cred_sso_start(&loop, http, &o, never_cb, NULL,
-                                              &s));
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_cred_sso_start(&loop, http, &o, never_cb, NULL, &s));
   options(&o);
   o.account_id = "1234&role_name=Admin";
-  ASSERT_EQ(KINESIS_EINVAL, kn_cred_sso_start(&loop, http, &o, never_cb, NULL,
-                                              &s));
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_cred_sso_start(&loop, http, &o, never_cb, NULL, &s));
   options(&o);
   o.account_id = NULL;
-  ASSERT_EQ(KINESIS_EINVAL, kn_cred_sso_start(&loop, http, &o, never_cb, NULL,
-                                              &s));
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_cred_sso_start(&loop, http, &o, never_cb, NULL, &s));
   options(&o);
   o.sso_session = "";
-  ASSERT_EQ(KINESIS_EINVAL, kn_cred_sso_start(&loop, http, &o, never_cb, NULL,
-                                              &s));
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_cred_sso_start(&loop, http, &o, never_cb, NULL, &s));
   /* A legacy profile needs its start URL. */
   o.sso_session = NULL;
-  ASSERT_EQ(KINESIS_EINVAL, kn_cred_sso_start(&loop, http, &o, never_cb, NULL,
-                                              &s));
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_cred_sso_start(&loop, http, &o, never_cb, NULL, &s));
   ASSERT_NULL(s);
   kn_cred_sso_cancel(NULL);
   kn_http_close(http, on_http_closed, &closed);
@@ -470,6 +469,5 @@ KN_TEST_MAIN(KN_TEST(test_sha1_vectors), KN_TEST(test_cache_name),
              KN_TEST(test_parse_token), KN_TEST(test_parse_role),
              KN_TEST(test_missing_cache_file), KN_TEST(test_expired_token),
              KN_TEST(test_unusable_token_file), KN_TEST(test_home),
-             KN_TEST(test_invalid_options),
-             KN_TEST(test_cancel_pending_answer),
+             KN_TEST(test_invalid_options), KN_TEST(test_cancel_pending_answer),
              KN_TEST(test_start_alloc_failures))
