@@ -483,6 +483,30 @@ static void test_hang_ignoring_term(void) {
 }
 
 
+/* A command that exits 0 but leaves a child holding its output open: the
+ * output never ends, so the timeout stops the child and the fetch fails
+ * rather than waiting forever. */
+static void test_exited_output_left_open(void) {
+  run_t r;
+  memset(&r, 0, sizeof(r));
+  tmp_setup();
+  run(&r,
+      script("leaves.sh",
+             "sleep 30 &\n"
+             "echo $! > child.pid\n"
+             "echo '{\"Version\":1,\"AccessKeyId\":\"A\","
+             "\"SecretAccessKey\":\"S\"}'\n"
+             "exit 0"),
+      300);
+  ASSERT_EQ(KINESIS_ETIMEDOUT, r.status);
+  ASSERT_NOT_NULL(strstr(r.message, "kept its output open"));
+  ASSERT_LT(r.done_ms - r.started_ms, 300 + KN_CRED_PROCESS_KILL_GRACE_MS);
+  ASSERT(pid_dead(read_pid("child.pid")));
+  run_free(&r);
+  tmp_cleanup();
+}
+
+
 /* ---- Standard error and secrets ---- */
 
 
@@ -695,6 +719,7 @@ KN_TEST_MAIN(KN_TEST(test_full_output), KN_TEST(test_minimal_output),
              KN_TEST(test_malformed_output), KN_TEST(test_missing_keys),
              KN_TEST(test_version_2), KN_TEST(test_too_much_output),
              KN_TEST(test_hang_killed), KN_TEST(test_hang_ignoring_term),
+             KN_TEST(test_exited_output_left_open),
              KN_TEST(test_stderr_logged_stdout_never),
              KN_TEST(test_stderr_bounded), KN_TEST(test_cancel_while_running),
              KN_TEST(test_cancel_at_once), KN_TEST(test_invalid_arguments),
