@@ -433,8 +433,9 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
     if ((status == KINESIS_ETIMEDOUT || status == KINESIS_ETRANSPORT) &&
         retry_later(s))
       return;
-    finish(s, status, "GetRoleCredentials at %s failed after %u attempts: %s",
-           s->shown, s->attempts, kinesis_strerror(status));
+    finish(s, status, "GetRoleCredentials at %s failed: %s (%u attempt%s)",
+           s->shown, kinesis_strerror(status), s->attempts,
+           s->attempts == 1 ? "" : "s");
     return;
   }
   if (res->status == 200) {

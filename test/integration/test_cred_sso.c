@@ -397,7 +397,7 @@ static void test_connection_refused(void) {
   write_token(SESSION_FILE, SSO_TOKEN, 3600);
   run_sso(&o, &r, 0);
   ASSERT_EQ(KINESIS_ETRANSPORT, r.status);
-  ASSERT_NOT_NULL(strstr(r.message, "after 3 attempts"));
+  ASSERT_NOT_NULL(strstr(r.message, "(3 attempts)"));
   /* The endpoint is named without its user information. */
   ASSERT_NOT_NULL(strstr(r.message, "http://***@127.0.0.1:"));
   ASSERT_NULL(strstr(r.message, "pw"));
