@@ -316,6 +316,13 @@ static void test_not_found(void) {
   ASSERT_NULL(strstr(r.message, "--profile"));
   ASSERT(log_has(&r, "/nonexistent/kn-test/helper"));
   run_free(&r);
+
+  /* A quoted first word is named whole. */
+  memset(&r, 0, sizeof(r));
+  run(&r, "'/nonexistent/kn test/helper' --profile x", 0);
+  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
+  ASSERT_NOT_NULL(strstr(r.message, "\"/nonexistent/kn test/helper\""));
+  run_free(&r);
 }
 
 
@@ -683,6 +690,54 @@ static void test_start_alloc_failures(void) {
 }
 
 
+/* A whole run failing each of the library's allocations in turn: ENOMEM
+ * from the start, or a callback (credentials, or ENOMEM from parsing the
+ * output); never a leak, and the loop always closes. */
+static void test_run_alloc_failures(void) {
+  int64_t i;
+  int done = 0;
+  int ok = 0;
+  kn_test_alloc_install();
+  for (i = 0; !done; i++) {
+    uv_loop_t loop;
+    run_t r;
+    int rc;
+    memset(&r, 0, sizeof(r));
+    ASSERT_OK(uv_loop_init(&loop));
+    r.loop = &loop;
+    kn_test_alloc_count = 0;
+    kn_test_alloc_live = 0;
+    kn_test_alloc_fail_at = i;
+    rc = kn_cred_process_start(
+        &loop,
+        "echo '{\"Version\":1,\"AccessKeyId\":\"A\",\"SecretAccessKey\":"
+        "\"S\",\"SessionToken\":\"T\"}'",
+        0, NULL, NULL, on_done, &r, &r.handle);
+    r.started = 1;
+    if (rc == 0) {
+      ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
+      ASSERT_EQ(1, r.calls);
+      if (r.status == 0) {
+        ok++;
+        ASSERT_STR_EQ("T", r.creds.session_token);
+      } else {
+        ASSERT_EQ(KINESIS_ENOMEM, r.status);
+        ASSERT_NOT_NULL(strstr(r.message, "credential_process \"echo\": "));
+      }
+    } else {
+      ASSERT_EQ(KINESIS_ENOMEM, rc);
+    }
+    kn_test_loop_close(&loop);
+    done = kn_test_alloc_count <= i;
+    kn_test_alloc_fail_at = -1;
+    run_free(&r);
+    ASSERT_EQ(0, kn_test_alloc_live);
+  }
+  ASSERT_EQ(1, ok);
+  ASSERT_GT(i, 4);
+}
+
+
 /* ---- The document parser alone ---- */
 
 
@@ -724,4 +779,4 @@ KN_TEST_MAIN(KN_TEST(test_full_output), KN_TEST(test_minimal_output),
              KN_TEST(test_stderr_bounded), KN_TEST(test_cancel_while_running),
              KN_TEST(test_cancel_at_once), KN_TEST(test_invalid_arguments),
              KN_TEST(test_start_alloc_failures),
-             KN_TEST(test_parse_process_json))
+             KN_TEST(test_run_alloc_failures), KN_TEST(test_parse_process_json))
