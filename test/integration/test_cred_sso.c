@@ -14,9 +14,11 @@
 #include "cred_sso.h"
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The fake portal's token, role and account (test/servers.js). */
