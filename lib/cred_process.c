@@ -158,8 +158,8 @@ static void deliver(kn_cred_process_t* p) {
              "credential_process \"%s\": killed by signal %d (%s)", p->name,
              p->term_signal, strsignal(p->term_signal));
   } else if (p->exit_status != 0) {
-    status = KINESIS_ENOCREDS;
     char note[96] = "";
+    status = KINESIS_ENOCREDS;
     /* The shell reports a command it ran and that a signal killed as
      * 128 + the signal's number. */
     if (p->exit_status == 127)
