@@ -9,6 +9,7 @@
 #include <mbedtls/version.h>
 #include <mbedtls/md5.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/sha1.h>
 #include <mbedtls/sha256.h>
 
 /* The SHA-256 block size, which is also the HMAC key block size. */
@@ -432,6 +433,20 @@ int kn_md5(const uint8_t* data, size_t len, uint8_t out[KN_MD5_LEN]) {
   if ((data == NULL && len > 0) || out == NULL)
     return KINESIS_EINVAL;
   return md5_oneshot(data, len, out) == 0 ? 0 : KINESIS_EINVAL;
+}
+
+
+int kn_sha1(const uint8_t* data, size_t len, uint8_t out[KN_SHA1_LEN]) {
+  int r;
+
+  if ((data == NULL && len > 0) || out == NULL)
+    return KINESIS_EINVAL;
+#if MBEDTLS_VERSION_NUMBER < 0x03000000
+  r = mbedtls_sha1_ret(data, len, out);
+#else
+  r = mbedtls_sha1(data, len, out);
+#endif
+  return r == 0 ? 0 : KINESIS_EINVAL;
 }
 
 

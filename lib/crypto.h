@@ -8,11 +8,15 @@
 
 #define KN_SHA256_LEN 32
 #define KN_MD5_LEN 16
+#define KN_SHA1_LEN 20
 
 int kn_sha256(const uint8_t* data, size_t len, uint8_t out[KN_SHA256_LEN]);
 int kn_hmac_sha256(const uint8_t* key, size_t key_len, const uint8_t* data,
                    size_t len, uint8_t out[KN_SHA256_LEN]);
 int kn_md5(const uint8_t* data, size_t len, uint8_t out[KN_MD5_LEN]);
+/* SHA-1, for names only (the AWS CLI's SSO token cache file is named by the
+ * SHA-1 of the session name or start URL), never for security. */
+int kn_sha1(const uint8_t* data, size_t len, uint8_t out[KN_SHA1_LEN]);
 
 /* The MD5 of each of `n` messages, into out[0..n). With AVX2, messages of
  * at most KN_MD5_SHORT_MAX bytes (one 64-byte block) are hashed eight at a

@@ -826,6 +826,101 @@ function makeMetadataServer () {
   }))
 }
 
+// -------------------------------------------- IAM Identity Center portal fake
+
+// GetRoleCredentials, as the SSO portal serves it, for
+// test/integration/test_cred_sso.c (KINESIS_TEST_SSO_URL):
+//   GET /federation/credentials?role_name=R&account_id=A
+//   x-amz-sso_bearer_token: TOKEN
+// It answers only SSO_TOKEN, SSO_ROLE and SSO_ACCOUNT: another token is a
+// 401 UnauthorizedException, another role or account a 403
+// ForbiddenException. POST /__control/sso {"reset": true, "fail": F,
+// "fail_times": N} makes the next N requests (0: all) fail with F (500,
+// 401 or malformed); GET returns the counters.
+function makeSsoPortalServer () {
+  const SSO_TOKEN = 'test-sso-bearer-token'
+  const SSO_ROLE = 'test-sso-role'
+  const SSO_ACCOUNT = '123456789012'
+  const FAILS = ['none', '500', '401', 'malformed']
+  const fresh = () => ({ fail: 'none', fail_times: 0, requests: 0, served: 0, refused: 0 })
+  let state = fresh()
+
+  function control (req, res, body) {
+    if (req.method === 'GET') return sendJson(res, 200, state)
+    if (req.method !== 'POST') return sendJson(res, 405, { error: 'GET or POST' })
+    let c
+    try {
+      c = body.length ? JSON.parse(body.toString('utf8')) : {}
+    } catch (e) {
+      return sendJson(res, 400, { error: 'body is not JSON: ' + e.message })
+    }
+    if (c === null || typeof c !== 'object') return sendJson(res, 400, { error: 'expected an object' })
+    if (c.fail !== undefined && !FAILS.includes(c.fail)) {
+      return sendJson(res, 400, { error: 'fail must be one of ' + FAILS.join('|') })
+    }
+    if (c.fail_times !== undefined && !(Number.isInteger(c.fail_times) && c.fail_times >= 0)) {
+      return sendJson(res, 400, { error: 'fail_times must be an integer >= 0' })
+    }
+    if (c.reset) state = fresh()
+    if (c.fail !== undefined) state.fail = c.fail
+    if (c.fail_times !== undefined) state.fail_times = c.fail_times
+    sendJson(res, 200, state)
+  }
+
+  function ssoError (res, status, type, message) {
+    sendJson(res, status, { message }, { 'x-amzn-ErrorType': type })
+  }
+
+  function handle (req, res, body) {
+    const url = new URL(req.url, 'http://localhost')
+    if (url.pathname === '/__control/sso') return control(req, res, body)
+    if (url.pathname !== '/federation/credentials') return sendText(res, 404, 'not found')
+    if (req.method !== 'GET') return sendText(res, 405, 'method not allowed')
+    state.requests++
+    // Nothing else may ride along: the request is unsigned.
+    if (req.headers.authorization !== undefined) {
+      state.refused++
+      return ssoError(res, 400, 'InvalidRequestException', 'unexpected Authorization header')
+    }
+    if (req.headers['x-amz-sso_bearer_token'] !== SSO_TOKEN) {
+      state.refused++
+      return ssoError(res, 401, 'UnauthorizedException', 'Session token not found or invalid')
+    }
+    const role = url.searchParams.get('role_name')
+    const account = url.searchParams.get('account_id')
+    if (role === null || account === null) {
+      state.refused++
+      return ssoError(res, 400, 'InvalidRequestException', 'role_name and account_id are required')
+    }
+    if (role !== SSO_ROLE || account !== SSO_ACCOUNT) {
+      state.refused++
+      return ssoError(res, 403, 'ForbiddenException', 'No access')
+    }
+    if (state.fail !== 'none') {
+      const fail = state.fail
+      if (state.fail_times > 0 && --state.fail_times === 0) state.fail = 'none'
+      if (fail === '500') return ssoError(res, 500, 'InternalServerException', 'injected failure')
+      if (fail === '401') return ssoError(res, 401, 'UnauthorizedException', 'Session token not found or invalid')
+      if (fail === 'malformed') return sendJson(res, 200, { roleCredentials: { accessKeyId: 'ASIASSOBAD' } })
+    }
+    const n = ++state.served
+    sendJson(res, 200, {
+      roleCredentials: {
+        accessKeyId: 'ASIASSO' + n,
+        secretAccessKey: 'sso-secret-' + n,
+        sessionToken: 'sso-session-token-' + n,
+        expiration: Date.now() + 3600 * 1000
+      }
+    })
+  }
+
+  return () => keepAlive(http.createServer((req, res) => {
+    readBody(req, (err, body) => {
+      if (!err) handle(req, res, body)
+    })
+  }))
+}
+
 // ------------------------------------------------------------- kinesis-mock
 
 // kinesis-mock (npm kinesis-local, the Scala.js build), for the tests that
@@ -955,6 +1050,12 @@ function main () {
       ports.metadata = port
       all.push(...servers)
       next()
+    }),
+    (next) => listenLoopback(makeSsoPortalServer(), false, (err, port, servers) => {
+      if (err) return next(err)
+      ports.sso = port
+      all.push(...servers)
+      next()
     })
   ]
 
@@ -979,7 +1080,8 @@ function main () {
       ['KINESIS_TEST_TLS_WRONG_HOST_ENDPOINT', 'https://127.0.0.1:' + ports.tls],
       ['KINESIS_TEST_CA_FILE', path.resolve(opts.ca)],
       ['KINESIS_TEST_FAULT_ENDPOINT', 'http://127.0.0.1:' + ports.fault],
-      ['KINESIS_TEST_METADATA_URL', 'http://127.0.0.1:' + ports.metadata]
+      ['KINESIS_TEST_METADATA_URL', 'http://127.0.0.1:' + ports.metadata],
+      ['KINESIS_TEST_SSO_URL', 'http://127.0.0.1:' + ports.sso]
     ]
     if (ports.mock) vars.push(['KINESIS_TEST_MOCK_ENDPOINT', 'http://127.0.0.1:' + ports.mock])
     const text = vars.map(([k, v]) => 'export ' + k + '=' + shellQuote(v) + '\n').join('')
