@@ -12,7 +12,7 @@
  * request bodies, responses, error bodies and credential documents.
  */
 
-/* ---- Credential documents (container and instance metadata) ---- */
+/* ---- Credential documents ---- */
 
 typedef struct kn_codec_creds_s {
   char* access_key_id;      /* kn_malloc'd */
@@ -30,6 +30,43 @@ typedef struct kn_codec_creds_s {
 int kn_codec_parse_credentials(const uint8_t* body, size_t len,
                                kn_codec_creds_t* out);
 void kn_codec_creds_clear(kn_codec_creds_t* c);
+
+/*
+ * The documents of the credential_process and IAM Identity Center sources
+ * (cred_process.c, cred_sso.c). Each writes a short reason into `why` (at
+ * most `why_size` bytes, NUL-terminated) when it refuses a document; the
+ * reason names a member, never a value, since the documents hold secrets.
+ *
+ * A credential_process command's standard output: {"Version": 1,
+ * "AccessKeyId", "SecretAccessKey", "SessionToken"?, "Expiration"? (ISO
+ * 8601)}. Version must be the integer 1; the keys non-empty strings; no
+ * Expiration means the credentials do not expire (expiration_ms 0).
+ * Returns 0, KINESIS_EINVAL (`text` NULL), KINESIS_EPROTO with `why` set, or
+ * KINESIS_ENOMEM; `out` is zeroed on entry and left zeroed on failure.
+ */
+int kn_codec_parse_process_credentials(const char* text, size_t len,
+                                       kn_codec_creds_t* out, char* why,
+                                       size_t why_size);
+
+/*
+ * A token cached by `aws sso login` (~/.aws/sso/cache/HASH.json):
+ * {"accessToken", "expiresAt" (ISO 8601, "Z" or the older "UTC" suffix)}.
+ * Sets *token (kn_malloc'd) and *expires_at_ms. Returns as above; *token
+ * stays NULL on failure.
+ */
+int kn_codec_parse_sso_token(const char* text, size_t len, char** token,
+                             int64_t* expires_at_ms, char* why,
+                             size_t why_size);
+
+/*
+ * The IAM Identity Center portal's GetRoleCredentials answer:
+ * {"roleCredentials": {"accessKeyId", "secretAccessKey", "sessionToken",
+ * "expiration" (epoch milliseconds)}}, every member required. Returns as
+ * kn_codec_parse_process_credentials().
+ */
+int kn_codec_parse_sso_role_credentials(const char* text, size_t len,
+                                        kn_codec_creds_t* out, char* why,
+                                        size_t why_size);
 
 /*
  * ISO 8601 UTC time as AWS writes it ("2026-11-26T05:02:44Z", with optional

@@ -1,7 +1,7 @@
 #include "cred_process.h"
 #include "internal.h"
 
-#include "cred_json.h"
+#include "codec.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -172,8 +172,10 @@ static void deliver(kn_cred_process_t* p) {
              "credential_process \"%s\": exited with status %lld%s", p->name,
              (long long) p->exit_status, note);
   } else {
+    kn_codec_creds_t doc;
     why[0] = '\0';
-    status = kn_cred_json_process(p->out, p->out_len, &creds, why, sizeof(why));
+    status = kn_codec_parse_process_credentials(p->out, p->out_len, &doc, why,
+                                                sizeof(why));
     if (status == KINESIS_EPROTO)
       snprintf(msg, sizeof(msg),
                "credential_process \"%s\": its output is not valid: %s",
@@ -182,7 +184,7 @@ static void deliver(kn_cred_process_t* p) {
       snprintf(msg, sizeof(msg), "credential_process \"%s\": %s", p->name,
                kinesis_strerror(status));
     else
-      creds.source = "process";
+      kn_credentials_take(&creds, &doc, "process");
   }
   p->in_callback = 1;
   if (status == 0)

@@ -3,7 +3,6 @@
 
 #include "buf.h"
 #include "codec.h"
-#include "cred_json.h"
 #include "crypto.h"
 
 #include <stdarg.h>
@@ -333,7 +332,7 @@ static int load_token(kn_cred_sso_t* s, const kn_cred_sso_options_t* o) {
     kn_free(path);
     return 0;
   }
-  r = kn_cred_json_sso_token(text, len, &token, &expires_ms, why, sizeof(why));
+  r = kn_codec_parse_sso_token(text, len, &token, &expires_ms, why, sizeof(why));
   memset(text, 0, len);
   kn_free(text);
   if (r == KINESIS_ENOMEM) {
@@ -440,10 +439,13 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
   }
   if (res->status == 200) {
     why[0] = '\0';
-    r = kn_cred_json_sso_role((const char*) res->body, res->body_len, &s->creds,
-                              why, sizeof(why));
+    kn_codec_creds_t doc;
+    r = kn_codec_parse_sso_role_credentials((const char*) res->body,
+                                            res->body_len, &doc, why,
+                                            sizeof(why));
     if (r == 0) {
-      s->creds.source = "sso";
+      kn_credentials_clear(&s->creds);
+      kn_credentials_take(&s->creds, &doc, "sso");
       finish(s, 0, NULL);
     } else if (r == KINESIS_EPROTO) {
       finish(s, r, "malformed GetRoleCredentials answer from %s: %s", s->shown,

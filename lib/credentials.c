@@ -93,6 +93,18 @@ int kn_credentials_copy(kn_credentials_t* dst, const kn_credentials_t* src) {
 }
 
 
+void kn_credentials_take(kn_credentials_t* dst, kn_codec_creds_t* src,
+                         const char* source) {
+  memset(dst, 0, sizeof(*dst));
+  dst->access_key_id = src->access_key_id;
+  dst->secret_access_key = src->secret_access_key;
+  dst->session_token = src->session_token;
+  dst->expiration_ms = src->expiration_ms;
+  dst->source = source;
+  memset(src, 0, sizeof(*src));
+}
+
+
 /* ---- Small string helpers ---- */
 
 

@@ -25,6 +25,11 @@ typedef struct kn_credentials_s {
 
 void kn_credentials_clear(kn_credentials_t* c);
 int kn_credentials_copy(kn_credentials_t* dst, const kn_credentials_t* src);
+/* Moves a parsed credential document's strings into `dst` (overwritten,
+ * not cleared) with `source`, and zeroes `src`. */
+struct kn_codec_creds_s;
+void kn_credentials_take(kn_credentials_t* dst, struct kn_codec_creds_s* src,
+                         const char* source);
 
 /* ---- Shared config and credentials files ---- */
 

@@ -9,7 +9,7 @@
 #include "harness.h"
 #include "internal.h"
 
-#include "cred_json.h"
+#include "codec.h"
 #include "cred_process.h"
 
 #include <errno.h>
@@ -742,7 +742,7 @@ static void test_run_alloc_failures(void) {
 
 
 static void test_parse_process_json(void) {
-  kn_credentials_t c;
+  kn_codec_creds_t c;
   char why[128];
   static const char good[] =
       "{\"Version\":1,\"AccessKeyId\":\"AK\",\"SecretAccessKey\":\"SK\","
@@ -751,20 +751,20 @@ static void test_parse_process_json(void) {
       "{\"Version\":1,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\","
       "\"SessionToken\":5}";
 
-  ASSERT_OK(kn_cred_json_process(good, strlen(good), &c, why, sizeof(why)));
+  ASSERT_OK(kn_codec_parse_process_credentials(good, strlen(good), &c, why, sizeof(why)));
   ASSERT_STR_EQ("AK", c.access_key_id);
   ASSERT_NULL(c.session_token);
   ASSERT_EQ(1893553445250LL, c.expiration_ms);
-  kn_credentials_clear(&c);
-  ASSERT_EQ(KINESIS_EPROTO, kn_cred_json_process("{\"Version\":1.0}", 15, &c,
+  kn_codec_creds_clear(&c);
+  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_process_credentials("{\"Version\":1.0}", 15, &c,
                                                  why, sizeof(why)));
   ASSERT_NOT_NULL(strstr(why, "Version"));
   ASSERT_NULL(c.access_key_id);
-  ASSERT_EQ(KINESIS_EPROTO, kn_cred_json_process(bad_token, strlen(bad_token),
+  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_process_credentials(bad_token, strlen(bad_token),
                                                  &c, why, sizeof(why)));
   ASSERT_NOT_NULL(strstr(why, "SessionToken"));
   ASSERT_EQ(KINESIS_EINVAL,
-            kn_cred_json_process(NULL, 0, &c, why, sizeof(why)));
+            kn_codec_parse_process_credentials(NULL, 0, &c, why, sizeof(why)));
 }
 
 

@@ -9,7 +9,7 @@
 #include "internal.h"
 
 #include "buf.h"
-#include "cred_json.h"
+#include "codec.h"
 #include "cred_sso.h"
 #include "crypto.h"
 #include "http.h"
@@ -76,22 +76,22 @@ static void test_parse_token(void) {
   int64_t ms = 0;
   char why[128];
 
-  ASSERT_OK(kn_cred_json_sso_token(good, strlen(good), &token, &ms, why,
+  ASSERT_OK(kn_codec_parse_sso_token(good, strlen(good), &token, &ms, why,
                                    sizeof(why)));
   ASSERT_STR_EQ("tok", token);
   ASSERT_EQ(1893553445000LL, ms);
   kn_free(token);
-  ASSERT_OK(kn_cred_json_sso_token(old_utc, strlen(old_utc), &token, &ms, why,
+  ASSERT_OK(kn_codec_parse_sso_token(old_utc, strlen(old_utc), &token, &ms, why,
                                    sizeof(why)));
   ASSERT_EQ(1893553445000LL, ms);
   kn_free(token);
   ASSERT_EQ(KINESIS_EPROTO,
-            kn_cred_json_sso_token(no_token, strlen(no_token), &token, &ms, why,
+            kn_codec_parse_sso_token(no_token, strlen(no_token), &token, &ms, why,
                                    sizeof(why)));
   ASSERT_NULL(token);
   ASSERT_NOT_NULL(strstr(why, "accessToken"));
   ASSERT_EQ(KINESIS_EPROTO,
-            kn_cred_json_sso_token(bad_time, strlen(bad_time), &token, &ms, why,
+            kn_codec_parse_sso_token(bad_time, strlen(bad_time), &token, &ms, why,
                                    sizeof(why)));
   ASSERT_NOT_NULL(strstr(why, "expiresAt"));
   ASSERT_NULL(strstr(why, "tok"));
@@ -110,26 +110,26 @@ static void test_parse_role(void) {
       "{\"roleCredentials\": {\"accessKeyId\": \"ASIASSO\", "
       "\"secretAccessKey\": \"sso-secret\", \"sessionToken\": \"t\", "
       "\"expiration\": 1893553445}}";
-  kn_credentials_t c;
+  kn_codec_creds_t c;
   char why[128];
 
-  ASSERT_OK(kn_cred_json_sso_role(good, strlen(good), &c, why, sizeof(why)));
+  ASSERT_OK(kn_codec_parse_sso_role_credentials(good, strlen(good), &c, why, sizeof(why)));
   ASSERT_STR_EQ("ASIASSO", c.access_key_id);
   ASSERT_STR_EQ("sso-secret", c.secret_access_key);
   ASSERT_STR_EQ("sso-token", c.session_token);
   ASSERT_EQ(1893553445000LL, c.expiration_ms);
-  kn_credentials_clear(&c);
-  ASSERT_EQ(KINESIS_EPROTO, kn_cred_json_sso_role(no_token, strlen(no_token),
+  kn_codec_creds_clear(&c);
+  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_sso_role_credentials(no_token, strlen(no_token),
                                                   &c, why, sizeof(why)));
   ASSERT_NOT_NULL(strstr(why, "sessionToken"));
   ASSERT_NULL(strstr(why, "sso-secret"));
   ASSERT_NULL(c.access_key_id);
   /* Seconds where milliseconds belong would expire in 1970. */
-  ASSERT_EQ(KINESIS_EPROTO, kn_cred_json_sso_role(seconds, strlen(seconds), &c,
+  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_sso_role_credentials(seconds, strlen(seconds), &c,
                                                   why, sizeof(why)));
   ASSERT_NOT_NULL(strstr(why, "expiration"));
   ASSERT_EQ(KINESIS_EPROTO,
-            kn_cred_json_sso_role("{}", 2, &c, why, sizeof(why)));
+            kn_codec_parse_sso_role_credentials("{}", 2, &c, why, sizeof(why)));
   ASSERT_NOT_NULL(strstr(why, "roleCredentials"));
 }
 
