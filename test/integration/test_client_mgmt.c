@@ -386,7 +386,7 @@ static void test_kinesalite(void) {
   mgmt_wait(&cap);
   ASSERT_EQ(KINESIS_EINVALIDARG, cap.status);
 
-  /* Split in the middle: the children meet at 2^127. */
+  /* Split in the middle (test_cli_mgmt.sh checks the children's keys). */
   memset(&cap, 0, sizeof(cap));
   call_ok(kinesis_client_split_shard(c, stream, "shardId-000000000000", NULL,
                                      mgmt_cb, &cap), &cap);
