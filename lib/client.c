@@ -1609,8 +1609,8 @@ int kinesis_client_add_tags(kinesis_client_t* c, const char* stream,
                   &call);
   if (r != 0)
     return r;
-  return call_finish_start(call, kn_codec_add_tags(&call->body, stream, tags, n),
-                           NULL);
+  return call_finish_start(
+      call, kn_codec_add_tags(&call->body, stream, tags, n), NULL);
 }
 
 

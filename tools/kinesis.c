@@ -384,8 +384,8 @@ static const command_t commands[] = {
      "  --tag-keys KEY[,...]      The keys (required; may be repeated)\n"},
     {"list-tags", CMD_LIST_TAGS, "--stream NAME",
      "Print a stream's tags as JSON",
-     "Prints {\"Tags\": [{\"Key\": ..., \"Value\": ...}, ...]} on stdout: every\n"
-     "tag of the stream, from every page of ListTagsForStream.\n"
+     "Prints {\"Tags\": [{\"Key\": ..., \"Value\": ...}, ...]} on stdout:\n"
+     "every tag of the stream, from every page of ListTagsForStream.\n"
      "\n"
      "Options:\n"
      "  --stream NAME   The stream name or ARN (required)\n"},

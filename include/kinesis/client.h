@@ -384,6 +384,7 @@ KINESIS_EXTERN int kinesis_client_put_records(
 /**
  * ListStreams, following every page (NextToken, or ExclusiveStartStreamName
  * while HasMoreStreams is true). `result->stream_names` holds every name.
+ * Since 0.9.
  */
 KINESIS_EXTERN int kinesis_client_list_streams(kinesis_client_t* client,
                                                kinesis_client_cb cb,
@@ -396,7 +397,7 @@ KINESIS_EXTERN int kinesis_client_list_streams(kinesis_client_t* client,
  * UpdateShardCount with UNIFORM_SCALING to `target_shard_count`, 1 to
  * KINESIS_MAX_TARGET_SHARD_COUNT (else KINESIS_EINVAL). The stream is
  * UPDATING afterwards. `result->current_shard_count` and
- * `result->target_shard_count` are set when the service sends them.
+ * `result->target_shard_count` are set when the service sends them. Since 0.9.
  */
 KINESIS_EXTERN int kinesis_client_update_shard_count(
     kinesis_client_t* client, const char* stream, uint32_t target_shard_count,
@@ -408,7 +409,7 @@ KINESIS_EXTERN int kinesis_client_update_shard_count(
  * KINESIS_EINVAL). With `new_starting_hash_key` NULL the shard is split in
  * the middle of its hash key range, which ListShards tells first: the call
  * fails with KINESIS_ENOTFOUND when the stream has no such shard, and with
- * KINESIS_EINVAL when its range holds a single key.
+ * KINESIS_EINVAL when its range holds a single key. Since 0.9.
  */
 KINESIS_EXTERN int kinesis_client_split_shard(kinesis_client_t* client,
                                               const char* stream,
@@ -418,7 +419,7 @@ KINESIS_EXTERN int kinesis_client_split_shard(kinesis_client_t* client,
                                               void* user_data);
 
 /** MergeShards: `shard_id` and `adjacent_shard_id` become one shard. Both
- * are required and must differ (else KINESIS_EINVAL). */
+ * are required and must differ (else KINESIS_EINVAL). Since 0.9. */
 KINESIS_EXTERN int kinesis_client_merge_shards(kinesis_client_t* client,
                                                const char* stream,
                                                const char* shard_id,
@@ -435,7 +436,7 @@ typedef enum {
 /**
  * UpdateStreamMode to `mode` (another value is KINESIS_EINVAL). The service
  * wants the stream's ARN: given a name, the call asks DescribeStreamSummary
- * for it first.
+ * for it first. Since 0.9.
  */
 KINESIS_EXTERN int kinesis_client_update_stream_mode(
     kinesis_client_t* client, const char* stream, kinesis_stream_mode_t mode,
@@ -449,14 +450,15 @@ KINESIS_EXTERN int kinesis_client_update_stream_mode(
 /**
  * IncreaseStreamRetentionPeriod to `hours`, KINESIS_MIN_RETENTION_HOURS to
  * KINESIS_MAX_RETENTION_HOURS (else KINESIS_EINVAL). The service refuses a
- * period shorter than the current one (KINESIS_EINVALIDARG).
+ * period shorter than the current one (KINESIS_EINVALIDARG). Since 0.9.
  */
 KINESIS_EXTERN int kinesis_client_increase_stream_retention(
     kinesis_client_t* client, const char* stream, uint32_t hours,
     kinesis_client_cb cb, void* user_data);
 
 /** DecreaseStreamRetentionPeriod to `hours`; see
- * kinesis_client_increase_stream_retention(). */
+ * kinesis_client_increase_stream_retention(). Since 0.9.
+ */
 KINESIS_EXTERN int kinesis_client_decrease_stream_retention(
     kinesis_client_t* client, const char* stream, uint32_t hours,
     kinesis_client_cb cb, void* user_data);
@@ -467,14 +469,15 @@ KINESIS_EXTERN int kinesis_client_decrease_stream_retention(
 /**
  * StartStreamEncryption with KMS and `key_id` (a key id, key ARN, alias
  * name or alias ARN of 1 to 2048 characters; NULL: KINESIS_DEFAULT_KMS_KEY).
- * An empty or longer `key_id` is KINESIS_EINVAL.
+ * An empty or longer `key_id` is KINESIS_EINVAL. Since 0.9.
  */
 KINESIS_EXTERN int kinesis_client_start_stream_encryption(
     kinesis_client_t* client, const char* stream, const char* key_id,
     kinesis_client_cb cb, void* user_data);
 
 /** StopStreamEncryption; the service wants the key in use, `key_id` as for
- * kinesis_client_start_stream_encryption(). */
+ * kinesis_client_start_stream_encryption(). Since 0.9.
+ */
 KINESIS_EXTERN int kinesis_client_stop_stream_encryption(
     kinesis_client_t* client, const char* stream, const char* key_id,
     kinesis_client_cb cb, void* user_data);
@@ -486,6 +489,7 @@ KINESIS_EXTERN int kinesis_client_stop_stream_encryption(
  * AddTagsToStream with 1 to KINESIS_MAX_TAGS_PER_CALL tags, copied. A key
  * must have 1 to 128 characters, a value at most 256, and no key may come
  * twice; else KINESIS_EINVAL. A tag whose key the stream has is replaced.
+ * Since 0.9.
  */
 KINESIS_EXTERN int kinesis_client_add_tags(kinesis_client_t* client,
                                            const char* stream,
@@ -494,7 +498,8 @@ KINESIS_EXTERN int kinesis_client_add_tags(kinesis_client_t* client,
                                            void* user_data);
 
 /** RemoveTagsFromStream with 1 to KINESIS_MAX_TAGS_PER_CALL keys of 1 to
- * 128 characters, copied; else KINESIS_EINVAL. */
+ * 128 characters, copied; else KINESIS_EINVAL. Since 0.9.
+ */
 KINESIS_EXTERN int kinesis_client_remove_tags(kinesis_client_t* client,
                                               const char* stream,
                                               const char* const* keys,
@@ -503,7 +508,8 @@ KINESIS_EXTERN int kinesis_client_remove_tags(kinesis_client_t* client,
                                               void* user_data);
 
 /** ListTagsForStream, following every page (ExclusiveStartTagKey while
- * HasMoreTags is true). `result->tags` holds every tag. */
+ * HasMoreTags is true). `result->tags` holds every tag. Since 0.9.
+ */
 KINESIS_EXTERN int kinesis_client_list_tags(kinesis_client_t* client,
                                             const char* stream,
                                             kinesis_client_cb cb,
@@ -517,7 +523,7 @@ KINESIS_EXTERN int kinesis_client_list_tags(kinesis_client_t* client,
  * UpdateMaxRecordSize to `kib`, KINESIS_MIN_MAX_RECORD_SIZE_KIB to
  * KINESIS_MAX_MAX_RECORD_SIZE_KIB (else KINESIS_EINVAL). Like
  * kinesis_client_update_stream_mode(), it looks the ARN up when given a
- * name.
+ * name. Since 0.9.
  */
 KINESIS_EXTERN int kinesis_client_update_max_record_size(
     kinesis_client_t* client, const char* stream, uint32_t kib,
