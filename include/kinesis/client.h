@@ -515,8 +515,9 @@ KINESIS_EXTERN int kinesis_client_list_tags(kinesis_client_t* client,
                                             kinesis_client_cb cb,
                                             void* user_data);
 
-/** Smallest and largest record size limit, in KiB. */
+/** Smallest record size limit, in KiB. */
 #define KINESIS_MIN_MAX_RECORD_SIZE_KIB 1024
+/** Largest record size limit, in KiB (10 MiB). */
 #define KINESIS_MAX_MAX_RECORD_SIZE_KIB 10240
 
 /**
