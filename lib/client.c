@@ -10,6 +10,7 @@
 #include "credentials.h"
 #include "http.h"
 #include "retry.h"
+#include "shardmap.h"
 #include "sigv4.h"
 #include "stats.h"
 #include "validate.h"
@@ -28,7 +29,12 @@
  * lists them. */
 static const char* const op_names[] = {
     "PutRecords", "GetRecords", "GetShardIterator", "ListShards",
-    "DescribeStreamSummary", "CreateStream", "DeleteStream"};
+    "DescribeStreamSummary", "CreateStream", "DeleteStream",
+    "ListStreams", "UpdateShardCount", "SplitShard", "MergeShards",
+    "UpdateStreamMode", "IncreaseStreamRetentionPeriod",
+    "DecreaseStreamRetentionPeriod", "StartStreamEncryption",
+    "StopStreamEncryption", "AddTagsToStream", "RemoveTagsFromStream",
+    "ListTagsForStream", "UpdateMaxRecordSize"};
 #define KN_NOPS KN_ARRAY_SIZE(op_names)
 
 struct kinesis_client_s {
@@ -97,6 +103,13 @@ struct kn_call_s {
   size_t npages;
   char* stream;
   size_t nentries;           /* PutRecords */
+  /* SplitShard without a hash key: the shard, split once ListShards told
+   * its range. */
+  char* split_shard;
+  /* UpdateStreamMode and UpdateMaxRecordSize given a name: the action sent
+   * once DescribeStreamSummary told the ARN, and its argument. */
+  const char* arn_action;
+  uint32_t arn_param;
   /* kinesis_client_wait_for_active */
   uint64_t deadline;
   uint32_t poll_ms;
@@ -111,6 +124,9 @@ static void client_maybe_finish_close(kinesis_client_t* c);
 static void call_attempt(kn_call_t* call);
 static int wait_poll_again(kn_call_t* call);
 static int list_shards_send_next(kn_call_t* call, const char* token);
+static int on_list_shards(kn_call_t* call, const kn_http_response_t* res);
+static int on_split_shards_listed(kn_call_t* call,
+                                  const kn_http_response_t* res);
 
 
 static int64_t client_now_ms(kinesis_client_t* c) {
@@ -369,7 +385,10 @@ static void call_free(kn_call_t* call) {
     kn_parsed_free(&call->pages[i]);
   kn_free(call->pages);
   kn_free((void*) call->result.shards);
+  kn_free((void*) call->result.stream_names);
+  kn_free((void*) call->result.tags);
   kn_free(call->stream);
+  kn_free(call->split_shard);
   if (call->timer_inited) {
     uv_close((uv_handle_t*) &call->timer, on_call_timer_closed);
     return;
@@ -513,7 +532,8 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
     r = call->on_success(call, res);
     if (r == 1)
       return;
-    if (r != 0)
+    /* A handler may have said why already. */
+    if (r != 0 && call->error_message[0] == '\0')
       set_message(call, unusable_answer(call, r));
     call_finish(call, r);
     return;
@@ -536,6 +556,8 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
     return;
   /* ListShards: a NextToken lives 300 s; list again after the last shard. */
   if (r == KINESIS_EEXPIREDTOKEN && call->stream != NULL && !c->closing &&
+      (call->on_success == on_list_shards ||
+       call->on_success == on_split_shards_listed) &&
       call->list_restarts++ < 3) {
     r = list_shards_send_next(call, NULL);
     if (r == 1)
@@ -701,11 +723,19 @@ static void call_attempt(kn_call_t* call) {
 
 /* Creates a call with its body already encoded and starts it on a later
  * tick, so the user's callback can never run inside the API function. */
+static kn_op_stats_t* find_op(kinesis_client_t* c, const char* action) {
+  size_t i;
+  for (i = 0; i < KN_NOPS; i++)
+    if (strcmp(op_names[i], action) == 0)
+      return &c->ops[i];
+  return NULL;
+}
+
+
 static int call_start(kinesis_client_t* c, const char* action,
                       kn_call_success_fn on_success, kinesis_client_cb cb,
                       void* arg, kn_call_t** out) {
   kn_call_t* call;
-  size_t i;
   if (c->closing)
     return KINESIS_ECLOSING;
   if (c->region == NULL || c->endpoint == NULL)
@@ -714,9 +744,7 @@ static int call_start(kinesis_client_t* c, const char* action,
   if (call == NULL)
     return KINESIS_ENOMEM;
   call->client = c;
-  for (i = 0; i < KN_NOPS && call->op == NULL; i++)
-    if (strcmp(op_names[i], action) == 0)
-      call->op = &c->ops[i];
+  call->op = find_op(c, action);
   KN_ASSERT(call->op != NULL);
   call->on_success = on_success;
   call->cb = cb;
@@ -748,6 +776,7 @@ static int call_launch(kn_call_t* call) {
 static void call_discard(kn_call_t* call) {
   kn_buf_free(&call->body);
   kn_free(call->stream);
+  kn_free(call->split_shard);
   kn_free(call);
 }
 
@@ -1123,6 +1152,553 @@ int kn_client_put_records(kinesis_client_t* c, const char* stream,
   call->nentries = n;
   return call_finish_start(
       call, kn_codec_put_records(&call->body, stream, entries, n), out);
+}
+
+
+/* ---- Stream management ---- */
+
+/* Sends the call's next request, whose body is already encoded, as
+ * `action`: one call may make a few requests in a row (a lookup, then the
+ * change). Returns 1, for a success handler. */
+static int call_continue(kn_call_t* call, const char* action,
+                         kn_call_success_fn on_success) {
+  call->op = find_op(call->client, action);
+  KN_ASSERT(call->op != NULL);
+  call->on_success = on_success;
+  call->attempts = 0;
+  call_attempt(call);
+  return 1;
+}
+
+
+/* Checks the arguments every stream call has and creates the call; the
+ * caller encodes its body and launches it with call_finish_start(). */
+static int stream_call(kinesis_client_t* c, const char* action,
+                       const char* stream, kn_call_success_fn fn,
+                       kinesis_client_cb cb, void* arg, kn_call_t** out) {
+  if (c == NULL || cb == NULL || !kn_valid_stream(stream))
+    return KINESIS_EINVAL;
+  return call_start(c, action, fn, cb, arg, out);
+}
+
+
+static int list_streams_collect(kn_call_t* call) {
+  size_t total = 0;
+  size_t i;
+  size_t k = 0;
+  const char** all;
+
+  for (i = 0; i < call->npages; i++)
+    total += call->pages[i].nstream_names;
+  if (total == 0)
+    return 0;
+  all = kn_calloc(total, sizeof(*all));
+  if (all == NULL)
+    return KINESIS_ENOMEM;
+  for (i = 0; i < call->npages; i++) {
+    memcpy(all + k, call->pages[i].stream_names,
+           call->pages[i].nstream_names * sizeof(*all));
+    k += call->pages[i].nstream_names;
+  }
+  call->result.stream_names = all;
+  call->result.nstream_names = total;
+  return 0;
+}
+
+
+/* Adds a page to the call's pages; `*page` is the new one. */
+static int add_page(kn_call_t* call, kn_parsed_t** page) {
+  kn_parsed_t* pages =
+      kn_realloc(call->pages, (call->npages + 1) * sizeof(*pages));
+  if (pages == NULL)
+    return KINESIS_ENOMEM;
+  call->pages = pages;
+  *page = &pages[call->npages++];
+  memset(*page, 0, sizeof(**page));
+  return 0;
+}
+
+
+/* The last name or key of the page before the last, or NULL: a server
+ * that says there is more but starts the next page where the last one did
+ * would be listed forever. */
+static int page_repeats(const char* last, const char* before) {
+  return last != NULL && before != NULL && strcmp(last, before) == 0;
+}
+
+
+static int on_list_streams(kn_call_t* call, const kn_http_response_t* res) {
+  kn_parsed_t* page;
+  const char* last = NULL;
+  const char* before = NULL;
+  int r = add_page(call, &page);
+
+  if (r != 0)
+    return r;
+  r = kn_codec_parse_list_streams(res->body, res->body_len, page);
+  if (r != 0)
+    return r;
+  if (page->nstream_names > 0)
+    last = page->stream_names[page->nstream_names - 1];
+  if (call->npages > 1 && call->pages[call->npages - 2].nstream_names > 0)
+    before = call->pages[call->npages - 2]
+                 .stream_names[call->pages[call->npages - 2].nstream_names - 1];
+  if (page->next_token != NULL || (page->has_more && last != NULL)) {
+    if (page->next_token == NULL && page_repeats(last, before)) {
+      set_message(call, "ListStreams returned the same page again");
+      return KINESIS_EPROTO;
+    }
+    kn_buf_reset(&call->body);
+    r = kn_codec_list_streams(&call->body, page->next_token,
+                              page->next_token == NULL ? last : NULL);
+    return r != 0 ? r : call_continue(call, "ListStreams", on_list_streams);
+  }
+  return list_streams_collect(call);
+}
+
+
+int kinesis_client_list_streams(kinesis_client_t* c, kinesis_client_cb cb,
+                                void* arg) {
+  kn_call_t* call;
+  int r;
+
+  if (c == NULL || cb == NULL)
+    return KINESIS_EINVAL;
+  r = call_start(c, "ListStreams", on_list_streams, cb, arg, &call);
+  if (r != 0)
+    return r;
+  return call_finish_start(call, kn_codec_list_streams(&call->body, NULL, NULL),
+                           NULL);
+}
+
+
+static int on_update_shard_count(kn_call_t* call,
+                                 const kn_http_response_t* res) {
+  int r = kn_codec_parse_update_shard_count(res->body, res->body_len,
+                                            &call->parsed);
+  if (r == 0) {
+    call->result.current_shard_count = call->parsed.current_shard_count;
+    call->result.target_shard_count = call->parsed.target_shard_count;
+  }
+  return r;
+}
+
+
+int kinesis_client_update_shard_count(kinesis_client_t* c, const char* stream,
+                                      uint32_t target, kinesis_client_cb cb,
+                                      void* arg) {
+  kn_call_t* call;
+  int r;
+
+  if (target == 0 || target > KINESIS_MAX_TARGET_SHARD_COUNT)
+    return KINESIS_EINVAL;
+  r = stream_call(c, "UpdateShardCount", stream, on_update_shard_count, cb,
+                  arg, &call);
+  if (r != 0)
+    return r;
+  return call_finish_start(
+      call, kn_codec_update_shard_count(&call->body, stream, target), NULL);
+}
+
+
+/* The middle of [start, end], rounded up, in 128-bit arithmetic on the
+ * keys' 16 big-endian bytes: (start + end + 1) / 2. It is above `start`
+ * whenever end > start, and never above `end`. */
+static void hash_key_middle(const kn_hash_key_t* start,
+                            const kn_hash_key_t* end, kn_hash_key_t* out) {
+  unsigned carry = 1;
+  unsigned high;
+  int i;
+
+  for (i = KN_HASH_KEY_LEN - 1; i >= 0; i--) {
+    unsigned sum = (unsigned) start->b[i] + end->b[i] + carry;
+    out->b[i] = (uint8_t) sum;
+    carry = sum >> 8;
+  }
+  /* Shift the 129-bit sum right by one; its top bit is `carry`. */
+  high = carry;
+  for (i = 0; i < KN_HASH_KEY_LEN; i++) {
+    unsigned low = out->b[i] & 1u;
+    out->b[i] = (uint8_t) ((out->b[i] >> 1) | (high << 7));
+    high = low;
+  }
+}
+
+
+/* SplitShard without a hash key: every page of ListShards came; split the
+ * shard in the middle of its range. */
+static int on_split_shards_listed(kn_call_t* call,
+                                  const kn_http_response_t* res) {
+  const kinesis_shard_t* shard = NULL;
+  kn_hash_key_t start;
+  kn_hash_key_t end;
+  kn_hash_key_t mid;
+  char key[KN_HASH_KEY_DECIMAL_MAX];
+  size_t i;
+  int r = on_list_shards(call, res);
+
+  if (r != 0)
+    return r;
+  for (i = 0; i < call->result.nshards && shard == NULL; i++)
+    if (strcmp(call->result.shards[i].shard_id, call->split_shard) == 0)
+      shard = &call->result.shards[i];
+  if (shard == NULL) {
+    snprintf(call->error_message, sizeof(call->error_message),
+             "the stream has no shard %s", call->split_shard);
+    return KINESIS_ENOTFOUND;
+  }
+  /* ListShards answers were checked: both keys are valid decimals. */
+  if (kn_hash_key_parse(shard->starting_hash_key, &start) != 0 ||
+      kn_hash_key_parse(shard->ending_hash_key, &end) != 0)
+    return KINESIS_EPROTO;
+  if (kn_hash_key_cmp(&start, &end) >= 0) {
+    snprintf(call->error_message, sizeof(call->error_message),
+             "shard %s holds a single hash key and cannot be split",
+             call->split_shard);
+    return KINESIS_EINVAL;
+  }
+  hash_key_middle(&start, &end, &mid);
+  kn_hash_key_format(&mid, key);
+  kn_buf_reset(&call->body);
+  r = kn_codec_split_shard(&call->body, call->stream, call->split_shard, key);
+  if (r != 0)
+    return r;
+  /* The answer to the caller is SplitShard's, without the shards. */
+  kn_free((void*) call->result.shards);
+  call->result.shards = NULL;
+  call->result.nshards = 0;
+  kn_free(call->stream);
+  call->stream = NULL;  /* no ListShards restart from here on */
+  return call_continue(call, "SplitShard", on_empty_success);
+}
+
+
+int kinesis_client_split_shard(kinesis_client_t* c, const char* stream,
+                               const char* shard_id, const char* hash_key,
+                               kinesis_client_cb cb, void* arg) {
+  kn_call_t* call;
+  int r;
+
+  if (!kn_valid_shard_id(shard_id) ||
+      (hash_key != NULL && !kn_valid_hash_key(hash_key)))
+    return KINESIS_EINVAL;
+  if (hash_key != NULL) {
+    r = stream_call(c, "SplitShard", stream, on_empty_success, cb, arg,
+                    &call);
+    if (r != 0)
+      return r;
+    return call_finish_start(
+        call, kn_codec_split_shard(&call->body, stream, shard_id, hash_key),
+        NULL);
+  }
+  r = stream_call(c, "ListShards", stream, on_split_shards_listed, cb, arg,
+                  &call);
+  if (r != 0)
+    return r;
+  call->stream = kn_strdup(stream);
+  call->split_shard = kn_strdup(shard_id);
+  if (call->stream == NULL || call->split_shard == NULL)
+    r = KINESIS_ENOMEM;
+  else
+    r = kn_codec_list_shards(&call->body, stream, NULL, NULL, 0);
+  return call_finish_start(call, r, NULL);
+}
+
+
+int kinesis_client_merge_shards(kinesis_client_t* c, const char* stream,
+                                const char* shard_id, const char* adjacent,
+                                kinesis_client_cb cb, void* arg) {
+  kn_call_t* call;
+  int r;
+
+  if (!kn_valid_shard_id(shard_id) || !kn_valid_shard_id(adjacent) ||
+      strcmp(shard_id, adjacent) == 0)
+    return KINESIS_EINVAL;
+  r = stream_call(c, "MergeShards", stream, on_empty_success, cb, arg, &call);
+  if (r != 0)
+    return r;
+  return call_finish_start(
+      call, kn_codec_merge_shards(&call->body, stream, shard_id, adjacent),
+      NULL);
+}
+
+
+/* The body of an ARN-only call (UpdateStreamMode, UpdateMaxRecordSize). */
+static int encode_arn_call(kn_call_t* call, const char* arn) {
+  if (strcmp(call->arn_action, "UpdateStreamMode") == 0)
+    return kn_codec_update_stream_mode(
+        &call->body, arn,
+        call->arn_param == KINESIS_STREAM_MODE_ON_DEMAND ? "ON_DEMAND"
+                                                         : "PROVISIONED");
+  return kn_codec_update_max_record_size(&call->body, arn, call->arn_param);
+}
+
+
+/* DescribeStreamSummary told the stream's ARN: send the change. */
+static int on_arn_summary(kn_call_t* call, const kn_http_response_t* res) {
+  int r = on_summary(call, res);
+  const char* arn;
+
+  if (r != 0)
+    return r;
+  call->result.summary = NULL;
+  arn = call->parsed.summary.stream_arn;
+  if (arn == NULL || strncmp(arn, "arn:", 4) != 0) {
+    set_message(call, "DescribeStreamSummary did not give the stream's ARN");
+    return KINESIS_EPROTO;
+  }
+  kn_buf_reset(&call->body);
+  r = encode_arn_call(call, arn);
+  kn_parsed_free(&call->parsed);
+  return r != 0 ? r : call_continue(call, call->arn_action, on_empty_success);
+}
+
+
+/* `action` needs the StreamARN: given a name, look it up first. */
+static int arn_call(kinesis_client_t* c, const char* action,
+                    const char* stream, uint32_t param, kinesis_client_cb cb,
+                    void* arg) {
+  int is_arn = stream != NULL && strncmp(stream, "arn:", 4) == 0;
+  kn_call_t* call;
+  int r;
+
+  r = stream_call(c, is_arn ? action : "DescribeStreamSummary", stream,
+                  is_arn ? on_empty_success : on_arn_summary, cb, arg, &call);
+  if (r != 0)
+    return r;
+  call->arn_action = action;
+  call->arn_param = param;
+  r = is_arn ? encode_arn_call(call, stream)
+             : kn_codec_stream_request(&call->body, stream);
+  return call_finish_start(call, r, NULL);
+}
+
+
+int kinesis_client_update_stream_mode(kinesis_client_t* c, const char* stream,
+                                      kinesis_stream_mode_t mode,
+                                      kinesis_client_cb cb, void* arg) {
+  if (mode != KINESIS_STREAM_MODE_PROVISIONED &&
+      mode != KINESIS_STREAM_MODE_ON_DEMAND)
+    return KINESIS_EINVAL;
+  return arn_call(c, "UpdateStreamMode", stream, (uint32_t) mode, cb, arg);
+}
+
+
+int kinesis_client_update_max_record_size(kinesis_client_t* c,
+                                          const char* stream, uint32_t kib,
+                                          kinesis_client_cb cb, void* arg) {
+  if (kib < KINESIS_MIN_MAX_RECORD_SIZE_KIB ||
+      kib > KINESIS_MAX_MAX_RECORD_SIZE_KIB)
+    return KINESIS_EINVAL;
+  return arn_call(c, "UpdateMaxRecordSize", stream, kib, cb, arg);
+}
+
+
+static int retention_call(kinesis_client_t* c, const char* action,
+                          const char* stream, uint32_t hours,
+                          kinesis_client_cb cb, void* arg) {
+  kn_call_t* call;
+  int r;
+
+  if (hours < KINESIS_MIN_RETENTION_HOURS ||
+      hours > KINESIS_MAX_RETENTION_HOURS)
+    return KINESIS_EINVAL;
+  r = stream_call(c, action, stream, on_empty_success, cb, arg, &call);
+  if (r != 0)
+    return r;
+  return call_finish_start(call, kn_codec_retention(&call->body, stream, hours),
+                           NULL);
+}
+
+
+int kinesis_client_increase_stream_retention(kinesis_client_t* c,
+                                             const char* stream,
+                                             uint32_t hours,
+                                             kinesis_client_cb cb, void* arg) {
+  return retention_call(c, "IncreaseStreamRetentionPeriod", stream, hours, cb,
+                        arg);
+}
+
+
+int kinesis_client_decrease_stream_retention(kinesis_client_t* c,
+                                             const char* stream,
+                                             uint32_t hours,
+                                             kinesis_client_cb cb, void* arg) {
+  return retention_call(c, "DecreaseStreamRetentionPeriod", stream, hours, cb,
+                        arg);
+}
+
+
+static int encryption_call(kinesis_client_t* c, const char* action,
+                           const char* stream, const char* key_id,
+                           kinesis_client_cb cb, void* arg) {
+  kn_call_t* call;
+  size_t len;
+  int r;
+
+  if (key_id == NULL)
+    key_id = KINESIS_DEFAULT_KMS_KEY;
+  len = strlen(key_id);
+  if (len == 0 || len > 2048)
+    return KINESIS_EINVAL;
+  r = stream_call(c, action, stream, on_empty_success, cb, arg, &call);
+  if (r != 0)
+    return r;
+  return call_finish_start(
+      call, kn_codec_stream_encryption(&call->body, stream, key_id), NULL);
+}
+
+
+int kinesis_client_start_stream_encryption(kinesis_client_t* c,
+                                           const char* stream,
+                                           const char* key_id,
+                                           kinesis_client_cb cb, void* arg) {
+  return encryption_call(c, "StartStreamEncryption", stream, key_id, cb, arg);
+}
+
+
+int kinesis_client_stop_stream_encryption(kinesis_client_t* c,
+                                          const char* stream,
+                                          const char* key_id,
+                                          kinesis_client_cb cb, void* arg) {
+  return encryption_call(c, "StopStreamEncryption", stream, key_id, cb, arg);
+}
+
+
+/* Characters (code points) of well-formed UTF-8 `s`. */
+static size_t utf8_chars(const char* s) {
+  size_t n = 0;
+  for (; *s != '\0'; s++)
+    n += ((unsigned char) *s & 0xC0) != 0x80;
+  return n;
+}
+
+
+/* A tag key: well-formed UTF-8 of 1 to 128 characters. */
+static int valid_tag_key(const char* key) {
+  return key != NULL && kn_valid_partition_key(key, strlen(key)) &&
+         utf8_chars(key) <= 128;
+}
+
+
+/* A tag value: empty, or well-formed UTF-8 of at most 256 characters. */
+static int valid_tag_value(const char* value) {
+  return value == NULL || value[0] == '\0' ||
+         kn_valid_partition_key(value, strlen(value));
+}
+
+
+int kinesis_client_add_tags(kinesis_client_t* c, const char* stream,
+                            const kinesis_tag_t* tags, size_t n,
+                            kinesis_client_cb cb, void* arg) {
+  kn_call_t* call;
+  size_t i;
+  size_t j;
+  int r;
+
+  if (tags == NULL || n == 0 || n > KINESIS_MAX_TAGS_PER_CALL)
+    return KINESIS_EINVAL;
+  for (i = 0; i < n; i++) {
+    if (!valid_tag_key(tags[i].key) || !valid_tag_value(tags[i].value))
+      return KINESIS_EINVAL;
+    for (j = 0; j < i; j++)
+      if (strcmp(tags[i].key, tags[j].key) == 0)
+        return KINESIS_EINVAL;
+  }
+  r = stream_call(c, "AddTagsToStream", stream, on_empty_success, cb, arg,
+                  &call);
+  if (r != 0)
+    return r;
+  return call_finish_start(
+      call, kn_codec_add_tags(&call->body, stream, tags, n), NULL);
+}
+
+
+int kinesis_client_remove_tags(kinesis_client_t* c, const char* stream,
+                               const char* const* keys, size_t n,
+                               kinesis_client_cb cb, void* arg) {
+  kn_call_t* call;
+  size_t i;
+  int r;
+
+  if (keys == NULL || n == 0 || n > KINESIS_MAX_TAGS_PER_CALL)
+    return KINESIS_EINVAL;
+  for (i = 0; i < n; i++)
+    if (!valid_tag_key(keys[i]))
+      return KINESIS_EINVAL;
+  r = stream_call(c, "RemoveTagsFromStream", stream, on_empty_success, cb, arg,
+                  &call);
+  if (r != 0)
+    return r;
+  return call_finish_start(
+      call, kn_codec_remove_tags(&call->body, stream, keys, n), NULL);
+}
+
+
+static int list_tags_collect(kn_call_t* call) {
+  size_t total = 0;
+  size_t i;
+  size_t k = 0;
+  kinesis_tag_t* all;
+
+  for (i = 0; i < call->npages; i++)
+    total += call->pages[i].ntags;
+  if (total == 0)
+    return 0;
+  all = kn_calloc(total, sizeof(*all));
+  if (all == NULL)
+    return KINESIS_ENOMEM;
+  for (i = 0; i < call->npages; i++) {
+    memcpy(all + k, call->pages[i].tags, call->pages[i].ntags * sizeof(*all));
+    k += call->pages[i].ntags;
+  }
+  call->result.tags = all;
+  call->result.ntags = total;
+  return 0;
+}
+
+
+static int on_list_tags(kn_call_t* call, const kn_http_response_t* res) {
+  kn_parsed_t* page;
+  const char* last = NULL;
+  const char* before = NULL;
+  int r = add_page(call, &page);
+
+  if (r != 0)
+    return r;
+  r = kn_codec_parse_list_tags(res->body, res->body_len, page);
+  if (r != 0)
+    return r;
+  if (!page->has_more || page->ntags == 0)
+    return list_tags_collect(call);
+  last = page->tags[page->ntags - 1].key;
+  if (call->npages > 1 && call->pages[call->npages - 2].ntags > 0)
+    before = call->pages[call->npages - 2]
+                 .tags[call->pages[call->npages - 2].ntags - 1].key;
+  if (page_repeats(last, before)) {
+    set_message(call, "ListTagsForStream returned the same page again");
+    return KINESIS_EPROTO;
+  }
+  kn_buf_reset(&call->body);
+  r = kn_codec_list_tags(&call->body, call->stream, last);
+  return r != 0 ? r : call_continue(call, "ListTagsForStream", on_list_tags);
+}
+
+
+int kinesis_client_list_tags(kinesis_client_t* c, const char* stream,
+                             kinesis_client_cb cb, void* arg) {
+  kn_call_t* call;
+  int r;
+
+  r = stream_call(c, "ListTagsForStream", stream, on_list_tags, cb, arg,
+                  &call);
+  if (r != 0)
+    return r;
+  /* Later pages name the stream again. */
+  call->stream = kn_strdup(stream);
+  r = call->stream != NULL ? kn_codec_list_tags(&call->body, stream, NULL)
+                           : KINESIS_ENOMEM;
+  return call_finish_start(call, r, NULL);
 }
 
 

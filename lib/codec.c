@@ -233,6 +233,157 @@ int kn_codec_put_records(kn_buf_t* b, const char* stream,
 }
 
 
+/* ---- Stream management ---- */
+
+/* Opens the body with the stream's member: {"StreamName":"x" */
+static int open_stream_body(kn_buf_t* b, const char* stream) {
+  int r = kn_buf_append_byte(b, '{');
+  return r != 0 ? r : append_stream(b, stream);
+}
+
+
+/* Appends ,"name":"value". */
+static int append_member(kn_buf_t* b, const char* name, const char* value) {
+  int r = kn_buf_appendf(b, ",\"%s\":", name);
+  return r != 0 ? r : append_str(b, value);
+}
+
+
+/* Appends ,"name":n}, closing the body. */
+static int close_with_uint(kn_buf_t* b, const char* name, uint32_t n) {
+  return kn_buf_appendf(b, ",\"%s\":%u}", name, (unsigned) n);
+}
+
+
+int kn_codec_update_shard_count(kn_buf_t* b, const char* stream,
+                                uint32_t target) {
+  int r = open_stream_body(b, stream);
+  if (r == 0)
+    r = kn_buf_append_str(b, ",\"ScalingType\":\"UNIFORM_SCALING\"");
+  return r != 0 ? r : close_with_uint(b, "TargetShardCount", target);
+}
+
+
+int kn_codec_split_shard(kn_buf_t* b, const char* stream,
+                         const char* shard_id, const char* hash_key) {
+  int r = open_stream_body(b, stream);
+  if (r == 0)
+    r = append_member(b, "ShardToSplit", shard_id);
+  if (r == 0)
+    r = append_member(b, "NewStartingHashKey", hash_key);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_merge_shards(kn_buf_t* b, const char* stream,
+                          const char* shard_id, const char* adjacent) {
+  int r = open_stream_body(b, stream);
+  if (r == 0)
+    r = append_member(b, "ShardToMerge", shard_id);
+  if (r == 0)
+    r = append_member(b, "AdjacentShardToMerge", adjacent);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_update_stream_mode(kn_buf_t* b, const char* arn,
+                                const char* mode) {
+  int r = kn_buf_append_str(b, "{\"StreamARN\":");
+  if (r == 0)
+    r = append_str(b, arn);
+  if (r == 0)
+    r = kn_buf_append_str(b, ",\"StreamModeDetails\":{\"StreamMode\":");
+  if (r == 0)
+    r = append_str(b, mode);
+  return r != 0 ? r : kn_buf_append_str(b, "}}");
+}
+
+
+int kn_codec_retention(kn_buf_t* b, const char* stream, uint32_t hours) {
+  int r = open_stream_body(b, stream);
+  return r != 0 ? r : close_with_uint(b, "RetentionPeriodHours", hours);
+}
+
+
+int kn_codec_stream_encryption(kn_buf_t* b, const char* stream,
+                               const char* key_id) {
+  int r = open_stream_body(b, stream);
+  if (r == 0)
+    r = kn_buf_append_str(b, ",\"EncryptionType\":\"KMS\"");
+  if (r == 0)
+    r = append_member(b, "KeyId", key_id);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_add_tags(kn_buf_t* b, const char* stream,
+                      const kinesis_tag_t* tags, size_t n) {
+  size_t i;
+  int r = open_stream_body(b, stream);
+  if (r == 0)
+    r = kn_buf_append_str(b, ",\"Tags\":{");
+  for (i = 0; r == 0 && i < n; i++) {
+    if (i > 0)
+      r = kn_buf_append_byte(b, ',');
+    if (r == 0)
+      r = append_str(b, tags[i].key);
+    if (r == 0)
+      r = kn_buf_append_byte(b, ':');
+    if (r == 0)
+      r = append_str(b, tags[i].value != NULL ? tags[i].value : "");
+  }
+  return r != 0 ? r : kn_buf_append_str(b, "}}");
+}
+
+
+int kn_codec_remove_tags(kn_buf_t* b, const char* stream,
+                         const char* const* keys, size_t n) {
+  size_t i;
+  int r = open_stream_body(b, stream);
+  if (r == 0)
+    r = kn_buf_append_str(b, ",\"TagKeys\":[");
+  for (i = 0; r == 0 && i < n; i++) {
+    if (i > 0)
+      r = kn_buf_append_byte(b, ',');
+    if (r == 0)
+      r = append_str(b, keys[i]);
+  }
+  return r != 0 ? r : kn_buf_append_str(b, "]}");
+}
+
+
+int kn_codec_list_tags(kn_buf_t* b, const char* stream,
+                       const char* start_after) {
+  int r = open_stream_body(b, stream);
+  if (r == 0 && start_after != NULL)
+    r = append_member(b, "ExclusiveStartTagKey", start_after);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_list_streams(kn_buf_t* b, const char* next_token,
+                          const char* start_after) {
+  int r;
+  if (next_token == NULL && start_after == NULL)
+    return kn_buf_append_str(b, "{}");
+  r = kn_buf_append_str(b, next_token != NULL
+                               ? "{\"NextToken\":"
+                               : "{\"ExclusiveStartStreamName\":");
+  if (r == 0)
+    r = append_str(b, next_token != NULL ? next_token : start_after);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_update_max_record_size(kn_buf_t* b, const char* arn,
+                                    uint32_t kib) {
+  int r = kn_buf_append_str(b, "{\"StreamARN\":");
+  if (r == 0)
+    r = append_str(b, arn);
+  return r != 0 ? r : close_with_uint(b, "MaxRecordSizeInKiB", kib);
+}
+
+
 /* ---- Reading ---- */
 
 /* A string member, or NULL when absent, null or not a string. */
@@ -324,6 +475,8 @@ void kn_parsed_free(kn_parsed_t* p) {
   kn_free(p->data);
   kn_free(p->child_shards);
   kn_free(p->put_entries);
+  kn_free(p->stream_names);
+  kn_free(p->tags);
   memset(p, 0, sizeof(*p));
 }
 
@@ -394,6 +547,7 @@ int kn_codec_parse_summary(const uint8_t* body, size_t len, kn_parsed_t* out) {
   s->open_shard_count = get_u32(d, "OpenShardCount");
   s->consumer_count = get_u32(d, "ConsumerCount");
   s->max_record_size_kib = get_u32(d, "MaxRecordSizeInKiB");
+  s->key_id = get_str(d, "KeyId");
   return 0;
 }
 
@@ -406,6 +560,90 @@ int kn_codec_parse_shard_iterator(const uint8_t* body, size_t len,
     return r;
   out->shard_iterator = get_str(root, "ShardIterator");
   return out->shard_iterator != NULL ? 0 : KINESIS_EPROTO;
+}
+
+
+/* HasMoreStreams or HasMoreTags: true, or false when absent. */
+static int get_true(json_t* obj, const char* key) {
+  return json_is_true(json_object_get(obj, key));
+}
+
+
+int kn_codec_parse_list_streams(const uint8_t* body, size_t len,
+                                kn_parsed_t* out) {
+  json_t* root;
+  json_t* names;
+  size_t i;
+  int r = parse_root(body, len, out, &root);
+
+  if (r != 0)
+    return r;
+  names = json_object_get(root, "StreamNames");
+  if (!json_is_array(names))
+    return refuse(out, "StreamNames is not an array");
+  out->nstream_names = json_array_size(names);
+  if (out->nstream_names > 0) {
+    out->stream_names =
+        kn_calloc(out->nstream_names, sizeof(*out->stream_names));
+    if (out->stream_names == NULL)
+      return KINESIS_ENOMEM;
+  }
+  for (i = 0; i < out->nstream_names; i++) {
+    out->stream_names[i] = json_string_value(json_array_get(names, i));
+    if (out->stream_names[i] == NULL)
+      return refuse(out, "a stream name is not a string");
+  }
+  out->has_more = get_true(root, "HasMoreStreams");
+  out->next_token = get_str(root, "NextToken");
+  return 0;
+}
+
+
+int kn_codec_parse_list_tags(const uint8_t* body, size_t len,
+                             kn_parsed_t* out) {
+  json_t* root;
+  json_t* tags;
+  size_t i;
+  int r = parse_root(body, len, out, &root);
+
+  if (r != 0)
+    return r;
+  tags = json_object_get(root, "Tags");
+  if (!json_is_array(tags))
+    return refuse(out, "Tags is not an array");
+  out->ntags = json_array_size(tags);
+  if (out->ntags > 0) {
+    out->tags = kn_calloc(out->ntags, sizeof(*out->tags));
+    if (out->tags == NULL)
+      return KINESIS_ENOMEM;
+  }
+  for (i = 0; i < out->ntags; i++) {
+    json_t* t = json_array_get(tags, i);
+    out->tags[i].key = get_str(t, "Key");
+    out->tags[i].value = get_str(t, "Value");
+    if (out->tags[i].key == NULL)
+      return refuse(out, "a tag has no Key");
+  }
+  out->has_more = get_true(root, "HasMoreTags");
+  return 0;
+}
+
+
+int kn_codec_parse_update_shard_count(const uint8_t* body, size_t len,
+                                      kn_parsed_t* out) {
+  json_t* root;
+  int r;
+
+  memset(out, 0, sizeof(*out));
+  out->millis_behind_latest = -1;
+  if (len == 0)
+    return 0;
+  r = parse_root(body, len, out, &root);
+  if (r != 0)
+    return r;
+  out->current_shard_count = get_u32(root, "CurrentShardCount");
+  out->target_shard_count = get_u32(root, "TargetShardCount");
+  return 0;
 }
 
 

@@ -98,6 +98,36 @@ int kn_codec_get_records(kn_buf_t* b, const char* iterator, uint32_t limit);
 int kn_codec_put_records(kn_buf_t* b, const char* stream,
                          const kinesis_put_entry_t* entries, size_t n);
 
+/* The stream management calls. Arguments are checked by the caller. */
+int kn_codec_update_shard_count(kn_buf_t* b, const char* stream,
+                                uint32_t target);
+int kn_codec_split_shard(kn_buf_t* b, const char* stream,
+                         const char* shard_id, const char* hash_key);
+int kn_codec_merge_shards(kn_buf_t* b, const char* stream,
+                          const char* shard_id, const char* adjacent);
+/* UpdateStreamMode; `arn` is sent as StreamARN, `mode` as is. */
+int kn_codec_update_stream_mode(kn_buf_t* b, const char* arn,
+                                const char* mode);
+/* {stream, "RetentionPeriodHours": hours}, for Increase and Decrease. */
+int kn_codec_retention(kn_buf_t* b, const char* stream, uint32_t hours);
+/* {stream, "EncryptionType": "KMS", "KeyId": key_id}, for Start and Stop. */
+int kn_codec_stream_encryption(kn_buf_t* b, const char* stream,
+                               const char* key_id);
+int kn_codec_add_tags(kn_buf_t* b, const char* stream,
+                      const kinesis_tag_t* tags, size_t n);
+int kn_codec_remove_tags(kn_buf_t* b, const char* stream,
+                         const char* const* keys, size_t n);
+/* ListTagsForStream, after `start_after` when set. */
+int kn_codec_list_tags(kn_buf_t* b, const char* stream,
+                       const char* start_after);
+/* ListStreams: `next_token` alone when set, else after `start_after` when
+ * set, else {}. */
+int kn_codec_list_streams(kn_buf_t* b, const char* next_token,
+                          const char* start_after);
+/* UpdateMaxRecordSize; `arn` is sent as StreamARN. */
+int kn_codec_update_max_record_size(kn_buf_t* b, const char* arn,
+                                    uint32_t kib);
+
 /* ---- Responses ---- */
 
 /* The error of a non-2xx answer: its code, with any namespace ("...#") and
@@ -139,6 +169,13 @@ typedef struct kn_parsed_s {
   kinesis_put_entry_result_t* put_entries;
   size_t nput_entries;
   uint32_t failed_record_count;
+  const char** stream_names;     /* ListStreams */
+  size_t nstream_names;
+  kinesis_tag_t* tags;           /* ListTagsForStream */
+  size_t ntags;
+  int has_more;                  /* HasMoreStreams or HasMoreTags */
+  uint32_t current_shard_count;  /* UpdateShardCount */
+  uint32_t target_shard_count;
   const char* error;             /* static: why the answer was refused */
 } kn_parsed_t;
 
@@ -154,6 +191,16 @@ int kn_codec_parse_list_shards(const uint8_t* body, size_t len,
                                kn_parsed_t* out);
 int kn_codec_parse_shard_iterator(const uint8_t* body, size_t len,
                                   kn_parsed_t* out);
+/* ListStreams: StreamNames (required), HasMoreStreams and NextToken. */
+int kn_codec_parse_list_streams(const uint8_t* body, size_t len,
+                                kn_parsed_t* out);
+/* ListTagsForStream: Tags (required, each with a Key) and HasMoreTags. */
+int kn_codec_parse_list_tags(const uint8_t* body, size_t len,
+                             kn_parsed_t* out);
+/* UpdateShardCount: CurrentShardCount and TargetShardCount, both optional;
+ * an empty answer is accepted. */
+int kn_codec_parse_update_shard_count(const uint8_t* body, size_t len,
+                                      kn_parsed_t* out);
 /* GetRecords and PutRecords answers are the hot paths: they are scanned in
  * place, without building a tree (bench/bench_producer showed jansson's tree
  * costing half the producer's CPU), and records' data is decoded where its

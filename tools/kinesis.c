@@ -94,7 +94,21 @@ typedef enum {
   CMD_DELETE_STREAM,
   CMD_DESCRIBE_STREAM,
   CMD_PUT,
-  CMD_TAIL
+  CMD_TAIL,
+  CMD_LIST_STREAMS,
+  CMD_LIST_SHARDS,
+  CMD_UPDATE_SHARD_COUNT,
+  CMD_SPLIT_SHARD,
+  CMD_MERGE_SHARDS,
+  CMD_UPDATE_STREAM_MODE,
+  CMD_INCREASE_RETENTION,
+  CMD_DECREASE_RETENTION,
+  CMD_START_ENCRYPTION,
+  CMD_STOP_ENCRYPTION,
+  CMD_ADD_TAGS,
+  CMD_REMOVE_TAGS,
+  CMD_LIST_TAGS,
+  CMD_UPDATE_MAX_RECORD_SIZE
 } cmd_id_t;
 
 typedef struct {
@@ -139,7 +153,9 @@ static const command_t commands[] = {
     {"describe-stream", CMD_DESCRIBE_STREAM, "--stream NAME",
      "Print a stream's summary and shards as JSON",
      "Prints one JSON object on stdout: the stream summary\n"
-     "(DescribeStreamSummary) and every shard (ListShards) under \"Shards\".\n"
+     "(DescribeStreamSummary: status, mode, retention, encryption and its\n"
+     "KMS key, record size limit) and every shard (ListShards) under\n"
+     "\"Shards\".\n"
      "\n"
      "Options:\n"
      "  --stream NAME   The stream name or ARN (required)\n"},
@@ -243,6 +259,146 @@ static const command_t commands[] = {
      "                       or latest (read only new records)\n"
      "  --format FORMAT      raw (default) or json\n"
      STATS_HELP},
+    {"list-streams", CMD_LIST_STREAMS, "",
+     "Print the names of every stream as JSON",
+     "Prints {\"StreamNames\": [...]} on stdout: every stream of the account\n"
+     "in the region, from every page of ListStreams.\n"},
+    {"list-shards", CMD_LIST_SHARDS, "--stream NAME",
+     "Print every shard of a stream as JSON",
+     "Prints {\"Shards\": [...]} on stdout: every shard of the stream, open\n"
+     "and closed, from every page of ListShards.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME   The stream name or ARN (required)\n"},
+    {"update-shard-count", CMD_UPDATE_SHARD_COUNT,
+     "--stream NAME --target-shard-count N",
+     "Scale a provisioned stream to N shards",
+     "UpdateShardCount with UNIFORM_SCALING: Kinesis splits and merges\n"
+     "shards until the stream has N shards of equal ranges; the stream is\n"
+     "UPDATING meanwhile. Prints the service's answer as JSON on stdout\n"
+     "(StreamName, CurrentShardCount, TargetShardCount).\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME             The stream name or ARN (required)\n"
+     "  --target-shard-count N    The shard count wanted, 1 to 100000\n"
+     "                            (required)\n"},
+    {"split-shard", CMD_SPLIT_SHARD,
+     "--stream NAME --shard-id ID [--new-starting-hash-key N]",
+     "Split a shard in two",
+     "SplitShard: the shard closes and two children share its hash key\n"
+     "range, the second starting at --new-starting-hash-key. Without it the\n"
+     "range is cut in the middle, which ListShards tells first. Prints\n"
+     "nothing on stdout; a one-line confirmation goes to stderr.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME             The stream name or ARN (required)\n"
+     "  --shard-id ID             The shard to split (required)\n"
+     "  --new-starting-hash-key N\n"
+     "                            Where the second child starts: a decimal\n"
+     "                            from 0 to 2^128-1 inside the shard's range,\n"
+     "                            above its start (default: the middle)\n"},
+    {"merge-shards", CMD_MERGE_SHARDS,
+     "--stream NAME --shard-id ID --adjacent-shard-id ID",
+     "Merge two adjacent shards into one",
+     "MergeShards: both shards close and one child takes their ranges,\n"
+     "which must be adjacent. Prints nothing on stdout; a one-line\n"
+     "confirmation goes to stderr.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME             The stream name or ARN (required)\n"
+     "  --shard-id ID             One shard (required)\n"
+     "  --adjacent-shard-id ID    The shard whose range touches it\n"
+     "                            (required)\n"},
+    {"update-stream-mode", CMD_UPDATE_STREAM_MODE,
+     "--stream NAME --stream-mode ON_DEMAND|PROVISIONED",
+     "Switch a stream between on-demand and provisioned",
+     "UpdateStreamMode. The service wants the stream's ARN: given a name,\n"
+     "the command asks DescribeStreamSummary for it first. Prints nothing\n"
+     "on stdout; a one-line confirmation goes to stderr.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME             The stream name or ARN (required)\n"
+     "  --stream-mode MODE        ON_DEMAND or PROVISIONED (required)\n"},
+    {"increase-stream-retention", CMD_INCREASE_RETENTION,
+     "--stream NAME --retention-period-hours N",
+     "Keep a stream's records longer",
+     "IncreaseStreamRetentionPeriod: records are kept N hours, more than\n"
+     "now. Prints nothing on stdout; a one-line confirmation goes to\n"
+     "stderr.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME             The stream name or ARN (required)\n"
+     "  --retention-period-hours N\n"
+     "                            24 to 8760 (required)\n"},
+    {"decrease-stream-retention", CMD_DECREASE_RETENTION,
+     "--stream NAME --retention-period-hours N",
+     "Keep a stream's records for less time",
+     "DecreaseStreamRetentionPeriod: records are kept N hours, less than\n"
+     "now; older records are no longer readable. Prints nothing on stdout;\n"
+     "a one-line confirmation goes to stderr.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME             The stream name or ARN (required)\n"
+     "  --retention-period-hours N\n"
+     "                            24 to 8760 (required)\n"},
+    {"start-stream-encryption", CMD_START_ENCRYPTION,
+     "--stream NAME [--key-id ID]",
+     "Encrypt a stream's new records with KMS",
+     "StartStreamEncryption with KMS: records put from now on are encrypted\n"
+     "with the key. Prints nothing on stdout; a one-line confirmation goes\n"
+     "to stderr.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME             The stream name or ARN (required)\n"
+     "  --key-id ID               A KMS key id, key ARN, alias or alias ARN\n"
+     "                            (default alias/aws/kinesis)\n"},
+    {"stop-stream-encryption", CMD_STOP_ENCRYPTION,
+     "--stream NAME [--key-id ID]",
+     "Stop encrypting a stream's new records",
+     "StopStreamEncryption: records put from now on are not encrypted. The\n"
+     "service wants the key in use. Prints nothing on stdout; a one-line\n"
+     "confirmation goes to stderr.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME             The stream name or ARN (required)\n"
+     "  --key-id ID               The KMS key in use (default\n"
+     "                            alias/aws/kinesis)\n"},
+    {"add-tags", CMD_ADD_TAGS, "--stream NAME --tags KEY=VALUE[,KEY=VALUE...]",
+     "Tag a stream",
+     "AddTagsToStream: sets 1 to 50 tags; a key the stream has gets the new\n"
+     "value. A key has 1 to 128 characters, a value at most 256 (it may be\n"
+     "empty: KEY=). Prints nothing on stdout; a one-line confirmation goes\n"
+     "to stderr.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME             The stream name or ARN (required)\n"
+     "  --tags KEY=VALUE[,...]    The tags (required; may be repeated)\n"},
+    {"remove-tags", CMD_REMOVE_TAGS, "--stream NAME --tag-keys KEY[,KEY...]",
+     "Remove tags from a stream",
+     "RemoveTagsFromStream: removes 1 to 50 tags by key; a key the stream\n"
+     "does not have is ignored. Prints nothing on stdout; a one-line\n"
+     "confirmation goes to stderr.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME             The stream name or ARN (required)\n"
+     "  --tag-keys KEY[,...]      The keys (required; may be repeated)\n"},
+    {"list-tags", CMD_LIST_TAGS, "--stream NAME",
+     "Print a stream's tags as JSON",
+     "Prints {\"Tags\": [{\"Key\": ..., \"Value\": ...}, ...]} on stdout:\n"
+     "every tag of the stream, from every page of ListTagsForStream.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME   The stream name or ARN (required)\n"},
+    {"update-max-record-size", CMD_UPDATE_MAX_RECORD_SIZE,
+     "--stream NAME --max-record-size-kib N",
+     "Change the largest record a stream takes",
+     "UpdateMaxRecordSize. The service wants the stream's ARN: given a\n"
+     "name, the command asks DescribeStreamSummary for it first. Prints\n"
+     "nothing on stdout; a one-line confirmation goes to stderr.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME             The stream name or ARN (required)\n"
+     "  --max-record-size-kib N   1024 to 10240 (required)\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -276,13 +432,33 @@ typedef enum {
   OPT_STATS,
   OPT_STATS_EVERY,
   OPT_STATS_FORMAT,
-  OPT_INVALID_CHECKPOINT
+  OPT_INVALID_CHECKPOINT,
+  OPT_TARGET_SHARD_COUNT,
+  OPT_SHARD_ID,
+  OPT_NEW_STARTING_HASH_KEY,
+  OPT_ADJACENT_SHARD_ID,
+  OPT_STREAM_MODE,
+  OPT_RETENTION_HOURS,
+  OPT_KEY_ID,
+  OPT_TAGS,
+  OPT_TAG_KEYS,
+  OPT_MAX_RECORD_SIZE_KIB
 } opt_id_t;
 
 #define CMD_BIT(id) (1u << (id))
+#define SHARD_ID_CMDS (CMD_BIT(CMD_SPLIT_SHARD) | CMD_BIT(CMD_MERGE_SHARDS))
+#define RETENTION_CMDS                                                        \
+  (CMD_BIT(CMD_INCREASE_RETENTION) | CMD_BIT(CMD_DECREASE_RETENTION))
+#define ENCRYPTION_CMDS                                                       \
+  (CMD_BIT(CMD_START_ENCRYPTION) | CMD_BIT(CMD_STOP_ENCRYPTION))
+/* Every command but list-streams takes --stream. */
 #define ALL_STREAM_CMDS                                                       \
   (CMD_BIT(CMD_CREATE_STREAM) | CMD_BIT(CMD_DELETE_STREAM) |                  \
-   CMD_BIT(CMD_DESCRIBE_STREAM) | CMD_BIT(CMD_PUT) | CMD_BIT(CMD_TAIL))
+   CMD_BIT(CMD_DESCRIBE_STREAM) | CMD_BIT(CMD_PUT) | CMD_BIT(CMD_TAIL) |      \
+   CMD_BIT(CMD_LIST_SHARDS) | CMD_BIT(CMD_UPDATE_SHARD_COUNT) |               \
+   SHARD_ID_CMDS | CMD_BIT(CMD_UPDATE_STREAM_MODE) | RETENTION_CMDS |         \
+   ENCRYPTION_CMDS | CMD_BIT(CMD_ADD_TAGS) | CMD_BIT(CMD_REMOVE_TAGS) |       \
+   CMD_BIT(CMD_LIST_TAGS) | CMD_BIT(CMD_UPDATE_MAX_RECORD_SIZE))
 
 typedef struct {
   const char* name; /* without the leading "--" */
@@ -322,6 +498,20 @@ static const option_t options[] = {
     {"stats-format", OPT_STATS_FORMAT, 1,
      CMD_BIT(CMD_PUT) | CMD_BIT(CMD_TAIL)},
     {"invalid-checkpoint", OPT_INVALID_CHECKPOINT, 1, CMD_BIT(CMD_TAIL)},
+    {"target-shard-count", OPT_TARGET_SHARD_COUNT, 1,
+     CMD_BIT(CMD_UPDATE_SHARD_COUNT)},
+    {"shard-id", OPT_SHARD_ID, 1, SHARD_ID_CMDS},
+    {"new-starting-hash-key", OPT_NEW_STARTING_HASH_KEY, 1,
+     CMD_BIT(CMD_SPLIT_SHARD)},
+    {"adjacent-shard-id", OPT_ADJACENT_SHARD_ID, 1,
+     CMD_BIT(CMD_MERGE_SHARDS)},
+    {"stream-mode", OPT_STREAM_MODE, 1, CMD_BIT(CMD_UPDATE_STREAM_MODE)},
+    {"retention-period-hours", OPT_RETENTION_HOURS, 1, RETENTION_CMDS},
+    {"key-id", OPT_KEY_ID, 1, ENCRYPTION_CMDS},
+    {"tags", OPT_TAGS, 1, CMD_BIT(CMD_ADD_TAGS)},
+    {"tag-keys", OPT_TAG_KEYS, 1, CMD_BIT(CMD_REMOVE_TAGS)},
+    {"max-record-size-kib", OPT_MAX_RECORD_SIZE_KIB, 1,
+     CMD_BIT(CMD_UPDATE_MAX_RECORD_SIZE)},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -584,6 +774,29 @@ typedef struct {
   tail_clock_t clock;
 } tail_t;
 
+/* The stream management commands' arguments. */
+typedef struct {
+  unsigned long target_shard_count; /* 0: not given */
+  const char* shard_id;
+  const char* hash_key;             /* --new-starting-hash-key */
+  const char* adjacent_shard_id;
+  int mode_set;
+  kinesis_stream_mode_t mode;
+  unsigned long retention_hours;    /* 0: not given */
+  const char* key_id;               /* NULL: the default key */
+  unsigned long max_record_kib;     /* 0: not given */
+  /* --tags and --tag-keys: split in `text`, pieces of copies of the
+   * arguments, which `owned` holds */
+  char* text[2 * KINESIS_MAX_TAGS_PER_CALL];
+  size_t ntext;
+  char* owned[2 * KINESIS_MAX_TAGS_PER_CALL];
+  size_t nowned;
+  kinesis_tag_t tags[KINESIS_MAX_TAGS_PER_CALL];
+  size_t ntags;
+  const char* keys[KINESIS_MAX_TAGS_PER_CALL];
+  size_t nkeys;
+} mgmt_t;
+
 typedef struct {
   const command_t* cmd;
   int help;
@@ -605,6 +818,7 @@ typedef struct {
   int closed;
   int exit_code;
   jw_t json; /* describe-stream: built over two callbacks */
+  mgmt_t mgmt;
   put_t put;
   tail_t tail;
   int stdin_closed; /* the command was started with fd 0 closed */
@@ -664,7 +878,7 @@ static void print_global_help(FILE* f) {
         "Commands:\n",
         f);
   for (i = 0; i < NCOMMANDS; i++)
-    fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-25s %s\n", commands[i].name, commands[i].summary);
   fputs(
       "\n"
       "Global options (before or after the command):\n"
@@ -931,6 +1145,203 @@ static int apply_tail_option(cli_t* cli, const option_t* opt,
 }
 
 
+/* Characters (code points) of well-formed UTF-8 `s`. */
+static size_t utf8_chars(const char* s) {
+  size_t n = 0;
+  for (; *s != '\0'; s++)
+    n += ((unsigned char) *s & 0xC0) != 0x80;
+  return n;
+}
+
+
+/* A tag key as the API takes it: 1 to 128 characters of UTF-8. */
+static int valid_tag_key(const char* key) {
+  return kn_valid_partition_key(key, strlen(key)) && utf8_chars(key) <= 128;
+}
+
+
+/* Copies `value` and cuts it at each ',' into `m->text`; sets `*first` to
+ * the first piece's index. */
+static int split_list(cli_t* cli, const char* name, const char* value,
+                      size_t* first, size_t* count) {
+  mgmt_t* m = &cli->mgmt;
+  char* copy;
+  char* p;
+  size_t n = 1;
+
+  for (p = (char*) value; (p = strchr(p, ',')) != NULL; p++)
+    n++;
+  if (m->ntext + n > KINESIS_MAX_TAGS_PER_CALL * 2 ||
+      (cli->cmd->id == CMD_ADD_TAGS ? m->ntags : m->nkeys) + n >
+          KINESIS_MAX_TAGS_PER_CALL)
+    return usage_error(cli->cmd, "--%s: at most %d tags", name,
+                       KINESIS_MAX_TAGS_PER_CALL);
+  copy = strdup(value);
+  if (copy == NULL) {
+    err_line("%s: %s", cli->cmd->name, kinesis_strerror(KINESIS_ENOMEM));
+    return CLI_EXIT_FAIL;
+  }
+  *first = m->ntext;
+  *count = n;
+  m->owned[m->nowned++] = copy;
+  m->text[m->ntext++] = copy;
+  for (p = copy; (p = strchr(p, ',')) != NULL;) {
+    *p++ = '\0';
+    m->text[m->ntext++] = p;
+  }
+  return CLI_CONTINUE;
+}
+
+
+static void mgmt_free(mgmt_t* m) {
+  size_t i;
+  for (i = 0; i < m->nowned; i++)
+    free(m->owned[i]);
+  m->nowned = 0;
+}
+
+
+/* --tags K=V[,K=V...] */
+static int parse_tags(cli_t* cli, const char* value) {
+  mgmt_t* m = &cli->mgmt;
+  size_t first;
+  size_t n;
+  size_t i;
+  size_t j;
+  int r = split_list(cli, "tags", value, &first, &n);
+
+  if (r != CLI_CONTINUE)
+    return r;
+  for (i = first; i < first + n; i++) {
+    char* key = m->text[i];
+    char* eq = strchr(key, '=');
+    kinesis_tag_t* t = &m->tags[m->ntags];
+    if (eq == NULL || eq == key)
+      return usage_error(cli->cmd, "--tags needs KEY=VALUE pairs separated "
+                         "by ',', not '%s'", key);
+    *eq = '\0';
+    if (!valid_tag_key(key))
+      return usage_error(cli->cmd, "--tags: a key needs 1 to 128 characters "
+                         "of UTF-8, not '%s'", key);
+    if (eq[1] != '\0' && !kn_valid_partition_key(eq + 1, strlen(eq + 1)))
+      return usage_error(cli->cmd, "--tags: the value of '%s' needs at most "
+                         "256 characters of UTF-8", key);
+    for (j = 0; j < m->ntags; j++)
+      if (strcmp(m->tags[j].key, key) == 0)
+        return usage_error(cli->cmd, "--tags: key '%s' is given twice", key);
+    t->key = key;
+    t->value = eq + 1;
+    m->ntags++;
+  }
+  return CLI_CONTINUE;
+}
+
+
+/* --tag-keys K[,K...] */
+static int parse_tag_keys(cli_t* cli, const char* value) {
+  mgmt_t* m = &cli->mgmt;
+  size_t first;
+  size_t n;
+  size_t i;
+  int r = split_list(cli, "tag-keys", value, &first, &n);
+
+  if (r != CLI_CONTINUE)
+    return r;
+  for (i = first; i < first + n; i++) {
+    if (!valid_tag_key(m->text[i]))
+      return usage_error(cli->cmd, "--tag-keys: a key needs 1 to 128 "
+                         "characters of UTF-8, not '%s'", m->text[i]);
+    m->keys[m->nkeys++] = m->text[i];
+  }
+  return CLI_CONTINUE;
+}
+
+
+static int apply_mgmt_option(cli_t* cli, const option_t* opt,
+                             const char* value) {
+  mgmt_t* m = &cli->mgmt;
+
+  switch (opt->id) {
+    case OPT_TARGET_SHARD_COUNT:
+      return parse_number(cli, opt->name, value, 1,
+                          KINESIS_MAX_TARGET_SHARD_COUNT,
+                          &m->target_shard_count);
+    case OPT_SHARD_ID:
+    case OPT_ADJACENT_SHARD_ID:
+      if (!kn_valid_shard_id(value))
+        return usage_error(cli->cmd, "--%s needs a shard id (1 to 128 "
+                           "letters, digits, '_', '.' or '-'), not '%s'",
+                           opt->name, value);
+      if (opt->id == OPT_SHARD_ID)
+        m->shard_id = value;
+      else
+        m->adjacent_shard_id = value;
+      break;
+    case OPT_NEW_STARTING_HASH_KEY:
+      if (!kn_valid_hash_key(value))
+        return usage_error(cli->cmd, "--new-starting-hash-key needs a "
+                           "decimal from 0 to 2^128-1, not '%s'", value);
+      m->hash_key = value;
+      break;
+    case OPT_STREAM_MODE:
+      if (strcmp(value, "ON_DEMAND") == 0)
+        m->mode = KINESIS_STREAM_MODE_ON_DEMAND;
+      else if (strcmp(value, "PROVISIONED") == 0)
+        m->mode = KINESIS_STREAM_MODE_PROVISIONED;
+      else
+        return usage_error(cli->cmd, "--stream-mode needs ON_DEMAND or "
+                           "PROVISIONED, not '%s'", value);
+      m->mode_set = 1;
+      break;
+    case OPT_RETENTION_HOURS:
+      return parse_number(cli, opt->name, value, KINESIS_MIN_RETENTION_HOURS,
+                          KINESIS_MAX_RETENTION_HOURS, &m->retention_hours);
+    case OPT_KEY_ID:
+      if (strlen(value) > 2048)
+        return usage_error(cli->cmd, "--key-id needs at most 2048 "
+                           "characters");
+      m->key_id = value;
+      break;
+    case OPT_TAGS: return parse_tags(cli, value);
+    case OPT_TAG_KEYS: return parse_tag_keys(cli, value);
+    case OPT_MAX_RECORD_SIZE_KIB:
+      return parse_number(cli, opt->name, value,
+                          KINESIS_MIN_MAX_RECORD_SIZE_KIB,
+                          KINESIS_MAX_MAX_RECORD_SIZE_KIB, &m->max_record_kib);
+    default: break;
+  }
+  return CLI_CONTINUE;
+}
+
+
+/* The option a management command cannot do without, or NULL. */
+static const char* mgmt_missing(const cli_t* cli) {
+  const mgmt_t* m = &cli->mgmt;
+
+  switch (cli->cmd->id) {
+    case CMD_UPDATE_SHARD_COUNT:
+      return m->target_shard_count == 0 ? "--target-shard-count N" : NULL;
+    case CMD_SPLIT_SHARD: return m->shard_id == NULL ? "--shard-id ID" : NULL;
+    case CMD_MERGE_SHARDS:
+      if (m->shard_id == NULL)
+        return "--shard-id ID";
+      return m->adjacent_shard_id == NULL ? "--adjacent-shard-id ID" : NULL;
+    case CMD_UPDATE_STREAM_MODE:
+      return !m->mode_set ? "--stream-mode ON_DEMAND|PROVISIONED" : NULL;
+    case CMD_INCREASE_RETENTION:
+    case CMD_DECREASE_RETENTION:
+      return m->retention_hours == 0 ? "--retention-period-hours N" : NULL;
+    case CMD_ADD_TAGS:
+      return m->ntags == 0 ? "--tags KEY=VALUE[,KEY=VALUE...]" : NULL;
+    case CMD_REMOVE_TAGS:
+      return m->nkeys == 0 ? "--tag-keys KEY[,KEY...]" : NULL;
+    case CMD_UPDATE_MAX_RECORD_SIZE:
+      return m->max_record_kib == 0 ? "--max-record-size-kib N" : NULL;
+    default: return NULL;
+  }
+}
+
+
 static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
   switch (opt->id) {
     case OPT_HELP: cli->help = 1; break;
@@ -975,6 +1386,16 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
                            "prometheus, not '%s'", value);
       cli->stats = 1;
       break;
+    case OPT_TARGET_SHARD_COUNT:
+    case OPT_SHARD_ID:
+    case OPT_NEW_STARTING_HASH_KEY:
+    case OPT_ADJACENT_SHARD_ID:
+    case OPT_STREAM_MODE:
+    case OPT_RETENTION_HOURS:
+    case OPT_KEY_ID:
+    case OPT_TAGS:
+    case OPT_TAG_KEYS:
+    case OPT_MAX_RECORD_SIZE_KIB: return apply_mgmt_option(cli, opt, value);
   }
   return CLI_CONTINUE;
 }
@@ -984,6 +1405,7 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
  * "--name value" or "--name=value"; global options may come before or
  * after the command name, the command's own options only after it. */
 static int parse_args(cli_t* cli, int argc, char** argv) {
+  const char* missing;
   int i;
   int r;
 
@@ -1059,10 +1481,17 @@ static int parse_args(cli_t* cli, int argc, char** argv) {
     return CLI_EXIT_OK;
   }
   if (cli->cmd == NULL)
-    return usage_error(NULL, "missing command (create-stream, delete-stream, "
-                       "describe-stream, put or tail)");
-  if (cli->stream == NULL)
+    return usage_error(NULL, "missing command (create-stream, "
+                       "describe-stream, put, tail, list-streams...; "
+                       "kinesis --help lists them all)");
+  if (cli->stream == NULL && cli->cmd->id != CMD_LIST_STREAMS)
     return usage_error(cli->cmd, "missing --stream NAME");
+  if ((missing = mgmt_missing(cli)) != NULL)
+    return usage_error(cli->cmd, "missing %s", missing);
+  if (cli->cmd->id == CMD_MERGE_SHARDS &&
+      strcmp(cli->mgmt.shard_id, cli->mgmt.adjacent_shard_id) == 0)
+    return usage_error(cli->cmd, "--shard-id and --adjacent-shard-id name "
+                       "the same shard");
   if (cli->on_demand && cli->shards_set)
     return usage_error(cli->cmd, "--shards and --on-demand cannot be used "
                        "together");
@@ -1364,18 +1793,25 @@ static void on_stream_deleted(kinesis_client_t* client, int status,
 
 /* ---- describe-stream ---- */
 
-static void on_shards_listed(kinesis_client_t* client, int status,
-                             const kinesis_result_t* res, void* arg) {
-  cli_t* cli = arg;
+/* Writes the JSON built in `cli->json`, with a newline, and ends the run. */
+static void print_json(cli_t* cli) {
   jw_t* w = &cli->json;
-  size_t i;
 
-  (void) client;
-  if (status != 0) {
-    report_failure(cli, status, res);
+  sb_append(&w->out, "\n", 1);
+  if (w->out.failed) {
+    err_line("%s: %s", cli->cmd->name, kinesis_strerror(KINESIS_ENOMEM));
     finish(cli, CLI_EXIT_FAIL);
     return;
   }
+  fwrite(w->out.data, 1, w->out.len, stdout);
+  finish(cli, CLI_EXIT_OK);
+}
+
+
+/* "Shards": [...], as ListShards writes them. */
+static void jw_shards(jw_t* w, const kinesis_result_t* res) {
+  size_t i;
+
   jw_open(w, "Shards", '[');
   for (i = 0; i < res->nshards; i++) {
     const kinesis_shard_t* s = &res->shards[i];
@@ -1399,15 +1835,35 @@ static void on_shards_listed(kinesis_client_t* client, int status,
     jw_close(w, '}');
   }
   jw_close(w, ']');
-  jw_close(w, '}');
-  sb_append(&w->out, "\n", 1);
-  if (w->out.failed) {
-    err_line("%s: %s", cli->cmd->name, kinesis_strerror(KINESIS_ENOMEM));
-    finish(cli, CLI_EXIT_FAIL);
+}
+
+
+/* A failed call: its error, and the end of the run. Returns 1 then. */
+static int call_status_failed(cli_t* cli, int status,
+                              const kinesis_result_t* res) {
+  if (status == 0)
+    return 0;
+  report_failure(cli, status, res);
+  finish(cli, CLI_EXIT_FAIL);
+  return 1;
+}
+
+
+static void on_shards_listed(kinesis_client_t* client, int status,
+                             const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+  jw_t* w = &cli->json;
+
+  (void) client;
+  if (call_status_failed(cli, status, res))
     return;
-  }
-  fwrite(w->out.data, 1, w->out.len, stdout);
-  finish(cli, CLI_EXIT_OK);
+  /* list-shards prints the shards alone; describe-stream after the
+   * summary. */
+  if (cli->cmd->id == CMD_LIST_SHARDS)
+    jw_open(w, NULL, '{');
+  jw_shards(w, res);
+  jw_close(w, '}');
+  print_json(cli);
 }
 
 
@@ -1420,11 +1876,8 @@ static void on_summary(kinesis_client_t* client, int status,
 
   if (status == 0 && s == NULL)
     status = KINESIS_EPROTO;
-  if (status != 0) {
-    report_failure(cli, status, res);
-    finish(cli, CLI_EXIT_FAIL);
+  if (call_status_failed(cli, status, res))
     return;
-  }
   /* The summary is only valid during this callback: write it out now. */
   jw_open(w, NULL, '{');
   jw_string(w, "StreamName", s->stream_name);
@@ -1435,13 +1888,202 @@ static void on_summary(kinesis_client_t* client, int status,
   jw_seconds(w, "StreamCreationTimestamp", s->creation_timestamp);
   jw_uint(w, "OpenShardCount", s->open_shard_count);
   jw_string(w, "EncryptionType", s->encryption_type);
+  jw_string(w, "KeyId", s->key_id);
+  if (s->max_record_size_kib > 0)
+    jw_uint(w, "MaxRecordSizeInKiB", s->max_record_size_kib);
   r = kinesis_client_list_shards(client, cli->stream, on_shards_listed, cli);
   if (r != 0)
     call_failed(cli, r);
 }
 
 
+/* ---- The stream management commands ---- */
+
+static void on_streams_listed(kinesis_client_t* client, int status,
+                              const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+  jw_t* w = &cli->json;
+  size_t i;
+
+  (void) client;
+  if (call_status_failed(cli, status, res))
+    return;
+  jw_open(w, NULL, '{');
+  jw_open(w, "StreamNames", '[');
+  for (i = 0; i < res->nstream_names; i++)
+    jw_string(w, NULL, res->stream_names[i]);
+  jw_close(w, ']');
+  jw_close(w, '}');
+  print_json(cli);
+}
+
+
+static void on_tags_listed(kinesis_client_t* client, int status,
+                           const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+  jw_t* w = &cli->json;
+  size_t i;
+
+  (void) client;
+  if (call_status_failed(cli, status, res))
+    return;
+  jw_open(w, NULL, '{');
+  jw_open(w, "Tags", '[');
+  for (i = 0; i < res->ntags; i++) {
+    jw_open(w, NULL, '{');
+    jw_string(w, "Key", res->tags[i].key);
+    jw_string(w, "Value",
+              res->tags[i].value != NULL ? res->tags[i].value : "");
+    jw_close(w, '}');
+  }
+  jw_close(w, ']');
+  jw_close(w, '}');
+  print_json(cli);
+}
+
+
+static void on_shard_count_updated(kinesis_client_t* client, int status,
+                                   const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+  jw_t* w = &cli->json;
+
+  (void) client;
+  if (call_status_failed(cli, status, res))
+    return;
+  jw_open(w, NULL, '{');
+  jw_string(w, "StreamName", cli->stream);
+  if (res->current_shard_count > 0)
+    jw_uint(w, "CurrentShardCount", res->current_shard_count);
+  jw_uint(w, "TargetShardCount",
+          res->target_shard_count > 0 ? res->target_shard_count
+                                      : cli->mgmt.target_shard_count);
+  jw_close(w, '}');
+  print_json(cli);
+}
+
+
+/* What a command whose answer is empty says on stderr when it worked. */
+static void mgmt_done_line(const cli_t* cli, char* buf, size_t size) {
+  const mgmt_t* m = &cli->mgmt;
+  const char* key = m->key_id != NULL ? m->key_id : KINESIS_DEFAULT_KMS_KEY;
+
+  switch (cli->cmd->id) {
+    case CMD_SPLIT_SHARD:
+      if (m->hash_key != NULL)
+        snprintf(buf, size, "splitting shard %s of stream %s at hash key %s",
+                 m->shard_id, cli->stream, m->hash_key);
+      else
+        snprintf(buf, size, "splitting shard %s of stream %s in the middle",
+                 m->shard_id, cli->stream);
+      break;
+    case CMD_MERGE_SHARDS:
+      snprintf(buf, size, "merging shards %s and %s of stream %s",
+               m->shard_id, m->adjacent_shard_id, cli->stream);
+      break;
+    case CMD_UPDATE_STREAM_MODE:
+      snprintf(buf, size, "switching stream %s to %s", cli->stream,
+               m->mode == KINESIS_STREAM_MODE_ON_DEMAND ? "ON_DEMAND"
+                                                        : "PROVISIONED");
+      break;
+    case CMD_INCREASE_RETENTION:
+    case CMD_DECREASE_RETENTION:
+      snprintf(buf, size, "stream %s keeps records %lu hours", cli->stream,
+               m->retention_hours);
+      break;
+    case CMD_START_ENCRYPTION:
+      snprintf(buf, size, "encrypting stream %s with KMS key %s", cli->stream,
+               key);
+      break;
+    case CMD_STOP_ENCRYPTION:
+      snprintf(buf, size, "no longer encrypting stream %s", cli->stream);
+      break;
+    case CMD_ADD_TAGS:
+      snprintf(buf, size, "tagged stream %s with %zu tag%s", cli->stream,
+               m->ntags, m->ntags == 1 ? "" : "s");
+      break;
+    case CMD_REMOVE_TAGS:
+      snprintf(buf, size, "removed %zu tag%s from stream %s", m->nkeys,
+               m->nkeys == 1 ? "" : "s", cli->stream);
+      break;
+    case CMD_UPDATE_MAX_RECORD_SIZE:
+      snprintf(buf, size, "stream %s takes records up to %lu KiB",
+               cli->stream, m->max_record_kib);
+      break;
+    default:
+      snprintf(buf, size, "done");
+      break;
+  }
+}
+
+
+/* The commands whose answer is empty: a line on stderr. */
+static void on_mgmt_done(kinesis_client_t* client, int status,
+                         const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+  char line[512];
+
+  (void) client;
+  if (call_status_failed(cli, status, res))
+    return;
+  mgmt_done_line(cli, line, sizeof(line));
+  err_line("%s", line);
+  finish(cli, CLI_EXIT_OK);
+}
+
+
+static int mgmt_start(cli_t* cli) {
+  kinesis_client_t* c = cli->client;
+  const mgmt_t* m = &cli->mgmt;
+  const char* s = cli->stream;
+
+  switch (cli->cmd->id) {
+    case CMD_LIST_STREAMS:
+      return kinesis_client_list_streams(c, on_streams_listed, cli);
+    case CMD_LIST_SHARDS:
+      return kinesis_client_list_shards(c, s, on_shards_listed, cli);
+    case CMD_UPDATE_SHARD_COUNT:
+      return kinesis_client_update_shard_count(
+          c, s, (uint32_t) m->target_shard_count, on_shard_count_updated, cli);
+    case CMD_SPLIT_SHARD:
+      return kinesis_client_split_shard(c, s, m->shard_id, m->hash_key,
+                                        on_mgmt_done, cli);
+    case CMD_MERGE_SHARDS:
+      return kinesis_client_merge_shards(c, s, m->shard_id,
+                                         m->adjacent_shard_id, on_mgmt_done,
+                                         cli);
+    case CMD_UPDATE_STREAM_MODE:
+      return kinesis_client_update_stream_mode(c, s, m->mode, on_mgmt_done,
+                                               cli);
+    case CMD_INCREASE_RETENTION:
+      return kinesis_client_increase_stream_retention(
+          c, s, (uint32_t) m->retention_hours, on_mgmt_done, cli);
+    case CMD_DECREASE_RETENTION:
+      return kinesis_client_decrease_stream_retention(
+          c, s, (uint32_t) m->retention_hours, on_mgmt_done, cli);
+    case CMD_START_ENCRYPTION:
+      return kinesis_client_start_stream_encryption(c, s, m->key_id,
+                                                    on_mgmt_done, cli);
+    case CMD_STOP_ENCRYPTION:
+      return kinesis_client_stop_stream_encryption(c, s, m->key_id,
+                                                   on_mgmt_done, cli);
+    case CMD_ADD_TAGS:
+      return kinesis_client_add_tags(c, s, m->tags, m->ntags, on_mgmt_done,
+                                     cli);
+    case CMD_REMOVE_TAGS:
+      return kinesis_client_remove_tags(c, s, m->keys, m->nkeys,
+                                        on_mgmt_done, cli);
+    case CMD_LIST_TAGS:
+      return kinesis_client_list_tags(c, s, on_tags_listed, cli);
+    case CMD_UPDATE_MAX_RECORD_SIZE:
+      return kinesis_client_update_max_record_size(
+          c, s, (uint32_t) m->max_record_kib, on_mgmt_done, cli);
+    default: return KINESIS_EINVAL;
+  }
+}
+
+
 /* ---- put ---- */
+
 
 static void put_pump(cli_t* cli);
 
@@ -2502,8 +3144,9 @@ static int start_command(cli_t* cli) {
                                         on_put_shards_listed, cli);
     case CMD_TAIL:
       return tail_begin(cli);
+    default:
+      return mgmt_start(cli);
   }
-  return KINESIS_EINVAL;
 }
 
 
@@ -2594,11 +3237,15 @@ int main(int argc, char** argv) {
   cli.popts.record_ttl_ms = 0;
   cli.popts.max_attempts = 0;
   r = parse_args(&cli, argc, argv);
-  if (r != CLI_CONTINUE)
+  if (r != CLI_CONTINUE) {
+    mgmt_free(&cli.mgmt);
     return r;
+  }
 
-  if (check_ca_file(&cli) != 0)
+  if (check_ca_file(&cli) != 0) {
+    mgmt_free(&cli.mgmt);
     return CLI_EXIT_FAIL;
+  }
   cli.opts.log = on_log;
   cli.opts.log_data = &cli;
   cli.opts.log_level = cli.verbose ? KINESIS_LOG_DEBUG : KINESIS_LOG_WARN;
@@ -2628,6 +3275,7 @@ int main(int argc, char** argv) {
 
   uv_run(&cli.loop, UV_RUN_DEFAULT);
   sb_free(&cli.json.out);
+  mgmt_free(&cli.mgmt);
   free(cli.put.buf);
   kn_buf_free(&cli.tail.out);
   free(cli.tail.held);

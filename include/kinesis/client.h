@@ -176,7 +176,15 @@ typedef struct kinesis_stream_summary_s {
   uint32_t open_shard_count;    /**< shards open now */
   uint32_t consumer_count;      /**< enhanced fan-out consumers registered */
   uint32_t max_record_size_kib; /**< 0 when the service did not say */
+  /** The KMS key of a stream encrypted with KMS, or NULL. Since 0.9. */
+  const char* key_id;
 } kinesis_stream_summary_t;
+
+/** A stream's tag: a key and its value. Since 0.9. */
+typedef struct kinesis_tag_s {
+  const char* key;    /**< 1 to 128 characters */
+  const char* value;  /**< 0 to 256 characters; NULL is sent as "" */
+} kinesis_tag_t;
 
 /** One record of a GetRecords answer, data already base64-decoded. */
 typedef struct kinesis_fetched_record_s {
@@ -231,6 +239,16 @@ typedef struct kinesis_result_s {
    * transport error, a timeout, a 5xx), which the service may have carried
    * out: a PutRecords whose records may be in the stream twice. Since 0.9. */
   uint32_t unsure_retries;
+  /** ListStreams: the stream names, of every page. Since 0.9. */
+  const char* const* stream_names;
+  size_t nstream_names;             /**< entries in `stream_names` */
+  /** ListTagsForStream: the tags, of every page. Since 0.9. */
+  const kinesis_tag_t* tags;
+  size_t ntags;                     /**< entries in `tags` */
+  /** UpdateShardCount: the open shards before the call, and the count
+   * asked for; 0 when the service did not say. Since 0.9. */
+  uint32_t current_shard_count;
+  uint32_t target_shard_count;      /**< see current_shard_count */
 } kinesis_result_t;
 
 /**
@@ -352,6 +370,165 @@ KINESIS_EXTERN int kinesis_client_put_records(
     kinesis_client_t* client, const char* stream,
     const kinesis_put_entry_t* entries, size_t nentries, kinesis_client_cb cb,
     void* user_data);
+
+/** @} */
+
+/**
+ * \name Stream management calls
+ * These follow the rules of the API calls above. Each is one request, or a
+ * few in a row where noted; `cb` runs once with the last one's result.
+ * Since 0.9.
+ * @{
+ */
+
+/**
+ * ListStreams, following every page (NextToken, or ExclusiveStartStreamName
+ * while HasMoreStreams is true). `result->stream_names` holds every name.
+ * Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_client_list_streams(kinesis_client_t* client,
+                                               kinesis_client_cb cb,
+                                               void* user_data);
+
+/** Largest UpdateShardCount target the API accepts. */
+#define KINESIS_MAX_TARGET_SHARD_COUNT 100000
+
+/**
+ * UpdateShardCount with UNIFORM_SCALING to `target_shard_count`, 1 to
+ * KINESIS_MAX_TARGET_SHARD_COUNT (else KINESIS_EINVAL). The stream is
+ * UPDATING afterwards. `result->current_shard_count` and
+ * `result->target_shard_count` are set when the service sends them. Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_client_update_shard_count(
+    kinesis_client_t* client, const char* stream, uint32_t target_shard_count,
+    kinesis_client_cb cb, void* user_data);
+
+/**
+ * SplitShard: `shard_id` becomes two shards, the second starting at
+ * `new_starting_hash_key`, a decimal from 0 to 2^128-1 (else
+ * KINESIS_EINVAL). With `new_starting_hash_key` NULL the shard is split in
+ * the middle of its hash key range, which ListShards tells first: the call
+ * fails with KINESIS_ENOTFOUND when the stream has no such shard, and with
+ * KINESIS_EINVAL when its range holds a single key. Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_client_split_shard(kinesis_client_t* client,
+                                              const char* stream,
+                                              const char* shard_id,
+                                              const char* new_starting_hash_key,
+                                              kinesis_client_cb cb,
+                                              void* user_data);
+
+/** MergeShards: `shard_id` and `adjacent_shard_id` become one shard. Both
+ * are required and must differ (else KINESIS_EINVAL). Since 0.9. */
+KINESIS_EXTERN int kinesis_client_merge_shards(kinesis_client_t* client,
+                                               const char* stream,
+                                               const char* shard_id,
+                                               const char* adjacent_shard_id,
+                                               kinesis_client_cb cb,
+                                               void* user_data);
+
+/** A stream's capacity mode, for kinesis_client_update_stream_mode(). */
+typedef enum {
+  KINESIS_STREAM_MODE_PROVISIONED = 0, /**< Shards set by the owner. */
+  KINESIS_STREAM_MODE_ON_DEMAND        /**< Capacity managed by Kinesis. */
+} kinesis_stream_mode_t;
+
+/**
+ * UpdateStreamMode to `mode` (another value is KINESIS_EINVAL). The service
+ * wants the stream's ARN: given a name, the call asks DescribeStreamSummary
+ * for it first. Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_client_update_stream_mode(
+    kinesis_client_t* client, const char* stream, kinesis_stream_mode_t mode,
+    kinesis_client_cb cb, void* user_data);
+
+/** Shortest retention period, in hours. */
+#define KINESIS_MIN_RETENTION_HOURS 24
+/** Longest retention period, in hours (365 days). */
+#define KINESIS_MAX_RETENTION_HOURS 8760
+
+/**
+ * IncreaseStreamRetentionPeriod to `hours`, KINESIS_MIN_RETENTION_HOURS to
+ * KINESIS_MAX_RETENTION_HOURS (else KINESIS_EINVAL). The service refuses a
+ * period shorter than the current one (KINESIS_EINVALIDARG). Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_client_increase_stream_retention(
+    kinesis_client_t* client, const char* stream, uint32_t hours,
+    kinesis_client_cb cb, void* user_data);
+
+/** DecreaseStreamRetentionPeriod to `hours`; see
+ * kinesis_client_increase_stream_retention(). Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_client_decrease_stream_retention(
+    kinesis_client_t* client, const char* stream, uint32_t hours,
+    kinesis_client_cb cb, void* user_data);
+
+/** The KMS key the encryption calls use when given NULL. */
+#define KINESIS_DEFAULT_KMS_KEY "alias/aws/kinesis"
+
+/**
+ * StartStreamEncryption with KMS and `key_id` (a key id, key ARN, alias
+ * name or alias ARN of 1 to 2048 characters; NULL: KINESIS_DEFAULT_KMS_KEY).
+ * An empty or longer `key_id` is KINESIS_EINVAL. Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_client_start_stream_encryption(
+    kinesis_client_t* client, const char* stream, const char* key_id,
+    kinesis_client_cb cb, void* user_data);
+
+/** StopStreamEncryption; the service wants the key in use, `key_id` as for
+ * kinesis_client_start_stream_encryption(). Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_client_stop_stream_encryption(
+    kinesis_client_t* client, const char* stream, const char* key_id,
+    kinesis_client_cb cb, void* user_data);
+
+/** Most tags one AddTagsToStream or RemoveTagsFromStream call carries. */
+#define KINESIS_MAX_TAGS_PER_CALL 50
+
+/**
+ * AddTagsToStream with 1 to KINESIS_MAX_TAGS_PER_CALL tags, copied. A key
+ * must have 1 to 128 characters, a value at most 256, and no key may come
+ * twice; else KINESIS_EINVAL. A tag whose key the stream has is replaced.
+ * Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_client_add_tags(kinesis_client_t* client,
+                                           const char* stream,
+                                           const kinesis_tag_t* tags,
+                                           size_t ntags, kinesis_client_cb cb,
+                                           void* user_data);
+
+/** RemoveTagsFromStream with 1 to KINESIS_MAX_TAGS_PER_CALL keys of 1 to
+ * 128 characters, copied; else KINESIS_EINVAL. Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_client_remove_tags(kinesis_client_t* client,
+                                              const char* stream,
+                                              const char* const* keys,
+                                              size_t nkeys,
+                                              kinesis_client_cb cb,
+                                              void* user_data);
+
+/** ListTagsForStream, following every page (ExclusiveStartTagKey while
+ * HasMoreTags is true). `result->tags` holds every tag. Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_client_list_tags(kinesis_client_t* client,
+                                            const char* stream,
+                                            kinesis_client_cb cb,
+                                            void* user_data);
+
+/** Smallest record size limit, in KiB. */
+#define KINESIS_MIN_MAX_RECORD_SIZE_KIB 1024
+/** Largest record size limit, in KiB (10 MiB). */
+#define KINESIS_MAX_MAX_RECORD_SIZE_KIB 10240
+
+/**
+ * UpdateMaxRecordSize to `kib`, KINESIS_MIN_MAX_RECORD_SIZE_KIB to
+ * KINESIS_MAX_MAX_RECORD_SIZE_KIB (else KINESIS_EINVAL). Like
+ * kinesis_client_update_stream_mode(), it looks the ARN up when given a
+ * name. Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_client_update_max_record_size(
+    kinesis_client_t* client, const char* stream, uint32_t kib,
+    kinesis_client_cb cb, void* user_data);
 
 /** @} */
 
