@@ -732,12 +732,98 @@ static kn_op_stats_t* find_op(kinesis_client_t* c, const char* action) {
 }
 
 
+/* The region of a stream ARN, arn:PARTITION:kinesis:REGION:ACCOUNT:stream/
+ * NAME, into `out`. Returns 0, or KINESIS_EINVAL when `arn` is not one. */
+static int arn_region(const char* arn, char* out, size_t size) {
+  const char* f[6];
+  const char* p = arn;
+  size_t n = 0;
+  size_t len;
+  size_t i;
+
+  /* The first five fields end at colons; the resource is the rest. */
+  f[n++] = p;
+  while (n < 6 && (p = strchr(p, ':')) != NULL)
+    f[n++] = ++p;
+  if (n < 6 || strncmp(f[2], "kinesis:", 8) != 0 ||
+      strncmp(f[5], "stream/", 7) != 0 || f[5][7] == '\0')
+    return KINESIS_EINVAL;
+  len = (size_t) (f[4] - f[3]) - 1;
+  if (len == 0 || len >= size)
+    return KINESIS_EINVAL;
+  for (i = 0; i < len; i++) {
+    char ch = f[3][i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+      return KINESIS_EINVAL;
+  }
+  memcpy(out, f[3], len);
+  out[len] = '\0';
+  return 0;
+}
+
+
+/* A stream given as an ARN names its region. A client with no region of
+ * its own takes it, with the endpoint of that region unless one was
+ * configured, and keeps it: a client has one region. An ARN of another
+ * region than the client's is refused, since the service would refuse it.
+ * Returns 0, KINESIS_EINVAL or KINESIS_ENOMEM. */
+static int client_region_of(kinesis_client_t* c, const char* stream) {
+  char region[64];
+  char url[160];
+  char* endpoint = NULL;
+  char* host = NULL;
+  char* copy;
+  int r;
+
+  if (stream == NULL || strncmp(stream, "arn:", 4) != 0)
+    return 0;
+  if (arn_region(stream, region, sizeof(region)) != 0)
+    return KINESIS_EINVAL;
+  if (c->region != NULL) {
+    if (strcmp(c->region, region) == 0)
+      return 0;
+    kn_client_log(c, KINESIS_LOG_WARN,
+                  "the stream ARN %s is in region %s, and this client's "
+                  "region is %s",
+                  stream, region, c->region);
+    return KINESIS_EINVAL;
+  }
+  if (c->endpoint == NULL) {
+    snprintf(url, sizeof(url), "https://kinesis.%s.amazonaws.com%s/", region,
+             strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
+    r = parse_endpoint(url, &endpoint, &host);
+    if (r != 0)
+      return r;
+  }
+  copy = kn_strdup(region);
+  if (copy == NULL) {
+    kn_free(endpoint);
+    kn_free(host);
+    return KINESIS_ENOMEM;
+  }
+  c->region = copy;
+  if (endpoint != NULL) {
+    c->endpoint = endpoint;
+    c->host = host;
+  }
+  kn_client_log(c, KINESIS_LOG_INFO,
+                "no region configured: region %s taken from the stream ARN",
+                region);
+  return 0;
+}
+
+
+/* `stream` (NULL for calls without one) may give the client its region. */
 static int call_start(kinesis_client_t* c, const char* action,
-                      kn_call_success_fn on_success, kinesis_client_cb cb,
-                      void* arg, kn_call_t** out) {
+                      const char* stream, kn_call_success_fn on_success,
+                      kinesis_client_cb cb, void* arg, kn_call_t** out) {
   kn_call_t* call;
+  int r;
   if (c->closing)
     return KINESIS_ECLOSING;
+  r = client_region_of(c, stream);
+  if (r != 0)
+    return r;
   if (c->region == NULL || c->endpoint == NULL)
     return KINESIS_ENOREGION;
   call = kn_calloc(1, sizeof(*call));
@@ -817,7 +903,7 @@ static int simple_stream_call(kinesis_client_t* c, const char* action,
     return KINESIS_EINVAL;
   if (create && strncmp(stream, "arn:", 4) == 0)
     return KINESIS_EINVAL;
-  r = call_start(c, action, fn, cb, arg, &call);
+  r = call_start(c, action, stream, fn, cb, arg, &call);
   if (r != 0)
     return r;
   r = create ? kn_codec_create_stream(&call->body, stream, shard_count)
@@ -1046,7 +1132,8 @@ int kn_client_get_shard_iterator(kinesis_client_t* c,
     return KINESIS_EINVAL;
   if (req->type == KINESIS_ITERATOR_AT_TIMESTAMP && !(req->timestamp >= 0))
     return KINESIS_EINVAL;
-  r = call_start(c, "GetShardIterator", on_shard_iterator, cb, arg, &call);
+  r = call_start(c, "GetShardIterator", req->stream, on_shard_iterator, cb,
+                 arg, &call);
   if (r != 0)
     return r;
   return call_finish_start(call, kn_codec_get_shard_iterator(&call->body, req),
@@ -1090,7 +1177,7 @@ int kn_client_get_records(kinesis_client_t* c, const char* iterator,
   len = strlen(iterator);
   if (len == 0 || len > 512)
     return KINESIS_EINVAL;
-  r = call_start(c, "GetRecords", on_get_records, cb, arg, &call);
+  r = call_start(c, "GetRecords", NULL, on_get_records, cb, arg, &call);
   if (r != 0)
     return r;
   return call_finish_start(
@@ -1146,7 +1233,7 @@ int kn_client_put_records(kinesis_client_t* c, const char* stream,
         (e->explicit_hash_key != NULL && !kn_valid_hash_key(e->explicit_hash_key)))
       return KINESIS_EINVAL;
   }
-  r = call_start(c, "PutRecords", on_put_records, cb, arg, &call);
+  r = call_start(c, "PutRecords", stream, on_put_records, cb, arg, &call);
   if (r != 0)
     return r;
   call->nentries = n;
@@ -1178,7 +1265,7 @@ static int stream_call(kinesis_client_t* c, const char* action,
                        kinesis_client_cb cb, void* arg, kn_call_t** out) {
   if (c == NULL || cb == NULL || !kn_valid_stream(stream))
     return KINESIS_EINVAL;
-  return call_start(c, action, fn, cb, arg, out);
+  return call_start(c, action, stream, fn, cb, arg, out);
 }
 
 
@@ -1264,7 +1351,7 @@ int kinesis_client_list_streams(kinesis_client_t* c, kinesis_client_cb cb,
 
   if (c == NULL || cb == NULL)
     return KINESIS_EINVAL;
-  r = call_start(c, "ListStreams", on_list_streams, cb, arg, &call);
+  r = call_start(c, "ListStreams", NULL, on_list_streams, cb, arg, &call);
   if (r != 0)
     return r;
   return call_finish_start(call, kn_codec_list_streams(&call->body, NULL, NULL),
@@ -1752,9 +1839,13 @@ int kn_client_closing(const kinesis_client_t* c) {
 }
 
 
-int kn_client_child_check(const kinesis_client_t* c) {
+int kn_client_child_check(kinesis_client_t* c, const char* stream) {
+  int r;
   if (c->closing)
     return KINESIS_ECLOSING;
+  r = client_region_of(c, stream);
+  if (r != 0)
+    return r;
   return c->region == NULL ? KINESIS_ENOREGION : 0;
 }
 

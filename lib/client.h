@@ -24,9 +24,11 @@ void kn_client_child_remove(kinesis_client_t* client);
 /* Whether the client is closing: children must not start calls then. */
 int kn_client_closing(const kinesis_client_t* client);
 
-/* Whether a producer or consumer may be made from `client` now: 0,
- * KINESIS_ECLOSING, or KINESIS_ENOREGION (it could never make a call). */
-int kn_client_child_check(const kinesis_client_t* client);
+/* Whether a producer or consumer of `stream` may be made from `client`
+ * now: 0, KINESIS_ECLOSING, KINESIS_ENOREGION (it could never make a
+ * call), or KINESIS_EINVAL (a stream ARN of another region than the
+ * client's). A stream ARN gives a client without a region its region. */
+int kn_client_child_check(kinesis_client_t* client, const char* stream);
 
 /* kinesis_client_put_records() and kinesis_client_list_shards(), returning
  * the call so that it can be canceled. With `validated`, the caller vouches

@@ -2247,7 +2247,7 @@ int kinesis_consumer_new(kinesis_client_t* client,
   if (client == NULL || options == NULL || out == NULL ||
       !options_valid(options))
     return KINESIS_EINVAL;
-  if ((r = kn_client_child_check(client)) != 0)
+  if ((r = kn_client_child_check(client, options->stream)) != 0)
     return r;
   c = kn_calloc(1, sizeof(*c));
   if (c == NULL)

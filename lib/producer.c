@@ -1664,7 +1664,7 @@ int kinesis_producer_new(kinesis_client_t* client,
   if (client == NULL || options == NULL || out == NULL ||
       !options_valid(options))
     return KINESIS_EINVAL;
-  if ((r = kn_client_child_check(client)) != 0)
+  if ((r = kn_client_child_check(client, options->stream)) != 0)
     return r;
   p = kn_calloc(1, sizeof(*p));
   if (p == NULL)

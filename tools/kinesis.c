@@ -1705,6 +1705,10 @@ static void report_call_error(cli_t* cli, int r) {
   else if (r == KINESIS_EINVAL && cli->cmd->id == CMD_CREATE_STREAM &&
            strncmp(cli->stream, "arn:", 4) == 0)
     err_line("%s: --stream needs a stream name, not an ARN", name);
+  else if (r == KINESIS_EINVAL && strncmp(cli->stream, "arn:", 4) == 0)
+    err_line("%s: unusable stream ARN '%s' (arn:PARTITION:kinesis:REGION:"
+             "ACCOUNT:stream/NAME, in the region the command uses)", name,
+             cli->stream);
   else if (r == KINESIS_EINVAL)
     err_line("%s: invalid stream name '%s' (1 to 128 letters, digits, '_', "
              "'.' or '-', or a stream ARN)", name, cli->stream);

@@ -268,7 +268,13 @@ typedef void (*kinesis_client_cb)(kinesis_client_t* client, int status,
  * KINESIS_EINVAL (a bad argument), KINESIS_ENOREGION (no region resolved),
  * KINESIS_ENOMEM, or KINESIS_ECLOSING. A missing credential is reported
  * through `cb` as KINESIS_ENOCREDS. `stream` is a stream name, or an ARN
- * ("arn:..."), which is sent as StreamARN.
+ * ("arn:PARTITION:kinesis:REGION:ACCOUNT:stream/NAME"), which is sent as
+ * StreamARN. An ARN names its region: a client with no region of its own
+ * takes the first ARN's region (and that region's endpoint, unless
+ * `endpoint_url` is set) and keeps it, so kinesis_client_region() may
+ * change from NULL once; an ARN of another region than the client's, or
+ * one that names no region, is KINESIS_EINVAL (logged at WARN). Producers
+ * and consumers made with a stream ARN do the same. Since 0.9.
  * @{
  */
 

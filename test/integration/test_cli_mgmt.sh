@@ -451,6 +451,22 @@ expect_rc "create-stream on kinesis-mock exits 0" 0 stdout-empty
 run --endpoint-url "$MOCK" describe-stream --stream "$m1"
 arn="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).StreamARN)' "$tmp/out")"
 
+# A stream ARN names its region: with none configured, the command takes it;
+# with another configured, the ARN is refused before anything is sent.
+AWS_REGION= run --endpoint-url "$MOCK" describe-stream --stream "$arn"
+expect_rc "describe-stream by ARN with no region configured exits 0" 0
+check_json "describe-stream by ARN takes the ARN's region" "
+  assert.strictEqual(d.StreamName, '$m1')"
+run --endpoint-url "$MOCK" --region eu-west-1 describe-stream --stream "$arn"
+if [ "$RC" -eq 1 ] && [ ! -s "$tmp/out" ] &&
+   grep -q "is in region us-east-1, and this client's region is eu-west-1" \
+     "$tmp/err" &&
+   grep -q "unusable stream ARN" "$tmp/err"; then
+  ok "an ARN of another region than --region is refused, naming both"
+else
+  not_ok "an ARN of another region than --region is refused, naming both"
+fi
+
 run --endpoint-url "$MOCK" update-shard-count --stream "$m1" --target-shard-count 4
 expect_rc "update-shard-count exits 0" 0
 check_json "update-shard-count prints the service's answer" "

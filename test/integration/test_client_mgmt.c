@@ -1,5 +1,6 @@
 #include "client_util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* The stream management calls (kinesis_client_list_streams() and the
@@ -506,5 +507,100 @@ static void test_mock(void) {
 }
 
 
+static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
+  (void) p;
+  ASSERT_OK(status);
+  *(int*) arg = 1;
+}
+
+
+/* A stream ARN names its region: a client with none takes it (and its
+ * endpoint's region for signing), a client of another region refuses the
+ * ARN before sending anything, and an ARN without a region is refused. */
+static void test_region_from_arn(void) {
+  kinesis_client_options_t o;
+  kinesis_client_t* c;
+  kinesis_client_t* bare;
+  kinesis_client_t* other;
+  kinesis_producer_options_t po;
+  kinesis_producer_t* p;
+  mgmt_cap_t cap;
+  summary_cap_t sum;
+  char stream[128];
+  char arn[256];
+  char other_arn[300];
+  const char* region_end;
+  int closed = 0;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  /* Nothing else may give the region-less clients a region. */
+  ASSERT_OK(unsetenv("AWS_REGION"));
+  ASSERT_OK(unsetenv("AWS_DEFAULT_REGION"));
+  ASSERT_OK(setenv("AWS_CONFIG_FILE", "/nonexistent/kinesis-test-config", 1));
+  ASSERT_OK(setenv("AWS_SHARED_CREDENTIALS_FILE",
+                   "/nonexistent/kinesis-test-credentials", 1));
+  c = new_client("KINESIS_TEST_MOCK_ENDPOINT");
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("arnreg"));
+  create_active_stream(&loop, c, stream, 1);
+  summary(c, stream, &sum);
+  snprintf(arn, sizeof(arn), "%s", sum.arn);
+  ASSERT(strncmp(arn, "arn:aws:kinesis:us-east-1:", 26) == 0);
+
+  test_client_options(&o, kn_test_require_env("KINESIS_TEST_MOCK_ENDPOINT"));
+  o.region = NULL;
+  ASSERT_OK(kinesis_client_new(&loop, &o, &bare));
+  ASSERT_NULL(kinesis_client_region(bare));
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_EQ(KINESIS_ENOREGION, kinesis_client_describe_stream_summary(
+                                   bare, stream, mgmt_cb, &cap));
+  /* An ARN with no region, or not a stream's, gives none. */
+  ASSERT_EQ(KINESIS_EINVAL,
+            kinesis_client_describe_stream_summary(
+                bare, "arn:aws:kinesis::000000000000:stream/x", mgmt_cb,
+                &cap));
+  ASSERT_EQ(KINESIS_EINVAL,
+            kinesis_client_describe_stream_summary(
+                bare, "arn:aws:sqs:us-east-1:000000000000:queue", mgmt_cb,
+                &cap));
+  ASSERT_NULL(kinesis_client_region(bare));
+  /* A producer of the ARN's stream gives it the region too. */
+  kinesis_producer_options_init(&po);
+  po.stream = arn;
+  ASSERT_OK(kinesis_producer_new(bare, &po, &p));
+  ASSERT_STR_EQ("us-east-1", kinesis_client_region(bare));
+  ASSERT_OK(kinesis_producer_close(p, on_producer_closed, &closed));
+  TEST_WAIT_UNTIL(&loop, closed == 1, 10000, (void) 0);
+  /* And the call, signed for that region, is answered. */
+  memset(&cap, 0, sizeof(cap));
+  call_ok(kinesis_client_describe_stream_summary(bare, arn, mgmt_cb, &cap),
+          &cap);
+
+  /* The same stream's ARN in another region than the client's. */
+  region_end = strchr(arn + 16, ':');
+  ASSERT_NOT_NULL(region_end);
+  snprintf(other_arn, sizeof(other_arn), "arn:aws:kinesis:eu-west-1%s",
+           region_end);
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_describe_stream_summary(
+                                bare, other_arn, mgmt_cb, &cap));
+  test_client_options(&o, kn_test_require_env("KINESIS_TEST_MOCK_ENDPOINT"));
+  o.region = "eu-west-1";
+  ASSERT_OK(kinesis_client_new(&loop, &o, &other));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_describe_stream_summary(
+                                other, arn, mgmt_cb, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_producer_new(other, &po, &p));
+  ASSERT_STR_EQ("eu-west-1", kinesis_client_region(other));
+  ASSERT_EQ(0, cap.calls);
+
+  close_client(&loop, other);
+  close_client(&loop, bare);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+  ASSERT_OK(unsetenv("AWS_CONFIG_FILE"));
+  ASSERT_OK(unsetenv("AWS_SHARED_CREDENTIALS_FILE"));
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_invalid_arguments), KN_TEST(test_list_streams),
-             KN_TEST(test_kinesalite), KN_TEST(test_mock))
+             KN_TEST(test_kinesalite), KN_TEST(test_mock),
+             KN_TEST(test_region_from_arn))
