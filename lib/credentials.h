@@ -20,7 +20,11 @@ typedef struct kn_credentials_s {
   char* secret_access_key;
   char* session_token;   /* NULL when there is none */
   int64_t expiration_ms; /* epoch ms; 0 = does not expire */
-  const char* source;    /* static: "options", "environment", "profile", ... */
+  const char* source;    /* static: "options", "environment", "profile",
+                          "web identity", "assume role", ... */
+  /* The role these credentials act as, for messages and `whoami`, when a
+   * role was assumed (STS); NULL otherwise. Not a secret. */
+  char* role_arn;
 } kn_credentials_t;
 
 void kn_credentials_clear(kn_credentials_t* c);
@@ -30,8 +34,9 @@ int kn_credentials_copy(kn_credentials_t* dst, const kn_credentials_t* src);
 
 /*
  * Looks up `profile` in the credentials file, then the config file
- * ("[profile NAME]", or "[default]"). Fills `creds` (access key, secret,
- * token) and `region` (kn_malloc'd, may stay NULL). Either path may be NULL.
+ * ("[profile NAME]", or "[default]"). Fills the keys, the region and the
+ * other settings below (each kn_malloc'd, NULL when absent; the credentials
+ * file wins key by key). Either path may be NULL.
  * Returns 0 when the profile had keys, KINESIS_ENOCREDS when it exists
  * without keys or does not exist, or KINESIS_ENOMEM. `out` is zeroed on
  * entry and always needs kn_profile_clear(): on KINESIS_ENOCREDS it may hold
@@ -43,6 +48,29 @@ typedef struct kn_profile_s {
   char* session_token;
   char* region;
   int found; /* 1 when a section of that name exists in either file */
+  /* Assumed roles (lib/cred_sts.c). */
+  char* role_arn;
+  char* source_profile;
+  char* credential_source; /* Environment, Ec2InstanceMetadata, EcsContainer */
+  char* external_id;
+  char* role_session_name;
+  char* duration_seconds;  /* as written; checked where it is used */
+  char* mfa_serial;        /* refused: there is no one to prompt */
+  char* web_identity_token_file;
+  /* Parsed for the sources that lib/cred_process.c and lib/cred_sso.c
+   * bring; the chain does not act on them yet. */
+  char* credential_process;
+  char* sso_session;
+  char* sso_start_url;
+  char* sso_region;
+  char* sso_account_id;
+  char* sso_role_name;
+  /* The profile's endpoint_url (every service; lib/cred_sts.c for STS). */
+  char* endpoint_url;
+  /* From the config file's "[sso-session NAME]" that sso_session names. */
+  int sso_session_found;
+  char* sso_session_start_url;
+  char* sso_session_region;
   /* Set by kn_profile_load: the first file that holds a secret key or a
    * session token and that its group or everyone may read (it points at
    * the caller's path), with its mode; NULL when none. */
@@ -81,12 +109,17 @@ typedef struct kn_cred_options_s {
   const char* secret_access_key;
   const char* session_token;
   const char* profile;        /* NULL: $AWS_PROFILE or "default" */
+  /* The region STS is called in (roles). NULL: AWS_REGION,
+   * AWS_DEFAULT_REGION, the profile's, else the global endpoint. */
+  const char* region;
   /* Refresh temporary credentials this long before they expire. 0: 300000. */
   uint32_t refresh_before_ms;
   /* Metadata request timeout. 0: 1000 ms per attempt. */
   uint32_t metadata_timeout_ms;
-  /* Optional: told once per file when a profile's secret comes from a file
-   * that other users can read. The message names the file, never a key. */
+  /* Optional: told once when a profile's secret comes from a file that
+   * other users can read, and at each failed refresh whose old
+   * credentials stay in use. The message names files, endpoints and roles,
+   * never a secret. */
   void (*warn)(const char* message, void* arg);
   void* warn_arg;
 } kn_cred_options_t;
