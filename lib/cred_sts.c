@@ -844,18 +844,18 @@ static void on_http_done(int status, const kn_http_response_t* res,
 }
 
 
-/* host[:port] of an http(s) URL, as curl puts it in the Host header. */
-static char* url_host(const char* url) {
+/* The host[:port] of an http(s) URL, as curl puts it in the Host header,
+ * in *len; NULL when there is none, or it has user information. */
+static const char* url_host(const char* url, size_t* len) {
   const char* sep = strstr(url, "://");
   const char* h;
-  size_t len;
   if (sep == NULL)
     return NULL;
   h = sep + 3;
-  len = strcspn(h, "/?#");
-  if (len == 0 || memchr(h, '@', len) != NULL)
+  *len = strcspn(h, "/?#");
+  if (*len == 0 || memchr(h, '@', *len) != NULL)
     return NULL;
-  return kn_strndup(h, len);
+  return h;
 }
 
 
@@ -865,13 +865,16 @@ int kn_sts_assume_role(uv_loop_t* loop, kn_http_t* http,
   kn_sts_call_t* call;
   char session[48];
   const char* session_name;
+  const char* host = NULL;
+  size_t host_len = 0;
   int r;
 
   if (loop == NULL || http == NULL || req == NULL || cb == NULL ||
       req->role_arn == NULL || req->role_arn[0] == '\0' ||
       req->endpoint == NULL ||
       (strncmp(req->endpoint, "https://", 8) != 0 &&
-       strncmp(req->endpoint, "http://", 7) != 0))
+       strncmp(req->endpoint, "http://", 7) != 0) ||
+      (host = url_host(req->endpoint, &host_len)) == NULL)
     return KINESIS_EINVAL;
   if (req->web_identity_token == NULL &&
       (req->source == NULL || req->source->access_key_id == NULL ||
@@ -902,14 +905,9 @@ int kn_sts_assume_role(uv_loop_t* loop, kn_http_t* http,
     }
   }
   r = KINESIS_ENOMEM;
-  if (call->url == NULL)
+  call->host = kn_strndup(host, host_len);
+  if (call->url == NULL || call->host == NULL)
     goto fail;
-  call->host = url_host(call->url);
-  if (call->host == NULL) {
-    r = strstr(call->url, "://") != NULL ? KINESIS_EINVAL : KINESIS_ENOMEM;
-    goto fail;
-  }
-  r = KINESIS_ENOMEM;
   call->role_arn = kn_strdup(req->role_arn);
   call->region = kn_strdup(req->region != NULL ? req->region : "us-east-1");
   if (call->role_arn == NULL || call->region == NULL)
