@@ -9,10 +9,14 @@
 
 /*
  * The AWS credential chain, in order: explicit options; the environment
- * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); the shared
- * credentials and config files with profiles; container credentials; EC2
- * instance metadata with IMDSv2. Temporary credentials refresh on the loop
- * before they expire.
+ * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); web
+ * identity from the environment (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN);
+ * the shared credentials and config files with profiles, whose roles
+ * (role_arn with source_profile, credential_source or
+ * web_identity_token_file) come before their keys; container credentials;
+ * EC2 instance metadata with IMDSv2. Roles are assumed through STS
+ * (cred_sts.c). Temporary credentials refresh on the loop before they
+ * expire. docs/client.md says it for users.
  */
 
 typedef struct kn_credentials_s {
