@@ -1499,6 +1499,90 @@ static void test_sts_invalid(void) {
 }
 
 
+typedef struct sts_result_s {
+  int calls;
+  int status;
+} sts_result_t;
+
+
+static void on_sts_result(int status, kn_credentials_t* creds,
+                          const char* message, void* arg) {
+  sts_result_t* r = arg;
+  r->calls++;
+  r->status = status;
+  if (status == 0) {
+    ASSERT_NOT_NULL(creds);
+  } else {
+    ASSERT_NULL(creds);
+    ASSERT_NOT_NULL(message);
+  }
+}
+
+
+/* Starting a call, each allocation failing in turn, then cancelling it:
+ * ENOMEM with no callback, or ECANCELED once, and nothing leaks. */
+static void test_sts_start_failmalloc(void) {
+  uv_loop_t loop;
+  kn_http_t* http;
+  kn_sts_request_t req;
+  kn_credentials_t src;
+  int64_t i;
+  int web;
+
+  memset(&src, 0, sizeof(src));
+  src.access_key_id = "AKID";
+  src.secret_access_key = "secret";
+  src.session_token = "token";
+  for (web = 0; web < 2; web++) {
+    memset(&req, 0, sizeof(req));
+    req.role_arn = "arn:aws:iam::123456789012:role/r";
+    req.endpoint = "http://127.0.0.1:1/";
+    req.region = "eu-west-1";
+    req.external_id = "ext id/&=";
+    req.duration_seconds = 900;
+    if (web)
+      req.web_identity_token = "a.token";
+    else
+      req.source = &src;
+    for (i = 0;; i++) {
+      kn_sts_call_t* call = NULL;
+      sts_result_t res;
+      int r;
+      kn_test_alloc_install();
+      kn_test_alloc_fail_at = -1;
+      kn_test_alloc_count = 0;
+      kn_test_alloc_live = 0;
+      ASSERT_OK(uv_loop_init(&loop));
+      ASSERT_OK(kn_http_new(&loop, NULL, &http));
+      memset(&res, 0, sizeof(res));
+      kn_test_alloc_fail_at = kn_test_alloc_count + i;
+      r = kn_sts_assume_role(&loop, http, &req, on_sts_result, &res, &call);
+      kn_test_alloc_fail_at = -1;
+      if (r == 0) {
+        ASSERT_NOT_NULL(call);
+        kn_sts_cancel(call);
+      } else {
+        ASSERT_EQ(KINESIS_ENOMEM, r);
+      }
+      ASSERT_EQ(0, res.calls);
+      ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
+      ASSERT_EQ(r == 0 ? 1 : 0, res.calls);
+      if (r == 0) {
+        ASSERT_EQ(KINESIS_ECANCELED, res.status);
+        ASSERT_NULL(call);
+      }
+      kn_http_close(http, NULL, NULL);
+      kn_test_loop_close(&loop);
+      ASSERT_EQ(0, kn_test_alloc_live);
+      ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
+      if (r == 0)
+        break;
+    }
+    ASSERT_GT(i, 5);
+  }
+}
+
+
 /* A role chain that ends in an error before anything is sent, failing each
  * allocation in turn. */
 static void test_chain_role_failmalloc(void) {
@@ -1662,5 +1746,6 @@ KN_TEST_MAIN(
     KN_TEST(test_parse_role_settings), KN_TEST(test_parse_role_failmalloc),
     KN_TEST(test_sts_endpoint), KN_TEST(test_sts_xml),
     KN_TEST(test_sts_xml_failmalloc), KN_TEST(test_sts_invalid),
+    KN_TEST(test_sts_start_failmalloc),
     KN_TEST(test_chain_role_failmalloc), KN_TEST(test_chain_role_errors),
     KN_TEST(test_close_cancels_sts_in_flight))
