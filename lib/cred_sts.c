@@ -113,8 +113,8 @@ static int xml_text(const char* xml, size_t from, size_t to, kn_buf_t* b) {
   static const struct {
     const char* name;
     char c;
-  } entities[] = {{"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'},
-                  {"apos", '\''}};
+  } entities[] = {
+      {"amp", '&'}, {"lt", '<'}, {"gt", '>'}, {"quot", '"'}, {"apos", '\''}};
   size_t i = from;
 
   while (i < to) {
@@ -180,17 +180,16 @@ static void buf_scrub_free(kn_buf_t* b) {
 }
 
 
-int kn_sts_xml_text(const char* xml, size_t len, const char* path,
-                    char** out) {
+int kn_sts_xml_text(const char* xml, size_t len, const char* path, char** out) {
   xml_name_t want[KN_XML_MAX_DEPTH];
   xml_name_t stack[KN_XML_MAX_DEPTH];
   size_t nwant = 0;
   size_t depth = 0;
   size_t roots = 0;
   size_t i = 0;
-  int collecting = 0;  /* inside the wanted element */
+  int collecting = 0; /* inside the wanted element */
   int found = 0;
-  int nested = 0;      /* the wanted element holds an element */
+  int nested = 0; /* the wanted element holds an element */
   kn_buf_t text = KN_BUF_INIT;
   const char* s;
   int r = KINESIS_EPROTO;
@@ -434,23 +433,23 @@ void kn_sts_default_session_name(char out[48]) {
 struct kn_sts_call_s {
   uv_loop_t* loop;
   kn_http_t* http;
-  uv_timer_t timer;     /* backoff between attempts */
+  uv_timer_t timer; /* backoff between attempts */
   kn_http_req_t* req;
   kn_cred_source_cb cb;
   void* arg;
-  char* url;            /* endpoint + "/" */
-  char* host;           /* host[:port], as curl sends it in Host */
+  char* url;  /* endpoint + "/" */
+  char* host; /* host[:port], as curl sends it in Host */
   char* region;
   char* role_arn;
-  char* token;          /* the web identity token (a secret), or NULL */
+  char* token; /* the web identity token (a secret), or NULL */
   kn_credentials_t source;
-  kn_buf_t body;        /* holds the token for web identity: scrubbed */
+  kn_buf_t body; /* holds the token for web identity: scrubbed */
   const char* action;
   uint32_t timeout_ms;
   uint32_t retry_base_ms;
   int attempts;
   int canceled;
-  int finishing;        /* the timer is closing; cb runs in its close cb */
+  int finishing; /* the timer is closing; cb runs in its close cb */
   kn_sts_call_t** out;
   int status;
   kn_credentials_t creds;
@@ -545,8 +544,9 @@ static void call_fail(kn_sts_call_t* call, int status, const char* fmt, ...) {
   va_list ap;
   int n;
 
-  n = snprintf(call->message, sizeof(call->message), "STS %s for %s at %s: ",
-               call->action, call->role_arn, call->url);
+  n = snprintf(call->message, sizeof(call->message),
+               "STS %s for %s at %s: ", call->action, call->role_arn,
+               call->url);
   if (n < 0 || (size_t) n >= sizeof(call->message))
     n = 0;
   va_start(ap, fmt);
@@ -736,8 +736,8 @@ static void answer_error(kn_sts_call_t* call, const kn_http_response_t* res) {
                   "HTTP %ld after %d attempts", res->status, call->attempts);
       return;
     }
-    call_fail(call, KINESIS_EPROTO,
-              "HTTP %ld without an STS error document", res->status);
+    call_fail(call, KINESIS_EPROTO, "HTTP %ld without an STS error document",
+              res->status);
     return;
   }
   if (message != NULL)
@@ -758,12 +758,10 @@ static void answer_error(kn_sts_call_t* call, const kn_http_response_t* res) {
     call_fail(call, sts_errors[i].status, "%s: %s%s%s (HTTP %ld%s%s)", code,
               message != NULL ? message : "(no message)",
               sts_errors[i].hint != NULL ? "; " : "",
-              sts_errors[i].hint != NULL ? sts_errors[i].hint : "",
-              res->status, sts_errors[i].retry ? ", last of the attempts" : "",
-              "");
+              sts_errors[i].hint != NULL ? sts_errors[i].hint : "", res->status,
+              sts_errors[i].retry ? ", last of the attempts" : "", "");
   else
-    call_fail(call,
-              res->status >= 500 ? KINESIS_ESERVICE : KINESIS_EINVALIDARG,
+    call_fail(call, res->status >= 500 ? KINESIS_ESERVICE : KINESIS_EINVALIDARG,
               "%s: %s (HTTP %ld)", code,
               message != NULL ? message : "(no message)", res->status);
   kn_free(code);
@@ -818,8 +816,7 @@ static void answer_ok(kn_sts_call_t* call, const kn_http_response_t* res) {
 }
 
 
-static void on_http_done(int status, const kn_http_response_t* res,
-                         void* arg) {
+static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
   kn_sts_call_t* call = arg;
 
   call->req = NULL;

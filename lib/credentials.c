@@ -385,8 +385,8 @@ static int profile_parse_line(profile_parser_t* ps, const char* line,
   }
   for (i = 0; i < KN_ARRAY_SIZE(profile_keys); i++)
     if (key_is(key, key_len, profile_keys[i].name))
-      return profile_set(
-          (char**) ((char*) out + profile_keys[i].offset), value, value_len);
+      return profile_set((char**) ((char*) out + profile_keys[i].offset), value,
+                         value_len);
   if (key_is(key, key_len, "aws_access_key_id"))
     return profile_set(&out->access_key_id, value, value_len);
   if (key_is(key, key_len, "aws_secret_access_key"))
@@ -488,7 +488,8 @@ static int holds_secret(const char* text) {
 
 /* Notes `path` in `out` when it holds a secret and its group or everyone
  * may read it, as ssh and the AWS tools warn of private files. */
-static void note_exposed(const char* path, const char* text, kn_profile_t* out) {
+static void note_exposed(const char* path, const char* text,
+                         kn_profile_t* out) {
   struct stat st;
   if (out->exposed_path != NULL || path == NULL || !holds_secret(text) ||
       stat(path, &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
@@ -591,7 +592,7 @@ typedef struct role_hop_s {
   char* session_name; /* NULL: the default */
   char* external_id;
   uint32_t duration_seconds;
-  char* token_file;   /* set: web identity; read when the hop starts */
+  char* token_file; /* set: web identity; read when the hop starts */
 } role_hop_t;
 
 
@@ -616,7 +617,7 @@ typedef struct cred_plan_s {
   role_hop_t hops[KN_CRED_MAX_HOPS];
   size_t nhops;
   size_t done;
-  char* region;     /* NULL: the global endpoint, signed for us-east-1 */
+  char* region; /* NULL: the global endpoint, signed for us-east-1 */
   char* endpoint;
 } cred_plan_t;
 
@@ -641,7 +642,7 @@ struct kn_cred_provider_s {
   uint32_t metadata_timeout_ms;
   void (*warn)(const char* message, void* arg);
   void* warn_arg;
-  int warned_exposed;    /* a shared profile file was reported */
+  int warned_exposed; /* a shared profile file was reported */
 
   /* The cache. kn_cred_provider_invalidate() only clears `have_creds`: the
    * strings stay allocated until the next fetch replaces them, because a
@@ -668,8 +669,8 @@ struct kn_cred_provider_s {
   char* role;
   cred_plan_t* plan;  /* roles to assume, while a fetch runs them */
   kn_sts_call_t* sts; /* the STS call in flight */
-  kn_buf_t why;   /* the sources tried and why each failed */
-  int why_failed; /* `why` is incomplete: an append ran out of memory */
+  kn_buf_t why;       /* the sources tried and why each failed */
+  int why_failed;     /* `why` is incomplete: an append ran out of memory */
 
   unsigned flags;
   int in_callback;
@@ -930,9 +931,9 @@ static void fetch_failed(kn_cred_provider_t* p, int status) {
   p->have_creds = 0;
   p->backoff_ms = 0;
   uv_timer_stop(&p->refresh_timer);
-  deliver_all(p, status, NULL,
-              status == KINESIS_ENOMEM ? kinesis_strerror(status)
-                                       : why_message(p));
+  deliver_all(
+      p, status, NULL,
+      status == KINESIS_ENOMEM ? kinesis_strerror(status) : why_message(p));
 }
 
 
@@ -1517,7 +1518,8 @@ static void files_clear(profile_files_t* f) {
 static int files_read(profile_files_t* f) {
   int r;
   memset(f, 0, sizeof(*f));
-  r = profile_path("AWS_SHARED_CREDENTIALS_FILE", "credentials", &f->creds_path);
+  r = profile_path("AWS_SHARED_CREDENTIALS_FILE", "credentials",
+                   &f->creds_path);
   if (r == 0)
     r = profile_path("AWS_CONFIG_FILE", "config", &f->config_path);
   if (r == 0)
@@ -1649,8 +1651,7 @@ static int plan_profiles(kn_cred_provider_t* p, const profile_files_t* f,
       /* A profile may name itself to assume its role with its own keys. */
       if (strcmp(pr.source_profile, name) == 0) {
         if (!has_keys) {
-          why_add(p,
-                  "profile \"%s\" is its own source_profile but has no keys",
+          why_add(p, "profile \"%s\" is its own source_profile but has no keys",
                   name);
           goto out;
         }
@@ -1717,10 +1718,11 @@ static int plan_profiles(kn_cred_provider_t* p, const profile_files_t* f,
         plan->base = BASE_CONTAINER;
         r = 0;
       } else {
-        why_add(p,
-                "profile \"%s\": unknown credential_source \"%s\" (Environment, "
-                "Ec2InstanceMetadata or EcsContainer)",
-                name, cs);
+        why_add(
+            p,
+            "profile \"%s\": unknown credential_source \"%s\" (Environment, "
+            "Ec2InstanceMetadata or EcsContainer)",
+            name, cs);
       }
       goto out;
     }
@@ -1862,17 +1864,17 @@ static void on_sts_done(int status, kn_credentials_t* creds,
 static int plan_start(kn_cred_provider_t* p) {
   int r;
   switch (p->plan->base) {
-  case BASE_CONTAINER:
-    p->plan->base_pending = 1;
-    r = container_start(p);
-    break;
-  case BASE_IMDS:
-    p->plan->base_pending = 1;
-    r = imds_start(p);
-    break;
-  default:
-    plan_next(p);
-    return 2;
+    case BASE_CONTAINER:
+      p->plan->base_pending = 1;
+      r = container_start(p);
+      break;
+    case BASE_IMDS:
+      p->plan->base_pending = 1;
+      r = imds_start(p);
+      break;
+    default:
+      plan_next(p);
+      return 2;
   }
   if (r == 1)
     return 2;
@@ -1953,9 +1955,10 @@ static int resolve_profiles(kn_cred_provider_t* p) {
     goto start;
   }
   if (token_file != NULL || role_arn != NULL)
-    why_add(p, "%s set without %s)",
-            token_file != NULL ? "AWS_WEB_IDENTITY_TOKEN_FILE" : "AWS_ROLE_ARN",
-            token_file != NULL ? "AWS_ROLE_ARN" : "AWS_WEB_IDENTITY_TOKEN_FILE");
+    why_add(
+        p, "%s set without %s)",
+        token_file != NULL ? "AWS_WEB_IDENTITY_TOKEN_FILE" : "AWS_ROLE_ARN",
+        token_file != NULL ? "AWS_ROLE_ARN" : "AWS_WEB_IDENTITY_TOKEN_FILE");
   else
     why_add(p, "not configured)");
 

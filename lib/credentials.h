@@ -58,8 +58,8 @@ typedef struct kn_profile_s {
   char* credential_source; /* Environment, Ec2InstanceMetadata, EcsContainer */
   char* external_id;
   char* role_session_name;
-  char* duration_seconds;  /* as written; checked where it is used */
-  char* mfa_serial;        /* refused: there is no one to prompt */
+  char* duration_seconds; /* as written; checked where it is used */
+  char* mfa_serial;       /* refused: there is no one to prompt */
   char* web_identity_token_file;
   /* Parsed for the sources that lib/cred_process.c and lib/cred_sso.c
    * bring; the chain does not act on them yet. */
@@ -112,7 +112,7 @@ typedef struct kn_cred_options_s {
   const char* access_key_id;
   const char* secret_access_key;
   const char* session_token;
-  const char* profile;        /* NULL: $AWS_PROFILE or "default" */
+  const char* profile; /* NULL: $AWS_PROFILE or "default" */
   /* The region STS is called in (roles). NULL: AWS_REGION,
    * AWS_DEFAULT_REGION, the profile's, else the global endpoint. */
   const char* region;

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond)                                                           \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
+#define CHECK(cond) \
+  do {              \
+    if (!(cond))    \
+      abort();      \
   } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);

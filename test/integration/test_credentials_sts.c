@@ -103,14 +103,22 @@ static void write_file(const char* path, const char* text) {
 
 
 static void setup(void) {
-  static const char* const vars[] = {
-      "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-      "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-      "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-      "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
-      "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_ENDPOINT_URL",
-      "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-      "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"};
+  static const char* const vars[] = {"AWS_ACCESS_KEY_ID",
+                                     "AWS_SECRET_ACCESS_KEY",
+                                     "AWS_SESSION_TOKEN",
+                                     "AWS_PROFILE",
+                                     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                                     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                                     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                                     "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                                     "AWS_WEB_IDENTITY_TOKEN_FILE",
+                                     "AWS_ROLE_ARN",
+                                     "AWS_ROLE_SESSION_NAME",
+                                     "AWS_ENDPOINT_URL",
+                                     "AWS_REGION",
+                                     "AWS_DEFAULT_REGION",
+                                     "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+                                     "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"};
   size_t i;
 
   sts_url = kn_test_require_env("KINESIS_TEST_STS_URL");
@@ -309,8 +317,8 @@ static void test_web_identity_env(void) {
   ASSERT_STR_EQ("ok", req_str(reqs, 0, "outcome"));
   ASSERT_STR_EQ("token-two", req_param(reqs, 1, "WebIdentityToken"));
   /* Without AWS_ROLE_SESSION_NAME: the default name. */
-  ASSERT_EQ(0, strncmp(req_param(reqs, 1, "RoleSessionName"), "libkinesis-",
-                       11));
+  ASSERT_EQ(0,
+            strncmp(req_param(reqs, 1, "RoleSessionName"), "libkinesis-", 11));
   ASSERT_STR_EQ("ok", req_str(reqs, 1, "outcome"));
   json_decref(reqs);
 }
@@ -368,19 +376,22 @@ static void test_web_identity_profile(void) {
 static void write_role_chain(void) {
   write_file(config_path,
              "[profile mid]\n"
-             "role_arn = " ROLE_MID "\n"
+             "role_arn = " ROLE_MID
+             "\n"
              "source_profile = base\n"
              "[profile top]\n"
-             "role_arn = " ROLE_TOP "\n"
+             "role_arn = " ROLE_TOP
+             "\n"
              "source_profile = mid\n"
              "external_id = ext-42\n"
              "role_session_name = top-session\n"
              "duration_seconds = 1800\n");
   /* The base profile's own role_arn is ignored: its keys end the chain. */
-  write_file(creds_path, "[base]\n"
-                         "aws_access_key_id = AKIDBASE\n"
-                         "aws_secret_access_key = base-secret\n"
-                         "role_arn = arn:aws:iam::123456789012:role/ignored\n");
+  write_file(creds_path,
+             "[base]\n"
+             "aws_access_key_id = AKIDBASE\n"
+             "aws_secret_access_key = base-secret\n"
+             "role_arn = arn:aws:iam::123456789012:role/ignored\n");
   sts_control("{\"keys\": {\"AKIDBASE\": {\"secret\": \"base-secret\"}}}");
 }
 
@@ -448,8 +459,9 @@ static void test_credential_source_imds(void) {
   unsetenv("AWS_EC2_METADATA_DISABLED");
   write_file(config_path, "[profile ec2]\nrole_arn = " ROLE_TOP
                           "\ncredential_source = Ec2InstanceMetadata\n");
-  sts_control("{\"keys\": {\"ASIAIMDS1\": {\"secret\": \"imds-secret-1\", "
-              "\"token\": \"imds-token-1\"}}}");
+  sts_control(
+      "{\"keys\": {\"ASIAIMDS1\": {\"secret\": \"imds-secret-1\", "
+      "\"token\": \"imds-token-1\"}}}");
   fixture_init(&f, "ec2", 0);
   get_once(&f, &r);
   ASSERT_OK(r.status);
@@ -477,8 +489,9 @@ static void test_credential_source_container(void) {
   setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "test-container-auth", 1);
   write_file(config_path, "[profile ecs]\nrole_arn = " ROLE_TOP
                           "\ncredential_source = EcsContainer\n");
-  sts_control("{\"keys\": {\"ASIACONTAINER1\": {\"secret\": "
-              "\"container-secret-1\", \"token\": \"container-token-1\"}}}");
+  sts_control(
+      "{\"keys\": {\"ASIACONTAINER1\": {\"secret\": "
+      "\"container-secret-1\", \"token\": \"container-token-1\"}}}");
   fixture_init(&f, "ecs", 0);
   get_once(&f, &r);
   ASSERT_OK(r.status);
@@ -542,8 +555,9 @@ static void test_failed_refresh_keeps_creds(void) {
   fixture_init(&f, NULL, 3000);
   get_once(&f, &r);
   ASSERT_STR_EQ("ASIASTS1", r.access_key_id);
-  sts_control("{\"script\": [{\"status\": 403, \"code\": \"AccessDenied\", "
-              "\"message\": \"not today\", \"times\": 100}]}");
+  sts_control(
+      "{\"script\": [{\"status\": 403, \"code\": \"AccessDenied\", "
+      "\"message\": \"not today\", \"times\": 100}]}");
   run_loop_for(&f.loop, 2500);
   /* The refresh failed; the old credentials are still handed out. */
   ASSERT_GE(f.warnings, 1);
@@ -570,28 +584,33 @@ static void test_errors(void) {
   /* AccessDenied, with the role named. */
   setup();
   web_identity_env("token-one");
-  sts_control("{\"web_token\": \"token-one\", \"script\": [{\"status\": 403, "
-              "\"code\": \"AccessDenied\", \"message\": \"no\"}]}");
+  sts_control(
+      "{\"web_token\": \"token-one\", \"script\": [{\"status\": 403, "
+      "\"code\": \"AccessDenied\", \"message\": \"no\"}]}");
   expect_error(NULL, KINESIS_EACCESS, "AccessDenied: no");
   /* The fake expects another token. */
   sts_control("{\"web_token\": \"x\"}");
   expect_error(NULL, KINESIS_EACCESS, "InvalidIdentityToken");
-  sts_control("{\"web_token\": \"token-one\", \"script\": [{\"status\": 400, "
-              "\"code\": \"ExpiredTokenException\", \"message\": \"old\"}]}");
+  sts_control(
+      "{\"web_token\": \"token-one\", \"script\": [{\"status\": 400, "
+      "\"code\": \"ExpiredTokenException\", \"message\": \"old\"}]}");
   expect_error(NULL, KINESIS_ECREDEXPIRED, "ExpiredTokenException");
-  sts_control("{\"script\": [{\"status\": 403, "
-              "\"code\": \"RegionDisabledException\", \"message\": \"off\"}]}");
+  sts_control(
+      "{\"script\": [{\"status\": 403, "
+      "\"code\": \"RegionDisabledException\", \"message\": \"off\"}]}");
   expect_error(NULL, KINESIS_EACCESS, "not activated in this region");
 
   /* Malformed XML. */
-  sts_control("{\"script\": [{\"status\": 200, \"body\": "
-              "\"<AssumeRoleWithWebIdentityResponse><oops>\"}]}");
+  sts_control(
+      "{\"script\": [{\"status\": 200, \"body\": "
+      "\"<AssumeRoleWithWebIdentityResponse><oops>\"}]}");
   expect_error(NULL, KINESIS_EPROTO, "malformed answer");
 
   /* 5xx is tried again: two failures, then success. */
-  sts_control("{\"reset\": true, \"web_token\": \"token-one\", \"script\": "
-              "[{\"status\": 500, \"code\": \"InternalFailure\", "
-              "\"message\": \"boom\", \"times\": 2}]}");
+  sts_control(
+      "{\"reset\": true, \"web_token\": \"token-one\", \"script\": "
+      "[{\"status\": 500, \"code\": \"InternalFailure\", "
+      "\"message\": \"boom\", \"times\": 2}]}");
   {
     fixture_t f;
     get_result_t r;
@@ -605,9 +624,10 @@ static void test_errors(void) {
     json_decref(reqs);
   }
   /* Throttled on every attempt. */
-  sts_control("{\"reset\": true, \"web_token\": \"token-one\", \"script\": "
-              "[{\"status\": 400, \"code\": \"Throttling\", "
-              "\"message\": \"Rate exceeded\", \"times\": 3}]}");
+  sts_control(
+      "{\"reset\": true, \"web_token\": \"token-one\", \"script\": "
+      "[{\"status\": 400, \"code\": \"Throttling\", "
+      "\"message\": \"Rate exceeded\", \"times\": 3}]}");
   expect_error(NULL, KINESIS_ETHROUGHPUT, "Throttling");
   reqs = sts_requests();
   ASSERT_EQ(3, json_array_size(reqs));
@@ -636,21 +656,27 @@ static void test_errors(void) {
 
   /* Profiles that cannot work: nothing is sent. */
   setup();
-  write_file(config_path,
-             "[profile a]\nrole_arn = " ROLE_TOP "\nsource_profile = b\n"
-             "[profile b]\nrole_arn = " ROLE_MID "\nsource_profile = c\n"
-             "[profile c]\nrole_arn = " ROLE_MID "\nsource_profile = b\n"
-             "[profile mfa]\nrole_arn = " ROLE_TOP "\nsource_profile = k\n"
-             "mfa_serial = arn:aws:iam::123456789012:mfa/me\n"
-             "[profile both]\nrole_arn = " ROLE_TOP "\nsource_profile = k\n"
-             "credential_source = Environment\n"
-             "[profile lost]\nrole_arn = " ROLE_TOP
-             "\nsource_profile = nowhere\n"
-             "[profile bare]\nrole_arn = " ROLE_TOP "\n"
-             "[profile long]\nrole_arn = " ROLE_TOP "\nsource_profile = k\n"
-             "duration_seconds = 60\n"
-             "[profile k]\naws_access_key_id = AKIDK\n"
-             "aws_secret_access_key = k-secret\n");
+  write_file(config_path, "[profile a]\nrole_arn = " ROLE_TOP
+                          "\nsource_profile = b\n"
+                          "[profile b]\nrole_arn = " ROLE_MID
+                          "\nsource_profile = c\n"
+                          "[profile c]\nrole_arn = " ROLE_MID
+                          "\nsource_profile = b\n"
+                          "[profile mfa]\nrole_arn = " ROLE_TOP
+                          "\nsource_profile = k\n"
+                          "mfa_serial = arn:aws:iam::123456789012:mfa/me\n"
+                          "[profile both]\nrole_arn = " ROLE_TOP
+                          "\nsource_profile = k\n"
+                          "credential_source = Environment\n"
+                          "[profile lost]\nrole_arn = " ROLE_TOP
+                          "\nsource_profile = nowhere\n"
+                          "[profile bare]\nrole_arn = " ROLE_TOP
+                          "\n"
+                          "[profile long]\nrole_arn = " ROLE_TOP
+                          "\nsource_profile = k\n"
+                          "duration_seconds = 60\n"
+                          "[profile k]\naws_access_key_id = AKIDK\n"
+                          "aws_secret_access_key = k-secret\n");
   expect_error("a", KINESIS_EINVAL, "source_profile cycle: b -> c -> b");
   expect_error("mfa", KINESIS_EINVAL, "profile \"mfa\" has mfa_serial");
   expect_error("both", KINESIS_EINVAL,

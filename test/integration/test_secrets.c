@@ -328,8 +328,8 @@ static void test_no_secret_from_roles(void) {
   const char* fault = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
   const char* sts = kn_test_require_env("KINESIS_TEST_STS_URL");
   static const char* const forbidden[] = {
-      WEB_TOKEN, BASE_SECRET, "sts-secret-", "sts-token-", "Signature=",
-      "Credential=", "uthorization"};
+      WEB_TOKEN,    BASE_SECRET,   "sts-secret-", "sts-token-",
+      "Signature=", "Credential=", "uthorization"};
   char dir[] = "/tmp/kn-secrets-XXXXXX";
   char token_path[256];
   char config_path[256];
@@ -354,8 +354,9 @@ static void test_no_secret_from_roles(void) {
              "[profile role]\n"
              "role_arn = arn:aws:iam::123456789012:role/r\n"
              "source_profile = base\n");
-  write_file(creds_path, "[base]\naws_access_key_id = AKIDBASESECRETS\n"
-                         "aws_secret_access_key = " BASE_SECRET "\n");
+  write_file(creds_path,
+             "[base]\naws_access_key_id = AKIDBASESECRETS\n"
+             "aws_secret_access_key = " BASE_SECRET "\n");
   unsetenv("AWS_ACCESS_KEY_ID");
   unsetenv("AWS_SECRET_ACCESS_KEY");
   unsetenv("AWS_SESSION_TOKEN");
@@ -364,7 +365,8 @@ static void test_no_secret_from_roles(void) {
   setenv("AWS_CONFIG_FILE", config_path, 1);
   setenv("AWS_SHARED_CREDENTIALS_FILE", creds_path, 1);
   setenv("AWS_ENDPOINT_URL_STS", sts, 1);
-  sts_control(sts, "{\"reset\": true, \"web_token\": \"" WEB_TOKEN "\", "
+  sts_control(sts, "{\"reset\": true, \"web_token\": \"" WEB_TOKEN
+                   "\", "
                    "\"keys\": {\"AKIDBASESECRETS\": {\"secret\": \"" BASE_SECRET
                    "\"}}}");
   ASSERT_OK(uv_loop_init(&loop));
@@ -376,15 +378,16 @@ static void test_no_secret_from_roles(void) {
   setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/web", 1);
   role_call(fault, NULL, &cap);
   ASSERT_EQ(KINESIS_ENOTFOUND, cap.status);
-  sts_control(sts, "{\"script\": [{\"status\": 400, \"code\": "
-                   "\"InvalidIdentityToken\", \"message\": \"bad token "
-                   WEB_TOKEN "\"}]}");
+  sts_control(sts,
+              "{\"script\": [{\"status\": 400, \"code\": "
+              "\"InvalidIdentityToken\", \"message\": \"bad token " WEB_TOKEN
+              "\"}]}");
   role_call(fault, NULL, &cap);
   ASSERT_EQ(KINESIS_EACCESS, cap.status);
   ASSERT(strstr(said, "message withheld") != NULL);
-  sts_control(sts, "{\"script\": [{\"status\": 200, \"body\": "
-                   "\"<AssumeRoleWithWebIdentityResponse>" WEB_TOKEN
-                   "\"}]}");
+  sts_control(sts,
+              "{\"script\": [{\"status\": 200, \"body\": "
+              "\"<AssumeRoleWithWebIdentityResponse>" WEB_TOKEN "\"}]}");
   role_call(fault, NULL, &cap);
   ASSERT_EQ(KINESIS_EPROTO, cap.status);
   unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
@@ -393,8 +396,9 @@ static void test_no_secret_from_roles(void) {
   /* AssumeRole from the profile: answered, then refused. */
   role_call(fault, "role", &cap);
   ASSERT_EQ(KINESIS_ENOTFOUND, cap.status);
-  sts_control(sts, "{\"keys\": {\"AKIDBASESECRETS\": {\"secret\": "
-                   "\"another\"}}}");
+  sts_control(sts,
+              "{\"keys\": {\"AKIDBASESECRETS\": {\"secret\": "
+              "\"another\"}}}");
   role_call(fault, "role", &cap);
   ASSERT_EQ(KINESIS_EACCESS, cap.status);
   ASSERT(strstr(said, "SignatureDoesNotMatch") != NULL);
@@ -405,7 +409,8 @@ static void test_no_secret_from_roles(void) {
   ASSERT_NOT_NULL(log);
   json_array_foreach(log, i, v) {
     json_t* h = json_object_get(v, "headers");
-    const char* t = json_string_value(json_object_get(h, "x-amz-security-token"));
+    const char* t =
+        json_string_value(json_object_get(h, "x-amz-security-token"));
     if (t != NULL && strncmp(t, "sts-token-", 10) == 0)
       role_signed++;
   }
@@ -418,8 +423,10 @@ static void test_no_secret_from_roles(void) {
       fprintf(stderr, "the library said \"%s\":\n%s", forbidden[k], said);
       ASSERT(0);
     }
-  printf("# roles: %zu requests signed with an STS token; the library said "
-         "%zu things\n", role_signed, said_messages);
+  printf(
+      "# roles: %zu requests signed with an STS token; the library said "
+      "%zu things\n",
+      role_signed, said_messages);
   free(said);
   said = NULL;
   unlink(token_path);

@@ -576,8 +576,6 @@ static void test_container_uri_allowed(void) {
 /* ---- Allocation failures ---- */
 
 
-
-
 static void test_parse_failmalloc(void) {
   static const char creds[] =
       "[p]\naws_access_key_id = K\n"
@@ -1190,8 +1188,9 @@ static void test_parse_role_settings(void) {
       "[sso-session other]\n"
       "sso_region = ap-south-1\n";
   /* The credentials file, "[NAME]", wins key by key. */
-  static const char creds[] = "[dev]\nexternal_id = from-credentials\n"
-                              "[sso-session corp]\nsso_region = nope\n";
+  static const char creds[] =
+      "[dev]\nexternal_id = from-credentials\n"
+      "[sso-session corp]\nsso_region = nope\n";
   kn_profile_t prof;
 
   ASSERT_EQ(KINESIS_ENOCREDS, kn_profile_parse(creds, config, "dev", &prof));
@@ -1221,9 +1220,9 @@ static void test_parse_role_settings(void) {
   ASSERT_EQ(0, prof.found);
   ASSERT_NULL(prof.role_arn);
   kn_profile_clear(&prof);
-  ASSERT_EQ(KINESIS_ENOCREDS,
-            kn_profile_parse(NULL, "[profile x]\nsso_session = gone\n", "x",
-                             &prof));
+  ASSERT_EQ(
+      KINESIS_ENOCREDS,
+      kn_profile_parse(NULL, "[profile x]\nsso_session = gone\n", "x", &prof));
   ASSERT_EQ(0, prof.sso_session_found);
   ASSERT_NULL(prof.sso_session_region);
   kn_profile_clear(&prof);
@@ -1369,8 +1368,8 @@ static void test_sts_xml(void) {
   ASSERT_STR_EQ("", out);
   kn_free(out);
   /* Absent: another name, a partial path, a path too deep. */
-  ASSERT_EQ(0, xml(ok, "AssumeRoleResponse/AssumeRoleResult/Credentials/Nope",
-                   &out));
+  ASSERT_EQ(
+      0, xml(ok, "AssumeRoleResponse/AssumeRoleResult/Credentials/Nope", &out));
   ASSERT_NULL(out);
   ASSERT_EQ(0, xml(ok, "Credentials/AccessKeyId", &out));
   ASSERT_EQ(0, xml(ok,
@@ -1382,8 +1381,8 @@ static void test_sts_xml(void) {
             xml(ok, "AssumeRoleResponse/AssumeRoleResult/Credentials", &out));
   ASSERT_NULL(out);
   /* Namespace prefixes are ignored; the first match wins. */
-  ASSERT_EQ(1, xml("<s:E xmlns:s=\"u\"><s:C>x</s:C><s:C>y</s:C></s:E>", "E/C",
-                   &out));
+  ASSERT_EQ(
+      1, xml("<s:E xmlns:s=\"u\"><s:C>x</s:C><s:C>y</s:C></s:E>", "E/C", &out));
   ASSERT_STR_EQ("x", out);
   kn_free(out);
   ASSERT_EQ(1, xml("<E b='1' c = \"2\" ><C >v</C\n></E>", "E/C", &out));
@@ -1430,7 +1429,10 @@ static void test_sts_xml_failmalloc(void) {
     kn_test_alloc_live = 0;
     r = xml(doc, "R/C/K", &out);
     if (r == 1) {
-      ASSERT_STR_EQ("a&b\xE2\x82\xAC" "cd", out);
+      ASSERT_STR_EQ(
+          "a&b\xE2\x82\xAC"
+          "cd",
+          out);
       kn_free(out);
     } else {
       ASSERT_EQ(KINESIS_ENOMEM, r);
@@ -1632,14 +1634,16 @@ static void test_chain_role_errors(void) {
   ASSERT_EQ(KINESIS_EINVAL, r.status);
   ASSERT_NOT_NULL(
       strstr(r.message, "source_profile cycle: cycle -> cycle2 -> cycle"));
-  ASSERT_NOT_NULL(strstr(r.message, "web identity from the environment (not "
-                                    "configured)"));
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "web identity from the environment (not "
+                         "configured)"));
   /* credential_process is parsed, not run yet: the chain goes on. */
   setenv("AWS_PROFILE", "proc", 1);
   get_once(&f, &r);
   ASSERT_EQ(KINESIS_ENOCREDS, r.status);
-  ASSERT_NOT_NULL(strstr(r.message, "credential_process, which is not "
-                                    "supported yet"));
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "credential_process, which is not "
+                         "supported yet"));
   setenv("AWS_PROFILE", "unknown", 1);
   get_once(&f, &r);
   ASSERT_EQ(KINESIS_EINVAL, r.status);
@@ -1648,8 +1652,8 @@ static void test_chain_role_errors(void) {
   setenv("AWS_PROFILE", "proc", 1);
   setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/w", 1);
   get_once(&f, &r);
-  ASSERT_NOT_NULL(
-      strstr(r.message, "AWS_ROLE_ARN set without AWS_WEB_IDENTITY_TOKEN_FILE"));
+  ASSERT_NOT_NULL(strstr(
+      r.message, "AWS_ROLE_ARN set without AWS_WEB_IDENTITY_TOKEN_FILE"));
   fixture_close(&f, 0);
   remove_temp(config);
   env_isolate();
@@ -1746,6 +1750,5 @@ KN_TEST_MAIN(
     KN_TEST(test_parse_role_settings), KN_TEST(test_parse_role_failmalloc),
     KN_TEST(test_sts_endpoint), KN_TEST(test_sts_xml),
     KN_TEST(test_sts_xml_failmalloc), KN_TEST(test_sts_invalid),
-    KN_TEST(test_sts_start_failmalloc),
-    KN_TEST(test_chain_role_failmalloc), KN_TEST(test_chain_role_errors),
-    KN_TEST(test_close_cancels_sts_in_flight))
+    KN_TEST(test_sts_start_failmalloc), KN_TEST(test_chain_role_failmalloc),
+    KN_TEST(test_chain_role_errors), KN_TEST(test_close_cancels_sts_in_flight))
