@@ -6,8 +6,7 @@
 //
 //   kinesalite over HTTP, kinesalite over HTTPS (certificate given by the
 //   caller), a fault-injecting Kinesis proxy in front of the HTTP kinesalite,
-//   fake EC2 instance metadata (IMDSv2) / container credential endpoints,
-//   and a fake STS (AssumeRole, AssumeRoleWithWebIdentity).
+//   and fake EC2 instance metadata (IMDSv2) / container credential endpoints.
 //
 // Usage: node servers.js --cert FILE --key FILE --ca FILE [--export-file FILE]
 //                        [--max-lifetime SECONDS] [--ignore-stdin]
