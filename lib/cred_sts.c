@@ -391,8 +391,8 @@ static int env_is_true(const char* name) {
 }
 
 
-int kn_sts_endpoint(const char* region, const char* profile_endpoint,
-                    char** out) {
+int kn_sts_endpoint(const char* region, const char* services_endpoint,
+                    const char* profile_endpoint, char** out) {
   const char* configured = NULL;
   size_t len;
 
@@ -401,6 +401,9 @@ int kn_sts_endpoint(const char* region, const char* profile_endpoint,
     configured = env_get("AWS_ENDPOINT_URL_STS");
     if (configured == NULL)
       configured = env_get("AWS_ENDPOINT_URL");
+    if (configured == NULL && services_endpoint != NULL &&
+        services_endpoint[0] != '\0')
+      configured = services_endpoint;
     if (configured == NULL && profile_endpoint != NULL &&
         profile_endpoint[0] != '\0')
       configured = profile_endpoint;

@@ -78,15 +78,16 @@ void kn_sts_cancel(kn_sts_call_t* call);
 
 /*
  * The STS endpoint, in the order the AWS SDKs resolve a service endpoint:
- * AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then the profile's
- * `endpoint_url` (`profile_endpoint`, may be NULL) — none of the three when
+ * AWS_ENDPOINT_URL_STS, then AWS_ENDPOINT_URL, then the endpoint_url for
+ * sts in the profile's services section (`services_endpoint`), then the
+ * profile's own endpoint_url (`profile_endpoint`) — none of the four when
  * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true — then the regional
  * https://sts.REGION.amazonaws.com, or the global https://sts.amazonaws.com
- * when `region` is NULL. kn_malloc'd in *out (trailing slashes removed).
- * Returns 0 or KINESIS_ENOMEM.
+ * when `region` is NULL. Either endpoint may be NULL. kn_malloc'd in *out
+ * (trailing slashes removed). Returns 0 or KINESIS_ENOMEM.
  */
-int kn_sts_endpoint(const char* region, const char* profile_endpoint,
-                    char** out);
+int kn_sts_endpoint(const char* region, const char* services_endpoint,
+                    const char* profile_endpoint, char** out);
 
 /* "libkinesis-" and the epoch milliseconds, in `out`. */
 void kn_sts_default_session_name(char out[48]);

@@ -228,9 +228,11 @@ static int read_small_file(const char* path, char** out, size_t* out_len) {
 typedef struct profile_parser_s {
   const char* profile;
   const char* sso_session; /* set: look for "[sso-session NAME]" instead */
+  const char* services;    /* set: look for "[services NAME]" instead */
   int is_config;
-  int in_profile;  /* the current section is the one we look for */
-  int in_subblock; /* the last property had an empty value */
+  int in_profile;   /* the current section is the one we look for */
+  int in_subblock;  /* the last property had an empty value */
+  int subblock_sts; /* ...and it was "sts" */
   kn_profile_t* out;
 } profile_parser_t;
 
@@ -259,6 +261,16 @@ static int section_matches(const profile_parser_t* ps, const char* name,
                            size_t len) {
   size_t want = strlen(ps->profile);
 
+  if (ps->services != NULL) {
+    want = strlen(ps->services);
+    if (len > 9 && memcmp(name, "services", 8) == 0 && is_blank(name[8])) {
+      name += 9;
+      len -= 9;
+      trim(&name, &len);
+      return len == want && memcmp(name, ps->services, len) == 0;
+    }
+    return 0;
+  }
   if (ps->sso_session != NULL) {
     want = strlen(ps->sso_session);
     if (len > 12 && memcmp(name, "sso-session", 11) == 0 &&
@@ -309,6 +321,7 @@ static const struct {
     {"sso_account_id", offsetof(kn_profile_t, sso_account_id)},
     {"sso_role_name", offsetof(kn_profile_t, sso_role_name)},
     {"endpoint_url", offsetof(kn_profile_t, endpoint_url)},
+    {"services", offsetof(kn_profile_t, services)},
 };
 
 
@@ -343,17 +356,11 @@ static int profile_parse_line(profile_parser_t* ps, const char* line,
     ps->in_profile = section_matches(ps, name, name_len);
     if (ps->in_profile && ps->sso_session != NULL)
       out->sso_session_found = 1;
-    else if (ps->in_profile)
+    else if (ps->in_profile && ps->services == NULL)
       out->found = 1;
     return 0;
   }
 
-  /* Indented lines under a property with an empty value are its
-   * sub-properties ("s3 =\n  max_concurrent_requests = 10"). Other indented
-   * lines are read as ordinary properties, which is more lenient than the
-   * CLI but keeps an indented profile body working. */
-  if (indented && ps->in_subblock)
-    return 0;
   eq = memchr(line, '=', len);
   if (eq == NULL)
     return 0;
@@ -372,8 +379,20 @@ static int profile_parse_line(profile_parser_t* ps, const char* line,
     }
   }
   trim(&value, &value_len);
+  /* Indented lines under a property with an empty value are its
+   * sub-properties ("s3 =\n  max_concurrent_requests = 10"). Other indented
+   * lines are read as ordinary properties, which is more lenient than the
+   * CLI but keeps an indented profile body working. The only
+   * sub-property read is STS's endpoint_url in a services section. */
+  if (indented && ps->in_subblock) {
+    if (ps->services != NULL && ps->in_profile && ps->subblock_sts &&
+        key_is(key, key_len, "endpoint_url"))
+      return profile_set(&out->services_sts_endpoint_url, value, value_len);
+    return 0;
+  }
   ps->in_subblock = value_len == 0;
-  if (!ps->in_profile || key_len == 0)
+  ps->subblock_sts = ps->in_subblock && key_is(key, key_len, "sts");
+  if (!ps->in_profile || key_len == 0 || ps->services != NULL)
     return 0;
 
   if (ps->sso_session != NULL) {
@@ -401,7 +420,7 @@ static int profile_parse_line(profile_parser_t* ps, const char* line,
 
 static int profile_parse_text(const char* text, int is_config,
                               const char* profile, const char* sso_session,
-                              kn_profile_t* out) {
+                              const char* services, kn_profile_t* out) {
   profile_parser_t ps;
   const char* p = text;
 
@@ -410,6 +429,7 @@ static int profile_parse_text(const char* text, int is_config,
   memset(&ps, 0, sizeof(ps));
   ps.profile = profile;
   ps.sso_session = sso_session;
+  ps.services = services;
   ps.is_config = is_config;
   ps.out = out;
   /* Editors on Windows may save the file with a UTF-8 byte order mark. */
@@ -441,6 +461,7 @@ void kn_profile_clear(kn_profile_t* p) {
     kn_free(*(char**) ((char*) p + profile_keys[i].offset));
   kn_free(p->sso_session_start_url);
   kn_free(p->sso_session_region);
+  kn_free(p->services_sts_endpoint_url);
   memset(p, 0, sizeof(*p));
 }
 
@@ -454,12 +475,16 @@ int kn_profile_parse(const char* credentials_text, const char* config_text,
     profile = kn_profile_name(NULL);
   /* The config file goes first so that the credentials file, read second,
    * overrides it key by key, as the AWS CLI merges them. */
-  r = profile_parse_text(config_text, 1, profile, NULL, out);
+  r = profile_parse_text(config_text, 1, profile, NULL, NULL, out);
   if (r == 0)
-    r = profile_parse_text(credentials_text, 0, profile, NULL, out);
-  /* "[sso-session NAME]" sections live in the config file only. */
+    r = profile_parse_text(credentials_text, 0, profile, NULL, NULL, out);
+  /* "[sso-session NAME]" and "[services NAME]" sections live in the config
+   * file only. */
   if (r == 0 && out->sso_session != NULL)
-    r = profile_parse_text(config_text, 1, profile, out->sso_session, out);
+    r = profile_parse_text(config_text, 1, profile, out->sso_session, NULL,
+                           out);
+  if (r == 0 && out->services != NULL)
+    r = profile_parse_text(config_text, 1, profile, NULL, out->services, out);
   if (r != 0) {
     kn_profile_clear(out);
     return r;
@@ -1763,7 +1788,8 @@ static int plan_endpoint(kn_cred_provider_t* p, const kn_profile_t* top,
     if (plan->region == NULL)
       return KINESIS_ENOMEM;
   }
-  return kn_sts_endpoint(region, top->endpoint_url, &plan->endpoint);
+  return kn_sts_endpoint(region, top->services_sts_endpoint_url,
+                         top->endpoint_url, &plan->endpoint);
 }
 
 

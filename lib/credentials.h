@@ -71,6 +71,10 @@ typedef struct kn_profile_s {
   char* sso_role_name;
   /* The profile's endpoint_url (every service; lib/cred_sts.c for STS). */
   char* endpoint_url;
+  /* The services section it names, and STS's endpoint_url there
+   * ("[services NAME]" with "sts =" and an indented endpoint_url). */
+  char* services;
+  char* services_sts_endpoint_url;
   /* From the config file's "[sso-session NAME]" that sso_session names. */
   int sso_session_found;
   char* sso_session_start_url;

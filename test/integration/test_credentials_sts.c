@@ -353,10 +353,15 @@ static void test_web_identity_profile(void) {
 
   setup();
   write_file(token_path, "profile-token");
+  /* The endpoint comes from the profile this time: its services section
+   * wins over its own endpoint_url, which points nowhere. */
+  unsetenv("AWS_ENDPOINT_URL_STS");
   snprintf(config, sizeof(config),
            "[profile web]\nrole_arn = " ROLE_WEB
-           "\nweb_identity_token_file = %s\nrole_session_name = from-profile\n",
-           token_path);
+           "\nweb_identity_token_file = %s\nrole_session_name = from-profile\n"
+           "services = local\nendpoint_url = http://127.0.0.1:1\n"
+           "[services local]\nsts =\n  endpoint_url = %s\n",
+           token_path, sts_url);
   write_file(config_path, config);
   sts_control("{\"web_token\": \"profile-token\"}");
   fixture_init(&f, "web", 0);
@@ -520,27 +525,38 @@ static void test_refresh_before_expiry(void) {
   get_result_t r;
   json_t* reqs;
   const kn_credentials_t* c;
+  char want[32];
+  size_t n;
+  size_t i;
 
   setup();
   web_identity_env("token-one");
-  sts_control("{\"web_token\": \"token-one\", \"expiry_seconds\": 4}");
-  fixture_init(&f, NULL, 2000);
+  /* The fake writes whole seconds, so the credentials live 5 to 6 s: with
+   * refresh_before_ms 3000 the refresh comes 2 to 3 s later, and the next
+   * one not before 4 s. */
+  sts_control("{\"web_token\": \"token-one\", \"expiry_seconds\": 6}");
+  fixture_init(&f, NULL, 3000);
   get_once(&f, &r);
   ASSERT_STR_EQ("ASIASTS1", r.access_key_id);
   write_file(token_path, "token-two");
   sts_control("{\"web_token\": \"token-two\"}");
-  /* The refresh runs about 2 s later, alone, on its timer. */
+  /* The refresh runs alone, on its timer. */
   run_loop_for(&f.loop, 3500);
   c = kn_cred_provider_cached(f.p);
   ASSERT_NOT_NULL(c);
-  ASSERT_STR_EQ("ASIASTS2", c->access_key_id);
   ASSERT_STR_EQ("web identity", c->source);
   ASSERT_EQ(0, f.warnings);
-  fixture_close(&f);
   reqs = sts_requests();
-  ASSERT_EQ(2, json_array_size(reqs));
-  ASSERT_STR_EQ("token-two", req_param(reqs, 1, "WebIdentityToken"));
-  ASSERT_STR_EQ("ok", req_str(reqs, 1, "outcome"));
+  n = json_array_size(reqs);
+  ASSERT_GE(n, 2);
+  /* The cache holds what the last request got. */
+  snprintf(want, sizeof(want), "ASIASTS%zu", n);
+  ASSERT_STR_EQ(want, c->access_key_id);
+  fixture_close(&f);
+  for (i = 1; i < n; i++) {
+    ASSERT_STR_EQ("token-two", req_param(reqs, i, "WebIdentityToken"));
+    ASSERT_STR_EQ("ok", req_str(reqs, i, "outcome"));
+  }
   json_decref(reqs);
 }
 

@@ -1215,6 +1215,36 @@ static void test_parse_role_settings(void) {
   ASSERT_STR_EQ("us-east-2", prof.sso_session_region);
   kn_profile_clear(&prof);
 
+  /* STS's endpoint_url from the services section the profile names; other
+   * services' and other sections' are not taken. */
+  ASSERT_EQ(KINESIS_ENOCREDS,
+            kn_profile_parse(NULL,
+                             "[services local]\n"
+                             "kinesis =\n"
+                             "  endpoint_url = http://kinesis:1\n"
+                             "sts =\n"
+                             "  endpoint_url = http://sts:2\n"
+                             "  other = x\n"
+                             "endpoint_url = http://not-in-a-block\n"
+                             "[profile s]\n"
+                             "services = local\n"
+                             "endpoint_url = http://all:3\n"
+                             "[services elsewhere]\n"
+                             "sts =\n"
+                             "  endpoint_url = http://wrong:4\n",
+                             "s", &prof));
+  ASSERT_STR_EQ("local", prof.services);
+  ASSERT_STR_EQ("http://sts:2", prof.services_sts_endpoint_url);
+  ASSERT_STR_EQ("http://all:3", prof.endpoint_url);
+  ASSERT_EQ(1, prof.found);
+  kn_profile_clear(&prof);
+  /* A services section is not a profile. */
+  ASSERT_EQ(KINESIS_ENOCREDS,
+            kn_profile_parse(NULL, "[services s]\nregion = r\n", "s", &prof));
+  ASSERT_EQ(0, prof.found);
+  ASSERT_NULL(prof.region);
+  kn_profile_clear(&prof);
+
   /* An sso-session section is not a profile, and a missing one is noted. */
   ASSERT_EQ(KINESIS_ENOCREDS, kn_profile_parse(NULL, config, "corp", &prof));
   ASSERT_EQ(0, prof.found);
@@ -1265,28 +1295,35 @@ static void test_sts_endpoint(void) {
   char* e;
 
   env_isolate();
-  ASSERT_OK(kn_sts_endpoint("eu-west-1", NULL, &e));
+  ASSERT_OK(kn_sts_endpoint("eu-west-1", NULL, NULL, &e));
   ASSERT_STR_EQ("https://sts.eu-west-1.amazonaws.com", e);
   kn_free(e);
-  ASSERT_OK(kn_sts_endpoint(NULL, NULL, &e));
+  ASSERT_OK(kn_sts_endpoint(NULL, NULL, NULL, &e));
   ASSERT_STR_EQ("https://sts.amazonaws.com", e);
   kn_free(e);
-  /* The profile's endpoint_url, then the global variable, then the STS
-   * one; trailing slashes go. */
-  ASSERT_OK(kn_sts_endpoint("eu-west-1", "http://profile:1/", &e));
+  /* The profile's endpoint_url, then its services section's, then the
+   * global variable, then the STS one; trailing slashes go. */
+  ASSERT_OK(kn_sts_endpoint("eu-west-1", NULL, "http://profile:1/", &e));
   ASSERT_STR_EQ("http://profile:1", e);
   kn_free(e);
+  ASSERT_OK(kn_sts_endpoint("eu-west-1", "http://services:4",
+                            "http://profile:1/", &e));
+  ASSERT_STR_EQ("http://services:4", e);
+  kn_free(e);
   setenv("AWS_ENDPOINT_URL", "http://global:2", 1);
-  ASSERT_OK(kn_sts_endpoint("eu-west-1", "http://profile:1/", &e));
+  ASSERT_OK(kn_sts_endpoint("eu-west-1", "http://services:4",
+                            "http://profile:1/", &e));
   ASSERT_STR_EQ("http://global:2", e);
   kn_free(e);
   setenv("AWS_ENDPOINT_URL_STS", "http://sts:3//", 1);
-  ASSERT_OK(kn_sts_endpoint("eu-west-1", "http://profile:1/", &e));
+  ASSERT_OK(kn_sts_endpoint("eu-west-1", "http://services:4",
+                            "http://profile:1/", &e));
   ASSERT_STR_EQ("http://sts:3", e);
   kn_free(e);
-  /* All three ignored on request. */
+  /* All four ignored on request. */
   setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
-  ASSERT_OK(kn_sts_endpoint("eu-west-1", "http://profile:1/", &e));
+  ASSERT_OK(kn_sts_endpoint("eu-west-1", "http://services:4",
+                            "http://profile:1/", &e));
   ASSERT_STR_EQ("https://sts.eu-west-1.amazonaws.com", e);
   kn_free(e);
   env_isolate();
