@@ -716,6 +716,7 @@ static void sanitize_message(const kn_sts_call_t* call, char* m) {
 
 static void answer_error(kn_sts_call_t* call, const kn_http_response_t* res) {
   const char* body = (const char*) res->body;
+  char attempts[32] = "";
   char* code = NULL;
   char* message = NULL;
   int r;
@@ -757,16 +758,19 @@ static void answer_error(kn_sts_call_t* call, const kn_http_response_t* res) {
     }
   }
   sanitize_message(call, code);
+  if (call->attempts > 1)
+    snprintf(attempts, sizeof(attempts), ", after %d attempts", call->attempts);
   if (i < KN_ARRAY_SIZE(sts_errors))
-    call_fail(call, sts_errors[i].status, "%s: %s%s%s (HTTP %ld%s%s)", code,
+    call_fail(call, sts_errors[i].status, "%s: %s%s%s (HTTP %ld%s)", code,
               message != NULL ? message : "(no message)",
               sts_errors[i].hint != NULL ? "; " : "",
               sts_errors[i].hint != NULL ? sts_errors[i].hint : "", res->status,
-              sts_errors[i].retry ? ", last of the attempts" : "", "");
+              attempts);
   else
     call_fail(call, res->status >= 500 ? KINESIS_ESERVICE : KINESIS_EINVALIDARG,
-              "%s: %s (HTTP %ld)", code,
-              message != NULL ? message : "(no message)", res->status);
+              "%s: %s (HTTP %ld%s)", code,
+              message != NULL ? message : "(no message)", res->status,
+              attempts);
   kn_free(code);
   kn_free(message);
 }

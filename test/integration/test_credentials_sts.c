@@ -644,7 +644,8 @@ static void test_errors(void) {
       "{\"reset\": true, \"web_token\": \"token-one\", \"script\": "
       "[{\"status\": 400, \"code\": \"Throttling\", "
       "\"message\": \"Rate exceeded\", \"times\": 3}]}");
-  expect_error(NULL, KINESIS_ETHROUGHPUT, "Throttling");
+  expect_error(NULL, KINESIS_ETHROUGHPUT,
+               "Throttling: Rate exceeded (HTTP 400, after 3 attempts)");
   reqs = sts_requests();
   ASSERT_EQ(3, json_array_size(reqs));
   json_decref(reqs);
