@@ -1622,6 +1622,231 @@ static void test_sts_start_failmalloc(void) {
 }
 
 
+/* A loopback server that answers every request with one canned HTTP
+ * response and closes the connection. */
+typedef struct canned_server_s {
+  uv_tcp_t server;
+  const char* response;
+  int port;
+  int served;
+} canned_server_t;
+
+
+typedef struct canned_conn_s {
+  uv_tcp_t tcp;
+  uv_write_t write;
+  canned_server_t* server;
+  char buf[4096];
+  int answered;
+} canned_conn_t;
+
+
+static void on_canned_closed(uv_handle_t* h) {
+  free(h->data);
+}
+
+
+static void on_canned_written(uv_write_t* w, int status) {
+  canned_conn_t* c = w->data;
+  (void) status;
+  uv_close((uv_handle_t*) &c->tcp, on_canned_closed);
+}
+
+
+static void on_canned_alloc(uv_handle_t* h, size_t size, uv_buf_t* buf) {
+  canned_conn_t* c = h->data;
+  (void) size;
+  *buf = uv_buf_init(c->buf, sizeof(c->buf));
+}
+
+
+static void on_canned_read(uv_stream_t* stream, ssize_t n,
+                           const uv_buf_t* buf) {
+  canned_conn_t* c = stream->data;
+  uv_buf_t out;
+  (void) buf;
+  if (n < 0) {
+    uv_read_stop(stream);
+    if (!c->answered)
+      uv_close((uv_handle_t*) &c->tcp, on_canned_closed);
+    return;
+  }
+  /* The request is small: the first bytes stand for all of it. */
+  if (n == 0 || c->answered)
+    return;
+  c->answered = 1;
+  uv_read_stop(stream);
+  c->server->served++;
+  out = uv_buf_init((char*) c->server->response,
+                    (unsigned) strlen(c->server->response));
+  c->write.data = c;
+  ASSERT_OK(uv_write(&c->write, stream, &out, 1, on_canned_written));
+}
+
+
+static void on_canned_connection(uv_stream_t* server, int status) {
+  canned_server_t* s = server->data;
+  canned_conn_t* c = calloc(1, sizeof(*c));
+  ASSERT_OK(status);
+  ASSERT_NOT_NULL(c);
+  c->server = s;
+  ASSERT_OK(uv_tcp_init(server->loop, &c->tcp));
+  c->tcp.data = c;
+  ASSERT_OK(uv_accept(server, (uv_stream_t*) &c->tcp));
+  ASSERT_OK(
+      uv_read_start((uv_stream_t*) &c->tcp, on_canned_alloc, on_canned_read));
+}
+
+
+static void canned_start(uv_loop_t* loop, canned_server_t* s,
+                         const char* response) {
+  struct sockaddr_in addr;
+  struct sockaddr_storage bound;
+  int len = sizeof(bound);
+  memset(s, 0, sizeof(*s));
+  s->response = response;
+  ASSERT_OK(uv_tcp_init(loop, &s->server));
+  s->server.data = s;
+  ASSERT_OK(uv_ip4_addr("127.0.0.1", 0, &addr));
+  ASSERT_OK(uv_tcp_bind(&s->server, (const struct sockaddr*) &addr, 0));
+  ASSERT_OK(uv_listen((uv_stream_t*) &s->server, 8, on_canned_connection));
+  ASSERT_OK(uv_tcp_getsockname(&s->server, (struct sockaddr*) &bound, &len));
+  s->port = ntohs(((struct sockaddr_in*) &bound)->sin_port);
+}
+
+
+typedef struct sts_answer_s {
+  int calls;
+  int status;
+  char access_key_id[64];
+  char role_arn[128];
+  int64_t expiration_ms;
+  char message[1024];
+  canned_server_t* server;
+} sts_answer_t;
+
+
+static void on_sts_answer(int status, kn_credentials_t* creds,
+                          const char* message, void* arg) {
+  sts_answer_t* a = arg;
+  a->calls++;
+  a->status = status;
+  if (status == 0) {
+    snprintf(a->access_key_id, sizeof(a->access_key_id), "%s",
+             creds->access_key_id);
+    snprintf(a->role_arn, sizeof(a->role_arn), "%s", creds->role_arn);
+    a->expiration_ms = creds->expiration_ms;
+  } else {
+    ASSERT_NULL(creds);
+    snprintf(a->message, sizeof(a->message), "%s", message);
+  }
+  uv_close((uv_handle_t*) &a->server->server, NULL);
+}
+
+
+/* One AssumeRole against a canned answer, the i-th allocation from the
+ * call's start failing (-1: none). Returns 1 when no allocation failed. */
+static int sts_answer_run(const char* response, int64_t i, sts_answer_t* a) {
+  uv_loop_t loop;
+  kn_http_t* http;
+  canned_server_t s;
+  kn_sts_request_t req;
+  kn_credentials_t src;
+  char url[64];
+  int64_t fail_at;
+  int reached;
+  int r;
+
+  kn_test_alloc_install();
+  kn_test_alloc_fail_at = -1;
+  kn_test_alloc_count = 0;
+  kn_test_alloc_live = 0;
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_http_new(&loop, NULL, &http));
+  canned_start(&loop, &s, response);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);
+  memset(&src, 0, sizeof(src));
+  src.access_key_id = "AKID";
+  src.secret_access_key = "secret";
+  memset(&req, 0, sizeof(req));
+  req.role_arn = "arn:aws:iam::123456789012:role/r";
+  req.endpoint = url;
+  req.region = "eu-west-1";
+  req.source = &src;
+  req.retry_base_ms = 1;
+  memset(a, 0, sizeof(*a));
+  a->server = &s;
+  fail_at = i < 0 ? -1 : kn_test_alloc_count + i;
+  kn_test_alloc_fail_at = fail_at;
+  r = kn_sts_assume_role(&loop, http, &req, on_sts_answer, a, NULL);
+  if (r == 0) {
+    ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
+    ASSERT_EQ(1, a->calls);
+  } else {
+    ASSERT_EQ(KINESIS_ENOMEM, r);
+    uv_close((uv_handle_t*) &s.server, NULL);
+  }
+  reached = fail_at >= 0 && kn_test_alloc_count > fail_at;
+  kn_test_alloc_fail_at = -1;
+  kn_http_close(http, NULL, NULL);
+  kn_test_loop_close(&loop);
+  ASSERT_EQ(0, kn_test_alloc_live);
+  ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
+  return !reached;
+}
+
+
+#define CANNED_OK                                                            \
+  "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nConnection: close\r\n"       \
+  "Content-Length: 359\r\n\r\n"                                              \
+  "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">" \
+  "<AssumeRoleResult><Credentials><AccessKeyId>ASIACANNED</AccessKeyId>"     \
+  "<SecretAccessKey>canned-secret</SecretAccessKey>"                         \
+  "<SessionToken>canned-token</SessionToken>"                                \
+  "<Expiration>2030-01-02T03:04:05Z</Expiration></Credentials>"              \
+  "</AssumeRoleResult></AssumeRoleResponse>                                 "
+
+#define CANNED_DENIED                                                  \
+  "HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\n"               \
+  "Connection: close\r\nContent-Length: 160\r\n\r\n"                   \
+  "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>" \
+  "<Message>not you</Message></Error><RequestId>r</RequestId>"         \
+  "</ErrorResponse>                    "
+
+
+/* Reading STS's answers, and each allocation on the way failing in turn. */
+static void test_sts_answer_failmalloc(void) {
+  sts_answer_t a;
+  int64_t i;
+  int done;
+
+  ASSERT_EQ(359, strlen(strstr(CANNED_OK, "\r\n\r\n") + 4));
+  ASSERT_EQ(160, strlen(strstr(CANNED_DENIED, "\r\n\r\n") + 4));
+  sts_answer_run(CANNED_OK, -1, &a);
+  ASSERT_OK(a.status);
+  ASSERT_STR_EQ("ASIACANNED", a.access_key_id);
+  ASSERT_STR_EQ("arn:aws:iam::123456789012:role/r", a.role_arn);
+  ASSERT_EQ(INT64_C(1893553445000), a.expiration_ms);
+  sts_answer_run(CANNED_DENIED, -1, &a);
+  ASSERT_EQ(KINESIS_EACCESS, a.status);
+  ASSERT_NOT_NULL(strstr(a.message, "AccessDenied: not you"));
+  ASSERT_NOT_NULL(strstr(a.message, "(HTTP 403)"));
+
+  for (i = 0, done = 0; !done; i++) {
+    done = sts_answer_run(CANNED_OK, i, &a);
+    if (a.calls == 1 && a.status == 0)
+      ASSERT_STR_EQ("ASIACANNED", a.access_key_id);
+  }
+  ASSERT_GT(i, 10);
+  for (i = 0, done = 0; !done; i++) {
+    done = sts_answer_run(CANNED_DENIED, i, &a);
+    if (a.calls == 1 && a.status != KINESIS_ENOMEM)
+      ASSERT_NE(0, a.status);
+  }
+  ASSERT_GT(i, 5);
+}
+
+
 /* A role chain that ends in an error before anything is sent, failing each
  * allocation in turn. */
 static void test_chain_role_failmalloc(void) {
@@ -1787,5 +2012,6 @@ KN_TEST_MAIN(
     KN_TEST(test_parse_role_settings), KN_TEST(test_parse_role_failmalloc),
     KN_TEST(test_sts_endpoint), KN_TEST(test_sts_xml),
     KN_TEST(test_sts_xml_failmalloc), KN_TEST(test_sts_invalid),
-    KN_TEST(test_sts_start_failmalloc), KN_TEST(test_chain_role_failmalloc),
-    KN_TEST(test_chain_role_errors), KN_TEST(test_close_cancels_sts_in_flight))
+    KN_TEST(test_sts_start_failmalloc), KN_TEST(test_sts_answer_failmalloc),
+    KN_TEST(test_chain_role_failmalloc), KN_TEST(test_chain_role_errors),
+    KN_TEST(test_close_cancels_sts_in_flight))
