@@ -300,6 +300,7 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
   copts.secret_access_key = opts->secret_access_key;
   copts.session_token = opts->session_token;
   copts.profile = opts->profile;
+  copts.region = c->region;
   copts.warn = on_cred_warning;
   copts.warn_arg = c;
   r = kn_cred_provider_new(loop, c->http, &copts, &c->creds);

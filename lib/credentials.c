@@ -3,6 +3,8 @@
 
 #include "buf.h"
 #include "codec.h"
+#include "cred_source.h"
+#include "cred_sts.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -45,6 +47,13 @@
 
 #define KN_CRED_CLOSING 0x1
 
+/* Roles assumed one after the other, through source_profile, at most. */
+#define KN_CRED_MAX_HOPS 16
+
+/* STS bounds DurationSeconds to 15 minutes .. 12 hours. */
+#define KN_STS_DURATION_MIN 900
+#define KN_STS_DURATION_MAX 43200
+
 
 /* ---- Credentials ---- */
 
@@ -68,6 +77,7 @@ void kn_credentials_clear(kn_credentials_t* c) {
   kn_free(c->access_key_id);
   scrub_free(c->secret_access_key);
   scrub_free(c->session_token);
+  kn_free(c->role_arn);
   memset(c, 0, sizeof(*c));
 }
 
@@ -79,9 +89,11 @@ int kn_credentials_copy(kn_credentials_t* dst, const kn_credentials_t* src) {
   c.access_key_id = kn_strdup(src->access_key_id);
   c.secret_access_key = kn_strdup(src->secret_access_key);
   c.session_token = kn_strdup(src->session_token);
+  c.role_arn = kn_strdup(src->role_arn);
   if ((src->access_key_id != NULL && c.access_key_id == NULL) ||
       (src->secret_access_key != NULL && c.secret_access_key == NULL) ||
-      (src->session_token != NULL && c.session_token == NULL)) {
+      (src->session_token != NULL && c.session_token == NULL) ||
+      (src->role_arn != NULL && c.role_arn == NULL)) {
     kn_credentials_clear(&c);
     memset(dst, 0, sizeof(*dst));
     return KINESIS_ENOMEM;
@@ -227,9 +239,12 @@ static int read_small_file(const char* path, char** out, size_t* out_len) {
 
 typedef struct profile_parser_s {
   const char* profile;
+  const char* sso_session; /* set: look for "[sso-session NAME]" instead */
+  const char* services;    /* set: look for "[services NAME]" instead */
   int is_config;
-  int in_profile;  /* the current section is the one we look for */
-  int in_subblock; /* the last property had an empty value */
+  int in_profile;   /* the current section is the one we look for */
+  int in_subblock;  /* the last property had an empty value */
+  int subblock_sts; /* ...and it was "sts" */
   kn_profile_t* out;
 } profile_parser_t;
 
@@ -258,6 +273,28 @@ static int section_matches(const profile_parser_t* ps, const char* name,
                            size_t len) {
   size_t want = strlen(ps->profile);
 
+  if (ps->services != NULL) {
+    want = strlen(ps->services);
+    if (len > 9 && memcmp(name, "services", 8) == 0 && is_blank(name[8])) {
+      name += 9;
+      len -= 9;
+      trim(&name, &len);
+      return len == want && memcmp(name, ps->services, len) == 0;
+    }
+    return 0;
+  }
+  if (ps->sso_session != NULL) {
+    want = strlen(ps->sso_session);
+    if (len > 12 && memcmp(name, "sso-session", 11) == 0 &&
+        is_blank(name[11])) {
+      name += 12;
+      len -= 12;
+      trim(&name, &len);
+      return len == want && memcmp(name, ps->sso_session, len) == 0;
+    }
+    return 0;
+  }
+
   if (!ps->is_config)
     return len == want && memcmp(name, ps->profile, len) == 0;
   /* The config file names profiles "[profile NAME]"; the default profile
@@ -273,6 +310,31 @@ static int section_matches(const profile_parser_t* ps, const char* name,
   }
   return 0;
 }
+
+
+/* The settings kept as they are written, each a char* in kn_profile_t. */
+static const struct {
+  const char* name;
+  size_t offset;
+} profile_keys[] = {
+    {"role_arn", offsetof(kn_profile_t, role_arn)},
+    {"source_profile", offsetof(kn_profile_t, source_profile)},
+    {"credential_source", offsetof(kn_profile_t, credential_source)},
+    {"external_id", offsetof(kn_profile_t, external_id)},
+    {"role_session_name", offsetof(kn_profile_t, role_session_name)},
+    {"duration_seconds", offsetof(kn_profile_t, duration_seconds)},
+    {"mfa_serial", offsetof(kn_profile_t, mfa_serial)},
+    {"web_identity_token_file",
+     offsetof(kn_profile_t, web_identity_token_file)},
+    {"credential_process", offsetof(kn_profile_t, credential_process)},
+    {"sso_session", offsetof(kn_profile_t, sso_session)},
+    {"sso_start_url", offsetof(kn_profile_t, sso_start_url)},
+    {"sso_region", offsetof(kn_profile_t, sso_region)},
+    {"sso_account_id", offsetof(kn_profile_t, sso_account_id)},
+    {"sso_role_name", offsetof(kn_profile_t, sso_role_name)},
+    {"endpoint_url", offsetof(kn_profile_t, endpoint_url)},
+    {"services", offsetof(kn_profile_t, services)},
+};
 
 
 static int profile_parse_line(profile_parser_t* ps, const char* line,
@@ -304,17 +366,13 @@ static int profile_parse_line(profile_parser_t* ps, const char* line,
     name_len = (size_t) (end - name);
     trim(&name, &name_len);
     ps->in_profile = section_matches(ps, name, name_len);
-    if (ps->in_profile)
+    if (ps->in_profile && ps->sso_session != NULL)
+      out->sso_session_found = 1;
+    else if (ps->in_profile && ps->services == NULL)
       out->found = 1;
     return 0;
   }
 
-  /* Indented lines under a property with an empty value are its
-   * sub-properties ("s3 =\n  max_concurrent_requests = 10"). Other indented
-   * lines are read as ordinary properties, which is more lenient than the
-   * CLI but keeps an indented profile body working. */
-  if (indented && ps->in_subblock)
-    return 0;
   eq = memchr(line, '=', len);
   if (eq == NULL)
     return 0;
@@ -333,10 +391,33 @@ static int profile_parse_line(profile_parser_t* ps, const char* line,
     }
   }
   trim(&value, &value_len);
+  /* Indented lines under a property with an empty value are its
+   * sub-properties ("s3 =\n  max_concurrent_requests = 10"). Other indented
+   * lines are read as ordinary properties, which is more lenient than the
+   * CLI but keeps an indented profile body working. The only
+   * sub-property read is STS's endpoint_url in a services section. */
+  if (indented && ps->in_subblock) {
+    if (ps->services != NULL && ps->in_profile && ps->subblock_sts &&
+        key_is(key, key_len, "endpoint_url"))
+      return profile_set(&out->services_sts_endpoint_url, value, value_len);
+    return 0;
+  }
   ps->in_subblock = value_len == 0;
-  if (!ps->in_profile || key_len == 0)
+  ps->subblock_sts = ps->in_subblock && key_is(key, key_len, "sts");
+  if (!ps->in_profile || key_len == 0 || ps->services != NULL)
     return 0;
 
+  if (ps->sso_session != NULL) {
+    if (key_is(key, key_len, "sso_start_url"))
+      return profile_set(&out->sso_session_start_url, value, value_len);
+    if (key_is(key, key_len, "sso_region"))
+      return profile_set(&out->sso_session_region, value, value_len);
+    return 0;
+  }
+  for (i = 0; i < KN_ARRAY_SIZE(profile_keys); i++)
+    if (key_is(key, key_len, profile_keys[i].name))
+      return profile_set((char**) ((char*) out + profile_keys[i].offset), value,
+                         value_len);
   if (key_is(key, key_len, "aws_access_key_id"))
     return profile_set(&out->access_key_id, value, value_len);
   if (key_is(key, key_len, "aws_secret_access_key"))
@@ -350,7 +431,8 @@ static int profile_parse_line(profile_parser_t* ps, const char* line,
 
 
 static int profile_parse_text(const char* text, int is_config,
-                              const char* profile, kn_profile_t* out) {
+                              const char* profile, const char* sso_session,
+                              const char* services, kn_profile_t* out) {
   profile_parser_t ps;
   const char* p = text;
 
@@ -358,6 +440,8 @@ static int profile_parse_text(const char* text, int is_config,
     return 0;
   memset(&ps, 0, sizeof(ps));
   ps.profile = profile;
+  ps.sso_session = sso_session;
+  ps.services = services;
   ps.is_config = is_config;
   ps.out = out;
   /* Editors on Windows may save the file with a UTF-8 byte order mark. */
@@ -377,12 +461,19 @@ static int profile_parse_text(const char* text, int is_config,
 
 
 void kn_profile_clear(kn_profile_t* p) {
+  size_t i;
+
   if (p == NULL)
     return;
   kn_free(p->access_key_id);
   scrub_free(p->secret_access_key);
   scrub_free(p->session_token);
   kn_free(p->region);
+  for (i = 0; i < KN_ARRAY_SIZE(profile_keys); i++)
+    kn_free(*(char**) ((char*) p + profile_keys[i].offset));
+  kn_free(p->sso_session_start_url);
+  kn_free(p->sso_session_region);
+  kn_free(p->services_sts_endpoint_url);
   memset(p, 0, sizeof(*p));
 }
 
@@ -396,9 +487,16 @@ int kn_profile_parse(const char* credentials_text, const char* config_text,
     profile = kn_profile_name(NULL);
   /* The config file goes first so that the credentials file, read second,
    * overrides it key by key, as the AWS CLI merges them. */
-  r = profile_parse_text(config_text, 1, profile, out);
+  r = profile_parse_text(config_text, 1, profile, NULL, NULL, out);
   if (r == 0)
-    r = profile_parse_text(credentials_text, 0, profile, out);
+    r = profile_parse_text(credentials_text, 0, profile, NULL, NULL, out);
+  /* "[sso-session NAME]" and "[services NAME]" sections live in the config
+   * file only. */
+  if (r == 0 && out->sso_session != NULL)
+    r = profile_parse_text(config_text, 1, profile, out->sso_session, NULL,
+                           out);
+  if (r == 0 && out->services != NULL)
+    r = profile_parse_text(config_text, 1, profile, NULL, out->services, out);
   if (r != 0) {
     kn_profile_clear(out);
     return r;
@@ -427,7 +525,8 @@ static int holds_secret(const char* text) {
 
 /* Notes `path` in `out` when it holds a secret and its group or everyone
  * may read it, as ssh and the AWS tools warn of private files. */
-static void note_exposed(const char* path, const char* text, kn_profile_t* out) {
+static void note_exposed(const char* path, const char* text,
+                         kn_profile_t* out) {
   struct stat st;
   if (out->exposed_path != NULL || path == NULL || !holds_secret(text) ||
       stat(path, &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
@@ -518,8 +617,46 @@ typedef enum {
   STEP_CONTAINER,
   STEP_IMDS_TOKEN,
   STEP_IMDS_ROLE,
-  STEP_IMDS_CREDS
+  STEP_IMDS_CREDS,
+  STEP_STS
 } fetch_step_t;
+
+
+/* One role to assume: AssumeRole with the credentials before it, or
+ * AssumeRoleWithWebIdentity with a token file. */
+typedef struct role_hop_s {
+  char* role_arn;
+  char* session_name; /* NULL: the default */
+  char* external_id;
+  uint32_t duration_seconds;
+  char* token_file; /* set: web identity; read when the hop starts */
+} role_hop_t;
+
+
+typedef enum {
+  BASE_NONE,      /* the first hop is web identity */
+  BASE_STATIC,    /* `cur` holds keys from a profile or the environment */
+  BASE_CONTAINER, /* credential_source = EcsContainer */
+  BASE_IMDS       /* credential_source = Ec2InstanceMetadata */
+} plan_base_t;
+
+
+/*
+ * The roles a fetch assumes, found by reading the environment and the
+ * profiles. hops[0] is the role asked for; each hops[i + 1] gives the
+ * credentials hops[i] is assumed with, so they run from the last to the
+ * first.
+ */
+typedef struct cred_plan_s {
+  plan_base_t base;
+  int base_pending; /* the container or IMDS fetch is for the plan */
+  kn_credentials_t cur;
+  role_hop_t hops[KN_CRED_MAX_HOPS];
+  size_t nhops;
+  size_t done;
+  char* region; /* NULL: the global endpoint, signed for us-east-1 */
+  char* endpoint;
+} cred_plan_t;
 
 
 typedef struct cred_waiter_s {
@@ -537,11 +674,12 @@ struct kn_cred_provider_s {
   char* secret_access_key;
   char* session_token;
   char* profile;
+  char* region;
   uint32_t refresh_before_ms;
   uint32_t metadata_timeout_ms;
   void (*warn)(const char* message, void* arg);
   void* warn_arg;
-  int warned_exposed;    /* a shared profile file was reported */
+  int warned_exposed; /* a shared profile file was reported */
 
   /* The cache. kn_cred_provider_invalidate() only clears `have_creds`: the
    * strings stay allocated until the next fetch replaces them, because a
@@ -566,8 +704,10 @@ struct kn_cred_provider_s {
   char* imds_shown;   /* the same for messages (url_for_message) */
   char* token_header; /* "X-aws-ec2-metadata-token: ..." (a secret) */
   char* role;
-  kn_buf_t why;   /* the sources tried and why each failed */
-  int why_failed; /* `why` is incomplete: an append ran out of memory */
+  cred_plan_t* plan;  /* roles to assume, while a fetch runs them */
+  kn_sts_call_t* sts; /* the STS call in flight */
+  kn_buf_t why;       /* the sources tried and why each failed */
+  int why_failed;     /* `why` is incomplete: an append ran out of memory */
 
   unsigned flags;
   int in_callback;
@@ -650,7 +790,34 @@ static int creds_fresh(const kn_cred_provider_t* p, int64_t now) {
 }
 
 
+static void plan_free(cred_plan_t* plan) {
+  size_t i;
+  if (plan == NULL)
+    return;
+  kn_credentials_clear(&plan->cur);
+  for (i = 0; i < plan->nhops; i++) {
+    kn_free(plan->hops[i].role_arn);
+    kn_free(plan->hops[i].session_name);
+    kn_free(plan->hops[i].external_id);
+    kn_free(plan->hops[i].token_file);
+  }
+  kn_free(plan->region);
+  kn_free(plan->endpoint);
+  kn_free(plan);
+}
+
+
+static void metadata_reset(kn_cred_provider_t* p);
+
+
 static void fetch_reset(kn_cred_provider_t* p) {
+  metadata_reset(p);
+  plan_free(p->plan);
+  p->plan = NULL;
+}
+
+
+static void metadata_reset(kn_cred_provider_t* p) {
   p->step = STEP_IDLE;
   kn_free(p->imds_base);
   kn_free(p->imds_shown);
@@ -695,10 +862,11 @@ static void deliver_all(kn_cred_provider_t* p, int status,
 }
 
 
-/* Takes ownership of the three strings. */
+/* Takes ownership of the four strings. */
 static void cache_set(kn_cred_provider_t* p, char* access_key_id,
                       char* secret_access_key, char* session_token,
-                      int64_t expiration_ms, const char* source) {
+                      int64_t expiration_ms, const char* source,
+                      char* role_arn) {
   int64_t now = kn_now_ms();
 
   kn_credentials_clear(&p->creds);
@@ -707,6 +875,7 @@ static void cache_set(kn_cred_provider_t* p, char* access_key_id,
   p->creds.session_token = session_token;
   p->creds.expiration_ms = expiration_ms;
   p->creds.source = source;
+  p->creds.role_arn = role_arn;
   p->have_creds = 1;
   p->backoff_ms = 0;
   uv_timer_stop(&p->refresh_timer);
@@ -728,11 +897,28 @@ static void cache_set(kn_cred_provider_t* p, char* access_key_id,
 }
 
 
+static void plan_next(kn_cred_provider_t* p);
+
+
 static void fetch_succeeded(kn_cred_provider_t* p, kn_codec_creds_t* cc,
                             const char* source) {
+  if (p->plan != NULL && p->plan->base_pending) {
+    /* credential_source: these credentials assume the first role. */
+    metadata_reset(p);
+    p->plan->base_pending = 0;
+    kn_credentials_clear(&p->plan->cur);
+    p->plan->cur.access_key_id = cc->access_key_id;
+    p->plan->cur.secret_access_key = cc->secret_access_key;
+    p->plan->cur.session_token = cc->session_token;
+    p->plan->cur.expiration_ms = cc->expiration_ms;
+    p->plan->cur.source = source;
+    memset(cc, 0, sizeof(*cc));
+    plan_next(p);
+    return;
+  }
   fetch_reset(p);
   cache_set(p, cc->access_key_id, cc->secret_access_key, cc->session_token,
-            cc->expiration_ms, source);
+            cc->expiration_ms, source, NULL);
   memset(cc, 0, sizeof(*cc));
   deliver_all(p, 0, &p->creds, NULL);
 }
@@ -748,6 +934,18 @@ static void fetch_failed(kn_cred_provider_t* p, int status) {
 
   fetch_reset(p);
   if (creds_usable(p, now)) {
+    if (p->warn != NULL && p->creds.expiration_ms != 0) {
+      /* `why` names sources, files, endpoints and roles, never a secret. */
+      char msg[2048];
+      snprintf(msg, sizeof(msg),
+               "credentials: refreshing the %s credentials failed (%s: "
+               "%s); the current ones stay in use until they expire in "
+               "%lld s",
+               p->creds.source, kinesis_err_name(status),
+               status == KINESIS_ENOMEM ? "out of memory" : why_message(p),
+               (long long) ((p->creds.expiration_ms - now) / 1000));
+      p->warn(msg, p->warn_arg);
+    }
     if (p->creds.expiration_ms != 0) {
       int64_t left = p->creds.expiration_ms - KN_CRED_EXPIRY_MARGIN_MS - now;
       int64_t delay;
@@ -772,26 +970,22 @@ static void fetch_failed(kn_cred_provider_t* p, int status) {
   uv_timer_stop(&p->refresh_timer);
   deliver_all(
       p, status, NULL,
-      status == KINESIS_ENOCREDS ? why_message(p) : kinesis_strerror(status));
+      status == KINESIS_ENOMEM ? kinesis_strerror(status) : why_message(p));
 }
 
 
 /* ---- Options, environment, profile ---- */
 
 
-/* 1 when found (and cached), 0 when not, or KINESIS_ENOMEM. */
+/* Options and environment keys: 1 when found (and cached), 0 when not, or
+ * KINESIS_ENOMEM. */
 static int resolve_static(kn_cred_provider_t* p) {
   const char* key;
   const char* secret;
   const char* token;
-  const char* profile;
-  char* creds_path;
-  char* config_path;
   char* k = NULL;
   char* s = NULL;
   char* t = NULL;
-  kn_profile_t prof;
-  int r;
 
   why_add(p, "tried: options");
   if (p->access_key_id != NULL && p->secret_access_key != NULL) {
@@ -800,7 +994,7 @@ static int resolve_static(kn_cred_provider_t* p) {
     t = kn_strdup(p->session_token);
     if (k == NULL || s == NULL || (p->session_token != NULL && t == NULL))
       goto nomem;
-    cache_set(p, k, s, t, 0, "options");
+    cache_set(p, k, s, t, 0, "options", NULL);
     return 1;
   }
   if (p->access_key_id != NULL || p->secret_access_key != NULL)
@@ -818,7 +1012,7 @@ static int resolve_static(kn_cred_provider_t* p) {
     t = kn_strdup(token);
     if (k == NULL || s == NULL || (token != NULL && t == NULL))
       goto nomem;
-    cache_set(p, k, s, t, 0, "environment");
+    cache_set(p, k, s, t, 0, "environment", NULL);
     return 1;
   }
   if (key != NULL || secret != NULL)
@@ -826,53 +1020,7 @@ static int resolve_static(kn_cred_provider_t* p) {
             key != NULL ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
             key != NULL ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
 
-  profile = kn_profile_name(p->profile);
-  r = profile_path("AWS_SHARED_CREDENTIALS_FILE", "credentials", &creds_path);
-  if (r != 0)
-    return r;
-  r = profile_path("AWS_CONFIG_FILE", "config", &config_path);
-  if (r != 0) {
-    kn_free(creds_path);
-    return r;
-  }
-  r = kn_profile_load(creds_path, config_path, profile, &prof);
-  if (r == 0 && prof.exposed_path != NULL && p->warn != NULL &&
-      !p->warned_exposed) {
-    char msg[KN_PATH_MESSAGE_MAX];
-    snprintf(msg, sizeof(msg),
-             "credentials: %s holds a secret and other users can read it "
-             "(mode %04o); chmod 600 it",
-             prof.exposed_path, prof.exposed_mode);
-    p->warned_exposed = 1;
-    p->warn(msg, p->warn_arg);
-  }
-  if (r == 0) {
-    kn_free(creds_path);
-    kn_free(config_path);
-    cache_set(p, prof.access_key_id, prof.secret_access_key, prof.session_token,
-              0, "profile");
-    prof.access_key_id = NULL;
-    prof.secret_access_key = NULL;
-    prof.session_token = NULL;
-    kn_profile_clear(&prof);
-    return 1;
-  }
-  if (r == KINESIS_ENOCREDS) {
-    const char* what = "not found";
-    if (prof.access_key_id != NULL)
-      what = "aws_access_key_id without aws_secret_access_key";
-    else if (prof.secret_access_key != NULL)
-      what = "aws_secret_access_key without aws_access_key_id";
-    else if (prof.found)
-      what = "no keys";
-    why_add(p, ", profile \"%s\" (%s in %s, %s)", profile, what,
-            creds_path != NULL ? creds_path : "no credentials file: no HOME",
-            config_path != NULL ? config_path : "no config file: no HOME");
-  }
-  kn_profile_clear(&prof);
-  kn_free(creds_path);
-  kn_free(config_path);
-  return r == KINESIS_ENOCREDS ? 0 : r;
+  return 0;
 
 nomem:
   kn_free(k);
@@ -1350,6 +1498,11 @@ static void container_done(kn_cred_provider_t* p, int status,
     }
     why_add(p, "malformed credentials document)");
   }
+  /* credential_source = EcsContainer names this source alone. */
+  if (p->plan != NULL) {
+    fetch_failed(p, KINESIS_ENOCREDS);
+    return;
+  }
   /* Like the AWS SDKs for Java and Rust, a failing container endpoint lets
    * the chain go on to instance metadata. */
   chain_after_container(p);
@@ -1376,8 +1529,530 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
 }
 
 
-/* Runs the chain from the top. The first three sources answer at once;
- * container and instance metadata continue in on_http_done. */
+/* ---- Profiles and roles (STS) ---- */
+
+
+/* The shared files, read once per fetch. */
+typedef struct profile_files_s {
+  char* creds_path;
+  char* config_path;
+  char* creds_text;
+  size_t creds_len;
+  char* config_text;
+  size_t config_len;
+} profile_files_t;
+
+
+static void files_clear(profile_files_t* f) {
+  kn_free(f->creds_path);
+  kn_free(f->config_path);
+  scrub_text(f->creds_text, f->creds_len);
+  scrub_text(f->config_text, f->config_len);
+  memset(f, 0, sizeof(*f));
+}
+
+
+static int files_read(profile_files_t* f) {
+  int r;
+  memset(f, 0, sizeof(*f));
+  r = profile_path("AWS_SHARED_CREDENTIALS_FILE", "credentials",
+                   &f->creds_path);
+  if (r == 0)
+    r = profile_path("AWS_CONFIG_FILE", "config", &f->config_path);
+  if (r == 0)
+    r = read_small_file(f->creds_path, &f->creds_text, &f->creds_len);
+  if (r == 0)
+    r = read_small_file(f->config_path, &f->config_text, &f->config_len);
+  if (r != 0)
+    files_clear(f);
+  return r;
+}
+
+
+/* Moves the profile's keys into `c`. */
+static void take_profile_keys(kn_profile_t* pr, kn_credentials_t* c,
+                              const char* source) {
+  kn_credentials_clear(c);
+  c->access_key_id = pr->access_key_id;
+  c->secret_access_key = pr->secret_access_key;
+  c->session_token = pr->session_token;
+  c->source = source;
+  pr->access_key_id = NULL;
+  pr->secret_access_key = NULL;
+  pr->session_token = NULL;
+}
+
+
+/* Fills one hop from a profile's settings. 0, KINESIS_EINVAL (reason in
+ * `why`) or KINESIS_ENOMEM. */
+static int hop_from_profile(kn_cred_provider_t* p, const char* name,
+                            const kn_profile_t* pr, role_hop_t* hop) {
+  memset(hop, 0, sizeof(*hop));
+  if (pr->duration_seconds != NULL) {
+    char* end;
+    unsigned long d = strtoul(pr->duration_seconds, &end, 10);
+    if (*end != '\0' || pr->duration_seconds[0] < '0' ||
+        pr->duration_seconds[0] > '9' || d < KN_STS_DURATION_MIN ||
+        d > KN_STS_DURATION_MAX) {
+      why_add(p,
+              "profile \"%s\": duration_seconds \"%s\" is not a number of "
+              "seconds from %d to %d",
+              name, pr->duration_seconds, KN_STS_DURATION_MIN,
+              KN_STS_DURATION_MAX);
+      return KINESIS_EINVAL;
+    }
+    hop->duration_seconds = (uint32_t) d;
+  }
+  hop->role_arn = kn_strdup(pr->role_arn);
+  hop->session_name = kn_strdup(pr->role_session_name);
+  hop->external_id = kn_strdup(pr->external_id);
+  if (hop->role_arn == NULL ||
+      (pr->role_session_name != NULL && hop->session_name == NULL) ||
+      (pr->external_id != NULL && hop->external_id == NULL))
+    return KINESIS_ENOMEM;
+  return 0;
+}
+
+
+/*
+ * Follows role_arn from profile `top` through source_profile until a profile
+ * with keys, a credential_source or a web identity token file. Returns 0
+ * with the hops in `plan`, KINESIS_EINVAL with the reason in `why`, or
+ * KINESIS_ENOMEM. The hops are freed with the plan on every return.
+ */
+static int plan_profiles(kn_cred_provider_t* p, const profile_files_t* f,
+                         const char* top, cred_plan_t* plan) {
+  char* visited[KN_CRED_MAX_HOPS + 1];
+  size_t nvisited = 0;
+  const char* name = top;
+  kn_profile_t pr;
+  size_t i;
+  int r;
+
+  memset(&pr, 0, sizeof(pr));
+  for (;;) {
+    int has_keys;
+    role_hop_t* hop;
+
+    r = kn_profile_parse(f->creds_text, f->config_text, name, &pr);
+    if (r == KINESIS_ENOMEM)
+      goto out;
+    has_keys = r == 0;
+    r = KINESIS_EINVAL;
+    if (!pr.found) {
+      why_add(p, "source_profile \"%s\" named by profile \"%s\" does not exist",
+              name, nvisited > 1 ? visited[nvisited - 2] : top);
+      goto out;
+    }
+    /* Keys in a source profile end the chain, even beside a role_arn. */
+    if (nvisited > 0 && has_keys) {
+      take_profile_keys(&pr, &plan->cur, "profile");
+      plan->base = BASE_STATIC;
+      r = 0;
+      goto out;
+    }
+    if (pr.role_arn == NULL) {
+      why_add(p, "source_profile \"%s\" has neither keys nor role_arn%s", name,
+              pr.credential_process != NULL || pr.sso_session != NULL ||
+                      pr.sso_start_url != NULL
+                  ? " (its credential_process or SSO settings are not "
+                    "supported yet)"
+                  : "");
+      goto out;
+    }
+    if (pr.mfa_serial != NULL) {
+      why_add(p,
+              "profile \"%s\" has mfa_serial: a role that needs an MFA code "
+              "cannot be assumed here, there is no one to type it",
+              name);
+      goto out;
+    }
+    if (pr.source_profile != NULL && pr.credential_source != NULL) {
+      why_add(p,
+              "profile \"%s\" has both source_profile and credential_source; "
+              "keep one",
+              name);
+      goto out;
+    }
+    if (plan->nhops == KN_CRED_MAX_HOPS) {
+      why_add(p, "more than %d roles in a row from profile \"%s\"",
+              KN_CRED_MAX_HOPS, top);
+      goto out;
+    }
+    hop = &plan->hops[plan->nhops++];
+    r = hop_from_profile(p, name, &pr, hop);
+    if (r != 0)
+      goto out;
+    r = KINESIS_EINVAL;
+    if (pr.source_profile != NULL) {
+      /* A profile may name itself to assume its role with its own keys. */
+      if (strcmp(pr.source_profile, name) == 0) {
+        if (!has_keys) {
+          why_add(p, "profile \"%s\" is its own source_profile but has no keys",
+                  name);
+          goto out;
+        }
+        take_profile_keys(&pr, &plan->cur, "profile");
+        plan->base = BASE_STATIC;
+        r = 0;
+        goto out;
+      }
+      if (nvisited == 0) {
+        visited[nvisited] = kn_strdup(name);
+        if (visited[nvisited] == NULL) {
+          r = KINESIS_ENOMEM;
+          goto out;
+        }
+        nvisited++;
+      }
+      for (i = 0; i < nvisited; i++) {
+        if (strcmp(visited[i], pr.source_profile) == 0) {
+          size_t k;
+          why_add(p, "source_profile cycle: ");
+          for (k = i; k < nvisited; k++)
+            why_add(p, "%s -> ", visited[k]);
+          why_add(p, "%s", pr.source_profile);
+          goto out;
+        }
+      }
+      visited[nvisited] = kn_strdup(pr.source_profile);
+      if (visited[nvisited] == NULL) {
+        r = KINESIS_ENOMEM;
+        goto out;
+      }
+      name = visited[nvisited++];
+      kn_profile_clear(&pr);
+      continue;
+    }
+    if (pr.credential_source != NULL) {
+      const char* cs = pr.credential_source;
+      if (strcmp(cs, "Environment") == 0) {
+        const char* key = env_get("AWS_ACCESS_KEY_ID");
+        const char* secret = env_get("AWS_SECRET_ACCESS_KEY");
+        const char* token = env_get("AWS_SESSION_TOKEN");
+        if (key == NULL || secret == NULL) {
+          why_add(p,
+                  "profile \"%s\": credential_source Environment, but "
+                  "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both "
+                  "set",
+                  name);
+          goto out;
+        }
+        plan->cur.access_key_id = kn_strdup(key);
+        plan->cur.secret_access_key = kn_strdup(secret);
+        plan->cur.session_token = kn_strdup(token);
+        plan->cur.source = "environment";
+        r = plan->cur.access_key_id == NULL ||
+                    plan->cur.secret_access_key == NULL ||
+                    (token != NULL && plan->cur.session_token == NULL)
+                ? KINESIS_ENOMEM
+                : 0;
+        plan->base = BASE_STATIC;
+      } else if (strcmp(cs, "Ec2InstanceMetadata") == 0) {
+        plan->base = BASE_IMDS;
+        r = 0;
+      } else if (strcmp(cs, "EcsContainer") == 0) {
+        plan->base = BASE_CONTAINER;
+        r = 0;
+      } else {
+        why_add(
+            p,
+            "profile \"%s\": unknown credential_source \"%s\" (Environment, "
+            "Ec2InstanceMetadata or EcsContainer)",
+            name, cs);
+      }
+      goto out;
+    }
+    if (pr.web_identity_token_file != NULL) {
+      hop->token_file = kn_strdup(pr.web_identity_token_file);
+      r = hop->token_file == NULL ? KINESIS_ENOMEM : 0;
+      plan->base = BASE_NONE;
+      goto out;
+    }
+    why_add(p,
+            "profile \"%s\" has role_arn without source_profile, "
+            "credential_source or web_identity_token_file",
+            name);
+    goto out;
+  }
+
+out:
+  kn_profile_clear(&pr);
+  for (i = 0; i < nvisited; i++)
+    kn_free(visited[i]);
+  return r;
+}
+
+
+/* The plan's region and endpoint: the client's region, AWS_REGION,
+ * AWS_DEFAULT_REGION, then the profile's. */
+static int plan_endpoint(kn_cred_provider_t* p, const kn_profile_t* top,
+                         cred_plan_t* plan) {
+  const char* region = p->region;
+  if (region == NULL)
+    region = env_get("AWS_REGION");
+  if (region == NULL)
+    region = env_get("AWS_DEFAULT_REGION");
+  if (region == NULL)
+    region = top->region;
+  if (region != NULL) {
+    plan->region = kn_strdup(region);
+    if (plan->region == NULL)
+      return KINESIS_ENOMEM;
+  }
+  return kn_sts_endpoint(region, top->services_sts_endpoint_url,
+                         top->endpoint_url, &plan->endpoint);
+}
+
+
+static void on_sts_done(int status, kn_credentials_t* creds,
+                        const char* message, void* arg);
+
+
+/* Assumes the next role of the plan, or caches the last one's credentials
+ * and hands them out. */
+static void plan_next(kn_cred_provider_t* p) {
+  cred_plan_t* plan = p->plan;
+  role_hop_t* hop;
+  kn_sts_request_t req;
+  char* text = NULL;
+  size_t len = 0;
+  int r;
+
+  if (plan->done == plan->nhops) {
+    kn_credentials_t c = plan->cur;
+    memset(&plan->cur, 0, sizeof(plan->cur));
+    fetch_reset(p);
+    cache_set(p, c.access_key_id, c.secret_access_key, c.session_token,
+              c.expiration_ms, c.source, c.role_arn);
+    deliver_all(p, 0, &p->creds, NULL);
+    return;
+  }
+  hop = &plan->hops[plan->nhops - 1 - plan->done];
+  memset(&req, 0, sizeof(req));
+  req.role_arn = hop->role_arn;
+  req.endpoint = plan->endpoint;
+  req.region = plan->region;
+  req.role_session_name = hop->session_name;
+  req.external_id = hop->external_id;
+  req.duration_seconds = hop->duration_seconds;
+  if (hop->token_file != NULL) {
+    /* Read again at every fetch: the orchestrator rotates the token. */
+    r = read_small_file(hop->token_file, &text, &len);
+    if (r != 0) {
+      fetch_failed(p, r);
+      return;
+    }
+    if (text == NULL) {
+      why_add(p, "cannot read the web identity token file %s)",
+              hop->token_file);
+      fetch_failed(p, KINESIS_ENOCREDS);
+      return;
+    }
+    while (len > 0 && is_space(text[len - 1]))
+      text[--len] = '\0';
+    if (len == 0 || strlen(text) != len) {
+      why_add(p, "the web identity token file %s is empty or not text)",
+              hop->token_file);
+      scrub_text(text, len);
+      fetch_failed(p, KINESIS_ENOCREDS);
+      return;
+    }
+    req.web_identity_token = text;
+  } else {
+    req.source = &plan->cur;
+  }
+  r = kn_sts_assume_role(p->loop, p->http, &req, on_sts_done, p, &p->sts);
+  scrub_text(text, len);
+  if (r != 0) {
+    why_add(p, "cannot start STS for %s: %s)", hop->role_arn,
+            kinesis_strerror(r));
+    fetch_failed(p, r);
+    return;
+  }
+  p->step = STEP_STS;
+}
+
+
+static void on_sts_done(int status, kn_credentials_t* creds,
+                        const char* message, void* arg) {
+  kn_cred_provider_t* p = arg;
+
+  p->sts = NULL;
+  if (p->flags & KN_CRED_CLOSING) {
+    fetch_reset(p);
+    provider_maybe_finish(p);
+    return;
+  }
+  if (status != 0) {
+    why_add(p, "%s)", message);
+    fetch_failed(p, status);
+    return;
+  }
+  kn_credentials_clear(&p->plan->cur);
+  p->plan->cur = *creds;
+  memset(creds, 0, sizeof(*creds));
+  p->plan->done++;
+  plan_next(p);
+}
+
+
+/* Runs a plan: gets its first credentials, then assumes each role. Returns
+ * 2 (started), or an error with the reason in `why`. */
+static int plan_start(kn_cred_provider_t* p) {
+  int r;
+  switch (p->plan->base) {
+    case BASE_CONTAINER:
+      p->plan->base_pending = 1;
+      r = container_start(p);
+      break;
+    case BASE_IMDS:
+      p->plan->base_pending = 1;
+      r = imds_start(p);
+      break;
+    default:
+      plan_next(p);
+      return 2;
+  }
+  if (r == 1)
+    return 2;
+  return r < 0 ? r : KINESIS_ENOCREDS;
+}
+
+
+static const char* profile_missing_words(const kn_profile_t* prof) {
+  if (prof->access_key_id != NULL)
+    return "aws_access_key_id without aws_secret_access_key";
+  if (prof->secret_access_key != NULL)
+    return "aws_secret_access_key without aws_access_key_id";
+  if (prof->credential_process != NULL)
+    return "credential_process, which is not supported yet";
+  if (prof->sso_session != NULL || prof->sso_start_url != NULL)
+    return "IAM Identity Center (SSO) settings, which are not supported yet";
+  if (prof->found)
+    return "no keys";
+  return "not found";
+}
+
+
+/*
+ * Web identity from the environment, then the profile: its roles when it
+ * has a role_arn, else its keys. Returns 1 (keys cached), 2 (a fetch
+ * started), 0 (nothing there: the chain goes on), or an error with the
+ * reason in `why`, which ends the chain: a role that was asked for and
+ * cannot be assumed must not fall back to other credentials.
+ */
+static int resolve_profiles(kn_cred_provider_t* p) {
+  const char* profile = kn_profile_name(p->profile);
+  const char* token_file = env_get("AWS_WEB_IDENTITY_TOKEN_FILE");
+  const char* role_arn = env_get("AWS_ROLE_ARN");
+  profile_files_t f;
+  kn_profile_t prof;
+  int r;
+
+  r = files_read(&f);
+  if (r != 0)
+    return r;
+  r = kn_profile_parse(f.creds_text, f.config_text, profile, &prof);
+  if (r == KINESIS_ENOMEM) {
+    files_clear(&f);
+    return r;
+  }
+  if ((r == 0 || prof.role_arn != NULL) && p->warn != NULL &&
+      !p->warned_exposed) {
+    note_exposed(f.creds_path, f.creds_text, &prof);
+    note_exposed(f.config_path, f.config_text, &prof);
+    if (prof.exposed_path != NULL) {
+      char msg[KN_PATH_MESSAGE_MAX];
+      snprintf(msg, sizeof(msg),
+               "credentials: %s holds a secret and other users can read it "
+               "(mode %04o); chmod 600 it",
+               prof.exposed_path, prof.exposed_mode);
+      p->warned_exposed = 1;
+      p->warn(msg, p->warn_arg);
+    }
+  }
+
+  why_add(p, ", web identity from the environment (");
+  if (token_file != NULL && role_arn != NULL) {
+    role_hop_t* hop;
+    const char* session = env_get("AWS_ROLE_SESSION_NAME");
+    why_add(p, "role %s, token file %s: ", role_arn, token_file);
+    p->plan = kn_calloc(1, sizeof(*p->plan));
+    if (p->plan == NULL)
+      goto nomem;
+    hop = &p->plan->hops[p->plan->nhops++];
+    hop->role_arn = kn_strdup(role_arn);
+    hop->token_file = kn_strdup(token_file);
+    hop->session_name = kn_strdup(session);
+    if (hop->role_arn == NULL || hop->token_file == NULL ||
+        (session != NULL && hop->session_name == NULL))
+      goto nomem;
+    p->plan->base = BASE_NONE;
+    r = plan_endpoint(p, &prof, p->plan);
+    goto start;
+  }
+  if (token_file != NULL || role_arn != NULL)
+    why_add(
+        p, "%s set without %s)",
+        token_file != NULL ? "AWS_WEB_IDENTITY_TOKEN_FILE" : "AWS_ROLE_ARN",
+        token_file != NULL ? "AWS_ROLE_ARN" : "AWS_WEB_IDENTITY_TOKEN_FILE");
+  else
+    why_add(p, "not configured)");
+
+  why_add(p, ", profile \"%s\" (", profile);
+  if (prof.role_arn != NULL) {
+    why_add(p, "role %s: ", prof.role_arn);
+    p->plan = kn_calloc(1, sizeof(*p->plan));
+    if (p->plan == NULL)
+      goto nomem;
+    r = plan_profiles(p, &f, profile, p->plan);
+    if (r == 0)
+      r = plan_endpoint(p, &prof, p->plan);
+    if (r == KINESIS_EINVAL)
+      why_add(p, ")");
+    goto start;
+  }
+  if (r == 0) {
+    why_add(p, "keys)");
+    cache_set(p, prof.access_key_id, prof.secret_access_key, prof.session_token,
+              0, "profile", NULL);
+    prof.access_key_id = NULL;
+    prof.secret_access_key = NULL;
+    prof.session_token = NULL;
+    kn_profile_clear(&prof);
+    files_clear(&f);
+    return 1;
+  }
+  why_add(p, "%s in %s, %s)", profile_missing_words(&prof),
+          f.creds_path != NULL ? f.creds_path : "no credentials file: no HOME",
+          f.config_path != NULL ? f.config_path : "no config file: no HOME");
+  kn_profile_clear(&prof);
+  files_clear(&f);
+  return 0;
+
+start:
+  kn_profile_clear(&prof);
+  files_clear(&f);
+  if (r != 0) {
+    plan_free(p->plan);
+    p->plan = NULL;
+    return r;
+  }
+  return plan_start(p);
+
+nomem:
+  kn_profile_clear(&prof);
+  files_clear(&f);
+  plan_free(p->plan);
+  p->plan = NULL;
+  return KINESIS_ENOMEM;
+}
+
+
+/* Runs the chain from the top. Options, environment and profile keys
+ * answer at once; roles continue in on_sts_done, container and instance
+ * metadata in on_http_done. */
 static void provider_resolve(kn_cred_provider_t* p) {
   int r;
 
@@ -1385,6 +2060,10 @@ static void provider_resolve(kn_cred_provider_t* p) {
   kn_buf_reset(&p->why);
   p->why_failed = 0;
   r = resolve_static(p);
+  if (r == 0)
+    r = resolve_profiles(p);
+  if (r == 2)
+    return;
   if (r == 1) {
     deliver_all(p, 0, &p->creds, NULL);
     return;
@@ -1457,6 +2136,8 @@ int kn_cred_provider_new(uv_loop_t* loop, kn_http_t* http,
       p->session_token = kn_strdup(opts->session_token);
     if (opts->profile != NULL && opts->profile[0] != '\0')
       p->profile = kn_strdup(opts->profile);
+    if (opts->region != NULL && opts->region[0] != '\0')
+      p->region = kn_strdup(opts->region);
     if ((opts->access_key_id != NULL && opts->access_key_id[0] != '\0' &&
          p->access_key_id == NULL) ||
         (opts->secret_access_key != NULL &&
@@ -1464,11 +2145,14 @@ int kn_cred_provider_new(uv_loop_t* loop, kn_http_t* http,
         (opts->session_token != NULL && opts->session_token[0] != '\0' &&
          p->session_token == NULL) ||
         (opts->profile != NULL && opts->profile[0] != '\0' &&
-         p->profile == NULL)) {
+         p->profile == NULL) ||
+        (opts->region != NULL && opts->region[0] != '\0' &&
+         p->region == NULL)) {
       kn_free(p->access_key_id);
       scrub_free(p->secret_access_key);
       scrub_free(p->session_token);
       kn_free(p->profile);
+      kn_free(p->region);
       kn_free(p);
       return KINESIS_ENOMEM;
     }
@@ -1535,6 +2219,7 @@ static void provider_free(kn_cred_provider_t* p) {
   scrub_free(p->secret_access_key);
   scrub_free(p->session_token);
   kn_free(p->profile);
+  kn_free(p->region);
   kn_free(p);
 }
 
@@ -1547,7 +2232,7 @@ static void provider_maybe_finish(kn_cred_provider_t* p) {
   void* arg;
 
   if (!(p->flags & KN_CRED_CLOSING) || p->pending_closes > 0 ||
-      p->req != NULL || p->in_callback > 0)
+      p->req != NULL || p->sts != NULL || p->in_callback > 0)
     return;
   p->in_callback++;
   while (!kn_queue_empty(&p->waiters)) {
@@ -1583,6 +2268,8 @@ void kn_cred_provider_close(kn_cred_provider_t* p, void (*cb)(void* arg),
    * tick; the provider is freed only after it. */
   if (p->req != NULL)
     kn_http_cancel(p->req);
+  if (p->sts != NULL)
+    kn_sts_cancel(p->sts);
   uv_timer_stop(&p->deliver_timer);
   uv_timer_stop(&p->refresh_timer);
   p->pending_closes = 2;

@@ -9,10 +9,14 @@
 
 /*
  * The AWS credential chain, in order: explicit options; the environment
- * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); the shared
- * credentials and config files with profiles; container credentials; EC2
- * instance metadata with IMDSv2. Temporary credentials refresh on the loop
- * before they expire.
+ * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); web
+ * identity from the environment (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN);
+ * the shared credentials and config files with profiles, whose roles
+ * (role_arn with source_profile, credential_source or
+ * web_identity_token_file) come before their keys; container credentials;
+ * EC2 instance metadata with IMDSv2. Roles are assumed through STS
+ * (cred_sts.c). Temporary credentials refresh on the loop before they
+ * expire. docs/client.md says it for users.
  */
 
 typedef struct kn_credentials_s {
@@ -20,7 +24,11 @@ typedef struct kn_credentials_s {
   char* secret_access_key;
   char* session_token;   /* NULL when there is none */
   int64_t expiration_ms; /* epoch ms; 0 = does not expire */
-  const char* source;    /* static: "options", "environment", "profile", ... */
+  const char* source;    /* static: "options", "environment", "profile",
+                          "web identity", "assume role", ... */
+  /* The role these credentials act as, for messages and `whoami`, when a
+   * role was assumed (STS); NULL otherwise. Not a secret. */
+  char* role_arn;
 } kn_credentials_t;
 
 void kn_credentials_clear(kn_credentials_t* c);
@@ -35,8 +43,9 @@ void kn_credentials_take(kn_credentials_t* dst, struct kn_codec_creds_s* src,
 
 /*
  * Looks up `profile` in the credentials file, then the config file
- * ("[profile NAME]", or "[default]"). Fills `creds` (access key, secret,
- * token) and `region` (kn_malloc'd, may stay NULL). Either path may be NULL.
+ * ("[profile NAME]", or "[default]"). Fills the keys, the region and the
+ * other settings below (each kn_malloc'd, NULL when absent; the credentials
+ * file wins key by key). Either path may be NULL.
  * Returns 0 when the profile had keys, KINESIS_ENOCREDS when it exists
  * without keys or does not exist, or KINESIS_ENOMEM. `out` is zeroed on
  * entry and always needs kn_profile_clear(): on KINESIS_ENOCREDS it may hold
@@ -48,6 +57,33 @@ typedef struct kn_profile_s {
   char* session_token;
   char* region;
   int found; /* 1 when a section of that name exists in either file */
+  /* Assumed roles (lib/cred_sts.c). */
+  char* role_arn;
+  char* source_profile;
+  char* credential_source; /* Environment, Ec2InstanceMetadata, EcsContainer */
+  char* external_id;
+  char* role_session_name;
+  char* duration_seconds; /* as written; checked where it is used */
+  char* mfa_serial;       /* refused: there is no one to prompt */
+  char* web_identity_token_file;
+  /* Parsed for the sources that lib/cred_process.c and lib/cred_sso.c
+   * bring; the chain does not act on them yet. */
+  char* credential_process;
+  char* sso_session;
+  char* sso_start_url;
+  char* sso_region;
+  char* sso_account_id;
+  char* sso_role_name;
+  /* The profile's endpoint_url (every service; lib/cred_sts.c for STS). */
+  char* endpoint_url;
+  /* The services section it names, and STS's endpoint_url there
+   * ("[services NAME]" with "sts =" and an indented endpoint_url). */
+  char* services;
+  char* services_sts_endpoint_url;
+  /* From the config file's "[sso-session NAME]" that sso_session names. */
+  int sso_session_found;
+  char* sso_session_start_url;
+  char* sso_session_region;
   /* Set by kn_profile_load: the first file that holds a secret key or a
    * session token and that its group or everyone may read (it points at
    * the caller's path), with its mode; NULL when none. */
@@ -85,13 +121,18 @@ typedef struct kn_cred_options_s {
   const char* access_key_id;
   const char* secret_access_key;
   const char* session_token;
-  const char* profile;        /* NULL: $AWS_PROFILE or "default" */
+  const char* profile; /* NULL: $AWS_PROFILE or "default" */
+  /* The region STS is called in (roles). NULL: AWS_REGION,
+   * AWS_DEFAULT_REGION, the profile's, else the global endpoint. */
+  const char* region;
   /* Refresh temporary credentials this long before they expire. 0: 300000. */
   uint32_t refresh_before_ms;
   /* Metadata request timeout. 0: 1000 ms per attempt. */
   uint32_t metadata_timeout_ms;
-  /* Optional: told once per file when a profile's secret comes from a file
-   * that other users can read. The message names the file, never a key. */
+  /* Optional: told once when a profile's secret comes from a file that
+   * other users can read, and at each failed refresh whose old
+   * credentials stay in use. The message names files, endpoints and roles,
+   * never a secret. */
   void (*warn)(const char* message, void* arg);
   void* warn_arg;
 } kn_cred_options_t;

@@ -826,6 +826,181 @@ function makeMetadataServer () {
   }))
 }
 
+// ----------------------------------------------------------------- STS fake
+
+// A scripted AWS STS (Query protocol, XML answers) that checks what it gets:
+// the form fields (Version, Action, RoleArn, RoleSessionName,
+// DurationSeconds), AssumeRoleWithWebIdentity unsigned and with the token
+// set on /__control/sts, AssumeRole signed with SigV4 by a known key (the
+// signature is recomputed from the secret) and with that key's session
+// token. A request that fails a check gets a 400 FakeCheckFailed naming the
+// check. Credentials it issues (ASIASTS<n>, sts-secret-<n>, sts-token-<n>)
+// are known keys from then on, so a chain of roles verifies too.
+//
+// POST /__control/sts {"reset": true, "keys": {"AKID": {"secret": "...",
+//   "token": "..."}}, "web_token": "...", "expiry_seconds": N,
+//   "script": [{"status": 403, "code": "AccessDenied", "message": "...",
+//   "times": N} | {"status": 200, "body": "raw answer"} | {"drop": true}]}
+// GET /__control/sts -> {"served", "requests": [{"action", "params",
+//   "authorization", "security_token", "access_key_id", "region",
+//   "service", "signed_headers", "outcome"}]}
+
+function makeStsServer () {
+  const crypto = require('crypto')
+  let state
+
+  function resetState () {
+    state = { keys: {}, web_token: null, expiry_seconds: 3600, script: [], requests: [], served: 0 }
+  }
+  resetState()
+
+  const sha256 = (data) => crypto.createHash('sha256').update(data).digest('hex')
+  const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest()
+
+  function xmlEscape (s) {
+    return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+  }
+
+  function sendXml (res, status, xml) {
+    res.writeHead(status, { 'Content-Type': 'text/xml', 'x-amzn-RequestId': 'sts-fake-' + state.requests.length })
+    res.end(xml)
+  }
+
+  function sendError (res, status, code, message) {
+    sendXml(res, status, '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">' +
+      '<Error><Type>Sender</Type><Code>' + xmlEscape(code) + '</Code><Message>' + xmlEscape(message) +
+      '</Message></Error><RequestId>fake</RequestId></ErrorResponse>')
+  }
+
+  // SigV4 as AWS checks it: returns null when it holds, else [code, message].
+  function checkSignature (req, body, entry) {
+    const auth = req.headers.authorization || ''
+    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(auth)
+    if (!m) return ['IncompleteSignature', 'malformed or missing Authorization header']
+    const [, akid, date, region, service, signed, signature] = m
+    Object.assign(entry, { access_key_id: akid, region, service, signed_headers: signed })
+    const key = state.keys[akid]
+    if (!key) return ['InvalidClientTokenId', 'unknown access key id']
+    const token = req.headers['x-amz-security-token']
+    if ((key.token || null) !== (token || null)) return ['InvalidClientTokenId', 'X-Amz-Security-Token does not belong to the access key']
+    const names = signed.split(';')
+    for (const h of ['host', 'x-amz-date'].concat(token ? ['x-amz-security-token'] : [])) {
+      if (!names.includes(h)) return ['IncompleteSignature', h + ' is not signed']
+    }
+    const amzDate = req.headers['x-amz-date'] || ''
+    if (!amzDate.startsWith(date)) return ['IncompleteSignature', 'X-Amz-Date does not match the credential scope']
+    const canonHeaders = names.map((h) => h + ':' + String(req.headers[h] || '').trim().replace(/\s+/g, ' ') + '\n').join('')
+    const canonical = ['POST', '/', '', canonHeaders, signed, sha256(body)].join('\n')
+    const toSign = ['AWS4-HMAC-SHA256', amzDate, [date, region, service, 'aws4_request'].join('/'), sha256(canonical)].join('\n')
+    let k = hmac('AWS4' + key.secret, date)
+    k = hmac(k, region)
+    k = hmac(k, service)
+    k = hmac(k, 'aws4_request')
+    if (hmac(k, toSign).toString('hex') !== signature) return ['SignatureDoesNotMatch', 'signature does not match']
+    return null
+  }
+
+  function checkForm (req, params, body) {
+    const ct = req.headers['content-type'] || ''
+    if (req.method !== 'POST') return 'method is not POST'
+    if (!ct.startsWith('application/x-www-form-urlencoded')) return 'Content-Type is ' + ct
+    if (params.Version !== '2011-06-15') return 'Version is ' + params.Version
+    if (params.Action !== 'AssumeRole' && params.Action !== 'AssumeRoleWithWebIdentity') return 'Action is ' + params.Action
+    if (!/^arn:aws:iam::\d{12}:role\/[\w+=,.@/-]+$/.test(params.RoleArn || '')) return 'RoleArn is ' + params.RoleArn
+    if (!/^[\w+=,.@-]{2,64}$/.test(params.RoleSessionName || '')) return 'RoleSessionName is ' + params.RoleSessionName
+    if (params.DurationSeconds !== undefined &&
+        !(/^\d+$/.test(params.DurationSeconds) && +params.DurationSeconds >= 900 && +params.DurationSeconds <= 43200)) {
+      return 'DurationSeconds is ' + params.DurationSeconds
+    }
+    if (params.Action === 'AssumeRoleWithWebIdentity' && params.ExternalId !== undefined) return 'ExternalId with web identity'
+    return null
+  }
+
+  function control (req, res, body) {
+    if (req.method === 'GET') return sendJson(res, 200, { served: state.served, requests: state.requests })
+    let c
+    try {
+      c = body.length ? JSON.parse(body.toString('utf8')) : {}
+    } catch (e) {
+      return sendJson(res, 400, { error: 'body is not JSON: ' + e.message })
+    }
+    if (c.reset) resetState()
+    if (c.keys) Object.assign(state.keys, c.keys)
+    if (c.web_token !== undefined) state.web_token = c.web_token
+    if (c.expiry_seconds !== undefined) state.expiry_seconds = c.expiry_seconds
+    if (c.script) state.script.push(...c.script)
+    sendJson(res, 200, { served: state.served })
+  }
+
+  function handle (req, res, body) {
+    if (req.url.split('?')[0] === '/__control/sts') return control(req, res, body)
+    const params = Object.fromEntries(new URLSearchParams(body.toString('utf8')))
+    const entry = {
+      action: params.Action,
+      params,
+      authorization: req.headers.authorization || null,
+      security_token: req.headers['x-amz-security-token'] || null,
+      outcome: ''
+    }
+    state.requests.push(entry)
+    const fail = (status, code, message) => {
+      entry.outcome = code
+      sendError(res, status, code, message)
+    }
+    const bad = checkForm(req, params, body)
+    if (bad) return fail(400, 'FakeCheckFailed', bad)
+    if (params.Action === 'AssumeRoleWithWebIdentity') {
+      if (req.headers.authorization) return fail(400, 'FakeCheckFailed', 'AssumeRoleWithWebIdentity is signed')
+      if (params.WebIdentityToken !== state.web_token) return fail(400, 'InvalidIdentityToken', 'the token is not the one expected')
+    } else {
+      const sig = checkSignature(req, body, entry)
+      if (sig) return fail(403, sig[0], sig[1])
+    }
+    const act = state.script[0]
+    if (act) {
+      if (!act.times || --act.times <= 0) state.script.shift()
+      if (act.drop) {
+        entry.outcome = 'drop'
+        return req.socket.destroy()
+      }
+      if (act.body !== undefined) {
+        entry.outcome = 'body'
+        res.writeHead(act.status || 200, { 'Content-Type': 'text/xml' })
+        return res.end(act.body)
+      }
+      return fail(act.status || 400, act.code || 'AccessDenied', act.message || 'scripted')
+    }
+    const n = ++state.served
+    const cred = { akid: 'ASIASTS' + n, secret: 'sts-secret-' + n, token: 'sts-token-' + n }
+    state.keys[cred.akid] = { secret: cred.secret, token: cred.token }
+    entry.outcome = 'ok'
+    entry.issued = cred.akid
+    const a = params.Action
+    sendXml(res, 200, '<?xml version="1.0" encoding="UTF-8"?>\n' +
+      '<' + a + 'Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n' +
+      '  <' + a + 'Result>\n' +
+      '    <Credentials>\n' +
+      '      <AccessKeyId>' + cred.akid + '</AccessKeyId>\n' +
+      '      <SecretAccessKey>' + cred.secret + '</SecretAccessKey>\n' +
+      '      <SessionToken>' + cred.token + '</SessionToken>\n' +
+      '      <Expiration>' + isoSeconds(Date.now() + state.expiry_seconds * 1000) + '</Expiration>\n' +
+      '    </Credentials>\n' +
+      '    <AssumedRoleUser><Arn>' + xmlEscape(params.RoleArn) + '/' + xmlEscape(params.RoleSessionName) +
+      '</Arn><AssumedRoleId>AROAFAKE:' + xmlEscape(params.RoleSessionName) + '</AssumedRoleId></AssumedRoleUser>\n' +
+      '  </' + a + 'Result>\n' +
+      '  <ResponseMetadata><RequestId>fake-' + n + '</RequestId></ResponseMetadata>\n' +
+      '</' + a + 'Response>\n')
+  }
+
+  return () => keepAlive(http.createServer((req, res) => {
+    readBody(req, (err, body) => {
+      if (!err) handle(req, res, body)
+    })
+  }))
+}
+
+// ------------------------------------------------------------- STS fake end
+
 // -------------------------------------------- IAM Identity Center portal fake
 
 // GetRoleCredentials, as the SSO portal serves it, for
@@ -1051,6 +1226,12 @@ function main () {
       all.push(...servers)
       next()
     }),
+    (next) => listenLoopback(makeStsServer(), false, (err, port, servers) => {
+      if (err) return next(err)
+      ports.sts = port
+      all.push(...servers)
+      next()
+    }),
     (next) => listenLoopback(makeSsoPortalServer(), false, (err, port, servers) => {
       if (err) return next(err)
       ports.sso = port
@@ -1081,6 +1262,7 @@ function main () {
       ['KINESIS_TEST_CA_FILE', path.resolve(opts.ca)],
       ['KINESIS_TEST_FAULT_ENDPOINT', 'http://127.0.0.1:' + ports.fault],
       ['KINESIS_TEST_METADATA_URL', 'http://127.0.0.1:' + ports.metadata],
+      ['KINESIS_TEST_STS_URL', 'http://127.0.0.1:' + ports.sts],
       ['KINESIS_TEST_SSO_URL', 'http://127.0.0.1:' + ports.sso]
     ]
     if (ports.mock) vars.push(['KINESIS_TEST_MOCK_ENDPOINT', 'http://127.0.0.1:' + ports.mock])

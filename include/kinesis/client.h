@@ -67,7 +67,12 @@ typedef struct kinesis_client_options_s {
   /** Default: $AWS_ENDPOINT_URL_KINESIS, then $AWS_ENDPOINT_URL, then
    * https://kinesis.REGION.amazonaws.com. Copied. */
   const char* endpoint_url;
-  /** Default: $AWS_PROFILE, then "default". Copied. */
+  /** Default: $AWS_PROFILE, then "default". Copied. The profile gives
+   * credentials (static keys, or a role assumed through STS with
+   * source_profile, credential_source or web_identity_token_file), the
+   * region and endpoint_url (for STS). docs/client.md has the whole chain:
+   * options, environment keys, web identity from the environment, the
+   * profile, container, instance metadata. */
   const char* profile;
   /** Optional explicit credentials; used when both the key id and the secret
    * are set, before the rest of the chain. Copied. */
@@ -111,7 +116,8 @@ KINESIS_EXTERN void kinesis_client_options_init(
 /**
  * Creates a client on `loop`. Resolves the region and endpoint now (reading
  * the environment and the shared config file); credentials are resolved on
- * the first call. Returns 0 and sets `*out`, or KINESIS_EINVAL (a bad
+ * the first call, and temporary ones (container, instance metadata, web
+ * identity, assumed roles) refreshed on the loop before they expire. Returns 0 and sets `*out`, or KINESIS_EINVAL (a bad
  * endpoint URL or option), or KINESIS_ENOMEM; on failure `*out` is untouched.
  */
 KINESIS_EXTERN int kinesis_client_new(uv_loop_t* loop,

@@ -1,6 +1,8 @@
 #include "client_util.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -18,6 +20,10 @@
 
 #define SECRET "kn-secret-9d1c7e42-never-shown"
 #define TOKEN "kn-token-5b8f03aa-never-shown"
+/* The roles' secrets: a web identity token, a source profile's secret key,
+ * and what the fake STS hands out (sts-secret-N, sts-token-N). */
+#define WEB_TOKEN "kn-web-token-71c2d9e0-never-shown"
+#define BASE_SECRET "kn-base-secret-0a4be6d3-never-shown"
 
 static uv_loop_t loop;
 
@@ -272,7 +278,166 @@ static void test_no_secret_in_anything_said(void) {
       ASSERT(0);
     }
   free(said);
+  said = NULL;
 }
 
 
-KN_TEST_MAIN(KN_TEST(test_no_secret_in_anything_said))
+static void sts_control(const char* sts, const char* json) {
+  char url[512];
+  char* resp = NULL;
+  long status = 0;
+  snprintf(url, sizeof(url), "%s/__control/sts", sts);
+  ASSERT_OK(kn_test_http("POST", url, json, &resp, &status));
+  ASSERT_EQ(200, status);
+  free(resp);
+}
+
+
+static void write_file(const char* path, const char* text) {
+  FILE* f = fopen(path, "w");
+  ASSERT_NOT_NULL(f);
+  ASSERT_EQ(strlen(text), fwrite(text, 1, strlen(text), f));
+  ASSERT_OK(fclose(f));
+}
+
+
+/* One DescribeStreamSummary through a client whose credentials come from
+ * the chain (profile `profile`), logging everything. */
+static void role_call(const char* fault, const char* profile, capture_t* cap) {
+  kinesis_client_options_t o;
+  kinesis_client_t* c;
+  kinesis_client_options_init(&o);
+  o.endpoint_url = fault;
+  o.region = "us-west-2";
+  o.profile = profile;
+  o.log = on_log;
+  o.log_level = KINESIS_LOG_DEBUG;
+  o.max_attempts = 2;
+  o.retry_base_ms = 10;
+  ASSERT_OK(kinesis_client_new(&loop, &o, &c));
+  summary(c, "no-such-stream", cap);
+  close_client(&loop, c);
+}
+
+
+/* The same for web identity and assumed roles: the token, the source
+ * profile's secret and the credentials STS hands out appear in nothing the
+ * library says, when STS answers, refuses (even with a message that quotes
+ * the token), or answers garbage. */
+static void test_no_secret_from_roles(void) {
+  const char* fault = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
+  const char* sts = kn_test_require_env("KINESIS_TEST_STS_URL");
+  static const char* const forbidden[] = {
+      WEB_TOKEN,    BASE_SECRET,   "sts-secret-", "sts-token-",
+      "Signature=", "Credential=", "uthorization"};
+  char dir[] = "/tmp/kn-secrets-XXXXXX";
+  char token_path[256];
+  char config_path[256];
+  char creds_path[256];
+  capture_t cap;
+  json_t* log;
+  json_t* v;
+  size_t i;
+  size_t k;
+  size_t role_signed = 0;
+
+  free(said);
+  said = NULL;
+  said_len = 0;
+  said_messages = 0;
+  ASSERT_NOT_NULL(mkdtemp(dir));
+  snprintf(token_path, sizeof(token_path), "%s/token", dir);
+  snprintf(config_path, sizeof(config_path), "%s/config", dir);
+  snprintf(creds_path, sizeof(creds_path), "%s/credentials", dir);
+  write_file(token_path, WEB_TOKEN "\n");
+  write_file(config_path,
+             "[profile role]\n"
+             "role_arn = arn:aws:iam::123456789012:role/r\n"
+             "source_profile = base\n");
+  write_file(creds_path,
+             "[base]\naws_access_key_id = AKIDBASESECRETS\n"
+             "aws_secret_access_key = " BASE_SECRET "\n");
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  unsetenv("AWS_SESSION_TOKEN");
+  unsetenv("AWS_PROFILE");
+  setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+  setenv("AWS_CONFIG_FILE", config_path, 1);
+  setenv("AWS_SHARED_CREDENTIALS_FILE", creds_path, 1);
+  setenv("AWS_ENDPOINT_URL_STS", sts, 1);
+  sts_control(sts, "{\"reset\": true, \"web_token\": \"" WEB_TOKEN
+                   "\", "
+                   "\"keys\": {\"AKIDBASESECRETS\": {\"secret\": \"" BASE_SECRET
+                   "\"}}}");
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_fault_reset(fault));
+
+  /* Web identity from the environment: answered, then refused with a
+   * message that quotes the token, then garbage. */
+  setenv("AWS_WEB_IDENTITY_TOKEN_FILE", token_path, 1);
+  setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/web", 1);
+  role_call(fault, NULL, &cap);
+  ASSERT_EQ(KINESIS_ENOTFOUND, cap.status);
+  sts_control(sts,
+              "{\"script\": [{\"status\": 400, \"code\": "
+              "\"InvalidIdentityToken\", \"message\": \"bad token " WEB_TOKEN
+              "\"}]}");
+  role_call(fault, NULL, &cap);
+  ASSERT_EQ(KINESIS_EACCESS, cap.status);
+  ASSERT(strstr(said, "message withheld") != NULL);
+  sts_control(sts,
+              "{\"script\": [{\"status\": 200, \"body\": "
+              "\"<AssumeRoleWithWebIdentityResponse>" WEB_TOKEN "\"}]}");
+  role_call(fault, NULL, &cap);
+  ASSERT_EQ(KINESIS_EPROTO, cap.status);
+  unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+  unsetenv("AWS_ROLE_ARN");
+
+  /* AssumeRole from the profile: answered, then refused. */
+  role_call(fault, "role", &cap);
+  ASSERT_EQ(KINESIS_ENOTFOUND, cap.status);
+  sts_control(sts,
+              "{\"keys\": {\"AKIDBASESECRETS\": {\"secret\": "
+              "\"another\"}}}");
+  role_call(fault, "role", &cap);
+  ASSERT_EQ(KINESIS_EACCESS, cap.status);
+  ASSERT(strstr(said, "SignatureDoesNotMatch") != NULL);
+  kn_test_loop_close(&loop);
+
+  /* Kinesis saw the role's credentials... */
+  log = kn_fault_log_json(fault);
+  ASSERT_NOT_NULL(log);
+  json_array_foreach(log, i, v) {
+    json_t* h = json_object_get(v, "headers");
+    const char* t =
+        json_string_value(json_object_get(h, "x-amz-security-token"));
+    if (t != NULL && strncmp(t, "sts-token-", 10) == 0)
+      role_signed++;
+  }
+  json_decref(log);
+  ASSERT_GE(role_signed, 2);
+  /* ...and nothing said shows a secret. */
+  ASSERT_NOT_NULL(said);
+  for (k = 0; k < KN_ARRAY_SIZE(forbidden); k++)
+    if (strstr(said, forbidden[k]) != NULL) {
+      fprintf(stderr, "the library said \"%s\":\n%s", forbidden[k], said);
+      ASSERT(0);
+    }
+  printf(
+      "# roles: %zu requests signed with an STS token; the library said "
+      "%zu things\n",
+      role_signed, said_messages);
+  free(said);
+  said = NULL;
+  unlink(token_path);
+  unlink(config_path);
+  unlink(creds_path);
+  rmdir(dir);
+  unsetenv("AWS_ENDPOINT_URL_STS");
+  unsetenv("AWS_CONFIG_FILE");
+  unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+}
+
+
+KN_TEST_MAIN(KN_TEST(test_no_secret_in_anything_said),
+             KN_TEST(test_no_secret_from_roles))

@@ -1,6 +1,7 @@
 #include "harness.h"
 #include "internal.h"
 
+#include "cred_sts.h"
 #include "credentials.h"
 #include "http.h"
 
@@ -50,6 +51,14 @@ static void env_isolate(void) {
       "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
       "AWS_EC2_METADATA_SERVICE_ENDPOINT",
       "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+      "AWS_WEB_IDENTITY_TOKEN_FILE",
+      "AWS_ROLE_ARN",
+      "AWS_ROLE_SESSION_NAME",
+      "AWS_ENDPOINT_URL",
+      "AWS_ENDPOINT_URL_STS",
+      "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+      "AWS_REGION",
+      "AWS_DEFAULT_REGION",
   };
   size_t i;
   for (i = 0; i < KN_ARRAY_SIZE(vars); i++)
@@ -565,8 +574,6 @@ static void test_container_uri_allowed(void) {
 
 
 /* ---- Allocation failures ---- */
-
-
 
 
 static void test_parse_failmalloc(void) {
@@ -1153,6 +1160,820 @@ static void test_close_cancels_fetch_in_flight(void) {
 }
 
 
+/* ---- Roles: profile settings, STS endpoint, XML ---- */
+
+
+static void test_parse_role_settings(void) {
+  static const char config[] =
+      "[profile dev]\n"
+      "role_arn = arn:aws:iam::123456789012:role/dev\n"
+      "source_profile = base\n"
+      "external_id = ext\n"
+      "role_session_name = me\n"
+      "duration_seconds = 1800\n"
+      "mfa_serial = arn:aws:iam::123456789012:mfa/me\n"
+      "web_identity_token_file = /var/run/token\n"
+      "credential_source = Ec2InstanceMetadata\n"
+      "credential_process = /usr/bin/get-creds --json\n"
+      "sso_session = corp\n"
+      "sso_account_id = 123456789012\n"
+      "sso_role_name = Reader\n"
+      "sso_start_url = https://old.awsapps.com/start\n"
+      "sso_region = eu-west-1\n"
+      "endpoint_url = https://localhost:4566\n"
+      "[sso-session corp]\n"
+      "sso_start_url = https://corp.awsapps.com/start\n"
+      "sso_region = us-east-2\n"
+      "role_arn = arn:aws:iam::123456789012:role/not-a-profile\n"
+      "[sso-session other]\n"
+      "sso_region = ap-south-1\n";
+  /* The credentials file, "[NAME]", wins key by key. */
+  static const char creds[] =
+      "[dev]\nexternal_id = from-credentials\n"
+      "[sso-session corp]\nsso_region = nope\n";
+  kn_profile_t prof;
+
+  ASSERT_EQ(KINESIS_ENOCREDS, kn_profile_parse(creds, config, "dev", &prof));
+  ASSERT_EQ(1, prof.found);
+  ASSERT_STR_EQ("arn:aws:iam::123456789012:role/dev", prof.role_arn);
+  ASSERT_STR_EQ("base", prof.source_profile);
+  ASSERT_STR_EQ("from-credentials", prof.external_id);
+  ASSERT_STR_EQ("me", prof.role_session_name);
+  ASSERT_STR_EQ("1800", prof.duration_seconds);
+  ASSERT_STR_EQ("arn:aws:iam::123456789012:mfa/me", prof.mfa_serial);
+  ASSERT_STR_EQ("/var/run/token", prof.web_identity_token_file);
+  ASSERT_STR_EQ("Ec2InstanceMetadata", prof.credential_source);
+  ASSERT_STR_EQ("/usr/bin/get-creds --json", prof.credential_process);
+  ASSERT_STR_EQ("corp", prof.sso_session);
+  ASSERT_STR_EQ("123456789012", prof.sso_account_id);
+  ASSERT_STR_EQ("Reader", prof.sso_role_name);
+  ASSERT_STR_EQ("https://old.awsapps.com/start", prof.sso_start_url);
+  ASSERT_STR_EQ("eu-west-1", prof.sso_region);
+  ASSERT_STR_EQ("https://localhost:4566", prof.endpoint_url);
+  ASSERT_EQ(1, prof.sso_session_found);
+  ASSERT_STR_EQ("https://corp.awsapps.com/start", prof.sso_session_start_url);
+  ASSERT_STR_EQ("us-east-2", prof.sso_session_region);
+  kn_profile_clear(&prof);
+
+  /* STS's endpoint_url from the services section the profile names; other
+   * services' and other sections' are not taken. */
+  ASSERT_EQ(KINESIS_ENOCREDS,
+            kn_profile_parse(NULL,
+                             "[services local]\n"
+                             "kinesis =\n"
+                             "  endpoint_url = http://kinesis:1\n"
+                             "sts =\n"
+                             "  endpoint_url = http://sts:2\n"
+                             "  other = x\n"
+                             "endpoint_url = http://not-in-a-block\n"
+                             "[profile s]\n"
+                             "services = local\n"
+                             "endpoint_url = http://all:3\n"
+                             "[services elsewhere]\n"
+                             "sts =\n"
+                             "  endpoint_url = http://wrong:4\n",
+                             "s", &prof));
+  ASSERT_STR_EQ("local", prof.services);
+  ASSERT_STR_EQ("http://sts:2", prof.services_sts_endpoint_url);
+  ASSERT_STR_EQ("http://all:3", prof.endpoint_url);
+  ASSERT_EQ(1, prof.found);
+  kn_profile_clear(&prof);
+  /* A services section is not a profile. */
+  ASSERT_EQ(KINESIS_ENOCREDS,
+            kn_profile_parse(NULL, "[services s]\nregion = r\n", "s", &prof));
+  ASSERT_EQ(0, prof.found);
+  ASSERT_NULL(prof.region);
+  kn_profile_clear(&prof);
+
+  /* An sso-session section is not a profile, and a missing one is noted. */
+  ASSERT_EQ(KINESIS_ENOCREDS, kn_profile_parse(NULL, config, "corp", &prof));
+  ASSERT_EQ(0, prof.found);
+  ASSERT_NULL(prof.role_arn);
+  kn_profile_clear(&prof);
+  ASSERT_EQ(
+      KINESIS_ENOCREDS,
+      kn_profile_parse(NULL, "[profile x]\nsso_session = gone\n", "x", &prof));
+  ASSERT_EQ(0, prof.sso_session_found);
+  ASSERT_NULL(prof.sso_session_region);
+  kn_profile_clear(&prof);
+}
+
+
+static void test_parse_role_failmalloc(void) {
+  static const char config[] =
+      "[profile p]\nrole_arn = R\nsource_profile = S\nsso_session = s\n"
+      "[sso-session s]\nsso_region = X\n";
+  kn_profile_t prof;
+  int64_t i;
+  int r;
+
+  kn_test_alloc_install();
+  for (i = 0;; i++) {
+    kn_test_alloc_fail_at = i;
+    kn_test_alloc_count = 0;
+    kn_test_alloc_live = 0;
+    r = kn_profile_parse(NULL, config, "p", &prof);
+    if (r == KINESIS_ENOCREDS) {
+      ASSERT_STR_EQ("R", prof.role_arn);
+      ASSERT_STR_EQ("X", prof.sso_session_region);
+    } else {
+      ASSERT_EQ(KINESIS_ENOMEM, r);
+      ASSERT_NULL(prof.role_arn);
+    }
+    kn_profile_clear(&prof);
+    ASSERT_EQ(0, kn_test_alloc_live);
+    if (r != KINESIS_ENOMEM)
+      break;
+  }
+  ASSERT_GE(i, 4);
+  kn_test_alloc_fail_at = -1;
+  ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
+}
+
+
+static void test_sts_endpoint(void) {
+  char* e;
+
+  env_isolate();
+  ASSERT_OK(kn_sts_endpoint("eu-west-1", NULL, NULL, &e));
+  ASSERT_STR_EQ("https://sts.eu-west-1.amazonaws.com", e);
+  kn_free(e);
+  ASSERT_OK(kn_sts_endpoint(NULL, NULL, NULL, &e));
+  ASSERT_STR_EQ("https://sts.amazonaws.com", e);
+  kn_free(e);
+  /* The profile's endpoint_url, then its services section's, then the
+   * global variable, then the STS one; trailing slashes go. */
+  ASSERT_OK(kn_sts_endpoint("eu-west-1", NULL, "http://profile:1/", &e));
+  ASSERT_STR_EQ("http://profile:1", e);
+  kn_free(e);
+  ASSERT_OK(kn_sts_endpoint("eu-west-1", "http://services:4",
+                            "http://profile:1/", &e));
+  ASSERT_STR_EQ("http://services:4", e);
+  kn_free(e);
+  setenv("AWS_ENDPOINT_URL", "http://global:2", 1);
+  ASSERT_OK(kn_sts_endpoint("eu-west-1", "http://services:4",
+                            "http://profile:1/", &e));
+  ASSERT_STR_EQ("http://global:2", e);
+  kn_free(e);
+  setenv("AWS_ENDPOINT_URL_STS", "http://sts:3//", 1);
+  ASSERT_OK(kn_sts_endpoint("eu-west-1", "http://services:4",
+                            "http://profile:1/", &e));
+  ASSERT_STR_EQ("http://sts:3", e);
+  kn_free(e);
+  /* All four ignored on request. */
+  setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
+  ASSERT_OK(kn_sts_endpoint("eu-west-1", "http://services:4",
+                            "http://profile:1/", &e));
+  ASSERT_STR_EQ("https://sts.eu-west-1.amazonaws.com", e);
+  kn_free(e);
+  env_isolate();
+}
+
+
+static int xml(const char* doc, const char* path, char** out) {
+  return kn_sts_xml_text(doc, strlen(doc), path, out);
+}
+
+
+static void test_sts_xml(void) {
+  static const char ok[] =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<!-- a comment -->\n"
+      "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+      "<AssumeRoleResult>"
+      "<Credentials>"
+      "<AccessKeyId>ASIA1</AccessKeyId>"
+      "<SecretAccessKey>a&amp;b&lt;c&gt;&quot;&apos;&#65;&#x42;&#x20AC;"
+      "</SecretAccessKey>"
+      "<SessionToken><![CDATA[<raw&>]]>tail</SessionToken>"
+      "<Expiration>2026-12-07T13:00:00Z</Expiration>"
+      "<Empty/>"
+      "</Credentials>"
+      "<AssumedRoleUser><Arn>arn</Arn></AssumedRoleUser>"
+      "</AssumeRoleResult>"
+      "</AssumeRoleResponse>\n";
+  static const char* const bad[] = {
+      "",
+      "   ",
+      "<a>",
+      "<a></b>",
+      "<a><b></a></b>",
+      "<a>x</a><a>y</a>",
+      "text<a/>",
+      "<a/>text",
+      "<a>&unknown;</a>",
+      "<a>&amp</a>",
+      "<a>&#0;</a>",
+      "<a>&#x110000;</a>",
+      "<a>&#xD800;</a>",
+      "<a>&#;</a>",
+      "<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>",
+      "<a b=c></a>",
+      "<a b=\"c></a>",
+      "<a b=\"<\"></a>",
+      "<a b=\"1\"c=\"2\"></a>",
+      "<1a></1a>",
+      "<a><?pi?></a>",
+      "<a><!-- open </a>",
+      "<a><![CDATA[ open</a>",
+      "<a></a >x",
+  };
+  char deep[256];
+  char* out;
+  size_t i;
+
+  ASSERT_EQ(1, xml(ok,
+                   "AssumeRoleResponse/AssumeRoleResult/Credentials/"
+                   "AccessKeyId",
+                   &out));
+  ASSERT_STR_EQ("ASIA1", out);
+  kn_free(out);
+  ASSERT_EQ(1, xml(ok,
+                   "AssumeRoleResponse/AssumeRoleResult/Credentials/"
+                   "SecretAccessKey",
+                   &out));
+  ASSERT_STR_EQ("a&b<c>\"'AB\xE2\x82\xAC", out);
+  kn_free(out);
+  ASSERT_EQ(1, xml(ok,
+                   "AssumeRoleResponse/AssumeRoleResult/Credentials/"
+                   "SessionToken",
+                   &out));
+  ASSERT_STR_EQ("<raw&>tail", out);
+  kn_free(out);
+  ASSERT_EQ(1, xml(ok, "AssumeRoleResponse/AssumeRoleResult/Credentials/Empty",
+                   &out));
+  ASSERT_STR_EQ("", out);
+  kn_free(out);
+  /* Absent: another name, a partial path, a path too deep. */
+  ASSERT_EQ(
+      0, xml(ok, "AssumeRoleResponse/AssumeRoleResult/Credentials/Nope", &out));
+  ASSERT_NULL(out);
+  ASSERT_EQ(0, xml(ok, "Credentials/AccessKeyId", &out));
+  ASSERT_EQ(0, xml(ok,
+                   "AssumeRoleResponse/AssumeRoleResult/Credentials/"
+                   "AccessKeyId/X",
+                   &out));
+  /* An element holding elements is not text. */
+  ASSERT_EQ(KINESIS_EPROTO,
+            xml(ok, "AssumeRoleResponse/AssumeRoleResult/Credentials", &out));
+  ASSERT_NULL(out);
+  /* Namespace prefixes are ignored; the first match wins. */
+  ASSERT_EQ(
+      1, xml("<s:E xmlns:s=\"u\"><s:C>x</s:C><s:C>y</s:C></s:E>", "E/C", &out));
+  ASSERT_STR_EQ("x", out);
+  kn_free(out);
+  ASSERT_EQ(1, xml("<E b='1' c = \"2\" ><C >v</C\n></E>", "E/C", &out));
+  ASSERT_STR_EQ("v", out);
+  kn_free(out);
+  /* An STS error document. */
+  ASSERT_EQ(1, xml("<ErrorResponse><Error><Type>Sender</Type><Code>"
+                   "AccessDenied</Code><Message>no &amp; no</Message></Error>"
+                   "<RequestId>r</RequestId></ErrorResponse>",
+                   "ErrorResponse/Error/Message", &out));
+  ASSERT_STR_EQ("no & no", out);
+  kn_free(out);
+
+  for (i = 0; i < KN_ARRAY_SIZE(bad); i++) {
+    int r = xml(bad[i], "a", &out);
+    if (r != KINESIS_EPROTO)
+      fprintf(stderr, "accepted: %s\n", bad[i]);
+    ASSERT_EQ(KINESIS_EPROTO, r);
+    ASSERT_NULL(out);
+  }
+  /* A NUL inside, and nesting deeper than 16. */
+  ASSERT_EQ(KINESIS_EPROTO, kn_sts_xml_text("<a>x\0y</a>", 10, "a", &out));
+  deep[0] = '\0';
+  for (i = 0; i < 17; i++)
+    strcat(deep, "<a>");
+  for (i = 0; i < 17; i++)
+    strcat(deep, "</a>");
+  ASSERT_EQ(KINESIS_EPROTO, xml(deep, "a", &out));
+  ASSERT_EQ(KINESIS_EINVAL, xml("<a/>", "", &out));
+}
+
+
+static void test_sts_xml_failmalloc(void) {
+  static const char doc[] =
+      "<R><C><K>a&amp;b&#x20AC;<![CDATA[c]]>d</K></C></R>";
+  char* out;
+  int64_t i;
+  int r;
+
+  kn_test_alloc_install();
+  for (i = 0;; i++) {
+    kn_test_alloc_fail_at = i;
+    kn_test_alloc_count = 0;
+    kn_test_alloc_live = 0;
+    r = xml(doc, "R/C/K", &out);
+    if (r == 1) {
+      ASSERT_STR_EQ(
+          "a&b\xE2\x82\xAC"
+          "cd",
+          out);
+      kn_free(out);
+    } else {
+      ASSERT_EQ(KINESIS_ENOMEM, r);
+      ASSERT_NULL(out);
+    }
+    ASSERT_EQ(0, kn_test_alloc_live);
+    if (r == 1)
+      break;
+  }
+  ASSERT_GE(i, 1);
+  kn_test_alloc_fail_at = -1;
+  ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
+}
+
+
+static void on_sts_never(int status, kn_credentials_t* creds,
+                         const char* message, void* arg) {
+  (void) status;
+  (void) creds;
+  (void) message;
+  (void) arg;
+  ASSERT(0 && "the callback of a refused call ran");
+}
+
+
+static void test_sts_invalid(void) {
+  uv_loop_t loop;
+  kn_http_t* http;
+  kn_sts_request_t req;
+  kn_credentials_t src;
+  kn_sts_call_t* call = NULL;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_http_new(&loop, NULL, &http));
+  memset(&req, 0, sizeof(req));
+  memset(&src, 0, sizeof(src));
+  req.endpoint = "https://sts.eu-west-1.amazonaws.com";
+  req.region = "eu-west-1";
+  /* No role. */
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_sts_assume_role(&loop, http, &req, on_sts_never, NULL, &call));
+  req.role_arn = "arn:aws:iam::123456789012:role/r";
+  /* AssumeRole without source keys. */
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_sts_assume_role(&loop, http, &req, on_sts_never, NULL, &call));
+  req.source = &src;
+  src.access_key_id = "AKID";
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_sts_assume_role(&loop, http, &req, on_sts_never, NULL, &call));
+  src.secret_access_key = "secret";
+  /* No callback, no endpoint, an endpoint that is not http(s). */
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_sts_assume_role(&loop, http, &req, NULL, NULL, &call));
+  req.endpoint = NULL;
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_sts_assume_role(&loop, http, &req, on_sts_never, NULL, &call));
+  req.endpoint = "ftp://sts";
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_sts_assume_role(&loop, http, &req, on_sts_never, NULL, &call));
+  req.endpoint = "https://";
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_sts_assume_role(&loop, http, &req, on_sts_never, NULL, &call));
+  ASSERT_NULL(call);
+  kn_http_close(http, NULL, NULL);
+  kn_test_loop_close(&loop);
+}
+
+
+typedef struct sts_result_s {
+  int calls;
+  int status;
+} sts_result_t;
+
+
+static void on_sts_result(int status, kn_credentials_t* creds,
+                          const char* message, void* arg) {
+  sts_result_t* r = arg;
+  r->calls++;
+  r->status = status;
+  if (status == 0) {
+    ASSERT_NOT_NULL(creds);
+  } else {
+    ASSERT_NULL(creds);
+    ASSERT_NOT_NULL(message);
+  }
+}
+
+
+/* Starting a call, each allocation failing in turn, then cancelling it:
+ * ENOMEM with no callback, or ECANCELED once, and nothing leaks. */
+static void test_sts_start_failmalloc(void) {
+  uv_loop_t loop;
+  kn_http_t* http;
+  kn_sts_request_t req;
+  kn_credentials_t src;
+  int64_t i;
+  int web;
+
+  memset(&src, 0, sizeof(src));
+  src.access_key_id = "AKID";
+  src.secret_access_key = "secret";
+  src.session_token = "token";
+  for (web = 0; web < 2; web++) {
+    memset(&req, 0, sizeof(req));
+    req.role_arn = "arn:aws:iam::123456789012:role/r";
+    req.endpoint = "http://127.0.0.1:1/";
+    req.region = "eu-west-1";
+    req.external_id = "ext id/&=";
+    req.duration_seconds = 900;
+    if (web)
+      req.web_identity_token = "a.token";
+    else
+      req.source = &src;
+    for (i = 0;; i++) {
+      kn_sts_call_t* call = NULL;
+      sts_result_t res;
+      int r;
+      kn_test_alloc_install();
+      kn_test_alloc_fail_at = -1;
+      kn_test_alloc_count = 0;
+      kn_test_alloc_live = 0;
+      ASSERT_OK(uv_loop_init(&loop));
+      ASSERT_OK(kn_http_new(&loop, NULL, &http));
+      memset(&res, 0, sizeof(res));
+      kn_test_alloc_fail_at = kn_test_alloc_count + i;
+      r = kn_sts_assume_role(&loop, http, &req, on_sts_result, &res, &call);
+      kn_test_alloc_fail_at = -1;
+      if (r == 0) {
+        ASSERT_NOT_NULL(call);
+        kn_sts_cancel(call);
+      } else {
+        ASSERT_EQ(KINESIS_ENOMEM, r);
+      }
+      ASSERT_EQ(0, res.calls);
+      ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
+      ASSERT_EQ(r == 0 ? 1 : 0, res.calls);
+      if (r == 0) {
+        ASSERT_EQ(KINESIS_ECANCELED, res.status);
+        ASSERT_NULL(call);
+      }
+      kn_http_close(http, NULL, NULL);
+      kn_test_loop_close(&loop);
+      ASSERT_EQ(0, kn_test_alloc_live);
+      ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
+      if (r == 0)
+        break;
+    }
+    ASSERT_GT(i, 5);
+  }
+}
+
+
+/* A loopback server that answers every request with one canned HTTP
+ * response and closes the connection. */
+typedef struct canned_server_s {
+  uv_tcp_t server;
+  const char* response;
+  int port;
+  int served;
+} canned_server_t;
+
+
+typedef struct canned_conn_s {
+  uv_tcp_t tcp;
+  uv_write_t write;
+  canned_server_t* server;
+  char buf[4096];
+  int answered;
+} canned_conn_t;
+
+
+static void on_canned_closed(uv_handle_t* h) {
+  free(h->data);
+}
+
+
+static void on_canned_written(uv_write_t* w, int status) {
+  canned_conn_t* c = w->data;
+  (void) status;
+  uv_close((uv_handle_t*) &c->tcp, on_canned_closed);
+}
+
+
+static void on_canned_alloc(uv_handle_t* h, size_t size, uv_buf_t* buf) {
+  canned_conn_t* c = h->data;
+  (void) size;
+  *buf = uv_buf_init(c->buf, sizeof(c->buf));
+}
+
+
+static void on_canned_read(uv_stream_t* stream, ssize_t n,
+                           const uv_buf_t* buf) {
+  canned_conn_t* c = stream->data;
+  uv_buf_t out;
+  (void) buf;
+  if (n < 0) {
+    uv_read_stop(stream);
+    if (!c->answered)
+      uv_close((uv_handle_t*) &c->tcp, on_canned_closed);
+    return;
+  }
+  /* The request is small: the first bytes stand for all of it. */
+  if (n == 0 || c->answered)
+    return;
+  c->answered = 1;
+  uv_read_stop(stream);
+  c->server->served++;
+  out = uv_buf_init((char*) c->server->response,
+                    (unsigned) strlen(c->server->response));
+  c->write.data = c;
+  ASSERT_OK(uv_write(&c->write, stream, &out, 1, on_canned_written));
+}
+
+
+static void on_canned_connection(uv_stream_t* server, int status) {
+  canned_server_t* s = server->data;
+  canned_conn_t* c = calloc(1, sizeof(*c));
+  ASSERT_OK(status);
+  ASSERT_NOT_NULL(c);
+  c->server = s;
+  ASSERT_OK(uv_tcp_init(server->loop, &c->tcp));
+  c->tcp.data = c;
+  ASSERT_OK(uv_accept(server, (uv_stream_t*) &c->tcp));
+  ASSERT_OK(
+      uv_read_start((uv_stream_t*) &c->tcp, on_canned_alloc, on_canned_read));
+}
+
+
+static void canned_start(uv_loop_t* loop, canned_server_t* s,
+                         const char* response) {
+  struct sockaddr_in addr;
+  struct sockaddr_storage bound;
+  int len = sizeof(bound);
+  memset(s, 0, sizeof(*s));
+  s->response = response;
+  ASSERT_OK(uv_tcp_init(loop, &s->server));
+  s->server.data = s;
+  ASSERT_OK(uv_ip4_addr("127.0.0.1", 0, &addr));
+  ASSERT_OK(uv_tcp_bind(&s->server, (const struct sockaddr*) &addr, 0));
+  ASSERT_OK(uv_listen((uv_stream_t*) &s->server, 8, on_canned_connection));
+  ASSERT_OK(uv_tcp_getsockname(&s->server, (struct sockaddr*) &bound, &len));
+  s->port = ntohs(((struct sockaddr_in*) &bound)->sin_port);
+}
+
+
+typedef struct sts_answer_s {
+  int calls;
+  int status;
+  char access_key_id[64];
+  char role_arn[128];
+  int64_t expiration_ms;
+  char message[1024];
+  canned_server_t* server;
+} sts_answer_t;
+
+
+static void on_sts_answer(int status, kn_credentials_t* creds,
+                          const char* message, void* arg) {
+  sts_answer_t* a = arg;
+  a->calls++;
+  a->status = status;
+  if (status == 0) {
+    snprintf(a->access_key_id, sizeof(a->access_key_id), "%s",
+             creds->access_key_id);
+    snprintf(a->role_arn, sizeof(a->role_arn), "%s", creds->role_arn);
+    a->expiration_ms = creds->expiration_ms;
+  } else {
+    ASSERT_NULL(creds);
+    snprintf(a->message, sizeof(a->message), "%s", message);
+  }
+  uv_close((uv_handle_t*) &a->server->server, NULL);
+}
+
+
+/* One AssumeRole against a canned answer, the i-th allocation from the
+ * call's start failing (-1: none). Returns 1 when no allocation failed. */
+static int sts_answer_run(const char* response, int64_t i, sts_answer_t* a) {
+  uv_loop_t loop;
+  kn_http_t* http;
+  canned_server_t s;
+  kn_sts_request_t req;
+  kn_credentials_t src;
+  char url[64];
+  int64_t fail_at;
+  int reached;
+  int r;
+
+  kn_test_alloc_install();
+  kn_test_alloc_fail_at = -1;
+  kn_test_alloc_count = 0;
+  kn_test_alloc_live = 0;
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_http_new(&loop, NULL, &http));
+  canned_start(&loop, &s, response);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);
+  memset(&src, 0, sizeof(src));
+  src.access_key_id = "AKID";
+  src.secret_access_key = "secret";
+  memset(&req, 0, sizeof(req));
+  req.role_arn = "arn:aws:iam::123456789012:role/r";
+  req.endpoint = url;
+  req.region = "eu-west-1";
+  req.source = &src;
+  req.retry_base_ms = 1;
+  memset(a, 0, sizeof(*a));
+  a->server = &s;
+  fail_at = i < 0 ? -1 : kn_test_alloc_count + i;
+  kn_test_alloc_fail_at = fail_at;
+  r = kn_sts_assume_role(&loop, http, &req, on_sts_answer, a, NULL);
+  if (r == 0) {
+    ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
+    ASSERT_EQ(1, a->calls);
+  } else {
+    ASSERT_EQ(KINESIS_ENOMEM, r);
+    uv_close((uv_handle_t*) &s.server, NULL);
+  }
+  reached = fail_at >= 0 && kn_test_alloc_count > fail_at;
+  kn_test_alloc_fail_at = -1;
+  kn_http_close(http, NULL, NULL);
+  kn_test_loop_close(&loop);
+  ASSERT_EQ(0, kn_test_alloc_live);
+  ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
+  return !reached;
+}
+
+
+#define CANNED_OK                                                            \
+  "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nConnection: close\r\n"       \
+  "Content-Length: 359\r\n\r\n"                                              \
+  "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">" \
+  "<AssumeRoleResult><Credentials><AccessKeyId>ASIACANNED</AccessKeyId>"     \
+  "<SecretAccessKey>canned-secret</SecretAccessKey>"                         \
+  "<SessionToken>canned-token</SessionToken>"                                \
+  "<Expiration>2030-01-02T03:04:05Z</Expiration></Credentials>"              \
+  "</AssumeRoleResult></AssumeRoleResponse>                                 "
+
+#define CANNED_DENIED                                                  \
+  "HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\n"               \
+  "Connection: close\r\nContent-Length: 160\r\n\r\n"                   \
+  "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>" \
+  "<Message>not you</Message></Error><RequestId>r</RequestId>"         \
+  "</ErrorResponse>                    "
+
+
+/* Reading STS's answers, and each allocation on the way failing in turn. */
+static void test_sts_answer_failmalloc(void) {
+  sts_answer_t a;
+  int64_t i;
+  int done;
+
+  ASSERT_EQ(359, strlen(strstr(CANNED_OK, "\r\n\r\n") + 4));
+  ASSERT_EQ(160, strlen(strstr(CANNED_DENIED, "\r\n\r\n") + 4));
+  sts_answer_run(CANNED_OK, -1, &a);
+  ASSERT_OK(a.status);
+  ASSERT_STR_EQ("ASIACANNED", a.access_key_id);
+  ASSERT_STR_EQ("arn:aws:iam::123456789012:role/r", a.role_arn);
+  ASSERT_EQ(INT64_C(1893553445000), a.expiration_ms);
+  sts_answer_run(CANNED_DENIED, -1, &a);
+  ASSERT_EQ(KINESIS_EACCESS, a.status);
+  ASSERT_NOT_NULL(strstr(a.message, "AccessDenied: not you"));
+  ASSERT_NOT_NULL(strstr(a.message, "(HTTP 403)"));
+
+  for (i = 0, done = 0; !done; i++) {
+    done = sts_answer_run(CANNED_OK, i, &a);
+    if (a.calls == 1 && a.status == 0)
+      ASSERT_STR_EQ("ASIACANNED", a.access_key_id);
+  }
+  ASSERT_GT(i, 10);
+  for (i = 0, done = 0; !done; i++) {
+    done = sts_answer_run(CANNED_DENIED, i, &a);
+    if (a.calls == 1 && a.status != KINESIS_ENOMEM)
+      ASSERT_NE(0, a.status);
+  }
+  ASSERT_GT(i, 5);
+}
+
+
+/* A role chain that ends in an error before anything is sent, failing each
+ * allocation in turn. */
+static void test_chain_role_failmalloc(void) {
+  char* config = temp_file(
+      "[profile top]\nrole_arn = arn:aws:iam::123456789012:role/t\n"
+      "source_profile = mid\nexternal_id = e\nrole_session_name = s\n"
+      "duration_seconds = 900\n"
+      "[profile mid]\nrole_arn = arn:aws:iam::123456789012:role/m\n"
+      "source_profile = low\n"
+      "[profile low]\nrole_arn = arn:aws:iam::123456789012:role/l\n"
+      "source_profile = mid\n");
+  int64_t i;
+  int done;
+
+  env_isolate();
+  setenv("AWS_CONFIG_FILE", config, 1);
+  setenv("AWS_PROFILE", "top", 1);
+  kn_test_alloc_install();
+  for (i = 0, done = 0; !done; i++)
+    done = chain_failmalloc_run(i, KINESIS_EINVAL);
+  ASSERT_GT(i, 5);
+  ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
+  remove_temp(config);
+  env_isolate();
+}
+
+
+static void test_chain_role_errors(void) {
+  char* config = temp_file(
+      "[profile cycle]\nrole_arn = arn:aws:iam::123456789012:role/c\n"
+      "source_profile = cycle2\n"
+      "[profile cycle2]\nrole_arn = arn:aws:iam::123456789012:role/c2\n"
+      "source_profile = cycle\n"
+      "[profile proc]\ncredential_process = /bin/true\n"
+      "[profile unknown]\nrole_arn = arn:aws:iam::123456789012:role/u\n"
+      "credential_source = Somewhere\n"
+      "[profile envsrc]\nrole_arn = arn:aws:iam::123456789012:role/e\n"
+      "credential_source = Environment\n");
+  fixture_t f;
+  get_result_t r;
+
+  env_isolate();
+  setenv("AWS_CONFIG_FILE", config, 1);
+  fixture_init(&f, NULL);
+  setenv("AWS_PROFILE", "cycle", 1);
+  get_once(&f, &r);
+  ASSERT_EQ(KINESIS_EINVAL, r.status);
+  ASSERT_NOT_NULL(
+      strstr(r.message, "source_profile cycle: cycle -> cycle2 -> cycle"));
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "web identity from the environment (not "
+                         "configured)"));
+  /* credential_process is parsed, not run yet: the chain goes on. */
+  setenv("AWS_PROFILE", "proc", 1);
+  get_once(&f, &r);
+  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "credential_process, which is not "
+                         "supported yet"));
+  setenv("AWS_PROFILE", "unknown", 1);
+  get_once(&f, &r);
+  ASSERT_EQ(KINESIS_EINVAL, r.status);
+  ASSERT_NOT_NULL(strstr(r.message, "unknown credential_source \"Somewhere\""));
+  /* Half a web identity configuration is named. */
+  setenv("AWS_PROFILE", "proc", 1);
+  setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/w", 1);
+  get_once(&f, &r);
+  ASSERT_NOT_NULL(strstr(
+      r.message, "AWS_ROLE_ARN set without AWS_WEB_IDENTITY_TOKEN_FILE"));
+  fixture_close(&f, 0);
+  remove_temp(config);
+  env_isolate();
+}
+
+
+static void test_close_cancels_sts_in_flight(void) {
+  silent_server_t s;
+  struct sockaddr_in addr;
+  struct sockaddr_storage bound;
+  int len = sizeof(bound);
+  char url[64];
+  char* token = temp_file("a-token");
+  fixture_t f;
+  get_result_t r[2];
+  cancel_ctx_t ctx;
+  uv_timer_t timer;
+
+  env_isolate();
+  fixture_init(&f, NULL);
+  memset(&s, 0, sizeof(s));
+  ASSERT_OK(uv_tcp_init(&f.loop, &s.server));
+  s.server.data = &s;
+  ASSERT_OK(uv_ip4_addr("127.0.0.1", 0, &addr));
+  ASSERT_OK(uv_tcp_bind(&s.server, (const struct sockaddr*) &addr, 0));
+  ASSERT_OK(uv_listen((uv_stream_t*) &s.server, 8, on_silent_connection));
+  ASSERT_OK(uv_tcp_getsockname(&s.server, (struct sockaddr*) &bound, &len));
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d",
+           ntohs(((struct sockaddr_in*) &bound)->sin_port));
+  setenv("AWS_ENDPOINT_URL_STS", url, 1);
+  setenv("AWS_WEB_IDENTITY_TOKEN_FILE", token, 1);
+  setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/w", 1);
+
+  memset(r, 0, sizeof(r));
+  memset(&ctx, 0, sizeof(ctx));
+  ctx.f = &f;
+  ctx.s = &s;
+  r[0].order = &ctx.order;
+  r[1].order = &ctx.order;
+  ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r[0]));
+  ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r[1]));
+  ASSERT_OK(uv_timer_init(&f.loop, &timer));
+  timer.data = &ctx;
+  ASSERT_OK(uv_timer_start(&timer, on_cancel_timer, 300, 0));
+  ASSERT_OK(uv_run(&f.loop, UV_RUN_DEFAULT));
+  ASSERT_EQ(1, r[0].calls);
+  ASSERT_EQ(1, r[1].calls);
+  ASSERT_EQ(KINESIS_ECANCELED, r[0].status);
+  ASSERT_EQ(KINESIS_ECANCELED, r[1].status);
+  ASSERT_EQ(1, close_calls);
+  ASSERT_EQ(3, close_order);
+  ASSERT_EQ(0, kn_http_pending(f.http));
+  fixture_close(&f, 1);
+  remove_temp(token);
+  env_isolate();
+}
+
+
 static void test_new_invalid(void) {
   uv_loop_t loop;
   kn_http_t* http;
@@ -1187,4 +2008,10 @@ KN_TEST_MAIN(
     KN_TEST(test_chain_token_file_unreadable),
     KN_TEST(test_get_never_synchronous), KN_TEST(test_get_from_callback),
     KN_TEST(test_close_cancels_pending_get), KN_TEST(test_close_from_callback),
-    KN_TEST(test_close_cancels_fetch_in_flight), KN_TEST(test_new_invalid))
+    KN_TEST(test_close_cancels_fetch_in_flight), KN_TEST(test_new_invalid),
+    KN_TEST(test_parse_role_settings), KN_TEST(test_parse_role_failmalloc),
+    KN_TEST(test_sts_endpoint), KN_TEST(test_sts_xml),
+    KN_TEST(test_sts_xml_failmalloc), KN_TEST(test_sts_invalid),
+    KN_TEST(test_sts_start_failmalloc), KN_TEST(test_sts_answer_failmalloc),
+    KN_TEST(test_chain_role_failmalloc), KN_TEST(test_chain_role_errors),
+    KN_TEST(test_close_cancels_sts_in_flight))
