@@ -69,6 +69,8 @@ fail=0
 
 # ---- helpers
 
+. "$(dirname "${BASH_SOURCE[0]}")/cli_helpers.sh"
+
 # run [VAR=value | -u VAR]... -- ARGS...: runs the command under env with
 # those changes, stdin from $STDIN_FILE (default /dev/null); sets RC, OUT and
 # ERR, and logs everything for the final secret check.
@@ -97,68 +99,12 @@ run_in() {
   STDIN_FILE="$file" run "$@"
 }
 
-ok() {
-  pass=$((pass + 1))
-  echo "ok $((pass + fail)) - $1"
-}
-
-not_ok() {
-  fail=$((fail + 1))
-  echo "not ok $((pass + fail)) - $1"
-  shift
-  local line
-  for line in "$@"; do
-    echo "#   $line"
-  done
-  echo "#   exit status: $RC"
-  echo "#   stdout: $(head -c 2000 "$tmp/out")"
-  echo "#   stderr: $(head -c 2000 "$tmp/err")"
-}
-
-# expect DESCRIPTION RC [stdout-empty] : checks the exit status (and that
-# stdout is empty).
-expect_rc() {
-  local what="$1" want="$2" empty="${3:-}"
-  if [ "$RC" -ne "$want" ]; then
-    not_ok "$what" "expected exit status $want"
-  elif [ "$empty" = "stdout-empty" ] && [ -s "$tmp/out" ]; then
-    not_ok "$what" "expected nothing on stdout"
-  else
-    ok "$what"
-  fi
-}
-
-# A failure: exit status 1, nothing on stdout, exactly one line on stderr.
-expect_failure_line() {
-  local what="$1"
-  local lines
-  lines="$(wc -l <"$tmp/err")"
-  if [ "$RC" -ne 1 ]; then
-    not_ok "$what" "expected exit status 1"
-  elif [ -s "$tmp/out" ]; then
-    not_ok "$what" "expected nothing on stdout"
-  elif [ "$lines" -ne 1 ]; then
-    not_ok "$what" "expected exactly one line on stderr, got $lines"
-  else
-    ok "$what"
-  fi
-}
-
 expect_err_prefix() {
   local what="$1" prefix="$2"
   if [[ "$ERR" == "$prefix"* ]]; then
     ok "$what"
   else
     not_ok "$what" "expected stderr to start with: $prefix"
-  fi
-}
-
-expect_err_exact() {
-  local what="$1" want="$2"
-  if [ "$ERR" = "$want" ]; then
-    ok "$what"
-  else
-    not_ok "$what" "expected stderr: $want"
   fi
 }
 

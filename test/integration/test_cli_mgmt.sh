@@ -65,6 +65,8 @@ fail=0
 
 # ---- helpers
 
+. "$(dirname "${BASH_SOURCE[0]}")/cli_helpers.sh"
+
 # run ARGS...: runs the command; sets RC, OUT and ERR, and logs everything
 # for the final secret check.
 run() {
@@ -76,103 +78,6 @@ run() {
     printf '$ kinesis %s\n' "$*"
     cat "$tmp/out" "$tmp/err"
   } >>"$tmp/all"
-}
-
-ok() {
-  pass=$((pass + 1))
-  echo "ok $((pass + fail)) - $1"
-}
-
-not_ok() {
-  fail=$((fail + 1))
-  echo "not ok $((pass + fail)) - $1"
-  shift
-  local line
-  for line in "$@"; do
-    echo "#   $line"
-  done
-  echo "#   exit status: $RC"
-  echo "#   stdout: $(head -c 2000 "$tmp/out")"
-  echo "#   stderr: $(head -c 2000 "$tmp/err")"
-}
-
-# expect_rc DESCRIPTION RC [stdout-empty]
-expect_rc() {
-  local what="$1" want="$2" empty="${3:-}"
-  if [ "$RC" -ne "$want" ]; then
-    not_ok "$what" "expected exit status $want"
-  elif [ "$empty" = "stdout-empty" ] && [ -s "$tmp/out" ]; then
-    not_ok "$what" "expected nothing on stdout"
-  else
-    ok "$what"
-  fi
-}
-
-expect_err_exact() {
-  local what="$1" want="$2"
-  if [ "$ERR" = "$want" ]; then
-    ok "$what"
-  else
-    not_ok "$what" "expected stderr: $want"
-  fi
-}
-
-# expect_usage DESCRIPTION FIRST-LINE: exit status 2, nothing on stdout, and
-# stderr starting with that line, then the command's usage.
-expect_usage() {
-  local what="$1" want="$2" first
-  first="$(head -n 1 "$tmp/err")"
-  if [ "$RC" -ne 2 ]; then
-    not_ok "$what" "expected exit status 2"
-  elif [ -s "$tmp/out" ]; then
-    not_ok "$what" "expected nothing on stdout"
-  elif [ "$first" != "$want" ]; then
-    not_ok "$what" "expected the first line on stderr: $want"
-  elif ! grep -q '^Usage: kinesis ' "$tmp/err"; then
-    not_ok "$what" "expected the usage line on stderr"
-  else
-    ok "$what"
-  fi
-}
-
-# A failure: exit status 1, nothing on stdout, one line on stderr.
-expect_failure_line() {
-  local what="$1" lines
-  lines="$(wc -l <"$tmp/err")"
-  if [ "$RC" -ne 1 ] || [ -s "$tmp/out" ] || [ "$lines" -ne 1 ]; then
-    not_ok "$what" "expected exit status 1, nothing on stdout and one line"
-  else
-    ok "$what"
-  fi
-}
-
-# check_json DESCRIPTION JS: stdout is one JSON object, indented with two
-# spaces, ending with a newline; JS, with the object as `d`, must not throw
-# nor return false (a string it returns is the reason).
-check_json() {
-  local what="$1" js="$2" msg
-  if msg="$(node - "$tmp/out" "$js" 2>&1 <<'EOF'
-'use strict'
-const fs = require('fs')
-const assert = require('assert')
-const [file, js] = process.argv.slice(2)
-const text = fs.readFileSync(file, 'utf8')
-const fail = (m) => { console.log(m); process.exit(1) }
-let d
-try { d = JSON.parse(text) } catch (e) { fail('stdout is not one JSON value: ' + e.message) }
-if (!text.endsWith('}\n')) fail('the JSON does not end with "}" and a newline')
-if (!text.startsWith('{\n  "')) fail('not an object indented with two spaces')
-try {
-  const r = new Function('d', 'assert', js)(d, assert)
-  if (r === false) fail('check returned false')
-  if (typeof r === 'string') fail(r)
-} catch (e) { fail(e.message) }
-EOF
-)"; then
-    ok "$what"
-  else
-    not_ok "$what" "$msg"
-  fi
 }
 
 # wait_active ENDPOINT STREAM: describe-stream until it is ACTIVE (10 s).
