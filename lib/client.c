@@ -364,6 +364,60 @@ int kinesis_client_set_credentials(kinesis_client_t* c, const char* akid,
 }
 
 
+typedef struct {
+  kinesis_client_t* client;
+  kinesis_identity_cb cb;
+  void* arg;
+} kn_identity_req_t;
+
+
+static void on_identity_creds(int status, const kn_credentials_t* creds,
+                              const char* message, void* arg) {
+  kn_identity_req_t* q = arg;
+  kinesis_identity_t id;
+  size_t n;
+
+  if (status != 0 || creds == NULL || creds->access_key_id == NULL) {
+    q->cb(q->client, status != 0 ? status : KINESIS_ENOCREDS, NULL,
+          message != NULL ? message : kinesis_strerror(status), q->arg);
+    kn_free(q);
+    return;
+  }
+  memset(&id, 0, sizeof(id));
+  id.source = creds->source;
+  id.profile = creds->profile;
+  id.role_arn = creds->role_arn;
+  id.expiration_ms = creds->expiration_ms;
+  n = strlen(creds->access_key_id);
+  memcpy(id.access_key_id_last4, creds->access_key_id + (n > 4 ? n - 4 : 0),
+         n > 4 ? 4 : n);
+  q->cb(q->client, 0, &id, NULL, q->arg);
+  kn_free(q);
+}
+
+
+int kinesis_client_identity(kinesis_client_t* c, kinesis_identity_cb cb,
+                            void* arg) {
+  kn_identity_req_t* q;
+  int r;
+
+  if (c == NULL || cb == NULL)
+    return KINESIS_EINVAL;
+  if (c->closing)
+    return KINESIS_ECLOSING;
+  q = kn_calloc(1, sizeof(*q));
+  if (q == NULL)
+    return KINESIS_ENOMEM;
+  q->client = c;
+  q->cb = cb;
+  q->arg = arg;
+  r = kn_cred_provider_get(c->creds, on_identity_creds, q);
+  if (r != 0)
+    kn_free(q);
+  return r;
+}
+
+
 /* ---- Calls ---- */
 
 static void on_call_timer_closed(uv_handle_t* h) {

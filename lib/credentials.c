@@ -78,6 +78,7 @@ void kn_credentials_clear(kn_credentials_t* c) {
   scrub_free(c->secret_access_key);
   scrub_free(c->session_token);
   kn_free(c->role_arn);
+  kn_free(c->profile);
   memset(c, 0, sizeof(*c));
 }
 
@@ -90,10 +91,12 @@ int kn_credentials_copy(kn_credentials_t* dst, const kn_credentials_t* src) {
   c.secret_access_key = kn_strdup(src->secret_access_key);
   c.session_token = kn_strdup(src->session_token);
   c.role_arn = kn_strdup(src->role_arn);
+  c.profile = kn_strdup(src->profile);
   if ((src->access_key_id != NULL && c.access_key_id == NULL) ||
       (src->secret_access_key != NULL && c.secret_access_key == NULL) ||
       (src->session_token != NULL && c.session_token == NULL) ||
-      (src->role_arn != NULL && c.role_arn == NULL)) {
+      (src->role_arn != NULL && c.role_arn == NULL) ||
+      (src->profile != NULL && c.profile == NULL)) {
     kn_credentials_clear(&c);
     memset(dst, 0, sizeof(*dst));
     return KINESIS_ENOMEM;

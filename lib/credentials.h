@@ -29,6 +29,9 @@ typedef struct kn_credentials_s {
   /* The role these credentials act as, for messages and `whoami`, when a
    * role was assumed (STS); NULL otherwise. Not a secret. */
   char* role_arn;
+  /* The profile whose settings gave them (the first of a role chain), for
+   * `whoami`; NULL when no profile did. */
+  char* profile;
 } kn_credentials_t;
 
 void kn_credentials_clear(kn_credentials_t* c);

@@ -108,7 +108,8 @@ typedef enum {
   CMD_ADD_TAGS,
   CMD_REMOVE_TAGS,
   CMD_LIST_TAGS,
-  CMD_UPDATE_MAX_RECORD_SIZE
+  CMD_UPDATE_MAX_RECORD_SIZE,
+  CMD_WHOAMI
 } cmd_id_t;
 
 typedef struct {
@@ -399,6 +400,16 @@ static const command_t commands[] = {
      "Options:\n"
      "  --stream NAME             The stream name or ARN (required)\n"
      "  --max-record-size-kib N   1024 to 10240 (required)\n"},
+    {"whoami", CMD_WHOAMI, "",
+     "Print where the credentials come from, as JSON",
+     "Resolves the credentials as any other command would, and prints one\n"
+     "JSON object on stdout: the provider of the chain that gave them\n"
+     "(\"Source\": options, environment, web identity, assume role,\n"
+     "profile, process, sso, container or imds), the profile and the role\n"
+     "when there is one, the last four characters of the access key id,\n"
+     "and when they expire; a member that does not apply is left out. No\n"
+     "secret is printed.\n"
+     "Needs no region and sends no request to Kinesis.\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -451,7 +462,7 @@ typedef enum {
   (CMD_BIT(CMD_INCREASE_RETENTION) | CMD_BIT(CMD_DECREASE_RETENTION))
 #define ENCRYPTION_CMDS                                                       \
   (CMD_BIT(CMD_START_ENCRYPTION) | CMD_BIT(CMD_STOP_ENCRYPTION))
-/* Every command but list-streams takes --stream. */
+/* Every command but list-streams and whoami takes --stream. */
 #define ALL_STREAM_CMDS                                                       \
   (CMD_BIT(CMD_CREATE_STREAM) | CMD_BIT(CMD_DELETE_STREAM) |                  \
    CMD_BIT(CMD_DESCRIBE_STREAM) | CMD_BIT(CMD_PUT) | CMD_BIT(CMD_TAIL) |      \
@@ -900,9 +911,13 @@ static void print_global_help(FILE* f) {
       "  --version           Show the version and exit\n"
       "\n"
       "Credentials come from the standard AWS chain: AWS_ACCESS_KEY_ID,\n"
-      "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; the profile in the shared\n"
-      "files; container credentials; EC2 instance metadata. The endpoint may\n"
-      "also come from AWS_ENDPOINT_URL_KINESIS or AWS_ENDPOINT_URL.\n"
+      "AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; a web identity\n"
+      "(AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN); the profile in the\n"
+      "shared files, with its role (role_arn), web identity, IAM Identity\n"
+      "Center (sso_*), keys or credential_process; container credentials;\n"
+      "EC2 instance metadata. kinesis whoami says which one answered. The\n"
+      "endpoint may also come from AWS_ENDPOINT_URL_KINESIS or\n"
+      "AWS_ENDPOINT_URL.\n"
       "\n"
       "Exit status: 0 on success, 1 on failure, 2 on a usage error.\n",
       f);
@@ -1484,7 +1499,8 @@ static int parse_args(cli_t* cli, int argc, char** argv) {
     return usage_error(NULL, "missing command (create-stream, "
                        "describe-stream, put, tail, list-streams...; "
                        "kinesis --help lists them all)");
-  if (cli->stream == NULL && cli->cmd->id != CMD_LIST_STREAMS)
+  if (cli->stream == NULL && cli->cmd->id != CMD_LIST_STREAMS &&
+      cli->cmd->id != CMD_WHOAMI)
     return usage_error(cli->cmd, "missing --stream NAME");
   if ((missing = mgmt_missing(cli)) != NULL)
     return usage_error(cli->cmd, "missing %s", missing);
@@ -2035,6 +2051,39 @@ static void on_mgmt_done(kinesis_client_t* client, int status,
 }
 
 
+/* ---- whoami ---- */
+
+static void on_identity(kinesis_client_t* client, int status,
+                        const kinesis_identity_t* id, const char* message,
+                        void* arg) {
+  cli_t* cli = arg;
+  jw_t* w = &cli->json;
+  char when[32];
+
+  (void) client;
+  if (status != 0) {
+    err_line("%s: %s", cli->cmd->name,
+             message != NULL ? message : kinesis_strerror(status));
+    finish(cli, CLI_EXIT_FAIL);
+    return;
+  }
+  jw_open(w, NULL, '{');
+  jw_string(w, "Source", id->source);
+  jw_string(w, "Profile", id->profile);
+  jw_string(w, "RoleArn", id->role_arn);
+  jw_string(w, "AccessKeyIdLast4", id->access_key_id_last4);
+  if (id->expiration_ms > 0) {
+    time_t t = (time_t) (id->expiration_ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&t, &tm) != NULL &&
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+      jw_string(w, "Expiration", when);
+  }
+  jw_close(w, '}');
+  print_json(cli);
+}
+
+
 static int mgmt_start(cli_t* cli) {
   kinesis_client_t* c = cli->client;
   const mgmt_t* m = &cli->mgmt;
@@ -2081,6 +2130,8 @@ static int mgmt_start(cli_t* cli) {
     case CMD_UPDATE_MAX_RECORD_SIZE:
       return kinesis_client_update_max_record_size(
           c, s, (uint32_t) m->max_record_kib, on_mgmt_done, cli);
+    case CMD_WHOAMI:
+      return kinesis_client_identity(c, on_identity, cli);
     default: return KINESIS_EINVAL;
   }
 }

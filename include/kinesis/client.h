@@ -156,6 +156,51 @@ KINESIS_EXTERN int kinesis_client_set_credentials(kinesis_client_t* client,
                                                   const char* secret_access_key,
                                                   const char* session_token);
 
+/**
+ * Where the client's credentials come from: what `kinesis whoami` prints.
+ * It holds no secret. Since 0.9.
+ */
+typedef struct kinesis_identity_s {
+  /** The provider of the chain that gave them: "options", "environment",
+   * "web identity", "assume role", "profile", "process", "sso",
+   * "container" or "imds" (docs/client.md describes each). */
+  const char* source;
+  /** The profile whose settings gave them (the first of a role chain), or
+   * NULL when no profile did. */
+  const char* profile;
+  /** The role they act as (web identity, assume role), or NULL. */
+  const char* role_arn;
+  /** The last four characters of the access key id, NUL-terminated. */
+  char access_key_id_last4[5];
+  /** When they expire, in epoch milliseconds; 0 when they do not. */
+  int64_t expiration_ms;
+} kinesis_identity_t;
+
+/**
+ * Completion of kinesis_client_identity(). With `status` 0, `identity` is
+ * set and `message` is NULL; otherwise `identity` is NULL and `message`
+ * says why (which sources were tried), without a secret. Both are valid
+ * only during the call. Since 0.9.
+ */
+typedef void (*kinesis_identity_cb)(kinesis_client_t* client, int status,
+                                    const kinesis_identity_t* identity,
+                                    const char* message, void* user_data);
+
+/**
+ * Resolves the client's credentials as a call would (from the cache, or
+ * through the chain: a web identity exchange, a process, an SSO portal...)
+ * and tells where they came from. Needs no region. Returns 0 and `cb` runs
+ * exactly once, later, on the loop thread: with 0, with KINESIS_ENOCREDS or
+ * the error of the source that failed, or with KINESIS_ECANCELED when the
+ * client closes or its credentials are replaced
+ * (kinesis_client_set_credentials()). Or returns KINESIS_EINVAL (NULL
+ * client or callback), KINESIS_ENOMEM or KINESIS_ECLOSING, and `cb` never
+ * runs. Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_client_identity(kinesis_client_t* client,
+                                           kinesis_identity_cb cb,
+                                           void* user_data);
+
 /* ---- Results ---- */
 
 /** One shard, from ListShards, or a child shard from GetRecords. */

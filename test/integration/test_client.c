@@ -324,6 +324,21 @@ static void test_no_region(void) {
   close_client(&loop, c);
   unsetenv("AWS_ENDPOINT_URL");
   unsetenv("AWS_ENDPOINT_URL_KINESIS");
+  /* A stream ARN gives a client with neither its region and endpoint; the
+   * call is canceled by the close before anything is sent. */
+  o.region = NULL;
+  ASSERT_OK(kinesis_client_new(&loop, &o, &c));
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_describe_stream_summary(
+      c, "arn:aws:kinesis:eu-central-1:123456789012:stream/s", capture_cb,
+      &cap));
+  ASSERT_STR_EQ("eu-central-1", kinesis_client_region(c));
+  ASSERT_STR_EQ("https://kinesis.eu-central-1.amazonaws.com/",
+                kinesis_client_endpoint(c));
+  close_client(&loop, c);
+  ASSERT_EQ(1, cap.calls);
+  ASSERT_EQ(KINESIS_ECANCELED, cap.status);
+  o.region = "eu-west-1";
   o.endpoint_url = "ftp://example.com";
   ASSERT_EQ(KINESIS_EINVAL, kinesis_client_new(&loop, &o, &c));
   o.endpoint_url = "http://example.com/some/path";
@@ -334,7 +349,91 @@ static void test_no_region(void) {
 }
 
 
+typedef struct {
+  int calls;
+  int status;
+  int closed_before;  /* the client's close callback had run */
+  kinesis_identity_t id;
+  char source[32];
+  char message[512];
+} identity_cap_t;
+
+
+static int identity_client_closed;
+
+
+static void on_identity_closed(void* arg) {
+  (void) arg;
+  identity_client_closed++;
+}
+
+
+static void identity_cb(kinesis_client_t* c, int status,
+                        const kinesis_identity_t* id, const char* message,
+                        void* arg) {
+  identity_cap_t* cap = arg;
+  (void) c;
+  cap->calls++;
+  cap->status = status;
+  cap->closed_before = identity_client_closed;
+  if (status == 0) {
+    ASSERT_NOT_NULL(id);
+    ASSERT_NULL(message);
+    cap->id = *id;
+    snprintf(cap->source, sizeof(cap->source), "%s", id->source);
+    cap->id.source = NULL;
+  } else {
+    ASSERT_NULL(id);
+    ASSERT_NOT_NULL(message);
+    snprintf(cap->message, sizeof(cap->message), "%s", message);
+  }
+}
+
+
+/* kinesis_client_identity(): where the credentials came from, never
+ * inside the call, exactly once, and canceled by the client's close before
+ * its close callback runs. */
+static void test_identity(void) {
+  kinesis_client_options_t o;
+  kinesis_client_t* c;
+  identity_cap_t cap;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  test_client_options(&o, kn_test_require_env("KINESIS_TEST_ENDPOINT"));
+  o.access_key_id = "AKIDOPTIONSABCD";
+  ASSERT_OK(kinesis_client_new(&loop, &o, &c));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_identity(NULL, identity_cb, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_identity(c, NULL, &cap));
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_identity(c, identity_cb, &cap));
+  ASSERT_EQ(0, cap.calls);
+  while (cap.calls == 0)
+    ASSERT(uv_run(&loop, UV_RUN_ONCE) != 0 || cap.calls > 0);
+  ASSERT_EQ(1, cap.calls);
+  ASSERT_OK(cap.status);
+  ASSERT_STR_EQ("options", cap.source);
+  ASSERT_STR_EQ("ABCD", cap.id.access_key_id_last4);
+  ASSERT_NULL(cap.id.profile);
+  ASSERT_NULL(cap.id.role_arn);
+  ASSERT_EQ(0, cap.id.expiration_ms);
+
+  /* Asked, then closed at once: canceled, before the close callback. */
+  memset(&cap, 0, sizeof(cap));
+  identity_client_closed = 0;
+  ASSERT_OK(kinesis_client_identity(c, identity_cb, &cap));
+  ASSERT_OK(kinesis_client_close(c, on_identity_closed, NULL));
+  ASSERT_EQ(KINESIS_ECLOSING, kinesis_client_identity(c, identity_cb, &cap));
+  ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
+  ASSERT_EQ(1, identity_client_closed);
+  ASSERT_EQ(1, cap.calls);
+  ASSERT_EQ(KINESIS_ECANCELED, cap.status);
+  ASSERT_EQ(0, cap.closed_before);
+  kn_test_loop_close(&loop);
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_stream_lifecycle), KN_TEST(test_put_and_get),
              KN_TEST(test_invalid_arguments),
              KN_TEST(test_close_cancels_in_flight),
-             KN_TEST(test_close_from_callback), KN_TEST(test_no_region))
+             KN_TEST(test_close_from_callback), KN_TEST(test_no_region),
+             KN_TEST(test_identity))
