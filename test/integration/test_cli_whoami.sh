@@ -78,7 +78,7 @@ run() {
 # ---- the environment's keys
 
 run AWS_ACCESS_KEY_ID=AKIDWHOAMIENVK3YS AWS_SECRET_ACCESS_KEY="$SECRET" \
-  -- whoami
+  -- -v whoami
 expect_rc "whoami with the environment's keys exits 0" 0
 check_json "whoami names the environment and the key's last four" "
   assert.deepStrictEqual(d, { Source: 'environment',
@@ -107,7 +107,8 @@ curl -sf -X POST -d '{"reset": true, "web_token": "whoami-web-identity-token", "
   not_ok "the STS fake takes its script"
 ROLE="arn:aws:iam::123456789012:role/whoami-reader"
 run AWS_WEB_IDENTITY_TOKEN_FILE="$tmp/token" AWS_ROLE_ARN="$ROLE" \
-  AWS_ENDPOINT_URL_STS="$KINESIS_TEST_STS_URL" AWS_REGION=us-east-1 -- whoami
+  AWS_ENDPOINT_URL_STS="$KINESIS_TEST_STS_URL" AWS_REGION=us-east-1 -- \
+  -v whoami
 expect_rc "whoami with a web identity exits 0" 0
 check_json "whoami names the web identity, its role and when it expires" "
   assert.strictEqual(d.Source, 'web identity')
