@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "profile.h"
 
 /*
  * The AWS credential chain, in order: explicit options; the environment
@@ -38,72 +39,6 @@ int kn_credentials_copy(kn_credentials_t* dst, const kn_credentials_t* src);
 struct kn_codec_creds_s;
 void kn_credentials_take(kn_credentials_t* dst, struct kn_codec_creds_s* src,
                          const char* source);
-
-/* ---- Shared config and credentials files ---- */
-
-/*
- * Looks up `profile` in the credentials file, then the config file
- * ("[profile NAME]", or "[default]"). Fills the keys, the region and the
- * other settings below (each kn_malloc'd, NULL when absent; the credentials
- * file wins key by key). Either path may be NULL.
- * Returns 0 when the profile had keys, KINESIS_ENOCREDS when it exists
- * without keys or does not exist, or KINESIS_ENOMEM. `out` is zeroed on
- * entry and always needs kn_profile_clear(): on KINESIS_ENOCREDS it may hold
- * a region or half a key pair.
- */
-typedef struct kn_profile_s {
-  char* access_key_id;
-  char* secret_access_key;
-  char* session_token;
-  char* region;
-  int found; /* 1 when a section of that name exists in either file */
-  /* Assumed roles (lib/cred_sts.c). */
-  char* role_arn;
-  char* source_profile;
-  char* credential_source; /* Environment, Ec2InstanceMetadata, EcsContainer */
-  char* external_id;
-  char* role_session_name;
-  char* duration_seconds; /* as written; checked where it is used */
-  char* mfa_serial;       /* refused: there is no one to prompt */
-  char* web_identity_token_file;
-  /* Parsed for the sources that lib/cred_process.c and lib/cred_sso.c
-   * bring; the chain does not act on them yet. */
-  char* credential_process;
-  char* sso_session;
-  char* sso_start_url;
-  char* sso_region;
-  char* sso_account_id;
-  char* sso_role_name;
-  /* The profile's endpoint_url (every service; lib/cred_sts.c for STS). */
-  char* endpoint_url;
-  /* The services section it names, and STS's endpoint_url there
-   * ("[services NAME]" with "sts =" and an indented endpoint_url). */
-  char* services;
-  char* services_sts_endpoint_url;
-  /* From the config file's "[sso-session NAME]" that sso_session names. */
-  int sso_session_found;
-  char* sso_session_start_url;
-  char* sso_session_region;
-  /* Set by kn_profile_load: the first file that holds a secret key or a
-   * session token and that its group or everyone may read (it points at
-   * the caller's path), with its mode; NULL when none. */
-  const char* exposed_path;
-  unsigned exposed_mode;
-} kn_profile_t;
-
-int kn_profile_load(const char* credentials_path, const char* config_path,
-                    const char* profile, kn_profile_t* out);
-/* The same over in-memory file contents, for tests. Either may be NULL. */
-int kn_profile_parse(const char* credentials_text, const char* config_text,
-                     const char* profile, kn_profile_t* out);
-void kn_profile_clear(kn_profile_t* p);
-/* The profile name: `explicit` if set, else $AWS_PROFILE, else "default". */
-const char* kn_profile_name(const char* explicit_name);
-/* Paths from AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE or ~/.aws/...;
- * kn_malloc'd, NULL when HOME is unset and no variable is set, or when out
- * of memory. */
-char* kn_profile_credentials_path(void);
-char* kn_profile_config_path(void);
 
 /* ---- The provider chain ---- */
 
