@@ -3,7 +3,9 @@
 
 #include "buf.h"
 #include "codec.h"
+#include "cred_process.h"
 #include "cred_source.h"
+#include "cred_sso.h"
 #include "cred_sts.h"
 
 #include <arpa/inet.h>
@@ -72,6 +74,7 @@ void kn_credentials_clear(kn_credentials_t* c) {
   scrub_free(c->secret_access_key);
   scrub_free(c->session_token);
   kn_free(c->role_arn);
+  kn_free(c->profile);
   memset(c, 0, sizeof(*c));
 }
 
@@ -84,10 +87,12 @@ int kn_credentials_copy(kn_credentials_t* dst, const kn_credentials_t* src) {
   c.secret_access_key = kn_strdup(src->secret_access_key);
   c.session_token = kn_strdup(src->session_token);
   c.role_arn = kn_strdup(src->role_arn);
+  c.profile = kn_strdup(src->profile);
   if ((src->access_key_id != NULL && c.access_key_id == NULL) ||
       (src->secret_access_key != NULL && c.secret_access_key == NULL) ||
       (src->session_token != NULL && c.session_token == NULL) ||
-      (src->role_arn != NULL && c.role_arn == NULL)) {
+      (src->role_arn != NULL && c.role_arn == NULL) ||
+      (src->profile != NULL && c.profile == NULL)) {
     kn_credentials_clear(&c);
     memset(dst, 0, sizeof(*dst));
     return KINESIS_ENOMEM;
@@ -167,7 +172,9 @@ typedef enum {
   STEP_IMDS_TOKEN,
   STEP_IMDS_ROLE,
   STEP_IMDS_CREDS,
-  STEP_STS
+  STEP_STS,
+  STEP_PROCESS,
+  STEP_SSO
 } fetch_step_t;
 
 
@@ -186,7 +193,9 @@ typedef enum {
   BASE_NONE,      /* the first hop is web identity */
   BASE_STATIC,    /* `cur` holds keys from a profile or the environment */
   BASE_CONTAINER, /* credential_source = EcsContainer */
-  BASE_IMDS       /* credential_source = Ec2InstanceMetadata */
+  BASE_IMDS,      /* credential_source = Ec2InstanceMetadata */
+  BASE_PROCESS,   /* a profile's credential_process */
+  BASE_SSO        /* a profile's IAM Identity Center settings */
 } plan_base_t;
 
 
@@ -205,6 +214,20 @@ typedef struct cred_plan_s {
   size_t done;
   char* region; /* NULL: the global endpoint, signed for us-east-1 */
   char* endpoint;
+  /* The profile the user named (NULL: environment web identity), for the
+   * credentials' `profile`. */
+  char* profile;
+  /* The profile whose settings give the first credentials (BASE_PROCESS
+   * and BASE_SSO), for messages and `aws sso login --profile`. */
+  char* base_profile;
+  char* process; /* BASE_PROCESS: the command */
+  /* BASE_SSO. */
+  char* sso_session;
+  char* sso_start_url;
+  char* sso_region;
+  char* sso_account_id;
+  char* sso_role_name;
+  char* sso_endpoint; /* NULL: the regional portal */
 } cred_plan_t;
 
 
@@ -226,6 +249,7 @@ struct kn_cred_provider_s {
   char* region;
   uint32_t refresh_before_ms;
   uint32_t metadata_timeout_ms;
+  uint32_t process_timeout_ms;
   void (*warn)(const char* message, void* arg);
   void* warn_arg;
   int warned_exposed; /* a shared profile file was reported */
@@ -253,10 +277,12 @@ struct kn_cred_provider_s {
   char* imds_shown;   /* the same for messages (url_for_message) */
   char* token_header; /* "X-aws-ec2-metadata-token: ..." (a secret) */
   char* role;
-  cred_plan_t* plan;  /* roles to assume, while a fetch runs them */
-  kn_sts_call_t* sts; /* the STS call in flight */
-  kn_buf_t why;       /* the sources tried and why each failed */
-  int why_failed;     /* `why` is incomplete: an append ran out of memory */
+  cred_plan_t* plan;          /* roles to assume, while a fetch runs them */
+  kn_sts_call_t* sts;         /* the STS call in flight */
+  kn_cred_process_t* process; /* the credential_process run in flight */
+  kn_cred_sso_t* sso;         /* the SSO fetch in flight */
+  kn_buf_t why;               /* the sources tried and why each failed */
+  int why_failed; /* `why` is incomplete: an append ran out of memory */
 
   unsigned flags;
   int in_callback;
@@ -352,6 +378,15 @@ static void plan_free(cred_plan_t* plan) {
   }
   kn_free(plan->region);
   kn_free(plan->endpoint);
+  kn_free(plan->profile);
+  kn_free(plan->base_profile);
+  kn_free(plan->process);
+  kn_free(plan->sso_session);
+  kn_free(plan->sso_start_url);
+  kn_free(plan->sso_region);
+  kn_free(plan->sso_account_id);
+  kn_free(plan->sso_role_name);
+  kn_free(plan->sso_endpoint);
   kn_free(plan);
 }
 
@@ -411,11 +446,11 @@ static void deliver_all(kn_cred_provider_t* p, int status,
 }
 
 
-/* Takes ownership of the four strings. */
+/* Takes ownership of the strings. */
 static void cache_set(kn_cred_provider_t* p, char* access_key_id,
                       char* secret_access_key, char* session_token,
-                      int64_t expiration_ms, const char* source,
-                      char* role_arn) {
+                      int64_t expiration_ms, const char* source, char* role_arn,
+                      char* profile) {
   int64_t now = kn_now_ms();
 
   kn_credentials_clear(&p->creds);
@@ -425,6 +460,7 @@ static void cache_set(kn_cred_provider_t* p, char* access_key_id,
   p->creds.expiration_ms = expiration_ms;
   p->creds.source = source;
   p->creds.role_arn = role_arn;
+  p->creds.profile = profile;
   p->have_creds = 1;
   p->backoff_ms = 0;
   uv_timer_stop(&p->refresh_timer);
@@ -467,7 +503,7 @@ static void fetch_succeeded(kn_cred_provider_t* p, kn_codec_creds_t* cc,
   }
   fetch_reset(p);
   cache_set(p, cc->access_key_id, cc->secret_access_key, cc->session_token,
-            cc->expiration_ms, source, NULL);
+            cc->expiration_ms, source, NULL, NULL);
   memset(cc, 0, sizeof(*cc));
   deliver_all(p, 0, &p->creds, NULL);
 }
@@ -543,7 +579,7 @@ static int resolve_static(kn_cred_provider_t* p) {
     t = kn_strdup(p->session_token);
     if (k == NULL || s == NULL || (p->session_token != NULL && t == NULL))
       goto nomem;
-    cache_set(p, k, s, t, 0, "options", NULL);
+    cache_set(p, k, s, t, 0, "options", NULL, NULL);
     return 1;
   }
   if (p->access_key_id != NULL || p->secret_access_key != NULL)
@@ -552,6 +588,12 @@ static int resolve_static(kn_cred_provider_t* p) {
             p->access_key_id != NULL ? "secret_access_key" : "access_key_id");
 
   why_add(p, ", environment");
+  if (p->profile != NULL) {
+    /* As the AWS CLI's --profile: the profile asked for, not the keys the
+     * environment happens to hold. */
+    why_add(p, " (skipped: profile \"%s\" given)", p->profile);
+    return 0;
+  }
   key = env_get("AWS_ACCESS_KEY_ID");
   secret = env_get("AWS_SECRET_ACCESS_KEY");
   if (key != NULL && secret != NULL) {
@@ -561,7 +603,7 @@ static int resolve_static(kn_cred_provider_t* p) {
     t = kn_strdup(token);
     if (k == NULL || s == NULL || (token != NULL && t == NULL))
       goto nomem;
-    cache_set(p, k, s, t, 0, "environment", NULL);
+    cache_set(p, k, s, t, 0, "environment", NULL, NULL);
     return 1;
   }
   if (key != NULL || secret != NULL)
@@ -1163,9 +1205,102 @@ static int hop_from_profile(kn_cred_provider_t* p, const char* name,
 }
 
 
+/* Copies `src` into *dst unless it is NULL. 0 or KINESIS_ENOMEM. */
+static int dup_opt(char** dst, const char* src) {
+  *dst = NULL;
+  if (src == NULL)
+    return 0;
+  *dst = kn_strdup(src);
+  return *dst == NULL ? KINESIS_ENOMEM : 0;
+}
+
+
+/*
+ * IAM Identity Center settings of profile `name`: with sso_session, the
+ * start URL and region of its [sso-session] section (else the profile's
+ * own); without, the legacy sso_start_url and sso_region; and always
+ * sso_account_id and sso_role_name. Returns 1 (the plan's base is SSO), 0
+ * (no SSO setting), KINESIS_EINVAL (some but not all, reason in `why`) or
+ * KINESIS_ENOMEM.
+ */
+static int plan_sso(kn_cred_provider_t* p, const char* name,
+                    const kn_profile_t* pr, cred_plan_t* plan) {
+  const char* start_url = pr->sso_start_url;
+  const char* region = pr->sso_region;
+  const char* missing = NULL;
+  int r;
+
+  if (pr->sso_session == NULL && pr->sso_start_url == NULL &&
+      pr->sso_region == NULL && pr->sso_account_id == NULL &&
+      pr->sso_role_name == NULL)
+    return 0;
+  if (pr->sso_session != NULL) {
+    if (!pr->sso_session_found) {
+      why_add(p,
+              "profile \"%s\": sso_session \"%s\" has no [sso-session %s] "
+              "section in the config file",
+              name, pr->sso_session, pr->sso_session);
+      return KINESIS_EINVAL;
+    }
+    if (pr->sso_session_start_url != NULL)
+      start_url = pr->sso_session_start_url;
+    if (pr->sso_session_region != NULL)
+      region = pr->sso_session_region;
+  }
+  if (start_url == NULL)
+    missing = "sso_start_url";
+  else if (region == NULL)
+    missing = "sso_region";
+  else if (pr->sso_account_id == NULL)
+    missing = "sso_account_id";
+  else if (pr->sso_role_name == NULL)
+    missing = "sso_role_name";
+  if (missing != NULL) {
+    why_add(p,
+            "profile \"%s\" is set up for IAM Identity Center (SSO) but "
+            "lacks %s",
+            name, missing);
+    return KINESIS_EINVAL;
+  }
+  plan->base = BASE_SSO;
+  r = dup_opt(&plan->base_profile, name);
+  if (r == 0)
+    r = dup_opt(&plan->sso_session, pr->sso_session);
+  if (r == 0)
+    r = dup_opt(&plan->sso_start_url, start_url);
+  if (r == 0)
+    r = dup_opt(&plan->sso_region, region);
+  if (r == 0)
+    r = dup_opt(&plan->sso_account_id, pr->sso_account_id);
+  if (r == 0)
+    r = dup_opt(&plan->sso_role_name, pr->sso_role_name);
+  if (r == 0)
+    r = kn_profile_endpoint("AWS_ENDPOINT_URL_SSO",
+                            pr->services_sso_endpoint_url, pr->endpoint_url,
+                            &plan->sso_endpoint);
+  return r == 0 ? 1 : r;
+}
+
+
+/* credential_process of profile `name`: 1 (the plan's base), 0 (none) or
+ * KINESIS_ENOMEM. */
+static int plan_process(const char* name, const kn_profile_t* pr,
+                        cred_plan_t* plan) {
+  int r;
+  if (pr->credential_process == NULL)
+    return 0;
+  plan->base = BASE_PROCESS;
+  r = dup_opt(&plan->base_profile, name);
+  if (r == 0)
+    r = dup_opt(&plan->process, pr->credential_process);
+  return r == 0 ? 1 : r;
+}
+
+
 /*
  * Follows role_arn from profile `top` through source_profile until a profile
- * with keys, a credential_source or a web identity token file. Returns 0
+ * with keys, a credential_source, a web identity token file, IAM Identity
+ * Center settings or a credential_process. Returns 0
  * with the hops in `plan`, KINESIS_EINVAL with the reason in `why`, or
  * KINESIS_ENOMEM. The hops are freed with the plan on every return.
  */
@@ -1201,12 +1336,22 @@ static int plan_profiles(kn_cred_provider_t* p, const profile_files_t* f,
       goto out;
     }
     if (pr.role_arn == NULL) {
-      why_add(p, "source_profile \"%s\" has neither keys nor role_arn%s", name,
-              pr.credential_process != NULL || pr.sso_session != NULL ||
-                      pr.sso_start_url != NULL
-                  ? " (its credential_process or SSO settings are not "
-                    "supported yet)"
-                  : "");
+      /* As botocore resolves a source profile without a role: SSO, then
+       * credential_process (its keys were taken above). */
+      r = plan_sso(p, name, &pr, plan);
+      if (r == 0)
+        r = plan_process(name, &pr, plan);
+      if (r == 1) {
+        r = 0;
+        goto out;
+      }
+      if (r == 0) {
+        why_add(p,
+                "source_profile \"%s\" has no keys, role_arn, SSO settings or "
+                "credential_process",
+                name);
+        r = KINESIS_EINVAL;
+      }
       goto out;
     }
     if (pr.mfa_serial != NULL) {
@@ -1371,9 +1516,12 @@ static void plan_next(kn_cred_provider_t* p) {
   if (plan->done == plan->nhops) {
     kn_credentials_t c = plan->cur;
     memset(&plan->cur, 0, sizeof(plan->cur));
+    kn_free(c.profile);
+    c.profile = plan->profile;
+    plan->profile = NULL;
     fetch_reset(p);
     cache_set(p, c.access_key_id, c.secret_access_key, c.session_token,
-              c.expiration_ms, c.source, c.role_arn);
+              c.expiration_ms, c.source, c.role_arn, c.profile);
     deliver_all(p, 0, &p->creds, NULL);
     return;
   }
@@ -1446,11 +1594,91 @@ static void on_sts_done(int status, kn_credentials_t* creds,
 }
 
 
+/* A credential_process run or an SSO fetch is done: its credentials assume
+ * the plan's roles, or are the answer. */
+static void on_source_done(int status, kn_credentials_t* creds,
+                           const char* message, void* arg) {
+  kn_cred_provider_t* p = arg;
+
+  p->process = NULL;
+  p->sso = NULL;
+  if (p->flags & KN_CRED_CLOSING) {
+    fetch_reset(p);
+    provider_maybe_finish(p);
+    return;
+  }
+  if (status != 0) {
+    why_add(p, "%s)", message);
+    fetch_failed(p, status);
+    return;
+  }
+  kn_credentials_clear(&p->plan->cur);
+  p->plan->cur = *creds;
+  memset(creds, 0, sizeof(*creds));
+  plan_next(p);
+}
+
+
+/* credential_process's standard error, a line at a time. */
+static void on_process_log(const char* line, void* arg) {
+  kn_cred_provider_t* p = arg;
+  if (p->warn != NULL)
+    p->warn(line, p->warn_arg);
+}
+
+
+/* Starts the plan's credential_process or SSO fetch. 1 (started) or an
+ * error with the reason in `why`. */
+static int source_start(kn_cred_provider_t* p) {
+  cred_plan_t* plan = p->plan;
+  int r;
+
+  if (plan->base == BASE_PROCESS) {
+    why_add(p, "credential_process of profile \"%s\": ", plan->base_profile);
+    r = kn_cred_process_start(p->loop, plan->process, p->process_timeout_ms,
+                              on_process_log, p, on_source_done, p,
+                              &p->process);
+    if (r == 0) {
+      p->step = STEP_PROCESS;
+      return 1;
+    }
+    why_add(p, "cannot start it: %s)", kinesis_strerror(r));
+  } else {
+    kn_cred_sso_options_t so;
+    memset(&so, 0, sizeof(so));
+    so.profile = plan->base_profile;
+    so.sso_session = plan->sso_session;
+    so.start_url = plan->sso_start_url;
+    so.region = plan->sso_region;
+    so.account_id = plan->sso_account_id;
+    so.role_name = plan->sso_role_name;
+    so.endpoint = plan->sso_endpoint;
+    why_add(p, "IAM Identity Center (SSO) for profile \"%s\": ",
+            plan->base_profile);
+    r = kn_cred_sso_start(p->loop, p->http, &so, on_source_done, p, &p->sso);
+    if (r == 0) {
+      p->step = STEP_SSO;
+      return 1;
+    }
+    why_add(p, "cannot start it: %s%s)", kinesis_strerror(r),
+            r == KINESIS_EINVAL ? " (sso_account_id, sso_role_name or "
+                                  "sso_region holds a character they cannot "
+                                  "hold)"
+                                : "");
+  }
+  return r == KINESIS_EINVAL ? KINESIS_ENOCREDS : r;
+}
+
+
 /* Runs a plan: gets its first credentials, then assumes each role. Returns
  * 2 (started), or an error with the reason in `why`. */
 static int plan_start(kn_cred_provider_t* p) {
   int r;
   switch (p->plan->base) {
+    case BASE_PROCESS:
+    case BASE_SSO:
+      r = source_start(p);
+      break;
     case BASE_CONTAINER:
       p->plan->base_pending = 1;
       r = container_start(p);
@@ -1474,10 +1702,6 @@ static const char* profile_missing_words(const kn_profile_t* prof) {
     return "aws_access_key_id without aws_secret_access_key";
   if (prof->secret_access_key != NULL)
     return "aws_secret_access_key without aws_access_key_id";
-  if (prof->credential_process != NULL)
-    return "credential_process, which is not supported yet";
-  if (prof->sso_session != NULL || prof->sso_start_url != NULL)
-    return "IAM Identity Center (SSO) settings, which are not supported yet";
   if (prof->found)
     return "no keys";
   return "not found";
@@ -1497,6 +1721,7 @@ static int resolve_profiles(kn_cred_provider_t* p) {
   const char* role_arn = env_get("AWS_ROLE_ARN");
   profile_files_t f;
   kn_profile_t prof;
+  int has_keys;
   int r;
 
   r = files_read(&f);
@@ -1523,7 +1748,11 @@ static int resolve_profiles(kn_cred_provider_t* p) {
   }
 
   why_add(p, ", web identity from the environment (");
-  if (token_file != NULL && role_arn != NULL) {
+  if (p->profile != NULL) {
+    why_add(p, "skipped: profile \"%s\" given)", p->profile);
+    token_file = NULL;
+    role_arn = NULL;
+  } else if (token_file != NULL && role_arn != NULL) {
     role_hop_t* hop;
     const char* session = env_get("AWS_ROLE_SESSION_NAME");
     why_add(p, "role %s, token file %s: ", role_arn, token_file);
@@ -1540,14 +1769,14 @@ static int resolve_profiles(kn_cred_provider_t* p) {
     p->plan->base = BASE_NONE;
     r = plan_endpoint(p, &prof, p->plan);
     goto start;
-  }
-  if (token_file != NULL || role_arn != NULL)
+  } else if (token_file != NULL || role_arn != NULL)
     why_add(
         p, "%s set without %s)",
         token_file != NULL ? "AWS_WEB_IDENTITY_TOKEN_FILE" : "AWS_ROLE_ARN",
         token_file != NULL ? "AWS_ROLE_ARN" : "AWS_WEB_IDENTITY_TOKEN_FILE");
   else
     why_add(p, "not configured)");
+  has_keys = r == 0;
 
   why_add(p, ", profile \"%s\" (", profile);
   if (prof.role_arn != NULL) {
@@ -1558,14 +1787,35 @@ static int resolve_profiles(kn_cred_provider_t* p) {
     r = plan_profiles(p, &f, profile, p->plan);
     if (r == 0)
       r = plan_endpoint(p, &prof, p->plan);
+    if (r == 0)
+      r = dup_opt(&p->plan->profile, profile);
     if (r == KINESIS_EINVAL)
       why_add(p, ")");
     goto start;
   }
-  if (r == 0) {
+  /* Then, as botocore ranks them: IAM Identity Center, the credentials
+   * file's keys, credential_process, the config file's keys. */
+  p->plan = kn_calloc(1, sizeof(*p->plan));
+  if (p->plan == NULL)
+    goto nomem;
+  r = plan_sso(p, profile, &prof, p->plan);
+  if (r == 0 && !(has_keys && prof.keys_in_credentials_file))
+    r = plan_process(profile, &prof, p->plan);
+  if (r == 1)
+    r = dup_opt(&p->plan->profile, profile);
+  else if (r == KINESIS_EINVAL)
+    why_add(p, ")");
+  if (r != 0 || p->plan->base != BASE_NONE)
+    goto start;
+  plan_free(p->plan);
+  p->plan = NULL;
+  if (has_keys) {
+    char* name = kn_strdup(profile);
+    if (name == NULL)
+      goto nomem;
     why_add(p, "keys)");
     cache_set(p, prof.access_key_id, prof.secret_access_key, prof.session_token,
-              0, "profile", NULL);
+              0, "profile", NULL, name);
     prof.access_key_id = NULL;
     prof.secret_access_key = NULL;
     prof.session_token = NULL;
@@ -1709,6 +1959,7 @@ int kn_cred_provider_new(uv_loop_t* loop, kn_http_t* http,
       p->refresh_before_ms = opts->refresh_before_ms;
     if (opts->metadata_timeout_ms != 0)
       p->metadata_timeout_ms = opts->metadata_timeout_ms;
+    p->process_timeout_ms = opts->process_timeout_ms;
     p->warn = opts->warn;
     p->warn_arg = opts->warn_arg;
   }
@@ -1781,7 +2032,8 @@ static void provider_maybe_finish(kn_cred_provider_t* p) {
   void* arg;
 
   if (!(p->flags & KN_CRED_CLOSING) || p->pending_closes > 0 ||
-      p->req != NULL || p->sts != NULL || p->in_callback > 0)
+      p->req != NULL || p->sts != NULL || p->process != NULL ||
+      p->sso != NULL || p->in_callback > 0)
     return;
   p->in_callback++;
   while (!kn_queue_empty(&p->waiters)) {
@@ -1819,6 +2071,10 @@ void kn_cred_provider_close(kn_cred_provider_t* p, void (*cb)(void* arg),
     kn_http_cancel(p->req);
   if (p->sts != NULL)
     kn_sts_cancel(p->sts);
+  if (p->process != NULL)
+    kn_cred_process_cancel(p->process);
+  if (p->sso != NULL)
+    kn_cred_sso_cancel(p->sso);
   uv_timer_stop(&p->deliver_timer);
   uv_timer_stop(&p->refresh_timer);
   p->pending_closes = 2;

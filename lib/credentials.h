@@ -12,12 +12,15 @@
  * The AWS credential chain, in order: explicit options; the environment
  * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); web
  * identity from the environment (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN);
- * the shared credentials and config files with profiles, whose roles
- * (role_arn with source_profile, credential_source or
- * web_identity_token_file) come before their keys; container credentials;
- * EC2 instance metadata with IMDSv2. Roles are assumed through STS
- * (cred_sts.c). Temporary credentials refresh on the loop before they
- * expire. docs/client.md says it for users.
+ * the profile (profile.c reads the shared files), whose settings rank as
+ * botocore ranks them: role_arn (with source_profile, credential_source or
+ * web_identity_token_file), IAM Identity Center (cred_sso.c), the
+ * credentials file's keys, credential_process (cred_process.c), the config
+ * file's keys; container credentials; EC2 instance metadata with IMDSv2.
+ * An explicitly given profile skips the environment's keys and web
+ * identity. Roles are assumed through STS (cred_sts.c). Temporary
+ * credentials refresh on the loop before they expire. docs/client.md says
+ * it for users.
  */
 
 typedef struct kn_credentials_s {
@@ -25,11 +28,17 @@ typedef struct kn_credentials_s {
   char* secret_access_key;
   char* session_token;   /* NULL when there is none */
   int64_t expiration_ms; /* epoch ms; 0 = does not expire */
-  const char* source;    /* static: "options", "environment", "profile",
-                          "web identity", "assume role", ... */
+  /* Static, one of: "options", "environment", "web identity", "assume
+   * role", "profile" (a profile's keys), "process" (credential_process),
+   * "sso" (IAM Identity Center), "container", "imds". */
+  const char* source;
   /* The role these credentials act as, for messages and `whoami`, when a
    * role was assumed (STS); NULL otherwise. Not a secret. */
   char* role_arn;
+  /* The profile whose settings gave these credentials (for a role chain,
+   * the first: the one the user named); NULL for options, the environment,
+   * web identity from the environment, container and instance metadata. */
+  char* profile;
 } kn_credentials_t;
 
 void kn_credentials_clear(kn_credentials_t* c);
@@ -56,7 +65,10 @@ typedef struct kn_cred_options_s {
   const char* access_key_id;
   const char* secret_access_key;
   const char* session_token;
-  const char* profile; /* NULL: $AWS_PROFILE or "default" */
+  /* NULL: $AWS_PROFILE or "default". Set, the chain skips the
+   * environment's keys and web identity, as the AWS CLI does with
+   * --profile. */
+  const char* profile;
   /* The region STS is called in (roles). NULL: AWS_REGION,
    * AWS_DEFAULT_REGION, the profile's, else the global endpoint. */
   const char* region;
@@ -64,10 +76,14 @@ typedef struct kn_cred_options_s {
   uint32_t refresh_before_ms;
   /* Metadata request timeout. 0: 1000 ms per attempt. */
   uint32_t metadata_timeout_ms;
+  /* How long a credential_process command may run. 0: 60000
+   * (KN_CRED_PROCESS_TIMEOUT_MS). */
+  uint32_t process_timeout_ms;
   /* Optional: told once when a profile's secret comes from a file that
-   * other users can read, and at each failed refresh whose old
-   * credentials stay in use. The message names files, endpoints and roles,
-   * never a secret. */
+   * other users can read, at each failed refresh whose old credentials
+   * stay in use, and each line a credential_process command writes on its
+   * standard error (never its standard output). The message names files,
+   * endpoints, commands and roles, never a secret. */
   void (*warn)(const char* message, void* arg);
   void* warn_arg;
 } kn_cred_options_t;

@@ -138,6 +138,9 @@ typedef struct profile_parser_s {
   int in_profile;   /* the current section is the one we look for */
   int in_subblock;  /* the last property had an empty value */
   int subblock_sts; /* ...and it was "sts" */
+  int subblock_sso; /* ...or "sso" */
+  int key_set;      /* aws_access_key_id was set in this file */
+  int secret_set;   /* aws_secret_access_key was set in this file */
   kn_profile_t* out;
 } profile_parser_t;
 
@@ -293,10 +296,14 @@ static int profile_parse_line(profile_parser_t* ps, const char* line,
     if (ps->services != NULL && ps->in_profile && ps->subblock_sts &&
         key_is(key, key_len, "endpoint_url"))
       return profile_set(&out->services_sts_endpoint_url, value, value_len);
+    if (ps->services != NULL && ps->in_profile && ps->subblock_sso &&
+        key_is(key, key_len, "endpoint_url"))
+      return profile_set(&out->services_sso_endpoint_url, value, value_len);
     return 0;
   }
   ps->in_subblock = value_len == 0;
   ps->subblock_sts = ps->in_subblock && key_is(key, key_len, "sts");
+  ps->subblock_sso = ps->in_subblock && key_is(key, key_len, "sso");
   if (!ps->in_profile || key_len == 0 || ps->services != NULL)
     return 0;
 
@@ -311,10 +318,14 @@ static int profile_parse_line(profile_parser_t* ps, const char* line,
     if (key_is(key, key_len, profile_keys[i].name))
       return profile_set((char**) ((char*) out + profile_keys[i].offset), value,
                          value_len);
-  if (key_is(key, key_len, "aws_access_key_id"))
+  if (key_is(key, key_len, "aws_access_key_id")) {
+    ps->key_set = value_len > 0;
     return profile_set(&out->access_key_id, value, value_len);
-  if (key_is(key, key_len, "aws_secret_access_key"))
+  }
+  if (key_is(key, key_len, "aws_secret_access_key")) {
+    ps->secret_set = value_len > 0;
     return profile_set(&out->secret_access_key, value, value_len);
+  }
   if (key_is(key, key_len, "aws_session_token"))
     return profile_set(&out->session_token, value, value_len);
   if (key_is(key, key_len, "region"))
@@ -349,6 +360,8 @@ static int profile_parse_text(const char* text, int is_config,
     if (*p == '\n')
       p++;
   }
+  if (!is_config && sso_session == NULL && services == NULL)
+    out->keys_in_credentials_file = ps.key_set && ps.secret_set;
   return 0;
 }
 
@@ -367,6 +380,7 @@ void kn_profile_clear(kn_profile_t* p) {
   kn_free(p->sso_session_start_url);
   kn_free(p->sso_session_region);
   kn_free(p->services_sts_endpoint_url);
+  kn_free(p->services_sso_endpoint_url);
   memset(p, 0, sizeof(*p));
 }
 
@@ -456,6 +470,39 @@ const char* kn_profile_name(const char* explicit_name) {
     return explicit_name;
   env = env_get("AWS_PROFILE");
   return env != NULL ? env : "default";
+}
+
+
+static int env_is_true(const char* name) {
+  const char* v = env_get(name);
+  return v != NULL && strcasecmp(v, "true") == 0;
+}
+
+
+int kn_profile_endpoint(const char* service_env, const char* services_endpoint,
+                        const char* profile_endpoint, char** out) {
+  const char* configured = NULL;
+  size_t len;
+
+  *out = NULL;
+  if (env_is_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"))
+    return 0;
+  configured = env_get(service_env);
+  if (configured == NULL)
+    configured = env_get("AWS_ENDPOINT_URL");
+  if (configured == NULL && services_endpoint != NULL &&
+      services_endpoint[0] != '\0')
+    configured = services_endpoint;
+  if (configured == NULL && profile_endpoint != NULL &&
+      profile_endpoint[0] != '\0')
+    configured = profile_endpoint;
+  if (configured == NULL)
+    return 0;
+  len = strlen(configured);
+  while (len > 0 && configured[len - 1] == '/')
+    len--;
+  *out = kn_strndup(configured, len);
+  return *out == NULL ? KINESIS_ENOMEM : 0;
 }
 
 

@@ -45,14 +45,20 @@ typedef struct kn_profile_s {
   char* sso_role_name;
   /* The profile's endpoint_url (every service; lib/cred_sts.c for STS). */
   char* endpoint_url;
-  /* The services section it names, and STS's endpoint_url there
-   * ("[services NAME]" with "sts =" and an indented endpoint_url). */
+  /* The services section it names, and STS's and IAM Identity Center's
+   * endpoint_url there ("[services NAME]" with "sts =" or "sso =" and an
+   * indented endpoint_url). */
   char* services;
   char* services_sts_endpoint_url;
+  char* services_sso_endpoint_url;
   /* From the config file's "[sso-session NAME]" that sso_session names. */
   int sso_session_found;
   char* sso_session_start_url;
   char* sso_session_region;
+  /* 1 when aws_access_key_id and aws_secret_access_key both come from the
+   * credentials file (the chain ranks the config file's keys after
+   * credential_process, as botocore does). */
+  int keys_in_credentials_file;
   /* Set by kn_profile_load: the first file that holds a secret key or a
    * session token and that its group or everyone may read (it points at
    * the caller's path), with its mode; NULL when none. */
@@ -73,6 +79,20 @@ const char* kn_profile_name(const char* explicit_name);
  * of memory. */
 char* kn_profile_credentials_path(void);
 char* kn_profile_config_path(void);
+
+/*
+ * A service's configured endpoint, in the order the AWS SDKs resolve one:
+ * the variable `service_env` (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL_SSO),
+ * then AWS_ENDPOINT_URL, then the endpoint_url for the service in the
+ * profile's services section (`services_endpoint`), then the profile's own
+ * endpoint_url (`profile_endpoint`); none of them when
+ * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true. Empty values count as unset.
+ * Returns 0 with *out kn_malloc'd (trailing slashes removed), or NULL when
+ * nothing is configured (the caller then uses the service's default); or
+ * KINESIS_ENOMEM.
+ */
+int kn_profile_endpoint(const char* service_env, const char* services_endpoint,
+                        const char* profile_endpoint, char** out);
 
 /*
  * kn_profile_path: the path in the environment variable `env_name` (a

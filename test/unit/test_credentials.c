@@ -823,7 +823,9 @@ static void test_chain_no_credentials(void) {
   setenv("AWS_SESSION_TOKEN", "ENV-TOKEN-MUST-NOT-LEAK", 1);
   memset(&opts, 0, sizeof(opts));
   opts.secret_access_key = "OPTION-SECRET-MUST-NOT-LEAK";
-  opts.profile = "nosuch";
+  /* $AWS_PROFILE, not the option: an explicit profile would skip the
+   * environment. */
+  setenv("AWS_PROFILE", "nosuch", 1);
   fixture_init(&f, &opts);
   get_once(&f, &r);
   ASSERT_EQ(KINESIS_ENOCREDS, r.status);
@@ -1899,13 +1901,13 @@ static void test_chain_role_errors(void) {
   ASSERT_NOT_NULL(strstr(r.message,
                          "web identity from the environment (not "
                          "configured)"));
-  /* credential_process is parsed, not run yet: the chain goes on. */
+  /* credential_process runs; /bin/true prints no credentials, and the
+   * error names the profile and ends the chain. */
   setenv("AWS_PROFILE", "proc", 1);
   get_once(&f, &r);
-  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
-  ASSERT_NOT_NULL(strstr(r.message,
-                         "credential_process, which is not "
-                         "supported yet"));
+  ASSERT_EQ(KINESIS_EPROTO, r.status);
+  ASSERT_NOT_NULL(
+      strstr(r.message, "credential_process of profile \"proc\": "));
   setenv("AWS_PROFILE", "unknown", 1);
   get_once(&f, &r);
   ASSERT_EQ(KINESIS_EINVAL, r.status);
