@@ -3,6 +3,7 @@
 
 #include "buf.h"
 #include "codec.h"
+#include "cred_plan.h"
 #include "cred_process.h"
 #include "cred_source.h"
 #include "cred_sso.h"
@@ -10,7 +11,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,13 +42,6 @@
 #define KN_IMDS_TOKEN_TTL_HEADER "X-aws-ec2-metadata-token-ttl-seconds: 21600"
 
 #define KN_CRED_CLOSING 0x1
-
-/* Roles assumed one after the other, through source_profile, at most. */
-#define KN_CRED_MAX_HOPS 16
-
-/* STS bounds DurationSeconds to 15 minutes .. 12 hours. */
-#define KN_STS_DURATION_MIN 900
-#define KN_STS_DURATION_MAX 43200
 
 
 /* ---- Credentials ---- */
@@ -159,10 +152,6 @@ static char* str_concat(const char* a, const char* b, const char* c) {
 }
 
 
-/* Room for a message naming a file. */
-#define KN_PATH_MESSAGE_MAX 4200
-
-
 /* ---- The provider chain ---- */
 
 
@@ -176,59 +165,6 @@ typedef enum {
   STEP_PROCESS,
   STEP_SSO
 } fetch_step_t;
-
-
-/* One role to assume: AssumeRole with the credentials before it, or
- * AssumeRoleWithWebIdentity with a token file. */
-typedef struct role_hop_s {
-  char* role_arn;
-  char* session_name; /* NULL: the default */
-  char* external_id;
-  uint32_t duration_seconds;
-  char* token_file; /* set: web identity; read when the hop starts */
-} role_hop_t;
-
-
-typedef enum {
-  BASE_NONE,      /* the first hop is web identity */
-  BASE_STATIC,    /* `cur` holds keys from a profile or the environment */
-  BASE_CONTAINER, /* credential_source = EcsContainer */
-  BASE_IMDS,      /* credential_source = Ec2InstanceMetadata */
-  BASE_PROCESS,   /* a profile's credential_process */
-  BASE_SSO        /* a profile's IAM Identity Center settings */
-} plan_base_t;
-
-
-/*
- * The roles a fetch assumes, found by reading the environment and the
- * profiles. hops[0] is the role asked for; each hops[i + 1] gives the
- * credentials hops[i] is assumed with, so they run from the last to the
- * first.
- */
-typedef struct cred_plan_s {
-  plan_base_t base;
-  int base_pending; /* the container or IMDS fetch is for the plan */
-  kn_credentials_t cur;
-  role_hop_t hops[KN_CRED_MAX_HOPS];
-  size_t nhops;
-  size_t done;
-  char* region; /* NULL: the global endpoint, signed for us-east-1 */
-  char* endpoint;
-  /* The profile the user named (NULL: environment web identity), for the
-   * credentials' `profile`. */
-  char* profile;
-  /* The profile whose settings give the first credentials (BASE_PROCESS
-   * and BASE_SSO), for messages and `aws sso login --profile`. */
-  char* base_profile;
-  char* process; /* BASE_PROCESS: the command */
-  /* BASE_SSO. */
-  char* sso_session;
-  char* sso_start_url;
-  char* sso_region;
-  char* sso_account_id;
-  char* sso_role_name;
-  char* sso_endpoint; /* NULL: the regional portal */
-} cred_plan_t;
 
 
 typedef struct cred_waiter_s {
@@ -277,12 +213,11 @@ struct kn_cred_provider_s {
   char* imds_shown;   /* the same for messages (url_for_message) */
   char* token_header; /* "X-aws-ec2-metadata-token: ..." (a secret) */
   char* role;
-  cred_plan_t* plan;          /* roles to assume, while a fetch runs them */
+  kn_cred_plan_t* plan;       /* roles to assume, while a fetch runs them */
   kn_sts_call_t* sts;         /* the STS call in flight */
   kn_cred_process_t* process; /* the credential_process run in flight */
   kn_cred_sso_t* sso;         /* the SSO fetch in flight */
-  kn_buf_t why;               /* the sources tried and why each failed */
-  int why_failed; /* `why` is incomplete: an append ran out of memory */
+  kn_cred_why_t why;          /* the sources tried and why each failed */
 
   unsigned flags;
   int in_callback;
@@ -295,50 +230,6 @@ struct kn_cred_provider_s {
 static void provider_resolve(kn_cred_provider_t* p);
 static void provider_maybe_finish(kn_cred_provider_t* p);
 static void on_refresh_timer(uv_timer_t* t);
-
-
-static void why_add(kn_cred_provider_t* p, const char* fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-
-static void why_add(kn_cred_provider_t* p, const char* fmt, ...) {
-  char small[512];
-  va_list ap;
-  int n;
-
-  va_start(ap, fmt);
-  n = vsnprintf(small, sizeof(small), fmt, ap);
-  va_end(ap);
-  if (n < 0) {
-    p->why_failed = 1;
-    return;
-  }
-  if ((size_t) n >= sizeof(small)) {
-    /* Long paths or URLs: format again into a buffer of the right size. */
-    char* big = kn_malloc((size_t) n + 1);
-    if (big == NULL) {
-      p->why_failed = 1;
-      return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t) n + 1, fmt, ap);
-    va_end(ap);
-    if (kn_buf_append(&p->why, big, (size_t) n) != 0)
-      p->why_failed = 1;
-    kn_free(big);
-    return;
-  }
-  if (kn_buf_append(&p->why, small, (size_t) n) != 0)
-    p->why_failed = 1;
-}
-
-
-static const char* why_message(kn_cred_provider_t* p) {
-  if (p->why_failed || p->why.len == 0)
-    return "no credentials (the sources tried could not be described: out "
-           "of memory)";
-  return kn_buf_str(&p->why);
-}
 
 
 /* A transport failure in words: curl's own when it gave some. */
@@ -365,38 +256,12 @@ static int creds_fresh(const kn_cred_provider_t* p, int64_t now) {
 }
 
 
-static void plan_free(cred_plan_t* plan) {
-  size_t i;
-  if (plan == NULL)
-    return;
-  kn_credentials_clear(&plan->cur);
-  for (i = 0; i < plan->nhops; i++) {
-    kn_free(plan->hops[i].role_arn);
-    kn_free(plan->hops[i].session_name);
-    kn_free(plan->hops[i].external_id);
-    kn_free(plan->hops[i].token_file);
-  }
-  kn_free(plan->region);
-  kn_free(plan->endpoint);
-  kn_free(plan->profile);
-  kn_free(plan->base_profile);
-  kn_free(plan->process);
-  kn_free(plan->sso_session);
-  kn_free(plan->sso_start_url);
-  kn_free(plan->sso_region);
-  kn_free(plan->sso_account_id);
-  kn_free(plan->sso_role_name);
-  kn_free(plan->sso_endpoint);
-  kn_free(plan);
-}
-
-
 static void metadata_reset(kn_cred_provider_t* p);
 
 
 static void fetch_reset(kn_cred_provider_t* p) {
   metadata_reset(p);
-  plan_free(p->plan);
+  kn_cred_plan_free(p->plan);
   p->plan = NULL;
 }
 
@@ -527,7 +392,8 @@ static void fetch_failed(kn_cred_provider_t* p, int status) {
                "%s); the current ones stay in use until they expire in "
                "%lld s",
                p->creds.source, kinesis_err_name(status),
-               status == KINESIS_ENOMEM ? "out of memory" : why_message(p),
+               status == KINESIS_ENOMEM ? "out of memory"
+                                        : kn_cred_why_message(&p->why),
                (long long) ((p->creds.expiration_ms - now) / 1000));
       p->warn(msg, p->warn_arg);
     }
@@ -553,9 +419,9 @@ static void fetch_failed(kn_cred_provider_t* p, int status) {
   p->have_creds = 0;
   p->backoff_ms = 0;
   uv_timer_stop(&p->refresh_timer);
-  deliver_all(
-      p, status, NULL,
-      status == KINESIS_ENOMEM ? kinesis_strerror(status) : why_message(p));
+  deliver_all(p, status, NULL,
+              status == KINESIS_ENOMEM ? kinesis_strerror(status)
+                                       : kn_cred_why_message(&p->why));
 }
 
 
@@ -572,7 +438,7 @@ static int resolve_static(kn_cred_provider_t* p) {
   char* s = NULL;
   char* t = NULL;
 
-  why_add(p, "tried: options");
+  kn_cred_why_add(&p->why, "tried: options");
   if (p->access_key_id != NULL && p->secret_access_key != NULL) {
     k = kn_strdup(p->access_key_id);
     s = kn_strdup(p->secret_access_key);
@@ -583,15 +449,16 @@ static int resolve_static(kn_cred_provider_t* p) {
     return 1;
   }
   if (p->access_key_id != NULL || p->secret_access_key != NULL)
-    why_add(p, " (%s set without %s)",
-            p->access_key_id != NULL ? "access_key_id" : "secret_access_key",
-            p->access_key_id != NULL ? "secret_access_key" : "access_key_id");
+    kn_cred_why_add(
+        &p->why, " (%s set without %s)",
+        p->access_key_id != NULL ? "access_key_id" : "secret_access_key",
+        p->access_key_id != NULL ? "secret_access_key" : "access_key_id");
 
-  why_add(p, ", environment");
+  kn_cred_why_add(&p->why, ", environment");
   if (p->profile != NULL) {
     /* As the AWS CLI's --profile: the profile asked for, not the keys the
      * environment happens to hold. */
-    why_add(p, " (skipped: profile \"%s\" given)", p->profile);
+    kn_cred_why_add(&p->why, " (skipped: profile \"%s\" given)", p->profile);
     return 0;
   }
   key = env_get("AWS_ACCESS_KEY_ID");
@@ -607,9 +474,10 @@ static int resolve_static(kn_cred_provider_t* p) {
     return 1;
   }
   if (key != NULL || secret != NULL)
-    why_add(p, " (%s set without %s)",
-            key != NULL ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-            key != NULL ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+    kn_cred_why_add(
+        &p->why, " (%s set without %s)",
+        key != NULL ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+        key != NULL ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
 
   return 0;
 
@@ -740,16 +608,19 @@ static int container_auth_header(kn_cred_provider_t* p, char** header_out) {
     if (r != 0)
       return r;
     if (text == NULL) {
-      why_add(p, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s", file);
+      kn_cred_why_add(&p->why,
+                      "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s",
+                      file);
       return KINESIS_EINVAL;
     }
     while (len > 0 && is_space(text[len - 1]))
       text[--len] = '\0';
     if (len == 0 || strlen(text) != len || !header_value_ok(text)) {
-      why_add(p,
-              "the token in AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s is "
-              "empty or spans lines",
-              file);
+      kn_cred_why_add(
+          &p->why,
+          "the token in AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s is "
+          "empty or spans lines",
+          file);
       kn_profile_scrub_text(text, len);
       return KINESIS_EINVAL;
     }
@@ -759,7 +630,7 @@ static int container_auth_header(kn_cred_provider_t* p, char** header_out) {
   }
   if (token != NULL) {
     if (!header_value_ok(token)) {
-      why_add(p, "AWS_CONTAINER_AUTHORIZATION_TOKEN spans lines");
+      kn_cred_why_add(&p->why, "AWS_CONTAINER_AUTHORIZATION_TOKEN spans lines");
       return KINESIS_EINVAL;
     }
     *header_out = str_concat("Authorization: ", token, NULL);
@@ -812,7 +683,7 @@ static int container_start(kn_cred_provider_t* p) {
   char* auth = NULL;
   int r;
 
-  why_add(p, ", container endpoint (");
+  kn_cred_why_add(&p->why, ", container endpoint (");
   if (rel != NULL) {
     url = str_concat(KN_CONTAINER_BASE, rel[0] == '/' ? "" : "/", rel);
   } else if (full != NULL) {
@@ -820,24 +691,25 @@ static int container_start(kn_cred_provider_t* p) {
       shown = url_for_message(full);
       if (shown == NULL)
         return KINESIS_ENOMEM;
-      why_add(p,
-              "refused AWS_CONTAINER_CREDENTIALS_FULL_URI %s: plain http "
-              "is allowed only to loopback or the ECS/EKS link-local "
-              "addresses; use https)",
-              shown);
+      kn_cred_why_add(
+          &p->why,
+          "refused AWS_CONTAINER_CREDENTIALS_FULL_URI %s: plain http "
+          "is allowed only to loopback or the ECS/EKS link-local "
+          "addresses; use https)",
+          shown);
       kn_free(shown);
       return 0;
     }
     url = kn_strdup(full);
   } else {
-    why_add(p, "not configured)");
+    kn_cred_why_add(&p->why, "not configured)");
     return 0;
   }
   if (url == NULL)
     return KINESIS_ENOMEM;
   r = container_auth_header(p, &auth);
   if (r == KINESIS_EINVAL) {
-    why_add(p, ")");
+    kn_cred_why_add(&p->why, ")");
     kn_free(url);
     return 0;
   }
@@ -852,7 +724,7 @@ static int container_start(kn_cred_provider_t* p) {
     scrub_free(auth);
     return KINESIS_ENOMEM;
   }
-  why_add(p, "%s: ", shown);
+  kn_cred_why_add(&p->why, "%s: ", shown);
   kn_free(shown);
   r = fetch_send(p, STEP_CONTAINER, "GET", url, auth, NULL);
   kn_free(url);
@@ -860,7 +732,7 @@ static int container_start(kn_cred_provider_t* p) {
   if (r == KINESIS_ENOMEM)
     return r;
   if (r != 0) {
-    why_add(p, "%s)", kinesis_strerror(r));
+    kn_cred_why_add(&p->why, "%s)", kinesis_strerror(r));
     return 0;
   }
   return 1;
@@ -888,9 +760,9 @@ static int imds_start(kn_cred_provider_t* p) {
   char* url;
   int r;
 
-  why_add(p, ", instance metadata (");
+  kn_cred_why_add(&p->why, ", instance metadata (");
   if (env_is_true("AWS_EC2_METADATA_DISABLED")) {
-    why_add(p, "disabled by AWS_EC2_METADATA_DISABLED)");
+    kn_cred_why_add(&p->why, "disabled by AWS_EC2_METADATA_DISABLED)");
     return 0;
   }
   if (endpoint == NULL)
@@ -918,7 +790,7 @@ static int imds_start(kn_cred_provider_t* p) {
     return r;
   }
   if (r != 0) {
-    why_add(p, "%s: %s)", p->imds_shown, kinesis_strerror(r));
+    kn_cred_why_add(&p->why, "%s: %s)", p->imds_shown, kinesis_strerror(r));
     kn_free(url);
     return 0;
   }
@@ -965,21 +837,21 @@ static int imds_step(kn_cred_provider_t* p, int status,
   int r;
 
   if (status != 0) {
-    why_add(p, "%s to %s failed: %s)", what, p->imds_shown,
-            transport_words(status, res));
+    kn_cred_why_add(&p->why, "%s to %s failed: %s)", what, p->imds_shown,
+                    transport_words(status, res));
     return KINESIS_ENOCREDS;
   }
 
   if (p->step == STEP_IMDS_TOKEN) {
     if (res->status != 200) {
-      why_add(p, "token request to %s failed: HTTP %ld)", p->imds_shown,
-              res->status);
+      kn_cred_why_add(&p->why, "token request to %s failed: HTTP %ld)",
+                      p->imds_shown, res->status);
       return KINESIS_ENOCREDS;
     }
     trim(&body, &len);
     if (len == 0 || memchr(body, '\n', len) != NULL ||
         memchr(body, '\r', len) != NULL || strlen(body) < len) {
-      why_add(p, "%s returned a malformed token)", p->imds_shown);
+      kn_cred_why_add(&p->why, "%s returned a malformed token)", p->imds_shown);
       return KINESIS_ENOCREDS;
     }
     p->token_header = kn_malloc(sizeof("X-aws-ec2-metadata-token: ") + len);
@@ -1001,12 +873,13 @@ static int imds_step(kn_cred_provider_t* p, int status,
   if (p->step == STEP_IMDS_ROLE) {
     size_t line;
     if (res->status == 404) {
-      why_add(p, "no IAM role attached to the instance at %s)", p->imds_shown);
+      kn_cred_why_add(&p->why, "no IAM role attached to the instance at %s)",
+                      p->imds_shown);
       return KINESIS_ENOCREDS;
     }
     if (res->status != 200) {
-      why_add(p, "role request to %s failed: HTTP %ld)", p->imds_shown,
-              res->status);
+      kn_cred_why_add(&p->why, "role request to %s failed: HTTP %ld)",
+                      p->imds_shown, res->status);
       return KINESIS_ENOCREDS;
     }
     trim(&body, &len);
@@ -1015,11 +888,13 @@ static int imds_step(kn_cred_provider_t* p, int status,
       len = line;
     trim(&body, &len);
     if (len == 0) {
-      why_add(p, "no IAM role attached to the instance at %s)", p->imds_shown);
+      kn_cred_why_add(&p->why, "no IAM role attached to the instance at %s)",
+                      p->imds_shown);
       return KINESIS_ENOCREDS;
     }
     if (!role_name_ok(body, len)) {
-      why_add(p, "%s returned a malformed role name)", p->imds_shown);
+      kn_cred_why_add(&p->why, "%s returned a malformed role name)",
+                      p->imds_shown);
       return KINESIS_ENOCREDS;
     }
     p->role = kn_strndup(body, len);
@@ -1034,8 +909,8 @@ static int imds_step(kn_cred_provider_t* p, int status,
   }
 
   if (res->status != 200) {
-    why_add(p, "credentials for role \"%s\" from %s: HTTP %ld)", p->role,
-            p->imds_shown, res->status);
+    kn_cred_why_add(&p->why, "credentials for role \"%s\" from %s: HTTP %ld)",
+                    p->role, p->imds_shown, res->status);
     return KINESIS_ENOCREDS;
   }
   {
@@ -1046,8 +921,8 @@ static int imds_step(kn_cred_provider_t* p, int status,
       return r;
     if (r != 0) {
       kn_codec_creds_clear(&cc);
-      why_add(p, "malformed credentials for role \"%s\" from %s)", p->role,
-              p->imds_shown);
+      kn_cred_why_add(&p->why, "malformed credentials for role \"%s\" from %s)",
+                      p->role, p->imds_shown);
       return KINESIS_ENOCREDS;
     }
     fetch_succeeded(p, &cc, "imds");
@@ -1058,7 +933,7 @@ sent:
   if (r == KINESIS_ENOMEM)
     return r;
   if (r != 0) {
-    why_add(p, "%s: %s)", p->imds_shown, kinesis_strerror(r));
+    kn_cred_why_add(&p->why, "%s: %s)", p->imds_shown, kinesis_strerror(r));
     return KINESIS_ENOCREDS;
   }
   return 1;
@@ -1072,9 +947,9 @@ static void container_done(kn_cred_provider_t* p, int status,
 
   p->step = STEP_IDLE;
   if (status != 0) {
-    why_add(p, "%s)", transport_words(status, res));
+    kn_cred_why_add(&p->why, "%s)", transport_words(status, res));
   } else if (res->status != 200) {
-    why_add(p, "HTTP %ld)", res->status);
+    kn_cred_why_add(&p->why, "HTTP %ld)", res->status);
   } else {
     memset(&cc, 0, sizeof(cc));
     r = kn_codec_parse_credentials(res->body, res->body_len, &cc);
@@ -1087,7 +962,7 @@ static void container_done(kn_cred_provider_t* p, int status,
       fetch_failed(p, r);
       return;
     }
-    why_add(p, "malformed credentials document)");
+    kn_cred_why_add(&p->why, "malformed credentials document)");
   }
   /* credential_source = EcsContainer names this source alone. */
   if (p->plan != NULL) {
@@ -1120,385 +995,6 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
 }
 
 
-/* ---- Profiles and roles (STS) ---- */
-
-
-/* The shared files, read once per fetch. */
-typedef struct profile_files_s {
-  char* creds_path;
-  char* config_path;
-  char* creds_text;
-  size_t creds_len;
-  char* config_text;
-  size_t config_len;
-} profile_files_t;
-
-
-static void files_clear(profile_files_t* f) {
-  kn_free(f->creds_path);
-  kn_free(f->config_path);
-  kn_profile_scrub_text(f->creds_text, f->creds_len);
-  kn_profile_scrub_text(f->config_text, f->config_len);
-  memset(f, 0, sizeof(*f));
-}
-
-
-static int files_read(profile_files_t* f) {
-  int r;
-  memset(f, 0, sizeof(*f));
-  r = kn_profile_path("AWS_SHARED_CREDENTIALS_FILE", "credentials",
-                      &f->creds_path);
-  if (r == 0)
-    r = kn_profile_path("AWS_CONFIG_FILE", "config", &f->config_path);
-  if (r == 0)
-    r = kn_profile_read_file(f->creds_path, &f->creds_text, &f->creds_len);
-  if (r == 0)
-    r = kn_profile_read_file(f->config_path, &f->config_text, &f->config_len);
-  if (r != 0)
-    files_clear(f);
-  return r;
-}
-
-
-/* Moves the profile's keys into `c`. */
-static void take_profile_keys(kn_profile_t* pr, kn_credentials_t* c,
-                              const char* source) {
-  kn_credentials_clear(c);
-  c->access_key_id = pr->access_key_id;
-  c->secret_access_key = pr->secret_access_key;
-  c->session_token = pr->session_token;
-  c->source = source;
-  pr->access_key_id = NULL;
-  pr->secret_access_key = NULL;
-  pr->session_token = NULL;
-}
-
-
-/* Fills one hop from a profile's settings. 0, KINESIS_EINVAL (reason in
- * `why`) or KINESIS_ENOMEM. */
-static int hop_from_profile(kn_cred_provider_t* p, const char* name,
-                            const kn_profile_t* pr, role_hop_t* hop) {
-  memset(hop, 0, sizeof(*hop));
-  if (pr->duration_seconds != NULL) {
-    char* end;
-    unsigned long d = strtoul(pr->duration_seconds, &end, 10);
-    if (*end != '\0' || pr->duration_seconds[0] < '0' ||
-        pr->duration_seconds[0] > '9' || d < KN_STS_DURATION_MIN ||
-        d > KN_STS_DURATION_MAX) {
-      why_add(p,
-              "profile \"%s\": duration_seconds \"%s\" is not a number of "
-              "seconds from %d to %d",
-              name, pr->duration_seconds, KN_STS_DURATION_MIN,
-              KN_STS_DURATION_MAX);
-      return KINESIS_EINVAL;
-    }
-    hop->duration_seconds = (uint32_t) d;
-  }
-  hop->role_arn = kn_strdup(pr->role_arn);
-  hop->session_name = kn_strdup(pr->role_session_name);
-  hop->external_id = kn_strdup(pr->external_id);
-  if (hop->role_arn == NULL ||
-      (pr->role_session_name != NULL && hop->session_name == NULL) ||
-      (pr->external_id != NULL && hop->external_id == NULL))
-    return KINESIS_ENOMEM;
-  return 0;
-}
-
-
-/* Copies `src` into *dst unless it is NULL. 0 or KINESIS_ENOMEM. */
-static int dup_opt(char** dst, const char* src) {
-  *dst = NULL;
-  if (src == NULL)
-    return 0;
-  *dst = kn_strdup(src);
-  return *dst == NULL ? KINESIS_ENOMEM : 0;
-}
-
-
-/*
- * IAM Identity Center settings of profile `name`: with sso_session, the
- * start URL and region of its [sso-session] section (else the profile's
- * own); without, the legacy sso_start_url and sso_region; and always
- * sso_account_id and sso_role_name. Returns 1 (the plan's base is SSO), 0
- * (no SSO setting), KINESIS_EINVAL (some but not all, reason in `why`) or
- * KINESIS_ENOMEM.
- */
-static int plan_sso(kn_cred_provider_t* p, const char* name,
-                    const kn_profile_t* pr, cred_plan_t* plan) {
-  const char* start_url = pr->sso_start_url;
-  const char* region = pr->sso_region;
-  const char* missing = NULL;
-  int r;
-
-  if (pr->sso_session == NULL && pr->sso_start_url == NULL &&
-      pr->sso_region == NULL && pr->sso_account_id == NULL &&
-      pr->sso_role_name == NULL)
-    return 0;
-  if (pr->sso_session != NULL) {
-    if (!pr->sso_session_found) {
-      why_add(p,
-              "profile \"%s\": sso_session \"%s\" has no [sso-session %s] "
-              "section in the config file",
-              name, pr->sso_session, pr->sso_session);
-      return KINESIS_EINVAL;
-    }
-    if (pr->sso_session_start_url != NULL)
-      start_url = pr->sso_session_start_url;
-    if (pr->sso_session_region != NULL)
-      region = pr->sso_session_region;
-  }
-  if (start_url == NULL)
-    missing = "sso_start_url";
-  else if (region == NULL)
-    missing = "sso_region";
-  else if (pr->sso_account_id == NULL)
-    missing = "sso_account_id";
-  else if (pr->sso_role_name == NULL)
-    missing = "sso_role_name";
-  if (missing != NULL) {
-    why_add(p,
-            "profile \"%s\" is set up for IAM Identity Center (SSO) but "
-            "lacks %s",
-            name, missing);
-    return KINESIS_EINVAL;
-  }
-  plan->base = BASE_SSO;
-  r = dup_opt(&plan->base_profile, name);
-  if (r == 0)
-    r = dup_opt(&plan->sso_session, pr->sso_session);
-  if (r == 0)
-    r = dup_opt(&plan->sso_start_url, start_url);
-  if (r == 0)
-    r = dup_opt(&plan->sso_region, region);
-  if (r == 0)
-    r = dup_opt(&plan->sso_account_id, pr->sso_account_id);
-  if (r == 0)
-    r = dup_opt(&plan->sso_role_name, pr->sso_role_name);
-  if (r == 0)
-    r = kn_profile_endpoint("AWS_ENDPOINT_URL_SSO",
-                            pr->services_sso_endpoint_url, pr->endpoint_url,
-                            &plan->sso_endpoint);
-  return r == 0 ? 1 : r;
-}
-
-
-/* credential_process of profile `name`: 1 (the plan's base), 0 (none) or
- * KINESIS_ENOMEM. */
-static int plan_process(const char* name, const kn_profile_t* pr,
-                        cred_plan_t* plan) {
-  int r;
-  if (pr->credential_process == NULL)
-    return 0;
-  plan->base = BASE_PROCESS;
-  r = dup_opt(&plan->base_profile, name);
-  if (r == 0)
-    r = dup_opt(&plan->process, pr->credential_process);
-  return r == 0 ? 1 : r;
-}
-
-
-/*
- * Follows role_arn from profile `top` through source_profile until a profile
- * with keys, a credential_source, a web identity token file, IAM Identity
- * Center settings or a credential_process. Returns 0
- * with the hops in `plan`, KINESIS_EINVAL with the reason in `why`, or
- * KINESIS_ENOMEM. The hops are freed with the plan on every return.
- */
-static int plan_profiles(kn_cred_provider_t* p, const profile_files_t* f,
-                         const char* top, cred_plan_t* plan) {
-  char* visited[KN_CRED_MAX_HOPS + 1];
-  size_t nvisited = 0;
-  const char* name = top;
-  kn_profile_t pr;
-  size_t i;
-  int r;
-
-  memset(&pr, 0, sizeof(pr));
-  for (;;) {
-    int has_keys;
-    role_hop_t* hop;
-
-    r = kn_profile_parse(f->creds_text, f->config_text, name, &pr);
-    if (r == KINESIS_ENOMEM)
-      goto out;
-    has_keys = r == 0;
-    r = KINESIS_EINVAL;
-    if (!pr.found) {
-      why_add(p, "source_profile \"%s\" named by profile \"%s\" does not exist",
-              name, nvisited > 1 ? visited[nvisited - 2] : top);
-      goto out;
-    }
-    /* Keys in a source profile end the chain, even beside a role_arn. */
-    if (nvisited > 0 && has_keys) {
-      take_profile_keys(&pr, &plan->cur, "profile");
-      plan->base = BASE_STATIC;
-      r = 0;
-      goto out;
-    }
-    if (pr.role_arn == NULL) {
-      /* As botocore resolves a source profile without a role: SSO, then
-       * credential_process (its keys were taken above). */
-      r = plan_sso(p, name, &pr, plan);
-      if (r == 0)
-        r = plan_process(name, &pr, plan);
-      if (r == 1) {
-        r = 0;
-        goto out;
-      }
-      if (r == 0) {
-        why_add(p,
-                "source_profile \"%s\" has no keys, role_arn, SSO settings or "
-                "credential_process",
-                name);
-        r = KINESIS_EINVAL;
-      }
-      goto out;
-    }
-    if (pr.mfa_serial != NULL) {
-      why_add(p,
-              "profile \"%s\" has mfa_serial: a role that needs an MFA code "
-              "cannot be assumed here, there is no one to type it",
-              name);
-      goto out;
-    }
-    if (pr.source_profile != NULL && pr.credential_source != NULL) {
-      why_add(p,
-              "profile \"%s\" has both source_profile and credential_source; "
-              "keep one",
-              name);
-      goto out;
-    }
-    if (plan->nhops == KN_CRED_MAX_HOPS) {
-      why_add(p, "more than %d roles in a row from profile \"%s\"",
-              KN_CRED_MAX_HOPS, top);
-      goto out;
-    }
-    hop = &plan->hops[plan->nhops++];
-    r = hop_from_profile(p, name, &pr, hop);
-    if (r != 0)
-      goto out;
-    r = KINESIS_EINVAL;
-    if (pr.source_profile != NULL) {
-      /* A profile may name itself to assume its role with its own keys. */
-      if (strcmp(pr.source_profile, name) == 0) {
-        if (!has_keys) {
-          why_add(p, "profile \"%s\" is its own source_profile but has no keys",
-                  name);
-          goto out;
-        }
-        take_profile_keys(&pr, &plan->cur, "profile");
-        plan->base = BASE_STATIC;
-        r = 0;
-        goto out;
-      }
-      if (nvisited == 0) {
-        visited[nvisited] = kn_strdup(name);
-        if (visited[nvisited] == NULL) {
-          r = KINESIS_ENOMEM;
-          goto out;
-        }
-        nvisited++;
-      }
-      for (i = 0; i < nvisited; i++) {
-        if (strcmp(visited[i], pr.source_profile) == 0) {
-          size_t k;
-          why_add(p, "source_profile cycle: ");
-          for (k = i; k < nvisited; k++)
-            why_add(p, "%s -> ", visited[k]);
-          why_add(p, "%s", pr.source_profile);
-          goto out;
-        }
-      }
-      visited[nvisited] = kn_strdup(pr.source_profile);
-      if (visited[nvisited] == NULL) {
-        r = KINESIS_ENOMEM;
-        goto out;
-      }
-      name = visited[nvisited++];
-      kn_profile_clear(&pr);
-      continue;
-    }
-    if (pr.credential_source != NULL) {
-      const char* cs = pr.credential_source;
-      if (strcmp(cs, "Environment") == 0) {
-        const char* key = env_get("AWS_ACCESS_KEY_ID");
-        const char* secret = env_get("AWS_SECRET_ACCESS_KEY");
-        const char* token = env_get("AWS_SESSION_TOKEN");
-        if (key == NULL || secret == NULL) {
-          why_add(p,
-                  "profile \"%s\": credential_source Environment, but "
-                  "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both "
-                  "set",
-                  name);
-          goto out;
-        }
-        plan->cur.access_key_id = kn_strdup(key);
-        plan->cur.secret_access_key = kn_strdup(secret);
-        plan->cur.session_token = kn_strdup(token);
-        plan->cur.source = "environment";
-        r = plan->cur.access_key_id == NULL ||
-                    plan->cur.secret_access_key == NULL ||
-                    (token != NULL && plan->cur.session_token == NULL)
-                ? KINESIS_ENOMEM
-                : 0;
-        plan->base = BASE_STATIC;
-      } else if (strcmp(cs, "Ec2InstanceMetadata") == 0) {
-        plan->base = BASE_IMDS;
-        r = 0;
-      } else if (strcmp(cs, "EcsContainer") == 0) {
-        plan->base = BASE_CONTAINER;
-        r = 0;
-      } else {
-        why_add(
-            p,
-            "profile \"%s\": unknown credential_source \"%s\" (Environment, "
-            "Ec2InstanceMetadata or EcsContainer)",
-            name, cs);
-      }
-      goto out;
-    }
-    if (pr.web_identity_token_file != NULL) {
-      hop->token_file = kn_strdup(pr.web_identity_token_file);
-      r = hop->token_file == NULL ? KINESIS_ENOMEM : 0;
-      plan->base = BASE_NONE;
-      goto out;
-    }
-    why_add(p,
-            "profile \"%s\" has role_arn without source_profile, "
-            "credential_source or web_identity_token_file",
-            name);
-    goto out;
-  }
-
-out:
-  kn_profile_clear(&pr);
-  for (i = 0; i < nvisited; i++)
-    kn_free(visited[i]);
-  return r;
-}
-
-
-/* The plan's region and endpoint: the client's region, AWS_REGION,
- * AWS_DEFAULT_REGION, then the profile's. */
-static int plan_endpoint(kn_cred_provider_t* p, const kn_profile_t* top,
-                         cred_plan_t* plan) {
-  const char* region = p->region;
-  if (region == NULL)
-    region = env_get("AWS_REGION");
-  if (region == NULL)
-    region = env_get("AWS_DEFAULT_REGION");
-  if (region == NULL)
-    region = top->region;
-  if (region != NULL) {
-    plan->region = kn_strdup(region);
-    if (plan->region == NULL)
-      return KINESIS_ENOMEM;
-  }
-  return kn_sts_endpoint(region, top->services_sts_endpoint_url,
-                         top->endpoint_url, &plan->endpoint);
-}
-
-
 static void on_sts_done(int status, kn_credentials_t* creds,
                         const char* message, void* arg);
 
@@ -1506,8 +1002,8 @@ static void on_sts_done(int status, kn_credentials_t* creds,
 /* Assumes the next role of the plan, or caches the last one's credentials
  * and hands them out. */
 static void plan_next(kn_cred_provider_t* p) {
-  cred_plan_t* plan = p->plan;
-  role_hop_t* hop;
+  kn_cred_plan_t* plan = p->plan;
+  kn_role_hop_t* hop;
   kn_sts_request_t req;
   char* text = NULL;
   size_t len = 0;
@@ -1541,16 +1037,17 @@ static void plan_next(kn_cred_provider_t* p) {
       return;
     }
     if (text == NULL) {
-      why_add(p, "cannot read the web identity token file %s)",
-              hop->token_file);
+      kn_cred_why_add(&p->why, "cannot read the web identity token file %s)",
+                      hop->token_file);
       fetch_failed(p, KINESIS_ENOCREDS);
       return;
     }
     while (len > 0 && is_space(text[len - 1]))
       text[--len] = '\0';
     if (len == 0 || strlen(text) != len) {
-      why_add(p, "the web identity token file %s is empty or not text)",
-              hop->token_file);
+      kn_cred_why_add(&p->why,
+                      "the web identity token file %s is empty or not text)",
+                      hop->token_file);
       kn_profile_scrub_text(text, len);
       fetch_failed(p, KINESIS_ENOCREDS);
       return;
@@ -1562,8 +1059,8 @@ static void plan_next(kn_cred_provider_t* p) {
   r = kn_sts_assume_role(p->loop, p->http, &req, on_sts_done, p, &p->sts);
   kn_profile_scrub_text(text, len);
   if (r != 0) {
-    why_add(p, "cannot start STS for %s: %s)", hop->role_arn,
-            kinesis_strerror(r));
+    kn_cred_why_add(&p->why, "cannot start STS for %s: %s)", hop->role_arn,
+                    kinesis_strerror(r));
     fetch_failed(p, r);
     return;
   }
@@ -1582,7 +1079,7 @@ static void on_sts_done(int status, kn_credentials_t* creds,
     return;
   }
   if (status != 0) {
-    why_add(p, "%s)", message);
+    kn_cred_why_add(&p->why, "%s)", message);
     fetch_failed(p, status);
     return;
   }
@@ -1608,7 +1105,7 @@ static void on_source_done(int status, kn_credentials_t* creds,
     return;
   }
   if (status != 0) {
-    why_add(p, "%s)", message);
+    kn_cred_why_add(&p->why, "%s)", message);
     fetch_failed(p, status);
     return;
   }
@@ -1630,11 +1127,12 @@ static void on_process_log(const char* line, void* arg) {
 /* Starts the plan's credential_process or SSO fetch. 1 (started) or an
  * error with the reason in `why`. */
 static int source_start(kn_cred_provider_t* p) {
-  cred_plan_t* plan = p->plan;
+  kn_cred_plan_t* plan = p->plan;
   int r;
 
-  if (plan->base == BASE_PROCESS) {
-    why_add(p, "credential_process of profile \"%s\": ", plan->base_profile);
+  if (plan->base == KN_PLAN_BASE_PROCESS) {
+    kn_cred_why_add(
+        &p->why, "credential_process of profile \"%s\": ", plan->base_profile);
     r = kn_cred_process_start(p->loop, plan->process, p->process_timeout_ms,
                               on_process_log, p, on_source_done, p,
                               &p->process);
@@ -1642,7 +1140,7 @@ static int source_start(kn_cred_provider_t* p) {
       p->step = STEP_PROCESS;
       return 1;
     }
-    why_add(p, "cannot start it: %s)", kinesis_strerror(r));
+    kn_cred_why_add(&p->why, "cannot start it: %s)", kinesis_strerror(r));
   } else {
     kn_cred_sso_options_t so;
     memset(&so, 0, sizeof(so));
@@ -1653,18 +1151,19 @@ static int source_start(kn_cred_provider_t* p) {
     so.account_id = plan->sso_account_id;
     so.role_name = plan->sso_role_name;
     so.endpoint = plan->sso_endpoint;
-    why_add(p, "IAM Identity Center (SSO) for profile \"%s\": ",
-            plan->base_profile);
+    kn_cred_why_add(&p->why, "IAM Identity Center (SSO) for profile \"%s\": ",
+                    plan->base_profile);
     r = kn_cred_sso_start(p->loop, p->http, &so, on_source_done, p, &p->sso);
     if (r == 0) {
       p->step = STEP_SSO;
       return 1;
     }
-    why_add(p, "cannot start it: %s%s)", kinesis_strerror(r),
-            r == KINESIS_EINVAL ? " (sso_account_id, sso_role_name or "
-                                  "sso_region holds a character they cannot "
-                                  "hold)"
-                                : "");
+    kn_cred_why_add(&p->why, "cannot start it: %s%s)", kinesis_strerror(r),
+                    r == KINESIS_EINVAL
+                        ? " (sso_account_id, sso_role_name or "
+                          "sso_region holds a character they cannot "
+                          "hold)"
+                        : "");
   }
   return r == KINESIS_EINVAL ? KINESIS_ENOCREDS : r;
 }
@@ -1675,15 +1174,15 @@ static int source_start(kn_cred_provider_t* p) {
 static int plan_start(kn_cred_provider_t* p) {
   int r;
   switch (p->plan->base) {
-    case BASE_PROCESS:
-    case BASE_SSO:
+    case KN_PLAN_BASE_PROCESS:
+    case KN_PLAN_BASE_SSO:
       r = source_start(p);
       break;
-    case BASE_CONTAINER:
+    case KN_PLAN_BASE_CONTAINER:
       p->plan->base_pending = 1;
       r = container_start(p);
       break;
-    case BASE_IMDS:
+    case KN_PLAN_BASE_IMDS:
       p->plan->base_pending = 1;
       r = imds_start(p);
       break;
@@ -1697,155 +1196,37 @@ static int plan_start(kn_cred_provider_t* p) {
 }
 
 
-static const char* profile_missing_words(const kn_profile_t* prof) {
-  if (prof->access_key_id != NULL)
-    return "aws_access_key_id without aws_secret_access_key";
-  if (prof->secret_access_key != NULL)
-    return "aws_secret_access_key without aws_access_key_id";
-  if (prof->found)
-    return "no keys";
-  return "not found";
-}
-
-
 /*
- * Web identity from the environment, then the profile: its roles when it
- * has a role_arn, else its keys. Returns 1 (keys cached), 2 (a fetch
- * started), 0 (nothing there: the chain goes on), or an error with the
- * reason in `why`, which ends the chain: a role that was asked for and
- * cannot be assumed must not fall back to other credentials.
+ * Web identity from the environment, then the profile (cred_plan.c).
+ * Returns 1 (keys cached), 2 (a fetch started), 0 (nothing there: the
+ * chain goes on), or an error with the reason in `why`, which ends the
+ * chain: credentials that were asked for and cannot be had must not fall
+ * back to other ones.
  */
 static int resolve_profiles(kn_cred_provider_t* p) {
-  const char* profile = kn_profile_name(p->profile);
-  const char* token_file = env_get("AWS_WEB_IDENTITY_TOKEN_FILE");
-  const char* role_arn = env_get("AWS_ROLE_ARN");
-  profile_files_t f;
-  kn_profile_t prof;
-  int has_keys;
+  kn_cred_plan_in_t in;
+  kn_credentials_t keys;
+  char* exposed = NULL;
   int r;
 
-  r = files_read(&f);
-  if (r != 0)
-    return r;
-  r = kn_profile_parse(f.creds_text, f.config_text, profile, &prof);
-  if (r == KINESIS_ENOMEM) {
-    files_clear(&f);
-    return r;
+  memset(&in, 0, sizeof(in));
+  in.profile = p->profile;
+  in.region = p->region;
+  in.check_exposed = p->warn != NULL && !p->warned_exposed;
+  r = kn_cred_plan_resolve(&in, &p->why, &p->plan, &keys, &exposed);
+  if (exposed != NULL) {
+    p->warned_exposed = 1;
+    p->warn(exposed, p->warn_arg);
+    kn_free(exposed);
   }
-  if ((r == 0 || prof.role_arn != NULL) && p->warn != NULL &&
-      !p->warned_exposed) {
-    kn_profile_note_exposed(f.creds_path, f.creds_text, &prof);
-    kn_profile_note_exposed(f.config_path, f.config_text, &prof);
-    if (prof.exposed_path != NULL) {
-      char msg[KN_PATH_MESSAGE_MAX];
-      snprintf(msg, sizeof(msg),
-               "credentials: %s holds a secret and other users can read it "
-               "(mode %04o); chmod 600 it",
-               prof.exposed_path, prof.exposed_mode);
-      p->warned_exposed = 1;
-      p->warn(msg, p->warn_arg);
-    }
-  }
-
-  why_add(p, ", web identity from the environment (");
-  if (p->profile != NULL) {
-    why_add(p, "skipped: profile \"%s\" given)", p->profile);
-    token_file = NULL;
-    role_arn = NULL;
-  } else if (token_file != NULL && role_arn != NULL) {
-    role_hop_t* hop;
-    const char* session = env_get("AWS_ROLE_SESSION_NAME");
-    why_add(p, "role %s, token file %s: ", role_arn, token_file);
-    p->plan = kn_calloc(1, sizeof(*p->plan));
-    if (p->plan == NULL)
-      goto nomem;
-    hop = &p->plan->hops[p->plan->nhops++];
-    hop->role_arn = kn_strdup(role_arn);
-    hop->token_file = kn_strdup(token_file);
-    hop->session_name = kn_strdup(session);
-    if (hop->role_arn == NULL || hop->token_file == NULL ||
-        (session != NULL && hop->session_name == NULL))
-      goto nomem;
-    p->plan->base = BASE_NONE;
-    r = plan_endpoint(p, &prof, p->plan);
-    goto start;
-  } else if (token_file != NULL || role_arn != NULL)
-    why_add(
-        p, "%s set without %s)",
-        token_file != NULL ? "AWS_WEB_IDENTITY_TOKEN_FILE" : "AWS_ROLE_ARN",
-        token_file != NULL ? "AWS_ROLE_ARN" : "AWS_WEB_IDENTITY_TOKEN_FILE");
-  else
-    why_add(p, "not configured)");
-  has_keys = r == 0;
-
-  why_add(p, ", profile \"%s\" (", profile);
-  if (prof.role_arn != NULL) {
-    why_add(p, "role %s: ", prof.role_arn);
-    p->plan = kn_calloc(1, sizeof(*p->plan));
-    if (p->plan == NULL)
-      goto nomem;
-    r = plan_profiles(p, &f, profile, p->plan);
-    if (r == 0)
-      r = plan_endpoint(p, &prof, p->plan);
-    if (r == 0)
-      r = dup_opt(&p->plan->profile, profile);
-    if (r == KINESIS_EINVAL)
-      why_add(p, ")");
-    goto start;
-  }
-  /* Then, as botocore ranks them: IAM Identity Center, the credentials
-   * file's keys, credential_process, the config file's keys. */
-  p->plan = kn_calloc(1, sizeof(*p->plan));
-  if (p->plan == NULL)
-    goto nomem;
-  r = plan_sso(p, profile, &prof, p->plan);
-  if (r == 0 && !(has_keys && prof.keys_in_credentials_file))
-    r = plan_process(profile, &prof, p->plan);
-  if (r == 1)
-    r = dup_opt(&p->plan->profile, profile);
-  else if (r == KINESIS_EINVAL)
-    why_add(p, ")");
-  if (r != 0 || p->plan->base != BASE_NONE)
-    goto start;
-  plan_free(p->plan);
-  p->plan = NULL;
-  if (has_keys) {
-    char* name = kn_strdup(profile);
-    if (name == NULL)
-      goto nomem;
-    why_add(p, "keys)");
-    cache_set(p, prof.access_key_id, prof.secret_access_key, prof.session_token,
-              0, "profile", NULL, name);
-    prof.access_key_id = NULL;
-    prof.secret_access_key = NULL;
-    prof.session_token = NULL;
-    kn_profile_clear(&prof);
-    files_clear(&f);
+  if (r == 1) {
+    cache_set(p, keys.access_key_id, keys.secret_access_key, keys.session_token,
+              0, keys.source, NULL, keys.profile);
     return 1;
   }
-  why_add(p, "%s in %s, %s)", profile_missing_words(&prof),
-          f.creds_path != NULL ? f.creds_path : "no credentials file: no HOME",
-          f.config_path != NULL ? f.config_path : "no config file: no HOME");
-  kn_profile_clear(&prof);
-  files_clear(&f);
-  return 0;
-
-start:
-  kn_profile_clear(&prof);
-  files_clear(&f);
-  if (r != 0) {
-    plan_free(p->plan);
-    p->plan = NULL;
+  if (r != 2)
     return r;
-  }
   return plan_start(p);
-
-nomem:
-  kn_profile_clear(&prof);
-  files_clear(&f);
-  plan_free(p->plan);
-  p->plan = NULL;
-  return KINESIS_ENOMEM;
 }
 
 
@@ -1856,8 +1237,8 @@ static void provider_resolve(kn_cred_provider_t* p) {
   int r;
 
   KN_ASSERT(p->step == STEP_IDLE);
-  kn_buf_reset(&p->why);
-  p->why_failed = 0;
+  kn_buf_reset(&p->why.buf);
+  p->why.failed = 0;
   r = resolve_static(p);
   if (r == 0)
     r = resolve_profiles(p);
@@ -1964,7 +1345,7 @@ int kn_cred_provider_new(uv_loop_t* loop, kn_http_t* http,
     p->warn_arg = opts->warn_arg;
   }
   kn_queue_init(&p->waiters);
-  kn_buf_init(&p->why);
+  kn_buf_init(&p->why.buf);
   uv_timer_init(loop, &p->deliver_timer);
   uv_timer_init(loop, &p->refresh_timer);
   p->deliver_timer.data = p;
@@ -2014,7 +1395,7 @@ void kn_cred_provider_invalidate(kn_cred_provider_t* p) {
 static void provider_free(kn_cred_provider_t* p) {
   fetch_reset(p);
   kn_credentials_clear(&p->creds);
-  kn_buf_free(&p->why);
+  kn_buf_free(&p->why.buf);
   kn_free(p->access_key_id);
   scrub_free(p->secret_access_key);
   scrub_free(p->session_token);

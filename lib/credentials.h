@@ -12,14 +12,15 @@
  * The AWS credential chain, in order: explicit options; the environment
  * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); web
  * identity from the environment (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN);
- * the profile (profile.c reads the shared files), whose settings rank as
- * botocore ranks them: role_arn (with source_profile, credential_source or
- * web_identity_token_file), IAM Identity Center (cred_sso.c), the
- * credentials file's keys, credential_process (cred_process.c), the config
- * file's keys; container credentials; EC2 instance metadata with IMDSv2.
- * An explicitly given profile skips the environment's keys and web
- * identity. Roles are assumed through STS (cred_sts.c). Temporary
- * credentials refresh on the loop before they expire. docs/client.md says
+ * the profile (profile.c reads the shared files, cred_plan.c decides what
+ * they ask for), whose settings rank as botocore ranks them: role_arn (with
+ * source_profile, credential_source or web_identity_token_file), IAM
+ * Identity Center (cred_sso.c), the credentials file's keys,
+ * credential_process (cred_process.c), the config file's keys; container
+ * credentials; EC2 instance metadata with IMDSv2. An explicitly given
+ * profile skips the environment's keys and web identity. Roles are assumed
+ * through STS (cred_sts.c). Temporary credentials refresh on the loop
+ * before they expire. docs/client.md says
  * it for users.
  */
 
