@@ -2262,6 +2262,34 @@ static void test_chain_process_failmalloc(void) {
 }
 
 
+/* IAM Identity Center without a token: the plan, the fetch's start and its
+ * message, failing each allocation in turn. */
+static void test_chain_sso_failmalloc(void) {
+  char* config = temp_file(
+      "[default]\nsso_session = s\nsso_account_id = 123456789012\n"
+      "sso_role_name = r\n"
+      "[sso-session s]\nsso_start_url = https://x.awsapps.com/start\n"
+      "sso_region = us-east-1\n");
+  char* home = getenv("HOME") != NULL ? strdup(getenv("HOME")) : NULL;
+  int64_t i;
+  int done;
+
+  env_isolate();
+  setenv("HOME", "/nonexistent/kn-test", 1);
+  setenv("AWS_CONFIG_FILE", config, 1);
+  kn_test_alloc_install();
+  for (i = 0, done = 0; !done; i++)
+    done = chain_failmalloc_run(i, KINESIS_ENOCREDS);
+  ASSERT_GT(i, 5);
+  ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
+  if (home != NULL)
+    setenv("HOME", home, 1);
+  free(home);
+  remove_temp(config);
+  env_isolate();
+}
+
+
 KN_TEST_MAIN(
     KN_TEST(test_parse_credentials_file),
     KN_TEST(test_parse_session_token_crlf), KN_TEST(test_parse_missing),
@@ -2289,4 +2317,4 @@ KN_TEST_MAIN(
     KN_TEST(test_close_cancels_sts_in_flight), KN_TEST(test_parse_keys_file),
     KN_TEST(test_profile_endpoint), KN_TEST(test_chain_profile_precedence),
     KN_TEST(test_chain_explicit_profile),
-    KN_TEST(test_chain_process_failmalloc))
+    KN_TEST(test_chain_process_failmalloc), KN_TEST(test_chain_sso_failmalloc))
