@@ -379,41 +379,16 @@ done:
 /* ---- Endpoint and session name ---- */
 
 
-static const char* env_get(const char* name) {
-  const char* v = getenv(name);
-  return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
-
-static int env_is_true(const char* name) {
-  const char* v = env_get(name);
-  return v != NULL && strcasecmp(v, "true") == 0;
-}
-
-
 int kn_sts_endpoint(const char* region, const char* services_endpoint,
                     const char* profile_endpoint, char** out) {
-  const char* configured = NULL;
   size_t len;
+  int r;
 
-  *out = NULL;
-  if (!env_is_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) {
-    configured = env_get("AWS_ENDPOINT_URL_STS");
-    if (configured == NULL)
-      configured = env_get("AWS_ENDPOINT_URL");
-    if (configured == NULL && services_endpoint != NULL &&
-        services_endpoint[0] != '\0')
-      configured = services_endpoint;
-    if (configured == NULL && profile_endpoint != NULL &&
-        profile_endpoint[0] != '\0')
-      configured = profile_endpoint;
-  }
-  if (configured != NULL) {
-    len = strlen(configured);
-    while (len > 0 && configured[len - 1] == '/')
-      len--;
-    *out = kn_strndup(configured, len);
-  } else if (region != NULL && region[0] != '\0') {
+  r = kn_profile_endpoint("AWS_ENDPOINT_URL_STS", services_endpoint,
+                          profile_endpoint, out);
+  if (r != 0 || *out != NULL)
+    return r;
+  if (region != NULL && region[0] != '\0') {
     len = strlen("https://sts..amazonaws.com") + strlen(region) + 1;
     *out = kn_malloc(len);
     if (*out != NULL)

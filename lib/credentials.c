@@ -3,16 +3,16 @@
 
 #include "buf.h"
 #include "codec.h"
+#include "cred_plan.h"
+#include "cred_process.h"
 #include "cred_source.h"
+#include "cred_sso.h"
 #include "cred_sts.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
 
 
 /* Defaults of kn_cred_options_t. */
@@ -31,10 +31,6 @@
 #define KN_CRED_BACKOFF_BASE_MS 1000
 #define KN_CRED_BACKOFF_CAP_MS 60000
 
-/* Shared config files and token files are small. Reading an arbitrary path
- * named by an environment variable must not hang on /dev/zero. */
-#define KN_PROFILE_MAX_FILE_BYTES (1024 * 1024)
-
 /* ECS: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is relative to this host. */
 #define KN_CONTAINER_BASE "http://169.254.170.2"
 
@@ -46,13 +42,6 @@
 #define KN_IMDS_TOKEN_TTL_HEADER "X-aws-ec2-metadata-token-ttl-seconds: 21600"
 
 #define KN_CRED_CLOSING 0x1
-
-/* Roles assumed one after the other, through source_profile, at most. */
-#define KN_CRED_MAX_HOPS 16
-
-/* STS bounds DurationSeconds to 15 minutes .. 12 hours. */
-#define KN_STS_DURATION_MIN 900
-#define KN_STS_DURATION_MAX 43200
 
 
 /* ---- Credentials ---- */
@@ -123,11 +112,6 @@ void kn_credentials_take(kn_credentials_t* dst, kn_codec_creds_t* src,
 /* ---- Small string helpers ---- */
 
 
-static int is_blank(char c) {
-  return c == ' ' || c == '\t';
-}
-
-
 static int is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' ||
          c == '\v';
@@ -168,450 +152,6 @@ static char* str_concat(const char* a, const char* b, const char* c) {
 }
 
 
-/*
- * Reads a whole file into a kn_malloc'd, NUL-terminated string. A file that
- * cannot be opened or read, or is larger than KN_PROFILE_MAX_FILE_BYTES, is
- * reported as missing (0 with *out NULL): the chain then simply has no
- * profile there, as in the SDKs. Only allocation failures are errors.
- */
-/* Room for a message naming a file. */
-#define KN_PATH_MESSAGE_MAX 4200
-
-static int read_small_file(const char* path, char** out, size_t* out_len) {
-  FILE* f;
-  char* data = NULL;
-  size_t len = 0;
-  size_t cap = 0;
-  int r = 0;
-  int usable;
-
-  *out = NULL;
-  *out_len = 0;
-  if (path == NULL || (f = fopen(path, "rb")) == NULL)
-    return 0;
-  for (;;) {
-    size_t n;
-    if (len == cap) {
-      size_t grown_cap = cap == 0 ? 8192 : cap * 2;
-      char* grown;
-      if (cap > KN_PROFILE_MAX_FILE_BYTES)
-        break;
-      /* Not kn_realloc: the old block may hold secrets and must be wiped
-       * before it is freed. */
-      grown = kn_malloc(grown_cap + 1);
-      if (grown == NULL) {
-        r = KINESIS_ENOMEM;
-        break;
-      }
-      if (data != NULL) {
-        memcpy(grown, data, len);
-        memset(data, 0, cap);
-        kn_free(data);
-      }
-      data = grown;
-      cap = grown_cap;
-    }
-    n = fread(data + len, 1, cap - len, f);
-    len += n;
-    if (n == 0)
-      break;
-  }
-  usable = r == 0 && !ferror(f) && len <= KN_PROFILE_MAX_FILE_BYTES;
-  fclose(f);
-  if (!usable) {
-    if (data != NULL) {
-      memset(data, 0, cap);
-      kn_free(data);
-    }
-    return r;
-  }
-  if (data == NULL) {
-    data = kn_malloc(1);
-    if (data == NULL)
-      return KINESIS_ENOMEM;
-  }
-  data[len] = '\0';
-  *out = data;
-  *out_len = len;
-  return 0;
-}
-
-
-/* ---- Shared config and credentials files ---- */
-
-
-typedef struct profile_parser_s {
-  const char* profile;
-  const char* sso_session; /* set: look for "[sso-session NAME]" instead */
-  const char* services;    /* set: look for "[services NAME]" instead */
-  int is_config;
-  int in_profile;   /* the current section is the one we look for */
-  int in_subblock;  /* the last property had an empty value */
-  int subblock_sts; /* ...and it was "sts" */
-  kn_profile_t* out;
-} profile_parser_t;
-
-
-static int key_is(const char* key, size_t len, const char* name) {
-  return strlen(name) == len && strncasecmp(key, name, len) == 0;
-}
-
-
-/* An empty value unsets the key, so that a later section or the credentials
- * file can blank out a value from earlier. */
-static int profile_set(char** field, const char* value, size_t len) {
-  char* copy = NULL;
-  if (len > 0) {
-    copy = kn_strndup(value, len);
-    if (copy == NULL)
-      return KINESIS_ENOMEM;
-  }
-  scrub_free(*field);
-  *field = copy;
-  return 0;
-}
-
-
-static int section_matches(const profile_parser_t* ps, const char* name,
-                           size_t len) {
-  size_t want = strlen(ps->profile);
-
-  if (ps->services != NULL) {
-    want = strlen(ps->services);
-    if (len > 9 && memcmp(name, "services", 8) == 0 && is_blank(name[8])) {
-      name += 9;
-      len -= 9;
-      trim(&name, &len);
-      return len == want && memcmp(name, ps->services, len) == 0;
-    }
-    return 0;
-  }
-  if (ps->sso_session != NULL) {
-    want = strlen(ps->sso_session);
-    if (len > 12 && memcmp(name, "sso-session", 11) == 0 &&
-        is_blank(name[11])) {
-      name += 12;
-      len -= 12;
-      trim(&name, &len);
-      return len == want && memcmp(name, ps->sso_session, len) == 0;
-    }
-    return 0;
-  }
-
-  if (!ps->is_config)
-    return len == want && memcmp(name, ps->profile, len) == 0;
-  /* The config file names profiles "[profile NAME]"; the default profile
-   * may also be written "[default]". Other sections ("[sso-session x]",
-   * "[services x]", or a bare "[x]") are not profiles. */
-  if (len == 7 && memcmp(name, "default", 7) == 0)
-    return strcmp(ps->profile, "default") == 0;
-  if (len > 8 && memcmp(name, "profile", 7) == 0 && is_blank(name[7])) {
-    name += 8;
-    len -= 8;
-    trim(&name, &len);
-    return len == want && memcmp(name, ps->profile, len) == 0;
-  }
-  return 0;
-}
-
-
-/* The settings kept as they are written, each a char* in kn_profile_t. */
-static const struct {
-  const char* name;
-  size_t offset;
-} profile_keys[] = {
-    {"role_arn", offsetof(kn_profile_t, role_arn)},
-    {"source_profile", offsetof(kn_profile_t, source_profile)},
-    {"credential_source", offsetof(kn_profile_t, credential_source)},
-    {"external_id", offsetof(kn_profile_t, external_id)},
-    {"role_session_name", offsetof(kn_profile_t, role_session_name)},
-    {"duration_seconds", offsetof(kn_profile_t, duration_seconds)},
-    {"mfa_serial", offsetof(kn_profile_t, mfa_serial)},
-    {"web_identity_token_file",
-     offsetof(kn_profile_t, web_identity_token_file)},
-    {"credential_process", offsetof(kn_profile_t, credential_process)},
-    {"sso_session", offsetof(kn_profile_t, sso_session)},
-    {"sso_start_url", offsetof(kn_profile_t, sso_start_url)},
-    {"sso_region", offsetof(kn_profile_t, sso_region)},
-    {"sso_account_id", offsetof(kn_profile_t, sso_account_id)},
-    {"sso_role_name", offsetof(kn_profile_t, sso_role_name)},
-    {"endpoint_url", offsetof(kn_profile_t, endpoint_url)},
-    {"services", offsetof(kn_profile_t, services)},
-};
-
-
-static int profile_parse_line(profile_parser_t* ps, const char* line,
-                              size_t len) {
-  int indented = len > 0 && is_blank(line[0]);
-  const char* eq;
-  const char* key;
-  const char* value;
-  size_t key_len;
-  size_t value_len;
-  size_t i;
-  kn_profile_t* out = ps->out;
-
-  trim(&line, &len);
-  if (len == 0 || line[0] == '#' || line[0] == ';')
-    return 0;
-
-  if (line[0] == '[') {
-    const char* end = memchr(line, ']', len);
-    const char* name = line + 1;
-    size_t name_len;
-    ps->in_subblock = 0;
-    /* A broken header still ends the previous section, so that its keys
-     * do not leak into the profile above it. */
-    if (end == NULL) {
-      ps->in_profile = 0;
-      return 0;
-    }
-    name_len = (size_t) (end - name);
-    trim(&name, &name_len);
-    ps->in_profile = section_matches(ps, name, name_len);
-    if (ps->in_profile && ps->sso_session != NULL)
-      out->sso_session_found = 1;
-    else if (ps->in_profile && ps->services == NULL)
-      out->found = 1;
-    return 0;
-  }
-
-  eq = memchr(line, '=', len);
-  if (eq == NULL)
-    return 0;
-  key = line;
-  key_len = (size_t) (eq - line);
-  trim(&key, &key_len);
-  value = eq + 1;
-  value_len = (size_t) (line + len - value);
-  /* A '#' or ';' after whitespace starts a comment. Keys and tokens are
-   * base64 and never contain one after a space. value[0] follows the '=',
-   * so the scan starts at 1. */
-  for (i = 1; i < value_len; i++) {
-    if ((value[i] == '#' || value[i] == ';') && is_space(value[i - 1])) {
-      value_len = i;
-      break;
-    }
-  }
-  trim(&value, &value_len);
-  /* Indented lines under a property with an empty value are its
-   * sub-properties ("s3 =\n  max_concurrent_requests = 10"). Other indented
-   * lines are read as ordinary properties, which is more lenient than the
-   * CLI but keeps an indented profile body working. The only
-   * sub-property read is STS's endpoint_url in a services section. */
-  if (indented && ps->in_subblock) {
-    if (ps->services != NULL && ps->in_profile && ps->subblock_sts &&
-        key_is(key, key_len, "endpoint_url"))
-      return profile_set(&out->services_sts_endpoint_url, value, value_len);
-    return 0;
-  }
-  ps->in_subblock = value_len == 0;
-  ps->subblock_sts = ps->in_subblock && key_is(key, key_len, "sts");
-  if (!ps->in_profile || key_len == 0 || ps->services != NULL)
-    return 0;
-
-  if (ps->sso_session != NULL) {
-    if (key_is(key, key_len, "sso_start_url"))
-      return profile_set(&out->sso_session_start_url, value, value_len);
-    if (key_is(key, key_len, "sso_region"))
-      return profile_set(&out->sso_session_region, value, value_len);
-    return 0;
-  }
-  for (i = 0; i < KN_ARRAY_SIZE(profile_keys); i++)
-    if (key_is(key, key_len, profile_keys[i].name))
-      return profile_set((char**) ((char*) out + profile_keys[i].offset), value,
-                         value_len);
-  if (key_is(key, key_len, "aws_access_key_id"))
-    return profile_set(&out->access_key_id, value, value_len);
-  if (key_is(key, key_len, "aws_secret_access_key"))
-    return profile_set(&out->secret_access_key, value, value_len);
-  if (key_is(key, key_len, "aws_session_token"))
-    return profile_set(&out->session_token, value, value_len);
-  if (key_is(key, key_len, "region"))
-    return profile_set(&out->region, value, value_len);
-  return 0;
-}
-
-
-static int profile_parse_text(const char* text, int is_config,
-                              const char* profile, const char* sso_session,
-                              const char* services, kn_profile_t* out) {
-  profile_parser_t ps;
-  const char* p = text;
-
-  if (text == NULL)
-    return 0;
-  memset(&ps, 0, sizeof(ps));
-  ps.profile = profile;
-  ps.sso_session = sso_session;
-  ps.services = services;
-  ps.is_config = is_config;
-  ps.out = out;
-  /* Editors on Windows may save the file with a UTF-8 byte order mark. */
-  if (strncmp(p, "\xEF\xBB\xBF", 3) == 0)
-    p += 3;
-  while (*p != '\0') {
-    size_t len = strcspn(p, "\n");
-    int r = profile_parse_line(&ps, p, len);
-    if (r != 0)
-      return r;
-    p += len;
-    if (*p == '\n')
-      p++;
-  }
-  return 0;
-}
-
-
-void kn_profile_clear(kn_profile_t* p) {
-  size_t i;
-
-  if (p == NULL)
-    return;
-  kn_free(p->access_key_id);
-  scrub_free(p->secret_access_key);
-  scrub_free(p->session_token);
-  kn_free(p->region);
-  for (i = 0; i < KN_ARRAY_SIZE(profile_keys); i++)
-    kn_free(*(char**) ((char*) p + profile_keys[i].offset));
-  kn_free(p->sso_session_start_url);
-  kn_free(p->sso_session_region);
-  kn_free(p->services_sts_endpoint_url);
-  memset(p, 0, sizeof(*p));
-}
-
-
-int kn_profile_parse(const char* credentials_text, const char* config_text,
-                     const char* profile, kn_profile_t* out) {
-  int r;
-
-  memset(out, 0, sizeof(*out));
-  if (profile == NULL)
-    profile = kn_profile_name(NULL);
-  /* The config file goes first so that the credentials file, read second,
-   * overrides it key by key, as the AWS CLI merges them. */
-  r = profile_parse_text(config_text, 1, profile, NULL, NULL, out);
-  if (r == 0)
-    r = profile_parse_text(credentials_text, 0, profile, NULL, NULL, out);
-  /* "[sso-session NAME]" and "[services NAME]" sections live in the config
-   * file only. */
-  if (r == 0 && out->sso_session != NULL)
-    r = profile_parse_text(config_text, 1, profile, out->sso_session, NULL,
-                           out);
-  if (r == 0 && out->services != NULL)
-    r = profile_parse_text(config_text, 1, profile, NULL, out->services, out);
-  if (r != 0) {
-    kn_profile_clear(out);
-    return r;
-  }
-  if (out->access_key_id == NULL || out->secret_access_key == NULL)
-    return KINESIS_ENOCREDS;
-  return 0;
-}
-
-
-/* Frees file contents that may hold secrets. */
-static void scrub_text(char* text, size_t len) {
-  if (text == NULL)
-    return;
-  memset(text, 0, len);
-  kn_free(text);
-}
-
-
-/* Whether `text` holds a secret: a secret key or a session token. */
-static int holds_secret(const char* text) {
-  return text != NULL && (strcasestr(text, "aws_secret_access_key") != NULL ||
-                          strcasestr(text, "aws_session_token") != NULL);
-}
-
-
-/* Notes `path` in `out` when it holds a secret and its group or everyone
- * may read it, as ssh and the AWS tools warn of private files. */
-static void note_exposed(const char* path, const char* text,
-                         kn_profile_t* out) {
-  struct stat st;
-  if (out->exposed_path != NULL || path == NULL || !holds_secret(text) ||
-      stat(path, &st) != 0 || (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
-    return;
-  out->exposed_path = path;
-  out->exposed_mode = (unsigned) (st.st_mode & 07777);
-}
-
-
-int kn_profile_load(const char* credentials_path, const char* config_path,
-                    const char* profile, kn_profile_t* out) {
-  char* creds_text = NULL;
-  char* config_text = NULL;
-  size_t creds_len = 0;
-  size_t config_len = 0;
-  int r;
-
-  memset(out, 0, sizeof(*out));
-  r = read_small_file(credentials_path, &creds_text, &creds_len);
-  if (r == 0)
-    r = read_small_file(config_path, &config_text, &config_len);
-  if (r == 0)
-    r = kn_profile_parse(creds_text, config_text, profile, out);
-  if (r == 0) {
-    note_exposed(credentials_path, creds_text, out);
-    note_exposed(config_path, config_text, out);
-  }
-  scrub_text(creds_text, creds_len);
-  scrub_text(config_text, config_len);
-  return r;
-}
-
-
-const char* kn_profile_name(const char* explicit_name) {
-  const char* env;
-  if (explicit_name != NULL && explicit_name[0] != '\0')
-    return explicit_name;
-  env = env_get("AWS_PROFILE");
-  return env != NULL ? env : "default";
-}
-
-
-/* Like the SDKs, a path from the environment may start with "~/". Returns
- * 0 with *out NULL when there is no HOME and no variable, or
- * KINESIS_ENOMEM. */
-static int profile_path(const char* env_name, const char* file_name,
-                        char** out) {
-  const char* v = env_get(env_name);
-  const char* home = env_get("HOME");
-  size_t home_len;
-
-  *out = NULL;
-  if (v != NULL) {
-    if (v[0] == '~' && (v[1] == '/' || v[1] == '\0') && home != NULL)
-      *out = str_concat(home, v + 1, NULL);
-    else
-      *out = kn_strdup(v);
-  } else if (home != NULL) {
-    home_len = strlen(home);
-    *out = str_concat(home, home[home_len - 1] == '/' ? ".aws/" : "/.aws/",
-                      file_name);
-  } else {
-    return 0;
-  }
-  return *out == NULL ? KINESIS_ENOMEM : 0;
-}
-
-
-char* kn_profile_credentials_path(void) {
-  char* path;
-  profile_path("AWS_SHARED_CREDENTIALS_FILE", "credentials", &path);
-  return path;
-}
-
-
-char* kn_profile_config_path(void) {
-  char* path;
-  profile_path("AWS_CONFIG_FILE", "config", &path);
-  return path;
-}
-
-
 /* ---- The provider chain ---- */
 
 
@@ -621,45 +161,10 @@ typedef enum {
   STEP_IMDS_TOKEN,
   STEP_IMDS_ROLE,
   STEP_IMDS_CREDS,
-  STEP_STS
+  STEP_STS,
+  STEP_PROCESS,
+  STEP_SSO
 } fetch_step_t;
-
-
-/* One role to assume: AssumeRole with the credentials before it, or
- * AssumeRoleWithWebIdentity with a token file. */
-typedef struct role_hop_s {
-  char* role_arn;
-  char* session_name; /* NULL: the default */
-  char* external_id;
-  uint32_t duration_seconds;
-  char* token_file; /* set: web identity; read when the hop starts */
-} role_hop_t;
-
-
-typedef enum {
-  BASE_NONE,      /* the first hop is web identity */
-  BASE_STATIC,    /* `cur` holds keys from a profile or the environment */
-  BASE_CONTAINER, /* credential_source = EcsContainer */
-  BASE_IMDS       /* credential_source = Ec2InstanceMetadata */
-} plan_base_t;
-
-
-/*
- * The roles a fetch assumes, found by reading the environment and the
- * profiles. hops[0] is the role asked for; each hops[i + 1] gives the
- * credentials hops[i] is assumed with, so they run from the last to the
- * first.
- */
-typedef struct cred_plan_s {
-  plan_base_t base;
-  int base_pending; /* the container or IMDS fetch is for the plan */
-  kn_credentials_t cur;
-  role_hop_t hops[KN_CRED_MAX_HOPS];
-  size_t nhops;
-  size_t done;
-  char* region; /* NULL: the global endpoint, signed for us-east-1 */
-  char* endpoint;
-} cred_plan_t;
 
 
 typedef struct cred_waiter_s {
@@ -680,6 +185,7 @@ struct kn_cred_provider_s {
   char* region;
   uint32_t refresh_before_ms;
   uint32_t metadata_timeout_ms;
+  uint32_t process_timeout_ms;
   void (*warn)(const char* message, void* arg);
   void* warn_arg;
   int warned_exposed; /* a shared profile file was reported */
@@ -707,10 +213,11 @@ struct kn_cred_provider_s {
   char* imds_shown;   /* the same for messages (url_for_message) */
   char* token_header; /* "X-aws-ec2-metadata-token: ..." (a secret) */
   char* role;
-  cred_plan_t* plan;  /* roles to assume, while a fetch runs them */
-  kn_sts_call_t* sts; /* the STS call in flight */
-  kn_buf_t why;       /* the sources tried and why each failed */
-  int why_failed;     /* `why` is incomplete: an append ran out of memory */
+  kn_cred_plan_t* plan;       /* roles to assume, while a fetch runs them */
+  kn_sts_call_t* sts;         /* the STS call in flight */
+  kn_cred_process_t* process; /* the credential_process run in flight */
+  kn_cred_sso_t* sso;         /* the SSO fetch in flight */
+  kn_cred_why_t why;          /* the sources tried and why each failed */
 
   unsigned flags;
   int in_callback;
@@ -723,50 +230,6 @@ struct kn_cred_provider_s {
 static void provider_resolve(kn_cred_provider_t* p);
 static void provider_maybe_finish(kn_cred_provider_t* p);
 static void on_refresh_timer(uv_timer_t* t);
-
-
-static void why_add(kn_cred_provider_t* p, const char* fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-
-static void why_add(kn_cred_provider_t* p, const char* fmt, ...) {
-  char small[512];
-  va_list ap;
-  int n;
-
-  va_start(ap, fmt);
-  n = vsnprintf(small, sizeof(small), fmt, ap);
-  va_end(ap);
-  if (n < 0) {
-    p->why_failed = 1;
-    return;
-  }
-  if ((size_t) n >= sizeof(small)) {
-    /* Long paths or URLs: format again into a buffer of the right size. */
-    char* big = kn_malloc((size_t) n + 1);
-    if (big == NULL) {
-      p->why_failed = 1;
-      return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t) n + 1, fmt, ap);
-    va_end(ap);
-    if (kn_buf_append(&p->why, big, (size_t) n) != 0)
-      p->why_failed = 1;
-    kn_free(big);
-    return;
-  }
-  if (kn_buf_append(&p->why, small, (size_t) n) != 0)
-    p->why_failed = 1;
-}
-
-
-static const char* why_message(kn_cred_provider_t* p) {
-  if (p->why_failed || p->why.len == 0)
-    return "no credentials (the sources tried could not be described: out "
-           "of memory)";
-  return kn_buf_str(&p->why);
-}
 
 
 /* A transport failure in words: curl's own when it gave some. */
@@ -793,29 +256,12 @@ static int creds_fresh(const kn_cred_provider_t* p, int64_t now) {
 }
 
 
-static void plan_free(cred_plan_t* plan) {
-  size_t i;
-  if (plan == NULL)
-    return;
-  kn_credentials_clear(&plan->cur);
-  for (i = 0; i < plan->nhops; i++) {
-    kn_free(plan->hops[i].role_arn);
-    kn_free(plan->hops[i].session_name);
-    kn_free(plan->hops[i].external_id);
-    kn_free(plan->hops[i].token_file);
-  }
-  kn_free(plan->region);
-  kn_free(plan->endpoint);
-  kn_free(plan);
-}
-
-
 static void metadata_reset(kn_cred_provider_t* p);
 
 
 static void fetch_reset(kn_cred_provider_t* p) {
   metadata_reset(p);
-  plan_free(p->plan);
+  kn_cred_plan_free(p->plan);
   p->plan = NULL;
 }
 
@@ -865,11 +311,11 @@ static void deliver_all(kn_cred_provider_t* p, int status,
 }
 
 
-/* Takes ownership of the four strings. */
+/* Takes ownership of the strings. */
 static void cache_set(kn_cred_provider_t* p, char* access_key_id,
                       char* secret_access_key, char* session_token,
-                      int64_t expiration_ms, const char* source,
-                      char* role_arn) {
+                      int64_t expiration_ms, const char* source, char* role_arn,
+                      char* profile) {
   int64_t now = kn_now_ms();
 
   kn_credentials_clear(&p->creds);
@@ -879,6 +325,7 @@ static void cache_set(kn_cred_provider_t* p, char* access_key_id,
   p->creds.expiration_ms = expiration_ms;
   p->creds.source = source;
   p->creds.role_arn = role_arn;
+  p->creds.profile = profile;
   p->have_creds = 1;
   p->backoff_ms = 0;
   uv_timer_stop(&p->refresh_timer);
@@ -921,7 +368,7 @@ static void fetch_succeeded(kn_cred_provider_t* p, kn_codec_creds_t* cc,
   }
   fetch_reset(p);
   cache_set(p, cc->access_key_id, cc->secret_access_key, cc->session_token,
-            cc->expiration_ms, source, NULL);
+            cc->expiration_ms, source, NULL, NULL);
   memset(cc, 0, sizeof(*cc));
   deliver_all(p, 0, &p->creds, NULL);
 }
@@ -945,7 +392,8 @@ static void fetch_failed(kn_cred_provider_t* p, int status) {
                "%s); the current ones stay in use until they expire in "
                "%lld s",
                p->creds.source, kinesis_err_name(status),
-               status == KINESIS_ENOMEM ? "out of memory" : why_message(p),
+               status == KINESIS_ENOMEM ? "out of memory"
+                                        : kn_cred_why_message(&p->why),
                (long long) ((p->creds.expiration_ms - now) / 1000));
       p->warn(msg, p->warn_arg);
     }
@@ -971,9 +419,9 @@ static void fetch_failed(kn_cred_provider_t* p, int status) {
   p->have_creds = 0;
   p->backoff_ms = 0;
   uv_timer_stop(&p->refresh_timer);
-  deliver_all(
-      p, status, NULL,
-      status == KINESIS_ENOMEM ? kinesis_strerror(status) : why_message(p));
+  deliver_all(p, status, NULL,
+              status == KINESIS_ENOMEM ? kinesis_strerror(status)
+                                       : kn_cred_why_message(&p->why));
 }
 
 
@@ -990,22 +438,29 @@ static int resolve_static(kn_cred_provider_t* p) {
   char* s = NULL;
   char* t = NULL;
 
-  why_add(p, "tried: options");
+  kn_cred_why_add(&p->why, "tried: options");
   if (p->access_key_id != NULL && p->secret_access_key != NULL) {
     k = kn_strdup(p->access_key_id);
     s = kn_strdup(p->secret_access_key);
     t = kn_strdup(p->session_token);
     if (k == NULL || s == NULL || (p->session_token != NULL && t == NULL))
       goto nomem;
-    cache_set(p, k, s, t, 0, "options", NULL);
+    cache_set(p, k, s, t, 0, "options", NULL, NULL);
     return 1;
   }
   if (p->access_key_id != NULL || p->secret_access_key != NULL)
-    why_add(p, " (%s set without %s)",
-            p->access_key_id != NULL ? "access_key_id" : "secret_access_key",
-            p->access_key_id != NULL ? "secret_access_key" : "access_key_id");
+    kn_cred_why_add(
+        &p->why, " (%s set without %s)",
+        p->access_key_id != NULL ? "access_key_id" : "secret_access_key",
+        p->access_key_id != NULL ? "secret_access_key" : "access_key_id");
 
-  why_add(p, ", environment");
+  kn_cred_why_add(&p->why, ", environment");
+  if (p->profile != NULL) {
+    /* As the AWS CLI's --profile: the profile asked for, not the keys the
+     * environment happens to hold. */
+    kn_cred_why_add(&p->why, " (skipped: profile \"%s\" given)", p->profile);
+    return 0;
+  }
   key = env_get("AWS_ACCESS_KEY_ID");
   secret = env_get("AWS_SECRET_ACCESS_KEY");
   if (key != NULL && secret != NULL) {
@@ -1015,13 +470,14 @@ static int resolve_static(kn_cred_provider_t* p) {
     t = kn_strdup(token);
     if (k == NULL || s == NULL || (token != NULL && t == NULL))
       goto nomem;
-    cache_set(p, k, s, t, 0, "environment", NULL);
+    cache_set(p, k, s, t, 0, "environment", NULL, NULL);
     return 1;
   }
   if (key != NULL || secret != NULL)
-    why_add(p, " (%s set without %s)",
-            key != NULL ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-            key != NULL ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+    kn_cred_why_add(
+        &p->why, " (%s set without %s)",
+        key != NULL ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+        key != NULL ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
 
   return 0;
 
@@ -1148,30 +604,33 @@ static int container_auth_header(kn_cred_provider_t* p, char** header_out) {
   *header_out = NULL;
   /* The token file wins: EKS rotates it, so it is read on every fetch. */
   if (file != NULL) {
-    r = read_small_file(file, &text, &len);
+    r = kn_profile_read_file(file, &text, &len);
     if (r != 0)
       return r;
     if (text == NULL) {
-      why_add(p, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s", file);
+      kn_cred_why_add(&p->why,
+                      "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s",
+                      file);
       return KINESIS_EINVAL;
     }
     while (len > 0 && is_space(text[len - 1]))
       text[--len] = '\0';
     if (len == 0 || strlen(text) != len || !header_value_ok(text)) {
-      why_add(p,
-              "the token in AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s is "
-              "empty or spans lines",
-              file);
-      scrub_text(text, len);
+      kn_cred_why_add(
+          &p->why,
+          "the token in AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s is "
+          "empty or spans lines",
+          file);
+      kn_profile_scrub_text(text, len);
       return KINESIS_EINVAL;
     }
     *header_out = str_concat("Authorization: ", text, NULL);
-    scrub_text(text, len);
+    kn_profile_scrub_text(text, len);
     return *header_out == NULL ? KINESIS_ENOMEM : 0;
   }
   if (token != NULL) {
     if (!header_value_ok(token)) {
-      why_add(p, "AWS_CONTAINER_AUTHORIZATION_TOKEN spans lines");
+      kn_cred_why_add(&p->why, "AWS_CONTAINER_AUTHORIZATION_TOKEN spans lines");
       return KINESIS_EINVAL;
     }
     *header_out = str_concat("Authorization: ", token, NULL);
@@ -1224,7 +683,7 @@ static int container_start(kn_cred_provider_t* p) {
   char* auth = NULL;
   int r;
 
-  why_add(p, ", container endpoint (");
+  kn_cred_why_add(&p->why, ", container endpoint (");
   if (rel != NULL) {
     url = str_concat(KN_CONTAINER_BASE, rel[0] == '/' ? "" : "/", rel);
   } else if (full != NULL) {
@@ -1232,24 +691,25 @@ static int container_start(kn_cred_provider_t* p) {
       shown = url_for_message(full);
       if (shown == NULL)
         return KINESIS_ENOMEM;
-      why_add(p,
-              "refused AWS_CONTAINER_CREDENTIALS_FULL_URI %s: plain http "
-              "is allowed only to loopback or the ECS/EKS link-local "
-              "addresses; use https)",
-              shown);
+      kn_cred_why_add(
+          &p->why,
+          "refused AWS_CONTAINER_CREDENTIALS_FULL_URI %s: plain http "
+          "is allowed only to loopback or the ECS/EKS link-local "
+          "addresses; use https)",
+          shown);
       kn_free(shown);
       return 0;
     }
     url = kn_strdup(full);
   } else {
-    why_add(p, "not configured)");
+    kn_cred_why_add(&p->why, "not configured)");
     return 0;
   }
   if (url == NULL)
     return KINESIS_ENOMEM;
   r = container_auth_header(p, &auth);
   if (r == KINESIS_EINVAL) {
-    why_add(p, ")");
+    kn_cred_why_add(&p->why, ")");
     kn_free(url);
     return 0;
   }
@@ -1264,7 +724,7 @@ static int container_start(kn_cred_provider_t* p) {
     scrub_free(auth);
     return KINESIS_ENOMEM;
   }
-  why_add(p, "%s: ", shown);
+  kn_cred_why_add(&p->why, "%s: ", shown);
   kn_free(shown);
   r = fetch_send(p, STEP_CONTAINER, "GET", url, auth, NULL);
   kn_free(url);
@@ -1272,7 +732,7 @@ static int container_start(kn_cred_provider_t* p) {
   if (r == KINESIS_ENOMEM)
     return r;
   if (r != 0) {
-    why_add(p, "%s)", kinesis_strerror(r));
+    kn_cred_why_add(&p->why, "%s)", kinesis_strerror(r));
     return 0;
   }
   return 1;
@@ -1300,9 +760,9 @@ static int imds_start(kn_cred_provider_t* p) {
   char* url;
   int r;
 
-  why_add(p, ", instance metadata (");
+  kn_cred_why_add(&p->why, ", instance metadata (");
   if (env_is_true("AWS_EC2_METADATA_DISABLED")) {
-    why_add(p, "disabled by AWS_EC2_METADATA_DISABLED)");
+    kn_cred_why_add(&p->why, "disabled by AWS_EC2_METADATA_DISABLED)");
     return 0;
   }
   if (endpoint == NULL)
@@ -1330,7 +790,7 @@ static int imds_start(kn_cred_provider_t* p) {
     return r;
   }
   if (r != 0) {
-    why_add(p, "%s: %s)", p->imds_shown, kinesis_strerror(r));
+    kn_cred_why_add(&p->why, "%s: %s)", p->imds_shown, kinesis_strerror(r));
     kn_free(url);
     return 0;
   }
@@ -1377,21 +837,21 @@ static int imds_step(kn_cred_provider_t* p, int status,
   int r;
 
   if (status != 0) {
-    why_add(p, "%s to %s failed: %s)", what, p->imds_shown,
-            transport_words(status, res));
+    kn_cred_why_add(&p->why, "%s to %s failed: %s)", what, p->imds_shown,
+                    transport_words(status, res));
     return KINESIS_ENOCREDS;
   }
 
   if (p->step == STEP_IMDS_TOKEN) {
     if (res->status != 200) {
-      why_add(p, "token request to %s failed: HTTP %ld)", p->imds_shown,
-              res->status);
+      kn_cred_why_add(&p->why, "token request to %s failed: HTTP %ld)",
+                      p->imds_shown, res->status);
       return KINESIS_ENOCREDS;
     }
     trim(&body, &len);
     if (len == 0 || memchr(body, '\n', len) != NULL ||
         memchr(body, '\r', len) != NULL || strlen(body) < len) {
-      why_add(p, "%s returned a malformed token)", p->imds_shown);
+      kn_cred_why_add(&p->why, "%s returned a malformed token)", p->imds_shown);
       return KINESIS_ENOCREDS;
     }
     p->token_header = kn_malloc(sizeof("X-aws-ec2-metadata-token: ") + len);
@@ -1413,12 +873,13 @@ static int imds_step(kn_cred_provider_t* p, int status,
   if (p->step == STEP_IMDS_ROLE) {
     size_t line;
     if (res->status == 404) {
-      why_add(p, "no IAM role attached to the instance at %s)", p->imds_shown);
+      kn_cred_why_add(&p->why, "no IAM role attached to the instance at %s)",
+                      p->imds_shown);
       return KINESIS_ENOCREDS;
     }
     if (res->status != 200) {
-      why_add(p, "role request to %s failed: HTTP %ld)", p->imds_shown,
-              res->status);
+      kn_cred_why_add(&p->why, "role request to %s failed: HTTP %ld)",
+                      p->imds_shown, res->status);
       return KINESIS_ENOCREDS;
     }
     trim(&body, &len);
@@ -1427,11 +888,13 @@ static int imds_step(kn_cred_provider_t* p, int status,
       len = line;
     trim(&body, &len);
     if (len == 0) {
-      why_add(p, "no IAM role attached to the instance at %s)", p->imds_shown);
+      kn_cred_why_add(&p->why, "no IAM role attached to the instance at %s)",
+                      p->imds_shown);
       return KINESIS_ENOCREDS;
     }
     if (!role_name_ok(body, len)) {
-      why_add(p, "%s returned a malformed role name)", p->imds_shown);
+      kn_cred_why_add(&p->why, "%s returned a malformed role name)",
+                      p->imds_shown);
       return KINESIS_ENOCREDS;
     }
     p->role = kn_strndup(body, len);
@@ -1446,8 +909,8 @@ static int imds_step(kn_cred_provider_t* p, int status,
   }
 
   if (res->status != 200) {
-    why_add(p, "credentials for role \"%s\" from %s: HTTP %ld)", p->role,
-            p->imds_shown, res->status);
+    kn_cred_why_add(&p->why, "credentials for role \"%s\" from %s: HTTP %ld)",
+                    p->role, p->imds_shown, res->status);
     return KINESIS_ENOCREDS;
   }
   {
@@ -1458,8 +921,8 @@ static int imds_step(kn_cred_provider_t* p, int status,
       return r;
     if (r != 0) {
       kn_codec_creds_clear(&cc);
-      why_add(p, "malformed credentials for role \"%s\" from %s)", p->role,
-              p->imds_shown);
+      kn_cred_why_add(&p->why, "malformed credentials for role \"%s\" from %s)",
+                      p->role, p->imds_shown);
       return KINESIS_ENOCREDS;
     }
     fetch_succeeded(p, &cc, "imds");
@@ -1470,7 +933,7 @@ sent:
   if (r == KINESIS_ENOMEM)
     return r;
   if (r != 0) {
-    why_add(p, "%s: %s)", p->imds_shown, kinesis_strerror(r));
+    kn_cred_why_add(&p->why, "%s: %s)", p->imds_shown, kinesis_strerror(r));
     return KINESIS_ENOCREDS;
   }
   return 1;
@@ -1484,9 +947,9 @@ static void container_done(kn_cred_provider_t* p, int status,
 
   p->step = STEP_IDLE;
   if (status != 0) {
-    why_add(p, "%s)", transport_words(status, res));
+    kn_cred_why_add(&p->why, "%s)", transport_words(status, res));
   } else if (res->status != 200) {
-    why_add(p, "HTTP %ld)", res->status);
+    kn_cred_why_add(&p->why, "HTTP %ld)", res->status);
   } else {
     memset(&cc, 0, sizeof(cc));
     r = kn_codec_parse_credentials(res->body, res->body_len, &cc);
@@ -1499,7 +962,7 @@ static void container_done(kn_cred_provider_t* p, int status,
       fetch_failed(p, r);
       return;
     }
-    why_add(p, "malformed credentials document)");
+    kn_cred_why_add(&p->why, "malformed credentials document)");
   }
   /* credential_source = EcsContainer names this source alone. */
   if (p->plan != NULL) {
@@ -1532,282 +995,6 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
 }
 
 
-/* ---- Profiles and roles (STS) ---- */
-
-
-/* The shared files, read once per fetch. */
-typedef struct profile_files_s {
-  char* creds_path;
-  char* config_path;
-  char* creds_text;
-  size_t creds_len;
-  char* config_text;
-  size_t config_len;
-} profile_files_t;
-
-
-static void files_clear(profile_files_t* f) {
-  kn_free(f->creds_path);
-  kn_free(f->config_path);
-  scrub_text(f->creds_text, f->creds_len);
-  scrub_text(f->config_text, f->config_len);
-  memset(f, 0, sizeof(*f));
-}
-
-
-static int files_read(profile_files_t* f) {
-  int r;
-  memset(f, 0, sizeof(*f));
-  r = profile_path("AWS_SHARED_CREDENTIALS_FILE", "credentials",
-                   &f->creds_path);
-  if (r == 0)
-    r = profile_path("AWS_CONFIG_FILE", "config", &f->config_path);
-  if (r == 0)
-    r = read_small_file(f->creds_path, &f->creds_text, &f->creds_len);
-  if (r == 0)
-    r = read_small_file(f->config_path, &f->config_text, &f->config_len);
-  if (r != 0)
-    files_clear(f);
-  return r;
-}
-
-
-/* Moves the profile's keys into `c`. */
-static void take_profile_keys(kn_profile_t* pr, kn_credentials_t* c,
-                              const char* source) {
-  kn_credentials_clear(c);
-  c->access_key_id = pr->access_key_id;
-  c->secret_access_key = pr->secret_access_key;
-  c->session_token = pr->session_token;
-  c->source = source;
-  pr->access_key_id = NULL;
-  pr->secret_access_key = NULL;
-  pr->session_token = NULL;
-}
-
-
-/* Fills one hop from a profile's settings. 0, KINESIS_EINVAL (reason in
- * `why`) or KINESIS_ENOMEM. */
-static int hop_from_profile(kn_cred_provider_t* p, const char* name,
-                            const kn_profile_t* pr, role_hop_t* hop) {
-  memset(hop, 0, sizeof(*hop));
-  if (pr->duration_seconds != NULL) {
-    char* end;
-    unsigned long d = strtoul(pr->duration_seconds, &end, 10);
-    if (*end != '\0' || pr->duration_seconds[0] < '0' ||
-        pr->duration_seconds[0] > '9' || d < KN_STS_DURATION_MIN ||
-        d > KN_STS_DURATION_MAX) {
-      why_add(p,
-              "profile \"%s\": duration_seconds \"%s\" is not a number of "
-              "seconds from %d to %d",
-              name, pr->duration_seconds, KN_STS_DURATION_MIN,
-              KN_STS_DURATION_MAX);
-      return KINESIS_EINVAL;
-    }
-    hop->duration_seconds = (uint32_t) d;
-  }
-  hop->role_arn = kn_strdup(pr->role_arn);
-  hop->session_name = kn_strdup(pr->role_session_name);
-  hop->external_id = kn_strdup(pr->external_id);
-  if (hop->role_arn == NULL ||
-      (pr->role_session_name != NULL && hop->session_name == NULL) ||
-      (pr->external_id != NULL && hop->external_id == NULL))
-    return KINESIS_ENOMEM;
-  return 0;
-}
-
-
-/*
- * Follows role_arn from profile `top` through source_profile until a profile
- * with keys, a credential_source or a web identity token file. Returns 0
- * with the hops in `plan`, KINESIS_EINVAL with the reason in `why`, or
- * KINESIS_ENOMEM. The hops are freed with the plan on every return.
- */
-static int plan_profiles(kn_cred_provider_t* p, const profile_files_t* f,
-                         const char* top, cred_plan_t* plan) {
-  char* visited[KN_CRED_MAX_HOPS + 1];
-  size_t nvisited = 0;
-  const char* name = top;
-  kn_profile_t pr;
-  size_t i;
-  int r;
-
-  memset(&pr, 0, sizeof(pr));
-  for (;;) {
-    int has_keys;
-    role_hop_t* hop;
-
-    r = kn_profile_parse(f->creds_text, f->config_text, name, &pr);
-    if (r == KINESIS_ENOMEM)
-      goto out;
-    has_keys = r == 0;
-    r = KINESIS_EINVAL;
-    if (!pr.found) {
-      why_add(p, "source_profile \"%s\" named by profile \"%s\" does not exist",
-              name, nvisited > 1 ? visited[nvisited - 2] : top);
-      goto out;
-    }
-    /* Keys in a source profile end the chain, even beside a role_arn. */
-    if (nvisited > 0 && has_keys) {
-      take_profile_keys(&pr, &plan->cur, "profile");
-      plan->base = BASE_STATIC;
-      r = 0;
-      goto out;
-    }
-    if (pr.role_arn == NULL) {
-      why_add(p, "source_profile \"%s\" has neither keys nor role_arn%s", name,
-              pr.credential_process != NULL || pr.sso_session != NULL ||
-                      pr.sso_start_url != NULL
-                  ? " (its credential_process or SSO settings are not "
-                    "supported yet)"
-                  : "");
-      goto out;
-    }
-    if (pr.mfa_serial != NULL) {
-      why_add(p,
-              "profile \"%s\" has mfa_serial: a role that needs an MFA code "
-              "cannot be assumed here, there is no one to type it",
-              name);
-      goto out;
-    }
-    if (pr.source_profile != NULL && pr.credential_source != NULL) {
-      why_add(p,
-              "profile \"%s\" has both source_profile and credential_source; "
-              "keep one",
-              name);
-      goto out;
-    }
-    if (plan->nhops == KN_CRED_MAX_HOPS) {
-      why_add(p, "more than %d roles in a row from profile \"%s\"",
-              KN_CRED_MAX_HOPS, top);
-      goto out;
-    }
-    hop = &plan->hops[plan->nhops++];
-    r = hop_from_profile(p, name, &pr, hop);
-    if (r != 0)
-      goto out;
-    r = KINESIS_EINVAL;
-    if (pr.source_profile != NULL) {
-      /* A profile may name itself to assume its role with its own keys. */
-      if (strcmp(pr.source_profile, name) == 0) {
-        if (!has_keys) {
-          why_add(p, "profile \"%s\" is its own source_profile but has no keys",
-                  name);
-          goto out;
-        }
-        take_profile_keys(&pr, &plan->cur, "profile");
-        plan->base = BASE_STATIC;
-        r = 0;
-        goto out;
-      }
-      if (nvisited == 0) {
-        visited[nvisited] = kn_strdup(name);
-        if (visited[nvisited] == NULL) {
-          r = KINESIS_ENOMEM;
-          goto out;
-        }
-        nvisited++;
-      }
-      for (i = 0; i < nvisited; i++) {
-        if (strcmp(visited[i], pr.source_profile) == 0) {
-          size_t k;
-          why_add(p, "source_profile cycle: ");
-          for (k = i; k < nvisited; k++)
-            why_add(p, "%s -> ", visited[k]);
-          why_add(p, "%s", pr.source_profile);
-          goto out;
-        }
-      }
-      visited[nvisited] = kn_strdup(pr.source_profile);
-      if (visited[nvisited] == NULL) {
-        r = KINESIS_ENOMEM;
-        goto out;
-      }
-      name = visited[nvisited++];
-      kn_profile_clear(&pr);
-      continue;
-    }
-    if (pr.credential_source != NULL) {
-      const char* cs = pr.credential_source;
-      if (strcmp(cs, "Environment") == 0) {
-        const char* key = env_get("AWS_ACCESS_KEY_ID");
-        const char* secret = env_get("AWS_SECRET_ACCESS_KEY");
-        const char* token = env_get("AWS_SESSION_TOKEN");
-        if (key == NULL || secret == NULL) {
-          why_add(p,
-                  "profile \"%s\": credential_source Environment, but "
-                  "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not both "
-                  "set",
-                  name);
-          goto out;
-        }
-        plan->cur.access_key_id = kn_strdup(key);
-        plan->cur.secret_access_key = kn_strdup(secret);
-        plan->cur.session_token = kn_strdup(token);
-        plan->cur.source = "environment";
-        r = plan->cur.access_key_id == NULL ||
-                    plan->cur.secret_access_key == NULL ||
-                    (token != NULL && plan->cur.session_token == NULL)
-                ? KINESIS_ENOMEM
-                : 0;
-        plan->base = BASE_STATIC;
-      } else if (strcmp(cs, "Ec2InstanceMetadata") == 0) {
-        plan->base = BASE_IMDS;
-        r = 0;
-      } else if (strcmp(cs, "EcsContainer") == 0) {
-        plan->base = BASE_CONTAINER;
-        r = 0;
-      } else {
-        why_add(
-            p,
-            "profile \"%s\": unknown credential_source \"%s\" (Environment, "
-            "Ec2InstanceMetadata or EcsContainer)",
-            name, cs);
-      }
-      goto out;
-    }
-    if (pr.web_identity_token_file != NULL) {
-      hop->token_file = kn_strdup(pr.web_identity_token_file);
-      r = hop->token_file == NULL ? KINESIS_ENOMEM : 0;
-      plan->base = BASE_NONE;
-      goto out;
-    }
-    why_add(p,
-            "profile \"%s\" has role_arn without source_profile, "
-            "credential_source or web_identity_token_file",
-            name);
-    goto out;
-  }
-
-out:
-  kn_profile_clear(&pr);
-  for (i = 0; i < nvisited; i++)
-    kn_free(visited[i]);
-  return r;
-}
-
-
-/* The plan's region and endpoint: the client's region, AWS_REGION,
- * AWS_DEFAULT_REGION, then the profile's. */
-static int plan_endpoint(kn_cred_provider_t* p, const kn_profile_t* top,
-                         cred_plan_t* plan) {
-  const char* region = p->region;
-  if (region == NULL)
-    region = env_get("AWS_REGION");
-  if (region == NULL)
-    region = env_get("AWS_DEFAULT_REGION");
-  if (region == NULL)
-    region = top->region;
-  if (region != NULL) {
-    plan->region = kn_strdup(region);
-    if (plan->region == NULL)
-      return KINESIS_ENOMEM;
-  }
-  return kn_sts_endpoint(region, top->services_sts_endpoint_url,
-                         top->endpoint_url, &plan->endpoint);
-}
-
-
 static void on_sts_done(int status, kn_credentials_t* creds,
                         const char* message, void* arg);
 
@@ -1815,8 +1002,8 @@ static void on_sts_done(int status, kn_credentials_t* creds,
 /* Assumes the next role of the plan, or caches the last one's credentials
  * and hands them out. */
 static void plan_next(kn_cred_provider_t* p) {
-  cred_plan_t* plan = p->plan;
-  role_hop_t* hop;
+  kn_cred_plan_t* plan = p->plan;
+  kn_role_hop_t* hop;
   kn_sts_request_t req;
   char* text = NULL;
   size_t len = 0;
@@ -1825,9 +1012,12 @@ static void plan_next(kn_cred_provider_t* p) {
   if (plan->done == plan->nhops) {
     kn_credentials_t c = plan->cur;
     memset(&plan->cur, 0, sizeof(plan->cur));
+    kn_free(c.profile);
+    c.profile = plan->profile;
+    plan->profile = NULL;
     fetch_reset(p);
     cache_set(p, c.access_key_id, c.secret_access_key, c.session_token,
-              c.expiration_ms, c.source, c.role_arn);
+              c.expiration_ms, c.source, c.role_arn, c.profile);
     deliver_all(p, 0, &p->creds, NULL);
     return;
   }
@@ -1841,23 +1031,24 @@ static void plan_next(kn_cred_provider_t* p) {
   req.duration_seconds = hop->duration_seconds;
   if (hop->token_file != NULL) {
     /* Read again at every fetch: the orchestrator rotates the token. */
-    r = read_small_file(hop->token_file, &text, &len);
+    r = kn_profile_read_file(hop->token_file, &text, &len);
     if (r != 0) {
       fetch_failed(p, r);
       return;
     }
     if (text == NULL) {
-      why_add(p, "cannot read the web identity token file %s)",
-              hop->token_file);
+      kn_cred_why_add(&p->why, "cannot read the web identity token file %s)",
+                      hop->token_file);
       fetch_failed(p, KINESIS_ENOCREDS);
       return;
     }
     while (len > 0 && is_space(text[len - 1]))
       text[--len] = '\0';
     if (len == 0 || strlen(text) != len) {
-      why_add(p, "the web identity token file %s is empty or not text)",
-              hop->token_file);
-      scrub_text(text, len);
+      kn_cred_why_add(&p->why,
+                      "the web identity token file %s is empty or not text)",
+                      hop->token_file);
+      kn_profile_scrub_text(text, len);
       fetch_failed(p, KINESIS_ENOCREDS);
       return;
     }
@@ -1866,10 +1057,10 @@ static void plan_next(kn_cred_provider_t* p) {
     req.source = &plan->cur;
   }
   r = kn_sts_assume_role(p->loop, p->http, &req, on_sts_done, p, &p->sts);
-  scrub_text(text, len);
+  kn_profile_scrub_text(text, len);
   if (r != 0) {
-    why_add(p, "cannot start STS for %s: %s)", hop->role_arn,
-            kinesis_strerror(r));
+    kn_cred_why_add(&p->why, "cannot start STS for %s: %s)", hop->role_arn,
+                    kinesis_strerror(r));
     fetch_failed(p, r);
     return;
   }
@@ -1888,7 +1079,7 @@ static void on_sts_done(int status, kn_credentials_t* creds,
     return;
   }
   if (status != 0) {
-    why_add(p, "%s)", message);
+    kn_cred_why_add(&p->why, "%s)", message);
     fetch_failed(p, status);
     return;
   }
@@ -1900,16 +1091,98 @@ static void on_sts_done(int status, kn_credentials_t* creds,
 }
 
 
+/* A credential_process run or an SSO fetch is done: its credentials assume
+ * the plan's roles, or are the answer. */
+static void on_source_done(int status, kn_credentials_t* creds,
+                           const char* message, void* arg) {
+  kn_cred_provider_t* p = arg;
+
+  p->process = NULL;
+  p->sso = NULL;
+  if (p->flags & KN_CRED_CLOSING) {
+    fetch_reset(p);
+    provider_maybe_finish(p);
+    return;
+  }
+  if (status != 0) {
+    kn_cred_why_add(&p->why, "%s)", message);
+    fetch_failed(p, status);
+    return;
+  }
+  kn_credentials_clear(&p->plan->cur);
+  p->plan->cur = *creds;
+  memset(creds, 0, sizeof(*creds));
+  plan_next(p);
+}
+
+
+/* credential_process's standard error, a line at a time. */
+static void on_process_log(const char* line, void* arg) {
+  kn_cred_provider_t* p = arg;
+  if (p->warn != NULL)
+    p->warn(line, p->warn_arg);
+}
+
+
+/* Starts the plan's credential_process or SSO fetch. 1 (started) or an
+ * error with the reason in `why`. */
+static int source_start(kn_cred_provider_t* p) {
+  kn_cred_plan_t* plan = p->plan;
+  int r;
+
+  if (plan->base == KN_PLAN_BASE_PROCESS) {
+    kn_cred_why_add(
+        &p->why, "credential_process of profile \"%s\": ", plan->base_profile);
+    r = kn_cred_process_start(p->loop, plan->process, p->process_timeout_ms,
+                              on_process_log, p, on_source_done, p,
+                              &p->process);
+    if (r == 0) {
+      p->step = STEP_PROCESS;
+      return 1;
+    }
+    kn_cred_why_add(&p->why, "cannot start it: %s)", kinesis_strerror(r));
+  } else {
+    kn_cred_sso_options_t so;
+    memset(&so, 0, sizeof(so));
+    so.profile = plan->base_profile;
+    so.sso_session = plan->sso_session;
+    so.start_url = plan->sso_start_url;
+    so.region = plan->sso_region;
+    so.account_id = plan->sso_account_id;
+    so.role_name = plan->sso_role_name;
+    so.endpoint = plan->sso_endpoint;
+    kn_cred_why_add(&p->why, "IAM Identity Center (SSO) for profile \"%s\": ",
+                    plan->base_profile);
+    r = kn_cred_sso_start(p->loop, p->http, &so, on_source_done, p, &p->sso);
+    if (r == 0) {
+      p->step = STEP_SSO;
+      return 1;
+    }
+    kn_cred_why_add(&p->why, "cannot start it: %s%s)", kinesis_strerror(r),
+                    r == KINESIS_EINVAL
+                        ? " (sso_account_id, sso_role_name or "
+                          "sso_region holds a character they cannot "
+                          "hold)"
+                        : "");
+  }
+  return r == KINESIS_EINVAL ? KINESIS_ENOCREDS : r;
+}
+
+
 /* Runs a plan: gets its first credentials, then assumes each role. Returns
  * 2 (started), or an error with the reason in `why`. */
 static int plan_start(kn_cred_provider_t* p) {
   int r;
   switch (p->plan->base) {
-    case BASE_CONTAINER:
+    case KN_PLAN_BASE_PROCESS:
+    case KN_PLAN_BASE_SSO:
+      r = source_start(p);
+      break;
+    case KN_PLAN_BASE_CONTAINER:
       p->plan->base_pending = 1;
       r = container_start(p);
       break;
-    case BASE_IMDS:
+    case KN_PLAN_BASE_IMDS:
       p->plan->base_pending = 1;
       r = imds_start(p);
       break;
@@ -1923,133 +1196,37 @@ static int plan_start(kn_cred_provider_t* p) {
 }
 
 
-static const char* profile_missing_words(const kn_profile_t* prof) {
-  if (prof->access_key_id != NULL)
-    return "aws_access_key_id without aws_secret_access_key";
-  if (prof->secret_access_key != NULL)
-    return "aws_secret_access_key without aws_access_key_id";
-  if (prof->credential_process != NULL)
-    return "credential_process, which is not supported yet";
-  if (prof->sso_session != NULL || prof->sso_start_url != NULL)
-    return "IAM Identity Center (SSO) settings, which are not supported yet";
-  if (prof->found)
-    return "no keys";
-  return "not found";
-}
-
-
 /*
- * Web identity from the environment, then the profile: its roles when it
- * has a role_arn, else its keys. Returns 1 (keys cached), 2 (a fetch
- * started), 0 (nothing there: the chain goes on), or an error with the
- * reason in `why`, which ends the chain: a role that was asked for and
- * cannot be assumed must not fall back to other credentials.
+ * Web identity from the environment, then the profile (cred_plan.c).
+ * Returns 1 (keys cached), 2 (a fetch started), 0 (nothing there: the
+ * chain goes on), or an error with the reason in `why`, which ends the
+ * chain: credentials that were asked for and cannot be had must not fall
+ * back to other ones.
  */
 static int resolve_profiles(kn_cred_provider_t* p) {
-  const char* profile = kn_profile_name(p->profile);
-  const char* token_file = env_get("AWS_WEB_IDENTITY_TOKEN_FILE");
-  const char* role_arn = env_get("AWS_ROLE_ARN");
-  profile_files_t f;
-  kn_profile_t prof;
+  kn_cred_plan_in_t in;
+  kn_credentials_t keys;
+  char* exposed = NULL;
   int r;
 
-  r = files_read(&f);
-  if (r != 0)
-    return r;
-  r = kn_profile_parse(f.creds_text, f.config_text, profile, &prof);
-  if (r == KINESIS_ENOMEM) {
-    files_clear(&f);
-    return r;
+  memset(&in, 0, sizeof(in));
+  in.profile = p->profile;
+  in.region = p->region;
+  in.check_exposed = p->warn != NULL && !p->warned_exposed;
+  r = kn_cred_plan_resolve(&in, &p->why, &p->plan, &keys, &exposed);
+  if (exposed != NULL) {
+    p->warned_exposed = 1;
+    p->warn(exposed, p->warn_arg);
+    kn_free(exposed);
   }
-  if ((r == 0 || prof.role_arn != NULL) && p->warn != NULL &&
-      !p->warned_exposed) {
-    note_exposed(f.creds_path, f.creds_text, &prof);
-    note_exposed(f.config_path, f.config_text, &prof);
-    if (prof.exposed_path != NULL) {
-      char msg[KN_PATH_MESSAGE_MAX];
-      snprintf(msg, sizeof(msg),
-               "credentials: %s holds a secret and other users can read it "
-               "(mode %04o); chmod 600 it",
-               prof.exposed_path, prof.exposed_mode);
-      p->warned_exposed = 1;
-      p->warn(msg, p->warn_arg);
-    }
-  }
-
-  why_add(p, ", web identity from the environment (");
-  if (token_file != NULL && role_arn != NULL) {
-    role_hop_t* hop;
-    const char* session = env_get("AWS_ROLE_SESSION_NAME");
-    why_add(p, "role %s, token file %s: ", role_arn, token_file);
-    p->plan = kn_calloc(1, sizeof(*p->plan));
-    if (p->plan == NULL)
-      goto nomem;
-    hop = &p->plan->hops[p->plan->nhops++];
-    hop->role_arn = kn_strdup(role_arn);
-    hop->token_file = kn_strdup(token_file);
-    hop->session_name = kn_strdup(session);
-    if (hop->role_arn == NULL || hop->token_file == NULL ||
-        (session != NULL && hop->session_name == NULL))
-      goto nomem;
-    p->plan->base = BASE_NONE;
-    r = plan_endpoint(p, &prof, p->plan);
-    goto start;
-  }
-  if (token_file != NULL || role_arn != NULL)
-    why_add(
-        p, "%s set without %s)",
-        token_file != NULL ? "AWS_WEB_IDENTITY_TOKEN_FILE" : "AWS_ROLE_ARN",
-        token_file != NULL ? "AWS_ROLE_ARN" : "AWS_WEB_IDENTITY_TOKEN_FILE");
-  else
-    why_add(p, "not configured)");
-
-  why_add(p, ", profile \"%s\" (", profile);
-  if (prof.role_arn != NULL) {
-    why_add(p, "role %s: ", prof.role_arn);
-    p->plan = kn_calloc(1, sizeof(*p->plan));
-    if (p->plan == NULL)
-      goto nomem;
-    r = plan_profiles(p, &f, profile, p->plan);
-    if (r == 0)
-      r = plan_endpoint(p, &prof, p->plan);
-    if (r == KINESIS_EINVAL)
-      why_add(p, ")");
-    goto start;
-  }
-  if (r == 0) {
-    why_add(p, "keys)");
-    cache_set(p, prof.access_key_id, prof.secret_access_key, prof.session_token,
-              0, "profile", NULL);
-    prof.access_key_id = NULL;
-    prof.secret_access_key = NULL;
-    prof.session_token = NULL;
-    kn_profile_clear(&prof);
-    files_clear(&f);
+  if (r == 1) {
+    cache_set(p, keys.access_key_id, keys.secret_access_key, keys.session_token,
+              0, keys.source, NULL, keys.profile);
     return 1;
   }
-  why_add(p, "%s in %s, %s)", profile_missing_words(&prof),
-          f.creds_path != NULL ? f.creds_path : "no credentials file: no HOME",
-          f.config_path != NULL ? f.config_path : "no config file: no HOME");
-  kn_profile_clear(&prof);
-  files_clear(&f);
-  return 0;
-
-start:
-  kn_profile_clear(&prof);
-  files_clear(&f);
-  if (r != 0) {
-    plan_free(p->plan);
-    p->plan = NULL;
+  if (r != 2)
     return r;
-  }
   return plan_start(p);
-
-nomem:
-  kn_profile_clear(&prof);
-  files_clear(&f);
-  plan_free(p->plan);
-  p->plan = NULL;
-  return KINESIS_ENOMEM;
 }
 
 
@@ -2060,8 +1237,8 @@ static void provider_resolve(kn_cred_provider_t* p) {
   int r;
 
   KN_ASSERT(p->step == STEP_IDLE);
-  kn_buf_reset(&p->why);
-  p->why_failed = 0;
+  kn_buf_reset(&p->why.buf);
+  p->why.failed = 0;
   r = resolve_static(p);
   if (r == 0)
     r = resolve_profiles(p);
@@ -2163,11 +1340,12 @@ int kn_cred_provider_new(uv_loop_t* loop, kn_http_t* http,
       p->refresh_before_ms = opts->refresh_before_ms;
     if (opts->metadata_timeout_ms != 0)
       p->metadata_timeout_ms = opts->metadata_timeout_ms;
+    p->process_timeout_ms = opts->process_timeout_ms;
     p->warn = opts->warn;
     p->warn_arg = opts->warn_arg;
   }
   kn_queue_init(&p->waiters);
-  kn_buf_init(&p->why);
+  kn_buf_init(&p->why.buf);
   uv_timer_init(loop, &p->deliver_timer);
   uv_timer_init(loop, &p->refresh_timer);
   p->deliver_timer.data = p;
@@ -2217,7 +1395,7 @@ void kn_cred_provider_invalidate(kn_cred_provider_t* p) {
 static void provider_free(kn_cred_provider_t* p) {
   fetch_reset(p);
   kn_credentials_clear(&p->creds);
-  kn_buf_free(&p->why);
+  kn_buf_free(&p->why.buf);
   kn_free(p->access_key_id);
   scrub_free(p->secret_access_key);
   scrub_free(p->session_token);
@@ -2235,7 +1413,8 @@ static void provider_maybe_finish(kn_cred_provider_t* p) {
   void* arg;
 
   if (!(p->flags & KN_CRED_CLOSING) || p->pending_closes > 0 ||
-      p->req != NULL || p->sts != NULL || p->in_callback > 0)
+      p->req != NULL || p->sts != NULL || p->process != NULL ||
+      p->sso != NULL || p->in_callback > 0)
     return;
   p->in_callback++;
   while (!kn_queue_empty(&p->waiters)) {
@@ -2273,6 +1452,10 @@ void kn_cred_provider_close(kn_cred_provider_t* p, void (*cb)(void* arg),
     kn_http_cancel(p->req);
   if (p->sts != NULL)
     kn_sts_cancel(p->sts);
+  if (p->process != NULL)
+    kn_cred_process_cancel(p->process);
+  if (p->sso != NULL)
+    kn_cred_sso_cancel(p->sso);
   uv_timer_stop(&p->deliver_timer);
   uv_timer_stop(&p->refresh_timer);
   p->pending_closes = 2;

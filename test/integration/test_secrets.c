@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -24,6 +25,13 @@
  * and what the fake STS hands out (sts-secret-N, sts-token-N). */
 #define WEB_TOKEN "kn-web-token-71c2d9e0-never-shown"
 #define BASE_SECRET "kn-base-secret-0a4be6d3-never-shown"
+/* What a credential_process prints on its standard output, and the SSO
+ * token cached by `aws sso login` (the fake portal's, test/servers.js). */
+#define PROC_SECRET "kn-proc-secret-6f2a81c4-never-shown"
+#define PROC_TOKEN "kn-proc-token-93d0b5e7-never-shown"
+#define SSO_TOKEN "test-sso-bearer-token"
+/* printf '%s' test-session | sha1sum */
+#define SSO_SESSION_FILE "70780fa17c57df49aa7c7f603fde6ea7a14148f2.json"
 
 static uv_loop_t loop;
 
@@ -139,7 +147,8 @@ static size_t requests_with_token(const char* fault) {
   ASSERT_NOT_NULL(log);
   json_array_foreach(log, i, v) {
     json_t* h = json_object_get(v, "headers");
-    const char* t = json_string_value(json_object_get(h, "x-amz-security-token"));
+    const char* t =
+        json_string_value(json_object_get(h, "x-amz-security-token"));
     const char* a = json_string_value(json_object_get(h, "authorization"));
     if (t != NULL && strcmp(t, TOKEN) == 0 && a != NULL &&
         strncmp(a, "AWS4-HMAC-SHA256 ", 17) == 0)
@@ -155,9 +164,9 @@ static void test_no_secret_in_anything_said(void) {
   const char* wrong_host =
       kn_test_require_env("KINESIS_TEST_TLS_WRONG_HOST_ENDPOINT");
   const char* ca = kn_test_require_env("KINESIS_TEST_CA_FILE");
-  static const char* const forbidden[] = {
-      SECRET, TOKEN, "Signature=", "AWS4-HMAC-SHA256", "uthorization",
-      "Credential="};
+  static const char* const forbidden[] = {SECRET,         TOKEN,
+                                          "Signature=",   "AWS4-HMAC-SHA256",
+                                          "uthorization", "Credential="};
   kinesis_client_options_t o;
   kinesis_client_t* c;
   kinesis_client_t* tls;
@@ -181,37 +190,40 @@ static void test_no_secret_in_anything_said(void) {
   capture_wait(&loop, &cap);
   ASSERT_OK(cap.status);
   memset(&cap, 0, sizeof(cap));
-  ASSERT_OK(kinesis_client_wait_for_active(c, stream, 20, 10000, noting_cb,
-                                           &cap));
+  ASSERT_OK(
+      kinesis_client_wait_for_active(c, stream, 20, 10000, noting_cb, &cap));
   capture_wait(&loop, &cap);
   ASSERT_OK(cap.status);
 
   /* Retried 5xx answers, then success. */
-  ASSERT_OK(kn_fault_script(
-      fault, "{\"status\": 500, \"times\": 2, \"body\": {\"__type\": "
-             "\"InternalFailure\", \"message\": \"injected\"}}"));
+  ASSERT_OK(
+      kn_fault_script(fault,
+                      "{\"status\": 500, \"times\": 2, \"body\": {\"__type\": "
+                      "\"InternalFailure\", \"message\": \"injected\"}}"));
   summary(c, stream, &cap);
   ASSERT_OK(cap.status);
   ASSERT_EQ(3, cap.attempts);
   /* A signature refused: the service's message, not the request's. */
   ASSERT_OK(kn_fault_script(
-      fault, "{\"status\": 403, \"body\": {\"__type\": "
-             "\"InvalidSignatureException\", \"message\": \"The request "
-             "signature we calculated does not match the signature you "
-             "provided.\"}}"));
+      fault,
+      "{\"status\": 403, \"body\": {\"__type\": "
+      "\"InvalidSignatureException\", \"message\": \"The request "
+      "signature we calculated does not match the signature you "
+      "provided.\"}}"));
   summary(c, stream, &cap);
   ASSERT_NE(0, cap.status);
   /* Connections dropped, until the attempts are spent (curl itself sends
    * again once on a kept-alive connection that died, so more drops are
    * queued than attempts; only this action gets them). */
-  ASSERT_OK(kn_fault_script(fault, "{\"drop\": true, \"times\": 10, "
-                                   "\"target\": \"DescribeStreamSummary\"}"));
+  ASSERT_OK(kn_fault_script(fault,
+                            "{\"drop\": true, \"times\": 10, "
+                            "\"target\": \"DescribeStreamSummary\"}"));
   summary(c, stream, &cap);
   ASSERT_NE(0, cap.status);
 
   /* A producer whose records fail inside the answer, then land. */
-  ASSERT_OK(kn_fault_script(
-      fault, "{\"put_records_fail\": \"all\", \"times\": 2}"));
+  ASSERT_OK(
+      kn_fault_script(fault, "{\"put_records_fail\": \"all\", \"times\": 2}"));
   kinesis_producer_options_init(&po);
   po.stream = stream;
   po.buffer_time_ms = 10;
@@ -263,8 +275,10 @@ static void test_no_secret_in_anything_said(void) {
 
   /* The requests really carried the secrets... */
   signed_requests = requests_with_token(fault);
-  printf("# %zu requests signed with the token; the library said %zu "
-         "things\n", signed_requests, said_messages);
+  printf(
+      "# %zu requests signed with the token; the library said %zu "
+      "things\n",
+      signed_requests, said_messages);
   ASSERT_GT(signed_requests, 10);
   /* ...the library really talked (retries, failures, the consumer's
    * leases)... */
@@ -439,5 +453,183 @@ static void test_no_secret_from_roles(void) {
 }
 
 
+/* credential_process and IAM Identity Center: what the command prints on
+ * its standard output (keys, and garbage holding a secret), the cached
+ * bearer token and the role credentials the portal and STS hand out appear
+ * in nothing the library says, with DEBUG logging, when they work and when
+ * they fail; the command's standard error does reach the log. */
+static void test_no_secret_from_process_and_sso(void) {
+  const char* fault = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
+  const char* sts = kn_test_require_env("KINESIS_TEST_STS_URL");
+  const char* sso = kn_test_require_env("KINESIS_TEST_SSO_URL");
+  static const char* const forbidden[] = {
+      PROC_SECRET,          PROC_TOKEN,     SSO_TOKEN,     "sso-secret-",
+      "sso-session-token-", "sts-secret-",  "sts-token-",  "Signature=",
+      "Credential=",        "uthorization", "--secret-arg"};
+  char dir[] = "/tmp/kn-secrets-XXXXXX";
+  char path[400];
+  char config_path[256];
+  char good_path[256];
+  char bad_path[256];
+  char garbage_path[256];
+  char text[2048];
+  capture_t cap;
+  json_t* log;
+  json_t* v;
+  size_t i;
+  size_t k;
+  size_t process_signed = 0;
+  size_t sso_signed = 0;
+  FILE* f;
+
+  free(said);
+  said = NULL;
+  said_len = 0;
+  said_messages = 0;
+  ASSERT_NOT_NULL(mkdtemp(dir));
+  snprintf(config_path, sizeof(config_path), "%s/config", dir);
+  snprintf(good_path, sizeof(good_path), "%s/good.sh", dir);
+  snprintf(bad_path, sizeof(bad_path), "%s/bad.sh", dir);
+  snprintf(garbage_path, sizeof(garbage_path), "%s/garbage.sh", dir);
+  write_file(good_path,
+             "#!/bin/sh\n"
+             "echo 'good.sh: fetched from the vault' >&2\n"
+             "echo '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROCSECRETS\", "
+             "\"SecretAccessKey\": \"" PROC_SECRET
+             "\", \"SessionToken\": \"" PROC_TOKEN "\"}'\n");
+  /* Fails after printing keys: its output is dropped unread. */
+  write_file(bad_path,
+             "#!/bin/sh\n"
+             "echo '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROCSECRETS\", "
+             "\"SecretAccessKey\": \"" PROC_SECRET
+             "\"}'\n"
+             "echo 'bad.sh: denied' >&2\n"
+             "exit 1\n");
+  /* Prints something that is not the document, holding a secret. */
+  write_file(garbage_path,
+             "#!/bin/sh\n"
+             "echo '{\"Version\": 2, \"SecretAccessKey\": \"" PROC_SECRET
+             "\"'\n");
+  ASSERT_OK(chmod(good_path, 0700));
+  ASSERT_OK(chmod(bad_path, 0700));
+  ASSERT_OK(chmod(garbage_path, 0700));
+  snprintf(text, sizeof(text),
+           "[profile good]\ncredential_process = %s --secret-arg\n"
+           "[profile bad]\ncredential_process = %s --secret-arg\n"
+           "[profile garbage]\ncredential_process = %s --secret-arg\n"
+           "[profile sso]\nsso_session = test-session\n"
+           "sso_account_id = 123456789012\nsso_role_name = test-sso-role\n"
+           "[profile ssorole]\nrole_arn = arn:aws:iam::123456789012:role/r\n"
+           "source_profile = sso\n"
+           "[sso-session test-session]\n"
+           "sso_start_url = https://test.awsapps.com/start\n"
+           "sso_region = us-east-1\n",
+           good_path, bad_path, garbage_path);
+  write_file(config_path, text);
+  /* The token cache under HOME. */
+  snprintf(path, sizeof(path), "%s/.aws", dir);
+  ASSERT_OK(mkdir(path, 0700));
+  snprintf(path, sizeof(path), "%s/.aws/sso", dir);
+  ASSERT_OK(mkdir(path, 0700));
+  snprintf(path, sizeof(path), "%s/.aws/sso/cache", dir);
+  ASSERT_OK(mkdir(path, 0700));
+  snprintf(path, sizeof(path), "%s/.aws/sso/cache/" SSO_SESSION_FILE, dir);
+  f = fopen(path, "w");
+  ASSERT_NOT_NULL(f);
+  fprintf(f, "{\"accessToken\": \"" SSO_TOKEN
+             "\", \"expiresAt\": \"2099-01-01T00:00:00Z\"}");
+  ASSERT_OK(fclose(f));
+
+  unsetenv("AWS_ACCESS_KEY_ID");
+  unsetenv("AWS_SECRET_ACCESS_KEY");
+  unsetenv("AWS_SESSION_TOKEN");
+  unsetenv("AWS_PROFILE");
+  setenv("HOME", dir, 1);
+  setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+  setenv("AWS_CONFIG_FILE", config_path, 1);
+  setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/kn-secrets/creds", 1);
+  setenv("AWS_ENDPOINT_URL_STS", sts, 1);
+  setenv("AWS_ENDPOINT_URL_SSO", sso, 1);
+  sts_control(sts,
+              "{\"reset\": true, \"keys\": {\"ASIASSO1\": {\"secret\": "
+              "\"sso-secret-1\", \"token\": \"sso-session-token-1\"}}}");
+  snprintf(path, sizeof(path), "%s/__control/sso", sso);
+  {
+    char* resp = NULL;
+    long status = 0;
+    ASSERT_OK(kn_test_http("POST", path, "{\"reset\": true}", &resp, &status));
+    ASSERT_EQ(200, status);
+    free(resp);
+  }
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_fault_reset(fault));
+
+  /* SSO as the source of a role first (it gets ASIASSO1, which the fake
+   * STS knows), then alone. */
+  role_call(fault, "ssorole", &cap);
+  ASSERT_EQ(KINESIS_ENOTFOUND, cap.status);
+  role_call(fault, "sso", &cap);
+  ASSERT_EQ(KINESIS_ENOTFOUND, cap.status);
+  role_call(fault, "good", &cap);
+  ASSERT_EQ(KINESIS_ENOTFOUND, cap.status);
+  ASSERT(strstr(said, "good.sh: fetched from the vault") != NULL);
+  role_call(fault, "bad", &cap);
+  ASSERT_EQ(KINESIS_ENOCREDS, cap.status);
+  ASSERT(strstr(said, "bad.sh: denied") != NULL);
+  role_call(fault, "garbage", &cap);
+  ASSERT_EQ(KINESIS_EPROTO, cap.status);
+  /* The portal refuses the token. */
+  snprintf(path, sizeof(path), "%s/__control/sso", sso);
+  {
+    char* resp = NULL;
+    long status = 0;
+    ASSERT_OK(
+        kn_test_http("POST", path, "{\"fail\": \"401\"}", &resp, &status));
+    ASSERT_EQ(200, status);
+    free(resp);
+  }
+  role_call(fault, "sso", &cap);
+  ASSERT_EQ(KINESIS_ENOCREDS, cap.status);
+  ASSERT(strstr(said, "aws sso login --profile sso") != NULL);
+  kn_test_loop_close(&loop);
+
+  /* Kinesis saw the process's and the portal's credentials... */
+  log = kn_fault_log_json(fault);
+  ASSERT_NOT_NULL(log);
+  json_array_foreach(log, i, v) {
+    json_t* h = json_object_get(v, "headers");
+    const char* t =
+        json_string_value(json_object_get(h, "x-amz-security-token"));
+    if (t != NULL && strcmp(t, PROC_TOKEN) == 0)
+      process_signed++;
+    if (t != NULL && strncmp(t, "sso-session-token-", 18) == 0)
+      sso_signed++;
+  }
+  json_decref(log);
+  ASSERT_GE(process_signed, 1);
+  ASSERT_GE(sso_signed, 1);
+  /* ...and nothing said shows a secret. */
+  ASSERT_NOT_NULL(said);
+  for (k = 0; k < KN_ARRAY_SIZE(forbidden); k++)
+    if (strstr(said, forbidden[k]) != NULL) {
+      fprintf(stderr, "the library said \"%s\":\n%s", forbidden[k], said);
+      ASSERT(0);
+    }
+  printf(
+      "# process and sso: %zu and %zu requests signed with their tokens; "
+      "the library said %zu things\n",
+      process_signed, sso_signed, said_messages);
+  free(said);
+  said = NULL;
+  snprintf(text, sizeof(text), "rm -rf '%s'", dir);
+  ASSERT_OK(system(text));
+  unsetenv("AWS_ENDPOINT_URL_STS");
+  unsetenv("AWS_ENDPOINT_URL_SSO");
+  unsetenv("AWS_CONFIG_FILE");
+  unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_no_secret_in_anything_said),
-             KN_TEST(test_no_secret_from_roles))
+             KN_TEST(test_no_secret_from_roles),
+             KN_TEST(test_no_secret_from_process_and_sso))

@@ -56,6 +56,7 @@ static void env_isolate(void) {
       "AWS_ROLE_SESSION_NAME",
       "AWS_ENDPOINT_URL",
       "AWS_ENDPOINT_URL_STS",
+      "AWS_ENDPOINT_URL_SSO",
       "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
       "AWS_REGION",
       "AWS_DEFAULT_REGION",
@@ -79,6 +80,7 @@ typedef struct get_result_s {
   int has_token;
   int64_t expiration_ms;
   char source[32];
+  char profile[64];
   char message[1024];
   /* Optional actions run inside the callback. */
   kn_cred_provider_t* close_provider;
@@ -119,6 +121,8 @@ static void on_get(int status, const kn_credentials_t* creds,
              creds->session_token != NULL ? creds->session_token : "");
     r->expiration_ms = creds->expiration_ms;
     snprintf(r->source, sizeof(r->source), "%s", creds->source);
+    snprintf(r->profile, sizeof(r->profile), "%s",
+             creds->profile != NULL ? creds->profile : "(null)");
   } else {
     ASSERT_NULL(creds);
     ASSERT_NOT_NULL(message);
@@ -823,7 +827,9 @@ static void test_chain_no_credentials(void) {
   setenv("AWS_SESSION_TOKEN", "ENV-TOKEN-MUST-NOT-LEAK", 1);
   memset(&opts, 0, sizeof(opts));
   opts.secret_access_key = "OPTION-SECRET-MUST-NOT-LEAK";
-  opts.profile = "nosuch";
+  /* $AWS_PROFILE, not the option: an explicit profile would skip the
+   * environment. */
+  setenv("AWS_PROFILE", "nosuch", 1);
   fixture_init(&f, &opts);
   get_once(&f, &r);
   ASSERT_EQ(KINESIS_ENOCREDS, r.status);
@@ -1899,13 +1905,13 @@ static void test_chain_role_errors(void) {
   ASSERT_NOT_NULL(strstr(r.message,
                          "web identity from the environment (not "
                          "configured)"));
-  /* credential_process is parsed, not run yet: the chain goes on. */
+  /* credential_process runs; /bin/true prints no credentials, and the
+   * error names the profile and ends the chain. */
   setenv("AWS_PROFILE", "proc", 1);
   get_once(&f, &r);
-  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
-  ASSERT_NOT_NULL(strstr(r.message,
-                         "credential_process, which is not "
-                         "supported yet"));
+  ASSERT_EQ(KINESIS_EPROTO, r.status);
+  ASSERT_NOT_NULL(
+      strstr(r.message, "credential_process of profile \"proc\": "));
   setenv("AWS_PROFILE", "unknown", 1);
   get_once(&f, &r);
   ASSERT_EQ(KINESIS_EINVAL, r.status);
@@ -1990,6 +1996,300 @@ static void test_new_invalid(void) {
 }
 
 
+/* ---- Precedence inside a profile ---- */
+
+
+/* A credential_process (run through /bin/sh) that prints AKIAPROCESS. */
+#define PROCESS_LINE                                                \
+  "credential_process = printf '{\"Version\": 1, \"AccessKeyId\": " \
+  "\"AKIAPROCESS\", \"SecretAccessKey\": \"process-secret\"}'\n"
+
+
+static void test_parse_keys_file(void) {
+  kn_profile_t prof;
+
+  ASSERT_OK(
+      kn_profile_parse("[p]\naws_access_key_id = A\n"
+                       "aws_secret_access_key = S\n",
+                       NULL, "p", &prof));
+  ASSERT_EQ(1, prof.keys_in_credentials_file);
+  kn_profile_clear(&prof);
+  ASSERT_OK(kn_profile_parse(NULL,
+                             "[profile p]\naws_access_key_id = A\n"
+                             "aws_secret_access_key = S\n",
+                             "p", &prof));
+  ASSERT_EQ(0, prof.keys_in_credentials_file);
+  kn_profile_clear(&prof);
+  /* Half in each file: not the credentials file's keys. */
+  ASSERT_OK(kn_profile_parse("[p]\naws_access_key_id = A\n",
+                             "[profile p]\naws_secret_access_key = S\n", "p",
+                             &prof));
+  ASSERT_EQ(0, prof.keys_in_credentials_file);
+  kn_profile_clear(&prof);
+  /* The services section's sso endpoint. */
+  ASSERT_EQ(KINESIS_ENOCREDS,
+            kn_profile_parse(NULL,
+                             "[profile p]\nservices = s\n"
+                             "[services s]\nsts =\n  endpoint_url = http://a\n"
+                             "sso =\n  endpoint_url = http://b\n",
+                             "p", &prof));
+  ASSERT_STR_EQ("http://a", prof.services_sts_endpoint_url);
+  ASSERT_STR_EQ("http://b", prof.services_sso_endpoint_url);
+  kn_profile_clear(&prof);
+}
+
+
+static void test_profile_endpoint(void) {
+  char* e;
+
+  env_isolate();
+  ASSERT_OK(kn_profile_endpoint("AWS_ENDPOINT_URL_SSO", NULL, NULL, &e));
+  ASSERT_NULL(e);
+  ASSERT_OK(kn_profile_endpoint("AWS_ENDPOINT_URL_SSO", "", "http://p/", &e));
+  ASSERT_STR_EQ("http://p", e);
+  kn_free(e);
+  ASSERT_OK(
+      kn_profile_endpoint("AWS_ENDPOINT_URL_SSO", "http://s", "http://p", &e));
+  ASSERT_STR_EQ("http://s", e);
+  kn_free(e);
+  setenv("AWS_ENDPOINT_URL", "http://all", 1);
+  ASSERT_OK(
+      kn_profile_endpoint("AWS_ENDPOINT_URL_SSO", "http://s", "http://p", &e));
+  ASSERT_STR_EQ("http://all", e);
+  kn_free(e);
+  setenv("AWS_ENDPOINT_URL_SSO", "http://sso//", 1);
+  ASSERT_OK(
+      kn_profile_endpoint("AWS_ENDPOINT_URL_SSO", "http://s", "http://p", &e));
+  ASSERT_STR_EQ("http://sso", e);
+  kn_free(e);
+  /* STS's variable is not SSO's. */
+  ASSERT_OK(
+      kn_profile_endpoint("AWS_ENDPOINT_URL_STS", "http://s", "http://p", &e));
+  ASSERT_STR_EQ("http://all", e);
+  kn_free(e);
+  setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE", 1);
+  ASSERT_OK(
+      kn_profile_endpoint("AWS_ENDPOINT_URL_SSO", "http://s", "http://p", &e));
+  ASSERT_NULL(e);
+  env_isolate();
+}
+
+
+/* Gets once with profile `profile` (explicit when `explicit`, else
+ * $AWS_PROFILE). */
+static void get_profile(const char* profile, int explicit, get_result_t* r) {
+  kn_cred_options_t opts;
+  fixture_t f;
+
+  memset(&opts, 0, sizeof(opts));
+  if (explicit)
+    opts.profile = profile;
+  else
+    setenv("AWS_PROFILE", profile, 1);
+  fixture_init(&f, &opts);
+  get_once(&f, r);
+  fixture_close(&f, 0);
+  unsetenv("AWS_PROFILE");
+}
+
+
+static void test_chain_profile_precedence(void) {
+  char* creds = temp_file(
+      "[both]\naws_access_key_id = AKIACREDSFILE\n"
+      "aws_secret_access_key = creds-secret\n"
+      "[ssokeys]\naws_access_key_id = AKIACREDSFILE\n"
+      "aws_secret_access_key = creds-secret\n");
+  char* config = temp_file(
+      "[profile both]\n" PROCESS_LINE
+      "[profile cfgkeys]\naws_access_key_id = AKIACONFIG\n"
+      "aws_secret_access_key = config-secret\n" PROCESS_LINE
+      "[profile onlycfg]\naws_access_key_id = AKIACONFIG\n"
+      "aws_secret_access_key = config-secret\n"
+      "[profile ssokeys]\nsso_start_url = https://x.awsapps.com/start\n"
+      "sso_region = us-east-1\nsso_account_id = 123456789012\n"
+      "sso_role_name = r\n" PROCESS_LINE
+      "[profile rolesso]\nrole_arn = arn:aws:iam::123456789012:role/r\n"
+      "source_profile = nowhere\nsso_start_url = https://x.awsapps.com/start\n"
+      "sso_region = us-east-1\nsso_account_id = 123456789012\n"
+      "sso_role_name = r\n"
+      "[profile srcsso]\nrole_arn = arn:aws:iam::123456789012:role/r\n"
+      "source_profile = ssoproc\n"
+      "[profile ssoproc]\nsso_session = s\nsso_account_id = 123456789012\n"
+      "sso_role_name = r\n" PROCESS_LINE
+      "[sso-session s]\nsso_start_url = https://x.awsapps.com/start\n"
+      "sso_region = us-east-1\n"
+      "[profile half]\nsso_start_url = https://x.awsapps.com/start\n"
+      "sso_region = us-east-1\nsso_account_id = 123456789012\n"
+      "[profile nosession]\nsso_session = missing\n"
+      "sso_account_id = 123456789012\nsso_role_name = r\n"
+      "[profile badsrc]\nrole_arn = arn:aws:iam::123456789012:role/r\n"
+      "source_profile = empty\n[profile empty]\nregion = us-east-1\n");
+  char* home = getenv("HOME") != NULL ? strdup(getenv("HOME")) : NULL;
+  get_result_t r;
+
+  env_isolate();
+  /* No SSO token anywhere: an SSO profile fails with the login to run. */
+  setenv("HOME", "/nonexistent/kn-test", 1);
+  setenv("AWS_SHARED_CREDENTIALS_FILE", creds, 1);
+  setenv("AWS_CONFIG_FILE", config, 1);
+
+  /* The credentials file's keys come before credential_process... */
+  get_profile("both", 0, &r);
+  ASSERT_OK(r.status);
+  ASSERT_STR_EQ("AKIACREDSFILE", r.access_key_id);
+  ASSERT_STR_EQ("profile", r.source);
+  ASSERT_STR_EQ("both", r.profile);
+  /* ...which comes before the config file's keys... */
+  get_profile("cfgkeys", 0, &r);
+  ASSERT_OK(r.status);
+  ASSERT_STR_EQ("AKIAPROCESS", r.access_key_id);
+  ASSERT_STR_EQ("process-secret", r.secret_access_key);
+  ASSERT_STR_EQ("process", r.source);
+  ASSERT_STR_EQ("cfgkeys", r.profile);
+  ASSERT_EQ(0, r.expiration_ms);
+  /* ...which are used alone. */
+  get_profile("onlycfg", 0, &r);
+  ASSERT_OK(r.status);
+  ASSERT_STR_EQ("AKIACONFIG", r.access_key_id);
+  ASSERT_STR_EQ("profile", r.source);
+  /* SSO comes before both keys and credential_process. */
+  get_profile("ssokeys", 0, &r);
+  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
+  ASSERT_NOT_NULL(strstr(r.message, "aws sso login --profile ssokeys"));
+  /* A role comes before SSO. */
+  get_profile("rolesso", 0, &r);
+  ASSERT_EQ(KINESIS_EINVAL, r.status);
+  ASSERT_NOT_NULL(strstr(r.message, "source_profile \"nowhere\""));
+  /* A source profile: SSO before credential_process. */
+  get_profile("srcsso", 0, &r);
+  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
+  ASSERT_NOT_NULL(strstr(r.message, "aws sso login --profile ssoproc"));
+  /* Incomplete SSO settings name the profile and what is missing. */
+  get_profile("half", 0, &r);
+  ASSERT_EQ(KINESIS_EINVAL, r.status);
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "profile \"half\" is set up for IAM Identity "
+                         "Center (SSO) but lacks sso_role_name"));
+  get_profile("nosession", 0, &r);
+  ASSERT_EQ(KINESIS_EINVAL, r.status);
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "profile \"nosession\": sso_session \"missing\" has "
+                         "no [sso-session missing] section"));
+  get_profile("badsrc", 0, &r);
+  ASSERT_EQ(KINESIS_EINVAL, r.status);
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "source_profile \"empty\" has no keys, role_arn, "
+                         "SSO settings or credential_process"));
+
+  if (home != NULL)
+    setenv("HOME", home, 1);
+  else
+    unsetenv("HOME");
+  free(home);
+  remove_temp(creds);
+  remove_temp(config);
+  env_isolate();
+}
+
+
+/* An explicitly given profile skips the environment's keys and web
+ * identity; $AWS_PROFILE does not. */
+static void test_chain_explicit_profile(void) {
+  char* creds = temp_file(
+      "[p]\naws_access_key_id = AKIAPROFILE\n"
+      "aws_secret_access_key = profile-secret\n");
+  char* config = temp_file(
+      "[profile envrole]\nrole_arn = arn:aws:iam::123456789012:role/r\n"
+      "credential_source = Environment\n");
+  get_result_t r;
+
+  env_isolate();
+  setenv("AWS_SHARED_CREDENTIALS_FILE", creds, 1);
+  setenv("AWS_CONFIG_FILE", config, 1);
+  setenv("AWS_ACCESS_KEY_ID", "AKIAENV", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
+  setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/kn-test/token", 1);
+  setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/w", 1);
+  get_profile("p", 1, &r);
+  ASSERT_OK(r.status);
+  ASSERT_STR_EQ("AKIAPROFILE", r.access_key_id);
+  ASSERT_STR_EQ("profile", r.source);
+  ASSERT_STR_EQ("p", r.profile);
+  /* $AWS_PROFILE: the environment's keys first, as before. */
+  get_profile("p", 0, &r);
+  ASSERT_OK(r.status);
+  ASSERT_STR_EQ("AKIAENV", r.access_key_id);
+  ASSERT_STR_EQ("environment", r.source);
+  ASSERT_STR_EQ("(null)", r.profile);
+  /* Explicitly, credential_source = Environment assumes its role with the
+   * environment's keys rather than being shadowed by them: here the STS
+   * endpoint refuses the connection, and the error is the role's. */
+  setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1", 1);
+  get_profile("envrole", 1, &r);
+  ASSERT_NE(0, r.status);
+  ASSERT_NOT_NULL(strstr(r.message, "arn:aws:iam::123456789012:role/r"));
+  unsetenv("AWS_ENDPOINT_URL_STS");
+  /* A profile that does not exist, explicitly: the message says what was
+   * skipped. */
+  setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/kn-test/credentials", 1);
+  get_profile("nosuch", 1, &r);
+  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
+  ASSERT_NOT_NULL(
+      strstr(r.message, "environment (skipped: profile \"nosuch\" given)"));
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "web identity from the environment (skipped: "
+                         "profile \"nosuch\" given)"));
+  remove_temp(creds);
+  remove_temp(config);
+  env_isolate();
+}
+
+
+static void test_chain_process_failmalloc(void) {
+  char* config = temp_file("[default]\n" PROCESS_LINE);
+  int64_t i;
+  int done;
+
+  env_isolate();
+  setenv("AWS_CONFIG_FILE", config, 1);
+  kn_test_alloc_install();
+  for (i = 0, done = 0; !done; i++)
+    done = chain_failmalloc_run(i, 0);
+  ASSERT_GT(i, 5);
+  ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
+  remove_temp(config);
+  env_isolate();
+}
+
+
+/* IAM Identity Center without a token: the plan, the fetch's start and its
+ * message, failing each allocation in turn. */
+static void test_chain_sso_failmalloc(void) {
+  char* config = temp_file(
+      "[default]\nsso_session = s\nsso_account_id = 123456789012\n"
+      "sso_role_name = r\n"
+      "[sso-session s]\nsso_start_url = https://x.awsapps.com/start\n"
+      "sso_region = us-east-1\n");
+  char* home = getenv("HOME") != NULL ? strdup(getenv("HOME")) : NULL;
+  int64_t i;
+  int done;
+
+  env_isolate();
+  setenv("HOME", "/nonexistent/kn-test", 1);
+  setenv("AWS_CONFIG_FILE", config, 1);
+  kn_test_alloc_install();
+  for (i = 0, done = 0; !done; i++)
+    done = chain_failmalloc_run(i, KINESIS_ENOCREDS);
+  ASSERT_GT(i, 5);
+  ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
+  if (home != NULL)
+    setenv("HOME", home, 1);
+  free(home);
+  remove_temp(config);
+  env_isolate();
+}
+
+
 KN_TEST_MAIN(
     KN_TEST(test_parse_credentials_file),
     KN_TEST(test_parse_session_token_crlf), KN_TEST(test_parse_missing),
@@ -2014,4 +2314,7 @@ KN_TEST_MAIN(
     KN_TEST(test_sts_xml_failmalloc), KN_TEST(test_sts_invalid),
     KN_TEST(test_sts_start_failmalloc), KN_TEST(test_sts_answer_failmalloc),
     KN_TEST(test_chain_role_failmalloc), KN_TEST(test_chain_role_errors),
-    KN_TEST(test_close_cancels_sts_in_flight))
+    KN_TEST(test_close_cancels_sts_in_flight), KN_TEST(test_parse_keys_file),
+    KN_TEST(test_profile_endpoint), KN_TEST(test_chain_profile_precedence),
+    KN_TEST(test_chain_explicit_profile),
+    KN_TEST(test_chain_process_failmalloc), KN_TEST(test_chain_sso_failmalloc))
