@@ -68,11 +68,14 @@ typedef struct kinesis_client_options_s {
    * https://kinesis.REGION.amazonaws.com. Copied. */
   const char* endpoint_url;
   /** Default: $AWS_PROFILE, then "default". Copied. The profile gives
-   * credentials (static keys, or a role assumed through STS with
-   * source_profile, credential_source or web_identity_token_file), the
-   * region and endpoint_url (for STS). docs/client.md has the whole chain:
-   * options, environment keys, web identity from the environment, the
-   * profile, container, instance metadata. */
+   * credentials (a role assumed through STS with source_profile,
+   * credential_source or web_identity_token_file; IAM Identity Center;
+   * static keys; or credential_process), the region and endpoint_url (for
+   * STS and the SSO portal). Given here, the chain skips the environment's
+   * keys and web identity, as the AWS CLI does with --profile.
+   * docs/client.md has the whole chain: options, environment keys, web
+   * identity from the environment, the profile, container, instance
+   * metadata. */
   const char* profile;
   /** Optional explicit credentials; used when both the key id and the secret
    * are set, before the rest of the chain. Copied. */
