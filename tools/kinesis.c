@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "codec.h"
+#include "json_writer.h"
 #include "validate.h"
 
 #include <errno.h>
@@ -43,8 +44,10 @@
 /* parse_args(): go on and run the command. */
 #define CLI_CONTINUE (-1)
 
+
 /* CreateStream's ShardCount is a positive 32-bit signed integer. */
 #define CLI_MAX_SHARDS 2147483647UL
+
 
 /* put: stdin is read this much at a time; the buffer grows for long lines
  * up to the longest line a record can come from. */
@@ -61,6 +64,8 @@
 #define PUT_PROGRESS_MS 200
 /* put: a read that found non-blocking stdin empty is tried again after. */
 #define PUT_READ_RETRY_MS 20
+
+
 /* tail: a shard whose last GetRecords brought nothing is asked again after
  * this long (the consumer's default is 2000), so a new record shows within
  * about a second. */
@@ -74,11 +79,13 @@
 /* tail: the output block is written out as soon as it holds this much,
  * and in any case before the loop waits for more (on_tail_flush). */
 #define TAIL_FLUSH_BYTES (64 * 1024)
+/* tail: the lease owner prefix without --app. */
+#define TAIL_DEFAULT_APP "kinesis-tail"
+
+
 /* tail: --idle-exit is in whole seconds, at most this many (a uint32_t of
  * milliseconds). */
 #define TAIL_MAX_IDLE_SECONDS 4294967UL
-/* tail: the lease owner prefix without --app. */
-#define TAIL_DEFAULT_APP "kinesis-tail"
 /* tail: --app is at most this long, so that the owner name stays short. */
 #define TAIL_MAX_APP_LEN 128
 /* tail: --session-timeout, in whole seconds: at most a day. */
@@ -86,8 +93,6 @@
 /* --stats-every, in whole seconds: at most a day. */
 #define STATS_MAX_EVERY_SECONDS 86400UL
 
-
-/* ---- Commands and options ---- */
 
 typedef enum {
   CMD_CREATE_STREAM = 1,
@@ -119,6 +124,7 @@ typedef struct {
   const char* summary;  /* one line, for kinesis --help */
   const char* help;     /* description and options, for NAME --help */
 } command_t;
+
 
 /* The statistics options of put and tail. */
 #define STATS_HELP                                                            \
@@ -526,180 +532,6 @@ static const option_t options[] = {
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
-
-
-/* ---- A growable string, for the JSON output ---- */
-
-typedef struct {
-  char* data;
-  size_t len;
-  size_t cap;
-  int failed; /* an allocation failed; the content is incomplete */
-} sbuf_t;
-
-
-static void sb_append(sbuf_t* b, const char* s, size_t n) {
-  if (b->failed)
-    return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap > 0 ? b->cap : 256;
-    char* p;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    p = realloc(b->data, cap);
-    if (p == NULL) {
-      b->failed = 1;
-      return;
-    }
-    b->data = p;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->len, s, n);
-  b->len += n;
-  b->data[b->len] = '\0';
-}
-
-
-static void sb_puts(sbuf_t* b, const char* s) {
-  sb_append(b, s, strlen(s));
-}
-
-
-static void sb_free(sbuf_t* b) {
-  free(b->data);
-  memset(b, 0, sizeof(*b));
-}
-
-
-/* A JSON string (RFC 8259 §7). The library hands us UTF-8 from the
- * service's own JSON, so bytes >= 0x80 are copied as they are. */
-static void sb_json_string(sbuf_t* b, const char* s) {
-  static const char hex[] = "0123456789abcdef";
-  const unsigned char* p = (const unsigned char*) s;
-  const unsigned char* run = p;
-
-  sb_append(b, "\"", 1);
-  for (; *p != '\0'; p++) {
-    char esc[7];
-    size_t n = 2;
-    if (*p >= 0x20 && *p != '"' && *p != '\\' && *p != 0x7f)
-      continue;
-    sb_append(b, (const char*) run, (size_t) (p - run));
-    run = p + 1;
-    esc[0] = '\\';
-    switch (*p) {
-      case '"': esc[1] = '"'; break;
-      case '\\': esc[1] = '\\'; break;
-      case '\b': esc[1] = 'b'; break;
-      case '\f': esc[1] = 'f'; break;
-      case '\n': esc[1] = 'n'; break;
-      case '\r': esc[1] = 'r'; break;
-      case '\t': esc[1] = 't'; break;
-      default:
-        esc[1] = 'u';
-        esc[2] = '0';
-        esc[3] = '0';
-        esc[4] = hex[*p >> 4];
-        esc[5] = hex[*p & 0xf];
-        n = 6;
-        break;
-    }
-    sb_append(b, esc, n);
-  }
-  sb_append(b, (const char*) run, (size_t) (p - run));
-  sb_append(b, "\"", 1);
-}
-
-
-/* ---- A JSON writer with two-space indentation ---- */
-
-#define JW_MAX_DEPTH 8
-
-typedef struct {
-  sbuf_t out;
-  int depth;
-  int empty[JW_MAX_DEPTH]; /* no member written yet at this depth */
-} jw_t;
-
-
-static void jw_indent(jw_t* w) {
-  int i;
-  sb_append(&w->out, "\n", 1);
-  for (i = 0; i < w->depth; i++)
-    sb_append(&w->out, "  ", 2);
-}
-
-
-/* Starts a member (`key` set, in an object) or an element (`key` NULL). */
-static void jw_key(jw_t* w, const char* key) {
-  if (w->depth > 0) {
-    if (!w->empty[w->depth])
-      sb_append(&w->out, ",", 1);
-    w->empty[w->depth] = 0;
-    jw_indent(w);
-  }
-  if (key != NULL) {
-    sb_json_string(&w->out, key);
-    sb_append(&w->out, ": ", 2);
-  }
-}
-
-
-static void jw_open(jw_t* w, const char* key, char bracket) {
-  jw_key(w, key);
-  sb_append(&w->out, &bracket, 1);
-  if (w->depth + 1 < JW_MAX_DEPTH) {
-    w->depth++;
-    w->empty[w->depth] = 1;
-  }
-}
-
-
-static void jw_close(jw_t* w, char bracket) {
-  int empty = w->empty[w->depth];
-  if (w->depth > 0)
-    w->depth--;
-  if (!empty)
-    jw_indent(w);
-  sb_append(&w->out, &bracket, 1);
-}
-
-
-/* Writes nothing when `value` is NULL: absent members are omitted. */
-static void jw_string(jw_t* w, const char* key, const char* value) {
-  if (value == NULL)
-    return;
-  jw_key(w, key);
-  sb_json_string(&w->out, value);
-}
-
-
-static void jw_uint(jw_t* w, const char* key, unsigned long value) {
-  char num[32];
-  snprintf(num, sizeof(num), "%lu", value);
-  jw_key(w, key);
-  sb_puts(&w->out, num);
-}
-
-
-/* Epoch seconds with at most millisecond precision and no trailing zeros,
- * as the service sends them: 1700000000 or 1700000000.123. */
-static void jw_seconds(jw_t* w, const char* key, double value) {
-  char num[64];
-  size_t n;
-  jw_key(w, key);
-  if (!isfinite(value)) {
-    sb_puts(&w->out, "null");
-    return;
-  }
-  snprintf(num, sizeof(num), "%.3f", value);
-  n = strlen(num);
-  while (n > 0 && num[n - 1] == '0')
-    n--;
-  if (n > 0 && num[n - 1] == '.')
-    n--;
-  sb_append(&w->out, num, n);
-}
 
 
 /* ---- The run ---- */
@@ -2628,53 +2460,6 @@ static size_t iso8601_ms(double seconds, tail_clock_t* clock, char* out) {
   out[23] = 'Z';
   out[24] = '\0';
   return 24;
-}
-
-
-/* The most bytes put_json_string() writes for `s`. */
-static size_t json_string_max(const char* s) {
-  return s != NULL ? 6 * strlen(s) + 2 : 4;
-}
-
-
-/* Writes `s` at `o` as a JSON string (RFC 8259 §7), or null; returns the
- * end. The library hands us UTF-8 from the service's own JSON, so bytes
- * >= 0x80 are copied as they are. */
-static char* put_json_string(char* o, const char* s) {
-  static const char hex[] = "0123456789abcdef";
-  const unsigned char* p = (const unsigned char*) s;
-
-  if (s == NULL) {
-    memcpy(o, "null", 4);
-    return o + 4;
-  }
-  *o++ = '"';
-  for (; *p != '\0'; p++) {
-    unsigned char c = *p;
-    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f) {
-      *o++ = (char) c;
-      continue;
-    }
-    *o++ = '\\';
-    switch (c) {
-      case '"': *o++ = '"'; break;
-      case '\\': *o++ = '\\'; break;
-      case '\b': *o++ = 'b'; break;
-      case '\f': *o++ = 'f'; break;
-      case '\n': *o++ = 'n'; break;
-      case '\r': *o++ = 'r'; break;
-      case '\t': *o++ = 't'; break;
-      default:
-        *o++ = 'u';
-        *o++ = '0';
-        *o++ = '0';
-        *o++ = hex[c >> 4];
-        *o++ = hex[c & 0xf];
-        break;
-    }
-  }
-  *o++ = '"';
-  return o;
 }
 
 
