@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+
 /* CreateStream's ShardCount is a positive 32-bit signed integer. */
 #define CLI_MAX_SHARDS 2147483647UL
 
