@@ -25,6 +25,11 @@
  * no callback runs inside an API call. A shard's fetches also stay on the
  * shard, in order, until every record in them is acknowledged: the acked
  * prefix is what may be checkpointed.
+ *
+ * The consumer is three files, which share this header and no more:
+ * consumer.c (the API, options, delivery, the life cycle), consumer_fetch.c
+ * (reading shards) and consumer_lease.c (rounds, claims, heartbeats,
+ * checkpoints, handover). The planner they call is lease_plan.c.
  */
 
 enum {
@@ -200,7 +205,7 @@ struct kinesis_consumer_s {
   uint64_t queue_depth;
   uint64_t reserved;   /* records GetRecords calls in flight may bring */
   /* A shard found the queue full and waits, with no timer armed, for room:
-   * only then has wake_waiting_shards() anything to look for. */
+   * only then has kn_cfetch_wake_waiting() anything to look for. */
   int room_waiters;
   uint64_t unacked;
   uv_idle_t dispatcher;
@@ -251,5 +256,50 @@ static inline void shard_set_state(kn_cshard_t* s, int state) {
                  (size_t) (s->state == SHARD_FETCHING);
   s->state = state;
 }
+
+
+/* consumer.c: helpers, readiness, acknowledgement, delivery, close. */
+int kn_consumer_set_str(char** dst, const char* src);
+void kn_consumer_readiness_update(kinesis_consumer_t* c);
+void kn_consumer_note_store(kinesis_consumer_t* c, int status);
+void kn_consumer_fetch_free(kinesis_consumer_t* c, kn_fetch_t* f);
+void kn_consumer_shard_advance(kn_cshard_t* s);
+void kn_consumer_event_push_start(kn_cshard_t* s,
+                                  const kinesis_checkpoint_t* ckpt);
+void kn_consumer_event_push_end(kn_cshard_t* s,
+                                kinesis_shard_end_reason_t why);
+void kn_consumer_dispatcher_kick(kinesis_consumer_t* c);
+void kn_consumer_on_shard_timer_closed(uv_handle_t* h);
+void kn_consumer_maybe_finish_close(kinesis_consumer_t* c);
+
+/* consumer_fetch.c: iterators, GetRecords, the call line, ending,
+ * losing and forgetting a shard. */
+void kn_cfetch_children_may_start(kn_cshard_t* s);
+void kn_cfetch_try_end(kn_cshard_t* s);
+void kn_cfetch_stop(kn_cshard_t* s);
+void kn_cfetch_drop_queued(kn_cshard_t* s);
+void kn_cfetch_forget(kn_cshard_t* s);
+void kn_cfetch_lost(kn_cshard_t* s, const char* why);
+void kn_cfetch_line_advance(kinesis_consumer_t* c);
+void kn_cfetch_unwait_call(kn_cshard_t* s);
+void kn_cfetch_wake_waiting(kinesis_consumer_t* c, kn_cshard_t* except);
+void kn_cfetch_schedule(kn_cshard_t* s, uint64_t delay);
+
+/* consumer_lease.c: checkpoints, heartbeats, claims, discovery, rounds,
+ * handover, membership. */
+void kn_clease_on_ckpt_done(int status, void* arg);
+void kn_clease_write_checkpoint(kn_cshard_t* s);
+void kn_clease_on_checkpoint_timer(uv_timer_t* t);
+int kn_clease_holds(const kn_cshard_t* s);
+int kn_clease_check(kn_cshard_t* s, uint64_t now);
+void kn_clease_on_heartbeat_timer(uv_timer_t* t);
+void kn_clease_checkpoint_refused(kn_cshard_t* s, int status,
+                                  const char* message);
+void kn_clease_round_start(kinesis_consumer_t* c);
+void kn_clease_owners_clear(kinesis_consumer_t* c);
+void kn_clease_try_hand_over(kn_cshard_t* s);
+void kn_clease_member_call(kinesis_consumer_t* c, int leaving);
+void kn_clease_discovery_run(kinesis_consumer_t* c);
+void kn_clease_on_discovery_timer(uv_timer_t* t);
 
 #endif /* KN_CONSUMER_INTERNAL_H */
