@@ -1,286 +1,28 @@
+#include "consumer_internal.h"
 #include "internal.h"
 
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "aggregation.h"
-#include "client.h"
-#include "codec.h"
-#include "lease_plan.h"
-#include "shardmap.h"
-#include "strmap.h"
 #include "validate.h"
 
 /*
- * The consumer (DESIGN.md section 4). Each leased shard has a fetch timer
- * and at most one client call in flight (GetShardIterator or GetRecords).
- * A GetRecords answer becomes a kn_fetch_t: the parsed answer, kept whole
- * (records point into it, no copies), with its KPL aggregates split into
- * user records. Fetches wait in one FIFO, `ready`, from which an idle
- * handle hands records to on_record, so order within a shard is kept and
- * no callback runs inside an API call. A shard's fetches also stay on the
- * shard, in order, until every record in them is acknowledged: the acked
- * prefix is what may be checkpointed.
+ * The consumer's public API: options, new, start, stop, pause and resume,
+ * ack, stats, close; readiness; the dispatcher, which hands queued records
+ * to on_record and shard starts and ends to their callbacks; and the life
+ * cycle, down to freeing shards and closing handles. Reading shards is
+ * consumer_fetch.c; leases and checkpoints are consumer_lease.c.
  */
 
 #define KN_DELIVER_PER_TURN 2000
-/* Shard calls started in one loop turn, at most: each costs about 100 us of
- * CPU to sign and send, and its answer as much again. */
-#define KN_CALLS_PER_TURN 16
-/* Calls that wait are started on multiples of this many ms of loop time. */
-#define KN_FETCH_SLOT_MS 10
-#define KN_BACKOFF_MIN_MS 500
-#define KN_BACKOFF_MAX_MS 10000
-
-enum {
-  SHARD_NEW = 0,       /* listed; not claimed */
-  SHARD_CLAIMING,      /* a claim or a parents check is in flight */
-  SHARD_LEASED_OTHER,  /* another consumer holds it */
-  SHARD_FETCHING,      /* ours: iterator and GetRecords */
-  SHARD_ENDING,        /* read to its end; waiting for acks, then finish */
-  SHARD_FINISHED,
-  SHARD_GONE,          /* lost its lease, or left the stream */
-  SHARD_HANDOVER,      /* given up to rebalance: acks, checkpoint, release */
-  SHARD_FAILED         /* its checkpoint refused: leased, not read */
-};
 
 static const char* const state_names[] = {
     "new", "claiming", "leased-elsewhere", "fetching", "ending", "finished",
     "gone", "handing-over", "failed"};
 
-typedef struct kn_fetch_s kn_fetch_t;
-typedef struct kn_cshard_s kn_cshard_t;
 
-typedef struct kn_crec_s {
-  kinesis_consumer_record_t pub;
-  kn_fetch_t* fetch;
-  uint8_t acked;
-  uint8_t partial;     /* not the last user record of its aggregate */
-} kn_crec_t;
-
-struct kn_fetch_s {
-  kn_queue_t node;     /* the shard's fetches, in order */
-  kn_queue_t ready;    /* the consumer's delivery FIFO, while undelivered */
-  kn_cshard_t* shard;
-  kn_parsed_t parsed;
-  kn_crec_t* recs;
-  size_t nrecs;
-  size_t delivered;    /* records handed to on_record */
-  size_t acked;        /* the acknowledged prefix */
-  kn_buf_t strings;    /* NUL-terminated keys of de-aggregated records */
-  kn_deagg_record_t** deaggs;
-  size_t ndeaggs;
-};
-
-struct kn_cshard_s {
-  kn_queue_t node;
-  kinesis_consumer_t* consumer;
-  char* id;
-  char* parent;
-  char* adjacent_parent;
-  int state;
-  int listed;          /* seen in the latest listing */
-  uv_timer_t timer;
-  int timer_open;
-  kn_call_t* call;     /* GetShardIterator or GetRecords in flight */
-  uint32_t reserved;   /* the Limit of the GetRecords in flight */
-  int ckpt_ops;        /* checkpointer calls in flight */
-  /* The lease is known good until this loop time: the last claim or
-   * heartbeat that succeeded, counted from when it was sent. */
-  uint64_t lease_until;
-  uint64_t lease_sent_at;
-  int heartbeating;    /* a heartbeat is in flight */
-  int probing;         /* a get in flight, to learn whether it is finished */
-  /* The claim round (consumer's `round`) in which a claim of this shard
-   * was refused: it is not asked again in that round. */
-  uint64_t refused_round;
-  char* iterator;
-  kn_queue_t fetches;
-  /* Where to start again after an expired iterator: after the last record
-   * fetched, or from the start position when nothing was fetched. */
-  char* last_fetched;
-  kinesis_iterator_type_t start_type;
-  char* start_seq;
-  /* Records of the aggregate at start_seq up to this index were processed
-   * before a restart: they are skipped. -1 when none. */
-  int64_t skip_sub;
-  /* The acknowledged position, and what was last written. */
-  char* acked_seq;
-  /* The last acknowledged record's sequence number while its fetch is
-   * held: copied into acked_seq only when the fetch goes, not per record. */
-  const char* acked_ref;
-  /* User records per Kinesis record in recent answers: an aggregate counts
-   * once in GetRecords' Limit, and the queue's room is in user records. */
-  double fanout;
-  uint32_t acked_sub;
-  int acked_partial;
-  int dirty;
-  char* written_seq;
-  uint32_t backoff_ms;
-  uint64_t next_fetch_at;
-  int64_t millis_behind;
-  double last_arrival;
-  uint64_t records;
-  /* A GetRecords call succeeded since the lease was taken, and none has
-   * failed since, throttling aside: the shard is being read. */
-  int fetch_ok;
-  /* The shard's hash-key range, from the listing, for the KCL's check of
-   * KPL aggregates (fetch_build). Without a range that parses, has_range is
-   * 0 and no aggregate is dropped. */
-  kn_hash_key_t range_start;
-  kn_hash_key_t range_end;
-  int has_range;
-  /* For the planner: from the listing, the lease table and the plan. */
-  int open;            /* listed without an ending sequence number */
-  int frontier;        /* open at the start position (LATEST, AT_TIMESTAMP) */
-  int known;           /* the store has a record of it */
-  int at_position;     /* without a checkpoint, start at iterator_type */
-  int plan_status;     /* KN_PLAN_* of the last plan */
-  const char* owner;   /* the table's live owner (interned); NULL: free */
-  int free_rounds;     /* rounds in a row the table showed it free */
-  /* Waiting in the consumer's call_waiters for a call to end. */
-  kn_queue_t call_wait;
-  int call_waiting;
-  int started_event;   /* a start went to on_shard_start; an end is owed */
-};
-
-/* A shard's start or end, for on_shard_start and on_shard_end, queued so
- * that each runs on the loop after the work that caused it, in order. */
-typedef struct kn_event_s {
-  kn_queue_t node;
-  int start;
-  kinesis_shard_start_t st;
-  kinesis_shard_end_reason_t reason;
-  char strings[];      /* the shard id, then the sequence number */
-} kn_event_t;
-
-struct kinesis_consumer_s {
-  kinesis_client_t* client;
-  uv_loop_t* loop;
-  kinesis_consumer_options_t o;
-  char* stream;
-  char* owner;
-  kinesis_checkpointer_t* cp;
-  int own_cp;          /* the private memory checkpointer */
-  uint32_t lease_ms;   /* the checkpointer's session timeout; 0: unknown */
-  uint32_t live;       /* live members, as last answered; 0: unknown */
-  int member_calls;    /* member op calls in flight */
-  int left;            /* told the checkpointer it is leaving */
-  uint64_t round;      /* claim rounds: each listing and heartbeat */
-  kn_queue_t shards;
-  size_t nshards;
-  kn_strmap_t index;   /* shards by id */
-  kn_strmap_t owners;  /* the last lease table's owner names, interned */
-  /* Rounds (see "Rounds" below). */
-  int round_busy;      /* a round is counting, reading or planning */
-  int round_again;     /* another round was asked for meanwhile */
-  int leases_calls;    /* leases op calls in flight */
-  int claims_out;      /* claims of the last plans in flight */
-  int claims_refused;  /* of those, refused since the last plan */
-  int probes_out;      /* parent gets in flight (no leases op) */
-  int probes_found;    /* of those, parents found finished */
-  int planned_once;    /* a plan was carried out since the start */
-  size_t target;       /* the last plan's share; SIZE_MAX: no limit */
-  const char** ids;    /* the ids asked of the leases op */
-  size_t ids_cap;
-  kn_plan_shard_t* plan_in;
-  kn_cshard_t** plan_shards;
-  size_t plan_cap;
-  /* The start position's frontier (LATEST, AT_TIMESTAMP): marked once per
-   * start; trusted when it could be worked out. */
-  int frontier_done;
-  int frontier_trusted;
-  kn_call_t* frontier_call;
-  kn_queue_t events;   /* kn_event_t, for on_shard_start and on_shard_end */
-  /* Shard calls (GetShardIterator, GetRecords) in flight, at most
-   * max_calls, the client's connections: more would only wait inside
-   * libcurl, whose list of waiting transfers costs O(n) per transfer. The
-   * shards beyond wait here, in order. */
-  uint32_t calls;
-  uint32_t max_calls;
-  kn_queue_t call_waiters;
-  /* Shard calls started in this loop turn, at most KN_CALLS_PER_TURN: the
-   * rest wait in the line for the next turn (on_turn), so that a thousand
-   * shards coming due together cost several short turns, not one long
-   * one. */
-  uint32_t turn_calls;
-  size_t fetching;     /* shards in SHARD_FETCHING */
-  kn_queue_t ready;
-  uint64_t queue_depth;
-  uint64_t reserved;   /* records GetRecords calls in flight may bring */
-  /* A shard found the queue full and waits, with no timer armed, for room:
-   * only then has wake_waiting_shards() anything to look for. */
-  int room_waiters;
-  uint64_t unacked;
-  uv_idle_t dispatcher;
-  uv_timer_t discovery;
-  uv_timer_t heartbeat;
-  uv_timer_t checkpoint;
-  uv_timer_t readiness;  /* reports a change of readiness on a later tick */
-  /* The loop's turns, for the stats: the time between two prepare phases
-   * less what the loop spent waiting in the kernel. */
-  uv_prepare_t turns;
-  uint64_t turn_at;      /* uv_hrtime() at the last prepare; 0 before */
-  uint64_t turn_idle;    /* uv_metrics_idle_time() then */
-  uint64_t turn_cpu;     /* this thread's CPU time then, in ns */
-  kn_call_t* listing;
-  int started;
-  int paused;
-  int closing;
-  int in_dispatch;
-  int handles_open;
-  int cp_closing;
-  int stopping;        /* a stop, not a close: the consumer stays */
-  int close_requested;
-  kinesis_consumer_cb stop_cb;
-  void* stop_arg;
-  /* What stop_cb gets: 0, or KINESIS_ECANCELED once a close took over the
-   * stop under way. */
-  int stop_status;
-  kinesis_consumer_cb close_cb;
-  void* close_arg;
-  void* data;
-  kinesis_consumer_stats_t stats;
-  kinesis_consumer_shard_stats_t* shard_stats;
-  /* Readiness: the shards were listed, the first claims were answered,
-   * the checkpointer's last answer was not KINESIS_ESTORE, and every
-   * leased shard is being read. */
-  int listed_ok;
-  int claimed_once;
-  int store_down;
-  int reported_ready;    /* as last reported to on_ready */
-};
-
-
-static void shard_schedule_fetch(kn_cshard_t* s, uint64_t delay);
-
-
-/* Every change of a shard's state goes through here, which keeps the count
- * of fetching shards that each GetRecords divides its Limit by. */
-static void shard_set_state(kn_cshard_t* s, int state) {
-  kinesis_consumer_t* c = s->consumer;
-  c->fetching += (size_t) (state == SHARD_FETCHING) -
-                 (size_t) (s->state == SHARD_FETCHING);
-  s->state = state;
-}
-static void wake_waiting_shards(kinesis_consumer_t* c, kn_cshard_t* except);
-static void consumer_maybe_finish_close(kinesis_consumer_t* c);
-static void discovery_run(kinesis_consumer_t* c);
-static void on_discovery_timer(uv_timer_t* t);
-static void dispatcher_kick(kinesis_consumer_t* c);
-static void shard_try_end(kn_cshard_t* s);
-static void round_start(kinesis_consumer_t* c);
 static void consumer_reset(kinesis_consumer_t* c);
-static void shard_try_hand_over(kn_cshard_t* s);
-static int shard_holds_lease(const kn_cshard_t* s);
-static int shard_lease_check(kn_cshard_t* s, uint64_t now);
-static void readiness_update(kinesis_consumer_t* c);
-static void shard_hand_over(kn_cshard_t* s);
-static void member_call(kinesis_consumer_t* c, int leaving);
-static void on_shard_timer_closed(uv_handle_t* h);
-static void event_push_start(kn_cshard_t* s, const kinesis_checkpoint_t* ckpt);
-static void event_push_end(kn_cshard_t* s, kinesis_shard_end_reason_t why);
 
 
 void kinesis_consumer_options_init(kinesis_consumer_options_t* o) {
@@ -297,7 +39,7 @@ void kinesis_consumer_options_init(kinesis_consumer_options_t* o) {
 }
 
 
-static int set_str(char** dst, const char* src) {
+int kn_consumer_set_str(char** dst, const char* src) {
   char* copy = NULL;
   if (src != NULL && (copy = kn_strdup(src)) == NULL)
     return KINESIS_ENOMEM;
@@ -350,7 +92,7 @@ static void on_readiness_timer(uv_timer_t* t) {
  * reported on a later tick, so on_ready never runs inside the library's
  * own work, and a state that flips and flips back in one tick is not
  * reported at all. */
-static void readiness_update(kinesis_consumer_t* c) {
+void kn_consumer_readiness_update(kinesis_consumer_t* c) {
   int ready;
   if (c->closing)
     return;
@@ -365,12 +107,12 @@ static void readiness_update(kinesis_consumer_t* c) {
 
 
 /* The checkpointer answered an operation: whether it could be reached. */
-static void note_store(kinesis_consumer_t* c, int status) {
+void kn_consumer_note_store(kinesis_consumer_t* c, int status) {
   int down = status == KINESIS_ESTORE;
   if (status == KINESIS_ECANCELED || down == c->store_down)
     return;
   c->store_down = down;
-  readiness_update(c);
+  kn_consumer_readiness_update(c);
 }
 
 
@@ -386,7 +128,7 @@ const char* kinesis_consumer_owner(const kinesis_consumer_t* c) {
 
 /* ---- Fetches and acknowledgement ---- */
 
-static void fetch_free(kinesis_consumer_t* c, kn_fetch_t* f) {
+void kn_consumer_fetch_free(kinesis_consumer_t* c, kn_fetch_t* f) {
   size_t i;
   if (!kn_queue_empty(&f->ready)) {
     kn_queue_remove(&f->ready);
@@ -409,7 +151,7 @@ static void fetch_free(kinesis_consumer_t* c, kn_fetch_t* f) {
 
 /* Moves the shard's acknowledged position over every record acknowledged
  * in order, freeing fetches that are done. */
-static void shard_advance(kn_cshard_t* s) {
+void kn_consumer_shard_advance(kn_cshard_t* s) {
   kinesis_consumer_t* c = s->consumer;
   while (!kn_queue_empty(&s->fetches)) {
     kn_fetch_t* f = kn_queue_data(s->fetches.next, kn_fetch_t, node);
@@ -424,15 +166,15 @@ static void shard_advance(kn_cshard_t* s) {
     if (f->acked < f->nrecs)
       return;
     if (s->acked_ref != NULL) {
-      set_str(&s->acked_seq, s->acked_ref);
+      kn_consumer_set_str(&s->acked_seq, s->acked_ref);
       s->acked_ref = NULL;
     }
-    fetch_free(c, f);
+    kn_consumer_fetch_free(c, f);
   }
   if (s->state == SHARD_ENDING)
-    shard_try_end(s);
+    kn_cfetch_try_end(s);
   else if (s->state == SHARD_HANDOVER)
-    shard_try_hand_over(s);
+    kn_clease_try_hand_over(s);
 }
 
 
@@ -442,7 +184,7 @@ static void record_ack(kinesis_consumer_t* c, kn_crec_t* r) {
   c->stats.records_acked++;
   if (r->fetch->acked < r->fetch->delivered &&
       &r->fetch->recs[r->fetch->acked] == r)
-    shard_advance(r->fetch->shard);
+    kn_consumer_shard_advance(r->fetch->shard);
 }
 
 
@@ -457,8 +199,8 @@ int kinesis_consumer_ack(kinesis_consumer_t* c,
   if (r->acked)
     return KINESIS_EALREADY;
   record_ack(c, r);
-  dispatcher_kick(c);
-  wake_waiting_shards(c, NULL);
+  kn_consumer_dispatcher_kick(c);
+  kn_cfetch_wake_waiting(c, NULL);
   return 0;
 }
 
@@ -501,11 +243,12 @@ static void event_push(kn_cshard_t* s, int start, kinesis_iterator_type_t type,
     e->st.sequence_number = e->strings + idlen;
   }
   kn_queue_insert_tail(&c->events, &e->node);
-  dispatcher_kick(c);
+  kn_consumer_dispatcher_kick(c);
 }
 
 
-static void event_push_start(kn_cshard_t* s, const kinesis_checkpoint_t* ckpt) {
+void kn_consumer_event_push_start(kn_cshard_t* s,
+                                  const kinesis_checkpoint_t* ckpt) {
   event_push(s, 1, s->start_type,
              ckpt->sequence_number != NULL ? s->start_seq : NULL,
              ckpt->partial ? ckpt->sub_sequence_number : 0,
@@ -513,7 +256,8 @@ static void event_push_start(kn_cshard_t* s, const kinesis_checkpoint_t* ckpt) {
 }
 
 
-static void event_push_end(kn_cshard_t* s, kinesis_shard_end_reason_t why) {
+void kn_consumer_event_push_end(kn_cshard_t* s,
+                                kinesis_shard_end_reason_t why) {
   event_push(s, 0, KINESIS_ITERATOR_TRIM_HORIZON, NULL, 0, why);
 }
 
@@ -553,7 +297,7 @@ static void on_dispatch(uv_idle_t* idle) {
       break;
     /* Never hand out a record of a shard whose lease may have passed to
      * another consumer: it drops the shard's queue. */
-    if (!shard_lease_check(f->shard, uv_now(c->loop)))
+    if (!kn_clease_check(f->shard, uv_now(c->loop)))
       continue;
     r = &f->recs[f->delivered++];
     c->queue_depth--;
@@ -576,1566 +320,15 @@ static void on_dispatch(uv_idle_t* idle) {
        (c->o.manual_ack && c->unacked >= max_unacked)) &&
       (kn_queue_empty(&c->events) || c->closing))
     uv_idle_stop(&c->dispatcher);
-  wake_waiting_shards(c, NULL);
-  consumer_maybe_finish_close(c);
+  kn_cfetch_wake_waiting(c, NULL);
+  kn_consumer_maybe_finish_close(c);
 }
 
 
-static void dispatcher_kick(kinesis_consumer_t* c) {
+void kn_consumer_dispatcher_kick(kinesis_consumer_t* c) {
   if (!c->closing && ((!c->paused && !kn_queue_empty(&c->ready)) ||
                       !kn_queue_empty(&c->events)))
     uv_idle_start(&c->dispatcher, on_dispatch);
-}
-
-
-/* ---- Checkpoints and leases ---- */
-
-static void shard_lost(kn_cshard_t* s, const char* why);
-
-
-static void on_ckpt_done(int status, void* arg) {
-  kn_cshard_t* s = arg;
-  kinesis_consumer_t* c = s->consumer;
-  s->ckpt_ops--;
-  if (status == KINESIS_ELEASELOST) {
-    if (shard_holds_lease(s))
-      c->stats.leases_lost++;
-    shard_lost(s, "its lease was taken by another consumer");
-  } else if (status != 0 && status != KINESIS_ECANCELED)
-    kn_client_log(c->client, KINESIS_LOG_WARN,
-                  "consumer: checkpointer call for %s failed: %s", s->id,
-                  kinesis_strerror(status));
-  /* A shard read to its end waits for its other calls before finishing. */
-  if (s->state == SHARD_ENDING)
-    shard_try_end(s);
-  else if (s->state == SHARD_HANDOVER)
-    shard_try_hand_over(s);
-  consumer_maybe_finish_close(c);
-}
-
-
-static void on_checkpoint_written(int status, void* arg) {
-  kn_cshard_t* s = arg;
-  note_store(s->consumer, status);
-  if (status == 0)
-    s->consumer->stats.checkpoints++;
-  else if (status != KINESIS_ELEASELOST)
-    s->dirty = 1;  /* written again on the next interval */
-  on_ckpt_done(status, arg);
-}
-
-
-static void shard_write_checkpoint(kn_cshard_t* s) {
-  kinesis_consumer_t* c = s->consumer;
-  kinesis_checkpoint_t pos;
-  int r;
-
-  const char* seq = s->acked_ref != NULL ? s->acked_ref : s->acked_seq;
-
-  if (!s->dirty || seq == NULL || !shard_holds_lease(s))
-    return;
-  memset(&pos, 0, sizeof(pos));
-  pos.sequence_number = seq;
-  pos.sub_sequence_number = s->acked_sub;
-  pos.partial = s->acked_partial;
-  r = c->cp->ops->checkpoint(c->cp->self, c->stream, s->id, c->owner, &pos,
-                             on_checkpoint_written, s);
-  if (r == 0) {
-    s->ckpt_ops++;
-    s->dirty = 0;
-    set_str(&s->written_seq, seq);
-  }
-}
-
-
-static void on_checkpoint_timer(uv_timer_t* t) {
-  kinesis_consumer_t* c = container_of(t, kinesis_consumer_t, checkpoint);
-  kn_queue_t* q;
-  for (q = c->shards.next; q != &c->shards; q = q->next)
-    shard_write_checkpoint(kn_queue_data(q, kn_cshard_t, node));
-}
-
-
-static int shard_holds_lease(const kn_cshard_t* s) {
-  return s->state == SHARD_FETCHING || s->state == SHARD_ENDING ||
-         s->state == SHARD_HANDOVER || s->state == SHARD_FAILED;
-}
-
-
-/* Whether the lease of a shard held here is still known good; when it is
- * not, the shard is dropped (0), since another consumer may own it now. */
-static int shard_lease_check(kn_cshard_t* s, uint64_t now) {
-  kinesis_consumer_t* c = s->consumer;
-  if (c->lease_ms == 0 || !shard_holds_lease(s) || now < s->lease_until)
-    return 1;
-  c->stats.leases_lost++;
-  shard_lost(s, "its lease could not be confirmed within the session timeout");
-  return 0;
-}
-
-
-static void on_heartbeat(int status, void* arg) {
-  kn_cshard_t* s = arg;
-  kinesis_consumer_t* c = s->consumer;
-  s->heartbeating = 0;
-  if (status == 0 && shard_holds_lease(s))
-    s->lease_until = s->lease_sent_at + c->lease_ms;
-  note_store(c, status);
-  on_ckpt_done(status, arg);
-}
-
-
-static void on_heartbeat_timer(uv_timer_t* t) {
-  kinesis_consumer_t* c = container_of(t, kinesis_consumer_t, heartbeat);
-  uint64_t now = uv_now(c->loop);
-  kn_queue_t* q;
-  for (q = c->shards.next; q != &c->shards; q = q->next) {
-    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    if (!shard_lease_check(s, now) || !shard_holds_lease(s) ||
-        s->heartbeating)
-      continue;
-    if (c->cp->ops->heartbeat(c->cp->self, c->stream, s->id, c->owner,
-                              on_heartbeat, s) == 0) {
-      s->ckpt_ops++;
-      s->heartbeating = 1;
-      s->lease_sent_at = now;
-    }
-  }
-  round_start(c);
-}
-
-
-/* Whether a listed shard names `id` as a parent. */
-static int shard_has_child(kinesis_consumer_t* c, const char* id) {
-  kn_queue_t* q;
-  for (q = c->shards.next; q != &c->shards; q = q->next) {
-    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    if (s->listed &&
-        ((s->parent != NULL && strcmp(s->parent, id) == 0) ||
-         (s->adjacent_parent != NULL && strcmp(s->adjacent_parent, id) == 0)))
-      return 1;
-  }
-  return 0;
-}
-
-
-/* A shard is finished: its children may start now. A round when they are
- * listed already, else a listing to find them. (A listing per finished
- * shard was one long loop turn each on a stream of a thousand shards.) */
-static void shard_children_may_start(kn_cshard_t* s) {
-  kinesis_consumer_t* c = s->consumer;
-  if (c->closing)
-    return;
-  if (shard_has_child(c, s->id))
-    round_start(c);
-  else
-    discovery_run(c);
-}
-
-
-static void on_finished(int status, void* arg) {
-  kn_cshard_t* s = arg;
-  kinesis_consumer_t* c = s->consumer;
-  s->ckpt_ops--;
-  if (status == 0) {
-    shard_set_state(s, SHARD_FINISHED);
-    kn_client_log(c->client, KINESIS_LOG_INFO,
-                  "consumer: shard %s finished", s->id);
-    event_push_end(s, KINESIS_SHARD_END_FINISHED);
-    shard_children_may_start(s);
-  } else if (status == KINESIS_ELEASELOST) {
-    shard_lost(s, "its lease was taken by another consumer");
-  } else {
-    /* Try again on the next discovery. */
-    shard_set_state(s, SHARD_ENDING);
-    s->dirty = 1;
-  }
-  consumer_maybe_finish_close(c);
-}
-
-
-/* A shard read to its end is finished once everything in it is acked. */
-static void shard_try_end(kn_cshard_t* s) {
-  kinesis_consumer_t* c = s->consumer;
-  if (s->state != SHARD_ENDING || !kn_queue_empty(&s->fetches) ||
-      s->ckpt_ops > 0 || c->closing)
-    return;
-  if (c->cp->ops->finish(c->cp->self, c->stream, s->id, c->owner,
-                         on_finished, s) == 0)
-    s->ckpt_ops++;
-}
-
-
-/* ---- Fetching ---- */
-
-static void call_ended(kinesis_consumer_t* c);
-static void shard_unwait_call(kn_cshard_t* s);
-
-
-static void shard_stop_fetching(kn_cshard_t* s) {
-  shard_unwait_call(s);
-  if (s->timer_open)
-    uv_timer_stop(&s->timer);
-  if (s->call != NULL)
-    kn_client_call_cancel(s->call);
-}
-
-
-/* Drops the shard's undelivered records; they were never checkpointed. */
-static void shard_drop_queued(kn_cshard_t* s) {
-  kinesis_consumer_t* c = s->consumer;
-  kn_queue_t* q;
-  for (q = s->fetches.next; q != &s->fetches; q = q->next) {
-    kn_fetch_t* f = kn_queue_data(q, kn_fetch_t, node);
-    if (!kn_queue_empty(&f->ready)) {
-      c->stats.records_dropped += f->nrecs - f->delivered;
-      c->queue_depth -= f->nrecs - f->delivered;
-      kn_queue_remove(&f->ready);
-      kn_queue_init(&f->ready);
-      /* What was not delivered can never be acknowledged. */
-      f->nrecs = f->delivered;
-    }
-  }
-}
-
-
-/* Back to "new", holding nothing: after a stop, or when a shard that was
- * lost is listed again and may be claimed once more. */
-static void shard_forget(kn_cshard_t* s) {
-  kinesis_consumer_t* c = s->consumer;
-  s->acked_ref = NULL;
-  while (!kn_queue_empty(&s->fetches))
-    fetch_free(c, kn_queue_data(s->fetches.next, kn_fetch_t, node));
-  set_str(&s->iterator, NULL);
-  set_str(&s->last_fetched, NULL);
-  set_str(&s->start_seq, NULL);
-  set_str(&s->acked_seq, NULL);
-  s->dirty = 0;
-  s->skip_sub = -1;
-  s->backoff_ms = 0;
-  s->next_fetch_at = 0;
-  s->fanout = 0;
-  if (s->state != SHARD_FINISHED)
-    shard_set_state(s, SHARD_NEW);
-}
-
-
-static void shard_lost(kn_cshard_t* s, const char* why) {
-  kinesis_consumer_t* c = s->consumer;
-  if (s->state == SHARD_GONE)
-    return;
-  kn_client_log(c->client, KINESIS_LOG_WARN,
-                "consumer: dropping shard %s: %s", s->id, why);
-  shard_set_state(s, SHARD_GONE);
-  shard_stop_fetching(s);
-  shard_drop_queued(s);
-  event_push_end(s, KINESIS_SHARD_END_LOST);
-  /* Records handed out stay valid until acknowledged; fetches with none
-   * left out go now. Its room in the queue goes to the other shards. */
-  shard_advance(s);
-  wake_waiting_shards(c, NULL);
-  readiness_update(c);
-}
-
-
-/* fetch_build's count for an aggregate dropped whole; SIZE_MAX stands for
- * a plain record. An aggregate never holds this many user records. */
-#define DEAGG_DROPPED (SIZE_MAX - 1)
-
-
-/* Splits the records of an answer into user records. Keys of
- * de-aggregated records are copied, NUL-terminated, into `strings`. An
- * aggregate with a user record outside the shard's hash-key range gives no
- * record at all (kn_deagg_in_range). */
-static int fetch_build(kn_fetch_t* f, const kinesis_result_t* res,
-                       kn_cshard_t* s) {
-  kinesis_consumer_t* c = s->consumer;
-  size_t total = 0;
-  size_t i;
-  size_t k;
-  size_t n = 0;
-  size_t* counts;
-  const char* str;
-
-  f->deaggs = kn_calloc(res->nrecords, sizeof(*f->deaggs));
-  counts = kn_calloc(res->nrecords, sizeof(*counts));
-  if (f->deaggs == NULL || counts == NULL) {
-    kn_free(counts);
-    return KINESIS_ENOMEM;
-  }
-  f->ndeaggs = res->nrecords;
-  for (i = 0; i < res->nrecords; i++) {
-    const kinesis_fetched_record_t* fr = &res->records[i];
-    kn_deagg_record_t* users = NULL;
-    int r = kn_deagg(fr->data, fr->len, &users, &counts[i]);
-    if (r < 0) {
-      kn_free(counts);
-      return r;
-    }
-    if (r == 0) {
-      counts[i] = SIZE_MAX;  /* plain */
-    } else if (s->has_range && !kn_deagg_in_range(users, counts[i],
-                                                  &s->range_start,
-                                                  &s->range_end)) {
-      /* The KCL's rule. The KPL puts an aggregate where its shard map says
-       * all its keys live; with a stale map (after a reshard) it lands on a
-       * shard that does not hold them all, and the KPL, seeing another
-       * shard id in the answer than it predicted, sends every user record
-       * of it again. Delivering the ones that belong here would deliver
-       * them twice. */
-      kn_free(users);
-      counts[i] = DEAGG_DROPPED;
-      continue;
-    } else {
-      f->deaggs[i] = users;
-      for (k = 0; k < counts[i]; k++)
-        if (kn_buf_append(&f->strings, users[k].partition_key,
-                          users[k].partition_key_len) != 0 ||
-            kn_buf_append_byte(&f->strings, 0) != 0 ||
-            (users[k].explicit_hash_key != NULL &&
-             (kn_buf_append(&f->strings, users[k].explicit_hash_key,
-                            users[k].explicit_hash_key_len) != 0 ||
-              kn_buf_append_byte(&f->strings, 0) != 0))) {
-          kn_free(counts);
-          return KINESIS_ENOMEM;
-        }
-    }
-    /* A plain record counts once; an aggregate of no records, not at all. */
-    total += r == 1 ? counts[i] : 1;
-  }
-  f->recs = kn_calloc(total > 0 ? total : 1, sizeof(*f->recs));
-  if (f->recs == NULL) {
-    kn_free(counts);
-    return KINESIS_ENOMEM;
-  }
-  str = (const char*) f->strings.data;
-  for (i = 0; i < res->nrecords; i++) {
-    const kinesis_fetched_record_t* fr = &res->records[i];
-    kn_deagg_record_t* users = f->deaggs[i];
-    if (counts[i] == SIZE_MAX) {
-      kn_crec_t* r = &f->recs[n++];
-      r->pub.data = fr->data;
-      r->pub.len = fr->len;
-      r->pub.partition_key = fr->partition_key;
-      r->pub.sequence_number = fr->sequence_number;
-      r->pub.approximate_arrival_timestamp = fr->approximate_arrival_timestamp;
-      continue;
-    }
-    if (counts[i] == DEAGG_DROPPED) {
-      /* Counted here, past the last allocation, so that an answer taken
-       * again after running out of memory does not count it twice. */
-      c->stats.aggregates_dropped++;
-      kn_client_log(c->client, KINESIS_LOG_DEBUG,
-                    "consumer: dropped the KPL aggregate %s on %s: a user "
-                    "record's hash key is outside the shard's range",
-                    fr->sequence_number ? fr->sequence_number : "?", s->id);
-      continue;
-    }
-    for (k = 0; k < counts[i]; k++) {
-      kn_crec_t* r = &f->recs[n++];
-      r->pub.data = users[k].data;
-      r->pub.len = users[k].len;
-      r->pub.partition_key = str;
-      str += users[k].partition_key_len + 1;
-      if (users[k].explicit_hash_key != NULL) {
-        r->pub.explicit_hash_key = str;
-        str += users[k].explicit_hash_key_len + 1;
-      }
-      r->pub.sequence_number = fr->sequence_number;
-      r->pub.sub_sequence_number = (uint32_t) k;
-      r->pub.aggregated = 1;
-      r->pub.approximate_arrival_timestamp = fr->approximate_arrival_timestamp;
-      /* Until its last user record, the aggregate is partly processed. */
-      r->partial = k + 1 < counts[i];
-    }
-  }
-  kn_free(counts);
-  f->nrecs = n;
-  for (i = 0; i < n; i++) {
-    f->recs[i].fetch = f;
-    f->recs[i].pub.shard_id = s->id;
-    f->recs[i].pub.millis_behind_latest = res->millis_behind_latest;
-  }
-  return 0;
-}
-
-
-/* After a restart inside an aggregate, its processed records are skipped:
- * they are marked delivered and acknowledged without reaching on_record. */
-static size_t fetch_skip_processed(kn_cshard_t* s, kn_fetch_t* f) {
-  size_t skip = 0;
-  if (s->skip_sub < 0 || s->start_seq == NULL)
-    return 0;
-  while (skip < f->nrecs && f->recs[skip].pub.aggregated &&
-         strcmp(f->recs[skip].pub.sequence_number, s->start_seq) == 0 &&
-         (int64_t) f->recs[skip].pub.sub_sequence_number <= s->skip_sub) {
-    f->recs[skip].acked = 1;
-    skip++;
-  }
-  s->skip_sub = -1;
-  return skip;
-}
-
-
-static void shard_backoff(kn_cshard_t* s) {
-  s->backoff_ms = s->backoff_ms == 0 ? KN_BACKOFF_MIN_MS : s->backoff_ms * 2;
-  if (s->backoff_ms > KN_BACKOFF_MAX_MS)
-    s->backoff_ms = KN_BACKOFF_MAX_MS;
-  shard_schedule_fetch(s, s->backoff_ms);
-}
-
-
-/* Forgets the shard's iterator, so that the next fetch takes a new one after
- * the last record fetched (or where the shard started, before any). Returns
- * KINESIS_ENOMEM, changing nothing, when that position cannot be kept. */
-static int shard_drop_iterator(kn_cshard_t* s) {
-  if (s->last_fetched != NULL) {
-    if (set_str(&s->start_seq, s->last_fetched) != 0)
-      return KINESIS_ENOMEM;
-    s->start_type = KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER;
-  }
-  kn_free(s->iterator);
-  s->iterator = NULL;
-  return 0;
-}
-
-
-/* A GetRecords or GetShardIterator call failed, not from throttling: the
- * shard is not being read until one succeeds. */
-static void shard_fetch_failed(kn_cshard_t* s) {
-  if (s->fetch_ok) {
-    s->fetch_ok = 0;
-    readiness_update(s->consumer);
-  }
-}
-
-
-static void on_records(kinesis_client_t* client, int status,
-                       const kinesis_result_t* res, void* arg) {
-  kn_cshard_t* s = arg;
-  kinesis_consumer_t* c = s->consumer;
-  kn_fetch_t* f;
-  uint64_t now = uv_now(c->loop);
-  uint64_t interval;
-  size_t skip;
-  char* next_iterator = NULL;
-  char* last_fetched = NULL;
-  (void) client;
-
-  s->call = NULL;
-  c->reserved -= s->reserved;
-  s->reserved = 0;
-  call_ended(c);
-  c->stats.get_records_calls++;
-  /* The room this call held is free again: shards waiting for it fetch. */
-  wake_waiting_shards(c, s);
-  if (c->closing || s->state != SHARD_FETCHING) {
-    if (s->state == SHARD_HANDOVER)
-      shard_try_hand_over(s);
-    consumer_maybe_finish_close(c);
-    return;
-  }
-  if (status == KINESIS_EEXPIRED) {
-    /* Start again after the last record fetched. Without the memory to
-     * note where, the expired iterator stays, and the next try fails the
-     * same way and comes back here. */
-    c->stats.expired_iterators++;
-    if (shard_drop_iterator(s) != 0)
-      shard_backoff(s);
-    else
-      shard_schedule_fetch(s, 0);
-    return;
-  }
-  if (status == KINESIS_ENOTFOUND) {
-    shard_lost(s, "the service no longer knows it");
-    return;
-  }
-  if (status != 0) {
-    if (status == KINESIS_ETHROUGHPUT)
-      c->stats.throttled++;
-    else
-      shard_fetch_failed(s);
-    kn_client_log(c->client, KINESIS_LOG_INFO,
-                  "consumer: GetRecords on %s failed (%s), backing off",
-                  s->id, res->error_message ? res->error_message : "");
-    /* The service refused the iterator itself (say, one that arrived
-     * damaged): asking again with it can never work, so the next try takes
-     * a new one. */
-    if (status == KINESIS_EINVALIDARG)
-      (void) shard_drop_iterator(s);
-    shard_backoff(s);
-    return;
-  }
-  /* The next iterator and the last sequence number are copied first: once
-   * the records are taken in, losing either would read them again. */
-  if ((res->next_shard_iterator != NULL &&
-       (next_iterator = kn_strdup(res->next_shard_iterator)) == NULL) ||
-      (res->nrecords > 0 &&
-       res->records[res->nrecords - 1].sequence_number != NULL &&
-       (last_fetched = kn_strdup(
-            res->records[res->nrecords - 1].sequence_number)) == NULL)) {
-    kn_free(next_iterator);
-    shard_backoff(s);
-    return;
-  }
-  s->backoff_ms = 0;
-  s->millis_behind = res->millis_behind_latest;
-  if (!s->fetch_ok) {
-    s->fetch_ok = 1;
-    readiness_update(c);
-  }
-  if (res->nrecords > 0) {
-    f = kn_calloc(1, sizeof(*f));
-    if (f == NULL || fetch_build(f, res, s) != 0) {
-      kn_free(next_iterator);
-      kn_free(last_fetched);
-      if (f != NULL) {
-        size_t i;
-        for (i = 0; i < f->ndeaggs; i++)
-          kn_free(f->deaggs[i]);
-        kn_free(f->deaggs);
-        kn_free(f->recs);
-        kn_buf_free(&f->strings);
-        kn_free(f);
-      }
-      shard_backoff(s);
-      return;
-    }
-    {
-      double seen = (double) f->nrecs / (double) res->nrecords;
-      s->fanout = s->fanout > 0 ? s->fanout * 0.5 + seen * 0.5 : seen;
-      if (s->fanout < 1)
-        s->fanout = 1;
-    }
-    /* The records point into the answer: keep it. */
-    kn_client_steal_parsed(res, &f->parsed);
-    f->shard = s;
-    kn_queue_init(&f->ready);
-    kn_free(s->last_fetched);
-    s->last_fetched = last_fetched;
-    s->last_arrival =
-        res->records[res->nrecords - 1].approximate_arrival_timestamp;
-    skip = fetch_skip_processed(s, f);
-    f->delivered = skip;
-    f->acked = skip;
-    kn_queue_insert_tail(&s->fetches, &f->node);
-    if (skip < f->nrecs) {
-      kn_queue_insert_tail(&c->ready, &f->ready);
-      c->queue_depth += f->nrecs - skip;
-      dispatcher_kick(c);
-    } else {
-      shard_advance(s);
-    }
-  }
-  kn_free(s->iterator);
-  s->iterator = next_iterator;
-  if (res->next_shard_iterator == NULL) {
-    /* A closed shard, read to its end. */
-    shard_set_state(s, SHARD_ENDING);
-    kn_client_log(c->client, KINESIS_LOG_INFO,
-                  "consumer: shard %s read to its end", s->id);
-    shard_try_end(s);
-    readiness_update(c);
-    return;
-  }
-  interval = (uint64_t) (1000.0 / c->o.shard_fetch_rate);
-  if (res->nrecords == 0 && res->millis_behind_latest <= 0)
-    interval = interval > c->o.sleep_time_no_records_ms
-                   ? interval
-                   : c->o.sleep_time_no_records_ms;
-  s->next_fetch_at = now + interval;
-  if (c->queue_depth + c->reserved < c->o.max_queue_size)
-    shard_schedule_fetch(s, interval);
-  else
-    c->room_waiters = 1;  /* the dispatcher starts it when there is room */
-}
-
-
-/* Whether the shard's next GetShardIterator starts from the checkpoint it
- * was claimed with: a sequence number start with nothing fetched since the
- * claim (after a fetch, the start is the last record fetched instead). */
-static int shard_starts_at_checkpoint(const kn_cshard_t* s) {
-  return (s->start_type == KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER ||
-          s->start_type == KINESIS_ITERATOR_AT_SEQUENCE_NUMBER) &&
-         s->start_seq != NULL && s->last_fetched == NULL;
-}
-
-
-/* The service refused the checkpoint the shard started from: a stream
- * deleted and created again under the same name, or another shard's
- * checkpoint. Asking again can never work, so it is never retried: the
- * shard either stops being read, keeping its lease so that no other
- * consumer takes it and fails the same way, or starts over from
- * invalid_checkpoint's position. The application's callback runs last,
- * since it may close or stop the consumer. */
-static void shard_checkpoint_refused(kn_cshard_t* s, int status,
-                                     const char* message) {
-  kinesis_consumer_t* c = s->consumer;
-  kinesis_checkpoint_error_t e;
-  /* Taken from the shard, so that it outlives a stop or close called from
-   * the callback; the shard never starts from it again. */
-  char* refused = s->start_seq;
-
-  s->start_seq = NULL;
-  c->stats.invalid_checkpoints++;
-  memset(&e, 0, sizeof(e));
-  e.shard_id = s->id;
-  e.sequence_number = refused;
-  e.sub_sequence_number = s->acked_sub;
-  e.status = status;
-  e.message = message != NULL ? message : "";
-  if (c->o.invalid_checkpoint == KINESIS_INVALID_CHECKPOINT_FAIL) {
-    /* Nothing was read, so nothing is acknowledged or checkpointed; the
-     * store keeps the refused checkpoint. */
-    shard_set_state(s, SHARD_FAILED);
-    s->dirty = 0;
-    kn_client_log(c->client, KINESIS_LOG_ERROR,
-                  "consumer: shard %s: the service refused checkpoint %s "
-                  "(%s); the shard is not read, and its lease kept",
-                  s->id, refused, e.message);
-    readiness_update(c);
-  } else {
-    int latest = c->o.invalid_checkpoint == KINESIS_INVALID_CHECKPOINT_LATEST;
-    kn_client_log(c->client, KINESIS_LOG_WARN,
-                  "consumer: shard %s: the service refused checkpoint %s "
-                  "(%s); reading it from %s instead",
-                  s->id, refused, e.message,
-                  latest ? "LATEST" : "TRIM_HORIZON");
-    /* The refused position is forgotten, so it is never written back: the
-     * next checkpoint is the first record acknowledged from the new
-     * start. The store keeps the old one until then. */
-    s->start_type = latest ? KINESIS_ITERATOR_LATEST
-                           : KINESIS_ITERATOR_TRIM_HORIZON;
-    s->skip_sub = -1;
-    s->acked_sub = 0;
-    s->acked_partial = 0;
-    s->dirty = 0;
-    set_str(&s->acked_seq, NULL);
-    shard_schedule_fetch(s, 0);
-  }
-  if (c->o.on_checkpoint_error != NULL)
-    c->o.on_checkpoint_error(c, &e, c->o.on_checkpoint_error_data);
-  kn_free(refused);
-}
-
-
-static void on_iterator(kinesis_client_t* client, int status,
-                        const kinesis_result_t* res, void* arg) {
-  kn_cshard_t* s = arg;
-  kinesis_consumer_t* c = s->consumer;
-  (void) client;
-
-  s->call = NULL;
-  call_ended(c);
-  if (c->closing || s->state != SHARD_FETCHING) {
-    if (s->state == SHARD_HANDOVER)
-      shard_try_hand_over(s);
-    consumer_maybe_finish_close(c);
-    return;
-  }
-  if (status == KINESIS_ENOTFOUND) {
-    shard_lost(s, "the service no longer knows it");
-    return;
-  }
-  if (status == KINESIS_EINVALIDARG && shard_starts_at_checkpoint(s)) {
-    shard_checkpoint_refused(s, status, res->error_message);
-    return;
-  }
-  if (status != 0) {
-    if (status == KINESIS_ETHROUGHPUT)
-      c->stats.throttled++;
-    else
-      shard_fetch_failed(s);
-    shard_backoff(s);
-    return;
-  }
-  if (set_str(&s->iterator, res->shard_iterator) != 0) {
-    shard_backoff(s);
-    return;
-  }
-  shard_schedule_fetch(s, 0);
-}
-
-
-/* The shard's next call: GetShardIterator when it has no iterator, else
- * GetRecords; or, with max_calls calls in flight, a place in the line. */
-static void shard_fetch_now(kn_cshard_t* s) {
-  kinesis_consumer_t* c = s->consumer;
-  uint32_t room;
-  int r;
-
-  if (c->closing || s->state != SHARD_FETCHING || s->call != NULL ||
-      s->call_waiting || !shard_lease_check(s, uv_now(c->loop)))
-    return;
-  if (c->calls >= c->max_calls || c->turn_calls >= KN_CALLS_PER_TURN) {
-    kn_queue_insert_tail(&c->call_waiters, &s->call_wait);
-    s->call_waiting = 1;
-    return;
-  }
-  if (s->iterator == NULL) {
-    kinesis_iterator_request_t it;
-    memset(&it, 0, sizeof(it));
-    it.stream = c->stream;
-    it.shard_id = s->id;
-    it.type = s->start_type;
-    it.sequence_number = s->start_seq;
-    it.timestamp = c->o.timestamp;
-    r = kn_client_get_shard_iterator(c->client, &it, on_iterator, s, &s->call);
-  } else {
-    size_t fetching;
-    if (c->queue_depth + c->reserved >= c->o.max_queue_size) {
-      c->room_waiters = 1;
-      return;
-    }
-    /* Never ask for more than the queue can take, counting what the other
-     * shards' calls in flight may bring, and leave the others their share:
-     * a share of the calls that can be in flight at once (max_calls), not
-     * of every shard, or a thousand shards would each ask for one or two
-     * records. The room is in user records; Limit counts Kinesis records,
-     * which bring `fanout` user records each when they are aggregates. */
-    room = (uint32_t) (c->o.max_queue_size - c->queue_depth - c->reserved);
-    fetching = c->fetching;
-    if (fetching > c->max_calls)
-      fetching = c->max_calls;
-    if (fetching > 1 && room > c->o.max_queue_size / fetching)
-      room = (uint32_t) (c->o.max_queue_size / fetching);
-    if (room > c->o.record_limit)
-      room = c->o.record_limit;
-    if (s->fanout > 1) {
-      room = (uint32_t) ((double) room / s->fanout);
-      if (room == 0)
-        room = 1;
-    } else if (s->fanout == 0) {
-      /* Until an answer shows what the shard holds, ask for one record:
-       * a first answer of aggregates could otherwise bring thousands of
-       * user records for each one counted. */
-      room = 1;
-    }
-    r = kn_client_get_records(c->client, s->iterator, room, on_records, s,
-                              &s->call);
-    if (r == 0) {
-      s->reserved = s->fanout > 1 ? (uint32_t) (room * s->fanout) : room;
-      c->reserved += s->reserved;
-    }
-  }
-  if (r != 0) {
-    s->call = NULL;
-    shard_backoff(s);
-  } else {
-    c->calls++;
-    c->turn_calls++;
-  }
-}
-
-
-static void on_fetch_timer(uv_timer_t* t) {
-  shard_fetch_now(container_of(t, kn_cshard_t, timer));
-}
-
-
-/* The shards waiting in line take the room there is, in order, as many as
- * this turn may still start. */
-static void line_advance(kinesis_consumer_t* c) {
-  while (c->calls < c->max_calls && c->turn_calls < KN_CALLS_PER_TURN &&
-         !kn_queue_empty(&c->call_waiters) && !c->closing) {
-    kn_cshard_t* s = kn_queue_data(c->call_waiters.next, kn_cshard_t,
-                                   call_wait);
-    kn_queue_remove(&s->call_wait);
-    s->call_waiting = 0;
-    shard_fetch_now(s);
-  }
-}
-
-
-/* A shard call ended: its room goes to the line. */
-static void call_ended(kinesis_consumer_t* c) {
-  c->calls--;
-  line_advance(c);
-}
-
-
-static void shard_unwait_call(kn_cshard_t* s) {
-  if (s->call_waiting) {
-    kn_queue_remove(&s->call_wait);
-    s->call_waiting = 0;
-  }
-}
-
-
-/* Shards that found the queue full wait, with no timer armed, until room
- * comes back: from delivery, or from a call that gave its reservation
- * back. This runs on every answer and delivery, so it walks the shards
- * only when one of them is waiting. */
-static void wake_waiting_shards(kinesis_consumer_t* c, kn_cshard_t* except) {
-  kn_queue_t* q;
-  if (c->closing || !c->room_waiters ||
-      c->queue_depth + c->reserved >= c->o.max_queue_size)
-    return;
-  /* Every waiting shard gets its timer below. */
-  c->room_waiters = 0;
-  for (q = c->shards.next; q != &c->shards; q = q->next) {
-    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    if (s != except && s->state == SHARD_FETCHING && s->call == NULL &&
-        !uv_is_active((uv_handle_t*) &s->timer))
-      shard_schedule_fetch(s, 0);
-  }
-}
-
-
-static void shard_schedule_fetch(kn_cshard_t* s, uint64_t delay) {
-  uint64_t now = uv_now(s->consumer->loop);
-  /* Calls on a shard stay 1/shard_fetch_rate apart. */
-  if (s->next_fetch_at > now + delay)
-    delay = s->next_fetch_at - now;
-  /* A later call falls on the next slot of the loop's clock, so that the
-   * shards due in one slot go out in one turn and share its wake-up,
-   * rather than each waking the loop alone: later, never sooner, so the
-   * rate holds. */
-  if (delay > 0)
-    delay += KN_FETCH_SLOT_MS - 1 - (now + delay + KN_FETCH_SLOT_MS - 1) %
-                                        KN_FETCH_SLOT_MS;
-  uv_timer_start(&s->timer, on_fetch_timer, delay, 0);
-}
-
-
-/* ---- Leases and discovery ----
- *
- * A round runs on every heartbeat and after every listing: count the live
- * consumers (the member op), read the lease table of the listed shards (the
- * leases op), ask the planner (lease_plan.c) which shards to claim and which
- * to hand over, and do that. Nothing else decides claims. With a store that
- * lacks the leases op, the consumer plans with what it learned itself: the
- * shards it holds, those whose claim another's lease refused, and parents
- * found finished through get. */
-
-static kn_cshard_t* shard_find(kinesis_consumer_t* c, const char* id) {
-  return kn_strmap_get(&c->index, id);
-}
-
-
-static void claims_settled(kinesis_consumer_t* c);
-static void round_plan(kinesis_consumer_t* c);
-
-
-static void claimed(int status, const kinesis_checkpoint_t* ckpt,
-                    kn_cshard_t* s) {
-  kinesis_consumer_t* c = s->consumer;
-
-  s->ckpt_ops--;
-  if (c->closing || s->state != SHARD_CLAIMING) {
-    /* Claimed while closing: give it back at once. */
-    if (status == 0 &&
-        c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
-                            on_ckpt_done, s) == 0)
-      s->ckpt_ops++;
-    if (s->state == SHARD_CLAIMING)
-      shard_set_state(s, SHARD_NEW);
-    consumer_maybe_finish_close(c);
-    return;
-  }
-  if (status == KINESIS_ELEASED) {
-    /* Another consumer holds it: the next plan knows. */
-    shard_set_state(s, SHARD_LEASED_OTHER);
-    s->known = 1;
-    c->claims_refused++;
-    return;
-  }
-  if (status != 0) {
-    kn_client_log(c->client, KINESIS_LOG_WARN,
-                  "consumer: cannot claim %s: %s", s->id,
-                  kinesis_strerror(status));
-    shard_set_state(s, SHARD_NEW);
-    return;
-  }
-  s->known = 1;
-  if (ckpt->finished) {
-    /* Someone read it to its end already: give the lease back. */
-    shard_set_state(s, SHARD_FINISHED);
-    if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
-                            on_ckpt_done, s) == 0)
-      s->ckpt_ops++;
-    shard_children_may_start(s);
-    return;
-  }
-  s->skip_sub = -1;
-  if (ckpt->sequence_number != NULL &&
-      (set_str(&s->start_seq, ckpt->sequence_number) != 0 ||
-       set_str(&s->acked_seq, ckpt->sequence_number) != 0 ||
-       set_str(&s->written_seq, ckpt->sequence_number) != 0)) {
-    /* Without the checkpoint the shard would start at the wrong place: it
-     * is claimed again (our own lease) in a later round. */
-    kn_client_log(c->client, KINESIS_LOG_WARN,
-                  "consumer: cannot claim %s: %s", s->id,
-                  kinesis_strerror(KINESIS_ENOMEM));
-    shard_set_state(s, SHARD_NEW);
-    return;
-  }
-  if (ckpt->sequence_number != NULL) {
-    s->acked_sub = ckpt->sub_sequence_number;
-    s->acked_partial = ckpt->partial;
-    if (ckpt->partial) {
-      /* Part of an aggregate was processed: read it again, skip that part. */
-      s->start_type = KINESIS_ITERATOR_AT_SEQUENCE_NUMBER;
-      s->skip_sub = ckpt->sub_sequence_number;
-    } else {
-      s->start_type = KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER;
-    }
-  } else if (c->o.iterator_type == KINESIS_ITERATOR_AT_TIMESTAMP) {
-    /* Every shard read, parents first, starts at the timestamp: a shard
-     * made after it starts at its beginning all the same. */
-    s->start_type = KINESIS_ITERATOR_AT_TIMESTAMP;
-  } else if (s->at_position) {
-    s->start_type = c->o.iterator_type;
-  } else {
-    /* A child of a shard this application read starts at its beginning,
-     * so per-key order holds across the reshard. */
-    s->start_type = KINESIS_ITERATOR_TRIM_HORIZON;
-  }
-  shard_set_state(s, SHARD_FETCHING);
-  s->fetch_ok = 0;
-  s->lease_until = s->lease_sent_at + c->lease_ms;
-  kn_client_log(c->client, KINESIS_LOG_INFO, "consumer: leased shard %s",
-                s->id);
-  event_push_start(s, ckpt);
-  shard_schedule_fetch(s, 0);
-}
-
-
-static void on_claimed(int status, const kinesis_checkpoint_t* ckpt,
-                       void* arg) {
-  kn_cshard_t* s = arg;
-  kinesis_consumer_t* c = s->consumer;
-  note_store(c, status);
-  claimed(status, ckpt, s);
-  c->claims_out--;
-  claims_settled(c);
-  readiness_update(c);
-}
-
-
-/* Every claim of a plan was answered: when some were refused and the store
- * cannot list its leases, plan again with what the refusals taught, once
- * for the whole batch rather than once per answer. */
-static void claims_settled(kinesis_consumer_t* c) {
-  if (c->claims_out > 0 || c->claims_refused == 0)
-    return;
-  c->claims_refused = 0;
-  if (!c->closing && c->started && c->cp->ops->leases == NULL)
-    round_plan(c);
-}
-
-
-static void shard_claim(kn_cshard_t* s) {
-  kinesis_consumer_t* c = s->consumer;
-  shard_set_state(s, SHARD_CLAIMING);
-  s->lease_sent_at = uv_now(c->loop);
-  if (c->cp->ops->claim(c->cp->self, c->stream, s->id, c->owner, on_claimed,
-                        s) == 0) {
-    s->ckpt_ops++;
-    c->claims_out++;
-  } else {
-    shard_set_state(s, SHARD_NEW);
-  }
-}
-
-
-static int shard_open_timer(kn_cshard_t* s) {
-  kinesis_consumer_t* c = s->consumer;
-  if (uv_timer_init(c->loop, &s->timer) != 0)
-    return KINESIS_ENOMEM;
-  s->timer.data = s;
-  s->timer_open = 1;
-  c->handles_open++;
-  return 0;
-}
-
-
-static void on_probed(int status, const kinesis_checkpoint_t* ckpt,
-                      void* arg) {
-  kn_cshard_t* s = arg;
-  kinesis_consumer_t* c = s->consumer;
-  s->ckpt_ops--;
-  s->probing = 0;
-  c->probes_out--;
-  if (status == 0) {
-    s->known = s->known || ckpt->sequence_number != NULL || ckpt->finished;
-    if (ckpt->finished &&
-        (s->state == SHARD_NEW || s->state == SHARD_LEASED_OTHER)) {
-      shard_set_state(s, SHARD_FINISHED);
-      c->probes_found++;
-    }
-  }
-  /* Parents found finished: their children may be claimed now. */
-  if (c->probes_out == 0 && c->probes_found > 0) {
-    c->probes_found = 0;
-    if (!c->closing && c->started)
-      round_plan(c);
-  }
-  consumer_maybe_finish_close(c);
-}
-
-
-/* Without the leases op: a parent another consumer reads is finished by
- * that consumer, so ask the checkpointer whether it is. */
-static void probe_parent(kinesis_consumer_t* c, const char* id) {
-  kn_cshard_t* p = id != NULL ? shard_find(c, id) : NULL;
-  if (p == NULL || !p->listed || p->probing ||
-      (p->state != SHARD_NEW && p->state != SHARD_LEASED_OTHER))
-    return;
-  if (c->cp->ops->get(c->cp->self, c->stream, p->id, on_probed, p) == 0) {
-    p->probing = 1;
-    p->ckpt_ops++;
-    c->probes_out++;
-  }
-}
-
-
-/* A shard lost earlier and still listed may be claimed again, once nothing
- * of its old reading is in flight. */
-static void shard_maybe_forget(kn_cshard_t* s) {
-  if (s->listed && s->state == SHARD_GONE && s->call == NULL &&
-      s->ckpt_ops == 0 && !uv_is_active((uv_handle_t*) &s->timer) &&
-      kn_queue_empty(&s->fetches))
-    shard_forget(s);
-}
-
-
-/* A shard neither listed nor held, with nothing in flight, leaves the
- * table: a stream resharded again and again keeps a table of the shards
- * it lists now. Its timer's close frees it. */
-static void shard_maybe_drop(kn_cshard_t* s) {
-  kinesis_consumer_t* c = s->consumer;
-  if (s->listed || shard_holds_lease(s) || s->state == SHARD_CLAIMING ||
-      s->call != NULL || s->ckpt_ops > 0 || s->probing ||
-      !kn_queue_empty(&s->fetches))
-    return;
-  kn_queue_remove(&s->node);
-  kn_strmap_remove(&c->index, s->id);
-  c->nshards--;
-  uv_close((uv_handle_t*) &s->timer, on_shard_timer_closed);
-}
-
-
-static kn_cshard_t* shard_new(kinesis_consumer_t* c, const kinesis_shard_t* sh) {
-  kn_cshard_t* s = kn_calloc(1, sizeof(*s));
-  if (s == NULL)
-    return NULL;
-  s->consumer = c;
-  s->skip_sub = -1;
-  s->millis_behind = -1;
-  kn_queue_init(&s->fetches);
-  kn_queue_init(&s->call_wait);
-  s->has_range =
-      kn_hash_key_parse(sh->starting_hash_key, &s->range_start) == 0 &&
-      kn_hash_key_parse(sh->ending_hash_key, &s->range_end) == 0 &&
-      kn_hash_key_cmp(&s->range_start, &s->range_end) <= 0;
-  if (set_str(&s->id, sh->shard_id) != 0 ||
-      set_str(&s->parent, sh->parent_shard_id) != 0 ||
-      set_str(&s->adjacent_parent, sh->adjacent_parent_shard_id) != 0 ||
-      kn_strmap_put(&c->index, s->id, s) != 0) {
-    kn_free(s->id);
-    kn_free(s->parent);
-    kn_free(s->adjacent_parent);
-    kn_free(s);
-    return NULL;
-  }
-  if (shard_open_timer(s) != 0) {
-    kn_strmap_remove(&c->index, s->id);
-    kn_free(s->id);
-    kn_free(s->parent);
-    kn_free(s->adjacent_parent);
-    kn_free(s);
-    return NULL;
-  }
-  kn_queue_insert_tail(&c->shards, &s->node);
-  c->nshards++;
-  return s;
-}
-
-
-static void frontier_query(kinesis_consumer_t* c);
-
-
-static void on_listed(kinesis_client_t* client, int status,
-                      const kinesis_result_t* res, void* arg) {
-  kinesis_consumer_t* c = arg;
-  kn_queue_t* q;
-  kn_queue_t* next;
-  size_t i;
-  (void) client;
-
-  c->listing = NULL;
-  if (c->closing) {
-    consumer_maybe_finish_close(c);
-    return;
-  }
-  if (status != 0) {
-    kn_client_log(c->client, KINESIS_LOG_WARN,
-                  "consumer: ListShards failed: %s%s%s",
-                  res->error_code ? res->error_code : kinesis_strerror(status),
-                  res->error_message ? ": " : "",
-                  res->error_message ? res->error_message : "");
-    /* Try again soon rather than after a whole discovery interval (and
-     * never later than one). */
-    uv_timer_start(&c->discovery, on_discovery_timer,
-                   c->o.shard_discovery_ms < 1000 ? c->o.shard_discovery_ms
-                                                  : 1000,
-                   c->o.shard_discovery_ms);
-    return;
-  }
-  for (q = c->shards.next; q != &c->shards; q = q->next)
-    kn_queue_data(q, kn_cshard_t, node)->listed = 0;
-  for (i = 0; i < res->nshards; i++) {
-    const kinesis_shard_t* sh = &res->shards[i];
-    kn_cshard_t* s = shard_find(c, sh->shard_id);
-    if (s == NULL && (s = shard_new(c, sh)) == NULL)
-      continue;
-    s->listed = 1;
-    s->open = sh->ending_sequence_number == NULL;
-  }
-  for (q = c->shards.next; q != &c->shards; q = next) {
-    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    next = q->next;
-    if (!s->listed &&
-        (s->state == SHARD_FETCHING || s->state == SHARD_FAILED))
-      shard_lost(s, "it is no longer in the stream's shard list");
-    else if (s->state == SHARD_GONE)
-      shard_maybe_forget(s);
-    /* A shard whose finish did not go through: try again. */
-    else if (s->state == SHARD_ENDING)
-      shard_try_end(s);
-    /* Without a lease table, a lease seen elsewhere may have expired since:
-     * this round claims it again to find out. */
-    else if (s->state == SHARD_LEASED_OTHER && c->cp->ops->leases == NULL)
-      shard_set_state(s, SHARD_NEW);
-    if (!s->listed)
-      shard_maybe_drop(s);
-  }
-  c->listed_ok = 1;
-  if (!c->frontier_done) {
-    if (c->o.iterator_type == KINESIS_ITERATOR_AT_TIMESTAMP) {
-      frontier_query(c);
-      return;
-    }
-    /* LATEST: the shards open now. The start position is this moment, so
-     * the frontier is fixed here; shards made later are read from their
-     * beginning. */
-    for (q = c->shards.next; q != &c->shards; q = q->next) {
-      kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-      s->frontier = s->listed && s->open;
-    }
-    c->frontier_done = 1;
-    c->frontier_trusted = 1;
-  }
-  round_start(c);
-  readiness_update(c);
-}
-
-
-/* AT_TIMESTAMP: the shards open at the timestamp, from ListShards with a
- * ShardFilter. A server that ignores the filter (kinesalite) answers with
- * every shard, parents and children together, which a real answer never
- * holds: then there is no frontier, and every shard is read from the
- * timestamp, parents first, which is right but reads shards that closed
- * before it to their (empty) end. */
-static void on_frontier(kinesis_client_t* client, int status,
-                        const kinesis_result_t* res, void* arg) {
-  kinesis_consumer_t* c = arg;
-  kn_strmap_t answer;
-  int trusted = status == 0;
-  size_t i;
-  (void) client;
-
-  c->frontier_call = NULL;
-  if (c->closing) {
-    consumer_maybe_finish_close(c);
-    return;
-  }
-  kn_strmap_init(&answer);
-  for (i = 0; trusted && i < res->nshards; i++)
-    if (kn_strmap_put(&answer, res->shards[i].shard_id, &answer) != 0)
-      trusted = 0;
-  for (i = 0; trusted && i < res->nshards; i++) {
-    const kinesis_shard_t* sh = &res->shards[i];
-    if ((sh->parent_shard_id != NULL &&
-         kn_strmap_get(&answer, sh->parent_shard_id) != NULL) ||
-        (sh->adjacent_parent_shard_id != NULL &&
-         kn_strmap_get(&answer, sh->adjacent_parent_shard_id) != NULL))
-      trusted = 0;
-  }
-  for (i = 0; trusted && i < res->nshards; i++) {
-    kn_cshard_t* s = shard_find(c, res->shards[i].shard_id);
-    if (s != NULL)
-      s->frontier = 1;
-  }
-  kn_strmap_free(&answer);
-  if (!trusted)
-    kn_client_log(c->client, KINESIS_LOG_INFO,
-                  "consumer: no list of the shards open at the timestamp "
-                  "(%s); every shard is read from it, parents first",
-                  status != 0 ? kinesis_strerror(status)
-                              : "the filter was ignored");
-  c->frontier_done = 1;
-  c->frontier_trusted = trusted;
-  round_start(c);
-  readiness_update(c);
-}
-
-
-static void frontier_query(kinesis_consumer_t* c) {
-  if (c->frontier_call != NULL)
-    return;
-  if (kn_client_list_shards_at(c->client, c->stream, c->o.timestamp,
-                               on_frontier, c, &c->frontier_call) != 0) {
-    c->frontier_call = NULL;
-    c->frontier_done = 1;
-    c->frontier_trusted = 0;
-    round_start(c);
-  }
-}
-
-
-/* ---- Rounds ----
- *
- * Rebalancing comes out of the plan: a consumer above its share hands the
- * extra shards over (stops fetching, drops what it has not delivered, waits
- * for the records it handed out to be acknowledged, checkpoints, releases),
- * and one below it claims free and expired leases. */
-
-static void round_table(kinesis_consumer_t* c);
-static void on_leases(int status, const kinesis_lease_t* leases, size_t n,
-                      void* arg);
-
-
-static void round_end(kinesis_consumer_t* c) {
-  c->round_busy = 0;
-  if (c->round_again) {
-    c->round_again = 0;
-    round_start(c);
-  }
-}
-
-
-static void round_start(kinesis_consumer_t* c) {
-  if (c->closing || !c->started || !c->listed_ok || !c->frontier_done)
-    return;
-  if (c->round_busy) {
-    c->round_again = 1;
-    return;
-  }
-  c->round_busy = 1;
-  if (c->cp->ops->member != NULL) {
-    member_call(c, 0);
-    /* The count answers, then the table is read (on_members). */
-    if (c->member_calls > 0)
-      return;
-  }
-  round_table(c);
-}
-
-
-static void round_table(kinesis_consumer_t* c) {
-  kn_queue_t* q;
-  size_t n = 0;
-
-  if (c->cp->ops->leases == NULL) {
-    round_plan(c);
-    round_end(c);
-    return;
-  }
-  if (c->nshards > c->ids_cap) {
-    const char** ids = kn_realloc(c->ids, c->nshards * sizeof(*ids));
-    if (ids == NULL) {
-      round_end(c);
-      return;
-    }
-    c->ids = ids;
-    c->ids_cap = c->nshards;
-  }
-  /* A finished shard stays finished: it is not asked about again. */
-  for (q = c->shards.next; q != &c->shards; q = q->next) {
-    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    if (s->listed && s->state != SHARD_FINISHED)
-      c->ids[n++] = s->id;
-  }
-  if (c->cp->ops->leases(c->cp->self, c->stream, c->ids, n, on_leases, c) ==
-      0)
-    c->leases_calls++;
-  else
-    round_end(c);
-}
-
-
-/* Owner names are interned per table, so that shards point at one copy
- * each. */
-static const char* owner_intern(kinesis_consumer_t* c, const char* owner) {
-  char* copy = kn_strmap_get(&c->owners, owner);
-  if (copy != NULL)
-    return copy;
-  copy = kn_strdup(owner);
-  if (copy == NULL || kn_strmap_put(&c->owners, copy, copy) != 0) {
-    kn_free(copy);
-    return NULL;
-  }
-  return copy;
-}
-
-
-static void owners_clear(kinesis_consumer_t* c) {
-  size_t i;
-  for (i = 0; i < c->owners.nslots; i++)
-    if (c->owners.slots[i].key != NULL)
-      kn_free(c->owners.slots[i].value);
-  kn_strmap_free(&c->owners);
-}
-
-
-static void on_leases(int status, const kinesis_lease_t* leases, size_t n,
-                      void* arg) {
-  kinesis_consumer_t* c = arg;
-  kn_queue_t* q;
-  size_t i;
-
-  c->leases_calls--;
-  note_store(c, status);
-  if (c->closing || !c->started) {
-    c->round_busy = 0;
-    consumer_maybe_finish_close(c);
-    return;
-  }
-  if (status != 0) {
-    kn_client_log(c->client, KINESIS_LOG_WARN,
-                  "consumer: cannot read the lease table: %s",
-                  kinesis_strerror(status));
-    round_end(c);
-    return;
-  }
-  for (q = c->shards.next; q != &c->shards; q = q->next)
-    kn_queue_data(q, kn_cshard_t, node)->owner = NULL;
-  owners_clear(c);
-  for (i = 0; i < n; i++) {
-    kn_cshard_t* s = shard_find(c, leases[i].shard_id);
-    if (s == NULL)
-      continue;
-    s->known = leases[i].known;
-    if (leases[i].owner != NULL)
-      s->owner = owner_intern(c, leases[i].owner);
-    s->free_rounds = leases[i].owner == NULL && !leases[i].finished
-                         ? s->free_rounds + 1
-                         : 0;
-    if (leases[i].finished &&
-        (s->state == SHARD_NEW || s->state == SHARD_LEASED_OTHER))
-      shard_set_state(s, SHARD_FINISHED);
-    /* The stats show who holds what, as the table says. */
-    else if (s->state == SHARD_NEW && leases[i].owner != NULL &&
-             strcmp(leases[i].owner, c->owner) != 0)
-      shard_set_state(s, SHARD_LEASED_OTHER);
-    else if (s->state == SHARD_LEASED_OTHER && leases[i].owner == NULL)
-      shard_set_state(s, SHARD_NEW);
-  }
-  round_plan(c);
-  round_end(c);
-}
-
-
-/* The owner the planner sees: this consumer for what it holds or claims;
- * otherwise the table's owner, or, without a table, "another" for a shard
- * whose claim was refused. A lease the table still gives this consumer but
- * that it no longer holds (lost, then forgotten) reads as free: claiming
- * one's own lease again is allowed. */
-static const char* plan_owner(kinesis_consumer_t* c, const kn_cshard_t* s) {
-  if (shard_holds_lease(s) || s->state == SHARD_CLAIMING)
-    return c->owner;
-  if (c->cp->ops->leases == NULL)
-    return s->state == SHARD_LEASED_OTHER ? "" : NULL;
-  if (s->owner != NULL && strcmp(s->owner, c->owner) == 0)
-    return NULL;
-  return s->owner;
-}
-
-
-static void round_plan(kinesis_consumer_t* c) {
-  kn_plan_input_t in;
-  kn_plan_t plan;
-  kn_queue_t* q;
-  size_t n = 0;
-  size_t i;
-  int r;
-
-  if (c->closing || !c->started || !c->frontier_done)
-    return;
-  if (c->nshards > c->plan_cap) {
-    kn_plan_shard_t* ps = kn_realloc(c->plan_in, c->nshards * sizeof(*ps));
-    kn_cshard_t** pp;
-    if (ps == NULL)
-      return;
-    c->plan_in = ps;
-    pp = kn_realloc(c->plan_shards, c->nshards * sizeof(*pp));
-    if (pp == NULL)
-      return;
-    c->plan_shards = pp;
-    c->plan_cap = c->nshards;
-  }
-  for (q = c->shards.next; q != &c->shards; q = q->next) {
-    kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    kn_plan_shard_t* p = &c->plan_in[n];
-    if (!s->listed)
-      continue;
-    memset(p, 0, sizeof(*p));
-    p->id = s->id;
-    p->parent = s->parent;
-    p->adjacent_parent = s->adjacent_parent;
-    p->owner = plan_owner(c, s);
-    p->open = s->open;
-    p->finished = s->state == SHARD_FINISHED;
-    p->known = s->known || shard_holds_lease(s);
-    p->frontier = s->frontier;
-    p->pinned = p->owner == c->owner && s->state != SHARD_FETCHING;
-    p->stale = p->owner == NULL && s->free_rounds >= 2;
-    c->plan_shards[n++] = s;
-  }
-  memset(&in, 0, sizeof(in));
-  in.shards = c->plan_in;
-  in.nshards = n;
-  in.self = c->owner;
-  in.members = c->cp->ops->member != NULL ? c->live : 0;
-  in.max_shards = c->o.max_shard_consumers;
-  in.exact = c->cp->ops->leases != NULL;
-  in.from_frontier =
-      c->o.iterator_type != KINESIS_ITERATOR_TRIM_HORIZON && c->frontier_trusted;
-  r = kn_lease_plan(&in, &plan);
-  if (r != 0) {
-    kn_client_log(c->client, KINESIS_LOG_WARN, "consumer: cannot plan: %s",
-                  kinesis_strerror(r));
-    kn_lease_plan_free(&plan);
-    return;
-  }
-  c->round++;
-  c->planned_once = 1;
-  c->target = plan.target;
-  for (i = 0; i < n; i++) {
-    c->plan_shards[i]->at_position = plan.at_position[i];
-    c->plan_shards[i]->plan_status = plan.status[i];
-  }
-  for (i = 0; i < plan.nrelease; i++) {
-    kn_cshard_t* s = c->plan_shards[plan.release[i]];
-    if (s->state == SHARD_FETCHING)
-      shard_hand_over(s);
-  }
-  for (i = 0; i < plan.nclaim; i++) {
-    kn_cshard_t* s = c->plan_shards[plan.claim[i]];
-    if (s->state == SHARD_NEW || s->state == SHARD_LEASED_OTHER)
-      shard_claim(s);
-  }
-  /* Without a table, parents that hold children back are asked about. */
-  if (c->cp->ops->leases == NULL)
-    for (i = 0; i < n; i++)
-      if (plan.status[i] == KN_PLAN_WAIT) {
-        probe_parent(c, c->plan_shards[i]->parent);
-        probe_parent(c, c->plan_shards[i]->adjacent_parent);
-      }
-  kn_lease_plan_free(&plan);
-  readiness_update(c);
-}
-
-
-static void on_handed_over(int status, void* arg) {
-  kn_cshard_t* s = arg;
-  kinesis_consumer_t* c = s->consumer;
-  s->ckpt_ops--;
-  if (status != 0 && status != KINESIS_ELEASELOST &&
-      status != KINESIS_ECANCELED)
-    kn_client_log(c->client, KINESIS_LOG_WARN,
-                  "consumer: releasing %s failed (%s); its lease will expire",
-                  s->id, kinesis_strerror(status));
-  if (s->state == SHARD_HANDOVER) {
-    shard_forget(s);
-    shard_set_state(s, SHARD_LEASED_OTHER);
-    c->stats.handovers++;
-    kn_client_log(c->client, KINESIS_LOG_INFO,
-                  "consumer: handed shard %s over", s->id);
-    event_push_end(s, KINESIS_SHARD_END_HANDED_OVER);
-  }
-  consumer_maybe_finish_close(c);
-}
-
-
-/* The next step of a handover, once the one before is done. */
-static void shard_try_hand_over(kn_cshard_t* s) {
-  kinesis_consumer_t* c = s->consumer;
-  if (s->state != SHARD_HANDOVER || c->closing || s->call != NULL ||
-      s->ckpt_ops > 0 || !kn_queue_empty(&s->fetches))
-    return;
-  if (s->dirty) {
-    shard_write_checkpoint(s);
-    if (s->ckpt_ops > 0)
-      return;
-  }
-  if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
-                          on_handed_over, s) == 0)
-    s->ckpt_ops++;
-}
-
-
-static void shard_hand_over(kn_cshard_t* s) {
-  shard_set_state(s, SHARD_HANDOVER);
-  shard_stop_fetching(s);
-  shard_drop_queued(s);
-  /* Fetches with nothing handed out go now; the others wait for acks. */
-  shard_advance(s);
-  shard_try_hand_over(s);
-  wake_waiting_shards(s->consumer, NULL);
-}
-
-
-static void on_members(int status, uint32_t live, void* arg) {
-  kinesis_consumer_t* c = arg;
-  c->member_calls--;
-  note_store(c, status);
-  if (status == 0 && !c->left) {
-    if (live != c->live)
-      kn_client_log(c->client, KINESIS_LOG_INFO,
-                    "consumer: %u consumers live on %s", (unsigned) live,
-                    c->stream);
-    c->live = live;
-  } else if (status != 0 && status != KINESIS_ECANCELED) {
-    kn_client_log(c->client, KINESIS_LOG_WARN,
-                  "consumer: cannot count consumers: %s",
-                  kinesis_strerror(status));
-  }
-  if (c->closing)
-    consumer_maybe_finish_close(c);
-  else if (c->round_busy && c->member_calls == 0)
-    round_table(c);
-}
-
-
-/* Registers this consumer as live (or leaving) with the checkpointer. */
-static void member_call(kinesis_consumer_t* c, int leaving) {
-  if (c->member_calls > 0 && !leaving)
-    return;
-  if (c->cp->ops->member(c->cp->self, c->stream, c->owner, leaving,
-                         on_members, c) == 0)
-    c->member_calls++;
-  if (leaving) {
-    c->left = 1;
-    c->live = 0;
-  }
-}
-
-
-static void discovery_run(kinesis_consumer_t* c) {
-  if (c->listing != NULL || c->closing)
-    return;
-  if (kn_client_list_shards(c->client, c->stream, on_listed, c, &c->listing) !=
-      0)
-    c->listing = NULL;
-}
-
-
-static void on_discovery_timer(uv_timer_t* t) {
-  kinesis_consumer_t* c = container_of(t, kinesis_consumer_t, discovery);
-  discovery_run(c);
 }
 
 
@@ -2216,7 +409,7 @@ static void on_turn(uv_prepare_t* h) {
   /* A new turn may start calls again: those still in line start now, and
    * curl sends them at the next turn's timers. */
   c->turn_calls = 0;
-  line_advance(c);
+  kn_cfetch_line_advance(c);
 }
 
 
@@ -2226,7 +419,7 @@ static void consumer_free(kinesis_consumer_t* c) {
     kn_queue_remove(&e->node);
     kn_free(e);
   }
-  owners_clear(c);
+  kn_clease_owners_clear(c);
   kn_strmap_free(&c->index);
   kn_free(c->ids);
   kn_free(c->plan_in);
@@ -2324,16 +517,17 @@ int kinesis_consumer_start(kinesis_consumer_t* c) {
   /* Count the live consumers first, so that the first claims take a fair
    * share rather than every shard. */
   if (c->cp->ops->member != NULL)
-    member_call(c, 0);
+    kn_clease_member_call(c, 0);
   /* The first listing runs on the next tick, then every interval. */
-  uv_timer_start(&c->discovery, on_discovery_timer, 0, c->o.shard_discovery_ms);
-  uv_timer_start(&c->heartbeat, on_heartbeat_timer, c->o.heartbeat_interval_ms,
-                 c->o.heartbeat_interval_ms);
+  uv_timer_start(&c->discovery, kn_clease_on_discovery_timer, 0,
+                 c->o.shard_discovery_ms);
+  uv_timer_start(&c->heartbeat, kn_clease_on_heartbeat_timer,
+                 c->o.heartbeat_interval_ms, c->o.heartbeat_interval_ms);
   /* It measures; it does not keep the loop alive. */
   c->turn_at = 0;
   uv_prepare_start(&c->turns, on_turn);
   uv_unref((uv_handle_t*) &c->turns);
-  uv_timer_start(&c->checkpoint, on_checkpoint_timer,
+  uv_timer_start(&c->checkpoint, kn_clease_on_checkpoint_timer,
                  c->o.checkpoint_interval_ms, c->o.checkpoint_interval_ms);
   return 0;
 }
@@ -2356,8 +550,8 @@ int kinesis_consumer_resume(kinesis_consumer_t* c) {
   if (c->closing)
     return KINESIS_ECLOSING;
   c->paused = 0;
-  dispatcher_kick(c);
-  wake_waiting_shards(c, NULL);
+  kn_consumer_dispatcher_kick(c);
+  kn_cfetch_wake_waiting(c, NULL);
   return 0;
 }
 
@@ -2390,10 +584,10 @@ static void on_cp_closed(void* arg) {
 static void shard_free(kn_cshard_t* s) {
   kinesis_consumer_t* c = s->consumer;
   shard_set_state(s, SHARD_GONE);
-  shard_unwait_call(s);
+  kn_cfetch_unwait_call(s);
   s->acked_ref = NULL;
   while (!kn_queue_empty(&s->fetches))
-    fetch_free(c, kn_queue_data(s->fetches.next, kn_fetch_t, node));
+    kn_consumer_fetch_free(c, kn_queue_data(s->fetches.next, kn_fetch_t, node));
   kn_free(s->id);
   kn_free(s->parent);
   kn_free(s->adjacent_parent);
@@ -2445,7 +639,7 @@ static void on_handle_closed(uv_handle_t* h) {
 
 /* A shard's fetch timer carries its shard in `data` (shard_open_timer):
  * the shard goes with it. */
-static void on_shard_timer_closed(uv_handle_t* h) {
+void kn_consumer_on_shard_timer_closed(uv_handle_t* h) {
   kn_cshard_t* s = h->data;
   kinesis_consumer_t* c = s->consumer;
   KN_ASSERT(h == (uv_handle_t*) &s->timer);
@@ -2474,7 +668,7 @@ static int consumer_busy(kinesis_consumer_t* c) {
 }
 
 
-static void consumer_maybe_finish_close(kinesis_consumer_t* c) {
+void kn_consumer_maybe_finish_close(kinesis_consumer_t* c) {
   kn_queue_t* q;
 
   while (c->closing && c->closing < CLOSE_HANDLES && !consumer_busy(c)) {
@@ -2482,17 +676,17 @@ static void consumer_maybe_finish_close(kinesis_consumer_t* c) {
     /* With the leases, the membership goes: the others rebalance. */
     if (c->closing == CLOSE_RELEASES && c->cp->ops->member != NULL &&
         c->started && !c->left)
-      member_call(c, 1);
+      kn_clease_member_call(c, 1);
     for (q = c->shards.next; q != &c->shards; q = q->next) {
       kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
       if (c->closing == CLOSE_CHECKPOINTS) {
-        shard_write_checkpoint(s);
-      } else if (c->closing == CLOSE_RELEASES && shard_holds_lease(s)) {
+        kn_clease_write_checkpoint(s);
+      } else if (c->closing == CLOSE_RELEASES && kn_clease_holds(s)) {
         if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
-                                on_ckpt_done, s) == 0)
+                                kn_clease_on_ckpt_done, s) == 0)
           s->ckpt_ops++;
         shard_set_state(s, SHARD_NEW);
-        event_push_end(s, KINESIS_SHARD_END_STOPPED);
+        kn_consumer_event_push_end(s, KINESIS_SHARD_END_STOPPED);
       }
     }
   }
@@ -2506,7 +700,7 @@ static void consumer_maybe_finish_close(kinesis_consumer_t* c) {
   while (!kn_queue_empty(&c->shards)) {
     kn_cshard_t* s = kn_queue_data(c->shards.next, kn_cshard_t, node);
     kn_queue_remove(&s->node);
-    uv_close((uv_handle_t*) &s->timer, on_shard_timer_closed);
+    uv_close((uv_handle_t*) &s->timer, kn_consumer_on_shard_timer_closed);
   }
   uv_close((uv_handle_t*) &c->dispatcher, on_handle_closed);
   uv_close((uv_handle_t*) &c->discovery, on_handle_closed);
@@ -2532,12 +726,12 @@ static void consumer_wind_down(kinesis_consumer_t* c) {
     kn_client_call_cancel(c->frontier_call);
   for (q = c->shards.next; q != &c->shards; q = q->next) {
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    shard_stop_fetching(s);
-    shard_drop_queued(s);
+    kn_cfetch_stop(s);
+    kn_cfetch_drop_queued(s);
   }
   /* What is left happens in callbacks, on later ticks; with nothing in
    * flight the next phase starts now, and its callbacks come later. */
-  consumer_maybe_finish_close(c);
+  kn_consumer_maybe_finish_close(c);
 }
 
 
@@ -2558,7 +752,7 @@ int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_consumer_cb cb,
      * close took over. */
     c->stopping = 0;
     c->stop_status = KINESIS_ECANCELED;
-    consumer_maybe_finish_close(c);
+    kn_consumer_maybe_finish_close(c);
     return 0;
   }
   /* A stop that completed may still wait for its callback's tick (on the
@@ -2585,7 +779,7 @@ static void consumer_reset(kinesis_consumer_t* c) {
   kn_queue_t* q;
   for (q = c->shards.next; q != &c->shards; q = q->next) {
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-    shard_forget(s);
+    kn_cfetch_forget(s);
     /* The next start has a start position of its own. */
     s->frontier = 0;
   }
@@ -2661,7 +855,7 @@ int kinesis_consumer_stats(kinesis_consumer_t* c,
         s->last_arrival > 0 ? (int64_t) ((now_s - s->last_arrival) * 1000) : -1;
     ss[i].records = s->records;
     ss[i].checkpoint = s->written_seq;
-    st->leases_held += (uint32_t) shard_holds_lease(s);
+    st->leases_held += (uint32_t) kn_clease_holds(s);
     i++;
   }
   st->nshards = i;
