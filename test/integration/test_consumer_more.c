@@ -2550,19 +2550,28 @@ static void test_rebalance_store_unreachable(void) {
   ASSERT_EQ(sink.n, sink_distinct());
   /* Records read twice were all handed out by b shortly before or while it
    * was cut off (after its last checkpoint, written every 100 ms), and
-   * read again by a from that checkpoint. */
+   * read again by a from that checkpoint. That holds while a keeps its
+   * leases; on a machine so loaded that the loop stalls for a whole
+   * session, a's leases expire too and b reads again what a had read,
+   * which is at-least-once working as it should: then the records read
+   * twice are only counted. */
   {
     size_t i;
     size_t twice = 0;
+    uint64_t a_lost = stats_of(a).leases_lost;
     for (i = 0; i < sink.n; i++) {
       if (sink.seen[i] < 2)
         continue;
       twice++;
+      if (a_lost > 0)
+        continue;
       ASSERT_GT(b_when[i], 0);
       ASSERT_GE(b_when[i] - 1 + 300, dark_since);
       ASSERT_LT(b_when[i] - 1, dark_since + DARK_SESSION_MS);
     }
-    fprintf(stderr, "store unreachable: %zu records read twice\n", twice);
+    fprintf(stderr, "store unreachable: %zu records read twice%s\n", twice,
+            a_lost > 0 ? "; a lost leases (a stalled loop), so their timing "
+                         "was not checked" : "");
   }
   free(b_when);
 
