@@ -486,8 +486,8 @@ static void on_defer(uv_idle_t* idle) {
 }
 
 
-int kn_http_new(uv_loop_t* loop, const kn_http_options_t* opts,
-                kn_http_t** out) {
+int kn_http_alloc(uv_loop_t* loop, const kn_http_options_t* opts,
+                  kn_http_t** out) {
   kn_http_t* http;
   int r;
 
@@ -544,13 +544,34 @@ int kn_http_new(uv_loop_t* loop, const kn_http_options_t* opts,
     kn_free(http);
     return KINESIS_ENOMEM;
   }
-  uv_timer_init(loop, &http->timer);
-  http->timer.data = http;
-  uv_idle_init(loop, &http->defer);
-  http->defer.data = http;
-  http->handles_open = 2;
   *out = http;
   return 0;
+}
+
+
+void kn_http_start(kn_http_t* http) {
+  uv_timer_init(http->loop, &http->timer);
+  http->timer.data = http;
+  uv_idle_init(http->loop, &http->defer);
+  http->defer.data = http;
+  http->handles_open = 2;
+}
+
+
+void kn_http_free_unstarted(kn_http_t* http) {
+  curl_multi_cleanup(http->multi);
+  kn_free(http->idle);
+  kn_free(http->ca_file);
+  kn_free(http);
+}
+
+
+int kn_http_new(uv_loop_t* loop, const kn_http_options_t* opts,
+                kn_http_t** out) {
+  int r = kn_http_alloc(loop, opts, out);
+  if (r == 0)
+    kn_http_start(*out);
+  return r;
 }
 
 
