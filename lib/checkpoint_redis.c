@@ -63,6 +63,12 @@ int kinesis_checkpointer_redis_new(
 }
 
 
+int kn_checkpointer_redis_closing(const kinesis_checkpointer_t* cp) {
+  (void) cp;
+  return 0;
+}
+
+
 #else /* KN_HAVE_REDIS */
 
 
@@ -1608,7 +1614,8 @@ static void rs_close(void* self, kinesis_close_cb cb, void* arg) {
   redis_store_t* rs = self;
 
   /* As with the memory checkpointer, a second close is ignored and its
-   * callback never runs. */
+   * callback never runs; kinesis_checkpointer_close() says KINESIS_EALREADY
+   * before it gets here (kn_checkpointer_redis_closing()). */
   if (rs == NULL || (rs->flags & RS_CLOSING))
     return;
   rs->flags |= RS_CLOSING;
@@ -1707,6 +1714,12 @@ int kinesis_checkpointer_redis_new(
   connect_start(rs);
   *out = &rs->pub;
   return 0;
+}
+
+
+int kn_checkpointer_redis_closing(const kinesis_checkpointer_t* cp) {
+  const redis_store_t* rs = cp->self;
+  return cp->ops == &redis_ops && rs != NULL && (rs->flags & RS_CLOSING) != 0;
 }
 
 

@@ -290,7 +290,11 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
   hopts.max_connections = opts->max_connections;
   hopts.connect_timeout_ms = opts->connect_timeout_ms;
   hopts.timeout_ms = opts->request_timeout_ms;
-  r = kn_http_new(loop, &hopts, &c->http);
+  /* Everything that can fail comes before the first handle is put on the
+   * loop: a failed call leaves the application's loop as it found it, so
+   * uv_loop_close() succeeds without running it (issue 17). The credential
+   * provider makes its handles after its last allocation. */
+  r = kn_http_alloc(loop, &hopts, &c->http);
   if (r != 0) {
     client_free(c);
     return r;
@@ -305,12 +309,11 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
   copts.warn_arg = c;
   r = kn_cred_provider_new(loop, c->http, &copts, &c->creds);
   if (r != 0) {
-    /* Nothing was sent yet, so the close completes on its own; the memory
-     * is released when the loop runs its close callbacks. */
-    kn_http_close(c->http, NULL, NULL);
+    kn_http_free_unstarted(c->http);
     client_free(c);
     return r;
   }
+  kn_http_start(c->http);
   c->http_open = 1;
   c->creds_open = 1;
   *out = c;

@@ -1124,8 +1124,13 @@ static int sc_eat(kn_scan_t* s, char c) {
 }
 
 
+/* Consumes `word` (null, true, false) after white space. Every caller
+ * reads a value, and RFC 8259 allows white space before any value: without
+ * it here, "MillisBehindLatest": 0 or "ChildShards": null from a server or
+ * proxy that pretty-prints was refused (issue 17). */
 static int sc_literal(kn_scan_t* s, const char* word) {
   size_t n = strlen(word);
+  sc_ws(s);
   if ((size_t) (s->end - s->p) >= n && memcmp(s->p, word, n) == 0) {
     s->p += n;
     return 1;
@@ -1289,7 +1294,6 @@ bad:
 
 /* A string or null (NULL, without error). */
 static char* sc_opt_string(kn_scan_t* s) {
-  sc_ws(s);
   if (sc_literal(s, "null"))
     return NULL;
   return sc_string(s, NULL);
@@ -1298,7 +1302,6 @@ static char* sc_opt_string(kn_scan_t* s) {
 
 /* The same, with the string's length in *len (0 for null). */
 static char* sc_opt_string_len(kn_scan_t* s, size_t* len) {
-  sc_ws(s);
   *len = 0;
   if (sc_literal(s, "null"))
     return NULL;

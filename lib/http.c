@@ -78,6 +78,7 @@ struct kn_http_req_s {
   void* arg;
   int status;            /* the result, once done */
   int too_big;           /* 1: the body was over the limit; 2: the headers */
+  int nomem;             /* the body could not be buffered: no memory */
   size_t header_bytes;   /* of the current response */
   int no_poll;           /* its socket got no poll handle: the error */
   int on_multi;          /* in http->active, on the multi handle */
@@ -277,8 +278,12 @@ static size_t on_body(char* data, size_t size, size_t nmemb, void* userp) {
     req->too_big = 1;
     return 0;
   }
-  if (kn_buf_append(&req->body, data, n) != 0)
+  if (kn_buf_append(&req->body, data, n) != 0) {
+    /* curl calls a refused write CURLE_WRITE_ERROR, a transport error that
+     * would be retried: it is remembered as what it is (issue 17). */
+    req->nomem = 1;
     return 0;
+  }
   return n;
 }
 
@@ -348,6 +353,8 @@ static int map_curl_error(const kn_http_req_t* req, CURLcode code) {
     case CURLE_OPERATION_TIMEDOUT:
       return KINESIS_ETIMEDOUT;
     case CURLE_WRITE_ERROR:
+      if (req->nomem)
+        return KINESIS_ENOMEM;
       return req->too_big ? KINESIS_EPROTO : KINESIS_ETRANSPORT;
     case CURLE_OUT_OF_MEMORY:
       return KINESIS_ENOMEM;
@@ -410,6 +417,8 @@ static void req_run_callback(kn_http_req_t* req) {
   if (req->status != 0) {
     if (req->status == KINESIS_ECANCELED)
       res.transport_error = "request canceled";
+    else if (req->nomem)
+      res.transport_error = "out of memory buffering the response body";
     else if (req->too_big == 2)
       res.transport_error = "response headers exceed the size limit";
     else if (req->too_big)
@@ -486,8 +495,8 @@ static void on_defer(uv_idle_t* idle) {
 }
 
 
-int kn_http_new(uv_loop_t* loop, const kn_http_options_t* opts,
-                kn_http_t** out) {
+int kn_http_alloc(uv_loop_t* loop, const kn_http_options_t* opts,
+                  kn_http_t** out) {
   kn_http_t* http;
   int r;
 
@@ -544,13 +553,34 @@ int kn_http_new(uv_loop_t* loop, const kn_http_options_t* opts,
     kn_free(http);
     return KINESIS_ENOMEM;
   }
-  uv_timer_init(loop, &http->timer);
-  http->timer.data = http;
-  uv_idle_init(loop, &http->defer);
-  http->defer.data = http;
-  http->handles_open = 2;
   *out = http;
   return 0;
+}
+
+
+void kn_http_start(kn_http_t* http) {
+  uv_timer_init(http->loop, &http->timer);
+  http->timer.data = http;
+  uv_idle_init(http->loop, &http->defer);
+  http->defer.data = http;
+  http->handles_open = 2;
+}
+
+
+void kn_http_free_unstarted(kn_http_t* http) {
+  curl_multi_cleanup(http->multi);
+  kn_free(http->idle);
+  kn_free(http->ca_file);
+  kn_free(http);
+}
+
+
+int kn_http_new(uv_loop_t* loop, const kn_http_options_t* opts,
+                kn_http_t** out) {
+  int r = kn_http_alloc(loop, opts, out);
+  if (r == 0)
+    kn_http_start(*out);
+  return r;
 }
 
 

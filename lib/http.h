@@ -60,6 +60,20 @@ int kn_http_new(uv_loop_t* loop, const kn_http_options_t* opts,
                 kn_http_t** out);
 
 /*
+ * kn_http_new() in two steps, for a caller with more to allocate after it:
+ * kn_http_alloc() makes every allocation (0, KINESIS_EINVAL or
+ * KINESIS_ENOMEM) and puts nothing on the loop; kn_http_start(), which
+ * cannot fail, then initialises its handles. Until started, `http` takes no
+ * request and is freed by kn_http_free_unstarted() at once, leaving the loop
+ * as it was: a failed constructor must not leave closing handles on the
+ * application's loop (issue 17).
+ */
+int kn_http_alloc(uv_loop_t* loop, const kn_http_options_t* opts,
+                  kn_http_t** out);
+void kn_http_start(kn_http_t* http);
+void kn_http_free_unstarted(kn_http_t* http);
+
+/*
  * Starts a request. `cb` runs exactly once, on a later loop iteration, never
  * inside this call. Returns 0, KINESIS_EINVAL, KINESIS_ENOMEM or
  * KINESIS_ECLOSING; on error `cb` never runs. `out` may be NULL.

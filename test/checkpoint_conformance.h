@@ -63,6 +63,10 @@ typedef struct kn_conf_store_s {
  * answer had not arrived (Redis). Without it every answer was decided when
  * the operation was called, and close() delivers it (memory). */
 #define KN_CONF_CANCELS_AT_CLOSE 0x4
+/* kinesis_checkpointer_close() tells a second close with KINESIS_EALREADY
+ * (the library's own stores; for another, it cannot tell, and returns 0).
+ * Either way the second close's callback never runs. */
+#define KN_CONF_SAYS_EALREADY 0x8
 
 
 /* Runs the suite's cases against `store`, then `own` (the cases only that

@@ -250,12 +250,17 @@ KINESIS_EXTERN int kinesis_checkpointer_redis_new(
  * Closes a checkpointer: calls its ops->close, so it works for one of your
  * own as well as for those of the kinesis_checkpointer_*_new() functions.
  * `cb` runs on a later tick, after which the checkpointer is freed. Close
- * consumers that use it first. A second close is ignored, and its `cb`
- * never runs.
+ * consumers that use it first. Returns 0; KINESIS_EINVAL for a NULL `cp`
+ * or one without ops->close; KINESIS_EALREADY when the close of a memory or
+ * Redis checkpointer has already begun (its first `cb` has not run yet:
+ * after it, `cp` is freed and must not be passed again), and then this
+ * `cb` never runs. For your own checkpointer, a second close returns 0 and
+ * is whatever its ops->close makes of it. (It returned void before:
+ * callers that ignore the result compile as they did.)
  */
-KINESIS_EXTERN void kinesis_checkpointer_close(kinesis_checkpointer_t* cp,
-                                               kinesis_close_cb cb,
-                                               void* user_data);
+KINESIS_EXTERN int kinesis_checkpointer_close(kinesis_checkpointer_t* cp,
+                                              kinesis_close_cb cb,
+                                              void* user_data);
 
 #ifdef __cplusplus
 }

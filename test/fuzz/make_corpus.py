@@ -5,8 +5,9 @@ Each seed is a small, realistic input made here by hand: answers of the kind
 kinesalite and AWS give for each action, error bodies, credentials and
 config files, metadata service documents, `kinesis put` lines, and KPL
 aggregates encoded from the format in protocol.md section 6. The first byte
-of a `responses` seed picks the parser and of a `deagg` seed the framing
-(see fuzz_responses.c and fuzz_deagg.c). Run it again after changing either.
+of a `responses` seed picks the parser, of a `scanner_diff` seed the hot
+answer (and the records sent), and of a `deagg` seed the framing (see
+fuzz_responses.c, fuzz_scanner_diff.c and fuzz_deagg.c). Run it again after changing either.
 """
 import base64
 import hashlib
@@ -14,7 +15,8 @@ import json
 import os
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus')
-for h in ('responses', 'deagg', 'profile', 'metadata', 'put_line'):
+for h in ('responses', 'deagg', 'profile', 'metadata', 'put_line',
+          'scanner_diff'):
     os.makedirs(os.path.join(root, h), exist_ok=True)
 def w(h, name, data):
     if isinstance(data, str): data = data.encode()
@@ -134,3 +136,42 @@ wd('unknown_group', b'\xf3\x89\x9a\xc2' + pb + hashlib.md5(pb).digest())
 w('deagg','pb_two_records', b'\x01' + pbuf([b'a', b'b'], [b'1'], [record(0, b'one', 0), record(1, b'two')]))
 w('deagg','pb_tags_group', b'\x01' + bytes([0x0b, 0x08, 0x01, 0x0c]) + pbuf([b'k'], [], [record(0, b't', None, [(b'key', b'v')])]))
 w('deagg','pb_empty', b'\x01')
+
+# scanner_diff: the hot answers, compact and written the ways a server or
+# proxy that pretty-prints writes them (white space between every token).
+# Selector: 0 GetRecords, 2 ListShards, 1 + ((n - 1) << 2) PutRecords of n.
+sd_get = {"Records": [
+    {"SequenceNumber": seq1, "ApproximateArrivalTimestamp": 1700000000.123,
+     "Data": "aGVsbG8=", "PartitionKey": "k", "EncryptionType": None},
+    {"SequenceNumber": seq2, "ApproximateArrivalTimestamp": 1.5, "Data": "",
+     "PartitionKey": "k\u00e9\n\"2"}],
+  "NextShardIterator": "AAAAAAAAAAE=", "MillisBehindLatest": 0,
+  "ChildShards": None}
+sd_closed = {"Records": [], "MillisBehindLatest": 0, "ChildShards": [
+    {"ShardId": "shardId-000000000002",
+     "ParentShards": ["shardId-000000000000", "shardId-000000000001"],
+     "HashKeyRange": {"StartingHashKey": "0",
+                      "EndingHashKey": "340282366920938463463374607431768211455"}}]}
+sd_put = {"FailedRecordCount": 1, "Records": [
+    {"SequenceNumber": seq1, "ShardId": "shardId-000000000000"},
+    {"ErrorCode": "ProvisionedThroughputExceededException",
+     "ErrorMessage": "Rate exceeded for shard"}], "EncryptionType": "NONE"}
+sd_list = {"Shards": [
+    {"ShardId": "shardId-000000000000", "ParentShardId": None,
+     "HashKeyRange": {"StartingHashKey": "0",
+                      "EndingHashKey": "170141183460469231731687303715884105727"},
+     "SequenceNumberRange": {"StartingSequenceNumber": seq1}},
+    {"ShardId": "shardId-000000000001",
+     "HashKeyRange": {"StartingHashKey": "170141183460469231731687303715884105728",
+                      "EndingHashKey": "340282366920938463463374607431768211455"},
+     "SequenceNumberRange": {"StartingSequenceNumber": seq1,
+                             "EndingSequenceNumber": seq2}}],
+  "NextToken": "tok"}
+for name, sel, doc in (('get', 0, sd_get), ('get_closed', 0, sd_closed),
+                       ('put', 1 + (1 << 2), sd_put), ('list', 2, sd_list)):
+    for style, text in (
+        ('compact', json.dumps(doc, separators=(',', ':'), ensure_ascii=False)),
+        ('pretty', json.dumps(doc, indent=2, ensure_ascii=False)),
+        ('tabs_crlf', json.dumps(doc, indent='\t').replace('\n', '\r\n')),
+        ('spaced', json.dumps(doc, separators=(' , ', ' : ')))):
+        w('scanner_diff', name + '_' + style, bytes([sel]) + text.encode())

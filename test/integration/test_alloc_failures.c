@@ -241,6 +241,46 @@ static void test_client(void) {
 }
 
 
+/* ---- 1b. kinesis_client_new() failing ---- */
+
+static void count_handle(uv_handle_t* h, void* arg) {
+  (void) h;
+  (*(int*) arg)++;
+}
+
+
+/* Issue 17: a kinesis_client_new() that failed an allocation after its HTTP
+ * layer had put its timer and idle handle on the loop left them there,
+ * closing, so an application that closed its loop on the error got
+ * UV_EBUSY. A failed call leaves nothing on the loop: no handle, no memory,
+ * and uv_loop_close() succeeds without running the loop. */
+static void run_client_new(void) {
+  uv_loop_t loop;
+  kinesis_client_t* c = NULL;
+  int handles = 0;
+  int r;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  new_client(&loop, &c, &r);
+  if (r == 0) {
+    close_client_once(&loop, c);
+    kn_test_loop_close(&loop);
+    return;
+  }
+  ASSERT_EQ(KINESIS_ENOMEM, r);
+  uv_walk(&loop, count_handle, &handles);
+  ASSERT_EQ(0, handles);
+  ASSERT_EQ(0, kn_af_live());
+  ASSERT_EQ(0, uv_loop_close(&loop));
+}
+
+
+static void test_client_new(void) {
+  int64_t n = kn_af_loop("client_new", run_client_new);
+  ASSERT_GT(n, 2);
+}
+
+
 /* ---- 2. The producer: puts, flush and close, plain and aggregated ---- */
 
 typedef struct {
@@ -550,6 +590,7 @@ static void test_teardown(void) {
 }
 
 
-KN_TEST_MAIN(KN_TEST(test_setup), KN_TEST(test_client), KN_TEST(test_producer),
+KN_TEST_MAIN(KN_TEST(test_setup), KN_TEST(test_client_new),
+             KN_TEST(test_client), KN_TEST(test_producer),
              KN_TEST(test_producer_aggregated), KN_TEST(test_consumer),
              KN_TEST(test_checkpoint_memory), KN_TEST(test_teardown))

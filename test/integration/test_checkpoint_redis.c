@@ -237,7 +237,7 @@ static const kn_conf_store_t redis_store = {
     .make = make_fresh,
     .run_until = run_until,
     .short_timeout_ms = 600,
-    .promises = KN_CONF_CANCELS_AT_CLOSE,
+    .promises = KN_CONF_CANCELS_AT_CLOSE | KN_CONF_SAYS_EALREADY,
 };
 
 

@@ -266,6 +266,78 @@ static void test_response_size_cap(void) {
 }
 
 
+/* An allocator that runs out of memory for good: from the allocation
+ * numbered oom_from (from 0) on, every one fails. */
+static int64_t oom_count;
+static int64_t oom_from = -1;
+
+static int oom_now(void) {
+  return oom_from >= 0 && oom_count++ >= oom_from;
+}
+
+static void* oom_malloc(size_t n) {
+  return oom_now() ? NULL : malloc(n);
+}
+
+static void* oom_realloc(void* p, size_t n) {
+  return oom_now() ? NULL : realloc(p, n);
+}
+
+static void* oom_calloc(size_t c, size_t n) {
+  return oom_now() ? NULL : calloc(c, n);
+}
+
+
+/* Issue 17: running out of memory while buffering the response body ended
+ * the transfer as curl's CURLE_WRITE_ERROR, which became KINESIS_ETRANSPORT,
+ * and the client retried it. Memory runs out at each allocation of a request
+ * in turn: the request ends with 0 or KINESIS_ENOMEM, never a transport
+ * error, and one of the runs fails in the body's buffering (the body's
+ * room, reserved from its Content-Length, then each chunk appended). */
+static void test_body_buffer_nomem(void) {
+  const char* url = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  kn_http_t* http;
+  kn_http_request_t req;
+  result_t r;
+  int64_t n;
+  int body_nomem = 0;
+
+  ASSERT_OK(kinesis_replace_allocator(oom_malloc, oom_realloc, oom_calloc,
+                                      free));
+  list_streams_request(&req, url);
+  for (n = 0;; n++) {
+    int rs;
+    ASSERT_OK(uv_loop_init(&loop));
+    ASSERT_OK(kn_http_new(&loop, NULL, &http));
+    memset(&r, 0, sizeof(r));
+    oom_count = 0;
+    oom_from = n;
+    rs = kn_http_send(http, &req, on_done, &r, NULL);
+    if (rs == 0) {
+      while (r.calls == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+      if (r.status == KINESIS_ENOMEM) {
+        if (strcmp(r.error, "out of memory buffering the response body") == 0)
+          body_nomem++;
+      } else {
+        ASSERT_OK(r.status);
+        ASSERT(strstr(r.body, "StreamNames") != NULL);
+      }
+    } else {
+      ASSERT_EQ(KINESIS_ENOMEM, rs);
+    }
+    oom_from = -1;
+    close_http(http);
+    kn_test_loop_close(&loop);
+    if (rs == 0 && r.status == 0)
+      break;  /* memory ran out after the request: every place was tried */
+  }
+  ASSERT_OK(kinesis_replace_allocator(malloc, realloc, calloc, free));
+  ASSERT_GT(n, 1);
+  ASSERT_EQ(1, body_nomem);
+}
+
+
 /* Response headers are capped as a whole (64 KiB): one huge header, or
  * many that add up, end the request with KINESIS_EPROTO; headers under the
  * cap pass. */
@@ -371,4 +443,5 @@ KN_TEST_MAIN(KN_TEST(test_keep_alive),
              KN_TEST(test_send_after_close_and_bad_args),
              KN_TEST(test_response_size_cap),
              KN_TEST(test_response_header_cap),
+             KN_TEST(test_body_buffer_nomem),
              KN_TEST(test_tls_verification))

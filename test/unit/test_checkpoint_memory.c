@@ -39,7 +39,8 @@ static const kn_conf_store_t memory_store = {
     .make = make,
     .run_until = run_dry,
     .short_timeout_ms = 100,
-    .promises = KN_CONF_LOOP_CLOCK | KN_CONF_ONE_TICK,
+    .promises =
+        KN_CONF_LOOP_CLOCK | KN_CONF_ONE_TICK | KN_CONF_SAYS_EALREADY,
 };
 
 

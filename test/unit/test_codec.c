@@ -640,6 +640,100 @@ static void test_get_records_child_shards_twice(void) {
   kn_parsed_free(&p);
 }
 
+/* Copies `tmpl` into `out` with `w` in place of each '~'. */
+static void spread(char* out, size_t size, const char* tmpl, const char* w) {
+  size_t n = 0;
+  for (; *tmpl != '\0'; tmpl++) {
+    const char* c = *tmpl == '~' ? w : tmpl;
+    size_t l = *tmpl == '~' ? strlen(w) : 1;
+    ASSERT(n + l < size);
+    memcpy(out + n, c, l);
+    n += l;
+  }
+  out[n] = '\0';
+}
+
+
+/* Issue 17: a literal (null, a number) after white space was refused, so a
+ * pretty-printed answer (a proxy's, or a server's that indents) was EPROTO.
+ * RFC 8259 allows white space (space, tab, LF, CR) between any two tokens. */
+static void test_scanner_pretty_printed(void) {
+  static const char* const ws[] = {" ", "\n", "\t", "\r\n  "};
+  size_t i;
+  kn_parsed_t p;
+  for (i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
+    const char* w = ws[i];
+    char body[2048];
+    spread(body, sizeof(body),
+           "~{~\"Records\"~:~[~{~\"SequenceNumber\"~:~\"1\"~,~"
+           "\"Data\"~:~\"aGVsbG8=\"~,~\"PartitionKey\"~:~\"k\"~,~"
+           "\"ApproximateArrivalTimestamp\"~:~1.5~,~\"EncryptionType\"~:"
+           "~null~}~]~,~\"MillisBehindLatest\"~:~0~,~\"ChildShards\"~:"
+           "~[~{~\"ShardId\"~:~\"s2\"~,~\"ParentShards\"~:~[~\"s0\"~,"
+           "~\"s1\"~]~,~\"HashKeyRange\"~:~{~\"StartingHashKey\"~:~\"0\""
+           "~,~\"EndingHashKey\"~:~\"9\"~}~}~]~,~\"NextShardIterator\"~:"
+           "~null~}~",
+           w);
+    ASSERT_OK(parse_get(BODY(body), &p));
+    ASSERT_EQ(1, p.nrecords);
+    ASSERT_MEM_EQ("hello", p.records[0].data, 5);
+    ASSERT(p.records[0].approximate_arrival_timestamp == 1.5);
+    ASSERT_NULL(p.records[0].encryption_type);
+    ASSERT_EQ(0, p.millis_behind_latest);
+    ASSERT_EQ(1, p.nchild_shards);
+    ASSERT_STR_EQ("s2", p.child_shards[0].shard_id);
+    ASSERT_STR_EQ("s1", p.child_shards[0].adjacent_parent_shard_id);
+    ASSERT_STR_EQ("9", p.child_shards[0].ending_hash_key);
+    ASSERT_NULL(p.next_shard_iterator);
+    kn_parsed_free(&p);
+
+    /* Each null-able member as null after white space. */
+    spread(body, sizeof(body),
+           "{\"Records\":~[],\"MillisBehindLatest\":~null,"
+           "\"ChildShards\":~null}",
+           w);
+    ASSERT_OK(parse_get(BODY(body), &p));
+    ASSERT_EQ(-1, p.millis_behind_latest);
+    kn_parsed_free(&p);
+    spread(body, sizeof(body),
+           "{\"Records\":[],\"ChildShards\":[{\"ShardId\":\"c\","
+           "\"ParentShards\":~null,\"HashKeyRange\":~null}]}",
+           w);
+    ASSERT_OK(parse_get(BODY(body), &p));
+    ASSERT_EQ(1, p.nchild_shards);
+    kn_parsed_free(&p);
+
+    spread(body, sizeof(body),
+           "~{~\"Shards\"~:~[~{~\"ShardId\"~:~\"a\"~,~"
+           "\"ParentShardId\"~:~null~,~\"HashKeyRange\"~:~{~"
+           "\"StartingHashKey\"~:~\"0\"~,~\"EndingHashKey\"~:~\"9\"~}~,"
+           "~\"SequenceNumberRange\"~:~null~}~]~,~\"NextToken\"~:~null"
+           "~}~",
+           w);
+    ASSERT_OK(kn_codec_parse_list_shards(BODY(body), &p));
+    ASSERT_EQ(1, p.nshards);
+    ASSERT_STR_EQ("9", p.shards[0].ending_hash_key);
+    kn_parsed_free(&p);
+    spread(body, sizeof(body), "{\"Shards\":~null}", w);
+    ASSERT_OK(kn_codec_parse_list_shards(BODY(body), &p));
+    kn_parsed_free(&p);
+
+    spread(body, sizeof(body),
+           "~{~\"FailedRecordCount\"~:~1~,~\"Records\"~:~[~{~"
+           "\"SequenceNumber\"~:~\"7\"~,~\"ShardId\"~:~\"s\"~,~"
+           "\"ErrorCode\"~:~null~}~,~{~\"ErrorCode\"~:~\"X\"~,~"
+           "\"ErrorMessage\"~:~\"m\"~}~]~}~",
+           w);
+    ASSERT_OK(parse_put(BODY(body), 2, &p));
+    ASSERT_EQ(2, p.nput_entries);
+    ASSERT_STR_EQ("7", p.put_entries[0].sequence_number);
+    ASSERT_STR_EQ("X", p.put_entries[1].error_code);
+    ASSERT_EQ(1, p.failed_record_count);
+    kn_parsed_free(&p);
+  }
+}
+
+
 /* Found by fuzz_responses (regressions/responses/empty-body-taken-null): an
  * empty body may be (NULL, 0), and the scanner copied it with memcpy(). */
 static void test_hot_parsers_empty_body(void) {
@@ -923,4 +1017,5 @@ KN_TEST_MAIN(KN_TEST(test_put_lines), KN_TEST(test_error_namespaced_type),
              KN_TEST(test_put_records_entry_count),
              KN_TEST(test_hot_parsers_empty_body),
              KN_TEST(test_get_records_millis_behind_range),
-             KN_TEST(test_get_records_child_shards_twice))
+             KN_TEST(test_get_records_child_shards_twice),
+             KN_TEST(test_scanner_pretty_printed))
