@@ -618,9 +618,8 @@ static void consumer_handle_closed(kinesis_consumer_t* c) {
     c->stop_cb = NULL;
     stop_cb(c, c->stop_status, c->stop_arg);
   }
-  if (c->own_cp)
-    kinesis_checkpointer_close(c->cp, on_cp_closed, c);
-  else
+  /* A close that is refused (KINESIS_EALREADY) runs no callback. */
+  if (!c->own_cp || kinesis_checkpointer_close(c->cp, on_cp_closed, c) != 0)
     on_cp_closed(c);
 }
 
