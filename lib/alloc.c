@@ -74,3 +74,30 @@ int64_t kn_now_ms(void) {
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+
+char* kn_strcat3(const char* a, const char* b, const char* c) {
+  size_t la = strlen(a);
+  size_t lb = strlen(b);
+  size_t lc = c != NULL ? strlen(c) : 0;
+  char* s = kn_malloc(la + lb + lc + 1);
+  if (s == NULL)
+    return NULL;
+  memcpy(s, a, la);
+  memcpy(s + la, b, lb);
+  if (lc > 0)
+    memcpy(s + la + lb, c, lc);
+  s[la + lb + lc] = '\0';
+  return s;
+}
+
+
+/* The volatile pointer keeps the compiler from dropping the stores. */
+void kn_scrub_free(char* s) {
+  volatile char* v;
+  if (s == NULL)
+    return;
+  for (v = s; *v != '\0'; v++)
+    *v = '\0';
+  kn_free(s);
+}

@@ -146,12 +146,6 @@ void kinesis_client_options_init(kinesis_client_options_t* o) {
 }
 
 
-static const char* env_nonempty(const char* name) {
-  const char* v = getenv(name);
-  return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
-
 /* Splits an endpoint URL into the URL we send to and the Host header. Only
  * http and https with an empty or "/" path are accepted. */
 static int parse_endpoint(const char* url, char** endpoint, char** host) {
@@ -195,9 +189,9 @@ static int resolve_region_endpoint(kinesis_client_t* c,
   int r = 0;
 
   if (region == NULL || region[0] == '\0')
-    region = env_nonempty("AWS_REGION");
+    region = kn_profile_env("AWS_REGION");
   if (region == NULL)
-    region = env_nonempty("AWS_DEFAULT_REGION");
+    region = kn_profile_env("AWS_DEFAULT_REGION");
   if (region == NULL) {
     kn_profile_t prof;
     char* cred_path = kn_profile_credentials_path();
@@ -218,9 +212,9 @@ static int resolve_region_endpoint(kinesis_client_t* c,
     return r;
 
   if (url == NULL || url[0] == '\0')
-    url = env_nonempty("AWS_ENDPOINT_URL_KINESIS");
+    url = kn_profile_env("AWS_ENDPOINT_URL_KINESIS");
   if (url == NULL)
-    url = env_nonempty("AWS_ENDPOINT_URL");
+    url = kn_profile_env("AWS_ENDPOINT_URL");
   if (url == NULL) {
     if (c->region == NULL)
       return 0;  /* API calls will say KINESIS_ENOREGION. */

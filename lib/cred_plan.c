@@ -16,14 +16,6 @@
 #define KN_PATH_MESSAGE_MAX 4200
 
 
-/* An environment variable, or NULL when it is unset or empty: the SDKs treat
- * an empty variable as absent. */
-static const char* env_get(const char* name) {
-  const char* v = getenv(name);
-  return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
-
 /* ---- Messages ---- */
 
 
@@ -401,9 +393,9 @@ static int plan_profiles(kn_cred_why_t* why, const profile_files_t* f,
     if (pr.credential_source != NULL) {
       const char* cs = pr.credential_source;
       if (strcmp(cs, "Environment") == 0) {
-        const char* key = env_get("AWS_ACCESS_KEY_ID");
-        const char* secret = env_get("AWS_SECRET_ACCESS_KEY");
-        const char* token = env_get("AWS_SESSION_TOKEN");
+        const char* key = kn_profile_env("AWS_ACCESS_KEY_ID");
+        const char* secret = kn_profile_env("AWS_SECRET_ACCESS_KEY");
+        const char* token = kn_profile_env("AWS_SESSION_TOKEN");
         if (key == NULL || secret == NULL) {
           kn_cred_why_add(
               why,
@@ -464,9 +456,9 @@ out:
 static int plan_endpoint(const char* region, const kn_profile_t* top,
                          kn_cred_plan_t* plan) {
   if (region == NULL)
-    region = env_get("AWS_REGION");
+    region = kn_profile_env("AWS_REGION");
   if (region == NULL)
-    region = env_get("AWS_DEFAULT_REGION");
+    region = kn_profile_env("AWS_DEFAULT_REGION");
   if (region == NULL)
     region = top->region;
   if (region != NULL) {
@@ -494,8 +486,8 @@ int kn_cred_plan_resolve(const kn_cred_plan_in_t* in, kn_cred_why_t* why,
                          kn_cred_plan_t** plan_out, kn_credentials_t* keys,
                          char** exposed) {
   const char* profile = kn_profile_name(in->profile);
-  const char* token_file = env_get("AWS_WEB_IDENTITY_TOKEN_FILE");
-  const char* role_arn = env_get("AWS_ROLE_ARN");
+  const char* token_file = kn_profile_env("AWS_WEB_IDENTITY_TOKEN_FILE");
+  const char* role_arn = kn_profile_env("AWS_ROLE_ARN");
   kn_cred_plan_t* plan = NULL;
   profile_files_t f;
   kn_profile_t prof;
@@ -533,7 +525,7 @@ int kn_cred_plan_resolve(const kn_cred_plan_in_t* in, kn_cred_why_t* why,
     kn_cred_why_add(why, "skipped: profile \"%s\" given)", in->profile);
   } else if (token_file != NULL && role_arn != NULL) {
     kn_role_hop_t* hop;
-    const char* session = env_get("AWS_ROLE_SESSION_NAME");
+    const char* session = kn_profile_env("AWS_ROLE_SESSION_NAME");
     kn_cred_why_add(why, "role %s, token file %s: ", role_arn, token_file);
     plan = kn_calloc(1, sizeof(*plan));
     if (plan == NULL)

@@ -43,22 +43,12 @@ struct kn_cred_sso_s {
 
 
 /* Overwrites a secret before its memory is freed. */
-static void scrub_free(char* s) {
-  volatile char* v;
-  if (s == NULL)
-    return;
-  for (v = s; *v != '\0'; v++)
-    *v = '\0';
-  kn_free(s);
-}
-
-
 static void sso_free(kn_cred_sso_t* s) {
   kn_free(s->profile);
   kn_free(s->session);
   kn_free(s->url);
   kn_free(s->shown);
-  scrub_free(s->header);
+  kn_scrub_free(s->header);
   kn_credentials_clear(&s->creds);
   kn_free(s);
 }
@@ -349,7 +339,7 @@ static int load_token(kn_cred_sso_t* s, const kn_cred_sso_options_t* o) {
     finish(s, KINESIS_ENOCREDS, "the token cached in %s has expired; %s", path,
            hint);
     kn_free(path);
-    scrub_free(token);
+    kn_scrub_free(token);
     return 0;
   }
   /* A header value must stay on its line. */
@@ -357,17 +347,17 @@ static int load_token(kn_cred_sso_t* s, const kn_cred_sso_options_t* o) {
     finish(s, KINESIS_ENOCREDS, "the token cached in %s spans lines; %s", path,
            hint);
     kn_free(path);
-    scrub_free(token);
+    kn_scrub_free(token);
     return 0;
   }
   kn_free(path);
   s->header = kn_malloc(strlen(token) + sizeof("x-amz-sso_bearer_token: "));
   if (s->header == NULL) {
-    scrub_free(token);
+    kn_scrub_free(token);
     return KINESIS_ENOMEM;
   }
   sprintf(s->header, "x-amz-sso_bearer_token: %s", token);
-  scrub_free(token);
+  kn_scrub_free(token);
   return 1;
 }
 

@@ -47,25 +47,12 @@
 /* ---- Credentials ---- */
 
 
-/* Secrets are overwritten before their memory goes back to the allocator,
- * so that they do not linger in freed heap blocks. The volatile pointer
- * keeps the compiler from dropping the stores. */
-static void scrub_free(char* s) {
-  volatile char* v;
-  if (s == NULL)
-    return;
-  for (v = s; *v != '\0'; v++)
-    *v = '\0';
-  kn_free(s);
-}
-
-
 void kn_credentials_clear(kn_credentials_t* c) {
   if (c == NULL)
     return;
   kn_free(c->access_key_id);
-  scrub_free(c->secret_access_key);
-  scrub_free(c->session_token);
+  kn_scrub_free(c->secret_access_key);
+  kn_scrub_free(c->session_token);
   kn_free(c->role_arn);
   kn_free(c->profile);
   memset(c, 0, sizeof(*c));
@@ -115,40 +102,6 @@ void kn_credentials_take(kn_credentials_t* dst, kn_codec_creds_t* src,
 static int is_space(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' ||
          c == '\v';
-}
-
-
-static void trim(const char** s, size_t* len) {
-  while (*len > 0 && is_space((*s)[0])) {
-    (*s)++;
-    (*len)--;
-  }
-  while (*len > 0 && is_space((*s)[*len - 1]))
-    (*len)--;
-}
-
-
-/* An environment variable, or NULL when it is unset or empty: the SDKs treat
- * an empty variable as absent. */
-static const char* env_get(const char* name) {
-  const char* v = getenv(name);
-  return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
-
-static char* str_concat(const char* a, const char* b, const char* c) {
-  size_t la = strlen(a);
-  size_t lb = strlen(b);
-  size_t lc = c != NULL ? strlen(c) : 0;
-  char* s = kn_malloc(la + lb + lc + 1);
-  if (s == NULL)
-    return NULL;
-  memcpy(s, a, la);
-  memcpy(s + la, b, lb);
-  if (lc > 0)
-    memcpy(s + la + lb, c, lc);
-  s[la + lb + lc] = '\0';
-  return s;
 }
 
 
@@ -270,7 +223,7 @@ static void metadata_reset(kn_cred_provider_t* p) {
   p->step = STEP_IDLE;
   kn_free(p->imds_base);
   kn_free(p->imds_shown);
-  scrub_free(p->token_header);
+  kn_scrub_free(p->token_header);
   kn_free(p->role);
   p->imds_base = NULL;
   p->imds_shown = NULL;
@@ -461,10 +414,10 @@ static int resolve_static(kn_cred_provider_t* p) {
     kn_cred_why_add(&p->why, " (skipped: profile \"%s\" given)", p->profile);
     return 0;
   }
-  key = env_get("AWS_ACCESS_KEY_ID");
-  secret = env_get("AWS_SECRET_ACCESS_KEY");
+  key = kn_profile_env("AWS_ACCESS_KEY_ID");
+  secret = kn_profile_env("AWS_SECRET_ACCESS_KEY");
   if (key != NULL && secret != NULL) {
-    token = env_get("AWS_SESSION_TOKEN");
+    token = kn_profile_env("AWS_SESSION_TOKEN");
     k = kn_strdup(key);
     s = kn_strdup(secret);
     t = kn_strdup(token);
@@ -483,8 +436,8 @@ static int resolve_static(kn_cred_provider_t* p) {
 
 nomem:
   kn_free(k);
-  scrub_free(s);
-  scrub_free(t);
+  kn_scrub_free(s);
+  kn_scrub_free(t);
   return KINESIS_ENOMEM;
 }
 
@@ -595,8 +548,8 @@ static int header_value_ok(const char* v) {
  * KINESIS_EINVAL after adding the reason to `why`.
  */
 static int container_auth_header(kn_cred_provider_t* p, char** header_out) {
-  const char* file = env_get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-  const char* token = env_get("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+  const char* file = kn_profile_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+  const char* token = kn_profile_env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
   char* text = NULL;
   size_t len = 0;
   int r;
@@ -624,7 +577,7 @@ static int container_auth_header(kn_cred_provider_t* p, char** header_out) {
       kn_profile_scrub_text(text, len);
       return KINESIS_EINVAL;
     }
-    *header_out = str_concat("Authorization: ", text, NULL);
+    *header_out = kn_strcat3("Authorization: ", text, NULL);
     kn_profile_scrub_text(text, len);
     return *header_out == NULL ? KINESIS_ENOMEM : 0;
   }
@@ -633,7 +586,7 @@ static int container_auth_header(kn_cred_provider_t* p, char** header_out) {
       kn_cred_why_add(&p->why, "AWS_CONTAINER_AUTHORIZATION_TOKEN spans lines");
       return KINESIS_EINVAL;
     }
-    *header_out = str_concat("Authorization: ", token, NULL);
+    *header_out = kn_strcat3("Authorization: ", token, NULL);
     return *header_out == NULL ? KINESIS_ENOMEM : 0;
   }
   return 0;
@@ -676,8 +629,8 @@ static int fetch_send(kn_cred_provider_t* p, fetch_step_t step,
 /* 1 when a request started, 0 when the source does not apply or failed to
  * start (the reason is in `why`), or KINESIS_ENOMEM. */
 static int container_start(kn_cred_provider_t* p) {
-  const char* rel = env_get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-  const char* full = env_get("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+  const char* rel = kn_profile_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+  const char* full = kn_profile_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
   char* url;
   char* shown;
   char* auth = NULL;
@@ -685,7 +638,7 @@ static int container_start(kn_cred_provider_t* p) {
 
   kn_cred_why_add(&p->why, ", container endpoint (");
   if (rel != NULL) {
-    url = str_concat(KN_CONTAINER_BASE, rel[0] == '/' ? "" : "/", rel);
+    url = kn_strcat3(KN_CONTAINER_BASE, rel[0] == '/' ? "" : "/", rel);
   } else if (full != NULL) {
     if (!kn_cred_container_uri_allowed(full)) {
       shown = url_for_message(full);
@@ -721,14 +674,14 @@ static int container_start(kn_cred_provider_t* p) {
   shown = url_for_message(url);
   if (shown == NULL) {
     kn_free(url);
-    scrub_free(auth);
+    kn_scrub_free(auth);
     return KINESIS_ENOMEM;
   }
   kn_cred_why_add(&p->why, "%s: ", shown);
   kn_free(shown);
   r = fetch_send(p, STEP_CONTAINER, "GET", url, auth, NULL);
   kn_free(url);
-  scrub_free(auth);
+  kn_scrub_free(auth);
   if (r == KINESIS_ENOMEM)
     return r;
   if (r != 0) {
@@ -743,19 +696,19 @@ static int container_start(kn_cred_provider_t* p) {
 
 
 static int env_is_true(const char* name) {
-  const char* v = env_get(name);
+  const char* v = kn_profile_env(name);
   size_t len;
   if (v == NULL)
     return 0;
   len = strlen(v);
-  trim(&v, &len);
+  kn_profile_trim(&v, &len);
   return len == 4 && strncasecmp(v, "true", 4) == 0;
 }
 
 
 static int imds_start(kn_cred_provider_t* p) {
-  const char* endpoint = env_get("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-  const char* mode = env_get("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+  const char* endpoint = kn_profile_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+  const char* mode = kn_profile_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
   size_t len;
   char* url;
   int r;
@@ -778,7 +731,7 @@ static int imds_start(kn_cred_provider_t* p) {
   p->imds_shown = url_for_message(p->imds_base);
   if (p->imds_shown == NULL)
     return KINESIS_ENOMEM;
-  url = str_concat(p->imds_base, KN_IMDS_TOKEN_PATH, NULL);
+  url = kn_strcat3(p->imds_base, KN_IMDS_TOKEN_PATH, NULL);
   if (url == NULL)
     return KINESIS_ENOMEM;
   /* IMDSv2: a session token first, from a PUT that a misconfigured proxy or
@@ -848,7 +801,7 @@ static int imds_step(kn_cred_provider_t* p, int status,
                       p->imds_shown, res->status);
       return KINESIS_ENOCREDS;
     }
-    trim(&body, &len);
+    kn_profile_trim(&body, &len);
     if (len == 0 || memchr(body, '\n', len) != NULL ||
         memchr(body, '\r', len) != NULL || strlen(body) < len) {
       kn_cred_why_add(&p->why, "%s returned a malformed token)", p->imds_shown);
@@ -862,7 +815,7 @@ static int imds_step(kn_cred_provider_t* p, int status,
     memcpy(p->token_header + sizeof("X-aws-ec2-metadata-token: ") - 1, body,
            len);
     p->token_header[sizeof("X-aws-ec2-metadata-token: ") - 1 + len] = '\0';
-    url = str_concat(p->imds_base, KN_IMDS_CREDS_PATH, NULL);
+    url = kn_strcat3(p->imds_base, KN_IMDS_CREDS_PATH, NULL);
     if (url == NULL)
       return KINESIS_ENOMEM;
     r = fetch_send(p, STEP_IMDS_ROLE, "GET", url, p->token_header, NULL);
@@ -882,11 +835,11 @@ static int imds_step(kn_cred_provider_t* p, int status,
                       p->imds_shown, res->status);
       return KINESIS_ENOCREDS;
     }
-    trim(&body, &len);
+    kn_profile_trim(&body, &len);
     line = strcspn(body, "\r\n");
     if (line < len)
       len = line;
-    trim(&body, &len);
+    kn_profile_trim(&body, &len);
     if (len == 0) {
       kn_cred_why_add(&p->why, "no IAM role attached to the instance at %s)",
                       p->imds_shown);
@@ -900,7 +853,7 @@ static int imds_step(kn_cred_provider_t* p, int status,
     p->role = kn_strndup(body, len);
     if (p->role == NULL)
       return KINESIS_ENOMEM;
-    url = str_concat(p->imds_base, KN_IMDS_CREDS_PATH, p->role);
+    url = kn_strcat3(p->imds_base, KN_IMDS_CREDS_PATH, p->role);
     if (url == NULL)
       return KINESIS_ENOMEM;
     r = fetch_send(p, STEP_IMDS_CREDS, "GET", url, p->token_header, NULL);
@@ -1068,11 +1021,12 @@ static void plan_next(kn_cred_provider_t* p) {
 }
 
 
-static void on_sts_done(int status, kn_credentials_t* creds,
-                        const char* message, void* arg) {
-  kn_cred_provider_t* p = arg;
-
-  p->sts = NULL;
+/* A step of the plan is done: an STS hop (`hop` 1), or the credential_process
+ * run or SSO fetch its first credentials come from. Its credentials assume
+ * the plan's next role, or are the answer. */
+static void plan_step_done(kn_cred_provider_t* p, int status,
+                           kn_credentials_t* creds, const char* message,
+                           int hop) {
   if (p->flags & KN_CRED_CLOSING) {
     fetch_reset(p);
     provider_maybe_finish(p);
@@ -1086,33 +1040,28 @@ static void on_sts_done(int status, kn_credentials_t* creds,
   kn_credentials_clear(&p->plan->cur);
   p->plan->cur = *creds;
   memset(creds, 0, sizeof(*creds));
-  p->plan->done++;
+  p->plan->done += hop;
   plan_next(p);
 }
 
 
-/* A credential_process run or an SSO fetch is done: its credentials assume
- * the plan's roles, or are the answer. */
+static void on_sts_done(int status, kn_credentials_t* creds,
+                        const char* message, void* arg) {
+  kn_cred_provider_t* p = arg;
+
+  p->sts = NULL;
+  plan_step_done(p, status, creds, message, 1);
+}
+
+
+/* A credential_process run or an SSO fetch is done. */
 static void on_source_done(int status, kn_credentials_t* creds,
                            const char* message, void* arg) {
   kn_cred_provider_t* p = arg;
 
   p->process = NULL;
   p->sso = NULL;
-  if (p->flags & KN_CRED_CLOSING) {
-    fetch_reset(p);
-    provider_maybe_finish(p);
-    return;
-  }
-  if (status != 0) {
-    kn_cred_why_add(&p->why, "%s)", message);
-    fetch_failed(p, status);
-    return;
-  }
-  kn_credentials_clear(&p->plan->cur);
-  p->plan->cur = *creds;
-  memset(creds, 0, sizeof(*creds));
-  plan_next(p);
+  plan_step_done(p, status, creds, message, 0);
 }
 
 
@@ -1329,8 +1278,8 @@ int kn_cred_provider_new(uv_loop_t* loop, kn_http_t* http,
         (opts->region != NULL && opts->region[0] != '\0' &&
          p->region == NULL)) {
       kn_free(p->access_key_id);
-      scrub_free(p->secret_access_key);
-      scrub_free(p->session_token);
+      kn_scrub_free(p->secret_access_key);
+      kn_scrub_free(p->session_token);
       kn_free(p->profile);
       kn_free(p->region);
       kn_free(p);
@@ -1397,8 +1346,8 @@ static void provider_free(kn_cred_provider_t* p) {
   kn_credentials_clear(&p->creds);
   kn_buf_free(&p->why.buf);
   kn_free(p->access_key_id);
-  scrub_free(p->secret_access_key);
-  scrub_free(p->session_token);
+  kn_scrub_free(p->secret_access_key);
+  kn_scrub_free(p->session_token);
   kn_free(p->profile);
   kn_free(p->region);
   kn_free(p);

@@ -16,6 +16,12 @@ void kn_free(void* ptr);
 /* A kn_malloc'd copy of `s` (NULL stays NULL); NULL on allocation failure. */
 char* kn_strdup(const char* s);
 char* kn_strndup(const char* s, size_t n);
+/* a, b and c (which may be NULL) end to end, kn_malloc'd; NULL when out of
+ * memory. */
+char* kn_strcat3(const char* a, const char* b, const char* c);
+/* Frees a string that held a secret, overwritten first so that it does not
+ * linger in a freed heap block. NULL is ignored. */
+void kn_scrub_free(char* s);
 
 #define container_of(ptr, type, member)                                       \
   ((type*) ((char*) (ptr) - offsetof(type, member)))

@@ -12,19 +12,6 @@
 #define KN_PROFILE_MAX_FILE_BYTES (1024 * 1024)
 
 
-/* Secrets are overwritten before their memory goes back to the allocator,
- * so that they do not linger in freed heap blocks. The volatile pointer
- * keeps the compiler from dropping the stores. */
-static void scrub_free(char* s) {
-  volatile char* v;
-  if (s == NULL)
-    return;
-  for (v = s; *v != '\0'; v++)
-    *v = '\0';
-  kn_free(s);
-}
-
-
 static int is_blank(char c) {
   return c == ' ' || c == '\t';
 }
@@ -36,7 +23,7 @@ static int is_space(char c) {
 }
 
 
-static void trim(const char** s, size_t* len) {
+void kn_profile_trim(const char** s, size_t* len) {
   while (*len > 0 && is_space((*s)[0])) {
     (*s)++;
     (*len)--;
@@ -46,27 +33,9 @@ static void trim(const char** s, size_t* len) {
 }
 
 
-/* An environment variable, or NULL when it is unset or empty: the SDKs treat
- * an empty variable as absent. */
-static const char* env_get(const char* name) {
+const char* kn_profile_env(const char* name) {
   const char* v = getenv(name);
   return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
-
-static char* str_concat(const char* a, const char* b, const char* c) {
-  size_t la = strlen(a);
-  size_t lb = strlen(b);
-  size_t lc = c != NULL ? strlen(c) : 0;
-  char* s = kn_malloc(la + lb + lc + 1);
-  if (s == NULL)
-    return NULL;
-  memcpy(s, a, la);
-  memcpy(s + la, b, lb);
-  if (lc > 0)
-    memcpy(s + la + lb, c, lc);
-  s[la + lb + lc] = '\0';
-  return s;
 }
 
 
@@ -159,7 +128,7 @@ static int profile_set(char** field, const char* value, size_t len) {
     if (copy == NULL)
       return KINESIS_ENOMEM;
   }
-  scrub_free(*field);
+  kn_scrub_free(*field);
   *field = copy;
   return 0;
 }
@@ -174,7 +143,7 @@ static int section_matches(const profile_parser_t* ps, const char* name,
     if (len > 9 && memcmp(name, "services", 8) == 0 && is_blank(name[8])) {
       name += 9;
       len -= 9;
-      trim(&name, &len);
+      kn_profile_trim(&name, &len);
       return len == want && memcmp(name, ps->services, len) == 0;
     }
     return 0;
@@ -185,7 +154,7 @@ static int section_matches(const profile_parser_t* ps, const char* name,
         is_blank(name[11])) {
       name += 12;
       len -= 12;
-      trim(&name, &len);
+      kn_profile_trim(&name, &len);
       return len == want && memcmp(name, ps->sso_session, len) == 0;
     }
     return 0;
@@ -201,7 +170,7 @@ static int section_matches(const profile_parser_t* ps, const char* name,
   if (len > 8 && memcmp(name, "profile", 7) == 0 && is_blank(name[7])) {
     name += 8;
     len -= 8;
-    trim(&name, &len);
+    kn_profile_trim(&name, &len);
     return len == want && memcmp(name, ps->profile, len) == 0;
   }
   return 0;
@@ -244,7 +213,7 @@ static int profile_parse_line(profile_parser_t* ps, const char* line,
   size_t i;
   kn_profile_t* out = ps->out;
 
-  trim(&line, &len);
+  kn_profile_trim(&line, &len);
   if (len == 0 || line[0] == '#' || line[0] == ';')
     return 0;
 
@@ -260,7 +229,7 @@ static int profile_parse_line(profile_parser_t* ps, const char* line,
       return 0;
     }
     name_len = (size_t) (end - name);
-    trim(&name, &name_len);
+    kn_profile_trim(&name, &name_len);
     ps->in_profile = section_matches(ps, name, name_len);
     if (ps->in_profile && ps->sso_session != NULL)
       out->sso_session_found = 1;
@@ -274,7 +243,7 @@ static int profile_parse_line(profile_parser_t* ps, const char* line,
     return 0;
   key = line;
   key_len = (size_t) (eq - line);
-  trim(&key, &key_len);
+  kn_profile_trim(&key, &key_len);
   value = eq + 1;
   value_len = (size_t) (line + len - value);
   /* A '#' or ';' after whitespace starts a comment. Keys and tokens are
@@ -286,7 +255,7 @@ static int profile_parse_line(profile_parser_t* ps, const char* line,
       break;
     }
   }
-  trim(&value, &value_len);
+  kn_profile_trim(&value, &value_len);
   /* Indented lines under a property with an empty value are its
    * sub-properties ("s3 =\n  max_concurrent_requests = 10"). Other indented
    * lines are read as ordinary properties, which is more lenient than the
@@ -372,8 +341,8 @@ void kn_profile_clear(kn_profile_t* p) {
   if (p == NULL)
     return;
   kn_free(p->access_key_id);
-  scrub_free(p->secret_access_key);
-  scrub_free(p->session_token);
+  kn_scrub_free(p->secret_access_key);
+  kn_scrub_free(p->session_token);
   kn_free(p->region);
   for (i = 0; i < KN_ARRAY_SIZE(profile_keys); i++)
     kn_free(*(char**) ((char*) p + profile_keys[i].offset));
@@ -468,13 +437,13 @@ const char* kn_profile_name(const char* explicit_name) {
   const char* env;
   if (explicit_name != NULL && explicit_name[0] != '\0')
     return explicit_name;
-  env = env_get("AWS_PROFILE");
+  env = kn_profile_env("AWS_PROFILE");
   return env != NULL ? env : "default";
 }
 
 
 static int env_is_true(const char* name) {
-  const char* v = env_get(name);
+  const char* v = kn_profile_env(name);
   return v != NULL && strcasecmp(v, "true") == 0;
 }
 
@@ -487,9 +456,9 @@ int kn_profile_endpoint(const char* service_env, const char* services_endpoint,
   *out = NULL;
   if (env_is_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"))
     return 0;
-  configured = env_get(service_env);
+  configured = kn_profile_env(service_env);
   if (configured == NULL)
-    configured = env_get("AWS_ENDPOINT_URL");
+    configured = kn_profile_env("AWS_ENDPOINT_URL");
   if (configured == NULL && services_endpoint != NULL &&
       services_endpoint[0] != '\0')
     configured = services_endpoint;
@@ -507,19 +476,19 @@ int kn_profile_endpoint(const char* service_env, const char* services_endpoint,
 
 
 int kn_profile_path(const char* env_name, const char* file_name, char** out) {
-  const char* v = env_get(env_name);
-  const char* home = env_get("HOME");
+  const char* v = kn_profile_env(env_name);
+  const char* home = kn_profile_env("HOME");
   size_t home_len;
 
   *out = NULL;
   if (v != NULL) {
     if (v[0] == '~' && (v[1] == '/' || v[1] == '\0') && home != NULL)
-      *out = str_concat(home, v + 1, NULL);
+      *out = kn_strcat3(home, v + 1, NULL);
     else
       *out = kn_strdup(v);
   } else if (home != NULL) {
     home_len = strlen(home);
-    *out = str_concat(home, home[home_len - 1] == '/' ? ".aws/" : "/.aws/",
+    *out = kn_strcat3(home, home[home_len - 1] == '/' ? ".aws/" : "/.aws/",
                       file_name);
   } else {
     return 0;

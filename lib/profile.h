@@ -119,4 +119,12 @@ void kn_profile_scrub_text(char* text, size_t len);
 void kn_profile_note_exposed(const char* path, const char* text,
                              kn_profile_t* out);
 
+/* An environment variable, or NULL when it is unset or empty: the SDKs
+ * treat an empty variable as absent. For the whole library (the region,
+ * endpoints and credentials alike). */
+const char* kn_profile_env(const char* name);
+
+/* Moves `*s` and `*len` past white space at both ends. */
+void kn_profile_trim(const char** s, size_t* len);
+
 #endif /* KN_PROFILE_H */
