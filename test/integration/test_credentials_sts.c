@@ -8,6 +8,7 @@
  * credentials as the fault server saw it. */
 
 #include "client_util.h"
+#include "cred_util.h"
 #include "fault.h"
 #include "harness.h"
 #include "internal.h"
@@ -32,74 +33,21 @@ static char creds_path[300];
 static char token_path[300];
 
 
-/* ---- The fake's control endpoint ---- */
+/* ---- The fakes' control endpoints ---- */
 
 
 static void sts_control(const char* json) {
-  char url[512];
-  char* resp = NULL;
-  long status = 0;
-  snprintf(url, sizeof(url), "%s/__control/sts", sts_url);
-  ASSERT_OK(kn_test_http("POST", url, json, &resp, &status));
-  ASSERT_EQ(200, status);
-  free(resp);
-}
-
-
-/* The requests the fake received, oldest first. json_decref() it. */
-static json_t* sts_requests(void) {
-  char url[512];
-  char* resp = NULL;
-  long status = 0;
-  json_t* all;
-  json_t* reqs;
-  snprintf(url, sizeof(url), "%s/__control/sts", sts_url);
-  ASSERT_OK(kn_test_http("GET", url, NULL, &resp, &status));
-  ASSERT_EQ(200, status);
-  all = json_loads(resp, 0, NULL);
-  free(resp);
-  ASSERT_NOT_NULL(all);
-  reqs = json_object_get(all, "requests");
-  ASSERT_NOT_NULL(reqs);
-  json_incref(reqs);
-  json_decref(all);
-  return reqs;
-}
-
-
-static const char* req_str(json_t* reqs, size_t i, const char* field) {
-  json_t* v = json_object_get(json_array_get(reqs, i), field);
-  return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-
-static const char* req_param(json_t* reqs, size_t i, const char* name) {
-  json_t* params = json_object_get(json_array_get(reqs, i), "params");
-  json_t* v = json_object_get(params, name);
-  return json_is_string(v) ? json_string_value(v) : NULL;
+  cred_fake_control(sts_url, "sts", json);
 }
 
 
 static void metadata_control(const char* json) {
-  char url[512];
-  char* resp = NULL;
-  long status = 0;
-  snprintf(url, sizeof(url), "%s/__control/metadata", metadata_url);
-  ASSERT_OK(kn_test_http("POST", url, json, &resp, &status));
-  ASSERT_EQ(200, status);
-  free(resp);
+  cred_fake_control(metadata_url, "metadata", json);
 }
+
 
 
 /* ---- Files and environment ---- */
-
-
-static void write_file(const char* path, const char* text) {
-  FILE* f = fopen(path, "w");
-  ASSERT_NOT_NULL(f);
-  ASSERT_EQ(strlen(text), fwrite(text, 1, strlen(text), f));
-  ASSERT_OK(fclose(f));
-}
 
 
 static void setup(void) {
@@ -156,117 +104,38 @@ static void cleanup_files(void) {
 /* ---- The provider on a loop ---- */
 
 
-typedef struct get_result_s {
-  int calls;
-  int status;
-  char access_key_id[128];
-  char secret_access_key[128];
-  char session_token[128];
-  char role_arn[128];
-  int64_t expiration_ms;
-  char source[32];
-  char message[2048];
-} get_result_t;
-
-
-static void on_get(int status, const kn_credentials_t* creds,
-                   const char* message, void* arg) {
-  get_result_t* r = arg;
-  r->calls++;
-  r->status = status;
-  if (status == 0) {
-    snprintf(r->access_key_id, sizeof(r->access_key_id), "%s",
-             creds->access_key_id);
-    snprintf(r->secret_access_key, sizeof(r->secret_access_key), "%s",
-             creds->secret_access_key);
-    snprintf(r->session_token, sizeof(r->session_token), "%s",
-             creds->session_token != NULL ? creds->session_token : "");
-    snprintf(r->role_arn, sizeof(r->role_arn), "%s",
-             creds->role_arn != NULL ? creds->role_arn : "");
-    r->expiration_ms = creds->expiration_ms;
-    snprintf(r->source, sizeof(r->source), "%s", creds->source);
-  } else {
-    ASSERT_NULL(creds);
-    snprintf(r->message, sizeof(r->message), "%s", message);
-  }
-}
-
-
-typedef struct fixture_s {
-  uv_loop_t loop;
-  kn_http_t* http;
-  kn_cred_provider_t* p;
-  int closed;
-  int warnings;
-  char warning[2048];
-} fixture_t;
-
-
-static void on_closed(void* arg) {
-  fixture_t* f = arg;
-  f->closed++;
-}
-
-
-static void on_warn(const char* message, void* arg) {
-  fixture_t* f = arg;
-  f->warnings++;
-  snprintf(f->warning, sizeof(f->warning), "%s", message);
-}
-
-
-static void fixture_init(fixture_t* f, const char* profile,
+static void fixture_init(cred_fixture_t* f, const char* profile,
                          uint32_t refresh_before_ms) {
   kn_cred_options_t opts;
-  memset(f, 0, sizeof(*f));
   memset(&opts, 0, sizeof(opts));
   opts.profile = profile;
   opts.region = "us-west-2";
   opts.refresh_before_ms = refresh_before_ms;
   opts.metadata_timeout_ms = 2000;
-  opts.warn = on_warn;
+  opts.warn = cred_on_warn;
   opts.warn_arg = f;
-  ASSERT_OK(uv_loop_init(&f->loop));
-  ASSERT_OK(kn_http_new(&f->loop, NULL, &f->http));
-  ASSERT_OK(kn_cred_provider_new(&f->loop, f->http, &opts, &f->p));
+  cred_fixture_init(f, &opts);
 }
 
-
-static void fixture_close(fixture_t* f) {
-  kn_cred_provider_close(f->p, on_closed, f);
-  ASSERT_OK(uv_run(&f->loop, UV_RUN_DEFAULT));
-  ASSERT_EQ(1, f->closed);
-  kn_http_close(f->http, NULL, NULL);
-  kn_test_loop_close(&f->loop);
-}
-
-
-static void get_once(fixture_t* f, get_result_t* r) {
-  memset(r, 0, sizeof(*r));
-  ASSERT_OK(kn_cred_provider_get(f->p, on_get, r));
-  ASSERT_EQ(0, r->calls);
-  ASSERT_OK(uv_run(&f->loop, UV_RUN_DEFAULT));
-  ASSERT_EQ(1, r->calls);
-}
 
 
 /* Gets, and expects failure with `status` and `words` in the message. */
 static void expect_error(const char* profile, int status, const char* words) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   fixture_init(&f, profile, 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   if (r.status != status || strstr(r.message, words) == NULL)
     fprintf(stderr, "status %s, message: %s\n", kinesis_err_name(r.status),
             r.message);
   ASSERT_EQ(status, r.status);
   ASSERT_NOT_NULL(strstr(r.message, words));
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
 static void web_identity_env(const char* token) {
-  write_file(token_path, token);
+  cred_write_file(token_path, token);
   setenv("AWS_WEB_IDENTITY_TOKEN_FILE", token_path, 1);
   setenv("AWS_ROLE_ARN", ROLE_WEB, 1);
 }
@@ -276,8 +145,8 @@ static void web_identity_env(const char* token) {
 
 
 static void test_web_identity_env(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   json_t* reqs;
   int64_t now = kn_now_ms();
 
@@ -286,7 +155,7 @@ static void test_web_identity_env(void) {
   setenv("AWS_ROLE_SESSION_NAME", "session-one", 1);
   sts_control("{\"web_token\": \"token-one\"}");
   fixture_init(&f, NULL, 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIASTS1", r.access_key_id);
   ASSERT_STR_EQ("sts-secret-1", r.secret_access_key);
@@ -298,35 +167,35 @@ static void test_web_identity_env(void) {
   ASSERT_STR_EQ(ROLE_WEB, kn_cred_provider_cached(f.p)->role_arn);
 
   /* The token file is read again at the next fetch. */
-  write_file(token_path, "token-two");
+  cred_write_file(token_path, "token-two");
   sts_control("{\"web_token\": \"token-two\"}");
   unsetenv("AWS_ROLE_SESSION_NAME");
   kn_cred_provider_invalidate(f.p);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIASTS2", r.access_key_id);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 
-  reqs = sts_requests();
+  reqs = cred_fake_requests(sts_url, "sts");
   ASSERT_EQ(2, json_array_size(reqs));
-  ASSERT_STR_EQ("AssumeRoleWithWebIdentity", req_str(reqs, 0, "action"));
-  ASSERT_NULL(req_str(reqs, 0, "authorization"));
-  ASSERT_STR_EQ("token-one", req_param(reqs, 0, "WebIdentityToken"));
-  ASSERT_STR_EQ(ROLE_WEB, req_param(reqs, 0, "RoleArn"));
-  ASSERT_STR_EQ("session-one", req_param(reqs, 0, "RoleSessionName"));
-  ASSERT_STR_EQ("ok", req_str(reqs, 0, "outcome"));
-  ASSERT_STR_EQ("token-two", req_param(reqs, 1, "WebIdentityToken"));
+  ASSERT_STR_EQ("AssumeRoleWithWebIdentity", cred_req_str(reqs, 0, "action"));
+  ASSERT_NULL(cred_req_str(reqs, 0, "authorization"));
+  ASSERT_STR_EQ("token-one", cred_req_param(reqs, 0, "WebIdentityToken"));
+  ASSERT_STR_EQ(ROLE_WEB, cred_req_param(reqs, 0, "RoleArn"));
+  ASSERT_STR_EQ("session-one", cred_req_param(reqs, 0, "RoleSessionName"));
+  ASSERT_STR_EQ("ok", cred_req_str(reqs, 0, "outcome"));
+  ASSERT_STR_EQ("token-two", cred_req_param(reqs, 1, "WebIdentityToken"));
   /* Without AWS_ROLE_SESSION_NAME: the default name. */
   ASSERT_EQ(0,
-            strncmp(req_param(reqs, 1, "RoleSessionName"), "libkinesis-", 11));
-  ASSERT_STR_EQ("ok", req_str(reqs, 1, "outcome"));
+            strncmp(cred_req_param(reqs, 1, "RoleSessionName"), "libkinesis-", 11));
+  ASSERT_STR_EQ("ok", cred_req_str(reqs, 1, "outcome"));
   json_decref(reqs);
 }
 
 
 static void test_env_keys_before_web_identity(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   json_t* reqs;
 
   setup();
@@ -334,25 +203,25 @@ static void test_env_keys_before_web_identity(void) {
   setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
   setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
   fixture_init(&f, NULL, 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("environment", r.source);
   ASSERT_STR_EQ("", r.role_arn);
-  fixture_close(&f);
-  reqs = sts_requests();
+  cred_fixture_close(&f);
+  reqs = cred_fake_requests(sts_url, "sts");
   ASSERT_EQ(0, json_array_size(reqs));
   json_decref(reqs);
 }
 
 
 static void test_web_identity_profile(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   json_t* reqs;
   char config[1024];
 
   setup();
-  write_file(token_path, "profile-token");
+  cred_write_file(token_path, "profile-token");
   /* The endpoint comes from the profile this time: its services section
    * wins over its own endpoint_url, which points nowhere. */
   unsetenv("AWS_ENDPOINT_URL_STS");
@@ -362,24 +231,24 @@ static void test_web_identity_profile(void) {
            "services = local\nendpoint_url = http://127.0.0.1:1\n"
            "[services local]\nsts =\n  endpoint_url = %s\n",
            token_path, sts_url);
-  write_file(config_path, config);
+  cred_write_file(config_path, config);
   sts_control("{\"web_token\": \"profile-token\"}");
   fixture_init(&f, "web", 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("web identity", r.source);
   ASSERT_STR_EQ(ROLE_WEB, r.role_arn);
-  fixture_close(&f);
-  reqs = sts_requests();
+  cred_fixture_close(&f);
+  reqs = cred_fake_requests(sts_url, "sts");
   ASSERT_EQ(1, json_array_size(reqs));
-  ASSERT_STR_EQ("profile-token", req_param(reqs, 0, "WebIdentityToken"));
-  ASSERT_STR_EQ("from-profile", req_param(reqs, 0, "RoleSessionName"));
+  ASSERT_STR_EQ("profile-token", cred_req_param(reqs, 0, "WebIdentityToken"));
+  ASSERT_STR_EQ("from-profile", cred_req_param(reqs, 0, "RoleSessionName"));
   json_decref(reqs);
 }
 
 
 static void write_role_chain(void) {
-  write_file(config_path,
+  cred_write_file(config_path,
              "[profile mid]\n"
              "role_arn = " ROLE_MID
              "\n"
@@ -392,7 +261,7 @@ static void write_role_chain(void) {
              "role_session_name = top-session\n"
              "duration_seconds = 1800\n");
   /* The base profile's own role_arn is ignored: its keys end the chain. */
-  write_file(creds_path,
+  cred_write_file(creds_path,
              "[base]\n"
              "aws_access_key_id = AKIDBASE\n"
              "aws_secret_access_key = base-secret\n"
@@ -402,42 +271,42 @@ static void write_role_chain(void) {
 
 
 static void test_assume_role_chain(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   json_t* reqs;
 
   setup();
   write_role_chain();
   fixture_init(&f, "top", 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIASTS2", r.access_key_id);
   ASSERT_STR_EQ("sts-token-2", r.session_token);
   ASSERT_STR_EQ("assume role", r.source);
   ASSERT_STR_EQ(ROLE_TOP, r.role_arn);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 
-  reqs = sts_requests();
+  reqs = cred_fake_requests(sts_url, "sts");
   ASSERT_EQ(2, json_array_size(reqs));
   /* First the base profile's keys assume mid... */
-  ASSERT_STR_EQ("AssumeRole", req_str(reqs, 0, "action"));
-  ASSERT_STR_EQ(ROLE_MID, req_param(reqs, 0, "RoleArn"));
-  ASSERT_STR_EQ("AKIDBASE", req_str(reqs, 0, "access_key_id"));
-  ASSERT_STR_EQ("us-west-2", req_str(reqs, 0, "region"));
-  ASSERT_STR_EQ("sts", req_str(reqs, 0, "service"));
-  ASSERT_NULL(req_str(reqs, 0, "security_token"));
-  ASSERT_NULL(req_param(reqs, 0, "ExternalId"));
-  ASSERT_NULL(req_param(reqs, 0, "DurationSeconds"));
+  ASSERT_STR_EQ("AssumeRole", cred_req_str(reqs, 0, "action"));
+  ASSERT_STR_EQ(ROLE_MID, cred_req_param(reqs, 0, "RoleArn"));
+  ASSERT_STR_EQ("AKIDBASE", cred_req_str(reqs, 0, "access_key_id"));
+  ASSERT_STR_EQ("us-west-2", cred_req_str(reqs, 0, "region"));
+  ASSERT_STR_EQ("sts", cred_req_str(reqs, 0, "service"));
+  ASSERT_NULL(cred_req_str(reqs, 0, "security_token"));
+  ASSERT_NULL(cred_req_param(reqs, 0, "ExternalId"));
+  ASSERT_NULL(cred_req_param(reqs, 0, "DurationSeconds"));
   /* "ok": the fake recomputed the signature with base-secret. */
-  ASSERT_STR_EQ("ok", req_str(reqs, 0, "outcome"));
+  ASSERT_STR_EQ("ok", cred_req_str(reqs, 0, "outcome"));
   /* ...then mid's credentials assume top, with its settings. */
-  ASSERT_STR_EQ(ROLE_TOP, req_param(reqs, 1, "RoleArn"));
-  ASSERT_STR_EQ("ASIASTS1", req_str(reqs, 1, "access_key_id"));
-  ASSERT_STR_EQ("sts-token-1", req_str(reqs, 1, "security_token"));
-  ASSERT_STR_EQ("ext-42", req_param(reqs, 1, "ExternalId"));
-  ASSERT_STR_EQ("top-session", req_param(reqs, 1, "RoleSessionName"));
-  ASSERT_STR_EQ("1800", req_param(reqs, 1, "DurationSeconds"));
-  ASSERT_STR_EQ("ok", req_str(reqs, 1, "outcome"));
+  ASSERT_STR_EQ(ROLE_TOP, cred_req_param(reqs, 1, "RoleArn"));
+  ASSERT_STR_EQ("ASIASTS1", cred_req_str(reqs, 1, "access_key_id"));
+  ASSERT_STR_EQ("sts-token-1", cred_req_str(reqs, 1, "security_token"));
+  ASSERT_STR_EQ("ext-42", cred_req_param(reqs, 1, "ExternalId"));
+  ASSERT_STR_EQ("top-session", cred_req_param(reqs, 1, "RoleSessionName"));
+  ASSERT_STR_EQ("1800", cred_req_param(reqs, 1, "DurationSeconds"));
+  ASSERT_STR_EQ("ok", cred_req_str(reqs, 1, "outcome"));
   json_decref(reqs);
 }
 
@@ -449,42 +318,42 @@ static void test_wrong_secret_refused(void) {
   write_role_chain();
   sts_control("{\"keys\": {\"AKIDBASE\": {\"secret\": \"other-secret\"}}}");
   expect_error("top", KINESIS_EACCESS, "SignatureDoesNotMatch");
-  reqs = sts_requests();
+  reqs = cred_fake_requests(sts_url, "sts");
   ASSERT_EQ(1, json_array_size(reqs));
   json_decref(reqs);
 }
 
 
 static void test_credential_source_imds(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   json_t* reqs;
 
   setup();
   unsetenv("AWS_EC2_METADATA_DISABLED");
-  write_file(config_path, "[profile ec2]\nrole_arn = " ROLE_TOP
+  cred_write_file(config_path, "[profile ec2]\nrole_arn = " ROLE_TOP
                           "\ncredential_source = Ec2InstanceMetadata\n");
   sts_control(
       "{\"keys\": {\"ASIAIMDS1\": {\"secret\": \"imds-secret-1\", "
       "\"token\": \"imds-token-1\"}}}");
   fixture_init(&f, "ec2", 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIASTS1", r.access_key_id);
   ASSERT_STR_EQ("assume role", r.source);
-  fixture_close(&f);
-  reqs = sts_requests();
+  cred_fixture_close(&f);
+  reqs = cred_fake_requests(sts_url, "sts");
   ASSERT_EQ(1, json_array_size(reqs));
-  ASSERT_STR_EQ("ASIAIMDS1", req_str(reqs, 0, "access_key_id"));
-  ASSERT_STR_EQ("imds-token-1", req_str(reqs, 0, "security_token"));
-  ASSERT_STR_EQ("ok", req_str(reqs, 0, "outcome"));
+  ASSERT_STR_EQ("ASIAIMDS1", cred_req_str(reqs, 0, "access_key_id"));
+  ASSERT_STR_EQ("imds-token-1", cred_req_str(reqs, 0, "security_token"));
+  ASSERT_STR_EQ("ok", cred_req_str(reqs, 0, "outcome"));
   json_decref(reqs);
 }
 
 
 static void test_credential_source_container(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   json_t* reqs;
   char url[512];
 
@@ -492,20 +361,20 @@ static void test_credential_source_container(void) {
   snprintf(url, sizeof(url), "%s/container/creds", metadata_url);
   setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
   setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "test-container-auth", 1);
-  write_file(config_path, "[profile ecs]\nrole_arn = " ROLE_TOP
+  cred_write_file(config_path, "[profile ecs]\nrole_arn = " ROLE_TOP
                           "\ncredential_source = EcsContainer\n");
   sts_control(
       "{\"keys\": {\"ASIACONTAINER1\": {\"secret\": "
       "\"container-secret-1\", \"token\": \"container-token-1\"}}}");
   fixture_init(&f, "ecs", 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIASTS1", r.access_key_id);
-  fixture_close(&f);
-  reqs = sts_requests();
+  cred_fixture_close(&f);
+  reqs = cred_fake_requests(sts_url, "sts");
   ASSERT_EQ(1, json_array_size(reqs));
-  ASSERT_STR_EQ("ASIACONTAINER1", req_str(reqs, 0, "access_key_id"));
-  ASSERT_STR_EQ("ok", req_str(reqs, 0, "outcome"));
+  ASSERT_STR_EQ("ASIACONTAINER1", cred_req_str(reqs, 0, "access_key_id"));
+  ASSERT_STR_EQ("ok", cred_req_str(reqs, 0, "outcome"));
   json_decref(reqs);
 
   /* A failing container endpoint ends the chain there: no fall back to
@@ -514,15 +383,15 @@ static void test_credential_source_container(void) {
   unsetenv("AWS_EC2_METADATA_DISABLED");
   setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
   setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong", 1);
-  write_file(config_path, "[profile ecs]\nrole_arn = " ROLE_TOP
+  cred_write_file(config_path, "[profile ecs]\nrole_arn = " ROLE_TOP
                           "\ncredential_source = EcsContainer\n");
   expect_error("ecs", KINESIS_ENOCREDS, "HTTP 401");
 }
 
 
 static void test_refresh_before_expiry(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   json_t* reqs;
   const kn_credentials_t* c;
   char want[32];
@@ -536,9 +405,9 @@ static void test_refresh_before_expiry(void) {
    * one not before 4 s. */
   sts_control("{\"web_token\": \"token-one\", \"expiry_seconds\": 6}");
   fixture_init(&f, NULL, 3000);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_STR_EQ("ASIASTS1", r.access_key_id);
-  write_file(token_path, "token-two");
+  cred_write_file(token_path, "token-two");
   sts_control("{\"web_token\": \"token-two\"}");
   /* The refresh runs alone, on its timer. */
   run_loop_for(&f.loop, 3500);
@@ -546,30 +415,30 @@ static void test_refresh_before_expiry(void) {
   ASSERT_NOT_NULL(c);
   ASSERT_STR_EQ("web identity", c->source);
   ASSERT_EQ(0, f.warnings);
-  reqs = sts_requests();
+  reqs = cred_fake_requests(sts_url, "sts");
   n = json_array_size(reqs);
   ASSERT_GE(n, 2);
   /* The cache holds what the last request got. */
   snprintf(want, sizeof(want), "ASIASTS%zu", n);
   ASSERT_STR_EQ(want, c->access_key_id);
-  fixture_close(&f);
+  cred_fixture_close(&f);
   for (i = 1; i < n; i++) {
-    ASSERT_STR_EQ("token-two", req_param(reqs, i, "WebIdentityToken"));
-    ASSERT_STR_EQ("ok", req_str(reqs, i, "outcome"));
+    ASSERT_STR_EQ("token-two", cred_req_param(reqs, i, "WebIdentityToken"));
+    ASSERT_STR_EQ("ok", cred_req_str(reqs, i, "outcome"));
   }
   json_decref(reqs);
 }
 
 
 static void test_failed_refresh_keeps_creds(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
 
   setup();
   web_identity_env("token-one");
   sts_control("{\"web_token\": \"token-one\", \"expiry_seconds\": 5}");
   fixture_init(&f, NULL, 3000);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_STR_EQ("ASIASTS1", r.access_key_id);
   sts_control(
       "{\"script\": [{\"status\": 403, \"code\": \"AccessDenied\", "
@@ -581,15 +450,15 @@ static void test_failed_refresh_keeps_creds(void) {
   ASSERT_NOT_NULL(strstr(f.warning, "AccessDenied"));
   ASSERT_NULL(strstr(f.warning, "token-one"));
   ASSERT_NULL(strstr(f.warning, "sts-secret"));
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIASTS1", r.access_key_id);
   /* Once they expire, the error shows. */
   run_loop_for(&f.loop, 3000);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_EQ(KINESIS_EACCESS, r.status);
   ASSERT_NOT_NULL(strstr(r.message, "AccessDenied: not today"));
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
@@ -628,14 +497,14 @@ static void test_errors(void) {
       "[{\"status\": 500, \"code\": \"InternalFailure\", "
       "\"message\": \"boom\", \"times\": 2}]}");
   {
-    fixture_t f;
-    get_result_t r;
+    cred_fixture_t f;
+    cred_get_t r;
     fixture_init(&f, NULL, 0);
-    get_once(&f, &r);
+    cred_get_once(&f, &r);
     ASSERT_OK(r.status);
     ASSERT_STR_EQ("ASIASTS1", r.access_key_id);
-    fixture_close(&f);
-    reqs = sts_requests();
+    cred_fixture_close(&f);
+    reqs = cred_fake_requests(sts_url, "sts");
     ASSERT_EQ(3, json_array_size(reqs));
     json_decref(reqs);
   }
@@ -646,21 +515,21 @@ static void test_errors(void) {
       "\"message\": \"Rate exceeded\", \"times\": 3}]}");
   expect_error(NULL, KINESIS_ETHROUGHPUT,
                "Throttling: Rate exceeded (HTTP 400, after 3 attempts)");
-  reqs = sts_requests();
+  reqs = cred_fake_requests(sts_url, "sts");
   ASSERT_EQ(3, json_array_size(reqs));
   json_decref(reqs);
 
   /* An STS nobody listens to. */
   setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1", 1);
   {
-    fixture_t f;
-    get_result_t r;
+    cred_fixture_t f;
+    cred_get_t r;
     fixture_init(&f, NULL, 0);
-    get_once(&f, &r);
+    cred_get_once(&f, &r);
     ASSERT_EQ(KINESIS_ETRANSPORT, r.status);
     ASSERT_NOT_NULL(strstr(r.message, "http://127.0.0.1:1/"));
     ASSERT_NOT_NULL(strstr(r.message, "after 3 attempts"));
-    fixture_close(&f);
+    cred_fixture_close(&f);
   }
 
   /* A missing token file. */
@@ -673,7 +542,7 @@ static void test_errors(void) {
 
   /* Profiles that cannot work: nothing is sent. */
   setup();
-  write_file(config_path, "[profile a]\nrole_arn = " ROLE_TOP
+  cred_write_file(config_path, "[profile a]\nrole_arn = " ROLE_TOP
                           "\nsource_profile = b\n"
                           "[profile b]\nrole_arn = " ROLE_MID
                           "\nsource_profile = c\n"
@@ -708,9 +577,9 @@ static void test_errors(void) {
   expect_error("long", KINESIS_EINVAL, "duration_seconds \"60\"");
   snprintf(config, sizeof(config),
            "[profile self]\nrole_arn = " ROLE_TOP "\nsource_profile = self\n");
-  write_file(config_path, config);
+  cred_write_file(config_path, config);
   expect_error("self", KINESIS_EINVAL, "its own source_profile");
-  reqs = sts_requests();
+  reqs = cred_fake_requests(sts_url, "sts");
   ASSERT_EQ(0, json_array_size(reqs));
   json_decref(reqs);
 }
