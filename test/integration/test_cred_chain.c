@@ -10,6 +10,7 @@
  * output never. */
 
 #include "client_util.h"
+#include "cred_util.h"
 #include "fault.h"
 #include "harness.h"
 #include "internal.h"
@@ -21,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define ROLE_TOP "arn:aws:iam::123456789012:role/top"
@@ -45,55 +45,7 @@ static char counter_path[300];
 static char cache_dir[300];
 
 
-/* ---- The fakes' control endpoints ---- */
-
-
-static void control(const char* base, const char* what, const char* json) {
-  char url[512];
-  char* resp = NULL;
-  long status = 0;
-  snprintf(url, sizeof(url), "%s/__control/%s", base, what);
-  ASSERT_OK(kn_test_http("POST", url, json, &resp, &status));
-  ASSERT_EQ(200, status);
-  free(resp);
-}
-
-
-static json_t* sts_requests(void) {
-  char url[512];
-  char* resp = NULL;
-  long status = 0;
-  json_t* all;
-  json_t* reqs;
-  snprintf(url, sizeof(url), "%s/__control/sts", sts_url);
-  ASSERT_OK(kn_test_http("GET", url, NULL, &resp, &status));
-  ASSERT_EQ(200, status);
-  all = json_loads(resp, 0, NULL);
-  free(resp);
-  ASSERT_NOT_NULL(all);
-  reqs = json_object_get(all, "requests");
-  ASSERT_NOT_NULL(reqs);
-  json_incref(reqs);
-  json_decref(all);
-  return reqs;
-}
-
-
-static const char* req_str(json_t* reqs, size_t i, const char* field) {
-  json_t* v = json_object_get(json_array_get(reqs, i), field);
-  return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-
 /* ---- Files and environment ---- */
-
-
-static void write_file(const char* path, const char* text) {
-  FILE* f = fopen(path, "w");
-  ASSERT_NOT_NULL(f);
-  ASSERT_EQ(strlen(text), fwrite(text, 1, strlen(text), f));
-  ASSERT_OK(fclose(f));
-}
 
 
 static void setup(void) {
@@ -143,8 +95,8 @@ static void setup(void) {
   setenv("AWS_ENDPOINT_URL_STS", sts_url, 1);
   setenv("AWS_ENDPOINT_URL_SSO", sso_url, 1);
   setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
-  control(sts_url, "sts", "{\"reset\": true}");
-  control(sso_url, "sso", "{\"reset\": true}");
+  cred_fake_control(sts_url, "sts", "{\"reset\": true}");
+  cred_fake_control(sso_url, "sso", "{\"reset\": true}");
 }
 
 
@@ -184,7 +136,7 @@ static void write_script(int expires_in_s, int fail_from) {
            "\"$n\" \"$exp\"\n",
            counter_path, counter_path, fail_from, fail_from, expires_in_s,
            expires_in_s, PROC_SECRET, PROC_TOKEN);
-  write_file(script_path, text);
+  cred_write_file(script_path, text);
   ASSERT_OK(chmod(script_path, 0700));
 }
 
@@ -193,21 +145,8 @@ static void write_script(int expires_in_s, int fail_from) {
  * "test-session", expiring `expires_in_s` from now. */
 static void write_token(long expires_in_s) {
   char path[512];
-  char when[64];
-  time_t t = time(NULL) + expires_in_s;
-  struct tm tm;
-  FILE* f;
-  gmtime_r(&t, &tm);
-  strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
   snprintf(path, sizeof(path), "%s/%s", cache_dir, SESSION_FILE);
-  f = fopen(path, "w");
-  ASSERT_NOT_NULL(f);
-  fprintf(f,
-          "{\"startUrl\": \"https://test.awsapps.com/start\", "
-          "\"region\": \"us-east-1\", \"accessToken\": \"%s\", "
-          "\"expiresAt\": \"%s\"}",
-          SSO_TOKEN, when);
-  ASSERT_OK(fclose(f));
+  cred_write_sso_token(path, SSO_TOKEN, expires_in_s, "");
 }
 
 
@@ -236,75 +175,25 @@ static void write_config(void) {
            "\n"
            "source_profile = sso\n",
            script_path);
-  write_file(config_path, text);
+  cred_write_file(config_path, text);
 }
 
 
 /* ---- The provider on a loop ---- */
 
 
-typedef struct get_result_s {
-  int calls;
-  int status;
-  char access_key_id[128];
-  char session_token[128];
-  char role_arn[128];
-  char profile[64];
-  int64_t expiration_ms;
-  char source[32];
-  char message[2048];
-} get_result_t;
-
-
-static void on_get(int status, const kn_credentials_t* creds,
-                   const char* message, void* arg) {
-  get_result_t* r = arg;
-  r->calls++;
-  r->status = status;
-  if (status == 0) {
-    snprintf(r->access_key_id, sizeof(r->access_key_id), "%s",
-             creds->access_key_id);
-    snprintf(r->session_token, sizeof(r->session_token), "%s",
-             creds->session_token != NULL ? creds->session_token : "");
-    snprintf(r->role_arn, sizeof(r->role_arn), "%s",
-             creds->role_arn != NULL ? creds->role_arn : "");
-    snprintf(r->profile, sizeof(r->profile), "%s",
-             creds->profile != NULL ? creds->profile : "(null)");
-    r->expiration_ms = creds->expiration_ms;
-    snprintf(r->source, sizeof(r->source), "%s", creds->source);
-  } else {
-    ASSERT_NULL(creds);
-    snprintf(r->message, sizeof(r->message), "%s", message);
-    ASSERT_NULL(strstr(message, PROC_SECRET));
-    ASSERT_NULL(strstr(message, PROC_TOKEN));
-    ASSERT_NULL(strstr(message, SSO_TOKEN));
-    ASSERT_NULL(strstr(message, "--some-flag"));
-  }
-}
-
-
-typedef struct fixture_s {
-  uv_loop_t loop;
-  kn_http_t* http;
-  kn_cred_provider_t* p;
-  int closed;
-  int warnings;
-  char warnings_text[8192];
-} fixture_t;
-
-
-static void on_closed(void* arg) {
-  fixture_t* f = arg;
-  f->closed++;
+/* A failure's message never holds what the script printed or the SSO
+ * token, nor the command's arguments. */
+static void check_message(const char* message) {
+  ASSERT_NULL(strstr(message, PROC_SECRET));
+  ASSERT_NULL(strstr(message, PROC_TOKEN));
+  ASSERT_NULL(strstr(message, SSO_TOKEN));
+  ASSERT_NULL(strstr(message, "--some-flag"));
 }
 
 
 static void on_warn(const char* message, void* arg) {
-  fixture_t* f = arg;
-  size_t len = strlen(f->warnings_text);
-  f->warnings++;
-  snprintf(f->warnings_text + len, sizeof(f->warnings_text) - len, "%s\n",
-           message);
+  cred_on_warn(message, arg);
   ASSERT_NULL(strstr(message, PROC_SECRET));
   ASSERT_NULL(strstr(message, PROC_TOKEN));
   ASSERT_NULL(strstr(message, SSO_TOKEN));
@@ -312,10 +201,9 @@ static void on_warn(const char* message, void* arg) {
 }
 
 
-static void fixture_init(fixture_t* f, const char* profile,
+static void fixture_init(cred_fixture_t* f, const char* profile,
                          uint32_t refresh_before_ms) {
   kn_cred_options_t opts;
-  memset(f, 0, sizeof(*f));
   memset(&opts, 0, sizeof(opts));
   opts.profile = profile;
   opts.region = "us-west-2";
@@ -323,29 +211,29 @@ static void fixture_init(fixture_t* f, const char* profile,
   opts.process_timeout_ms = 10000;
   opts.warn = on_warn;
   opts.warn_arg = f;
-  ASSERT_OK(uv_loop_init(&f->loop));
-  ASSERT_OK(kn_http_new(&f->loop, NULL, &f->http));
-  ASSERT_OK(kn_cred_provider_new(&f->loop, f->http, &opts, &f->p));
+  cred_fixture_init(f, &opts);
+  f->check_message = check_message;
 }
 
 
-static void fixture_close(fixture_t* f) {
-  kn_cred_provider_close(f->p, on_closed, f);
-  ASSERT_OK(uv_run(&f->loop, UV_RUN_DEFAULT));
-  ASSERT_EQ(1, f->closed);
-  kn_http_close(f->http, NULL, NULL);
-  kn_test_loop_close(&f->loop);
-}
-
-
-static void get_once(fixture_t* f, get_result_t* r) {
-  memset(r, 0, sizeof(*r));
-  ASSERT_OK(kn_cred_provider_get(f->p, on_get, r));
-  ASSERT_EQ(0, r->calls);
-  ASSERT_OK(uv_run(&f->loop, UV_RUN_DEFAULT));
-  ASSERT_EQ(1, r->calls);
+static void get_once(cred_fixture_t* f, cred_get_t* r) {
+  cred_get_once(f, r);
   if (r->status != 0)
     fprintf(stderr, "get: %s: %s\n", kinesis_err_name(r->status), r->message);
+}
+
+
+
+/* Gets with `profile`, and expects KINESIS_ENOCREDS with `words` in the
+ * message. */
+static void expect_no_creds(const char* profile, const char* words) {
+  cred_fixture_t f;
+  cred_get_t r;
+  fixture_init(&f, profile, 0);
+  get_once(&f, &r);
+  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
+  ASSERT_NOT_NULL(strstr(r.message, words));
+  cred_fixture_close(&f);
 }
 
 
@@ -398,8 +286,8 @@ static void kinesis_call_signed_with(const char* profile, const char* key_id,
 
 
 static void test_process_profile(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
 
   setup();
   write_script(0, 0);
@@ -419,15 +307,15 @@ static void test_process_profile(void) {
   /* A second get is served from the cache: the script ran once. */
   get_once(&f, &r);
   ASSERT_STR_EQ("AKIDPROC1", r.access_key_id);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 
   kinesis_call_signed_with("proc", "AKIDPROC2", PROC_TOKEN);
 }
 
 
 static void test_sso_profile(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
 
   setup();
   write_config();
@@ -440,7 +328,7 @@ static void test_sso_profile(void) {
   ASSERT_STR_EQ("sso", r.source);
   ASSERT_STR_EQ("sso", r.profile);
   ASSERT_GT(r.expiration_ms, 0);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 
   kinesis_call_signed_with("sso", "ASIASSO2", "sso-session-token-2");
 }
@@ -449,8 +337,8 @@ static void test_sso_profile(void) {
 /* The portal's endpoint comes from the profile's services section when no
  * variable names one. */
 static void test_sso_endpoint_from_services(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   char text[1024];
 
   setup();
@@ -471,19 +359,19 @@ static void test_sso_endpoint_from_services(void) {
            "sso_start_url = https://test.awsapps.com/start\n"
            "sso_region = us-east-1\n",
            sso_url);
-  write_file(config_path, text);
+  cred_write_file(config_path, text);
   write_token(3600);
   fixture_init(&f, "sso", 0);
   get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIASSO1", r.access_key_id);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
 static void test_role_from_process(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   json_t* reqs;
   char keys[512];
 
@@ -494,7 +382,7 @@ static void test_role_from_process(void) {
            "{\"keys\": {\"AKIDPROC1\": {\"secret\": \"%s\", \"token\": "
            "\"%s\"}}}",
            PROC_SECRET, PROC_TOKEN);
-  control(sts_url, "sts", keys);
+  cred_fake_control(sts_url, "sts", keys);
   fixture_init(&f, "ptop", 0);
   get_once(&f, &r);
   ASSERT_OK(r.status);
@@ -503,28 +391,28 @@ static void test_role_from_process(void) {
   ASSERT_STR_EQ(ROLE_TOP, r.role_arn);
   /* The profile the user named, not the source profile. */
   ASSERT_STR_EQ("ptop", r.profile);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 
-  reqs = sts_requests();
+  reqs = cred_fake_requests(sts_url, "sts");
   ASSERT_EQ(1, json_array_size(reqs));
-  ASSERT_STR_EQ("AssumeRole", req_str(reqs, 0, "action"));
-  ASSERT_STR_EQ("AKIDPROC1", req_str(reqs, 0, "access_key_id"));
-  ASSERT_STR_EQ(PROC_TOKEN, req_str(reqs, 0, "security_token"));
+  ASSERT_STR_EQ("AssumeRole", cred_req_str(reqs, 0, "action"));
+  ASSERT_STR_EQ("AKIDPROC1", cred_req_str(reqs, 0, "access_key_id"));
+  ASSERT_STR_EQ(PROC_TOKEN, cred_req_str(reqs, 0, "security_token"));
   /* The fake recomputed the signature with the process's secret. */
-  ASSERT_STR_EQ("ok", req_str(reqs, 0, "outcome"));
+  ASSERT_STR_EQ("ok", cred_req_str(reqs, 0, "outcome"));
   json_decref(reqs);
 }
 
 
 static void test_role_from_sso(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   json_t* reqs;
 
   setup();
   write_config();
   write_token(3600);
-  control(sts_url, "sts",
+  cred_fake_control(sts_url, "sts",
           "{\"keys\": {\"ASIASSO1\": {\"secret\": \"sso-secret-1\", "
           "\"token\": \"sso-session-token-1\"}}}");
   fixture_init(&f, "stop", 0);
@@ -533,20 +421,20 @@ static void test_role_from_sso(void) {
   ASSERT_STR_EQ("ASIASTS1", r.access_key_id);
   ASSERT_STR_EQ("assume role", r.source);
   ASSERT_STR_EQ("stop", r.profile);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 
-  reqs = sts_requests();
+  reqs = cred_fake_requests(sts_url, "sts");
   ASSERT_EQ(1, json_array_size(reqs));
-  ASSERT_STR_EQ("ASIASSO1", req_str(reqs, 0, "access_key_id"));
-  ASSERT_STR_EQ("sso-session-token-1", req_str(reqs, 0, "security_token"));
-  ASSERT_STR_EQ("ok", req_str(reqs, 0, "outcome"));
+  ASSERT_STR_EQ("ASIASSO1", cred_req_str(reqs, 0, "access_key_id"));
+  ASSERT_STR_EQ("sso-session-token-1", cred_req_str(reqs, 0, "security_token"));
+  ASSERT_STR_EQ("ok", cred_req_str(reqs, 0, "outcome"));
   json_decref(reqs);
 }
 
 
 static void test_process_refresh(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   const kn_credentials_t* c;
 
   setup();
@@ -565,13 +453,13 @@ static void test_process_refresh(void) {
   ASSERT_STR_EQ("AKIDPROC2", c->access_key_id);
   ASSERT_STR_EQ("process", c->source);
   ASSERT_STR_EQ("proc", c->profile);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
 static void test_process_failed_refresh(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
 
   setup();
   /* The first run succeeds, every later one fails. */
@@ -596,13 +484,13 @@ static void test_process_failed_refresh(void) {
   ASSERT_EQ(KINESIS_ENOCREDS, r.status);
   ASSERT_NOT_NULL(
       strstr(r.message, "credential_process of profile \"proc\": "));
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
 static void test_process_fails(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
 
   setup();
   write_script(0, 1);
@@ -615,21 +503,16 @@ static void test_process_fails(void) {
   /* The command by its name, never its arguments. */
   ASSERT_NOT_NULL(strstr(r.message, "creds.sh"));
   ASSERT_NOT_NULL(strstr(f.warnings_text, "the vault is sealed (run 1)"));
-  fixture_close(&f);
+  cred_fixture_close(&f);
 
   /* A source profile's failure ends the role chain, named. */
-  fixture_init(&f, "ptop", 0);
-  get_once(&f, &r);
-  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
-  ASSERT_NOT_NULL(
-      strstr(r.message, "credential_process of profile \"proc\": "));
-  fixture_close(&f);
+  expect_no_creds("ptop", "credential_process of profile \"proc\": ");
 }
 
 
 static void test_sso_expired_token(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
 
   setup();
   write_config();
@@ -640,22 +523,18 @@ static void test_sso_expired_token(void) {
   ASSERT_NOT_NULL(strstr(r.message, "profile \"sso\""));
   ASSERT_NOT_NULL(strstr(r.message, "expired"));
   ASSERT_NOT_NULL(strstr(r.message, "aws sso login --profile sso"));
-  fixture_close(&f);
+  cred_fixture_close(&f);
 
   /* As a source profile: the login to run is the source profile's. */
-  fixture_init(&f, "stop", 0);
-  get_once(&f, &r);
-  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
-  ASSERT_NOT_NULL(strstr(r.message, "aws sso login --profile sso"));
-  fixture_close(&f);
+  expect_no_creds("stop", "aws sso login --profile sso");
 }
 
 
 /* The explicit profile skips the environment's keys; $AWS_PROFILE does
  * not. */
 static void test_explicit_profile_skips_environment(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
 
   setup();
   write_script(0, 0);
@@ -666,7 +545,7 @@ static void test_explicit_profile_skips_environment(void) {
   get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("AKIDPROC1", r.access_key_id);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 
   setenv("AWS_PROFILE", "proc", 1);
   fixture_init(&f, NULL, 0);
@@ -675,7 +554,7 @@ static void test_explicit_profile_skips_environment(void) {
   ASSERT_STR_EQ("AKIDENV", r.access_key_id);
   ASSERT_STR_EQ("environment", r.source);
   ASSERT_STR_EQ("(null)", r.profile);
-  fixture_close(&f);
+  cred_fixture_close(&f);
   unsetenv("AWS_PROFILE");
   unsetenv("AWS_ACCESS_KEY_ID");
   unsetenv("AWS_SECRET_ACCESS_KEY");
