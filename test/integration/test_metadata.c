@@ -4,6 +4,7 @@
  * background refresh before expiry, and one fetch shared by concurrent
  * gets. */
 
+#include "cred_util.h"
 #include "fault.h"
 #include "harness.h"
 #include "internal.h"
@@ -23,16 +24,7 @@ static const char* base_url;
 
 
 static void metadata_control(const char* json) {
-  char url[512];
-  char* resp = NULL;
-  long status = 0;
-  snprintf(url, sizeof(url), "%s/__control/metadata", base_url);
-  ASSERT_OK(kn_test_http("POST", url, json, &resp, &status));
-  if (status != 200)
-    fprintf(stderr, "control %s: HTTP %ld: %s\n", json, status,
-            resp != NULL ? resp : "");
-  ASSERT_EQ(200, status);
-  free(resp);
+  cred_fake_control(base_url, "metadata", json);
 }
 
 
@@ -44,29 +36,13 @@ typedef struct counters_s {
 } counters_t;
 
 
-static long counter_of(const char* json, const char* name) {
-  char key[64];
-  const char* at;
-  snprintf(key, sizeof(key), "\"%s\":", name);
-  at = strstr(json, key);
-  ASSERT_NOT_NULL(at);
-  return strtol(at + strlen(key), NULL, 10);
-}
-
-
 static counters_t metadata_counters(void) {
-  char url[512];
-  char* resp = NULL;
-  long status = 0;
+  char* resp = cred_fake_state(base_url, "metadata");
   counters_t c;
-  snprintf(url, sizeof(url), "%s/__control/metadata", base_url);
-  ASSERT_OK(kn_test_http("GET", url, NULL, &resp, &status));
-  ASSERT_EQ(200, status);
-  ASSERT_NOT_NULL(resp);
-  c.token = counter_of(resp, "token_requests");
-  c.role = counter_of(resp, "role_requests");
-  c.imds_creds = counter_of(resp, "imds_creds_requests");
-  c.container = counter_of(resp, "container_requests");
+  c.token = cred_fake_counter(resp, "token_requests");
+  c.role = cred_fake_counter(resp, "role_requests");
+  c.imds_creds = cred_fake_counter(resp, "imds_creds_requests");
+  c.container = cred_fake_counter(resp, "container_requests");
   free(resp);
   return c;
 }
@@ -110,97 +86,29 @@ static void setup(void) {
 /* ---- The provider on a loop ---- */
 
 
-typedef struct get_result_s {
-  int calls;
-  int status;
-  char access_key_id[128];
-  char secret_access_key[128];
-  char session_token[128];
-  int64_t expiration_ms;
-  char source[32];
-  char message[1024];
-} get_result_t;
-
-
-static void on_get(int status, const kn_credentials_t* creds,
-                   const char* message, void* arg) {
-  get_result_t* r = arg;
-  r->calls++;
-  r->status = status;
-  if (status == 0) {
-    snprintf(r->access_key_id, sizeof(r->access_key_id), "%s",
-             creds->access_key_id);
-    snprintf(r->secret_access_key, sizeof(r->secret_access_key), "%s",
-             creds->secret_access_key);
-    snprintf(r->session_token, sizeof(r->session_token), "%s",
-             creds->session_token != NULL ? creds->session_token : "");
-    r->expiration_ms = creds->expiration_ms;
-    snprintf(r->source, sizeof(r->source), "%s", creds->source);
-  } else {
-    ASSERT_NULL(creds);
-    snprintf(r->message, sizeof(r->message), "%s", message);
-  }
-}
-
-
-typedef struct fixture_s {
-  uv_loop_t loop;
-  kn_http_t* http;
-  kn_cred_provider_t* p;
-  int closed;
-} fixture_t;
-
-
-static void on_closed(void* arg) {
-  fixture_t* f = arg;
-  f->closed++;
-}
-
-
-static void fixture_init(fixture_t* f, uint32_t refresh_before_ms) {
+static void fixture_init(cred_fixture_t* f, uint32_t refresh_before_ms) {
   kn_cred_options_t opts;
   memset(&opts, 0, sizeof(opts));
   opts.refresh_before_ms = refresh_before_ms;
   opts.metadata_timeout_ms = 2000;
-  f->closed = 0;
-  ASSERT_OK(uv_loop_init(&f->loop));
-  ASSERT_OK(kn_http_new(&f->loop, NULL, &f->http));
-  ASSERT_OK(kn_cred_provider_new(&f->loop, f->http, &opts, &f->p));
+  cred_fixture_init(f, &opts);
 }
 
-
-static void fixture_close(fixture_t* f) {
-  if (f->closed == 0)
-    kn_cred_provider_close(f->p, on_closed, f);
-  ASSERT_OK(uv_run(&f->loop, UV_RUN_DEFAULT));
-  ASSERT_EQ(1, f->closed);
-  kn_http_close(f->http, NULL, NULL);
-  kn_test_loop_close(&f->loop);
-}
-
-
-static void get_once(fixture_t* f, get_result_t* r) {
-  memset(r, 0, sizeof(*r));
-  ASSERT_OK(kn_cred_provider_get(f->p, on_get, r));
-  ASSERT_EQ(0, r->calls);
-  ASSERT_OK(uv_run(&f->loop, UV_RUN_DEFAULT));
-  ASSERT_EQ(1, r->calls);
-}
 
 
 /* ---- Tests ---- */
 
 
 static void test_imds_flow(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   counters_t c;
   const kn_credentials_t* cached;
   int64_t now = kn_now_ms();
 
   setup();
   fixture_init(&f, 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIAIMDS1", r.access_key_id);
   ASSERT_STR_EQ("imds-secret-1", r.secret_access_key);
@@ -219,54 +127,54 @@ static void test_imds_flow(void) {
   cached = kn_cred_provider_cached(f.p);
   ASSERT_NOT_NULL(cached);
   ASSERT_STR_EQ("ASIAIMDS1", cached->access_key_id);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_STR_EQ("ASIAIMDS1", r.access_key_id);
   ASSERT_EQ(1, metadata_counters().imds_creds);
 
   /* Invalidated: the next get fetches again. */
   kn_cred_provider_invalidate(f.p);
   ASSERT_NULL(kn_cred_provider_cached(f.p));
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_STR_EQ("ASIAIMDS2", r.access_key_id);
   c = metadata_counters();
   ASSERT_EQ(2, c.token);
   ASSERT_EQ(2, c.imds_creds);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
 static void test_imds_disabled(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   counters_t c;
 
   setup();
   setenv("AWS_EC2_METADATA_DISABLED", "TRUE", 1);
   fixture_init(&f, 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_EQ(KINESIS_ENOCREDS, r.status);
   ASSERT_NOT_NULL(strstr(r.message, "disabled by AWS_EC2_METADATA_DISABLED"));
   c = metadata_counters();
   ASSERT_EQ(0, c.token + c.role + c.imds_creds + c.container);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
 static void test_imds_failures(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
 
   setup();
   metadata_control("{\"fail\": \"imds-token\"}");
   fixture_init(&f, 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_EQ(KINESIS_ENOCREDS, r.status);
   ASSERT_NOT_NULL(strstr(r.message, "instance metadata (token request to"));
   ASSERT_NOT_NULL(strstr(r.message, "HTTP 500"));
   ASSERT_EQ(0, metadata_counters().role);
 
   metadata_control("{\"fail\": \"imds-creds\"}");
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_EQ(KINESIS_ENOCREDS, r.status);
   ASSERT_NOT_NULL(strstr(r.message, "role \"test-role\""));
   ASSERT_NOT_NULL(strstr(r.message, "HTTP 500"));
@@ -274,16 +182,16 @@ static void test_imds_failures(void) {
 
   /* The endpoint recovers, and so does the provider. */
   metadata_control("{\"fail\": \"none\"}");
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIAIMDS1", r.access_key_id);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
 static void test_container_token(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   counters_t c;
 
   setup();
@@ -291,7 +199,7 @@ static void test_container_token(void) {
   setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", container_url, 1);
   setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "test-container-auth", 1);
   fixture_init(&f, 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIACONTAINER1", r.access_key_id);
   ASSERT_STR_EQ("container-secret-1", r.secret_access_key);
@@ -301,15 +209,15 @@ static void test_container_token(void) {
   c = metadata_counters();
   ASSERT_EQ(1, c.container);
   ASSERT_EQ(0, c.token + c.role + c.imds_creds);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
 static void test_container_token_file(void) {
   char path[] = "/tmp/kn-test-token-XXXXXX";
   static const char token[] = "test-container-auth\n";
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   int fd;
 
   setup();
@@ -322,17 +230,17 @@ static void test_container_token_file(void) {
   setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "not-this-one", 1);
   setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", path, 1);
   fixture_init(&f, 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIACONTAINER1", r.access_key_id);
-  fixture_close(&f);
+  cred_fixture_close(&f);
   unlink(path);
 }
 
 
 static void test_container_wrong_token(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   counters_t c;
 
   setup();
@@ -340,30 +248,30 @@ static void test_container_wrong_token(void) {
   setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "WRONG-TOKEN-SECRET", 1);
   setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
   fixture_init(&f, 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_EQ(KINESIS_ENOCREDS, r.status);
   ASSERT_NOT_NULL(strstr(r.message, "container endpoint ("));
   ASSERT_NOT_NULL(strstr(r.message, "/container/creds: HTTP 401)"));
   ASSERT_NOT_NULL(strstr(r.message, "disabled by AWS_EC2_METADATA_DISABLED"));
   ASSERT_NULL(strstr(r.message, "WRONG-TOKEN-SECRET"));
-  fixture_close(&f);
+  cred_fixture_close(&f);
 
   /* With instance metadata available, the chain falls through to it. */
   unsetenv("AWS_EC2_METADATA_DISABLED");
   fixture_init(&f, 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIAIMDS1", r.access_key_id);
   c = metadata_counters();
   ASSERT_EQ(2, c.container);
   ASSERT_EQ(1, c.imds_creds);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
 static void test_container_http_refused(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   char url[512];
   const char* port = strrchr(base_url, ':');
 
@@ -375,42 +283,42 @@ static void test_container_http_refused(void) {
   setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "test-container-auth", 1);
   setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
   fixture_init(&f, 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_EQ(KINESIS_ENOCREDS, r.status);
   ASSERT_NOT_NULL(strstr(r.message,
                          "refused AWS_CONTAINER_CREDENTIALS_"
                          "FULL_URI http://example.com"));
   ASSERT_EQ(0, metadata_counters().container);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 
   /* "localhost" is loopback and allowed. */
   snprintf(url, sizeof(url), "http://localhost%s/container/creds", port);
   setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
   fixture_init(&f, 0);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_OK(r.status);
   ASSERT_STR_EQ("ASIACONTAINER1", r.access_key_id);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
 static void test_concurrent_gets_share_fetch(void) {
-  fixture_t f;
-  get_result_t r[5];
+  cred_fixture_t f;
+  cred_get_t r[5];
   counters_t c;
   int i;
 
   setup();
   fixture_init(&f, 0);
   memset(r, 0, sizeof(r));
-  ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r[0]));
-  ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r[1]));
+  ASSERT_OK(kn_cred_provider_get(f.p, cred_on_get, &r[0]));
+  ASSERT_OK(kn_cred_provider_get(f.p, cred_on_get, &r[1]));
   /* One turn of the loop starts the fetch; later gets join it. */
   uv_run(&f.loop, UV_RUN_NOWAIT);
   ASSERT_EQ(1, kn_http_pending(f.http));
   ASSERT_EQ(0, r[0].calls);
   for (i = 2; i < 5; i++)
-    ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r[i]));
+    ASSERT_OK(kn_cred_provider_get(f.p, cred_on_get, &r[i]));
   ASSERT_OK(uv_run(&f.loop, UV_RUN_DEFAULT));
   for (i = 0; i < 5; i++) {
     ASSERT_EQ(1, r[i].calls);
@@ -421,19 +329,19 @@ static void test_concurrent_gets_share_fetch(void) {
   ASSERT_EQ(1, c.token);
   ASSERT_EQ(1, c.role);
   ASSERT_EQ(1, c.imds_creds);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
 /* Polls the provider on a timer until a condition holds or a deadline
  * passes. The provider stays open: the test inspects it afterwards. */
 typedef struct poll_ctx_s {
-  fixture_t* f;
+  cred_fixture_t* f;
   uv_timer_t timer;
   uint64_t deadline;
   int state;
   int done;
-  get_result_t stale;
+  cred_get_t stale;
 } poll_ctx_t;
 
 
@@ -443,7 +351,7 @@ static void poll_finish(poll_ctx_t* ctx) {
 }
 
 
-static void poll_run(fixture_t* f, poll_ctx_t* ctx, uv_timer_cb cb,
+static void poll_run(cred_fixture_t* f, poll_ctx_t* ctx, uv_timer_cb cb,
                      uint64_t every_ms, uint64_t deadline_ms) {
   ctx->f = f;
   ctx->deadline = uv_now(&f->loop) + deadline_ms;
@@ -466,8 +374,8 @@ static void on_refresh_poll(uv_timer_t* t) {
 
 
 static void test_refresh_before_expiry(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   poll_ctx_t ctx;
   const kn_credentials_t* c;
   counters_t n;
@@ -476,7 +384,7 @@ static void test_refresh_before_expiry(void) {
   setup();
   metadata_control("{\"expiry_seconds\": 3}");
   fixture_init(&f, 2000);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_STR_EQ("ASIAIMDS1", r.access_key_id);
   ASSERT_LT(r.expiration_ms, kn_now_ms() + 3500);
 
@@ -495,7 +403,7 @@ static void test_refresh_before_expiry(void) {
   ASSERT_NOT_NULL(c);
   ASSERT_STR_EQ("ASIAIMDS2", c->access_key_id);
   ASSERT_STR_EQ("imds-token-2", c->session_token);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
@@ -514,7 +422,7 @@ static void on_failing_refresh_poll(uv_timer_t* t) {
     /* The old credentials are stale but have not expired: get() still
      * hands them out, while the cache refuses them. */
     ASSERT_NULL(kn_cred_provider_cached(ctx->f->p));
-    ASSERT_OK(kn_cred_provider_get(ctx->f->p, on_get, &ctx->stale));
+    ASSERT_OK(kn_cred_provider_get(ctx->f->p, cred_on_get, &ctx->stale));
     metadata_control("{\"fail\": \"none\", \"expiry_seconds\": 3600}");
     ctx->state = 1;
     return;
@@ -526,15 +434,15 @@ static void on_failing_refresh_poll(uv_timer_t* t) {
 
 
 static void test_failed_refresh_keeps_creds(void) {
-  fixture_t f;
-  get_result_t r;
+  cred_fixture_t f;
+  cred_get_t r;
   poll_ctx_t ctx;
   const kn_credentials_t* c;
 
   setup();
   metadata_control("{\"expiry_seconds\": 5}");
   fixture_init(&f, 2000);
-  get_once(&f, &r);
+  cred_get_once(&f, &r);
   ASSERT_STR_EQ("ASIAIMDS1", r.access_key_id);
   metadata_control("{\"fail\": \"imds-creds\"}");
 
@@ -549,7 +457,7 @@ static void test_failed_refresh_keeps_creds(void) {
   ASSERT_NOT_NULL(c);
   ASSERT_STR_EQ("ASIAIMDS2", c->access_key_id);
   ASSERT_GE(metadata_counters().imds_creds, 3);
-  fixture_close(&f);
+  cred_fixture_close(&f);
 }
 
 
