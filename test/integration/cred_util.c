@@ -100,8 +100,8 @@ void cred_write_sso_token(const char* path, const char* token,
 }
 
 
-void cred_on_get(int status, const kn_credentials_t* creds,
-                 const char* message, void* arg) {
+void cred_on_get(int status, const kn_credentials_t* creds, const char* message,
+                 void* arg) {
   cred_get_t* r = arg;
   r->calls++;
   r->status = status;

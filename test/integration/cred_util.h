@@ -56,8 +56,8 @@ typedef struct cred_get_s {
 } cred_get_t;
 
 /* A kn_cred_cb; `arg` is a cred_get_t. */
-void cred_on_get(int status, const kn_credentials_t* creds,
-                 const char* message, void* arg);
+void cred_on_get(int status, const kn_credentials_t* creds, const char* message,
+                 void* arg);
 
 /* A provider on its own loop, with the warnings it gave. */
 typedef struct cred_fixture_s {
@@ -66,9 +66,9 @@ typedef struct cred_fixture_s {
   kn_cred_provider_t* p;
   int closed;
   int warnings;
-  char warning[2048];         /* the last one */
-  char warnings_text[8192];   /* all of them, one a line */
-  void (*check_message)(const char* message);  /* copied to each get */
+  char warning[2048];                         /* the last one */
+  char warnings_text[8192];                   /* all of them, one a line */
+  void (*check_message)(const char* message); /* copied to each get */
 } cred_fixture_t;
 
 /* For `opts.warn`, with the fixture as `opts.warn_arg`:

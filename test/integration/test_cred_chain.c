@@ -223,7 +223,6 @@ static void get_once(cred_fixture_t* f, cred_get_t* r) {
 }
 
 
-
 /* Gets with `profile`, and expects KINESIS_ENOCREDS with `words` in the
  * message. */
 static void expect_no_creds(const char* profile, const char* words) {
@@ -413,8 +412,8 @@ static void test_role_from_sso(void) {
   write_config();
   write_token(3600);
   cred_fake_control(sts_url, "sts",
-          "{\"keys\": {\"ASIASSO1\": {\"secret\": \"sso-secret-1\", "
-          "\"token\": \"sso-session-token-1\"}}}");
+                    "{\"keys\": {\"ASIASSO1\": {\"secret\": \"sso-secret-1\", "
+                    "\"token\": \"sso-session-token-1\"}}}");
   fixture_init(&f, "stop", 0);
   get_once(&f, &r);
   ASSERT_OK(r.status);

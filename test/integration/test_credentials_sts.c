@@ -46,7 +46,6 @@ static void metadata_control(const char* json) {
 }
 
 
-
 /* ---- Files and environment ---- */
 
 
@@ -118,7 +117,6 @@ static void fixture_init(cred_fixture_t* f, const char* profile,
 }
 
 
-
 /* Gets, and expects failure with `status` and `words` in the message. */
 static void expect_error(const char* profile, int status, const char* words) {
   cred_fixture_t f;
@@ -186,8 +184,8 @@ static void test_web_identity_env(void) {
   ASSERT_STR_EQ("ok", cred_req_str(reqs, 0, "outcome"));
   ASSERT_STR_EQ("token-two", cred_req_param(reqs, 1, "WebIdentityToken"));
   /* Without AWS_ROLE_SESSION_NAME: the default name. */
-  ASSERT_EQ(0,
-            strncmp(cred_req_param(reqs, 1, "RoleSessionName"), "libkinesis-", 11));
+  ASSERT_EQ(0, strncmp(cred_req_param(reqs, 1, "RoleSessionName"),
+                       "libkinesis-", 11));
   ASSERT_STR_EQ("ok", cred_req_str(reqs, 1, "outcome"));
   json_decref(reqs);
 }
@@ -249,23 +247,23 @@ static void test_web_identity_profile(void) {
 
 static void write_role_chain(void) {
   cred_write_file(config_path,
-             "[profile mid]\n"
-             "role_arn = " ROLE_MID
-             "\n"
-             "source_profile = base\n"
-             "[profile top]\n"
-             "role_arn = " ROLE_TOP
-             "\n"
-             "source_profile = mid\n"
-             "external_id = ext-42\n"
-             "role_session_name = top-session\n"
-             "duration_seconds = 1800\n");
+                  "[profile mid]\n"
+                  "role_arn = " ROLE_MID
+                  "\n"
+                  "source_profile = base\n"
+                  "[profile top]\n"
+                  "role_arn = " ROLE_TOP
+                  "\n"
+                  "source_profile = mid\n"
+                  "external_id = ext-42\n"
+                  "role_session_name = top-session\n"
+                  "duration_seconds = 1800\n");
   /* The base profile's own role_arn is ignored: its keys end the chain. */
   cred_write_file(creds_path,
-             "[base]\n"
-             "aws_access_key_id = AKIDBASE\n"
-             "aws_secret_access_key = base-secret\n"
-             "role_arn = arn:aws:iam::123456789012:role/ignored\n");
+                  "[base]\n"
+                  "aws_access_key_id = AKIDBASE\n"
+                  "aws_secret_access_key = base-secret\n"
+                  "role_arn = arn:aws:iam::123456789012:role/ignored\n");
   sts_control("{\"keys\": {\"AKIDBASE\": {\"secret\": \"base-secret\"}}}");
 }
 
@@ -332,7 +330,7 @@ static void test_credential_source_imds(void) {
   setup();
   unsetenv("AWS_EC2_METADATA_DISABLED");
   cred_write_file(config_path, "[profile ec2]\nrole_arn = " ROLE_TOP
-                          "\ncredential_source = Ec2InstanceMetadata\n");
+                               "\ncredential_source = Ec2InstanceMetadata\n");
   sts_control(
       "{\"keys\": {\"ASIAIMDS1\": {\"secret\": \"imds-secret-1\", "
       "\"token\": \"imds-token-1\"}}}");
@@ -362,7 +360,7 @@ static void test_credential_source_container(void) {
   setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
   setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "test-container-auth", 1);
   cred_write_file(config_path, "[profile ecs]\nrole_arn = " ROLE_TOP
-                          "\ncredential_source = EcsContainer\n");
+                               "\ncredential_source = EcsContainer\n");
   sts_control(
       "{\"keys\": {\"ASIACONTAINER1\": {\"secret\": "
       "\"container-secret-1\", \"token\": \"container-token-1\"}}}");
@@ -384,7 +382,7 @@ static void test_credential_source_container(void) {
   setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
   setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong", 1);
   cred_write_file(config_path, "[profile ecs]\nrole_arn = " ROLE_TOP
-                          "\ncredential_source = EcsContainer\n");
+                               "\ncredential_source = EcsContainer\n");
   expect_error("ecs", KINESIS_ENOCREDS, "HTTP 401");
 }
 
@@ -543,26 +541,26 @@ static void test_errors(void) {
   /* Profiles that cannot work: nothing is sent. */
   setup();
   cred_write_file(config_path, "[profile a]\nrole_arn = " ROLE_TOP
-                          "\nsource_profile = b\n"
-                          "[profile b]\nrole_arn = " ROLE_MID
-                          "\nsource_profile = c\n"
-                          "[profile c]\nrole_arn = " ROLE_MID
-                          "\nsource_profile = b\n"
-                          "[profile mfa]\nrole_arn = " ROLE_TOP
-                          "\nsource_profile = k\n"
-                          "mfa_serial = arn:aws:iam::123456789012:mfa/me\n"
-                          "[profile both]\nrole_arn = " ROLE_TOP
-                          "\nsource_profile = k\n"
-                          "credential_source = Environment\n"
-                          "[profile lost]\nrole_arn = " ROLE_TOP
-                          "\nsource_profile = nowhere\n"
-                          "[profile bare]\nrole_arn = " ROLE_TOP
-                          "\n"
-                          "[profile long]\nrole_arn = " ROLE_TOP
-                          "\nsource_profile = k\n"
-                          "duration_seconds = 60\n"
-                          "[profile k]\naws_access_key_id = AKIDK\n"
-                          "aws_secret_access_key = k-secret\n");
+                               "\nsource_profile = b\n"
+                               "[profile b]\nrole_arn = " ROLE_MID
+                               "\nsource_profile = c\n"
+                               "[profile c]\nrole_arn = " ROLE_MID
+                               "\nsource_profile = b\n"
+                               "[profile mfa]\nrole_arn = " ROLE_TOP
+                               "\nsource_profile = k\n"
+                               "mfa_serial = arn:aws:iam::123456789012:mfa/me\n"
+                               "[profile both]\nrole_arn = " ROLE_TOP
+                               "\nsource_profile = k\n"
+                               "credential_source = Environment\n"
+                               "[profile lost]\nrole_arn = " ROLE_TOP
+                               "\nsource_profile = nowhere\n"
+                               "[profile bare]\nrole_arn = " ROLE_TOP
+                               "\n"
+                               "[profile long]\nrole_arn = " ROLE_TOP
+                               "\nsource_profile = k\n"
+                               "duration_seconds = 60\n"
+                               "[profile k]\naws_access_key_id = AKIDK\n"
+                               "aws_secret_access_key = k-secret\n");
   expect_error("a", KINESIS_EINVAL, "source_profile cycle: b -> c -> b");
   expect_error("mfa", KINESIS_EINVAL, "profile \"mfa\" has mfa_serial");
   expect_error("both", KINESIS_EINVAL,

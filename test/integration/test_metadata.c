@@ -95,7 +95,6 @@ static void fixture_init(cred_fixture_t* f, uint32_t refresh_before_ms) {
 }
 
 
-
 /* ---- Tests ---- */
 
 
