@@ -1,4 +1,5 @@
 #include "client_util.h"
+#include "cred_util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -296,25 +297,6 @@ static void test_no_secret_in_anything_said(void) {
 }
 
 
-static void sts_control(const char* sts, const char* json) {
-  char url[512];
-  char* resp = NULL;
-  long status = 0;
-  snprintf(url, sizeof(url), "%s/__control/sts", sts);
-  ASSERT_OK(kn_test_http("POST", url, json, &resp, &status));
-  ASSERT_EQ(200, status);
-  free(resp);
-}
-
-
-static void write_file(const char* path, const char* text) {
-  FILE* f = fopen(path, "w");
-  ASSERT_NOT_NULL(f);
-  ASSERT_EQ(strlen(text), fwrite(text, 1, strlen(text), f));
-  ASSERT_OK(fclose(f));
-}
-
-
 /* One DescribeStreamSummary through a client whose credentials come from
  * the chain (profile `profile`), logging everything. */
 static void role_call(const char* fault, const char* profile, capture_t* cap) {
@@ -363,14 +345,14 @@ static void test_no_secret_from_roles(void) {
   snprintf(token_path, sizeof(token_path), "%s/token", dir);
   snprintf(config_path, sizeof(config_path), "%s/config", dir);
   snprintf(creds_path, sizeof(creds_path), "%s/credentials", dir);
-  write_file(token_path, WEB_TOKEN "\n");
-  write_file(config_path,
-             "[profile role]\n"
-             "role_arn = arn:aws:iam::123456789012:role/r\n"
-             "source_profile = base\n");
-  write_file(creds_path,
-             "[base]\naws_access_key_id = AKIDBASESECRETS\n"
-             "aws_secret_access_key = " BASE_SECRET "\n");
+  cred_write_file(token_path, WEB_TOKEN "\n");
+  cred_write_file(config_path,
+                  "[profile role]\n"
+                  "role_arn = arn:aws:iam::123456789012:role/r\n"
+                  "source_profile = base\n");
+  cred_write_file(creds_path,
+                  "[base]\naws_access_key_id = AKIDBASESECRETS\n"
+                  "aws_secret_access_key = " BASE_SECRET "\n");
   unsetenv("AWS_ACCESS_KEY_ID");
   unsetenv("AWS_SECRET_ACCESS_KEY");
   unsetenv("AWS_SESSION_TOKEN");
@@ -379,10 +361,11 @@ static void test_no_secret_from_roles(void) {
   setenv("AWS_CONFIG_FILE", config_path, 1);
   setenv("AWS_SHARED_CREDENTIALS_FILE", creds_path, 1);
   setenv("AWS_ENDPOINT_URL_STS", sts, 1);
-  sts_control(sts, "{\"reset\": true, \"web_token\": \"" WEB_TOKEN
-                   "\", "
-                   "\"keys\": {\"AKIDBASESECRETS\": {\"secret\": \"" BASE_SECRET
-                   "\"}}}");
+  cred_fake_control(
+      sts, "sts",
+      "{\"reset\": true, \"web_token\": \"" WEB_TOKEN
+      "\", "
+      "\"keys\": {\"AKIDBASESECRETS\": {\"secret\": \"" BASE_SECRET "\"}}}");
   ASSERT_OK(uv_loop_init(&loop));
   ASSERT_OK(kn_fault_reset(fault));
 
@@ -392,16 +375,16 @@ static void test_no_secret_from_roles(void) {
   setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/web", 1);
   role_call(fault, NULL, &cap);
   ASSERT_EQ(KINESIS_ENOTFOUND, cap.status);
-  sts_control(sts,
-              "{\"script\": [{\"status\": 400, \"code\": "
-              "\"InvalidIdentityToken\", \"message\": \"bad token " WEB_TOKEN
-              "\"}]}");
+  cred_fake_control(
+      sts, "sts",
+      "{\"script\": [{\"status\": 400, \"code\": "
+      "\"InvalidIdentityToken\", \"message\": \"bad token " WEB_TOKEN "\"}]}");
   role_call(fault, NULL, &cap);
   ASSERT_EQ(KINESIS_EACCESS, cap.status);
   ASSERT(strstr(said, "message withheld") != NULL);
-  sts_control(sts,
-              "{\"script\": [{\"status\": 200, \"body\": "
-              "\"<AssumeRoleWithWebIdentityResponse>" WEB_TOKEN "\"}]}");
+  cred_fake_control(sts, "sts",
+                    "{\"script\": [{\"status\": 200, \"body\": "
+                    "\"<AssumeRoleWithWebIdentityResponse>" WEB_TOKEN "\"}]}");
   role_call(fault, NULL, &cap);
   ASSERT_EQ(KINESIS_EPROTO, cap.status);
   unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
@@ -410,9 +393,9 @@ static void test_no_secret_from_roles(void) {
   /* AssumeRole from the profile: answered, then refused. */
   role_call(fault, "role", &cap);
   ASSERT_EQ(KINESIS_ENOTFOUND, cap.status);
-  sts_control(sts,
-              "{\"keys\": {\"AKIDBASESECRETS\": {\"secret\": "
-              "\"another\"}}}");
+  cred_fake_control(sts, "sts",
+                    "{\"keys\": {\"AKIDBASESECRETS\": {\"secret\": "
+                    "\"another\"}}}");
   role_call(fault, "role", &cap);
   ASSERT_EQ(KINESIS_EACCESS, cap.status);
   ASSERT(strstr(said, "SignatureDoesNotMatch") != NULL);
@@ -480,7 +463,6 @@ static void test_no_secret_from_process_and_sso(void) {
   size_t k;
   size_t process_signed = 0;
   size_t sso_signed = 0;
-  FILE* f;
 
   free(said);
   said = NULL;
@@ -491,25 +473,27 @@ static void test_no_secret_from_process_and_sso(void) {
   snprintf(good_path, sizeof(good_path), "%s/good.sh", dir);
   snprintf(bad_path, sizeof(bad_path), "%s/bad.sh", dir);
   snprintf(garbage_path, sizeof(garbage_path), "%s/garbage.sh", dir);
-  write_file(good_path,
-             "#!/bin/sh\n"
-             "echo 'good.sh: fetched from the vault' >&2\n"
-             "echo '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROCSECRETS\", "
-             "\"SecretAccessKey\": \"" PROC_SECRET
-             "\", \"SessionToken\": \"" PROC_TOKEN "\"}'\n");
+  cred_write_file(
+      good_path,
+      "#!/bin/sh\n"
+      "echo 'good.sh: fetched from the vault' >&2\n"
+      "echo '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROCSECRETS\", "
+      "\"SecretAccessKey\": \"" PROC_SECRET
+      "\", \"SessionToken\": \"" PROC_TOKEN "\"}'\n");
   /* Fails after printing keys: its output is dropped unread. */
-  write_file(bad_path,
-             "#!/bin/sh\n"
-             "echo '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROCSECRETS\", "
-             "\"SecretAccessKey\": \"" PROC_SECRET
-             "\"}'\n"
-             "echo 'bad.sh: denied' >&2\n"
-             "exit 1\n");
+  cred_write_file(
+      bad_path,
+      "#!/bin/sh\n"
+      "echo '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROCSECRETS\", "
+      "\"SecretAccessKey\": \"" PROC_SECRET
+      "\"}'\n"
+      "echo 'bad.sh: denied' >&2\n"
+      "exit 1\n");
   /* Prints something that is not the document, holding a secret. */
-  write_file(garbage_path,
-             "#!/bin/sh\n"
-             "echo '{\"Version\": 2, \"SecretAccessKey\": \"" PROC_SECRET
-             "\"'\n");
+  cred_write_file(garbage_path,
+                  "#!/bin/sh\n"
+                  "echo '{\"Version\": 2, \"SecretAccessKey\": \"" PROC_SECRET
+                  "\"'\n");
   ASSERT_OK(chmod(good_path, 0700));
   ASSERT_OK(chmod(bad_path, 0700));
   ASSERT_OK(chmod(garbage_path, 0700));
@@ -525,7 +509,7 @@ static void test_no_secret_from_process_and_sso(void) {
            "sso_start_url = https://test.awsapps.com/start\n"
            "sso_region = us-east-1\n",
            good_path, bad_path, garbage_path);
-  write_file(config_path, text);
+  cred_write_file(config_path, text);
   /* The token cache under HOME. */
   snprintf(path, sizeof(path), "%s/.aws", dir);
   ASSERT_OK(mkdir(path, 0700));
@@ -534,11 +518,8 @@ static void test_no_secret_from_process_and_sso(void) {
   snprintf(path, sizeof(path), "%s/.aws/sso/cache", dir);
   ASSERT_OK(mkdir(path, 0700));
   snprintf(path, sizeof(path), "%s/.aws/sso/cache/" SSO_SESSION_FILE, dir);
-  f = fopen(path, "w");
-  ASSERT_NOT_NULL(f);
-  fprintf(f, "{\"accessToken\": \"" SSO_TOKEN
-             "\", \"expiresAt\": \"2099-01-01T00:00:00Z\"}");
-  ASSERT_OK(fclose(f));
+  cred_write_file(path, "{\"accessToken\": \"" SSO_TOKEN
+                        "\", \"expiresAt\": \"2099-01-01T00:00:00Z\"}");
 
   unsetenv("AWS_ACCESS_KEY_ID");
   unsetenv("AWS_SECRET_ACCESS_KEY");
@@ -550,17 +531,10 @@ static void test_no_secret_from_process_and_sso(void) {
   setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/kn-secrets/creds", 1);
   setenv("AWS_ENDPOINT_URL_STS", sts, 1);
   setenv("AWS_ENDPOINT_URL_SSO", sso, 1);
-  sts_control(sts,
-              "{\"reset\": true, \"keys\": {\"ASIASSO1\": {\"secret\": "
-              "\"sso-secret-1\", \"token\": \"sso-session-token-1\"}}}");
-  snprintf(path, sizeof(path), "%s/__control/sso", sso);
-  {
-    char* resp = NULL;
-    long status = 0;
-    ASSERT_OK(kn_test_http("POST", path, "{\"reset\": true}", &resp, &status));
-    ASSERT_EQ(200, status);
-    free(resp);
-  }
+  cred_fake_control(sts, "sts",
+                    "{\"reset\": true, \"keys\": {\"ASIASSO1\": {\"secret\": "
+                    "\"sso-secret-1\", \"token\": \"sso-session-token-1\"}}}");
+  cred_fake_control(sso, "sso", "{\"reset\": true}");
   ASSERT_OK(uv_loop_init(&loop));
   ASSERT_OK(kn_fault_reset(fault));
 
