@@ -7,6 +7,7 @@
  * while the request is in flight. No message holds the bearer token or a
  * secret. */
 
+#include "cred_util.h"
 #include "fault.h"
 #include "harness.h"
 #include "internal.h"
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The fake portal's token, role and account (test/servers.js). */
@@ -36,34 +36,13 @@ static char tmpdir[256];
 
 
 static void sso_control(const char* json) {
-  char url[512];
-  char* resp = NULL;
-  long status = 0;
-  snprintf(url, sizeof(url), "%s/__control/sso", base_url);
-  ASSERT_OK(kn_test_http("POST", url, json, &resp, &status));
-  if (status != 200)
-    fprintf(stderr, "control %s: HTTP %ld: %s\n", json, status,
-            resp != NULL ? resp : "");
-  ASSERT_EQ(200, status);
-  free(resp);
+  cred_fake_control(base_url, "sso", json);
 }
 
 
 static long sso_counter(const char* name) {
-  char url[512];
-  char key[64];
-  char* resp = NULL;
-  const char* at;
-  long status = 0;
-  long v;
-  snprintf(url, sizeof(url), "%s/__control/sso", base_url);
-  ASSERT_OK(kn_test_http("GET", url, NULL, &resp, &status));
-  ASSERT_EQ(200, status);
-  ASSERT_NOT_NULL(resp);
-  snprintf(key, sizeof(key), "\"%s\":", name);
-  at = strstr(resp, key);
-  ASSERT_NOT_NULL(at);
-  v = strtol(at + strlen(key), NULL, 10);
+  char* resp = cred_fake_state(base_url, "sso");
+  long v = cred_fake_counter(resp, name);
   free(resp);
   return v;
 }
@@ -94,22 +73,9 @@ static void cleanup(void) {
 static void write_token(const char* name, const char* token,
                         long expires_in_s) {
   char path[512];
-  char when[64];
-  time_t t = time(NULL) + expires_in_s;
-  struct tm tm;
-  FILE* f;
-  gmtime_r(&t, &tm);
-  strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
   snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-  f = fopen(path, "w");
-  ASSERT_NOT_NULL(f);
-  fprintf(f,
-          "{\"startUrl\": \"https://test.awsapps.com/start\", "
-          "\"region\": \"us-east-1\", \"accessToken\": \"%s\", "
-          "\"expiresAt\": \"%s\", \"clientId\": \"x\", "
-          "\"refreshToken\": \"not-used\"}",
-          token, when);
-  ASSERT_OK(fclose(f));
+  cred_write_sso_token(path, token, expires_in_s,
+                       ", \"clientId\": \"x\", \"refreshToken\": \"not-used\"");
 }
 
 
