@@ -73,6 +73,21 @@ const char* cred_req_param(json_t* reqs, size_t i, const char* name) {
 }
 
 
+void cred_expect_one_sts_call(const char* base, const char* action,
+                              const char* key_id, const char* token) {
+  json_t* reqs = cred_fake_requests(base, "sts");
+  ASSERT_EQ(1, json_array_size(reqs));
+  if (action != NULL)
+    ASSERT_STR_EQ(action, cred_req_str(reqs, 0, "action"));
+  if (key_id != NULL)
+    ASSERT_STR_EQ(key_id, cred_req_str(reqs, 0, "access_key_id"));
+  if (token != NULL)
+    ASSERT_STR_EQ(token, cred_req_str(reqs, 0, "security_token"));
+  ASSERT_STR_EQ("ok", cred_req_str(reqs, 0, "outcome"));
+  json_decref(reqs);
+}
+
+
 void cred_write_file(const char* path, const char* text) {
   FILE* f = fopen(path, "w");
   ASSERT_NOT_NULL(f);

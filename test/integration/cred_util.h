@@ -30,6 +30,12 @@ json_t* cred_fake_requests(const char* base, const char* what);
 const char* cred_req_str(json_t* reqs, size_t i, const char* field);
 const char* cred_req_param(json_t* reqs, size_t i, const char* name);
 
+/* Asserts the STS fake at `base` received one request, of `action`,
+ * signed with `key_id` and carrying `token` (NULL: either not checked), and
+ * that it found the signature good. */
+void cred_expect_one_sts_call(const char* base, const char* action,
+                              const char* key_id, const char* token);
+
 /* Writes `text` to `path`, replacing what was there. */
 void cred_write_file(const char* path, const char* text);
 

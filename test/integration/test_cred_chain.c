@@ -371,7 +371,6 @@ static void test_sso_endpoint_from_services(void) {
 static void test_role_from_process(void) {
   cred_fixture_t f;
   cred_get_t r;
-  json_t* reqs;
   char keys[512];
 
   setup();
@@ -392,21 +391,14 @@ static void test_role_from_process(void) {
   ASSERT_STR_EQ("ptop", r.profile);
   cred_fixture_close(&f);
 
-  reqs = cred_fake_requests(sts_url, "sts");
-  ASSERT_EQ(1, json_array_size(reqs));
-  ASSERT_STR_EQ("AssumeRole", cred_req_str(reqs, 0, "action"));
-  ASSERT_STR_EQ("AKIDPROC1", cred_req_str(reqs, 0, "access_key_id"));
-  ASSERT_STR_EQ(PROC_TOKEN, cred_req_str(reqs, 0, "security_token"));
   /* The fake recomputed the signature with the process's secret. */
-  ASSERT_STR_EQ("ok", cred_req_str(reqs, 0, "outcome"));
-  json_decref(reqs);
+  cred_expect_one_sts_call(sts_url, "AssumeRole", "AKIDPROC1", PROC_TOKEN);
 }
 
 
 static void test_role_from_sso(void) {
   cred_fixture_t f;
   cred_get_t r;
-  json_t* reqs;
 
   setup();
   write_config();
@@ -422,12 +414,7 @@ static void test_role_from_sso(void) {
   ASSERT_STR_EQ("stop", r.profile);
   cred_fixture_close(&f);
 
-  reqs = cred_fake_requests(sts_url, "sts");
-  ASSERT_EQ(1, json_array_size(reqs));
-  ASSERT_STR_EQ("ASIASSO1", cred_req_str(reqs, 0, "access_key_id"));
-  ASSERT_STR_EQ("sso-session-token-1", cred_req_str(reqs, 0, "security_token"));
-  ASSERT_STR_EQ("ok", cred_req_str(reqs, 0, "outcome"));
-  json_decref(reqs);
+  cred_expect_one_sts_call(sts_url, NULL, "ASIASSO1", "sso-session-token-1");
 }
 
 
