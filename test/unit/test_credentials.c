@@ -1115,52 +1115,67 @@ static void on_cancel_timer(uv_timer_t* t) {
 }
 
 
-static void test_close_cancels_fetch_in_flight(void) {
-  silent_server_t s;
+/* Starts `s` on a free loopback port on `loop`; returns the port. */
+static int silent_server_start(silent_server_t* s, uv_loop_t* loop) {
   struct sockaddr_in addr;
   struct sockaddr_storage bound;
   int len = sizeof(bound);
-  char url[64];
-  kn_cred_options_t opts;
-  fixture_t f;
+  memset(s, 0, sizeof(*s));
+  ASSERT_OK(uv_tcp_init(loop, &s->server));
+  s->server.data = s;
+  ASSERT_OK(uv_ip4_addr("127.0.0.1", 0, &addr));
+  ASSERT_OK(uv_tcp_bind(&s->server, (const struct sockaddr*) &addr, 0));
+  ASSERT_OK(uv_listen((uv_stream_t*) &s->server, 8, on_silent_connection));
+  ASSERT_OK(uv_tcp_getsockname(&s->server, (struct sockaddr*) &bound, &len));
+  return ntohs(((struct sockaddr_in*) &bound)->sin_port);
+}
+
+
+/* Two gets whose fetch `s` holds; 300 ms in, the provider closes: both
+ * fail with KINESIS_ECANCELED before its close callback, which runs once,
+ * and no request is left. */
+static void expect_gets_canceled_by_close(fixture_t* f, silent_server_t* s) {
   get_result_t r[2];
   cancel_ctx_t ctx;
   uv_timer_t timer;
-
-  env_isolate();
-  memset(&opts, 0, sizeof(opts));
-  opts.metadata_timeout_ms = 10000;
-  fixture_init(&f, &opts);
-  memset(&s, 0, sizeof(s));
-  ASSERT_OK(uv_tcp_init(&f.loop, &s.server));
-  s.server.data = &s;
-  ASSERT_OK(uv_ip4_addr("127.0.0.1", 0, &addr));
-  ASSERT_OK(uv_tcp_bind(&s.server, (const struct sockaddr*) &addr, 0));
-  ASSERT_OK(uv_listen((uv_stream_t*) &s.server, 8, on_silent_connection));
-  ASSERT_OK(uv_tcp_getsockname(&s.server, (struct sockaddr*) &bound, &len));
-  snprintf(url, sizeof(url), "http://127.0.0.1:%d/creds",
-           ntohs(((struct sockaddr_in*) &bound)->sin_port));
-  setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
-
   memset(r, 0, sizeof(r));
   memset(&ctx, 0, sizeof(ctx));
-  ctx.f = &f;
-  ctx.s = &s;
+  ctx.f = f;
+  ctx.s = s;
   r[0].order = &ctx.order;
   r[1].order = &ctx.order;
-  ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r[0]));
-  ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r[1]));
-  ASSERT_OK(uv_timer_init(&f.loop, &timer));
+  ASSERT_OK(kn_cred_provider_get(f->p, on_get, &r[0]));
+  ASSERT_OK(kn_cred_provider_get(f->p, on_get, &r[1]));
+  ASSERT_OK(uv_timer_init(&f->loop, &timer));
   timer.data = &ctx;
   ASSERT_OK(uv_timer_start(&timer, on_cancel_timer, 300, 0));
-  ASSERT_OK(uv_run(&f.loop, UV_RUN_DEFAULT));
+  ASSERT_OK(uv_run(&f->loop, UV_RUN_DEFAULT));
   ASSERT_EQ(1, r[0].calls);
   ASSERT_EQ(1, r[1].calls);
   ASSERT_EQ(KINESIS_ECANCELED, r[0].status);
   ASSERT_EQ(KINESIS_ECANCELED, r[1].status);
   ASSERT_EQ(1, close_calls);
   ASSERT_EQ(3, close_order);
-  ASSERT_EQ(0, kn_http_pending(f.http));
+  ASSERT_EQ(0, kn_http_pending(f->http));
+}
+
+
+static void test_close_cancels_fetch_in_flight(void) {
+  silent_server_t s;
+  int port;
+  char url[64];
+  kn_cred_options_t opts;
+  fixture_t f;
+
+  env_isolate();
+  memset(&opts, 0, sizeof(opts));
+  opts.metadata_timeout_ms = 10000;
+  fixture_init(&f, &opts);
+  port = silent_server_start(&s, &f.loop);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/creds", port);
+  setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
+
+  expect_gets_canceled_by_close(&f, &s);
   fixture_close(&f, 1);
   env_isolate();
 }
@@ -1930,50 +1945,20 @@ static void test_chain_role_errors(void) {
 
 static void test_close_cancels_sts_in_flight(void) {
   silent_server_t s;
-  struct sockaddr_in addr;
-  struct sockaddr_storage bound;
-  int len = sizeof(bound);
+  int port;
   char url[64];
   char* token = temp_file("a-token");
   fixture_t f;
-  get_result_t r[2];
-  cancel_ctx_t ctx;
-  uv_timer_t timer;
 
   env_isolate();
   fixture_init(&f, NULL);
-  memset(&s, 0, sizeof(s));
-  ASSERT_OK(uv_tcp_init(&f.loop, &s.server));
-  s.server.data = &s;
-  ASSERT_OK(uv_ip4_addr("127.0.0.1", 0, &addr));
-  ASSERT_OK(uv_tcp_bind(&s.server, (const struct sockaddr*) &addr, 0));
-  ASSERT_OK(uv_listen((uv_stream_t*) &s.server, 8, on_silent_connection));
-  ASSERT_OK(uv_tcp_getsockname(&s.server, (struct sockaddr*) &bound, &len));
-  snprintf(url, sizeof(url), "http://127.0.0.1:%d",
-           ntohs(((struct sockaddr_in*) &bound)->sin_port));
+  port = silent_server_start(&s, &f.loop);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
   setenv("AWS_ENDPOINT_URL_STS", url, 1);
   setenv("AWS_WEB_IDENTITY_TOKEN_FILE", token, 1);
   setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/w", 1);
 
-  memset(r, 0, sizeof(r));
-  memset(&ctx, 0, sizeof(ctx));
-  ctx.f = &f;
-  ctx.s = &s;
-  r[0].order = &ctx.order;
-  r[1].order = &ctx.order;
-  ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r[0]));
-  ASSERT_OK(kn_cred_provider_get(f.p, on_get, &r[1]));
-  ASSERT_OK(uv_timer_init(&f.loop, &timer));
-  timer.data = &ctx;
-  ASSERT_OK(uv_timer_start(&timer, on_cancel_timer, 300, 0));
-  ASSERT_OK(uv_run(&f.loop, UV_RUN_DEFAULT));
-  ASSERT_EQ(1, r[0].calls);
-  ASSERT_EQ(1, r[1].calls);
-  ASSERT_EQ(KINESIS_ECANCELED, r[0].status);
-  ASSERT_EQ(KINESIS_ECANCELED, r[1].status);
-  ASSERT_EQ(1, close_calls);
-  ASSERT_EQ(3, close_order);
-  ASSERT_EQ(0, kn_http_pending(f.http));
+  expect_gets_canceled_by_close(&f, &s);
   fixture_close(&f, 1);
   remove_temp(token);
   env_isolate();
