@@ -62,6 +62,21 @@ const char* kn_test_data_dir(void) {
 }
 
 
+void kn_test_mkdtemp(char* dir, size_t size, const char* prefix) {
+  const char* base = getenv("TMPDIR");
+  snprintf(dir, size, "%s/%s.XXXXXX",
+           base != NULL && base[0] != '\0' ? base : "/tmp", prefix);
+  ASSERT_NOT_NULL(mkdtemp(dir));
+}
+
+
+void kn_test_rmtree(const char* dir) {
+  char cmd[600];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  ASSERT_OK(system(cmd));
+}
+
+
 char* kn_test_read_file(const char* path, size_t* len) {
   FILE* f = fopen(path, "rb");
   char* data;

@@ -101,6 +101,13 @@ const char* kn_test_data_dir(void);
 /* Reads a whole file, NUL-terminated; free() it. NULL on error. */
 char* kn_test_read_file(const char* path, size_t* len);
 
+/* Makes a new directory $TMPDIR/`prefix`.XXXXXX (/tmp when TMPDIR is unset
+ * or empty) and writes its path into `dir`. */
+void kn_test_mkdtemp(char* dir, size_t size, const char* prefix);
+
+/* Removes `dir` and everything below it. */
+void kn_test_rmtree(const char* dir);
+
 /* Runs the loop until it has nothing to do, then closes every handle still
  * open as a failure and asserts uv_loop_close() == 0. */
 void kn_test_loop_close(uv_loop_t* loop);

@@ -101,9 +101,7 @@ static void setup(void) {
 
 
 static void cleanup_files(void) {
-  char cmd[600];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  ASSERT_OK(system(cmd));
+  kn_test_rmtree(dir);
 }
 
 

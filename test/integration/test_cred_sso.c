@@ -52,19 +52,14 @@ static long sso_counter(const char* name) {
 
 
 static void setup(void) {
-  const char* base = getenv("TMPDIR");
   base_url = kn_test_require_env("KINESIS_TEST_SSO_URL");
-  snprintf(tmpdir, sizeof(tmpdir), "%s/kn-sso.XXXXXX",
-           base != NULL && base[0] != '\0' ? base : "/tmp");
-  ASSERT_NOT_NULL(mkdtemp(tmpdir));
+  kn_test_mkdtemp(tmpdir, sizeof(tmpdir), "kn-sso");
   sso_control("{\"reset\": true}");
 }
 
 
 static void cleanup(void) {
-  char cmd[512];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-  ASSERT_OK(system(cmd));
+  kn_test_rmtree(tmpdir);
 }
 
 

@@ -595,8 +595,7 @@ static void test_no_secret_from_process_and_sso(void) {
       process_signed, sso_signed, said_messages);
   free(said);
   said = NULL;
-  snprintf(text, sizeof(text), "rm -rf '%s'", dir);
-  ASSERT_OK(system(text));
+  kn_test_rmtree(dir);
   unsetenv("AWS_ENDPOINT_URL_STS");
   unsetenv("AWS_ENDPOINT_URL_SSO");
   unsetenv("AWS_CONFIG_FILE");

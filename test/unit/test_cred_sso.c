@@ -140,17 +140,12 @@ static void test_parse_role(void) {
 static char tmpdir[256];
 
 static void tmp_setup(void) {
-  const char* base = getenv("TMPDIR");
-  snprintf(tmpdir, sizeof(tmpdir), "%s/kn-credsso.XXXXXX",
-           base != NULL && base[0] != '\0' ? base : "/tmp");
-  ASSERT_NOT_NULL(mkdtemp(tmpdir));
+  kn_test_mkdtemp(tmpdir, sizeof(tmpdir), "kn-credsso");
 }
 
 
 static void tmp_cleanup(void) {
-  char cmd[512];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-  ASSERT_OK(system(cmd));
+  kn_test_rmtree(tmpdir);
 }
 
 
