@@ -2024,38 +2024,36 @@ static void test_parse_keys_file(void) {
 }
 
 
-static void test_profile_endpoint(void) {
+/* kn_profile_endpoint() of `service_env`, `services_endpoint` and
+ * `profile_endpoint` gives `want` (NULL: none). */
+static void expect_endpoint(const char* service_env,
+                            const char* services_endpoint,
+                            const char* profile_endpoint, const char* want) {
   char* e;
+  ASSERT_OK(kn_profile_endpoint(service_env, services_endpoint,
+                                profile_endpoint, &e));
+  if (want == NULL) {
+    ASSERT_NULL(e);
+  } else {
+    ASSERT_STR_EQ(want, e);
+    kn_free(e);
+  }
+}
 
+
+static void test_profile_endpoint(void) {
   env_isolate();
-  ASSERT_OK(kn_profile_endpoint("AWS_ENDPOINT_URL_SSO", NULL, NULL, &e));
-  ASSERT_NULL(e);
-  ASSERT_OK(kn_profile_endpoint("AWS_ENDPOINT_URL_SSO", "", "http://p/", &e));
-  ASSERT_STR_EQ("http://p", e);
-  kn_free(e);
-  ASSERT_OK(
-      kn_profile_endpoint("AWS_ENDPOINT_URL_SSO", "http://s", "http://p", &e));
-  ASSERT_STR_EQ("http://s", e);
-  kn_free(e);
+  expect_endpoint("AWS_ENDPOINT_URL_SSO", NULL, NULL, NULL);
+  expect_endpoint("AWS_ENDPOINT_URL_SSO", "", "http://p/", "http://p");
+  expect_endpoint("AWS_ENDPOINT_URL_SSO", "http://s", "http://p", "http://s");
   setenv("AWS_ENDPOINT_URL", "http://all", 1);
-  ASSERT_OK(
-      kn_profile_endpoint("AWS_ENDPOINT_URL_SSO", "http://s", "http://p", &e));
-  ASSERT_STR_EQ("http://all", e);
-  kn_free(e);
+  expect_endpoint("AWS_ENDPOINT_URL_SSO", "http://s", "http://p", "http://all");
   setenv("AWS_ENDPOINT_URL_SSO", "http://sso//", 1);
-  ASSERT_OK(
-      kn_profile_endpoint("AWS_ENDPOINT_URL_SSO", "http://s", "http://p", &e));
-  ASSERT_STR_EQ("http://sso", e);
-  kn_free(e);
+  expect_endpoint("AWS_ENDPOINT_URL_SSO", "http://s", "http://p", "http://sso");
   /* STS's variable is not SSO's. */
-  ASSERT_OK(
-      kn_profile_endpoint("AWS_ENDPOINT_URL_STS", "http://s", "http://p", &e));
-  ASSERT_STR_EQ("http://all", e);
-  kn_free(e);
+  expect_endpoint("AWS_ENDPOINT_URL_STS", "http://s", "http://p", "http://all");
   setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE", 1);
-  ASSERT_OK(
-      kn_profile_endpoint("AWS_ENDPOINT_URL_SSO", "http://s", "http://p", &e));
-  ASSERT_NULL(e);
+  expect_endpoint("AWS_ENDPOINT_URL_SSO", "http://s", "http://p", NULL);
   env_isolate();
 }
 
