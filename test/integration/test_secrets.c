@@ -160,6 +160,48 @@ static size_t requests_with_token(const char* fault) {
 }
 
 
+/* Forgets what the library said. */
+static void said_reset(void) {
+  free(said);
+  said = NULL;
+  said_len = 0;
+  said_messages = 0;
+}
+
+
+/* Asserts that nothing the library said holds one of the `n` strings of
+ * `forbidden`. */
+static void expect_none_said(const char* const* forbidden, size_t n) {
+  size_t k;
+  for (k = 0; k < n; k++)
+    if (strstr(said, forbidden[k]) != NULL) {
+      fprintf(stderr, "the library said \"%s\":\n%s", forbidden[k], said);
+      ASSERT(0);
+    }
+}
+
+
+/* How many requests the fault server logged with the session token
+ * `token`, or, with `prefix`, one that begins with it. */
+static size_t requests_with(const char* fault, const char* token, int prefix) {
+  json_t* log = kn_fault_log_json(fault);
+  json_t* v;
+  size_t i;
+  size_t n = 0;
+  ASSERT_NOT_NULL(log);
+  json_array_foreach(log, i, v) {
+    json_t* h = json_object_get(v, "headers");
+    const char* t =
+        json_string_value(json_object_get(h, "x-amz-security-token"));
+    if (t != NULL && (prefix ? strncmp(t, token, strlen(token)) == 0
+                             : strcmp(t, token) == 0))
+      n++;
+  }
+  json_decref(log);
+  return n;
+}
+
+
 static void test_no_secret_in_anything_said(void) {
   const char* fault = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
   const char* wrong_host =
@@ -178,7 +220,6 @@ static void test_no_secret_in_anything_said(void) {
   capture_t cap;
   char stream[128];
   int i;
-  size_t k;
   size_t signed_requests;
 
   ASSERT_OK(uv_loop_init(&loop));
@@ -287,11 +328,7 @@ static void test_no_secret_in_anything_said(void) {
   ASSERT(strstr(said, "InvalidSignatureException") != NULL);
   ASSERT(strstr(said, "retry") != NULL);
   /* ...and none of it shows a secret. */
-  for (k = 0; k < KN_ARRAY_SIZE(forbidden); k++)
-    if (strstr(said, forbidden[k]) != NULL) {
-      fprintf(stderr, "the library said \"%s\":\n%s", forbidden[k], said);
-      ASSERT(0);
-    }
+  expect_none_said(forbidden, KN_ARRAY_SIZE(forbidden));
   free(said);
   said = NULL;
 }
@@ -331,16 +368,9 @@ static void test_no_secret_from_roles(void) {
   char config_path[256];
   char creds_path[256];
   capture_t cap;
-  json_t* log;
-  json_t* v;
-  size_t i;
-  size_t k;
   size_t role_signed = 0;
 
-  free(said);
-  said = NULL;
-  said_len = 0;
-  said_messages = 0;
+  said_reset();
   ASSERT_NOT_NULL(mkdtemp(dir));
   snprintf(token_path, sizeof(token_path), "%s/token", dir);
   snprintf(config_path, sizeof(config_path), "%s/config", dir);
@@ -402,24 +432,11 @@ static void test_no_secret_from_roles(void) {
   kn_test_loop_close(&loop);
 
   /* Kinesis saw the role's credentials... */
-  log = kn_fault_log_json(fault);
-  ASSERT_NOT_NULL(log);
-  json_array_foreach(log, i, v) {
-    json_t* h = json_object_get(v, "headers");
-    const char* t =
-        json_string_value(json_object_get(h, "x-amz-security-token"));
-    if (t != NULL && strncmp(t, "sts-token-", 10) == 0)
-      role_signed++;
-  }
-  json_decref(log);
+  role_signed = requests_with(fault, "sts-token-", 1);
   ASSERT_GE(role_signed, 2);
   /* ...and nothing said shows a secret. */
   ASSERT_NOT_NULL(said);
-  for (k = 0; k < KN_ARRAY_SIZE(forbidden); k++)
-    if (strstr(said, forbidden[k]) != NULL) {
-      fprintf(stderr, "the library said \"%s\":\n%s", forbidden[k], said);
-      ASSERT(0);
-    }
+  expect_none_said(forbidden, KN_ARRAY_SIZE(forbidden));
   printf(
       "# roles: %zu requests signed with an STS token; the library said "
       "%zu things\n",
@@ -457,17 +474,10 @@ static void test_no_secret_from_process_and_sso(void) {
   char garbage_path[256];
   char text[2048];
   capture_t cap;
-  json_t* log;
-  json_t* v;
-  size_t i;
-  size_t k;
   size_t process_signed = 0;
   size_t sso_signed = 0;
 
-  free(said);
-  said = NULL;
-  said_len = 0;
-  said_messages = 0;
+  said_reset();
   ASSERT_NOT_NULL(mkdtemp(dir));
   snprintf(config_path, sizeof(config_path), "%s/config", dir);
   snprintf(good_path, sizeof(good_path), "%s/good.sh", dir);
@@ -553,42 +563,20 @@ static void test_no_secret_from_process_and_sso(void) {
   role_call(fault, "garbage", &cap);
   ASSERT_EQ(KINESIS_EPROTO, cap.status);
   /* The portal refuses the token. */
-  snprintf(path, sizeof(path), "%s/__control/sso", sso);
-  {
-    char* resp = NULL;
-    long status = 0;
-    ASSERT_OK(
-        kn_test_http("POST", path, "{\"fail\": \"401\"}", &resp, &status));
-    ASSERT_EQ(200, status);
-    free(resp);
-  }
+  cred_fake_control(sso, "sso", "{\"fail\": \"401\"}");
   role_call(fault, "sso", &cap);
   ASSERT_EQ(KINESIS_ENOCREDS, cap.status);
   ASSERT(strstr(said, "aws sso login --profile sso") != NULL);
   kn_test_loop_close(&loop);
 
   /* Kinesis saw the process's and the portal's credentials... */
-  log = kn_fault_log_json(fault);
-  ASSERT_NOT_NULL(log);
-  json_array_foreach(log, i, v) {
-    json_t* h = json_object_get(v, "headers");
-    const char* t =
-        json_string_value(json_object_get(h, "x-amz-security-token"));
-    if (t != NULL && strcmp(t, PROC_TOKEN) == 0)
-      process_signed++;
-    if (t != NULL && strncmp(t, "sso-session-token-", 18) == 0)
-      sso_signed++;
-  }
-  json_decref(log);
+  process_signed = requests_with(fault, PROC_TOKEN, 0);
+  sso_signed = requests_with(fault, "sso-session-token-", 1);
   ASSERT_GE(process_signed, 1);
   ASSERT_GE(sso_signed, 1);
   /* ...and nothing said shows a secret. */
   ASSERT_NOT_NULL(said);
-  for (k = 0; k < KN_ARRAY_SIZE(forbidden); k++)
-    if (strstr(said, forbidden[k]) != NULL) {
-      fprintf(stderr, "the library said \"%s\":\n%s", forbidden[k], said);
-      ASSERT(0);
-    }
+  expect_none_said(forbidden, KN_ARRAY_SIZE(forbidden));
   printf(
       "# process and sso: %zu and %zu requests signed with their tokens; "
       "the library said %zu things\n",
