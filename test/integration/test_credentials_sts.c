@@ -139,6 +139,22 @@ static void web_identity_env(const char* token) {
 }
 
 
+/* Web identity credentials (ASIASTS1, for "token-one") that live
+ * `expiry_seconds`, from a provider that refreshes 3 s before expiry. */
+static void start_short_lived(cred_fixture_t* f, cred_get_t* r,
+                              int expiry_seconds) {
+  char json[128];
+  web_identity_env("token-one");
+  snprintf(json, sizeof(json),
+           "{\"web_token\": \"token-one\", \"expiry_seconds\": %d}",
+           expiry_seconds);
+  sts_control(json);
+  fixture_init(f, NULL, 3000);
+  cred_get_once(f, r);
+  ASSERT_STR_EQ("ASIASTS1", r->access_key_id);
+}
+
+
 /* ---- Tests ---- */
 
 
@@ -386,14 +402,10 @@ static void test_refresh_before_expiry(void) {
   size_t i;
 
   setup();
-  web_identity_env("token-one");
   /* The fake writes whole seconds, so the credentials live 5 to 6 s: with
    * refresh_before_ms 3000 the refresh comes 2 to 3 s later, and the next
    * one not before 4 s. */
-  sts_control("{\"web_token\": \"token-one\", \"expiry_seconds\": 6}");
-  fixture_init(&f, NULL, 3000);
-  cred_get_once(&f, &r);
-  ASSERT_STR_EQ("ASIASTS1", r.access_key_id);
+  start_short_lived(&f, &r, 6);
   cred_write_file(token_path, "token-two");
   sts_control("{\"web_token\": \"token-two\"}");
   /* The refresh runs alone, on its timer. */
@@ -422,11 +434,7 @@ static void test_failed_refresh_keeps_creds(void) {
   cred_get_t r;
 
   setup();
-  web_identity_env("token-one");
-  sts_control("{\"web_token\": \"token-one\", \"expiry_seconds\": 5}");
-  fixture_init(&f, NULL, 3000);
-  cred_get_once(&f, &r);
-  ASSERT_STR_EQ("ASIASTS1", r.access_key_id);
+  start_short_lived(&f, &r, 5);
   sts_control(
       "{\"script\": [{\"status\": 403, \"code\": \"AccessDenied\", "
       "\"message\": \"not today\", \"times\": 100}]}");
