@@ -2076,6 +2076,17 @@ static void get_profile(const char* profile, int explicit, get_result_t* r) {
 }
 
 
+/* Gets once with $AWS_PROFILE `profile`, and expects failure with
+ * `status` and `words` in the message. */
+static void expect_profile_fails(const char* profile, int status,
+                                 const char* words) {
+  get_result_t r;
+  get_profile(profile, 0, &r);
+  ASSERT_EQ(status, r.status);
+  ASSERT_NOT_NULL(strstr(r.message, words));
+}
+
+
 static void test_chain_profile_precedence(void) {
   char* creds = temp_file(
       "[both]\naws_access_key_id = AKIACREDSFILE\n"
@@ -2136,33 +2147,23 @@ static void test_chain_profile_precedence(void) {
   ASSERT_STR_EQ("AKIACONFIG", r.access_key_id);
   ASSERT_STR_EQ("profile", r.source);
   /* SSO comes before both keys and credential_process. */
-  get_profile("ssokeys", 0, &r);
-  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
-  ASSERT_NOT_NULL(strstr(r.message, "aws sso login --profile ssokeys"));
+  expect_profile_fails("ssokeys", KINESIS_ENOCREDS,
+                       "aws sso login --profile ssokeys");
   /* A role comes before SSO. */
-  get_profile("rolesso", 0, &r);
-  ASSERT_EQ(KINESIS_EINVAL, r.status);
-  ASSERT_NOT_NULL(strstr(r.message, "source_profile \"nowhere\""));
+  expect_profile_fails("rolesso", KINESIS_EINVAL, "source_profile \"nowhere\"");
   /* A source profile: SSO before credential_process. */
-  get_profile("srcsso", 0, &r);
-  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
-  ASSERT_NOT_NULL(strstr(r.message, "aws sso login --profile ssoproc"));
+  expect_profile_fails("srcsso", KINESIS_ENOCREDS,
+                       "aws sso login --profile ssoproc");
   /* Incomplete SSO settings name the profile and what is missing. */
-  get_profile("half", 0, &r);
-  ASSERT_EQ(KINESIS_EINVAL, r.status);
-  ASSERT_NOT_NULL(strstr(r.message,
-                         "profile \"half\" is set up for IAM Identity "
-                         "Center (SSO) but lacks sso_role_name"));
-  get_profile("nosession", 0, &r);
-  ASSERT_EQ(KINESIS_EINVAL, r.status);
-  ASSERT_NOT_NULL(strstr(r.message,
-                         "profile \"nosession\": sso_session \"missing\" has "
-                         "no [sso-session missing] section"));
-  get_profile("badsrc", 0, &r);
-  ASSERT_EQ(KINESIS_EINVAL, r.status);
-  ASSERT_NOT_NULL(strstr(r.message,
-                         "source_profile \"empty\" has no keys, role_arn, "
-                         "SSO settings or credential_process"));
+  expect_profile_fails("half", KINESIS_EINVAL,
+                       "profile \"half\" is set up for IAM Identity "
+                       "Center (SSO) but lacks sso_role_name");
+  expect_profile_fails("nosession", KINESIS_EINVAL,
+                       "profile \"nosession\": sso_session \"missing\" has "
+                       "no [sso-session missing] section");
+  expect_profile_fails("badsrc", KINESIS_EINVAL,
+                       "source_profile \"empty\" has no keys, role_arn, "
+                       "SSO settings or credential_process");
 
   if (home != NULL)
     setenv("HOME", home, 1);
