@@ -2076,6 +2076,21 @@ static void get_profile(const char* profile, int explicit, get_result_t* r) {
 }
 
 
+/* Gets once with profile `profile` (explicit when `explicit`, else
+ * $AWS_PROFILE), and expects the keys `key_id` from `source`, named by
+ * `named` ("(null)": by no profile). */
+static void expect_profile_keys(const char* profile, int explicit,
+                                const char* key_id, const char* source,
+                                const char* named) {
+  get_result_t r;
+  get_profile(profile, explicit, &r);
+  ASSERT_OK(r.status);
+  ASSERT_STR_EQ(key_id, r.access_key_id);
+  ASSERT_STR_EQ(source, r.source);
+  ASSERT_STR_EQ(named, r.profile);
+}
+
+
 /* Gets once with $AWS_PROFILE `profile`, and expects failure with
  * `status` and `words` in the message. */
 static void expect_profile_fails(const char* profile, int status,
@@ -2128,11 +2143,7 @@ static void test_chain_profile_precedence(void) {
   setenv("AWS_CONFIG_FILE", config, 1);
 
   /* The credentials file's keys come before credential_process... */
-  get_profile("both", 0, &r);
-  ASSERT_OK(r.status);
-  ASSERT_STR_EQ("AKIACREDSFILE", r.access_key_id);
-  ASSERT_STR_EQ("profile", r.source);
-  ASSERT_STR_EQ("both", r.profile);
+  expect_profile_keys("both", 0, "AKIACREDSFILE", "profile", "both");
   /* ...which comes before the config file's keys... */
   get_profile("cfgkeys", 0, &r);
   ASSERT_OK(r.status);
@@ -2194,17 +2205,9 @@ static void test_chain_explicit_profile(void) {
   setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
   setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/nonexistent/kn-test/token", 1);
   setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/w", 1);
-  get_profile("p", 1, &r);
-  ASSERT_OK(r.status);
-  ASSERT_STR_EQ("AKIAPROFILE", r.access_key_id);
-  ASSERT_STR_EQ("profile", r.source);
-  ASSERT_STR_EQ("p", r.profile);
+  expect_profile_keys("p", 1, "AKIAPROFILE", "profile", "p");
   /* $AWS_PROFILE: the environment's keys first, as before. */
-  get_profile("p", 0, &r);
-  ASSERT_OK(r.status);
-  ASSERT_STR_EQ("AKIAENV", r.access_key_id);
-  ASSERT_STR_EQ("environment", r.source);
-  ASSERT_STR_EQ("(null)", r.profile);
+  expect_profile_keys("p", 0, "AKIAENV", "environment", "(null)");
   /* Explicitly, credential_source = Environment assumes its role with the
    * environment's keys rather than being shadowed by them: here the STS
    * endpoint refuses the connection, and the error is the role's. */
