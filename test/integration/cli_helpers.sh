@@ -1,8 +1,31 @@
 # Helpers shared by the `kinesis` command's shell tests (test_cli.sh,
-# test_cli_mgmt.sh, test_cli_whoami.sh), sourced after they set `tmp` (a
+# test_cli_mgmt.sh, test_cli_whoami.sh). cli_known_env sets `tmp` (a
 # temporary directory holding the last run's `out` and `err`), `pass` and
-# `fail`, and define `run`, which sets RC. TAP output: one "ok N - ..." or
+# `fail`; each script defines `run`, which sets RC. TAP output: one "ok N - ..." or
 # "not ok N - ..." line a check, with what was seen after a failure.
+
+# cli_known_env NAME: a known environment for the command, set up the same
+# way by every script: nothing from the caller's AWS configuration (keys,
+# profile, region, endpoints, roles, container and instance metadata), `tmp`
+# a fresh directory removed at exit, empty shared config and credentials
+# files, and the counters at zero. The script then sets what it tests with.
+cli_known_env() {
+  unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE \
+        AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL \
+        AWS_ENDPOINT_URL_KINESIS AWS_ENDPOINT_URL_STS AWS_ENDPOINT_URL_SSO \
+        AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
+        AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN \
+        AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE AWS_WEB_IDENTITY_TOKEN_FILE \
+        AWS_ROLE_ARN AWS_ROLE_SESSION_NAME
+  export AWS_EC2_METADATA_DISABLED=true
+  tmp="$(mktemp -d "${TMPDIR:-/tmp}/kn-$1.XXXXXX")"
+  trap 'rm -rf "$tmp"' EXIT
+  : >"$tmp/empty"
+  export AWS_CONFIG_FILE="$tmp/empty"
+  export AWS_SHARED_CREDENTIALS_FILE="$tmp/empty"
+  pass=0
+  fail=0
+}
 
 ok() {
   pass=$((pass + 1))

@@ -48,28 +48,15 @@ FAULT="$KINESIS_TEST_FAULT_ENDPOINT"
 SECRET="env-secret-KN0test"
 PROFILE_SECRET="profile-secret-KN0test"
 REDIS_SECRET="redis-pass-KN0test"
+. "$(dirname "${BASH_SOURCE[0]}")/cli_helpers.sh"
+cli_known_env cli
 export AWS_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=AKIDTEST
 export AWS_SECRET_ACCESS_KEY="$SECRET"
-unset AWS_DEFAULT_REGION AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL \
-      AWS_ENDPOINT_URL_KINESIS AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
-      AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN \
-      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE AWS_WEB_IDENTITY_TOKEN_FILE
-export AWS_EC2_METADATA_DISABLED=true
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/kn-cli.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
-: >"$tmp/empty"
-export AWS_CONFIG_FILE="$tmp/empty"
-export AWS_SHARED_CREDENTIALS_FILE="$tmp/empty"
 
 suffix="$$-$RANDOM"
-pass=0
-fail=0
 
 # ---- helpers
-
-. "$(dirname "${BASH_SOURCE[0]}")/cli_helpers.sh"
 
 # run [VAR=value | -u VAR]... -- ARGS...: runs the command under env with
 # those changes, stdin from $STDIN_FILE (default /dev/null); sets RC, OUT and

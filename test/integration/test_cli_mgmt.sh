@@ -44,28 +44,15 @@ HTTP="$KINESIS_TEST_ENDPOINT"
 MOCK="$KINESIS_TEST_MOCK_ENDPOINT"
 
 SECRET="env-secret-KN0mgmt"
+. "$(dirname "${BASH_SOURCE[0]}")/cli_helpers.sh"
+cli_known_env cli-mgmt
 export AWS_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=AKIDTEST
 export AWS_SECRET_ACCESS_KEY="$SECRET"
-unset AWS_DEFAULT_REGION AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL \
-      AWS_ENDPOINT_URL_KINESIS AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
-      AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN \
-      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE AWS_WEB_IDENTITY_TOKEN_FILE
-export AWS_EC2_METADATA_DISABLED=true
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/kn-cli-mgmt.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
-: >"$tmp/empty"
-export AWS_CONFIG_FILE="$tmp/empty"
-export AWS_SHARED_CREDENTIALS_FILE="$tmp/empty"
 
 suffix="$$-$RANDOM"
-pass=0
-fail=0
 
 # ---- helpers
-
-. "$(dirname "${BASH_SOURCE[0]}")/cli_helpers.sh"
 
 # run ARGS...: runs the command; sets RC, OUT and ERR, and logs everything
 # for the final secret check.

@@ -38,24 +38,8 @@ for tool in node curl; do
 done
 
 SECRET="whoami-secret-KN0who"
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE \
-      AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL AWS_ENDPOINT_URL_STS \
-      AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
-      AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_CONTAINER_AUTHORIZATION_TOKEN \
-      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE AWS_WEB_IDENTITY_TOKEN_FILE \
-      AWS_ROLE_ARN AWS_ROLE_SESSION_NAME
-export AWS_EC2_METADATA_DISABLED=true
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/kn-cli-whoami.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
-: >"$tmp/empty"
-export AWS_CONFIG_FILE="$tmp/empty"
-export AWS_SHARED_CREDENTIALS_FILE="$tmp/empty"
-
-pass=0
-fail=0
-
 . "$(dirname "${BASH_SOURCE[0]}")/cli_helpers.sh"
+cli_known_env cli-whoami
 
 # run [VAR=VALUE...] -- ARGS...: runs `kinesis whoami`-style commands with
 # those variables; sets RC and logs everything for the final secret check.
