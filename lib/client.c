@@ -1070,27 +1070,56 @@ static int list_shards_send_next(kn_call_t* call, const char* token) {
 }
 
 
-static int list_shards_collect(kn_call_t* call) {
+/* What a page of a listing holds: its items and how many. */
+typedef size_t (*kn_page_items_fn)(const kn_parsed_t* page,
+                                   const void** items);
+
+
+/* Joins the items of every page of a listing (ListShards, ListStreams,
+ * ListTagsForStream), `size` bytes each, into one kn_calloc'd array and
+ * its count; NULL and 0 when there are none or on KINESIS_ENOMEM. Returns 0
+ * or KINESIS_ENOMEM. */
+static int join_pages(const kn_call_t* call, kn_page_items_fn items_of,
+                      size_t size, void** out, size_t* nout) {
+  const void* items;
   size_t total = 0;
   size_t i;
   size_t k = 0;
-  kinesis_shard_t* all;
+  char* all;
 
   for (i = 0; i < call->npages; i++)
-    total += call->pages[i].nshards;
+    total += items_of(&call->pages[i], &items);
+  *out = NULL;
+  *nout = 0;
   if (total == 0)
     return 0;
-  all = kn_calloc(total, sizeof(*all));
+  all = kn_calloc(total, size);
   if (all == NULL)
     return KINESIS_ENOMEM;
   for (i = 0; i < call->npages; i++) {
-    memcpy(all + k, call->pages[i].shards,
-           call->pages[i].nshards * sizeof(*all));
-    k += call->pages[i].nshards;
+    size_t n = items_of(&call->pages[i], &items);
+    if (n > 0)
+      memcpy(all + k * size, items, n * size);
+    k += n;
   }
-  call->result.shards = all;
-  call->result.nshards = total;
+  *out = all;
+  *nout = total;
   return 0;
+}
+
+
+static size_t page_shards(const kn_parsed_t* page, const void** items) {
+  *items = page->shards;
+  return page->nshards;
+}
+
+
+static int list_shards_collect(kn_call_t* call) {
+  void* all;
+  int r = join_pages(call, page_shards, sizeof(kinesis_shard_t), &all,
+                     &call->result.nshards);
+  call->result.shards = all;
+  return r;
 }
 
 
@@ -1321,27 +1350,18 @@ static int stream_call(kinesis_client_t* c, const char* action,
 }
 
 
-static int list_streams_collect(kn_call_t* call) {
-  size_t total = 0;
-  size_t i;
-  size_t k = 0;
-  const char** all;
+static size_t page_stream_names(const kn_parsed_t* page, const void** items) {
+  *items = page->stream_names;
+  return page->nstream_names;
+}
 
-  for (i = 0; i < call->npages; i++)
-    total += call->pages[i].nstream_names;
-  if (total == 0)
-    return 0;
-  all = kn_calloc(total, sizeof(*all));
-  if (all == NULL)
-    return KINESIS_ENOMEM;
-  for (i = 0; i < call->npages; i++) {
-    memcpy(all + k, call->pages[i].stream_names,
-           call->pages[i].nstream_names * sizeof(*all));
-    k += call->pages[i].nstream_names;
-  }
+
+static int list_streams_collect(kn_call_t* call) {
+  void* all;
+  int r = join_pages(call, page_stream_names, sizeof(const char*), &all,
+                     &call->result.nstream_names);
   call->result.stream_names = all;
-  call->result.nstream_names = total;
-  return 0;
+  return r;
 }
 
 
@@ -1774,26 +1794,18 @@ int kinesis_client_remove_tags(kinesis_client_t* c, const char* stream,
 }
 
 
-static int list_tags_collect(kn_call_t* call) {
-  size_t total = 0;
-  size_t i;
-  size_t k = 0;
-  kinesis_tag_t* all;
+static size_t page_tags(const kn_parsed_t* page, const void** items) {
+  *items = page->tags;
+  return page->ntags;
+}
 
-  for (i = 0; i < call->npages; i++)
-    total += call->pages[i].ntags;
-  if (total == 0)
-    return 0;
-  all = kn_calloc(total, sizeof(*all));
-  if (all == NULL)
-    return KINESIS_ENOMEM;
-  for (i = 0; i < call->npages; i++) {
-    memcpy(all + k, call->pages[i].tags, call->pages[i].ntags * sizeof(*all));
-    k += call->pages[i].ntags;
-  }
+
+static int list_tags_collect(kn_call_t* call) {
+  void* all;
+  int r = join_pages(call, page_tags, sizeof(kinesis_tag_t), &all,
+                     &call->result.ntags);
   call->result.tags = all;
-  call->result.ntags = total;
-  return 0;
+  return r;
 }
 
 
