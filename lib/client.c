@@ -1724,29 +1724,6 @@ int kinesis_client_stop_stream_encryption(kinesis_client_t* c,
 }
 
 
-/* Characters (code points) of well-formed UTF-8 `s`. */
-static size_t utf8_chars(const char* s) {
-  size_t n = 0;
-  for (; *s != '\0'; s++)
-    n += ((unsigned char) *s & 0xC0) != 0x80;
-  return n;
-}
-
-
-/* A tag key: well-formed UTF-8 of 1 to 128 characters. */
-static int valid_tag_key(const char* key) {
-  return key != NULL && kn_valid_partition_key(key, strlen(key)) &&
-         utf8_chars(key) <= 128;
-}
-
-
-/* A tag value: empty, or well-formed UTF-8 of at most 256 characters. */
-static int valid_tag_value(const char* value) {
-  return value == NULL || value[0] == '\0' ||
-         kn_valid_partition_key(value, strlen(value));
-}
-
-
 int kinesis_client_add_tags(kinesis_client_t* c, const char* stream,
                             const kinesis_tag_t* tags, size_t n,
                             kinesis_client_cb cb, void* arg) {
@@ -1758,7 +1735,8 @@ int kinesis_client_add_tags(kinesis_client_t* c, const char* stream,
   if (tags == NULL || n == 0 || n > KINESIS_MAX_TAGS_PER_CALL)
     return KINESIS_EINVAL;
   for (i = 0; i < n; i++) {
-    if (!valid_tag_key(tags[i].key) || !valid_tag_value(tags[i].value))
+    if (!kn_valid_tag_key(tags[i].key) ||
+        !kn_valid_tag_value(tags[i].value))
       return KINESIS_EINVAL;
     for (j = 0; j < i; j++)
       if (strcmp(tags[i].key, tags[j].key) == 0)
@@ -1783,7 +1761,7 @@ int kinesis_client_remove_tags(kinesis_client_t* c, const char* stream,
   if (keys == NULL || n == 0 || n > KINESIS_MAX_TAGS_PER_CALL)
     return KINESIS_EINVAL;
   for (i = 0; i < n; i++)
-    if (!valid_tag_key(keys[i]))
+    if (!kn_valid_tag_key(keys[i]))
       return KINESIS_EINVAL;
   r = stream_call(c, "RemoveTagsFromStream", stream, on_empty_success, cb, arg,
                   &call);

@@ -127,3 +127,24 @@ int kn_valid_sequence_number_strict_len(const char* seq, size_t len) {
   return seq != NULL && len <= 129 && all_digits(seq, len) &&
          (len == 1 || seq[0] != '0');
 }
+
+
+/* Characters (code points) of well-formed UTF-8 `s`. */
+static size_t utf8_chars(const char* s) {
+  size_t n = 0;
+  for (; *s != '\0'; s++)
+    n += ((unsigned char) *s & 0xC0) != 0x80;
+  return n;
+}
+
+
+int kn_valid_tag_key(const char* key) {
+  return key != NULL && kn_valid_partition_key(key, strlen(key)) &&
+         utf8_chars(key) <= 128;
+}
+
+
+int kn_valid_tag_value(const char* value) {
+  return value == NULL || value[0] == '\0' ||
+         kn_valid_partition_key(value, strlen(value));
+}

@@ -13,6 +13,11 @@ int kn_valid_stream(const char* stream);
 int kn_valid_shard_id(const char* shard_id);
 /* Well-formed UTF-8 of 1 to 256 UTF-16 code units, as both mocks count. */
 int kn_valid_partition_key(const char* key, size_t len);
+/* A tag key: well-formed UTF-8 of 1 to 128 characters. */
+int kn_valid_tag_key(const char* key);
+/* A tag value: NULL, empty, or well-formed UTF-8 of at most 256
+ * characters. */
+int kn_valid_tag_value(const char* value);
 /* 0|[1-9][0-9]{0,38}, at most 2^128-1. */
 int kn_valid_hash_key(const char* key);
 /* A decimal string of 1 to 129 digits: as long as the API model's pattern,

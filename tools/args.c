@@ -720,21 +720,6 @@ static int apply_tail_option(cli_t* cli, const option_t* opt,
 }
 
 
-/* Characters (code points) of well-formed UTF-8 `s`. */
-static size_t utf8_chars(const char* s) {
-  size_t n = 0;
-  for (; *s != '\0'; s++)
-    n += ((unsigned char) *s & 0xC0) != 0x80;
-  return n;
-}
-
-
-/* A tag key as the API takes it: 1 to 128 characters of UTF-8. */
-static int valid_tag_key(const char* key) {
-  return kn_valid_partition_key(key, strlen(key)) && utf8_chars(key) <= 128;
-}
-
-
 /* Copies `value` and cuts it at each ',' into `m->text`; sets `*first` to
  * the first piece's index. */
 static int split_list(cli_t* cli, const char* name, const char* value,
@@ -795,7 +780,7 @@ static int parse_tags(cli_t* cli, const char* value) {
       return usage_error(cli->cmd, "--tags needs KEY=VALUE pairs separated "
                          "by ',', not '%s'", key);
     *eq = '\0';
-    if (!valid_tag_key(key))
+    if (!kn_valid_tag_key(key))
       return usage_error(cli->cmd, "--tags: a key needs 1 to 128 characters "
                          "of UTF-8, not '%s'", key);
     if (eq[1] != '\0' && !kn_valid_partition_key(eq + 1, strlen(eq + 1)))
@@ -823,7 +808,7 @@ static int parse_tag_keys(cli_t* cli, const char* value) {
   if (r != CLI_CONTINUE)
     return r;
   for (i = first; i < first + n; i++) {
-    if (!valid_tag_key(m->text[i]))
+    if (!kn_valid_tag_key(m->text[i]))
       return usage_error(cli->cmd, "--tag-keys: a key needs 1 to 128 "
                          "characters of UTF-8, not '%s'", m->text[i]);
     m->keys[m->nkeys++] = m->text[i];
