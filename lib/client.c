@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "codec.h"
 #include "credentials.h"
+#include "error.h"
 #include "http.h"
 #include "retry.h"
 #include "shardmap.h"

@@ -6,6 +6,7 @@
 #include "buf.h"
 #include "client.h"
 #include "crypto.h"
+#include "error.h"
 #include "ratelimit.h"
 #include "stats.h"
 #include "retry.h"

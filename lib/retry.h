@@ -20,10 +20,4 @@ uint64_t kn_retry_backoff_ms(const kn_retry_policy_t* policy, uint32_t attempt,
 /* A 64-bit xorshift step; seed with anything but 0. */
 uint64_t kn_rng_next(uint64_t* state);
 
-/*
- * Maps a service error to a KINESIS_E* code: by `code` (already stripped of
- * namespaces) when it is known, else by HTTP status. protocol.md section 3.
- */
-int kn_error_from_service(const char* code, long http_status);
-
 #endif /* KN_RETRY_H */

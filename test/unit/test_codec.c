@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include "codec.h"
+#include "error.h"
 #include "internal.h"
 #include "retry.h"
 #include "validate.h"
