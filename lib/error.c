@@ -146,13 +146,3 @@ int kn_error_from_service(const char* code, long http_status) {
     return KINESIS_EINVALIDARG;
   return KINESIS_ESVCOTHER;
 }
-
-
-const char* kinesis_version_string(void) {
-  return KINESIS_VERSION_STRING;
-}
-
-
-unsigned kinesis_version(void) {
-  return KINESIS_VERSION_HEX;
-}
