@@ -17,6 +17,7 @@
 #include "aggregation.h"
 #include "buf.h"
 #include "codec.h"
+#include "cpu.h"
 #include "crypto.h"
 #include "internal.h"
 #include "shardmap.h"

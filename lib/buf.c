@@ -1,5 +1,4 @@
 #include "buf.h"
-#include "crypto.h"
 #include "internal.h"
 
 #include <stdarg.h>
@@ -7,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "cpu.h"
 
 /* The first allocation is big enough for most small strings (a header
  * value, a shard id) so that they never reallocate. */

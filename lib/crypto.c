@@ -12,6 +12,8 @@
 #include <mbedtls/sha1.h>
 #include <mbedtls/sha256.h>
 
+#include "cpu.h"
+
 /* The SHA-256 block size, which is also the HMAC key block size. */
 #define SHA256_BLOCK_LEN 64
 
@@ -58,7 +60,6 @@ static int mb_finish(mbedtls_sha256_context* c, uint8_t* out) {
  */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define KN_HAVE_SHANI 1
-#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -82,52 +83,7 @@ _Static_assert(sizeof(sha_ctx_t) <= sizeof(((kn_sha256_ctx_t*) 0)->opaque),
 _Static_assert(_Alignof(sha_ctx_t) <= _Alignof(uint64_t),
                "kn_sha256_ctx_t.opaque is under-aligned");
 
-static int accel_allowed = 1;
-
 #ifdef KN_HAVE_SHANI
-#define CPU_PROBED 1
-#define CPU_SHANI 2
-#define CPU_AVX2 4
-
-/* What the CPU (and the OS) offer, probed once. Relaxed atomics: programs
- * may run loops in several threads, any of which may probe first, and all
- * store the same value. */
-static int cpu_features(void) {
-  static int features;
-  int f = __atomic_load_n(&features, __ATOMIC_RELAXED);
-  unsigned a, b, c, d;
-  unsigned c1;
-
-  if (f != 0)
-    return f;
-  f = CPU_PROBED;
-  if (__get_cpuid(1, &a, &b, &c1, &d) &&
-      __get_cpuid_count(7, 0, &a, &b, &c, &d)) {
-    /* SHA (leaf 7, EBX bit 29), with SSSE3 (leaf 1, ECX bit 9) and SSE4.1
-     * (bit 19), which the shuffles and blends of shani_blocks() need. */
-    if ((b & (1u << 29)) && (c1 & (1u << 9)) && (c1 & (1u << 19)))
-      f |= CPU_SHANI;
-    /* AVX2 (leaf 7, EBX bit 5), and an OS that saves the AVX registers:
-     * OSXSAVE (leaf 1, ECX bit 27), then XCR0 with SSE and AVX state. */
-    if ((b & (1u << 5)) && (c1 & (1u << 27))) {
-      unsigned lo;
-      unsigned hi;
-      __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-      (void) hi;
-      if ((lo & 6u) == 6u)
-        f |= CPU_AVX2;
-    }
-  }
-  __atomic_store_n(&features, f, __ATOMIC_RELAXED);
-  return f;
-}
-
-
-static int cpu_has_shani(void) {
-  return (cpu_features() & CPU_SHANI) != 0;
-}
-
-
 static const uint32_t sha_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
     0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
@@ -203,11 +159,6 @@ __attribute__((target("sha,ssse3,sse4.1"))) static void shani_blocks(
   _mm_storeu_si128((__m128i*) &state[4], state1);
 }
 #else
-static int cpu_has_shani(void) {
-  return 0;
-}
-
-
 static void shani_blocks(uint32_t state[8], const uint8_t* data,
                          size_t nblocks) {
   (void) state;
@@ -217,22 +168,8 @@ static void shani_blocks(uint32_t state[8], const uint8_t* data,
 #endif
 
 
-void kn_crypto_allow_acceleration(int allow) {
-  accel_allowed = allow != 0;
-}
-
-
-int kn_cpu_has_avx2(void) {
-#ifdef KN_HAVE_SHANI
-  return accel_allowed && (cpu_features() & CPU_AVX2) != 0;
-#else
-  return 0;
-#endif
-}
-
-
 int kn_crypto_accelerated(void) {
-  return accel_allowed && cpu_has_shani();
+  return kn_cpu_has_shani();
 }
 
 

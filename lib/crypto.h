@@ -38,14 +38,8 @@ int kn_sha256_start(kn_sha256_ctx_t* ctx);
 int kn_sha256_update(kn_sha256_ctx_t* ctx, const uint8_t* data, size_t len);
 int kn_sha256_finish(kn_sha256_ctx_t* ctx, uint8_t out[KN_SHA256_LEN]);
 
-/* 1 when SHA-256 runs on the CPU's SHA instructions. Tests and benchmarks
- * turn that off with kn_crypto_allow_acceleration(0) to exercise mbedTLS;
- * switch only while no SHA-256 context is open. */
+/* 1 when SHA-256 runs on the CPU's SHA instructions (cpu.h: present, and
+ * acceleration allowed); 0 when mbedTLS does the work. */
 int kn_crypto_accelerated(void);
-void kn_crypto_allow_acceleration(int allow);
-
-/* 1 when the CPU and the OS support AVX2 (base64 uses it), and acceleration
- * is allowed (the switch above turns this off too). */
-int kn_cpu_has_avx2(void);
 
 #endif /* KN_CRYPTO_H */

@@ -1,7 +1,7 @@
 #include "harness.h"
 #include "internal.h"
 #include "buf.h"
-#include "crypto.h"
+#include "cpu.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -492,12 +492,12 @@ static void test_base64_simd_matches_scalar(void) {
         data[i] = round == 0   ? (uint8_t) rng_next()
                   : round == 1 ? (uint8_t) (i * 7 + n)
                                : (uint8_t) (0xff - i % 3);
-      kn_crypto_allow_acceleration(1);
+      kn_cpu_allow_acceleration(1);
       ASSERT_OK(kn_buf_append_base64(&fast, data, n));
-      kn_crypto_allow_acceleration(0);
+      kn_cpu_allow_acceleration(0);
       ASSERT_EQ(0, kn_cpu_has_avx2());
       ASSERT_OK(kn_buf_append_base64(&slow, data, n));
-      kn_crypto_allow_acceleration(1);
+      kn_cpu_allow_acceleration(1);
       ASSERT_EQ(slow.len, fast.len);
       if (slow.len > 0)
         ASSERT_MEM_EQ(slow.data, fast.data, slow.len);
@@ -512,9 +512,9 @@ static void test_base64_simd_matches_scalar(void) {
     for (k = 0; k < 48; k++)
       data[k] = (uint8_t) (i + k * 85);
     ASSERT_OK(kn_buf_append_base64(&fast, data, 48));
-    kn_crypto_allow_acceleration(0);
+    kn_cpu_allow_acceleration(0);
     ASSERT_OK(kn_buf_append_base64(&slow, data, 48));
-    kn_crypto_allow_acceleration(1);
+    kn_cpu_allow_acceleration(1);
     ASSERT_MEM_EQ(slow.data, fast.data, 64);
     kn_buf_free(&fast);
     kn_buf_free(&slow);
@@ -550,9 +550,9 @@ static void test_base64_decode_simd_matches_scalar(void) {
       data[i] = (uint8_t) rng_next();
     ASSERT_OK(kn_buf_append_base64(&b, data, n));
     fr = kn_base64_decode(kn_buf_str(&b), b.len, fast_out, &fast_len);
-    kn_crypto_allow_acceleration(0);
+    kn_cpu_allow_acceleration(0);
     sr = kn_base64_decode(kn_buf_str(&b), b.len, slow_out, &slow_len);
-    kn_crypto_allow_acceleration(1);
+    kn_cpu_allow_acceleration(1);
     ASSERT_OK(fr);
     ASSERT_OK(sr);
     ASSERT_EQ(n, fast_len);
@@ -589,9 +589,9 @@ static void test_base64_decode_simd_matches_scalar(void) {
       int sr;
       text[at] = (char) v;
       fr = kn_base64_decode(text, 128, fast_out, &fast_len);
-      kn_crypto_allow_acceleration(0);
+      kn_cpu_allow_acceleration(0);
       sr = kn_base64_decode(text, 128, slow_out, &slow_len);
-      kn_crypto_allow_acceleration(1);
+      kn_cpu_allow_acceleration(1);
       text[at] = saved;
       if (fr != sr)
         fprintf(stderr, "byte 0x%02x at %zu: fast %d, scalar %d\n", v, at,

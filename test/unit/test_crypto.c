@@ -1,6 +1,7 @@
 #include "harness.h"
 #include "internal.h"
 #include "buf.h"
+#include "cpu.h"
 #include "crypto.h"
 
 #include <stdint.h>
@@ -283,7 +284,7 @@ static void test_md5_batch_matches(void) {
     msgs[i] = buf[i];
   }
   for (accel = 1; accel >= 0; accel--) {
-    kn_crypto_allow_acceleration(accel);
+    kn_cpu_allow_acceleration(accel);
     for (n = 1; n <= 20; n++) {
       size_t len;
       for (len = 0; len <= 80; len++) {
@@ -298,7 +299,7 @@ static void test_md5_batch_matches(void) {
       }
     }
   }
-  kn_crypto_allow_acceleration(1);
+  kn_cpu_allow_acceleration(1);
 }
 
 
@@ -318,7 +319,7 @@ static void test_sha256_both_paths(void) {
     buf[i] = (uint8_t) (i * 7 + 3);
   for (len = 0; len <= sizeof(buf); len++) {
     kn_sha256_ctx_t ctx;
-    kn_crypto_allow_acceleration(1);
+    kn_cpu_allow_acceleration(1);
     ASSERT_OK(kn_sha256(buf, len, a));
     /* Incremental, in uneven pieces, on the same path. */
     ASSERT_OK(kn_sha256_start(&ctx));
@@ -326,7 +327,7 @@ static void test_sha256_both_paths(void) {
       ASSERT_OK(kn_sha256_update(&ctx, buf + i, len - i < 13 ? len - i : 13));
     ASSERT_OK(kn_sha256_finish(&ctx, b));
     ASSERT_MEM_EQ(a, b, sizeof(a));
-    kn_crypto_allow_acceleration(0);
+    kn_cpu_allow_acceleration(0);
     ASSERT_EQ(0, kn_crypto_accelerated());
     ASSERT_OK(kn_sha256(buf, len, b));
     ASSERT_MEM_EQ(a, b, sizeof(a));
@@ -336,7 +337,7 @@ static void test_sha256_both_paths(void) {
   test_sha256_million_a();
   test_sha256_incremental();
   test_hmac_rfc4231();
-  kn_crypto_allow_acceleration(1);
+  kn_cpu_allow_acceleration(1);
 }
 
 
