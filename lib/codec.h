@@ -8,8 +8,11 @@
 #include "kinesis/client.h"
 
 /*
- * All JSON lives in lib/codec.c, the only file that includes jansson:
- * request bodies, responses, error bodies and credential documents.
+ * All JSON lives in the codec files, in three parts behind this one header:
+ * codec.c writes request bodies; codec_json.c, the only file that includes
+ * jansson, reads error bodies, credential documents and the less frequent
+ * answers; codec_scan.c scans the hot answers (GetRecords, PutRecords,
+ * ListShards) in place, without jansson.
  */
 
 /* ---- Credential documents ---- */
@@ -212,6 +215,11 @@ int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
 int kn_codec_parse_put_records(const uint8_t* body, size_t len, kn_buf_t* take,
                                size_t expected, kn_parsed_t* out);
 void kn_parsed_free(kn_parsed_t* p);
+
+/* For the parsers of codec_json.c and codec_scan.c: sets out->error to
+ * `why` (static) and returns KINESIS_EPROTO, for an answer that breaks one
+ * of the API's bounds. */
+int kn_codec_refuse(kn_parsed_t* out, const char* why);
 
 /* ---- `kinesis put --format json` lines ---- */
 

@@ -1,6 +1,6 @@
 /*
  * A differential harness for the in-place scanner of the hot answers
- * (lib/codec.c: GetRecords, PutRecords, ListShards). The same bytes are
+ * (lib/codec_scan.c: GetRecords, PutRecords, ListShards). The same bytes are
  * parsed by the scanner and by jansson, through a small reference
  * extraction written here from the model (protocol.md) and the scanner's
  * documented rules: null stands for absent, unknown members of any shape

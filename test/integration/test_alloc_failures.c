@@ -31,7 +31,7 @@
 
 /* An answer that must be 0 or KINESIS_ENOMEM; says which run it was.
  *
- * One exception, until lib/codec.c is fixed: its parsers take any NULL from
+ * One exception, until lib/codec_json.c is fixed: its parsers take any NULL from
  * json_loadb() for a malformed answer, so a failed jansson allocation while
  * parsing a response comes back as KINESIS_EPROTO instead of
  * KINESIS_ENOMEM. That is accepted only when the failure injected was
@@ -586,7 +586,7 @@ static void test_setup(void) {
 static void test_teardown(void) {
   kn_af_uninstall();
   printf("# %d answers were KINESIS_EPROTO for a jansson allocation that "
-         "failed (lib/codec.c)\n", eproto_accepted);
+         "failed (lib/codec_json.c)\n", eproto_accepted);
 }
 
 
