@@ -16,7 +16,7 @@ import os
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus')
 for h in ('responses', 'deagg', 'profile', 'metadata', 'put_line',
-          'scanner_diff'):
+          'scanner_diff', 'url'):
     os.makedirs(os.path.join(root, h), exist_ok=True)
 def w(h, name, data):
     if isinstance(data, str): data = data.encode()
@@ -175,3 +175,21 @@ for name, sel, doc in (('get', 0, sd_get), ('get_closed', 0, sd_closed),
         ('tabs_crlf', json.dumps(doc, indent='\t').replace('\n', '\r\n')),
         ('spaced', json.dumps(doc, separators=(' , ', ' : ')))):
         w('scanner_diff', name + '_' + style, bytes([sel]) + text.encode())
+
+# url: the endpoints and addresses the library is given, and a few it
+# refuses or must show without their secrets.
+for name, text in (
+        ('kinesis', 'https://kinesis.eu-west-1.amazonaws.com/'),
+        ('local_port', 'http://127.0.0.1:4567'),
+        ('redis_full', 'redis://kn-user:p%40ss@redis.example:6380/2'),
+        ('redis_password', 'redis://:secret@[::1]:6379'),
+        ('redis_at_in_password', 'redis://us@er:p@ss@127.0.0.1:1'),
+        ('container', 'http://169.254.170.2/v2/credentials/abc?x=1#f'),
+        ('eks_ipv6', 'http://[fd00:ec2::23]/v1/credentials'),
+        ('sso_portal', 'https://portal.sso.us-east-1.amazonaws.com'),
+        ('upper_scheme', 'HTTPS://Host_x~y:00443/p'),
+        ('backslash', 'http://127.0.0.1\\@evil.example/'),
+        ('zone', 'http://[fe80::1%25eth0]:80/'),
+        ('port_range', 'http://h:65536/'),
+        ('no_scheme', 'user:secret@host/path?token=x')):
+    w('url', name, text)
