@@ -14,6 +14,7 @@
 #include "shardmap.h"
 #include "sigv4.h"
 #include "stats.h"
+#include "url.h"
 #include "validate.h"
 
 /*
@@ -148,25 +149,21 @@ void kinesis_client_options_init(kinesis_client_options_t* o) {
 
 
 /* Splits an endpoint URL into the URL we send to and the Host header. Only
- * http and https with an empty or "/" path are accepted. */
+ * http and https with an empty or "/" path are accepted: no user
+ * information, query or fragment. */
 static int parse_endpoint(const char* url, char** endpoint, char** host) {
-  const char* rest;
-  const char* end;
-  size_t hlen;
+  kn_url_t u;
+  size_t hp_end;
 
-  if (strncmp(url, "https://", 8) == 0)
-    rest = url + 8;
-  else if (strncmp(url, "http://", 7) == 0)
-    rest = url + 7;
-  else
+  if (kn_url_parse(url, strlen(url), &u) != 0 ||
+      !(kn_url_scheme_is(url, &u, "https") ||
+        kn_url_scheme_is(url, &u, "http")) ||
+      u.user.set || (u.path.set && u.path.len != 1) || u.query.set ||
+      u.fragment.set)
     return KINESIS_EINVAL;
-  end = strchr(rest, '/');
-  hlen = end != NULL ? (size_t) (end - rest) : strlen(rest);
-  if (hlen == 0 || (end != NULL && strcmp(end, "/") != 0) ||
-      memchr(rest, '@', hlen) != NULL || memchr(rest, '?', hlen) != NULL)
-    return KINESIS_EINVAL;
-  *host = kn_strndup(rest, hlen);
-  *endpoint = kn_malloc((size_t) (rest - url) + hlen + 2);
+  hp_end = u.hostport.off + u.hostport.len;
+  *host = kn_strndup(url + u.hostport.off, u.hostport.len);
+  *endpoint = kn_malloc(hp_end + 2);
   if (*host == NULL || *endpoint == NULL) {
     /* The caller frees what it holds on failure too: leave nothing behind. */
     kn_free(*host);
@@ -175,8 +172,8 @@ static int parse_endpoint(const char* url, char** endpoint, char** host) {
     *endpoint = NULL;
     return KINESIS_ENOMEM;
   }
-  memcpy(*endpoint, url, (size_t) (rest - url) + hlen);
-  strcpy(*endpoint + (rest - url) + hlen, "/");
+  memcpy(*endpoint, url, hp_end);
+  strcpy(*endpoint + hp_end, "/");
   return 0;
 }
 
