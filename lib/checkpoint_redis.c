@@ -85,8 +85,8 @@ int kn_checkpointer_redis_closing(const kinesis_checkpointer_t* cp) {
 #include <hiredis/async.h>
 #include <hiredis/adapters/libuv.h>
 
-#include "buf.h"
 #include "retry.h"
+#include "url.h"
 #include "validate.h"
 
 
@@ -337,35 +337,6 @@ static void on_idle(uv_idle_t* handle);
 /* ---- The URL ---- */
 
 
-/* A kn_malloc'd, percent-decoded copy of [s, s + n). NULL with *err set to
- * KINESIS_EINVAL (a bad escape, or an escaped NUL) or KINESIS_ENOMEM. */
-static char* dup_decoded(const char* s, size_t n, int* err) {
-  char* out = kn_malloc(n + 1);
-  size_t i, j = 0;
-  if (out == NULL) {
-    *err = KINESIS_ENOMEM;
-    return NULL;
-  }
-  for (i = 0; i < n; i++) {
-    if (s[i] == '%') {
-      int hi = i + 2 < n ? kn_hex_value(s[i + 1]) : -1;
-      int lo = hi >= 0 ? kn_hex_value(s[i + 2]) : -1;
-      if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-        kn_free(out);
-        *err = KINESIS_EINVAL;
-        return NULL;
-      }
-      out[j++] = (char) (hi * 16 + lo);
-      i += 2;
-    } else {
-      out[j++] = s[i];
-    }
-  }
-  out[j] = '\0';
-  return out;
-}
-
-
 /* Parses a decimal of 1 to `maxdigits` digits in [s, s + n). */
 static int parse_uint(const char* s, size_t n, size_t maxdigits, long* out) {
   long v = 0;
@@ -386,82 +357,36 @@ static int parse_uint(const char* s, size_t n, size_t maxdigits, long* out) {
  * address or a bracketed IPv6 one. Fills the store's host, port, user,
  * password and db. */
 static int url_parse(redis_store_t* rs, const char* url) {
-  static const char scheme[] = "redis://";
-  const char* auth;
-  const char* end;
-  const char* at;
-  const char* hp;
-  const char* host;
-  const char* colon;
-  size_t hostlen;
+  kn_url_t u;
   long v;
-  int err = 0;
+  int r;
 
-  if (url == NULL || strncmp(url, scheme, sizeof(scheme) - 1) != 0)
+  if (url == NULL || kn_url_parse(url, strlen(url), &u) != 0 ||
+      !kn_url_scheme_is(url, &u, "redis"))
     return KINESIS_EINVAL;
-  auth = url + sizeof(scheme) - 1;
   /* No query or fragment: nothing would read them. */
-  if (strpbrk(auth, "?#") != NULL)
+  if (u.query.set || u.fragment.set)
     return KINESIS_EINVAL;
-  end = strchr(auth, '/');
-  if (end == NULL)
-    end = auth + strlen(auth);
 
-  /* The last '@' ends the user information, so a password may contain an
-   * unescaped '@'. */
-  at = NULL;
-  for (hp = auth; hp < end; hp++)
-    if (*hp == '@')
-      at = hp;
-  hp = auth;
-  if (at != NULL) {
-    const char* sep = memchr(auth, ':', (size_t) (at - auth));
+  if (u.user.set) {
     /* A user without a password cannot authenticate. */
-    if (sep == NULL || sep + 1 == at)
+    if (!u.password.set || u.password.len == 0)
       return KINESIS_EINVAL;
-    if (sep > auth) {
-      rs->user = dup_decoded(auth, (size_t) (sep - auth), &err);
-      if (rs->user == NULL)
-        return err;
-    }
-    rs->password = dup_decoded(sep + 1, (size_t) (at - sep - 1), &err);
-    if (rs->password == NULL)
-      return err;
-    hp = at + 1;
+    if (u.user.len > 0 && (r = kn_url_decode(url, &u.user, &rs->user)) != 0)
+      return r;
+    if ((r = kn_url_decode(url, &u.password, &rs->password)) != 0)
+      return r;
   }
 
-  /* Host and port. */
-  if (*hp == '[') {
-    const char* close = memchr(hp, ']', (size_t) (end - hp));
-    if (close == NULL)
-      return KINESIS_EINVAL;
-    host = hp + 1;
-    hostlen = (size_t) (close - host);
-    colon = close + 1 < end ? close + 1 : NULL;
-    if (colon != NULL && *colon != ':')
-      return KINESIS_EINVAL;
-  } else {
-    host = hp;
-    colon = memchr(hp, ':', (size_t) (end - hp));
-    hostlen = (size_t) ((colon != NULL ? colon : end) - host);
-  }
-  if (hostlen == 0 || memchr(host, '@', hostlen) != NULL)
-    return KINESIS_EINVAL;
-  rs->port = 6379;
-  if (colon != NULL) {
-    if (parse_uint(colon + 1, (size_t) (end - colon - 1), 5, &v) != 0 ||
-        v < 1 || v > 65535)
-      return KINESIS_EINVAL;
-    rs->port = (int) v;
-  }
-  rs->host = kn_strndup(host, hostlen);
+  rs->port = u.port.set ? u.port_number : 6379;
+  rs->host = kn_strndup(url + u.host.off, u.host.len);
   if (rs->host == NULL)
     return KINESIS_ENOMEM;
 
   /* The database: "/N", or nothing ("" or "/") for the server's default. */
   rs->db = -1;
-  if (*end == '/' && end[1] != '\0') {
-    if (parse_uint(end + 1, strlen(end + 1), 9, &v) != 0)
+  if (u.path.len > 1) {
+    if (parse_uint(url + u.path.off + 1, u.path.len - 1, 9, &v) != 0)
       return KINESIS_EINVAL;
     rs->db = (int) v;
   }
