@@ -8,6 +8,7 @@
 #include "cred_source.h"
 #include "cred_sso.h"
 #include "cred_sts.h"
+#include "url.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -163,7 +164,7 @@ struct kn_cred_provider_s {
   fetch_step_t step;
   kn_http_req_t* req;
   char* imds_base;    /* metadata endpoint without a trailing slash */
-  char* imds_shown;   /* the same for messages (url_for_message) */
+  char* imds_shown;   /* the same for messages (kn_url_for_message) */
   char* token_header; /* "X-aws-ec2-metadata-token: ..." (a secret) */
   char* role;
   kn_cred_plan_t* plan;       /* roles to assume, while a fetch runs them */
@@ -452,50 +453,27 @@ nomem:
  * (after any "user@"), so "http://127.0.0.1@evil.example/" is refused.
  */
 int kn_cred_container_uri_allowed(const char* uri) {
-  const char* auth;
-  const char* end;
-  const char* host;
-  const char* s;
-  size_t host_len;
+  kn_url_t u;
   char name[64];
   unsigned char addr[16];
 
-  if (strncasecmp(uri, "https://", 8) == 0)
-    return uri[8] != '\0' && uri[8] != '/';
-  if (strncasecmp(uri, "http://", 7) != 0)
+  if (kn_url_parse(uri, strlen(uri), &u) != 0)
     return 0;
-  auth = uri + 7;
-  end = auth + strcspn(auth, "/?#");
-  host = auth;
-  for (s = auth; s < end; s++)
-    if (*s == '@')
-      host = s + 1;
-  if (host < end && *host == '[') {
-    const char* close = memchr(host, ']', (size_t) (end - host));
-    if (close == NULL || (close + 1 < end && close[1] != ':'))
-      return 0;
-    host_len = (size_t) (close - host - 1);
-    if (host_len == 0 || host_len >= sizeof(name))
-      return 0;
-    memcpy(name, host + 1, host_len);
-    name[host_len] = '\0';
+  if (kn_url_scheme_is(uri, &u, "https"))
+    return 1;
+  if (!kn_url_scheme_is(uri, &u, "http") || u.host.len >= sizeof(name))
+    return 0;
+  memcpy(name, uri + u.host.off, u.host.len);
+  name[u.host.len] = '\0';
+  if (u.ipv6) {
+    static const unsigned char loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                               0, 0, 0, 0, 0, 0, 0, 1};
+    static const unsigned char eks[16] = {0xfd, 0, 0x0e, 0xc2, 0, 0, 0, 0,
+                                          0,    0, 0,    0,    0, 0, 0, 0x23};
     if (inet_pton(AF_INET6, name, addr) != 1)
       return 0;
-    {
-      static const unsigned char loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0,
-                                                 0, 0, 0, 0, 0, 0, 0, 1};
-      static const unsigned char eks[16] = {0xfd, 0, 0x0e, 0xc2, 0, 0, 0, 0,
-                                            0,    0, 0,    0,    0, 0, 0, 0x23};
-      return memcmp(addr, loopback, 16) == 0 || memcmp(addr, eks, 16) == 0;
-    }
+    return memcmp(addr, loopback, 16) == 0 || memcmp(addr, eks, 16) == 0;
   }
-  host_len = strcspn(host, ":/?#");
-  if (host + host_len > end)
-    host_len = (size_t) (end - host);
-  if (host_len == 0 || host_len >= sizeof(name))
-    return 0;
-  memcpy(name, host, host_len);
-  name[host_len] = '\0';
   if (strcasecmp(name, "localhost") == 0)
     return 1;
   if (inet_pton(AF_INET, name, addr) != 1)
@@ -504,35 +482,6 @@ int kn_cred_container_uri_allowed(const char* uri) {
     return 1;
   return addr[0] == 169 && addr[1] == 254 && addr[2] == 170 &&
          (addr[3] == 2 || addr[3] == 23);
-}
-
-
-/* A URL fit for messages: user information and the query string may carry
- * secrets, so they are replaced by "***". kn_malloc'd; NULL on ENOMEM. */
-static char* url_for_message(const char* url) {
-  const char* sep = strstr(url, "://");
-  const char* auth = sep != NULL ? sep + 3 : url;
-  size_t auth_len = strcspn(auth, "/?#");
-  const char* host = auth;
-  const char* path;
-  size_t path_len;
-  size_t i;
-  kn_buf_t b;
-
-  for (i = 0; i < auth_len; i++)
-    if (auth[i] == '@')
-      host = auth + i + 1;
-  path = auth + auth_len;
-  path_len = strcspn(path, "?#");
-  kn_buf_init(&b);
-  if (kn_buf_append(&b, url, (size_t) (auth - url)) != 0 ||
-      (host != auth && kn_buf_append_str(&b, "***@") != 0) ||
-      kn_buf_append(&b, host, (size_t) (path + path_len - host)) != 0 ||
-      (path[path_len] != '\0' && kn_buf_append_str(&b, "?***") != 0)) {
-    kn_buf_free(&b);
-    return NULL;
-  }
-  return kn_buf_steal(&b);
 }
 
 
@@ -641,15 +590,17 @@ static int container_start(kn_cred_provider_t* p) {
     url = kn_strcat3(KN_CONTAINER_BASE, rel[0] == '/' ? "" : "/", rel);
   } else if (full != NULL) {
     if (!kn_cred_container_uri_allowed(full)) {
-      shown = url_for_message(full);
+      kn_url_t u;
+      shown = kn_url_for_message(full);
       if (shown == NULL)
         return KINESIS_ENOMEM;
       kn_cred_why_add(
-          &p->why,
-          "refused AWS_CONTAINER_CREDENTIALS_FULL_URI %s: plain http "
-          "is allowed only to loopback or the ECS/EKS link-local "
-          "addresses; use https)",
-          shown);
+          &p->why, "refused AWS_CONTAINER_CREDENTIALS_FULL_URI %s: %s)",
+          shown,
+          kn_url_parse(full, strlen(full), &u) != 0
+              ? "not a URL"
+              : "plain http is allowed only to loopback or the ECS/EKS "
+                "link-local addresses; use https");
       kn_free(shown);
       return 0;
     }
@@ -671,7 +622,7 @@ static int container_start(kn_cred_provider_t* p) {
     return r;
   }
   /* The URL goes into `why` now; a success discards it. */
-  shown = url_for_message(url);
+  shown = kn_url_for_message(url);
   if (shown == NULL) {
     kn_free(url);
     kn_scrub_free(auth);
@@ -728,7 +679,7 @@ static int imds_start(kn_cred_provider_t* p) {
   p->imds_base = kn_strndup(endpoint, len);
   if (p->imds_base == NULL)
     return KINESIS_ENOMEM;
-  p->imds_shown = url_for_message(p->imds_base);
+  p->imds_shown = kn_url_for_message(p->imds_base);
   if (p->imds_shown == NULL)
     return KINESIS_ENOMEM;
   url = kn_strcat3(p->imds_base, KN_IMDS_TOKEN_PATH, NULL);

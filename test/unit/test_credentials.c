@@ -874,6 +874,21 @@ static void test_chain_container_refused(void) {
   ASSERT_NULL(strstr(r.message, "CONTAINER-TOKEN-SECRET"));
   ASSERT_EQ(0, kn_http_pending(f.http));
   fixture_close(&f, 0);
+
+  /* A string that is no URL says so, https or not, and its user
+   * information and query stay hidden. */
+  setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI",
+         "https://u:URL-SECRET@bad host/creds?t=QUERY-SECRET", 1);
+  fixture_init(&f, NULL);
+  get_once(&f, &r);
+  ASSERT_EQ(KINESIS_ENOCREDS, r.status);
+  ASSERT_NOT_NULL(strstr(r.message,
+                         "refused AWS_CONTAINER_CREDENTIALS_FULL_URI "
+                         "https://***@bad host/creds?***: not a URL)"));
+  ASSERT_NULL(strstr(r.message, "URL-SECRET"));
+  ASSERT_NULL(strstr(r.message, "QUERY-SECRET"));
+  ASSERT_EQ(0, kn_http_pending(f.http));
+  fixture_close(&f, 0);
   env_isolate();
 }
 
