@@ -4,6 +4,7 @@
 #include "buf.h"
 #include "codec.h"
 #include "sigv4.h"
+#include "url.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -824,17 +825,16 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
 
 
 /* The host[:port] of an http(s) URL, as curl puts it in the Host header,
- * in *len; NULL when there is none, or it has user information. */
+ * in *len; NULL when the URL is not http(s) or has user information. */
 static const char* url_host(const char* url, size_t* len) {
-  const char* sep = strstr(url, "://");
-  const char* h;
-  if (sep == NULL)
+  kn_url_t u;
+  if (kn_url_parse(url, strlen(url), &u) != 0 ||
+      !(kn_url_scheme_is(url, &u, "https") ||
+        kn_url_scheme_is(url, &u, "http")) ||
+      u.user.set)
     return NULL;
-  h = sep + 3;
-  *len = strcspn(h, "/?#");
-  if (*len == 0 || memchr(h, '@', *len) != NULL)
-    return NULL;
-  return h;
+  *len = u.hostport.len;
+  return url + u.hostport.off;
 }
 
 
@@ -851,8 +851,6 @@ int kn_sts_assume_role(uv_loop_t* loop, kn_http_t* http,
   if (loop == NULL || http == NULL || req == NULL || cb == NULL ||
       req->role_arn == NULL || req->role_arn[0] == '\0' ||
       req->endpoint == NULL ||
-      (strncmp(req->endpoint, "https://", 8) != 0 &&
-       strncmp(req->endpoint, "http://", 7) != 0) ||
       (host = url_host(req->endpoint, &host_len)) == NULL)
     return KINESIS_EINVAL;
   if (req->web_identity_token == NULL &&
