@@ -4,6 +4,7 @@
 #include "buf.h"
 #include "codec.h"
 #include "crypto.h"
+#include "url.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -149,36 +150,6 @@ static int append_query_value(kn_buf_t* b, const char* v) {
 }
 
 
-/* The endpoint for messages: no user information, no query. */
-static char* endpoint_for_message(const char* url, size_t len) {
-  const char* sep = strstr(url, "://");
-  const char* auth = sep != NULL && (size_t) (sep - url) < len ? sep + 3 : url;
-  const char* end = url + len;
-  const char* host = auth;
-  const char* p;
-  size_t n;
-  kn_buf_t b;
-
-  for (p = auth; p < end && *p != '/' && *p != '?' && *p != '#'; p++)
-    if (*p == '@')
-      host = p + 1;
-  n = (size_t) (end - host);
-  for (p = host; p < end; p++)
-    if (*p == '?' || *p == '#') {
-      n = (size_t) (p - host);
-      break;
-    }
-  kn_buf_init(&b);
-  if (kn_buf_append(&b, url, (size_t) (auth - url)) != 0 ||
-      (host != auth && kn_buf_append_str(&b, "***@") != 0) ||
-      kn_buf_append(&b, host, n) != 0) {
-    kn_buf_free(&b);
-    return NULL;
-  }
-  return kn_buf_steal(&b);
-}
-
-
 /* Builds the request URL and its shown form. Returns 0 or
  * KINESIS_ENOMEM. */
 static int build_url(kn_cred_sso_t* s, const kn_cred_sso_options_t* o) {
@@ -196,7 +167,7 @@ static int build_url(kn_cred_sso_t* s, const kn_cred_sso_options_t* o) {
     r = kn_buf_appendf(&b, "https://portal.sso.%s.amazonaws.com", o->region);
   }
   if (r == 0) {
-    s->shown = endpoint_for_message(kn_buf_str(&b), b.len);
+    s->shown = kn_url_for_message(kn_buf_str(&b));
     if (s->shown == NULL)
       r = KINESIS_ENOMEM;
   }
