@@ -16,9 +16,11 @@ static void part_set(kn_url_part_t* p, size_t from, size_t to) {
 }
 
 
+/* The first of `set`'s characters in [from, to) of `s`, or `to`. */
 static size_t find_any(const char* s, size_t from, size_t to,
                        const char* set) {
-  while (from < to && strchr(set, s[from]) == NULL)
+  size_t n = strlen(set);
+  while (from < to && memchr(set, s[from], n) == NULL)
     from++;
   return from;
 }
