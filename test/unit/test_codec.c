@@ -76,35 +76,6 @@ static void test_error_empty_and_non_json(void) {
 }
 
 
-static void test_error_classes(void) {
-  ASSERT_EQ(KINESIS_EEXPIRED,
-            kn_error_from_service("ExpiredIteratorException", 400));
-  ASSERT_EQ(KINESIS_EEXPIREDTOKEN,
-            kn_error_from_service("ExpiredNextTokenException", 400));
-  ASSERT_EQ(KINESIS_ELIMIT, kn_error_from_service("LimitExceededException", 400));
-  ASSERT_EQ(KINESIS_EINUSE, kn_error_from_service("ResourceInUseException", 400));
-  ASSERT_EQ(KINESIS_EACCESS,
-            kn_error_from_service("UnrecognizedClientException", 400));
-  ASSERT_EQ(KINESIS_ECREDEXPIRED,
-            kn_error_from_service("ExpiredTokenException", 400));
-  ASSERT_EQ(KINESIS_EKMS, kn_error_from_service("KMSDisabledException", 400));
-  ASSERT_EQ(KINESIS_EUNSUPPORTED,
-            kn_error_from_service("UnknownOperationException", 400));
-  ASSERT_EQ(KINESIS_ESERVICE,
-            kn_error_from_service("InternalFailureException", 500));
-  ASSERT_EQ(KINESIS_ESVCOTHER, kn_error_from_service("SomethingNew", 400));
-  ASSERT(kinesis_err_is_retriable(KINESIS_ETHROUGHPUT));
-  ASSERT(kinesis_err_is_retriable(KINESIS_ESERVICE));
-  ASSERT(kinesis_err_is_retriable(KINESIS_ELIMIT));
-  ASSERT(kinesis_err_is_retriable(KINESIS_ETRANSPORT));
-  ASSERT(kinesis_err_is_retriable(KINESIS_ETIMEDOUT));
-  ASSERT(!kinesis_err_is_retriable(KINESIS_ENOTFOUND));
-  ASSERT(!kinesis_err_is_retriable(KINESIS_EINVALIDARG));
-  ASSERT(!kinesis_err_is_retriable(KINESIS_EACCESS));
-  ASSERT(!kinesis_err_is_retriable(KINESIS_ECANCELED));
-}
-
-
 static void test_summary_lenient(void) {
   kn_parsed_t p;
   /* kinesis-mock style: explicit nulls, unknown members, fractional time. */
@@ -1004,7 +975,7 @@ KN_TEST_MAIN(KN_TEST(test_put_lines), KN_TEST(test_error_namespaced_type),
              KN_TEST(test_error_capital_message),
              KN_TEST(test_error_header_wins),
              KN_TEST(test_error_empty_and_non_json),
-             KN_TEST(test_error_classes), KN_TEST(test_summary_lenient),
+             KN_TEST(test_summary_lenient),
              KN_TEST(test_list_shards), KN_TEST(test_get_records),
              KN_TEST(test_put_records_answer),
              KN_TEST(test_scanner_escapes_and_unknowns),

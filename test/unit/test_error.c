@@ -1,4 +1,6 @@
 #include "harness.h"
+
+#include "error.h"
 #include "internal.h"
 
 
@@ -33,5 +35,42 @@ static void test_version(void) {
 }
 
 
+static void test_error_classes(void) {
+  ASSERT_EQ(KINESIS_EEXPIRED,
+            kn_error_from_service("ExpiredIteratorException", 400));
+  ASSERT_EQ(KINESIS_EEXPIREDTOKEN,
+            kn_error_from_service("ExpiredNextTokenException", 400));
+  ASSERT_EQ(KINESIS_ELIMIT, kn_error_from_service("LimitExceededException", 400));
+  ASSERT_EQ(KINESIS_EINUSE, kn_error_from_service("ResourceInUseException", 400));
+  ASSERT_EQ(KINESIS_EACCESS,
+            kn_error_from_service("UnrecognizedClientException", 400));
+  ASSERT_EQ(KINESIS_ECREDEXPIRED,
+            kn_error_from_service("ExpiredTokenException", 400));
+  ASSERT_EQ(KINESIS_EKMS, kn_error_from_service("KMSDisabledException", 400));
+  ASSERT_EQ(KINESIS_EUNSUPPORTED,
+            kn_error_from_service("UnknownOperationException", 400));
+  ASSERT_EQ(KINESIS_ESERVICE,
+            kn_error_from_service("InternalFailureException", 500));
+  ASSERT_EQ(KINESIS_ESVCOTHER, kn_error_from_service("SomethingNew", 400));
+  ASSERT(kinesis_err_is_retriable(KINESIS_ETHROUGHPUT));
+  ASSERT(kinesis_err_is_retriable(KINESIS_ESERVICE));
+  ASSERT(kinesis_err_is_retriable(KINESIS_ELIMIT));
+  ASSERT(kinesis_err_is_retriable(KINESIS_ETRANSPORT));
+  ASSERT(kinesis_err_is_retriable(KINESIS_ETIMEDOUT));
+  ASSERT(!kinesis_err_is_retriable(KINESIS_ENOTFOUND));
+  ASSERT(!kinesis_err_is_retriable(KINESIS_EINVALIDARG));
+  ASSERT(!kinesis_err_is_retriable(KINESIS_EACCESS));
+  ASSERT(!kinesis_err_is_retriable(KINESIS_ECANCELED));
+  ASSERT(kinesis_err_is_retriable(KINESIS_ESTORE));
+  ASSERT(!kinesis_err_is_retriable(0));
+  /* Without a known code, the HTTP status decides. */
+  ASSERT_EQ(KINESIS_ESERVICE, kn_error_from_service(NULL, 503));
+  ASSERT_EQ(KINESIS_ESERVICE, kn_error_from_service("SomethingNew", 502));
+  ASSERT_EQ(KINESIS_ETHROUGHPUT, kn_error_from_service("SomethingNew", 429));
+  ASSERT_EQ(KINESIS_ESVCOTHER, kn_error_from_service(NULL, 400));
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_strerror_known), KN_TEST(test_strerror_uv),
-             KN_TEST(test_strerror_unknown), KN_TEST(test_version))
+             KN_TEST(test_strerror_unknown), KN_TEST(test_version),
+             KN_TEST(test_error_classes))
