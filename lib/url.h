@@ -45,7 +45,7 @@ typedef struct kn_url_s {
  * Splits the `len` bytes at `url` into `out`. The user information ends at
  * the last '@' before the path, so a password may hold an unescaped '@',
  * and the password starts after the first ':'. Returns 0, or
- * KINESIS_EINVAL, `out` then undefined, for:
+ * KINESIS_EINVAL, `out` then undefined, for `url` or `out` NULL and for:
  * - no scheme: it must be a letter, then letters, digits, '+', '-' or '.',
  *   then "://";
  * - a control character, a space, DEL or a NUL anywhere;
