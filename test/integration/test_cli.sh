@@ -1008,11 +1008,13 @@ sblk="cli-tail-blocks-$suffix"
 run -- --endpoint-url "$HTTP" create-stream --stream "$sblk" --wait
 expect_rc "create-stream for the output blocks (1 shard)" 0 stdout-empty
 # 3000 lines of 100 bytes: 300 KB, more than four blocks, and on one shard
-# one GetRecords answer may carry them all.
+# one GetRecords answer may carry them all. Put with --ordered: without it
+# two PutRecords of one shard are in flight at once, and on a loaded
+# machine the second may land first.
 awk 'BEGIN { pad = sprintf("%089d", 0); for (i = 1; i <= 3000; i++) printf "blk-%06d-%s\n", i, pad }' \
   >"$tmp/blk3000"
 run_in "$tmp/blk3000" -- --endpoint-url "$HTTP" put --stream "$sblk" \
-  --partition-key k
+  --partition-key k --ordered
 expect_rc "put 3000 lines for the output blocks" 0 stdout-empty
 run -- --endpoint-url "$HTTP" tail --stream "$sblk" --count 3000
 expect_rc "tail --count 3000 of one shard exits 0" 0
