@@ -8,7 +8,7 @@
 
 /* A repeat of the same reason is logged this long after its first failure:
  * 10 s, 30 s and 60 s, then every KN_FAILURE_EVERY_MS. */
-static const uint64_t kn_failure_after_ms[] = { 10000, 30000, 60000 };
+static const uint64_t kn_failure_after_ms[] = {10000, 30000, 60000};
 #define KN_FAILURE_STEPS \
   (sizeof(kn_failure_after_ms) / sizeof(kn_failure_after_ms[0]))
 #define KN_FAILURE_EVERY_MS 300000
@@ -43,8 +43,8 @@ int kn_failure_fail(kn_failure_t* f, uint64_t now, const char* subject,
       return -1;
     while (f->next_at <= now)
       f->next_at = repeat_at(f->since, ++f->step);
-    snprintf(line, size, "%s still failing: %s (%llu times in %llu s)",
-             subject, f->reason, (unsigned long long) f->same,
+    snprintf(line, size, "%s still failing: %s (%llu times in %llu s)", subject,
+             f->reason, (unsigned long long) f->same,
              (unsigned long long) ((now - f->since) / 1000));
     return KINESIS_LOG_WARN;
   }
@@ -54,8 +54,8 @@ int kn_failure_fail(kn_failure_t* f, uint64_t now, const char* subject,
   /* The service's words, when it said any: the code is what a program
    * matches, the message what a person reads. */
   snprintf(f->reason, sizeof(f->reason), "%s%s%s%s%s%s",
-           kinesis_strerror(status), *c != 0 || message != NULL ? " (" : "",
-           c, *c != 0 && message != NULL ? ": " : "",
+           kinesis_strerror(status), *c != 0 || message != NULL ? " (" : "", c,
+           *c != 0 && message != NULL ? ": " : "",
            message != NULL ? message : "",
            *c != 0 || message != NULL ? ")" : "");
   f->same = 1;

@@ -17,14 +17,14 @@
  * KINESIS_ELIMIT) is not a failure here: it has its own counters.
  */
 typedef struct kn_failure_s {
-  int status;          /* the last failure's status; 0: none since success */
-  char code[64];       /* its service error code; "" when it had none */
-  char reason[256];    /* its reason, as logged */
-  uint64_t failures;   /* failures since the last success */
-  uint64_t same;       /* of those, with this reason, in a row */
-  uint64_t since;      /* loop time of the first of them */
-  uint64_t next_at;    /* loop time from which a repeat is logged again */
-  unsigned step;       /* repeats logged so far */
+  int status;        /* the last failure's status; 0: none since success */
+  char code[64];     /* its service error code; "" when it had none */
+  char reason[256];  /* its reason, as logged */
+  uint64_t failures; /* failures since the last success */
+  uint64_t same;     /* of those, with this reason, in a row */
+  uint64_t since;    /* loop time of the first of them */
+  uint64_t next_at;  /* loop time from which a repeat is logged again */
+  unsigned step;     /* repeats logged so far */
 } kn_failure_t;
 
 /* 1 when `status` is throttling, which the reporter does not count. */

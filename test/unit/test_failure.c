@@ -12,8 +12,7 @@
 /* Fails `f` at `now` with EPROTO and no service words; returns the level. */
 static int fail_proto(kn_failure_t* f, uint64_t now, char* line, size_t n) {
   line[0] = 0;
-  return kn_failure_fail(f, now, SUBJECT, KINESIS_EPROTO, NULL, NULL, line,
-                         n);
+  return kn_failure_fail(f, now, SUBJECT, KINESIS_EPROTO, NULL, NULL, line, n);
 }
 
 
@@ -28,8 +27,7 @@ static void test_intervals(void) {
 
   memset(&f, 0, sizeof(f));
   ASSERT_EQ(KINESIS_LOG_WARN, fail_proto(&f, 1000, line, sizeof(line)));
-  ASSERT_STR_EQ(SUBJECT " failed: malformed service response; retrying",
-                line);
+  ASSERT_STR_EQ(SUBJECT " failed: malformed service response; retrying", line);
   /* Every 500 ms up to 10.5 s after the first: one line, at 11 s. */
   for (t = 1500; t <= 11000; t += 500) {
     int level = fail_proto(&f, t, line, sizeof(line));
@@ -37,8 +35,10 @@ static void test_intervals(void) {
       ASSERT_EQ(-1, level);
     } else {
       ASSERT_EQ(KINESIS_LOG_WARN, level);
-      ASSERT_STR_EQ(SUBJECT " still failing: malformed service response "
-                    "(21 times in 10 s)", line);
+      ASSERT_STR_EQ(SUBJECT
+                    " still failing: malformed service response "
+                    "(21 times in 10 s)",
+                    line);
     }
   }
   /* Then at 30 s, 60 s, 360 s and 660 s: four lines in 11 minutes of a
@@ -55,8 +55,10 @@ static void test_intervals(void) {
       ASSERT_EQ(61000, t);
     } else if (logged == 3) {
       ASSERT_EQ(361000, t);
-      ASSERT_STR_EQ(SUBJECT " still failing: malformed service response "
-                    "(371 times in 360 s)", line);
+      ASSERT_STR_EQ(SUBJECT
+                    " still failing: malformed service response "
+                    "(371 times in 360 s)",
+                    line);
     } else {
       ASSERT_EQ(661000, t);
     }
@@ -84,8 +86,10 @@ static void test_sparse(void) {
   memset(&f, 0, sizeof(f));
   ASSERT_EQ(KINESIS_LOG_WARN, fail_proto(&f, 0, line, sizeof(line)));
   ASSERT_EQ(KINESIS_LOG_WARN, fail_proto(&f, 40000, line, sizeof(line)));
-  ASSERT_STR_EQ(SUBJECT " still failing: malformed service response "
-                "(2 times in 40 s)", line);
+  ASSERT_STR_EQ(SUBJECT
+                " still failing: malformed service response "
+                "(2 times in 40 s)",
+                line);
   ASSERT_EQ(-1, fail_proto(&f, 59999, line, sizeof(line)));
   ASSERT_EQ(KINESIS_LOG_WARN, fail_proto(&f, 60000, line, sizeof(line)));
   ASSERT_EQ(-1, fail_proto(&f, 359999, line, sizeof(line)));
@@ -101,35 +105,39 @@ static void test_new_reason(void) {
   char line[512];
 
   memset(&f, 0, sizeof(f));
-  ASSERT_EQ(KINESIS_LOG_WARN,
-            kn_failure_fail(&f, 0, SUBJECT, KINESIS_EACCESS,
-                            "AccessDeniedException", "not allowed", line,
-                            sizeof(line)));
-  ASSERT_STR_EQ(SUBJECT " failed: access denied or bad credentials "
-                "(AccessDeniedException: not allowed); retrying", line);
+  ASSERT_EQ(
+      KINESIS_LOG_WARN,
+      kn_failure_fail(&f, 0, SUBJECT, KINESIS_EACCESS, "AccessDeniedException",
+                      "not allowed", line, sizeof(line)));
+  ASSERT_STR_EQ(SUBJECT
+                " failed: access denied or bad credentials "
+                "(AccessDeniedException: not allowed); retrying",
+                line);
   ASSERT_EQ(-1, kn_failure_fail(&f, 100, SUBJECT, KINESIS_EACCESS,
-                                "AccessDeniedException", "other words",
-                                line, sizeof(line)));
-  ASSERT_EQ(KINESIS_LOG_WARN,
-            kn_failure_fail(&f, 200, SUBJECT, KINESIS_EACCESS,
-                            "UnrecognizedClientException", NULL, line,
-                            sizeof(line)));
-  ASSERT_STR_EQ(SUBJECT " failed: access denied or bad credentials "
-                "(UnrecognizedClientException); retrying", line);
-  ASSERT_EQ(KINESIS_LOG_WARN,
-            kn_failure_fail(&f, 300, SUBJECT, KINESIS_ESERVICE, NULL,
-                            "We encountered an internal error", line,
-                            sizeof(line)));
-  ASSERT_STR_EQ(SUBJECT " failed: service-side failure (5xx) (We "
-                "encountered an internal error); retrying", line);
+                                "AccessDeniedException", "other words", line,
+                                sizeof(line)));
+  ASSERT_EQ(KINESIS_LOG_WARN, kn_failure_fail(&f, 200, SUBJECT, KINESIS_EACCESS,
+                                              "UnrecognizedClientException",
+                                              NULL, line, sizeof(line)));
+  ASSERT_STR_EQ(SUBJECT
+                " failed: access denied or bad credentials "
+                "(UnrecognizedClientException); retrying",
+                line);
+  ASSERT_EQ(
+      KINESIS_LOG_WARN,
+      kn_failure_fail(&f, 300, SUBJECT, KINESIS_ESERVICE, NULL,
+                      "We encountered an internal error", line, sizeof(line)));
+  ASSERT_STR_EQ(SUBJECT
+                " failed: service-side failure (5xx) (We "
+                "encountered an internal error); retrying",
+                line);
   /* Back to the first reason: new again, since it is not the last. */
   ASSERT_EQ(KINESIS_LOG_WARN,
             kn_failure_fail(&f, 400, SUBJECT, KINESIS_EACCESS,
-                            "AccessDeniedException", NULL, line,
-                            sizeof(line)));
+                            "AccessDeniedException", NULL, line, sizeof(line)));
   ASSERT_EQ(5, f.failures);
-  ASSERT_EQ(KINESIS_LOG_INFO, kn_failure_ok(&f, 500, SUBJECT, line,
-                                            sizeof(line)));
+  ASSERT_EQ(KINESIS_LOG_INFO,
+            kn_failure_ok(&f, 500, SUBJECT, line, sizeof(line)));
   ASSERT_STR_EQ(SUBJECT ": recovered after 5 failures", line);
 }
 
@@ -158,8 +166,8 @@ static void test_throttling(void) {
   ASSERT_EQ(2, f.failures);
   ASSERT_EQ(2, f.same);
   /* kn_failure_report() says whether a status counts. */
-  ASSERT_EQ(0, kn_failure_report(&f, NULL, 50, SUBJECT, KINESIS_ELIMIT,
-                                 NULL, NULL));
+  ASSERT_EQ(
+      0, kn_failure_report(&f, NULL, 50, SUBJECT, KINESIS_ELIMIT, NULL, NULL));
   ASSERT_EQ(0, kn_failure_report(&f, NULL, 50, SUBJECT, 0, NULL, NULL));
 }
 
