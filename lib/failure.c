@@ -28,10 +28,32 @@ static uint64_t repeat_at(uint64_t since, unsigned step) {
 }
 
 
+/* The length of the service's message worth logging: its first line, and
+ * nothing from a canonical request on. A signature mismatch is answered
+ * with the canonical request the service expected, whose headers may hold
+ * the session token (x-amz-security-token): that never goes to a log. */
+static size_t message_len(const char* m) {
+  static const char* const stops[] = {"Canonical String", "canonical request",
+                                      "x-amz-security-token"};
+  size_t n = strcspn(m, "\r\n");
+  size_t i;
+  for (i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+    const char* at = strstr(m, stops[i]);
+    if (at != NULL && (size_t) (at - m) < n)
+      n = (size_t) (at - m);
+  }
+  while (n > 0 && (m[n - 1] == ' ' || m[n - 1] == '.' || m[n - 1] == ':' ||
+                   m[n - 1] == ';'))
+    n--;
+  return n;
+}
+
+
 int kn_failure_fail(kn_failure_t* f, uint64_t now, const char* subject,
                     int status, const char* code, const char* message,
                     char* line, size_t size) {
   const char* c = code != NULL ? code : "";
+  int mlen = message != NULL ? (int) message_len(message) : 0;
   int level;
 
   if (status == 0 || kn_failure_is_throttling(status))
@@ -53,11 +75,12 @@ int kn_failure_fail(kn_failure_t* f, uint64_t now, const char* subject,
   snprintf(f->code, sizeof(f->code), "%s", c);
   /* The service's words, when it said any: the code is what a program
    * matches, the message what a person reads. */
-  snprintf(f->reason, sizeof(f->reason), "%s%s%s%s%s%s",
-           kinesis_strerror(status), *c != 0 || message != NULL ? " (" : "", c,
-           *c != 0 && message != NULL ? ": " : "",
-           message != NULL ? message : "",
-           *c != 0 || message != NULL ? ")" : "");
+  if (mlen > 200)
+    mlen = 200;
+  snprintf(f->reason, sizeof(f->reason), "%s%s%s%s%.*s%s",
+           kinesis_strerror(status), *c != 0 || mlen > 0 ? " (" : "", c,
+           *c != 0 && mlen > 0 ? ": " : "", mlen,
+           message != NULL ? message : "", *c != 0 || mlen > 0 ? ")" : "");
   f->same = 1;
   f->since = now;
   f->step = 0;

@@ -142,6 +142,48 @@ static void test_new_reason(void) {
 }
 
 
+/* A signature mismatch is answered with the canonical request, whose
+ * headers may hold the session token: only the first line of a message
+ * goes to the log, and nothing from the canonical request on. */
+static void test_no_secrets(void) {
+  kn_failure_t f;
+  char line[512];
+  const char* token = "FwoGZXIvYXdzEJr//////////wEaDSECRETTOKEN";
+  char msg[512];
+
+  memset(&f, 0, sizeof(f));
+  snprintf(msg, sizeof(msg),
+           "The request signature we calculated does not match the "
+           "signature you provided.\n\nThe Canonical String for this "
+           "request should have been\n'POST\n/\n\nhost:kinesis\n"
+           "x-amz-security-token:%s\n'",
+           token);
+  ASSERT_EQ(KINESIS_LOG_WARN, kn_failure_fail(&f, 0, SUBJECT, KINESIS_EACCESS,
+                                              "InvalidSignatureException", msg,
+                                              line, sizeof(line)));
+  ASSERT_NULL(strstr(line, "SECRETTOKEN"));
+  ASSERT_NULL(strstr(f.reason, "SECRETTOKEN"));
+  ASSERT_STR_EQ(SUBJECT
+                " failed: access denied or bad credentials "
+                "(InvalidSignatureException: The request signature we "
+                "calculated does not match the signature you provided); "
+                "retrying",
+                line);
+  /* On one line too. */
+  snprintf(msg, sizeof(msg),
+           "Signature mismatch; Canonical String "
+           "was 'x-amz-security-token:%s'",
+           token);
+  ASSERT_EQ(KINESIS_LOG_WARN, kn_failure_fail(&f, 0, SUBJECT, KINESIS_EACCESS,
+                                              "IncompleteSignatureException",
+                                              msg, line, sizeof(line)));
+  ASSERT_NULL(strstr(line, "SECRETTOKEN"));
+  ASSERT_NOT_NULL(strstr(line,
+                         "(IncompleteSignatureException: Signature "
+                         "mismatch); retrying"));
+}
+
+
 /* Throttling is not a failure here: nothing logged, nothing counted, and
  * the reason in progress stays. */
 static void test_throttling(void) {
@@ -173,4 +215,5 @@ static void test_throttling(void) {
 
 
 KN_TEST_MAIN(KN_TEST(test_intervals), KN_TEST(test_sparse),
-             KN_TEST(test_new_reason), KN_TEST(test_throttling))
+             KN_TEST(test_new_reason), KN_TEST(test_no_secrets),
+             KN_TEST(test_throttling))
