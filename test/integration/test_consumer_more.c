@@ -290,6 +290,16 @@ static void on_log(kinesis_log_level_t level, const char* message, void* arg) {
 }
 
 
+/* How many log lines at `level` hold `text`. */
+static size_t count_logs(kinesis_log_level_t level, const char* text) {
+  size_t i;
+  size_t n = 0;
+  for (i = 0; i < nlogs; i++)
+    n += logs[i].level == level && strstr(logs[i].text, text) != NULL;
+  return n;
+}
+
+
 static void setup(void) {
   direct_ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
   fault_ep = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
@@ -837,17 +847,6 @@ static void test_throttled_get_records(void) {
 }
 
 
-/* How many log lines at `level` hold `text`. */
-static size_t logs_with(kinesis_log_level_t level, const char* text) {
-  size_t i;
-  size_t n = 0;
-  for (i = 0; i < nlogs; i++)
-    if (logs[i].level == level && strstr(logs[i].text, text) != NULL)
-      n++;
-  return n;
-}
-
-
 /* GetRecords answered four times with a 200 whose body is not JSON: the
  * shard backs off, and the log says why once, at WARN, for the four (the
  * next line would come 10 s after the first); the stats count them and
@@ -886,11 +885,11 @@ static void test_get_records_fails_loudly(void) {
   WAIT_UNTIL(sink_distinct() == sink.n, 20000);
 
   ASSERT_EQ(4, fault_count("GetRecords", "status"));
-  ASSERT_EQ(1, logs_with(KINESIS_LOG_WARN, warn));
-  ASSERT_EQ(0, logs_with(KINESIS_LOG_WARN, "still failing"));
-  ASSERT_EQ(1, logs_with(KINESIS_LOG_INFO,
-                         "consumer: GetRecords on shardId-000000000000: "
-                         "recovered after 4 failures"));
+  ASSERT_EQ(1, count_logs(KINESIS_LOG_WARN, warn));
+  ASSERT_EQ(0, count_logs(KINESIS_LOG_WARN, "still failing"));
+  ASSERT_EQ(1, count_logs(KINESIS_LOG_INFO,
+                          "consumer: GetRecords on shardId-000000000000: "
+                          "recovered after 4 failures"));
   ASSERT_OK(kinesis_consumer_stats(k, &st));
   ASSERT_EQ(4, st.fetch_failures);
   ASSERT_EQ(0, st.list_failures);
@@ -946,8 +945,8 @@ static void test_listing_fails_loudly(void) {
   snprintf(warn, sizeof(warn),
            "consumer: ListShards on %s failed: malformed service response",
            stream);
-  ASSERT_EQ(1, logs_with(KINESIS_LOG_WARN, warn));
-  ASSERT_EQ(1, logs_with(KINESIS_LOG_WARN, "consumer: ListShards on "));
+  ASSERT_EQ(1, count_logs(KINESIS_LOG_WARN, warn));
+  ASSERT_EQ(1, count_logs(KINESIS_LOG_WARN, "consumer: ListShards on "));
   ASSERT_OK(kinesis_consumer_stats(k, &st));
   ASSERT_EQ(5, st.list_failures);
   ASSERT_EQ(0, st.fetch_failures);
@@ -2896,15 +2895,6 @@ static void wait_checkpoint(kinesis_checkpointer_t* cp, const char* stream,
   fprintf(stderr, "checkpoint of %s: \"%s\", expected \"%s\"\n", shard,
           ck->seq, seq);
   ASSERT_STR_EQ(seq, ck->seq);
-}
-
-
-static size_t count_logs(kinesis_log_level_t level, const char* text) {
-  size_t i;
-  size_t n = 0;
-  for (i = 0; i < nlogs; i++)
-    n += logs[i].level == level && strstr(logs[i].text, text) != NULL;
-  return n;
 }
 
 
