@@ -59,7 +59,9 @@ int kn_failure_fail(kn_failure_t* f, uint64_t now, const char* subject,
   if (status == 0 || kn_failure_is_throttling(status))
     return -1;
   f->failures++;
-  if (f->same > 0 && status == f->status && strcmp(c, f->code) == 0) {
+  /* f->code keeps the first 63 bytes of a code: so are codes compared. */
+  if (f->same > 0 && status == f->status &&
+      strncmp(c, f->code, sizeof(f->code) - 1) == 0) {
     f->same++;
     if (now < f->next_at)
       return -1;

@@ -131,14 +131,25 @@ static void test_new_reason(void) {
                 " failed: service-side failure (5xx) (We "
                 "encountered an internal error); retrying",
                 line);
+  /* A code longer than the reporter keeps is still the same code. */
+  {
+    char code[100];
+    memset(code, 'X', sizeof(code) - 1);
+    code[sizeof(code) - 1] = 0;
+    ASSERT_EQ(KINESIS_LOG_WARN,
+              kn_failure_fail(&f, 310, SUBJECT, KINESIS_ESVCOTHER, code, NULL,
+                              line, sizeof(line)));
+    ASSERT_EQ(-1, kn_failure_fail(&f, 320, SUBJECT, KINESIS_ESVCOTHER, code,
+                                  NULL, line, sizeof(line)));
+  }
   /* Back to the first reason: new again, since it is not the last. */
   ASSERT_EQ(KINESIS_LOG_WARN,
             kn_failure_fail(&f, 400, SUBJECT, KINESIS_EACCESS,
                             "AccessDeniedException", NULL, line, sizeof(line)));
-  ASSERT_EQ(5, f.failures);
+  ASSERT_EQ(7, f.failures);
   ASSERT_EQ(KINESIS_LOG_INFO,
             kn_failure_ok(&f, 500, SUBJECT, line, sizeof(line)));
-  ASSERT_STR_EQ(SUBJECT ": recovered after 5 failures", line);
+  ASSERT_STR_EQ(SUBJECT ": recovered after 7 failures", line);
 }
 
 
