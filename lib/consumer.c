@@ -116,6 +116,32 @@ void kn_consumer_note_store(kinesis_consumer_t* c, int status) {
 }
 
 
+/* A shard call or a listing failed with `status` (`res` may be NULL): the
+ * failure goes to `f`, which logs a new reason at once and the same one at
+ * a slowing interval, and becomes the consumer's last error. `subject`
+ * begins with "consumer: ". Returns 1 when it counts, 0 for throttling. */
+int kn_consumer_note_failure(kinesis_consumer_t* c, kn_failure_t* f,
+                             const char* subject, int status,
+                             const kinesis_result_t* res) {
+  if (!kn_failure_report(f, c->client, uv_now(c->loop), subject, status,
+                         res != NULL ? res->error_code : NULL,
+                         res != NULL ? res->error_message : NULL))
+    return 0;
+  c->last_error = status;
+  snprintf(c->last_error_message, sizeof(c->last_error_message), "%s: %s",
+           strncmp(subject, "consumer: ", 10) == 0 ? subject + 10 : subject,
+           f->reason);
+  return 1;
+}
+
+
+/* The work `f` reports on succeeded: one INFO line if it had failed. */
+void kn_consumer_note_success(kinesis_consumer_t* c, kn_failure_t* f,
+                              const char* subject) {
+  kn_failure_recovered(f, c->client, uv_now(c->loop), subject);
+}
+
+
 int kinesis_consumer_ready(const kinesis_consumer_t* c) {
   return c != NULL && consumer_ready_now(c);
 }
@@ -854,10 +880,14 @@ int kinesis_consumer_stats(kinesis_consumer_t* c,
         s->last_arrival > 0 ? (int64_t) ((now_s - s->last_arrival) * 1000) : -1;
     ss[i].records = s->records;
     ss[i].checkpoint = s->written_seq;
+    ss[i].last_error = s->last_error;
     st->leases_held += (uint32_t) kn_clease_holds(s);
     i++;
   }
   st->nshards = i;
   st->shards = ss;
+  st->last_error = c->last_error;
+  st->last_error_message =
+      c->last_error != 0 ? c->last_error_message : NULL;
   return 0;
 }

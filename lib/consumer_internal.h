@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "client.h"
 #include "codec.h"
+#include "failure.h"
 #include "lease_plan.h"
 #include "shardmap.h"
 #include "strmap.h"
@@ -120,6 +121,10 @@ struct kn_cshard_s {
   /* A GetRecords call succeeded since the lease was taken, and none has
    * failed since, throttling aside: the shard is being read. */
   int fetch_ok;
+  /* Its fetches' failures, throttling aside, for the log; and the status of
+   * the last call, 0 after a GetRecords that succeeded. */
+  kn_failure_t failure;
+  int last_error;
   /* The shard's hash-key range, from the listing, for the KCL's check of
    * KPL aggregates (fetch_build). Without a range that parses, has_range is
    * 0 and no aggregate is dropped. */
@@ -245,6 +250,12 @@ struct kinesis_consumer_s {
   int claimed_once;
   int store_down;
   int reported_ready;    /* as last reported to on_ready */
+  /* The listings' failures, for the log; and the last failure of a
+   * listing or a shard call, throttling aside, for the stats: its status
+   * and what was said of it. */
+  kn_failure_t list_failure;
+  int last_error;
+  char last_error_message[384];
 };
 
 
@@ -262,6 +273,11 @@ static inline void shard_set_state(kn_cshard_t* s, int state) {
 int kn_consumer_set_str(char** dst, const char* src);
 void kn_consumer_readiness_update(kinesis_consumer_t* c);
 void kn_consumer_note_store(kinesis_consumer_t* c, int status);
+int kn_consumer_note_failure(kinesis_consumer_t* c, kn_failure_t* f,
+                             const char* subject, int status,
+                             const kinesis_result_t* res);
+void kn_consumer_note_success(kinesis_consumer_t* c, kn_failure_t* f,
+                              const char* subject);
 void kn_consumer_fetch_free(kinesis_consumer_t* c, kn_fetch_t* f);
 void kn_consumer_shard_advance(kn_cshard_t* s);
 void kn_consumer_event_push_start(kn_cshard_t* s,

@@ -446,6 +446,23 @@ static kn_cshard_t* shard_new(kinesis_consumer_t* c, const kinesis_shard_t* sh) 
 static void frontier_query(kinesis_consumer_t* c);
 
 
+/* A listing failed with `status` (`res` may be NULL): counted unless it
+ * was throttled, and reported (failure.h). */
+static void list_failed(kinesis_consumer_t* c, int status,
+                        const kinesis_result_t* res) {
+  char subject[320];
+  snprintf(subject, sizeof(subject), "consumer: ListShards on %s", c->stream);
+  if (kn_consumer_note_failure(c, &c->list_failure, subject, status, res))
+    c->stats.list_failures++;
+  else
+    kn_client_log(c->client, KINESIS_LOG_DEBUG,
+                  "consumer: ListShards on %s throttled (%s)", c->stream,
+                  res != NULL && res->error_code != NULL
+                      ? res->error_code
+                      : kinesis_strerror(status));
+}
+
+
 static void on_listed(kinesis_client_t* client, int status,
                       const kinesis_result_t* res, void* arg) {
   kinesis_consumer_t* c = arg;
@@ -460,11 +477,9 @@ static void on_listed(kinesis_client_t* client, int status,
     return;
   }
   if (status != 0) {
-    kn_client_log(c->client, KINESIS_LOG_WARN,
-                  "consumer: ListShards failed: %s%s%s",
-                  res->error_code ? res->error_code : kinesis_strerror(status),
-                  res->error_message ? ": " : "",
-                  res->error_message ? res->error_message : "");
+    /* Reported once per reason and then at a slowing interval, not on
+     * every try, which comes within a second; throttling is only noted. */
+    list_failed(c, status, res);
     /* Try again soon rather than after a whole discovery interval (and
      * never later than one). */
     uv_timer_start(&c->discovery, kn_clease_on_discovery_timer,
@@ -472,6 +487,12 @@ static void on_listed(kinesis_client_t* client, int status,
                                                   : 1000,
                    c->o.shard_discovery_ms);
     return;
+  }
+  if (c->list_failure.failures > 0) {
+    char subject[320];
+    snprintf(subject, sizeof(subject), "consumer: ListShards on %s",
+             c->stream);
+    kn_consumer_note_success(c, &c->list_failure, subject);
   }
   for (q = c->shards.next; q != &c->shards; q = q->next)
     kn_queue_data(q, kn_cshard_t, node)->listed = 0;
@@ -915,11 +936,16 @@ void kn_clease_member_call(kinesis_consumer_t* c, int leaving) {
 
 
 void kn_clease_discovery_run(kinesis_consumer_t* c) {
+  int r;
   if (c->listing != NULL || c->closing)
     return;
-  if (kn_client_list_shards(c->client, c->stream, on_listed, c, &c->listing) !=
-      0)
+  r = kn_client_list_shards(c->client, c->stream, on_listed, c, &c->listing);
+  if (r != 0) {
+    /* The discovery timer tries again. */
     c->listing = NULL;
+    if (r != KINESIS_ECLOSING)
+      list_failed(c, r, NULL);
+  }
 }
 
 

@@ -7,6 +7,7 @@
 #include "client.h"
 #include "crypto.h"
 #include "error.h"
+#include "failure.h"
 #include "ratelimit.h"
 #include "stats.h"
 #include "retry.h"
@@ -190,6 +191,9 @@ struct kinesis_producer_s {
   uint32_t listing_failures;
   int listing_status;
   char listing_error[256];
+  /* Listings and PutRecords requests that keep failing, for the log. */
+  kn_failure_t list_failure;
+  kn_failure_t put_failure;
 
   kn_queue_t flushes;
   int closing;
@@ -614,6 +618,25 @@ static int install_map(kinesis_producer_t* p, kn_shardmap_t* map) {
 }
 
 
+/* A listing ended with `status` (`res` may be NULL): a failure is counted
+ * unless throttled, and reported (failure.h); a success after failures is
+ * reported once. */
+static void listing_note(kinesis_producer_t* p, uint64_t now, int status,
+                         const kinesis_result_t* res) {
+  char subject[320];
+  if (status == 0 && p->list_failure.failures == 0)
+    return;
+  snprintf(subject, sizeof(subject), "producer: ListShards on %s",
+           p->stream);
+  if (status == 0)
+    kn_failure_recovered(&p->list_failure, p->client, now, subject);
+  else if (kn_failure_report(&p->list_failure, p->client, now, subject,
+                             status, res != NULL ? res->error_code : NULL,
+                             res != NULL ? res->error_message : NULL))
+    p->stats.list_failures++;
+}
+
+
 /* The wait before listing again after a failed listing: doubling from
  * KN_LISTING_RETRY_MIN_MS with each failure in a row, up to the max. */
 static uint64_t listing_backoff(kinesis_producer_t* p) {
@@ -644,6 +667,7 @@ static void on_listed(kinesis_client_t* c, int status,
       kn_shardmap_free(map);
   }
   if (status == 0) {
+    listing_note(p, now, 0, NULL);
     p->listing_failures = 0;
     p->listing_status = 0;
     judge_landed(p, now);
@@ -662,7 +686,11 @@ static void on_listed(kinesis_client_t* c, int status,
              res->error_message != NULL ? ": " : "",
              res->error_message != NULL ? res->error_message : "");
     p->next_listing_at = now + wait;
-    kn_client_log(p->client, KINESIS_LOG_WARN,
+    /* Records wait for a map while this lasts (for the whole record TTL,
+     * if it does not end): reported at WARN when the reason is new, then
+     * at a slowing interval; each try in the debug log. */
+    listing_note(p, now, status, res);
+    kn_client_log(p->client, KINESIS_LOG_DEBUG,
                   "producer: %s; listing again in %llu ms", p->listing_error,
                   (unsigned long long) wait);
   }
@@ -699,6 +727,8 @@ static void maybe_list(kinesis_producer_t* p, uint64_t now) {
     p->listing_status = r;
     snprintf(p->listing_error, sizeof(p->listing_error),
              "no shard map: ListShards: %s", kinesis_strerror(r));
+    if (r != KINESIS_ECLOSING)
+      listing_note(p, now, r, NULL);
     /* A call refused now (no memory, say) backs off like a failed answer,
      * rather than leaving the records without a map for the longest wait. */
     p->next_listing_at = now + listing_backoff(p);
@@ -1270,6 +1300,26 @@ static int answer_lost(int status, const kn_batch_t* b) {
 }
 
 
+/* A PutRecords request ended with `status`: requests that keep failing
+ * whole for the same reason (not throttling, not a close) are reported at
+ * WARN, then at a slowing interval (failure.h), while their records are
+ * retried; the first success after them is reported once. */
+static void put_note(kinesis_producer_t* p, uint64_t now, int status,
+                     const kinesis_result_t* res) {
+  char subject[320];
+  if ((status == 0 && p->put_failure.failures == 0) ||
+      status == KINESIS_ECANCELED)
+    return;
+  snprintf(subject, sizeof(subject), "producer: PutRecords to %s",
+           p->stream);
+  if (status == 0)
+    kn_failure_recovered(&p->put_failure, p->client, now, subject);
+  else
+    (void) kn_failure_report(&p->put_failure, p->client, now, subject,
+                             status, res->error_code, res->error_message);
+}
+
+
 static void on_put_done(kinesis_client_t* c, int status,
                         const kinesis_result_t* res, void* arg) {
   kn_batch_t* b = arg;
@@ -1297,6 +1347,7 @@ static void on_put_done(kinesis_client_t* c, int status,
   info.bytes = b->bytes;
   if (status != 0)
     p->stats.request_failures++;
+  put_note(p, now, status, res);
   /* The client sent the request again after an attempt with no usable
    * answer: its records may have landed at that attempt too. */
   p->stats.records_maybe_duplicated +=

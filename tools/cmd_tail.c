@@ -406,10 +406,25 @@ static void on_tail_record(kinesis_consumer_t* consumer,
 }
 
 
+/* --idle-exit: no record for that long. A stream read to the end is a
+ * success; a stream none of whose shards could be read at all (every
+ * GetRecords and GetShardIterator failed, or the shards could never be
+ * listed) is not, though it brought no record either: the last reason goes
+ * to stderr, without -v, and the exit status is 1. */
 static void on_tail_idle(uv_timer_t* timer) {
   cli_t* cli = timer->data;
   tail_t* t = &cli->tail;
+  kinesis_consumer_stats_t st;
 
+  if (t->consumer != NULL && kinesis_consumer_stats(t->consumer, &st) == 0 &&
+      st.get_records_ok == 0 && st.last_error != 0) {
+    err_line("%s: no shard could be read in %lu s: %s", cli->cmd->name,
+             t->idle_s,
+             st.last_error_message != NULL ? st.last_error_message
+                                           : kinesis_strerror(st.last_error));
+    tail_stop(cli, CLI_EXIT_FAIL, NULL);
+    return;
+  }
   snprintf(t->idle_why, sizeof(t->idle_why), "no record for %lu s",
            t->idle_s);
   tail_stop(cli, CLI_EXIT_OK, t->idle_why);

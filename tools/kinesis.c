@@ -234,9 +234,12 @@ static void on_log(kinesis_log_level_t level, const char* message,
                    void* arg) {
   const cli_t* cli = arg;
   /* put reports each failed line itself; the producer's summaries of the
-   * same failures are for -v. */
+   * same failures are for -v. Its calls that keep failing (a listing,
+   * PutRecords requests) are no line's: they are shown. */
   if (!cli->verbose && level > KINESIS_LOG_ERROR &&
-      strncmp(message, "producer: ", 10) == 0)
+      strncmp(message, "producer: ", 10) == 0 &&
+      strncmp(message + 10, "ListShards ", 11) != 0 &&
+      strncmp(message + 10, "PutRecords ", 11) != 0)
     return;
   /* tail says it itself, in its own words, when --invalid-checkpoint fail
    * ends the run (on_tail_checkpoint_error). */

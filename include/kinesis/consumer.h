@@ -304,6 +304,10 @@ typedef struct kinesis_consumer_shard_stats_s {
   int64_t last_record_age_ms;    /**< now minus the last record's arrival */
   uint64_t records;              /**< user records delivered */
   const char* checkpoint;        /**< last sequence number checkpointed */
+  /** The status of the shard's last GetShardIterator or GetRecords call
+   * that failed, throttling aside; 0 before any, and again once a
+   * GetRecords call succeeds. Since 0.9. */
+  int last_error;
 } kinesis_consumer_shard_stats_t;
 
 /** Counters since the consumer was created, and its state now. */
@@ -353,6 +357,29 @@ typedef struct kinesis_consumer_stats_s {
   /** Checkpoints the service refused (see `invalid_checkpoint`), whatever
    * was done about them. Since 0.9. */
   uint64_t invalid_checkpoints;
+  /** GetShardIterator and GetRecords calls that failed, not counting
+   * throttling (`throttled`), expired iterators (`expired_iterators`),
+   * refused checkpoints and calls canceled by a stop or close. Each shard
+   * retries with a backoff; a failure that keeps coming back is logged at
+   * KINESIS_LOG_WARN (docs/observability.md, "Failures that repeat").
+   * Since 0.9. */
+  uint64_t fetch_failures;
+  /** ListShards calls that failed, throttling aside; the consumer lists
+   * again within a second. Since 0.9. */
+  uint64_t list_failures;
+  /** GetRecords calls that succeeded, with records or without: 0 means no
+   * shard could be read yet. Since 0.9. */
+  uint64_t get_records_ok;
+  /** The status of the last failure counted in fetch_failures or
+   * list_failures; 0 when there was none. It stays after a recovery: see
+   * the shards' `last_error` for now. Since 0.9. */
+  int last_error;
+  /** What was said of that failure, as logged: the call, the shard, the
+   * description of the status and the service's error code and message,
+   * such as "GetRecords on shardId-000000000000: malformed service
+   * response". NULL when `last_error` is 0; valid until the next call on
+   * the consumer. Since 0.9. */
+  const char* last_error_message;
 } kinesis_consumer_stats_t;
 
 /** Fills `stats`. Returns 0 or KINESIS_EINVAL. */

@@ -272,6 +272,12 @@ typedef struct kinesis_producer_stats_s {
    * aggregate whole. Their callbacks report where they land at last.
    * Since 0.9. */
   uint64_t records_rerouted;
+  /** ListShards calls that failed, throttling aside. Without a shard map
+   * records wait (up to record_ttl_ms), and the producer lists again with
+   * a backoff; a failure that keeps coming back is logged at
+   * KINESIS_LOG_WARN (docs/observability.md, "Failures that repeat").
+   * Since 0.9. */
+  uint64_t list_failures;
 } kinesis_producer_stats_t;
 
 /** Fills `stats`. Returns 0 or KINESIS_EINVAL. */

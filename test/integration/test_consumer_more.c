@@ -290,6 +290,16 @@ static void on_log(kinesis_log_level_t level, const char* message, void* arg) {
 }
 
 
+/* How many log lines at `level` hold `text`. */
+static size_t count_logs(kinesis_log_level_t level, const char* text) {
+  size_t i;
+  size_t n = 0;
+  for (i = 0; i < nlogs; i++)
+    n += logs[i].level == level && strstr(logs[i].text, text) != NULL;
+  return n;
+}
+
+
 static void setup(void) {
   direct_ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
   fault_ep = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
@@ -828,6 +838,120 @@ static void test_throttled_get_records(void) {
   ASSERT_EQ(4, fault_count("GetRecords", "status"));
   /* Throttling keeps the iterator: one GetShardIterator per shard. */
   ASSERT_EQ(2, fault_count("GetShardIterator", NULL));
+
+  close_consumer(k);
+  close_client(&loop, via);
+  close_client(&loop, direct);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* GetRecords answered four times with a 200 whose body is not JSON: the
+ * shard backs off, and the log says why once, at WARN, for the four (the
+ * next line would come 10 s after the first); the stats count them and
+ * keep the reason; the first answer that parses is reported at INFO, and
+ * every record arrives. */
+static void test_get_records_fails_loudly(void) {
+  kinesis_client_t* direct;
+  kinesis_client_t* via;
+  kinesis_client_options_t co;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  char stream[128];
+  const char* warn = "consumer: GetRecords on shardId-000000000000 failed: "
+                     "malformed service response (";
+
+  setup();
+  direct = new_client(direct_ep, 0);
+  test_client_options(&co, fault_ep);
+  co.log = on_log;
+  co.log_level = KINESIS_LOG_INFO;
+  ASSERT_OK(kinesis_client_new(&loop, &co, &via));
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmloud"));
+  create_stream(direct, stream, 1);
+  sink_init(50, "ld", 0);
+  produce(direct, stream, 0, 50);
+
+  ASSERT_OK(kn_fault_reset(fault_ep));
+  script("{\"target\":\"GetRecords\",\"status\":200,\"times\":4,"
+         "\"body\":\"this is not JSON\"}");
+  nlogs = 0;
+  consumer_options(&o, stream);
+  ASSERT_OK(kinesis_consumer_new(via, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink_distinct() == sink.n, 20000);
+
+  ASSERT_EQ(4, fault_count("GetRecords", "status"));
+  ASSERT_EQ(1, count_logs(KINESIS_LOG_WARN, warn));
+  ASSERT_EQ(0, count_logs(KINESIS_LOG_WARN, "still failing"));
+  ASSERT_EQ(1, count_logs(KINESIS_LOG_INFO,
+                          "consumer: GetRecords on shardId-000000000000: "
+                          "recovered after 4 failures"));
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  ASSERT_EQ(4, st.fetch_failures);
+  ASSERT_EQ(0, st.list_failures);
+  ASSERT_GE(st.get_records_ok, 1);
+  ASSERT_EQ(0, st.throttled);
+  ASSERT_EQ(KINESIS_EPROTO, st.last_error);
+  ASSERT_NOT_NULL(st.last_error_message);
+  ASSERT_EQ(0, strncmp(st.last_error_message,
+                       "GetRecords on shardId-000000000000: malformed "
+                       "service response (", 57));
+  ASSERT_EQ(1, st.nshards);
+  ASSERT_EQ(0, st.shards[0].last_error);
+  ASSERT_EQ(0, sink.duplicates);
+
+  close_consumer(k);
+  close_client(&loop, via);
+  close_client(&loop, direct);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* ListShards answered with a 200 whose body is not JSON, five times: one
+ * WARN, the count, then the shards are read. */
+static void test_listing_fails_loudly(void) {
+  kinesis_client_t* direct;
+  kinesis_client_t* via;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  char stream[128];
+  char warn[256];
+
+  setup();
+  direct = new_client(direct_ep, 0);
+  via = new_client(fault_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmlist"));
+  create_stream(direct, stream, 1);
+  sink_init(20, "ls", 0);
+  produce(direct, stream, 0, 20);
+
+  ASSERT_OK(kn_fault_reset(fault_ep));
+  script("{\"target\":\"ListShards\",\"status\":200,\"times\":5,"
+         "\"body\":\"{\\\"Shards\\\": 7}\"}");
+  nlogs = 0;
+  consumer_options(&o, stream);
+  ASSERT_OK(kinesis_consumer_new(via, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink_distinct() == sink.n, 20000);
+
+  ASSERT_EQ(5, fault_count("ListShards", "status"));
+  snprintf(warn, sizeof(warn),
+           "consumer: ListShards on %s failed: malformed service response",
+           stream);
+  ASSERT_EQ(1, count_logs(KINESIS_LOG_WARN, warn));
+  ASSERT_EQ(1, count_logs(KINESIS_LOG_WARN, "consumer: ListShards on "));
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  ASSERT_EQ(5, st.list_failures);
+  ASSERT_EQ(0, st.fetch_failures);
+  ASSERT_EQ(KINESIS_EPROTO, st.last_error);
+  ASSERT_EQ(0, strncmp(st.last_error_message, "ListShards on ", 14));
 
   close_consumer(k);
   close_client(&loop, via);
@@ -2774,15 +2898,6 @@ static void wait_checkpoint(kinesis_checkpointer_t* cp, const char* stream,
 }
 
 
-static size_t count_logs(kinesis_log_level_t level, const char* text) {
-  size_t i;
-  size_t n = 0;
-  for (i = 0; i < nlogs; i++)
-    n += logs[i].level == level && strstr(logs[i].text, text) != NULL;
-  return n;
-}
-
-
 /*
  * The KCL's rule (issue 14): a KPL aggregate holding a user record whose
  * hash key is outside the range of the shard it was read from is dropped
@@ -3782,6 +3897,8 @@ KN_TEST_MAIN(KN_TEST(test_empty_aggregate), KN_TEST(test_stop_callbacks),
              KN_TEST(test_lost_lease_with_held_records),
              KN_TEST(test_lost_lease_taken_back), KN_TEST(test_expired_iterator),
              KN_TEST(test_throttled_get_records),
+             KN_TEST(test_get_records_fails_loudly),
+             KN_TEST(test_listing_fails_loudly),
              KN_TEST(test_server_errors_and_drops),
              KN_TEST(test_shard_disappears),
              KN_TEST(test_reshard_split_merge),
