@@ -795,6 +795,10 @@ static void on_stopped(uv_timer_t* t) {
   c->stop_cb = NULL;
   if (cb != NULL)
     cb(c, c->stop_status, c->stop_arg);
+  /* A close from on_shard_end above found the consumer dispatching, and
+   * left its next phase for now (issue 17). */
+  if (c->closing)
+    kn_consumer_maybe_finish_close(c);
 }
 
 
