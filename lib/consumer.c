@@ -580,7 +580,7 @@ static void on_cp_closed(int status, void* arg) {
   kinesis_close_cb cb;
   void* close_arg;
   void* data;
-  (void) status;  /* the private memory checkpointer closes with 0 */
+  (void) status; /* the private memory checkpointer closes with 0 */
   /* The ends of the shards it held come before the close's callback. */
   events_run(c);
   cb = c->close_cb;

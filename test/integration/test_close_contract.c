@@ -137,8 +137,8 @@ static void test_client_close(void) {
   memset(&call, 0, sizeof(call));
   c = new_client();
   kinesis_client_set_data(c, &marker);
-  ASSERT_OK(kinesis_client_describe_stream_summary(c, "close-none", on_call,
-                                                   &call));
+  ASSERT_OK(
+      kinesis_client_describe_stream_summary(c, "close-none", on_call, &call));
   ASSERT_OK(kinesis_client_close(c, on_closed, &closed));
   closed.returned = 1;
   ASSERT_EQ(KINESIS_EALREADY, kinesis_client_close(c, on_closed, &again));
@@ -170,8 +170,8 @@ static void test_client_close_from_callback(void) {
   call.close_me = c;
   call.closed = &closed;
   call.again = &again;
-  ASSERT_OK(kinesis_client_describe_stream_summary(c, "close-none", on_call,
-                                                   &call));
+  ASSERT_OK(
+      kinesis_client_describe_stream_summary(c, "close-none", on_call, &call));
   WAIT_UNTIL(closed.calls > 0, 10000);
   ASSERT_EQ(1, call.calls);
   ASSERT_EQ(KINESIS_ENOTFOUND, call.status);
@@ -257,7 +257,7 @@ typedef struct {
   int settled;
   int last_order;
   int first_error;
-  int close_at;        /* close from the callback of this record, or -1 */
+  int close_at; /* close from the callback of this record, or -1 */
   closed_t* closed;
   closed_t* again;
 } puts_t;
@@ -287,8 +287,8 @@ static void on_put(kinesis_producer_t* p, int status,
 }
 
 
-static kinesis_producer_t* new_producer(kinesis_client_t* c,
-                                        const char* stream, puts_t* x) {
+static kinesis_producer_t* new_producer(kinesis_client_t* c, const char* stream,
+                                        puts_t* x) {
   kinesis_producer_options_t o;
   kinesis_producer_t* p;
   kinesis_producer_options_init(&o);
@@ -580,9 +580,8 @@ static void on_stopped(kinesis_consumer_t* k, int status, void* arg) {
 }
 
 
-static kinesis_consumer_t* new_consumer(kinesis_client_t* c,
-                                        const char* stream, sink_t* s,
-                                        kinesis_checkpointer_t* cp) {
+static kinesis_consumer_t* new_consumer(kinesis_client_t* c, const char* stream,
+                                        sink_t* s, kinesis_checkpointer_t* cp) {
   kinesis_consumer_options_t o;
   kinesis_consumer_options_init(&o);
   o.stream = stream;
@@ -749,15 +748,15 @@ static int fw_checkpoint(void* self, const char* st, const char* sh,
 }
 
 
-static int fw_finish(void* self, const char* st, const char* sh,
-                     const char* o, kinesis_ckpt_cb cb, void* a) {
+static int fw_finish(void* self, const char* st, const char* sh, const char* o,
+                     kinesis_ckpt_cb cb, void* a) {
   (void) self;
   return fw_inner->ops->finish(fw_inner->self, st, sh, o, cb, a);
 }
 
 
-static int fw_release(void* self, const char* st, const char* sh,
-                      const char* o, kinesis_ckpt_cb cb, void* a) {
+static int fw_release(void* self, const char* st, const char* sh, const char* o,
+                      kinesis_ckpt_cb cb, void* a) {
   (void) self;
   return fw_inner->ops->release(fw_inner->self, st, sh, o, cb, a);
 }
@@ -845,8 +844,7 @@ typedef struct {
 } op_t;
 
 
-static void on_claimed(int status, const kinesis_checkpoint_t* ck,
-                       void* arg) {
+static void on_claimed(int status, const kinesis_checkpoint_t* ck, void* arg) {
   op_t* op = arg;
   (void) ck;
   op->calls++;
@@ -894,7 +892,8 @@ static void checkpointer_contract(make_fn make) {
   ASSERT_OK(claim(&op, "s0"));
   ASSERT_OK(kinesis_checkpointer_close(cp, on_closed, &closed[0]));
   closed[0].returned = 1;
-  ASSERT_EQ(KINESIS_EALREADY, kinesis_checkpointer_close(cp, on_closed, &again));
+  ASSERT_EQ(KINESIS_EALREADY,
+            kinesis_checkpointer_close(cp, on_closed, &again));
   ASSERT_EQ(0, op.calls);
   WAIT_UNTIL(closed[0].calls > 0, 10000);
   expect_closed(&closed[0], &marker, 0);
@@ -1016,7 +1015,8 @@ static void test_redis_checkpointer(void) {
 }
 
 
-KN_TEST_MAIN(KN_TEST(test_client_close), KN_TEST(test_client_close_from_callback),
+KN_TEST_MAIN(KN_TEST(test_client_close),
+             KN_TEST(test_client_close_from_callback),
              KN_TEST(test_client_busy), KN_TEST(test_producer_close_pending),
              KN_TEST(test_producer_close_from_put_cb),
              KN_TEST(test_producer_close_from_flush),
