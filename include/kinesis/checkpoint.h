@@ -245,11 +245,11 @@ KINESIS_EXTERN void kinesis_checkpointer_redis_options_init(
  * other implementations.
  *
  * It connects on the loop of `client` at once, without waiting: this call
- * succeeds even
- * when Redis is down. Operations called while a connection attempt is under
- * way wait for it (at most connect_timeout_ms); between attempts, and when
- * the connection fails under them, they are answered with KINESIS_ESTORE
- * (retriable), on a later tick like every answer, as is a Redis error reply.
+ * succeeds even when Redis is down. Operations called while a connection
+ * attempt is under way wait for it (at most connect_timeout_ms); between
+ * attempts, and when the connection fails under them, they are answered
+ * with KINESIS_ESTORE (retriable), on a later tick like every answer, as is
+ * a Redis error reply.
  * Answers come in the order of the calls. The connection keeps the loop
  * alive until kinesis_checkpointer_close(), which answers operations still
  * waiting for Redis with KINESIS_ECANCELED (some may have been applied);
@@ -282,7 +282,8 @@ KINESIS_EXTERN int kinesis_checkpointer_redis_new(
  * KINESIS_ECANCELED say the rest), and whatever ops->close answers for
  * yours. Close the consumers that use it first. It may be called from
  * inside the checkpointer's own callbacks. Returns 0; KINESIS_EINVAL for a
- * NULL `cp` or one without ops->close; KINESIS_ENOMEM; or the error of
+ * NULL `cp` or one without ops->close; KINESIS_ENOMEM (only for one of
+ * yours: the call keeps `cb` in a small allocation); or the error of
  * ops->close, such as KINESIS_EALREADY when a close has begun; on error
  * `cb` never runs. Since 0.9 `cb` is a kinesis_close_cb.
  */
