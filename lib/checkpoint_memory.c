@@ -6,11 +6,12 @@
  * so callbacks are never synchronous and see a checkpoint that later
  * operations cannot change under them. */
 
+#include "checkpoint.h"
 #include "internal.h"
 
 #include <string.h>
 
-#include "kinesis/checkpoint.h"
+#include "client.h"
 #include "validate.h"
 
 #define DEFAULT_SESSION_TIMEOUT_MS 10000
@@ -74,6 +75,7 @@ typedef struct mem_store_s {
   /* The public object, freed together with the store (see
    * kinesis_checkpointer_memory_new). */
   kinesis_checkpointer_t pub;
+  kn_ckpt_base_t base; /* the client, and the close's slot */
   uv_loop_t* loop;
   uint64_t session_timeout_ms;
   entry_t** buckets;
@@ -86,7 +88,7 @@ typedef struct mem_store_s {
   uv_idle_t idle;     /* Started while `pending` is not empty. */
   unsigned flags;
   unsigned in_callback;
-  kinesis_close_cb close_cb;
+  kinesis_ckpt_cb close_cb;
   void* close_arg;
 } mem_store_t;
 
@@ -366,16 +368,16 @@ static void on_idle(uv_idle_t* handle) {
 
 static void on_idle_closed(uv_handle_t* handle) {
   mem_store_t* m = handle->data;
-  kinesis_close_cb cb = m->close_cb;
+  kinesis_ckpt_cb cb = m->close_cb;
   void* arg = m->close_arg;
 
-  /* MEM_CLOSING is still set, so anything the callback calls is refused
-   * with KINESIS_ECLOSING before the memory goes. */
-  if (cb != NULL) {
-    m->in_callback++;
-    cb(arg);
-    m->in_callback--;
-  }
+  /* The client may close from the callback. MEM_CLOSING is still set, so
+   * anything the callback calls is refused with KINESIS_ECLOSING before the
+   * memory goes. */
+  kn_client_child_remove(m->base.client);
+  m->in_callback++;
+  cb(0, arg);
+  m->in_callback--;
   KN_ASSERT(kn_queue_empty(&m->pending));
   map_free(m);
   members_free(m);
@@ -719,20 +721,20 @@ static int mem_leases(void* self, const char* stream,
 }
 
 
-static void mem_close(void* self, kinesis_close_cb cb, void* arg) {
+static int mem_close(void* self, kinesis_ckpt_cb cb, void* arg) {
   mem_store_t* m = self;
 
-  /* The ops table gives close no way to return KINESIS_EALREADY: a second
-   * close is ignored here and its callback never runs, and
-   * kinesis_checkpointer_close() says KINESIS_EALREADY before it gets here. */
-  if (m == NULL || (m->flags & MEM_CLOSING))
-    return;
+  if (m == NULL || cb == NULL)
+    return KINESIS_EINVAL;
+  if (m->flags & MEM_CLOSING)
+    return KINESIS_EALREADY;
   m->flags |= MEM_CLOSING;
   m->close_cb = cb;
   m->close_arg = arg;
   /* Completions already queued were decided: they run with their real
    * results before the handle closes. */
   store_maybe_finish_close(m);
+  return 0;
 }
 
 
@@ -762,13 +764,15 @@ void kinesis_checkpointer_memory_options_init(
 
 
 int kinesis_checkpointer_memory_new(
-    uv_loop_t* loop, const kinesis_checkpointer_memory_options_t* options,
+    kinesis_client_t* client,
+    const kinesis_checkpointer_memory_options_t* options,
     kinesis_checkpointer_t** out) {
   kinesis_checkpointer_memory_options_t defaults;
   mem_store_t* m;
+  uv_loop_t* loop;
   int r;
 
-  if (loop == NULL || out == NULL)
+  if (client == NULL || out == NULL)
     return KINESIS_EINVAL;
   if (options == NULL) {
     kinesis_checkpointer_memory_options_init(&defaults);
@@ -776,6 +780,9 @@ int kinesis_checkpointer_memory_new(
   }
   if (options->session_timeout_ms == 0)
     return KINESIS_EINVAL;
+  if (kn_client_closing(client))
+    return KINESIS_ECLOSING;
+  loop = kn_client_loop(client);
 
   m = kn_calloc(1, sizeof(*m));
   if (m == NULL)
@@ -794,37 +801,21 @@ int kinesis_checkpointer_memory_new(
     return r;
   }
   m->idle.data = m;
+  m->base.client = client;
   m->loop = loop;
   m->session_timeout_ms = options->session_timeout_ms;
   kn_queue_init(&m->pending);
   m->pub.ops = &mem_ops;
   m->pub.self = m;
   m->pub.session_timeout_ms = options->session_timeout_ms;
+  kn_client_child_add(client);
   *out = &m->pub;
   return 0;
 }
 
 
-/* Issue 17: a second close returned nothing and never ran its callback, so
- * a caller waiting for it waited forever. It now says KINESIS_EALREADY, as
- * kinesis_client_close() and kinesis_producer_close() do, rather than
- * running that callback: kinesis_close_cb carries no status to tell "closed
- * by you" from "closed by another", and the ops table (the ABI of everyone's
- * own checkpointers) stays as it is until issue 17's close redesign. So the
- * wrapper knows it only for the library's own stores; for another one it
- * returns 0 and its ops->close decides. */
-int kinesis_checkpointer_close(kinesis_checkpointer_t* cp, kinesis_close_cb cb,
-                               void* user_data) {
-  int closing;
-  if (cp == NULL || cp->ops == NULL || cp->ops->close == NULL)
-    return KINESIS_EINVAL;
-  if (cp->ops == &mem_ops)
-    closing = cp->self != NULL &&
-              (((mem_store_t*) cp->self)->flags & MEM_CLOSING) != 0;
-  else
-    closing = kn_checkpointer_redis_closing(cp);
-  if (closing)
-    return KINESIS_EALREADY;
-  cp->ops->close(cp->self, cb, user_data);
-  return 0;
+kn_ckpt_base_t* kn_checkpointer_memory_base(const kinesis_checkpointer_t* cp) {
+  if (cp == NULL || cp->ops != &mem_ops || cp->self == NULL)
+    return NULL;
+  return &((mem_store_t*) cp->self)->base;
 }

@@ -62,7 +62,7 @@ struct kinesis_client_s {
   kn_op_stats_t ops[KN_NOPS];
   kinesis_operation_stats_t ops_out[KN_NOPS];
   int closing;
-  int children;      /* producers and consumers still open */
+  int children;      /* producers, consumers and checkpointers still open */
   int creds_open;
   int http_open;
   kinesis_close_cb close_cb;
@@ -1286,14 +1286,14 @@ static int on_put_records(kn_call_t* call, const kn_http_response_t* res) {
 
 
 int kinesis_client_put_records(kinesis_client_t* c, const char* stream,
-                               const kinesis_put_entry_t* entries, size_t n,
+                               const kinesis_record_t* entries, size_t n,
                                kinesis_client_cb cb, void* arg) {
   return kn_client_put_records(c, stream, entries, n, 0, cb, arg, NULL);
 }
 
 
 int kn_client_put_records(kinesis_client_t* c, const char* stream,
-                          const kinesis_put_entry_t* entries, size_t n,
+                          const kinesis_record_t* entries, size_t n,
                           int validated, kinesis_client_cb cb, void* arg,
                           kn_call_t** out) {
   kn_call_t* call;
@@ -1304,7 +1304,7 @@ int kn_client_put_records(kinesis_client_t* c, const char* stream,
       n == 0 || n > 500)
     return KINESIS_EINVAL;
   for (i = 0; !validated && i < n; i++) {
-    const kinesis_put_entry_t* e = &entries[i];
+    const kinesis_record_t* e = &entries[i];
     size_t klen = e->partition_key != NULL ? strlen(e->partition_key) : 0;
     if ((e->data == NULL && e->len > 0) ||
         !kn_valid_partition_key(e->partition_key, klen) ||
@@ -1909,6 +1909,7 @@ static void on_creds_closed(void* arg) {
 static void client_maybe_finish_close(kinesis_client_t* c) {
   kinesis_close_cb cb;
   void* arg;
+  void* data;
 
   if (!c->closing)
     return;
@@ -1923,9 +1924,10 @@ static void client_maybe_finish_close(kinesis_client_t* c) {
     return;
   cb = c->close_cb;
   arg = c->close_arg;
+  data = c->data;
   client_free(c);
   if (cb != NULL)
-    cb(arg);
+    cb(data, 0, arg);
 }
 
 

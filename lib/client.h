@@ -35,7 +35,7 @@ int kn_client_child_check(kinesis_client_t* client, const char* stream);
  * that every entry passed the checks kinesis_client_put_records() makes
  * (the producer checks each record at put), and they are not made again. */
 int kn_client_put_records(kinesis_client_t* client, const char* stream,
-                          const kinesis_put_entry_t* entries, size_t n,
+                          const kinesis_record_t* entries, size_t n,
                           int validated, kinesis_client_cb cb, void* arg,
                           kn_call_t** out);
 int kn_client_list_shards(kinesis_client_t* client, const char* stream,

@@ -99,7 +99,7 @@ int kn_codec_get_shard_iterator(kn_buf_t* b,
                                 const kinesis_iterator_request_t* req);
 int kn_codec_get_records(kn_buf_t* b, const char* iterator, uint32_t limit);
 int kn_codec_put_records(kn_buf_t* b, const char* stream,
-                         const kinesis_put_entry_t* entries, size_t n);
+                         const kinesis_record_t* entries, size_t n);
 
 /* The stream management calls. Arguments are checked by the caller. */
 int kn_codec_update_shard_count(kn_buf_t* b, const char* stream,

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "validate.h"
 
 /*
@@ -466,6 +467,14 @@ int kinesis_consumer_new(kinesis_client_t* client,
   if (client == NULL || options == NULL || out == NULL ||
       !options_valid(options))
     return KINESIS_EINVAL;
+  /* A built-in checkpointer runs on its client's loop and keeps that
+   * client open: another client's would be on another loop, or outlive
+   * this one's checks. */
+  if (options->checkpointer != NULL) {
+    kinesis_client_t* owner = kn_checkpointer_client(options->checkpointer);
+    if (owner != NULL && owner != client)
+      return KINESIS_EINVAL;
+  }
   if ((r = kn_client_child_check(client, options->stream)) != 0)
     return r;
   c = kn_calloc(1, sizeof(*c));
@@ -493,7 +502,7 @@ int kinesis_consumer_new(kinesis_client_t* client,
   c->o.owner = c->owner;
   c->cp = options->checkpointer;
   if (c->cp == NULL) {
-    r = kinesis_checkpointer_memory_new(c->loop, NULL, &c->cp);
+    r = kinesis_checkpointer_memory_new(client, NULL, &c->cp);
     if (r != 0) {
       consumer_free(c);
       return r;
@@ -592,18 +601,25 @@ void* kinesis_consumer_get_data(const kinesis_consumer_t* c) {
 }
 
 
-static void on_cp_closed(void* arg) {
+static void on_cp_closed(int status, void* arg) {
   kinesis_consumer_t* c = arg;
-  kinesis_consumer_cb cb;
+  kinesis_close_cb cb;
+  void* close_arg;
+  void* data;
+  (void) status; /* the private memory checkpointer closes with 0 */
   /* The ends of the shards it held come before the close's callback. */
   events_run(c);
   cb = c->close_cb;
+  close_arg = c->close_arg;
+  data = c->data;
+  status = c->close_status;
   /* The stop's callback ran when the handles were closed. */
   KN_ASSERT(c->stop_cb == NULL);
+  /* Freed first: the callback may close the client. */
   kn_client_child_remove(c->client);
-  if (cb != NULL)
-    cb(c, 0, c->close_arg);
   consumer_free(c);
+  if (cb != NULL)
+    cb(data, status, close_arg);
 }
 
 
@@ -644,9 +660,10 @@ static void consumer_handle_closed(kinesis_consumer_t* c) {
     c->stop_cb = NULL;
     stop_cb(c, c->stop_status, c->stop_arg);
   }
-  /* A close that is refused (KINESIS_EALREADY) runs no callback. */
-  if (!c->own_cp || kinesis_checkpointer_close(c->cp, on_cp_closed, c) != 0)
-    on_cp_closed(c);
+  /* The private checkpointer is closed through its op, which needs no
+   * memory; one that refuses (KINESIS_EALREADY) runs no callback. */
+  if (!c->own_cp || c->cp->ops->close(c->cp->self, on_cp_closed, c) != 0)
+    on_cp_closed(0, c);
 }
 
 
@@ -677,6 +694,15 @@ void kn_consumer_on_shard_timer_closed(uv_handle_t* h) {
  * before: calls canceled, final checkpoints written, leases released,
  * handles closed. */
 enum { CLOSE_CALLS = 1, CLOSE_CHECKPOINTS, CLOSE_RELEASES, CLOSE_HANDLES };
+
+
+void kn_consumer_note_close_error(kinesis_consumer_t* c, int status) {
+  /* Calls of the phases after CLOSE_CALLS are the close's own: the final
+   * checkpoints and the releases. */
+  if (status != 0 && c->close_requested && c->closing >= CLOSE_CHECKPOINTS &&
+      c->close_status == 0)
+    c->close_status = status;
+}
 
 
 static int consumer_busy(kinesis_consumer_t* c) {
@@ -760,7 +786,7 @@ static void consumer_wind_down(kinesis_consumer_t* c) {
 }
 
 
-int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_consumer_cb cb,
+int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_close_cb cb,
                            void* arg) {
   if (c == NULL)
     return KINESIS_EINVAL;
@@ -795,6 +821,10 @@ static void on_stopped(uv_timer_t* t) {
   c->stop_cb = NULL;
   if (cb != NULL)
     cb(c, c->stop_status, c->stop_arg);
+  /* A close from on_shard_end above found the consumer dispatching, and
+   * left its next phase for now (issue 17). */
+  if (c->closing)
+    kn_consumer_maybe_finish_close(c);
 }
 
 

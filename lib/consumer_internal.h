@@ -238,8 +238,11 @@ struct kinesis_consumer_s {
   /* What stop_cb gets: 0, or KINESIS_ECANCELED once a close took over the
    * stop under way. */
   int stop_status;
-  kinesis_consumer_cb close_cb;
+  kinesis_close_cb close_cb;
   void* close_arg;
+  /* What close_cb gets: 0, or the first error of a final checkpoint or a
+   * release made by the close. */
+  int close_status;
   void* data;
   kinesis_consumer_stats_t stats;
   kinesis_consumer_shard_stats_t* shard_stats;
@@ -287,6 +290,10 @@ void kn_consumer_event_push_end(kn_cshard_t* s,
 void kn_consumer_dispatcher_kick(kinesis_consumer_t* c);
 void kn_consumer_on_shard_timer_closed(uv_handle_t* h);
 void kn_consumer_maybe_finish_close(kinesis_consumer_t* c);
+/* A checkpointer call answered with `status`: when it is an error of the
+ * close's final checkpoints or releases, the close's callback gets it (the
+ * first such error). */
+void kn_consumer_note_close_error(kinesis_consumer_t* c, int status);
 
 /* consumer_fetch.c: iterators, GetRecords, the call line, ending,
  * losing and forgetting a shard. */

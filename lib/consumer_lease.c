@@ -20,6 +20,7 @@ void kn_clease_on_ckpt_done(int status, void* arg) {
   kn_cshard_t* s = arg;
   kinesis_consumer_t* c = s->consumer;
   s->ckpt_ops--;
+  kn_consumer_note_close_error(c, status);
   if (status == KINESIS_ELEASELOST) {
     if (kn_clease_holds(s))
       c->stats.leases_lost++;

@@ -85,10 +85,4 @@ static inline void kn_queue_remove(kn_queue_t* q) {
 
 #define kn_queue_data(ptr, type, field) container_of(ptr, type, field)
 
-/* 1 when `cp` is a Redis checkpointer whose close has begun; 0 otherwise
- * (another kind, or a build without hiredis). For
- * kinesis_checkpointer_close() (lib/checkpoint_memory.c). */
-struct kinesis_checkpointer_s;
-int kn_checkpointer_redis_closing(const struct kinesis_checkpointer_s* cp);
-
 #endif /* KN_INTERNAL_H */

@@ -200,8 +200,9 @@ struct kinesis_producer_s {
   int finishing;
   int in_pump;
   int in_timer;
-  kinesis_producer_cb close_cb;
+  kinesis_close_cb close_cb;
   void* close_arg;
+  int close_status;      /* the first error of a record settled closing */
   void* data;
   /* Aggregates waiting for a fresh map to judge where they landed. */
   kn_queue_t landed;
@@ -427,6 +428,8 @@ static void record_settle(kinesis_producer_t* p, kn_prec_t* r, int status,
     kn_window_add(&p->latency, now, (now - r->put_at) * 1000);
   } else {
     p->stats.records_failed++;
+    if (p->closing && p->close_status == 0)
+      p->close_status = status;
   }
   r->cb(p, status, res, r->arg);
   record_free(p, r);
@@ -964,7 +967,7 @@ static void on_put_done(kinesis_client_t* c, int status,
 /* The PutRecords entries of a batch: plain records as they are, each
  * aggregate as the KPL's outer record, key "a", routed by the explicit hash
  * key of its first record. */
-static void batch_encode(kn_batch_t* b, kinesis_put_entry_t* out,
+static void batch_encode(kn_batch_t* b, kinesis_record_t* out,
                          char (*ehks)[KN_HASH_KEY_DECIMAL_MAX]) {
   size_t i;
   for (i = 0; i < b->nentries; i++) {
@@ -1033,7 +1036,7 @@ static int old_map_in_flight(const kinesis_producer_t* p) {
  * Returns 1 when a batch went out, 0 when nothing could be taken now. */
 static int send_batch(kinesis_producer_t* p, uint64_t now) {
   kn_batch_t* b;
-  kinesis_put_entry_t* out;
+  kinesis_record_t* out;
   char (*ehks)[KN_HASH_KEY_DECIMAL_MAX] = NULL;
   size_t room = p->o.max_batch_bytes;
   size_t k;
@@ -1867,16 +1870,21 @@ int kinesis_producer_flush(kinesis_producer_t* p, kinesis_producer_cb cb,
 
 static void on_timer_closed(uv_handle_t* h) {
   kinesis_producer_t* p = h->data;
+  kinesis_close_cb cb = p->close_cb;
+  void* arg = p->close_arg;
+  void* data = p->data;
+  int status = p->close_status;
 
+  /* Freed first: the callback may close the client. */
   kn_client_child_remove(p->client);
-  if (p->close_cb != NULL)
-    p->close_cb(p, 0, p->close_arg);
   shards_free(p->shards, p->nshards);
   kn_shardmap_free(p->map);
   kn_agg_free(p->agg);
   kn_free(p->block);
   kn_free(p->stream);
   kn_free(p);
+  if (cb != NULL)
+    cb(data, status, arg);
 }
 
 
@@ -1897,7 +1905,7 @@ static void producer_maybe_finish_close(kinesis_producer_t* p) {
 }
 
 
-int kinesis_producer_close(kinesis_producer_t* p, kinesis_producer_cb cb,
+int kinesis_producer_close(kinesis_producer_t* p, kinesis_close_cb cb,
                            void* arg) {
   if (p == NULL)
     return KINESIS_EINVAL;

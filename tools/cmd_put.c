@@ -221,21 +221,13 @@ static double put_seconds(const put_t* p) {
 }
 
 
-static void on_producer_closed(kinesis_producer_t* producer, int status,
-                               void* arg) {
+static void on_producer_closed(void* data, int status, void* arg) {
   cli_t* cli = arg;
   put_t* p = &cli->put;
-  kinesis_producer_stats_t st;
   int ok;
 
+  (void) data;
   (void) status;
-  if (kinesis_producer_stats(producer, &st) == 0) {
-    p->retries = st.records_retried;
-    p->duplicates = st.records_maybe_duplicated;
-    p->bytes = st.bytes_put;
-  }
-  if (cli->stats)
-    stats_print(cli);
   p->producer = NULL;
   put_close_timers(p);
   err_line("%s: %" PRIu64 " record%s, %" PRIu64 " bytes, %" PRIu64
@@ -251,15 +243,39 @@ static void on_producer_closed(kinesis_producer_t* producer, int status,
 }
 
 
-/* At the end of the input: the producer sends what it holds and closes
+/* Every record's callback has run: the producer's counters are final, and
+ * are read here, since the close's callback has no producer left. */
+static void on_put_flushed(kinesis_producer_t* producer, int status,
+                           void* arg) {
+  cli_t* cli = arg;
+  put_t* p = &cli->put;
+  kinesis_producer_stats_t st;
+  int r;
+
+  (void) status;
+  if (kinesis_producer_stats(producer, &st) == 0) {
+    p->retries = st.records_retried;
+    p->duplicates = st.records_maybe_duplicated;
+    p->bytes = st.bytes_put;
+  }
+  if (cli->stats)
+    stats_print(cli);
+  r = kinesis_producer_close(producer, on_producer_closed, cli);
+  if (r != 0)
+    err_line("internal error: closing the producer failed: %s",
+             kinesis_strerror(r));
+}
+
+
+/* At the end of the input: the producer sends what it holds, and closes
  * once every record's callback has run. */
 static void put_close(cli_t* cli) {
   int r;
 
   cli->put.closing = 1;
-  r = kinesis_producer_close(cli->put.producer, on_producer_closed, cli);
+  r = kinesis_producer_flush(cli->put.producer, on_put_flushed, cli);
   if (r != 0)
-    err_line("internal error: closing the producer failed: %s",
+    err_line("internal error: flushing the producer failed: %s",
              kinesis_strerror(r));
 }
 

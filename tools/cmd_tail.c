@@ -265,9 +265,11 @@ static int tail_take(cli_t* cli, const kinesis_consumer_record_t* rec) {
 }
 
 
-static void on_tail_checkpointer_closed(void* arg) {
+static void on_tail_checkpointer_closed(void* data, int status, void* arg) {
   cli_t* cli = arg;
 
+  (void) data;
+  (void) status;
   cli->tail.checkpointer = NULL;
   finish(cli, cli->tail.exit_code);
 }
@@ -307,11 +309,10 @@ static void tail_finish(cli_t* cli) {
 }
 
 
-static void on_tail_consumer_closed(kinesis_consumer_t* consumer, int status,
-                                    void* arg) {
+static void on_tail_consumer_closed(void* data, int status, void* arg) {
   cli_t* cli = arg;
 
-  (void) consumer;
+  (void) data;
   (void) status;
   cli->tail.consumer = NULL;
   tail_finish(cli);
@@ -492,13 +493,13 @@ static void tail_start(cli_t* cli) {
     ro.app_name = t->app != NULL ? t->app : TAIL_DEFAULT_APP;
     if (t->session_s > 0)
       ro.session_timeout_ms = (uint32_t) (t->session_s * 1000);
-    r = kinesis_checkpointer_redis_new(&cli->loop, &ro, &t->checkpointer);
+    r = kinesis_checkpointer_redis_new(cli->client, &ro, &t->checkpointer);
   } else {
     kinesis_checkpointer_memory_options_t mo;
     kinesis_checkpointer_memory_options_init(&mo);
     if (t->session_s > 0)
       mo.session_timeout_ms = (uint32_t) (t->session_s * 1000);
-    r = kinesis_checkpointer_memory_new(&cli->loop, &mo, &t->checkpointer);
+    r = kinesis_checkpointer_memory_new(cli->client, &mo, &t->checkpointer);
   }
   if (r != 0 && t->redis_url != NULL &&
       (r == KINESIS_EUNSUPPORTED || r == KINESIS_EINVAL)) {

@@ -66,8 +66,10 @@ void err_line(const char* fmt, ...) {
 
 /* ---- Reporting ---- */
 
-static void on_client_closed(void* arg) {
+static void on_client_closed(void* data, int status, void* arg) {
   cli_t* cli = arg;
+  (void) data;
+  (void) status;
   cli->closed = 1;
   cli->client = NULL;
 }

@@ -116,9 +116,13 @@ typedef struct kinesis_checkpointer_ops_s {
    * shard is finished). */
   int (*get)(void* self, const char* stream, const char* shard_id,
              kinesis_ckpt_state_cb cb, void* arg);
-  /** Close: pending callbacks run (KINESIS_ECANCELED where not done), then
-   * `cb`, on a later tick. */
-  void (*close)(void* self, kinesis_close_cb cb, void* arg);
+  /** Close: returns 0, then pending callbacks run (KINESIS_ECANCELED where
+   * not done), then `cb(status, arg)`, once, on a later tick, never inside
+   * the call; `status` is 0 or the store's close error. Or returns an error
+   * and never calls `cb`: KINESIS_EALREADY when a close has begun. After
+   * `cb` returns, nothing may use `self`. kinesis_checkpointer_close() calls
+   * it. Since 0.9 (it returned void and took a kinesis_close_cb). */
+  int (*close)(void* self, kinesis_ckpt_cb cb, void* arg);
   /** Optional; NULL when the store cannot count consumers, and then each
    * consumer takes every shard it can, up to max_shard_consumers. Records
    * that `owner` is alive on the stream (a membership that expires like a
@@ -146,7 +150,9 @@ typedef struct kinesis_checkpointer_ops_s {
 } kinesis_checkpointer_ops_t;
 
 /** A checkpointer: the operations and their object. For your own, fill both
- *  and keep the struct alive until the consumers using it are closed. */
+ *  (and zero the rest: the struct may grow at its end) and keep the struct
+ *  alive until the consumers using it are closed, and until its close op's
+ *  callback has returned. */
 typedef struct kinesis_checkpointer_s {
   const kinesis_checkpointer_ops_t* ops; /**< the operations */
   void* self; /**< passed to each operation as `self` */
@@ -156,6 +162,11 @@ typedef struct kinesis_checkpointer_s {
    * itself, before another consumer may take it over; with 0 it stops only
    * when an answer says the lease is lost. The checkpointers here set it. */
   uint32_t session_timeout_ms;
+  /** The user slot, like kinesis_producer_set_data()'s: NULL in the
+   * checkpointers made here until you set it. The library never reads it,
+   * except to pass it to kinesis_checkpointer_close()'s callback. Since
+   * 0.9. */
+  void* data;
 } kinesis_checkpointer_t;
 
 /* ---- The memory checkpointer ---- */
@@ -173,16 +184,22 @@ KINESIS_EXTERN void kinesis_checkpointer_memory_options_init(
     kinesis_checkpointer_memory_options_t* options);
 
 /**
- * A checkpointer that keeps everything in this process's memory, on `loop`,
- * measuring leases by the loop's clock. `options` may be NULL for the
- * defaults; a session_timeout_ms of 0 is KINESIS_EINVAL. It is meant
- * for tests, for one process that may restart its consumer, and as a model
- * for your own. Consumers in the same process may share it; leases then
- * work between them as with a shared store, and member counts them, per
- * stream, on the same clock. Returns 0, KINESIS_EINVAL or KINESIS_ENOMEM.
+ * A checkpointer that keeps everything in this process's memory, on the
+ * loop of `client`, measuring leases by the loop's clock. `options` may be
+ * NULL for the defaults; a session_timeout_ms of 0 is KINESIS_EINVAL. It is
+ * meant for tests, for one process that may restart its consumer, and as a
+ * model for your own. Consumers of the same client may share it; leases
+ * then work between them as with a shared store, and member counts them,
+ * per stream, on the same clock. The client refuses to close
+ * (KINESIS_EBUSY) until the checkpointer has closed, and a consumer of
+ * another client refuses it (KINESIS_EINVAL). Returns 0, KINESIS_EINVAL
+ * (NULL `client` or `out`, a bad option), KINESIS_ECLOSING (the client is
+ * closing) or KINESIS_ENOMEM; on error `*out` is untouched. Since 0.9 it
+ * takes the client (it took a loop).
  */
 KINESIS_EXTERN int kinesis_checkpointer_memory_new(
-    uv_loop_t* loop, const kinesis_checkpointer_memory_options_t* options,
+    kinesis_client_t* client,
+    const kinesis_checkpointer_memory_options_t* options,
     kinesis_checkpointer_t** out);
 
 /* ---- The Redis checkpointer ---- */
@@ -227,36 +244,48 @@ KINESIS_EXTERN void kinesis_checkpointer_redis_options_init(
  * 1,000 shards); docs/checkpointers.md documents the keys and scripts for
  * other implementations.
  *
- * It connects on `loop` at once, without waiting: this call succeeds even
- * when Redis is down. Operations called while a connection attempt is under
- * way wait for it (at most connect_timeout_ms); between attempts, and when
- * the connection fails under them, they are answered with KINESIS_ESTORE
- * (retriable), on a later tick like every answer, as is a Redis error reply.
+ * It connects on the loop of `client` at once, without waiting: this call
+ * succeeds even when Redis is down. Operations called while a connection
+ * attempt is under way wait for it (at most connect_timeout_ms); between
+ * attempts, and when the connection fails under them, they are answered
+ * with KINESIS_ESTORE (retriable), on a later tick like every answer, as is
+ * a Redis error reply.
  * Answers come in the order of the calls. The connection keeps the loop
  * alive until kinesis_checkpointer_close(), which answers operations still
- * waiting for Redis with KINESIS_ECANCELED (some may have been applied).
+ * waiting for Redis with KINESIS_ECANCELED (some may have been applied);
+ * the close's status is 0, even when the connection was down. The client
+ * refuses to close (KINESIS_EBUSY) until the checkpointer has closed, and a
+ * consumer of another client refuses it (KINESIS_EINVAL).
  *
- * Returns 0, KINESIS_EINVAL (NULL `loop`, `out` or `options`, a missing or
+ * Returns 0, KINESIS_EINVAL (NULL `client`, `out` or `options`, a missing or
  * malformed url, a bad app_name, a session_timeout_ms, connect_timeout_ms or
  * reconnect_min_ms of 0, reconnect_max_ms below reconnect_min_ms),
- * KINESIS_ENOMEM, or KINESIS_EUNSUPPORTED when the library was built
- * without hiredis. On error `*out` is untouched. Since 0.3.
+ * KINESIS_ECLOSING (the client is closing), KINESIS_ENOMEM, or
+ * KINESIS_EUNSUPPORTED when the library was built without hiredis. On error
+ * `*out` is untouched. Since 0.3; since 0.9 it takes the client (it took a
+ * loop).
  */
 KINESIS_EXTERN int kinesis_checkpointer_redis_new(
-    uv_loop_t* loop, const kinesis_checkpointer_redis_options_t* options,
+    kinesis_client_t* client,
+    const kinesis_checkpointer_redis_options_t* options,
     kinesis_checkpointer_t** out);
 
 /**
- * Closes a checkpointer: calls its ops->close, so it works for one of your
- * own as well as for those of the kinesis_checkpointer_*_new() functions.
- * `cb` runs on a later tick, after which the checkpointer is freed. Close
- * consumers that use it first. Returns 0; KINESIS_EINVAL for a NULL `cp`
- * or one without ops->close; KINESIS_EALREADY when the close of a memory or
- * Redis checkpointer has already begun (its first `cb` has not run yet:
- * after it, `cp` is freed and must not be passed again), and then this
- * `cb` never runs. For your own checkpointer, a second close returns 0 and
- * is whatever its ops->close makes of it. (It returned void before:
- * callers that ignore the result compile as they did.)
+ * Closes a checkpointer, of your own or of the kinesis_checkpointer_*_new()
+ * functions, through its ops->close: operations still outstanding are
+ * answered first (with KINESIS_ECANCELED where not done), then `cb` (may be
+ * NULL) runs once, on a later tick, never inside this call, with the
+ * checkpointer's `data` member, the status and `user_data`; then (for
+ * those made here, after `cb` returns) the checkpointer is freed. The
+ * status is 0 for the memory and Redis checkpointers (the Redis one: even
+ * when the connection was down; the operations answered with
+ * KINESIS_ECANCELED say the rest), and whatever ops->close answers for
+ * yours. Close the consumers that use it first. It may be called from
+ * inside the checkpointer's own callbacks. Returns 0; KINESIS_EINVAL for a
+ * NULL `cp` or one without ops->close; KINESIS_ENOMEM (only for one of
+ * yours: the call keeps `cb` in a small allocation); or the error of
+ * ops->close, such as KINESIS_EALREADY when a close has begun; on error
+ * `cb` never runs. Since 0.9 `cb` is a kinesis_close_cb.
  */
 KINESIS_EXTERN int kinesis_checkpointer_close(kinesis_checkpointer_t* cp,
                                               kinesis_close_cb cb,

@@ -20,8 +20,27 @@
 extern "C" {
 #endif
 
-/** Runs once an object has closed; the object must not be used after it. */
-typedef void (*kinesis_close_cb)(void* user_data);
+/**
+ * Runs once an object has closed, for every object of the library (client,
+ * producer, consumer, checkpointer): exactly once, on a later turn of the
+ * loop, never inside the close call, after every other callback of the
+ * object. `data` is the object's user slot (what kinesis_X_set_data() set,
+ * or a checkpointer's `data` member; else NULL), read just before the object
+ * was freed: the object itself is gone, so it is not passed. `status` is 0
+ * or the object's documented close error (see each kinesis_X_close()).
+ * `user_data` is the close call's. Since 0.9.
+ */
+typedef void (*kinesis_close_cb)(void* data, int status, void* user_data);
+
+/** One record: for kinesis_producer_put() and kinesis_client_put_records().
+ *  Everything is copied by the call that takes it. Since 0.9 in this
+ *  header (it was in producer.h; kinesis_put_entry_t is gone). */
+typedef struct kinesis_record_s {
+  const void* data;               /**< may be NULL when len is 0 */
+  size_t len;                     /**< the data's length in bytes */
+  const char* partition_key;      /**< Required: 1 to 256 characters, UTF-8. */
+  const char* explicit_hash_key;  /**< Optional: a decimal at most 2^128-1. */
+} kinesis_record_t;
 
 /** Works like malloc(); see kinesis_replace_allocator(). */
 typedef void* (*kinesis_malloc_func)(size_t size);
@@ -129,10 +148,13 @@ KINESIS_EXTERN int kinesis_client_new(uv_loop_t* loop,
 
 /**
  * Cancels every request in flight (each callback runs once with
- * KINESIS_ECANCELED), closes every handle, then calls `cb` on a later tick
- * and frees the client. Returns 0, KINESIS_EALREADY when already closing,
- * or KINESIS_EBUSY while producers or consumers created from it are still
- * open.
+ * KINESIS_ECANCELED), closes every handle, then frees the client and calls
+ * `cb` (may be NULL) with the client's user slot and status 0, on a later
+ * tick, never inside this call, after every other callback of the client.
+ * It may be called from inside the client's callbacks. Returns 0,
+ * KINESIS_EINVAL (NULL `client`), KINESIS_EALREADY when already closing (this
+ * `cb` then never runs), or KINESIS_EBUSY while producers, consumers or
+ * checkpointers created from it are still open.
  */
 KINESIS_EXTERN int kinesis_client_close(kinesis_client_t* client,
                                         kinesis_close_cb cb, void* user_data);
@@ -411,16 +433,8 @@ KINESIS_EXTERN int kinesis_client_get_records(kinesis_client_t* client,
                                               kinesis_client_cb cb,
                                               void* user_data);
 
-/** One record to send with kinesis_client_put_records(). */
-typedef struct kinesis_put_entry_s {
-  const void* data;               /**< may be NULL when len is 0 */
-  size_t len;                     /**< the data's length in bytes */
-  const char* partition_key;      /**< Required: 1 to 256 characters, UTF-8. */
-  const char* explicit_hash_key;  /**< Optional decimal, at most 2^128-1. */
-} kinesis_put_entry_t;
-
 /**
- * PutRecords with 1 to 500 entries, copied. Success means the request was
+ * PutRecords with 1 to 500 records, copied. Success means the request was
  * answered: check `result->failed_record_count` and each of
  * `result->put_entries`, since single records can fail in a 200 answer. A
  * request that is retried is retried whole; per-record retries belong to the
@@ -428,7 +442,7 @@ typedef struct kinesis_put_entry_s {
  */
 KINESIS_EXTERN int kinesis_client_put_records(
     kinesis_client_t* client, const char* stream,
-    const kinesis_put_entry_t* entries, size_t nentries, kinesis_client_cb cb,
+    const kinesis_record_t* records, size_t nrecords, kinesis_client_cb cb,
     void* user_data);
 
 /** @} */

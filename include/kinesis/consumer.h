@@ -47,9 +47,9 @@ typedef void (*kinesis_record_cb)(kinesis_consumer_t* consumer,
                                   const kinesis_consumer_record_t* record,
                                   void* user_data);
 
-/** Completion of a stop or close: `status` is 0, or for a stop
- *  KINESIS_ECANCELED when a close took it over (see
- *  kinesis_consumer_stop()). */
+/** Completion of a stop: `status` is 0, or KINESIS_ECANCELED when a close
+ *  took it over (see kinesis_consumer_stop()). (A close completes with a
+ *  kinesis_close_cb.) */
 typedef void (*kinesis_consumer_cb)(kinesis_consumer_t* consumer, int status,
                                     void* user_data);
 
@@ -224,7 +224,8 @@ KINESIS_EXTERN void kinesis_consumer_options_init(
 /**
  * Creates a consumer on `client`'s loop; nothing is fetched until
  * kinesis_consumer_start(). Returns 0, KINESIS_EINVAL (no stream, no
- * on_record, or an option out of range), KINESIS_ENOREGION, KINESIS_ECLOSING
+ * on_record, an option out of range, or a memory or Redis checkpointer
+ * made from another client), KINESIS_ENOREGION, KINESIS_ECLOSING
  * or KINESIS_ENOMEM. The client refuses to close while the consumer is open.
  */
 KINESIS_EXTERN int kinesis_consumer_new(
@@ -275,12 +276,19 @@ KINESIS_EXTERN int kinesis_consumer_stop(kinesis_consumer_t* consumer,
  * Stops fetching and delivering, drops what was fetched but not delivered
  * (it was never checkpointed, so the next consumer reads it again), writes
  * the final checkpoints of what was acknowledged, releases the leases,
- * closes every handle, then calls `cb` and frees the consumer. Records still
- * unacknowledged at that point are invalid; the next consumer re-reads them.
- * Returns 0 or KINESIS_EALREADY.
+ * closes every handle, then frees the consumer and calls `cb` (may be
+ * NULL): on a later tick, never inside this call, after every on_record,
+ * on_shard_end and stop callback. Records still unacknowledged at that
+ * point are invalid; the next consumer re-reads them. `status` is 0, or the
+ * first error from writing the final checkpoints or releasing the leases
+ * (such as KINESIS_ESTORE or KINESIS_ELEASELOST): nothing is lost, the next
+ * reader re-reads from the last checkpoint written. It may be called from
+ * inside the consumer's callbacks. Returns 0, KINESIS_EINVAL (NULL
+ * `consumer`) or KINESIS_EALREADY (a close has begun; this `cb` then never
+ * runs). Since 0.9 `cb` is a kinesis_close_cb.
  */
 KINESIS_EXTERN int kinesis_consumer_close(kinesis_consumer_t* consumer,
-                                          kinesis_consumer_cb cb,
+                                          kinesis_close_cb cb,
                                           void* user_data);
 
 /** Sets the consumer's user slot, `data`, which the library never reads. */

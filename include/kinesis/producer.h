@@ -23,14 +23,6 @@ extern "C" {
  */
 typedef struct kinesis_producer_s kinesis_producer_t;
 
-/** One record to put. Everything is copied by kinesis_producer_put(). */
-typedef struct kinesis_record_s {
-  const void* data;               /**< may be NULL when len is 0 */
-  size_t len;                     /**< the data's length in bytes */
-  const char* partition_key;      /**< Required: 1 to 256 characters, UTF-8. */
-  const char* explicit_hash_key;  /**< Optional: a decimal at most 2^128-1. */
-} kinesis_record_t;
-
 /** What became of one record. Valid only during the callback. */
 typedef struct kinesis_put_result_s {
   const char* shard_id;          /**< on success, else NULL */
@@ -55,7 +47,8 @@ typedef void (*kinesis_put_cb)(kinesis_producer_t* producer, int status,
                                const kinesis_put_result_t* result,
                                void* user_data);
 
-/** Completion of a flush or a close: `status` is 0. */
+/** Completion of a flush: `status` is 0. (A close completes with a
+ *  kinesis_close_cb.) */
 typedef void (*kinesis_producer_cb)(kinesis_producer_t* producer, int status,
                                     void* user_data);
 
@@ -219,11 +212,17 @@ KINESIS_EXTERN int kinesis_producer_flush(kinesis_producer_t* producer,
  * Flushes, waits until every record's callback has run (each within its TTL
  * or the stall timeout, so close finishes even when the server cannot be
  * reached, unless record_ttl_ms and stall_timeout_ms are both 0) and the
- * DescribeStreamSummary call has ended, closes every handle, then calls `cb`
- * and frees the producer. Returns 0 or KINESIS_EALREADY.
+ * DescribeStreamSummary call has ended, closes every handle, then frees the
+ * producer and calls `cb` (may be NULL): on a later tick, never inside this
+ * call, after every put, flush and after_flush callback. Its `status` is 0
+ * when every record settled during the close landed, or else the first
+ * error such a record got (the records' callbacks say which). It may be
+ * called from inside the producer's callbacks. Returns 0, KINESIS_EINVAL
+ * (NULL `producer`) or KINESIS_EALREADY (a close has begun; this `cb` then
+ * never runs). Since 0.9 `cb` is a kinesis_close_cb.
  */
 KINESIS_EXTERN int kinesis_producer_close(kinesis_producer_t* producer,
-                                          kinesis_producer_cb cb,
+                                          kinesis_close_cb cb,
                                           void* user_data);
 
 /** Sets the producer's user slot, `data`, which the library never reads. */

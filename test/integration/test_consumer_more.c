@@ -383,7 +383,7 @@ static void on_put_records(kinesis_client_t* c, int status,
 
 /* PutRecords, waiting for the answer: every entry must land. */
 static void put_entries(kinesis_client_t* c, const char* stream,
-                        const kinesis_put_entry_t* entries, size_t n,
+                        const kinesis_record_t* entries, size_t n,
                         char (*seqs)[140], char (*shards)[40]) {
   put_wait_t w;
   memset(&w, 0, sizeof(w));
@@ -403,7 +403,7 @@ static void put_entries(kinesis_client_t* c, const char* stream,
  * request at a time, the order of production is the order of the index. */
 static void produce(kinesis_client_t* c, const char* stream, size_t from,
                     size_t to) {
-  static kinesis_put_entry_t entries[500];
+  static kinesis_record_t entries[500];
   static char data[500][64];
   static char keys[500][32];
   ASSERT_LE(to, sink.n);
@@ -450,8 +450,8 @@ static void consumer_options(kinesis_consumer_options_t* o,
 static int in_api;
 
 
-static void on_consumer_closed(kinesis_consumer_t* c, int status, void* arg) {
-  (void) c;
+static void on_consumer_closed(void* data, int status, void* arg) {
+  (void) data;
   ASSERT_OK(status);
   (*(int*) arg)++;
   wake();
@@ -473,7 +473,9 @@ static void close_consumer(kinesis_consumer_t* k) {
 }
 
 
-static void on_cp_closed(void* arg) {
+static void on_cp_closed(void* data, int status, void* arg) {
+  (void) data;
+  (void) status;
   (*(int*) arg)++;
   wake();
 }
@@ -1357,7 +1359,7 @@ static void test_reshard_across_consumers(void) {
   create_stream(c, stream, 2);
   sink_init(2 * phase, "rx", RS_KEYS);
 
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.on_record = on_record_tracked;
@@ -1426,7 +1428,7 @@ static void test_deaggregation_vectors(void) {
   json_t* vectors;
   json_t* edges;
   json_t* v;
-  kinesis_put_entry_t entries[64];
+  kinesis_record_t entries[64];
   uint8_t* blobs[64];
   size_t blob_len[64];
   char seqs[64][140];
@@ -1563,8 +1565,8 @@ static void on_agg_put(kinesis_producer_t* p, int status,
 }
 
 
-static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
+static void on_producer_closed(void* data, int status, void* arg) {
+  (void) data;
   ASSERT_OK(status);
   (*(int*) arg)++;
   wake();
@@ -1662,7 +1664,7 @@ static void test_partial_aggregate_restart(void) {
 
   /* The first consumer acknowledges a prefix that ends inside an
    * aggregate, then closes. */
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.owner = "first";
@@ -2149,7 +2151,7 @@ static void test_shard_lifecycle(void) {
 
   setup();
   c = new_client(direct_ep, 0);
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   snprintf(stream, sizeof(stream), "%s", test_stream_name("cmlife"));
   create_stream(c, stream, 1);
   sink_init(90, "lf", 4);
@@ -2328,7 +2330,7 @@ static void test_max_shard_consumers(void) {
     ASSERT_GT(on, 0);  /* every shard has records to read */
   }
 
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.max_shard_consumers = 2;
@@ -2419,7 +2421,7 @@ static void test_rebalance_join_and_leave(void) {
 
   kinesis_checkpointer_memory_options_init(&mo);
   mo.session_timeout_ms = 2000;
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, &mo, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, &mo, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.heartbeat_interval_ms = 100;
@@ -2552,7 +2554,7 @@ static int bo_ckpt(void* self, const char* st, const char* sh, const char* o, co
 static int bo_finish(void* self, const char* st, const char* sh, const char* o, kinesis_ckpt_cb cb, void* a) { (void) self; return bo_dark ? bo_fail(cb, NULL, NULL, a) : bo_inner->ops->finish(bo_inner->self, st, sh, o, cb, a); }
 static int bo_release(void* self, const char* st, const char* sh, const char* o, kinesis_ckpt_cb cb, void* a) { (void) self; return bo_dark ? bo_fail(cb, NULL, NULL, a) : bo_inner->ops->release(bo_inner->self, st, sh, o, cb, a); }
 static int bo_get(void* self, const char* st, const char* sh, kinesis_ckpt_state_cb cb, void* a) { (void) self; return bo_dark ? bo_fail(NULL, cb, NULL, a) : bo_inner->ops->get(bo_inner->self, st, sh, cb, a); }
-static void bo_close(void* self, kinesis_close_cb cb, void* a) { (void) self; (void) cb; (void) a; }
+static int bo_close(void* self, kinesis_ckpt_cb cb, void* a) { (void) self; (void) cb; (void) a; return 0; }
 static int bo_member(void* self, const char* st, const char* o, int leaving, kinesis_ckpt_members_cb cb, void* a) { (void) self; return bo_dark ? bo_fail(NULL, NULL, cb, a) : bo_inner->ops->member(bo_inner->self, st, o, leaving, cb, a); }
 static const kinesis_checkpointer_ops_t bo_ops = {bo_claim, bo_hb, bo_ckpt, bo_finish, bo_release, bo_get, bo_close, bo_member, NULL};
 
@@ -2612,7 +2614,7 @@ static void test_rebalance_store_unreachable(void) {
 
   kinesis_checkpointer_memory_options_init(&mo);
   mo.session_timeout_ms = DARK_SESSION_MS;
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, &mo, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, &mo, &cp));
   bo_inner = cp;
   bo_dark = 0;
   b_late = 0;
@@ -2723,7 +2725,7 @@ static void test_idle_shards_keep_polling(void) {
   kinesis_client_t* via;
   kinesis_consumer_t* k;
   kinesis_consumer_options_t o;
-  kinesis_put_entry_t entries[20];
+  kinesis_record_t entries[20];
   char data[20][32];
   char stream[128];
   json_t* doc;
@@ -2797,7 +2799,7 @@ static void test_lost_lease_taken_back(void) {
 
   kinesis_checkpointer_memory_options_init(&mo);
   mo.session_timeout_ms = 500;
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, &mo, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, &mo, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.record_limit = 100;
@@ -2944,7 +2946,7 @@ static void test_aggregate_wrong_shard(void) {
   char shards[6][40];
   kn_buf_t blobs[3] = {KN_BUF_INIT, KN_BUF_INIT, KN_BUF_INIT};
   kn_agg_t* agg;
-  kinesis_put_entry_t entries[6];
+  kinesis_record_t entries[6];
   json_t* doc;
   size_t i;
   int run;
@@ -3032,7 +3034,7 @@ static void test_aggregate_wrong_shard(void) {
     ASSERT_STR_EQ(shard0, shards[i]);
 
   for (run = 0; run < 2; run++) {
-    ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+    ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
     consumer_options(&o, stream);
     o.checkpointer = cp;
     o.iterator_type = KINESIS_ITERATOR_TRIM_HORIZON;
@@ -3127,7 +3129,7 @@ static void test_empty_aggregate(void) {
   static const uint8_t empty_agg[] = {
       0xf3, 0x89, 0x9a, 0xc2, 0x0a, 0x01, 0x61, 0x0d, 0xa6, 0xf9, 0x98, 0xa7,
       0xe3, 0x12, 0xb8, 0xf5, 0x23, 0x5e, 0xee, 0xb2, 0x85, 0x49, 0x7b};
-  kinesis_put_entry_t entries[3];
+  kinesis_record_t entries[3];
   char seqs[3][140];
 
   setup();
@@ -3180,8 +3182,8 @@ static void rv_on_stopped(kinesis_consumer_t* k, int status, void* arg) {
 }
 
 
-static void rv_closed(kinesis_consumer_t* k, int status, void* arg) {
-  (void) k;
+static void rv_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) status;
   (*(int*) arg)++;
   wake();
@@ -3210,8 +3212,8 @@ static void sc_on_stopped(kinesis_consumer_t* k, int status, void* arg) {
 }
 
 
-static void sc_on_closed(kinesis_consumer_t* k, int status, void* arg) {
-  (void) k;
+static void sc_on_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   ASSERT_EQ(0, sc_in_close);
@@ -3326,9 +3328,9 @@ static int sc_get(void* self, const char* st, const char* sh,
 }
 
 
-static void sc_close_op(void* self, kinesis_close_cb cb, void* a) {
+static int sc_close_op(void* self, kinesis_ckpt_cb cb, void* a) {
   (void) self;
-  sc_inner->ops->close(sc_inner->self, cb, a);
+  return sc_inner->ops->close(sc_inner->self, cb, a);
 }
 
 
@@ -3382,7 +3384,7 @@ static void test_stop_callbacks(void) {
   /* A close once the stop has completed (from the checkpointer's answer
    * that completed it), before its callback ran: it still runs, with 0. */
   sc_reset();
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &sc_inner));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &sc_inner));
   wrap.ops = &sc_ops;
   wrap.self = NULL;
   wrap.session_timeout_ms = 0;
@@ -3434,7 +3436,7 @@ static int rv_finish(void* self, const char* st, const char* sh, const char* o, 
 }
 static int rv_release(void* self, const char* st, const char* sh, const char* o, kinesis_ckpt_cb cb, void* a) { (void) self; return rv_inner->ops->release(rv_inner->self, st, sh, o, cb, a); }
 static int rv_get(void* self, const char* st, const char* sh, kinesis_ckpt_state_cb cb, void* a) { (void) self; return rv_inner->ops->get(rv_inner->self, st, sh, cb, a); }
-static void rv_close(void* self, kinesis_close_cb cb, void* a) { (void) self; rv_inner->ops->close(rv_inner->self, cb, a); }
+static int rv_close(void* self, kinesis_ckpt_cb cb, void* a) { (void) self; return rv_inner->ops->close(rv_inner->self, cb, a); }
 static const kinesis_checkpointer_ops_t rv_ops = {rv_claim, rv_hb, rv_ckpt, rv_finish, rv_release, rv_get, rv_close, NULL, NULL};
 
 static void test_finish_retried(void) {
@@ -3467,7 +3469,7 @@ static void test_finish_retried(void) {
   wait_active(c, stream);
   produce(c, stream, 100, 200);
 
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &mem));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &mem));
   rv_inner = mem;
   wrap.ops = &rv_ops;
   wrap.self = NULL;
@@ -3508,7 +3510,7 @@ static void test_lost_lease_with_held_records(void) {
   produce(c, stream, 0, 50);
   kinesis_checkpointer_memory_options_init(&mo);
   mo.session_timeout_ms = 500;
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, &mo, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, &mo, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.shard_discovery_ms = 300;
@@ -3850,7 +3852,7 @@ static void test_stop_then_start(void) {
   create_stream(c, stream, 2);
   sink_init(n, "rs", 0);
   produce(c, stream, 0, 300);
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.on_record = on_record_hooked;

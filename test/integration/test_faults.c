@@ -421,7 +421,7 @@ static void test_wait_for_active_polls_not_found(void) {
 static void test_put_records_partial_failure(void) {
   kinesis_client_t* c;
   capture_t cap;
-  kinesis_put_entry_t e[3];
+  kinesis_record_t e[3];
   char stream[128];
   int i;
 
@@ -456,7 +456,7 @@ static void test_put_records_partial_failure(void) {
 static void test_untrusted_answers_refused(void) {
   kinesis_client_t* c;
   capture_t cap;
-  kinesis_put_entry_t entries[2];
+  kinesis_record_t entries[2];
 
   setup();
   c = new_client(3, 0);

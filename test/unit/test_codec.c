@@ -723,7 +723,7 @@ static void test_hot_parsers_empty_body(void) {
 static void test_encode_requests(void) {
   kn_buf_t b = KN_BUF_INIT;
   kinesis_iterator_request_t it;
-  kinesis_put_entry_t e[2];
+  kinesis_record_t e[2];
 
   ASSERT_OK(kn_codec_create_stream(&b, "s1", 2));
   ASSERT_STR_EQ("{\"StreamName\":\"s1\",\"ShardCount\":2}", kn_buf_str(&b));
