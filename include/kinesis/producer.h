@@ -31,6 +31,20 @@ typedef struct kinesis_record_s {
   const char* explicit_hash_key;  /**< Optional: a decimal at most 2^128-1. */
 } kinesis_record_t;
 
+/**
+ * Checks `record` the way kinesis_producer_put() does before it looks at
+ * the stream: a partition key of 1 to 256 characters of well-formed UTF-8
+ * (counted as Kinesis counts them, in UTF-16 code units), an explicit hash
+ * key, when given, that is a decimal from 0 to 2^128-1 without leading
+ * zeros, data that is not NULL unless `len` is 0, and data plus partition
+ * key of at most 10 MiB (KINESIS_MAX_MAX_RECORD_SIZE_KIB, the largest record
+ * any stream takes). It does not know the stream's own limit
+ * (MaxRecordSizeInKiB, 1 MiB unless raised), which the producer checks too.
+ * Returns 0, or KINESIS_EINVAL (also for a NULL `record`). Reads the record
+ * only during the call. Since 0.10.
+ */
+KINESIS_EXTERN int kinesis_record_validate(const kinesis_record_t* record);
+
 /** What became of one record. Valid only during the callback. */
 typedef struct kinesis_put_result_s {
   const char* shard_id;          /**< on success, else NULL */
