@@ -212,9 +212,10 @@ KINESIS_EXTERN int kinesis_producer_new(
  * KINESIS_EINVAL (data plus key over the largest record, see
  * max_record_size, or over max_queue_bytes, a key that is empty,
  * longer than 256 characters or not UTF-8, a bad explicit hash key, or a
- * NULL cb), KINESIS_EQUEUEFULL (the buffer is full: wait for on_drain), or
- * KINESIS_ECLOSING. On a non-zero return nothing is queued and `cb` never
- * runs.
+ * NULL cb; kinesis_record_validate() checks the record alone, without the
+ * stream's limit and max_queue_bytes), KINESIS_EQUEUEFULL (the buffer is
+ * full: wait for on_drain), or KINESIS_ECLOSING. On a non-zero return
+ * nothing is queued and `cb` never runs.
  */
 KINESIS_EXTERN int kinesis_producer_put(kinesis_producer_t* producer,
                                         const kinesis_record_t* record,
