@@ -1785,15 +1785,15 @@ int kinesis_producer_put(kinesis_producer_t* p, const kinesis_record_t* rec,
     return KINESIS_EINVAL;
   if (p->closing)
     return KINESIS_ECLOSING;
+  /* What any stream would refuse (kinesis_record_validate(), validate.c),
+   * then this stream's limit. Until that limit is known, records up to
+   * 10 MiB wait for it. */
+  if (kinesis_record_validate(rec) != 0)
+    return KINESIS_EINVAL;
   pk_len = strlen(rec->partition_key);
   ehk_len = rec->explicit_hash_key != NULL ? strlen(rec->explicit_hash_key) : 0;
-  /* Until the stream's limit is known, records up to 10 MiB wait for it. */
   limit = p->limit_known ? p->record_limit : KN_MAX_RECORD_SIZE;
-  if (!kn_valid_partition_key(rec->partition_key, pk_len) ||
-      rec->len > limit || rec->len + pk_len > limit ||
-      rec->len + pk_len > p->o.max_queue_bytes ||
-      (rec->explicit_hash_key != NULL &&
-       !kn_valid_hash_key(rec->explicit_hash_key)))
+  if (rec->len + pk_len > limit || rec->len + pk_len > p->o.max_queue_bytes)
     return KINESIS_EINVAL;
   size = rec->len + pk_len;
   if (p->count + 1 > p->o.max_queue_size ||

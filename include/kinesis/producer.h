@@ -23,6 +23,20 @@ extern "C" {
  */
 typedef struct kinesis_producer_s kinesis_producer_t;
 
+/**
+ * Checks `record` the way kinesis_producer_put() does before it looks at
+ * the stream: a partition key of 1 to 256 characters of well-formed UTF-8
+ * (counted as Kinesis counts them, in UTF-16 code units), an explicit hash
+ * key, when given, that is a decimal from 0 to 2^128-1 without leading
+ * zeros, data that is not NULL unless `len` is 0, and data plus partition
+ * key of at most 10 MiB (KINESIS_MAX_MAX_RECORD_SIZE_KIB, the largest record
+ * any stream takes). It does not know the stream's own limit
+ * (MaxRecordSizeInKiB, 1 MiB unless raised), which the producer checks too.
+ * Returns 0, or KINESIS_EINVAL (also for a NULL `record`). Reads the record
+ * only during the call.
+ */
+KINESIS_EXTERN int kinesis_record_validate(const kinesis_record_t* record);
+
 /** What became of one record. Valid only during the callback. */
 typedef struct kinesis_put_result_s {
   const char* shard_id;          /**< on success, else NULL */
@@ -191,9 +205,10 @@ KINESIS_EXTERN int kinesis_producer_new(
  * KINESIS_EINVAL (data plus key over the largest record, see
  * max_record_size, or over max_queue_bytes, a key that is empty,
  * longer than 256 characters or not UTF-8, a bad explicit hash key, or a
- * NULL cb), KINESIS_EQUEUEFULL (the buffer is full: wait for on_drain), or
- * KINESIS_ECLOSING. On a non-zero return nothing is queued and `cb` never
- * runs.
+ * NULL cb; kinesis_record_validate() checks the record alone, without the
+ * stream's limit and max_queue_bytes), KINESIS_EQUEUEFULL (the buffer is
+ * full: wait for on_drain), or KINESIS_ECLOSING. On a non-zero return
+ * nothing is queued and `cb` never runs.
  */
 KINESIS_EXTERN int kinesis_producer_put(kinesis_producer_t* producer,
                                         const kinesis_record_t* record,

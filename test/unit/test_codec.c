@@ -929,49 +929,7 @@ static void test_backoff(void) {
 }
 
 
-#define LINE(s) (s), strlen(s)
-
-
-static void test_put_lines(void) {
-  kn_put_line_t l;
-  ASSERT_OK(kn_codec_parse_put_line(LINE("{\"data\":\"hi\\nthere\"}"), &l));
-  ASSERT_EQ(8, l.len);
-  ASSERT_MEM_EQ("hi\nthere", l.data, 8);
-  ASSERT_NULL(l.partition_key);
-  kn_put_line_clear(&l);
-  ASSERT_OK(kn_codec_parse_put_line(
-      LINE("{\"data_b64\":\"AAEC\",\"partition_key\":\"k\","
-           "\"explicit_hash_key\":\"7\",\"extra\":1}"),
-      &l));
-  ASSERT_EQ(3, l.len);
-  ASSERT_MEM_EQ("\0\1\2", l.data, 3);
-  ASSERT_STR_EQ("k", l.partition_key);
-  ASSERT_STR_EQ("7", l.explicit_hash_key);
-  kn_put_line_clear(&l);
-  ASSERT_EQ(KINESIS_EINVAL, kn_codec_parse_put_line(LINE("nope"), &l));
-  ASSERT_STR_EQ("not a JSON object", l.error);
-  kn_put_line_clear(&l);
-  ASSERT_EQ(KINESIS_EINVAL, kn_codec_parse_put_line(LINE("{}"), &l));
-  kn_put_line_clear(&l);
-  ASSERT_EQ(KINESIS_EINVAL,
-            kn_codec_parse_put_line(LINE("{\"data\":\"a\",\"data_b64\":\"YQ==\"}"),
-                                    &l));
-  kn_put_line_clear(&l);
-  ASSERT_EQ(KINESIS_EINVAL, kn_codec_parse_put_line(LINE("{\"data\":5}"), &l));
-  ASSERT_STR_EQ("\"data\" must be a string", l.error);
-  kn_put_line_clear(&l);
-  ASSERT_EQ(KINESIS_EINVAL,
-            kn_codec_parse_put_line(LINE("{\"data_b64\":\"!!\"}"), &l));
-  ASSERT_STR_EQ("\"data_b64\" is not base64", l.error);
-  kn_put_line_clear(&l);
-  ASSERT_EQ(KINESIS_EINVAL,
-            kn_codec_parse_put_line(
-                LINE("{\"data\":\"a\",\"partition_key\":[1]}"), &l));
-  kn_put_line_clear(&l);
-}
-
-
-KN_TEST_MAIN(KN_TEST(test_put_lines), KN_TEST(test_error_namespaced_type),
+KN_TEST_MAIN(KN_TEST(test_error_namespaced_type),
              KN_TEST(test_error_capital_message),
              KN_TEST(test_error_header_wins),
              KN_TEST(test_error_empty_and_non_json),
