@@ -90,8 +90,16 @@ typedef void (*kinesis_ckpt_leases_cb)(int status,
  * Unlike the objects of this library, the callbacks carry no object
  * argument: a checkpointer is a table of functions, and `arg` is the
  * caller's.
+ *
+ * The table begins with its size, so that it can grow: set `size` to
+ * sizeof(kinesis_checkpointer_ops_t) and fill it with designated
+ * initializers. A consumer treats an operation past `size` (a store built
+ * against an older header) as NULL; claim to close must lie inside it.
  */
 typedef struct kinesis_checkpointer_ops_s {
+  /** Required: sizeof(kinesis_checkpointer_ops_t) in the header the store
+   * was built against. */
+  size_t size;
   /** Take the lease of a shard for `owner` if it is free, expired or already
    * `owner`'s, and answer with the shard's checkpoint. On KINESIS_ELEASED
    * the checkpoint still carries the stored position. A finished shard is
@@ -163,23 +171,50 @@ typedef struct kinesis_checkpointer_s {
 /** The options of kinesis_checkpointer_memory_new(); see
  *  kinesis_checkpointer_memory_options_init(). */
 typedef struct kinesis_checkpointer_memory_options_s {
+  /** Set by kinesis_checkpointer_memory_options_init(): the size of this
+   * struct in the header the application was built against
+   * (docs/reference.md). */
+  size_t size;
   /** Default 10000. A lease not heartbeaten for this long may be claimed by
-   * another owner. */
+   * another owner. 0 is KINESIS_EINVAL. */
   uint32_t session_timeout_ms;
 } kinesis_checkpointer_memory_options_t;
 
-/** Zeroes `options` and writes the defaults. */
-KINESIS_EXTERN void kinesis_checkpointer_memory_options_init(
-    kinesis_checkpointer_memory_options_t* options);
+/**
+ * Writes the defaults into `options` and sets its `size`; does nothing when
+ * `options` is NULL. A macro, so that the size is that of the struct in the
+ * header the application was built against: a newer library writes only
+ * that many bytes (docs/reference.md).
+ */
+#define kinesis_checkpointer_memory_options_init(options)                     \
+  kinesis_checkpointer_memory_options_init_sized(                             \
+      (options), sizeof(kinesis_checkpointer_memory_options_t))
+
+/**
+ * What kinesis_checkpointer_memory_options_init() calls: writes the defaults
+ * into the first `size` bytes of `options`, zeroes any bytes past the
+ * library's own struct, and sets `options->size` to `size`. Does nothing
+ * when `options` is NULL or `size` is below sizeof(size_t).
+ */
+KINESIS_EXTERN void kinesis_checkpointer_memory_options_init_sized(
+    kinesis_checkpointer_memory_options_t* options, size_t size);
 
 /**
  * A checkpointer that keeps everything in this process's memory, on `loop`,
- * measuring leases by the loop's clock. `options` may be NULL for the
- * defaults; a session_timeout_ms of 0 is KINESIS_EINVAL. It is meant
- * for tests, for one process that may restart its consumer, and as a model
- * for your own. Consumers in the same process may share it; leases then
- * work between them as with a shared store, and member counts them, per
- * stream, on the same clock. Returns 0, KINESIS_EINVAL or KINESIS_ENOMEM.
+ * measuring leases by the loop's clock. It is meant for tests, for one
+ * process that may restart its consumer, and as a model for your own.
+ * Consumers in the same process may share it; leases then work between
+ * them as with a shared store, and member counts them, per stream, on the
+ * same clock.
+ *
+ * `options` NULL means every default (no field is required). Only the
+ * fields inside `options->size` are read; the others take their defaults.
+ *
+ * Returns 0; KINESIS_EINVAL (NULL `loop` or `out`, an `options->size` of 0
+ * (options not set by kinesis_checkpointer_memory_options_init()), or a
+ * session_timeout_ms of 0); KINESIS_EUNSUPPORTED (`options` is longer than
+ * this library's struct, from a newer header, and sets a field past it); or
+ * KINESIS_ENOMEM.
  */
 KINESIS_EXTERN int kinesis_checkpointer_memory_new(
     uv_loop_t* loop, const kinesis_checkpointer_memory_options_t* options,
@@ -190,6 +225,10 @@ KINESIS_EXTERN int kinesis_checkpointer_memory_new(
 /** The options of kinesis_checkpointer_redis_new(); see
  *  kinesis_checkpointer_redis_options_init(). */
 typedef struct kinesis_checkpointer_redis_options_s {
+  /** Set by kinesis_checkpointer_redis_options_init(): the size of this
+   * struct in the header the application was built against
+   * (docs/reference.md). */
+  size_t size;
   /** Required. Copied. redis://[[user]:password@]host[:port][/db]: port
    * 6379 by default, an IPv6 address in brackets, user and password
    * percent-decoded. With a user and a password the checkpointer sends
@@ -203,20 +242,37 @@ typedef struct kinesis_checkpointer_redis_options_s {
   const char* app_name;
   /** Default 10000. A lease (or membership) not renewed for this long may be
    * claimed by another owner (no longer counts). Measured on the Redis
-   * server's clock. */
+   * server's clock. 0 is KINESIS_EINVAL. */
   uint32_t session_timeout_ms;
-  /** Default 2000. Longest time to connect and authenticate. */
+  /** Default 2000. Longest time to connect and authenticate; 0 is
+   * KINESIS_EINVAL. */
   uint32_t connect_timeout_ms;
   /** Default 100 and 5000. After a failed attempt or a lost connection the
    * checkpointer connects again after a wait that doubles from the first to
-   * the second, with jitter, until it is closed. */
+   * the second, with jitter, until it is closed. 0 is KINESIS_EINVAL, and
+   * so is a reconnect_max_ms below reconnect_min_ms. */
   uint32_t reconnect_min_ms;
   uint32_t reconnect_max_ms; /**< See reconnect_min_ms. */
 } kinesis_checkpointer_redis_options_t;
 
-/** Zeroes `options` and writes the defaults. */
-KINESIS_EXTERN void kinesis_checkpointer_redis_options_init(
-    kinesis_checkpointer_redis_options_t* options);
+/**
+ * Writes the defaults into `options` and sets its `size`; does nothing when
+ * `options` is NULL. A macro, so that the size is that of the struct in the
+ * header the application was built against: a newer library writes only
+ * that many bytes (docs/reference.md).
+ */
+#define kinesis_checkpointer_redis_options_init(options)                      \
+  kinesis_checkpointer_redis_options_init_sized(                              \
+      (options), sizeof(kinesis_checkpointer_redis_options_t))
+
+/**
+ * What kinesis_checkpointer_redis_options_init() calls: writes the defaults
+ * into the first `size` bytes of `options`, zeroes any bytes past the
+ * library's own struct, and sets `options->size` to `size`. Does nothing
+ * when `options` is NULL or `size` is below sizeof(size_t).
+ */
+KINESIS_EXTERN void kinesis_checkpointer_redis_options_init_sized(
+    kinesis_checkpointer_redis_options_t* options, size_t size);
 
 /**
  * A checkpointer that keeps leases, checkpoints and memberships in Redis
@@ -236,11 +292,18 @@ KINESIS_EXTERN void kinesis_checkpointer_redis_options_init(
  * alive until kinesis_checkpointer_close(), which answers operations still
  * waiting for Redis with KINESIS_ECANCELED (some may have been applied).
  *
- * Returns 0, KINESIS_EINVAL (NULL `loop`, `out` or `options`, a missing or
- * malformed url, a bad app_name, a session_timeout_ms, connect_timeout_ms or
- * reconnect_min_ms of 0, reconnect_max_ms below reconnect_min_ms),
- * KINESIS_ENOMEM, or KINESIS_EUNSUPPORTED when the library was built
- * without hiredis. On error `*out` is untouched. Since 0.3.
+ * `options` NULL is KINESIS_EINVAL (`url` and `app_name` are required).
+ * Only the fields inside `options->size` are read; the others take their
+ * defaults.
+ *
+ * Returns 0; KINESIS_EINVAL (NULL `loop`, `out` or `options`, an
+ * `options->size` of 0 (options not set by
+ * kinesis_checkpointer_redis_options_init()), a missing or malformed url, a
+ * bad app_name, a session_timeout_ms, connect_timeout_ms or
+ * reconnect_min_ms of 0, reconnect_max_ms below reconnect_min_ms);
+ * KINESIS_EUNSUPPORTED (`options` is longer than this library's struct,
+ * from a newer header, and sets a field past it; or the library was built
+ * without hiredis); or KINESIS_ENOMEM. On error `*out` is untouched. Since 0.3.
  */
 KINESIS_EXTERN int kinesis_checkpointer_redis_new(
     uv_loop_t* loop, const kinesis_checkpointer_redis_options_t* options,

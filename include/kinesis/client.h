@@ -61,6 +61,9 @@ typedef struct kinesis_client_s kinesis_client_t;
 
 /** The options of kinesis_client_new(); see kinesis_client_options_init(). */
 typedef struct kinesis_client_options_s {
+  /** Set by kinesis_client_options_init(): the size of this struct in the
+   * header the application was built against (docs/reference.md). */
+  size_t size;
   /** Default: $AWS_REGION, then $AWS_DEFAULT_REGION, then the profile's
    * region. Copied. Without one, API calls return KINESIS_ENOREGION. */
   const char* region;
@@ -85,43 +88,69 @@ typedef struct kinesis_client_options_s {
   /** Default NULL: the system's CA store. A PEM file of CAs to trust.
    * Copied. */
   const char* ca_file;
-  /** Default 0. 1 turns certificate and host name verification off. */
+  /** Default 0: certificates and host names are verified. 1 turns that
+   * off. */
   int insecure;
-  /** Default 10000. Time to establish a connection, TLS included. */
+  /** Default 10000. Time to establish a connection, TLS included; 0 is
+   * KINESIS_EINVAL. */
   uint32_t connect_timeout_ms;
-  /** Default 30000. Time for one attempt of a request, start to end. */
+  /** Default 30000. Time for one attempt of a request, start to end; 0 is
+   * KINESIS_EINVAL. */
   uint32_t request_timeout_ms;
-  /** Default 64. Open connections at most; further requests wait. */
+  /** Default 64. Open connections at most; further requests wait. 0 is
+   * KINESIS_EINVAL. */
   uint32_t max_connections;
-  /** Default 5. Attempts per request for retriable errors (1: no retry). */
+  /** Default 5. Attempts per request for retriable errors (1: no retry);
+   * 0 is KINESIS_EINVAL. */
   uint32_t max_attempts;
   /** Default 100. Exponential backoff base; each wait is random in
-   * [0, min(cap, base * 2^attempt)] (full jitter). */
+   * [0, min(cap, base * 2^attempt)] (full jitter). 0 is KINESIS_EINVAL. */
   uint32_t retry_base_ms;
-  /** Default 5000. Longest wait between attempts. */
+  /** Default 5000. Longest wait between attempts; 0 is KINESIS_EINVAL. */
   uint32_t retry_cap_ms;
-  /** Default NULL: the wall clock. Epoch milliseconds used for signing, for
-   * tests that pin time. Must outlive the client. */
-  int64_t (*clock_ms)(void* clock_arg);
-  void* clock_arg; /**< Passed to clock_ms. */
   /** Default NULL: nothing is logged. Receives messages at `log_level` and
    * more important, from the client and everything made from it. */
   kinesis_log_cb log;
   void* log_data; /**< Passed to `log` as `user_data`. */
-  /** Default KINESIS_LOG_WARN. */
+  /** Default KINESIS_LOG_WARN; 0 is KINESIS_LOG_ERROR. Another value than
+   * the four levels is KINESIS_EINVAL. */
   kinesis_log_level_t log_level;
 } kinesis_client_options_t;
 
-/** Zeroes `options` and writes the defaults. */
-KINESIS_EXTERN void kinesis_client_options_init(
-    kinesis_client_options_t* options);
+/**
+ * Writes the defaults into `options` and sets its `size`; does nothing when
+ * `options` is NULL. A macro, so that the size is that of the struct in the
+ * header the application was built against: a newer library writes only
+ * that many bytes (docs/reference.md).
+ */
+#define kinesis_client_options_init(options)                                  \
+  kinesis_client_options_init_sized((options),                                \
+                                    sizeof(kinesis_client_options_t))
+
+/**
+ * What kinesis_client_options_init() calls: writes the defaults into the
+ * first `size` bytes of `options`, zeroes any bytes past the library's own
+ * struct, and sets `options->size` to `size`. Does nothing when `options` is
+ * NULL or `size` is below sizeof(size_t).
+ */
+KINESIS_EXTERN void kinesis_client_options_init_sized(
+    kinesis_client_options_t* options, size_t size);
 
 /**
  * Creates a client on `loop`. Resolves the region and endpoint now (reading
  * the environment and the shared config file); credentials are resolved on
  * the first call, and temporary ones (container, instance metadata, web
- * identity, assumed roles) refreshed on the loop before they expire. Returns 0 and sets `*out`, or KINESIS_EINVAL (a bad
- * endpoint URL or option), or KINESIS_ENOMEM; on failure `*out` is untouched.
+ * identity, assumed roles) refreshed on the loop before they expire.
+ *
+ * `options` NULL means every default (no field is required). Only the
+ * fields inside `options->size` are read; the others take their defaults.
+ *
+ * Returns 0 and sets `*out`; KINESIS_EINVAL (a NULL `loop` or `out`, an
+ * `options->size` of 0 (options not set by kinesis_client_options_init()),
+ * a bad endpoint URL, or an option out of range, such as a 0 where the
+ * field gives 0 no meaning); KINESIS_EUNSUPPORTED (`options` is longer than
+ * this library's struct, from a newer header, and sets a field past it);
+ * or KINESIS_ENOMEM. On failure `*out` is untouched.
  */
 KINESIS_EXTERN int kinesis_client_new(uv_loop_t* loop,
                                       const kinesis_client_options_t* options,

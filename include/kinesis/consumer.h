@@ -140,6 +140,9 @@ typedef void (*kinesis_shard_end_cb)(kinesis_consumer_t* consumer,
 /** The options of kinesis_consumer_new(); see
  *  kinesis_consumer_options_init(). */
 typedef struct kinesis_consumer_options_s {
+  /** Set by kinesis_consumer_options_init(): the size of this struct in the
+   * header the application was built against (docs/reference.md). */
+  size_t size;
   /** Required. The stream name, or its ARN. Copied. */
   const char* stream;
   /** Required. Called for each record, in order within a shard. */
@@ -156,7 +159,8 @@ typedef struct kinesis_consumer_options_s {
   uint32_t max_shard_consumers;
   /** Default 10000. Records per GetRecords (1 to 10000). */
   uint32_t record_limit;
-  /** Default 2000. Wait before fetching a shard again that had nothing. */
+  /** Default 2000. Wait before fetching a shard again that had nothing;
+   * 0 is KINESIS_EINVAL. */
   uint32_t sleep_time_no_records_ms;
   /** Default 5. GetRecords calls per second per shard at most (AWS allows
    * 5); fractions are allowed. */
@@ -217,15 +221,42 @@ typedef struct kinesis_consumer_options_s {
   void* on_shard_data; /**< passed to on_shard_start and on_shard_end */
 } kinesis_consumer_options_t;
 
-/** Zeroes `options` and writes the defaults. */
-KINESIS_EXTERN void kinesis_consumer_options_init(
-    kinesis_consumer_options_t* options);
+/**
+ * Writes the defaults into `options` and sets its `size`; does nothing when
+ * `options` is NULL. A macro, so that the size is that of the struct in the
+ * header the application was built against: a newer library writes only
+ * that many bytes (docs/reference.md).
+ */
+#define kinesis_consumer_options_init(options)                                \
+  kinesis_consumer_options_init_sized((options),                              \
+                                      sizeof(kinesis_consumer_options_t))
+
+/**
+ * What kinesis_consumer_options_init() calls: writes the defaults into the
+ * first `size` bytes of `options`, zeroes any bytes past the library's own
+ * struct, and sets `options->size` to `size`. Does nothing when `options` is
+ * NULL or `size` is below sizeof(size_t).
+ */
+KINESIS_EXTERN void kinesis_consumer_options_init_sized(
+    kinesis_consumer_options_t* options, size_t size);
 
 /**
  * Creates a consumer on `client`'s loop; nothing is fetched until
- * kinesis_consumer_start(). Returns 0, KINESIS_EINVAL (no stream, no
- * on_record, or an option out of range), KINESIS_ENOREGION, KINESIS_ECLOSING
- * or KINESIS_ENOMEM. The client refuses to close while the consumer is open.
+ * kinesis_consumer_start().
+ *
+ * `options` NULL is KINESIS_EINVAL (`stream` and `on_record` are
+ * required). Only the fields inside `options->size` are read; the others
+ * take their defaults. The same holds for the checkpointer's operations:
+ * those past its `ops->size` count as NULL.
+ *
+ * Returns 0; KINESIS_EINVAL (NULL `client`, `options` or `out`, an
+ * `options->size` of 0 (options not set by kinesis_consumer_options_init()),
+ * no stream, no on_record, an option out of range, such as a 0 where the
+ * field gives 0 no meaning, or a checkpointer whose table lacks an
+ * operation from claim to close); KINESIS_EUNSUPPORTED (`options`, or the
+ * checkpointer's table, is longer than this library's struct, from a newer
+ * header, and sets a field past it); KINESIS_ENOREGION; KINESIS_ECLOSING; or
+ * KINESIS_ENOMEM. The client refuses to close while the consumer is open.
  */
 KINESIS_EXTERN int kinesis_consumer_new(
     kinesis_client_t* client, const kinesis_consumer_options_t* options,

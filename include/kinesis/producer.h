@@ -83,6 +83,9 @@ typedef void (*kinesis_drain_cb)(kinesis_producer_t* producer,
 /** The options of kinesis_producer_new(); see
  *  kinesis_producer_options_init(). */
 typedef struct kinesis_producer_options_s {
+  /** Set by kinesis_producer_options_init(): the size of this struct in the
+   * header the application was built against (docs/reference.md). */
+  size_t size;
   /** Required. The stream name, or its ARN. Copied. */
   const char* stream;
   /** Default 500. Longest a record waits to join a batch, in milliseconds;
@@ -176,16 +179,40 @@ typedef struct kinesis_producer_options_s {
   void* on_drain_data; /**< Passed to on_drain as `user_data`. */
 } kinesis_producer_options_t;
 
-/** Zeroes `options` and writes the defaults. */
-KINESIS_EXTERN void kinesis_producer_options_init(
-    kinesis_producer_options_t* options);
+/**
+ * Writes the defaults into `options` and sets its `size`; does nothing when
+ * `options` is NULL. A macro, so that the size is that of the struct in the
+ * header the application was built against: a newer library writes only
+ * that many bytes (docs/reference.md).
+ */
+#define kinesis_producer_options_init(options)                                \
+  kinesis_producer_options_init_sized((options),                              \
+                                      sizeof(kinesis_producer_options_t))
+
+/**
+ * What kinesis_producer_options_init() calls: writes the defaults into the
+ * first `size` bytes of `options`, zeroes any bytes past the library's own
+ * struct, and sets `options->size` to `size`. Does nothing when `options` is
+ * NULL or `size` is below sizeof(size_t).
+ */
+KINESIS_EXTERN void kinesis_producer_options_init_sized(
+    kinesis_producer_options_t* options, size_t size);
 
 /**
  * Creates a producer on `client`'s loop and starts listing the stream's
- * shards. Records put before the listing is done wait for it. Returns 0 and
- * sets `*out`, or KINESIS_EINVAL (a missing stream or an option out of
- * range), KINESIS_ECLOSING (the client is closing) or KINESIS_ENOMEM. The
- * client refuses to close (KINESIS_EBUSY) until the producer has closed.
+ * shards. Records put before the listing is done wait for it.
+ *
+ * `options` NULL is KINESIS_EINVAL (`stream` is required). Only the fields
+ * inside `options->size` are read; the others take their defaults.
+ *
+ * Returns 0 and sets `*out`; KINESIS_EINVAL (NULL `client`, `options` or
+ * `out`, an `options->size` of 0 (options not set by
+ * kinesis_producer_options_init()), a missing stream, or an option out of
+ * range, such as a 0 where the field gives 0 no meaning);
+ * KINESIS_EUNSUPPORTED (`options` is longer than this library's struct,
+ * from a newer header, and sets a field past it); KINESIS_ECLOSING (the
+ * client is closing); or KINESIS_ENOMEM. The client refuses to close
+ * (KINESIS_EBUSY) until the producer has closed.
  */
 KINESIS_EXTERN int kinesis_producer_new(
     kinesis_client_t* client, const kinesis_producer_options_t* options,
