@@ -7,6 +7,7 @@
 
 #include "kinesis/version.h"
 #include "kinesis/errno.h"
+#include "kinesis/hooks.h"
 #include "kinesis/client.h"
 #include "kinesis/producer.h"
 #include "kinesis/checkpoint.h"

@@ -4,8 +4,7 @@
 /**
  * \file
  * The client: region, endpoint, credentials and connections on one loop,
- * and the Kinesis API calls made through it. Also the allocator and the log
- * hook, which the whole library uses.
+ * and the Kinesis API calls made through it.
  */
 
 #include <stddef.h>
@@ -14,6 +13,7 @@
 #include <uv.h>
 
 #include "kinesis/errno.h"
+#include "kinesis/hooks.h"
 #include "kinesis/version.h"
 
 #ifdef __cplusplus
@@ -22,39 +22,6 @@ extern "C" {
 
 /** Runs once an object has closed; the object must not be used after it. */
 typedef void (*kinesis_close_cb)(void* user_data);
-
-/** Works like malloc(); see kinesis_replace_allocator(). */
-typedef void* (*kinesis_malloc_func)(size_t size);
-/** Works like realloc(); see kinesis_replace_allocator(). */
-typedef void* (*kinesis_realloc_func)(void* ptr, size_t size);
-/** Works like calloc(); see kinesis_replace_allocator(). */
-typedef void* (*kinesis_calloc_func)(size_t count, size_t size);
-/** Works like free(); see kinesis_replace_allocator(). */
-typedef void (*kinesis_free_func)(void* ptr);
-
-/**
- * Replaces the allocator the library uses for its own memory, like
- * uv_replace_allocator(). Call it before creating any object. libcurl,
- * jansson and mbedTLS keep their own allocators. Returns 0 or KINESIS_EINVAL
- * when a function is NULL.
- */
-KINESIS_EXTERN int kinesis_replace_allocator(kinesis_malloc_func malloc_fn,
-                                             kinesis_realloc_func realloc_fn,
-                                             kinesis_calloc_func calloc_fn,
-                                             kinesis_free_func free_fn);
-
-/** How much a log message matters. */
-typedef enum {
-  KINESIS_LOG_ERROR = 0, /**< Something failed. */
-  KINESIS_LOG_WARN,      /**< Something went wrong, and the library goes on. */
-  KINESIS_LOG_INFO,      /**< Events worth knowing, such as a shard leased. */
-  KINESIS_LOG_DEBUG      /**< Details for debugging. */
-} kinesis_log_level_t;
-
-/** Receives the library's log messages; `message` is valid during the call
- *  and never contains credentials. */
-typedef void (*kinesis_log_cb)(kinesis_log_level_t level, const char* message,
-                               void* user_data);
 
 /** A Kinesis client: region, endpoint, credentials and HTTP on one loop. */
 typedef struct kinesis_client_s kinesis_client_t;
