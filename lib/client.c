@@ -1956,7 +1956,11 @@ static void client_maybe_finish_close(kinesis_client_t* c) {
 }
 
 
-int kinesis_client_stats(kinesis_client_t* c, kinesis_client_stats_t* st) {
+int kinesis_client_stats(const kinesis_client_t* client,
+                         kinesis_client_stats_t* st) {
+  /* ops_out is a buffer the client keeps for this call, not part of its
+   * state: a const client, like every getter. */
+  kinesis_client_t* c = (kinesis_client_t*) client;
   uint64_t now;
   size_t i;
 

@@ -862,8 +862,12 @@ int kinesis_consumer_stop(kinesis_consumer_t* c, kinesis_consumer_cb cb,
 }
 
 
-int kinesis_consumer_stats(kinesis_consumer_t* c,
+int kinesis_consumer_stats(const kinesis_consumer_t* consumer,
                            kinesis_consumer_stats_t* st) {
+  /* The shard array handed out is a buffer the consumer keeps for this
+   * call, not part of its state: filling it changes nothing the consumer
+   * does, so the function takes a const consumer like every getter. */
+  kinesis_consumer_t* c = (kinesis_consumer_t*) consumer;
   kinesis_consumer_shard_stats_t* ss;
   kn_queue_t* q;
   size_t i = 0;

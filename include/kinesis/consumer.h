@@ -386,8 +386,10 @@ typedef struct kinesis_consumer_stats_s {
   uint64_t invalid_checkpoints;
 } kinesis_consumer_stats_t;
 
-/** Fills `stats`. Returns 0 or KINESIS_EINVAL. */
-KINESIS_EXTERN int kinesis_consumer_stats(kinesis_consumer_t* consumer,
+/** Fills `stats`; `stats->shards` points into a buffer of the consumer's,
+ *  valid until the next call on it. Returns 0, KINESIS_EINVAL (a NULL
+ *  argument) or KINESIS_ENOMEM (no room for the shards' entries). */
+KINESIS_EXTERN int kinesis_consumer_stats(const kinesis_consumer_t* consumer,
                                           kinesis_consumer_stats_t* stats);
 
 /**
