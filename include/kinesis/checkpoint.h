@@ -17,7 +17,7 @@ extern "C" {
  * Checkpointers store, per (stream, shard): a lease (owner and heartbeat),
  * the checkpoint, and whether the shard is finished. The consumer knows them
  * only through kinesis_checkpointer_ops_t, so an application can write its
- * own (PostgreSQL, DynamoDB, a file) against the same table. Since 0.3.
+ * own (PostgreSQL, DynamoDB, a file) against the same table.
  */
 
 /** A position in a shard. */
@@ -75,7 +75,7 @@ typedef struct kinesis_lease_s {
  * The answer to leases: `status` 0 and `n` entries, one per asked shard in
  * the order asked (repeated ids repeated); or an error, with `leases` NULL
  * and `n` 0. The entries and their strings are valid only during the call.
- * With `n` 0, `leases` may be NULL. Since 0.9.
+ * With `n` 0, `leases` may be NULL.
  */
 typedef void (*kinesis_ckpt_leases_cb)(int status,
                                        const kinesis_lease_t* leases, size_t n,
@@ -147,8 +147,7 @@ typedef struct kinesis_checkpointer_ops_s {
    * answered with no entries), and then `shard_ids` may be NULL. Returns
    * KINESIS_EINVAL for a NULL `self`, `stream` or `cb`, a NULL `shard_ids`
    * with `n` above 0, or a NULL or empty id among them; KINESIS_ENOMEM;
-   * KINESIS_ECLOSING. The ids are borrowed for the duration of the call.
-   * Since 0.9. */
+   * KINESIS_ECLOSING. The ids are borrowed for the duration of the call. */
   int (*leases)(void* self, const char* stream, const char* const* shard_ids,
                 size_t n, kinesis_ckpt_leases_cb cb, void* arg);
 } kinesis_checkpointer_ops_t;
@@ -303,7 +302,7 @@ KINESIS_EXTERN void kinesis_checkpointer_redis_options_init_sized(
  * reconnect_min_ms of 0, reconnect_max_ms below reconnect_min_ms);
  * KINESIS_EUNSUPPORTED (`options` is longer than this library's struct,
  * from a newer header, and sets a field past it; or the library was built
- * without hiredis); or KINESIS_ENOMEM. On error `*out` is untouched. Since 0.3.
+ * without hiredis); or KINESIS_ENOMEM. On error `*out` is untouched.
  */
 KINESIS_EXTERN int kinesis_checkpointer_redis_new(
     uv_loop_t* loop, const kinesis_checkpointer_redis_options_t* options,

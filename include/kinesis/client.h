@@ -157,7 +157,7 @@ KINESIS_EXTERN int kinesis_client_set_credentials(kinesis_client_t* client,
 
 /**
  * Where the client's credentials come from: what `kinesis whoami` prints.
- * It holds no secret. Since 0.9.
+ * It holds no secret.
  */
 typedef struct kinesis_identity_s {
   /** The provider of the chain that gave them: "options", "environment",
@@ -179,7 +179,7 @@ typedef struct kinesis_identity_s {
  * Completion of kinesis_client_identity(). With `status` 0, `identity` is
  * set and `message` is NULL; otherwise `identity` is NULL and `message`
  * says why (which sources were tried), without a secret. Both are valid
- * only during the call. Since 0.9.
+ * only during the call.
  */
 typedef void (*kinesis_identity_cb)(kinesis_client_t* client, int status,
                                     const kinesis_identity_t* identity,
@@ -194,7 +194,7 @@ typedef void (*kinesis_identity_cb)(kinesis_client_t* client, int status,
  * client closes or its credentials are replaced
  * (kinesis_client_set_credentials()). Or returns KINESIS_EINVAL (NULL
  * client or callback), KINESIS_ENOMEM or KINESIS_ECLOSING, and `cb` never
- * runs. Since 0.9.
+ * runs.
  */
 KINESIS_EXTERN int kinesis_client_identity(kinesis_client_t* client,
                                            kinesis_identity_cb cb,
@@ -226,11 +226,11 @@ typedef struct kinesis_stream_summary_s {
   uint32_t open_shard_count;    /**< shards open now */
   uint32_t consumer_count;      /**< enhanced fan-out consumers registered */
   uint32_t max_record_size_kib; /**< 0 when the service did not say */
-  /** The KMS key of a stream encrypted with KMS, or NULL. Since 0.9. */
+  /** The KMS key of a stream encrypted with KMS, or NULL. */
   const char* key_id;
 } kinesis_stream_summary_t;
 
-/** A stream's tag: a key and its value. Since 0.9. */
+/** A stream's tag: a key and its value. */
 typedef struct kinesis_tag_s {
   const char* key;    /**< 1 to 128 characters */
   const char* value;  /**< 0 to 256 characters; NULL is sent as "" */
@@ -287,16 +287,16 @@ typedef struct kinesis_result_s {
   uint32_t failed_record_count;     /**< entries that failed */
   /** Attempts sent again after an attempt that got no usable answer (a
    * transport error, a timeout, a 5xx), which the service may have carried
-   * out: a PutRecords whose records may be in the stream twice. Since 0.9. */
+   * out: a PutRecords whose records may be in the stream twice. */
   uint32_t unsure_retries;
-  /** ListStreams: the stream names, of every page. Since 0.9. */
+  /** ListStreams: the stream names, of every page. */
   const char* const* stream_names;
   size_t nstream_names;             /**< entries in `stream_names` */
-  /** ListTagsForStream: the tags, of every page. Since 0.9. */
+  /** ListTagsForStream: the tags, of every page. */
   const kinesis_tag_t* tags;
   size_t ntags;                     /**< entries in `tags` */
   /** UpdateShardCount: the open shards before the call, and the count
-   * asked for; 0 when the service did not say. Since 0.9. */
+   * asked for; 0 when the service did not say. */
   uint32_t current_shard_count;
   uint32_t target_shard_count;      /**< see current_shard_count */
 } kinesis_result_t;
@@ -324,7 +324,7 @@ typedef void (*kinesis_client_cb)(kinesis_client_t* client, int status,
  * `endpoint_url` is set) and keeps it, so kinesis_client_region() may
  * change from NULL once; an ARN of another region than the client's, or
  * one that names no region, is KINESIS_EINVAL (logged at WARN). Producers
- * and consumers made with a stream ARN do the same. Since 0.9.
+ * and consumers made with a stream ARN do the same.
  * @{
  */
 
@@ -433,14 +433,12 @@ KINESIS_EXTERN int kinesis_client_put_records(
  * \name Stream management calls
  * These follow the rules of the API calls above. Each is one request, or a
  * few in a row where noted; `cb` runs once with the last one's result.
- * Since 0.9.
  * @{
  */
 
 /**
  * ListStreams, following every page (NextToken, or ExclusiveStartStreamName
  * while HasMoreStreams is true). `result->stream_names` holds every name.
- * Since 0.9.
  */
 KINESIS_EXTERN int kinesis_client_list_streams(kinesis_client_t* client,
                                                kinesis_client_cb cb,
@@ -453,7 +451,7 @@ KINESIS_EXTERN int kinesis_client_list_streams(kinesis_client_t* client,
  * UpdateShardCount with UNIFORM_SCALING to `target_shard_count`, 1 to
  * KINESIS_MAX_TARGET_SHARD_COUNT (else KINESIS_EINVAL). The stream is
  * UPDATING afterwards. `result->current_shard_count` and
- * `result->target_shard_count` are set when the service sends them. Since 0.9.
+ * `result->target_shard_count` are set when the service sends them.
  */
 KINESIS_EXTERN int kinesis_client_update_shard_count(
     kinesis_client_t* client, const char* stream, uint32_t target_shard_count,
@@ -465,7 +463,7 @@ KINESIS_EXTERN int kinesis_client_update_shard_count(
  * KINESIS_EINVAL). With `new_starting_hash_key` NULL the shard is split in
  * the middle of its hash key range, which ListShards tells first: the call
  * fails with KINESIS_ENOTFOUND when the stream has no such shard, and with
- * KINESIS_EINVAL when its range holds a single key. Since 0.9.
+ * KINESIS_EINVAL when its range holds a single key.
  */
 KINESIS_EXTERN int kinesis_client_split_shard(kinesis_client_t* client,
                                               const char* stream,
@@ -475,7 +473,7 @@ KINESIS_EXTERN int kinesis_client_split_shard(kinesis_client_t* client,
                                               void* user_data);
 
 /** MergeShards: `shard_id` and `adjacent_shard_id` become one shard. Both
- * are required and must differ (else KINESIS_EINVAL). Since 0.9. */
+ * are required and must differ (else KINESIS_EINVAL). */
 KINESIS_EXTERN int kinesis_client_merge_shards(kinesis_client_t* client,
                                                const char* stream,
                                                const char* shard_id,
@@ -492,7 +490,7 @@ typedef enum {
 /**
  * UpdateStreamMode to `mode` (another value is KINESIS_EINVAL). The service
  * wants the stream's ARN: given a name, the call asks DescribeStreamSummary
- * for it first. Since 0.9.
+ * for it first.
  */
 KINESIS_EXTERN int kinesis_client_update_stream_mode(
     kinesis_client_t* client, const char* stream, kinesis_stream_mode_t mode,
@@ -506,14 +504,14 @@ KINESIS_EXTERN int kinesis_client_update_stream_mode(
 /**
  * IncreaseStreamRetentionPeriod to `hours`, KINESIS_MIN_RETENTION_HOURS to
  * KINESIS_MAX_RETENTION_HOURS (else KINESIS_EINVAL). The service refuses a
- * period shorter than the current one (KINESIS_EINVALIDARG). Since 0.9.
+ * period shorter than the current one (KINESIS_EINVALIDARG).
  */
 KINESIS_EXTERN int kinesis_client_increase_stream_retention(
     kinesis_client_t* client, const char* stream, uint32_t hours,
     kinesis_client_cb cb, void* user_data);
 
 /** DecreaseStreamRetentionPeriod to `hours`; see
- * kinesis_client_increase_stream_retention(). Since 0.9.
+ * kinesis_client_increase_stream_retention().
  */
 KINESIS_EXTERN int kinesis_client_decrease_stream_retention(
     kinesis_client_t* client, const char* stream, uint32_t hours,
@@ -525,14 +523,14 @@ KINESIS_EXTERN int kinesis_client_decrease_stream_retention(
 /**
  * StartStreamEncryption with KMS and `key_id` (a key id, key ARN, alias
  * name or alias ARN of 1 to 2048 characters; NULL: KINESIS_DEFAULT_KMS_KEY).
- * An empty or longer `key_id` is KINESIS_EINVAL. Since 0.9.
+ * An empty or longer `key_id` is KINESIS_EINVAL.
  */
 KINESIS_EXTERN int kinesis_client_start_stream_encryption(
     kinesis_client_t* client, const char* stream, const char* key_id,
     kinesis_client_cb cb, void* user_data);
 
 /** StopStreamEncryption; the service wants the key in use, `key_id` as for
- * kinesis_client_start_stream_encryption(). Since 0.9.
+ * kinesis_client_start_stream_encryption().
  */
 KINESIS_EXTERN int kinesis_client_stop_stream_encryption(
     kinesis_client_t* client, const char* stream, const char* key_id,
@@ -545,7 +543,6 @@ KINESIS_EXTERN int kinesis_client_stop_stream_encryption(
  * AddTagsToStream with 1 to KINESIS_MAX_TAGS_PER_CALL tags, copied. A key
  * must have 1 to 128 characters, a value at most 256, and no key may come
  * twice; else KINESIS_EINVAL. A tag whose key the stream has is replaced.
- * Since 0.9.
  */
 KINESIS_EXTERN int kinesis_client_add_tags(kinesis_client_t* client,
                                            const char* stream,
@@ -554,7 +551,7 @@ KINESIS_EXTERN int kinesis_client_add_tags(kinesis_client_t* client,
                                            void* user_data);
 
 /** RemoveTagsFromStream with 1 to KINESIS_MAX_TAGS_PER_CALL keys of 1 to
- * 128 characters, copied; else KINESIS_EINVAL. Since 0.9.
+ * 128 characters, copied; else KINESIS_EINVAL.
  */
 KINESIS_EXTERN int kinesis_client_remove_tags(kinesis_client_t* client,
                                               const char* stream,
@@ -564,7 +561,7 @@ KINESIS_EXTERN int kinesis_client_remove_tags(kinesis_client_t* client,
                                               void* user_data);
 
 /** ListTagsForStream, following every page (ExclusiveStartTagKey while
- * HasMoreTags is true). `result->tags` holds every tag. Since 0.9.
+ * HasMoreTags is true). `result->tags` holds every tag.
  */
 KINESIS_EXTERN int kinesis_client_list_tags(kinesis_client_t* client,
                                             const char* stream,
@@ -580,7 +577,7 @@ KINESIS_EXTERN int kinesis_client_list_tags(kinesis_client_t* client,
  * UpdateMaxRecordSize to `kib`, KINESIS_MIN_MAX_RECORD_SIZE_KIB to
  * KINESIS_MAX_MAX_RECORD_SIZE_KIB (else KINESIS_EINVAL). Like
  * kinesis_client_update_stream_mode(), it looks the ARN up when given a
- * name. Since 0.9.
+ * name.
  */
 KINESIS_EXTERN int kinesis_client_update_max_record_size(
     kinesis_client_t* client, const char* stream, uint32_t kib,

@@ -22,7 +22,7 @@ extern "C" {
  * A consumer: leases the stream's shards through a checkpointer, fetches
  * each with its own timer, de-aggregates KPL records, and hands records to
  * `on_record` through a bounded queue, checkpointing only what the
- * application has finished with. Since 0.3.
+ * application has finished with.
  */
 typedef struct kinesis_consumer_s kinesis_consumer_t;
 
@@ -62,7 +62,7 @@ typedef void (*kinesis_ready_cb)(kinesis_consumer_t* consumer, int ready,
  * What the consumer does when the service refuses the checkpoint a shard
  * was to start from (GetShardIterator answers InvalidArgumentException):
  * the stream was deleted and created again under the same name, or the
- * checkpoint belongs to another shard. Since 0.9.
+ * checkpoint belongs to another shard.
  */
 typedef enum {
   /** The shard is not read. Its lease is kept and heartbeaten, so that no
@@ -76,7 +76,7 @@ typedef enum {
 } kinesis_invalid_checkpoint_t;
 
 /** A checkpoint the service refused; see `on_checkpoint_error`. Valid
- *  during the callback. Since 0.9. */
+ *  during the callback. */
 typedef struct kinesis_checkpoint_error_s {
   const char* shard_id;          /**< the shard */
   const char* sequence_number;   /**< the refused checkpoint */
@@ -88,13 +88,13 @@ typedef struct kinesis_checkpoint_error_s {
 } kinesis_checkpoint_error_t;
 
 /** Told that the service refused a shard's checkpoint; see
- *  `on_checkpoint_error`. Since 0.9. */
+ *  `on_checkpoint_error`. */
 typedef void (*kinesis_checkpoint_error_cb)(
     kinesis_consumer_t* consumer, const kinesis_checkpoint_error_t* error,
     void* user_data);
 
 /** Where a shard's reading starts, for on_shard_start. Valid during the
- *  callback. Since 0.9. */
+ *  callback. */
 typedef struct kinesis_shard_start_s {
   const char* shard_id; /**< the shard */
   /** KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER after a checkpoint (or
@@ -109,7 +109,7 @@ typedef struct kinesis_shard_start_s {
   uint32_t sub_sequence_number;
 } kinesis_shard_start_t;
 
-/** Why a shard's reading ended, for on_shard_end. Since 0.9. */
+/** Why a shard's reading ended, for on_shard_end. */
 typedef enum {
   /** Read to its end, every record acknowledged, and marked finished. */
   KINESIS_SHARD_END_FINISHED = 0,
@@ -125,13 +125,13 @@ typedef enum {
   KINESIS_SHARD_END_STOPPED
 } kinesis_shard_end_reason_t;
 
-/** A shard's reading starts: see on_shard_start. Since 0.9. */
+/** A shard's reading starts: see on_shard_start. */
 typedef void (*kinesis_shard_start_cb)(kinesis_consumer_t* consumer,
                                        const kinesis_shard_start_t* start,
                                        void* user_data);
 
 /** A shard's reading ended: see on_shard_end. `shard_id` is valid during
- *  the call. Since 0.9. */
+ *  the call. */
 typedef void (*kinesis_shard_end_cb)(kinesis_consumer_t* consumer,
                                      const char* shard_id,
                                      kinesis_shard_end_reason_t reason,
@@ -199,24 +199,23 @@ typedef struct kinesis_consumer_options_s {
    * refuses the checkpoint a shard was to start from (see
    * kinesis_invalid_checkpoint_t). With TRIM_HORIZON or LATEST the refused
    * checkpoint stays in the store until the first record read from the new
-   * start is acknowledged and checkpointed. Since 0.9. */
+   * start is acknowledged and checkpointed. */
   kinesis_invalid_checkpoint_t invalid_checkpoint;
   /** Default NULL. Called, on the loop and never inside a call of this
    * library, each time the service refuses a shard's checkpoint, whatever
    * `invalid_checkpoint` says, before the shard starts over (if it does).
-   * It may call any consumer function, close included. Since 0.9. */
+   * It may call any consumer function, close included. */
   kinesis_checkpoint_error_cb on_checkpoint_error;
   void* on_checkpoint_error_data;   /**< passed to on_checkpoint_error */
 
   /** Default NULL. Called when this consumer starts reading a shard (its
    * lease was taken), before any of its records reach on_record, with where
-   * it starts. Like the KCL's record processor initialize. Since 0.9. */
+   * it starts. Like the KCL's record processor initialize. */
   kinesis_shard_start_cb on_shard_start;
   /** Default NULL. Called once for every on_shard_start, when the reading
    * of that shard ends, after the last of its records reached on_record,
    * with the reason; at stop and close, before their callback. Both run on
-   * the loop, never inside a call of the library, in order per shard.
-   * Since 0.9. */
+   * the loop, never inside a call of the library, in order per shard. */
   kinesis_shard_end_cb on_shard_end;
   void* on_shard_data; /**< passed to on_shard_start and on_shard_end */
 } kinesis_consumer_options_t;
@@ -321,7 +320,7 @@ KINESIS_EXTERN void kinesis_consumer_set_data(kinesis_consumer_t* consumer,
 KINESIS_EXTERN void* kinesis_consumer_get_data(
     const kinesis_consumer_t* consumer);
 
-/** Buckets of kinesis_consumer_stats_t.loop_turns. Since 0.9. */
+/** Buckets of kinesis_consumer_stats_t.loop_turns. */
 #define KINESIS_LOOP_TURN_BUCKETS 8
 
 /** One shard as the consumer sees it. */
@@ -351,8 +350,7 @@ typedef struct kinesis_consumer_stats_s {
   uint64_t handovers;            /**< leases given up to rebalance */
   uint64_t leases_lost;          /**< leases taken away or not confirmed */
   /** KPL aggregates dropped whole because a user record's hash key is
-   * outside the shard's range (the KCL's rule; see docs/consumer.md).
-   * Since 0.9. */
+   * outside the shard's range (the KCL's rule; see docs/consumer.md). */
   uint64_t aggregates_dropped;
   /** Consumers of the application live on the stream, as the checkpointer
    * last answered (its member op); 0 when unknown or not supported. */
@@ -369,20 +367,20 @@ typedef struct kinesis_consumer_stats_s {
    * 50 and 100 ms, and the rest. A turn is one iteration of uv_run(), less
    * the time it waited in the kernel for events: the work of every callback
    * on the loop, the application's included. A long turn delays every
-   * timer and answer on the loop. Since 0.9. */
+   * timer and answer on the loop. */
   uint64_t loop_turns[KINESIS_LOOP_TURN_BUCKETS];
   uint64_t loop_turn_max_us;     /**< the longest turn, in microseconds */
   uint64_t loop_turn_total_us;   /**< all the turns, in microseconds */
   /** The most CPU time the loop's thread used in one turn, in
    * microseconds: the work itself, without the time the thread waited for
    * a core (on a busy machine a turn's wall time, above, can be much
-   * longer). Since 0.9. */
+   * longer). */
   uint64_t loop_turn_max_cpu_us;
   size_t nshards;                /**< entries in `shards` */
   const kinesis_consumer_shard_stats_t* shards;  /**< valid until the next
                                                       call on the consumer */
   /** Checkpoints the service refused (see `invalid_checkpoint`), whatever
-   * was done about them. Since 0.9. */
+   * was done about them. */
   uint64_t invalid_checkpoints;
 } kinesis_consumer_stats_t;
 

@@ -19,7 +19,7 @@ extern "C" {
 /**
  * A producer: records go in with kinesis_producer_put(), are batched per
  * shard, rate-limited per shard, sent with PutRecords, retried, and each one
- * gets exactly one callback. Since 0.2.
+ * gets exactly one callback.
  */
 typedef struct kinesis_producer_s kinesis_producer_t;
 
@@ -115,7 +115,7 @@ typedef struct kinesis_producer_options_s {
   uint32_t put_bandwidth_limit_per_shard;
   /** Default 10. Requests that may carry a record before it fails. 0: no
    * limit, a record is retried until it lands, its TTL passes or
-   * stall_timeout_ms fails it (since 0.9; before, 0 was KINESIS_EINVAL). */
+   * stall_timeout_ms fails it. */
   uint32_t max_attempts;
   /** Default 100 and 5000. Backoff of a record that failed inside a 200
    * answer: random in [0, min(cap, base * 2^(attempt-1))]. */
@@ -124,8 +124,7 @@ typedef struct kinesis_producer_options_s {
   /** Default 30000. A record not settled this long after its put fails with
    * KINESIS_ETIMEDOUT, in flight or not. Counted from the loop's time at
    * the put (uv_now()). 0: no TTL, a record is retried until it lands,
-   * its attempts are spent, or stall_timeout_ms fails it (since 0.9;
-   * before, 0 was KINESIS_EINVAL). */
+   * its attempts are spent, or stall_timeout_ms fails it. */
   uint32_t record_ttl_ms;
   /** Default 0: the stream's limit, read with DescribeStreamSummary
    * (MaxRecordSizeInKiB, up to 10 MiB), or 1 MiB when the service does not
@@ -133,8 +132,7 @@ typedef struct kinesis_producer_options_s {
    * takes records up to 10 MiB; those over the limit then fail with
    * KINESIS_EINVAL. A value from 1 to 10 MiB (10485760) is the largest data
    * plus partition key, and DescribeStreamSummary is not called. A record
-   * over max_batch_bytes goes alone in its request. Since 0.9 (before, the
-   * default was 1 MiB and 0 was KINESIS_EINVAL). */
+   * over max_batch_bytes goes alone in its request. */
   size_t max_record_size;
   /** Default 16. PutRecords requests in flight at most. */
   uint32_t max_in_flight;
@@ -155,7 +153,7 @@ typedef struct kinesis_producer_options_s {
    * something keeps every record alive (with record_ttl_ms 0), a service
    * that answers nothing does not keep them forever. 0: no stall timeout;
    * with record_ttl_ms 0 too, a record may then wait, and a close with it,
-   * until the service answers. Since 0.9. */
+   * until the service answers. */
   uint32_t stall_timeout_ms;
   /** Default 0. 1: each partition key's records land in put order. At most
    * one PutRecords request is in flight per shard, a request carries at
@@ -169,7 +167,7 @@ typedef struct kinesis_producer_options_s {
    * shard may be in flight at once, and a record retried after throttling
    * or a lost answer lands after records put later. Without failures and
    * with one request in flight at a time records of a key land in put
-   * order, but nothing enforces it. Since 0.9. */
+   * order, but nothing enforces it. */
   int ordered;
   /** Optional. Called after each PutRecords answer is handled. */
   kinesis_after_flush_cb after_flush;
@@ -291,13 +289,12 @@ typedef struct kinesis_producer_stats_s {
    * each time, whether the producer or the client (unsure_retries of
    * kinesis_result_t) sent it again. The only records that may be in the
    * stream twice; a connection refused before anything was sent counts
-   * too, so this is an upper bound. Since 0.9. */
+   * too, so this is an upper bound. */
   uint64_t records_maybe_duplicated;
   /** User records put again because the aggregate carrying them landed on
    * a shard (a reshard moved the ranges) whose hash key range does not
    * hold all of them: a reader applying the KCL's rule drops such an
-   * aggregate whole. Their callbacks report where they land at last.
-   * Since 0.9. */
+   * aggregate whole. Their callbacks report where they land at last. */
   uint64_t records_rerouted;
 } kinesis_producer_stats_t;
 
