@@ -168,7 +168,8 @@ typedef struct kinesis_checkpointer_s {
 /* ---- The memory checkpointer ---- */
 
 /** The options of kinesis_checkpointer_memory_new(); see
- *  kinesis_checkpointer_memory_options_init(). */
+ *  kinesis_checkpointer_memory_options_init(). A 0 in a number is
+ *  KINESIS_EINVAL unless the field's comment gives 0 a meaning. */
 typedef struct kinesis_checkpointer_memory_options_s {
   /** Set by kinesis_checkpointer_memory_options_init(): the size of this
    * struct in the header the application was built against
@@ -222,7 +223,8 @@ KINESIS_EXTERN int kinesis_checkpointer_memory_new(
 /* ---- The Redis checkpointer ---- */
 
 /** The options of kinesis_checkpointer_redis_new(); see
- *  kinesis_checkpointer_redis_options_init(). */
+ *  kinesis_checkpointer_redis_options_init(). A 0 in a number is
+ *  KINESIS_EINVAL unless the field's comment gives 0 a meaning. */
 typedef struct kinesis_checkpointer_redis_options_s {
   /** Set by kinesis_checkpointer_redis_options_init(): the size of this
    * struct in the header the application was built against

@@ -26,7 +26,9 @@ typedef void (*kinesis_close_cb)(void* user_data);
 /** A Kinesis client: region, endpoint, credentials and HTTP on one loop. */
 typedef struct kinesis_client_s kinesis_client_t;
 
-/** The options of kinesis_client_new(); see kinesis_client_options_init(). */
+/** The options of kinesis_client_new(); see kinesis_client_options_init().
+ *  A 0 in a number is KINESIS_EINVAL unless the field's comment gives 0 a
+ *  meaning. */
 typedef struct kinesis_client_options_s {
   /** Set by kinesis_client_options_init(): the size of this struct in the
    * header the application was built against (docs/reference.md). */

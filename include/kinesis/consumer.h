@@ -138,7 +138,8 @@ typedef void (*kinesis_shard_end_cb)(kinesis_consumer_t* consumer,
                                      void* user_data);
 
 /** The options of kinesis_consumer_new(); see
- *  kinesis_consumer_options_init(). */
+ *  kinesis_consumer_options_init(). A 0 in a number is KINESIS_EINVAL unless
+ *  the field's comment gives 0 a meaning. */
 typedef struct kinesis_consumer_options_s {
   /** Set by kinesis_consumer_options_init(): the size of this struct in the
    * header the application was built against (docs/reference.md). */

@@ -81,7 +81,8 @@ typedef void (*kinesis_drain_cb)(kinesis_producer_t* producer,
                                  void* user_data);
 
 /** The options of kinesis_producer_new(); see
- *  kinesis_producer_options_init(). */
+ *  kinesis_producer_options_init(). A 0 in a number is KINESIS_EINVAL unless
+ *  the field's comment gives 0 a meaning. */
 typedef struct kinesis_producer_options_s {
   /** Set by kinesis_producer_options_init(): the size of this struct in the
    * header the application was built against (docs/reference.md). */
