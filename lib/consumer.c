@@ -723,7 +723,7 @@ void kn_consumer_maybe_finish_close(kinesis_consumer_t* c) {
         kn_clease_write_checkpoint(s);
       } else if (c->closing == CLOSE_RELEASES && kn_clease_holds(s)) {
         if (c->ops.release(c->cp->self, c->stream, s->id, c->owner,
-                                kn_clease_on_ckpt_done, s) == 0)
+                           kn_clease_on_ckpt_done, s) == 0)
           s->ckpt_ops++;
         shard_set_state(s, SHARD_NEW);
         kn_consumer_event_push_end(s, KINESIS_SHARD_END_STOPPED);

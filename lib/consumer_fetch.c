@@ -652,6 +652,6 @@ void kn_cfetch_try_end(kn_cshard_t* s) {
       s->ckpt_ops > 0 || c->closing)
     return;
   if (c->ops.finish(c->cp->self, c->stream, s->id, c->owner,
-                         on_finished, s) == 0)
+                    on_finished, s) == 0)
     s->ckpt_ops++;
 }

@@ -62,7 +62,7 @@ void kn_clease_write_checkpoint(kn_cshard_t* s) {
   pos.sub_sequence_number = s->acked_sub;
   pos.partial = s->acked_partial;
   r = c->ops.checkpoint(c->cp->self, c->stream, s->id, c->owner, &pos,
-                             on_checkpoint_written, s);
+                        on_checkpoint_written, s);
   if (r == 0) {
     s->ckpt_ops++;
     s->dirty = 0;
@@ -119,7 +119,7 @@ void kn_clease_on_heartbeat_timer(uv_timer_t* t) {
         s->heartbeating)
       continue;
     if (c->ops.heartbeat(c->cp->self, c->stream, s->id, c->owner,
-                              on_heartbeat, s) == 0) {
+                         on_heartbeat, s) == 0) {
       s->ckpt_ops++;
       s->heartbeating = 1;
       s->lease_sent_at = now;
@@ -215,7 +215,7 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
     /* Claimed while closing: give it back at once. */
     if (status == 0 &&
         c->ops.release(c->cp->self, c->stream, s->id, c->owner,
-                            kn_clease_on_ckpt_done, s) == 0)
+                       kn_clease_on_ckpt_done, s) == 0)
       s->ckpt_ops++;
     if (s->state == SHARD_CLAIMING)
       shard_set_state(s, SHARD_NEW);
@@ -241,7 +241,7 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
     /* Someone read it to its end already: give the lease back. */
     shard_set_state(s, SHARD_FINISHED);
     if (c->ops.release(c->cp->self, c->stream, s->id, c->owner,
-                            kn_clease_on_ckpt_done, s) == 0)
+                       kn_clease_on_ckpt_done, s) == 0)
       s->ckpt_ops++;
     kn_cfetch_children_may_start(s);
     return;
@@ -319,7 +319,7 @@ static void shard_claim(kn_cshard_t* s) {
   shard_set_state(s, SHARD_CLAIMING);
   s->lease_sent_at = uv_now(c->loop);
   if (c->ops.claim(c->cp->self, c->stream, s->id, c->owner, on_claimed,
-                        s) == 0) {
+                   s) == 0) {
     s->ckpt_ops++;
     c->claims_out++;
   } else {
@@ -648,8 +648,7 @@ static void round_table(kinesis_consumer_t* c) {
     if (s->listed && s->state != SHARD_FINISHED)
       c->ids[n++] = s->id;
   }
-  if (c->ops.leases(c->cp->self, c->stream, c->ids, n, on_leases, c) ==
-      0)
+  if (c->ops.leases(c->cp->self, c->stream, c->ids, n, on_leases, c) == 0)
     c->leases_calls++;
   else
     round_end(c);
@@ -862,7 +861,7 @@ void kn_clease_try_hand_over(kn_cshard_t* s) {
       return;
   }
   if (c->ops.release(c->cp->self, c->stream, s->id, c->owner,
-                          on_handed_over, s) == 0)
+                     on_handed_over, s) == 0)
     s->ckpt_ops++;
 }
 
@@ -905,7 +904,7 @@ void kn_clease_member_call(kinesis_consumer_t* c, int leaving) {
   if (c->member_calls > 0 && !leaving)
     return;
   if (c->ops.member(c->cp->self, c->stream, c->owner, leaving,
-                         on_members, c) == 0)
+                    on_members, c) == 0)
     c->member_calls++;
   if (leaving) {
     c->left = 1;
