@@ -578,6 +578,111 @@ static void test_checkpointer_ops_sized(void) {
 }
 
 
+/* A store built before `member` existed: its table ends there, and
+ * forwards each operation to a memory checkpointer. The table's block is
+ * whole, with member and leases set to never_member and never_leases, so
+ * that a consumer reading past `size` would abort. */
+static kinesis_checkpointer_t* fw_inner;
+
+
+static int fw_claim(void* self, const char* stream, const char* shard,
+                    const char* owner, kinesis_ckpt_state_cb cb, void* arg) {
+  (void) self;
+  return fw_inner->ops->claim(fw_inner->self, stream, shard, owner, cb, arg);
+}
+
+
+static int fw_heartbeat(void* self, const char* stream, const char* shard,
+                        const char* owner, kinesis_ckpt_cb cb, void* arg) {
+  (void) self;
+  return fw_inner->ops->heartbeat(fw_inner->self, stream, shard, owner, cb,
+                                  arg);
+}
+
+
+static int fw_checkpoint(void* self, const char* stream, const char* shard,
+                         const char* owner,
+                         const kinesis_checkpoint_t* position,
+                         kinesis_ckpt_cb cb, void* arg) {
+  (void) self;
+  return fw_inner->ops->checkpoint(fw_inner->self, stream, shard, owner,
+                                   position, cb, arg);
+}
+
+
+static int fw_finish(void* self, const char* stream, const char* shard,
+                     const char* owner, kinesis_ckpt_cb cb, void* arg) {
+  (void) self;
+  return fw_inner->ops->finish(fw_inner->self, stream, shard, owner, cb, arg);
+}
+
+
+static int fw_release(void* self, const char* stream, const char* shard,
+                      const char* owner, kinesis_ckpt_cb cb, void* arg) {
+  (void) self;
+  return fw_inner->ops->release(fw_inner->self, stream, shard, owner, cb, arg);
+}
+
+
+static int fw_get(void* self, const char* stream, const char* shard,
+                  kinesis_ckpt_state_cb cb, void* arg) {
+  (void) self;
+  return fw_inner->ops->get(fw_inner->self, stream, shard, cb, arg);
+}
+
+
+static const kinesis_checkpointer_ops_t fw_ops = {
+    .size = offsetof(kinesis_checkpointer_ops_t, member),
+    .claim = fw_claim,
+    .heartbeat = fw_heartbeat,
+    .checkpoint = fw_checkpoint,
+    .finish = fw_finish,
+    .release = fw_release,
+    .get = fw_get,
+    .close = never_close,
+    .member = never_member,
+    .leases = never_leases,
+};
+
+
+/* The older store at work: a started consumer lists, claims, reads and
+ * releases through it, and never touches member or leases. */
+static void test_older_store_runs(void) {
+  kinesis_client_t* c;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  kinesis_checkpointer_t cp;
+  kinesis_consumer_t* k;
+  char stream[128];
+
+  ASSERT_OK(uv_loop_init(&loop));
+  c = new_client();
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("options-old"));
+  create_active_stream(&loop, c, stream, 1);
+  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &fw_inner));
+  cp.ops = &fw_ops;
+  cp.self = NULL;
+  cp.session_timeout_ms = fw_inner->session_timeout_ms;
+  kinesis_consumer_options_init(&o);
+  consumer_required(&o);
+  o.stream = stream;
+  o.checkpointer = &cp;
+  o.sleep_time_no_records_ms = 50;
+  ASSERT_OK(kinesis_consumer_new(c, &o, &k));
+  ASSERT_NULL(k->ops.member);
+  ASSERT_NULL(k->ops.leases);
+  ASSERT_OK(kinesis_consumer_start(k));
+  TEST_WAIT_UNTIL(&loop, kinesis_consumer_ready(k), 10000, (void) 0);
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  ASSERT_EQ(1, st.leases_held);
+  ASSERT_EQ(0, st.live_members);
+  close_consumer(k);
+  close_checkpointer(fw_inner);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+}
+
+
 /* ---- The memory checkpointer ---- */
 
 static void test_memory_options(void) {
@@ -715,11 +820,9 @@ static void test_redis_options(void) {
 }
 
 
-KN_TEST_MAIN(KN_TEST(test_client_options_sized),
-             KN_TEST(test_client_null_and_zero),
-             KN_TEST(test_producer_options_sized),
-             KN_TEST(test_producer_zero_fields),
-             KN_TEST(test_consumer_options_sized),
-             KN_TEST(test_consumer_zero_fields),
-             KN_TEST(test_checkpointer_ops_sized), KN_TEST(test_memory_options),
-             KN_TEST(test_redis_options))
+KN_TEST_MAIN(
+    KN_TEST(test_client_options_sized), KN_TEST(test_client_null_and_zero),
+    KN_TEST(test_producer_options_sized), KN_TEST(test_producer_zero_fields),
+    KN_TEST(test_consumer_options_sized), KN_TEST(test_consumer_zero_fields),
+    KN_TEST(test_checkpointer_ops_sized), KN_TEST(test_older_store_runs),
+    KN_TEST(test_memory_options), KN_TEST(test_redis_options))
