@@ -722,6 +722,7 @@ static int fc_close(void* self, kinesis_ckpt_cb cb, void* arg) {
 
 
 static const kinesis_checkpointer_ops_t file_ops = {
+    .size = sizeof(kinesis_checkpointer_ops_t),
     .claim = fc_claim,
     .heartbeat = fc_heartbeat,
     .checkpoint = fc_checkpoint,

@@ -739,6 +739,7 @@ static int mem_close(void* self, kinesis_ckpt_cb cb, void* arg) {
 
 
 static const kinesis_checkpointer_ops_t mem_ops = {
+    .size = sizeof(kinesis_checkpointer_ops_t),
     .claim = mem_claim,
     .heartbeat = mem_heartbeat,
     .checkpoint = mem_checkpoint,
@@ -754,30 +755,36 @@ static const kinesis_checkpointer_ops_t mem_ops = {
 /* ---- Public functions ---- */
 
 
-void kinesis_checkpointer_memory_options_init(
-    kinesis_checkpointer_memory_options_t* options) {
-  if (options == NULL)
-    return;
-  memset(options, 0, sizeof(*options));
-  options->session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
+static void memory_defaults(kinesis_checkpointer_memory_options_t* o) {
+  memset(o, 0, sizeof(*o));
+  o->size = sizeof(*o);
+  o->session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
+}
+
+
+void kinesis_checkpointer_memory_options_init_sized(
+    kinesis_checkpointer_memory_options_t* options, size_t size) {
+  kinesis_checkpointer_memory_options_t defaults;
+  memory_defaults(&defaults);
+  kn_options_init(options, size, &defaults, sizeof(defaults));
 }
 
 
 int kinesis_checkpointer_memory_new(
     kinesis_client_t* client,
-    const kinesis_checkpointer_memory_options_t* options,
+    const kinesis_checkpointer_memory_options_t* caller,
     kinesis_checkpointer_t** out) {
-  kinesis_checkpointer_memory_options_t defaults;
+  kinesis_checkpointer_memory_options_t copy;
+  const kinesis_checkpointer_memory_options_t* options = &copy;
   mem_store_t* m;
   uv_loop_t* loop;
   int r;
 
   if (client == NULL || out == NULL)
     return KINESIS_EINVAL;
-  if (options == NULL) {
-    kinesis_checkpointer_memory_options_init(&defaults);
-    options = &defaults;
-  }
+  memory_defaults(&copy);
+  if (caller != NULL && (r = kn_options_copy(&copy, sizeof(copy), caller)) != 0)
+    return r;
   if (options->session_timeout_ms == 0)
     return KINESIS_EINVAL;
   if (kn_client_closing(client))

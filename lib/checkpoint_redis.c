@@ -39,15 +39,21 @@
 #define DEFAULT_RECONNECT_MAX_MS 5000
 
 
-void kinesis_checkpointer_redis_options_init(
-    kinesis_checkpointer_redis_options_t* options) {
-  if (options == NULL)
-    return;
-  memset(options, 0, sizeof(*options));
-  options->session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
-  options->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
-  options->reconnect_min_ms = DEFAULT_RECONNECT_MIN_MS;
-  options->reconnect_max_ms = DEFAULT_RECONNECT_MAX_MS;
+static void redis_defaults(kinesis_checkpointer_redis_options_t* o) {
+  memset(o, 0, sizeof(*o));
+  o->size = sizeof(*o);
+  o->session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
+  o->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+  o->reconnect_min_ms = DEFAULT_RECONNECT_MIN_MS;
+  o->reconnect_max_ms = DEFAULT_RECONNECT_MAX_MS;
+}
+
+
+void kinesis_checkpointer_redis_options_init_sized(
+    kinesis_checkpointer_redis_options_t* options, size_t size) {
+  kinesis_checkpointer_redis_options_t defaults;
+  redis_defaults(&defaults);
+  kn_options_init(options, size, &defaults, sizeof(defaults));
 }
 
 
@@ -1563,6 +1569,7 @@ static int rs_close(void* self, kinesis_ckpt_cb cb, void* arg) {
 
 
 static const kinesis_checkpointer_ops_t redis_ops = {
+    .size = sizeof(kinesis_checkpointer_ops_t),
     .claim = rs_claim,
     .heartbeat = rs_heartbeat,
     .checkpoint = rs_checkpoint,
@@ -1596,14 +1603,20 @@ static void store_free_unstarted(redis_store_t* rs) {
 
 int kinesis_checkpointer_redis_new(
     kinesis_client_t* client,
-    const kinesis_checkpointer_redis_options_t* options,
+    const kinesis_checkpointer_redis_options_t* caller,
     kinesis_checkpointer_t** out) {
+  kinesis_checkpointer_redis_options_t copy;
+  const kinesis_checkpointer_redis_options_t* options = &copy;
   redis_store_t* rs;
   uv_loop_t* loop;
   int r;
 
-  if (client == NULL || out == NULL || options == NULL ||
-      !valid_app(options->app_name) || options->session_timeout_ms == 0 ||
+  if (client == NULL || out == NULL || caller == NULL)
+    return KINESIS_EINVAL;
+  redis_defaults(&copy);
+  if ((r = kn_options_copy(&copy, sizeof(copy), caller)) != 0)
+    return r;
+  if (!valid_app(options->app_name) || options->session_timeout_ms == 0 ||
       options->connect_timeout_ms == 0 || options->reconnect_min_ms == 0 ||
       options->reconnect_max_ms < options->reconnect_min_ms)
     return KINESIS_EINVAL;

@@ -136,8 +136,9 @@ static int64_t client_now_ms(kinesis_client_t* c) {
 }
 
 
-void kinesis_client_options_init(kinesis_client_options_t* o) {
+static void client_defaults(kinesis_client_options_t* o) {
   memset(o, 0, sizeof(*o));
+  o->size = sizeof(*o);
   o->connect_timeout_ms = 10000;
   o->request_timeout_ms = 30000;
   o->max_connections = 64;
@@ -145,6 +146,23 @@ void kinesis_client_options_init(kinesis_client_options_t* o) {
   o->retry_base_ms = 100;
   o->retry_cap_ms = 5000;
   o->log_level = KINESIS_LOG_WARN;
+}
+
+
+void kinesis_client_options_init_sized(kinesis_client_options_t* o,
+                                       size_t size) {
+  kinesis_client_options_t defaults;
+  client_defaults(&defaults);
+  kn_options_init(o, size, &defaults, sizeof(defaults));
+}
+
+
+/* 0 is no value for any of the numbers: each field's comment says so. */
+static int options_valid(const kinesis_client_options_t* o) {
+  return o->connect_timeout_ms >= 1 && o->request_timeout_ms >= 1 &&
+         o->max_connections >= 1 && o->max_attempts >= 1 &&
+         o->retry_base_ms >= 1 && o->retry_cap_ms >= 1 &&
+         (unsigned) o->log_level <= (unsigned) KINESIS_LOG_DEBUG;
 }
 
 
@@ -237,9 +255,10 @@ static void on_cred_warning(const char* message, void* arg) {
 }
 
 
-int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
+int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* options,
                        kinesis_client_t** out) {
-  kinesis_client_options_t defaults;
+  kinesis_client_options_t copy;
+  const kinesis_client_options_t* opts = &copy;
   kinesis_client_t* c;
   kn_http_options_t hopts;
   kn_cred_options_t copts;
@@ -248,10 +267,12 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
 
   if (loop == NULL || out == NULL)
     return KINESIS_EINVAL;
-  if (opts == NULL) {
-    kinesis_client_options_init(&defaults);
-    opts = &defaults;
-  }
+  client_defaults(&copy);
+  if (options != NULL &&
+      (r = kn_options_copy(&copy, sizeof(copy), options)) != 0)
+    return r;
+  if (!options_valid(opts))
+    return KINESIS_EINVAL;
   c = kn_calloc(1, sizeof(*c));
   if (c == NULL)
     return KINESIS_ENOMEM;
@@ -259,14 +280,11 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
   kn_queue_init(&c->calls);
   for (i = 0; i < KN_NOPS; i++)
     c->ops[i].pub.operation = op_names[i];
-  c->retry.max_attempts = opts->max_attempts > 0 ? opts->max_attempts : 5;
-  c->retry.base_ms = opts->retry_base_ms > 0 ? opts->retry_base_ms : 100;
-  c->retry.cap_ms = opts->retry_cap_ms > 0 ? opts->retry_cap_ms : 5000;
+  c->retry.max_attempts = opts->max_attempts;
+  c->retry.base_ms = opts->retry_base_ms;
+  c->retry.cap_ms = opts->retry_cap_ms;
   c->rng = uv_hrtime() | 1;
-  c->max_connections =
-      opts->max_connections > 0 ? opts->max_connections : 64;
-  c->clock_ms = opts->clock_ms;
-  c->clock_arg = opts->clock_arg;
+  c->max_connections = opts->max_connections;
   c->log = opts->log;
   c->log_data = opts->log_data;
   c->log_level = opts->log_level;
@@ -310,6 +328,13 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
   c->creds_open = 1;
   *out = c;
   return 0;
+}
+
+
+void kn_client_set_clock(kinesis_client_t* c, int64_t (*clock_ms)(void* arg),
+                         void* arg) {
+  c->clock_ms = clock_ms;
+  c->clock_arg = arg;
 }
 
 
@@ -1931,7 +1956,11 @@ static void client_maybe_finish_close(kinesis_client_t* c) {
 }
 
 
-int kinesis_client_stats(kinesis_client_t* c, kinesis_client_stats_t* st) {
+int kinesis_client_stats(const kinesis_client_t* client,
+                         kinesis_client_stats_t* st) {
+  /* ops_out is a buffer the client keeps for this call, not part of its
+   * state: a const client, like every getter. */
+  kinesis_client_t* c = (kinesis_client_t*) client;
   uint64_t now;
   size_t i;
 

@@ -26,8 +26,9 @@ static const char* const state_names[] = {
 static void consumer_reset(kinesis_consumer_t* c);
 
 
-void kinesis_consumer_options_init(kinesis_consumer_options_t* o) {
+static void consumer_defaults(kinesis_consumer_options_t* o) {
   memset(o, 0, sizeof(*o));
+  o->size = sizeof(*o);
   o->max_queue_size = 1000;
   o->record_limit = 10000;
   o->sleep_time_no_records_ms = 2000;
@@ -37,6 +38,14 @@ void kinesis_consumer_options_init(kinesis_consumer_options_t* o) {
   o->heartbeat_interval_ms = 3000;
   o->shard_discovery_ms = 30000;
   o->invalid_checkpoint = KINESIS_INVALID_CHECKPOINT_FAIL;
+}
+
+
+void kinesis_consumer_options_init_sized(kinesis_consumer_options_t* o,
+                                         size_t size) {
+  kinesis_consumer_options_t defaults;
+  consumer_defaults(&defaults);
+  kn_options_init(o, size, &defaults, sizeof(defaults));
 }
 
 
@@ -371,15 +380,34 @@ static int options_valid(const kinesis_consumer_options_t* o) {
          o->iterator_type <= KINESIS_ITERATOR_AT_TIMESTAMP &&
          (o->iterator_type != KINESIS_ITERATOR_AT_TIMESTAMP ||
           o->timestamp > 0) &&
+         o->sleep_time_no_records_ms >= 1 &&
          o->checkpoint_interval_ms >= 1 && o->heartbeat_interval_ms >= 1 &&
          o->shard_discovery_ms >= 1 &&
          (unsigned) o->invalid_checkpoint <=
-             (unsigned) KINESIS_INVALID_CHECKPOINT_LATEST &&
-         (o->checkpointer == NULL ||
-          (o->checkpointer->ops != NULL && o->checkpointer->ops->claim &&
-           o->checkpointer->ops->heartbeat && o->checkpointer->ops->checkpoint &&
-           o->checkpointer->ops->finish && o->checkpointer->ops->release &&
-           o->checkpointer->ops->get && o->checkpointer->ops->close));
+             (unsigned) KINESIS_INVALID_CHECKPOINT_LATEST;
+}
+
+
+/* Copies cp's operations into `ops`: those past the table's size are NULL
+ * (member and leases are optional), while claim to close, which every
+ * store has, must lie inside it and be set. */
+static int ops_copy(const kinesis_checkpointer_t* cp,
+                    kinesis_checkpointer_ops_t* ops) {
+  size_t required = offsetof(kinesis_checkpointer_ops_t, close) +
+                    sizeof(ops->close);
+  int r;
+
+  if (cp->ops == NULL)
+    return KINESIS_EINVAL;
+  memset(ops, 0, sizeof(*ops));
+  if ((r = kn_options_copy(ops, sizeof(*ops), cp->ops)) != 0)
+    return r;
+  if (cp->ops->size < required || ops->claim == NULL ||
+      ops->heartbeat == NULL || ops->checkpoint == NULL ||
+      ops->finish == NULL || ops->release == NULL || ops->get == NULL ||
+      ops->close == NULL)
+    return KINESIS_EINVAL;
+  return 0;
 }
 
 
@@ -459,14 +487,24 @@ static void consumer_free(kinesis_consumer_t* c) {
 
 
 int kinesis_consumer_new(kinesis_client_t* client,
-                         const kinesis_consumer_options_t* options,
+                         const kinesis_consumer_options_t* caller,
                          kinesis_consumer_t** out) {
+  kinesis_consumer_options_t copy;
+  const kinesis_consumer_options_t* options = &copy;
+  kinesis_checkpointer_ops_t ops;
   kinesis_consumer_t* c;
   int r;
 
-  if (client == NULL || options == NULL || out == NULL ||
-      !options_valid(options))
+  if (client == NULL || caller == NULL || out == NULL)
     return KINESIS_EINVAL;
+  consumer_defaults(&copy);
+  if ((r = kn_options_copy(&copy, sizeof(copy), caller)) != 0)
+    return r;
+  if (!options_valid(options))
+    return KINESIS_EINVAL;
+  if (options->checkpointer != NULL &&
+      (r = ops_copy(options->checkpointer, &ops)) != 0)
+    return r;
   /* A built-in checkpointer runs on its client's loop and keeps that
    * client open: another client's would be on another loop, or outlive
    * this one's checks. */
@@ -508,7 +546,10 @@ int kinesis_consumer_new(kinesis_client_t* client,
       return r;
     }
     c->own_cp = 1;
+    /* The library's own table is whole: this copy cannot fail. */
+    ops_copy(c->cp, &ops);
   }
+  c->ops = ops;
   c->lease_ms = c->cp->session_timeout_ms;
   kn_queue_init(&c->shards);
   kn_queue_init(&c->ready);
@@ -551,7 +592,7 @@ int kinesis_consumer_start(kinesis_consumer_t* c) {
   c->live = 0;
   /* Count the live consumers first, so that the first claims take a fair
    * share rather than every shard. */
-  if (c->cp->ops->member != NULL)
+  if (c->ops.member != NULL)
     kn_clease_member_call(c, 0);
   /* The first listing runs on the next tick, then every interval. */
   uv_timer_start(&c->discovery, kn_clease_on_discovery_timer, 0,
@@ -725,7 +766,7 @@ void kn_consumer_maybe_finish_close(kinesis_consumer_t* c) {
   while (c->closing && c->closing < CLOSE_HANDLES && !consumer_busy(c)) {
     c->closing++;
     /* With the leases, the membership goes: the others rebalance. */
-    if (c->closing == CLOSE_RELEASES && c->cp->ops->member != NULL &&
+    if (c->closing == CLOSE_RELEASES && c->ops.member != NULL &&
         c->started && !c->left)
       kn_clease_member_call(c, 1);
     for (q = c->shards.next; q != &c->shards; q = q->next) {
@@ -733,8 +774,8 @@ void kn_consumer_maybe_finish_close(kinesis_consumer_t* c) {
       if (c->closing == CLOSE_CHECKPOINTS) {
         kn_clease_write_checkpoint(s);
       } else if (c->closing == CLOSE_RELEASES && kn_clease_holds(s)) {
-        if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
-                                kn_clease_on_ckpt_done, s) == 0)
+        if (c->ops.release(c->cp->self, c->stream, s->id, c->owner,
+                           kn_clease_on_ckpt_done, s) == 0)
           s->ckpt_ops++;
         shard_set_state(s, SHARD_NEW);
         kn_consumer_event_push_end(s, KINESIS_SHARD_END_STOPPED);
@@ -877,8 +918,12 @@ int kinesis_consumer_stop(kinesis_consumer_t* c, kinesis_consumer_cb cb,
 }
 
 
-int kinesis_consumer_stats(kinesis_consumer_t* c,
+int kinesis_consumer_stats(const kinesis_consumer_t* consumer,
                            kinesis_consumer_stats_t* st) {
+  /* The shard array handed out is a buffer the consumer keeps for this
+   * call, not part of its state: filling it changes nothing the consumer
+   * does, so the function takes a const consumer like every getter. */
+  kinesis_consumer_t* c = (kinesis_consumer_t*) consumer;
   kinesis_consumer_shard_stats_t* ss;
   kn_queue_t* q;
   size_t i = 0;

@@ -673,7 +673,7 @@ void kn_cfetch_try_end(kn_cshard_t* s) {
   if (s->state != SHARD_ENDING || !kn_queue_empty(&s->fetches) ||
       s->ckpt_ops > 0 || c->closing)
     return;
-  if (c->cp->ops->finish(c->cp->self, c->stream, s->id, c->owner,
-                         on_finished, s) == 0)
+  if (c->ops.finish(c->cp->self, c->stream, s->id, c->owner,
+                    on_finished, s) == 0)
     s->ckpt_ops++;
 }

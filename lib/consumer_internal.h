@@ -162,6 +162,10 @@ struct kinesis_consumer_s {
   char* stream;
   char* owner;
   kinesis_checkpointer_t* cp;
+  /* cp's operations, copied within their table's size: an operation past
+   * it (a store built against an older header) is NULL here. Calls go
+   * through this copy, never through cp->ops. */
+  kinesis_checkpointer_ops_t ops;
   int own_cp;          /* the private memory checkpointer */
   uint32_t lease_ms;   /* the checkpointer's session timeout; 0: unknown */
   uint32_t live;       /* live members, as last answered; 0: unknown */

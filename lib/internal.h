@@ -52,6 +52,23 @@ void kn_scrub_free(char* s);
 #define KN_PREFETCH(p, n) ((void) (p), (void) (n))
 #endif
 
+/* The options structs and the checkpointer ops table begin with `size_t
+ * size`, the size of the struct in the caller's header (lib/options.c).
+ * kn_options_init() writes `defaults` (a struct of `defaults_size` bytes)
+ * into the first `size` bytes of `o`, zeroes any bytes past the library's
+ * struct, and sets o's size; a NULL `o`, or a `size` too small to hold the
+ * size member, is left alone. */
+void kn_options_init(void* o, size_t size, const void* defaults,
+                     size_t defaults_size);
+/* Copies the caller's struct `src` into `dst`, `dst_size` bytes that
+ * already hold the defaults: the bytes that lie inside both, so the fields
+ * past src's size keep their defaults. dst's size becomes `dst_size`.
+ * Returns 0; KINESIS_EINVAL when src's size cannot even hold the size member
+ * (0: not set by the _init macro); KINESIS_EUNSUPPORTED when src is longer
+ * than the library's struct and a byte past it is not zero (an option this
+ * library does not know was set). */
+int kn_options_copy(void* dst, size_t dst_size, const void* src);
+
 /* Milliseconds since the Unix epoch, from the wall clock. */
 int64_t kn_now_ms(void);
 

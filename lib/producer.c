@@ -228,8 +228,9 @@ static void on_timer(uv_timer_t* t);
 static void judge_landed(kinesis_producer_t* p, uint64_t now);
 
 
-void kinesis_producer_options_init(kinesis_producer_options_t* o) {
+static void producer_defaults(kinesis_producer_options_t* o) {
   memset(o, 0, sizeof(*o));
+  o->size = sizeof(*o);
   o->buffer_time_ms = 500;
   o->batch_size = 500;
   o->max_batch_bytes = 5u * 1024 * 1024;
@@ -245,6 +246,14 @@ void kinesis_producer_options_init(kinesis_producer_options_t* o) {
   o->stall_timeout_ms = 120000;
   o->max_in_flight = 16;
   o->shard_refresh_ms = 60000;
+}
+
+
+void kinesis_producer_options_init_sized(kinesis_producer_options_t* o,
+                                         size_t size) {
+  kinesis_producer_options_t defaults;
+  producer_defaults(&defaults);
+  kn_options_init(o, size, &defaults, sizeof(defaults));
 }
 
 
@@ -1711,13 +1720,19 @@ static int options_valid(const kinesis_producer_options_t* o) {
 
 
 int kinesis_producer_new(kinesis_client_t* client,
-                         const kinesis_producer_options_t* options,
+                         const kinesis_producer_options_t* caller,
                          kinesis_producer_t** out) {
+  kinesis_producer_options_t copy;
+  const kinesis_producer_options_t* options = &copy;
   kinesis_producer_t* p;
   int r;
 
-  if (client == NULL || options == NULL || out == NULL ||
-      !options_valid(options))
+  if (client == NULL || caller == NULL || out == NULL)
+    return KINESIS_EINVAL;
+  producer_defaults(&copy);
+  if ((r = kn_options_copy(&copy, sizeof(copy), caller)) != 0)
+    return r;
+  if (!options_valid(options))
     return KINESIS_EINVAL;
   if ((r = kn_client_child_check(client, options->stream)) != 0)
     return r;

@@ -2556,7 +2556,9 @@ static int bo_release(void* self, const char* st, const char* sh, const char* o,
 static int bo_get(void* self, const char* st, const char* sh, kinesis_ckpt_state_cb cb, void* a) { (void) self; return bo_dark ? bo_fail(NULL, cb, NULL, a) : bo_inner->ops->get(bo_inner->self, st, sh, cb, a); }
 static int bo_close(void* self, kinesis_ckpt_cb cb, void* a) { (void) self; (void) cb; (void) a; return 0; }
 static int bo_member(void* self, const char* st, const char* o, int leaving, kinesis_ckpt_members_cb cb, void* a) { (void) self; return bo_dark ? bo_fail(NULL, NULL, cb, a) : bo_inner->ops->member(bo_inner->self, st, o, leaving, cb, a); }
-static const kinesis_checkpointer_ops_t bo_ops = {bo_claim, bo_hb, bo_ckpt, bo_finish, bo_release, bo_get, bo_close, bo_member, NULL};
+static const kinesis_checkpointer_ops_t bo_ops = {
+    sizeof(kinesis_checkpointer_ops_t), bo_claim, bo_hb, bo_ckpt, bo_finish,
+    bo_release, bo_get, bo_close, bo_member, NULL};
 
 
 /* The session of test_rebalance_store_unreachable: long enough that `a`,
@@ -3342,7 +3344,7 @@ static int sc_leases(void* self, const char* st, const char* const* ids,
 
 
 static const kinesis_checkpointer_ops_t sc_ops = {
-    sc_claim,   sc_hb,  sc_ckpt,     sc_finish,
+    sizeof(kinesis_checkpointer_ops_t), sc_claim, sc_hb, sc_ckpt, sc_finish,
     sc_release, sc_get, sc_close_op, sc_member, sc_leases};
 
 
@@ -3437,7 +3439,9 @@ static int rv_finish(void* self, const char* st, const char* sh, const char* o, 
 static int rv_release(void* self, const char* st, const char* sh, const char* o, kinesis_ckpt_cb cb, void* a) { (void) self; return rv_inner->ops->release(rv_inner->self, st, sh, o, cb, a); }
 static int rv_get(void* self, const char* st, const char* sh, kinesis_ckpt_state_cb cb, void* a) { (void) self; return rv_inner->ops->get(rv_inner->self, st, sh, cb, a); }
 static int rv_close(void* self, kinesis_ckpt_cb cb, void* a) { (void) self; return rv_inner->ops->close(rv_inner->self, cb, a); }
-static const kinesis_checkpointer_ops_t rv_ops = {rv_claim, rv_hb, rv_ckpt, rv_finish, rv_release, rv_get, rv_close, NULL, NULL};
+static const kinesis_checkpointer_ops_t rv_ops = {
+    sizeof(kinesis_checkpointer_ops_t), rv_claim, rv_hb, rv_ckpt, rv_finish,
+    rv_release, rv_get, rv_close, NULL, NULL};
 
 static void test_finish_retried(void) {
   kinesis_client_t* c;

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "client.h"
 #include "fault.h"
 #include "sigv4.h"
 
@@ -257,8 +258,8 @@ static void test_signed_headers(void) {
   setup();
   test_client_options(&o, fault);
   o.session_token = "session-token-value";
-  o.clock_ms = fixed_clock;
   ASSERT_OK(kinesis_client_new(&loop, &o, &c));
+  kn_client_set_clock(c, fixed_clock, NULL);
   describe(c, "nothere", &cap);
   ASSERT_EQ(KINESIS_ENOTFOUND, cap.status);
   log = fault_log();
