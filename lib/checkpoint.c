@@ -4,6 +4,8 @@
 #include "checkpoint.h"
 #include "internal.h"
 
+#include <string.h>
+
 
 static kn_ckpt_base_t* base_of(const kinesis_checkpointer_t* cp) {
   kn_ckpt_base_t* base = kn_checkpointer_memory_base(cp);
@@ -14,6 +16,26 @@ static kn_ckpt_base_t* base_of(const kinesis_checkpointer_t* cp) {
 kinesis_client_t* kn_checkpointer_client(const kinesis_checkpointer_t* cp) {
   kn_ckpt_base_t* base = base_of(cp);
   return base != NULL ? base->client : NULL;
+}
+
+
+int kn_checkpointer_ops_copy(const kinesis_checkpointer_t* cp,
+                             kinesis_checkpointer_ops_t* ops) {
+  size_t required =
+      offsetof(kinesis_checkpointer_ops_t, close) + sizeof(ops->close);
+  int r;
+
+  if (cp == NULL || cp->ops == NULL)
+    return KINESIS_EINVAL;
+  memset(ops, 0, sizeof(*ops));
+  if ((r = kn_options_copy(ops, sizeof(*ops), cp->ops)) != 0)
+    return r;
+  if (cp->ops->size < required || ops->claim == NULL ||
+      ops->heartbeat == NULL || ops->checkpoint == NULL ||
+      ops->finish == NULL || ops->release == NULL || ops->get == NULL ||
+      ops->close == NULL)
+    return KINESIS_EINVAL;
+  return 0;
 }
 
 
@@ -37,32 +59,37 @@ static void on_closed(int status, void* arg) {
 
 int kinesis_checkpointer_close(kinesis_checkpointer_t* cp, kinesis_close_cb cb,
                                void* user_data) {
+  kinesis_checkpointer_ops_t ops;
   kn_ckpt_base_t* base;
-  kn_ckpt_base_t* slot;
   int r;
 
-  if (cp == NULL || cp->ops == NULL || cp->ops->close == NULL)
-    return KINESIS_EINVAL;
+  /* The table as this library reads it: a close past its size is none. */
+  if ((r = kn_checkpointer_ops_copy(cp, &ops)) != 0)
+    return r == KINESIS_EUNSUPPORTED ? r : KINESIS_EINVAL;
   base = base_of(cp);
   if (base != NULL) {
-    slot = base;
-  } else {
-    slot = kn_calloc(1, sizeof(*slot));
-    if (slot == NULL)
-      return KINESIS_ENOMEM;
-    slot->allocated = 1;
-  }
-  /* A built-in checkpointer's slot is written only once its op accepted the
-   * close: a second close (KINESIS_EALREADY) must not replace the first's
-   * callback. */
-  r = cp->ops->close(cp->self, on_closed, slot);
-  if (r != 0) {
-    if (slot->allocated)
-      kn_free(slot);
+    /* A built-in checkpointer's slot is written only once its op accepted
+     * the close: a second close (KINESIS_EALREADY) must not replace the
+     * first's callback. Its op answers on a later tick. */
+    r = ops.close(cp->self, on_closed, base);
+    if (r == 0) {
+      base->cp = cp;
+      base->cb = cb;
+      base->user_data = user_data;
+    }
     return r;
   }
-  slot->cp = cp;
-  slot->cb = cb;
-  slot->user_data = user_data;
-  return 0;
+  /* The application's own: a slot of its own, filled before the op runs,
+   * in case that op answers at once. */
+  base = kn_calloc(1, sizeof(*base));
+  if (base == NULL)
+    return KINESIS_ENOMEM;
+  base->allocated = 1;
+  base->cp = cp;
+  base->cb = cb;
+  base->user_data = user_data;
+  r = ops.close(cp->self, on_closed, base);
+  if (r != 0)
+    kn_free(base);
+  return r;
 }

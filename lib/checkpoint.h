@@ -27,4 +27,12 @@ kn_ckpt_base_t* kn_checkpointer_redis_base(const kinesis_checkpointer_t* cp);
  * application's own. */
 kinesis_client_t* kn_checkpointer_client(const kinesis_checkpointer_t* cp);
 
+/* `cp`'s ops table as this library knows it, in *ops: the operations
+ * inside its `size`, NULL past it. Returns 0, KINESIS_EUNSUPPORTED (a
+ * longer table that sets an operation this library does not know), or
+ * KINESIS_EINVAL (no table, or one without an operation from claim to
+ * close). */
+int kn_checkpointer_ops_copy(const kinesis_checkpointer_t* cp,
+                             kinesis_checkpointer_ops_t* ops);
+
 #endif /* KN_CHECKPOINT_H */

@@ -391,26 +391,6 @@ static int options_valid(const kinesis_consumer_options_t* o) {
 /* Copies cp's operations into `ops`: those past the table's size are NULL
  * (member and leases are optional), while claim to close, which every
  * store has, must lie inside it and be set. */
-static int ops_copy(const kinesis_checkpointer_t* cp,
-                    kinesis_checkpointer_ops_t* ops) {
-  size_t required = offsetof(kinesis_checkpointer_ops_t, close) +
-                    sizeof(ops->close);
-  int r;
-
-  if (cp->ops == NULL)
-    return KINESIS_EINVAL;
-  memset(ops, 0, sizeof(*ops));
-  if ((r = kn_options_copy(ops, sizeof(*ops), cp->ops)) != 0)
-    return r;
-  if (cp->ops->size < required || ops->claim == NULL ||
-      ops->heartbeat == NULL || ops->checkpoint == NULL ||
-      ops->finish == NULL || ops->release == NULL || ops->get == NULL ||
-      ops->close == NULL)
-    return KINESIS_EINVAL;
-  return 0;
-}
-
-
 static char* default_owner(void) {
   char host[128];
   char buf[256];
@@ -503,7 +483,7 @@ int kinesis_consumer_new(kinesis_client_t* client,
   if (!options_valid(options))
     return KINESIS_EINVAL;
   if (options->checkpointer != NULL &&
-      (r = ops_copy(options->checkpointer, &ops)) != 0)
+      (r = kn_checkpointer_ops_copy(options->checkpointer, &ops)) != 0)
     return r;
   /* A built-in checkpointer runs on its client's loop and keeps that
    * client open: another client's would be on another loop, or outlive
@@ -547,7 +527,7 @@ int kinesis_consumer_new(kinesis_client_t* client,
     }
     c->own_cp = 1;
     /* The library's own table is whole: this copy cannot fail. */
-    ops_copy(c->cp, &ops);
+    kn_checkpointer_ops_copy(c->cp, &ops);
   }
   c->ops = ops;
   c->lease_ms = c->cp->session_timeout_ms;

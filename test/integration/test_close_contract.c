@@ -776,6 +776,7 @@ static int fw_close(void* self, kinesis_ckpt_cb cb, void* a) {
 
 
 static const kinesis_checkpointer_ops_t fw_ops = {
+    .size = sizeof(kinesis_checkpointer_ops_t),
     .claim = fw_claim,
     .heartbeat = fw_heartbeat,
     .checkpoint = fw_checkpoint,

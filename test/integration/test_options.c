@@ -22,22 +22,24 @@ static uv_loop_t loop;
 static int closed;
 
 
-static void on_closed(void* arg) {
-  (void) arg;
-  closed++;
-}
-
-
-static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
+static void on_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   closed++;
 }
 
 
-static void on_consumer_closed(kinesis_consumer_t* c, int status, void* arg) {
-  (void) c;
+static void on_producer_closed(void* data, int status, void* arg) {
+  (void) data;
+  (void) arg;
+  ASSERT_OK(status);
+  closed++;
+}
+
+
+static void on_consumer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   closed++;
@@ -99,13 +101,69 @@ static void zero_field(void* o, const field_t* f) {
 }
 
 
+/* What callers built against older headers hold: each struct's first
+ * fields, up to the one the tests cut it before. The library must read
+ * nothing past them. */
+typedef struct {
+  size_t size;
+  const char* region;
+  const char* endpoint_url;
+  const char* profile;
+  const char* access_key_id;
+  const char* secret_access_key;
+  const char* session_token;
+  const char* ca_file;
+} old_client_options_t;
+
+typedef struct {
+  size_t size;
+  const char* stream;
+} old_producer_options_t;
+
+typedef struct {
+  size_t size;
+  const char* stream;
+  kinesis_record_cb on_record;
+  void* on_record_data;
+} old_consumer_options_t;
+
+typedef struct {
+  size_t size;
+} old_memory_options_t;
+
+typedef struct {
+  size_t size;
+  const char* url;
+  const char* app_name;
+} old_redis_options_t;
+
+_Static_assert(sizeof(old_client_options_t) ==
+                   offsetof(kinesis_client_options_t, insecure),
+               "old_client_options_t is the client's first fields");
+_Static_assert(sizeof(old_producer_options_t) ==
+                   offsetof(kinesis_producer_options_t, buffer_time_ms),
+               "old_producer_options_t is the producer's first fields");
+_Static_assert(sizeof(old_consumer_options_t) ==
+                   offsetof(kinesis_consumer_options_t, max_queue_size),
+               "old_consumer_options_t is the consumer's first fields");
+_Static_assert(sizeof(old_memory_options_t) ==
+                   offsetof(kinesis_checkpointer_memory_options_t,
+                            session_timeout_ms),
+               "old_memory_options_t is the memory options' first field");
+_Static_assert(sizeof(old_redis_options_t) ==
+                   offsetof(kinesis_checkpointer_redis_options_t,
+                            session_timeout_ms),
+               "old_redis_options_t is the Redis options' first fields");
+
+
 /* ---- The client ---- */
 
 static void test_client_options_sized(void) {
   kinesis_client_options_t full;
   kinesis_client_options_t* o;
+  old_client_options_t* old;
   kinesis_client_t* c;
-  size_t short_size = offsetof(kinesis_client_options_t, max_connections);
+  size_t short_size = sizeof(old_client_options_t);
   size_t long_size = sizeof(kinesis_client_options_t) + 16;
   unsigned char* tail;
 
@@ -113,22 +171,23 @@ static void test_client_options_sized(void) {
   test_client_options(&full, kn_test_require_env("KINESIS_TEST_ENDPOINT"));
   ASSERT_EQ(sizeof(full), full.size);
 
-  /* An older caller: its struct ends before max_connections. init_sized
-   * writes the defaults of the fields inside it, and new() takes the
-   * defaults of the others (a 0 there would be KINESIS_EINVAL). */
-  o = block(short_size);
-  kinesis_client_options_init_sized(o, short_size);
-  ASSERT_EQ(short_size, o->size);
-  ASSERT_EQ(10000, o->connect_timeout_ms);
-  ASSERT_EQ(30000, o->request_timeout_ms);
-  ASSERT_NULL(o->region);
-  memcpy((char*) o + sizeof(size_t), (char*) &full + sizeof(size_t),
+  /* An older caller: its struct ends before insecure, so it holds no
+   * number; new() takes the defaults of the others (a 0 there would be
+   * KINESIS_EINVAL). */
+  old = block(short_size);
+  kinesis_client_options_init_sized((kinesis_client_options_t*) old,
+                                    short_size);
+  ASSERT_EQ(short_size, old->size);
+  ASSERT_NULL(old->region);
+  ASSERT_NULL(old->ca_file);
+  memcpy((char*) old + sizeof(size_t), (char*) &full + sizeof(size_t),
          short_size - sizeof(size_t));
-  ASSERT_OK(kinesis_client_new(&loop, o, &c));
+  ASSERT_OK(
+      kinesis_client_new(&loop, (const kinesis_client_options_t*) old, &c));
   ASSERT_EQ(64, kn_client_max_connections(c));
   ASSERT_STR_EQ("us-east-1", kinesis_client_region(c));
   close_client(&loop, c);
-  free(o);
+  free(old);
 
   /* A newer caller: 16 bytes this library does not know. Zero is "as
    * before"; anything else is refused. */
@@ -215,8 +274,9 @@ static void test_producer_options_sized(void) {
   kinesis_client_t* c;
   kinesis_producer_options_t full;
   kinesis_producer_options_t* o;
+  old_producer_options_t* old;
   kinesis_producer_t* p;
-  size_t short_size = offsetof(kinesis_producer_options_t, buffer_time_ms);
+  size_t short_size = sizeof(old_producer_options_t);
   size_t long_size = sizeof(kinesis_producer_options_t) + 8;
   unsigned char* raw;
 
@@ -226,14 +286,16 @@ static void test_producer_options_sized(void) {
   /* An older caller whose struct holds only the stream: every number takes
    * its default (batch_size, max_in_flight and others would be
    * KINESIS_EINVAL at 0). */
-  o = block(short_size);
-  kinesis_producer_options_init_sized(o, short_size);
-  ASSERT_EQ(short_size, o->size);
-  ASSERT_NULL(o->stream);
-  producer_required(o);
-  ASSERT_OK(kinesis_producer_new(c, o, &p));
+  old = block(short_size);
+  kinesis_producer_options_init_sized((kinesis_producer_options_t*) old,
+                                      short_size);
+  ASSERT_EQ(short_size, old->size);
+  ASSERT_NULL(old->stream);
+  old->stream = "options-producer";
+  ASSERT_OK(
+      kinesis_producer_new(c, (const kinesis_producer_options_t*) old, &p));
   close_producer(p);
-  free(o);
+  free(old);
 
   /* A newer caller. */
   raw = block(long_size);
@@ -328,8 +390,9 @@ static void test_consumer_options_sized(void) {
   kinesis_client_t* c;
   kinesis_consumer_options_t full;
   kinesis_consumer_options_t* o;
+  old_consumer_options_t* old;
   kinesis_consumer_t* k;
-  size_t short_size = offsetof(kinesis_consumer_options_t, max_queue_size);
+  size_t short_size = sizeof(old_consumer_options_t);
   size_t long_size = sizeof(kinesis_consumer_options_t) + 8;
   unsigned char* raw;
 
@@ -337,12 +400,15 @@ static void test_consumer_options_sized(void) {
   c = new_client();
 
   /* An older caller with only the required fields. */
-  o = block(short_size);
-  kinesis_consumer_options_init_sized(o, short_size);
-  ASSERT_EQ(short_size, o->size);
-  consumer_required(o);
-  o->on_record_data = NULL;
-  ASSERT_OK(kinesis_consumer_new(c, o, &k));
+  old = block(short_size);
+  kinesis_consumer_options_init_sized((kinesis_consumer_options_t*) old,
+                                      short_size);
+  ASSERT_EQ(short_size, old->size);
+  old->stream = "options-consumer";
+  old->on_record = on_record;
+  old->on_record_data = NULL;
+  ASSERT_OK(
+      kinesis_consumer_new(c, (const kinesis_consumer_options_t*) old, &k));
   ASSERT_EQ(sizeof(full), k->o.size);
   ASSERT_EQ(1000, k->o.max_queue_size);
   ASSERT_EQ(10000, k->o.record_limit);
@@ -351,7 +417,7 @@ static void test_consumer_options_sized(void) {
   ASSERT_EQ(30000, k->o.shard_discovery_ms);
   ASSERT_NULL(k->o.on_shard_end);
   close_consumer(k);
-  free(o);
+  free(old);
 
   /* A newer caller. */
   raw = block(long_size);
@@ -449,7 +515,7 @@ static int never_get(void* self, const char* stream, const char* shard,
 }
 
 
-static void never_close(void* self, kinesis_close_cb cb, void* arg) {
+static int never_close(void* self, kinesis_ckpt_cb cb, void* arg) {
   (void) self, (void) cb, (void) arg;
   abort();
 }
@@ -659,7 +725,7 @@ static void test_older_store_runs(void) {
   c = new_client();
   snprintf(stream, sizeof(stream), "%s", test_stream_name("options-old"));
   create_active_stream(&loop, c, stream, 1);
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &fw_inner));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &fw_inner));
   cp.ops = &fw_ops;
   cp.self = NULL;
   cp.session_timeout_ms = fw_inner->session_timeout_ms;
@@ -688,21 +754,25 @@ static void test_older_store_runs(void) {
 static void test_memory_options(void) {
   kinesis_checkpointer_memory_options_t full;
   kinesis_checkpointer_memory_options_t* o;
+  old_memory_options_t* old;
   kinesis_checkpointer_t* cp;
-  size_t short_size =
-      offsetof(kinesis_checkpointer_memory_options_t, session_timeout_ms);
+  kinesis_client_t* c;
+  size_t short_size = sizeof(old_memory_options_t);
   size_t long_size = sizeof(full) + 8;
   unsigned char* raw;
 
   ASSERT_OK(uv_loop_init(&loop));
+  c = new_client();
   /* An older caller with nothing but the size. */
-  o = block(short_size);
-  kinesis_checkpointer_memory_options_init_sized(o, short_size);
-  ASSERT_EQ(short_size, o->size);
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, o, &cp));
+  old = block(short_size);
+  kinesis_checkpointer_memory_options_init_sized(
+      (kinesis_checkpointer_memory_options_t*) old, short_size);
+  ASSERT_EQ(short_size, old->size);
+  ASSERT_OK(kinesis_checkpointer_memory_new(
+      c, (const kinesis_checkpointer_memory_options_t*) old, &cp));
   ASSERT_EQ(10000, cp->session_timeout_ms);
   close_checkpointer(cp);
-  free(o);
+  free(old);
 
   /* A newer caller. */
   raw = block(long_size);
@@ -710,25 +780,26 @@ static void test_memory_options(void) {
   kinesis_checkpointer_memory_options_init_sized(o, long_size);
   ASSERT_EQ(long_size, o->size);
   o->session_timeout_ms = 1234;
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, o, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, o, &cp));
   ASSERT_EQ(1234, cp->session_timeout_ms);
   close_checkpointer(cp);
   raw[long_size - 1] = 1;
   ASSERT_EQ(KINESIS_EUNSUPPORTED,
-            kinesis_checkpointer_memory_new(&loop, o, &cp));
+            kinesis_checkpointer_memory_new(c, o, &cp));
   free(raw);
 
   /* Size 0, NULL (every default: nothing is required), the zero field. */
   kinesis_checkpointer_memory_options_init(&full);
   full.size = 0;
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_memory_new(&loop, &full, &cp));
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_memory_new(c, &full, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   ASSERT_EQ(10000, cp->session_timeout_ms);
   close_checkpointer(cp);
   kinesis_checkpointer_memory_options_init(&full);
   full.session_timeout_ms = 0;
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_memory_new(&loop, &full, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_memory_new(c, &full, &cp));
   kinesis_checkpointer_memory_options_init(NULL);
+  close_client(&loop, c);
   kn_test_loop_close(&loop);
 }
 
@@ -751,18 +822,20 @@ static void test_redis_options(void) {
       FIELD(kinesis_checkpointer_redis_options_t, reconnect_max_ms)};
   kinesis_checkpointer_redis_options_t full;
   kinesis_checkpointer_redis_options_t* o;
+  old_redis_options_t* old;
   kinesis_checkpointer_t* cp;
-  size_t short_size =
-      offsetof(kinesis_checkpointer_redis_options_t, session_timeout_ms);
+  kinesis_client_t* c;
+  size_t short_size = sizeof(old_redis_options_t);
   size_t long_size = sizeof(full) + 8;
   unsigned char* raw;
   size_t i;
   int r;
 
   ASSERT_OK(uv_loop_init(&loop));
+  c = new_client();
   kinesis_checkpointer_redis_options_init(&full);
   redis_required(&full);
-  r = kinesis_checkpointer_redis_new(&loop, &full, &cp);
+  r = kinesis_checkpointer_redis_new(c, &full, &cp);
   if (r == KINESIS_EUNSUPPORTED) {
     /* Built without hiredis: new() says so whatever the options. The
      * options functions are still there. */
@@ -770,6 +843,7 @@ static void test_redis_options(void) {
         "# built without hiredis: the Redis checkpointer's new() is "
         "KINESIS_EUNSUPPORTED\n");
     kinesis_checkpointer_redis_options_init(NULL);
+    close_client(&loop, c);
     kn_test_loop_close(&loop);
     return;
   }
@@ -777,15 +851,18 @@ static void test_redis_options(void) {
   close_checkpointer(cp);
 
   /* An older caller with only the required fields. */
-  o = block(short_size);
-  kinesis_checkpointer_redis_options_init_sized(o, short_size);
-  ASSERT_EQ(short_size, o->size);
-  ASSERT_NULL(o->url);
-  redis_required(o);
-  ASSERT_OK(kinesis_checkpointer_redis_new(&loop, o, &cp));
+  old = block(short_size);
+  kinesis_checkpointer_redis_options_init_sized(
+      (kinesis_checkpointer_redis_options_t*) old, short_size);
+  ASSERT_EQ(short_size, old->size);
+  ASSERT_NULL(old->url);
+  old->url = "redis://127.0.0.1:1";
+  old->app_name = "options";
+  ASSERT_OK(kinesis_checkpointer_redis_new(
+      c, (const kinesis_checkpointer_redis_options_t*) old, &cp));
   ASSERT_EQ(10000, cp->session_timeout_ms);
   close_checkpointer(cp);
-  free(o);
+  free(old);
 
   /* A newer caller. */
   raw = block(long_size);
@@ -794,28 +871,29 @@ static void test_redis_options(void) {
   ASSERT_EQ(long_size, o->size);
   ASSERT_EQ(2000, o->connect_timeout_ms);
   redis_required(o);
-  ASSERT_OK(kinesis_checkpointer_redis_new(&loop, o, &cp));
+  ASSERT_OK(kinesis_checkpointer_redis_new(c, o, &cp));
   close_checkpointer(cp);
   raw[sizeof(full) + 3] = 1;
   ASSERT_EQ(KINESIS_EUNSUPPORTED,
-            kinesis_checkpointer_redis_new(&loop, o, &cp));
+            kinesis_checkpointer_redis_new(c, o, &cp));
   free(raw);
 
   full.size = 0;
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, &full, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(c, &full, &cp));
   /* NULL: url and app_name are required. */
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, NULL, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(c, NULL, &cp));
   for (i = 0; i < KN_ARRAY_SIZE(zero_invalid); i++) {
     kinesis_checkpointer_redis_options_init(&full);
     redis_required(&full);
     zero_field(&full, &zero_invalid[i]);
-    if (kinesis_checkpointer_redis_new(&loop, &full, &cp) != KINESIS_EINVAL) {
+    if (kinesis_checkpointer_redis_new(c, &full, &cp) != KINESIS_EINVAL) {
       fprintf(stderr, "redis: %s 0 was not KINESIS_EINVAL\n",
               zero_invalid[i].name);
       abort();
     }
   }
   kinesis_checkpointer_redis_options_init(NULL);
+  close_client(&loop, c);
   kn_test_loop_close(&loop);
 }
 
