@@ -1,6 +1,7 @@
 #include "codec.h"
 
 #include "internal.h"
+#include "error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -85,7 +86,10 @@ void kn_codec_parse_error(const uint8_t* body, size_t len,
       set_code(err, s);
     if ((s = get_str(root, "message")) != NULL ||
         (s = get_str(root, "Message")) != NULL) {
-      copy_trimmed(err->message, sizeof(err->message), s, strlen(s));
+      /* Never the canonical request of a signature mismatch: it may hold
+       * the session token. */
+      copy_trimmed(err->message, sizeof(err->message), s,
+                   kn_error_message_len(s, 0));
       err->has_message = 1;
     }
   }

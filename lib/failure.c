@@ -2,6 +2,7 @@
 
 #include "internal.h"
 #include "client.h"
+#include "error.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -28,32 +29,11 @@ static uint64_t repeat_at(uint64_t since, unsigned step) {
 }
 
 
-/* The length of the service's message worth logging: its first line, and
- * nothing from a canonical request on. A signature mismatch is answered
- * with the canonical request the service expected, whose headers may hold
- * the session token (x-amz-security-token): that never goes to a log. */
-static size_t message_len(const char* m) {
-  static const char* const stops[] = {"Canonical String", "canonical request",
-                                      "x-amz-security-token"};
-  size_t n = strcspn(m, "\r\n");
-  size_t i;
-  for (i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
-    const char* at = strstr(m, stops[i]);
-    if (at != NULL && (size_t) (at - m) < n)
-      n = (size_t) (at - m);
-  }
-  while (n > 0 && (m[n - 1] == ' ' || m[n - 1] == '.' || m[n - 1] == ':' ||
-                   m[n - 1] == ';'))
-    n--;
-  return n;
-}
-
-
 int kn_failure_fail(kn_failure_t* f, uint64_t now, const char* subject,
                     int status, const char* code, const char* message,
                     char* line, size_t size) {
   const char* c = code != NULL ? code : "";
-  int mlen = message != NULL ? (int) message_len(message) : 0;
+  int mlen = message != NULL ? (int) kn_error_message_len(message, 1) : 0;
   int level;
 
   if (status == 0 || kn_failure_is_throttling(status))

@@ -56,6 +56,35 @@ static void test_error_header_wins(void) {
 }
 
 
+/* A signature mismatch carries the canonical request the service expected,
+ * session token included: the message keeps only what comes before it. */
+static void test_error_signature_mismatch_cut(void) {
+  kn_codec_error_t e;
+  kn_codec_parse_error(
+      BODY("{\"__type\":\"InvalidSignatureException\",\"message\":"
+           "\"The request signature we calculated does not match the "
+           "signature you provided. Check your AWS Secret Access Key and "
+           "signing method.\\n\\nThe Canonical String for this request "
+           "should have been\\n'POST\\n/\\n\\nhost:kinesis\\n"
+           "x-amz-security-token:SECRETTOKEN\\n'\"}"),
+      NULL, &e);
+  ASSERT(e.has_message);
+  ASSERT_STR_EQ("The request signature we calculated does not match the "
+                "signature you provided. Check your AWS Secret Access Key "
+                "and signing method",
+                e.message);
+  ASSERT_NULL(strstr(e.message, "SECRETTOKEN"));
+  /* The token header alone, without the sentence before it, is cut too. */
+  kn_codec_parse_error(BODY("{\"message\":\"bad x-amz-security-token:SECRET\"}"),
+                       NULL, &e);
+  ASSERT_STR_EQ("bad", e.message);
+  /* A message without either keeps its lines. */
+  kn_codec_parse_error(BODY("{\"message\":\"line one\\nline two\"}"), NULL,
+                       &e);
+  ASSERT_STR_EQ("line one\nline two", e.message);
+}
+
+
 static void test_error_empty_and_non_json(void) {
   kn_codec_error_t e;
   kn_codec_parse_error((const uint8_t*) "", 0, NULL, &e);
@@ -932,6 +961,7 @@ static void test_backoff(void) {
 KN_TEST_MAIN(KN_TEST(test_error_namespaced_type),
              KN_TEST(test_error_capital_message),
              KN_TEST(test_error_header_wins),
+             KN_TEST(test_error_signature_mismatch_cut),
              KN_TEST(test_error_empty_and_non_json),
              KN_TEST(test_summary_lenient),
              KN_TEST(test_list_shards), KN_TEST(test_get_records),
