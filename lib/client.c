@@ -126,6 +126,11 @@ static void client_maybe_finish_close(kinesis_client_t* c);
 static void call_attempt(kn_call_t* call);
 static int wait_poll_again(kn_call_t* call);
 static int list_shards_send_next(kn_call_t* call, const char* token);
+static int page_repeats(const char* last, const char* before);
+
+/* Pages of one listing at most: 10,000 pages of ListShards hold far more
+ * shards than any stream has had. */
+#define KN_LIST_PAGES_MAX 10000
 static int on_list_shards(kn_call_t* call, const kn_http_response_t* res);
 static int on_split_shards_listed(kn_call_t* call,
                                   const kn_http_response_t* res);
@@ -1159,8 +1164,16 @@ static int on_list_shards(kn_call_t* call, const kn_http_response_t* res) {
   r = kn_codec_parse_list_shards(res->body, res->body_len, page);
   if (r != 0)
     return r;
-  if (page->next_token != NULL)
+  if (page->next_token != NULL) {
+    /* A server that hands back the token it was given, or pages without
+     * end, would be listed forever, the pages growing in memory. */
+    if (call->npages > 1 &&
+        page_repeats(page->next_token, pages[call->npages - 2].next_token))
+      return kn_codec_refuse(page, "ListShards NextToken repeats");
+    if (call->npages >= KN_LIST_PAGES_MAX)
+      return kn_codec_refuse(page, "ListShards has too many pages");
     return list_shards_send_next(call, page->next_token);
+  }
   return list_shards_collect(call);
 }
 

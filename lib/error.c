@@ -159,7 +159,9 @@ size_t kn_error_message_len(const char* m, int first_line) {
     if (at != NULL && (size_t) (at - m) < n)
       n = (size_t) (at - m);
   }
-  while (n > 0 && strchr(" \t\r\n.:;", m[n - 1]) != NULL)
-    n--;
+  /* What a cut leaves at its end ("...method.\n\n") goes too. */
+  if (m[n] != '\0')
+    while (n > 0 && strchr(" \t\r\n.:;", m[n - 1]) != NULL)
+      n--;
   return n;
 }

@@ -19,7 +19,8 @@ int kn_error_from_service(const char* code, long http_status);
  * canonical request the service expected, whose headers may hold the
  * session token (x-amz-security-token); that part never reaches a result,
  * a log line or the kinesis command's output. With `first_line`, also
- * nothing past the first line. Trailing spaces and punctuation go too.
+ * nothing past the first line. Where something was cut, the spaces and
+ * punctuation before the cut go too.
  */
 size_t kn_error_message_len(const char* m, int first_line);
 

@@ -381,6 +381,34 @@ static void test_list_shards_pages(void) {
 }
 
 
+/* A server that hands back the NextToken it was given would be listed
+ * forever, the pages growing in memory: the second page with the same
+ * token ends the listing with KINESIS_EPROTO, saying why. */
+static void test_list_shards_token_repeats(void) {
+  kinesis_client_t* c;
+  capture_t cap;
+  json_t* log;
+  const char* page = "{\"target\":\"ListShards\",\"status\":200,\"body\":{"
+                     "\"Shards\":[],\"NextToken\":\"again\"}}";
+  char text[512];
+
+  setup();
+  c = new_client(5, 0);
+  snprintf(text, sizeof(text), "[%s,%s,%s]", page, page, page);
+  script(text);
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_list_shards(c, "paged", capture_cb, &cap));
+  capture_wait(&loop, &cap);
+  ASSERT_EQ(KINESIS_EPROTO, cap.status);
+  ASSERT(strstr(cap.error_message, "NextToken repeats") != NULL);
+  log = fault_log();
+  ASSERT_EQ(2, json_array_size(log));
+  json_decref(log);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+}
+
+
 static void test_wait_for_active_polls_not_found(void) {
   kinesis_client_t* c;
   capture_t cap;
@@ -614,6 +642,7 @@ KN_TEST_MAIN(KN_TEST(test_retries_5xx_then_succeeds),
              KN_TEST(test_signed_headers),
              KN_TEST(test_expired_token_resigns_once),
              KN_TEST(test_list_shards_pages),
+             KN_TEST(test_list_shards_token_repeats),
              KN_TEST(test_wait_for_active_polls_not_found),
              KN_TEST(test_put_records_partial_failure),
              KN_TEST(test_untrusted_answers_refused),
