@@ -17,7 +17,9 @@ extern "C" {
  * Checkpointers store, per (stream, shard): a lease (owner and heartbeat),
  * the checkpoint, and whether the shard is finished. The consumer knows them
  * only through kinesis_checkpointer_ops_t, so an application can write its
- * own (PostgreSQL, DynamoDB, a file) against the same table.
+ * own (PostgreSQL, DynamoDB, a file) against the same table. The built-in
+ * ones are objects like the others and follow the rules of
+ * docs/reference.md; so does the ops table's size.
  */
 
 /** A position in a shard. */

@@ -4,7 +4,9 @@
 /**
  * \file
  * The client: region, endpoint, credentials and connections on one loop,
- * and the Kinesis API calls made through it.
+ * and the Kinesis API calls made through it. The rules every object
+ * follows (ownership, callbacks, close, errors, options) are in
+ * docs/reference.md.
  */
 
 #include <stddef.h>

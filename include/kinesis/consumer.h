@@ -5,7 +5,8 @@
  * \file
  * The consumer: a stream's shards leased through a checkpointer, read, and
  * handed to the application record by record, with checkpoints of what it
- * has finished with.
+ * has finished with. Its new, close, options and callbacks follow the
+ * rules of docs/reference.md.
  */
 
 #include <stddef.h>

@@ -5,7 +5,7 @@
  * \file
  * Error codes: 0 or a negative KINESIS_E* code, returned by every function
  * that can fail and passed to callbacks as `status`, and their names and
- * descriptions.
+ * descriptions. docs/reference.md says how errors are returned.
  */
 
 #include <uv.h>

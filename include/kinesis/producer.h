@@ -4,7 +4,8 @@
 /**
  * \file
  * The producer: records batched per shard into PutRecords, rate-limited,
- * retried, and settled with exactly one callback each.
+ * retried, and settled with exactly one callback each. Its new, close,
+ * options and callbacks follow the rules of docs/reference.md.
  */
 
 #include <stddef.h>
