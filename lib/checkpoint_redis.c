@@ -85,125 +85,10 @@ int kn_checkpointer_redis_closing(const kinesis_checkpointer_t* cp) {
 #include <hiredis/async.h>
 #include <hiredis/adapters/libuv.h>
 
+#include "checkpoint_redis.h"
 #include "retry.h"
 #include "url.h"
 #include "validate.h"
-
-
-/* ---- The scripts (docs/checkpointers.md, "The Redis checkpointer") ---- */
-
-
-/* clang-format off */
-/* (One Lua line per C line.) */
-
-/* Every script starts with the server's time in milliseconds. */
-#define LUA_NOW                                                               \
-  "local t = redis.call('TIME')\n"                                            \
-  "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-
-/* The owned-lease scripts start with the fencing check. */
-#define LUA_FENCE                                                             \
-  "if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end\n"
-
-enum {
-  SCRIPT_CLAIM,
-  SCRIPT_HEARTBEAT,
-  SCRIPT_CHECKPOINT,
-  SCRIPT_FINISH,
-  SCRIPT_RELEASE,
-  SCRIPT_MEMBER,
-  SCRIPT_LEASES,
-  NSCRIPTS
-};
-
-typedef struct script_s {
-  const char* name;
-  const char* source;
-} script_t;
-
-static const script_t scripts[NSCRIPTS] = {
-    /* KEYS[1] the shard's hash; ARGV[1] owner, ARGV[2] session timeout (ms).
-     * Returns {held, seq or nil, sub, partial, finished}: held is 1 when
-     * another owner's lease is live (nothing written), else 0 and the lease
-     * is the caller's until now + timeout. */
-    {"claim",
-     LUA_NOW
-     "local h = redis.call('HMGET', KEYS[1], 'owner', 'expires_ms', 'seq',\n"
-     "  'sub', 'partial', 'finished')\n"
-     "local held = 0\n"
-     "if h[1] and h[1] ~= '' and h[1] ~= ARGV[1] and\n"
-     "    now <= (tonumber(h[2]) or 0) then\n"
-     "  held = 1\n"
-     "else\n"
-     "  redis.call('HSET', KEYS[1], 'owner', ARGV[1],\n"
-     "    'expires_ms', now + tonumber(ARGV[2]), 'updated_ms', now)\n"
-     "end\n"
-     "return {held, h[3], tonumber(h[4]) or 0, tonumber(h[5]) or 0,\n"
-     "  tonumber(h[6]) or 0}\n"},
-    /* ARGV[1] owner, ARGV[2] session timeout. 1, or 0 when not the owner. */
-    {"heartbeat",
-     LUA_FENCE LUA_NOW
-     "redis.call('HSET', KEYS[1], 'expires_ms', now + tonumber(ARGV[2]),\n"
-     "  'updated_ms', now)\n"
-     "return 1\n"},
-    /* ARGV[1] owner, ARGV[2] sequence number, ARGV[3] sub-sequence number,
-     * ARGV[4] partial (0 or 1). 1, or 0 when not the owner. */
-    {"checkpoint",
-     LUA_FENCE LUA_NOW
-     "redis.call('HSET', KEYS[1], 'seq', ARGV[2], 'sub', ARGV[3],\n"
-     "  'partial', ARGV[4], 'updated_ms', now)\n"
-     "return 1\n"},
-    /* ARGV[1] owner. 1, or 0 when not the owner. */
-    {"finish",
-     LUA_FENCE LUA_NOW
-     "redis.call('HSET', KEYS[1], 'finished', 1, 'updated_ms', now)\n"
-     "redis.call('HDEL', KEYS[1], 'owner', 'expires_ms')\n"
-     "return 1\n"},
-    /* ARGV[1] owner. 1, or 0 when not the owner. */
-    {"release",
-     LUA_FENCE LUA_NOW
-     "redis.call('HSET', KEYS[1], 'updated_ms', now)\n"
-     "redis.call('HDEL', KEYS[1], 'owner', 'expires_ms')\n"
-     "return 1\n"},
-    /* KEYS[1] the stream's members (a sorted set scored by expiry); ARGV[1]
-     * owner, ARGV[2] session timeout, ARGV[3] leaving (0 or 1). Returns how
-     * many members are live. */
-    {"member",
-     LUA_NOW
-     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1)\n"
-     "if ARGV[3] == '1' then\n"
-     "  redis.call('ZREM', KEYS[1], ARGV[1])\n"
-     "else\n"
-     "  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
-     "end\n"
-     "local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')\n"
-     "if top[2] then\n"
-     "  redis.call('PEXPIREAT', KEYS[1], tonumber(top[2]) + 1)\n"
-     "end\n"
-     "return redis.call('ZCARD', KEYS[1])\n"},
-    /* KEYS the shard hashes, any number (the client sends at most
-     * LEASES_CHUNK). Writes nothing. Returns one {owner, finished, known}
-     * per key, in order: owner is the live lease's owner (live as in
-     * claim) or '', finished 0 or 1, known 1 when the hash exists. */
-    {"leases",
-     LUA_NOW
-     "local out = {}\n"
-     "for i, key in ipairs(KEYS) do\n"
-     "  local h = redis.call('HMGET', key, 'owner', 'expires_ms', 'finished')\n"
-     "  local owner = ''\n"
-     "  if h[1] and h[1] ~= '' and now <= (tonumber(h[2]) or 0) then\n"
-     "    owner = h[1]\n"
-     "  end\n"
-     "  local fin = 0\n"
-     "  if (tonumber(h[3]) or 0) ~= 0 then fin = 1 end\n"
-     "  out[i] = {owner, fin, redis.call('EXISTS', key)}\n"
-     "end\n"
-     "return out\n"},
-};
-
-/* clang-format on */
-
-#define SHA_LEN 40
 
 
 /* ---- Types ---- */
@@ -512,7 +397,7 @@ static int req_send(redis_store_t* rs, redisAsyncContext* ac, req_t* req) {
       argvlen[argc++] = strlen(fields[i]);
     }
   } else {
-    const script_t* s = &scripts[req->op];
+    const script_t* s = &kn_redis_scripts[req->op];
     if (rs->sha[req->op][0] != '\0' && !req->use_eval) {
       argv[argc] = "EVALSHA";
       argvlen[argc++] = 7;
@@ -556,8 +441,8 @@ static int chunk_send(redis_store_t* rs, redisAsyncContext* ac,
   } else {
     b->argv[argc] = "EVAL";
     b->argvlen[argc++] = 4;
-    b->argv[argc] = scripts[SCRIPT_LEASES].source;
-    b->argvlen[argc++] = strlen(scripts[SCRIPT_LEASES].source);
+    b->argv[argc] = kn_redis_scripts[SCRIPT_LEASES].source;
+    b->argvlen[argc++] = strlen(kn_redis_scripts[SCRIPT_LEASES].source);
   }
   snprintf(numkeys, sizeof(numkeys), "%zu", ch->count);
   b->argv[argc] = numkeys;
@@ -1169,9 +1054,9 @@ static void on_handshake_reply(redisAsyncContext* ac, void* r, void* privdata) {
   }
   if (script == NULL)
     return;
-  memcpy(rs->sha[script - scripts], reply->str, SHA_LEN);
-  rs->sha[script - scripts][SHA_LEN] = '\0';
-  if (script == &scripts[NSCRIPTS - 1]) {
+  memcpy(rs->sha[script - kn_redis_scripts], reply->str, SHA_LEN);
+  rs->sha[script - kn_redis_scripts][SHA_LEN] = '\0';
+  if (script == &kn_redis_scripts[NSCRIPTS - 1]) {
     rs->ready = 1;
     rs->attempts = 0;
     uv_timer_stop(&rs->timer);
@@ -1204,8 +1089,9 @@ static int queue_handshake(redis_store_t* rs, redisAsyncContext* ac) {
       return -1;
   }
   for (i = 0; i < NSCRIPTS; i++) {
-    if (redisAsyncCommand(ac, on_handshake_reply, (void*) &scripts[i],
-                          "SCRIPT LOAD %s", scripts[i].source) != REDIS_OK)
+    const script_t* s = &kn_redis_scripts[i];
+    if (redisAsyncCommand(ac, on_handshake_reply, (void*) s, "SCRIPT LOAD %s",
+                          s->source) != REDIS_OK)
       return -1;
   }
   return 0;
