@@ -10,9 +10,11 @@
  * so that another implementation can share them.
  *
  * Answers never reach the user from inside hiredis: a reply is turned into a
- * request's status and payload, and a uv_idle_t delivers answered requests
- * on the loop, like the memory checkpointer's completions, in the order of
- * the calls (`reqs` holds every request from call to callback). That keeps
+ * request's status and payload, and an ordered kn_defer_t (lib/defer.h)
+ * delivers answered requests on the loop, like the memory checkpointer's
+ * completions, in the order of the calls (its queue holds every request
+ * from call to callback, and an answered one waits behind those called
+ * before it). That keeps
  * callbacks asynchronous (an operation refused while disconnected is
  * answered on a later tick too), keeps user code, which may call any
  * operation or close, out of hiredis's callbacks, and keeps the order when a
@@ -143,11 +145,12 @@ typedef enum {
   REQ_ANSWERED  /* Waiting for its turn to be delivered. */
 } req_state_t;
 
-/* One operation, from its call to its callback, in the store's `reqs`. The
- * key and the arguments are stored after the struct, to send the command
- * when the connection is ready, or again with EVAL after a NOSCRIPT. */
+/* One operation, from its call to its callback, in the store's `defer`
+ * (ready once REQ_ANSWERED). The key and the arguments are stored after the
+ * struct, to send the command when the connection is ready, or again with
+ * EVAL after a NOSCRIPT. */
 typedef struct req_s {
-  kn_queue_t node;
+  kn_defer_item_t item;
   struct redis_store_s* store;
   op_t op;
   req_state_t state;
@@ -168,9 +171,6 @@ typedef struct req_s {
   char buf[];
 } req_t;
 
-
-
-static void on_idle(uv_idle_t* handle);
 
 
 /* ---- The URL ---- */
@@ -318,14 +318,31 @@ static void req_free(req_t* req) {
 }
 
 
+/* Delivers `req`, its turn come, and frees it. */
+static void req_run(kn_defer_item_t* item) {
+  req_t* req = container_of(item, req_t, item);
+  if (req->op == OP_CLAIM || req->op == OP_GET)
+    req->state_cb(req->status, &req->checkpoint, req->arg);
+  else if (req->op == OP_MEMBER)
+    req->members_cb(req->status, req->live_members, req->arg);
+  else if (req->op == OP_LEASES && req->status == 0)
+    req->leases_cb(0, req->batch->leases, req->batch->n, req->arg);
+  else if (req->op == OP_LEASES)
+    req->leases_cb(req->status, NULL, 0, req->arg);
+  else
+    req->cb(req->status, req->arg);
+  /* The store is freed only from a uv close callback, so it is still valid
+   * after the callback even if it closed it. */
+  req_free(req);
+}
+
+
 /* Answers `req` with `status`; its callback runs on a later tick, after
  * those of the requests called before it. */
 static void req_complete(redis_store_t* rs, req_t* req, int status) {
   req->state = REQ_ANSWERED;
   req->status = status;
-  /* Starting an active idle handle is a no-op; on_idle stops it when the
-   * oldest request is still unanswered. */
-  uv_idle_start(&rs->idle, on_idle);
+  kn_defer_ready(&rs->defer, &req->item);
 }
 
 
@@ -456,7 +473,7 @@ static void req_send_or_fail(redis_store_t* rs, req_t* req) {
  * answer comes later. */
 static void req_submit(redis_store_t* rs, req_t* req) {
   req->state = REQ_WAITING;
-  kn_queue_insert_tail(&rs->reqs, &req->node);
+  kn_defer_add(&rs->defer, &req->item, req_run);
   if (rs->ac != NULL && !rs->ready && !rs->handshake_failed)
     return;
   req_send_or_fail(rs, req);
@@ -467,8 +484,8 @@ static void req_submit(redis_store_t* rs, req_t* req) {
  * order of the calls. */
 void kn_redis_flush_waiting(redis_store_t* rs, int fail_status) {
   kn_queue_t* q;
-  for (q = rs->reqs.next; q != &rs->reqs; q = q->next) {
-    req_t* req = kn_queue_data(q, req_t, node);
+  for (q = rs->defer.items.next; q != &rs->defer.items; q = q->next) {
+    req_t* req = kn_queue_data(q, req_t, item.node);
     if (req->state != REQ_WAITING)
       continue;
     if (fail_status != 0)
@@ -715,23 +732,7 @@ static void on_leases_reply(redisAsyncContext* ac, void* r, void* privdata) {
 }
 
 
-/* ---- Delivery and close ---- */
-
-
-static void store_invoke(redis_store_t* rs, req_t* req) {
-  rs->in_callback++;
-  if (req->op == OP_CLAIM || req->op == OP_GET)
-    req->state_cb(req->status, &req->checkpoint, req->arg);
-  else if (req->op == OP_MEMBER)
-    req->members_cb(req->status, req->live_members, req->arg);
-  else if (req->op == OP_LEASES && req->status == 0)
-    req->leases_cb(0, req->batch->leases, req->batch->n, req->arg);
-  else if (req->op == OP_LEASES)
-    req->leases_cb(req->status, NULL, 0, req->arg);
-  else
-    req->cb(req->status, req->arg);
-  rs->in_callback--;
-}
+/* ---- Close ---- */
 
 
 static void on_handle_closed(uv_handle_t* handle) {
@@ -746,11 +747,11 @@ static void on_handle_closed(uv_handle_t* handle) {
   /* RS_CLOSING is still set, so anything the callback calls is refused
    * with KINESIS_ECLOSING before the memory goes. */
   if (cb != NULL) {
-    rs->in_callback++;
+    rs->defer.depth++;
     cb(arg);
-    rs->in_callback--;
+    rs->defer.depth--;
   }
-  KN_ASSERT(kn_queue_empty(&rs->reqs));
+  KN_ASSERT(kn_queue_empty(&rs->defer.items));
   KN_ASSERT(rs->ac == NULL && rs->inflight == 0);
   kn_free(rs->host);
   kn_free(rs->user);
@@ -764,47 +765,18 @@ static void on_handle_closed(uv_handle_t* handle) {
  * close callback notifies the user and frees everything. */
 static void store_maybe_finish_close(redis_store_t* rs) {
   if (!(rs->flags & RS_CLOSING) || (rs->flags & RS_HANDLES_CLOSING) ||
-      rs->in_callback > 0 || !kn_queue_empty(&rs->reqs))
+      !kn_defer_empty(&rs->defer))
     return;
   rs->flags |= RS_HANDLES_CLOSING;
   rs->pending_closes = 2;
-  uv_close((uv_handle_t*) &rs->idle, on_handle_closed);
+  kn_defer_close(&rs->defer, NULL, on_handle_closed);
   uv_close((uv_handle_t*) &rs->timer, on_handle_closed);
 }
 
 
-static int head_answered(const redis_store_t* rs) {
-  return !kn_queue_empty(&rs->reqs) &&
-         kn_queue_data(rs->reqs.next, req_t, node)->state == REQ_ANSWERED;
-}
-
-
-static void on_idle(uv_idle_t* handle) {
-  redis_store_t* rs = handle->data;
-  kn_queue_t* q;
-  kn_queue_t* last;
-
-  /* Deliver answered requests from the oldest, up to the first unanswered
-   * one, and only among those called before this tick: a callback whose
-   * next operation is refused at once must not keep this loop turning
-   * forever. */
-  last = rs->reqs.prev;
-  while (head_answered(rs)) {
-    req_t* req;
-    q = rs->reqs.next;
-    req = kn_queue_data(q, req_t, node);
-    kn_queue_remove(q);
-    store_invoke(rs, req);
-    /* The store is freed only from a uv close callback, so `rs` is still
-     * valid here even if the callback closed it. */
-    req_free(req);
-    if (q == last)
-      break;
-  }
-
-  if (!head_answered(rs) && !(rs->flags & RS_HANDLES_CLOSING))
-    uv_idle_stop(&rs->idle);
-  store_maybe_finish_close(rs);
+/* After a tick that delivered every request. */
+static void on_defer_empty(kn_defer_t* d) {
+  store_maybe_finish_close(d->idle.data);
 }
 
 
@@ -1071,7 +1043,7 @@ static int rs_leases(void* self, const char* stream,
   if (n == 0) {
     /* Nothing to ask Redis: answered in turn, connected or not. */
     req->state = REQ_WAITING;
-    kn_queue_insert_tail(&rs->reqs, &req->node);
+    kn_defer_add(&rs->defer, &req->item, req_run);
     req_complete(rs, req, 0);
     return 0;
   }
@@ -1096,7 +1068,7 @@ static void rs_close(void* self, kinesis_close_cb cb, void* arg) {
   /* hiredis answers every command it holds with NULL, at once (they become
    * KINESIS_ECANCELED), and the adapter closes its poll handle. Answers
    * already received keep their real status. User callbacks run only from
-   * on_idle, never inside hiredis, so the context is not in a callback and
+   * the defer queue's tick, never inside hiredis, so the context is not in a callback and
    * is freed here. */
   kn_redis_drop_connection(rs);
   store_maybe_finish_close(rs);
@@ -1161,11 +1133,11 @@ int kinesis_checkpointer_redis_new(
     return KINESIS_ENOMEM;
   }
   /* uv_idle_init and uv_timer_init cannot fail on Unix. */
-  r = uv_idle_init(loop, &rs->idle);
+  r = kn_defer_init(loop, &rs->defer, 1, on_defer_empty);
   if (r == 0)
     r = uv_timer_init(loop, &rs->timer);
   KN_ASSERT(r == 0);
-  rs->idle.data = rs;
+  rs->defer.idle.data = rs;
   rs->timer.data = rs;
   rs->loop = loop;
   snprintf(rs->timeout_arg, sizeof(rs->timeout_arg), "%" PRIu32,
@@ -1176,7 +1148,6 @@ int kinesis_checkpointer_redis_new(
   rs->rng = uv_hrtime() ^ (uint64_t) (uintptr_t) rs;
   if (rs->rng == 0)
     rs->rng = 1;
-  kn_queue_init(&rs->reqs);
   rs->pub.ops = &redis_ops;
   rs->pub.self = rs;
   rs->pub.session_timeout_ms = options->session_timeout_ms;

@@ -39,6 +39,7 @@ extern const script_t kn_redis_scripts[NSCRIPTS];
 
 #include <hiredis/async.h>
 
+#include "defer.h"
 #include "internal.h"
 #include "kinesis/checkpoint.h"
 
@@ -48,7 +49,7 @@ extern const script_t kn_redis_scripts[NSCRIPTS];
 
 enum {
   RS_CLOSING = 1,        /* close() was called: new operations are refused. */
-  RS_HANDLES_CLOSING = 2 /* uv_close() was called on the idle and timer. */
+  RS_HANDLES_CLOSING = 2 /* The defer queue and the timer are closing. */
 };
 
 typedef struct redis_store_s {
@@ -76,12 +77,12 @@ typedef struct redis_store_s {
   uint64_t rng;
   char sha[NSCRIPTS][SHA_LEN + 1]; /* Empty until SCRIPT LOAD answered. */
   uv_timer_t timer;
-  uv_idle_t idle;    /* Started when a request is answered. */
-  kn_queue_t reqs;   /* Every req_t not yet delivered, oldest first. */
+  /* Every req_t not yet delivered, oldest first; ordered, so an answer
+   * waits for those called before it. */
+  kn_defer_t defer;
   unsigned inflight; /* Those held by hiredis. */
   unsigned pending_closes;
   unsigned flags;
-  unsigned in_callback;
   kinesis_close_cb close_cb;
   void* close_arg;
 } redis_store_t;
