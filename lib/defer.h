@@ -26,7 +26,9 @@
  *     may close the queue.
  *
  * Items belong to the owner: the queue only links them. `run` is called
- * with the item already unlinked, and may free it.
+ * with the item already unlinked, and may free it. The owner may walk
+ * `items` (to find the requests still waiting to be sent, say) but not
+ * unlink or reorder them.
  */
 
 typedef struct kn_defer_s kn_defer_t;
