@@ -1068,8 +1068,8 @@ static void rs_close(void* self, kinesis_close_cb cb, void* arg) {
   /* hiredis answers every command it holds with NULL, at once (they become
    * KINESIS_ECANCELED), and the adapter closes its poll handle. Answers
    * already received keep their real status. User callbacks run only from
-   * the defer queue's tick, never inside hiredis, so the context is not in a callback and
-   * is freed here. */
+   * the defer queue's tick, never inside hiredis, so the context is not in
+   * a callback and is freed here. */
   kn_redis_drop_connection(rs);
   store_maybe_finish_close(rs);
 }
