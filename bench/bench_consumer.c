@@ -203,8 +203,8 @@ static void on_drain(kinesis_producer_t* p, void* arg) {
 }
 
 
-static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
+static void on_producer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   if (status != 0)
     fprintf(stderr, PROG ": fill: producer close: %s\n",
@@ -348,8 +348,8 @@ static void on_grace_over(uv_timer_t* t) {
 }
 
 
-static void on_consumer_closed(kinesis_consumer_t* c, int status, void* arg) {
-  (void) c;
+static void on_consumer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   if (status != 0)
     fprintf(stderr, PROG ": consumer close: %s\n", kinesis_strerror(status));

@@ -276,8 +276,8 @@ static void on_window_over(uv_timer_t* t) {
 }
 
 
-static void on_consumer_closed(kinesis_consumer_t* c, int status, void* arg) {
-  (void) c;
+static void on_consumer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   if (status != 0)
     fprintf(stderr, PROG ": consumer close: %s\n", kinesis_strerror(status));

@@ -77,8 +77,8 @@ static bench_t bench;
 
 /* ---- Closing ---- */
 
-static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
+static void on_producer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   if (status != 0)
     fprintf(stderr, "bench_producer: producer close: %s\n",

@@ -21,7 +21,7 @@ static double now_s(void) {
 
 
 static int run(size_t record_size, int rounds) {
-  static kinesis_put_entry_t entries[NRECORDS];
+  static kinesis_record_t entries[NRECORDS];
   static char keys[NRECORDS][24];
   uint8_t* data = kn_malloc(record_size);
   kn_sigv4_key_cache_t cache;

@@ -335,8 +335,10 @@ int bench_delete_stream(bench_client_t* b, const char* stream) {
 }
 
 
-void bench_on_closed(void* arg) {
+void bench_on_closed(void* data, int status, void* arg) {
   bench_client_t* b = arg;
+  (void) data;
+  (void) status;
   b->closed = 1;
 }
 

@@ -86,7 +86,7 @@ int bench_create_stream(bench_client_t* b, const char* stream,
 int bench_delete_stream(bench_client_t* b, const char* stream);
 
 /* A kinesis_close_cb; `arg` is the bench_client_t. */
-void bench_on_closed(void* arg);
+void bench_on_closed(void* data, int status, void* arg);
 
 /* Runs the loop until `closed` is set, then clears it. Returns 0, or -1
  * when the loop ran dry first. */

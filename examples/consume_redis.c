@@ -93,7 +93,9 @@ static void on_log(kinesis_log_level_t level, const char* msg, void* arg) {
 }
 
 
-static void on_checkpointer_closed(void* arg) {
+static void on_checkpointer_closed(void* data, int status, void* arg) {
+  (void) data;
+  (void) status; /* 0: operations cut short were answered ECANCELED */
   (void) arg;
   kinesis_client_close(client, NULL, NULL);
   uv_close((uv_handle_t*) &sigint, NULL);
@@ -104,11 +106,14 @@ static void on_checkpointer_closed(void* arg) {
 
 /* The checkpoints are written and the leases released: the other
  * processes claim them at their next heartbeat. */
-static void on_consumer_closed(kinesis_consumer_t* c, int status, void* arg) {
-  (void) c;
-  (void) status;
+static void on_consumer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   fprintf(stderr, "consume_redis: %lu records\n", printed);
+  /* Nothing is lost: the next reader re-reads from the last checkpoint. */
+  if (status != 0)
+    fprintf(stderr, "consume_redis: final checkpoints: %s\n",
+            kinesis_strerror(status));
   kinesis_checkpointer_close(checkpointer, on_checkpointer_closed, NULL);
 }
 
@@ -169,7 +174,7 @@ int main(int argc, char** argv) {
   ro.url = args[1];
   ro.app_name = args[2];
   ro.session_timeout_ms = (uint32_t) session_s * 1000;
-  r = kinesis_checkpointer_redis_new(loop, &ro, &checkpointer);
+  r = kinesis_checkpointer_redis_new(client, &ro, &checkpointer);
   if (r != 0) {
     fprintf(stderr, "consume_redis: checkpointer: %s\n", kinesis_strerror(r));
     return 1;

@@ -31,7 +31,9 @@ static int stopping;
 static int failed;
 
 
-static void on_checkpointer_closed(void* arg) {
+static void on_checkpointer_closed(void* data, int status, void* arg) {
+  (void) data;
+  (void) status;
   (void) arg;
   kinesis_client_close(client, NULL, NULL);
   uv_close((uv_handle_t*) &sigint, NULL);
@@ -41,11 +43,13 @@ static void on_checkpointer_closed(void* arg) {
 
 /* The consumer has written its last checkpoints, through our store, and
  * released its leases: the store can go. */
-static void on_consumer_closed(kinesis_consumer_t* c, int status, void* arg) {
-  (void) c;
-  (void) status;
+static void on_consumer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   fprintf(stderr, "custom_checkpointer: %lu records (%s)\n", printed, why);
+  if (status != 0)
+    fprintf(stderr, "custom_checkpointer: final checkpoints: %s\n",
+            kinesis_strerror(status));
   kinesis_checkpointer_close(checkpointer, on_checkpointer_closed, NULL);
 }
 

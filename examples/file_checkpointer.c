@@ -95,7 +95,7 @@ typedef struct store_s {
   uv_idle_t idle; /* active while there are answers */
   int delivering; /* inside on_idle() */
   int closing;
-  kinesis_close_cb close_cb;
+  kinesis_ckpt_cb close_cb;
   void* close_arg;
 } store_t;
 
@@ -351,9 +351,10 @@ static void on_idle_closed(uv_handle_t* handle) {
   store_t* s = handle->data;
 
   /* `closing` is still set, so the callback may call the ops: they return
-   * KINESIS_ECLOSING. */
-  if (s->close_cb != NULL)
-    s->close_cb(s->close_arg);
+   * KINESIS_ECLOSING. kinesis_checkpointer_close() reads pub.data in it, so
+   * the store goes only after it returns. Every answer was delivered, so
+   * the status is 0. */
+  s->close_cb(0, s->close_arg);
   store_free(s);
 }
 
@@ -704,20 +705,24 @@ static int fc_leases(void* self, const char* stream,
 
 /* close: refuse new calls, deliver the answers already decided (with their
  * real results: each was decided, and written, when it was called), then
- * call `cb` on a later iteration and free the store. The ops table gives
- * close no return value, so a second close is ignored. */
-static void fc_close(void* self, kinesis_close_cb cb, void* arg) {
+ * call `cb` on a later iteration and free the store. A second close returns
+ * KINESIS_EALREADY, and its `cb` never runs. */
+static int fc_close(void* self, kinesis_ckpt_cb cb, void* arg) {
   store_t* s = self;
-  if (s == NULL || s->closing)
-    return;
+  if (s == NULL || cb == NULL)
+    return KINESIS_EINVAL;
+  if (s->closing)
+    return KINESIS_EALREADY;
   s->closing = 1;
   s->close_cb = cb;
   s->close_arg = arg;
   maybe_finish_close(s);
+  return 0;
 }
 
 
 static const kinesis_checkpointer_ops_t file_ops = {
+    .size = sizeof(kinesis_checkpointer_ops_t),
     .claim = fc_claim,
     .heartbeat = fc_heartbeat,
     .checkpoint = fc_checkpoint,

@@ -109,9 +109,9 @@ static void on_conn_closed(uv_handle_t* h) {
 }
 
 
-static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
-  (void) status;
+static void on_producer_closed(void* data, int status, void* arg) {
+  (void) data;
+  (void) status; /* each record's callback counted its own failure */
   (void) arg;
   fprintf(stderr, "tcp_ingest: %lu lines, %lu acknowledged, %lu failed, "
                   "reading paused %lu times\n",

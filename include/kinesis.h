@@ -1,12 +1,18 @@
 #ifndef KINESIS_H
 #define KINESIS_H
 
-/* libkinesis: an asynchronous Amazon Kinesis Data Streams client for libuv. */
+/**
+ * \file
+ * libkinesis: an asynchronous Amazon Kinesis Data Streams client for libuv.
+ * This header includes every other one. The API is that of version 0.9.0;
+ * from then on, each addition carries "Since X.Y" in its comment.
+ */
 
 #include <uv.h>
 
 #include "kinesis/version.h"
 #include "kinesis/errno.h"
+#include "kinesis/hooks.h"
 #include "kinesis/client.h"
 #include "kinesis/producer.h"
 #include "kinesis/checkpoint.h"

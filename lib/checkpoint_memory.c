@@ -6,12 +6,13 @@
  * iteration, so callbacks are never synchronous and see a checkpoint that later
  * operations cannot change under them. */
 
+#include "checkpoint.h"
 #include "internal.h"
 
 #include <string.h>
 
+#include "client.h"
 #include "defer.h"
-#include "kinesis/checkpoint.h"
 #include "validate.h"
 
 #define DEFAULT_SESSION_TIMEOUT_MS 10000
@@ -75,6 +76,7 @@ typedef struct mem_store_s {
   /* The public object, freed together with the store (see
    * kinesis_checkpointer_memory_new). */
   kinesis_checkpointer_t pub;
+  kn_ckpt_base_t base; /* the client, and the close's slot */
   uv_loop_t* loop;
   uint64_t session_timeout_ms;
   entry_t** buckets;
@@ -85,7 +87,7 @@ typedef struct mem_store_s {
   member_t* members;
   kn_defer_t defer; /* completion_t, oldest first. */
   unsigned flags;
-  kinesis_close_cb close_cb;
+  kinesis_ckpt_cb close_cb;
   void* close_arg;
 } mem_store_t;
 
@@ -339,16 +341,16 @@ static void on_defer_empty(kn_defer_t* d) {
 
 static void on_idle_closed(uv_handle_t* handle) {
   mem_store_t* m = handle->data;
-  kinesis_close_cb cb = m->close_cb;
+  kinesis_ckpt_cb cb = m->close_cb;
   void* arg = m->close_arg;
 
-  /* MEM_CLOSING is still set, so anything the callback calls is refused
-   * with KINESIS_ECLOSING before the memory goes. */
-  if (cb != NULL) {
-    m->defer.depth++;
-    cb(arg);
-    m->defer.depth--;
-  }
+  /* The client may close from the callback. MEM_CLOSING is still set, so
+   * anything the callback calls is refused with KINESIS_ECLOSING before the
+   * memory goes. */
+  kn_client_child_remove(m->base.client);
+  m->defer.depth++;
+  cb(0, arg);
+  m->defer.depth--;
   KN_ASSERT(kn_queue_empty(&m->defer.items));
   map_free(m);
   members_free(m);
@@ -692,24 +694,25 @@ static int mem_leases(void* self, const char* stream,
 }
 
 
-static void mem_close(void* self, kinesis_close_cb cb, void* arg) {
+static int mem_close(void* self, kinesis_ckpt_cb cb, void* arg) {
   mem_store_t* m = self;
 
-  /* The ops table gives close no way to return KINESIS_EALREADY: a second
-   * close is ignored here and its callback never runs, and
-   * kinesis_checkpointer_close() says KINESIS_EALREADY before it gets here. */
-  if (m == NULL || (m->flags & MEM_CLOSING))
-    return;
+  if (m == NULL || cb == NULL)
+    return KINESIS_EINVAL;
+  if (m->flags & MEM_CLOSING)
+    return KINESIS_EALREADY;
   m->flags |= MEM_CLOSING;
   m->close_cb = cb;
   m->close_arg = arg;
   /* Completions already queued were decided: they run with their real
    * results before the handle closes. */
   store_maybe_finish_close(m);
+  return 0;
 }
 
 
 static const kinesis_checkpointer_ops_t mem_ops = {
+    .size = sizeof(kinesis_checkpointer_ops_t),
     .claim = mem_claim,
     .heartbeat = mem_heartbeat,
     .checkpoint = mem_checkpoint,
@@ -725,30 +728,41 @@ static const kinesis_checkpointer_ops_t mem_ops = {
 /* ---- Public functions ---- */
 
 
-void kinesis_checkpointer_memory_options_init(
-    kinesis_checkpointer_memory_options_t* options) {
-  if (options == NULL)
-    return;
-  memset(options, 0, sizeof(*options));
-  options->session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
+static void memory_defaults(kinesis_checkpointer_memory_options_t* o) {
+  memset(o, 0, sizeof(*o));
+  o->size = sizeof(*o);
+  o->session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
+}
+
+
+void kinesis_checkpointer_memory_options_init_sized(
+    kinesis_checkpointer_memory_options_t* options, size_t size) {
+  kinesis_checkpointer_memory_options_t defaults;
+  memory_defaults(&defaults);
+  kn_options_init(options, size, &defaults, sizeof(defaults));
 }
 
 
 int kinesis_checkpointer_memory_new(
-    uv_loop_t* loop, const kinesis_checkpointer_memory_options_t* options,
+    kinesis_client_t* client,
+    const kinesis_checkpointer_memory_options_t* caller,
     kinesis_checkpointer_t** out) {
-  kinesis_checkpointer_memory_options_t defaults;
+  kinesis_checkpointer_memory_options_t copy;
+  const kinesis_checkpointer_memory_options_t* options = &copy;
   mem_store_t* m;
+  uv_loop_t* loop;
   int r;
 
-  if (loop == NULL || out == NULL)
+  if (client == NULL || out == NULL)
     return KINESIS_EINVAL;
-  if (options == NULL) {
-    kinesis_checkpointer_memory_options_init(&defaults);
-    options = &defaults;
-  }
+  memory_defaults(&copy);
+  if (caller != NULL && (r = kn_options_copy(&copy, sizeof(copy), caller)) != 0)
+    return r;
   if (options->session_timeout_ms == 0)
     return KINESIS_EINVAL;
+  if (kn_client_closing(client))
+    return KINESIS_ECLOSING;
+  loop = kn_client_loop(client);
 
   m = kn_calloc(1, sizeof(*m));
   if (m == NULL)
@@ -767,36 +781,20 @@ int kinesis_checkpointer_memory_new(
     return r;
   }
   m->defer.idle.data = m;
+  m->base.client = client;
   m->loop = loop;
   m->session_timeout_ms = options->session_timeout_ms;
   m->pub.ops = &mem_ops;
   m->pub.self = m;
   m->pub.session_timeout_ms = options->session_timeout_ms;
+  kn_client_child_add(client);
   *out = &m->pub;
   return 0;
 }
 
 
-/* Issue 17: a second close returned nothing and never ran its callback, so
- * a caller waiting for it waited forever. It now says KINESIS_EALREADY, as
- * kinesis_client_close() and kinesis_producer_close() do, rather than
- * running that callback: kinesis_close_cb carries no status to tell "closed
- * by you" from "closed by another", and the ops table (the ABI of everyone's
- * own checkpointers) stays as it is until issue 17's close redesign. So the
- * wrapper knows it only for the library's own stores; for another one it
- * returns 0 and its ops->close decides. */
-int kinesis_checkpointer_close(kinesis_checkpointer_t* cp, kinesis_close_cb cb,
-                               void* user_data) {
-  int closing;
-  if (cp == NULL || cp->ops == NULL || cp->ops->close == NULL)
-    return KINESIS_EINVAL;
-  if (cp->ops == &mem_ops)
-    closing = cp->self != NULL &&
-              (((mem_store_t*) cp->self)->flags & MEM_CLOSING) != 0;
-  else
-    closing = kn_checkpointer_redis_closing(cp);
-  if (closing)
-    return KINESIS_EALREADY;
-  cp->ops->close(cp->self, cb, user_data);
-  return 0;
+kn_ckpt_base_t* kn_checkpointer_memory_base(const kinesis_checkpointer_t* cp) {
+  if (cp == NULL || cp->ops != &mem_ops || cp->self == NULL)
+    return NULL;
+  return &((mem_store_t*) cp->self)->base;
 }

@@ -28,11 +28,12 @@
  * SELECT that fails they would run in the wrong database. Between attempts
  * they fail with KINESIS_ESTORE. */
 
+#include "checkpoint.h"
 #include "internal.h"
 
 #include <string.h>
 
-#include "kinesis/checkpoint.h"
+#include "client.h"
 
 #define DEFAULT_SESSION_TIMEOUT_MS 10000
 #define DEFAULT_CONNECT_TIMEOUT_MS 2000
@@ -40,15 +41,21 @@
 #define DEFAULT_RECONNECT_MAX_MS 5000
 
 
-void kinesis_checkpointer_redis_options_init(
-    kinesis_checkpointer_redis_options_t* options) {
-  if (options == NULL)
-    return;
-  memset(options, 0, sizeof(*options));
-  options->session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
-  options->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
-  options->reconnect_min_ms = DEFAULT_RECONNECT_MIN_MS;
-  options->reconnect_max_ms = DEFAULT_RECONNECT_MAX_MS;
+static void redis_defaults(kinesis_checkpointer_redis_options_t* o) {
+  memset(o, 0, sizeof(*o));
+  o->size = sizeof(*o);
+  o->session_timeout_ms = DEFAULT_SESSION_TIMEOUT_MS;
+  o->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+  o->reconnect_min_ms = DEFAULT_RECONNECT_MIN_MS;
+  o->reconnect_max_ms = DEFAULT_RECONNECT_MAX_MS;
+}
+
+
+void kinesis_checkpointer_redis_options_init_sized(
+    kinesis_checkpointer_redis_options_t* options, size_t size) {
+  kinesis_checkpointer_redis_options_t defaults;
+  redis_defaults(&defaults);
+  kn_options_init(options, size, &defaults, sizeof(defaults));
 }
 
 
@@ -56,18 +63,19 @@ void kinesis_checkpointer_redis_options_init(
 
 
 int kinesis_checkpointer_redis_new(
-    uv_loop_t* loop, const kinesis_checkpointer_redis_options_t* options,
+    kinesis_client_t* client,
+    const kinesis_checkpointer_redis_options_t* options,
     kinesis_checkpointer_t** out) {
-  (void) loop;
+  (void) client;
   (void) options;
   (void) out;
   return KINESIS_EUNSUPPORTED;
 }
 
 
-int kn_checkpointer_redis_closing(const kinesis_checkpointer_t* cp) {
+kn_ckpt_base_t* kn_checkpointer_redis_base(const kinesis_checkpointer_t* cp) {
   (void) cp;
-  return 0;
+  return NULL;
 }
 
 
@@ -737,20 +745,21 @@ static void on_leases_reply(redisAsyncContext* ac, void* r, void* privdata) {
 
 static void on_handle_closed(uv_handle_t* handle) {
   redis_store_t* rs = handle->data;
-  kinesis_close_cb cb;
+  kinesis_ckpt_cb cb;
   void* arg;
 
   if (--rs->pending_closes > 0)
     return;
   cb = rs->close_cb;
   arg = rs->close_arg;
-  /* RS_CLOSING is still set, so anything the callback calls is refused
-   * with KINESIS_ECLOSING before the memory goes. */
-  if (cb != NULL) {
-    rs->defer.depth++;
-    cb(arg);
-    rs->defer.depth--;
-  }
+  /* The client may close from the callback. RS_CLOSING is still set, so
+   * anything the callback calls is refused with KINESIS_ECLOSING before the
+   * memory goes. The status is 0 even when the connection was down: the
+   * operations answered with KINESIS_ECANCELED say what was not done. */
+  kn_client_child_remove(rs->base.client);
+  rs->defer.depth++;
+  cb(0, arg);
+  rs->defer.depth--;
   KN_ASSERT(kn_queue_empty(&rs->defer.items));
   KN_ASSERT(rs->ac == NULL && rs->inflight == 0);
   kn_free(rs->host);
@@ -1052,14 +1061,13 @@ static int rs_leases(void* self, const char* stream,
 }
 
 
-static void rs_close(void* self, kinesis_close_cb cb, void* arg) {
+static int rs_close(void* self, kinesis_ckpt_cb cb, void* arg) {
   redis_store_t* rs = self;
 
-  /* As with the memory checkpointer, a second close is ignored and its
-   * callback never runs; kinesis_checkpointer_close() says KINESIS_EALREADY
-   * before it gets here (kn_checkpointer_redis_closing()). */
-  if (rs == NULL || (rs->flags & RS_CLOSING))
-    return;
+  if (rs == NULL || cb == NULL)
+    return KINESIS_EINVAL;
+  if (rs->flags & RS_CLOSING)
+    return KINESIS_EALREADY;
   rs->flags |= RS_CLOSING;
   rs->close_cb = cb;
   rs->close_arg = arg;
@@ -1072,10 +1080,12 @@ static void rs_close(void* self, kinesis_close_cb cb, void* arg) {
    * a callback and is freed here. */
   kn_redis_drop_connection(rs);
   store_maybe_finish_close(rs);
+  return 0;
 }
 
 
 static const kinesis_checkpointer_ops_t redis_ops = {
+    .size = sizeof(kinesis_checkpointer_ops_t),
     .claim = rs_claim,
     .heartbeat = rs_heartbeat,
     .checkpoint = rs_checkpoint,
@@ -1108,16 +1118,27 @@ static void store_free_unstarted(redis_store_t* rs) {
 
 
 int kinesis_checkpointer_redis_new(
-    uv_loop_t* loop, const kinesis_checkpointer_redis_options_t* options,
+    kinesis_client_t* client,
+    const kinesis_checkpointer_redis_options_t* caller,
     kinesis_checkpointer_t** out) {
+  kinesis_checkpointer_redis_options_t copy;
+  const kinesis_checkpointer_redis_options_t* options = &copy;
   redis_store_t* rs;
+  uv_loop_t* loop;
   int r;
 
-  if (loop == NULL || out == NULL || options == NULL ||
-      !valid_app(options->app_name) || options->session_timeout_ms == 0 ||
+  if (client == NULL || out == NULL || caller == NULL)
+    return KINESIS_EINVAL;
+  redis_defaults(&copy);
+  if ((r = kn_options_copy(&copy, sizeof(copy), caller)) != 0)
+    return r;
+  if (!valid_app(options->app_name) || options->session_timeout_ms == 0 ||
       options->connect_timeout_ms == 0 || options->reconnect_min_ms == 0 ||
       options->reconnect_max_ms < options->reconnect_min_ms)
     return KINESIS_EINVAL;
+  if (kn_client_closing(client))
+    return KINESIS_ECLOSING;
+  loop = kn_client_loop(client);
 
   rs = kn_calloc(1, sizeof(*rs));
   if (rs == NULL)
@@ -1139,6 +1160,7 @@ int kinesis_checkpointer_redis_new(
   KN_ASSERT(r == 0);
   rs->defer.idle.data = rs;
   rs->timer.data = rs;
+  rs->base.client = client;
   rs->loop = loop;
   snprintf(rs->timeout_arg, sizeof(rs->timeout_arg), "%" PRIu32,
            options->session_timeout_ms);
@@ -1151,16 +1173,17 @@ int kinesis_checkpointer_redis_new(
   rs->pub.ops = &redis_ops;
   rs->pub.self = rs;
   rs->pub.session_timeout_ms = options->session_timeout_ms;
-  rs->pub.session_timeout_ms = options->session_timeout_ms;
+  kn_client_child_add(client);
   kn_redis_connect_start(rs);
   *out = &rs->pub;
   return 0;
 }
 
 
-int kn_checkpointer_redis_closing(const kinesis_checkpointer_t* cp) {
-  const redis_store_t* rs = cp->self;
-  return cp->ops == &redis_ops && rs != NULL && (rs->flags & RS_CLOSING) != 0;
+kn_ckpt_base_t* kn_checkpointer_redis_base(const kinesis_checkpointer_t* cp) {
+  if (cp == NULL || cp->ops != &redis_ops || cp->self == NULL)
+    return NULL;
+  return &((redis_store_t*) cp->self)->base;
 }
 
 

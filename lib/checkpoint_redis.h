@@ -39,9 +39,9 @@ extern const script_t kn_redis_scripts[NSCRIPTS];
 
 #include <hiredis/async.h>
 
+#include "checkpoint.h"
 #include "defer.h"
 #include "internal.h"
-#include "kinesis/checkpoint.h"
 
 
 /* ---- The store ---- */
@@ -55,6 +55,7 @@ enum {
 typedef struct redis_store_s {
   /* The public object, freed together with the store. */
   kinesis_checkpointer_t pub;
+  kn_ckpt_base_t base; /* the client, and the close's slot */
   uv_loop_t* loop;
   /* From the URL. */
   char* host;
@@ -83,7 +84,7 @@ typedef struct redis_store_s {
   unsigned inflight; /* Those held by hiredis. */
   unsigned pending_closes;
   unsigned flags;
-  kinesis_close_cb close_cb;
+  kinesis_ckpt_cb close_cb;
   void* close_arg;
 } redis_store_t;
 

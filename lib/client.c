@@ -62,7 +62,7 @@ struct kinesis_client_s {
   kn_op_stats_t ops[KN_NOPS];
   kinesis_operation_stats_t ops_out[KN_NOPS];
   int closing;
-  int children;      /* producers and consumers still open */
+  int children;      /* producers, consumers and checkpointers still open */
   int creds_open;
   int http_open;
   kinesis_close_cb close_cb;
@@ -136,8 +136,9 @@ static int64_t client_now_ms(kinesis_client_t* c) {
 }
 
 
-void kinesis_client_options_init(kinesis_client_options_t* o) {
+static void client_defaults(kinesis_client_options_t* o) {
   memset(o, 0, sizeof(*o));
+  o->size = sizeof(*o);
   o->connect_timeout_ms = 10000;
   o->request_timeout_ms = 30000;
   o->max_connections = 64;
@@ -145,6 +146,23 @@ void kinesis_client_options_init(kinesis_client_options_t* o) {
   o->retry_base_ms = 100;
   o->retry_cap_ms = 5000;
   o->log_level = KINESIS_LOG_WARN;
+}
+
+
+void kinesis_client_options_init_sized(kinesis_client_options_t* o,
+                                       size_t size) {
+  kinesis_client_options_t defaults;
+  client_defaults(&defaults);
+  kn_options_init(o, size, &defaults, sizeof(defaults));
+}
+
+
+/* 0 is no value for any of the numbers: each field's comment says so. */
+static int options_valid(const kinesis_client_options_t* o) {
+  return o->connect_timeout_ms >= 1 && o->request_timeout_ms >= 1 &&
+         o->max_connections >= 1 && o->max_attempts >= 1 &&
+         o->retry_base_ms >= 1 && o->retry_cap_ms >= 1 &&
+         (unsigned) o->log_level <= (unsigned) KINESIS_LOG_DEBUG;
 }
 
 
@@ -237,9 +255,10 @@ static void on_cred_warning(const char* message, void* arg) {
 }
 
 
-int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
+int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* options,
                        kinesis_client_t** out) {
-  kinesis_client_options_t defaults;
+  kinesis_client_options_t copy;
+  const kinesis_client_options_t* opts = &copy;
   kinesis_client_t* c;
   kn_http_options_t hopts;
   kn_cred_options_t copts;
@@ -248,10 +267,12 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
 
   if (loop == NULL || out == NULL)
     return KINESIS_EINVAL;
-  if (opts == NULL) {
-    kinesis_client_options_init(&defaults);
-    opts = &defaults;
-  }
+  client_defaults(&copy);
+  if (options != NULL &&
+      (r = kn_options_copy(&copy, sizeof(copy), options)) != 0)
+    return r;
+  if (!options_valid(opts))
+    return KINESIS_EINVAL;
   c = kn_calloc(1, sizeof(*c));
   if (c == NULL)
     return KINESIS_ENOMEM;
@@ -259,14 +280,11 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
   kn_queue_init(&c->calls);
   for (i = 0; i < KN_NOPS; i++)
     c->ops[i].pub.operation = op_names[i];
-  c->retry.max_attempts = opts->max_attempts > 0 ? opts->max_attempts : 5;
-  c->retry.base_ms = opts->retry_base_ms > 0 ? opts->retry_base_ms : 100;
-  c->retry.cap_ms = opts->retry_cap_ms > 0 ? opts->retry_cap_ms : 5000;
+  c->retry.max_attempts = opts->max_attempts;
+  c->retry.base_ms = opts->retry_base_ms;
+  c->retry.cap_ms = opts->retry_cap_ms;
   c->rng = uv_hrtime() | 1;
-  c->max_connections =
-      opts->max_connections > 0 ? opts->max_connections : 64;
-  c->clock_ms = opts->clock_ms;
-  c->clock_arg = opts->clock_arg;
+  c->max_connections = opts->max_connections;
   c->log = opts->log;
   c->log_data = opts->log_data;
   c->log_level = opts->log_level;
@@ -310,6 +328,13 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* opts,
   c->creds_open = 1;
   *out = c;
   return 0;
+}
+
+
+void kn_client_set_clock(kinesis_client_t* c, int64_t (*clock_ms)(void* arg),
+                         void* arg) {
+  c->clock_ms = clock_ms;
+  c->clock_arg = arg;
 }
 
 
@@ -1286,14 +1311,14 @@ static int on_put_records(kn_call_t* call, const kn_http_response_t* res) {
 
 
 int kinesis_client_put_records(kinesis_client_t* c, const char* stream,
-                               const kinesis_put_entry_t* entries, size_t n,
+                               const kinesis_record_t* entries, size_t n,
                                kinesis_client_cb cb, void* arg) {
   return kn_client_put_records(c, stream, entries, n, 0, cb, arg, NULL);
 }
 
 
 int kn_client_put_records(kinesis_client_t* c, const char* stream,
-                          const kinesis_put_entry_t* entries, size_t n,
+                          const kinesis_record_t* entries, size_t n,
                           int validated, kinesis_client_cb cb, void* arg,
                           kn_call_t** out) {
   kn_call_t* call;
@@ -1304,7 +1329,7 @@ int kn_client_put_records(kinesis_client_t* c, const char* stream,
       n == 0 || n > 500)
     return KINESIS_EINVAL;
   for (i = 0; !validated && i < n; i++) {
-    const kinesis_put_entry_t* e = &entries[i];
+    const kinesis_record_t* e = &entries[i];
     size_t klen = e->partition_key != NULL ? strlen(e->partition_key) : 0;
     if ((e->data == NULL && e->len > 0) ||
         !kn_valid_partition_key(e->partition_key, klen) ||
@@ -1909,6 +1934,7 @@ static void on_creds_closed(void* arg) {
 static void client_maybe_finish_close(kinesis_client_t* c) {
   kinesis_close_cb cb;
   void* arg;
+  void* data;
 
   if (!c->closing)
     return;
@@ -1923,13 +1949,18 @@ static void client_maybe_finish_close(kinesis_client_t* c) {
     return;
   cb = c->close_cb;
   arg = c->close_arg;
+  data = c->data;
   client_free(c);
   if (cb != NULL)
-    cb(arg);
+    cb(data, 0, arg);
 }
 
 
-int kinesis_client_stats(kinesis_client_t* c, kinesis_client_stats_t* st) {
+int kinesis_client_stats(const kinesis_client_t* client,
+                         kinesis_client_stats_t* st) {
+  /* ops_out is a buffer the client keeps for this call, not part of its
+   * state: a const client, like every getter. */
+  kinesis_client_t* c = (kinesis_client_t*) client;
   uint64_t now;
   size_t i;
 

@@ -16,6 +16,13 @@ uv_loop_t* kn_client_loop(const kinesis_client_t* client);
  * default): more calls than that in flight only wait inside libcurl. */
 uint32_t kn_client_max_connections(const kinesis_client_t* client);
 
+/* Pins the clock the client signs with: `clock_ms(arg)` gives epoch
+ * milliseconds in place of the wall clock (NULL: the wall clock again). A
+ * hook for tests, reached through the internal library; call it before the
+ * first request. */
+void kn_client_set_clock(kinesis_client_t* client,
+                         int64_t (*clock_ms)(void* arg), void* arg);
+
 /* A child (producer, consumer) was created from `client`, or closed. While
  * children remain, kinesis_client_close() returns KINESIS_EBUSY. */
 void kn_client_child_add(kinesis_client_t* client);
@@ -35,7 +42,7 @@ int kn_client_child_check(kinesis_client_t* client, const char* stream);
  * that every entry passed the checks kinesis_client_put_records() makes
  * (the producer checks each record at put), and they are not made again. */
 int kn_client_put_records(kinesis_client_t* client, const char* stream,
-                          const kinesis_put_entry_t* entries, size_t n,
+                          const kinesis_record_t* entries, size_t n,
                           int validated, kinesis_client_cb cb, void* arg,
                           kn_call_t** out);
 int kn_client_list_shards(kinesis_client_t* client, const char* stream,

@@ -170,7 +170,7 @@ int kn_codec_get_records(kn_buf_t* b, const char* iterator, uint32_t limit) {
 #define KN_CODEC_PREFETCH_AHEAD 8
 
 int kn_codec_put_records(kn_buf_t* b, const char* stream,
-                         const kinesis_put_entry_t* entries, size_t n) {
+                         const kinesis_record_t* entries, size_t n) {
   size_t i;
   size_t need = 64 + strlen(stream);
   int r;
@@ -189,9 +189,9 @@ int kn_codec_put_records(kn_buf_t* b, const char* stream,
   if (r == 0)
     r = kn_buf_append_str(b, ",\"Records\":[");
   for (i = 0; r == 0 && i < n; i++) {
-    const kinesis_put_entry_t* e = &entries[i];
+    const kinesis_record_t* e = &entries[i];
     if (i + KN_CODEC_PREFETCH_AHEAD < n) {
-      const kinesis_put_entry_t* ahead = &entries[i + KN_CODEC_PREFETCH_AHEAD];
+      const kinesis_record_t* ahead = &entries[i + KN_CODEC_PREFETCH_AHEAD];
       KN_PREFETCH(ahead->partition_key, 1);
       KN_PREFETCH(ahead->data, ahead->len < 512 ? ahead->len : 512);
     }

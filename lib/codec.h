@@ -99,7 +99,7 @@ int kn_codec_get_shard_iterator(kn_buf_t* b,
                                 const kinesis_iterator_request_t* req);
 int kn_codec_get_records(kn_buf_t* b, const char* iterator, uint32_t limit);
 int kn_codec_put_records(kn_buf_t* b, const char* stream,
-                         const kinesis_put_entry_t* entries, size_t n);
+                         const kinesis_record_t* entries, size_t n);
 
 /* The stream management calls. Arguments are checked by the caller. */
 int kn_codec_update_shard_count(kn_buf_t* b, const char* stream,
@@ -220,25 +220,5 @@ void kn_parsed_free(kn_parsed_t* p);
  * `why` (static) and returns KINESIS_EPROTO, for an answer that breaks one
  * of the API's bounds. */
 int kn_codec_refuse(kn_parsed_t* out, const char* why);
-
-/* ---- `kinesis put --format json` lines ---- */
-
-typedef struct kn_put_line_s {
-  uint8_t* data;            /* kn_malloc'd; decoded when from data_b64 */
-  size_t len;
-  char* partition_key;      /* kn_malloc'd, NULL when absent */
-  char* explicit_hash_key;  /* kn_malloc'd, NULL when absent */
-  char error[128];          /* why the line was refused */
-} kn_put_line_t;
-
-/*
- * Parses one object: {"data": "text"} or {"data_b64": "..."}, with optional
- * "partition_key" and "explicit_hash_key" strings. Returns 0, or
- * KINESIS_EINVAL with `error` set (not JSON, not an object, neither or both
- * of data and data_b64, a member of the wrong type, bad base64), or
- * KINESIS_ENOMEM. kn_put_line_clear() it in every case.
- */
-int kn_codec_parse_put_line(const char* line, size_t len, kn_put_line_t* out);
-void kn_put_line_clear(kn_put_line_t* l);
 
 #endif /* KN_CODEC_H */

@@ -1,6 +1,7 @@
 #include "codec.h"
 
 #include "internal.h"
+#include "error.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -85,7 +86,10 @@ void kn_codec_parse_error(const uint8_t* body, size_t len,
       set_code(err, s);
     if ((s = get_str(root, "message")) != NULL ||
         (s = get_str(root, "Message")) != NULL) {
-      copy_trimmed(err->message, sizeof(err->message), s, strlen(s));
+      /* Never the canonical request of a signature mismatch: it may hold
+       * the session token. */
+      copy_trimmed(err->message, sizeof(err->message), s,
+                   kn_error_message_len(s, 0));
       err->has_message = 1;
     }
   }
@@ -604,87 +608,6 @@ int kn_codec_parse_sso_role_credentials(const char* text, size_t len,
   }
   r = creds_fill(out, akid, secret, token, (int64_t) ms);
 done:
-  json_decref(root);
-  return r;
-}
-
-
-/* ---- kinesis put --format json ---- */
-
-void kn_put_line_clear(kn_put_line_t* l) {
-  kn_free(l->data);
-  kn_free(l->partition_key);
-  kn_free(l->explicit_hash_key);
-  l->data = NULL;
-  l->partition_key = NULL;
-  l->explicit_hash_key = NULL;
-  l->len = 0;
-}
-
-
-/* An optional string member: 0 when absent or a string (copied), else
- * KINESIS_EINVAL. */
-static int optional_string(json_t* root, const char* key, char** out,
-                           kn_put_line_t* l) {
-  json_t* v = json_object_get(root, key);
-  if (v == NULL)
-    return 0;
-  if (!json_is_string(v)) {
-    snprintf(l->error, sizeof(l->error), "\"%s\" must be a string", key);
-    return KINESIS_EINVAL;
-  }
-  *out = kn_strndup(json_string_value(v), json_string_length(v));
-  return *out != NULL ? 0 : KINESIS_ENOMEM;
-}
-
-
-int kn_codec_parse_put_line(const char* line, size_t len, kn_put_line_t* l) {
-  json_t* root;
-  json_t* text;
-  json_t* b64;
-  int nomem;
-  int r;
-
-  memset(l, 0, sizeof(*l));
-  root = load_json(line, len, &nomem);
-  if (!json_is_object(root)) {
-    snprintf(l->error, sizeof(l->error), nomem ? "out of memory"
-                                               : "not a JSON object");
-    json_decref(root);
-    return nomem ? KINESIS_ENOMEM : KINESIS_EINVAL;
-  }
-  text = json_object_get(root, "data");
-  b64 = json_object_get(root, "data_b64");
-  r = KINESIS_EINVAL;
-  if ((text == NULL) == (b64 == NULL)) {
-    snprintf(l->error, sizeof(l->error),
-             "needs exactly one of \"data\" and \"data_b64\"");
-  } else if (!json_is_string(text != NULL ? text : b64)) {
-    snprintf(l->error, sizeof(l->error), "\"%s\" must be a string",
-             text != NULL ? "data" : "data_b64");
-  } else if (text != NULL) {
-    l->len = json_string_length(text);
-    l->data = kn_malloc(l->len + 1);
-    r = l->data != NULL ? 0 : KINESIS_ENOMEM;
-    if (r == 0)
-      memcpy(l->data, json_string_value(text), l->len);
-  } else {
-    size_t in = json_string_length(b64);
-    l->len = kn_base64_decoded_max(in);
-    l->data = kn_malloc(l->len + 1);
-    r = l->data != NULL ? 0 : KINESIS_ENOMEM;
-    if (r == 0 &&
-        kn_base64_decode(json_string_value(b64), in, l->data, &l->len) != 0) {
-      snprintf(l->error, sizeof(l->error), "\"data_b64\" is not base64");
-      r = KINESIS_EINVAL;
-    }
-  }
-  if (r == 0)
-    r = optional_string(root, "partition_key", &l->partition_key, l);
-  if (r == 0)
-    r = optional_string(root, "explicit_hash_key", &l->explicit_hash_key, l);
-  if (r == KINESIS_ENOMEM)
-    snprintf(l->error, sizeof(l->error), "out of memory");
   json_decref(root);
   return r;
 }

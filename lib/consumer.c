@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "validate.h"
 
 /*
@@ -25,8 +26,9 @@ static const char* const state_names[] = {
 static void consumer_reset(kinesis_consumer_t* c);
 
 
-void kinesis_consumer_options_init(kinesis_consumer_options_t* o) {
+static void consumer_defaults(kinesis_consumer_options_t* o) {
   memset(o, 0, sizeof(*o));
+  o->size = sizeof(*o);
   o->max_queue_size = 1000;
   o->record_limit = 10000;
   o->sleep_time_no_records_ms = 2000;
@@ -36,6 +38,14 @@ void kinesis_consumer_options_init(kinesis_consumer_options_t* o) {
   o->heartbeat_interval_ms = 3000;
   o->shard_discovery_ms = 30000;
   o->invalid_checkpoint = KINESIS_INVALID_CHECKPOINT_FAIL;
+}
+
+
+void kinesis_consumer_options_init_sized(kinesis_consumer_options_t* o,
+                                         size_t size) {
+  kinesis_consumer_options_t defaults;
+  consumer_defaults(&defaults);
+  kn_options_init(o, size, &defaults, sizeof(defaults));
 }
 
 
@@ -113,6 +123,32 @@ void kn_consumer_note_store(kinesis_consumer_t* c, int status) {
     return;
   c->store_down = down;
   kn_consumer_readiness_update(c);
+}
+
+
+/* A shard call or a listing failed with `status` (`res` may be NULL): the
+ * failure goes to `f`, which logs a new reason at once and the same one at
+ * a slowing interval, and becomes the consumer's last error. `subject`
+ * begins with "consumer: ". Returns 1 when it counts, 0 for throttling. */
+int kn_consumer_note_failure(kinesis_consumer_t* c, kn_failure_t* f,
+                             const char* subject, int status,
+                             const kinesis_result_t* res) {
+  if (!kn_failure_report(f, c->client, uv_now(c->loop), subject, status,
+                         res != NULL ? res->error_code : NULL,
+                         res != NULL ? res->error_message : NULL))
+    return 0;
+  c->last_error = status;
+  snprintf(c->last_error_message, sizeof(c->last_error_message), "%s: %s",
+           strncmp(subject, "consumer: ", 10) == 0 ? subject + 10 : subject,
+           f->reason);
+  return 1;
+}
+
+
+/* The work `f` reports on succeeded: one INFO line if it had failed. */
+void kn_consumer_note_success(kinesis_consumer_t* c, kn_failure_t* f,
+                              const char* subject) {
+  kn_failure_recovered(f, c->client, uv_now(c->loop), subject);
 }
 
 
@@ -344,18 +380,17 @@ static int options_valid(const kinesis_consumer_options_t* o) {
          o->iterator_type <= KINESIS_ITERATOR_AT_TIMESTAMP &&
          (o->iterator_type != KINESIS_ITERATOR_AT_TIMESTAMP ||
           o->timestamp > 0) &&
+         o->sleep_time_no_records_ms >= 1 &&
          o->checkpoint_interval_ms >= 1 && o->heartbeat_interval_ms >= 1 &&
          o->shard_discovery_ms >= 1 &&
          (unsigned) o->invalid_checkpoint <=
-             (unsigned) KINESIS_INVALID_CHECKPOINT_LATEST &&
-         (o->checkpointer == NULL ||
-          (o->checkpointer->ops != NULL && o->checkpointer->ops->claim &&
-           o->checkpointer->ops->heartbeat && o->checkpointer->ops->checkpoint &&
-           o->checkpointer->ops->finish && o->checkpointer->ops->release &&
-           o->checkpointer->ops->get && o->checkpointer->ops->close));
+             (unsigned) KINESIS_INVALID_CHECKPOINT_LATEST;
 }
 
 
+/* Copies cp's operations into `ops`: those past the table's size are NULL
+ * (member and leases are optional), while claim to close, which every
+ * store has, must lie inside it and be set. */
 static char* default_owner(void) {
   char host[128];
   char buf[256];
@@ -432,14 +467,32 @@ static void consumer_free(kinesis_consumer_t* c) {
 
 
 int kinesis_consumer_new(kinesis_client_t* client,
-                         const kinesis_consumer_options_t* options,
+                         const kinesis_consumer_options_t* caller,
                          kinesis_consumer_t** out) {
+  kinesis_consumer_options_t copy;
+  const kinesis_consumer_options_t* options = &copy;
+  kinesis_checkpointer_ops_t ops;
   kinesis_consumer_t* c;
   int r;
 
-  if (client == NULL || options == NULL || out == NULL ||
-      !options_valid(options))
+  if (client == NULL || caller == NULL || out == NULL)
     return KINESIS_EINVAL;
+  consumer_defaults(&copy);
+  if ((r = kn_options_copy(&copy, sizeof(copy), caller)) != 0)
+    return r;
+  if (!options_valid(options))
+    return KINESIS_EINVAL;
+  if (options->checkpointer != NULL &&
+      (r = kn_checkpointer_ops_copy(options->checkpointer, &ops)) != 0)
+    return r;
+  /* A built-in checkpointer runs on its client's loop and keeps that
+   * client open: another client's would be on another loop, or outlive
+   * this one's checks. */
+  if (options->checkpointer != NULL) {
+    kinesis_client_t* owner = kn_checkpointer_client(options->checkpointer);
+    if (owner != NULL && owner != client)
+      return KINESIS_EINVAL;
+  }
   if ((r = kn_client_child_check(client, options->stream)) != 0)
     return r;
   c = kn_calloc(1, sizeof(*c));
@@ -467,13 +520,16 @@ int kinesis_consumer_new(kinesis_client_t* client,
   c->o.owner = c->owner;
   c->cp = options->checkpointer;
   if (c->cp == NULL) {
-    r = kinesis_checkpointer_memory_new(c->loop, NULL, &c->cp);
+    r = kinesis_checkpointer_memory_new(client, NULL, &c->cp);
     if (r != 0) {
       consumer_free(c);
       return r;
     }
     c->own_cp = 1;
+    /* The library's own table is whole: this copy cannot fail. */
+    kn_checkpointer_ops_copy(c->cp, &ops);
   }
+  c->ops = ops;
   c->lease_ms = c->cp->session_timeout_ms;
   kn_queue_init(&c->shards);
   kn_queue_init(&c->ready);
@@ -516,7 +572,7 @@ int kinesis_consumer_start(kinesis_consumer_t* c) {
   c->live = 0;
   /* Count the live consumers first, so that the first claims take a fair
    * share rather than every shard. */
-  if (c->cp->ops->member != NULL)
+  if (c->ops.member != NULL)
     kn_clease_member_call(c, 0);
   /* The first listing runs on the next tick, then every interval. */
   uv_timer_start(&c->discovery, kn_clease_on_discovery_timer, 0,
@@ -566,18 +622,25 @@ void* kinesis_consumer_get_data(const kinesis_consumer_t* c) {
 }
 
 
-static void on_cp_closed(void* arg) {
+static void on_cp_closed(int status, void* arg) {
   kinesis_consumer_t* c = arg;
-  kinesis_consumer_cb cb;
+  kinesis_close_cb cb;
+  void* close_arg;
+  void* data;
+  (void) status; /* the private memory checkpointer closes with 0 */
   /* The ends of the shards it held come before the close's callback. */
   events_run(c);
   cb = c->close_cb;
+  close_arg = c->close_arg;
+  data = c->data;
+  status = c->close_status;
   /* The stop's callback ran when the handles were closed. */
   KN_ASSERT(c->stop_cb == NULL);
+  /* Freed first: the callback may close the client. */
   kn_client_child_remove(c->client);
-  if (cb != NULL)
-    cb(c, 0, c->close_arg);
   consumer_free(c);
+  if (cb != NULL)
+    cb(data, status, close_arg);
 }
 
 
@@ -618,9 +681,10 @@ static void consumer_handle_closed(kinesis_consumer_t* c) {
     c->stop_cb = NULL;
     stop_cb(c, c->stop_status, c->stop_arg);
   }
-  /* A close that is refused (KINESIS_EALREADY) runs no callback. */
-  if (!c->own_cp || kinesis_checkpointer_close(c->cp, on_cp_closed, c) != 0)
-    on_cp_closed(c);
+  /* The private checkpointer is closed through its op, which needs no
+   * memory; one that refuses (KINESIS_EALREADY) runs no callback. */
+  if (!c->own_cp || c->cp->ops->close(c->cp->self, on_cp_closed, c) != 0)
+    on_cp_closed(0, c);
 }
 
 
@@ -653,6 +717,15 @@ void kn_consumer_on_shard_timer_closed(uv_handle_t* h) {
 enum { CLOSE_CALLS = 1, CLOSE_CHECKPOINTS, CLOSE_RELEASES, CLOSE_HANDLES };
 
 
+void kn_consumer_note_close_error(kinesis_consumer_t* c, int status) {
+  /* Calls of the phases after CLOSE_CALLS are the close's own: the final
+   * checkpoints and the releases. */
+  if (status != 0 && c->close_requested && c->closing >= CLOSE_CHECKPOINTS &&
+      c->close_status == 0)
+    c->close_status = status;
+}
+
+
 static int consumer_busy(kinesis_consumer_t* c) {
   kn_queue_t* q;
   if (c->listing != NULL || c->frontier_call != NULL || c->in_dispatch ||
@@ -673,7 +746,7 @@ void kn_consumer_maybe_finish_close(kinesis_consumer_t* c) {
   while (c->closing && c->closing < CLOSE_HANDLES && !consumer_busy(c)) {
     c->closing++;
     /* With the leases, the membership goes: the others rebalance. */
-    if (c->closing == CLOSE_RELEASES && c->cp->ops->member != NULL &&
+    if (c->closing == CLOSE_RELEASES && c->ops.member != NULL &&
         c->started && !c->left)
       kn_clease_member_call(c, 1);
     for (q = c->shards.next; q != &c->shards; q = q->next) {
@@ -681,8 +754,8 @@ void kn_consumer_maybe_finish_close(kinesis_consumer_t* c) {
       if (c->closing == CLOSE_CHECKPOINTS) {
         kn_clease_write_checkpoint(s);
       } else if (c->closing == CLOSE_RELEASES && kn_clease_holds(s)) {
-        if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
-                                kn_clease_on_ckpt_done, s) == 0)
+        if (c->ops.release(c->cp->self, c->stream, s->id, c->owner,
+                           kn_clease_on_ckpt_done, s) == 0)
           s->ckpt_ops++;
         shard_set_state(s, SHARD_NEW);
         kn_consumer_event_push_end(s, KINESIS_SHARD_END_STOPPED);
@@ -734,7 +807,7 @@ static void consumer_wind_down(kinesis_consumer_t* c) {
 }
 
 
-int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_consumer_cb cb,
+int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_close_cb cb,
                            void* arg) {
   if (c == NULL)
     return KINESIS_EINVAL;
@@ -769,6 +842,10 @@ static void on_stopped(uv_timer_t* t) {
   c->stop_cb = NULL;
   if (cb != NULL)
     cb(c, c->stop_status, c->stop_arg);
+  /* A close from on_shard_end above found the consumer dispatching, and
+   * left its next phase for now (issue 17). */
+  if (c->closing)
+    kn_consumer_maybe_finish_close(c);
 }
 
 
@@ -821,8 +898,12 @@ int kinesis_consumer_stop(kinesis_consumer_t* c, kinesis_consumer_cb cb,
 }
 
 
-int kinesis_consumer_stats(kinesis_consumer_t* c,
+int kinesis_consumer_stats(const kinesis_consumer_t* consumer,
                            kinesis_consumer_stats_t* st) {
+  /* The shard array handed out is a buffer the consumer keeps for this
+   * call, not part of its state: filling it changes nothing the consumer
+   * does, so the function takes a const consumer like every getter. */
+  kinesis_consumer_t* c = (kinesis_consumer_t*) consumer;
   kinesis_consumer_shard_stats_t* ss;
   kn_queue_t* q;
   size_t i = 0;
@@ -854,10 +935,14 @@ int kinesis_consumer_stats(kinesis_consumer_t* c,
         s->last_arrival > 0 ? (int64_t) ((now_s - s->last_arrival) * 1000) : -1;
     ss[i].records = s->records;
     ss[i].checkpoint = s->written_seq;
+    ss[i].last_error = s->last_error;
     st->leases_held += (uint32_t) kn_clease_holds(s);
     i++;
   }
   st->nshards = i;
   st->shards = ss;
+  st->last_error = c->last_error;
+  st->last_error_message =
+      c->last_error != 0 ? c->last_error_message : NULL;
   return 0;
 }

@@ -69,6 +69,8 @@ void kn_cfetch_forget(kn_cshard_t* s) {
   s->backoff_ms = 0;
   s->next_fetch_at = 0;
   s->fanout = 0;
+  memset(&s->failure, 0, sizeof(s->failure));
+  s->last_error = 0;
   if (s->state != SHARD_FINISHED)
     shard_set_state(s, SHARD_NEW);
 }
@@ -254,12 +256,22 @@ static int shard_drop_iterator(kn_cshard_t* s) {
 }
 
 
-/* A GetRecords or GetShardIterator call failed, not from throttling: the
- * shard is not being read until one succeeds. */
-static void shard_fetch_failed(kn_cshard_t* s) {
+/* A GetRecords or GetShardIterator call (`op`) failed, not from
+ * throttling: the shard is not being read until one succeeds. The failure
+ * is counted, and reported at WARN when its reason is new and then at a
+ * slowing interval (failure.h): a shard that backs off forever for the
+ * same reason is not silent. `res` may be NULL. */
+static void shard_fetch_failed(kn_cshard_t* s, const char* op, int status,
+                               const kinesis_result_t* res) {
+  kinesis_consumer_t* c = s->consumer;
+  char subject[192];
+  snprintf(subject, sizeof(subject), "consumer: %s on %s", op, s->id);
+  c->stats.fetch_failures++;
+  s->last_error = status;
+  kn_consumer_note_failure(c, &s->failure, subject, status, res);
   if (s->fetch_ok) {
     s->fetch_ok = 0;
-    kn_consumer_readiness_update(s->consumer);
+    kn_consumer_readiness_update(c);
   }
 }
 
@@ -305,11 +317,11 @@ static void on_records(kinesis_client_t* client, int status,
     return;
   }
   if (status != 0) {
-    if (status == KINESIS_ETHROUGHPUT)
+    if (kn_failure_is_throttling(status))
       c->stats.throttled++;
     else
-      shard_fetch_failed(s);
-    kn_client_log(c->client, KINESIS_LOG_INFO,
+      shard_fetch_failed(s, "GetRecords", status, res);
+    kn_client_log(c->client, KINESIS_LOG_DEBUG,
                   "consumer: GetRecords on %s failed (%s), backing off",
                   s->id, res->error_message ? res->error_message : "");
     /* The service refused the iterator itself (say, one that arrived
@@ -333,6 +345,13 @@ static void on_records(kinesis_client_t* client, int status,
     return;
   }
   s->backoff_ms = 0;
+  s->last_error = 0;
+  c->stats.get_records_ok++;
+  if (s->failure.failures > 0) {
+    char subject[192];
+    snprintf(subject, sizeof(subject), "consumer: GetRecords on %s", s->id);
+    kn_consumer_note_success(c, &s->failure, subject);
+  }
   s->millis_behind = res->millis_behind_latest;
   if (!s->fetch_ok) {
     s->fetch_ok = 1;
@@ -438,10 +457,10 @@ static void on_iterator(kinesis_client_t* client, int status,
     return;
   }
   if (status != 0) {
-    if (status == KINESIS_ETHROUGHPUT)
+    if (kn_failure_is_throttling(status))
       c->stats.throttled++;
     else
-      shard_fetch_failed(s);
+      shard_fetch_failed(s, "GetShardIterator", status, res);
     shard_backoff(s);
     return;
   }
@@ -516,6 +535,9 @@ static void shard_fetch_now(kn_cshard_t* s) {
   }
   if (r != 0) {
     s->call = NULL;
+    if (r != KINESIS_ECLOSING)
+      shard_fetch_failed(s, s->iterator == NULL ? "GetShardIterator"
+                                                : "GetRecords", r, NULL);
     shard_backoff(s);
   } else {
     c->calls++;
@@ -651,7 +673,7 @@ void kn_cfetch_try_end(kn_cshard_t* s) {
   if (s->state != SHARD_ENDING || !kn_queue_empty(&s->fetches) ||
       s->ckpt_ops > 0 || c->closing)
     return;
-  if (c->cp->ops->finish(c->cp->self, c->stream, s->id, c->owner,
-                         on_finished, s) == 0)
+  if (c->ops.finish(c->cp->self, c->stream, s->id, c->owner,
+                    on_finished, s) == 0)
     s->ckpt_ops++;
 }

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "client.h"
 #include "codec.h"
+#include "failure.h"
 #include "lease_plan.h"
 #include "shardmap.h"
 #include "strmap.h"
@@ -120,6 +121,10 @@ struct kn_cshard_s {
   /* A GetRecords call succeeded since the lease was taken, and none has
    * failed since, throttling aside: the shard is being read. */
   int fetch_ok;
+  /* Its fetches' failures, throttling aside, for the log; and the status of
+   * the last call, 0 after a GetRecords that succeeded. */
+  kn_failure_t failure;
+  int last_error;
   /* The shard's hash-key range, from the listing, for the KCL's check of
    * KPL aggregates (fetch_build). Without a range that parses, has_range is
    * 0 and no aggregate is dropped. */
@@ -157,6 +162,10 @@ struct kinesis_consumer_s {
   char* stream;
   char* owner;
   kinesis_checkpointer_t* cp;
+  /* cp's operations, copied within their table's size: an operation past
+   * it (a store built against an older header) is NULL here. Calls go
+   * through this copy, never through cp->ops. */
+  kinesis_checkpointer_ops_t ops;
   int own_cp;          /* the private memory checkpointer */
   uint32_t lease_ms;   /* the checkpointer's session timeout; 0: unknown */
   uint32_t live;       /* live members, as last answered; 0: unknown */
@@ -233,8 +242,11 @@ struct kinesis_consumer_s {
   /* What stop_cb gets: 0, or KINESIS_ECANCELED once a close took over the
    * stop under way. */
   int stop_status;
-  kinesis_consumer_cb close_cb;
+  kinesis_close_cb close_cb;
   void* close_arg;
+  /* What close_cb gets: 0, or the first error of a final checkpoint or a
+   * release made by the close. */
+  int close_status;
   void* data;
   kinesis_consumer_stats_t stats;
   kinesis_consumer_shard_stats_t* shard_stats;
@@ -245,6 +257,12 @@ struct kinesis_consumer_s {
   int claimed_once;
   int store_down;
   int reported_ready;    /* as last reported to on_ready */
+  /* The listings' failures, for the log; and the last failure of a
+   * listing or a shard call, throttling aside, for the stats: its status
+   * and what was said of it. */
+  kn_failure_t list_failure;
+  int last_error;
+  char last_error_message[384];
 };
 
 
@@ -262,6 +280,11 @@ static inline void shard_set_state(kn_cshard_t* s, int state) {
 int kn_consumer_set_str(char** dst, const char* src);
 void kn_consumer_readiness_update(kinesis_consumer_t* c);
 void kn_consumer_note_store(kinesis_consumer_t* c, int status);
+int kn_consumer_note_failure(kinesis_consumer_t* c, kn_failure_t* f,
+                             const char* subject, int status,
+                             const kinesis_result_t* res);
+void kn_consumer_note_success(kinesis_consumer_t* c, kn_failure_t* f,
+                              const char* subject);
 void kn_consumer_fetch_free(kinesis_consumer_t* c, kn_fetch_t* f);
 void kn_consumer_shard_advance(kn_cshard_t* s);
 void kn_consumer_event_push_start(kn_cshard_t* s,
@@ -271,6 +294,10 @@ void kn_consumer_event_push_end(kn_cshard_t* s,
 void kn_consumer_dispatcher_kick(kinesis_consumer_t* c);
 void kn_consumer_on_shard_timer_closed(uv_handle_t* h);
 void kn_consumer_maybe_finish_close(kinesis_consumer_t* c);
+/* A checkpointer call answered with `status`: when it is an error of the
+ * close's final checkpoints or releases, the close's callback gets it (the
+ * first such error). */
+void kn_consumer_note_close_error(kinesis_consumer_t* c, int status);
 
 /* consumer_fetch.c: iterators, GetRecords, the call line, ending,
  * losing and forgetting a shard. */

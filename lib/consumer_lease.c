@@ -20,6 +20,7 @@ void kn_clease_on_ckpt_done(int status, void* arg) {
   kn_cshard_t* s = arg;
   kinesis_consumer_t* c = s->consumer;
   s->ckpt_ops--;
+  kn_consumer_note_close_error(c, status);
   if (status == KINESIS_ELEASELOST) {
     if (kn_clease_holds(s))
       c->stats.leases_lost++;
@@ -61,8 +62,8 @@ void kn_clease_write_checkpoint(kn_cshard_t* s) {
   pos.sequence_number = seq;
   pos.sub_sequence_number = s->acked_sub;
   pos.partial = s->acked_partial;
-  r = c->cp->ops->checkpoint(c->cp->self, c->stream, s->id, c->owner, &pos,
-                             on_checkpoint_written, s);
+  r = c->ops.checkpoint(c->cp->self, c->stream, s->id, c->owner, &pos,
+                        on_checkpoint_written, s);
   if (r == 0) {
     s->ckpt_ops++;
     s->dirty = 0;
@@ -118,8 +119,8 @@ void kn_clease_on_heartbeat_timer(uv_timer_t* t) {
     if (!kn_clease_check(s, now) || !kn_clease_holds(s) ||
         s->heartbeating)
       continue;
-    if (c->cp->ops->heartbeat(c->cp->self, c->stream, s->id, c->owner,
-                              on_heartbeat, s) == 0) {
+    if (c->ops.heartbeat(c->cp->self, c->stream, s->id, c->owner,
+                         on_heartbeat, s) == 0) {
       s->ckpt_ops++;
       s->heartbeating = 1;
       s->lease_sent_at = now;
@@ -214,8 +215,8 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
   if (c->closing || s->state != SHARD_CLAIMING) {
     /* Claimed while closing: give it back at once. */
     if (status == 0 &&
-        c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
-                            kn_clease_on_ckpt_done, s) == 0)
+        c->ops.release(c->cp->self, c->stream, s->id, c->owner,
+                       kn_clease_on_ckpt_done, s) == 0)
       s->ckpt_ops++;
     if (s->state == SHARD_CLAIMING)
       shard_set_state(s, SHARD_NEW);
@@ -240,8 +241,8 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
   if (ckpt->finished) {
     /* Someone read it to its end already: give the lease back. */
     shard_set_state(s, SHARD_FINISHED);
-    if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
-                            kn_clease_on_ckpt_done, s) == 0)
+    if (c->ops.release(c->cp->self, c->stream, s->id, c->owner,
+                       kn_clease_on_ckpt_done, s) == 0)
       s->ckpt_ops++;
     kn_cfetch_children_may_start(s);
     return;
@@ -309,7 +310,7 @@ static void claims_settled(kinesis_consumer_t* c) {
   if (c->claims_out > 0 || c->claims_refused == 0)
     return;
   c->claims_refused = 0;
-  if (!c->closing && c->started && c->cp->ops->leases == NULL)
+  if (!c->closing && c->started && c->ops.leases == NULL)
     round_plan(c);
 }
 
@@ -318,8 +319,8 @@ static void shard_claim(kn_cshard_t* s) {
   kinesis_consumer_t* c = s->consumer;
   shard_set_state(s, SHARD_CLAIMING);
   s->lease_sent_at = uv_now(c->loop);
-  if (c->cp->ops->claim(c->cp->self, c->stream, s->id, c->owner, on_claimed,
-                        s) == 0) {
+  if (c->ops.claim(c->cp->self, c->stream, s->id, c->owner, on_claimed,
+                   s) == 0) {
     s->ckpt_ops++;
     c->claims_out++;
   } else {
@@ -371,7 +372,7 @@ static void probe_parent(kinesis_consumer_t* c, const char* id) {
   if (p == NULL || !p->listed || p->probing ||
       (p->state != SHARD_NEW && p->state != SHARD_LEASED_OTHER))
     return;
-  if (c->cp->ops->get(c->cp->self, c->stream, p->id, on_probed, p) == 0) {
+  if (c->ops.get(c->cp->self, c->stream, p->id, on_probed, p) == 0) {
     p->probing = 1;
     p->ckpt_ops++;
     c->probes_out++;
@@ -446,6 +447,23 @@ static kn_cshard_t* shard_new(kinesis_consumer_t* c, const kinesis_shard_t* sh) 
 static void frontier_query(kinesis_consumer_t* c);
 
 
+/* A listing failed with `status` (`res` may be NULL): counted unless it
+ * was throttled, and reported (failure.h). */
+static void list_failed(kinesis_consumer_t* c, int status,
+                        const kinesis_result_t* res) {
+  char subject[320];
+  snprintf(subject, sizeof(subject), "consumer: ListShards on %s", c->stream);
+  if (kn_consumer_note_failure(c, &c->list_failure, subject, status, res))
+    c->stats.list_failures++;
+  else
+    kn_client_log(c->client, KINESIS_LOG_DEBUG,
+                  "consumer: ListShards on %s throttled (%s)", c->stream,
+                  res != NULL && res->error_code != NULL
+                      ? res->error_code
+                      : kinesis_strerror(status));
+}
+
+
 static void on_listed(kinesis_client_t* client, int status,
                       const kinesis_result_t* res, void* arg) {
   kinesis_consumer_t* c = arg;
@@ -460,11 +478,9 @@ static void on_listed(kinesis_client_t* client, int status,
     return;
   }
   if (status != 0) {
-    kn_client_log(c->client, KINESIS_LOG_WARN,
-                  "consumer: ListShards failed: %s%s%s",
-                  res->error_code ? res->error_code : kinesis_strerror(status),
-                  res->error_message ? ": " : "",
-                  res->error_message ? res->error_message : "");
+    /* Reported once per reason and then at a slowing interval, not on
+     * every try, which comes within a second; throttling is only noted. */
+    list_failed(c, status, res);
     /* Try again soon rather than after a whole discovery interval (and
      * never later than one). */
     uv_timer_start(&c->discovery, kn_clease_on_discovery_timer,
@@ -472,6 +488,12 @@ static void on_listed(kinesis_client_t* client, int status,
                                                   : 1000,
                    c->o.shard_discovery_ms);
     return;
+  }
+  if (c->list_failure.failures > 0) {
+    char subject[320];
+    snprintf(subject, sizeof(subject), "consumer: ListShards on %s",
+             c->stream);
+    kn_consumer_note_success(c, &c->list_failure, subject);
   }
   for (q = c->shards.next; q != &c->shards; q = q->next)
     kn_queue_data(q, kn_cshard_t, node)->listed = 0;
@@ -496,7 +518,7 @@ static void on_listed(kinesis_client_t* client, int status,
       kn_cfetch_try_end(s);
     /* Without a lease table, a lease seen elsewhere may have expired since:
      * this round claims it again to find out. */
-    else if (s->state == SHARD_LEASED_OTHER && c->cp->ops->leases == NULL)
+    else if (s->state == SHARD_LEASED_OTHER && c->ops.leases == NULL)
       shard_set_state(s, SHARD_NEW);
     if (!s->listed)
       shard_maybe_drop(s);
@@ -614,7 +636,7 @@ void kn_clease_round_start(kinesis_consumer_t* c) {
     return;
   }
   c->round_busy = 1;
-  if (c->cp->ops->member != NULL) {
+  if (c->ops.member != NULL) {
     kn_clease_member_call(c, 0);
     /* The count answers, then the table is read (on_members). */
     if (c->member_calls > 0)
@@ -628,7 +650,7 @@ static void round_table(kinesis_consumer_t* c) {
   kn_queue_t* q;
   size_t n = 0;
 
-  if (c->cp->ops->leases == NULL) {
+  if (c->ops.leases == NULL) {
     round_plan(c);
     round_end(c);
     return;
@@ -648,8 +670,7 @@ static void round_table(kinesis_consumer_t* c) {
     if (s->listed && s->state != SHARD_FINISHED)
       c->ids[n++] = s->id;
   }
-  if (c->cp->ops->leases(c->cp->self, c->stream, c->ids, n, on_leases, c) ==
-      0)
+  if (c->ops.leases(c->cp->self, c->stream, c->ids, n, on_leases, c) == 0)
     c->leases_calls++;
   else
     round_end(c);
@@ -736,7 +757,7 @@ static void on_leases(int status, const kinesis_lease_t* leases, size_t n,
 static const char* plan_owner(kinesis_consumer_t* c, const kn_cshard_t* s) {
   if (kn_clease_holds(s) || s->state == SHARD_CLAIMING)
     return c->owner;
-  if (c->cp->ops->leases == NULL)
+  if (c->ops.leases == NULL)
     return s->state == SHARD_LEASED_OTHER ? "" : NULL;
   if (s->owner != NULL && strcmp(s->owner, c->owner) == 0)
     return NULL;
@@ -788,9 +809,9 @@ static void round_plan(kinesis_consumer_t* c) {
   in.shards = c->plan_in;
   in.nshards = n;
   in.self = c->owner;
-  in.members = c->cp->ops->member != NULL ? c->live : 0;
+  in.members = c->ops.member != NULL ? c->live : 0;
   in.max_shards = c->o.max_shard_consumers;
-  in.exact = c->cp->ops->leases != NULL;
+  in.exact = c->ops.leases != NULL;
   in.from_frontier =
       c->o.iterator_type != KINESIS_ITERATOR_TRIM_HORIZON && c->frontier_trusted;
   r = kn_lease_plan(&in, &plan);
@@ -818,7 +839,7 @@ static void round_plan(kinesis_consumer_t* c) {
       shard_claim(s);
   }
   /* Without a table, parents that hold children back are asked about. */
-  if (c->cp->ops->leases == NULL)
+  if (c->ops.leases == NULL)
     for (i = 0; i < n; i++)
       if (plan.status[i] == KN_PLAN_WAIT) {
         probe_parent(c, c->plan_shards[i]->parent);
@@ -861,8 +882,8 @@ void kn_clease_try_hand_over(kn_cshard_t* s) {
     if (s->ckpt_ops > 0)
       return;
   }
-  if (c->cp->ops->release(c->cp->self, c->stream, s->id, c->owner,
-                          on_handed_over, s) == 0)
+  if (c->ops.release(c->cp->self, c->stream, s->id, c->owner,
+                     on_handed_over, s) == 0)
     s->ckpt_ops++;
 }
 
@@ -904,8 +925,8 @@ static void on_members(int status, uint32_t live, void* arg) {
 void kn_clease_member_call(kinesis_consumer_t* c, int leaving) {
   if (c->member_calls > 0 && !leaving)
     return;
-  if (c->cp->ops->member(c->cp->self, c->stream, c->owner, leaving,
-                         on_members, c) == 0)
+  if (c->ops.member(c->cp->self, c->stream, c->owner, leaving,
+                    on_members, c) == 0)
     c->member_calls++;
   if (leaving) {
     c->left = 1;
@@ -915,11 +936,16 @@ void kn_clease_member_call(kinesis_consumer_t* c, int leaving) {
 
 
 void kn_clease_discovery_run(kinesis_consumer_t* c) {
+  int r;
   if (c->listing != NULL || c->closing)
     return;
-  if (kn_client_list_shards(c->client, c->stream, on_listed, c, &c->listing) !=
-      0)
+  r = kn_client_list_shards(c->client, c->stream, on_listed, c, &c->listing);
+  if (r != 0) {
+    /* The discovery timer tries again. */
     c->listing = NULL;
+    if (r != KINESIS_ECLOSING)
+      list_failed(c, r, NULL);
+  }
 }
 
 

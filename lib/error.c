@@ -146,3 +146,20 @@ int kn_error_from_service(const char* code, long http_status) {
     return KINESIS_EINVALIDARG;
   return KINESIS_ESVCOTHER;
 }
+
+
+size_t kn_error_message_len(const char* m, int first_line) {
+  static const char* const stops[] = {
+      "The Canonical String", "Canonical String", "The canonical request",
+      "canonical request",    "Canonical Request", "x-amz-security-token"};
+  size_t n = first_line ? strcspn(m, "\r\n") : strlen(m);
+  size_t i;
+  for (i = 0; i < sizeof(stops) / sizeof(stops[0]); i++) {
+    const char* at = strstr(m, stops[i]);
+    if (at != NULL && (size_t) (at - m) < n)
+      n = (size_t) (at - m);
+  }
+  while (n > 0 && strchr(" \t\r\n.:;", m[n - 1]) != NULL)
+    n--;
+  return n;
+}

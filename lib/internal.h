@@ -52,6 +52,23 @@ void kn_scrub_free(char* s);
 #define KN_PREFETCH(p, n) ((void) (p), (void) (n))
 #endif
 
+/* The options structs and the checkpointer ops table begin with `size_t
+ * size`, the size of the struct in the caller's header (lib/options.c).
+ * kn_options_init() writes `defaults` (a struct of `defaults_size` bytes)
+ * into the first `size` bytes of `o`, zeroes any bytes past the library's
+ * struct, and sets o's size; a NULL `o`, or a `size` too small to hold the
+ * size member, is left alone. */
+void kn_options_init(void* o, size_t size, const void* defaults,
+                     size_t defaults_size);
+/* Copies the caller's struct `src` into `dst`, `dst_size` bytes that
+ * already hold the defaults: the bytes that lie inside both, so the fields
+ * past src's size keep their defaults. dst's size becomes `dst_size`.
+ * Returns 0; KINESIS_EINVAL when src's size cannot even hold the size member
+ * (0: not set by the _init macro); KINESIS_EUNSUPPORTED when src is longer
+ * than the library's struct and a byte past it is not zero (an option this
+ * library does not know was set). */
+int kn_options_copy(void* dst, size_t dst_size, const void* src);
+
 /* Milliseconds since the Unix epoch, from the wall clock. */
 int64_t kn_now_ms(void);
 
@@ -96,11 +113,5 @@ static inline void kn_queue_move(kn_queue_t* from, kn_queue_t* to) {
 }
 
 #define kn_queue_data(ptr, type, field) container_of(ptr, type, field)
-
-/* 1 when `cp` is a Redis checkpointer whose close has begun; 0 otherwise
- * (another kind, or a build without hiredis). For
- * kinesis_checkpointer_close() (lib/checkpoint_memory.c). */
-struct kinesis_checkpointer_s;
-int kn_checkpointer_redis_closing(const struct kinesis_checkpointer_s* cp);
 
 #endif /* KN_INTERNAL_H */

@@ -7,6 +7,7 @@
 #include "client.h"
 #include "crypto.h"
 #include "error.h"
+#include "failure.h"
 #include "ratelimit.h"
 #include "stats.h"
 #include "retry.h"
@@ -190,14 +191,18 @@ struct kinesis_producer_s {
   uint32_t listing_failures;
   int listing_status;
   char listing_error[256];
+  /* Listings and PutRecords requests that keep failing, for the log. */
+  kn_failure_t list_failure;
+  kn_failure_t put_failure;
 
   kn_queue_t flushes;
   int closing;
   int finishing;
   int in_pump;
   int in_timer;
-  kinesis_producer_cb close_cb;
+  kinesis_close_cb close_cb;
   void* close_arg;
+  int close_status;      /* the first error of a record settled closing */
   void* data;
   /* Aggregates waiting for a fresh map to judge where they landed. */
   kn_queue_t landed;
@@ -223,8 +228,9 @@ static void on_timer(uv_timer_t* t);
 static void judge_landed(kinesis_producer_t* p, uint64_t now);
 
 
-void kinesis_producer_options_init(kinesis_producer_options_t* o) {
+static void producer_defaults(kinesis_producer_options_t* o) {
   memset(o, 0, sizeof(*o));
+  o->size = sizeof(*o);
   o->buffer_time_ms = 500;
   o->batch_size = 500;
   o->max_batch_bytes = 5u * 1024 * 1024;
@@ -240,6 +246,14 @@ void kinesis_producer_options_init(kinesis_producer_options_t* o) {
   o->stall_timeout_ms = 120000;
   o->max_in_flight = 16;
   o->shard_refresh_ms = 60000;
+}
+
+
+void kinesis_producer_options_init_sized(kinesis_producer_options_t* o,
+                                         size_t size) {
+  kinesis_producer_options_t defaults;
+  producer_defaults(&defaults);
+  kn_options_init(o, size, &defaults, sizeof(defaults));
 }
 
 
@@ -423,6 +437,8 @@ static void record_settle(kinesis_producer_t* p, kn_prec_t* r, int status,
     kn_window_add(&p->latency, now, (now - r->put_at) * 1000);
   } else {
     p->stats.records_failed++;
+    if (p->closing && p->close_status == 0)
+      p->close_status = status;
   }
   r->cb(p, status, res, r->arg);
   record_free(p, r);
@@ -614,6 +630,25 @@ static int install_map(kinesis_producer_t* p, kn_shardmap_t* map) {
 }
 
 
+/* A listing ended with `status` (`res` may be NULL): a failure is counted
+ * unless throttled, and reported (failure.h); a success after failures is
+ * reported once. */
+static void listing_note(kinesis_producer_t* p, uint64_t now, int status,
+                         const kinesis_result_t* res) {
+  char subject[320];
+  if (status == 0 && p->list_failure.failures == 0)
+    return;
+  snprintf(subject, sizeof(subject), "producer: ListShards on %s",
+           p->stream);
+  if (status == 0)
+    kn_failure_recovered(&p->list_failure, p->client, now, subject);
+  else if (kn_failure_report(&p->list_failure, p->client, now, subject,
+                             status, res != NULL ? res->error_code : NULL,
+                             res != NULL ? res->error_message : NULL))
+    p->stats.list_failures++;
+}
+
+
 /* The wait before listing again after a failed listing: doubling from
  * KN_LISTING_RETRY_MIN_MS with each failure in a row, up to the max. */
 static uint64_t listing_backoff(kinesis_producer_t* p) {
@@ -644,6 +679,7 @@ static void on_listed(kinesis_client_t* c, int status,
       kn_shardmap_free(map);
   }
   if (status == 0) {
+    listing_note(p, now, 0, NULL);
     p->listing_failures = 0;
     p->listing_status = 0;
     judge_landed(p, now);
@@ -662,7 +698,11 @@ static void on_listed(kinesis_client_t* c, int status,
              res->error_message != NULL ? ": " : "",
              res->error_message != NULL ? res->error_message : "");
     p->next_listing_at = now + wait;
-    kn_client_log(p->client, KINESIS_LOG_WARN,
+    /* Records wait for a map while this lasts (for the whole record TTL,
+     * if it does not end): reported at WARN when the reason is new, then
+     * at a slowing interval; each try in the debug log. */
+    listing_note(p, now, status, res);
+    kn_client_log(p->client, KINESIS_LOG_DEBUG,
                   "producer: %s; listing again in %llu ms", p->listing_error,
                   (unsigned long long) wait);
   }
@@ -699,6 +739,8 @@ static void maybe_list(kinesis_producer_t* p, uint64_t now) {
     p->listing_status = r;
     snprintf(p->listing_error, sizeof(p->listing_error),
              "no shard map: ListShards: %s", kinesis_strerror(r));
+    if (r != KINESIS_ECLOSING)
+      listing_note(p, now, r, NULL);
     /* A call refused now (no memory, say) backs off like a failed answer,
      * rather than leaving the records without a map for the longest wait. */
     p->next_listing_at = now + listing_backoff(p);
@@ -934,7 +976,7 @@ static void on_put_done(kinesis_client_t* c, int status,
 /* The PutRecords entries of a batch: plain records as they are, each
  * aggregate as the KPL's outer record, key "a", routed by the explicit hash
  * key of its first record. */
-static void batch_encode(kn_batch_t* b, kinesis_put_entry_t* out,
+static void batch_encode(kn_batch_t* b, kinesis_record_t* out,
                          char (*ehks)[KN_HASH_KEY_DECIMAL_MAX]) {
   size_t i;
   for (i = 0; i < b->nentries; i++) {
@@ -1003,7 +1045,7 @@ static int old_map_in_flight(const kinesis_producer_t* p) {
  * Returns 1 when a batch went out, 0 when nothing could be taken now. */
 static int send_batch(kinesis_producer_t* p, uint64_t now) {
   kn_batch_t* b;
-  kinesis_put_entry_t* out;
+  kinesis_record_t* out;
   char (*ehks)[KN_HASH_KEY_DECIMAL_MAX] = NULL;
   size_t room = p->o.max_batch_bytes;
   size_t k;
@@ -1270,6 +1312,26 @@ static int answer_lost(int status, const kn_batch_t* b) {
 }
 
 
+/* A PutRecords request ended with `status`: requests that keep failing
+ * whole for the same reason (not throttling, not a close) are reported at
+ * WARN, then at a slowing interval (failure.h), while their records are
+ * retried; the first success after them is reported once. */
+static void put_note(kinesis_producer_t* p, uint64_t now, int status,
+                     const kinesis_result_t* res) {
+  char subject[320];
+  if ((status == 0 && p->put_failure.failures == 0) ||
+      status == KINESIS_ECANCELED)
+    return;
+  snprintf(subject, sizeof(subject), "producer: PutRecords to %s",
+           p->stream);
+  if (status == 0)
+    kn_failure_recovered(&p->put_failure, p->client, now, subject);
+  else
+    (void) kn_failure_report(&p->put_failure, p->client, now, subject,
+                             status, res->error_code, res->error_message);
+}
+
+
 static void on_put_done(kinesis_client_t* c, int status,
                         const kinesis_result_t* res, void* arg) {
   kn_batch_t* b = arg;
@@ -1297,6 +1359,7 @@ static void on_put_done(kinesis_client_t* c, int status,
   info.bytes = b->bytes;
   if (status != 0)
     p->stats.request_failures++;
+  put_note(p, now, status, res);
   /* The client sent the request again after an attempt with no usable
    * answer: its records may have landed at that attempt too. */
   p->stats.records_maybe_duplicated +=
@@ -1657,13 +1720,19 @@ static int options_valid(const kinesis_producer_options_t* o) {
 
 
 int kinesis_producer_new(kinesis_client_t* client,
-                         const kinesis_producer_options_t* options,
+                         const kinesis_producer_options_t* caller,
                          kinesis_producer_t** out) {
+  kinesis_producer_options_t copy;
+  const kinesis_producer_options_t* options = &copy;
   kinesis_producer_t* p;
   int r;
 
-  if (client == NULL || options == NULL || out == NULL ||
-      !options_valid(options))
+  if (client == NULL || caller == NULL || out == NULL)
+    return KINESIS_EINVAL;
+  producer_defaults(&copy);
+  if ((r = kn_options_copy(&copy, sizeof(copy), caller)) != 0)
+    return r;
+  if (!options_valid(options))
     return KINESIS_EINVAL;
   if ((r = kn_client_child_check(client, options->stream)) != 0)
     return r;
@@ -1731,15 +1800,15 @@ int kinesis_producer_put(kinesis_producer_t* p, const kinesis_record_t* rec,
     return KINESIS_EINVAL;
   if (p->closing)
     return KINESIS_ECLOSING;
+  /* What any stream would refuse (kinesis_record_validate(), validate.c),
+   * then this stream's limit. Until that limit is known, records up to
+   * 10 MiB wait for it. */
+  if (kinesis_record_validate(rec) != 0)
+    return KINESIS_EINVAL;
   pk_len = strlen(rec->partition_key);
   ehk_len = rec->explicit_hash_key != NULL ? strlen(rec->explicit_hash_key) : 0;
-  /* Until the stream's limit is known, records up to 10 MiB wait for it. */
   limit = p->limit_known ? p->record_limit : KN_MAX_RECORD_SIZE;
-  if (!kn_valid_partition_key(rec->partition_key, pk_len) ||
-      rec->len > limit || rec->len + pk_len > limit ||
-      rec->len + pk_len > p->o.max_queue_bytes ||
-      (rec->explicit_hash_key != NULL &&
-       !kn_valid_hash_key(rec->explicit_hash_key)))
+  if (rec->len + pk_len > limit || rec->len + pk_len > p->o.max_queue_bytes)
     return KINESIS_EINVAL;
   size = rec->len + pk_len;
   if (p->count + 1 > p->o.max_queue_size ||
@@ -1816,16 +1885,21 @@ int kinesis_producer_flush(kinesis_producer_t* p, kinesis_producer_cb cb,
 
 static void on_timer_closed(uv_handle_t* h) {
   kinesis_producer_t* p = h->data;
+  kinesis_close_cb cb = p->close_cb;
+  void* arg = p->close_arg;
+  void* data = p->data;
+  int status = p->close_status;
 
+  /* Freed first: the callback may close the client. */
   kn_client_child_remove(p->client);
-  if (p->close_cb != NULL)
-    p->close_cb(p, 0, p->close_arg);
   shards_free(p->shards, p->nshards);
   kn_shardmap_free(p->map);
   kn_agg_free(p->agg);
   kn_free(p->block);
   kn_free(p->stream);
   kn_free(p);
+  if (cb != NULL)
+    cb(data, status, arg);
 }
 
 
@@ -1846,7 +1920,7 @@ static void producer_maybe_finish_close(kinesis_producer_t* p) {
 }
 
 
-int kinesis_producer_close(kinesis_producer_t* p, kinesis_producer_cb cb,
+int kinesis_producer_close(kinesis_producer_t* p, kinesis_close_cb cb,
                            void* arg) {
   if (p == NULL)
     return KINESIS_EINVAL;

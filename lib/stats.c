@@ -295,6 +295,8 @@ static const kn_metric_t producer_metrics[] = {
      "User records put again because their aggregate landed on a shard "
      "whose hash key range does not hold all of them.",
      PROD(records_rerouted)},
+    {"kinesis_producer_list_failures_total", "counter",
+     "ListShards calls that failed, throttling aside.", PROD(list_failures)},
     {"kinesis_producer_queue_records", "gauge", "User records buffered now.",
      PROD(queue_depth)},
     {"kinesis_producer_queue_bytes", "gauge",
@@ -338,6 +340,15 @@ static const kn_metric_t consumer_metrics[] = {
      "KPL aggregates dropped whole: a user record's hash key was outside "
      "the shard's range.",
      CONS(aggregates_dropped)},
+    {"kinesis_consumer_fetch_failures_total", "counter",
+     "GetShardIterator and GetRecords calls that failed, throttling and "
+     "expired iterators aside.",
+     CONS(fetch_failures)},
+    {"kinesis_consumer_list_failures_total", "counter",
+     "ListShards calls that failed, throttling aside.", CONS(list_failures)},
+    {"kinesis_consumer_get_records_ok_total", "counter",
+     "GetRecords calls that succeeded, with records or without.",
+     CONS(get_records_ok)},
     {"kinesis_consumer_queue_records", "gauge",
      "Records fetched and not yet delivered.", CONS(queue_depth)},
     {"kinesis_consumer_unacked_records", "gauge",
@@ -510,6 +521,15 @@ static void prom_consumer(kn_prom_t* w, const kinesis_consumer_stats_t* st) {
     const char* kv[] = {"shard_id", st->shards[i].shard_id, "state",
                         st->shards[i].state, NULL};
     prom_u64(w, "kinesis_consumer_shard_state", kv, 1);
+  }
+  prom_family(w, "kinesis_consumer_shard_failing", "gauge",
+              "1 for each shard whose last call failed (throttling aside), "
+              "with the error's name; none once a GetRecords succeeds.");
+  for (i = 0; i < st->nshards; i++) {
+    const char* kv[] = {"shard_id", st->shards[i].shard_id, "error",
+                        kinesis_err_name(st->shards[i].last_error), NULL};
+    if (st->shards[i].last_error != 0)
+      prom_u64(w, "kinesis_consumer_shard_failing", kv, 1);
   }
 }
 

@@ -148,3 +148,21 @@ int kn_valid_tag_value(const char* value) {
   return value == NULL || value[0] == '\0' ||
          kn_valid_partition_key(value, strlen(value));
 }
+
+
+int kinesis_record_validate(const kinesis_record_t* record) {
+  const size_t max = (size_t) KINESIS_MAX_MAX_RECORD_SIZE_KIB * 1024;
+  size_t pk_len;
+
+  if (record == NULL || record->partition_key == NULL ||
+      (record->data == NULL && record->len > 0))
+    return KINESIS_EINVAL;
+  pk_len = strlen(record->partition_key);
+  /* Kinesis counts the data and the key against the record limit. */
+  if (!kn_valid_partition_key(record->partition_key, pk_len) ||
+      record->len > max - pk_len ||
+      (record->explicit_hash_key != NULL &&
+       !kn_valid_hash_key(record->explicit_hash_key)))
+    return KINESIS_EINVAL;
+  return 0;
+}

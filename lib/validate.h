@@ -5,7 +5,9 @@
 
 /* Client-side checks of what Kinesis would refuse, so a bad argument is
  * refused at once with KINESIS_EINVAL (protocol.md section 4). Each returns
- * 1 when valid. */
+ * 1 when valid. The public kinesis_record_validate() (producer.h), which
+ * validate.c defines, joins the partition and hash key checks for a record;
+ * kinesis_producer_put() calls it. */
 
 /* [a-zA-Z0-9_.-]{1,128}, or an ARN ("arn:" and at most 2048 characters). */
 int kn_valid_stream(const char* stream);

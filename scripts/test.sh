@@ -8,7 +8,8 @@
 # build-sanitize/; then fuzzes every harness for KN_FUZZ_SECONDS (default 20)
 # each with clang in build-fuzz/ (scripts/fuzz.sh). Runs scripts/setup.sh
 # first, then scripts/check-no-shared.sh (nothing may read test data from
-# outside the checkout). Exits non-zero if anything fails; the last line
+# outside the checkout) and scripts/check-tools-api.sh (the kinesis command
+# uses the public API only). Exits non-zero if anything fails; the last line
 # summarises the runs. The scale suite (test_scale_tail.sh) runs alone after
 # the normal build's tests.
 set -euo pipefail
@@ -44,6 +45,7 @@ run() {
 }
 
 selfcontained=FAIL
+toolsapi=FAIL
 normal=FAIL
 sanitize=FAIL
 memcheck=FAIL
@@ -57,6 +59,12 @@ scale=FAIL
 echo "=== check: nothing refers outside the checkout"
 if scripts/check-no-shared.sh; then
   selfcontained=ok
+fi
+
+# tools/ is built like any user's program: no lib/ header, no kn_ name.
+echo "=== check: tools/ uses the public API only"
+if scripts/check-tools-api.sh; then
+  toolsapi=ok
 fi
 
 if run build 1 -Dwerror=true -Dbenchmarks=true -Ddocs=enabled; then
@@ -110,11 +118,13 @@ if scripts/fuzz.sh "${KN_FUZZ_SECONDS:-20}"; then
   fuzz=ok
 fi
 
-echo "test.sh: self-contained: $selfcontained; build: $normal;" \
+echo "test.sh: self-contained: $selfcontained; tools API: $toolsapi;" \
+  "build: $normal;" \
   "scale: $scale; API reference: $docs; packaging: $packaging;" \
   "unit tests under memcheck: $memcheck;" \
   "build-sanitize (address,undefined): $sanitize; fuzzing: $fuzz"
-[ "$selfcontained" = ok ] && [ "$normal" = ok ] && [ "$scale" = ok ] &&
+[ "$selfcontained" = ok ] && [ "$toolsapi" = ok ] && [ "$normal" = ok ] &&
+  [ "$scale" = ok ] &&
   [ "$docs" = ok ] &&
   [ "$packaging" = ok ] && [ "$memcheck" = ok ] && [ "$sanitize" = ok ] &&
   [ "$fuzz" = ok ]

@@ -34,7 +34,9 @@ typedef struct kn_conf_store_s {
    * checkpoint or member of any earlier case: the Redis store takes a fresh
    * app_name each time) whose session timeout is `session_timeout_ms`, or
    * the store's default for 0. The suite closes it with
-   * kinesis_checkpointer_close(). */
+   * kinesis_checkpointer_close(). A built-in store is made from a client
+   * (kn_conf_client_new()) kept in the checkpointer's `data`: the suite
+   * closes it once the checkpointer has closed. */
   kinesis_checkpointer_t* (*make)(uv_loop_t* loop, uint32_t session_timeout_ms);
   /* Runs `loop` until `*count` reaches `*target` (which callbacks may
    * raise), or fails the test after `limit_ms`. */
@@ -63,10 +65,6 @@ typedef struct kn_conf_store_s {
  * answer had not arrived (Redis). Without it every answer was decided when
  * the operation was called, and close() delivers it (memory). */
 #define KN_CONF_CANCELS_AT_CLOSE 0x4
-/* kinesis_checkpointer_close() tells a second close with KINESIS_EALREADY
- * (the library's own stores; for another, it cannot tell, and returns 0).
- * Either way the second close's callback never runs. */
-#define KN_CONF_SAYS_EALREADY 0x8
 
 
 /* Runs the suite's cases against `store`, then `own` (the cases only that
@@ -196,7 +194,11 @@ void kn_conf_settle(uv_loop_t* loop);
 /* Runs the loop for at least `ms` milliseconds of loop time. */
 void kn_conf_wait_ms(uv_loop_t* loop, uint64_t ms);
 
-/* Closes `cp` and checks that its callback runs once, later. */
+/* A client on `loop` for make(): it makes no call. */
+kinesis_client_t* kn_conf_client_new(uv_loop_t* loop);
+
+/* Closes `cp` and checks that its callback runs once, later, with status 0
+ * and `cp`'s `data`. */
 void kn_conf_close(uv_loop_t* loop, kinesis_checkpointer_t* cp);
 
 /* kn_conf_close(), then checks that every accepted operation was answered

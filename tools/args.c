@@ -5,8 +5,7 @@
 
 #include "cli.h"
 
-#include "codec.h"
-#include "validate.h"
+#include "encoding.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -570,6 +569,19 @@ static int parse_number(cli_t* cli, const char* name, const char* value,
 }
 
 
+/* Whether a record with partition key `pk` and explicit hash key `ehk`
+ * (or NULL) passes kinesis_record_validate(): the library's own check of
+ * keys, so that an option is refused exactly when each record would be. */
+static int valid_key(const char* pk, const char* ehk) {
+  kinesis_record_t rec;
+
+  memset(&rec, 0, sizeof(rec));
+  rec.partition_key = pk;
+  rec.explicit_hash_key = ehk;
+  return kinesis_record_validate(&rec) == 0;
+}
+
+
 static int apply_put_option(cli_t* cli, const option_t* opt,
                             const char* value) {
   unsigned long n = 0;
@@ -577,7 +589,7 @@ static int apply_put_option(cli_t* cli, const option_t* opt,
 
   switch (opt->id) {
     case OPT_PARTITION_KEY:
-      if (!kn_valid_partition_key(value, strlen(value)))
+      if (!valid_key(value, NULL))
         return usage_error(cli->cmd, "--partition-key needs 1 to 256 "
                            "characters of UTF-8");
       cli->partition_key = value;
@@ -628,7 +640,7 @@ static int parse_from(cli_t* cli, const char* value) {
   } else if (strcmp(value, "latest") == 0) {
     t->from = KINESIS_ITERATOR_LATEST;
   } else if (strncmp(value, at, sizeof(at) - 1) == 0) {
-    if (kn_parse_iso8601(value + sizeof(at) - 1, &ms) != 0 || ms <= 0)
+    if (iso8601_parse(value + sizeof(at) - 1, &ms) != 0 || ms <= 0)
       return usage_error(cli->cmd, "--from at-timestamp: needs a UTC time "
                          "after 1970 such as 2026-11-26T05:00:00Z, not '%s'",
                          value + sizeof(at) - 1);
@@ -639,22 +651,6 @@ static int parse_from(cli_t* cli, const char* value) {
                        "at-timestamp:ISO8601, not '%s'", value);
   }
   return CLI_CONTINUE;
-}
-
-
-/* `url` as messages show it: whatever comes before the last '@' (after
- * "//" when there is one) is replaced by "***", since a Redis URL may carry
- * a user and password there. */
-const char* url_for_message(const char* url, char* buf, size_t size) {
-  const char* at = strrchr(url, '@');
-  const char* start = strstr(url, "//");
-  size_t keep;
-  if (at == NULL)
-    return url;
-  start = start != NULL && start < at ? start + 2 : url;
-  keep = (size_t) (start - url);
-  snprintf(buf, size, "%.*s***%s", (int) keep, url, at);
-  return buf;
 }
 
 
@@ -674,12 +670,10 @@ static int apply_tail_option(cli_t* cli, const option_t* opt,
         t->redis_url = value;
         break;
       }
-      if (strcmp(value, "memory") != 0) {
-        char shown[512];
+      /* The value is not shown: a URL may carry a password. */
+      if (strcmp(value, "memory") != 0)
         return usage_error(cli->cmd, "--checkpoint needs memory or "
-                           "redis://HOST:PORT[/DB], not '%s'",
-                           url_for_message(value, shown, sizeof(shown)));
-      }
+                           "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]");
       t->redis_url = NULL;
       break;
     case OPT_APP:
@@ -779,13 +773,9 @@ static int parse_tags(cli_t* cli, const char* value) {
     if (eq == NULL || eq == key)
       return usage_error(cli->cmd, "--tags needs KEY=VALUE pairs separated "
                          "by ',', not '%s'", key);
+    /* The keys' and values' lengths and UTF-8 are the library's to check:
+     * kinesis_client_add_tags() refuses them (report_call_error()). */
     *eq = '\0';
-    if (!kn_valid_tag_key(key))
-      return usage_error(cli->cmd, "--tags: a key needs 1 to 128 characters "
-                         "of UTF-8, not '%s'", key);
-    if (eq[1] != '\0' && !kn_valid_partition_key(eq + 1, strlen(eq + 1)))
-      return usage_error(cli->cmd, "--tags: the value of '%s' needs at most "
-                         "256 characters of UTF-8", key);
     for (j = 0; j < m->ntags; j++)
       if (strcmp(m->tags[j].key, key) == 0)
         return usage_error(cli->cmd, "--tags: key '%s' is given twice", key);
@@ -807,12 +797,9 @@ static int parse_tag_keys(cli_t* cli, const char* value) {
 
   if (r != CLI_CONTINUE)
     return r;
-  for (i = first; i < first + n; i++) {
-    if (!kn_valid_tag_key(m->text[i]))
-      return usage_error(cli->cmd, "--tag-keys: a key needs 1 to 128 "
-                         "characters of UTF-8, not '%s'", m->text[i]);
+  /* As with --tags, kinesis_client_remove_tags() checks each key. */
+  for (i = first; i < first + n; i++)
     m->keys[m->nkeys++] = m->text[i];
-  }
   return CLI_CONTINUE;
 }
 
@@ -826,19 +813,19 @@ static int apply_mgmt_option(cli_t* cli, const option_t* opt,
       return parse_number(cli, opt->name, value, 1,
                           KINESIS_MAX_TARGET_SHARD_COUNT,
                           &m->target_shard_count);
+    /* Shard ids are the library's to check: the call refuses a bad one
+     * (report_call_error()). */
     case OPT_SHARD_ID:
     case OPT_ADJACENT_SHARD_ID:
-      if (!kn_valid_shard_id(value))
-        return usage_error(cli->cmd, "--%s needs a shard id (1 to 128 "
-                           "letters, digits, '_', '.' or '-'), not '%s'",
-                           opt->name, value);
       if (opt->id == OPT_SHARD_ID)
         m->shard_id = value;
       else
         m->adjacent_shard_id = value;
       break;
+    /* A shard's starting hash key has the form of a record's explicit
+     * hash key, which kinesis_record_validate() checks. */
     case OPT_NEW_STARTING_HASH_KEY:
-      if (!kn_valid_hash_key(value))
+      if (!valid_key("k", value))
         return usage_error(cli->cmd, "--new-starting-hash-key needs a "
                            "decimal from 0 to 2^128-1, not '%s'", value);
       m->hash_key = value;

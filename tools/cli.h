@@ -10,7 +10,6 @@
 
 #include <kinesis.h>
 
-#include "buf.h"
 #include "json_writer.h"
 
 #include <stddef.h>
@@ -107,6 +106,13 @@ typedef struct {
   char text[24];         /* "2026-11-26T05:00:00" */
 } tail_clock_t;
 
+/* tail: the block of lines not written yet. */
+typedef struct {
+  char* data;
+  size_t len;
+  size_t cap;
+} tail_out_t;
+
 /* tail: the consumer, its checkpointer, and the handles that stop it. */
 typedef struct {
   kinesis_consumer_t* consumer;
@@ -132,7 +138,7 @@ typedef struct {
   const char* why;       /* why it stopped, for the summary; NULL: failed */
   char idle_why[64];
   uint64_t taken;        /* records put into the block, written or not */
-  kn_buf_t out;          /* the block: lines not written yet */
+  tail_out_t out;        /* the block: lines not written yet */
   tail_held_t* held;     /* the block's records, in order */
   size_t nheld;
   size_t held_cap;
@@ -224,8 +230,6 @@ void call_failed(cli_t* cli, int r);
 /* Returns CLI_CONTINUE to run the command, else the exit status. */
 int parse_args(cli_t* cli, int argc, char** argv);
 void mgmt_free(mgmt_t* m);
-/* `url` without the user and password it may carry. */
-const char* url_for_message(const char* url, char* buf, size_t size);
 
 
 /* ---- stats_print.c: --stats ---- */

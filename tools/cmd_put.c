@@ -1,14 +1,13 @@
 /*
  * The kinesis command's put: stdin, line by line, into the producer. It
- * parses JSON lines with the library's own parser (codec.h) and checks
- * keys with its validators (validate.h), so that the command refuses
- * exactly what the producer would.
+ * parses JSON lines itself (put_line.c) and, when the producer refuses a
+ * record, says why with kinesis_record_validate(), the producer's own
+ * check, so that each reason given is the one the library applied.
  */
 
 #include "cli.h"
 
-#include "codec.h"
-#include "validate.h"
+#include "put_line.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -101,27 +100,38 @@ static void put_too_large(cli_t* cli, uint64_t line) {
 }
 
 
-/* Why kinesis_producer_put() refused `rec` with `r`: the producer checks
- * what Kinesis would refuse, with the same validators. */
+/* Why kinesis_producer_put() refused `rec` with `r`. The producer checks
+ * with kinesis_record_validate() what any stream would refuse; asked about
+ * the record's keys alone, it says which one was bad. */
 static void put_refusal(const cli_t* cli, const kinesis_record_t* rec, int r,
                         char* buf, size_t size) {
   size_t pk_len = strlen(rec->partition_key);
+  kinesis_record_t pk_only;
+  kinesis_record_t keys;
+  int pk_ok;
+  int keys_ok;
 
-  if (r != KINESIS_EINVAL)
+  memset(&pk_only, 0, sizeof(pk_only));
+  pk_only.partition_key = rec->partition_key;
+  keys = pk_only;
+  keys.explicit_hash_key = rec->explicit_hash_key;
+  pk_ok = kinesis_record_validate(&pk_only) == 0;
+  keys_ok = pk_ok && kinesis_record_validate(&keys) == 0;
+  if (r != KINESIS_EINVAL) {
     snprintf(buf, size, "%s", kinesis_strerror(r));
-  else if (rec->len + pk_len > PUT_MAX_RECORD)
-    put_too_large_reason(cli, buf, size);
-  else if (rec->len + pk_len > 1024 * 1024)
-    snprintf(buf, size, "%s", PUT_TOO_LARGE_FOR_STREAM);
-  else if (!kn_valid_partition_key(rec->partition_key, pk_len))
+  } else if (!pk_ok) {
     snprintf(buf, size, "bad partition key (1 to 256 characters of UTF-8 "
              "needed)");
-  else if (rec->explicit_hash_key != NULL &&
-           !kn_valid_hash_key(rec->explicit_hash_key))
+  } else if (!keys_ok) {
     snprintf(buf, size, "bad explicit hash key (a decimal from 0 to "
              "2^128-1 needed)");
-  else
+  } else if (rec->len + pk_len > PUT_MAX_RECORD) {
+    put_too_large_reason(cli, buf, size);
+  } else if (rec->len + pk_len > 1024 * 1024) {
+    snprintf(buf, size, "%s", PUT_TOO_LARGE_FOR_STREAM);
+  } else {
     snprintf(buf, size, "%s", kinesis_strerror(r));
+  }
 }
 
 
@@ -163,7 +173,7 @@ static void on_record_put(kinesis_producer_t* producer, int status,
 static int put_line(cli_t* cli, const char* s, size_t n) {
   put_t* p = &cli->put;
   kinesis_record_t rec;
-  kn_put_line_t json;
+  put_line_t json;
   char key[17];
   char reason[160];
   int r;
@@ -172,10 +182,10 @@ static int put_line(cli_t* cli, const char* s, size_t n) {
     n--;
   memset(&rec, 0, sizeof(rec));
   if (cli->format == PUT_FORMAT_JSON) {
-    r = kn_codec_parse_put_line(s, n, &json);
+    r = put_line_parse(s, n, &json);
     if (r != 0) {
       put_refused(cli, p->line, json.error);
-      kn_put_line_clear(&json);
+      put_line_clear(&json);
       return 0;
     }
     rec.data = json.data;
@@ -201,7 +211,7 @@ static int put_line(cli_t* cli, const char* s, size_t n) {
     put_refused(cli, p->line, reason);
   }
   if (cli->format == PUT_FORMAT_JSON)
-    kn_put_line_clear(&json);
+    put_line_clear(&json);
   return r == KINESIS_EQUEUEFULL ? r : 0;
 }
 
@@ -221,21 +231,13 @@ static double put_seconds(const put_t* p) {
 }
 
 
-static void on_producer_closed(kinesis_producer_t* producer, int status,
-                               void* arg) {
+static void on_producer_closed(void* data, int status, void* arg) {
   cli_t* cli = arg;
   put_t* p = &cli->put;
-  kinesis_producer_stats_t st;
   int ok;
 
+  (void) data;
   (void) status;
-  if (kinesis_producer_stats(producer, &st) == 0) {
-    p->retries = st.records_retried;
-    p->duplicates = st.records_maybe_duplicated;
-    p->bytes = st.bytes_put;
-  }
-  if (cli->stats)
-    stats_print(cli);
   p->producer = NULL;
   put_close_timers(p);
   err_line("%s: %" PRIu64 " record%s, %" PRIu64 " bytes, %" PRIu64
@@ -251,15 +253,39 @@ static void on_producer_closed(kinesis_producer_t* producer, int status,
 }
 
 
-/* At the end of the input: the producer sends what it holds and closes
+/* Every record's callback has run: the producer's counters are final, and
+ * are read here, since the close's callback has no producer left. */
+static void on_put_flushed(kinesis_producer_t* producer, int status,
+                           void* arg) {
+  cli_t* cli = arg;
+  put_t* p = &cli->put;
+  kinesis_producer_stats_t st;
+  int r;
+
+  (void) status;
+  if (kinesis_producer_stats(producer, &st) == 0) {
+    p->retries = st.records_retried;
+    p->duplicates = st.records_maybe_duplicated;
+    p->bytes = st.bytes_put;
+  }
+  if (cli->stats)
+    stats_print(cli);
+  r = kinesis_producer_close(producer, on_producer_closed, cli);
+  if (r != 0)
+    err_line("internal error: closing the producer failed: %s",
+             kinesis_strerror(r));
+}
+
+
+/* At the end of the input: the producer sends what it holds, and closes
  * once every record's callback has run. */
 static void put_close(cli_t* cli) {
   int r;
 
   cli->put.closing = 1;
-  r = kinesis_producer_close(cli->put.producer, on_producer_closed, cli);
+  r = kinesis_producer_flush(cli->put.producer, on_put_flushed, cli);
   if (r != 0)
-    err_line("internal error: closing the producer failed: %s",
+    err_line("internal error: flushing the producer failed: %s",
              kinesis_strerror(r));
 }
 

@@ -1,12 +1,14 @@
 /*
  * The kinesis command's tail. It reads with the consumer and a memory or
  * Redis checkpointer, and writes the records to stdout in blocks: each
- * answer's records are formatted into one buffer (kn_buf_t, from buf.h)
+ * answer's records are formatted into one buffer (tail_t.out, cli.h)
  * and written with one write() before the loop waits again, so a pipe sees
  * every record at once without paying a system call per record.
  */
 
 #include "cli.h"
+
+#include "encoding.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -97,27 +99,49 @@ static char* put_uint32(char* o, uint32_t v) {
 }
 
 
+/* Makes room in `b` for `extra` more bytes. Returns 0 or KINESIS_ENOMEM.
+ * It doubles, so that a block of many small lines grows a few times. */
+static int tail_out_reserve(tail_out_t* b, size_t extra) {
+  size_t cap;
+  char* data;
+
+  if (b->cap - b->len >= extra)
+    return 0;
+  if (extra > SIZE_MAX / 2 - b->len)
+    return KINESIS_ENOMEM;
+  cap = b->cap > 0 ? b->cap : 4096;
+  while (cap - b->len < extra)
+    cap *= 2;
+  data = realloc(b->data, cap);
+  if (data == NULL)
+    return KINESIS_ENOMEM;
+  b->data = data;
+  b->cap = cap;
+  return 0;
+}
+
+
 /* Appends the --format json line of `rec` to `b`: the members in the
  * order docs/cli.md gives, data_b64 in standard base64 with padding.
  * Returns 0, or KINESIS_ENOMEM with `b` as it was. */
-static int tail_json_line(kn_buf_t* b, tail_clock_t* clock,
+static int tail_json_line(tail_out_t* b, tail_clock_t* clock,
                           const kinesis_consumer_record_t* rec) {
   char when[32];
   size_t when_len =
       iso8601_ms(rec->approximate_arrival_timestamp, clock, when);
-  size_t b64_len = kn_base64_encoded_len(rec->len);
+  size_t b64_len = b64_encoded_len(rec->len);
   size_t max = json_string_max(rec->shard_id) +
                json_string_max(rec->sequence_number) +
                json_string_max(rec->partition_key) + b64_len + 160;
   char* o;
   int r;
 
-  if (b64_len < rec->len || max < b64_len)
+  if (b64_len == SIZE_MAX || max < b64_len)
     return KINESIS_ENOMEM;
-  r = kn_buf_reserve(b, max);
+  r = tail_out_reserve(b, max);
   if (r != 0)
     return r;
-  o = (char*) b->data + b->len;
+  o = b->data + b->len;
   o = PUT_LITERAL(o, "{\"shard_id\":");
   o = put_json_string(o, rec->shard_id);
   o = PUT_LITERAL(o, ",\"sequence_number\":");
@@ -136,22 +160,19 @@ static int tail_json_line(kn_buf_t* b, tail_clock_t* clock,
     o = PUT_LITERAL(o, "null");
   }
   o = PUT_LITERAL(o, ",\"data_b64\":\"");
-  b->len = (size_t) (o - (char*) b->data);
   /* Encodes in place, within the room reserved above. */
-  r = kn_buf_append_base64(b, rec->data, rec->len);
-  if (r != 0)
-    return r;
-  o = (char*) b->data + b->len;
+  if (rec->len > 0)
+    o = b64_encode(rec->data, rec->len, o);
   o = PUT_LITERAL(o, "\"}\n");
-  b->len = (size_t) (o - (char*) b->data);
+  b->len = (size_t) (o - b->data);
   return 0;
 }
 
 
 /* Appends the --format raw line of `rec` to `b`: its data and a newline.
  * Returns 0, or KINESIS_ENOMEM with `b` as it was. */
-static int tail_raw_line(kn_buf_t* b, const kinesis_consumer_record_t* rec) {
-  int r = kn_buf_reserve(b, rec->len + 1);
+static int tail_raw_line(tail_out_t* b, const kinesis_consumer_record_t* rec) {
+  int r = tail_out_reserve(b, rec->len + 1);
 
   if (r != 0)
     return r;
@@ -215,7 +236,7 @@ static int tail_flush(cli_t* cli) {
 
   if (t->nheld == 0)
     return 0;
-  r = write_stdout(t->out.data, t->out.len, &done);
+  r = write_stdout((const uint8_t*) t->out.data, t->out.len, &done);
   err = errno;
   for (i = 0; i < t->nheld && t->held[i].end <= done; i++)
     kinesis_consumer_ack(t->consumer, t->held[i].rec);
@@ -265,9 +286,11 @@ static int tail_take(cli_t* cli, const kinesis_consumer_record_t* rec) {
 }
 
 
-static void on_tail_checkpointer_closed(void* arg) {
+static void on_tail_checkpointer_closed(void* data, int status, void* arg) {
   cli_t* cli = arg;
 
+  (void) data;
+  (void) status;
   cli->tail.checkpointer = NULL;
   finish(cli, cli->tail.exit_code);
 }
@@ -307,11 +330,10 @@ static void tail_finish(cli_t* cli) {
 }
 
 
-static void on_tail_consumer_closed(kinesis_consumer_t* consumer, int status,
-                                    void* arg) {
+static void on_tail_consumer_closed(void* data, int status, void* arg) {
   cli_t* cli = arg;
 
-  (void) consumer;
+  (void) data;
   (void) status;
   cli->tail.consumer = NULL;
   tail_finish(cli);
@@ -406,10 +428,25 @@ static void on_tail_record(kinesis_consumer_t* consumer,
 }
 
 
+/* --idle-exit: no record for that long. A stream read to the end is a
+ * success; a stream none of whose shards could be read at all (every
+ * GetRecords and GetShardIterator failed, or the shards could never be
+ * listed) is not, though it brought no record either: the last reason goes
+ * to stderr, without -v, and the exit status is 1. */
 static void on_tail_idle(uv_timer_t* timer) {
   cli_t* cli = timer->data;
   tail_t* t = &cli->tail;
+  kinesis_consumer_stats_t st;
 
+  if (t->consumer != NULL && kinesis_consumer_stats(t->consumer, &st) == 0 &&
+      st.get_records_ok == 0 && st.last_error != 0) {
+    err_line("%s: no shard could be read in %lu s: %s", cli->cmd->name,
+             t->idle_s,
+             st.last_error_message != NULL ? st.last_error_message
+                                           : kinesis_strerror(st.last_error));
+    tail_stop(cli, CLI_EXIT_FAIL, NULL);
+    return;
+  }
   snprintf(t->idle_why, sizeof(t->idle_why), "no record for %lu s",
            t->idle_s);
   tail_stop(cli, CLI_EXIT_OK, t->idle_why);
@@ -477,25 +514,24 @@ static void tail_start(cli_t* cli) {
     ro.app_name = t->app != NULL ? t->app : TAIL_DEFAULT_APP;
     if (t->session_s > 0)
       ro.session_timeout_ms = (uint32_t) (t->session_s * 1000);
-    r = kinesis_checkpointer_redis_new(&cli->loop, &ro, &t->checkpointer);
+    r = kinesis_checkpointer_redis_new(cli->client, &ro, &t->checkpointer);
   } else {
     kinesis_checkpointer_memory_options_t mo;
     kinesis_checkpointer_memory_options_init(&mo);
     if (t->session_s > 0)
       mo.session_timeout_ms = (uint32_t) (t->session_s * 1000);
-    r = kinesis_checkpointer_memory_new(&cli->loop, &mo, &t->checkpointer);
+    r = kinesis_checkpointer_memory_new(cli->client, &mo, &t->checkpointer);
   }
   if (r != 0 && t->redis_url != NULL &&
       (r == KINESIS_EUNSUPPORTED || r == KINESIS_EINVAL)) {
-    char shown[512];
-    const char* url = url_for_message(t->redis_url, shown, sizeof(shown));
+    /* The URL is not shown: it may carry a password. */
     if (r == KINESIS_EUNSUPPORTED)
-      err_line("%s: --checkpoint %s: this build has no Redis support "
-               "(hiredis was not found)", cli->cmd->name, url);
+      err_line("%s: --checkpoint redis://: this build has no Redis support "
+               "(hiredis was not found)", cli->cmd->name);
     else
-      err_line("%s: --checkpoint %s: not a Redis URL "
+      err_line("%s: --checkpoint: not a Redis URL "
                "(redis://[[USER]:PASSWORD@]HOST[:PORT][/DB])",
-               cli->cmd->name, url);
+               cli->cmd->name);
     tail_stop(cli, CLI_EXIT_FAIL, NULL);
     return;
   }

@@ -3,10 +3,11 @@
  * docs/cli.md). It uses only the public API: it parses its arguments, makes
  * a client on its own loop, issues the calls from callbacks, closes the
  * client in the last callback and takes its exit status from the stored
- * result. `put` also parses JSON lines with the library's own parser
- * (codec.h) and checks keys with its validators (validate.h), so that the
- * command refuses exactly what the producer would; it links the internal
- * library for that.
+ * result. It includes no header of lib/ and calls no kn_ function
+ * (scripts/check-tools-api.sh): `put` parses its JSON lines itself
+ * (put_line.c) and checks keys with kinesis_record_validate(), and the
+ * arguments of the management commands are checked by the calls that take
+ * them.
  *
  * This file holds main(), the loop, the client, the dispatch to the
  * commands and the messages they all write; cli.h says where the rest is:
@@ -66,8 +67,10 @@ void err_line(const char* fmt, ...) {
 
 /* ---- Reporting ---- */
 
-static void on_client_closed(void* arg) {
+static void on_client_closed(void* data, int status, void* arg) {
   cli_t* cli = arg;
+  (void) data;
+  (void) status;
   cli->closed = 1;
   cli->client = NULL;
 }
@@ -123,10 +126,47 @@ void report_failure(cli_t* cli, int status,
 }
 
 
+/* The call of a management command refused its arguments (KINESIS_EINVAL):
+ * the stream, or the shard ids or tags the library checks. Writes what
+ * each must be; returns 0 for the other commands. */
+static int report_mgmt_arguments(const cli_t* cli) {
+  static const char ids[] = "1 to 128 letters, digits, '_', '.' or '-'";
+  const char* name = cli->cmd->name;
+  const mgmt_t* m = &cli->mgmt;
+
+  switch (cli->cmd->id) {
+    case CMD_SPLIT_SHARD:
+      err_line("%s: invalid --shard-id '%s' or --stream '%s' (a shard id is "
+               "%s; a stream name too, or a stream ARN)", name, m->shard_id,
+               cli->stream, ids);
+      return 1;
+    case CMD_MERGE_SHARDS:
+      err_line("%s: invalid --shard-id '%s', --adjacent-shard-id '%s' or "
+               "--stream '%s' (a shard id is %s, and they differ; a stream "
+               "name too, or a stream ARN)", name, m->shard_id,
+               m->adjacent_shard_id, cli->stream, ids);
+      return 1;
+    case CMD_ADD_TAGS:
+      err_line("%s: invalid --tags or --stream '%s' (a tag key needs 1 to "
+               "128 characters of UTF-8, a value at most 256; a stream name "
+               "is %s, or a stream ARN)", name, cli->stream, ids);
+      return 1;
+    case CMD_REMOVE_TAGS:
+      err_line("%s: invalid --tag-keys or --stream '%s' (a tag key needs 1 "
+               "to 128 characters of UTF-8; a stream name is %s, or a "
+               "stream ARN)", name, cli->stream, ids);
+      return 1;
+    default: return 0;
+  }
+}
+
+
 /* A failure returned by an API function: its callback will not run. */
 void report_call_error(cli_t* cli, int r) {
   const char* name = cli->cmd->name;
 
+  if (r == KINESIS_EINVAL && report_mgmt_arguments(cli))
+    return;
   if (r == KINESIS_ENOREGION)
     err_line("%s: %s (set --region or AWS_REGION)", name,
              kinesis_strerror(r));
@@ -234,9 +274,12 @@ static void on_log(kinesis_log_level_t level, const char* message,
                    void* arg) {
   const cli_t* cli = arg;
   /* put reports each failed line itself; the producer's summaries of the
-   * same failures are for -v. */
+   * same failures are for -v. Its calls that keep failing (a listing,
+   * PutRecords requests) are no line's: they are shown. */
   if (!cli->verbose && level > KINESIS_LOG_ERROR &&
-      strncmp(message, "producer: ", 10) == 0)
+      strncmp(message, "producer: ", 10) == 0 &&
+      strncmp(message + 10, "ListShards ", 11) != 0 &&
+      strncmp(message + 10, "PutRecords ", 11) != 0)
     return;
   /* tail says it itself, in its own words, when --invalid-checkpoint fail
    * ends the run (on_tail_checkpoint_error). */
@@ -302,7 +345,7 @@ int main(int argc, char** argv) {
   sb_free(&cli.json.out);
   mgmt_free(&cli.mgmt);
   free(cli.put.buf);
-  kn_buf_free(&cli.tail.out);
+  free(cli.tail.out.data);
   free(cli.tail.held);
   if (!cli.closed) {
     err_line("internal error: the loop stopped before the client closed");

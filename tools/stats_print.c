@@ -60,14 +60,16 @@ static void stats_print_producer(const kinesis_producer_stats_t* ps) {
            " throttled, %" PRIu64 " possible duplicates, %" PRIu64
            " rerouted; %" PRIu64 " requests (%" PRIu64 " failed), %" PRIu64
            " in flight; %" PRIu64 " records (%" PRIu64
-           " bytes) queued; %" PRIu64 " shards; batches %.0f%% full; last "
+           " bytes) queued; %" PRIu64 " shards (%" PRIu64
+           " failed listings); batches %.0f%% full; last "
            "minute: %" PRIu64 " landed, put to callback p50 %.0f ms, p99 "
            "%.0f ms, max %.0f ms",
            ps->records_put, ps->bytes_put, ps->records_failed,
            ps->records_retried, ps->records_throttled,
            ps->records_maybe_duplicated, ps->records_rerouted, ps->requests,
            ps->request_failures, ps->in_flight, ps->queue_depth,
-           ps->queue_bytes, ps->shards, ps->batch_fill * 100,
+           ps->queue_bytes, ps->shards, ps->list_failures,
+           ps->batch_fill * 100,
            ps->recent_records, ps->latency_p50_ms, ps->latency_p99_ms,
            ps->latency_max_ms);
 }
@@ -79,22 +81,30 @@ static void stats_print_consumer(const kinesis_consumer_stats_t* ks) {
   err_line("stats: consumer: %s; %u shards leased; %" PRIu64
            " delivered, %" PRIu64 " acked, %" PRIu64 " dropped, %" PRIu64
            " queued, %" PRIu64 " unacked; %" PRIu64 " GetRecords, %" PRIu64
-           " throttled, %" PRIu64 " expired iterators; %" PRIu64
+           " throttled, %" PRIu64 " expired iterators, %" PRIu64
+           " failed calls, %" PRIu64 " failed listings; %" PRIu64
            " checkpoints; %" PRIu64 " leases lost, %" PRIu64 " handed over",
            ks->ready ? "ready" : "not ready", (unsigned) ks->leases_held,
            ks->records_delivered, ks->records_acked, ks->records_dropped,
            ks->queue_depth, ks->unacked, ks->get_records_calls, ks->throttled,
-           ks->expired_iterators, ks->checkpoints, ks->leases_lost,
-           ks->handovers);
+           ks->expired_iterators, ks->fetch_failures, ks->list_failures,
+           ks->checkpoints, ks->leases_lost, ks->handovers);
+  if (ks->last_error != 0)
+    err_line("stats: consumer: last failure: %s",
+             ks->last_error_message != NULL
+                 ? ks->last_error_message
+                 : kinesis_strerror(ks->last_error));
   for (i = 0; i < ks->nshards; i++) {
     const kinesis_consumer_shard_stats_t* sh = &ks->shards[i];
     char behind[48] = "lag unknown";
     if (sh->millis_behind_latest >= 0)
       snprintf(behind, sizeof(behind), "%" PRId64 " ms behind",
                sh->millis_behind_latest);
-    err_line("stats: shard %s: %s, %" PRIu64 " records, %s, checkpoint %s",
+    err_line("stats: shard %s: %s, %" PRIu64 " records, %s, checkpoint %s%s%s",
              sh->shard_id, sh->state, sh->records, behind,
-             sh->checkpoint != NULL ? sh->checkpoint : "none");
+             sh->checkpoint != NULL ? sh->checkpoint : "none",
+             sh->last_error != 0 ? ", failing: " : "",
+             sh->last_error != 0 ? kinesis_strerror(sh->last_error) : "");
   }
 }
 

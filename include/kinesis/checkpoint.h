@@ -17,7 +17,7 @@ extern "C" {
  * Checkpointers store, per (stream, shard): a lease (owner and heartbeat),
  * the checkpoint, and whether the shard is finished. The consumer knows them
  * only through kinesis_checkpointer_ops_t, so an application can write its
- * own (PostgreSQL, DynamoDB, a file) against the same table. Since 0.3.
+ * own (PostgreSQL, DynamoDB, a file) against the same table.
  */
 
 /** A position in a shard. */
@@ -75,7 +75,7 @@ typedef struct kinesis_lease_s {
  * The answer to leases: `status` 0 and `n` entries, one per asked shard in
  * the order asked (repeated ids repeated); or an error, with `leases` NULL
  * and `n` 0. The entries and their strings are valid only during the call.
- * With `n` 0, `leases` may be NULL. Since 0.9.
+ * With `n` 0, `leases` may be NULL.
  */
 typedef void (*kinesis_ckpt_leases_cb)(int status,
                                        const kinesis_lease_t* leases, size_t n,
@@ -90,8 +90,16 @@ typedef void (*kinesis_ckpt_leases_cb)(int status,
  * Unlike the objects of this library, the callbacks carry no object
  * argument: a checkpointer is a table of functions, and `arg` is the
  * caller's.
+ *
+ * The table begins with its size, so that it can grow: set `size` to
+ * sizeof(kinesis_checkpointer_ops_t) and fill it with designated
+ * initializers. A consumer treats an operation past `size` (a store built
+ * against an older header) as NULL; claim to close must lie inside it.
  */
 typedef struct kinesis_checkpointer_ops_s {
+  /** Required: sizeof(kinesis_checkpointer_ops_t) in the header the store
+   * was built against. */
+  size_t size;
   /** Take the lease of a shard for `owner` if it is free, expired or already
    * `owner`'s, and answer with the shard's checkpoint. On KINESIS_ELEASED
    * the checkpoint still carries the stored position. A finished shard is
@@ -116,9 +124,13 @@ typedef struct kinesis_checkpointer_ops_s {
    * shard is finished). */
   int (*get)(void* self, const char* stream, const char* shard_id,
              kinesis_ckpt_state_cb cb, void* arg);
-  /** Close: pending callbacks run (KINESIS_ECANCELED where not done), then
-   * `cb`, on a later tick. */
-  void (*close)(void* self, kinesis_close_cb cb, void* arg);
+  /** Close: returns 0, then pending callbacks run (KINESIS_ECANCELED where
+   * not done), then `cb(status, arg)`, once, on a later tick, never inside
+   * the call; `status` is 0 or the store's close error. Or returns an error
+   * and never calls `cb`: KINESIS_EALREADY when a close has begun. After
+   * `cb` returns, nothing may use `self`. kinesis_checkpointer_close() calls
+   * it. */
+  int (*close)(void* self, kinesis_ckpt_cb cb, void* arg);
   /** Optional; NULL when the store cannot count consumers, and then each
    * consumer takes every shard it can, up to max_shard_consumers. Records
    * that `owner` is alive on the stream (a membership that expires like a
@@ -139,14 +151,15 @@ typedef struct kinesis_checkpointer_ops_s {
    * answered with no entries), and then `shard_ids` may be NULL. Returns
    * KINESIS_EINVAL for a NULL `self`, `stream` or `cb`, a NULL `shard_ids`
    * with `n` above 0, or a NULL or empty id among them; KINESIS_ENOMEM;
-   * KINESIS_ECLOSING. The ids are borrowed for the duration of the call.
-   * Since 0.9. */
+   * KINESIS_ECLOSING. The ids are borrowed for the duration of the call. */
   int (*leases)(void* self, const char* stream, const char* const* shard_ids,
                 size_t n, kinesis_ckpt_leases_cb cb, void* arg);
 } kinesis_checkpointer_ops_t;
 
 /** A checkpointer: the operations and their object. For your own, fill both
- *  and keep the struct alive until the consumers using it are closed. */
+ *  (and zero the rest: the struct may grow at its end) and keep the struct
+ *  alive until the consumers using it are closed, and until its close op's
+ *  callback has returned. */
 typedef struct kinesis_checkpointer_s {
   const kinesis_checkpointer_ops_t* ops; /**< the operations */
   void* self; /**< passed to each operation as `self` */
@@ -156,40 +169,82 @@ typedef struct kinesis_checkpointer_s {
    * itself, before another consumer may take it over; with 0 it stops only
    * when an answer says the lease is lost. The checkpointers here set it. */
   uint32_t session_timeout_ms;
+  /** The user slot, like kinesis_producer_set_data()'s: NULL in the
+   * checkpointers made here until you set it. The library never reads it,
+   * except to pass it to kinesis_checkpointer_close()'s callback. Since
+   * 0.9. */
+  void* data;
 } kinesis_checkpointer_t;
 
 /* ---- The memory checkpointer ---- */
 
 /** The options of kinesis_checkpointer_memory_new(); see
- *  kinesis_checkpointer_memory_options_init(). */
+ *  kinesis_checkpointer_memory_options_init(). A 0 in a number is
+ *  KINESIS_EINVAL unless the field's comment gives 0 a meaning. */
 typedef struct kinesis_checkpointer_memory_options_s {
+  /** Set by kinesis_checkpointer_memory_options_init(): the size of this
+   * struct in the header the application was built against
+   * (docs/reference.md). */
+  size_t size;
   /** Default 10000. A lease not heartbeaten for this long may be claimed by
-   * another owner. */
+   * another owner. 0 is KINESIS_EINVAL. */
   uint32_t session_timeout_ms;
 } kinesis_checkpointer_memory_options_t;
 
-/** Zeroes `options` and writes the defaults. */
-KINESIS_EXTERN void kinesis_checkpointer_memory_options_init(
-    kinesis_checkpointer_memory_options_t* options);
+/**
+ * Writes the defaults into `options` and sets its `size`; does nothing when
+ * `options` is NULL. A macro, so that the size is that of the struct in the
+ * header the application was built against: a newer library writes only
+ * that many bytes (docs/reference.md).
+ */
+#define kinesis_checkpointer_memory_options_init(options)                     \
+  kinesis_checkpointer_memory_options_init_sized(                             \
+      (options), sizeof(kinesis_checkpointer_memory_options_t))
 
 /**
- * A checkpointer that keeps everything in this process's memory, on `loop`,
- * measuring leases by the loop's clock. `options` may be NULL for the
- * defaults; a session_timeout_ms of 0 is KINESIS_EINVAL. It is meant
- * for tests, for one process that may restart its consumer, and as a model
- * for your own. Consumers in the same process may share it; leases then
- * work between them as with a shared store, and member counts them, per
- * stream, on the same clock. Returns 0, KINESIS_EINVAL or KINESIS_ENOMEM.
+ * What kinesis_checkpointer_memory_options_init() calls: writes the defaults
+ * into the first `size` bytes of `options`, zeroes any bytes past the
+ * library's own struct, and sets `options->size` to `size`. Does nothing
+ * when `options` is NULL or `size` is below sizeof(size_t).
+ */
+KINESIS_EXTERN void kinesis_checkpointer_memory_options_init_sized(
+    kinesis_checkpointer_memory_options_t* options, size_t size);
+
+/**
+ * A checkpointer that keeps everything in this process's memory, on the
+ * loop of `client`, measuring leases by the loop's clock. It is meant for
+ * tests, for one process that may restart its consumer, and as a model for
+ * your own. Consumers of the same client may share it; leases then work
+ * between them as with a shared store, and member counts them, per stream,
+ * on the same clock. The client refuses to close (KINESIS_EBUSY) until the
+ * checkpointer has closed, and a consumer of another client refuses it
+ * (KINESIS_EINVAL).
+ *
+ * `options` NULL means every default (no field is required). Only the
+ * fields inside `options->size` are read; the others take their defaults.
+ *
+ * Returns 0; KINESIS_EINVAL (NULL `client` or `out`, an `options->size` of
+ * 0 (options not set by kinesis_checkpointer_memory_options_init()), or a
+ * session_timeout_ms of 0); KINESIS_EUNSUPPORTED (`options` is longer than
+ * this library's struct, from a newer header, and sets a field past it);
+ * KINESIS_ECLOSING (the client is closing); or KINESIS_ENOMEM. On error
+ * `*out` is untouched.
  */
 KINESIS_EXTERN int kinesis_checkpointer_memory_new(
-    uv_loop_t* loop, const kinesis_checkpointer_memory_options_t* options,
+    kinesis_client_t* client,
+    const kinesis_checkpointer_memory_options_t* options,
     kinesis_checkpointer_t** out);
 
 /* ---- The Redis checkpointer ---- */
 
 /** The options of kinesis_checkpointer_redis_new(); see
- *  kinesis_checkpointer_redis_options_init(). */
+ *  kinesis_checkpointer_redis_options_init(). A 0 in a number is
+ *  KINESIS_EINVAL unless the field's comment gives 0 a meaning. */
 typedef struct kinesis_checkpointer_redis_options_s {
+  /** Set by kinesis_checkpointer_redis_options_init(): the size of this
+   * struct in the header the application was built against
+   * (docs/reference.md). */
+  size_t size;
   /** Required. Copied. redis://[[user]:password@]host[:port][/db]: port
    * 6379 by default, an IPv6 address in brackets, user and password
    * percent-decoded. With a user and a password the checkpointer sends
@@ -203,20 +258,37 @@ typedef struct kinesis_checkpointer_redis_options_s {
   const char* app_name;
   /** Default 10000. A lease (or membership) not renewed for this long may be
    * claimed by another owner (no longer counts). Measured on the Redis
-   * server's clock. */
+   * server's clock. 0 is KINESIS_EINVAL. */
   uint32_t session_timeout_ms;
-  /** Default 2000. Longest time to connect and authenticate. */
+  /** Default 2000. Longest time to connect and authenticate; 0 is
+   * KINESIS_EINVAL. */
   uint32_t connect_timeout_ms;
   /** Default 100 and 5000. After a failed attempt or a lost connection the
    * checkpointer connects again after a wait that doubles from the first to
-   * the second, with jitter, until it is closed. */
+   * the second, with jitter, until it is closed. 0 is KINESIS_EINVAL, and
+   * so is a reconnect_max_ms below reconnect_min_ms. */
   uint32_t reconnect_min_ms;
   uint32_t reconnect_max_ms; /**< See reconnect_min_ms. */
 } kinesis_checkpointer_redis_options_t;
 
-/** Zeroes `options` and writes the defaults. */
-KINESIS_EXTERN void kinesis_checkpointer_redis_options_init(
-    kinesis_checkpointer_redis_options_t* options);
+/**
+ * Writes the defaults into `options` and sets its `size`; does nothing when
+ * `options` is NULL. A macro, so that the size is that of the struct in the
+ * header the application was built against: a newer library writes only
+ * that many bytes (docs/reference.md).
+ */
+#define kinesis_checkpointer_redis_options_init(options)                      \
+  kinesis_checkpointer_redis_options_init_sized(                              \
+      (options), sizeof(kinesis_checkpointer_redis_options_t))
+
+/**
+ * What kinesis_checkpointer_redis_options_init() calls: writes the defaults
+ * into the first `size` bytes of `options`, zeroes any bytes past the
+ * library's own struct, and sets `options->size` to `size`. Does nothing
+ * when `options` is NULL or `size` is below sizeof(size_t).
+ */
+KINESIS_EXTERN void kinesis_checkpointer_redis_options_init_sized(
+    kinesis_checkpointer_redis_options_t* options, size_t size);
 
 /**
  * A checkpointer that keeps leases, checkpoints and memberships in Redis
@@ -227,36 +299,54 @@ KINESIS_EXTERN void kinesis_checkpointer_redis_options_init(
  * 1,000 shards); docs/checkpointers.md documents the keys and scripts for
  * other implementations.
  *
- * It connects on `loop` at once, without waiting: this call succeeds even
- * when Redis is down. Operations called while a connection attempt is under
- * way wait for it (at most connect_timeout_ms); between attempts, and when
- * the connection fails under them, they are answered with KINESIS_ESTORE
- * (retriable), on a later tick like every answer, as is a Redis error reply.
+ * It connects on the loop of `client` at once, without waiting: this call
+ * succeeds even when Redis is down. Operations called while a connection
+ * attempt is under way wait for it (at most connect_timeout_ms); between
+ * attempts, and when the connection fails under them, they are answered
+ * with KINESIS_ESTORE (retriable), on a later tick like every answer, as is
+ * a Redis error reply.
  * Answers come in the order of the calls. The connection keeps the loop
  * alive until kinesis_checkpointer_close(), which answers operations still
- * waiting for Redis with KINESIS_ECANCELED (some may have been applied).
+ * waiting for Redis with KINESIS_ECANCELED (some may have been applied);
+ * the close's status is 0, even when the connection was down. The client
+ * refuses to close (KINESIS_EBUSY) until the checkpointer has closed, and a
+ * consumer of another client refuses it (KINESIS_EINVAL).
  *
- * Returns 0, KINESIS_EINVAL (NULL `loop`, `out` or `options`, a missing or
- * malformed url, a bad app_name, a session_timeout_ms, connect_timeout_ms or
- * reconnect_min_ms of 0, reconnect_max_ms below reconnect_min_ms),
- * KINESIS_ENOMEM, or KINESIS_EUNSUPPORTED when the library was built
- * without hiredis. On error `*out` is untouched. Since 0.3.
+ * `options` NULL is KINESIS_EINVAL (`url` and `app_name` are required).
+ * Only the fields inside `options->size` are read; the others take their
+ * defaults.
+ *
+ * Returns 0; KINESIS_EINVAL (NULL `client`, `out` or `options`, an
+ * `options->size` of 0 (options not set by
+ * kinesis_checkpointer_redis_options_init()), a missing or malformed url, a
+ * bad app_name, a session_timeout_ms, connect_timeout_ms or
+ * reconnect_min_ms of 0, reconnect_max_ms below reconnect_min_ms);
+ * KINESIS_EUNSUPPORTED (`options` is longer than this library's struct,
+ * from a newer header, and sets a field past it; or the library was built
+ * without hiredis); KINESIS_ECLOSING (the client is closing); or
+ * KINESIS_ENOMEM. On error `*out` is untouched.
  */
 KINESIS_EXTERN int kinesis_checkpointer_redis_new(
-    uv_loop_t* loop, const kinesis_checkpointer_redis_options_t* options,
+    kinesis_client_t* client,
+    const kinesis_checkpointer_redis_options_t* options,
     kinesis_checkpointer_t** out);
 
 /**
- * Closes a checkpointer: calls its ops->close, so it works for one of your
- * own as well as for those of the kinesis_checkpointer_*_new() functions.
- * `cb` runs on a later tick, after which the checkpointer is freed. Close
- * consumers that use it first. Returns 0; KINESIS_EINVAL for a NULL `cp`
- * or one without ops->close; KINESIS_EALREADY when the close of a memory or
- * Redis checkpointer has already begun (its first `cb` has not run yet:
- * after it, `cp` is freed and must not be passed again), and then this
- * `cb` never runs. For your own checkpointer, a second close returns 0 and
- * is whatever its ops->close makes of it. (It returned void before:
- * callers that ignore the result compile as they did.)
+ * Closes a checkpointer, of your own or of the kinesis_checkpointer_*_new()
+ * functions, through its ops->close: operations still outstanding are
+ * answered first (with KINESIS_ECANCELED where not done), then `cb` (may be
+ * NULL) runs once, on a later tick, never inside this call, with the
+ * checkpointer's `data` member, the status and `user_data`; then (for
+ * those made here, after `cb` returns) the checkpointer is freed. The
+ * status is 0 for the memory and Redis checkpointers (the Redis one: even
+ * when the connection was down; the operations answered with
+ * KINESIS_ECANCELED say the rest), and whatever ops->close answers for
+ * yours. Close the consumers that use it first. It may be called from
+ * inside the checkpointer's own callbacks. Returns 0; KINESIS_EINVAL for a
+ * NULL `cp` or one without ops->close; KINESIS_ENOMEM (only for one of
+ * yours: the call keeps `cb` in a small allocation); or the error of
+ * ops->close, such as KINESIS_EALREADY when a close has begun; on error
+ * `cb` never runs.
  */
 KINESIS_EXTERN int kinesis_checkpointer_close(kinesis_checkpointer_t* cp,
                                               kinesis_close_cb cb,

@@ -4,8 +4,7 @@
 /**
  * \file
  * The client: region, endpoint, credentials and connections on one loop,
- * and the Kinesis API calls made through it. Also the allocator and the log
- * hook, which the whole library uses.
+ * and the Kinesis API calls made through it.
  */
 
 #include <stddef.h>
@@ -14,53 +13,44 @@
 #include <uv.h>
 
 #include "kinesis/errno.h"
+#include "kinesis/hooks.h"
 #include "kinesis/version.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/** Runs once an object has closed; the object must not be used after it. */
-typedef void (*kinesis_close_cb)(void* user_data);
-
-/** Works like malloc(); see kinesis_replace_allocator(). */
-typedef void* (*kinesis_malloc_func)(size_t size);
-/** Works like realloc(); see kinesis_replace_allocator(). */
-typedef void* (*kinesis_realloc_func)(void* ptr, size_t size);
-/** Works like calloc(); see kinesis_replace_allocator(). */
-typedef void* (*kinesis_calloc_func)(size_t count, size_t size);
-/** Works like free(); see kinesis_replace_allocator(). */
-typedef void (*kinesis_free_func)(void* ptr);
-
 /**
- * Replaces the allocator the library uses for its own memory, like
- * uv_replace_allocator(). Call it before creating any object. libcurl,
- * jansson and mbedTLS keep their own allocators. Returns 0 or KINESIS_EINVAL
- * when a function is NULL.
+ * Runs once an object has closed, for every object of the library (client,
+ * producer, consumer, checkpointer): exactly once, on a later turn of the
+ * loop, never inside the close call, after every other callback of the
+ * object. `data` is the object's user slot (what kinesis_X_set_data() set,
+ * or a checkpointer's `data` member; else NULL), read just before the object
+ * was freed: the object itself is gone, so it is not passed. `status` is 0
+ * or the object's documented close error (see each kinesis_X_close()).
+ * `user_data` is the close call's.
  */
-KINESIS_EXTERN int kinesis_replace_allocator(kinesis_malloc_func malloc_fn,
-                                             kinesis_realloc_func realloc_fn,
-                                             kinesis_calloc_func calloc_fn,
-                                             kinesis_free_func free_fn);
+typedef void (*kinesis_close_cb)(void* data, int status, void* user_data);
 
-/** How much a log message matters. */
-typedef enum {
-  KINESIS_LOG_ERROR = 0, /**< Something failed. */
-  KINESIS_LOG_WARN,      /**< Something went wrong, and the library goes on. */
-  KINESIS_LOG_INFO,      /**< Events worth knowing, such as a shard leased. */
-  KINESIS_LOG_DEBUG      /**< Details for debugging. */
-} kinesis_log_level_t;
-
-/** Receives the library's log messages; `message` is valid during the call
- *  and never contains credentials. */
-typedef void (*kinesis_log_cb)(kinesis_log_level_t level, const char* message,
-                               void* user_data);
+/** One record: for kinesis_producer_put() and kinesis_client_put_records().
+ *  Everything is copied by the call that takes it. */
+typedef struct kinesis_record_s {
+  const void* data;               /**< may be NULL when len is 0 */
+  size_t len;                     /**< the data's length in bytes */
+  const char* partition_key;      /**< Required: 1 to 256 characters, UTF-8. */
+  const char* explicit_hash_key;  /**< Optional: a decimal at most 2^128-1. */
+} kinesis_record_t;
 
 /** A Kinesis client: region, endpoint, credentials and HTTP on one loop. */
 typedef struct kinesis_client_s kinesis_client_t;
 
-/** The options of kinesis_client_new(); see kinesis_client_options_init(). */
+/** The options of kinesis_client_new(); see kinesis_client_options_init().
+ *  A 0 in a number is KINESIS_EINVAL unless the field's comment gives 0 a
+ *  meaning. */
 typedef struct kinesis_client_options_s {
+  /** Set by kinesis_client_options_init(): the size of this struct in the
+   * header the application was built against (docs/reference.md). */
+  size_t size;
   /** Default: $AWS_REGION, then $AWS_DEFAULT_REGION, then the profile's
    * region. Copied. Without one, API calls return KINESIS_ENOREGION. */
   const char* region;
@@ -85,43 +75,69 @@ typedef struct kinesis_client_options_s {
   /** Default NULL: the system's CA store. A PEM file of CAs to trust.
    * Copied. */
   const char* ca_file;
-  /** Default 0. 1 turns certificate and host name verification off. */
+  /** Default 0: certificates and host names are verified. 1 turns that
+   * off. */
   int insecure;
-  /** Default 10000. Time to establish a connection, TLS included. */
+  /** Default 10000. Time to establish a connection, TLS included; 0 is
+   * KINESIS_EINVAL. */
   uint32_t connect_timeout_ms;
-  /** Default 30000. Time for one attempt of a request, start to end. */
+  /** Default 30000. Time for one attempt of a request, start to end; 0 is
+   * KINESIS_EINVAL. */
   uint32_t request_timeout_ms;
-  /** Default 64. Open connections at most; further requests wait. */
+  /** Default 64. Open connections at most; further requests wait. 0 is
+   * KINESIS_EINVAL. */
   uint32_t max_connections;
-  /** Default 5. Attempts per request for retriable errors (1: no retry). */
+  /** Default 5. Attempts per request for retriable errors (1: no retry);
+   * 0 is KINESIS_EINVAL. */
   uint32_t max_attempts;
   /** Default 100. Exponential backoff base; each wait is random in
-   * [0, min(cap, base * 2^attempt)] (full jitter). */
+   * [0, min(cap, base * 2^attempt)] (full jitter). 0 is KINESIS_EINVAL. */
   uint32_t retry_base_ms;
-  /** Default 5000. Longest wait between attempts. */
+  /** Default 5000. Longest wait between attempts; 0 is KINESIS_EINVAL. */
   uint32_t retry_cap_ms;
-  /** Default NULL: the wall clock. Epoch milliseconds used for signing, for
-   * tests that pin time. Must outlive the client. */
-  int64_t (*clock_ms)(void* clock_arg);
-  void* clock_arg; /**< Passed to clock_ms. */
   /** Default NULL: nothing is logged. Receives messages at `log_level` and
    * more important, from the client and everything made from it. */
   kinesis_log_cb log;
   void* log_data; /**< Passed to `log` as `user_data`. */
-  /** Default KINESIS_LOG_WARN. */
+  /** Default KINESIS_LOG_WARN; 0 is KINESIS_LOG_ERROR. Another value than
+   * the four levels is KINESIS_EINVAL. */
   kinesis_log_level_t log_level;
 } kinesis_client_options_t;
 
-/** Zeroes `options` and writes the defaults. */
-KINESIS_EXTERN void kinesis_client_options_init(
-    kinesis_client_options_t* options);
+/**
+ * Writes the defaults into `options` and sets its `size`; does nothing when
+ * `options` is NULL. A macro, so that the size is that of the struct in the
+ * header the application was built against: a newer library writes only
+ * that many bytes (docs/reference.md).
+ */
+#define kinesis_client_options_init(options)                                  \
+  kinesis_client_options_init_sized((options),                                \
+                                    sizeof(kinesis_client_options_t))
+
+/**
+ * What kinesis_client_options_init() calls: writes the defaults into the
+ * first `size` bytes of `options`, zeroes any bytes past the library's own
+ * struct, and sets `options->size` to `size`. Does nothing when `options` is
+ * NULL or `size` is below sizeof(size_t).
+ */
+KINESIS_EXTERN void kinesis_client_options_init_sized(
+    kinesis_client_options_t* options, size_t size);
 
 /**
  * Creates a client on `loop`. Resolves the region and endpoint now (reading
  * the environment and the shared config file); credentials are resolved on
  * the first call, and temporary ones (container, instance metadata, web
- * identity, assumed roles) refreshed on the loop before they expire. Returns 0 and sets `*out`, or KINESIS_EINVAL (a bad
- * endpoint URL or option), or KINESIS_ENOMEM; on failure `*out` is untouched.
+ * identity, assumed roles) refreshed on the loop before they expire.
+ *
+ * `options` NULL means every default (no field is required). Only the
+ * fields inside `options->size` are read; the others take their defaults.
+ *
+ * Returns 0 and sets `*out`; KINESIS_EINVAL (a NULL `loop` or `out`, an
+ * `options->size` of 0 (options not set by kinesis_client_options_init()),
+ * a bad endpoint URL, or an option out of range, such as a 0 where the
+ * field gives 0 no meaning); KINESIS_EUNSUPPORTED (`options` is longer than
+ * this library's struct, from a newer header, and sets a field past it);
+ * or KINESIS_ENOMEM. On failure `*out` is untouched.
  */
 KINESIS_EXTERN int kinesis_client_new(uv_loop_t* loop,
                                       const kinesis_client_options_t* options,
@@ -129,10 +145,13 @@ KINESIS_EXTERN int kinesis_client_new(uv_loop_t* loop,
 
 /**
  * Cancels every request in flight (each callback runs once with
- * KINESIS_ECANCELED), closes every handle, then calls `cb` on a later tick
- * and frees the client. Returns 0, KINESIS_EALREADY when already closing,
- * or KINESIS_EBUSY while producers or consumers created from it are still
- * open.
+ * KINESIS_ECANCELED), closes every handle, then frees the client and calls
+ * `cb` (may be NULL) with the client's user slot and status 0, on a later
+ * tick, never inside this call, after every other callback of the client.
+ * It may be called from inside the client's callbacks. Returns 0,
+ * KINESIS_EINVAL (NULL `client`), KINESIS_EALREADY when already closing (this
+ * `cb` then never runs), or KINESIS_EBUSY while producers, consumers or
+ * checkpointers created from it are still open.
  */
 KINESIS_EXTERN int kinesis_client_close(kinesis_client_t* client,
                                         kinesis_close_cb cb, void* user_data);
@@ -161,7 +180,7 @@ KINESIS_EXTERN int kinesis_client_set_credentials(kinesis_client_t* client,
 
 /**
  * Where the client's credentials come from: what `kinesis whoami` prints.
- * It holds no secret. Since 0.9.
+ * It holds no secret.
  */
 typedef struct kinesis_identity_s {
   /** The provider of the chain that gave them: "options", "environment",
@@ -183,7 +202,7 @@ typedef struct kinesis_identity_s {
  * Completion of kinesis_client_identity(). With `status` 0, `identity` is
  * set and `message` is NULL; otherwise `identity` is NULL and `message`
  * says why (which sources were tried), without a secret. Both are valid
- * only during the call. Since 0.9.
+ * only during the call.
  */
 typedef void (*kinesis_identity_cb)(kinesis_client_t* client, int status,
                                     const kinesis_identity_t* identity,
@@ -198,7 +217,7 @@ typedef void (*kinesis_identity_cb)(kinesis_client_t* client, int status,
  * client closes or its credentials are replaced
  * (kinesis_client_set_credentials()). Or returns KINESIS_EINVAL (NULL
  * client or callback), KINESIS_ENOMEM or KINESIS_ECLOSING, and `cb` never
- * runs. Since 0.9.
+ * runs.
  */
 KINESIS_EXTERN int kinesis_client_identity(kinesis_client_t* client,
                                            kinesis_identity_cb cb,
@@ -230,11 +249,11 @@ typedef struct kinesis_stream_summary_s {
   uint32_t open_shard_count;    /**< shards open now */
   uint32_t consumer_count;      /**< enhanced fan-out consumers registered */
   uint32_t max_record_size_kib; /**< 0 when the service did not say */
-  /** The KMS key of a stream encrypted with KMS, or NULL. Since 0.9. */
+  /** The KMS key of a stream encrypted with KMS, or NULL. */
   const char* key_id;
 } kinesis_stream_summary_t;
 
-/** A stream's tag: a key and its value. Since 0.9. */
+/** A stream's tag: a key and its value. */
 typedef struct kinesis_tag_s {
   const char* key;    /**< 1 to 128 characters */
   const char* value;  /**< 0 to 256 characters; NULL is sent as "" */
@@ -291,16 +310,16 @@ typedef struct kinesis_result_s {
   uint32_t failed_record_count;     /**< entries that failed */
   /** Attempts sent again after an attempt that got no usable answer (a
    * transport error, a timeout, a 5xx), which the service may have carried
-   * out: a PutRecords whose records may be in the stream twice. Since 0.9. */
+   * out: a PutRecords whose records may be in the stream twice. */
   uint32_t unsure_retries;
-  /** ListStreams: the stream names, of every page. Since 0.9. */
+  /** ListStreams: the stream names, of every page. */
   const char* const* stream_names;
   size_t nstream_names;             /**< entries in `stream_names` */
-  /** ListTagsForStream: the tags, of every page. Since 0.9. */
+  /** ListTagsForStream: the tags, of every page. */
   const kinesis_tag_t* tags;
   size_t ntags;                     /**< entries in `tags` */
   /** UpdateShardCount: the open shards before the call, and the count
-   * asked for; 0 when the service did not say. Since 0.9. */
+   * asked for; 0 when the service did not say. */
   uint32_t current_shard_count;
   uint32_t target_shard_count;      /**< see current_shard_count */
 } kinesis_result_t;
@@ -328,7 +347,7 @@ typedef void (*kinesis_client_cb)(kinesis_client_t* client, int status,
  * `endpoint_url` is set) and keeps it, so kinesis_client_region() may
  * change from NULL once; an ARN of another region than the client's, or
  * one that names no region, is KINESIS_EINVAL (logged at WARN). Producers
- * and consumers made with a stream ARN do the same. Since 0.9.
+ * and consumers made with a stream ARN do the same.
  * @{
  */
 
@@ -411,16 +430,8 @@ KINESIS_EXTERN int kinesis_client_get_records(kinesis_client_t* client,
                                               kinesis_client_cb cb,
                                               void* user_data);
 
-/** One record to send with kinesis_client_put_records(). */
-typedef struct kinesis_put_entry_s {
-  const void* data;               /**< may be NULL when len is 0 */
-  size_t len;                     /**< the data's length in bytes */
-  const char* partition_key;      /**< Required: 1 to 256 characters, UTF-8. */
-  const char* explicit_hash_key;  /**< Optional decimal, at most 2^128-1. */
-} kinesis_put_entry_t;
-
 /**
- * PutRecords with 1 to 500 entries, copied. Success means the request was
+ * PutRecords with 1 to 500 records, copied. Success means the request was
  * answered: check `result->failed_record_count` and each of
  * `result->put_entries`, since single records can fail in a 200 answer. A
  * request that is retried is retried whole; per-record retries belong to the
@@ -428,7 +439,7 @@ typedef struct kinesis_put_entry_s {
  */
 KINESIS_EXTERN int kinesis_client_put_records(
     kinesis_client_t* client, const char* stream,
-    const kinesis_put_entry_t* entries, size_t nentries, kinesis_client_cb cb,
+    const kinesis_record_t* records, size_t nrecords, kinesis_client_cb cb,
     void* user_data);
 
 /** @} */
@@ -437,14 +448,12 @@ KINESIS_EXTERN int kinesis_client_put_records(
  * \name Stream management calls
  * These follow the rules of the API calls above. Each is one request, or a
  * few in a row where noted; `cb` runs once with the last one's result.
- * Since 0.9.
  * @{
  */
 
 /**
  * ListStreams, following every page (NextToken, or ExclusiveStartStreamName
  * while HasMoreStreams is true). `result->stream_names` holds every name.
- * Since 0.9.
  */
 KINESIS_EXTERN int kinesis_client_list_streams(kinesis_client_t* client,
                                                kinesis_client_cb cb,
@@ -457,7 +466,7 @@ KINESIS_EXTERN int kinesis_client_list_streams(kinesis_client_t* client,
  * UpdateShardCount with UNIFORM_SCALING to `target_shard_count`, 1 to
  * KINESIS_MAX_TARGET_SHARD_COUNT (else KINESIS_EINVAL). The stream is
  * UPDATING afterwards. `result->current_shard_count` and
- * `result->target_shard_count` are set when the service sends them. Since 0.9.
+ * `result->target_shard_count` are set when the service sends them.
  */
 KINESIS_EXTERN int kinesis_client_update_shard_count(
     kinesis_client_t* client, const char* stream, uint32_t target_shard_count,
@@ -469,7 +478,7 @@ KINESIS_EXTERN int kinesis_client_update_shard_count(
  * KINESIS_EINVAL). With `new_starting_hash_key` NULL the shard is split in
  * the middle of its hash key range, which ListShards tells first: the call
  * fails with KINESIS_ENOTFOUND when the stream has no such shard, and with
- * KINESIS_EINVAL when its range holds a single key. Since 0.9.
+ * KINESIS_EINVAL when its range holds a single key.
  */
 KINESIS_EXTERN int kinesis_client_split_shard(kinesis_client_t* client,
                                               const char* stream,
@@ -479,7 +488,7 @@ KINESIS_EXTERN int kinesis_client_split_shard(kinesis_client_t* client,
                                               void* user_data);
 
 /** MergeShards: `shard_id` and `adjacent_shard_id` become one shard. Both
- * are required and must differ (else KINESIS_EINVAL). Since 0.9. */
+ * are required and must differ (else KINESIS_EINVAL). */
 KINESIS_EXTERN int kinesis_client_merge_shards(kinesis_client_t* client,
                                                const char* stream,
                                                const char* shard_id,
@@ -496,7 +505,7 @@ typedef enum {
 /**
  * UpdateStreamMode to `mode` (another value is KINESIS_EINVAL). The service
  * wants the stream's ARN: given a name, the call asks DescribeStreamSummary
- * for it first. Since 0.9.
+ * for it first.
  */
 KINESIS_EXTERN int kinesis_client_update_stream_mode(
     kinesis_client_t* client, const char* stream, kinesis_stream_mode_t mode,
@@ -510,14 +519,14 @@ KINESIS_EXTERN int kinesis_client_update_stream_mode(
 /**
  * IncreaseStreamRetentionPeriod to `hours`, KINESIS_MIN_RETENTION_HOURS to
  * KINESIS_MAX_RETENTION_HOURS (else KINESIS_EINVAL). The service refuses a
- * period shorter than the current one (KINESIS_EINVALIDARG). Since 0.9.
+ * period shorter than the current one (KINESIS_EINVALIDARG).
  */
 KINESIS_EXTERN int kinesis_client_increase_stream_retention(
     kinesis_client_t* client, const char* stream, uint32_t hours,
     kinesis_client_cb cb, void* user_data);
 
 /** DecreaseStreamRetentionPeriod to `hours`; see
- * kinesis_client_increase_stream_retention(). Since 0.9.
+ * kinesis_client_increase_stream_retention().
  */
 KINESIS_EXTERN int kinesis_client_decrease_stream_retention(
     kinesis_client_t* client, const char* stream, uint32_t hours,
@@ -529,14 +538,14 @@ KINESIS_EXTERN int kinesis_client_decrease_stream_retention(
 /**
  * StartStreamEncryption with KMS and `key_id` (a key id, key ARN, alias
  * name or alias ARN of 1 to 2048 characters; NULL: KINESIS_DEFAULT_KMS_KEY).
- * An empty or longer `key_id` is KINESIS_EINVAL. Since 0.9.
+ * An empty or longer `key_id` is KINESIS_EINVAL.
  */
 KINESIS_EXTERN int kinesis_client_start_stream_encryption(
     kinesis_client_t* client, const char* stream, const char* key_id,
     kinesis_client_cb cb, void* user_data);
 
 /** StopStreamEncryption; the service wants the key in use, `key_id` as for
- * kinesis_client_start_stream_encryption(). Since 0.9.
+ * kinesis_client_start_stream_encryption().
  */
 KINESIS_EXTERN int kinesis_client_stop_stream_encryption(
     kinesis_client_t* client, const char* stream, const char* key_id,
@@ -549,7 +558,6 @@ KINESIS_EXTERN int kinesis_client_stop_stream_encryption(
  * AddTagsToStream with 1 to KINESIS_MAX_TAGS_PER_CALL tags, copied. A key
  * must have 1 to 128 characters, a value at most 256, and no key may come
  * twice; else KINESIS_EINVAL. A tag whose key the stream has is replaced.
- * Since 0.9.
  */
 KINESIS_EXTERN int kinesis_client_add_tags(kinesis_client_t* client,
                                            const char* stream,
@@ -558,7 +566,7 @@ KINESIS_EXTERN int kinesis_client_add_tags(kinesis_client_t* client,
                                            void* user_data);
 
 /** RemoveTagsFromStream with 1 to KINESIS_MAX_TAGS_PER_CALL keys of 1 to
- * 128 characters, copied; else KINESIS_EINVAL. Since 0.9.
+ * 128 characters, copied; else KINESIS_EINVAL.
  */
 KINESIS_EXTERN int kinesis_client_remove_tags(kinesis_client_t* client,
                                               const char* stream,
@@ -568,7 +576,7 @@ KINESIS_EXTERN int kinesis_client_remove_tags(kinesis_client_t* client,
                                               void* user_data);
 
 /** ListTagsForStream, following every page (ExclusiveStartTagKey while
- * HasMoreTags is true). `result->tags` holds every tag. Since 0.9.
+ * HasMoreTags is true). `result->tags` holds every tag.
  */
 KINESIS_EXTERN int kinesis_client_list_tags(kinesis_client_t* client,
                                             const char* stream,
@@ -584,7 +592,7 @@ KINESIS_EXTERN int kinesis_client_list_tags(kinesis_client_t* client,
  * UpdateMaxRecordSize to `kib`, KINESIS_MIN_MAX_RECORD_SIZE_KIB to
  * KINESIS_MAX_MAX_RECORD_SIZE_KIB (else KINESIS_EINVAL). Like
  * kinesis_client_update_stream_mode(), it looks the ARN up when given a
- * name. Since 0.9.
+ * name.
  */
 KINESIS_EXTERN int kinesis_client_update_max_record_size(
     kinesis_client_t* client, const char* stream, uint32_t kib,

@@ -22,7 +22,7 @@ extern "C" {
  * A consumer: leases the stream's shards through a checkpointer, fetches
  * each with its own timer, de-aggregates KPL records, and hands records to
  * `on_record` through a bounded queue, checkpointing only what the
- * application has finished with. Since 0.3.
+ * application has finished with.
  */
 typedef struct kinesis_consumer_s kinesis_consumer_t;
 
@@ -47,9 +47,9 @@ typedef void (*kinesis_record_cb)(kinesis_consumer_t* consumer,
                                   const kinesis_consumer_record_t* record,
                                   void* user_data);
 
-/** Completion of a stop or close: `status` is 0, or for a stop
- *  KINESIS_ECANCELED when a close took it over (see
- *  kinesis_consumer_stop()). */
+/** Completion of a stop: `status` is 0, or KINESIS_ECANCELED when a close
+ *  took it over (see kinesis_consumer_stop()). (A close completes with a
+ *  kinesis_close_cb.) */
 typedef void (*kinesis_consumer_cb)(kinesis_consumer_t* consumer, int status,
                                     void* user_data);
 
@@ -62,7 +62,7 @@ typedef void (*kinesis_ready_cb)(kinesis_consumer_t* consumer, int ready,
  * What the consumer does when the service refuses the checkpoint a shard
  * was to start from (GetShardIterator answers InvalidArgumentException):
  * the stream was deleted and created again under the same name, or the
- * checkpoint belongs to another shard. Since 0.9.
+ * checkpoint belongs to another shard.
  */
 typedef enum {
   /** The shard is not read. Its lease is kept and heartbeaten, so that no
@@ -76,7 +76,7 @@ typedef enum {
 } kinesis_invalid_checkpoint_t;
 
 /** A checkpoint the service refused; see `on_checkpoint_error`. Valid
- *  during the callback. Since 0.9. */
+ *  during the callback. */
 typedef struct kinesis_checkpoint_error_s {
   const char* shard_id;          /**< the shard */
   const char* sequence_number;   /**< the refused checkpoint */
@@ -88,13 +88,13 @@ typedef struct kinesis_checkpoint_error_s {
 } kinesis_checkpoint_error_t;
 
 /** Told that the service refused a shard's checkpoint; see
- *  `on_checkpoint_error`. Since 0.9. */
+ *  `on_checkpoint_error`. */
 typedef void (*kinesis_checkpoint_error_cb)(
     kinesis_consumer_t* consumer, const kinesis_checkpoint_error_t* error,
     void* user_data);
 
 /** Where a shard's reading starts, for on_shard_start. Valid during the
- *  callback. Since 0.9. */
+ *  callback. */
 typedef struct kinesis_shard_start_s {
   const char* shard_id; /**< the shard */
   /** KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER after a checkpoint (or
@@ -109,7 +109,7 @@ typedef struct kinesis_shard_start_s {
   uint32_t sub_sequence_number;
 } kinesis_shard_start_t;
 
-/** Why a shard's reading ended, for on_shard_end. Since 0.9. */
+/** Why a shard's reading ended, for on_shard_end. */
 typedef enum {
   /** Read to its end, every record acknowledged, and marked finished. */
   KINESIS_SHARD_END_FINISHED = 0,
@@ -125,21 +125,25 @@ typedef enum {
   KINESIS_SHARD_END_STOPPED
 } kinesis_shard_end_reason_t;
 
-/** A shard's reading starts: see on_shard_start. Since 0.9. */
+/** A shard's reading starts: see on_shard_start. */
 typedef void (*kinesis_shard_start_cb)(kinesis_consumer_t* consumer,
                                        const kinesis_shard_start_t* start,
                                        void* user_data);
 
 /** A shard's reading ended: see on_shard_end. `shard_id` is valid during
- *  the call. Since 0.9. */
+ *  the call. */
 typedef void (*kinesis_shard_end_cb)(kinesis_consumer_t* consumer,
                                      const char* shard_id,
                                      kinesis_shard_end_reason_t reason,
                                      void* user_data);
 
 /** The options of kinesis_consumer_new(); see
- *  kinesis_consumer_options_init(). */
+ *  kinesis_consumer_options_init(). A 0 in a number is KINESIS_EINVAL unless
+ *  the field's comment gives 0 a meaning. */
 typedef struct kinesis_consumer_options_s {
+  /** Set by kinesis_consumer_options_init(): the size of this struct in the
+   * header the application was built against (docs/reference.md). */
+  size_t size;
   /** Required. The stream name, or its ARN. Copied. */
   const char* stream;
   /** Required. Called for each record, in order within a shard. */
@@ -156,7 +160,8 @@ typedef struct kinesis_consumer_options_s {
   uint32_t max_shard_consumers;
   /** Default 10000. Records per GetRecords (1 to 10000). */
   uint32_t record_limit;
-  /** Default 2000. Wait before fetching a shard again that had nothing. */
+  /** Default 2000. Wait before fetching a shard again that had nothing;
+   * 0 is KINESIS_EINVAL. */
   uint32_t sleep_time_no_records_ms;
   /** Default 5. GetRecords calls per second per shard at most (AWS allows
    * 5); fractions are allowed. */
@@ -195,37 +200,64 @@ typedef struct kinesis_consumer_options_s {
    * refuses the checkpoint a shard was to start from (see
    * kinesis_invalid_checkpoint_t). With TRIM_HORIZON or LATEST the refused
    * checkpoint stays in the store until the first record read from the new
-   * start is acknowledged and checkpointed. Since 0.9. */
+   * start is acknowledged and checkpointed. */
   kinesis_invalid_checkpoint_t invalid_checkpoint;
   /** Default NULL. Called, on the loop and never inside a call of this
    * library, each time the service refuses a shard's checkpoint, whatever
    * `invalid_checkpoint` says, before the shard starts over (if it does).
-   * It may call any consumer function, close included. Since 0.9. */
+   * It may call any consumer function, close included. */
   kinesis_checkpoint_error_cb on_checkpoint_error;
   void* on_checkpoint_error_data;   /**< passed to on_checkpoint_error */
 
   /** Default NULL. Called when this consumer starts reading a shard (its
    * lease was taken), before any of its records reach on_record, with where
-   * it starts. Like the KCL's record processor initialize. Since 0.9. */
+   * it starts. Like the KCL's record processor initialize. */
   kinesis_shard_start_cb on_shard_start;
   /** Default NULL. Called once for every on_shard_start, when the reading
    * of that shard ends, after the last of its records reached on_record,
    * with the reason; at stop and close, before their callback. Both run on
-   * the loop, never inside a call of the library, in order per shard.
-   * Since 0.9. */
+   * the loop, never inside a call of the library, in order per shard. */
   kinesis_shard_end_cb on_shard_end;
   void* on_shard_data; /**< passed to on_shard_start and on_shard_end */
 } kinesis_consumer_options_t;
 
-/** Zeroes `options` and writes the defaults. */
-KINESIS_EXTERN void kinesis_consumer_options_init(
-    kinesis_consumer_options_t* options);
+/**
+ * Writes the defaults into `options` and sets its `size`; does nothing when
+ * `options` is NULL. A macro, so that the size is that of the struct in the
+ * header the application was built against: a newer library writes only
+ * that many bytes (docs/reference.md).
+ */
+#define kinesis_consumer_options_init(options)                                \
+  kinesis_consumer_options_init_sized((options),                              \
+                                      sizeof(kinesis_consumer_options_t))
+
+/**
+ * What kinesis_consumer_options_init() calls: writes the defaults into the
+ * first `size` bytes of `options`, zeroes any bytes past the library's own
+ * struct, and sets `options->size` to `size`. Does nothing when `options` is
+ * NULL or `size` is below sizeof(size_t).
+ */
+KINESIS_EXTERN void kinesis_consumer_options_init_sized(
+    kinesis_consumer_options_t* options, size_t size);
 
 /**
  * Creates a consumer on `client`'s loop; nothing is fetched until
- * kinesis_consumer_start(). Returns 0, KINESIS_EINVAL (no stream, no
- * on_record, or an option out of range), KINESIS_ENOREGION, KINESIS_ECLOSING
- * or KINESIS_ENOMEM. The client refuses to close while the consumer is open.
+ * kinesis_consumer_start().
+ *
+ * `options` NULL is KINESIS_EINVAL (`stream` and `on_record` are
+ * required). Only the fields inside `options->size` are read; the others
+ * take their defaults. The same holds for the checkpointer's operations:
+ * those past its `ops->size` count as NULL.
+ *
+ * Returns 0; KINESIS_EINVAL (NULL `client`, `options` or `out`, an
+ * `options->size` of 0 (options not set by kinesis_consumer_options_init()),
+ * no stream, no on_record, an option out of range, such as a 0 where the
+ * field gives 0 no meaning, a memory or Redis checkpointer made from
+ * another client, or a checkpointer whose table lacks an
+ * operation from claim to close); KINESIS_EUNSUPPORTED (`options`, or the
+ * checkpointer's table, is longer than this library's struct, from a newer
+ * header, and sets a field past it); KINESIS_ENOREGION; KINESIS_ECLOSING; or
+ * KINESIS_ENOMEM. The client refuses to close while the consumer is open.
  */
 KINESIS_EXTERN int kinesis_consumer_new(
     kinesis_client_t* client, const kinesis_consumer_options_t* options,
@@ -275,12 +307,19 @@ KINESIS_EXTERN int kinesis_consumer_stop(kinesis_consumer_t* consumer,
  * Stops fetching and delivering, drops what was fetched but not delivered
  * (it was never checkpointed, so the next consumer reads it again), writes
  * the final checkpoints of what was acknowledged, releases the leases,
- * closes every handle, then calls `cb` and frees the consumer. Records still
- * unacknowledged at that point are invalid; the next consumer re-reads them.
- * Returns 0 or KINESIS_EALREADY.
+ * closes every handle, then frees the consumer and calls `cb` (may be
+ * NULL): on a later tick, never inside this call, after every on_record,
+ * on_shard_end and stop callback. Records still unacknowledged at that
+ * point are invalid; the next consumer re-reads them. `status` is 0, or the
+ * first error from writing the final checkpoints or releasing the leases
+ * (such as KINESIS_ESTORE or KINESIS_ELEASELOST): nothing is lost, the next
+ * reader re-reads from the last checkpoint written. It may be called from
+ * inside the consumer's callbacks. Returns 0, KINESIS_EINVAL (NULL
+ * `consumer`) or KINESIS_EALREADY (a close has begun; this `cb` then never
+ * runs).
  */
 KINESIS_EXTERN int kinesis_consumer_close(kinesis_consumer_t* consumer,
-                                          kinesis_consumer_cb cb,
+                                          kinesis_close_cb cb,
                                           void* user_data);
 
 /** Sets the consumer's user slot, `data`, which the library never reads. */
@@ -290,7 +329,7 @@ KINESIS_EXTERN void kinesis_consumer_set_data(kinesis_consumer_t* consumer,
 KINESIS_EXTERN void* kinesis_consumer_get_data(
     const kinesis_consumer_t* consumer);
 
-/** Buckets of kinesis_consumer_stats_t.loop_turns. Since 0.9. */
+/** Buckets of kinesis_consumer_stats_t.loop_turns. */
 #define KINESIS_LOOP_TURN_BUCKETS 8
 
 /** One shard as the consumer sees it. */
@@ -304,6 +343,10 @@ typedef struct kinesis_consumer_shard_stats_s {
   int64_t last_record_age_ms;    /**< now minus the last record's arrival */
   uint64_t records;              /**< user records delivered */
   const char* checkpoint;        /**< last sequence number checkpointed */
+  /** The status of the shard's last GetShardIterator or GetRecords call
+   * that failed, throttling aside; 0 before any, and again once a
+   * GetRecords call succeeds. */
+  int last_error;
 } kinesis_consumer_shard_stats_t;
 
 /** Counters since the consumer was created, and its state now. */
@@ -320,8 +363,7 @@ typedef struct kinesis_consumer_stats_s {
   uint64_t handovers;            /**< leases given up to rebalance */
   uint64_t leases_lost;          /**< leases taken away or not confirmed */
   /** KPL aggregates dropped whole because a user record's hash key is
-   * outside the shard's range (the KCL's rule; see docs/consumer.md).
-   * Since 0.9. */
+   * outside the shard's range (the KCL's rule; see docs/consumer.md). */
   uint64_t aggregates_dropped;
   /** Consumers of the application live on the stream, as the checkpointer
    * last answered (its member op); 0 when unknown or not supported. */
@@ -338,25 +380,50 @@ typedef struct kinesis_consumer_stats_s {
    * 50 and 100 ms, and the rest. A turn is one iteration of uv_run(), less
    * the time it waited in the kernel for events: the work of every callback
    * on the loop, the application's included. A long turn delays every
-   * timer and answer on the loop. Since 0.9. */
+   * timer and answer on the loop. */
   uint64_t loop_turns[KINESIS_LOOP_TURN_BUCKETS];
   uint64_t loop_turn_max_us;     /**< the longest turn, in microseconds */
   uint64_t loop_turn_total_us;   /**< all the turns, in microseconds */
   /** The most CPU time the loop's thread used in one turn, in
    * microseconds: the work itself, without the time the thread waited for
    * a core (on a busy machine a turn's wall time, above, can be much
-   * longer). Since 0.9. */
+   * longer). */
   uint64_t loop_turn_max_cpu_us;
   size_t nshards;                /**< entries in `shards` */
   const kinesis_consumer_shard_stats_t* shards;  /**< valid until the next
                                                       call on the consumer */
   /** Checkpoints the service refused (see `invalid_checkpoint`), whatever
-   * was done about them. Since 0.9. */
+   * was done about them. */
   uint64_t invalid_checkpoints;
+  /** GetShardIterator and GetRecords calls that failed, not counting
+   * throttling (`throttled`), expired iterators (`expired_iterators`),
+   * refused checkpoints and calls canceled by a stop or close. Each shard
+   * retries with a backoff; a failure that keeps coming back is logged at
+   * KINESIS_LOG_WARN (docs/observability.md, "Failures that repeat").
+   */
+  uint64_t fetch_failures;
+  /** ListShards calls that failed, throttling aside; the consumer lists
+   * again within a second. */
+  uint64_t list_failures;
+  /** GetRecords calls that succeeded, with records or without: 0 means no
+   * shard could be read yet. */
+  uint64_t get_records_ok;
+  /** The status of the last failure counted in fetch_failures or
+   * list_failures; 0 when there was none. It stays after a recovery: see
+   * the shards' `last_error` for now. */
+  int last_error;
+  /** What was said of that failure, as logged: the call, the shard, the
+   * description of the status and the service's error code and message,
+   * such as "GetRecords on shardId-000000000000: malformed service
+   * response". NULL when `last_error` is 0; valid until the next call on
+   * the consumer. */
+  const char* last_error_message;
 } kinesis_consumer_stats_t;
 
-/** Fills `stats`. Returns 0 or KINESIS_EINVAL. */
-KINESIS_EXTERN int kinesis_consumer_stats(kinesis_consumer_t* consumer,
+/** Fills `stats`; `stats->shards` points into a buffer of the consumer's,
+ *  valid until the next call on it. Returns 0, KINESIS_EINVAL (a NULL
+ *  argument) or KINESIS_ENOMEM (no room for the shards' entries). */
+KINESIS_EXTERN int kinesis_consumer_stats(const kinesis_consumer_t* consumer,
                                           kinesis_consumer_stats_t* stats);
 
 /**

@@ -46,7 +46,7 @@ extern "C" {
   XX(EACCESS, -31008, "access denied or bad credentials")                     \
   XX(EKMS, -31009, "KMS error")                                               \
   XX(EEXPIREDTOKEN, -31010, "pagination token expired")                       \
-  XX(EUNSUPPORTED, -31011, "operation not supported by the server")           \
+  XX(EUNSUPPORTED, -31011, "not supported by the server or this library")     \
   XX(ECREDEXPIRED, -31012, "security token expired")                          \
   XX(ESVCOTHER, -31999, "other service error; see message")
 

@@ -19,17 +19,23 @@ extern "C" {
 /**
  * A producer: records go in with kinesis_producer_put(), are batched per
  * shard, rate-limited per shard, sent with PutRecords, retried, and each one
- * gets exactly one callback. Since 0.2.
+ * gets exactly one callback.
  */
 typedef struct kinesis_producer_s kinesis_producer_t;
 
-/** One record to put. Everything is copied by kinesis_producer_put(). */
-typedef struct kinesis_record_s {
-  const void* data;               /**< may be NULL when len is 0 */
-  size_t len;                     /**< the data's length in bytes */
-  const char* partition_key;      /**< Required: 1 to 256 characters, UTF-8. */
-  const char* explicit_hash_key;  /**< Optional: a decimal at most 2^128-1. */
-} kinesis_record_t;
+/**
+ * Checks `record` the way kinesis_producer_put() does before it looks at
+ * the stream: a partition key of 1 to 256 characters of well-formed UTF-8
+ * (counted as Kinesis counts them, in UTF-16 code units), an explicit hash
+ * key, when given, that is a decimal from 0 to 2^128-1 without leading
+ * zeros, data that is not NULL unless `len` is 0, and data plus partition
+ * key of at most 10 MiB (KINESIS_MAX_MAX_RECORD_SIZE_KIB, the largest record
+ * any stream takes). It does not know the stream's own limit
+ * (MaxRecordSizeInKiB, 1 MiB unless raised), which the producer checks too.
+ * Returns 0, or KINESIS_EINVAL (also for a NULL `record`). Reads the record
+ * only during the call.
+ */
+KINESIS_EXTERN int kinesis_record_validate(const kinesis_record_t* record);
 
 /** What became of one record. Valid only during the callback. */
 typedef struct kinesis_put_result_s {
@@ -55,7 +61,8 @@ typedef void (*kinesis_put_cb)(kinesis_producer_t* producer, int status,
                                const kinesis_put_result_t* result,
                                void* user_data);
 
-/** Completion of a flush or a close: `status` is 0. */
+/** Completion of a flush: `status` is 0. (A close completes with a
+ *  kinesis_close_cb.) */
 typedef void (*kinesis_producer_cb)(kinesis_producer_t* producer, int status,
                                     void* user_data);
 
@@ -81,8 +88,12 @@ typedef void (*kinesis_drain_cb)(kinesis_producer_t* producer,
                                  void* user_data);
 
 /** The options of kinesis_producer_new(); see
- *  kinesis_producer_options_init(). */
+ *  kinesis_producer_options_init(). A 0 in a number is KINESIS_EINVAL unless
+ *  the field's comment gives 0 a meaning. */
 typedef struct kinesis_producer_options_s {
+  /** Set by kinesis_producer_options_init(): the size of this struct in the
+   * header the application was built against (docs/reference.md). */
+  size_t size;
   /** Required. The stream name, or its ARN. Copied. */
   const char* stream;
   /** Default 500. Longest a record waits to join a batch, in milliseconds;
@@ -112,7 +123,7 @@ typedef struct kinesis_producer_options_s {
   uint32_t put_bandwidth_limit_per_shard;
   /** Default 10. Requests that may carry a record before it fails. 0: no
    * limit, a record is retried until it lands, its TTL passes or
-   * stall_timeout_ms fails it (since 0.9; before, 0 was KINESIS_EINVAL). */
+   * stall_timeout_ms fails it. */
   uint32_t max_attempts;
   /** Default 100 and 5000. Backoff of a record that failed inside a 200
    * answer: random in [0, min(cap, base * 2^(attempt-1))]. */
@@ -121,8 +132,7 @@ typedef struct kinesis_producer_options_s {
   /** Default 30000. A record not settled this long after its put fails with
    * KINESIS_ETIMEDOUT, in flight or not. Counted from the loop's time at
    * the put (uv_now()). 0: no TTL, a record is retried until it lands,
-   * its attempts are spent, or stall_timeout_ms fails it (since 0.9;
-   * before, 0 was KINESIS_EINVAL). */
+   * its attempts are spent, or stall_timeout_ms fails it. */
   uint32_t record_ttl_ms;
   /** Default 0: the stream's limit, read with DescribeStreamSummary
    * (MaxRecordSizeInKiB, up to 10 MiB), or 1 MiB when the service does not
@@ -130,8 +140,7 @@ typedef struct kinesis_producer_options_s {
    * takes records up to 10 MiB; those over the limit then fail with
    * KINESIS_EINVAL. A value from 1 to 10 MiB (10485760) is the largest data
    * plus partition key, and DescribeStreamSummary is not called. A record
-   * over max_batch_bytes goes alone in its request. Since 0.9 (before, the
-   * default was 1 MiB and 0 was KINESIS_EINVAL). */
+   * over max_batch_bytes goes alone in its request. */
   size_t max_record_size;
   /** Default 16. PutRecords requests in flight at most. */
   uint32_t max_in_flight;
@@ -152,7 +161,7 @@ typedef struct kinesis_producer_options_s {
    * something keeps every record alive (with record_ttl_ms 0), a service
    * that answers nothing does not keep them forever. 0: no stall timeout;
    * with record_ttl_ms 0 too, a record may then wait, and a close with it,
-   * until the service answers. Since 0.9. */
+   * until the service answers. */
   uint32_t stall_timeout_ms;
   /** Default 0. 1: each partition key's records land in put order. At most
    * one PutRecords request is in flight per shard, a request carries at
@@ -166,7 +175,7 @@ typedef struct kinesis_producer_options_s {
    * shard may be in flight at once, and a record retried after throttling
    * or a lost answer lands after records put later. Without failures and
    * with one request in flight at a time records of a key land in put
-   * order, but nothing enforces it. Since 0.9. */
+   * order, but nothing enforces it. */
   int ordered;
   /** Optional. Called after each PutRecords answer is handled. */
   kinesis_after_flush_cb after_flush;
@@ -176,16 +185,40 @@ typedef struct kinesis_producer_options_s {
   void* on_drain_data; /**< Passed to on_drain as `user_data`. */
 } kinesis_producer_options_t;
 
-/** Zeroes `options` and writes the defaults. */
-KINESIS_EXTERN void kinesis_producer_options_init(
-    kinesis_producer_options_t* options);
+/**
+ * Writes the defaults into `options` and sets its `size`; does nothing when
+ * `options` is NULL. A macro, so that the size is that of the struct in the
+ * header the application was built against: a newer library writes only
+ * that many bytes (docs/reference.md).
+ */
+#define kinesis_producer_options_init(options)                                \
+  kinesis_producer_options_init_sized((options),                              \
+                                      sizeof(kinesis_producer_options_t))
+
+/**
+ * What kinesis_producer_options_init() calls: writes the defaults into the
+ * first `size` bytes of `options`, zeroes any bytes past the library's own
+ * struct, and sets `options->size` to `size`. Does nothing when `options` is
+ * NULL or `size` is below sizeof(size_t).
+ */
+KINESIS_EXTERN void kinesis_producer_options_init_sized(
+    kinesis_producer_options_t* options, size_t size);
 
 /**
  * Creates a producer on `client`'s loop and starts listing the stream's
- * shards. Records put before the listing is done wait for it. Returns 0 and
- * sets `*out`, or KINESIS_EINVAL (a missing stream or an option out of
- * range), KINESIS_ECLOSING (the client is closing) or KINESIS_ENOMEM. The
- * client refuses to close (KINESIS_EBUSY) until the producer has closed.
+ * shards. Records put before the listing is done wait for it.
+ *
+ * `options` NULL is KINESIS_EINVAL (`stream` is required). Only the fields
+ * inside `options->size` are read; the others take their defaults.
+ *
+ * Returns 0 and sets `*out`; KINESIS_EINVAL (NULL `client`, `options` or
+ * `out`, an `options->size` of 0 (options not set by
+ * kinesis_producer_options_init()), a missing stream, or an option out of
+ * range, such as a 0 where the field gives 0 no meaning);
+ * KINESIS_EUNSUPPORTED (`options` is longer than this library's struct,
+ * from a newer header, and sets a field past it); KINESIS_ECLOSING (the
+ * client is closing); or KINESIS_ENOMEM. The client refuses to close
+ * (KINESIS_EBUSY) until the producer has closed.
  */
 KINESIS_EXTERN int kinesis_producer_new(
     kinesis_client_t* client, const kinesis_producer_options_t* options,
@@ -198,9 +231,10 @@ KINESIS_EXTERN int kinesis_producer_new(
  * KINESIS_EINVAL (data plus key over the largest record, see
  * max_record_size, or over max_queue_bytes, a key that is empty,
  * longer than 256 characters or not UTF-8, a bad explicit hash key, or a
- * NULL cb), KINESIS_EQUEUEFULL (the buffer is full: wait for on_drain), or
- * KINESIS_ECLOSING. On a non-zero return nothing is queued and `cb` never
- * runs.
+ * NULL cb; kinesis_record_validate() checks the record alone, without the
+ * stream's limit and max_queue_bytes), KINESIS_EQUEUEFULL (the buffer is
+ * full: wait for on_drain), or KINESIS_ECLOSING. On a non-zero return
+ * nothing is queued and `cb` never runs.
  */
 KINESIS_EXTERN int kinesis_producer_put(kinesis_producer_t* producer,
                                         const kinesis_record_t* record,
@@ -219,11 +253,17 @@ KINESIS_EXTERN int kinesis_producer_flush(kinesis_producer_t* producer,
  * Flushes, waits until every record's callback has run (each within its TTL
  * or the stall timeout, so close finishes even when the server cannot be
  * reached, unless record_ttl_ms and stall_timeout_ms are both 0) and the
- * DescribeStreamSummary call has ended, closes every handle, then calls `cb`
- * and frees the producer. Returns 0 or KINESIS_EALREADY.
+ * DescribeStreamSummary call has ended, closes every handle, then frees the
+ * producer and calls `cb` (may be NULL): on a later tick, never inside this
+ * call, after every put, flush and after_flush callback. Its `status` is 0
+ * when every record settled during the close landed, or else the first
+ * error such a record got (the records' callbacks say which). It may be
+ * called from inside the producer's callbacks. Returns 0, KINESIS_EINVAL
+ * (NULL `producer`) or KINESIS_EALREADY (a close has begun; this `cb` then
+ * never runs).
  */
 KINESIS_EXTERN int kinesis_producer_close(kinesis_producer_t* producer,
-                                          kinesis_producer_cb cb,
+                                          kinesis_close_cb cb,
                                           void* user_data);
 
 /** Sets the producer's user slot, `data`, which the library never reads. */
@@ -264,14 +304,19 @@ typedef struct kinesis_producer_stats_s {
    * each time, whether the producer or the client (unsure_retries of
    * kinesis_result_t) sent it again. The only records that may be in the
    * stream twice; a connection refused before anything was sent counts
-   * too, so this is an upper bound. Since 0.9. */
+   * too, so this is an upper bound. */
   uint64_t records_maybe_duplicated;
   /** User records put again because the aggregate carrying them landed on
    * a shard (a reshard moved the ranges) whose hash key range does not
    * hold all of them: a reader applying the KCL's rule drops such an
-   * aggregate whole. Their callbacks report where they land at last.
-   * Since 0.9. */
+   * aggregate whole. Their callbacks report where they land at last. */
   uint64_t records_rerouted;
+  /** ListShards calls that failed, throttling aside. Without a shard map
+   * records wait (up to record_ttl_ms), and the producer lists again with
+   * a backoff; a failure that keeps coming back is logged at
+   * KINESIS_LOG_WARN (docs/observability.md, "Failures that repeat").
+   */
+  uint64_t list_failures;
 } kinesis_producer_stats_t;
 
 /** Fills `stats`. Returns 0 or KINESIS_EINVAL. */

@@ -79,7 +79,7 @@ typedef struct kinesis_client_stats_s {
  * the moment a request is handed to the HTTP engine to its end, with about
  * 6% precision. Returns 0, or KINESIS_EINVAL when an argument is NULL.
  */
-KINESIS_EXTERN int kinesis_client_stats(kinesis_client_t* client,
+KINESIS_EXTERN int kinesis_client_stats(const kinesis_client_t* client,
                                         kinesis_client_stats_t* stats);
 
 /** What kinesis_stats_format_prometheus() renders; any part may be NULL. */

@@ -8,10 +8,10 @@
  */
 
 #define KINESIS_VERSION_MAJOR 0 /**< The headers' major version. */
-#define KINESIS_VERSION_MINOR 1 /**< The headers' minor version. */
+#define KINESIS_VERSION_MINOR 9 /**< The headers' minor version. */
 #define KINESIS_VERSION_PATCH 0 /**< The headers' patch version. */
 /** The headers' version, as "MAJOR.MINOR.PATCH". */
-#define KINESIS_VERSION_STRING "0.1.0"
+#define KINESIS_VERSION_STRING "0.9.0"
 /** (major << 16) | (minor << 8) | patch, for compile-time comparisons. */
 #define KINESIS_VERSION_HEX                                                   \
   ((KINESIS_VERSION_MAJOR << 16) | (KINESIS_VERSION_MINOR << 8) |             \

@@ -1,10 +1,12 @@
 /*
- * One line of `kinesis put --format json` (kn_codec_parse_put_line): the
- * CLI reads these from files and pipes it does not control.
+ * One line of `kinesis put --format json` (put_line_parse(), in the
+ * command's tools/put_line.c): the command reads these from files and
+ * pipes it does not control.
  */
 
-#include "codec.h"
-#include "internal.h"
+#include "put_line.h"
+
+#include <kinesis.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  kn_put_line_t line;
-  int r = kn_codec_parse_put_line((const char*) data, size, &line);
+  put_line_t line;
+  int r = put_line_parse((const char*) data, size, &line);
 
   CHECK(r == 0 || r == KINESIS_EINVAL || r == KINESIS_ENOMEM);
   if (r == 0)
@@ -28,6 +30,6 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   else
     CHECK(line.error[0] != '\0' &&
           memchr(line.error, '\0', sizeof(line.error)) != NULL);
-  kn_put_line_clear(&line);
+  put_line_clear(&line);
   return 0;
 }

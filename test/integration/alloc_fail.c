@@ -276,7 +276,9 @@ static void on_leases(int status, const kinesis_lease_t* leases, size_t n,
 }
 
 
-static void on_cp_closed(void* arg) {
+static void on_cp_closed(void* data, int status, void* arg) {
+  (void) data;
+  (void) status;
   (*(int*) arg)++;
 }
 
@@ -305,9 +307,11 @@ static int settle(uv_loop_t* loop, int r, af_answer_t* a) {
 #define AF_SEQ "49590338271490256608559692538361571095921575989136588898"
 
 
-void kn_af_checkpointer_ops(kinesis_checkpointer_t* (*make)(uv_loop_t* loop,
-                                                            int* r)) {
+void kn_af_checkpointer_ops(
+    kinesis_checkpointer_t* (*make)(kinesis_client_t* client, int* r)) {
   uv_loop_t loop;
+  kinesis_client_options_t co;
+  kinesis_client_t* client;
   kinesis_checkpointer_t* cp;
   const kinesis_checkpointer_ops_t* ops;
   kinesis_checkpoint_t pos;
@@ -319,9 +323,21 @@ void kn_af_checkpointer_ops(kinesis_checkpointer_t* (*make)(uv_loop_t* loop,
   int s;
 
   ASSERT_OK(uv_loop_init(&loop));
-  cp = make(&loop, &r);
+  /* The checkpointer's client; it makes no call. */
+  kinesis_client_options_init(&co);
+  co.region = "us-east-1";
+  co.endpoint_url = "http://127.0.0.1:9";
+  r = kinesis_client_new(&loop, &co, &client);
   if (r != 0) {
     ASSERT_EQ(KINESIS_ENOMEM, r);
+    kn_test_loop_close(&loop);
+    return;
+  }
+  cp = make(client, &r);
+  if (r != 0) {
+    ASSERT_EQ(KINESIS_ENOMEM, r);
+    ASSERT_OK(kinesis_client_close(client, on_cp_closed, &closed));
+    kn_af_run_until(&loop, &closed, 10000);
     kn_test_loop_close(&loop);
     return;
   }
@@ -471,9 +487,12 @@ void kn_af_checkpointer_ops(kinesis_checkpointer_t* (*make)(uv_loop_t* loop,
   if (!kn_af_injected())
     ASSERT(held && stored && released && held_b && finished);
 
-  kinesis_checkpointer_close(cp, on_cp_closed, &closed);
+  ASSERT_OK(kinesis_checkpointer_close(cp, on_cp_closed, &closed));
   ASSERT_EQ(0, closed);
   kn_af_run_until(&loop, &closed, 10000);
-  kn_test_loop_close(&loop);
   ASSERT_EQ(1, closed);
+  ASSERT_OK(kinesis_client_close(client, on_cp_closed, &closed));
+  kn_af_run_until(&loop, &closed, 10000);
+  kn_test_loop_close(&loop);
+  ASSERT_EQ(2, closed);
 }

@@ -63,12 +63,12 @@ void kn_af_run_until(uv_loop_t* loop, const int* flag, uint64_t limit_ms);
 /* Runs every operation of a checkpointer once, in an order whose answers
  * follow from the earlier ones (claim, heartbeat, checkpoint, get, leases,
  * member, release, a claim by another owner, finish, get, leases, close;
- * member and leases when the store has them), on a fresh loop
- * that it closes. `make` returns a new checkpointer, or sets `*r` to the
- * error of its kinesis_checkpointer_*_new(). Each call must return 0 or
- * KINESIS_ENOMEM; each accepted call is answered once, with what the
- * earlier answers imply or KINESIS_ENOMEM. */
-void kn_af_checkpointer_ops(kinesis_checkpointer_t* (*make)(uv_loop_t* loop,
-                                                            int* r));
+ * member and leases when the store has them), on a fresh loop and client
+ * that it closes. `make` returns a new checkpointer made from `client`, or
+ * sets `*r` to the error of its kinesis_checkpointer_*_new(). Each call
+ * must return 0 or KINESIS_ENOMEM; each accepted call is answered once,
+ * with what the earlier answers imply or KINESIS_ENOMEM. */
+void kn_af_checkpointer_ops(
+    kinesis_checkpointer_t* (*make)(kinesis_client_t* client, int* r));
 
 #endif

@@ -86,7 +86,9 @@ const char* test_stream_name(const char* prefix) {
 }
 
 
-static void on_closed(void* arg) {
+static void on_closed(void* data, int status, void* arg) {
+  (void) data;
+  (void) status;
   (*(int*) arg)++;
 }
 

@@ -27,7 +27,7 @@ static void on_alarm(int sig) {
 }
 
 
-static kinesis_checkpointer_t* make_redis(uv_loop_t* loop, int* r) {
+static kinesis_checkpointer_t* make_redis(kinesis_client_t* client, int* r) {
   kinesis_checkpointer_redis_options_t o;
   kinesis_checkpointer_t* cp = NULL;
   char app[64];
@@ -39,7 +39,7 @@ static kinesis_checkpointer_t* make_redis(uv_loop_t* loop, int* r) {
   o.app_name = app;
   o.reconnect_min_ms = 10;
   o.reconnect_max_ms = 50;
-  *r = kinesis_checkpointer_redis_new(loop, &o, &cp);
+  *r = kinesis_checkpointer_redis_new(client, &o, &cp);
   return cp;
 }
 

@@ -102,7 +102,9 @@ static void new_client(uv_loop_t* loop, kinesis_client_t** c, int* r) {
 }
 
 
-static void on_closed(void* arg) {
+static void on_closed(void* data, int status, void* arg) {
+  (void) data;
+  (void) status;
   (*(int*) arg)++;
 }
 
@@ -124,7 +126,7 @@ static void setup_streams(void) {
   uv_loop_t loop;
   kinesis_client_t* c;
   capture_t cap;
-  kinesis_put_entry_t e[NRECORDS];
+  kinesis_record_t e[NRECORDS];
   char data[NRECORDS][16];
   int r;
   size_t i;
@@ -309,8 +311,8 @@ static void on_put(kinesis_producer_t* p, int status,
 }
 
 
-static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
+static void on_producer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   ps.close_calls++;
@@ -435,8 +437,8 @@ typedef struct {
 static cons_state_t cs;
 
 
-static void on_consumer_closed(kinesis_consumer_t* c, int status, void* arg) {
-  (void) c;
+static void on_consumer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   cs.close_calls++;
@@ -496,7 +498,7 @@ static void run_consumer(void) {
     kn_test_loop_close(&loop);
     return;
   }
-  r = kinesis_checkpointer_memory_new(&loop, NULL, &cp);
+  r = kinesis_checkpointer_memory_new(c, NULL, &cp);
   if (r != 0) {
     ASSERT_OK_OR_NOMEM(r);
     close_client_once(&loop, c);
@@ -541,9 +543,10 @@ static void run_consumer(void) {
   } else {
     ASSERT_OK_OR_NOMEM(r);
   }
-  kinesis_checkpointer_close(cp, on_closed, &cp_closed);
-  close_client_once(&loop, c);
+  /* The client refuses to close while its checkpointer is open. */
+  ASSERT_OK(kinesis_checkpointer_close(cp, on_closed, &cp_closed));
   kn_af_run_until(&loop, &cp_closed, 10000);
+  close_client_once(&loop, c);
   kn_test_loop_close(&loop);
   ASSERT_EQ(1, cp_closed);
   ASSERT_LE(cs.close_calls, 1);
@@ -558,9 +561,10 @@ static void test_consumer(void) {
 
 /* ---- 4. The memory checkpointer's operations ---- */
 
-static kinesis_checkpointer_t* make_memory(uv_loop_t* loop, int* r) {
+static kinesis_checkpointer_t* make_memory(kinesis_client_t* client,
+                                           int* r) {
   kinesis_checkpointer_t* cp = NULL;
-  *r = kinesis_checkpointer_memory_new(loop, NULL, &cp);
+  *r = kinesis_checkpointer_memory_new(client, NULL, &cp);
   return cp;
 }
 

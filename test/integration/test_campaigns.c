@@ -132,8 +132,8 @@ static void on_after_flush(kinesis_producer_t* p,
 }
 
 
-static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
+static void on_producer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   cp.closed++;
@@ -764,9 +764,8 @@ static void on_record(kinesis_consumer_t* c,
 }
 
 
-static void on_consumer_closed(kinesis_consumer_t* c, int status,
-                               void* arg) {
-  (void) c;
+static void on_consumer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   cons.closed++;

@@ -204,8 +204,11 @@ static void opts_init(kinesis_checkpointer_redis_options_t* o, const char* app,
 static kinesis_checkpointer_t* make_opts(
     uv_loop_t* loop, const kinesis_checkpointer_redis_options_t* o) {
   kinesis_checkpointer_t* cp = NULL;
-  ASSERT_OK(kinesis_checkpointer_redis_new(loop, o, &cp));
+  kinesis_client_t* client = kn_conf_client_new(loop);
+  ASSERT_OK(kinesis_checkpointer_redis_new(client, o, &cp));
   ASSERT_NOT_NULL(cp);
+  ASSERT_NULL(cp->data);
+  cp->data = client; /* closed after the checkpointer (kn_conf_close) */
   ASSERT_NOT_NULL(cp->ops);
   ASSERT_NOT_NULL(cp->ops->member);
   /* The consumer reads the lease length from the checkpointer. */
@@ -237,7 +240,7 @@ static const kn_conf_store_t redis_store = {
     .make = make_fresh,
     .run_until = run_until,
     .short_timeout_ms = 600,
-    .promises = KN_CONF_CANCELS_AT_CLOSE | KN_CONF_SAYS_EALREADY,
+    .promises = KN_CONF_CANCELS_AT_CLOSE,
 };
 
 
@@ -283,6 +286,7 @@ static void test_options(void) {
   kinesis_checkpointer_redis_options_t o;
   kinesis_checkpointer_t* cp = (kinesis_checkpointer_t*) &o;
   kinesis_checkpointer_t* sentinel = cp;
+  kinesis_client_t* client;
   uv_loop_t loop;
   size_t i;
 
@@ -297,42 +301,43 @@ static void test_options(void) {
 
   need_redis();
   ASSERT_OK(uv_loop_init(&loop));
+  client = kn_conf_client_new(&loop);
   opts_init(&o, "app", 0);
   ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(NULL, &o, &cp));
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, &o, NULL));
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, NULL, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(client, &o, NULL));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(client, NULL, &cp));
   o.url = NULL;
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, &o, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(client, &o, &cp));
   for (i = 0; i < KN_ARRAY_SIZE(bad_urls); i++) {
     o.url = bad_urls[i];
-    if (kinesis_checkpointer_redis_new(&loop, &o, &cp) != KINESIS_EINVAL) {
+    if (kinesis_checkpointer_redis_new(client, &o, &cp) != KINESIS_EINVAL) {
       fprintf(stderr, "accepted %s\n", bad_urls[i]);
       ASSERT(0);
     }
   }
   opts_init(&o, NULL, 0);
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, &o, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(client, &o, &cp));
   o.app_name = "";
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, &o, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(client, &o, &cp));
   o.app_name = "a:b";
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, &o, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(client, &o, &cp));
   o.app_name = "a{b";
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, &o, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(client, &o, &cp));
   o.app_name = "a}b";
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, &o, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(client, &o, &cp));
   opts_init(&o, "app", 0);
   o.session_timeout_ms = 0;
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, &o, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(client, &o, &cp));
   opts_init(&o, "app", 0);
   o.connect_timeout_ms = 0;
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, &o, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(client, &o, &cp));
   opts_init(&o, "app", 0);
   o.reconnect_min_ms = 0;
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, &o, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(client, &o, &cp));
   opts_init(&o, "app", 0);
   o.reconnect_min_ms = 500;
   o.reconnect_max_ms = 499;
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(&loop, &o, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_redis_new(client, &o, &cp));
   /* Every refusal left *out alone. */
   ASSERT(cp == sentinel);
 
@@ -340,13 +345,16 @@ static void test_options(void) {
     opts_init(&o, "app", 0);
     o.url = good_urls[i];
     o.connect_timeout_ms = 200;
-    if (kinesis_checkpointer_redis_new(&loop, &o, &cp) != 0) {
+    if (kinesis_checkpointer_redis_new(client, &o, &cp) != 0) {
       fprintf(stderr, "refused %s\n", good_urls[i]);
       ASSERT(0);
     }
     ASSERT(cp != sentinel);
+    /* The client refuses to close while a checkpointer of it is open. */
+    ASSERT_EQ(KINESIS_EBUSY, kinesis_client_close(client, NULL, NULL));
     kn_conf_close(&loop, cp);
   }
+  ASSERT_OK(kinesis_client_close(client, NULL, NULL));
   kn_test_loop_close(&loop);
 }
 
@@ -745,8 +753,11 @@ typedef struct {
 } in_flight_close_t;
 
 
-static void on_in_flight_closed(void* arg) {
+static void on_in_flight_closed(void* data, int status, void* arg) {
   in_flight_close_t* x = arg;
+  /* 0: the cancelled call says what was not done. */
+  ASSERT_OK(status);
+  ASSERT_OK(kinesis_client_close(data, NULL, NULL));
   /* Answered before the close callback, once. */
   ASSERT_EQ(1, x->pending->calls);
   x->closed++;

@@ -937,6 +937,11 @@ run -- tail --stream x --from at-timestamp:2026-13-01T00:00:00Z
 expect_rc "tail --from at-timestamp: with month 13 exits 2" 2 stdout-empty
 expect_err_contains "a bad --from at-timestamp: is named" \
   "not '2026-13-01T00:00:00Z'"
+run -- tail --stream x --from at-timestamp:2026-02-29T00:00:00Z
+expect_rc "tail --from at-timestamp: on a 29 February of no leap year exits 2" \
+  2 stdout-empty
+run -- tail --stream x --from at-timestamp:1970-01-01T00:00:00Z
+expect_rc "tail --from at-timestamp: at the epoch exits 2" 2 stdout-empty
 run -- tail --stream x --count 0
 expect_rc "tail --count 0 exits 2" 2 stdout-empty
 run -- tail --stream x --idle-exit 1.5
@@ -1008,11 +1013,13 @@ sblk="cli-tail-blocks-$suffix"
 run -- --endpoint-url "$HTTP" create-stream --stream "$sblk" --wait
 expect_rc "create-stream for the output blocks (1 shard)" 0 stdout-empty
 # 3000 lines of 100 bytes: 300 KB, more than four blocks, and on one shard
-# one GetRecords answer may carry them all.
+# one GetRecords answer may carry them all. Put with --ordered: without it
+# two PutRecords of one shard are in flight at once, and on a loaded
+# machine the second may land first.
 awk 'BEGIN { pad = sprintf("%089d", 0); for (i = 1; i <= 3000; i++) printf "blk-%06d-%s\n", i, pad }' \
   >"$tmp/blk3000"
 run_in "$tmp/blk3000" -- --endpoint-url "$HTTP" put --stream "$sblk" \
-  --partition-key k
+  --partition-key k --ordered
 expect_rc "put 3000 lines for the output blocks" 0 stdout-empty
 run -- --endpoint-url "$HTTP" tail --stream "$sblk" --count 3000
 expect_rc "tail --count 3000 of one shard exits 0" 0
@@ -1195,24 +1202,32 @@ run -- --endpoint-url "$HTTP" tail --stream "$st" --count 1 \
 expect_failure_line "tail with a malformed Redis URL fails"
 if [ "${KINESIS_TEST_REDIS:-1}" = 1 ]; then
   expect_err_prefix "tail with a malformed Redis URL says so" \
-    "kinesis: tail: --checkpoint redis://127.0.0.1:notaport: not a Redis URL"
+    "kinesis: tail: --checkpoint: not a Redis URL (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB])"
 else
   expect_err_prefix "tail without Redis support says so" \
-    "kinesis: tail: --checkpoint redis://127.0.0.1:notaport: this build has no Redis support"
+    "kinesis: tail: --checkpoint redis://: this build has no Redis support"
 fi
 
-# A Redis URL's password never reaches a message: the URL is shown with
-# "***" for its user and password, malformed or not.
+# A Redis URL's password never reaches a message: the URL is not shown,
+# malformed or not.
 run -- --endpoint-url "$HTTP" tail --stream "$st" --count 1 \
   --checkpoint "redis://kn:$REDIS_SECRET@127.0.0.1:notaport"
 expect_failure_line "tail with a password in a malformed Redis URL fails"
-expect_err_contains "the malformed Redis URL is shown without its password" \
-  "--checkpoint redis://***@127.0.0.1:notaport:"
+if grep -q -e "$REDIS_SECRET" -e 'notaport' "$tmp/err"; then
+  not_ok "the malformed Redis URL is not shown"
+else
+  ok "the malformed Redis URL is not shown"
+fi
 run -- --endpoint-url "$HTTP" tail --stream "$st" --count 1 \
   --checkpoint "rediss://:$REDIS_SECRET@127.0.0.1:6379"
 expect_rc "tail --checkpoint with another scheme exits 2" 2 stdout-empty
-expect_err_contains "another scheme is shown without its password" \
-  "not 'rediss://***@127.0.0.1:6379'"
+expect_err_prefix "another scheme is refused without showing the value" \
+  "kinesis: tail: --checkpoint needs memory or redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]"
+if grep -q -e "$REDIS_SECRET" -e '6379' "$tmp/err"; then
+  not_ok "another scheme's URL is not shown"
+else
+  ok "another scheme's URL is not shown"
+fi
 
 # --from latest: the old records are not printed.
 run -- --endpoint-url "$HTTP" tail --stream "$st" --from latest --idle-exit 1

@@ -124,9 +124,19 @@ expect_usage "update-shard-count above the API's limit" \
 run split-shard --stream s
 expect_usage "split-shard without a shard" \
   "kinesis: split-shard: missing --shard-id ID"
-run split-shard --stream s --shard-id 'a b'
-expect_usage "split-shard with a bad shard id" \
-  "kinesis: split-shard: --shard-id needs a shard id (1 to 128 letters, digits, '_', '.' or '-'), not 'a b'"
+# Shard ids and tags are checked by the library's calls, which refuse
+# them (KINESIS_EINVAL) before sending anything: one line, exit status 1.
+run split-shard --stream s --shard-id 'a b' --endpoint-url "$HTTP"
+expect_failure_line "split-shard with a bad shard id fails at once"
+expect_err_exact "split-shard with a bad shard id says what a shard id is" \
+  "kinesis: split-shard: invalid --shard-id 'a b' or --stream 's' (a shard id is 1 to 128 letters, digits, '_', '.' or '-'; a stream name too, or a stream ARN)"
+run merge-shards --stream s --shard-id a --adjacent-shard-id "$(printf 'b%.0s' $(seq 1 129))" --endpoint-url "$HTTP"
+expect_failure_line "merge-shards with a 129-character shard id fails at once"
+if grep -q "^kinesis: merge-shards: invalid --shard-id 'a', --adjacent-shard-id 'bbb*' or --stream 's' (a shard id is 1 to 128 letters" "$tmp/err"; then
+  ok "merge-shards with a 129-character shard id says what a shard id is"
+else
+  not_ok "merge-shards with a 129-character shard id says what a shard id is"
+fi
 run split-shard --stream s --shard-id x --new-starting-hash-key 340282366920938463463374607431768211456
 expect_usage "split-shard at 2^128" \
   "kinesis: split-shard: --new-starting-hash-key needs a decimal from 0 to 2^128-1, not '340282366920938463463374607431768211456'"
@@ -169,18 +179,27 @@ expect_usage "add-tags with a key twice" \
 many="$(seq -s, -f 'k%g=v' 1 51)"
 run add-tags --stream s --tags "$many"
 expect_usage "add-tags with 51 tags" "kinesis: add-tags: --tags: at most 50 tags"
-run add-tags --stream s --tags "$(printf 'k%.0s' $(seq 1 129))=v"
-if [ "$RC" -eq 2 ] && grep -q "a key needs 1 to 128 characters" "$tmp/err"; then
-  ok "add-tags with a 129-character key"
+run add-tags --stream s --tags "$(printf 'k%.0s' $(seq 1 129))=v" --endpoint-url "$HTTP"
+expect_failure_line "add-tags with a 129-character key fails at once"
+expect_err_exact "add-tags with a 129-character key says what a tag is" \
+  "kinesis: add-tags: invalid --tags or --stream 's' (a tag key needs 1 to 128 characters of UTF-8, a value at most 256; a stream name is 1 to 128 letters, digits, '_', '.' or '-', or a stream ARN)"
+run add-tags --stream s --tags "k=$(printf 'v%.0s' $(seq 1 257))" --endpoint-url "$HTTP"
+expect_failure_line "add-tags with a 257-character value fails at once"
+run add-tags --stream s --tags "$(printf 'k=\xff')" --endpoint-url "$HTTP"
+expect_failure_line "add-tags with a value that is not UTF-8 fails at once"
+run add-tags --stream s --tags "k=$(printf 'v%.0s' $(seq 1 256))" --endpoint-url "$HTTP"
+if [ "$RC" -eq 1 ] && ! grep -q "invalid --tags" "$tmp/err"; then
+  ok "add-tags with a 256-character value is sent"
 else
-  not_ok "add-tags with a 129-character key"
+  not_ok "add-tags with a 256-character value is sent"
 fi
 run remove-tags --stream s
 expect_usage "remove-tags without keys" \
   "kinesis: remove-tags: missing --tag-keys KEY[,KEY...]"
-run remove-tags --stream s --tag-keys a,,b
-expect_usage "remove-tags with an empty key" \
-  "kinesis: remove-tags: --tag-keys: a key needs 1 to 128 characters of UTF-8, not ''"
+run remove-tags --stream s --tag-keys a,,b --endpoint-url "$HTTP"
+expect_failure_line "remove-tags with an empty key fails at once"
+expect_err_exact "remove-tags with an empty key says what a tag key is" \
+  "kinesis: remove-tags: invalid --tag-keys or --stream 's' (a tag key needs 1 to 128 characters of UTF-8; a stream name is 1 to 128 letters, digits, '_', '.' or '-', or a stream ARN)"
 run update-max-record-size --stream s --max-record-size-kib 1023
 expect_usage "update-max-record-size below 1024 KiB" \
   "kinesis: update-max-record-size: --max-record-size-kib needs a number from 1024 to 10240, not '1023'"

@@ -98,7 +98,7 @@ static void test_stream_lifecycle(void) {
 static void test_put_and_get(void) {
   kinesis_client_t* c;
   capture_t cap;
-  kinesis_put_entry_t e[3];
+  kinesis_record_t e[3];
   kinesis_iterator_request_t it;
   char stream[128];
   char first_seq[140];
@@ -177,7 +177,7 @@ static void test_put_and_get(void) {
 
 static void test_invalid_arguments(void) {
   kinesis_client_t* c;
-  kinesis_put_entry_t e;
+  kinesis_record_t e;
   kinesis_iterator_request_t it;
   capture_t cap;
   char key[300];
@@ -252,7 +252,9 @@ static void test_close_cancels_in_flight(void) {
 static int closed_from_cb;
 
 
-static void on_close_from_cb(void* arg) {
+static void on_close_from_cb(void* data, int status, void* arg) {
+  (void) data;
+  (void) status;
   (void) arg;
   closed_from_cb++;
 }
@@ -362,7 +364,9 @@ typedef struct {
 static int identity_client_closed;
 
 
-static void on_identity_closed(void* arg) {
+static void on_identity_closed(void* data, int status, void* arg) {
+  (void) data;
+  (void) status;
   (void) arg;
   identity_client_closed++;
 }

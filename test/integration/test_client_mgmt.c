@@ -507,8 +507,8 @@ static void test_mock(void) {
 }
 
 
-static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
+static void on_producer_closed(void* data, int status, void* arg) {
+  (void) data;
   ASSERT_OK(status);
   *(int*) arg = 1;
 }

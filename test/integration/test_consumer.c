@@ -54,8 +54,8 @@ static int seq_cmp(const char* a, const char* b) {
 }
 
 
-static void on_closed(kinesis_consumer_t* c, int status, void* arg) {
-  (void) c;
+static void on_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   sink.closed++;
@@ -184,8 +184,8 @@ static void on_drain(kinesis_producer_t* p, void* arg) {
 }
 
 
-static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
+static void on_producer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   producer_closed = 1;
@@ -277,7 +277,9 @@ static void test_round_trip_on_one_loop(void) {
 }
 
 
-static void on_cp_closed(void* arg) {
+static void on_cp_closed(void* data, int status, void* arg) {
+  (void) data;
+  (void) status;
   (*(int*) arg)++;
   wake();
 }
@@ -303,7 +305,7 @@ static void test_restart_resumes(void) {
     uv_run(&loop, UV_RUN_ONCE);
   close_producer(p);
 
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.owner = "first";
@@ -479,7 +481,7 @@ static void test_stop_and_start_again(void) {
     uv_run(&loop, UV_RUN_ONCE);
   close_producer(p);
 
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.record_limit = 200;

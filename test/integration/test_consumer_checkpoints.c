@@ -71,9 +71,9 @@ static void on_record(kinesis_consumer_t* c, const kinesis_consumer_record_t* r,
 }
 
 
-static void on_consumer_closed(kinesis_consumer_t* c, int status, void* arg) {
+static void on_consumer_closed(void* data, int status, void* arg) {
   seen_t* s = arg;
-  (void) c;
+  (void) data;
   ASSERT_OK(status);
   s->closed++;
   wake();
@@ -106,7 +106,7 @@ static void on_checkpoint_error(kinesis_consumer_t* c,
 
 static void put_records(kinesis_client_t* client, const char* stream,
                         const char* prefix, size_t n) {
-  kinesis_put_entry_t e[16];
+  kinesis_record_t e[16];
   char data[16][32];
   capture_t cap;
   size_t i;
@@ -180,7 +180,9 @@ static void stored_checkpoint(kinesis_checkpointer_t* cp, const char* stream,
 }
 
 
-static void on_cp_closed(void* arg) {
+static void on_cp_closed(void* data, int status, void* arg) {
+  (void) data;
+  (void) status;
   (*(int*) arg)++;
   wake();
 }
@@ -255,7 +257,7 @@ static void world_setup(world_t* w, const char* app) {
   kinesis_checkpointer_redis_options_init(&ro);
   ro.url = redis_url;
   ro.app_name = app;
-  ASSERT_OK(kinesis_checkpointer_redis_new(&loop, &ro, &w->cp));
+  ASSERT_OK(kinesis_checkpointer_redis_new(w->client, &ro, &w->cp));
   snprintf(w->stream, sizeof(w->stream), "%s", test_stream_name("ckpt"));
 
   created = uv_hrtime();

@@ -290,6 +290,16 @@ static void on_log(kinesis_log_level_t level, const char* message, void* arg) {
 }
 
 
+/* How many log lines at `level` hold `text`. */
+static size_t count_logs(kinesis_log_level_t level, const char* text) {
+  size_t i;
+  size_t n = 0;
+  for (i = 0; i < nlogs; i++)
+    n += logs[i].level == level && strstr(logs[i].text, text) != NULL;
+  return n;
+}
+
+
 static void setup(void) {
   direct_ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
   fault_ep = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
@@ -373,7 +383,7 @@ static void on_put_records(kinesis_client_t* c, int status,
 
 /* PutRecords, waiting for the answer: every entry must land. */
 static void put_entries(kinesis_client_t* c, const char* stream,
-                        const kinesis_put_entry_t* entries, size_t n,
+                        const kinesis_record_t* entries, size_t n,
                         char (*seqs)[140], char (*shards)[40]) {
   put_wait_t w;
   memset(&w, 0, sizeof(w));
@@ -393,7 +403,7 @@ static void put_entries(kinesis_client_t* c, const char* stream,
  * request at a time, the order of production is the order of the index. */
 static void produce(kinesis_client_t* c, const char* stream, size_t from,
                     size_t to) {
-  static kinesis_put_entry_t entries[500];
+  static kinesis_record_t entries[500];
   static char data[500][64];
   static char keys[500][32];
   ASSERT_LE(to, sink.n);
@@ -440,8 +450,8 @@ static void consumer_options(kinesis_consumer_options_t* o,
 static int in_api;
 
 
-static void on_consumer_closed(kinesis_consumer_t* c, int status, void* arg) {
-  (void) c;
+static void on_consumer_closed(void* data, int status, void* arg) {
+  (void) data;
   ASSERT_OK(status);
   (*(int*) arg)++;
   wake();
@@ -463,7 +473,9 @@ static void close_consumer(kinesis_consumer_t* k) {
 }
 
 
-static void on_cp_closed(void* arg) {
+static void on_cp_closed(void* data, int status, void* arg) {
+  (void) data;
+  (void) status;
   (*(int*) arg)++;
   wake();
 }
@@ -828,6 +840,120 @@ static void test_throttled_get_records(void) {
   ASSERT_EQ(4, fault_count("GetRecords", "status"));
   /* Throttling keeps the iterator: one GetShardIterator per shard. */
   ASSERT_EQ(2, fault_count("GetShardIterator", NULL));
+
+  close_consumer(k);
+  close_client(&loop, via);
+  close_client(&loop, direct);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* GetRecords answered four times with a 200 whose body is not JSON: the
+ * shard backs off, and the log says why once, at WARN, for the four (the
+ * next line would come 10 s after the first); the stats count them and
+ * keep the reason; the first answer that parses is reported at INFO, and
+ * every record arrives. */
+static void test_get_records_fails_loudly(void) {
+  kinesis_client_t* direct;
+  kinesis_client_t* via;
+  kinesis_client_options_t co;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  char stream[128];
+  const char* warn = "consumer: GetRecords on shardId-000000000000 failed: "
+                     "malformed service response (";
+
+  setup();
+  direct = new_client(direct_ep, 0);
+  test_client_options(&co, fault_ep);
+  co.log = on_log;
+  co.log_level = KINESIS_LOG_INFO;
+  ASSERT_OK(kinesis_client_new(&loop, &co, &via));
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmloud"));
+  create_stream(direct, stream, 1);
+  sink_init(50, "ld", 0);
+  produce(direct, stream, 0, 50);
+
+  ASSERT_OK(kn_fault_reset(fault_ep));
+  script("{\"target\":\"GetRecords\",\"status\":200,\"times\":4,"
+         "\"body\":\"this is not JSON\"}");
+  nlogs = 0;
+  consumer_options(&o, stream);
+  ASSERT_OK(kinesis_consumer_new(via, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink_distinct() == sink.n, 20000);
+
+  ASSERT_EQ(4, fault_count("GetRecords", "status"));
+  ASSERT_EQ(1, count_logs(KINESIS_LOG_WARN, warn));
+  ASSERT_EQ(0, count_logs(KINESIS_LOG_WARN, "still failing"));
+  ASSERT_EQ(1, count_logs(KINESIS_LOG_INFO,
+                          "consumer: GetRecords on shardId-000000000000: "
+                          "recovered after 4 failures"));
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  ASSERT_EQ(4, st.fetch_failures);
+  ASSERT_EQ(0, st.list_failures);
+  ASSERT_GE(st.get_records_ok, 1);
+  ASSERT_EQ(0, st.throttled);
+  ASSERT_EQ(KINESIS_EPROTO, st.last_error);
+  ASSERT_NOT_NULL(st.last_error_message);
+  ASSERT_EQ(0, strncmp(st.last_error_message,
+                       "GetRecords on shardId-000000000000: malformed "
+                       "service response (", 57));
+  ASSERT_EQ(1, st.nshards);
+  ASSERT_EQ(0, st.shards[0].last_error);
+  ASSERT_EQ(0, sink.duplicates);
+
+  close_consumer(k);
+  close_client(&loop, via);
+  close_client(&loop, direct);
+  kn_test_loop_close(&loop);
+  sink_free();
+}
+
+
+/* ListShards answered with a 200 whose body is not JSON, five times: one
+ * WARN, the count, then the shards are read. */
+static void test_listing_fails_loudly(void) {
+  kinesis_client_t* direct;
+  kinesis_client_t* via;
+  kinesis_consumer_t* k;
+  kinesis_consumer_options_t o;
+  kinesis_consumer_stats_t st;
+  char stream[128];
+  char warn[256];
+
+  setup();
+  direct = new_client(direct_ep, 0);
+  via = new_client(fault_ep, 0);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("cmlist"));
+  create_stream(direct, stream, 1);
+  sink_init(20, "ls", 0);
+  produce(direct, stream, 0, 20);
+
+  ASSERT_OK(kn_fault_reset(fault_ep));
+  script("{\"target\":\"ListShards\",\"status\":200,\"times\":5,"
+         "\"body\":\"{\\\"Shards\\\": 7}\"}");
+  nlogs = 0;
+  consumer_options(&o, stream);
+  ASSERT_OK(kinesis_consumer_new(via, &o, &k));
+  watched[0] = k;
+  ASSERT_OK(kinesis_consumer_start(k));
+  WAIT_UNTIL(sink_distinct() == sink.n, 20000);
+
+  ASSERT_EQ(5, fault_count("ListShards", "status"));
+  snprintf(warn, sizeof(warn),
+           "consumer: ListShards on %s failed: malformed service response",
+           stream);
+  ASSERT_EQ(1, count_logs(KINESIS_LOG_WARN, warn));
+  ASSERT_EQ(1, count_logs(KINESIS_LOG_WARN, "consumer: ListShards on "));
+  ASSERT_OK(kinesis_consumer_stats(k, &st));
+  ASSERT_EQ(5, st.list_failures);
+  ASSERT_EQ(0, st.fetch_failures);
+  ASSERT_EQ(KINESIS_EPROTO, st.last_error);
+  ASSERT_EQ(0, strncmp(st.last_error_message, "ListShards on ", 14));
 
   close_consumer(k);
   close_client(&loop, via);
@@ -1233,7 +1359,7 @@ static void test_reshard_across_consumers(void) {
   create_stream(c, stream, 2);
   sink_init(2 * phase, "rx", RS_KEYS);
 
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.on_record = on_record_tracked;
@@ -1302,7 +1428,7 @@ static void test_deaggregation_vectors(void) {
   json_t* vectors;
   json_t* edges;
   json_t* v;
-  kinesis_put_entry_t entries[64];
+  kinesis_record_t entries[64];
   uint8_t* blobs[64];
   size_t blob_len[64];
   char seqs[64][140];
@@ -1439,8 +1565,8 @@ static void on_agg_put(kinesis_producer_t* p, int status,
 }
 
 
-static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
+static void on_producer_closed(void* data, int status, void* arg) {
+  (void) data;
   ASSERT_OK(status);
   (*(int*) arg)++;
   wake();
@@ -1538,7 +1664,7 @@ static void test_partial_aggregate_restart(void) {
 
   /* The first consumer acknowledges a prefix that ends inside an
    * aggregate, then closes. */
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.owner = "first";
@@ -2025,7 +2151,7 @@ static void test_shard_lifecycle(void) {
 
   setup();
   c = new_client(direct_ep, 0);
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   snprintf(stream, sizeof(stream), "%s", test_stream_name("cmlife"));
   create_stream(c, stream, 1);
   sink_init(90, "lf", 4);
@@ -2204,7 +2330,7 @@ static void test_max_shard_consumers(void) {
     ASSERT_GT(on, 0);  /* every shard has records to read */
   }
 
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.max_shard_consumers = 2;
@@ -2295,7 +2421,7 @@ static void test_rebalance_join_and_leave(void) {
 
   kinesis_checkpointer_memory_options_init(&mo);
   mo.session_timeout_ms = 2000;
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, &mo, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, &mo, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.heartbeat_interval_ms = 100;
@@ -2428,9 +2554,11 @@ static int bo_ckpt(void* self, const char* st, const char* sh, const char* o, co
 static int bo_finish(void* self, const char* st, const char* sh, const char* o, kinesis_ckpt_cb cb, void* a) { (void) self; return bo_dark ? bo_fail(cb, NULL, NULL, a) : bo_inner->ops->finish(bo_inner->self, st, sh, o, cb, a); }
 static int bo_release(void* self, const char* st, const char* sh, const char* o, kinesis_ckpt_cb cb, void* a) { (void) self; return bo_dark ? bo_fail(cb, NULL, NULL, a) : bo_inner->ops->release(bo_inner->self, st, sh, o, cb, a); }
 static int bo_get(void* self, const char* st, const char* sh, kinesis_ckpt_state_cb cb, void* a) { (void) self; return bo_dark ? bo_fail(NULL, cb, NULL, a) : bo_inner->ops->get(bo_inner->self, st, sh, cb, a); }
-static void bo_close(void* self, kinesis_close_cb cb, void* a) { (void) self; (void) cb; (void) a; }
+static int bo_close(void* self, kinesis_ckpt_cb cb, void* a) { (void) self; (void) cb; (void) a; return 0; }
 static int bo_member(void* self, const char* st, const char* o, int leaving, kinesis_ckpt_members_cb cb, void* a) { (void) self; return bo_dark ? bo_fail(NULL, NULL, cb, a) : bo_inner->ops->member(bo_inner->self, st, o, leaving, cb, a); }
-static const kinesis_checkpointer_ops_t bo_ops = {bo_claim, bo_hb, bo_ckpt, bo_finish, bo_release, bo_get, bo_close, bo_member, NULL};
+static const kinesis_checkpointer_ops_t bo_ops = {
+    sizeof(kinesis_checkpointer_ops_t), bo_claim, bo_hb, bo_ckpt, bo_finish,
+    bo_release, bo_get, bo_close, bo_member, NULL};
 
 
 /* The session of test_rebalance_store_unreachable: long enough that `a`,
@@ -2488,7 +2616,7 @@ static void test_rebalance_store_unreachable(void) {
 
   kinesis_checkpointer_memory_options_init(&mo);
   mo.session_timeout_ms = DARK_SESSION_MS;
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, &mo, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, &mo, &cp));
   bo_inner = cp;
   bo_dark = 0;
   b_late = 0;
@@ -2599,7 +2727,7 @@ static void test_idle_shards_keep_polling(void) {
   kinesis_client_t* via;
   kinesis_consumer_t* k;
   kinesis_consumer_options_t o;
-  kinesis_put_entry_t entries[20];
+  kinesis_record_t entries[20];
   char data[20][32];
   char stream[128];
   json_t* doc;
@@ -2673,7 +2801,7 @@ static void test_lost_lease_taken_back(void) {
 
   kinesis_checkpointer_memory_options_init(&mo);
   mo.session_timeout_ms = 500;
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, &mo, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, &mo, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.record_limit = 100;
@@ -2774,15 +2902,6 @@ static void wait_checkpoint(kinesis_checkpointer_t* cp, const char* stream,
 }
 
 
-static size_t count_logs(kinesis_log_level_t level, const char* text) {
-  size_t i;
-  size_t n = 0;
-  for (i = 0; i < nlogs; i++)
-    n += logs[i].level == level && strstr(logs[i].text, text) != NULL;
-  return n;
-}
-
-
 /*
  * The KCL's rule (issue 14): a KPL aggregate holding a user record whose
  * hash key is outside the range of the shard it was read from is dropped
@@ -2829,7 +2948,7 @@ static void test_aggregate_wrong_shard(void) {
   char shards[6][40];
   kn_buf_t blobs[3] = {KN_BUF_INIT, KN_BUF_INIT, KN_BUF_INIT};
   kn_agg_t* agg;
-  kinesis_put_entry_t entries[6];
+  kinesis_record_t entries[6];
   json_t* doc;
   size_t i;
   int run;
@@ -2917,7 +3036,7 @@ static void test_aggregate_wrong_shard(void) {
     ASSERT_STR_EQ(shard0, shards[i]);
 
   for (run = 0; run < 2; run++) {
-    ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+    ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
     consumer_options(&o, stream);
     o.checkpointer = cp;
     o.iterator_type = KINESIS_ITERATOR_TRIM_HORIZON;
@@ -3012,7 +3131,7 @@ static void test_empty_aggregate(void) {
   static const uint8_t empty_agg[] = {
       0xf3, 0x89, 0x9a, 0xc2, 0x0a, 0x01, 0x61, 0x0d, 0xa6, 0xf9, 0x98, 0xa7,
       0xe3, 0x12, 0xb8, 0xf5, 0x23, 0x5e, 0xee, 0xb2, 0x85, 0x49, 0x7b};
-  kinesis_put_entry_t entries[3];
+  kinesis_record_t entries[3];
   char seqs[3][140];
 
   setup();
@@ -3065,8 +3184,8 @@ static void rv_on_stopped(kinesis_consumer_t* k, int status, void* arg) {
 }
 
 
-static void rv_closed(kinesis_consumer_t* k, int status, void* arg) {
-  (void) k;
+static void rv_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) status;
   (*(int*) arg)++;
   wake();
@@ -3095,8 +3214,8 @@ static void sc_on_stopped(kinesis_consumer_t* k, int status, void* arg) {
 }
 
 
-static void sc_on_closed(kinesis_consumer_t* k, int status, void* arg) {
-  (void) k;
+static void sc_on_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   ASSERT_EQ(0, sc_in_close);
@@ -3211,9 +3330,9 @@ static int sc_get(void* self, const char* st, const char* sh,
 }
 
 
-static void sc_close_op(void* self, kinesis_close_cb cb, void* a) {
+static int sc_close_op(void* self, kinesis_ckpt_cb cb, void* a) {
   (void) self;
-  sc_inner->ops->close(sc_inner->self, cb, a);
+  return sc_inner->ops->close(sc_inner->self, cb, a);
 }
 
 
@@ -3225,7 +3344,7 @@ static int sc_leases(void* self, const char* st, const char* const* ids,
 
 
 static const kinesis_checkpointer_ops_t sc_ops = {
-    sc_claim,   sc_hb,  sc_ckpt,     sc_finish,
+    sizeof(kinesis_checkpointer_ops_t), sc_claim, sc_hb, sc_ckpt, sc_finish,
     sc_release, sc_get, sc_close_op, sc_member, sc_leases};
 
 
@@ -3267,7 +3386,7 @@ static void test_stop_callbacks(void) {
   /* A close once the stop has completed (from the checkpointer's answer
    * that completed it), before its callback ran: it still runs, with 0. */
   sc_reset();
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &sc_inner));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &sc_inner));
   wrap.ops = &sc_ops;
   wrap.self = NULL;
   wrap.session_timeout_ms = 0;
@@ -3319,8 +3438,10 @@ static int rv_finish(void* self, const char* st, const char* sh, const char* o, 
 }
 static int rv_release(void* self, const char* st, const char* sh, const char* o, kinesis_ckpt_cb cb, void* a) { (void) self; return rv_inner->ops->release(rv_inner->self, st, sh, o, cb, a); }
 static int rv_get(void* self, const char* st, const char* sh, kinesis_ckpt_state_cb cb, void* a) { (void) self; return rv_inner->ops->get(rv_inner->self, st, sh, cb, a); }
-static void rv_close(void* self, kinesis_close_cb cb, void* a) { (void) self; rv_inner->ops->close(rv_inner->self, cb, a); }
-static const kinesis_checkpointer_ops_t rv_ops = {rv_claim, rv_hb, rv_ckpt, rv_finish, rv_release, rv_get, rv_close, NULL, NULL};
+static int rv_close(void* self, kinesis_ckpt_cb cb, void* a) { (void) self; return rv_inner->ops->close(rv_inner->self, cb, a); }
+static const kinesis_checkpointer_ops_t rv_ops = {
+    sizeof(kinesis_checkpointer_ops_t), rv_claim, rv_hb, rv_ckpt, rv_finish,
+    rv_release, rv_get, rv_close, NULL, NULL};
 
 static void test_finish_retried(void) {
   kinesis_client_t* c;
@@ -3352,7 +3473,7 @@ static void test_finish_retried(void) {
   wait_active(c, stream);
   produce(c, stream, 100, 200);
 
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &mem));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &mem));
   rv_inner = mem;
   wrap.ops = &rv_ops;
   wrap.self = NULL;
@@ -3393,7 +3514,7 @@ static void test_lost_lease_with_held_records(void) {
   produce(c, stream, 0, 50);
   kinesis_checkpointer_memory_options_init(&mo);
   mo.session_timeout_ms = 500;
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, &mo, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, &mo, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.shard_discovery_ms = 300;
@@ -3735,7 +3856,7 @@ static void test_stop_then_start(void) {
   create_stream(c, stream, 2);
   sink_init(n, "rs", 0);
   produce(c, stream, 0, 300);
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   consumer_options(&o, stream);
   o.checkpointer = cp;
   o.on_record = on_record_hooked;
@@ -3782,6 +3903,8 @@ KN_TEST_MAIN(KN_TEST(test_empty_aggregate), KN_TEST(test_stop_callbacks),
              KN_TEST(test_lost_lease_with_held_records),
              KN_TEST(test_lost_lease_taken_back), KN_TEST(test_expired_iterator),
              KN_TEST(test_throttled_get_records),
+             KN_TEST(test_get_records_fails_loudly),
+             KN_TEST(test_listing_fails_loudly),
              KN_TEST(test_server_errors_and_drops),
              KN_TEST(test_shard_disappears),
              KN_TEST(test_reshard_split_merge),

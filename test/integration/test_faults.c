@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "client.h"
 #include "fault.h"
 #include "sigv4.h"
 
@@ -257,8 +258,8 @@ static void test_signed_headers(void) {
   setup();
   test_client_options(&o, fault);
   o.session_token = "session-token-value";
-  o.clock_ms = fixed_clock;
   ASSERT_OK(kinesis_client_new(&loop, &o, &c));
+  kn_client_set_clock(c, fixed_clock, NULL);
   describe(c, "nothere", &cap);
   ASSERT_EQ(KINESIS_ENOTFOUND, cap.status);
   log = fault_log();
@@ -421,7 +422,7 @@ static void test_wait_for_active_polls_not_found(void) {
 static void test_put_records_partial_failure(void) {
   kinesis_client_t* c;
   capture_t cap;
-  kinesis_put_entry_t e[3];
+  kinesis_record_t e[3];
   char stream[128];
   int i;
 
@@ -456,7 +457,7 @@ static void test_put_records_partial_failure(void) {
 static void test_untrusted_answers_refused(void) {
   kinesis_client_t* c;
   capture_t cap;
-  kinesis_put_entry_t entries[2];
+  kinesis_record_t entries[2];
 
   setup();
   c = new_client(3, 0);

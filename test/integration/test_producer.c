@@ -33,6 +33,7 @@ typedef struct {
   int drains;
   int flushed;
   int closed;
+  int close_status;   /* what the close's callback got */
   size_t next;        /* next record to put, for the backpressure loop */
   const char* prefix;
   size_t nkeys;
@@ -128,10 +129,10 @@ static void on_flushed(kinesis_producer_t* p, int status, void* arg) {
 }
 
 
-static void on_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
+static void on_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
-  ASSERT_OK(status);
+  run.close_status = status;
   ASSERT_EQ(run.next, run.done);
   run.closed++;
   wake();
@@ -280,6 +281,18 @@ static int was_logged(const char* text) {
 }
 
 
+/* How many times `text` appears in the log. */
+static size_t logged_count(const char* text) {
+  size_t n = 0;
+  const char* at = logged;
+  while ((at = strstr(at, text)) != NULL) {
+    n++;
+    at += strlen(text);
+  }
+  return n;
+}
+
+
 static kinesis_client_t* new_client(const char* endpoint) {
   kinesis_client_options_t o;
   kinesis_client_t* c;
@@ -299,6 +312,8 @@ static void close_producer(kinesis_producer_t* p) {
   while (!run.closed)
     uv_run(&loop, UV_RUN_ONCE);
   ASSERT_EQ(1, run.closed);
+  /* No record failed during the close. */
+  ASSERT_OK(run.close_status);
 }
 
 
@@ -952,13 +967,117 @@ static void test_no_such_stream(void) {
                          "no shard map: ListShards failed: "
                          "ResourceNotFoundException", 58));
   }
-  ASSERT(was_logged("WARN producer: no shard map: ListShards failed: "
-                    "ResourceNotFoundException"));
+  /* One WARN for the listings that failed alike, with the service's
+   * words; each try only in the debug log. */
+  ASSERT_EQ(1, logged_count("WARN producer: ListShards on "));
+  ASSERT(was_logged(" failed: stream or shard not found "
+                    "(ResourceNotFoundException: "));
+  {
+    kinesis_producer_stats_t st;
+    ASSERT_OK(kinesis_producer_stats(p, &st));
+    ASSERT_GE(st.list_failures, 3);
+  }
   ASSERT(was_logged("WARN producer: 3 records still buffered when "
                     "record_ttl_ms (1500 ms) passed: no shard map: "));
   close_producer(p);
   close_client(&loop, c);
   free(run.results);
+  kn_test_loop_close(&loop);
+}
+
+
+/* ListShards answered with a 200 whose body is not JSON, four times: the
+ * records wait for a map, and the log says why at once, at WARN, once for
+ * the four; the stats count them; the listing that works at last is
+ * reported, and the records land. */
+static void test_listing_fails_loudly(void) {
+  kinesis_client_t* c;
+  kinesis_producer_t* p;
+  kinesis_producer_stats_t st;
+  char stream[128];
+  char want[256];
+
+  fault = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
+  ASSERT_OK(uv_loop_init(&loop));
+  c = new_client(fault);
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("plistfail"));
+  create_active_stream(&loop, c, stream, 1);
+  ASSERT_OK(kn_fault_reset(fault));
+  ASSERT_OK(kn_fault_script(fault, "{\"target\":\"ListShards\","
+                                   "\"status\":200,\"body\":\"this is not "
+                                   "JSON\",\"times\":4}"));
+  logged[0] = '\0';
+  logged_len = 0;
+  run_init(3, "l", 3);
+  p = fault_producer(c, stream, 30000);
+  put_all_and_wait(p);
+  ASSERT_EQ(3, run.ok);
+  ASSERT_OK(kinesis_producer_stats(p, &st));
+  ASSERT_EQ(4, st.list_failures);
+  snprintf(want, sizeof(want),
+           "WARN producer: ListShards on %s failed: malformed service "
+           "response (", stream);
+  ASSERT(was_logged(want));
+  ASSERT_EQ(1, logged_count("WARN producer: ListShards on "));
+  snprintf(want, sizeof(want),
+           "INFO producer: ListShards on %s: recovered after 4 failures\n",
+           stream);
+  ASSERT(was_logged(want));
+  close_producer(p);
+  free(run.results);
+  ASSERT_OK(kn_fault_reset(fault));
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+}
+
+
+/* PutRecords failed whole with a 500, six times, through a client that
+ * tries each request twice: the producer sees three failed requests and
+ * sends their records again. The log says why once, at WARN, and once at
+ * INFO when a request goes through; every record lands. */
+static void test_put_failures_reported(void) {
+  kinesis_client_options_t co;
+  kinesis_client_t* c;
+  kinesis_producer_t* p;
+  kinesis_producer_stats_t st;
+  char stream[128];
+  char want[256];
+
+  fault = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
+  ASSERT_OK(uv_loop_init(&loop));
+  test_client_options(&co, fault);
+  co.log = on_log;
+  co.log_level = KINESIS_LOG_INFO;
+  co.max_attempts = 2;
+  ASSERT_OK(kinesis_client_new(&loop, &co, &c));
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("pputfail"));
+  create_active_stream(&loop, c, stream, 1);
+  ASSERT_OK(kn_fault_reset(fault));
+  ASSERT_OK(kn_fault_script(fault, "{\"target\":\"PutRecords\","
+                                   "\"status\":500,\"times\":6,\"body\":"
+                                   "{\"__type\":\"InternalFailure\","
+                                   "\"message\":\"boom\"}}"));
+  logged[0] = '\0';
+  logged_len = 0;
+  run_init(5, "u", 5);
+  p = fault_producer(c, stream, 30000);
+  put_all_and_wait(p);
+  ASSERT_EQ(5, run.ok);
+  ASSERT_OK(kinesis_producer_stats(p, &st));
+  ASSERT_EQ(3, st.request_failures);
+  snprintf(want, sizeof(want),
+           "WARN producer: PutRecords to %s failed: service-side failure "
+           "(5xx) (InternalFailure: boom); retrying\n", stream);
+  ASSERT(was_logged(want));
+  ASSERT_EQ(1, logged_count("WARN producer: PutRecords to "));
+  snprintf(want, sizeof(want),
+           "INFO producer: PutRecords to %s: recovered after 3 failures\n",
+           stream);
+  ASSERT(was_logged(want));
+  close_producer(p);
+  free(run.results);
+  ASSERT_OK(kn_fault_reset(fault));
+  close_client(&loop, c);
   kn_test_loop_close(&loop);
 }
 
@@ -1002,6 +1121,8 @@ static void test_fault_server_never_answers(void) {
   ASSERT_EQ(run.n, run.done);
   for (i = 0; i < run.n; i++)
     ASSERT_EQ(1, run.results[i].calls);
+  /* The records failed during the close: it says so with their error. */
+  ASSERT_EQ(KINESIS_ETIMEDOUT, run.close_status);
   free(run.results);
   ASSERT_OK(kn_fault_reset(fault));
   close_client(&loop, c);
@@ -1043,6 +1164,7 @@ static void test_close_and_flush_in_flight(void) {
   ASSERT_OK(kinesis_producer_close(p, on_closed, NULL));
   while (!run.closed)
     uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_OK(run.close_status);
   ASSERT_EQ(2000, run.ok);
   close_client(&loop, c);
   free(run.results);
@@ -1053,8 +1175,8 @@ static void test_close_and_flush_in_flight(void) {
 static int other_closed;
 
 
-static void on_other_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
+static void on_other_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   other_closed++;
@@ -1162,4 +1284,6 @@ KN_TEST_MAIN(KN_TEST(test_follows_resharding), KN_TEST(test_bad_records), KN_TES
              KN_TEST(test_aggregation_roundtrip),
              KN_TEST(test_explicit_hash_keys),
              KN_TEST(test_rate_limit_holds), KN_TEST(test_no_such_stream),
+             KN_TEST(test_listing_fails_loudly),
+             KN_TEST(test_put_failures_reported),
              KN_TEST(test_hundred_thousand_records))

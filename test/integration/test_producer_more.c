@@ -74,8 +74,8 @@ static void on_put(kinesis_producer_t* p, int status,
 }
 
 
-static void on_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
+static void on_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   ASSERT_EQ(run.next, run.done);

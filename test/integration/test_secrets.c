@@ -111,8 +111,8 @@ static void on_put(kinesis_producer_t* p, int status,
 static int closed;
 
 
-static void on_producer_closed(kinesis_producer_t* p, int status, void* arg) {
-  (void) p;
+static void on_producer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   closed++;
@@ -131,8 +131,8 @@ static void on_record(kinesis_consumer_t* c, const kinesis_consumer_record_t* r,
 }
 
 
-static void on_consumer_closed(kinesis_consumer_t* c, int status, void* arg) {
-  (void) c;
+static void on_consumer_closed(void* data, int status, void* arg) {
+  (void) data;
   (void) arg;
   ASSERT_OK(status);
   closed++;

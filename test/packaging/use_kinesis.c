@@ -10,7 +10,9 @@
 static int closed;
 
 
-static void on_closed(void* arg) {
+static void on_closed(void* data, int status, void* arg) {
+  (void) data;
+  (void) status;
   (void) arg;
   closed = 1;
 }

@@ -12,11 +12,14 @@
 static kinesis_checkpointer_t* make(uv_loop_t* loop, uint32_t timeout_ms) {
   kinesis_checkpointer_memory_options_t o;
   kinesis_checkpointer_t* cp = NULL;
+  kinesis_client_t* client = kn_conf_client_new(loop);
   kinesis_checkpointer_memory_options_init(&o);
   if (timeout_ms > 0)
     o.session_timeout_ms = timeout_ms;
-  ASSERT_OK(kinesis_checkpointer_memory_new(loop, &o, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(client, &o, &cp));
   ASSERT_NOT_NULL(cp);
+  ASSERT_NULL(cp->data);
+  cp->data = client; /* closed by the suite after the checkpointer */
   ASSERT_NOT_NULL(cp->ops);
   ASSERT_NOT_NULL(cp->ops->member);
   ASSERT_EQ(o.session_timeout_ms, cp->session_timeout_ms);
@@ -40,7 +43,7 @@ static const kn_conf_store_t memory_store = {
     .run_until = run_dry,
     .short_timeout_ms = 100,
     .promises =
-        KN_CONF_LOOP_CLOCK | KN_CONF_ONE_TICK | KN_CONF_SAYS_EALREADY,
+        KN_CONF_LOOP_CLOCK | KN_CONF_ONE_TICK,
 };
 
 
@@ -51,6 +54,7 @@ static void test_options_and_new(void) {
   kinesis_checkpointer_memory_options_t o;
   kinesis_checkpointer_t* cp = (kinesis_checkpointer_t*) &o;
   kinesis_checkpointer_t* sentinel = cp;
+  kinesis_client_t* client;
   uv_loop_t loop;
 
   memset(&o, 0xff, sizeof(o));
@@ -58,16 +62,21 @@ static void test_options_and_new(void) {
   ASSERT_EQ(10000, o.session_timeout_ms);
 
   ASSERT_OK(uv_loop_init(&loop));
+  client = kn_conf_client_new(&loop);
   ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_memory_new(NULL, &o, &cp));
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_memory_new(&loop, &o, NULL));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_memory_new(client, &o, NULL));
   o.session_timeout_ms = 0;
-  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_memory_new(&loop, &o, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_memory_new(client, &o, &cp));
   ASSERT(cp == sentinel);
   /* NULL options mean the defaults. */
-  ASSERT_OK(kinesis_checkpointer_memory_new(&loop, NULL, &cp));
+  ASSERT_OK(kinesis_checkpointer_memory_new(client, NULL, &cp));
   ASSERT(cp != sentinel);
   ASSERT(cp->self != NULL);
+  ASSERT_NULL(cp->data);
   ASSERT_EQ(10000, cp->session_timeout_ms);
+  /* The client refuses to close while its checkpointer is open. */
+  ASSERT_EQ(KINESIS_EBUSY, kinesis_client_close(client, NULL, NULL));
+  cp->data = client;
   kn_conf_close_all(&loop, cp);
 }
 
@@ -119,6 +128,7 @@ static void test_loop_clock(void) {
 static int failmalloc_run(void) {
   enum { N = 20 };
   uv_loop_t loop;
+  kinesis_client_t* client;
   kinesis_checkpointer_t* cp = NULL;
   kn_conf_state_t c = {0}, g = {0}, b = {0}, many[N];
   kn_conf_plain_t ck = {0}, rel = {0};
@@ -132,13 +142,21 @@ static int failmalloc_run(void) {
 
   memset(many, 0, sizeof(many));
   ASSERT_OK(uv_loop_init(&loop));
-  r = kinesis_checkpointer_memory_new(&loop, NULL, &cp);
+  r = kinesis_client_new(&loop, NULL, &client);
   if (r != 0) {
     ASSERT_EQ(KINESIS_ENOMEM, r);
-    ASSERT_NULL(cp);
     kn_test_loop_close(&loop);
     return 0;
   }
+  r = kinesis_checkpointer_memory_new(client, NULL, &cp);
+  if (r != 0) {
+    ASSERT_EQ(KINESIS_ENOMEM, r);
+    ASSERT_NULL(cp);
+    ASSERT_OK(kinesis_client_close(client, NULL, NULL));
+    kn_test_loop_close(&loop);
+    return 0;
+  }
+  cp->data = client;
   rc = kn_conf_claim(cp, "s", "A", &c);
   rck = kn_conf_checkpoint(cp, "s", "A", "100", 2, 1, &ck);
   for (i = 0; i < N; i++) {

@@ -56,6 +56,35 @@ static void test_error_header_wins(void) {
 }
 
 
+/* A signature mismatch carries the canonical request the service expected,
+ * session token included: the message keeps only what comes before it. */
+static void test_error_signature_mismatch_cut(void) {
+  kn_codec_error_t e;
+  kn_codec_parse_error(
+      BODY("{\"__type\":\"InvalidSignatureException\",\"message\":"
+           "\"The request signature we calculated does not match the "
+           "signature you provided. Check your AWS Secret Access Key and "
+           "signing method.\\n\\nThe Canonical String for this request "
+           "should have been\\n'POST\\n/\\n\\nhost:kinesis\\n"
+           "x-amz-security-token:SECRETTOKEN\\n'\"}"),
+      NULL, &e);
+  ASSERT(e.has_message);
+  ASSERT_STR_EQ("The request signature we calculated does not match the "
+                "signature you provided. Check your AWS Secret Access Key "
+                "and signing method",
+                e.message);
+  ASSERT_NULL(strstr(e.message, "SECRETTOKEN"));
+  /* The token header alone, without the sentence before it, is cut too. */
+  kn_codec_parse_error(BODY("{\"message\":\"bad x-amz-security-token:SECRET\"}"),
+                       NULL, &e);
+  ASSERT_STR_EQ("bad", e.message);
+  /* A message without either keeps its lines. */
+  kn_codec_parse_error(BODY("{\"message\":\"line one\\nline two\"}"), NULL,
+                       &e);
+  ASSERT_STR_EQ("line one\nline two", e.message);
+}
+
+
 static void test_error_empty_and_non_json(void) {
   kn_codec_error_t e;
   kn_codec_parse_error((const uint8_t*) "", 0, NULL, &e);
@@ -723,7 +752,7 @@ static void test_hot_parsers_empty_body(void) {
 static void test_encode_requests(void) {
   kn_buf_t b = KN_BUF_INIT;
   kinesis_iterator_request_t it;
-  kinesis_put_entry_t e[2];
+  kinesis_record_t e[2];
 
   ASSERT_OK(kn_codec_create_stream(&b, "s1", 2));
   ASSERT_STR_EQ("{\"StreamName\":\"s1\",\"ShardCount\":2}", kn_buf_str(&b));
@@ -929,51 +958,10 @@ static void test_backoff(void) {
 }
 
 
-#define LINE(s) (s), strlen(s)
-
-
-static void test_put_lines(void) {
-  kn_put_line_t l;
-  ASSERT_OK(kn_codec_parse_put_line(LINE("{\"data\":\"hi\\nthere\"}"), &l));
-  ASSERT_EQ(8, l.len);
-  ASSERT_MEM_EQ("hi\nthere", l.data, 8);
-  ASSERT_NULL(l.partition_key);
-  kn_put_line_clear(&l);
-  ASSERT_OK(kn_codec_parse_put_line(
-      LINE("{\"data_b64\":\"AAEC\",\"partition_key\":\"k\","
-           "\"explicit_hash_key\":\"7\",\"extra\":1}"),
-      &l));
-  ASSERT_EQ(3, l.len);
-  ASSERT_MEM_EQ("\0\1\2", l.data, 3);
-  ASSERT_STR_EQ("k", l.partition_key);
-  ASSERT_STR_EQ("7", l.explicit_hash_key);
-  kn_put_line_clear(&l);
-  ASSERT_EQ(KINESIS_EINVAL, kn_codec_parse_put_line(LINE("nope"), &l));
-  ASSERT_STR_EQ("not a JSON object", l.error);
-  kn_put_line_clear(&l);
-  ASSERT_EQ(KINESIS_EINVAL, kn_codec_parse_put_line(LINE("{}"), &l));
-  kn_put_line_clear(&l);
-  ASSERT_EQ(KINESIS_EINVAL,
-            kn_codec_parse_put_line(LINE("{\"data\":\"a\",\"data_b64\":\"YQ==\"}"),
-                                    &l));
-  kn_put_line_clear(&l);
-  ASSERT_EQ(KINESIS_EINVAL, kn_codec_parse_put_line(LINE("{\"data\":5}"), &l));
-  ASSERT_STR_EQ("\"data\" must be a string", l.error);
-  kn_put_line_clear(&l);
-  ASSERT_EQ(KINESIS_EINVAL,
-            kn_codec_parse_put_line(LINE("{\"data_b64\":\"!!\"}"), &l));
-  ASSERT_STR_EQ("\"data_b64\" is not base64", l.error);
-  kn_put_line_clear(&l);
-  ASSERT_EQ(KINESIS_EINVAL,
-            kn_codec_parse_put_line(
-                LINE("{\"data\":\"a\",\"partition_key\":[1]}"), &l));
-  kn_put_line_clear(&l);
-}
-
-
-KN_TEST_MAIN(KN_TEST(test_put_lines), KN_TEST(test_error_namespaced_type),
+KN_TEST_MAIN(KN_TEST(test_error_namespaced_type),
              KN_TEST(test_error_capital_message),
              KN_TEST(test_error_header_wins),
+             KN_TEST(test_error_signature_mismatch_cut),
              KN_TEST(test_error_empty_and_non_json),
              KN_TEST(test_summary_lenient),
              KN_TEST(test_list_shards), KN_TEST(test_get_records),

@@ -133,6 +133,7 @@ static void producer_sample(kinesis_producer_stats_t* p) {
   p->latency_max_ms = 1000;
   p->records_maybe_duplicated = 6;
   p->records_rerouted = 5;
+  p->list_failures = 3;
 }
 
 
@@ -152,6 +153,7 @@ static void test_prometheus_producer(void) {
       "kinesis_producer_user_records_sent_total{stream=\"orders\"} 1030\n"
       "kinesis_producer_records_maybe_duplicated_total{stream=\"orders\"} 6\n"
       "kinesis_producer_records_rerouted_total{stream=\"orders\"} 5\n"
+      "kinesis_producer_list_failures_total{stream=\"orders\"} 3\n"
       "kinesis_producer_queue_records{stream=\"orders\"} 7\n"
       "kinesis_producer_queue_bytes{stream=\"orders\"} 728\n"
       "kinesis_producer_requests_in_flight{stream=\"orders\"} 1\n"
@@ -324,7 +326,11 @@ static void test_prometheus_consumer(void) {
   shards[2].shard_id = "shardId-000000000002";
   shards[2].state = "fetching";
   shards[2].millis_behind_latest = -1;
+  shards[2].last_error = KINESIS_EPROTO;
   memset(&cs, 0, sizeof(cs));
+  cs.fetch_failures = 4;
+  cs.list_failures = 2;
+  cs.get_records_ok = 9;
   cs.ready = 1;
   cs.leases_held = 2;
   cs.invalid_checkpoints = 1;
@@ -375,6 +381,15 @@ static void test_prometheus_consumer(void) {
   ASSERT_NOT_NULL(strstr(buf,
                          "kinesis_consumer_shard_state{shard_id=\"odd\\\"id"
                          "\\\\\",state=\"leased-elsewhere\"} 1\n"));
+  /* Failures: the counters, and the shards failing now by error. */
+  ASSERT_NOT_NULL(strstr(buf, "kinesis_consumer_fetch_failures_total 4\n"));
+  ASSERT_NOT_NULL(strstr(buf, "kinesis_consumer_list_failures_total 2\n"));
+  ASSERT_NOT_NULL(strstr(buf, "kinesis_consumer_get_records_ok_total 9\n"));
+  ASSERT_NOT_NULL(strstr(buf,
+                         "kinesis_consumer_shard_failing{shard_id=\"shardId-"
+                         "000000000002\",error=\"KINESIS_EPROTO\"} 1\n"));
+  ASSERT_NULL(strstr(buf, "kinesis_consumer_shard_failing{shard_id="
+                          "\"shardId-000000000000\""));
 }
 
 
