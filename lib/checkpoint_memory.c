@@ -2,8 +2,8 @@
  *
  * Every operation decides its outcome when it is called, changes the store at
  * once, and queues a completion that carries a private copy of the answer. A
- * single uv_idle_t drains the queue in FIFO order on a later loop iteration,
- * so callbacks are never synchronous and see a checkpoint that later
+ * kn_defer_t (lib/defer.h) drains the queue in FIFO order on a later loop
+ * iteration, so callbacks are never synchronous and see a checkpoint that later
  * operations cannot change under them. */
 
 #include "checkpoint.h"
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "defer.h"
 #include "validate.h"
 
 #define DEFAULT_SESSION_TIMEOUT_MS 10000
@@ -51,7 +52,7 @@ typedef enum {
  * is one, is stored after the struct; so are a leases answer's entries and
  * their strings (see completion_leases_alloc). */
 typedef struct completion_s {
-  kn_queue_t node;
+  kn_defer_item_t item;
   completion_kind_t kind;
   kinesis_ckpt_state_cb state_cb;
   kinesis_ckpt_cb cb;
@@ -84,16 +85,13 @@ typedef struct mem_store_s {
   /* Memberships of every stream, in no order. There are as many as there
    * are consumers, so a list is enough. */
   member_t* members;
-  kn_queue_t pending; /* completion_t, oldest first. */
-  uv_idle_t idle;     /* Started while `pending` is not empty. */
+  kn_defer_t defer; /* completion_t, oldest first. */
   unsigned flags;
-  unsigned in_callback;
   kinesis_ckpt_cb close_cb;
   void* close_arg;
 } mem_store_t;
 
 
-static void on_idle(uv_idle_t* handle);
 static void on_idle_closed(uv_handle_t* handle);
 
 
@@ -301,17 +299,8 @@ static completion_t* completion_leases_alloc(size_t n, size_t strings,
 }
 
 
-/* Queues `c` with `status`; it runs on a later tick. */
-static void completion_queue(mem_store_t* m, completion_t* c, int status) {
-  c->status = status;
-  kn_queue_insert_tail(&m->pending, &c->node);
-  /* Starting an active idle handle is a no-op. */
-  uv_idle_start(&m->idle, on_idle);
-}
-
-
-static void store_invoke(mem_store_t* m, completion_t* c) {
-  m->in_callback++;
+static void completion_run(kn_defer_item_t* item) {
+  completion_t* c = container_of(item, completion_t, item);
   if (c->kind == COMPLETION_STATE)
     c->state_cb(c->status, &c->checkpoint, c->arg);
   else if (c->kind == COMPLETION_MEMBERS)
@@ -320,7 +309,16 @@ static void store_invoke(mem_store_t* m, completion_t* c) {
     c->leases_cb(c->status, c->leases, c->nleases, c->arg);
   else
     c->cb(c->status, c->arg);
-  m->in_callback--;
+  /* The store is freed only from a uv close callback, so it is still valid
+   * after the callback even if it closed it. */
+  kn_free(c);
+}
+
+
+/* Queues `c` with `status`; it runs on a later tick. */
+static void completion_queue(mem_store_t* m, completion_t* c, int status) {
+  c->status = status;
+  kn_defer_add(&m->defer, &c->item, completion_run);
 }
 
 
@@ -328,41 +326,16 @@ static void store_invoke(mem_store_t* m, completion_t* c) {
  * callback notifies the user and frees everything. */
 static void store_maybe_finish_close(mem_store_t* m) {
   if (!(m->flags & MEM_CLOSING) || (m->flags & MEM_HANDLE_CLOSING) ||
-      m->in_callback > 0 || !kn_queue_empty(&m->pending))
+      !kn_defer_empty(&m->defer))
     return;
   m->flags |= MEM_HANDLE_CLOSING;
-  uv_close((uv_handle_t*) &m->idle, on_idle_closed);
+  kn_defer_close(&m->defer, NULL, on_idle_closed);
 }
 
 
-static void on_idle(uv_idle_t* handle) {
-  mem_store_t* m = handle->data;
-  kn_queue_t batch;
-
-  /* Deliver only what was queued before this tick, so a callback that
-   * queues another operation does not keep this loop turning forever. The
-   * new completions wait for the next tick. */
-  kn_queue_init(&batch);
-  if (!kn_queue_empty(&m->pending)) {
-    batch.next = m->pending.next;
-    batch.prev = m->pending.prev;
-    batch.next->prev = &batch;
-    batch.prev->next = &batch;
-    kn_queue_init(&m->pending);
-  }
-
-  while (!kn_queue_empty(&batch)) {
-    completion_t* c = kn_queue_data(batch.next, completion_t, node);
-    kn_queue_remove(&c->node);
-    store_invoke(m, c);
-    /* The store is freed only from a uv close callback, so `m` is still
-     * valid here even if the callback closed it. */
-    kn_free(c);
-  }
-
-  if (kn_queue_empty(&m->pending) && !(m->flags & MEM_HANDLE_CLOSING))
-    uv_idle_stop(&m->idle);
-  store_maybe_finish_close(m);
+/* After a tick that delivered everything queued. */
+static void on_defer_empty(kn_defer_t* d) {
+  store_maybe_finish_close(d->idle.data);
 }
 
 
@@ -375,10 +348,10 @@ static void on_idle_closed(uv_handle_t* handle) {
    * anything the callback calls is refused with KINESIS_ECLOSING before the
    * memory goes. */
   kn_client_child_remove(m->base.client);
-  m->in_callback++;
+  m->defer.depth++;
   cb(0, arg);
-  m->in_callback--;
-  KN_ASSERT(kn_queue_empty(&m->pending));
+  m->defer.depth--;
+  KN_ASSERT(kn_queue_empty(&m->defer.items));
   map_free(m);
   members_free(m);
   kn_free(m);
@@ -800,18 +773,17 @@ int kinesis_checkpointer_memory_new(
     return KINESIS_ENOMEM;
   }
   m->nbuckets = INITIAL_BUCKETS;
-  r = uv_idle_init(loop, &m->idle);
+  r = kn_defer_init(loop, &m->defer, 0, on_defer_empty);
   if (r != 0) {
     /* uv_idle_init cannot fail on Unix; nothing to close if it did. */
     kn_free(m->buckets);
     kn_free(m);
     return r;
   }
-  m->idle.data = m;
+  m->defer.idle.data = m;
   m->base.client = client;
   m->loop = loop;
   m->session_timeout_ms = options->session_timeout_ms;
-  kn_queue_init(&m->pending);
   m->pub.ops = &mem_ops;
   m->pub.self = m;
   m->pub.session_timeout_ms = options->session_timeout_ms;

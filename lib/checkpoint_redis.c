@@ -10,9 +10,11 @@
  * so that another implementation can share them.
  *
  * Answers never reach the user from inside hiredis: a reply is turned into a
- * request's status and payload, and a uv_idle_t delivers answered requests
- * on the loop, like the memory checkpointer's completions, in the order of
- * the calls (`reqs` holds every request from call to callback). That keeps
+ * request's status and payload, and an ordered kn_defer_t (lib/defer.h)
+ * delivers answered requests on the loop, like the memory checkpointer's
+ * completions, in the order of the calls (its queue holds every request
+ * from call to callback, and an answered one waits behind those called
+ * before it). That keeps
  * callbacks asynchronous (an operation refused while disconnected is
  * answered on a later tick too), keeps user code, which may call any
  * operation or close, out of hiredis's callbacks, and keeps the order when a
@@ -83,135 +85,16 @@ kn_ckpt_base_t* kn_checkpointer_redis_base(const kinesis_checkpointer_t* cp) {
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
-#include <hiredis/adapters/libuv.h>
 
-#include "retry.h"
+#include "checkpoint_redis.h"
 #include "url.h"
 #include "validate.h"
-
-
-/* ---- The scripts (docs/checkpointers.md, "The Redis checkpointer") ---- */
-
-
-/* clang-format off */
-/* (One Lua line per C line.) */
-
-/* Every script starts with the server's time in milliseconds. */
-#define LUA_NOW                                                               \
-  "local t = redis.call('TIME')\n"                                            \
-  "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-
-/* The owned-lease scripts start with the fencing check. */
-#define LUA_FENCE                                                             \
-  "if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end\n"
-
-enum {
-  SCRIPT_CLAIM,
-  SCRIPT_HEARTBEAT,
-  SCRIPT_CHECKPOINT,
-  SCRIPT_FINISH,
-  SCRIPT_RELEASE,
-  SCRIPT_MEMBER,
-  SCRIPT_LEASES,
-  NSCRIPTS
-};
-
-typedef struct script_s {
-  const char* name;
-  const char* source;
-} script_t;
-
-static const script_t scripts[NSCRIPTS] = {
-    /* KEYS[1] the shard's hash; ARGV[1] owner, ARGV[2] session timeout (ms).
-     * Returns {held, seq or nil, sub, partial, finished}: held is 1 when
-     * another owner's lease is live (nothing written), else 0 and the lease
-     * is the caller's until now + timeout. */
-    {"claim",
-     LUA_NOW
-     "local h = redis.call('HMGET', KEYS[1], 'owner', 'expires_ms', 'seq',\n"
-     "  'sub', 'partial', 'finished')\n"
-     "local held = 0\n"
-     "if h[1] and h[1] ~= '' and h[1] ~= ARGV[1] and\n"
-     "    now <= (tonumber(h[2]) or 0) then\n"
-     "  held = 1\n"
-     "else\n"
-     "  redis.call('HSET', KEYS[1], 'owner', ARGV[1],\n"
-     "    'expires_ms', now + tonumber(ARGV[2]), 'updated_ms', now)\n"
-     "end\n"
-     "return {held, h[3], tonumber(h[4]) or 0, tonumber(h[5]) or 0,\n"
-     "  tonumber(h[6]) or 0}\n"},
-    /* ARGV[1] owner, ARGV[2] session timeout. 1, or 0 when not the owner. */
-    {"heartbeat",
-     LUA_FENCE LUA_NOW
-     "redis.call('HSET', KEYS[1], 'expires_ms', now + tonumber(ARGV[2]),\n"
-     "  'updated_ms', now)\n"
-     "return 1\n"},
-    /* ARGV[1] owner, ARGV[2] sequence number, ARGV[3] sub-sequence number,
-     * ARGV[4] partial (0 or 1). 1, or 0 when not the owner. */
-    {"checkpoint",
-     LUA_FENCE LUA_NOW
-     "redis.call('HSET', KEYS[1], 'seq', ARGV[2], 'sub', ARGV[3],\n"
-     "  'partial', ARGV[4], 'updated_ms', now)\n"
-     "return 1\n"},
-    /* ARGV[1] owner. 1, or 0 when not the owner. */
-    {"finish",
-     LUA_FENCE LUA_NOW
-     "redis.call('HSET', KEYS[1], 'finished', 1, 'updated_ms', now)\n"
-     "redis.call('HDEL', KEYS[1], 'owner', 'expires_ms')\n"
-     "return 1\n"},
-    /* ARGV[1] owner. 1, or 0 when not the owner. */
-    {"release",
-     LUA_FENCE LUA_NOW
-     "redis.call('HSET', KEYS[1], 'updated_ms', now)\n"
-     "redis.call('HDEL', KEYS[1], 'owner', 'expires_ms')\n"
-     "return 1\n"},
-    /* KEYS[1] the stream's members (a sorted set scored by expiry); ARGV[1]
-     * owner, ARGV[2] session timeout, ARGV[3] leaving (0 or 1). Returns how
-     * many members are live. */
-    {"member",
-     LUA_NOW
-     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1)\n"
-     "if ARGV[3] == '1' then\n"
-     "  redis.call('ZREM', KEYS[1], ARGV[1])\n"
-     "else\n"
-     "  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
-     "end\n"
-     "local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')\n"
-     "if top[2] then\n"
-     "  redis.call('PEXPIREAT', KEYS[1], tonumber(top[2]) + 1)\n"
-     "end\n"
-     "return redis.call('ZCARD', KEYS[1])\n"},
-    /* KEYS the shard hashes, any number (the client sends at most
-     * LEASES_CHUNK). Writes nothing. Returns one {owner, finished, known}
-     * per key, in order: owner is the live lease's owner (live as in
-     * claim) or '', finished 0 or 1, known 1 when the hash exists. */
-    {"leases",
-     LUA_NOW
-     "local out = {}\n"
-     "for i, key in ipairs(KEYS) do\n"
-     "  local h = redis.call('HMGET', key, 'owner', 'expires_ms', 'finished')\n"
-     "  local owner = ''\n"
-     "  if h[1] and h[1] ~= '' and now <= (tonumber(h[2]) or 0) then\n"
-     "    owner = h[1]\n"
-     "  end\n"
-     "  local fin = 0\n"
-     "  if (tonumber(h[3]) or 0) ~= 0 then fin = 1 end\n"
-     "  out[i] = {owner, fin, redis.call('EXISTS', key)}\n"
-     "end\n"
-     "return out\n"},
-};
-
-/* clang-format on */
-
-#define SHA_LEN 40
 
 
 /* ---- Types ---- */
@@ -236,7 +119,6 @@ typedef enum {
 /* The key and at most four script arguments. */
 #define REQ_MAX_ARGS 5
 
-struct redis_store_s;
 struct req_s;
 
 /* One part of a leases request: the shards [first, first + count), held by
@@ -271,11 +153,12 @@ typedef enum {
   REQ_ANSWERED  /* Waiting for its turn to be delivered. */
 } req_state_t;
 
-/* One operation, from its call to its callback, in the store's `reqs`. The
- * key and the arguments are stored after the struct, to send the command
- * when the connection is ready, or again with EVAL after a NOSCRIPT. */
+/* One operation, from its call to its callback, in the store's `defer`
+ * (ready once REQ_ANSWERED). The key and the arguments are stored after the
+ * struct, to send the command when the connection is ready, or again with
+ * EVAL after a NOSCRIPT. */
 typedef struct req_s {
-  kn_queue_t node;
+  kn_defer_item_t item;
   struct redis_store_s* store;
   op_t op;
   req_state_t state;
@@ -296,51 +179,6 @@ typedef struct req_s {
   char buf[];
 } req_t;
 
-enum {
-  RS_CLOSING = 1,        /* close() was called: new operations are refused. */
-  RS_HANDLES_CLOSING = 2 /* uv_close() was called on the idle and timer. */
-};
-
-typedef struct redis_store_s {
-  /* The public object, freed together with the store. */
-  kinesis_checkpointer_t pub;
-  kn_ckpt_base_t base; /* the client, and the close's slot */
-  uv_loop_t* loop;
-  /* From the URL. */
-  char* host;
-  int port;
-  char* user;     /* NULL: AUTH with the password alone. */
-  char* password; /* NULL: no AUTH. */
-  int db;         /* -1: no SELECT. */
-  char* app;
-  char timeout_arg[16]; /* session_timeout_ms, in decimal for the scripts. */
-  uint32_t connect_timeout_ms;
-  uint32_t reconnect_min_ms;
-  uint32_t reconnect_max_ms;
-  /* The connection: NULL between attempts. `ready` once the handshake has
-   * answered; until then `timer` bounds the attempt, and when `ac` is NULL
-   * it waits for the next one. */
-  redisAsyncContext* ac;
-  int ready;
-  int handshake_failed;
-  uint32_t attempts; /* Failed attempts since the last ready connection. */
-  uint64_t rng;
-  char sha[NSCRIPTS][SHA_LEN + 1]; /* Empty until SCRIPT LOAD answered. */
-  uv_timer_t timer;
-  uv_idle_t idle;    /* Started when a request is answered. */
-  kn_queue_t reqs;   /* Every req_t not yet delivered, oldest first. */
-  unsigned inflight; /* Those held by hiredis. */
-  unsigned pending_closes;
-  unsigned flags;
-  unsigned in_callback;
-  kinesis_ckpt_cb close_cb;
-  void* close_arg;
-} redis_store_t;
-
-
-static void connect_start(redis_store_t* rs);
-static void on_timer(uv_timer_t* handle);
-static void on_idle(uv_idle_t* handle);
 
 
 /* ---- The URL ---- */
@@ -488,14 +326,31 @@ static void req_free(req_t* req) {
 }
 
 
+/* Delivers `req`, its turn come, and frees it. */
+static void req_run(kn_defer_item_t* item) {
+  req_t* req = container_of(item, req_t, item);
+  if (req->op == OP_CLAIM || req->op == OP_GET)
+    req->state_cb(req->status, &req->checkpoint, req->arg);
+  else if (req->op == OP_MEMBER)
+    req->members_cb(req->status, req->live_members, req->arg);
+  else if (req->op == OP_LEASES && req->status == 0)
+    req->leases_cb(0, req->batch->leases, req->batch->n, req->arg);
+  else if (req->op == OP_LEASES)
+    req->leases_cb(req->status, NULL, 0, req->arg);
+  else
+    req->cb(req->status, req->arg);
+  /* The store is freed only from a uv close callback, so it is still valid
+   * after the callback even if it closed it. */
+  req_free(req);
+}
+
+
 /* Answers `req` with `status`; its callback runs on a later tick, after
  * those of the requests called before it. */
 static void req_complete(redis_store_t* rs, req_t* req, int status) {
   req->state = REQ_ANSWERED;
   req->status = status;
-  /* Starting an active idle handle is a no-op; on_idle stops it when the
-   * oldest request is still unanswered. */
-  uv_idle_start(&rs->idle, on_idle);
+  kn_defer_ready(&rs->defer, &req->item);
 }
 
 
@@ -521,7 +376,7 @@ static int req_send(redis_store_t* rs, redisAsyncContext* ac, req_t* req) {
       argvlen[argc++] = strlen(fields[i]);
     }
   } else {
-    const script_t* s = &scripts[req->op];
+    const script_t* s = &kn_redis_scripts[req->op];
     if (rs->sha[req->op][0] != '\0' && !req->use_eval) {
       argv[argc] = "EVALSHA";
       argvlen[argc++] = 7;
@@ -565,8 +420,8 @@ static int chunk_send(redis_store_t* rs, redisAsyncContext* ac,
   } else {
     b->argv[argc] = "EVAL";
     b->argvlen[argc++] = 4;
-    b->argv[argc] = scripts[SCRIPT_LEASES].source;
-    b->argvlen[argc++] = strlen(scripts[SCRIPT_LEASES].source);
+    b->argv[argc] = kn_redis_scripts[SCRIPT_LEASES].source;
+    b->argvlen[argc++] = strlen(kn_redis_scripts[SCRIPT_LEASES].source);
   }
   snprintf(numkeys, sizeof(numkeys), "%zu", ch->count);
   b->argv[argc] = numkeys;
@@ -626,7 +481,7 @@ static void req_send_or_fail(redis_store_t* rs, req_t* req) {
  * answer comes later. */
 static void req_submit(redis_store_t* rs, req_t* req) {
   req->state = REQ_WAITING;
-  kn_queue_insert_tail(&rs->reqs, &req->node);
+  kn_defer_add(&rs->defer, &req->item, req_run);
   if (rs->ac != NULL && !rs->ready && !rs->handshake_failed)
     return;
   req_send_or_fail(rs, req);
@@ -635,10 +490,10 @@ static void req_submit(redis_store_t* rs, req_t* req) {
 
 /* The attempt ended: sends (ready) or fails the waiting requests, in the
  * order of the calls. */
-static void reqs_flush_waiting(redis_store_t* rs, int fail_status) {
+void kn_redis_flush_waiting(redis_store_t* rs, int fail_status) {
   kn_queue_t* q;
-  for (q = rs->reqs.next; q != &rs->reqs; q = q->next) {
-    req_t* req = kn_queue_data(q, req_t, node);
+  for (q = rs->defer.items.next; q != &rs->defer.items; q = q->next) {
+    req_t* req = kn_queue_data(q, req_t, item.node);
     if (req->state != REQ_WAITING)
       continue;
     if (fail_status != 0)
@@ -885,23 +740,7 @@ static void on_leases_reply(redisAsyncContext* ac, void* r, void* privdata) {
 }
 
 
-/* ---- Delivery and close ---- */
-
-
-static void store_invoke(redis_store_t* rs, req_t* req) {
-  rs->in_callback++;
-  if (req->op == OP_CLAIM || req->op == OP_GET)
-    req->state_cb(req->status, &req->checkpoint, req->arg);
-  else if (req->op == OP_MEMBER)
-    req->members_cb(req->status, req->live_members, req->arg);
-  else if (req->op == OP_LEASES && req->status == 0)
-    req->leases_cb(0, req->batch->leases, req->batch->n, req->arg);
-  else if (req->op == OP_LEASES)
-    req->leases_cb(req->status, NULL, 0, req->arg);
-  else
-    req->cb(req->status, req->arg);
-  rs->in_callback--;
-}
+/* ---- Close ---- */
 
 
 static void on_handle_closed(uv_handle_t* handle) {
@@ -918,10 +757,10 @@ static void on_handle_closed(uv_handle_t* handle) {
    * memory goes. The status is 0 even when the connection was down: the
    * operations answered with KINESIS_ECANCELED say what was not done. */
   kn_client_child_remove(rs->base.client);
-  rs->in_callback++;
+  rs->defer.depth++;
   cb(0, arg);
-  rs->in_callback--;
-  KN_ASSERT(kn_queue_empty(&rs->reqs));
+  rs->defer.depth--;
+  KN_ASSERT(kn_queue_empty(&rs->defer.items));
   KN_ASSERT(rs->ac == NULL && rs->inflight == 0);
   kn_free(rs->host);
   kn_free(rs->user);
@@ -935,341 +774,18 @@ static void on_handle_closed(uv_handle_t* handle) {
  * close callback notifies the user and frees everything. */
 static void store_maybe_finish_close(redis_store_t* rs) {
   if (!(rs->flags & RS_CLOSING) || (rs->flags & RS_HANDLES_CLOSING) ||
-      rs->in_callback > 0 || !kn_queue_empty(&rs->reqs))
+      !kn_defer_empty(&rs->defer))
     return;
   rs->flags |= RS_HANDLES_CLOSING;
   rs->pending_closes = 2;
-  uv_close((uv_handle_t*) &rs->idle, on_handle_closed);
+  kn_defer_close(&rs->defer, NULL, on_handle_closed);
   uv_close((uv_handle_t*) &rs->timer, on_handle_closed);
 }
 
 
-static int head_answered(const redis_store_t* rs) {
-  return !kn_queue_empty(&rs->reqs) &&
-         kn_queue_data(rs->reqs.next, req_t, node)->state == REQ_ANSWERED;
-}
-
-
-static void on_idle(uv_idle_t* handle) {
-  redis_store_t* rs = handle->data;
-  kn_queue_t* q;
-  kn_queue_t* last;
-
-  /* Deliver answered requests from the oldest, up to the first unanswered
-   * one, and only among those called before this tick: a callback whose
-   * next operation is refused at once must not keep this loop turning
-   * forever. */
-  last = rs->reqs.prev;
-  while (head_answered(rs)) {
-    req_t* req;
-    q = rs->reqs.next;
-    req = kn_queue_data(q, req_t, node);
-    kn_queue_remove(q);
-    store_invoke(rs, req);
-    /* The store is freed only from a uv close callback, so `rs` is still
-     * valid here even if the callback closed it. */
-    req_free(req);
-    if (q == last)
-      break;
-  }
-
-  if (!head_answered(rs) && !(rs->flags & RS_HANDLES_CLOSING))
-    uv_idle_stop(&rs->idle);
-  store_maybe_finish_close(rs);
-}
-
-
-/* ---- The connection ---- */
-
-
-/* hiredis writes with write(2), which raises SIGPIPE when the server has
- * gone. A library must not change the process's signal handling, so around
- * each write SIGPIPE is blocked in this thread and a SIGPIPE the write
- * raised is consumed before it is unblocked (libpq does the same). */
-typedef struct sigpipe_guard_s {
-  sigset_t old;
-  int blocked;
-  int was_pending;
-} sigpipe_guard_t;
-
-
-static void sigpipe_block(sigpipe_guard_t* g) {
-  sigset_t set, pending;
-  sigemptyset(&set);
-  sigaddset(&set, SIGPIPE);
-  g->blocked = pthread_sigmask(SIG_BLOCK, &set, &g->old) == 0;
-  g->was_pending = 0;
-  if (g->blocked && sigpending(&pending) == 0)
-    g->was_pending = sigismember(&pending, SIGPIPE) == 1;
-}
-
-
-static void sigpipe_restore(const sigpipe_guard_t* g) {
-  static const struct timespec zero = {0, 0};
-  sigset_t set, pending;
-  if (!g->blocked)
-    return;
-  if (!g->was_pending && sigpending(&pending) == 0 &&
-      sigismember(&pending, SIGPIPE) == 1) {
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR) {
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-}
-
-
-/* hiredis's adapters/libuv.h (0.14) returns from its poll callback when the
- * status is an error, and libuv reports POLLERR (a refused connect, a reset
- * connection) exactly that way, after stopping the handle: hiredis would
- * never learn the connection failed, and its requests would wait forever.
- * Its read and write hooks are replaced by these, which run on the
- * adapter's own handle and state but, on an error, let hiredis read and
- * write so that it finds the error itself (getsockopt or read(2)) and
- * disconnects. The adapter's attach and cleanup are kept. */
-static void on_redis_poll(uv_poll_t* handle, int status, int events) {
-  redisLibuvEvents* p = handle->data;
-  sigpipe_guard_t g;
-
-  if (status < 0)
-    events = UV_READABLE | UV_WRITABLE;
-  if (p->context != NULL && (events & UV_READABLE))
-    redisAsyncHandleRead(p->context);
-  /* The read may have freed the context; the cleanup hook clears it. */
-  if (p->context != NULL && (events & UV_WRITABLE)) {
-    sigpipe_block(&g);
-    redisAsyncHandleWrite(p->context);
-    sigpipe_restore(&g);
-  }
-}
-
-
-static void poll_update(redisLibuvEvents* p) {
-  if (p->events != 0)
-    uv_poll_start(&p->handle, p->events, on_redis_poll);
-  else
-    uv_poll_stop(&p->handle);
-}
-
-
-static void ev_add_read(void* privdata) {
-  redisLibuvEvents* p = privdata;
-  p->events |= UV_READABLE;
-  poll_update(p);
-}
-
-
-static void ev_del_read(void* privdata) {
-  redisLibuvEvents* p = privdata;
-  p->events &= ~UV_READABLE;
-  poll_update(p);
-}
-
-
-static void ev_add_write(void* privdata) {
-  redisLibuvEvents* p = privdata;
-  p->events |= UV_WRITABLE;
-  poll_update(p);
-}
-
-
-static void ev_del_write(void* privdata) {
-  redisLibuvEvents* p = privdata;
-  p->events &= ~UV_WRITABLE;
-  poll_update(p);
-}
-
-
-/* Exponential backoff with jitter: after the n-th failed attempt in a row,
- * a wait drawn from [d/2, d] with d = min(max, min * 2^(n-1)), and never
- * less than the minimum, so that consumers cut off together do not all
- * come back in step. */
-static uint64_t reconnect_delay(redis_store_t* rs) {
-  uint64_t d = rs->reconnect_min_ms;
-  uint64_t j;
-  uint32_t i;
-  for (i = 1; i < rs->attempts && d < rs->reconnect_max_ms; i++)
-    d *= 2;
-  if (d > rs->reconnect_max_ms)
-    d = rs->reconnect_max_ms;
-  j = d / 2 + kn_rng_next(&rs->rng) % (d - d / 2 + 1);
-  return j < rs->reconnect_min_ms ? rs->reconnect_min_ms : j;
-}
-
-
-/* The attempt failed, or the connection was lost: try again later. The
- * context is already gone (or being freed by hiredis, which answers the
- * requests it holds). */
-static void schedule_reconnect(redis_store_t* rs) {
-  rs->ac = NULL;
-  rs->ready = 0;
-  reqs_flush_waiting(rs, KINESIS_ESTORE);
-  if (rs->flags & RS_CLOSING)
-    return;
-  if (rs->attempts < UINT32_MAX)
-    rs->attempts++;
-  uv_timer_start(&rs->timer, on_timer, reconnect_delay(rs), 0);
-}
-
-
-/* Frees the current context ourselves (connect timeout). hiredis answers
- * its commands with NULL replies, and on_disconnect ignores it. */
-static void drop_connection(redis_store_t* rs) {
-  redisAsyncContext* ac = rs->ac;
-  rs->ac = NULL;
-  rs->ready = 0;
-  if (ac != NULL)
-    redisAsyncFree(ac);
-}
-
-
-static void on_timer(uv_timer_t* handle) {
-  redis_store_t* rs = handle->data;
-  if (rs->ac != NULL) {
-    /* The attempt (connect and handshake) took too long. */
-    drop_connection(rs);
-    schedule_reconnect(rs);
-    return;
-  }
-  connect_start(rs);
-}
-
-
-/* hiredis calls this with REDIS_OK once the TCP connection is up (the
- * handshake was queued before), or with REDIS_ERR when it failed; then it
- * frees the context, answering its commands with NULL. Not inside a reply
- * callback in 0.14, so the context must not be freed from here. */
-static void on_connect(const redisAsyncContext* ac, int status) {
-  redis_store_t* rs = ac->data;
-  if (status != REDIS_OK && rs->ac == ac)
-    schedule_reconnect(rs);
-}
-
-
-/* An established connection ended: the server closed it, an I/O error, or
- * redisAsyncDisconnect after a failed handshake. hiredis has answered the
- * pending commands with NULL, and frees the context after this returns. */
-static void on_disconnect(const redisAsyncContext* ac, int status) {
-  redis_store_t* rs = ac->data;
-  (void) status;
-  if (rs->ac == ac)
-    schedule_reconnect(rs);
-}
-
-
-/* Replies to AUTH, SELECT and SCRIPT LOAD. `privdata` is the script for
- * SCRIPT LOAD, NULL for the others. The last SCRIPT LOAD makes the
- * connection ready and sends the waiting requests; an error anywhere fails
- * them and ends the connection. */
-static void on_handshake_reply(redisAsyncContext* ac, void* r, void* privdata) {
-  redis_store_t* rs = ac->data;
-  redisReply* reply = r;
-  const script_t* script = privdata;
-
-  if (reply == NULL || rs->ac != ac || rs->handshake_failed)
-    return;
-  if (reply->type == REDIS_REPLY_ERROR ||
-      (script != NULL &&
-       (reply->type != REDIS_REPLY_STRING || reply->len != SHA_LEN))) {
-    rs->handshake_failed = 1;
-    reqs_flush_waiting(rs, KINESIS_ESTORE);
-    redisAsyncDisconnect(ac);
-    return;
-  }
-  if (script == NULL)
-    return;
-  memcpy(rs->sha[script - scripts], reply->str, SHA_LEN);
-  rs->sha[script - scripts][SHA_LEN] = '\0';
-  if (script == &scripts[NSCRIPTS - 1]) {
-    rs->ready = 1;
-    rs->attempts = 0;
-    uv_timer_stop(&rs->timer);
-    reqs_flush_waiting(rs, 0);
-  }
-}
-
-
-/* Queues AUTH, SELECT and the SCRIPT LOADs. Scripts are loaded on every
- * connection, so that a restarted Redis has them before any EVALSHA: the
- * NOSCRIPT fallback to EVAL lets requests already in flight behind the
- * failed one take effect before it. */
-static int queue_handshake(redis_store_t* rs, redisAsyncContext* ac) {
-  char db[16];
-  int i;
-
-  if (rs->password != NULL) {
-    int r = rs->user != NULL
-                ? redisAsyncCommand(ac, on_handshake_reply, NULL, "AUTH %s %s",
-                                    rs->user, rs->password)
-                : redisAsyncCommand(ac, on_handshake_reply, NULL, "AUTH %s",
-                                    rs->password);
-    if (r != REDIS_OK)
-      return -1;
-  }
-  if (rs->db >= 0) {
-    snprintf(db, sizeof(db), "%d", rs->db);
-    if (redisAsyncCommand(ac, on_handshake_reply, NULL, "SELECT %s", db) !=
-        REDIS_OK)
-      return -1;
-  }
-  for (i = 0; i < NSCRIPTS; i++) {
-    if (redisAsyncCommand(ac, on_handshake_reply, (void*) &scripts[i],
-                          "SCRIPT LOAD %s", scripts[i].source) != REDIS_OK)
-      return -1;
-  }
-  return 0;
-}
-
-
-static void connect_start(redis_store_t* rs) {
-  redisAsyncContext* ac;
-
-  KN_ASSERT(rs->ac == NULL);
-  /* hiredis resolves the host name here, blocking: prefer an address. The
-   * connect itself is non-blocking. */
-  ac = redisAsyncConnect(rs->host, rs->port);
-  if (ac == NULL) {
-    schedule_reconnect(rs);
-    return;
-  }
-  if (ac->err != 0) {
-    /* Refused at once (common on loopback). Nothing is attached yet. */
-    redisAsyncFree(ac);
-    schedule_reconnect(rs);
-    return;
-  }
-  ac->data = rs;
-  /* A peer that vanishes without a FIN or RST (a dead host, a dropped
-   * route) is noticed after about 30 s of silence instead of never. Best
-   * effort: without it the connection still works. */
-  (void) redisEnableKeepAlive(&ac->c);
-  if (redisLibuvAttach(ac, rs->loop) != REDIS_OK) {
-    /* The adapter sets its hooks before it can fail, and its cleanup hook
-     * does not accept a NULL state: clear them so that the free does not
-     * call it. */
-    memset(&ac->ev, 0, sizeof(ac->ev));
-    redisAsyncFree(ac);
-    schedule_reconnect(rs);
-    return;
-  }
-  ac->ev.addRead = ev_add_read;
-  ac->ev.delRead = ev_del_read;
-  ac->ev.addWrite = ev_add_write;
-  ac->ev.delWrite = ev_del_write;
-  /* After the attach: setting the connect callback arms the write event
-   * that detects the connection. */
-  redisAsyncSetConnectCallback(ac, on_connect);
-  redisAsyncSetDisconnectCallback(ac, on_disconnect);
-  rs->ac = ac;
-  rs->ready = 0;
-  rs->handshake_failed = 0;
-  if (queue_handshake(rs, ac) != 0) {
-    drop_connection(rs);
-    schedule_reconnect(rs);
-    return;
-  }
-  uv_timer_start(&rs->timer, on_timer, rs->connect_timeout_ms, 0);
+/* After a tick that delivered every request. */
+static void on_defer_empty(kn_defer_t* d) {
+  store_maybe_finish_close(d->idle.data);
 }
 
 
@@ -1536,7 +1052,7 @@ static int rs_leases(void* self, const char* stream,
   if (n == 0) {
     /* Nothing to ask Redis: answered in turn, connected or not. */
     req->state = REQ_WAITING;
-    kn_queue_insert_tail(&rs->reqs, &req->node);
+    kn_defer_add(&rs->defer, &req->item, req_run);
     req_complete(rs, req, 0);
     return 0;
   }
@@ -1556,13 +1072,13 @@ static int rs_close(void* self, kinesis_ckpt_cb cb, void* arg) {
   rs->close_cb = cb;
   rs->close_arg = arg;
   uv_timer_stop(&rs->timer);
-  reqs_flush_waiting(rs, KINESIS_ECANCELED);
+  kn_redis_flush_waiting(rs, KINESIS_ECANCELED);
   /* hiredis answers every command it holds with NULL, at once (they become
    * KINESIS_ECANCELED), and the adapter closes its poll handle. Answers
    * already received keep their real status. User callbacks run only from
-   * on_idle, never inside hiredis, so the context is not in a callback and
-   * is freed here. */
-  drop_connection(rs);
+   * the defer queue's tick, never inside hiredis, so the context is not in
+   * a callback and is freed here. */
+  kn_redis_drop_connection(rs);
   store_maybe_finish_close(rs);
   return 0;
 }
@@ -1638,11 +1154,11 @@ int kinesis_checkpointer_redis_new(
     return KINESIS_ENOMEM;
   }
   /* uv_idle_init and uv_timer_init cannot fail on Unix. */
-  r = uv_idle_init(loop, &rs->idle);
+  r = kn_defer_init(loop, &rs->defer, 1, on_defer_empty);
   if (r == 0)
     r = uv_timer_init(loop, &rs->timer);
   KN_ASSERT(r == 0);
-  rs->idle.data = rs;
+  rs->defer.idle.data = rs;
   rs->timer.data = rs;
   rs->base.client = client;
   rs->loop = loop;
@@ -1654,12 +1170,11 @@ int kinesis_checkpointer_redis_new(
   rs->rng = uv_hrtime() ^ (uint64_t) (uintptr_t) rs;
   if (rs->rng == 0)
     rs->rng = 1;
-  kn_queue_init(&rs->reqs);
   rs->pub.ops = &redis_ops;
   rs->pub.self = rs;
   rs->pub.session_timeout_ms = options->session_timeout_ms;
   kn_client_child_add(client);
-  connect_start(rs);
+  kn_redis_connect_start(rs);
   *out = &rs->pub;
   return 0;
 }

@@ -241,14 +241,7 @@ static void deliver_all(kn_cred_provider_t* p, int status,
   kn_queue_t batch;
 
   kn_queue_init(&batch);
-  if (!kn_queue_empty(&p->waiters)) {
-    /* Moves the whole queue onto `batch`. */
-    batch.next = p->waiters.next;
-    batch.prev = p->waiters.prev;
-    batch.next->prev = &batch;
-    batch.prev->next = &batch;
-    kn_queue_init(&p->waiters);
-  }
+  kn_queue_move(&p->waiters, &batch);
   p->in_callback++;
   while (!kn_queue_empty(&batch)) {
     cred_waiter_t* w = kn_queue_data(batch.next, cred_waiter_t, node);

@@ -477,13 +477,7 @@ static void on_defer(uv_idle_t* idle) {
 
   /* Callbacks may cancel more requests; those wait for the next turn. */
   kn_queue_init(&batch);
-  if (!kn_queue_empty(&http->done)) {
-    batch.next = http->done.next;
-    batch.prev = http->done.prev;
-    batch.next->prev = &batch;
-    batch.prev->next = &batch;
-    kn_queue_init(&http->done);
-  }
+  kn_queue_move(&http->done, &batch);
   while (!kn_queue_empty(&batch)) {
     kn_http_req_t* req = kn_queue_data(batch.next, kn_http_req_t, node);
     kn_queue_remove(&req->node);

@@ -100,6 +100,18 @@ static inline void kn_queue_remove(kn_queue_t* q) {
   kn_queue_init(q);
 }
 
+/* Moves every node of `from`, in order, to the tail of `to`, and leaves
+ * `from` empty. `to` may be empty; the two must be different heads. */
+static inline void kn_queue_move(kn_queue_t* from, kn_queue_t* to) {
+  if (kn_queue_empty(from))
+    return;
+  from->next->prev = to->prev;
+  to->prev->next = from->next;
+  from->prev->next = to;
+  to->prev = from->prev;
+  kn_queue_init(from);
+}
+
 #define kn_queue_data(ptr, type, field) container_of(ptr, type, field)
 
 #endif /* KN_INTERNAL_H */
