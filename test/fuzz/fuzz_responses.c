@@ -130,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 3:
       /* With the selector's high bit set, the parse takes over the
-       * response's buffer, as lib/client.c does; otherwise it copies. */
+       * response's buffer, as lib/client_data.c does; otherwise it copies. */
       if (data[0] & 0x80) {
         if (kn_buf_append(&take, body, len) != 0)
           return 0;
