@@ -388,13 +388,10 @@ int kn_client_call_start(kinesis_client_t* c, const char* action,
                          const char* stream, kn_call_success_fn on_success,
                          kinesis_client_cb cb, void* arg, kn_call_t** out) {
   kn_call_t* call;
-  int r;
-  if (c->closing)
-    return KINESIS_ECLOSING;
-  r = kn_client_region_of(c, stream);
+  int r = kn_client_child_check(c, stream);
   if (r != 0)
     return r;
-  if (c->region == NULL || c->endpoint == NULL)
+  if (c->endpoint == NULL)
     return KINESIS_ENOREGION;
   call = kn_calloc(1, sizeof(*call));
   if (call == NULL)
