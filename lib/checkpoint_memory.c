@@ -346,9 +346,7 @@ static void on_idle_closed(uv_handle_t* handle) {
    * anything the callback calls is refused with KINESIS_ECLOSING before the
    * memory goes. */
   kn_client_child_remove(m->base.client);
-  m->defer.depth++;
-  cb(0, arg);
-  m->defer.depth--;
+  (void) KN_LIFE_INVOKE(&m->defer.life, cb(0, arg));
   KN_ASSERT(kn_queue_empty(&m->defer.items));
   map_free(m);
   members_free(m);

@@ -758,9 +758,7 @@ static void on_handle_closed(uv_handle_t* handle) {
    * memory goes. The status is 0 even when the connection was down: the
    * operations answered with KINESIS_ECANCELED say what was not done. */
   kn_client_child_remove(rs->base.client);
-  rs->defer.depth++;
-  cb(0, arg);
-  rs->defer.depth--;
+  (void) KN_LIFE_INVOKE(&rs->defer.life, cb(0, arg));
   KN_ASSERT(kn_queue_empty(&rs->defer.items));
   KN_ASSERT(rs->ac == NULL && rs->inflight == 0);
   kn_free(rs->host);

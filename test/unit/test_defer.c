@@ -31,7 +31,7 @@ static void item_run(kn_defer_item_t* item) {
   test_item_t* t = container_of(item, test_item_t, item);
   ASSERT_LT(nran, (int) KN_ARRAY_SIZE(ran));
   ran[nran++] = t->id;
-  ASSERT_EQ(1, t->d->depth);
+  ASSERT_EQ(1, t->d->life.depth);
   t->empty_in_run = kn_defer_empty(t->d);
   if (t->then != NULL)
     kn_defer_add(t->d, &t->then->item, item_run);
@@ -40,7 +40,7 @@ static void item_run(kn_defer_item_t* item) {
 
 static void on_empty(kn_defer_t* d) {
   ASSERT(kn_defer_empty(d));
-  ASSERT_EQ(0, d->depth);
+  ASSERT_EQ(0, d->life.depth);
   nempty++;
 }
 
