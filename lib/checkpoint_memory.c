@@ -67,11 +67,6 @@ typedef struct completion_s {
   char seq[];
 } completion_t;
 
-enum {
-  MEM_CLOSING = 1,       /* close() was called: new operations are refused. */
-  MEM_HANDLE_CLOSING = 2 /* uv_close() was called on the idle handle. */
-};
-
 typedef struct mem_store_s {
   /* The public object, freed together with the store (see
    * kinesis_checkpointer_memory_new). */
@@ -85,8 +80,11 @@ typedef struct mem_store_s {
   /* Memberships of every stream, in no order. There are as many as there
    * are consumers, so a list is enough. */
   member_t* members;
-  kn_defer_t defer; /* completion_t, oldest first. */
-  unsigned flags;
+  kn_defer_t defer; /* completion_t, oldest first; its depth counts the
+                     * callbacks running. */
+  /* KN_LIFE_CLOSING: close() was called, new operations are refused.
+   * KN_LIFE_FREEING: uv_close() was called on the idle handle. */
+  kn_life_t life;
   kinesis_ckpt_cb close_cb;
   void* close_arg;
 } mem_store_t;
@@ -325,10 +323,10 @@ static void completion_queue(mem_store_t* m, completion_t* c, int status) {
 /* Once closing and nothing is left to deliver, closes the handle; its close
  * callback notifies the user and frees everything. */
 static void store_maybe_finish_close(mem_store_t* m) {
-  if (!(m->flags & MEM_CLOSING) || (m->flags & MEM_HANDLE_CLOSING) ||
+  if (!kn_life_closing(&m->life) || kn_life_freeing(&m->life) ||
       !kn_defer_empty(&m->defer))
     return;
-  m->flags |= MEM_HANDLE_CLOSING;
+  kn_life_begin_free(&m->life);
   kn_defer_close(&m->defer, NULL, on_idle_closed);
 }
 
@@ -344,13 +342,11 @@ static void on_idle_closed(uv_handle_t* handle) {
   kinesis_ckpt_cb cb = m->close_cb;
   void* arg = m->close_arg;
 
-  /* The client may close from the callback. MEM_CLOSING is still set, so
+  /* The client may close from the callback. KN_LIFE_CLOSING is still set, so
    * anything the callback calls is refused with KINESIS_ECLOSING before the
    * memory goes. */
   kn_client_child_remove(m->base.client);
-  m->defer.depth++;
-  cb(0, arg);
-  m->defer.depth--;
+  (void) KN_LIFE_INVOKE(&m->defer.life, cb(0, arg));
   KN_ASSERT(kn_queue_empty(&m->defer.items));
   map_free(m);
   members_free(m);
@@ -368,7 +364,7 @@ static int check_lease_args(const mem_store_t* m, const char* stream,
   if (m == NULL || !kn_valid_nonempty(stream) || !kn_valid_nonempty(shard_id) ||
       !kn_valid_nonempty(owner) || !has_cb)
     return KINESIS_EINVAL;
-  if (m->flags & MEM_CLOSING)
+  if (kn_life_closing(&m->life))
     return KINESIS_ECLOSING;
   return 0;
 }
@@ -541,7 +537,7 @@ static int mem_get(void* self, const char* stream, const char* shard_id,
 
   if (m == NULL || !kn_valid_nonempty(stream) || !kn_valid_nonempty(shard_id) || cb == NULL)
     return KINESIS_EINVAL;
-  if (m->flags & MEM_CLOSING)
+  if (kn_life_closing(&m->life))
     return KINESIS_ECLOSING;
   c = completion_state_alloc(map_find(m, stream, shard_id, NULL), cb, arg);
   if (c == NULL)
@@ -564,7 +560,7 @@ static int mem_member(void* self, const char* stream, const char* owner,
 
   if (m == NULL || !kn_valid_nonempty(stream) || !kn_valid_nonempty(owner) || cb == NULL)
     return KINESIS_EINVAL;
-  if (m->flags & MEM_CLOSING)
+  if (kn_life_closing(&m->life))
     return KINESIS_ECLOSING;
   slen = strlen(stream);
   olen = strlen(owner);
@@ -650,7 +646,7 @@ static int mem_leases(void* self, const char* stream,
   for (i = 0; i < n; i++)
     if (!kn_valid_nonempty(shard_ids[i]))
       return KINESIS_EINVAL;
-  if (m->flags & MEM_CLOSING)
+  if (kn_life_closing(&m->life))
     return KINESIS_ECLOSING;
 
   /* The answer is decided now, like every other: it carries copies of the
@@ -699,9 +695,8 @@ static int mem_close(void* self, kinesis_ckpt_cb cb, void* arg) {
 
   if (m == NULL || cb == NULL)
     return KINESIS_EINVAL;
-  if (m->flags & MEM_CLOSING)
+  if (kn_life_begin_close(&m->life) < 0)
     return KINESIS_EALREADY;
-  m->flags |= MEM_CLOSING;
   m->close_cb = cb;
   m->close_arg = arg;
   /* Completions already queued were decided: they run with their real

@@ -612,8 +612,9 @@ static void on_reply(redisAsyncContext* ac, void* r, void* privdata) {
   KN_ASSERT(rs->inflight > 0);
   rs->inflight--;
   if (reply == NULL) {
-    req_complete(rs, req,
-                 (rs->flags & RS_CLOSING) ? KINESIS_ECANCELED : KINESIS_ESTORE);
+    req_complete(
+        rs, req,
+        kn_life_closing(&rs->life) ? KINESIS_ECANCELED : KINESIS_ESTORE);
     return;
   }
   if (reply->type == REDIS_REPLY_ERROR) {
@@ -621,7 +622,7 @@ static void on_reply(redisAsyncContext* ac, void* r, void* privdata) {
      * source, which loads it again, once. */
     if (req->op != OP_GET && !req->use_eval && reply->str != NULL &&
         strncmp(reply->str, "NOSCRIPT", 8) == 0 && rs->ac == ac &&
-        !(rs->flags & RS_CLOSING)) {
+        !kn_life_closing(&rs->life)) {
       req->use_eval = 1;
       if (req_send(rs, ac, req) == REDIS_OK) {
         rs->inflight++;
@@ -720,12 +721,12 @@ static void on_leases_reply(redisAsyncContext* ac, void* r, void* privdata) {
   KN_ASSERT(rs->inflight > 0);
   rs->inflight--;
   if (reply == NULL) {
-    status = (rs->flags & RS_CLOSING) ? KINESIS_ECANCELED : KINESIS_ESTORE;
+    status = kn_life_closing(&rs->life) ? KINESIS_ECANCELED : KINESIS_ESTORE;
   } else if (reply->type == REDIS_REPLY_ERROR) {
     /* The script vanished (see on_reply): send this part's source, once. */
     if (!ch->use_eval && reply->str != NULL &&
         strncmp(reply->str, "NOSCRIPT", 8) == 0 && rs->ac == ac &&
-        !(rs->flags & RS_CLOSING)) {
+        !kn_life_closing(&rs->life)) {
       ch->use_eval = 1;
       if (chunk_send(rs, ac, ch) == REDIS_OK) {
         rs->inflight++;
@@ -752,14 +753,12 @@ static void on_handle_closed(uv_handle_t* handle) {
     return;
   cb = rs->close_cb;
   arg = rs->close_arg;
-  /* The client may close from the callback. RS_CLOSING is still set, so
+  /* The client may close from the callback. KN_LIFE_CLOSING is still set, so
    * anything the callback calls is refused with KINESIS_ECLOSING before the
    * memory goes. The status is 0 even when the connection was down: the
    * operations answered with KINESIS_ECANCELED say what was not done. */
   kn_client_child_remove(rs->base.client);
-  rs->defer.depth++;
-  cb(0, arg);
-  rs->defer.depth--;
+  (void) KN_LIFE_INVOKE(&rs->defer.life, cb(0, arg));
   KN_ASSERT(kn_queue_empty(&rs->defer.items));
   KN_ASSERT(rs->ac == NULL && rs->inflight == 0);
   kn_free(rs->host);
@@ -773,10 +772,10 @@ static void on_handle_closed(uv_handle_t* handle) {
 /* Once closing and every request is answered, closes the handles; the last
  * close callback notifies the user and frees everything. */
 static void store_maybe_finish_close(redis_store_t* rs) {
-  if (!(rs->flags & RS_CLOSING) || (rs->flags & RS_HANDLES_CLOSING) ||
+  if (!kn_life_closing(&rs->life) || kn_life_freeing(&rs->life) ||
       !kn_defer_empty(&rs->defer))
     return;
-  rs->flags |= RS_HANDLES_CLOSING;
+  kn_life_begin_free(&rs->life);
   rs->pending_closes = 2;
   kn_defer_close(&rs->defer, NULL, on_handle_closed);
   uv_close((uv_handle_t*) &rs->timer, on_handle_closed);
@@ -797,7 +796,7 @@ static int check_args(const redis_store_t* rs, const char* stream,
   if (rs == NULL || !valid_stream(stream) || !kn_valid_nonempty(shard_id) ||
       !kn_valid_nonempty(owner) || !has_cb)
     return KINESIS_EINVAL;
-  if (rs->flags & RS_CLOSING)
+  if (kn_life_closing(&rs->life))
     return KINESIS_ECLOSING;
   return 0;
 }
@@ -912,7 +911,7 @@ static int rs_get(void* self, const char* stream, const char* shard_id,
 
   if (rs == NULL || !valid_stream(stream) || !kn_valid_nonempty(shard_id) || cb == NULL)
     return KINESIS_EINVAL;
-  if (rs->flags & RS_CLOSING)
+  if (kn_life_closing(&rs->life))
     return KINESIS_ECLOSING;
   req = req_alloc(rs, OP_GET, stream, "}:shard:", shard_id, NULL, 0);
   if (req == NULL)
@@ -932,7 +931,7 @@ static int rs_member(void* self, const char* stream, const char* owner,
 
   if (rs == NULL || !valid_stream(stream) || !kn_valid_nonempty(owner) || cb == NULL)
     return KINESIS_EINVAL;
-  if (rs->flags & RS_CLOSING)
+  if (kn_life_closing(&rs->life))
     return KINESIS_ECLOSING;
   args[0] = owner;
   args[1] = rs->timeout_arg;
@@ -1035,7 +1034,7 @@ static int rs_leases(void* self, const char* stream,
   for (i = 0; i < n; i++)
     if (!kn_valid_nonempty(shard_ids[i]))
       return KINESIS_EINVAL;
-  if (rs->flags & RS_CLOSING)
+  if (kn_life_closing(&rs->life))
     return KINESIS_ECLOSING;
   req = kn_calloc(1, sizeof(*req));
   if (req == NULL)
@@ -1066,9 +1065,8 @@ static int rs_close(void* self, kinesis_ckpt_cb cb, void* arg) {
 
   if (rs == NULL || cb == NULL)
     return KINESIS_EINVAL;
-  if (rs->flags & RS_CLOSING)
+  if (kn_life_begin_close(&rs->life) < 0)
     return KINESIS_EALREADY;
-  rs->flags |= RS_CLOSING;
   rs->close_cb = cb;
   rs->close_arg = arg;
   uv_timer_stop(&rs->timer);

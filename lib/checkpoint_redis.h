@@ -47,11 +47,6 @@ extern const script_t kn_redis_scripts[NSCRIPTS];
 /* ---- The store ---- */
 
 
-enum {
-  RS_CLOSING = 1,        /* close() was called: new operations are refused. */
-  RS_HANDLES_CLOSING = 2 /* The defer queue and the timer are closing. */
-};
-
 typedef struct redis_store_s {
   /* The public object, freed together with the store. */
   kinesis_checkpointer_t pub;
@@ -83,7 +78,9 @@ typedef struct redis_store_s {
   kn_defer_t defer;
   unsigned inflight; /* Those held by hiredis. */
   unsigned pending_closes;
-  unsigned flags;
+  /* KN_LIFE_CLOSING: close() was called, new operations are refused.
+   * KN_LIFE_FREEING: the defer queue and the timer are closing. */
+  kn_life_t life;
   kinesis_ckpt_cb close_cb;
   void* close_arg;
 } redis_store_t;

@@ -148,7 +148,7 @@ static void schedule_reconnect(redis_store_t* rs) {
   rs->ac = NULL;
   rs->ready = 0;
   kn_redis_flush_waiting(rs, KINESIS_ESTORE);
-  if (rs->flags & RS_CLOSING)
+  if (kn_life_closing(&rs->life))
     return;
   if (rs->attempts < UINT32_MAX)
     rs->attempts++;

@@ -268,7 +268,7 @@ int kinesis_client_set_credentials(kinesis_client_t* c, const char* akid,
   if (c == NULL || akid == NULL || secret == NULL || akid[0] == '\0' ||
       secret[0] == '\0')
     return KINESIS_EINVAL;
-  if (c->closing)
+  if (kn_life_closing(&c->life))
     return KINESIS_ECLOSING;
   memset(&copts, 0, sizeof(copts));
   copts.access_key_id = akid;
@@ -324,7 +324,7 @@ int kinesis_client_identity(kinesis_client_t* c, kinesis_identity_cb cb,
 
   if (c == NULL || cb == NULL)
     return KINESIS_EINVAL;
-  if (c->closing)
+  if (kn_life_closing(&c->life))
     return KINESIS_ECLOSING;
   q = kn_calloc(1, sizeof(*q));
   if (q == NULL)
@@ -464,13 +464,13 @@ void kn_client_log(const kinesis_client_t* c, kinesis_log_level_t level,
 
 
 int kn_client_closing(const kinesis_client_t* c) {
-  return c->closing;
+  return kn_life_closing(&c->life);
 }
 
 
 int kn_client_child_check(kinesis_client_t* c, const char* stream) {
   int r;
-  if (c->closing)
+  if (kn_life_closing(&c->life))
     return KINESIS_ECLOSING;
   r = kn_client_region_of(c, stream);
   if (r != 0)
@@ -500,7 +500,7 @@ void kn_client_maybe_finish_close(kinesis_client_t* c) {
   void* arg;
   void* data;
 
-  if (!c->closing)
+  if (!kn_life_closing(&c->life))
     return;
   /* The HTTP engine closes last: calls and the credential provider use it
    * until they are done. */
@@ -549,11 +549,11 @@ int kinesis_client_close(kinesis_client_t* c, kinesis_close_cb cb, void* arg) {
 
   if (c == NULL)
     return KINESIS_EINVAL;
-  if (c->closing)
+  if (kn_life_closing(&c->life))
     return KINESIS_EALREADY;
   if (c->children > 0)
     return KINESIS_EBUSY;
-  c->closing = 1;
+  (void) kn_life_begin_close(&c->life);
   c->close_cb = cb;
   c->close_arg = arg;
   for (q = c->calls.next; q != &c->calls; q = q->next) {

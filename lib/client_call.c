@@ -95,7 +95,7 @@ void kn_client_set_message(kn_call_t* call, const char* msg) {
 
 static void on_call_timer(uv_timer_t* t) {
   kn_call_t* call = t->data;
-  if (call->client->closing || call->canceled) {
+  if (kn_life_closing(&call->client->life) || call->canceled) {
     kn_client_set_message(call, call->canceled ? "canceled" : "client closed");
     call_finish(call, KINESIS_ECANCELED);
     return;
@@ -117,8 +117,8 @@ int kn_client_call_schedule(kn_call_t* call, uint64_t delay_ms) {
 /* Retries a retriable failure after a backoff, or finishes the call. */
 static void call_fail(kn_call_t* call, int err) {
   kinesis_client_t* c = call->client;
-  if (!c->closing && !call->canceled && kinesis_err_is_retriable(err) &&
-      call->attempts < c->retry.max_attempts) {
+  if (!kn_life_closing(&c->life) && !call->canceled &&
+      kinesis_err_is_retriable(err) && call->attempts < c->retry.max_attempts) {
     uint64_t wait = kn_retry_backoff_ms(&c->retry, call->attempts, &c->rng);
     call->op->pub.retries++;
     call->unsure_retries += call->last_unsure != 0;
@@ -185,7 +185,9 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
 
   if (status != 0) {
     kn_client_set_message(call, res->transport_error);
-    call_fail(call, c->closing || call->canceled ? KINESIS_ECANCELED : status);
+    call_fail(call, kn_life_closing(&c->life) || call->canceled
+                        ? KINESIS_ECANCELED
+                        : status);
     return;
   }
   if (res->status >= 200 && res->status < 300) {
@@ -211,11 +213,12 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
   if (r == KINESIS_ETHROUGHPUT || r == KINESIS_ELIMIT)
     call->op->pub.throttled++;
   /* While waiting for ACTIVE, a stream just created may not be listed yet. */
-  if (r == KINESIS_ENOTFOUND && call->deadline != 0 && !c->closing &&
-      kn_client_wait_poll_again(call))
+  if (r == KINESIS_ENOTFOUND && call->deadline != 0 &&
+      !kn_life_closing(&c->life) && kn_client_wait_poll_again(call))
     return;
   /* ListShards: a NextToken lives 300 s; list again after the last shard. */
-  if (r == KINESIS_EEXPIREDTOKEN && call->stream != NULL && !c->closing &&
+  if (r == KINESIS_EEXPIREDTOKEN && call->stream != NULL &&
+      !kn_life_closing(&c->life) &&
       (call->on_success == kn_client_on_list_shards ||
        call->on_success == kn_client_on_split_shards_listed) &&
       call->list_restarts++ < 3) {
@@ -336,14 +339,14 @@ static void on_creds(int status, const kn_credentials_t* creds,
     call_finish(call, KINESIS_ECANCELED);
     return;
   }
-  if (status == KINESIS_ECANCELED && !call->client->closing) {
+  if (status == KINESIS_ECANCELED && !kn_life_closing(&call->client->life)) {
     /* kinesis_client_set_credentials() replaced the provider: ask again. */
     call->attempts--;
     call->total_attempts--;
     kn_client_call_attempt(call);
     return;
   }
-  if (call->client->closing) {
+  if (kn_life_closing(&call->client->life)) {
     kn_client_set_message(call, "client closed");
     call_finish(call, KINESIS_ECANCELED);
     return;

@@ -53,7 +53,9 @@ struct kinesis_client_s {
   uint64_t in_flight;
   kn_op_stats_t ops[KN_NOPS];
   kinesis_operation_stats_t ops_out[KN_NOPS];
-  int closing;
+  /* KN_LIFE_CLOSING: kinesis_client_close() was called. The teardown's
+   * steps are creds_open and http_open; calls count themselves (ncalls). */
+  kn_life_t life;
   int children;      /* producers, consumers and checkpointers still open */
   int creds_open;
   int http_open;

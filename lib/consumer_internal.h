@@ -231,6 +231,10 @@ struct kinesis_consumer_s {
   kn_call_t* listing;
   int started;
   int paused;
+  /* Not a kn_life_t: `closing` is a phase (CLOSE_CALLS to CLOSE_HANDLES,
+   * consumer.c) that a stop walks too and then sets back to 0, and a close
+   * asked while in_dispatch is carried out by the dispatcher's own checks of
+   * consumer_busy(), not by one invoker. */
   int closing;
   int in_dispatch;
   int handles_open;

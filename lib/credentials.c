@@ -42,8 +42,6 @@
 /* IMDSv2 session tokens may live up to six hours. */
 #define KN_IMDS_TOKEN_TTL_HEADER "X-aws-ec2-metadata-token-ttl-seconds: 21600"
 
-#define KN_CRED_CLOSING 0x1
-
 
 /* ---- Credentials ---- */
 
@@ -173,8 +171,7 @@ struct kn_cred_provider_s {
   kn_cred_sso_t* sso;         /* the SSO fetch in flight */
   kn_cred_why_t why;          /* the sources tried and why each failed */
 
-  unsigned flags;
-  int in_callback;
+  kn_life_t life; /* Waiter callbacks running; closing, freeing. */
   int pending_closes;
   void (*close_cb)(void* arg);
   void* close_arg;
@@ -242,18 +239,17 @@ static void deliver_all(kn_cred_provider_t* p, int status,
 
   kn_queue_init(&batch);
   kn_queue_move(&p->waiters, &batch);
-  p->in_callback++;
+  kn_life_enter(&p->life);
   while (!kn_queue_empty(&batch)) {
     cred_waiter_t* w = kn_queue_data(batch.next, cred_waiter_t, node);
     kn_queue_remove(&w->node);
-    if (p->flags & KN_CRED_CLOSING)
+    if (kn_life_closing(&p->life))
       w->cb(KINESIS_ECANCELED, NULL, "credential provider closed", w->arg);
     else
       w->cb(status, status == 0 ? creds : NULL, message, w->arg);
     kn_free(w);
   }
-  p->in_callback--;
-  if (p->flags & KN_CRED_CLOSING)
+  if (kn_life_leave(&p->life))
     provider_maybe_finish(p);
 }
 
@@ -877,7 +873,7 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
   int r;
 
   p->req = NULL;
-  if (p->flags & KN_CRED_CLOSING) {
+  if (kn_life_closing(&p->life)) {
     fetch_reset(p);
     provider_maybe_finish(p);
     return;
@@ -971,7 +967,7 @@ static void plan_next(kn_cred_provider_t* p) {
 static void plan_step_done(kn_cred_provider_t* p, int status,
                            kn_credentials_t* creds, const char* message,
                            int hop) {
-  if (p->flags & KN_CRED_CLOSING) {
+  if (kn_life_closing(&p->life)) {
     fetch_reset(p);
     provider_maybe_finish(p);
     return;
@@ -1157,7 +1153,7 @@ static void provider_resolve(kn_cred_provider_t* p) {
 
 static void on_refresh_timer(uv_timer_t* t) {
   kn_cred_provider_t* p = t->data;
-  if ((p->flags & KN_CRED_CLOSING) || p->step != STEP_IDLE)
+  if (kn_life_closing(&p->life) || p->step != STEP_IDLE)
     return;
   provider_resolve(p);
 }
@@ -1167,7 +1163,7 @@ static void on_deliver_timer(uv_timer_t* t) {
   kn_cred_provider_t* p = t->data;
   int64_t now = kn_now_ms();
 
-  if ((p->flags & KN_CRED_CLOSING) || kn_queue_empty(&p->waiters))
+  if (kn_life_closing(&p->life) || kn_queue_empty(&p->waiters))
     return;
   if (creds_usable(p, now)) {
     /* Stale but valid credentials are handed out while a refresh runs in
@@ -1254,7 +1250,7 @@ int kn_cred_provider_get(kn_cred_provider_t* p, kn_cred_cb cb, void* arg) {
 
   if (p == NULL || cb == NULL)
     return KINESIS_EINVAL;
-  if (p->flags & KN_CRED_CLOSING)
+  if (kn_life_closing(&p->life))
     return KINESIS_ECLOSING;
   w = kn_malloc(sizeof(*w));
   if (w == NULL)
@@ -1305,18 +1301,19 @@ static void provider_maybe_finish(kn_cred_provider_t* p) {
   void (*cb)(void* arg);
   void* arg;
 
-  if (!(p->flags & KN_CRED_CLOSING) || p->pending_closes > 0 ||
+  if (!kn_life_must_finish(&p->life) || p->pending_closes > 0 ||
       p->req != NULL || p->sts != NULL || p->process != NULL ||
-      p->sso != NULL || p->in_callback > 0)
+      p->sso != NULL)
     return;
-  p->in_callback++;
+  kn_life_begin_free(&p->life);
+  kn_life_enter(&p->life);
   while (!kn_queue_empty(&p->waiters)) {
     cred_waiter_t* w = kn_queue_data(p->waiters.next, cred_waiter_t, node);
     kn_queue_remove(&w->node);
     w->cb(KINESIS_ECANCELED, NULL, "credential provider closed", w->arg);
     kn_free(w);
   }
-  p->in_callback--;
+  kn_life_leave(&p->life);
   cb = p->close_cb;
   arg = p->close_arg;
   provider_free(p);
@@ -1334,9 +1331,8 @@ static void on_timer_closed(uv_handle_t* h) {
 
 void kn_cred_provider_close(kn_cred_provider_t* p, void (*cb)(void* arg),
                             void* arg) {
-  if (p == NULL || (p->flags & KN_CRED_CLOSING))
+  if (p == NULL || kn_life_begin_close(&p->life) < 0)
     return;
-  p->flags |= KN_CRED_CLOSING;
   p->close_cb = cb;
   p->close_arg = arg;
   /* The request's callback still runs, with KINESIS_ECANCELED, on a later

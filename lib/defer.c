@@ -18,14 +18,14 @@ int kn_defer_init(uv_loop_t* loop, kn_defer_t* d, int ordered,
   kn_queue_init(&d->items);
   d->on_empty = on_empty;
   d->ordered = ordered;
-  d->closing = 0;
-  d->depth = 0;
+  d->life.depth = 0;
+  d->life.flags = 0;
   return uv_idle_init(loop, &d->idle);
 }
 
 
 void kn_defer_add(kn_defer_t* d, kn_defer_item_t* item, kn_defer_run_cb run) {
-  KN_ASSERT(!d->closing);
+  KN_ASSERT(!kn_life_freeing(&d->life));
   item->run = run;
   item->ready = 0;
   kn_queue_insert_tail(&d->items, &item->node);
@@ -38,20 +38,21 @@ void kn_defer_ready(kn_defer_t* d, kn_defer_item_t* item) {
   item->ready = 1;
   /* Starting an active idle handle is a no-op; on_idle stops it when the
    * head is not ready. */
-  if (!d->closing)
+  if (!kn_life_freeing(&d->life))
     uv_idle_start(&d->idle, on_idle);
 }
 
 
 int kn_defer_empty(const kn_defer_t* d) {
-  return kn_queue_empty(&d->items) && d->depth == 0;
+  return kn_queue_empty(&d->items) && d->life.depth == 0;
 }
 
 
 void kn_defer_close(kn_defer_t* d, kn_queue_t* left, uv_close_cb cb) {
-  KN_ASSERT(!d->closing && d->depth == 0);
+  KN_ASSERT(!kn_life_closing(&d->life) && d->life.depth == 0);
   KN_ASSERT(left != NULL || kn_queue_empty(&d->items));
-  d->closing = 1;
+  kn_life_begin_close(&d->life);
+  kn_life_begin_free(&d->life);
   if (left != NULL)
     kn_queue_move(&d->items, left);
   uv_close((uv_handle_t*) &d->idle, cb);
@@ -70,11 +71,9 @@ static void on_idle(uv_idle_t* handle) {
     kn_defer_item_t* item = kn_queue_data(q, kn_defer_item_t, node);
     int was_last = q == last;
     kn_queue_remove(q);
-    d->depth++;
-    item->run(item);
-    d->depth--;
     /* An owner closes the queue only from outside a run, so `d` is still
-     * valid and open here. */
+     * valid and open after it, and there is no close to finish here. */
+    (void) KN_LIFE_INVOKE(&d->life, item->run(item));
     if (was_last)
       break;
   }

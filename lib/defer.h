@@ -19,8 +19,8 @@
  *     tick stops at the first item not yet ready, and the items behind it
  *     wait, even if they are ready: Redis answers in order, but an answer
  *     may be parsed before an earlier one is (a NOSCRIPT sent again).
- *   - `depth` counts the runs under way, so that an owner closed from a
- *     callback waits for the tick to end.
+ *   - `life.depth` counts the runs under way, so that an owner closed from
+ *     a callback waits for the tick to end.
  *   - After a tick that leaves the queue empty, `on_empty` (optional) is
  *     called, outside any run: the moment a pending close can finish. It
  *     may close the queue.
@@ -50,8 +50,9 @@ struct kn_defer_s {
   kn_queue_t items; /* kn_defer_item_t, oldest first. */
   kn_defer_empty_cb on_empty;
   int ordered;
-  int closing;    /* kn_defer_close() was called. */
-  unsigned depth; /* Runs under way. */
+  /* depth: runs under way. CLOSING and FREEING: kn_defer_close() was
+   * called (the handle closes at once: the two are set together). */
+  kn_life_t life;
 };
 
 /* Initialises `d` on `loop`. Returns 0 or a libuv error (uv_idle_init
@@ -72,7 +73,7 @@ void kn_defer_ready(kn_defer_t* d, kn_defer_item_t* item);
 int kn_defer_empty(const kn_defer_t* d);
 
 /* Closes the handle, which must not be closing already; `cb` is uv_close's
- * callback. Not from inside a run (`depth` must be 0). Items still queued
+ * callback. Not from inside a run (`life.depth` must be 0). Items still queued
  * are never run: they are moved, in order, to the tail of `left` (which the
  * owner has initialised) for the owner to free. `left` may be NULL when the
  * queue is empty (kn_defer_empty). */

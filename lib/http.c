@@ -50,7 +50,11 @@ struct kn_http_s {
   uint32_t connect_timeout_ms;
   uint32_t timeout_ms;
   size_t max_response_bytes;
-  int closing;
+  /* KN_LIFE_CLOSING: kn_http_close() was called. KN_LIFE_FREEING: the multi
+   * handle is cleaned up and the handles are closing. Its depth is not
+   * used: a close asked from a request's callback starts at once, and the
+   * loops that run callbacks check `multi` after each. */
+  kn_life_t life;
   int handles_open;      /* uv handles not yet closed: timer, idle, polls */
   size_t connections;    /* connections opened, over all time */
   int no_poll;           /* requests marked no_poll since the last check */
@@ -381,7 +385,7 @@ static int map_curl_error(const kn_http_req_t* req, CURLcode code) {
 static void req_free(kn_http_req_t* req) {
   kn_http_t* http = req->http;
   if (req->easy != NULL) {
-    if (!http->closing && http->nidle < http->idle_max) {
+    if (!kn_life_closing(&http->life) && http->nidle < http->idle_max) {
       /* Nothing of this request is left for curl to point to. */
       curl_easy_setopt(req->easy, CURLOPT_PRIVATE, NULL);
       curl_easy_setopt(req->easy, CURLOPT_ERRORBUFFER, NULL);
@@ -662,7 +666,7 @@ int kn_http_send(kn_http_t* http, const kn_http_request_t* r, kn_http_cb cb,
   if (http == NULL || r == NULL || r->url == NULL || r->method == NULL ||
       cb == NULL || (r->body == NULL && r->body_len > 0))
     return KINESIS_EINVAL;
-  if (http->closing)
+  if (kn_life_closing(&http->life))
     return KINESIS_ECLOSING;
   req = kn_calloc(1, sizeof(*req));
   if (req == NULL)
@@ -717,11 +721,11 @@ static void http_maybe_finish_close(kn_http_t* http) {
   void (*cb)(void*);
   void* arg;
 
-  if (!http->closing || http->pending > 0)
+  if (!kn_life_closing(&http->life) || http->pending > 0)
     return;
   while (http->nidle > 0)
     curl_easy_cleanup(http->idle[--http->nidle]);
-  if (http->multi != NULL) {
+  if (kn_life_begin_free(&http->life) == 0) {
     /* Cleanup may still call the socket callback for cached connections,
      * closing their poll handles; the timer is closed after it. */
     curl_multi_cleanup(http->multi);
@@ -743,9 +747,8 @@ static void http_maybe_finish_close(kn_http_t* http) {
 
 
 void kn_http_close(kn_http_t* http, void (*cb)(void* arg), void* arg) {
-  if (http->closing)
+  if (kn_life_begin_close(&http->life) < 0)
     return;
-  http->closing = 1;
   http->close_cb = cb;
   http->close_arg = arg;
   while (!kn_queue_empty(&http->active))

@@ -114,4 +114,74 @@ static inline void kn_queue_move(kn_queue_t* from, kn_queue_t* to) {
 
 #define kn_queue_data(ptr, type, field) container_of(ptr, type, field)
 
+/* An object's lifecycle, the pair of flags hiredis keeps as
+ * REDIS_IN_CALLBACK and REDIS_FREEING. `depth` counts the object's
+ * callbacks running now (nested calls counted). KN_LIFE_CLOSING: close was
+ * asked, new work is refused with KINESIS_ECLOSING. KN_LIFE_FREEING: the
+ * object's handles are closing or it is being torn down; nothing may be
+ * started, closed or freed a second time.
+ *
+ * A close asked from inside a callback is only flagged: the code that
+ * invoked the callback finishes it once the callback returns, which
+ * kn_life_leave() (and so KN_LIFE_INVOKE) tells it to do. */
+#define KN_LIFE_CLOSING 0x1u
+#define KN_LIFE_FREEING 0x2u
+
+typedef struct kn_life_s {
+  unsigned depth; /* Callbacks of the object running now. */
+  unsigned flags; /* KN_LIFE_CLOSING, KN_LIFE_FREEING. */
+} kn_life_t;
+
+static inline int kn_life_closing(const kn_life_t* l) {
+  return (l->flags & KN_LIFE_CLOSING) != 0;
+}
+
+static inline int kn_life_freeing(const kn_life_t* l) {
+  return (l->flags & KN_LIFE_FREEING) != 0;
+}
+
+/* Marks close as asked. Returns 0, or KINESIS_EALREADY when it was already. */
+static inline int kn_life_begin_close(kn_life_t* l) {
+  if (l->flags & KN_LIFE_CLOSING)
+    return KINESIS_EALREADY;
+  l->flags |= KN_LIFE_CLOSING;
+  return 0;
+}
+
+/* Marks the teardown as begun. Returns 0, or KINESIS_EALREADY when it had. */
+static inline int kn_life_begin_free(kn_life_t* l) {
+  if (l->flags & KN_LIFE_FREEING)
+    return KINESIS_EALREADY;
+  l->flags |= KN_LIFE_FREEING;
+  return 0;
+}
+
+/* 1 when a close was asked, no callback runs, and the teardown has not
+ * begun: the moment to finish the close. */
+static inline int kn_life_must_finish(const kn_life_t* l) {
+  return l->depth == 0 &&
+         (l->flags & (KN_LIFE_CLOSING | KN_LIFE_FREEING)) == KN_LIFE_CLOSING;
+}
+
+static inline void kn_life_enter(kn_life_t* l) {
+  l->depth++;
+}
+
+/* Ends what kn_life_enter() began. Returns kn_life_must_finish(): 1 when
+ * the caller must now finish a close asked inside the callback. */
+static inline int kn_life_leave(kn_life_t* l) {
+  KN_ASSERT(l->depth > 0);
+  l->depth--;
+  return kn_life_must_finish(l);
+}
+
+/* Makes `call`, a callback into user code, inside `l`; an expression worth
+ * kn_life_leave()'s answer:
+ *
+ *   if (KN_LIFE_INVOKE(&o->life, o->cb(status, o->arg)))
+ *     finish_close(o);
+ */
+#define KN_LIFE_INVOKE(l, call)                                               \
+  (kn_life_enter(l), (call), kn_life_leave(l))
+
 #endif /* KN_INTERNAL_H */

@@ -73,7 +73,7 @@ void kinesis_producer_options_init_sized(kinesis_producer_options_t* o,
 void kn_producer_timer_arm(kinesis_producer_t* p, uint64_t due) {
   uint64_t now = uv_now(p->loop);
   uint64_t delay = due > now ? due - now : 0;
-  if (p->finishing)
+  if (kn_life_freeing(&p->life))
     return;
   if (p->timer_due != 0 && p->timer_due <= due)
     return;
@@ -205,7 +205,7 @@ void kn_producer_record_settle(kinesis_producer_t* p, kn_prec_t* r, int status,
     kn_window_add(&p->latency, now, (now - r->put_at) * 1000);
   } else {
     p->stats.records_failed++;
-    if (p->closing && p->close_status == 0)
+    if (kn_life_closing(&p->life) && p->close_status == 0)
       p->close_status = status;
   }
   r->cb(p, status, res, r->arg);
@@ -343,9 +343,9 @@ static void schedule(kinesis_producer_t* p, uint64_t now, int forced) {
   kn_queue_t* q;
   size_t i;
 
-  if (p->finishing)
+  if (kn_life_freeing(&p->life))
     return;
-  if (p->listing == NULL && (p->map == NULL || !p->closing))
+  if (p->listing == NULL && (p->map == NULL || !kn_life_closing(&p->life)))
     due = p->next_listing_at;
   /* The same condition as kn_producer_maybe_list(): after a failed listing, the
    * retry waits for next_listing_at, and so does the timer. */
@@ -414,7 +414,7 @@ void kn_producer_pump(kinesis_producer_t* p) {
   int forced;
   kn_queue_t* q;
 
-  if (p->in_pump || p->finishing)
+  if (p->in_pump || kn_life_freeing(&p->life))
     return;
   p->in_pump = 1;
   uv_update_time(p->loop);
@@ -439,7 +439,7 @@ void kn_producer_pump(kinesis_producer_t* p) {
     stall(p, now);
 
   for (;;) {
-    forced = !kn_queue_empty(&p->flushes) || p->closing ||
+    forced = !kn_queue_empty(&p->flushes) || kn_life_closing(&p->life) ||
              p->npending >= p->o.batch_size ||
              p->pending_bytes >= p->o.max_batch_bytes ||
              (p->npending > 0 &&
@@ -621,7 +621,7 @@ int kinesis_producer_put(kinesis_producer_t* p, const kinesis_record_t* rec,
   if (p == NULL || rec == NULL || cb == NULL || rec->partition_key == NULL ||
       (rec->data == NULL && rec->len > 0))
     return KINESIS_EINVAL;
-  if (p->closing)
+  if (kn_life_closing(&p->life))
     return KINESIS_ECLOSING;
   /* What any stream would refuse (kinesis_record_validate(), validate.c),
    * then this stream's limit. Until that limit is known, records up to
@@ -692,7 +692,7 @@ int kinesis_producer_flush(kinesis_producer_t* p, kinesis_producer_cb cb,
   kn_flush_t* f;
   if (p == NULL || cb == NULL)
     return KINESIS_EINVAL;
-  if (p->closing)
+  if (kn_life_closing(&p->life))
     return KINESIS_ECLOSING;
   f = kn_malloc(sizeof(*f));
   if (f == NULL)
@@ -727,8 +727,8 @@ static void on_timer_closed(uv_handle_t* h) {
 
 
 static void producer_maybe_finish_close(kinesis_producer_t* p) {
-  if (!p->closing || p->finishing || p->count > 0 || p->in_flight > 0 ||
-      p->describing)
+  if (!kn_life_closing(&p->life) || kn_life_freeing(&p->life) ||
+      p->count > 0 || p->in_flight > 0 || p->describing)
     return;
   if (p->listing != NULL) {
     kn_client_call_cancel(p->listing);
@@ -738,7 +738,7 @@ static void producer_maybe_finish_close(kinesis_producer_t* p) {
   check_flushes_and_drain(p);
   if (!kn_queue_empty(&p->flushes))
     return;
-  p->finishing = 1;
+  (void) kn_life_begin_free(&p->life);
   uv_close((uv_handle_t*) &p->timer, on_timer_closed);
 }
 
@@ -747,9 +747,8 @@ int kinesis_producer_close(kinesis_producer_t* p, kinesis_close_cb cb,
                            void* arg) {
   if (p == NULL)
     return KINESIS_EINVAL;
-  if (p->closing)
+  if (kn_life_begin_close(&p->life) < 0)
     return KINESIS_EALREADY;
-  p->closing = 1;
   p->close_cb = cb;
   p->close_arg = arg;
   /* The pass on the next tick sends everything and, once every record is

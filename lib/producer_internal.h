@@ -188,8 +188,10 @@ struct kinesis_producer_s {
   kn_failure_t put_failure;
 
   kn_queue_t flushes;
-  int closing;
-  int finishing;
+  /* KN_LIFE_CLOSING: kinesis_producer_close() was called. KN_LIFE_FREEING:
+   * every record is settled and the timer is closing. in_pump and in_timer
+   * guard the pass against itself, not user callbacks. */
+  kn_life_t life;
   int in_pump;
   int in_timer;
   kinesis_close_cb close_cb;

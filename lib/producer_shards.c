@@ -283,7 +283,7 @@ void kn_producer_maybe_list(kinesis_producer_t* p, uint64_t now) {
   int due = now >= p->next_listing_at;
   int r;
 
-  if (p->listing != NULL || p->finishing)
+  if (p->listing != NULL || kn_life_freeing(&p->life))
     return;
   /* An answer named a shard we did not predict: list again soon. */
   if (p->relist_wanted && p->listing_status == 0 &&
@@ -296,7 +296,8 @@ void kn_producer_maybe_list(kinesis_producer_t* p, uint64_t now) {
   }
   /* Closing with nothing left to route or to judge: no need for a fresh
    * map. */
-  if (p->closing && p->nunrouted == 0 && kn_queue_empty(&p->landed))
+  if (kn_life_closing(&p->life) && p->nunrouted == 0 &&
+      kn_queue_empty(&p->landed))
     due = 0;
   if (!due)
     return;

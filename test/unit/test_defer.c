@@ -31,7 +31,7 @@ static void item_run(kn_defer_item_t* item) {
   test_item_t* t = container_of(item, test_item_t, item);
   ASSERT_LT(nran, (int) KN_ARRAY_SIZE(ran));
   ran[nran++] = t->id;
-  ASSERT_EQ(1, t->d->depth);
+  ASSERT_EQ(1, t->d->life.depth);
   t->empty_in_run = kn_defer_empty(t->d);
   if (t->then != NULL)
     kn_defer_add(t->d, &t->then->item, item_run);
@@ -40,7 +40,7 @@ static void item_run(kn_defer_item_t* item) {
 
 static void on_empty(kn_defer_t* d) {
   ASSERT(kn_defer_empty(d));
-  ASSERT_EQ(0, d->depth);
+  ASSERT_EQ(0, d->life.depth);
   nempty++;
 }
 
@@ -269,7 +269,124 @@ static void test_close_with_items(void) {
 }
 
 
+/* ---- kn_life_t ---- */
+
+
+/* A toy object with the kit: its callback may close it, or call back into
+ * it (nested); `finished` counts the closes carried out. */
+typedef struct life_obj_s {
+  kn_life_t life;
+  int close_in_cb;
+  int nest; /* calls back into itself this many more times */
+  int finished;
+  unsigned depth_seen[4];
+  int ncalls;
+} life_obj_t;
+
+static void life_obj_invoke(life_obj_t* o);
+
+static void life_obj_finish(life_obj_t* o) {
+  ASSERT_EQ(0, kn_life_begin_free(&o->life));
+  o->finished++;
+}
+
+static void life_obj_cb(life_obj_t* o) {
+  ASSERT_LT(o->ncalls, (int) KN_ARRAY_SIZE(o->depth_seen));
+  o->depth_seen[o->ncalls++] = o->life.depth;
+  if (o->nest > 0) {
+    o->nest--;
+    life_obj_invoke(o);
+  }
+  if (o->close_in_cb && !kn_life_closing(&o->life)) {
+    ASSERT_EQ(0, kn_life_begin_close(&o->life));
+    /* Only flagged: the invoker finishes it. */
+    ASSERT(!kn_life_must_finish(&o->life));
+  }
+}
+
+static void life_obj_invoke(life_obj_t* o) {
+  if (KN_LIFE_INVOKE(&o->life, life_obj_cb(o)))
+    life_obj_finish(o);
+}
+
+
+static void test_life_begin_close_twice(void) {
+  kn_life_t l = {0, 0};
+
+  ASSERT(!kn_life_closing(&l));
+  ASSERT(!kn_life_must_finish(&l));
+  ASSERT_EQ(0, kn_life_begin_close(&l));
+  ASSERT(kn_life_closing(&l));
+  ASSERT(kn_life_must_finish(&l));
+  ASSERT_EQ(KINESIS_EALREADY, kn_life_begin_close(&l));
+  ASSERT(kn_life_closing(&l));
+  ASSERT(!kn_life_freeing(&l));
+  ASSERT_EQ(0, kn_life_begin_free(&l));
+  ASSERT(kn_life_freeing(&l));
+  /* Torn down: there is nothing left to finish. */
+  ASSERT(!kn_life_must_finish(&l));
+  ASSERT_EQ(KINESIS_EALREADY, kn_life_begin_free(&l));
+  ASSERT_EQ(KINESIS_EALREADY, kn_life_begin_close(&l));
+}
+
+
+static void test_life_invoke(void) {
+  life_obj_t o;
+
+  /* No close: the invoker has nothing to finish. */
+  memset(&o, 0, sizeof(o));
+  life_obj_invoke(&o);
+  ASSERT_EQ(1, o.ncalls);
+  ASSERT_EQ(1, o.depth_seen[0]);
+  ASSERT_EQ(0, o.life.depth);
+  ASSERT_EQ(0, o.finished);
+
+  /* A close asked inside the callback is carried out once it returns. */
+  memset(&o, 0, sizeof(o));
+  o.close_in_cb = 1;
+  life_obj_invoke(&o);
+  ASSERT_EQ(0, o.life.depth);
+  ASSERT(kn_life_closing(&o.life));
+  ASSERT(kn_life_freeing(&o.life));
+  ASSERT_EQ(1, o.finished);
+
+  /* A callback outside the object's own (a close callback during the
+   * teardown) finishes nothing a second time. */
+  life_obj_invoke(&o);
+  ASSERT_EQ(1, o.finished);
+}
+
+
+static void test_life_invoke_nested(void) {
+  life_obj_t o;
+
+  /* Three callbacks deep, the innermost closes: only the outermost
+   * invoker finishes the close, once. */
+  memset(&o, 0, sizeof(o));
+  o.nest = 2;
+  o.close_in_cb = 1;
+  life_obj_invoke(&o);
+  ASSERT_EQ(3, o.ncalls);
+  ASSERT_EQ(1, o.depth_seen[0]);
+  ASSERT_EQ(2, o.depth_seen[1]);
+  ASSERT_EQ(3, o.depth_seen[2]);
+  ASSERT_EQ(0, o.life.depth);
+  ASSERT_EQ(1, o.finished);
+
+  /* enter/leave by hand, nested: leave answers 1 only at depth 0. */
+  memset(&o, 0, sizeof(o));
+  kn_life_enter(&o.life);
+  kn_life_enter(&o.life);
+  ASSERT_EQ(0, kn_life_begin_close(&o.life));
+  ASSERT_EQ(0, kn_life_leave(&o.life));
+  ASSERT_EQ(1, kn_life_leave(&o.life));
+  ASSERT_EQ(0, o.life.depth);
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_queue_move), KN_TEST(test_fifo_async),
              KN_TEST(test_queued_in_run_waits), KN_TEST(test_head_not_ready),
              KN_TEST(test_runs_up_to_unready),
-             KN_TEST(test_close_with_items))
+             KN_TEST(test_close_with_items),
+             KN_TEST(test_life_begin_close_twice), KN_TEST(test_life_invoke),
+             KN_TEST(test_life_invoke_nested))
