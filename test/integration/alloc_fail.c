@@ -175,7 +175,8 @@ static void on_run_until_closed(uv_handle_t* h) {
 }
 
 
-void kn_af_run_until(uv_loop_t* loop, const int* flag, uint64_t limit_ms) {
+void kn_af_run_until_at(uv_loop_t* loop, const int* flag, uint64_t limit_ms,
+                        const char* file, int line) {
   uv_timer_t t;
   int closed = 0;
 
@@ -185,16 +186,20 @@ void kn_af_run_until(uv_loop_t* loop, const int* flag, uint64_t limit_ms) {
   ASSERT_OK(uv_timer_start(&t, on_run_until_timer, limit_ms, 0));
   while (!*flag && !run_until_expired) {
     if (uv_run(loop, UV_RUN_ONCE) == 0 && !*flag && !run_until_expired) {
-      fprintf(stderr, "kn_af_run_until: the loop ran dry, the callback "
-              "never came (allocation %" PRId64 " of %" PRId64
-              " failed: %s)\n", fail_at, count, injected ? "yes" : "no");
+      fprintf(stderr, "%s:%d: kn_af_run_until: the loop ran dry, the "
+              "callback never came (allocation %" PRId64 " of %" PRId64
+              " failed: %s)\n", file, line, fail_at, count,
+              injected ? "yes" : "no");
       abort();
     }
   }
-  if (!*flag)
-    fprintf(stderr, "kn_af_run_until: nothing happened in %" PRIu64
-            " ms (allocation %" PRId64 " of %" PRId64 " failed: %s)\n",
-            limit_ms, fail_at, count, injected ? "yes" : "no");
+  if (!*flag) {
+    fprintf(stderr, "%s:%d: kn_af_run_until: nothing happened in %" PRIu64
+            " ms (allocation %" PRId64 " of %" PRId64 " failed: %s); the "
+            "loop's active handles:\n", file, line, limit_ms, fail_at, count,
+            injected ? "yes" : "no");
+    uv_print_active_handles(loop, stderr);
+  }
   ASSERT(*flag);
   uv_close((uv_handle_t*) &t, on_run_until_closed);
   while (!closed)

@@ -57,8 +57,12 @@ int kn_af_injected_json(void);
 int64_t kn_af_loop(const char* name, void (*scenario)(void));
 
 /* Runs `loop` until `*flag` is non-zero, failing when the loop runs dry or
- * `limit_ms` of loop time pass first. */
-void kn_af_run_until(uv_loop_t* loop, const int* flag, uint64_t limit_ms);
+ * `limit_ms` of loop time pass first; the failure names the caller's line
+ * and lists the loop's active handles, to tell which close is waiting. */
+#define kn_af_run_until(loop, flag, limit_ms)                                 \
+  kn_af_run_until_at((loop), (flag), (limit_ms), __FILE__, __LINE__)
+void kn_af_run_until_at(uv_loop_t* loop, const int* flag, uint64_t limit_ms,
+                        const char* file, int line);
 
 /* Runs every operation of a checkpointer once, in an order whose answers
  * follow from the earlier ones (claim, heartbeat, checkpoint, get, leases,
