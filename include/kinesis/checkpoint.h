@@ -345,8 +345,11 @@ KINESIS_EXTERN int kinesis_checkpointer_redis_new(
  * KINESIS_ECANCELED say the rest), and whatever ops->close answers for
  * yours. Close the consumers that use it first. It may be called from
  * inside the checkpointer's own callbacks. Returns 0; KINESIS_EINVAL for a
- * NULL `cp` or one without ops->close; KINESIS_ENOMEM (only for one of
- * yours: the call keeps `cb` in a small allocation); or the error of
+ * NULL `cp`, or a table that lacks an operation from claim to close (those
+ * past its `size` count as absent, as for kinesis_consumer_new());
+ * KINESIS_EUNSUPPORTED for a table longer than this library's that sets an
+ * operation it does not know; KINESIS_ENOMEM (only for one of yours: the
+ * call keeps `cb` in a small allocation); or the error of
  * ops->close, such as KINESIS_EALREADY when a close has begun; on error
  * `cb` never runs.
  */

@@ -616,6 +616,16 @@ static void test_checkpointer_ops_sized(void) {
   ASSERT_EQ(KINESIS_EINVAL,
             consumer_with_ops(c, before_close, before_close, &seen));
   ASSERT_EQ(KINESIS_EINVAL, consumer_with_ops(c, 0, full, &seen));
+  /* kinesis_checkpointer_close() reads the table the same way: a close op
+   * past its size is none, and is not called (never_close aborts). */
+  {
+    kinesis_checkpointer_ops_t cut = never_ops;
+    kinesis_checkpointer_t cp;
+    memset(&cp, 0, sizeof(cp));
+    cut.size = before_close;
+    cp.ops = &cut;
+    ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_close(&cp, NULL, NULL));
+  }
 
   /* A store built against a newer header: its extra operation must be
    * NULL (zero), else this library cannot honour it. */
