@@ -529,6 +529,19 @@ int kn_client_join_pages(const kn_call_t* call, kn_page_items_fn items_of,
 }
 
 
+/* Adds a page to the call's pages; `*page` is the new one, zeroed. */
+int kn_client_add_page(kn_call_t* call, kn_parsed_t** page) {
+  kn_parsed_t* pages =
+      kn_realloc(call->pages, (call->npages + 1) * sizeof(*pages));
+  if (pages == NULL)
+    return KINESIS_ENOMEM;
+  call->pages = pages;
+  *page = &pages[call->npages++];
+  memset(*page, 0, sizeof(**page));
+  return 0;
+}
+
+
 /* The last name or key of the page before the last, or NULL: a server
  * that says there is more but starts the next page where the last one did
  * would be listed forever. */

@@ -54,15 +54,11 @@ static int list_shards_collect(kn_call_t* call) {
 
 
 int kn_client_on_list_shards(kn_call_t* call, const kn_http_response_t* res) {
-  kn_parsed_t* pages;
   kn_parsed_t* page;
-  int r;
+  int r = kn_client_add_page(call, &page);
 
-  pages = kn_realloc(call->pages, (call->npages + 1) * sizeof(*pages));
-  if (pages == NULL)
-    return KINESIS_ENOMEM;
-  call->pages = pages;
-  page = &pages[call->npages++];
+  if (r != 0)
+    return r;
   r = kn_codec_parse_list_shards(res->body, res->body_len, page);
   if (r != 0)
     return r;
@@ -71,7 +67,7 @@ int kn_client_on_list_shards(kn_call_t* call, const kn_http_response_t* res) {
      * end, would be listed forever, the pages growing in memory. */
     if (call->npages > 1 &&
         kn_client_page_repeats(page->next_token,
-                               pages[call->npages - 2].next_token))
+                               call->pages[call->npages - 2].next_token))
       return kn_codec_refuse(page, "ListShards NextToken repeats");
     if (call->npages >= KN_LIST_PAGES_MAX)
       return kn_codec_refuse(page, "ListShards has too many pages");

@@ -145,6 +145,7 @@ int kn_client_simple_stream_call(kinesis_client_t* c, const char* action,
 int kn_client_wait_poll_again(kn_call_t* call);
 int kn_client_join_pages(const kn_call_t* call, kn_page_items_fn items_of,
                          size_t size, void** out, size_t* nout);
+int kn_client_add_page(kn_call_t* call, kn_parsed_t** page);
 int kn_client_page_repeats(const char* last, const char* before);
 
 /* client_data.c */

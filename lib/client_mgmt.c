@@ -133,24 +133,11 @@ static int list_streams_collect(kn_call_t* call) {
 }
 
 
-/* Adds a page to the call's pages; `*page` is the new one. */
-static int add_page(kn_call_t* call, kn_parsed_t** page) {
-  kn_parsed_t* pages =
-      kn_realloc(call->pages, (call->npages + 1) * sizeof(*pages));
-  if (pages == NULL)
-    return KINESIS_ENOMEM;
-  call->pages = pages;
-  *page = &pages[call->npages++];
-  memset(*page, 0, sizeof(**page));
-  return 0;
-}
-
-
 static int on_list_streams(kn_call_t* call, const kn_http_response_t* res) {
   kn_parsed_t* page;
   const char* last = NULL;
   const char* before = NULL;
-  int r = add_page(call, &page);
+  int r = kn_client_add_page(call, &page);
 
   if (r != 0)
     return r;
@@ -553,7 +540,7 @@ static int on_list_tags(kn_call_t* call, const kn_http_response_t* res) {
   kn_parsed_t* page;
   const char* last = NULL;
   const char* before = NULL;
-  int r = add_page(call, &page);
+  int r = kn_client_add_page(call, &page);
 
   if (r != 0)
     return r;
