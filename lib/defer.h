@@ -28,7 +28,13 @@
  * Items belong to the owner: the queue only links them. `run` is called
  * with the item already unlinked, and may free it. The owner may walk
  * `items` (to find the requests still waiting to be sent, say) but not
- * unlink or reorder them.
+ * unlink or reorder them, except through kn_defer_cancel().
+ *
+ * It is the library's one way to run something on a later tick: an owner
+ * with a single thing to run later (a kick: deliver the waiters, report a
+ * change, run the dispatcher) embeds one item, initialised with
+ * kn_defer_item_init(), and adds it when kn_defer_queued() says it is not
+ * queued yet.
  */
 
 typedef struct kn_defer_s kn_defer_t;
@@ -43,6 +49,7 @@ struct kn_defer_item_s {
   kn_queue_t node;
   kn_defer_run_cb run;
   int ready;
+  uint64_t tick; /* the queue's `tick` when it was added */
 };
 
 struct kn_defer_s {
@@ -50,10 +57,31 @@ struct kn_defer_s {
   kn_queue_t items; /* kn_defer_item_t, oldest first. */
   kn_defer_empty_cb on_empty;
   int ordered;
+  uint64_t tick; /* ticks that ran items, so far */
   /* depth: runs under way. CLOSING and FREEING: kn_defer_close() was
    * called (the handle closes at once: the two are set together). */
   kn_life_t life;
 };
+
+/* Marks `item` not queued, for kn_defer_queued() and kn_defer_cancel(). An
+ * item that has run, been canceled or never been added is not queued. */
+static inline void kn_defer_item_init(kn_defer_item_t* item) {
+  kn_queue_init(&item->node);
+  item->run = NULL;
+  item->ready = 0;
+  item->tick = 0;
+}
+
+/* 1 when `item` (initialised with kn_defer_item_init()) waits in a queue. */
+static inline int kn_defer_queued(const kn_defer_item_t* item) {
+  return !kn_queue_empty(&item->node);
+}
+
+/* 1 while an item's run is under way: an owner closed from inside it waits
+ * for on_empty (or its own later check) before closing the queue. */
+static inline int kn_defer_running(const kn_defer_t* d) {
+  return d->life.depth > 0;
+}
 
 /* Initialises `d` on `loop`. Returns 0 or a libuv error (uv_idle_init
  * cannot fail on Unix). `on_empty` may be NULL. `d->idle.data` is left to
@@ -68,6 +96,11 @@ void kn_defer_add(kn_defer_t* d, kn_defer_item_t* item, kn_defer_run_cb run);
 /* `item`, queued in `d`, is answered: it runs on a later tick, after the
  * items queued before it. */
 void kn_defer_ready(kn_defer_t* d, kn_defer_item_t* item);
+
+/* Takes `item` out of its queue without running it; nothing when it is not
+ * queued. The items behind it in an ordered queue run as though it had
+ * never been added. */
+void kn_defer_cancel(kn_defer_t* d, kn_defer_item_t* item);
 
 /* 1 when nothing is queued and no run is under way. */
 int kn_defer_empty(const kn_defer_t* d);

@@ -11,6 +11,7 @@ typedef struct test_item_s {
   int id;
   kn_defer_t* d;
   struct test_item_s* then;
+  struct test_item_s* cancel; /* canceled from inside the run */
   int empty_in_run; /* kn_defer_empty() seen from inside the run. */
 } test_item_t;
 
@@ -33,6 +34,10 @@ static void item_run(kn_defer_item_t* item) {
   ran[nran++] = t->id;
   ASSERT_EQ(1, t->d->life.depth);
   t->empty_in_run = kn_defer_empty(t->d);
+  ASSERT(!kn_defer_queued(item));
+  ASSERT(kn_defer_running(t->d));
+  if (t->cancel != NULL)
+    kn_defer_cancel(t->d, &t->cancel->item);
   if (t->then != NULL)
     kn_defer_add(t->d, &t->then->item, item_run);
 }
@@ -53,6 +58,7 @@ static void on_closed(uv_handle_t* handle) {
 
 static void item_init(test_item_t* t, kn_defer_t* d, int id) {
   memset(t, 0, sizeof(*t));
+  kn_defer_item_init(&t->item);
   t->d = d;
   t->id = id;
 }
@@ -272,6 +278,100 @@ static void test_close_with_items(void) {
 /* ---- kn_life_t ---- */
 
 
+/* A canceled item never runs, and a second cancel, or a cancel of an item
+ * never added, does nothing. A kick item is added again only when
+ * kn_defer_queued() says it is not waiting. */
+static void test_cancel(void) {
+  uv_loop_t loop;
+  kn_defer_t d;
+  test_item_t t[3];
+  int i;
+
+  reset();
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_defer_init(&loop, &d, 0, on_empty));
+  for (i = 0; i < 3; i++)
+    item_init(&t[i], &d, i + 1);
+  ASSERT(!kn_defer_queued(&t[0].item));
+  kn_defer_cancel(&d, &t[0].item);
+  for (i = 0; i < 3; i++)
+    kn_defer_add(&d, &t[i].item, item_run);
+  ASSERT(kn_defer_queued(&t[1].item));
+  kn_defer_cancel(&d, &t[1].item);
+  kn_defer_cancel(&d, &t[1].item);
+  ASSERT(!kn_defer_queued(&t[1].item));
+  ASSERT(!kn_defer_running(&d));
+  ASSERT_OK(uv_run(&loop, UV_RUN_NOWAIT));
+  ASSERT_EQ(2, nran);
+  ASSERT_EQ(1, ran[0]);
+  ASSERT_EQ(3, ran[1]);
+  ASSERT_EQ(1, nempty);
+  /* Cancelling every item leaves an empty queue and a stopped handle once
+   * the tick has looked. */
+  kn_defer_add(&d, &t[0].item, item_run);
+  kn_defer_cancel(&d, &t[0].item);
+  ASSERT(kn_defer_empty(&d));
+  ASSERT_OK(uv_run(&loop, UV_RUN_NOWAIT));
+  ASSERT_EQ(2, nran);
+  ASSERT(!uv_is_active((uv_handle_t*) &d.idle));
+  close_and_check(&loop, &d);
+}
+
+
+/* A run that cancels the tick's last item and queues another: the new item
+ * still waits for the next tick (a tick runs only what was queued before
+ * it, whatever is canceled meanwhile). */
+static void test_cancel_last_in_run(void) {
+  uv_loop_t loop;
+  kn_defer_t d;
+  test_item_t first, second, third;
+
+  reset();
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_defer_init(&loop, &d, 0, on_empty));
+  item_init(&first, &d, 1);
+  item_init(&second, &d, 2);
+  item_init(&third, &d, 3);
+  first.cancel = &second;
+  first.then = &third;
+  kn_defer_add(&d, &first.item, item_run);
+  kn_defer_add(&d, &second.item, item_run);
+  ASSERT_NE(0, uv_run(&loop, UV_RUN_NOWAIT));
+  ASSERT_EQ(1, nran);
+  ASSERT_EQ(1, ran[0]);
+  ASSERT(kn_defer_queued(&third.item));
+  ASSERT_OK(uv_run(&loop, UV_RUN_NOWAIT));
+  ASSERT_EQ(2, nran);
+  ASSERT_EQ(3, ran[1]);
+  close_and_check(&loop, &d);
+}
+
+
+/* Ordered: cancelling the unready head lets the ready items behind it run. */
+static void test_cancel_unready_head(void) {
+  uv_loop_t loop;
+  kn_defer_t d;
+  test_item_t t[2];
+
+  reset();
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_defer_init(&loop, &d, 1, on_empty));
+  item_init(&t[0], &d, 1);
+  item_init(&t[1], &d, 2);
+  kn_defer_add(&d, &t[0].item, item_run);
+  kn_defer_add(&d, &t[1].item, item_run);
+  kn_defer_ready(&d, &t[1].item);
+  ASSERT_OK(uv_run(&loop, UV_RUN_NOWAIT));
+  ASSERT_EQ(0, nran);
+  kn_defer_cancel(&d, &t[0].item);
+  ASSERT(uv_is_active((uv_handle_t*) &d.idle));
+  ASSERT_OK(uv_run(&loop, UV_RUN_NOWAIT));
+  ASSERT_EQ(1, nran);
+  ASSERT_EQ(2, ran[0]);
+  close_and_check(&loop, &d);
+}
+
+
 /* A toy object with the kit: its callback may close it, or call back into
  * it (nested); `finished` counts the closes carried out. */
 typedef struct life_obj_s {
@@ -387,6 +487,8 @@ static void test_life_invoke_nested(void) {
 KN_TEST_MAIN(KN_TEST(test_queue_move), KN_TEST(test_fifo_async),
              KN_TEST(test_queued_in_run_waits), KN_TEST(test_head_not_ready),
              KN_TEST(test_runs_up_to_unready),
-             KN_TEST(test_close_with_items),
+             KN_TEST(test_close_with_items), KN_TEST(test_cancel),
+             KN_TEST(test_cancel_last_in_run),
+             KN_TEST(test_cancel_unready_head),
              KN_TEST(test_life_begin_close_twice), KN_TEST(test_life_invoke),
              KN_TEST(test_life_invoke_nested))
