@@ -2,6 +2,7 @@
 
 #include "internal.h"
 #include "buf.h"
+#include "defer.h"
 
 #include <string.h>
 #include <unistd.h>
@@ -40,10 +41,11 @@ struct kn_http_s {
   uv_loop_t* loop;
   CURLM* multi;
   uv_timer_t timer;      /* curl's timeout */
-  uv_idle_t defer;       /* runs completions that must not be synchronous */
+  /* Completions that must not be synchronous (a cancel, a socket with no
+   * poll handle), run on a later tick. */
+  kn_defer_t defer;
   kn_queue_t active;     /* requests added to the multi handle */
   kn_queue_t sockets;    /* kn_http_socket_t of every open socket */
-  kn_queue_t done;       /* requests whose callback is due on the next tick */
   size_t pending;        /* requests whose callback has not run */
   char* ca_file;
   int insecure;
@@ -52,8 +54,9 @@ struct kn_http_s {
   size_t max_response_bytes;
   /* KN_LIFE_CLOSING: kn_http_close() was called. KN_LIFE_FREEING: the multi
    * handle is cleaned up and the handles are closing. Its depth is not
-   * used: a close asked from a request's callback starts at once, and the
-   * loops that run callbacks check `multi` after each. */
+   * used: a close asked from a request's callback starts once no deferred
+   * completion is running (the defer's depth), and http_drain checks
+   * `multi` after each callback. */
   kn_life_t life;
   int handles_open;      /* uv handles not yet closed: timer, idle, polls */
   size_t connections;    /* connections opened, over all time */
@@ -70,7 +73,8 @@ struct kn_http_s {
 };
 
 struct kn_http_req_s {
-  kn_queue_t node;
+  kn_queue_t node;       /* in http->active, while on the multi handle */
+  kn_defer_item_t item;  /* in http->defer, once completed off the multi */
   kn_http_t* http;
   CURL* easy;
   struct curl_slist* headers;
@@ -101,7 +105,6 @@ static void http_maybe_finish_close(kn_http_t* http);
 static void http_drain(kn_http_t* http);
 static void http_fail_no_poll(kn_http_t* http);
 static void req_defer(kn_http_req_t* req, int status);
-static void on_defer(uv_idle_t* idle);
 
 
 static int curl_global_ready(void) {
@@ -437,8 +440,21 @@ static void req_run_callback(kn_http_req_t* req) {
 }
 
 
+static void req_deferred_run(kn_defer_item_t* item) {
+  req_run_callback(container_of(item, kn_http_req_t, item));
+}
+
+
+/* A deferred tick ended with nothing left to run: a close asked from one of
+ * its callbacks can go on. */
+static void on_defer_empty(kn_defer_t* d) {
+  http_maybe_finish_close(container_of(d, kn_http_t, defer));
+}
+
+
 /* Takes `req` off the multi handle and queues its callback for the next
- * iteration of the loop. */
+ * iteration of the loop. Callbacks a deferred callback causes wait for the
+ * next tick. */
 static void req_defer(kn_http_req_t* req, int status) {
   kn_http_t* http = req->http;
   kn_queue_remove(&req->node);
@@ -446,8 +462,7 @@ static void req_defer(kn_http_req_t* req, int status) {
   if (http->multi != NULL)
     curl_multi_remove_handle(http->multi, req->easy);
   req->status = status;
-  kn_queue_insert_tail(&http->done, &req->node);
-  uv_idle_start(&http->defer, on_defer);
+  kn_defer_add(&http->defer, &req->item, req_deferred_run);
 }
 
 
@@ -475,24 +490,6 @@ static void http_drain(kn_http_t* http) {
 }
 
 
-static void on_defer(uv_idle_t* idle) {
-  kn_http_t* http = container_of(idle, kn_http_t, defer);
-  kn_queue_t batch;
-
-  /* Callbacks may cancel more requests; those wait for the next turn. */
-  kn_queue_init(&batch);
-  kn_queue_move(&http->done, &batch);
-  while (!kn_queue_empty(&batch)) {
-    kn_http_req_t* req = kn_queue_data(batch.next, kn_http_req_t, node);
-    kn_queue_remove(&req->node);
-    req_run_callback(req);
-  }
-  if (kn_queue_empty(&http->done))
-    uv_idle_stop(&http->defer);
-  http_maybe_finish_close(http);
-}
-
-
 int kn_http_alloc(uv_loop_t* loop, const kn_http_options_t* opts,
                   kn_http_t** out) {
   kn_http_t* http;
@@ -509,7 +506,6 @@ int kn_http_alloc(uv_loop_t* loop, const kn_http_options_t* opts,
   http->loop = loop;
   kn_queue_init(&http->active);
   kn_queue_init(&http->sockets);
-  kn_queue_init(&http->done);
   http->connect_timeout_ms = KN_HTTP_DEFAULT_CONNECT_TIMEOUT_MS;
   http->timeout_ms = KN_HTTP_DEFAULT_TIMEOUT_MS;
   http->max_response_bytes = KN_HTTP_DEFAULT_MAX_RESPONSE;
@@ -559,8 +555,9 @@ int kn_http_alloc(uv_loop_t* loop, const kn_http_options_t* opts,
 void kn_http_start(kn_http_t* http) {
   uv_timer_init(http->loop, &http->timer);
   http->timer.data = http;
-  uv_idle_init(http->loop, &http->defer);
-  http->defer.data = http;
+  /* Cannot fail on Unix. */
+  (void) kn_defer_init(http->loop, &http->defer, 0, on_defer_empty);
+  http->defer.idle.data = http;
   http->handles_open = 2;
 }
 
@@ -721,7 +718,9 @@ static void http_maybe_finish_close(kn_http_t* http) {
   void (*cb)(void*);
   void* arg;
 
-  if (!kn_life_closing(&http->life) || http->pending > 0)
+  /* A deferred callback that closed waits for its tick to end. */
+  if (!kn_life_closing(&http->life) || http->pending > 0 ||
+      kn_defer_running(&http->defer))
     return;
   while (http->nidle > 0)
     curl_easy_cleanup(http->idle[--http->nidle]);
@@ -731,7 +730,7 @@ static void http_maybe_finish_close(kn_http_t* http) {
     curl_multi_cleanup(http->multi);
     http->multi = NULL;
     uv_close((uv_handle_t*) &http->timer, on_handle_closed);
-    uv_close((uv_handle_t*) &http->defer, on_handle_closed);
+    kn_defer_close(&http->defer, NULL, on_handle_closed);
     return;
   }
   if (http->handles_open > 0)

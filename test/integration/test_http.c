@@ -217,6 +217,78 @@ static void test_cancel_and_close(void) {
 }
 
 
+/* A deferred callback (a canceled request's) closes the engine: the other
+ * callback due in the same tick still runs, the request still on the multi
+ * handle is canceled on the next tick, and the close callback comes last,
+ * once, after the tick that ran the close has ended. */
+static kn_http_t* close_from_cb_http;
+static int close_from_cb_n;
+
+static void on_closed_last(void* arg) {
+  (void) arg;
+  /* Every request's callback ran before. */
+  ASSERT_EQ(3, close_from_cb_n);
+  closed++;
+}
+
+static void on_done_closing(int status, const kn_http_response_t* res,
+                            void* arg) {
+  result_t* r = arg;
+  on_done(status, res, arg);
+  ASSERT_EQ(1, r->calls);
+  ASSERT_LT(close_from_cb_n, 3);
+  close_from_cb_n++;
+  if (close_from_cb_http != NULL) {
+    kn_http_close(close_from_cb_http, on_closed_last, NULL);
+    close_from_cb_http = NULL;
+    ASSERT_EQ(0, closed);
+  }
+}
+
+static void test_close_from_deferred_callback(void) {
+  const char* fault = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
+  kn_http_t* http;
+  kn_http_req_t* ha;
+  kn_http_req_t* hb;
+  kn_http_request_t req;
+  result_t r[3];
+  int i;
+
+  ASSERT_OK(kn_fault_reset(fault));
+  ASSERT_OK(kn_fault_script(fault, "{\"delay_ms\":5000,\"proxy\":true,"
+                                   "\"times\":3}"));
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_http_new(&loop, NULL, &http));
+  list_streams_request(&req, fault);
+  memset(r, 0, sizeof(r));
+  ASSERT_OK(kn_http_send(http, &req, on_done_closing, &r[0], &ha));
+  ASSERT_OK(kn_http_send(http, &req, on_done_closing, &r[1], &hb));
+  ASSERT_OK(kn_http_send(http, &req, on_done_closing, &r[2], NULL));
+  uv_run(&loop, UV_RUN_NOWAIT);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  closed = 0;
+  close_from_cb_n = 0;
+  close_from_cb_http = http;
+  kn_http_cancel(ha);
+  kn_http_cancel(hb);
+  ASSERT_EQ(0, close_from_cb_n);
+  /* One tick runs both canceled callbacks; the first closes. */
+  while (close_from_cb_n == 0)
+    uv_run(&loop, UV_RUN_ONCE);
+  ASSERT_EQ(2, close_from_cb_n);
+  ASSERT_EQ(0, r[2].calls);
+  ASSERT_EQ(0, closed);
+  ASSERT_OK(uv_run(&loop, UV_RUN_DEFAULT));
+  for (i = 0; i < 3; i++) {
+    ASSERT_EQ(1, r[i].calls);
+    ASSERT_EQ(KINESIS_ECANCELED, r[i].status);
+  }
+  ASSERT_EQ(1, closed);
+  ASSERT_OK(kn_fault_reset(fault));
+  kn_test_loop_close(&loop);
+}
+
+
 static void test_send_after_close_and_bad_args(void) {
   const char* url = kn_test_require_env("KINESIS_TEST_ENDPOINT");
   kn_http_t* http;
@@ -440,6 +512,7 @@ KN_TEST_MAIN(KN_TEST(test_keep_alive),
              KN_TEST(test_connection_closed_between_requests),
              KN_TEST(test_concurrent_and_capped),
              KN_TEST(test_cancel_and_close),
+             KN_TEST(test_close_from_deferred_callback),
              KN_TEST(test_send_after_close_and_bad_args),
              KN_TEST(test_response_size_cap),
              KN_TEST(test_response_header_cap),
