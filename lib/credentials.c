@@ -8,6 +8,7 @@
 #include "cred_source.h"
 #include "cred_sso.h"
 #include "cred_sts.h"
+#include "defer.h"
 #include "url.h"
 
 #include <arpa/inet.h>
@@ -152,8 +153,10 @@ struct kn_cred_provider_s {
   uint32_t backoff_ms;   /* last retry delay after a failed refresh */
 
   kn_queue_t waiters;
-  /* Runs get() callbacks on a later tick. */
-  uv_timer_t deliver_timer;
+  /* Runs get() callbacks on a later tick: `deliver` is queued in `defer`
+   * while waiters wait for it. */
+  kn_defer_t defer;
+  kn_defer_item_t deliver;
   /* Refreshes temporary credentials before they expire. Unreferenced: a
    * pending refresh alone does not keep the application's loop alive. */
   uv_timer_t refresh_timer;
@@ -180,6 +183,7 @@ struct kn_cred_provider_s {
 
 static void provider_resolve(kn_cred_provider_t* p);
 static void provider_maybe_finish(kn_cred_provider_t* p);
+static void on_defer_empty(kn_defer_t* d);
 static void on_refresh_timer(uv_timer_t* t);
 
 
@@ -1159,8 +1163,8 @@ static void on_refresh_timer(uv_timer_t* t) {
 }
 
 
-static void on_deliver_timer(uv_timer_t* t) {
-  kn_cred_provider_t* p = t->data;
+static void on_deliver(kn_defer_item_t* item) {
+  kn_cred_provider_t* p = container_of(item, kn_cred_provider_t, deliver);
   int64_t now = kn_now_ms();
 
   if (kn_life_closing(&p->life) || kn_queue_empty(&p->waiters))
@@ -1235,9 +1239,10 @@ int kn_cred_provider_new(uv_loop_t* loop, kn_http_t* http,
   }
   kn_queue_init(&p->waiters);
   kn_buf_init(&p->why.buf);
-  uv_timer_init(loop, &p->deliver_timer);
+  (void) kn_defer_init(loop, &p->defer, 0, on_defer_empty);
+  kn_defer_item_init(&p->deliver);
   uv_timer_init(loop, &p->refresh_timer);
-  p->deliver_timer.data = p;
+  p->defer.idle.data = p;
   p->refresh_timer.data = p;
   uv_unref((uv_handle_t*) &p->refresh_timer);
   *out = p;
@@ -1259,8 +1264,8 @@ int kn_cred_provider_get(kn_cred_provider_t* p, kn_cred_cb cb, void* arg) {
   w->arg = arg;
   kn_queue_insert_tail(&p->waiters, &w->node);
   /* Even fresh cached credentials go out on a later tick (STYLE.md 4.2). */
-  if (!uv_is_active((uv_handle_t*) &p->deliver_timer))
-    uv_timer_start(&p->deliver_timer, on_deliver_timer, 0, 0);
+  if (!kn_defer_queued(&p->deliver))
+    kn_defer_add(&p->defer, &p->deliver, on_deliver);
   return 0;
 }
 
@@ -1294,7 +1299,7 @@ static void provider_free(kn_cred_provider_t* p) {
 }
 
 
-/* Finishes a close once both timers have closed and the HTTP request, if
+/* Finishes a close once the timer and the queue have closed and the HTTP request, if
  * any, has called back: cancels the waiters, runs the close callback, then
  * frees. */
 static void provider_maybe_finish(kn_cred_provider_t* p) {
@@ -1329,6 +1334,15 @@ static void on_timer_closed(uv_handle_t* h) {
 }
 
 
+/* A close asked from a waiter's callback inside on_deliver closes the queue
+ * once that tick has ended. */
+static void on_defer_empty(kn_defer_t* d) {
+  kn_cred_provider_t* p = container_of(d, kn_cred_provider_t, defer);
+  if (kn_life_closing(&p->life) && !kn_life_closing(&d->life))
+    kn_defer_close(d, NULL, on_timer_closed);
+}
+
+
 void kn_cred_provider_close(kn_cred_provider_t* p, void (*cb)(void* arg),
                             void* arg) {
   if (p == NULL || kn_life_begin_close(&p->life) < 0)
@@ -1345,9 +1359,10 @@ void kn_cred_provider_close(kn_cred_provider_t* p, void (*cb)(void* arg),
     kn_cred_process_cancel(p->process);
   if (p->sso != NULL)
     kn_cred_sso_cancel(p->sso);
-  uv_timer_stop(&p->deliver_timer);
+  kn_defer_cancel(&p->defer, &p->deliver);
   uv_timer_stop(&p->refresh_timer);
   p->pending_closes = 2;
-  uv_close((uv_handle_t*) &p->deliver_timer, on_timer_closed);
+  if (!kn_defer_running(&p->defer))
+    kn_defer_close(&p->defer, NULL, on_timer_closed);
   uv_close((uv_handle_t*) &p->refresh_timer, on_timer_closed);
 }
