@@ -67,7 +67,7 @@ int kn_consumer_set_str(char** dst, const char* src) {
  * all (others hold them) is ready too. */
 static int consumer_ready_now(const kinesis_consumer_t* c) {
   const kn_queue_t* q;
-  if (!c->started || c->closing || !c->listed_ok || !c->planned_once ||
+  if (!c->started || c->wind || !c->listed_ok || !c->planned_once ||
       c->store_down)
     return 0;
   for (q = c->shards.next; q != &c->shards; q = q->next) {
@@ -84,10 +84,10 @@ static int consumer_ready_now(const kinesis_consumer_t* c) {
 }
 
 
-static void on_readiness_timer(uv_timer_t* t) {
-  kinesis_consumer_t* c = container_of(t, kinesis_consumer_t, readiness);
+static void on_report_ready(kn_defer_item_t* item) {
+  kinesis_consumer_t* c = container_of(item, kinesis_consumer_t, report_ready);
   int ready = consumer_ready_now(c);
-  if (ready == c->reported_ready || c->closing)
+  if (ready == c->reported_ready || c->wind)
     return;
   c->reported_ready = ready;
   kn_client_log(c->client, KINESIS_LOG_INFO, "consumer: %s",
@@ -104,15 +104,15 @@ static void on_readiness_timer(uv_timer_t* t) {
  * reported at all. */
 void kn_consumer_readiness_update(kinesis_consumer_t* c) {
   int ready;
-  if (c->closing)
+  if (c->wind)
     return;
   ready = consumer_ready_now(c);
   /* Ready once means the first claims were answered (latching this cannot
    * change `ready`: a ready consumer has no first-round claim pending). */
   if (ready)
     c->claimed_once = 1;
-  if (ready != c->reported_ready)
-    uv_timer_start(&c->readiness, on_readiness_timer, 0, 0);
+  if (ready != c->reported_ready && !kn_defer_queued(&c->report_ready))
+    kn_defer_add(&c->defer, &c->report_ready, on_report_ready);
 }
 
 
@@ -302,7 +302,7 @@ void kn_consumer_event_push_end(kn_cshard_t* s,
  * consumer from one; the rest still run, at the latest before the stop's
  * or close's own callback. */
 static void events_run(kinesis_consumer_t* c) {
-  c->in_dispatch++;
+  kn_life_enter(&c->life);
   while (!kn_queue_empty(&c->events)) {
     kn_event_t* e = kn_queue_data(c->events.next, kn_event_t, node);
     kn_queue_remove(&e->node);
@@ -312,24 +312,42 @@ static void events_run(kinesis_consumer_t* c) {
       c->o.on_shard_end(c, e->st.shard_id, e->reason, c->o.on_shard_data);
     kn_free(e);
   }
-  c->in_dispatch--;
+  /* A close asked meanwhile goes on from the caller's end (on_empty, or
+   * the close's own steps): consumer_busy() held it back. */
+  (void) kn_life_leave(&c->life);
 }
 
 
-static void on_dispatch(uv_idle_t* idle) {
-  kinesis_consumer_t* c = container_of(idle, kinesis_consumer_t, dispatcher);
-  size_t budget = KN_DELIVER_PER_TURN;
+/* manual_ack: as many records handed out and not yet acked as allowed. */
+static int acks_full(const kinesis_consumer_t* c) {
   uint32_t max_unacked =
       c->o.max_unacked > 0 ? c->o.max_unacked : c->o.max_queue_size;
+  return c->o.manual_ack && c->unacked >= max_unacked;
+}
 
-  if (!c->closing)
+
+/* The dispatcher has something to hand out. */
+static int dispatch_wanted(const kinesis_consumer_t* c) {
+  return !c->wind && ((!c->paused && !kn_queue_empty(&c->ready) &&
+                       !acks_full(c)) ||
+                      !kn_queue_empty(&c->events));
+}
+
+
+/* Hands out up to KN_DELIVER_PER_TURN records a tick, and queues itself
+ * again for the next tick while there are more. */
+static void on_dispatch(kn_defer_item_t* item) {
+  kinesis_consumer_t* c = container_of(item, kinesis_consumer_t, dispatch);
+  size_t budget = KN_DELIVER_PER_TURN;
+
+  if (!c->wind)
     events_run(c);
-  c->in_dispatch++;
+  kn_life_enter(&c->life);
   while (budget > 0 && !kn_queue_empty(&c->ready) && !c->paused &&
-         !c->closing) {
+         !c->wind) {
     kn_fetch_t* f = kn_queue_data(c->ready.next, kn_fetch_t, ready);
     kn_crec_t* r;
-    if (c->o.manual_ack && c->unacked >= max_unacked)
+    if (acks_full(c))
       break;
     /* Never hand out a record of a shard whose lease may have passed to
      * another consumer: it drops the shard's queue. */
@@ -351,20 +369,25 @@ static void on_dispatch(uv_idle_t* idle) {
     if (!c->o.manual_ack)
       record_ack(c, r);
   }
-  c->in_dispatch--;
-  if ((kn_queue_empty(&c->ready) || c->paused || c->closing ||
-       (c->o.manual_ack && c->unacked >= max_unacked)) &&
-      (kn_queue_empty(&c->events) || c->closing))
-    uv_idle_stop(&c->dispatcher);
+  (void) kn_life_leave(&c->life);
+  kn_consumer_dispatcher_kick(c);
+  /* A close asked from a callback goes on from on_empty, after this run. */
   kn_cfetch_wake_waiting(c, NULL);
-  kn_consumer_maybe_finish_close(c);
 }
 
 
 void kn_consumer_dispatcher_kick(kinesis_consumer_t* c) {
-  if (!c->closing && ((!c->paused && !kn_queue_empty(&c->ready)) ||
-                      !kn_queue_empty(&c->events)))
-    uv_idle_start(&c->dispatcher, on_dispatch);
+  if (dispatch_wanted(c) && !kn_defer_queued(&c->dispatch))
+    kn_defer_add(&c->defer, &c->dispatch, on_dispatch);
+}
+
+
+/* A run of `defer` ended with nothing queued: a close or stop held back by
+ * it (consumer_busy) goes on. */
+static void on_defer_empty(kn_defer_t* d) {
+  kinesis_consumer_t* c = container_of(d, kinesis_consumer_t, defer);
+  if (c->wind)
+    kn_consumer_maybe_finish_close(c);
 }
 
 
@@ -533,22 +556,23 @@ int kinesis_consumer_new(kinesis_client_t* client,
   c->lease_ms = c->cp->session_timeout_ms;
   kn_queue_init(&c->shards);
   kn_queue_init(&c->ready);
-  uv_idle_init(c->loop, &c->dispatcher);
+  (void) kn_defer_init(c->loop, &c->defer, 0, on_defer_empty);
+  kn_defer_item_init(&c->dispatch);
+  kn_defer_item_init(&c->report_ready);
+  kn_defer_item_init(&c->stopped);
   uv_timer_init(c->loop, &c->discovery);
   uv_timer_init(c->loop, &c->heartbeat);
   uv_timer_init(c->loop, &c->checkpoint);
-  uv_timer_init(c->loop, &c->readiness);
   uv_prepare_init(c->loop, &c->turns);
   /* Turns are measured without the kernel's wait, which needs the loop to
    * account for it; a flag, harmless to the application. */
   (void) uv_loop_configure(c->loop, UV_METRICS_IDLE_TIME);
-  c->dispatcher.data = c;
+  c->defer.idle.data = c;
   c->discovery.data = c;
   c->heartbeat.data = c;
   c->checkpoint.data = c;
-  c->readiness.data = c;
   c->turns.data = c;
-  c->handles_open = 6;
+  c->handles_open = 5;
   kn_client_child_add(client);
   *out = c;
   return 0;
@@ -558,12 +582,12 @@ int kinesis_consumer_new(kinesis_client_t* client,
 int kinesis_consumer_start(kinesis_consumer_t* c) {
   if (c == NULL)
     return KINESIS_EINVAL;
-  if (c->close_requested)
+  if (kn_life_closing(&c->life))
     return KINESIS_ECLOSING;
   /* A stop under way, or its callback not yet run: start after it. */
   if (c->stopping || c->stop_cb != NULL)
     return KINESIS_EBUSY;
-  if (c->closing)
+  if (c->wind)
     return KINESIS_ECLOSING;
   if (c->started)
     return KINESIS_EALREADY;
@@ -592,10 +616,10 @@ int kinesis_consumer_start(kinesis_consumer_t* c) {
 int kinesis_consumer_pause(kinesis_consumer_t* c) {
   if (c == NULL)
     return KINESIS_EINVAL;
-  if (c->closing)
+  if (c->wind)
     return KINESIS_ECLOSING;
   c->paused = 1;
-  uv_idle_stop(&c->dispatcher);
+  kn_defer_cancel(&c->defer, &c->dispatch);
   return 0;
 }
 
@@ -603,7 +627,7 @@ int kinesis_consumer_pause(kinesis_consumer_t* c) {
 int kinesis_consumer_resume(kinesis_consumer_t* c) {
   if (c == NULL)
     return KINESIS_EINVAL;
-  if (c->closing)
+  if (c->wind)
     return KINESIS_ECLOSING;
   c->paused = 0;
   kn_consumer_dispatcher_kick(c);
@@ -688,14 +712,14 @@ static void consumer_handle_closed(kinesis_consumer_t* c) {
 }
 
 
-/* The consumer's own handles (dispatcher, discovery, heartbeat,
- * checkpoint, readiness, turns) carry the consumer in `data`. */
+/* The consumer's own handles (the defer's idle, discovery, heartbeat,
+ * checkpoint, turns) carry the consumer in `data`. */
 static void on_handle_closed(uv_handle_t* h) {
   kinesis_consumer_t* c = h->data;
   KN_ASSERT(
-      h == (uv_handle_t*) &c->dispatcher || h == (uv_handle_t*) &c->discovery ||
+      h == (uv_handle_t*) &c->defer.idle || h == (uv_handle_t*) &c->discovery ||
       h == (uv_handle_t*) &c->heartbeat || h == (uv_handle_t*) &c->checkpoint ||
-      h == (uv_handle_t*) &c->readiness || h == (uv_handle_t*) &c->turns);
+      h == (uv_handle_t*) &c->turns);
   consumer_handle_closed(c);
 }
 
@@ -714,13 +738,13 @@ void kn_consumer_on_shard_timer_closed(uv_handle_t* h) {
 /* Closing goes through phases, each waiting for the calls of the one
  * before: calls canceled, final checkpoints written, leases released,
  * handles closed. */
-enum { CLOSE_CALLS = 1, CLOSE_CHECKPOINTS, CLOSE_RELEASES, CLOSE_HANDLES };
+enum { WIND_CALLS = 1, WIND_CHECKPOINTS, WIND_RELEASES, WIND_HANDLES };
 
 
 void kn_consumer_note_close_error(kinesis_consumer_t* c, int status) {
-  /* Calls of the phases after CLOSE_CALLS are the close's own: the final
+  /* Calls of the phases after WIND_CALLS are the close's own: the final
    * checkpoints and the releases. */
-  if (status != 0 && c->close_requested && c->closing >= CLOSE_CHECKPOINTS &&
+  if (status != 0 && kn_life_closing(&c->life) && c->wind >= WIND_CHECKPOINTS &&
       c->close_status == 0)
     c->close_status = status;
 }
@@ -728,8 +752,9 @@ void kn_consumer_note_close_error(kinesis_consumer_t* c, int status) {
 
 static int consumer_busy(kinesis_consumer_t* c) {
   kn_queue_t* q;
-  if (c->listing != NULL || c->frontier_call != NULL || c->in_dispatch ||
-      c->member_calls > 0 || c->leases_calls > 0)
+  if (c->listing != NULL || c->frontier_call != NULL || c->life.depth > 0 ||
+      kn_defer_running(&c->defer) || c->member_calls > 0 ||
+      c->leases_calls > 0)
     return 1;
   for (q = c->shards.next; q != &c->shards; q = q->next) {
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
@@ -743,17 +768,17 @@ static int consumer_busy(kinesis_consumer_t* c) {
 void kn_consumer_maybe_finish_close(kinesis_consumer_t* c) {
   kn_queue_t* q;
 
-  while (c->closing && c->closing < CLOSE_HANDLES && !consumer_busy(c)) {
-    c->closing++;
+  while (c->wind && c->wind < WIND_HANDLES && !consumer_busy(c)) {
+    c->wind++;
     /* With the leases, the membership goes: the others rebalance. */
-    if (c->closing == CLOSE_RELEASES && c->ops.member != NULL &&
+    if (c->wind == WIND_RELEASES && c->ops.member != NULL &&
         c->started && !c->left)
       kn_clease_member_call(c, 1);
     for (q = c->shards.next; q != &c->shards; q = q->next) {
       kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
-      if (c->closing == CLOSE_CHECKPOINTS) {
+      if (c->wind == WIND_CHECKPOINTS) {
         kn_clease_write_checkpoint(s);
-      } else if (c->closing == CLOSE_RELEASES && kn_clease_holds(s)) {
+      } else if (c->wind == WIND_RELEASES && kn_clease_holds(s)) {
         if (c->ops.release(c->cp->self, c->stream, s->id, c->owner,
                            kn_clease_on_ckpt_done, s) == 0)
           s->ckpt_ops++;
@@ -762,35 +787,37 @@ void kn_consumer_maybe_finish_close(kinesis_consumer_t* c) {
       }
     }
   }
-  if (c->closing != CLOSE_HANDLES || consumer_busy(c) || c->cp_closing)
+  if (c->wind != WIND_HANDLES || consumer_busy(c) ||
+      kn_life_freeing(&c->life))
     return;
   if (c->stopping) {
     consumer_reset(c);
     return;
   }
-  c->cp_closing = 1;
+  (void) kn_life_begin_free(&c->life);
   while (!kn_queue_empty(&c->shards)) {
     kn_cshard_t* s = kn_queue_data(c->shards.next, kn_cshard_t, node);
     kn_queue_remove(&s->node);
     uv_close((uv_handle_t*) &s->timer, kn_consumer_on_shard_timer_closed);
   }
-  uv_close((uv_handle_t*) &c->dispatcher, on_handle_closed);
+  /* The wind-down canceled every item, and none is queued while it runs. */
+  kn_defer_close(&c->defer, NULL, on_handle_closed);
   uv_close((uv_handle_t*) &c->discovery, on_handle_closed);
   uv_close((uv_handle_t*) &c->heartbeat, on_handle_closed);
   uv_close((uv_handle_t*) &c->checkpoint, on_handle_closed);
-  uv_close((uv_handle_t*) &c->readiness, on_handle_closed);
   uv_close((uv_handle_t*) &c->turns, on_handle_closed);
 }
 
 
 static void consumer_wind_down(kinesis_consumer_t* c) {
   kn_queue_t* q;
-  c->closing = CLOSE_CALLS;
+  c->wind = WIND_CALLS;
   uv_timer_stop(&c->discovery);
   uv_timer_stop(&c->heartbeat);
   uv_timer_stop(&c->checkpoint);
-  uv_timer_stop(&c->readiness);
-  uv_idle_stop(&c->dispatcher);
+  kn_defer_cancel(&c->defer, &c->dispatch);
+  kn_defer_cancel(&c->defer, &c->report_ready);
+  kn_defer_cancel(&c->defer, &c->stopped);
   uv_prepare_stop(&c->turns);
   if (c->listing != NULL)
     kn_client_call_cancel(c->listing);
@@ -811,9 +838,9 @@ int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_close_cb cb,
                            void* arg) {
   if (c == NULL)
     return KINESIS_EINVAL;
-  if (c->close_requested || (c->closing && !c->stopping))
+  /* A wind-down that is not a stop's is a close's. */
+  if (kn_life_begin_close(&c->life) < 0)
     return KINESIS_EALREADY;
-  c->close_requested = 1;
   c->close_cb = cb;
   c->close_arg = arg;
   /* A stop's callback never runs inside this call: it runs once the close
@@ -827,25 +854,24 @@ int kinesis_consumer_close(kinesis_consumer_t* c, kinesis_close_cb cb,
     kn_consumer_maybe_finish_close(c);
     return 0;
   }
-  /* A stop that completed may still wait for its callback's tick (on the
-   * checkpoint timer, which the wind-down stops): it then runs with 0. */
+  /* A stop that completed may still wait for its callback's tick (the
+   * `stopped` item, which the wind-down cancels): it then runs with 0, once
+   * the handles are closed. */
   consumer_wind_down(c);
   return 0;
 }
 
 
-static void on_stopped(uv_timer_t* t) {
-  kinesis_consumer_t* c = container_of(t, kinesis_consumer_t, checkpoint);
+static void on_stopped(kn_defer_item_t* item) {
+  kinesis_consumer_t* c = container_of(item, kinesis_consumer_t, stopped);
   kinesis_consumer_cb cb;
   events_run(c);
   cb = c->stop_cb;
   c->stop_cb = NULL;
+  /* A close asked from on_shard_end above, or from the callback, goes on
+   * from on_empty once this run is over. */
   if (cb != NULL)
     cb(c, c->stop_status, c->stop_arg);
-  /* A close from on_shard_end above found the consumer dispatching, and
-   * left its next phase for now (issue 17). */
-  if (c->closing)
-    kn_consumer_maybe_finish_close(c);
 }
 
 
@@ -867,7 +893,7 @@ static void consumer_reset(kinesis_consumer_t* c) {
   c->claims_refused = 0;
   c->probes_found = 0;
   c->target = SIZE_MAX;
-  c->closing = 0;
+  c->wind = 0;
   c->stopping = 0;
   c->started = 0;
   c->paused = 0;
@@ -877,7 +903,7 @@ static void consumer_reset(kinesis_consumer_t* c) {
   c->store_down = 0;
   c->reported_ready = 0;
   /* The stop's callback runs on a later tick, never inside a call. */
-  uv_timer_start(&c->checkpoint, on_stopped, 0, 0);
+  kn_defer_add(&c->defer, &c->stopped, on_stopped);
 }
 
 
@@ -885,7 +911,7 @@ int kinesis_consumer_stop(kinesis_consumer_t* c, kinesis_consumer_cb cb,
                           void* arg) {
   if (c == NULL)
     return KINESIS_EINVAL;
-  if (c->closing)
+  if (c->wind)
     return c->stopping ? KINESIS_EALREADY : KINESIS_ECLOSING;
   if (!c->started)
     return KINESIS_EINVAL;

@@ -295,7 +295,7 @@ static void on_records(kinesis_client_t* client, int status,
   c->stats.get_records_calls++;
   /* The room this call held is free again: shards waiting for it fetch. */
   kn_cfetch_wake_waiting(c, s);
-  if (c->closing || s->state != SHARD_FETCHING) {
+  if (c->wind || s->state != SHARD_FETCHING) {
     if (s->state == SHARD_HANDOVER)
       kn_clease_try_hand_over(s);
     kn_consumer_maybe_finish_close(c);
@@ -442,7 +442,7 @@ static void on_iterator(kinesis_client_t* client, int status,
 
   s->call = NULL;
   call_ended(c);
-  if (c->closing || s->state != SHARD_FETCHING) {
+  if (c->wind || s->state != SHARD_FETCHING) {
     if (s->state == SHARD_HANDOVER)
       kn_clease_try_hand_over(s);
     kn_consumer_maybe_finish_close(c);
@@ -479,7 +479,7 @@ static void shard_fetch_now(kn_cshard_t* s) {
   uint32_t room;
   int r;
 
-  if (c->closing || s->state != SHARD_FETCHING || s->call != NULL ||
+  if (c->wind || s->state != SHARD_FETCHING || s->call != NULL ||
       s->call_waiting || !kn_clease_check(s, uv_now(c->loop)))
     return;
   if (c->calls >= c->max_calls || c->turn_calls >= KN_CALLS_PER_TURN) {
@@ -555,7 +555,7 @@ static void on_fetch_timer(uv_timer_t* t) {
  * this turn may still start. */
 void kn_cfetch_line_advance(kinesis_consumer_t* c) {
   while (c->calls < c->max_calls && c->turn_calls < KN_CALLS_PER_TURN &&
-         !kn_queue_empty(&c->call_waiters) && !c->closing) {
+         !kn_queue_empty(&c->call_waiters) && !c->wind) {
     kn_cshard_t* s = kn_queue_data(c->call_waiters.next, kn_cshard_t,
                                    call_wait);
     kn_queue_remove(&s->call_wait);
@@ -586,7 +586,7 @@ void kn_cfetch_unwait_call(kn_cshard_t* s) {
  * only when one of them is waiting. */
 void kn_cfetch_wake_waiting(kinesis_consumer_t* c, kn_cshard_t* except) {
   kn_queue_t* q;
-  if (c->closing || !c->room_waiters ||
+  if (c->wind || !c->room_waiters ||
       c->queue_depth + c->reserved >= c->o.max_queue_size)
     return;
   /* Every waiting shard gets its timer below. */
@@ -637,7 +637,7 @@ static int shard_has_child(kinesis_consumer_t* c, const char* id) {
  * shard was one long loop turn each on a stream of a thousand shards.) */
 void kn_cfetch_children_may_start(kn_cshard_t* s) {
   kinesis_consumer_t* c = s->consumer;
-  if (c->closing)
+  if (c->wind)
     return;
   if (shard_has_child(c, s->id))
     kn_clease_round_start(c);
@@ -671,7 +671,7 @@ static void on_finished(int status, void* arg) {
 void kn_cfetch_try_end(kn_cshard_t* s) {
   kinesis_consumer_t* c = s->consumer;
   if (s->state != SHARD_ENDING || !kn_queue_empty(&s->fetches) ||
-      s->ckpt_ops > 0 || c->closing)
+      s->ckpt_ops > 0 || c->wind)
     return;
   if (c->ops.finish(c->cp->self, c->stream, s->id, c->owner,
                     on_finished, s) == 0)

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "client.h"
 #include "codec.h"
+#include "defer.h"
 #include "failure.h"
 #include "lease_plan.h"
 #include "shardmap.h"
@@ -21,9 +22,10 @@
  * and at most one client call in flight (GetShardIterator or GetRecords).
  * A GetRecords answer becomes a kn_fetch_t: the parsed answer, kept whole
  * (records point into it, no copies), with its KPL aggregates split into
- * user records. Fetches wait in one FIFO, `ready`, from which an idle
- * handle hands records to on_record, so order within a shard is kept and
- * no callback runs inside an API call. A shard's fetches also stay on the
+ * user records. Fetches wait in one FIFO, `ready`, from which the
+ * dispatcher (an item of the consumer's kn_defer_t) hands records to
+ * on_record, so order within a shard is kept and no callback runs inside
+ * an API call. A shard's fetches also stay on the
  * shard, in order, until every record in them is acknowledged: the acked
  * prefix is what may be checkpointed.
  *
@@ -217,11 +219,15 @@ struct kinesis_consumer_s {
    * only then has kn_cfetch_wake_waiting() anything to look for. */
   int room_waiters;
   uint64_t unacked;
-  uv_idle_t dispatcher;
+  /* What runs on a later tick: the dispatcher, a change of readiness to
+   * report, a stop's callback. */
+  kn_defer_t defer;
+  kn_defer_item_t dispatch;
+  kn_defer_item_t report_ready;
+  kn_defer_item_t stopped;
   uv_timer_t discovery;
   uv_timer_t heartbeat;
   uv_timer_t checkpoint;
-  uv_timer_t readiness;  /* reports a change of readiness on a later tick */
   /* The loop's turns, for the stats: the time between two prepare phases
    * less what the loop spent waiting in the kernel. */
   uv_prepare_t turns;
@@ -231,16 +237,19 @@ struct kinesis_consumer_s {
   kn_call_t* listing;
   int started;
   int paused;
-  /* Not a kn_life_t: `closing` is a phase (CLOSE_CALLS to CLOSE_HANDLES,
-   * consumer.c) that a stop walks too and then sets back to 0, and a close
-   * asked while in_dispatch is carried out by the dispatcher's own checks of
-   * consumer_busy(), not by one invoker. */
-  int closing;
-  int in_dispatch;
+  /* depth: the application's callbacks running now (on_record, shard
+   * starts and ends). KN_LIFE_CLOSING: kinesis_consumer_close() was
+   * called. KN_LIFE_FREEING: the handles and the checkpointer are closing.
+   * A close asked while depth > 0, or inside a run of `defer`, goes on
+   * when both are over: consumer_busy() holds it back, and the defer's
+   * on_empty carries on. */
+  kn_life_t life;
+  /* The wind-down a stop and a close both walk (WIND_CALLS to
+   * WIND_HANDLES, consumer.c); 0 while running. A stop sets it back to 0
+   * at its end; a close goes on to close the handles. */
+  int wind;
   int handles_open;
-  int cp_closing;
   int stopping;        /* a stop, not a close: the consumer stays */
-  int close_requested;
   kinesis_consumer_cb stop_cb;
   void* stop_arg;
   /* What stop_cb gets: 0, or KINESIS_ECANCELED once a close took over the

@@ -212,7 +212,7 @@ static void claimed(int status, const kinesis_checkpoint_t* ckpt,
   kinesis_consumer_t* c = s->consumer;
 
   s->ckpt_ops--;
-  if (c->closing || s->state != SHARD_CLAIMING) {
+  if (c->wind || s->state != SHARD_CLAIMING) {
     /* Claimed while closing: give it back at once. */
     if (status == 0 &&
         c->ops.release(c->cp->self, c->stream, s->id, c->owner,
@@ -310,7 +310,7 @@ static void claims_settled(kinesis_consumer_t* c) {
   if (c->claims_out > 0 || c->claims_refused == 0)
     return;
   c->claims_refused = 0;
-  if (!c->closing && c->started && c->ops.leases == NULL)
+  if (!c->wind && c->started && c->ops.leases == NULL)
     round_plan(c);
 }
 
@@ -358,7 +358,7 @@ static void on_probed(int status, const kinesis_checkpoint_t* ckpt,
   /* Parents found finished: their children may be claimed now. */
   if (c->probes_out == 0 && c->probes_found > 0) {
     c->probes_found = 0;
-    if (!c->closing && c->started)
+    if (!c->wind && c->started)
       round_plan(c);
   }
   kn_consumer_maybe_finish_close(c);
@@ -473,7 +473,7 @@ static void on_listed(kinesis_client_t* client, int status,
   (void) client;
 
   c->listing = NULL;
-  if (c->closing) {
+  if (c->wind) {
     kn_consumer_maybe_finish_close(c);
     return;
   }
@@ -559,7 +559,7 @@ static void on_frontier(kinesis_client_t* client, int status,
   (void) client;
 
   c->frontier_call = NULL;
-  if (c->closing) {
+  if (c->wind) {
     kn_consumer_maybe_finish_close(c);
     return;
   }
@@ -629,7 +629,7 @@ static void round_end(kinesis_consumer_t* c) {
 
 
 void kn_clease_round_start(kinesis_consumer_t* c) {
-  if (c->closing || !c->started || !c->listed_ok || !c->frontier_done)
+  if (c->wind || !c->started || !c->listed_ok || !c->frontier_done)
     return;
   if (c->round_busy) {
     c->round_again = 1;
@@ -709,7 +709,7 @@ static void on_leases(int status, const kinesis_lease_t* leases, size_t n,
 
   c->leases_calls--;
   kn_consumer_note_store(c, status);
-  if (c->closing || !c->started) {
+  if (c->wind || !c->started) {
     c->round_busy = 0;
     kn_consumer_maybe_finish_close(c);
     return;
@@ -773,7 +773,7 @@ static void round_plan(kinesis_consumer_t* c) {
   size_t i;
   int r;
 
-  if (c->closing || !c->started || !c->frontier_done)
+  if (c->wind || !c->started || !c->frontier_done)
     return;
   if (c->nshards > c->plan_cap) {
     kn_plan_shard_t* ps = kn_realloc(c->plan_in, c->nshards * sizeof(*ps));
@@ -874,7 +874,7 @@ static void on_handed_over(int status, void* arg) {
 /* The next step of a handover, once the one before is done. */
 void kn_clease_try_hand_over(kn_cshard_t* s) {
   kinesis_consumer_t* c = s->consumer;
-  if (s->state != SHARD_HANDOVER || c->closing || s->call != NULL ||
+  if (s->state != SHARD_HANDOVER || c->wind || s->call != NULL ||
       s->ckpt_ops > 0 || !kn_queue_empty(&s->fetches))
     return;
   if (s->dirty) {
@@ -914,7 +914,7 @@ static void on_members(int status, uint32_t live, void* arg) {
                   "consumer: cannot count consumers: %s",
                   kinesis_strerror(status));
   }
-  if (c->closing)
+  if (c->wind)
     kn_consumer_maybe_finish_close(c);
   else if (c->round_busy && c->member_calls == 0)
     round_table(c);
@@ -937,7 +937,7 @@ void kn_clease_member_call(kinesis_consumer_t* c, int leaving) {
 
 void kn_clease_discovery_run(kinesis_consumer_t* c) {
   int r;
-  if (c->listing != NULL || c->closing)
+  if (c->listing != NULL || c->wind)
     return;
   r = kn_client_list_shards(c->client, c->stream, on_listed, c, &c->listing);
   if (r != 0) {

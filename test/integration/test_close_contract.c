@@ -1,5 +1,8 @@
 #include "client_util.h"
 
+/* For one test that must catch a stop between its end and its callback. */
+#include "consumer_internal.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -696,6 +699,45 @@ static void test_consumer_close_from_stop(void) {
 }
 
 
+/* Closed once a stop has ended but before its callback's tick: the close
+ * takes the stop's callback back from the loop and runs it, with 0, once
+ * the handles are closed and before the close's own callback. */
+static void test_consumer_close_before_stop_cb(void) {
+  kinesis_client_t* c;
+  const char* stream;
+  sink_t s;
+  int turns = 0;
+
+  start();
+  c = new_client();
+  stream = stream_with_records(c, "close-cstopcb", 3);
+  memset(&s, 0, sizeof(s));
+  new_consumer(c, stream, &s, NULL);
+  ASSERT_OK(kinesis_consumer_start(s.k));
+  WAIT_UNTIL(s.starts == 1 && s.records == 3, 20000);
+  ASSERT_OK(kinesis_consumer_stop(s.k, on_stopped, &s));
+  /* One loop turn at a time, up to the turn that ends the stop: its
+   * callback waits for the next. */
+  while (!(s.k->wind == 0 && kn_defer_queued(&s.k->stopped))) {
+    ASSERT_EQ(0, s.stopped);
+    ASSERT_LT(++turns, 100000);
+    uv_run(&loop, UV_RUN_ONCE);
+  }
+  ASSERT_EQ(0, s.stopped);
+  close_consumer_inside(&s);
+  WAIT_UNTIL(s.closed.calls > 0, 20000);
+  expect_closed(&s.closed, &marker, 0);
+  ASSERT_EQ(1, s.stopped);
+  ASSERT_EQ(0, s.stop_status);
+  ASSERT_LT(s.stop_order, s.closed.order);
+  ASSERT_EQ(1, s.ends);
+  ASSERT_LT(s.end_order, s.stop_order);
+  ASSERT_EQ(0, s.again.calls);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+}
+
+
 /* A checkpointer of the application's that wraps a memory one and, once
  * `fail_writes` is set, answers checkpoint with KINESIS_ESTORE (after the
  * memory store's answer, on its tick). */
@@ -1024,6 +1066,7 @@ KN_TEST_MAIN(KN_TEST(test_client_close),
              KN_TEST(test_producer_close_status), KN_TEST(test_consumer_close),
              KN_TEST(test_consumer_close_from_record),
              KN_TEST(test_consumer_close_from_stop),
+             KN_TEST(test_consumer_close_before_stop_cb),
              KN_TEST(test_consumer_close_status),
              KN_TEST(test_memory_checkpointer),
              KN_TEST(test_redis_checkpointer))
