@@ -51,10 +51,11 @@ struct kn_cred_process_s {
   int out_open; /* reading stdout until EOF */
   int err_open;
   int kill_stage;
-  int finishing; /* handles are closing */
   int pending_closes;
-  int canceled;
-  int in_callback;
+  /* KN_LIFE_CLOSING: canceled. KN_LIFE_FREEING: the handles are closing.
+   * depth: the result's callback is running, after which `p` is freed; a
+   * cancel from inside it does nothing. */
+  kn_life_t life;
 
   /* A failure decided before the command ended (timeout, too much output,
    * a read error), with its message. */
@@ -146,7 +147,7 @@ static void deliver(kn_cred_process_t* p) {
   int status;
 
   memset(&creds, 0, sizeof(creds));
-  if (p->canceled) {
+  if (kn_life_closing(&p->life)) {
     status = KINESIS_ECANCELED;
     snprintf(msg, sizeof(msg), "credential_process \"%s\": canceled", p->name);
   } else if (p->failure != 0) {
@@ -186,7 +187,7 @@ static void deliver(kn_cred_process_t* p) {
     else
       kn_credentials_take(&creds, &doc, "process");
   }
-  p->in_callback = 1;
+  kn_life_enter(&p->life);
   if (status == 0)
     p->cb(0, &creds, NULL, p->arg);
   else
@@ -228,7 +229,7 @@ static void close_one(kn_cred_process_t* p, uv_handle_t* h) {
 
 
 static void close_all(kn_cred_process_t* p) {
-  p->finishing = 1;
+  (void) kn_life_begin_free(&p->life);
   uv_timer_stop(&p->timer);
   close_one(p, (uv_handle_t*) &p->out_pipe);
   close_one(p, (uv_handle_t*) &p->err_pipe);
@@ -243,7 +244,7 @@ static void flush_line(kn_cred_process_t* p);
 /* Done once the command is reaped and both pipes are at their end (or the
  * pipes were given up on). */
 static void maybe_finish(kn_cred_process_t* p) {
-  if (p->finishing || !p->exited)
+  if (kn_life_freeing(&p->life) || !p->exited)
     return;
   if ((p->out_open || p->err_open) && p->kill_stage != KILL_GAVE_UP)
     return;
@@ -520,10 +521,10 @@ int kn_cred_process_start(uv_loop_t* loop, const char* command,
 
 
 void kn_cred_process_cancel(kn_cred_process_t* p) {
-  if (p == NULL || p->in_callback || p->canceled)
+  /* From inside its own callback, `p` is about to be freed. */
+  if (p == NULL || p->life.depth > 0 || kn_life_begin_close(&p->life) < 0)
     return;
-  p->canceled = 1;
   /* After the command exited this stops only what it left behind. */
-  if (!p->finishing)
+  if (!kn_life_freeing(&p->life))
     start_kill(p);
 }

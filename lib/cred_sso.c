@@ -29,9 +29,10 @@ struct kn_cred_sso_s {
   unsigned attempts; /* requests sent so far */
   uint32_t backoff_ms;
 
-  int finishing; /* the timer is closing; the result is set */
-  int canceled;
-  int in_callback;
+  /* KN_LIFE_CLOSING: canceled. KN_LIFE_FREEING: the timer is closing and
+   * the result is set. depth: the result's callback is running, after
+   * which `s` is freed; a cancel from inside it does nothing. */
+  kn_life_t life;
 
   /* The result, delivered once the timer is closed. */
   int status;
@@ -59,8 +60,8 @@ static void on_timer_closed(uv_handle_t* h) {
   kn_cred_sso_t* s = h->data;
 
   if (s->cb != NULL) {
-    s->in_callback = 1;
-    if (s->canceled) {
+    kn_life_enter(&s->life);
+    if (kn_life_closing(&s->life)) {
       char msg[256];
       snprintf(msg, sizeof(msg), "SSO profile \"%s\": canceled", s->profile);
       s->cb(KINESIS_ECANCELED, NULL, msg, s->arg);
@@ -81,9 +82,9 @@ static void finish(kn_cred_sso_t* s, int status, const char* fmt, ...) {
   va_list ap;
   int n;
 
-  if (s->finishing)
+  if (kn_life_freeing(&s->life))
     return;
-  s->finishing = 1;
+  (void) kn_life_begin_free(&s->life);
   s->status = status;
   if (status != 0 && fmt != NULL) {
     n = snprintf(s->message, sizeof(s->message),
@@ -384,8 +385,8 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
   int r;
 
   s->req = NULL;
-  if (s->canceled || status == KINESIS_ECANCELED) {
-    s->canceled = 1;
+  if (kn_life_closing(&s->life) || status == KINESIS_ECANCELED) {
+    (void) kn_life_begin_close(&s->life);
     finish(s, KINESIS_ECANCELED, NULL);
     return;
   }
@@ -495,9 +496,9 @@ int kn_cred_sso_start(uv_loop_t* loop, kn_http_t* http,
 
 
 void kn_cred_sso_cancel(kn_cred_sso_t* s) {
-  if (s == NULL || s->in_callback || s->canceled)
+  /* From inside its own callback, `s` is about to be freed. */
+  if (s == NULL || s->life.depth > 0 || kn_life_begin_close(&s->life) < 0)
     return;
-  s->canceled = 1;
   if (s->req != NULL) {
     /* on_http_done runs with KINESIS_ECANCELED and finishes. */
     kn_http_cancel(s->req);

@@ -427,8 +427,9 @@ struct kn_sts_call_s {
   uint32_t timeout_ms;
   uint32_t retry_base_ms;
   int attempts;
-  int canceled;
-  int finishing; /* the timer is closing; cb runs in its close cb */
+  /* KN_LIFE_CLOSING: canceled. KN_LIFE_FREEING: the timer is closing; cb
+   * runs in its close callback. */
+  kn_life_t life;
   kn_sts_call_t** out;
   int status;
   kn_credentials_t creds;
@@ -506,7 +507,7 @@ static void on_timer_closed(uv_handle_t* h) {
 /* Ends the call: the callback runs once the timer has closed, so that no
  * handle is left open when it runs. */
 static void call_finish(kn_sts_call_t* call, int status) {
-  call->finishing = 1;
+  (void) kn_life_begin_free(&call->life);
   call->status = status;
   if (status != 0)
     kn_credentials_clear(&call->creds);
@@ -803,7 +804,7 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
   kn_sts_call_t* call = arg;
 
   call->req = NULL;
-  if (call->canceled) {
+  if (kn_life_closing(&call->life)) {
     call_fail(call, KINESIS_ECANCELED, "canceled");
     return;
   }
@@ -943,10 +944,9 @@ fail:
 
 
 void kn_sts_cancel(kn_sts_call_t* call) {
-  if (call == NULL || call->canceled)
+  if (call == NULL || kn_life_begin_close(&call->life) < 0)
     return;
-  call->canceled = 1;
-  if (call->finishing) {
+  if (kn_life_freeing(&call->life)) {
     /* The result is waiting for the timer to close: replace it. */
     if (call->status == 0)
       kn_credentials_clear(&call->creds);
