@@ -174,6 +174,20 @@ static void test_concurrent_and_capped(void) {
 }
 
 
+/* A loop and an engine, and a request to the fault server, which holds the
+ * next three answers for 5 s: they stay in flight until canceled. */
+static kn_http_t* slow_server_http(const char* fault, kn_http_request_t* req) {
+  kn_http_t* http;
+  ASSERT_OK(kn_fault_reset(fault));
+  ASSERT_OK(kn_fault_script(fault, "{\"delay_ms\":5000,\"proxy\":true,"
+                                   "\"times\":3}"));
+  ASSERT_OK(uv_loop_init(&loop));
+  ASSERT_OK(kn_http_new(&loop, NULL, &http));
+  list_streams_request(req, fault);
+  return http;
+}
+
+
 static void test_cancel_and_close(void) {
   const char* fault = kn_test_require_env("KINESIS_TEST_FAULT_ENDPOINT");
   kn_http_t* http;
@@ -183,12 +197,7 @@ static void test_cancel_and_close(void) {
   result_t b;
   result_t c;
 
-  ASSERT_OK(kn_fault_reset(fault));
-  ASSERT_OK(kn_fault_script(fault, "{\"delay_ms\":5000,\"proxy\":true,"
-                                   "\"times\":3}"));
-  ASSERT_OK(uv_loop_init(&loop));
-  ASSERT_OK(kn_http_new(&loop, NULL, &http));
-  list_streams_request(&req, fault);
+  http = slow_server_http(fault, &req);
   memset(&a, 0, sizeof(a));
   memset(&b, 0, sizeof(b));
   memset(&c, 0, sizeof(c));
@@ -254,12 +263,7 @@ static void test_close_from_deferred_callback(void) {
   result_t r[3];
   int i;
 
-  ASSERT_OK(kn_fault_reset(fault));
-  ASSERT_OK(kn_fault_script(fault, "{\"delay_ms\":5000,\"proxy\":true,"
-                                   "\"times\":3}"));
-  ASSERT_OK(uv_loop_init(&loop));
-  ASSERT_OK(kn_http_new(&loop, NULL, &http));
-  list_streams_request(&req, fault);
+  http = slow_server_http(fault, &req);
   memset(r, 0, sizeof(r));
   ASSERT_OK(kn_http_send(http, &req, on_done_closing, &r[0], &ha));
   ASSERT_OK(kn_http_send(http, &req, on_done_closing, &r[1], &hb));
