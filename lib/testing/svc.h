@@ -1,0 +1,63 @@
+#ifndef KN_SVC_H
+#define KN_SVC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/*
+ * The fake Kinesis service's model and operations (issue 18): streams,
+ * shards, records, sequence numbers and iterators, and the JSON operations
+ * on them. No I/O and no loop: the HTTP front (serve.c) hands each request
+ * here and writes the reply back. Time is what the caller says it is
+ * (`now_ms`, epoch milliseconds), so a test can move the clock.
+ *
+ * The one seam between the front and the model is kn_svc_handle(): a
+ * request in (its X-Amz-Target and body), a reply out (an HTTP status, an
+ * error type for errors, a JSON body).
+ */
+
+typedef struct kn_svc_s kn_svc_t;
+
+typedef struct kn_svc_options_s {
+  const char* region;     /* for ARNs; NULL: "us-east-1" */
+  const char* account_id; /* for ARNs; NULL: "000000000000" */
+  /* How long a new, deleted or resharded stream stays CREATING, DELETING
+   * or UPDATING before the change is done, in ms; 0: at once. */
+  uint32_t transition_ms;
+} kn_svc_options_t;
+
+typedef struct kn_svc_reply_s {
+  int status; /* HTTP status: 200, 400, 500 */
+  /* An error's __type (ResourceNotFoundException, ...); NULL on success.
+   * Static: it needs no freeing. */
+  const char* error_type;
+  /* The JSON body: the answer, or {"__type": ..., "message": ...} for an
+   * error. Empty (len 0) for actions with no output. The caller
+   * initialises it with kn_buf_init() and frees it. */
+  kn_buf_t body;
+} kn_svc_reply_t;
+
+/* A service with no streams. `opts` may be NULL (defaults). Returns 0,
+ * KINESIS_EINVAL or KINESIS_ENOMEM. */
+int kn_svc_new(const kn_svc_options_t* opts, kn_svc_t** out);
+
+void kn_svc_free(kn_svc_t* svc);
+
+/*
+ * Runs one request: `target` is the X-Amz-Target header's value
+ * ("Kinesis_20131202.PutRecords"), `body` the request's JSON. Fills
+ * `reply` (its body already initialised by the caller). Returns 0, or
+ * KINESIS_ENOMEM when the reply could not be built: the front then answers
+ * 500 InternalFailure itself.
+ *
+ * Errors are replies, not return values: an unknown target is 400
+ * UnknownOperationException, a body that is not a JSON object is 400
+ * SerializationException, a missing or bad member is 400
+ * ValidationException or InvalidArgumentException as the service says.
+ */
+int kn_svc_handle(kn_svc_t* svc, int64_t now_ms, const char* target,
+                  const uint8_t* body, size_t len, kn_svc_reply_t* reply);
+
+#endif /* KN_SVC_H */
