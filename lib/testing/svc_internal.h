@@ -1,0 +1,67 @@
+#ifndef KN_SVC_INTERNAL_H
+#define KN_SVC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "svc.h"
+#include "svc_store.h"
+
+/* What the fake service's files share: the object, the JSON writer the
+ * replies are built with, and the operations (svc_ops.c). */
+
+struct kn_svc_s {
+  char* region;
+  char* account_id;
+  kn_svc_store_t store;
+};
+
+/* svc_ops.c answers a request with 0 (reply filled), KN_SVC_REPLIED is
+ * what its helpers return once they have written an error reply, and
+ * KINESIS_ENOMEM stops everything. */
+#define KN_SVC_REPLIED 1
+
+/*
+ * A JSON text written straight into the reply's buffer, without a tree:
+ * replies are built once, in order, and a GetRecords of 10,000 records
+ * does not need 10,000 objects. The first failed append is kept in `err`
+ * and every later call does nothing, so a reply is written without a
+ * check per member and checked once at its end. `key` is a member name
+ * inside an object, NULL inside an array or at the top.
+ */
+typedef struct kn_svc_out_s {
+  kn_buf_t* b;
+  int err;
+  int first; /* Nothing written yet in the current object or array. */
+} kn_svc_out_t;
+
+void kn_svc_out_init(kn_svc_out_t* o, kn_buf_t* b);
+void kn_svc_out_begin(kn_svc_out_t* o, const char* key);   /* { */
+void kn_svc_out_end(kn_svc_out_t* o);                      /* } */
+void kn_svc_out_array(kn_svc_out_t* o, const char* key);   /* [ */
+void kn_svc_out_array_end(kn_svc_out_t* o);                /* ] */
+void kn_svc_out_str(kn_svc_out_t* o, const char* key, const char* s);
+void kn_svc_out_strn(kn_svc_out_t* o, const char* key, const char* s,
+                     size_t n);
+void kn_svc_out_int(kn_svc_out_t* o, const char* key, int64_t v);
+void kn_svc_out_bool(kn_svc_out_t* o, const char* key, int v);
+/* Epoch seconds with milliseconds, as the service writes timestamps. */
+void kn_svc_out_time(kn_svc_out_t* o, const char* key, int64_t ms);
+void kn_svc_out_base64(kn_svc_out_t* o, const char* key, const uint8_t* data,
+                       size_t len);
+/* The token's text as a string member. */
+void kn_svc_out_token(kn_svc_out_t* o, const char* key,
+                      const kn_svc_token_t* t);
+
+/* Writes a 400 error reply: `type` (static) and a message. Returns
+ * KN_SVC_REPLIED, or KINESIS_ENOMEM. */
+int kn_svc_error(kn_svc_reply_t* reply, const char* type, const char* fmt,
+                 ...) __attribute__((format(printf, 3, 4)));
+
+/* The operations, by name ("PutRecords"); -1 for none. */
+int kn_svc_op_find(const char* name);
+/* Runs operation `op` on the body. Returns 0 or KINESIS_ENOMEM. */
+int kn_svc_op_run(kn_svc_t* svc, int op, int64_t now, const uint8_t* body,
+                  size_t len, kn_svc_reply_t* reply);
+
+#endif /* KN_SVC_INTERNAL_H */
