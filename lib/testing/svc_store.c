@@ -294,7 +294,9 @@ static kn_svc_shard_t* add_shard(kn_svc_store_t* st, kn_svc_stream_t* s,
   sh->end = *end;
   sh->parent = parent;
   sh->adjacent_parent = adjacent;
-  sh->start_counter = st->counter;
+  /* Its own place on the counter: above every record before it, of this
+   * stream or of one deleted under the same name. */
+  sh->start_counter = ++st->counter;
   sh->created_ms = now;
   return sh;
 }

@@ -13,9 +13,9 @@
  * reads requests and writes replies around these calls. Time is always the
  * caller's `now` (epoch ms).
  *
- * Sequence numbers. Every record, and every shard's opening and closing,
- * takes its place on one counter that the whole service shares and that
- * never goes back, not even when a stream is deleted. A sequence number is
+ * Sequence numbers. Every record, and every shard's opening, takes its
+ * own place on one counter that the whole service shares and that never
+ * goes back, not even when a stream is deleted. A sequence number is
  * that counter and the shard's index, in decimal, at fixed widths:
  *
  *   "4" | counter, 20 digits | shard index, 10 digits     (31 digits)
@@ -24,17 +24,18 @@
  * has the same length and comparing two as strings, or as big integers
  * (length first), is comparing their counters first: they increase within
  * a shard (and across the stream, in arrival order), and the shard index
- * makes them unique within a stream even where two shards' boundaries
- * share a counter value. 31 digits is more than a 64-bit integer holds, as
- * on AWS (56 digits there), so a client that parses them into one breaks
- * here too. A shard's StartingSequenceNumber is the counter when it was
- * made (below each of its records); its EndingSequenceNumber the counter
- * when it was closed (at or above each of them). A counter from before a
+ * keeps a shard's EndingSequenceNumber, which shares the counter's value
+ * at its closing, apart from another shard's record. 31 digits is more
+ * than a 64-bit integer holds, as on AWS (56 digits there), so a client
+ * that parses them into one breaks here too. A shard's
+ * StartingSequenceNumber is its opening's place (below each of its
+ * records); its EndingSequenceNumber the counter when it was closed (at
+ * or above each of them). A counter from before a
  * stream was created again under its name is below every shard of the new
  * one, so an old sequence number is refused.
  *
  * Iterators and paging tokens are base64 of a small binary (svc_store.c,
- * token_encode): their kind, the stream's incarnation (a service-wide
+ * kn_svc_token_encode): their kind, the stream's incarnation (a service-wide
  * count of streams created, so a token of a deleted and re-created stream
  * is refused), a shard index, a position, an argument, the time it was
  * issued and the stream name, closed by 4 bytes of MD5 so that garbage is
