@@ -1206,8 +1206,7 @@ static int op_put_records(req_t* q) {
 /* ---- resharding and retention ---- */
 
 
-static int shard_limit(req_t* q, size_t open) {
-  (void) open;
+static int shard_limit(req_t* q) {
   return kn_svc_error(q->reply, "LimitExceededException",
                       "This request would exceed the shard limit of %d "
                       "for the stream.",
@@ -1261,7 +1260,7 @@ static int op_split_shard(req_t* q) {
                         text, sh->id, s->name, q->svc->account_id);
   }
   if (kn_svc_stream_open_shards(s) + 1 > KN_SVC_MAX_OPEN_SHARDS)
-    return shard_limit(q, kn_svc_stream_open_shards(s));
+    return shard_limit(q);
   if (kn_svc_split(q->st, s, sh->index, &k, q->now) != 0)
     return KINESIS_ENOMEM;
   kn_svc_stream_updated(q->st, s, q->now);
@@ -1322,7 +1321,7 @@ static int op_update_shard_count(req_t* q) {
                         "%" PRId64 ".",
                         s->name, open, target);
   if (target > KN_SVC_MAX_OPEN_SHARDS)
-    return shard_limit(q, open);
+    return shard_limit(q);
   if (kn_svc_update_count(q->st, s, (uint32_t) target, q->now) != 0)
     return KINESIS_ENOMEM;
   kn_svc_stream_updated(q->st, s, q->now);
