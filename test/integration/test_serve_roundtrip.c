@@ -82,15 +82,14 @@ static void test_roundtrip(void) {
   ASSERT_OK(cap.status);
   ASSERT_EQ(1, cap.nshards);
 
-  memset(&itr, 0, sizeof(itr));
-  itr.stream = "serve-rt";
-  itr.shard_id = cap.shard_ids[0];
-  itr.type = KINESIS_ITERATOR_TRIM_HORIZON;
-  memset(&cap, 0, sizeof(cap));
   {
     char shard[64];
-    snprintf(shard, sizeof(shard), "%s", itr.shard_id);
+    snprintf(shard, sizeof(shard), "%s", cap.shard_ids[0]);
+    memset(&itr, 0, sizeof(itr));
+    itr.stream = "serve-rt";
     itr.shard_id = shard;
+    itr.type = KINESIS_ITERATOR_TRIM_HORIZON;
+    memset(&cap, 0, sizeof(cap));
     ASSERT_OK(kinesis_client_get_shard_iterator(t.client, &itr, capture_cb,
                                                 &cap));
     capture_wait(&t.loop, &cap);
