@@ -67,7 +67,7 @@ if scripts/check-tools-api.sh; then
   toolsapi=ok
 fi
 
-if run build 1 -Dwerror=true -Dbenchmarks=true -Ddocs=enabled; then
+if run build 1 -Dwerror=true -Dbenchmarks=true -Ddocs=enabled -Dserve=enabled; then
   normal=ok
 fi
 
@@ -108,7 +108,7 @@ fi
 
 if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-   run build-sanitize 3 -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false; then
+   run build-sanitize 3 -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dserve=enabled; then
   sanitize=ok
 fi
 

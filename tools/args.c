@@ -321,6 +321,21 @@ static const command_t commands[] = {
      "and when they expire; a member that does not apply is left out. No\n"
      "secret is printed.\n"
      "Needs no region and sends no request to Kinesis.\n"},
+    {"serve", CMD_SERVE, "[--port N] [--host ADDRESS]",
+     "Run a fake Kinesis service, for tests",
+     "Runs a fake Kinesis service in memory (libkinesis-testing): the\n"
+     "Kinesis JSON API over HTTP/1.1, with no TLS and no signature check,\n"
+     "for other programs' --endpoint-url. Prints its URL,\n"
+     "http://HOST:PORT, as the first line on stdout once it accepts\n"
+     "connections, then runs until SIGINT or SIGTERM, closes and exits 0.\n"
+     "Its streams live in memory and go with it. Exits 2 when this kinesis\n"
+     "was built without the service (no libh2o).\n"
+     "\n"
+     "Options:\n"
+     "  --port N          The port (default: a free one)\n"
+     "  --host ADDRESS    The IP address to listen on (default 127.0.0.1)\n"
+     "  --region REGION   The region in the streams' ARNs (default:\n"
+     "                    $AWS_REGION, $AWS_DEFAULT_REGION, then us-east-1)\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -364,7 +379,9 @@ typedef enum {
   OPT_KEY_ID,
   OPT_TAGS,
   OPT_TAG_KEYS,
-  OPT_MAX_RECORD_SIZE_KIB
+  OPT_MAX_RECORD_SIZE_KIB,
+  OPT_PORT,
+  OPT_HOST
 } opt_id_t;
 
 #define CMD_BIT(id) (1u << (id))
@@ -434,6 +451,8 @@ static const option_t options[] = {
     {"tag-keys", OPT_TAG_KEYS, 1, CMD_BIT(CMD_REMOVE_TAGS)},
     {"max-record-size-kib", OPT_MAX_RECORD_SIZE_KIB, 1,
      CMD_BIT(CMD_UPDATE_MAX_RECORD_SIZE)},
+    {"port", OPT_PORT, 1, CMD_BIT(CMD_SERVE)},
+    {"host", OPT_HOST, 1, CMD_BIT(CMD_SERVE)},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -943,6 +962,9 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
     case OPT_TAGS:
     case OPT_TAG_KEYS:
     case OPT_MAX_RECORD_SIZE_KIB: return apply_mgmt_option(cli, opt, value);
+    case OPT_PORT:
+      return parse_number(cli, "port", value, 0, 65535, &cli->serve_port);
+    case OPT_HOST: cli->serve_host = value; break;
   }
   return CLI_CONTINUE;
 }
@@ -1032,7 +1054,7 @@ int parse_args(cli_t* cli, int argc, char** argv) {
                        "describe-stream, put, tail, list-streams...; "
                        "kinesis --help lists them all)");
   if (cli->stream == NULL && cli->cmd->id != CMD_LIST_STREAMS &&
-      cli->cmd->id != CMD_WHOAMI)
+      cli->cmd->id != CMD_WHOAMI && cli->cmd->id != CMD_SERVE)
     return usage_error(cli->cmd, "missing --stream NAME");
   if ((missing = mgmt_missing(cli)) != NULL)
     return usage_error(cli->cmd, "missing %s", missing);

@@ -1,7 +1,7 @@
 /*
  * The kinesis command's shared state and helpers (issue 17): main() and
  * the client in kinesis.c, the arguments in args.c, the commands in
- * cmd_stream.c, cmd_put.c and cmd_tail.c, the statistics in stats_print.c,
+ * cmd_stream.c, cmd_put.c, cmd_tail.c and cmd_serve.c, the statistics in stats_print.c,
  * the JSON writer in json_writer.c. Not installed.
  */
 
@@ -44,7 +44,8 @@ typedef enum {
   CMD_REMOVE_TAGS,
   CMD_LIST_TAGS,
   CMD_UPDATE_MAX_RECORD_SIZE,
-  CMD_WHOAMI
+  CMD_WHOAMI,
+  CMD_SERVE
 } cmd_id_t;
 
 typedef struct {
@@ -200,6 +201,9 @@ typedef struct {
   int stats_prometheus;
   uv_timer_t stats_timer;
   int stats_timer_open;
+  /* serve: --host and --port (0: a free port) */
+  const char* serve_host;
+  unsigned long serve_port;
 } cli_t;
 
 
@@ -253,5 +257,8 @@ void on_put_shards_listed(kinesis_client_t* client, int status,
                           const kinesis_result_t* res, void* arg);
 /* cmd_tail.c */
 int tail_begin(cli_t* cli);
+/* cmd_serve.c: the whole of `kinesis serve`, on its own loop and without a
+ * client; returns the exit status. */
+int serve_run(cli_t* cli);
 
 #endif

@@ -309,6 +309,9 @@ int main(int argc, char** argv) {
     mgmt_free(&cli.mgmt);
     return r;
   }
+  /* serve runs a service, not a client: its own loop, in cmd_serve.c. */
+  if (cli.cmd->id == CMD_SERVE)
+    return serve_run(&cli);
 
   if (check_ca_file(&cli) != 0) {
     mgmt_free(&cli.mgmt);

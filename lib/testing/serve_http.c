@@ -1,0 +1,492 @@
+/*
+ * The fake service's HTTP front, over h2o 2.2 on the caller's libuv loop.
+ * The only file that includes h2o (DESIGN.md section 8).
+ *
+ * The listener is a uv_tcp_t; each accepted connection is a uv_tcp_t of
+ * ours handed to h2o (h2o_uv_socket_create, h2o_accept), which closes it
+ * and calls on_conn_closed() once done with it. Each request is answered
+ * inside on_req(): the model answers synchronously, so nothing waits.
+ *
+ * Stopping: close the listener, shut the reading side of each connection
+ * so that h2o closes it (see kn_serve_http_stop), count them as they
+ * close, and only at zero dispose of the context and the configuration. The dispose
+ * closes h2o's own timers, whose close callbacks run on the next turn's
+ * closing phase; the owner is told only after that turn (a kn_defer_t item,
+ * then a zero timer, see on_finish), so that once it has been told the loop
+ * holds nothing of ours or of h2o's.
+ *
+ * What the front refuses, before the model sees anything (the model
+ * answers every request that passes, unknown targets included):
+ *   - another method than POST: 404 UnknownOperationException, as for an
+ *     unknown route of the service;
+ *   - another path than "/" (a query string is ignored): the same 404;
+ *   - a Content-Type other than application/x-amz-json-1.1 or
+ *     application/json, or none: 404 UnknownOperationException (the
+ *     status kinesalite gives, with a JSON body instead of its XML);
+ *   - no X-Amz-Target, or an empty one: 400 UnknownOperationException;
+ *   - a body over 10 MiB: 413, sent by h2o itself before the body is read
+ *     (max_request_entity_size), with h2o's plain text body.
+ */
+
+#include "serve_http.h"
+
+#include "../defer.h"
+#include "../internal.h"
+
+#include <h2o.h>
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+
+#define JSON_TYPE "application/x-amz-json-1.1"
+
+
+struct kn_serve_http_s {
+  uv_loop_t* loop;
+  uv_tcp_t listener;
+  h2o_globalconf_t config;
+  h2o_context_t ctx;
+  h2o_accept_ctx_t accept;
+  kn_serve_http_handle_cb handle;
+  void* arg;
+  kn_serve_http_stopped_cb stopped_cb;
+  void* stopped_arg;
+  int port;
+  unsigned conns;      /* connections accepted and not closed yet */
+  kn_queue_t conn_list; /* conn_t, the same */
+  int listener_closed;
+  int stopping;
+  uint64_t rng;        /* for request ids */
+  /* The two hops after the dispose (see the top of the file). */
+  kn_defer_t defer;
+  kn_defer_item_t finish;
+  uv_timer_t finisher;
+  int handles_open;    /* defer's idle and finisher, until closed */
+};
+
+/* h2o allocates the handler; the owner is found through it. */
+typedef struct {
+  h2o_handler_t super;
+  kn_serve_http_t* h;
+} handler_t;
+
+/* A connection's handle, with a way back to the front: h2o takes the
+ * handle's `data` for its own socket. */
+typedef struct {
+  uv_tcp_t tcp;
+  kn_serve_http_t* h;
+  kn_queue_t node; /* in h->conn_list */
+} conn_t;
+
+
+/* ---- Replies ---- */
+
+static const char* reason_of(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 413: return "Payload Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return status < 400 ? "OK" : status < 500 ? "Bad Request"
+                                                      : "Internal Server Error";
+  }
+}
+
+
+/* xorshift64*: request ids need to differ, not to be secret. */
+static uint64_t next_random(kn_serve_http_t* h) {
+  h->rng ^= h->rng >> 12;
+  h->rng ^= h->rng << 25;
+  h->rng ^= h->rng >> 27;
+  return h->rng * 2685821657736338717ull;
+}
+
+
+/* A fresh id in the shape of a version 4 UUID, like the service's:
+ * 36 characters and a NUL. */
+static void make_request_id(kn_serve_http_t* h, char* out) {
+  uint64_t a = next_random(h);
+  uint64_t b = next_random(h);
+
+  snprintf(out, 37, "%08x-%04x-4%03x-%04x-%012llx",
+           (unsigned) (a >> 32), (unsigned) ((a >> 16) & 0xffff),
+           (unsigned) (a & 0xfff), (unsigned) (0x8000 | ((b >> 48) & 0x3fff)),
+           (unsigned long long) (b & 0xffffffffffffull));
+}
+
+
+static void send_reply(kn_serve_http_t* h, h2o_req_t* req, int status,
+                       const char* error_type, const char* body, size_t len) {
+  static h2o_generator_t generator = {NULL, NULL};
+  char* id = h2o_mem_alloc_pool(&req->pool, 37);
+  h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
+
+  make_request_id(h, id);
+  req->res.status = status;
+  req->res.reason = reason_of(status);
+  req->res.content_length = len;
+  h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                 H2O_STRLIT(JSON_TYPE));
+  h2o_add_header_by_str(&req->pool, &req->res.headers,
+                        H2O_STRLIT("x-amzn-RequestId"), 0, NULL, id, 36);
+  if (error_type != NULL)
+    h2o_add_header_by_str(&req->pool, &req->res.headers,
+                          H2O_STRLIT("x-amzn-ErrorType"), 0, NULL, error_type,
+                          strlen(error_type));
+  h2o_start_response(req, &generator);
+  h2o_send(req, &buf, len > 0 ? 1 : 0, H2O_SEND_STATE_FINAL);
+}
+
+
+/* An error of the front's own: {"__type": ..., "message": ...}. */
+static void send_error(kn_serve_http_t* h, h2o_req_t* req, int status,
+                       const char* type, const char* message) {
+  char body[512];
+  int n = snprintf(body, sizeof(body), "{\"__type\":\"%s\",\"message\":\"%s\"}",
+                   type, message);
+  send_reply(h, req, status, type, body,
+             n < 0 ? 0 : (size_t) n < sizeof(body) ? (size_t) n
+                                                   : sizeof(body) - 1);
+}
+
+
+/* Content-Type without its parameters ("; charset=..."), compared without
+ * case, as HTTP wants. */
+static int json_content_type(const h2o_req_t* req) {
+  ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+  const char* v;
+  size_t n;
+
+  if (i == -1)
+    return 0;
+  v = req->headers.entries[i].value.base;
+  n = req->headers.entries[i].value.len;
+  while (n > 0 && (*v == ' ' || *v == '\t')) {
+    v++;
+    n--;
+  }
+  if (memchr(v, ';', n) != NULL)
+    n = (size_t) ((const char*) memchr(v, ';', n) - v);
+  while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+    n--;
+  return h2o_lcstris(v, n, H2O_STRLIT(JSON_TYPE)) ||
+         h2o_lcstris(v, n, H2O_STRLIT("application/json"));
+}
+
+
+static int on_req(h2o_handler_t* self, h2o_req_t* req) {
+  kn_serve_http_t* h = ((handler_t*) self)->h;
+  kn_svc_reply_t reply;
+  ssize_t i;
+  size_t path_len;
+  char* target;
+  int r;
+
+  if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+    send_error(h, req, 404, "UnknownOperationException",
+               "only POST is served");
+    return 0;
+  }
+  path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+  if (!h2o_memis(req->path.base, path_len, H2O_STRLIT("/"))) {
+    send_error(h, req, 404, "UnknownOperationException",
+               "only the path / is served");
+    return 0;
+  }
+  if (!json_content_type(req)) {
+    send_error(h, req, 404, "UnknownOperationException",
+               "Content-Type must be " JSON_TYPE);
+    return 0;
+  }
+  i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-amz-target"), -1);
+  if (i == -1 || req->headers.entries[i].value.len == 0) {
+    send_error(h, req, 400, "UnknownOperationException",
+               "missing X-Amz-Target");
+    return 0;
+  }
+  target = h2o_mem_alloc_pool(&req->pool,
+                              req->headers.entries[i].value.len + 1);
+  memcpy(target, req->headers.entries[i].value.base,
+         req->headers.entries[i].value.len);
+  target[req->headers.entries[i].value.len] = '\0';
+
+  kn_buf_init(&reply.body);
+  reply.status = 500;
+  reply.error_type = NULL;
+  r = h->handle(h->arg, target,
+                req->entity.base != NULL ? (const uint8_t*) req->entity.base
+                                         : (const uint8_t*) "",
+                req->entity.base != NULL ? req->entity.len : 0, &reply);
+  if (r != 0)
+    send_error(h, req, 500, "InternalFailure",
+               "the service ran out of memory");
+  else
+    send_reply(h, req, reply.status, reply.error_type,
+               (const char*) reply.body.data, reply.body.len);
+  kn_buf_free(&reply.body);
+  return 0;
+}
+
+
+/* ---- Connections ---- */
+
+static void conn_gone(kn_serve_http_t* h);
+
+
+/* A connection h2o never saw: uv_accept() failed. */
+static void on_stray_closed(uv_handle_t* handle) {
+  conn_t* c = container_of((uv_tcp_t*) handle, conn_t, tcp);
+  kn_serve_http_t* h = c->h;
+
+  kn_queue_remove(&c->node);
+  kn_free(c);
+  conn_gone(h);
+}
+
+
+/* h2o is done with a connection: it has closed our handle. */
+static void on_conn_closed(uv_handle_t* handle) {
+  conn_t* c = container_of((uv_tcp_t*) handle, conn_t, tcp);
+  kn_serve_http_t* h = c->h;
+
+  kn_queue_remove(&c->node);
+  kn_free(c);
+  conn_gone(h);
+}
+
+
+static void on_connection(uv_stream_t* server, int status) {
+  kn_serve_http_t* h = container_of((uv_tcp_t*) server, kn_serve_http_t,
+                                    listener);
+  h2o_socket_t* sock;
+  conn_t* c;
+
+  if (status != 0 || h->stopping)
+    return;
+  c = kn_malloc(sizeof(*c));
+  if (c == NULL)
+    return; /* The connection waits in the backlog for the next try. */
+  c->h = h;
+  if (uv_tcp_init(h->loop, &c->tcp) != 0) {
+    kn_free(c);
+    return;
+  }
+  h->conns++;
+  kn_queue_insert_tail(&h->conn_list, &c->node);
+  if (uv_accept(server, (uv_stream_t*) &c->tcp) != 0) {
+    uv_close((uv_handle_t*) &c->tcp, on_stray_closed);
+    return;
+  }
+  sock = h2o_uv_socket_create((uv_stream_t*) &c->tcp, on_conn_closed);
+  h2o_accept(&h->accept, sock);
+}
+
+
+/* ---- Stopping ---- */
+
+static void on_finisher_closed(uv_handle_t* handle) {
+  kn_serve_http_t* h = handle->data;
+  kn_serve_http_stopped_cb cb;
+  void* arg;
+
+  if (--h->handles_open > 0)
+    return;
+  cb = h->stopped_cb;
+  arg = h->stopped_arg;
+  kn_free(h);
+  if (cb != NULL)
+    cb(arg);
+}
+
+
+/* Second hop: a turn has passed since the dispose, closing phase
+ * included, so h2o's handles are gone. */
+static void on_finisher(uv_timer_t* t) {
+  kn_serve_http_t* h = t->data;
+  kn_defer_close(&h->defer, NULL, on_finisher_closed);
+  uv_close((uv_handle_t*) &h->finisher, on_finisher_closed);
+}
+
+
+/* First hop: the turn after the dispose, before its closing phase. */
+static void on_finish(kn_defer_item_t* item) {
+  kn_serve_http_t* h = container_of(item, kn_serve_http_t, finish);
+  uv_timer_start(&h->finisher, on_finisher, 0, 0);
+}
+
+
+static void maybe_dispose(kn_serve_http_t* h) {
+  if (!h->stopping || !h->listener_closed || h->conns > 0)
+    return;
+  h2o_context_dispose(&h->ctx);
+  h2o_config_dispose(&h->config);
+  kn_defer_add(&h->defer, &h->finish, on_finish);
+}
+
+
+static void conn_gone(kn_serve_http_t* h) {
+  KN_ASSERT(h->conns > 0);
+  h->conns--;
+  maybe_dispose(h);
+}
+
+
+static void on_listener_closed(uv_handle_t* handle) {
+  kn_serve_http_t* h = container_of((uv_tcp_t*) handle, kn_serve_http_t,
+                                    listener);
+  h->listener_closed = 1;
+  maybe_dispose(h);
+}
+
+
+void kn_serve_http_stop(kn_serve_http_t* h, kn_serve_http_stopped_cb cb,
+                        void* arg) {
+  kn_queue_t* q;
+
+  KN_ASSERT(!h->stopping);
+  h->stopping = 1;
+  h->stopped_cb = cb;
+  h->stopped_arg = arg;
+  uv_close((uv_handle_t*) &h->listener, on_listener_closed);
+  /* h2o 2.2's h2o_context_request_shutdown() does nothing to idle HTTP/1
+   * connections (they would wait out http1.req_timeout), and it links a
+   * one-second HTTP/2 timeout that h2o_context_dispose() then asserts
+   * against. Instead each connection's reading side is shut: h2o reads
+   * end-of-file and closes it through its own path, at once for an idle
+   * one, after its answer for one being written. Not the writing side:
+   * an answer still queued would then raise SIGPIPE. */
+  for (q = h->conn_list.next; q != &h->conn_list; q = q->next) {
+    conn_t* c = kn_queue_data(q, conn_t, node);
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t*) &c->tcp, &fd) == 0)
+      shutdown(fd, SHUT_RD);
+  }
+}
+
+
+/* ---- Starting ---- */
+
+/* A listening socket on `ip`:`port`, made with plain calls so that a
+ * failure leaves nothing on the loop. Returns the descriptor or a libuv
+ * error. */
+static int listen_socket(const char* ip, uint16_t port, int* bound_port) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int fd;
+  int on = 1;
+  int err;
+
+  memset(&ss, 0, sizeof(ss));
+  if (uv_ip4_addr(ip, port, (struct sockaddr_in*) &ss) == 0)
+    len = sizeof(struct sockaddr_in);
+  else if (uv_ip6_addr(ip, port, (struct sockaddr_in6*) &ss) == 0)
+    len = sizeof(struct sockaddr_in6);
+  else
+    return KINESIS_EINVAL;
+  fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return uv_translate_sys_error(errno);
+  /* As libuv's bind does: a restarted service gets its port back while
+   * the old connections linger in TIME_WAIT. */
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+      bind(fd, (struct sockaddr*) &ss, len) != 0 || listen(fd, 128) != 0)
+    goto fail;
+  len = sizeof(ss);
+  if (getsockname(fd, (struct sockaddr*) &ss, &len) != 0)
+    goto fail;
+  *bound_port = ss.ss_family == AF_INET
+                    ? ntohs(((struct sockaddr_in*) &ss)->sin_port)
+                    : ntohs(((struct sockaddr_in6*) &ss)->sin6_port);
+  return fd;
+
+fail:
+  err = uv_translate_sys_error(errno);
+  close(fd);
+  return err;
+}
+
+
+static void on_failed_listener_closed(uv_handle_t* handle) {
+  kn_free(container_of((uv_tcp_t*) handle, kn_serve_http_t, listener));
+}
+
+
+int kn_serve_http_start(uv_loop_t* loop, const char* ip, uint16_t port,
+                        kn_serve_http_handle_cb handle, void* arg,
+                        kn_serve_http_t** out) {
+  kn_serve_http_t* h;
+  h2o_hostconf_t* host;
+  h2o_pathconf_t* path;
+  handler_t* handler;
+  int bound_port = 0;
+  int fd;
+  int r;
+
+  h = kn_calloc(1, sizeof(*h));
+  if (h == NULL)
+    return KINESIS_ENOMEM;
+  fd = listen_socket(ip, port, &bound_port);
+  if (fd < 0) {
+    kn_free(h);
+    return fd;
+  }
+  h->loop = loop;
+  kn_queue_init(&h->conn_list);
+  h->handle = handle;
+  h->arg = arg;
+  h->port = bound_port;
+  h->rng = uv_hrtime() ^ ((uint64_t) (uintptr_t) h << 16) ^
+           ((uint64_t) getpid() << 40);
+  if (h->rng == 0)
+    h->rng = 0x9e3779b97f4a7c15ull;
+
+  /* From here on nothing fails but the unlikely: the handles are made. */
+  uv_tcp_init(loop, &h->listener);
+  r = uv_tcp_open(&h->listener, fd);
+  if (r == 0)
+    r = uv_listen((uv_stream_t*) &h->listener, 128, on_connection);
+  if (r != 0) {
+    /* Not seen in practice (the descriptor is fresh and already listens);
+     * the handle closes on the next turn, and h with it. */
+    if (uv_fileno((uv_handle_t*) &h->listener, &(uv_os_fd_t){0}) != 0)
+      close(fd);
+    uv_close((uv_handle_t*) &h->listener, on_failed_listener_closed);
+    return r;
+  }
+  kn_defer_init(loop, &h->defer, 0, NULL);
+  h->defer.idle.data = h;
+  kn_defer_item_init(&h->finish);
+  uv_timer_init(loop, &h->finisher);
+  h->finisher.data = h;
+  h->handles_open = 2;
+
+  h2o_config_init(&h->config);
+  h->config.max_request_entity_size = KN_SERVE_HTTP_MAX_BODY;
+  /* HTTP/1.1 only: no h2c upgrade. */
+  h->config.http1.upgrade_to_http2 = 0;
+  host = h2o_config_register_host(&h->config,
+                                  h2o_iovec_init(H2O_STRLIT("default")),
+                                  65535);
+  path = h2o_config_register_path(host, "/", 0);
+  handler = (handler_t*) h2o_create_handler(path, sizeof(*handler));
+  handler->super.on_req = on_req;
+  handler->h = h;
+  h2o_context_init(&h->ctx, loop, &h->config);
+  h->accept.ctx = &h->ctx;
+  h->accept.hosts = h->config.hosts;
+  *out = h;
+  return 0;
+}
+
+
+int kn_serve_http_port(const kn_serve_http_t* h) {
+  return h->port;
+}

@@ -1,0 +1,54 @@
+#ifndef KN_SERVE_HTTP_H
+#define KN_SERVE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "svc.h"
+
+/*
+ * The fake service's HTTP front (issue 18): a listener and its HTTP/1.1
+ * connections on a loop, through h2o, which serve_http.c alone includes
+ * (DESIGN.md section 8). It checks what HTTP says (POST /, X-Amz-Target,
+ * Content-Type, the body's size), hands each request that passes to
+ * `handle`, and writes the reply with x-amzn-RequestId and, for errors,
+ * x-amzn-ErrorType. serve.c owns the model and the public object.
+ */
+
+/* Bodies larger than this are refused with 413, unread. */
+#define KN_SERVE_HTTP_MAX_BODY (10u * 1024 * 1024)
+
+typedef struct kn_serve_http_s kn_serve_http_t;
+
+/* One request that passed the front's checks: `target` is X-Amz-Target's
+ * value, NUL-terminated, `body` the whole body. Fills `reply` (its body
+ * initialised by the caller) as kn_svc_handle() does, and returns what it
+ * returns: 0, or KINESIS_ENOMEM for a 500 InternalFailure. */
+typedef int (*kn_serve_http_handle_cb)(void* arg, const char* target,
+                                       const uint8_t* body, size_t len,
+                                       kn_svc_reply_t* reply);
+
+/* The front has stopped: the listener and every connection are closed and
+ * h2o's context is disposed. Called from a uv_close callback, so on a later
+ * tick than kn_serve_http_stop(); `h` is freed when it returns. */
+typedef void (*kn_serve_http_stopped_cb)(void* arg);
+
+/* Listens on `ip` (an IPv4 or IPv6 literal), `port` (0: a free one).
+ * Returns 0 and sets `*out`; KINESIS_EINVAL (`ip` is no address), KINESIS_ENOMEM,
+ * or libuv's error from bind or listen (UV_EADDRINUSE...). On failure
+ * nothing is left on the loop but handles closing, which free themselves. */
+int kn_serve_http_start(uv_loop_t* loop, const char* ip, uint16_t port,
+                        kn_serve_http_handle_cb handle, void* arg,
+                        kn_serve_http_t** out);
+
+/* The port it listens on. */
+int kn_serve_http_port(const kn_serve_http_t* h);
+
+/* Closes the listener and every connection; `cb` runs once it is all
+ * closed, then `h` is freed. Once only. */
+void kn_serve_http_stop(kn_serve_http_t* h, kn_serve_http_stopped_cb cb,
+                        void* arg);
+
+#endif /* KN_SERVE_HTTP_H */

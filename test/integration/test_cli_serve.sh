@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `kinesis serve` (tools/cmd_serve.c) driven by the kinesis command itself:
+# it prints its URL as its first line, answers create-stream, put,
+# list-shards and tail against that URL, and exits 0 on SIGTERM and on
+# SIGINT. Needs no server: the service is the one under test.
+#
+#   test/integration/test_cli_serve.sh PATH-TO-KINESIS
+set -u
+
+prog="test_cli_serve.sh"
+if [ "$#" -ne 1 ] || [ ! -x "$1" ]; then
+  echo "usage: $prog PATH-TO-KINESIS" >&2
+  exit 1
+fi
+KINESIS="$1"
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/kn-cli-serve.XXXXXX")"
+serve_pid=""
+cleanup() {
+  if [ -n "$serve_pid" ]; then
+    kill -KILL "$serve_pid" 2>/dev/null
+    wait "$serve_pid" 2>/dev/null
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "$prog: FAIL: $*" >&2
+  for f in "$tmp"/*.err; do
+    [ -s "$f" ] && { echo "--- $f" >&2; cat "$f" >&2; }
+  done
+  exit 1
+}
+
+export AWS_ACCESS_KEY_ID=AKIDSERVE AWS_SECRET_ACCESS_KEY=serve-secret
+export AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KINESIS
+
+# Starts `kinesis serve "$@"` and sets URL to its first line.
+start_serve() {
+  mkfifo "$tmp/out.fifo"
+  "$KINESIS" serve "$@" >"$tmp/out.fifo" 2>"$tmp/serve.err" &
+  serve_pid=$!
+  exec 3<"$tmp/out.fifo"
+  rm -f "$tmp/out.fifo"
+  URL=""
+  read -r -t 10 URL <&3 || fail "no URL line from kinesis serve"
+  case "$URL" in
+    http://127.0.0.1:[0-9]*) ;;
+    *) fail "first line is not the URL: '$URL'" ;;
+  esac
+}
+
+# Sends `$1` to the service and checks it exits 0 within 10 s.
+stop_serve() {
+  kill "-$1" "$serve_pid" || fail "kinesis serve is gone before $1"
+  for _ in $(seq 100); do
+    kill -0 "$serve_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$serve_pid" 2>/dev/null && fail "kinesis serve still runs 10 s after $1"
+  wait "$serve_pid"
+  status=$?
+  serve_pid=""
+  exec 3<&-
+  [ "$status" -eq 0 ] || fail "kinesis serve exited $status after $1"
+}
+
+k() {
+  "$KINESIS" --endpoint-url "$URL" "$@"
+}
+
+# --help names the command; bad options are usage errors.
+"$KINESIS" serve --help >"$tmp/help.out" 2>"$tmp/help.err" ||
+  fail "serve --help failed"
+grep -q "Usage: kinesis serve" "$tmp/help.out" || fail "serve --help"
+"$KINESIS" serve --port 70000 >/dev/null 2>"$tmp/usage.err"
+[ $? -eq 2 ] || fail "serve --port 70000 is not a usage error"
+
+start_serve
+k create-stream --stream cli-serve --shards 2 --wait 2>"$tmp/create.err" ||
+  fail "create-stream"
+k list-shards --stream cli-serve >"$tmp/shards.out" 2>"$tmp/shards.err" ||
+  fail "list-shards"
+grep -q "shardId-000000000001" "$tmp/shards.out" || fail "two shards listed"
+printf 'one\ntwo\nthree\n' |
+  k put --stream cli-serve 2>"$tmp/put.err" || fail "put"
+k tail --stream cli-serve --from trim-horizon --count 3 --idle-exit 10 \
+  >"$tmp/tail.out" 2>"$tmp/tail.err" || fail "tail"
+[ "$(sort "$tmp/tail.out" | tr '\n' ' ')" = "one three two " ] ||
+  fail "tail gave '$(tr '\n' ' ' <"$tmp/tail.out")'"
+# A second service cannot take the same port.
+port="${URL##*:}"
+"$KINESIS" serve --port "$port" >/dev/null 2>"$tmp/busy.err"
+[ $? -eq 1 ] || fail "a second serve on port $port did not fail"
+grep -q "already in use" "$tmp/busy.err" || fail "the busy port message"
+stop_serve TERM
+
+# SIGINT too, on a port of our choosing: the one just freed.
+start_serve --port "$port" --host 127.0.0.1
+[ "$URL" = "http://127.0.0.1:$port" ] || fail "--port $port gave $URL"
+k list-streams >"$tmp/ls.out" 2>"$tmp/ls.err" || fail "list-streams"
+stop_serve INT
+
+echo "$prog: ok"

@@ -1,0 +1,143 @@
+/*
+ * kinesis serve: a fake Kinesis service in a process of its own
+ * (kinesis/testing.h, issue 18). It prints its URL as the first line on
+ * stdout once it listens, then runs until SIGINT or SIGTERM, closes the
+ * service and exits 0. Built with the service only when meson built
+ * libkinesis-testing (KINESIS_CLI_SERVE); without it, the command says so
+ * and exits 2.
+ */
+
+#include "cli.h"
+
+#ifdef KINESIS_CLI_SERVE
+#include <kinesis/testing.h>
+#endif
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+
+#ifndef KINESIS_CLI_SERVE
+
+int serve_run(cli_t* cli) {
+  (void) cli;
+  err_line("serve: this kinesis was built without the fake service "
+           "(libh2o was not found; rebuild with -Dserve=enabled)");
+  return CLI_EXIT_USAGE;
+}
+
+#else
+
+typedef struct {
+  kinesis_serve_t* serve;
+  uv_signal_t sigint;
+  uv_signal_t sigterm;
+  int closing;
+  int closed;
+} serve_state_t;
+
+
+static void on_serve_closed(void* data, int status, void* arg) {
+  serve_state_t* st = arg;
+  (void) data;
+  (void) status;
+  st->closed = 1;
+}
+
+
+static void on_signal(uv_signal_t* sig, int signum) {
+  serve_state_t* st = sig->data;
+  int r;
+
+  (void) signum;
+  if (st->closing)
+    return;
+  st->closing = 1;
+  uv_close((uv_handle_t*) &st->sigint, NULL);
+  uv_close((uv_handle_t*) &st->sigterm, NULL);
+  r = kinesis_serve_close(st->serve, on_serve_closed, st);
+  if (r != 0) {
+    err_line("serve: internal error: closing the service failed: %s",
+             kinesis_strerror(r));
+    st->closed = 1;
+  }
+}
+
+
+/* The region of the streams' ARNs: --region, else the environment's, else
+ * the service's default. */
+static const char* serve_region(const cli_t* cli) {
+  const char* v;
+
+  if (cli->opts.region != NULL)
+    return cli->opts.region;
+  if ((v = getenv("AWS_REGION")) != NULL && v[0] != '\0')
+    return v;
+  if ((v = getenv("AWS_DEFAULT_REGION")) != NULL && v[0] != '\0')
+    return v;
+  return NULL;
+}
+
+
+int serve_run(cli_t* cli) {
+  kinesis_serve_options_t o;
+  serve_state_t st = {0};
+  int exit_code = CLI_EXIT_OK;
+  int r;
+
+  r = uv_loop_init(&cli->loop);
+  if (r != 0) {
+    err_line("cannot create the event loop: %s", uv_strerror(r));
+    return CLI_EXIT_FAIL;
+  }
+  kinesis_serve_options_init(&o);
+  o.host = cli->serve_host;
+  o.port = (uint16_t) cli->serve_port;
+  o.region = serve_region(cli);
+  r = kinesis_serve_new(&cli->loop, &o, &st.serve);
+  if (r != 0) {
+    if (r == KINESIS_EBUSY)
+      err_line("serve: port %lu is already in use", cli->serve_port);
+    else if (r == KINESIS_EINVAL)
+      err_line("serve: cannot listen on %s port %lu (an IP address of this "
+               "machine is needed, and a port above 1023 unless privileged)",
+               cli->serve_host != NULL ? cli->serve_host : "127.0.0.1",
+               cli->serve_port);
+    else
+      err_line("serve: cannot start the service: %s", kinesis_strerror(r));
+    uv_loop_close(&cli->loop);
+    return CLI_EXIT_FAIL;
+  }
+  uv_signal_init(&cli->loop, &st.sigint);
+  uv_signal_init(&cli->loop, &st.sigterm);
+  st.sigint.data = &st;
+  st.sigterm.data = &st;
+  uv_signal_start(&st.sigint, on_signal, SIGINT);
+  uv_signal_start(&st.sigterm, on_signal, SIGTERM);
+  /* A client gone while its answer is written must not end the service. */
+  signal(SIGPIPE, SIG_IGN);
+
+  /* The first line: whoever started us waits for it before connecting. */
+  if (printf("%s\n", kinesis_serve_url(st.serve)) < 0 || fflush(stdout) != 0) {
+    err_line("serve: cannot write to stdout");
+    exit_code = CLI_EXIT_FAIL;
+    on_signal(&st.sigint, SIGTERM);
+  }
+
+  uv_run(&cli->loop, UV_RUN_DEFAULT);
+  if (!st.closed) {
+    err_line("serve: internal error: the loop stopped before the service "
+             "closed");
+    exit_code = CLI_EXIT_FAIL;
+  }
+  r = uv_loop_close(&cli->loop);
+  if (r != 0) {
+    err_line("serve: internal error: the event loop did not close: %s",
+             uv_strerror(r));
+    exit_code = CLI_EXIT_FAIL;
+  }
+  return exit_code;
+}
+
+#endif
