@@ -9,11 +9,11 @@
  *
  * Stopping: close the listener, shut the reading side of each connection
  * so that h2o closes it (see kn_serve_http_stop), count them as they
- * close, and only at zero dispose of the context and the configuration. The dispose
- * closes h2o's own timers, whose close callbacks run on the next turn's
- * closing phase; the owner is told only after that turn (a kn_defer_t item,
- * then a zero timer, see on_finish), so that once it has been told the loop
- * holds nothing of ours or of h2o's.
+ * close, and only at zero dispose of the context and the configuration.
+ * The dispose closes h2o's own timers, whose close callbacks run in the
+ * next turn's closing phase; the owner is told only after that turn (one
+ * kn_defer_t item run twice, see on_finish), so that once it has been told
+ * the loop holds nothing of ours or of h2o's.
  *
  * What the front refuses, before the model sees anything (the model
  * answers every request that passes, unknown targets included):
@@ -65,8 +65,7 @@ struct kn_serve_http_s {
   /* The two hops after the dispose (see the top of the file). */
   kn_defer_t defer;
   kn_defer_item_t finish;
-  uv_timer_t finisher;
-  int handles_open;    /* defer's idle and finisher, until closed */
+  int finish_runs;     /* on_finish runs so far: 2 ends the stop */
 };
 
 /* h2o allocates the handler; the owner is found through it. */
@@ -297,8 +296,6 @@ static void on_finisher_closed(uv_handle_t* handle) {
   kn_serve_http_stopped_cb cb;
   void* arg;
 
-  if (--h->handles_open > 0)
-    return;
   cb = h->stopped_cb;
   arg = h->stopped_arg;
   kn_free(h);
@@ -307,19 +304,22 @@ static void on_finisher_closed(uv_handle_t* handle) {
 }
 
 
-/* Second hop: a turn has passed since the dispose, closing phase
- * included, so h2o's handles are gone. */
-static void on_finisher(uv_timer_t* t) {
-  kn_serve_http_t* h = t->data;
-  kn_defer_close(&h->defer, NULL, on_finisher_closed);
-  uv_close((uv_handle_t*) &h->finisher, on_finisher_closed);
+/* The dispose runs in a closing phase (a connection's or the listener's
+ * close callback). First run: the next turn's idle phase, before that
+ * turn's closing phase, where h2o's handles finish closing: queue again.
+ * Second run: a turn later, with h2o's handles gone. */
+static void on_finish(kn_defer_item_t* item) {
+  kn_serve_http_t* h = container_of(item, kn_serve_http_t, finish);
+  if (++h->finish_runs < 2)
+    kn_defer_add(&h->defer, &h->finish, on_finish);
 }
 
 
-/* First hop: the turn after the dispose, before its closing phase. */
-static void on_finish(kn_defer_item_t* item) {
-  kn_serve_http_t* h = container_of(item, kn_serve_http_t, finish);
-  uv_timer_start(&h->finisher, on_finisher, 0, 0);
+/* After the second run, outside it: the queue's own handle goes last. */
+static void on_defer_empty(kn_defer_t* d) {
+  kn_serve_http_t* h = container_of(d, kn_serve_http_t, defer);
+  if (h->finish_runs == 2 && !kn_life_closing(&d->life))
+    kn_defer_close(d, NULL, on_finisher_closed);
 }
 
 
@@ -461,12 +461,9 @@ int kn_serve_http_start(uv_loop_t* loop, const char* ip, uint16_t port,
     uv_close((uv_handle_t*) &h->listener, on_failed_listener_closed);
     return r;
   }
-  kn_defer_init(loop, &h->defer, 0, NULL);
+  kn_defer_init(loop, &h->defer, 0, on_defer_empty);
   h->defer.idle.data = h;
   kn_defer_item_init(&h->finish);
-  uv_timer_init(loop, &h->finisher);
-  h->finisher.data = h;
-  h->handles_open = 2;
 
   h2o_config_init(&h->config);
   h->config.max_request_entity_size = KN_SERVE_HTTP_MAX_BODY;
