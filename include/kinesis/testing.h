@@ -10,7 +10,9 @@
  * libh2o (`-Dserve`); `kinesis serve` runs one as a process. It follows the
  * rules of docs/reference.md, as every object does. Since 0.9.
  *
- * It speaks HTTP/1.1 with keep-alive, without TLS, and checks no
+ * It speaks HTTP/1.1 with keep-alive, and HTTP/2 over cleartext (with
+ * prior knowledge, as the AWS SDK for JavaScript's Kinesis client does, or
+ * after an h2c upgrade), without TLS, and checks no
  * signature: any credentials do. Only `POST /` with an `X-Amz-Target`
  * header and a Content-Type of `application/x-amz-json-1.1` (or
  * `application/json`) reaches the operations; other requests are refused

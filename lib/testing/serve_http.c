@@ -134,11 +134,12 @@ static void send_reply(kn_serve_http_t* h, h2o_req_t* req, int status,
   req->res.content_length = len;
   h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                  H2O_STRLIT(JSON_TYPE));
+  /* Lowercase names: HTTP/2 refuses others (HTTP/1.1 ignores case). */
   h2o_add_header_by_str(&req->pool, &req->res.headers,
-                        H2O_STRLIT("x-amzn-RequestId"), 0, NULL, id, 36);
+                        H2O_STRLIT("x-amzn-requestid"), 0, NULL, id, 36);
   if (error_type != NULL)
     h2o_add_header_by_str(&req->pool, &req->res.headers,
-                          H2O_STRLIT("x-amzn-ErrorType"), 0, NULL, error_type,
+                          H2O_STRLIT("x-amzn-errortype"), 0, NULL, error_type,
                           strlen(error_type));
   h2o_start_response(req, &generator);
   h2o_send(req, &buf, len > 0 ? 1 : 0, H2O_SEND_STATE_FINAL);
@@ -467,8 +468,10 @@ int kn_serve_http_start(uv_loop_t* loop, const char* ip, uint16_t port,
 
   h2o_config_init(&h->config);
   h->config.max_request_entity_size = KN_SERVE_HTTP_MAX_BODY;
-  /* HTTP/1.1 only: no h2c upgrade. */
-  h->config.http1.upgrade_to_http2 = 0;
+  /* HTTP/2 over cleartext as well, as the AWS SDKs' Kinesis clients speak
+   * it to an http:// endpoint: with prior knowledge (h2o reads the
+   * preface), or after an Upgrade: h2c. */
+  h->config.http1.upgrade_to_http2 = 1;
   host = h2o_config_register_host(&h->config,
                                   h2o_iovec_init(H2O_STRLIT("default")),
                                   65535);

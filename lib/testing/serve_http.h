@@ -10,7 +10,8 @@
 
 /*
  * The fake service's HTTP front (issue 18): a listener and its HTTP/1.1
- * connections on a loop, through h2o, which serve_http.c alone includes
+ * and cleartext HTTP/2 connections on a loop, through h2o, which
+ * serve_http.c alone includes
  * (DESIGN.md section 8). It checks what HTTP says (POST /, X-Amz-Target,
  * Content-Type, the body's size), hands each request that passes to
  * `handle`, and writes the reply with x-amzn-RequestId and, for errors,
