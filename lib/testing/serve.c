@@ -2,7 +2,8 @@
  * kinesis_serve_t (include/kinesis/testing.h): the fake service's public
  * object. It owns the model (svc.c, behind svc.h) and the HTTP front
  * (serve_http.c), and keeps the clock the model is given: the wall clock
- * plus the test's advances.
+ * plus the test's advances. Given keys, it has each request's signature
+ * checked (serve_auth.c) on that clock before the model sees it.
  */
 
 #include "kinesis/testing.h"
