@@ -321,11 +321,12 @@ static const command_t commands[] = {
      "and when they expire; a member that does not apply is left out. No\n"
      "secret is printed.\n"
      "Needs no region and sends no request to Kinesis.\n"},
-    {"serve", CMD_SERVE, "[--port N] [--host ADDRESS]",
+    {"serve", CMD_SERVE,
+     "[--port N] [--host ADDRESS] [--keys AKID:SECRET[,...]]",
      "Run a fake Kinesis service, for tests",
      "Runs a fake Kinesis service in memory (libkinesis-testing): the\n"
-     "Kinesis JSON API over HTTP/1.1, with no TLS and no signature check,\n"
-     "for other programs' --endpoint-url. Prints its URL,\n"
+     "Kinesis JSON API over HTTP/1.1, with no TLS, for other programs'\n"
+     "--endpoint-url. Signatures are checked only with --keys. Prints its URL,\n"
      "http://HOST:PORT, as the first line on stdout once it accepts\n"
      "connections, then runs until SIGINT or SIGTERM, closes and exits 0.\n"
      "Its streams live in memory and go with it. Exits 2 when this kinesis\n"
@@ -335,7 +336,11 @@ static const command_t commands[] = {
      "  --port N          The port (default: a free one)\n"
      "  --host ADDRESS    The IP address to listen on (default 127.0.0.1)\n"
      "  --region REGION   The region in the streams' ARNs (default:\n"
-     "                    $AWS_REGION, $AWS_DEFAULT_REGION, then us-east-1)\n"},
+     "                    $AWS_REGION, $AWS_DEFAULT_REGION, then us-east-1)\n"
+     "  --keys AKID:SECRET[,...]\n"
+     "                    Check each request's signature (SigV4, for the\n"
+     "                    region above) against these keys, and refuse it as\n"
+     "                    Kinesis does when it is wrong (default: no check)\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -381,7 +386,8 @@ typedef enum {
   OPT_TAG_KEYS,
   OPT_MAX_RECORD_SIZE_KIB,
   OPT_PORT,
-  OPT_HOST
+  OPT_HOST,
+  OPT_KEYS
 } opt_id_t;
 
 #define CMD_BIT(id) (1u << (id))
@@ -453,6 +459,7 @@ static const option_t options[] = {
      CMD_BIT(CMD_UPDATE_MAX_RECORD_SIZE)},
     {"port", OPT_PORT, 1, CMD_BIT(CMD_SERVE)},
     {"host", OPT_HOST, 1, CMD_BIT(CMD_SERVE)},
+    {"keys", OPT_KEYS, 1, CMD_BIT(CMD_SERVE)},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -908,6 +915,33 @@ static const char* mgmt_missing(const cli_t* cli) {
 }
 
 
+/* --keys AKID:SECRET[,...]: checked as kinesis_serve_new() checks its
+ * `keys`, for a usage error rather than its KINESIS_EINVAL; cmd_serve.c
+ * splits it. No message echoes a secret. */
+static int parse_serve_keys(cli_t* cli, const char* value) {
+  const char* p = value;
+
+  for (;;) {
+    size_t len = strcspn(p, ",");
+    const char* colon = memchr(p, ':', len);
+    size_t i;
+    if (colon == NULL || colon == p || (size_t) (colon - p) + 1 == len)
+      return usage_error(cli->cmd, "--keys needs ACCESS_KEY_ID:SECRET pairs "
+                         "separated by ','");
+    for (i = 0; p + i < colon; i++)
+      if ((unsigned char) p[i] <= ' ' || (unsigned char) p[i] >= 0x7f ||
+          p[i] == '/' || p[i] == '=')
+        return usage_error(cli->cmd, "--keys: '%.*s' is no access key id",
+                           (int) (colon - p), p);
+    if (p[len] == '\0')
+      break;
+    p += len + 1;
+  }
+  cli->serve_keys = value;
+  return CLI_CONTINUE;
+}
+
+
 static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
   switch (opt->id) {
     case OPT_HELP: cli->help = 1; break;
@@ -965,6 +999,7 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
     case OPT_PORT:
       return parse_number(cli, "port", value, 0, 65535, &cli->serve_port);
     case OPT_HOST: cli->serve_host = value; break;
+    case OPT_KEYS: return parse_serve_keys(cli, value);
   }
   return CLI_CONTINUE;
 }

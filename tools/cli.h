@@ -201,9 +201,10 @@ typedef struct {
   int stats_prometheus;
   uv_timer_t stats_timer;
   int stats_timer_open;
-  /* serve: --host and --port (0: a free port) */
+  /* serve: --host and --port (0: a free port), --keys (NULL: none) */
   const char* serve_host;
   unsigned long serve_port;
+  const char* serve_keys;
 } cli_t;
 
 

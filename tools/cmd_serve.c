@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 
 #ifndef KINESIS_CLI_SERVE
@@ -80,9 +81,37 @@ static const char* serve_region(const cli_t* cli) {
 }
 
 
+/* --keys "A:S,B:T" as the NULL-terminated list the options take: one
+ * allocation, the pointers then the strings. NULL when out of memory. */
+static const char* const* split_keys(const char* value) {
+  size_t n = 2;
+  size_t len = strlen(value);
+  const char* p;
+  char** v;
+  char* text;
+  size_t i = 0;
+
+  for (p = value; (p = strchr(p, ',')) != NULL; p++)
+    n++;
+  v = malloc(n * sizeof(*v) + len + 1);
+  if (v == NULL)
+    return NULL;
+  text = (char*) (v + n);
+  memcpy(text, value, len + 1);
+  v[i++] = text;
+  for (; (text = strchr(text, ',')) != NULL;) {
+    *text++ = '\0';
+    v[i++] = text;
+  }
+  v[i] = NULL;
+  return (const char* const*) v;
+}
+
+
 int serve_run(cli_t* cli) {
   kinesis_serve_options_t o;
   serve_state_t st = {0};
+  const char* const* keys = NULL;
   int exit_code = CLI_EXIT_OK;
   int r;
 
@@ -95,7 +124,14 @@ int serve_run(cli_t* cli) {
   o.host = cli->serve_host;
   o.port = (uint16_t) cli->serve_port;
   o.region = serve_region(cli);
+  if (cli->serve_keys != NULL &&
+      (o.keys = keys = split_keys(cli->serve_keys)) == NULL) {
+    err_line("serve: %s", kinesis_strerror(KINESIS_ENOMEM));
+    uv_loop_close(&cli->loop);
+    return CLI_EXIT_FAIL;
+  }
   r = kinesis_serve_new(&cli->loop, &o, &st.serve);
+  free((void*) keys); /* copied */
   if (r != 0) {
     if (r == KINESIS_EBUSY)
       err_line("serve: port %lu is already in use", cli->serve_port);

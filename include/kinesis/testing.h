@@ -12,8 +12,12 @@
  *
  * It speaks HTTP/1.1 with keep-alive, and HTTP/2 over cleartext (with
  * prior knowledge, as the AWS SDK for JavaScript's Kinesis client does, or
- * after an h2c upgrade), without TLS, and checks no
- * signature: any credentials do. Only `POST /` with an `X-Amz-Target`
+ * after an h2c upgrade), without TLS. It checks signatures
+ * only when given keys (`keys`): without them any credentials do; with
+ * them each request must carry a valid SigV4 signature (AWS4-HMAC-SHA256,
+ * service `kinesis`, the service's region) made with one of those keys and
+ * an `X-Amz-Date` within 5 minutes of the service's clock, and is refused
+ * as the service refuses it otherwise. Only `POST /` with an `X-Amz-Target`
  * header and a Content-Type of `application/x-amz-json-1.1` (or
  * `application/json`) reaches the operations; other requests are refused
  * with a 4xx and a JSON error, and bodies over 10 MiB with 413. Each answer
@@ -58,6 +62,19 @@ typedef struct kinesis_serve_options_s {
   /** Default 0: at once. How long a created, deleted or resharded stream
    * stays CREATING, DELETING or UPDATING, in ms of the service's clock. */
   uint32_t transition_ms;
+  /** Default NULL: signatures are not checked. A NULL-terminated list of
+   * "ACCESS_KEY_ID:SECRET_ACCESS_KEY" strings: each request must then be
+   * signed (SigV4) with one of these keys, for `region`, at a time within 5
+   * minutes of the service's clock (kinesis_serve_advance_clock() moves
+   * it); a session token (`X-Amz-Security-Token`) is accepted, whatever it
+   * is. A request that is not is answered with a 400 and the service's
+   * error: MissingAuthenticationTokenException (no `Authorization`),
+   * IncompleteSignatureException (a malformed one, or no `X-Amz-Date`),
+   * UnrecognizedClientException (another access key), or
+   * InvalidSignatureException (a wrong signature, an expired or future
+   * date, another region or service). An empty list refuses every request.
+   * Copied. Since 0.9. */
+  const char* const* keys;
 } kinesis_serve_options_t;
 
 /**
@@ -85,7 +102,9 @@ KINESIS_EXTERN void kinesis_serve_options_init_sized(
  * `options` NULL means every default (no field is required).
  *
  * Returns 0 and sets `*out`; KINESIS_EINVAL (a NULL `loop` or `out`, an
- * `options->size` of 0, a `host` that is empty or not an IP address, or
+ * `options->size` of 0, a `keys` entry without ':', with an empty key id
+ * or secret, or a key id holding a space, '/', ',' or '=', a `host` that
+ * is empty or not an IP address, or
  * an address the system will not listen on: not one of this machine's,
  * or a privileged port); KINESIS_EBUSY (the port is already in use);
  * KINESIS_EUNSUPPORTED (`options` is longer than this library's struct and

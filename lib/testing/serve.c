@@ -2,12 +2,14 @@
  * kinesis_serve_t (include/kinesis/testing.h): the fake service's public
  * object. It owns the model (svc.c, behind svc.h) and the HTTP front
  * (serve_http.c), and keeps the clock the model is given: the wall clock
- * plus the test's advances.
+ * plus the test's advances. Given keys, it has each request's signature
+ * checked (serve_auth.c) on that clock before the model sees it.
  */
 
 #include "kinesis/testing.h"
 
 #include "../internal.h"
+#include "serve_auth.h"
 #include "serve_http.h"
 #include "svc.h"
 
@@ -17,6 +19,7 @@
 struct kinesis_serve_s {
   kn_svc_t* svc;
   kn_serve_http_t* http;
+  kn_serve_keys_t* keys; /* NULL: signatures are not checked */
   char* url;
   int port;
   int64_t advance_ms; /* the sum of kinesis_serve_advance_clock()'s */
@@ -33,6 +36,7 @@ static const kinesis_serve_options_t default_options = {
     NULL, /* region: the model's us-east-1 */
     NULL, /* account_id: the model's 000000000000 */
     0,    /* transition_ms: at once */
+    NULL, /* keys: signatures not checked */
 };
 
 
@@ -42,11 +46,18 @@ void kinesis_serve_options_init_sized(kinesis_serve_options_t* options,
 }
 
 
-static int handle_request(void* arg, const char* target, const uint8_t* body,
-                          size_t len, kn_svc_reply_t* reply) {
+static int handle_request(void* arg, const kn_serve_http_req_t* req,
+                          kn_svc_reply_t* reply) {
   kinesis_serve_t* s = arg;
-  return kn_svc_handle(s->svc, kn_now_ms() + s->advance_ms, target, body, len,
-                       reply);
+  int64_t now = kn_now_ms() + s->advance_ms;
+  int r;
+
+  if (s->keys != NULL) {
+    r = kn_serve_auth_check(s->keys, req, now, reply);
+    if (r != 0)
+      return r < 0 ? r : 0;
+  }
+  return kn_svc_handle(s->svc, now, req->target, req->body, req->len, reply);
 }
 
 
@@ -96,6 +107,9 @@ int kinesis_serve_new(uv_loop_t* loop, const kinesis_serve_options_t* options,
   r = kn_svc_new(&so, &s->svc);
   if (r != 0)
     goto fail;
+  if (o.keys != NULL &&
+      (r = kn_serve_keys_new(o.keys, o.region, &s->keys)) != 0)
+    goto fail;
   /* Last: once it listens, nothing fails. */
   r = listen_error(kn_serve_http_start(loop, host, o.port, handle_request, s,
                                        &s->http));
@@ -111,6 +125,7 @@ int kinesis_serve_new(uv_loop_t* loop, const kinesis_serve_options_t* options,
 fail:
   if (s->svc != NULL)
     kn_svc_free(s->svc);
+  kn_serve_keys_free(s->keys);
   kn_free(s->url);
   kn_free(s);
   return r;
@@ -162,6 +177,7 @@ static void on_http_stopped(void* arg) {
 
   kn_life_begin_free(&s->life);
   kn_svc_free(s->svc);
+  kn_serve_keys_free(s->keys);
   kn_free(s->url);
   kn_free(s);
   if (cb != NULL)

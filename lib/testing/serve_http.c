@@ -15,6 +15,10 @@
  * kn_defer_t item run twice, see on_finish), so that once it has been told
  * the loop holds nothing of ours or of h2o's.
  *
+ * Each request that passes reaches the owner's handler with its method,
+ * path, query, headers and body (kn_serve_http_req_t), where serve.c may
+ * check its signature.
+ *
  * What the front refuses, before the model sees anything (the model
  * answers every request that passes, unknown targets included):
  *   - another method than POST: 404 UnknownOperationException, as for an
@@ -182,8 +186,51 @@ static int json_content_type(const h2o_req_t* req) {
 }
 
 
+/* What kn_serve_http_req_t's `impl` points to. */
+typedef struct {
+  h2o_req_t* req;
+  char content_length[24];
+} req_impl_t;
+
+
+/* kn_serve_http_req_t's `header`. h2o keeps Host apart (the authority) and
+ * keeps no Content-Length: both are given back as received. */
+static int req_header(const kn_serve_http_req_t* r, const char* name,
+                      size_t nth, kn_cursor_t* value) {
+  const req_impl_t* impl = r->impl;
+  const h2o_req_t* req = impl->req;
+  size_t n = strlen(name);
+  size_t i;
+
+  if (h2o_memis(name, n, H2O_STRLIT("host"))) {
+    if (nth > 0 || req->input.authority.base == NULL)
+      return 0;
+    value->ptr = (const uint8_t*) req->input.authority.base;
+    value->len = req->input.authority.len;
+    return 1;
+  }
+  if (h2o_memis(name, n, H2O_STRLIT("content-length"))) {
+    if (nth > 0 || req->entity.base == NULL)
+      return 0;
+    *value = kn_cursor_from_str(impl->content_length);
+    return 1;
+  }
+  for (i = 0; i < req->headers.size; i++) {
+    const h2o_header_t* e = &req->headers.entries[i];
+    if (h2o_lcstris(e->name->base, e->name->len, name, n) && nth-- == 0) {
+      value->ptr = (const uint8_t*) e->value.base;
+      value->len = e->value.len;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+
 static int on_req(h2o_handler_t* self, h2o_req_t* req) {
   kn_serve_http_t* h = ((handler_t*) self)->h;
+  kn_serve_http_req_t hreq;
+  req_impl_t impl;
   kn_svc_reply_t reply;
   ssize_t i;
   size_t path_len;
@@ -218,13 +265,31 @@ static int on_req(h2o_handler_t* self, h2o_req_t* req) {
          req->headers.entries[i].value.len);
   target[req->headers.entries[i].value.len] = '\0';
 
+  impl.req = req;
+  snprintf(impl.content_length, sizeof(impl.content_length), "%zu",
+           req->entity.base != NULL ? req->entity.len : 0);
+  hreq.method.ptr = (const uint8_t*) req->input.method.base;
+  hreq.method.len = req->input.method.len;
+  path_len = req->input.query_at != SIZE_MAX ? req->input.query_at
+                                             : req->input.path.len;
+  hreq.path.ptr = (const uint8_t*) req->input.path.base;
+  hreq.path.len = path_len;
+  hreq.query.ptr = hreq.path.ptr + path_len +
+                   (path_len < req->input.path.len ? 1 : 0);
+  hreq.query.len = path_len < req->input.path.len
+                       ? req->input.path.len - path_len - 1
+                       : 0;
+  hreq.target = target;
+  hreq.body = req->entity.base != NULL ? (const uint8_t*) req->entity.base
+                                       : (const uint8_t*) "";
+  hreq.len = req->entity.base != NULL ? req->entity.len : 0;
+  hreq.header = req_header;
+  hreq.impl = &impl;
+
   kn_buf_init(&reply.body);
   reply.status = 500;
   reply.error_type = NULL;
-  r = h->handle(h->arg, target,
-                req->entity.base != NULL ? (const uint8_t*) req->entity.base
-                                         : (const uint8_t*) "",
-                req->entity.base != NULL ? req->entity.len : 0, &reply);
+  r = h->handle(h->arg, &hreq, &reply);
   if (r != 0)
     send_error(h, req, 500, "InternalFailure",
                "the service ran out of memory");

@@ -23,12 +23,29 @@
 
 typedef struct kn_serve_http_s kn_serve_http_t;
 
-/* One request that passed the front's checks: `target` is X-Amz-Target's
- * value, NUL-terminated, `body` the whole body. Fills `reply` (its body
- * initialised by the caller) as kn_svc_handle() does, and returns what it
- * returns: 0, or KINESIS_ENOMEM for a 500 InternalFailure. */
-typedef int (*kn_serve_http_handle_cb)(void* arg, const char* target,
-                                       const uint8_t* body, size_t len,
+/* One request that passed the front's checks, valid during the handle
+ * call. `header` finds the request's headers without h2o: the `nth` value
+ * (0 the first) of the header named `name` (lowercase), as received; it
+ * returns 1 and sets `*value`, or 0 when there is no such value. "host" is
+ * the Host header, and "content-length" the body's length in decimal. */
+typedef struct kn_serve_http_req_s kn_serve_http_req_t;
+struct kn_serve_http_req_s {
+  kn_cursor_t method;
+  kn_cursor_t path;  /* as received, without the query */
+  kn_cursor_t query; /* after '?', as received; empty without one */
+  const char* target; /* X-Amz-Target's value, NUL-terminated */
+  const uint8_t* body;
+  size_t len;
+  int (*header)(const kn_serve_http_req_t* req, const char* name, size_t nth,
+                kn_cursor_t* value);
+  const void* impl; /* the front's own, for `header` */
+};
+
+/* Fills `reply` (its body initialised by the caller) as kn_svc_handle()
+ * does, and returns what it returns: 0, or KINESIS_ENOMEM for a 500
+ * InternalFailure. */
+typedef int (*kn_serve_http_handle_cb)(void* arg,
+                                       const kn_serve_http_req_t* req,
                                        kn_svc_reply_t* reply);
 
 /* The front has stopped: the listener and every connection are closed and

@@ -2,7 +2,8 @@
 # `kinesis serve` (tools/cmd_serve.c) driven by the kinesis command itself:
 # it prints its URL as its first line, answers create-stream, put,
 # list-shards and tail against that URL, and exits 0 on SIGTERM and on
-# SIGINT. Needs no server: the service is the one under test.
+# SIGINT; with --keys, it accepts the right keys and refuses others. Needs
+# no server: the service is the one under test.
 #
 #   test/integration/test_cli_serve.sh PATH-TO-KINESIS
 set -u
@@ -102,5 +103,31 @@ start_serve --port "$port" --host 127.0.0.1
 [ "$URL" = "http://127.0.0.1:$port" ] || fail "--port $port gave $URL"
 k list-streams >"$tmp/ls.out" 2>"$tmp/ls.err" || fail "list-streams"
 stop_serve INT
+
+# --keys: signatures checked. The environment's keys are among them.
+"$KINESIS" serve --keys "AKIDSERVE" >/dev/null 2>"$tmp/keys-usage.err"
+[ $? -eq 2 ] || fail "serve --keys without a secret is not a usage error"
+"$KINESIS" serve --keys "A B:x" >/dev/null 2>"$tmp/keys-usage.err"
+[ $? -eq 2 ] || fail "serve --keys with a bad access key id is not a usage error"
+start_serve --keys "AKIDOTHER:other,AKIDSERVE:serve-secret"
+k create-stream --stream signed --shards 1 --wait 2>"$tmp/kcreate.err" ||
+  fail "create-stream with the right keys"
+printf 'a\nb\n' | k put --stream signed 2>"$tmp/kput.err" ||
+  fail "put with the right keys"
+k tail --stream signed --from trim-horizon --count 2 --idle-exit 10 \
+  >"$tmp/ktail.out" 2>"$tmp/ktail.err" || fail "tail with the right keys"
+[ "$(tr '\n' ' ' <"$tmp/ktail.out")" = "a b " ] || fail "tail with keys"
+AWS_SECRET_ACCESS_KEY=wrong k list-streams >/dev/null 2>"$tmp/kwrong.out" &&
+  fail "list-streams with a wrong secret succeeded"
+grep -q "InvalidSignatureException" "$tmp/kwrong.out" ||
+  fail "a wrong secret: $(cat "$tmp/kwrong.out")"
+AWS_ACCESS_KEY_ID=AKIDNOBODY k list-streams >/dev/null 2>"$tmp/kunknown.out" &&
+  fail "list-streams with an unknown key succeeded"
+grep -q "UnrecognizedClientException" "$tmp/kunknown.out" ||
+  fail "an unknown key: $(cat "$tmp/kunknown.out")"
+AWS_ACCESS_KEY_ID=AKIDOTHER AWS_SECRET_ACCESS_KEY=other \
+  AWS_SESSION_TOKEN=some-token k list-streams >/dev/null 2>"$tmp/ktoken.err" ||
+  fail "list-streams with the other key and a session token"
+stop_serve TERM
 
 echo "$prog: ok"
