@@ -659,7 +659,7 @@ static void test_raw_requests(void) {
   raw_request(&t, "", &r);
   ASSERT(strncmp(r.answer, "HTTP/1.1 400 ", 13) == 0);
   ASSERT_NOT_NULL(
-      strstr(r.answer, "x-amzn-ErrorType: MissingAuthenticationTokenException"));
+      strcasestr(r.answer, "x-amzn-ErrorType: MissingAuthenticationTokenException"));
   ASSERT_NOT_NULL(strstr(r.answer,
                          "{\"__type\":\"MissingAuthenticationTokenException\","
                          "\"message\":\"Missing Authentication Token\"}"));
