@@ -82,6 +82,7 @@ static const char* serve_region(const cli_t* cli) {
 
 int serve_run(cli_t* cli) {
   kinesis_serve_options_t o;
+  kinesis_serve_faults_t f;
   serve_state_t st = {0};
   int exit_code = CLI_EXIT_OK;
   int r;
@@ -95,6 +96,17 @@ int serve_run(cli_t* cli) {
   o.host = cli->serve_host;
   o.port = (uint16_t) cli->serve_port;
   o.region = serve_region(cli);
+  /* --drop P: half of the drops before the request is applied, half
+   * after: P/2 before, then P/(2-P) of the rest after, P in all. */
+  kinesis_serve_faults_init(&f);
+  f.throttle = cli->serve_throttle;
+  f.error_5xx = cli->serve_error_5xx;
+  f.partial = cli->serve_partial;
+  f.drop_before = cli->serve_drop / 2;
+  f.drop_after = cli->serve_drop / (2 - cli->serve_drop);
+  f.latency_ms = (uint32_t) cli->serve_latency_ms;
+  f.seed = cli->serve_seed;
+  o.faults = &f;
   r = kinesis_serve_new(&cli->loop, &o, &st.serve);
   if (r != 0) {
     if (r == KINESIS_EBUSY)
