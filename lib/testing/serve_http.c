@@ -58,6 +58,9 @@
 
 
 #define JSON_TYPE "application/x-amz-json-1.1"
+#define OOM_BODY                                                              \
+  "{\"__type\":\"InternalFailure\",\"message\":\"the service ran out of "  \
+  "memory\"}"
 
 
 struct kn_serve_http_s {
@@ -298,8 +301,9 @@ static void on_delayed_req_disposed(void* p) {
 /* Keeps the reply in the request's pool and answers it `act->delay_ms`
  * later. Returns 0, or KINESIS_ENOMEM (the caller answers at once). */
 static int delay_reply(kn_serve_http_t* h, h2o_req_t* req,
-                       const kn_serve_http_action_t* act,
-                       const kn_svc_reply_t* reply) {
+                       const kn_serve_http_action_t* act, int status,
+                       const char* error_type, const char* body,
+                       size_t len) {
   delayed_t* d = kn_calloc(1, sizeof(*d));
 
   if (d == NULL)
@@ -307,11 +311,10 @@ static int delay_reply(kn_serve_http_t* h, h2o_req_t* req,
   d->h = h;
   d->req = req;
   d->drop = act->drop;
-  d->status = reply->status;
-  d->error_type = reply->error_type;
-  d->len = reply->body.len;
-  d->body = h2o_strdup(&req->pool, (const char*) reply->body.data,
-                       reply->body.len).base;
+  d->status = status;
+  d->error_type = error_type;
+  d->len = len;
+  d->body = h2o_strdup(&req->pool, body, len).base;
   d->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*d->slot),
                                  on_delayed_req_disposed);
   *d->slot = d;
@@ -327,6 +330,8 @@ static int on_req(h2o_handler_t* self, h2o_req_t* req) {
   kn_serve_http_t* h = ((handler_t*) self)->h;
   kn_svc_reply_t reply;
   kn_serve_http_action_t act;
+  const char* body;
+  size_t len;
   ssize_t i;
   size_t path_len;
   char* target;
@@ -369,24 +374,24 @@ static int on_req(h2o_handler_t* self, h2o_req_t* req) {
                                          : (const uint8_t*) "",
                 req->entity.base != NULL ? req->entity.len : 0, &reply, &act);
   if (r != 0) {
+    /* Out of memory: the reply is the front's own, from static text. */
     reply.status = 500;
     reply.error_type = "InternalFailure";
-    kn_buf_reset(&reply.body);
-    kn_buf_append_str(&reply.body, "{\"__type\":\"InternalFailure\","
-                                   "\"message\":\"the service ran out of "
-                                   "memory\"}");
+    body = OOM_BODY;
+    len = sizeof(OOM_BODY) - 1;
+  } else {
+    body = (const char*) reply.body.data;
+    len = reply.body.len;
   }
-  if (act.delay_ms > 0 && !h->stopping &&
-      delay_reply(h, req, &act, &reply) == 0) {
-    kn_buf_free(&reply.body);
-    return 0;
+  /* Later, or at once: no delay, or no memory to wait with. */
+  if (act.delay_ms == 0 || h->stopping ||
+      delay_reply(h, req, &act, reply.status, reply.error_type, body, len) !=
+          0) {
+    if (act.drop)
+      drop_request(h, req);
+    else
+      send_reply(h, req, reply.status, reply.error_type, body, len);
   }
-  /* At once: no delay, or no memory to wait with (answered early). */
-  if (act.drop)
-    drop_request(h, req);
-  else
-    send_reply(h, req, reply.status, reply.error_type,
-               (const char*) reply.body.data, reply.body.len);
   kn_buf_free(&reply.body);
   return 0;
 }
