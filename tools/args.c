@@ -8,6 +8,7 @@
 #include "encoding.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,7 +323,9 @@ static const command_t commands[] = {
      "secret is printed.\n"
      "Needs no region and sends no request to Kinesis.\n"},
     {"serve", CMD_SERVE,
-     "[--port N] [--host ADDRESS] [--keys AKID:SECRET[,...]]",
+     "[--port N] [--host ADDRESS] [--keys AKID:SECRET[,...]] "
+     "[--throttle P] [--error-5xx P] [--partial P] [--drop P] "
+     "[--latency MS] [--seed N]",
      "Run a fake Kinesis service, for tests",
      "Runs a fake Kinesis service in memory (libkinesis-testing): the\n"
      "Kinesis JSON API over HTTP/1.1, with no TLS, for other programs'\n"
@@ -340,7 +343,19 @@ static const command_t commands[] = {
      "  --keys AKID:SECRET[,...]\n"
      "                    Check each request's signature (SigV4, for the\n"
      "                    region above) against these keys, and refuse it as\n"
-     "                    Kinesis does when it is wrong (default: no check)\n"},
+     "                    Kinesis does when it is wrong (default: no check)\n"
+     "\n"
+     "Faults (default none; P is a fraction from 0 to 1):\n"
+     "  --throttle P      Answer P of PutRecord(s), GetRecords and\n"
+     "                    GetShardIterator 400 ProvisionedThroughputExceeded\n"
+     "  --error-5xx P     Answer P of the requests 500 or 503\n"
+     "  --partial P       Fail P of PutRecords' entries inside a 200 answer\n"
+     "  --drop P          Close P of the connections unanswered, half before\n"
+     "                    the request is applied, half after (stored)\n"
+     "  --latency MS      Delay every answer MS milliseconds\n"
+     "  --seed N          Seed the faults' draws (default: a fixed one)\n"
+     "A separate process changes them with LibkinesisServe.SetFaults\n"
+     "(docs/cli.md).\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -387,7 +402,13 @@ typedef enum {
   OPT_MAX_RECORD_SIZE_KIB,
   OPT_PORT,
   OPT_HOST,
-  OPT_KEYS
+  OPT_KEYS,
+  OPT_THROTTLE,
+  OPT_ERROR_5XX,
+  OPT_PARTIAL,
+  OPT_DROP,
+  OPT_LATENCY,
+  OPT_SEED
 } opt_id_t;
 
 #define CMD_BIT(id) (1u << (id))
@@ -460,6 +481,12 @@ static const option_t options[] = {
     {"port", OPT_PORT, 1, CMD_BIT(CMD_SERVE)},
     {"host", OPT_HOST, 1, CMD_BIT(CMD_SERVE)},
     {"keys", OPT_KEYS, 1, CMD_BIT(CMD_SERVE)},
+    {"throttle", OPT_THROTTLE, 1, CMD_BIT(CMD_SERVE)},
+    {"error-5xx", OPT_ERROR_5XX, 1, CMD_BIT(CMD_SERVE)},
+    {"partial", OPT_PARTIAL, 1, CMD_BIT(CMD_SERVE)},
+    {"drop", OPT_DROP, 1, CMD_BIT(CMD_SERVE)},
+    {"latency", OPT_LATENCY, 1, CMD_BIT(CMD_SERVE)},
+    {"seed", OPT_SEED, 1, CMD_BIT(CMD_SERVE)},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -591,6 +618,22 @@ static int parse_number(cli_t* cli, const char* name, const char* value,
     return usage_error(cli->cmd, "--%s needs a number from %lu to %lu, "
                        "not '%s'", name, min, max, value);
   *out = n;
+  return CLI_CONTINUE;
+}
+
+
+/* A fraction from 0 to 1 for option `name` (serve's faults). */
+static int parse_fraction(cli_t* cli, const char* name, const char* value,
+                          double* out) {
+  char* end;
+  double d;
+
+  errno = 0;
+  d = strtod(value, &end);
+  if (value[0] == '\0' || *end != '\0' || errno != 0 || !(d >= 0 && d <= 1))
+    return usage_error(cli->cmd, "--%s needs a fraction from 0 to 1, not "
+                       "'%s'", name, value);
+  *out = d;
   return CLI_CONTINUE;
 }
 
@@ -1000,6 +1043,18 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
       return parse_number(cli, "port", value, 0, 65535, &cli->serve_port);
     case OPT_HOST: cli->serve_host = value; break;
     case OPT_KEYS: return parse_serve_keys(cli, value);
+    case OPT_THROTTLE:
+      return parse_fraction(cli, "throttle", value, &cli->serve_throttle);
+    case OPT_ERROR_5XX:
+      return parse_fraction(cli, "error-5xx", value, &cli->serve_error_5xx);
+    case OPT_PARTIAL:
+      return parse_fraction(cli, "partial", value, &cli->serve_partial);
+    case OPT_DROP: return parse_fraction(cli, "drop", value, &cli->serve_drop);
+    case OPT_LATENCY:
+      return parse_number(cli, "latency", value, 0, UINT32_MAX,
+                          &cli->serve_latency_ms);
+    case OPT_SEED:
+      return parse_number(cli, "seed", value, 0, ULONG_MAX, &cli->serve_seed);
   }
   return CLI_CONTINUE;
 }

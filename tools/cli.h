@@ -205,6 +205,14 @@ typedef struct {
   const char* serve_host;
   unsigned long serve_port;
   const char* serve_keys;
+  /* serve: the faults, --throttle, --error-5xx, --partial and --drop
+   * (fractions from 0 to 1), --latency (ms) and --seed */
+  double serve_throttle;
+  double serve_error_5xx;
+  double serve_partial;
+  double serve_drop;
+  unsigned long serve_latency_ms;
+  unsigned long serve_seed;
 } cli_t;
 
 

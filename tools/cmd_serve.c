@@ -110,6 +110,7 @@ static const char* const* split_keys(const char* value) {
 
 int serve_run(cli_t* cli) {
   kinesis_serve_options_t o;
+  kinesis_serve_faults_t f;
   serve_state_t st = {0};
   const char* const* keys = NULL;
   int exit_code = CLI_EXIT_OK;
@@ -130,6 +131,17 @@ int serve_run(cli_t* cli) {
     uv_loop_close(&cli->loop);
     return CLI_EXIT_FAIL;
   }
+  /* --drop P: half of the drops before the request is applied, half
+   * after: P/2 before, then P/(2-P) of the rest after, P in all. */
+  kinesis_serve_faults_init(&f);
+  f.throttle = cli->serve_throttle;
+  f.error_5xx = cli->serve_error_5xx;
+  f.partial = cli->serve_partial;
+  f.drop_before = cli->serve_drop / 2;
+  f.drop_after = cli->serve_drop / (2 - cli->serve_drop);
+  f.latency_ms = (uint32_t) cli->serve_latency_ms;
+  f.seed = cli->serve_seed;
+  o.faults = &f;
   r = kinesis_serve_new(&cli->loop, &o, &st.serve);
   free((void*) keys); /* copied */
   if (r != 0) {

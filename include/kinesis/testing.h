@@ -42,6 +42,66 @@ extern "C" {
 /** A fake Kinesis service listening on a loop. Since 0.9. */
 typedef struct kinesis_serve_s kinesis_serve_t;
 
+/**
+ * Faults the service injects, for kinesis_serve_options_t's `faults` and
+ * kinesis_serve_set_faults(); see kinesis_serve_faults_init(). Every field
+ * is 0 by default: no fault. A fraction is a probability from 0 to 1,
+ * drawn for each request (or PutRecords entry) from a small pseudo-random
+ * generator seeded with `seed`: the same faults, seed and requests in the
+ * same order give the same decisions. Faults apply to the Kinesis
+ * operations, never to the admin request (LibkinesisServe.SetFaults, see
+ * kinesis_serve_set_faults()) nor to the 4xx the front gives before a
+ * request reaches them. For one request they are drawn in this order:
+ * drop_before, throttle, error_5xx, then the operation runs (partial, for
+ * each PutRecords entry), then drop_after; latency delays whatever comes
+ * out, a drop included. Since 0.9.
+ */
+typedef struct kinesis_serve_faults_s {
+  /** Set by kinesis_serve_faults_init(): the size of this struct in the
+   * header the application was built against. */
+  size_t size;
+  /** The fraction of data-plane requests (PutRecord, PutRecords,
+   * GetRecords, GetShardIterator) answered 400
+   * ProvisionedThroughputExceededException, unapplied. */
+  double throttle;
+  /** The fraction of requests answered 500 InternalFailure or 503
+   * ServiceUnavailable (one or the other, even odds), unapplied. */
+  double error_5xx;
+  /** The fraction of PutRecords entries failed one by one inside a 200
+   * answer, with ErrorCode ProvisionedThroughputExceededException or
+   * InternalFailure (even odds); FailedRecordCount counts them and they are
+   * not stored. PutRecord is not concerned. */
+  double partial;
+  /** The fraction of requests whose connection is closed without an
+   * answer before the request is applied: nothing is stored. */
+  double drop_before;
+  /** The fraction of requests whose connection is closed without an
+   * answer after the request was applied: the client sees a lost
+   * connection, yet the records are stored (and a retry stores them
+   * again: at least once). */
+  double drop_after;
+  /** Every answer (and drop) comes this many ms after the request, from a
+   * timer; the connection stays open meanwhile and keeps its keep-alive. */
+  uint32_t latency_ms;
+  /** The generator's seed; 0: a fixed default. Used again from the start
+   * by every kinesis_serve_set_faults(). */
+  uint64_t seed;
+} kinesis_serve_faults_t;
+
+/**
+ * Writes the defaults (no fault) into `faults` and sets its `size`; does
+ * nothing when `faults` is NULL. Since 0.9.
+ */
+#define kinesis_serve_faults_init(faults)                                     \
+  kinesis_serve_faults_init_sized((faults), sizeof(kinesis_serve_faults_t))
+
+/**
+ * What kinesis_serve_faults_init() calls, as
+ * kinesis_serve_options_init_sized() does for the options. Since 0.9.
+ */
+KINESIS_EXTERN void kinesis_serve_faults_init_sized(
+    kinesis_serve_faults_t* faults, size_t size);
+
 /** The options of kinesis_serve_new(); see kinesis_serve_options_init().
  *  Since 0.9. */
 typedef struct kinesis_serve_options_s {
@@ -75,6 +135,9 @@ typedef struct kinesis_serve_options_s {
    * date, another region or service). An empty list refuses every request.
    * Copied. Since 0.9. */
   const char* const* keys;
+  /** Default NULL: no fault. The faults to start with (copied), as
+   * kinesis_serve_set_faults() takes them. */
+  const kinesis_serve_faults_t* faults;
 } kinesis_serve_options_t;
 
 /**
@@ -106,7 +169,8 @@ KINESIS_EXTERN void kinesis_serve_options_init_sized(
  * or secret, or a key id holding a space, '/', ',' or '=', a `host` that
  * is empty or not an IP address, or
  * an address the system will not listen on: not one of this machine's,
- * or a privileged port); KINESIS_EBUSY (the port is already in use);
+ * or a privileged port; `faults` that kinesis_serve_set_faults() refuses);
+ * KINESIS_EBUSY (the port is already in use);
  * KINESIS_EUNSUPPORTED (`options` is longer than this library's struct and
  * sets a field past it); KINESIS_ENOMEM; or, rarely, another libuv error
  * from creating the socket (such as UV_EMFILE: no descriptor left), which
@@ -142,8 +206,35 @@ KINESIS_EXTERN int kinesis_serve_advance_clock(kinesis_serve_t* serve,
                                                uint64_t ms);
 
 /**
+ * Replaces the service's faults with `faults` (copied; NULL: no fault),
+ * for the requests that arrive from now on, and seeds the generator again
+ * with its `seed`. Returns 0; KINESIS_EINVAL (a NULL `serve`, a `faults`
+ * whose size is 0, a fraction outside [0, 1] or not a number);
+ * KINESIS_EUNSUPPORTED (`faults` is longer than this library's struct and
+ * sets a field past it); or KINESIS_ECLOSING.
+ *
+ * Another process changes them with an admin request: `POST /` with
+ * `X-Amz-Target: LibkinesisServe.SetFaults`, the usual Content-Type, and
+ * a JSON object of the same members, each optional, absent meaning 0:
+ * `throttle`, `error_5xx`, `partial`, `drop_before`, `drop_after`
+ * (numbers from 0 to 1), `latency_ms` (an integer from 0 to 4294967295)
+ * and `seed` (an integer from 0 up). It is answered 200 `{}`; a bad body
+ * 400 SerializationException (not an object, a member of the wrong type)
+ * or ValidationException (a value out of range, an unknown member), and
+ * then nothing changes. `{}` clears every fault.
+ *
+ * Scheduled reshards are no fault of their own: a test reshards with the
+ * usual SplitShard, MergeShards or UpdateShardCount calls (and, for the
+ * time a stream stays UPDATING, `transition_ms` with
+ * kinesis_serve_advance_clock()). Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_serve_set_faults(
+    kinesis_serve_t* serve, const kinesis_serve_faults_t* faults);
+
+/**
  * Stops listening, closes every connection (a request not yet received
- * whole is dropped; every one received was answered), frees the service and its streams, then calls `cb` (may be NULL)
+ * whole is dropped; every one received was answered, or dropped by a
+ * fault: one still waiting out its latency is answered at once), frees the service and its streams, then calls `cb` (may be NULL)
  * with the service's user slot and status 0, on a later tick, never inside
  * this call. Once `cb` has run the loop holds nothing of the service's.
  * Returns 0, KINESIS_EINVAL (NULL `serve`) or KINESIS_EALREADY when a close

@@ -3,13 +3,19 @@
  * object. It owns the model (svc.c, behind svc.h) and the HTTP front
  * (serve_http.c), and keeps the clock the model is given: the wall clock
  * plus the test's advances. Given keys, it has each request's signature
- * checked (serve_auth.c) on that clock before the model sees it.
+ * checked (serve_auth.c) on that clock before the model sees it. It also
+ * keeps the faults (serve_fault.c): it asks them what becomes of each
+ * request, answers throttling and 5xx itself, lends them to the model for
+ * PutRecords' entries, and tells the front of drops and latency; and it
+ * answers the admin request that sets them (LibkinesisServe.SetFaults,
+ * read by svc_ops.c), which needs no signature and meets no fault.
  */
 
 #include "kinesis/testing.h"
 
 #include "../internal.h"
 #include "serve_auth.h"
+#include "serve_fault.h"
 #include "serve_http.h"
 #include "svc.h"
 
@@ -23,6 +29,7 @@ struct kinesis_serve_s {
   char* url;
   int port;
   int64_t advance_ms; /* the sum of kinesis_serve_advance_clock()'s */
+  kn_serve_fault_t fault;
   void* data;
   kn_life_t life;
   kinesis_close_cb close_cb;
@@ -37,7 +44,30 @@ static const kinesis_serve_options_t default_options = {
     NULL, /* account_id: the model's 000000000000 */
     0,    /* transition_ms: at once */
     NULL, /* keys: signatures not checked */
+    NULL, /* faults: none */
 };
+
+static const kinesis_serve_faults_t default_faults = {
+    sizeof(kinesis_serve_faults_t), 0, 0, 0, 0, 0, 0, 0,
+};
+
+
+void kinesis_serve_faults_init_sized(kinesis_serve_faults_t* faults,
+                                     size_t size) {
+  kn_options_init(faults, size, &default_faults, sizeof(default_faults));
+}
+
+
+/* The caller's faults, checked, into `out`. */
+static int copy_faults(const kinesis_serve_faults_t* faults,
+                       kinesis_serve_faults_t* out) {
+  int r;
+
+  *out = default_faults;
+  if ((r = kn_options_copy(out, sizeof(*out), faults)) != 0)
+    return r;
+  return kn_serve_fault_check(out);
+}
 
 
 void kinesis_serve_options_init_sized(kinesis_serve_options_t* options,
@@ -46,18 +76,88 @@ void kinesis_serve_options_init_sized(kinesis_serve_options_t* options,
 }
 
 
-static int handle_request(void* arg, const kn_serve_http_req_t* req,
-                          kn_svc_reply_t* reply) {
-  kinesis_serve_t* s = arg;
-  int64_t now = kn_now_ms() + s->advance_ms;
+#define TARGET_PREFIX "Kinesis_20131202."
+#define ADMIN_SET_FAULTS "LibkinesisServe.SetFaults"
+
+
+static int fault_reply(kn_svc_reply_t* reply, int status, const char* type,
+                       const char* message) {
+  reply->status = status;
+  reply->error_type = type;
+  kn_buf_reset(&reply->body);
+  return kn_buf_appendf(&reply->body, "{\"__type\":\"%s\",\"message\":\"%s\"}",
+                        type, message);
+}
+
+
+/* LibkinesisServe.SetFaults: the body replaces the faults. */
+static int admin_set_faults(kinesis_serve_t* s, const uint8_t* body,
+                            size_t len, kn_svc_reply_t* reply) {
+  kinesis_serve_faults_t f;
+  kn_svc_faults_t v;
   int r;
 
+  reply->status = 200;
+  reply->error_type = NULL;
+  kn_buf_reset(&reply->body);
+  r = kn_svc_read_faults(body, len, &v, reply);
+  if (r == KN_SVC_BAD_FAULTS)
+    return 0;
+  if (r != 0)
+    return r;
+  kinesis_serve_faults_init(&f);
+  f.throttle = v.throttle;
+  f.error_5xx = v.error_5xx;
+  f.partial = v.partial;
+  f.drop_before = v.drop_before;
+  f.drop_after = v.drop_after;
+  f.latency_ms = v.latency_ms;
+  f.seed = v.seed;
+  kn_serve_fault_set(&s->fault, &f);
+  return kn_buf_append_str(&reply->body, "{}");
+}
+
+
+static int handle_request(void* arg, const kn_serve_http_req_t* req,
+                          kn_svc_reply_t* reply, kn_serve_http_action_t* act) {
+  kinesis_serve_t* s = arg;
+  const char* target = req->target;
+  int64_t now = kn_now_ms() + s->advance_ms;
+  const char* op = "";
+  int r;
+
+  if (strcmp(target, ADMIN_SET_FAULTS) == 0)
+    return admin_set_faults(s, req->body, req->len, reply);
   if (s->keys != NULL) {
     r = kn_serve_auth_check(s->keys, req, now, reply);
     if (r != 0)
       return r < 0 ? r : 0;
   }
-  return kn_svc_handle(s->svc, now, req->target, req->body, req->len, reply);
+  if (strncmp(target, TARGET_PREFIX, sizeof(TARGET_PREFIX) - 1) == 0)
+    op = target + sizeof(TARGET_PREFIX) - 1;
+  act->delay_ms = s->fault.f.latency_ms;
+  switch (kn_serve_fault_before(&s->fault, op)) {
+    case KN_FAULT_DROP:
+      act->drop = 1;
+      return 0;
+    case KN_FAULT_THROTTLE:
+      return fault_reply(reply, 400, "ProvisionedThroughputExceededException",
+                         "Rate exceeded (a fault of the fake service).");
+    case KN_FAULT_500:
+      return fault_reply(reply, 500, "InternalFailure",
+                         "Internal service failure (a fault of the fake "
+                         "service).");
+    case KN_FAULT_503:
+      return fault_reply(reply, 503, "ServiceUnavailable",
+                         "Service unavailable (a fault of the fake "
+                         "service).");
+    case KN_FAULT_NONE:
+      break;
+  }
+  r = kn_svc_handle(s->svc, now, target, req->body, req->len, reply);
+  if (r == 0 && kn_serve_fault_drop_after(&s->fault))
+    act->drop = 1;
+  return r;
 }
 
 
@@ -77,6 +177,7 @@ static int listen_error(int r) {
 int kinesis_serve_new(uv_loop_t* loop, const kinesis_serve_options_t* options,
                       kinesis_serve_t** out) {
   kinesis_serve_options_t o;
+  kinesis_serve_faults_t f;
   kn_svc_options_t so;
   kinesis_serve_t* s;
   const char* host;
@@ -90,6 +191,8 @@ int kinesis_serve_new(uv_loop_t* loop, const kinesis_serve_options_t* options,
   host = o.host != NULL ? o.host : "127.0.0.1";
   if (host[0] == '\0')
     return KINESIS_EINVAL;
+  if (o.faults != NULL && (r = copy_faults(o.faults, &f)) != 0)
+    return r;
 
   s = kn_calloc(1, sizeof(*s));
   if (s == NULL)
@@ -110,6 +213,8 @@ int kinesis_serve_new(uv_loop_t* loop, const kinesis_serve_options_t* options,
   if (o.keys != NULL &&
       (r = kn_serve_keys_new(o.keys, o.region, &s->keys)) != 0)
     goto fail;
+  kn_serve_fault_set(&s->fault, o.faults != NULL ? &f : NULL);
+  kn_svc_set_entry_fault(s->svc, kn_serve_fault_entry, &s->fault);
   /* Last: once it listens, nothing fails. */
   r = listen_error(kn_serve_http_start(loop, host, o.port, handle_request, s,
                                        &s->http));
@@ -153,6 +258,22 @@ int kinesis_serve_advance_clock(kinesis_serve_t* serve, uint64_t ms) {
   if (ms > (uint64_t) (INT64_MAX - now))
     return KINESIS_EINVAL;
   serve->advance_ms += (int64_t) ms;
+  return 0;
+}
+
+
+int kinesis_serve_set_faults(kinesis_serve_t* serve,
+                             const kinesis_serve_faults_t* faults) {
+  kinesis_serve_faults_t f;
+  int r;
+
+  if (serve == NULL)
+    return KINESIS_EINVAL;
+  if (faults != NULL && (r = copy_faults(faults, &f)) != 0)
+    return r;
+  if (kn_life_closing(&serve->life))
+    return KINESIS_ECLOSING;
+  kn_serve_fault_set(&serve->fault, faults != NULL ? &f : NULL);
   return 0;
 }
 

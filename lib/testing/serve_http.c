@@ -5,7 +5,20 @@
  * The listener is a uv_tcp_t; each accepted connection is a uv_tcp_t of
  * ours handed to h2o (h2o_uv_socket_create, h2o_accept), which closes it
  * and calls on_conn_closed() once done with it. Each request is answered
- * inside on_req(): the model answers synchronously, so nothing waits.
+ * inside on_req(): the model answers synchronously, so nothing waits;
+ * except when a fault delays the answer (latency): it is then kept in the
+ * request's pool and written from a uv_timer_t of its own (delayed_t),
+ * whose handle the stop waits for. h2o keeps an HTTP/1 request alive until
+ * it is answered (it reads nothing meanwhile), so the timer's request is
+ * still there when it fires; a slot in the request's pool with a dispose
+ * callback says so should h2o ever free it first.
+ *
+ * A dropped request (a fault) is answered with nothing: h2o 2.2 has no
+ * call to close a connection under a request, so its socket is shut both
+ * ways (the client reads end-of-file, no byte of an answer) and an empty
+ * answer is handed to h2o, whose write fails; h2o then closes the
+ * connection through its own path. The failed write raises SIGPIPE, which
+ * is blocked around it and taken back (see drop_request).
  *
  * Stopping: close the listener, shut the reading side of each connection
  * so that h2o closes it (see kn_serve_http_stop), count them as they
@@ -41,6 +54,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -48,6 +62,9 @@
 
 
 #define JSON_TYPE "application/x-amz-json-1.1"
+#define OOM_BODY                                                              \
+  "{\"__type\":\"InternalFailure\",\"message\":\"the service ran out of "  \
+  "memory\"}"
 
 
 struct kn_serve_http_s {
@@ -65,6 +82,8 @@ struct kn_serve_http_s {
   kn_queue_t conn_list; /* conn_t, the same */
   int listener_closed;
   int stopping;
+  unsigned delays;       /* delayed_t handles not closed yet */
+  kn_queue_t delay_list; /* delayed_t whose timer has not fired */
   uint64_t rng;        /* for request ids */
   /* The two hops after the dispose (see the top of the file). */
   kn_defer_t defer;
@@ -85,6 +104,21 @@ typedef struct {
   kn_serve_http_t* h;
   kn_queue_t node; /* in h->conn_list */
 } conn_t;
+
+
+/* An answer waiting out its delay. */
+typedef struct delayed_s {
+  uv_timer_t timer;
+  kn_serve_http_t* h;
+  h2o_req_t* req;          /* NULL once answered, or freed by h2o */
+  struct delayed_s** slot; /* in req's pool: points back here */
+  kn_queue_t node;         /* in h->delay_list until answered */
+  int drop;
+  int status;
+  const char* error_type;  /* static */
+  const char* body;        /* in req's pool */
+  size_t len;
+} delayed_t;
 
 
 /* ---- Replies ---- */
@@ -227,11 +261,125 @@ static int req_header(const kn_serve_http_req_t* r, const char* name,
 }
 
 
+/* Closes the request's connection without an answer (a fault). The
+ * socket is shut both ways, so the client reads end-of-file at once; then
+ * an empty answer goes to h2o, not kept alive, whose write fails with
+ * EPIPE and makes h2o close the connection. h2o writes at once from
+ * h2o_send() (libuv tries the write inside uv_write()), so the SIGPIPE of
+ * that write is raised here: it is blocked meanwhile and, unless one was
+ * pending already, taken back before the mask is restored. */
+static void drop_request(kn_serve_http_t* h, h2o_req_t* req) {
+  static const struct timespec no_wait = {0, 0};
+  h2o_socket_t* sock = req->conn->callbacks->get_socket != NULL
+                           ? req->conn->callbacks->get_socket(req->conn)
+                           : NULL;
+  int fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
+  sigset_t pipe_set;
+  sigset_t old;
+  sigset_t pending;
+  int was_pending;
+
+  if (fd >= 0)
+    shutdown(fd, SHUT_RDWR);
+  req->http1_is_persistent = 0;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+  send_reply(h, req, 500, NULL, "", 0);
+  if (!was_pending && sigpending(&pending) == 0 &&
+      sigismember(&pending, SIGPIPE))
+    sigtimedwait(&pipe_set, NULL, &no_wait);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+
+/* ---- Delayed answers (latency) ---- */
+
+static void delay_gone(kn_serve_http_t* h);
+
+
+static void on_delay_closed(uv_handle_t* handle) {
+  delayed_t* d = container_of((uv_timer_t*) handle, delayed_t, timer);
+  kn_serve_http_t* h = d->h;
+
+  kn_free(d);
+  delay_gone(h);
+}
+
+
+/* Takes `d` out of the waiting list and closes its timer; its request, if
+ * any, is answered (or dropped) first. */
+static void delay_finish(delayed_t* d, int answer) {
+  h2o_req_t* req = d->req;
+
+  kn_queue_remove(&d->node);
+  kn_queue_init(&d->node);
+  if (d->slot != NULL)
+    *d->slot = NULL;
+  d->slot = NULL;
+  d->req = NULL;
+  uv_timer_stop(&d->timer);
+  uv_close((uv_handle_t*) &d->timer, on_delay_closed);
+  if (req != NULL && answer) {
+    if (d->drop)
+      drop_request(d->h, req);
+    else
+      send_reply(d->h, req, d->status, d->error_type, d->body, d->len);
+  }
+}
+
+
+static void on_delay_timer(uv_timer_t* timer) {
+  delay_finish(container_of(timer, delayed_t, timer), 1);
+}
+
+
+/* h2o frees the request's pool: a request it gave up on (not seen with
+ * HTTP/1, which waits for the answer) is not answered. */
+static void on_delayed_req_disposed(void* p) {
+  delayed_t* d = *(delayed_t**) p;
+  if (d != NULL)
+    delay_finish(d, 0);
+}
+
+
+/* Keeps the reply in the request's pool and answers it `act->delay_ms`
+ * later. Returns 0, or KINESIS_ENOMEM (the caller answers at once). */
+static int delay_reply(kn_serve_http_t* h, h2o_req_t* req,
+                       const kn_serve_http_action_t* act, int status,
+                       const char* error_type, const char* body,
+                       size_t len) {
+  delayed_t* d = kn_calloc(1, sizeof(*d));
+
+  if (d == NULL)
+    return KINESIS_ENOMEM;
+  d->h = h;
+  d->req = req;
+  d->drop = act->drop;
+  d->status = status;
+  d->error_type = error_type;
+  d->len = len;
+  d->body = h2o_strdup(&req->pool, body, len).base;
+  d->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*d->slot),
+                                 on_delayed_req_disposed);
+  *d->slot = d;
+  uv_timer_init(h->loop, &d->timer);
+  uv_timer_start(&d->timer, on_delay_timer, act->delay_ms, 0);
+  h->delays++;
+  kn_queue_insert_tail(&h->delay_list, &d->node);
+  return 0;
+}
+
+
 static int on_req(h2o_handler_t* self, h2o_req_t* req) {
   kn_serve_http_t* h = ((handler_t*) self)->h;
   kn_serve_http_req_t hreq;
   req_impl_t impl;
   kn_svc_reply_t reply;
+  kn_serve_http_action_t act;
+  const char* body;
+  size_t len;
   ssize_t i;
   size_t path_len;
   char* target;
@@ -289,13 +437,27 @@ static int on_req(h2o_handler_t* self, h2o_req_t* req) {
   kn_buf_init(&reply.body);
   reply.status = 500;
   reply.error_type = NULL;
-  r = h->handle(h->arg, &hreq, &reply);
-  if (r != 0)
-    send_error(h, req, 500, "InternalFailure",
-               "the service ran out of memory");
-  else
-    send_reply(h, req, reply.status, reply.error_type,
-               (const char*) reply.body.data, reply.body.len);
+  memset(&act, 0, sizeof(act));
+  r = h->handle(h->arg, &hreq, &reply, &act);
+  if (r != 0) {
+    /* Out of memory: the reply is the front's own, from static text. */
+    reply.status = 500;
+    reply.error_type = "InternalFailure";
+    body = OOM_BODY;
+    len = sizeof(OOM_BODY) - 1;
+  } else {
+    body = (const char*) reply.body.data;
+    len = reply.body.len;
+  }
+  /* Later, or at once: no delay, or no memory to wait with. */
+  if (act.delay_ms == 0 || h->stopping ||
+      delay_reply(h, req, &act, reply.status, reply.error_type, body, len) !=
+          0) {
+    if (act.drop)
+      drop_request(h, req);
+    else
+      send_reply(h, req, reply.status, reply.error_type, body, len);
+  }
   kn_buf_free(&reply.body);
   return 0;
 }
@@ -390,11 +552,18 @@ static void on_defer_empty(kn_defer_t* d) {
 
 
 static void maybe_dispose(kn_serve_http_t* h) {
-  if (!h->stopping || !h->listener_closed || h->conns > 0)
+  if (!h->stopping || !h->listener_closed || h->conns > 0 || h->delays > 0)
     return;
   h2o_context_dispose(&h->ctx);
   h2o_config_dispose(&h->config);
   kn_defer_add(&h->defer, &h->finish, on_finish);
+}
+
+
+static void delay_gone(kn_serve_http_t* h) {
+  KN_ASSERT(h->delays > 0);
+  h->delays--;
+  maybe_dispose(h);
 }
 
 
@@ -422,6 +591,9 @@ void kn_serve_http_stop(kn_serve_http_t* h, kn_serve_http_stopped_cb cb,
   h->stopped_cb = cb;
   h->stopped_arg = arg;
   uv_close((uv_handle_t*) &h->listener, on_listener_closed);
+  /* Delayed answers go now, so that their connections can close. */
+  while (!kn_queue_empty(&h->delay_list))
+    delay_finish(kn_queue_data(h->delay_list.next, delayed_t, node), 1);
   /* h2o 2.2's h2o_context_request_shutdown() does nothing to idle HTTP/1
    * connections (they would wait out http1.req_timeout), and it links a
    * one-second HTTP/2 timeout that h2o_context_dispose() then asserts
@@ -506,6 +678,7 @@ int kn_serve_http_start(uv_loop_t* loop, const char* ip, uint16_t port,
   }
   h->loop = loop;
   kn_queue_init(&h->conn_list);
+  kn_queue_init(&h->delay_list);
   h->handle = handle;
   h->arg = arg;
   h->port = bound_port;

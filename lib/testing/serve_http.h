@@ -23,6 +23,15 @@
 
 typedef struct kn_serve_http_s kn_serve_http_t;
 
+/* What to do with a reply besides writing it (the faults, serve_fault.h):
+ * zeroed by the front before each request. */
+typedef struct kn_serve_http_action_s {
+  /* Answer (or drop) this many ms later, from a timer; 0: at once. */
+  uint32_t delay_ms;
+  /* Close the connection without writing the reply. */
+  int drop;
+} kn_serve_http_action_t;
+
 /* One request that passed the front's checks, valid during the handle
  * call. `header` finds the request's headers without h2o: the `nth` value
  * (0 the first) of the header named `name` (lowercase), as received; it
@@ -43,10 +52,11 @@ struct kn_serve_http_req_s {
 
 /* Fills `reply` (its body initialised by the caller) as kn_svc_handle()
  * does, and returns what it returns: 0, or KINESIS_ENOMEM for a 500
- * InternalFailure. */
+ * InternalFailure; may set `act`. */
 typedef int (*kn_serve_http_handle_cb)(void* arg,
                                        const kn_serve_http_req_t* req,
-                                       kn_svc_reply_t* reply);
+                                       kn_svc_reply_t* reply,
+                                       kn_serve_http_action_t* act);
 
 /* The front has stopped: the listener and every connection are closed and
  * h2o's context is disposed. Called from a uv_close callback, so on a later
@@ -65,7 +75,8 @@ int kn_serve_http_start(uv_loop_t* loop, const char* ip, uint16_t port,
 int kn_serve_http_port(const kn_serve_http_t* h);
 
 /* Closes the listener and every connection; `cb` runs once it is all
- * closed, then `h` is freed. Once only. */
+ * closed, then `h` is freed. Once only. A reply still waiting out its
+ * delay is written (or dropped) at once, from this call. */
 void kn_serve_http_stop(kn_serve_http_t* h, kn_serve_http_stopped_cb cb,
                         void* arg);
 

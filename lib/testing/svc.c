@@ -60,6 +60,13 @@ void kn_svc_free(kn_svc_t* svc) {
 }
 
 
+void kn_svc_set_entry_fault(kn_svc_t* svc, kn_svc_entry_fault_cb cb,
+                            void* arg) {
+  svc->entry_fault = cb;
+  svc->entry_fault_arg = arg;
+}
+
+
 int kn_svc_handle(kn_svc_t* svc, int64_t now_ms, const char* target,
                   const uint8_t* body, size_t len, kn_svc_reply_t* reply) {
   int op = -1;

@@ -60,4 +60,38 @@ void kn_svc_free(kn_svc_t* svc);
 int kn_svc_handle(kn_svc_t* svc, int64_t now_ms, const char* target,
                   const uint8_t* body, size_t len, kn_svc_reply_t* reply);
 
+/*
+ * Partial failures of PutRecords, a fault (serve_fault.c): `cb` is asked
+ * once for each entry, in order, once every entry of a request has passed
+ * its checks, and returns NULL to store the entry or the ErrorCode to fail
+ * it with ("ProvisionedThroughputExceededException" or "InternalFailure",
+ * static). A failed entry is not stored and counts in FailedRecordCount.
+ * The model draws nothing itself: what decides is the caller's. `cb` NULL
+ * (the default): every entry is stored.
+ */
+typedef const char* (*kn_svc_entry_fault_cb)(void* arg);
+void kn_svc_set_entry_fault(kn_svc_t* svc, kn_svc_entry_fault_cb cb,
+                            void* arg);
+
+/*
+ * The admin request LibkinesisServe.SetFaults (kinesis/testing.h): its
+ * JSON body read into `out` (every member optional, absent 0). Returns 0
+ * with `out` filled and `reply` untouched; KN_SVC_BAD_FAULTS with `reply`
+ * holding the 400 error (SerializationException, ValidationException); or
+ * KINESIS_ENOMEM. Read here because jansson is svc_ops.c's alone.
+ */
+typedef struct kn_svc_faults_s {
+  double throttle;
+  double error_5xx;
+  double partial;
+  double drop_before;
+  double drop_after;
+  uint32_t latency_ms;
+  uint64_t seed;
+} kn_svc_faults_t;
+
+#define KN_SVC_BAD_FAULTS 1
+int kn_svc_read_faults(const uint8_t* body, size_t len, kn_svc_faults_t* out,
+                       kn_svc_reply_t* reply);
+
 #endif /* KN_SVC_H */

@@ -14,6 +14,8 @@ struct kn_svc_s {
   char* region;
   char* account_id;
   kn_svc_store_t store;
+  kn_svc_entry_fault_cb entry_fault; /* kn_svc_set_entry_fault() */
+  void* entry_fault_arg;
 };
 
 /* svc_ops.c answers a request with 0 (reply filled), KN_SVC_REPLIED is

@@ -1028,6 +1028,7 @@ typedef struct put_entry_s {
   size_t data_text_len;
   size_t data_len;
   kn_hash_key_t hash;
+  const char* fault; /* PutRecords: the ErrorCode it fails with, or NULL */
 } put_entry_t;
 
 
@@ -1136,6 +1137,7 @@ static int op_put_records(req_t* q) {
   size_t n;
   size_t i;
   size_t total = 0;
+  size_t failed = 0;
   kn_svc_out_t o;
   int r;
 
@@ -1174,14 +1176,37 @@ static int op_put_records(req_t* q) {
     kn_free(entries);
     return r;
   }
+  /* The partial-failure fault (svc.h) decides each entry's fate first:
+   * FailedRecordCount comes before the entries. */
+  for (i = 0; i < n; i++) {
+    entries[i].fault = q->svc->entry_fault != NULL
+                           ? q->svc->entry_fault(q->svc->entry_fault_arg)
+                           : NULL;
+    failed += entries[i].fault != NULL;
+  }
   kn_svc_out_init(&o, &q->reply->body);
   kn_svc_out_begin(&o, NULL);
-  kn_svc_out_int(&o, "FailedRecordCount", 0);
+  kn_svc_out_int(&o, "FailedRecordCount", (int64_t) failed);
   kn_svc_out_array(&o, "Records");
   for (i = 0; i < n; i++) {
     const kn_svc_shard_t* sh;
     const kn_svc_record_t* rec;
     char seq[KN_SVC_SEQ_LEN + 1];
+    if (entries[i].fault != NULL) {
+      char text[KN_SVC_NAME_MAX * 2 + 128];
+      if (strcmp(entries[i].fault, "InternalFailure") == 0)
+        snprintf(text, sizeof(text), "Internal service failure.");
+      else
+        snprintf(text, sizeof(text),
+                 "Rate exceeded for shard %s in stream %s under account %s.",
+                 kn_svc_route(s, &entries[i].hash)->id, s->name,
+                 q->svc->account_id);
+      kn_svc_out_begin(&o, NULL);
+      kn_svc_out_str(&o, "ErrorCode", entries[i].fault);
+      kn_svc_out_str(&o, "ErrorMessage", text);
+      kn_svc_out_end(&o);
+      continue;
+    }
     /* Out of memory halfway leaves the first records stored: the front
      * answers 500 and the client sends again, as after a lost reply. */
     if ((r = store_entry(q, s, &entries[i], &scratch, &sh, &rec)) != 0)
@@ -1388,6 +1413,79 @@ static int op_increase_retention(req_t* q) {
 
 static int op_decrease_retention(req_t* q) {
   return change_retention(q, 0);
+}
+
+
+/* ---- the admin request (svc.h) ---- */
+
+
+int kn_svc_read_faults(const uint8_t* body, size_t len, kn_svc_faults_t* out,
+                       kn_svc_reply_t* reply) {
+  static const char* const fractions[] = {"throttle", "error_5xx", "partial",
+                                          "drop_before", "drop_after"};
+  double* slots[5];
+  json_error_t e;
+  json_t* root;
+  json_t* v;
+  const char* key;
+  size_t i;
+  int r = 0;
+
+  memset(out, 0, sizeof(*out));
+  slots[0] = &out->throttle;
+  slots[1] = &out->error_5xx;
+  slots[2] = &out->partial;
+  slots[3] = &out->drop_before;
+  slots[4] = &out->drop_after;
+  memset(&e, 0, sizeof(e));
+  root = len > 0 ? json_loadb((const char*) body, len, 0, &e) : NULL;
+  if (root == NULL && len > 0 &&
+      (json_error_code(&e) == json_error_out_of_memory || e.text[0] == '\0'))
+    return KINESIS_ENOMEM;
+  if (!json_is_object(root)) {
+    json_decref(root);
+    r = kn_svc_error(reply, "SerializationException", "%s",
+                     "The request body is not a JSON object.");
+    return r == KN_SVC_REPLIED ? KN_SVC_BAD_FAULTS : r;
+  }
+  json_object_foreach(root, key, v) {
+    for (i = 0; i < KN_ARRAY_SIZE(fractions); i++)
+      if (strcmp(key, fractions[i]) == 0)
+        break;
+    if (i < KN_ARRAY_SIZE(fractions)) {
+      if (!json_is_number(v))
+        r = kn_svc_error(reply, "SerializationException",
+                         "Unexpected JSON type for member %s", key);
+      else if (!(json_number_value(v) >= 0 && json_number_value(v) <= 1))
+        r = kn_svc_error(reply, "ValidationException",
+                         "%s must be a number from 0 to 1", key);
+      else
+        *slots[i] = json_number_value(v);
+    } else if (strcmp(key, "latency_ms") == 0 || strcmp(key, "seed") == 0) {
+      int latency = key[0] == 'l';
+      if (!json_is_integer(v))
+        r = kn_svc_error(reply, "SerializationException",
+                         "Unexpected JSON type for member %s", key);
+      else if (json_integer_value(v) < 0 ||
+               (latency && json_integer_value(v) > (json_int_t) UINT32_MAX))
+        r = kn_svc_error(reply, "ValidationException",
+                         "%s must be an integer from 0 to %s", key,
+                         latency ? "4294967295" : "9223372036854775807");
+      else if (latency)
+        out->latency_ms = (uint32_t) json_integer_value(v);
+      else
+        out->seed = (uint64_t) json_integer_value(v);
+    } else {
+      r = kn_svc_error(reply, "ValidationException",
+                       "unknown member %.128s: the faults are throttle, "
+                       "error_5xx, partial, drop_before, drop_after, "
+                       "latency_ms and seed", key);
+    }
+    if (r != 0)
+      break;
+  }
+  json_decref(root);
+  return r == KN_SVC_REPLIED ? KN_SVC_BAD_FAULTS : r;
 }
 
 

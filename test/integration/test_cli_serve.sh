@@ -2,7 +2,9 @@
 # `kinesis serve` (tools/cmd_serve.c) driven by the kinesis command itself:
 # it prints its URL as its first line, answers create-stream, put,
 # list-shards and tail against that URL, and exits 0 on SIGTERM and on
-# SIGINT; with --keys, it accepts the right keys and refuses others. Needs
+# SIGINT; with --keys, it accepts the right keys and refuses others; its
+# fault flags (--throttle makes put fail; a bad fraction is a usage error;
+# the admin request, sent with curl when there is one, clears them). Needs
 # no server: the service is the one under test.
 #
 #   test/integration/test_cli_serve.sh PATH-TO-KINESIS
@@ -128,6 +130,30 @@ grep -q "UnrecognizedClientException" "$tmp/kunknown.out" ||
 AWS_ACCESS_KEY_ID=AKIDOTHER AWS_SECRET_ACCESS_KEY=other \
   AWS_SESSION_TOKEN=some-token k list-streams >/dev/null 2>"$tmp/ktoken.err" ||
   fail "list-streams with the other key and a session token"
+# Faults: a bad fraction is a usage error; with --throttle 1 put fails
+# (its records' TTL passes while every PutRecords is throttled), and once
+# the admin request clears the faults it succeeds.
+for bad in "--throttle 1.5" "--error-5xx -0.1" "--partial x" "--drop 2" \
+    "--latency -1"; do
+  # shellcheck disable=SC2086
+  "$KINESIS" serve $bad >/dev/null 2>"$tmp/fault-usage.err"
+  [ $? -eq 2 ] || fail "serve $bad is not a usage error"
+done
+start_serve --throttle 1 --seed 5
+k create-stream --stream cli-faults --wait 2>"$tmp/fcreate.err" ||
+  fail "create-stream under --throttle (the control plane is not throttled)"
+echo one | k put --stream cli-faults --record-ttl 500 2>"$tmp/fput.err"
+[ $? -eq 1 ] || fail "put under --throttle 1 did not fail"
+grep -q "1 failed" "$tmp/fput.err" || fail "put's summary under --throttle"
+if command -v curl >/dev/null 2>&1; then
+  curl -s -o "$tmp/admin.out" -w '%{http_code}' "$URL/" \
+    -H 'Content-Type: application/x-amz-json-1.1' \
+    -H 'X-Amz-Target: LibkinesisServe.SetFaults' -d '{}' \
+    >"$tmp/admin.code" 2>"$tmp/admin.err" || fail "the admin request"
+  [ "$(cat "$tmp/admin.code")" = 200 ] || fail "the admin request's status"
+  echo one | k put --stream cli-faults --record-ttl 5000 \
+    2>"$tmp/fput2.err" || fail "put once the faults are cleared"
+fi
 stop_serve TERM
 
 echo "$prog: ok"
