@@ -841,6 +841,8 @@ static int op_get_shard_iterator(req_t* q) {
   sh = kn_svc_shard_find(s, shard_id, q->now);
   if (sh == NULL)
     return shard_not_found(q, s, shard_id);
+  if (!kn_svc_admit_iterator(q->svc, sh, q->now))
+    return kn_svc_throttled(q->svc, q->reply, s, sh);
   kn_svc_shard_trim(s, sh, q->now);
 
   memset(&t, 0, sizeof(t));
@@ -946,6 +948,9 @@ static int op_get_records(req_t* q) {
   sh = &s->shards[t.shard];
   if (kn_svc_shard_aged_out(s, sh, q->now))
     return shard_not_found(q, s, sh->id);
+  /* The bytes are taken once known, below. */
+  if (!kn_svc_admit_read(q->svc, sh, q->now))
+    return kn_svc_throttled(q->svc, q->reply, s, sh);
   kn_svc_shard_trim(s, sh, q->now);
 
   i = kn_svc_shard_seek(sh, t.pos);
@@ -959,6 +964,7 @@ static int op_get_records(req_t* q) {
     bytes += sz;
     end++;
   }
+  kn_svc_read_bytes(q->svc, sh, bytes);
   /* A closed shard read to its end has no next iterator: its children
    * come instead. */
   at_end = sh->closed && end == sh->len;
@@ -1028,6 +1034,7 @@ typedef struct put_entry_s {
   size_t data_text_len;
   size_t data_len;
   kn_hash_key_t hash;
+  int throttled; /* PutRecords: over its shard's write limits. */
 } put_entry_t;
 
 
@@ -1112,6 +1119,12 @@ static int op_put_record(req_t* q) {
     return r;
   kn_buf_init(&scratch);
   r = read_entry(q, q->root, s, &scratch, &e);
+  if (r == 0) {
+    kn_svc_shard_t* to = kn_svc_route(s, &e.hash);
+    KN_ASSERT(to != NULL);
+    if (!kn_svc_admit_write(q->svc, to, e.data_len + e.key_len, q->now))
+      r = kn_svc_throttled(q->svc, q->reply, s, to);
+  }
   if (r == 0)
     r = store_entry(q, s, &e, &scratch, &sh, &rec);
   kn_buf_free(&scratch);
@@ -1136,6 +1149,7 @@ static int op_put_records(req_t* q) {
   size_t n;
   size_t i;
   size_t total = 0;
+  size_t failed = 0;
   kn_svc_out_t o;
   int r;
 
@@ -1174,14 +1188,35 @@ static int op_put_records(req_t* q) {
     kn_free(entries);
     return r;
   }
+  /* Each entry in turn against its shard's write limits, before any is
+   * stored, so that the answer can start with how many failed. An entry
+   * that does not fit fails alone; a later, smaller one may still fit. */
+  for (i = 0; i < n; i++) {
+    kn_svc_shard_t* to = kn_svc_route(s, &entries[i].hash);
+    KN_ASSERT(to != NULL);
+    entries[i].throttled = !kn_svc_admit_write(
+        q->svc, to, entries[i].data_len + entries[i].key_len, q->now);
+    failed += (size_t) entries[i].throttled;
+  }
   kn_svc_out_init(&o, &q->reply->body);
   kn_svc_out_begin(&o, NULL);
-  kn_svc_out_int(&o, "FailedRecordCount", 0);
+  kn_svc_out_int(&o, "FailedRecordCount", (int64_t) failed);
   kn_svc_out_array(&o, "Records");
   for (i = 0; i < n; i++) {
     const kn_svc_shard_t* sh;
     const kn_svc_record_t* rec;
     char seq[KN_SVC_SEQ_LEN + 1];
+    if (entries[i].throttled) {
+      char msg[KN_SVC_RATE_MESSAGE_MAX];
+      kn_svc_rate_message(q->svc, s, kn_svc_route(s, &entries[i].hash), msg,
+                          sizeof(msg));
+      kn_svc_out_begin(&o, NULL);
+      kn_svc_out_str(&o, "ErrorCode",
+                     "ProvisionedThroughputExceededException");
+      kn_svc_out_str(&o, "ErrorMessage", msg);
+      kn_svc_out_end(&o);
+      continue;
+    }
     /* Out of memory halfway leaves the first records stored: the front
      * answers 500 and the client sends again, as after a lost reply. */
     if ((r = store_entry(q, s, &entries[i], &scratch, &sh, &rec)) != 0)
