@@ -321,7 +321,7 @@ static const command_t commands[] = {
      "and when they expire; a member that does not apply is left out. No\n"
      "secret is printed.\n"
      "Needs no region and sends no request to Kinesis.\n"},
-    {"serve", CMD_SERVE, "[--port N] [--host ADDRESS]",
+    {"serve", CMD_SERVE, "[--port N] [--host ADDRESS] [--no-limits]",
      "Run a fake Kinesis service, for tests",
      "Runs a fake Kinesis service in memory (libkinesis-testing): the\n"
      "Kinesis JSON API over HTTP/1.1, with no TLS and no signature check,\n"
@@ -330,12 +330,17 @@ static const command_t commands[] = {
      "connections, then runs until SIGINT or SIGTERM, closes and exits 0.\n"
      "Its streams live in memory and go with it. Exits 2 when this kinesis\n"
      "was built without the service (no libh2o).\n"
+     "Kinesis's throughput limits hold per shard, as on AWS: 1,000 records\n"
+     "and 1 MiB written a second, 5 GetRecords calls and 2 MiB read a\n"
+     "second, 5 GetShardIterator calls a second; a call over them gets\n"
+     "ProvisionedThroughputExceededException.\n"
      "\n"
      "Options:\n"
      "  --port N          The port (default: a free one)\n"
      "  --host ADDRESS    The IP address to listen on (default 127.0.0.1)\n"
      "  --region REGION   The region in the streams' ARNs (default:\n"
-     "                    $AWS_REGION, $AWS_DEFAULT_REGION, then us-east-1)\n"},
+     "                    $AWS_REGION, $AWS_DEFAULT_REGION, then us-east-1)\n"
+     "  --no-limits       Enforce none of the throughput limits\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -381,7 +386,8 @@ typedef enum {
   OPT_TAG_KEYS,
   OPT_MAX_RECORD_SIZE_KIB,
   OPT_PORT,
-  OPT_HOST
+  OPT_HOST,
+  OPT_NO_LIMITS
 } opt_id_t;
 
 #define CMD_BIT(id) (1u << (id))
@@ -453,6 +459,7 @@ static const option_t options[] = {
      CMD_BIT(CMD_UPDATE_MAX_RECORD_SIZE)},
     {"port", OPT_PORT, 1, CMD_BIT(CMD_SERVE)},
     {"host", OPT_HOST, 1, CMD_BIT(CMD_SERVE)},
+    {"no-limits", OPT_NO_LIMITS, 0, CMD_BIT(CMD_SERVE)},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -965,6 +972,7 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
     case OPT_PORT:
       return parse_number(cli, "port", value, 0, 65535, &cli->serve_port);
     case OPT_HOST: cli->serve_host = value; break;
+    case OPT_NO_LIMITS: cli->serve_no_limits = 1; break;
   }
   return CLI_CONTINUE;
 }

@@ -201,9 +201,10 @@ typedef struct {
   int stats_prometheus;
   uv_timer_t stats_timer;
   int stats_timer_open;
-  /* serve: --host and --port (0: a free port) */
+  /* serve: --host, --port (0: a free port) and --no-limits */
   const char* serve_host;
   unsigned long serve_port;
+  int serve_no_limits;
 } cli_t;
 
 

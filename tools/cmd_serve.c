@@ -95,6 +95,8 @@ int serve_run(cli_t* cli) {
   o.host = cli->serve_host;
   o.port = (uint16_t) cli->serve_port;
   o.region = serve_region(cli);
+  if (cli->serve_no_limits)
+    o.limits_off = KINESIS_SERVE_LIMITS_ALL;
   r = kinesis_serve_new(&cli->loop, &o, &st.serve);
   if (r != 0) {
     if (r == KINESIS_EBUSY)

@@ -33,6 +33,7 @@ static const kinesis_serve_options_t default_options = {
     NULL, /* region: the model's us-east-1 */
     NULL, /* account_id: the model's 000000000000 */
     0,    /* transition_ms: at once */
+    0,    /* limits_off: every throughput limit on */
 };
 
 
@@ -77,7 +78,7 @@ int kinesis_serve_new(uv_loop_t* loop, const kinesis_serve_options_t* options,
   if (options != NULL && (r = kn_options_copy(&o, sizeof(o), options)) != 0)
     return r;
   host = o.host != NULL ? o.host : "127.0.0.1";
-  if (host[0] == '\0')
+  if (host[0] == '\0' || (o.limits_off & ~KINESIS_SERVE_LIMITS_ALL) != 0)
     return KINESIS_EINVAL;
 
   s = kn_calloc(1, sizeof(*s));
@@ -87,6 +88,13 @@ int kinesis_serve_new(uv_loop_t* loop, const kinesis_serve_options_t* options,
   so.region = o.region;
   so.account_id = o.account_id;
   so.transition_ms = o.transition_ms;
+  /* The public bits, one by one onto the model's. */
+  if (o.limits_off & KINESIS_SERVE_LIMIT_WRITES)
+    so.limits_off |= KN_SVC_LIMIT_WRITES;
+  if (o.limits_off & KINESIS_SERVE_LIMIT_READS)
+    so.limits_off |= KN_SVC_LIMIT_READS;
+  if (o.limits_off & KINESIS_SERVE_LIMIT_ITERATORS)
+    so.limits_off |= KN_SVC_LIMIT_ITERATORS;
   /* "http://" HOST ":" PORT, an IPv6 address in brackets. */
   s->url = kn_malloc(strlen(host) + 32);
   if (s->url == NULL) {

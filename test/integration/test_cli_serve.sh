@@ -2,7 +2,8 @@
 # `kinesis serve` (tools/cmd_serve.c) driven by the kinesis command itself:
 # it prints its URL as its first line, answers create-stream, put,
 # list-shards and tail against that URL, and exits 0 on SIGTERM and on
-# SIGINT. Needs no server: the service is the one under test.
+# SIGINT; --no-limits turns its throughput limits off. Needs no server:
+# the service is the one under test.
 #
 #   test/integration/test_cli_serve.sh PATH-TO-KINESIS
 set -u
@@ -75,6 +76,9 @@ k() {
 "$KINESIS" serve --help >"$tmp/help.out" 2>"$tmp/help.err" ||
   fail "serve --help failed"
 grep -q "Usage: kinesis serve" "$tmp/help.out" || fail "serve --help"
+grep -q -- "--no-limits" "$tmp/help.out" || fail "serve --help: --no-limits"
+"$KINESIS" serve --no-limits=1 >/dev/null 2>"$tmp/usage.err"
+[ $? -eq 2 ] || fail "serve --no-limits=1 is not a usage error"
 "$KINESIS" serve --port 70000 >/dev/null 2>"$tmp/usage.err"
 [ $? -eq 2 ] || fail "serve --port 70000 is not a usage error"
 
@@ -102,5 +106,16 @@ start_serve --port "$port" --host 127.0.0.1
 [ "$URL" = "http://127.0.0.1:$port" ] || fail "--port $port gave $URL"
 k list-streams >"$tmp/ls.out" 2>"$tmp/ls.err" || fail "list-streams"
 stop_serve INT
+
+# --no-limits: 1,500 records to one shard, put and read back.
+start_serve --no-limits
+k create-stream --stream cli-nolim --wait 2>"$tmp/create2.err" ||
+  fail "create-stream (--no-limits)"
+seq 1 1500 | k put --stream cli-nolim 2>"$tmp/put2.err" ||
+  fail "put (--no-limits)"
+k tail --stream cli-nolim --from trim-horizon --count 1500 --idle-exit 10 \
+  >"$tmp/tail2.out" 2>"$tmp/tail2.err" || fail "tail (--no-limits)"
+[ "$(wc -l <"$tmp/tail2.out")" -eq 1500 ] || fail "tail (--no-limits) count"
+stop_serve TERM
 
 echo "$prog: ok"
