@@ -325,7 +325,7 @@ static const command_t commands[] = {
     {"serve", CMD_SERVE,
      "[--port N] [--host ADDRESS] [--keys AKID:SECRET[,...]] "
      "[--throttle P] [--error-5xx P] [--partial P] [--drop P] "
-     "[--latency MS] [--seed N]",
+     "[--latency MS] [--seed N] [--no-limits]",
      "Run a fake Kinesis service, for tests",
      "Runs a fake Kinesis service in memory (libkinesis-testing): the\n"
      "Kinesis JSON API over HTTP/1.1, with no TLS, for other programs'\n"
@@ -334,12 +334,17 @@ static const command_t commands[] = {
      "connections, then runs until SIGINT or SIGTERM, closes and exits 0.\n"
      "Its streams live in memory and go with it. Exits 2 when this kinesis\n"
      "was built without the service (no libh2o).\n"
+     "Kinesis's throughput limits hold per shard, as on AWS: 1,000 records\n"
+     "and 1 MiB written a second, 5 GetRecords calls and 2 MiB read a\n"
+     "second, 5 GetShardIterator calls a second; a call over them gets\n"
+     "ProvisionedThroughputExceededException.\n"
      "\n"
      "Options:\n"
      "  --port N          The port (default: a free one)\n"
      "  --host ADDRESS    The IP address to listen on (default 127.0.0.1)\n"
      "  --region REGION   The region in the streams' ARNs (default:\n"
      "                    $AWS_REGION, $AWS_DEFAULT_REGION, then us-east-1)\n"
+     "  --no-limits       Enforce none of the throughput limits\n"
      "  --keys AKID:SECRET[,...]\n"
      "                    Check each request's signature (SigV4, for the\n"
      "                    region above) against these keys, and refuse it as\n"
@@ -408,7 +413,8 @@ typedef enum {
   OPT_PARTIAL,
   OPT_DROP,
   OPT_LATENCY,
-  OPT_SEED
+  OPT_SEED,
+  OPT_NO_LIMITS
 } opt_id_t;
 
 #define CMD_BIT(id) (1u << (id))
@@ -487,6 +493,7 @@ static const option_t options[] = {
     {"drop", OPT_DROP, 1, CMD_BIT(CMD_SERVE)},
     {"latency", OPT_LATENCY, 1, CMD_BIT(CMD_SERVE)},
     {"seed", OPT_SEED, 1, CMD_BIT(CMD_SERVE)},
+    {"no-limits", OPT_NO_LIMITS, 0, CMD_BIT(CMD_SERVE)},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -1055,6 +1062,7 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
                           &cli->serve_latency_ms);
     case OPT_SEED:
       return parse_number(cli, "seed", value, 0, ULONG_MAX, &cli->serve_seed);
+    case OPT_NO_LIMITS: cli->serve_no_limits = 1; break;
   }
   return CLI_CONTINUE;
 }

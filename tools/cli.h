@@ -201,10 +201,12 @@ typedef struct {
   int stats_prometheus;
   uv_timer_t stats_timer;
   int stats_timer_open;
-  /* serve: --host and --port (0: a free port), --keys (NULL: none) */
+  /* serve: --host and --port (0: a free port), --keys (NULL: none),
+   * --no-limits */
   const char* serve_host;
   unsigned long serve_port;
   const char* serve_keys;
+  int serve_no_limits;
   /* serve: the faults, --throttle, --error-5xx, --partial and --drop
    * (fractions from 0 to 1), --latency (ms) and --seed */
   double serve_throttle;

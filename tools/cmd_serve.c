@@ -142,6 +142,8 @@ int serve_run(cli_t* cli) {
   f.latency_ms = (uint32_t) cli->serve_latency_ms;
   f.seed = cli->serve_seed;
   o.faults = &f;
+  if (cli->serve_no_limits)
+    o.limits_off = KINESIS_SERVE_LIMITS_ALL;
   r = kinesis_serve_new(&cli->loop, &o, &st.serve);
   free((void*) keys); /* copied */
   if (r != 0) {

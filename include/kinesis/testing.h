@@ -23,6 +23,35 @@
  * with a 4xx and a JSON error, and bodies over 10 MiB with 413. Each answer
  * carries `x-amzn-RequestId`, and each error `x-amzn-ErrorType`.
  *
+ * Kinesis's throughput limits hold per shard, by the service's clock (see
+ * kinesis_serve_advance_clock()), each on by default and each switched off
+ * by its bit of `limits_off` (KINESIS_SERVE_LIMIT_*):
+ *
+ * - writes (KINESIS_SERVE_LIMIT_WRITES): 1,000 records and 1 MiB (data and
+ *   partition key) a second. PutRecord over them answers 400
+ *   ProvisionedThroughputExceededException ("Rate exceeded for shard
+ *   shardId-000000000000 in stream NAME under account ACCOUNT."); in
+ *   PutRecords, the entries over them fail one by one inside the 200
+ *   answer, with that ErrorCode and ErrorMessage, counted in
+ *   FailedRecordCount, while the others are stored, in order.
+ * - reads (KINESIS_SERVE_LIMIT_READS): 5 GetRecords calls and 2 MiB a
+ *   second. A call is let in while the shard has calls and bytes left, and
+ *   what it returns (up to 10 MiB) is then taken, so after a large answer
+ *   the shard's calls are throttled (400
+ *   ProvisionedThroughputExceededException) until it has paid the bytes
+ *   back: 4 s after 10 MiB.
+ * - iterators (KINESIS_SERVE_LIMIT_ITERATORS): 5 GetShardIterator calls a
+ *   second.
+ *
+ * Each limit is a bucket that holds one second of its rate and refills by
+ * the millisecond: a client that never asks for more than the rate in any
+ * second is never throttled, a burst past one second's worth is throttled
+ * at once, and with the clock moved a second on, the shard has its whole
+ * second again. A throttled call takes nothing. `kinesis serve
+ * --no-limits` turns every limit off. Iterators expire after 5 minutes
+ * and records after the stream's retention period, by the same clock;
+ * those are always on.
+ *
  * A client that goes away while an answer is being written makes the write
  * raise SIGPIPE, as with any libuv server: a test program ignores it
  * (`signal(SIGPIPE, SIG_IGN)`).
@@ -41,6 +70,19 @@ extern "C" {
 
 /** A fake Kinesis service listening on a loop. Since 0.9. */
 typedef struct kinesis_serve_s kinesis_serve_t;
+
+/** \name The throughput limits, for kinesis_serve_options_t.limits_off
+ * (see the top of this file). Since 0.9.
+ * @{ */
+/** PutRecord and PutRecords: 1,000 records and 1 MiB a second per shard. */
+#define KINESIS_SERVE_LIMIT_WRITES 1u
+/** GetRecords: 5 calls and 2 MiB a second per shard. */
+#define KINESIS_SERVE_LIMIT_READS 2u
+/** GetShardIterator: 5 calls a second per shard. */
+#define KINESIS_SERVE_LIMIT_ITERATORS 4u
+/** Every limit above. */
+#define KINESIS_SERVE_LIMITS_ALL 7u
+/** @} */
 
 /**
  * Faults the service injects, for kinesis_serve_options_t's `faults` and
@@ -138,6 +180,11 @@ typedef struct kinesis_serve_options_s {
   /** Default NULL: no fault. The faults to start with (copied), as
    * kinesis_serve_set_faults() takes them. */
   const kinesis_serve_faults_t* faults;
+  /** Default 0: every throughput limit on. The limits to switch off, as
+   * KINESIS_SERVE_LIMIT_* bits or'ed together (KINESIS_SERVE_LIMITS_ALL:
+   * none is enforced). A bit that names no limit is KINESIS_EINVAL.
+   * Since 0.9. */
+  unsigned int limits_off;
 } kinesis_serve_options_t;
 
 /**
@@ -165,7 +212,8 @@ KINESIS_EXTERN void kinesis_serve_options_init_sized(
  * `options` NULL means every default (no field is required).
  *
  * Returns 0 and sets `*out`; KINESIS_EINVAL (a NULL `loop` or `out`, an
- * `options->size` of 0, a `keys` entry without ':', with an empty key id
+ * `options->size` of 0, a `limits_off` bit that names no limit, a `keys`
+ * entry without ':', with an empty key id
  * or secret, or a key id holding a space, '/', ',' or '=', a `host` that
  * is empty or not an IP address, or
  * an address the system will not listen on: not one of this machine's,
@@ -198,7 +246,8 @@ KINESIS_EXTERN int kinesis_serve_port(const kinesis_serve_t* serve);
  * Moves the service's clock `ms` milliseconds forward. The clock is the
  * wall clock plus every advance so far: a test ages shard iterators (they
  * expire after 5 minutes), records (past the retention period) and
- * transitions (transition_ms) without waiting. The clock never goes back.
+ * transitions (transition_ms) without waiting, and gives the shards'
+ * throughput limits back (a second: all of it). The clock never goes back.
  * Returns 0, KINESIS_EINVAL (a NULL `serve`, or an advance that would take
  * the clock past the year 292 million) or KINESIS_ECLOSING. Since 0.9.
  */

@@ -45,6 +45,7 @@ static const kinesis_serve_options_t default_options = {
     0,    /* transition_ms: at once */
     NULL, /* keys: signatures not checked */
     NULL, /* faults: none */
+    0,    /* limits_off: every throughput limit on */
 };
 
 static const kinesis_serve_faults_t default_faults = {
@@ -189,7 +190,7 @@ int kinesis_serve_new(uv_loop_t* loop, const kinesis_serve_options_t* options,
   if (options != NULL && (r = kn_options_copy(&o, sizeof(o), options)) != 0)
     return r;
   host = o.host != NULL ? o.host : "127.0.0.1";
-  if (host[0] == '\0')
+  if (host[0] == '\0' || (o.limits_off & ~KINESIS_SERVE_LIMITS_ALL) != 0)
     return KINESIS_EINVAL;
   if (o.faults != NULL && (r = copy_faults(o.faults, &f)) != 0)
     return r;
@@ -201,6 +202,13 @@ int kinesis_serve_new(uv_loop_t* loop, const kinesis_serve_options_t* options,
   so.region = o.region;
   so.account_id = o.account_id;
   so.transition_ms = o.transition_ms;
+  /* The public bits, one by one onto the model's. */
+  if (o.limits_off & KINESIS_SERVE_LIMIT_WRITES)
+    so.limits_off |= KN_SVC_LIMIT_WRITES;
+  if (o.limits_off & KINESIS_SERVE_LIMIT_READS)
+    so.limits_off |= KN_SVC_LIMIT_READS;
+  if (o.limits_off & KINESIS_SERVE_LIMIT_ITERATORS)
+    so.limits_off |= KN_SVC_LIMIT_ITERATORS;
   /* "http://" HOST ":" PORT, an IPv6 address in brackets. */
   s->url = kn_malloc(strlen(host) + 32);
   if (s->url == NULL) {

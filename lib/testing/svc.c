@@ -33,6 +33,8 @@ int kn_svc_new(const kn_svc_options_t* opts, kn_svc_t** out) {
   for (i = 0; i < 12; i++)
     if (account[i] < '0' || account[i] > '9')
       return KINESIS_EINVAL;
+  if (opts != NULL && (opts->limits_off & ~KN_SVC_LIMITS_ALL) != 0)
+    return KINESIS_EINVAL;
   svc = kn_calloc(1, sizeof(*svc));
   if (svc == NULL)
     return KINESIS_ENOMEM;
@@ -44,6 +46,7 @@ int kn_svc_new(const kn_svc_options_t* opts, kn_svc_t** out) {
     kn_free(svc);
     return KINESIS_ENOMEM;
   }
+  svc->limits_off = opts != NULL ? opts->limits_off : 0;
   kn_svc_store_init(&svc->store, opts != NULL ? opts->transition_ms : 0);
   *out = svc;
   return 0;

@@ -26,7 +26,45 @@ typedef struct kn_svc_options_s {
   /* How long a new, deleted or resharded stream stays CREATING, DELETING
    * or UPDATING before the change is done, in ms; 0: at once. */
   uint32_t transition_ms;
+  /* Kinesis's throughput limits, per shard, each on unless its bit is set
+   * here (0: all on). See KN_SVC_LIMIT_* below. */
+  unsigned limits_off;
 } kn_svc_options_t;
+
+/*
+ * The throughput limits, by the clock the model is given (now_ms). Each
+ * is a token bucket per shard that holds one second of its rate and
+ * refills continuously, by the millisecond: a client that never asks more
+ * than the rate in any second (counted from any millisecond) is never
+ * throttled, and a burst past one second's worth is, at once.
+ *
+ *   KN_SVC_LIMIT_WRITES: PutRecord and PutRecords, 1,000 records and
+ *     1 MiB (data and partition key) a second per shard. A record that
+ *     does not fit fails alone: PutRecord with 400
+ *     ProvisionedThroughputExceededException, a PutRecords entry with
+ *     that ErrorCode inside the 200 answer (FailedRecordCount counts it;
+ *     the entries after it are still tried). A record larger than a
+ *     second's bytes (a stream of larger records) passes when the shard
+ *     has written nothing for a second, and the shard owes the rest.
+ *   KN_SVC_LIMIT_READS: GetRecords, 5 calls and 2 MiB a second per shard.
+ *     A call is let in while the shard has read budget left; what it
+ *     returns (up to 10 MiB) is then taken, so after a large answer the
+ *     shard owes bytes and its calls are throttled until it has paid
+ *     them back (4 s after 10 MiB), as on AWS.
+ *   KN_SVC_LIMIT_ITERATORS: GetShardIterator, 5 calls a second per shard.
+ *
+ * A throttled call takes nothing from the buckets.
+ */
+#define KN_SVC_LIMIT_WRITES 1u
+#define KN_SVC_LIMIT_READS 2u
+#define KN_SVC_LIMIT_ITERATORS 4u
+#define KN_SVC_LIMITS_ALL 7u
+
+#define KN_SVC_WRITE_RECORDS_PER_S 1000
+#define KN_SVC_WRITE_BYTES_PER_S (1024 * 1024)
+#define KN_SVC_READ_CALLS_PER_S 5
+#define KN_SVC_READ_BYTES_PER_S (2 * 1024 * 1024)
+#define KN_SVC_ITERATOR_CALLS_PER_S 5
 
 typedef struct kn_svc_reply_s {
   int status; /* HTTP status: 200, 400, 500 */
@@ -40,7 +78,8 @@ typedef struct kn_svc_reply_s {
 } kn_svc_reply_t;
 
 /* A service with no streams. `opts` may be NULL (defaults). Returns 0,
- * KINESIS_EINVAL or KINESIS_ENOMEM. */
+ * KINESIS_EINVAL (a bad region or account, or a bit of limits_off that is
+ * not a KN_SVC_LIMIT_*) or KINESIS_ENOMEM. */
 int kn_svc_new(const kn_svc_options_t* opts, kn_svc_t** out);
 
 void kn_svc_free(kn_svc_t* svc);

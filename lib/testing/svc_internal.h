@@ -13,6 +13,7 @@
 struct kn_svc_s {
   char* region;
   char* account_id;
+  unsigned limits_off; /* KN_SVC_LIMIT_* bits: those limits are off. */
   kn_svc_store_t store;
   kn_svc_entry_fault_cb entry_fault; /* kn_svc_set_entry_fault() */
   void* entry_fault_arg;
@@ -59,6 +60,40 @@ void kn_svc_out_token(kn_svc_out_t* o, const char* key,
  * KN_SVC_REPLIED, or KINESIS_ENOMEM. */
 int kn_svc_error(kn_svc_reply_t* reply, const char* type, const char* fmt,
                  ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- the throughput limits (svc.h), in svc_limits.c ---- */
+
+/* 1 when `cost` units fit in bucket `b` of `rate` units a second at
+ * `now`, after refilling it: when the bucket has room for them, or is
+ * full (then any cost fits, and leaves a debt). Time that goes back
+ * refills nothing. */
+int kn_svc_bucket_fits(kn_svc_bucket_t* b, int64_t rate, int64_t cost,
+                       int64_t now);
+/* Spends `cost` units (after kn_svc_bucket_fits() at the same `now`). */
+void kn_svc_bucket_take(kn_svc_bucket_t* b, int64_t cost);
+
+/* Each returns 1 when the call may go on, having taken its share of the
+ * shard's limits (or when those limits are off), and 0 when the shard is
+ * over them (nothing taken). A record of `bytes` (data and key): */
+int kn_svc_admit_write(kn_svc_t* svc, kn_svc_shard_t* sh, size_t bytes,
+                       int64_t now);
+/* A GetRecords call, let in while the shard has calls and bytes left... */
+int kn_svc_admit_read(kn_svc_t* svc, kn_svc_shard_t* sh, int64_t now);
+/* ...whose answer's `bytes` are then taken, even past the budget. */
+void kn_svc_read_bytes(kn_svc_t* svc, kn_svc_shard_t* sh, size_t bytes);
+/* A GetShardIterator call. */
+int kn_svc_admit_iterator(kn_svc_t* svc, kn_svc_shard_t* sh, int64_t now);
+
+/* "Rate exceeded for shard ID in stream NAME under account ACCOUNT.", as
+ * the service says it in PutRecord's error and a PutRecords entry alike;
+ * `size` of KN_SVC_RATE_MESSAGE_MAX always holds it. */
+#define KN_SVC_RATE_MESSAGE_MAX (KN_SVC_NAME_MAX + KN_SVC_SHARD_ID_MAX + 96)
+void kn_svc_rate_message(const kn_svc_t* svc, const kn_svc_stream_t* s,
+                         const kn_svc_shard_t* sh, char* buf, size_t size);
+/* The 400 ProvisionedThroughputExceededException reply. Returns
+ * KN_SVC_REPLIED or KINESIS_ENOMEM. */
+int kn_svc_throttled(const kn_svc_t* svc, kn_svc_reply_t* reply,
+                     const kn_svc_stream_t* s, const kn_svc_shard_t* sh);
 
 /* The operations, by name ("PutRecords"); -1 for none. */
 int kn_svc_op_find(const char* name);

@@ -841,6 +841,8 @@ static int op_get_shard_iterator(req_t* q) {
   sh = kn_svc_shard_find(s, shard_id, q->now);
   if (sh == NULL)
     return shard_not_found(q, s, shard_id);
+  if (!kn_svc_admit_iterator(q->svc, sh, q->now))
+    return kn_svc_throttled(q->svc, q->reply, s, sh);
   kn_svc_shard_trim(s, sh, q->now);
 
   memset(&t, 0, sizeof(t));
@@ -946,6 +948,9 @@ static int op_get_records(req_t* q) {
   sh = &s->shards[t.shard];
   if (kn_svc_shard_aged_out(s, sh, q->now))
     return shard_not_found(q, s, sh->id);
+  /* The bytes are taken once known, below. */
+  if (!kn_svc_admit_read(q->svc, sh, q->now))
+    return kn_svc_throttled(q->svc, q->reply, s, sh);
   kn_svc_shard_trim(s, sh, q->now);
 
   i = kn_svc_shard_seek(sh, t.pos);
@@ -959,6 +964,7 @@ static int op_get_records(req_t* q) {
     bytes += sz;
     end++;
   }
+  kn_svc_read_bytes(q->svc, sh, bytes);
   /* A closed shard read to its end has no next iterator: its children
    * come instead. */
   at_end = sh->closed && end == sh->len;
@@ -1113,6 +1119,12 @@ static int op_put_record(req_t* q) {
     return r;
   kn_buf_init(&scratch);
   r = read_entry(q, q->root, s, &scratch, &e);
+  if (r == 0) {
+    kn_svc_shard_t* to = kn_svc_route(s, &e.hash);
+    KN_ASSERT(to != NULL);
+    if (!kn_svc_admit_write(q->svc, to, e.data_len + e.key_len, q->now))
+      r = kn_svc_throttled(q->svc, q->reply, s, to);
+  }
   if (r == 0)
     r = store_entry(q, s, &e, &scratch, &sh, &rec);
   kn_buf_free(&scratch);
@@ -1176,12 +1188,22 @@ static int op_put_records(req_t* q) {
     kn_free(entries);
     return r;
   }
-  /* The partial-failure fault (svc.h) decides each entry's fate first:
-   * FailedRecordCount comes before the entries. */
+  /* Each entry's fate before any is stored, so that the answer can start
+   * with how many failed: the partial-failure fault (svc.h) first, then its
+   * shard's write limits. An entry that does not fit fails alone; a later,
+   * smaller one may still fit. */
   for (i = 0; i < n; i++) {
     entries[i].fault = q->svc->entry_fault != NULL
                            ? q->svc->entry_fault(q->svc->entry_fault_arg)
                            : NULL;
+    if (entries[i].fault == NULL) {
+      kn_svc_shard_t* to = kn_svc_route(s, &entries[i].hash);
+      KN_ASSERT(to != NULL);
+      if (!kn_svc_admit_write(q->svc, to,
+                              entries[i].data_len + entries[i].key_len,
+                              q->now))
+        entries[i].fault = "ProvisionedThroughputExceededException";
+    }
     failed += entries[i].fault != NULL;
   }
   kn_svc_out_init(&o, &q->reply->body);
@@ -1193,17 +1215,15 @@ static int op_put_records(req_t* q) {
     const kn_svc_record_t* rec;
     char seq[KN_SVC_SEQ_LEN + 1];
     if (entries[i].fault != NULL) {
-      char text[KN_SVC_NAME_MAX * 2 + 128];
+      char msg[KN_SVC_RATE_MESSAGE_MAX];
       if (strcmp(entries[i].fault, "InternalFailure") == 0)
-        snprintf(text, sizeof(text), "Internal service failure.");
+        snprintf(msg, sizeof(msg), "Internal service failure.");
       else
-        snprintf(text, sizeof(text),
-                 "Rate exceeded for shard %s in stream %s under account %s.",
-                 kn_svc_route(s, &entries[i].hash)->id, s->name,
-                 q->svc->account_id);
+        kn_svc_rate_message(q->svc, s, kn_svc_route(s, &entries[i].hash),
+                            msg, sizeof(msg));
       kn_svc_out_begin(&o, NULL);
       kn_svc_out_str(&o, "ErrorCode", entries[i].fault);
-      kn_svc_out_str(&o, "ErrorMessage", text);
+      kn_svc_out_str(&o, "ErrorMessage", msg);
       kn_svc_out_end(&o);
       continue;
     }

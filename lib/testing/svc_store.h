@@ -68,6 +68,16 @@ typedef struct kn_svc_record_s {
   uint8_t* data; /* Likewise, after the key. */
 } kn_svc_record_t;
 
+/* A token bucket of the throughput limits (svc.h, svc_limits.c): how much of one
+ * second's allowance has been spent, in thousandths of its unit (a record,
+ * a byte, a call), as of `at_ms`. A unit a second refills a thousandth a
+ * millisecond, so the refill is exact. All zero: full. It may be spent
+ * past its depth (a debt), which the refill pays back first. */
+typedef struct kn_svc_bucket_s {
+  int64_t spent;
+  int64_t at_ms;
+} kn_svc_bucket_t;
+
 typedef struct kn_svc_shard_s {
   uint32_t index; /* Its place in the stream's shards; its id's number. */
   char id[KN_SVC_SHARD_ID_MAX];
@@ -86,6 +96,12 @@ typedef struct kn_svc_shard_s {
   size_t head;
   size_t len;
   size_t cap;
+  /* The throughput limits (svc.h), full when the shard opens. */
+  kn_svc_bucket_t put_records;
+  kn_svc_bucket_t put_bytes;
+  kn_svc_bucket_t get_calls;
+  kn_svc_bucket_t get_bytes;
+  kn_svc_bucket_t iterator_calls;
 } kn_svc_shard_t;
 
 typedef struct kn_svc_stream_s {

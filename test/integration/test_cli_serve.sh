@@ -5,7 +5,8 @@
 # SIGINT; with --keys, it accepts the right keys and refuses others; its
 # fault flags (--throttle makes put fail; a bad fraction is a usage error;
 # the admin request, sent with curl when there is one, clears them). Needs
-# no server: the service is the one under test.
+# no server: the service is the one under test. --no-limits turns its
+# throughput limits off.
 #
 #   test/integration/test_cli_serve.sh PATH-TO-KINESIS
 set -u
@@ -78,6 +79,9 @@ k() {
 "$KINESIS" serve --help >"$tmp/help.out" 2>"$tmp/help.err" ||
   fail "serve --help failed"
 grep -q "Usage: kinesis serve" "$tmp/help.out" || fail "serve --help"
+grep -q -- "--no-limits" "$tmp/help.out" || fail "serve --help: --no-limits"
+"$KINESIS" serve --no-limits=1 >/dev/null 2>"$tmp/usage.err"
+[ $? -eq 2 ] || fail "serve --no-limits=1 is not a usage error"
 "$KINESIS" serve --port 70000 >/dev/null 2>"$tmp/usage.err"
 [ $? -eq 2 ] || fail "serve --port 70000 is not a usage error"
 
@@ -154,6 +158,15 @@ if command -v curl >/dev/null 2>&1; then
   echo one | k put --stream cli-faults --record-ttl 5000 \
     2>"$tmp/fput2.err" || fail "put once the faults are cleared"
 fi
+# --no-limits: 1,500 records to one shard, put and read back.
+start_serve --no-limits
+k create-stream --stream cli-nolim --wait 2>"$tmp/create2.err" ||
+  fail "create-stream (--no-limits)"
+seq 1 1500 | k put --stream cli-nolim 2>"$tmp/put2.err" ||
+  fail "put (--no-limits)"
+k tail --stream cli-nolim --from trim-horizon --count 1500 --idle-exit 10 \
+  >"$tmp/tail2.out" 2>"$tmp/tail2.err" || fail "tail (--no-limits)"
+[ "$(wc -l <"$tmp/tail2.out")" -eq 1500 ] || fail "tail (--no-limits) count"
 stop_serve TERM
 
 echo "$prog: ok"

@@ -317,6 +317,12 @@ static void test_new_errors(void) {
   ASSERT_EQ(KINESIS_EINVAL, kinesis_serve_new(&loop, &o, &s));
   o.host = "192.0.2.1"; /* not this machine's */
   ASSERT_EQ(KINESIS_EINVAL, kinesis_serve_new(&loop, &o, &s));
+  /* A limits_off bit that names no limit. */
+  kinesis_serve_options_init(&o);
+  ASSERT_EQ(0, o.limits_off);
+  o.limits_off = KINESIS_SERVE_LIMITS_ALL + 1;
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_serve_new(&loop, &o, &s));
+  ASSERT_NULL(s);
   memset(&big, 0, sizeof(big));
   kinesis_serve_options_init_sized(&big.o, sizeof(big));
   big.more[3] = 1;

@@ -2,8 +2,10 @@
  * The fake service against the library's own client, on one loop: create a
  * stream, wait for ACTIVE, PutRecords, ListShards, GetShardIterator at
  * TRIM_HORIZON, and GetRecords gives back exactly what was put. Then the
- * service's clock moves past an iterator's 5 minutes. Needs the model
- * (lib/testing/svc.c), nothing else.
+ * service's clock moves past an iterator's 5 minutes. The throughput
+ * limits as the client sees them: PutRecords entries over them failed
+ * inside a 200, GetRecords throttled and retried; and none of it with the
+ * limits off. Needs the model (lib/testing/svc.c), nothing else.
  */
 
 #include "client_util.h"
@@ -28,13 +30,21 @@ static void on_serve_closed(void* data, int status, void* arg) {
 }
 
 
-static void rt_start(rt_t* t) {
+static void rt_start_with(rt_t* t, unsigned limits_off) {
+  kinesis_serve_options_t so;
   kinesis_client_options_t o;
 
   ASSERT_OK(uv_loop_init(&t->loop));
-  ASSERT_OK(kinesis_serve_new(&t->loop, NULL, &t->serve));
+  kinesis_serve_options_init(&so);
+  so.limits_off = limits_off;
+  ASSERT_OK(kinesis_serve_new(&t->loop, &so, &t->serve));
   test_client_options(&o, kinesis_serve_url(t->serve));
   ASSERT_OK(kinesis_client_new(&t->loop, &o, &t->client));
+}
+
+
+static void rt_start(rt_t* t) {
+  rt_start_with(t, 0);
 }
 
 
@@ -141,4 +151,123 @@ static void test_close_service_first(void) {
 }
 
 
-KN_TEST_MAIN(KN_TEST(test_roundtrip), KN_TEST(test_close_service_first))
+/* 500 small records to the one shard of `stream`; returns how many
+ * failed (the call itself succeeds). */
+static uint32_t put_500(rt_t* t, const char* stream) {
+  static kinesis_record_t recs[500];
+  capture_t cap;
+  size_t i;
+  for (i = 0; i < 500; i++) {
+    memset(&recs[i], 0, sizeof(recs[i]));
+    recs[i].data = "x";
+    recs[i].len = 1;
+    recs[i].partition_key = "pk";
+  }
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_put_records(t->client, stream, recs, 500,
+                                       capture_cb, &cap));
+  capture_wait(&t->loop, &cap);
+  ASSERT_OK(cap.status);
+  ASSERT_EQ(500, cap.nput);
+  return cap.failed;
+}
+
+
+/* GetRecords from TRIM_HORIZON of the stream's one shard; the capture of
+ * its last call goes to `cap`. */
+static void get_once(rt_t* t, const char* stream, capture_t* cap) {
+  kinesis_iterator_request_t itr;
+  char iterator[600];
+  memset(&itr, 0, sizeof(itr));
+  itr.stream = stream;
+  itr.shard_id = "shardId-000000000000";
+  itr.type = KINESIS_ITERATOR_TRIM_HORIZON;
+  memset(cap, 0, sizeof(*cap));
+  ASSERT_OK(kinesis_client_get_shard_iterator(t->client, &itr, capture_cb,
+                                              cap));
+  capture_wait(&t->loop, cap);
+  ASSERT_OK(cap->status);
+  snprintf(iterator, sizeof(iterator), "%s", cap->iterator);
+  memset(cap, 0, sizeof(*cap));
+  ASSERT_OK(kinesis_client_get_records(t->client, iterator, 1, capture_cb,
+                                       cap));
+  capture_wait(&t->loop, cap);
+}
+
+
+/* The limits by the wall clock (plus advances): batches of 500 records
+ * until the shard's 1,000 a second is passed, which a client on one loop
+ * does at once, unless the machine is very slow: up to 40 batches. */
+static void test_throttled(void) {
+  capture_t cap;
+  rt_t t;
+  int i;
+  uint32_t failed = 0;
+
+  rt_start(&t);
+  create_active_stream(&t.loop, t.client, "serve-lim", 1);
+  for (i = 0; i < 40 && failed == 0; i++)
+    failed = put_500(&t, "serve-lim");
+  ASSERT_GT(failed, 0);
+  /* A second on the service's clock: the whole second's worth again. */
+  ASSERT_OK(kinesis_serve_advance_clock(t.serve, 1000));
+  ASSERT_EQ(0, put_500(&t, "serve-lim"));
+
+  /* GetRecords, 5 a second: the client sees the throttling and retries
+   * it (attempts), and may give up with KINESIS_ETHROUGHPUT when its
+   * short backoff (test_client_options()) ends before the shard's 200 ms. */
+  ASSERT_OK(kinesis_serve_advance_clock(t.serve, 1000));
+  {
+    kinesis_iterator_request_t itr;
+    char iterator[600];
+    memset(&itr, 0, sizeof(itr));
+    itr.stream = "serve-lim";
+    itr.shard_id = "shardId-000000000000";
+    itr.type = KINESIS_ITERATOR_LATEST;
+    memset(&cap, 0, sizeof(cap));
+    ASSERT_OK(kinesis_client_get_shard_iterator(t.client, &itr, capture_cb,
+                                                &cap));
+    capture_wait(&t.loop, &cap);
+    ASSERT_OK(cap.status);
+    snprintf(iterator, sizeof(iterator), "%s", cap.iterator);
+    for (i = 0; i < 40; i++) {
+      memset(&cap, 0, sizeof(cap));
+      ASSERT_OK(kinesis_client_get_records(t.client, iterator, 0, capture_cb,
+                                           &cap));
+      capture_wait(&t.loop, &cap);
+      if (cap.status == KINESIS_ETHROUGHPUT || cap.attempts > 1)
+        break;
+      ASSERT_OK(cap.status);
+    }
+  }
+  ASSERT_LT(i, 40);
+  if (cap.status != 0) {
+    ASSERT_EQ(KINESIS_ETHROUGHPUT, cap.status);
+    ASSERT_STR_EQ("ProvisionedThroughputExceededException", cap.error_code);
+  }
+  rt_end(&t);
+}
+
+
+/* With every limit off, the same bursts pass on the first attempt. */
+static void test_limits_off(void) {
+  capture_t cap;
+  rt_t t;
+  int i;
+
+  rt_start_with(&t, KINESIS_SERVE_LIMITS_ALL);
+  create_active_stream(&t.loop, t.client, "serve-nolim", 1);
+  for (i = 0; i < 6; i++)
+    ASSERT_EQ(0, put_500(&t, "serve-nolim"));
+  for (i = 0; i < 12; i++) {
+    get_once(&t, "serve-nolim", &cap);
+    ASSERT_OK(cap.status);
+    ASSERT_EQ(1, cap.attempts);
+    ASSERT_EQ(1, cap.nrecords);
+  }
+  rt_end(&t);
+}
+
+
+KN_TEST_MAIN(KN_TEST(test_roundtrip), KN_TEST(test_close_service_first),
+             KN_TEST(test_throttled), KN_TEST(test_limits_off))

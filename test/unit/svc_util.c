@@ -2,8 +2,9 @@
 
 #include "internal.h"
 
-/* What test_svc.c and test_svc_shards.c share: requests to a fake service
- * through kn_svc_handle(), their replies parsed, and checks of shards. */
+/* What test_svc.c, test_svc_shards.c and test_svc_limits.c share:
+ * requests to a fake service through kn_svc_handle(), their replies
+ * parsed, and checks of shards. */
 
 kn_svc_t* svc;
 int64_t now;
@@ -12,12 +13,18 @@ const char* etype;
 json_t* rep;
 
 
-void start(uint32_t transition_ms) {
+void start_with(uint32_t transition_ms, unsigned limits_off) {
   kn_svc_options_t o;
   memset(&o, 0, sizeof(o));
   o.transition_ms = transition_ms;
+  o.limits_off = limits_off;
   ASSERT_OK(kn_svc_new(&o, &svc));
   now = T0;
+}
+
+
+void start(uint32_t transition_ms) {
+  start_with(transition_ms, KN_SVC_LIMITS_ALL);
 }
 
 

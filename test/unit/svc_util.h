@@ -10,8 +10,9 @@
 #include "svc_store.h"
 
 /* Requests to a fake service (lib/testing/svc.h) through kn_svc_handle(),
- * for test_svc.c and test_svc_shards.c. One service at a time, in the
- * globals; each call replaces `rep`, so copy what must outlive it. */
+ * for test_svc.c, test_svc_shards.c and test_svc_limits.c. One service at
+ * a time, in the globals; each call replaces `rep`, so copy what must
+ * outlive it. */
 
 #define T0 INT64_C(1700000000000)
 #define HOUR_MS INT64_C(3600000)
@@ -25,8 +26,11 @@ extern int status;       /* The last reply's HTTP status... */
 extern const char* etype; /* ...its error type (NULL on success)... */
 extern json_t* rep;      /* ...and its body, parsed (NULL when empty). */
 
-/* A new service (at T0) and its end. */
+/* A new service (at T0) and its end. start() turns the throughput limits
+ * off: the tests of everything else make many calls at one instant.
+ * start_with() sets them (KN_SVC_LIMIT_* bits off; 0: all on). */
 void start(uint32_t transition_ms);
+void start_with(uint32_t transition_ms, unsigned limits_off);
 void stop(void);
 
 /* Sends raw bytes to a target; checks the error shape of a 400. */
