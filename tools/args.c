@@ -328,12 +328,14 @@ static const command_t commands[] = {
      "[--latency MS] [--seed N] [--no-limits]",
      "Run a fake Kinesis service, for tests",
      "Runs a fake Kinesis service in memory (libkinesis-testing): the\n"
-     "Kinesis JSON API over HTTP/1.1, with no TLS, for other programs'\n"
-     "--endpoint-url. Signatures are checked only with --keys. Prints its URL,\n"
-     "http://HOST:PORT, as the first line on stdout once it accepts\n"
-     "connections, then runs until SIGINT or SIGTERM, closes and exits 0.\n"
+     "Kinesis JSON API over HTTP/1.1 and cleartext HTTP/2, with no TLS, for\n"
+     "other programs' --endpoint-url. Signatures are checked only with\n"
+     "--keys. Prints its URL, http://HOST:PORT, as the first line on stdout\n"
+     "once it accepts connections, then runs until SIGINT or SIGTERM,\n"
+     "closes and exits 0.\n"
      "Its streams live in memory and go with it. Exits 2 when this kinesis\n"
      "was built without the service (no libh2o).\n"
+     "\n"
      "Kinesis's throughput limits hold per shard, as on AWS: 1,000 records\n"
      "and 1 MiB written a second, 5 GetRecords calls and 2 MiB read a\n"
      "second, 5 GetShardIterator calls a second; a call over them gets\n"
