@@ -325,7 +325,8 @@ static const command_t commands[] = {
     {"serve", CMD_SERVE,
      "[--port N] [--host ADDRESS] [--keys AKID:SECRET[,...]] "
      "[--throttle P] [--error-5xx P] [--partial P] [--drop P] "
-     "[--latency MS] [--seed N] [--no-limits]",
+     "[--latency MS] [--seed N] [--no-limits] "
+     "[--reshard STREAM:COUNT@AFTER_MS[/EVERY_MS]]...",
      "Run a fake Kinesis service, for tests",
      "Runs a fake Kinesis service in memory (libkinesis-testing): the\n"
      "Kinesis JSON API over HTTP/1.1 and cleartext HTTP/2, with no TLS, for\n"
@@ -362,7 +363,18 @@ static const command_t commands[] = {
      "  --latency MS      Delay every answer MS milliseconds\n"
      "  --seed N          Seed the faults' draws (default: a fixed one)\n"
      "A separate process changes them with LibkinesisServe.SetFaults\n"
-     "(docs/cli.md).\n"},
+     "(docs/cli.md).\n"
+     "\n"
+     "Scheduled reshards (may be repeated, up to 16):\n"
+     "  --reshard STREAM:COUNT@AFTER_MS[/EVERY_MS]\n"
+     "                    AFTER_MS ms after the service starts, scale STREAM\n"
+     "                    to COUNT open shards (1 to 10000) as\n"
+     "                    UpdateShardCount UNIFORM_SCALING would; with\n"
+     "                    /EVERY_MS, again every EVERY_MS ms, back and forth\n"
+     "                    between COUNT and the count it had before. A time\n"
+     "                    when STREAM does not exist, or COUNT is not within\n"
+     "                    half and double its open shards, is skipped.\n"
+     "                    E.g. --reshard orders:4@5000/10000\n"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -416,7 +428,8 @@ typedef enum {
   OPT_DROP,
   OPT_LATENCY,
   OPT_SEED,
-  OPT_NO_LIMITS
+  OPT_NO_LIMITS,
+  OPT_RESHARD
 } opt_id_t;
 
 #define CMD_BIT(id) (1u << (id))
@@ -496,6 +509,7 @@ static const option_t options[] = {
     {"latency", OPT_LATENCY, 1, CMD_BIT(CMD_SERVE)},
     {"seed", OPT_SEED, 1, CMD_BIT(CMD_SERVE)},
     {"no-limits", OPT_NO_LIMITS, 0, CMD_BIT(CMD_SERVE)},
+    {"reshard", OPT_RESHARD, 1, CMD_BIT(CMD_SERVE)},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -967,6 +981,71 @@ static const char* mgmt_missing(const cli_t* cli) {
 }
 
 
+/* A decimal of up to 64 bits, all of `text` up to `end` (exclusive). */
+static int parse_u64(const char* text, const char* end, uint64_t* out) {
+  uint64_t n = 0;
+  const char* p;
+
+  if (text == end)
+    return -1;
+  for (p = text; p < end; p++) {
+    if (*p < '0' || *p > '9' || n > (UINT64_MAX - (uint64_t) (*p - '0')) / 10)
+      return -1;
+    n = n * 10 + (uint64_t) (*p - '0');
+  }
+  *out = n;
+  return 0;
+}
+
+
+/* --reshard STREAM:COUNT@AFTER_MS[/EVERY_MS]: checked here as
+ * kinesis_serve_schedule_reshard() checks it, for a usage error rather
+ * than its KINESIS_EINVAL; cmd_serve.c schedules it. */
+static int parse_reshard(cli_t* cli, const char* value) {
+  static const char form[] = "--reshard needs STREAM:COUNT@AFTER_MS"
+                             "[/EVERY_MS] (e.g. orders:4@5000/10000)";
+  const char* colon = strchr(value, ':');
+  const char* at = colon != NULL ? strchr(colon, '@') : NULL;
+  const char* slash;
+  const char* after_end;
+  cli_reshard_t* r;
+  uint64_t count;
+  const char* p;
+
+  if (colon == NULL || at == NULL)
+    return usage_error(cli->cmd, "%s, not '%s'", form, value);
+  slash = strchr(at, '/');
+  after_end = slash != NULL ? slash : at + strlen(at);
+  if (colon == value || colon - value > 128)
+    return usage_error(cli->cmd, "--reshard: the stream name needs 1 to 128 "
+                       "characters, in '%s'", value);
+  for (p = value; p < colon; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+          (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '-'))
+      return usage_error(cli->cmd, "--reshard: a stream name is made of "
+                         "a-z, A-Z, 0-9, '_', '.' and '-', in '%s'", value);
+  if (cli->serve_nreshards == CLI_MAX_RESHARDS)
+    return usage_error(cli->cmd, "--reshard is given more than %d times",
+                       CLI_MAX_RESHARDS);
+  r = &cli->serve_reshards[cli->serve_nreshards];
+  memset(r, 0, sizeof(*r));
+  if (parse_u64(colon + 1, at, &count) != 0 || count < 1 || count > 10000)
+    return usage_error(cli->cmd, "--reshard: COUNT needs a number from 1 to "
+                       "10000, in '%s'", value);
+  if (parse_u64(at + 1, after_end, &r->after_ms) != 0 ||
+      r->after_ms > (uint64_t) INT64_MAX / 2)
+    return usage_error(cli->cmd, "%s, not '%s'", form, value);
+  if (slash != NULL &&
+      (parse_u64(slash + 1, slash + strlen(slash), &r->every_ms) != 0 ||
+       r->every_ms > (uint64_t) INT64_MAX))
+    return usage_error(cli->cmd, "%s, not '%s'", form, value);
+  memcpy(r->stream, value, (size_t) (colon - value));
+  r->count = (uint32_t) count;
+  cli->serve_nreshards++;
+  return CLI_CONTINUE;
+}
+
+
 /* --keys AKID:SECRET[,...]: checked as kinesis_serve_new() checks its
  * `keys`, for a usage error rather than its KINESIS_EINVAL; cmd_serve.c
  * splits it. No message echoes a secret. */
@@ -1065,6 +1144,7 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
     case OPT_SEED:
       return parse_number(cli, "seed", value, 0, ULONG_MAX, &cli->serve_seed);
     case OPT_NO_LIMITS: cli->serve_no_limits = 1; break;
+    case OPT_RESHARD: return parse_reshard(cli, value);
   }
   return CLI_CONTINUE;
 }

@@ -169,6 +169,17 @@ typedef struct {
   size_t nkeys;
 } mgmt_t;
 
+/* serve's --reshard: a stream (a name of 1 to 128 [a-zA-Z0-9_.-]), the
+ * open shard count to go to, when (ms after the service starts) and how
+ * often again (0: once). */
+#define CLI_MAX_RESHARDS 16
+typedef struct {
+  char stream[129];
+  uint32_t count;
+  uint64_t after_ms;
+  uint64_t every_ms;
+} cli_reshard_t;
+
 typedef struct {
   const command_t* cmd;
   int help;
@@ -215,6 +226,10 @@ typedef struct {
   double serve_drop;
   unsigned long serve_latency_ms;
   unsigned long serve_seed;
+  /* serve: --reshard STREAM:COUNT@AFTER_MS[/EVERY_MS], each a scheduled
+   * reshard (kinesis_serve_schedule_reshard()), in the order given. */
+  cli_reshard_t serve_reshards[CLI_MAX_RESHARDS];
+  size_t serve_nreshards;
 } cli_t;
 
 

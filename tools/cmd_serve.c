@@ -1,7 +1,7 @@
 /*
  * kinesis serve: a fake Kinesis service in a process of its own
- * (kinesis/testing.h, issue 18). It prints its URL as the first line on
- * stdout once it listens, then runs until SIGINT or SIGTERM, closes the
+ * (kinesis/testing.h, issue 18). It schedules the --reshard's, prints its
+ * URL as the first line on stdout once it listens, then runs until SIGINT or SIGTERM, closes the
  * service and exits 0. Built with the service only when meson built
  * libkinesis-testing (KINESIS_CLI_SERVE); without it, the command says so
  * and exits 2.
@@ -114,6 +114,7 @@ int serve_run(cli_t* cli) {
   serve_state_t st = {0};
   const char* const* keys = NULL;
   int exit_code = CLI_EXIT_OK;
+  size_t i;
   int r;
 
   r = uv_loop_init(&cli->loop);
@@ -168,8 +169,24 @@ int serve_run(cli_t* cli) {
   /* A client gone while its answer is written must not end the service. */
   signal(SIGPIPE, SIG_IGN);
 
+  /* --reshard: their times count from now, before the URL is out. */
+  for (i = 0; i < cli->serve_nreshards && exit_code == CLI_EXIT_OK; i++) {
+    const cli_reshard_t* rs = &cli->serve_reshards[i];
+    r = kinesis_serve_schedule_reshard(st.serve, rs->stream, rs->after_ms,
+                                       rs->count, rs->every_ms);
+    if (r != 0) {
+      err_line("serve: cannot schedule the reshard of %s: %s", rs->stream,
+               kinesis_strerror(r));
+      exit_code = CLI_EXIT_FAIL;
+      on_signal(&st.sigint, SIGTERM);
+    }
+  }
+
   /* The first line: whoever started us waits for it before connecting. */
-  if (printf("%s\n", kinesis_serve_url(st.serve)) < 0 || fflush(stdout) != 0) {
+  if (exit_code != CLI_EXIT_OK) {
+    /* closing already */
+  } else if (printf("%s\n", kinesis_serve_url(st.serve)) < 0 ||
+             fflush(stdout) != 0) {
     err_line("serve: cannot write to stdout");
     exit_code = CLI_EXIT_FAIL;
     on_signal(&st.sigint, SIGTERM);

@@ -272,13 +272,75 @@ KINESIS_EXTERN int kinesis_serve_advance_clock(kinesis_serve_t* serve,
  * or ValidationException (a value out of range, an unknown member), and
  * then nothing changes. `{}` clears every fault.
  *
- * Scheduled reshards are no fault of their own: a test reshards with the
- * usual SplitShard, MergeShards or UpdateShardCount calls (and, for the
- * time a stream stays UPDATING, `transition_ms` with
- * kinesis_serve_advance_clock()). Since 0.9.
+ * Scheduled reshards are set apart, by kinesis_serve_schedule_reshard().
+ * Since 0.9.
  */
 KINESIS_EXTERN int kinesis_serve_set_faults(
     kinesis_serve_t* serve, const kinesis_serve_faults_t* faults);
+
+/**
+ * Schedules a reshard of stream `stream`, so that a test sees a stream
+ * resharded under its producer and consumer without calling SplitShard
+ * itself: `after_ms` milliseconds from now on the service's clock
+ * (kinesis_serve_advance_clock() moves it, so a test need not wait), the
+ * stream is scaled to `target_shards` open shards as UpdateShardCount with
+ * UNIFORM_SCALING would scale it, and then, when `every_ms` is not 0,
+ * again every `every_ms` after that, alternately back to the open shard
+ * count the stream had just before the schedule's first reshard and to
+ * `target_shards` again (a soak test's stream goes up and down forever).
+ * The stream need not exist yet. Since 0.9.
+ *
+ * The service has no timer of its own: a reshard happens when the first
+ * request at or after its time arrives, before that request is answered
+ * (so a client never sees the stream as it was after the time has come).
+ * It follows UpdateShardCount's rules: parents closed with their
+ * EndingSequenceNumber and listed until the retention period has passed,
+ * children naming them (ParentShardId, AdjacentParentShardId) and covering
+ * every hash key, GetRecords answering ChildShards at a parent's end, and
+ * the stream UPDATING for `transition_ms`. A stream still CREATING or
+ * UPDATING at the time is waited for: its reshard applies at the first
+ * request that finds it ACTIVE. A time at which the stream does not exist
+ * (or is DELETING), or at which the count is not within half and double
+ * the stream's open shards (UpdateShardCount's LimitExceededException), is
+ * skipped, quietly: no request fails for it. A schedule without a period is
+ * then gone; a repeating one goes on, trying the same count at its next
+ * time. When the clock jumps past several times at once, they make one
+ * reshard, not several. Several schedules due at once apply in the order
+ * they were made.
+ *
+ * Returns 0; KINESIS_EINVAL (a NULL `serve` or `stream`, a name that is not
+ * 1 to 128 of [a-zA-Z0-9_.-], `target_shards` 0 or over 10,000 (the
+ * service's guard on a stream's open shards), `every_ms` over INT64_MAX,
+ * or a time past the year 292 million); KINESIS_ECLOSING; or
+ * KINESIS_ENOMEM.
+ *
+ * Another process schedules one with an admin request, as it sets the
+ * faults: `POST /`, `X-Amz-Target: LibkinesisServe.ScheduleReshard`, and
+ * a JSON object `{"StreamName": NAME, "TargetShardCount": N, "AfterMs":
+ * MS, "EveryMs": MS}` (AfterMs and EveryMs optional, 0 when absent;
+ * AfterMs counted from the request's arrival on the service's clock). It
+ * is answered 200 `{}`; a bad body 400 SerializationException (not an
+ * object, a member of the wrong type) or ValidationException (a missing
+ * StreamName or TargetShardCount, a bad name, a value out of range, an
+ * unknown member), and then nothing is scheduled. Like SetFaults, it needs
+ * no signature and meets no fault.
+ */
+KINESIS_EXTERN int kinesis_serve_schedule_reshard(kinesis_serve_t* serve,
+                                                  const char* stream,
+                                                  uint64_t after_ms,
+                                                  uint32_t target_shards,
+                                                  uint64_t every_ms);
+
+/**
+ * Cancels every scheduled reshard of `stream`, or of every stream when
+ * `stream` is NULL; a reshard already made stays. Returns 0 (also when
+ * there was none), KINESIS_EINVAL (a NULL `serve`, a bad name) or
+ * KINESIS_ECLOSING. The admin request `LibkinesisServe.CancelReshards`
+ * with `{"StreamName": NAME}` (or `{}`: every stream) does the same for
+ * another process, answered 200 `{}`. Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_serve_cancel_reshards(kinesis_serve_t* serve,
+                                                 const char* stream);
 
 /**
  * Stops listening, closes every connection (a request not yet received

@@ -8,7 +8,10 @@
  * request, answers throttling and 5xx itself, lends them to the model for
  * PutRecords' entries, and tells the front of drops and latency; and it
  * answers the admin request that sets them (LibkinesisServe.SetFaults,
- * read by svc_ops.c), which needs no signature and meets no fault.
+ * read by svc_ops.c), which needs no signature and meets no fault; the
+ * other admin requests (LibkinesisServe.ScheduleReshard and
+ * CancelReshards) go to the model likewise, which keeps the scheduled
+ * reshards.
  */
 
 #include "kinesis/testing.h"
@@ -18,6 +21,7 @@
 #include "serve_fault.h"
 #include "serve_http.h"
 #include "svc.h"
+#include "../validate.h"
 
 #include <string.h>
 
@@ -78,6 +82,7 @@ void kinesis_serve_options_init_sized(kinesis_serve_options_t* options,
 
 
 #define TARGET_PREFIX "Kinesis_20131202."
+#define ADMIN_PREFIX "LibkinesisServe."
 #define ADMIN_SET_FAULTS "LibkinesisServe.SetFaults"
 
 
@@ -129,6 +134,10 @@ static int handle_request(void* arg, const kn_serve_http_req_t* req,
 
   if (strcmp(target, ADMIN_SET_FAULTS) == 0)
     return admin_set_faults(s, req->body, req->len, reply);
+  /* The other admin requests (ScheduleReshard, CancelReshards) act on the
+   * model's state, so the model answers them, unsigned and faultless too. */
+  if (strncmp(target, ADMIN_PREFIX, sizeof(ADMIN_PREFIX) - 1) == 0)
+    return kn_svc_handle(s->svc, now, target, req->body, req->len, reply);
   if (s->keys != NULL) {
     r = kn_serve_auth_check(s->keys, req, now, reply);
     if (r != 0)
@@ -282,6 +291,36 @@ int kinesis_serve_set_faults(kinesis_serve_t* serve,
   if (kn_life_closing(&serve->life))
     return KINESIS_ECLOSING;
   kn_serve_fault_set(&serve->fault, faults != NULL ? &f : NULL);
+  return 0;
+}
+
+
+int kinesis_serve_schedule_reshard(kinesis_serve_t* serve,
+                                   const char* stream, uint64_t after_ms,
+                                   uint32_t target_shards,
+                                   uint64_t every_ms) {
+  int64_t now;
+
+  if (serve == NULL)
+    return KINESIS_EINVAL;
+  if (kn_life_closing(&serve->life))
+    return KINESIS_ECLOSING;
+  now = kn_now_ms() + serve->advance_ms;
+  if (after_ms > (uint64_t) (INT64_MAX - now))
+    return KINESIS_EINVAL;
+  /* The model checks the rest: the name, the count, the period. */
+  return kn_svc_schedule_reshard(serve->svc, stream, now + (int64_t) after_ms,
+                                 target_shards, every_ms);
+}
+
+
+int kinesis_serve_cancel_reshards(kinesis_serve_t* serve,
+                                  const char* stream) {
+  if (serve == NULL || (stream != NULL && !kn_valid_shard_id(stream)))
+    return KINESIS_EINVAL;
+  if (kn_life_closing(&serve->life))
+    return KINESIS_ECLOSING;
+  kn_svc_cancel_reshards(serve->svc, stream);
   return 0;
 }
 

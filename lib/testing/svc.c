@@ -11,6 +11,7 @@
  * of the replies (svc_internal.h). The requests are read in svc_ops.c. */
 
 #define TARGET_PREFIX "Kinesis_20131202."
+#define ADMIN_PREFIX "LibkinesisServe."
 
 
 int kn_svc_new(const kn_svc_options_t* opts, kn_svc_t** out) {
@@ -57,6 +58,7 @@ void kn_svc_free(kn_svc_t* svc) {
   if (svc == NULL)
     return;
   kn_svc_store_cleanup(&svc->store);
+  kn_free(svc->scheds);
   kn_free(svc->region);
   kn_free(svc->account_id);
   kn_free(svc);
@@ -81,9 +83,14 @@ int kn_svc_handle(kn_svc_t* svc, int64_t now_ms, const char* target,
   /* Transitions are due by the caller's clock, so they happen here, before
    * the request sees the streams. */
   kn_svc_store_tick(&svc->store, now_ms);
+  /* So are the scheduled reshards, once the transitions are done. */
+  kn_svc_reshards_tick(svc, now_ms);
   if (target != NULL &&
       strncmp(target, TARGET_PREFIX, sizeof(TARGET_PREFIX) - 1) == 0)
-    op = kn_svc_op_find(target + sizeof(TARGET_PREFIX) - 1);
+    op = kn_svc_op_find(target + sizeof(TARGET_PREFIX) - 1, 0);
+  else if (target != NULL &&
+           strncmp(target, ADMIN_PREFIX, sizeof(ADMIN_PREFIX) - 1) == 0)
+    op = kn_svc_op_find(target + sizeof(ADMIN_PREFIX) - 1, 1);
   if (op < 0) {
     r = kn_svc_error(reply, "UnknownOperationException", "%s",
                      "The action or operation requested is invalid.");

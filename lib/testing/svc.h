@@ -133,4 +133,58 @@ typedef struct kn_svc_faults_s {
 int kn_svc_read_faults(const uint8_t* body, size_t len, kn_svc_faults_t* out,
                        kn_svc_reply_t* reply);
 
+/*
+ * Scheduled reshards (issue 18's last fault): a stream resharded at a time
+ * of the model's clock, without a client asking.
+ *
+ * kn_svc_schedule_reshard() keeps a schedule: stream `stream` (a name of
+ * [a-zA-Z0-9_.-]{1,128}; it need not exist yet) resharded to `target`
+ * open shards at `at_ms` (epoch ms, the clock kn_svc_handle() is given),
+ * and, when `every_ms` is not 0, again every `every_ms` after that,
+ * alternating between `target` and the stream's open shard count just
+ * before the schedule's first reshard (so a soak test reshards up and
+ * down forever). Returns 0, KINESIS_EINVAL (a NULL `svc` or `stream`, a
+ * bad name, a negative `at_ms`, `target` 0 or over KN_SVC_MAX_OPEN_SHARDS,
+ * `every_ms` past INT64_MAX) or KINESIS_ENOMEM.
+ *
+ * kn_svc_handle() applies them before it runs each request (after the
+ * stream states' transitions), in the order they were made: each schedule
+ * whose time has come (now_ms >= its time) acts on its stream as
+ * UpdateShardCount with UNIFORM_SCALING would, by the same code and the
+ * same rules (at most double and at least half the open shards, at most
+ * KN_SVC_MAX_OPEN_SHARDS), and the stream is then UPDATING for
+ * transition_ms as after that call. A stream that is CREATING or UPDATING
+ * is waited for: the schedule stays due and applies at the first request
+ * that finds it ACTIVE. A stream that does not exist or is DELETING, or a
+ * count the rules refuse, makes that time skipped: nothing happens, the
+ * skip is counted (kn_svc_reshard_stats()), and the request goes on
+ * unaffected. A schedule without a period is then gone, applied or
+ * skipped; a repeating one moves to its next time after now_ms (times
+ * missed meanwhile, when the clock jumped, make no reshard of their own),
+ * and after a skip tries the same count again. A stream deleted and
+ * created again under the name is the same stream to a schedule.
+ *
+ * kn_svc_cancel_reshards() drops every schedule of `stream` (NULL: of
+ * every stream) and returns how many it dropped.
+ *
+ * Through kn_svc_handle(), the admin requests (no Kinesis operation):
+ *   LibkinesisServe.ScheduleReshard {"StreamName": S, "TargetShardCount":
+ *     N, "AfterMs": A, "EveryMs": E}: kn_svc_schedule_reshard() at
+ *     now_ms + A (AfterMs and EveryMs optional, 0 when absent);
+ *   LibkinesisServe.CancelReshards {"StreamName": S} (optional: all).
+ * Each answers 200 {}; a body that is not an object or a member of the
+ * wrong type 400 SerializationException, a missing or out-of-range member
+ * or an unknown one 400 ValidationException, and nothing changes.
+ */
+int kn_svc_schedule_reshard(kn_svc_t* svc, const char* stream, int64_t at_ms,
+                            uint32_t target, uint64_t every_ms);
+size_t kn_svc_cancel_reshards(kn_svc_t* svc, const char* stream);
+
+typedef struct kn_svc_reshard_stats_s {
+  uint64_t applied; /* reshards the schedules made */
+  uint64_t skipped; /* times skipped: no stream, or a count refused */
+  size_t pending;   /* schedules kept */
+} kn_svc_reshard_stats_t;
+void kn_svc_reshard_stats(const kn_svc_t* svc, kn_svc_reshard_stats_t* out);
+
 #endif /* KN_SVC_H */

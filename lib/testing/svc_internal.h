@@ -10,6 +10,16 @@
 /* What the fake service's files share: the object, the JSON writer the
  * replies are built with, and the operations (svc_ops.c). */
 
+/* A scheduled reshard (svc.h, svc_reshard.c). */
+typedef struct kn_svc_sched_s {
+  char stream[KN_SVC_NAME_MAX + 1];
+  int64_t at_ms; /* Its next time. */
+  uint64_t every_ms; /* 0: once. */
+  uint32_t target;
+  uint32_t from; /* The open shards before its first reshard; 0 till then. */
+  int to_target; /* The next reshard goes to `target` (else to `from`). */
+} kn_svc_sched_t;
+
 struct kn_svc_s {
   char* region;
   char* account_id;
@@ -17,6 +27,11 @@ struct kn_svc_s {
   kn_svc_store_t store;
   kn_svc_entry_fault_cb entry_fault; /* kn_svc_set_entry_fault() */
   void* entry_fault_arg;
+  kn_svc_sched_t* scheds; /* In the order they were made. */
+  size_t nscheds;
+  size_t scheds_cap;
+  uint64_t reshards_applied;
+  uint64_t reshards_skipped;
 };
 
 /* svc_ops.c answers a request with 0 (reply filled), KN_SVC_REPLIED is
@@ -95,8 +110,25 @@ void kn_svc_rate_message(const kn_svc_t* svc, const kn_svc_stream_t* s,
 int kn_svc_throttled(const kn_svc_t* svc, kn_svc_reply_t* reply,
                      const kn_svc_stream_t* s, const kn_svc_shard_t* sh);
 
-/* The operations, by name ("PutRecords"); -1 for none. */
-int kn_svc_op_find(const char* name);
+/* ---- reshards: UpdateShardCount's and the schedules' (svc_reshard.c) ---- */
+
+/* UpdateShardCount's rules for one call on a stream of `open` open shards:
+ * 0 when `target` is allowed; KN_SVC_SCALE_RANGE when it is not within
+ * half and double `open`; KN_SVC_SCALE_LIMIT when it is over
+ * KN_SVC_MAX_OPEN_SHARDS. */
+#define KN_SVC_SCALE_RANGE 1
+#define KN_SVC_SCALE_LIMIT 2
+int kn_svc_scale_check(size_t open, uint64_t target);
+/* UNIFORM_SCALING to `target` (checked), and the stream UPDATING. Returns 0
+ * or KINESIS_ENOMEM. */
+int kn_svc_scale(kn_svc_t* svc, kn_svc_stream_t* s, uint32_t target,
+                 int64_t now);
+/* Applies the schedules due at `now` (svc.h). */
+void kn_svc_reshards_tick(kn_svc_t* svc, int64_t now);
+
+/* The operations, by name ("PutRecords"); -1 for none. `admin`: the
+ * service's own requests (LibkinesisServe.*) rather than Kinesis's. */
+int kn_svc_op_find(const char* name, int admin);
 /* Runs operation `op` on the body. Returns 0 or KINESIS_ENOMEM. */
 int kn_svc_op_run(kn_svc_t* svc, int op, int64_t now, const uint8_t* body,
                   size_t len, kn_svc_reply_t* reply);

@@ -1357,19 +1357,19 @@ static int op_update_shard_count(req_t* q) {
   if ((r = find_stream(q, NEED_ACTIVE, &s)) != 0)
     return r;
   open = kn_svc_stream_open_shards(s);
-  /* AWS's rules for one call: at most double, at least half. */
-  if ((uint64_t) target > 2 * (uint64_t) open ||
-      2 * (uint64_t) target < (uint64_t) open)
+  /* The rules and the change are the scheduled reshards' too
+   * (svc_reshard.c). */
+  r = kn_svc_scale_check(open, (uint64_t) target);
+  if (r == KN_SVC_SCALE_RANGE)
     return kn_svc_error(q->reply, "LimitExceededException",
                         "UpdateShardCount can scale stream %s from %zu "
                         "shards to between half and double that, not "
                         "%" PRId64 ".",
                         s->name, open, target);
-  if (target > KN_SVC_MAX_OPEN_SHARDS)
+  if (r == KN_SVC_SCALE_LIMIT)
     return shard_limit(q);
-  if (kn_svc_update_count(q->st, s, (uint32_t) target, q->now) != 0)
+  if (kn_svc_scale(q->svc, s, (uint32_t) target, q->now) != 0)
     return KINESIS_ENOMEM;
-  kn_svc_stream_updated(q->st, s, q->now);
   kn_svc_out_init(&o, &q->reply->body);
   kn_svc_out_begin(&o, NULL);
   kn_svc_out_str(&o, "StreamName", s->name);
@@ -1509,6 +1509,76 @@ int kn_svc_read_faults(const uint8_t* body, size_t len, kn_svc_faults_t* out,
 }
 
 
+/* ---- the admin requests that are the model's (svc.h) ---- */
+
+
+/* Only these members: a typo is refused rather than taken for an absent
+ * member, as LibkinesisServe.SetFaults does. */
+static int only_members(req_t* q, const char* const* names,
+                        const char* list) {
+  const char* key;
+  json_t* v;
+  json_object_foreach(q->root, key, v) {
+    size_t i;
+    for (i = 0; names[i] != NULL; i++)
+      if (strcmp(key, names[i]) == 0)
+        break;
+    if (names[i] == NULL)
+      return kn_svc_error(q->reply, "ValidationException",
+                          "unknown member %.128s: the members are %s", key,
+                          list);
+  }
+  return 0;
+}
+
+
+static int op_schedule_reshard(req_t* q) {
+  static const char* const names[] = {"StreamName", "TargetShardCount",
+                                      "AfterMs", "EveryMs", NULL};
+  const char* name;
+  int64_t target = 0;
+  int64_t after = 0;
+  int64_t every = 0;
+  int has_target;
+  int has;
+  int r;
+
+  if ((r = only_members(q, names, "StreamName, TargetShardCount, AfterMs "
+                                  "and EveryMs")) != 0 ||
+      (r = get_name(q, q->root, "StreamName", 1, &name)) != 0 ||
+      (r = get_int(q, q->root, "TargetShardCount", 1, KN_SVC_MAX_OPEN_SHARDS,
+                   &target, &has_target)) != 0 ||
+      (r = get_int(q, q->root, "AfterMs", 0,
+                   q->now >= 0 ? INT64_MAX - q->now : INT64_MAX, &after,
+                   &has)) != 0 ||
+      (r = get_int(q, q->root, "EveryMs", 0, INT64_MAX, &every, &has)) != 0)
+    return r;
+  if (!has_target)
+    return missing(q, "TargetShardCount");
+  r = kn_svc_schedule_reshard(q->svc, name, q->now + after, (uint32_t) target,
+                              (uint64_t) every);
+  if (r == KINESIS_EINVAL) /* only a clock before 1970 */
+    return kn_svc_error(q->reply, "ValidationException",
+                        "AfterMs %" PRId64 " is before the epoch", after);
+  if (r != 0)
+    return r;
+  return kn_buf_append_str(&q->reply->body, "{}");
+}
+
+
+static int op_cancel_reshards(req_t* q) {
+  static const char* const names[] = {"StreamName", NULL};
+  const char* name;
+  int r;
+
+  if ((r = only_members(q, names, "StreamName")) != 0 ||
+      (r = get_name(q, q->root, "StreamName", 0, &name)) != 0)
+    return r;
+  kn_svc_cancel_reshards(q->svc, name);
+  return kn_buf_append_str(&q->reply->body, "{}");
+}
+
+
 /* ---- dispatch ---- */
 
 
@@ -1517,29 +1587,32 @@ typedef int (*op_fn)(req_t* q);
 static const struct {
   const char* name;
   op_fn fn;
+  int admin; /* LibkinesisServe.NAME rather than Kinesis_20131202.NAME */
 } ops[] = {
-    {"CreateStream", op_create_stream},
-    {"DeleteStream", op_delete_stream},
-    {"DescribeStream", op_describe_stream},
-    {"DescribeStreamSummary", op_describe_stream_summary},
-    {"ListStreams", op_list_streams},
-    {"ListShards", op_list_shards},
-    {"GetShardIterator", op_get_shard_iterator},
-    {"GetRecords", op_get_records},
-    {"PutRecord", op_put_record},
-    {"PutRecords", op_put_records},
-    {"SplitShard", op_split_shard},
-    {"MergeShards", op_merge_shards},
-    {"UpdateShardCount", op_update_shard_count},
-    {"IncreaseStreamRetentionPeriod", op_increase_retention},
-    {"DecreaseStreamRetentionPeriod", op_decrease_retention},
+    {"CreateStream", op_create_stream, 0},
+    {"DeleteStream", op_delete_stream, 0},
+    {"DescribeStream", op_describe_stream, 0},
+    {"DescribeStreamSummary", op_describe_stream_summary, 0},
+    {"ListStreams", op_list_streams, 0},
+    {"ListShards", op_list_shards, 0},
+    {"GetShardIterator", op_get_shard_iterator, 0},
+    {"GetRecords", op_get_records, 0},
+    {"PutRecord", op_put_record, 0},
+    {"PutRecords", op_put_records, 0},
+    {"SplitShard", op_split_shard, 0},
+    {"MergeShards", op_merge_shards, 0},
+    {"UpdateShardCount", op_update_shard_count, 0},
+    {"IncreaseStreamRetentionPeriod", op_increase_retention, 0},
+    {"DecreaseStreamRetentionPeriod", op_decrease_retention, 0},
+    {"ScheduleReshard", op_schedule_reshard, 1},
+    {"CancelReshards", op_cancel_reshards, 1},
 };
 
 
-int kn_svc_op_find(const char* name) {
+int kn_svc_op_find(const char* name, int admin) {
   size_t i;
   for (i = 0; i < KN_ARRAY_SIZE(ops); i++)
-    if (strcmp(ops[i].name, name) == 0)
+    if (ops[i].admin == admin && strcmp(ops[i].name, name) == 0)
       return (int) i;
   return -1;
 }

@@ -6,7 +6,8 @@
 # fault flags (--throttle makes put fail; a bad fraction is a usage error;
 # the admin request, sent with curl when there is one, clears them). Needs
 # no server: the service is the one under test. --no-limits turns its
-# throughput limits off.
+# throughput limits off; --reshard schedules reshards (a malformed one is
+# a usage error).
 #
 #   test/integration/test_cli_serve.sh PATH-TO-KINESIS
 set -u
@@ -134,6 +135,7 @@ grep -q "UnrecognizedClientException" "$tmp/kunknown.out" ||
 AWS_ACCESS_KEY_ID=AKIDOTHER AWS_SECRET_ACCESS_KEY=other \
   AWS_SESSION_TOKEN=some-token k list-streams >/dev/null 2>"$tmp/ktoken.err" ||
   fail "list-streams with the other key and a session token"
+stop_serve TERM
 # Faults: a bad fraction is a usage error; with --throttle 1 put fails
 # (its records' TTL passes while every PutRecords is throttled), and once
 # the admin request clears the faults it succeeds.
@@ -158,6 +160,7 @@ if command -v curl >/dev/null 2>&1; then
   echo one | k put --stream cli-faults --record-ttl 5000 \
     2>"$tmp/fput2.err" || fail "put once the faults are cleared"
 fi
+stop_serve TERM
 # --no-limits: 1,500 records to one shard, put and read back.
 start_serve --no-limits
 k create-stream --stream cli-nolim --wait 2>"$tmp/create2.err" ||
@@ -167,6 +170,35 @@ seq 1 1500 | k put --stream cli-nolim 2>"$tmp/put2.err" ||
 k tail --stream cli-nolim --from trim-horizon --count 1500 --idle-exit 10 \
   >"$tmp/tail2.out" 2>"$tmp/tail2.err" || fail "tail (--no-limits)"
 [ "$(wc -l <"$tmp/tail2.out")" -eq 1500 ] || fail "tail (--no-limits) count"
+stop_serve TERM
+
+# --reshard: a malformed value is a usage error. A repeating schedule
+# reshards the stream once it exists (2 -> 4 first: shards 2 to 5 appear),
+# by the wall clock here, so AFTER_MS is small and list-shards is polled;
+# a schedule of a stream that never exists is skipped, quietly.
+grep -q -- "--reshard STREAM:COUNT@AFTER_MS" "$tmp/help.out" ||
+  fail "serve --help: --reshard"
+for bad in "s" "s:2" "s@2:100" "s:x@100" "s:0@100" "s:10001@100" "s:2@" \
+    "s:2@1x" "s:2@100/" "s:2@100/x" ":2@100" "a/b:2@100" "s:-2@100"; do
+  "$KINESIS" serve --reshard "$bad" >/dev/null 2>"$tmp/reshard-usage.err"
+  [ $? -eq 2 ] || fail "serve --reshard '$bad' is not a usage error"
+done
+start_serve --reshard cli-reshard:4@500/500 --reshard never-made:2@100
+k create-stream --stream cli-reshard --shards 2 --wait \
+  2>"$tmp/rcreate.err" || fail "create-stream (--reshard)"
+resharded=""
+for _ in $(seq 50); do
+  k list-shards --stream cli-reshard >"$tmp/rshards.out" \
+    2>"$tmp/rshards.err" || fail "list-shards (--reshard)"
+  if grep -q "shardId-000000000005" "$tmp/rshards.out"; then
+    resharded=1
+    break
+  fi
+  sleep 0.2
+done
+[ -n "$resharded" ] || fail "--reshard: no reshard seen in 10 s"
+printf 'x\ny\n' | k put --stream cli-reshard 2>"$tmp/rput.err" ||
+  fail "put while resharding"
 stop_serve TERM
 
 echo "$prog: ok"

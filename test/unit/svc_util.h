@@ -10,7 +10,8 @@
 #include "svc_store.h"
 
 /* Requests to a fake service (lib/testing/svc.h) through kn_svc_handle(),
- * for test_svc.c, test_svc_shards.c and test_svc_limits.c. One service at
+ * for test_svc.c, test_svc_shards.c, test_svc_limits.c and
+ * test_svc_reshard.c. One service at
  * a time, in the globals; each call replaces `rep`, so copy what must
  * outlive it. */
 
@@ -55,6 +56,10 @@ int cmp_start(const void* a, const void* b);
 /* The open shards cover [0, 2^128-1] with no gap and no overlap; returns
  * how many are open. */
 size_t check_coverage(const char* stream);
+
+/* Every child's parents are listed and closed, and its range is its
+ * parent's part (a split) or its two adjacent parents' whole (a merge). */
+void check_lineage(const char* stream);
 
 const char* iterator(const char* stream, const char* shard, const char* type);
 /* GetRecords (`limit` 0: none given); the iterator may point into `rep`. */

@@ -188,53 +188,6 @@ static void test_merge(void) {
 }
 
 
-/* Every shard with parents: the parents exist, are closed, are at most
- * two, and together cover the child's range. */
-static void check_lineage(const char* stream) {
-  json_t* shards = list_shards(stream, NULL);
-  json_t* sh;
-  size_t i;
-  json_array_foreach(shards, i, sh) {
-    json_t* p = json_object_get(sh, "ParentShardId");
-    json_t* a = json_object_get(sh, "AdjacentParentShardId");
-    kn_hash_key_t cs, ce, ps, pe, as, ae;
-    if (p == NULL) {
-      ASSERT_NULL(a);
-      continue;
-    }
-    range_of(sh, &cs, &ce);
-    p = find_shard(shards, json_string_value(p));
-    ASSERT_NOT_NULL(p);
-    ASSERT(!is_open(p));
-    range_of(p, &ps, &pe);
-    if (a == NULL) {
-      /* A split child lies inside its parent. */
-      ASSERT_LE(kn_hash_key_cmp(&ps, &cs), 0);
-      ASSERT_LE(kn_hash_key_cmp(&ce, &pe), 0);
-    } else {
-      /* A merge child is exactly its two parents, which are adjacent. */
-      a = find_shard(shards, json_string_value(a));
-      ASSERT_NOT_NULL(a);
-      ASSERT(!is_open(a));
-      range_of(a, &as, &ae);
-      if (kn_hash_key_cmp(&ps, &as) > 0) {
-        kn_hash_key_t t = ps;
-        ps = as;
-        as = t;
-        t = pe;
-        pe = ae;
-        ae = t;
-      }
-      ASSERT_EQ(0, kn_hash_key_cmp(&cs, &ps));
-      ASSERT_EQ(0, kn_hash_key_cmp(&ce, &ae));
-      kn_svc_key_inc(&pe);
-      ASSERT_EQ(0, kn_hash_key_cmp(&pe, &as));
-    }
-  }
-  json_decref(shards);
-}
-
-
 static int cmp_key(const void* a, const void* b) {
   return kn_hash_key_cmp(a, b);
 }
