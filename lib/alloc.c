@@ -76,6 +76,22 @@ int64_t kn_now_ms(void) {
 }
 
 
+int64_t kn_days_from_civil(int64_t y, int64_t m, int64_t d) {
+  int64_t era;
+  int64_t yoe;
+  int64_t doy;
+  int64_t doe;
+
+  /* Years start in March, so that the leap day ends one. */
+  y -= m <= 2;
+  era = (y >= 0 ? y : y - 399) / 400;
+  yoe = y - era * 400;
+  doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+
 char* kn_strcat3(const char* a, const char* b, const char* c) {
   size_t la = strlen(a);
   size_t lb = strlen(b);

@@ -329,19 +329,6 @@ static int digits(const char** p, int n, int* out) {
 }
 
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int y, int m, int d) {
-  int64_t era;
-  int64_t yoe;
-  int64_t doy;
-  int64_t doe;
-  y -= m <= 2;
-  era = (y >= 0 ? y : y - 399) / 400;
-  yoe = y - era * 400;
-  doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
 
 
 int kn_parse_iso8601(const char* s, int64_t* out_ms) {
@@ -376,7 +363,7 @@ int kn_parse_iso8601(const char* s, int64_t* out_ms) {
   if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
       mi > 59 || sec > 60)
     return KINESIS_EINVAL;
-  *out_ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 +
+  *out_ms = ((kn_days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 +
             (int64_t) sec * 1000 + ms;
   return 0;
 }

@@ -72,6 +72,11 @@ int kn_options_copy(void* dst, size_t dst_size, const void* src);
 /* Milliseconds since the Unix epoch, from the wall clock. */
 int64_t kn_now_ms(void);
 
+/* Days from 1970-01-01 to a date of the proleptic Gregorian calendar
+ * (negative before it), for the timestamps the library and the fake
+ * service read. */
+int64_t kn_days_from_civil(int64_t y, int64_t m, int64_t d);
+
 /* Doubly linked intrusive queue, the same idea as libuv's queue.h. */
 typedef struct kn_queue_s {
   struct kn_queue_s* next;

@@ -264,7 +264,10 @@ int kinesis_serve_port(const kinesis_serve_t* serve) {
 }
 
 
-int kinesis_serve_advance_clock(kinesis_serve_t* serve, uint64_t ms) {
+/* The service's clock `ms` from now, into `*at`: 0, KINESIS_EINVAL (no
+ * service, or past what the clock can hold) or KINESIS_ECLOSING. */
+static int clock_after(const kinesis_serve_t* serve, uint64_t ms,
+                       int64_t* at) {
   int64_t now;
 
   if (serve == NULL)
@@ -274,6 +277,17 @@ int kinesis_serve_advance_clock(kinesis_serve_t* serve, uint64_t ms) {
   now = kn_now_ms() + serve->advance_ms;
   if (ms > (uint64_t) (INT64_MAX - now))
     return KINESIS_EINVAL;
+  *at = now + (int64_t) ms;
+  return 0;
+}
+
+
+int kinesis_serve_advance_clock(kinesis_serve_t* serve, uint64_t ms) {
+  int64_t at;
+  int r = clock_after(serve, ms, &at);
+
+  if (r != 0)
+    return r;
   serve->advance_ms += (int64_t) ms;
   return 0;
 }
@@ -299,18 +313,14 @@ int kinesis_serve_schedule_reshard(kinesis_serve_t* serve,
                                    const char* stream, uint64_t after_ms,
                                    uint32_t target_shards,
                                    uint64_t every_ms) {
-  int64_t now;
+  int64_t at;
+  int r = clock_after(serve, after_ms, &at);
 
-  if (serve == NULL)
-    return KINESIS_EINVAL;
-  if (kn_life_closing(&serve->life))
-    return KINESIS_ECLOSING;
-  now = kn_now_ms() + serve->advance_ms;
-  if (after_ms > (uint64_t) (INT64_MAX - now))
-    return KINESIS_EINVAL;
+  if (r != 0)
+    return r;
   /* The model checks the rest: the name, the count, the period. */
-  return kn_svc_schedule_reshard(serve->svc, stream, now + (int64_t) after_ms,
-                                 target_shards, every_ms);
+  return kn_svc_schedule_reshard(serve->svc, stream, at, target_shards,
+                                 every_ms);
 }
 
 

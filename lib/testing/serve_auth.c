@@ -195,20 +195,6 @@ static void parse_authz(kn_cursor_t v, authz_t* a) {
 }
 
 
-/* Days from 1970-01-01 to a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
-  int64_t era;
-  int64_t yoe;
-  int64_t doy;
-  int64_t doe;
-
-  y -= m <= 2;
-  era = (y >= 0 ? y : y - 399) / 400;
-  yoe = y - era * 400;
-  doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
 
 
 static int digits(const char* s, int n) {
@@ -242,7 +228,7 @@ static int parse_amz_date(const char* s, int64_t* ms) {
   se = digits(s + 13, 2);
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
     return 0;
-  *ms = ((days_from_civil(digits(s, 4), mo, d) * 24 + h) * 60 + mi) *
+  *ms = ((kn_days_from_civil(digits(s, 4), mo, d) * 24 + h) * 60 + mi) *
             INT64_C(60000) +
         se * INT64_C(1000);
   return 1;
