@@ -52,6 +52,11 @@
  * and records after the stream's retention period, by the same clock;
  * those are always on.
  *
+ * The shared libkinesis-testing carries its own copy of the library's
+ * internals, so kinesis_replace_allocator() and the log hook do not reach
+ * the service there: it allocates with malloc(). (Linked statically, it
+ * shares libkinesis.a's.)
+ *
  * A client that goes away while an answer is being written makes the write
  * raise SIGPIPE, as with any libuv server: a test program ignores it
  * (`signal(SIGPIPE, SIG_IGN)`).
