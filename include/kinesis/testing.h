@@ -53,7 +53,7 @@
  * those are always on.
  *
  * The shared libkinesis-testing carries its own copy of the library's
- * internals, so kinesis_replace_allocator() and the log hook do not reach
+ * internals, so kinesis_replace_allocator() does not reach
  * the service there: it allocates with malloc(). (Linked statically, it
  * shares libkinesis.a's.)
  *
