@@ -168,13 +168,15 @@ static int header_name_ok(kn_cursor_t name) {
     return 0;
   /* ':' would end the name early in the canonical headers, ';' would split
    * it in the signed-headers list, and controls or spaces are not allowed in
-   * an HTTP field name at all. */
+   * an HTTP field name at all. An HTTP/2 pseudo-header's leading ':' is
+   * the exception (the AWS SDKs sign ":authority"): the first ':' of a
+   * canonical line then still ends the name, its second one. */
   for (i = 0; i < name.len; i++) {
     uint8_t c = name.ptr[i];
-    if (c <= ' ' || c >= 0x7f || c == ':' || c == ';')
+    if (c <= ' ' || c >= 0x7f || (c == ':' && i > 0) || c == ';')
       return 0;
   }
-  return 1;
+  return name.len > 1 || name.ptr[0] != ':';
 }
 
 

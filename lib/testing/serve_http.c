@@ -227,8 +227,9 @@ typedef struct {
 } req_impl_t;
 
 
-/* kn_serve_http_req_t's `header`. h2o keeps Host apart (the authority) and
- * keeps no Content-Length: both are given back as received. */
+/* kn_serve_http_req_t's `header`. h2o keeps Host apart (the authority,
+ * also HTTP/2's ":authority") and keeps no Content-Length: both are given
+ * back as received. */
 static int req_header(const kn_serve_http_req_t* r, const char* name,
                       size_t nth, kn_cursor_t* value) {
   const req_impl_t* impl = r->impl;
@@ -236,7 +237,9 @@ static int req_header(const kn_serve_http_req_t* r, const char* name,
   size_t n = strlen(name);
   size_t i;
 
-  if (h2o_memis(name, n, H2O_STRLIT("host"))) {
+  /* The AWS SDKs sign HTTP/2's ":authority" under that name. */
+  if (h2o_memis(name, n, H2O_STRLIT("host")) ||
+      h2o_memis(name, n, H2O_STRLIT(":authority"))) {
     if (nth > 0 || req->input.authority.base == NULL)
       return 0;
     value->ptr = (const uint8_t*) req->input.authority.base;

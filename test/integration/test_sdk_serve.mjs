@@ -1,8 +1,10 @@
 // The AWS SDK for JavaScript v3 against `kinesis serve` (issue 18): a
 // second client, written by others, must find the fake service shaped as
 // the real one. Create a stream, put, read back exactly, split, read the
-// closed parent to its end (ChildShards), merge, and stop the service with
-// SIGTERM (exit 0).
+// closed parent to its end (ChildShards), merge; see a shard's write limit
+// throttle entries inside PutRecords; and with --keys, the SDK's own
+// signatures accepted and a wrong secret or key refused. Each service
+// stops with SIGTERM (exit 0).
 //
 //   node test_sdk_serve.mjs KINESIS_EXE
 //
@@ -25,8 +27,8 @@ if (!exe) {
 }
 
 // Starts `kinesis serve` and resolves with its URL, its first line.
-function startServe() {
-  const child = spawn(exe, ['serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
+function startServe(args = []) {
+  const child = spawn(exe, ['serve', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
     lines.once('line', (url) => resolve({ child, url }));
@@ -63,6 +65,45 @@ async function readShard(kinesis, name, shardId) {
 }
 
 const text = (r) => Buffer.from(r.Data).toString('utf8');
+
+async function stopServe(child) {
+  const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve({ code, sig })));
+  child.kill('SIGTERM');
+  const { code, sig } = await exited;
+  assert.equal(sig, null);
+  assert.equal(code, 0);
+}
+
+const client = (url, accessKeyId, secretAccessKey) => new KinesisClient({
+  endpoint: url, region: 'us-east-1', maxAttempts: 1,
+  credentials: { accessKeyId, secretAccessKey },
+});
+
+// With --keys, the SDK's own SigV4 (not the library's) must pass, and a
+// wrong secret or an unknown key be refused as Kinesis refuses them.
+async function signatures() {
+  const { child, url } = await startServe(['--keys', 'AKIDSDK:sdk-secret']);
+  const good = client(url, 'AKIDSDK', 'sdk-secret');
+  const wrong = client(url, 'AKIDSDK', 'not-the-secret');
+  const unknown = client(url, 'AKIDNOBODY', 'sdk-secret');
+  try {
+    await good.send(new CreateStreamCommand({ StreamName: 'signed', ShardCount: 1 }));
+    await waitActive(good, 'signed');
+    const r = await good.send(new PutRecordCommand({
+      StreamName: 'signed', Data: Buffer.from('x'), PartitionKey: 'k',
+    }));
+    assert.equal(r.ShardId, 'shardId-000000000000');
+    await assert.rejects(wrong.send(new ListShardsCommand({ StreamName: 'signed' })),
+      (e) => e.name === 'InvalidSignatureException');
+    await assert.rejects(unknown.send(new ListShardsCommand({ StreamName: 'signed' })),
+      (e) => e.name === 'UnrecognizedClientException');
+  } finally {
+    good.destroy();
+    wrong.destroy();
+    unknown.destroy();
+    await stopServe(child);
+  }
+}
 
 async function main() {
   const { child, url } = await startServe();
@@ -145,14 +186,37 @@ async function main() {
     await assert.rejects(
       kinesis.send(new DescribeStreamSummaryCommand({ StreamName: 'nope' })),
       (e) => e.name === 'ResourceNotFoundException');
+
+    // A shard takes 1,000 records a second: PutRecords of 500 in a row to
+    // one shard soon see entries fail inside the 200, each with the
+    // service's code, while the others are stored. (However slow the
+    // machine, 20 batches in a row cannot all stay under the rate unless
+    // they take 10 s.)
+    await kinesis.send(new CreateStreamCommand({ StreamName: 'limits', ShardCount: 1 }));
+    await waitActive(kinesis, 'limits');
+    const batch = [];
+    for (let i = 0; i < 500; i++)
+      batch.push({ Data: Buffer.alloc(100, 97), PartitionKey: `k${i}` });
+    let throttled = 0;
+    let stored = 0;
+    const t0 = Date.now();
+    for (let i = 0; i < 20 && throttled === 0; i++) {
+      const r = await kinesis.send(new PutRecordsCommand({ StreamName: 'limits', Records: batch }));
+      throttled += r.FailedRecordCount ?? 0;
+      for (const e of r.Records) {
+        if (e.ErrorCode !== undefined)
+          assert.equal(e.ErrorCode, 'ProvisionedThroughputExceededException');
+        else
+          stored++;
+      }
+    }
+    assert.ok(throttled > 0 || Date.now() - t0 >= 10000, 'no entry was throttled');
+    assert.ok(stored >= 1000);
   } finally {
     kinesis.destroy();
-    const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve({ code, sig })));
-    child.kill('SIGTERM');
-    const { code, sig } = await exited;
-    assert.equal(sig, null);
-    assert.equal(code, 0);
+    await stopServe(child);
   }
+  await signatures();
   console.log('sdk_serve: ok');
 }
 

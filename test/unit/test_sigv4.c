@@ -831,6 +831,34 @@ static void test_canonical_headers(void) {
 }
 
 
+/* An HTTP/2 pseudo-header, as the AWS SDKs sign ":authority": its leading
+ * ':' is part of the name, which sorts before the letters. */
+static void test_pseudo_header(void) {
+  const kn_sigv4_header_t headers[] = {
+      hdr("x-amz-date", SUITE_DATE),
+      hdr(":authority", "127.0.0.1:4567"),
+  };
+  kn_sigv4_request_t req;
+  kn_buf_t creq = KN_BUF_INIT;
+
+  memset(&req, 0, sizeof(req));
+  req.method = "POST";
+  req.path = kn_cursor_from_str("/");
+  req.headers = headers;
+  req.nheaders = KN_ARRAY_SIZE(headers);
+  req.payload_hash_hex = "UNSIGNED-PAYLOAD";
+  ASSERT_OK(kn_sigv4_canonical_request(&req, &creq, NULL));
+  ASSERT_STR_EQ("POST\n/\n\n"
+                ":authority:127.0.0.1:4567\n"
+                "x-amz-date:" SUITE_DATE "\n"
+                "\n"
+                ":authority;x-amz-date\n"
+                "UNSIGNED-PAYLOAD",
+                kn_buf_str(&creq));
+  kn_buf_free(&creq);
+}
+
+
 static void test_many_headers(void) {
   /* More headers than the stack array holds, so the sort allocates, with
    * duplicates spread out to check the order is kept. */
@@ -918,6 +946,10 @@ static void test_invalid_input(void) {
   ASSERT_EQ(KINESIS_EINVAL, kn_sigv4_canonical_request(&req, &out, NULL));
   headers[0] = hdr("", "v");
   ASSERT_EQ(KINESIS_EINVAL, kn_sigv4_canonical_request(&req, &out, NULL));
+  headers[0] = hdr(":", "v");
+  ASSERT_EQ(KINESIS_EINVAL, kn_sigv4_canonical_request(&req, &out, NULL));
+  headers[0] = hdr(":a:b", "v");
+  ASSERT_EQ(KINESIS_EINVAL, kn_sigv4_canonical_request(&req, &out, NULL));
   headers[0] = hdr("Host", "example.amazonaws.com");
 
   /* A cursor with a length but no bytes. */
@@ -973,5 +1005,6 @@ static void test_amz_date(void) {
 KN_TEST_MAIN(KN_TEST(test_aws_suite), KN_TEST(test_kinesis_request),
              KN_TEST(test_kinesis_large_body), KN_TEST(test_key_cache),
              KN_TEST(test_signing_key), KN_TEST(test_canonical_query),
-             KN_TEST(test_canonical_headers), KN_TEST(test_many_headers),
+             KN_TEST(test_canonical_headers), KN_TEST(test_pseudo_header),
+             KN_TEST(test_many_headers),
              KN_TEST(test_invalid_input), KN_TEST(test_amz_date))
