@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `kinesis serve` (tools/cmd_serve.c) driven by the kinesis command itself:
 # it prints its URL as its first line, answers create-stream, put,
-# list-shards and tail against that URL, and exits 0 on SIGTERM and on
+# list-shards, tail, split-shard and merge-shards against that URL, and
+# exits 0 on SIGTERM and on
 # SIGINT; with --keys, it accepts the right keys and refuses others; its
 # fault flags (--throttle makes put fail; a bad fraction is a usage error;
 # the admin request, sent with curl when there is one, clears them). Needs
@@ -98,6 +99,23 @@ k tail --stream cli-serve --from trim-horizon --count 3 --idle-exit 10 \
   >"$tmp/tail.out" 2>"$tmp/tail.err" || fail "tail"
 [ "$(sort "$tmp/tail.out" | tr '\n' ' ')" = "one three two " ] ||
   fail "tail gave '$(tr '\n' ' ' <"$tmp/tail.out")'"
+# Split the first shard, then merge its two children back: each child
+# names its parent, and the merge leaves three open shards of five.
+k split-shard --stream cli-serve --shard-id shardId-000000000000 \
+  2>"$tmp/split.err" || fail "split-shard"
+k list-shards --stream cli-serve >"$tmp/split.out" 2>"$tmp/split-ls.err" ||
+  fail "list-shards after the split"
+[ "$(grep -c '"ParentShardId": *"shardId-000000000000"' "$tmp/split.out")" -eq 2 ] ||
+  fail "the split's children: $(cat "$tmp/split.out")"
+k merge-shards --stream cli-serve --shard-id shardId-000000000002 \
+  --adjacent-shard-id shardId-000000000003 2>"$tmp/merge.err" ||
+  fail "merge-shards"
+k list-shards --stream cli-serve >"$tmp/merge.out" 2>"$tmp/merge-ls.err" ||
+  fail "list-shards after the merge"
+grep -q '"AdjacentParentShardId": *"shardId-000000000003"' "$tmp/merge.out" ||
+  fail "the merged shard: $(cat "$tmp/merge.out")"
+[ "$(grep -o '"ShardId": *"shardId-[0-9]*"' "$tmp/merge.out" | wc -l)" -eq 5 ] ||
+  fail "five shards after split and merge: $(cat "$tmp/merge.out")"
 # A second service cannot take the same port.
 port="${URL##*:}"
 "$KINESIS" serve --port "$port" >/dev/null 2>"$tmp/busy.err"
