@@ -117,7 +117,7 @@ void kn_svc_set_entry_fault(kn_svc_t* svc, kn_svc_entry_fault_cb cb,
  * JSON body read into `out` (every member optional, absent 0). Returns 0
  * with `out` filled and `reply` untouched; KN_SVC_BAD_FAULTS with `reply`
  * holding the 400 error (SerializationException, ValidationException); or
- * KINESIS_ENOMEM. Read here because jansson is svc_ops.c's alone.
+ * KINESIS_ENOMEM. Read here because only the operation files read JSON.
  */
 typedef struct kn_svc_faults_s {
   double throttle;

@@ -1,8 +1,9 @@
 /*
  * The fake service's operations: each reads its JSON request, checks it as
  * the service does, acts on the model (svc_store.c) and writes its reply
- * (svc.c's writer). This is the ONLY file of the fake service that
- * includes jansson, and it only reads with it.
+ * (svc.c's writer). GetShardIterator, GetRecords, PutRecord and PutRecords
+ * are in svc_data.c; the two read JSON with jansson, through svc_ops.h,
+ * and only read with it.
  *
  * Errors follow the service: a member of the wrong JSON type is
  * SerializationException; a member the model constrains (required,
@@ -11,43 +12,26 @@
  * service refuses (a sequence number of another shard, NextToken with
  * StreamName, a hash key past 2^128-1) is InvalidArgumentException.
  */
-#include "svc_internal.h"
+#include "svc_ops.h"
 #include "internal.h"
 
 #include <inttypes.h>
 #include <string.h>
 
-#include <jansson.h>
 
 #include "validate.h"
 
-/* GetRecords answers at most 10 MiB (protocol.md section 4). */
-#define GET_RECORDS_MAX_BYTES (10 * 1024 * 1024)
 
-typedef struct req_s {
-  kn_svc_t* svc;
-  kn_svc_store_t* st;
-  json_t* root;
-  int64_t now;
-  kn_svc_reply_t* reply;
-} req_t;
-
-/* What a call needs of a stream's status. AWS goes on reading and writing
- * while a stream is UPDATING (the model's UpdateShardCount text says so),
- * and refuses reshards and retention changes until it is ACTIVE. */
-typedef enum { NEED_ANY, NEED_DATA, NEED_ACTIVE } need_t;
-
-
-static const char* status_name(kn_svc_status_t s) {
+const char* kn_svc_status_name(kn_svc_status_t s) {
   switch (s) {
-  case KN_SVC_CREATING:
-    return "CREATING";
-  case KN_SVC_ACTIVE:
-    return "ACTIVE";
-  case KN_SVC_UPDATING:
-    return "UPDATING";
-  case KN_SVC_DELETING:
-    return "DELETING";
+    case KN_SVC_CREATING:
+      return "CREATING";
+    case KN_SVC_ACTIVE:
+      return "ACTIVE";
+    case KN_SVC_UPDATING:
+      return "UPDATING";
+    case KN_SVC_DELETING:
+      return "DELETING";
   }
   return "ACTIVE";
 }
@@ -56,25 +40,24 @@ static const char* status_name(kn_svc_status_t s) {
 /* ---- reading members ---- */
 
 
-static int serialization(req_t* q, const char* member) {
+int kn_svc_serialization(req_t* q, const char* member) {
   return kn_svc_error(q->reply, "SerializationException",
                       "Unexpected JSON type for member %s", member);
 }
 
 
-static int validation(req_t* q, const char* value, const char* member,
+int kn_svc_validation(req_t* q, const char* value, const char* member,
                       const char* constraint) {
   return kn_svc_error(q->reply, "ValidationException",
                       "1 validation error detected: Value %s%s%s at '%s' "
                       "failed to satisfy constraint: %s",
-                      value != NULL ? "'" : "",
-                      value != NULL ? value : "null",
+                      value != NULL ? "'" : "", value != NULL ? value : "null",
                       value != NULL ? "'" : "", member, constraint);
 }
 
 
-static int missing(req_t* q, const char* member) {
-  return validation(q, NULL, member, "Member must not be null");
+int kn_svc_missing(req_t* q, const char* member) {
+  return kn_svc_validation(q, NULL, member, "Member must not be null");
 }
 
 
@@ -84,23 +67,23 @@ static int invalid(req_t* q, const char* fmt, const char* a, const char* b) {
 
 
 /* The member, or NULL when absent or null. */
-static json_t* member(json_t* obj, const char* name) {
+json_t* kn_svc_member(json_t* obj, const char* name) {
   json_t* v = json_object_get(obj, name);
   return json_is_null(v) ? NULL : v;
 }
 
 
 /* A string member: *out NULL when absent. */
-static int get_str(req_t* q, json_t* obj, const char* name, const char** out,
+int kn_svc_get_str(req_t* q, json_t* obj, const char* name, const char** out,
                    size_t* len) {
-  json_t* v = member(obj, name);
+  json_t* v = kn_svc_member(obj, name);
   *out = NULL;
   if (len != NULL)
     *len = 0;
   if (v == NULL)
     return 0;
   if (!json_is_string(v))
-    return serialization(q, name);
+    return kn_svc_serialization(q, name);
   *out = json_string_value(v);
   if (len != NULL)
     *len = json_string_length(v);
@@ -109,40 +92,42 @@ static int get_str(req_t* q, json_t* obj, const char* name, const char** out,
 
 
 /* A name of the model's [a-zA-Z0-9_.-]{1,128} (streams and shards). */
-static int get_name(req_t* q, json_t* obj, const char* name, int required,
+int kn_svc_get_name(req_t* q, json_t* obj, const char* name, int required,
                     const char** out) {
   size_t len;
-  int r = get_str(q, obj, name, out, &len);
+  int r = kn_svc_get_str(q, obj, name, out, &len);
   if (r != 0)
     return r;
   if (*out == NULL)
-    return required ? missing(q, name) : 0;
+    return required ? kn_svc_missing(q, name) : 0;
   if (len != strlen(*out) || !kn_valid_shard_id(*out))
-    return validation(q, *out, name,
-                      "Member must satisfy regular expression pattern: "
-                      "[a-zA-Z0-9_.-]+ and have length between 1 and 128");
+    return kn_svc_validation(
+        q, *out, name,
+        "Member must satisfy regular expression pattern: "
+        "[a-zA-Z0-9_.-]+ and have length between 1 and 128");
   return 0;
 }
 
 
 /* An integer member in [lo, hi]; *present 0 when absent. */
-static int get_int(req_t* q, json_t* obj, const char* name, int64_t lo,
+int kn_svc_get_int(req_t* q, json_t* obj, const char* name, int64_t lo,
                    int64_t hi, int64_t* out, int* present) {
-  json_t* v = member(obj, name);
+  json_t* v = kn_svc_member(obj, name);
   char text[32];
   *present = 0;
   if (v == NULL)
     return 0;
   if (!json_is_integer(v))
-    return serialization(q, name);
+    return kn_svc_serialization(q, name);
   *out = (int64_t) json_integer_value(v);
   if (*out < lo || *out > hi) {
     snprintf(text, sizeof(text), "%" PRId64, *out);
-    return validation(q, text, name,
-                      *out < lo ? "Member must have value greater than or "
-                                  "equal to the minimum"
-                                : "Member must have value less than or "
-                                  "equal to the maximum");
+    return kn_svc_validation(q, text, name,
+                             *out < lo
+                                 ? "Member must have value greater than or "
+                                   "equal to the minimum"
+                                 : "Member must have value less than or "
+                                   "equal to the maximum");
   }
   *present = 1;
   return 0;
@@ -150,19 +135,19 @@ static int get_int(req_t* q, json_t* obj, const char* name, int64_t lo,
 
 
 /* A timestamp member: epoch seconds, integer or fractional, in ms. */
-static int get_time(req_t* q, json_t* obj, const char* name, int64_t* ms,
+int kn_svc_get_time(req_t* q, json_t* obj, const char* name, int64_t* ms,
                     int* present) {
-  json_t* v = member(obj, name);
+  json_t* v = kn_svc_member(obj, name);
   double d;
   *present = 0;
   if (v == NULL)
     return 0;
   if (!json_is_number(v))
-    return serialization(q, name);
+    return kn_svc_serialization(q, name);
   d = json_number_value(v);
   /* Past year 300000 is not a time anyone means; it would not fit in ms. */
   if (!(d > -1e13 && d < 1e13))
-    return validation(q, NULL, name, "Member must be a valid timestamp");
+    return kn_svc_validation(q, NULL, name, "Member must be a valid timestamp");
   d *= 1000.0;
   *ms = (int64_t) (d < 0 ? d - 0.5 : d + 0.5);
   *present = 1;
@@ -171,24 +156,24 @@ static int get_time(req_t* q, json_t* obj, const char* name, int64_t* ms,
 
 
 /* One of `values` (NULL-terminated); *out is its index, -1 when absent. */
-static int get_enum(req_t* q, json_t* obj, const char* name,
+int kn_svc_get_enum(req_t* q, json_t* obj, const char* name,
                     const char* const* values, const char* set, int required,
                     int* out) {
   const char* s;
-  int r = get_str(q, obj, name, &s, NULL);
+  int r = kn_svc_get_str(q, obj, name, &s, NULL);
   int i;
   *out = -1;
   if (r != 0)
     return r;
   if (s == NULL)
-    return required ? missing(q, name) : 0;
+    return required ? kn_svc_missing(q, name) : 0;
   for (i = 0; values[i] != NULL; i++) {
     if (strcmp(s, values[i]) == 0) {
       *out = i;
       return 0;
     }
   }
-  return validation(q, s, name, set);
+  return kn_svc_validation(q, s, name, set);
 }
 
 
@@ -203,19 +188,19 @@ static int is_digits(const char* s, size_t max) {
 
 /* A hash key member: the model's pattern 0|([1-9]\d{0,38}), then the
  * service's range [0, 2^128-1]. */
-static int get_hash_key(req_t* q, json_t* obj, const char* name, int required,
+int kn_svc_get_hash_key(req_t* q, json_t* obj, const char* name, int required,
                         kn_hash_key_t* key, int* present) {
   const char* s;
-  int r = get_str(q, obj, name, &s, NULL);
+  int r = kn_svc_get_str(q, obj, name, &s, NULL);
   *present = 0;
   if (r != 0)
     return r;
   if (s == NULL)
-    return required ? missing(q, name) : 0;
+    return required ? kn_svc_missing(q, name) : 0;
   if (!is_digits(s, 39))
-    return validation(q, s, name,
-                      "Member must satisfy regular expression pattern: "
-                      "0|([1-9]\\d{0,38})");
+    return kn_svc_validation(q, s, name,
+                             "Member must satisfy regular expression pattern: "
+                             "0|([1-9]\\d{0,38})");
   if (kn_hash_key_parse(s, key) != 0)
     return invalid(q, "Invalid %s %s. It must be in the range [0, 2^128-1].",
                    name, s);
@@ -225,14 +210,14 @@ static int get_hash_key(req_t* q, json_t* obj, const char* name, int required,
 
 
 /* A sequence number member of the model's pattern 0|([1-9]\d{0,128}). */
-static int get_seq(req_t* q, json_t* obj, const char* name, const char** out) {
-  int r = get_str(q, obj, name, out, NULL);
+int kn_svc_get_seq(req_t* q, json_t* obj, const char* name, const char** out) {
+  int r = kn_svc_get_str(q, obj, name, out, NULL);
   if (r != 0 || *out == NULL)
     return r;
   if (!is_digits(*out, 129))
-    return validation(q, *out, name,
-                      "Member must satisfy regular expression pattern: "
-                      "0|([1-9]\\d{0,128})");
+    return kn_svc_validation(q, *out, name,
+                             "Member must satisfy regular expression pattern: "
+                             "0|([1-9]\\d{0,128})");
   return 0;
 }
 
@@ -240,7 +225,7 @@ static int get_seq(req_t* q, json_t* obj, const char* name, const char** out) {
 /* ---- streams ---- */
 
 
-static int not_found(req_t* q, const char* name) {
+int kn_svc_not_found(req_t* q, const char* name) {
   return kn_svc_error(q->reply, "ResourceNotFoundException",
                       "Stream %s under account %s not found.", name,
                       q->svc->account_id);
@@ -250,16 +235,16 @@ static int not_found(req_t* q, const char* name) {
 /* Reads an ARN of this service's region and account: the stream name in
  * it, or NULL when the ARN names another place (then the stream is not
  * found here). Returns what get_* return. */
-static int read_arn(req_t* q, const char* arn, size_t len, const char** name) {
+int kn_svc_read_arn(req_t* q, const char* arn, size_t len, const char** name) {
   static const char head[] = "arn:aws:kinesis:";
   const char* p;
   size_t rl = strlen(q->svc->region);
   *name = NULL;
   if (len != strlen(arn) || len > 2048 || strncmp(arn, "arn:aws", 7) != 0 ||
       strstr(arn, ":stream/") == NULL)
-    return validation(q, arn, "streamARN",
-                      "Member must satisfy regular expression pattern: "
-                      "arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+");
+    return kn_svc_validation(q, arn, "streamARN",
+                             "Member must satisfy regular expression pattern: "
+                             "arn:aws.*:kinesis:.*:\\d{12}:stream/\\S+");
   if (strncmp(arn, head, sizeof(head) - 1) != 0)
     return 0;
   p = arn + sizeof(head) - 1;
@@ -276,7 +261,7 @@ static int read_arn(req_t* q, const char* arn, size_t len, const char** name) {
 
 /* The stream the request names by StreamName or StreamARN (or both, which
  * must agree), in the status the call needs. */
-static int find_stream(req_t* q, need_t need, kn_svc_stream_t** out) {
+int kn_svc_find_stream(req_t* q, need_t need, kn_svc_stream_t** out) {
   const char* name;
   const char* arn;
   const char* arn_name = NULL;
@@ -284,11 +269,11 @@ static int find_stream(req_t* q, need_t need, kn_svc_stream_t** out) {
   kn_svc_stream_t* s;
   int r;
 
-  if ((r = get_name(q, q->root, "StreamName", 0, &name)) != 0 ||
-      (r = get_str(q, q->root, "StreamARN", &arn, &arn_len)) != 0)
+  if ((r = kn_svc_get_name(q, q->root, "StreamName", 0, &name)) != 0 ||
+      (r = kn_svc_get_str(q, q->root, "StreamARN", &arn, &arn_len)) != 0)
     return r;
   if (arn != NULL) {
-    if ((r = read_arn(q, arn, arn_len, &arn_name)) != 0)
+    if ((r = kn_svc_read_arn(q, arn, arn_len, &arn_name)) != 0)
       return r;
     if (arn_name == NULL)
       return kn_svc_error(q->reply, "ResourceNotFoundException",
@@ -304,13 +289,14 @@ static int find_stream(req_t* q, need_t need, kn_svc_stream_t** out) {
                         "Either StreamName or StreamARN must be given.");
   s = kn_svc_stream_find(q->st, name);
   if (s == NULL)
-    return not_found(q, name);
+    return kn_svc_not_found(q, name);
   if ((need == NEED_DATA && s->status != KN_SVC_ACTIVE &&
        s->status != KN_SVC_UPDATING) ||
       (need == NEED_ACTIVE && s->status != KN_SVC_ACTIVE))
     return kn_svc_error(q->reply, "ResourceInUseException",
                         "Stream %s under account %s is %s, not ACTIVE.",
-                        s->name, q->svc->account_id, status_name(s->status));
+                        s->name, q->svc->account_id,
+                        kn_svc_status_name(s->status));
   *out = s;
   return 0;
 }
@@ -340,7 +326,7 @@ static void out_key(kn_svc_out_t* o, const char* name,
 }
 
 
-static void out_range(kn_svc_out_t* o, const kn_svc_shard_t* sh) {
+void kn_svc_out_range(kn_svc_out_t* o, const kn_svc_shard_t* sh) {
   kn_svc_out_begin(o, "HashKeyRange");
   out_key(o, "StartingHashKey", &sh->start);
   out_key(o, "EndingHashKey", &sh->end);
@@ -358,7 +344,7 @@ static void out_shard(kn_svc_out_t* o, const kn_svc_stream_t* s,
   if (sh->adjacent_parent >= 0)
     kn_svc_out_str(o, "AdjacentParentShardId",
                    s->shards[sh->adjacent_parent].id);
-  out_range(o, sh);
+  kn_svc_out_range(o, sh);
   kn_svc_out_begin(o, "SequenceNumberRange");
   kn_svc_seq_format(sh->start_counter, sh->index, seq);
   kn_svc_out_str(o, "StartingSequenceNumber", seq);
@@ -371,7 +357,7 @@ static void out_shard(kn_svc_out_t* o, const kn_svc_stream_t* s,
 }
 
 
-static int finish(kn_svc_out_t* o) {
+int kn_svc_finish(kn_svc_out_t* o) {
   return o->err != 0 ? KINESIS_ENOMEM : 0;
 }
 
@@ -382,8 +368,8 @@ static int finish(kn_svc_out_t* o) {
 static int op_create_stream(req_t* q) {
   static const char* const modes[] = {"PROVISIONED", "ON_DEMAND", NULL};
   const char* name;
-  json_t* details = member(q->root, "StreamModeDetails");
-  json_t* tags = member(q->root, "Tags");
+  json_t* details = kn_svc_member(q->root, "StreamModeDetails");
+  json_t* tags = kn_svc_member(q->root, "Tags");
   int64_t count = 0;
   int64_t kib = 1024;
   int has_count;
@@ -392,21 +378,22 @@ static int op_create_stream(req_t* q) {
   kn_svc_stream_t* s;
   int r;
 
-  if ((r = get_name(q, q->root, "StreamName", 1, &name)) != 0 ||
-      (r = get_int(q, q->root, "ShardCount", 1, INT64_MAX, &count,
-                   &has_count)) != 0 ||
-      (r = get_int(q, q->root, "MaxRecordSizeInKiB", 1024, 10240, &kib,
-                   &has_kib)) != 0)
+  if ((r = kn_svc_get_name(q, q->root, "StreamName", 1, &name)) != 0 ||
+      (r = kn_svc_get_int(q, q->root, "ShardCount", 1, INT64_MAX, &count,
+                          &has_count)) != 0 ||
+      (r = kn_svc_get_int(q, q->root, "MaxRecordSizeInKiB", 1024, 10240, &kib,
+                          &has_kib)) != 0)
     return r;
   if (tags != NULL && !json_is_object(tags))
-    return serialization(q, "Tags");
+    return kn_svc_serialization(q, "Tags");
   if (details != NULL) {
     if (!json_is_object(details))
-      return serialization(q, "StreamModeDetails");
-    if ((r = get_enum(q, details, "StreamMode", modes,
-                      "Member must satisfy enum value set: [PROVISIONED, "
-                      "ON_DEMAND]",
-                      1, &mode)) != 0)
+      return kn_svc_serialization(q, "StreamModeDetails");
+    if ((r = kn_svc_get_enum(
+             q, details, "StreamMode", modes,
+             "Member must satisfy enum value set: [PROVISIONED, "
+             "ON_DEMAND]",
+             1, &mode)) != 0)
       return r;
   }
   /* An on-demand stream starts with 4 shards, as on AWS; ShardCount,
@@ -436,11 +423,11 @@ static int op_create_stream(req_t* q) {
 
 static int op_delete_stream(req_t* q) {
   kn_svc_stream_t* s;
-  json_t* enforce = member(q->root, "EnforceConsumerDeletion");
+  json_t* enforce = kn_svc_member(q->root, "EnforceConsumerDeletion");
   int r;
   if (enforce != NULL && !json_is_boolean(enforce))
-    return serialization(q, "EnforceConsumerDeletion");
-  if ((r = find_stream(q, NEED_DATA, &s)) != 0)
+    return kn_svc_serialization(q, "EnforceConsumerDeletion");
+  if ((r = kn_svc_find_stream(q, NEED_DATA, &s)) != 0)
     return r;
   kn_svc_stream_delete(q->st, s, q->now);
   return 0;
@@ -461,14 +448,14 @@ static int op_describe_stream_summary(req_t* q) {
   kn_svc_stream_t* s;
   kn_svc_out_t o;
   int r;
-  if ((r = find_stream(q, NEED_ANY, &s)) != 0)
+  if ((r = kn_svc_find_stream(q, NEED_ANY, &s)) != 0)
     return r;
   kn_svc_out_init(&o, &q->reply->body);
   kn_svc_out_begin(&o, NULL);
   kn_svc_out_begin(&o, "StreamDescriptionSummary");
   kn_svc_out_str(&o, "StreamName", s->name);
   out_arn(q, &o, "StreamARN", s);
-  kn_svc_out_str(&o, "StreamStatus", status_name(s->status));
+  kn_svc_out_str(&o, "StreamStatus", kn_svc_status_name(s->status));
   out_mode(&o, s);
   kn_svc_out_int(&o, "RetentionPeriodHours", s->retention_hours);
   kn_svc_out_time(&o, "StreamCreationTimestamp", s->created_ms);
@@ -480,7 +467,7 @@ static int op_describe_stream_summary(req_t* q) {
   kn_svc_out_int(&o, "MaxRecordSizeInKiB", s->max_record_kib);
   kn_svc_out_end(&o);
   kn_svc_out_end(&o);
-  return finish(&o);
+  return kn_svc_finish(&o);
 }
 
 
@@ -495,9 +482,11 @@ static int op_describe_stream(req_t* q) {
   size_t i;
   int r;
 
-  if ((r = get_int(q, q->root, "Limit", 1, 10000, &limit, &has_limit)) != 0 ||
-      (r = get_name(q, q->root, "ExclusiveStartShardId", 0, &after)) != 0 ||
-      (r = find_stream(q, NEED_ANY, &s)) != 0)
+  if ((r = kn_svc_get_int(q, q->root, "Limit", 1, 10000, &limit, &has_limit)) !=
+          0 ||
+      (r = kn_svc_get_name(q, q->root, "ExclusiveStartShardId", 0, &after)) !=
+          0 ||
+      (r = kn_svc_find_stream(q, NEED_ANY, &s)) != 0)
     return r;
   /* The service answers at most 100 shards a call, whatever the Limit. */
   if (limit > 100)
@@ -507,7 +496,7 @@ static int op_describe_stream(req_t* q) {
   kn_svc_out_begin(&o, "StreamDescription");
   kn_svc_out_str(&o, "StreamName", s->name);
   out_arn(q, &o, "StreamARN", s);
-  kn_svc_out_str(&o, "StreamStatus", status_name(s->status));
+  kn_svc_out_str(&o, "StreamStatus", kn_svc_status_name(s->status));
   out_mode(&o, s);
   kn_svc_out_array(&o, "Shards");
   for (i = 0; i < s->nshards; i++) {
@@ -531,7 +520,7 @@ static int op_describe_stream(req_t* q) {
   kn_svc_out_str(&o, "EncryptionType", "NONE");
   kn_svc_out_end(&o);
   kn_svc_out_end(&o);
-  return finish(&o);
+  return kn_svc_finish(&o);
 }
 
 
@@ -556,9 +545,12 @@ static int op_list_streams(req_t* q) {
   kn_svc_out_t o;
   int r;
 
-  if ((r = get_int(q, q->root, "Limit", 1, 10000, &limit, &has_limit)) != 0 ||
-      (r = get_name(q, q->root, "ExclusiveStartStreamName", 0, &after)) != 0 ||
-      (r = get_str(q, q->root, "NextToken", &token_text, &token_len)) != 0)
+  if ((r = kn_svc_get_int(q, q->root, "Limit", 1, 10000, &limit, &has_limit)) !=
+          0 ||
+      (r = kn_svc_get_name(q, q->root, "ExclusiveStartStreamName", 0,
+                           &after)) != 0 ||
+      (r = kn_svc_get_str(q, q->root, "NextToken", &token_text, &token_len)) !=
+          0)
     return r;
   if (token_text != NULL) {
     if (after != NULL)
@@ -602,14 +594,14 @@ static int op_list_streams(req_t* q) {
     kn_svc_out_begin(&o, NULL);
     kn_svc_out_str(&o, "StreamName", s->name);
     out_arn(q, &o, "StreamARN", s);
-    kn_svc_out_str(&o, "StreamStatus", status_name(s->status));
+    kn_svc_out_str(&o, "StreamStatus", kn_svc_status_name(s->status));
     out_mode(&o, s);
     kn_svc_out_time(&o, "StreamCreationTimestamp", s->created_ms);
     kn_svc_out_end(&o);
   }
   kn_svc_out_array_end(&o);
   kn_svc_out_end(&o);
-  return finish(&o);
+  return kn_svc_finish(&o);
 }
 
 
@@ -664,7 +656,7 @@ static int op_list_shards(req_t* q) {
   size_t token_len;
   const char* after = NULL;
   const char* filter_shard = NULL;
-  json_t* filter = member(q->root, "ShardFilter");
+  json_t* filter = kn_svc_member(q->root, "ShardFilter");
   int64_t max = 1000;
   int has_max;
   int64_t ts = 0;
@@ -682,20 +674,22 @@ static int op_list_shards(req_t* q) {
   size_t i;
   int r;
 
-  if ((r = get_int(q, q->root, "MaxResults", 1, 10000, &max, &has_max)) !=
+  if ((r = kn_svc_get_int(q, q->root, "MaxResults", 1, 10000, &max,
+                          &has_max)) != 0 ||
+      (r = kn_svc_get_str(q, q->root, "NextToken", &token_text, &token_len)) !=
           0 ||
-      (r = get_str(q, q->root, "NextToken", &token_text, &token_len)) != 0 ||
-      (r = get_name(q, q->root, "ExclusiveStartShardId", 0, &after)) != 0 ||
-      (r = get_time(q, q->root, "StreamCreationTimestamp", &created,
-                    &has_created)) != 0)
+      (r = kn_svc_get_name(q, q->root, "ExclusiveStartShardId", 0, &after)) !=
+          0 ||
+      (r = kn_svc_get_time(q, q->root, "StreamCreationTimestamp", &created,
+                           &has_created)) != 0)
     return r;
   /* The service answers at most 1000 shards a page. */
   if (max > 1000)
     max = 1000;
   if (token_text != NULL) {
     /* The token names the stream and the listing; nothing else may. */
-    if (member(q->root, "StreamName") != NULL ||
-        member(q->root, "StreamARN") != NULL)
+    if (kn_svc_member(q->root, "StreamName") != NULL ||
+        kn_svc_member(q->root, "StreamARN") != NULL)
       return kn_svc_error(q->reply, "InvalidArgumentException",
                           "NextToken and StreamName or StreamARN cannot be "
                           "given together.");
@@ -713,22 +707,22 @@ static int op_list_shards(req_t* q) {
       return expired_token(q);
     s = kn_svc_stream_find(q->st, t.name);
     if (s == NULL || s->incarnation != t.incarnation)
-      return not_found(q, t.name);
+      return kn_svc_not_found(q, t.name);
     type = (int) t.pos;
     ts = t.arg;
     last = t.shard;
   } else {
     if (filter != NULL) {
       if (!json_is_object(filter))
-        return serialization(q, "ShardFilter");
-      if ((r = get_enum(q, filter, "Type", filter_types,
-                        "Member must satisfy enum value set: "
-                        "[AFTER_SHARD_ID, AT_TRIM_HORIZON, "
-                        "FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP, "
-                        "FROM_TIMESTAMP]",
-                        1, &type)) != 0 ||
-          (r = get_name(q, filter, "ShardId", 0, &filter_shard)) != 0 ||
-          (r = get_time(q, filter, "Timestamp", &ts, &has_ts)) != 0)
+        return kn_svc_serialization(q, "ShardFilter");
+      if ((r = kn_svc_get_enum(q, filter, "Type", filter_types,
+                               "Member must satisfy enum value set: "
+                               "[AFTER_SHARD_ID, AT_TRIM_HORIZON, "
+                               "FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP, "
+                               "FROM_TIMESTAMP]",
+                               1, &type)) != 0 ||
+          (r = kn_svc_get_name(q, filter, "ShardId", 0, &filter_shard)) != 0 ||
+          (r = kn_svc_get_time(q, filter, "Timestamp", &ts, &has_ts)) != 0)
         return r;
       if ((type == F_AFTER_SHARD_ID) != (filter_shard != NULL))
         return kn_svc_error(q->reply, "InvalidArgumentException",
@@ -740,7 +734,7 @@ static int op_list_shards(req_t* q) {
                             "AT_TIMESTAMP and FROM_TIMESTAMP and only with "
                             "them.");
     }
-    if ((r = find_stream(q, NEED_DATA, &s)) != 0)
+    if ((r = kn_svc_find_stream(q, NEED_DATA, &s)) != 0)
       return r;
   }
   kn_svc_out_init(&o, &q->reply->body);
@@ -775,476 +769,7 @@ static int op_list_shards(req_t* q) {
     kn_svc_out_token(&o, "NextToken", &t);
   }
   kn_svc_out_end(&o);
-  return finish(&o);
-}
-
-
-/* ---- reading ---- */
-
-
-enum {
-  IT_AT_SEQUENCE_NUMBER,
-  IT_AFTER_SEQUENCE_NUMBER,
-  IT_TRIM_HORIZON,
-  IT_LATEST,
-  IT_AT_TIMESTAMP
-};
-
-
-static int shard_not_found(req_t* q, const kn_svc_stream_t* s,
-                           const char* id) {
-  return kn_svc_error(q->reply, "ResourceNotFoundException",
-                      "Shard %s in stream %s under account %s does not "
-                      "exist.",
-                      id, s->name, q->svc->account_id);
-}
-
-
-static int op_get_shard_iterator(req_t* q) {
-  static const char* const types[] = {
-      "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER", "TRIM_HORIZON", "LATEST",
-      "AT_TIMESTAMP",       NULL};
-  const char* shard_id;
-  const char* seq;
-  int type;
-  int64_t ts = 0;
-  int has_ts;
-  kn_svc_stream_t* s;
-  kn_svc_shard_t* sh;
-  kn_svc_token_t t;
-  kn_svc_out_t o;
-  int r;
-
-  if ((r = get_name(q, q->root, "ShardId", 1, &shard_id)) != 0 ||
-      (r = get_enum(q, q->root, "ShardIteratorType", types,
-                    "Member must satisfy enum value set: "
-                    "[AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, "
-                    "TRIM_HORIZON, LATEST, AT_TIMESTAMP]",
-                    1, &type)) != 0 ||
-      (r = get_seq(q, q->root, "StartingSequenceNumber", &seq)) != 0 ||
-      (r = get_time(q, q->root, "Timestamp", &ts, &has_ts)) != 0 ||
-      (r = find_stream(q, NEED_DATA, &s)) != 0)
-    return r;
-  if ((type <= IT_AFTER_SEQUENCE_NUMBER) != (seq != NULL))
-    return kn_svc_error(q->reply, "InvalidArgumentException",
-                        "StartingSequenceNumber is required with "
-                        "AT_SEQUENCE_NUMBER and AFTER_SEQUENCE_NUMBER, and "
-                        "only with them.");
-  if ((type == IT_AT_TIMESTAMP) != has_ts)
-    return kn_svc_error(q->reply, "InvalidArgumentException",
-                        "Timestamp is required with AT_TIMESTAMP, and only "
-                        "with it.");
-  if (has_ts && ts > q->now)
-    return kn_svc_error(q->reply, "InvalidArgumentException",
-                        "The Timestamp cannot be later than the current "
-                        "time.");
-  sh = kn_svc_shard_find(s, shard_id, q->now);
-  if (sh == NULL)
-    return shard_not_found(q, s, shard_id);
-  if (!kn_svc_admit_iterator(q->svc, sh, q->now))
-    return kn_svc_throttled(q->svc, q->reply, s, sh);
-  kn_svc_shard_trim(s, sh, q->now);
-
-  memset(&t, 0, sizeof(t));
-  t.kind = KN_SVC_TOKEN_ITERATOR;
-  t.incarnation = s->incarnation;
-  t.shard = sh->index;
-  t.issued_ms = q->now;
-  strcpy(t.name, s->name);
-  switch (type) {
-  case IT_TRIM_HORIZON:
-    t.pos = 0;
-    break;
-  case IT_LATEST:
-    t.pos = q->st->counter + 1;
-    break;
-  case IT_AT_TIMESTAMP:
-    t.pos = kn_svc_shard_seek_time(q->st, sh, ts);
-    break;
-  default: {
-    uint64_t counter;
-    uint32_t index;
-    uint64_t top = sh->closed ? sh->end_counter : q->st->counter;
-    /* A sequence number of this shard lies between its opening and now
-     * (or its closing); anything else came from elsewhere. */
-    if (kn_svc_seq_parse(seq, &counter, &index) != 0 || index != sh->index ||
-        counter < sh->start_counter || counter > top)
-      return kn_svc_error(q->reply, "InvalidArgumentException",
-                          "StartingSequenceNumber %s used in "
-                          "GetShardIterator on shard %s in stream %s under "
-                          "account %s is invalid because it did not come "
-                          "from this shard.",
-                          seq, sh->id, s->name, q->svc->account_id);
-    t.pos = type == IT_AT_SEQUENCE_NUMBER ? counter : counter + 1;
-    break;
-  }
-  }
-  kn_svc_out_init(&o, &q->reply->body);
-  kn_svc_out_begin(&o, NULL);
-  kn_svc_out_token(&o, "ShardIterator", &t);
-  kn_svc_out_end(&o);
-  return finish(&o);
-}
-
-
-static int op_get_records(req_t* q) {
-  const char* text;
-  size_t text_len;
-  const char* arn;
-  size_t arn_len;
-  int64_t limit = 10000;
-  int has_limit;
-  kn_svc_token_t t;
-  kn_svc_stream_t* s;
-  kn_svc_shard_t* sh;
-  size_t i;
-  size_t end;
-  size_t bytes = 0;
-  int at_end;
-  kn_svc_out_t o;
-  int r;
-
-  if ((r = get_str(q, q->root, "ShardIterator", &text, &text_len)) != 0 ||
-      (r = get_int(q, q->root, "Limit", 1, 10000, &limit, &has_limit)) != 0 ||
-      (r = get_str(q, q->root, "StreamARN", &arn, &arn_len)) != 0)
-    return r;
-  if (text == NULL)
-    return missing(q, "shardIterator");
-  if (text_len < 1 || text_len > 512)
-    return validation(q, NULL, "shardIterator",
-                      "Member must have length between 1 and 512");
-  if (kn_svc_token_decode(text, text_len, KN_SVC_TOKEN_ITERATOR, &t) != 0)
-    return kn_svc_error(q->reply, "InvalidArgumentException",
-                        "Invalid ShardIterator.");
-  if (q->now - t.issued_ms > KN_SVC_TOKEN_TTL_MS)
-    return kn_svc_error(q->reply, "ExpiredIteratorException",
-                        "Iterator expired. The iterator was created at time "
-                        "%" PRId64 " while right now it is %" PRId64
-                        " which is further in the future than the tolerated "
-                        "delay of %d milliseconds.",
-                        t.issued_ms, q->now, KN_SVC_TOKEN_TTL_MS);
-  if (arn != NULL) {
-    const char* arn_name;
-    if ((r = read_arn(q, arn, arn_len, &arn_name)) != 0)
-      return r;
-    if (arn_name == NULL || strcmp(arn_name, t.name) != 0)
-      return kn_svc_error(q->reply, "InvalidArgumentException",
-                          "StreamARN %s is not the stream of the "
-                          "ShardIterator.",
-                          arn);
-  }
-  s = kn_svc_stream_find(q->st, t.name);
-  /* An iterator of a stream deleted since, even if one of the same name
-   * was made again, names a stream that is gone. */
-  if (s == NULL || s->incarnation != t.incarnation)
-    return not_found(q, t.name);
-  if (s->status != KN_SVC_ACTIVE && s->status != KN_SVC_UPDATING)
-    return kn_svc_error(q->reply, "ResourceInUseException",
-                        "Stream %s under account %s is %s, not ACTIVE.",
-                        s->name, q->svc->account_id, status_name(s->status));
-  if (t.shard >= s->nshards)
-    return kn_svc_error(q->reply, "InvalidArgumentException",
-                        "Invalid ShardIterator.");
-  sh = &s->shards[t.shard];
-  if (kn_svc_shard_aged_out(s, sh, q->now))
-    return shard_not_found(q, s, sh->id);
-  /* The bytes are taken once known, below. */
-  if (!kn_svc_admit_read(q->svc, sh, q->now))
-    return kn_svc_throttled(q->svc, q->reply, s, sh);
-  kn_svc_shard_trim(s, sh, q->now);
-
-  i = kn_svc_shard_seek(sh, t.pos);
-  end = i;
-  /* At least one record, then up to the Limit and 10 MiB. */
-  while (end < sh->len && (int64_t) (end - i) < limit) {
-    const kn_svc_record_t* rec = sh->recs[end];
-    size_t sz = rec->data_len + rec->key_len;
-    if (end > i && bytes + sz > GET_RECORDS_MAX_BYTES)
-      break;
-    bytes += sz;
-    end++;
-  }
-  kn_svc_read_bytes(q->svc, sh, bytes);
-  /* A closed shard read to its end has no next iterator: its children
-   * come instead. */
-  at_end = sh->closed && end == sh->len;
-
-  kn_svc_out_init(&o, &q->reply->body);
-  kn_svc_out_begin(&o, NULL);
-  kn_svc_out_array(&o, "Records");
-  for (; i < end; i++) {
-    const kn_svc_record_t* rec = sh->recs[i];
-    char seq[KN_SVC_SEQ_LEN + 1];
-    kn_svc_seq_format(rec->counter, sh->index, seq);
-    kn_svc_out_begin(&o, NULL);
-    kn_svc_out_str(&o, "SequenceNumber", seq);
-    kn_svc_out_time(&o, "ApproximateArrivalTimestamp", rec->arrival_ms);
-    kn_svc_out_base64(&o, "Data", rec->data, rec->data_len);
-    kn_svc_out_strn(&o, "PartitionKey", rec->key, rec->key_len);
-    kn_svc_out_end(&o);
-    t.pos = rec->counter + 1;
-  }
-  kn_svc_out_array_end(&o);
-  if (!at_end) {
-    t.issued_ms = q->now;
-    kn_svc_out_token(&o, "NextShardIterator", &t);
-  }
-  {
-    int64_t behind = 0;
-    if (end < sh->len) {
-      behind = q->now - sh->recs[end]->arrival_ms;
-      if (behind < 0)
-        behind = 0;
-    }
-    kn_svc_out_int(&o, "MillisBehindLatest", behind);
-  }
-  if (at_end) {
-    kn_svc_out_array(&o, "ChildShards");
-    for (i = 0; i < s->nshards; i++) {
-      const kn_svc_shard_t* c = &s->shards[i];
-      if (c->parent != (int64_t) sh->index &&
-          c->adjacent_parent != (int64_t) sh->index)
-        continue;
-      kn_svc_out_begin(&o, NULL);
-      kn_svc_out_str(&o, "ShardId", c->id);
-      kn_svc_out_array(&o, "ParentShards");
-      kn_svc_out_str(&o, NULL, s->shards[c->parent].id);
-      if (c->adjacent_parent >= 0)
-        kn_svc_out_str(&o, NULL, s->shards[c->adjacent_parent].id);
-      kn_svc_out_array_end(&o);
-      out_range(&o, c);
-      kn_svc_out_end(&o);
-    }
-    kn_svc_out_array_end(&o);
-  }
-  kn_svc_out_end(&o);
-  return finish(&o);
-}
-
-
-/* ---- writing ---- */
-
-
-/* One record to put, read and checked; `data` is decoded into the
- * caller's scratch buffer. */
-typedef struct put_entry_s {
-  const char* key;
-  size_t key_len;
-  const char* data_text;
-  size_t data_text_len;
-  size_t data_len;
-  kn_hash_key_t hash;
-  const char* fault; /* PutRecords: the ErrorCode it fails with, or NULL */
-} put_entry_t;
-
-
-/* Decodes a Data member into `scratch` (grown as needed). */
-static int decode_data(req_t* q, const char* text, size_t len,
-                       kn_buf_t* scratch, size_t* out_len) {
-  size_t max = kn_base64_decoded_max(len);
-  size_t n = max;
-  kn_buf_reset(scratch);
-  if (kn_buf_reserve(scratch, max) != 0)
-    return KINESIS_ENOMEM;
-  if (kn_base64_decode(text, len, scratch->data, &n) != 0)
-    return kn_svc_error(q->reply, "SerializationException",
-                        "Data is not valid base64.");
-  *out_len = n;
-  return 0;
-}
-
-
-/* Reads and checks one record (PutRecord's body, or an entry of
- * PutRecords), its Data decoded once to know its size. */
-static int read_entry(req_t* q, json_t* obj, const kn_svc_stream_t* s,
-                      kn_buf_t* scratch, put_entry_t* e) {
-  int has_ehk;
-  int r;
-  if ((r = get_str(q, obj, "PartitionKey", &e->key, &e->key_len)) != 0 ||
-      (r = get_str(q, obj, "Data", &e->data_text, &e->data_text_len)) != 0 ||
-      (r = get_hash_key(q, obj, "ExplicitHashKey", 0, &e->hash, &has_ehk)) !=
-          0)
-    return r;
-  if (e->key == NULL)
-    return missing(q, "partitionKey");
-  if (e->data_text == NULL)
-    return missing(q, "data");
-  if (!kn_valid_partition_key(e->key, e->key_len))
-    return validation(q, NULL, "partitionKey",
-                      "Member must have length between 1 and 256");
-  if ((r = decode_data(q, e->data_text, e->data_text_len, scratch,
-                       &e->data_len)) != 0)
-    return r;
-  if (e->data_len + e->key_len > (size_t) s->max_record_kib * 1024)
-    return validation(q, NULL, "data",
-                      "Member must have a length, with its partition key, "
-                      "of at most the stream's maximum record size");
-  if (!has_ehk)
-    kn_hash_key_from_partition_key(e->key, e->key_len, &e->hash);
-  return 0;
-}
-
-
-/* Stores a checked entry; its Data is decoded again into `scratch`. */
-static int store_entry(req_t* q, kn_svc_stream_t* s, const put_entry_t* e,
-                       kn_buf_t* scratch, const kn_svc_shard_t** shard,
-                       const kn_svc_record_t** rec) {
-  kn_svc_shard_t* sh = kn_svc_route(s, &e->hash);
-  size_t n;
-  int r;
-  KN_ASSERT(sh != NULL);
-  if ((r = decode_data(q, e->data_text, e->data_text_len, scratch, &n)) != 0)
-    return r;
-  *shard = sh;
-  return kn_svc_shard_put(q->st, s, sh, e->key, e->key_len, scratch->data, n,
-                          q->now, rec);
-}
-
-
-static int op_put_record(req_t* q) {
-  kn_svc_stream_t* s;
-  const char* order;
-  put_entry_t e;
-  kn_buf_t scratch;
-  const kn_svc_shard_t* sh;
-  const kn_svc_record_t* rec;
-  char seq[KN_SVC_SEQ_LEN + 1];
-  kn_svc_out_t o;
-  int r;
-
-  /* SequenceNumberForOrdering is checked and needs nothing more: records
-   * of a shard already take increasing numbers in arrival order. */
-  if ((r = get_seq(q, q->root, "SequenceNumberForOrdering", &order)) != 0 ||
-      (r = find_stream(q, NEED_DATA, &s)) != 0)
-    return r;
-  kn_buf_init(&scratch);
-  r = read_entry(q, q->root, s, &scratch, &e);
-  if (r == 0) {
-    kn_svc_shard_t* to = kn_svc_route(s, &e.hash);
-    KN_ASSERT(to != NULL);
-    if (!kn_svc_admit_write(q->svc, to, e.data_len + e.key_len, q->now))
-      r = kn_svc_throttled(q->svc, q->reply, s, to);
-  }
-  if (r == 0)
-    r = store_entry(q, s, &e, &scratch, &sh, &rec);
-  kn_buf_free(&scratch);
-  if (r != 0)
-    return r;
-  kn_svc_seq_format(rec->counter, sh->index, seq);
-  kn_svc_out_init(&o, &q->reply->body);
-  kn_svc_out_begin(&o, NULL);
-  kn_svc_out_str(&o, "ShardId", sh->id);
-  kn_svc_out_str(&o, "SequenceNumber", seq);
-  kn_svc_out_str(&o, "EncryptionType", "NONE");
-  kn_svc_out_end(&o);
-  return finish(&o);
-}
-
-
-static int op_put_records(req_t* q) {
-  json_t* records = member(q->root, "Records");
-  kn_svc_stream_t* s;
-  put_entry_t* entries;
-  kn_buf_t scratch;
-  size_t n;
-  size_t i;
-  size_t total = 0;
-  size_t failed = 0;
-  kn_svc_out_t o;
-  int r;
-
-  if (records == NULL)
-    return missing(q, "records");
-  if (!json_is_array(records))
-    return serialization(q, "Records");
-  n = json_array_size(records);
-  if (n < 1 || n > 500)
-    return validation(q, NULL, "records",
-                      "Member must have length between 1 and 500");
-  if ((r = find_stream(q, NEED_DATA, &s)) != 0)
-    return r;
-  entries = kn_malloc(n * sizeof(*entries));
-  if (entries == NULL)
-    return KINESIS_ENOMEM;
-  kn_buf_init(&scratch);
-  /* Every entry is checked before any is stored: a bad one fails the whole
-   * request, as on AWS. */
-  for (i = 0; i < n && r == 0; i++) {
-    json_t* e = json_array_get(records, i);
-    if (!json_is_object(e))
-      r = serialization(q, "Records");
-    else if ((r = read_entry(q, e, s, &scratch, &entries[i])) == 0)
-      total += entries[i].data_len + entries[i].key_len;
-  }
-  /* The whole request: 5 MiB, or 10 MiB for a stream of larger records
-   * (protocol.md section 4). */
-  if (r == 0 &&
-      total > (s->max_record_kib > 1024 ? 10u : 5u) * 1024 * 1024)
-    r = kn_svc_error(q->reply, "InvalidArgumentException",
-                     "Records size exceeds %u MB limit",
-                     s->max_record_kib > 1024 ? 10u : 5u);
-  if (r != 0) {
-    kn_buf_free(&scratch);
-    kn_free(entries);
-    return r;
-  }
-  /* Each entry's fate before any is stored, so that the answer can start
-   * with how many failed: the partial-failure fault (svc.h) first, then its
-   * shard's write limits. An entry that does not fit fails alone; a later,
-   * smaller one may still fit. */
-  for (i = 0; i < n; i++) {
-    entries[i].fault = q->svc->entry_fault != NULL
-                           ? q->svc->entry_fault(q->svc->entry_fault_arg)
-                           : NULL;
-    if (entries[i].fault == NULL) {
-      kn_svc_shard_t* to = kn_svc_route(s, &entries[i].hash);
-      KN_ASSERT(to != NULL);
-      if (!kn_svc_admit_write(q->svc, to,
-                              entries[i].data_len + entries[i].key_len,
-                              q->now))
-        entries[i].fault = "ProvisionedThroughputExceededException";
-    }
-    failed += entries[i].fault != NULL;
-  }
-  kn_svc_out_init(&o, &q->reply->body);
-  kn_svc_out_begin(&o, NULL);
-  kn_svc_out_int(&o, "FailedRecordCount", (int64_t) failed);
-  kn_svc_out_array(&o, "Records");
-  for (i = 0; i < n; i++) {
-    const kn_svc_shard_t* sh;
-    const kn_svc_record_t* rec;
-    char seq[KN_SVC_SEQ_LEN + 1];
-    if (entries[i].fault != NULL) {
-      char msg[KN_SVC_RATE_MESSAGE_MAX];
-      if (strcmp(entries[i].fault, "InternalFailure") == 0)
-        snprintf(msg, sizeof(msg), "Internal service failure.");
-      else
-        kn_svc_rate_message(q->svc, s, kn_svc_route(s, &entries[i].hash),
-                            msg, sizeof(msg));
-      kn_svc_out_begin(&o, NULL);
-      kn_svc_out_str(&o, "ErrorCode", entries[i].fault);
-      kn_svc_out_str(&o, "ErrorMessage", msg);
-      kn_svc_out_end(&o);
-      continue;
-    }
-    /* Out of memory halfway leaves the first records stored: the front
-     * answers 500 and the client sends again, as after a lost reply. */
-    if ((r = store_entry(q, s, &entries[i], &scratch, &sh, &rec)) != 0)
-      break;
-    kn_svc_seq_format(rec->counter, sh->index, seq);
-    kn_svc_out_begin(&o, NULL);
-    kn_svc_out_str(&o, "SequenceNumber", seq);
-    kn_svc_out_str(&o, "ShardId", sh->id);
-    kn_svc_out_end(&o);
-  }
-  kn_svc_out_array_end(&o);
-  kn_svc_out_str(&o, "EncryptionType", "NONE");
-  kn_svc_out_end(&o);
-  kn_buf_free(&scratch);
-  kn_free(entries);
-  if (r != 0)
-    return r;
-  return finish(&o);
+  return kn_svc_finish(&o);
 }
 
 
@@ -1263,16 +788,16 @@ static int shard_limit(req_t* q) {
 static int find_open_shard(req_t* q, kn_svc_stream_t* s, const char* name,
                            kn_svc_shard_t** out) {
   const char* id;
-  int r = get_name(q, q->root, name, 1, &id);
+  int r = kn_svc_get_name(q, q->root, name, 1, &id);
   if (r != 0)
     return r;
   *out = kn_svc_shard_find(s, id, q->now);
   if (*out == NULL)
-    return shard_not_found(q, s, id);
+    return kn_svc_shard_not_found(q, s, id);
   if ((*out)->closed)
     return kn_svc_error(q->reply, "InvalidArgumentException",
-                        "Shard %s in stream %s under account %s is closed.",
-                        id, s->name, q->svc->account_id);
+                        "Shard %s in stream %s under account %s is closed.", id,
+                        s->name, q->svc->account_id);
   return 0;
 }
 
@@ -1285,9 +810,9 @@ static int op_split_shard(req_t* q) {
   int has_k;
   int r;
 
-  if ((r = get_hash_key(q, q->root, "NewStartingHashKey", 1, &k, &has_k)) !=
-          0 ||
-      (r = find_stream(q, NEED_ACTIVE, &s)) != 0 ||
+  if ((r = kn_svc_get_hash_key(q, q->root, "NewStartingHashKey", 1, &k,
+                               &has_k)) != 0 ||
+      (r = kn_svc_find_stream(q, NEED_ACTIVE, &s)) != 0 ||
       (r = find_open_shard(q, s, "ShardToSplit", &sh)) != 0)
     return r;
   /* As AWS words it: above StartingHashKey + 1 and below EndingHashKey,
@@ -1319,7 +844,7 @@ static int op_merge_shards(req_t* q) {
   kn_svc_shard_t* b;
   int r;
 
-  if ((r = find_stream(q, NEED_ACTIVE, &s)) != 0 ||
+  if ((r = kn_svc_find_stream(q, NEED_ACTIVE, &s)) != 0 ||
       (r = find_open_shard(q, s, "ShardToMerge", &a)) != 0 ||
       (r = find_open_shard(q, s, "AdjacentShardToMerge", &b)) != 0)
     return r;
@@ -1346,15 +871,16 @@ static int op_update_shard_count(req_t* q) {
   kn_svc_out_t o;
   int r;
 
-  if ((r = get_int(q, q->root, "TargetShardCount", 1, INT64_MAX, &target,
-                   &has_target)) != 0 ||
-      (r = get_enum(q, q->root, "ScalingType", scaling,
-                    "Member must satisfy enum value set: [UNIFORM_SCALING]",
-                    1, &type)) != 0)
+  if ((r = kn_svc_get_int(q, q->root, "TargetShardCount", 1, INT64_MAX, &target,
+                          &has_target)) != 0 ||
+      (r = kn_svc_get_enum(
+           q, q->root, "ScalingType", scaling,
+           "Member must satisfy enum value set: [UNIFORM_SCALING]", 1,
+           &type)) != 0)
     return r;
   if (!has_target)
-    return missing(q, "targetShardCount");
-  if ((r = find_stream(q, NEED_ACTIVE, &s)) != 0)
+    return kn_svc_missing(q, "targetShardCount");
+  if ((r = kn_svc_find_stream(q, NEED_ACTIVE, &s)) != 0)
     return r;
   open = kn_svc_stream_open_shards(s);
   /* The rules and the change are the scheduled reshards' too
@@ -1377,7 +903,7 @@ static int op_update_shard_count(req_t* q) {
   kn_svc_out_int(&o, "TargetShardCount", target);
   out_arn(q, &o, "StreamARN", s);
   kn_svc_out_end(&o);
-  return finish(&o);
+  return kn_svc_finish(&o);
 }
 
 
@@ -1387,12 +913,12 @@ static int change_retention(req_t* q, int increase) {
   int has_hours;
   int r;
 
-  if ((r = get_int(q, q->root, "RetentionPeriodHours", INT64_MIN, INT64_MAX,
-                   &hours, &has_hours)) != 0)
+  if ((r = kn_svc_get_int(q, q->root, "RetentionPeriodHours", INT64_MIN,
+                          INT64_MAX, &hours, &has_hours)) != 0)
     return r;
   if (!has_hours)
-    return missing(q, "retentionPeriodHours");
-  if ((r = find_stream(q, NEED_ACTIVE, &s)) != 0)
+    return kn_svc_missing(q, "retentionPeriodHours");
+  if ((r = kn_svc_find_stream(q, NEED_ACTIVE, &s)) != 0)
     return r;
   if (hours < 24)
     return kn_svc_error(q->reply, "InvalidArgumentException",
@@ -1543,18 +1069,20 @@ static int op_schedule_reshard(req_t* q) {
   int has;
   int r;
 
-  if ((r = only_members(q, names, "StreamName, TargetShardCount, AfterMs "
-                                  "and EveryMs")) != 0 ||
-      (r = get_name(q, q->root, "StreamName", 1, &name)) != 0 ||
-      (r = get_int(q, q->root, "TargetShardCount", 1, KN_SVC_MAX_OPEN_SHARDS,
-                   &target, &has_target)) != 0 ||
-      (r = get_int(q, q->root, "AfterMs", 0,
-                   q->now >= 0 ? INT64_MAX - q->now : INT64_MAX, &after,
-                   &has)) != 0 ||
-      (r = get_int(q, q->root, "EveryMs", 0, INT64_MAX, &every, &has)) != 0)
+  if ((r = only_members(q, names,
+                        "StreamName, TargetShardCount, AfterMs "
+                        "and EveryMs")) != 0 ||
+      (r = kn_svc_get_name(q, q->root, "StreamName", 1, &name)) != 0 ||
+      (r = kn_svc_get_int(q, q->root, "TargetShardCount", 1,
+                          KN_SVC_MAX_OPEN_SHARDS, &target, &has_target)) != 0 ||
+      (r = kn_svc_get_int(q, q->root, "AfterMs", 0,
+                          q->now >= 0 ? INT64_MAX - q->now : INT64_MAX, &after,
+                          &has)) != 0 ||
+      (r = kn_svc_get_int(q, q->root, "EveryMs", 0, INT64_MAX, &every, &has)) !=
+          0)
     return r;
   if (!has_target)
-    return missing(q, "TargetShardCount");
+    return kn_svc_missing(q, "TargetShardCount");
   r = kn_svc_schedule_reshard(q->svc, name, q->now + after, (uint32_t) target,
                               (uint64_t) every);
   if (r == KINESIS_EINVAL) /* only a clock before 1970 */
@@ -1572,7 +1100,7 @@ static int op_cancel_reshards(req_t* q) {
   int r;
 
   if ((r = only_members(q, names, "StreamName")) != 0 ||
-      (r = get_name(q, q->root, "StreamName", 0, &name)) != 0)
+      (r = kn_svc_get_name(q, q->root, "StreamName", 0, &name)) != 0)
     return r;
   kn_svc_cancel_reshards(q->svc, name);
   return kn_buf_append_str(&q->reply->body, "{}");
@@ -1595,10 +1123,10 @@ static const struct {
     {"DescribeStreamSummary", op_describe_stream_summary, 0},
     {"ListStreams", op_list_streams, 0},
     {"ListShards", op_list_shards, 0},
-    {"GetShardIterator", op_get_shard_iterator, 0},
-    {"GetRecords", op_get_records, 0},
-    {"PutRecord", op_put_record, 0},
-    {"PutRecords", op_put_records, 0},
+    {"GetShardIterator", kn_svc_op_get_shard_iterator, 0},
+    {"GetRecords", kn_svc_op_get_records, 0},
+    {"PutRecord", kn_svc_op_put_record, 0},
+    {"PutRecords", kn_svc_op_put_records, 0},
     {"SplitShard", op_split_shard, 0},
     {"MergeShards", op_merge_shards, 0},
     {"UpdateShardCount", op_update_shard_count, 0},

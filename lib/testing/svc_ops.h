@@ -1,0 +1,69 @@
+#ifndef KN_SVC_OPS_H
+#define KN_SVC_OPS_H
+
+#include <jansson.h>
+
+#include "svc_internal.h"
+
+/*
+ * What the fake service's operation files share (svc_ops.c: reading
+ * members, streams, stream management, listings, reshards, retention, the
+ * admin requests and the dispatch; svc_data.c: GetShardIterator,
+ * GetRecords, PutRecord and PutRecords). These two are the service's only
+ * files that read JSON (jansson), through this header.
+ */
+
+/* One request being answered. */
+typedef struct req_s {
+  kn_svc_t* svc;
+  kn_svc_store_t* st;
+  json_t* root;
+  int64_t now;
+  kn_svc_reply_t* reply;
+} req_t;
+
+/* What a call needs of a stream's status. AWS goes on reading and writing
+ * while a stream is UPDATING (the model's UpdateShardCount text says so),
+ * and refuses reshards and retention changes until it is ACTIVE. */
+typedef enum { NEED_ANY, NEED_DATA, NEED_ACTIVE } need_t;
+
+/* ---- svc_ops.c's helpers that svc_data.c uses. The getters and the
+ * error answers return 0, KN_SVC_REPLIED (the error is answered) or
+ * KINESIS_ENOMEM. ---- */
+
+int kn_svc_find_stream(req_t* q, need_t need, kn_svc_stream_t** out);
+int kn_svc_finish(kn_svc_out_t* o);
+int kn_svc_get_enum(req_t* q, json_t* obj, const char* name,
+                    const char* const* values, const char* set, int required,
+                    int* out);
+int kn_svc_get_hash_key(req_t* q, json_t* obj, const char* name, int required,
+                        kn_hash_key_t* key, int* present);
+int kn_svc_get_int(req_t* q, json_t* obj, const char* name, int64_t lo,
+                   int64_t hi, int64_t* out, int* present);
+int kn_svc_get_name(req_t* q, json_t* obj, const char* name, int required,
+                    const char** out);
+int kn_svc_get_seq(req_t* q, json_t* obj, const char* name, const char** out);
+int kn_svc_get_str(req_t* q, json_t* obj, const char* name, const char** out,
+                   size_t* len);
+int kn_svc_get_time(req_t* q, json_t* obj, const char* name, int64_t* ms,
+                    int* present);
+json_t* kn_svc_member(json_t* obj, const char* name);
+int kn_svc_missing(req_t* q, const char* member);
+int kn_svc_not_found(req_t* q, const char* name);
+void kn_svc_out_range(kn_svc_out_t* o, const kn_svc_shard_t* sh);
+int kn_svc_read_arn(req_t* q, const char* arn, size_t len, const char** name);
+int kn_svc_serialization(req_t* q, const char* member);
+const char* kn_svc_status_name(kn_svc_status_t s);
+int kn_svc_validation(req_t* q, const char* value, const char* member,
+                      const char* constraint);
+
+/* ---- The data operations (svc_data.c) ---- */
+
+int kn_svc_op_get_records(req_t* q);
+int kn_svc_op_get_shard_iterator(req_t* q);
+int kn_svc_op_put_record(req_t* q);
+int kn_svc_op_put_records(req_t* q);
+int kn_svc_shard_not_found(req_t* q, const kn_svc_stream_t* s,
+                           const char* id);
+
+#endif /* KN_SVC_OPS_H */
