@@ -218,9 +218,8 @@ KINESIS_EXTERN void kinesis_serve_options_init_sized(
  *
  * Returns 0 and sets `*out`; KINESIS_EINVAL (a NULL `loop` or `out`, an
  * `options->size` of 0, a `limits_off` bit that names no limit, a `keys`
- * entry without ':', with an empty key id
- * or secret, or a key id holding a space, '/', ',' or '=', a `host` that
- * is empty or not an IP address, or
+ * entry without ':', with an empty key id or secret, or a key id holding a
+ * space, '/', ',' or '=', a `host` that is empty or not an IP address, or
  * an address the system will not listen on: not one of this machine's,
  * or a privileged port; `faults` that kinesis_serve_set_faults() refuses);
  * KINESIS_EBUSY (the port is already in use);
@@ -350,9 +349,10 @@ KINESIS_EXTERN int kinesis_serve_cancel_reshards(kinesis_serve_t* serve,
 /**
  * Stops listening, closes every connection (a request not yet received
  * whole is dropped; every one received was answered, or dropped by a
- * fault: one still waiting out its latency is answered at once), frees the service and its streams, then calls `cb` (may be NULL)
- * with the service's user slot and status 0, on a later tick, never inside
- * this call. Once `cb` has run the loop holds nothing of the service's.
+ * fault: one still waiting out its latency is answered at once), frees the
+ * service and its streams, then calls `cb` (may be NULL) with the
+ * service's user slot and status 0, on a later tick, never inside this
+ * call. Once `cb` has run the loop holds nothing of the service's.
  * Returns 0, KINESIS_EINVAL (NULL `serve`) or KINESIS_EALREADY when a close
  * has begun (this `cb` then never runs). Since 0.9.
  */
