@@ -167,3 +167,26 @@ void kn_test_alloc_install(void) {
   ASSERT_OK(kinesis_replace_allocator(fail_malloc, fail_realloc, fail_calloc,
                                       fail_free));
 }
+
+
+void kn_test_alloc_each(int (*scenario)(void), int64_t min_allocs) {
+  int64_t total;
+  int64_t i;
+
+  kn_test_alloc_install();
+  kn_test_alloc_fail_at = -1;
+  kn_test_alloc_count = 0;
+  kn_test_alloc_live = 0;
+  ASSERT_EQ(0, scenario());
+  ASSERT_EQ(0, kn_test_alloc_live);
+  total = kn_test_alloc_count;
+  ASSERT_GT(total, min_allocs);
+  for (i = 0; i < total; i++) {
+    kn_test_alloc_count = 0;
+    kn_test_alloc_fail_at = i;
+    ASSERT_GT(scenario(), 0);
+    /* Whatever failed, nothing is left behind. */
+    ASSERT_EQ(0, kn_test_alloc_live);
+  }
+  kn_test_alloc_fail_at = -1;
+}

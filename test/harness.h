@@ -122,4 +122,11 @@ extern int64_t kn_test_alloc_count;
 extern int64_t kn_test_alloc_live;
 void kn_test_alloc_install(void);
 
+/* The whole drill, for a scenario that returns how many of its steps
+ * failed for want of memory: installs the allocator, runs the scenario once
+ * (no step may fail, nothing may be left allocated, and it must make more
+ * than `min_allocs` allocations), then once more for each allocation,
+ * failing that one: some step must fail and nothing may be left behind. */
+void kn_test_alloc_each(int (*scenario)(void), int64_t min_allocs);
+
 #endif /* KN_TEST_HARNESS_H */

@@ -383,23 +383,7 @@ static int scenario(void) {
 
 
 static void test_alloc_failures(void) {
-  int64_t total;
-  int64_t i;
-  kn_test_alloc_install();
-  kn_test_alloc_fail_at = -1;
-  kn_test_alloc_count = 0;
-  kn_test_alloc_live = 0;
-  ASSERT_EQ(0, scenario());
-  ASSERT_EQ(0, kn_test_alloc_live);
-  total = kn_test_alloc_count;
-  ASSERT_GT(total, 5);
-  for (i = 0; i < total; i++) {
-    kn_test_alloc_count = 0;
-    kn_test_alloc_fail_at = i;
-    ASSERT_GT(scenario(), 0);
-    ASSERT_EQ(0, kn_test_alloc_live);
-  }
-  kn_test_alloc_fail_at = -1;
+  kn_test_alloc_each(scenario, 5);
 }
 
 
