@@ -442,6 +442,8 @@ static size_t put_through_chaos(int ordered) {
   reader_t rd;
   char stream[128];
   char* stats;
+  const char* failed_inside;
+  unsigned long entries_failed = 0;
   size_t bad;
 
   ASSERT_OK(uv_loop_init(&loop));
@@ -476,9 +478,18 @@ static size_t put_through_chaos(int ordered) {
          (unsigned long long) st.requests,
          (unsigned long long) st.records_retried,
          (unsigned long long) st.records_throttled, stats);
+  /* The faults happened: records were failed inside answers, as the fault
+   * server counted them. (The producer's own count of throttled records
+   * depends on how the records fell into requests, which is timing: in the
+   * default mode's few large requests it was once 17 under ASan.) */
+  failed_inside = strstr(stats, "\"partial_records_failed\":");
+  ASSERT_NOT_NULL(failed_inside);
+  ASSERT_EQ(1, sscanf(failed_inside, "\"partial_records_failed\":%lu",
+                      &entries_failed));
   free(stats);
-  /* The faults happened: records were failed inside answers. */
-  ASSERT_GT(st.records_throttled, 20);
+  ASSERT_GT(entries_failed, 20);
+  ASSERT_GT(st.records_throttled, 0);
+  ASSERT_GE(st.records_retried, entries_failed);
   ASSERT_OK(kn_fault_chaos_off(fault));
   close_producer(p);
 
