@@ -1,4 +1,5 @@
 #include "client_util.h"
+#include "service.h"
 
 #include <string.h>
 
@@ -10,7 +11,7 @@ static uv_loop_t loop;
 static kinesis_client_t* new_client(void) {
   kinesis_client_options_t o;
   kinesis_client_t* c;
-  test_client_options(&o, kn_test_require_env("KINESIS_TEST_ENDPOINT"));
+  test_client_options(&o, test_endpoint());
   ASSERT_OK(kinesis_client_new(&loop, &o, &c));
   return c;
 }
@@ -403,7 +404,7 @@ static void test_identity(void) {
   identity_cap_t cap;
 
   ASSERT_OK(uv_loop_init(&loop));
-  test_client_options(&o, kn_test_require_env("KINESIS_TEST_ENDPOINT"));
+  test_client_options(&o, test_endpoint());
   o.access_key_id = "AKIDOPTIONSABCD";
   ASSERT_OK(kinesis_client_new(&loop, &o, &c));
   ASSERT_EQ(KINESIS_EINVAL, kinesis_client_identity(NULL, identity_cb, &cap));

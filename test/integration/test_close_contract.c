@@ -1,4 +1,5 @@
 #include "client_util.h"
+#include "service.h"
 
 /* For one test that must catch a stop between its end and its callback. */
 #include "consumer_internal.h"
@@ -69,7 +70,7 @@ static kinesis_client_t* new_client(void) {
 
 
 static void start(void) {
-  endpoint = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  endpoint = test_endpoint();
   ASSERT_OK(uv_loop_init(&loop));
   g_order = 0;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# examples/consume_redis against kinesalite and a throwaway redis-server
-# (run under test/with-servers.sh and test/with-redis.sh): two processes of
+# examples/consume_redis against a Kinesis service and a throwaway
+# redis-server (run under test/with-serve.sh KINESIS, or
+# test/with-servers.sh, and test/with-redis.sh): two processes of
 # one application share a 4-shard stream.
 #
 #   1. 2,000 records are put; the first process starts and leases all 4
@@ -35,7 +36,7 @@ skip_or_fail() {
 }
 [ -n "${KINESIS_TEST_ENDPOINT:-}" ] && [ -n "${KINESIS_TEST_REDIS_URL:-}" ] &&
   [ -n "${KINESIS_TEST_REDIS_PORT:-}" ] ||
-  skip_or_fail "run me under test/with-servers.sh and test/with-redis.sh"
+  skip_or_fail "run me under test/with-serve.sh KINESIS (or test/with-servers.sh) and test/with-redis.sh"
 command -v redis-cli >/dev/null 2>&1 || skip_or_fail "redis-cli is not installed"
 
 endpoint="$KINESIS_TEST_ENDPOINT"

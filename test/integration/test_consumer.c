@@ -1,4 +1,5 @@
 #include "client_util.h"
+#include "service.h"
 
 #include <string.h>
 
@@ -133,7 +134,7 @@ static size_t sink_distinct(void) {
 static kinesis_client_t* new_client(void) {
   kinesis_client_options_t o;
   kinesis_client_t* c;
-  test_client_options(&o, kn_test_require_env("KINESIS_TEST_ENDPOINT"));
+  test_client_options(&o, test_endpoint());
   ASSERT_OK(kinesis_client_new(&loop, &o, &c));
   return c;
 }

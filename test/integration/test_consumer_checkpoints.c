@@ -1,4 +1,5 @@
 #include "client_util.h"
+#include "service.h"
 
 #include <string.h>
 
@@ -314,7 +315,7 @@ static void check_refusal(const world_t* w, const seen_t* seen) {
 
 
 static void setup_env(void) {
-  endpoint = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  endpoint = test_endpoint();
   redis_url = kn_test_require_env("KINESIS_TEST_REDIS_URL");
   ASSERT_OK(uv_loop_init(&loop));
 }

@@ -6,12 +6,13 @@
 # may cost duplicates (records printed past the last checkpoint are printed
 # again by the next tail), never a record.
 #
-#   test/with-servers.sh test/with-redis.sh \
+#   test/with-serve.sh PATH-TO-KINESIS test/with-redis.sh \
 #     test/integration/test_consumer_kill.sh PATH-TO-KINESIS
 #
-# Needs kinesalite (KINESIS_TEST_ENDPOINT) and a throwaway redis-server
-# (KINESIS_TEST_REDIS_URL) and python3; without them it exits 77 (skip), or 1
-# when CI=true. KINESIS_CAMPAIGN_SEED fixes the random kill delays.
+# Needs a Kinesis service (KINESIS_TEST_ENDPOINT: `kinesis serve` from
+# test/with-serve.sh, or kinesalite from test/with-servers.sh), a throwaway
+# redis-server (KINESIS_TEST_REDIS_URL) and python3; without them it exits 77
+# (skip), or 1 when CI=true. KINESIS_CAMPAIGN_SEED fixes the random kill delays.
 #
 # Figures (kill delays, lines printed per run, duplicates) are printed as
 # "# ..." lines. It takes about 2 minutes: 20 runs of 0.2 to 7 s (the tail
@@ -22,7 +23,7 @@ set -u
 
 prog="test_consumer_kill.sh"
 if [ "$#" -ne 1 ] || [ ! -x "$1" ]; then
-  echo "usage: $prog PATH-TO-KINESIS (run it under test/with-servers.sh and test/with-redis.sh)" >&2
+  echo "usage: $prog PATH-TO-KINESIS (run it under test/with-serve.sh KINESIS (or test/with-servers.sh) and test/with-redis.sh)" >&2
   exit 1
 fi
 KINESIS="$1"
@@ -38,7 +39,7 @@ skip_or_fail() {
 
 for v in KINESIS_TEST_ENDPOINT KINESIS_TEST_REDIS_URL; do
   if [ -z "${!v:-}" ]; then
-    skip_or_fail "$v is not set; run me under test/with-servers.sh and test/with-redis.sh"
+    skip_or_fail "$v is not set; run me under test/with-serve.sh KINESIS (or test/with-servers.sh) and test/with-redis.sh"
   fi
 done
 command -v python3 >/dev/null 2>&1 || skip_or_fail "python3 is not installed"

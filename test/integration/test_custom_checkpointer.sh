@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# examples/custom_checkpointer against kinesalite (run under
-# test/with-servers.sh): a consumer whose checkpoints live in a file
+# examples/custom_checkpointer against a Kinesis service (run under
+# test/with-serve.sh KINESIS, or test/with-servers.sh): a consumer whose checkpoints live in a file
 # (examples/file_checkpointer.c), run four times over one stream of 1,000
 # records:
 #
@@ -29,7 +29,7 @@ if [ -z "${KINESIS_TEST_ENDPOINT:-}" ]; then
     echo "not ok - KINESIS_TEST_ENDPOINT is not set (CI=true)"
     exit 1
   fi
-  echo "$prog: SKIP: run me under test/with-servers.sh" >&2
+  echo "$prog: SKIP: run me under test/with-serve.sh KINESIS or test/with-servers.sh" >&2
   exit 77
 fi
 endpoint="$KINESIS_TEST_ENDPOINT"

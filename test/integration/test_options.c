@@ -1,4 +1,5 @@
 #include "client_util.h"
+#include "service.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -70,7 +71,7 @@ static void close_checkpointer(kinesis_checkpointer_t* cp) {
 static kinesis_client_t* new_client(void) {
   kinesis_client_options_t o;
   kinesis_client_t* c;
-  test_client_options(&o, kn_test_require_env("KINESIS_TEST_ENDPOINT"));
+  test_client_options(&o, test_endpoint());
   ASSERT_OK(kinesis_client_new(&loop, &o, &c));
   return c;
 }
@@ -168,7 +169,7 @@ static void test_client_options_sized(void) {
   unsigned char* tail;
 
   ASSERT_OK(uv_loop_init(&loop));
-  test_client_options(&full, kn_test_require_env("KINESIS_TEST_ENDPOINT"));
+  test_client_options(&full, test_endpoint());
   ASSERT_EQ(sizeof(full), full.size);
 
   /* An older caller: its struct ends before insecure, so it holds no
@@ -242,7 +243,7 @@ static void test_client_null_and_zero(void) {
   close_client(&loop, c);
 
   for (i = 0; i < KN_ARRAY_SIZE(zero_invalid); i++) {
-    test_client_options(&o, kn_test_require_env("KINESIS_TEST_ENDPOINT"));
+    test_client_options(&o, test_endpoint());
     zero_field(&o, &zero_invalid[i]);
     if (kinesis_client_new(&loop, &o, &c) != KINESIS_EINVAL) {
       fprintf(stderr, "client: %s 0 was not KINESIS_EINVAL\n",
@@ -251,7 +252,7 @@ static void test_client_null_and_zero(void) {
     }
   }
   /* 0 where the field gives it a meaning: insecure off, log level ERROR. */
-  test_client_options(&o, kn_test_require_env("KINESIS_TEST_ENDPOINT"));
+  test_client_options(&o, test_endpoint());
   o.insecure = 0;
   o.log_level = KINESIS_LOG_ERROR;
   ASSERT_OK(kinesis_client_new(&loop, &o, &c));

@@ -1,4 +1,5 @@
 #include "client_util.h"
+#include "service.h"
 
 #include <string.h>
 
@@ -318,7 +319,7 @@ static void close_producer(kinesis_producer_t* p) {
 
 
 static void test_hundred_thousand_records(void) {
-  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  const char* ep = test_endpoint();
   kinesis_client_t* c;
   kinesis_producer_options_t o;
   kinesis_producer_t* p;
@@ -379,7 +380,7 @@ static void test_hundred_thousand_records(void) {
 
 
 static void test_bad_records(void) {
-  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  const char* ep = test_endpoint();
   kinesis_client_t* c;
   kinesis_producer_options_t o;
   kinesis_producer_t* p;
@@ -456,7 +457,7 @@ static void test_bad_records(void) {
 
 
 static void test_queue_full_then_drain(void) {
-  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  const char* ep = test_endpoint();
   kinesis_client_t* c;
   kinesis_producer_options_t o;
   kinesis_producer_t* p;
@@ -512,7 +513,7 @@ static void on_mem_put(kinesis_producer_t* p, int status,
 
 
 static void test_queue_memory_bounded(void) {
-  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  const char* ep = test_endpoint();
   enum { N = 100000 };
   kinesis_client_t* c;
   kinesis_producer_options_t o;
@@ -586,7 +587,7 @@ static void on_rate_flush(kinesis_producer_t* p,
 
 
 static void test_rate_limit_holds(void) {
-  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  const char* ep = test_endpoint();
   kinesis_client_t* c;
   kinesis_producer_options_t o;
   kinesis_producer_t* p;
@@ -639,7 +640,7 @@ static void test_rate_limit_holds(void) {
 
 
 static void test_aggregation_roundtrip(void) {
-  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  const char* ep = test_endpoint();
   kinesis_client_t* c;
   kinesis_producer_options_t o;
   kinesis_producer_t* p;
@@ -698,7 +699,7 @@ static void test_explicit_hash_keys(void) {
       {"255211775190703847597530955573826158592",
        "340282366920938463463374607431768211455"},
   };
-  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  const char* ep = test_endpoint();
   kinesis_client_t* c;
   char stream[128];
   int aggregate;
@@ -946,7 +947,7 @@ static void test_fault_non_retriable_record(void) {
  * never comes, and fail at their TTL with the listing's error; the log
  * says so once a listing and once for all of them, not once a record. */
 static void test_no_such_stream(void) {
-  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  const char* ep = test_endpoint();
   kinesis_client_t* c;
   kinesis_producer_options_t o;
   kinesis_producer_t* p;
@@ -1134,7 +1135,7 @@ static void test_fault_server_never_answers(void) {
 
 
 static void test_close_and_flush_in_flight(void) {
-  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  const char* ep = test_endpoint();
   kinesis_client_t* c;
   kinesis_producer_options_t o;
   kinesis_producer_t* p;
@@ -1188,7 +1189,7 @@ static void on_other_closed(void* data, int status, void* arg) {
 
 
 static void test_follows_resharding(void) {
-  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  const char* ep = test_endpoint();
   kinesis_client_t* c;
   kinesis_producer_options_t o;
   kinesis_producer_t* stale;

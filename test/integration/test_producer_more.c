@@ -1,4 +1,5 @@
 #include "client_util.h"
+#include "service.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -325,7 +326,7 @@ static void split_in_half(const char* ep, kinesis_client_t* c,
  * a third have landed, and the rest follow. The producer lists the shards
  * only when an answer surprises it. */
 static void split_during_put(int aggregate) {
-  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  const char* ep = test_endpoint();
   kinesis_client_t* c;
   kinesis_producer_options_t o;
   kinesis_producer_t* p;
@@ -728,7 +729,7 @@ static int put_bytes(kinesis_producer_t* p, const void* data, size_t len) {
  * and partition key. A larger record put before the producer knows is
  * taken, then fails; after, put refuses it. */
 static void test_record_size_default(void) {
-  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  const char* ep = test_endpoint();
   kinesis_client_t* c;
   kinesis_producer_options_t o;
   kinesis_producer_t* p;
@@ -860,7 +861,7 @@ static void on_rate_flush(kinesis_producer_t* p,
  * off: the byte limit (1 MiB/s after a burst of 1 MiB) holds it to about
  * 2.2 s, and the stats show that rate. */
 static void test_byte_rate_limit(void) {
-  const char* ep = kn_test_require_env("KINESIS_TEST_ENDPOINT");
+  const char* ep = test_endpoint();
   kinesis_client_t* c;
   kinesis_producer_options_t o;
   kinesis_producer_t* p;

@@ -3,11 +3,13 @@
 # of 1,000 open shards with a history (docs/consumer.md "A fleet of
 # consumers" and "Start positions on resharded streams").
 #
-#   test/with-servers.sh test/with-redis.sh \
+#   test/with-serve.sh PATH-TO-KINESIS test/with-redis.sh \
 #     test/integration/test_scale_tail.sh PATH-TO-KINESIS
 #
-# Needs kinesalite (KINESIS_TEST_ENDPOINT, from test/with-servers.sh, which
-# allows 2,000 open shards), a throwaway redis-server (KINESIS_TEST_REDIS_URL
+# Needs a Kinesis service (KINESIS_TEST_ENDPOINT: `kinesis serve` from
+# test/with-serve.sh, as meson runs it, or kinesalite from
+# test/with-servers.sh, which allows 2,000 open shards), a throwaway
+# redis-server (KINESIS_TEST_REDIS_URL
 # and _PORT, from test/with-redis.sh), redis-cli and python3. Without them it
 # exits 77 (skip), or 1 when CI=true.
 #
@@ -26,15 +28,15 @@
 # signal, and, except under a sanitizer (KINESIS_TEST_SANITIZE, set by
 # meson, not "none"), that no turn of either tail's loop used 10 ms of CPU
 # or more (kinesis_consumer_loop_turn_max_cpu_seconds: the loop's own work;
-# by the clock a turn also counts the time kinesalite, busy on the same two
+# by the clock a turn also counts the time the service, busy on the same two
 # cores, kept the thread from running, which is printed, not bounded).
 # Figures (setup and reading times, each tail's turns, its CPU while idle,
-# kinesalite's) are printed as "# ..." lines.
+# the service's) are printed as "# ..." lines.
 set -u
 
 prog="test_scale_tail.sh"
 if [ "$#" -ne 1 ] || [ ! -x "$1" ]; then
-  echo "usage: $prog PATH-TO-KINESIS (run it under test/with-servers.sh and test/with-redis.sh)" >&2
+  echo "usage: $prog PATH-TO-KINESIS (run it under test/with-serve.sh KINESIS (or test/with-servers.sh) and test/with-redis.sh)" >&2
   exit 1
 fi
 KINESIS="$1"
@@ -50,7 +52,7 @@ skip_or_fail() {
 
 for v in KINESIS_TEST_ENDPOINT KINESIS_TEST_REDIS_URL KINESIS_TEST_REDIS_PORT; do
   if [ -z "${!v:-}" ]; then
-    skip_or_fail "$v is not set; run me under test/with-servers.sh and test/with-redis.sh"
+    skip_or_fail "$v is not set; run me under test/with-serve.sh KINESIS (or test/with-servers.sh) and test/with-redis.sh"
   fi
 done
 for c in redis-cli python3; do
@@ -80,7 +82,8 @@ STOP_BOUND=5                # seconds from SIGINT to exit
 IDLE_SECS=5                 # CPU measured while idle
 # kinesalite answers each call on a stream of 1,500 shards in about 5 ms of
 # its CPU, one at a time, and the tails keep it busy: a PutRecords may wait
-# longer than the default record TTL of 30 s.
+# longer than the default record TTL of 30 s (`kinesis serve` is far
+# quicker).
 PUT_TTL_MS=240000
 
 sanitized=0
@@ -189,8 +192,9 @@ cpu_ticks() {
   sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'
 }
 
-# The process listening on the endpoint's port (kinesalite, with the other
-# servers of test/servers.js, which stay idle), or nothing.
+# The process listening on the endpoint's port (`kinesis serve`, or
+# kinesalite with the other servers of test/servers.js, which stay idle), or
+# nothing.
 server_pid() {
   local port="${EP##*:}" inode
   port="${port%%/*}"
@@ -204,7 +208,7 @@ server_pid() {
 
 # ---- 1. The stream: 500 shards, 5,000 records, every shard split once
 
-# The splits, straight to kinesalite (it checks no signature): SplitShard
+# The splits, straight to the service (it checks no signature): SplitShard
 # wants the stream ACTIVE, so one at a time, each followed by
 # DescribeStreamSummary until ACTIVE again.
 cat >"$tmp/reshard.py" <<'EOF'
@@ -447,7 +451,7 @@ pct() {
   awk -v a="$1" -v b="$2" -v hz="$hz" -v us="$el" \
     'BEGIN { if (a == "" || b == "") print "n/a"; else printf "%.1f%%", (b - a) * 100 / hz / (us / 1e6) }'
 }
-note "CPU while idle over $IDLE_SECS s: t1 $(pct "$c1" "$(cpu_ticks "$p1")"), t2 $(pct "$c2" "$(cpu_ticks "$p2")"), kinesalite (pid ${srv:-?}) $(pct "$cs" "$( [ -n "$srv" ] && cpu_ticks "$srv")")"
+note "CPU while idle over $IDLE_SECS s: t1 $(pct "$c1" "$(cpu_ticks "$p1")"), t2 $(pct "$c2" "$(cpu_ticks "$p2")"), the service (pid ${srv:-?}) $(pct "$cs" "$( [ -n "$srv" ] && cpu_ticks "$srv")")"
 
 # SIGINT to both at once; each must be gone within STOP_BOUND seconds. One
 # that is not is watched for up to a minute more, so that the report says

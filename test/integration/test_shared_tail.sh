@@ -3,10 +3,11 @@
 # through the Redis checkpointer (docs/cli.md `tail`, docs/consumer.md
 # "Sharing a stream", docs/checkpointers.md "The Redis lease protocol").
 #
-#   test/with-servers.sh test/with-redis.sh \
+#   test/with-serve.sh PATH-TO-KINESIS test/with-redis.sh \
 #     test/integration/test_shared_tail.sh PATH-TO-KINESIS
 #
-# Needs kinesalite (KINESIS_TEST_ENDPOINT, from test/with-servers.sh), a
+# Needs a Kinesis service (KINESIS_TEST_ENDPOINT: `kinesis serve` from
+# test/with-serve.sh, or kinesalite from test/with-servers.sh), a
 # throwaway redis-server (KINESIS_TEST_REDIS_URL, _PORT and _CTL, from
 # test/with-redis.sh), redis-cli and python3. Without them it exits 77
 # (skip), or 1 when CI=true.
@@ -33,7 +34,7 @@ set -u
 
 prog="test_shared_tail.sh"
 if [ "$#" -ne 1 ] || [ ! -x "$1" ]; then
-  echo "usage: $prog PATH-TO-KINESIS (run it under test/with-servers.sh and test/with-redis.sh)" >&2
+  echo "usage: $prog PATH-TO-KINESIS (run it under test/with-serve.sh KINESIS (or test/with-servers.sh) and test/with-redis.sh)" >&2
   exit 1
 fi
 KINESIS="$1"
@@ -50,7 +51,7 @@ skip_or_fail() {
 for v in KINESIS_TEST_ENDPOINT KINESIS_TEST_REDIS_URL KINESIS_TEST_REDIS_PORT \
          KINESIS_TEST_REDIS_CTL; do
   if [ -z "${!v:-}" ]; then
-    skip_or_fail "$v is not set; run me under test/with-servers.sh and test/with-redis.sh"
+    skip_or_fail "$v is not set; run me under test/with-serve.sh KINESIS (or test/with-servers.sh) and test/with-redis.sh"
   fi
 done
 for c in redis-cli python3; do

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# examples/tcp_ingest against kinesalite (run under test/with-servers.sh):
+# examples/tcp_ingest against a Kinesis service (run under test/with-serve.sh
+# KINESIS, or test/with-servers.sh for kinesalite):
 # 20,000 lines sent over one TCP connection as fast as bash can write them,
 # with a producer buffer of 200 records, so reading must pause again and
 # again. Every line must come out of the stream exactly once.
