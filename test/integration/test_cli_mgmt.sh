@@ -463,6 +463,35 @@ run --endpoint-url "$MOCK" list-streams
 check_json "list-streams on kinesis-mock" "
   assert.ok(d.StreamNames.includes('$m1') && d.StreamNames.includes('$m2'))"
 
+# ---- a round trip on kinesis-mock: `put` (the library's producer) of 1,000
+# lines into a stream of 2 shards, then `tail` (its consumer) reads exactly
+# those lines back. The fake service runs most tests; this one and
+# consumer_more's keep the producer, the consumer and the command honest
+# against another implementation.
+m3="mgmt-rt-$suffix"
+run --endpoint-url "$MOCK" create-stream --stream "$m3" --shards 2 --wait
+expect_rc "create-stream for the round trip exits 0" 0 stdout-empty
+seq 1 1000 | sed -e 's/^/round-trip-/' >"$tmp/rt-in"
+timeout 60 "$KINESIS" --endpoint-url "$MOCK" put --stream "$m3" \
+  <"$tmp/rt-in" >"$tmp/out" 2>"$tmp/err"
+RC=$?
+if [ "$RC" -eq 0 ] && [ ! -s "$tmp/out" ] &&
+   grep -q '^kinesis: put: 1000 records, [0-9]* bytes, 0 failed, ' "$tmp/err"; then
+  ok "put of 1000 lines to kinesis-mock exits 0 with 0 failed"
+else
+  not_ok "put of 1000 lines to kinesis-mock exits 0 with 0 failed" \
+    "exit $RC: $(cat "$tmp/err")"
+fi
+run --endpoint-url "$MOCK" tail --stream "$m3" --count 1000
+sort "$tmp/out" >"$tmp/rt-out"
+sort "$tmp/rt-in" >"$tmp/rt-want"
+if [ "$RC" -eq 0 ] && cmp -s "$tmp/rt-out" "$tmp/rt-want"; then
+  ok "tail reads the 1000 lines back from kinesis-mock, each once"
+else
+  not_ok "tail reads the 1000 lines back from kinesis-mock, each once" \
+    "exit $RC, $(wc -l <"$tmp/out") lines: $(head -c 300 "$tmp/err")"
+fi
+
 # ---- no secret in any output
 
 grep -av '^\$ kinesis ' "$tmp/all" >"$tmp/all-output"
