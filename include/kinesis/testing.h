@@ -36,10 +36,10 @@
  *   FailedRecordCount, while the others are stored, in order.
  * - reads (KINESIS_SERVE_LIMIT_READS): 5 GetRecords calls and 2 MiB a
  *   second. A call is let in while the shard has calls and bytes left, and
- *   what it returns (up to 10 MiB) is then taken, so after a large answer
- *   the shard's calls are throttled (400
- *   ProvisionedThroughputExceededException) until it has paid the bytes
- *   back: 4 s after 10 MiB.
+ *   what it returns (up to 10 MiB) is then taken; an answer larger than
+ *   what the shard had left is owed whole, so the shard's calls are then
+ *   throttled (400 ProvisionedThroughputExceededException) for its bytes at
+ *   2 MiB/s: 1 s after 2 MiB, 5 s after 10 MiB, as AWS documents.
  * - iterators (KINESIS_SERVE_LIMIT_ITERATORS): 5 GetShardIterator calls a
  *   second.
  *

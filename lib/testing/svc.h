@@ -48,9 +48,10 @@ typedef struct kn_svc_options_s {
  *     has written nothing for a second, and the shard owes the rest.
  *   KN_SVC_LIMIT_READS: GetRecords, 5 calls and 2 MiB a second per shard.
  *     A call is let in while the shard has read budget left; what it
- *     returns (up to 10 MiB) is then taken, so after a large answer the
- *     shard owes bytes and its calls are throttled until it has paid
- *     them back (4 s after 10 MiB), as on AWS.
+ *     returns (up to 10 MiB) is then taken from the budget, and an answer
+ *     larger than what was left is owed whole: the shard's calls are
+ *     throttled for its bytes at 2 MiB/s (1 s after 2 MiB, 5 s after
+ *     10 MiB), as on AWS.
  *   KN_SVC_LIMIT_ITERATORS: GetShardIterator, 5 calls a second per shard.
  *
  * A throttled call takes nothing from the buckets.

@@ -94,7 +94,8 @@ int kn_svc_admit_write(kn_svc_t* svc, kn_svc_shard_t* sh, size_t bytes,
                        int64_t now);
 /* A GetRecords call, let in while the shard has calls and bytes left... */
 int kn_svc_admit_read(kn_svc_t* svc, kn_svc_shard_t* sh, int64_t now);
-/* ...whose answer's `bytes` are then taken, even past the budget. */
+/* ...whose answer's `bytes` are then taken; past the budget, they are owed
+ * whole (bytes / rate seconds of throttling). */
 void kn_svc_read_bytes(kn_svc_t* svc, kn_svc_shard_t* sh, size_t bytes);
 /* A GetShardIterator call. */
 int kn_svc_admit_iterator(kn_svc_t* svc, kn_svc_shard_t* sh, int64_t now);

@@ -322,8 +322,8 @@ static void test_read_bytes(void) {
   create("s", 1);
   ASSERT_EQ(0, put_n("s", 4, len, IN0));
   strcpy(it, iterator("s", SHARD0, "TRIM_HORIZON"));
-  /* 1.5 MiB: half a MiB left, so the next call is let in and takes the
-   * shard 1 MiB (and 4 bytes) into debt... */
+  /* 1.5 MiB: half a MiB left, so the next call is let in; its 1.5 MiB
+   * (and 2 key bytes) are more than is left, and owed whole... */
   get_records(it, 2);
   ok();
   ASSERT_EQ(2, json_array_size(json_object_get(rep, "Records")));
@@ -332,11 +332,12 @@ static void test_read_bytes(void) {
   ok();
   ASSERT_EQ(2, json_array_size(json_object_get(rep, "Records")));
   strcpy(it, str(rep, "NextShardIterator"));
-  /* ...which throttles calls, though 3 are left, until it is paid back
-   * and a byte more: 500 ms of 2 MiB/s is 1 MiB, not enough; 501 is. */
+  /* ...which throttles calls, though 3 are left, until they are paid
+   * back and a byte more: 750 ms of 2 MiB/s is 1.5 MiB, not enough; 751
+   * is. */
   get_records(it, 0);
   expect_throttled("s", SHARD0);
-  now += 500;
+  now += 750;
   get_records(it, 0);
   expect_throttled("s", SHARD0);
   now += 1;
@@ -356,8 +357,8 @@ static void test_read_bytes(void) {
     now += 376;
   }
 
-  /* 10 MiB in one answer, as AWS allows, keeps the shard throttled 4 s
-   * (its debt is 8 MiB at 2 MiB/s). */
+  /* 10 MiB in one answer, as AWS allows, keeps the shard throttled 5 s,
+   * as AWS says: more than its 2 MiB left, so owed whole. */
   stop();
   start_with(0, KN_SVC_LIMIT_WRITES | KN_SVC_LIMIT_ITERATORS);
   call("CreateStream", json_pack("{s:s, s:i, s:i}", "StreamName", "s",
@@ -370,7 +371,7 @@ static void test_read_bytes(void) {
   ok();
   ASSERT_EQ(2, json_array_size(json_object_get(rep, "Records")));
   strcpy(it, str(rep, "NextShardIterator"));
-  now += 4000;
+  now += 5000;
   get_records(it, 0);
   expect_throttled("s", SHARD0);
   now += 1;
