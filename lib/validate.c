@@ -31,6 +31,46 @@ int kn_valid_stream(const char* s) {
 }
 
 
+size_t kn_utf8_char(const unsigned char* p, size_t len, unsigned* cp) {
+  unsigned c;
+  size_t n;
+  size_t k;
+
+  if (len == 0)
+    return 0;
+  c = p[0];
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+    *cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    *cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    *cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (n > len)
+    return 0;
+  for (k = 1; k < n; k++) {
+    if ((p[k] & 0xC0) != 0x80)
+      return 0;
+    *cp = (*cp << 6) | (p[k] & 0x3F);
+  }
+  /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
+  if ((n == 3 && *cp < 0x800) ||
+      (n == 4 && (*cp < 0x10000 || *cp > 0x10FFFF)) ||
+      (*cp >= 0xD800 && *cp <= 0xDFFF))
+    return 0;
+  return n;
+}
+
+
 int kn_valid_partition_key(const char* key, size_t len) {
   const unsigned char* p = (const unsigned char*) key;
   size_t i = 0;
@@ -39,35 +79,15 @@ int kn_valid_partition_key(const char* key, size_t len) {
   if (key == NULL || len == 0)
     return 0;
   while (i < len) {
-    unsigned c = p[i];
-    size_t n;
     unsigned cp;
-    size_t k;
-    if (c < 0x80) {
-      n = 1;
-      cp = c;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      n = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 4;
-      cp = c & 0x07;
-    } else {
-      return 0;
+    size_t n;
+    if (p[i] < 0x80) { /* the usual key: no call per byte */
+      units++;
+      i++;
+      continue;
     }
-    if (i + n > len)
-      return 0;
-    for (k = 1; k < n; k++) {
-      if ((p[i + k] & 0xC0) != 0x80)
-        return 0;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
+    n = kn_utf8_char(p + i, len - i, &cp);
+    if (n == 0)
       return 0;
     units += cp >= 0x10000 ? 2 : 1;
     i += n;

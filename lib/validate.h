@@ -13,6 +13,11 @@
 int kn_valid_stream(const char* stream);
 /* [a-zA-Z0-9_.-]{1,128}. */
 int kn_valid_shard_id(const char* shard_id);
+/* The length in bytes (1 to 4) of the well-formed UTF-8 character that
+ * starts the `len` bytes at `p`, and its code point in `*cp`; 0 when they do
+ * not start with one (a stray or missing continuation byte, an overlong
+ * form, a surrogate, a value past U+10FFFF, or `len` 0). */
+size_t kn_utf8_char(const unsigned char* p, size_t len, unsigned* cp);
 /* Well-formed UTF-8 of 1 to 256 UTF-16 code units, as both mocks count. */
 int kn_valid_partition_key(const char* key, size_t len);
 /* A tag key: well-formed UTF-8 of 1 to 128 characters. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "svc_internal.h"
+#include "validate.h"
 
 /* The service object, the dispatch of X-Amz-Target, and the JSON writer
  * of the replies (svc_internal.h). The requests are read in svc_ops.c. */
@@ -123,16 +124,32 @@ static void out_raw(kn_svc_out_t* o, const char* s, size_t n) {
 }
 
 
-/* A JSON string. Bytes of 0x80 and up pass as they are: every string the
- * service writes is UTF-8 it checked, or text it made. */
+/* A JSON string. Well-formed UTF-8 passes as it is, and each byte that is
+ * not becomes U+FFFD. */
 static void out_quoted(kn_svc_out_t* o, const char* s, size_t n) {
   static const char hex[] = "0123456789abcdef";
+  const unsigned char* u = (const unsigned char*) s;
   size_t i;
   size_t run = 0;
   out_raw(o, "\"", 1);
   for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char) s[i];
+    unsigned char c = u[i];
     char esc[6];
+    if (c >= 0x80) {
+      /* A message may quote raw bytes (a header) or be cut inside a
+       * character: what is not UTF-8 becomes U+FFFD, so the body stays
+       * JSON. */
+      unsigned cp;
+      size_t len = kn_utf8_char(u + i, n - i, &cp);
+      if (len > 0) {
+        i += len - 1;
+        continue;
+      }
+      out_raw(o, s + run, i - run);
+      run = i + 1;
+      out_raw(o, "\\ufffd", 6);
+      continue;
+    }
     if (c >= 0x20 && c != '"' && c != '\\')
       continue;
     out_raw(o, s + run, i - run);

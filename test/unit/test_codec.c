@@ -879,6 +879,24 @@ static void test_validate(void) {
   ASSERT(!kn_valid_partition_key("\xff", 1));
   ASSERT(!kn_valid_partition_key("\xc0\x80", 2));     /* overlong */
   ASSERT(!kn_valid_partition_key("\xed\xa0\x80", 3)); /* surrogate */
+  ASSERT(!kn_valid_partition_key("a\xe2\x82", 3));    /* cut short */
+  ASSERT(kn_valid_partition_key("\xe2\x82\xac", 3));  /* U+20AC */
+  {
+    unsigned cp = 0;
+    ASSERT_EQ(1, kn_utf8_char((const unsigned char*) "A", 1, &cp));
+    ASSERT_EQ(0x41, cp);
+    ASSERT_EQ(2, kn_utf8_char((const unsigned char*) "\xc3\xa9x", 3, &cp));
+    ASSERT_EQ(0xE9, cp);
+    ASSERT_EQ(4, kn_utf8_char((const unsigned char*) "\xf4\x8f\xbf\xbf", 4,
+                              &cp));
+    ASSERT_EQ(0x10FFFF, cp);
+    ASSERT_EQ(0, kn_utf8_char((const unsigned char*) "\xf4\x90\x80\x80", 4,
+                              &cp)); /* past U+10FFFF */
+    ASSERT_EQ(0, kn_utf8_char((const unsigned char*) "\xe2\x82\xac", 2,
+                              &cp)); /* the bytes end inside it */
+    ASSERT_EQ(0, kn_utf8_char((const unsigned char*) "\x80", 1, &cp));
+    ASSERT_EQ(0, kn_utf8_char((const unsigned char*) "", 0, &cp));
+  }
   {
     char key[1100];
     size_t i;
