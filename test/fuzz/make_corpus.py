@@ -16,7 +16,7 @@ import os
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus')
 for h in ('responses', 'deagg', 'profile', 'metadata', 'put_line',
-          'scanner_diff', 'url'):
+          'scanner_diff', 'url', 'serve_auth'):
     os.makedirs(os.path.join(root, h), exist_ok=True)
 def w(h, name, data):
     if isinstance(data, str): data = data.encode()
@@ -193,3 +193,54 @@ for name, text in (
         ('port_range', 'http://h:65536/'),
         ('no_scheme', 'user:secret@host/path?token=x')):
     w('url', name, text)
+
+# serve_auth: a request as the fake service's front hands it on (METHOD,
+# PATH, QUERY, headers, a blank line, the body; see fuzz_serve_auth.c),
+# signed with the harness's key at its fixed time, 2026-12-07T12:00:00Z:
+# one signed right, and one of each way a signature is refused.
+import hmac
+def sigv4(secret, date, region, method, path, query, headers, signed, body):
+    canon_h = ''.join('%s:%s\n' % (n, dict(headers)[n]) for n in signed)
+    canon = '\n'.join([method, path, query, canon_h, ';'.join(signed),
+                       hashlib.sha256(body).hexdigest()])
+    scope = '%s/%s/kinesis/aws4_request' % (date[:8], region)
+    sts = '\n'.join(['AWS4-HMAC-SHA256', date, scope,
+                     hashlib.sha256(canon.encode()).hexdigest()])
+    k = ('AWS4' + secret).encode()
+    for part in (date[:8], region, 'kinesis', 'aws4_request'):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
+def signed_request(akid='AKIDFUZZEXAMPLE', secret='fuzz-secret-key',
+                   date='20261207T120000Z', region='us-east-1',
+                   scope_region=None, body=b'{}', extra=(), tamper=None,
+                   drop=()):
+    headers = [('content-type', 'application/x-amz-json-1.1'),
+               ('host', '127.0.0.1:4567'), ('x-amz-date', date),
+               ('x-amz-target', 'Kinesis_20131202.ListStreams')] + list(extra)
+    signed = sorted(n for n, _ in headers)
+    sig = sigv4(secret, date, region, 'POST', '/', '', headers, signed, body)
+    if tamper: sig = tamper(sig)
+    authz = ('AWS4-HMAC-SHA256 Credential=%s/%s/%s/kinesis/aws4_request, '
+             'SignedHeaders=%s, Signature=%s' % (akid, date[:8],
+             scope_region or region, ';'.join(signed), sig))
+    headers = [h for h in headers if h[0] not in drop]
+    lines = ['POST', '/', ''] + ['%s: %s' % h for h in headers]
+    if 'authorization' not in drop:
+        lines.append('authorization: ' + authz)
+    return ('\n'.join(lines) + '\n\n').encode() + body
+w('serve_auth', 'valid', signed_request())
+w('serve_auth', 'valid_token', signed_request(
+    extra=[('x-amz-security-token', 'FwoGZXIvYXdzEJr//////////token')]))
+w('serve_auth', 'valid_other_key', signed_request(
+    akid='AKIDOTHER', secret='another/secret+key',
+    body=b'{"StreamName":"orders","Limit":10}'))
+w('serve_auth', 'no_authorization', signed_request(drop=('authorization',)))
+w('serve_auth', 'no_date', signed_request(drop=('x-amz-date',)))
+w('serve_auth', 'unknown_key', signed_request(akid='AKIDNOBODY'))
+w('serve_auth', 'wrong_secret', signed_request(secret='not-the-secret'))
+w('serve_auth', 'bad_signature', signed_request(
+    tamper=lambda s: s[:-1] + ('0' if s[-1] != '0' else '1')))
+w('serve_auth', 'expired', signed_request(date='20261207T115000Z'))
+w('serve_auth', 'other_region', signed_request(scope_region='eu-west-1'))
+w('serve_auth', 'incomplete', b'POST\n/\n\nx-amz-date: 20261207T120000Z\n'
+  b'authorization: AWS4-HMAC-SHA256 Credential=AKIDFUZZEXAMPLE/20261207\n\n{}')
