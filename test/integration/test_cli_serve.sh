@@ -6,9 +6,10 @@
 # SIGINT; with --keys, it accepts the right keys and refuses others; its
 # fault flags (--throttle makes put fail; a bad fraction is a usage error;
 # the admin request, sent with curl when there is one, clears them). Needs
-# no server: the service is the one under test. --no-limits turns its
-# throughput limits off; --reshard schedules reshards (a malformed one is
-# a usage error).
+# no server: the service is the one under test. Its limits throttle a put
+# of 2,500 records into one shard (put retries, and loses none);
+# --no-limits turns them off (no retry); --reshard schedules reshards (a
+# malformed one is a usage error).
 #
 #   test/integration/test_cli_serve.sh PATH-TO-KINESIS
 set -u
@@ -99,6 +100,19 @@ k tail --stream cli-serve --from trim-horizon --count 3 --idle-exit 10 \
   >"$tmp/tail.out" 2>"$tmp/tail.err" || fail "tail"
 [ "$(sort "$tmp/tail.out" | tr '\n' ' ')" = "one three two " ] ||
   fail "tail gave '$(tr '\n' ' ' <"$tmp/tail.out")'"
+# The limits, on by default: 2,500 records into one shard with the
+# command's own rate limit off are more than the shard's 1,000 a second, so
+# the service throttles some entries and put retries them; none is lost.
+k create-stream --stream cli-lim --wait 2>"$tmp/climit.err" ||
+  fail "create-stream (limits)"
+seq 1 2500 | k put --stream cli-lim --rate-limit 0 2>"$tmp/plimit.err" ||
+  fail "put into the limits"
+grep -Eq '^kinesis: put: 2500 records, [0-9]+ bytes, 0 failed, [1-9][0-9]* retries' \
+  "$tmp/plimit.err" || fail "no retry under the shard's write limit"
+k tail --stream cli-lim --from trim-horizon --count 2500 --idle-exit 10 \
+  >"$tmp/tlimit.out" 2>"$tmp/tlimit.err" || fail "tail (limits)"
+[ "$(sort -n "$tmp/tlimit.out" | uniq | wc -l)" -eq 2500 ] &&
+  [ "$(wc -l <"$tmp/tlimit.out")" -eq 2500 ] || fail "tail (limits) count"
 # Split the first shard, then merge its two children back: each child
 # names its parent, and the merge leaves three open shards of five.
 k split-shard --stream cli-serve --shard-id shardId-000000000000 \
@@ -183,8 +197,10 @@ stop_serve TERM
 start_serve --no-limits
 k create-stream --stream cli-nolim --wait 2>"$tmp/create2.err" ||
   fail "create-stream (--no-limits)"
-seq 1 1500 | k put --stream cli-nolim 2>"$tmp/put2.err" ||
+seq 1 1500 | k put --stream cli-nolim --rate-limit 0 2>"$tmp/put2.err" ||
   fail "put (--no-limits)"
+grep -q '^kinesis: put: 1500 records, [0-9]* bytes, 0 failed, 0 retries' \
+  "$tmp/put2.err" || fail "a retry with --no-limits"
 k tail --stream cli-nolim --from trim-horizon --count 1500 --idle-exit 10 \
   >"$tmp/tail2.out" 2>"$tmp/tail2.err" || fail "tail (--no-limits)"
 [ "$(wc -l <"$tmp/tail2.out")" -eq 1500 ] || fail "tail (--no-limits) count"
