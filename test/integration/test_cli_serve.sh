@@ -44,6 +44,25 @@ export AWS_ACCESS_KEY_ID=AKIDSERVE AWS_SECRET_ACCESS_KEY=serve-secret
 export AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KINESIS
 
+# put_read STREAM N RETRIES: creates STREAM (one shard), puts 1 to N into it
+# with put's own rate limit off, checks that none failed and that the
+# summary's retries match RETRIES (an extended regular expression), and
+# reads exactly those N records back.
+put_read() {
+  k create-stream --stream "$1" --wait 2>"$tmp/create-$1.err" ||
+    fail "create-stream $1"
+  seq 1 "$2" | k put --stream "$1" --rate-limit 0 2>"$tmp/put-$1.err" ||
+    fail "put into $1"
+  grep -Eq "^kinesis: put: $2 records, [0-9]+ bytes, 0 failed, $3 retries" \
+    "$tmp/put-$1.err" || fail "put into $1: retries are not $3"
+  k tail --stream "$1" --from trim-horizon --count "$2" --idle-exit 10 \
+    >"$tmp/tail-$1.out" 2>"$tmp/tail-$1.err" || fail "tail of $1"
+  if [ "$(sort -n "$tmp/tail-$1.out" | uniq | wc -l)" -ne "$2" ] ||
+    [ "$(wc -l <"$tmp/tail-$1.out")" -ne "$2" ]; then
+    fail "tail of $1: not the $2 records"
+  fi
+}
+
 # Starts `kinesis serve "$@"` and sets URL to its first line.
 start_serve() {
   mkfifo "$tmp/out.fifo"
@@ -103,16 +122,7 @@ k tail --stream cli-serve --from trim-horizon --count 3 --idle-exit 10 \
 # The limits, on by default: 2,500 records into one shard with the
 # command's own rate limit off are more than the shard's 1,000 a second, so
 # the service throttles some entries and put retries them; none is lost.
-k create-stream --stream cli-lim --wait 2>"$tmp/climit.err" ||
-  fail "create-stream (limits)"
-seq 1 2500 | k put --stream cli-lim --rate-limit 0 2>"$tmp/plimit.err" ||
-  fail "put into the limits"
-grep -Eq '^kinesis: put: 2500 records, [0-9]+ bytes, 0 failed, [1-9][0-9]* retries' \
-  "$tmp/plimit.err" || fail "no retry under the shard's write limit"
-k tail --stream cli-lim --from trim-horizon --count 2500 --idle-exit 10 \
-  >"$tmp/tlimit.out" 2>"$tmp/tlimit.err" || fail "tail (limits)"
-[ "$(sort -n "$tmp/tlimit.out" | uniq | wc -l)" -eq 2500 ] &&
-  [ "$(wc -l <"$tmp/tlimit.out")" -eq 2500 ] || fail "tail (limits) count"
+put_read cli-lim 2500 '[1-9][0-9]*'
 # Split the first shard, then merge its two children back: each child
 # names its parent, and the merge leaves three open shards of five.
 k split-shard --stream cli-serve --shard-id shardId-000000000000 \
@@ -193,17 +203,9 @@ if command -v curl >/dev/null 2>&1; then
     2>"$tmp/fput2.err" || fail "put once the faults are cleared"
 fi
 stop_serve TERM
-# --no-limits: 1,500 records to one shard, put and read back.
+# --no-limits: 1,500 records to one shard, put and read back, no retry.
 start_serve --no-limits
-k create-stream --stream cli-nolim --wait 2>"$tmp/create2.err" ||
-  fail "create-stream (--no-limits)"
-seq 1 1500 | k put --stream cli-nolim --rate-limit 0 2>"$tmp/put2.err" ||
-  fail "put (--no-limits)"
-grep -q '^kinesis: put: 1500 records, [0-9]* bytes, 0 failed, 0 retries' \
-  "$tmp/put2.err" || fail "a retry with --no-limits"
-k tail --stream cli-nolim --from trim-horizon --count 1500 --idle-exit 10 \
-  >"$tmp/tail2.out" 2>"$tmp/tail2.err" || fail "tail (--no-limits)"
-[ "$(wc -l <"$tmp/tail2.out")" -eq 1500 ] || fail "tail (--no-limits) count"
+put_read cli-nolim 1500 0
 stop_serve TERM
 
 # --reshard: a malformed value is a usage error. A repeating schedule
