@@ -10,6 +10,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 packages=(
   build-essential meson ninja-build pkg-config
   libuv1-dev libcurl4-openssl-dev libjansson-dev libmbedtls-dev libhiredis-dev
+  zlib1g-dev
   libh2o-dev
   redis-server redis-tools openssl nodejs npm ca-certificates curl time python3
   valgrind clang libclang-rt-14-dev doxygen python3-prometheus-client
