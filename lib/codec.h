@@ -166,6 +166,7 @@ typedef struct kn_parsed_s {
   size_t nrecords;
   uint8_t* data;                 /* decoded record data, one allocation */
   const char* next_shard_iterator;
+  const char* continuation_sequence_number; /* SubscribeToShardEvent */
   int64_t millis_behind_latest;
   kinesis_shard_t* child_shards;
   size_t nchild_shards;
@@ -212,6 +213,12 @@ int kn_codec_parse_update_shard_count(const uint8_t* body, size_t len,
  * is the number of records sent; the answer must match it. */
 int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
                                kn_parsed_t* out);
+/* The payload of a SubscribeToShardEvent (enhanced fan-out): Records and
+ * ChildShards as in GetRecords, MillisBehindLatest, and a required
+ * ContinuationSequenceNumber (continuation_sequence_number) in place of
+ * NextShardIterator. Refusals name SubscribeToShardEvent. */
+int kn_codec_parse_subscribe_event(const uint8_t* body, size_t len,
+                                   kn_buf_t* take, kn_parsed_t* out);
 int kn_codec_parse_put_records(const uint8_t* body, size_t len, kn_buf_t* take,
                                size_t expected, kn_parsed_t* out);
 void kn_parsed_free(kn_parsed_t* p);

@@ -541,10 +541,32 @@ static int sc_child_shards(kn_scan_t* s, kn_parsed_t* out) {
 }
 
 
+/* The refusals of a records answer, named for the answer they are in: a
+ * GetRecords answer, or a SubscribeToShardEvent of enhanced fan-out, whose
+ * records and child shards are shaped alike. */
+typedef struct {
+  const char* bad_sequence;
+  const char* data_too_big;
+  const char* too_many;
+  const char* behind_range;
+  const char* bad_continuation;
+} records_refusals_t;
+
+#define KN_REFUSALS(op)                                                       \
+  {op ": " KN_BAD_SEQUENCE, op ": a record's data is over 10 MiB",            \
+   op ": more than 10000 records", op ": MillisBehindLatest out of range",    \
+   op ": ContinuationSequenceNumber missing, or not a sequence number"}
+
+static const records_refusals_t get_records_refusals =
+    KN_REFUSALS("GetRecords");
+static const records_refusals_t event_refusals =
+    KN_REFUSALS("SubscribeToShardEvent");
+
+
 /* One record of a GetRecords answer; its data is decoded where its base64
  * stood. */
 static int sc_record(kn_scan_t* s, kinesis_fetched_record_t* rec,
-                     kn_parsed_t* out) {
+                     const records_refusals_t* why, kn_parsed_t* out) {
   int first = 1;
   char* key;
   char* data = NULL;
@@ -573,22 +595,26 @@ static int sc_record(kn_scan_t* s, kinesis_fetched_record_t* rec,
       rec->sequence_number == NULL)
     return KINESIS_EPROTO;
   if (!kn_valid_sequence_number_strict_len(rec->sequence_number, seq_len))
-    return kn_codec_refuse(out, "GetRecords: " KN_BAD_SEQUENCE);
+    return kn_codec_refuse(out, why->bad_sequence);
   /* Base64 of the largest record is 4 * ceil(10 MiB / 3) characters. */
   if (data_len > (KN_MAX_RECORD_DATA + 2) / 3 * 4)
-    return kn_codec_refuse(out, "GetRecords: a record's data is over 10 MiB");
+    return kn_codec_refuse(out, why->data_too_big);
   rec->len = data_len;
   if (kn_base64_decode(data, data_len, (uint8_t*) data, &rec->len) != 0)
     return KINESIS_EPROTO;
   if (rec->len > KN_MAX_RECORD_DATA)
-    return kn_codec_refuse(out, "GetRecords: a record's data is over 10 MiB");
+    return kn_codec_refuse(out, why->data_too_big);
   rec->data = (const uint8_t*) data;
   return 0;
 }
 
 
-int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
-                               kn_parsed_t* out) {
+/* A GetRecords answer, or with `event` a SubscribeToShardEvent, whose
+ * ContinuationSequenceNumber stands where NextShardIterator was. */
+static int scan_records(const uint8_t* body, size_t len, kn_buf_t* take,
+                        int event, kn_parsed_t* out) {
+  const records_refusals_t* why =
+      event ? &event_refusals : &get_records_refusals;
   kn_scan_t s;
   int first = 1;
   int have_records = 0;
@@ -607,7 +633,7 @@ int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
         continue;
       do {
         if (out->nrecords == KN_MAX_RECORDS_PER_RESPONSE)
-          return kn_codec_refuse(out, "GetRecords: more than 10000 records");
+          return kn_codec_refuse(out, why->too_many);
         if (out->nrecords == cap) {
           kinesis_fetched_record_t* n;
           cap = cap ? cap * 2 : 64;
@@ -619,15 +645,17 @@ int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
           out->records = n;
         }
         memset(&out->records[out->nrecords], 0, sizeof(*out->records));
-        r = sc_record(&s, &out->records[out->nrecords], out);
+        r = sc_record(&s, &out->records[out->nrecords], why, out);
         if (r != 0)
           return r;
         out->nrecords++;
       } while (sc_eat(&s, ','));
       if (!sc_eat(&s, ']'))
         return KINESIS_EPROTO;
-    } else if (SC_KEY_IS(&s, key, "NextShardIterator")) {
+    } else if (!event && SC_KEY_IS(&s, key, "NextShardIterator")) {
       out->next_shard_iterator = sc_opt_string(&s);
+    } else if (event && SC_KEY_IS(&s, key, "ContinuationSequenceNumber")) {
+      out->continuation_sequence_number = sc_opt_string(&s);
     } else if (SC_KEY_IS(&s, key, "MillisBehindLatest")) {
       if (!sc_literal(&s, "null")) {
         /* A long of at least 0 in the model. Converting a double outside
@@ -635,8 +663,7 @@ int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
          * cast. */
         double ms = sc_number(&s);
         if (!(ms >= 0 && ms < 9223372036854775808.0))
-          return kn_codec_refuse(out,
-                                 "GetRecords: MillisBehindLatest out of range");
+          return kn_codec_refuse(out, why->behind_range);
         out->millis_behind_latest = (int64_t) ms;
       }
     } else if (SC_KEY_IS(&s, key, "ChildShards")) {
@@ -648,7 +675,25 @@ int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
     }
   }
   r = sc_finish(&s);
-  return r != 0 || !have_records ? KINESIS_EPROTO : 0;
+  if (r != 0 || !have_records)
+    return KINESIS_EPROTO;
+  if (event && (out->continuation_sequence_number == NULL ||
+                !kn_valid_sequence_number_strict(
+                    out->continuation_sequence_number)))
+    return kn_codec_refuse(out, why->bad_continuation);
+  return 0;
+}
+
+
+int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
+                               kn_parsed_t* out) {
+  return scan_records(body, len, take, 0, out);
+}
+
+
+int kn_codec_parse_subscribe_event(const uint8_t* body, size_t len,
+                                   kn_buf_t* take, kn_parsed_t* out) {
+  return scan_records(body, len, take, 1, out);
 }
 
 

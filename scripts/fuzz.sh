@@ -31,7 +31,7 @@ case $duration in
 esac
 harnesses=("$@")
 if [ ${#harnesses[@]} -eq 0 ]; then
-  harnesses=(responses deagg profile metadata put_line scanner_diff sts_xml url svc serve_auth)
+  harnesses=(responses deagg profile metadata put_line scanner_diff sts_xml url svc serve_auth eventstream)
 fi
 
 build=build-fuzz

@@ -1,7 +1,8 @@
 /*
  * Every parser of a Kinesis answer (lib/codec.h), fed what a hostile or
  * broken server might send. The low three bits of the first byte pick the
- * parser, its high bit makes GetRecords and PutRecords take the buffer
+ * parser (6: a SubscribeToShardEvent's payload; 7: an error body with no
+ * header), its high bit makes GetRecords and PutRecords take the buffer
  * over, and the rest is the body. What a parser accepts must also be sane:
  * the checks below abort (a crash for libFuzzer) when an accepted answer
  * breaks a promise that the client's callers rely on.
@@ -165,6 +166,16 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 5:
       parse_error(body, len);
+      break;
+    case 6:
+      /* A SubscribeToShardEvent's payload, scanned as GetRecords is: the
+       * same promises, and a ContinuationSequenceNumber. */
+      if (kn_codec_parse_subscribe_event(body, len, NULL, &p) == 0) {
+        check_get_records(&p);
+        CHECK(kn_valid_sequence_number_strict(p.continuation_sequence_number));
+        CHECK(p.next_shard_iterator == NULL);
+      }
+      kn_parsed_free(&p);
       break;
     default: {
       /* Without a header, whatever the body holds. */

@@ -16,14 +16,14 @@ import os
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus')
 for h in ('responses', 'deagg', 'profile', 'metadata', 'put_line',
-          'scanner_diff', 'url', 'serve_auth'):
+          'scanner_diff', 'url', 'serve_auth', 'eventstream'):
     os.makedirs(os.path.join(root, h), exist_ok=True)
 def w(h, name, data):
     if isinstance(data, str): data = data.encode()
     open(os.path.join(root, h, name), 'wb').write(data)
 
 # responses: selector byte + body
-SUM=0; LIST=1; ITER=2; GET=3; PUT=4; ERRH=5; ERR=6
+SUM=0; LIST=1; ITER=2; GET=3; PUT=4; ERRH=5; EVT=6; ERR=7
 seq1 = '49590338271490256608559692538361571095921575989136588898'
 seq2 = '49590338271490256608559692540925702759324208523137515618'
 w('responses','summary_active', bytes([SUM]) + json.dumps({"StreamDescriptionSummary":{
@@ -64,6 +64,14 @@ w('responses','put_partial_take', bytes([PUT|0x80, 3]) + json.dumps({"FailedReco
   {"SequenceNumber":seq1,"ShardId":"shardId-000000000000"},
   {"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"Rate exceeded for shard shardId-000000000001 in stream orders under account 000000000000."},
   {"SequenceNumber":seq2,"ShardId":"shardId-000000000000","EncryptionType":"NONE"}],"EncryptionType":"NONE"}).encode())
+w('responses','subscribe_event', bytes([EVT]) + json.dumps({"Records":[
+  {"Data":"aGVsbG8=","PartitionKey":"k","SequenceNumber":seq1,
+   "ApproximateArrivalTimestamp":1459799926.48,"EncryptionType":"NONE"}],
+  "ContinuationSequenceNumber":seq2,"MillisBehindLatest":0}).encode())
+w('responses','subscribe_event_end', bytes([EVT]) + json.dumps({"Records":[],
+  "ContinuationSequenceNumber":seq2,"MillisBehindLatest":0,"ChildShards":[
+  {"ShardId":"shardId-000000000002","ParentShards":["shardId-000000000000"],
+   "HashKeyRange":{"StartingHashKey":"0","EndingHashKey":"340282366920938463463374607431768211455"}}]}).encode())
 w('responses','error_header', bytes([ERRH]) + b'ResourceNotFoundException:http://internal.amazon.com/coral/com.amazonaws.kinesis/\n{"__type":"ResourceNotFoundException","message":"Stream orders under account 000000000000 not found."}')
 w('responses','error_namespaced', bytes([ERR]) + b'{"__type":"com.amazonaws.kinesis.v20131202#ProvisionedThroughputExceededException","message":"Rate exceeded for shard"}')
 w('responses','error_kinesalite_serialization', bytes([ERR]) + b'{"__type":"SerializationException","Message":"Base64 decoding failed"}')
@@ -244,3 +252,44 @@ w('serve_auth', 'expired', signed_request(date='20261207T115000Z'))
 w('serve_auth', 'other_region', signed_request(scope_region='eu-west-1'))
 w('serve_auth', 'incomplete', b'POST\n/\n\nx-amz-date: 20261207T120000Z\n'
   b'authorization: AWS4-HMAC-SHA256 Credential=AKIDFUZZEXAMPLE/20261207\n\n{}')
+
+# eventstream: a piece size, then event-stream bytes (fuzz_eventstream.c):
+# the AWS SDK for Go's test messages (test/data/eventstream/), alone, run
+# together, and cut short; and a SubscribeToShard exchange as Kinesis
+# sends it (initial-response, an event, an exception).
+import struct, zlib
+es = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data',
+                  'eventstream', 'encoded')
+def es_message(headers, payload):
+    hb = b''
+    for name, value in headers:
+        v = value.encode()
+        hb += bytes([len(name)]) + name.encode() + b'\x07' + struct.pack('>H', len(v)) + v
+    total = 16 + len(hb) + len(payload)
+    pre = struct.pack('>II', total, len(hb))
+    pre += struct.pack('>I', zlib.crc32(pre))
+    body = pre + hb + payload
+    return body + struct.pack('>I', zlib.crc32(body))
+vectors = {}
+for kind in ('positive', 'negative'):
+    for name in sorted(os.listdir(os.path.join(es, kind))):
+        vectors[kind + '_' + name] = open(os.path.join(es, kind, name), 'rb').read()
+for name, blob in vectors.items():
+    w('eventstream', name, b'\x00' + blob)
+    w('eventstream', name + '_bytewise', b'\x01' + blob)
+run = b''.join(v for k, v in vectors.items() if k.startswith('positive_'))
+w('eventstream', 'run_together', b'\x07' + run)
+w('eventstream', 'cut_short', b'\x05' + run[:-9])
+event = json.dumps({"Records": [{"Data": "aGVsbG8=", "PartitionKey": "k",
+    "SequenceNumber": seq1, "ApproximateArrivalTimestamp": 1459799926.48}],
+    "ContinuationSequenceNumber": seq2, "MillisBehindLatest": 0}).encode()
+w('eventstream', 'subscribe_to_shard', b'\x10' +
+  es_message([(':message-type', 'event'), (':event-type', 'initial-response'),
+              (':content-type', 'application/json')], b'{}') +
+  es_message([(':message-type', 'event'),
+              (':event-type', 'SubscribeToShardEvent'),
+              (':content-type', 'application/json')], event) +
+  es_message([(':message-type', 'exception'),
+              (':exception-type', 'ResourceInUseException'),
+              (':content-type', 'application/json')],
+             b'{"message":"Another active subscription exists"}'))

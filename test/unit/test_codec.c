@@ -206,6 +206,65 @@ static void test_list_shards(void) {
 }
 
 
+/* A SubscribeToShardEvent's payload: GetRecords' records and child
+ * shards, a ContinuationSequenceNumber that must be there and be a
+ * sequence number, and refusals that name the event. */
+static void test_subscribe_event(void) {
+  kn_parsed_t p;
+  ASSERT_OK(kn_codec_parse_subscribe_event(
+      BODY("{\"Records\":[{\"SequenceNumber\":\"7\",\"Data\":\"aGk=\","
+           "\"PartitionKey\":\"k\",\"ApproximateArrivalTimestamp\":1.5}],"
+           "\"ContinuationSequenceNumber\":\"8\",\"MillisBehindLatest\":3,"
+           "\"NextShardIterator\":\"not-read-here\"}"),
+      NULL, &p));
+  ASSERT_EQ(1, p.nrecords);
+  ASSERT_MEM_EQ("hi", p.records[0].data, 2);
+  ASSERT_STR_EQ("8", p.continuation_sequence_number);
+  ASSERT_NULL(p.next_shard_iterator);
+  ASSERT_EQ(3, p.millis_behind_latest);
+  kn_parsed_free(&p);
+  /* The last event of a closed shard: no records, its children. */
+  ASSERT_OK(kn_codec_parse_subscribe_event(
+      BODY("{\"Records\":[],\"ContinuationSequenceNumber\":\"9\","
+           "\"MillisBehindLatest\":0,\"ChildShards\":[{\"ShardId\":"
+           "\"shardId-2\",\"ParentShards\":[\"shardId-0\"],"
+           "\"HashKeyRange\":{\"StartingHashKey\":\"0\","
+           "\"EndingHashKey\":\"9\"}}]}"),
+      NULL, &p));
+  ASSERT_EQ(1, p.nchild_shards);
+  ASSERT_STR_EQ("shardId-2", p.child_shards[0].shard_id);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_subscribe_event(
+                BODY("{\"Records\":[],\"MillisBehindLatest\":0}"), NULL, &p));
+  ASSERT_STR_EQ("SubscribeToShardEvent: ContinuationSequenceNumber missing, "
+                "or not a sequence number",
+                p.error);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_subscribe_event(
+                BODY("{\"Records\":[],\"ContinuationSequenceNumber\":\"08\"}"),
+                NULL, &p));
+  ASSERT_STR_EQ("SubscribeToShardEvent: ContinuationSequenceNumber missing, "
+                "or not a sequence number",
+                p.error);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_subscribe_event(
+                BODY("{\"Records\":[],\"ContinuationSequenceNumber\":\"1\","
+                     "\"MillisBehindLatest\":-1}"),
+                NULL, &p));
+  ASSERT_STR_EQ("SubscribeToShardEvent: MillisBehindLatest out of range",
+                p.error);
+  kn_parsed_free(&p);
+  /* Records are required, as in GetRecords. */
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_subscribe_event(
+                BODY("{\"ContinuationSequenceNumber\":\"1\"}"), NULL, &p));
+  kn_parsed_free(&p);
+}
+
+
 static void test_get_records(void) {
   kn_parsed_t p;
   ASSERT_OK(parse_get(
@@ -983,6 +1042,7 @@ KN_TEST_MAIN(KN_TEST(test_error_namespaced_type),
              KN_TEST(test_error_empty_and_non_json),
              KN_TEST(test_summary_lenient),
              KN_TEST(test_list_shards), KN_TEST(test_get_records),
+             KN_TEST(test_subscribe_event),
              KN_TEST(test_put_records_answer),
              KN_TEST(test_scanner_escapes_and_unknowns),
              KN_TEST(test_scanner_word_boundaries),
