@@ -32,7 +32,9 @@ static const char* const op_names[] = {
     "UpdateStreamMode", "IncreaseStreamRetentionPeriod",
     "DecreaseStreamRetentionPeriod", "StartStreamEncryption",
     "StopStreamEncryption", "AddTagsToStream", "RemoveTagsFromStream",
-    "ListTagsForStream", "UpdateMaxRecordSize"};
+    "ListTagsForStream", "UpdateMaxRecordSize", "RegisterStreamConsumer",
+    "DescribeStreamConsumer", "ListStreamConsumers",
+    "DeregisterStreamConsumer"};
 _Static_assert(KN_ARRAY_SIZE(op_names) == KN_NOPS,
                "KN_NOPS in client_internal.h counts op_names");
 

@@ -40,6 +40,9 @@ static void call_free(kn_call_t* call) {
 
   kn_queue_remove(&call->node);
   kn_buf_free(&call->body);
+  /* ListStreamConsumers joins its pages; the others point into parsed. */
+  if (call->result.consumers != call->parsed.consumers)
+    kn_free((void*) call->result.consumers);
   kn_parsed_free(&call->parsed);
   for (i = 0; i < call->npages; i++)
     kn_parsed_free(&call->pages[i]);
@@ -49,6 +52,7 @@ static void call_free(kn_call_t* call) {
   kn_free((void*) call->result.tags);
   kn_free(call->stream);
   kn_free(call->split_shard);
+  kn_free(call->consumer_name);
   if (call->timer_inited) {
     uv_close((uv_handle_t*) &call->timer, on_call_timer_closed);
     return;
@@ -433,6 +437,7 @@ static void call_discard(kn_call_t* call) {
   kn_buf_free(&call->body);
   kn_free(call->stream);
   kn_free(call->split_shard);
+  kn_free(call->consumer_name);
   kn_free(call);
 }
 

@@ -29,7 +29,7 @@
  */
 
 /* The operations the client calls: op_names in client.c. */
-#define KN_NOPS 20
+#define KN_NOPS 24
 
 struct kinesis_client_s {
   uint32_t max_connections;  /* as configured, or the default */
@@ -107,6 +107,8 @@ struct kn_call_s {
    * once DescribeStreamSummary told the ARN, and its argument. */
   const char* arn_action;
   uint32_t arn_param;
+  kn_call_success_fn arn_on_success; /* the action's answer, once sent */
+  char* consumer_name;       /* the consumer calls given a name */
   /* kinesis_client_wait_for_active */
   uint64_t deadline;
   uint32_t poll_ms;

@@ -330,14 +330,20 @@ int kinesis_client_merge_shards(kinesis_client_t* c, const char* stream,
 }
 
 
-/* The body of an ARN-only call (UpdateStreamMode, UpdateMaxRecordSize). */
+/* The body of an ARN-only call (UpdateStreamMode, UpdateMaxRecordSize, and
+ * the consumer calls given a stream). */
 static int encode_arn_call(kn_call_t* call, const char* arn) {
-  if (strcmp(call->arn_action, "UpdateStreamMode") == 0)
+  const char* action = call->arn_action;
+  if (strcmp(action, "UpdateStreamMode") == 0)
     return kn_codec_update_stream_mode(
         &call->body, arn,
         call->arn_param == KINESIS_STREAM_MODE_ON_DEMAND ? "ON_DEMAND"
                                                          : "PROVISIONED");
-  return kn_codec_update_max_record_size(&call->body, arn, call->arn_param);
+  if (strcmp(action, "UpdateMaxRecordSize") == 0)
+    return kn_codec_update_max_record_size(&call->body, arn, call->arn_param);
+  if (strcmp(action, "ListStreamConsumers") == 0)
+    return kn_codec_list_consumers(&call->body, arn, NULL);
+  return kn_codec_consumer_request(&call->body, arn, call->consumer_name, NULL);
 }
 
 
@@ -357,25 +363,40 @@ static int on_arn_summary(kn_call_t* call, const kn_http_response_t* res) {
   }
   kn_buf_reset(&call->body);
   r = encode_arn_call(call, arn);
+  /* Later pages of ListStreamConsumers name the ARN again. */
+  kn_free(call->stream);
+  call->stream = r == 0 ? kn_strdup(arn) : NULL;
+  if (r == 0 && call->stream == NULL)
+    r = KINESIS_ENOMEM;
   kn_parsed_free(&call->parsed);
-  return r != 0 ? r : call_continue(call, call->arn_action, on_empty_success);
+  return r != 0 ? r
+                : call_continue(call, call->arn_action, call->arn_on_success);
 }
 
 
-/* `action` needs the StreamARN: given a name, look it up first. */
+/* `action` needs the StreamARN: given a name, look it up first. Its answer
+ * goes to `on_success`; `consumer_name` (copied, may be NULL) is for the
+ * consumer calls. */
 static int arn_call(kinesis_client_t* c, const char* action,
-                    const char* stream, uint32_t param, kinesis_client_cb cb,
-                    void* arg) {
+                    const char* stream, uint32_t param,
+                    const char* consumer_name, kn_call_success_fn on_success,
+                    kinesis_client_cb cb, void* arg) {
   int is_arn = stream != NULL && strncmp(stream, "arn:", 4) == 0;
   kn_call_t* call;
   int r;
 
   r = stream_call(c, is_arn ? action : "DescribeStreamSummary", stream,
-                  is_arn ? on_empty_success : on_arn_summary, cb, arg, &call);
+                  is_arn ? on_success : on_arn_summary, cb, arg, &call);
   if (r != 0)
     return r;
   call->arn_action = action;
   call->arn_param = param;
+  call->arn_on_success = on_success;
+  if (consumer_name != NULL &&
+      (call->consumer_name = kn_strdup(consumer_name)) == NULL)
+    return kn_client_call_finish_start(call, KINESIS_ENOMEM, NULL);
+  if (is_arn && (call->stream = kn_strdup(stream)) == NULL)
+    return kn_client_call_finish_start(call, KINESIS_ENOMEM, NULL);
   r = is_arn ? encode_arn_call(call, stream)
              : kn_codec_stream_request(&call->body, stream);
   return kn_client_call_finish_start(call, r, NULL);
@@ -388,7 +409,8 @@ int kinesis_client_update_stream_mode(kinesis_client_t* c, const char* stream,
   if (mode != KINESIS_STREAM_MODE_PROVISIONED &&
       mode != KINESIS_STREAM_MODE_ON_DEMAND)
     return KINESIS_EINVAL;
-  return arn_call(c, "UpdateStreamMode", stream, (uint32_t) mode, cb, arg);
+  return arn_call(c, "UpdateStreamMode", stream, (uint32_t) mode, NULL,
+                  on_empty_success, cb, arg);
 }
 
 
@@ -398,7 +420,8 @@ int kinesis_client_update_max_record_size(kinesis_client_t* c,
   if (kib < KINESIS_MIN_MAX_RECORD_SIZE_KIB ||
       kib > KINESIS_MAX_MAX_RECORD_SIZE_KIB)
     return KINESIS_EINVAL;
-  return arn_call(c, "UpdateMaxRecordSize", stream, kib, cb, arg);
+  return arn_call(c, "UpdateMaxRecordSize", stream, kib, NULL,
+                  on_empty_success, cb, arg);
 }
 
 
@@ -578,4 +601,146 @@ int kinesis_client_list_tags(kinesis_client_t* c, const char* stream,
   r = call->stream != NULL ? kn_codec_list_tags(&call->body, stream, NULL)
                            : KINESIS_ENOMEM;
   return kn_client_call_finish_start(call, r, NULL);
+}
+
+
+/* ---- Enhanced fan-out consumers ---- */
+
+/* "arn:PARTITION:kinesis:REGION:ACCOUNT:stream/NAME/consumer/NAME:EPOCH",
+ * as far as the API model's pattern goes, and at most 2048 characters. */
+static int valid_consumer_arn(const char* arn) {
+  return arn != NULL && strncmp(arn, "arn:", 4) == 0 &&
+         strlen(arn) <= 2048 && strstr(arn, ":kinesis:") != NULL &&
+         strstr(arn, ":stream/") != NULL && strstr(arn, "/consumer/") != NULL;
+}
+
+
+static int on_register_consumer(kn_call_t* call,
+                                const kn_http_response_t* res) {
+  int r = kn_codec_parse_consumer(res->body, res->body_len, "Consumer",
+                                  &call->parsed);
+  if (r == 0) {
+    call->result.consumers = call->parsed.consumers;
+    call->result.nconsumers = call->parsed.nconsumers;
+  }
+  return r;
+}
+
+
+static int on_describe_consumer(kn_call_t* call,
+                                const kn_http_response_t* res) {
+  int r = kn_codec_parse_consumer(res->body, res->body_len,
+                                  "ConsumerDescription", &call->parsed);
+  if (r == 0) {
+    call->result.consumers = call->parsed.consumers;
+    call->result.nconsumers = call->parsed.nconsumers;
+  }
+  return r;
+}
+
+
+static size_t page_consumers(const kn_parsed_t* page, const void** items) {
+  *items = page->consumers;
+  return page->nconsumers;
+}
+
+
+static int on_list_consumers(kn_call_t* call, const kn_http_response_t* res) {
+  kn_parsed_t* page;
+  const char* before = NULL;
+  void* all;
+  int r = kn_client_add_page(call, &page);
+
+  if (r != 0)
+    return r;
+  r = kn_codec_parse_list_consumers(res->body, res->body_len, page);
+  if (r != 0)
+    return r;
+  if (call->npages > 1)
+    before = call->pages[call->npages - 2].next_token;
+  if (page->next_token != NULL) {
+    if (kn_client_page_repeats(page->next_token, before)) {
+      kn_client_set_message(call,
+                            "ListStreamConsumers returned the same page again");
+      return KINESIS_EPROTO;
+    }
+    kn_buf_reset(&call->body);
+    r = kn_codec_list_consumers(&call->body, call->stream, page->next_token);
+    return r != 0 ? r
+                  : call_continue(call, "ListStreamConsumers",
+                                  on_list_consumers);
+  }
+  r = kn_client_join_pages(call, page_consumers,
+                           sizeof(kinesis_stream_consumer_t), &all,
+                           &call->result.nconsumers);
+  call->result.consumers = all;
+  return r;
+}
+
+
+/* DescribeStreamConsumer or DeregisterStreamConsumer: by the consumer's
+ * ARN, or by its name on a stream. */
+static int consumer_call(kinesis_client_t* c, const char* action,
+                         const char* stream, const char* consumer_name,
+                         const char* consumer_arn,
+                         kn_call_success_fn on_success, kinesis_client_cb cb,
+                         void* arg) {
+  kn_call_t* call;
+  int r;
+
+  if (consumer_arn == NULL) {
+    if (!kn_valid_shard_id(consumer_name))
+      return KINESIS_EINVAL;
+    return arn_call(c, action, stream, 0, consumer_name, on_success, cb, arg);
+  }
+  if (c == NULL || cb == NULL || !valid_consumer_arn(consumer_arn))
+    return KINESIS_EINVAL;
+  r = kn_client_call_start(c, action, consumer_arn, on_success, cb, arg,
+                           &call);
+  if (r != 0)
+    return r;
+  return kn_client_call_finish_start(
+      call, kn_codec_consumer_request(&call->body, NULL, NULL, consumer_arn),
+      NULL);
+}
+
+
+int kinesis_client_register_stream_consumer(kinesis_client_t* c,
+                                            const char* stream,
+                                            const char* consumer_name,
+                                            kinesis_client_cb cb, void* arg) {
+  /* Consumer names take the characters of shard ids, 1 to 128. */
+  if (!kn_valid_shard_id(consumer_name))
+    return KINESIS_EINVAL;
+  return arn_call(c, "RegisterStreamConsumer", stream, 0, consumer_name,
+                  on_register_consumer, cb, arg);
+}
+
+
+int kinesis_client_describe_stream_consumer(kinesis_client_t* c,
+                                            const char* stream,
+                                            const char* consumer_name,
+                                            const char* consumer_arn,
+                                            kinesis_client_cb cb, void* arg) {
+  return consumer_call(c, "DescribeStreamConsumer", stream, consumer_name,
+                       consumer_arn, on_describe_consumer, cb, arg);
+}
+
+
+int kinesis_client_list_stream_consumers(kinesis_client_t* c,
+                                         const char* stream,
+                                         kinesis_client_cb cb, void* arg) {
+  return arn_call(c, "ListStreamConsumers", stream, 0, NULL, on_list_consumers,
+                  cb, arg);
+}
+
+
+int kinesis_client_deregister_stream_consumer(kinesis_client_t* c,
+                                              const char* stream,
+                                              const char* consumer_name,
+                                              const char* consumer_arn,
+                                              kinesis_client_cb cb,
+                                              void* arg) {
+  return consumer_call(c, "DeregisterStreamConsumer", stream, consumer_name,
+                       consumer_arn, on_empty_success, cb, arg);
 }

@@ -363,3 +363,29 @@ int kn_codec_update_max_record_size(kn_buf_t* b, const char* arn,
     r = append_str(b, arn);
   return r != 0 ? r : close_with_uint(b, "MaxRecordSizeInKiB", kib);
 }
+
+
+/* ---- Enhanced fan-out consumers ---- */
+
+int kn_codec_consumer_request(kn_buf_t* b, const char* stream_arn,
+                              const char* consumer_name,
+                              const char* consumer_arn) {
+  int by_arn = consumer_arn != NULL;
+  int r = kn_buf_append_str(b, by_arn ? "{\"ConsumerARN\":" : "{\"StreamARN\":");
+  if (r == 0)
+    r = append_str(b, by_arn ? consumer_arn : stream_arn);
+  if (r == 0 && !by_arn && consumer_name != NULL)
+    r = append_member(b, "ConsumerName", consumer_name);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_list_consumers(kn_buf_t* b, const char* stream_arn,
+                            const char* next_token) {
+  int r = kn_buf_append_str(b, "{\"StreamARN\":");
+  if (r == 0)
+    r = append_str(b, stream_arn);
+  if (r == 0 && next_token != NULL)
+    r = append_member(b, "NextToken", next_token);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}

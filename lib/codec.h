@@ -127,6 +127,15 @@ int kn_codec_list_tags(kn_buf_t* b, const char* stream,
  * set, else {}. */
 int kn_codec_list_streams(kn_buf_t* b, const char* next_token,
                           const char* start_after);
+/* RegisterStreamConsumer (StreamARN and ConsumerName), and
+ * DescribeStreamConsumer and DeregisterStreamConsumer: ConsumerARN alone
+ * when `consumer_arn` is set, else StreamARN and ConsumerName. */
+int kn_codec_consumer_request(kn_buf_t* b, const char* stream_arn,
+                              const char* consumer_name,
+                              const char* consumer_arn);
+/* ListStreamConsumers, from `next_token` when set. */
+int kn_codec_list_consumers(kn_buf_t* b, const char* stream_arn,
+                            const char* next_token);
 /* UpdateMaxRecordSize; `arn` is sent as StreamARN. */
 int kn_codec_update_max_record_size(kn_buf_t* b, const char* arn,
                                     uint32_t kib);
@@ -178,6 +187,8 @@ typedef struct kn_parsed_s {
   kinesis_tag_t* tags;           /* ListTagsForStream */
   size_t ntags;
   int has_more;                  /* HasMoreStreams or HasMoreTags */
+  kinesis_stream_consumer_t* consumers; /* the consumer calls */
+  size_t nconsumers;
   uint32_t current_shard_count;  /* UpdateShardCount */
   uint32_t target_shard_count;
   const char* error;             /* static: why the answer was refused */
@@ -201,6 +212,14 @@ int kn_codec_parse_list_streams(const uint8_t* body, size_t len,
 /* ListTagsForStream: Tags (required, each with a Key) and HasMoreTags. */
 int kn_codec_parse_list_tags(const uint8_t* body, size_t len,
                              kn_parsed_t* out);
+/* RegisterStreamConsumer (`member` "Consumer") and DescribeStreamConsumer
+ * ("ConsumerDescription"): one consumer, with ConsumerName, ConsumerARN and
+ * ConsumerStatus required. */
+int kn_codec_parse_consumer(const uint8_t* body, size_t len,
+                            const char* member, kn_parsed_t* out);
+/* ListStreamConsumers: Consumers (required, each as above) and NextToken. */
+int kn_codec_parse_list_consumers(const uint8_t* body, size_t len,
+                                  kn_parsed_t* out);
 /* UpdateShardCount: CurrentShardCount and TargetShardCount, both optional;
  * an empty answer is accepted. */
 int kn_codec_parse_update_shard_count(const uint8_t* body, size_t len,

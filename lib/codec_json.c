@@ -107,6 +107,7 @@ void kn_parsed_free(kn_parsed_t* p) {
   kn_free(p->put_entries);
   kn_free(p->stream_names);
   kn_free(p->tags);
+  kn_free(p->consumers);
   memset(p, 0, sizeof(*p));
 }
 
@@ -597,4 +598,66 @@ int kn_codec_parse_sso_role_credentials(const char* text, size_t len,
 done:
   json_decref(root);
   return r;
+}
+
+
+/* A consumer object; 0, or KINESIS_EPROTO without a required member. */
+static int get_consumer(json_t* obj, kinesis_stream_consumer_t* c,
+                        kn_parsed_t* out) {
+  c->consumer_name = get_str(obj, "ConsumerName");
+  c->consumer_arn = get_str(obj, "ConsumerARN");
+  c->consumer_status = get_str(obj, "ConsumerStatus");
+  c->creation_timestamp = get_num(obj, "ConsumerCreationTimestamp", 0);
+  c->stream_arn = get_str(obj, "StreamARN");
+  if (c->consumer_name == NULL || c->consumer_arn == NULL ||
+      c->consumer_status == NULL)
+    return kn_codec_refuse(out, "a consumer without its name, ARN or status");
+  return 0;
+}
+
+
+int kn_codec_parse_consumer(const uint8_t* body, size_t len,
+                            const char* member, kn_parsed_t* out) {
+  json_t* root;
+  json_t* obj;
+  int r = parse_root(body, len, out, &root);
+
+  if (r != 0)
+    return r;
+  obj = json_object_get(root, member);
+  if (!json_is_object(obj))
+    return kn_codec_refuse(out, "the answer holds no consumer");
+  out->consumers = kn_calloc(1, sizeof(*out->consumers));
+  if (out->consumers == NULL)
+    return KINESIS_ENOMEM;
+  out->nconsumers = 1;
+  return get_consumer(obj, &out->consumers[0], out);
+}
+
+
+int kn_codec_parse_list_consumers(const uint8_t* body, size_t len,
+                                  kn_parsed_t* out) {
+  json_t* root;
+  json_t* list;
+  size_t i;
+  int r = parse_root(body, len, out, &root);
+
+  if (r != 0)
+    return r;
+  list = json_object_get(root, "Consumers");
+  if (!json_is_array(list))
+    return kn_codec_refuse(out, "Consumers is not an array");
+  out->nconsumers = json_array_size(list);
+  if (out->nconsumers > 0) {
+    out->consumers = kn_calloc(out->nconsumers, sizeof(*out->consumers));
+    if (out->consumers == NULL)
+      return KINESIS_ENOMEM;
+  }
+  for (i = 0; i < out->nconsumers; i++) {
+    r = get_consumer(json_array_get(list, i), &out->consumers[i], out);
+    if (r != 0)
+      return r;
+  }
+  out->next_token = get_str(root, "NextToken");
+  return 0;
 }

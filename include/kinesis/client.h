@@ -261,6 +261,19 @@ typedef struct kinesis_tag_s {
   const char* value;  /**< 0 to 256 characters; NULL is sent as "" */
 } kinesis_tag_t;
 
+/** A consumer registered for enhanced fan-out on a stream
+ * (RegisterStreamConsumer, DescribeStreamConsumer, ListStreamConsumers).
+ * Since 0.9. */
+typedef struct kinesis_stream_consumer_s {
+  const char* consumer_name;   /**< 1 to 128 of [a-zA-Z0-9_.-] */
+  const char* consumer_arn;    /**< what SubscribeToShard names */
+  /** "CREATING", "DELETING" or "ACTIVE": a consumer subscribes once ACTIVE */
+  const char* consumer_status;
+  double creation_timestamp;   /**< seconds since the epoch; 0 when absent */
+  /** DescribeStreamConsumer: the stream's ARN; NULL for the others */
+  const char* stream_arn;
+} kinesis_stream_consumer_t;
+
 /** One record of a GetRecords answer, data already base64-decoded. */
 typedef struct kinesis_fetched_record_s {
   const uint8_t* data;                  /**< the record's data */
@@ -324,6 +337,10 @@ typedef struct kinesis_result_s {
    * asked for; 0 when the service did not say. */
   uint32_t current_shard_count;
   uint32_t target_shard_count;      /**< see current_shard_count */
+  /** RegisterStreamConsumer and DescribeStreamConsumer: the consumer;
+   * ListStreamConsumers: the consumers, of every page. Since 0.9. */
+  const kinesis_stream_consumer_t* consumers;
+  size_t nconsumers;                /**< entries in `consumers` */
 } kinesis_result_t;
 
 /**
@@ -599,6 +616,55 @@ KINESIS_EXTERN int kinesis_client_list_tags(kinesis_client_t* client,
 KINESIS_EXTERN int kinesis_client_update_max_record_size(
     kinesis_client_t* client, const char* stream, uint32_t kib,
     kinesis_client_cb cb, void* user_data);
+
+/**
+ * \name Enhanced fan-out consumers
+ * A stream's registered consumers, each with its own 2 MiB/s a shard
+ * through SubscribeToShard. The service takes a StreamARN: given a stream
+ * name, each call looks the ARN up first with DescribeStreamSummary, as
+ * kinesis_client_update_stream_mode() does. `consumer_name` is 1 to 128
+ * of [a-zA-Z0-9_.-]; a consumer ARN is "arn:PARTITION:kinesis:REGION:
+ * ACCOUNT:stream/NAME/consumer/CONSUMER:EPOCH". Anything else is
+ * KINESIS_EINVAL. Since 0.9.
+ * @{
+ */
+
+/**
+ * RegisterStreamConsumer: registers `consumer_name` on `stream`.
+ * `result->consumers` holds the new consumer, CREATING at first: it may
+ * subscribe once DescribeStreamConsumer says ACTIVE (a few seconds on AWS).
+ * Registering a name the stream already has fails with
+ * ResourceInUseException.
+ */
+KINESIS_EXTERN int kinesis_client_register_stream_consumer(
+    kinesis_client_t* client, const char* stream, const char* consumer_name,
+    kinesis_client_cb cb, void* user_data);
+
+/**
+ * DescribeStreamConsumer, of the consumer `consumer_arn`, or, when that is
+ * NULL, of `consumer_name` on `stream`. `result->consumers` holds it, with
+ * its stream's ARN.
+ */
+KINESIS_EXTERN int kinesis_client_describe_stream_consumer(
+    kinesis_client_t* client, const char* stream, const char* consumer_name,
+    const char* consumer_arn, kinesis_client_cb cb, void* user_data);
+
+/**
+ * ListStreamConsumers of `stream`, following every page (NextToken).
+ * `result->consumers` holds every consumer.
+ */
+KINESIS_EXTERN int kinesis_client_list_stream_consumers(
+    kinesis_client_t* client, const char* stream, kinesis_client_cb cb,
+    void* user_data);
+
+/**
+ * DeregisterStreamConsumer, of the consumer `consumer_arn`, or, when that
+ * is NULL, of `consumer_name` on `stream`. The consumer is DELETING for a
+ * while, then gone; its subscriptions end.
+ */
+KINESIS_EXTERN int kinesis_client_deregister_stream_consumer(
+    kinesis_client_t* client, const char* stream, const char* consumer_name,
+    const char* consumer_arn, kinesis_client_cb cb, void* user_data);
 
 /** @} */
 

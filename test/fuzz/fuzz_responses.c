@@ -2,8 +2,9 @@
  * Every parser of a Kinesis answer (lib/codec.h), fed what a hostile or
  * broken server might send. The low three bits of the first byte pick the
  * parser (6: a SubscribeToShardEvent's payload; 7: an error body with no
- * header), its high bit makes GetRecords and PutRecords take the buffer
- * over, and the rest is the body. What a parser accepts must also be sane:
+ * header, or with the high bit a consumer call's answer), its high bit
+ * makes GetRecords and PutRecords take the buffer over, and the rest is the
+ * body. What a parser accepts must also be sane:
  * the checks below abort (a crash for libFuzzer) when an accepted answer
  * breaks a promise that the client's callers rely on.
  */
@@ -177,12 +178,25 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       kn_parsed_free(&p);
       break;
-    default: {
-      /* Without a header, whatever the body holds. */
-      kn_codec_error_t err;
-      kn_codec_parse_error(body, len, NULL, &err);
+    default:
+      if (data[0] & 0x80) {
+        /* The consumer calls of enhanced fan-out: one consumer (0x87), or
+         * a listing (0xc7). */
+        r = (data[0] & 0x40)
+                ? kn_codec_parse_list_consumers(body, len, &p)
+                : kn_codec_parse_consumer(body, len, "Consumer", &p);
+        if (r == 0)
+          for (i = 0; i < p.nconsumers; i++)
+            CHECK(p.consumers[i].consumer_name != NULL &&
+                  p.consumers[i].consumer_arn != NULL &&
+                  p.consumers[i].consumer_status != NULL);
+        kn_parsed_free(&p);
+      } else {
+        /* Without a header, whatever the body holds. */
+        kn_codec_error_t err;
+        kn_codec_parse_error(body, len, NULL, &err);
+      }
       break;
-    }
   }
   return 0;
 }

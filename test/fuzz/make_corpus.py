@@ -72,6 +72,12 @@ w('responses','subscribe_event_end', bytes([EVT]) + json.dumps({"Records":[],
   "ContinuationSequenceNumber":seq2,"MillisBehindLatest":0,"ChildShards":[
   {"ShardId":"shardId-000000000002","ParentShards":["shardId-000000000000"],
    "HashKeyRange":{"StartingHashKey":"0","EndingHashKey":"340282366920938463463374607431768211455"}}]}).encode())
+w('responses','register_consumer', bytes([0x87]) + json.dumps({"Consumer":{
+  "ConsumerName":"app","ConsumerARN":"arn:aws:kinesis:us-east-1:000000000000:stream/orders/consumer/app:1459799926",
+  "ConsumerStatus":"CREATING","ConsumerCreationTimestamp":1459799926.48}}).encode())
+w('responses','list_consumers', bytes([0xc7]) + json.dumps({"Consumers":[
+  {"ConsumerName":"app","ConsumerARN":"arn:aws:kinesis:us-east-1:000000000000:stream/orders/consumer/app:1459799926",
+   "ConsumerStatus":"ACTIVE","ConsumerCreationTimestamp":1459799926.48}],"NextToken":"AAAA"}).encode())
 w('responses','error_header', bytes([ERRH]) + b'ResourceNotFoundException:http://internal.amazon.com/coral/com.amazonaws.kinesis/\n{"__type":"ResourceNotFoundException","message":"Stream orders under account 000000000000 not found."}')
 w('responses','error_namespaced', bytes([ERR]) + b'{"__type":"com.amazonaws.kinesis.v20131202#ProvisionedThroughputExceededException","message":"Rate exceeded for shard"}')
 w('responses','error_kinesalite_serialization', bytes([ERR]) + b'{"__type":"SerializationException","Message":"Base64 decoding failed"}')

@@ -21,6 +21,13 @@ typedef struct {
   char values[64][32];
   uint32_t current_shard_count;
   uint32_t target_shard_count;
+  char error_code[64];
+  size_t nconsumers;
+  char consumer_names[8][64];
+  char consumer_arns[8][256];
+  char consumer_statuses[8][16];
+  char consumer_stream_arn[256];
+  double consumer_created;
 } mgmt_cap_t;
 
 
@@ -45,6 +52,23 @@ static void mgmt_cb(kinesis_client_t* c, int status, const kinesis_result_t* r,
   }
   cap->current_shard_count = r->current_shard_count;
   cap->target_shard_count = r->target_shard_count;
+  snprintf(cap->error_code, sizeof(cap->error_code), "%s",
+           r->error_code != NULL ? r->error_code : "");
+  cap->nconsumers = r->nconsumers;
+  for (i = 0; i < r->nconsumers && i < 8; i++) {
+    const kinesis_stream_consumer_t* k = &r->consumers[i];
+    snprintf(cap->consumer_names[i], sizeof(cap->consumer_names[i]), "%s",
+             k->consumer_name);
+    snprintf(cap->consumer_arns[i], sizeof(cap->consumer_arns[i]), "%s",
+             k->consumer_arn);
+    snprintf(cap->consumer_statuses[i], sizeof(cap->consumer_statuses[i]),
+             "%s", k->consumer_status);
+    if (i == 0) {
+      snprintf(cap->consumer_stream_arn, sizeof(cap->consumer_stream_arn),
+               "%s", k->stream_arn != NULL ? k->stream_arn : "");
+      cap->consumer_created = k->creation_timestamp;
+    }
+  }
   uv_stop(&loop);
 }
 
@@ -601,6 +625,168 @@ static void test_region_from_arn(void) {
 }
 
 
+/* The consumer calls' argument checks: refused at once, no callback. */
+static void test_consumer_arguments(void) {
+  kinesis_client_t* c;
+  mgmt_cap_t cap;
+  char long_name[130];
+  const char* arn = "arn:aws:kinesis:us-east-1:000000000000:stream/s";
+  const char* carn =
+      "arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:1";
+
+  ASSERT_OK(uv_loop_init(&loop));
+  c = new_client("KINESIS_TEST_ENDPOINT");
+  memset(&cap, 0, sizeof(cap));
+  memset(long_name, 'n', 129);
+  long_name[129] = '\0';
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_register_stream_consumer(
+                                c, "s", NULL, mgmt_cb, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_register_stream_consumer(
+                                c, "s", "a b", mgmt_cb, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_register_stream_consumer(
+                                c, "s", long_name, mgmt_cb, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_register_stream_consumer(
+                                c, "bad name", "c", mgmt_cb, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_register_stream_consumer(
+                                c, arn, "c", NULL, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_register_stream_consumer(
+                                NULL, arn, "c", mgmt_cb, &cap));
+  /* Describe and deregister: a consumer ARN, or a stream and a name. */
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_describe_stream_consumer(
+                                c, NULL, NULL, NULL, mgmt_cb, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_describe_stream_consumer(
+                                c, NULL, "c", NULL, mgmt_cb, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_describe_stream_consumer(
+                                c, NULL, NULL, arn, mgmt_cb, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_describe_stream_consumer(
+                                c, NULL, NULL, "consumer/c", mgmt_cb, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_deregister_stream_consumer(
+                                c, "s", "a/b", NULL, mgmt_cb, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_deregister_stream_consumer(
+                                c, NULL, NULL, carn, NULL, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_list_stream_consumers(
+                                c, NULL, mgmt_cb, &cap));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_client_list_stream_consumers(
+                                c, "s", NULL, &cap));
+  ASSERT_EQ(0, cap.calls);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+}
+
+
+/* Describes `name` on `stream` until it is ACTIVE (20 s). */
+static void consumer_active(kinesis_client_t* c, const char* stream,
+                            const char* name, mgmt_cap_t* cap) {
+  int i;
+  for (i = 0; i < 200; i++) {
+    memset(cap, 0, sizeof(*cap));
+    call_ok(kinesis_client_describe_stream_consumer(c, stream, name, NULL,
+                                                    mgmt_cb, cap),
+            cap);
+    ASSERT_EQ(1, cap->nconsumers);
+    if (strcmp(cap->consumer_statuses[0], "ACTIVE") == 0)
+      return;
+    run_loop_for(&loop, 100);
+  }
+  fprintf(stderr, "consumer %s still %s\n", name, cap->consumer_statuses[0]);
+  abort();
+}
+
+
+/* Register, describe, list and deregister on kinesis-mock (kinesalite has
+ * no consumers), by stream name and by ARN. */
+static void test_mock_consumers(void) {
+  kinesis_client_t* c;
+  mgmt_cap_t cap;
+  summary_cap_t sum;
+  char stream[128];
+  char arn[256];
+  char c1_arn[256];
+  int i;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  c = new_client("KINESIS_TEST_MOCK_ENDPOINT");
+  snprintf(stream, sizeof(stream), "%s", test_stream_name("efo"));
+  create_active_stream(&loop, c, stream, 1);
+  summary(c, stream, &sum);
+  snprintf(arn, sizeof(arn), "%s", sum.arn);
+
+  /* By name (the ARN looked up first), then by ARN. */
+  memset(&cap, 0, sizeof(cap));
+  call_ok(kinesis_client_register_stream_consumer(c, stream, "c1", mgmt_cb,
+                                                  &cap),
+          &cap);
+  ASSERT_EQ(1, cap.nconsumers);
+  ASSERT_STR_EQ("c1", cap.consumer_names[0]);
+  ASSERT(strstr(cap.consumer_arns[0], "/consumer/c1:") != NULL);
+  ASSERT(strncmp(cap.consumer_arns[0], arn, strlen(arn)) == 0);
+  ASSERT(strcmp(cap.consumer_statuses[0], "CREATING") == 0 ||
+         strcmp(cap.consumer_statuses[0], "ACTIVE") == 0);
+  ASSERT(cap.consumer_created > 1.6e9);
+  snprintf(c1_arn, sizeof(c1_arn), "%s", cap.consumer_arns[0]);
+  memset(&cap, 0, sizeof(cap));
+  call_ok(kinesis_client_register_stream_consumer(c, arn, "c2", mgmt_cb, &cap),
+          &cap);
+  ASSERT_STR_EQ("c2", cap.consumer_names[0]);
+  /* A name the stream has already. */
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_register_stream_consumer(c, stream, "c1", mgmt_cb,
+                                                    &cap));
+  mgmt_wait(&cap);
+  ASSERT_EQ(KINESIS_EINUSE, cap.status);
+  ASSERT_STR_EQ("ResourceInUseException", cap.error_code);
+
+  consumer_active(c, stream, "c1", &cap);
+  ASSERT_STR_EQ(c1_arn, cap.consumer_arns[0]);
+  ASSERT_STR_EQ(arn, cap.consumer_stream_arn);
+  /* By the consumer's ARN alone. */
+  memset(&cap, 0, sizeof(cap));
+  call_ok(kinesis_client_describe_stream_consumer(c, NULL, NULL, c1_arn,
+                                                  mgmt_cb, &cap),
+          &cap);
+  ASSERT_STR_EQ("c1", cap.consumer_names[0]);
+  ASSERT_STR_EQ(arn, cap.consumer_stream_arn);
+
+  memset(&cap, 0, sizeof(cap));
+  call_ok(kinesis_client_list_stream_consumers(c, stream, mgmt_cb, &cap),
+          &cap);
+  ASSERT_EQ(2, cap.nconsumers);
+  ASSERT(strcmp(cap.consumer_names[0], "c1") == 0 ||
+         strcmp(cap.consumer_names[1], "c1") == 0);
+  ASSERT(strcmp(cap.consumer_names[0], "c2") == 0 ||
+         strcmp(cap.consumer_names[1], "c2") == 0);
+  ASSERT_STR_EQ("", cap.consumer_stream_arn);
+
+  /* Deregister by ARN and by name; the list ends empty. */
+  consumer_active(c, stream, "c2", &cap);
+  memset(&cap, 0, sizeof(cap));
+  call_ok(kinesis_client_deregister_stream_consumer(c, NULL, NULL, c1_arn,
+                                                    mgmt_cb, &cap),
+          &cap);
+  memset(&cap, 0, sizeof(cap));
+  call_ok(kinesis_client_deregister_stream_consumer(c, arn, "c2", NULL,
+                                                    mgmt_cb, &cap),
+          &cap);
+  for (i = 0; i < 200; i++) {
+    memset(&cap, 0, sizeof(cap));
+    call_ok(kinesis_client_list_stream_consumers(c, arn, mgmt_cb, &cap),
+            &cap);
+    if (cap.nconsumers == 0)
+      break;
+    run_loop_for(&loop, 100);
+  }
+  ASSERT_EQ(0, cap.nconsumers);
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_describe_stream_consumer(c, NULL, NULL, c1_arn,
+                                                    mgmt_cb, &cap));
+  mgmt_wait(&cap);
+  ASSERT_EQ(KINESIS_ENOTFOUND, cap.status);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+}
+
+
 KN_TEST_MAIN(KN_TEST(test_invalid_arguments), KN_TEST(test_list_streams),
              KN_TEST(test_kinesalite), KN_TEST(test_mock),
+             KN_TEST(test_consumer_arguments), KN_TEST(test_mock_consumers),
              KN_TEST(test_region_from_arn))

@@ -808,6 +808,82 @@ static void test_hot_parsers_empty_body(void) {
 }
 
 
+/* The consumer calls of enhanced fan-out: their bodies and answers. */
+static void test_consumers(void) {
+  kn_buf_t b = KN_BUF_INIT;
+  kn_parsed_t p;
+  const char* arn = "arn:aws:kinesis:us-east-1:1:stream/s";
+
+  ASSERT_OK(kn_codec_consumer_request(&b, arn, "c", NULL));
+  ASSERT_STR_EQ("{\"StreamARN\":\"arn:aws:kinesis:us-east-1:1:stream/s\","
+                "\"ConsumerName\":\"c\"}",
+                kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_consumer_request(&b, arn, "c", "arn:c/consumer/c:1"));
+  ASSERT_STR_EQ("{\"ConsumerARN\":\"arn:c/consumer/c:1\"}", kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_list_consumers(&b, arn, NULL));
+  ASSERT_STR_EQ("{\"StreamARN\":\"arn:aws:kinesis:us-east-1:1:stream/s\"}",
+                kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_list_consumers(&b, arn, "t"));
+  ASSERT_STR_EQ("{\"StreamARN\":\"arn:aws:kinesis:us-east-1:1:stream/s\","
+                "\"NextToken\":\"t\"}",
+                kn_buf_str(&b));
+  kn_buf_free(&b);
+
+  ASSERT_OK(kn_codec_parse_consumer(
+      BODY("{\"Consumer\":{\"ConsumerName\":\"c\",\"ConsumerARN\":\"a\","
+           "\"ConsumerStatus\":\"CREATING\","
+           "\"ConsumerCreationTimestamp\":1700000000.5}}"),
+      "Consumer", &p));
+  ASSERT_EQ(1, p.nconsumers);
+  ASSERT_STR_EQ("c", p.consumers[0].consumer_name);
+  ASSERT_STR_EQ("CREATING", p.consumers[0].consumer_status);
+  ASSERT(p.consumers[0].creation_timestamp == 1700000000.5);
+  ASSERT_NULL(p.consumers[0].stream_arn);
+  kn_parsed_free(&p);
+  ASSERT_OK(kn_codec_parse_consumer(
+      BODY("{\"ConsumerDescription\":{\"ConsumerName\":\"c\","
+           "\"ConsumerARN\":\"a\",\"ConsumerStatus\":\"ACTIVE\","
+           "\"StreamARN\":\"s\"}}"),
+      "ConsumerDescription", &p));
+  ASSERT_STR_EQ("s", p.consumers[0].stream_arn);
+  kn_parsed_free(&p);
+  /* The member of the other call, and a consumer without its status. */
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_consumer(BODY("{\"Consumer\":{}}"),
+                                    "ConsumerDescription", &p));
+  ASSERT_STR_EQ("the answer holds no consumer", p.error);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_consumer(
+                BODY("{\"Consumer\":{\"ConsumerName\":\"c\","
+                     "\"ConsumerARN\":\"a\"}}"),
+                "Consumer", &p));
+  ASSERT_STR_EQ("a consumer without its name, ARN or status", p.error);
+  kn_parsed_free(&p);
+
+  ASSERT_OK(kn_codec_parse_list_consumers(
+      BODY("{\"Consumers\":[{\"ConsumerName\":\"a\",\"ConsumerARN\":\"x\","
+           "\"ConsumerStatus\":\"ACTIVE\"},{\"ConsumerName\":\"b\","
+           "\"ConsumerARN\":\"y\",\"ConsumerStatus\":\"DELETING\"}],"
+           "\"NextToken\":\"n\"}"),
+      &p));
+  ASSERT_EQ(2, p.nconsumers);
+  ASSERT_STR_EQ("b", p.consumers[1].consumer_name);
+  ASSERT_STR_EQ("n", p.next_token);
+  kn_parsed_free(&p);
+  ASSERT_OK(kn_codec_parse_list_consumers(BODY("{\"Consumers\":[]}"), &p));
+  ASSERT_EQ(0, p.nconsumers);
+  ASSERT_NULL(p.next_token);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_list_consumers(BODY("{}"), &p));
+  ASSERT_STR_EQ("Consumers is not an array", p.error);
+  kn_parsed_free(&p);
+}
+
+
 static void test_encode_requests(void) {
   kn_buf_t b = KN_BUF_INIT;
   kinesis_iterator_request_t it;
@@ -1042,7 +1118,7 @@ KN_TEST_MAIN(KN_TEST(test_error_namespaced_type),
              KN_TEST(test_error_empty_and_non_json),
              KN_TEST(test_summary_lenient),
              KN_TEST(test_list_shards), KN_TEST(test_get_records),
-             KN_TEST(test_subscribe_event),
+             KN_TEST(test_subscribe_event), KN_TEST(test_consumers),
              KN_TEST(test_put_records_answer),
              KN_TEST(test_scanner_escapes_and_unknowns),
              KN_TEST(test_scanner_word_boundaries),
