@@ -312,6 +312,51 @@ static const command_t commands[] = {
      "Options:\n"
      "  --stream NAME             The stream name or ARN (required)\n"
      "  --max-record-size-kib N   1024 to 10240 (required)\n"},
+    {"register-consumer", CMD_REGISTER_CONSUMER,
+     "--stream NAME --consumer-name NAME",
+     "Register an enhanced fan-out consumer, and print it as JSON",
+     "RegisterStreamConsumer: the consumer gets its own 2 MiB/s of each\n"
+     "shard through SubscribeToShard. The service wants the stream's ARN:\n"
+     "given a name, the command asks DescribeStreamSummary for it first.\n"
+     "Prints {\"Consumer\": {\"ConsumerName\", \"ConsumerARN\",\n"
+     "\"ConsumerStatus\", \"ConsumerCreationTimestamp\"}} on stdout; the\n"
+     "consumer is CREATING for a few seconds, then ACTIVE.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME           The stream name or ARN (required)\n"
+     "  --consumer-name NAME    1 to 128 letters, digits, '_', '.' or '-'\n"
+     "                          (required)\n"},
+    {"describe-consumer", CMD_DESCRIBE_CONSUMER,
+     "(--stream NAME --consumer-name NAME | --consumer-arn ARN)",
+     "Print an enhanced fan-out consumer as JSON",
+     "DescribeStreamConsumer, of a consumer named on a stream or given by\n"
+     "its ARN. Prints {\"ConsumerDescription\": {\"ConsumerName\",\n"
+     "\"ConsumerARN\", \"ConsumerStatus\", \"ConsumerCreationTimestamp\",\n"
+     "\"StreamARN\"}} on stdout.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME           The stream name or ARN\n"
+     "  --consumer-name NAME    The consumer's name on that stream\n"
+     "  --consumer-arn ARN      Or the consumer's ARN alone\n"},
+    {"list-consumers", CMD_LIST_CONSUMERS, "--stream NAME",
+     "Print a stream's enhanced fan-out consumers as JSON",
+     "Prints {\"Consumers\": [...]} on stdout, each as register-consumer\n"
+     "prints it: every consumer of the stream, from every page of\n"
+     "ListStreamConsumers.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME   The stream name or ARN (required)\n"},
+    {"deregister-consumer", CMD_DEREGISTER_CONSUMER,
+     "(--stream NAME --consumer-name NAME | --consumer-arn ARN)",
+     "Deregister an enhanced fan-out consumer",
+     "DeregisterStreamConsumer: the consumer is DELETING for a few seconds,\n"
+     "then gone, and its subscriptions end. Prints nothing on stdout; a\n"
+     "one-line confirmation goes to stderr.\n"
+     "\n"
+     "Options:\n"
+     "  --stream NAME           The stream name or ARN\n"
+     "  --consumer-name NAME    The consumer's name on that stream\n"
+     "  --consumer-arn ARN      Or the consumer's ARN alone\n"},
     {"whoami", CMD_WHOAMI, "",
      "Print where the credentials come from, as JSON",
      "Resolves the credentials as any other command would, and prints one\n"
@@ -429,7 +474,9 @@ typedef enum {
   OPT_LATENCY,
   OPT_SEED,
   OPT_NO_LIMITS,
-  OPT_RESHARD
+  OPT_RESHARD,
+  OPT_CONSUMER_NAME,
+  OPT_CONSUMER_ARN
 } opt_id_t;
 
 #define CMD_BIT(id) (1u << (id))
@@ -438,6 +485,12 @@ typedef enum {
   (CMD_BIT(CMD_INCREASE_RETENTION) | CMD_BIT(CMD_DECREASE_RETENTION))
 #define ENCRYPTION_CMDS                                                       \
   (CMD_BIT(CMD_START_ENCRYPTION) | CMD_BIT(CMD_STOP_ENCRYPTION))
+/* The consumer commands that name one consumer: by name, or by ARN. */
+#define ONE_CONSUMER_CMDS                                                     \
+  (CMD_BIT(CMD_DESCRIBE_CONSUMER) | CMD_BIT(CMD_DEREGISTER_CONSUMER))
+#define CONSUMER_CMDS                                                         \
+  (ONE_CONSUMER_CMDS | CMD_BIT(CMD_REGISTER_CONSUMER) |                       \
+   CMD_BIT(CMD_LIST_CONSUMERS))
 /* Every command but list-streams and whoami takes --stream. */
 #define ALL_STREAM_CMDS                                                       \
   (CMD_BIT(CMD_CREATE_STREAM) | CMD_BIT(CMD_DELETE_STREAM) |                  \
@@ -445,7 +498,8 @@ typedef enum {
    CMD_BIT(CMD_LIST_SHARDS) | CMD_BIT(CMD_UPDATE_SHARD_COUNT) |               \
    SHARD_ID_CMDS | CMD_BIT(CMD_UPDATE_STREAM_MODE) | RETENTION_CMDS |         \
    ENCRYPTION_CMDS | CMD_BIT(CMD_ADD_TAGS) | CMD_BIT(CMD_REMOVE_TAGS) |       \
-   CMD_BIT(CMD_LIST_TAGS) | CMD_BIT(CMD_UPDATE_MAX_RECORD_SIZE))
+   CMD_BIT(CMD_LIST_TAGS) | CMD_BIT(CMD_UPDATE_MAX_RECORD_SIZE) |            \
+   CONSUMER_CMDS)
 
 typedef struct {
   const char* name; /* without the leading "--" */
@@ -510,6 +564,9 @@ static const option_t options[] = {
     {"seed", OPT_SEED, 1, CMD_BIT(CMD_SERVE)},
     {"no-limits", OPT_NO_LIMITS, 0, CMD_BIT(CMD_SERVE)},
     {"reshard", OPT_RESHARD, 1, CMD_BIT(CMD_SERVE)},
+    {"consumer-name", OPT_CONSUMER_NAME, 1,
+     ONE_CONSUMER_CMDS | CMD_BIT(CMD_REGISTER_CONSUMER)},
+    {"consumer-arn", OPT_CONSUMER_ARN, 1, ONE_CONSUMER_CMDS},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -947,6 +1004,13 @@ static int apply_mgmt_option(cli_t* cli, const option_t* opt,
       return parse_number(cli, opt->name, value,
                           KINESIS_MIN_MAX_RECORD_SIZE_KIB,
                           KINESIS_MAX_MAX_RECORD_SIZE_KIB, &m->max_record_kib);
+    /* Names and ARNs are the library's to check (report_call_error()). */
+    case OPT_CONSUMER_NAME:
+      m->consumer_name = value;
+      break;
+    case OPT_CONSUMER_ARN:
+      m->consumer_arn = value;
+      break;
     default: break;
   }
   return CLI_CONTINUE;
@@ -976,6 +1040,13 @@ static const char* mgmt_missing(const cli_t* cli) {
       return m->nkeys == 0 ? "--tag-keys KEY[,KEY...]" : NULL;
     case CMD_UPDATE_MAX_RECORD_SIZE:
       return m->max_record_kib == 0 ? "--max-record-size-kib N" : NULL;
+    case CMD_REGISTER_CONSUMER:
+      return m->consumer_name == NULL ? "--consumer-name NAME" : NULL;
+    case CMD_DESCRIBE_CONSUMER:
+    case CMD_DEREGISTER_CONSUMER:
+      return m->consumer_arn == NULL && m->consumer_name == NULL
+                 ? "--consumer-name NAME or --consumer-arn ARN"
+                 : NULL;
     default: return NULL;
   }
 }
@@ -1126,7 +1197,9 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
     case OPT_KEY_ID:
     case OPT_TAGS:
     case OPT_TAG_KEYS:
-    case OPT_MAX_RECORD_SIZE_KIB: return apply_mgmt_option(cli, opt, value);
+    case OPT_MAX_RECORD_SIZE_KIB:
+    case OPT_CONSUMER_NAME:
+    case OPT_CONSUMER_ARN: return apply_mgmt_option(cli, opt, value);
     case OPT_PORT:
       return parse_number(cli, "port", value, 0, 65535, &cli->serve_port);
     case OPT_HOST: cli->serve_host = value; break;
@@ -1233,11 +1306,18 @@ int parse_args(cli_t* cli, int argc, char** argv) {
     return usage_error(NULL, "missing command (create-stream, "
                        "describe-stream, put, tail, list-streams...; "
                        "kinesis --help lists them all)");
+  /* A consumer named by its ARN needs no stream. */
   if (cli->stream == NULL && cli->cmd->id != CMD_LIST_STREAMS &&
-      cli->cmd->id != CMD_WHOAMI && cli->cmd->id != CMD_SERVE)
+      cli->cmd->id != CMD_WHOAMI && cli->cmd->id != CMD_SERVE &&
+      !((CMD_BIT(cli->cmd->id) & ONE_CONSUMER_CMDS) &&
+        cli->mgmt.consumer_arn != NULL))
     return usage_error(cli->cmd, "missing --stream NAME");
   if ((missing = mgmt_missing(cli)) != NULL)
     return usage_error(cli->cmd, "missing %s", missing);
+  if (cli->mgmt.consumer_arn != NULL &&
+      (cli->mgmt.consumer_name != NULL || cli->stream != NULL))
+    return usage_error(cli->cmd, "--consumer-arn names the consumer alone: "
+                       "no --stream or --consumer-name with it");
   if (cli->cmd->id == CMD_MERGE_SHARDS &&
       strcmp(cli->mgmt.shard_id, cli->mgmt.adjacent_shard_id) == 0)
     return usage_error(cli->cmd, "--shard-id and --adjacent-shard-id name "

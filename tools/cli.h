@@ -45,7 +45,11 @@ typedef enum {
   CMD_LIST_TAGS,
   CMD_UPDATE_MAX_RECORD_SIZE,
   CMD_WHOAMI,
-  CMD_SERVE
+  CMD_SERVE,
+  CMD_REGISTER_CONSUMER,
+  CMD_DESCRIBE_CONSUMER,
+  CMD_LIST_CONSUMERS,
+  CMD_DEREGISTER_CONSUMER
 } cmd_id_t;
 
 typedef struct {
@@ -157,6 +161,8 @@ typedef struct {
   unsigned long retention_hours;    /* 0: not given */
   const char* key_id;               /* NULL: the default key */
   unsigned long max_record_kib;     /* 0: not given */
+  const char* consumer_name;        /* the consumer commands */
+  const char* consumer_arn;
   /* --tags and --tag-keys: split in `text`, pieces of copies of the
    * arguments, which `owned` holds */
   char* text[2 * KINESIS_MAX_TAGS_PER_CALL];

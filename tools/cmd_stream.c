@@ -301,6 +301,13 @@ static void mgmt_done_line(const cli_t* cli, char* buf, size_t size) {
       snprintf(buf, size, "stream %s takes records up to %lu KiB",
                cli->stream, m->max_record_kib);
       break;
+    case CMD_DEREGISTER_CONSUMER:
+      if (m->consumer_arn != NULL)
+        snprintf(buf, size, "deregistering consumer %s", m->consumer_arn);
+      else
+        snprintf(buf, size, "deregistering consumer %s of stream %s",
+                 m->consumer_name, cli->stream);
+      break;
     default:
       snprintf(buf, size, "done");
       break;
@@ -320,6 +327,51 @@ static void on_mgmt_done(kinesis_client_t* client, int status,
   mgmt_done_line(cli, line, sizeof(line));
   err_line("%s", line);
   finish(cli, CLI_EXIT_OK);
+}
+
+
+/* ---- Enhanced fan-out consumers ---- */
+
+/* One consumer as the service writes it, under `key` (NULL in an array). */
+static void write_consumer(jw_t* w, const char* key,
+                           const kinesis_stream_consumer_t* k) {
+  jw_open(w, key, '{');
+  jw_string(w, "ConsumerName", k->consumer_name);
+  jw_string(w, "ConsumerARN", k->consumer_arn);
+  jw_string(w, "ConsumerStatus", k->consumer_status);
+  if (k->creation_timestamp > 0)
+    jw_seconds(w, "ConsumerCreationTimestamp", k->creation_timestamp);
+  jw_string(w, "StreamARN", k->stream_arn);
+  jw_close(w, '}');
+}
+
+
+/* register-consumer, describe-consumer and list-consumers: the answer as
+ * JSON, under the member the service uses. */
+static void on_consumers(kinesis_client_t* client, int status,
+                         const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+  jw_t* w = &cli->json;
+  size_t i;
+
+  (void) client;
+  if (call_status_failed(cli, status, res))
+    return;
+  jw_open(w, NULL, '{');
+  if (cli->cmd->id == CMD_LIST_CONSUMERS) {
+    jw_open(w, "Consumers", '[');
+    for (i = 0; i < res->nconsumers; i++)
+      write_consumer(w, NULL, &res->consumers[i]);
+    jw_close(w, ']');
+  } else if (res->nconsumers > 0) {
+    write_consumer(w,
+                   cli->cmd->id == CMD_REGISTER_CONSUMER
+                       ? "Consumer"
+                       : "ConsumerDescription",
+                   &res->consumers[0]);
+  }
+  jw_close(w, '}');
+  print_json(cli);
 }
 
 
@@ -402,6 +454,17 @@ int mgmt_start(cli_t* cli) {
     case CMD_UPDATE_MAX_RECORD_SIZE:
       return kinesis_client_update_max_record_size(
           c, s, (uint32_t) m->max_record_kib, on_mgmt_done, cli);
+    case CMD_REGISTER_CONSUMER:
+      return kinesis_client_register_stream_consumer(c, s, m->consumer_name,
+                                                     on_consumers, cli);
+    case CMD_DESCRIBE_CONSUMER:
+      return kinesis_client_describe_stream_consumer(
+          c, s, m->consumer_name, m->consumer_arn, on_consumers, cli);
+    case CMD_LIST_CONSUMERS:
+      return kinesis_client_list_stream_consumers(c, s, on_consumers, cli);
+    case CMD_DEREGISTER_CONSUMER:
+      return kinesis_client_deregister_stream_consumer(
+          c, s, m->consumer_name, m->consumer_arn, on_mgmt_done, cli);
     case CMD_WHOAMI:
       return kinesis_client_identity(c, on_identity, cli);
     default: return KINESIS_EINVAL;

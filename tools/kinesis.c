@@ -156,6 +156,18 @@ static int report_mgmt_arguments(const cli_t* cli) {
                "to 128 characters of UTF-8; a stream name is %s, or a "
                "stream ARN)", name, cli->stream, ids);
       return 1;
+    case CMD_REGISTER_CONSUMER:
+    case CMD_DESCRIBE_CONSUMER:
+    case CMD_DEREGISTER_CONSUMER:
+      if (m->consumer_arn != NULL)
+        err_line("%s: invalid --consumer-arn '%s' (arn:PARTITION:kinesis:"
+                 "REGION:ACCOUNT:stream/NAME/consumer/NAME:EPOCH)", name,
+                 m->consumer_arn);
+      else
+        err_line("%s: invalid --consumer-name '%s' or --stream '%s' (a "
+                 "consumer name is %s; a stream name too, or a stream ARN)",
+                 name, m->consumer_name, cli->stream, ids);
+      return 1;
     default: return 0;
   }
 }

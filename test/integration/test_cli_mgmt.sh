@@ -463,6 +463,89 @@ run --endpoint-url "$MOCK" list-streams
 check_json "list-streams on kinesis-mock" "
   assert.ok(d.StreamNames.includes('$m1') && d.StreamNames.includes('$m2'))"
 
+# ---- enhanced fan-out consumers, on kinesis-mock (kinesalite has none)
+
+run register-consumer --stream s
+expect_usage "register-consumer without a name" \
+  "kinesis: register-consumer: missing --consumer-name NAME"
+run describe-consumer --stream s
+expect_usage "describe-consumer without a consumer" \
+  "kinesis: describe-consumer: missing --consumer-name NAME or --consumer-arn ARN"
+run deregister-consumer --consumer-name c
+expect_usage "deregister-consumer by name without a stream" \
+  "kinesis: deregister-consumer: missing --stream NAME"
+run describe-consumer --consumer-arn x --consumer-name c
+expect_usage "describe-consumer with an ARN and a name" \
+  "kinesis: describe-consumer: --consumer-arn names the consumer alone: no --stream or --consumer-name with it"
+run list-consumers --stream s --consumer-name c
+expect_usage "list-consumers takes no --consumer-name" \
+  "kinesis: list-consumers: unknown option '--consumer-name'"
+run register-consumer --stream s --consumer-name 'a b' --endpoint-url "$MOCK"
+expect_failure_line "register-consumer with a bad name fails at once"
+expect_err_exact "register-consumer says what a consumer name is" \
+  "kinesis: register-consumer: invalid --consumer-name 'a b' or --stream 's' (a consumer name is 1 to 128 letters, digits, '_', '.' or '-'; a stream name too, or a stream ARN)"
+run describe-consumer --consumer-arn arn:nope --endpoint-url "$MOCK"
+expect_failure_line "describe-consumer with a bad ARN fails at once"
+
+m4="mgmt-efo-$suffix"
+run --endpoint-url "$MOCK" create-stream --stream "$m4" --wait
+expect_rc "create-stream for the consumers exits 0" 0 stdout-empty
+run --endpoint-url "$MOCK" register-consumer --stream "$m4" --consumer-name app
+expect_rc "register-consumer by stream name exits 0" 0
+check_json "register-consumer prints the consumer" "
+  assert.deepStrictEqual(Object.keys(d), ['Consumer'])
+  assert.strictEqual(d.Consumer.ConsumerName, 'app')
+  assert.match(d.Consumer.ConsumerARN, /:stream\/$m4\/consumer\/app:[0-9]+\$/)
+  assert.ok(['CREATING', 'ACTIVE'].includes(d.Consumer.ConsumerStatus))
+  assert.ok(d.Consumer.ConsumerCreationTimestamp > 1.6e9)"
+carn="$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).Consumer.ConsumerARN)' "$tmp/out")"
+run --endpoint-url "$MOCK" register-consumer --stream "$m4" --consumer-name app
+expect_failure_line "registering the same name again fails"
+if grep -q "ResourceInUseException" "$tmp/err"; then
+  ok "the failure names ResourceInUseException"
+else
+  not_ok "the failure names ResourceInUseException"
+fi
+run --endpoint-url "$MOCK" describe-consumer --consumer-arn "$carn"
+expect_rc "describe-consumer by ARN exits 0" 0
+check_json "describe-consumer prints the description with the stream's ARN" "
+  assert.deepStrictEqual(Object.keys(d), ['ConsumerDescription'])
+  assert.strictEqual(d.ConsumerDescription.ConsumerARN, '$carn')
+  assert.match(d.ConsumerDescription.StreamARN, /:stream\/$m4\$/)"
+run --endpoint-url "$MOCK" describe-consumer --stream "$m4" --consumer-name app
+expect_rc "describe-consumer by stream and name exits 0" 0
+check_json "describe-consumer by name finds the same consumer" "
+  assert.strictEqual(d.ConsumerDescription.ConsumerARN, '$carn')"
+run --endpoint-url "$MOCK" list-consumers --stream "$m4"
+expect_rc "list-consumers exits 0" 0
+check_json "list-consumers prints the one consumer" "
+  assert.strictEqual(d.Consumers.length, 1)
+  assert.strictEqual(d.Consumers[0].ConsumerName, 'app')
+  assert.strictEqual(d.Consumers[0].StreamARN, undefined)"
+for _ in $(seq 1 100); do
+  run --endpoint-url "$MOCK" describe-consumer --consumer-arn "$carn"
+  grep -q '"ACTIVE"' "$tmp/out" && break
+  sleep 0.1
+done
+run --endpoint-url "$MOCK" deregister-consumer --stream "$m4" --consumer-name app
+expect_rc "deregister-consumer exits 0" 0 stdout-empty
+expect_err_exact "deregister-consumer says what it did" \
+  "kinesis: deregistering consumer app of stream $m4"
+gone=0
+for _ in $(seq 1 100); do
+  run --endpoint-url "$MOCK" list-consumers --stream "$m4"
+  if [ "$RC" -eq 0 ] && grep -q '"Consumers": \[\]' "$tmp/out"; then
+    gone=1
+    break
+  fi
+  sleep 0.1
+done
+if [ "$gone" -eq 1 ]; then
+  ok "the consumer is gone from list-consumers"
+else
+  not_ok "the consumer is gone from list-consumers" "$(cat "$tmp/out")"
+fi
+
 # ---- a round trip on kinesis-mock: `put` (the library's producer) of 1,000
 # lines into a stream of 2 shards, then `tail` (its consumer) reads exactly
 # those lines back. The fake service runs most tests; this one and
