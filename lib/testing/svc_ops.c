@@ -302,11 +302,17 @@ int kn_svc_find_stream(req_t* q, need_t need, kn_svc_stream_t** out) {
 }
 
 
+void kn_svc_stream_arn(const req_t* q, const kn_svc_stream_t* s, char* out,
+                       size_t size) {
+  snprintf(out, size, "arn:aws:kinesis:%s:%s:stream/%s", q->svc->region,
+           q->svc->account_id, s->name);
+}
+
+
 static void out_arn(req_t* q, kn_svc_out_t* o, const char* key,
                     const kn_svc_stream_t* s) {
   char arn[256];
-  snprintf(arn, sizeof(arn), "arn:aws:kinesis:%s:%s:stream/%s",
-           q->svc->region, q->svc->account_id, s->name);
+  kn_svc_stream_arn(q, s, arn, sizeof(arn));
   kn_svc_out_str(o, key, arn);
 }
 
@@ -463,7 +469,7 @@ static int op_describe_stream_summary(req_t* q) {
   kn_svc_out_str(&o, "EncryptionType", "NONE");
   kn_svc_out_int(&o, "OpenShardCount",
                  (int64_t) kn_svc_stream_open_shards(s));
-  kn_svc_out_int(&o, "ConsumerCount", 0);
+  kn_svc_out_int(&o, "ConsumerCount", (int64_t) s->nconsumers);
   kn_svc_out_int(&o, "MaxRecordSizeInKiB", s->max_record_kib);
   kn_svc_out_end(&o);
   kn_svc_out_end(&o);
@@ -1132,6 +1138,10 @@ static const struct {
     {"UpdateShardCount", op_update_shard_count, 0},
     {"IncreaseStreamRetentionPeriod", op_increase_retention, 0},
     {"DecreaseStreamRetentionPeriod", op_decrease_retention, 0},
+    {"RegisterStreamConsumer", kn_svc_op_register_consumer, 0},
+    {"DescribeStreamConsumer", kn_svc_op_describe_consumer, 0},
+    {"ListStreamConsumers", kn_svc_op_list_consumers, 0},
+    {"DeregisterStreamConsumer", kn_svc_op_deregister_consumer, 0},
     {"ScheduleReshard", op_schedule_reshard, 1},
     {"CancelReshards", op_cancel_reshards, 1},
 };

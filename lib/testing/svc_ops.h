@@ -9,8 +9,9 @@
  * What the fake service's operation files share (svc_ops.c: reading
  * members, streams, stream management, listings, reshards, retention, the
  * admin requests and the dispatch; svc_data.c: GetShardIterator,
- * GetRecords, PutRecord and PutRecords). These two are the service's only
- * files that read JSON (jansson), through this header.
+ * GetRecords, PutRecord and PutRecords; svc_consumers.c: the consumers of
+ * enhanced fan-out). These are the service's only files that read JSON
+ * (jansson), through this header.
  */
 
 /* One request being answered. */
@@ -51,6 +52,9 @@ json_t* kn_svc_member(json_t* obj, const char* name);
 int kn_svc_missing(req_t* q, const char* member);
 int kn_svc_not_found(req_t* q, const char* name);
 void kn_svc_out_range(kn_svc_out_t* o, const kn_svc_shard_t* sh);
+/* "arn:aws:kinesis:REGION:ACCOUNT:stream/NAME" into `out`. */
+void kn_svc_stream_arn(const req_t* q, const kn_svc_stream_t* s, char* out,
+                       size_t size);
 int kn_svc_read_arn(req_t* q, const char* arn, size_t len, const char** name);
 int kn_svc_serialization(req_t* q, const char* member);
 const char* kn_svc_status_name(kn_svc_status_t s);
@@ -65,5 +69,12 @@ int kn_svc_op_put_record(req_t* q);
 int kn_svc_op_put_records(req_t* q);
 int kn_svc_shard_not_found(req_t* q, const kn_svc_stream_t* s,
                            const char* id);
+
+/* ---- The consumers of enhanced fan-out (svc_consumers.c) ---- */
+
+int kn_svc_op_register_consumer(req_t* q);
+int kn_svc_op_describe_consumer(req_t* q);
+int kn_svc_op_list_consumers(req_t* q);
+int kn_svc_op_deregister_consumer(req_t* q);
 
 #endif /* KN_SVC_OPS_H */

@@ -414,6 +414,7 @@ static void stream_free(kn_svc_stream_t* s) {
   for (i = 0; i < s->nshards; i++)
     shard_free_records(&s->shards[i]);
   kn_free(s->shards);
+  kn_free(s->consumers);
   kn_free(s);
 }
 

@@ -104,6 +104,14 @@ typedef struct kn_svc_shard_s {
   kn_svc_bucket_t iterator_calls;
 } kn_svc_shard_t;
 
+/* A consumer of enhanced fan-out (svc_consumers.c). */
+typedef struct kn_svc_consumer_s {
+  char name[KN_SVC_NAME_MAX + 1];
+  int64_t created_ms;
+  kn_svc_status_t status;  /* CREATING, ACTIVE or DELETING */
+  int64_t status_until_ms; /* When a CREATING or DELETING ends. */
+} kn_svc_consumer_t;
+
 typedef struct kn_svc_stream_s {
   char name[KN_SVC_NAME_MAX + 1];
   uint64_t incarnation;
@@ -116,6 +124,9 @@ typedef struct kn_svc_stream_s {
   kn_svc_shard_t* shards; /* In index order; closed ones stay. */
   size_t nshards;
   size_t cap;
+  kn_svc_consumer_t* consumers; /* In the order they were registered. */
+  size_t nconsumers;
+  size_t consumers_cap;
 } kn_svc_stream_t;
 
 typedef struct kn_svc_store_s {
@@ -222,7 +233,8 @@ void kn_svc_key_dec(kn_hash_key_t* k);
 typedef enum {
   KN_SVC_TOKEN_ITERATOR = 'I',
   KN_SVC_TOKEN_SHARDS = 'S',
-  KN_SVC_TOKEN_STREAMS = 'L'
+  KN_SVC_TOKEN_STREAMS = 'L',
+  KN_SVC_TOKEN_CONSUMERS = 'C'
 } kn_svc_token_kind_t;
 
 typedef struct kn_svc_token_s {
@@ -232,7 +244,9 @@ typedef struct kn_svc_token_s {
   uint64_t pos;   /* Iterator: the next counter; ListShards: filter type. */
   int64_t arg;    /* ListShards: the filter's time. */
   int64_t issued_ms;
-  char name[KN_SVC_NAME_MAX + 1]; /* ListStreams: the last name listed. */
+  /* ListStreams: the last name listed; ListStreamConsumers: the last
+   * consumer listed. */
+  char name[KN_SVC_NAME_MAX + 1];
 } kn_svc_token_t;
 
 /* Appends the token's text to `out`. Returns 0 or KINESIS_ENOMEM. */

@@ -5,7 +5,8 @@
  * service's clock moves past an iterator's 5 minutes. The throughput
  * limits as the client sees them: PutRecords entries over them failed
  * inside a 200, GetRecords throttled and retried; and none of it with the
- * limits off. Needs the model (lib/testing/svc.c), nothing else.
+ * limits off. The consumer calls of enhanced fan-out, each way. Needs the
+ * model (lib/testing/svc.c), nothing else.
  */
 
 #include "client_util.h"
@@ -269,5 +270,91 @@ static void test_limits_off(void) {
 }
 
 
-KN_TEST_MAIN(KN_TEST(test_roundtrip), KN_TEST(test_close_service_first),
+/* What a consumer call's callback saw. */
+typedef struct {
+  int done;
+  int status;
+  size_t n;
+  char name[64];
+  char arn[256];
+  char status_text[16];
+} consumer_cap_t;
+
+
+static void on_consumer(kinesis_client_t* c, int status,
+                        const kinesis_result_t* r, void* arg) {
+  consumer_cap_t* cap = arg;
+  (void) c;
+  cap->done = 1;
+  cap->status = status;
+  cap->n = r->nconsumers;
+  if (r->nconsumers > 0) {
+    snprintf(cap->name, sizeof(cap->name), "%s", r->consumers[0].consumer_name);
+    snprintf(cap->arn, sizeof(cap->arn), "%s", r->consumers[0].consumer_arn);
+    snprintf(cap->status_text, sizeof(cap->status_text), "%s",
+             r->consumers[0].consumer_status);
+  }
+}
+
+
+static void consumer_wait(rt_t* t, consumer_cap_t* cap) {
+  TEST_WAIT_UNTIL(&t->loop, cap->done, 10000, (void) 0);
+}
+
+
+/* The client's consumer calls against the fake service's: register by
+ * stream name (the ARN looked up), the same name refused, describe by the
+ * consumer's ARN, list, deregister by name. */
+static void test_consumers(void) {
+  rt_t t;
+  consumer_cap_t cap;
+  char arn[256];
+
+  rt_start(&t);
+  create_active_stream(&t.loop, t.client, "efo", 1);
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_register_stream_consumer(t.client, "efo", "app",
+                                                    on_consumer, &cap));
+  consumer_wait(&t, &cap);
+  ASSERT_OK(cap.status);
+  ASSERT_STR_EQ("app", cap.name);
+  ASSERT_STR_EQ("ACTIVE", cap.status_text);
+  ASSERT(strncmp(cap.arn,
+                 "arn:aws:kinesis:us-east-1:000000000000:stream/efo/consumer/"
+                 "app:",
+                 59) == 0);
+  snprintf(arn, sizeof(arn), "%s", cap.arn);
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_register_stream_consumer(t.client, "efo", "app",
+                                                    on_consumer, &cap));
+  consumer_wait(&t, &cap);
+  ASSERT_EQ(KINESIS_EINUSE, cap.status);
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_describe_stream_consumer(t.client, NULL, NULL, arn,
+                                                    on_consumer, &cap));
+  consumer_wait(&t, &cap);
+  ASSERT_OK(cap.status);
+  ASSERT_STR_EQ("app", cap.name);
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_list_stream_consumers(t.client, "efo", on_consumer,
+                                                 &cap));
+  consumer_wait(&t, &cap);
+  ASSERT_OK(cap.status);
+  ASSERT_EQ(1, cap.n);
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_deregister_stream_consumer(
+      t.client, "efo", "app", NULL, on_consumer, &cap));
+  consumer_wait(&t, &cap);
+  ASSERT_OK(cap.status);
+  memset(&cap, 0, sizeof(cap));
+  ASSERT_OK(kinesis_client_list_stream_consumers(t.client, "efo", on_consumer,
+                                                 &cap));
+  consumer_wait(&t, &cap);
+  ASSERT_OK(cap.status);
+  ASSERT_EQ(0, cap.n);
+  rt_end(&t);
+}
+
+
+KN_TEST_MAIN(KN_TEST(test_roundtrip), KN_TEST(test_consumers), KN_TEST(test_close_service_first),
              KN_TEST(test_throttled), KN_TEST(test_limits_off))
