@@ -615,10 +615,12 @@ static int valid_consumer_arn(const char* arn) {
 }
 
 
-static int on_register_consumer(kn_call_t* call,
-                                const kn_http_response_t* res) {
-  int r = kn_codec_parse_consumer(res->body, res->body_len, "Consumer",
-                                  &call->parsed);
+/* The one consumer of an answer, under `member`, into the result. */
+static int take_consumer(kn_call_t* call, const kn_http_response_t* res,
+                         const char* member) {
+  int r;
+  kn_parsed_free(&call->parsed);
+  r = kn_codec_parse_consumer(res->body, res->body_len, member, &call->parsed);
   if (r == 0) {
     call->result.consumers = call->parsed.consumers;
     call->result.nconsumers = call->parsed.nconsumers;
@@ -627,15 +629,15 @@ static int on_register_consumer(kn_call_t* call,
 }
 
 
+static int on_register_consumer(kn_call_t* call,
+                                const kn_http_response_t* res) {
+  return take_consumer(call, res, "Consumer");
+}
+
+
 static int on_describe_consumer(kn_call_t* call,
                                 const kn_http_response_t* res) {
-  int r = kn_codec_parse_consumer(res->body, res->body_len,
-                                  "ConsumerDescription", &call->parsed);
-  if (r == 0) {
-    call->result.consumers = call->parsed.consumers;
-    call->result.nconsumers = call->parsed.nconsumers;
-  }
-  return r;
+  return take_consumer(call, res, "ConsumerDescription");
 }
 
 
