@@ -295,6 +295,102 @@ int kn_es_decoder_feed(kn_es_decoder_t* d, const uint8_t* data, size_t len,
 }
 
 
+static void put_be(uint8_t* p, uint64_t v, size_t n) {
+  while (n-- > 0) {
+    p[n] = (uint8_t) v;
+    v >>= 8;
+  }
+}
+
+
+/* A header's encoded size, or 0 when it cannot be encoded. */
+static size_t header_size(const kn_es_header_t* h) {
+  static const size_t fixed[] = {0, 0, 1, 2, 4, 8, 0, 0, 8, 16};
+  size_t type = (size_t) h->type;
+  if (h->name.len == 0 || h->name.len > 255 || type > KN_ES_UUID)
+    return 0;
+  if (h->type == KN_ES_BYTES || h->type == KN_ES_STRING)
+    return h->bytes.len > 65535 ? 0 : 1 + h->name.len + 1 + 2 + h->bytes.len;
+  if (h->type == KN_ES_UUID && h->bytes.len != 16)
+    return 0;
+  return 1 + h->name.len + 1 + fixed[type];
+}
+
+
+int kn_es_encode(kn_buf_t* out, const kn_es_header_t* headers, size_t n,
+                 const uint8_t* payload, size_t len) {
+  size_t hlen = 0;
+  size_t total;
+  size_t start = out->len;
+  uint8_t* p;
+  size_t i;
+  int r;
+
+  for (i = 0; i < n; i++) {
+    size_t size = header_size(&headers[i]);
+    if (size == 0)
+      return KINESIS_EINVAL;
+    hlen += size;
+  }
+  if (hlen > KN_ES_MAX_MESSAGE || len > KN_ES_MAX_MESSAGE - OVERHEAD - hlen)
+    return KINESIS_EINVAL;
+  total = OVERHEAD + hlen + len;
+  if ((r = kn_buf_reserve(out, total)) != 0)
+    return r;
+  p = out->data + start;
+  put_be(p, total, 4);
+  put_be(p + 4, hlen, 4);
+  put_be(p + 8, crc(p, 8), 4);
+  p += PRELUDE;
+  for (i = 0; i < n; i++) {
+    const kn_es_header_t* h = &headers[i];
+    *p++ = (uint8_t) h->name.len;
+    memcpy(p, h->name.ptr, h->name.len);
+    p += h->name.len;
+    *p++ = (uint8_t) h->type;
+    switch (h->type) {
+      case KN_ES_TRUE:
+      case KN_ES_FALSE:
+        break;
+      case KN_ES_BYTE:
+        put_be(p, (uint64_t) h->num, 1);
+        p += 1;
+        break;
+      case KN_ES_INT16:
+        put_be(p, (uint64_t) h->num, 2);
+        p += 2;
+        break;
+      case KN_ES_INT32:
+        put_be(p, (uint64_t) h->num, 4);
+        p += 4;
+        break;
+      case KN_ES_INT64:
+      case KN_ES_TIMESTAMP:
+        put_be(p, (uint64_t) h->num, 8);
+        p += 8;
+        break;
+      case KN_ES_BYTES:
+      case KN_ES_STRING:
+        put_be(p, h->bytes.len, 2);
+        p += 2;
+        /* fall through */
+      case KN_ES_UUID:
+        if (h->bytes.len > 0)
+          memcpy(p, h->bytes.ptr, h->bytes.len);
+        p += h->bytes.len;
+        break;
+    }
+  }
+  if (len > 0)
+    memcpy(p, payload, len);
+  p += len;
+  put_be(p, crc(out->data + start, total - 4), 4);
+  out->len = start + total;
+  out->data[out->len] = '\0';
+  return 0;
+}
+
+
 const kn_es_header_t* kn_es_header(const kn_es_message_t* m,
                                    const char* name) {
   size_t n = strlen(name);

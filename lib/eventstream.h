@@ -98,6 +98,17 @@ int kn_es_decoder_feed(kn_es_decoder_t* d, const uint8_t* data, size_t len,
  * here. */
 int kn_es_decoder_idle(const kn_es_decoder_t* d);
 
+/*
+ * Appends one message, with `n` headers and the payload, to `out`: the
+ * encoder of the fake service's SubscribeToShard, beside the decoder so
+ * that one file owns the format. Returns 0; KINESIS_EINVAL (a header name
+ * empty or over 255 bytes, a BYTES or STRING value over 65535 bytes, a UUID
+ * not of 16 bytes, a type past 9, or a message over KN_ES_MAX_MESSAGE),
+ * and then nothing is appended; or KINESIS_ENOMEM.
+ */
+int kn_es_encode(kn_buf_t* out, const kn_es_header_t* headers, size_t n,
+                 const uint8_t* payload, size_t len);
+
 /* The first header of `m` named `name`, or NULL. */
 const kn_es_header_t* kn_es_header(const kn_es_message_t* m, const char* name);
 

@@ -4,6 +4,7 @@
  * byte at a time and run together; the corrupted ones refused for the CRC
  * their JSON names; then what no vector covers: lengths out of bounds, bad
  * headers, a stop from the callback, and each allocation failing in turn.
+ * The encoder (for the fake service) gives the vectors' bytes exactly.
  */
 
 #include "harness.h"
@@ -454,6 +455,127 @@ static void test_large_message(void) {
 }
 
 
+/* The encoder, against the same vectors: each positive message built from
+ * its JSON comes out byte for byte as the SDK's encoded file. */
+static void test_encode_vectors(void) {
+  size_t v;
+  for (v = 0; v < NPOS; v++) {
+    size_t len;
+    size_t jlen;
+    char* bytes = vector("encoded/positive", positive[v], &len);
+    char* text = vector("decoded/positive", positive[v], &jlen);
+    json_t* doc = json_loadb(text, jlen, 0, NULL);
+    json_t* hs = json_object_get(doc, "headers");
+    kn_es_header_t headers[16];
+    uint8_t values[16][64];
+    uint8_t payload[256];
+    size_t plen = sizeof(payload);
+    const char* p64 = json_string_value(json_object_get(doc, "payload"));
+    kn_buf_t out = KN_BUF_INIT;
+    size_t i;
+
+    ASSERT_NOT_NULL(doc);
+    ASSERT(json_array_size(hs) <= 16);
+    for (i = 0; i < json_array_size(hs); i++) {
+      json_t* h = json_array_get(hs, i);
+      json_t* val = json_object_get(h, "value");
+      kn_es_header_t* e = &headers[i];
+      memset(e, 0, sizeof(*e));
+      e->name = kn_cursor_from_str(json_string_value(json_object_get(h, "name")));
+      e->type = (kn_es_type_t) json_integer_value(json_object_get(h, "type"));
+      if (json_is_string(val)) {
+        size_t n = sizeof(values[i]);
+        ASSERT_OK(kn_base64_decode(json_string_value(val),
+                                   json_string_length(val), values[i], &n));
+        e->bytes.ptr = values[i];
+        e->bytes.len = n;
+      } else if (json_is_boolean(val)) {
+        e->num = json_is_true(val);
+      } else {
+        e->num = json_integer_value(val);
+      }
+    }
+    if (p64 == NULL)
+      p64 = "";
+    ASSERT_OK(kn_base64_decode(p64, strlen(p64), payload, &plen));
+    ASSERT_OK(kn_es_encode(&out, headers, json_array_size(hs), payload, plen));
+    if (out.len != len || memcmp(out.data, bytes, len) != 0) {
+      fprintf(stderr, "%s: encoded %zu bytes, the vector has %zu\n",
+              positive[v], out.len, len);
+      abort();
+    }
+    kn_buf_free(&out);
+    json_decref(doc);
+    free(text);
+    free(bytes);
+  }
+}
+
+
+/* What cannot be encoded is refused, and nothing is appended; what can
+ * is decoded back as it was, after what the buffer held. */
+static void test_encode_refusals_and_round_trip(void) {
+  kn_es_header_t h[3];
+  kn_buf_t out = KN_BUF_INIT;
+  char name[257];
+  uint8_t big[65536];
+  kn_es_decoder_t d;
+  sink_t s = {json_array(), 0};
+
+  memset(h, 0, sizeof(h));
+  memset(name, 'n', sizeof(name) - 1);
+  name[256] = '\0';
+  memset(big, 'b', sizeof(big));
+  ASSERT_OK(kn_buf_append_str(&out, "kept"));
+  h[0].name = kn_cursor_from_str("");
+  h[0].type = KN_ES_TRUE;
+  ASSERT_EQ(KINESIS_EINVAL, kn_es_encode(&out, h, 1, NULL, 0));
+  h[0].name = kn_cursor_from_str(name);
+  ASSERT_EQ(KINESIS_EINVAL, kn_es_encode(&out, h, 1, NULL, 0));
+  h[0].name = kn_cursor_from_str("u");
+  h[0].type = KN_ES_UUID;
+  h[0].bytes.ptr = big;
+  h[0].bytes.len = 15;
+  ASSERT_EQ(KINESIS_EINVAL, kn_es_encode(&out, h, 1, NULL, 0));
+  h[0].type = KN_ES_STRING;
+  h[0].bytes.len = sizeof(big);
+  ASSERT_EQ(KINESIS_EINVAL, kn_es_encode(&out, h, 1, NULL, 0));
+  h[0].type = (kn_es_type_t) 10;
+  ASSERT_EQ(KINESIS_EINVAL, kn_es_encode(&out, h, 1, NULL, 0));
+  ASSERT_EQ(KINESIS_EINVAL,
+            kn_es_encode(&out, NULL, 0, big, KN_ES_MAX_MESSAGE - 15));
+  ASSERT_EQ(4, out.len);
+
+  h[0].name = kn_cursor_from_str(":message-type");
+  h[0].type = KN_ES_STRING;
+  h[0].bytes = kn_cursor_from_str("event");
+  h[1].name = kn_cursor_from_str("n");
+  h[1].type = KN_ES_INT64;
+  h[1].num = INT64_MIN;
+  h[2].name = kn_cursor_from_str("b");
+  h[2].type = KN_ES_BYTE;
+  h[2].num = -1;
+  ASSERT_OK(kn_es_encode(&out, h, 3, (const uint8_t*) "{}", 2));
+  kn_es_decoder_init(&d);
+  ASSERT_OK(kn_es_decoder_feed(&d, out.data + 4, out.len - 4, on_message, &s));
+  ASSERT_EQ(1, json_array_size(s.seen));
+  {
+    json_t* m = json_array_get(s.seen, 0);
+    json_t* hs = json_object_get(m, "headers");
+    ASSERT_STR_EQ("ZXZlbnQ=", json_string_value(json_object_get(
+                                  json_array_get(hs, 0), "value")));
+    ASSERT_EQ(INT64_MIN, json_integer_value(json_object_get(
+                             json_array_get(hs, 1), "value")));
+    ASSERT_EQ(-1, json_integer_value(json_object_get(json_array_get(hs, 2),
+                                                     "value")));
+    ASSERT_STR_EQ("e30=", json_string_value(json_object_get(m, "payload")));
+  }
+  kn_es_decoder_free(&d);
+  json_decref(s.seen);
+  kn_buf_free(&out);
+}
+
+
 /* Counts messages, with no allocation of its own (the JSON of on_message
  * would take from the failing allocator too). */
 static int count_message(void* arg, const kn_es_message_t* m) {
@@ -505,4 +627,6 @@ KN_TEST_MAIN(KN_TEST(test_positive_vectors), KN_TEST(test_stream_in_pieces),
              KN_TEST(test_negative_vectors), KN_TEST(test_lengths),
              KN_TEST(test_bad_headers), KN_TEST(test_lookup),
              KN_TEST(test_callback_stops), KN_TEST(test_large_message),
+             KN_TEST(test_encode_vectors),
+             KN_TEST(test_encode_refusals_and_round_trip),
              KN_TEST(test_allocation_failures))
