@@ -9,20 +9,13 @@
  * even, the rest is the blob exactly as a record would carry it.
  */
 
+#include "fuzz.h"
 #include "aggregation.h"
 #include "crypto.h"
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                           \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 
 /* Whether [p, p + len) lies inside the blob. */

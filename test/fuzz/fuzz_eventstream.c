@@ -8,19 +8,12 @@
  * strings and payloads lie inside the bytes the decoder holds.
  */
 
+#include "fuzz.h"
 #include "eventstream.h"
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                           \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 /* A digest of the messages seen: FNV-1a over their fields, and a count. */
 typedef struct {

@@ -5,19 +5,12 @@
  * NUL-terminated string.
  */
 
+#include "fuzz.h"
 #include "codec.h"
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                           \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -5,19 +5,12 @@
  * up for the "default" profile and for "dev".
  */
 
+#include "fuzz.h"
 #include "credentials.h"
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                           \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 
 static char* copy_text(const uint8_t* p, size_t len) {

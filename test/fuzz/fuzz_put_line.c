@@ -4,20 +4,13 @@
  * pipes it does not control.
  */
 
+#include "fuzz.h"
 #include "put_line.h"
 
 #include <kinesis.h>
 
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                           \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

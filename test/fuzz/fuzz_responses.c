@@ -9,6 +9,7 @@
  * breaks a promise that the client's callers rely on.
  */
 
+#include "fuzz.h"
 #include "codec.h"
 #include "internal.h"
 #include "validate.h"
@@ -19,14 +20,6 @@
 /* The API's limits (protocol.md section 4). */
 #define MAX_RECORDS 10000
 #define MAX_DATA (10 * 1024 * 1024)
-
-#define CHECK(cond)                                                           \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 
 static void check_shard(const kinesis_shard_t* s, int child) {

@@ -23,6 +23,7 @@
  * scanner stops at 64 levels by design).
  */
 
+#include "fuzz.h"
 #include "buf.h"
 #include "codec.h"
 #include "internal.h"
@@ -35,14 +36,6 @@
 #define MAX_RECORDS 10000
 #define MAX_DATA (10 * 1024 * 1024)
 #define MAX_DEPTH 32
-
-#define CHECK(cond)                                                           \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 
 static int depth_of(json_t* v) {

@@ -16,6 +16,7 @@
  * the path that computes and compares the signature.
  */
 
+#include "fuzz.h"
 #include "internal.h"
 #include "serve_auth.h"
 #include "svc.h"
@@ -27,17 +28,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define CHECK(cond)                                                           \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
-
 #define MAX_HEADERS 32
 /* 2026-12-07T12:00:00Z, the seeds' X-Amz-Date. */
 #define NOW_MS INT64_C(1796644800000)
-
-int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 typedef struct {
   kn_cursor_t name;

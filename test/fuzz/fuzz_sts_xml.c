@@ -4,19 +4,12 @@
  * error are looked up in it.
  */
 
+#include "fuzz.h"
 #include "cred_sts.h"
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond) \
-  do {              \
-    if (!(cond))    \
-      abort();      \
-  } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -14,6 +14,7 @@
  * them out, broken.
  */
 
+#include "fuzz.h"
 #include "internal.h"
 #include "svc.h"
 
@@ -22,16 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond)                                                           \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
-
 /* Requests a session may hold, at most: a bound on one input's work. */
 #define MAX_REQUESTS 64
-
-int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 
 /* The last of each an answer gave, for the placeholders. */

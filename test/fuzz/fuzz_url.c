@@ -7,19 +7,12 @@
  * replaced, and never fail but for memory.
  */
 
+#include "fuzz.h"
 #include "internal.h"
 #include "url.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                           \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      abort();                                                                \
-  } while (0)
-
-int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 
 static void check_part(const kn_url_part_t* p, size_t size) {

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+#include "fuzz.h"
 
 
 /* Feeds one file to the harness. The input is copied into an allocation of
