@@ -233,9 +233,11 @@ int kn_codec_parse_update_shard_count(const uint8_t* body, size_t len,
 int kn_codec_parse_get_records(const uint8_t* body, size_t len, kn_buf_t* take,
                                kn_parsed_t* out);
 /* The payload of a SubscribeToShardEvent (enhanced fan-out): Records and
- * ChildShards as in GetRecords, MillisBehindLatest, and a required
+ * ChildShards as in GetRecords, MillisBehindLatest, and
  * ContinuationSequenceNumber (continuation_sequence_number) in place of
- * NextShardIterator. Refusals name SubscribeToShardEvent. */
+ * NextShardIterator: where to subscribe again from, or NULL (absent or
+ * null) at the shard's end, which ChildShards then follow, as the KCL reads
+ * the event. Refusals name SubscribeToShardEvent. */
 int kn_codec_parse_subscribe_event(const uint8_t* body, size_t len,
                                    kn_buf_t* take, kn_parsed_t* out);
 int kn_codec_parse_put_records(const uint8_t* body, size_t len, kn_buf_t* take,

@@ -555,7 +555,7 @@ typedef struct {
 #define KN_REFUSALS(op)                                                       \
   {op ": " KN_BAD_SEQUENCE, op ": a record's data is over 10 MiB",            \
    op ": more than 10000 records", op ": MillisBehindLatest out of range",    \
-   op ": ContinuationSequenceNumber missing, or not a sequence number"}
+   op ": ContinuationSequenceNumber is not a sequence number"}
 
 static const records_refusals_t get_records_refusals =
     KN_REFUSALS("GetRecords");
@@ -677,9 +677,10 @@ static int scan_records(const uint8_t* body, size_t len, kn_buf_t* take,
   r = sc_finish(&s);
   if (r != 0 || !have_records)
     return KINESIS_EPROTO;
-  if (event && (out->continuation_sequence_number == NULL ||
-                !kn_valid_sequence_number_strict(
-                    out->continuation_sequence_number)))
+  /* No ContinuationSequenceNumber is the shard's end (the KCL reads it so);
+   * one there must be a sequence number. */
+  if (event && out->continuation_sequence_number != NULL &&
+      !kn_valid_sequence_number_strict(out->continuation_sequence_number))
     return kn_codec_refuse(out, why->bad_continuation);
   return 0;
 }

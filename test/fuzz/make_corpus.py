@@ -69,7 +69,7 @@ w('responses','subscribe_event', bytes([EVT]) + json.dumps({"Records":[
    "ApproximateArrivalTimestamp":1459799926.48,"EncryptionType":"NONE"}],
   "ContinuationSequenceNumber":seq2,"MillisBehindLatest":0}).encode())
 w('responses','subscribe_event_end', bytes([EVT]) + json.dumps({"Records":[],
-  "ContinuationSequenceNumber":seq2,"MillisBehindLatest":0,"ChildShards":[
+  "ContinuationSequenceNumber":None,"MillisBehindLatest":0,"ChildShards":[
   {"ShardId":"shardId-000000000002","ParentShards":["shardId-000000000000"],
    "HashKeyRange":{"StartingHashKey":"0","EndingHashKey":"340282366920938463463374607431768211455"}}]}).encode())
 w('responses','register_consumer', bytes([0x87]) + json.dumps({"Consumer":{

@@ -207,8 +207,8 @@ static void test_list_shards(void) {
 
 
 /* A SubscribeToShardEvent's payload: GetRecords' records and child
- * shards, a ContinuationSequenceNumber that must be there and be a
- * sequence number, and refusals that name the event. */
+ * shards, a ContinuationSequenceNumber that is a sequence number or, at the
+ * shard's end, absent, and refusals that name the event. */
 static void test_subscribe_event(void) {
   kn_parsed_t p;
   ASSERT_OK(kn_codec_parse_subscribe_event(
@@ -223,30 +223,29 @@ static void test_subscribe_event(void) {
   ASSERT_NULL(p.next_shard_iterator);
   ASSERT_EQ(3, p.millis_behind_latest);
   kn_parsed_free(&p);
-  /* The last event of a closed shard: no records, its children. */
+  /* The last event of a closed shard: no ContinuationSequenceNumber (null
+   * or absent), its children. */
   ASSERT_OK(kn_codec_parse_subscribe_event(
-      BODY("{\"Records\":[],\"ContinuationSequenceNumber\":\"9\","
+      BODY("{\"Records\":[],\"ContinuationSequenceNumber\":null,"
            "\"MillisBehindLatest\":0,\"ChildShards\":[{\"ShardId\":"
            "\"shardId-2\",\"ParentShards\":[\"shardId-0\"],"
            "\"HashKeyRange\":{\"StartingHashKey\":\"0\","
            "\"EndingHashKey\":\"9\"}}]}"),
       NULL, &p));
+  ASSERT_NULL(p.continuation_sequence_number);
   ASSERT_EQ(1, p.nchild_shards);
   ASSERT_STR_EQ("shardId-2", p.child_shards[0].shard_id);
   kn_parsed_free(&p);
-  ASSERT_EQ(KINESIS_EPROTO,
-            kn_codec_parse_subscribe_event(
-                BODY("{\"Records\":[],\"MillisBehindLatest\":0}"), NULL, &p));
-  ASSERT_STR_EQ("SubscribeToShardEvent: ContinuationSequenceNumber missing, "
-                "or not a sequence number",
-                p.error);
+  ASSERT_OK(kn_codec_parse_subscribe_event(
+      BODY("{\"Records\":[],\"MillisBehindLatest\":0}"), NULL, &p));
+  ASSERT_NULL(p.continuation_sequence_number);
   kn_parsed_free(&p);
   ASSERT_EQ(KINESIS_EPROTO,
             kn_codec_parse_subscribe_event(
                 BODY("{\"Records\":[],\"ContinuationSequenceNumber\":\"08\"}"),
                 NULL, &p));
-  ASSERT_STR_EQ("SubscribeToShardEvent: ContinuationSequenceNumber missing, "
-                "or not a sequence number",
+  ASSERT_STR_EQ("SubscribeToShardEvent: ContinuationSequenceNumber is not a "
+                "sequence number",
                 p.error);
   kn_parsed_free(&p);
   ASSERT_EQ(KINESIS_EPROTO,
