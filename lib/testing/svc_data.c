@@ -18,20 +18,66 @@
 /* ---- reading ---- */
 
 
-enum {
-  IT_AT_SEQUENCE_NUMBER,
-  IT_AFTER_SEQUENCE_NUMBER,
-  IT_TRIM_HORIZON,
-  IT_LATEST,
-  IT_AT_TIMESTAMP
-};
-
-
 int kn_svc_shard_not_found(req_t* q, const kn_svc_stream_t* s, const char* id) {
   return kn_svc_error(q->reply, "ResourceNotFoundException",
                       "Shard %s in stream %s under account %s does not "
                       "exist.",
                       id, s->name, q->svc->account_id);
+}
+
+
+int kn_svc_check_position(req_t* q, int type, const char* seq_member,
+                          const char* seq, int has_ts, int64_t ts) {
+  if ((type <= KN_SVC_AFTER_SEQUENCE_NUMBER) != (seq != NULL))
+    return kn_svc_error(q->reply, "InvalidArgumentException",
+                        "%s is required with AT_SEQUENCE_NUMBER and "
+                        "AFTER_SEQUENCE_NUMBER, and only with them.",
+                        seq_member);
+  if ((type == KN_SVC_AT_TIMESTAMP) != has_ts)
+    return kn_svc_error(q->reply, "InvalidArgumentException",
+                        "Timestamp is required with AT_TIMESTAMP, and only "
+                        "with it.");
+  if (has_ts && ts > q->now)
+    return kn_svc_error(q->reply, "InvalidArgumentException",
+                        "The Timestamp cannot be later than the current "
+                        "time.");
+  return 0;
+}
+
+
+int kn_svc_position(req_t* q, const char* op, const char* seq_member,
+                    const kn_svc_stream_t* s, const kn_svc_shard_t* sh,
+                    int type, const char* seq, int64_t ts, uint64_t* pos) {
+  uint64_t counter;
+  uint32_t index;
+  uint64_t top;
+
+  switch (type) {
+    case KN_SVC_TRIM_HORIZON:
+      *pos = 0;
+      return 0;
+    case KN_SVC_LATEST:
+      *pos = q->st->counter + 1;
+      return 0;
+    case KN_SVC_AT_TIMESTAMP:
+      *pos = kn_svc_shard_seek_time(q->st, sh, ts);
+      return 0;
+    default:
+      break;
+  }
+  /* A sequence number of this shard lies between its opening and now (or
+   * its closing); anything else came from elsewhere. */
+  top = sh->closed ? sh->end_counter : q->st->counter;
+  if (kn_svc_seq_parse(seq, &counter, &index) != 0 || index != sh->index ||
+      counter < sh->start_counter || counter > top)
+    return kn_svc_error(q->reply, "InvalidArgumentException",
+                        "%s %s used in %s on shard %s in stream %s under "
+                        "account %s is invalid because it did not come from "
+                        "this shard.",
+                        seq_member, seq, op, sh->id, s->name,
+                        q->svc->account_id);
+  *pos = type == KN_SVC_AT_SEQUENCE_NUMBER ? counter : counter + 1;
+  return 0;
 }
 
 
@@ -61,19 +107,9 @@ int kn_svc_op_get_shard_iterator(req_t* q) {
       (r = kn_svc_get_time(q, q->root, "Timestamp", &ts, &has_ts)) != 0 ||
       (r = kn_svc_find_stream(q, NEED_DATA, &s)) != 0)
     return r;
-  if ((type <= IT_AFTER_SEQUENCE_NUMBER) != (seq != NULL))
-    return kn_svc_error(q->reply, "InvalidArgumentException",
-                        "StartingSequenceNumber is required with "
-                        "AT_SEQUENCE_NUMBER and AFTER_SEQUENCE_NUMBER, and "
-                        "only with them.");
-  if ((type == IT_AT_TIMESTAMP) != has_ts)
-    return kn_svc_error(q->reply, "InvalidArgumentException",
-                        "Timestamp is required with AT_TIMESTAMP, and only "
-                        "with it.");
-  if (has_ts && ts > q->now)
-    return kn_svc_error(q->reply, "InvalidArgumentException",
-                        "The Timestamp cannot be later than the current "
-                        "time.");
+  if ((r = kn_svc_check_position(q, type, "StartingSequenceNumber", seq,
+                                 has_ts, ts)) != 0)
+    return r;
   sh = kn_svc_shard_find(s, shard_id, q->now);
   if (sh == NULL)
     return kn_svc_shard_not_found(q, s, shard_id);
@@ -87,34 +123,9 @@ int kn_svc_op_get_shard_iterator(req_t* q) {
   t.shard = sh->index;
   t.issued_ms = q->now;
   strcpy(t.name, s->name);
-  switch (type) {
-  case IT_TRIM_HORIZON:
-    t.pos = 0;
-    break;
-  case IT_LATEST:
-    t.pos = q->st->counter + 1;
-    break;
-  case IT_AT_TIMESTAMP:
-    t.pos = kn_svc_shard_seek_time(q->st, sh, ts);
-    break;
-  default: {
-    uint64_t counter;
-    uint32_t index;
-    uint64_t top = sh->closed ? sh->end_counter : q->st->counter;
-    /* A sequence number of this shard lies between its opening and now
-     * (or its closing); anything else came from elsewhere. */
-    if (kn_svc_seq_parse(seq, &counter, &index) != 0 || index != sh->index ||
-        counter < sh->start_counter || counter > top)
-      return kn_svc_error(q->reply, "InvalidArgumentException",
-                          "StartingSequenceNumber %s used in "
-                          "GetShardIterator on shard %s in stream %s under "
-                          "account %s is invalid because it did not come "
-                          "from this shard.",
-                          seq, sh->id, s->name, q->svc->account_id);
-    t.pos = type == IT_AT_SEQUENCE_NUMBER ? counter : counter + 1;
-    break;
-  }
-  }
+  if ((r = kn_svc_position(q, "GetShardIterator", "StartingSequenceNumber", s,
+                           sh, type, seq, ts, &t.pos)) != 0)
+    return r;
   kn_svc_out_init(&o, &q->reply->body);
   kn_svc_out_begin(&o, NULL);
   kn_svc_out_token(&o, "ShardIterator", &t);
@@ -212,16 +223,8 @@ int kn_svc_op_get_records(req_t* q) {
   kn_svc_out_begin(&o, NULL);
   kn_svc_out_array(&o, "Records");
   for (; i < end; i++) {
-    const kn_svc_record_t* rec = sh->recs[i];
-    char seq[KN_SVC_SEQ_LEN + 1];
-    kn_svc_seq_format(rec->counter, sh->index, seq);
-    kn_svc_out_begin(&o, NULL);
-    kn_svc_out_str(&o, "SequenceNumber", seq);
-    kn_svc_out_time(&o, "ApproximateArrivalTimestamp", rec->arrival_ms);
-    kn_svc_out_base64(&o, "Data", rec->data, rec->data_len);
-    kn_svc_out_strn(&o, "PartitionKey", rec->key, rec->key_len);
-    kn_svc_out_end(&o);
-    t.pos = rec->counter + 1;
+    kn_svc_out_record(&o, sh, sh->recs[i]);
+    t.pos = sh->recs[i]->counter + 1;
   }
   kn_svc_out_array_end(&o);
   if (!at_end) {
@@ -237,27 +240,46 @@ int kn_svc_op_get_records(req_t* q) {
     }
     kn_svc_out_int(&o, "MillisBehindLatest", behind);
   }
-  if (at_end) {
-    kn_svc_out_array(&o, "ChildShards");
-    for (i = 0; i < s->nshards; i++) {
-      const kn_svc_shard_t* c = &s->shards[i];
-      if (c->parent != (int64_t) sh->index &&
-          c->adjacent_parent != (int64_t) sh->index)
-        continue;
-      kn_svc_out_begin(&o, NULL);
-      kn_svc_out_str(&o, "ShardId", c->id);
-      kn_svc_out_array(&o, "ParentShards");
-      kn_svc_out_str(&o, NULL, s->shards[c->parent].id);
-      if (c->adjacent_parent >= 0)
-        kn_svc_out_str(&o, NULL, s->shards[c->adjacent_parent].id);
-      kn_svc_out_array_end(&o);
-      kn_svc_out_range(&o, c);
-      kn_svc_out_end(&o);
-    }
-    kn_svc_out_array_end(&o);
-  }
+  if (at_end)
+    kn_svc_out_children(&o, s, sh);
   kn_svc_out_end(&o);
   return kn_svc_finish(&o);
+}
+
+
+void kn_svc_out_record(kn_svc_out_t* o, const kn_svc_shard_t* sh,
+                       const kn_svc_record_t* rec) {
+  char seq[KN_SVC_SEQ_LEN + 1];
+  kn_svc_seq_format(rec->counter, sh->index, seq);
+  kn_svc_out_begin(o, NULL);
+  kn_svc_out_str(o, "SequenceNumber", seq);
+  kn_svc_out_time(o, "ApproximateArrivalTimestamp", rec->arrival_ms);
+  kn_svc_out_base64(o, "Data", rec->data, rec->data_len);
+  kn_svc_out_strn(o, "PartitionKey", rec->key, rec->key_len);
+  kn_svc_out_end(o);
+}
+
+
+void kn_svc_out_children(kn_svc_out_t* o, const kn_svc_stream_t* s,
+                         const kn_svc_shard_t* sh) {
+  size_t i;
+  kn_svc_out_array(o, "ChildShards");
+  for (i = 0; i < s->nshards; i++) {
+    const kn_svc_shard_t* c = &s->shards[i];
+    if (c->parent != (int64_t) sh->index &&
+        c->adjacent_parent != (int64_t) sh->index)
+      continue;
+    kn_svc_out_begin(o, NULL);
+    kn_svc_out_str(o, "ShardId", c->id);
+    kn_svc_out_array(o, "ParentShards");
+    kn_svc_out_str(o, NULL, s->shards[c->parent].id);
+    if (c->adjacent_parent >= 0)
+      kn_svc_out_str(o, NULL, s->shards[c->adjacent_parent].id);
+    kn_svc_out_array_end(o);
+    kn_svc_out_range(o, c);
+    kn_svc_out_end(o);
+  }
+  kn_svc_out_array_end(o);
 }
 
 

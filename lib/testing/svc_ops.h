@@ -63,6 +63,33 @@ int kn_svc_validation(req_t* q, const char* value, const char* member,
 
 /* ---- The data operations (svc_data.c) ---- */
 
+/* Where a read starts: GetShardIterator's ShardIteratorType and
+ * SubscribeToShard's StartingPosition.Type, in the order the API lists
+ * them. */
+enum {
+  KN_SVC_AT_SEQUENCE_NUMBER,
+  KN_SVC_AFTER_SEQUENCE_NUMBER,
+  KN_SVC_TRIM_HORIZON,
+  KN_SVC_LATEST,
+  KN_SVC_AT_TIMESTAMP
+};
+
+/* The sequence number (named `seq_member`) and the timestamp each given
+ * with their types only, and no timestamp ahead of the clock. */
+int kn_svc_check_position(req_t* q, int type, const char* seq_member,
+                          const char* seq, int has_ts, int64_t ts);
+/* The counter a read of `sh` starts at; a sequence number not of this
+ * shard is InvalidArgumentException, in the words of operation `op`. */
+int kn_svc_position(req_t* q, const char* op, const char* seq_member,
+                    const kn_svc_stream_t* s, const kn_svc_shard_t* sh,
+                    int type, const char* seq, int64_t ts, uint64_t* pos);
+/* A record as GetRecords and SubscribeToShardEvent write it; and the
+ * children of a closed shard, ChildShards. */
+void kn_svc_out_record(kn_svc_out_t* o, const kn_svc_shard_t* sh,
+                       const kn_svc_record_t* rec);
+void kn_svc_out_children(kn_svc_out_t* o, const kn_svc_stream_t* s,
+                         const kn_svc_shard_t* sh);
+
 int kn_svc_op_get_records(req_t* q);
 int kn_svc_op_get_shard_iterator(req_t* q);
 int kn_svc_op_put_record(req_t* q);
