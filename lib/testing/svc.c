@@ -58,6 +58,9 @@ int kn_svc_new(const kn_svc_options_t* opts, kn_svc_t** out) {
 void kn_svc_free(kn_svc_t* svc) {
   if (svc == NULL)
     return;
+  /* The front frees its subscriptions first; any left would leak. */
+  while (svc->subs != NULL)
+    kn_svc_sub_free(svc, svc->subs);
   kn_svc_store_cleanup(&svc->store);
   kn_free(svc->scheds);
   kn_free(svc->region);

@@ -101,6 +101,42 @@ int kn_svc_handle(kn_svc_t* svc, int64_t now_ms, const char* target,
                   const uint8_t* body, size_t len, kn_svc_reply_t* reply);
 
 /*
+ * SubscribeToShard (enhanced fan-out), which answers with a stream of
+ * events instead of one reply: the front asks kn_svc_subscribe() with the
+ * request, then kn_svc_sub_next() now and then for what to send.
+ *
+ * kn_svc_subscribe() returns 0 with `*out` set (the 200 and its events are
+ * the caller's to send) or with `reply` filled and `*out` NULL (refused, as
+ * kn_svc_handle() refuses: the consumer unknown or not ACTIVE, the shard
+ * unknown, a subscription of this consumer to this shard already open,
+ * which is ResourceInUseException), or KINESIS_ENOMEM.
+ *
+ * kn_svc_sub_next() appends to `out` the event-stream messages
+ * (eventstream.h) due at `now_ms`: first the initial-response event; then a
+ * SubscribeToShardEvent with the records that arrived since the last one
+ * (at most 10,000 and 2 MiB an event), its ContinuationSequenceNumber and
+ * MillisBehindLatest, or nothing when there is no record and the last event
+ * went less than KN_SVC_SUB_HEARTBEAT_MS ago. It sets `*done` when the
+ * subscription is over: at the end of a closed shard (its last event has
+ * no ContinuationSequenceNumber, and has the ChildShards), 5 minutes after
+ * it began, by the clock (no event), or with an exception event when its
+ * stream or consumer has gone. Returns 0 or KINESIS_ENOMEM (then `out`
+ * holds whole messages only). The events are not paced to a shard's
+ * 2 MiB/s.
+ *
+ * kn_svc_sub_free() ends it: the consumer may subscribe to the shard again.
+ * Subscriptions are freed before the service.
+ */
+#define KN_SVC_SUB_HEARTBEAT_MS 1000
+#define KN_SVC_SUB_LIFETIME_MS (5 * 60 * 1000)
+typedef struct kn_svc_sub_s kn_svc_sub_t;
+int kn_svc_subscribe(kn_svc_t* svc, int64_t now_ms, const uint8_t* body,
+                     size_t len, kn_svc_reply_t* reply, kn_svc_sub_t** out);
+int kn_svc_sub_next(kn_svc_t* svc, kn_svc_sub_t* sub, int64_t now_ms,
+                    kn_buf_t* out, int* done);
+void kn_svc_sub_free(kn_svc_t* svc, kn_svc_sub_t* sub);
+
+/*
  * Partial failures of PutRecords, a fault (serve_fault.c): `cb` is asked
  * once for each entry, in order, once every entry of a request has passed
  * its checks, and returns NULL to store the entry or the ErrorCode to fail

@@ -5,6 +5,8 @@
  * CREATING, then ACTIVE, and DELETING, then gone, each for the service's
  * transition_ms (at once when it is 0); it goes with its stream. Its ARN is
  * the stream's, "/consumer/NAME:" and its creation in seconds, as on AWS.
+ * And their subscriptions (SubscribeToShard, svc.h): the events, as
+ * event-stream messages, that the front streams.
  */
 #include "svc_ops.h"
 #include "internal.h"
@@ -12,6 +14,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "eventstream.h"
 
 /* Consumers a stream may have (the service's quota). */
 #define MAX_CONSUMERS 20
@@ -285,5 +289,280 @@ int kn_svc_op_deregister_consumer(req_t* q) {
     c->status_until_ms = q->now + q->st->transition_ms;
   }
   consumers_tick(s, q->now);
+  return 0;
+}
+
+
+/* ---- SubscribeToShard ---- */
+
+/* An event carries at most this much record data (and 10,000 records). */
+#define SUB_EVENT_MAX_BYTES (2 * 1024 * 1024)
+
+struct kn_svc_sub_s {
+  kn_svc_sub_t* next; /* the service's open subscriptions */
+  kn_svc_sub_t* prev;
+  char stream[KN_SVC_NAME_MAX + 1];
+  uint64_t incarnation;
+  char consumer[KN_SVC_NAME_MAX + 1];
+  int64_t consumer_created_ms;
+  uint32_t shard;
+  uint64_t pos;       /* the counter of the next record to send */
+  int64_t started_ms;
+  int64_t last_event_ms;
+  int sent_initial;
+  int over;
+};
+
+
+typedef struct {
+  kn_svc_sub_t** out;
+} subscribe_t;
+
+
+static int op_subscribe(req_t* q, void* arg) {
+  static const char* const types[] = {
+      "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER",
+      "TRIM_HORIZON",       "LATEST",
+      "AT_TIMESTAMP",       NULL};
+  subscribe_t* sa = arg;
+  kn_svc_stream_t* s;
+  kn_svc_consumer_t* c;
+  kn_svc_shard_t* sh;
+  kn_svc_sub_t* sub;
+  json_t* start;
+  const char* shard_id;
+  const char* seq;
+  int type;
+  int64_t ts = 0;
+  int has_ts;
+  uint64_t pos;
+  int r;
+
+  if (kn_svc_member(q->root, "ConsumerARN") == NULL)
+    return kn_svc_missing(q, "ConsumerARN");
+  if ((r = kn_svc_get_name(q, q->root, "ShardId", 1, &shard_id)) != 0)
+    return r;
+  start = kn_svc_member(q->root, "StartingPosition");
+  if (start == NULL)
+    return kn_svc_missing(q, "StartingPosition");
+  if (!json_is_object(start))
+    return kn_svc_serialization(q, "StartingPosition");
+  if ((r = kn_svc_get_enum(q, start, "Type", types,
+                           "Member must satisfy enum value set: "
+                           "[AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, "
+                           "TRIM_HORIZON, LATEST, AT_TIMESTAMP]",
+                           1, &type)) != 0 ||
+      (r = kn_svc_get_seq(q, start, "SequenceNumber", &seq)) != 0 ||
+      (r = kn_svc_get_time(q, start, "Timestamp", &ts, &has_ts)) != 0 ||
+      (r = kn_svc_check_position(q, type, "SequenceNumber", seq, has_ts,
+                                 ts)) != 0 ||
+      (r = find_consumer(q, &s, &c)) != 0)
+    return r;
+  if (c->status != KN_SVC_ACTIVE)
+    return kn_svc_error(q->reply, "ResourceInUseException",
+                        "Consumer %s is %s, not ACTIVE.", c->name,
+                        kn_svc_status_name(c->status));
+  if (s->status != KN_SVC_ACTIVE && s->status != KN_SVC_UPDATING)
+    return kn_svc_error(q->reply, "ResourceInUseException",
+                        "Stream %s is %s, not ACTIVE.", s->name,
+                        kn_svc_status_name(s->status));
+  sh = kn_svc_shard_find(s, shard_id, q->now);
+  if (sh == NULL)
+    return kn_svc_shard_not_found(q, s, shard_id);
+  for (sub = q->svc->subs; sub != NULL; sub = sub->next)
+    if (sub->incarnation == s->incarnation && sub->shard == sh->index &&
+        sub->consumer_created_ms == c->created_ms &&
+        strcmp(sub->consumer, c->name) == 0)
+      return kn_svc_error(q->reply, "ResourceInUseException",
+                          "Another active subscription exists for consumer "
+                          "%s on shard %s.",
+                          c->name, sh->id);
+  if ((r = kn_svc_position(q, "SubscribeToShard", "SequenceNumber", s, sh,
+                           type, seq, ts, &pos)) != 0)
+    return r;
+  sub = kn_calloc(1, sizeof(*sub));
+  if (sub == NULL)
+    return KINESIS_ENOMEM;
+  strcpy(sub->stream, s->name);
+  sub->incarnation = s->incarnation;
+  strcpy(sub->consumer, c->name);
+  sub->consumer_created_ms = c->created_ms;
+  sub->shard = sh->index;
+  sub->pos = pos;
+  sub->started_ms = q->now;
+  sub->next = q->svc->subs;
+  if (sub->next != NULL)
+    sub->next->prev = sub;
+  q->svc->subs = sub;
+  *sa->out = sub;
+  return 0;
+}
+
+
+int kn_svc_subscribe(kn_svc_t* svc, int64_t now_ms, const uint8_t* body,
+                     size_t len, kn_svc_reply_t* reply, kn_svc_sub_t** out) {
+  subscribe_t sa;
+  *out = NULL;
+  sa.out = out;
+  kn_svc_store_tick(&svc->store, now_ms);
+  return kn_svc_with_request(svc, now_ms, body, len, reply, op_subscribe,
+                             &sa);
+}
+
+
+void kn_svc_sub_free(kn_svc_t* svc, kn_svc_sub_t* sub) {
+  if (sub == NULL)
+    return;
+  if (sub->prev != NULL)
+    sub->prev->next = sub->next;
+  else
+    svc->subs = sub->next;
+  if (sub->next != NULL)
+    sub->next->prev = sub->prev;
+  kn_free(sub);
+}
+
+
+/* One message: `kind` is "event" (with :event-type `type`) or "exception"
+ * (with :exception-type `type`), its payload JSON. */
+static int send_message(kn_buf_t* out, const char* kind, const char* type,
+                        const kn_buf_t* payload) {
+  kn_es_header_t h[3];
+  int event = strcmp(kind, "event") == 0;
+  memset(h, 0, sizeof(h));
+  h[0].name = kn_cursor_from_str(event ? ":event-type" : ":exception-type");
+  h[0].type = KN_ES_STRING;
+  h[0].bytes = kn_cursor_from_str(type);
+  h[1].name = kn_cursor_from_str(":content-type");
+  h[1].type = KN_ES_STRING;
+  h[1].bytes = kn_cursor_from_str("application/json");
+  h[2].name = kn_cursor_from_str(":message-type");
+  h[2].type = KN_ES_STRING;
+  h[2].bytes = kn_cursor_from_str(kind);
+  return kn_es_encode(out, h, 3, payload->data, payload->len);
+}
+
+
+/* The exception that ends a subscription whose stream or consumer went. */
+static int send_gone(kn_buf_t* out, const char* what, const char* name,
+                     int* done) {
+  kn_buf_t p = KN_BUF_INIT;
+  kn_svc_out_t o;
+  char msg[KN_SVC_NAME_MAX + 64];
+  int r;
+  snprintf(msg, sizeof(msg), "%s %s not found.", what, name);
+  kn_svc_out_init(&o, &p);
+  kn_svc_out_begin(&o, NULL);
+  kn_svc_out_str(&o, "message", msg);
+  kn_svc_out_end(&o);
+  r = o.err != 0 ? o.err
+                 : send_message(out, "exception", "ResourceNotFoundException",
+                                &p);
+  kn_buf_free(&p);
+  if (r == 0)
+    *done = 1;
+  return r;
+}
+
+
+int kn_svc_sub_next(kn_svc_t* svc, kn_svc_sub_t* sub, int64_t now_ms,
+                    kn_buf_t* out, int* done) {
+  kn_svc_store_t* st = &svc->store;
+  kn_svc_stream_t* s;
+  kn_svc_consumer_t* c;
+  kn_svc_shard_t* sh;
+  kn_buf_t p = KN_BUF_INIT;
+  kn_svc_out_t o;
+  char seq[KN_SVC_SEQ_LEN + 1];
+  size_t i;
+  size_t end;
+  size_t bytes = 0;
+  uint64_t pos;
+  int at_end;
+  int r;
+
+  *done = sub->over;
+  if (sub->over)
+    return 0;
+  kn_svc_store_tick(st, now_ms);
+  if (!sub->sent_initial) {
+    kn_buf_t empty = KN_BUF_INIT;
+    if ((r = kn_buf_append_str(&empty, "{}")) == 0)
+      r = send_message(out, "event", "initial-response", &empty);
+    kn_buf_free(&empty);
+    if (r != 0)
+      return r;
+    sub->sent_initial = 1;
+  }
+  s = kn_svc_stream_find(st, sub->stream);
+  if (s == NULL || s->incarnation != sub->incarnation ||
+      s->status == KN_SVC_DELETING) {
+    r = send_gone(out, "Stream", sub->stream, done);
+    sub->over = *done;
+    return r;
+  }
+  consumers_tick(s, now_ms);
+  c = consumer_find(s, sub->consumer);
+  if (c == NULL || c->created_ms != sub->consumer_created_ms ||
+      c->status == KN_SVC_DELETING) {
+    r = send_gone(out, "Consumer", sub->consumer, done);
+    sub->over = *done;
+    return r;
+  }
+  if (now_ms - sub->started_ms >= KN_SVC_SUB_LIFETIME_MS) {
+    sub->over = *done = 1;
+    return 0;
+  }
+  sh = &s->shards[sub->shard];
+  kn_svc_shard_trim(s, sh, now_ms);
+  i = kn_svc_shard_seek(sh, sub->pos);
+  end = i;
+  while (end < sh->len && end - i < 10000) {
+    size_t sz = sh->recs[end]->data_len + sh->recs[end]->key_len;
+    if (end > i && bytes + sz > SUB_EVENT_MAX_BYTES)
+      break;
+    bytes += sz;
+    end++;
+  }
+  at_end = sh->closed && end == sh->len;
+  if (end == i && !at_end &&
+      now_ms - sub->last_event_ms < KN_SVC_SUB_HEARTBEAT_MS)
+    return 0;
+
+  kn_svc_out_init(&o, &p);
+  kn_svc_out_begin(&o, NULL);
+  kn_svc_out_array(&o, "Records");
+  /* Taken only once the event is written: a failure loses no record. */
+  pos = sub->pos;
+  for (; i < end; i++) {
+    kn_svc_out_record(&o, sh, sh->recs[i]);
+    pos = sh->recs[i]->counter + 1;
+  }
+  kn_svc_out_array_end(&o);
+  if (!at_end) {
+    /* Where to subscribe again from, AFTER_SEQUENCE_NUMBER: the last
+     * record sent, or the place just before the next one (the shard's
+     * opening, at the least). */
+    uint64_t before = pos > sh->start_counter + 1 ? pos - 1
+                                                  : sh->start_counter;
+    kn_svc_seq_format(before, sh->index, seq);
+    kn_svc_out_str(&o, "ContinuationSequenceNumber", seq);
+  }
+  kn_svc_out_int(&o, "MillisBehindLatest",
+                 end < sh->len && now_ms > sh->recs[end]->arrival_ms
+                     ? now_ms - sh->recs[end]->arrival_ms
+                     : 0);
+  if (at_end)
+    kn_svc_out_children(&o, s, sh);
+  kn_svc_out_end(&o);
+  r = o.err != 0 ? o.err
+                 : send_message(out, "event", "SubscribeToShardEvent", &p);
+  kn_buf_free(&p);
+  if (r != 0)
+    return r;
+  sub->pos = pos;
+  sub->last_event_ms = now_ms;
+  if (at_end)
+    sub->over = *done = 1;
   return 0;
 }

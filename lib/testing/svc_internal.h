@@ -32,6 +32,7 @@ struct kn_svc_s {
   size_t scheds_cap;
   uint64_t reshards_applied;
   uint64_t reshards_skipped;
+  struct kn_svc_sub_s* subs; /* The open subscriptions (svc_consumers.c). */
 };
 
 /* svc_ops.c answers a request with 0 (reply filled), KN_SVC_REPLIED is

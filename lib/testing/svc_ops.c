@@ -1156,13 +1156,25 @@ int kn_svc_op_find(const char* name, int admin) {
 }
 
 
+static int run_op(req_t* q, void* arg) {
+  return ops[*(const int*) arg].fn(q);
+}
+
+
 int kn_svc_op_run(kn_svc_t* svc, int op, int64_t now, const uint8_t* body,
                   size_t len, kn_svc_reply_t* reply) {
+  KN_ASSERT(op >= 0 && (size_t) op < KN_ARRAY_SIZE(ops));
+  return kn_svc_with_request(svc, now, body, len, reply, run_op, &op);
+}
+
+
+int kn_svc_with_request(kn_svc_t* svc, int64_t now, const uint8_t* body,
+                        size_t len, kn_svc_reply_t* reply,
+                        int (*fn)(req_t* q, void* arg), void* arg) {
   json_error_t e;
   req_t q;
   int r;
 
-  KN_ASSERT(op >= 0 && (size_t) op < KN_ARRAY_SIZE(ops));
   memset(&e, 0, sizeof(e));
   memset(&q, 0, sizeof(q));
   q.root = len > 0 ? json_loadb((const char*) body, len, 0, &e) : NULL;
@@ -1179,7 +1191,7 @@ int kn_svc_op_run(kn_svc_t* svc, int op, int64_t now, const uint8_t* body,
   q.st = &svc->store;
   q.now = now;
   q.reply = reply;
-  r = ops[op].fn(&q);
+  r = fn(&q, arg);
   json_decref(q.root);
   return r == KN_SVC_REPLIED ? 0 : r;
 }

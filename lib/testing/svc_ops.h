@@ -28,6 +28,13 @@ typedef struct req_s {
  * and refuses reshards and retention changes until it is ACTIVE. */
 typedef enum { NEED_ANY, NEED_DATA, NEED_ACTIVE } need_t;
 
+/* Parses `body` as a JSON object (SerializationException when it is not)
+ * and runs `fn` on the request; returns 0 (reply filled) or KINESIS_ENOMEM,
+ * as kn_svc_handle() does. */
+int kn_svc_with_request(kn_svc_t* svc, int64_t now, const uint8_t* body,
+                        size_t len, kn_svc_reply_t* reply,
+                        int (*fn)(req_t* q, void* arg), void* arg);
+
 /* ---- svc_ops.c's helpers that svc_data.c uses. The getters and the
  * error answers return 0, KN_SVC_REPLIED (the error is answered) or
  * KINESIS_ENOMEM. ---- */

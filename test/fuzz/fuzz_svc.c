@@ -11,10 +11,13 @@
  * `$IT`, `$SEQ` and `$TOK` become the last iterator, sequence number and
  * page token an answer gave (the seeds chain CreateStream, PutRecords,
  * GetShardIterator and GetRecords that way); the fuzzer can still write
- * them out, broken.
+ * them out, broken. SubscribeToShard goes to kn_svc_subscribe(), and the
+ * events of a subscription it opens must decode (eventstream.h) as JSON
+ * events or exceptions.
  */
 
 #include "fuzz.h"
+#include "eventstream.h"
 #include "internal.h"
 #include "svc.h"
 
@@ -113,6 +116,53 @@ static void check_reply(session_t* s, int r, const kn_svc_reply_t* reply) {
 }
 
 
+static int check_message(void* arg, const kn_es_message_t* m) {
+  json_t* payload = json_loadb((const char*) m->payload.ptr, m->payload.len,
+                               JSON_REJECT_DUPLICATES, NULL);
+  (void) arg;
+  CHECK(json_is_object(payload));
+  CHECK(kn_es_header_is(m, ":message-type", "event") ||
+        kn_es_header_is(m, ":message-type", "exception"));
+  json_decref(payload);
+  return 0;
+}
+
+
+/* SubscribeToShard, which kn_svc_handle() does not take: a refusal is
+ * checked as any reply; a subscription's events, at three times of the
+ * clock, must decode as JSON events (or an exception). */
+static int subscribe(kn_svc_t* svc, int64_t now, const kn_buf_t* body,
+                     kn_svc_reply_t* reply) {
+  kn_svc_sub_t* sub;
+  int i;
+  int r = kn_svc_subscribe(svc, now,
+                           body->data != NULL ? body->data
+                                              : (const uint8_t*) "",
+                           body->len, reply, &sub);
+  if (r != 0 || sub == NULL)
+    return r;
+  /* The reply is left alone on success: it is the 200 of the stream. */
+  reply->status = 200;
+  reply->error_type = NULL;
+  for (i = 0; i < 3 && r == 0; i++) {
+    kn_buf_t out = KN_BUF_INIT;
+    kn_es_decoder_t d;
+    int done = 0;
+    r = kn_svc_sub_next(svc, sub, now + i * 1500, &out, &done);
+    kn_es_decoder_init(&d);
+    CHECK(kn_es_decoder_feed(&d, out.data, out.len, check_message, NULL) ==
+          0);
+    CHECK(kn_es_decoder_idle(&d));
+    kn_es_decoder_free(&d);
+    kn_buf_free(&out);
+    if (done)
+      break;
+  }
+  kn_svc_sub_free(svc, sub);
+  return r == KINESIS_ENOMEM ? r : 0;
+}
+
+
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kn_svc_t* svc;
   session_t session;
@@ -151,9 +201,12 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       kn_buf_free(&body);
       break;
     }
-    r = kn_svc_handle(svc, now, target,
-                      body.data != NULL ? body.data : (const uint8_t*) "",
-                      body.len, &reply);
+    if (strcmp(target + 17, "SubscribeToShard") == 0)
+      r = subscribe(svc, now, &body, &reply);
+    else
+      r = kn_svc_handle(svc, now, target,
+                        body.data != NULL ? body.data : (const uint8_t*) "",
+                        body.len, &reply);
     check_reply(&session, r, &reply);
 #ifdef KN_FUZZ_SVC_TRACE
     /* To see where a seed's session goes: -DKN_FUZZ_SVC_TRACE. */
