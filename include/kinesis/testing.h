@@ -22,6 +22,12 @@
  * `application/json`) reaches the operations; other requests are refused
  * with a 4xx and a JSON error, and bodies over 10 MiB with 413. Each answer
  * carries `x-amzn-RequestId`, and each error `x-amzn-ErrorType`.
+ * SubscribeToShard answers 200 with an event stream
+ * (`application/vnd.amazon.eventstream`) for as long as the subscription
+ * lasts (docs/testing.md says what it sends). A client that goes away in
+ * the middle of it may make a write fail with EPIPE: the service blocks
+ * SIGPIPE around its own writes of a stream, but an application that
+ * serves many such clients does well to ignore SIGPIPE, as servers do.
  *
  * Kinesis's throughput limits hold per shard, by the service's clock (see
  * kinesis_serve_advance_clock()), each on by default and each switched off

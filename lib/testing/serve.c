@@ -124,6 +124,60 @@ static int admin_set_faults(kinesis_serve_t* s, const uint8_t* body,
 }
 
 
+/* ---- SubscribeToShard: the model's events, streamed by the front ---- */
+
+#define EVENT_STREAM_TYPE "application/vnd.amazon.eventstream"
+/* How often the front asks a subscription for events. */
+#define SUB_POLL_MS 100
+
+typedef struct {
+  kinesis_serve_t* serve;
+  kn_svc_sub_t* sub;
+} serve_sub_t;
+
+
+static int sub_next(void* arg, kn_buf_t* out, int* done) {
+  serve_sub_t* ss = arg;
+  kinesis_serve_t* s = ss->serve;
+  return kn_svc_sub_next(s->svc, ss->sub, kn_now_ms() + s->advance_ms, out,
+                         done);
+}
+
+
+static void sub_end(void* arg) {
+  serve_sub_t* ss = arg;
+  kn_svc_sub_free(ss->serve->svc, ss->sub);
+  kn_free(ss);
+}
+
+
+/* A subscription the model opened becomes the front's stream; a refusal
+ * is an ordinary reply. */
+static int subscribe(kinesis_serve_t* s, const kn_serve_http_req_t* req,
+                     int64_t now, kn_svc_reply_t* reply,
+                     kn_serve_http_action_t* act) {
+  serve_sub_t* ss;
+  kn_svc_sub_t* sub;
+  int r = kn_svc_subscribe(s->svc, now, req->body, req->len, reply, &sub);
+
+  if (r != 0 || sub == NULL)
+    return r;
+  ss = kn_malloc(sizeof(*ss));
+  if (ss == NULL) {
+    kn_svc_sub_free(s->svc, sub);
+    return KINESIS_ENOMEM;
+  }
+  ss->serve = s;
+  ss->sub = sub;
+  act->stream_next = sub_next;
+  act->stream_end = sub_end;
+  act->stream_arg = ss;
+  act->stream_type = EVENT_STREAM_TYPE;
+  act->stream_every_ms = SUB_POLL_MS;
+  return 0;
+}
+
+
 static int handle_request(void* arg, const kn_serve_http_req_t* req,
                           kn_svc_reply_t* reply, kn_serve_http_action_t* act) {
   kinesis_serve_t* s = arg;
@@ -164,6 +218,8 @@ static int handle_request(void* arg, const kn_serve_http_req_t* req,
     case KN_FAULT_NONE:
       break;
   }
+  if (strcmp(op, "SubscribeToShard") == 0)
+    return subscribe(s, req, now, reply, act);
   r = kn_svc_handle(s->svc, now, target, req->body, req->len, reply);
   if (r == 0 && kn_serve_fault_drop_after(&s->fault))
     act->drop = 1;

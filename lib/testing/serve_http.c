@@ -84,6 +84,8 @@ struct kn_serve_http_s {
   int stopping;
   unsigned delays;       /* delayed_t handles not closed yet */
   kn_queue_t delay_list; /* delayed_t whose timer has not fired */
+  unsigned streams;       /* stream_t handles not closed yet */
+  kn_queue_t stream_list; /* stream_t still writing */
   uint64_t rng;        /* for request ids */
   /* The two hops after the dispose (see the top of the file). */
   kn_defer_t defer;
@@ -119,6 +121,25 @@ typedef struct delayed_s {
   const char* body;        /* in req's pool */
   size_t len;
 } delayed_t;
+
+
+/* A stream of bytes being written as the answer (SubscribeToShard). */
+typedef struct stream_s {
+  h2o_generator_t gen; /* first: h2o gives it back to proceed and stop */
+  kn_serve_http_t* h;
+  h2o_req_t* req;
+  uv_timer_t timer;
+  kn_queue_t node;  /* in h->stream_list until over */
+  kn_buf_t made;    /* bytes made, not handed to h2o yet */
+  kn_buf_t writing; /* bytes h2o is writing: kept until it proceeds */
+  int busy;         /* a write is out: wait for proceed */
+  int in_send;      /* inside h2o_send(), which may proceed at once */
+  int done;         /* nothing more will be made: the last write is due */
+  int over;         /* the last write is out, or h2o stopped the stream */
+  int (*next)(void* arg, kn_buf_t* out, int* done);
+  void (*end)(void* arg);
+  void* arg;
+} stream_t;
 
 
 /* ---- Replies ---- */
@@ -160,21 +181,29 @@ static void make_request_id(kn_serve_http_t* h, char* out) {
 }
 
 
-static void send_reply(kn_serve_http_t* h, h2o_req_t* req, int status,
-                       const char* error_type, const char* body, size_t len) {
-  static h2o_generator_t generator = {NULL, NULL};
+/* The status line and the headers every answer has. */
+static void start_headers(kn_serve_http_t* h, h2o_req_t* req, int status,
+                          const char* content_type) {
   char* id = h2o_mem_alloc_pool(&req->pool, 37);
-  h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
 
   make_request_id(h, id);
   req->res.status = status;
   req->res.reason = reason_of(status);
-  req->res.content_length = len;
   h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                 H2O_STRLIT(JSON_TYPE));
+                 content_type, strlen(content_type));
   /* Lowercase names: HTTP/2 refuses others (HTTP/1.1 ignores case). */
   h2o_add_header_by_str(&req->pool, &req->res.headers,
                         H2O_STRLIT("x-amzn-requestid"), 0, NULL, id, 36);
+}
+
+
+static void send_reply(kn_serve_http_t* h, h2o_req_t* req, int status,
+                       const char* error_type, const char* body, size_t len) {
+  static h2o_generator_t generator = {NULL, NULL};
+  h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
+
+  start_headers(h, req, status, JSON_TYPE);
+  req->res.content_length = len;
   if (error_type != NULL)
     h2o_add_header_by_str(&req->pool, &req->res.headers,
                           H2O_STRLIT("x-amzn-errortype"), 0, NULL, error_type,
@@ -271,29 +300,48 @@ static int req_header(const kn_serve_http_req_t* r, const char* name,
  * h2o_send() (libuv tries the write inside uv_write()), so the SIGPIPE of
  * that write is raised here: it is blocked meanwhile and, unless one was
  * pending already, taken back before the mask is restored. */
-static void drop_request(kn_serve_http_t* h, h2o_req_t* req) {
+/* SIGPIPE blocked, and one raised meanwhile taken back, around a write
+ * that may meet a closed connection: quiet_begin() and quiet_end(). */
+typedef struct {
+  sigset_t pipe_set;
+  sigset_t old;
+  int was_pending;
+} quiet_t;
+
+
+static void quiet_begin(quiet_t* q) {
+  sigset_t pending;
+  sigemptyset(&q->pipe_set);
+  sigaddset(&q->pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &q->pipe_set, &q->old);
+  q->was_pending = sigpending(&pending) == 0 &&
+                   sigismember(&pending, SIGPIPE);
+}
+
+
+static void quiet_end(quiet_t* q) {
   static const struct timespec no_wait = {0, 0};
+  sigset_t pending;
+  if (!q->was_pending && sigpending(&pending) == 0 &&
+      sigismember(&pending, SIGPIPE))
+    sigtimedwait(&q->pipe_set, NULL, &no_wait);
+  pthread_sigmask(SIG_SETMASK, &q->old, NULL);
+}
+
+
+static void drop_request(kn_serve_http_t* h, h2o_req_t* req) {
   h2o_socket_t* sock = req->conn->callbacks->get_socket != NULL
                            ? req->conn->callbacks->get_socket(req->conn)
                            : NULL;
   int fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
-  sigset_t pipe_set;
-  sigset_t old;
-  sigset_t pending;
-  int was_pending;
+  quiet_t q;
 
   if (fd >= 0)
     shutdown(fd, SHUT_RDWR);
   req->http1_is_persistent = 0;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-  was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+  quiet_begin(&q);
   send_reply(h, req, 500, NULL, "", 0);
-  if (!was_pending && sigpending(&pending) == 0 &&
-      sigismember(&pending, SIGPIPE))
-    sigtimedwait(&pipe_set, NULL, &no_wait);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  quiet_end(&q);
 }
 
 
@@ -375,6 +423,136 @@ static int delay_reply(kn_serve_http_t* h, h2o_req_t* req,
 }
 
 
+/* ---- Streams (SubscribeToShard) ---- */
+
+static void stream_gone(kn_serve_http_t* h);
+
+
+static void on_stream_closed(uv_handle_t* handle) {
+  stream_t* st = container_of((uv_timer_t*) handle, stream_t, timer);
+  kn_serve_http_t* h = st->h;
+
+  kn_buf_free(&st->made);
+  kn_buf_free(&st->writing);
+  kn_free(st);
+  stream_gone(h);
+}
+
+
+/* Over: the owner is told once, and the timer closes (the buffers go with
+ * it, on a later tick, once h2o can no longer be writing them). */
+static void stream_finish(stream_t* st) {
+  st->over = 1;
+  st->req = NULL;
+  kn_queue_remove(&st->node);
+  kn_queue_init(&st->node);
+  st->end(st->arg);
+  uv_timer_stop(&st->timer);
+  uv_close((uv_handle_t*) &st->timer, on_stream_closed);
+}
+
+
+/* Asks for more, and hands what there is to h2o unless a write is out. */
+static void stream_pump(stream_t* st) {
+  h2o_iovec_t buf;
+  kn_buf_t swap;
+
+  if (st->over || st->busy)
+    return;
+  if (!st->done) {
+    int done = 0;
+    if (st->next(st->arg, &st->made, &done) != 0)
+      done = 1;
+    st->done = done;
+  }
+  if (st->made.len == 0 && !st->done)
+    return;
+  if (st->done) {
+    /* The last write: into the request's pool, which h2o frees once it is
+     * written, so that nothing of ours needs to outlive it. */
+    h2o_req_t* req = st->req;
+    quiet_t q;
+    buf = h2o_strdup(&req->pool, (const char*) st->made.data, st->made.len);
+    stream_finish(st);
+    quiet_begin(&q);
+    h2o_send(req, &buf, buf.len > 0 ? 1 : 0, H2O_SEND_STATE_FINAL);
+    quiet_end(&q);
+    return;
+  }
+  swap = st->writing;
+  st->writing = st->made;
+  st->made = swap;
+  kn_buf_reset(&st->made);
+  buf = h2o_iovec_init(st->writing.data, st->writing.len);
+  st->busy = 1;
+  st->in_send = 1;
+  /* A client that has gone is found by this write (HTTP/1.1 reads nothing
+   * while it answers): EPIPE, and SIGPIPE taken back. */
+  {
+    quiet_t q;
+    quiet_begin(&q);
+    h2o_send(st->req, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
+    quiet_end(&q);
+  }
+  st->in_send = 0;
+}
+
+
+/* h2o has written the last bytes: the next may go. */
+static void on_stream_proceed(h2o_generator_t* gen, h2o_req_t* req) {
+  stream_t* st = (stream_t*) gen;
+  (void) req;
+  st->busy = 0;
+  if (!st->in_send)
+    stream_pump(st);
+}
+
+
+/* h2o gives up on the request (the client has gone). */
+static void on_stream_stop(h2o_generator_t* gen, h2o_req_t* req) {
+  stream_t* st = (stream_t*) gen;
+  (void) req;
+  if (!st->over)
+    stream_finish(st);
+}
+
+
+static void on_stream_timer(uv_timer_t* timer) {
+  stream_pump(container_of(timer, stream_t, timer));
+}
+
+
+/* Answers `req` with the stream `act` describes. Returns 0, or
+ * KINESIS_ENOMEM (the stream's end has run; the caller answers 500). */
+static int start_stream(kn_serve_http_t* h, h2o_req_t* req,
+                        const kn_serve_http_action_t* act) {
+  stream_t* st = kn_calloc(1, sizeof(*st));
+
+  if (st == NULL) {
+    act->stream_end(act->stream_arg);
+    return KINESIS_ENOMEM;
+  }
+  st->gen.proceed = on_stream_proceed;
+  st->gen.stop = on_stream_stop;
+  st->h = h;
+  st->req = req;
+  st->next = act->stream_next;
+  st->end = act->stream_end;
+  st->arg = act->stream_arg;
+  kn_buf_init(&st->made);
+  kn_buf_init(&st->writing);
+  uv_timer_init(h->loop, &st->timer);
+  h->streams++;
+  kn_queue_insert_tail(&h->stream_list, &st->node);
+  start_headers(h, req, 200, act->stream_type);
+  h2o_start_response(req, &st->gen);
+  uv_timer_start(&st->timer, on_stream_timer, act->stream_every_ms,
+                 act->stream_every_ms);
+  stream_pump(st);
+  return 0;
+}
+
+
 static int on_req(h2o_handler_t* self, h2o_req_t* req) {
   kn_serve_http_t* h = ((handler_t*) self)->h;
   kn_serve_http_req_t hreq;
@@ -442,6 +620,17 @@ static int on_req(h2o_handler_t* self, h2o_req_t* req) {
   reply.error_type = NULL;
   memset(&act, 0, sizeof(act));
   r = h->handle(h->arg, &hreq, &reply, &act);
+  if (r == 0 && act.stream_next != NULL) {
+    if (h->stopping) {
+      act.stream_end(act.stream_arg);
+      send_error(h, req, 503, "ServiceUnavailable", "the service is stopping");
+    } else if (start_stream(h, req, &act) != 0) {
+      send_reply(h, req, 500, "InternalFailure", OOM_BODY,
+                 sizeof(OOM_BODY) - 1);
+    }
+    kn_buf_free(&reply.body);
+    return 0;
+  }
   if (r != 0) {
     /* Out of memory: the reply is the front's own, from static text. */
     reply.status = 500;
@@ -555,11 +744,19 @@ static void on_defer_empty(kn_defer_t* d) {
 
 
 static void maybe_dispose(kn_serve_http_t* h) {
-  if (!h->stopping || !h->listener_closed || h->conns > 0 || h->delays > 0)
+  if (!h->stopping || !h->listener_closed || h->conns > 0 || h->delays > 0 ||
+      h->streams > 0)
     return;
   h2o_context_dispose(&h->ctx);
   h2o_config_dispose(&h->config);
   kn_defer_add(&h->defer, &h->finish, on_finish);
+}
+
+
+static void stream_gone(kn_serve_http_t* h) {
+  KN_ASSERT(h->streams > 0);
+  h->streams--;
+  maybe_dispose(h);
 }
 
 
@@ -594,9 +791,17 @@ void kn_serve_http_stop(kn_serve_http_t* h, kn_serve_http_stopped_cb cb,
   h->stopped_cb = cb;
   h->stopped_arg = arg;
   uv_close((uv_handle_t*) &h->listener, on_listener_closed);
-  /* Delayed answers go now, so that their connections can close. */
+  /* Delayed answers go now, so that their connections can close; and
+   * streams end, with what they had made (at once, or once the write out
+   * is done). */
   while (!kn_queue_empty(&h->delay_list))
     delay_finish(kn_queue_data(h->delay_list.next, delayed_t, node), 1);
+  for (q = h->stream_list.next; q != &h->stream_list;) {
+    stream_t* st = kn_queue_data(q, stream_t, node);
+    q = q->next;
+    st->done = 1;
+    stream_pump(st);
+  }
   /* h2o 2.2's h2o_context_request_shutdown() does nothing to idle HTTP/1
    * connections (they would wait out http1.req_timeout), and it links a
    * one-second HTTP/2 timeout that h2o_context_dispose() then asserts
@@ -682,6 +887,7 @@ int kn_serve_http_start(uv_loop_t* loop, const char* ip, uint16_t port,
   h->loop = loop;
   kn_queue_init(&h->conn_list);
   kn_queue_init(&h->delay_list);
+  kn_queue_init(&h->stream_list);
   h->handle = handle;
   h->arg = arg;
   h->port = bound_port;

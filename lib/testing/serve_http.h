@@ -30,6 +30,18 @@ typedef struct kn_serve_http_action_s {
   uint32_t delay_ms;
   /* Close the connection without writing the reply. */
   int drop;
+  /* A stream instead of the reply (SubscribeToShard's events): when
+   * `stream_next` is set, the front answers 200 with `stream_type` as
+   * Content-Type, at once, then writes what `stream_next` appends to `out`,
+   * asked at once, every `stream_every_ms` and whenever a write is done,
+   * until it sets `*done` (or fails). `stream_end` runs once, when the
+   * stream is over, the client has gone or the front stops; the request's
+   * reply, delay and drop are not used. */
+  int (*stream_next)(void* arg, kn_buf_t* out, int* done);
+  void (*stream_end)(void* arg);
+  void* stream_arg;
+  const char* stream_type; /* static */
+  uint32_t stream_every_ms;
 } kn_serve_http_action_t;
 
 /* One request that passed the front's checks, valid during the handle

@@ -1,7 +1,9 @@
 // The AWS SDK for JavaScript v3 against `kinesis serve` (issue 18): a
 // second client, written by others, must find the fake service shaped as
 // the real one. Create a stream, put, read back exactly, split, read the
-// closed parent to its end (ChildShards), merge; see a shard's write limit
+// closed parent to its end (ChildShards), merge; subscribe through a
+// registered consumer (enhanced fan-out) to an open shard and to the closed
+// parent; see a shard's write limit
 // throttle entries inside PutRecords; and with --keys, the SDK's own
 // signatures accepted and a wrong secret or key refused. Each service
 // stops with SIGTERM (exit 0).
@@ -17,7 +19,7 @@ import {
   KinesisClient, CreateStreamCommand, DescribeStreamSummaryCommand,
   PutRecordsCommand, PutRecordCommand, ListShardsCommand,
   GetShardIteratorCommand, GetRecordsCommand, SplitShardCommand,
-  MergeShardsCommand,
+  MergeShardsCommand, RegisterStreamConsumerCommand, SubscribeToShardCommand,
 } from '@aws-sdk/client-kinesis';
 
 const exe = process.argv[2];
@@ -181,6 +183,40 @@ async function main() {
     assert.equal(merged.length, 2);
     const m = merged.find((s) => s.AdjacentParentShardId !== undefined);
     assert.equal(m.HashKeyRange.StartingHashKey, '0');
+
+    // Enhanced fan-out through the SDK's own HTTP/2 and event-stream
+    // reader: a consumer registered, then the open shard's records pushed
+    // (the SDK checks each message's CRCs), and the closed parent's stream
+    // ending with its children and no ContinuationSequenceNumber.
+    const reg = await kinesis.send(new RegisterStreamConsumerCommand({
+      StreamARN: summary.StreamARN, ConsumerName: 'sdk-efo',
+    }));
+    assert.equal(reg.Consumer.ConsumerName, 'sdk-efo');
+    const wantOne = res.Records.filter((r) => r.ShardId === 'shardId-000000000001');
+    const pushed = [];
+    const sub = await kinesis.send(new SubscribeToShardCommand({
+      ConsumerARN: reg.Consumer.ConsumerARN, ShardId: 'shardId-000000000001',
+      StartingPosition: { Type: 'TRIM_HORIZON' },
+    }));
+    for await (const ev of sub.EventStream) {
+      assert.ok(ev.SubscribeToShardEvent, `unexpected event ${Object.keys(ev)}`);
+      pushed.push(...ev.SubscribeToShardEvent.Records);
+      assert.match(ev.SubscribeToShardEvent.ContinuationSequenceNumber, /^\d+$/);
+      if (pushed.length >= wantOne.length)
+        break;
+    }
+    assert.deepEqual(pushed.map((r) => r.SequenceNumber),
+      wantOne.map((r) => r.SequenceNumber));
+    let ended;
+    const subEnd = await kinesis.send(new SubscribeToShardCommand({
+      ConsumerARN: reg.Consumer.ConsumerARN, ShardId: 'shardId-000000000000',
+      StartingPosition: { Type: 'TRIM_HORIZON' },
+    }));
+    for await (const ev of subEnd.EventStream)
+      ended = ev.SubscribeToShardEvent;
+    assert.equal(ended.ContinuationSequenceNumber, undefined);
+    assert.deepEqual(ended.ChildShards.map((c) => c.ShardId).sort(),
+      children.map((c) => c.ShardId).sort());
 
     // An unknown stream is the service's ResourceNotFoundException.
     await assert.rejects(
