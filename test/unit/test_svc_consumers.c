@@ -269,6 +269,25 @@ static json_t* ev_payload(json_t* list, size_t i) {
 }
 
 
+/* A subscription to shard 0 AFTER `cont`, whose first event must hold
+ * exactly the one record `data` (base64); the subscription. */
+static kn_svc_sub_t* resubscribe_one(const char* carn, const char* cont,
+                                     const char* data) {
+  kn_svc_sub_t* sub = subscribe(sub_req(carn, "shardId-000000000000",
+                                        "AFTER_SEQUENCE_NUMBER", cont));
+  json_t* ev;
+  json_t* recs;
+  int done = 0;
+  ASSERT_NOT_NULL(sub);
+  ev = next_events(sub, &done);
+  recs = json_object_get(ev_payload(ev, 1), "Records");
+  ASSERT_EQ(1, json_array_size(recs));
+  ASSERT_STR_EQ(data, str(json_array_get(recs, 0), "Data"));
+  json_decref(ev);
+  return sub;
+}
+
+
 static void test_subscribe_refusals(void) {
   char carn[512];
   kn_svc_sub_t* sub;
@@ -372,14 +391,7 @@ static void test_subscribe_events(void) {
 
   /* Again AFTER the continuation: nothing sent twice, nothing missed. */
   put("s", "k", "Zm91cg==", NULL, NULL);
-  sub = subscribe(sub_req(carn, "shardId-000000000000",
-                          "AFTER_SEQUENCE_NUMBER", cont));
-  ASSERT_NOT_NULL(sub);
-  ev = next_events(sub, &done);
-  recs = json_object_get(ev_payload(ev, 1), "Records");
-  ASSERT_EQ(1, json_array_size(recs));
-  ASSERT_STR_EQ("Zm91cg==", str(json_array_get(recs, 0), "Data"));
-  json_decref(ev);
+  sub = resubscribe_one(carn, cont, "Zm91cg==");
   /* Five minutes later it is over, with no event. */
   now += 5 * 60 * 1000;
   ev = next_events(sub, &done);
@@ -398,14 +410,7 @@ static void test_subscribe_events(void) {
   json_decref(ev);
   kn_svc_sub_free(svc, sub);
   put("s", "k", "Zml2ZQ==", NULL, NULL);
-  sub = subscribe(sub_req(carn, "shardId-000000000000",
-                          "AFTER_SEQUENCE_NUMBER", cont));
-  ASSERT_NOT_NULL(sub);
-  ev = next_events(sub, &done);
-  recs = json_object_get(ev_payload(ev, 1), "Records");
-  ASSERT_EQ(1, json_array_size(recs));
-  ASSERT_STR_EQ("Zml2ZQ==", str(json_array_get(recs, 0), "Data"));
-  json_decref(ev);
+  sub = resubscribe_one(carn, cont, "Zml2ZQ==");
   /* Deregistering the consumer ends it with an exception. */
   call("DeregisterStreamConsumer", json_pack("{s:s}", "ConsumerARN", carn));
   ok();
