@@ -617,6 +617,8 @@ KINESIS_EXTERN int kinesis_client_update_max_record_size(
     kinesis_client_t* client, const char* stream, uint32_t kib,
     kinesis_client_cb cb, void* user_data);
 
+/** @} */
+
 /**
  * \name Enhanced fan-out consumers
  * A stream's registered consumers, each with its own 2 MiB/s a shard
