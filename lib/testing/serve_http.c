@@ -293,13 +293,6 @@ static int req_header(const kn_serve_http_req_t* r, const char* name,
 }
 
 
-/* Closes the request's connection without an answer (a fault). The
- * socket is shut both ways, so the client reads end-of-file at once; then
- * an empty answer goes to h2o, not kept alive, whose write fails with
- * EPIPE and makes h2o close the connection. h2o writes at once from
- * h2o_send() (libuv tries the write inside uv_write()), so the SIGPIPE of
- * that write is raised here: it is blocked meanwhile and, unless one was
- * pending already, taken back before the mask is restored. */
 /* SIGPIPE blocked, and one raised meanwhile taken back, around a write
  * that may meet a closed connection: quiet_begin() and quiet_end(). */
 typedef struct {
@@ -329,6 +322,23 @@ static void quiet_end(quiet_t* q) {
 }
 
 
+/* h2o_send() with SIGPIPE quiet: h2o writes at once from it (libuv tries
+ * the write inside uv_write()), so a closed connection's SIGPIPE is raised
+ * inside it. */
+static void send_quietly(h2o_req_t* req, h2o_iovec_t* bufs, size_t n,
+                         h2o_send_state_t state) {
+  quiet_t q;
+  quiet_begin(&q);
+  h2o_send(req, bufs, n, state);
+  quiet_end(&q);
+}
+
+
+/* Closes the request's connection without an answer (a fault). The
+ * socket is shut both ways, so the client reads end-of-file at once; then
+ * an empty answer goes to h2o, not kept alive, whose write fails with
+ * EPIPE and makes h2o close the connection; its SIGPIPE is blocked and
+ * taken back, as send_quietly() does. */
 static void drop_request(kn_serve_http_t* h, h2o_req_t* req) {
   h2o_socket_t* sock = req->conn->callbacks->get_socket != NULL
                            ? req->conn->callbacks->get_socket(req->conn)
@@ -471,12 +481,9 @@ static void stream_pump(stream_t* st) {
     /* The last write: into the request's pool, which h2o frees once it is
      * written, so that nothing of ours needs to outlive it. */
     h2o_req_t* req = st->req;
-    quiet_t q;
     buf = h2o_strdup(&req->pool, (const char*) st->made.data, st->made.len);
     stream_finish(st);
-    quiet_begin(&q);
-    h2o_send(req, &buf, buf.len > 0 ? 1 : 0, H2O_SEND_STATE_FINAL);
-    quiet_end(&q);
+    send_quietly(req, &buf, buf.len > 0 ? 1 : 0, H2O_SEND_STATE_FINAL);
     return;
   }
   swap = st->writing;
@@ -488,12 +495,7 @@ static void stream_pump(stream_t* st) {
   st->in_send = 1;
   /* A client that has gone is found by this write (HTTP/1.1 reads nothing
    * while it answers): EPIPE, and SIGPIPE taken back. */
-  {
-    quiet_t q;
-    quiet_begin(&q);
-    h2o_send(st->req, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
-    quiet_end(&q);
-  }
+  send_quietly(st->req, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
   st->in_send = 0;
 }
 
