@@ -15,6 +15,11 @@
 /* Room kept for the next message that arrives in pieces. */
 #define KN_ES_KEEP (256u * 1024)
 
+/* A header value's size by type (kn_es_type_t); SIZE_MAX: a u16 length
+ * and that many bytes (BYTES, STRING). */
+static const size_t value_size[] = {0, 0, 1, 2, 4, 8, SIZE_MAX, SIZE_MAX,
+                                    8, 16};
+
 
 static uint32_t be32(const uint8_t* p) {
   return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) |
@@ -115,8 +120,6 @@ static int past(kn_es_decoder_t* d, size_t n, size_t len) {
 /* The headers in `p`, `len` bytes, into d->headers; their count. */
 static int parse_headers(kn_es_decoder_t* d, const uint8_t* p, size_t len,
                          size_t* count) {
-  /* A value's fixed size by type; 0 for none, SIZE_MAX for u16-prefixed. */
-  static const size_t fixed[] = {0, 0, 1, 2, 4, 8, SIZE_MAX, SIZE_MAX, 8, 16};
   size_t off = 0;
   size_t n = 0;
 
@@ -140,11 +143,11 @@ static int parse_headers(kn_es_decoder_t* d, const uint8_t* p, size_t len,
     h->name.len = name_len;
     off += 1 + name_len;
     type = p[off++];
-    if (type >= sizeof(fixed) / sizeof(fixed[0]))
+    if (type > KN_ES_UUID)
       return fail(d, "event stream: header %zu has type %u, not 0 to 9", n,
                   type);
     h->type = (kn_es_type_t) type;
-    vlen = fixed[type];
+    vlen = value_size[type];
     if (vlen == SIZE_MAX) {
       if (len - off < 2)
         return past(d, n, len);
@@ -305,7 +308,6 @@ static void put_be(uint8_t* p, uint64_t v, size_t n) {
 
 /* A header's encoded size, or 0 when it cannot be encoded. */
 static size_t header_size(const kn_es_header_t* h) {
-  static const size_t fixed[] = {0, 0, 1, 2, 4, 8, 0, 0, 8, 16};
   size_t type = (size_t) h->type;
   if (h->name.len == 0 || h->name.len > 255 || type > KN_ES_UUID)
     return 0;
@@ -313,7 +315,7 @@ static size_t header_size(const kn_es_header_t* h) {
     return h->bytes.len > 65535 ? 0 : 1 + h->name.len + 1 + 2 + h->bytes.len;
   if (h->type == KN_ES_UUID && h->bytes.len != 16)
     return 0;
-  return 1 + h->name.len + 1 + fixed[type];
+  return 1 + h->name.len + 1 + value_size[type];
 }
 
 
