@@ -34,7 +34,7 @@ static const char* const op_names[] = {
     "StopStreamEncryption", "AddTagsToStream", "RemoveTagsFromStream",
     "ListTagsForStream", "UpdateMaxRecordSize", "RegisterStreamConsumer",
     "DescribeStreamConsumer", "ListStreamConsumers",
-    "DeregisterStreamConsumer"};
+    "DeregisterStreamConsumer", "SubscribeToShard"};
 _Static_assert(KN_ARRAY_SIZE(op_names) == KN_NOPS,
                "KN_NOPS in client_internal.h counts op_names");
 

@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include "kinesis/client.h"
+#include "http.h"
 
 /* What the producer and consumer need of the client beyond its public API:
  * its loop, cancelable calls, and a count of children that keeps it from
@@ -67,6 +68,23 @@ int kn_client_get_shard_iterator(kinesis_client_t* client,
                                  const kinesis_iterator_request_t* req,
                                  kinesis_client_cb cb, void* arg,
                                  kn_call_t** out);
+
+/* SubscribeToShard (issue 19), over HTTP/2: `start` names the shard and
+ * the position (its `stream` is not used). The answer's event stream goes
+ * to `on_data` as it arrives (http.h says what it may return); `cb` runs
+ * once when the stream ends (status 0), fails, or is canceled. A call whose
+ * stream has begun is never retried: the caller subscribes again from
+ * what it has read. Over http (h2c) each subscription has a connection of
+ * its own; over https they share connections. */
+int kn_client_subscribe_to_shard(kinesis_client_t* client,
+                                 const char* consumer_arn,
+                                 const kinesis_iterator_request_t* start,
+                                 kn_http_data_cb on_data, void* data_arg,
+                                 kinesis_client_cb cb, void* arg,
+                                 kn_call_t** out);
+
+/* Lets a call whose on_data paused it go on (kn_http_resume()). */
+void kn_client_call_resume(kn_call_t* call);
 
 /* Inside a callback: takes over the parsed answer that `result` points
  * into, so its records outlive the callback without a copy. `out` must be

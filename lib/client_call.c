@@ -16,6 +16,8 @@
 
 #define KN_TARGET_PREFIX "Kinesis_20131202."
 #define KN_CONTENT_TYPE "application/x-amz-json-1.1"
+/* A subscription lasts 5 minutes; one that outlives this is cut. */
+#define KN_SUBSCRIBE_TIMEOUT_MS (6u * 60 * 1000)
 
 
 static int64_t client_now_ms(kinesis_client_t* c) {
@@ -121,7 +123,7 @@ int kn_client_call_schedule(kn_call_t* call, uint64_t delay_ms) {
 /* Retries a retriable failure after a backoff, or finishes the call. */
 static void call_fail(kn_call_t* call, int err) {
   kinesis_client_t* c = call->client;
-  if (!kn_life_closing(&c->life) && !call->canceled &&
+  if (!kn_life_closing(&c->life) && !call->canceled && !call->streamed &&
       kinesis_err_is_retriable(err) && call->attempts < c->retry.max_attempts) {
     uint64_t wait = kn_retry_backoff_ms(&c->retry, call->attempts, &c->rng);
     call->op->pub.retries++;
@@ -242,6 +244,14 @@ static void on_http_done(int status, const kn_http_response_t* res, void* arg) {
 }
 
 
+static int call_on_data(void* arg, long status, const uint8_t* data,
+                        size_t len) {
+  kn_call_t* call = arg;
+  call->streamed = 1;
+  return call->on_data(call->data_arg, status, data, len);
+}
+
+
 static int call_send(kn_call_t* call, const kn_credentials_t* creds) {
   kinesis_client_t* c = call->client;
   char amz_date[17];
@@ -320,6 +330,12 @@ static int call_send(kn_call_t* call, const kn_credentials_t* creds) {
   hreq.headers = headers;
   hreq.body = call->body.data;
   hreq.body_len = call->body.len;
+  if (call->on_data != NULL) {
+    hreq.http2 = 1;
+    hreq.own_connection = strncmp(c->endpoint, "http:", 5) == 0;
+    hreq.on_data = call_on_data;
+    hreq.timeout_ms = KN_SUBSCRIBE_TIMEOUT_MS;
+  }
   call->sent_ns = uv_hrtime();
   r = kn_http_send(c->http, &hreq, on_http_done, call, &call->http_req);
   if (r == 0) {
@@ -552,6 +568,12 @@ int kn_client_add_page(kn_call_t* call, kn_parsed_t** page) {
  * would be listed forever. */
 int kn_client_page_repeats(const char* last, const char* before) {
   return last != NULL && before != NULL && strcmp(last, before) == 0;
+}
+
+
+void kn_client_call_resume(kn_call_t* call) {
+  if (call->http_req != NULL)
+    kn_http_resume(call->http_req);
 }
 
 

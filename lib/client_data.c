@@ -157,6 +157,46 @@ int kn_client_get_shard_iterator(kinesis_client_t* c,
 }
 
 
+/* The stream ended as the service ends one: the events went to on_data. */
+static int on_subscription_ended(kn_call_t* call,
+                                 const kn_http_response_t* res) {
+  (void) call;
+  (void) res;
+  return 0;
+}
+
+
+int kn_client_subscribe_to_shard(kinesis_client_t* c, const char* consumer_arn,
+                                 const kinesis_iterator_request_t* start,
+                                 kn_http_data_cb on_data, void* data_arg,
+                                 kinesis_client_cb cb, void* arg,
+                                 kn_call_t** out) {
+  kn_call_t* call;
+  int r;
+
+  if (c == NULL || start == NULL || on_data == NULL || cb == NULL ||
+      !kn_valid_consumer_arn(consumer_arn) ||
+      !kn_valid_shard_id(start->shard_id) ||
+      start->type > KINESIS_ITERATOR_AT_TIMESTAMP)
+    return KINESIS_EINVAL;
+  if ((start->type == KINESIS_ITERATOR_AT_SEQUENCE_NUMBER ||
+       start->type == KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER) &&
+      !kn_valid_sequence_number(start->sequence_number))
+    return KINESIS_EINVAL;
+  if (start->type == KINESIS_ITERATOR_AT_TIMESTAMP && !(start->timestamp >= 0))
+    return KINESIS_EINVAL;
+  r = kn_client_call_start(c, "SubscribeToShard", consumer_arn,
+                           on_subscription_ended, cb, arg, &call);
+  if (r != 0)
+    return r;
+  call->on_data = on_data;
+  call->data_arg = data_arg;
+  return kn_client_call_finish_start(
+      call, kn_codec_subscribe_to_shard(&call->body, consumer_arn, start),
+      out);
+}
+
+
 static int on_get_records(kn_call_t* call, const kn_http_response_t* res) {
   kinesis_result_t* out = &call->result;
   kn_parsed_t* p = &call->parsed;

@@ -29,7 +29,7 @@
  */
 
 /* The operations the client calls: op_names in client.c. */
-#define KN_NOPS 24
+#define KN_NOPS 25
 
 struct kinesis_client_s {
   uint32_t max_connections;  /* as configured, or the default */
@@ -109,6 +109,11 @@ struct kn_call_s {
   uint32_t arn_param;
   kn_call_success_fn arn_on_success; /* the action's answer, once sent */
   char* consumer_name;       /* the consumer calls given a name */
+  /* SubscribeToShard: where the answer's bytes go, and whether some went
+   * (the call is not retried then). */
+  kn_http_data_cb on_data;
+  void* data_arg;
+  int streamed;
   /* kinesis_client_wait_for_active */
   uint64_t deadline;
   uint32_t poll_ms;

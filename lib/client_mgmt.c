@@ -606,15 +606,6 @@ int kinesis_client_list_tags(kinesis_client_t* c, const char* stream,
 
 /* ---- Enhanced fan-out consumers ---- */
 
-/* "arn:PARTITION:kinesis:REGION:ACCOUNT:stream/NAME/consumer/NAME:EPOCH",
- * as far as the API model's pattern goes, and at most 2048 characters. */
-static int valid_consumer_arn(const char* arn) {
-  return arn != NULL && strncmp(arn, "arn:", 4) == 0 &&
-         strlen(arn) <= 2048 && strstr(arn, ":kinesis:") != NULL &&
-         strstr(arn, ":stream/") != NULL && strstr(arn, "/consumer/") != NULL;
-}
-
-
 /* The one consumer of an answer, under `member`, into the result. */
 static int take_consumer(kn_call_t* call, const kn_http_response_t* res,
                          const char* member) {
@@ -695,7 +686,7 @@ static int consumer_call(kinesis_client_t* c, const char* action,
       return KINESIS_EINVAL;
     return arn_call(c, action, stream, 0, consumer_name, on_success, cb, arg);
   }
-  if (c == NULL || cb == NULL || !valid_consumer_arn(consumer_arn))
+  if (c == NULL || cb == NULL || !kn_valid_consumer_arn(consumer_arn))
     return KINESIS_EINVAL;
   r = kn_client_call_start(c, action, consumer_arn, on_success, cb, arg,
                            &call);

@@ -127,14 +127,32 @@ static const char* iterator_type_name(kinesis_iterator_type_t t) {
 }
 
 
-int kn_codec_get_shard_iterator(kn_buf_t* b,
-                                const kinesis_iterator_request_t* req) {
+/* A start position's members: its type under `type_key`, then the sequence
+ * number under `seq_key` or the timestamp, as the type needs (AWS and
+ * kinesalite refuse a sequence number with the other types). */
+static int append_position(kn_buf_t* b, const char* type_key,
+                           const char* seq_key,
+                           const kinesis_iterator_request_t* req) {
   const char* type = iterator_type_name(req->type);
   int r;
-
   if (type == NULL)
     return KINESIS_EINVAL;
-  r = kn_buf_append_byte(b, '{');
+  r = kn_buf_appendf(b, "\"%s\":\"%s\"", type_key, type);
+  if (r == 0 && (req->type == KINESIS_ITERATOR_AT_SEQUENCE_NUMBER ||
+                 req->type == KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER)) {
+    r = kn_buf_appendf(b, ",\"%s\":", seq_key);
+    if (r == 0)
+      r = append_str(b, req->sequence_number);
+  }
+  if (r == 0 && req->type == KINESIS_ITERATOR_AT_TIMESTAMP)
+    r = kn_buf_appendf(b, ",\"Timestamp\":%.3f", req->timestamp);
+  return r;
+}
+
+
+int kn_codec_get_shard_iterator(kn_buf_t* b,
+                                const kinesis_iterator_request_t* req) {
+  int r = kn_buf_append_byte(b, '{');
   if (r == 0)
     r = append_stream(b, req->stream);
   if (r == 0)
@@ -142,17 +160,27 @@ int kn_codec_get_shard_iterator(kn_buf_t* b,
   if (r == 0)
     r = append_str(b, req->shard_id);
   if (r == 0)
-    r = kn_buf_appendf(b, ",\"ShardIteratorType\":\"%s\"", type);
-  /* AWS and kinesalite reject a sequence number with the other types. */
-  if (r == 0 && (req->type == KINESIS_ITERATOR_AT_SEQUENCE_NUMBER ||
-                 req->type == KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER)) {
-    r = kn_buf_append_str(b, ",\"StartingSequenceNumber\":");
-    if (r == 0)
-      r = append_str(b, req->sequence_number);
-  }
-  if (r == 0 && req->type == KINESIS_ITERATOR_AT_TIMESTAMP)
-    r = kn_buf_appendf(b, ",\"Timestamp\":%.3f", req->timestamp);
+    r = kn_buf_append_byte(b, ',');
+  if (r == 0)
+    r = append_position(b, "ShardIteratorType", "StartingSequenceNumber", req);
   return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_subscribe_to_shard(kn_buf_t* b, const char* consumer_arn,
+                                const kinesis_iterator_request_t* start) {
+  int r = kn_buf_append_str(b, "{\"ConsumerARN\":");
+  if (r == 0)
+    r = append_str(b, consumer_arn);
+  if (r == 0)
+    r = kn_buf_append_str(b, ",\"ShardId\":");
+  if (r == 0)
+    r = append_str(b, start->shard_id);
+  if (r == 0)
+    r = kn_buf_append_str(b, ",\"StartingPosition\":{");
+  if (r == 0)
+    r = append_position(b, "Type", "SequenceNumber", start);
+  return r != 0 ? r : kn_buf_append_str(b, "}}");
 }
 
 

@@ -97,6 +97,10 @@ int kn_codec_list_shards(kn_buf_t* b, const char* stream,
                          double at_timestamp);
 int kn_codec_get_shard_iterator(kn_buf_t* b,
                                 const kinesis_iterator_request_t* req);
+/* SubscribeToShard's body: the consumer, and `start`'s shard and position
+ * (its `stream` is not sent). */
+int kn_codec_subscribe_to_shard(kn_buf_t* b, const char* consumer_arn,
+                                const kinesis_iterator_request_t* start);
 int kn_codec_get_records(kn_buf_t* b, const char* iterator, uint32_t limit);
 int kn_codec_put_records(kn_buf_t* b, const char* stream,
                          const kinesis_record_t* entries, size_t n);

@@ -407,7 +407,10 @@ static int options_valid(const kinesis_consumer_options_t* o) {
          o->checkpoint_interval_ms >= 1 && o->heartbeat_interval_ms >= 1 &&
          o->shard_discovery_ms >= 1 &&
          (unsigned) o->invalid_checkpoint <=
-             (unsigned) KINESIS_INVALID_CHECKPOINT_LATEST;
+             (unsigned) KINESIS_INVALID_CHECKPOINT_LATEST &&
+         (o->efo_consumer_name == NULL ||
+          kn_valid_shard_id(o->efo_consumer_name) ||
+          (kn_valid_consumer_arn(o->efo_consumer_name) && !o->efo_register));
 }
 
 
@@ -484,6 +487,8 @@ static void consumer_free(kinesis_consumer_t* c) {
   kn_free(c->plan_shards);
   kn_free(c->stream);
   kn_free(c->owner);
+  kn_free((char*) c->o.efo_consumer_name);
+  kn_free(c->efo_arn);
   kn_free(c->shard_stats);
   kn_free(c);
 }
@@ -541,6 +546,13 @@ int kinesis_consumer_new(kinesis_client_t* client,
   }
   c->o.stream = c->stream;
   c->o.owner = c->owner;
+  c->o.efo_consumer_name = NULL;
+  if (options->efo_consumer_name != NULL &&
+      (c->o.efo_consumer_name = kn_strdup(options->efo_consumer_name)) ==
+          NULL) {
+    consumer_free(c);
+    return KINESIS_ENOMEM;
+  }
   c->cp = options->checkpointer;
   if (c->cp == NULL) {
     r = kinesis_checkpointer_memory_new(client, NULL, &c->cp);
@@ -563,6 +575,7 @@ int kinesis_consumer_new(kinesis_client_t* client,
   uv_timer_init(c->loop, &c->discovery);
   uv_timer_init(c->loop, &c->heartbeat);
   uv_timer_init(c->loop, &c->checkpoint);
+  uv_timer_init(c->loop, &c->efo_timer);
   uv_prepare_init(c->loop, &c->turns);
   /* Turns are measured without the kernel's wait, which needs the loop to
    * account for it; a flag, harmless to the application. */
@@ -571,8 +584,9 @@ int kinesis_consumer_new(kinesis_client_t* client,
   c->discovery.data = c;
   c->heartbeat.data = c;
   c->checkpoint.data = c;
+  c->efo_timer.data = c;
   c->turns.data = c;
-  c->handles_open = 5;
+  c->handles_open = 6;
   kn_client_child_add(client);
   *out = c;
   return 0;
@@ -609,6 +623,7 @@ int kinesis_consumer_start(kinesis_consumer_t* c) {
   uv_unref((uv_handle_t*) &c->turns);
   uv_timer_start(&c->checkpoint, kn_clease_on_checkpoint_timer,
                  c->o.checkpoint_interval_ms, c->o.checkpoint_interval_ms);
+  kn_cefo_start(c);
   return 0;
 }
 
@@ -683,6 +698,7 @@ static void shard_free(kn_cshard_t* s) {
   kn_free(s->start_seq);
   kn_free(s->acked_seq);
   kn_free(s->written_seq);
+  kn_free(s->continuation);
   kn_free(s);
 }
 
@@ -713,13 +729,13 @@ static void consumer_handle_closed(kinesis_consumer_t* c) {
 
 
 /* The consumer's own handles (the defer's idle, discovery, heartbeat,
- * checkpoint, turns) carry the consumer in `data`. */
+ * checkpoint, efo_timer, turns) carry the consumer in `data`. */
 static void on_handle_closed(uv_handle_t* h) {
   kinesis_consumer_t* c = h->data;
   KN_ASSERT(
       h == (uv_handle_t*) &c->defer.idle || h == (uv_handle_t*) &c->discovery ||
       h == (uv_handle_t*) &c->heartbeat || h == (uv_handle_t*) &c->checkpoint ||
-      h == (uv_handle_t*) &c->turns);
+      h == (uv_handle_t*) &c->efo_timer || h == (uv_handle_t*) &c->turns);
   consumer_handle_closed(c);
 }
 
@@ -754,7 +770,7 @@ static int consumer_busy(kinesis_consumer_t* c) {
   kn_queue_t* q;
   if (c->listing != NULL || c->frontier_call != NULL || c->life.depth > 0 ||
       kn_defer_running(&c->defer) || c->member_calls > 0 ||
-      c->leases_calls > 0)
+      c->leases_calls > 0 || c->efo_calls > 0)
     return 1;
   for (q = c->shards.next; q != &c->shards; q = q->next) {
     kn_cshard_t* s = kn_queue_data(q, kn_cshard_t, node);
@@ -805,6 +821,7 @@ void kn_consumer_maybe_finish_close(kinesis_consumer_t* c) {
   uv_close((uv_handle_t*) &c->discovery, on_handle_closed);
   uv_close((uv_handle_t*) &c->heartbeat, on_handle_closed);
   uv_close((uv_handle_t*) &c->checkpoint, on_handle_closed);
+  uv_close((uv_handle_t*) &c->efo_timer, on_handle_closed);
   uv_close((uv_handle_t*) &c->turns, on_handle_closed);
 }
 
@@ -815,6 +832,7 @@ static void consumer_wind_down(kinesis_consumer_t* c) {
   uv_timer_stop(&c->discovery);
   uv_timer_stop(&c->heartbeat);
   uv_timer_stop(&c->checkpoint);
+  uv_timer_stop(&c->efo_timer);
   kn_defer_cancel(&c->defer, &c->dispatch);
   kn_defer_cancel(&c->defer, &c->report_ready);
   kn_defer_cancel(&c->defer, &c->stopped);

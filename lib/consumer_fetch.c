@@ -64,6 +64,7 @@ void kn_cfetch_forget(kn_cshard_t* s) {
   kn_consumer_set_str(&s->last_fetched, NULL);
   kn_consumer_set_str(&s->start_seq, NULL);
   kn_consumer_set_str(&s->acked_seq, NULL);
+  kn_consumer_set_str(&s->continuation, NULL);
   s->dirty = 0;
   s->skip_sub = -1;
   s->backoff_ms = 0;
@@ -233,7 +234,7 @@ static size_t fetch_skip_processed(kn_cshard_t* s, kn_fetch_t* f) {
 }
 
 
-static void shard_backoff(kn_cshard_t* s) {
+void kn_cfetch_backoff(kn_cshard_t* s) {
   s->backoff_ms = s->backoff_ms == 0 ? KN_BACKOFF_MIN_MS : s->backoff_ms * 2;
   if (s->backoff_ms > KN_BACKOFF_MAX_MS)
     s->backoff_ms = KN_BACKOFF_MAX_MS;
@@ -261,8 +262,8 @@ static int shard_drop_iterator(kn_cshard_t* s) {
  * is counted, and reported at WARN when its reason is new and then at a
  * slowing interval (failure.h): a shard that backs off forever for the
  * same reason is not silent. `res` may be NULL. */
-static void shard_fetch_failed(kn_cshard_t* s, const char* op, int status,
-                               const kinesis_result_t* res) {
+void kn_cfetch_failed(kn_cshard_t* s, const char* op, int status,
+                      const kinesis_result_t* res) {
   kinesis_consumer_t* c = s->consumer;
   char subject[192];
   snprintf(subject, sizeof(subject), "consumer: %s on %s", op, s->id);
@@ -276,14 +277,69 @@ static void shard_fetch_failed(kn_cshard_t* s, const char* op, int status,
 }
 
 
+/* Takes the records of an answer (or of a subscription's event) into a new
+ * fetch, queued for delivery: the parsed answer moves into the fetch, from
+ * `event` when it is not NULL (zeroed then) or else stolen from the call's
+ * `res`. `last_fetched` (kn_malloc'd; its last record's sequence number)
+ * becomes the shard's. Returns 0, or KINESIS_ENOMEM with nothing taken
+ * and `last_fetched` still the caller's. */
+int kn_cfetch_take(kn_cshard_t* s, const kinesis_result_t* res,
+                   kn_parsed_t* event, char* last_fetched) {
+  kinesis_consumer_t* c = s->consumer;
+  kn_fetch_t* f = kn_calloc(1, sizeof(*f));
+  size_t skip;
+  if (f == NULL || fetch_build(f, res, s) != 0) {
+    if (f != NULL) {
+      size_t i;
+      for (i = 0; i < f->ndeaggs; i++)
+        kn_free(f->deaggs[i]);
+      kn_free(f->deaggs);
+      kn_free(f->recs);
+      kn_buf_free(&f->strings);
+      kn_free(f);
+    }
+    return KINESIS_ENOMEM;
+  }
+  {
+    double seen = (double) f->nrecs / (double) res->nrecords;
+    s->fanout = s->fanout > 0 ? s->fanout * 0.5 + seen * 0.5 : seen;
+    if (s->fanout < 1)
+      s->fanout = 1;
+  }
+  /* The records point into the answer: keep it. */
+  if (event != NULL) {
+    f->parsed = *event;
+    memset(event, 0, sizeof(*event));
+  } else {
+    kn_client_steal_parsed(res, &f->parsed);
+  }
+  f->shard = s;
+  kn_queue_init(&f->ready);
+  kn_free(s->last_fetched);
+  s->last_fetched = last_fetched;
+  s->last_arrival =
+      res->records[res->nrecords - 1].approximate_arrival_timestamp;
+  skip = fetch_skip_processed(s, f);
+  f->delivered = skip;
+  f->acked = skip;
+  kn_queue_insert_tail(&s->fetches, &f->node);
+  if (skip < f->nrecs) {
+    kn_queue_insert_tail(&c->ready, &f->ready);
+    c->queue_depth += f->nrecs - skip;
+    kn_consumer_dispatcher_kick(c);
+  } else {
+    kn_consumer_shard_advance(s);
+  }
+  return 0;
+}
+
+
 static void on_records(kinesis_client_t* client, int status,
                        const kinesis_result_t* res, void* arg) {
   kn_cshard_t* s = arg;
   kinesis_consumer_t* c = s->consumer;
-  kn_fetch_t* f;
   uint64_t now = uv_now(c->loop);
   uint64_t interval;
-  size_t skip;
   char* next_iterator = NULL;
   char* last_fetched = NULL;
   (void) client;
@@ -307,7 +363,7 @@ static void on_records(kinesis_client_t* client, int status,
      * same way and comes back here. */
     c->stats.expired_iterators++;
     if (shard_drop_iterator(s) != 0)
-      shard_backoff(s);
+      kn_cfetch_backoff(s);
     else
       kn_cfetch_schedule(s, 0);
     return;
@@ -320,7 +376,7 @@ static void on_records(kinesis_client_t* client, int status,
     if (kn_failure_is_throttling(status))
       c->stats.throttled++;
     else
-      shard_fetch_failed(s, "GetRecords", status, res);
+      kn_cfetch_failed(s, "GetRecords", status, res);
     kn_client_log(c->client, KINESIS_LOG_DEBUG,
                   "consumer: GetRecords on %s failed (%s), backing off",
                   s->id, res->error_message ? res->error_message : "");
@@ -329,7 +385,7 @@ static void on_records(kinesis_client_t* client, int status,
      * a new one. */
     if (status == KINESIS_EINVALIDARG)
       (void) shard_drop_iterator(s);
-    shard_backoff(s);
+    kn_cfetch_backoff(s);
     return;
   }
   /* The next iterator and the last sequence number are copied first: once
@@ -341,7 +397,7 @@ static void on_records(kinesis_client_t* client, int status,
        (last_fetched = kn_strdup(
             res->records[res->nrecords - 1].sequence_number)) == NULL)) {
     kn_free(next_iterator);
-    shard_backoff(s);
+    kn_cfetch_backoff(s);
     return;
   }
   s->backoff_ms = 0;
@@ -357,48 +413,12 @@ static void on_records(kinesis_client_t* client, int status,
     s->fetch_ok = 1;
     kn_consumer_readiness_update(c);
   }
-  if (res->nrecords > 0) {
-    f = kn_calloc(1, sizeof(*f));
-    if (f == NULL || fetch_build(f, res, s) != 0) {
-      kn_free(next_iterator);
-      kn_free(last_fetched);
-      if (f != NULL) {
-        size_t i;
-        for (i = 0; i < f->ndeaggs; i++)
-          kn_free(f->deaggs[i]);
-        kn_free(f->deaggs);
-        kn_free(f->recs);
-        kn_buf_free(&f->strings);
-        kn_free(f);
-      }
-      shard_backoff(s);
-      return;
-    }
-    {
-      double seen = (double) f->nrecs / (double) res->nrecords;
-      s->fanout = s->fanout > 0 ? s->fanout * 0.5 + seen * 0.5 : seen;
-      if (s->fanout < 1)
-        s->fanout = 1;
-    }
-    /* The records point into the answer: keep it. */
-    kn_client_steal_parsed(res, &f->parsed);
-    f->shard = s;
-    kn_queue_init(&f->ready);
-    kn_free(s->last_fetched);
-    s->last_fetched = last_fetched;
-    s->last_arrival =
-        res->records[res->nrecords - 1].approximate_arrival_timestamp;
-    skip = fetch_skip_processed(s, f);
-    f->delivered = skip;
-    f->acked = skip;
-    kn_queue_insert_tail(&s->fetches, &f->node);
-    if (skip < f->nrecs) {
-      kn_queue_insert_tail(&c->ready, &f->ready);
-      c->queue_depth += f->nrecs - skip;
-      kn_consumer_dispatcher_kick(c);
-    } else {
-      kn_consumer_shard_advance(s);
-    }
+  if (res->nrecords > 0 &&
+      kn_cfetch_take(s, res, NULL, last_fetched) != 0) {
+    kn_free(next_iterator);
+    kn_free(last_fetched);
+    kn_cfetch_backoff(s);
+    return;
   }
   kn_free(s->iterator);
   s->iterator = next_iterator;
@@ -427,7 +447,7 @@ static void on_records(kinesis_client_t* client, int status,
 /* Whether the shard's next GetShardIterator starts from the checkpoint it
  * was claimed with: a sequence number start with nothing fetched since the
  * claim (after a fetch, the start is the last record fetched instead). */
-static int shard_starts_at_checkpoint(const kn_cshard_t* s) {
+int kn_cfetch_starts_at_checkpoint(const kn_cshard_t* s) {
   return (s->start_type == KINESIS_ITERATOR_AFTER_SEQUENCE_NUMBER ||
           s->start_type == KINESIS_ITERATOR_AT_SEQUENCE_NUMBER) &&
          s->start_seq != NULL && s->last_fetched == NULL;
@@ -452,7 +472,7 @@ static void on_iterator(kinesis_client_t* client, int status,
     kn_cfetch_lost(s, "the service no longer knows it");
     return;
   }
-  if (status == KINESIS_EINVALIDARG && shard_starts_at_checkpoint(s)) {
+  if (status == KINESIS_EINVALIDARG && kn_cfetch_starts_at_checkpoint(s)) {
     kn_clease_checkpoint_refused(s, status, res->error_message);
     return;
   }
@@ -460,12 +480,12 @@ static void on_iterator(kinesis_client_t* client, int status,
     if (kn_failure_is_throttling(status))
       c->stats.throttled++;
     else
-      shard_fetch_failed(s, "GetShardIterator", status, res);
-    shard_backoff(s);
+      kn_cfetch_failed(s, "GetShardIterator", status, res);
+    kn_cfetch_backoff(s);
     return;
   }
   if (kn_consumer_set_str(&s->iterator, res->shard_iterator) != 0) {
-    shard_backoff(s);
+    kn_cfetch_backoff(s);
     return;
   }
   kn_cfetch_schedule(s, 0);
@@ -482,6 +502,10 @@ static void shard_fetch_now(kn_cshard_t* s) {
   if (c->wind || s->state != SHARD_FETCHING || s->call != NULL ||
       s->call_waiting || !kn_clease_check(s, uv_now(c->loop)))
     return;
+  if (c->o.efo_consumer_name != NULL) {
+    kn_cefo_subscribe(s);
+    return;
+  }
   if (c->calls >= c->max_calls || c->turn_calls >= KN_CALLS_PER_TURN) {
     kn_queue_insert_tail(&c->call_waiters, &s->call_wait);
     s->call_waiting = 1;
@@ -536,9 +560,9 @@ static void shard_fetch_now(kn_cshard_t* s) {
   if (r != 0) {
     s->call = NULL;
     if (r != KINESIS_ECLOSING)
-      shard_fetch_failed(s, s->iterator == NULL ? "GetShardIterator"
+      kn_cfetch_failed(s, s->iterator == NULL ? "GetShardIterator"
                                                 : "GetRecords", r, NULL);
-    shard_backoff(s);
+    kn_cfetch_backoff(s);
   } else {
     c->calls++;
     c->turn_calls++;
@@ -596,6 +620,8 @@ void kn_cfetch_wake_waiting(kinesis_consumer_t* c, kn_cshard_t* except) {
     if (s != except && s->state == SHARD_FETCHING && s->call == NULL &&
         !uv_is_active((uv_handle_t*) &s->timer))
       kn_cfetch_schedule(s, 0);
+    else if (s->sub != NULL)
+      kn_cefo_resume(s);
   }
 }
 

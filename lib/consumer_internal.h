@@ -12,6 +12,7 @@
 #include "client.h"
 #include "codec.h"
 #include "defer.h"
+#include "efo.h"
 #include "failure.h"
 #include "lease_plan.h"
 #include "shardmap.h"
@@ -145,6 +146,15 @@ struct kn_cshard_s {
   kn_queue_t call_wait;
   int call_waiting;
   int started_event;   /* a start went to on_shard_start; an end is owed */
+  /* Enhanced fan-out (consumer_efo.c): the subscription, whose call is
+   * `call` while it lasts; whether it is paused for room; where the last
+   * event said to go on from; whether the shard's end was read; and
+   * ResourceNotFoundException answers in a row. */
+  kn_efo_sub_t* sub;
+  int sub_paused;
+  char* continuation;
+  int sub_end;
+  int not_found;
 };
 
 /* A shard's start or end, for on_shard_start and on_shard_end, queued so
@@ -261,6 +271,14 @@ struct kinesis_consumer_s {
    * release made by the close. */
   int close_status;
   void* data;
+  /* Enhanced fan-out: the consumer's ARN once it is ACTIVE; the describe
+   * or register calls in flight; a timer to ask again (the leased shards
+   * wait for the ARN with no call of their own). */
+  char* efo_arn;
+  int efo_calls;
+  uv_timer_t efo_timer;
+  int efo_registered;  /* this consumer registered it */
+  int efo_reported;    /* a missing consumer was reported at ERROR */
   kinesis_consumer_stats_t stats;
   kinesis_consumer_shard_stats_t* shard_stats;
   /* Readiness: the shards were listed, the first claims were answered,
@@ -324,6 +342,18 @@ void kn_cfetch_line_advance(kinesis_consumer_t* c);
 void kn_cfetch_unwait_call(kn_cshard_t* s);
 void kn_cfetch_wake_waiting(kinesis_consumer_t* c, kn_cshard_t* except);
 void kn_cfetch_schedule(kn_cshard_t* s, uint64_t delay);
+void kn_cfetch_backoff(kn_cshard_t* s);
+void kn_cfetch_failed(kn_cshard_t* s, const char* op, int status,
+                      const kinesis_result_t* res);
+int kn_cfetch_starts_at_checkpoint(const kn_cshard_t* s);
+int kn_cfetch_take(kn_cshard_t* s, const kinesis_result_t* res,
+                   kn_parsed_t* event, char* last_fetched);
+
+/* consumer_efo.c: reading shards through enhanced fan-out. */
+void kn_cefo_start(kinesis_consumer_t* c);
+void kn_cefo_subscribe(kn_cshard_t* s);
+void kn_cefo_resume(kn_cshard_t* s);
+void kn_cefo_on_timer(uv_timer_t* t);
 
 /* consumer_lease.c: checkpoints, heartbeats, claims, discovery, rounds,
  * handover, membership. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "http.h"
 
 
 /* A STRING header's value, NUL-terminated into `out`; "" when absent. */
@@ -80,4 +81,137 @@ int kn_efo_read_message(const kn_es_message_t* m, kn_efo_message_t* msg,
   }
   return refuse(msg, "SubscribeToShard: a message without :message-type "
                      "event, exception or error");
+}
+
+
+/* ---- Subscriptions ---- */
+
+struct kn_efo_sub_s {
+  kinesis_client_t* client;
+  kn_call_t* call;
+  kn_es_decoder_t decoder;
+  kn_efo_handlers_t h;
+  int want_pause;
+  int paused;         /* curl holds the bytes since the pause */
+  int error;          /* what a message said, once one ended the stream */
+  char message[sizeof(((kn_codec_error_t*) 0)->code) +
+               sizeof(((kn_codec_error_t*) 0)->message) + 2];
+};
+
+
+static int on_message(void* arg, const kn_es_message_t* m) {
+  kn_efo_sub_t* sub = arg;
+  kn_efo_message_t msg;
+  kn_parsed_t event;
+  int r = kn_efo_read_message(m, &msg, &event);
+
+  if (r == 0 && msg.kind == KN_EFO_EVENT) {
+    r = sub->h.on_event(sub->h.arg, &event);
+    kn_parsed_free(&event);
+    if (r != 0)
+      snprintf(sub->message, sizeof(sub->message), "%s", kinesis_strerror(r));
+  } else {
+    kn_parsed_free(&event);
+    if (r == 0 && msg.kind == KN_EFO_ERROR)
+      r = msg.status;
+    if (r != 0)
+      snprintf(sub->message, sizeof(sub->message), "%s%s%s",
+               msg.error.has_code ? msg.error.code : "",
+               msg.error.has_code && msg.error.has_message ? ": " : "",
+               msg.error.has_message ? msg.error.message
+                                     : kinesis_strerror(r));
+  }
+  if (r != 0)
+    sub->error = r;
+  return r;
+}
+
+
+static int on_bytes(void* arg, long status, const uint8_t* data, size_t len) {
+  kn_efo_sub_t* sub = arg;
+  int r;
+  (void) status;
+  if (sub->want_pause) {
+    sub->paused = 1;
+    return KN_HTTP_PAUSE;
+  }
+  r = kn_es_decoder_feed(&sub->decoder, data, len, on_message, sub);
+  if (r != 0 && sub->error == 0) {
+    /* The bytes themselves were wrong. */
+    sub->error = r;
+    snprintf(sub->message, sizeof(sub->message), "SubscribeToShard: %s",
+             r == KINESIS_EPROTO ? sub->decoder.error : kinesis_strerror(r));
+  }
+  return r;
+}
+
+
+static void on_ended(kinesis_client_t* client, int status,
+                     const kinesis_result_t* res, void* arg) {
+  kn_efo_sub_t* sub = arg;
+  const char* message = res->error_message;
+  (void) client;
+  if (sub->error != 0) {
+    /* The call's status is the abort's; the message is the stream's. */
+    status = sub->error;
+    message = sub->message;
+  } else if (status == 0 && !kn_es_decoder_idle(&sub->decoder)) {
+    status = KINESIS_EPROTO;
+    message = "SubscribeToShard: the stream ended inside a message";
+  }
+  sub->h.on_end(sub->h.arg, status,
+                message != NULL ? message : kinesis_strerror(status));
+  kn_es_decoder_free(&sub->decoder);
+  kn_free(sub);
+}
+
+
+int kn_efo_subscribe(kinesis_client_t* client, const char* consumer_arn,
+                     const kinesis_iterator_request_t* start,
+                     const kn_efo_handlers_t* handlers, kn_efo_sub_t** out) {
+  kn_efo_sub_t* sub;
+  int r;
+
+  if (handlers == NULL || handlers->on_event == NULL ||
+      handlers->on_end == NULL || out == NULL)
+    return KINESIS_EINVAL;
+  sub = kn_calloc(1, sizeof(*sub));
+  if (sub == NULL)
+    return KINESIS_ENOMEM;
+  sub->client = client;
+  sub->h = *handlers;
+  kn_es_decoder_init(&sub->decoder);
+  r = kn_client_subscribe_to_shard(client, consumer_arn, start, on_bytes, sub,
+                                   on_ended, sub, &sub->call);
+  if (r != 0) {
+    kn_es_decoder_free(&sub->decoder);
+    kn_free(sub);
+    return r;
+  }
+  *out = sub;
+  return 0;
+}
+
+
+void kn_efo_sub_pause(kn_efo_sub_t* sub) {
+  sub->want_pause = 1;
+}
+
+
+void kn_efo_sub_resume(kn_efo_sub_t* sub) {
+  sub->want_pause = 0;
+  if (sub->paused) {
+    sub->paused = 0;
+    kn_client_call_resume(sub->call);
+  }
+}
+
+
+kn_call_t* kn_efo_sub_call(const kn_efo_sub_t* sub) {
+  return sub->call;
+}
+
+
+void kn_efo_sub_cancel(kn_efo_sub_t* sub) {
+  kn_client_call_cancel(sub->call);
 }

@@ -46,6 +46,20 @@ typedef struct kn_http_response_s {
 typedef void (*kn_http_cb)(int status, const kn_http_response_t* res,
                            void* arg);
 
+/*
+ * Streaming (issue 19): takes the bytes of a 2xx answer's body as they
+ * arrive, instead of their being buffered for the completion callback.
+ * Returns 0 when it took them all; KN_HTTP_PAUSE when it took none and the
+ * transfer is to wait (curl keeps the bytes and, over HTTP/2, stops
+ * opening the stream's window, so the server holds the rest) until
+ * kn_http_resume(), after which the same bytes come again; or a negative
+ * library error, which ends the request with that status. The answer's
+ * headers are in before the first call; `status` is its HTTP status.
+ */
+#define KN_HTTP_PAUSE 1
+typedef int (*kn_http_data_cb)(void* arg, long status, const uint8_t* data,
+                               size_t len);
+
 typedef struct kn_http_request_s {
   const char* method;           /* "GET", "PUT" or "POST" */
   const char* url;              /* copied */
@@ -54,6 +68,19 @@ typedef struct kn_http_request_s {
   size_t body_len;
   uint32_t timeout_ms;          /* 0: the client's default */
   uint32_t connect_timeout_ms;  /* 0: the client's default */
+  /* 1: HTTP/2, over https negotiated with ALPN (HTTP/1.1 when the server
+   * does not offer h2), over http with prior knowledge (h2c). Requests to
+   * one https host share a connection as streams, up to the server's limit
+   * of concurrent streams. */
+  int http2;
+  /* 1: a connection of its own, opened for this request and closed after
+   * it. libcurl 7.88 never opens a second stream on a reused h2c
+   * connection (the request just waits), so each h2c stream that lives
+   * long needs one. */
+  int own_connection;
+  /* Streaming, for 2xx answers; NULL buffers the body. An answer of
+   * another status is buffered as always. */
+  kn_http_data_cb on_data;
 } kn_http_request_t;
 
 int kn_http_new(uv_loop_t* loop, const kn_http_options_t* opts,
@@ -80,6 +107,10 @@ void kn_http_free_unstarted(kn_http_t* http);
  */
 int kn_http_send(kn_http_t* http, const kn_http_request_t* req, kn_http_cb cb,
                  void* arg, kn_http_req_t** out);
+
+/* Lets a streaming request that its on_data paused go on. The bytes curl
+ * kept come on a later tick, never inside this call. */
+void kn_http_resume(kn_http_req_t* req);
 
 /* Aborts a request; its callback runs with KINESIS_ECANCELED on a later tick. */
 void kn_http_cancel(kn_http_req_t* req);

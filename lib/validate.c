@@ -24,6 +24,13 @@ int kn_valid_shard_id(const char* s) {
 }
 
 
+int kn_valid_consumer_arn(const char* arn) {
+  return arn != NULL && strncmp(arn, "arn:", 4) == 0 &&
+         strlen(arn) <= 2048 && strstr(arn, ":kinesis:") != NULL &&
+         strstr(arn, ":stream/") != NULL && strstr(arn, "/consumer/") != NULL;
+}
+
+
 int kn_valid_stream(const char* s) {
   if (s != NULL && strncmp(s, "arn:", 4) == 0)
     return strlen(s) <= 2048;

@@ -13,6 +13,9 @@
 int kn_valid_stream(const char* stream);
 /* [a-zA-Z0-9_.-]{1,128}. */
 int kn_valid_shard_id(const char* shard_id);
+/* "arn:PARTITION:kinesis:REGION:ACCOUNT:stream/NAME/consumer/NAME:EPOCH",
+ * as far as the API model's pattern goes, and at most 2048 characters. */
+int kn_valid_consumer_arn(const char* arn);
 /* The length in bytes (1 to 4) of the well-formed UTF-8 character that
  * starts the `len` bytes at `p`, and its code point in `*cp`; 0 when they do
  * not start with one (a stray or missing continuation byte, an overlong

@@ -220,6 +220,21 @@ typedef struct kinesis_consumer_options_s {
    * the loop, never inside a call of the library, in order per shard. */
   kinesis_shard_end_cb on_shard_end;
   void* on_shard_data; /**< passed to on_shard_start and on_shard_end */
+
+  /** Default NULL: shards are read with GetRecords (polling). The name of a
+   * stream consumer registered for enhanced fan-out, or its ARN: shards are
+   * then read through SubscribeToShard over HTTP/2, each pushing up to
+   * 2 MiB/s to this consumer alone (docs/consumer.md, "Enhanced fan-out").
+   * The consumer waits for it to be ACTIVE before subscribing. Leases,
+   * checkpoints, max_queue_size, de-aggregation and resharding work as when
+   * polling; record_limit, sleep_time_no_records_ms and shard_fetch_rate
+   * do not apply. Copied. Since 0.9. */
+  const char* efo_consumer_name;
+  /** Default 0. 1: register `efo_consumer_name` (a name, not an ARN) when
+   * the stream lacks it, at the start and whenever a subscription finds it
+   * gone. With 0, a missing consumer is reported at ERROR, and asked about
+   * again every 10 s. */
+  int efo_register;
 } kinesis_consumer_options_t;
 
 /**
@@ -419,6 +434,11 @@ typedef struct kinesis_consumer_stats_s {
    * response". NULL when `last_error` is 0; valid until the next call on
    * the consumer. */
   const char* last_error_message;
+  /** With enhanced fan-out (`efo_consumer_name`): SubscribeToShard
+   * subscriptions started, renewals included. Since 0.9. */
+  uint64_t subscriptions;
+  /** With enhanced fan-out: events received, with records or without. */
+  uint64_t subscription_events;
 } kinesis_consumer_stats_t;
 
 /** Fills `stats`; `stats->shards` points into a buffer of the consumer's,
