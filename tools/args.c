@@ -123,6 +123,7 @@ static const command_t commands[] = {
      "[--checkpoint memory|redis://...]\n"
      "                    [--app NAME] [--session-timeout SECONDS]\n"
      "                    [--invalid-checkpoint fail|trim-horizon|latest]\n"
+     "                    [--efo NAME|ARN [--efo-deregister]]\n"
      "                    [--format raw|json] [--stats] "
      "[--stats-every SECONDS]\n"
      "                    [--stats-format text|prometheus]",
@@ -170,6 +171,12 @@ static const command_t commands[] = {
      "                       (default: say so and exit 1), trim-horizon\n"
      "                       (read the shard again from its oldest record)\n"
      "                       or latest (read only new records)\n"
+     "  --efo NAME|ARN       Read through enhanced fan-out as this stream\n"
+     "                       consumer (SubscribeToShard over HTTP/2: records\n"
+     "                       pushed as they arrive, 2 MiB/s a shard for this\n"
+     "                       reader alone), registering a name the stream\n"
+     "                       does not have yet\n"
+     "  --efo-deregister     Deregister the --efo consumer at exit\n"
      "  --format FORMAT      raw (default) or json\n"
      STATS_HELP},
     {"list-streams", CMD_LIST_STREAMS, "",
@@ -454,6 +461,8 @@ typedef enum {
   OPT_STATS_EVERY,
   OPT_STATS_FORMAT,
   OPT_INVALID_CHECKPOINT,
+  OPT_EFO,
+  OPT_EFO_DEREGISTER,
   OPT_TARGET_SHARD_COUNT,
   OPT_SHARD_ID,
   OPT_NEW_STARTING_HASH_KEY,
@@ -539,6 +548,8 @@ static const option_t options[] = {
     {"stats-format", OPT_STATS_FORMAT, 1,
      CMD_BIT(CMD_PUT) | CMD_BIT(CMD_TAIL)},
     {"invalid-checkpoint", OPT_INVALID_CHECKPOINT, 1, CMD_BIT(CMD_TAIL)},
+    {"efo", OPT_EFO, 1, CMD_BIT(CMD_TAIL)},
+    {"efo-deregister", OPT_EFO_DEREGISTER, 0, CMD_BIT(CMD_TAIL)},
     {"target-shard-count", OPT_TARGET_SHARD_COUNT, 1,
      CMD_BIT(CMD_UPDATE_SHARD_COUNT)},
     {"shard-id", OPT_SHARD_ID, 1, SHARD_ID_CMDS},
@@ -848,6 +859,16 @@ static int apply_tail_option(cli_t* cli, const option_t* opt,
         return usage_error(cli->cmd, "--invalid-checkpoint needs fail, "
                            "trim-horizon or latest, not '%s'", value);
       break;
+    case OPT_EFO:
+      if (strncmp(value, "arn:", 4) != 0 &&
+          (strlen(value) > 128 ||
+           strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                         "0123456789_.-") != strlen(value)))
+        return usage_error(cli->cmd, "--efo needs a consumer ARN, or a name "
+                           "of 1 to 128 letters, digits, '_', '.' or '-'");
+      t->efo = value;
+      break;
+    case OPT_EFO_DEREGISTER: t->efo_deregister = 1; break;
     case OPT_FORMAT:
       if (strcmp(value, "raw") == 0)
         t->format = TAIL_FORMAT_RAW;
@@ -1174,7 +1195,9 @@ static int apply_option(cli_t* cli, const option_t* opt, const char* value) {
     case OPT_CHECKPOINT:
     case OPT_APP:
     case OPT_SESSION_TIMEOUT:
-    case OPT_INVALID_CHECKPOINT: return apply_tail_option(cli, opt, value);
+    case OPT_INVALID_CHECKPOINT:
+    case OPT_EFO:
+    case OPT_EFO_DEREGISTER: return apply_tail_option(cli, opt, value);
     case OPT_STATS: cli->stats = 1; break;
     case OPT_STATS_EVERY:
       cli->stats = 1;
@@ -1318,6 +1341,8 @@ int parse_args(cli_t* cli, int argc, char** argv) {
       (cli->mgmt.consumer_name != NULL || cli->stream != NULL))
     return usage_error(cli->cmd, "--consumer-arn names the consumer alone: "
                        "no --stream or --consumer-name with it");
+  if (cli->tail.efo_deregister && cli->tail.efo == NULL)
+    return usage_error(cli->cmd, "--efo-deregister needs --efo NAME|ARN");
   if (cli->cmd->id == CMD_MERGE_SHARDS &&
       strcmp(cli->mgmt.shard_id, cli->mgmt.adjacent_shard_id) == 0)
     return usage_error(cli->cmd, "--shard-id and --adjacent-shard-id name "

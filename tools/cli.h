@@ -136,6 +136,9 @@ typedef struct {
   const char* redis_url; /* --checkpoint redis://...; NULL: memory */
   unsigned long session_s; /* --session-timeout; 0: the default */
   kinesis_invalid_checkpoint_t invalid_checkpoint; /* --invalid-checkpoint */
+  const char* efo;       /* --efo: the stream consumer's name or ARN */
+  int efo_deregister;    /* --efo-deregister */
+  int started_efo;       /* a consumer reading through --efo was started */
   char owner[256];       /* the lease owner: APP-HOST-PID */
   uint64_t printed;
   int stopping;          /* tail_stop() was called */

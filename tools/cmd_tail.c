@@ -313,20 +313,52 @@ static void tail_close_handles(tail_t* t) {
 }
 
 
-/* The consumer is closed (or was never made): the summary, then the
- * checkpointer and the client. */
-static void tail_finish(cli_t* cli) {
+static void tail_close_checkpointer(cli_t* cli) {
   tail_t* t = &cli->tail;
-
-  tail_close_handles(t);
-  if (t->why != NULL)
-    err_line("%s: %" PRIu64 " record%s (%s)", cli->cmd->name, t->printed,
-             t->printed == 1 ? "" : "s", t->why);
   if (t->checkpointer != NULL)
     kinesis_checkpointer_close(t->checkpointer, on_tail_checkpointer_closed,
                                cli);
   else
     finish(cli, t->exit_code);
+}
+
+
+static void on_tail_deregistered(kinesis_client_t* client, int status,
+                                 const kinesis_result_t* res, void* arg) {
+  cli_t* cli = arg;
+  (void) client;
+  if (status != 0) {
+    report_failure(cli, status, res);
+    cli->tail.exit_code = CLI_EXIT_FAIL;
+  }
+  tail_close_checkpointer(cli);
+}
+
+
+/* The consumer is closed (or was never made): the summary, then, with
+ * --efo-deregister, the stream consumer goes, then the checkpointer and the
+ * client. */
+static void tail_finish(cli_t* cli) {
+  tail_t* t = &cli->tail;
+  int arn;
+  int r;
+
+  tail_close_handles(t);
+  if (t->why != NULL)
+    err_line("%s: %" PRIu64 " record%s (%s)", cli->cmd->name, t->printed,
+             t->printed == 1 ? "" : "s", t->why);
+  if (t->efo_deregister && t->started_efo) {
+    arn = strncmp(t->efo, "arn:", 4) == 0;
+    r = kinesis_client_deregister_stream_consumer(
+        cli->client, arn ? NULL : cli->stream, arn ? NULL : t->efo,
+        arn ? t->efo : NULL, on_tail_deregistered, cli);
+    if (r == 0)
+      return;
+    err_line("%s: cannot deregister %s: %s", cli->cmd->name, t->efo,
+             kinesis_strerror(r));
+    t->exit_code = CLI_EXIT_FAIL;
+  }
+  tail_close_checkpointer(cli);
 }
 
 
@@ -558,9 +590,13 @@ static void tail_start(cli_t* cli) {
   co.invalid_checkpoint = t->invalid_checkpoint;
   co.on_checkpoint_error = on_tail_checkpoint_error;
   co.on_checkpoint_error_data = cli;
+  co.efo_consumer_name = t->efo;
+  co.efo_register = t->efo != NULL && strncmp(t->efo, "arn:", 4) != 0;
   r = kinesis_consumer_new(cli->client, &co, &t->consumer);
   if (r == 0)
     r = kinesis_consumer_start(t->consumer);
+  /* From here the consumer may register the stream consumer. */
+  t->started_efo = r == 0 && t->efo != NULL;
   if (r != 0) {
     tail_failed(cli, r);
     return;

@@ -119,6 +119,32 @@ k tail --stream cli-serve --from trim-horizon --count 3 --idle-exit 10 \
   >"$tmp/tail.out" 2>"$tmp/tail.err" || fail "tail"
 [ "$(sort "$tmp/tail.out" | tr '\n' ' ')" = "one three two " ] ||
   fail "tail gave '$(tr '\n' ' ' <"$tmp/tail.out")'"
+# tail --efo: through enhanced fan-out, registering the consumer; it stays
+# registered, and --efo-deregister removes it at exit. A bad name and
+# --efo-deregister alone are usage errors.
+k tail --stream cli-serve --efo cli-efo --count 3 --idle-exit 10 \
+  >"$tmp/efo.out" 2>"$tmp/efo.err" || fail "tail --efo"
+[ "$(sort "$tmp/efo.out" | tr '\n' ' ')" = "one three two " ] ||
+  fail "tail --efo gave '$(tr '\n' ' ' <"$tmp/efo.out")'"
+k list-consumers --stream cli-serve >"$tmp/consumers.out" 2>"$tmp/lc.err" ||
+  fail "list-consumers"
+grep -q '"ConsumerName": *"cli-efo"' "$tmp/consumers.out" ||
+  fail "tail --efo registered no consumer: $(cat "$tmp/consumers.out")"
+printf 'four\n' | k put --stream cli-serve 2>"$tmp/put4.err" || fail "put four"
+k tail --stream cli-serve --efo cli-efo --efo-deregister --count 4 \
+  --idle-exit 10 >"$tmp/efo2.out" 2>"$tmp/efo2.err" ||
+  fail "tail --efo --efo-deregister"
+grep -qx four "$tmp/efo2.out" || fail "tail --efo missed 'four'"
+k list-consumers --stream cli-serve >"$tmp/consumers2.out" \
+  2>"$tmp/lc2.err" || fail "list-consumers after --efo-deregister"
+if grep '"ConsumerName": *"cli-efo"' -A3 "$tmp/consumers2.out" |
+   grep -q '"ConsumerStatus": *"ACTIVE"'; then
+  fail "--efo-deregister left the consumer ACTIVE: $(cat "$tmp/consumers2.out")"
+fi
+k tail --stream cli-serve --efo 'bad name' >/dev/null 2>"$tmp/efo-bad.err"
+[ $? -eq 2 ] || fail "tail --efo 'bad name' is not a usage error"
+k tail --stream cli-serve --efo-deregister >/dev/null 2>"$tmp/efo-bad2.err"
+[ $? -eq 2 ] || fail "tail --efo-deregister without --efo is not a usage error"
 # The limits, on by default: 2,500 records into one shard with the
 # command's own rate limit off are more than the shard's 1,000 a second, so
 # the service throttles some entries and put retries them; none is lost.
