@@ -89,6 +89,10 @@ static void stats_print_consumer(const kinesis_consumer_stats_t* ks) {
            ks->queue_depth, ks->unacked, ks->get_records_calls, ks->throttled,
            ks->expired_iterators, ks->fetch_failures, ks->list_failures,
            ks->checkpoints, ks->leases_lost, ks->handovers);
+  if (ks->subscriptions > 0)
+    err_line("stats: consumer: enhanced fan-out: %" PRIu64
+             " subscriptions, %" PRIu64 " events",
+             ks->subscriptions, ks->subscription_events);
   if (ks->last_error != 0)
     err_line("stats: consumer: last failure: %s",
              ks->last_error_message != NULL

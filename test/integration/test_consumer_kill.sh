@@ -13,6 +13,11 @@
 # test/with-serve.sh, or kinesalite from test/with-servers.sh), a throwaway
 # redis-server (KINESIS_TEST_REDIS_URL) and python3; without them it exits 77
 # (skip), or 1 when CI=true. KINESIS_CAMPAIGN_SEED fixes the random kill delays.
+# With KINESIS_KILL_EFO=NAME the tails read through enhanced fan-out as the
+# stream consumer NAME (tail --efo): a tail killed with its subscriptions
+# open is taken over by the next, whose subscriptions may first be refused
+# while the service still holds the dead ones. KINESIS_KILL_RUNS sets the
+# number of kills (default 20).
 #
 # Figures (kill delays, lines printed per run, duplicates) are printed as
 # "# ..." lines. It takes about 2 minutes: 20 runs of 0.2 to 7 s (the tail
@@ -56,7 +61,8 @@ export AWS_EC2_METADATA_DISABLED=true
 
 EP="$KINESIS_TEST_ENDPOINT"
 RURL="$KINESIS_TEST_REDIS_URL"
-KILLS=20
+KILLS="${KINESIS_KILL_RUNS:-20}"
+EFO="${KINESIS_KILL_EFO:-}"
 N=3000                 # records, put at about 40 a second
 SESSION=2              # --session-timeout, seconds
 SEED="${KINESIS_CAMPAIGN_SEED:-$$}"
@@ -115,7 +121,7 @@ now_ms() {
 }
 
 start_ms=$(now_ms)
-note "seed $SEED (KINESIS_CAMPAIGN_SEED), stream $stream, app $app"
+note "seed $SEED (KINESIS_CAMPAIGN_SEED), stream $stream, app $app${EFO:+, through enhanced fan-out as $EFO}"
 
 if ! timeout 60 "$KINESIS" --endpoint-url "$EP" create-stream --stream "$stream" \
     --shards 4 --wait >/dev/null 2>"$tmp/create.err"; then
@@ -143,7 +149,8 @@ put_pid=$!
 start_tail() {
   ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
     "$KINESIS" --endpoint-url "$EP" tail --stream "$stream" --checkpoint "$RURL" \
-    --app "$app" --session-timeout "$SESSION" --format raw "$@" \
+    --app "$app" --session-timeout "$SESSION" --format raw \
+    ${EFO:+--efo "$EFO"} "$@" \
     >"$tmp/run-$i.out" 2>"$tmp/run-$i.err" </dev/null &
   tail_pid=$!
 }
@@ -188,7 +195,7 @@ put_pid=""
 # The last tail runs until the stream has been idle for 8 s (its leases
 # first wait for the last killed tail's to expire).
 i=final
-start_tail --idle-exit 8
+start_tail --idle-exit 8 ${EFO:+--stats}
 final_start=$(now_ms)
 if wait "$tail_pid"; then
   ok "the last tail exits 0 ($(tail -n 1 "$tmp/run-final.err"))"
@@ -197,6 +204,15 @@ else
 fi
 tail_pid=""
 note "final run: printed $(grep -c . "$tmp/run-final.out") lines in $(( $(now_ms) - final_start )) ms"
+# Through enhanced fan-out alone: subscriptions, and no GetRecords.
+if [ -n "$EFO" ]; then
+  if grep -q "enhanced fan-out: [1-9][0-9]* subscriptions" "$tmp/run-final.err" &&
+     grep -q " 0 GetRecords" "$tmp/run-final.err"; then
+    ok "the last tail read through enhanced fan-out"
+  else
+    not_ok "the last tail read through enhanced fan-out" "$(grep stats: "$tmp/run-final.err")"
+  fi
+fi
 
 # The union of everything printed covers every record; duplicates counted.
 cat "$tmp"/run-*.out | grep -x "k$suffix-[0-9]\{6\}" >"$tmp/all"
