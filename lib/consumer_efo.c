@@ -63,6 +63,24 @@ static void resolve_later(kinesis_consumer_t* c, uint64_t ms) {
 }
 
 
+/* When `sc` (may be NULL) is ACTIVE: takes its ARN, and the shards go on
+ * (1). 0 when it is not, or its ARN could not be kept (asked again). */
+static int consumer_active(kinesis_consumer_t* c,
+                           const kinesis_stream_consumer_t* sc) {
+  if (sc == NULL || sc->consumer_status == NULL ||
+      strcmp(sc->consumer_status, "ACTIVE") != 0 || sc->consumer_arn == NULL)
+    return 0;
+  if (kn_consumer_set_str(&c->efo_arn, sc->consumer_arn) != 0)
+    return 0;
+  c->efo_reported = 0;
+  kn_client_log(c->client, KINESIS_LOG_INFO,
+                "consumer: reading through enhanced fan-out as %s",
+                c->efo_arn);
+  efo_ready(c);
+  return 1;
+}
+
+
 static void on_registered(kinesis_client_t* client, int status,
                           const kinesis_result_t* res, void* arg) {
   kinesis_consumer_t* c = arg;
@@ -75,10 +93,13 @@ static void on_registered(kinesis_client_t* client, int status,
   /* ResourceInUseException: another consumer registered it just now. */
   if (status == 0 || status == KINESIS_EINUSE) {
     if (status == 0) {
-      c->efo_registered = 1;
       kn_client_log(c->client, KINESIS_LOG_INFO,
                     "consumer: registered stream consumer %s",
                     c->o.efo_consumer_name);
+      /* AWS answers CREATING; a service that answers ACTIVE at once need
+       * not be asked again. */
+      if (consumer_active(c, res->consumers))
+        return;
     }
     resolve_later(c, KN_EFO_POLL_MS);
     return;
@@ -102,19 +123,8 @@ static void on_described(kinesis_client_t* client, int status,
     kn_consumer_maybe_finish_close(c);
     return;
   }
-  if (status == 0 && sc != NULL && sc->consumer_status != NULL &&
-      strcmp(sc->consumer_status, "ACTIVE") == 0 && sc->consumer_arn != NULL) {
-    if (kn_consumer_set_str(&c->efo_arn, sc->consumer_arn) != 0) {
-      resolve_later(c, KN_EFO_POLL_MS);
-      return;
-    }
-    c->efo_reported = 0;
-    kn_client_log(c->client, KINESIS_LOG_INFO,
-                  "consumer: reading through enhanced fan-out as %s",
-                  c->efo_arn);
-    efo_ready(c);
+  if (status == 0 && consumer_active(c, sc))
     return;
-  }
   if (status == 0) {
     /* CREATING (or DELETING, before it is gone). */
     resolve_later(c, KN_EFO_POLL_MS);

@@ -277,7 +277,6 @@ struct kinesis_consumer_s {
   char* efo_arn;
   int efo_calls;
   uv_timer_t efo_timer;
-  int efo_registered;  /* this consumer registered it */
   int efo_reported;    /* a missing consumer was reported at ERROR */
   kinesis_consumer_stats_t stats;
   kinesis_consumer_shard_stats_t* shard_stats;

@@ -411,9 +411,11 @@ typedef struct kinesis_consumer_stats_s {
   /** Checkpoints the service refused (see `invalid_checkpoint`), whatever
    * was done about them. */
   uint64_t invalid_checkpoints;
-  /** GetShardIterator and GetRecords calls that failed, not counting
+  /** GetShardIterator and GetRecords calls (SubscribeToShard
+   * subscriptions, with enhanced fan-out) that failed, not counting
    * throttling (`throttled`), expired iterators (`expired_iterators`),
-   * refused checkpoints and calls canceled by a stop or close. Each shard
+   * refused checkpoints, ResourceInUseException, ResourceNotFoundException
+   * of the stream consumer, and calls canceled by a stop or close. Each shard
    * retries with a backoff; a failure that keeps coming back is logged at
    * KINESIS_LOG_WARN (docs/observability.md, "Failures that repeat").
    */
@@ -425,8 +427,9 @@ typedef struct kinesis_consumer_stats_s {
    * shard could be read yet. */
   uint64_t get_records_ok;
   /** The status of the last failure counted in fetch_failures or
-   * list_failures; 0 when there was none. It stays after a recovery: see
-   * the shards' `last_error` for now. */
+   * list_failures, or KINESIS_ENOTFOUND for a stream consumer that
+   * enhanced fan-out could not find (`efo_consumer_name`); 0 when there was
+   * none. It stays after a recovery: see the shards' `last_error` for now. */
   int last_error;
   /** What was said of that failure, as logged: the call, the shard, the
    * description of the status and the service's error code and message,
