@@ -212,6 +212,12 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* options,
     client_free(c);
     return r;
   }
+  r = kn_http_alloc(loop, &hopts, &c->streams);
+  if (r != 0) {
+    kn_http_free_unstarted(c->http);
+    client_free(c);
+    return r;
+  }
   memset(&copts, 0, sizeof(copts));
   copts.access_key_id = opts->access_key_id;
   copts.secret_access_key = opts->secret_access_key;
@@ -222,6 +228,7 @@ int kinesis_client_new(uv_loop_t* loop, const kinesis_client_options_t* options,
   copts.warn_arg = c;
   r = kn_cred_provider_new(loop, c->http, &copts, &c->creds);
   if (r != 0) {
+    kn_http_free_unstarted(c->streams);
     kn_http_free_unstarted(c->http);
     client_free(c);
     return r;
@@ -490,6 +497,14 @@ static void on_http_closed(void* arg) {
 }
 
 
+static void on_streams_closed(void* arg) {
+  kinesis_client_t* c = arg;
+  c->streams = NULL;
+  c->streams_open = 0;
+  kn_client_maybe_finish_close(c);
+}
+
+
 static void on_creds_closed(void* arg) {
   kinesis_client_t* c = arg;
   c->creds_open = 0;
@@ -504,14 +519,24 @@ void kn_client_maybe_finish_close(kinesis_client_t* c) {
 
   if (!kn_life_closing(&c->life))
     return;
-  /* The HTTP engine closes last: calls and the credential provider use it
-   * until they are done. */
-  if (c->ncalls == 0 && !c->creds_open && c->http_open == 1) {
-    c->http_open = 2;
-    kn_http_close(c->http, on_http_closed, c);
-    return;
+  /* The HTTP engines close last: calls and the credential provider use
+   * them until they are done. */
+  if (c->ncalls == 0 && !c->creds_open) {
+    if (c->streams != NULL && c->streams_open == 0) {
+      /* Never put on the loop. */
+      kn_http_free_unstarted(c->streams);
+      c->streams = NULL;
+    } else if (c->streams_open == 1) {
+      c->streams_open = 2;
+      kn_http_close(c->streams, on_streams_closed, c);
+    }
+    if (c->http_open == 1) {
+      c->http_open = 2;
+      kn_http_close(c->http, on_http_closed, c);
+      return;
+    }
   }
-  if (c->ncalls > 0 || c->creds_open || c->http_open)
+  if (c->ncalls > 0 || c->creds_open || c->http_open || c->streams_open)
     return;
   cb = c->close_cb;
   arg = c->close_arg;

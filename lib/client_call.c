@@ -330,6 +330,10 @@ static int call_send(kn_call_t* call, const kn_credentials_t* creds) {
   hreq.headers = headers;
   hreq.body = call->body.data;
   hreq.body_len = call->body.len;
+  if (call->on_data != NULL && c->streams_open == 0) {
+    kn_http_start(c->streams);
+    c->streams_open = 1;
+  }
   if (call->on_data != NULL) {
     hreq.http2 = 1;
     hreq.own_connection = strncmp(c->endpoint, "http:", 5) == 0;
@@ -337,7 +341,8 @@ static int call_send(kn_call_t* call, const kn_credentials_t* creds) {
     hreq.timeout_ms = KN_SUBSCRIBE_TIMEOUT_MS;
   }
   call->sent_ns = uv_hrtime();
-  r = kn_http_send(c->http, &hreq, on_http_done, call, &call->http_req);
+  r = kn_http_send(call->on_data != NULL ? c->streams : c->http, &hreq,
+                   on_http_done, call, &call->http_req);
   if (r == 0) {
     c->in_flight++;
     call->op->pub.in_flight++;

@@ -35,6 +35,12 @@ struct kinesis_client_s {
   uint32_t max_connections;  /* as configured, or the default */
   uv_loop_t* loop;
   kn_http_t* http;
+  /* SubscribeToShard's HTTP/2 streams, on connections of their own: on one
+   * pool with the other calls, curl 7.88 would send a subscription over an
+   * idle HTTP/1.1 connection of theirs. Allocated with `http`, put on the
+   * loop at the first subscription (streams_open 1), closed with it. */
+  kn_http_t* streams;
+  int streams_open;
   kn_cred_provider_t* creds;
   char* region;
   char* endpoint;    /* scheme://host[:port]/ */

@@ -93,6 +93,7 @@ struct kn_efo_sub_s {
   kn_efo_handlers_t h;
   int want_pause;
   int paused;         /* curl holds the bytes since the pause */
+  int canceled;       /* kn_efo_sub_cancel(): no more events */
   int error;          /* what a message said, once one ended the stream */
   char message[sizeof(((kn_codec_error_t*) 0)->code) +
                sizeof(((kn_codec_error_t*) 0)->message) + 2];
@@ -103,7 +104,12 @@ static int on_message(void* arg, const kn_es_message_t* m) {
   kn_efo_sub_t* sub = arg;
   kn_efo_message_t msg;
   kn_parsed_t event;
-  int r = kn_efo_read_message(m, &msg, &event);
+  int r;
+
+  /* Canceled from inside on_event: the rest of the bytes are not read. */
+  if (sub->canceled)
+    return KINESIS_ECANCELED;
+  r = kn_efo_read_message(m, &msg, &event);
 
   if (r == 0 && msg.kind == KN_EFO_EVENT) {
     r = sub->h.on_event(sub->h.arg, &event);
@@ -131,12 +137,14 @@ static int on_bytes(void* arg, long status, const uint8_t* data, size_t len) {
   kn_efo_sub_t* sub = arg;
   int r;
   (void) status;
+  if (sub->canceled)
+    return KINESIS_ECANCELED;
   if (sub->want_pause) {
     sub->paused = 1;
     return KN_HTTP_PAUSE;
   }
   r = kn_es_decoder_feed(&sub->decoder, data, len, on_message, sub);
-  if (r != 0 && sub->error == 0) {
+  if (r != 0 && sub->error == 0 && !sub->canceled) {
     /* The bytes themselves were wrong. */
     sub->error = r;
     snprintf(sub->message, sizeof(sub->message), "SubscribeToShard: %s",
@@ -213,5 +221,6 @@ kn_call_t* kn_efo_sub_call(const kn_efo_sub_t* sub) {
 
 
 void kn_efo_sub_cancel(kn_efo_sub_t* sub) {
+  sub->canceled = 1;
   kn_client_call_cancel(sub->call);
 }

@@ -84,7 +84,9 @@ void kn_efo_sub_resume(kn_efo_sub_t* sub);
 /* The subscription's call, for the caller's bookkeeping (its `call`). */
 kn_call_t* kn_efo_sub_call(const kn_efo_sub_t* sub);
 /* Ends the subscription: on_end runs on a later tick with
- * KINESIS_ECANCELED, unless it has ended already. */
+ * KINESIS_ECANCELED, and no event is handed on after this call. Calling it
+ * from inside on_end does nothing; after on_end has returned, `sub` is
+ * freed and must not be used. */
 void kn_efo_sub_cancel(kn_efo_sub_t* sub);
 
 #endif /* KN_EFO_H */

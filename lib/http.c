@@ -293,6 +293,9 @@ static int on_curl_closesocket(void* clientp, curl_socket_t fd) {
  * paused transfer and hands them again once it is resumed. */
 static size_t stream_body(kn_http_req_t* req, char* data, size_t n) {
   int r;
+  /* Ended already (curl may hand over more of what it kept). */
+  if (req->aborted != 0)
+    return 0;
   req->in_data = 1;
   r = req->on_data(req->arg, req->stream_status, (const uint8_t*) data, n);
   req->in_data = 0;
@@ -771,8 +774,11 @@ static void req_resume_run(kn_defer_item_t* item) {
   if (!req->on_multi || !req->paused)
     return;
   req->paused = 0;
-  /* curl hands the bytes it kept to on_body from inside this call. */
-  curl_easy_pause(req->easy, CURLPAUSE_CONT);
+  /* curl hands the bytes it kept to on_body from inside this call. When
+   * on_data refuses them (it ended the request), curl 7.88 returns the
+   * error and leaves the transfer where nothing wakes it: it ends here. */
+  if (curl_easy_pause(req->easy, CURLPAUSE_CONT) != CURLE_OK && req->on_multi)
+    req_defer(req, req->aborted != 0 ? req->aborted : KINESIS_ETRANSPORT);
   http_fail_no_poll(http);
   http_drain(http);
 }
