@@ -1103,7 +1103,11 @@ function makeSsoPortalServer () {
 // AT_TIMESTAMP on shards that closed before the timestamp (mocks.md). It
 // runs as a child process (it reads server.json from its own directory) on
 // ports found free here, and is started only when KINESIS_TEST_WITH_MOCK=1,
-// since it takes a few seconds to come up.
+// since it takes a few seconds to come up. cb(err, plainPort, tlsPort,
+// child) runs once both ports accept connections. The TLS port serves the
+// certificate bundled in its server.json: self-signed, for CN "Unknown"
+// with no subject alternative name, so no client can verify it (tests use
+// kinesis_client_options_t.insecure there).
 function startKinesisMock (cb) {
   let mockDir
   try {
@@ -1135,22 +1139,24 @@ function startKinesisMock (cb) {
       if (!started) cb(new Error('kinesis-mock exited with ' + code))
     })
     const deadline = Date.now() + 60000
-    const poll = () => {
-      const sock = net.connect(plain, '127.0.0.1')
+    const poll = (port, done) => {
+      const sock = net.connect(port, '127.0.0.1')
       sock.on('connect', () => {
         sock.destroy()
-        started = true
-        cb(null, plain, child)
+        done()
       })
       sock.on('error', () => {
         if (Date.now() > deadline) {
           child.kill('SIGKILL')
           return cb(new Error('kinesis-mock did not listen within 60 s'))
         }
-        setTimeout(poll, 100)
+        setTimeout(() => poll(port, done), 100)
       })
     }
-    poll()
+    poll(plain, () => poll(tls, () => {
+      started = true
+      cb(null, plain, tls, child)
+    }))
   }))
 }
 
@@ -1242,9 +1248,10 @@ function main () {
 
   let i = 0
   if (process.env.KINESIS_TEST_WITH_MOCK === '1') {
-    steps.push((next) => startKinesisMock((err, port, child) => {
+    steps.push((next) => startKinesisMock((err, port, tlsPort, child) => {
       if (err) return next(err)
       ports.mock = port
+      ports.mockTls = tlsPort
       mockChild = child
       next()
     }))
@@ -1265,7 +1272,11 @@ function main () {
       ['KINESIS_TEST_STS_URL', 'http://127.0.0.1:' + ports.sts],
       ['KINESIS_TEST_SSO_URL', 'http://127.0.0.1:' + ports.sso]
     ]
-    if (ports.mock) vars.push(['KINESIS_TEST_MOCK_ENDPOINT', 'http://127.0.0.1:' + ports.mock])
+    if (ports.mock) {
+      vars.push(['KINESIS_TEST_MOCK_ENDPOINT', 'http://127.0.0.1:' + ports.mock])
+      // Its certificate does not verify (startKinesisMock).
+      vars.push(['KINESIS_TEST_MOCK_TLS_ENDPOINT', 'https://localhost:' + ports.mockTls])
+    }
     const text = vars.map(([k, v]) => 'export ' + k + '=' + shellQuote(v) + '\n').join('')
     if (opts.envFile) {
       const tmp = opts.envFile + '.tmp'
