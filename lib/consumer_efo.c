@@ -63,6 +63,18 @@ static void resolve_later(kinesis_consumer_t* c, uint64_t ms) {
 }
 
 
+/* A register or describe call failed: said, and asked again later. */
+static void call_failed(kinesis_consumer_t* c, const char* what, int status,
+                        const kinesis_result_t* res, uint64_t retry_ms) {
+  kn_client_log(c->client, KINESIS_LOG_WARN,
+                "consumer: cannot %s stream consumer %s: %s", what,
+                c->o.efo_consumer_name,
+                res->error_message ? res->error_message
+                                   : kinesis_strerror(status));
+  resolve_later(c, retry_ms);
+}
+
+
 /* When `sc` (may be NULL) is ACTIVE: takes its ARN, and the shards go on
  * (1). 0 when it is not, or its ARN could not be kept (asked again). */
 static int consumer_active(kinesis_consumer_t* c,
@@ -104,12 +116,7 @@ static void on_registered(kinesis_client_t* client, int status,
     resolve_later(c, KN_EFO_POLL_MS);
     return;
   }
-  kn_client_log(c->client, KINESIS_LOG_WARN,
-                "consumer: cannot register stream consumer %s: %s",
-                c->o.efo_consumer_name,
-                res->error_message ? res->error_message
-                                   : kinesis_strerror(status));
-  resolve_later(c, KN_EFO_MISSING_MS);
+  call_failed(c, "register", status, res, KN_EFO_MISSING_MS);
 }
 
 
@@ -154,12 +161,7 @@ static void on_described(kinesis_client_t* client, int status,
     resolve_later(c, KN_EFO_MISSING_MS);
     return;
   }
-  kn_client_log(c->client, KINESIS_LOG_WARN,
-                "consumer: cannot describe stream consumer %s: %s",
-                c->o.efo_consumer_name,
-                res->error_message ? res->error_message
-                                   : kinesis_strerror(status));
-  resolve_later(c, KN_EFO_POLL_MS * 2);
+  call_failed(c, "describe", status, res, KN_EFO_POLL_MS * 2);
 }
 
 
@@ -264,11 +266,7 @@ static void on_end(void* arg, int status, const char* message) {
     return;
   }
   if (s->sub_end) {
-    shard_set_state(s, SHARD_ENDING);
-    kn_client_log(c->client, KINESIS_LOG_INFO,
-                  "consumer: shard %s read to its end", s->id);
-    kn_cfetch_try_end(s);
-    kn_consumer_readiness_update(c);
+    kn_cfetch_read_to_end(s);
     return;
   }
   switch (status) {

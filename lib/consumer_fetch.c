@@ -424,11 +424,7 @@ static void on_records(kinesis_client_t* client, int status,
   s->iterator = next_iterator;
   if (res->next_shard_iterator == NULL) {
     /* A closed shard, read to its end. */
-    shard_set_state(s, SHARD_ENDING);
-    kn_client_log(c->client, KINESIS_LOG_INFO,
-                  "consumer: shard %s read to its end", s->id);
-    kn_cfetch_try_end(s);
-    kn_consumer_readiness_update(c);
+    kn_cfetch_read_to_end(s);
     return;
   }
   interval = (uint64_t) (1000.0 / c->o.shard_fetch_rate);
@@ -690,6 +686,17 @@ static void on_finished(int status, void* arg) {
     s->dirty = 1;
   }
   kn_consumer_maybe_finish_close(c);
+}
+
+
+/* A closed shard was read to its end: it ends once its records are
+ * acknowledged. */
+void kn_cfetch_read_to_end(kn_cshard_t* s) {
+  shard_set_state(s, SHARD_ENDING);
+  kn_client_log(s->consumer->client, KINESIS_LOG_INFO,
+                "consumer: shard %s read to its end", s->id);
+  kn_cfetch_try_end(s);
+  kn_consumer_readiness_update(s->consumer);
 }
 
 

@@ -333,6 +333,7 @@ void kn_consumer_note_close_error(kinesis_consumer_t* c, int status);
  * losing and forgetting a shard. */
 void kn_cfetch_children_may_start(kn_cshard_t* s);
 void kn_cfetch_try_end(kn_cshard_t* s);
+void kn_cfetch_read_to_end(kn_cshard_t* s);
 void kn_cfetch_stop(kn_cshard_t* s);
 void kn_cfetch_drop_queued(kn_cshard_t* s);
 void kn_cfetch_forget(kn_cshard_t* s);
