@@ -122,24 +122,6 @@ static bench_t bench;
 
 /* ---- Records ---- */
 
-static uint64_t load64(const uint8_t* p) {
-  uint64_t v;
-  memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-
-/* The sum of the record's little-endian 64-bit words; the tail is summed
- * as a short word. Cheap, and any one changed byte changes it. */
-static uint64_t checksum(const uint8_t* p, size_t len) {
-  uint64_t sum = 0;
-  size_t i;
-  for (i = 0; i + 8 <= len; i += 8)
-    sum += load64(p + i);
-  for (; i < len; i++)
-    sum += (uint64_t) p[i] << (8 * (i % 8));
-  return sum;
-}
 
 
 /* Record `i`: its index, a check word that makes the checksum CHECK_SUM,
@@ -151,7 +133,7 @@ static void make_record(uint64_t i, uint8_t* p, size_t len) {
   memcpy(p + 8, &check, sizeof(check));
   for (k = MIN_RECORD_SIZE; k < len; k++)
     p[k] = (uint8_t) (i * 131 + k * 7);
-  check = CHECK_SUM - checksum(p, len);
+  check = CHECK_SUM - bench_checksum(p, len);
   memcpy(p + 8, &check, sizeof(check));
 }
 
@@ -309,7 +291,7 @@ static void on_record(kinesis_consumer_t* c,
   (void) arg;
   bench.delivered++;
   if (rec->len == bench.record_size && rec->aggregated == bench.aggregate &&
-      checksum(rec->data, rec->len) == CHECK_SUM) {
+      bench_checksum(rec->data, rec->len) == CHECK_SUM) {
     memcpy(&i, rec->data, sizeof(i));
     if (i < bench.n) {
       if (bench.seen[i] != 0)
@@ -585,7 +567,7 @@ int main(int argc, char** argv) {
   bench.max_queue_size = (uint32_t) queue;
   bench.record_limit = (uint32_t) limit;
   bench.server_pid = bench_server_pid(bench.endpoint);
-  bench_print_header(PROG, bench.endpoint, bench.server_pid);
+  bench_print_header(PROG, "kinesalite", bench.endpoint, bench.server_pid);
   printf(
       "# %d shards, %d partition keys; consumer from TRIM_HORIZON, "
       "record_limit %u, max_queue_size %u, memory checkpointer; setup "

@@ -181,24 +181,6 @@ static uint64_t now_ns(void) {
 }
 
 
-static uint64_t load64(const uint8_t* p) {
-  uint64_t v;
-  memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-
-/* The sum of the record's 64-bit words, the tail summed as a short word.
- * Cheap, and any one changed byte changes it. */
-static uint64_t checksum(const uint8_t* p, size_t len) {
-  uint64_t sum = 0;
-  size_t i;
-  for (i = 0; i + 8 <= len; i += 8)
-    sum += load64(p + i);
-  for (; i < len; i++)
-    sum += (uint64_t) p[i] << (8 * (i % 8));
-  return sum;
-}
 
 
 /* Record `i`: its index at byte 0, its put time (ns, CLOCK_MONOTONIC; only
@@ -211,7 +193,7 @@ static void make_record(uint64_t i, uint64_t put_ns, uint8_t* p) {
   memcpy(p + 16, &check, sizeof(check));
   for (k = 24; k < RECORD_SIZE; k++)
     p[k] = (uint8_t) (i * 131 + k * 7);
-  check = CHECK_SUM - checksum(p, RECORD_SIZE);
+  check = CHECK_SUM - bench_checksum(p, RECORD_SIZE);
   memcpy(p + 16, &check, sizeof(check));
 }
 
@@ -435,9 +417,9 @@ static void on_record(kinesis_consumer_t* c,
   (void) c;
   (void) arg;
   if (rec->len == RECORD_SIZE && !rec->aggregated &&
-      checksum(rec->data, rec->len) == CHECK_SUM) {
-    i = load64(rec->data);
-    put_ns = load64(rec->data + 8);
+      bench_checksum(rec->data, rec->len) == CHECK_SUM) {
+    i = bench_load64(rec->data);
+    put_ns = bench_load64(rec->data + 8);
     if (i < bench.n) {
       if (bench.delivered++ == 0)
         bench.first_hr = uv_hrtime();
@@ -942,29 +924,11 @@ int main(int argc, char** argv) {
   memset(runs, 0, sizeof(result_t) * NRUNS);
 
   bench.server_pid = bench_server_pid(bench.endpoint);
-  {
-    char model[256];
-    bench_cpu_model(model, sizeof(model));
-    printf("# " PROG ": %ld CPUs, %s\n", sysconf(_SC_NPROCESSORS_ONLN), model);
-    printf("# libkinesis %s, %s build, asserts %s; server at %s (pid %ld)\n",
-           KINESIS_VERSION_STRING,
-#ifdef __OPTIMIZE__
-           "optimized",
-#else
-           "unoptimized",
-#endif
-#ifdef NDEBUG
-           "off",
-#else
-           "on",
-#endif
-           bench.endpoint, bench.server_pid);
-    printf(
-        "# %d shards, %d partition keys, %d B records; consumers from "
-        "TRIM_HORIZON, max_queue_size 10000, memory checkpointer; EFO "
-        "consumer \"" EFO_NAME "\", efo_register 1\n",
-        NSHARDS, NKEYS, RECORD_SIZE);
-  }
+  bench_print_header(PROG, "kinesis serve", bench.endpoint, bench.server_pid);
+  printf("# %d shards, %d partition keys, %d B records; consumers from "
+         "TRIM_HORIZON, max_queue_size 10000, memory checkpointer; EFO "
+         "consumer \"" EFO_NAME "\", efo_register 1\n",
+         NSHARDS, NKEYS, RECORD_SIZE);
 
   if (do_cpu) {
     static const run_mode_t modes[] = {MODE_POLL, MODE_POLL_RATE, MODE_EFO};

@@ -509,7 +509,7 @@ int main(int argc, char** argv) {
     return 77;
   }
   bench.server_pid = bench_server_pid(bench.endpoint);
-  bench_print_header(PROG, bench.endpoint, bench.server_pid);
+  bench_print_header(PROG, "kinesalite", bench.endpoint, bench.server_pid);
   printf("# %" PRIu64 " shards each split once, nothing put; one consumer "
          "as `kinesis tail` makes it (TRIM_HORIZON, "
          "sleep_time_no_records_ms 1000, memory checkpointer); a %" PRIu64

@@ -358,7 +358,8 @@ int main(int argc, char** argv) {
   bench.max_queue_size = (uint32_t) queue;
   bench.batch_size = (uint32_t) batch;
   bench.server_pid = bench_server_pid(bench.endpoint);
-  bench_print_header("bench_producer", bench.endpoint, bench.server_pid);
+  bench_print_header("bench_producer", "kinesalite", bench.endpoint,
+                     bench.server_pid);
   {
     kinesis_producer_options_t defaults;
     kinesis_producer_options_init(&defaults);

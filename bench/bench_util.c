@@ -166,14 +166,14 @@ double bench_process_cpu_s(long pid) {
 }
 
 
-void bench_print_header(const char* prog, const char* endpoint,
-                        long server_pid) {
+void bench_print_header(const char* prog, const char* server,
+                        const char* endpoint, long server_pid) {
   char model[256];
   bench_cpu_model(model, sizeof(model));
   printf("# %s: %ld CPUs, %s\n", prog, sysconf(_SC_NPROCESSORS_ONLN), model);
   /* The benchmarks are built with the library's flags, so this is the
    * library's build too. */
-  printf("# libkinesis %s, %s build, asserts %s; kinesalite at %s",
+  printf("# libkinesis %s, %s build, asserts %s; %s at %s",
          KINESIS_VERSION_STRING,
 #ifdef __OPTIMIZE__
          "optimized",
@@ -185,12 +185,32 @@ void bench_print_header(const char* prog, const char* endpoint,
 #else
          "on",
 #endif
-         endpoint);
+         server, endpoint);
   if (server_pid != 0)
     printf(" (pid %ld; its CPU counts all its servers, the others idle)\n",
            server_pid);
   else
     printf(" (server process not found: no server CPU)\n");
+}
+
+
+/* ---- Records ---- */
+
+uint64_t bench_load64(const uint8_t* p) {
+  uint64_t v;
+  memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+
+uint64_t bench_checksum(const uint8_t* p, size_t len) {
+  uint64_t sum = 0;
+  size_t i;
+  for (i = 0; i + 8 <= len; i += 8)
+    sum += bench_load64(p + i);
+  for (; i < len; i++)
+    sum += (uint64_t) p[i] << (8 * (i % 8));
+  return sum;
 }
 
 

@@ -28,9 +28,18 @@ long bench_server_pid(const char* endpoint_url);
 double bench_process_cpu_s(long pid);
 
 /* Prints the two header lines every benchmark starts with: the machine,
- * then the build and the server. */
-void bench_print_header(const char* prog, const char* endpoint,
-                        long server_pid);
+ * then the build and the server (`server` names it: "kinesalite"). */
+void bench_print_header(const char* prog, const char* server,
+                        const char* endpoint, long server_pid);
+
+/* ---- Records ---- */
+
+/* The 64-bit word at `p`, in the machine's byte order. */
+uint64_t bench_load64(const uint8_t* p);
+
+/* The sum of the little-endian 64-bit words of `len` bytes, the tail
+ * summed as a short word: cheap, and any one changed byte changes it. */
+uint64_t bench_checksum(const uint8_t* p, size_t len);
 
 /* ---- Time and arguments ---- */
 
