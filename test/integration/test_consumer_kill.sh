@@ -17,7 +17,9 @@
 # stream consumer NAME (tail --efo): a tail killed with its subscriptions
 # open is taken over by the next, whose subscriptions may first be refused
 # while the service still holds the dead ones. KINESIS_KILL_RUNS sets the
-# number of kills (default 20).
+# number of kills (default 20). With KINESIS_KILL_ON_MOCK=1 the service is
+# kinesis-mock (KINESIS_TEST_MOCK_ENDPOINT, from test/with-servers.sh with
+# KINESIS_TEST_WITH_MOCK=1) rather than KINESIS_TEST_ENDPOINT's.
 #
 # Figures (kill delays, lines printed per run, duplicates) are printed as
 # "# ..." lines. It takes about 2 minutes: 20 runs of 0.2 to 7 s (the tail
@@ -42,7 +44,9 @@ skip_or_fail() {
   exit 77
 }
 
-for v in KINESIS_TEST_ENDPOINT KINESIS_TEST_REDIS_URL; do
+ep_var=KINESIS_TEST_ENDPOINT
+[ "${KINESIS_KILL_ON_MOCK:-}" = 1 ] && ep_var=KINESIS_TEST_MOCK_ENDPOINT
+for v in "$ep_var" KINESIS_TEST_REDIS_URL; do
   if [ -z "${!v:-}" ]; then
     skip_or_fail "$v is not set; run me under test/with-serve.sh KINESIS (or test/with-servers.sh) and test/with-redis.sh"
   fi
@@ -59,7 +63,7 @@ unset AWS_DEFAULT_REGION AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL \
       AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE AWS_WEB_IDENTITY_TOKEN_FILE
 export AWS_EC2_METADATA_DISABLED=true
 
-EP="$KINESIS_TEST_ENDPOINT"
+EP="${!ep_var}"
 RURL="$KINESIS_TEST_REDIS_URL"
 KILLS="${KINESIS_KILL_RUNS:-20}"
 EFO="${KINESIS_KILL_EFO:-}"
