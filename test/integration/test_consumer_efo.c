@@ -249,6 +249,17 @@ static void round_trip(int aggregate) {
   ASSERT_EQ(0, st.get_records_calls);
   ASSERT_GE(st.subscriptions, 2);
   ASSERT_GE(st.subscription_events, 2);
+  /* The lag comes from the events: caught up, each shard is not behind by
+   * more than a moment. */
+  ASSERT_EQ(2, st.nshards);
+  {
+    size_t i;
+    for (i = 0; i < st.nshards; i++) {
+      ASSERT_STR_EQ("fetching", st.shards[i].state);
+      ASSERT_GE(st.shards[i].millis_behind_latest, 0);
+      ASSERT_LT(st.shards[i].millis_behind_latest, 5000);
+    }
+  }
   ASSERT_EQ(1, kinesis_consumer_ready(k));
   close_consumer(k);
   delete_stream(c, stream);
