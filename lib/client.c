@@ -34,7 +34,10 @@ static const char* const op_names[] = {
     "StopStreamEncryption", "AddTagsToStream", "RemoveTagsFromStream",
     "ListTagsForStream", "UpdateMaxRecordSize", "RegisterStreamConsumer",
     "DescribeStreamConsumer", "ListStreamConsumers",
-    "DeregisterStreamConsumer", "SubscribeToShard"};
+    "DeregisterStreamConsumer", "SubscribeToShard",
+    /* DynamoDB's, for its checkpointer. */
+    "CreateTable", "DescribeTable", "GetItem", "PutItem", "UpdateItem",
+    "DeleteItem", "Scan", "Query"};
 _Static_assert(KN_ARRAY_SIZE(op_names) == KN_NOPS,
                "KN_NOPS in client_internal.h counts op_names");
 
@@ -72,7 +75,7 @@ static int options_valid(const kinesis_client_options_t* o) {
 /* Splits an endpoint URL into the URL we send to and the Host header. Only
  * http and https with an empty or "/" path are accepted: no user
  * information, query or fragment. */
-static int parse_endpoint(const char* url, char** endpoint, char** host) {
+int kn_client_parse_endpoint(const char* url, char** endpoint, char** host) {
   kn_url_t u;
   size_t hp_end;
 
@@ -141,7 +144,7 @@ static int resolve_region_endpoint(kinesis_client_t* c,
              c->region, strncmp(c->region, "cn-", 3) == 0 ? ".cn" : "");
     url = buf;
   }
-  return parse_endpoint(url, &c->endpoint, &c->host);
+  return kn_client_parse_endpoint(url, &c->endpoint, &c->host);
 }
 
 
@@ -417,7 +420,7 @@ int kn_client_region_of(kinesis_client_t* c, const char* stream) {
   if (c->endpoint == NULL) {
     snprintf(url, sizeof(url), "https://kinesis.%s.amazonaws.com%s/", region,
              strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
-    r = parse_endpoint(url, &endpoint, &host);
+    r = kn_client_parse_endpoint(url, &endpoint, &host);
     if (r != 0)
       return r;
   }

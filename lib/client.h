@@ -5,6 +5,7 @@
 
 #include "kinesis/client.h"
 #include "http.h"
+#include "sigv4.h"
 
 /* What the producer and consumer need of the client beyond its public API:
  * its loop, cancelable calls, and a count of children that keeps it from
@@ -82,6 +83,44 @@ int kn_client_subscribe_to_shard(kinesis_client_t* client,
                                  kn_http_data_cb on_data, void* data_arg,
                                  kinesis_client_cb cb, void* arg,
                                  kn_call_t** out);
+
+/* ---- Other services (DynamoDB) ---- */
+
+typedef struct kn_service_s kn_service_t;
+extern const kn_service_t kn_service_dynamodb;
+
+/* Where a service's calls go, and the signing key they share: owned by the
+ * caller, and kept until its last call has answered. */
+typedef struct kn_service_target_s {
+  const kn_service_t* service;
+  char* endpoint;  /* scheme://host[:port]/ */
+  char* host;      /* host[:port], as sent in Host */
+  kn_sigv4_key_cache_t key_cache;
+} kn_service_target_t;
+
+/* Sets `t` up for `service`: `endpoint_url` when not NULL, else the
+ * service's AWS_ENDPOINT_URL_... variable, else AWS_ENDPOINT_URL, as the
+ * SDKs take them, else the service's endpoint in the client's region.
+ * Returns 0, KINESIS_EINVAL (a URL that is not http(s)://host[:port][/]),
+ * KINESIS_ENOREGION or KINESIS_ENOMEM. */
+int kn_client_target_init(kinesis_client_t* client,
+                          const kn_service_t* service,
+                          const char* endpoint_url, kn_service_target_t* t);
+void kn_client_target_free(kn_service_target_t* t);
+
+/* Calls `action` of `t`'s service with the JSON `body` (copied), signed,
+ * retried and answered like any call of the client's; `action` must be one
+ * the client counts (op_names in client.c). In `cb`, on success,
+ * kn_client_result_body() gives the answer; on failure the result's
+ * error_code is the service's (ConditionalCheckFailedException, say). */
+int kn_client_service_call(kinesis_client_t* client, kn_service_target_t* t,
+                           const char* action, const char* body, size_t len,
+                           kinesis_client_cb cb, void* arg, kn_call_t** out);
+
+/* Inside the callback of a kn_client_service_call(): the answer's body,
+ * NUL-terminated, and its length. */
+const char* kn_client_result_body(const kinesis_result_t* result,
+                                  size_t* len);
 
 /* Lets a call whose on_data paused it go on (kn_http_resume()). */
 void kn_client_call_resume(kn_call_t* call);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "profile.h"
 #include "validate.h"
 
 /*
@@ -14,8 +15,12 @@
  * here too.
  */
 
-#define KN_TARGET_PREFIX "Kinesis_20131202."
-#define KN_CONTENT_TYPE "application/x-amz-json-1.1"
+const kn_service_t kn_service_kinesis = {
+    "kinesis", "Kinesis_20131202.", "application/x-amz-json-1.1", "kinesis",
+    "AWS_ENDPOINT_URL_KINESIS"};
+const kn_service_t kn_service_dynamodb = {
+    "dynamodb", "DynamoDB_20120810.", "application/x-amz-json-1.0",
+    "dynamodb", "AWS_ENDPOINT_URL_DYNAMODB"};
 /* A subscription lasts 5 minutes; one that outlives this is cut. */
 #define KN_SUBSCRIBE_TIMEOUT_MS (6u * 60 * 1000)
 
@@ -55,6 +60,7 @@ static void call_free(kn_call_t* call) {
   kn_free(call->stream);
   kn_free(call->split_shard);
   kn_free(call->consumer_name);
+  kn_buf_free(&call->answer);
   if (call->timer_inited) {
     uv_close((uv_handle_t*) &call->timer, on_call_timer_closed);
     return;
@@ -254,6 +260,11 @@ static int call_on_data(void* arg, long status, const uint8_t* data,
 
 static int call_send(kn_call_t* call, const kn_credentials_t* creds) {
   kinesis_client_t* c = call->client;
+  const kn_service_t* svc =
+      call->target != NULL ? call->target->service : &kn_service_kinesis;
+  const char* endpoint =
+      call->target != NULL ? call->target->endpoint : c->endpoint;
+  const char* host = call->target != NULL ? call->target->host : c->host;
   char amz_date[17];
   char target[64];
   kn_sigv4_header_t sh[5];
@@ -270,12 +281,12 @@ static int call_send(kn_call_t* call, const kn_credentials_t* creds) {
   int r;
 
   kn_sigv4_amz_date(client_now_ms(c), amz_date);
-  snprintf(target, sizeof(target), KN_TARGET_PREFIX "%s",
+  snprintf(target, sizeof(target), "%s%s", svc->target_prefix,
            call->op->pub.operation);
   sh[nsh].name = kn_cursor_from_str("content-type");
-  sh[nsh++].value = kn_cursor_from_str(KN_CONTENT_TYPE);
+  sh[nsh++].value = kn_cursor_from_str(svc->content_type);
   sh[nsh].name = kn_cursor_from_str("host");
-  sh[nsh++].value = kn_cursor_from_str(c->host);
+  sh[nsh++].value = kn_cursor_from_str(host);
   sh[nsh].name = kn_cursor_from_str("x-amz-date");
   sh[nsh++].value = kn_cursor_from_str(amz_date);
   sh[nsh].name = kn_cursor_from_str("x-amz-target");
@@ -293,8 +304,10 @@ static int call_send(kn_call_t* call, const kn_credentials_t* creds) {
   sreq.payload.len = call->body.len;
   screds.access_key_id = creds->access_key_id;
   screds.secret_access_key = creds->secret_access_key;
-  r = kn_sigv4_sign(&sreq, &screds, amz_date, c->region, "kinesis",
-                    &c->key_cache, &authz);
+  r = kn_sigv4_sign(&sreq, &screds, amz_date, c->region, svc->name,
+                    call->target != NULL ? &call->target->key_cache
+                                         : &c->key_cache,
+                    &authz);
 
   /* "Name: value" lines, NUL-separated in one buffer (appended piece by
    * piece: a printf per line was 6% of an idle GetRecords). */
@@ -326,7 +339,7 @@ static int call_send(kn_call_t* call, const kn_credentials_t* creds) {
 
   memset(&hreq, 0, sizeof(hreq));
   hreq.method = "POST";
-  hreq.url = c->endpoint;
+  hreq.url = endpoint;
   hreq.headers = headers;
   hreq.body = call->body.data;
   hreq.body_len = call->body.len;
@@ -336,7 +349,7 @@ static int call_send(kn_call_t* call, const kn_credentials_t* creds) {
   }
   if (call->on_data != NULL) {
     hreq.http2 = 1;
-    hreq.own_connection = strncmp(c->endpoint, "http:", 5) == 0;
+    hreq.own_connection = strncmp(endpoint, "http:", 5) == 0;
     hreq.on_data = call_on_data;
     hreq.timeout_ms = KN_SUBSCRIBE_TIMEOUT_MS;
   }
@@ -591,4 +604,74 @@ void kn_client_call_cancel(kn_call_t* call) {
   else if (!call->waiting_creds)
     kn_client_call_schedule(call, 0);
   /* A call waiting for credentials ends when they arrive (on_creds). */
+}
+
+
+/* ---- Other services ---- */
+
+int kn_client_target_init(kinesis_client_t* c, const kn_service_t* service,
+                          const char* endpoint_url, kn_service_target_t* t) {
+  char buf[256];
+  const char* url = endpoint_url;
+
+  memset(t, 0, sizeof(*t));
+  t->service = service;
+  if (url == NULL || url[0] == '\0')
+    url = kn_profile_env(service->env_var);
+  if (url == NULL)
+    url = kn_profile_env("AWS_ENDPOINT_URL");
+  if (url == NULL) {
+    if (c->region == NULL)
+      return KINESIS_ENOREGION;
+    snprintf(buf, sizeof(buf), "https://%s.%s.amazonaws.com%s/",
+             service->host_prefix, c->region,
+             strncmp(c->region, "cn-", 3) == 0 ? ".cn" : "");
+    url = buf;
+  }
+  return kn_client_parse_endpoint(url, &t->endpoint, &t->host);
+}
+
+
+void kn_client_target_free(kn_service_target_t* t) {
+  kn_free(t->endpoint);
+  kn_free(t->host);
+  t->endpoint = NULL;
+  t->host = NULL;
+}
+
+
+/* The answer's body, moved into the call for kn_client_result_body(). */
+static int on_service_answer(kn_call_t* call, const kn_http_response_t* res) {
+  kn_buf_free(&call->answer);
+  call->answer = *res->body_buf;
+  kn_buf_init(res->body_buf);
+  return 0;
+}
+
+
+int kn_client_service_call(kinesis_client_t* c, kn_service_target_t* t,
+                           const char* action, const char* body, size_t len,
+                           kinesis_client_cb cb, void* arg, kn_call_t** out) {
+  kn_call_t* call;
+  int r;
+
+  if (c == NULL || t == NULL || t->endpoint == NULL || action == NULL ||
+      (body == NULL && len > 0) || cb == NULL ||
+      kn_client_find_op(c, action) == NULL)
+    return KINESIS_EINVAL;
+  r = kn_client_call_start(c, action, NULL, on_service_answer, cb, arg, &call);
+  if (r != 0)
+    return r;
+  call->target = t;
+  return kn_client_call_finish_start(call, kn_buf_append(&call->body, body, len),
+                                     out);
+}
+
+
+const char* kn_client_result_body(const kinesis_result_t* result,
+                                  size_t* len) {
+  const kn_call_t* call = container_of(result, kn_call_t, result);
+  if (len != NULL)
+    *len = call->answer.len;
+  return call->answer.data != NULL ? (const char*) call->answer.data : "";
 }

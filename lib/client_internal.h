@@ -29,7 +29,7 @@
  */
 
 /* The operations the client calls: op_names in client.c. */
-#define KN_NOPS 25
+#define KN_NOPS 33
 
 struct kinesis_client_s {
   uint32_t max_connections;  /* as configured, or the default */
@@ -70,6 +70,17 @@ struct kinesis_client_s {
   void* data;
 };
 
+
+/* An AWS service the client calls with the JSON protocol: Kinesis, or
+ * DynamoDB, whose tables the DynamoDB checkpointer keeps its leases in. */
+struct kn_service_s {
+  const char* name;           /* SigV4's service name */
+  const char* target_prefix;  /* X-Amz-Target before the action */
+  const char* content_type;
+  const char* host_prefix;    /* of the default endpoint: "kinesis" */
+  const char* env_var;        /* the service's AWS_ENDPOINT_URL_... */
+};
+extern const kn_service_t kn_service_kinesis;
 
 /* Handles a 2xx answer: parses it into the call, and returns 0 when the
  * call is complete, 1 when it sent a follow-up request, or an error. */
@@ -115,6 +126,10 @@ struct kn_call_s {
   uint32_t arn_param;
   kn_call_success_fn arn_on_success; /* the action's answer, once sent */
   char* consumer_name;       /* the consumer calls given a name */
+  /* Another service's call (kn_client_service_call()): where it goes, and
+   * its answer's body, which kn_client_result_body() gives. NULL: Kinesis. */
+  kn_service_target_t* target;
+  kn_buf_t answer;
   /* SubscribeToShard: where the answer's bytes go, and whether some went
    * (the call is not retried then). */
   kn_http_data_cb on_data;
@@ -137,6 +152,7 @@ typedef size_t (*kn_page_items_fn)(const kn_parsed_t* page,
 
 /* client.c */
 void kn_client_maybe_finish_close(kinesis_client_t* c);
+int kn_client_parse_endpoint(const char* url, char** endpoint, char** host);
 kn_op_stats_t* kn_client_find_op(kinesis_client_t* c, const char* action);
 int kn_client_region_of(kinesis_client_t* c, const char* stream);
 

@@ -6,7 +6,9 @@
 //
 //   kinesalite over HTTP, kinesalite over HTTPS (certificate given by the
 //   caller), a fault-injecting Kinesis proxy in front of the HTTP kinesalite,
-//   and fake EC2 instance metadata (IMDSv2) / container credential endpoints.
+//   dynalite (an in-memory DynamoDB, for the DynamoDB checkpointer), fake
+//   EC2 instance metadata (IMDSv2) / container credential endpoints, a fake
+//   STS and a fake SSO portal; and kinesis-mock when asked.
 //
 // Usage: node servers.js --cert FILE --key FILE --ca FILE [--export-file FILE]
 //                        [--max-lifetime SECONDS] [--ignore-stdin]
@@ -22,8 +24,25 @@
 // write, stalls) and a switch that takes the plain HTTP kinesalite down for
 // a while and brings it back with its data (an outage of the service).
 //
-// The only dependency is kinesalite (test/package-lock.json); the rest is
-// node's standard library. See test/fault.h for how the tests drive it.
+// Each server's URL is exported as one of:
+//
+//   KINESIS_TEST_ENDPOINT                 kinesalite over HTTP
+//   KINESIS_TEST_TLS_ENDPOINT             kinesalite over HTTPS, as
+//                                         https://localhost:PORT
+//   KINESIS_TEST_TLS_WRONG_HOST_ENDPOINT  the same, as https://127.0.0.1:PORT
+//   KINESIS_TEST_CA_FILE                  the CA of its certificate
+//   KINESIS_TEST_FAULT_ENDPOINT           the fault server
+//   KINESIS_TEST_DYNAMODB_ENDPOINT        dynalite over HTTP
+//   KINESIS_TEST_METADATA_URL             IMDSv2 and container credentials
+//   KINESIS_TEST_STS_URL                  the STS fake
+//   KINESIS_TEST_SSO_URL                  the SSO portal fake
+//   KINESIS_TEST_MOCK_ENDPOINT            kinesis-mock over HTTP and HTTPS,
+//   KINESIS_TEST_MOCK_TLS_ENDPOINT        only with KINESIS_TEST_WITH_MOCK=1
+//
+// The dependencies are kinesalite and dynalite (and kinesis-local for
+// kinesis-mock), pinned by test/package-lock.json; the rest is node's
+// standard library. See test/fault.h for how the tests drive the fault
+// server.
 
 const fs = require('fs')
 const http = require('http')
@@ -238,6 +257,26 @@ function startKinesaliteTls (kinesalite, opts, cb) {
   const store = kinesalite(kinesaliteOptions())
   const handler = (req, res) => store.emit('request', req, res)
   listenLoopback(() => keepAlive(https.createServer(tls, handler)), true, cb)
+}
+
+// ------------------------------------------------------------------ dynalite
+
+// dynalite (npm dynalite, by kinesalite's author): DynamoDB in memory, for
+// the DynamoDB checkpointer's tests, which also write KCL-shaped lease rows
+// with the AWS SDK's DynamoDB client. As with kinesalite, dynalite(options)
+// returns an http.Server holding the store; that server never listens, and
+// our own listener hands it every request (so that a fault proxy or an
+// outage switch can later be put in front of it as for kinesalite).
+// CreateTable still answers CREATING, as AWS does, but the table is ACTIVE
+// at the next DescribeTable (and a deleted one gone): a test waits for
+// ACTIVE as against AWS, without sleeping. dynalite checks only the shape
+// of the Authorization header (AWS4-..., Credential=, SignedHeaders= and
+// Signature= present, and an X-Amz-Date or Date header), never the
+// signature, the credential scope or a session token.
+function startDynalite (dynalite, cb) {
+  const store = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 })
+  const handler = (req, res) => store.emit('request', req, res)
+  listenLoopback(() => keepAlive(http.createServer(handler)), false, cb)
 }
 
 // -------------------------------------------------------------- fault server
@@ -1174,6 +1213,12 @@ function main () {
   } catch (e) {
     fail('cannot load kinesalite (run `npm ci --prefix test`): ' + e.message)
   }
+  let dynalite
+  try {
+    dynalite = require('dynalite')
+  } catch (e) {
+    fail('cannot load dynalite (run `npm ci --prefix test`): ' + e.message)
+  }
 
   const all = []
   let mockChild = null
@@ -1184,9 +1229,10 @@ function main () {
     }
     process.exit(code)
   }
-  // kinesalite throws from a request's 'error' event when a client goes away
-  // mid-request (req.on('error', function(err) { throw err })); tests do
-  // that on purpose, and one client must not take every server down.
+  // kinesalite and dynalite throw from a request's 'error' event when a
+  // client goes away mid-request (req.on('error', function(err) { throw
+  // err })); tests do that on purpose, and one client must not take every
+  // server down.
   process.on('uncaughtException', (err) => {
     log('ignored uncaught exception: ' + (err && err.stack ? err.stack : err))
   })
@@ -1223,6 +1269,12 @@ function main () {
     (next) => listenLoopback(makeFaultServer(ports.kinesalite, kinesaliteCtl), false, (err, port, servers) => {
       if (err) return next(err)
       ports.fault = port
+      all.push(...servers)
+      next()
+    }),
+    (next) => startDynalite(dynalite, (err, port, servers) => {
+      if (err) return next(err)
+      ports.dynamodb = port
       all.push(...servers)
       next()
     }),
@@ -1268,6 +1320,7 @@ function main () {
       ['KINESIS_TEST_TLS_WRONG_HOST_ENDPOINT', 'https://127.0.0.1:' + ports.tls],
       ['KINESIS_TEST_CA_FILE', path.resolve(opts.ca)],
       ['KINESIS_TEST_FAULT_ENDPOINT', 'http://127.0.0.1:' + ports.fault],
+      ['KINESIS_TEST_DYNAMODB_ENDPOINT', 'http://127.0.0.1:' + ports.dynamodb],
       ['KINESIS_TEST_METADATA_URL', 'http://127.0.0.1:' + ports.metadata],
       ['KINESIS_TEST_STS_URL', 'http://127.0.0.1:' + ports.sts],
       ['KINESIS_TEST_SSO_URL', 'http://127.0.0.1:' + ports.sso]

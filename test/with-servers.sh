@@ -2,11 +2,14 @@
 # Runs COMMAND [ARGS...] with the integration test servers running.
 #
 # Generates a throwaway test CA and a certificate for "localhost" (no IP SAN),
-# starts test/servers.js (kinesalite over HTTP and HTTPS, the fault server and
-# the credential metadata fakes, each on a free loopback port), exports
+# starts test/servers.js (kinesalite over HTTP and HTTPS, the fault server,
+# dynalite, and the credential fakes, each on a free loopback port), exports
 #   KINESIS_TEST_ENDPOINT  KINESIS_TEST_TLS_ENDPOINT
 #   KINESIS_TEST_TLS_WRONG_HOST_ENDPOINT  KINESIS_TEST_CA_FILE
-#   KINESIS_TEST_FAULT_ENDPOINT  KINESIS_TEST_METADATA_URL
+#   KINESIS_TEST_FAULT_ENDPOINT  KINESIS_TEST_DYNAMODB_ENDPOINT
+#   KINESIS_TEST_METADATA_URL  KINESIS_TEST_STS_URL  KINESIS_TEST_SSO_URL
+#   (and KINESIS_TEST_MOCK_ENDPOINT  KINESIS_TEST_MOCK_TLS_ENDPOINT with
+#   KINESIS_TEST_WITH_MOCK=1)
 # runs the command, stops the servers, removes the temporary files and exits
 # with the command's status. Several instances may run at once.
 #
@@ -35,6 +38,8 @@ missing() {
 command -v node >/dev/null 2>&1 || missing "node is not installed"
 [ -f "$here/node_modules/kinesalite/package.json" ] ||
   missing "kinesalite is not installed in $here/node_modules"
+[ -f "$here/node_modules/dynalite/package.json" ] ||
+  missing "dynalite is not installed in $here/node_modules"
 command -v openssl >/dev/null 2>&1 || missing "openssl is not installed"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/kn-servers.XXXXXX")"
