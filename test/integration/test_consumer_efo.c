@@ -217,6 +217,28 @@ static void finish(kinesis_client_t* c) {
 
 /* ---- Cases ---- */
 
+/* A case's start: a loop, a client of the service under test, and a new
+ * stream of `shards` shards named after `prefix`, into `stream`. */
+static kinesis_client_t* case_start(const char* prefix, uint32_t shards,
+                                    char* stream, size_t size) {
+  kinesis_client_t* c;
+  ASSERT_OK(uv_loop_init(&loop));
+  c = new_client();
+  snprintf(stream, size, "%s", test_stream_name(prefix));
+  create_active_stream(&loop, c, stream, shards);
+  return c;
+}
+
+
+/* A case's end: its stream deleted, the sink freed, the client and the
+ * loop closed. */
+static void case_end(kinesis_client_t* c, const char* stream, sink_t* sink) {
+  delete_stream(c, stream);
+  free(sink->seen);
+  finish(c);
+}
+
+
 /* Plain or aggregated records, put before and while the consumer reads,
  * each arrive once, in order per key, through subscriptions alone. */
 static void round_trip(int aggregate) {
@@ -226,10 +248,7 @@ static void round_trip(int aggregate) {
   sink_t sink;
   char stream[128];
 
-  ASSERT_OK(uv_loop_init(&loop));
-  c = new_client();
-  snprintf(stream, sizeof(stream), "%s", test_stream_name("efo-rt"));
-  create_active_stream(&loop, c, stream, 2);
+  c = case_start("efo-rt", 2, stream, sizeof(stream));
   sink_init(&sink, "rt", 400);
   produce(c, stream, "rt", 0, 200, aggregate);
   k = efo_consumer(c, stream, "efo-rt", 1, &sink, NULL);
@@ -262,9 +281,7 @@ static void round_trip(int aggregate) {
   }
   ASSERT_EQ(1, kinesis_consumer_ready(k));
   close_consumer(k);
-  delete_stream(c, stream);
-  free(sink.seen);
-  finish(c);
+  case_end(c, stream, &sink);
 }
 
 
@@ -287,10 +304,7 @@ static void test_missing_consumer(void) {
   sink_t sink;
   char stream[128];
 
-  ASSERT_OK(uv_loop_init(&loop));
-  c = new_client();
-  snprintf(stream, sizeof(stream), "%s", test_stream_name("efo-miss"));
-  create_active_stream(&loop, c, stream, 1);
+  c = case_start("efo-miss", 1, stream, sizeof(stream));
   sink_init(&sink, "ms", 10);
   produce(c, stream, "ms", 0, 10, 0);
   k = efo_consumer(c, stream, "nobody-registered-me", 0, &sink, NULL);
@@ -303,9 +317,7 @@ static void test_missing_consumer(void) {
   ASSERT_EQ(0, stats_of(k).subscriptions);
   ASSERT_EQ(0, kinesis_consumer_ready(k));
   close_consumer(k);
-  delete_stream(c, stream);
-  free(sink.seen);
-  finish(c);
+  case_end(c, stream, &sink);
 }
 
 
@@ -320,10 +332,7 @@ static void test_reshard(void) {
   capture_t cap;
   char stream[128];
 
-  ASSERT_OK(uv_loop_init(&loop));
-  c = new_client();
-  snprintf(stream, sizeof(stream), "%s", test_stream_name("efo-split"));
-  create_active_stream(&loop, c, stream, 1);
+  c = case_start("efo-split", 1, stream, sizeof(stream));
   sink_init(&sink, "sp", 300);
   k = efo_consumer(c, stream, "efo-split", 1, &sink, NULL);
   produce(c, stream, "sp", 0, 100, 0);
@@ -348,9 +357,7 @@ static void test_reshard(void) {
   ASSERT_EQ(0, sink.duplicates);
   ASSERT_EQ(0, sink.order_violations);
   close_consumer(k);
-  delete_stream(c, stream);
-  free(sink.seen);
-  finish(c);
+  case_end(c, stream, &sink);
 }
 
 
@@ -364,10 +371,7 @@ static void test_two_consumers(void) {
   sink_t sb;
   char stream[128];
 
-  ASSERT_OK(uv_loop_init(&loop));
-  c = new_client();
-  snprintf(stream, sizeof(stream), "%s", test_stream_name("efo-two"));
-  create_active_stream(&loop, c, stream, 2);
+  c = case_start("efo-two", 2, stream, sizeof(stream));
   sink_init(&sa, "tw", 200);
   sink_init(&sb, "tw", 200);
   a = efo_consumer(c, stream, "efo-app-a", 1, &sa, NULL);
@@ -383,10 +387,8 @@ static void test_two_consumers(void) {
   ASSERT_EQ(0, sb.duplicates);
   close_consumer(a);
   close_consumer(b);
-  delete_stream(c, stream);
-  free(sa.seen);
   free(sb.seen);
-  finish(c);
+  case_end(c, stream, &sa);
 }
 
 
@@ -399,10 +401,7 @@ static void test_checkpoint_restart(void) {
   sink_t sink;
   char stream[128];
 
-  ASSERT_OK(uv_loop_init(&loop));
-  c = new_client();
-  snprintf(stream, sizeof(stream), "%s", test_stream_name("efo-ck"));
-  create_active_stream(&loop, c, stream, 2);
+  c = case_start("efo-ck", 2, stream, sizeof(stream));
   ASSERT_OK(kinesis_checkpointer_memory_new(c, NULL, &cp));
   sink_init(&sink, "ck", 200);
   produce(c, stream, "ck", 0, 100, 0);
@@ -422,9 +421,7 @@ static void test_checkpoint_restart(void) {
     ASSERT_OK(kinesis_checkpointer_close(cp, on_consumer_closed, NULL));
     TEST_WAIT_UNTIL(&loop, consumer_closed == before + 1, 5000, (void) 0);
   }
-  delete_stream(c, stream);
-  free(sink.seen);
-  finish(c);
+  case_end(c, stream, &sink);
 }
 
 
@@ -440,10 +437,7 @@ static void test_backpressure(void) {
   char stream[128];
   uint64_t events;
 
-  ASSERT_OK(uv_loop_init(&loop));
-  c = new_client();
-  snprintf(stream, sizeof(stream), "%s", test_stream_name("efo-bp"));
-  create_active_stream(&loop, c, stream, 1);
+  c = case_start("efo-bp", 1, stream, sizeof(stream));
   sink_init(&sink, "bp", 200);
   kinesis_consumer_options_init(&o);
   o.stream = stream;
@@ -477,9 +471,7 @@ static void test_backpressure(void) {
   ASSERT_EQ(0, sink.duplicates);
   ASSERT_EQ(0, sink.order_violations);
   close_consumer(k);
-  delete_stream(c, stream);
-  free(sink.seen);
-  finish(c);
+  case_end(c, stream, &sink);
 }
 
 
