@@ -9,7 +9,9 @@
 
 static kn_ckpt_base_t* base_of(const kinesis_checkpointer_t* cp) {
   kn_ckpt_base_t* base = kn_checkpointer_memory_base(cp);
-  return base != NULL ? base : kn_checkpointer_redis_base(cp);
+  if (base == NULL)
+    base = kn_checkpointer_redis_base(cp);
+  return base != NULL ? base : kn_checkpointer_dynamodb_base(cp);
 }
 
 

@@ -4,8 +4,8 @@
 #include "kinesis/checkpoint.h"
 
 /* What the consumer and the generic checkpointer functions need of the
- * built-in checkpointers (lib/checkpoint_memory.c, lib/checkpoint_redis.c)
- * beyond the ops table. */
+ * built-in checkpointers (lib/checkpoint_memory.c, lib/checkpoint_redis.c,
+ * lib/checkpoint_dynamodb.c) beyond the ops table. */
 
 /* Kept in each built-in checkpointer: the client it was made from, and the
  * slot kinesis_checkpointer_close() keeps the user's callback in, so that
@@ -18,10 +18,11 @@ typedef struct kn_ckpt_base_s {
   int allocated; /* 1 in the copy made for a checkpointer of the user's */
 } kn_ckpt_base_t;
 
-/* The base of a memory (Redis) checkpointer, or NULL when `cp` is another
- * kind (or, for Redis, the library has no hiredis). */
+/* The base of a memory (Redis, DynamoDB) checkpointer, or NULL when `cp`
+ * is another kind (or, for Redis, the library has no hiredis). */
 kn_ckpt_base_t* kn_checkpointer_memory_base(const kinesis_checkpointer_t* cp);
 kn_ckpt_base_t* kn_checkpointer_redis_base(const kinesis_checkpointer_t* cp);
+kn_ckpt_base_t* kn_checkpointer_dynamodb_base(const kinesis_checkpointer_t* cp);
 
 /* The client of a built-in checkpointer, or NULL for one of the
  * application's own. */

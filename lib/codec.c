@@ -417,3 +417,121 @@ int kn_codec_list_consumers(kn_buf_t* b, const char* stream_arn,
     r = append_member(b, "NextToken", next_token);
   return r != 0 ? r : kn_buf_append_byte(b, '}');
 }
+
+
+/* ---- DynamoDB ---- */
+
+
+/* Appends {"TableName":"table" without closing the object. */
+static int ddb_open(kn_buf_t* b, const char* table) {
+  int r = kn_buf_append_str(b, "{\"TableName\":");
+  return r != 0 ? r : append_str(b, table);
+}
+
+
+/* Appends ,"member":{"key":{"S":"value"}}: an item's key. */
+static int ddb_key(kn_buf_t* b, const char* member, const char* key,
+                   const char* value) {
+  int r = kn_buf_appendf(b, ",\"%s\":{", member);
+  if (r == 0)
+    r = append_str(b, key);
+  if (r == 0)
+    r = kn_buf_append_str(b, ":{\"S\":");
+  if (r == 0)
+    r = append_str(b, value);
+  return r != 0 ? r : kn_buf_append_str(b, "}}");
+}
+
+
+/* Appends ,"member":{"name":{"T":"value"},...}: an item, or the values of
+ * an expression's placeholders. */
+static int ddb_values(kn_buf_t* b, const char* member,
+                      const kn_ddb_value_t* v, size_t n) {
+  int r = kn_buf_appendf(b, ",\"%s\":{", member);
+  size_t i;
+  for (i = 0; r == 0 && i < n; i++) {
+    if (i > 0)
+      r = kn_buf_append_byte(b, ',');
+    if (r == 0)
+      r = append_str(b, v[i].name);
+    if (r == 0)
+      r = kn_buf_appendf(b, ":{\"%c\":", v[i].type);
+    if (r == 0)
+      r = append_str(b, v[i].value);
+    if (r == 0)
+      r = kn_buf_append_byte(b, '}');
+  }
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_ddb_create_table(kn_buf_t* b, const char* table,
+                              const char* key) {
+  int r = ddb_open(b, table);
+  if (r == 0)
+    r = kn_buf_append_str(b, ",\"BillingMode\":\"PAY_PER_REQUEST\","
+                             "\"AttributeDefinitions\":[{\"AttributeName\":");
+  if (r == 0)
+    r = append_str(b, key);
+  if (r == 0)
+    r = kn_buf_append_str(b, ",\"AttributeType\":\"S\"}],"
+                             "\"KeySchema\":[{\"AttributeName\":");
+  if (r == 0)
+    r = append_str(b, key);
+  return r != 0 ? r : kn_buf_append_str(b, ",\"KeyType\":\"HASH\"}]}");
+}
+
+
+int kn_codec_ddb_table(kn_buf_t* b, const char* table) {
+  int r = ddb_open(b, table);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_ddb_get_item(kn_buf_t* b, const char* table, const char* key,
+                          const char* value) {
+  int r = ddb_open(b, table);
+  if (r == 0)
+    r = ddb_key(b, "Key", key, value);
+  return r != 0 ? r : kn_buf_append_str(b, ",\"ConsistentRead\":true}");
+}
+
+
+int kn_codec_ddb_put_item(kn_buf_t* b, const char* table,
+                          const kn_ddb_value_t* item, size_t n,
+                          const char* condition) {
+  int r = ddb_open(b, table);
+  if (r == 0)
+    r = ddb_values(b, "Item", item, n);
+  if (r == 0 && condition != NULL)
+    r = append_member(b, "ConditionExpression", condition);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_ddb_update_item(kn_buf_t* b, const char* table, const char* key,
+                             const char* value, const char* update,
+                             const char* condition,
+                             const kn_ddb_value_t* values, size_t n) {
+  int r = ddb_open(b, table);
+  if (r == 0)
+    r = ddb_key(b, "Key", key, value);
+  if (r == 0)
+    r = append_member(b, "UpdateExpression", update);
+  if (r == 0 && condition != NULL)
+    r = append_member(b, "ConditionExpression", condition);
+  if (r == 0 && n > 0)
+    r = ddb_values(b, "ExpressionAttributeValues", values, n);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}
+
+
+int kn_codec_ddb_scan(kn_buf_t* b, const char* table, const char* key,
+                      const char* start) {
+  int r = ddb_open(b, table);
+  if (r == 0)
+    r = kn_buf_append_str(b, ",\"ConsistentRead\":true");
+  if (r == 0 && start != NULL)
+    r = ddb_key(b, "ExclusiveStartKey", key, start);
+  return r != 0 ? r : kn_buf_append_byte(b, '}');
+}

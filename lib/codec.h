@@ -11,8 +11,8 @@
  * All JSON lives in the codec files, in three parts behind this one header:
  * codec.c writes request bodies; codec_json.c, the only file that includes
  * jansson, reads error bodies, credential documents and the less frequent
- * answers; codec_scan.c scans the hot answers (GetRecords, PutRecords,
- * ListShards) in place, without jansson.
+ * answers (DynamoDB's among them); codec_scan.c scans the hot answers
+ * (GetRecords, PutRecords, ListShards) in place, without jansson.
  */
 
 /* ---- Credential documents ---- */
@@ -144,6 +144,43 @@ int kn_codec_list_consumers(kn_buf_t* b, const char* stream_arn,
 int kn_codec_update_max_record_size(kn_buf_t* b, const char* arn,
                                     uint32_t kib);
 
+/* ---- DynamoDB requests (the DynamoDB checkpointer) ---- */
+
+/* One value of a request: `name` is an attribute's name (in PutItem's Item)
+ * or a placeholder such as ":c" (in ExpressionAttributeValues); `type` is
+ * 'S' or 'N', and `value` its text (a decimal for 'N'). */
+typedef struct kn_ddb_value_s {
+  const char* name;
+  char type;
+  const char* value;
+} kn_ddb_value_t;
+
+/* CreateTable: `table` with the string hash key `key`, billed on demand. */
+int kn_codec_ddb_create_table(kn_buf_t* b, const char* table,
+                              const char* key);
+/* {"TableName": table}, for DescribeTable. */
+int kn_codec_ddb_table(kn_buf_t* b, const char* table);
+/* GetItem of the item whose string hash key `key` is `value`, consistent. */
+int kn_codec_ddb_get_item(kn_buf_t* b, const char* table, const char* key,
+                          const char* value);
+/* PutItem of the `n` attributes of `item`, if `condition` (NULL: none)
+ * holds. */
+int kn_codec_ddb_put_item(kn_buf_t* b, const char* table,
+                          const kn_ddb_value_t* item, size_t n,
+                          const char* condition);
+/* UpdateItem of the item whose string hash key `key` is `value`: the
+ * `update` expression, if `condition` (NULL: none) holds, with the `n`
+ * placeholders of `values`. */
+int kn_codec_ddb_update_item(kn_buf_t* b, const char* table, const char* key,
+                             const char* value, const char* update,
+                             const char* condition,
+                             const kn_ddb_value_t* values, size_t n);
+/* A consistent Scan, from after the item whose string hash key `key` is
+ * `start` (a LastEvaluatedKey), or from the beginning when `start` is
+ * NULL. */
+int kn_codec_ddb_scan(kn_buf_t* b, const char* table, const char* key,
+                      const char* start);
+
 /* ---- Responses ---- */
 
 /* The error of a non-2xx answer: its code, with any namespace ("...#") and
@@ -162,6 +199,20 @@ typedef struct kn_codec_error_s {
 void kn_codec_parse_error(const uint8_t* body, size_t len,
                           const char* error_type_header,
                           kn_codec_error_t* err);
+
+/* One attribute of a DynamoDB item: its name, its type as DynamoDB names
+ * it ("S", "N", "SS", "NULL", ...) and, for "S" and "N", its text (NULL for
+ * the other types, which are only named). */
+typedef struct kn_ddb_attr_s {
+  const char* name;
+  const char* type;
+  const char* value;
+} kn_ddb_attr_t;
+
+typedef struct kn_ddb_item_s {
+  const kn_ddb_attr_t* attrs;
+  size_t nattrs;
+} kn_ddb_item_t;
 
 /*
  * A parsed success answer. Strings point into the parsed document, which
@@ -195,6 +246,11 @@ typedef struct kn_parsed_s {
   size_t nconsumers;
   uint32_t current_shard_count;  /* UpdateShardCount */
   uint32_t target_shard_count;
+  kn_ddb_item_t* items;          /* DynamoDB GetItem's Item, Scan's Items */
+  size_t nitems;
+  kn_ddb_attr_t* attrs;          /* the attributes of every item */
+  const char* last_key;          /* Scan: where the next page starts */
+  const char* table_status;      /* DescribeTable */
   const char* error;             /* static: why the answer was refused */
 } kn_parsed_t;
 
@@ -246,6 +302,18 @@ int kn_codec_parse_subscribe_event(const uint8_t* body, size_t len,
                                    kn_buf_t* take, kn_parsed_t* out);
 int kn_codec_parse_put_records(const uint8_t* body, size_t len, kn_buf_t* take,
                                size_t expected, kn_parsed_t* out);
+/* DynamoDB's GetItem: its Item, one item, or none when the answer has no
+ * Item (the item does not exist). Each attribute value must be an object
+ * of one member, its type; an "S" or "N" one a string. */
+int kn_codec_parse_ddb_item(const uint8_t* body, size_t len,
+                            kn_parsed_t* out);
+/* DynamoDB's Scan: Items (required; each as for GetItem), and in last_key
+ * the string value of `key` in LastEvaluatedKey, when there is one. */
+int kn_codec_parse_ddb_scan(const uint8_t* body, size_t len, const char* key,
+                            kn_parsed_t* out);
+/* DynamoDB's DescribeTable: Table.TableStatus (required). */
+int kn_codec_parse_ddb_table(const uint8_t* body, size_t len,
+                             kn_parsed_t* out);
 void kn_parsed_free(kn_parsed_t* p);
 
 /* For the parsers of codec_json.c and codec_scan.c: sets out->error to

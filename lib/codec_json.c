@@ -108,6 +108,8 @@ void kn_parsed_free(kn_parsed_t* p) {
   kn_free(p->stream_names);
   kn_free(p->tags);
   kn_free(p->consumers);
+  kn_free(p->items);
+  kn_free(p->attrs);
   memset(p, 0, sizeof(*p));
 }
 
@@ -660,4 +662,111 @@ int kn_codec_parse_list_consumers(const uint8_t* body, size_t len,
   }
   out->next_token = get_str(root, "NextToken");
   return 0;
+}
+
+
+/* ---- DynamoDB ---- */
+
+
+/* Item `i` of a Scan's Items (`array`), or GetItem's one `item`. */
+static json_t* ddb_item_at(json_t* array, json_t* item, size_t i) {
+  return array != NULL ? json_array_get(array, i) : item;
+}
+
+
+/* The `n` items of `array`, or the one `item`, into out->items and
+ * out->attrs, in two allocations. */
+static int ddb_items(json_t* array, json_t* item, size_t n, kn_parsed_t* out) {
+  size_t total = 0;
+  size_t i, k = 0;
+
+  for (i = 0; i < n; i++) {
+    json_t* obj = ddb_item_at(array, item, i);
+    if (!json_is_object(obj))
+      return kn_codec_refuse(out, "an item is not an object");
+    total += json_object_size(obj);
+  }
+  if (n == 0)
+    return 0;
+  out->items = kn_calloc(n, sizeof(*out->items));
+  if (out->items == NULL)
+    return KINESIS_ENOMEM;
+  if (total > 0) {
+    out->attrs = kn_calloc(total, sizeof(*out->attrs));
+    if (out->attrs == NULL)
+      return KINESIS_ENOMEM;
+  }
+  for (i = 0; i < n; i++) {
+    const char* name;
+    json_t* v;
+    out->items[i].attrs = total > 0 ? out->attrs + k : NULL;
+    json_object_foreach(ddb_item_at(array, item, i), name, v) {
+      kn_ddb_attr_t* a = &out->attrs[k++];
+      void* it = json_object_iter(v);
+      json_t* tv;
+      /* An AttributeValue: an object of one member, named by its type. */
+      if (!json_is_object(v) || json_object_size(v) != 1)
+        return kn_codec_refuse(out, "an attribute value is not typed");
+      a->name = name;
+      a->type = json_object_iter_key(it);
+      tv = json_object_iter_value(it);
+      if (strcmp(a->type, "S") == 0 || strcmp(a->type, "N") == 0) {
+        if (!json_is_string(tv))
+          return kn_codec_refuse(out, "an S or N value is not a string");
+        a->value = json_string_value(tv);
+      }
+      out->items[i].nattrs++;
+    }
+  }
+  out->nitems = n;
+  return 0;
+}
+
+
+int kn_codec_parse_ddb_item(const uint8_t* body, size_t len,
+                            kn_parsed_t* out) {
+  json_t* root;
+  json_t* item;
+  int r = parse_root(body, len, out, &root);
+
+  if (r != 0)
+    return r;
+  item = json_object_get(root, "Item");
+  return item != NULL ? ddb_items(NULL, item, 1, out) : 0;
+}
+
+
+int kn_codec_parse_ddb_scan(const uint8_t* body, size_t len, const char* key,
+                            kn_parsed_t* out) {
+  json_t* root;
+  json_t* items;
+  json_t* last;
+  int r = parse_root(body, len, out, &root);
+
+  if (r != 0)
+    return r;
+  items = json_object_get(root, "Items");
+  if (!json_is_array(items))
+    return kn_codec_refuse(out, "Items is not an array");
+  last = json_object_get(root, "LastEvaluatedKey");
+  if (last != NULL) {
+    out->last_key = get_str(json_object_get(last, key), "S");
+    if (out->last_key == NULL)
+      return kn_codec_refuse(out, "LastEvaluatedKey has no string key");
+  }
+  return ddb_items(items, NULL, json_array_size(items), out);
+}
+
+
+int kn_codec_parse_ddb_table(const uint8_t* body, size_t len,
+                             kn_parsed_t* out) {
+  json_t* root;
+  int r = parse_root(body, len, out, &root);
+
+  if (r != 0)
+    return r;
+  out->table_status = get_str(json_object_get(root, "Table"), "TableStatus");
+  return out->table_status != NULL
+             ? 0
+             : kn_codec_refuse(out, "Table has no TableStatus");
 }

@@ -50,6 +50,9 @@ typedef struct kn_conf_store_s {
   /* KN_CONF_* flags: what the store promises beyond the contract, which
    * the suite then checks too. */
   unsigned promises;
+  /* KN_CONF_* flags: where the store's schema holds less than the
+   * contract's records, which the suite then does not ask of it. */
+  unsigned limits;
 } kn_conf_store_t;
 
 /* Each operation is stamped with uv_now(loop) when it is called (the memory
@@ -65,6 +68,15 @@ typedef struct kn_conf_store_s {
  * answer had not arrived (Redis). Without it every answer was decided when
  * the operation was called, and close() delivers it (memory). */
 #define KN_CONF_CANCELS_AT_CLOSE 0x4
+
+/* Limits. The store keeps one stream (a KCL lease table: the DynamoDB
+ * store): the stream argument names no separate records, so the cases skip
+ * their steps on a second stream. */
+#define KN_CONF_ONE_STREAM 0x1
+/* finish replaces the stored position with the shard's end (the KCL's
+ * SHARD_END): a finished shard reads back finished, with no sequence
+ * number. */
+#define KN_CONF_FINISH_ENDS_POSITION 0x2
 
 
 /* Runs the suite's cases against `store`, then `own` (the cases only that

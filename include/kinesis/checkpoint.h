@@ -333,6 +333,111 @@ KINESIS_EXTERN int kinesis_checkpointer_redis_new(
     const kinesis_checkpointer_redis_options_t* options,
     kinesis_checkpointer_t** out);
 
+/* ---- The DynamoDB checkpointer ---- */
+
+/** The options of kinesis_checkpointer_dynamodb_new(); see
+ *  kinesis_checkpointer_dynamodb_options_init(). A 0 in a number is
+ *  KINESIS_EINVAL unless the field's comment gives 0 a meaning. Since
+ *  0.9. */
+typedef struct kinesis_checkpointer_dynamodb_options_s {
+  /** Set by kinesis_checkpointer_dynamodb_options_init(): the size of this
+   * struct in the header the application was built against
+   * (docs/reference.md). */
+  size_t size;
+  /** Required. Copied. The lease table: one application reading one
+   * stream, as with the KCL (whose table it can be: its application name).
+   * 3 to 255 letters, digits, '_', '-' and '.'. */
+  const char* table;
+  /** Default NULL. Copied. The DynamoDB endpoint, http(s)://host[:port][/]
+   * (a local DynamoDB, say); NULL takes AWS_ENDPOINT_URL_DYNAMODB, else
+   * AWS_ENDPOINT_URL, else the DynamoDB endpoint of the client's region. */
+  const char* endpoint_url;
+  /** Default 10000. A lease whose leaseCounter this checkpointer has seen
+   * unchanged for this long may be claimed by another owner (and no longer
+   * counts in member and leases). Measured on the loop's clock. 0 is
+   * KINESIS_EINVAL. */
+  uint32_t session_timeout_ms;
+  /** Default 1: a missing table is created (on-demand billing, hash key
+   * leaseKey) before the first operation is sent. 0: a missing table is an
+   * error (KINESIS_ENOTFOUND) of the operations. */
+  int create_table;
+} kinesis_checkpointer_dynamodb_options_t;
+
+/**
+ * Writes the defaults into `options` and sets its `size`; does nothing when
+ * `options` is NULL. A macro, so that the size is that of the struct in the
+ * header the application was built against: a newer library writes only
+ * that many bytes (docs/reference.md). Since 0.9.
+ */
+#define kinesis_checkpointer_dynamodb_options_init(options)                   \
+  kinesis_checkpointer_dynamodb_options_init_sized(                           \
+      (options), sizeof(kinesis_checkpointer_dynamodb_options_t))
+
+/**
+ * What kinesis_checkpointer_dynamodb_options_init() calls: writes the
+ * defaults into the first `size` bytes of `options`, zeroes any bytes past
+ * the library's own struct, and sets `options->size` to `size`. Does
+ * nothing when `options` is NULL or `size` is below sizeof(size_t). Since
+ * 0.9.
+ */
+KINESIS_EXTERN void kinesis_checkpointer_dynamodb_options_init_sized(
+    kinesis_checkpointer_dynamodb_options_t* options, size_t size);
+
+/**
+ * A checkpointer that keeps leases and checkpoints in a DynamoDB table in
+ * the schema of the KCL 2.x (one row per shard, hash key leaseKey the
+ * shard id), so that consumers in several processes share a stream's
+ * shards, and an application can move from the KCL to libkinesis on its
+ * own lease table. It calls DynamoDB through `client` (its credentials,
+ * region, retries and HTTP connections), on its loop. docs/checkpointers.md
+ * lists the attributes and how each is read and written.
+ *
+ * Every claim, heartbeat, checkpoint, finish and release is a write
+ * conditional on the leaseCounter this checkpointer last saw (and on the
+ * owner), which it increments, as the KCL's are: a failed condition is
+ * KINESIS_ELEASED for claim and KINESIS_ELEASELOST for the others. DynamoDB
+ * has no clock to read, so a lease of another owner expires, as in the
+ * KCL, once this checkpointer has seen its leaseCounter unchanged for
+ * session_timeout_ms; one it has never seen is live. The table holds one
+ * stream: the `stream` argument of the operations is checked but is not
+ * part of any key. member counts the owners of live leases, the owners
+ * that called member on this checkpointer within the session timeout, and
+ * the caller unless it is leaving; an owner in another process counts
+ * only once it holds a lease.
+ *
+ * Nothing is sent until the first operation, which first makes sure of the
+ * table (DescribeTable; with create_table, CreateTable if missing, then
+ * waiting until it is ACTIVE); operations called meanwhile wait. When that
+ * fails, the operations waiting are answered with the error (logged
+ * through the client with DynamoDB's message) and the next operation tries
+ * again. Operations on different shards run at once; those on one shard,
+ * and member and leases (each a consistent Scan of the table) relative to
+ * all others, run in the order of the calls, and every answer comes in the
+ * order of the calls. An operation answered with a transport or service
+ * error may or may not have been written. kinesis_checkpointer_close()
+ * answers the operations not answered yet with KINESIS_ECANCELED (some may
+ * have been written); its status is 0. The client refuses to close
+ * (KINESIS_EBUSY) until the checkpointer has closed, and a consumer of
+ * another client refuses it (KINESIS_EINVAL).
+ *
+ * `options` NULL is KINESIS_EINVAL (`table` is required). Only the fields
+ * inside `options->size` are read; the others take their defaults.
+ *
+ * Returns 0; KINESIS_EINVAL (NULL `client`, `out` or `options`, an
+ * `options->size` of 0 (options not set by
+ * kinesis_checkpointer_dynamodb_options_init()), a missing or malformed
+ * table name or endpoint_url, a session_timeout_ms of 0);
+ * KINESIS_ENOREGION (no endpoint_url, no endpoint variable and a client
+ * without a region); KINESIS_EUNSUPPORTED (`options` is longer than this
+ * library's struct, from a newer header, and sets a field past it);
+ * KINESIS_ECLOSING (the client is closing); or KINESIS_ENOMEM. On error
+ * `*out` is untouched. Since 0.9.
+ */
+KINESIS_EXTERN int kinesis_checkpointer_dynamodb_new(
+    kinesis_client_t* client,
+    const kinesis_checkpointer_dynamodb_options_t* options,
+    kinesis_checkpointer_t** out);
+
 /**
  * Closes a checkpointer, of your own or of the kinesis_checkpointer_*_new()
  * functions, through its ops->close: operations still outstanding are
@@ -340,8 +445,8 @@ KINESIS_EXTERN int kinesis_checkpointer_redis_new(
  * NULL) runs once, on a later tick, never inside this call, with the
  * checkpointer's `data` member, the status and `user_data`; then (for
  * those made here, after `cb` returns) the checkpointer is freed. The
- * status is 0 for the memory and Redis checkpointers (the Redis one: even
- * when the connection was down; the operations answered with
+ * status is 0 for the memory, Redis and DynamoDB checkpointers (the Redis
+ * one: even when the connection was down; the operations answered with
  * KINESIS_ECANCELED say the rest), and whatever ops->close answers for
  * yours. Close the consumers that use it first. It may be called from
  * inside the checkpointer's own callbacks. Returns 0; KINESIS_EINVAL for a

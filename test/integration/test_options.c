@@ -138,6 +138,11 @@ typedef struct {
   const char* app_name;
 } old_redis_options_t;
 
+typedef struct {
+  size_t size;
+  const char* table;
+} old_dynamodb_options_t;
+
 _Static_assert(sizeof(old_client_options_t) ==
                    offsetof(kinesis_client_options_t, insecure),
                "old_client_options_t is the client's first fields");
@@ -155,6 +160,10 @@ _Static_assert(sizeof(old_redis_options_t) ==
                    offsetof(kinesis_checkpointer_redis_options_t,
                             session_timeout_ms),
                "old_redis_options_t is the Redis options' first fields");
+_Static_assert(sizeof(old_dynamodb_options_t) ==
+                   offsetof(kinesis_checkpointer_dynamodb_options_t,
+                            endpoint_url),
+               "old_dynamodb_options_t is the DynamoDB options' first field");
 
 
 /* ---- The client ---- */
@@ -909,9 +918,77 @@ static void test_redis_options(void) {
 }
 
 
+/* ---- The DynamoDB checkpointer ---- */
+
+/* No DynamoDB is needed: nothing is sent before the first operation, and
+ * the checkpointer is closed before any. */
+static void test_dynamodb_options(void) {
+  kinesis_checkpointer_dynamodb_options_t full;
+  kinesis_checkpointer_dynamodb_options_t* o;
+  old_dynamodb_options_t* old;
+  kinesis_checkpointer_t* cp;
+  kinesis_client_t* c;
+  size_t short_size = sizeof(old_dynamodb_options_t);
+  size_t long_size = sizeof(full) + 8;
+  unsigned char* raw;
+
+  ASSERT_OK(uv_loop_init(&loop));
+  c = new_client();
+
+  /* An older caller with only the required field. */
+  old = block(short_size);
+  kinesis_checkpointer_dynamodb_options_init_sized(
+      (kinesis_checkpointer_dynamodb_options_t*) old, short_size);
+  ASSERT_EQ(short_size, old->size);
+  ASSERT_NULL(old->table);
+  old->table = "options";
+  ASSERT_OK(kinesis_checkpointer_dynamodb_new(
+      c, (const kinesis_checkpointer_dynamodb_options_t*) old, &cp));
+  ASSERT_EQ(10000, cp->session_timeout_ms);
+  close_checkpointer(cp);
+  free(old);
+
+  /* A newer caller. */
+  raw = block(long_size);
+  o = (kinesis_checkpointer_dynamodb_options_t*) raw;
+  kinesis_checkpointer_dynamodb_options_init_sized(o, long_size);
+  ASSERT_EQ(long_size, o->size);
+  ASSERT_EQ(1, o->create_table);
+  o->table = "options";
+  o->session_timeout_ms = 1234;
+  ASSERT_OK(kinesis_checkpointer_dynamodb_new(c, o, &cp));
+  ASSERT_EQ(1234, cp->session_timeout_ms);
+  close_checkpointer(cp);
+  raw[sizeof(full) + 3] = 1;
+  ASSERT_EQ(KINESIS_EUNSUPPORTED,
+            kinesis_checkpointer_dynamodb_new(c, o, &cp));
+  free(raw);
+
+  /* Size 0; NULL (the table is required); the zero field. */
+  kinesis_checkpointer_dynamodb_options_init(&full);
+  full.table = "options";
+  full.size = 0;
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_dynamodb_new(c, &full, &cp));
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_dynamodb_new(c, NULL, &cp));
+  kinesis_checkpointer_dynamodb_options_init(&full);
+  full.table = "options";
+  full.session_timeout_ms = 0;
+  ASSERT_EQ(KINESIS_EINVAL, kinesis_checkpointer_dynamodb_new(c, &full, &cp));
+  /* create_table 0 is a choice, not a missing value. */
+  full.session_timeout_ms = 10000;
+  full.create_table = 0;
+  ASSERT_OK(kinesis_checkpointer_dynamodb_new(c, &full, &cp));
+  close_checkpointer(cp);
+  kinesis_checkpointer_dynamodb_options_init(NULL);
+  close_client(&loop, c);
+  kn_test_loop_close(&loop);
+}
+
+
 KN_TEST_MAIN(
     KN_TEST(test_client_options_sized), KN_TEST(test_client_null_and_zero),
     KN_TEST(test_producer_options_sized), KN_TEST(test_producer_zero_fields),
     KN_TEST(test_consumer_options_sized), KN_TEST(test_consumer_zero_fields),
     KN_TEST(test_checkpointer_ops_sized), KN_TEST(test_older_store_runs),
-    KN_TEST(test_memory_options), KN_TEST(test_redis_options))
+    KN_TEST(test_memory_options), KN_TEST(test_redis_options),
+    KN_TEST(test_dynamodb_options))

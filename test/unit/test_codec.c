@@ -959,6 +959,126 @@ static void test_encode_requests(void) {
 }
 
 
+/* The DynamoDB checkpointer's requests and answers. */
+static void test_dynamodb(void) {
+  kn_buf_t b = KN_BUF_INIT;
+  kn_parsed_t p;
+  const kn_ddb_value_t item[] = {{"leaseKey", 'S', "s\"1"},
+                                 {"leaseCounter", 'N', "1"}};
+  const kn_ddb_value_t values[] = {{":c", 'N', "7"}, {":o", 'S', "me"}};
+
+  ASSERT_OK(kn_codec_ddb_create_table(&b, "t", "leaseKey"));
+  ASSERT_STR_EQ("{\"TableName\":\"t\",\"BillingMode\":\"PAY_PER_REQUEST\","
+                "\"AttributeDefinitions\":[{\"AttributeName\":\"leaseKey\","
+                "\"AttributeType\":\"S\"}],\"KeySchema\":[{\"AttributeName\":"
+                "\"leaseKey\",\"KeyType\":\"HASH\"}]}",
+                kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_ddb_table(&b, "t"));
+  ASSERT_STR_EQ("{\"TableName\":\"t\"}", kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_ddb_get_item(&b, "t", "leaseKey", "s1"));
+  ASSERT_STR_EQ("{\"TableName\":\"t\",\"Key\":{\"leaseKey\":{\"S\":\"s1\"}},"
+                "\"ConsistentRead\":true}",
+                kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_ddb_put_item(&b, "t", item, 2,
+                                  "attribute_not_exists(leaseKey)"));
+  ASSERT_STR_EQ("{\"TableName\":\"t\",\"Item\":{\"leaseKey\":{\"S\":"
+                "\"s\\\"1\"},\"leaseCounter\":{\"N\":\"1\"}},"
+                "\"ConditionExpression\":\"attribute_not_exists(leaseKey)\"}",
+                kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_ddb_update_item(&b, "t", "leaseKey", "s1",
+                                     "SET leaseCounter = :n",
+                                     "leaseOwner = :o", values, 2));
+  ASSERT_STR_EQ("{\"TableName\":\"t\",\"Key\":{\"leaseKey\":{\"S\":\"s1\"}},"
+                "\"UpdateExpression\":\"SET leaseCounter = :n\","
+                "\"ConditionExpression\":\"leaseOwner = :o\","
+                "\"ExpressionAttributeValues\":{\":c\":{\"N\":\"7\"},"
+                "\":o\":{\"S\":\"me\"}}}",
+                kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_ddb_scan(&b, "t", "leaseKey", NULL));
+  ASSERT_STR_EQ("{\"TableName\":\"t\",\"ConsistentRead\":true}",
+                kn_buf_str(&b));
+  kn_buf_reset(&b);
+  ASSERT_OK(kn_codec_ddb_scan(&b, "t", "leaseKey", "s9"));
+  ASSERT_STR_EQ("{\"TableName\":\"t\",\"ConsistentRead\":true,"
+                "\"ExclusiveStartKey\":{\"leaseKey\":{\"S\":\"s9\"}}}",
+                kn_buf_str(&b));
+  kn_buf_free(&b);
+
+  /* An item: S and N with their text, other types only named. */
+  ASSERT_OK(kn_codec_parse_ddb_item(
+      BODY("{\"Item\":{\"leaseKey\":{\"S\":\"s1\"},\"leaseCounter\":"
+           "{\"N\":\"3\"},\"parentShardId\":{\"SS\":[\"a\",\"b\"]}}}"),
+      &p));
+  ASSERT_EQ(1, p.nitems);
+  ASSERT_EQ(3, p.items[0].nattrs);
+  ASSERT_STR_EQ("leaseKey", p.items[0].attrs[0].name);
+  ASSERT_STR_EQ("S", p.items[0].attrs[0].type);
+  ASSERT_STR_EQ("s1", p.items[0].attrs[0].value);
+  ASSERT_STR_EQ("3", p.items[0].attrs[1].value);
+  ASSERT_STR_EQ("SS", p.items[0].attrs[2].type);
+  ASSERT_NULL(p.items[0].attrs[2].value);
+  kn_parsed_free(&p);
+  /* No item. */
+  ASSERT_OK(kn_codec_parse_ddb_item(BODY("{}"), &p));
+  ASSERT_EQ(0, p.nitems);
+  kn_parsed_free(&p);
+  /* Values that are not AttributeValues. */
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_ddb_item(BODY("{\"Item\":{\"a\":\"x\"}}"), &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_ddb_item(
+                BODY("{\"Item\":{\"a\":{\"S\":\"x\",\"N\":\"1\"}}}"), &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_ddb_item(BODY("{\"Item\":{\"a\":{\"N\":1}}}"),
+                                    &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO, kn_codec_parse_ddb_item(BODY("{\"Item\":[]}"), &p));
+  kn_parsed_free(&p);
+
+  /* A Scan's page, and where the next one starts. */
+  ASSERT_OK(kn_codec_parse_ddb_scan(
+      BODY("{\"Items\":[{\"leaseKey\":{\"S\":\"a\"}},{},{\"leaseKey\":"
+           "{\"S\":\"c\"},\"x\":{\"NULL\":true}}],\"Count\":3,"
+           "\"LastEvaluatedKey\":{\"leaseKey\":{\"S\":\"c\"}}}"),
+      "leaseKey", &p));
+  ASSERT_EQ(3, p.nitems);
+  ASSERT_EQ(1, p.items[0].nattrs);
+  ASSERT_EQ(0, p.items[1].nattrs);
+  ASSERT_EQ(2, p.items[2].nattrs);
+  ASSERT_STR_EQ("NULL", p.items[2].attrs[1].type);
+  ASSERT_STR_EQ("c", p.last_key);
+  kn_parsed_free(&p);
+  ASSERT_OK(kn_codec_parse_ddb_scan(BODY("{\"Items\":[]}"), "leaseKey", &p));
+  ASSERT_EQ(0, p.nitems);
+  ASSERT_NULL(p.last_key);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_ddb_scan(BODY("{}"), "leaseKey", &p));
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_ddb_scan(BODY("{\"Items\":[],\"LastEvaluatedKey\":"
+                                         "{\"k\":{\"N\":\"1\"}}}"),
+                                    "leaseKey", &p));
+  kn_parsed_free(&p);
+
+  ASSERT_OK(kn_codec_parse_ddb_table(
+      BODY("{\"Table\":{\"TableName\":\"t\",\"TableStatus\":\"CREATING\"}}"),
+      &p));
+  ASSERT_STR_EQ("CREATING", p.table_status);
+  kn_parsed_free(&p);
+  ASSERT_EQ(KINESIS_EPROTO,
+            kn_codec_parse_ddb_table(BODY("{\"Table\":{}}"), &p));
+  kn_parsed_free(&p);
+}
+
+
 static void test_credentials_document(void) {
   kn_codec_creds_t c;
   ASSERT_OK(kn_codec_parse_credentials(
@@ -1118,6 +1238,7 @@ KN_TEST_MAIN(KN_TEST(test_error_namespaced_type),
              KN_TEST(test_summary_lenient),
              KN_TEST(test_list_shards), KN_TEST(test_get_records),
              KN_TEST(test_subscribe_event), KN_TEST(test_consumers),
+             KN_TEST(test_dynamodb),
              KN_TEST(test_put_records_answer),
              KN_TEST(test_scanner_escapes_and_unknowns),
              KN_TEST(test_scanner_word_boundaries),
