@@ -302,17 +302,14 @@ static void on_end(void* arg, int status, const char* message) {
         return;
       }
       /* fall through */
-    default:
-      if (kn_failure_is_throttling(status)) {
-        c->stats.throttled++;
-      } else {
-        kinesis_result_t res;
-        memset(&res, 0, sizeof(res));
-        res.error_message = message;
-        kn_cfetch_failed(s, "SubscribeToShard", status, &res);
-      }
+    default: {
+      kinesis_result_t res;
+      memset(&res, 0, sizeof(res));
+      res.error_message = message;
+      kn_cfetch_failed(s, "SubscribeToShard", status, &res);
       kn_cfetch_backoff(s);
       return;
+    }
   }
   kn_cfetch_schedule(s, wait);
 }

@@ -257,15 +257,20 @@ static int shard_drop_iterator(kn_cshard_t* s) {
 }
 
 
-/* A GetRecords or GetShardIterator call (`op`) failed, not from
- * throttling: the shard is not being read until one succeeds. The failure
- * is counted, and reported at WARN when its reason is new and then at a
- * slowing interval (failure.h): a shard that backs off forever for the
- * same reason is not silent. `res` may be NULL. */
+/* A shard's call (`op`: GetShardIterator, GetRecords, SubscribeToShard)
+ * failed. Throttling is only counted (`throttled`). Any other failure means
+ * the shard is not being read until a call succeeds: it is counted, and
+ * reported at WARN when its reason is new and then at a slowing interval
+ * (failure.h), so that a shard that backs off forever for the same reason
+ * is not silent. `res` may be NULL. */
 void kn_cfetch_failed(kn_cshard_t* s, const char* op, int status,
                       const kinesis_result_t* res) {
   kinesis_consumer_t* c = s->consumer;
   char subject[192];
+  if (kn_failure_is_throttling(status)) {
+    c->stats.throttled++;
+    return;
+  }
   snprintf(subject, sizeof(subject), "consumer: %s on %s", op, s->id);
   c->stats.fetch_failures++;
   s->last_error = status;
@@ -373,10 +378,7 @@ static void on_records(kinesis_client_t* client, int status,
     return;
   }
   if (status != 0) {
-    if (kn_failure_is_throttling(status))
-      c->stats.throttled++;
-    else
-      kn_cfetch_failed(s, "GetRecords", status, res);
+    kn_cfetch_failed(s, "GetRecords", status, res);
     kn_client_log(c->client, KINESIS_LOG_DEBUG,
                   "consumer: GetRecords on %s failed (%s), backing off",
                   s->id, res->error_message ? res->error_message : "");
@@ -473,10 +475,7 @@ static void on_iterator(kinesis_client_t* client, int status,
     return;
   }
   if (status != 0) {
-    if (kn_failure_is_throttling(status))
-      c->stats.throttled++;
-    else
-      kn_cfetch_failed(s, "GetShardIterator", status, res);
+    kn_cfetch_failed(s, "GetShardIterator", status, res);
     kn_cfetch_backoff(s);
     return;
   }
