@@ -1320,16 +1320,32 @@ static int check_lease_args(const ddb_store_t* s, const char* stream,
 }
 
 
+/* The request of claim, heartbeat, checkpoint, finish or release, once
+ * their arguments pass; `seq` is a checkpoint's position (NULL for the
+ * others). */
+static int lease_req(ddb_store_t* s, op_t op, const char* stream,
+                     const char* shard_id, const char* owner, const char* seq,
+                     int has_cb, req_t** out) {
+  int r = check_lease_args(s, stream, shard_id, owner, has_cb);
+  if (r != 0)
+    return r;
+  if (op == OP_CHECKPOINT && !kn_valid_sequence_number(seq))
+    return KINESIS_EINVAL;
+  if ((*out = req_new(s, op, shard_id, owner, seq)) == NULL)
+    return KINESIS_ENOMEM;
+  return 0;
+}
+
+
 static int ddb_claim(void* self, const char* stream, const char* shard_id,
                      const char* owner, kinesis_ckpt_state_cb cb, void* arg) {
   ddb_store_t* s = self;
   req_t* req;
-  int r = check_lease_args(s, stream, shard_id, owner, cb != NULL);
+  int r = lease_req(s, OP_CLAIM, stream, shard_id, owner, NULL, cb != NULL,
+                    &req);
 
   if (r != 0)
     return r;
-  if ((req = req_new(s, OP_CLAIM, shard_id, owner, NULL)) == NULL)
-    return KINESIS_ENOMEM;
   req->state_cb = cb;
   req->arg = arg;
   req_submit(s, req);
@@ -1342,12 +1358,10 @@ static int owned_op(ddb_store_t* s, op_t op, const char* stream,
                     const char* shard_id, const char* owner, kinesis_ckpt_cb cb,
                     void* arg) {
   req_t* req;
-  int r = check_lease_args(s, stream, shard_id, owner, cb != NULL);
+  int r = lease_req(s, op, stream, shard_id, owner, NULL, cb != NULL, &req);
 
   if (r != 0)
     return r;
-  if ((req = req_new(s, op, shard_id, owner, NULL)) == NULL)
-    return KINESIS_ENOMEM;
   req->cb = cb;
   req->arg = arg;
   req_submit(s, req);
@@ -1379,15 +1393,12 @@ static int ddb_checkpoint(void* self, const char* stream, const char* shard_id,
                           kinesis_ckpt_cb cb, void* arg) {
   ddb_store_t* s = self;
   req_t* req;
-  int r = check_lease_args(s, stream, shard_id, owner, cb != NULL);
+  int r = lease_req(s, OP_CHECKPOINT, stream, shard_id, owner,
+                    position != NULL ? position->sequence_number : NULL,
+                    cb != NULL, &req);
 
   if (r != 0)
     return r;
-  if (position == NULL || !kn_valid_sequence_number(position->sequence_number))
-    return KINESIS_EINVAL;
-  req = req_new(s, OP_CHECKPOINT, shard_id, owner, position->sequence_number);
-  if (req == NULL)
-    return KINESIS_ENOMEM;
   /* `finished` is changed only by finish, which also frees the lease. */
   req->sub = position->sub_sequence_number;
   req->partial = position->partial != 0;
