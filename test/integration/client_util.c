@@ -226,3 +226,27 @@ void test_deadline_end(test_deadline_t* d) {
   while (!d->closed)
     uv_run(d->loop, UV_RUN_NOWAIT);
 }
+
+
+void service_answer_cb(kinesis_client_t* c, int status,
+                       const kinesis_result_t* res, void* arg) {
+  service_answer_t* a = arg;
+  (void) c;
+  a->done++;
+  a->status = status;
+  snprintf(a->code, sizeof(a->code), "%s",
+           res->error_code != NULL ? res->error_code : "");
+  if (status == 0)
+    snprintf(a->body, sizeof(a->body), "%s", kn_client_result_body(res, NULL));
+}
+
+
+void service_call_wait(uv_loop_t* loop, kinesis_client_t* c,
+                       kn_service_target_t* t, const char* action,
+                       const char* body, service_answer_t* a) {
+  memset(a, 0, sizeof(*a));
+  ASSERT_OK(kn_client_service_call(c, t, action, body, strlen(body),
+                                   service_answer_cb, a, NULL));
+  ASSERT_EQ(0, a->done);  /* never inside the call */
+  TEST_WAIT_UNTIL(loop, a->done == 1, 10000, (void) 0);
+}

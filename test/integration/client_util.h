@@ -7,6 +7,8 @@
 
 #include "kinesis.h"
 
+#include "client.h"
+
 /* What a callback saw, copied so it outlives the callback. */
 typedef struct {
   int done;
@@ -94,5 +96,21 @@ typedef void (*stream_record_fn)(const char* shard_id,
                                  void* arg);
 void read_whole_stream(uv_loop_t* loop, kinesis_client_t* c,
                        const char* stream, stream_record_fn fn, void* arg);
+
+/* The answer of a kn_client_service_call() to another service (DynamoDB):
+ * its status, the service's error code and the body, copied. */
+typedef struct {
+  int done;             /* how many times the callback ran */
+  int status;
+  char code[128];
+  char body[8192];
+} service_answer_t;
+void service_answer_cb(kinesis_client_t* c, int status,
+                       const kinesis_result_t* res, void* arg);
+/* Calls `action` of `t`'s service with `body` through `c`, checks that no
+ * answer came inside the call, and runs `loop` until the answer. */
+void service_call_wait(uv_loop_t* loop, kinesis_client_t* c,
+                       kn_service_target_t* t, const char* action,
+                       const char* body, service_answer_t* a);
 
 #endif

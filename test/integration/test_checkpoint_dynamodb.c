@@ -144,44 +144,20 @@ static const kn_conf_store_t dynamodb_store = {
 /* ---- DynamoDB, called directly ---- */
 
 
-typedef struct {
-  int done;
-  int status;
-  char code[128];
-  char body[8192];
-} answer_t;
-
-
-static void on_answer(kinesis_client_t* c, int status,
-                      const kinesis_result_t* res, void* arg) {
-  answer_t* a = arg;
-  (void) c;
-  a->done++;
-  a->status = status;
-  snprintf(a->code, sizeof(a->code), "%s",
-           res->error_code != NULL ? res->error_code : "");
-  if (status == 0)
-    snprintf(a->body, sizeof(a->body), "%s", kn_client_result_body(res, NULL));
-}
-
-
 /* Calls `action` with `body` through `c`, as the checkpointer does, and
  * waits for the answer. */
 static void ddb_call(uv_loop_t* loop, kinesis_client_t* c, const char* action,
-                     const char* body, answer_t* a) {
+                     const char* body, service_answer_t* a) {
   kn_service_target_t t;
-  memset(a, 0, sizeof(*a));
   ASSERT_OK(kn_client_target_init(c, &kn_service_dynamodb, endpoint(), &t));
-  ASSERT_OK(kn_client_service_call(c, &t, action, body, strlen(body), on_answer,
-                                   a, NULL));
-  TEST_WAIT_UNTIL(loop, a->done == 1, 10000, (void) 0);
+  service_call_wait(loop, c, &t, action, body, a);
   kn_client_target_free(&t);
 }
 
 
 /* The row of `shard` in `table`, as DynamoDB's JSON, in a->body. */
 static void get_row(uv_loop_t* loop, kinesis_client_t* c, const char* table,
-                    const char* shard, answer_t* a) {
+                    const char* shard, service_answer_t* a) {
   char body[512];
   snprintf(body, sizeof(body),
            "{\"TableName\":\"%s\",\"Key\":{\"leaseKey\":{\"S\":\"%s\"}},"
@@ -457,7 +433,7 @@ static void put_row(uv_loop_t* loop, kinesis_client_t* c, const char* table,
                     const char* item) {
   size_t size = strlen(table) + strlen(item) + 64;
   char* body = malloc(size);
-  answer_t a;
+  service_answer_t a;
   ASSERT_NOT_NULL(body);
   snprintf(body, size, "{\"TableName\":\"%s\",\"Item\":%s}", table, item);
   ddb_call(loop, c, "PutItem", body, &a);
@@ -483,7 +459,7 @@ static void test_kcl_rows(void) {
   kn_conf_plain_t ck0 = {0}, rel3 = {0}, fin2 = {0};
   kn_conf_leases_t l = {0};
   kn_conf_members_t m = {0};
-  answer_t a;
+  service_answer_t a;
   char item[1024];
 
   memset(g, 0, sizeof(g));

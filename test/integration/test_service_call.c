@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
 
 /*
  * The client's calls to another service (kn_client_service_call()), the
@@ -26,43 +25,10 @@ static kinesis_client_t* new_client(void) {
 }
 
 
-/* What a call answered: status, error code and body, copied. */
-typedef struct {
-  int done;
-  int status;
-  char code[128];
-  char body[4096];
-} answer_t;
-
-
-static void on_answer(kinesis_client_t* c, int status,
-                      const kinesis_result_t* res, void* arg) {
-  answer_t* a = arg;
-  (void) c;
-  a->done++;
-  a->status = status;
-  snprintf(a->code, sizeof(a->code), "%s",
-           res->error_code != NULL ? res->error_code : "");
-  if (status == 0)
-    snprintf(a->body, sizeof(a->body), "%s", kn_client_result_body(res, NULL));
-  uv_stop(&loop);
-}
-
-
-static void call(kinesis_client_t* c, kn_service_target_t* t,
-                 const char* action, const char* body, answer_t* a) {
-  memset(a, 0, sizeof(*a));
-  ASSERT_OK(kn_client_service_call(c, t, action, body, strlen(body),
-                                   on_answer, a, NULL));
-  ASSERT_EQ(0, a->done);  /* never inside the call */
-  TEST_WAIT_UNTIL(&loop, a->done == 1, 10000, (void) 0);
-}
-
-
 static void test_round_trip(void) {
   kinesis_client_t* c;
   kn_service_target_t t;
-  answer_t a;
+  service_answer_t a;
   char table[96];
   char body[512];
   int tries;
@@ -79,12 +45,12 @@ static void test_round_trip(void) {
            "\"AttributeType\":\"S\"}],\"KeySchema\":[{\"AttributeName\":"
            "\"leaseKey\",\"KeyType\":\"HASH\"}]}",
            table);
-  call(c, &t, "CreateTable", body, &a);
+  service_call_wait(&loop, c, &t, "CreateTable", body, &a);
   ASSERT_OK(a.status);
   ASSERT_NOT_NULL(strstr(a.body, "\"TableDescription\""));
   snprintf(body, sizeof(body), "{\"TableName\":\"%s\"}", table);
   for (tries = 0; tries < 50; tries++) {
-    call(c, &t, "DescribeTable", body, &a);
+    service_call_wait(&loop, c, &t, "DescribeTable", body, &a);
     ASSERT_OK(a.status);
     if (strstr(a.body, "\"TableStatus\":\"ACTIVE\"") != NULL)
       break;
@@ -98,9 +64,9 @@ static void test_round_trip(void) {
            "\"shardId-000000000000\"},\"leaseCounter\":{\"N\":\"1\"}},"
            "\"ConditionExpression\":\"attribute_not_exists(leaseKey)\"}",
            table);
-  call(c, &t, "PutItem", body, &a);
+  service_call_wait(&loop, c, &t, "PutItem", body, &a);
   ASSERT_OK(a.status);
-  call(c, &t, "PutItem", body, &a);
+  service_call_wait(&loop, c, &t, "PutItem", body, &a);
   ASSERT_EQ(KINESIS_ESVCOTHER, a.status);
   ASSERT_STR_EQ("ConditionalCheckFailedException", a.code);
 
@@ -108,15 +74,15 @@ static void test_round_trip(void) {
            "{\"TableName\":\"%s\",\"Key\":{\"leaseKey\":{\"S\":"
            "\"shardId-000000000000\"}},\"ConsistentRead\":true}",
            table);
-  call(c, &t, "GetItem", body, &a);
+  service_call_wait(&loop, c, &t, "GetItem", body, &a);
   ASSERT_OK(a.status);
   ASSERT_NOT_NULL(strstr(a.body, "\"leaseCounter\":{\"N\":\"1\"}"));
 
   /* A table that does not exist. */
-  call(c, &t, "GetItem",
-       "{\"TableName\":\"no-such-table\",\"Key\":{\"leaseKey\":{\"S\":"
-       "\"x\"}}}",
-       &a);
+  service_call_wait(&loop, c, &t, "GetItem",
+                    "{\"TableName\":\"no-such-table\",\"Key\":{"
+                    "\"leaseKey\":{\"S\":\"x\"}}}",
+                    &a);
   ASSERT_EQ(KINESIS_ENOTFOUND, a.status);
   ASSERT_STR_EQ("ResourceNotFoundException", a.code);
 
@@ -145,7 +111,7 @@ static void test_round_trip(void) {
 static void test_endpoints(void) {
   kinesis_client_t* c;
   kn_service_target_t t;
-  answer_t a;
+  service_answer_t a;
 
   ASSERT_OK(uv_loop_init(&loop));
   unsetenv("AWS_ENDPOINT_URL_DYNAMODB");
@@ -176,11 +142,11 @@ static void test_endpoints(void) {
   ASSERT_OK(kn_client_target_init(c, &kn_service_dynamodb,
                                   "http://localhost:4", &t));
   ASSERT_EQ(KINESIS_EINVAL, kn_client_service_call(c, &t, "NoSuchAction", "{}",
-                                                   2, on_answer, &a, NULL));
+                                                   2, service_answer_cb, &a, NULL));
   ASSERT_EQ(KINESIS_EINVAL, kn_client_service_call(c, &t, "GetItem", NULL, 2,
-                                                   on_answer, &a, NULL));
+                                                   service_answer_cb, &a, NULL));
   ASSERT_EQ(KINESIS_EINVAL, kn_client_service_call(c, NULL, "GetItem", "{}",
-                                                   2, on_answer, &a, NULL));
+                                                   2, service_answer_cb, &a, NULL));
   kn_client_target_free(&t);
   close_client(&loop, c);
   ASSERT_EQ(0, uv_loop_close(&loop));
